@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Idempotent setup: system packages the build and tests need.
+set -euo pipefail
+PKGS=(clang llvm m4 libelf-dev zlib1g-dev pkg-config make nftables iproute2 tshark curl wrk iperf3 python3)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # tshark asks whether non-root users may capture; answer no.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,61 @@
+//! The event API that applications are written against, the same in the
+//! simulator and on AF_XDP workers.
+//!
+//! Run to completion: after the stack has processed a batch of input, the
+//! worker calls [`dispatch`], which hands each pending [`Event`] to the
+//! [`App`]; the app reacts by calling the stack's socket methods
+//! (`recv_with`, `send`, `shutdown`, `connect`, ...) right there.
+
+use crate::io::Device;
+use crate::stack::{ConnId, Stack};
+use crate::time::Instant;
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Both directions closed normally.
+    Normal,
+    /// The peer reset the connection.
+    Reset,
+    /// Retransmissions, user timeout or keepalive gave up.
+    TimedOut,
+    /// The local application aborted it.
+    Aborted,
+    /// An active open was refused (RST to our SYN).
+    Refused,
+}
+
+/// Something an application must react to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A passive open on `port` completed.
+    Accepted { id: ConnId, port: u16 },
+    /// An active open completed.
+    Connected { id: ConnId },
+    /// In-order data is ready to read.
+    Readable { id: ConnId },
+    /// Send space freed up after a short write.
+    Writable { id: ConnId },
+    /// The peer finished sending (FIN received); queued data stays readable.
+    ReadClosed { id: ConnId },
+    /// The connection is gone; `id` is no longer valid after this event.
+    Closed { id: ConnId, reason: CloseReason },
+    /// Datagrams are queued on the UDP socket bound to `port`.
+    UdpReadable { port: u16 },
+}
+
+/// An application: reacts to events by calling the stack.
+pub trait App<D: Device> {
+    fn on_event(&mut self, stack: &mut Stack<D>, now: Instant, ev: Event);
+    /// Called once per worker loop iteration after events (for apps that
+    /// generate load on their own schedule). Default: nothing.
+    fn on_poll(&mut self, _stack: &mut Stack<D>, _now: Instant) {}
+}
+
+/// Deliver every pending event to `app`.
+pub fn dispatch<D: Device, A: App<D> + ?Sized>(stack: &mut Stack<D>, app: &mut A, now: Instant) {
+    while let Some(ev) = stack.next_event() {
+        app.on_event(stack, now, ev);
+    }
+    app.on_poll(stack, now);
+}

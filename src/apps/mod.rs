@@ -1,0 +1,1 @@
+//! Applications written against [`crate::app`].

@@ -1,0 +1,51 @@
+//! Congestion control behind one trait: NewReno (RFC 5681/6582) and CUBIC
+//! (RFC 9438, the default). Windows are in bytes.
+//!
+//! The connection owns loss detection and recovery (RFC 6675 / 6582); the
+//! controller only decides cwnd and ssthresh from the events it is told.
+
+pub mod cubic;
+pub mod newreno;
+
+use super::CcKind;
+use crate::time::Instant;
+use core::time::Duration;
+
+/// A congestion controller.
+pub trait CongestionControl: core::fmt::Debug {
+    /// Congestion window in bytes.
+    fn cwnd(&self) -> usize;
+    /// Slow-start threshold in bytes (`usize::MAX` before the first loss).
+    fn ssthresh(&self) -> usize;
+    /// `acked` new bytes were cumulatively or selectively acknowledged outside
+    /// of recovery. `in_flight` is the bytes outstanding before this ACK;
+    /// `rtt` the latest sample, if any. Grows cwnd (slow start / avoidance).
+    fn on_ack(&mut self, now: Instant, acked: usize, in_flight: usize, rtt: Option<Duration>);
+    /// Loss detected by duplicate ACKs/SACK or an ECN echo (entering fast
+    /// recovery, at most once per window): sets ssthresh and cwnd
+    /// (RFC 5681 §3.2 step 2 / RFC 9438 §4.6).
+    fn on_congestion_event(&mut self, now: Instant, in_flight: usize);
+    /// Fast recovery ended (RFC 6582 §3.2 step 3 "full ACK"): cwnd = ssthresh.
+    fn on_recovery_exit(&mut self, now: Instant);
+    /// Retransmission timeout (RFC 5681 §3.1 eq. 4): ssthresh from flight
+    /// size, cwnd = 1 MSS.
+    fn on_rto(&mut self, now: Instant, in_flight: usize);
+    /// A congestion event turned out to be spurious (optional undo).
+    fn on_spurious(&mut self, _now: Instant) {}
+    /// Connection was idle longer than an RTO (RFC 5681 §4.1 / RFC 9438 §5.8).
+    fn on_idle_restart(&mut self, _now: Instant) {}
+    /// The sender's MSS (after negotiation) changed.
+    fn set_mss(&mut self, mss: usize);
+}
+
+/// Build the controller for `kind` with initial window `iw_segments`·`mss`
+/// (RFC 6928).
+pub fn new(kind: CcKind, mss: usize, iw_segments: u32) -> Box<dyn CongestionControl> {
+    // Once both implement the trait:
+    // match kind {
+    //     CcKind::NewReno => Box::new(newreno::NewReno::new(mss, iw_segments)),
+    //     CcKind::Cubic => Box::new(cubic::Cubic::new(mss, iw_segments)),
+    // }
+    let _ = (kind, mss, iw_segments);
+    todo!("cc::new")
+}

@@ -1,0 +1,135 @@
+//! The sans-IO TCP core (RFC 9293 with RFC 1122, 7323, 2018, 2883, 6675,
+//! 6582, 5681, 9438, 6298, 3042, 6928, 3168, 5961, 6528).
+//!
+//! Nothing here reads a clock or touches a socket: time is an argument and
+//! frames come from the I/O layer through [`crate::io::Frame`].
+
+pub mod cc;
+pub mod conn;
+pub mod isn;
+pub mod rtt;
+
+pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+pub use conn::{ConnEvents, ConnStats, Connection, Payload, SegmentSink, State};
+
+use core::net::SocketAddrV4;
+use core::time::Duration;
+
+/// A connection's addresses, from this stack's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+}
+
+/// Which congestion controller a connection uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CcKind {
+    /// RFC 5681 with RFC 6582 recovery.
+    NewReno,
+    /// RFC 9438 (the default, as in Linux).
+    #[default]
+    Cubic,
+}
+
+/// TCP keepalive (RFC 1122 §4.2.3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is aborted.
+    pub probes: u32,
+}
+
+/// Per-connection settings. `Config::default()` is what a demanding user
+/// expects: SACK, timestamps, window scaling, CUBIC, IW10.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The MSS we announce (MTU - 40 on our link).
+    pub mss: u16,
+    /// Our window-scale shift (RFC 7323 §2.3), announced on SYN.
+    pub window_scale: u8,
+    /// Offer/accept SACK (RFC 2018).
+    pub sack: bool,
+    /// Offer/accept timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Negotiate ECN (RFC 3168).
+    pub ecn: bool,
+    pub cc: CcKind,
+    /// Disable Nagle (RFC 1122 §4.2.3.4) by default.
+    pub nodelay: bool,
+    /// Frame memory (sum of truesize) the receive side may hold.
+    pub rcv_buf: usize,
+    /// Payload bytes the send side may buffer.
+    pub snd_buf: usize,
+    /// Initial window in segments (RFC 6928).
+    pub initial_window: u32,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2·MSL (RFC 9293 §3.4.2).
+    pub msl: Duration,
+    /// RFC 6298 §2: initial RTO (1 s), floor and ceiling.
+    pub rto_initial: Duration,
+    pub rto_min: Duration,
+    pub rto_max: Duration,
+    /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3: < 0.5 s).
+    pub delayed_ack: Duration,
+    pub keepalive: Option<Keepalive>,
+    /// Abort when data stays unacknowledged this long (RFC 5482 semantics).
+    pub user_timeout: Option<Duration>,
+    /// SYN retransmissions before giving up.
+    pub syn_retries: u32,
+    /// Data retransmissions (RTO backoffs) before giving up.
+    pub max_retries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mss: 1460,
+            window_scale: 7,
+            sack: true,
+            timestamps: true,
+            ecn: true,
+            cc: CcKind::Cubic,
+            nodelay: false,
+            rcv_buf: 4 << 20,
+            snd_buf: 4 << 20,
+            initial_window: 10,
+            msl: Duration::from_secs(30),
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(60),
+            delayed_ack: Duration::from_millis(40),
+            keepalive: None,
+            user_timeout: None,
+            syn_retries: 6,
+            max_retries: 15,
+        }
+    }
+}
+
+/// RFC 9293 §3.10.7.1: the reset to send in answer to a segment that belongs
+/// to no connection (`payload_len` bytes of data). `None` when the segment
+/// itself is a RST (never answer a RST).
+pub fn reset_for(seg: &TcpRepr, payload_len: usize) -> Option<TcpRepr> {
+    if seg.flags.rst() {
+        return None;
+    }
+    let mut rst = TcpRepr {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        ..TcpRepr::default()
+    };
+    if seg.flags.ack() {
+        // <SEQ=SEG.ACK><CTL=RST>
+        rst.seq = seg.ack;
+        rst.flags = TcpFlags::RST;
+    } else {
+        // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+        rst.seq = SeqNumber(0);
+        rst.ack = seg.seq + seg.seg_len(payload_len);
+        rst.flags = TcpFlags::RST | TcpFlags::ACK;
+    }
+    Some(rst)
+}
