@@ -45,10 +45,12 @@ pub enum Payload<'a, F> {
 /// Receives the segments a connection emits. The stack implements it by
 /// adding IPv4 and Ethernet headers and handing the frame to the device.
 pub trait SegmentSink<F> {
-    /// Emit one segment. Returns false if it could not be sent now (no
-    /// frame, ring full, next hop unresolved); the connection then stops
-    /// emitting and tries again on the next `poll_transmit`.
-    fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, F>) -> bool;
+    /// Emit one segment. `ect`: mark the IP header ECT(0) (RFC 3168 §6.1.4:
+    /// new data segments of an ECN-capable connection only; never pure ACKs,
+    /// SYNs or retransmissions). Returns false if it could not be sent now
+    /// (no frame, ring full); the connection then stops emitting and tries
+    /// again on the next `poll_transmit`.
+    fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, F>, ect: bool) -> bool;
     /// A free frame for application data (with `io::HEADROOM` reserved).
     fn alloc(&mut self) -> Option<F>;
 }
