@@ -252,10 +252,16 @@ impl<F: Frame> Connection<F> {
                 // timer).
                 return true;
             }
-            // RFC 1122 §4.2.3.4 Nagle: a short segment waits while data is
+            // RFC 1122 §4.2.3.4 Nagle, with Minshall's refinement (as
+            // Linux): a short segment waits while another short segment is
             // unacknowledged (unless it is the last before our FIN).
             let is_last = self.snd_nxt + len == tail;
-            if len < self.snd_mss && !self.nodelay && self.in_flight() > 0 && !(self.fin_queued && is_last) {
+            if len < self.snd_mss
+                && is_last
+                && !self.nodelay
+                && self.snd_sml > self.snd_una
+                && !(self.fin_queued && is_last)
+            {
                 return true;
             }
             if self.in_flight() == 0 && self.now.saturating_since(self.last_data_sent) > self.rtt.rto() {
@@ -282,6 +288,9 @@ impl<F: Frame> Connection<F> {
             }
             self.cwr_pending = false;
             let start = self.snd_nxt;
+            if len < self.snd_mss && is_last {
+                self.snd_sml = start + len;
+            }
             self.on_new_sent(start, start + len + with_fin as usize, with_fin);
         }
     }
