@@ -7,7 +7,9 @@ use rand_pcg::Pcg64;
 use std::collections::VecDeque;
 use tcp_harness::*;
 use xdptcp::io::{Frame, Pkt};
-use xdptcp::tcp::{CcKind, Config, Connection, FourTuple, Payload, SegmentSink, SeqNumber, State, TcpRepr};
+use xdptcp::tcp::{
+    CcKind, Config, Connection, FourTuple, Payload, SegmentSink, SeqNumber, State, TcpRepr,
+};
 use xdptcp::time::Instant;
 
 struct Wire {
@@ -61,7 +63,12 @@ fn to_pkt(data: &[u8]) -> Pkt<HeapFrame> {
     Pkt::new(f, RX_OFF, RX_OFF + data.len())
 }
 
-fn run(cfg: &Config, imp: Imp, seed: u64, total: usize) -> (xdptcp::tcp::ConnStats, xdptcp::tcp::ConnStats) {
+fn run(
+    cfg: &Config,
+    imp: Imp,
+    seed: u64,
+    total: usize,
+) -> (xdptcp::tcp::ConnStats, xdptcp::tcp::ConnStats) {
     let mut rng = Pcg64::seed_from_u64(seed);
     let ta = tuple();
     let tb = FourTuple {
@@ -81,7 +88,11 @@ fn run(cfg: &Config, imp: Imp, seed: u64, total: usize) -> (xdptcp::tcp::ConnSta
     let mut steps = 0;
     loop {
         steps += 1;
-        assert!(steps < 2_000_000, "no progress: sent {sent} got {}", got.len());
+        assert!(
+            steps < 2_000_000,
+            "no progress: sent {sent} got {}",
+            got.len()
+        );
         // Deliver everything due.
         while ab.q.front().is_some_and(|e| e.0 <= now) {
             let (_, seg, data, ce) = ab.q.pop_front().unwrap();
@@ -167,13 +178,35 @@ fn base() -> Config {
 
 #[test]
 fn clean_transfer_1mb() {
-    let (sa, _) = run(&base(), Imp { loss: 0.0, dup: 0.0, reorder: 0.0, ce: 0.0, delay_us: 5000 }, 1, 1 << 20);
+    let (sa, _) = run(
+        &base(),
+        Imp {
+            loss: 0.0,
+            dup: 0.0,
+            reorder: 0.0,
+            ce: 0.0,
+            delay_us: 5000,
+        },
+        1,
+        1 << 20,
+    );
     assert_eq!(sa.retransmits, 0);
 }
 
 #[test]
 fn lossy_transfer_1mb_sack_cubic() {
-    let (sa, sb) = run(&base(), Imp { loss: 0.02, dup: 0.01, reorder: 0.05, ce: 0.0, delay_us: 5000 }, 7, 1 << 20);
+    let (sa, sb) = run(
+        &base(),
+        Imp {
+            loss: 0.02,
+            dup: 0.01,
+            reorder: 0.05,
+            ce: 0.0,
+            delay_us: 5000,
+        },
+        7,
+        1 << 20,
+    );
     assert!(sa.retransmits > 0);
     assert!(sa.fast_recoveries > 0);
     assert!(sb.ooo_segs_in > 0);
@@ -189,13 +222,35 @@ fn lossy_transfer_1mb_newreno_no_sack_no_ts() {
         rcv_buf: 128 * 1024,
         ..base()
     };
-    let (sa, _) = run(&cfg, Imp { loss: 0.02, dup: 0.01, reorder: 0.05, ce: 0.0, delay_us: 5000 }, 11, 1 << 20);
+    let (sa, _) = run(
+        &cfg,
+        Imp {
+            loss: 0.02,
+            dup: 0.01,
+            reorder: 0.05,
+            ce: 0.0,
+            delay_us: 5000,
+        },
+        11,
+        1 << 20,
+    );
     assert!(sa.retransmits > 0);
 }
 
 #[test]
 fn ecn_marked_transfer() {
-    let (sa, _) = run(&base(), Imp { loss: 0.0, dup: 0.0, reorder: 0.0, ce: 0.02, delay_us: 5000 }, 3, 1 << 19);
+    let (sa, _) = run(
+        &base(),
+        Imp {
+            loss: 0.0,
+            dup: 0.0,
+            reorder: 0.0,
+            ce: 0.02,
+            delay_us: 5000,
+        },
+        3,
+        1 << 19,
+    );
     assert!(sa.ecn_reactions > 0);
     assert_eq!(sa.retransmits, 0);
 }
@@ -207,5 +262,16 @@ fn heavy_loss_small_buffers() {
         snd_buf: 32 * 1024,
         ..Config::default()
     };
-    run(&cfg, Imp { loss: 0.1, dup: 0.05, reorder: 0.2, ce: 0.0, delay_us: 2000 }, 5, 200_000);
+    run(
+        &cfg,
+        Imp {
+            loss: 0.1,
+            dup: 0.05,
+            reorder: 0.2,
+            ce: 0.0,
+            delay_us: 2000,
+        },
+        5,
+        200_000,
+    );
 }

@@ -96,7 +96,7 @@ fn sack_recovery_of_two_holes_in_one_window() {
     let mut s = setup(&cfg(), 10);
     let out = s.poll();
     assert_eq!(out.len(), 10, "IW10");
-    assert!(out.iter().all(|o| o.ect == false));
+    assert!(out.iter().all(|o| !o.ect));
     // Segments 1 and 4 are lost.
     s.at_ms(30);
     assert!(s.io(ack_sack(sq(1), &[], 300), &[]).is_empty());
@@ -108,13 +108,19 @@ fn sack_recovery_of_two_holes_in_one_window() {
     check(&out[0], A, sq(1), M, 1448);
     assert_eq!(s.c.stats().fast_recoveries, 1);
     assert_eq!(s.c.cwnd(), 9 * 1448 / 2);
-    assert!(s.io(ack_sack(sq(1), &[(5, 7), (2, 4)], 304), &[]).is_empty());
+    assert!(s
+        .io(ack_sack(sq(1), &[(5, 7), (2, 4)], 304), &[])
+        .is_empty());
     // Three SACKed segments above 4: it is lost and pipe allows it.
     let out = s.io(ack_sack(sq(1), &[(5, 8), (2, 4)], 305), &[]);
     assert_eq!(out.len(), 1);
     check(&out[0], A, sq(4), M, 1448);
-    assert!(s.io(ack_sack(sq(1), &[(5, 9), (2, 4)], 306), &[]).is_empty());
-    assert!(s.io(ack_sack(sq(1), &[(5, 10), (2, 4)], 307), &[]).is_empty());
+    assert!(s
+        .io(ack_sack(sq(1), &[(5, 9), (2, 4)], 306), &[])
+        .is_empty());
+    assert!(s
+        .io(ack_sack(sq(1), &[(5, 10), (2, 4)], 307), &[])
+        .is_empty());
     // Partial ACK then full ACK.
     assert!(s.io(ack_sack(sq(4), &[(5, 10)], 308), &[]).is_empty());
     assert!(s.io(ack_sack(sq(10), &[], 309), &[]).is_empty());
@@ -159,15 +165,27 @@ fn limited_transmit_with_and_without_sack() {
         let mut s = setup(&c, 12);
         assert_eq!(s.poll().len(), 10);
         s.at_ms(30);
-        let d1 = if sack { ack_sack(N, &[(1, 2)], 300) } else { seg(A, M, N, 1000).ts(300, 0) };
+        let d1 = if sack {
+            ack_sack(N, &[(1, 2)], 300)
+        } else {
+            seg(A, M, N, 1000).ts(300, 0)
+        };
         let out = s.io(d1, &[]);
         assert_eq!(out.len(), 1, "sack={sack}");
         check(&out[0], A, sq(10), M, 1448);
-        let d2 = if sack { ack_sack(N, &[(1, 3)], 301) } else { seg(A, M, N, 1000).ts(301, 0) };
+        let d2 = if sack {
+            ack_sack(N, &[(1, 3)], 301)
+        } else {
+            seg(A, M, N, 1000).ts(301, 0)
+        };
         let out = s.io(d2, &[]);
         assert_eq!(out.len(), 1);
         check(&out[0], A | P, sq(11), M, 1448);
-        let d3 = if sack { ack_sack(N, &[(1, 4)], 302) } else { seg(A, M, N, 1000).ts(302, 0) };
+        let d3 = if sack {
+            ack_sack(N, &[(1, 4)], 302)
+        } else {
+            seg(A, M, N, 1000).ts(302, 0)
+        };
         let out = s.io(d3, &[]);
         assert_eq!(out.len(), 1);
         check(&out[0], A, sq(0), M, 1448);
@@ -192,7 +210,10 @@ fn ecn_receiver_echoes_until_cwr() {
     s.input(seg(A, M + 1548, N, 1000).ts(202, 0), &pattern(1548, 1448));
     let out = s.poll();
     assert_eq!(out[0].flags(), A | TcpFlags::ECE);
-    s.input(seg(A | TcpFlags::CWR, M + 2996, N, 1000).ts(203, 0), &pattern(2996, 1448));
+    s.input(
+        seg(A | TcpFlags::CWR, M + 2996, N, 1000).ts(203, 0),
+        &pattern(2996, 1448),
+    );
     s.input(seg(A, M + 4444, N, 1000).ts(204, 0), &pattern(4444, 1448));
     let out = s.poll();
     assert_eq!(out[0].flags(), A);

@@ -81,11 +81,6 @@ impl<F: Frame> RecvBuffer<F> {
         !self.ooo.is_empty()
     }
 
-    /// Highest sequence number held out of order.
-    pub fn ooo_end(&self) -> Option<SeqNumber> {
-        self.ooo.back().map(|(s, p)| *s + p.len())
-    }
-
     /// Payload bytes the free memory `limit - mem` can hold, at the ratio
     /// of payload to truesize seen lately (Linux tcp_win_from_space).
     pub fn space_to_window(&self, space: usize) -> usize {
@@ -226,7 +221,11 @@ impl<F: Frame> RecvBuffer<F> {
     }
 
     fn note_recent(&mut self, seq: SeqNumber) {
-        let pos = self.recent.iter().position(|r| *r == Some(seq)).unwrap_or(3);
+        let pos = self
+            .recent
+            .iter()
+            .position(|r| *r == Some(seq))
+            .unwrap_or(3);
         self.recent.copy_within(0..pos, 1);
         self.recent[0] = Some(seq);
     }
@@ -343,8 +342,13 @@ impl<F: Frame> RecvBuffer<F> {
         if let Some((l, r)) = self.dsack {
             b.push(l, r);
         }
-        let mut add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
-            if (b.len as usize) < max && !b.as_slice().iter().skip(self.dsack.is_some() as usize).any(|x| *x == blk)
+        let add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
+            if (b.len as usize) < max
+                && !b
+                    .as_slice()
+                    .iter()
+                    .skip(self.dsack.is_some() as usize)
+                    .any(|x| *x == blk)
             {
                 b.push(blk.0, blk.1);
             }

@@ -61,6 +61,7 @@ impl Scoreboard {
         self.segs.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.segs.len()
     }
@@ -69,6 +70,7 @@ impl Scoreboard {
         self.segs.get(i)
     }
 
+    #[cfg(test)]
     pub fn sacked_bytes(&self) -> usize {
         self.sacked_bytes
     }
@@ -271,11 +273,6 @@ impl Scoreboard {
         });
     }
 
-    /// Send time of the first outstanding segment.
-    pub fn first_sent_at(&self) -> Option<Instant> {
-        self.segs.front().map(|s| s.sent_at)
-    }
-
     pub fn clear(&mut self) {
         *self = Scoreboard::default();
     }
@@ -288,7 +285,12 @@ mod tests {
     fn sb(n: u32) -> Scoreboard {
         let mut b = Scoreboard::default();
         for i in 0..n {
-            b.push(SeqNumber(i * 100), SeqNumber(i * 100 + 100), false, Instant(i as u64));
+            b.push(
+                SeqNumber(i * 100),
+                SeqNumber(i * 100 + 100),
+                false,
+                Instant(i as u64),
+            );
         }
         b
     }
