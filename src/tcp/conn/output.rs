@@ -11,12 +11,11 @@ use crate::tcp::{Payload, SegmentSink, SeqNumber, TcpFlags, TcpRepr};
 impl<F: Frame> Connection<F> {
     pub(super) fn transmit(&mut self, out: &mut dyn SegmentSink<F>) {
         if let Some(rst) = self.rst_pending.take() {
-            if out.emit(&rst, Payload::None, false) {
-                self.stats.segs_out += 1;
-            } else {
+            if !out.emit(&rst, Payload::None, false) {
                 self.rst_pending = Some(rst);
+                return;
             }
-            return;
+            self.stats.segs_out += 1;
         }
         match self.state {
             State::Closed | State::Listen => return,
