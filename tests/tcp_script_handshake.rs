@@ -296,7 +296,13 @@ fn syn_ack_retransmitted_then_timeout() {
     let mut c = cfg();
     c.syn_retries = 2;
     let syn = seg(S, PEER_ISS, 0, 8192);
-    let mut s = Script::new(Connection::accept(&c, tuple(), &syn, SeqNumber(ISS), Instant::ZERO));
+    let mut s = Script::new(Connection::accept(
+        &c,
+        tuple(),
+        &syn,
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
     assert_eq!(s.poll().len(), 1);
     let out = s.fire();
     assert_eq!(s.now, Instant::from_millis(1000));
@@ -311,7 +317,12 @@ fn syn_ack_retransmitted_then_timeout() {
 
 #[test]
 fn lost_syn_means_initial_window_of_one() {
-    let mut s = Script::new(Connection::connect(&cfg(), tuple(), SeqNumber(ISS), Instant::ZERO));
+    let mut s = Script::new(Connection::connect(
+        &cfg(),
+        tuple(),
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
     s.poll();
     s.fire();
     s.at_ms(1010);
@@ -326,7 +337,12 @@ fn lost_syn_means_initial_window_of_one() {
 fn advertised_window_is_scaled_and_from_memory() {
     let mut c = cfg();
     c.rcv_buf = 1 << 20;
-    let mut s = Script::new(Connection::connect(&c, tuple(), SeqNumber(ISS), Instant::ZERO));
+    let mut s = Script::new(Connection::connect(
+        &c,
+        tuple(),
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
     let out = s.poll();
     // Half the buffer before any frame was seen (payload/truesize 1/2),
     // capped to 65535 in the SYN.
