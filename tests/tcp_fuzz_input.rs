@@ -100,7 +100,10 @@ fn random_segments_never_panic() {
             }
             let out = s.poll();
             assert!(out.len() < 200);
-            assert!(s.c.rcv_mem() <= 16 * FRAME_SIZE, "memory bound");
+            assert!(
+                s.c.rcv_mem() <= 17 * FRAME_SIZE,
+                "memory bound (one frame of slack)"
+            );
             // Never spins: a second poll right away emits nothing new
             // unless the sink had refused.
             let again = s.poll();

@@ -7,6 +7,7 @@ use rand_pcg::Pcg64;
 use std::collections::VecDeque;
 use tcp_harness::*;
 use xdptcp::io::{Frame, Pkt};
+use xdptcp::tcp::ConnStats;
 use xdptcp::tcp::{
     CcKind, Config, Connection, FourTuple, Payload, SegmentSink, SeqNumber, State, TcpRepr,
 };
@@ -63,12 +64,72 @@ fn to_pkt(data: &[u8]) -> Pkt<HeapFrame> {
     Pkt::new(f, RX_OFF, RX_OFF + data.len())
 }
 
-fn run(
+struct Side {
+    src: Vec<u8>,
+    sent: usize,
+    got: Vec<u8>,
+    closed: bool,
+    shut: bool,
+}
+
+impl Side {
+    fn new(n: usize, seed: usize) -> Side {
+        Side {
+            src: pattern(seed, n),
+            sent: 0,
+            got: Vec::new(),
+            closed: false,
+            shut: false,
+        }
+    }
+}
+
+/// Drive one endpoint's application: write what fits, read at most
+/// `read_limit` bytes, close after everything was written.
+fn app(c: &mut Connection<HeapFrame>, me: &mut Side, read_limit: usize) {
+    if me.sent < me.src.len() {
+        me.sent += c.send(&me.src[me.sent..], &mut frame);
+    }
+    if me.sent == me.src.len()
+        && !me.shut
+        && c.state() != State::SynSent
+        && c.state() != State::SynReceived
+    {
+        c.shutdown();
+        me.shut = true;
+    }
+    let mut budget = read_limit;
+    let got = &mut me.got;
+    c.recv_with(&mut |s| {
+        let k = s.len().min(budget);
+        got.extend_from_slice(&s[..k]);
+        budget -= k;
+        k
+    });
+    let ev = c.take_events();
+    me.closed |= ev.closed;
+    assert!(
+        !ev.reset && !ev.timed_out,
+        "failed: {:?} {:?}",
+        c.state(),
+        c.stats()
+    );
+}
+
+fn run(cfg: &Config, imp: Imp, seed: u64, total: usize) -> (ConnStats, ConnStats) {
+    run2(cfg, imp, seed, total, 0, usize::MAX)
+}
+
+/// A sends `total_a` bytes to B, B sends `total_b` to A; B reads at most
+/// `b_read` bytes per step.
+fn run2(
     cfg: &Config,
     imp: Imp,
     seed: u64,
-    total: usize,
-) -> (xdptcp::tcp::ConnStats, xdptcp::tcp::ConnStats) {
+    total_a: usize,
+    total_b: usize,
+    b_read: usize,
+) -> (ConnStats, ConnStats) {
     let mut rng = Pcg64::seed_from_u64(seed);
     let ta = tuple();
     let tb = FourTuple {
@@ -80,20 +141,17 @@ fn run(
     let mut b: Option<Connection<HeapFrame>> = None;
     let (mut wa, mut wb) = (Wire { segs: vec![] }, Wire { segs: vec![] });
     let (mut ab, mut ba) = (Link { q: VecDeque::new() }, Link { q: VecDeque::new() });
-    let src = pattern(0, total);
-    let mut sent = 0;
-    let mut got: Vec<u8> = Vec::with_capacity(total);
-    let mut a_closed = false;
-    let mut b_closed = false;
+    let mut sa = Side::new(total_a, 0);
+    let mut sb = Side::new(total_b, 7);
     let mut steps = 0;
     loop {
         steps += 1;
         assert!(
             steps < 2_000_000,
-            "no progress: sent {sent} got {}",
-            got.len()
+            "no progress: a {:?} b {:?}",
+            a.stats(),
+            b.as_ref().map(|b| *b.stats())
         );
-        // Deliver everything due.
         while ab.q.front().is_some_and(|e| e.0 <= now) {
             let (_, seg, data, ce) = ab.q.pop_front().unwrap();
             match b.as_mut() {
@@ -116,39 +174,22 @@ fn run(
                 b.handle_timeout(now);
             }
         }
-        // Applications.
-        if sent < total {
-            sent += a.send(&src[sent..], &mut frame);
-            if sent == total {
-                a.shutdown();
-            }
-        }
-        let ev = a.take_events();
-        a_closed |= ev.closed;
+        app(&mut a, &mut sa, usize::MAX);
         if let Some(b) = b.as_mut() {
-            b.recv_with(&mut |s| {
-                got.extend_from_slice(s);
-                s.len()
-            });
-            let ev = b.take_events();
-            if ev.read_closed && b.state() == State::CloseWait {
-                b.shutdown();
-            }
-            b_closed |= ev.closed;
-            assert!(!ev.reset && !ev.timed_out, "b failed");
+            app(b, &mut sb, b_read);
         }
-        assert!(!ev.reset && !ev.timed_out, "a failed: {:?}", a.stats());
         a.poll_transmit(now, &mut wa);
         if let Some(b) = b.as_mut() {
             b.poll_transmit(now, &mut wb);
         }
         carry(&mut rng, &imp, now, &mut wa, &mut ab);
         carry(&mut rng, &imp, now, &mut wb, &mut ba);
-        if b_closed && (a_closed || a.state() == State::TimeWait) {
+        let a_done = sa.closed || a.state() == State::TimeWait;
+        let b_done = sb.closed || b.as_ref().is_some_and(|b| b.state() == State::TimeWait);
+        if a_done && b_done && sb.got.len() == total_a && sa.got.len() == total_b {
             break;
         }
-        // Next event.
-        let next = [
+        let mut next = [
             ab.q.front().map(|e| e.0),
             ba.q.front().map(|e| e.0),
             a.poll_at(),
@@ -158,14 +199,19 @@ fn run(
         .flatten()
         .min()
         .expect("deadlock: nothing scheduled");
+        if b_read != usize::MAX && b.as_ref().is_some_and(|b| b.recv_available() > 0) {
+            // The slow reader wakes up every millisecond.
+            next = next.min(now + std::time::Duration::from_millis(1));
+        }
         assert!(next >= now, "time went backwards");
         now = next;
     }
-    eprintln!("done at {:?} steps {steps}", now);
-    assert_eq!(got.len(), total);
-    assert!(got == src, "payload corrupted");
-    eprintln!("a {:?}\nb {:?}", a.stats(), b.as_ref().unwrap().stats());
-    (*a.stats(), *b.unwrap().stats())
+    let b = b.unwrap();
+    assert_eq!(sb.got.len(), total_a);
+    assert!(sb.got == sa.src, "payload a->b corrupted");
+    assert_eq!(sa.got.len(), total_b);
+    assert!(sa.got == sb.src, "payload b->a corrupted");
+    (*a.stats(), *b.stats())
 }
 
 fn base() -> Config {
@@ -274,4 +320,78 @@ fn heavy_loss_small_buffers() {
         5,
         200_000,
     );
+}
+
+#[test]
+fn bidirectional_lossy_transfer() {
+    let (sa, sb) = run2(
+        &base(),
+        Imp {
+            loss: 0.03,
+            dup: 0.01,
+            reorder: 0.05,
+            ce: 0.0,
+            delay_us: 3000,
+        },
+        21,
+        400_000,
+        300_000,
+        usize::MAX,
+    );
+    assert!(sa.retransmits > 0 && sb.retransmits > 0);
+}
+
+#[test]
+fn slow_reader_closes_the_window() {
+    let cfg = Config {
+        rcv_buf: 32 * 2048,
+        ..base()
+    };
+    let (sa, sb) = run2(
+        &cfg,
+        Imp {
+            loss: 0.0,
+            dup: 0.0,
+            reorder: 0.0,
+            ce: 0.0,
+            delay_us: 1000,
+        },
+        2,
+        100_000,
+        0,
+        300,
+    );
+    // The window, not memory drops, paces the sender.
+    assert_eq!(sb.rcv_mem_drops, 0);
+    assert_eq!(sa.retransmits, 0);
+}
+
+#[test]
+fn many_seeds_lossy() {
+    for seed in 100..112 {
+        let cfg = Config {
+            sack: seed % 2 == 0,
+            timestamps: seed % 3 != 0,
+            cc: if seed % 4 < 2 {
+                CcKind::Cubic
+            } else {
+                CcKind::NewReno
+            },
+            ..base()
+        };
+        run2(
+            &cfg,
+            Imp {
+                loss: 0.04,
+                dup: 0.02,
+                reorder: 0.1,
+                ce: 0.01,
+                delay_us: 2000,
+            },
+            seed,
+            120_000,
+            40_000,
+            usize::MAX,
+        );
+    }
 }

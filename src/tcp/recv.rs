@@ -137,7 +137,16 @@ impl<F: Frame> RecvBuffer<F> {
         }
         self.note_ratio(pkt.len(), truesize(&pkt));
         let ts = truesize(&pkt);
-        if self.mem + ts > limit && !self.make_room(seq, ts, limit) {
+        // Like Linux (tcp_try_rmem_schedule), in-order data within the
+        // window may overshoot the budget by one frame: the window is in
+        // bytes, memory in frames, and a short tail segment must not be
+        // dropped for rounding. Out-of-order data gets no slack.
+        let over = if seq == self.nxt {
+            self.mem >= limit
+        } else {
+            self.mem + ts > limit
+        };
+        if over && !self.make_room(seq, ts, if seq == self.nxt { limit + ts } else { limit }) {
             self.mem_drops += 1;
             r.dropped = true;
             return r;
