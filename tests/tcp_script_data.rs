@@ -345,3 +345,40 @@ fn xdptcp_connect() -> Script {
     s.poll();
     s
 }
+
+#[test]
+fn zero_window_still_takes_ack_and_bare_fin() {
+    let mut c = cfg();
+    c.rcv_buf = 4 * FRAME_SIZE;
+    let mut s = established(&c);
+    s.at_ms(20);
+    s.send(b"req");
+    s.poll();
+    // Fill the window without reading.
+    let mut seq = M;
+    let mut ts = 200;
+    loop {
+        let (h, d) = data(seq, 1448, ts);
+        ts += 1;
+        let mut out = s.io(h, &d);
+        if out.is_empty() {
+            out = s.fire();
+        }
+        let o = out.last().unwrap();
+        if o.ack() == seq {
+            break; // dropped: window closed
+        }
+        seq = o.ack();
+        if o.seg.window == 0 {
+            break;
+        }
+    }
+    // Data at RCV.NXT with a zero window: dropped, but its ACK counts.
+    let out = s.io(seg(A, seq, N + 3, 1000).ts(ts, 0), &pattern(0, 100));
+    check(&out[0], A, N + 3, seq, 0);
+    assert!(s.c.send_queue_empty());
+    // A bare FIN is accepted.
+    let out = s.io(seg(F | A, seq, N + 3, 1000).ts(ts + 1, 0), &[]);
+    check(&out[0], A, N + 3, seq + 1, 0);
+    assert_eq!(s.c.state(), State::CloseWait);
+}

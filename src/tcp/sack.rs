@@ -76,6 +76,8 @@ pub(crate) struct Scoreboard {
     lost_bytes: usize,
     /// Retransmitted, not SACKed.
     retrans_bytes: usize,
+    /// Lost, not yet retransmitted, not SACKed (NextSeg rule 1 candidates).
+    pending_bytes: usize,
     outstanding: usize,
 }
 
@@ -122,6 +124,8 @@ impl Scoreboard {
             }
             if s.retrans {
                 f(&mut self.retrans_bytes);
+            } else if s.lost {
+                f(&mut self.pending_bytes);
             }
         }
     }
@@ -283,6 +287,9 @@ impl Scoreboard {
     /// RFC 6675 §4 NextSeg rule 1: the first lost segment not yet
     /// retransmitted.
     pub fn next_lost(&self) -> Option<usize> {
+        if self.pending_bytes == 0 {
+            return None;
+        }
         self.segs
             .iter()
             .position(|s| s.lost && !s.retrans && !s.sacked)

@@ -182,13 +182,15 @@ impl<F: Frame> Connection<F> {
         let mut acceptable = match (seg_len, wnd) {
             (0, 0) => seg.seq == nxt,
             (0, _) => in_wnd(seg.seq),
-            (_, 0) => false,
+            // A bare FIN at RCV.NXT is taken even with a zero window (as
+            // Linux: some peers resend it in a loop otherwise).
+            (_, 0) => len == 0 && seg.seq == nxt,
             (_, _) => in_wnd(seg.seq) || in_wnd(seg.seq + (seg_len - 1)),
         };
         // RFC 9293: with a zero window, still process the ACK (and RST) of a
         // segment at RCV.NXT; its data is dropped.
         let mut drop_data = false;
-        if !acceptable && wnd == 0 && seg.seq == nxt {
+        if !acceptable && wnd == 0 && seg.seq == nxt && len > 0 {
             acceptable = true;
             drop_data = true;
         }
