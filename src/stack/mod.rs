@@ -2,6 +2,9 @@
 //! addresses, the ARP cache, the TCP connection table and listeners (with a
 //! SYN backlog and SYN cookies), UDP sockets, the timer wheel and counters.
 
+pub mod cookie;
+pub mod timer;
+
 use crate::app::Event;
 use crate::io::{Device, Pkt};
 use crate::tcp::{self, ConnStats, State};
@@ -163,7 +166,11 @@ impl<D: Device> Stack<D> {
     }
 
     /// Zero-copy read (see [`tcp::Connection::recv_with`]).
-    pub fn recv_with(&mut self, id: ConnId, f: &mut dyn FnMut(&[u8]) -> usize) -> Result<usize, Error> {
+    pub fn recv_with(
+        &mut self,
+        id: ConnId,
+        f: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> Result<usize, Error> {
         let _ = (id, f);
         todo!()
     }
