@@ -2,6 +2,9 @@
 //! addresses, the ARP cache, the TCP connection table and listeners (with a
 //! SYN backlog and SYN cookies), UDP sockets, the timer wheel and counters.
 
+pub mod cookie;
+pub mod timer;
+
 use crate::app::Event;
 use crate::io::{Device, Pkt};
 use crate::tcp::{self, ConnStats, State};
