@@ -238,7 +238,11 @@ mod tests {
             hdr[10] = 0;
             hdr[11] = 0;
             let fresh = checksum(&hdr);
-            assert!(fresh == updated || (fresh == 0 && updated == 0xffff) || (fresh == 0xffff && updated == 0));
+            assert!(
+                fresh == updated
+                    || (fresh == 0 && updated == 0xffff)
+                    || (fresh == 0xffff && updated == 0)
+            );
         }
     }
 

@@ -196,8 +196,8 @@ mod tests {
     /// A real IPv4 header of a TCP SYN captured from Linux
     /// (198.18.0.1 -> 198.18.0.2, total length 60, DF, TTL 64, id 0x1c46).
     const SYN_HDR: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 198, 18, 0, 1,
-        198, 18, 0, 2,
+        0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 198, 18, 0, 1, 198,
+        18, 0, 2,
     ];
 
     fn with_checksum(mut h: [u8; 20]) -> [u8; 20] {
@@ -299,7 +299,10 @@ mod tests {
 
         let mut h = SYN_HDR;
         h[0] = 0x65;
-        assert_eq!(Ipv4Repr::parse(&packet(with_checksum(h), 40)), Err(WireError::BadVersion));
+        assert_eq!(
+            Ipv4Repr::parse(&packet(with_checksum(h), 40)),
+            Err(WireError::BadVersion)
+        );
 
         for ihl in 0..5u8 {
             let mut h = SYN_HDR;

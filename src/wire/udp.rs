@@ -175,7 +175,10 @@ mod tests {
             assert_eq!(UdpRepr::parse(&d[..n], SRC, DST), Err(WireError::Truncated));
         }
         // Length field larger than the buffer.
-        assert_eq!(UdpRepr::parse(&d[..11], SRC, DST), Err(WireError::Truncated));
+        assert_eq!(
+            UdpRepr::parse(&d[..11], SRC, DST),
+            Err(WireError::Truncated)
+        );
         // Length field below the header size.
         for l in [0u16, 7] {
             let mut b = d;
