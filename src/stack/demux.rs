@@ -74,7 +74,7 @@ impl<D: Device> Stack<D> {
             && arp.sender_mac.0[0] & 1 == 0
         {
             self.iface.send_arp_reply(&arp);
-        } else if !for_us && !(sender_ok && self.iface.arp.contains(arp.sender_ip)) {
+        } else if !(for_us || sender_ok && self.iface.arp.contains(arp.sender_ip)) {
             self.iface.counters.arp_ignored += 1;
         }
     }
