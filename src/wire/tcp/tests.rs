@@ -443,7 +443,8 @@ fn seq_number_arithmetic_wraps() {
     let a = SeqNumber(u32::MAX - 1);
     let b = a + 4;
     assert_eq!(b, SeqNumber(2));
-    assert!(b > a && a < b);
+    assert!(b > a);
+    assert!(a < b);
     assert_eq!(b - a, 4);
     assert_eq!(b.diff(a), 4);
     assert_eq!(a.diff(b), -4);
