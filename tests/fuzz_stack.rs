@@ -209,7 +209,7 @@ fn run(ops: &[Op], with_conns: bool) {
                 rx(&mut st.s, st.now, &f);
             }
             Op::Advance(d) => {
-                st.now = st.now + std::time::Duration::from_millis(u64::from(*d));
+                st.now += std::time::Duration::from_millis(u64::from(*d));
                 let mut spins = 0;
                 st.s.poll(st.now);
                 while st.s.poll_at().is_some_and(|t| t <= st.now) && spins < 8 {

@@ -25,9 +25,6 @@ mod udp;
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
 
-pub mod cookie;
-pub mod timer;
-
 use crate::app::Event;
 use crate::io::{Device, Pkt};
 use crate::tcp::isn::IsnGenerator;
