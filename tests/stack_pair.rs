@@ -28,6 +28,7 @@ fn two_stacks_exchange_one_megabyte() {
     let (mut a_closed, mut b_closed) = (false, false);
     let mut b_shut = false;
     let mut a_shut = false;
+    let mut a_connected = false;
 
     for _round in 0..200_000 {
         // Link: everything transmitted arrives at the peer 100 us later.
@@ -52,7 +53,11 @@ fn two_stacks_exchange_one_megabyte() {
                     a_closed = true;
                 }
                 Event::ReadClosed { id } => assert_eq!(id, ca),
-                Event::Connected { .. } | Event::Writable { .. } | Event::Readable { .. } => {}
+                Event::Connected { id } => {
+                    assert_eq!(id, ca);
+                    a_connected = true;
+                }
+                Event::Writable { .. } | Event::Readable { .. } => {}
                 other => panic!("A: {other:?}"),
             }
         }
@@ -65,7 +70,9 @@ fn two_stacks_exchange_one_megabyte() {
                     Ok(n) => sent += n,
                 }
             }
-            if sent == TOTAL {
+            // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB: FIN only
+            // once connected.
+            if sent == TOTAL && a_connected {
                 a.shutdown(ca).unwrap();
                 a_shut = true;
             }
@@ -114,8 +121,11 @@ fn two_stacks_exchange_one_megabyte() {
                 Some(t) if t > now => now = t,
                 Some(_) => {}
                 None => panic!(
-                    "stalled at {now:?}: sent {sent} received {}",
-                    received.len()
+                    "stalled at {now:?}: sent {sent} received {}\n{:?}\n{:?}\n{:?}",
+                    received.len(),
+                    a.counters(),
+                    b.counters(),
+                    a.conn_stats(ca)
                 ),
             }
         }
@@ -130,9 +140,20 @@ fn two_stacks_exchange_one_megabyte() {
     assert_eq!(b.conn_count(), 0, "B closed via LAST-ACK");
     // A lingers in TIME-WAIT until 2 MSL.
     assert_eq!(a.conn_count(), 1);
-    let t = a.poll_at().expect("TIME-WAIT timer");
-    a.poll(t);
+    let closed_at = now;
+    for _ in 0..10 {
+        let t = a.poll_at().expect("TIME-WAIT timer");
+        a.poll(t);
+        now = t;
+        if a.conn_count() == 0 {
+            break;
+        }
+    }
     assert_eq!(a.conn_count(), 0);
+    // RFC 9293 §3.4.2: 2 MSL (MSL = 30 s by default), counted from A's
+    // entry into TIME-WAIT, one link delay before `closed_at`.
+    assert!(now.saturating_since(closed_at) >= Duration::from_millis(59_999));
+    assert!(now.saturating_since(closed_at) <= Duration::from_millis(60_100));
     assert_eq!(a.counters().conns_closed, 1);
     assert_eq!(a.counters().retransmits, 0);
     assert_eq!(a.device().live.get(), 0);

@@ -45,7 +45,10 @@ pub enum State {
 impl State {
     /// RFC 9293 §3.3.2: the synchronized states.
     pub fn is_synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 }
 
@@ -147,9 +150,13 @@ pub struct ConnStats {
 pub(crate) enum Recovery {
     Open,
     /// Fast recovery (RFC 6675 §5 / RFC 6582) until `point` is acked.
-    Fast { point: SeqNumber },
+    Fast {
+        point: SeqNumber,
+    },
     /// After an RTO, until `point` is acked (RFC 6675 §5.1).
-    Loss { point: SeqNumber },
+    Loss {
+        point: SeqNumber,
+    },
 }
 
 /// Negotiated options (RFC 9293 §3.7.1, RFC 7323, RFC 2018, RFC 3168).
@@ -364,7 +371,13 @@ impl<F: Frame> Connection<F> {
 
     /// Passive open from a received SYN (RFC 9293 §3.10.7.2): SYN-RECEIVED;
     /// the SYN-ACK leaves on the next `poll_transmit`.
-    pub fn accept(cfg: &Config, tuple: FourTuple, syn: &TcpRepr, iss: SeqNumber, now: Instant) -> Self {
+    pub fn accept(
+        cfg: &Config,
+        tuple: FourTuple,
+        syn: &TcpRepr,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Self {
         let mut c = Self::new_tcb(cfg, tuple, iss, State::SynReceived, now);
         c.on_passive_syn(syn, now);
         c
@@ -477,7 +490,9 @@ impl<F: Frame> Connection<F> {
         }
         let cap = self.send_capacity();
         let seg_cap = self.fill_mss();
-        let n = self.sndq.write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
+        let n = self
+            .sndq
+            .write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
         if n < data.len() {
             self.write_blocked = true;
         }

@@ -226,7 +226,11 @@ impl<F: Frame> RecvBuffer<F> {
     }
 
     fn note_recent(&mut self, seq: SeqNumber) {
-        let pos = self.recent.iter().position(|r| *r == Some(seq)).unwrap_or(3);
+        let pos = self
+            .recent
+            .iter()
+            .position(|r| *r == Some(seq))
+            .unwrap_or(3);
         self.recent.copy_within(0..pos, 1);
         self.recent[0] = Some(seq);
     }
@@ -344,7 +348,12 @@ impl<F: Frame> RecvBuffer<F> {
             b.push(l, r);
         }
         let mut add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
-            if (b.len as usize) < max && !b.as_slice().iter().skip(self.dsack.is_some() as usize).any(|x| *x == blk)
+            if (b.len as usize) < max
+                && !b
+                    .as_slice()
+                    .iter()
+                    .skip(self.dsack.is_some() as usize)
+                    .any(|x| *x == blk)
             {
                 b.push(blk.0, blk.1);
             }

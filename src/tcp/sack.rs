@@ -288,7 +288,12 @@ mod tests {
     fn sb(n: u32) -> Scoreboard {
         let mut b = Scoreboard::default();
         for i in 0..n {
-            b.push(SeqNumber(i * 100), SeqNumber(i * 100 + 100), false, Instant(i as u64));
+            b.push(
+                SeqNumber(i * 100),
+                SeqNumber(i * 100 + 100),
+                false,
+                Instant(i as u64),
+            );
         }
         b
     }

@@ -22,13 +22,21 @@ impl<F: Frame> Connection<F> {
         let mut newly_sacked = 0;
         if self.opts.sack {
             for &(l, r) in seg.options.sack.as_slice() {
-                if l < r && l >= self.snd_una && r <= self.snd_nxt && r - l <= self.snd_nxt - self.snd_una {
+                if l < r
+                    && l >= self.snd_una
+                    && r <= self.snd_nxt
+                    && r - l <= self.snd_nxt - self.snd_una
+                {
                     newly_sacked += self.sb.sack(l, r);
                 }
             }
         }
 
-        let acked = if ack > self.snd_una { ack - self.snd_una } else { 0 };
+        let acked = if ack > self.snd_una {
+            ack - self.snd_una
+        } else {
+            0
+        };
         let mut rtt_sample = None;
         if acked > 0 {
             let a = self.sb.ack(ack);

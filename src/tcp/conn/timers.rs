@@ -89,7 +89,9 @@ impl<F: Frame> Connection<F> {
                 }
                 self.rtt.backoff();
                 self.sb.mark_all_lost();
-                self.recovery = Recovery::Loss { point: self.snd_nxt };
+                self.recovery = Recovery::Loss {
+                    point: self.snd_nxt,
+                };
                 self.recover = self.snd_nxt;
                 self.dupacks = 0;
                 self.rexmit_head = true;
@@ -108,7 +110,10 @@ impl<F: Frame> Connection<F> {
 
     fn keepalive_deadline(&self) -> Option<Instant> {
         let ka = self.cfg.keepalive?;
-        if !matches!(self.state, State::Established | State::CloseWait | State::FinWait2) {
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait2
+        ) {
             return None;
         }
         if self.snd_una != self.snd_nxt || self.sndq.len() > 0 {
@@ -140,7 +145,11 @@ impl<F: Frame> Connection<F> {
         // bound): the send window stops us.
         let data_state = matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::LastAck | State::Closing
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::LastAck
+                | State::Closing
         );
         let need_persist = data_state && unsent && (flight == 0 || self.persisting);
         if need_persist {
