@@ -248,7 +248,7 @@ fn run(ops: &[Op], with_conns: bool) {
 fn fuzz_stack_input() {
     bolero::check!()
         .with_type::<Vec<Op>>()
-        .with_iterations(200)
+        .with_iterations(500)
         .with_max_len(4096)
         .for_each(|ops| run(ops, true));
 }
@@ -258,7 +258,7 @@ fn fuzz_stack_input() {
 fn fuzz_stack_input_without_connections() {
     bolero::check!()
         .with_type::<Vec<Op>>()
-        .with_iterations(200)
+        .with_iterations(500)
         .with_max_len(4096)
         .for_each(|ops| run(ops, false));
 }

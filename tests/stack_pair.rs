@@ -36,7 +36,7 @@ fn two_stacks_exchange_one_megabyte() {
         let to_a = b.device_mut().take_tx();
         let in_flight = !to_b.is_empty() || !to_a.is_empty();
         if in_flight {
-            now = now + Duration::from_micros(100);
+            now += Duration::from_micros(100);
         }
         for f in &to_b {
             rx(&mut b, now, f);
