@@ -203,6 +203,8 @@ pub struct Connection<F: Frame> {
     /// `send` returned short: report `writable` when space frees.
     write_blocked: bool,
     nodelay: bool,
+    /// End of the last short segment sent (Minshall's Nagle variant).
+    snd_sml: SeqNumber,
 
     // Receive sequence space.
     irs: SeqNumber,
@@ -306,6 +308,7 @@ impl<F: Frame> Connection<F> {
             fin_queued: false,
             write_blocked: false,
             nodelay: cfg.nodelay,
+            snd_sml: iss,
             irs: SeqNumber(0),
             rcvq: RecvBuffer::new(SeqNumber(0)),
             rcv_adv: SeqNumber(0),

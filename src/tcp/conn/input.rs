@@ -157,6 +157,20 @@ impl<F: Frame> Connection<F> {
             }
         }
 
+        if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
+            // A retransmitted SYN: our SYN-ACK was lost (RFC 9293 §3.10.7.4
+            // would challenge it; Linux resends the SYN-ACK).
+            self.syn_pending = true;
+            return;
+        }
+
+        // RFC 5961 §4.2: a SYN in a synchronized state, whatever its
+        // sequence number, gets a challenge ACK.
+        if f.syn() && !f.rst() {
+            self.challenge_ack();
+            return;
+        }
+
         // First: sequence number acceptability.
         let nxt = self.rcvq.nxt;
         let wnd = if self.rcv_adv > nxt {
@@ -227,17 +241,6 @@ impl<F: Frame> Connection<F> {
         }
         self.last_rx = self.now;
         self.keepalive_sent = 0;
-
-        // Fourth: SYN (RFC 5961 §4).
-        if f.syn() {
-            if self.state == State::SynReceived && seg.seq == self.irs && !f.ack() {
-                // A retransmitted SYN: our SYN-ACK was lost.
-                self.syn_pending = true;
-            } else {
-                self.challenge_ack();
-            }
-            return;
-        }
 
         // Fifth: ACK.
         if !f.ack() {

@@ -101,13 +101,7 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Hand a segment to the sink and do the bookkeeping of every ACK sent.
-    fn emit(
-        &mut self,
-        out: &mut dyn SegmentSink<F>,
-        seg: &TcpRepr,
-        slice: Option<Slice>,
-        ect: bool,
-    ) -> bool {
+    fn emit(&mut self, out: &mut dyn SegmentSink<F>, seg: &TcpRepr, slice: Option<Slice>, ect: bool) -> bool {
         let sack_in_seg = !seg.options.sack.is_empty();
         let payload = match slice {
             Some(s) => self.sndq.payload(s),
@@ -119,8 +113,7 @@ impl<F: Frame> Connection<F> {
         self.stats.segs_out += 1;
         let had_data = slice.is_some_and(|s| s.len > 0);
         // A data segment whose SACK blocks were left out keeps `ack_now`.
-        let keep =
-            had_data && self.ack_now && self.opts.sack && !sack_in_seg && self.rcvq.has_ooo();
+        let keep = had_data && self.ack_now && self.opts.sack && !sack_in_seg && self.rcvq.has_ooo();
         self.after_ack_sent();
         if keep {
             self.ack_now = true;
@@ -142,11 +135,7 @@ impl<F: Frame> Connection<F> {
     fn may_send_data(&self) -> bool {
         matches!(
             self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
         )
     }
 
@@ -161,9 +150,7 @@ impl<F: Frame> Connection<F> {
         loop {
             let Some(i) = self.sb.next_lost() else { break };
             let (cwnd, used) = self.cwnd_budget();
-            if !self.rexmit_head
-                && used + self.snd_mss.min(self.sb.get(i).map_or(0, |s| s.len())) > cwnd
-            {
+            if !self.rexmit_head && used + self.snd_mss.min(self.sb.get(i).map_or(0, |s| s.len())) > cwnd {
                 break;
             }
             match self.retransmit(out, i) {
@@ -236,11 +223,7 @@ impl<F: Frame> Connection<F> {
     fn send_new_data(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
         loop {
             let tail = self.sndq.tail();
-            let unsent = if self.snd_nxt < tail {
-                tail - self.snd_nxt
-            } else {
-                0
-            };
+            let unsent = if self.snd_nxt < tail { tail - self.snd_nxt } else { 0 };
             let fin_due = self.fin_queued && !self.fin_sent() && unsent == 0;
             if unsent == 0 && !fin_due {
                 return true;
@@ -257,11 +240,7 @@ impl<F: Frame> Connection<F> {
             let (cwnd, used) = self.cwnd_budget();
             let cwnd_room = cwnd.saturating_sub(used);
             let wnd_edge = self.snd_una + self.snd_wnd;
-            let wnd_room = if wnd_edge > self.snd_nxt {
-                wnd_edge - self.snd_nxt
-            } else {
-                0
-            };
+            let wnd_room = if wnd_edge > self.snd_nxt { wnd_edge - self.snd_nxt } else { 0 };
             let full = self.sndq.frame_remaining(self.snd_nxt).min(self.snd_mss);
             let len = full.min(wnd_room);
             if len == 0 || full > cwnd_room {
@@ -273,19 +252,19 @@ impl<F: Frame> Connection<F> {
                 // timer).
                 return true;
             }
-            // RFC 1122 §4.2.3.4 Nagle: a short segment waits while data is
+            // RFC 1122 §4.2.3.4 Nagle, with Minshall's refinement (as
+            // Linux): a short segment waits while another short segment is
             // unacknowledged (unless it is the last before our FIN).
             let is_last = self.snd_nxt + len == tail;
             if len < self.snd_mss
+                && is_last
                 && !self.nodelay
-                && self.in_flight() > 0
+                && self.snd_sml > self.snd_una
                 && !(self.fin_queued && is_last)
             {
                 return true;
             }
-            if self.in_flight() == 0
-                && self.now.saturating_since(self.last_data_sent) > self.rtt.rto()
-            {
+            if self.in_flight() == 0 && self.now.saturating_since(self.last_data_sent) > self.rtt.rto() {
                 // RFC 5681 §4.1: restart after idle.
                 self.cc.on_idle_restart(self.now);
             }
@@ -309,6 +288,9 @@ impl<F: Frame> Connection<F> {
             }
             self.cwr_pending = false;
             let start = self.snd_nxt;
+            if len < self.snd_mss && is_last {
+                self.snd_sml = start + len;
+            }
             self.on_new_sent(start, start + len + with_fin as usize, with_fin);
         }
     }
@@ -364,11 +346,7 @@ impl<F: Frame> Connection<F> {
             return;
         }
         let nxt = self.rcvq.nxt;
-        let cur = if self.rcv_adv > nxt {
-            self.rcv_adv - nxt
-        } else {
-            0
-        };
+        let cur = if self.rcv_adv > nxt { self.rcv_adv - nxt } else { 0 };
         let edge = self.rcv_edge_candidate();
         if edge > self.rcv_adv.max(nxt) && cur * 2 <= self.rcv_window_max() {
             self.ack_now = true;

@@ -166,9 +166,13 @@ impl<F: Frame> Connection<F> {
                 self.persist_backoff = 0;
             }
         }
-        if self.state.is_synchronized() && flight == 0 {
-            self.rtx_at = None;
-            self.una_since = None;
+        if self.state.is_synchronized() {
+            if flight == 0 {
+                self.rtx_at = None;
+                self.una_since = None;
+            } else if !self.persisting && self.rtx_at.is_none() && self.state != State::TimeWait {
+                self.rtx_at = Some(self.now + self.rtt.rto());
+            }
         }
     }
 
