@@ -396,6 +396,36 @@ mod tests {
     }
 
     #[test]
+    fn random_acks_are_rejected_without_panic() {
+        use rand::{Rng, SeedableRng};
+        let c = SynCookies::new([5; 16]);
+        let t = tuple();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+        let mut accepted = 0;
+        for _ in 0..50_000 {
+            let ack = TcpRepr {
+                seq: SeqNumber(rng.gen()),
+                ack: SeqNumber(rng.gen()),
+                flags: TcpFlags(rng.gen::<u8>() | TcpFlags::ACK.0),
+                window: rng.gen(),
+                options: TcpOptions {
+                    timestamps: rng.gen::<bool>().then(|| (rng.gen(), rng.gen())),
+                    ..TcpOptions::default()
+                },
+                ..TcpRepr::default()
+            };
+            let now = Instant(rng.gen());
+            if let Some((syn, iss)) = c.check(&t, &ack, now) {
+                accepted += 1;
+                assert_eq!(iss, ack.ack - 1);
+                assert_eq!(syn.seq, ack.seq - 1);
+            }
+        }
+        // About 2 · 8 / 2^24 per forgery (and most fail the flags or TSecr).
+        assert_eq!(accepted, 0);
+    }
+
+    #[test]
     fn inverse_is_exact() {
         for a in [1u32, 3, 5, 0xffff_ffff, 0x1234_5679, 0x8000_0001] {
             assert_eq!(a.wrapping_mul(inverse(a)), 1, "{a:#x}");

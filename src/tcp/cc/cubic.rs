@@ -162,9 +162,10 @@ impl Cubic {
         } else {
             // §4.4/§4.5: concave and convex regions: target = W_cubic(t + RTT)
             // bounded to [cwnd, 1.5·cwnd]; cwnd += (target - cwnd) / cwnd per
-            // acknowledged segment.
+            // acknowledged segment (a stretch ACK of more than a window
+            // reaches the target, not beyond).
             let target = self.w_cubic(t + rtt).clamp(self.cwnd, 1.5 * self.cwnd);
-            self.cwnd += (target - self.cwnd) / cwnd_segs * segs_acked;
+            self.cwnd += (target - self.cwnd) * (segs_acked / cwnd_segs).min(1.0);
         }
     }
 
@@ -412,6 +413,18 @@ mod tests {
         let w = cc.cwnd;
         cc.on_ack(at(60_000), w as usize, w as usize, Some(rtt));
         assert!(close(cc.cwnd, 1.5 * w, 1.0), "{} vs {}", cc.cwnd, 1.5 * w);
+    }
+
+    #[test]
+    fn huge_stretch_ack_stops_at_target() {
+        let rtt = Duration::from_millis(100);
+        let mut cc = after_loss(1000);
+        cc.on_ack(at(0), MSS, 700 * MSS, Some(rtt));
+        let w = cc.cwnd as usize;
+        // Two windows in one ACK: cwnd reaches W_cubic(t + RTT), no further.
+        cc.on_ack(at(100), 2 * w, w, Some(rtt));
+        assert!(cc.w_cubic(0.1) > cc.w_est);
+        assert!(close(cc.cwnd, cc.w_cubic(0.2), 1e-6), "{}", cc.cwnd);
     }
 
     #[test]
