@@ -29,16 +29,25 @@ fn two_stacks_exchange_one_megabyte() {
     let mut b_shut = false;
     let mut a_shut = false;
     let mut a_connected = false;
+    let (mut data_frames, mut ect_frames, mut a_frames) = (0usize, 0usize, 0usize);
 
     for _round in 0..200_000 {
         // Link: everything transmitted arrives at the peer 100 us later.
         let to_b = a.device_mut().take_tx();
         let to_a = b.device_mut().take_tx();
         let in_flight = !to_b.is_empty() || !to_a.is_empty();
+        a_frames += to_b.len();
         if in_flight {
             now += Duration::from_micros(100);
         }
         for f in &to_b {
+            if let Some(ip) = parse(f).ip {
+                if ip.payload_len > 100 {
+                    data_frames += 1;
+                    // RFC 3168 §6.1.4: new data of an ECN connection is ECT(0).
+                    ect_frames += usize::from(ip.ecn == 2);
+                }
+            }
             rx(&mut b, now, f);
         }
         for f in &to_a {
@@ -156,6 +165,21 @@ fn two_stacks_exchange_one_megabyte() {
     assert!(now.saturating_since(closed_at) <= Duration::from_millis(60_100));
     assert_eq!(a.counters().conns_closed, 1);
     assert_eq!(a.counters().retransmits, 0);
+    // Data left zero-copy (headers written into the send frames' headroom)
+    // and ECN was negotiated (both stacks default to ecn = true).
+    assert!(
+        a.device().ref_tx >= TOTAL / 1460,
+        "{} in place",
+        a.device().ref_tx
+    );
+    assert!(data_frames >= TOTAL / 1460);
+    assert_eq!(ect_frames, data_frames);
+    // Every packet handed to the device is counted.
+    assert_eq!(
+        a.counters().tx_packets as usize,
+        a_frames + a.device().tx.len()
+    );
+    assert_eq!(b.counters().rx_packets as usize, a_frames);
     assert_eq!(a.device().live.get(), 0);
     assert_eq!(b.device().live.get(), 0);
 }

@@ -105,7 +105,10 @@ fn half_close_we_first_peer_keeps_sending() {
     s.io(seg(A, M, N + 4, 1000).ts(201, 20), &[]);
     assert_eq!(s.c.state(), State::FinWait2);
     assert_eq!(s.send(b"x"), 0, "no sending after shutdown");
-    s.io(seg(A | P, M, N + 4, 1000).ts(202, 20), b"data after our FIN");
+    s.io(
+        seg(A | P, M, N + 4, 1000).ts(202, 20),
+        b"data after our FIN",
+    );
     assert!(s.c.take_events().readable);
     assert_eq!(s.read_all(), b"data after our FIN");
     let out = s.io(seg(F | A, M + 18, N + 4, 1000).ts(203, 20), &[]);

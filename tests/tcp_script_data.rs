@@ -54,7 +54,10 @@ fn out_of_order_quick_ack_sack_and_dsack() {
     // Segment 4 (another hole at 3).
     let (h, d) = data(M + 3 * MSS, 1448, 201);
     let out = s.io(h, &d);
-    assert_eq!(out[0].sack(), vec![(M + 3 * MSS, M + 4 * MSS), (M + MSS, M + 2 * MSS)]);
+    assert_eq!(
+        out[0].sack(),
+        vec![(M + 3 * MSS, M + 4 * MSS), (M + MSS, M + 2 * MSS)]
+    );
     // Segment 6 and 8: with timestamps at most 3 blocks, newest first.
     let (h, d) = data(M + 5 * MSS, 1448, 202);
     s.io(h, &d);
@@ -62,27 +65,42 @@ fn out_of_order_quick_ack_sack_and_dsack() {
     let out = s.io(h, &d);
     assert_eq!(
         out[0].sack(),
-        vec![(M + 7 * MSS, M + 8 * MSS), (M + 5 * MSS, M + 6 * MSS), (M + 3 * MSS, M + 4 * MSS)]
+        vec![
+            (M + 7 * MSS, M + 8 * MSS),
+            (M + 5 * MSS, M + 6 * MSS),
+            (M + 3 * MSS, M + 4 * MSS)
+        ]
     );
     // Segment 3 joins 2..4: the block holding it comes first.
     let (h, d) = data(M + 2 * MSS, 1448, 204);
     let out = s.io(h, &d);
     assert_eq!(
         out[0].sack(),
-        vec![(M + MSS, M + 4 * MSS), (M + 7 * MSS, M + 8 * MSS), (M + 5 * MSS, M + 6 * MSS)]
+        vec![
+            (M + MSS, M + 4 * MSS),
+            (M + 7 * MSS, M + 8 * MSS),
+            (M + 5 * MSS, M + 6 * MSS)
+        ]
     );
     // Fill the first hole: immediate cumulative ACK.
     let (h, d) = data(M, 1448, 205);
     let out = s.io(h, &d);
     check(&out[0], A, N, M + 4 * MSS, 0);
-    assert_eq!(out[0].sack(), vec![(M + 7 * MSS, M + 8 * MSS), (M + 5 * MSS, M + 6 * MSS)]);
+    assert_eq!(
+        out[0].sack(),
+        vec![(M + 7 * MSS, M + 8 * MSS), (M + 5 * MSS, M + 6 * MSS)]
+    );
     // A duplicate: D-SACK first (RFC 2883), then the other blocks.
     let (h, d) = data(M + MSS, 1448, 206);
     let out = s.io(h, &d);
     check(&out[0], A, N, M + 4 * MSS, 0);
     assert_eq!(
         out[0].sack(),
-        vec![(M + MSS, M + 2 * MSS), (M + 7 * MSS, M + 8 * MSS), (M + 5 * MSS, M + 6 * MSS)]
+        vec![
+            (M + MSS, M + 2 * MSS),
+            (M + 7 * MSS, M + 8 * MSS),
+            (M + 5 * MSS, M + 6 * MSS)
+        ]
     );
     assert_eq!(s.c.stats().dup_segs_in, 1);
     // Reported once.
@@ -107,7 +125,11 @@ fn partial_overlaps_are_trimmed_zero_copy() {
     // Overlaps the queued block on both sides.
     let (h, d) = data(M + 50, 400, 201);
     let out = s.io(h, &d);
-    assert_eq!(out[0].sack()[0], (M + 100, M + 300), "D-SACK of the overlap");
+    assert_eq!(
+        out[0].sack()[0],
+        (M + 100, M + 300),
+        "D-SACK of the overlap"
+    );
     let (h, d) = data(M, 60, 202);
     let out = s.io(h, &d);
     check(&out[0], A, N, M + 450, 0);
@@ -124,7 +146,10 @@ fn nagle_holds_small_segments_until_acked() {
     assert!(out[0].in_place);
     s.send(b"bbbb");
     s.send(b"cccc");
-    assert!(s.poll().is_empty(), "Nagle: small segment waits for the ACK");
+    assert!(
+        s.poll().is_empty(),
+        "Nagle: small segment waits for the ACK"
+    );
     s.at_ms(30);
     let out = s.io(pack(N + 4), &[]);
     assert_eq!(out.len(), 1);
@@ -306,7 +331,12 @@ fn data_before_handshake_completes_is_queued() {
 }
 
 fn xdptcp_connect() -> Script {
-    let c = xdptcp::tcp::Connection::connect(&cfg(), tuple(), xdptcp::tcp::SeqNumber(ISS), Instant::ZERO);
+    let c = xdptcp::tcp::Connection::connect(
+        &cfg(),
+        tuple(),
+        xdptcp::tcp::SeqNumber(ISS),
+        Instant::ZERO,
+    );
     let mut s = Script::new(c);
     s.poll();
     s

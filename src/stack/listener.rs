@@ -126,9 +126,6 @@ impl<D: Device> Stack<D> {
         let conn = Connection::from_cookie(&self.cfg.tcp, tuple, syn, iss, ack, now);
         let id = self.conns.insert(ConnEntry::new(conn, tuple, Some(port)));
         self.iface.counters.conns_opened += 1;
-        // Let the connection announce its window before data riding on the
-        // ACK is processed (a no-op when it has nothing to say).
-        self.transmit_conn(id, now);
         if !payload.is_empty() || ack.flags.fin() {
             if let Some(e) = self.conns.get_mut(id) {
                 e.conn.handle_segment(now, ack, payload, ce);

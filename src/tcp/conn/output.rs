@@ -101,7 +101,13 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Hand a segment to the sink and do the bookkeeping of every ACK sent.
-    fn emit(&mut self, out: &mut dyn SegmentSink<F>, seg: &TcpRepr, slice: Option<Slice>, ect: bool) -> bool {
+    fn emit(
+        &mut self,
+        out: &mut dyn SegmentSink<F>,
+        seg: &TcpRepr,
+        slice: Option<Slice>,
+        ect: bool,
+    ) -> bool {
         let sack_in_seg = !seg.options.sack.is_empty();
         let payload = match slice {
             Some(s) => self.sndq.payload(s),
@@ -113,7 +119,8 @@ impl<F: Frame> Connection<F> {
         self.stats.segs_out += 1;
         let had_data = slice.is_some_and(|s| s.len > 0);
         // A data segment whose SACK blocks were left out keeps `ack_now`.
-        let keep = had_data && self.ack_now && self.opts.sack && !sack_in_seg && self.rcvq.has_ooo();
+        let keep =
+            had_data && self.ack_now && self.opts.sack && !sack_in_seg && self.rcvq.has_ooo();
         self.after_ack_sent();
         if keep {
             self.ack_now = true;
@@ -135,7 +142,11 @@ impl<F: Frame> Connection<F> {
     fn may_send_data(&self) -> bool {
         matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         )
     }
 
@@ -150,7 +161,9 @@ impl<F: Frame> Connection<F> {
         loop {
             let Some(i) = self.sb.next_lost() else { break };
             let (cwnd, used) = self.cwnd_budget();
-            if !self.rexmit_head && used + self.snd_mss.min(self.sb.get(i).map_or(0, |s| s.len())) > cwnd {
+            if !self.rexmit_head
+                && used + self.snd_mss.min(self.sb.get(i).map_or(0, |s| s.len())) > cwnd
+            {
                 break;
             }
             match self.retransmit(out, i) {
@@ -223,7 +236,11 @@ impl<F: Frame> Connection<F> {
     fn send_new_data(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
         loop {
             let tail = self.sndq.tail();
-            let unsent = if self.snd_nxt < tail { tail - self.snd_nxt } else { 0 };
+            let unsent = if self.snd_nxt < tail {
+                tail - self.snd_nxt
+            } else {
+                0
+            };
             let fin_due = self.fin_queued && !self.fin_sent() && unsent == 0;
             if unsent == 0 && !fin_due {
                 return true;
@@ -240,7 +257,11 @@ impl<F: Frame> Connection<F> {
             let (cwnd, used) = self.cwnd_budget();
             let cwnd_room = cwnd.saturating_sub(used);
             let wnd_edge = self.snd_una + self.snd_wnd;
-            let wnd_room = if wnd_edge > self.snd_nxt { wnd_edge - self.snd_nxt } else { 0 };
+            let wnd_room = if wnd_edge > self.snd_nxt {
+                wnd_edge - self.snd_nxt
+            } else {
+                0
+            };
             let full = self.sndq.frame_remaining(self.snd_nxt).min(self.snd_mss);
             let len = full.min(wnd_room);
             if len == 0 || full > cwnd_room {
@@ -264,7 +285,9 @@ impl<F: Frame> Connection<F> {
             {
                 return true;
             }
-            if self.in_flight() == 0 && self.now.saturating_since(self.last_data_sent) > self.rtt.rto() {
+            if self.in_flight() == 0
+                && self.now.saturating_since(self.last_data_sent) > self.rtt.rto()
+            {
                 // RFC 5681 §4.1: restart after idle.
                 self.cc.on_idle_restart(self.now);
             }
@@ -346,7 +369,11 @@ impl<F: Frame> Connection<F> {
             return;
         }
         let nxt = self.rcvq.nxt;
-        let cur = if self.rcv_adv > nxt { self.rcv_adv - nxt } else { 0 };
+        let cur = if self.rcv_adv > nxt {
+            self.rcv_adv - nxt
+        } else {
+            0
+        };
         let edge = self.rcv_edge_candidate();
         if edge > self.rcv_adv.max(nxt) && cur * 2 <= self.rcv_window_max() {
             self.ack_now = true;
