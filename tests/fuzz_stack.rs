@@ -23,6 +23,8 @@ enum Op {
     },
     Advance(u16),
     App(u8, u8),
+    /// The device refuses transmissions (ring full) or not.
+    Refuse(bool),
 }
 
 struct Setup {
@@ -217,6 +219,7 @@ fn run(ops: &[Op], with_conns: bool) {
                     spins += 1;
                 }
             }
+            Op::Refuse(r) => st.s.device_mut().refuse = *r,
             Op::App(which, what) => {
                 if let Some(&id) = st.conns.get(*which as usize % st.conns.len().max(1)) {
                     let _ = match what % 4 {

@@ -550,3 +550,143 @@ fn arp_queue_overflow_while_connecting() {
     assert_eq!(tx_tcp(&mut s).len(), 2);
     let _ = MacAddr::default();
 }
+
+/// A passive open by hand: SYN, SYN-ACK, ACK from B's port `port`.
+/// Returns the ACK template (B's next seq, acking our SYN).
+fn passive_handshake(s: &mut Stack<TestDevice>, now: u64, port: u16) -> TcpRepr {
+    rx(
+        s,
+        ms(now),
+        &tcp_frame_b_to_a(&syn(port, 80, linux_syn_options(None)), &[]),
+    );
+    s.poll(ms(now));
+    let synack = tx_tcp(s)
+        .into_iter()
+        .map(|(t, _)| t)
+        .find(|t| t.flags.syn() && t.dst_port == port)
+        .expect("SYN-ACK");
+    let ack = TcpRepr {
+        src_port: port,
+        dst_port: 80,
+        seq: SeqNumber(1001),
+        ack: synack.seq + 1,
+        flags: TcpFlags::ACK,
+        window: 65535,
+        ..TcpRepr::default()
+    };
+    rx(s, ms(now), &tcp_frame_b_to_a(&ack, &[]));
+    ack
+}
+
+#[test]
+fn completed_handshakes_leave_the_syn_backlog() {
+    let mut s = stack_with_peer(256);
+    s.listen(80).unwrap();
+    for p in 0..4u16 {
+        passive_handshake(&mut s, 1, 20000 + p);
+    }
+    // All four completed: the backlog (4) is free again, no cookies.
+    for p in 0..4u16 {
+        rx(
+            &mut s,
+            ms(2),
+            &tcp_frame_b_to_a(&syn(30000 + p, 80, linux_syn_options(None)), &[]),
+        );
+    }
+    assert_eq!(s.conn_count(), 8);
+    assert_eq!(s.counters().syn_cookies_sent, 0);
+    // The fifth half-open one gets a cookie.
+    rx(
+        &mut s,
+        ms(2),
+        &tcp_frame_b_to_a(&syn(30009, 80, linux_syn_options(None)), &[]),
+    );
+    assert_eq!(s.conn_count(), 8);
+    assert_eq!(s.counters().syn_cookies_sent, 1);
+    let accepted = std::iter::from_fn(|| s.next_event())
+        .filter(|e| matches!(e, Event::Accepted { port: 80, .. }))
+        .count();
+    assert_eq!(accepted, 4);
+}
+
+#[test]
+fn accept_backlog_full_drops_syns() {
+    let mut cfg = config(MAC_A, IP_A);
+    cfg.accept_backlog = 2;
+    let mut s = Stack::new(cfg, TestDevice::new(64), ms(0));
+    s.arp_insert_static(IP_B, MAC_B);
+    s.listen(80).unwrap();
+    passive_handshake(&mut s, 1, 20000);
+    passive_handshake(&mut s, 1, 20001);
+    // Two Accepted events wait for the app: the next SYN is dropped.
+    rx(
+        &mut s,
+        ms(2),
+        &tcp_frame_b_to_a(&syn(20002, 80, linux_syn_options(None)), &[]),
+    );
+    assert_eq!(s.counters().drop_syn_backlog, 1);
+    assert_eq!(s.conn_count(), 2);
+    // Once the app took one, SYNs are accepted again.
+    assert!(matches!(s.next_event(), Some(Event::Accepted { .. })));
+    rx(
+        &mut s,
+        ms(3),
+        &tcp_frame_b_to_a(&syn(20002, 80, linux_syn_options(None)), &[]),
+    );
+    assert_eq!(s.conn_count(), 3);
+}
+
+#[test]
+fn retransmission_counters_sum_live_and_closed_connections() {
+    let mut s = stack_with_peer(256);
+    s.listen(80).unwrap();
+    let ack = passive_handshake(&mut s, 1, 20000);
+    let Some(Event::Accepted { id, .. }) = s.next_event() else {
+        panic!("no Accepted");
+    };
+    assert_eq!(s.send(id, &[1u8; 1000]), Ok(1000));
+    s.poll(ms(1));
+    let out = tx_tcp(&mut s);
+    assert_eq!(out.iter().filter(|(_, p)| p.len() == 1000).count(), 1);
+    // No ACK: the retransmission timer fires (RTO 1 s without an RTT
+    // sample beyond the handshake's; poll at whatever poll_at says).
+    let mut polls = 0;
+    while s.counters().rto_timeouts == 0 {
+        let t = s.poll_at().expect("a timer");
+        s.poll(t);
+        polls += 1;
+        assert!(polls < 10);
+    }
+    let out = tx_tcp(&mut s);
+    assert!(out.iter().any(|(t, p)| p.len() == 1000 && t.seq == ack.ack));
+    let st = s.conn_stats(id).unwrap();
+    assert!(st.retransmits >= 1);
+    assert_eq!(s.counters().retransmits, st.retransmits);
+    assert_eq!(s.counters().rto_timeouts, st.rto_timeouts);
+    // After the connection is gone, the sums stay.
+    s.abort(id).unwrap();
+    assert_eq!(s.conn_count(), 0);
+    assert_eq!(s.counters().retransmits, st.retransmits);
+    assert_eq!(s.counters().rto_timeouts, st.rto_timeouts);
+    assert_eq!(s.counters().conns_closed, 1);
+}
+
+#[test]
+fn device_refusal_is_retried_on_the_next_poll() {
+    let mut s = stack_with_peer(64);
+    s.arp_insert_static(IP_B, MAC_B);
+    let id = s.connect(ms(0), sa(IP_B, 80)).unwrap();
+    s.device_mut().refuse = true;
+    s.poll(ms(0));
+    assert!(s.device().tx.is_empty());
+    assert_eq!(s.counters().tx_dropped, 1);
+    // Not due by poll_at (a full ring must not spin the caller)...
+    assert_ne!(s.poll_at(), Some(ms(0)));
+    // ...but the next poll tries again.
+    s.device_mut().refuse = false;
+    s.poll(ms(1));
+    let out = tx_tcp(&mut s);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].0.flags.syn());
+    assert_eq!(s.state(id), Ok(State::SynSent));
+}
