@@ -690,3 +690,24 @@ fn device_refusal_is_retried_on_the_next_poll() {
     assert!(out[0].0.flags.syn());
     assert_eq!(s.state(id), Ok(State::SynSent));
 }
+
+#[test]
+fn full_ephemeral_range_and_connect_from() {
+    let mut cfg = config(MAC_A, IP_A);
+    cfg.ephemeral_ports = (1, 65535);
+    cfg.secret = [0xff; 16];
+    let mut s = Stack::new(cfg, TestDevice::new(64), ms(0));
+    let id = s.connect(ms(0), sa(IP_B, 80)).unwrap();
+    assert!(s.tuple(id).unwrap().local.port() >= 1);
+    // A chosen local port; the same 4-tuple again is in use.
+    let id2 = s.connect_from(ms(0), sa(IP_A, 5000), sa(IP_B, 80)).unwrap();
+    assert_eq!(s.tuple(id2).unwrap().local, sa(IP_A, 5000));
+    assert_eq!(
+        s.connect_from(ms(0), sa(IP_A, 5000), sa(IP_B, 80)),
+        Err(Error::AddrInUse)
+    );
+    assert_eq!(
+        s.connect_from(ms(0), sa(IP_B, 5000), sa(IP_B, 80)),
+        Err(Error::InvalidState)
+    );
+}

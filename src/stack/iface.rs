@@ -262,3 +262,27 @@ impl<D: Device> Iface<D> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_membership_and_broadcast() {
+        let c = Ipv4Cidr {
+            addr: Ipv4Addr::new(198, 18, 0, 1),
+            prefix: 24,
+        };
+        assert!(c.contains(Ipv4Addr::new(198, 18, 0, 200)));
+        assert!(!c.contains(Ipv4Addr::new(198, 18, 1, 1)));
+        assert_eq!(c.broadcast(), Some(Ipv4Addr::new(198, 18, 0, 255)));
+        let host = Ipv4Cidr { prefix: 32, ..c };
+        assert!(host.contains(c.addr) && !host.contains(Ipv4Addr::new(198, 18, 0, 2)));
+        assert_eq!(host.broadcast(), None);
+        let all = Ipv4Cidr { prefix: 0, ..c };
+        assert!(all.contains(Ipv4Addr::new(1, 2, 3, 4)));
+        // Out-of-range prefixes act as /32, never panic.
+        let bad = Ipv4Cidr { prefix: 40, ..c };
+        assert!(bad.contains(c.addr));
+    }
+}

@@ -2,7 +2,7 @@
 //! addresses, the ARP cache, the TCP connection table and listeners (with a
 //! SYN backlog and SYN cookies), UDP sockets, the timer wheel and counters.
 //!
-//! Files by concern: [`demux`] (receive path, RFC 1122 host rules), `arp`
+//! Files by concern: `demux` (receive path, RFC 1122 host rules), `arp`
 //! (cache, RFC 826), `iface` (routing, ARP I/O, transmit), `emit` (the TCP
 //! [`SegmentSink`](crate::tcp::SegmentSink)), `icmp`, `udp`, `tcp_table`
 //! (slab + 4-tuple map), `listener` (SYN backlog, SYN cookies), `conns`
@@ -12,7 +12,7 @@ mod arp;
 mod conns;
 pub mod cookie;
 pub mod counters;
-pub mod demux;
+mod demux;
 mod emit;
 mod hasher;
 mod icmp;
@@ -151,10 +151,10 @@ impl<D: Device> Stack<D> {
         };
         let (lo, hi) = cfg.ephemeral_ports;
         let span = u32::from(hi.saturating_sub(lo)) + 1;
-        // Start the ephemeral search at a secret-dependent port (RFC 6056 §3.3.1 spirit).
-        let next_port = lo.saturating_add(
-            (u32::from(cfg.secret[0]) << 8 | u32::from(cfg.secret[1])) as u16 % span as u16,
-        );
+        // Start the ephemeral search at a secret-dependent port (RFC 6056
+        // §3.3.1 spirit: not predictable from outside).
+        let offset = u32::from(u16::from_le_bytes([cfg.secret[0], cfg.secret[1]])) % span;
+        let next_port = (u32::from(lo) + offset).min(u32::from(u16::MAX)) as u16;
         Stack {
             conns: ConnTable::new(KeyedHasher::new(&cfg.secret, 2)),
             listeners: Map::with_hasher(KeyedHasher::new(&cfg.secret, 3)),
