@@ -302,6 +302,7 @@ fn handshake_data_and_close_via_listener() {
     ack.seq = ack.seq + 6;
     rx(&mut s, ms(3), &tcp_frame_b_to_a(&ack, b"world"));
     assert_eq!(s.next_event(), Some(Event::Readable { id }));
+    assert_eq!(s.next_event(), None, "one Readable per batch");
     // The payload is still in the received frames (zero-copy).
     assert!(s.device().live.get() >= 2);
     let mut got = Vec::new();

@@ -96,13 +96,15 @@ impl<D: Device> Stack<D> {
             }
         }
         if e.visible && !e.detached {
-            if ev.readable {
+            if ev.readable && !e.readable_queued {
+                e.readable_queued = true;
                 self.events.push_back(Event::Readable { id });
             }
             if ev.read_closed {
                 self.events.push_back(Event::ReadClosed { id });
             }
-            if ev.writable {
+            if ev.writable && !e.writable_queued {
+                e.writable_queued = true;
                 self.events.push_back(Event::Writable { id });
             }
         }

@@ -215,12 +215,28 @@ impl<D: Device> Stack<D> {
     }
 
     /// The next event for the application, if any (see [`crate::app::dispatch`]).
+    ///
+    /// `Readable`, `Writable` and `UdpReadable` are not repeated while one
+    /// is queued: on such an event, read (or write) until it would block.
+    /// `Closed` is delivered when both directions are done, which for the
+    /// side that closed first is its entry into TIME-WAIT (the connection
+    /// then lingers for 2·MSL, invisible to the application).
     pub fn next_event(&mut self) -> Option<Event> {
         let ev = self.events.pop_front()?;
         match ev {
             Event::Accepted { port, .. } => {
                 if let Some(l) = self.listeners.get_mut(&port) {
                     l.accept_pending = l.accept_pending.saturating_sub(1);
+                }
+            }
+            Event::Readable { id } => {
+                if let Some(e) = self.conns.get_mut(id) {
+                    e.readable_queued = false;
+                }
+            }
+            Event::Writable { id } => {
+                if let Some(e) = self.conns.get_mut(id) {
+                    e.writable_queued = false;
                 }
             }
             Event::UdpReadable { port } => {

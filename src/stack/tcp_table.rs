@@ -29,6 +29,11 @@ pub(crate) struct ConnEntry<F: Frame> {
     pub aborted: bool,
     /// In the stack's dirty list (poll_transmit pending).
     pub dirty: bool,
+    /// A `Readable` / `Writable` event is queued and not yet taken: no
+    /// duplicate is queued (one per connection per batch, and the event
+    /// queue stays O(connections)).
+    pub readable_queued: bool,
+    pub writable_queued: bool,
     /// Deadline of this connection's live timer-wheel entry.
     pub armed_at: Option<Instant>,
     /// Per-connection counters already added to the stack's sums
@@ -49,6 +54,8 @@ impl<F: Frame> ConnEntry<F> {
             shutdown: false,
             aborted: false,
             dirty: false,
+            readable_queued: false,
+            writable_queued: false,
             armed_at: None,
             seen: [0; 3],
         }
