@@ -251,6 +251,9 @@ fn udp_bind_receive_and_echo() {
     assert_eq!(s.next_event(), Some(Event::UdpReadable { port: 7 }));
     assert_eq!(s.device().live.get(), 4);
     assert_eq!(s.counters().udp_rx, 6);
+    s.udp_unbind(7).unwrap();
+    assert_eq!(s.device().live.get(), 0, "queued datagrams released");
+    assert_eq!(s.udp_unbind(7), Err(xdptcp::stack::Error::InvalidState));
 }
 
 fn syn_b_to_a() -> TcpRepr {

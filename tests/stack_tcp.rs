@@ -129,6 +129,15 @@ fn listener_answers_bare_ack_with_rst() {
     // No cookie was sent recently: the ACK is not even checked.
     assert_eq!(s.counters().syn_cookies_bad, 0);
     assert_eq!(s.conn_count(), 0);
+    // After unlisten, a SYN is reset.
+    s.unlisten(80).unwrap();
+    rx(
+        &mut s,
+        ms(2),
+        &tcp_frame_b_to_a(&syn(5555, 80, linux_syn_options(None)), &[]),
+    );
+    assert_eq!(tx_tcp(&mut s)[0].0.flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!(s.conn_count(), 0);
 }
 
 /// Config for cookie tests: every SYN gets a cookie.

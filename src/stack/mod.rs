@@ -266,6 +266,15 @@ impl<D: Device> Stack<D> {
         Ok(())
     }
 
+    /// Stop accepting on `port`. Connections already accepted or half-open
+    /// stay; SYNs to the port are then answered with RST.
+    pub fn unlisten(&mut self, port: u16) -> Result<(), Error> {
+        self.listeners
+            .remove(&port)
+            .map(|_| ())
+            .ok_or(Error::InvalidState)
+    }
+
     /// Active open to `remote` from our first address on its subnet and an
     /// ephemeral port.
     pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<ConnId, Error> {
@@ -482,6 +491,14 @@ impl<D: Device> Stack<D> {
         }
         self.udp.insert(port, UdpSocket::default());
         Ok(())
+    }
+
+    /// Close the UDP socket on `port`, dropping its queued datagrams.
+    pub fn udp_unbind(&mut self, port: u16) -> Result<(), Error> {
+        self.udp
+            .remove(&port)
+            .map(|_| ())
+            .ok_or(Error::InvalidState)
     }
 
     /// Next queued datagram on `port`: (source, payload in its frame).
