@@ -81,11 +81,6 @@ impl<F: Frame> RecvBuffer<F> {
         !self.ooo.is_empty()
     }
 
-    /// Highest sequence number held out of order.
-    pub fn ooo_end(&self) -> Option<SeqNumber> {
-        self.ooo.back().map(|(s, p)| *s + p.len())
-    }
-
     /// Payload bytes the free memory `limit - mem` can hold, at the ratio
     /// of payload to truesize seen lately (Linux tcp_win_from_space).
     pub fn space_to_window(&self, space: usize) -> usize {
@@ -347,7 +342,7 @@ impl<F: Frame> RecvBuffer<F> {
         if let Some((l, r)) = self.dsack {
             b.push(l, r);
         }
-        let mut add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
+        let add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
             if (b.len as usize) < max
                 && !b
                     .as_slice()

@@ -61,6 +61,7 @@ impl Scoreboard {
         self.segs.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.segs.len()
     }
@@ -69,6 +70,7 @@ impl Scoreboard {
         self.segs.get(i)
     }
 
+    #[cfg(test)]
     pub fn sacked_bytes(&self) -> usize {
         self.sacked_bytes
     }
@@ -269,11 +271,6 @@ impl Scoreboard {
             s.ever_retrans = true;
             s.sent_at = now;
         });
-    }
-
-    /// Send time of the first outstanding segment.
-    pub fn first_sent_at(&self) -> Option<Instant> {
-        self.segs.front().map(|s| s.sent_at)
     }
 
     pub fn clear(&mut self) {

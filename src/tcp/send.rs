@@ -65,6 +65,7 @@ impl<F: Frame> SendBuffer<F> {
     }
 
     /// Frames held.
+    #[cfg(test)]
     pub fn frames(&self) -> usize {
         self.frames.len()
     }

@@ -11,12 +11,11 @@ use crate::tcp::{Payload, SegmentSink, SeqNumber, TcpFlags, TcpRepr};
 impl<F: Frame> Connection<F> {
     pub(super) fn transmit(&mut self, out: &mut dyn SegmentSink<F>) {
         if let Some(rst) = self.rst_pending.take() {
-            if out.emit(&rst, Payload::None, false) {
-                self.stats.segs_out += 1;
-            } else {
+            if !out.emit(&rst, Payload::None, false) {
                 self.rst_pending = Some(rst);
+                return;
             }
-            return;
+            self.stats.segs_out += 1;
         }
         match self.state {
             State::Closed | State::Listen => return,
@@ -158,8 +157,7 @@ impl<F: Frame> Connection<F> {
         }
         // RFC 6675 §5 (C): while pipe < cwnd, NextSeg rule 1 (lost holes),
         // rule 2 (new data), rule 3.
-        loop {
-            let Some(i) = self.sb.next_lost() else { break };
+        while let Some(i) = self.sb.next_lost() {
             let (cwnd, used) = self.cwnd_budget();
             if !self.rexmit_head
                 && used + self.snd_mss.min(self.sb.get(i).map_or(0, |s| s.len())) > cwnd
@@ -281,7 +279,7 @@ impl<F: Frame> Connection<F> {
                 && is_last
                 && !self.nodelay
                 && self.snd_sml > self.snd_una
-                && !(self.fin_queued && is_last)
+                && !self.fin_queued
             {
                 return true;
             }
