@@ -349,3 +349,41 @@ fn malformed_frames_are_counted_by_reason() {
     assert_eq!(s.counters().drops(), 11);
     assert_eq!(s.device().live.get(), 0);
 }
+
+#[test]
+fn arp_entries_in_use_are_revalidated_before_they_expire() {
+    let mut s = stack_a(64);
+    rx(&mut s, ms(0), &arp_request_b_for_a());
+    s.device_mut().take_tx();
+    s.udp_bind(9000).unwrap();
+    let send = |s: &mut xdptcp::stack::Stack<TestDevice>, t: u64| {
+        s.poll(ms(t));
+        s.udp_send(9000, sa(IP_B, 7), b"x").unwrap();
+        s.device_mut().take_tx()
+    };
+    // TTL 60 s; resolving takes up to arp_retry * (arp_retries + 1) = 3 s.
+    assert_eq!(send(&mut s, 56_000).len(), 1);
+    let tx = send(&mut s, 57_000);
+    assert_eq!(
+        tx.len(),
+        2,
+        "a refresh request, and the datagram right away"
+    );
+    let (e, req) = parse_arp(&tx[0]);
+    assert_eq!(
+        (e.dst, req.op, req.target_ip),
+        (MacAddr::BROADCAST, ArpOp::Request, IP_B)
+    );
+    assert_eq!(parse(&tx[1]).eth.dst, MAC_B);
+    assert_eq!(send(&mut s, 57_500).len(), 1, "one refresh at a time");
+    let reply = ArpRepr {
+        op: ArpOp::Reply,
+        sender_mac: MAC_B,
+        sender_ip: IP_B,
+        target_mac: MAC_A,
+        target_ip: IP_A,
+    };
+    rx(&mut s, ms(58_000), &arp_frame(MAC_A, reply));
+    assert_eq!(send(&mut s, 100_000).len(), 1, "entry extended to 118 s");
+    assert_eq!(s.counters().arp_requests_sent, 1);
+}

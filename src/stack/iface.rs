@@ -142,7 +142,7 @@ impl<D: Device> Iface<D> {
         start: usize,
         end: usize,
     ) -> bool {
-        if let Some(mac) = self.arp.lookup(hop, now) {
+        if let Some(mac) = self.resolve(hop, now) {
             if let Some(b) = frame.buf_mut().get_mut(start..start + 6) {
                 b.copy_from_slice(&mac.0);
             }
@@ -156,6 +156,15 @@ impl<D: Device> Iface<D> {
             self.send_arp_request(hop);
         }
         true
+    }
+
+    /// The MAC of next hop `hop`, revalidating the entry before it expires.
+    pub(crate) fn resolve(&mut self, hop: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let (mac, refresh) = self.arp.lookup_for_tx(hop, now);
+        if refresh {
+            self.send_arp_request(hop);
+        }
+        mac
     }
 
     /// Hand a finished frame to the device, counting it.
