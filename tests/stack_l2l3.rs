@@ -387,3 +387,45 @@ fn arp_entries_in_use_are_revalidated_before_they_expire() {
     assert_eq!(send(&mut s, 100_000).len(), 1, "entry extended to 118 s");
     assert_eq!(s.counters().arp_requests_sent, 1);
 }
+
+#[test]
+fn udp_to_unbound_port_gets_rate_limited_port_unreachable() {
+    let mut s = stack_a(64);
+    rx(&mut s, ms(0), &arp_request_b_for_a());
+    s.device_mut().take_tx();
+    let dgram = udp_frame_b_to_a(5555, 8, b"nobody home");
+    rx(&mut s, ms(1), &dgram);
+    let tx = s.device_mut().take_tx();
+    assert_eq!(tx.len(), 1);
+    let p = parse(&tx[0]);
+    assert_eq!(p.eth.dst, MAC_B);
+    let ip = p.ip.unwrap();
+    assert_eq!(
+        (ip.src, ip.dst, ip.protocol),
+        (IP_A, IP_B, IpProtocol::Icmp)
+    );
+    // RFC 792: type 3 code 3, unused 0, the IP header + 64 bits of data.
+    assert_eq!(&p.l4[..2], &[3, 3]);
+    assert_eq!(&p.l4[4..8], &[0, 0, 0, 0]);
+    assert_eq!(&p.l4[8..], &dgram[14..14 + 20 + 8]);
+    assert!(matches!(
+        IcmpRepr::parse(&p.l4),
+        Ok(IcmpRepr::Other {
+            icmp_type: 3,
+            code: 3
+        })
+    ));
+    // A burst is limited to 10; tokens come back over time.
+    for _ in 0..15 {
+        rx(&mut s, ms(2), &dgram);
+    }
+    assert_eq!(s.device_mut().take_tx().len(), 9);
+    assert_eq!(s.counters().icmp_rate_limited, 6);
+    rx(&mut s, ms(22), &dgram);
+    rx(&mut s, ms(22), &dgram);
+    rx(&mut s, ms(22), &dgram);
+    assert_eq!(s.device_mut().take_tx().len(), 2);
+    assert_eq!(s.counters().icmp_unreachables_sent, 12);
+    assert_eq!(s.counters().drop_udp_no_socket, 19);
+    assert_eq!(s.device().live.get(), 0);
+}

@@ -109,7 +109,7 @@ impl<D: Device> Stack<D> {
         }
         match ip.protocol {
             IpProtocol::Icmp => self.icmp_input(now, &ip, &frame.buf()[start..end]),
-            IpProtocol::Udp => self.udp_input(&ip, frame, start, end),
+            IpProtocol::Udp => self.udp_input(now, &ip, frame, start, end),
             IpProtocol::Tcp => self.tcp_input(now, &ip, frame, start, end),
             IpProtocol::Other(_) => self.iface.counters.drop_unsupported += 1,
         }

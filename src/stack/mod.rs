@@ -122,6 +122,8 @@ pub struct Stack<D: Device> {
     expired: Vec<(ConnId, Instant)>,
     isn: IsnGenerator,
     cookies: SynCookies,
+    /// Rate limit of the ICMP errors we send.
+    icmp_errors: icmp::ErrorBucket,
     /// Next ephemeral port to try.
     next_port: u16,
     /// The latest `now` seen.
@@ -166,6 +168,7 @@ impl<D: Device> Stack<D> {
             expired: Vec::new(),
             isn: IsnGenerator::new(cfg.secret),
             cookies: SynCookies::new(cookie_key(&cfg.secret)),
+            icmp_errors: icmp::ErrorBucket::new(now),
             next_port,
             now,
             iface,
