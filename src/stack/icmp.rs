@@ -38,8 +38,7 @@ impl ErrorBucket {
         let earned = now.saturating_since(self.refilled).as_micros() as u64 / ERROR_INTERVAL_US;
         if earned > 0 {
             self.tokens = (u64::from(self.tokens) + earned).min(u64::from(ERROR_BURST)) as u32;
-            self.refilled =
-                self.refilled + core::time::Duration::from_micros(earned * ERROR_INTERVAL_US);
+            self.refilled += core::time::Duration::from_micros(earned * ERROR_INTERVAL_US);
         }
         if self.tokens == 0 {
             return false;
