@@ -721,3 +721,51 @@ fn full_ephemeral_range_and_connect_from() {
         Err(Error::InvalidState)
     );
 }
+
+#[test]
+fn data_with_the_fin_stays_readable_until_read() {
+    // A closes first (FIN-WAIT), B answers with data + FIN: A enters
+    // TIME-WAIT holding unread data; `Closed` waits until it is read.
+    let mut s = stack_with_peer(64);
+    let id = s.connect(ms(0), sa(IP_B, 80)).unwrap();
+    s.poll(ms(0));
+    let syn = tx_tcp(&mut s)[0].0;
+    let mut seg = TcpRepr {
+        src_port: 80,
+        dst_port: syn.src_port,
+        seq: SeqNumber(5000),
+        ack: syn.seq + 1,
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        window: 65535,
+        ..TcpRepr::default()
+    };
+    rx(&mut s, ms(1), &tcp_frame_b_to_a(&seg, &[]));
+    assert_eq!(s.next_event(), Some(Event::Connected { id }));
+    s.shutdown(id).unwrap();
+    s.poll(ms(1));
+    let fin = tx_tcp(&mut s)
+        .into_iter()
+        .map(|(t, _)| t)
+        .find(|t| t.flags.fin())
+        .expect("FIN");
+    seg.seq = SeqNumber(5001);
+    seg.ack = fin.seq + 1;
+    seg.flags = TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN;
+    rx(&mut s, ms(2), &tcp_frame_b_to_a(&seg, b"bye"));
+    assert_eq!(s.next_event(), Some(Event::Readable { id }));
+    assert_eq!(s.next_event(), Some(Event::ReadClosed { id }));
+    assert_eq!(s.next_event(), None, "no Closed while data is unread");
+    assert_eq!(s.state(id), Ok(State::TimeWait));
+    let mut buf = [0u8; 8];
+    assert_eq!(s.recv(id, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"bye");
+    assert_eq!(
+        s.next_event(),
+        Some(Event::Closed {
+            id,
+            reason: CloseReason::Normal
+        })
+    );
+    assert_eq!(s.state(id), Err(Error::InvalidConn));
+    assert_eq!(s.conn_count(), 1, "TIME-WAIT lingers");
+}
