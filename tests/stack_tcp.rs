@@ -769,3 +769,93 @@ fn data_with_the_fin_stays_readable_until_read() {
     assert_eq!(s.state(id), Err(Error::InvalidConn));
     assert_eq!(s.conn_count(), 1, "TIME-WAIT lingers");
 }
+
+/// Server side closes first and sits in TIME-WAIT; the client reuses its
+/// port. RFC 6191: a SYN beyond the old FIN (or with a newer timestamp)
+/// starts a new connection at once.
+fn server_timewait(ts: bool) -> (Stack<TestDevice>, TcpRepr) {
+    let mut s = stack_with_peer(64);
+    s.listen(80).unwrap();
+    let opts = linux_syn_options(ts.then_some((100, 0)));
+    rx(&mut s, ms(1), &tcp_frame_b_to_a(&syn(5555, 80, opts), &[]));
+    s.poll(ms(1));
+    let synack = tx_tcp(&mut s)[0].0;
+    let mut ack = TcpRepr {
+        src_port: 5555,
+        dst_port: 80,
+        seq: SeqNumber(1001),
+        ack: synack.seq + 1,
+        flags: TcpFlags::ACK,
+        window: 502,
+        options: TcpOptions {
+            timestamps: synack.options.timestamps.map(|(v, _)| (101, v)),
+            ..TcpOptions::default()
+        },
+        ..TcpRepr::default()
+    };
+    rx(&mut s, ms(2), &tcp_frame_b_to_a(&ack, &[]));
+    let Some(Event::Accepted { id, .. }) = s.next_event() else {
+        panic!("no Accepted");
+    };
+    s.shutdown(id).unwrap();
+    s.poll(ms(3));
+    let fin = tx_tcp(&mut s)
+        .into_iter()
+        .map(|(t, _)| t)
+        .find(|t| t.flags.fin())
+        .expect("FIN");
+    ack.ack = fin.seq + 1;
+    ack.flags = TcpFlags::ACK | TcpFlags::FIN;
+    ack.options.timestamps = fin.options.timestamps.map(|(v, _)| (102, v));
+    rx(&mut s, ms(4), &tcp_frame_b_to_a(&ack, &[]));
+    let evs: Vec<_> = std::iter::from_fn(|| s.next_event()).collect();
+    assert!(evs.contains(&Event::Closed {
+        id,
+        reason: CloseReason::Normal
+    }));
+    s.poll(ms(4));
+    s.device_mut().take_tx();
+    assert_eq!(s.conn_count(), 1, "TIME-WAIT");
+    (s, ack)
+}
+
+#[test]
+fn syn_beyond_the_old_fin_reopens_time_wait() {
+    // Without timestamps: by sequence number. The old FIN ended at 1002.
+    let (mut s, _) = server_timewait(false);
+    let mut old = syn(5555, 80, linux_syn_options(None));
+    old.seq = SeqNumber(1001);
+    rx(&mut s, ms(5), &tcp_frame_b_to_a(&old, &[]));
+    s.poll(ms(5));
+    let out = tx_tcp(&mut s);
+    assert!(
+        out.iter().all(|(t, _)| !t.flags.syn()),
+        "old SYN: no new connection"
+    );
+    let mut new = old;
+    new.seq = SeqNumber(900_000);
+    rx(&mut s, ms(6), &tcp_frame_b_to_a(&new, &[]));
+    s.poll(ms(6));
+    let out = tx_tcp(&mut s);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(out[0].0.ack, SeqNumber(900_001));
+    assert_eq!(s.conn_count(), 1, "the old incarnation is gone");
+    assert_eq!(s.counters().conns_closed, 1);
+
+    // With timestamps: a newer TSval wins even with an older sequence number.
+    let (mut s, _) = server_timewait(true);
+    let mut stale = syn(5555, 80, linux_syn_options(Some((50, 0))));
+    stale.seq = SeqNumber(900_000);
+    rx(&mut s, ms(5), &tcp_frame_b_to_a(&stale, &[]));
+    s.poll(ms(5));
+    assert!(tx_tcp(&mut s).iter().all(|(t, _)| !t.flags.syn()));
+    let mut fresh = syn(5555, 80, linux_syn_options(Some((200, 0))));
+    fresh.seq = SeqNumber(10);
+    rx(&mut s, ms(6), &tcp_frame_b_to_a(&fresh, &[]));
+    s.poll(ms(6));
+    let out = tx_tcp(&mut s);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(out[0].0.ack, SeqNumber(11));
+}
