@@ -223,7 +223,9 @@ impl<D: Device> Stack<D> {
     /// is queued: on such an event, read (or write) until it would block.
     /// `Closed` is delivered when both directions are done, which for the
     /// side that closed first is its entry into TIME-WAIT (the connection
-    /// then lingers for 2·MSL, invisible to the application).
+    /// then lingers for 2·MSL, invisible to the application); after a
+    /// normal close it waits until the data received before the FIN has
+    /// been read (a reset, timeout or abort discards it).
     pub fn next_event(&mut self) -> Option<Event> {
         let ev = self.events.pop_front()?;
         match ev {
