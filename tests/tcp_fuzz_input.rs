@@ -11,12 +11,16 @@ use xdptcp::time::Instant;
 fn random_seg(rng: &mut Pcg64, near_seq: u32, near_ack: u32) -> (TcpRepr, Vec<u8>) {
     let flags = TcpFlags(rng.gen());
     let seq = if rng.gen_bool(0.7) {
-        near_seq.wrapping_add(rng.gen_range(0..20000)).wrapping_sub(5000)
+        near_seq
+            .wrapping_add(rng.gen_range(0..20000))
+            .wrapping_sub(5000)
     } else {
         rng.gen()
     };
     let ack = if rng.gen_bool(0.7) {
-        near_ack.wrapping_add(rng.gen_range(0..20000)).wrapping_sub(10000)
+        near_ack
+            .wrapping_add(rng.gen_range(0..20000))
+            .wrapping_sub(10000)
     } else {
         rng.gen()
     };
@@ -30,12 +34,22 @@ fn random_seg(rng: &mut Pcg64, near_seq: u32, near_ack: u32) -> (TcpRepr, Vec<u8
     if rng.gen_bool(0.3) {
         let n = rng.gen_range(0..5);
         for _ in 0..n {
-            let l: u32 = near_ack.wrapping_add(rng.gen_range(0..30000)).wrapping_sub(10000);
-            let r: u32 = if rng.gen_bool(0.8) { l.wrapping_add(rng.gen_range(0..5000)) } else { rng.gen() };
+            let l: u32 = near_ack
+                .wrapping_add(rng.gen_range(0..30000))
+                .wrapping_sub(10000);
+            let r: u32 = if rng.gen_bool(0.8) {
+                l.wrapping_add(rng.gen_range(0..5000))
+            } else {
+                rng.gen()
+            };
             s.options.sack.push(SeqNumber(l), SeqNumber(r));
         }
     }
-    let len = if rng.gen_bool(0.5) { 0 } else { rng.gen_range(0..1500) };
+    let len = if rng.gen_bool(0.5) {
+        0
+    } else {
+        rng.gen_range(0..1500)
+    };
     (s, (0..len).map(|i| i as u8).collect())
 }
 
@@ -51,7 +65,12 @@ fn random_segments_never_panic() {
         let mut s = match round % 4 {
             0 => Script::new(Connection::listen(&c, tuple(), SeqNumber(ISS))),
             1 => {
-                let mut s = Script::new(Connection::connect(&c, tuple(), SeqNumber(ISS), Instant::ZERO));
+                let mut s = Script::new(Connection::connect(
+                    &c,
+                    tuple(),
+                    SeqNumber(ISS),
+                    Instant::ZERO,
+                ));
                 s.poll();
                 s
             }
@@ -85,7 +104,13 @@ fn random_segments_never_panic() {
             // Never spins: a second poll right away emits nothing new
             // unless the sink had refused.
             let again = s.poll();
-            assert!(again.is_empty(), "poll_transmit spins: round {round} i {i} state {:?} first {:?} again {:?}", s.c.state(), out, again);
+            assert!(
+                again.is_empty(),
+                "poll_transmit spins: round {round} i {i} state {:?} first {:?} again {:?}",
+                s.c.state(),
+                out,
+                again
+            );
         }
     }
 }

@@ -200,6 +200,10 @@ fn segments_use_mss_and_in_place_frames() {
     // Partial ACK in the middle of segment 2, then RTO: the retransmission
     // starts at SND.UNA, in place (what precedes it was acked).
     s.io(pack(N + 2000), &[]);
+    // A tail loss probe first (RFC 8985 §7): the last segment.
+    let out = s.fire();
+    check(&out[0], A | P, N + 3 * MSS, M, 5000 - 3 * 1448);
+    assert!(out[0].in_place);
     let out = s.fire();
     check(&out[0], A, N + 2000, M, 2 * 1448 - 2000);
     assert!(out[0].in_place);

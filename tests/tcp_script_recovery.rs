@@ -56,7 +56,9 @@ fn rto_backoff_and_karn() {
     assert_eq!(s.c.poll_at(), None);
     s.send(b"x");
     s.poll();
-    assert_eq!(s.c.poll_at(), Some(Instant::from_millis(1500)));
+    // A tail loss probe would fire first (1.5·SRTT + 200 ms with one
+    // segment in flight); the RTO stays backed off behind it.
+    assert_eq!(s.c.poll_at(), Some(Instant::from_millis(915)));
     // A fresh sample ends the backoff.
     s.at_ms(730);
     s.io(seg(A, M, sq(1) + 1, 1000).ts(301, 0), &[]);
@@ -78,7 +80,15 @@ fn timestamps_give_rtt_sample_for_retransmission() {
 fn rto_retransmits_first_then_slow_starts() {
     let mut s = setup(&cfg(), 4);
     assert_eq!(s.poll().len(), 4);
+    // RFC 8985 §7: first a tail loss probe (the last segment) at 2·SRTT.
     let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(40));
+    assert_eq!(out.len(), 1);
+    check(&out[0], A | P, sq(3), M, 1448);
+    assert_eq!(s.c.stats().tail_loss_probes, 1);
+    // Then the RTO.
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(240));
     assert_eq!(out.len(), 1, "cwnd is one segment after an RTO");
     check(&out[0], A, sq(0), M, 1448);
     assert_eq!(s.c.cwnd(), 1448);
@@ -88,7 +98,7 @@ fn rto_retransmits_first_then_slow_starts() {
     assert_eq!(out.len(), 2);
     check(&out[0], A, sq(1), M, 1448);
     check(&out[1], A, sq(2), M, 1448);
-    assert_eq!(s.c.stats().retransmits, 3);
+    assert_eq!(s.c.stats().retransmits, 4);
 }
 
 #[test]
@@ -244,8 +254,12 @@ fn ecn_sender_reacts_once_per_window_and_sets_cwr() {
     assert_eq!(out[0].flags(), A | TcpFlags::CWR);
     assert!(out[0].ect);
     assert!(out[1..].iter().all(|o| !o.flags().contains(TcpFlags::CWR)));
-    // Retransmissions are never ECT.
+    // A tail loss probe with new data is ECT; the RTO retransmission not.
     let out = s.fire();
+    assert_eq!(s.c.stats().tail_loss_probes, 1);
+    assert!(out[0].ect);
+    let out = s.fire();
+    assert_eq!(s.c.stats().rto_timeouts, 1);
     assert!(!out[0].ect);
 }
 
@@ -258,4 +272,49 @@ fn sink_refusal_does_not_lose_segments() {
     let out = s.poll();
     assert_eq!(out.len(), 3);
     check(&out[0], A, sq(0), M, 1448);
+}
+
+#[test]
+fn rack_reordering_timer_detects_loss_from_one_sack() {
+    let mut s = setup(&cfg(), 3);
+    assert_eq!(s.poll().len(), 3);
+    // One SACK only (not enough for RFC 6675 IsLost): RACK waits
+    // RACK.rtt (10 ms) + reo_wnd (min_rtt/4 = 2.5 ms) after the send.
+    s.at_ms(30);
+    assert!(s.io(ack_sack(N, &[(1, 2)], 300), &[]).is_empty());
+    assert_eq!(s.c.poll_at(), Some(Instant::from_micros(32_500)));
+    let out = s.fire();
+    assert_eq!(out.len(), 1);
+    check(&out[0], A, sq(0), M, 1448);
+    assert_eq!(s.c.stats().fast_recoveries, 1);
+    assert_eq!(s.c.stats().rto_timeouts, 0);
+    // The repair completes recovery.
+    assert!(s.io(ack_sack(sq(3), &[], 301), &[]).is_empty());
+    assert_eq!(s.c.poll_at(), None);
+}
+
+#[test]
+fn rack_detects_lost_retransmission() {
+    let mut s = setup(&cfg(), 30);
+    assert_eq!(s.poll().len(), 10);
+    s.at_ms(30);
+    // Segment 0 lost; 1..8 SACKed: fast retransmit of 0 at 30 ms, and
+    // new data as the pipe allows.
+    let out = s.io(ack_sack(N, &[(1, 8)], 300), &[]);
+    check(&out[0], A, sq(0), M, 1448);
+    let sent_after: Vec<u32> = out[1..].iter().map(|o| o.seq()).collect();
+    assert!(!sent_after.is_empty());
+    // The retransmission is lost too; a segment sent after it (at 30 ms)
+    // is SACKed at 45 ms: RACK deems the retransmission lost once
+    // 30 + RACK.rtt(15) <= now, without waiting for the RTO.
+    s.at_ms(45);
+    let last = *sent_after.last().unwrap();
+    let blocks: Vec<(u32, u32)> = vec![(last, last + MSS), (sq(1), sq(8))];
+    let out = s.io(seg(A, M, N, 1000).ts(301, 0).sack(&blocks), &[]);
+    assert!(
+        out.iter().any(|o| o.seq() == sq(0)),
+        "{:?}",
+        out.iter().map(|o| o.seq()).collect::<Vec<_>>()
+    );
+    assert_eq!(s.c.stats().rto_timeouts, 0);
 }

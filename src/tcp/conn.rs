@@ -143,6 +143,8 @@ pub struct ConnStats {
     pub out_of_window: u64,
     /// ECN congestion reactions (ECE received, once per window).
     pub ecn_reactions: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
 }
 
 /// Loss recovery phase.
@@ -249,6 +251,13 @@ pub struct Connection<F: Frame> {
     /// Consecutive RTO expirations without progress.
     rtx_count: u32,
     delack_at: Option<Instant>,
+    /// RFC 8985 §6.2 reordering timer.
+    rack_at: Option<Instant>,
+    /// RFC 8985 §7 probe timeout.
+    tlp_at: Option<Instant>,
+    /// SND.NXT when the outstanding tail loss probe was sent.
+    tlp_high: Option<SeqNumber>,
+    tlp_pending: bool,
     persist_at: Option<Instant>,
     persist_backoff: u32,
     /// A zero-window probe is (or was) outstanding: persist, not RTO.
@@ -333,6 +342,10 @@ impl<F: Frame> Connection<F> {
             rtx_at: None,
             rtx_count: 0,
             delack_at: None,
+            rack_at: None,
+            tlp_at: None,
+            tlp_high: None,
+            tlp_pending: false,
             persist_at: None,
             persist_backoff: 0,
             persisting: false,
@@ -631,6 +644,8 @@ impl<F: Frame> Connection<F> {
         self.fin_queued = false;
         self.rtx_at = None;
         self.delack_at = None;
+        self.rack_at = None;
+        self.tlp_at = None;
         self.persist_at = None;
         self.timewait_at = None;
         self.una_since = None;

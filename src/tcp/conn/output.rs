@@ -171,6 +171,12 @@ impl<F: Frame> Connection<F> {
             }
         }
         self.rexmit_head = false;
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            if !self.send_tlp(out) {
+                return false;
+            }
+        }
         if self.probe_pending {
             return self.send_probe(out);
         }
@@ -283,37 +289,93 @@ impl<F: Frame> Connection<F> {
             {
                 return true;
             }
-            if self.in_flight() == 0
-                && self.now.saturating_since(self.last_data_sent) > self.rtt.rto()
-            {
-                // RFC 5681 §4.1: restart after idle.
-                self.cc.on_idle_restart(self.now);
-            }
-            let with_fin = self.fin_queued && is_last;
-            let mut flags = TcpFlags::ACK;
-            if is_last {
-                flags |= TcpFlags::PSH;
-            }
-            if with_fin {
-                flags |= TcpFlags::FIN;
-            }
-            if self.cwr_pending {
-                flags |= TcpFlags::CWR;
-            }
-            let Some(slice) = self.sndq.locate(self.snd_nxt, len) else {
-                return true;
-            };
-            let seg = self.ack_repr(self.snd_nxt, flags, len);
-            if !self.emit(out, &seg, Some(slice), self.opts.ecn) {
+            if !self.emit_new(out, len) {
                 return false;
             }
-            self.cwr_pending = false;
-            let start = self.snd_nxt;
-            if len < self.snd_mss && is_last {
-                self.snd_sml = start + len;
-            }
-            self.on_new_sent(start, start + len + with_fin as usize, with_fin);
         }
+    }
+
+    /// Send `len` new bytes from SND.NXT (one segment, within one frame),
+    /// with the FIN if they are the last and the application closed.
+    fn emit_new(&mut self, out: &mut dyn SegmentSink<F>, len: usize) -> bool {
+        let tail = self.sndq.tail();
+        let is_last = self.snd_nxt + len == tail;
+        if self.in_flight() == 0 && self.now.saturating_since(self.last_data_sent) > self.rtt.rto()
+        {
+            // RFC 5681 §4.1: restart after idle.
+            self.cc.on_idle_restart(self.now);
+        }
+        let with_fin = self.fin_queued && is_last;
+        let mut flags = TcpFlags::ACK;
+        if is_last {
+            flags |= TcpFlags::PSH;
+        }
+        if with_fin {
+            flags |= TcpFlags::FIN;
+        }
+        if self.cwr_pending {
+            flags |= TcpFlags::CWR;
+        }
+        let Some(slice) = self.sndq.locate(self.snd_nxt, len) else {
+            return true;
+        };
+        let seg = self.ack_repr(self.snd_nxt, flags, len);
+        if !self.emit(out, &seg, Some(slice), self.opts.ecn) {
+            return false;
+        }
+        self.cwr_pending = false;
+        let start = self.snd_nxt;
+        if len < self.snd_mss && is_last {
+            self.snd_sml = start + len;
+        }
+        self.on_new_sent(start, start + len + with_fin as usize, with_fin);
+        true
+    }
+
+    /// RFC 8985 §7.3: the tail loss probe: one new segment if the receive
+    /// window allows, else the last segment again.
+    fn send_tlp(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
+        let wnd_edge = self.snd_una + self.snd_wnd;
+        let wnd_room = if wnd_edge > self.snd_nxt {
+            wnd_edge - self.snd_nxt
+        } else {
+            0
+        };
+        let len = self
+            .sndq
+            .frame_remaining(self.snd_nxt)
+            .min(self.snd_mss)
+            .min(wnd_room);
+        if len > 0 {
+            if !self.emit_new(out, len) {
+                return false;
+            }
+        } else if let Some(i) = self.sb.last() {
+            let Some(s) = self.sb.get(i).copied() else {
+                return true;
+            };
+            if s.sacked {
+                return true;
+            }
+            // Only the last MSS of the last segment.
+            let data_end = if s.fin { s.end - 1 } else { s.end };
+            if data_end > s.start && data_end - s.start > self.snd_mss {
+                self.sb.split(i, data_end - self.snd_mss);
+            }
+            let Some(i) = self.sb.last() else { return true };
+            match self.retransmit(out, i) {
+                Some(false) => return false,
+                Some(true) => {}
+                None => return true,
+            }
+        } else {
+            return true;
+        }
+        self.tlp_high = Some(self.snd_nxt);
+        self.stats.tail_loss_probes += 1;
+        // RFC 8985 §7.3: after the probe, the RTO guards the tail.
+        self.rtx_at = Some(self.now + self.rtt.rto());
+        true
     }
 
     fn on_new_sent(&mut self, start: SeqNumber, end: SeqNumber, fin: bool) {

@@ -33,6 +33,21 @@ impl<F: Frame> Connection<F> {
                 return;
             }
         }
+        if due(self.rack_at) {
+            self.rack_at = None;
+            if self.opts.sack
+                && self.rack_run()
+                && self.recovery == Recovery::Open
+                && self.snd_una >= self.recover
+            {
+                let flight = self.in_flight();
+                self.enter_fast_recovery(flight);
+            }
+        }
+        if due(self.tlp_at) {
+            self.tlp_at = None;
+            self.tlp_pending = true;
+        }
         if due(self.delack_at) {
             self.delack_at = None;
             self.ack_now = true;
@@ -95,8 +110,23 @@ impl<F: Frame> Connection<F> {
                 self.recover = self.snd_nxt;
                 self.dupacks = 0;
                 self.rexmit_head = true;
+                self.tlp_at = None;
+                self.tlp_high = None;
+                self.tlp_pending = false;
+                self.rack_at = None;
             }
         }
+    }
+
+    /// RFC 8985 §7.2: PTO = 2·SRTT, plus a delayed-ACK allowance when one
+    /// segment is in flight; none when the RTO would fire first.
+    fn pto(&self) -> Option<Duration> {
+        let srtt = self.rtt.srtt()?;
+        let mut pto = srtt * 2;
+        if self.in_flight() <= self.snd_mss {
+            pto = pto.max(srtt * 3 / 2 + Duration::from_millis(200));
+        }
+        Some(pto.max(Duration::from_millis(1)))
     }
 
     /// Deadline of the user timeout: oldest unacknowledged data waiting.
@@ -166,6 +196,26 @@ impl<F: Frame> Connection<F> {
                 self.persist_backoff = 0;
             }
         }
+        // RFC 8985 §7.2: arm the PTO in the open state with data in flight.
+        let tlp_ok = self.opts.sack
+            && data_state
+            && flight > 0
+            && self.recovery == Recovery::Open
+            && self.tlp_high.is_none()
+            && !self.persisting;
+        if !tlp_ok {
+            self.tlp_at = None;
+        } else if self.tlp_at.is_none() && !self.tlp_pending {
+            if let Some(p) = self.pto() {
+                let t = self.now + p;
+                if self.rtx_at.is_none_or(|r| t < r) {
+                    self.tlp_at = Some(t);
+                }
+            }
+        }
+        if flight == 0 || !self.opts.sack {
+            self.rack_at = None;
+        }
         if self.state.is_synchronized() {
             if flight == 0 {
                 self.rtx_at = None;
@@ -184,6 +234,8 @@ impl<F: Frame> Connection<F> {
             self.timewait_at,
             self.user_deadline(),
             self.rtx_at,
+            self.rack_at,
+            self.tlp_at,
             self.delack_at,
             self.persist_at,
             self.keepalive_deadline(),
