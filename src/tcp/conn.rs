@@ -424,6 +424,8 @@ impl<F: Frame> Connection<F> {
             }
         }
         c.snd_una = iss + 1;
+        // The cookie SYN-ACK offered our usual unscaled initial window.
+        c.rcv_adv = c.rcvq.nxt + c.rcvq.window(cfg.rcv_buf).min(65535);
         c.establish(ack, now);
         c
     }
