@@ -382,3 +382,32 @@ fn zero_window_still_takes_ack_and_bare_fin() {
     check(&out[0], A, N + 3, seq + 1, 0);
     assert_eq!(s.c.state(), State::CloseWait);
 }
+
+#[test]
+fn persist_never_gives_up_while_the_peer_answers() {
+    let mut c = cfg();
+    c.max_retries = 3;
+    c.user_timeout = Some(std::time::Duration::from_secs(5));
+    let mut s = established(&c);
+    s.at_ms(20);
+    s.io(seg(A, M, N, 0).ts(200, 10), &[]);
+    s.send(&pattern(0, 100));
+    s.poll();
+    for i in 0..12u32 {
+        let out = s.fire();
+        assert_eq!(out.len(), 1, "probe {i}");
+        check(&out[0], A, N, M, 1);
+        s.io(seg(A, M, N, 0).ts(201 + i, 0), &[]);
+        assert_eq!(s.c.state(), State::Established);
+    }
+    // Persist interval is capped by rto_max (60 s).
+    assert!(s.c.poll_at().unwrap() <= s.now + std::time::Duration::from_secs(60));
+    // Unanswered probes: give up after max_retries (or the user timeout).
+    let mut n = 0;
+    while s.c.state() != State::Closed && n < 10 {
+        s.fire();
+        n += 1;
+    }
+    assert_eq!(s.c.state(), State::Closed);
+    assert!(s.c.take_events().timed_out);
+}

@@ -260,6 +260,8 @@ pub struct Connection<F: Frame> {
     tlp_pending: bool,
     persist_at: Option<Instant>,
     persist_backoff: u32,
+    /// Zero-window probes sent since the peer last answered.
+    probes_unanswered: u32,
     /// A zero-window probe is (or was) outstanding: persist, not RTO.
     persisting: bool,
     probe_pending: bool,
@@ -348,6 +350,7 @@ impl<F: Frame> Connection<F> {
             tlp_pending: false,
             persist_at: None,
             persist_backoff: 0,
+            probes_unanswered: 0,
             persisting: false,
             probe_pending: false,
             timewait_at: None,

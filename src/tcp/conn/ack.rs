@@ -82,6 +82,13 @@ impl<F: Frame> Connection<F> {
                 len == 0 && !seg.flags.fin() && wnd == old_wnd
             };
 
+        if self.persisting {
+            // RFC 1122 §4.2.2.17: the receiver answers our probes; keep
+            // probing (the user timeout counts from the last answer).
+            self.probes_unanswered = 0;
+            self.una_since = None;
+        }
+
         // RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard.
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
             self.snd_wnd = wnd;
