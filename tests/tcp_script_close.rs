@@ -366,3 +366,20 @@ fn sender_sws_avoidance_waits_for_a_useful_window() {
     assert!(!out.is_empty());
     check(&out[0], A, N, M, 1448);
 }
+
+#[test]
+fn too_old_ack_is_answered_and_dropped() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    // RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND (65535 here).
+    let out = s.io(
+        seg(A | P, M, N.wrapping_sub(70_000), 1000).ts(201, 0),
+        b"data",
+    );
+    assert_eq!(out.len(), 1);
+    check(&out[0], A, N, M, 0);
+    assert_eq!(s.c.recv_available(), 0);
+    // Within MAX.SND.WND below SND.UNA: an old duplicate ACK, data taken.
+    s.io(seg(A | P, M, N.wrapping_sub(100), 1000).ts(202, 0), b"data");
+    assert_eq!(s.c.recv_available(), 4);
+}

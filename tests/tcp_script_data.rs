@@ -411,3 +411,44 @@ fn persist_never_gives_up_while_the_peer_answers() {
     assert_eq!(s.c.state(), State::Closed);
     assert!(s.c.take_events().timed_out);
 }
+
+#[test]
+fn receiver_sws_no_tiny_window_updates() {
+    let mut c = cfg();
+    c.rcv_buf = 8 * FRAME_SIZE;
+    let mut s = established(&c);
+    s.at_ms(20);
+    // Fill until the window is closed.
+    let mut seq = M;
+    let mut ts = 200;
+    for _ in 0..20 {
+        let (h, d) = data(seq, 1448, ts);
+        ts += 1;
+        let mut out = s.io(h, &d);
+        if out.is_empty() {
+            out = s.fire();
+        }
+        let o = out.last().unwrap();
+        if o.ack() == seq || o.seg.window == 0 {
+            seq = o.ack();
+            break;
+        }
+        seq = o.ack();
+    }
+    // Reading a few bytes frees no frame: no window update.
+    let mut buf = [0u8; 10];
+    assert_eq!(s.c.recv(&mut buf), 10);
+    assert!(s.poll().is_empty());
+    // One frame freed is worth ~1330 bytes of window (payload/truesize):
+    // less than an MSS, still no update (RFC 1122 §4.2.3.3).
+    let mut big = vec![0u8; 1438];
+    s.c.recv(&mut big);
+    assert!(s.poll().is_empty());
+    // Two frames: update.
+    let mut big = vec![0u8; 1448];
+    s.c.recv(&mut big);
+    let out = s.poll();
+    assert_eq!(out.len(), 1);
+    check(&out[0], A, N, seq, 0);
+    assert!((out[0].seg.window as usize) << 7 >= 1448);
+}
