@@ -420,10 +420,8 @@ fn receiver_sws_no_tiny_window_updates() {
     s.at_ms(20);
     // Fill until the window is closed.
     let mut seq = M;
-    let mut ts = 200;
-    for _ in 0..20 {
+    for ts in 200..220 {
         let (h, d) = data(seq, 1448, ts);
-        ts += 1;
         let mut out = s.io(h, &d);
         if out.is_empty() {
             out = s.fire();
