@@ -115,6 +115,8 @@ pub struct Connection<F: Frame> {
     /// Retransmit the first lost segment even if the window is full (entry
     /// into recovery, NewReno partial ACK, RTO).
     rexmit_head: bool,
+    /// Our TSval when the first RTO of the episode fired (Eifel detection).
+    rto_tsval: Option<u32>,
 
     // ECN (RFC 3168 §6.1).
     /// Receiver: echo ECE until CWR arrives.
@@ -217,6 +219,7 @@ impl<F: Frame> Connection<F> {
             recover: iss,
             dupacks: 0,
             rexmit_head: false,
+            rto_tsval: None,
             ece_echo: false,
             cwr_pending: false,
             ecn_recover: iss,

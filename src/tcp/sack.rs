@@ -284,6 +284,16 @@ impl Scoreboard {
         }
     }
 
+    /// Forget loss marks (after a spurious RTO).
+    pub fn unmark_lost(&mut self) {
+        for i in 0..self.segs.len() {
+            self.update(i, |s| {
+                s.lost = false;
+                s.retrans = false;
+            });
+        }
+    }
+
     /// RFC 6675 §4 NextSeg rule 1: the first lost segment not yet
     /// retransmitted.
     pub fn next_lost(&self) -> Option<usize> {

@@ -105,6 +105,19 @@ impl<F: Frame> Connection<F> {
             }
         }
 
+        // RFC 3522 (Eifel detection): the first ACK of new data after an
+        // RTO echoes a timestamp older than the retransmission: the
+        // original transmission arrived, the timeout was spurious.
+        if let (Recovery::Loss { .. }, Some(rto_ts), true) =
+            (self.recovery, self.rto_tsval, acked > 0)
+        {
+            self.rto_tsval = None;
+            if let Some((_, ecr)) = seg.options.timestamps.filter(|_| self.opts.ts) {
+                if ecr != 0 && (ecr.wrapping_sub(rto_ts) as i32) < 0 {
+                    self.undo_rto();
+                }
+            }
+        }
         self.loss_recovery(acked, is_dupack, newly_sacked, flight_before, rtt_sample);
 
         // RFC 3168 §6.1.2: react to ECE once per window of data.
@@ -186,6 +199,17 @@ impl<F: Frame> Connection<F> {
                 }
             }
         }
+    }
+
+    /// A spurious RTO: restore the window (RFC 4015 spirit) and stop
+    /// retransmitting what was delivered.
+    fn undo_rto(&mut self) {
+        self.cc.on_spurious(self.now);
+        self.sb.unmark_lost();
+        self.recovery = Recovery::Open;
+        self.dupacks = 0;
+        self.rexmit_head = false;
+        self.stats.spurious_rtos += 1;
     }
 
     /// RFC 8985 §6.2: RACK loss detection; arms the reordering timer.

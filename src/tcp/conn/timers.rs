@@ -103,6 +103,7 @@ impl<F: Frame> Connection<F> {
                 // out again.
                 if self.rtx_count == 1 {
                     self.cc.on_rto(now, flight);
+                    self.rto_tsval = self.opts.ts.then(|| self.tsval());
                 }
                 self.rtt.backoff();
                 self.sb.mark_all_lost();

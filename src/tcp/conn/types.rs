@@ -123,4 +123,6 @@ pub struct ConnStats {
     pub ecn_reactions: u64,
     /// Tail loss probes sent (RFC 8985 §7).
     pub tail_loss_probes: u64,
+    /// RTOs found spurious by timestamps (RFC 3522) and undone.
+    pub spurious_rtos: u64,
 }
