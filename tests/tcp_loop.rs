@@ -86,7 +86,7 @@ impl Side {
 
 /// Drive one endpoint's application: write what fits, read at most
 /// `read_limit` bytes, close after everything was written.
-fn app(c: &mut Connection<HeapFrame>, me: &mut Side, read_limit: usize) {
+fn app(c: &mut Connection<HeapFrame>, me: &mut Side, read_limit: usize, who: &str) {
     if me.sent < me.src.len() {
         me.sent += c.send(&me.src[me.sent..], &mut frame);
     }
@@ -110,7 +110,7 @@ fn app(c: &mut Connection<HeapFrame>, me: &mut Side, read_limit: usize) {
     me.closed |= ev.closed;
     assert!(
         !ev.reset && !ev.timed_out,
-        "failed: {:?} {:?}",
+        "{who} failed: {ev:?} {:?} {:?}",
         c.state(),
         c.stats()
     );
@@ -174,9 +174,9 @@ fn run2(
                 b.handle_timeout(now);
             }
         }
-        app(&mut a, &mut sa, usize::MAX);
+        app(&mut a, &mut sa, usize::MAX, "a");
         if let Some(b) = b.as_mut() {
-            app(b, &mut sb, b_read);
+            app(b, &mut sb, b_read, "b");
         }
         a.poll_transmit(now, &mut wa);
         if let Some(b) = b.as_mut() {
@@ -392,6 +392,42 @@ fn many_seeds_lossy() {
             120_000,
             40_000,
             usize::MAX,
+        );
+    }
+}
+
+/// A longer sweep (run with `--ignored`).
+#[test]
+#[ignore]
+fn many_seeds_long() {
+    for seed in 2000..2300 {
+        let cfg = Config {
+            sack: seed % 2 == 0,
+            timestamps: seed % 3 != 0,
+            ecn: seed % 5 != 0,
+            nodelay: seed % 7 == 0,
+            cc: if seed % 4 < 2 {
+                CcKind::Cubic
+            } else {
+                CcKind::NewReno
+            },
+            rcv_buf: if seed % 3 == 0 { 24 * 2048 } else { 256 * 1024 },
+            ..base()
+        };
+        let loss = [0.0, 0.02, 0.08, 0.15][(seed % 4) as usize];
+        run2(
+            &cfg,
+            Imp {
+                loss,
+                dup: 0.1,
+                reorder: 0.3,
+                ce: 0.05,
+                delay_us: 1000 + (seed % 5) * 2000,
+            },
+            seed,
+            60_000 + (seed as usize % 7) * 20_000,
+            20_000 + (seed as usize % 3) * 30_000,
+            if seed % 6 == 0 { 500 } else { usize::MAX },
         );
     }
 }

@@ -161,14 +161,16 @@ fn rst_exact_in_window_and_out_of_window() {
 }
 
 #[test]
-fn rst_in_time_wait_closes() {
+fn rst_in_time_wait_is_ignored_rfc1337() {
     let mut s = established(&cfg());
     s.c.shutdown();
     s.poll();
     s.io(seg(F | A, M, N + 1, 1000).ts(201, 20), &[]);
     assert_eq!(s.c.state(), State::TimeWait);
-    s.io(seg(R, M + 1, 0, 0), &[]);
-    assert_eq!(s.c.state(), State::Closed);
+    // RFC 1337: ignored; TIME-WAIT ends by its timer only.
+    assert!(s.io(seg(R, M + 1, 0, 0), &[]).is_empty());
+    assert_eq!(s.c.state(), State::TimeWait);
+    assert!(!s.c.take_events().reset);
 }
 
 #[test]
