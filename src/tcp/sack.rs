@@ -262,9 +262,10 @@ impl Scoreboard {
         self.segs.front().is_some_and(|s| s.lost && !s.sacked)
     }
 
-    /// Mark the first segment lost (NewReno: the hole at SND.UNA).
+    /// Mark the first segment lost (NewReno: the hole at SND.UNA), to be
+    /// retransmitted (again, if an earlier retransmission was lost too).
     pub fn mark_head_lost(&mut self) {
-        if self.segs.front().is_some_and(|s| !s.sacked && !s.lost) {
+        if self.segs.front().is_some_and(|s| !s.sacked) {
             self.update(0, |s| {
                 s.lost = true;
                 s.retrans = false;

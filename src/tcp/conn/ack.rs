@@ -192,10 +192,19 @@ impl<F: Frame> Connection<F> {
             Recovery::Loss { point } => {
                 if acked > 0 {
                     self.cc.on_ack(now, acked, flight_before, rtt);
+                    self.dupacks = 0;
                 }
                 if self.snd_una >= point {
                     self.recovery = Recovery::Open;
                     self.dupacks = 0;
+                } else if !self.opts.sack
+                    && self.dupacks as usize == DUP_THRESH
+                    && self.cc.cwnd() > mss
+                {
+                    // RFC 6582 §4.2 ACK heuristic: duplicates right after
+                    // progress in go-back-N mean a retransmission was lost
+                    // again (with SACK, RACK catches it).
+                    self.enter_fast_recovery(flight_before);
                 }
             }
         }
