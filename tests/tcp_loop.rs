@@ -35,7 +35,7 @@ impl Wire {
 impl SegmentSink<HeapFrame> for Wire {
     fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, HeapFrame>, ect: bool) -> bool {
         self.count += 1;
-        if self.refuse_every > 0 && self.count % self.refuse_every == 0 {
+        if self.refuse_every > 0 && self.count.is_multiple_of(self.refuse_every) {
             self.refused = true;
             return false;
         }
@@ -468,7 +468,6 @@ fn many_seeds_long() {
                 ce: 0.05,
                 delay_us: 1000 + (seed % 5) * 2000,
                 refuse_every: if seed % 5 == 1 { 3 } else { 0 },
-                ..Imp::default()
             },
             seed,
             60_000 + (seed as usize % 7) * 20_000,
