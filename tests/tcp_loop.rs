@@ -227,18 +227,35 @@ fn run2(
         ]
         .into_iter()
         .flatten()
-        .min()
-        .expect("deadlock: nothing scheduled");
+        .min();
         if wa.refused || wb.refused {
             // The TX ring drains: try again shortly.
             wa.refused = false;
             wb.refused = false;
-            next = next.min(now + std::time::Duration::from_micros(10));
+            let retry = now + std::time::Duration::from_micros(10);
+            next = Some(next.map_or(retry, |n| n.min(retry)));
         }
         if b_read != usize::MAX && b.as_ref().is_some_and(|b| b.recv_available() > 0) {
             // The slow reader wakes up every millisecond.
-            next = next.min(now + std::time::Duration::from_millis(1));
+            let wake = now + std::time::Duration::from_millis(1);
+            next = Some(next.map_or(wake, |n| n.min(wake)));
         }
+        let next = next.unwrap_or_else(|| {
+            panic!(
+                "deadlock (seed {seed}): a {:?} {:?} sent {}/{} got {}; b {:?} {:?} sent {}/{} got {} avail {}",
+                a.state(),
+                a.stats(),
+                sa.sent,
+                total_a,
+                sa.got.len(),
+                b.as_ref().map(|b| b.state()),
+                b.as_ref().map(|b| *b.stats()),
+                sb.sent,
+                total_b,
+                sb.got.len(),
+                b.as_ref().map_or(0, |b| b.recv_available()),
+            )
+        });
         assert!(next >= now, "time went backwards");
         now = next;
     }
@@ -444,7 +461,16 @@ fn many_seeds_lossy() {
 #[test]
 #[ignore]
 fn many_seeds_long() {
-    for seed in 2000..2300 {
+    // SWEEP_START / SWEEP_N widen the sweep from the environment.
+    let start: u64 = std::env::var("SWEEP_START")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let n: u64 = std::env::var("SWEEP_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    for seed in start..start + n {
         let cfg = Config {
             sack: seed % 2 == 0,
             timestamps: seed % 3 != 0,

@@ -219,6 +219,10 @@ impl<F: Frame> Connection<F> {
         if flight == 0 || !self.opts.sack {
             self.rack_at = None;
         }
+        if matches!(self.state, State::SynSent | State::SynReceived) && self.rtx_at.is_none() {
+            // A SYN the sink refused still gets retried by the timer.
+            self.rtx_at = Some(self.now + self.rtt.rto());
+        }
         if self.state.is_synchronized() {
             if flight == 0 {
                 self.rtx_at = None;
