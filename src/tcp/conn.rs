@@ -22,6 +22,7 @@ mod ack;
 mod input;
 mod options;
 mod output;
+mod prr;
 mod timers;
 mod types;
 
@@ -122,6 +123,8 @@ pub struct Connection<F: Frame> {
     /// Retransmit the first lost segment even if the window is full (entry
     /// into recovery, NewReno partial ACK, RTO).
     rexmit_head: bool,
+    /// RFC 6937 state of the current fast recovery.
+    prr: prr::Prr,
     /// Our TSval when the first RTO of the episode fired (Eifel detection).
     rto_tsval: Option<u32>,
 
@@ -226,6 +229,7 @@ impl<F: Frame> Connection<F> {
             recover: iss,
             dupacks: 0,
             rexmit_head: false,
+            prr: prr::Prr::default(),
             rto_tsval: None,
             ece_echo: false,
             cwr_pending: false,

@@ -208,6 +208,19 @@ impl<F: Frame> Connection<F> {
                 }
             }
         }
+        if matches!(self.recovery, Recovery::Fast { .. }) {
+            // RFC 6937: DeliveredData; a duplicate ACK without SACK stands
+            // for one segment.
+            let delivered = if self.opts.sack {
+                acked + newly_sacked
+            } else if is_dupack {
+                mss
+            } else {
+                acked
+            };
+            let pipe = self.pipe();
+            self.prr.on_ack(delivered, pipe, self.cc.ssthresh(), mss);
+        }
     }
 
     /// A spurious RTO: restore the window (RFC 4015 spirit) and stop
@@ -250,6 +263,7 @@ impl<F: Frame> Connection<F> {
         self.ecn_recover = point;
         self.stats.fast_recoveries += 1;
         self.cc.on_congestion_event(self.now, flight);
+        self.prr = super::prr::Prr::start(self.in_flight());
         self.sb.mark_head_lost();
         self.rexmit_head = true;
         if self.opts.ecn {
@@ -277,7 +291,12 @@ impl<F: Frame> Connection<F> {
                 let lt = (self.dupacks as usize).min(2) * self.snd_mss;
                 (self.cc.cwnd() + lt, self.in_flight())
             }
-            _ => (self.cc.cwnd(), self.pipe()),
+            Recovery::Fast { .. } => {
+                // RFC 6937: cwnd = pipe + sndcnt.
+                let pipe = self.pipe();
+                (pipe + self.prr.allowance(), pipe)
+            }
+            Recovery::Loss { .. } => (self.cc.cwnd(), self.pipe()),
         }
     }
 
