@@ -347,3 +347,28 @@ fn genuine_rto_is_not_undone() {
     assert_eq!(s.c.stats().spurious_rtos, 0);
     assert!(s.c.cwnd() < 4 * 1448);
 }
+
+#[test]
+fn prr_spreads_transmissions_during_recovery() {
+    let mut s = setup(&cfg(), 30);
+    assert_eq!(s.poll().len(), 10);
+    s.at_ms(30);
+    // Segment 0 lost; 1, 2 SACKed: limited transmit sends 10 and 11.
+    assert_eq!(s.io(ack_sack(N, &[(1, 2)], 300), &[]).len(), 1);
+    assert_eq!(s.io(ack_sack(N, &[(1, 3)], 301), &[]).len(), 1);
+    // Third: recovery, the hole is retransmitted.
+    let out = s.io(ack_sack(N, &[(1, 4)], 302), &[]);
+    assert_eq!(out.len(), 1);
+    check(&out[0], A, sq(0), M, 1448);
+    // Each further ACK delivers one segment. RecoverFS = 12 segments,
+    // ssthresh = 6. PRR (RFC 6937): while pipe > ssthresh, send
+    // ssthresh/RecoverFS of what is delivered (the retransmission already
+    // used the first share); once pipe <= ssthresh, PRR-SSRB sends what is
+    // delivered plus at most one segment, never a burst.
+    let mut sent = Vec::new();
+    for k in 5..12u32 {
+        let out = s.io(ack_sack(N, &[(1, k)], 300 + k), &[]);
+        sent.push(out.len());
+    }
+    assert_eq!(sent, vec![0, 0, 0, 1, 1, 1, 2]);
+}
