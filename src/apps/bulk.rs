@@ -90,9 +90,15 @@ impl Verifier {
         if let Some(at) = self.bad_at {
             Some(format!("garbled: first wrong byte at offset {at}"))
         } else if self.got > self.expected {
-            Some(format!("long: {} bytes, expected {}", self.got, self.expected))
+            Some(format!(
+                "long: {} bytes, expected {}",
+                self.got, self.expected
+            ))
         } else if self.fin && self.got < self.expected {
-            Some(format!("short: {} bytes, expected {}", self.got, self.expected))
+            Some(format!(
+                "short: {} bytes, expected {}",
+                self.got, self.expected
+            ))
         } else {
             None
         }
@@ -147,7 +153,9 @@ impl Sender {
                 self.stream.fill(off, &mut buf[..n]);
                 n
             };
-            let Ok(took) = stack.send(id, &buf[..n]) else { return };
+            let Ok(took) = stack.send(id, &buf[..n]) else {
+                return;
+            };
             self.sent += took as u64;
             if took < n {
                 return; // Writable will follow.
@@ -241,7 +249,11 @@ impl BulkClient {
     fn start<D: Device>(&mut self, stack: &mut Stack<D>, now: Instant) {
         self.started = true;
         for index in 0..self.cfg.conns {
-            let tx = Sender::new(Some(header(&self.cfg, index)), Stream::new(self.cfg.seed, index, 0), self.cfg.bytes);
+            let tx = Sender::new(
+                Some(header(&self.cfg, index)),
+                Stream::new(self.cfg.seed, index, 0),
+                self.cfg.bytes,
+            );
             let expected = if self.cfg.bidir { self.cfg.bytes } else { 0 };
             let mut c = ClientConn {
                 index,
@@ -275,7 +287,9 @@ impl<D: Device> App<D> for BulkClient {
             | Event::Closed { id, .. } => id,
             _ => return,
         };
-        let Some(&i) = self.by_id.get(&id) else { return };
+        let Some(&i) = self.by_id.get(&id) else {
+            return;
+        };
         let c = &mut self.conns[i];
         match ev {
             Event::Connected { .. } => {
@@ -354,12 +368,20 @@ impl BulkServer {
 
     fn parse_header(&self, h: &[u8; HEADER_LEN]) -> Result<u32, String> {
         let word = |r: core::ops::Range<usize>| h[r].iter().fold(0u64, |a, &b| a << 8 | b as u64);
-        let (magic, index, len, flags) = (word(0..4), word(4..8) as u32, word(8..16), word(16..20) as u32);
+        let (magic, index, len, flags) = (
+            word(0..4),
+            word(4..8) as u32,
+            word(8..16),
+            word(16..20) as u32,
+        );
         if magic != MAGIC as u64 {
             return Err(format!("garbled header: magic {magic:#x}"));
         }
         if index >= self.cfg.conns {
-            return Err(format!("header names connection {index} of {}", self.cfg.conns));
+            return Err(format!(
+                "header names connection {index} of {}",
+                self.cfg.conns
+            ));
         }
         if self.done.get(index as usize).is_some_and(|d| d.is_some())
             || self.conns.values().any(|c| c.index == Some(index))
@@ -367,14 +389,18 @@ impl BulkServer {
             return Err(format!("connection {index} arrived twice"));
         }
         if len != self.cfg.bytes || (flags & FLAG_BIDIR != 0) != self.cfg.bidir {
-            return Err(format!("header of connection {index}: {len} bytes, flags {flags}"));
+            return Err(format!(
+                "header of connection {index}: {len} bytes, flags {flags}"
+            ));
         }
         Ok(index)
     }
 
     fn read<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
         loop {
-            let Some(c) = self.conns.get_mut(&id) else { return };
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
             if c.rx.is_none() {
                 // The header first, copied out of the stream.
                 let mut tmp = [0u8; HEADER_LEN];
@@ -390,9 +416,16 @@ impl BulkServer {
                     Ok(index) => {
                         let c = self.conns.get_mut(&id).expect("present");
                         c.index = Some(index);
-                        c.rx = Some(Verifier::new(Stream::new(self.cfg.seed, index, 0), self.cfg.bytes));
+                        c.rx = Some(Verifier::new(
+                            Stream::new(self.cfg.seed, index, 0),
+                            self.cfg.bytes,
+                        ));
                         if self.cfg.bidir {
-                            c.tx = Some(Sender::new(None, Stream::new(self.cfg.seed, index, 1), self.cfg.bytes));
+                            c.tx = Some(Sender::new(
+                                None,
+                                Stream::new(self.cfg.seed, index, 1),
+                                self.cfg.bytes,
+                            ));
                             c.tx.as_mut().expect("set").pump(stack, id);
                         }
                     }
@@ -413,7 +446,9 @@ impl BulkServer {
     }
 
     fn maybe_shutdown<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId, now: Instant) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         let Some(rx) = &c.rx else { return };
         if !rx.fin {
             return;
@@ -432,12 +467,15 @@ impl BulkServer {
     }
 
     fn retire(&mut self, id: ConnId) {
-        let Some(c) = self.conns.remove(&id) else { return };
+        let Some(c) = self.conns.remove(&id) else {
+            return;
+        };
         match c.index {
             Some(i) if self.done[i as usize].is_none() => self.done[i as usize] = Some(c),
             _ => {
                 if c.error.is_none() {
-                    self.rejected.push("a connection ended before its header arrived".into());
+                    self.rejected
+                        .push("a connection ended before its header arrived".into());
                 }
             }
         }
@@ -519,7 +557,9 @@ impl<D: Device> App<D> for BulkServer {
         let tw: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(id, c)| c.tx.as_ref().is_some_and(|t| t.shut) && stack.state(**id) == Ok(State::TimeWait))
+            .filter(|(id, c)| {
+                c.tx.as_ref().is_some_and(|t| t.shut) && stack.state(**id) == Ok(State::TimeWait)
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in tw {
@@ -564,7 +604,10 @@ pub fn report(client: &BulkClient, server: &BulkServer) -> Vec<ConnReport> {
             None => error = error.or(Some("the server never saw this connection".into())),
         }
         if !client.cfg.bidir && c.rx.got > 0 {
-            error = error.or(Some(format!("{} unexpected bytes from the server", c.rx.got)));
+            error = error.or(Some(format!(
+                "{} unexpected bytes from the server",
+                c.rx.got
+            )));
             intact = false;
         }
         if error.is_none() && !intact {

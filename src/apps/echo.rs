@@ -73,10 +73,14 @@ impl EchoServer {
     /// Flush pending bytes, then read and echo until the stack stops taking
     /// data or there is nothing left to read.
     fn pump<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         loop {
             if !c.pending.is_empty() {
-                let Ok(n) = stack.send(id, &c.pending) else { return };
+                let Ok(n) = stack.send(id, &c.pending) else {
+                    return;
+                };
                 self.stats.bytes_echoed += n as u64;
                 c.pending.drain(..n);
                 if !c.pending.is_empty() {
@@ -84,11 +88,15 @@ impl EchoServer {
                     return; // wait for Writable; reading pauses meanwhile
                 }
             }
-            let Ok(got) = stack.recv(id, &mut self.scratch) else { return };
+            let Ok(got) = stack.recv(id, &mut self.scratch) else {
+                return;
+            };
             if got == 0 {
                 break;
             }
-            let Ok(n) = stack.send(id, &self.scratch[..got]) else { return };
+            let Ok(n) = stack.send(id, &self.scratch[..got]) else {
+                return;
+            };
             self.stats.bytes_echoed += n as u64;
             if n < got {
                 self.stats.short_writes += 1;
@@ -119,11 +127,7 @@ impl<D: Device> App<D> for EchoServer {
                 }
                 self.pump(stack, id);
             }
-            Event::Closed { id, .. } => {
-                if self.conns.remove(&id).is_some() {
-                    self.stats.closed += 1;
-                }
-            }
+            Event::Closed { id, .. } if self.conns.remove(&id).is_some() => self.stats.closed += 1,
             _ => {}
         }
     }

@@ -111,7 +111,11 @@ mod tests {
     fn streams_differ_by_seed_conn_and_direction() {
         let mut a = [0u8; 32];
         Stream::new(1, 0, 0).fill(0, &mut a);
-        for other in [Stream::new(2, 0, 0), Stream::new(1, 1, 0), Stream::new(1, 0, 1)] {
+        for other in [
+            Stream::new(2, 0, 0),
+            Stream::new(1, 1, 0),
+            Stream::new(1, 0, 1),
+        ] {
             assert!(other.check(0, &a).is_some());
         }
     }

@@ -37,7 +37,13 @@ pub struct SimDevice {
 
 impl SimDevice {
     /// `tx_ring`: packets the outbox holds before `transmit` fails.
-    pub fn new(tx_pool: FramePool, rx_pool: FramePool, wire: FramePool, mtu: usize, tx_ring: usize) -> Self {
+    pub fn new(
+        tx_pool: FramePool,
+        rx_pool: FramePool,
+        wire: FramePool,
+        mtu: usize,
+        tx_ring: usize,
+    ) -> Self {
         SimDevice {
             tx_pool,
             rx_pool,
@@ -155,6 +161,9 @@ mod tests {
         assert_eq!(&r.buf()[..2], b"xy");
         assert!(dev.rx_frame(b"z").is_none());
         let s = dev.stats();
-        assert_eq!((s.tx_packets, s.tx_dropped, s.rx_packets, s.rx_no_frame), (2, 2, 1, 1));
+        assert_eq!(
+            (s.tx_packets, s.tx_dropped, s.rx_packets, s.rx_no_frame),
+            (2, 2, 1, 1)
+        );
     }
 }

@@ -230,10 +230,16 @@ mod tests {
         for i in 0..n {
             let mut f = wire.alloc().unwrap();
             f.buf_mut()[..200].fill(i as u8);
-            link.send(Instant::from_micros(i as u64 * gap_us), f, 200, &wire, &mut |p| {
-                let b = &p.frame.buf()[..p.len];
-                got.push((p.at.micros(), b[100], b.iter().any(|&x| x != b[0])))
-            });
+            link.send(
+                Instant::from_micros(i as u64 * gap_us),
+                f,
+                200,
+                &wire,
+                &mut |p| {
+                    let b = &p.frame.buf()[..p.len];
+                    got.push((p.at.micros(), b[100], b.iter().any(|&x| x != b[0])))
+                },
+            );
         }
         (link, got)
     }
@@ -278,7 +284,10 @@ mod tests {
         };
         let (_, got) = run(cfg.clone(), 500, 10);
         assert!(got.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 != w[1].1));
-        let cfg = LinkConfig { reorder: 0.3, ..cfg };
+        let cfg = LinkConfig {
+            reorder: 0.3,
+            ..cfg
+        };
         let (link, mut got) = run(cfg, 500, 10);
         got.sort_by_key(|g| g.0);
         let seq: Vec<u8> = got.iter().map(|g| g.1).collect();

@@ -70,16 +70,26 @@ impl Outcome {
     }
     pub fn at(&self) -> Instant {
         match *self {
-            Outcome::Finished(t) | Outcome::TimeLimit(t) | Outcome::IterationLimit(t) | Outcome::Idle(t) => t,
+            Outcome::Finished(t)
+            | Outcome::TimeLimit(t)
+            | Outcome::IterationLimit(t)
+            | Outcome::Idle(t) => t,
         }
     }
     /// A one-line explanation of a failed run.
     pub fn describe(&self) -> String {
         match self {
             Outcome::Finished(t) => format!("finished at {} ms of virtual time", t.millis()),
-            Outcome::TimeLimit(t) => format!("stalled: virtual time limit reached at {} ms", t.millis()),
-            Outcome::IterationLimit(t) => format!("stalled: iteration limit reached at {} ms", t.millis()),
-            Outcome::Idle(t) => format!("stalled: nothing left to do at {} ms, transfer unfinished", t.millis()),
+            Outcome::TimeLimit(t) => {
+                format!("stalled: virtual time limit reached at {} ms", t.millis())
+            }
+            Outcome::IterationLimit(t) => {
+                format!("stalled: iteration limit reached at {} ms", t.millis())
+            }
+            Outcome::Idle(t) => format!(
+                "stalled: nothing left to do at {} ms, transfer unfinished",
+                t.millis()
+            ),
         }
     }
 }
@@ -130,7 +140,12 @@ pub struct Network {
 impl Network {
     /// Nodes with these MACs; `cfg(i, j)` shapes the link from i to j;
     /// `wire` holds frames in flight.
-    pub fn new(macs: Vec<MacAddr>, cfg: impl Fn(usize, usize) -> LinkConfig, seed: u64, wire: FramePool) -> Self {
+    pub fn new(
+        macs: Vec<MacAddr>,
+        cfg: impl Fn(usize, usize) -> LinkConfig,
+        seed: u64,
+        wire: FramePool,
+    ) -> Self {
         let n = macs.len();
         let mut links = Vec::with_capacity(n * n);
         for i in 0..n {
@@ -191,7 +206,10 @@ impl Network {
     /// Put a frame transmitted by node `src` on the right link(s).
     fn transmit(&mut self, src: usize, frame: HeapFrame, len: usize) {
         let n = self.macs.len();
-        let dst_mac = frame.buf().get(..6).map(|m| MacAddr(m.try_into().unwrap_or([0; 6])));
+        let dst_mac = frame
+            .buf()
+            .get(..6)
+            .map(|m| MacAddr(m.try_into().unwrap_or([0; 6])));
         let Some(dst_mac) = dst_mac else {
             self.unknown_dst += 1;
             return;
@@ -245,7 +263,9 @@ impl Network {
                 if a.at > self.now {
                     break;
                 }
-                let Some(Reverse(a)) = self.queue.pop() else { break };
+                let Some(Reverse(a)) = self.queue.pop() else {
+                    break;
+                };
                 if received[a.dst] >= RX_BATCH {
                     deferred.push(Reverse(a));
                     if deferred.len() >= RX_BATCH * nodes.len() {
@@ -263,9 +283,9 @@ impl Network {
             }
             self.queue.extend(deferred);
 
-            for i in 0..nodes.len() {
-                nodes[i].service(self.now);
-                while let Some((f, len)) = nodes[i].device_mut().take_tx() {
+            for (i, node) in nodes.iter_mut().enumerate() {
+                node.service(self.now);
+                while let Some((f, len)) = node.device_mut().take_tx() {
                     self.transmit(i, f, len);
                 }
             }
@@ -278,7 +298,11 @@ impl Network {
                 return Outcome::IterationLimit(self.now);
             }
             let next_arrival = self.queue.peek().map(|Reverse(a)| a.at);
-            let next = nodes.iter().filter_map(|n| n.poll_at()).chain(next_arrival).min();
+            let next = nodes
+                .iter()
+                .filter_map(|n| n.poll_at())
+                .chain(next_arrival)
+                .min();
             match next {
                 None => return Outcome::Idle(self.now),
                 Some(t) if t > deadline => return Outcome::TimeLimit(self.now),
@@ -313,7 +337,13 @@ mod tests {
         fn new(wire: &FramePool, peer: MacAddr, to_send: u32, want: usize) -> Self {
             let pool = FramePool::new(256, 64);
             Pinger {
-                dev: SimDevice::new(pool.clone(), FramePool::new(256, 64), wire.clone(), 1500, 64),
+                dev: SimDevice::new(
+                    pool.clone(),
+                    FramePool::new(256, 64),
+                    wire.clone(),
+                    1500,
+                    64,
+                ),
                 peer,
                 to_send,
                 gap: Duration::from_millis(1),
@@ -364,7 +394,12 @@ mod tests {
     }
 
     fn net(cfg: LinkConfig, seed: u64) -> Network {
-        Network::new(vec![A, B], move |_, _| cfg.clone(), seed, FramePool::new(256, 1000))
+        Network::new(
+            vec![A, B],
+            move |_, _| cfg.clone(),
+            seed,
+            FramePool::new(256, 1000),
+        )
     }
 
     #[test]
@@ -406,7 +441,10 @@ mod tests {
             time: Duration::from_millis(10),
             ..Limits::default()
         };
-        assert_eq!(n.run(&mut [&mut a, &mut b], lim), Outcome::TimeLimit(Instant::from_millis(10)));
+        assert_eq!(
+            n.run(&mut [&mut a, &mut b], lim),
+            Outcome::TimeLimit(Instant::from_millis(10))
+        );
         let mut n = net(cfg, 1);
         let mut a = Pinger::new(n.wire(), B, 1000, 1);
         let mut b = Pinger::new(n.wire(), A, 0, 0);
@@ -414,14 +452,22 @@ mod tests {
             iterations: 5,
             ..Limits::default()
         };
-        assert!(matches!(n.run(&mut [&mut a, &mut b], lim), Outcome::IterationLimit(_)));
+        assert!(matches!(
+            n.run(&mut [&mut a, &mut b], lim),
+            Outcome::IterationLimit(_)
+        ));
     }
 
     #[test]
     fn broadcast_reaches_every_other_node_and_unknown_is_counted() {
         let cfg = LinkConfig::default();
         let c = MacAddr([2, 0, 0, 0, 0, 3]);
-        let mut n = Network::new(vec![A, B, c], move |_, _| cfg.clone(), 7, FramePool::new(256, 100));
+        let mut n = Network::new(
+            vec![A, B, c],
+            move |_, _| cfg.clone(),
+            7,
+            FramePool::new(256, 100),
+        );
         let mut a = Pinger::new(n.wire(), MacAddr::BROADCAST, 1, 1);
         let mut b = Pinger::new(n.wire(), A, 0, 0);
         let mut x = Pinger::new(n.wire(), MacAddr([2, 0, 0, 0, 0, 9]), 1, 0);
@@ -429,7 +475,10 @@ mod tests {
         assert!(out.is_finished(), "{out:?}");
         // b answers a; x answers to a MAC nobody has, as does its own ping.
         assert_eq!(a.echoes.len(), 1);
-        assert_eq!(n.link_stats(0, 1).delivered + n.link_stats(0, 2).delivered, 2);
+        assert_eq!(
+            n.link_stats(0, 1).delivered + n.link_stats(0, 2).delivered,
+            2
+        );
         assert_eq!(n.unknown_dst, 2);
     }
 }

@@ -31,7 +31,11 @@ pub struct StackNode<A> {
 
 impl<A: SimApp> StackNode<A> {
     pub fn new(stack: Stack<SimDevice>, app: A) -> Self {
-        StackNode { stack, app, stash: None }
+        StackNode {
+            stack,
+            app,
+            stash: None,
+        }
     }
 }
 
