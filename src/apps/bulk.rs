@@ -638,3 +638,77 @@ impl crate::io::mem::SimApp for BulkServer {
         BulkServer::finished(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(s: Stream, off: u64, n: usize) -> Vec<u8> {
+        let mut v = vec![0u8; n];
+        s.fill(off, &mut v);
+        v
+    }
+
+    #[test]
+    fn verifier_accepts_exact_stream_in_any_chunking() {
+        let s = Stream::new(3, 1, 0);
+        let mut v = Verifier::new(s, 1000);
+        let all = data(s, 0, 1000);
+        for c in all.chunks(137) {
+            v.consume(c);
+        }
+        assert!(!v.intact(), "no FIN yet");
+        assert_eq!(v.problem(), None);
+        v.fin = true;
+        assert!(v.intact());
+    }
+
+    #[test]
+    fn verifier_detects_garbled_short_and_long() {
+        let s = Stream::new(3, 1, 0);
+        let mut all = data(s, 0, 1000);
+        all[500] ^= 1;
+        let mut v = Verifier::new(s, 1000);
+        v.consume(&all);
+        v.fin = true;
+        assert!(!v.intact());
+        assert!(v.problem().unwrap().contains("offset 500"));
+
+        let mut v = Verifier::new(s, 1000);
+        v.consume(&data(s, 0, 999));
+        v.fin = true;
+        assert!(v.problem().unwrap().starts_with("short"));
+
+        let mut v = Verifier::new(s, 1000);
+        v.consume(&data(s, 0, 1001));
+        v.fin = true;
+        assert!(v.problem().unwrap().starts_with("long"));
+        assert!(!v.intact());
+
+        // Another connection's stream is garbage here.
+        let mut v = Verifier::new(s, 100);
+        v.consume(&data(Stream::new(3, 2, 0), 0, 100));
+        assert!(v.problem().unwrap().starts_with("garbled"));
+    }
+
+    #[test]
+    fn header_round_trip_and_rejections() {
+        let cfg = BulkConfig {
+            conns: 2,
+            bytes: 77,
+            bidir: true,
+            seed: 1,
+            port: 1,
+        };
+        let srv = BulkServer::new(cfg);
+        assert_eq!(srv.parse_header(&header(&cfg, 1)), Ok(1));
+        assert!(srv.parse_header(&header(&cfg, 2)).is_err());
+        let mut h = header(&cfg, 0);
+        h[0] ^= 0xff;
+        assert!(srv.parse_header(&h).unwrap_err().contains("magic"));
+        let other = BulkConfig { bytes: 78, ..cfg };
+        assert!(srv.parse_header(&header(&other, 0)).is_err());
+        let uni = BulkConfig { bidir: false, ..cfg };
+        assert!(srv.parse_header(&header(&uni, 0)).is_err());
+    }
+}
