@@ -118,7 +118,13 @@ fn reordering_with_and_without_timestamps() {
 
 #[test]
 fn duplication_and_corruption() {
-    for (dup, corrupt) in [(0.05, 0.0), (0.2, 0.0), (0.0, 0.01), (0.0, 0.05), (0.1, 0.1)] {
+    for (dup, corrupt) in [
+        (0.05, 0.0),
+        (0.2, 0.0),
+        (0.0, 0.01),
+        (0.0, 0.05),
+        (0.1, 0.1),
+    ] {
         for seed in 1..=3 {
             let mut p = base(256 << 10, seed);
             p.link.duplicate = dup;
@@ -208,7 +214,11 @@ fn many_seeds() {
         p.link.reorder = 0.05;
         p.link.duplicate = 0.02;
         p.link.corrupt = 0.02;
-        p.cc = if seed % 2 == 0 { CcKind::Cubic } else { CcKind::NewReno };
+        p.cc = if seed % 2 == 0 {
+            CcKind::Cubic
+        } else {
+            CcKind::NewReno
+        };
         p.sack = seed % 3 != 0;
         check(&p);
     }

@@ -19,8 +19,6 @@ use core::time::Duration;
 /// Addresses of the simulated hosts (RFC 2544 benchmarking range).
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-pub const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-pub const SERVER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 /// The port the bulk server listens on.
 pub const BULK_PORT: u16 = 5001;
 
@@ -110,26 +108,30 @@ pub struct BulkReport {
     pub connections: Vec<ConnReport>,
 }
 
-fn stack_config(i: u8, p: &BulkParams) -> StackConfig {
-    let (mac, addr) = if i == 0 {
-        (CLIENT_MAC, CLIENT_IP)
-    } else {
-        (SERVER_MAC, SERVER_IP)
-    };
+/// The MAC of simulated host `i` (0-based).
+pub fn host_mac(i: u8) -> MacAddr {
+    MacAddr([0x02, 0, 0, 0, 0, i + 1])
+}
+
+/// The address of simulated host `i` (0-based): 198.18.0.(i+1)/24.
+pub fn host_ip(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 0, i + 1)
+}
+
+/// The configuration of simulated host `i` with TCP settings `tcp`; the
+/// secret (ISNs, SYN cookies) derives from `seed`.
+pub fn host_config(i: u8, tcp: Config, seed: u64) -> StackConfig {
     let mut secret = [0u8; 16];
-    secret[..8].copy_from_slice(&super::mix(p.seed ^ 0x5ec2e7).to_le_bytes());
-    secret[8..].copy_from_slice(&super::mix(p.seed.wrapping_add(i as u64 + 1)).to_le_bytes());
+    secret[..8].copy_from_slice(&super::mix(seed ^ 0x5ec2e7).to_le_bytes());
+    secret[8..].copy_from_slice(&super::mix(seed.wrapping_add(i as u64 + 1)).to_le_bytes());
     StackConfig {
-        mac,
-        addrs: vec![Ipv4Cidr { addr, prefix: 24 }],
+        mac: host_mac(i),
+        addrs: vec![Ipv4Cidr {
+            addr: host_ip(i),
+            prefix: 24,
+        }],
         gateway: None,
-        tcp: Config {
-            mss: (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
-            sack: p.sack,
-            timestamps: p.timestamps,
-            cc: p.cc,
-            ..Config::default()
-        },
+        tcp,
         max_conns: 4096,
         syn_backlog: 1024,
         accept_backlog: 1024,
@@ -140,6 +142,37 @@ fn stack_config(i: u8, p: &BulkParams) -> StackConfig {
         udp_queue: 64,
         secret,
         ephemeral_ports: (49152, 65535),
+    }
+}
+
+/// A stack for host `i` on `net`, with TX and RX pools of `pool_frames`
+/// frames each, sized for `mtu`.
+pub fn host_stack(
+    net: &Network,
+    i: u8,
+    tcp: Config,
+    seed: u64,
+    mtu: usize,
+    pool_frames: usize,
+) -> Stack<SimDevice> {
+    let fs = net.wire().frame_size();
+    let dev = SimDevice::new(
+        FramePool::new(fs, pool_frames),
+        FramePool::new(fs, pool_frames),
+        net.wire().clone(),
+        mtu,
+        16 * 1024,
+    );
+    Stack::new(host_config(i, tcp, seed), dev, Instant::ZERO)
+}
+
+fn tcp_config(p: &BulkParams) -> Config {
+    Config {
+        mss: (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
+        sack: p.sack,
+        timestamps: p.timestamps,
+        cc: p.cc,
+        ..Config::default()
     }
 }
 
@@ -159,21 +192,12 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     let wire = FramePool::new(fs, 1 << 20);
     let link = p.link.clone();
     let mut net = Network::new(
-        vec![CLIENT_MAC, SERVER_MAC],
+        vec![host_mac(0), host_mac(1)],
         move |_, _| link.clone(),
         p.seed,
         wire.clone(),
     );
-    let mk = |i: u8| {
-        let dev = SimDevice::new(
-            FramePool::new(fs, p.pool_frames),
-            FramePool::new(fs, p.pool_frames),
-            wire.clone(),
-            p.link.mtu,
-            16 * 1024,
-        );
-        Stack::new(stack_config(i, p), dev, Instant::ZERO)
-    };
+    let mk = |i: u8| host_stack(&net, i, tcp_config(p), p.seed, p.link.mtu, p.pool_frames);
     let cfg = BulkConfig {
         conns: p.conns,
         bytes: p.bytes,
