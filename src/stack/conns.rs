@@ -131,7 +131,9 @@ impl<D: Device> Stack<D> {
 
         // Both directions are done: the application is finished with the
         // connection; TIME-WAIT (RFC 9293 §3.10.7.4) lingers out of its sight.
-        if state == State::TimeWait && e.visible && !e.detached {
+        // Not before the app has read what arrived with the FIN: an active
+        // closer often still receives data (found by the simulator).
+        if state == State::TimeWait && e.visible && !e.detached && e.conn.recv_available() == 0 {
             e.detached = true;
             self.events.push_back(Event::Closed {
                 id,
