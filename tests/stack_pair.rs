@@ -28,16 +28,26 @@ fn two_stacks_exchange_one_megabyte() {
     let (mut a_closed, mut b_closed) = (false, false);
     let mut b_shut = false;
     let mut a_shut = false;
+    let mut a_connected = false;
+    let (mut data_frames, mut ect_frames, mut a_frames) = (0usize, 0usize, 0usize);
 
     for _round in 0..200_000 {
         // Link: everything transmitted arrives at the peer 100 us later.
         let to_b = a.device_mut().take_tx();
         let to_a = b.device_mut().take_tx();
         let in_flight = !to_b.is_empty() || !to_a.is_empty();
+        a_frames += to_b.len();
         if in_flight {
-            now = now + Duration::from_micros(100);
+            now += Duration::from_micros(100);
         }
         for f in &to_b {
+            if let Some(ip) = parse(f).ip {
+                if ip.payload_len > 100 {
+                    data_frames += 1;
+                    // RFC 3168 §6.1.4: new data of an ECN connection is ECT(0).
+                    ect_frames += usize::from(ip.ecn == 2);
+                }
+            }
             rx(&mut b, now, f);
         }
         for f in &to_a {
@@ -52,7 +62,11 @@ fn two_stacks_exchange_one_megabyte() {
                     a_closed = true;
                 }
                 Event::ReadClosed { id } => assert_eq!(id, ca),
-                Event::Connected { .. } | Event::Writable { .. } | Event::Readable { .. } => {}
+                Event::Connected { id } => {
+                    assert_eq!(id, ca);
+                    a_connected = true;
+                }
+                Event::Writable { .. } | Event::Readable { .. } => {}
                 other => panic!("A: {other:?}"),
             }
         }
@@ -65,7 +79,9 @@ fn two_stacks_exchange_one_megabyte() {
                     Ok(n) => sent += n,
                 }
             }
-            if sent == TOTAL {
+            // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB: FIN only
+            // once connected.
+            if sent == TOTAL && a_connected {
                 a.shutdown(ca).unwrap();
                 a_shut = true;
             }
@@ -114,8 +130,11 @@ fn two_stacks_exchange_one_megabyte() {
                 Some(t) if t > now => now = t,
                 Some(_) => {}
                 None => panic!(
-                    "stalled at {now:?}: sent {sent} received {}",
-                    received.len()
+                    "stalled at {now:?}: sent {sent} received {}\n{:?}\n{:?}\n{:?}",
+                    received.len(),
+                    a.counters(),
+                    b.counters(),
+                    a.conn_stats(ca)
                 ),
             }
         }
@@ -130,11 +149,37 @@ fn two_stacks_exchange_one_megabyte() {
     assert_eq!(b.conn_count(), 0, "B closed via LAST-ACK");
     // A lingers in TIME-WAIT until 2 MSL.
     assert_eq!(a.conn_count(), 1);
-    let t = a.poll_at().expect("TIME-WAIT timer");
-    a.poll(t);
+    let closed_at = now;
+    for _ in 0..10 {
+        let t = a.poll_at().expect("TIME-WAIT timer");
+        a.poll(t);
+        now = t;
+        if a.conn_count() == 0 {
+            break;
+        }
+    }
     assert_eq!(a.conn_count(), 0);
+    // RFC 9293 §3.4.2: 2 MSL (MSL = 30 s by default), counted from A's
+    // entry into TIME-WAIT, one link delay before `closed_at`.
+    assert!(now.saturating_since(closed_at) >= Duration::from_millis(59_999));
+    assert!(now.saturating_since(closed_at) <= Duration::from_millis(60_100));
     assert_eq!(a.counters().conns_closed, 1);
     assert_eq!(a.counters().retransmits, 0);
+    // Data left zero-copy (headers written into the send frames' headroom)
+    // and ECN was negotiated (both stacks default to ecn = true).
+    assert!(
+        a.device().ref_tx >= TOTAL / 1460,
+        "{} in place",
+        a.device().ref_tx
+    );
+    assert!(data_frames >= TOTAL / 1460);
+    assert_eq!(ect_frames, data_frames);
+    // Every packet handed to the device is counted.
+    assert_eq!(
+        a.counters().tx_packets as usize,
+        a_frames + a.device().tx.len()
+    );
+    assert_eq!(b.counters().rx_packets as usize, a_frames);
     assert_eq!(a.device().live.get(), 0);
     assert_eq!(b.device().live.get(), 0);
 }

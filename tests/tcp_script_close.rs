@@ -105,7 +105,10 @@ fn half_close_we_first_peer_keeps_sending() {
     s.io(seg(A, M, N + 4, 1000).ts(201, 20), &[]);
     assert_eq!(s.c.state(), State::FinWait2);
     assert_eq!(s.send(b"x"), 0, "no sending after shutdown");
-    s.io(seg(A | P, M, N + 4, 1000).ts(202, 20), b"data after our FIN");
+    s.io(
+        seg(A | P, M, N + 4, 1000).ts(202, 20),
+        b"data after our FIN",
+    );
     assert!(s.c.take_events().readable);
     assert_eq!(s.read_all(), b"data after our FIN");
     let out = s.io(seg(F | A, M + 18, N + 4, 1000).ts(203, 20), &[]);
@@ -322,4 +325,44 @@ fn data_retries_exhausted_times_out() {
     assert!(out.is_empty());
     assert_eq!(s.c.state(), State::Closed);
     assert!(s.c.take_events().timed_out);
+}
+
+#[test]
+fn rst_in_fin_wait1_and_closing() {
+    for closing in [false, true] {
+        let mut s = established(&cfg());
+        s.at_ms(20);
+        s.c.shutdown();
+        s.poll();
+        let mut nxt = M;
+        if closing {
+            s.io(seg(F | A, M, N, 1000).ts(201, 10), &[]);
+            assert_eq!(s.c.state(), State::Closing);
+            nxt = M + 1;
+        } else {
+            assert_eq!(s.c.state(), State::FinWait1);
+        }
+        let out = s.io(seg(R, nxt + 1, 0, 0), &[]);
+        check(&out[0], A, N + 1, nxt, 0);
+        s.io(seg(R, nxt, 0, 0), &[]);
+        assert_eq!(s.c.state(), State::Closed);
+        assert!(s.c.take_events().reset);
+    }
+}
+
+#[test]
+fn sender_sws_avoidance_waits_for_a_useful_window() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    // The largest window seen is 65535; the peer opens only 1000 bytes.
+    s.io(seg(A, M, N, 0).ts(201, 10), &[]);
+    s.send(&pattern(0, 5000));
+    assert!(s.poll().is_empty());
+    s.io(seg(A, M, N, 1000 >> 7).ts(202, 10), &[]);
+    // 7 << 7 = 896 bytes < 65535 / 2: wait (RFC 1122 §4.2.3.4).
+    assert!(s.poll().is_empty());
+    // Half the maximum window: send.
+    let out = s.io(seg(A, M, N, 256).ts(203, 10), &[]);
+    assert!(!out.is_empty());
+    check(&out[0], A, N, M, 1448);
 }
