@@ -189,9 +189,14 @@ impl TcpOptions {
                 put(&r.0.to_be_bytes());
             }
         }
-        let mptcp = self.mptcp.as_slice();
-        put(&mptcp[..layout.mptcp_len.min(mptcp.len())]);
-        buf[at..].fill(KIND_EOL);
+        if layout.mptcp_len > 0 {
+            let mptcp = self.mptcp.as_slice();
+            put(&mptcp[..layout.mptcp_len.min(mptcp.len())]);
+        }
+        // At most 3 bytes of padding: a short loop beats a memset call.
+        for b in &mut buf[at..] {
+            *b = KIND_EOL;
+        }
     }
 }
 
