@@ -20,6 +20,5 @@ echo "== build"
 cargo build --release --all-targets
 
 echo "== tests"
-# One test binary at a time keeps the veth tests (which create network
-# namespaces and pin workers) from competing with the simulation sweeps.
+# Test binaries run one after another; two threads within each (2 cores).
 cargo test --release -- --test-threads=2
