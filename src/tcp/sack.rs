@@ -199,7 +199,11 @@ impl Scoreboard {
         r
     }
 
-    /// Mark `[left, right)` SACKed (RFC 2018 §4). Returns bytes newly SACKed.
+    /// Mark the segments wholly inside `[left, right)` SACKed (RFC 2018
+    /// §4). Partly covered segments stay unSACKed (at worst a needless
+    /// retransmission): splitting them would let a hostile receiver blow
+    /// the scoreboard up into one entry per byte. Returns bytes newly
+    /// SACKed.
     pub fn sack(
         &mut self,
         left: SeqNumber,
@@ -213,13 +217,8 @@ impl Scoreboard {
             if s.start >= right {
                 break;
             }
-            if s.start < left {
-                self.split(i, left);
+            if s.start < left || s.end > right {
                 i += 1;
-                continue;
-            }
-            if s.end > right {
-                self.split(i, right);
                 continue;
             }
             if !s.sacked {
@@ -437,10 +436,11 @@ mod tests {
     }
 
     #[test]
-    fn sack_splits_partial_segments() {
+    fn sack_ignores_partly_covered_segments() {
         let mut b = sb(3);
-        assert_eq!(b.sack(SeqNumber(150), SeqNumber(250), T, None), 100);
-        assert_eq!(b.len(), 5);
+        assert_eq!(b.sack(SeqNumber(150), SeqNumber(250), T, None), 0);
+        assert_eq!(b.sack(SeqNumber(150), SeqNumber(300), T, None), 100);
+        assert_eq!(b.len(), 3);
         assert_eq!(b.sacked_bytes(), 100);
         b.mark_all_lost();
         assert_eq!(b.sacked_bytes(), 0);
