@@ -545,3 +545,19 @@ fn bulk_64mb() {
         64 << 20,
     );
 }
+
+#[test]
+#[ignore]
+fn reorder_only_stats() {
+    let (sa, _) = run(
+        &base(),
+        Imp {
+            reorder: 0.1,
+            delay_us: 10_000,
+            ..Imp::default()
+        },
+        3,
+        1 << 20,
+    );
+    eprintln!("{sa:?}");
+}

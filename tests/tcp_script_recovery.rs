@@ -372,3 +372,39 @@ fn prr_spreads_transmissions_during_recovery() {
     }
     assert_eq!(sent, vec![0, 0, 0, 1, 1, 1, 2]);
 }
+
+#[test]
+fn reordered_duplicate_ack_passes_paws() {
+    let mut s = setup(&cfg(), 4);
+    s.poll();
+    s.at_ms(30);
+    s.io(ack_sack(N, &[(2, 3)], 300), &[]);
+    // An older duplicate ACK (TSval 299 < TS.Recent 300) still carries its
+    // SACK block (Linux's tcp_disordered_ack).
+    s.io(ack_sack(N, &[(1, 3)], 299), &[]);
+    assert_eq!(s.c.stats().paws_drops, 0);
+    // An old ACK that is not a plain duplicate is dropped by PAWS.
+    s.io(seg(A | P, M, N, 1000).ts(298, 0), b"x");
+    assert_eq!(s.c.stats().paws_drops, 1);
+}
+
+#[test]
+fn dsack_of_a_retransmission_raises_dupthresh_and_undoes() {
+    let mut s = setup(&cfg(), 10);
+    assert_eq!(s.poll().len(), 10);
+    s.at_ms(30);
+    let cwnd0 = s.c.cwnd();
+    // Segment 0 only delayed: three SACKs trigger a (spurious) retransmit.
+    s.io(ack_sack(N, &[(1, 2)], 300), &[]);
+    s.io(ack_sack(N, &[(1, 3)], 301), &[]);
+    let out = s.io(ack_sack(N, &[(1, 4)], 302), &[]);
+    check(&out[0], A, sq(0), M, 1448);
+    assert!(s.c.cwnd() < cwnd0);
+    // The original arrives: everything is acked; then the retransmission
+    // arrives and the receiver reports it with a D-SACK.
+    s.io(ack_sack(sq(10), &[], 303), &[]);
+    s.io(ack_sack(sq(10), &[(0, 1)], 304), &[]);
+    assert_eq!(s.c.stats().spurious_retransmits, 1);
+    assert_eq!(s.c.stats().recovery_undos, 1);
+    assert!(s.c.cwnd() >= cwnd0);
+}

@@ -19,6 +19,7 @@
 //! loss probe, delayed ACK, persist, keepalive, TIME-WAIT, user timeout).
 
 mod ack;
+mod dsack;
 mod input;
 mod options;
 mod output;
@@ -125,6 +126,8 @@ pub struct Connection<F: Frame> {
     rexmit_head: bool,
     /// RFC 6937 state of the current fast recovery.
     prr: prr::Prr,
+    /// D-SACK evidence of spurious retransmissions.
+    dsack: dsack::Dsack,
     /// Our TSval when the first RTO of the episode fired (Eifel detection).
     rto_tsval: Option<u32>,
 
@@ -230,6 +233,7 @@ impl<F: Frame> Connection<F> {
             dupacks: 0,
             rexmit_head: false,
             prr: prr::Prr::default(),
+            dsack: dsack::Dsack::default(),
             rto_tsval: None,
             ece_echo: false,
             cwr_pending: false,

@@ -10,6 +10,9 @@ use std::collections::VecDeque;
 
 /// RFC 6675 §2: DupThresh.
 pub(crate) const DUP_THRESH: usize = 3;
+/// Largest reordering degree (segments) DupThresh adapts to (as Linux's
+/// tcp_max_reordering).
+const MAX_REORDERING: usize = 300;
 
 /// One transmitted segment `[start, end)`; the last sequence number is a FIN
 /// when `fin`.
@@ -59,6 +62,9 @@ pub(crate) struct Rack {
     pub fack: SeqNumber,
     /// RACK.reordering_seen.
     pub reordering_seen: bool,
+    /// Observed reordering degree in segments (RFC 4653 spirit): the
+    /// DupThresh in use, never below 3.
+    pub reordering: usize,
 }
 
 /// Whether (t1, e1) was sent after (t2, e2) (RFC 8985 §6.2 step 2).
@@ -231,6 +237,11 @@ impl Scoreboard {
         newly
     }
 
+    /// The DupThresh in use: 3, raised by observed reordering.
+    pub fn dupthresh(&self) -> usize {
+        self.rack.reordering.max(DUP_THRESH)
+    }
+
     /// Highest SACKed sequence number (end of the highest SACKed segment).
     pub fn high_sacked(&self) -> Option<SeqNumber> {
         self.segs.iter().rev().find(|s| s.sacked).map(|s| s.end)
@@ -249,7 +260,8 @@ impl Scoreboard {
                 bytes_above += s.len();
                 continue;
             }
-            if segs_above >= DUP_THRESH || bytes_above > (DUP_THRESH - 1) * smss {
+            let thresh = self.dupthresh();
+            if segs_above >= thresh || bytes_above > (thresh - 1) * smss {
                 if !s.lost {
                     self.update(i, |s| s.lost = true);
                 } else {
@@ -326,7 +338,12 @@ impl Scoreboard {
     /// RFC 8985 §6.2 steps 2-3: a segment was delivered (ACKed or SACKed).
     fn rack_note(&mut self, s: &Sent, now: Instant, min_rtt: Option<Duration>) {
         if !s.ever_retrans && s.end < self.rack.fack {
+            // Delivered below newer data without a retransmission: the
+            // network reordered by this many segments (RFC 6675 §2 allows
+            // DupThresh to adapt, e.g. RFC 4653).
             self.rack.reordering_seen = true;
+            let dist = (self.rack.fack - s.end) / s.len().max(1) + 1;
+            self.rack.reordering = self.rack.reordering.max(dist.min(MAX_REORDERING));
         }
         if s.end > self.rack.fack || self.rack.xmit.is_none() {
             self.rack.fack = s.end;

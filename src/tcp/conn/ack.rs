@@ -22,6 +22,17 @@ impl<F: Frame> Connection<F> {
         let mut newly_sacked = 0;
         let min_rtt = self.rtt.min_rtt();
         if self.opts.sack {
+            // RFC 2883 §4: a D-SACK block comes first, below the ACK or
+            // inside the second block.
+            let blocks = seg.options.sack.as_slice();
+            if let Some(&(l, r)) = blocks.first() {
+                let inside_second = blocks.get(1).is_some_and(|&(l2, r2)| l2 <= l && r <= r2);
+                if l < r && (r <= ack || inside_second) {
+                    self.on_dsack(l, r);
+                }
+            }
+        }
+        if self.opts.sack {
             for &(l, r) in seg.options.sack.as_slice() {
                 if l < r
                     && l >= self.snd_una
@@ -169,7 +180,7 @@ impl<F: Frame> Connection<F> {
                 // on DupThresh duplicates (or IsLost(HighACK+1)), once per
                 // window ("recover").
                 let lost = self.opts.sack && self.sb.next_lost().is_some();
-                let trigger = self.dupacks as usize >= DUP_THRESH || lost;
+                let trigger = self.dupacks as usize >= self.sb.dupthresh() || lost;
                 if trigger && self.snd_una > self.recover - 1 && self.snd_una != self.snd_nxt {
                     self.enter_fast_recovery(flight_before);
                 }
@@ -234,6 +245,24 @@ impl<F: Frame> Connection<F> {
         self.stats.spurious_rtos += 1;
     }
 
+    /// RFC 3708: a D-SACK for one of our retransmissions.
+    fn on_dsack(&mut self, l: crate::tcp::SeqNumber, r: crate::tcp::SeqNumber) {
+        let Some(dist) = self.dsack.on_dsack(l, r) else {
+            return;
+        };
+        self.stats.spurious_retransmits += 1;
+        let rack = &mut self.sb.rack;
+        rack.reordering_seen = true;
+        rack.reordering = rack.reordering.max((dist + 1).min(300));
+        if self.recovery == Recovery::Open && self.dsack.all_spurious() {
+            // Every retransmission of the last fast recovery was needless:
+            // undo its window reduction (as Linux's DSACK undo).
+            self.dsack.end_episode();
+            self.cc.on_spurious(self.now);
+            self.stats.recovery_undos += 1;
+        }
+    }
+
     /// RFC 8985 §6.2: RACK loss detection; arms the reordering timer.
     /// Returns whether a segment was newly deemed lost.
     pub(super) fn rack_run(&mut self) -> bool {
@@ -247,11 +276,11 @@ impl<F: Frame> Connection<F> {
     fn reo_wnd(&self) -> core::time::Duration {
         let r = &self.sb.rack;
         if !r.reordering_seen
-            && (self.recovery != Recovery::Open || self.dupacks as usize >= DUP_THRESH)
+            && (self.recovery != Recovery::Open || self.dupacks as usize >= self.sb.dupthresh())
         {
             return core::time::Duration::ZERO;
         }
-        let m = self.rtt.min_rtt().unwrap_or_default() / 4;
+        let m = self.rtt.min_rtt().unwrap_or_default() / 4 * self.dsack.reo_wnd_mult.max(1);
         m.min(self.rtt.srtt().unwrap_or(m))
     }
 
@@ -264,6 +293,7 @@ impl<F: Frame> Connection<F> {
         self.stats.fast_recoveries += 1;
         self.cc.on_congestion_event(self.now, flight);
         self.prr = super::prr::Prr::start(self.in_flight());
+        self.dsack.start_episode();
         self.sb.mark_head_lost();
         self.rexmit_head = true;
         if self.opts.ecn {

@@ -229,6 +229,17 @@ impl<F: Frame> Connection<F> {
         if !self.emit(out, &seg, slice, false) {
             return Some(false);
         }
+        // Remember it for D-SACK (with its distance below the highest
+        // SACKed data, the reordering it would imply).
+        let fack_dist = self.sb.high_sacked().map_or(0, |h| {
+            if h > s.start {
+                (h - s.start) / self.snd_mss.max(1)
+            } else {
+                0
+            }
+        });
+        self.dsack
+            .on_retransmit(s.start, s.start + len.max(1), fack_dist);
         self.sb.on_retransmit(i, self.now);
         self.stats.retransmits += 1;
         self.on_sent_in_recovery(len);
