@@ -38,6 +38,11 @@ pub struct BulkParams {
     pub limits: Limits,
     /// Limit of each stack's TX pool and of its RX pool, in frames.
     pub pool_frames: usize,
+    /// Send buffer per connection; `None`: sized to the pool (see
+    /// [`BulkParams::pool_frames`]).
+    pub snd_buf: Option<usize>,
+    /// Print every packet event to stderr.
+    pub trace: bool,
 }
 
 impl Default for BulkParams {
@@ -53,6 +58,8 @@ impl Default for BulkParams {
             seed: 1,
             limits: Limits::default(),
             pool_frames: 32 * 1024,
+            snd_buf: None,
+            trace: false,
         }
     }
 }
@@ -166,12 +173,20 @@ pub fn host_stack(
     Stack::new(host_config(i, tcp, seed), dev, Instant::ZERO)
 }
 
+/// TCP settings of a run. Socket buffers are sized so that all connections
+/// together fit in half of each pool (at most the 4 MiB default each): a
+/// pool drained by send buffers would starve connections of frames.
 fn tcp_config(p: &BulkParams) -> Config {
+    let mss = (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize);
+    let share = p.pool_frames / 2 / (p.conns.max(1) as usize);
+    let max = Config::default().snd_buf;
     Config {
-        mss: (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
+        mss: mss as u16,
         sack: p.sack,
         timestamps: p.timestamps,
         cc: p.cc,
+        snd_buf: p.snd_buf.unwrap_or((share * mss).clamp(16 * 1024, max)),
+        rcv_buf: (share * frame_size(p.link.mtu)).clamp(32 * 1024, max),
         ..Config::default()
     }
 }
@@ -197,6 +212,19 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         p.seed,
         wire.clone(),
     );
+    if p.trace {
+        net.set_tracer(Box::new(|r: &super::trace::TraceRecord<'_>| {
+            let name = |i: usize| if i == 0 { 'C' } else { 'S' };
+            eprintln!(
+                "{:>12.3} ms {}>{} {:<9} {}",
+                r.at.micros() as f64 / 1000.0,
+                name(r.src),
+                name(r.dst),
+                format!("{:?}", r.kind),
+                super::trace::describe(r.frame)
+            );
+        }));
+    }
     let mk = |i: u8| host_stack(&net, i, tcp_config(p), p.seed, p.link.mtu, p.pool_frames);
     let cfg = BulkConfig {
         conns: p.conns,
