@@ -81,9 +81,10 @@ impl Outcome {
     pub fn describe(&self) -> String {
         match self {
             Outcome::Finished(t) => format!("finished at {} ms of virtual time", t.millis()),
-            Outcome::TimeLimit(t) => {
-                format!("stalled: virtual time limit reached at {} ms", t.millis())
-            }
+            Outcome::TimeLimit(t) => format!(
+                "stalled: virtual time limit reached (last activity at {} ms, nothing due before the limit)",
+                t.millis()
+            ),
             Outcome::IterationLimit(t) => {
                 format!("stalled: iteration limit reached at {} ms", t.millis())
             }

@@ -73,6 +73,58 @@ pub fn default_queue(rate_bps: Option<u64>, delay: Duration) -> usize {
     ((2 * bdp_bytes / 1500) as usize).clamp(100, 100_000)
 }
 
+/// The settings of a run, as reported.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ParamsReport {
+    pub rate_mbps: Option<f64>,
+    pub delay_ms: f64,
+    pub jitter_ms: f64,
+    pub loss: f64,
+    pub reorder: f64,
+    pub reorder_ms: f64,
+    pub dup: f64,
+    pub corrupt: f64,
+    pub mtu: usize,
+    pub queue: usize,
+    pub cc: &'static str,
+    pub sack: bool,
+    pub timestamps: bool,
+    pub snd_buf: usize,
+    pub rcv_buf: usize,
+    pub pool_frames: usize,
+    pub time_limit_s: f64,
+}
+
+impl ParamsReport {
+    fn new(p: &BulkParams) -> Self {
+        let l = &p.link;
+        let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
+        let tcp = tcp_config(p);
+        ParamsReport {
+            rate_mbps: l.rate_bps.map(|r| r as f64 / 1e6),
+            delay_ms: ms(l.delay),
+            jitter_ms: ms(l.jitter),
+            loss: l.loss,
+            reorder: l.reorder,
+            reorder_ms: ms(l.reorder_delay),
+            dup: l.duplicate,
+            corrupt: l.corrupt,
+            mtu: l.mtu,
+            queue: l.queue_limit,
+            cc: match p.cc {
+                CcKind::Cubic => "cubic",
+                CcKind::NewReno => "newreno",
+            },
+            sack: p.sack,
+            timestamps: p.timestamps,
+            snd_buf: tcp.snd_buf,
+            rcv_buf: tcp.rcv_buf,
+            pool_frames: p.pool_frames,
+            time_limit_s: p.limits.time.as_secs_f64(),
+        }
+    }
+}
+
 /// What a run found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BulkReport {
@@ -112,6 +164,7 @@ pub struct BulkReport {
     pub stacks: [StackCounters; 2],
     pub devices: [DeviceStats; 2],
     pub iterations: u64,
+    pub params: ParamsReport,
     pub connections: Vec<ConnReport>,
 }
 
@@ -300,6 +353,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         stacks,
         devices,
         iterations: net.iterations(),
+        params: ParamsReport::new(p),
         connections,
     }
 }
