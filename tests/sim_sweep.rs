@@ -274,14 +274,30 @@ fn randomized_scenarios() {
         let mut p = base(1, seed);
         p.link = link(rate, delay);
         p.link.loss = g.gen_range(0.0..0.1);
-        p.link.reorder = if g.gen_bool(0.5) { g.gen_range(0.0..0.2) } else { 0.0 };
-        p.link.duplicate = if g.gen_bool(0.3) { g.gen_range(0.0..0.05) } else { 0.0 };
-        p.link.corrupt = if g.gen_bool(0.3) { g.gen_range(0.0..0.05) } else { 0.0 };
+        p.link.reorder = if g.gen_bool(0.5) {
+            g.gen_range(0.0..0.2)
+        } else {
+            0.0
+        };
+        p.link.duplicate = if g.gen_bool(0.3) {
+            g.gen_range(0.0..0.05)
+        } else {
+            0.0
+        };
+        p.link.corrupt = if g.gen_bool(0.3) {
+            g.gen_range(0.0..0.05)
+        } else {
+            0.0
+        };
         p.link.jitter = Duration::from_micros(g.gen_range(0..=5_000));
         p.link.mtu = [576, 1500, 1500, 9000][g.gen_range(0..4)];
         p.conns = g.gen_range(1..=8);
         p.bidir = g.gen_bool(0.3);
-        p.cc = if g.gen_bool(0.5) { CcKind::Cubic } else { CcKind::NewReno };
+        p.cc = if g.gen_bool(0.5) {
+            CcKind::Cubic
+        } else {
+            CcKind::NewReno
+        };
         p.sack = g.gen_bool(0.7);
         p.timestamps = g.gen_bool(0.7);
         // About a quarter of a second of the link's capacity, spread over
