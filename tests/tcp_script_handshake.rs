@@ -24,7 +24,11 @@ fn active_open_negotiates_options() {
     assert!(s.poll().is_empty(), "no spinning");
     // SYN-ACK with MSS 1000, wscale 3, SACK, TS.
     s.at_ms(10);
-    let sa = seg(S | A, PEER_ISS, ISS + 1, 20000).mss(1000).ws(3).sack_perm().ts(77, 0);
+    let sa = seg(S | A, PEER_ISS, ISS + 1, 20000)
+        .mss(1000)
+        .ws(3)
+        .sack_perm()
+        .ts(77, 0);
     let out = s.io(sa, &[]);
     assert_eq!(s.c.state(), State::Established);
     assert!(s.c.take_events().connected);
@@ -78,7 +82,11 @@ fn listen_syn_synack_ack_and_data() {
     check(&out[0], R, 777, 0, 0);
     // A RST is ignored.
     assert!(s.io(seg(R, 1, 0, 0), &[]).is_empty());
-    let syn = seg(S, PEER_ISS, 0, 65535).mss(1460).ws(2).sack_perm().ts(50, 0);
+    let syn = seg(S, PEER_ISS, 0, 65535)
+        .mss(1460)
+        .ws(2)
+        .sack_perm()
+        .ts(50, 0);
     let out = s.io(syn, &[]);
     assert_eq!(s.c.state(), State::SynReceived);
     check(&out[0], S | A, ISS, PEER_ISS + 1, 0);
@@ -131,12 +139,26 @@ fn simultaneous_open() {
     let mut s = Script::new(c);
     s.poll();
     // The peer's SYN crosses ours.
-    let out = s.io(seg(S, PEER_ISS, 0, 65535).mss(1460).ws(7).sack_perm().ts(9, 0), &[]);
+    let out = s.io(
+        seg(S, PEER_ISS, 0, 65535)
+            .mss(1460)
+            .ws(7)
+            .sack_perm()
+            .ts(9, 0),
+        &[],
+    );
     assert_eq!(s.c.state(), State::SynReceived);
     assert_eq!(out.len(), 1);
     check(&out[0], S | A, ISS, PEER_ISS + 1, 0);
     // The peer's SYN-ACK completes it.
-    let out = s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(7).sack_perm().ts(10, 0), &[]);
+    let out = s.io(
+        seg(S | A, PEER_ISS, ISS + 1, 65535)
+            .mss(1460)
+            .ws(7)
+            .sack_perm()
+            .ts(10, 0),
+        &[],
+    );
     // A SYN in SYN-RECEIVED that is not a plain retransmission: challenge.
     assert_eq!(s.c.state(), State::SynReceived);
     assert_eq!(out.len(), 1);
@@ -150,7 +172,12 @@ fn simultaneous_open() {
 fn syn_retransmission_backoff_and_timeout() {
     let mut c = cfg();
     c.syn_retries = 3;
-    let mut s = Script::new(Connection::connect(&c, tuple(), SeqNumber(ISS), Instant::ZERO));
+    let mut s = Script::new(Connection::connect(
+        &c,
+        tuple(),
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
     assert_eq!(s.poll().len(), 1);
     // RFC 6298 §2.1/§5.5: 1 s, then 2 s, 4 s.
     let mut t = 0;
@@ -174,7 +201,12 @@ fn syn_retransmission_backoff_and_timeout() {
 
 #[test]
 fn syn_sent_rejects_bad_ack_and_accepts_rst() {
-    let mut s = Script::new(Connection::connect(&cfg(), tuple(), SeqNumber(ISS), Instant::ZERO));
+    let mut s = Script::new(Connection::connect(
+        &cfg(),
+        tuple(),
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
     s.poll();
     // Unacceptable ACK: RST <SEQ=SEG.ACK>.
     let out = s.io(seg(S | A, PEER_ISS, ISS + 7, 1000), &[]);
@@ -207,16 +239,115 @@ fn window_scale_clamped_to_14_and_applied() {
 fn ecn_negotiation() {
     let mut c = cfg();
     c.ecn = true;
-    let mut s = Script::new(Connection::connect(&c, tuple(), SeqNumber(ISS), Instant::ZERO));
+    let mut s = Script::new(Connection::connect(
+        &c,
+        tuple(),
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
     let out = s.poll();
     assert_eq!(out[0].flags(), S | TcpFlags::ECE | TcpFlags::CWR);
     assert!(!out[0].ect);
     // Passive side answers ECE only.
     let syn = seg(S | TcpFlags::ECE | TcpFlags::CWR, PEER_ISS, 0, 1000);
-    let mut p = Script::new(Connection::accept(&c, tuple(), &syn, SeqNumber(ISS), Instant::ZERO));
+    let mut p = Script::new(Connection::accept(
+        &c,
+        tuple(),
+        &syn,
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
     let out = p.poll();
     assert_eq!(out[0].flags(), S | A | TcpFlags::ECE);
     // Without ECN on our side: plain SYN-ACK.
-    let mut p = Script::new(Connection::accept(&cfg(), tuple(), &syn, SeqNumber(ISS), Instant::ZERO));
+    let mut p = Script::new(Connection::accept(
+        &cfg(),
+        tuple(),
+        &syn,
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
     assert_eq!(p.poll()[0].flags(), S | A);
+}
+
+#[test]
+fn from_cookie_is_established_with_cookie_options() {
+    // What the cookie encoded: ISN 5000, MSS 1400, wscale 5, SACK, TS.
+    let syn = seg(S, PEER_ISS, 0, 0).mss(1400).ws(5).sack_perm().ts(40, 0);
+    // The final ACK echoes our SYN-ACK's TSval (sent at 100 ms).
+    let ack = seg(A, PEER_ISS + 1, ISS + 1, 100).ts(41, 100);
+    let now = Instant::from_millis(130);
+    let c = Connection::from_cookie(&cfg(), tuple(), &syn, SeqNumber(ISS), &ack, now);
+    let mut s = Script::new(c);
+    s.at_ms(130);
+    assert_eq!(s.c.state(), State::Established);
+    assert!(s.c.take_events().connected);
+    assert_eq!(s.c.snd_wnd(), 100 << 5);
+    assert_eq!(s.c.snd_mss(), 1400 - 12);
+    assert_eq!(s.c.srtt(), Some(std::time::Duration::from_millis(30)));
+    s.send(b"hi");
+    let out = s.poll();
+    check(&out[0], A | P, ISS + 1, PEER_ISS + 1, 2);
+    assert_eq!(out[0].seg.options.timestamps, Some((130, 41)));
+}
+
+#[test]
+fn syn_ack_retransmitted_then_timeout() {
+    let mut c = cfg();
+    c.syn_retries = 2;
+    let syn = seg(S, PEER_ISS, 0, 8192);
+    let mut s = Script::new(Connection::accept(
+        &c,
+        tuple(),
+        &syn,
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
+    assert_eq!(s.poll().len(), 1);
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(1000));
+    check(&out[0], S | A, ISS, PEER_ISS + 1, 0);
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(3000));
+    check(&out[0], S | A, ISS, PEER_ISS + 1, 0);
+    assert!(s.fire().is_empty());
+    assert_eq!(s.c.state(), State::Closed);
+    assert!(s.c.take_events().timed_out);
+}
+
+#[test]
+fn lost_syn_means_initial_window_of_one() {
+    let mut s = Script::new(Connection::connect(
+        &cfg(),
+        tuple(),
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
+    s.poll();
+    s.fire();
+    s.at_ms(1010);
+    s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460), &[]);
+    // RFC 6928 §2 / RFC 5681 §3.1: one segment after a retransmitted SYN.
+    assert_eq!(s.c.cwnd(), 1460);
+    // Karn: no sample from the retransmitted SYN without timestamps echo.
+    assert_eq!(s.c.srtt(), None);
+}
+
+#[test]
+fn advertised_window_is_scaled_and_from_memory() {
+    let mut c = cfg();
+    c.rcv_buf = 1 << 20;
+    let mut s = Script::new(Connection::connect(
+        &c,
+        tuple(),
+        SeqNumber(ISS),
+        Instant::ZERO,
+    ));
+    let out = s.poll();
+    // Half the buffer before any frame was seen (payload/truesize 1/2),
+    // capped to 65535 in the SYN.
+    assert_eq!(out[0].seg.window, 65535);
+    s.at_ms(10);
+    let out = s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(7), &[]);
+    assert_eq!(out[0].seg.window, ((1 << 19) >> 7) as u16);
 }

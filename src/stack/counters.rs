@@ -53,6 +53,10 @@ pub struct StackCounters {
     /// ARP packets ignored (not for us, bogus sender).
     pub arp_ignored: u64,
     pub icmp_echo_replies: u64,
+    /// Port unreachables sent for UDP to unbound ports (RFC 1122 §4.1.3.1).
+    pub icmp_unreachables_sent: u64,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_rate_limited: u64,
     /// ICMP messages other than echo requests (counted, not acted on).
     pub icmp_other: u64,
     pub udp_rx: u64,

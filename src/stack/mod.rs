@@ -2,7 +2,7 @@
 //! addresses, the ARP cache, the TCP connection table and listeners (with a
 //! SYN backlog and SYN cookies), UDP sockets, the timer wheel and counters.
 //!
-//! Files by concern: [`demux`] (receive path, RFC 1122 host rules), `arp`
+//! Files by concern: `demux` (receive path, RFC 1122 host rules), `arp`
 //! (cache, RFC 826), `iface` (routing, ARP I/O, transmit), `emit` (the TCP
 //! [`SegmentSink`](crate::tcp::SegmentSink)), `icmp`, `udp`, `tcp_table`
 //! (slab + 4-tuple map), `listener` (SYN backlog, SYN cookies), `conns`
@@ -12,7 +12,7 @@ mod arp;
 mod conns;
 pub mod cookie;
 pub mod counters;
-pub mod demux;
+mod demux;
 mod emit;
 mod hasher;
 mod icmp;
@@ -122,6 +122,8 @@ pub struct Stack<D: Device> {
     expired: Vec<(ConnId, Instant)>,
     isn: IsnGenerator,
     cookies: SynCookies,
+    /// Rate limit of the ICMP errors we send.
+    icmp_errors: icmp::ErrorBucket,
     /// Next ephemeral port to try.
     next_port: u16,
     /// The latest `now` seen.
@@ -151,10 +153,10 @@ impl<D: Device> Stack<D> {
         };
         let (lo, hi) = cfg.ephemeral_ports;
         let span = u32::from(hi.saturating_sub(lo)) + 1;
-        // Start the ephemeral search at a secret-dependent port (RFC 6056 §3.3.1 spirit).
-        let next_port = lo.saturating_add(
-            (u32::from(cfg.secret[0]) << 8 | u32::from(cfg.secret[1])) as u16 % span as u16,
-        );
+        // Start the ephemeral search at a secret-dependent port (RFC 6056
+        // §3.3.1 spirit: not predictable from outside).
+        let offset = u32::from(u16::from_le_bytes([cfg.secret[0], cfg.secret[1]])) % span;
+        let next_port = (u32::from(lo) + offset).min(u32::from(u16::MAX)) as u16;
         Stack {
             conns: ConnTable::new(KeyedHasher::new(&cfg.secret, 2)),
             listeners: Map::with_hasher(KeyedHasher::new(&cfg.secret, 3)),
@@ -166,6 +168,7 @@ impl<D: Device> Stack<D> {
             expired: Vec::new(),
             isn: IsnGenerator::new(cfg.secret),
             cookies: SynCookies::new(cookie_key(&cfg.secret)),
+            icmp_errors: icmp::ErrorBucket::new(now),
             next_port,
             now,
             iface,
@@ -215,12 +218,30 @@ impl<D: Device> Stack<D> {
     }
 
     /// The next event for the application, if any (see [`crate::app::dispatch`]).
+    ///
+    /// `Readable`, `Writable` and `UdpReadable` are not repeated while one
+    /// is queued: on such an event, read (or write) until it would block.
+    /// `Closed` is delivered when both directions are done, which for the
+    /// side that closed first is its entry into TIME-WAIT (the connection
+    /// then lingers for 2·MSL, invisible to the application); after a
+    /// normal close it waits until the data received before the FIN has
+    /// been read (a reset, timeout or abort discards it).
     pub fn next_event(&mut self) -> Option<Event> {
         let ev = self.events.pop_front()?;
         match ev {
             Event::Accepted { port, .. } => {
                 if let Some(l) = self.listeners.get_mut(&port) {
                     l.accept_pending = l.accept_pending.saturating_sub(1);
+                }
+            }
+            Event::Readable { id } => {
+                if let Some(e) = self.conns.get_mut(id) {
+                    e.readable_queued = false;
+                }
+            }
+            Event::Writable { id } => {
+                if let Some(e) = self.conns.get_mut(id) {
+                    e.writable_queued = false;
                 }
             }
             Event::UdpReadable { port } => {
@@ -248,6 +269,15 @@ impl<D: Device> Stack<D> {
         }
         self.listeners.insert(port, Listener::default());
         Ok(())
+    }
+
+    /// Stop accepting on `port`. Connections already accepted or half-open
+    /// stay; SYNs to the port are then answered with RST.
+    pub fn unlisten(&mut self, port: u16) -> Result<(), Error> {
+        self.listeners
+            .remove(&port)
+            .map(|_| ())
+            .ok_or(Error::InvalidState)
     }
 
     /// Active open to `remote` from our first address on its subnet and an
@@ -466,6 +496,14 @@ impl<D: Device> Stack<D> {
         }
         self.udp.insert(port, UdpSocket::default());
         Ok(())
+    }
+
+    /// Close the UDP socket on `port`, dropping its queued datagrams.
+    pub fn udp_unbind(&mut self, port: u16) -> Result<(), Error> {
+        self.udp
+            .remove(&port)
+            .map(|_| ())
+            .ok_or(Error::InvalidState)
     }
 
     /// Next queued datagram on `port`: (source, payload in its frame).

@@ -45,7 +45,10 @@ pub enum State {
 impl State {
     /// RFC 9293 §3.3.2: the synchronized states.
     pub fn is_synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 }
 
@@ -140,6 +143,8 @@ pub struct ConnStats {
     pub out_of_window: u64,
     /// ECN congestion reactions (ECE received, once per window).
     pub ecn_reactions: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
 }
 
 /// Loss recovery phase.
@@ -147,9 +152,13 @@ pub struct ConnStats {
 pub(crate) enum Recovery {
     Open,
     /// Fast recovery (RFC 6675 §5 / RFC 6582) until `point` is acked.
-    Fast { point: SeqNumber },
+    Fast {
+        point: SeqNumber,
+    },
     /// After an RTO, until `point` is acked (RFC 6675 §5.1).
-    Loss { point: SeqNumber },
+    Loss {
+        point: SeqNumber,
+    },
 }
 
 /// Negotiated options (RFC 9293 §3.7.1, RFC 7323, RFC 2018, RFC 3168).
@@ -196,6 +205,8 @@ pub struct Connection<F: Frame> {
     /// `send` returned short: report `writable` when space frees.
     write_blocked: bool,
     nodelay: bool,
+    /// End of the last short segment sent (Minshall's Nagle variant).
+    snd_sml: SeqNumber,
 
     // Receive sequence space.
     irs: SeqNumber,
@@ -240,6 +251,13 @@ pub struct Connection<F: Frame> {
     /// Consecutive RTO expirations without progress.
     rtx_count: u32,
     delack_at: Option<Instant>,
+    /// RFC 8985 §6.2 reordering timer.
+    rack_at: Option<Instant>,
+    /// RFC 8985 §7 probe timeout.
+    tlp_at: Option<Instant>,
+    /// SND.NXT when the outstanding tail loss probe was sent.
+    tlp_high: Option<SeqNumber>,
+    tlp_pending: bool,
     persist_at: Option<Instant>,
     persist_backoff: u32,
     /// A zero-window probe is (or was) outstanding: persist, not RTO.
@@ -299,6 +317,7 @@ impl<F: Frame> Connection<F> {
             fin_queued: false,
             write_blocked: false,
             nodelay: cfg.nodelay,
+            snd_sml: iss,
             irs: SeqNumber(0),
             rcvq: RecvBuffer::new(SeqNumber(0)),
             rcv_adv: SeqNumber(0),
@@ -323,6 +342,10 @@ impl<F: Frame> Connection<F> {
             rtx_at: None,
             rtx_count: 0,
             delack_at: None,
+            rack_at: None,
+            tlp_at: None,
+            tlp_high: None,
+            tlp_pending: false,
             persist_at: None,
             persist_backoff: 0,
             persisting: false,
@@ -364,7 +387,13 @@ impl<F: Frame> Connection<F> {
 
     /// Passive open from a received SYN (RFC 9293 §3.10.7.2): SYN-RECEIVED;
     /// the SYN-ACK leaves on the next `poll_transmit`.
-    pub fn accept(cfg: &Config, tuple: FourTuple, syn: &TcpRepr, iss: SeqNumber, now: Instant) -> Self {
+    pub fn accept(
+        cfg: &Config,
+        tuple: FourTuple,
+        syn: &TcpRepr,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Self {
         let mut c = Self::new_tcb(cfg, tuple, iss, State::SynReceived, now);
         c.on_passive_syn(syn, now);
         c
@@ -477,7 +506,9 @@ impl<F: Frame> Connection<F> {
         }
         let cap = self.send_capacity();
         let seg_cap = self.fill_mss();
-        let n = self.sndq.write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
+        let n = self
+            .sndq
+            .write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
         if n < data.len() {
             self.write_blocked = true;
         }
@@ -613,6 +644,8 @@ impl<F: Frame> Connection<F> {
         self.fin_queued = false;
         self.rtx_at = None;
         self.delack_at = None;
+        self.rack_at = None;
+        self.tlp_at = None;
         self.persist_at = None;
         self.timewait_at = None;
         self.una_since = None;

@@ -81,11 +81,6 @@ impl<F: Frame> RecvBuffer<F> {
         !self.ooo.is_empty()
     }
 
-    /// Highest sequence number held out of order.
-    pub fn ooo_end(&self) -> Option<SeqNumber> {
-        self.ooo.back().map(|(s, p)| *s + p.len())
-    }
-
     /// Payload bytes the free memory `limit - mem` can hold, at the ratio
     /// of payload to truesize seen lately (Linux tcp_win_from_space).
     pub fn space_to_window(&self, space: usize) -> usize {
@@ -142,7 +137,16 @@ impl<F: Frame> RecvBuffer<F> {
         }
         self.note_ratio(pkt.len(), truesize(&pkt));
         let ts = truesize(&pkt);
-        if self.mem + ts > limit && !self.make_room(seq, ts, limit) {
+        // Like Linux (tcp_try_rmem_schedule), in-order data within the
+        // window may overshoot the budget by one frame: the window is in
+        // bytes, memory in frames, and a short tail segment must not be
+        // dropped for rounding. Out-of-order data gets no slack.
+        let over = if seq == self.nxt {
+            self.mem >= limit
+        } else {
+            self.mem + ts > limit
+        };
+        if over && !self.make_room(seq, ts, if seq == self.nxt { limit + ts } else { limit }) {
             self.mem_drops += 1;
             r.dropped = true;
             return r;
@@ -226,7 +230,11 @@ impl<F: Frame> RecvBuffer<F> {
     }
 
     fn note_recent(&mut self, seq: SeqNumber) {
-        let pos = self.recent.iter().position(|r| *r == Some(seq)).unwrap_or(3);
+        let pos = self
+            .recent
+            .iter()
+            .position(|r| *r == Some(seq))
+            .unwrap_or(3);
         self.recent.copy_within(0..pos, 1);
         self.recent[0] = Some(seq);
     }
@@ -343,8 +351,13 @@ impl<F: Frame> RecvBuffer<F> {
         if let Some((l, r)) = self.dsack {
             b.push(l, r);
         }
-        let mut add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
-            if (b.len as usize) < max && !b.as_slice().iter().skip(self.dsack.is_some() as usize).any(|x| *x == blk)
+        let add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
+            if (b.len as usize) < max
+                && !b
+                    .as_slice()
+                    .iter()
+                    .skip(self.dsack.is_some() as usize)
+                    .any(|x| *x == blk)
             {
                 b.push(blk.0, blk.1);
             }

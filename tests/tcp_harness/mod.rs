@@ -57,7 +57,13 @@ impl Out {
         self.seg.ack.0
     }
     pub fn sack(&self) -> Vec<(u32, u32)> {
-        self.seg.options.sack.as_slice().iter().map(|(l, r)| (l.0, r.0)).collect()
+        self.seg
+            .options
+            .sack
+            .as_slice()
+            .iter()
+            .map(|(l, r)| (l.0, r.0))
+            .collect()
     }
 }
 

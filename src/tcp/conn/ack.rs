@@ -20,18 +20,27 @@ impl<F: Frame> Connection<F> {
         // RFC 2018 / RFC 6675: SACK blocks above SND.UNA (D-SACK blocks
         // below it or inside already SACKed data change nothing).
         let mut newly_sacked = 0;
+        let min_rtt = self.rtt.min_rtt();
         if self.opts.sack {
             for &(l, r) in seg.options.sack.as_slice() {
-                if l < r && l >= self.snd_una && r <= self.snd_nxt && r - l <= self.snd_nxt - self.snd_una {
-                    newly_sacked += self.sb.sack(l, r);
+                if l < r
+                    && l >= self.snd_una
+                    && r <= self.snd_nxt
+                    && r - l <= self.snd_nxt - self.snd_una
+                {
+                    newly_sacked += self.sb.sack(l, r, now, min_rtt);
                 }
             }
         }
 
-        let acked = if ack > self.snd_una { ack - self.snd_una } else { 0 };
+        let acked = if ack > self.snd_una {
+            ack - self.snd_una
+        } else {
+            0
+        };
         let mut rtt_sample = None;
         if acked > 0 {
-            let a = self.sb.ack(ack);
+            let a = self.sb.ack(ack, now, min_rtt);
             self.sndq.ack(ack);
             self.snd_una = ack;
             self.stats.bytes_acked += acked as u64;
@@ -51,6 +60,11 @@ impl<F: Frame> Connection<F> {
                 Some(now + self.rtt.rto())
             };
             self.una_since = (self.snd_una != self.snd_nxt).then_some(now);
+            // RFC 8985 §7.2: restart the PTO on every ACK of new data.
+            self.tlp_at = None;
+            if self.tlp_high.is_some_and(|h| self.snd_una >= h) {
+                self.tlp_high = None;
+            }
             if self.write_blocked && self.send_capacity() > 0 {
                 self.write_blocked = false;
                 self.events.writable = true;
@@ -120,8 +134,11 @@ impl<F: Frame> Connection<F> {
         } else if acked > 0 && self.recovery == Recovery::Open {
             self.dupacks = 0;
         }
-        if self.opts.sack && newly_sacked > 0 {
-            self.sb.mark_lost(mss);
+        if self.opts.sack {
+            if newly_sacked > 0 {
+                self.sb.mark_lost(mss);
+            }
+            self.rack_run();
         }
         match self.recovery {
             Recovery::Open => {
@@ -131,8 +148,8 @@ impl<F: Frame> Connection<F> {
                 // RFC 6675 §5 step 4 / RFC 6582 §3.2 step 2: enter recovery
                 // on DupThresh duplicates (or IsLost(HighACK+1)), once per
                 // window ("recover").
-                let head_lost = self.opts.sack && self.sb.mark_lost(mss);
-                let trigger = self.dupacks as usize >= DUP_THRESH || head_lost;
+                let lost = self.opts.sack && self.sb.next_lost().is_some();
+                let trigger = self.dupacks as usize >= DUP_THRESH || lost;
                 if trigger && self.snd_una > self.recover - 1 && self.snd_una != self.snd_nxt {
                     self.enter_fast_recovery(flight_before);
                 }
@@ -164,7 +181,28 @@ impl<F: Frame> Connection<F> {
         }
     }
 
-    fn enter_fast_recovery(&mut self, flight: usize) {
+    /// RFC 8985 §6.2: RACK loss detection; arms the reordering timer.
+    /// Returns whether a segment was newly deemed lost.
+    pub(super) fn rack_run(&mut self) -> bool {
+        let reo = self.reo_wnd();
+        let (lost, timer) = self.sb.rack_detect(self.now, reo);
+        self.rack_at = timer;
+        lost
+    }
+
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd.
+    fn reo_wnd(&self) -> core::time::Duration {
+        let r = &self.sb.rack;
+        if !r.reordering_seen
+            && (self.recovery != Recovery::Open || self.dupacks as usize >= DUP_THRESH)
+        {
+            return core::time::Duration::ZERO;
+        }
+        let m = self.rtt.min_rtt().unwrap_or_default() / 4;
+        m.min(self.rtt.srtt().unwrap_or(m))
+    }
+
+    pub(super) fn enter_fast_recovery(&mut self, flight: usize) {
         // RFC 6675 §5 step 4.
         let point = self.snd_nxt;
         self.recovery = Recovery::Fast { point };

@@ -72,9 +72,7 @@ impl<F: Frame> Connection<F> {
             self.establish(seg, self.now);
         } else {
             // Simultaneous open (RFC 9293 §3.5 figure 7).
-            self.opts.ecn = self.cfg.ecn
-                && f.contains(TcpFlags::ECE)
-                && f.contains(TcpFlags::CWR);
+            self.opts.ecn = self.cfg.ecn && f.contains(TcpFlags::ECE) && f.contains(TcpFlags::CWR);
             self.state = State::SynReceived;
             self.snd_wnd = seg.window as usize;
             self.max_snd_wnd = self.snd_wnd;
@@ -90,7 +88,11 @@ impl<F: Frame> Connection<F> {
     pub(super) fn establish(&mut self, seg: &TcpRepr, now: crate::time::Instant) {
         // RFC 7323 §2.2: the window of the segment completing the handshake
         // is scaled unless it is a SYN.
-        let shift = if seg.flags.syn() { 0 } else { self.opts.snd_wscale };
+        let shift = if seg.flags.syn() {
+            0
+        } else {
+            self.opts.snd_wscale
+        };
         self.snd_wnd = (seg.window as usize) << shift;
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = seg.seq;
@@ -108,7 +110,11 @@ impl<F: Frame> Connection<F> {
             self.rtt.sample(r, now);
         }
         // RFC 6928 / RFC 5681 §3.1: IW of one segment after a lost SYN.
-        let iw = if self.syn_retransmitted { 1 } else { self.cfg.initial_window };
+        let iw = if self.syn_retransmitted {
+            1
+        } else {
+            self.cfg.initial_window
+        };
         self.cc = crate::tcp::cc::new(self.cfg.cc, self.snd_mss, iw);
         self.recover = self.snd_una;
         self.ecn_recover = self.snd_una;
@@ -167,18 +173,24 @@ impl<F: Frame> Connection<F> {
 
         // First: sequence number acceptability.
         let nxt = self.rcvq.nxt;
-        let wnd = if self.rcv_adv > nxt { self.rcv_adv - nxt } else { 0 };
+        let wnd = if self.rcv_adv > nxt {
+            self.rcv_adv - nxt
+        } else {
+            0
+        };
         let in_wnd = |s: SeqNumber| nxt <= s && s < nxt + wnd;
         let mut acceptable = match (seg_len, wnd) {
             (0, 0) => seg.seq == nxt,
             (0, _) => in_wnd(seg.seq),
-            (_, 0) => false,
+            // A bare FIN at RCV.NXT is taken even with a zero window (as
+            // Linux: some peers resend it in a loop otherwise).
+            (_, 0) => len == 0 && seg.seq == nxt,
             (_, _) => in_wnd(seg.seq) || in_wnd(seg.seq + (seg_len - 1)),
         };
         // RFC 9293: with a zero window, still process the ACK (and RST) of a
         // segment at RCV.NXT; its data is dropped.
         let mut drop_data = false;
-        if !acceptable && wnd == 0 && seg.seq == nxt {
+        if !acceptable && wnd == 0 && seg.seq == nxt && len > 0 {
             acceptable = true;
             drop_data = true;
         }
@@ -222,7 +234,8 @@ impl<F: Frame> Connection<F> {
         // RFC 7323 §4.3 (R3): remember the peer's timestamp.
         if self.opts.ts {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 && seg.seq <= self.last_ack_sent {
+                if (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 && seg.seq <= self.last_ack_sent
+                {
                     self.ts_recent = tsval;
                     self.ts_recent_at = self.now;
                 }
