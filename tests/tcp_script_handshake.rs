@@ -351,3 +351,16 @@ fn advertised_window_is_scaled_and_from_memory() {
     let out = s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(7), &[]);
     assert_eq!(out[0].seg.window, ((1 << 19) >> 7) as u16);
 }
+
+#[test]
+fn from_cookie_accepts_data_right_away() {
+    let syn = seg(S, PEER_ISS, 0, 0).mss(1460).ws(7).sack_perm().ts(40, 0);
+    let ack = seg(A, PEER_ISS + 1, ISS + 1, 100).ts(41, 100);
+    let now = Instant::from_millis(130);
+    let c = Connection::from_cookie(&cfg(), tuple(), &syn, SeqNumber(ISS), &ack, now);
+    let mut s = Script::new(c);
+    s.at_ms(131);
+    // Data within the window the cookie SYN-ACK offered.
+    s.io(seg(A | P, PEER_ISS + 1, ISS + 1, 100).ts(42, 100), b"GET /");
+    assert_eq!(s.read_all(), b"GET /");
+}
