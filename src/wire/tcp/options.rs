@@ -54,14 +54,12 @@ impl TcpOptions {
         let o = self;
         // RFC 7323 Appendix A: the recommended `NOP,NOP,TS` layout on data
         // segments is taken in one step (like Linux's fast path).
-        if let [KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10, ts @ ..] = opts {
-            if let [a, b, c, d, e, f, g, h, rest @ ..] = ts {
-                o.timestamps = Some((
-                    u32::from_be_bytes([*a, *b, *c, *d]),
-                    u32::from_be_bytes([*e, *f, *g, *h]),
-                ));
-                opts = rest;
-            }
+        if let [KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10, a, b, c, d, e, f, g, h, rest @ ..] = opts {
+            o.timestamps = Some((
+                u32::from_be_bytes([*a, *b, *c, *d]),
+                u32::from_be_bytes([*e, *f, *g, *h]),
+            ));
+            opts = rest;
         }
         loop {
             let (kind, len) = match opts {
