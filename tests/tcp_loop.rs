@@ -15,10 +15,30 @@ use xdptcp::time::Instant;
 
 struct Wire {
     segs: Vec<(TcpRepr, Vec<u8>, bool)>,
+    /// Refuse every n-th emit (a full TX ring); 0: never.
+    refuse_every: u32,
+    count: u32,
+    refused: bool,
+}
+
+impl Wire {
+    fn new(refuse_every: u32) -> Wire {
+        Wire {
+            segs: vec![],
+            refuse_every,
+            count: 0,
+            refused: false,
+        }
+    }
 }
 
 impl SegmentSink<HeapFrame> for Wire {
     fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, HeapFrame>, ect: bool) -> bool {
+        self.count += 1;
+        if self.refuse_every > 0 && self.count.is_multiple_of(self.refuse_every) {
+            self.refused = true;
+            return false;
+        }
         self.segs.push((*seg, payload.data().to_vec(), ect));
         true
     }
@@ -32,7 +52,10 @@ struct Link {
     q: VecDeque<(Instant, TcpRepr, Vec<u8>, bool)>,
 }
 
+#[derive(Default)]
 struct Imp {
+    /// Refuse every n-th emit (0: never).
+    refuse_every: u32,
     loss: f64,
     dup: f64,
     reorder: f64,
@@ -86,7 +109,7 @@ impl Side {
 
 /// Drive one endpoint's application: write what fits, read at most
 /// `read_limit` bytes, close after everything was written.
-fn app(c: &mut Connection<HeapFrame>, me: &mut Side, read_limit: usize) {
+fn app(c: &mut Connection<HeapFrame>, me: &mut Side, read_limit: usize, who: &str) {
     if me.sent < me.src.len() {
         me.sent += c.send(&me.src[me.sent..], &mut frame);
     }
@@ -110,7 +133,7 @@ fn app(c: &mut Connection<HeapFrame>, me: &mut Side, read_limit: usize) {
     me.closed |= ev.closed;
     assert!(
         !ev.reset && !ev.timed_out,
-        "failed: {:?} {:?}",
+        "{who} failed: {ev:?} {:?} {:?}",
         c.state(),
         c.stats()
     );
@@ -139,7 +162,14 @@ fn run2(
     let mut now = Instant::ZERO;
     let mut a: Connection<HeapFrame> = Connection::connect(cfg, ta, SeqNumber(ISS), now);
     let mut b: Option<Connection<HeapFrame>> = None;
-    let (mut wa, mut wb) = (Wire { segs: vec![] }, Wire { segs: vec![] });
+    let (mut wa, mut wb) = (
+        Wire::new(imp.refuse_every),
+        Wire::new(if imp.refuse_every > 0 {
+            imp.refuse_every + 1
+        } else {
+            0
+        }),
+    );
     let (mut ab, mut ba) = (Link { q: VecDeque::new() }, Link { q: VecDeque::new() });
     let mut sa = Side::new(total_a, 0);
     let mut sb = Side::new(total_b, 7);
@@ -174,9 +204,9 @@ fn run2(
                 b.handle_timeout(now);
             }
         }
-        app(&mut a, &mut sa, usize::MAX);
+        app(&mut a, &mut sa, usize::MAX, "a");
         if let Some(b) = b.as_mut() {
-            app(b, &mut sb, b_read);
+            app(b, &mut sb, b_read, "b");
         }
         a.poll_transmit(now, &mut wa);
         if let Some(b) = b.as_mut() {
@@ -197,12 +227,35 @@ fn run2(
         ]
         .into_iter()
         .flatten()
-        .min()
-        .expect("deadlock: nothing scheduled");
+        .min();
+        if wa.refused || wb.refused {
+            // The TX ring drains: try again shortly.
+            wa.refused = false;
+            wb.refused = false;
+            let retry = now + std::time::Duration::from_micros(10);
+            next = Some(next.map_or(retry, |n| n.min(retry)));
+        }
         if b_read != usize::MAX && b.as_ref().is_some_and(|b| b.recv_available() > 0) {
             // The slow reader wakes up every millisecond.
-            next = next.min(now + std::time::Duration::from_millis(1));
+            let wake = now + std::time::Duration::from_millis(1);
+            next = Some(next.map_or(wake, |n| n.min(wake)));
         }
+        let next = next.unwrap_or_else(|| {
+            panic!(
+                "deadlock (seed {seed}): a {:?} {:?} sent {}/{} got {}; b {:?} {:?} sent {}/{} got {} avail {}",
+                a.state(),
+                a.stats(),
+                sa.sent,
+                total_a,
+                sa.got.len(),
+                b.as_ref().map(|b| b.state()),
+                b.as_ref().map(|b| *b.stats()),
+                sb.sent,
+                total_b,
+                sb.got.len(),
+                b.as_ref().map_or(0, |b| b.recv_available()),
+            )
+        });
         assert!(next >= now, "time went backwards");
         now = next;
     }
@@ -232,6 +285,7 @@ fn clean_transfer_1mb() {
             reorder: 0.0,
             ce: 0.0,
             delay_us: 5000,
+            ..Imp::default()
         },
         1,
         1 << 20,
@@ -249,6 +303,7 @@ fn lossy_transfer_1mb_sack_cubic() {
             reorder: 0.05,
             ce: 0.0,
             delay_us: 5000,
+            ..Imp::default()
         },
         7,
         1 << 20,
@@ -276,6 +331,7 @@ fn lossy_transfer_1mb_newreno_no_sack_no_ts() {
             reorder: 0.05,
             ce: 0.0,
             delay_us: 5000,
+            ..Imp::default()
         },
         11,
         1 << 20,
@@ -293,6 +349,7 @@ fn ecn_marked_transfer() {
             reorder: 0.0,
             ce: 0.02,
             delay_us: 5000,
+            ..Imp::default()
         },
         3,
         1 << 19,
@@ -316,6 +373,7 @@ fn heavy_loss_small_buffers() {
             reorder: 0.2,
             ce: 0.0,
             delay_us: 2000,
+            ..Imp::default()
         },
         5,
         200_000,
@@ -332,6 +390,7 @@ fn bidirectional_lossy_transfer() {
             reorder: 0.05,
             ce: 0.0,
             delay_us: 3000,
+            ..Imp::default()
         },
         21,
         400_000,
@@ -355,6 +414,7 @@ fn slow_reader_closes_the_window() {
             reorder: 0.0,
             ce: 0.0,
             delay_us: 1000,
+            ..Imp::default()
         },
         2,
         100_000,
@@ -387,10 +447,78 @@ fn many_seeds_lossy() {
                 reorder: 0.1,
                 ce: 0.01,
                 delay_us: 2000,
+                ..Imp::default()
             },
             seed,
             120_000,
             40_000,
+            usize::MAX,
+        );
+    }
+}
+
+/// A longer sweep (run with `--ignored`).
+#[test]
+#[ignore]
+fn many_seeds_long() {
+    // SWEEP_START / SWEEP_N widen the sweep from the environment.
+    let start: u64 = std::env::var("SWEEP_START")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let n: u64 = std::env::var("SWEEP_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    for seed in start..start + n {
+        let cfg = Config {
+            sack: seed % 2 == 0,
+            timestamps: seed % 3 != 0,
+            ecn: seed % 5 != 0,
+            nodelay: seed % 7 == 0,
+            cc: if seed % 4 < 2 {
+                CcKind::Cubic
+            } else {
+                CcKind::NewReno
+            },
+            rcv_buf: if seed % 3 == 0 { 24 * 2048 } else { 256 * 1024 },
+            ..base()
+        };
+        let loss = [0.0, 0.02, 0.08, 0.15][(seed % 4) as usize];
+        run2(
+            &cfg,
+            Imp {
+                loss,
+                dup: 0.1,
+                reorder: 0.3,
+                ce: 0.05,
+                delay_us: 1000 + (seed % 5) * 2000,
+                refuse_every: if seed % 5 == 1 { 3 } else { 0 },
+            },
+            seed,
+            60_000 + (seed as usize % 7) * 20_000,
+            20_000 + (seed as usize % 3) * 30_000,
+            if seed % 6 == 0 { 500 } else { usize::MAX },
+        );
+    }
+}
+
+#[test]
+fn tx_ring_refusals_lose_nothing() {
+    for refuse_every in [2, 3, 7] {
+        run2(
+            &base(),
+            Imp {
+                refuse_every,
+                loss: 0.02,
+                dup: 0.01,
+                reorder: 0.05,
+                delay_us: 2000,
+                ..Imp::default()
+            },
+            40 + refuse_every as u64,
+            200_000,
+            100_000,
             usize::MAX,
         );
     }

@@ -161,14 +161,16 @@ fn rst_exact_in_window_and_out_of_window() {
 }
 
 #[test]
-fn rst_in_time_wait_closes() {
+fn rst_in_time_wait_is_ignored_rfc1337() {
     let mut s = established(&cfg());
     s.c.shutdown();
     s.poll();
     s.io(seg(F | A, M, N + 1, 1000).ts(201, 20), &[]);
     assert_eq!(s.c.state(), State::TimeWait);
-    s.io(seg(R, M + 1, 0, 0), &[]);
-    assert_eq!(s.c.state(), State::Closed);
+    // RFC 1337: ignored; TIME-WAIT ends by its timer only.
+    assert!(s.io(seg(R, M + 1, 0, 0), &[]).is_empty());
+    assert_eq!(s.c.state(), State::TimeWait);
+    assert!(!s.c.take_events().reset);
 }
 
 #[test]
@@ -365,4 +367,21 @@ fn sender_sws_avoidance_waits_for_a_useful_window() {
     let out = s.io(seg(A, M, N, 256).ts(203, 10), &[]);
     assert!(!out.is_empty());
     check(&out[0], A, N, M, 1448);
+}
+
+#[test]
+fn too_old_ack_is_answered_and_dropped() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    // RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND (65535 here).
+    let out = s.io(
+        seg(A | P, M, N.wrapping_sub(70_000), 1000).ts(201, 0),
+        b"data",
+    );
+    assert_eq!(out.len(), 1);
+    check(&out[0], A, N, M, 0);
+    assert_eq!(s.c.recv_available(), 0);
+    // Within MAX.SND.WND below SND.UNA: an old duplicate ACK, data taken.
+    s.io(seg(A | P, M, N.wrapping_sub(100), 1000).ts(202, 0), b"data");
+    assert_eq!(s.c.recv_available(), 4);
 }

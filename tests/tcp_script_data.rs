@@ -382,3 +382,71 @@ fn zero_window_still_takes_ack_and_bare_fin() {
     check(&out[0], A, N + 3, seq + 1, 0);
     assert_eq!(s.c.state(), State::CloseWait);
 }
+
+#[test]
+fn persist_never_gives_up_while_the_peer_answers() {
+    let mut c = cfg();
+    c.max_retries = 3;
+    c.user_timeout = Some(std::time::Duration::from_secs(5));
+    let mut s = established(&c);
+    s.at_ms(20);
+    s.io(seg(A, M, N, 0).ts(200, 10), &[]);
+    s.send(&pattern(0, 100));
+    s.poll();
+    for i in 0..12u32 {
+        let out = s.fire();
+        assert_eq!(out.len(), 1, "probe {i}");
+        check(&out[0], A, N, M, 1);
+        s.io(seg(A, M, N, 0).ts(201 + i, 0), &[]);
+        assert_eq!(s.c.state(), State::Established);
+    }
+    // Persist interval is capped by rto_max (60 s).
+    assert!(s.c.poll_at().unwrap() <= s.now + std::time::Duration::from_secs(60));
+    // Unanswered probes: give up after max_retries (or the user timeout).
+    let mut n = 0;
+    while s.c.state() != State::Closed && n < 10 {
+        s.fire();
+        n += 1;
+    }
+    assert_eq!(s.c.state(), State::Closed);
+    assert!(s.c.take_events().timed_out);
+}
+
+#[test]
+fn receiver_sws_no_tiny_window_updates() {
+    let mut c = cfg();
+    c.rcv_buf = 8 * FRAME_SIZE;
+    let mut s = established(&c);
+    s.at_ms(20);
+    // Fill until the window is closed.
+    let mut seq = M;
+    for ts in 200..220 {
+        let (h, d) = data(seq, 1448, ts);
+        let mut out = s.io(h, &d);
+        if out.is_empty() {
+            out = s.fire();
+        }
+        let o = out.last().unwrap();
+        if o.ack() == seq || o.seg.window == 0 {
+            seq = o.ack();
+            break;
+        }
+        seq = o.ack();
+    }
+    // Reading a few bytes frees no frame: no window update.
+    let mut buf = [0u8; 10];
+    assert_eq!(s.c.recv(&mut buf), 10);
+    assert!(s.poll().is_empty());
+    // One frame freed is worth ~1330 bytes of window (payload/truesize):
+    // less than an MSS, still no update (RFC 1122 §4.2.3.3).
+    let mut big = vec![0u8; 1438];
+    s.c.recv(&mut big);
+    assert!(s.poll().is_empty());
+    // Two frames: update.
+    let mut big = vec![0u8; 1448];
+    s.c.recv(&mut big);
+    let out = s.poll();
+    assert_eq!(out.len(), 1);
+    check(&out[0], A, N, seq, 0);
+    assert!((out[0].seg.window as usize) << 7 >= 1448);
+}

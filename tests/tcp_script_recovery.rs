@@ -318,3 +318,32 @@ fn rack_detects_lost_retransmission() {
     );
     assert_eq!(s.c.stats().rto_timeouts, 0);
 }
+
+#[test]
+fn spurious_rto_is_undone_by_timestamps() {
+    let mut s = setup(&cfg(), 4);
+    assert_eq!(s.poll().len(), 4);
+    let cwnd0 = s.c.cwnd();
+    s.fire(); // TLP at 40 ms
+    let out = s.fire(); // RTO at 240 ms
+    check(&out[0], A, sq(0), M, 1448);
+    assert_eq!(s.c.cwnd(), 1448);
+    // The ACK echoes TSval 20: the original segments arrived.
+    s.at_ms(250);
+    let out = s.io(seg(A, M, sq(4), 1000).ts(400, 20), &[]);
+    assert!(out.is_empty(), "nothing is retransmitted after the undo");
+    assert_eq!(s.c.stats().spurious_rtos, 1);
+    assert_eq!(s.c.cwnd(), cwnd0);
+}
+
+#[test]
+fn genuine_rto_is_not_undone() {
+    let mut s = setup(&cfg(), 4);
+    s.poll();
+    s.fire();
+    s.fire(); // RTO at 240 ms, TSval 240
+    s.at_ms(260);
+    s.io(seg(A, M, sq(1), 1000).ts(400, 240), &[]);
+    assert_eq!(s.c.stats().spurious_rtos, 0);
+    assert!(s.c.cwnd() < 4 * 1448);
+}

@@ -262,9 +262,10 @@ impl Scoreboard {
         self.segs.front().is_some_and(|s| s.lost && !s.sacked)
     }
 
-    /// Mark the first segment lost (NewReno: the hole at SND.UNA).
+    /// Mark the first segment lost (NewReno: the hole at SND.UNA), to be
+    /// retransmitted (again, if an earlier retransmission was lost too).
     pub fn mark_head_lost(&mut self) {
-        if self.segs.front().is_some_and(|s| !s.sacked && !s.lost) {
+        if self.segs.front().is_some_and(|s| !s.sacked) {
             self.update(0, |s| {
                 s.lost = true;
                 s.retrans = false;
@@ -279,6 +280,16 @@ impl Scoreboard {
             self.update(i, |s| {
                 s.sacked = false;
                 s.lost = true;
+                s.retrans = false;
+            });
+        }
+    }
+
+    /// Forget loss marks (after a spurious RTO).
+    pub fn unmark_lost(&mut self) {
+        for i in 0..self.segs.len() {
+            self.update(i, |s| {
+                s.lost = false;
                 s.retrans = false;
             });
         }

@@ -82,6 +82,13 @@ impl<F: Frame> Connection<F> {
                 len == 0 && !seg.flags.fin() && wnd == old_wnd
             };
 
+        if self.persisting {
+            // RFC 1122 §4.2.2.17: the receiver answers our probes; keep
+            // probing (the user timeout counts from the last answer).
+            self.probes_unanswered = 0;
+            self.una_since = None;
+        }
+
         // RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard.
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
             self.snd_wnd = wnd;
@@ -98,6 +105,19 @@ impl<F: Frame> Connection<F> {
             }
         }
 
+        // RFC 3522 (Eifel detection): the first ACK of new data after an
+        // RTO echoes a timestamp older than the retransmission: the
+        // original transmission arrived, the timeout was spurious.
+        if let (Recovery::Loss { .. }, Some(rto_ts), true) =
+            (self.recovery, self.rto_tsval, acked > 0)
+        {
+            self.rto_tsval = None;
+            if let Some((_, ecr)) = seg.options.timestamps.filter(|_| self.opts.ts) {
+                if ecr != 0 && (ecr.wrapping_sub(rto_ts) as i32) < 0 {
+                    self.undo_rto();
+                }
+            }
+        }
         self.loss_recovery(acked, is_dupack, newly_sacked, flight_before, rtt_sample);
 
         // RFC 3168 §6.1.2: react to ECE once per window of data.
@@ -172,13 +192,33 @@ impl<F: Frame> Connection<F> {
             Recovery::Loss { point } => {
                 if acked > 0 {
                     self.cc.on_ack(now, acked, flight_before, rtt);
+                    self.dupacks = 0;
                 }
                 if self.snd_una >= point {
                     self.recovery = Recovery::Open;
                     self.dupacks = 0;
+                } else if !self.opts.sack
+                    && self.dupacks as usize == DUP_THRESH
+                    && self.cc.cwnd() > mss
+                {
+                    // RFC 6582 §4.2 ACK heuristic: duplicates right after
+                    // progress in go-back-N mean a retransmission was lost
+                    // again (with SACK, RACK catches it).
+                    self.enter_fast_recovery(flight_before);
                 }
             }
         }
+    }
+
+    /// A spurious RTO: restore the window (RFC 4015 spirit) and stop
+    /// retransmitting what was delivered.
+    fn undo_rto(&mut self) {
+        self.cc.on_spurious(self.now);
+        self.sb.unmark_lost();
+        self.recovery = Recovery::Open;
+        self.dupacks = 0;
+        self.rexmit_head = false;
+        self.stats.spurious_rtos += 1;
     }
 
     /// RFC 8985 §6.2: RACK loss detection; arms the reordering timer.

@@ -216,7 +216,11 @@ impl<F: Frame> Connection<F> {
             return;
         }
 
-        // Second: RST (RFC 5961 §3.2).
+        // Second: RST (RFC 5961 §3.2). RFC 1337: a RST must not end
+        // TIME-WAIT early (TIME-WAIT assassination); the timer does.
+        if f.rst() && self.state == State::TimeWait {
+            return;
+        }
         if f.rst() {
             if seg.seq == nxt {
                 if self.state == State::SynReceived && self.from_listen {

@@ -70,6 +70,7 @@ impl<F: Frame> Connection<F> {
         self.syn_pending = false;
         if self.syn_sent_at.is_some() {
             self.syn_retransmitted = true;
+            self.stats.retransmits += 1;
         }
         self.syn_sent_at = Some(self.now);
         self.snd_nxt = self.snd_nxt.max(self.iss + 1);
@@ -406,6 +407,10 @@ impl<F: Frame> Connection<F> {
                 return false;
             }
             self.sb.on_retransmit(0, self.now);
+            // The user timeout runs from the first unanswered probe.
+            if self.una_since.is_none() {
+                self.una_since = Some(self.now);
+            }
         } else {
             let Some(sl) = self.sndq.locate(self.snd_nxt, 1) else {
                 return true;

@@ -54,11 +54,13 @@ impl<F: Frame> Connection<F> {
         }
         if due(self.persist_at) {
             self.persist_at = None;
-            if self.persist_backoff >= self.cfg.max_retries && self.persisting {
+            // RFC 1122 §4.2.2.17: give up only when probes go unanswered.
+            if self.probes_unanswered >= self.cfg.max_retries && self.persisting {
                 self.timeout_close(true);
                 return;
             }
-            self.persist_backoff += 1;
+            self.persist_backoff = (self.persist_backoff + 1).min(16);
+            self.probes_unanswered += 1;
             self.probe_pending = true;
         }
         if due(self.keepalive_deadline()) {
@@ -101,6 +103,7 @@ impl<F: Frame> Connection<F> {
                 // out again.
                 if self.rtx_count == 1 {
                     self.cc.on_rto(now, flight);
+                    self.rto_tsval = self.opts.ts.then(|| self.tsval());
                 }
                 self.rtt.backoff();
                 self.sb.mark_all_lost();
@@ -216,12 +219,21 @@ impl<F: Frame> Connection<F> {
         if flight == 0 || !self.opts.sack {
             self.rack_at = None;
         }
+        if matches!(self.state, State::SynSent | State::SynReceived) && self.rtx_at.is_none() {
+            // A SYN the sink refused still gets retried by the timer.
+            self.rtx_at = Some(self.now + self.rtt.rto());
+        }
         if self.state.is_synchronized() {
             if flight == 0 {
                 self.rtx_at = None;
                 self.una_since = None;
-            } else if !self.persisting && self.rtx_at.is_none() && self.state != State::TimeWait {
-                self.rtx_at = Some(self.now + self.rtt.rto());
+            } else if !self.persisting {
+                if self.rtx_at.is_none() && self.state != State::TimeWait {
+                    self.rtx_at = Some(self.now + self.rtt.rto());
+                }
+                if self.una_since.is_none() {
+                    self.una_since = Some(self.now);
+                }
             }
         }
     }
