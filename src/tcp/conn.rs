@@ -15,6 +15,7 @@ mod ack;
 mod input;
 mod options;
 mod output;
+mod pressure;
 mod timers;
 mod types;
 
