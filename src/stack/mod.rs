@@ -163,11 +163,7 @@ impl<D: Device> Stack<D> {
     }
 
     /// Zero-copy read (see [`tcp::Connection::recv_with`]).
-    pub fn recv_with(
-        &mut self,
-        id: ConnId,
-        f: &mut dyn FnMut(&[u8]) -> usize,
-    ) -> Result<usize, Error> {
+    pub fn recv_with(&mut self, id: ConnId, f: &mut dyn FnMut(&[u8]) -> usize) -> Result<usize, Error> {
         let _ = (id, f);
         todo!()
     }

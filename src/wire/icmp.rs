@@ -5,16 +5,8 @@ use super::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpRepr<'a> {
-    EchoRequest {
-        ident: u16,
-        seq: u16,
-        data: &'a [u8],
-    },
-    EchoReply {
-        ident: u16,
-        seq: u16,
-        data: &'a [u8],
-    },
+    EchoRequest { ident: u16, seq: u16, data: &'a [u8] },
+    EchoReply { ident: u16, seq: u16, data: &'a [u8] },
     /// Any other type (destination unreachable, time exceeded, ...).
     Other { icmp_type: u8, code: u8 },
 }
