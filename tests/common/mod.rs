@@ -24,3 +24,4 @@ pub fn require(ok: bool, test: &str, why: &str) -> bool {
     eprintln!("\n*** SKIP {test}: {why} ***\n");
     false
 }
+pub mod netns;

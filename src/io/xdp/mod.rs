@@ -1,9 +1,14 @@
 //! AF_XDP: the XDP program, the shared UMEM and its frames, one socket per
 //! queue, and the [`crate::io::Device`] over it.
 
+pub mod iface;
 pub mod prog;
+pub mod socket;
+pub mod umem;
 
 pub use prog::{AttachedMode, XdpCounters, XdpMode, XdpProgram};
+pub use socket::{DeviceCounters, XdpDevice, XdpSocket, ZeroCopy};
+pub use umem::{SharedUmem, XdpFrame};
 
 /// What went wrong, coarse enough for a CLI to tell user errors apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,9 @@
 use super::{Error, ErrorKind};
 use core::net::Ipv4Addr;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, OpenObject, Xdp, XdpFlags};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, XdpFlags};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 #[allow(
     clippy::all,
@@ -91,7 +91,8 @@ pub struct XdpCounters {
 /// XSKMAP and address set). Dropping it detaches it.
 pub struct XdpProgram {
     skel: XdpRedirectSkel<'static>,
-    attached: Option<(i32, AttachedMode)>,
+    /// The BPF link, the interface index and the mode.
+    link: Option<(OwnedFd, i32, AttachedMode)>,
 }
 
 fn bpf_err(what: &str, e: libbpf_rs::Error) -> Error {
@@ -112,73 +113,83 @@ impl XdpProgram {
         let skel = open
             .load()
             .map_err(|e| bpf_err("loading the XDP program", e))?;
-        Ok(XdpProgram {
-            skel,
-            attached: None,
-        })
+        Ok(XdpProgram { skel, link: None })
     }
 
-    /// Attach to `ifindex` in `mode`; fails if any XDP program is already
-    /// attached there (ErrorKind::AlreadyAttached).
+    /// Attach to `ifindex` in `mode` through a BPF link; fails if any XDP
+    /// program is already attached there (ErrorKind::AlreadyAttached).
+    ///
+    /// A link (unlike a netlink attachment) belongs to its file descriptor:
+    /// closing it detaches the program whatever the calling thread's network
+    /// namespace, and the kernel closes it if the process dies, so the
+    /// interface is never left with a stale program.
     pub fn attach(&mut self, ifindex: i32, mode: XdpMode) -> Result<AttachedMode, Error> {
+        if self.link.is_some() {
+            return Err(Error::new(
+                ErrorKind::AlreadyAttached,
+                "the program is already attached".into(),
+            ));
+        }
         let tries: &[AttachedMode] = match mode {
             XdpMode::Auto => &[AttachedMode::Native, AttachedMode::Generic],
             XdpMode::Native => &[AttachedMode::Native],
             XdpMode::Generic => &[AttachedMode::Generic],
         };
-        if self.attached_id(ifindex).is_some() {
-            return Err(Error::new(
-                ErrorKind::AlreadyAttached,
-                "an XDP program is already attached".into(),
-            ));
-        }
-        let mut last = None;
+        let prog_fd = self.skel.progs.xdptcp_redirect.as_fd().as_raw_fd();
+        let mut last = 0;
         for &m in tries {
-            let xdp = Xdp::new(self.skel.progs.xdptcp_redirect.as_fd());
-            match xdp.attach(ifindex, m.flags() | XdpFlags::UPDATE_IF_NOEXIST) {
-                Ok(()) => {
-                    self.attached = Some((ifindex, m));
-                    return Ok(m);
-                }
-                Err(e) => {
-                    if e.kind() == libbpf_rs::ErrorKind::AlreadyExists {
-                        return Err(Error::new(
-                            ErrorKind::AlreadyAttached,
-                            format!("an XDP program is already attached: {e}"),
-                        ));
-                    }
-                    last = Some(e);
-                }
+            let opts = libbpf_sys::bpf_link_create_opts {
+                sz: core::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
+                flags: m.flags().bits(),
+                ..Default::default()
+            };
+            // SAFETY: `opts` is a properly sized, initialized options struct
+            // that outlives the call; prog_fd is our loaded program's fd.
+            let fd = unsafe {
+                libbpf_sys::bpf_link_create(prog_fd, ifindex, libbpf_sys::BPF_XDP, &opts)
+            };
+            if fd >= 0 {
+                // SAFETY: bpf_link_create returned a new fd that we own.
+                self.link = Some((unsafe { OwnedFd::from_raw_fd(fd) }, ifindex, m));
+                return Ok(m);
+            }
+            last = -fd;
+            if last == libc::EBUSY || last == libc::EEXIST {
+                return Err(Error::new(
+                    ErrorKind::AlreadyAttached,
+                    "an XDP program is already attached".into(),
+                ));
+            }
+            if last == libc::ENODEV {
+                return Err(Error::new(
+                    ErrorKind::NoSuchInterface,
+                    format!("no interface with index {ifindex}"),
+                ));
+            }
+            if last == libc::EPERM || last == libc::EACCES {
+                return Err(Error::new(
+                    ErrorKind::Permission,
+                    "not allowed to attach XDP programs".into(),
+                ));
             }
         }
-        Err(bpf_err(
-            "attaching the XDP program",
-            last.expect("at least one mode was tried"),
+        Err(Error::new(
+            ErrorKind::Bpf,
+            format!(
+                "attaching the XDP program: {}",
+                std::io::Error::from_raw_os_error(last)
+            ),
         ))
     }
 
-    /// The id of the XDP program attached to `ifindex` in any mode, if any.
-    pub fn attached_id(&self, ifindex: i32) -> Option<u32> {
-        let xdp = Xdp::new(self.skel.progs.xdptcp_redirect.as_fd());
-        [XdpFlags::DRV_MODE, XdpFlags::SKB_MODE]
-            .into_iter()
-            .filter_map(|f| xdp.query_id(ifindex, f).ok())
-            .find(|&id| id != 0)
-    }
-
-    /// Detach from the interface (idempotent).
+    /// Detach from the interface (idempotent): closes the link.
     pub fn detach(&mut self) {
-        if let Some((ifindex, m)) = self.attached.take() {
-            let xdp = Xdp::new(self.skel.progs.xdptcp_redirect.as_fd());
-            if let Err(e) = xdp.detach(ifindex, m.flags()) {
-                eprintln!("xdptcp: detaching the XDP program from ifindex {ifindex}: {e}");
-            }
-        }
+        self.link = None;
     }
 
     /// Where the program is attached, if it is.
     pub fn attached(&self) -> Option<(i32, AttachedMode)> {
-        self.attached
+        self.link.as_ref().map(|&(_, i, m)| (i, m))
     }
 
     /// Steer packets to `addr` (and ARP for it) to the stack.
@@ -243,8 +254,10 @@ impl XdpProgram {
     /// Run the program once on `packet` with BPF_PROG_TEST_RUN (no NIC
     /// involved; rx_queue_index is 0) and return its XDP action.
     pub fn test_run(&self, packet: &[u8]) -> Result<u32, Error> {
-        let mut input = libbpf_rs::ProgramInput::default();
-        input.data_in = Some(packet);
+        let input = libbpf_rs::ProgramInput {
+            data_in: Some(packet),
+            ..Default::default()
+        };
         let out = self
             .skel
             .progs
