@@ -89,7 +89,7 @@ fn af_xdp_sockets_on_every_queue_answer_arp_and_ping() {
         drop(other);
         prog.add_local_addr(STACK).unwrap();
         let umem = SharedUmem::new(4 * 4096).unwrap();
-        let mut devs: Vec<XdpDevice> = (0..4)
+        let devs: Vec<XdpDevice> = (0..4)
             .map(|q| {
                 let s = XdpSocket::new(&umem, &iface, q, ZeroCopy::Auto).unwrap();
                 // veth has no zero-copy support: auto falls back to copy mode.
@@ -98,7 +98,7 @@ fn af_xdp_sockets_on_every_queue_answer_arp_and_ping() {
                 XdpDevice::new(s, umem.clone(), info.mtu)
             })
             .collect();
-        (prog, devs.drain(..).collect::<Vec<_>>(), info)
+        (prog, devs, info)
     });
     let (prog, mut devs, info) = worker.join().unwrap();
     let mut child = pinger.spawn().unwrap();
