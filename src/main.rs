@@ -1,9 +1,12 @@
+//! The `xdptcp` binary: see [`cli`] for the subcommands.
+
+mod cli;
+
 use mimalloc::MiMalloc;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
-    eprintln!("xdptcp: not yet");
-    std::process::exit(2);
+    std::process::exit(cli::main());
 }

@@ -2,7 +2,8 @@
 //! socket in XSKMAP, so "ours" shows up as XDP_PASS with `no_socket`
 //! counted (bpf_redirect_map falls back to the action in its flags).
 
-mod common;
+mod veth_common;
+use veth_common as common;
 
 use core::net::Ipv4Addr;
 use xdptcp::io::xdp::prog::{XDP_PASS, XDP_REDIRECT};

@@ -5,7 +5,8 @@
 //! succeeds), while the kernel in the stack's namespace keeps its own
 //! address. Dropping the program detaches it.
 
-mod common;
+mod veth_common;
+use veth_common as common;
 use common::netns::{self, Harness};
 
 use core::net::Ipv4Addr;

@@ -1,14 +1,46 @@
 //! One worker's stack: demux of Ethernet/ARP/IPv4/ICMP/UDP/TCP for its own
 //! addresses, the ARP cache, the TCP connection table and listeners (with a
 //! SYN backlog and SYN cookies), UDP sockets, the timer wheel and counters.
+//!
+//! Files by concern: [`demux`] (receive path, RFC 1122 host rules), `arp`
+//! (cache, RFC 826), `iface` (routing, ARP I/O, transmit), `emit` (the TCP
+//! [`SegmentSink`](crate::tcp::SegmentSink)), `icmp`, `udp`, `tcp_table`
+//! (slab + 4-tuple map), `listener` (SYN backlog, SYN cookies), `conns`
+//! (events, timers, dirty list), [`timer`], [`cookie`], [`counters`].
+
+mod arp;
+mod conns;
+pub mod cookie;
+pub mod counters;
+pub mod demux;
+mod emit;
+mod hasher;
+mod icmp;
+mod iface;
+mod listener;
+mod tcp_table;
+pub mod timer;
+mod udp;
+
+pub use arp::ARP_CACHE_MAX;
+pub use counters::StackCounters;
 
 use crate::app::Event;
 use crate::io::{Device, Pkt};
-use crate::tcp::{self, ConnStats, State};
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::{self, ConnStats, Connection, FourTuple, State};
 use crate::time::Instant;
 use crate::wire::MacAddr;
+use cookie::SynCookies;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
+use hasher::{KeyedHasher, Map};
+use iface::Iface;
+use listener::Listener;
+use std::collections::VecDeque;
+use tcp_table::{ConnEntry, ConnTable};
+use timer::TimerWheel;
+use udp::UdpSocket;
 
 /// A handle to a TCP connection in one stack (slot index + generation, so a
 /// stale handle never reaches a reused slot).
@@ -67,166 +99,396 @@ pub struct StackConfig {
     pub ephemeral_ports: (u16, u16),
 }
 
-/// Counters of one stack, every drop by reason.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct StackCounters {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub tx_dropped: u64,
-    // Drops by reason (implementation adds fields as needed).
-    pub drop_truncated: u64,
-    pub drop_bad_length: u64,
-    pub drop_bad_checksum: u64,
-    pub drop_bad_version: u64,
-    pub drop_fragment: u64,
-    pub drop_unsupported: u64,
-    pub drop_not_for_us: u64,
-    pub drop_no_listener: u64,
-    pub drop_syn_backlog: u64,
-    pub drop_conn_limit: u64,
-    pub drop_arp_queue: u64,
-    pub drop_udp_no_socket: u64,
-    pub drop_udp_queue: u64,
-    pub syn_cookies_sent: u64,
-    pub syn_cookies_ok: u64,
-    pub syn_cookies_bad: u64,
-    pub rst_sent: u64,
-    pub arp_requests_sent: u64,
-    pub arp_replies_sent: u64,
-    pub icmp_echo_replies: u64,
-    pub conns_opened: u64,
-    pub conns_closed: u64,
-    // Sums of per-connection counters (closed and live).
-    pub retransmits: u64,
-    pub rto_timeouts: u64,
-    pub fast_recoveries: u64,
-}
+/// Timer wheel granularity and size (deadlines beyond the horizon are the
+/// wheel's business).
+const TIMER_TICK: Duration = Duration::from_millis(1);
+const TIMER_SLOTS: usize = 4096;
 
 /// One worker's stack over device `D`.
 pub struct Stack<D: Device> {
-    _d: core::marker::PhantomData<D>,
+    cfg: StackConfig,
+    iface: Iface<D>,
+    conns: ConnTable<D::Frame>,
+    listeners: Map<u16, Listener>,
+    udp: Map<u16, UdpSocket<D::Frame>>,
+    events: VecDeque<Event>,
+    /// Entries are (connection, the deadline it was armed for).
+    timers: TimerWheel<(ConnId, Instant)>,
+    /// Connections whose `poll_transmit` is due on the next `poll`.
+    dirty: Vec<ConnId>,
+    /// Connections whose last emit was refused by the device: retried on the
+    /// next `poll` (not counted in `poll_at`, so a full ring cannot spin).
+    retry: Vec<ConnId>,
+    expired: Vec<(ConnId, Instant)>,
+    isn: IsnGenerator,
+    cookies: SynCookies,
+    /// Next ephemeral port to try.
+    next_port: u16,
+    /// The latest `now` seen.
+    now: Instant,
 }
 
 impl<D: Device> Stack<D> {
-    pub fn new(cfg: StackConfig, dev: D, now: Instant) -> Self {
-        let _ = (cfg, dev, now);
-        todo!()
+    pub fn new(mut cfg: StackConfig, dev: D, now: Instant) -> Self {
+        // RFC 9293 §3.7.1: our MSS is bounded by the link MTU.
+        let mss_max = dev.mtu().saturating_sub(40).clamp(64, u16::MAX as usize) as u16;
+        cfg.tcp.mss = cfg.tcp.mss.min(mss_max);
+        let arp = arp::ArpCache::new(
+            KeyedHasher::new(&cfg.secret, 1),
+            cfg.arp_ttl,
+            cfg.arp_retry,
+            cfg.arp_retries,
+            cfg.arp_queue,
+        );
+        let iface = Iface {
+            dev,
+            mac: cfg.mac,
+            addrs: cfg.addrs.clone(),
+            gateway: cfg.gateway,
+            ident: 0,
+            counters: StackCounters::default(),
+            arp,
+        };
+        let (lo, hi) = cfg.ephemeral_ports;
+        let span = u32::from(hi.saturating_sub(lo)) + 1;
+        // Start the ephemeral search at a secret-dependent port (RFC 6056 §3.3.1 spirit).
+        let next_port = lo.saturating_add(
+            (u32::from(cfg.secret[0]) << 8 | u32::from(cfg.secret[1])) as u16 % span as u16,
+        );
+        Stack {
+            conns: ConnTable::new(KeyedHasher::new(&cfg.secret, 2)),
+            listeners: Map::with_hasher(KeyedHasher::new(&cfg.secret, 3)),
+            udp: Map::with_hasher(KeyedHasher::new(&cfg.secret, 4)),
+            events: VecDeque::new(),
+            timers: TimerWheel::new(TIMER_TICK, TIMER_SLOTS, now),
+            dirty: Vec::new(),
+            retry: Vec::new(),
+            expired: Vec::new(),
+            isn: IsnGenerator::new(cfg.secret),
+            cookies: SynCookies::new(cookie_key(&cfg.secret)),
+            next_port,
+            now,
+            iface,
+            cfg,
+        }
     }
 
     /// Process one received Ethernet frame `frame[..len]`. The frame is kept
     /// (zero-copy) if it carries accepted TCP payload or a UDP datagram.
     pub fn receive(&mut self, now: Instant, frame: D::Frame, len: usize) {
-        let _ = (now, frame, len);
-        todo!()
+        self.now = self.now.max(now);
+        self.demux(now, frame, len);
     }
 
     /// Run expired timers and transmit whatever is due (data the app wrote,
     /// ACKs for a received batch, retransmissions, ARP retries).
     pub fn poll(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        self.now = self.now.max(now);
+        for id in core::mem::take(&mut self.retry) {
+            self.mark_dirty(id);
+        }
+        self.run_timers(now);
+        self.iface.poll_arp(now);
+        self.flush_dirty(now);
     }
 
     /// When `poll` next has something to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        todo!()
+        let dirty = (!self.dirty.is_empty()).then_some(self.now);
+        [dirty, self.timers.next_expiry(), self.iface.arp.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn device(&self) -> &D {
-        todo!()
+        &self.iface.dev
     }
     pub fn device_mut(&mut self) -> &mut D {
-        todo!()
+        &mut self.iface.dev
     }
     pub fn counters(&self) -> &StackCounters {
-        todo!()
+        &self.iface.counters
+    }
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
     }
 
     /// The next event for the application, if any (see [`crate::app::dispatch`]).
     pub fn next_event(&mut self) -> Option<Event> {
-        todo!()
+        let ev = self.events.pop_front()?;
+        match ev {
+            Event::Accepted { port, .. } => {
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.accept_pending = l.accept_pending.saturating_sub(1);
+                }
+            }
+            Event::UdpReadable { port } => {
+                if let Some(s) = self.udp.get_mut(&port) {
+                    s.event_pending = false;
+                }
+            }
+            _ => {}
+        }
+        Some(ev)
+    }
+
+    /// Events queued for the application.
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
     }
 
     /// Accept TCP connections on `port` of every local address.
     pub fn listen(&mut self, port: u16) -> Result<(), Error> {
-        let _ = port;
-        todo!()
+        if port == 0 {
+            return Err(Error::InvalidState);
+        }
+        if self.listeners.contains_key(&port) {
+            return Err(Error::AddrInUse);
+        }
+        self.listeners.insert(port, Listener::default());
+        Ok(())
     }
 
     /// Active open to `remote` from our first address on its subnet and an
     /// ephemeral port.
     pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<ConnId, Error> {
-        let _ = (now, remote);
-        todo!()
+        let local_ip = self
+            .iface
+            .source_for(*remote.ip())
+            .ok_or(Error::Unreachable)?;
+        if self.conns.len() >= self.cfg.max_conns {
+            return Err(Error::Exhausted);
+        }
+        let (lo, hi) = self.cfg.ephemeral_ports;
+        if lo == 0 || lo > hi {
+            return Err(Error::Exhausted);
+        }
+        let span = u32::from(hi - lo) + 1;
+        for _ in 0..span {
+            let port = self.next_port.clamp(lo, hi);
+            self.next_port = if port >= hi { lo } else { port + 1 };
+            let local = SocketAddrV4::new(local_ip, port);
+            if self.listeners.contains_key(&port)
+                || self.conns.contains(&FourTuple { local, remote })
+            {
+                continue;
+            }
+            return self.connect_from(now, local, remote);
+        }
+        Err(Error::Exhausted)
+    }
+
+    /// Active open from a chosen local address and port (e.g. a port whose
+    /// RSS hash lands on this worker).
+    pub fn connect_from(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Result<ConnId, Error> {
+        self.now = self.now.max(now);
+        if !self.iface.is_local(*local.ip()) || local.port() == 0 || remote.port() == 0 {
+            return Err(Error::InvalidState);
+        }
+        if self.iface.next_hop(*remote.ip()).is_none() {
+            return Err(Error::Unreachable);
+        }
+        if self.conns.len() >= self.cfg.max_conns {
+            return Err(Error::Exhausted);
+        }
+        let tuple = FourTuple { local, remote };
+        if self.conns.contains(&tuple) {
+            return Err(Error::AddrInUse);
+        }
+        // RFC 6528: ISN from a clock and a keyed hash of the 4-tuple.
+        let iss = self.isn.isn(&tuple, now);
+        let conn = Connection::connect(&self.cfg.tcp, tuple, iss, now);
+        let mut entry = ConnEntry::new(conn, tuple, None);
+        entry.visible = true;
+        let id = self.conns.insert(entry);
+        self.iface.counters.conns_opened += 1;
+        self.mark_dirty(id);
+        self.after_op(id);
+        Ok(id)
+    }
+
+    /// The entry of a connection the application may use.
+    fn app_conn(&mut self, id: ConnId) -> Result<&mut ConnEntry<D::Frame>, Error> {
+        match self.conns.get_mut(id) {
+            Some(e) if e.visible && !e.detached => Ok(e),
+            _ => Err(Error::InvalidConn),
+        }
+    }
+
+    fn app_conn_ref(&self, id: ConnId) -> Result<&ConnEntry<D::Frame>, Error> {
+        match self.conns.get(id) {
+            Some(e) if e.visible && !e.detached => Ok(e),
+            _ => Err(Error::InvalidConn),
+        }
     }
 
     /// Zero-copy read (see [`tcp::Connection::recv_with`]).
-    pub fn recv_with(&mut self, id: ConnId, f: &mut dyn FnMut(&[u8]) -> usize) -> Result<usize, Error> {
-        let _ = (id, f);
-        todo!()
+    pub fn recv_with(
+        &mut self,
+        id: ConnId,
+        f: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> Result<usize, Error> {
+        let e = self.app_conn(id)?;
+        let n = e.conn.recv_with(f);
+        if n > 0 {
+            // The window opened: the connection may owe a window update.
+            self.mark_dirty(id);
+            self.after_op(id);
+        }
+        Ok(n)
     }
 
     /// Copying read.
     pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, Error> {
-        let _ = (id, buf);
-        todo!()
+        let mut n = 0;
+        self.recv_with(id, &mut |s| {
+            let k = s.len().min(buf.len() - n);
+            buf[n..n + k].copy_from_slice(&s[..k]);
+            n += k;
+            k
+        })
     }
 
     /// Queue data; returns bytes accepted.
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, Error> {
-        let _ = (id, data);
-        todo!()
+        let Stack { conns, iface, .. } = self;
+        let e = match conns.get_mut(id) {
+            Some(e) if e.visible && !e.detached => e,
+            _ => return Err(Error::InvalidConn),
+        };
+        let sendable = matches!(
+            e.conn.state(),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        );
+        if e.shutdown || !sendable {
+            return Err(Error::InvalidState);
+        }
+        let n = e.conn.send(data, &mut || iface.alloc());
+        if n > 0 {
+            self.mark_dirty(id);
+            self.after_op(id);
+        }
+        Ok(n)
+    }
+
+    /// Bytes `send` would accept now.
+    pub fn send_capacity(&self, id: ConnId) -> Result<usize, Error> {
+        Ok(self.app_conn_ref(id)?.conn.send_capacity())
+    }
+
+    /// In-order bytes ready to read.
+    pub fn recv_available(&self, id: ConnId) -> Result<usize, Error> {
+        Ok(self.app_conn_ref(id)?.conn.recv_available())
     }
 
     /// Half-close: FIN after queued data.
     pub fn shutdown(&mut self, id: ConnId) -> Result<(), Error> {
-        let _ = id;
-        todo!()
+        let e = self.app_conn(id)?;
+        if e.shutdown {
+            return Ok(());
+        }
+        e.shutdown = true;
+        e.conn.shutdown();
+        self.mark_dirty(id);
+        self.after_op(id);
+        Ok(())
     }
 
     /// Send RST and forget the connection (a `Closed{Aborted}` event follows).
     pub fn abort(&mut self, id: ConnId) -> Result<(), Error> {
-        let _ = id;
-        todo!()
+        let e = self.app_conn(id)?;
+        e.aborted = true;
+        e.conn.abort();
+        // The RST leaves now; then the connection is removed.
+        let now = self.now;
+        self.transmit_conn(id, now);
+        self.after_op(id);
+        if self.conns.get(id).is_some() {
+            // The connection did not report itself closed: finish it here.
+            self.close_conn(id, true);
+        }
+        Ok(())
     }
 
     pub fn set_nodelay(&mut self, id: ConnId, nodelay: bool) -> Result<(), Error> {
-        let _ = (id, nodelay);
-        todo!()
+        self.app_conn(id)?.conn.set_nodelay(nodelay);
+        Ok(())
     }
 
     pub fn state(&self, id: ConnId) -> Result<State, Error> {
-        let _ = id;
-        todo!()
+        Ok(self.app_conn_ref(id)?.conn.state())
+    }
+
+    /// The connection's addresses.
+    pub fn tuple(&self, id: ConnId) -> Result<FourTuple, Error> {
+        Ok(self.app_conn_ref(id)?.tuple)
     }
 
     pub fn conn_stats(&self, id: ConnId) -> Result<ConnStats, Error> {
-        let _ = id;
-        todo!()
+        Ok(*self.app_conn_ref(id)?.conn.stats())
     }
 
     /// Live connections (all states).
     pub fn conn_count(&self) -> usize {
-        todo!()
+        self.conns.len()
+    }
+
+    /// Add a permanent ARP entry (e.g. a peer whose MAC is known up front).
+    pub fn arp_insert_static(&mut self, ip: Ipv4Addr, mac: MacAddr) {
+        if let Some(q) = self.iface.arp.insert_static(ip, mac) {
+            self.iface.flush_waiting(mac, q);
+        }
+    }
+
+    /// The MAC ARP resolved for `ip`, if any.
+    pub fn arp_lookup(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        self.iface.arp.lookup(ip, self.now)
+    }
+
+    /// Entries in the ARP cache and packets waiting in its queues.
+    pub fn arp_stats(&self) -> (usize, usize) {
+        (self.iface.arp.len(), self.iface.arp.queued())
     }
 
     /// Open a UDP socket on `port`.
     pub fn udp_bind(&mut self, port: u16) -> Result<(), Error> {
-        let _ = port;
-        todo!()
+        if port == 0 {
+            return Err(Error::InvalidState);
+        }
+        if self.udp.contains_key(&port) {
+            return Err(Error::AddrInUse);
+        }
+        self.udp.insert(port, UdpSocket::default());
+        Ok(())
     }
 
     /// Next queued datagram on `port`: (source, payload in its frame).
     pub fn udp_recv(&mut self, port: u16) -> Option<(SocketAddrV4, Pkt<D::Frame>)> {
-        let _ = port;
-        todo!()
+        self.udp.get_mut(&port)?.queue.pop_front()
     }
 
     /// Send one datagram from `port`.
     pub fn udp_send(&mut self, port: u16, dst: SocketAddrV4, data: &[u8]) -> Result<(), Error> {
-        let _ = (port, dst, data);
-        todo!()
+        if !self.udp.contains_key(&port) {
+            return Err(Error::InvalidState);
+        }
+        let now = self.now;
+        self.udp_output(now, port, dst, data)
     }
+}
+
+/// The SYN-cookie key, derived from the stack secret so that it differs
+/// from the ISN key.
+fn cookie_key(secret: &[u8; 16]) -> [u8; 16] {
+    let mut k = *secret;
+    for (i, b) in k.iter_mut().enumerate() {
+        *b ^= 0x5c ^ (i as u8).wrapping_mul(29);
+    }
+    k
 }

@@ -126,7 +126,13 @@ impl<F: Frame> Connection<F> {
 
     /// Passive open from a received SYN (RFC 9293 §3.10.7.2): SYN-RECEIVED;
     /// the SYN-ACK leaves on the next `poll_transmit`.
-    pub fn accept(cfg: &Config, tuple: FourTuple, syn: &TcpRepr, iss: SeqNumber, now: Instant) -> Self {
+    pub fn accept(
+        cfg: &Config,
+        tuple: FourTuple,
+        syn: &TcpRepr,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Self {
         let _ = (cfg, tuple, syn, iss, now);
         todo!()
     }

@@ -1,24 +1,89 @@
 //! The Internet checksum (RFC 1071), word-at-a-time, and its incremental
 //! update (RFC 1624) for rewritten headers.
+//!
+//! RFC 1071 §2(B): the one's-complement sum is independent of byte order, so
+//! `sum` adds the data as native-endian 64-bit words into a 128-bit
+//! accumulator (carries are kept, not lost) and swaps the folded 16-bit
+//! result into network order once at the end. RFC 1071 §2(C): the sum may be
+//! computed over wider words and folded, since the end-around carries are
+//! associative.
 
 use core::net::Ipv4Addr;
 
 /// One's-complement sum of `data` folded to 16 bits (not inverted).
+///
+/// The result is in host order, as if `data` were read as big-endian 16-bit
+/// words. An odd trailing byte is padded with a zero byte (RFC 1071 §4.1).
 pub fn sum(data: &[u8]) -> u16 {
-    let _ = data;
-    todo!()
+    // Four independent lanes per 32-byte block keep the adds off a single
+    // dependency chain; u128 lanes cannot overflow for any realistic length
+    // (2^64 additions of 2^64).
+    let mut acc: [u128; 4] = [0; 4];
+    let mut blocks = data.chunks_exact(32);
+    for block in &mut blocks {
+        let (a, rest) = block.split_at(8);
+        let (b, rest) = rest.split_at(8);
+        let (c, d) = rest.split_at(8);
+        acc[0] += u64::from_ne_bytes(word(a)) as u128;
+        acc[1] += u64::from_ne_bytes(word(b)) as u128;
+        acc[2] += u64::from_ne_bytes(word(c)) as u128;
+        acc[3] += u64::from_ne_bytes(word(d)) as u128;
+    }
+    let rest = blocks.remainder();
+    let mut words = rest.chunks_exact(8);
+    for w in &mut words {
+        acc[0] += u64::from_ne_bytes(word(w)) as u128;
+    }
+    // The tail (< 8 bytes) starts at an even offset, so zero-padding it at
+    // its end pads an odd last byte exactly as RFC 1071 asks.
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut last = [0u8; 8];
+        last[..tail.len()].copy_from_slice(tail);
+        acc[1] += u64::from_ne_bytes(last) as u128;
+    }
+    let total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    u16::from_be(fold128(total))
+}
+
+/// `chunk` (exactly 8 bytes) as an array; the `unwrap_or` never triggers.
+#[inline(always)]
+fn word(chunk: &[u8]) -> [u8; 8] {
+    chunk.try_into().unwrap_or([0; 8])
+}
+
+/// Fold a wide one's-complement accumulator to 16 bits with end-around carry.
+#[inline(always)]
+fn fold128(x: u128) -> u16 {
+    // 128 -> 64: add the halves; a carry out of the addition wraps around.
+    let (lo, carry) = (x as u64).overflowing_add((x >> 64) as u64);
+    fold64(lo as u128 + carry as u128)
+}
+
+#[inline(always)]
+fn fold64(x: u128) -> u16 {
+    let mut x = x;
+    while x >> 16 != 0 {
+        x = (x & 0xffff) + (x >> 16);
+    }
+    x as u16
 }
 
 /// Combine partial sums (one's-complement addition).
 pub fn combine(sums: &[u16]) -> u16 {
-    let _ = sums;
-    todo!()
+    let total: u64 = sums.iter().map(|&s| s as u64).sum();
+    fold64(total as u128)
 }
 
 /// Sum of the IPv4 pseudo-header (RFC 9293 §3.1) for `protocol` and `len`.
+///
+/// The pseudo-header is source address, destination address, a zero byte,
+/// the protocol number and the 16-bit segment length (header + data).
 pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: usize) -> u16 {
-    let _ = (src, dst, protocol, len);
-    todo!()
+    let s = u32::from(src) as u64;
+    let d = u32::from(dst) as u64;
+    let total = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + protocol as u64 + len as u64;
+    fold64(total as u128)
 }
 
 /// The checksum field value for `data` (inverted sum; 0 result stays 0).
@@ -27,7 +92,163 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// RFC 1624 eqn. 3: new checksum after a 16-bit field changed `old` -> `new`.
+///
+/// `HC' = ~(~HC + ~m + m')`. Unlike eqn. 2 this never yields the
+/// "negative zero" problem described in RFC 1624 §3.
 pub fn update(check: u16, old: u16, new: u16) -> u16 {
-    let _ = (check, old, new);
-    todo!()
+    !combine(&[!check, !old, new])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The textbook RFC 1071 loop: big-endian 16-bit words into a u32.
+    fn reference(data: &[u8]) -> u16 {
+        let mut acc: u64 = 0;
+        let mut i = 0;
+        while i + 1 < data.len() {
+            acc += u16::from_be_bytes([data[i], data[i + 1]]) as u64;
+            i += 2;
+        }
+        if i < data.len() {
+            acc += (data[i] as u64) << 8;
+        }
+        while acc >> 16 != 0 {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn empty_and_small() {
+        assert_eq!(sum(&[]), 0);
+        assert_eq!(sum(&[0x12]), 0x1200);
+        assert_eq!(sum(&[0x12, 0x34]), 0x1234);
+        assert_eq!(sum(&[0x12, 0x34, 0x56]), 0x1234 + 0x5600);
+        assert_eq!(checksum(&[]), 0xffff);
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3 numerical example: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(sum(&data), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn ipv4_header_vector() {
+        // A well-known IPv4 header (Wikipedia "IPv4 header checksum"):
+        // checksum field b861.
+        let mut hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&hdr), 0xb861);
+        hdr[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert_eq!(sum(&hdr), 0xffff);
+    }
+
+    #[test]
+    fn all_ones_carries() {
+        // Large runs of 0xff exercise every carry path: the sum of any number
+        // of 0xffff words is 0xffff.
+        for n in [2usize, 8, 31, 32, 33, 64, 1500, 9000, 65536] {
+            let data = vec![0xffu8; n];
+            assert_eq!(sum(&data), reference(&data), "len {n}");
+        }
+    }
+
+    #[test]
+    fn matches_reference_random_lengths_and_alignments() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(1071);
+        let mut buf = vec![0u8; 9100];
+        for _ in 0..2000 {
+            rng.fill(&mut buf[..]);
+            let off = rng.gen_range(0..16);
+            let len = rng.gen_range(0..9000);
+            let data = &buf[off..off + len];
+            assert_eq!(sum(data), reference(data), "off {off} len {len}");
+        }
+        for len in 0..200 {
+            for off in 0..8 {
+                let data = &buf[off..off + len];
+                assert_eq!(sum(data), reference(data), "off {off} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn combine_splits_at_even_offsets() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+        let mut buf = vec![0u8; 3000];
+        rng.fill(&mut buf[..]);
+        for _ in 0..200 {
+            let cut = rng.gen_range(0..1500) * 2;
+            let whole = sum(&buf);
+            assert_eq!(combine(&[sum(&buf[..cut]), sum(&buf[cut..])]), whole);
+        }
+        assert_eq!(combine(&[]), 0);
+        assert_eq!(combine(&[0xffff, 0x0001]), 0x0001);
+        assert_eq!(combine(&[0x8000, 0x8000]), 0x0001);
+    }
+
+    #[test]
+    fn pseudo_header_matches_bytes() {
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(198, 19, 255, 254);
+        let mut ph = [0u8; 12];
+        ph[0..4].copy_from_slice(&src.octets());
+        ph[4..8].copy_from_slice(&dst.octets());
+        ph[9] = 6;
+        ph[10..12].copy_from_slice(&1480u16.to_be_bytes());
+        assert_eq!(pseudo_header(src, dst, 6, 1480), reference(&ph));
+        let ones = Ipv4Addr::new(255, 255, 255, 255);
+        ph[0..8].fill(0xff);
+        ph[9] = 17;
+        ph[10..12].copy_from_slice(&0xffffu16.to_be_bytes());
+        assert_eq!(pseudo_header(ones, ones, 17, 0xffff), reference(&ph));
+    }
+
+    #[test]
+    fn incremental_update_matches_recompute() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(1624);
+        let mut hdr = [0u8; 20];
+        for _ in 0..5000 {
+            rng.fill(&mut hdr[..]);
+            hdr[10] = 0;
+            hdr[11] = 0;
+            let c = checksum(&hdr);
+            hdr[10..12].copy_from_slice(&c.to_be_bytes());
+            let field = rng.gen_range(0..10) * 2;
+            if field == 10 {
+                continue;
+            }
+            let old = u16::from_be_bytes([hdr[field], hdr[field + 1]]);
+            let new: u16 = if rng.gen_bool(0.1) { 0 } else { rng.gen() };
+            hdr[field..field + 2].copy_from_slice(&new.to_be_bytes());
+            let updated = update(c, old, new);
+            // Verification: the header with the updated checksum sums to
+            // all ones (the recomputed checksum may differ only as 0 vs
+            // 0xffff, both being one's-complement zero).
+            hdr[10..12].copy_from_slice(&updated.to_be_bytes());
+            assert_eq!(sum(&hdr), 0xffff);
+            hdr[10] = 0;
+            hdr[11] = 0;
+            let fresh = checksum(&hdr);
+            assert!(
+                fresh == updated
+                    || (fresh == 0 && updated == 0xffff)
+                    || (fresh == 0xffff && updated == 0)
+            );
+        }
+    }
+
+    #[test]
+    fn rfc1624_example() {
+        // RFC 1624 §4: HC = 0xdd2f, m = 0x5555 -> m' = 0x3285 gives 0x0000.
+        assert_eq!(update(0xdd2f, 0x5555, 0x3285), 0x0000);
+    }
 }

@@ -13,7 +13,7 @@ pub mod tcp;
 pub mod udp;
 
 pub use arp::{ArpOp, ArpRepr};
-pub use ethernet::{EthernetRepr, EtherType, MacAddr};
+pub use ethernet::{EtherType, EthernetRepr, MacAddr};
 pub use icmp::IcmpRepr;
 pub use ipv4::{IpProtocol, Ipv4Repr};
 pub use tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};

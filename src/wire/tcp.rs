@@ -1,6 +1,16 @@
 //! TCP header and options (RFC 9293 §3.1, RFC 7323, RFC 2018, RFC 8684 §3).
 
-use super::Result;
+mod options;
+#[cfg(test)]
+mod tests;
+
+pub use options::{
+    KIND_EOL, KIND_MPTCP, KIND_MSS, KIND_NOP, KIND_SACK, KIND_SACK_PERMITTED, KIND_TIMESTAMPS,
+    KIND_WS, MAX_OPTIONS_LEN,
+};
+
+use super::checksum;
+use super::{Result, WireError};
 use core::cmp::Ordering;
 use core::net::Ipv4Addr;
 use core::ops::{Add, Sub};
@@ -90,6 +100,57 @@ impl TcpFlags {
     pub fn ack(self) -> bool {
         self.contains(Self::ACK)
     }
+    pub fn psh(self) -> bool {
+        self.contains(Self::PSH)
+    }
+    pub fn urg(self) -> bool {
+        self.contains(Self::URG)
+    }
+    pub fn ece(self) -> bool {
+        self.contains(Self::ECE)
+    }
+    pub fn cwr(self) -> bool {
+        self.contains(Self::CWR)
+    }
+    /// True when any of the bits in `other` is set.
+    pub fn intersects(self, other: TcpFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl core::ops::BitAnd for TcpFlags {
+    type Output = TcpFlags;
+    fn bitand(self, o: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 & o.0)
+    }
+}
+
+impl core::ops::Not for TcpFlags {
+    type Output = TcpFlags;
+    fn not(self) -> TcpFlags {
+        TcpFlags(!self.0)
+    }
+}
+
+/// tcpdump-style flag letters: `S`, `.` (ACK), `F`, `R`, `P`, `U`, `E`, `W`.
+impl core::fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (flag, c) in [
+            (Self::SYN, 'S'),
+            (Self::FIN, 'F'),
+            (Self::RST, 'R'),
+            (Self::PSH, 'P'),
+            (Self::URG, 'U'),
+            (Self::ECE, 'E'),
+            (Self::CWR, 'W'),
+            (Self::ACK, '.'),
+        ] {
+            if self.contains(flag) {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl core::ops::BitOr for TcpFlags {
@@ -106,7 +167,8 @@ impl core::ops::BitOrAssign for TcpFlags {
 }
 
 /// Up to four SACK blocks (RFC 2018 §3), `[left, right)` each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Equality compares only the blocks in use.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct SackBlocks {
     pub len: u8,
     pub blocks: [(SeqNumber, SeqNumber); 4],
@@ -114,7 +176,8 @@ pub struct SackBlocks {
 
 impl SackBlocks {
     pub fn as_slice(&self) -> &[(SeqNumber, SeqNumber)] {
-        &self.blocks[..self.len as usize]
+        // Clamped: `len` is a public field and may be set out of range.
+        &self.blocks[..(self.len as usize).min(self.blocks.len())]
     }
     /// Append a block; ignored when four are already present.
     pub fn push(&mut self, left: SeqNumber, right: SeqNumber) {
@@ -130,11 +193,28 @@ impl SackBlocks {
 
 /// Raw MPTCP options (kind 30, RFC 8684 §3), each kept whole (kind, length,
 /// body) and concatenated; the options area is at most 40 bytes so they fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Equality compares only the bytes in use.
+#[derive(Debug, Clone, Copy)]
 pub struct MptcpRaw {
     pub len: u8,
     pub bytes: [u8; 40],
 }
+
+impl PartialEq for SackBlocks {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SackBlocks {}
+
+impl PartialEq for MptcpRaw {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for MptcpRaw {}
 
 impl Default for MptcpRaw {
     fn default() -> Self {
@@ -147,10 +227,46 @@ impl Default for MptcpRaw {
 
 impl MptcpRaw {
     pub fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
+        // Clamped: `len` is a public field and may be set out of range.
+        &self.bytes[..(self.len as usize).min(self.bytes.len())]
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+    /// Build from whole MPTCP options (kind, length, body each); `None`
+    /// if they exceed 40 bytes.
+    pub fn from_slice(raw: &[u8]) -> Option<MptcpRaw> {
+        let mut m = MptcpRaw::default();
+        m.bytes.get_mut(..raw.len())?.copy_from_slice(raw);
+        m.len = raw.len() as u8;
+        Some(m)
+    }
+    /// Append one whole option; returns false (and appends nothing) when it
+    /// does not fit.
+    pub fn append(&mut self, option: &[u8]) -> bool {
+        let at = self.as_slice().len();
+        match self.bytes.get_mut(at..at + option.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(option);
+                self.len = (at + option.len()) as u8;
+                true
+            }
+            None => false,
+        }
+    }
+    /// Iterate over the whole options (kind 30, length, body), stopping at
+    /// the first that does not walk (length < 2 or past the end).
+    pub fn options(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = self.as_slice();
+        core::iter::from_fn(move || {
+            let len = *rest.get(1)? as usize;
+            if len < 2 || len > rest.len() {
+                return None;
+            }
+            let (opt, tail) = rest.split_at(len);
+            rest = tail;
+            Some(opt)
+        })
     }
 }
 
@@ -187,31 +303,139 @@ pub struct TcpRepr {
     pub options: TcpOptions,
 }
 
+/// Offsets in the fixed TCP header (RFC 9293 §3.1).
+const OFF_DATA_OFFSET: usize = 12;
+const OFF_FLAGS: usize = 13;
+const OFF_CHECKSUM: usize = 16;
+
+/// IP protocol number of TCP, for the pseudo-header.
+const PROTO_TCP: u8 = 6;
+
 impl TcpRepr {
+    /// The fixed header, without options.
+    pub const MIN_HEADER_LEN: usize = 20;
+    /// The largest header: data offset 15 words.
+    pub const MAX_HEADER_LEN: usize = 60;
+
     /// Parse a TCP segment (header + payload) that arrived from `src` to
     /// `dst`, verifying the checksum over the pseudo-header (RFC 9293 §3.1).
     /// Returns the header and the offset where the payload starts.
     pub fn parse(segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(TcpRepr, usize)> {
-        let _ = (segment, src, dst);
-        todo!("wire::tcp::parse")
+        if segment.len() < Self::MIN_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        // Verified before the header fields are trusted, so corruption is
+        // counted as a bad checksum rather than as a bad length.
+        if Self::checksum_sum(segment, src, dst) != 0xffff {
+            return Err(WireError::BadChecksum);
+        }
+        Self::parse_unchecked(segment)
     }
 
     /// Parse without verifying the checksum (the NIC or a test already did).
     pub fn parse_unchecked(segment: &[u8]) -> Result<(TcpRepr, usize)> {
-        let _ = segment;
-        todo!("wire::tcp::parse_unchecked")
+        let h: &[u8; 20] = segment
+            .get(..Self::MIN_HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(WireError::Truncated)?;
+        // RFC 9293 §3.1: Data Offset, the header length in 32-bit words.
+        let header_len = (h[OFF_DATA_OFFSET] >> 4) as usize * 4;
+        if header_len < Self::MIN_HEADER_LEN {
+            return Err(WireError::BadLength);
+        }
+        let opts = segment
+            .get(Self::MIN_HEADER_LEN..header_len)
+            .ok_or(WireError::Truncated)?;
+        let options = TcpOptions::parse(opts)?;
+        let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let repr = TcpRepr {
+            src_port: u16::from_be_bytes([h[0], h[1]]),
+            dst_port: u16::from_be_bytes([h[2], h[3]]),
+            seq: SeqNumber(be32(4)),
+            ack: SeqNumber(be32(8)),
+            // The 8-bit control field (CWR..FIN); the bit before it (NS,
+            // now AE in RFC 9768 accurate ECN) and the reserved bits are
+            // ignored.
+            flags: TcpFlags(h[OFF_FLAGS]),
+            window: u16::from_be_bytes([h[14], h[15]]),
+            urgent: u16::from_be_bytes([h[18], h[19]]),
+            options,
+        };
+        Ok((repr, header_len))
+    }
+
+    /// One's-complement sum of pseudo-header and segment: 0xffff when the
+    /// checksum field is right.
+    fn checksum_sum(segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
+        let ph = checksum::pseudo_header(src, dst, PROTO_TCP, segment.len());
+        checksum::combine(&[ph, checksum::sum(segment)])
+    }
+
+    /// Length of the options area this repr emits, padded to 4 (at most 40;
+    /// SACK blocks, then MPTCP options, that do not fit are left out).
+    pub fn options_len(&self) -> usize {
+        self.options.layout().len
     }
 
     /// Length of the header this repr emits: 20 + options, padded to 4.
     pub fn header_len(&self) -> usize {
-        todo!("wire::tcp::header_len")
+        Self::MIN_HEADER_LEN + self.options_len()
+    }
+
+    /// This repr as `emit` writes it: without the SACK blocks and MPTCP
+    /// options that do not fit in the 40-byte options area. Parsing what
+    /// `emit` wrote gives exactly this.
+    pub fn canonical(&self) -> TcpRepr {
+        let layout = self.options.layout();
+        let mut r = *self;
+        r.options.sack.len = layout.sack_blocks as u8;
+        r.options.sack.blocks[layout.sack_blocks..].fill(Default::default());
+        let mptcp = self.options.mptcp.as_slice();
+        r.options.mptcp =
+            MptcpRaw::from_slice(&mptcp[..layout.mptcp_len.min(mptcp.len())]).unwrap_or_default();
+        r
+    }
+
+    /// Write the header into `segment[..header_len()]` without the checksum
+    /// (the field is zeroed). Returns the header length.
+    ///
+    /// # Panics
+    /// If `segment` is shorter than `header_len()` (a caller bug).
+    pub fn emit_header(&self, segment: &mut [u8]) -> usize {
+        let layout = self.options.layout();
+        let header_len = Self::MIN_HEADER_LEN + layout.len;
+        let (h, opts) = segment[..header_len].split_at_mut(Self::MIN_HEADER_LEN);
+        h[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        h[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        h[4..8].copy_from_slice(&self.seq.0.to_be_bytes());
+        h[8..12].copy_from_slice(&self.ack.0.to_be_bytes());
+        h[OFF_DATA_OFFSET] = ((header_len / 4) as u8) << 4;
+        h[OFF_FLAGS] = self.flags.0;
+        h[14..16].copy_from_slice(&self.window.to_be_bytes());
+        h[16..18].copy_from_slice(&[0, 0]);
+        h[18..20].copy_from_slice(&self.urgent.to_be_bytes());
+        self.options.write(&layout, opts);
+        header_len
     }
 
     /// Write the header into `segment[..header_len()]` and the checksum over
     /// the whole `segment` (header + payload already in place after it).
+    ///
+    /// # Panics
+    /// If `segment` is shorter than `header_len()` (a caller bug).
     pub fn emit(&self, segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
-        let _ = (segment, src, dst);
-        todo!("wire::tcp::emit")
+        self.emit_header(segment);
+        Self::fill_checksum(segment, src, dst);
+    }
+
+    /// Compute and store the checksum of a whole segment whose checksum
+    /// field is zero (RFC 9293 §3.1).
+    ///
+    /// # Panics
+    /// If `segment` is shorter than 20 bytes (a caller bug).
+    pub fn fill_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+        let c = !Self::checksum_sum(segment, src, dst);
+        segment[OFF_CHECKSUM..OFF_CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
     }
 
     /// Sequence space this segment occupies: payload plus one for SYN and

@@ -19,7 +19,9 @@ pub trait CongestionControl: core::fmt::Debug {
     fn ssthresh(&self) -> usize;
     /// `acked` new bytes were cumulatively or selectively acknowledged outside
     /// of recovery. `in_flight` is the bytes outstanding before this ACK;
-    /// `rtt` the latest sample, if any. Grows cwnd (slow start / avoidance).
+    /// `rtt` the latest sample, if any. Grows cwnd (slow start / avoidance),
+    /// but only while the sender uses the window: nothing grows when
+    /// `in_flight` < cwnd / 2 (application-limited, RFC 7661 spirit).
     fn on_ack(&mut self, now: Instant, acked: usize, in_flight: usize, rtt: Option<Duration>);
     /// Loss detected by duplicate ACKs/SACK or an ECN echo (entering fast
     /// recovery, at most once per window): sets ssthresh and cwnd
@@ -41,11 +43,41 @@ pub trait CongestionControl: core::fmt::Debug {
 /// Build the controller for `kind` with initial window `iw_segments`·`mss`
 /// (RFC 6928).
 pub fn new(kind: CcKind, mss: usize, iw_segments: u32) -> Box<dyn CongestionControl> {
-    // Once both implement the trait:
-    // match kind {
-    //     CcKind::NewReno => Box::new(newreno::NewReno::new(mss, iw_segments)),
-    //     CcKind::Cubic => Box::new(cubic::Cubic::new(mss, iw_segments)),
-    // }
-    let _ = (kind, mss, iw_segments);
-    todo!("cc::new")
+    match kind {
+        CcKind::NewReno => Box::new(newreno::NewReno::new(mss, iw_segments)),
+        CcKind::Cubic => Box::new(cubic::Cubic::new(mss, iw_segments)),
+    }
+}
+
+/// RFC 6928 §2: IW = `iw_segments`·MSS (Linux style: no byte cap), at least
+/// one segment.
+pub(crate) fn initial_window(mss: usize, iw_segments: u32) -> usize {
+    mss.saturating_mul(iw_segments.max(1) as usize)
+}
+
+/// RFC 5681 §3.1 slow start with RFC 3465 §2.2 appropriate byte counting
+/// (L = 2·SMSS): cwnd grows by min(acked, 2·SMSS) but not beyond ssthresh.
+/// Returns the new cwnd and the acked bytes left over for congestion
+/// avoidance once ssthresh is reached.
+pub(crate) fn slow_start(cwnd: usize, ssthresh: usize, acked: usize, mss: usize) -> (usize, usize) {
+    let room = ssthresh.saturating_sub(cwnd);
+    let inc = acked.min(2 * mss);
+    if inc <= room {
+        (cwnd + inc, 0)
+    } else {
+        (ssthresh, acked - room)
+    }
+}
+
+/// Whether the window is actually in use, so growing it is justified
+/// (RFC 7661 §4.3 spirit; Linux's `tcp_is_cwnd_limited`): at least half of
+/// cwnd was outstanding when the ACK arrived.
+pub(crate) fn cwnd_limited(cwnd: usize, in_flight: usize) -> bool {
+    in_flight.saturating_mul(2) >= cwnd
+}
+
+/// Convert a window of `from`-byte segments to `to`-byte segments.
+pub(crate) fn rescale(window: usize, from: usize, to: usize) -> usize {
+    let segs = (window / from.max(1)).max(1);
+    segs.saturating_mul(to)
 }

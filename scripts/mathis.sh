@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Goodput of one bulk connection at 1% loss and 40 ms RTT, SACK on and off,
+# over several seeds, against the Mathis et al. bound MSS/RTT * 1.22/sqrt(p)
+# (Mathis, Semke, Mahdavi, Ott, "The Macroscopic Behavior of the TCP
+# Congestion Avoidance Algorithm", CCR 1997). The bound models Reno with
+# periodic loss; CUBIC and SACK may exceed it somewhat, a broken recovery
+# falls far below.
+#
+# Usage: scripts/mathis.sh [bytes] [seeds]   (defaults: 8M, 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BYTES=${1:-8M}
+SEEDS=${2:-5}
+LOSS=0.01
+DELAY_MS=20          # one way: RTT 40 ms
+RATE_MBPS=1000
+MTU=1500
+MSS=$((MTU - 40))
+CC=${CC:-newreno}
+
+cargo build --release --quiet
+BIN=target/release/xdptcp
+
+bound=$(awk -v mss=$MSS -v rtt=$((2 * DELAY_MS)) -v p=$LOSS \
+    'BEGIN { printf "%.2f", mss * 8 / (rtt / 1000) * 1.22 / sqrt(p) / 1e6 }')
+echo "Mathis bound: MSS ${MSS} B, RTT $((2 * DELAY_MS)) ms, p ${LOSS} -> ${bound} Mbit/s (cc ${CC}, ${BYTES} per run)"
+printf '%-5s %-5s %8s %12s %8s %8s %8s %7s\n' sack seed intact goodput_mbps ratio retx rto fastrec
+for sack in on off; do
+    flag=""
+    [ "$sack" = off ] && flag="--no-sack"
+    sum=0
+    for seed in $(seq 1 "$SEEDS"); do
+        j=$($BIN sim --json --bytes "$BYTES" --loss $LOSS --delay-ms $DELAY_MS \
+            --rate-mbps $RATE_MBPS --mtu $MTU --cc "$CC" --seed "$seed" $flag 2>/dev/null || true)
+        if [ -z "$j" ]; then echo "seed $seed: no output"; continue; fi
+        python3 - "$j" "$bound" "$sack" "$seed" <<'PY'
+import json, sys
+j = json.loads(sys.argv[1]); bound = float(sys.argv[2])
+g = j["goodput_mbps"]
+print("%-5s %-5s %8s %12.2f %8.2f %8d %8d %7d" % (sys.argv[3], sys.argv[4], j["intact"], g, g / bound,
+      j["retransmits"], j["rto_timeouts"], j["fast_recoveries"]))
+PY
+    done
+done

@@ -1,0 +1,91 @@
+//! Value parsers shared by the subcommands.
+
+/// A byte count with an optional binary suffix: `4096`, `64K`, `8M`, `1G`
+/// (also `8MB`, `8MiB`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, suffix) = t.split_at(digits);
+    let bad =
+        || format!("'{s}' is not a size (use a number with an optional K, M or G suffix, e.g. 8M)");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let mult: u64 = match suffix.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// A probability per packet, in [0, 1].
+pub fn parse_prob(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "'{s}' is not a probability (use a fraction in [0, 1], e.g. 0.01 for 1%)"
+        )),
+    }
+}
+
+/// Milliseconds, non-negative and at most a minute.
+pub fn parse_ms(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=60_000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a delay (use milliseconds from 0 to 60000)"
+        )),
+    }
+}
+
+/// A rate in Mbit/s: positive, at most 1 Tbit/s.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.001..=1e6).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a rate (use Mbit/s from 0.001 to 1000000)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("8M"), Ok(8 << 20));
+        assert_eq!(parse_size("8mib"), Ok(8 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in [
+            "",
+            "M",
+            "1.5M",
+            "-1",
+            "12Q",
+            "1 M x",
+            "99999999999999999999",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn probabilities_and_rates() {
+        assert_eq!(parse_prob("0.2"), Ok(0.2));
+        assert_eq!(parse_prob("1"), Ok(1.0));
+        for bad in ["-0.1", "1.01", "NaN", "x", "inf"] {
+            assert!(parse_prob(bad).is_err(), "{bad}");
+        }
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("inf").is_err());
+        assert_eq!(parse_rate("1.5"), Ok(1.5));
+        assert!(parse_ms("-1").is_err());
+        assert_eq!(parse_ms("20"), Ok(20.0));
+    }
+}

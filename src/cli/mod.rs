@@ -1,0 +1,64 @@
+//! The command line: one file per subcommand.
+//!
+//! Exit codes: 0 success, 1 the command ran and failed (e.g. a transfer was
+//! not intact), 2 bad arguments.
+
+pub mod args;
+pub mod sim;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "xdptcp",
+    version,
+    about = "Kernel-bypass TCP/IP stack on AF_XDP"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Bulk transfer between two stacks over a simulated, impaired link,
+    /// every byte verified (deterministic: same seed, same run).
+    Sim(sim::SimArgs),
+}
+
+/// Exit code for bad arguments.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Parse the command line and run; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return 0;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return EXIT_USAGE;
+            }
+            // One line: clap's first line plus where to look.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid arguments");
+            let hint = msg
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("[possible values"));
+            let hint = hint.map(|h| format!(" {h}")).unwrap_or_default();
+            eprintln!(
+                "xdptcp: {}{hint} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return EXIT_USAGE;
+        }
+    };
+    match cli.cmd {
+        Command::Sim(a) => sim::run(a),
+    }
+}

@@ -1,0 +1,484 @@
+//! The network and the virtual-time driver.
+//!
+//! N nodes are joined by a full mesh of one-way [`Link`]s; a frame goes to
+//! the node owning its destination MAC (broadcasts to every other node). The
+//! driver delivers packets in time order (an event queue ordered by arrival
+//! time, ties by send order), lets every node run (receive, app events,
+//! poll), and then jumps virtual time to the next thing that can happen: the
+//! earliest arrival or the earliest `poll_at` of any node. It stops when all
+//! nodes are finished, and reports a failure when the virtual-time or
+//! iteration limit is reached or nothing is left to happen (a stall).
+
+use super::device::SimDevice;
+use super::frame::{FramePool, HeapFrame};
+use super::link::{InFlight, Link, LinkConfig, LinkStats};
+use crate::io::Frame;
+use crate::time::Instant;
+use crate::wire::MacAddr;
+use core::time::Duration;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// Something the driver runs: a stack and its application, or a test double.
+pub trait Node {
+    /// A packet arrived (already copied into one of the node's RX frames).
+    fn receive(&mut self, now: Instant, frame: HeapFrame, len: usize);
+    /// Run the application and the stack's timers and transmissions.
+    fn service(&mut self, now: Instant);
+    /// When the node next needs `service` without a packet arriving.
+    fn poll_at(&self) -> Option<Instant>;
+    fn device_mut(&mut self) -> &mut SimDevice;
+    /// Whether the node has done all it was meant to do.
+    fn finished(&self) -> bool;
+}
+
+/// Bounds on a run, so it can never spin forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Virtual time the run may last.
+    pub time: Duration,
+    /// Driver iterations the run may take.
+    pub iterations: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            time: Duration::from_secs(600),
+            iterations: 200_000_000,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every node finished at this time.
+    Finished(Instant),
+    /// The next event lies beyond the virtual-time limit.
+    TimeLimit(Instant),
+    /// The iteration limit was reached (a node keeps asking to be polled
+    /// without time moving on, or the run is simply too long).
+    IterationLimit(Instant),
+    /// Nothing is scheduled and not every node is finished: a deadlock.
+    Idle(Instant),
+}
+
+impl Outcome {
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Outcome::Finished(_))
+    }
+    pub fn at(&self) -> Instant {
+        match *self {
+            Outcome::Finished(t)
+            | Outcome::TimeLimit(t)
+            | Outcome::IterationLimit(t)
+            | Outcome::Idle(t) => t,
+        }
+    }
+    /// A one-line explanation of a failed run.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Finished(t) => format!("finished at {} ms of virtual time", t.millis()),
+            Outcome::TimeLimit(t) => {
+                format!("stalled: virtual time limit reached at {} ms", t.millis())
+            }
+            Outcome::IterationLimit(t) => {
+                format!("stalled: iteration limit reached at {} ms", t.millis())
+            }
+            Outcome::Idle(t) => format!(
+                "stalled: nothing left to do at {} ms, transfer unfinished",
+                t.millis()
+            ),
+        }
+    }
+}
+
+struct Arrival {
+    at: Instant,
+    seq: u64,
+    link: usize,
+    dst: usize,
+    frame: HeapFrame,
+    len: usize,
+}
+
+impl PartialEq for Arrival {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Arrival {}
+impl PartialOrd for Arrival {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Arrival {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// Packets one node may receive per driver iteration (an RX batch).
+const RX_BATCH: usize = 64;
+
+/// The links between N nodes and the event queue.
+pub struct Network {
+    macs: Vec<MacAddr>,
+    /// `links[i * n + j]`: from node i to node j (unused when i == j).
+    links: Vec<Link>,
+    wire: FramePool,
+    queue: BinaryHeap<Reverse<Arrival>>,
+    seq: u64,
+    now: Instant,
+    iterations: u64,
+    /// Frames whose destination MAC belongs to no node.
+    pub unknown_dst: u64,
+}
+
+impl Network {
+    /// Nodes with these MACs; `cfg(i, j)` shapes the link from i to j;
+    /// `wire` holds frames in flight.
+    pub fn new(
+        macs: Vec<MacAddr>,
+        cfg: impl Fn(usize, usize) -> LinkConfig,
+        seed: u64,
+        wire: FramePool,
+    ) -> Self {
+        let n = macs.len();
+        let mut links = Vec::with_capacity(n * n);
+        for i in 0..n {
+            for j in 0..n {
+                let idx = (i * n + j) as u64;
+                links.push(Link::new(cfg(i, j), super::mix(seed ^ super::mix(idx + 1))));
+            }
+        }
+        Network {
+            macs,
+            links,
+            wire,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: Instant::ZERO,
+            iterations: 0,
+            unknown_dst: 0,
+        }
+    }
+
+    /// The wire pool (give it to each node's [`SimDevice`]).
+    pub fn wire(&self) -> &FramePool {
+        &self.wire
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// Statistics of the link from node `i` to node `j`.
+    pub fn link_stats(&self, i: usize, j: usize) -> LinkStats {
+        self.links[i * self.macs.len() + j].stats
+    }
+
+    /// Everything all links did, summed.
+    pub fn total_link_stats(&self) -> LinkStats {
+        let mut t = LinkStats::default();
+        for l in &self.links {
+            let s = l.stats;
+            t.tx_packets += s.tx_packets;
+            t.tx_bytes += s.tx_bytes;
+            t.delivered += s.delivered;
+            t.dropped_loss += s.dropped_loss;
+            t.dropped_mtu += s.dropped_mtu;
+            t.dropped_queue += s.dropped_queue;
+            t.dropped_no_frame += s.dropped_no_frame;
+            t.reordered += s.reordered;
+            t.duplicated += s.duplicated;
+            t.corrupted += s.corrupted;
+        }
+        t
+    }
+
+    /// Put a frame transmitted by node `src` on the right link(s).
+    fn transmit(&mut self, src: usize, frame: HeapFrame, len: usize) {
+        let n = self.macs.len();
+        let dst_mac = frame
+            .buf()
+            .get(..6)
+            .map(|m| MacAddr(m.try_into().unwrap_or([0; 6])));
+        let Some(dst_mac) = dst_mac else {
+            self.unknown_dst += 1;
+            return;
+        };
+        // Group bit set: broadcast or multicast, to every other node.
+        if dst_mac.0[0] & 1 == 1 {
+            for j in (0..n).filter(|&j| j != src) {
+                let Some(mut copy) = self.wire.alloc() else {
+                    self.links[src * n + j].stats.dropped_no_frame += 1;
+                    continue;
+                };
+                copy.buf_mut()[..len].copy_from_slice(&frame.buf()[..len]);
+                self.enqueue(src, j, copy, len);
+            }
+            return;
+        }
+        match self.macs.iter().position(|&m| m == dst_mac) {
+            Some(j) if j != src => self.enqueue(src, j, frame, len),
+            _ => self.unknown_dst += 1,
+        }
+    }
+
+    fn enqueue(&mut self, src: usize, dst: usize, frame: HeapFrame, len: usize) {
+        let link = src * self.macs.len() + dst;
+        let (queue, seq) = (&mut self.queue, &mut self.seq);
+        self.links[link].send(self.now, frame, len, &self.wire, &mut |p: InFlight| {
+            *seq += 1;
+            queue.push(Reverse(Arrival {
+                at: p.at,
+                seq: *seq,
+                link,
+                dst,
+                frame: p.frame,
+                len: p.len,
+            }));
+        });
+    }
+
+    /// Run until every node is finished or a limit is reached.
+    /// `nodes[i]` is the node with `macs[i]`.
+    pub fn run(&mut self, nodes: &mut [&mut dyn Node], limits: Limits) -> Outcome {
+        assert_eq!(nodes.len(), self.macs.len(), "one node per MAC");
+        let deadline = self.now + limits.time;
+        let start_iterations = self.iterations;
+        let mut received = vec![0usize; nodes.len()];
+        loop {
+            // Deliver what is due, at most one RX batch per node.
+            received.iter_mut().for_each(|r| *r = 0);
+            let mut deferred = Vec::new();
+            while let Some(Reverse(a)) = self.queue.peek() {
+                if a.at > self.now {
+                    break;
+                }
+                let Some(Reverse(a)) = self.queue.pop() else {
+                    break;
+                };
+                if received[a.dst] >= RX_BATCH {
+                    deferred.push(Reverse(a));
+                    if deferred.len() >= RX_BATCH * nodes.len() {
+                        break;
+                    }
+                    continue;
+                }
+                received[a.dst] += 1;
+                self.links[a.link].stats.delivered += 1;
+                let node = &mut *nodes[a.dst];
+                if let Some(f) = node.device_mut().rx_frame(&a.frame.buf()[..a.len]) {
+                    drop(a.frame);
+                    node.receive(self.now, f, a.len);
+                }
+            }
+            self.queue.extend(deferred);
+
+            for (i, node) in nodes.iter_mut().enumerate() {
+                node.service(self.now);
+                while let Some((f, len)) = node.device_mut().take_tx() {
+                    self.transmit(i, f, len);
+                }
+            }
+            self.iterations += 1;
+
+            if nodes.iter().all(|n| n.finished()) {
+                return Outcome::Finished(self.now);
+            }
+            if self.iterations - start_iterations >= limits.iterations {
+                return Outcome::IterationLimit(self.now);
+            }
+            let next_arrival = self.queue.peek().map(|Reverse(a)| a.at);
+            let next = nodes
+                .iter()
+                .filter_map(|n| n.poll_at())
+                .chain(next_arrival)
+                .min();
+            match next {
+                None => return Outcome::Idle(self.now),
+                Some(t) if t > deadline => return Outcome::TimeLimit(self.now),
+                Some(t) => self.now = self.now.max(t),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::Device;
+
+    const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+    const B: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+
+    /// Sends `to_send` frames to `peer`, one per `gap`, and bounces back
+    /// frames whose byte 12 is 0 (marking the bounce with 1).
+    struct Pinger {
+        dev: SimDevice,
+        peer: MacAddr,
+        to_send: u32,
+        gap: Duration,
+        next: Instant,
+        echoes: Vec<(Instant, u8)>,
+        bounce: Vec<u8>,
+        want: usize,
+    }
+
+    impl Pinger {
+        fn new(wire: &FramePool, peer: MacAddr, to_send: u32, want: usize) -> Self {
+            let pool = FramePool::new(256, 64);
+            Pinger {
+                dev: SimDevice::new(
+                    pool.clone(),
+                    FramePool::new(256, 64),
+                    wire.clone(),
+                    1500,
+                    64,
+                ),
+                peer,
+                to_send,
+                gap: Duration::from_millis(1),
+                next: Instant::ZERO,
+                echoes: Vec::new(),
+                bounce: Vec::new(),
+                want,
+            }
+        }
+        fn send(&mut self, id: u8, mark: u8) {
+            let mut f = self.dev.alloc().unwrap();
+            let b = f.buf_mut();
+            b[..6].copy_from_slice(&self.peer.0);
+            b[12] = mark;
+            b[13] = id;
+            assert!(self.dev.transmit(f, 0, 100));
+        }
+    }
+
+    impl Node for Pinger {
+        fn receive(&mut self, now: Instant, frame: HeapFrame, _len: usize) {
+            let b = frame.buf();
+            if b[12] == 0 {
+                self.bounce.push(b[13]);
+            } else {
+                self.echoes.push((now, b[13]));
+            }
+        }
+        fn service(&mut self, now: Instant) {
+            for id in core::mem::take(&mut self.bounce) {
+                self.send(id, 1);
+            }
+            while self.to_send > 0 && self.next <= now {
+                self.to_send -= 1;
+                self.send(self.to_send as u8, 0);
+                self.next += self.gap;
+            }
+        }
+        fn poll_at(&self) -> Option<Instant> {
+            (self.to_send > 0).then_some(self.next)
+        }
+        fn device_mut(&mut self) -> &mut SimDevice {
+            &mut self.dev
+        }
+        fn finished(&self) -> bool {
+            self.echoes.len() >= self.want
+        }
+    }
+
+    fn net(cfg: LinkConfig, seed: u64) -> Network {
+        Network::new(
+            vec![A, B],
+            move |_, _| cfg.clone(),
+            seed,
+            FramePool::new(256, 1000),
+        )
+    }
+
+    #[test]
+    fn round_trips_in_virtual_time() {
+        let cfg = LinkConfig {
+            rate_bps: None,
+            delay: Duration::from_millis(5),
+            ..LinkConfig::default()
+        };
+        let mut n = net(cfg, 1);
+        let mut a = Pinger::new(n.wire(), B, 3, 3);
+        let mut b = Pinger::new(n.wire(), A, 0, 0);
+        let out = n.run(&mut [&mut a, &mut b], Limits::default());
+        assert_eq!(out, Outcome::Finished(Instant::from_millis(12)));
+        let got: Vec<_> = a.echoes.iter().map(|e| (e.0.millis(), e.1)).collect();
+        assert_eq!(got, vec![(10, 2), (11, 1), (12, 0)]);
+        assert_eq!(n.link_stats(0, 1).delivered, 3);
+        assert_eq!(n.link_stats(1, 0).delivered, 3);
+        assert_eq!(n.wire().stats().in_use, 0);
+    }
+
+    #[test]
+    fn stalls_are_reported() {
+        // Every packet is lost: nothing comes back, the run goes idle.
+        let cfg = LinkConfig {
+            loss: 1.0,
+            ..LinkConfig::default()
+        };
+        let mut n = net(cfg.clone(), 1);
+        let mut a = Pinger::new(n.wire(), B, 3, 1);
+        let mut b = Pinger::new(n.wire(), A, 0, 0);
+        let out = n.run(&mut [&mut a, &mut b], Limits::default());
+        assert_eq!(out, Outcome::Idle(Instant::from_millis(2)));
+        // A node that keeps asking for time beyond the limit.
+        let mut n = net(cfg.clone(), 1);
+        let mut a = Pinger::new(n.wire(), B, 1000, 1);
+        let mut b = Pinger::new(n.wire(), A, 0, 0);
+        let lim = Limits {
+            time: Duration::from_millis(10),
+            ..Limits::default()
+        };
+        assert_eq!(
+            n.run(&mut [&mut a, &mut b], lim),
+            Outcome::TimeLimit(Instant::from_millis(10))
+        );
+        let mut n = net(cfg, 1);
+        let mut a = Pinger::new(n.wire(), B, 1000, 1);
+        let mut b = Pinger::new(n.wire(), A, 0, 0);
+        let lim = Limits {
+            iterations: 5,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            n.run(&mut [&mut a, &mut b], lim),
+            Outcome::IterationLimit(_)
+        ));
+    }
+
+    #[test]
+    fn broadcast_reaches_every_other_node_and_unknown_is_counted() {
+        let cfg = LinkConfig::default();
+        let c = MacAddr([2, 0, 0, 0, 0, 3]);
+        let mut n = Network::new(
+            vec![A, B, c],
+            move |_, _| cfg.clone(),
+            7,
+            FramePool::new(256, 100),
+        );
+        let mut a = Pinger::new(n.wire(), MacAddr::BROADCAST, 1, 1);
+        let mut b = Pinger::new(n.wire(), A, 0, 0);
+        let mut x = Pinger::new(n.wire(), MacAddr([2, 0, 0, 0, 0, 9]), 1, 0);
+        let out = n.run(&mut [&mut a, &mut b, &mut x], Limits::default());
+        assert!(out.is_finished(), "{out:?}");
+        // b answers a; x answers to a MAC nobody has, as does its own ping.
+        assert_eq!(a.echoes.len(), 1);
+        assert_eq!(
+            n.link_stats(0, 1).delivered + n.link_stats(0, 2).delivered,
+            2
+        );
+        assert_eq!(n.unknown_dst, 2);
+    }
+}

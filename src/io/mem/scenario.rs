@@ -1,0 +1,253 @@
+//! The bulk-transfer experiment behind `xdptcp sim`: two stacks on one
+//! impaired link, a [`BulkClient`] on A sending to a [`BulkServer`] on B,
+//! every byte verified, and a report of what happened.
+
+use super::device::{DeviceStats, SimDevice};
+use super::frame::{FramePool, FRAME_SIZE};
+use super::link::{LinkConfig, LinkStats};
+use super::net::{Limits, Network, Outcome};
+use super::node::StackNode;
+use crate::apps::bulk::{self, BulkClient, BulkConfig, BulkServer, ConnReport};
+use crate::io::HEADROOM;
+use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackCounters};
+use crate::tcp::{CcKind, Config};
+use crate::time::Instant;
+use crate::wire::MacAddr;
+use core::net::Ipv4Addr;
+use core::time::Duration;
+
+/// Addresses of the simulated hosts (RFC 2544 benchmarking range).
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+pub const SERVER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
+/// The port the bulk server listens on.
+pub const BULK_PORT: u16 = 5001;
+
+/// Everything that shapes a bulk-transfer run.
+#[derive(Debug, Clone)]
+pub struct BulkParams {
+    /// Payload bytes per connection (client to server, and back with `bidir`).
+    pub bytes: u64,
+    pub conns: u32,
+    pub bidir: bool,
+    /// Both directions of the link.
+    pub link: LinkConfig,
+    pub cc: CcKind,
+    pub sack: bool,
+    pub timestamps: bool,
+    pub seed: u64,
+    pub limits: Limits,
+    /// Limit of each stack's TX pool and of its RX pool, in frames.
+    pub pool_frames: usize,
+}
+
+impl Default for BulkParams {
+    fn default() -> Self {
+        BulkParams {
+            bytes: 1 << 20,
+            conns: 1,
+            bidir: false,
+            link: LinkConfig::default(),
+            cc: CcKind::Cubic,
+            sack: true,
+            timestamps: true,
+            seed: 1,
+            limits: Limits::default(),
+            pool_frames: 32 * 1024,
+        }
+    }
+}
+
+/// A queue of about two bandwidth-delay products (at least 100 packets),
+/// a sensible default for a link of this rate and one-way delay.
+pub fn default_queue(rate_bps: Option<u64>, delay: Duration) -> usize {
+    let Some(rate) = rate_bps else { return 10_000 };
+    let rtt_us = 2 * delay.as_micros() as u64;
+    let bdp_bytes = rate / 8 * rtt_us / 1_000_000;
+    ((2 * bdp_bytes / 1500) as usize).clamp(100, 100_000)
+}
+
+/// What a run found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BulkReport {
+    /// Every byte of every connection arrived in order, unaltered.
+    pub intact: bool,
+    /// How the run ended: finished, time-limit, iteration-limit, idle.
+    pub outcome: String,
+    /// Why the run failed, if it did.
+    pub error: Option<String>,
+    /// Payload bytes delivered and verified (both directions).
+    pub bytes: u64,
+    pub bytes_per_conn: u64,
+    pub conns: u32,
+    pub bidir: bool,
+    pub seed: u64,
+    pub virtual_ms: f64,
+    /// Verified payload over virtual time, in Mbit/s.
+    pub goodput_mbps: f64,
+    /// Connection completion times (server had all data and FIN), ms.
+    pub completion_ms_min: Option<f64>,
+    pub completion_ms_median: Option<f64>,
+    pub completion_ms_max: Option<f64>,
+    /// Sums over both stacks.
+    pub retransmits: u64,
+    pub rto_timeouts: u64,
+    pub fast_recoveries: u64,
+    /// Corrupted packets the stacks caught by checksum.
+    pub dropped_corrupt: u64,
+    /// Corrupted packets rejected by any other check (bad length, version,
+    /// MAC not ours, ...); with `dropped_corrupt`, at most `link.corrupted`
+    /// plus their duplicates.
+    pub dropped_malformed: u64,
+    /// All link directions, summed; then each direction.
+    pub link: LinkStats,
+    pub link_c2s: LinkStats,
+    pub link_s2c: LinkStats,
+    pub stacks: [StackCounters; 2],
+    pub devices: [DeviceStats; 2],
+    pub iterations: u64,
+    pub connections: Vec<ConnReport>,
+}
+
+fn stack_config(i: u8, p: &BulkParams) -> StackConfig {
+    let (mac, addr) = if i == 0 {
+        (CLIENT_MAC, CLIENT_IP)
+    } else {
+        (SERVER_MAC, SERVER_IP)
+    };
+    let mut secret = [0u8; 16];
+    secret[..8].copy_from_slice(&super::mix(p.seed ^ 0x5ec2e7).to_le_bytes());
+    secret[8..].copy_from_slice(&super::mix(p.seed.wrapping_add(i as u64 + 1)).to_le_bytes());
+    StackConfig {
+        mac,
+        addrs: vec![Ipv4Cidr { addr, prefix: 24 }],
+        gateway: None,
+        tcp: Config {
+            mss: (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
+            sack: p.sack,
+            timestamps: p.timestamps,
+            cc: p.cc,
+            ..Config::default()
+        },
+        max_conns: 4096,
+        syn_backlog: 1024,
+        accept_backlog: 1024,
+        arp_ttl: Duration::from_secs(3600),
+        arp_retry: Duration::from_millis(500),
+        arp_retries: 20,
+        arp_queue: 1024,
+        udp_queue: 64,
+        secret,
+        ephemeral_ports: (49152, 65535),
+    }
+}
+
+/// Frame size for an MTU: the default 2048, or more for jumbo frames.
+pub fn frame_size(mtu: usize) -> usize {
+    (mtu + 14 + HEADROOM).next_multiple_of(1024).max(FRAME_SIZE)
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// Run one bulk transfer.
+pub fn run_bulk(p: &BulkParams) -> BulkReport {
+    let fs = frame_size(p.link.mtu);
+    let wire = FramePool::new(fs, 1 << 20);
+    let link = p.link.clone();
+    let mut net = Network::new(
+        vec![CLIENT_MAC, SERVER_MAC],
+        move |_, _| link.clone(),
+        p.seed,
+        wire.clone(),
+    );
+    let mk = |i: u8| {
+        let dev = SimDevice::new(
+            FramePool::new(fs, p.pool_frames),
+            FramePool::new(fs, p.pool_frames),
+            wire.clone(),
+            p.link.mtu,
+            16 * 1024,
+        );
+        Stack::new(stack_config(i, p), dev, Instant::ZERO)
+    };
+    let cfg = BulkConfig {
+        conns: p.conns,
+        bytes: p.bytes,
+        bidir: p.bidir,
+        seed: p.seed,
+        port: BULK_PORT,
+    };
+    let mut client = StackNode::new(mk(0), BulkClient::new(cfg, SERVER_IP));
+    let mut server = StackNode::new(mk(1), BulkServer::new(cfg));
+    let outcome = net.run(&mut [&mut client, &mut server], p.limits);
+
+    let connections = bulk::report(&client.app, &server.app);
+    let stacks = [
+        client.stack.counters().clone(),
+        server.stack.counters().clone(),
+    ];
+    let devices = [client.stack.device().stats(), server.stack.device().stats()];
+    let bytes: u64 = connections
+        .iter()
+        .map(|c| c.received + c.reverse_received)
+        .sum();
+    let virtual_us = outcome.at().micros();
+    let mut done: Vec<f64> = connections.iter().filter_map(|c| c.done_ms).collect();
+    let sum = |f: fn(&StackCounters) -> u64| stacks.iter().map(f).sum::<u64>();
+
+    let mut error = match outcome {
+        Outcome::Finished(_) => None,
+        o => Some(o.describe()),
+    };
+    if let Some(e) = server.app.rejected.first() {
+        error.get_or_insert_with(|| format!("server: {e}"));
+    }
+    if let Some(c) = connections.iter().find(|c| !c.intact) {
+        let e = c.error.as_deref().unwrap_or("not intact");
+        error.get_or_insert_with(|| format!("connection {}: {e}", c.index));
+    }
+    let intact = error.is_none() && connections.len() == p.conns as usize;
+    BulkReport {
+        intact,
+        outcome: match outcome {
+            Outcome::Finished(_) => "finished",
+            Outcome::TimeLimit(_) => "time-limit",
+            Outcome::IterationLimit(_) => "iteration-limit",
+            Outcome::Idle(_) => "idle",
+        }
+        .into(),
+        error,
+        bytes,
+        bytes_per_conn: p.bytes,
+        conns: p.conns,
+        bidir: p.bidir,
+        seed: p.seed,
+        virtual_ms: virtual_us as f64 / 1000.0,
+        goodput_mbps: if virtual_us == 0 {
+            0.0
+        } else {
+            bytes as f64 * 8.0 / virtual_us as f64
+        },
+        completion_ms_min: done.iter().copied().reduce(f64::min),
+        completion_ms_max: done.iter().copied().reduce(f64::max),
+        completion_ms_median: median(&mut done),
+        retransmits: sum(|s| s.retransmits),
+        rto_timeouts: sum(|s| s.rto_timeouts),
+        fast_recoveries: sum(|s| s.fast_recoveries),
+        dropped_corrupt: sum(|s| s.drop_bad_checksum),
+        dropped_malformed: sum(|s| {
+            s.drop_truncated + s.drop_bad_length + s.drop_bad_version + s.drop_not_for_us
+        }),
+        link: net.total_link_stats(),
+        link_c2s: net.link_stats(0, 1),
+        link_s2c: net.link_stats(1, 0),
+        stacks,
+        devices,
+        iterations: net.iterations(),
+        connections,
+    }
+}

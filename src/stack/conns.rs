@@ -1,0 +1,225 @@
+//! Driving connections: the dirty list (one `poll_transmit` per connection
+//! per poll, so a receive batch yields one ACK per connection, not one per
+//! segment), the timer wheel (lazy: an entry that fires for a connection
+//! gone or re-armed is skipped), and turning `ConnEvents` into app events.
+
+use super::emit::TcpTx;
+use super::{ConnId, Stack};
+use crate::app::{CloseReason, Event};
+use crate::io::Device;
+use crate::tcp::State;
+use crate::time::Instant;
+
+/// States in which the handshake has completed.
+fn synchronized(s: State) -> bool {
+    !matches!(
+        s,
+        State::Closed | State::Listen | State::SynSent | State::SynReceived
+    )
+}
+
+impl<D: Device> Stack<D> {
+    /// `poll_transmit` is due for `id` on the next `poll`.
+    pub(super) fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(e) = self.conns.get_mut(id) {
+            if !e.dirty {
+                e.dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Let `id` emit what is due at `now`.
+    pub(super) fn transmit_conn(&mut self, id: ConnId, now: Instant) {
+        let Stack {
+            conns,
+            iface,
+            retry,
+            ..
+        } = self;
+        let Some(e) = conns.get_mut(id) else {
+            return;
+        };
+        let mut sink = TcpTx {
+            iface,
+            tuple: e.tuple,
+            now,
+            blocked: false,
+        };
+        e.conn.poll_transmit(now, &mut sink);
+        if sink.blocked {
+            retry.push(id);
+        }
+    }
+
+    /// After every input, timer or app call on `id`: sync counters, turn its
+    /// events into app events, keep the SYN backlog count, remove it when
+    /// closed, and re-arm its timer.
+    pub(super) fn after_op(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        let ev = e.conn.take_events();
+        let state = e.conn.state();
+
+        // Per-connection counters, summed into the stack's as they grow.
+        let s = e.conn.stats();
+        let now_seen = [s.retransmits, s.rto_timeouts, s.fast_recoveries];
+        let c = &mut self.iface.counters;
+        c.retransmits += now_seen[0].saturating_sub(e.seen[0]);
+        c.rto_timeouts += now_seen[1].saturating_sub(e.seen[1]);
+        c.fast_recoveries += now_seen[2].saturating_sub(e.seen[2]);
+        e.seen = now_seen;
+
+        // RFC 4987 §3.1: a half-open connection leaves the SYN backlog when
+        // it completes or dies.
+        if e.half_open && state != State::SynReceived {
+            e.half_open = false;
+            if let Some(l) = e.listener.and_then(|p| self.listeners.get_mut(&p)) {
+                l.half_open = l.half_open.saturating_sub(1);
+            }
+        }
+
+        let closed = ev.closed || state == State::Closed;
+        if !e.connected && (ev.connected || synchronized(state)) {
+            e.connected = true;
+            match e.listener {
+                Some(port) if !e.visible && !closed => {
+                    e.visible = true;
+                    self.events.push_back(Event::Accepted { id, port });
+                    if let Some(l) = self.listeners.get_mut(&port) {
+                        l.accept_pending += 1;
+                    }
+                }
+                None => self.events.push_back(Event::Connected { id }),
+                Some(_) => {}
+            }
+        }
+        if e.visible && !e.detached {
+            if ev.readable {
+                self.events.push_back(Event::Readable { id });
+            }
+            if ev.read_closed {
+                self.events.push_back(Event::ReadClosed { id });
+            }
+            if ev.writable {
+                self.events.push_back(Event::Writable { id });
+            }
+        }
+
+        if closed {
+            let reason = if e.aborted {
+                CloseReason::Aborted
+            } else if ev.reset {
+                if e.listener.is_none() && !e.connected {
+                    CloseReason::Refused
+                } else {
+                    CloseReason::Reset
+                }
+            } else if ev.timed_out {
+                CloseReason::TimedOut
+            } else {
+                CloseReason::Normal
+            };
+            if e.visible && !e.detached {
+                self.events.push_back(Event::Closed { id, reason });
+                e.detached = true;
+            }
+            self.close_conn(id, false);
+            return;
+        }
+
+        // Both directions are done: the application is finished with the
+        // connection; TIME-WAIT (RFC 9293 §3.10.7.4) lingers out of its sight.
+        if state == State::TimeWait && e.visible && !e.detached {
+            e.detached = true;
+            self.events.push_back(Event::Closed {
+                id,
+                reason: CloseReason::Normal,
+            });
+        }
+        self.rearm(id);
+    }
+
+    /// Remove a connection, letting it emit a last segment (the RST of an
+    /// abort). `announce`: queue `Closed{Aborted}` if the app still holds it.
+    pub(super) fn close_conn(&mut self, id: ConnId, announce: bool) {
+        let now = self.now;
+        self.transmit_conn(id, now);
+        let Some(e) = self.conns.remove(id) else {
+            return;
+        };
+        if announce && e.visible && !e.detached {
+            self.events.push_back(Event::Closed {
+                id,
+                reason: CloseReason::Aborted,
+            });
+        }
+        if e.half_open {
+            if let Some(l) = e.listener.and_then(|p| self.listeners.get_mut(&p)) {
+                l.half_open = l.half_open.saturating_sub(1);
+            }
+        }
+        let s = e.conn.stats();
+        let c = &mut self.iface.counters;
+        c.retransmits += s.retransmits.saturating_sub(e.seen[0]);
+        c.rto_timeouts += s.rto_timeouts.saturating_sub(e.seen[1]);
+        c.fast_recoveries += s.fast_recoveries.saturating_sub(e.seen[2]);
+        c.conns_closed += 1;
+    }
+
+    /// Make sure the wheel holds an entry no later than the connection's
+    /// next deadline (later ones are left to fire and re-arm lazily).
+    pub(super) fn rearm(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(at) = e.conn.poll_at() else {
+            return;
+        };
+        if e.armed_at.is_none_or(|a| at < a) {
+            e.armed_at = Some(at);
+            self.timers.schedule(at, (id, at));
+        }
+    }
+
+    /// Fire the timer entries due by `now`.
+    pub(super) fn run_timers(&mut self, now: Instant) {
+        let mut expired = core::mem::take(&mut self.expired);
+        self.timers.expire(now, &mut expired);
+        for (id, at) in expired.drain(..) {
+            let Some(e) = self.conns.get_mut(id) else {
+                continue; // The connection is gone.
+            };
+            if e.armed_at != Some(at) {
+                continue; // Superseded by an earlier entry.
+            }
+            e.armed_at = None;
+            if e.conn.poll_at().is_some_and(|p| p <= now) {
+                e.conn.handle_timeout(now);
+                self.mark_dirty(id);
+                self.after_op(id);
+            } else {
+                self.rearm(id);
+            }
+        }
+        self.expired = expired;
+    }
+
+    /// `poll_transmit` every dirty connection once.
+    pub(super) fn flush_dirty(&mut self, now: Instant) {
+        let mut list = core::mem::take(&mut self.dirty);
+        for &id in &list {
+            let Some(e) = self.conns.get_mut(id) else {
+                continue;
+            };
+            e.dirty = false;
+            self.transmit_conn(id, now);
+            self.after_op(id);
+        }
+        list.clear();
+        if self.dirty.is_empty() {
+            self.dirty = list;
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Stack counters: every packet received or sent is counted, every drop by
+//! reason (design.md: "every resource has a counter").
+
+use crate::wire::WireError;
+
+/// Counters of one stack, every drop by reason.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StackCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Packets the device refused (ring full) or that could not be built.
+    pub tx_dropped: u64,
+    /// Transmissions deferred because the device had no free frame.
+    pub tx_no_frame: u64,
+    // Drops by reason.
+    pub drop_truncated: u64,
+    pub drop_bad_length: u64,
+    pub drop_bad_checksum: u64,
+    pub drop_bad_version: u64,
+    pub drop_fragment: u64,
+    pub drop_unsupported: u64,
+    pub drop_not_for_us: u64,
+    /// RFC 1122 §3.2.1.3: source address that cannot be a host (broadcast,
+    /// multicast, loopback, unspecified, one of ours).
+    pub drop_bad_source: u64,
+    /// TCP or UDP port 0.
+    pub drop_bad_port: u64,
+    pub drop_no_listener: u64,
+    /// Segments to a listener that are neither SYN nor ACK (RST, bare FIN...).
+    pub drop_tcp_invalid: u64,
+    /// SYNs dropped because the listener's accept backlog is full.
+    pub drop_syn_backlog: u64,
+    pub drop_conn_limit: u64,
+    pub drop_arp_queue: u64,
+    /// Packets dropped because ARP resolution of their next hop failed.
+    pub drop_arp_failed: u64,
+    /// Outgoing packets with no route (not on link and no gateway).
+    pub drop_no_route: u64,
+    pub drop_udp_no_socket: u64,
+    pub drop_udp_queue: u64,
+    pub syn_cookies_sent: u64,
+    pub syn_cookies_ok: u64,
+    pub syn_cookies_bad: u64,
+    pub rst_sent: u64,
+    pub arp_requests_sent: u64,
+    pub arp_replies_sent: u64,
+    /// ARP packets learned from (RFC 826 merge or add).
+    pub arp_learned: u64,
+    /// Next hops given up after the last ARP retry.
+    pub arp_failed: u64,
+    /// ARP packets ignored (not for us, bogus sender).
+    pub arp_ignored: u64,
+    pub icmp_echo_replies: u64,
+    /// ICMP messages other than echo requests (counted, not acted on).
+    pub icmp_other: u64,
+    pub udp_rx: u64,
+    pub udp_tx: u64,
+    pub conns_opened: u64,
+    pub conns_closed: u64,
+    // Sums of per-connection counters (closed and live).
+    pub retransmits: u64,
+    pub rto_timeouts: u64,
+    pub fast_recoveries: u64,
+}
+
+impl StackCounters {
+    /// Count a packet rejected by a parser.
+    pub fn wire_error(&mut self, e: WireError) {
+        let c = match e {
+            WireError::Truncated => &mut self.drop_truncated,
+            WireError::BadLength => &mut self.drop_bad_length,
+            WireError::BadChecksum => &mut self.drop_bad_checksum,
+            WireError::BadVersion => &mut self.drop_bad_version,
+            WireError::Fragment => &mut self.drop_fragment,
+            WireError::Unsupported => &mut self.drop_unsupported,
+        };
+        *c += 1;
+    }
+
+    /// Sum of every `drop_*` counter.
+    pub fn drops(&self) -> u64 {
+        self.drop_truncated
+            + self.drop_bad_length
+            + self.drop_bad_checksum
+            + self.drop_bad_version
+            + self.drop_fragment
+            + self.drop_unsupported
+            + self.drop_not_for_us
+            + self.drop_bad_source
+            + self.drop_bad_port
+            + self.drop_no_listener
+            + self.drop_tcp_invalid
+            + self.drop_syn_backlog
+            + self.drop_conn_limit
+            + self.drop_arp_queue
+            + self.drop_arp_failed
+            + self.drop_no_route
+            + self.drop_udp_no_socket
+            + self.drop_udp_queue
+    }
+}

@@ -1,0 +1,163 @@
+//! The receive path: Ethernet, ARP and IPv4 demux under the host rules of
+//! RFC 1122, then ICMP, UDP or TCP. Every rejected frame is counted by reason
+//! and nothing here can panic on any input: all slicing is checked.
+
+use super::Stack;
+use crate::io::{Device, Frame, Pkt};
+use crate::tcp::{FourTuple, TcpRepr};
+use crate::time::Instant;
+use crate::wire::{ArpOp, ArpRepr, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
+use core::net::SocketAddrV4;
+
+const ETH: usize = EthernetRepr::HEADER_LEN;
+
+impl<D: Device> Stack<D> {
+    pub(super) fn demux(&mut self, now: Instant, frame: D::Frame, len: usize) {
+        let len = len.min(frame.buf().len());
+        let c = &mut self.iface.counters;
+        c.rx_packets += 1;
+        c.rx_bytes += len as u64;
+        let eth = match EthernetRepr::parse(&frame.buf()[..len]) {
+            Ok(e) => e,
+            Err(e) => return c.wire_error(e),
+        };
+        // Ours or broadcast; other unicast and multicast are not for us.
+        let to_us = eth.dst == self.iface.mac;
+        if !to_us && eth.dst != MacAddr::BROADCAST {
+            c.drop_not_for_us += 1;
+            return;
+        }
+        match eth.ethertype {
+            EtherType::Arp => self.arp_input(now, &frame.buf()[ETH..len]),
+            // RFC 1122 §3.3.6: discard IP datagrams that came as link-layer
+            // broadcast (we accept no IP broadcast or multicast anyway).
+            EtherType::Ipv4 if to_us => self.ipv4_input(now, frame, len),
+            EtherType::Ipv4 => c.drop_not_for_us += 1,
+            EtherType::Other(_) => c.drop_unsupported += 1,
+        }
+    }
+
+    /// RFC 826 "Packet Reception".
+    fn arp_input(&mut self, now: Instant, buf: &[u8]) {
+        let c = &mut self.iface.counters;
+        let arp = match ArpRepr::parse(buf) {
+            Ok(a) => a,
+            Err(e) => return c.wire_error(e),
+        };
+        let sender_ok = arp.sender_mac != MacAddr::BROADCAST
+            && arp.sender_mac.0[0] & 1 == 0
+            && arp.sender_mac != self.iface.mac
+            && !self.iface.is_bad_source(arp.sender_ip)
+            && self.iface.on_link(arp.sender_ip).is_some();
+        let for_us = self.iface.is_local(arp.target_ip);
+        if sender_ok {
+            // "If the pair <protocol type, sender protocol address> is
+            // already in my translation table, update the sender hardware
+            // address field" -- and only add it if "I am the target".
+            if self.iface.arp.contains(arp.sender_ip) || for_us {
+                if let Some(q) = self
+                    .iface
+                    .arp
+                    .learn(arp.sender_ip, arp.sender_mac, now, for_us)
+                {
+                    self.iface.flush_waiting(arp.sender_mac, q);
+                }
+                self.iface.counters.arp_learned += 1;
+            }
+        }
+        // "?Is the opcode ares_op$REQUEST? Swap ... send the packet". RFC
+        // 5227 probes (sender 0.0.0.0) are answered too, to defend the address.
+        let probe = arp.sender_ip.is_unspecified();
+        if for_us
+            && arp.op == ArpOp::Request
+            && (sender_ok || probe)
+            && arp.sender_mac.0[0] & 1 == 0
+        {
+            self.iface.send_arp_reply(&arp);
+        } else if !for_us && !(sender_ok && self.iface.arp.contains(arp.sender_ip)) {
+            self.iface.counters.arp_ignored += 1;
+        }
+    }
+
+    fn ipv4_input(&mut self, now: Instant, frame: D::Frame, len: usize) {
+        let c = &mut self.iface.counters;
+        let Some(packet) = frame.buf().get(ETH..len) else {
+            c.drop_truncated += 1;
+            return;
+        };
+        let (ip, hl) = match Ipv4Repr::parse(packet) {
+            Ok(x) => x,
+            Err(e) => return c.wire_error(e),
+        };
+        let start = ETH + hl;
+        let end = start + ip.payload_len;
+        if end > len {
+            c.drop_truncated += 1;
+            return;
+        }
+        // RFC 1122 §3.3.4.2/§3.3.6: a host keeps only datagrams to its own
+        // addresses (no forwarding, no broadcast/multicast consumers).
+        if !self.iface.is_local(ip.dst) {
+            self.iface.counters.drop_not_for_us += 1;
+            return;
+        }
+        // RFC 1122 §3.2.1.3: "a host MUST silently discard an incoming
+        // datagram containing an IP source address that is invalid".
+        if self.iface.is_bad_source(ip.src) {
+            self.iface.counters.drop_bad_source += 1;
+            return;
+        }
+        match ip.protocol {
+            IpProtocol::Icmp => self.icmp_input(now, &ip, &frame.buf()[start..end]),
+            IpProtocol::Udp => self.udp_input(&ip, frame, start, end),
+            IpProtocol::Tcp => self.tcp_input(now, &ip, frame, start, end),
+            IpProtocol::Other(_) => self.iface.counters.drop_unsupported += 1,
+        }
+    }
+
+    fn tcp_input(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        frame: D::Frame,
+        start: usize,
+        end: usize,
+    ) {
+        let c = &mut self.iface.counters;
+        let (seg, off) = match TcpRepr::parse(&frame.buf()[start..end], ip.src, ip.dst) {
+            Ok(x) => x,
+            Err(e) => return c.wire_error(e),
+        };
+        let pstart = start + off;
+        if pstart > end {
+            c.drop_bad_length += 1;
+            return;
+        }
+        if seg.src_port == 0 || seg.dst_port == 0 {
+            c.drop_bad_port += 1;
+            return;
+        }
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(ip.dst, seg.dst_port),
+            remote: SocketAddrV4::new(ip.src, seg.src_port),
+        };
+        // RFC 3168 §5: CE is codepoint 3.
+        let ce = ip.ecn == 3;
+        let payload = Pkt::new(frame, pstart, end);
+        if let Some(id) = self.conns.lookup(&tuple) {
+            if let Some(e) = self.conns.get_mut(id) {
+                e.conn.handle_segment(now, &seg, payload, ce);
+                self.mark_dirty(id);
+                self.after_op(id);
+            }
+            return;
+        }
+        if self.listeners.contains_key(&seg.dst_port) {
+            self.listen_input(now, tuple, &seg, payload, ce);
+            return;
+        }
+        // RFC 9293 §3.10.7.1: CLOSED -- answer with a reset.
+        self.iface.counters.drop_no_listener += 1;
+        self.send_reset(now, &tuple, &seg, end - pstart);
+    }
+}

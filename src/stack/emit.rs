@@ -1,0 +1,129 @@
+//! The [`SegmentSink`] of the stack: TCP, IPv4 and Ethernet headers written
+//! in front of each segment a connection emits, then handed to the device.
+//!
+//! Send data stays in the connection's frame when it can (`Payload::InPlace`:
+//! headers go into the headroom and the frame leaves with
+//! `Device::transmit_ref`); otherwise the segment is built in a fresh frame.
+//!
+//! Segments whose next hop is still being resolved by ARP are copied into a
+//! fresh frame and queued in the ARP cache's bounded per-hop queue (overflow
+//! counted as `drop_arp_queue` and reported to TCP as sent: it retransmits
+//! like after any loss). This lets the SYN of an active open leave as soon as
+//! ARP answers instead of after the first RTO.
+
+use super::iface::{Iface, L2L3_LEN};
+use crate::io::{Device, Frame};
+use crate::tcp::{FourTuple, Payload, SegmentSink, TcpRepr};
+use crate::time::Instant;
+use crate::wire::{IpProtocol, MacAddr};
+
+/// The sink given to `Connection::poll_transmit` for one connection.
+pub(crate) struct TcpTx<'a, D: Device> {
+    pub iface: &'a mut Iface<D>,
+    pub tuple: FourTuple,
+    pub now: Instant,
+    /// Some emit returned false: try this connection again on the next poll.
+    pub blocked: bool,
+}
+
+impl<D: Device> SegmentSink<D::Frame> for TcpTx<'_, D> {
+    fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, D::Frame>, ect: bool) -> bool {
+        let ok = self
+            .iface
+            .emit_tcp(self.now, &self.tuple, seg, payload, ect);
+        if !ok {
+            self.blocked = true;
+        }
+        ok
+    }
+
+    fn alloc(&mut self) -> Option<D::Frame> {
+        self.iface.alloc()
+    }
+}
+
+impl<D: Device> Iface<D> {
+    /// Write Ethernet + IPv4 + TCP headers over `pkt` (which starts where the
+    /// Ethernet header goes and ends at the end of the payload).
+    fn write_tcp(
+        &mut self,
+        pkt: &mut [u8],
+        tuple: &FourTuple,
+        seg: &TcpRepr,
+        ect: bool,
+        mac: MacAddr,
+    ) {
+        let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
+        seg.emit(&mut pkt[L2L3_LEN..], src, dst);
+        // RFC 9293 §3.7.2 / RFC 1191: DF on, we do path MTU by MSS.
+        self.write_l2l3(pkt, src, dst, IpProtocol::Tcp, ect, true);
+        pkt[..6].copy_from_slice(&mac.0);
+    }
+
+    /// Emit one TCP segment of `tuple` (see the module doc). Returns false
+    /// when it could not be sent now (no frame, device ring full).
+    pub(crate) fn emit_tcp(
+        &mut self,
+        now: Instant,
+        tuple: &FourTuple,
+        seg: &TcpRepr,
+        payload: Payload<'_, D::Frame>,
+        ect: bool,
+    ) -> bool {
+        let Some(hop) = self.next_hop(*tuple.remote.ip()) else {
+            self.counters.drop_no_route += 1;
+            return true;
+        };
+        let hdrs = L2L3_LEN + seg.header_len();
+        let mac = self.arp.lookup(hop, now);
+
+        let payload = match (mac, payload) {
+            (Some(mac), Payload::InPlace { frame, start, end })
+                if start >= hdrs
+                    && start <= end
+                    && end <= frame.buf().len()
+                    && self.dev.can_rewrite(frame) =>
+            {
+                let fs = start - hdrs;
+                self.write_tcp(&mut frame.buf_mut()[fs..end], tuple, seg, ect, mac);
+                let ok = self.dev.transmit_ref(frame, fs, end);
+                if ok {
+                    self.counters.tx_packets += 1;
+                    self.counters.tx_bytes += (end - fs) as u64;
+                } else {
+                    self.counters.tx_dropped += 1;
+                }
+                return ok;
+            }
+            (_, p) => p,
+        };
+
+        // Copy path: a fresh frame with the headers at its start.
+        let Some(mut f) = self.alloc() else {
+            return false;
+        };
+        let data: &[u8] = match &payload {
+            Payload::None => &[],
+            Payload::Bytes(b) => b,
+            Payload::InPlace { frame, start, end } => frame.buf().get(*start..*end).unwrap_or(&[]),
+        };
+        let total = hdrs + data.len();
+        if total > f.buf().len() {
+            // Larger than a frame: a configuration error (MSS above the MTU).
+            self.counters.tx_dropped += 1;
+            return true;
+        }
+        f.buf_mut()[hdrs..total].copy_from_slice(data);
+        self.write_tcp(
+            &mut f.buf_mut()[..total],
+            tuple,
+            seg,
+            ect,
+            mac.unwrap_or_default(),
+        );
+        match mac {
+            Some(_) => self.transmit(f, 0, total),
+            None => self.send_frame(now, hop, f, 0, total),
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The interface half of a stack: our addresses, routing to a next hop,
+//! ARP resolution and the device. Everything that leaves the stack goes
+//! through [`Iface::send_frame`].
+
+use super::arp::{ArpCache, Waiting};
+use super::counters::StackCounters;
+use super::Ipv4Cidr;
+use crate::io::{Device, Frame};
+use crate::time::Instant;
+use crate::wire::{ArpOp, ArpRepr, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
+use core::net::Ipv4Addr;
+
+pub(crate) const ETH_LEN: usize = EthernetRepr::HEADER_LEN;
+pub(crate) const IP_LEN: usize = Ipv4Repr::HEADER_LEN;
+/// Ethernet + IPv4 header bytes in front of every transport header we emit.
+pub(crate) const L2L3_LEN: usize = ETH_LEN + IP_LEN;
+/// TTL of everything we send (RFC 1122 §3.2.1.7 recommends 64).
+pub(crate) const TTL: u8 = 64;
+
+pub(crate) struct Iface<D: Device> {
+    pub dev: D,
+    pub mac: MacAddr,
+    pub addrs: Vec<Ipv4Cidr>,
+    pub gateway: Option<Ipv4Addr>,
+    /// IPv4 identification of the next packet (RFC 6864: any value is fine
+    /// for atomic datagrams; a counter is cheap).
+    pub ident: u16,
+    pub counters: StackCounters,
+    pub arp: ArpCache<D::Frame>,
+}
+
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    }
+}
+
+impl Ipv4Cidr {
+    /// Whether `ip` is on this subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let m = mask(self.prefix);
+        u32::from(self.addr) & m == u32::from(ip) & m
+    }
+    /// The subnet-directed broadcast address (none for /31 and /32).
+    pub fn broadcast(&self) -> Option<Ipv4Addr> {
+        if self.prefix >= 31 {
+            None
+        } else {
+            Some(Ipv4Addr::from(u32::from(self.addr) | !mask(self.prefix)))
+        }
+    }
+}
+
+impl<D: Device> Iface<D> {
+    /// One of our addresses.
+    pub(crate) fn is_local(&self, ip: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|c| c.addr == ip)
+    }
+
+    /// Our first address whose subnet holds `ip`.
+    pub(crate) fn on_link(&self, ip: Ipv4Addr) -> Option<&Ipv4Cidr> {
+        self.addrs.iter().find(|c| c.contains(ip))
+    }
+
+    /// The next hop towards `dst`: itself when on one of our subnets, else
+    /// the gateway.
+    pub(crate) fn next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.on_link(dst).is_some() {
+            Some(dst)
+        } else {
+            self.gateway
+        }
+    }
+
+    /// The source address for packets to `dst`: ours on `dst`'s subnet, else
+    /// ours on the gateway's subnet, else our first.
+    pub(crate) fn source_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let Some(c) = self.on_link(dst) {
+            return Some(c.addr);
+        }
+        let gw = self.gateway?;
+        self.on_link(gw).or(self.addrs.first()).map(|c| c.addr)
+    }
+
+    /// RFC 1122 §3.2.1.3 / §3.2.2.x: a source address no host can have
+    /// (broadcast, multicast, loopback, "this host", a subnet broadcast of
+    /// ours) or one of our own (a spoof or a loop).
+    pub(crate) fn is_bad_source(&self, ip: Ipv4Addr) -> bool {
+        ip.is_broadcast()
+            || ip.is_multicast()
+            || ip.is_loopback()
+            || ip.is_unspecified()
+            || self.is_local(ip)
+            || self.addrs.iter().any(|c| c.broadcast() == Some(ip))
+    }
+
+    /// Fill Ethernet and IPv4 headers into `pkt[..L2L3_LEN]` for a packet of
+    /// `pkt.len()` bytes (the transport part is already in place). The
+    /// destination MAC is zero until [`Iface::send_frame`] fills it in.
+    pub(crate) fn write_l2l3(
+        &mut self,
+        pkt: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        ect: bool,
+        dont_frag: bool,
+    ) {
+        let ip = Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            payload_len: pkt.len() - L2L3_LEN,
+            ttl: TTL,
+            dscp: 0,
+            // RFC 3168 §5: ECT(0) is codepoint 2.
+            ecn: if ect { 2 } else { 0 },
+            ident: self.ident,
+            dont_frag,
+        };
+        self.ident = self.ident.wrapping_add(1);
+        ip.emit(&mut pkt[ETH_LEN..L2L3_LEN]);
+        EthernetRepr {
+            dst: MacAddr::default(),
+            src: self.mac,
+            ethertype: EtherType::Ipv4,
+        }
+        .emit(&mut pkt[..ETH_LEN]);
+    }
+
+    /// Send the built frame `frame[start..end]` (Ethernet header first,
+    /// destination MAC to fill) towards next hop `hop`: now when ARP knows
+    /// it, else queued while ARP resolves it. Returns false only when the
+    /// device refused the packet.
+    pub(crate) fn send_frame(
+        &mut self,
+        now: Instant,
+        hop: Ipv4Addr,
+        mut frame: D::Frame,
+        start: usize,
+        end: usize,
+    ) -> bool {
+        if let Some(mac) = self.arp.lookup(hop, now) {
+            if let Some(b) = frame.buf_mut().get_mut(start..start + 6) {
+                b.copy_from_slice(&mac.0);
+            }
+            return self.transmit(frame, start, end);
+        }
+        let e = self.arp.enqueue(hop, Waiting { frame, start, end }, now);
+        if e.dropped.is_some() {
+            self.counters.drop_arp_queue += 1;
+        }
+        if e.start {
+            self.send_arp_request(hop);
+        }
+        true
+    }
+
+    /// Hand a finished frame to the device, counting it.
+    pub(crate) fn transmit(&mut self, frame: D::Frame, start: usize, end: usize) -> bool {
+        let len = end.saturating_sub(start) as u64;
+        if self.dev.transmit(frame, start, end) {
+            self.counters.tx_packets += 1;
+            self.counters.tx_bytes += len;
+            true
+        } else {
+            self.counters.tx_dropped += 1;
+            false
+        }
+    }
+
+    /// A fresh frame from the device, counted when there is none.
+    pub(crate) fn alloc(&mut self) -> Option<D::Frame> {
+        let f = self.dev.alloc();
+        if f.is_none() {
+            self.counters.tx_no_frame += 1;
+        }
+        f
+    }
+
+    fn send_arp(&mut self, eth_dst: MacAddr, arp: ArpRepr) -> bool {
+        let Some(mut f) = self.alloc() else {
+            return false;
+        };
+        let len = ETH_LEN + ArpRepr::LEN;
+        let Some(buf) = f.buf_mut().get_mut(..len) else {
+            self.counters.tx_dropped += 1;
+            return false;
+        };
+        EthernetRepr {
+            dst: eth_dst,
+            src: self.mac,
+            ethertype: EtherType::Arp,
+        }
+        .emit(&mut buf[..ETH_LEN]);
+        arp.emit(&mut buf[ETH_LEN..]);
+        self.transmit(f, 0, len)
+    }
+
+    /// RFC 826: broadcast "who has `target`", from our address on its subnet.
+    pub(crate) fn send_arp_request(&mut self, target: Ipv4Addr) {
+        let Some(src) = self.on_link(target).or(self.addrs.first()).map(|c| c.addr) else {
+            return;
+        };
+        let req = ArpRepr {
+            op: ArpOp::Request,
+            sender_mac: self.mac,
+            sender_ip: src,
+            target_mac: MacAddr::default(),
+            target_ip: target,
+        };
+        if self.send_arp(MacAddr::BROADCAST, req) {
+            self.counters.arp_requests_sent += 1;
+        }
+    }
+
+    /// RFC 826: answer a request for one of our addresses, to the asker.
+    pub(crate) fn send_arp_reply(&mut self, req: &ArpRepr) {
+        let reply = ArpRepr {
+            op: ArpOp::Reply,
+            sender_mac: self.mac,
+            sender_ip: req.target_ip,
+            target_mac: req.sender_mac,
+            target_ip: req.sender_ip,
+        };
+        if self.send_arp(req.sender_mac, reply) {
+            self.counters.arp_replies_sent += 1;
+        }
+    }
+
+    /// `hop` resolved to `mac`: send what waited for it, in order.
+    pub(crate) fn flush_waiting(
+        &mut self,
+        mac: MacAddr,
+        queue: impl IntoIterator<Item = Waiting<D::Frame>>,
+    ) {
+        for mut w in queue {
+            if let Some(b) = w.frame.buf_mut().get_mut(w.start..w.start + 6) {
+                b.copy_from_slice(&mac.0);
+            }
+            self.transmit(w.frame, w.start, w.end);
+        }
+    }
+
+    /// Run ARP retries and expiry due by `now`.
+    pub(crate) fn poll_arp(&mut self, now: Instant) {
+        if self.arp.poll_at().is_none_or(|d| now < d) {
+            return;
+        }
+        let mut requests = Vec::new();
+        let mut failed = Vec::new();
+        let gave_up = self.arp.poll(now, &mut requests, &mut failed);
+        self.counters.arp_failed += gave_up as u64;
+        // RFC 1122 §2.3.2.2: packets for a next hop that never answered are
+        // discarded (the transport retransmits).
+        self.counters.drop_arp_failed += failed.len() as u64;
+        drop(failed);
+        for ip in requests {
+            self.send_arp_request(ip);
+        }
+    }
+}

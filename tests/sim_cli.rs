@@ -1,0 +1,94 @@
+//! The `xdptcp sim` command line: JSON fields, exit codes, argument errors.
+
+use std::process::{Command, Output};
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+        .arg("sim")
+        .args(args)
+        .output()
+        .expect("run xdptcp")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(s.trim().lines().count(), 1, "one JSON object: {s}");
+    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+#[test]
+fn json_report_has_the_contract_fields() {
+    let out = sim(&["--bytes", "64K", "--conns", "2", "--loss", "0.02", "--seed", "5", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = json(&out);
+    assert_eq!(j["intact"], true);
+    assert_eq!(j["bytes"], 2 * 65536);
+    assert_eq!(j["conns"], 2);
+    assert_eq!(j["seed"], 5);
+    for f in ["virtual_ms", "goodput_mbps"] {
+        assert!(j[f].as_f64().is_some_and(|v| v > 0.0), "{f}: {j}");
+    }
+    for f in ["retransmits", "rto_timeouts", "fast_recoveries", "dropped_corrupt"] {
+        assert!(j[f].as_u64().is_some(), "{f}: {j}");
+    }
+    assert!(j["link"]["dropped_loss"].as_u64().is_some());
+    assert_eq!(j["connections"].as_array().map(|a| a.len()), Some(2));
+}
+
+#[test]
+fn same_seed_same_output() {
+    let args = ["--bytes", "100K", "--loss", "0.05", "--reorder", "0.1", "--seed", "9", "--json"];
+    let a = sim(&args);
+    let b = sim(&args);
+    assert_eq!(a.status.code(), Some(0));
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn human_summary() {
+    let out = sim(&["--bytes", "32K", "--cc", "newreno", "--no-sack", "--no-timestamps"]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("INTACT") && s.contains("goodput") && s.contains("NewReno"), "{s}");
+}
+
+#[test]
+fn a_stall_fails_with_a_message() {
+    let out = sim(&["--bytes", "10K", "--loss", "1", "--time-limit", "20", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["intact"], false);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("transfer failed") && e.contains("stalled"), "{e}");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let cases: &[&[&str]] = &[
+        &["--loss", "1.5"],
+        &["--reorder", "-0.1"],
+        &["--dup", "x"],
+        &["--corrupt", "2"],
+        &["--mtu", "0"],
+        &["--mtu", "100"],
+        &["--mtu", "65000"],
+        &["--rate-mbps", "0"],
+        &["--cc", "vegas"],
+        &["--conns", "0"],
+        &["--conns", "100000"],
+        &["--bytes", "lots"],
+        &["--bytes", "12Q"],
+        &["--delay-ms", "-3"],
+        &["--frobnicate"],
+        &["--seed", "-1"],
+    ];
+    for args in cases {
+        let out = sim(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(e.trim().lines().count(), 1, "{args:?}: {e}");
+    }
+    // No subcommand at all is a usage error too.
+    let out = Command::new(env!("CARGO_BIN_EXE_xdptcp")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
