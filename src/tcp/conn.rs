@@ -3,7 +3,25 @@
 //! Inputs: [`Connection::handle_segment`], [`Connection::handle_timeout`] and
 //! the application calls. Outputs: segments through [`SegmentSink`] from
 //! [`Connection::poll_transmit`], and [`ConnEvents`] for the application.
+//!
+//! The work is split by concern: `input` (segment arrival, RFC 9293
+//! §3.10.7), `ack` (ACK processing, SACK scoreboard, loss recovery RFC
+//! 6675/6582, ECN reaction), `output` (what to send), `timers` (RTO,
+//! delayed ACK, persist, keepalive, TIME-WAIT, user timeout), `options`
+//! (negotiation and option building). Buffers live in `tcp::send`,
+//! `tcp::recv` and `tcp::sack`.
 
+mod ack;
+mod input;
+mod options;
+mod output;
+mod timers;
+
+use super::cc::{self, CongestionControl};
+use super::recv::RecvBuffer;
+use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
+use super::send::SendBuffer;
 use super::{Config, FourTuple, SeqNumber, TcpRepr};
 use crate::io::{Frame, Pkt};
 use crate::time::Instant;
@@ -24,6 +42,13 @@ pub enum State {
     TimeWait,
 }
 
+impl State {
+    /// RFC 9293 §3.3.2: the synchronized states.
+    pub fn is_synchronized(self) -> bool {
+        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+    }
+}
+
 /// Where the payload of an emitted segment lives.
 pub enum Payload<'a, F> {
     /// No data (SYN, pure ACK, FIN, RST).
@@ -40,6 +65,17 @@ pub enum Payload<'a, F> {
     /// Data that cannot take headers in place (e.g. the tail of a partially
     /// sent frame): the sink copies it into a fresh frame.
     Bytes(&'a [u8]),
+}
+
+impl<F: Frame> Payload<'_, F> {
+    /// The payload bytes.
+    pub fn data(&self) -> &[u8] {
+        match self {
+            Payload::None => &[],
+            Payload::InPlace { frame, start, end } => &frame.buf()[*start..*end],
+            Payload::Bytes(b) => b,
+        }
+    }
 }
 
 /// Receives the segments a connection emits. The stack implements it by
@@ -100,19 +136,220 @@ pub struct ConnStats {
     pub collapsed: u64,
     /// Segments dropped because the receive memory was exhausted.
     pub rcv_mem_drops: u64,
+    /// Segments dropped as unacceptable (outside the receive window).
+    pub out_of_window: u64,
+    /// ECN congestion reactions (ECE received, once per window).
+    pub ecn_reactions: u64,
+}
+
+/// Loss recovery phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    Open,
+    /// Fast recovery (RFC 6675 §5 / RFC 6582) until `point` is acked.
+    Fast { point: SeqNumber },
+    /// After an RTO, until `point` is acked (RFC 6675 §5.1).
+    Loss { point: SeqNumber },
+}
+
+/// Negotiated options (RFC 9293 §3.7.1, RFC 7323, RFC 2018, RFC 3168).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Negotiated {
+    pub ws: bool,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub sack: bool,
+    pub ts: bool,
+    pub ecn: bool,
+    /// The peer's MSS option (or 536).
+    pub peer_mss: usize,
 }
 
 /// One TCP connection over frames of type `F`.
 pub struct Connection<F: Frame> {
-    _f: core::marker::PhantomData<F>,
+    cfg: Config,
+    tuple: FourTuple,
+    state: State,
+    /// Created by `listen`: a RST in SYN-RECEIVED returns to LISTEN.
+    from_listen: bool,
+    /// Latest time seen.
+    now: Instant,
+    opts: Negotiated,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    iss: SeqNumber,
+    snd_una: SeqNumber,
+    /// Next new sequence number (retransmissions do not move it, so it is
+    /// also the highest sent, "HighData" of RFC 6675).
+    snd_nxt: SeqNumber,
+    snd_wnd: usize,
+    snd_wl1: SeqNumber,
+    snd_wl2: SeqNumber,
+    /// RFC 5961 §5: MAX.SND.WND.
+    max_snd_wnd: usize,
+    /// Payload bytes per segment (MSS less fixed options).
+    snd_mss: usize,
+    sndq: SendBuffer<F>,
+    sb: Scoreboard,
+    /// The application called `shutdown`: FIN after the queued data.
+    fin_queued: bool,
+    /// `send` returned short: report `writable` when space frees.
+    write_blocked: bool,
+    nodelay: bool,
+
+    // Receive sequence space.
+    irs: SeqNumber,
+    rcvq: RecvBuffer<F>,
+    /// RCV.NXT + RCV.WND as last advertised (never moves left).
+    rcv_adv: SeqNumber,
+    /// Largest segment seen from the peer (delayed-ACK "full-sized").
+    rcv_mss: usize,
+    /// Sequence number of the peer's FIN, once seen.
+    fin_rcvd: Option<SeqNumber>,
+    fin_done: bool,
+
+    // Timestamps (RFC 7323 §4.3).
+    ts_recent: u32,
+    ts_recent_at: Instant,
+    last_ack_sent: SeqNumber,
+
+    rtt: RttEstimator,
+    cc: Box<dyn CongestionControl>,
+    recovery: Recovery,
+    /// RFC 6582 "recover": at most one window reduction per window of data.
+    recover: SeqNumber,
+    dupacks: u32,
+    /// Retransmit the first lost segment even if the window is full (entry
+    /// into recovery, NewReno partial ACK, RTO).
+    rexmit_head: bool,
+
+    // ECN (RFC 3168 §6.1).
+    /// Receiver: echo ECE until CWR arrives.
+    ece_echo: bool,
+    /// Sender: set CWR on the next new data segment.
+    cwr_pending: bool,
+    ecn_recover: SeqNumber,
+
+    // Handshake.
+    syn_pending: bool,
+    syn_sent_at: Option<Instant>,
+    syn_retransmitted: bool,
+
+    // Timers (absolute deadlines).
+    rtx_at: Option<Instant>,
+    /// Consecutive RTO expirations without progress.
+    rtx_count: u32,
+    delack_at: Option<Instant>,
+    persist_at: Option<Instant>,
+    persist_backoff: u32,
+    /// A zero-window probe is (or was) outstanding: persist, not RTO.
+    persisting: bool,
+    probe_pending: bool,
+    timewait_at: Option<Instant>,
+    last_rx: Instant,
+    keepalive_sent: u32,
+    keepalive_pending: bool,
+    last_keepalive: Instant,
+    /// Since when the oldest outstanding data has been waiting (user timeout).
+    una_since: Option<Instant>,
+    last_data_sent: Instant,
+
+    // Output requests.
+    ack_now: bool,
+    /// In-order bytes received since the last ACK.
+    rcv_unacked: usize,
+    rst_pending: Option<TcpRepr>,
+    challenge_start: Instant,
+    challenge_count: u32,
+
+    events: ConnEvents,
+    stats: ConnStats,
 }
 
+/// RFC 9293 §3.7.1: MSS assumed when the peer sends none.
+const DEFAULT_MSS: usize = 536;
+/// RFC 7323 §2.3: largest shift.
+const MAX_WSCALE: u8 = 14;
+/// RFC 5961 §7: challenge ACKs per second per connection.
+const CHALLENGE_ACK_LIMIT: u32 = 10;
+
 impl<F: Frame> Connection<F> {
+    fn new_tcb(cfg: &Config, tuple: FourTuple, iss: SeqNumber, state: State, now: Instant) -> Self {
+        let mss = (cfg.mss as usize).max(64);
+        Connection {
+            cfg: cfg.clone(),
+            tuple,
+            state,
+            from_listen: false,
+            now,
+            opts: Negotiated {
+                peer_mss: DEFAULT_MSS,
+                ..Negotiated::default()
+            },
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            snd_mss: mss.min(DEFAULT_MSS),
+            sndq: SendBuffer::new(iss + 1),
+            sb: Scoreboard::default(),
+            fin_queued: false,
+            write_blocked: false,
+            nodelay: cfg.nodelay,
+            irs: SeqNumber(0),
+            rcvq: RecvBuffer::new(SeqNumber(0)),
+            rcv_adv: SeqNumber(0),
+            rcv_mss: mss.min(DEFAULT_MSS),
+            fin_rcvd: None,
+            fin_done: false,
+            ts_recent: 0,
+            ts_recent_at: now,
+            last_ack_sent: SeqNumber(0),
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            cc: cc::new(cfg.cc, mss, cfg.initial_window),
+            recovery: Recovery::Open,
+            recover: iss,
+            dupacks: 0,
+            rexmit_head: false,
+            ece_echo: false,
+            cwr_pending: false,
+            ecn_recover: iss,
+            syn_pending: false,
+            syn_sent_at: None,
+            syn_retransmitted: false,
+            rtx_at: None,
+            rtx_count: 0,
+            delack_at: None,
+            persist_at: None,
+            persist_backoff: 0,
+            persisting: false,
+            probe_pending: false,
+            timewait_at: None,
+            last_rx: now,
+            keepalive_sent: 0,
+            keepalive_pending: false,
+            last_keepalive: now,
+            una_since: None,
+            last_data_sent: now,
+            ack_now: false,
+            rcv_unacked: 0,
+            rst_pending: None,
+            challenge_start: now,
+            challenge_count: 0,
+            events: ConnEvents::default(),
+            stats: ConnStats::default(),
+        }
+    }
+
     /// Active open (RFC 9293 §3.10.1): SYN-SENT; the SYN leaves on the next
     /// `poll_transmit`.
     pub fn connect(cfg: &Config, tuple: FourTuple, iss: SeqNumber, now: Instant) -> Self {
-        let _ = (cfg, tuple, iss, now);
-        todo!()
+        let mut c = Self::new_tcb(cfg, tuple, iss, State::SynSent, now);
+        c.syn_pending = true;
+        c
     }
 
     /// A passive TCB in LISTEN (RFC 9293 §3.10.1) for `tuple.local`; the
@@ -120,21 +357,17 @@ impl<F: Frame> Connection<F> {
     /// listeners use [`Connection::accept`] instead; this exists so the whole
     /// state machine can be driven segment by segment.
     pub fn listen(cfg: &Config, tuple: FourTuple, iss: SeqNumber) -> Self {
-        let _ = (cfg, tuple, iss);
-        todo!()
+        let mut c = Self::new_tcb(cfg, tuple, iss, State::Listen, Instant::ZERO);
+        c.from_listen = true;
+        c
     }
 
     /// Passive open from a received SYN (RFC 9293 §3.10.7.2): SYN-RECEIVED;
     /// the SYN-ACK leaves on the next `poll_transmit`.
-    pub fn accept(
-        cfg: &Config,
-        tuple: FourTuple,
-        syn: &TcpRepr,
-        iss: SeqNumber,
-        now: Instant,
-    ) -> Self {
-        let _ = (cfg, tuple, syn, iss, now);
-        todo!()
+    pub fn accept(cfg: &Config, tuple: FourTuple, syn: &TcpRepr, iss: SeqNumber, now: Instant) -> Self {
+        let mut c = Self::new_tcb(cfg, tuple, iss, State::SynReceived, now);
+        c.on_passive_syn(syn, now);
+        c
     }
 
     /// ESTABLISHED straight from the ACK that completed a SYN-cookie
@@ -149,44 +382,64 @@ impl<F: Frame> Connection<F> {
         ack: &TcpRepr,
         now: Instant,
     ) -> Self {
-        let _ = (cfg, tuple, syn, iss, ack, now);
-        todo!()
+        let mut c = Self::new_tcb(cfg, tuple, iss, State::SynReceived, now);
+        c.on_passive_syn(syn, now);
+        // The cookie SYN-ACK carried no ECN negotiation.
+        c.opts.ecn = false;
+        c.syn_pending = false;
+        c.snd_nxt = iss + 1;
+        if let Some((tsval, _)) = ack.options.timestamps {
+            if c.opts.ts {
+                c.ts_recent = tsval;
+                c.ts_recent_at = now;
+            }
+        }
+        c.snd_una = iss + 1;
+        c.establish(ack, now);
+        c
     }
 
     /// Process one arriving segment (RFC 9293 §3.10.7). `payload` holds its
     /// data (possibly empty) and is kept without copying if accepted. `ce`
     /// is set when the IP header carried ECN Congestion Experienced.
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr, payload: Pkt<F>, ce: bool) {
-        let _ = (now, seg, payload, ce);
-        todo!()
+        self.now = self.now.max(now);
+        self.stats.segs_in += 1;
+        self.on_segment(seg, payload, ce);
+        self.update_timers();
     }
 
     /// Emit every segment that is due at `now`: handshake, data allowed by
     /// the windows, retransmissions, ACKs, window updates, probes, RST.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut dyn SegmentSink<F>) {
-        let _ = (now, out);
-        todo!()
+        self.now = self.now.max(now);
+        self.transmit(out);
+        self.update_timers();
     }
 
     /// Run the timers that expired by `now` (retransmission, delayed ACK,
     /// persist, keepalive, TIME-WAIT, user timeout).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        self.now = self.now.max(now);
+        self.run_timers();
+        self.update_timers();
     }
 
     /// The earliest instant at which `handle_timeout` or `poll_transmit`
     /// has something to do, if any.
     pub fn poll_at(&self) -> Option<Instant> {
-        todo!()
+        self.next_deadline()
     }
 
     /// Zero-copy read: call `f` with consecutive in-order slices; `f` returns
     /// how many bytes of the slice it consumed (fewer stops the read).
     /// Frames are released when fully consumed. Returns bytes consumed.
     pub fn recv_with(&mut self, f: &mut dyn FnMut(&[u8]) -> usize) -> usize {
-        let _ = f;
-        todo!()
+        let n = self.rcvq.read_with(f);
+        if n > 0 {
+            self.maybe_window_update();
+        }
+        n
     }
 
     /// Copying read into `buf`. Returns bytes read.
@@ -203,53 +456,227 @@ impl<F: Frame> Connection<F> {
 
     /// In-order bytes ready to read.
     pub fn recv_available(&self) -> usize {
-        todo!()
+        self.rcvq.available()
+    }
+
+    /// Whether the application may still queue data.
+    fn can_send(&self) -> bool {
+        !self.fin_queued
+            && matches!(
+                self.state,
+                State::SynSent | State::SynReceived | State::Established | State::CloseWait
+            )
     }
 
     /// Queue `data` for sending, written into frames from `alloc` (with
     /// `io::HEADROOM` reserved). Returns bytes accepted (short when the send
     /// buffer is full; `writable` fires when space frees up).
     pub fn send(&mut self, data: &[u8], alloc: &mut dyn FnMut() -> Option<F>) -> usize {
-        let _ = (data, alloc);
-        todo!()
+        if !self.can_send() || data.is_empty() {
+            return 0;
+        }
+        let cap = self.send_capacity();
+        let seg_cap = self.fill_mss();
+        let n = self.sndq.write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
+        if n < data.len() {
+            self.write_blocked = true;
+        }
+        n
+    }
+
+    /// Payload bytes per send frame: the sender MSS once known, else our
+    /// own MSS less the timestamps option we will probably use.
+    fn fill_mss(&self) -> usize {
+        if self.state.is_synchronized() {
+            self.snd_mss
+        } else {
+            let ts = if self.cfg.timestamps { 12 } else { 0 };
+            (self.cfg.mss as usize).saturating_sub(ts).max(1)
+        }
     }
 
     /// Bytes `send` would accept now.
     pub fn send_capacity(&self) -> usize {
-        todo!()
+        if !self.can_send() {
+            return 0;
+        }
+        self.cfg.snd_buf.saturating_sub(self.sndq.len())
     }
 
     /// Half-close (RFC 9293 §3.10.4 CLOSE): FIN after all queued data; the
     /// receive side stays open.
     pub fn shutdown(&mut self) {
-        todo!()
+        match self.state {
+            State::Listen | State::SynSent => self.enter_closed(),
+            // RFC 9293 §3.10.4: queued until ESTABLISHED.
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+        self.update_timers();
     }
 
     /// Abort (RFC 9293 §3.10.5): RST to the peer, queues discarded, CLOSED.
     pub fn abort(&mut self) {
-        todo!()
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            self.queue_active_reset();
+        }
+        self.enter_closed();
     }
 
     /// Nagle on/off (RFC 1122 §4.2.3.4).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        let _ = nodelay;
-        todo!()
+        self.nodelay = nodelay;
     }
 
     pub fn state(&self) -> State {
-        todo!()
+        self.state
     }
 
     pub fn tuple(&self) -> FourTuple {
-        todo!()
+        self.tuple
     }
 
     /// Events since the last call.
     pub fn take_events(&mut self) -> ConnEvents {
-        todo!()
+        core::mem::take(&mut self.events)
     }
 
     pub fn stats(&self) -> &ConnStats {
-        todo!()
+        &self.stats
+    }
+
+    /// Congestion window (bytes).
+    pub fn cwnd(&self) -> usize {
+        self.cc.cwnd()
+    }
+
+    /// The peer's current send window (bytes, scaled).
+    pub fn snd_wnd(&self) -> usize {
+        self.snd_wnd
+    }
+
+    /// Payload bytes per full-sized segment we send.
+    pub fn snd_mss(&self) -> usize {
+        self.snd_mss
+    }
+
+    /// Bytes sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.snd_nxt - self.snd_una
+    }
+
+    /// Receive memory held (sum of frame truesize).
+    pub fn rcv_mem(&self) -> usize {
+        self.rcvq.mem()
+    }
+
+    /// Smoothed RTT, once sampled.
+    pub fn srtt(&self) -> Option<core::time::Duration> {
+        self.rtt.srtt()
+    }
+
+    /// The current retransmission timeout (with backoff).
+    pub fn rto(&self) -> core::time::Duration {
+        self.rtt.rto()
+    }
+
+    /// Everything sent has been acknowledged and nothing is queued.
+    pub fn send_queue_empty(&self) -> bool {
+        self.sndq.len() == 0
+    }
+
+    // ---- shared helpers -------------------------------------------------
+
+    fn enter_closed(&mut self) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            self.events.closed = true;
+        }
+        self.sndq.clear();
+        self.sb.clear();
+        self.rcvq.clear_ooo();
+        self.fin_queued = false;
+        self.rtx_at = None;
+        self.delack_at = None;
+        self.persist_at = None;
+        self.timewait_at = None;
+        self.una_since = None;
+        self.ack_now = false;
+        self.syn_pending = false;
+        self.probe_pending = false;
+        self.keepalive_pending = false;
+    }
+
+    /// Close because of a timeout; tell the peer with a RST when it may
+    /// still be there (keepalive, user timeout).
+    fn timeout_close(&mut self, send_rst: bool) {
+        if send_rst && self.state.is_synchronized() {
+            self.queue_active_reset();
+        }
+        self.events.timed_out = true;
+        self.enter_closed();
+    }
+
+    /// RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> (with ACK as Linux does).
+    fn queue_active_reset(&mut self) {
+        let mut rst = self.base_repr(self.snd_nxt, super::TcpFlags::RST | super::TcpFlags::ACK);
+        rst.ack = self.rcvq.nxt;
+        rst.window = 0;
+        rst.options = Default::default();
+        self.rst_pending = Some(rst);
+    }
+
+    /// A bare header from us to the peer.
+    fn base_repr(&self, seq: SeqNumber, flags: super::TcpFlags) -> TcpRepr {
+        TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq,
+            ack: SeqNumber(0),
+            flags,
+            ..TcpRepr::default()
+        }
+    }
+
+    /// RFC 5961 §7: send a challenge ACK unless over the rate limit.
+    fn challenge_ack(&mut self) {
+        if self.rate_limited_ack() {
+            self.stats.challenge_acks += 1;
+        }
+    }
+
+    /// Queue an ACK subject to the per-connection rate limit (challenge
+    /// ACKs, PAWS and out-of-window answers). Returns whether it was queued.
+    fn rate_limited_ack(&mut self) -> bool {
+        if self.now.saturating_since(self.challenge_start) >= core::time::Duration::from_secs(1) {
+            self.challenge_start = self.now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= CHALLENGE_ACK_LIMIT {
+            return false;
+        }
+        self.challenge_count += 1;
+        self.ack_now = true;
+        true
+    }
+
+    /// Clamp a received window-scale shift (RFC 7323 §2.3).
+    fn clamp_wscale(ws: u8) -> u8 {
+        ws.min(MAX_WSCALE)
     }
 }

@@ -7,6 +7,9 @@
 pub mod cc;
 pub mod conn;
 pub mod isn;
+pub(crate) mod recv;
+pub(crate) mod sack;
+pub(crate) mod send;
 pub mod rtt;
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};

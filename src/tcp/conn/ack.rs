@@ -1,0 +1,218 @@
+//! ACK processing (RFC 9293 §3.10.7.4 fifth), RTT sampling (RFC 6298,
+//! RFC 7323 §4), the SACK scoreboard and loss recovery (RFC 6675, RFC 6582
+//! without SACK, RFC 3042 limited transmit), and the ECN reaction
+//! (RFC 3168 §6.1.2).
+
+use super::{Connection, Recovery, State};
+use crate::io::Frame;
+use crate::tcp::sack::DUP_THRESH;
+use crate::tcp::{TcpFlags, TcpRepr};
+
+impl<F: Frame> Connection<F> {
+    /// An acceptable ACK (SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT).
+    pub(super) fn on_ack(&mut self, seg: &TcpRepr, len: usize) {
+        let now = self.now;
+        let ack = seg.ack;
+        let flight_before = self.in_flight();
+        let old_wnd = self.snd_wnd;
+        let wnd = (seg.window as usize) << self.opts.snd_wscale;
+
+        // RFC 2018 / RFC 6675: SACK blocks above SND.UNA (D-SACK blocks
+        // below it or inside already SACKed data change nothing).
+        let mut newly_sacked = 0;
+        if self.opts.sack {
+            for &(l, r) in seg.options.sack.as_slice() {
+                if l < r && l >= self.snd_una && r <= self.snd_nxt && r - l <= self.snd_nxt - self.snd_una {
+                    newly_sacked += self.sb.sack(l, r);
+                }
+            }
+        }
+
+        let acked = if ack > self.snd_una { ack - self.snd_una } else { 0 };
+        let mut rtt_sample = None;
+        if acked > 0 {
+            let a = self.sb.ack(ack);
+            self.sndq.ack(ack);
+            self.snd_una = ack;
+            self.stats.bytes_acked += acked as u64;
+            // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
+            rtt_sample = match a.rtt_sent_at {
+                Some(at) if !a.any_retrans => Some(now.saturating_since(at)),
+                _ => self.ts_rtt(seg),
+            };
+            if let Some(r) = rtt_sample {
+                self.rtt.sample(r, now);
+            }
+            self.rtx_count = 0;
+            // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is acked.
+            self.rtx_at = if self.snd_una == self.snd_nxt || self.persisting {
+                None
+            } else {
+                Some(now + self.rtt.rto())
+            };
+            self.una_since = (self.snd_una != self.snd_nxt).then_some(now);
+            if self.write_blocked && self.send_capacity() > 0 {
+                self.write_blocked = false;
+                self.events.writable = true;
+            }
+        }
+
+        // RFC 5681 §2 DUPLICATE ACKNOWLEDGMENT (RFC 6675 §2 with SACK: it
+        // must SACK new data).
+        let is_dupack = acked == 0
+            && ack == self.snd_una
+            && flight_before > 0
+            && if self.opts.sack {
+                newly_sacked > 0
+            } else {
+                len == 0 && !seg.flags.fin() && wnd == old_wnd
+            };
+
+        // RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard.
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            if wnd > 0 && self.persisting {
+                self.persisting = false;
+                self.persist_backoff = 0;
+                self.persist_at = None;
+                if self.snd_una != self.snd_nxt {
+                    self.rtx_at = Some(now + self.rtt.rto());
+                }
+            }
+        }
+
+        self.loss_recovery(acked, is_dupack, newly_sacked, flight_before, rtt_sample);
+
+        // RFC 3168 §6.1.2: react to ECE once per window of data.
+        if self.opts.ecn
+            && seg.flags.contains(TcpFlags::ECE)
+            && self.recovery == Recovery::Open
+            && self.snd_una > self.ecn_recover
+        {
+            self.cc.on_congestion_event(now, flight_before);
+            self.ecn_recover = self.snd_nxt;
+            self.recover = self.snd_nxt;
+            self.cwr_pending = true;
+            self.stats.ecn_reactions += 1;
+        }
+
+        if acked > 0 {
+            self.on_progress();
+        }
+    }
+
+    /// Recovery state machine for one ACK.
+    fn loss_recovery(
+        &mut self,
+        acked: usize,
+        is_dupack: bool,
+        newly_sacked: usize,
+        flight_before: usize,
+        rtt: Option<core::time::Duration>,
+    ) {
+        let now = self.now;
+        let mss = self.snd_mss;
+        if is_dupack {
+            self.dupacks += 1;
+        } else if acked > 0 && self.recovery == Recovery::Open {
+            self.dupacks = 0;
+        }
+        if self.opts.sack && newly_sacked > 0 {
+            self.sb.mark_lost(mss);
+        }
+        match self.recovery {
+            Recovery::Open => {
+                if acked > 0 {
+                    self.cc.on_ack(now, acked, flight_before, rtt);
+                }
+                // RFC 6675 §5 step 4 / RFC 6582 §3.2 step 2: enter recovery
+                // on DupThresh duplicates (or IsLost(HighACK+1)), once per
+                // window ("recover").
+                let head_lost = self.opts.sack && self.sb.mark_lost(mss);
+                let trigger = self.dupacks as usize >= DUP_THRESH || head_lost;
+                if trigger && self.snd_una > self.recover - 1 && self.snd_una != self.snd_nxt {
+                    self.enter_fast_recovery(flight_before);
+                }
+            }
+            Recovery::Fast { point } => {
+                if self.snd_una >= point {
+                    // RFC 6675 §5 / RFC 6582 step 3: full ACK.
+                    self.recovery = Recovery::Open;
+                    self.dupacks = 0;
+                    self.cc.on_recovery_exit(now);
+                } else if acked > 0 && !self.opts.sack {
+                    // RFC 6582 §3.2 step 5: a partial ACK; retransmit the
+                    // next hole. Acked segments eat the duplicate count.
+                    let segs = acked.div_ceil(mss) as u32;
+                    self.dupacks = self.dupacks.saturating_sub(segs.saturating_sub(1));
+                    self.sb.mark_head_lost();
+                    self.rexmit_head = true;
+                }
+            }
+            Recovery::Loss { point } => {
+                if acked > 0 {
+                    self.cc.on_ack(now, acked, flight_before, rtt);
+                }
+                if self.snd_una >= point {
+                    self.recovery = Recovery::Open;
+                    self.dupacks = 0;
+                }
+            }
+        }
+    }
+
+    fn enter_fast_recovery(&mut self, flight: usize) {
+        // RFC 6675 §5 step 4.
+        let point = self.snd_nxt;
+        self.recovery = Recovery::Fast { point };
+        self.recover = point;
+        self.ecn_recover = point;
+        self.stats.fast_recoveries += 1;
+        self.cc.on_congestion_event(self.now, flight);
+        self.sb.mark_head_lost();
+        self.rexmit_head = true;
+        if self.opts.ecn {
+            self.cwr_pending = true;
+        }
+    }
+
+    /// RFC 6675 §4 pipe, with NewReno's duplicate ACKs standing in for SACKed
+    /// segments when SACK is off (as Linux does).
+    pub(super) fn pipe(&self) -> usize {
+        let p = self.sb.pipe();
+        if self.opts.sack {
+            p
+        } else {
+            p.saturating_sub(self.dupacks as usize * self.snd_mss)
+        }
+    }
+
+    /// (bytes the congestion window allows in flight, bytes counted in flight)
+    pub(super) fn cwnd_budget(&self) -> (usize, usize) {
+        match self.recovery {
+            Recovery::Open => {
+                // RFC 3042: the first two duplicate ACKs each allow one new
+                // segment beyond cwnd.
+                let lt = (self.dupacks as usize).min(2) * self.snd_mss;
+                (self.cc.cwnd() + lt, self.in_flight())
+            }
+            _ => (self.cc.cwnd(), self.pipe()),
+        }
+    }
+
+    /// SND.UNA advanced: state transitions that wait for our FIN's ACK.
+    fn on_progress(&mut self) {
+        if !self.our_fin_acked() {
+            return;
+        }
+        match self.state {
+            State::FinWait1 => self.state = State::FinWait2,
+            State::Closing => self.enter_time_wait(),
+            State::LastAck => self.enter_closed(),
+            _ => {}
+        }
+    }
+}

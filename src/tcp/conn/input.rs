@@ -1,0 +1,380 @@
+//! Segment arrival (RFC 9293 §3.10.7) with the RFC 5961 protections, PAWS
+//! (RFC 7323 §5) and the receive path (reassembly, delayed ACKs, FIN).
+
+use super::{Connection, State};
+use crate::io::{Frame, Pkt};
+use crate::tcp::{reset_for, SeqNumber, TcpFlags, TcpRepr};
+use core::time::Duration;
+
+/// RFC 7323 §5.5: TS.Recent is invalid after 24 days idle.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+impl<F: Frame> Connection<F> {
+    pub(super) fn on_segment(&mut self, seg: &TcpRepr, payload: Pkt<F>, ce: bool) {
+        match self.state {
+            State::Closed => {
+                // RFC 9293 §3.10.7.1.
+                self.rst_pending = reset_for(seg, payload.len());
+            }
+            State::Listen => self.on_listen(seg, payload.len()),
+            State::SynSent => self.on_syn_sent(seg),
+            _ => self.on_synchronized(seg, payload, ce),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.2.
+    fn on_listen(&mut self, seg: &TcpRepr, len: usize) {
+        if seg.flags.rst() {
+            return;
+        }
+        if seg.flags.ack() {
+            self.rst_pending = reset_for(seg, len);
+            return;
+        }
+        if seg.flags.syn() {
+            let now = self.now;
+            self.on_passive_syn(seg, now);
+            self.from_listen = true;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn on_syn_sent(&mut self, seg: &TcpRepr) {
+        let f = seg.flags;
+        if f.ack() && (seg.ack <= self.iss || seg.ack > self.snd_nxt) {
+            if !f.rst() {
+                let mut r = self.base_repr(seg.ack, TcpFlags::RST);
+                r.ack = SeqNumber(0);
+                self.rst_pending = Some(r);
+            }
+            return;
+        }
+        if f.rst() {
+            if f.ack() {
+                self.events.reset = true;
+                self.enter_closed();
+            }
+            return;
+        }
+        if !f.syn() {
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcvq = crate::tcp::recv::RecvBuffer::new(seg.seq + 1);
+        self.negotiate(seg);
+        self.last_rx = self.now;
+        if f.ack() {
+            // RFC 3168 §6.1.1: ECN-setup SYN-ACK has ECE without CWR.
+            self.opts.ecn = self.cfg.ecn && f.contains(TcpFlags::ECE) && !f.contains(TcpFlags::CWR);
+            self.snd_una = seg.ack;
+            self.rcv_adv = seg.seq + 1;
+            self.ack_now = true;
+            self.establish(seg, self.now);
+        } else {
+            // Simultaneous open (RFC 9293 §3.5 figure 7).
+            self.opts.ecn = self.cfg.ecn
+                && f.contains(TcpFlags::ECE)
+                && f.contains(TcpFlags::CWR);
+            self.state = State::SynReceived;
+            self.snd_wnd = seg.window as usize;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.rcv_adv = seg.seq + 1;
+            self.syn_pending = true;
+            // Our SYN is still unacknowledged: the SYN-ACK retransmits it.
+        }
+    }
+
+    /// The handshake completed: ESTABLISHED (or FIN-WAIT-1 if the
+    /// application already closed).
+    pub(super) fn establish(&mut self, seg: &TcpRepr, now: crate::time::Instant) {
+        // RFC 7323 §2.2: the window of the segment completing the handshake
+        // is scaled unless it is a SYN.
+        let shift = if seg.flags.syn() { 0 } else { self.opts.snd_wscale };
+        self.snd_wnd = (seg.window as usize) << shift;
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        self.state = State::Established;
+        self.events.connected = true;
+        self.syn_pending = false;
+        self.rtx_at = None;
+        self.rtx_count = 0;
+        self.sndq.reset_head(self.iss + 1);
+        // RTT of the handshake: Karn, or the echoed timestamp.
+        if let (Some(at), false) = (self.syn_sent_at, self.syn_retransmitted) {
+            self.rtt.sample(now.saturating_since(at), now);
+        } else if let Some(r) = self.ts_rtt(seg) {
+            self.rtt.sample(r, now);
+        }
+        // RFC 6928 / RFC 5681 §3.1: IW of one segment after a lost SYN.
+        let iw = if self.syn_retransmitted { 1 } else { self.cfg.initial_window };
+        self.cc = crate::tcp::cc::new(self.cfg.cc, self.snd_mss, iw);
+        self.recover = self.snd_una;
+        self.ecn_recover = self.snd_una;
+        self.last_rx = now;
+        self.last_data_sent = now;
+        if self.fin_queued {
+            self.state = State::FinWait1;
+        }
+    }
+
+    /// RTT from the echoed timestamp (RFC 7323 §4.1), if any.
+    pub(super) fn ts_rtt(&self, seg: &TcpRepr) -> Option<Duration> {
+        if !self.opts.ts {
+            return None;
+        }
+        let (_, ecr) = seg.options.timestamps?;
+        if ecr == 0 {
+            return None;
+        }
+        let d = self.tsval().wrapping_sub(ecr);
+        // Ignore echoes from the future or absurdly old ones.
+        (d < 1 << 30).then(|| Duration::from_millis(d as u64))
+    }
+
+    /// RFC 9293 §3.10.7.4: SYN-RECEIVED and the synchronized states.
+    fn on_synchronized(&mut self, seg: &TcpRepr, mut payload: Pkt<F>, ce: bool) {
+        let f = seg.flags;
+        let len = payload.len();
+        let seg_len = seg.seg_len(len);
+
+        // RFC 7323 §5.3 R1: PAWS (RST excepted).
+        if self.opts.ts && !f.rst() {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
+                if older && self.now.saturating_since(self.ts_recent_at) < PAWS_IDLE {
+                    self.stats.paws_drops += 1;
+                    self.rate_limited_ack();
+                    return;
+                }
+            }
+        }
+
+        // First: sequence number acceptability.
+        let nxt = self.rcvq.nxt;
+        let wnd = if self.rcv_adv > nxt { self.rcv_adv - nxt } else { 0 };
+        let in_wnd = |s: SeqNumber| nxt <= s && s < nxt + wnd;
+        let mut acceptable = match (seg_len, wnd) {
+            (0, 0) => seg.seq == nxt,
+            (0, _) => in_wnd(seg.seq),
+            (_, 0) => false,
+            (_, _) => in_wnd(seg.seq) || in_wnd(seg.seq + (seg_len - 1)),
+        };
+        // RFC 9293: with a zero window, still process the ACK (and RST) of a
+        // segment at RCV.NXT; its data is dropped.
+        let mut drop_data = false;
+        if !acceptable && wnd == 0 && seg.seq == nxt {
+            acceptable = true;
+            drop_data = true;
+        }
+        if !acceptable {
+            if f.rst() {
+                return;
+            }
+            self.stats.out_of_window += 1;
+            if self.state == State::TimeWait && f.fin() && seg.seq + seg_len == nxt {
+                // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2·MSL.
+                self.timewait_at = Some(self.now + self.cfg.msl * 2);
+                self.ack_now = true;
+                return;
+            }
+            if len > 0 && seg.seq + len <= nxt {
+                // Wholly old data: our ACK was lost; ACK with D-SACK.
+                self.stats.dup_segs_in += 1;
+                self.rcvq.set_dsack(seg.seq, seg.seq + len);
+                self.ack_now = true;
+            } else {
+                self.rate_limited_ack();
+            }
+            return;
+        }
+
+        // Second: RST (RFC 5961 §3.2).
+        if f.rst() {
+            if seg.seq == nxt {
+                if self.state == State::SynReceived && self.from_listen {
+                    self.back_to_listen();
+                } else {
+                    self.events.reset = true;
+                    self.enter_closed();
+                }
+            } else {
+                self.challenge_ack();
+            }
+            return;
+        }
+
+        // RFC 7323 §4.3 (R3): remember the peer's timestamp.
+        if self.opts.ts {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 && seg.seq <= self.last_ack_sent {
+                    self.ts_recent = tsval;
+                    self.ts_recent_at = self.now;
+                }
+            }
+        }
+        self.last_rx = self.now;
+        self.keepalive_sent = 0;
+
+        // Fourth: SYN (RFC 5961 §4).
+        if f.syn() {
+            if self.state == State::SynReceived && seg.seq == self.irs && !f.ack() {
+                // A retransmitted SYN: our SYN-ACK was lost.
+                self.syn_pending = true;
+            } else {
+                self.challenge_ack();
+            }
+            return;
+        }
+
+        // Fifth: ACK.
+        if !f.ack() {
+            return;
+        }
+        if self.state == State::SynReceived {
+            if self.snd_una < seg.ack && seg.ack <= self.snd_nxt {
+                self.snd_una = seg.ack;
+                self.establish(seg, self.now);
+            } else {
+                let mut r = self.base_repr(seg.ack, TcpFlags::RST);
+                r.ack = SeqNumber(0);
+                self.rst_pending = Some(r);
+                return;
+            }
+        }
+        if seg.ack > self.snd_nxt {
+            // RFC 9293: ACK for something not yet sent.
+            self.rate_limited_ack();
+            return;
+        }
+        // RFC 5961 §5.2: too old to be acceptable.
+        if seg.ack < self.snd_una - self.max_snd_wnd.max(1) {
+            self.rate_limited_ack();
+            return;
+        }
+        self.on_ack(seg, len);
+        if self.state == State::Closed {
+            return;
+        }
+
+        // RFC 3168 §6.1.3: CWR ends the echo; a CE mark (re)starts it.
+        if self.opts.ecn {
+            if f.contains(TcpFlags::CWR) {
+                self.ece_echo = false;
+            }
+            if ce && seg_len > 0 {
+                self.ece_echo = true;
+                self.ack_now = true;
+            }
+        }
+
+        // Seventh: segment text.
+        let fin_seq = seg.seq + len;
+        if len > 0 && !drop_data {
+            if matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2
+            ) && self.fin_rcvd.is_none_or(|fs| seg.seq < fs)
+            {
+                self.on_data(seg.seq, payload);
+            } else {
+                payload.truncate(0);
+            }
+        } else if drop_data && len > 0 {
+            self.ack_now = true;
+        }
+
+        // Eighth: FIN.
+        if f.fin() && !drop_data && self.fin_rcvd.is_none() {
+            self.fin_rcvd = Some(fin_seq);
+        }
+        self.maybe_process_fin();
+    }
+
+    /// Queue data and decide on the ACK (RFC 9293 §3.10.7.4 seventh, RFC
+    /// 1122 §4.2.3.2 delayed ACKs, RFC 5681 §4.2 immediate ACKs).
+    fn on_data(&mut self, seq: SeqNumber, payload: Pkt<F>) {
+        let len = payload.len();
+        let wnd_end = self.rcv_adv.max(self.rcvq.nxt);
+        let before_dup = self.rcvq.has_dsack();
+        let r = self.rcvq.insert(seq, payload, wnd_end, self.cfg.rcv_buf);
+        self.stats.collapsed = self.rcvq.collapsed;
+        self.stats.rcv_mem_drops = self.rcvq.mem_drops;
+        if len > self.rcv_mss {
+            self.rcv_mss = len.min(self.cfg.mss as usize);
+        }
+        if r.dup && r.advanced == 0 && !r.ooo {
+            self.stats.dup_segs_in += 1;
+        }
+        if r.ooo {
+            self.stats.ooo_segs_in += 1;
+        }
+        if r.advanced > 0 {
+            self.stats.bytes_received += r.advanced as u64;
+            self.events.readable = true;
+            self.rcv_unacked += r.advanced;
+        }
+        if r.ooo || r.filled_hole || r.dropped || (r.dup && !before_dup) || self.rcvq.has_ooo() {
+            // RFC 5681 §4.2: out-of-order, hole-filling: ACK at once.
+            self.ack_now = true;
+        } else if self.rcv_unacked >= 2 * self.rcv_mss {
+            // RFC 5681 §4.2: at least every second full-sized segment.
+            self.ack_now = true;
+        } else if r.advanced > 0 && self.delack_at.is_none() {
+            self.delack_at = Some(self.now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// The peer's FIN, once everything before it arrived.
+    pub(super) fn maybe_process_fin(&mut self) {
+        let Some(fs) = self.fin_rcvd else { return };
+        if self.fin_done || self.rcvq.nxt != fs {
+            return;
+        }
+        self.fin_done = true;
+        self.rcvq.nxt = fs + 1;
+        self.rcvq.clear_ooo();
+        self.events.read_closed = true;
+        self.ack_now = true;
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                if self.our_fin_acked() {
+                    self.enter_time_wait();
+                } else {
+                    self.state = State::Closing;
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(),
+            State::TimeWait => self.enter_time_wait(),
+            _ => {}
+        }
+    }
+
+    pub(super) fn our_fin_acked(&self) -> bool {
+        self.fin_queued && self.sndq.len() == 0 && self.snd_una == self.snd_nxt && self.fin_sent()
+    }
+
+    /// Whether the FIN went out (it is the last sequence number sent).
+    pub(super) fn fin_sent(&self) -> bool {
+        self.fin_queued && self.snd_nxt == self.sndq.tail() + 1
+    }
+
+    pub(super) fn enter_time_wait(&mut self) {
+        self.state = State::TimeWait;
+        self.timewait_at = Some(self.now + self.cfg.msl * 2);
+        self.rtx_at = None;
+        self.persist_at = None;
+        self.sb.clear();
+    }
+
+    /// RFC 9293 §3.10.7.4: a RST in SYN-RECEIVED of a passive open.
+    fn back_to_listen(&mut self) {
+        let cfg = self.cfg.clone();
+        let mut fresh = Self::listen(&cfg, self.tuple, self.iss);
+        fresh.now = self.now;
+        fresh.stats = self.stats;
+        *self = fresh;
+    }
+}

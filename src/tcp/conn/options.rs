@@ -1,0 +1,184 @@
+//! Option negotiation (RFC 9293 §3.7.1 MSS, RFC 7323 window scale and
+//! timestamps, RFC 2018 SACK-permitted, RFC 3168 ECN setup) and the options
+//! and window of outgoing segments.
+
+use super::{Connection, DEFAULT_MSS};
+use crate::io::Frame;
+use crate::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+use crate::time::Instant;
+
+/// RFC 7323 §3: the timestamps option takes 10 bytes, 12 with padding.
+pub(super) const TS_LEN: usize = 12;
+
+impl<F: Frame> Connection<F> {
+    /// Our window-scale shift as announced on SYN.
+    pub(super) fn our_wscale(&self) -> u8 {
+        Self::clamp_wscale(self.cfg.window_scale)
+    }
+
+    /// Record the options of the peer's SYN (passive side, or SYN-SENT
+    /// receiving SYN or SYN-ACK). `we_sent_syn`: our SYN offered everything
+    /// `cfg` enables.
+    pub(super) fn negotiate(&mut self, syn: &TcpRepr) {
+        let o = &syn.options;
+        self.opts.peer_mss = o.mss.map_or(DEFAULT_MSS, |m| (m as usize).max(64));
+        // RFC 7323 §2.2: scaling only when both sides sent the option.
+        match o.window_scale {
+            Some(ws) => {
+                self.opts.ws = true;
+                self.opts.snd_wscale = Self::clamp_wscale(ws);
+                self.opts.rcv_wscale = self.our_wscale();
+            }
+            None => {
+                self.opts.ws = false;
+                self.opts.snd_wscale = 0;
+                self.opts.rcv_wscale = 0;
+            }
+        }
+        self.opts.sack = self.cfg.sack && o.sack_permitted;
+        self.opts.ts = self.cfg.timestamps && o.timestamps.is_some();
+        // RFC 9293 §3.7.1: send MSS = min(peer MSS, ours), less the fixed
+        // timestamps option (RFC 7323 §3.2 sizing).
+        let mss = self.opts.peer_mss.min(self.cfg.mss as usize);
+        let ts = if self.opts.ts { TS_LEN } else { 0 };
+        self.snd_mss = mss.saturating_sub(ts).max(1);
+        self.rcv_mss = self.snd_mss;
+        if self.opts.ts {
+            if let Some((tsval, _)) = o.timestamps {
+                self.ts_recent = tsval;
+                self.ts_recent_at = self.now;
+            }
+        }
+    }
+
+    /// Set up from a SYN received in LISTEN (or by `accept`).
+    pub(super) fn on_passive_syn(&mut self, syn: &TcpRepr, now: Instant) {
+        self.now = self.now.max(now);
+        self.tuple.remote.set_port(syn.src_port);
+        self.state = crate::tcp::State::SynReceived;
+        self.irs = syn.seq;
+        self.rcvq = crate::tcp::recv::RecvBuffer::new(syn.seq + 1);
+        self.negotiate(syn);
+        // RFC 3168 §6.1.1: an ECN-setup SYN has ECE and CWR.
+        self.opts.ecn = self.cfg.ecn
+            && syn.flags.contains(TcpFlags::ECE)
+            && syn.flags.contains(TcpFlags::CWR);
+        // RFC 7323 §2.2: the window in a SYN is never scaled.
+        self.snd_wnd = syn.window as usize;
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = syn.seq;
+        self.snd_wl2 = self.iss;
+        self.rcv_adv = syn.seq + 1;
+        self.last_ack_sent = syn.seq + 1;
+        self.last_rx = self.now;
+        self.syn_pending = true;
+    }
+
+    /// The options of a SYN or SYN-ACK we send.
+    pub(super) fn syn_options(&self, syn_ack: bool) -> TcpOptions {
+        let mut o = TcpOptions {
+            mss: Some(self.cfg.mss),
+            ..TcpOptions::default()
+        };
+        if !syn_ack || self.opts.ws {
+            o.window_scale = Some(self.our_wscale());
+        }
+        if self.cfg.sack && (!syn_ack || self.opts.sack) {
+            o.sack_permitted = true;
+        }
+        if self.cfg.timestamps && (!syn_ack || self.opts.ts) {
+            let ecr = if syn_ack { self.ts_recent } else { 0 };
+            o.timestamps = Some((self.tsval(), ecr));
+        }
+        o
+    }
+
+    /// RFC 7323 §4.1: our TSval clock is milliseconds (SYN cookies rely on
+    /// this exact clock).
+    pub(super) fn tsval(&self) -> u32 {
+        self.now.millis() as u32
+    }
+
+    /// Options of a synchronized-state segment with `payload` bytes: the
+    /// timestamps, then as many SACK blocks as the option space and the
+    /// MSS allow. Returns the options and whether SACK blocks were left out.
+    pub(super) fn data_options(&self, payload: usize) -> (TcpOptions, bool) {
+        let mut o = TcpOptions::default();
+        let mut used = 0;
+        if self.opts.ts {
+            o.timestamps = Some((self.tsval(), self.ts_recent));
+            used += TS_LEN;
+        }
+        let mut left_out = false;
+        if self.opts.sack && (self.rcvq.has_ooo() || self.rcvq.has_dsack()) {
+            // 40 bytes of options: 2 + 8·n (+2 padding); the segment must
+            // also stay within the peer's MSS plus the fixed options.
+            let budget = 40usize.saturating_sub(used);
+            let mss_room = (self.snd_mss + if self.opts.ts { TS_LEN } else { 0 })
+                .saturating_sub(payload + used);
+            let room = budget.min(if payload == 0 { budget } else { mss_room });
+            let max = if room >= 2 { ((room - 2) / 8).min(4) } else { 0 };
+            let blocks = self.rcvq.sack_blocks(max);
+            left_out = max == 0 || (blocks.len as usize) < self.rcvq.sack_blocks(4).len as usize;
+            o.sack = blocks;
+        }
+        (o, left_out)
+    }
+
+    /// The window we could advertise now (bytes), from free receive memory.
+    pub(super) fn rcv_window_now(&self) -> usize {
+        let w = self.rcvq.window(self.cfg.rcv_buf);
+        // RFC 7323 §2.3: at most 2^14 · 65535.
+        let max = 65535usize << self.opts.rcv_wscale;
+        w.min(max)
+    }
+
+    /// Largest window (empty buffers).
+    pub(super) fn rcv_window_max(&self) -> usize {
+        self.rcvq
+            .space_to_window(self.cfg.rcv_buf)
+            .min(65535usize << self.opts.rcv_wscale)
+    }
+
+    /// RFC 1122 §4.2.3.3 receiver SWS avoidance: the right edge moves only
+    /// by at least min(max window / 2, MSS); RFC 9293 §3.8.6.2.1: it never
+    /// moves left.
+    pub(super) fn rcv_edge_candidate(&self) -> SeqNumber {
+        let nxt = self.rcvq.nxt;
+        let cur = self.rcv_adv.max(nxt);
+        let new = nxt + self.rcv_window_now();
+        if new <= cur {
+            return cur;
+        }
+        let thresh = (self.rcv_window_max() / 2).min(self.rcv_mss).max(1);
+        if new - cur >= thresh || cur == nxt && new - nxt >= thresh {
+            new
+        } else {
+            cur
+        }
+    }
+
+    /// The window field of a synchronized-state segment; records the edge.
+    pub(super) fn advertise(&mut self) -> u16 {
+        let nxt = self.rcvq.nxt;
+        let edge = self.rcv_edge_candidate();
+        let ws = self.opts.rcv_wscale;
+        let wnd = edge - nxt;
+        // Round up so the advertised edge never falls below `edge`.
+        let field = (wnd.div_ceil(1 << ws)).min(65535);
+        self.rcv_adv = nxt + (field << ws);
+        if self.rcv_adv < edge {
+            self.rcv_adv = edge;
+        }
+        field as u16
+    }
+
+    /// The window field of a SYN or SYN-ACK (RFC 7323 §2.2: unscaled).
+    pub(super) fn syn_window(&mut self) -> u16 {
+        let w = self.rcvq.window(self.cfg.rcv_buf).min(65535);
+        if self.state == crate::tcp::State::SynReceived {
+            self.rcv_adv = self.rcvq.nxt + w;
+        }
+        w as u16
+    }
+}

@@ -1,0 +1,346 @@
+//! What to send: handshake segments, retransmissions (RFC 6675 NextSeg),
+//! new data under the congestion and send windows with Nagle (RFC 1122
+//! §4.2.3.4) and sender SWS avoidance, zero-window and keepalive probes,
+//! and ACKs.
+
+use super::{Connection, Recovery, State};
+use crate::io::Frame;
+use crate::tcp::send::Slice;
+use crate::tcp::{Payload, SegmentSink, SeqNumber, TcpFlags, TcpRepr};
+
+impl<F: Frame> Connection<F> {
+    pub(super) fn transmit(&mut self, out: &mut dyn SegmentSink<F>) {
+        if let Some(rst) = self.rst_pending.take() {
+            if out.emit(&rst, Payload::None, false) {
+                self.stats.segs_out += 1;
+            } else {
+                self.rst_pending = Some(rst);
+            }
+            return;
+        }
+        match self.state {
+            State::Closed | State::Listen => return,
+            State::SynSent | State::SynReceived => {
+                if self.syn_pending && !self.send_syn(out) {
+                    return;
+                }
+                if self.state == State::SynSent {
+                    return;
+                }
+            }
+            _ => {}
+        }
+        if self.state != State::SynReceived && !self.send_data(out) {
+            return;
+        }
+        if self.keepalive_pending {
+            // RFC 1122 §4.2.3.6: SEG.SEQ = SND.NXT - 1, no data.
+            let seg = self.ack_repr(self.snd_nxt - 1, TcpFlags::ACK, 0);
+            if !self.emit(out, &seg, None, false) {
+                return;
+            }
+            self.keepalive_pending = false;
+            self.stats.keepalive_probes += 1;
+        }
+        if self.ack_now {
+            let seg = self.ack_repr(self.snd_nxt, TcpFlags::ACK, 0);
+            self.emit(out, &seg, None, false);
+        }
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
+    fn send_syn(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
+        let syn_ack = self.state == State::SynReceived;
+        let mut seg = self.base_repr(self.iss, TcpFlags::SYN);
+        seg.options = self.syn_options(syn_ack);
+        seg.window = self.syn_window();
+        if syn_ack {
+            seg.flags |= TcpFlags::ACK;
+            seg.ack = self.rcvq.nxt;
+            if self.opts.ecn {
+                seg.flags |= TcpFlags::ECE;
+            }
+        } else if self.cfg.ecn {
+            // RFC 3168 §6.1.1: ECN-setup SYN.
+            seg.flags |= TcpFlags::ECE | TcpFlags::CWR;
+        }
+        if !out.emit(&seg, Payload::None, false) {
+            return false;
+        }
+        self.stats.segs_out += 1;
+        self.syn_pending = false;
+        if self.syn_sent_at.is_some() {
+            self.syn_retransmitted = true;
+        }
+        self.syn_sent_at = Some(self.now);
+        self.snd_nxt = self.snd_nxt.max(self.iss + 1);
+        if syn_ack {
+            self.after_ack_sent();
+        }
+        if self.rtx_at.is_none() {
+            self.rtx_at = Some(self.now + self.rtt.rto());
+        }
+        true
+    }
+
+    /// A synchronized-state segment header: ACK, window, timestamps, SACK.
+    fn ack_repr(&mut self, seq: SeqNumber, flags: TcpFlags, payload: usize) -> TcpRepr {
+        let mut seg = self.base_repr(seq, flags | TcpFlags::ACK);
+        seg.ack = self.rcvq.nxt;
+        seg.window = self.advertise();
+        let (opts, left_out) = self.data_options(payload);
+        seg.options = opts;
+        if self.ece_echo {
+            seg.flags |= TcpFlags::ECE;
+        }
+        // SACK blocks that did not fit a data segment go in a pure ACK.
+        if left_out && payload > 0 {
+            self.ack_now = true;
+        }
+        seg
+    }
+
+    /// Hand a segment to the sink and do the bookkeeping of every ACK sent.
+    fn emit(&mut self, out: &mut dyn SegmentSink<F>, seg: &TcpRepr, slice: Option<Slice>, ect: bool) -> bool {
+        let sack_in_seg = !seg.options.sack.is_empty();
+        let payload = match slice {
+            Some(s) => self.sndq.payload(s),
+            None => Payload::None,
+        };
+        if !out.emit(seg, payload, ect) {
+            return false;
+        }
+        self.stats.segs_out += 1;
+        let had_data = slice.is_some_and(|s| s.len > 0);
+        // A data segment whose SACK blocks were left out keeps `ack_now`.
+        let keep = had_data && self.ack_now && self.opts.sack && !sack_in_seg && self.rcvq.has_ooo();
+        self.after_ack_sent();
+        if keep {
+            self.ack_now = true;
+        }
+        if sack_in_seg {
+            self.rcvq.clear_dsack();
+        }
+        true
+    }
+
+    fn after_ack_sent(&mut self) {
+        self.ack_now = false;
+        self.delack_at = None;
+        self.rcv_unacked = 0;
+        self.last_ack_sent = self.rcvq.nxt;
+    }
+
+    /// States in which we may send data and FIN.
+    fn may_send_data(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+        )
+    }
+
+    /// Retransmissions, then new data, then a zero-window probe. Returns
+    /// false when the sink refused a segment.
+    fn send_data(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
+        if !self.may_send_data() {
+            return true;
+        }
+        // RFC 6675 §5 (C): while pipe < cwnd, NextSeg rule 1 (lost holes),
+        // rule 2 (new data), rule 3.
+        loop {
+            let Some(i) = self.sb.next_lost() else { break };
+            let (cwnd, used) = self.cwnd_budget();
+            if !self.rexmit_head && used + self.snd_mss.min(self.sb.get(i).map_or(0, |s| s.len())) > cwnd {
+                break;
+            }
+            match self.retransmit(out, i) {
+                Some(true) => self.rexmit_head = false,
+                Some(false) => return false,
+                None => break,
+            }
+        }
+        self.rexmit_head = false;
+        if self.probe_pending {
+            return self.send_probe(out);
+        }
+        if !self.send_new_data(out) {
+            return false;
+        }
+        // Rule 3: in recovery with nothing new to send, retransmit segments
+        // below the highest SACK not yet deemed lost.
+        if matches!(self.recovery, Recovery::Fast { .. }) && self.opts.sack {
+            while let Some(i) = self.sb.next_rule3() {
+                let (cwnd, used) = self.cwnd_budget();
+                if used + self.snd_mss > cwnd || self.snd_nxt < self.sndq.tail() {
+                    break;
+                }
+                match self.retransmit(out, i) {
+                    Some(true) => {}
+                    Some(false) => return false,
+                    None => break,
+                }
+            }
+        }
+        true
+    }
+
+    /// Re-send scoreboard segment `i` (at most one MSS). `None` when it has
+    /// nothing left to send.
+    fn retransmit(&mut self, out: &mut dyn SegmentSink<F>, i: usize) -> Option<bool> {
+        let s = *self.sb.get(i)?;
+        let data_end = if s.fin { s.end - 1 } else { s.end };
+        let mut slice = None;
+        let mut fin = s.fin;
+        if data_end > s.start {
+            let sl = self.sndq.locate(s.start, self.snd_mss)?;
+            if s.start + sl.len < data_end {
+                self.sb.split(i, s.start + sl.len);
+                fin = false;
+            }
+            slice = Some(sl);
+        }
+        let len = slice.map_or(0, |s| s.len);
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if len > 0 && s.start + len == self.sndq.tail() {
+            flags |= TcpFlags::PSH;
+        }
+        let seg = self.ack_repr(s.start, flags, len);
+        if !self.emit(out, &seg, slice, false) {
+            return Some(false);
+        }
+        self.sb.on_retransmit(i, self.now);
+        self.stats.retransmits += 1;
+        if self.rtx_at.is_none() && !self.persisting {
+            self.rtx_at = Some(self.now + self.rtt.rto());
+        }
+        Some(true)
+    }
+
+    /// New data from SND.NXT, and the FIN after it.
+    fn send_new_data(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
+        loop {
+            let tail = self.sndq.tail();
+            let unsent = if self.snd_nxt < tail { tail - self.snd_nxt } else { 0 };
+            let fin_due = self.fin_queued && !self.fin_sent() && unsent == 0;
+            if unsent == 0 && !fin_due {
+                return true;
+            }
+            if fin_due {
+                // A bare FIN is sent whatever the windows.
+                let seg = self.ack_repr(self.snd_nxt, TcpFlags::FIN, 0);
+                if !self.emit(out, &seg, None, false) {
+                    return false;
+                }
+                self.on_new_sent(self.snd_nxt, self.snd_nxt + 1, true);
+                return true;
+            }
+            let (cwnd, used) = self.cwnd_budget();
+            let cwnd_room = cwnd.saturating_sub(used);
+            let wnd_edge = self.snd_una + self.snd_wnd;
+            let wnd_room = if wnd_edge > self.snd_nxt { wnd_edge - self.snd_nxt } else { 0 };
+            let full = self.sndq.frame_remaining(self.snd_nxt).min(self.snd_mss);
+            let len = full.min(wnd_room);
+            if len == 0 || full > cwnd_room {
+                return true;
+            }
+            if len < full && len < self.max_snd_wnd / 2 {
+                // RFC 1122 §4.2.3.4 sender SWS avoidance: wait for a
+                // window of at least half the largest seen (or the persist
+                // timer).
+                return true;
+            }
+            // RFC 1122 §4.2.3.4 Nagle: a short segment waits while data is
+            // unacknowledged (unless it is the last before our FIN).
+            let is_last = self.snd_nxt + len == tail;
+            if len < self.snd_mss && !self.nodelay && self.in_flight() > 0 && !(self.fin_queued && is_last) {
+                return true;
+            }
+            if self.in_flight() == 0 && self.now.saturating_since(self.last_data_sent) > self.rtt.rto() {
+                // RFC 5681 §4.1: restart after idle.
+                self.cc.on_idle_restart(self.now);
+            }
+            let with_fin = self.fin_queued && is_last;
+            let mut flags = TcpFlags::ACK;
+            if is_last {
+                flags |= TcpFlags::PSH;
+            }
+            if with_fin {
+                flags |= TcpFlags::FIN;
+            }
+            if self.cwr_pending {
+                flags |= TcpFlags::CWR;
+            }
+            let Some(slice) = self.sndq.locate(self.snd_nxt, len) else {
+                return true;
+            };
+            let seg = self.ack_repr(self.snd_nxt, flags, len);
+            if !self.emit(out, &seg, Some(slice), self.opts.ecn) {
+                return false;
+            }
+            self.cwr_pending = false;
+            let start = self.snd_nxt;
+            self.on_new_sent(start, start + len + with_fin as usize, with_fin);
+        }
+    }
+
+    fn on_new_sent(&mut self, start: SeqNumber, end: SeqNumber, fin: bool) {
+        if self.snd_una == self.snd_nxt {
+            self.una_since = Some(self.now);
+        }
+        self.sb.push(start, end, fin, self.now);
+        self.snd_nxt = end;
+        self.last_data_sent = self.now;
+        if self.rtx_at.is_none() && !self.persisting {
+            self.rtx_at = Some(self.now + self.rtt.rto());
+        }
+    }
+
+    /// RFC 9293 §3.8.6.1: a zero-window probe of one byte (new data, or the
+    /// outstanding probe byte again).
+    fn send_probe(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
+        self.probe_pending = false;
+        if let Some(s) = self.sb.get(0).copied() {
+            let Some(sl) = self.sndq.locate(s.start, 1) else {
+                return true;
+            };
+            if s.len() > 1 {
+                self.sb.split(0, s.start + 1);
+            }
+            let seg = self.ack_repr(s.start, TcpFlags::ACK, 1);
+            if !self.emit(out, &seg, Some(sl), false) {
+                return false;
+            }
+            self.sb.on_retransmit(0, self.now);
+        } else {
+            let Some(sl) = self.sndq.locate(self.snd_nxt, 1) else {
+                return true;
+            };
+            let seg = self.ack_repr(self.snd_nxt, TcpFlags::ACK, 1);
+            if !self.emit(out, &seg, Some(sl), false) {
+                return false;
+            }
+            self.persisting = true;
+            let start = self.snd_nxt;
+            self.on_new_sent(start, start + 1, false);
+        }
+        self.stats.zero_window_probes += 1;
+        true
+    }
+
+    /// After the application read: send a window update when the window
+    /// opened enough and what the peer knows is small (RFC 1122 §4.2.3.3).
+    pub(super) fn maybe_window_update(&mut self) {
+        if !self.state.is_synchronized() || self.fin_done {
+            return;
+        }
+        let nxt = self.rcvq.nxt;
+        let cur = if self.rcv_adv > nxt { self.rcv_adv - nxt } else { 0 };
+        let edge = self.rcv_edge_candidate();
+        if edge > self.rcv_adv.max(nxt) && cur * 2 <= self.rcv_window_max() {
+            self.ack_now = true;
+        }
+    }
+}

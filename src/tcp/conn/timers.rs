@@ -1,0 +1,182 @@
+//! Timers: retransmission (RFC 6298 §5, SYN retries), delayed ACK (RFC 1122
+//! §4.2.3.2), persist (RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6),
+//! TIME-WAIT (RFC 9293 §3.4.2), user timeout (RFC 5482).
+
+use super::{Connection, Recovery, State};
+use crate::io::Frame;
+use crate::time::Instant;
+use core::time::Duration;
+
+/// Linux's bounds for the persist interval.
+const PERSIST_MIN: Duration = Duration::from_millis(200);
+
+impl<F: Frame> Connection<F> {
+    pub(super) fn run_timers(&mut self) {
+        let now = self.now;
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if self.state == State::Closed {
+            return;
+        }
+        if due(self.timewait_at) {
+            self.timewait_at = None;
+            self.enter_closed();
+            return;
+        }
+        if due(self.user_deadline()) {
+            self.timeout_close(true);
+            return;
+        }
+        if due(self.rtx_at) {
+            self.rtx_at = None;
+            self.on_rto();
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if due(self.delack_at) {
+            self.delack_at = None;
+            self.ack_now = true;
+        }
+        if due(self.persist_at) {
+            self.persist_at = None;
+            if self.persist_backoff >= self.cfg.max_retries && self.persisting {
+                self.timeout_close(true);
+                return;
+            }
+            self.persist_backoff += 1;
+            self.probe_pending = true;
+        }
+        if due(self.keepalive_deadline()) {
+            let Some(ka) = self.cfg.keepalive else { return };
+            if self.keepalive_sent >= ka.probes {
+                self.timeout_close(true);
+                return;
+            }
+            self.keepalive_sent += 1;
+            self.last_keepalive = now;
+            self.keepalive_pending = true;
+        }
+    }
+
+    /// RFC 6298 §5.4-5.6 and RFC 6675 §5.1.
+    fn on_rto(&mut self) {
+        let now = self.now;
+        self.stats.rto_timeouts += 1;
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                if self.rtx_count >= self.cfg.syn_retries {
+                    self.timeout_close(false);
+                    return;
+                }
+                self.rtx_count += 1;
+                self.rtt.backoff();
+                self.syn_pending = true;
+            }
+            _ => {
+                if self.sb.is_empty() {
+                    return;
+                }
+                if self.rtx_count >= self.cfg.max_retries {
+                    self.timeout_close(false);
+                    return;
+                }
+                self.rtx_count += 1;
+                let flight = self.in_flight();
+                // RFC 5681 §3.1: ssthresh is held when the same segment times
+                // out again.
+                if self.rtx_count == 1 {
+                    self.cc.on_rto(now, flight);
+                }
+                self.rtt.backoff();
+                self.sb.mark_all_lost();
+                self.recovery = Recovery::Loss { point: self.snd_nxt };
+                self.recover = self.snd_nxt;
+                self.dupacks = 0;
+                self.rexmit_head = true;
+            }
+        }
+    }
+
+    /// Deadline of the user timeout: oldest unacknowledged data waiting.
+    fn user_deadline(&self) -> Option<Instant> {
+        let ut = self.cfg.user_timeout?;
+        if !self.state.is_synchronized() && self.state != State::SynReceived {
+            return None;
+        }
+        Some(self.una_since? + ut)
+    }
+
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        let ka = self.cfg.keepalive?;
+        if !matches!(self.state, State::Established | State::CloseWait | State::FinWait2) {
+            return None;
+        }
+        if self.snd_una != self.snd_nxt || self.sndq.len() > 0 {
+            return None;
+        }
+        Some(if self.keepalive_sent == 0 {
+            self.last_rx + ka.idle
+        } else {
+            self.last_keepalive + ka.interval
+        })
+    }
+
+    fn persist_interval(&self) -> Duration {
+        let base = self.rtt.rto().max(PERSIST_MIN);
+        let d = base
+            .checked_mul(1u32 << self.persist_backoff.min(16))
+            .unwrap_or(self.cfg.rto_max);
+        d.min(self.cfg.rto_max.max(PERSIST_MIN))
+    }
+
+    /// Arm or disarm the timers that follow from the current state.
+    pub(super) fn update_timers(&mut self) {
+        if self.state == State::Closed {
+            return;
+        }
+        let flight = self.in_flight();
+        let unsent = self.sndq.tail() > self.snd_nxt;
+        // Persist: unsent data, nothing in flight (so not cwnd or Nagle
+        // bound): the send window stops us.
+        let data_state = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck | State::Closing
+        );
+        let need_persist = data_state && unsent && (flight == 0 || self.persisting);
+        if need_persist {
+            if self.persist_at.is_none() && !self.probe_pending {
+                self.persist_at = Some(self.now + self.persist_interval());
+            }
+            if self.persisting {
+                self.rtx_at = None;
+            }
+        } else {
+            self.persist_at = None;
+            if !unsent {
+                self.persisting = false;
+                self.persist_backoff = 0;
+            }
+        }
+        if self.state.is_synchronized() && flight == 0 {
+            self.rtx_at = None;
+            self.una_since = None;
+        }
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        [
+            self.timewait_at,
+            self.user_deadline(),
+            self.rtx_at,
+            self.delack_at,
+            self.persist_at,
+            self.keepalive_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}

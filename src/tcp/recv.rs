@@ -1,0 +1,423 @@
+//! The receive side: in-order queue and out-of-order reassembly over the
+//! frames segments arrived in (zero-copy), SACK/D-SACK block generation
+//! (RFC 2018 §4, RFC 2883), and memory accounting by frame truesize with
+//! collapsing under pressure.
+
+use super::SeqNumber;
+use crate::io::{Frame, Pkt};
+use crate::wire::tcp::SackBlocks;
+use std::collections::VecDeque;
+
+/// Fixed-point scale of the payload/truesize ratio.
+const RATIO_ONE: usize = 1024;
+
+/// Result of inserting one segment's payload.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    /// Bytes added to the in-order queue (RCV.NXT advance).
+    pub advanced: usize,
+    /// Queued out of order.
+    pub ooo: bool,
+    /// Contained (some) duplicate data.
+    pub dup: bool,
+    /// Pulled queued out-of-order data into order (a hole was filled).
+    pub filled_hole: bool,
+    /// Dropped for lack of memory.
+    pub dropped: bool,
+}
+
+/// In-order and out-of-order received data.
+pub(crate) struct RecvBuffer<F> {
+    /// RCV.NXT: next in-order sequence number expected.
+    pub nxt: SeqNumber,
+    inorder: VecDeque<Pkt<F>>,
+    inorder_len: usize,
+    /// Out-of-order segments: sorted, disjoint, all above `nxt`.
+    ooo: VecDeque<(SeqNumber, Pkt<F>)>,
+    /// Sum of truesize of every frame held.
+    mem: usize,
+    /// Left edges of the most recently received out-of-order segments,
+    /// newest first (RFC 2018 §4 block order).
+    recent: [Option<SeqNumber>; 4],
+    /// RFC 2883: a duplicate range to report once.
+    dsack: Option<(SeqNumber, SeqNumber)>,
+    /// Payload/truesize of recent segments, in 1/1024.
+    ratio: usize,
+    pub collapsed: u64,
+    pub mem_drops: u64,
+}
+
+fn truesize<F: Frame>(p: &Pkt<F>) -> usize {
+    p.frame.truesize().max(1)
+}
+
+impl<F: Frame> RecvBuffer<F> {
+    pub fn new(nxt: SeqNumber) -> Self {
+        RecvBuffer {
+            nxt,
+            inorder: VecDeque::new(),
+            inorder_len: 0,
+            ooo: VecDeque::new(),
+            mem: 0,
+            recent: [None; 4],
+            dsack: None,
+            ratio: RATIO_ONE / 2,
+            collapsed: 0,
+            mem_drops: 0,
+        }
+    }
+
+    /// In-order bytes ready to read.
+    pub fn available(&self) -> usize {
+        self.inorder_len
+    }
+
+    /// Memory held (sum of frame truesize).
+    pub fn mem(&self) -> usize {
+        self.mem
+    }
+
+    pub fn has_ooo(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Highest sequence number held out of order.
+    pub fn ooo_end(&self) -> Option<SeqNumber> {
+        self.ooo.back().map(|(s, p)| *s + p.len())
+    }
+
+    /// Payload bytes the free memory `limit - mem` can hold, at the ratio
+    /// of payload to truesize seen lately (Linux tcp_win_from_space).
+    pub fn space_to_window(&self, space: usize) -> usize {
+        space / RATIO_ONE * self.ratio + space % RATIO_ONE * self.ratio / RATIO_ONE
+    }
+
+    /// Window for `limit` bytes of frame memory.
+    pub fn window(&self, limit: usize) -> usize {
+        self.space_to_window(limit.saturating_sub(self.mem))
+    }
+
+    fn note_ratio(&mut self, len: usize, truesize: usize) {
+        let r = (len * RATIO_ONE / truesize).clamp(RATIO_ONE / 64, RATIO_ONE);
+        // EWMA with gain 1/8; large segments count fully so that a bulk
+        // transfer quickly opens the window.
+        self.ratio = (self.ratio * 7 + r) / 8;
+        if r > self.ratio {
+            self.ratio = self.ratio.max(r * 7 / 8);
+        }
+    }
+
+    /// Queue the payload of a segment starting at `seq`, trimmed to the
+    /// window ending at `wnd_end`; `limit` is the memory budget.
+    pub fn insert(
+        &mut self,
+        seq: SeqNumber,
+        mut pkt: Pkt<F>,
+        wnd_end: SeqNumber,
+        limit: usize,
+    ) -> Inserted {
+        let mut r = Inserted::default();
+        if pkt.is_empty() {
+            return r;
+        }
+        let mut seq = seq;
+        let end = seq + pkt.len();
+        // RFC 2883 §4: report the duplicate part.
+        if end <= self.nxt {
+            self.dsack = Some((seq, end));
+            r.dup = true;
+            return r;
+        }
+        if seq < self.nxt {
+            self.dsack = Some((seq, self.nxt));
+            r.dup = true;
+            pkt.advance(self.nxt - seq);
+            seq = self.nxt;
+        }
+        if end > wnd_end {
+            if seq >= wnd_end {
+                return r;
+            }
+            pkt.truncate(wnd_end - seq);
+        }
+        self.note_ratio(pkt.len(), truesize(&pkt));
+        let ts = truesize(&pkt);
+        if self.mem + ts > limit && !self.make_room(seq, ts, limit) {
+            self.mem_drops += 1;
+            r.dropped = true;
+            return r;
+        }
+        if seq == self.nxt {
+            r.advanced = self.push_inorder(pkt);
+            while let Some((s, _)) = self.ooo.front() {
+                if *s > self.nxt {
+                    break;
+                }
+                let Some((s, mut p)) = self.ooo.pop_front() else {
+                    break;
+                };
+                r.filled_hole = true;
+                if s + p.len() <= self.nxt {
+                    self.mem -= truesize(&p);
+                    continue;
+                }
+                p.advance(self.nxt - s);
+                self.mem -= truesize(&p);
+                r.advanced += self.push_inorder(p);
+            }
+        } else {
+            r.ooo = true;
+            if self.insert_ooo(seq, pkt) {
+                r.dup = true;
+            }
+        }
+        r
+    }
+
+    fn push_inorder(&mut self, p: Pkt<F>) -> usize {
+        let n = p.len();
+        self.mem += truesize(&p);
+        self.inorder_len += n;
+        self.nxt = self.nxt + n;
+        self.inorder.push_back(p);
+        n
+    }
+
+    /// Insert above `nxt`, trimming the new segment against what is queued
+    /// (queued data wins; queued segments wholly inside the new one are
+    /// replaced). Returns whether duplicate data was seen.
+    fn insert_ooo(&mut self, mut seq: SeqNumber, mut pkt: Pkt<F>) -> bool {
+        let mut dup = false;
+        let mut end = seq + pkt.len();
+        let mut i = self.ooo.partition_point(|(s, p)| *s + p.len() <= seq);
+        while let Some((s, p)) = self.ooo.get(i) {
+            let (s, e) = (*s, *s + p.len());
+            if s >= end {
+                break;
+            }
+            if !dup {
+                self.dsack = Some((s.max(seq), e.min(end)));
+                dup = true;
+            }
+            if s <= seq {
+                if e >= end {
+                    // Wholly duplicate.
+                    self.note_recent(s);
+                    return true;
+                }
+                pkt.advance(e - seq);
+                seq = e;
+                i += 1;
+            } else if e <= end {
+                if let Some((_, old)) = self.ooo.remove(i) {
+                    self.mem -= truesize(&old);
+                }
+            } else {
+                pkt.truncate(s - seq);
+                end = s;
+                break;
+            }
+        }
+        let _ = end;
+        self.mem += truesize(&pkt);
+        self.ooo.insert(i, (seq, pkt));
+        self.note_recent(seq);
+        dup
+    }
+
+    fn note_recent(&mut self, seq: SeqNumber) {
+        let pos = self.recent.iter().position(|r| *r == Some(seq)).unwrap_or(3);
+        self.recent.copy_within(0..pos, 1);
+        self.recent[0] = Some(seq);
+    }
+
+    /// Free memory for a segment of `ts` bytes at `seq`: collapse, then drop
+    /// out-of-order data above `seq`. Returns whether it now fits.
+    fn make_room(&mut self, seq: SeqNumber, ts: usize, limit: usize) -> bool {
+        self.collapse();
+        while self.mem + ts > limit {
+            match self.ooo.back() {
+                Some((s, _)) if *s > seq => {
+                    if let Some((_, p)) = self.ooo.pop_back() {
+                        self.mem -= truesize(&p);
+                        self.mem_drops += 1;
+                    }
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Copy small segments together (into the frame of the first of each
+    /// contiguous run, moved to offset 0) and release the emptied frames.
+    pub fn collapse(&mut self) {
+        let q = core::mem::take(&mut self.inorder);
+        let mut out: VecDeque<Pkt<F>> = VecDeque::with_capacity(q.len());
+        for p in q {
+            self.absorb(&mut out, p, |_, _| true);
+        }
+        self.inorder = out;
+
+        let q = core::mem::take(&mut self.ooo);
+        let mut out: VecDeque<(SeqNumber, Pkt<F>)> = VecDeque::with_capacity(q.len());
+        for (s, p) in q {
+            if let Some((ls, lp)) = out.back_mut() {
+                if *ls + lp.len() == s && Self::merge(lp, &p) {
+                    self.mem -= truesize(&p);
+                    self.collapsed += 1;
+                    continue;
+                }
+            }
+            out.push_back((s, Self::compact(p)));
+        }
+        self.ooo = out;
+    }
+
+    fn absorb(
+        &mut self,
+        out: &mut VecDeque<Pkt<F>>,
+        p: Pkt<F>,
+        contiguous: impl Fn(&Pkt<F>, &Pkt<F>) -> bool,
+    ) {
+        if let Some(last) = out.back_mut() {
+            if contiguous(last, &p) && Self::merge(last, &p) {
+                self.mem -= truesize(&p);
+                self.collapsed += 1;
+                return;
+            }
+        }
+        out.push_back(Self::compact(p));
+    }
+
+    /// Small segments (payload under half their truesize) move to the
+    /// front of their frame so that followers can be appended.
+    fn compact(mut p: Pkt<F>) -> Pkt<F> {
+        if p.len() * 2 < truesize(&p) && p.start > 0 {
+            let (s, e) = (p.start, p.end);
+            p.frame.buf_mut().copy_within(s..e, 0);
+            p.start = 0;
+            p.end = e - s;
+        }
+        p
+    }
+
+    /// Append all of `p` to `last` if it is small and fits.
+    fn merge(last: &mut Pkt<F>, p: &Pkt<F>) -> bool {
+        let room = last.frame.buf().len().saturating_sub(last.end);
+        if p.len() * 2 >= truesize(p) || p.len() > room {
+            return false;
+        }
+        let e = last.end;
+        last.frame.buf_mut()[e..e + p.len()].copy_from_slice(p.data());
+        last.end += p.len();
+        true
+    }
+
+    /// Zero-copy read (see `Connection::recv_with`).
+    pub fn read_with(&mut self, f: &mut dyn FnMut(&[u8]) -> usize) -> usize {
+        let mut total = 0;
+        while let Some(p) = self.inorder.front_mut() {
+            let n = p.len();
+            let k = f(p.data()).min(n);
+            p.advance(k);
+            total += k;
+            self.inorder_len -= k;
+            if p.is_empty() {
+                if let Some(p) = self.inorder.pop_front() {
+                    self.mem -= truesize(&p);
+                }
+            }
+            if k < n {
+                break;
+            }
+        }
+        total
+    }
+
+    /// SACK blocks for the next ACK (RFC 2018 §4): the D-SACK block first
+    /// (RFC 2883 §4), then the block holding the latest arrival, then the
+    /// other recently reported ones, up to `max` blocks.
+    pub fn sack_blocks(&self, max: usize) -> SackBlocks {
+        let mut b = SackBlocks::default();
+        if let Some((l, r)) = self.dsack {
+            b.push(l, r);
+        }
+        let mut add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
+            if (b.len as usize) < max && !b.as_slice().iter().skip(self.dsack.is_some() as usize).any(|x| *x == blk)
+            {
+                b.push(blk.0, blk.1);
+            }
+        };
+        for s in self.recent.iter().flatten() {
+            if let Some(blk) = self.block_containing(*s) {
+                add(blk, &mut b);
+            }
+        }
+        let mut i = 0;
+        while i < self.ooo.len() && (b.len as usize) < max {
+            let (l, r, next) = self.run_at(i);
+            add((l, r), &mut b);
+            i = next;
+        }
+        b
+    }
+
+    /// The maximal contiguous run starting at queue index `i`.
+    fn run_at(&self, i: usize) -> (SeqNumber, SeqNumber, usize) {
+        let (l, p) = &self.ooo[i];
+        let mut r = *l + p.len();
+        let mut j = i + 1;
+        while let Some((s, p)) = self.ooo.get(j) {
+            if *s != r {
+                break;
+            }
+            r = *s + p.len();
+            j += 1;
+        }
+        (*l, r, j)
+    }
+
+    fn block_containing(&self, seq: SeqNumber) -> Option<(SeqNumber, SeqNumber)> {
+        if seq < self.nxt {
+            return None;
+        }
+        let mut i = 0;
+        while i < self.ooo.len() {
+            let (l, r, next) = self.run_at(i);
+            if l <= seq && seq < r {
+                return Some((l, r));
+            }
+            if l > seq {
+                return None;
+            }
+            i = next;
+        }
+        None
+    }
+
+    /// Record a duplicate range received without data insertion (e.g. a
+    /// wholly old segment).
+    pub fn set_dsack(&mut self, l: SeqNumber, r: SeqNumber) {
+        if l < r {
+            self.dsack = Some((l, r));
+        }
+    }
+
+    /// The D-SACK block was reported.
+    pub fn clear_dsack(&mut self) {
+        self.dsack = None;
+    }
+
+    pub fn has_dsack(&self) -> bool {
+        self.dsack.is_some()
+    }
+
+    /// Drop everything queued (abort/reset of the receive side is not
+    /// needed: the in-order data stays readable; this frees all).
+    pub fn clear_ooo(&mut self) {
+        while let Some((_, p)) = self.ooo.pop_front() {
+            self.mem -= truesize(&p);
+        }
+    }
+}

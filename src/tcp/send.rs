@@ -1,0 +1,247 @@
+//! The send queue: application data written into frames (payload at
+//! `io::HEADROOM`), kept until acknowledged so a retransmission re-emits the
+//! same frame with headers rewritten in place.
+//!
+//! A segment never spans two frames. A frame is filled up to the sender MSS
+//! while none of its bytes has been transmitted (Nagle coalescing); after
+//! that, new data goes to a fresh frame.
+
+use super::SeqNumber;
+use crate::io::{Frame, HEADROOM};
+use crate::tcp::Payload;
+use std::collections::VecDeque;
+
+/// One frame of the send queue: payload `frame.buf()[off..end]` carries the
+/// sequence numbers starting at `seq`. `off` moves forward on partial ACKs.
+pub(crate) struct SendFrame<F> {
+    pub frame: F,
+    pub seq: SeqNumber,
+    pub off: usize,
+    pub end: usize,
+}
+
+impl<F> SendFrame<F> {
+    fn len(&self) -> usize {
+        self.end - self.off
+    }
+    fn end_seq(&self) -> SeqNumber {
+        self.seq + self.len()
+    }
+}
+
+/// Unacknowledged and unsent application data, in frames.
+pub(crate) struct SendBuffer<F> {
+    frames: VecDeque<SendFrame<F>>,
+    /// Sequence number of the first buffered byte (SND.UNA once data flows).
+    head: SeqNumber,
+    len: usize,
+}
+
+/// Where a segment's payload lives: frame index, byte offset, length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slice {
+    pub idx: usize,
+    pub off: usize,
+    pub len: usize,
+}
+
+impl<F: Frame> SendBuffer<F> {
+    pub fn new(head: SeqNumber) -> Self {
+        SendBuffer {
+            frames: VecDeque::new(),
+            head,
+            len: 0,
+        }
+    }
+
+    /// Bytes buffered (unacknowledged plus unsent).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Sequence number after the last buffered byte.
+    pub fn tail(&self) -> SeqNumber {
+        self.head + self.len
+    }
+
+    /// Frames held.
+    pub fn frames(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Restart the (empty) buffer at `head` (after the handshake fixes ISS).
+    pub fn reset_head(&mut self, head: SeqNumber) {
+        if self.len == 0 {
+            self.head = head;
+        }
+    }
+
+    /// Copy up to `limit` bytes of `data` into frames. The last frame is
+    /// topped up to `seg_cap` payload bytes if none of it was sent yet
+    /// (`sent_upto` is SND.NXT). Returns bytes accepted.
+    pub fn write(
+        &mut self,
+        data: &[u8],
+        limit: usize,
+        seg_cap: usize,
+        sent_upto: SeqNumber,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> usize {
+        let data = &data[..data.len().min(limit)];
+        let seg_cap = seg_cap.max(1);
+        let mut n = 0;
+        if let Some(last) = self.frames.back_mut() {
+            if last.seq >= sent_upto {
+                let cap = (HEADROOM + seg_cap).min(last.frame.buf().len());
+                if last.end < cap {
+                    let k = (cap - last.end).min(data.len());
+                    last.frame.buf_mut()[last.end..last.end + k].copy_from_slice(&data[..k]);
+                    last.end += k;
+                    n = k;
+                }
+            }
+        }
+        while n < data.len() {
+            let Some(mut frame) = alloc() else { break };
+            let cap = (HEADROOM + seg_cap).min(frame.buf().len());
+            if cap <= HEADROOM {
+                break;
+            }
+            let k = (cap - HEADROOM).min(data.len() - n);
+            frame.buf_mut()[HEADROOM..HEADROOM + k].copy_from_slice(&data[n..n + k]);
+            let seq = self.head + (self.len + n);
+            self.frames.push_back(SendFrame {
+                frame,
+                seq,
+                off: HEADROOM,
+                end: HEADROOM + k,
+            });
+            n += k;
+        }
+        self.len += n;
+        n
+    }
+
+    /// Release everything before `upto` (a cumulative ACK). Returns bytes freed.
+    pub fn ack(&mut self, upto: SeqNumber) -> usize {
+        if upto <= self.head {
+            return 0;
+        }
+        let upto = upto.min(self.tail());
+        let freed = upto - self.head;
+        while let Some(f) = self.frames.front_mut() {
+            if f.end_seq() <= upto {
+                self.frames.pop_front();
+            } else {
+                if f.seq < upto {
+                    let k = upto - f.seq;
+                    f.off += k;
+                    f.seq = upto;
+                }
+                break;
+            }
+        }
+        self.head = upto;
+        self.len -= freed;
+        freed
+    }
+
+    /// The bytes from `seq` on, within the one frame that holds `seq`, at
+    /// most `max` of them.
+    pub fn locate(&self, seq: SeqNumber, max: usize) -> Option<Slice> {
+        if seq < self.head || seq >= self.tail() {
+            return None;
+        }
+        let idx = self.frames.partition_point(|f| f.end_seq() <= seq);
+        let f = self.frames.get(idx)?;
+        if seq < f.seq {
+            return None;
+        }
+        let off = f.off + (seq - f.seq);
+        Some(Slice {
+            idx,
+            off,
+            len: (f.end - off).min(max),
+        })
+    }
+
+    /// Bytes from `seq` to the end of its frame.
+    pub fn frame_remaining(&self, seq: SeqNumber) -> usize {
+        self.locate(seq, usize::MAX).map_or(0, |s| s.len)
+    }
+
+    /// The payload to emit for `s`: in place when the segment starts at the
+    /// frame's first live byte (what lies before it is headroom or acked
+    /// data, free for headers), else as bytes to copy.
+    pub fn payload(&mut self, s: Slice) -> Payload<'_, F> {
+        let Some(f) = self.frames.get_mut(s.idx) else {
+            return Payload::None;
+        };
+        let end = (s.off + s.len).min(f.end);
+        if s.off == f.off && s.off >= HEADROOM {
+            Payload::InPlace {
+                frame: &mut f.frame,
+                start: s.off,
+                end,
+            }
+        } else {
+            Payload::Bytes(&f.frame.buf()[s.off..end])
+        }
+    }
+
+    /// Drop everything (abort, reset).
+    pub fn clear(&mut self) {
+        self.frames.clear();
+        self.head = self.tail();
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct V(Vec<u8>);
+    impl Frame for V {
+        fn buf(&self) -> &[u8] {
+            &self.0
+        }
+        fn buf_mut(&mut self) -> &mut [u8] {
+            &mut self.0
+        }
+    }
+    fn alloc() -> Option<V> {
+        Some(V(vec![0; 2048]))
+    }
+
+    #[test]
+    fn write_fill_ack_locate() {
+        let mut b = SendBuffer::<V>::new(SeqNumber(1000));
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        assert_eq!(b.write(&data[..100], usize::MAX, 1000, SeqNumber(1000), &mut alloc), 100);
+        // Unsent: topped up.
+        assert_eq!(b.write(&data[100..], usize::MAX, 1000, SeqNumber(1000), &mut alloc), 2900);
+        assert_eq!(b.frames(), 3);
+        assert_eq!(b.len(), 3000);
+        let s = b.locate(SeqNumber(1000), 5000).unwrap();
+        assert_eq!((s.idx, s.off, s.len), (0, HEADROOM, 1000));
+        let s = b.locate(SeqNumber(2500), 100).unwrap();
+        assert_eq!((s.idx, s.off, s.len), (1, HEADROOM + 500, 100));
+        match b.payload(s) {
+            Payload::Bytes(x) => assert_eq!(x, &data[1500..1600]),
+            _ => panic!("expected bytes"),
+        }
+        assert_eq!(b.ack(SeqNumber(2500)), 1500);
+        let s = b.locate(SeqNumber(2500), 5000).unwrap();
+        assert_eq!((s.idx, s.off, s.len), (0, HEADROOM + 500, 500));
+        assert!(matches!(b.payload(s), Payload::InPlace { .. }));
+        // Sent frames are not topped up.
+        assert_eq!(b.write(&[1], usize::MAX, 1000, SeqNumber(3500), &mut alloc), 1);
+        assert_eq!(b.frames(), 3);
+        // The new frame at 4000 is unsent: topped up.
+        assert_eq!(b.write(&[1], usize::MAX, 1000, SeqNumber(4000), &mut alloc), 1);
+        assert_eq!(b.frames(), 3);
+        assert_eq!(b.len(), 1502);
+        assert!(b.locate(SeqNumber(2499), 1).is_none());
+    }
+}
