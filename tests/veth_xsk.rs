@@ -6,8 +6,8 @@
 //! address. Dropping the program detaches it.
 
 mod veth_common;
-use veth_common as common;
 use common::netns::{self, Harness};
+use veth_common as common;
 
 use core::net::Ipv4Addr;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! queue, and the [`crate::io::Device`] over it.
 
 pub mod iface;
+pub mod pcap;
 pub mod prog;
 pub mod socket;
 pub mod umem;
@@ -27,6 +28,18 @@ pub enum ErrorKind {
     Bpf,
     /// Socket or UMEM creation failed.
     Socket,
+    /// The kernel already owns the address the stack was given.
+    AddressInUse,
+    /// Bad arguments (e.g. no interface given, unwritable --pcap file).
+    Usage,
+}
+
+impl ErrorKind {
+    /// Whether this is the user's to fix (CLI exit code 2) rather than a
+    /// failure of the system.
+    pub fn is_user_error(self) -> bool {
+        !matches!(self, ErrorKind::Bpf | ErrorKind::Socket)
+    }
 }
 
 /// An AF_XDP setup error.

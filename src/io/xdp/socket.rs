@@ -6,6 +6,7 @@
 //! submits the batch, kicks the kernel when it asks for it (need_wakeup) and
 //! reaps completions back into the pool.
 
+use super::pcap::PcapTap;
 use super::umem::{SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE};
 use super::{Error, ErrorKind};
 use crate::io::{Device, Frame};
@@ -210,6 +211,7 @@ pub struct XdpDevice {
     tx_batch: Vec<FrameDesc>,
     scratch: Vec<FrameDesc>,
     counters: DeviceCounters,
+    capture: Option<PcapTap>,
 }
 
 impl XdpDevice {
@@ -223,9 +225,20 @@ impl XdpDevice {
             tx_batch: Vec::with_capacity(TX_BATCH),
             scratch: vec![FrameDesc::default(); BATCH],
             counters: DeviceCounters::default(),
+            capture: None,
         };
         while dev.refill() == BATCH {}
         dev
+    }
+
+    /// Record every transmitted frame (`--pcap`).
+    pub fn set_capture(&mut self, tap: Option<PcapTap>) {
+        self.capture = tap;
+    }
+
+    /// The capture tap, if any (the runtime records received frames).
+    pub fn capture(&self) -> Option<&PcapTap> {
+        self.capture.as_ref()
     }
 
     pub fn socket(&self) -> &XdpSocket {
@@ -358,6 +371,9 @@ impl XdpDevice {
             // move the packet there (small packets only: data segments go
             // through `transmit_ref`, which copies anyway).
             frame.buf_mut().copy_within(start..end, 0);
+        }
+        if let Some(tap) = &self.capture {
+            tap.capture(&frame.buf()[..end - start]);
         }
         self.tx_batch.push(frame.into_desc(end - start));
         true
