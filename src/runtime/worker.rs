@@ -26,6 +26,9 @@ pub struct Handoff {
     pub iface: usize,
     pub frame: XdpFrame,
     pub len: usize,
+    /// A copy of a frame that every worker sees (ARP); captured once, by
+    /// the worker it arrived on.
+    pub copy: bool,
 }
 
 /// An app that the runtime can run and report on.
@@ -138,6 +141,7 @@ pub fn run<A: RuntimeApp>(
                             iface: i,
                             frame,
                             len,
+                            copy: false,
                         }) {
                             Ok(()) => st.handoff_out += 1,
                             Err(_) => st.handoff_dropped += 1,
@@ -156,6 +160,7 @@ pub fn run<A: RuntimeApp>(
                                         iface: i,
                                         frame: copy,
                                         len,
+                                        copy: true,
                                     })
                                     .is_ok()
                                 {
@@ -177,7 +182,7 @@ pub fn run<A: RuntimeApp>(
             work += 1;
             st.handoff_in += 1;
             if let Some(stack) = stacks.get_mut(h.iface) {
-                if let Some(tap) = stack.device().capture() {
+                if let Some(tap) = stack.device().capture().filter(|_| !h.copy) {
                     tap.capture(&h.frame.buf()[..h.len]);
                 }
                 stack.receive(t, h.frame, h.len);
