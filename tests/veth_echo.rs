@@ -21,7 +21,10 @@ const STACK: &str = "198.18.0.2:7";
 /// Bytes per connection each way: tens of MB in release builds, less in
 /// debug builds (the stack is ~20x slower there), overridable.
 fn bulk_bytes() -> usize {
-    if let Some(mb) = std::env::var("XDPTCP_VETH_MB").ok().and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(mb) = std::env::var("XDPTCP_VETH_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         return mb << 20;
     }
     if cfg!(debug_assertions) {
@@ -50,7 +53,8 @@ fn fill(seed: u64, buf: &mut [u8], state: &mut u64) {
 fn bulk_conn(nsk: &str, seed: u64, n: usize) -> Result<(), String> {
     netns::enter(nsk);
     let addr: SocketAddr = STACK.parse().unwrap();
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| format!("connect {seed}: {e}"))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| format!("connect {seed}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut w = s.try_clone().unwrap();
@@ -63,10 +67,12 @@ fn bulk_conn(nsk: &str, seed: u64, n: usize) -> Result<(), String> {
             let k = left.min(buf.len());
             fill(seed, &mut buf[..k], &mut state);
             h.update(&buf[..k]);
-            w.write_all(&buf[..k]).map_err(|e| format!("write {seed}: {e}"))?;
+            w.write_all(&buf[..k])
+                .map_err(|e| format!("write {seed}: {e}"))?;
             left -= k;
         }
-        w.shutdown(Shutdown::Write).map_err(|e| format!("shutdown {seed}: {e}"))?;
+        w.shutdown(Shutdown::Write)
+            .map_err(|e| format!("shutdown {seed}: {e}"))?;
         Ok(h.finalize().into())
     });
     let mut r = s;
@@ -74,7 +80,9 @@ fn bulk_conn(nsk: &str, seed: u64, n: usize) -> Result<(), String> {
     let mut got = 0usize;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let k = r.read(&mut buf).map_err(|e| format!("read {seed} after {got} bytes: {e}"))?;
+        let k = r
+            .read(&mut buf)
+            .map_err(|e| format!("read {seed} after {got} bytes: {e}"))?;
         if k == 0 {
             break;
         }
@@ -101,8 +109,16 @@ fn bulk(nsk: &str, conns: u64, n: usize) {
             std::thread::spawn(move || bulk_conn(&ns, i + 1, n))
         })
         .collect();
-    let errors: Vec<String> = handles.into_iter().filter_map(|h| h.join().unwrap().err()).collect();
-    assert!(errors.is_empty(), "{} of {conns} connections failed: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    let errors: Vec<String> = handles
+        .into_iter()
+        .filter_map(|h| h.join().unwrap().err())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} of {conns} connections failed: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
     let secs = t.elapsed().as_secs_f64();
     eprintln!(
         "bulk: {conns} x {} MiB each way in {secs:.1} s ({:.0} Mbit/s echoed)",
@@ -124,10 +140,13 @@ fn short(nsk: &str, total: usize, par: usize) {
                     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
                         .map_err(|e| format!("short {i}: connect: {e}"))?;
                     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                    s.write_all(&msg).map_err(|e| format!("short {i}: write: {e}"))?;
-                    s.shutdown(Shutdown::Write).map_err(|e| format!("short {i}: shutdown: {e}"))?;
+                    s.write_all(&msg)
+                        .map_err(|e| format!("short {i}: write: {e}"))?;
+                    s.shutdown(Shutdown::Write)
+                        .map_err(|e| format!("short {i}: shutdown: {e}"))?;
                     let mut back = Vec::new();
-                    s.read_to_end(&mut back).map_err(|e| format!("short {i}: read: {e}"))?;
+                    s.read_to_end(&mut back)
+                        .map_err(|e| format!("short {i}: read: {e}"))?;
                     if back != msg {
                         return Err(format!("short {i}: echo differs ({} bytes)", back.len()));
                     }
@@ -136,7 +155,10 @@ fn short(nsk: &str, total: usize, par: usize) {
             })
         })
         .collect();
-    let errors: Vec<String> = handles.into_iter().filter_map(|h| h.join().unwrap().err()).collect();
+    let errors: Vec<String> = handles
+        .into_iter()
+        .filter_map(|h| h.join().unwrap().err())
+        .collect();
     assert!(errors.is_empty(), "short connections failed: {errors:?}");
 }
 
@@ -144,10 +166,20 @@ fn short(nsk: &str, total: usize, par: usize) {
 fn start_echo(h: &Harness, extra: &[&str]) -> Child {
     let iface = format!("{}=198.18.0.2/24", h.iface());
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", &h.nss(), BIN, "echo", "--iface", &iface, "--duration", "600"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    c.args([
+        "netns",
+        "exec",
+        &h.nss(),
+        BIN,
+        "echo",
+        "--iface",
+        &iface,
+        "--duration",
+        "600",
+    ])
+    .args(extra)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     let child = c.spawn().expect("spawning xdptcp echo");
     // Ready once the kernel peer can connect (bounded).
     let nsk = h.nsk();
@@ -192,7 +224,11 @@ fn stop(mut child: Child) -> (i32, String) {
 }
 
 fn ready(test: &str) -> bool {
-    common::require(common::is_root(), test, "needs root for namespaces and AF_XDP")
+    common::require(
+        common::is_root(),
+        test,
+        "needs root for namespaces and AF_XDP",
+    )
 }
 
 #[test]
@@ -207,13 +243,24 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     let stats = dir.join(format!("xdptcp-veth-{}.json", std::process::id()));
     let child = start_echo(
         &h,
-        &["--pcap", pcap.to_str().unwrap(), "--stats-json", stats.to_str().unwrap()],
+        &[
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
     );
 
     // The kernel in the stack's namespace keeps its own address: ping and a
     // kernel TCP server on 198.18.0.3 work while xdptcp runs.
-    let out = h.run("k", &["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.3"]);
-    assert!(out.status.success(), "ping to the kernel's own address failed");
+    let out = h.run(
+        "k",
+        &["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.3"],
+    );
+    assert!(
+        out.status.success(),
+        "ping to the kernel's own address failed"
+    );
     let (nss, nsk) = (h.nss(), h.nsk());
     let server = std::thread::spawn(move || {
         netns::enter(&nss);
@@ -224,7 +271,9 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     std::thread::sleep(Duration::from_millis(200));
     let got = std::thread::spawn(move || {
         netns::enter(&nsk);
-        let mut s = TcpStream::connect_timeout(&"198.18.0.3:8080".parse().unwrap(), Duration::from_secs(5)).unwrap();
+        let mut s =
+            TcpStream::connect_timeout(&"198.18.0.3:8080".parse().unwrap(), Duration::from_secs(5))
+                .unwrap();
         let mut v = String::new();
         s.read_to_string(&mut v).unwrap();
         v
@@ -242,16 +291,32 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     assert_eq!(code, 0, "xdptcp echo exit status");
     let out = h.run("s", &["ip", "link", "show", &h.iface()]);
     let link = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(!link.contains("xdp"), "XDP program left attached after SIGINT: {link}");
+    assert!(
+        !link.contains("xdp"),
+        "XDP program left attached after SIGINT: {link}"
+    );
 
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
     let workers = report["workers"].as_array().unwrap();
-    let busy = workers.iter().filter(|w| w["rx_packets"].as_u64().unwrap_or(0) > 0).count();
+    let busy = workers
+        .iter()
+        .filter(|w| w["rx_packets"].as_u64().unwrap_or(0) > 0)
+        .count();
     assert!(busy > 1, "traffic arrived on only {busy} queue(s)");
-    let handoffs: u64 = workers.iter().map(|w| w["handoff_out"].as_u64().unwrap()).sum();
-    let handins: u64 = workers.iter().map(|w| w["handoff_in"].as_u64().unwrap()).sum();
+    let handoffs: u64 = workers
+        .iter()
+        .map(|w| w["handoff_out"].as_u64().unwrap())
+        .sum();
+    let handins: u64 = workers
+        .iter()
+        .map(|w| w["handoff_in"].as_u64().unwrap())
+        .sum();
     assert!(handoffs > 0, "no hand-offs counted");
-    assert!(handins >= handoffs, "hand-offs lost: out {handoffs} in {handins}");
+    assert!(
+        handins >= handoffs,
+        "hand-offs lost: out {handoffs} in {handins}"
+    );
     let accepted: u64 = workers
         .iter()
         .flat_map(|w| w["apps"].as_array().unwrap().iter())
@@ -262,15 +327,38 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
 
     // The capture dissects cleanly.
     let out = Command::new("tshark")
-        .args(["-r", pcap.to_str().unwrap(), "-Y", "_ws.malformed || _ws.expert.severity == error", "-T", "fields", "-e", "frame.number"])
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-Y",
+            "_ws.malformed || _ws.expert.severity == error",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
         .output();
     match out {
         Ok(o) => {
-            assert!(o.status.success(), "tshark: {}", String::from_utf8_lossy(&o.stderr));
+            assert!(
+                o.status.success(),
+                "tshark: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             let bad = String::from_utf8_lossy(&o.stdout);
-            assert!(bad.trim().is_empty(), "malformed frames in the capture: {}", &bad[..bad.len().min(200)]);
-            let count = Command::new("tshark").args(["-r", pcap.to_str().unwrap(), "-Y", "tcp.port == 7"]).output().unwrap();
-            assert!(count.stdout.split(|&b| b == b'\n').count() > 1000, "capture too small");
+            assert!(
+                bad.trim().is_empty(),
+                "malformed frames in the capture: {}",
+                &bad[..bad.len().min(200)]
+            );
+            let count = Command::new("tshark")
+                .args(["-r", pcap.to_str().unwrap(), "-Y", "tcp.port == 7"])
+                .output()
+                .unwrap();
+            assert!(
+                count.stdout.split(|&b| b == b'\n').count() > 1000,
+                "capture too small"
+            );
         }
         Err(e) => assert!(common::require(false, t, &format!("tshark missing: {e}"))),
     }
@@ -292,11 +380,26 @@ fn echo_survives_kernel_side_loss_and_duplication() {
     let (code, err) = stop(child);
     eprintln!("{err}");
     assert_eq!(code, 0, "xdptcp echo exit status");
-    let out = h.run("k", &["nft", "list", "table", "ip", &format!("{}imp", h.prefix)]);
+    let out = h.run(
+        "k",
+        &["nft", "list", "table", "ip", &format!("{}imp", h.prefix)],
+    );
     let rules = String::from_utf8_lossy(&out.stdout);
     // The impairments really fired.
-    assert!(rules.lines().filter(|l| l.contains("drop") && !l.contains("packets 0 ")).count() >= 2, "{rules}");
-    assert!(rules.lines().any(|l| l.contains("dup to") && !l.contains("packets 0 ")), "{rules}");
+    assert!(
+        rules
+            .lines()
+            .filter(|l| l.contains("drop") && !l.contains("packets 0 "))
+            .count()
+            >= 2,
+        "{rules}"
+    );
+    assert!(
+        rules
+            .lines()
+            .any(|l| l.contains("dup to") && !l.contains("packets 0 ")),
+        "{rules}"
+    );
 }
 
 #[test]
@@ -317,14 +420,24 @@ fn echo_user_errors_exit_2() {
     };
     let iface = format!("{}=198.18.0.2/24", h.iface());
     for (args, what) in [
-        (vec!["--iface", "nosuch0=198.18.0.2/24"], "no such interface"),
-        (vec!["--iface", &format!("{}=198.18.0.3/24", h.iface())], "kernel"),
+        (
+            vec!["--iface", "nosuch0=198.18.0.2/24"],
+            "no such interface",
+        ),
+        (
+            vec!["--iface", &format!("{}=198.18.0.3/24", h.iface())],
+            "kernel",
+        ),
         (vec!["--iface", &iface, "--queues", "8"], "queue"),
         (vec!["--iface", "bad"], "NAME=IPV4/PREFIX"),
     ] {
         let (code, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line expected: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{args:?}: one line expected: {err}"
+        );
         assert!(err.contains(what), "{args:?}: {err}");
     }
     // A second instance finds the XDP program of the first attached.

@@ -230,7 +230,7 @@ fn setup_iface(
     }
     let mtu = devices
         .first()
-        .map(|d| crate::io::Device::mtu(d))
+        .map(crate::io::Device::mtu)
         .unwrap_or(info.mtu);
     let stack_cfg = stack_config(&info, spec, cfg, mtu);
     Ok(IfaceSetup {

@@ -32,7 +32,7 @@ pub fn owner(local: u32, local_port: u16, remote: u32, remote_port: u16, workers
     h ^= h >> 27;
     h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^= h >> 31;
-    ((h >> 32) * workers as u64 >> 32) as usize
+    (((h >> 32) * workers as u64) >> 32) as usize
 }
 
 /// Classify a received Ethernet frame (checked parsing: anything short or

@@ -128,6 +128,7 @@ pub fn run<A: RuntimeApp>(
         st.loops += 1;
         let t = now(epoch);
         let mut work = 0usize;
+        #[allow(clippy::needless_range_loop)] // `stacks[i]` is re-borrowed per frame
         for i in 0..stacks.len() {
             stacks[i].device_mut().recv(&mut batch);
             work += batch.len();
