@@ -50,9 +50,9 @@ fn fill(seed: u64, buf: &mut [u8], state: &mut u64) {
 
 /// One connection: send `n` bytes (writer thread), read the echo, compare
 /// SHA-256 of both directions. Runs in the kernel peer's namespace.
-fn bulk_conn(nsk: &str, seed: u64, n: usize) -> Result<(), String> {
+fn bulk_conn(nsk: &str, target: &str, seed: u64, n: usize) -> Result<(), String> {
     netns::enter(nsk);
-    let addr: SocketAddr = STACK.parse().unwrap();
+    let addr: SocketAddr = target.parse().unwrap();
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
         .map_err(|e| format!("connect {seed}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -101,12 +101,17 @@ fn bulk_conn(nsk: &str, seed: u64, n: usize) -> Result<(), String> {
 }
 
 /// `conns` concurrent bulk connections.
-fn bulk(nsk: &str, conns: u64, n: usize) {
+fn bulk(nsk: &str, conns: u64, n: usize) -> f64 {
+    bulk_to(nsk, STACK, conns, n)
+}
+
+/// `conns` concurrent bulk connections to `target`; returns Mbit/s echoed.
+fn bulk_to(nsk: &str, target: &'static str, conns: u64, n: usize) -> f64 {
     let t = Instant::now();
     let handles: Vec<_> = (0..conns)
         .map(|i| {
             let ns = nsk.to_string();
-            std::thread::spawn(move || bulk_conn(&ns, i + 1, n))
+            std::thread::spawn(move || bulk_conn(&ns, target, i + 1, n))
         })
         .collect();
     let errors: Vec<String> = handles
@@ -120,11 +125,9 @@ fn bulk(nsk: &str, conns: u64, n: usize) {
         &errors[..errors.len().min(5)]
     );
     let secs = t.elapsed().as_secs_f64();
-    eprintln!(
-        "bulk: {conns} x {} MiB each way in {secs:.1} s ({:.0} Mbit/s echoed)",
-        n >> 20,
-        (conns as f64 * n as f64 * 8.0) / secs / 1e6
-    );
+    let mbps = (conns as f64 * n as f64 * 8.0) / secs / 1e6;
+    eprintln!("bulk to {target}: {conns} x {} KiB each way in {secs:.1} s ({mbps:.0} Mbit/s echoed)", n >> 10);
+    mbps
 }
 
 /// `total` short connections from `par` threads: 100 bytes each way.
@@ -447,4 +450,52 @@ fn echo_user_errors_exit_2() {
     assert!(err.contains("already attached"), "{err}");
     let (code, _) = stop(first);
     assert_eq!(code, 0);
+}
+
+/// Not a test of correctness: xdptcp's echo and a kernel echo server (one
+/// thread per connection, in the stack's namespace on 198.18.0.3) measured
+/// side by side with the same client. Run with `--ignored --nocapture`.
+#[test]
+#[ignore]
+fn compare_echo_with_linux() {
+    if !ready("compare_echo_with_linux") {
+        return;
+    }
+    let h = Harness::up("xc", 4, &[]);
+    let nss = h.nss();
+    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop_flag.clone();
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        netns::enter(&nss);
+        let l = TcpListener::bind("198.18.0.3:7").unwrap();
+        l.set_nonblocking(true).unwrap();
+        bound_tx.send(()).unwrap();
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            match l.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    std::thread::spawn(move || {
+                        let mut s = s;
+                        let mut w = s.try_clone().unwrap();
+                        let _ = std::io::copy(&mut s, &mut w);
+                        let _ = w.shutdown(Shutdown::Write);
+                    });
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    let conns: u64 = std::env::var("XDPTCP_BENCH_CONNS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let n = bulk_bytes();
+    bound_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let linux = bulk_to(&h.nsk(), "198.18.0.3:7", conns, n);
+    stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+    let child = start_echo(&h, &[]);
+    let ours = bulk_to(&h.nsk(), STACK, conns, n);
+    let (code, err) = stop(child);
+    eprintln!("{err}");
+    assert_eq!(code, 0);
+    eprintln!("echo throughput: xdptcp {ours:.0} Mbit/s, linux {linux:.0} Mbit/s, ratio {:.2}", ours / linux);
 }
