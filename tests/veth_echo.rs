@@ -101,12 +101,12 @@ fn bulk_conn(nsk: &str, target: &str, seed: u64, n: usize) -> Result<(), String>
 }
 
 /// `conns` concurrent bulk connections.
-fn bulk(nsk: &str, conns: u64, n: usize) -> f64 {
+fn bulk(nsk: &str, conns: u64, n: usize) -> Result<f64, String> {
     bulk_to(nsk, STACK, conns, n)
 }
 
 /// `conns` concurrent bulk connections to `target`; returns Mbit/s echoed.
-fn bulk_to(nsk: &str, target: &'static str, conns: u64, n: usize) -> f64 {
+fn bulk_to(nsk: &str, target: &'static str, conns: u64, n: usize) -> Result<f64, String> {
     let t = Instant::now();
     let handles: Vec<_> = (0..conns)
         .map(|i| {
@@ -118,20 +118,24 @@ fn bulk_to(nsk: &str, target: &'static str, conns: u64, n: usize) -> f64 {
         .into_iter()
         .filter_map(|h| h.join().unwrap().err())
         .collect();
-    assert!(
-        errors.is_empty(),
-        "{} of {conns} connections failed: {:?}",
-        errors.len(),
-        &errors[..errors.len().min(5)]
-    );
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} of {conns} connections failed: {:?}",
+            errors.len(),
+            &errors[..errors.len().min(5)]
+        ));
+    }
     let secs = t.elapsed().as_secs_f64();
     let mbps = (conns as f64 * n as f64 * 8.0) / secs / 1e6;
-    eprintln!("bulk to {target}: {conns} x {} KiB each way in {secs:.1} s ({mbps:.0} Mbit/s echoed)", n >> 10);
-    mbps
+    eprintln!(
+        "bulk to {target}: {conns} x {} KiB each way in {secs:.1} s ({mbps:.0} Mbit/s echoed)",
+        n >> 10
+    );
+    Ok(mbps)
 }
 
 /// `total` short connections from `par` threads: 100 bytes each way.
-fn short(nsk: &str, total: usize, par: usize) {
+fn short(nsk: &str, total: usize, par: usize) -> Result<(), String> {
     let handles: Vec<_> = (0..par)
         .map(|p| {
             let ns = nsk.to_string();
@@ -162,7 +166,15 @@ fn short(nsk: &str, total: usize, par: usize) {
         .into_iter()
         .filter_map(|h| h.join().unwrap().err())
         .collect();
-    assert!(errors.is_empty(), "short connections failed: {errors:?}");
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} short connections failed: {:?}",
+            errors.len(),
+            &errors[..errors.len().min(5)]
+        ))
+    }
 }
 
 /// Start `xdptcp echo` in the stack's namespace and wait until it listens.
@@ -286,11 +298,10 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     server.join().unwrap();
     assert_eq!(got, "kernel here");
 
-    bulk(&h.nsk(), 64, bulk_bytes());
-    short(&h.nsk(), 1000, 8);
-
+    let r = bulk(&h.nsk(), 64, bulk_bytes()).and_then(|_| short(&h.nsk(), 1000, 8));
     let (code, err) = stop(child);
     eprintln!("{err}");
+    r.unwrap();
     assert_eq!(code, 0, "xdptcp echo exit status");
     let out = h.run("s", &["ip", "link", "show", &h.iface()]);
     let link = String::from_utf8_lossy(&out.stdout).to_string();
@@ -377,11 +388,16 @@ fn echo_survives_kernel_side_loss_and_duplication() {
     }
     // 2% loss each way and 1% duplication towards the stack (nftables).
     let h = Harness::up("xl", 4, &["--loss", "20", "--dup", "10"]);
-    let child = start_echo(&h, &[]);
-    bulk(&h.nsk(), 64, bulk_bytes() / 4);
-    short(&h.nsk(), 1000, 8);
+    let stats = std::env::temp_dir().join(format!("xdptcp-veth-loss-{}.json", std::process::id()));
+    let child = start_echo(&h, &["--stats-json", stats.to_str().unwrap()]);
+    let r = bulk(&h.nsk(), 64, bulk_bytes() / 4).and_then(|_| short(&h.nsk(), 1000, 8));
     let (code, err) = stop(child);
     eprintln!("{err}");
+    if r.is_err() {
+        eprintln!("{}", std::fs::read_to_string(&stats).unwrap_or_default());
+    }
+    let _ = std::fs::remove_file(&stats);
+    r.unwrap();
     assert_eq!(code, 0, "xdptcp echo exit status");
     let out = h.run(
         "k",
@@ -486,16 +502,23 @@ fn compare_echo_with_linux() {
             }
         }
     });
-    let conns: u64 = std::env::var("XDPTCP_BENCH_CONNS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let conns: u64 = std::env::var("XDPTCP_BENCH_CONNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     let n = bulk_bytes();
     bound_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    let linux = bulk_to(&h.nsk(), "198.18.0.3:7", conns, n);
+    let linux = bulk_to(&h.nsk(), "198.18.0.3:7", conns, n).unwrap();
     stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
     server.join().unwrap();
     let child = start_echo(&h, &[]);
     let ours = bulk_to(&h.nsk(), STACK, conns, n);
     let (code, err) = stop(child);
     eprintln!("{err}");
+    let ours = ours.unwrap();
     assert_eq!(code, 0);
-    eprintln!("echo throughput: xdptcp {ours:.0} Mbit/s, linux {linux:.0} Mbit/s, ratio {:.2}", ours / linux);
+    eprintln!(
+        "echo throughput: xdptcp {ours:.0} Mbit/s, linux {linux:.0} Mbit/s, ratio {:.2}",
+        ours / linux
+    );
 }

@@ -75,6 +75,8 @@ pub struct RuntimeConfig {
     pub pcap: Option<PathBuf>,
     /// UMEM frames per queue.
     pub frames_per_queue: u32,
+    /// TCP settings; receive and send buffers come out of the UMEM, so
+    /// they are sized for many connections per queue.
     pub tcp: tcp::Config,
     pub max_conns: usize,
 }
@@ -90,7 +92,11 @@ impl Default for RuntimeConfig {
             duration: None,
             pcap: None,
             frames_per_queue: 16384,
-            tcp: tcp::Config::default(),
+            tcp: tcp::Config {
+                rcv_buf: 256 << 10,
+                snd_buf: 256 << 10,
+                ..tcp::Config::default()
+            },
             max_conns: 16384,
         }
     }
@@ -220,6 +226,8 @@ fn setup_iface(
     let mode = prog.attach(info.ifindex, cfg.xdp_mode)?;
     prog.add_local_addr(spec.cidr.addr)?;
     let umem = SharedUmem::new(queues * cfg.frames_per_queue)?;
+    // Keep two batches per queue beyond what the fill rings hold.
+    umem.set_rx_reserve(queues as usize * 2 * crate::io::xdp::socket::BATCH);
     let mut devices = Vec::with_capacity(queues as usize);
     let mut zero_copy = true;
     for q in 0..queues {

@@ -383,12 +383,20 @@ impl XdpDevice {
 impl Device for XdpDevice {
     type Frame = XdpFrame;
 
+    /// Refuses once the pool is down to its reserve: the last frames are
+    /// kept for the fill rings, so that ACKs (which free send buffers) can
+    /// still be received when transmit data has used up the UMEM.
     fn alloc(&mut self) -> Option<XdpFrame> {
+        if self.umem.free_frames() <= self.umem.rx_reserve() {
+            self.reap();
+            if self.umem.free_frames() <= self.umem.rx_reserve() {
+                self.counters.alloc_failed += 1;
+                return None;
+            }
+        }
         let f = XdpFrame::alloc(&self.umem);
         if f.is_none() {
-            self.reap();
             self.counters.alloc_failed += 1;
-            return XdpFrame::alloc(&self.umem);
         }
         f
     }

@@ -13,6 +13,7 @@ use super::{Error, ErrorKind};
 use crate::io::Frame;
 use crossbeam::queue::ArrayQueue;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use xsk_rs::config::{FrameSize, QueueSize, UmemConfig};
 use xsk_rs::umem::frame::FrameDesc;
@@ -36,6 +37,8 @@ pub struct SharedUmem {
     /// Free chunks, as descriptors at `chunk + data_off`.
     free: ArrayQueue<FrameDesc>,
     frames: usize,
+    /// Frames `XdpDevice::alloc` leaves in the pool for the fill rings.
+    rx_reserve: AtomicUsize,
 }
 
 // SAFETY: `base` points into the mmap'd region owned by `umem` (kept alive
@@ -82,12 +85,24 @@ impl SharedUmem {
             data_off,
             free,
             frames: frames as usize,
+            rx_reserve: AtomicUsize::new(0),
         }))
     }
 
     /// The xsk-rs handle (to create sockets on).
     pub fn umem(&self) -> &Umem {
         &self.umem
+    }
+
+    /// Frames that transmit allocations leave for receiving.
+    pub fn rx_reserve(&self) -> usize {
+        self.rx_reserve.load(Ordering::Relaxed)
+    }
+
+    /// Set the receive reserve (at most half the UMEM).
+    pub fn set_rx_reserve(&self, n: usize) {
+        self.rx_reserve
+            .store(n.min(self.frames / 2), Ordering::Relaxed);
     }
 
     /// Chunks in the UMEM.
