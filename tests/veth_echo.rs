@@ -522,3 +522,76 @@ fn compare_echo_with_linux() {
         ours / linux
     );
 }
+
+#[test]
+fn echo_on_two_interfaces_with_udp() {
+    let t = "echo_on_two_interfaces_with_udp";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("xm", 2, &["--paths", "2"]);
+    let mut c = Command::new("ip");
+    c.args([
+        "netns",
+        "exec",
+        &h.nss(),
+        BIN,
+        "echo",
+        "--udp",
+        "--duration",
+        "600",
+    ])
+    .args(["--iface", &format!("{}s0=198.18.0.2/24", h.prefix)])
+    .args(["--iface", &format!("{}s1=198.18.1.2/24", h.prefix)])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let nsk = h.nsk();
+    let r = std::thread::spawn(move || -> Result<(), String> {
+        netns::enter(&nsk);
+        for addr in ["198.18.0.2", "198.18.1.2"] {
+            let sa: SocketAddr = format!("{addr}:7").parse().unwrap();
+            // Bounded wait for the listener.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut s = loop {
+                match TcpStream::connect_timeout(&sa, Duration::from_millis(500)) {
+                    Ok(s) => break s,
+                    Err(e) if Instant::now() > deadline => return Err(format!("{addr}: {e}")),
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            };
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+            s.write_all(&msg).map_err(|e| format!("{addr}: {e}"))?;
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            s.read_to_end(&mut back)
+                .map_err(|e| format!("{addr}: {e}"))?;
+            if back != msg {
+                return Err(format!("{addr}: tcp echo differs"));
+            }
+            let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            u.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut ok = false;
+            for _ in 0..5 {
+                u.send_to(b"datagram", sa).unwrap();
+                let mut buf = [0u8; 64];
+                if let Ok((n, from)) = u.recv_from(&mut buf) {
+                    ok = &buf[..n] == b"datagram" && from == sa;
+                    break;
+                }
+            }
+            if !ok {
+                return Err(format!("{addr}: no udp echo"));
+            }
+        }
+        Ok(())
+    })
+    .join()
+    .unwrap();
+    let (code, err) = stop(child);
+    eprintln!("{err}");
+    r.unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(err.matches("xdp redirected").count(), 2, "{err}");
+}

@@ -213,6 +213,15 @@ fn setup_iface(
             ),
         ));
     }
+    if queues < info.rx_queues {
+        // An AF_XDP socket only sees its own queue: what the NIC (or the veth
+        // peer) puts on the others reaches the kernel, which drops it.
+        eprintln!(
+            "xdptcp: warning: serving {queues} of {}'s {} queues; packets arriving on the others are lost \
+             (reduce the channels with `ethtool -L {} combined|rx {queues}`)",
+            spec.name, info.rx_queues, spec.name
+        );
+    }
     if kernel_owns(spec.cidr.addr) {
         return Err(Error::new(
             ErrorKind::AddressInUse,
