@@ -181,7 +181,7 @@ pub fn run(a: EchoArgs) -> i32 {
             );
         }
     };
-    let make = |_w: usize, _i: usize| EchoApp {
+    let make = |_ctx: runtime::WorkerCtx| EchoApp {
         tcp: EchoServer::new(port),
         udp_port: udp.then_some(port),
         udp_bound: false,

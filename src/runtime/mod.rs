@@ -20,7 +20,7 @@ use crossbeam::queue::ArrayQueue;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-pub use worker::{RuntimeApp, WorkerStats};
+pub use worker::{RuntimeApp, WorkerCtx, WorkerStats};
 
 /// Frames handed over to one worker that may wait in its inbox.
 const INBOX: usize = 8192;
@@ -280,7 +280,7 @@ pub fn run<A, F>(
 ) -> Result<RunReport, Error>
 where
     A: RuntimeApp,
-    F: Fn(usize, usize) -> A + Sync,
+    F: Fn(WorkerCtx) -> A + Sync,
 {
     if cfg.ifaces.is_empty() {
         return Err(Error::new(

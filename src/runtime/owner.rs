@@ -6,6 +6,11 @@
 //! fragments) runs where it arrives; ARP runs everywhere (each worker's
 //! stack keeps its own ARP cache).
 
+use crate::io::Device;
+use crate::stack::{ConnId, Error as StackError, Ipv4Cidr, Stack};
+use crate::time::Instant;
+use core::net::SocketAddrV4;
+
 /// Where a received frame goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dest {
@@ -88,9 +93,111 @@ pub fn port_for_worker(
         .find(|&p| owner(local, p, remote, remote_port, workers) == me)
 }
 
+/// Active open from worker `me` of `workers`: a local port whose flow this
+/// worker owns (so the peer's answers, wherever they arrive, are handed to
+/// the opener). `cursor` is the caller's rotating search start. Ports whose
+/// 4-tuple is still in use (e.g. TIME-WAIT) are skipped.
+pub fn connect_owned<D: Device>(
+    stack: &mut Stack<D>,
+    now: Instant,
+    remote: SocketAddrV4,
+    me: usize,
+    workers: usize,
+    cursor: &mut u16,
+) -> Result<ConnId, StackError> {
+    let cfg = stack.config();
+    let rip = u32::from(*remote.ip());
+    let on_subnet = |c: &Ipv4Cidr| {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(c.prefix.min(32)))
+            .unwrap_or(0);
+        u32::from(c.addr) & mask == rip & mask
+    };
+    let local = cfg
+        .addrs
+        .iter()
+        .find(|c| on_subnet(c))
+        .or(cfg.addrs.first())
+        .ok_or(StackError::Unreachable)?
+        .addr;
+    let range = cfg.ephemeral_ports;
+    let lip = u32::from(local);
+    let (lo, hi) = range;
+    let span = if lo <= hi { u32::from(hi - lo) + 1 } else { 0 };
+    // Each try moves the cursor past one owned port: `span` tries visit
+    // every port of the range at least once.
+    for _ in 0..span {
+        let port = port_for_worker(lip, rip, remote.port(), range, *cursor, me, workers)
+            .ok_or(StackError::Exhausted)?;
+        *cursor = if port >= hi { lo } else { port + 1 };
+        match stack.connect_from(now, SocketAddrV4::new(local, port), remote) {
+            Err(StackError::AddrInUse) => continue,
+            r => return r,
+        }
+    }
+    Err(StackError::Exhausted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::mem::{FramePool, SimDevice};
+    use crate::stack::StackConfig;
+    use crate::wire::MacAddr;
+    use core::net::Ipv4Addr;
+    use core::time::Duration;
+
+    #[test]
+    fn connect_owned_opens_flows_this_worker_owns() {
+        let cfg = StackConfig {
+            mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            addrs: vec![Ipv4Cidr {
+                addr: Ipv4Addr::new(198, 18, 0, 2),
+                prefix: 24,
+            }],
+            gateway: None,
+            tcp: crate::tcp::Config::default(),
+            max_conns: 64,
+            syn_backlog: 8,
+            accept_backlog: 8,
+            arp_ttl: Duration::from_secs(60),
+            arp_retry: Duration::from_millis(500),
+            arp_retries: 3,
+            arp_queue: 8,
+            udp_queue: 8,
+            secret: [7; 16],
+            ephemeral_ports: (50000, 50099),
+        };
+        let pool = || FramePool::new(2048, 1024);
+        let dev = SimDevice::new(pool(), pool(), pool(), 1500, 256);
+        let mut stack = Stack::new(cfg, dev, Instant::ZERO);
+        let remote = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 80);
+        let mut cursor = 50000;
+        let mut ports = Vec::new();
+        for _ in 0..10 {
+            let id = connect_owned(&mut stack, Instant::ZERO, remote, 2, 4, &mut cursor).unwrap();
+            let t = stack.tuple(id).unwrap();
+            let o = owner(
+                u32::from(*t.local.ip()),
+                t.local.port(),
+                u32::from(*t.remote.ip()),
+                t.remote.port(),
+                4,
+            );
+            assert_eq!(o, 2);
+            ports.push(t.local.port());
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 10, "every open gets its own port");
+        // The range holds about 25 ports this worker owns: then it is exhausted.
+        let mut opened = 10;
+        while connect_owned(&mut stack, Instant::ZERO, remote, 2, 4, &mut cursor).is_ok() {
+            opened += 1;
+            assert!(opened <= 100);
+        }
+        assert!((11..=60).contains(&opened), "{opened}");
+    }
 
     fn tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
         let mut p = vec![0u8; 54];

@@ -31,6 +31,16 @@ pub struct Handoff {
     pub copy: bool,
 }
 
+/// Where an app instance runs (for flow ownership of its active opens, see
+/// [`super::owner::connect_owned`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerCtx {
+    pub worker: usize,
+    pub workers: usize,
+    /// Index of the interface (in `--iface` order) of this app's stack.
+    pub iface: usize,
+}
+
 /// An app that the runtime can run and report on.
 pub trait RuntimeApp: App<XdpDevice> {
     /// App counters for the stats report.
@@ -82,7 +92,7 @@ fn now(epoch: std::time::Instant) -> Instant {
 /// Run until `stop` is set; returns the worker's counters.
 pub fn run<A: RuntimeApp>(
     setup: WorkerSetup,
-    make_app: &(dyn Fn(usize, usize) -> A + Sync),
+    make_app: &(dyn Fn(WorkerCtx) -> A + Sync),
 ) -> WorkerStats {
     let WorkerSetup {
         index: me,
@@ -102,7 +112,11 @@ pub fn run<A: RuntimeApp>(
     let mut apps: Vec<A> = Vec::with_capacity(devices.len());
     for (i, (dev, cfg)) in devices.into_iter().enumerate() {
         stacks.push(Stack::new(cfg, dev, t0));
-        apps.push(make_app(me, i));
+        apps.push(make_app(WorkerCtx {
+            worker: me,
+            workers,
+            iface: i,
+        }));
     }
     let mut st = WorkerStats {
         worker: me,
