@@ -4,6 +4,7 @@
 //! not intact), 2 bad arguments.
 
 pub mod args;
+pub mod echo;
 pub mod sim;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,9 @@ pub enum Command {
     /// Bulk transfer between two stacks over a simulated, impaired link,
     /// every byte verified (deterministic: same seed, same run).
     Sim(sim::SimArgs),
+    /// Echo server on AF_XDP: TCP (and UDP with --udp) on the stack's own
+    /// address, the XDP program steering exactly its packets.
+    Echo(echo::EchoArgs),
 }
 
 /// Exit code for bad arguments.
@@ -60,5 +64,6 @@ pub fn main() -> i32 {
     };
     match cli.cmd {
         Command::Sim(a) => sim::run(a),
+        Command::Echo(a) => echo::run(a),
     }
 }

@@ -7,6 +7,7 @@
 //! frame hands it back to its pool.
 
 pub mod mem;
+pub mod xdp;
 
 /// Bytes reserved in front of transmit payload so that Ethernet, IPv4 and the
 /// largest TCP header (14 + 20 + 60 = 94) can be written in place.

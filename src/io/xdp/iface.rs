@@ -1,0 +1,145 @@
+//! Facts about a network interface, asked of the kernel with ioctls (which
+//! answer for the calling thread's network namespace, unlike sysfs).
+
+use super::{Error, ErrorKind};
+use crate::wire::MacAddr;
+use std::ffi::CString;
+
+/// What the runtime needs to know about an interface.
+#[derive(Debug, Clone)]
+pub struct IfaceInfo {
+    pub name: String,
+    pub ifindex: i32,
+    pub mac: MacAddr,
+    pub mtu: usize,
+    /// Receive queues (ETHTOOL_GCHANNELS: rx or combined channels).
+    pub rx_queues: u32,
+}
+
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
+
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolChannels {
+    cmd: u32,
+    max_rx: u32,
+    max_tx: u32,
+    max_other: u32,
+    max_combined: u32,
+    rx_count: u32,
+    tx_count: u32,
+    other_count: u32,
+    combined_count: u32,
+}
+
+/// An `ifreq` with the name set; the union is large enough for every use here.
+fn ifreq(name: &str) -> libc::ifreq {
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { core::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    req
+}
+
+struct Sock(libc::c_int);
+impl Drop for Sock {
+    fn drop(&mut self) {
+        // SAFETY: the fd was opened by `Sock::open` and is closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
+impl Sock {
+    fn open() -> Option<Sock> {
+        // SAFETY: plain socket(2) call.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        (fd >= 0).then_some(Sock(fd))
+    }
+    fn ioctl(&self, req: libc::c_ulong, ifr: &mut libc::ifreq) -> bool {
+        // SAFETY: `ifr` is a valid ifreq for the requests used here
+        // (SIOCGIFHWADDR, SIOCGIFMTU, SIOCETHTOOL with a pointer to a live
+        // EthtoolChannels).
+        unsafe { libc::ioctl(self.0, req as _, ifr as *mut libc::ifreq) == 0 }
+    }
+}
+
+impl IfaceInfo {
+    pub fn get(name: &str) -> Result<Self, Error> {
+        let nodev = || {
+            Error::new(
+                ErrorKind::NoSuchInterface,
+                format!("no such interface: {name:?}"),
+            )
+        };
+        if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+            return Err(nodev());
+        }
+        let cname = CString::new(name).map_err(|_| nodev())?;
+        // SAFETY: `cname` is a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) } as i32;
+        if ifindex == 0 {
+            return Err(nodev());
+        }
+        let sock = Sock::open().ok_or_else(nodev)?;
+        let mut req = ifreq(name);
+        if !sock.ioctl(libc::SIOCGIFHWADDR, &mut req) {
+            return Err(nodev());
+        }
+        // SAFETY: SIOCGIFHWADDR filled the hwaddr member of the union.
+        let hw = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+        let mut mac = [0u8; 6];
+        for (d, s) in mac.iter_mut().zip(hw.iter()) {
+            *d = *s as u8;
+        }
+        let mut req = ifreq(name);
+        if !sock.ioctl(libc::SIOCGIFMTU, &mut req) {
+            return Err(nodev());
+        }
+        // SAFETY: SIOCGIFMTU filled the mtu member of the union.
+        let mtu = unsafe { req.ifr_ifru.ifru_mtu }.max(0) as usize;
+        let mut ch = EthtoolChannels {
+            cmd: ETHTOOL_GCHANNELS,
+            ..Default::default()
+        };
+        let mut req = ifreq(name);
+        req.ifr_ifru.ifru_data = (&mut ch as *mut EthtoolChannels).cast();
+        let rx_queues = if sock.ioctl(SIOCETHTOOL, &mut req) {
+            ch.rx_count.max(ch.combined_count)
+        } else {
+            1
+        };
+        Ok(IfaceInfo {
+            name: name.to_string(),
+            ifindex,
+            mac: MacAddr(mac),
+            mtu,
+            rx_queues: rx_queues.max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_exists_and_bad_names_do_not() {
+        let lo = IfaceInfo::get("lo").unwrap();
+        assert_eq!(lo.ifindex, 1);
+        assert_eq!(lo.mac, MacAddr([0; 6]));
+        assert!(lo.mtu >= 1500);
+        assert_eq!(
+            IfaceInfo::get("../lo").unwrap_err().kind,
+            ErrorKind::NoSuchInterface
+        );
+        assert_eq!(
+            IfaceInfo::get("nope-xdptcp").unwrap_err().kind,
+            ErrorKind::NoSuchInterface
+        );
+        assert_eq!(
+            IfaceInfo::get("").unwrap_err().kind,
+            ErrorKind::NoSuchInterface
+        );
+    }
+}

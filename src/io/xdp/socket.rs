@@ -1,0 +1,444 @@
+//! One AF_XDP socket per queue (its own RX/TX and fill/completion rings over
+//! the shared UMEM) and [`XdpDevice`], the [`Device`] a worker's stack runs on.
+//!
+//! Ring work is batched: `recv` consumes up to a batch of RX descriptors and
+//! refills the fill ring; `transmit` only queues a descriptor, and `flush`
+//! submits the batch, kicks the kernel when it asks for it (need_wakeup) and
+//! reaps completions back into the pool.
+
+use super::pcap::PcapTap;
+use super::umem::{SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE};
+use super::{Error, ErrorKind};
+use crate::io::{Device, Frame};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, QueueSize, SocketConfig};
+use xsk_rs::umem::frame::FrameDesc;
+use xsk_rs::{CompQueue, FillQueue, RxQueue, Socket, TxQueue};
+
+/// Descriptors moved per ring operation.
+pub const BATCH: usize = 64;
+/// Descriptors queued for transmission before a forced flush.
+const TX_BATCH: usize = 256;
+/// The kernel's copy-mode transmit handles at most 32 descriptors per
+/// `sendto` (TX_BATCH_SIZE in net/xdp/xsk.c): kick it this often at most
+/// per flush.
+const MAX_TX_KICKS: usize = RING_SIZE as usize / 32;
+
+const SOL_XDP: libc::c_int = 283;
+const XDP_OPTIONS: libc::c_int = 8;
+const XDP_OPTIONS_ZEROCOPY: u32 = 1;
+
+/// `--zero-copy auto|on|off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZeroCopy {
+    /// Zero-copy if the driver can, else copy mode.
+    #[default]
+    Auto,
+    /// Zero-copy or fail.
+    On,
+    /// Copy mode.
+    Off,
+}
+
+impl core::str::FromStr for ZeroCopy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(ZeroCopy::Auto),
+            "on" => Ok(ZeroCopy::On),
+            "off" => Ok(ZeroCopy::Off),
+            _ => Err(format!("zero-copy must be auto, on or off, not {s:?}")),
+        }
+    }
+}
+
+/// Ring and device counters of one socket.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct DeviceCounters {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// Transmit refused: the batch and the TX ring were full.
+    pub tx_ring_full: u64,
+    /// `transmit_ref` copies (TCP data kept for retransmission).
+    pub tx_copies: u64,
+    /// `alloc` found the pool empty.
+    pub alloc_failed: u64,
+    /// The fill ring could not be refilled completely (pool empty).
+    pub fill_short: u64,
+    /// RX descriptors pointing outside the UMEM (never expected).
+    pub rx_bad_desc: u64,
+    /// `sendto` kicks for TX, `poll` kicks for the fill ring.
+    pub tx_wakeups: u64,
+    pub fill_wakeups: u64,
+}
+
+/// One AF_XDP socket bound to `(iface, queue)`.
+pub struct XdpSocket {
+    queue: u32,
+    tx: TxQueue,
+    rx: RxQueue,
+    fq: FillQueue,
+    cq: CompQueue,
+    zero_copy: bool,
+}
+
+fn os_error(e: &xsk_rs::socket::SocketCreateError) -> Option<i32> {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(|io| io.raw_os_error())
+}
+
+impl XdpSocket {
+    /// Create and bind a socket on `iface` queue `queue` over `umem`. The XDP
+    /// program is ours (INHIBIT_PROG_LOAD): the caller writes `fd()` into
+    /// XSKMAP.
+    pub fn new(
+        umem: &Arc<SharedUmem>,
+        iface: &str,
+        queue: u32,
+        zc: ZeroCopy,
+    ) -> Result<Self, Error> {
+        let name: Interface = iface.parse().map_err(|_| {
+            Error::new(
+                ErrorKind::NoSuchInterface,
+                format!("bad interface name {iface:?}"),
+            )
+        })?;
+        let modes: &[BindFlags] = match zc {
+            ZeroCopy::Auto => &[BindFlags::XDP_ZEROCOPY, BindFlags::XDP_COPY],
+            ZeroCopy::On => &[BindFlags::XDP_ZEROCOPY],
+            ZeroCopy::Off => &[BindFlags::XDP_COPY],
+        };
+        let ring =
+            QueueSize::new(RING_SIZE).map_err(|e| Error::new(ErrorKind::Socket, format!("{e}")))?;
+        let mut last = None;
+        for &mode in modes {
+            let config = SocketConfig::builder()
+                .rx_queue_size(ring)
+                .tx_queue_size(ring)
+                .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+                .bind_flags(mode | BindFlags::XDP_USE_NEED_WAKEUP)
+                .build();
+            // SAFETY: INHIBIT_PROG_LOAD is set (required when sharing the
+            // UMEM), and each (iface, queue) pair is bound once per UMEM by
+            // the caller.
+            match unsafe { Socket::new(config, umem.umem(), &name, queue) } {
+                Ok((tx, rx, Some((fq, cq)))) => {
+                    let mut s = XdpSocket {
+                        queue,
+                        tx,
+                        rx,
+                        fq,
+                        cq,
+                        zero_copy: false,
+                    };
+                    s.zero_copy = s.query_zero_copy();
+                    return Ok(s);
+                }
+                Ok((_, _, None)) => {
+                    return Err(Error::new(
+                        ErrorKind::Socket,
+                        format!("{iface} queue {queue} is already bound on this UMEM"),
+                    ))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e = last.expect("at least one bind mode was tried");
+        let errno = os_error(&e);
+        let kind = match errno {
+            Some(libc::ENODEV) => ErrorKind::NoSuchInterface,
+            Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::Permission,
+            Some(libc::EBUSY) => ErrorKind::Socket,
+            Some(libc::EOPNOTSUPP) | Some(libc::EPROTONOSUPPORT) if zc == ZeroCopy::On => {
+                ErrorKind::ZeroCopyUnavailable
+            }
+            _ if zc == ZeroCopy::On => ErrorKind::ZeroCopyUnavailable,
+            _ => ErrorKind::Socket,
+        };
+        let detail = errno
+            .map(|n| std::io::Error::from_raw_os_error(n).to_string())
+            .unwrap_or_default();
+        Err(Error::new(
+            kind,
+            format!("AF_XDP socket on {iface} queue {queue}: {e}: {detail}"),
+        ))
+    }
+
+    /// The socket's file descriptor (for XSKMAP).
+    pub fn fd(&self) -> RawFd {
+        self.rx.fd().as_raw_fd()
+    }
+
+    pub fn queue(&self) -> u32 {
+        self.queue
+    }
+
+    /// Whether the kernel bound the socket in zero-copy mode.
+    pub fn zero_copy(&self) -> bool {
+        self.zero_copy
+    }
+
+    fn query_zero_copy(&self) -> bool {
+        let mut opts: u32 = 0;
+        let mut len = core::mem::size_of::<u32>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `opts`, a
+        // local u32 that outlives the call.
+        let ret = unsafe {
+            libc::getsockopt(
+                self.fd(),
+                SOL_XDP,
+                XDP_OPTIONS,
+                (&mut opts as *mut u32).cast(),
+                &mut len,
+            )
+        };
+        ret == 0 && opts & XDP_OPTIONS_ZEROCOPY != 0
+    }
+
+    /// Kernel-side statistics (drops for a full RX ring, empty fill ring...).
+    pub fn xdp_statistics(&self) -> Option<xsk_rs::socket::XdpStatistics> {
+        self.rx.fd().xdp_statistics().ok()
+    }
+}
+
+/// The [`Device`] of one worker: one socket plus its share of the UMEM.
+pub struct XdpDevice {
+    sock: XdpSocket,
+    umem: Arc<SharedUmem>,
+    mtu: usize,
+    tx_batch: Vec<FrameDesc>,
+    scratch: Vec<FrameDesc>,
+    counters: DeviceCounters,
+    capture: Option<PcapTap>,
+}
+
+impl XdpDevice {
+    /// Wrap `sock` and fill its fill ring. `mtu` is the link's IP MTU.
+    pub fn new(sock: XdpSocket, umem: Arc<SharedUmem>, mtu: usize) -> Self {
+        let max_mtu = FRAME_SIZE - umem.data_off() - 14;
+        let mut dev = XdpDevice {
+            sock,
+            umem,
+            mtu: mtu.min(max_mtu),
+            tx_batch: Vec::with_capacity(TX_BATCH),
+            scratch: vec![FrameDesc::default(); BATCH],
+            counters: DeviceCounters::default(),
+            capture: None,
+        };
+        while dev.refill() == BATCH {}
+        dev
+    }
+
+    /// Record every transmitted frame (`--pcap`).
+    pub fn set_capture(&mut self, tap: Option<PcapTap>) {
+        self.capture = tap;
+    }
+
+    /// The capture tap, if any (the runtime records received frames).
+    pub fn capture(&self) -> Option<&PcapTap> {
+        self.capture.as_ref()
+    }
+
+    pub fn socket(&self) -> &XdpSocket {
+        &self.sock
+    }
+
+    pub fn umem(&self) -> &Arc<SharedUmem> {
+        &self.umem
+    }
+
+    pub fn counters(&self) -> &DeviceCounters {
+        &self.counters
+    }
+
+    /// Hand up to one batch of free chunks to the fill ring; returns how many.
+    pub fn refill(&mut self) -> usize {
+        let want = self.sock.fq.nb_free(BATCH as u32) as usize;
+        let want = want.min(BATCH);
+        let mut n = 0;
+        while n < want {
+            match self.umem.take_desc() {
+                Some(d) => {
+                    self.scratch[n] = d;
+                    n += 1;
+                }
+                None => {
+                    self.counters.fill_short += 1;
+                    break;
+                }
+            }
+        }
+        // SAFETY: the descriptors came from the pool, so this process owns
+        // their chunks and they are on no other ring; they belong to the
+        // UMEM this fill ring was created with.
+        let done = unsafe { self.sock.fq.produce(&self.scratch[..n]) };
+        for d in &self.scratch[done..n] {
+            self.umem.put_desc(*d);
+        }
+        if self.sock.fq.needs_wakeup() {
+            self.counters.fill_wakeups += 1;
+            let _ = self.sock.fq.wakeup(self.sock.rx.fd_mut(), 0);
+        }
+        done
+    }
+
+    /// Receive up to one batch: each frame with the packet at offset 0 of
+    /// its buffer, and the packet length. Refills the fill ring.
+    pub fn recv(&mut self, out: &mut Vec<(XdpFrame, usize)>) -> usize {
+        // SAFETY: `scratch` is ours; consumed descriptors describe chunks the
+        // kernel hands back to us, of this socket's UMEM.
+        let n = unsafe { self.sock.rx.consume(&mut self.scratch) };
+        for d in &self.scratch[..n] {
+            let len = d.lengths().data();
+            match XdpFrame::from_desc(*d, &self.umem) {
+                Some(f) if len <= f.buf().len() => out.push((f, len)),
+                // Drops a frame with a bad length back into the pool.
+                Some(_) => self.counters.rx_bad_desc += 1,
+                None => self.counters.rx_bad_desc += 1,
+            }
+        }
+        self.counters.rx_packets += n as u64;
+        if n > 0 || self.sock.fq.needs_wakeup() {
+            while self.refill() == BATCH {}
+        }
+        n
+    }
+
+    /// Wait until the socket is readable or `timeout_ms` passed (idle).
+    pub fn wait(&mut self, timeout_ms: i32) {
+        let _ = self.sock.rx.poll(timeout_ms);
+    }
+
+    /// Submit queued transmissions, kick the kernel, reap completions.
+    pub fn flush(&mut self) {
+        self.reap();
+        if !self.tx_batch.is_empty() {
+            let free = self.sock.tx.nb_free(self.tx_batch.len() as u32) as usize;
+            let n = free.min(self.tx_batch.len());
+            // SAFETY: every queued descriptor came from an `XdpFrame` given
+            // up with `into_desc` (so no frame aliases it) of this UMEM.
+            let done = unsafe { self.sock.tx.produce(&self.tx_batch[..n]) };
+            self.counters.tx_packets += done as u64;
+            self.tx_batch.drain(..done);
+        }
+        // Copy mode transmits only when kicked, 32 descriptors per kick.
+        let mut kicks = 0;
+        while self.sock.tx.needs_wakeup() && self.tx_in_flight() > 0 && kicks < MAX_TX_KICKS {
+            self.counters.tx_wakeups += 1;
+            kicks += 1;
+            if self.sock.tx.wakeup().is_err() {
+                break;
+            }
+            self.reap();
+        }
+        self.reap();
+    }
+
+    fn tx_in_flight(&mut self) -> usize {
+        RING_SIZE as usize - self.sock.tx.nb_free_exact() as usize
+    }
+
+    /// Move completed transmissions back into the pool.
+    fn reap(&mut self) {
+        loop {
+            // SAFETY: completed descriptors are chunks the kernel is done
+            // with; they return to the pool, their only owner.
+            let n = unsafe { self.sock.cq.consume(&mut self.scratch) };
+            for d in &self.scratch[..n] {
+                self.umem.put_desc(*d);
+            }
+            if n < BATCH {
+                break;
+            }
+        }
+    }
+
+    fn queue_tx(&mut self, mut frame: XdpFrame, start: usize, end: usize) -> bool {
+        if start > end || end > frame.buf().len() {
+            return false;
+        }
+        if self.tx_batch.len() == TX_BATCH {
+            self.flush();
+            if self.tx_batch.len() == TX_BATCH {
+                self.counters.tx_ring_full += 1;
+                return false;
+            }
+        }
+        if start != 0 {
+            // xsk-rs descriptors always start at the chunk's data offset:
+            // move the packet there (small packets only: data segments go
+            // through `transmit_ref`, which copies anyway).
+            frame.buf_mut().copy_within(start..end, 0);
+        }
+        if let Some(tap) = &self.capture {
+            tap.capture(&frame.buf()[..end - start]);
+        }
+        self.tx_batch.push(frame.into_desc(end - start));
+        true
+    }
+}
+
+impl Device for XdpDevice {
+    type Frame = XdpFrame;
+
+    /// Refuses once the pool is down to its reserve: the last frames are
+    /// kept for the fill rings, so that ACKs (which free send buffers) can
+    /// still be received when transmit data has used up the UMEM.
+    fn alloc(&mut self) -> Option<XdpFrame> {
+        if self.umem.free_frames() <= self.umem.rx_reserve() {
+            self.reap();
+            if self.umem.free_frames() <= self.umem.rx_reserve() {
+                self.counters.alloc_failed += 1;
+                return None;
+            }
+        }
+        let f = XdpFrame::alloc(&self.umem);
+        if f.is_none() {
+            self.counters.alloc_failed += 1;
+        }
+        f
+    }
+
+    fn transmit(&mut self, frame: XdpFrame, start: usize, end: usize) -> bool {
+        self.queue_tx(frame, start, end)
+    }
+
+    /// Copies `frame[start..end]` into a fresh UMEM frame: the caller keeps
+    /// its frame for retransmission and may rewrite it at once (so
+    /// `can_rewrite` is always true). Lending the frame itself to the TX
+    /// ring would save this copy; it needs completion tracking per frame.
+    fn transmit_ref(&mut self, frame: &XdpFrame, start: usize, end: usize) -> bool {
+        if start > end || end > frame.buf().len() {
+            return false;
+        }
+        let Some(mut copy) = self.alloc() else {
+            return false;
+        };
+        let len = end - start;
+        if len > copy.buf().len() {
+            return false;
+        }
+        copy.buf_mut()[..len].copy_from_slice(&frame.buf()[start..end]);
+        self.counters.tx_copies += 1;
+        self.queue_tx(copy, 0, len)
+    }
+
+    fn can_rewrite(&self, _frame: &XdpFrame) -> bool {
+        true
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+}
+
+impl Drop for XdpDevice {
+    fn drop(&mut self) {
+        // Queued-but-unsent descriptors go back to the pool.
+        for d in self.tx_batch.drain(..) {
+            self.umem.put_desc(d);
+        }
+    }
+}

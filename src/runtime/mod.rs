@@ -1,0 +1,410 @@
+//! The AF_XDP runtime: per interface the XDP program, one UMEM and one
+//! socket per queue; one pinned run-to-completion worker per queue index,
+//! each owning a [`Stack`](crate::stack::Stack) per interface; flow
+//! ownership with hand-off rings; signals, counters, `--stats-json`, `--pcap`.
+
+pub mod owner;
+pub mod worker;
+
+use crate::io::xdp::iface::IfaceInfo;
+use crate::io::xdp::pcap::PcapWriter;
+use crate::io::xdp::{
+    AttachedMode, Error, ErrorKind, SharedUmem, XdpCounters, XdpDevice, XdpMode, XdpProgram,
+    XdpSocket, ZeroCopy,
+};
+use crate::stack::{Ipv4Cidr, StackConfig};
+use crate::tcp;
+use core::net::Ipv4Addr;
+use core::time::Duration;
+use crossbeam::queue::ArrayQueue;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+pub use worker::{RuntimeApp, WorkerCtx, WorkerStats};
+
+/// Frames handed over to one worker that may wait in its inbox.
+const INBOX: usize = 8192;
+
+/// An interface and the address the stack owns on it.
+#[derive(Debug, Clone)]
+pub struct IfaceSpec {
+    pub name: String,
+    pub cidr: Ipv4Cidr,
+}
+
+impl core::str::FromStr for IfaceSpec {
+    type Err = String;
+    /// `NAME=IPV4/PREFIX`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, cidr) = s
+            .split_once('=')
+            .ok_or_else(|| format!("--iface {s:?}: expected NAME=IPV4/PREFIX"))?;
+        let (addr, prefix) = cidr
+            .split_once('/')
+            .ok_or_else(|| format!("--iface {s:?}: expected NAME=IPV4/PREFIX"))?;
+        let addr: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| format!("--iface {s:?}: bad IPv4 address {addr:?}"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| (1..=32).contains(p))
+            .ok_or_else(|| format!("--iface {s:?}: prefix must be 1..32"))?;
+        if name.is_empty() || name.len() >= 16 {
+            return Err(format!("--iface {s:?}: bad interface name"));
+        }
+        Ok(IfaceSpec {
+            name: name.to_string(),
+            cidr: Ipv4Cidr { addr, prefix },
+        })
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub ifaces: Vec<IfaceSpec>,
+    /// Queues (= workers); default: every queue of the first interface.
+    pub queues: Option<u32>,
+    /// CPU cores to pin workers to, in order (wrapping); default: all.
+    pub cores: Option<Vec<usize>>,
+    pub xdp_mode: XdpMode,
+    pub zero_copy: ZeroCopy,
+    /// Stop after this long (otherwise at SIGINT/SIGTERM).
+    pub duration: Option<Duration>,
+    pub pcap: Option<PathBuf>,
+    /// UMEM frames per queue.
+    pub frames_per_queue: u32,
+    /// TCP settings; receive and send buffers come out of the UMEM, so
+    /// they are sized for many connections per queue.
+    pub tcp: tcp::Config,
+    pub max_conns: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            ifaces: Vec::new(),
+            queues: None,
+            cores: None,
+            xdp_mode: XdpMode::Auto,
+            zero_copy: ZeroCopy::Auto,
+            duration: None,
+            pcap: None,
+            frames_per_queue: 16384,
+            tcp: tcp::Config {
+                rcv_buf: 256 << 10,
+                snd_buf: 256 << 10,
+                ..tcp::Config::default()
+            },
+            max_conns: 16384,
+        }
+    }
+}
+
+/// What was set up on one interface.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IfaceReport {
+    pub name: String,
+    pub addr: String,
+    pub xdp_mode: AttachedMode,
+    pub zero_copy: bool,
+    pub queues: u32,
+    pub xdp: XdpCounters,
+}
+
+/// The run's report (printed on exit, `--stats-json`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    pub ifaces: Vec<IfaceReport>,
+    pub workers: Vec<WorkerStats>,
+    pub pcap_written: u64,
+    pub pcap_dropped: u64,
+    pub seconds: f64,
+}
+
+impl RunReport {
+    pub fn total_handoffs(&self) -> u64 {
+        self.workers.iter().map(|w| w.handoff_out).sum()
+    }
+}
+
+/// Whether the kernel has `addr` on any interface of this namespace.
+fn kernel_owns(addr: Ipv4Addr) -> bool {
+    let mut list: *mut libc::ifaddrs = core::ptr::null_mut();
+    // SAFETY: getifaddrs allocates a list we free below; we only read
+    // entries whose address family is AF_INET as sockaddr_in.
+    unsafe {
+        if libc::getifaddrs(&mut list) != 0 {
+            return false;
+        }
+        let mut found = false;
+        let mut p = list;
+        while !p.is_null() {
+            let a = (*p).ifa_addr;
+            if !a.is_null() && i32::from((*a).sa_family) == libc::AF_INET {
+                let sin = &*(a as *const libc::sockaddr_in);
+                if u32::from_be(sin.sin_addr.s_addr) == u32::from(addr) {
+                    found = true;
+                }
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(list);
+        found
+    }
+}
+
+fn stack_config(
+    info: &IfaceInfo,
+    spec: &IfaceSpec,
+    cfg: &RuntimeConfig,
+    mtu: usize,
+) -> StackConfig {
+    let mut secret = [0u8; 16];
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        ^ u128::from(std::process::id()) << 64;
+    secret.copy_from_slice(&seed.to_le_bytes());
+    StackConfig {
+        mac: info.mac,
+        addrs: vec![spec.cidr],
+        gateway: None,
+        tcp: tcp::Config {
+            mss: mtu.saturating_sub(40).min(usize::from(u16::MAX)) as u16,
+            ..cfg.tcp.clone()
+        },
+        max_conns: cfg.max_conns,
+        syn_backlog: 1024,
+        accept_backlog: 1024,
+        arp_ttl: Duration::from_secs(600),
+        arp_retry: Duration::from_millis(500),
+        arp_retries: 10,
+        arp_queue: 256,
+        udp_queue: 256,
+        secret,
+        ephemeral_ports: (49152, 65535),
+    }
+}
+
+/// One interface, set up: its program (detached on drop) and devices.
+struct IfaceSetup {
+    report: IfaceReport,
+    prog: XdpProgram,
+    devices: Vec<XdpDevice>,
+    stack_cfg: StackConfig,
+}
+
+fn setup_iface(
+    spec: &IfaceSpec,
+    cfg: &RuntimeConfig,
+    queues: Option<u32>,
+) -> Result<IfaceSetup, Error> {
+    let info = IfaceInfo::get(&spec.name)?;
+    let queues = queues.unwrap_or(info.rx_queues);
+    if queues == 0 || queues > info.rx_queues || queues > crate::io::xdp::prog::MAX_QUEUES {
+        return Err(Error::new(
+            ErrorKind::TooManyQueues,
+            format!(
+                "{} has {} queue(s); cannot use {queues}",
+                spec.name, info.rx_queues
+            ),
+        ));
+    }
+    if queues < info.rx_queues {
+        // An AF_XDP socket only sees its own queue: what the NIC (or the veth
+        // peer) puts on the others reaches the kernel, which drops it.
+        eprintln!(
+            "xdptcp: warning: serving {queues} of {}'s {} queues; packets arriving on the others are lost \
+             (reduce the channels with `ethtool -L {} combined|rx {queues}`)",
+            spec.name, info.rx_queues, spec.name
+        );
+    }
+    if kernel_owns(spec.cidr.addr) {
+        return Err(Error::new(
+            ErrorKind::AddressInUse,
+            format!(
+                "{} is configured on a kernel interface; xdptcp needs an address of its own",
+                spec.cidr.addr
+            ),
+        ));
+    }
+    let mut prog = XdpProgram::load()?;
+    let mode = prog.attach(info.ifindex, cfg.xdp_mode)?;
+    prog.add_local_addr(spec.cidr.addr)?;
+    let umem = SharedUmem::new(queues * cfg.frames_per_queue)?;
+    // Keep two batches per queue beyond what the fill rings hold.
+    umem.set_rx_reserve(queues as usize * 2 * crate::io::xdp::socket::BATCH);
+    let mut devices = Vec::with_capacity(queues as usize);
+    let mut zero_copy = true;
+    for q in 0..queues {
+        let sock = XdpSocket::new(&umem, &spec.name, q, cfg.zero_copy)?;
+        zero_copy &= sock.zero_copy();
+        prog.set_socket(q, sock.fd())?;
+        devices.push(XdpDevice::new(sock, umem.clone(), info.mtu));
+    }
+    let mtu = devices
+        .first()
+        .map(crate::io::Device::mtu)
+        .unwrap_or(info.mtu);
+    let stack_cfg = stack_config(&info, spec, cfg, mtu);
+    Ok(IfaceSetup {
+        report: IfaceReport {
+            name: spec.name.clone(),
+            addr: format!("{}/{}", spec.cidr.addr, spec.cidr.prefix),
+            xdp_mode: mode,
+            zero_copy,
+            queues,
+            xdp: XdpCounters::default(),
+        },
+        prog,
+        devices,
+        stack_cfg,
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Set everything up, run the workers until SIGINT/SIGTERM or the duration,
+/// tear down (the XDP programs are detached whatever happens) and report.
+/// `on_ready` is called once everything is attached (e.g. to print it).
+pub fn run<A, F>(
+    cfg: &RuntimeConfig,
+    make_app: F,
+    on_ready: &dyn Fn(&[IfaceReport]),
+) -> Result<RunReport, Error>
+where
+    A: RuntimeApp,
+    F: Fn(WorkerCtx) -> A + Sync,
+{
+    if cfg.ifaces.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "at least one --iface is needed".into(),
+        ));
+    }
+    if !is_root() {
+        return Err(Error::new(
+            ErrorKind::Permission,
+            "AF_XDP needs root (CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW)".into(),
+        ));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| {
+            Error::new(
+                ErrorKind::Socket,
+                format!("installing a signal handler: {e}"),
+            )
+        })?;
+    }
+    // Every interface gets the same number of queues (worker w serves queue w
+    // of each); the first interface decides the default.
+    let mut sets: Vec<IfaceSetup> = Vec::new();
+    let mut queues = cfg.queues;
+    for spec in &cfg.ifaces {
+        // An error here drops what was set up so far: programs detach.
+        let s = setup_iface(spec, cfg, queues)?;
+        queues = Some(s.report.queues);
+        sets.push(s);
+    }
+    let workers = queues.unwrap_or(1) as usize;
+    let pcap =
+        match &cfg.pcap {
+            Some(p) => Some(PcapWriter::create(p).map_err(|e| {
+                Error::new(ErrorKind::Usage, format!("--pcap {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+    let reports: Vec<IfaceReport> = sets.iter().map(|s| s.report.clone()).collect();
+    on_ready(&reports);
+    let cores: Vec<core_affinity::CoreId> = match &cfg.cores {
+        Some(list) => list
+            .iter()
+            .map(|&id| core_affinity::CoreId { id })
+            .collect(),
+        None => core_affinity::get_core_ids().unwrap_or_default(),
+    };
+    let inboxes: Arc<Vec<ArrayQueue<worker::Handoff>>> =
+        Arc::new((0..workers).map(|_| ArrayQueue::new(INBOX)).collect());
+    let epoch = std::time::Instant::now();
+    let mut per_worker: Vec<Vec<(XdpDevice, StackConfig)>> =
+        (0..workers).map(|_| Vec::new()).collect();
+    for s in sets.iter_mut() {
+        for (w, mut dev) in s.devices.drain(..).enumerate() {
+            dev.set_capture(pcap.as_ref().and_then(|p| p.tap()));
+            per_worker[w].push((dev, s.stack_cfg.clone()));
+        }
+    }
+    let make_app = &make_app;
+    let stats: Vec<WorkerStats> = std::thread::scope(|scope| {
+        let handles: Vec<_> = per_worker
+            .into_iter()
+            .enumerate()
+            .map(|(w, devices)| {
+                let setup = worker::WorkerSetup {
+                    index: w,
+                    queue: w as u32,
+                    core: if cores.is_empty() {
+                        None
+                    } else {
+                        Some(cores[w % cores.len()])
+                    },
+                    devices,
+                    inboxes: inboxes.clone(),
+                    stop: stop.clone(),
+                    epoch,
+                };
+                std::thread::Builder::new()
+                    .name(format!("xdptcp-w{w}"))
+                    .spawn_scoped(scope, move || worker::run(setup, make_app))
+                    .expect("spawning a worker thread")
+            })
+            .collect();
+        let deadline = cfg.duration.map(|d| std::time::Instant::now() + d);
+        while !stop.load(Ordering::Relaxed) && !handles.iter().all(|h| h.is_finished()) {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(w, h)| {
+                h.join().unwrap_or_else(|_| WorkerStats {
+                    worker: w,
+                    ..Default::default()
+                })
+            })
+            .collect()
+    });
+    // Frames still waiting in inboxes go back to their pools.
+    for inbox in inboxes.iter() {
+        while inbox.pop().is_some() {}
+    }
+    let mut ifaces = Vec::with_capacity(sets.len());
+    for mut s in sets {
+        s.report.xdp = s.prog.counters();
+        s.prog.detach();
+        ifaces.push(s.report);
+    }
+    let (pcap_written, pcap_dropped) = match pcap {
+        Some(p) => p.finish().unwrap_or((0, 0)),
+        None => (0, 0),
+    };
+    Ok(RunReport {
+        ifaces,
+        workers: stats,
+        pcap_written,
+        pcap_dropped,
+        seconds: epoch.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,245 @@
+//! One run-to-completion worker: its queue's socket on every interface, one
+//! stack and one app per interface, and an inbox of frames handed over by
+//! other workers (the flows it owns that arrived on their queues).
+
+use super::owner::{classify, Dest};
+use crate::app::{dispatch, App};
+use crate::io::xdp::{DeviceCounters, XdpDevice, XdpFrame};
+use crate::io::Frame;
+use crate::stack::{Stack, StackConfig, StackCounters};
+use crate::time::Instant;
+use crossbeam::queue::ArrayQueue;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Frames handed to a worker per loop iteration at most.
+const INBOX_BATCH: usize = 256;
+/// Busy loops without work before the worker sleeps in `poll(2)`.
+const SPINS_BEFORE_SLEEP: u32 = 64;
+/// Longest sleep: also bounds the latency of a hand-off to a sleeping worker.
+const MAX_SLEEP_MS: i32 = 1;
+
+/// A frame on its way to the worker that owns its flow (a UMEM handle: no
+/// packet bytes move).
+pub struct Handoff {
+    pub iface: usize,
+    pub frame: XdpFrame,
+    pub len: usize,
+    /// A copy of a frame that every worker sees (ARP); captured once, by
+    /// the worker it arrived on.
+    pub copy: bool,
+}
+
+/// Where an app instance runs (for flow ownership of its active opens, see
+/// [`super::owner::connect_owned`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerCtx {
+    pub worker: usize,
+    pub workers: usize,
+    /// Index of the interface (in `--iface` order) of this app's stack.
+    pub iface: usize,
+}
+
+/// An app that the runtime can run and report on.
+pub trait RuntimeApp: App<XdpDevice> {
+    /// App counters for the stats report.
+    fn stats_json(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// Counters of one worker.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WorkerStats {
+    pub worker: usize,
+    pub queue: u32,
+    pub core: Option<usize>,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// Frames of flows owned by another worker, passed on (frame handles).
+    pub handoff_out: u64,
+    /// Frames received from other workers.
+    pub handoff_in: u64,
+    /// Hand-offs lost because the owner's inbox was full.
+    pub handoff_dropped: u64,
+    /// ARP frames copied to the other workers.
+    pub arp_copies: u64,
+    pub loops: u64,
+    pub sleeps: u64,
+    pub stacks: Vec<StackCounters>,
+    pub devices: Vec<DeviceCounters>,
+    pub apps: Vec<serde_json::Value>,
+}
+
+/// Everything a worker thread starts with.
+pub struct WorkerSetup {
+    pub index: usize,
+    pub queue: u32,
+    pub core: Option<core_affinity::CoreId>,
+    /// One device (this queue's socket) and stack config per interface.
+    pub devices: Vec<(XdpDevice, StackConfig)>,
+    /// Every worker's inbox, indexed by worker.
+    pub inboxes: Arc<Vec<ArrayQueue<Handoff>>>,
+    pub stop: Arc<AtomicBool>,
+    pub epoch: std::time::Instant,
+}
+
+fn now(epoch: std::time::Instant) -> Instant {
+    Instant::from_micros(epoch.elapsed().as_micros() as u64)
+}
+
+/// Run until `stop` is set; returns the worker's counters.
+pub fn run<A: RuntimeApp>(
+    setup: WorkerSetup,
+    make_app: &(dyn Fn(WorkerCtx) -> A + Sync),
+) -> WorkerStats {
+    let WorkerSetup {
+        index: me,
+        queue,
+        core,
+        devices,
+        inboxes,
+        stop,
+        epoch,
+    } = setup;
+    let pinned = core
+        .filter(|&c| core_affinity::set_for_current(c))
+        .map(|c| c.id);
+    let workers = inboxes.len();
+    let t0 = now(epoch);
+    let mut stacks: Vec<Stack<XdpDevice>> = Vec::with_capacity(devices.len());
+    let mut apps: Vec<A> = Vec::with_capacity(devices.len());
+    for (i, (dev, cfg)) in devices.into_iter().enumerate() {
+        stacks.push(Stack::new(cfg, dev, t0));
+        apps.push(make_app(WorkerCtx {
+            worker: me,
+            workers,
+            iface: i,
+        }));
+    }
+    let mut st = WorkerStats {
+        worker: me,
+        queue,
+        core: pinned,
+        ..Default::default()
+    };
+    let mut batch: Vec<(XdpFrame, usize)> = Vec::with_capacity(crate::io::xdp::socket::BATCH);
+    let mut pollfds: Vec<libc::pollfd> = stacks
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.device().socket().fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let mut idle = 0u32;
+    // Let every app set itself up (listen) before traffic arrives.
+    for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
+        dispatch(stack, app, t0);
+    }
+    while !stop.load(Ordering::Relaxed) {
+        st.loops += 1;
+        let t = now(epoch);
+        let mut work = 0usize;
+        #[allow(clippy::needless_range_loop)] // `stacks[i]` is re-borrowed per frame
+        for i in 0..stacks.len() {
+            stacks[i].device_mut().recv(&mut batch);
+            work += batch.len();
+            for (frame, len) in batch.drain(..) {
+                st.rx_packets += 1;
+                st.rx_bytes += len as u64;
+                let pkt = frame.buf().get(..len).unwrap_or(&[]);
+                match classify(pkt, workers) {
+                    Dest::Owner(w) if w != me => {
+                        match inboxes[w].push(Handoff {
+                            iface: i,
+                            frame,
+                            len,
+                            copy: false,
+                        }) {
+                            Ok(()) => st.handoff_out += 1,
+                            Err(_) => st.handoff_dropped += 1,
+                        }
+                        continue;
+                    }
+                    Dest::All if workers > 1 => {
+                        for (w, inbox) in inboxes.iter().enumerate() {
+                            if w == me {
+                                continue;
+                            }
+                            if let Some(mut copy) = crate::io::xdp::XdpFrame::alloc(frame.umem()) {
+                                copy.buf_mut()[..len].copy_from_slice(&frame.buf()[..len]);
+                                if inbox
+                                    .push(Handoff {
+                                        iface: i,
+                                        frame: copy,
+                                        len,
+                                        copy: true,
+                                    })
+                                    .is_ok()
+                                {
+                                    st.arp_copies += 1;
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                if let Some(tap) = stacks[i].device().capture() {
+                    tap.capture(&frame.buf()[..len]);
+                }
+                stacks[i].receive(t, frame, len);
+            }
+        }
+        for _ in 0..INBOX_BATCH {
+            let Some(h) = inboxes[me].pop() else { break };
+            work += 1;
+            st.handoff_in += 1;
+            if let Some(stack) = stacks.get_mut(h.iface) {
+                if let Some(tap) = stack.device().capture().filter(|_| !h.copy) {
+                    tap.capture(&h.frame.buf()[..h.len]);
+                }
+                stack.receive(t, h.frame, h.len);
+            }
+        }
+        let mut next: Option<Instant> = None;
+        for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
+            dispatch(stack, app, t);
+            stack.poll(t);
+            // Events raised while transmitting (e.g. Writable) are served
+            // at once rather than a loop later.
+            dispatch(stack, app, t);
+            stack.device_mut().flush();
+            if let Some(at) = stack.poll_at() {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        if work > 0 {
+            idle = 0;
+            continue;
+        }
+        idle += 1;
+        if idle < SPINS_BEFORE_SLEEP {
+            std::hint::spin_loop();
+            continue;
+        }
+        // Idle: sleep until a socket is readable, the next timer, or at most
+        // MAX_SLEEP_MS (hand-offs from other workers are seen then).
+        let until = next
+            .map(|n| n.saturating_since(now(epoch)).as_millis() as i32)
+            .unwrap_or(MAX_SLEEP_MS);
+        let timeout = until.clamp(0, MAX_SLEEP_MS);
+        if timeout > 0 && inboxes[me].is_empty() {
+            st.sleeps += 1;
+            // SAFETY: `pollfds` is a live array of `len` pollfd structs.
+            unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout) };
+        }
+    }
+    for (stack, app) in stacks.iter().zip(apps.iter()) {
+        st.stacks.push(stack.counters().clone());
+        st.devices.push(*stack.device().counters());
+        st.apps.push(app.stats_json());
+    }
+    st
+}

@@ -1,0 +1,27 @@
+//! Shared helpers of the veth tests (root, AF_XDP, namespaces).
+#![allow(dead_code)]
+
+use std::process::Command;
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Whether the test can run: `ok` is false when the environment lacks what
+/// it needs (`why`). Under CI=true that is a failure; otherwise a loud SKIP.
+pub fn require(ok: bool, test: &str, why: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("{test}: {why} (CI=true: this test must run)");
+    }
+    eprintln!("\n*** SKIP {test}: {why} ***\n");
+    false
+}
+pub mod netns;

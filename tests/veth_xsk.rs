@@ -1,0 +1,155 @@
+//! The AF_XDP layer alone, on a 4-queue veth in namespaces of our own: the
+//! program attaches natively, one socket per queue over one shared UMEM
+//! receives the kernel peer's ARP requests and pings to the stack's address,
+//! and answers them by hand through `XdpDevice` (so the peer's `ping`
+//! succeeds), while the kernel in the stack's namespace keeps its own
+//! address. Dropping the program detaches it.
+
+mod veth_common;
+use common::netns::{self, Harness};
+use veth_common as common;
+
+use core::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+use xdptcp::io::xdp::iface::IfaceInfo;
+use xdptcp::io::xdp::umem::RING_SIZE;
+use xdptcp::io::xdp::{
+    AttachedMode, SharedUmem, XdpDevice, XdpMode, XdpProgram, XdpSocket, ZeroCopy,
+};
+use xdptcp::io::{Device, Frame};
+
+const STACK: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+/// Answer an ARP request for STACK or an ICMP echo request to STACK in
+/// place; returns the reply's length.
+fn answer(p: &mut [u8], len: usize, mac: [u8; 6]) -> Option<usize> {
+    let p = &mut p[..len];
+    if len >= 42 && p[12..14] == [0x08, 0x06] && p[20..22] == [0, 1] && p[38..42] == STACK.octets()
+    {
+        let peer_mac: [u8; 6] = p[22..28].try_into().ok()?;
+        let peer_ip: [u8; 4] = p[28..32].try_into().ok()?;
+        p[0..6].copy_from_slice(&peer_mac);
+        p[6..12].copy_from_slice(&mac);
+        p[20..22].copy_from_slice(&[0, 2]);
+        p[22..28].copy_from_slice(&mac);
+        p[28..32].copy_from_slice(&STACK.octets());
+        p[32..38].copy_from_slice(&peer_mac);
+        p[38..42].copy_from_slice(&peer_ip);
+        return Some(42);
+    }
+    if len >= 42 && p[12..14] == [0x08, 0x00] && p[23] == 1 && p[30..34] == STACK.octets() {
+        let ihl = usize::from(p[14] & 0xf) * 4;
+        if p.get(14 + ihl) != Some(&8) {
+            return None;
+        }
+        let (dst, src): ([u8; 6], [u8; 6]) = (p[0..6].try_into().ok()?, p[6..12].try_into().ok()?);
+        p[0..6].copy_from_slice(&src);
+        p[6..12].copy_from_slice(&dst);
+        let (s, d): ([u8; 4], [u8; 4]) = (p[26..30].try_into().ok()?, p[30..34].try_into().ok()?);
+        p[26..30].copy_from_slice(&d);
+        p[30..34].copy_from_slice(&s);
+        let icmp = 14 + ihl;
+        p[icmp] = 0;
+        // RFC 1624 incremental update: the type word went from 0x0800 to 0.
+        let c = u16::from_be_bytes([p[icmp + 2], p[icmp + 3]]);
+        let sum = u32::from(c) + 0x0800;
+        let c = ((sum & 0xffff) + (sum >> 16)) as u16;
+        p[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
+        return Some(len);
+    }
+    None
+}
+
+#[test]
+fn af_xdp_sockets_on_every_queue_answer_arp_and_ping() {
+    let t = "af_xdp_sockets_on_every_queue_answer_arp_and_ping";
+    if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
+        return;
+    }
+    let h = Harness::up("xq", 4, &[]);
+    let nss = h.nss();
+    let iface = h.iface();
+    let mut pinger = {
+        let mut c = h.command("k", "ping");
+        c.args(["-c", "5", "-i", "0.2", "-W", "2", &STACK.to_string()]);
+        c
+    };
+    let worker = std::thread::spawn(move || {
+        netns::enter(&nss);
+        let info = IfaceInfo::get(&iface).unwrap();
+        assert_eq!(info.rx_queues, 4);
+        let mut prog = XdpProgram::load().unwrap();
+        assert_eq!(
+            prog.attach(info.ifindex, XdpMode::Auto).unwrap(),
+            AttachedMode::Native
+        );
+        // A second attach is refused: one XDP program per interface.
+        let mut other = XdpProgram::load().unwrap();
+        let e = other.attach(info.ifindex, XdpMode::Auto).unwrap_err();
+        assert_eq!(e.kind, xdptcp::io::xdp::ErrorKind::AlreadyAttached);
+        drop(other);
+        prog.add_local_addr(STACK).unwrap();
+        let umem = SharedUmem::new(4 * 4096).unwrap();
+        let devs: Vec<XdpDevice> = (0..4)
+            .map(|q| {
+                let s = XdpSocket::new(&umem, &iface, q, ZeroCopy::Auto).unwrap();
+                // veth has no zero-copy support: auto falls back to copy mode.
+                assert!(!s.zero_copy());
+                prog.set_socket(q, s.fd()).unwrap();
+                XdpDevice::new(s, umem.clone(), info.mtu)
+            })
+            .collect();
+        (prog, devs, info)
+    });
+    let (prog, mut devs, info) = worker.join().unwrap();
+    let mut child = pinger.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut per_queue = [0u64; 4];
+    let mut batch = Vec::new();
+    let mut status = None;
+    while Instant::now() < deadline && status.is_none() {
+        for (q, dev) in devs.iter_mut().enumerate() {
+            dev.recv(&mut batch);
+            for (mut f, len) in batch.drain(..) {
+                per_queue[q] += 1;
+                if let Some(n) = answer(f.buf_mut(), len, info.mac.0) {
+                    assert!(dev.transmit(f, 0, n));
+                }
+            }
+            dev.flush();
+        }
+        status = child.try_wait().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = match status {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            child.wait().unwrap()
+        }
+    };
+    assert!(
+        status.success(),
+        "ping 198.18.0.2 through AF_XDP failed; per queue {per_queue:?}"
+    );
+    let total: u64 = per_queue.iter().sum();
+    assert!(total >= 6, "at least 1 ARP + 5 pings, got {per_queue:?}");
+    let c = prog.counters();
+    assert!(c.redirected >= 6, "{c:?}");
+    assert_eq!(c.no_socket, 0, "{c:?}");
+    // The kernel in the stack's namespace still answers on its own address.
+    let out = h.run("k", &["ping", "-c", "1", "-W", "2", "198.18.0.3"]);
+    assert!(out.status.success(), "kernel ping");
+    // Every frame is either on a (full) fill ring or back in the pool.
+    for d in &mut devs {
+        d.flush();
+        d.refill();
+    }
+    let umem = devs[0].umem().clone();
+    assert_eq!(umem.free_frames(), umem.frames() - 4 * RING_SIZE as usize);
+    drop(devs);
+    drop(prog);
+    let out = h.run("s", &["ip", "link", "show", &h.iface()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("xdp"), "XDP program left attached: {text}");
+}
