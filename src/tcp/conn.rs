@@ -25,6 +25,7 @@ mod input;
 mod options;
 mod output;
 mod prr;
+mod pressure;
 mod timers;
 mod types;
 
