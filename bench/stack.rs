@@ -80,6 +80,7 @@ fn config(last: u8) -> StackConfig {
         udp_queue: 64,
         secret: [last; 16],
         ephemeral_ports: (40000, 60000),
+        pool: Default::default(),
     }
 }
 

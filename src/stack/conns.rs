@@ -168,6 +168,10 @@ impl<D: Device> Stack<D> {
                 l.half_open = l.half_open.saturating_sub(1);
             }
         }
+        if e.pool_waiting {
+            // Keep the waiter list bounded by the live connections.
+            self.pool.waiters.retain(|w| *w != id);
+        }
         let s = e.conn.stats();
         let c = &mut self.iface.counters;
         c.retransmits += s.retransmits.saturating_sub(e.seen[0]);

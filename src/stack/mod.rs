@@ -18,12 +18,14 @@ mod hasher;
 mod icmp;
 mod iface;
 mod listener;
+mod pool;
 mod tcp_table;
 pub mod timer;
 mod udp;
 
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
+pub use pool::{default_reserve, PoolConfig};
 
 use crate::app::Event;
 use crate::io::{Device, Pkt};
@@ -97,6 +99,8 @@ pub struct StackConfig {
     pub secret: [u8; 16],
     /// Ephemeral port range for active opens.
     pub ephemeral_ports: (u16, u16),
+    /// Frames kept back from application data (see [`PoolConfig`]).
+    pub pool: PoolConfig,
 }
 
 /// Timer wheel granularity and size (deadlines beyond the horizon are the
@@ -128,6 +132,8 @@ pub struct Stack<D: Device> {
     next_port: u16,
     /// The latest `now` seen.
     now: Instant,
+    /// Frame-pool reserves and the connections waiting for TX frames.
+    pool: pool::PoolState,
 }
 
 impl<D: Device> Stack<D> {
@@ -171,6 +177,7 @@ impl<D: Device> Stack<D> {
             icmp_errors: icmp::ErrorBucket::new(now),
             next_port,
             now,
+            pool: pool::PoolState::new(&cfg.pool, &iface.dev),
             iface,
             cfg,
         }
@@ -193,11 +200,13 @@ impl<D: Device> Stack<D> {
         self.run_timers(now);
         self.iface.poll_arp(now);
         self.flush_dirty(now);
+        self.rx_relieve();
+        self.pool_wake();
     }
 
     /// When `poll` next has something to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        let dirty = (!self.dirty.is_empty()).then_some(self.now);
+        let dirty = (!self.dirty.is_empty() || self.pool_wake_due()).then_some(self.now);
         [dirty, self.timers.next_expiry(), self.iface.arp.poll_at()]
             .into_iter()
             .flatten()
@@ -385,8 +394,12 @@ impl<D: Device> Stack<D> {
         })
     }
 
-    /// Queue data; returns bytes accepted.
+    /// Queue data; returns bytes accepted: short when the connection's send
+    /// buffer is full, or when the device's free TX frames are down to the
+    /// reserve kept for control traffic (then `Writable` follows once frames
+    /// free up, counted as `tx_pool_short_writes`).
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, Error> {
+        let mut budget = self.data_frame_budget();
         let Stack { conns, iface, .. } = self;
         let e = match conns.get_mut(id) {
             Some(e) if e.visible && !e.detached => e,
@@ -399,7 +412,23 @@ impl<D: Device> Stack<D> {
         if e.shutdown || !sendable {
             return Err(Error::InvalidState);
         }
-        let n = e.conn.send(data, &mut || iface.alloc());
+        // Application data never takes the reserve (unlike ACKs, copies).
+        let mut refused = false;
+        let n = e.conn.send(data, &mut || {
+            let f = match &mut budget {
+                Some(0) => None,
+                Some(k) => {
+                    *k -= 1;
+                    iface.dev.alloc()
+                }
+                None => iface.dev.alloc(),
+            };
+            refused |= f.is_none();
+            f
+        });
+        if refused {
+            self.pool_short_write(id);
+        }
         if n > 0 {
             self.mark_dirty(id);
             self.after_op(id);

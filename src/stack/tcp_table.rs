@@ -44,6 +44,8 @@ pub(crate) struct ConnEntry<F: Frame> {
     /// Per-connection counters already added to the stack's sums
     /// (retransmits, rto_timeouts, fast_recoveries).
     pub seen: [u64; 3],
+    /// In the stack's list of connections waiting for TX frames.
+    pub pool_waiting: bool,
 }
 
 impl<F: Frame> ConnEntry<F> {
@@ -65,6 +67,7 @@ impl<F: Frame> ConnEntry<F> {
             fin_end: None,
             fin_tsval: None,
             seen: [0; 3],
+            pool_waiting: false,
         }
     }
 }
@@ -159,6 +162,16 @@ impl<F: Frame> ConnTable<F> {
             return None;
         }
         s.entry.as_mut()
+    }
+
+    /// Slots in the slab (live or free): the range of [`Self::entry_at_mut`].
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The live connection in slot `index`, if any.
+    pub(crate) fn entry_at_mut(&mut self, index: usize) -> Option<&mut ConnEntry<F>> {
+        self.slots.get_mut(index)?.entry.as_mut()
     }
 
     /// Remove a connection; its id (and every copy) becomes stale.

@@ -132,6 +132,7 @@ pub fn config(mac: MacAddr, ip: Ipv4Addr) -> StackConfig {
         udp_queue: 4,
         secret: [42; 16],
         ephemeral_ports: (40000, 40009),
+        pool: Default::default(),
     }
 }
 

@@ -41,6 +41,8 @@ pub struct BulkParams {
     /// Send buffer per connection; `None`: sized to the pool (see
     /// [`BulkParams::pool_frames`]).
     pub snd_buf: Option<usize>,
+    /// Receive buffer per connection; `None`: sized to the pool.
+    pub rcv_buf: Option<usize>,
     /// Print every packet event to stderr.
     pub trace: bool,
 }
@@ -59,6 +61,7 @@ impl Default for BulkParams {
             limits: Limits::default(),
             pool_frames: 32 * 1024,
             snd_buf: None,
+            rcv_buf: None,
             trace: false,
         }
     }
@@ -206,6 +209,7 @@ pub fn host_config(i: u8, tcp: Config, seed: u64) -> StackConfig {
         udp_queue: 64,
         secret,
         ephemeral_ports: (49152, 65535),
+        pool: crate::stack::PoolConfig::default(),
     }
 }
 
@@ -243,7 +247,9 @@ fn tcp_config(p: &BulkParams) -> Config {
         timestamps: p.timestamps,
         cc: p.cc,
         snd_buf: p.snd_buf.unwrap_or((share * mss).clamp(16 * 1024, max)),
-        rcv_buf: (share * frame_size(p.link.mtu)).clamp(32 * 1024, max),
+        rcv_buf: p
+            .rcv_buf
+            .unwrap_or((share * frame_size(p.link.mtu)).clamp(32 * 1024, max)),
         ..Config::default()
     }
 }
