@@ -260,7 +260,9 @@ fn an_exhausted_frame_pool_starves_no_connection() {
     p.snd_buf = Some(4 << 20);
     p.limits.time = Duration::from_secs(120);
     let r = check(&p);
-    assert!(r.devices[0].tx_pool.exhausted > 0);
+    // The stack's TX reserve cuts sends short before the pool runs dry.
+    assert!(r.stacks[0].tx_pool_short_writes > 0);
+    assert_eq!(r.devices[0].tx_pool.exhausted, 0);
 }
 
 #[test]
