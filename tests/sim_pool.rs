@@ -58,7 +58,11 @@ fn sixty_four_conns_with_default_buffers_over_a_small_pool() {
     let c = &r.stacks[0];
     assert!(c.tx_pool_short_writes > 0 && c.tx_pool_wakeups > 0, "{c:?}");
     // Application data never took the reserve (max(64, 2048/16) = 128).
-    assert!(r.devices[0].tx_pool.peak <= 2048 - 128 + 64, "{:?}", r.devices[0]);
+    assert!(
+        r.devices[0].tx_pool.peak <= 2048 - 128 + 64,
+        "{:?}",
+        r.devices[0]
+    );
 }
 
 #[test]
