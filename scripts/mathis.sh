@@ -15,7 +15,7 @@ LOSS=0.01
 DELAY_MS=20          # one way: RTT 40 ms
 RATE_MBPS=1000
 MTU=1500
-MSS=$((MTU - 40))
+MSS=$((MTU - 52))    # with the timestamps option
 CCS=${CCS:-newreno cubic}
 
 cargo build --release --quiet

@@ -523,3 +523,25 @@ fn tx_ring_refusals_lose_nothing() {
         );
     }
 }
+
+/// Throughput smoke (run with `--ignored`; never asserts speed).
+#[test]
+#[ignore]
+fn bulk_64mb() {
+    let cfg = Config {
+        rcv_buf: 4 << 20,
+        snd_buf: 4 << 20,
+        ..Config::default()
+    };
+    run(
+        &cfg,
+        Imp {
+            loss: 0.01,
+            reorder: 0.01,
+            delay_us: 10_000,
+            ..Imp::default()
+        },
+        9,
+        64 << 20,
+    );
+}

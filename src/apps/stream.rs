@@ -63,7 +63,7 @@ impl Stream {
         let mut i = 0usize;
         let mut pos = offset;
         // Unaligned head, byte by byte.
-        while i < data.len() && pos % 8 != 0 {
+        while i < data.len() && !pos.is_multiple_of(8) {
             if data[i] != self.word(pos / 8)[(pos % 8) as usize] {
                 return Some(i);
             }

@@ -8,8 +8,15 @@
 //! §3.10.7), `ack` (ACK processing, SACK scoreboard, loss recovery RFC
 //! 6675/6582, ECN reaction), `output` (what to send), `timers` (RTO,
 //! delayed ACK, persist, keepalive, TIME-WAIT, user timeout), `options`
-//! (negotiation and option building). Buffers live in `tcp::send`,
-//! `tcp::recv` and `tcp::sack`.
+//! (negotiation and option building), `types` (the public vocabulary).
+//! Buffers live in `tcp::send`, `tcp::recv` and `tcp::sack` (RFC 6675
+//! scoreboard plus RACK, RFC 8985).
+//!
+//! Driving contract: call `poll_transmit` after every `handle_segment`,
+//! `handle_timeout` and application call (`send`, `recv_with`, `shutdown`,
+//! `abort`), and again when the sink has room after refusing a segment;
+//! `poll_at` reports timers only (retransmission, RACK reordering, tail
+//! loss probe, delayed ACK, persist, keepalive, TIME-WAIT, user timeout).
 
 mod ack;
 mod input;
