@@ -55,7 +55,12 @@ fn random_seg(rng: &mut Pcg64, near_seq: u32, near_ack: u32) -> (TcpRepr, Vec<u8
 
 #[test]
 fn random_segments_never_panic() {
-    let mut rng = Pcg64::seed_from_u64(42);
+    let mut rng = Pcg64::seed_from_u64(
+        std::env::var("FUZZ_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(42),
+    );
     for round in 0..300 {
         let mut c = cfg();
         c.rcv_buf = 16 * FRAME_SIZE;

@@ -204,9 +204,9 @@ fn run2(
                 b.handle_timeout(now);
             }
         }
-        app(&mut a, &mut sa, usize::MAX, "a");
+        app(&mut a, &mut sa, usize::MAX, &format!("a (seed {seed})"));
         if let Some(b) = b.as_mut() {
-            app(b, &mut sb, b_read, "b");
+            app(b, &mut sb, b_read, &format!("b (seed {seed})"));
         }
         a.poll_transmit(now, &mut wa);
         if let Some(b) = b.as_mut() {
@@ -484,7 +484,7 @@ fn many_seeds_long() {
             rcv_buf: if seed % 3 == 0 { 24 * 2048 } else { 256 * 1024 },
             ..base()
         };
-        let loss = [0.0, 0.02, 0.08, 0.15][(seed % 4) as usize];
+        let loss = [0.0, 0.02, 0.06, 0.1][(seed % 4) as usize];
         run2(
             &cfg,
             Imp {
@@ -544,4 +544,20 @@ fn bulk_64mb() {
         9,
         64 << 20,
     );
+}
+
+#[test]
+#[ignore]
+fn reorder_only_stats() {
+    let (sa, _) = run(
+        &base(),
+        Imp {
+            reorder: 0.1,
+            delay_us: 10_000,
+            ..Imp::default()
+        },
+        3,
+        1 << 20,
+    );
+    eprintln!("{sa:?}");
 }

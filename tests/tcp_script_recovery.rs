@@ -347,3 +347,66 @@ fn genuine_rto_is_not_undone() {
     assert_eq!(s.c.stats().spurious_rtos, 0);
     assert!(s.c.cwnd() < 4 * 1448);
 }
+
+#[test]
+fn prr_spreads_transmissions_during_recovery() {
+    let mut s = setup(&cfg(), 30);
+    assert_eq!(s.poll().len(), 10);
+    s.at_ms(30);
+    // Segment 0 lost; 1, 2 SACKed: limited transmit sends 10 and 11.
+    assert_eq!(s.io(ack_sack(N, &[(1, 2)], 300), &[]).len(), 1);
+    assert_eq!(s.io(ack_sack(N, &[(1, 3)], 301), &[]).len(), 1);
+    // Third: recovery, the hole is retransmitted.
+    let out = s.io(ack_sack(N, &[(1, 4)], 302), &[]);
+    assert_eq!(out.len(), 1);
+    check(&out[0], A, sq(0), M, 1448);
+    // Each further ACK delivers one segment. RecoverFS = 12 segments in
+    // flight, ssthresh = 5 (half of cwnd 10: limited transmit does not
+    // raise the base of the reduction). PRR (RFC 6937): while pipe >
+    // ssthresh, send
+    // ssthresh/RecoverFS of what is delivered (the retransmission already
+    // used the first share); once pipe <= ssthresh, PRR-SSRB sends what is
+    // delivered plus at most one segment, never a burst.
+    let mut sent = Vec::new();
+    for k in 5..12u32 {
+        let out = s.io(ack_sack(N, &[(1, k)], 300 + k), &[]);
+        sent.push(out.len());
+    }
+    assert_eq!(sent, vec![0, 0, 0, 0, 1, 1, 2]);
+}
+
+#[test]
+fn reordered_duplicate_ack_passes_paws() {
+    let mut s = setup(&cfg(), 4);
+    s.poll();
+    s.at_ms(30);
+    s.io(ack_sack(N, &[(2, 3)], 300), &[]);
+    // An older duplicate ACK (TSval 299 < TS.Recent 300) still carries its
+    // SACK block (Linux's tcp_disordered_ack).
+    s.io(ack_sack(N, &[(1, 3)], 299), &[]);
+    assert_eq!(s.c.stats().paws_drops, 0);
+    // An old ACK that is not a plain duplicate is dropped by PAWS.
+    s.io(seg(A | P, M, N, 1000).ts(298, 0), b"x");
+    assert_eq!(s.c.stats().paws_drops, 1);
+}
+
+#[test]
+fn dsack_of_a_retransmission_raises_dupthresh_and_undoes() {
+    let mut s = setup(&cfg(), 10);
+    assert_eq!(s.poll().len(), 10);
+    s.at_ms(30);
+    let cwnd0 = s.c.cwnd();
+    // Segment 0 only delayed: three SACKs trigger a (spurious) retransmit.
+    s.io(ack_sack(N, &[(1, 2)], 300), &[]);
+    s.io(ack_sack(N, &[(1, 3)], 301), &[]);
+    let out = s.io(ack_sack(N, &[(1, 4)], 302), &[]);
+    check(&out[0], A, sq(0), M, 1448);
+    assert!(s.c.cwnd() < cwnd0);
+    // The original arrives: everything is acked; then the retransmission
+    // arrives and the receiver reports it with a D-SACK.
+    s.io(ack_sack(sq(10), &[], 303), &[]);
+    s.io(ack_sack(sq(10), &[(0, 1)], 304), &[]);
+    assert_eq!(s.c.stats().spurious_retransmits, 1);
+    assert_eq!(s.c.stats().recovery_undos, 1);
+    assert!(s.c.cwnd() >= cwnd0);
+}

@@ -10,6 +10,9 @@ use std::collections::VecDeque;
 
 /// RFC 6675 §2: DupThresh.
 pub(crate) const DUP_THRESH: usize = 3;
+/// Largest reordering degree (segments) DupThresh adapts to (as Linux's
+/// tcp_max_reordering).
+const MAX_REORDERING: usize = 300;
 
 /// One transmitted segment `[start, end)`; the last sequence number is a FIN
 /// when `fin`.
@@ -44,6 +47,8 @@ pub(crate) struct Acked {
     pub any_retrans: bool,
     /// Segments fully acknowledged.
     pub segs: usize,
+    /// Latest (re)transmission time among them.
+    pub latest_sent: Option<Instant>,
 }
 
 /// RFC 8985 §6.1: the most recently sent segment known to be delivered.
@@ -59,6 +64,9 @@ pub(crate) struct Rack {
     pub fack: SeqNumber,
     /// RACK.reordering_seen.
     pub reordering_seen: bool,
+    /// Observed reordering degree in segments (RFC 4653 spirit): the
+    /// DupThresh in use, never below 3.
+    pub reordering: usize,
 }
 
 /// Whether (t1, e1) was sent after (t2, e2) (RFC 8985 §6.2 step 2).
@@ -184,6 +192,7 @@ impl Scoreboard {
                     self.rack_note(&s, now, min_rtt);
                 }
                 r.segs += 1;
+                r.latest_sent = Some(r.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
                 if s.ever_retrans {
                     r.any_retrans = true;
                 } else if r.rtt_sent_at.is_none() && !r.any_retrans {
@@ -199,7 +208,11 @@ impl Scoreboard {
         r
     }
 
-    /// Mark `[left, right)` SACKed (RFC 2018 §4). Returns bytes newly SACKed.
+    /// Mark the segments wholly inside `[left, right)` SACKed (RFC 2018
+    /// §4). Partly covered segments stay unSACKed (at worst a needless
+    /// retransmission): splitting them would let a hostile receiver blow
+    /// the scoreboard up into one entry per byte. Returns bytes newly
+    /// SACKed.
     pub fn sack(
         &mut self,
         left: SeqNumber,
@@ -213,13 +226,8 @@ impl Scoreboard {
             if s.start >= right {
                 break;
             }
-            if s.start < left {
-                self.split(i, left);
+            if s.start < left || s.end > right {
                 i += 1;
-                continue;
-            }
-            if s.end > right {
-                self.split(i, right);
                 continue;
             }
             if !s.sacked {
@@ -230,6 +238,11 @@ impl Scoreboard {
             i += 1;
         }
         newly
+    }
+
+    /// The DupThresh in use: 3, raised by observed reordering.
+    pub fn dupthresh(&self) -> usize {
+        self.rack.reordering.max(DUP_THRESH)
     }
 
     /// Highest SACKed sequence number (end of the highest SACKed segment).
@@ -250,7 +263,8 @@ impl Scoreboard {
                 bytes_above += s.len();
                 continue;
             }
-            if segs_above >= DUP_THRESH || bytes_above > (DUP_THRESH - 1) * smss {
+            let thresh = self.dupthresh();
+            if segs_above >= thresh || bytes_above > (thresh - 1) * smss {
                 if !s.lost {
                     self.update(i, |s| s.lost = true);
                 } else {
@@ -327,7 +341,12 @@ impl Scoreboard {
     /// RFC 8985 §6.2 steps 2-3: a segment was delivered (ACKed or SACKed).
     fn rack_note(&mut self, s: &Sent, now: Instant, min_rtt: Option<Duration>) {
         if !s.ever_retrans && s.end < self.rack.fack {
+            // Delivered below newer data without a retransmission: the
+            // network reordered by this many segments (RFC 6675 §2 allows
+            // DupThresh to adapt, e.g. RFC 4653).
             self.rack.reordering_seen = true;
+            let dist = (self.rack.fack - s.end) / s.len().max(1) + 1;
+            self.rack.reordering = self.rack.reordering.max(dist.min(MAX_REORDERING));
         }
         if s.end > self.rack.fack || self.rack.xmit.is_none() {
             self.rack.fack = s.end;
@@ -437,10 +456,11 @@ mod tests {
     }
 
     #[test]
-    fn sack_splits_partial_segments() {
+    fn sack_ignores_partly_covered_segments() {
         let mut b = sb(3);
-        assert_eq!(b.sack(SeqNumber(150), SeqNumber(250), T, None), 100);
-        assert_eq!(b.len(), 5);
+        assert_eq!(b.sack(SeqNumber(150), SeqNumber(250), T, None), 0);
+        assert_eq!(b.sack(SeqNumber(150), SeqNumber(300), T, None), 100);
+        assert_eq!(b.len(), 3);
         assert_eq!(b.sacked_bytes(), 100);
         b.mark_all_lost();
         assert_eq!(b.sacked_bytes(), 0);

@@ -22,6 +22,17 @@ impl<F: Frame> Connection<F> {
         let mut newly_sacked = 0;
         let min_rtt = self.rtt.min_rtt();
         if self.opts.sack {
+            // RFC 2883 §4: a D-SACK block comes first, below the ACK or
+            // inside the second block.
+            let blocks = seg.options.sack.as_slice();
+            if let Some(&(l, r)) = blocks.first() {
+                let inside_second = blocks.get(1).is_some_and(|&(l2, r2)| l2 <= l && r <= r2);
+                if l < r && (r <= ack || inside_second) {
+                    self.on_dsack(l, r);
+                }
+            }
+        }
+        if self.opts.sack {
             for &(l, r) in seg.options.sack.as_slice() {
                 if l < r
                     && l >= self.snd_una
@@ -47,7 +58,15 @@ impl<F: Frame> Connection<F> {
             // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
             rtt_sample = match a.rtt_sent_at {
                 Some(at) if !a.any_retrans => Some(now.saturating_since(at)),
-                _ => self.ts_rtt(seg),
+                // Retransmitted data: the echoed timestamp must come from the
+                // latest transmission. An older echo (the receiver had the
+                // data and our ACKs were lost) would measure the whole
+                // retransmission gap, inflating SRTT and the RTO for good.
+                _ => self.ts_rtt(seg).filter(|_| {
+                    let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
+                    a.latest_sent
+                        .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
+                }),
             };
             if let Some(r) = rtt_sample {
                 self.rtt.sample(r, now);
@@ -126,7 +145,8 @@ impl<F: Frame> Connection<F> {
             && self.recovery == Recovery::Open
             && self.snd_una > self.ecn_recover
         {
-            self.cc.on_congestion_event(now, flight_before);
+            let base = self.reduction_base(flight_before);
+            self.cc.on_congestion_event(now, base);
             self.ecn_recover = self.snd_nxt;
             self.recover = self.snd_nxt;
             self.cwr_pending = true;
@@ -169,7 +189,7 @@ impl<F: Frame> Connection<F> {
                 // on DupThresh duplicates (or IsLost(HighACK+1)), once per
                 // window ("recover").
                 let lost = self.opts.sack && self.sb.next_lost().is_some();
-                let trigger = self.dupacks as usize >= DUP_THRESH || lost;
+                let trigger = self.dupacks as usize >= self.sb.dupthresh() || lost;
                 if trigger && self.snd_una > self.recover - 1 && self.snd_una != self.snd_nxt {
                     self.enter_fast_recovery(flight_before);
                 }
@@ -208,6 +228,19 @@ impl<F: Frame> Connection<F> {
                 }
             }
         }
+        if matches!(self.recovery, Recovery::Fast { .. }) {
+            // RFC 6937: DeliveredData; a duplicate ACK without SACK stands
+            // for one segment.
+            let delivered = if self.opts.sack {
+                acked + newly_sacked
+            } else if is_dupack {
+                mss
+            } else {
+                acked
+            };
+            let pipe = self.pipe();
+            self.prr.on_ack(delivered, pipe, self.cc.ssthresh(), mss);
+        }
     }
 
     /// A spurious RTO: restore the window (RFC 4015 spirit) and stop
@@ -219,6 +252,24 @@ impl<F: Frame> Connection<F> {
         self.dupacks = 0;
         self.rexmit_head = false;
         self.stats.spurious_rtos += 1;
+    }
+
+    /// RFC 3708: a D-SACK for one of our retransmissions.
+    fn on_dsack(&mut self, l: crate::tcp::SeqNumber, r: crate::tcp::SeqNumber) {
+        let Some(dist) = self.dsack.on_dsack(l, r) else {
+            return;
+        };
+        self.stats.spurious_retransmits += 1;
+        let rack = &mut self.sb.rack;
+        rack.reordering_seen = true;
+        rack.reordering = rack.reordering.max((dist + 1).min(300));
+        if self.recovery == Recovery::Open && self.dsack.all_spurious() {
+            // Every retransmission of the last fast recovery was needless:
+            // undo its window reduction (as Linux's DSACK undo).
+            self.dsack.end_episode();
+            self.cc.on_spurious(self.now);
+            self.stats.recovery_undos += 1;
+        }
     }
 
     /// RFC 8985 §6.2: RACK loss detection; arms the reordering timer.
@@ -234,11 +285,11 @@ impl<F: Frame> Connection<F> {
     fn reo_wnd(&self) -> core::time::Duration {
         let r = &self.sb.rack;
         if !r.reordering_seen
-            && (self.recovery != Recovery::Open || self.dupacks as usize >= DUP_THRESH)
+            && (self.recovery != Recovery::Open || self.dupacks as usize >= self.sb.dupthresh())
         {
             return core::time::Duration::ZERO;
         }
-        let m = self.rtt.min_rtt().unwrap_or_default() / 4;
+        let m = self.rtt.min_rtt().unwrap_or_default() / 4 * self.dsack.reo_wnd_mult.max(1);
         m.min(self.rtt.srtt().unwrap_or(m))
     }
 
@@ -249,12 +300,24 @@ impl<F: Frame> Connection<F> {
         self.recover = point;
         self.ecn_recover = point;
         self.stats.fast_recoveries += 1;
-        self.cc.on_congestion_event(self.now, flight);
+        let base = self.reduction_base(flight);
+        self.cc.on_congestion_event(self.now, base);
+        self.prr = super::prr::Prr::start(self.in_flight());
+        self.dsack.start_episode();
         self.sb.mark_head_lost();
         self.rexmit_head = true;
         if self.opts.ecn {
             self.cwr_pending = true;
         }
+    }
+
+    /// The "flight size" a window reduction starts from: what is outstanding,
+    /// but never more than cwnd. After a recovery, SND.NXT - SND.UNA still
+    /// counts the SACKed data above the holes (and what PRR sent), which
+    /// would make each reduction start above the window it reduces (Linux
+    /// likewise reduces from cwnd).
+    pub(super) fn reduction_base(&self, flight: usize) -> usize {
+        flight.min(self.cc.cwnd())
     }
 
     /// RFC 6675 §4 pipe, with NewReno's duplicate ACKs standing in for SACKed
@@ -277,7 +340,12 @@ impl<F: Frame> Connection<F> {
                 let lt = (self.dupacks as usize).min(2) * self.snd_mss;
                 (self.cc.cwnd() + lt, self.in_flight())
             }
-            _ => (self.cc.cwnd(), self.pipe()),
+            Recovery::Fast { .. } => {
+                // RFC 6937: cwnd = pipe + sndcnt.
+                let pipe = self.pipe();
+                (pipe + self.prr.allowance(), pipe)
+            }
+            Recovery::Loss { .. } => (self.cc.cwnd(), self.pipe()),
         }
     }
 

@@ -149,7 +149,10 @@ impl<F: Frame> Connection<F> {
         if self.opts.ts && !f.rst() {
             if let Some((tsval, _)) = seg.options.timestamps {
                 let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
-                if older && self.now.saturating_since(self.ts_recent_at) < PAWS_IDLE {
+                if older
+                    && self.now.saturating_since(self.ts_recent_at) < PAWS_IDLE
+                    && !self.disordered_ack(seg, len, tsval)
+                {
                     self.stats.paws_drops += 1;
                     self.rate_limited_ack();
                     return;
@@ -310,6 +313,22 @@ impl<F: Frame> Connection<F> {
             self.fin_rcvd = Some(fin_seq);
         }
         self.maybe_process_fin();
+    }
+
+    /// A reordered duplicate ACK (as Linux's tcp_disordered_ack): a pure
+    /// ACK at RCV.NXT for SND.UNA that does not move the window, at most
+    /// an RTO older than TS.Recent. PAWS lets it through so its SACK
+    /// information is not lost; it cannot harm the byte stream.
+    fn disordered_ack(&self, seg: &TcpRepr, len: usize, tsval: u32) -> bool {
+        let f = seg.flags;
+        len == 0
+            && f.ack()
+            && !f.syn()
+            && !f.fin()
+            && seg.seq == self.rcvq.nxt
+            && seg.ack == self.snd_una
+            && (seg.window as usize) << self.opts.snd_wscale == self.snd_wnd
+            && (self.ts_recent.wrapping_sub(tsval) as u64) <= self.rtt.rto().as_millis() as u64
     }
 
     /// Queue data and decide on the ACK (RFC 9293 §3.10.7.4 seventh, RFC

@@ -229,8 +229,20 @@ impl<F: Frame> Connection<F> {
         if !self.emit(out, &seg, slice, false) {
             return Some(false);
         }
+        // Remember it for D-SACK (with its distance below the highest
+        // SACKed data, the reordering it would imply).
+        let fack_dist = self.sb.high_sacked().map_or(0, |h| {
+            if h > s.start {
+                (h - s.start) / self.snd_mss.max(1)
+            } else {
+                0
+            }
+        });
+        self.dsack
+            .on_retransmit(s.start, s.start + len.max(1), fack_dist);
         self.sb.on_retransmit(i, self.now);
         self.stats.retransmits += 1;
+        self.on_sent_in_recovery(len);
         if self.rtx_at.is_none() && !self.persisting {
             self.rtx_at = Some(self.now + self.rtt.rto());
         }
@@ -325,6 +337,7 @@ impl<F: Frame> Connection<F> {
             return false;
         }
         self.cwr_pending = false;
+        self.on_sent_in_recovery(len);
         let start = self.snd_nxt;
         if len < self.snd_mss && is_last {
             self.snd_sml = start + len;
@@ -377,6 +390,13 @@ impl<F: Frame> Connection<F> {
         // RFC 8985 §7.3: after the probe, the RTO guards the tail.
         self.rtx_at = Some(self.now + self.rtt.rto());
         true
+    }
+
+    /// RFC 6937: count what fast recovery sends (prr_out).
+    fn on_sent_in_recovery(&mut self, len: usize) {
+        if matches!(self.recovery, Recovery::Fast { .. }) {
+            self.prr.on_sent(len.max(1));
+        }
     }
 
     fn on_new_sent(&mut self, start: SeqNumber, end: SeqNumber, fin: bool) {

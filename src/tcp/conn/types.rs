@@ -125,4 +125,8 @@ pub struct ConnStats {
     pub tail_loss_probes: u64,
     /// RTOs found spurious by timestamps (RFC 3522) and undone.
     pub spurious_rtos: u64,
+    /// Retransmissions D-SACK showed needless (RFC 3708).
+    pub spurious_retransmits: u64,
+    /// Fast recoveries undone because every retransmission was needless.
+    pub recovery_undos: u64,
 }
