@@ -188,7 +188,7 @@ fn bench_ack(c: &mut Criterion) {
                     let (conn, sink, mss) = in_flight(&pool);
                     // Precomputed SACK blocks: segment i % every == 0 lost.
                     let base = ISS + 1;
-                    let lost = |i: u32| i % every == 0;
+                    let lost = |i: u32| i.is_multiple_of(every);
                     let acks: Vec<TcpRepr> = (0..FLIGHT)
                         .filter(|&j| !lost(j))
                         .map(|j| {
