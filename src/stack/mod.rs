@@ -200,7 +200,7 @@ impl<D: Device> Stack<D> {
         self.run_timers(now);
         self.iface.poll_arp(now);
         self.flush_dirty(now);
-        self.rx_relieve();
+        self.rx_relieve(now);
         self.pool_wake();
     }
 
