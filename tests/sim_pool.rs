@@ -58,7 +58,11 @@ fn sixty_four_conns_with_default_buffers_over_a_small_pool() {
     let c = &r.stacks[0];
     assert!(c.tx_pool_short_writes > 0 && c.tx_pool_wakeups > 0, "{c:?}");
     // Application data never took the reserve (max(64, 2048/16) = 128).
-    assert!(r.devices[0].tx_pool.peak <= 2048 - 128 + 64, "{:?}", r.devices[0]);
+    assert!(
+        r.devices[0].tx_pool.peak <= 2048 - 128 + 64,
+        "{:?}",
+        r.devices[0]
+    );
 }
 
 #[test]
@@ -70,4 +74,17 @@ fn bidirectional_with_reordering_over_a_smaller_pool() {
     for c in &r.stacks {
         assert!(c.tx_pool_short_writes > 0, "{c:?}");
     }
+}
+
+#[test]
+fn hundreds_of_conns_over_a_tiny_pool() {
+    // 256 connections, 512 frames: two frames of send buffer each on
+    // average; the reserve (64) still carries every ACK and FIN.
+    let r = check(&params(256, 128 << 10, 512, 0.01, 3));
+    assert!(
+        r.devices[0].tx_pool.peak <= 512 - 64 + 16,
+        "{:?}",
+        r.devices[0]
+    );
+    assert!(r.stacks[0].tx_pool_wakeups > 0);
 }

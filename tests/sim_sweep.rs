@@ -264,6 +264,9 @@ fn an_exhausted_frame_pool_starves_no_connection() {
     // traffic, so it is never quite drained).
     let tx = r.devices[0].tx_pool;
     assert!(tx.peak * 2 >= tx.limit, "{tx:?}");
+    // The stack's TX reserve cut sends short before the pool ran dry.
+    assert!(r.stacks[0].tx_pool_short_writes > 0);
+    assert_eq!(r.devices[0].tx_pool.exhausted, 0);
 }
 
 #[test]

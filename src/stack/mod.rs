@@ -6,7 +6,8 @@
 //! (cache, RFC 826), `iface` (routing, ARP I/O, transmit), `emit` (the TCP
 //! [`SegmentSink`](crate::tcp::SegmentSink)), `icmp`, `udp`, `tcp_table`
 //! (slab + 4-tuple map), `listener` (SYN backlog, SYN cookies), `conns`
-//! (events, timers, dirty list), [`timer`], [`cookie`], [`counters`].
+//! (events, timers, dirty list), `pool` (frame reserves under pool
+//! pressure, see [`PoolConfig`]), [`timer`], [`cookie`], [`counters`].
 
 mod arp;
 mod conns;
@@ -200,7 +201,7 @@ impl<D: Device> Stack<D> {
         self.run_timers(now);
         self.iface.poll_arp(now);
         self.flush_dirty(now);
-        self.rx_relieve();
+        self.rx_relieve(now);
         self.pool_wake();
     }
 

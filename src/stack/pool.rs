@@ -26,6 +26,8 @@
 use super::{ConnId, Stack};
 use crate::app::Event;
 use crate::io::Device;
+use crate::time::Instant;
+use core::time::Duration;
 use std::collections::VecDeque;
 
 /// How a stack shares the device's frame pools (part of
@@ -59,8 +61,12 @@ pub fn hysteresis(reserve: usize) -> usize {
 }
 
 /// Frames one woken waiter is expected to use: how many waiters one poll
-/// wakes for the frames above the reserve.
+/// wakes for the frames above the reserve. (8 wakes less often but spread
+/// the frames less evenly: slower in the `sim_pool` runs.)
 const WAKE_QUANTUM: usize = 4;
+
+/// Least time between two full RX prune scans that freed too little.
+const RESCAN: Duration = Duration::from_millis(1);
 
 /// Waiters woken per poll when the device cannot tell its free frames.
 const WAKE_UNKNOWN: usize = 8;
@@ -75,6 +81,10 @@ pub(crate) struct PoolState {
     pub waiters: VecDeque<ConnId>,
     /// Slot where the next RX prune starts (round-robin).
     pub prune_cursor: usize,
+    /// When a full prune scan last left the RX pool below its reserve: the
+    /// next scan waits `RESCAN` (the frames are held by unread in-order
+    /// data; scanning every connection on every poll would not free them).
+    pub starved_at: Option<Instant>,
 }
 
 impl PoolState {
@@ -88,6 +98,7 @@ impl PoolState {
                 .unwrap_or_else(|| default_reserve(dev.rx_total_frames())),
             waiters: VecDeque::new(),
             prune_cursor: 0,
+            starved_at: None,
         }
     }
 }
@@ -100,10 +111,10 @@ impl<D: Device> Stack<D> {
         let free = self.iface.dev.free_frames()?;
         let usable = free.saturating_sub(self.pool.tx_reserve);
         let waiting = self.pool.waiters.len();
-        Some(if waiting == 0 || usable == 0 {
+        Some(if waiting == 0 {
             usable
         } else {
-            (usable / (waiting + 1)).max(1)
+            (usable / (waiting + 1)).max(1).min(usable)
         })
     }
 
@@ -173,11 +184,17 @@ impl<D: Device> Stack<D> {
     /// Below the RX reserve: prune out-of-order queues, round-robin from
     /// where the last prune stopped, until the reserve plus hysteresis is
     /// free again or every connection was visited.
-    pub(super) fn rx_relieve(&mut self) {
+    pub(super) fn rx_relieve(&mut self, now: Instant) {
         let r = self.pool.rx_reserve;
         match self.iface.dev.rx_free_frames() {
             Some(f) if f < r => {}
-            _ => return,
+            _ => {
+                self.pool.starved_at = None;
+                return;
+            }
+        }
+        if self.pool.starved_at.is_some_and(|t| now < t + RESCAN) {
+            return;
         }
         let target = r + hysteresis(r);
         let slots = self.conns.slot_count();
@@ -190,9 +207,11 @@ impl<D: Device> Stack<D> {
             }
             if self.iface.dev.rx_free_frames().is_none_or(|f| f >= target) {
                 self.pool.prune_cursor = (i + 1) % slots;
+                self.pool.starved_at = None;
                 return;
             }
         }
+        self.pool.starved_at = Some(now);
         self.iface.counters.rx_pool_starved += 1;
     }
 }

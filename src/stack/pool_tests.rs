@@ -57,7 +57,7 @@ fn carry(
     n
 }
 
-fn events(s: &mut Stack<SimDevice>) -> Vec<Event> {
+fn events<D: Device>(s: &mut Stack<D>) -> Vec<Event> {
     core::iter::from_fn(|| s.next_event()).collect()
 }
 
@@ -212,7 +212,7 @@ fn closing_a_waiter_removes_it() {
 }
 
 #[test]
-fn explicit_reserve_and_unknown_pool() {
+fn explicit_reserves() {
     let pool = PoolConfig {
         tx_reserve: Some(10),
         rx_reserve: Some(5),
@@ -269,4 +269,108 @@ fn rx_pressure_prunes_out_of_order_data_and_the_transfer_completes() {
     assert!(c.rx_ooo_pruned >= 1, "{c:?}");
     assert_eq!(c.rx_pool_starved, 0);
     assert_eq!(b.device().stats().rx_no_frame, 0);
+}
+
+#[test]
+fn unread_in_order_data_is_reported_not_rescanned_every_poll() {
+    // b's RX pool: 64 frames, reserve 32; 40 in-order segments that the
+    // application leaves unread hold 40 frames: nothing to prune.
+    let mut a = stack(0, 1024, 1024, PoolConfig::default());
+    let rx = PoolConfig {
+        tx_reserve: None,
+        rx_reserve: Some(32),
+    };
+    let mut b = stack(1, 1024, 64, rx);
+    let ids = pair(&mut a, &mut b, 1);
+    let mss = a.conns.get(ids[0].0).unwrap().conn.snd_mss();
+    let data = vec![7u8; 40 * mss];
+    assert_eq!(a.send(ids[0].0, &data).unwrap(), data.len());
+    let t = Instant::from_millis(1);
+    a.poll(t);
+    carry(&mut a, &mut b, t, &mut |_| false);
+    assert_eq!(b.device().rx_free_frames(), Some(24));
+    assert_eq!(b.counters().rx_pool_starved, 1);
+    assert_eq!(b.counters().rx_ooo_pruned, 0);
+    // No rescan within RESCAN; one after it.
+    b.poll(t + Duration::from_micros(999));
+    assert_eq!(b.counters().rx_pool_starved, 1);
+    b.poll(t + RESCAN);
+    assert_eq!(b.counters().rx_pool_starved, 2);
+    // The application reads: the frames come back.
+    let mut n = 0;
+    while let Ok(k @ 1..) = b.recv_with(ids[0].1, &mut |s| s.len()) {
+        n += k;
+    }
+    assert_eq!(n, data.len());
+    assert_eq!(b.device().rx_free_frames(), Some(64));
+    b.poll(t + RESCAN * 2);
+    assert_eq!(b.counters().rx_pool_starved, 2);
+    assert_eq!(b.pool.starved_at, None);
+}
+
+/// A device that cannot tell its free frames (the trait defaults).
+struct Opaque(SimDevice);
+
+impl Device for Opaque {
+    type Frame = crate::io::mem::HeapFrame;
+    fn alloc(&mut self) -> Option<Self::Frame> {
+        self.0.alloc()
+    }
+    fn transmit(&mut self, f: Self::Frame, start: usize, end: usize) -> bool {
+        self.0.transmit(f, start, end)
+    }
+    fn transmit_ref(&mut self, f: &Self::Frame, start: usize, end: usize) -> bool {
+        self.0.transmit_ref(f, start, end)
+    }
+    fn mtu(&self) -> usize {
+        self.0.mtu()
+    }
+}
+
+#[test]
+fn unknown_pool_size_wakes_waiters_when_a_frame_is_free() {
+    let s = stack(0, 128, 128, PoolConfig::default());
+    let cfg = s.config().clone();
+    let dev = SimDevice::new(
+        FramePool::new(FRAME_SIZE, 128),
+        FramePool::new(FRAME_SIZE, 128),
+        FramePool::new(FRAME_SIZE, 1 << 16),
+        1500,
+        1 << 16,
+    );
+    let mut a = Stack::new(cfg, Opaque(dev), Instant::ZERO);
+    a.arp_insert_static(host_ip(1), host_mac(1));
+    assert_eq!(a.pool.tx_reserve, MIN_RESERVE);
+    assert_eq!(a.data_frame_budget(), None);
+    // Two active opens (still in SYN-SENT, which accepts data): the wake
+    // path only needs visible connections with send space.
+    let c0 = a
+        .connect(Instant::ZERO, SocketAddrV4::new(host_ip(1), PORT))
+        .unwrap();
+    let c1 = a
+        .connect(Instant::ZERO, SocketAddrV4::new(host_ip(1), PORT + 1))
+        .unwrap();
+    let data = vec![0u8; 1 << 20];
+    // SYN-SENT accepts data; with no size known it takes the whole pool.
+    assert!(a.send(c0, &data).unwrap() > 0);
+    assert_eq!(a.device_mut().0.alloc().map(|_| ()), None);
+    assert_eq!(a.send(c1, &data).unwrap(), 0);
+    assert_eq!(a.pool.waiters.len(), 2);
+    // No frame free: no wake-up.
+    a.poll(Instant::ZERO);
+    assert!(!events(&mut a)
+        .iter()
+        .any(|e| matches!(e, Event::Writable { .. })));
+    // Frames come back (c0 aborted): the next poll probes and wakes c1.
+    a.abort(c0).unwrap();
+    a.poll(Instant::ZERO);
+    let woken: Vec<ConnId> = events(&mut a)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Writable { id } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(woken, vec![c1]);
+    assert!(a.pool.waiters.is_empty());
 }
