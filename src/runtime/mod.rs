@@ -16,7 +16,6 @@ use crate::stack::{Ipv4Cidr, StackConfig};
 use crate::tcp;
 use core::net::Ipv4Addr;
 use core::time::Duration;
-use crossbeam::queue::ArrayQueue;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -330,8 +329,11 @@ where
             .collect(),
         None => core_affinity::get_core_ids().unwrap_or_default(),
     };
-    let inboxes: Arc<Vec<ArrayQueue<worker::Handoff>>> =
-        Arc::new((0..workers).map(|_| ArrayQueue::new(INBOX)).collect());
+    let inboxes: Vec<worker::Inbox> = (0..workers)
+        .map(|_| worker::Inbox::new(INBOX))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::new(ErrorKind::Socket, format!("eventfd: {e}")))?;
+    let inboxes = Arc::new(inboxes);
     let epoch = std::time::Instant::now();
     let mut per_worker: Vec<Vec<(XdpDevice, StackConfig)>> =
         (0..workers).map(|_| Vec::new()).collect();

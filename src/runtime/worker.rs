@@ -9,16 +9,58 @@ use crate::io::Frame;
 use crate::stack::{Stack, StackConfig, StackCounters};
 use crate::time::Instant;
 use crossbeam::queue::ArrayQueue;
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Frames handed to a worker per loop iteration at most.
 const INBOX_BATCH: usize = 256;
 /// Busy loops without work before the worker sleeps in `poll(2)`.
 const SPINS_BEFORE_SLEEP: u32 = 64;
-/// Longest sleep: also bounds the latency of a hand-off to a sleeping worker.
-const MAX_SLEEP_MS: i32 = 1;
+/// Longest sleep (a missed wake-up costs at most this much latency).
+const MAX_SLEEP_MS: i32 = 10;
+
+/// A worker's inbox: frames handed over by other workers, and an eventfd
+/// that wakes the worker when it sleeps in `poll(2)`.
+pub struct Inbox {
+    queue: ArrayQueue<Handoff>,
+    sleeping: AtomicBool,
+    efd: OwnedFd,
+}
+
+impl Inbox {
+    pub fn new(capacity: usize) -> std::io::Result<Inbox> {
+        // SAFETY: plain eventfd(2) call; the fd is owned below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Inbox {
+            queue: ArrayQueue::new(capacity),
+            sleeping: AtomicBool::new(false),
+            // SAFETY: `fd` is a fresh descriptor nobody else owns.
+            efd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Hand `h` over; wakes the owner if it sleeps. Gives `h` back if full.
+    fn push(&self, h: Handoff) -> Result<(), Handoff> {
+        self.queue.push(h)?;
+        // Pairs with the fence in `sleep`: either the owner sees the frame
+        // before sleeping, or we see it sleeping and wake it.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+            unsafe { libc::write(self.efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+        Ok(())
+    }
+
+    pub fn pop(&self) -> Option<Handoff> {
+        self.queue.pop()
+    }
+}
 
 /// A frame on its way to the worker that owns its flow (a UMEM handle: no
 /// packet bytes move).
@@ -80,7 +122,7 @@ pub struct WorkerSetup {
     /// One device (this queue's socket) and stack config per interface.
     pub devices: Vec<(XdpDevice, StackConfig)>,
     /// Every worker's inbox, indexed by worker.
-    pub inboxes: Arc<Vec<ArrayQueue<Handoff>>>,
+    pub inboxes: Arc<Vec<Inbox>>,
     pub stop: Arc<AtomicBool>,
     pub epoch: std::time::Instant,
 }
@@ -132,6 +174,11 @@ pub fn run<A: RuntimeApp>(
             events: libc::POLLIN,
             revents: 0,
         })
+        .chain(std::iter::once(libc::pollfd {
+            fd: inboxes[me].efd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }))
         .collect();
     let mut idle = 0u32;
     // Let every app set itself up (listen) before traffic arrives.
@@ -230,10 +277,21 @@ pub fn run<A: RuntimeApp>(
             .map(|n| n.saturating_since(now(epoch)).as_millis() as i32)
             .unwrap_or(MAX_SLEEP_MS);
         let timeout = until.clamp(0, MAX_SLEEP_MS);
-        if timeout > 0 && inboxes[me].is_empty() {
-            st.sleeps += 1;
-            // SAFETY: `pollfds` is a live array of `len` pollfd structs.
-            unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout) };
+        if timeout > 0 {
+            let inbox = &inboxes[me];
+            inbox.sleeping.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            if inbox.queue.is_empty() {
+                st.sleeps += 1;
+                // SAFETY: `pollfds` is a live array of `len` pollfd structs.
+                unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout) };
+            }
+            inbox.sleeping.store(false, Ordering::Relaxed);
+            if pollfds.last().is_some_and(|p| p.revents != 0) {
+                let mut v: u64 = 0;
+                // SAFETY: reads 8 bytes into a live u64 from our eventfd.
+                unsafe { libc::read(inbox.efd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+            }
         }
     }
     for (stack, app) in stacks.iter().zip(apps.iter()) {
