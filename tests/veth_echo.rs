@@ -449,6 +449,8 @@ fn echo_user_errors_exit_2() {
         ),
         (vec!["--iface", &iface, "--queues", "8"], "queue"),
         (vec!["--iface", "bad"], "NAME=IPV4/PREFIX"),
+        // veth has no zero-copy AF_XDP.
+        (vec!["--iface", &iface, "--zero-copy", "on"], "zero-copy"),
     ] {
         let (code, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");

@@ -160,9 +160,13 @@ impl XdpSocket {
         let detail = errno
             .map(|n| std::io::Error::from_raw_os_error(n).to_string())
             .unwrap_or_default();
+        let what = match kind {
+            ErrorKind::ZeroCopyUnavailable => "zero-copy AF_XDP socket",
+            _ => "AF_XDP socket",
+        };
         Err(Error::new(
             kind,
-            format!("AF_XDP socket on {iface} queue {queue}: {e}: {detail}"),
+            format!("{what} on {iface} queue {queue}: {e}: {detail}"),
         ))
     }
 
