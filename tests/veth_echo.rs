@@ -365,6 +365,21 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
                 "malformed frames in the capture: {}",
                 &bad[..bad.len().min(200)]
             );
+            // One ARP reply per request: the other workers only learn.
+            let n = |filter: &str| {
+                let o = Command::new("tshark")
+                    .args(["-r", pcap.to_str().unwrap(), "-Y", filter])
+                    .output()
+                    .unwrap();
+                o.stdout
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .count()
+            };
+            let requests = n("arp.opcode == 1 && arp.dst.proto_ipv4 == 198.18.0.2");
+            let replies = n("arp.opcode == 2 && arp.src.proto_ipv4 == 198.18.0.2");
+            assert!(requests >= 1);
+            assert_eq!(replies, requests, "ARP replies per request");
             let count = Command::new("tshark")
                 .args(["-r", pcap.to_str().unwrap(), "-Y", "tcp.port == 7"])
                 .output()

@@ -217,6 +217,15 @@ pub fn run<A: RuntimeApp>(
                             }
                             if let Some(mut copy) = crate::io::xdp::XdpFrame::alloc(frame.umem()) {
                                 copy.buf_mut()[..len].copy_from_slice(&frame.buf()[..len]);
+                                // The other workers only need to learn the
+                                // sender (RFC 826 merge): a request becomes
+                                // a reply in their copy, so that the peer
+                                // gets one answer, from the arrival worker.
+                                if let Some(op) = copy.buf_mut().get_mut(20..22) {
+                                    if op == [0, 1] {
+                                        op.copy_from_slice(&[0, 2]);
+                                    }
+                                }
                                 if inbox
                                     .push(Handoff {
                                         iface: i,
