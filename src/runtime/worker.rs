@@ -111,7 +111,20 @@ pub struct WorkerStats {
     pub sleeps: u64,
     pub stacks: Vec<StackCounters>,
     pub devices: Vec<DeviceCounters>,
+    /// The kernel's view of each socket (XDP_STATISTICS).
+    pub xsk: Vec<XskStats>,
     pub apps: Vec<serde_json::Value>,
+}
+
+/// XDP_STATISTICS of one socket: drops the kernel saw.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct XskStats {
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty_descs: u64,
+    pub tx_ring_empty_descs: u64,
 }
 
 /// Everything a worker thread starts with.
@@ -306,6 +319,15 @@ pub fn run<A: RuntimeApp>(
     for (stack, app) in stacks.iter().zip(apps.iter()) {
         st.stacks.push(stack.counters().clone());
         st.devices.push(*stack.device().counters());
+        let x = stack.device().socket().xdp_statistics();
+        st.xsk.push(x.map_or_else(XskStats::default, |x| XskStats {
+            rx_dropped: x.rx_dropped(),
+            rx_invalid_descs: x.rx_invalid_descs(),
+            tx_invalid_descs: x.tx_invalid_descs(),
+            rx_ring_full: x.rx_ring_full(),
+            rx_fill_ring_empty_descs: x.rx_fill_ring_empty_descs(),
+            tx_ring_empty_descs: x.tx_ring_empty_descs(),
+        }));
         st.apps.push(app.stats_json());
     }
     st
