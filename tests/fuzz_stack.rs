@@ -23,6 +23,8 @@ enum Op {
     },
     Advance(u16),
     App(u8, u8),
+    /// The device refuses transmissions (ring full) or not.
+    Refuse(bool),
 }
 
 struct Setup {
@@ -209,7 +211,7 @@ fn run(ops: &[Op], with_conns: bool) {
                 rx(&mut st.s, st.now, &f);
             }
             Op::Advance(d) => {
-                st.now = st.now + std::time::Duration::from_millis(u64::from(*d));
+                st.now += std::time::Duration::from_millis(u64::from(*d));
                 let mut spins = 0;
                 st.s.poll(st.now);
                 while st.s.poll_at().is_some_and(|t| t <= st.now) && spins < 8 {
@@ -217,6 +219,7 @@ fn run(ops: &[Op], with_conns: bool) {
                     spins += 1;
                 }
             }
+            Op::Refuse(r) => st.s.device_mut().refuse = *r,
             Op::App(which, what) => {
                 if let Some(&id) = st.conns.get(*which as usize % st.conns.len().max(1)) {
                     let _ = match what % 4 {
@@ -248,7 +251,7 @@ fn run(ops: &[Op], with_conns: bool) {
 fn fuzz_stack_input() {
     bolero::check!()
         .with_type::<Vec<Op>>()
-        .with_iterations(200)
+        .with_iterations(500)
         .with_max_len(4096)
         .for_each(|ops| run(ops, true));
 }
@@ -258,7 +261,7 @@ fn fuzz_stack_input() {
 fn fuzz_stack_input_without_connections() {
     bolero::check!()
         .with_type::<Vec<Op>>()
-        .with_iterations(200)
+        .with_iterations(500)
         .with_max_len(4096)
         .for_each(|ops| run(ops, false));
 }

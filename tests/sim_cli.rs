@@ -18,8 +18,15 @@ fn json(out: &Output) -> serde_json::Value {
 
 #[test]
 fn json_report_has_the_contract_fields() {
-    let out = sim(&["--bytes", "64K", "--conns", "2", "--loss", "0.02", "--seed", "5", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sim(&[
+        "--bytes", "64K", "--conns", "2", "--loss", "0.02", "--seed", "5", "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let j = json(&out);
     assert_eq!(j["intact"], true);
     assert_eq!(j["bytes"], 2 * 65536);
@@ -28,7 +35,12 @@ fn json_report_has_the_contract_fields() {
     for f in ["virtual_ms", "goodput_mbps"] {
         assert!(j[f].as_f64().is_some_and(|v| v > 0.0), "{f}: {j}");
     }
-    for f in ["retransmits", "rto_timeouts", "fast_recoveries", "dropped_corrupt"] {
+    for f in [
+        "retransmits",
+        "rto_timeouts",
+        "fast_recoveries",
+        "dropped_corrupt",
+    ] {
         assert!(j[f].as_u64().is_some(), "{f}: {j}");
     }
     assert!(j["link"]["dropped_loss"].as_u64().is_some());
@@ -37,7 +49,17 @@ fn json_report_has_the_contract_fields() {
 
 #[test]
 fn same_seed_same_output() {
-    let args = ["--bytes", "100K", "--loss", "0.05", "--reorder", "0.1", "--seed", "9", "--json"];
+    let args = [
+        "--bytes",
+        "100K",
+        "--loss",
+        "0.05",
+        "--reorder",
+        "0.1",
+        "--seed",
+        "9",
+        "--json",
+    ];
     let a = sim(&args);
     let b = sim(&args);
     assert_eq!(a.status.code(), Some(0));
@@ -46,19 +68,40 @@ fn same_seed_same_output() {
 
 #[test]
 fn human_summary() {
-    let out = sim(&["--bytes", "32K", "--cc", "newreno", "--no-sack", "--no-timestamps"]);
+    let out = sim(&[
+        "--bytes",
+        "32K",
+        "--cc",
+        "newreno",
+        "--no-sack",
+        "--no-timestamps",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("INTACT") && s.contains("goodput") && s.contains("NewReno"), "{s}");
+    assert!(
+        s.contains("INTACT") && s.contains("goodput") && s.contains("NewReno"),
+        "{s}"
+    );
 }
 
 #[test]
 fn a_stall_fails_with_a_message() {
-    let out = sim(&["--bytes", "10K", "--loss", "1", "--time-limit", "20", "--json"]);
+    let out = sim(&[
+        "--bytes",
+        "10K",
+        "--loss",
+        "1",
+        "--time-limit",
+        "20",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["intact"], false);
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("transfer failed") && e.contains("stalled"), "{e}");
+    assert!(
+        e.contains("transfer failed") && e.contains("stalled"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -251,6 +251,9 @@ fn udp_bind_receive_and_echo() {
     assert_eq!(s.next_event(), Some(Event::UdpReadable { port: 7 }));
     assert_eq!(s.device().live.get(), 4);
     assert_eq!(s.counters().udp_rx, 6);
+    s.udp_unbind(7).unwrap();
+    assert_eq!(s.device().live.get(), 0, "queued datagrams released");
+    assert_eq!(s.udp_unbind(7), Err(xdptcp::stack::Error::InvalidState));
 }
 
 fn syn_b_to_a() -> TcpRepr {
@@ -344,5 +347,85 @@ fn malformed_frames_are_counted_by_reason() {
     assert!(s.device_mut().take_tx().is_empty());
     assert_eq!(s.counters().rx_packets, 11);
     assert_eq!(s.counters().drops(), 11);
+    assert_eq!(s.device().live.get(), 0);
+}
+
+#[test]
+fn arp_entries_in_use_are_revalidated_before_they_expire() {
+    let mut s = stack_a(64);
+    rx(&mut s, ms(0), &arp_request_b_for_a());
+    s.device_mut().take_tx();
+    s.udp_bind(9000).unwrap();
+    let send = |s: &mut xdptcp::stack::Stack<TestDevice>, t: u64| {
+        s.poll(ms(t));
+        s.udp_send(9000, sa(IP_B, 7), b"x").unwrap();
+        s.device_mut().take_tx()
+    };
+    // TTL 60 s; resolving takes up to arp_retry * (arp_retries + 1) = 3 s.
+    assert_eq!(send(&mut s, 56_000).len(), 1);
+    let tx = send(&mut s, 57_000);
+    assert_eq!(
+        tx.len(),
+        2,
+        "a refresh request, and the datagram right away"
+    );
+    let (e, req) = parse_arp(&tx[0]);
+    assert_eq!(
+        (e.dst, req.op, req.target_ip),
+        (MacAddr::BROADCAST, ArpOp::Request, IP_B)
+    );
+    assert_eq!(parse(&tx[1]).eth.dst, MAC_B);
+    assert_eq!(send(&mut s, 57_500).len(), 1, "one refresh at a time");
+    let reply = ArpRepr {
+        op: ArpOp::Reply,
+        sender_mac: MAC_B,
+        sender_ip: IP_B,
+        target_mac: MAC_A,
+        target_ip: IP_A,
+    };
+    rx(&mut s, ms(58_000), &arp_frame(MAC_A, reply));
+    assert_eq!(send(&mut s, 100_000).len(), 1, "entry extended to 118 s");
+    assert_eq!(s.counters().arp_requests_sent, 1);
+}
+
+#[test]
+fn udp_to_unbound_port_gets_rate_limited_port_unreachable() {
+    let mut s = stack_a(64);
+    rx(&mut s, ms(0), &arp_request_b_for_a());
+    s.device_mut().take_tx();
+    let dgram = udp_frame_b_to_a(5555, 8, b"nobody home");
+    rx(&mut s, ms(1), &dgram);
+    let tx = s.device_mut().take_tx();
+    assert_eq!(tx.len(), 1);
+    let p = parse(&tx[0]);
+    assert_eq!(p.eth.dst, MAC_B);
+    let ip = p.ip.unwrap();
+    assert_eq!(
+        (ip.src, ip.dst, ip.protocol),
+        (IP_A, IP_B, IpProtocol::Icmp)
+    );
+    // RFC 792: type 3 code 3, unused 0, the IP header + 64 bits of data.
+    assert_eq!(&p.l4[..2], &[3, 3]);
+    assert_eq!(&p.l4[4..8], &[0, 0, 0, 0]);
+    assert_eq!(&p.l4[8..], &dgram[14..14 + 20 + 8]);
+    assert!(matches!(
+        IcmpRepr::parse(&p.l4),
+        Ok(IcmpRepr::Other {
+            icmp_type: 3,
+            code: 3
+        })
+    ));
+    // A burst is limited to 10; tokens come back over time.
+    for _ in 0..15 {
+        rx(&mut s, ms(2), &dgram);
+    }
+    assert_eq!(s.device_mut().take_tx().len(), 9);
+    assert_eq!(s.counters().icmp_rate_limited, 6);
+    rx(&mut s, ms(22), &dgram);
+    rx(&mut s, ms(22), &dgram);
+    rx(&mut s, ms(22), &dgram);
+    assert_eq!(s.device_mut().take_tx().len(), 2);
+    assert_eq!(s.counters().icmp_unreachables_sent, 12);
+    assert_eq!(s.counters().drop_udp_no_socket, 19);
     assert_eq!(s.device().live.get(), 0);
 }

@@ -708,7 +708,10 @@ mod tests {
         assert!(srv.parse_header(&h).unwrap_err().contains("magic"));
         let other = BulkConfig { bytes: 78, ..cfg };
         assert!(srv.parse_header(&header(&other, 0)).is_err());
-        let uni = BulkConfig { bidir: false, ..cfg };
+        let uni = BulkConfig {
+            bidir: false,
+            ..cfg
+        };
         assert!(srv.parse_header(&header(&uni, 0)).is_err());
     }
 }

@@ -62,16 +62,30 @@ impl Stream {
     pub fn check(&self, offset: u64, data: &[u8]) -> Option<usize> {
         let mut i = 0usize;
         let mut pos = offset;
-        while i < data.len() {
-            let w = self.word(pos / 8);
-            let s = (pos % 8) as usize;
-            let n = (8 - s).min(data.len() - i);
-            if data[i..i + n] != w[s..s + n] {
-                let j = (0..n).find(|&j| data[i + j] != w[s + j]).unwrap_or(0);
+        // Unaligned head, byte by byte.
+        while i < data.len() && !pos.is_multiple_of(8) {
+            if data[i] != self.word(pos / 8)[(pos % 8) as usize] {
+                return Some(i);
+            }
+            i += 1;
+            pos += 1;
+        }
+        // Whole words: one comparison per 8 bytes.
+        let mut words = data[i..].chunks_exact(8);
+        for c in &mut words {
+            let want = self.word(pos / 8);
+            if c != want {
+                return Some(i + c.iter().zip(want).position(|(a, b)| *a != b).unwrap_or(0));
+            }
+            i += 8;
+            pos += 8;
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let want = self.word(pos / 8);
+            if let Some(j) = tail.iter().zip(want).position(|(a, b)| *a != b) {
                 return Some(i + j);
             }
-            i += n;
-            pos += n as u64;
         }
         None
     }

@@ -77,6 +77,9 @@ pub struct SimArgs {
     /// Give up after this much virtual time, s.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub time_limit: u64,
+    /// Print every packet sent, dropped and delivered to stderr.
+    #[arg(long)]
+    pub trace: bool,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -138,6 +141,7 @@ impl SimArgs {
             sack: !self.no_sack,
             timestamps: !self.no_timestamps,
             seed: self.seed,
+            trace: self.trace,
             limits: Limits {
                 time: Duration::from_secs(self.time_limit),
                 ..Limits::default()

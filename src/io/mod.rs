@@ -84,4 +84,28 @@ pub trait Device {
 
     /// The link MTU (IP packet size, without the Ethernet header).
     fn mtu(&self) -> usize;
+
+    /// Frames `alloc` could hand out now, if the device can tell. `None`
+    /// (the default): unknown or unlimited. The stack keeps a reserve of
+    /// them for control traffic (see `stack::PoolConfig`).
+    fn free_frames(&self) -> Option<usize> {
+        None
+    }
+
+    /// Size of the transmit pool, if known (sizes the default reserve).
+    fn total_frames(&self) -> Option<usize> {
+        None
+    }
+
+    /// Free receive frames (RX pool / fill ring), if the device can tell.
+    /// Below the stack's RX reserve, out-of-order queues are pruned so that
+    /// arrivals (ACKs, retransmissions filling holes) still find frames.
+    fn rx_free_frames(&self) -> Option<usize> {
+        None
+    }
+
+    /// Size of the receive pool, if known.
+    fn rx_total_frames(&self) -> Option<usize> {
+        None
+    }
 }

@@ -27,6 +27,8 @@ enum Entry<F> {
         mac: MacAddr,
         /// `None` for static entries.
         expires: Option<Instant>,
+        /// A revalidation request was sent and not answered yet.
+        refreshing: bool,
     },
     Pending {
         /// When the next request is due (or, after the last one, when we give up).
@@ -81,8 +83,34 @@ impl<F> ArpCache<F> {
     /// The resolved MAC of `ip`, if known and not expired.
     pub(crate) fn lookup(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
         match self.map.get(&ip) {
-            Some(Entry::Resolved { mac, expires }) if expires.is_none_or(|e| now < e) => Some(*mac),
+            Some(Entry::Resolved { mac, expires, .. }) if expires.is_none_or(|e| now < e) => {
+                Some(*mac)
+            }
             _ => None,
+        }
+    }
+
+    /// Like [`ArpCache::lookup`], for a packet about to leave. When the
+    /// entry is about to lapse (within the time a resolution takes), the
+    /// second value is `true`, once: the caller sends a request so the entry
+    /// is revalidated before it expires and traffic never stalls on ARP
+    /// (RFC 1122 §2.3.2.1).
+    pub(crate) fn lookup_for_tx(&mut self, ip: Ipv4Addr, now: Instant) -> (Option<MacAddr>, bool) {
+        let window = self.retry.saturating_mul(self.retries.saturating_add(1));
+        match self.map.get_mut(&ip) {
+            Some(Entry::Resolved {
+                mac,
+                expires: Some(e),
+                refreshing,
+            }) if now < *e => {
+                let refresh = !*refreshing && e.saturating_since(now) <= window;
+                *refreshing |= refresh;
+                (Some(*mac), refresh)
+            }
+            Some(Entry::Resolved {
+                mac, expires: None, ..
+            }) => (Some(*mac), false),
+            _ => (None, false),
         }
     }
 
@@ -171,6 +199,7 @@ impl<F> ArpCache<F> {
                     Entry::Resolved {
                         mac,
                         expires: Some(expires),
+                        refreshing: false,
                     },
                 );
                 match old {
@@ -178,10 +207,12 @@ impl<F> ArpCache<F> {
                     Entry::Resolved {
                         expires: None,
                         mac: m,
+                        ..
                     } => {
                         *e = Entry::Resolved {
                             mac: m,
                             expires: None,
+                            refreshing: false,
                         };
                         None
                     }
@@ -201,6 +232,7 @@ impl<F> ArpCache<F> {
                     Entry::Resolved {
                         mac,
                         expires: Some(expires),
+                        refreshing: false,
                     },
                 );
                 self.note_deadline(expires);
@@ -216,7 +248,12 @@ impl<F> ArpCache<F> {
         ip: Ipv4Addr,
         mac: MacAddr,
     ) -> Option<VecDeque<Waiting<F>>> {
-        match self.map.insert(ip, Entry::Resolved { mac, expires: None }) {
+        let e = Entry::Resolved {
+            mac,
+            expires: None,
+            refreshing: false,
+        };
+        match self.map.insert(ip, e) {
             Some(Entry::Pending { queue, .. }) => Some(queue),
             _ => None,
         }

@@ -96,31 +96,39 @@ impl<D: Device> Stack<D> {
             }
         }
         if e.visible && !e.detached {
-            if ev.readable {
+            if ev.readable && !e.readable_queued {
+                e.readable_queued = true;
                 self.events.push_back(Event::Readable { id });
             }
             if ev.read_closed {
                 self.events.push_back(Event::ReadClosed { id });
             }
-            if ev.writable {
+            if ev.writable && !e.writable_queued {
+                e.writable_queued = true;
                 self.events.push_back(Event::Writable { id });
             }
         }
 
-        if closed {
-            let reason = if e.aborted {
-                CloseReason::Aborted
-            } else if ev.reset {
-                if e.listener.is_none() && !e.connected {
-                    CloseReason::Refused
-                } else {
-                    CloseReason::Reset
-                }
-            } else if ev.timed_out {
-                CloseReason::TimedOut
+        let reason = if e.aborted {
+            CloseReason::Aborted
+        } else if ev.reset {
+            if e.listener.is_none() && !e.connected {
+                CloseReason::Refused
             } else {
-                CloseReason::Normal
-            };
+                CloseReason::Reset
+            }
+        } else if ev.timed_out {
+            CloseReason::TimedOut
+        } else {
+            CloseReason::Normal
+        };
+        // A normal end waits until the application has read what arrived
+        // before the FIN: `Closed` invalidates the id. (A reset, timeout or
+        // abort discards the data, as RFC 9293 §3.10.7.4 does for RST.)
+        let unread = e.visible && !e.detached && e.conn.recv_available() > 0;
+        let wait_for_reader = reason == CloseReason::Normal && unread;
+
+        if closed && !wait_for_reader {
             if e.visible && !e.detached {
                 self.events.push_back(Event::Closed { id, reason });
                 e.detached = true;
@@ -131,7 +139,7 @@ impl<D: Device> Stack<D> {
 
         // Both directions are done: the application is finished with the
         // connection; TIME-WAIT (RFC 9293 §3.10.7.4) lingers out of its sight.
-        if state == State::TimeWait && e.visible && !e.detached {
+        if state == State::TimeWait && e.visible && !e.detached && !wait_for_reader {
             e.detached = true;
             self.events.push_back(Event::Closed {
                 id,
@@ -159,6 +167,10 @@ impl<D: Device> Stack<D> {
             if let Some(l) = e.listener.and_then(|p| self.listeners.get_mut(&p)) {
                 l.half_open = l.half_open.saturating_sub(1);
             }
+        }
+        if e.pool_waiting {
+            // Keep the waiter list bounded by the live connections.
+            self.pool.waiters.retain(|w| *w != id);
         }
         let s = e.conn.stats();
         let c = &mut self.iface.counters;

@@ -14,6 +14,17 @@ pub struct StackCounters {
     pub tx_dropped: u64,
     /// Transmissions deferred because the device had no free frame.
     pub tx_no_frame: u64,
+    /// Application `send`s cut short (possibly to 0) because free TX frames
+    /// reached the reserve kept for control traffic.
+    pub tx_pool_short_writes: u64,
+    /// `Writable` events queued for connections that waited for TX frames.
+    pub tx_pool_wakeups: u64,
+    /// Out-of-order queues pruned because free RX frames fell below the
+    /// reserve.
+    pub rx_ooo_pruned: u64,
+    /// Pruning every out-of-order queue left the RX pool below its reserve
+    /// (frames held by in-order data the applications have not read).
+    pub rx_pool_starved: u64,
     // Drops by reason.
     pub drop_truncated: u64,
     pub drop_bad_length: u64,
@@ -53,6 +64,10 @@ pub struct StackCounters {
     /// ARP packets ignored (not for us, bogus sender).
     pub arp_ignored: u64,
     pub icmp_echo_replies: u64,
+    /// Port unreachables sent for UDP to unbound ports (RFC 1122 §4.1.3.1).
+    pub icmp_unreachables_sent: u64,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_rate_limited: u64,
     /// ICMP messages other than echo requests (counted, not acted on).
     pub icmp_other: u64,
     pub udp_rx: u64,

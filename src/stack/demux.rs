@@ -2,9 +2,9 @@
 //! RFC 1122, then ICMP, UDP or TCP. Every rejected frame is counted by reason
 //! and nothing here can panic on any input: all slicing is checked.
 
-use super::Stack;
+use super::{ConnId, Stack};
 use crate::io::{Device, Frame, Pkt};
-use crate::tcp::{FourTuple, TcpRepr};
+use crate::tcp::{FourTuple, State, TcpRepr};
 use crate::time::Instant;
 use crate::wire::{ArpOp, ArpRepr, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
 use core::net::SocketAddrV4;
@@ -74,7 +74,7 @@ impl<D: Device> Stack<D> {
             && arp.sender_mac.0[0] & 1 == 0
         {
             self.iface.send_arp_reply(&arp);
-        } else if !for_us && !(sender_ok && self.iface.arp.contains(arp.sender_ip)) {
+        } else if !(for_us || sender_ok && self.iface.arp.contains(arp.sender_ip)) {
             self.iface.counters.arp_ignored += 1;
         }
     }
@@ -109,7 +109,7 @@ impl<D: Device> Stack<D> {
         }
         match ip.protocol {
             IpProtocol::Icmp => self.icmp_input(now, &ip, &frame.buf()[start..end]),
-            IpProtocol::Udp => self.udp_input(&ip, frame, start, end),
+            IpProtocol::Udp => self.udp_input(now, &ip, frame, start, end),
             IpProtocol::Tcp => self.tcp_input(now, &ip, frame, start, end),
             IpProtocol::Other(_) => self.iface.counters.drop_unsupported += 1,
         }
@@ -145,12 +145,21 @@ impl<D: Device> Stack<D> {
         let ce = ip.ecn == 3;
         let payload = Pkt::new(frame, pstart, end);
         if let Some(id) = self.conns.lookup(&tuple) {
-            if let Some(e) = self.conns.get_mut(id) {
-                e.conn.handle_segment(now, &seg, payload, ce);
-                self.mark_dirty(id);
-                self.after_op(id);
+            if self.timewait_reopens(id, &seg) {
+                // The old incarnation goes; the SYN opens a new one below.
+                self.close_conn(id, false);
+            } else {
+                if let Some(e) = self.conns.get_mut(id) {
+                    let before = e.conn.state();
+                    e.conn.handle_segment(now, &seg, payload, ce);
+                    if seg.flags.fin() {
+                        e.note_fin(before, &seg, end - pstart);
+                    }
+                    self.mark_dirty(id);
+                    self.after_op(id);
+                }
+                return;
             }
-            return;
         }
         if self.listeners.contains_key(&seg.dst_port) {
             self.listen_input(now, tuple, &seg, payload, ce);
@@ -159,5 +168,34 @@ impl<D: Device> Stack<D> {
         // RFC 9293 §3.10.7.1: CLOSED -- answer with a reset.
         self.iface.counters.drop_no_listener += 1;
         self.send_reset(now, &tuple, &seg, end - pstart);
+    }
+}
+
+impl<D: Device> Stack<D> {
+    /// RFC 9293 §3.10.7.4 / RFC 6191: a new SYN for a 4-tuple in TIME-WAIT
+    /// may start a new incarnation when it cannot be confused with the old
+    /// one: its timestamp is newer than the last one of the old connection
+    /// (when both carry timestamps), or else its sequence number is beyond
+    /// the old connection's FIN. Only when a listener would accept it.
+    fn timewait_reopens(&self, id: ConnId, seg: &TcpRepr) -> bool {
+        if !(seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst()) {
+            return false;
+        }
+        if !self.listeners.contains_key(&seg.dst_port) {
+            return false;
+        }
+        let Some(e) = self.conns.get(id) else {
+            return false;
+        };
+        if e.conn.state() != State::TimeWait || !e.detached {
+            return false;
+        }
+        let Some(fin_end) = e.fin_end else {
+            return false;
+        };
+        match (seg.options.timestamps, e.fin_tsval) {
+            (Some((tsval, _)), Some(old)) => (tsval.wrapping_sub(old) as i32) > 0,
+            _ => seg.seq > fin_end,
+        }
     }
 }

@@ -75,7 +75,7 @@ impl<D: Device> Iface<D> {
             return true;
         };
         let hdrs = L2L3_LEN + seg.header_len();
-        let mac = self.arp.lookup(hop, now);
+        let mac = self.resolve(hop, now);
 
         let payload = match (mac, payload) {
             (Some(mac), Payload::InPlace { frame, start, end })

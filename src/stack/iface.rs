@@ -142,7 +142,7 @@ impl<D: Device> Iface<D> {
         start: usize,
         end: usize,
     ) -> bool {
-        if let Some(mac) = self.arp.lookup(hop, now) {
+        if let Some(mac) = self.resolve(hop, now) {
             if let Some(b) = frame.buf_mut().get_mut(start..start + 6) {
                 b.copy_from_slice(&mac.0);
             }
@@ -156,6 +156,15 @@ impl<D: Device> Iface<D> {
             self.send_arp_request(hop);
         }
         true
+    }
+
+    /// The MAC of next hop `hop`, revalidating the entry before it expires.
+    pub(crate) fn resolve(&mut self, hop: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let (mac, refresh) = self.arp.lookup_for_tx(hop, now);
+        if refresh {
+            self.send_arp_request(hop);
+        }
+        mac
     }
 
     /// Hand a finished frame to the device, counting it.
@@ -260,5 +269,29 @@ impl<D: Device> Iface<D> {
         for ip in requests {
             self.send_arp_request(ip);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_membership_and_broadcast() {
+        let c = Ipv4Cidr {
+            addr: Ipv4Addr::new(198, 18, 0, 1),
+            prefix: 24,
+        };
+        assert!(c.contains(Ipv4Addr::new(198, 18, 0, 200)));
+        assert!(!c.contains(Ipv4Addr::new(198, 18, 1, 1)));
+        assert_eq!(c.broadcast(), Some(Ipv4Addr::new(198, 18, 0, 255)));
+        let host = Ipv4Cidr { prefix: 32, ..c };
+        assert!(host.contains(c.addr) && !host.contains(Ipv4Addr::new(198, 18, 0, 2)));
+        assert_eq!(host.broadcast(), None);
+        let all = Ipv4Cidr { prefix: 0, ..c };
+        assert!(all.contains(Ipv4Addr::new(1, 2, 3, 4)));
+        // Out-of-range prefixes act as /32, never panic.
+        let bad = Ipv4Cidr { prefix: 40, ..c };
+        assert!(bad.contains(c.addr));
     }
 }

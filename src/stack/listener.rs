@@ -145,21 +145,21 @@ impl<D: Device> Stack<D> {
             mss: Some(cfg.mss),
             ..TcpOptions::default()
         };
-        // RFC 7323 §2.2: window scale only if the SYN offered it.
-        if syn.options.window_scale.is_some() {
-            options.window_scale = Some(cfg.window_scale.min(14));
-        }
-        // RFC 2018 §2: SACK-permitted only if the SYN offered it.
-        options.sack_permitted = cfg.sack && syn.options.sack_permitted;
-        // RFC 7323 §3.2: TSecr echoes the SYN's TSval.
+        // The cookie carries window scale and SACK-permitted in the low bits
+        // of our TSval (as Linux does): without timestamps they cannot be
+        // remembered, so they are not offered (RFC 7323 §2.2 / RFC 2018 §2:
+        // then neither side uses them).
         if let (true, Some((syn_tsval, _)), Some(tsval)) = (ts, syn.options.timestamps, tsval) {
+            if syn.options.window_scale.is_some() {
+                options.window_scale = Some(cfg.window_scale.min(14));
+            }
+            options.sack_permitted = cfg.sack && syn.options.sack_permitted;
+            // RFC 7323 §3.2: TSecr echoes the SYN's TSval.
             options.timestamps = Some((tsval, syn_tsval));
         }
-        let mut flags = TcpFlags::SYN | TcpFlags::ACK;
-        // RFC 3168 §6.1.1: an ECN-setup SYN (ECE+CWR) gets ECE back.
-        if cfg.ecn && syn.flags.contains(TcpFlags::ECE | TcpFlags::CWR) {
-            flags |= TcpFlags::ECE;
-        }
+        // No ECE: `Connection::from_cookie` does not negotiate ECN (RFC 3168
+        // §6.1.1 lets the responder decline by not setting ECE).
+        let flags = TcpFlags::SYN | TcpFlags::ACK;
         let synack = TcpRepr {
             src_port: syn.dst_port,
             dst_port: syn.src_port,

@@ -2,7 +2,7 @@
 //! addresses, the ARP cache, the TCP connection table and listeners (with a
 //! SYN backlog and SYN cookies), UDP sockets, the timer wheel and counters.
 //!
-//! Files by concern: [`demux`] (receive path, RFC 1122 host rules), `arp`
+//! Files by concern: `demux` (receive path, RFC 1122 host rules), `arp`
 //! (cache, RFC 826), `iface` (routing, ARP I/O, transmit), `emit` (the TCP
 //! [`SegmentSink`](crate::tcp::SegmentSink)), `icmp`, `udp`, `tcp_table`
 //! (slab + 4-tuple map), `listener` (SYN backlog, SYN cookies), `conns`
@@ -12,18 +12,20 @@ mod arp;
 mod conns;
 pub mod cookie;
 pub mod counters;
-pub mod demux;
+mod demux;
 mod emit;
 mod hasher;
 mod icmp;
 mod iface;
 mod listener;
+mod pool;
 mod tcp_table;
 pub mod timer;
 mod udp;
 
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
+pub use pool::{default_reserve, PoolConfig};
 
 use crate::app::Event;
 use crate::io::{Device, Pkt};
@@ -97,6 +99,8 @@ pub struct StackConfig {
     pub secret: [u8; 16],
     /// Ephemeral port range for active opens.
     pub ephemeral_ports: (u16, u16),
+    /// Frames kept back from application data (see [`PoolConfig`]).
+    pub pool: PoolConfig,
 }
 
 /// Timer wheel granularity and size (deadlines beyond the horizon are the
@@ -122,10 +126,14 @@ pub struct Stack<D: Device> {
     expired: Vec<(ConnId, Instant)>,
     isn: IsnGenerator,
     cookies: SynCookies,
+    /// Rate limit of the ICMP errors we send.
+    icmp_errors: icmp::ErrorBucket,
     /// Next ephemeral port to try.
     next_port: u16,
     /// The latest `now` seen.
     now: Instant,
+    /// Frame-pool reserves and the connections waiting for TX frames.
+    pool: pool::PoolState,
 }
 
 impl<D: Device> Stack<D> {
@@ -151,10 +159,10 @@ impl<D: Device> Stack<D> {
         };
         let (lo, hi) = cfg.ephemeral_ports;
         let span = u32::from(hi.saturating_sub(lo)) + 1;
-        // Start the ephemeral search at a secret-dependent port (RFC 6056 §3.3.1 spirit).
-        let next_port = lo.saturating_add(
-            (u32::from(cfg.secret[0]) << 8 | u32::from(cfg.secret[1])) as u16 % span as u16,
-        );
+        // Start the ephemeral search at a secret-dependent port (RFC 6056
+        // §3.3.1 spirit: not predictable from outside).
+        let offset = u32::from(u16::from_le_bytes([cfg.secret[0], cfg.secret[1]])) % span;
+        let next_port = (u32::from(lo) + offset).min(u32::from(u16::MAX)) as u16;
         Stack {
             conns: ConnTable::new(KeyedHasher::new(&cfg.secret, 2)),
             listeners: Map::with_hasher(KeyedHasher::new(&cfg.secret, 3)),
@@ -166,8 +174,10 @@ impl<D: Device> Stack<D> {
             expired: Vec::new(),
             isn: IsnGenerator::new(cfg.secret),
             cookies: SynCookies::new(cookie_key(&cfg.secret)),
+            icmp_errors: icmp::ErrorBucket::new(now),
             next_port,
             now,
+            pool: pool::PoolState::new(&cfg.pool, &iface.dev),
             iface,
             cfg,
         }
@@ -190,11 +200,13 @@ impl<D: Device> Stack<D> {
         self.run_timers(now);
         self.iface.poll_arp(now);
         self.flush_dirty(now);
+        self.rx_relieve();
+        self.pool_wake();
     }
 
     /// When `poll` next has something to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        let dirty = (!self.dirty.is_empty()).then_some(self.now);
+        let dirty = (!self.dirty.is_empty() || self.pool_wake_due()).then_some(self.now);
         [dirty, self.timers.next_expiry(), self.iface.arp.poll_at()]
             .into_iter()
             .flatten()
@@ -215,12 +227,30 @@ impl<D: Device> Stack<D> {
     }
 
     /// The next event for the application, if any (see [`crate::app::dispatch`]).
+    ///
+    /// `Readable`, `Writable` and `UdpReadable` are not repeated while one
+    /// is queued: on such an event, read (or write) until it would block.
+    /// `Closed` is delivered when both directions are done, which for the
+    /// side that closed first is its entry into TIME-WAIT (the connection
+    /// then lingers for 2·MSL, invisible to the application); after a
+    /// normal close it waits until the data received before the FIN has
+    /// been read (a reset, timeout or abort discards it).
     pub fn next_event(&mut self) -> Option<Event> {
         let ev = self.events.pop_front()?;
         match ev {
             Event::Accepted { port, .. } => {
                 if let Some(l) = self.listeners.get_mut(&port) {
                     l.accept_pending = l.accept_pending.saturating_sub(1);
+                }
+            }
+            Event::Readable { id } => {
+                if let Some(e) = self.conns.get_mut(id) {
+                    e.readable_queued = false;
+                }
+            }
+            Event::Writable { id } => {
+                if let Some(e) = self.conns.get_mut(id) {
+                    e.writable_queued = false;
                 }
             }
             Event::UdpReadable { port } => {
@@ -248,6 +278,15 @@ impl<D: Device> Stack<D> {
         }
         self.listeners.insert(port, Listener::default());
         Ok(())
+    }
+
+    /// Stop accepting on `port`. Connections already accepted or half-open
+    /// stay; SYNs to the port are then answered with RST.
+    pub fn unlisten(&mut self, port: u16) -> Result<(), Error> {
+        self.listeners
+            .remove(&port)
+            .map(|_| ())
+            .ok_or(Error::InvalidState)
     }
 
     /// Active open to `remote` from our first address on its subnet and an
@@ -355,8 +394,12 @@ impl<D: Device> Stack<D> {
         })
     }
 
-    /// Queue data; returns bytes accepted.
+    /// Queue data; returns bytes accepted: short when the connection's send
+    /// buffer is full, or when the device's free TX frames are down to the
+    /// reserve kept for control traffic (then `Writable` follows once frames
+    /// free up, counted as `tx_pool_short_writes`).
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, Error> {
+        let mut budget = self.data_frame_budget();
         let Stack { conns, iface, .. } = self;
         let e = match conns.get_mut(id) {
             Some(e) if e.visible && !e.detached => e,
@@ -369,7 +412,23 @@ impl<D: Device> Stack<D> {
         if e.shutdown || !sendable {
             return Err(Error::InvalidState);
         }
-        let n = e.conn.send(data, &mut || iface.alloc());
+        // Application data never takes the reserve (unlike ACKs, copies).
+        let mut refused = false;
+        let n = e.conn.send(data, &mut || {
+            let f = match &mut budget {
+                Some(0) => None,
+                Some(k) => {
+                    *k -= 1;
+                    iface.dev.alloc()
+                }
+                None => iface.dev.alloc(),
+            };
+            refused |= f.is_none();
+            f
+        });
+        if refused {
+            self.pool_short_write(id);
+        }
         if n > 0 {
             self.mark_dirty(id);
             self.after_op(id);
@@ -466,6 +525,14 @@ impl<D: Device> Stack<D> {
         }
         self.udp.insert(port, UdpSocket::default());
         Ok(())
+    }
+
+    /// Close the UDP socket on `port`, dropping its queued datagrams.
+    pub fn udp_unbind(&mut self, port: u16) -> Result<(), Error> {
+        self.udp
+            .remove(&port)
+            .map(|_| ())
+            .ok_or(Error::InvalidState)
     }
 
     /// Next queued datagram on `port`: (source, payload in its frame).

@@ -5,7 +5,7 @@
 use super::hasher::{KeyedHasher, Map};
 use super::ConnId;
 use crate::io::Frame;
-use crate::tcp::{Connection, FourTuple};
+use crate::tcp::{Connection, FourTuple, SeqNumber, State, TcpRepr};
 use crate::time::Instant;
 
 /// A connection and what the stack knows about it.
@@ -29,11 +29,23 @@ pub(crate) struct ConnEntry<F: Frame> {
     pub aborted: bool,
     /// In the stack's dirty list (poll_transmit pending).
     pub dirty: bool,
+    /// A `Readable` / `Writable` event is queued and not yet taken: no
+    /// duplicate is queued (one per connection per batch, and the event
+    /// queue stays O(connections)).
+    pub readable_queued: bool,
+    pub writable_queued: bool,
     /// Deadline of this connection's live timer-wheel entry.
     pub armed_at: Option<Instant>,
+    /// The end of the peer's FIN in sequence space (= RCV.NXT after it) and
+    /// the TSval it carried: what a new SYN must be beyond to reopen the
+    /// 4-tuple from TIME-WAIT (RFC 6191).
+    pub fin_end: Option<SeqNumber>,
+    pub fin_tsval: Option<u32>,
     /// Per-connection counters already added to the stack's sums
     /// (retransmits, rto_timeouts, fast_recoveries).
     pub seen: [u64; 3],
+    /// In the stack's list of connections waiting for TX frames.
+    pub pool_waiting: bool,
 }
 
 impl<F: Frame> ConnEntry<F> {
@@ -49,8 +61,31 @@ impl<F: Frame> ConnEntry<F> {
             shutdown: false,
             aborted: false,
             dirty: false,
+            readable_queued: false,
+            writable_queued: false,
             armed_at: None,
+            fin_end: None,
+            fin_tsval: None,
             seen: [0; 3],
+            pool_waiting: false,
+        }
+    }
+}
+
+impl<F: Frame> ConnEntry<F> {
+    /// A segment with FIN went into the connection, which was in `before`:
+    /// if this very segment made it take the FIN, remember where the peer's
+    /// sequence space ends (the FIN was in order, so that is RCV.NXT now).
+    pub(crate) fn note_fin(&mut self, before: State, seg: &TcpRepr, payload_len: usize) {
+        let took_fin = |s: State| {
+            matches!(
+                s,
+                State::CloseWait | State::Closing | State::LastAck | State::TimeWait
+            )
+        };
+        if !took_fin(before) && took_fin(self.conn.state()) {
+            self.fin_end = Some(seg.seq + seg.seg_len(payload_len));
+            self.fin_tsval = seg.options.timestamps.map(|(v, _)| v);
         }
     }
 }
@@ -127,6 +162,16 @@ impl<F: Frame> ConnTable<F> {
             return None;
         }
         s.entry.as_mut()
+    }
+
+    /// Slots in the slab (live or free): the range of [`Self::entry_at_mut`].
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The live connection in slot `index`, if any.
+    pub(crate) fn entry_at_mut(&mut self, index: usize) -> Option<&mut ConnEntry<F>> {
+        self.slots.get_mut(index)?.entry.as_mut()
     }
 
     /// Remove a connection; its id (and every copy) becomes stale.

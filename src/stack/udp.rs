@@ -29,7 +29,14 @@ impl<F> Default for UdpSocket<F> {
 }
 
 impl<D: Device> Stack<D> {
-    pub(super) fn udp_input(&mut self, ip: &Ipv4Repr, frame: D::Frame, start: usize, end: usize) {
+    pub(super) fn udp_input(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        frame: D::Frame,
+        start: usize,
+        end: usize,
+    ) {
         let c = &mut self.iface.counters;
         let (udp, range) = match UdpRepr::parse(&frame.buf()[start..end], ip.src, ip.dst) {
             Ok(x) => x,
@@ -44,8 +51,13 @@ impl<D: Device> Stack<D> {
             return;
         }
         let Some(sock) = self.udp.get_mut(&udp.dst_port) else {
-            // RFC 1122 §4.1.3.1 allows a port unreachable; we only count.
             c.drop_udp_no_socket += 1;
+            // The IP header starts 20+ bytes before the UDP header; `start`
+            // is the UDP header, the Ethernet header is 14 bytes.
+            let ip_start = crate::wire::EthernetRepr::HEADER_LEN;
+            if let Some(packet) = frame.buf().get(ip_start..end) {
+                self.send_port_unreachable(now, ip, packet);
+            }
             return;
         };
         if sock.queue.len() >= self.cfg.udp_queue {

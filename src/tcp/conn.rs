@@ -8,14 +8,28 @@
 //! §3.10.7), `ack` (ACK processing, SACK scoreboard, loss recovery RFC
 //! 6675/6582, ECN reaction), `output` (what to send), `timers` (RTO,
 //! delayed ACK, persist, keepalive, TIME-WAIT, user timeout), `options`
-//! (negotiation and option building). Buffers live in `tcp::send`,
-//! `tcp::recv` and `tcp::sack`.
+//! (negotiation and option building), `types` (the public vocabulary).
+//! Buffers live in `tcp::send`, `tcp::recv` and `tcp::sack` (RFC 6675
+//! scoreboard plus RACK, RFC 8985).
+//!
+//! Driving contract: call `poll_transmit` after every `handle_segment`,
+//! `handle_timeout` and application call (`send`, `recv_with`, `shutdown`,
+//! `abort`), and again when the sink has room after refusing a segment;
+//! `poll_at` reports timers only (retransmission, RACK reordering, tail
+//! loss probe, delayed ACK, persist, keepalive, TIME-WAIT, user timeout).
 
 mod ack;
+mod control;
+mod dsack;
 mod input;
 mod options;
 mod output;
+mod prr;
+mod pressure;
 mod timers;
+mod types;
+
+pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 
 use super::cc::{self, CongestionControl};
 use super::recv::RecvBuffer;
@@ -26,130 +40,18 @@ use super::{Config, FourTuple, SeqNumber, TcpRepr};
 use crate::io::{Frame, Pkt};
 use crate::time::Instant;
 
-/// The eleven states of RFC 9293 §3.3.2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    Closed,
-    Listen,
-    SynSent,
-    SynReceived,
-    Established,
-    FinWait1,
-    FinWait2,
-    CloseWait,
-    Closing,
-    LastAck,
-    TimeWait,
-}
-
-impl State {
-    /// RFC 9293 §3.3.2: the synchronized states.
-    pub fn is_synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
-    }
-}
-
-/// Where the payload of an emitted segment lives.
-pub enum Payload<'a, F> {
-    /// No data (SYN, pure ACK, FIN, RST).
-    None,
-    /// Data in a frame the connection keeps (send queue), at
-    /// `frame[start..end]` with at least `io::HEADROOM` bytes free before
-    /// `start`: the sink writes headers there in place and transmits with
-    /// `Device::transmit_ref`.
-    InPlace {
-        frame: &'a mut F,
-        start: usize,
-        end: usize,
-    },
-    /// Data that cannot take headers in place (e.g. the tail of a partially
-    /// sent frame): the sink copies it into a fresh frame.
-    Bytes(&'a [u8]),
-}
-
-impl<F: Frame> Payload<'_, F> {
-    /// The payload bytes.
-    pub fn data(&self) -> &[u8] {
-        match self {
-            Payload::None => &[],
-            Payload::InPlace { frame, start, end } => &frame.buf()[*start..*end],
-            Payload::Bytes(b) => b,
-        }
-    }
-}
-
-/// Receives the segments a connection emits. The stack implements it by
-/// adding IPv4 and Ethernet headers and handing the frame to the device.
-pub trait SegmentSink<F> {
-    /// Emit one segment. `ect`: mark the IP header ECT(0) (RFC 3168 §6.1.4:
-    /// new data segments of an ECN-capable connection only; never pure ACKs,
-    /// SYNs or retransmissions). Returns false if it could not be sent now
-    /// (no frame, ring full); the connection then stops emitting and tries
-    /// again on the next `poll_transmit`.
-    fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, F>, ect: bool) -> bool;
-    /// A free frame for application data (with `io::HEADROOM` reserved).
-    fn alloc(&mut self) -> Option<F>;
-}
-
-/// Things the application should hear about; accumulated until
-/// [`Connection::take_events`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ConnEvents {
-    /// The handshake completed (active or passive open).
-    pub connected: bool,
-    /// New in-order data can be read.
-    pub readable: bool,
-    /// Send buffer space became available after a short write.
-    pub writable: bool,
-    /// The peer sent FIN: no more data will arrive after what is queued.
-    pub read_closed: bool,
-    /// The connection is gone (fully closed, reset, or timed out). After
-    /// this the stack removes it.
-    pub closed: bool,
-    /// Closed because of a RST from the peer.
-    pub reset: bool,
-    /// Closed because of a timeout (retries, user timeout, keepalive).
-    pub timed_out: bool,
-}
-
-/// Per-connection counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConnStats {
-    pub segs_in: u64,
-    pub segs_out: u64,
-    pub bytes_acked: u64,
-    pub bytes_received: u64,
-    /// Segments retransmitted for any reason.
-    pub retransmits: u64,
-    pub rto_timeouts: u64,
-    /// Entries into SACK or NewReno fast recovery.
-    pub fast_recoveries: u64,
-    /// Duplicate segments received (fully old data).
-    pub dup_segs_in: u64,
-    pub ooo_segs_in: u64,
-    pub challenge_acks: u64,
-    /// Segments rejected by PAWS (RFC 7323 §5).
-    pub paws_drops: u64,
-    pub zero_window_probes: u64,
-    pub keepalive_probes: u64,
-    /// Out-of-order frames collapsed under memory pressure.
-    pub collapsed: u64,
-    /// Segments dropped because the receive memory was exhausted.
-    pub rcv_mem_drops: u64,
-    /// Segments dropped as unacceptable (outside the receive window).
-    pub out_of_window: u64,
-    /// ECN congestion reactions (ECE received, once per window).
-    pub ecn_reactions: u64,
-}
-
 /// Loss recovery phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Recovery {
     Open,
     /// Fast recovery (RFC 6675 §5 / RFC 6582) until `point` is acked.
-    Fast { point: SeqNumber },
+    Fast {
+        point: SeqNumber,
+    },
     /// After an RTO, until `point` is acked (RFC 6675 §5.1).
-    Loss { point: SeqNumber },
+    Loss {
+        point: SeqNumber,
+    },
 }
 
 /// Negotiated options (RFC 9293 §3.7.1, RFC 7323, RFC 2018, RFC 3168).
@@ -196,6 +98,8 @@ pub struct Connection<F: Frame> {
     /// `send` returned short: report `writable` when space frees.
     write_blocked: bool,
     nodelay: bool,
+    /// End of the last short segment sent (Minshall's Nagle variant).
+    snd_sml: SeqNumber,
 
     // Receive sequence space.
     irs: SeqNumber,
@@ -222,6 +126,12 @@ pub struct Connection<F: Frame> {
     /// Retransmit the first lost segment even if the window is full (entry
     /// into recovery, NewReno partial ACK, RTO).
     rexmit_head: bool,
+    /// RFC 6937 state of the current fast recovery.
+    prr: prr::Prr,
+    /// D-SACK evidence of spurious retransmissions.
+    dsack: dsack::Dsack,
+    /// Our TSval when the first RTO of the episode fired (Eifel detection).
+    rto_tsval: Option<u32>,
 
     // ECN (RFC 3168 §6.1).
     /// Receiver: echo ECE until CWR arrives.
@@ -240,8 +150,17 @@ pub struct Connection<F: Frame> {
     /// Consecutive RTO expirations without progress.
     rtx_count: u32,
     delack_at: Option<Instant>,
+    /// RFC 8985 §6.2 reordering timer.
+    rack_at: Option<Instant>,
+    /// RFC 8985 §7 probe timeout.
+    tlp_at: Option<Instant>,
+    /// SND.NXT when the outstanding tail loss probe was sent.
+    tlp_high: Option<SeqNumber>,
+    tlp_pending: bool,
     persist_at: Option<Instant>,
     persist_backoff: u32,
+    /// Zero-window probes sent since the peer last answered.
+    probes_unanswered: u32,
     /// A zero-window probe is (or was) outstanding: persist, not RTO.
     persisting: bool,
     probe_pending: bool,
@@ -299,6 +218,7 @@ impl<F: Frame> Connection<F> {
             fin_queued: false,
             write_blocked: false,
             nodelay: cfg.nodelay,
+            snd_sml: iss,
             irs: SeqNumber(0),
             rcvq: RecvBuffer::new(SeqNumber(0)),
             rcv_adv: SeqNumber(0),
@@ -314,6 +234,9 @@ impl<F: Frame> Connection<F> {
             recover: iss,
             dupacks: 0,
             rexmit_head: false,
+            prr: prr::Prr::default(),
+            dsack: dsack::Dsack::default(),
+            rto_tsval: None,
             ece_echo: false,
             cwr_pending: false,
             ecn_recover: iss,
@@ -323,8 +246,13 @@ impl<F: Frame> Connection<F> {
             rtx_at: None,
             rtx_count: 0,
             delack_at: None,
+            rack_at: None,
+            tlp_at: None,
+            tlp_high: None,
+            tlp_pending: false,
             persist_at: None,
             persist_backoff: 0,
+            probes_unanswered: 0,
             persisting: false,
             probe_pending: false,
             timewait_at: None,
@@ -364,7 +292,13 @@ impl<F: Frame> Connection<F> {
 
     /// Passive open from a received SYN (RFC 9293 §3.10.7.2): SYN-RECEIVED;
     /// the SYN-ACK leaves on the next `poll_transmit`.
-    pub fn accept(cfg: &Config, tuple: FourTuple, syn: &TcpRepr, iss: SeqNumber, now: Instant) -> Self {
+    pub fn accept(
+        cfg: &Config,
+        tuple: FourTuple,
+        syn: &TcpRepr,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Self {
         let mut c = Self::new_tcb(cfg, tuple, iss, State::SynReceived, now);
         c.on_passive_syn(syn, now);
         c
@@ -395,6 +329,8 @@ impl<F: Frame> Connection<F> {
             }
         }
         c.snd_una = iss + 1;
+        // The cookie SYN-ACK offered our usual unscaled initial window.
+        c.rcv_adv = c.rcvq.nxt + c.rcvq.window(cfg.rcv_buf).min(65535);
         c.establish(ack, now);
         c
     }
@@ -477,7 +413,9 @@ impl<F: Frame> Connection<F> {
         }
         let cap = self.send_capacity();
         let seg_cap = self.fill_mss();
-        let n = self.sndq.write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
+        let n = self
+            .sndq
+            .write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
         if n < data.len() {
             self.write_blocked = true;
         }
@@ -598,81 +536,6 @@ impl<F: Frame> Connection<F> {
     /// Everything sent has been acknowledged and nothing is queued.
     pub fn send_queue_empty(&self) -> bool {
         self.sndq.len() == 0
-    }
-
-    // ---- shared helpers -------------------------------------------------
-
-    fn enter_closed(&mut self) {
-        if self.state != State::Closed {
-            self.state = State::Closed;
-            self.events.closed = true;
-        }
-        self.sndq.clear();
-        self.sb.clear();
-        self.rcvq.clear_ooo();
-        self.fin_queued = false;
-        self.rtx_at = None;
-        self.delack_at = None;
-        self.persist_at = None;
-        self.timewait_at = None;
-        self.una_since = None;
-        self.ack_now = false;
-        self.syn_pending = false;
-        self.probe_pending = false;
-        self.keepalive_pending = false;
-    }
-
-    /// Close because of a timeout; tell the peer with a RST when it may
-    /// still be there (keepalive, user timeout).
-    fn timeout_close(&mut self, send_rst: bool) {
-        if send_rst && self.state.is_synchronized() {
-            self.queue_active_reset();
-        }
-        self.events.timed_out = true;
-        self.enter_closed();
-    }
-
-    /// RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> (with ACK as Linux does).
-    fn queue_active_reset(&mut self) {
-        let mut rst = self.base_repr(self.snd_nxt, super::TcpFlags::RST | super::TcpFlags::ACK);
-        rst.ack = self.rcvq.nxt;
-        rst.window = 0;
-        rst.options = Default::default();
-        self.rst_pending = Some(rst);
-    }
-
-    /// A bare header from us to the peer.
-    fn base_repr(&self, seq: SeqNumber, flags: super::TcpFlags) -> TcpRepr {
-        TcpRepr {
-            src_port: self.tuple.local.port(),
-            dst_port: self.tuple.remote.port(),
-            seq,
-            ack: SeqNumber(0),
-            flags,
-            ..TcpRepr::default()
-        }
-    }
-
-    /// RFC 5961 §7: send a challenge ACK unless over the rate limit.
-    fn challenge_ack(&mut self) {
-        if self.rate_limited_ack() {
-            self.stats.challenge_acks += 1;
-        }
-    }
-
-    /// Queue an ACK subject to the per-connection rate limit (challenge
-    /// ACKs, PAWS and out-of-window answers). Returns whether it was queued.
-    fn rate_limited_ack(&mut self) -> bool {
-        if self.now.saturating_since(self.challenge_start) >= core::time::Duration::from_secs(1) {
-            self.challenge_start = self.now;
-            self.challenge_count = 0;
-        }
-        if self.challenge_count >= CHALLENGE_ACK_LIMIT {
-            return false;
-        }
-        self.challenge_count += 1;
-        self.ack_now = true;
-        true
     }
 
     /// Clamp a received window-scale shift (RFC 7323 §2.3).

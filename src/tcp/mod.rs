@@ -8,9 +8,9 @@ pub mod cc;
 pub mod conn;
 pub mod isn;
 pub(crate) mod recv;
+pub mod rtt;
 pub(crate) mod sack;
 pub(crate) mod send;
-pub mod rtt;
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{ConnEvents, ConnStats, Connection, Payload, SegmentSink, State};

@@ -81,11 +81,6 @@ impl<F: Frame> RecvBuffer<F> {
         !self.ooo.is_empty()
     }
 
-    /// Highest sequence number held out of order.
-    pub fn ooo_end(&self) -> Option<SeqNumber> {
-        self.ooo.back().map(|(s, p)| *s + p.len())
-    }
-
     /// Payload bytes the free memory `limit - mem` can hold, at the ratio
     /// of payload to truesize seen lately (Linux tcp_win_from_space).
     pub fn space_to_window(&self, space: usize) -> usize {
@@ -142,7 +137,16 @@ impl<F: Frame> RecvBuffer<F> {
         }
         self.note_ratio(pkt.len(), truesize(&pkt));
         let ts = truesize(&pkt);
-        if self.mem + ts > limit && !self.make_room(seq, ts, limit) {
+        // Like Linux (tcp_try_rmem_schedule), in-order data within the
+        // window may overshoot the budget by one frame: the window is in
+        // bytes, memory in frames, and a short tail segment must not be
+        // dropped for rounding. Out-of-order data gets no slack.
+        let over = if seq == self.nxt {
+            self.mem >= limit
+        } else {
+            self.mem + ts > limit
+        };
+        if over && !self.make_room(seq, ts, if seq == self.nxt { limit + ts } else { limit }) {
             self.mem_drops += 1;
             r.dropped = true;
             return r;
@@ -226,7 +230,11 @@ impl<F: Frame> RecvBuffer<F> {
     }
 
     fn note_recent(&mut self, seq: SeqNumber) {
-        let pos = self.recent.iter().position(|r| *r == Some(seq)).unwrap_or(3);
+        let pos = self
+            .recent
+            .iter()
+            .position(|r| *r == Some(seq))
+            .unwrap_or(3);
         self.recent.copy_within(0..pos, 1);
         self.recent[0] = Some(seq);
     }
@@ -343,8 +351,13 @@ impl<F: Frame> RecvBuffer<F> {
         if let Some((l, r)) = self.dsack {
             b.push(l, r);
         }
-        let mut add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
-            if (b.len as usize) < max && !b.as_slice().iter().skip(self.dsack.is_some() as usize).any(|x| *x == blk)
+        let add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {
+            if (b.len as usize) < max
+                && !b
+                    .as_slice()
+                    .iter()
+                    .skip(self.dsack.is_some() as usize)
+                    .any(|x| *x == blk)
             {
                 b.push(blk.0, blk.1);
             }
@@ -419,5 +432,132 @@ impl<F: Frame> RecvBuffer<F> {
         while let Some((_, p)) = self.ooo.pop_front() {
             self.mem -= truesize(&p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct V(Vec<u8>);
+    impl Frame for V {
+        fn buf(&self) -> &[u8] {
+            &self.0
+        }
+        fn buf_mut(&mut self) -> &mut [u8] {
+            &mut self.0
+        }
+    }
+
+    const LIMIT: usize = 1 << 20;
+
+    fn p(off: u32, len: usize) -> Pkt<V> {
+        let mut v = vec![0u8; 2048];
+        for i in 0..len {
+            v[66 + i] = ((off as usize + i) % 251) as u8;
+        }
+        Pkt::new(V(v), 66, 66 + len)
+    }
+
+    fn q() -> RecvBuffer<V> {
+        RecvBuffer::new(SeqNumber(0))
+    }
+
+    fn read(b: &mut RecvBuffer<V>) -> Vec<u8> {
+        let mut out = Vec::new();
+        b.read_with(&mut |s| {
+            out.extend_from_slice(s);
+            s.len()
+        });
+        out
+    }
+
+    fn expect(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn reassembly_with_overlaps() {
+        let mut b = q();
+        let end = SeqNumber(100_000);
+        assert!(b.insert(SeqNumber(100), p(100, 100), end, LIMIT).ooo);
+        assert!(b.insert(SeqNumber(300), p(300, 100), end, LIMIT).ooo);
+        // Covers 100..200 entirely and overlaps 300..: trimmed, old one gone.
+        let r = b.insert(SeqNumber(50), p(50, 300), end, LIMIT);
+        assert!(r.ooo && r.dup);
+        assert_eq!(
+            b.sack_blocks(4).as_slice()[0],
+            (SeqNumber(100), SeqNumber(200))
+        );
+        b.clear_dsack();
+        assert_eq!(
+            b.sack_blocks(4).as_slice(),
+            &[(SeqNumber(50), SeqNumber(400))]
+        );
+        let r = b.insert(SeqNumber(0), p(0, 60), end, LIMIT);
+        assert_eq!(r.advanced, 400);
+        assert!(r.filled_hole);
+        assert_eq!(read(&mut b), expect(400));
+        assert_eq!(b.mem(), 0);
+        // Old data: D-SACK only.
+        let r = b.insert(SeqNumber(10), p(10, 20), end, LIMIT);
+        assert!(r.dup && r.advanced == 0);
+        assert_eq!(
+            b.sack_blocks(4).as_slice(),
+            &[(SeqNumber(10), SeqNumber(30))]
+        );
+    }
+
+    #[test]
+    fn window_trim_and_partial_reads() {
+        let mut b = q();
+        let r = b.insert(SeqNumber(0), p(0, 100), SeqNumber(60), LIMIT);
+        assert_eq!(r.advanced, 60);
+        let mut got = Vec::new();
+        let n = b.read_with(&mut |s| {
+            got.extend_from_slice(&s[..10]);
+            10
+        });
+        assert_eq!(n, 10);
+        assert_eq!(b.available(), 50);
+        assert_eq!(b.mem(), 2048);
+        assert_eq!(read(&mut b), expect(60)[10..].to_vec());
+        assert_eq!(b.mem(), 0);
+    }
+
+    #[test]
+    fn sack_block_order_most_recent_first() {
+        let mut b = q();
+        let end = SeqNumber(100_000);
+        for s in [100u32, 300, 500, 700, 900] {
+            b.insert(SeqNumber(s), p(s, 50), end, LIMIT);
+        }
+        let blocks: Vec<u32> = b.sack_blocks(3).as_slice().iter().map(|x| x.0 .0).collect();
+        assert_eq!(blocks, vec![900, 700, 500]);
+        // Touch 300 again (a duplicate): it moves to the front after D-SACK.
+        b.insert(SeqNumber(300), p(300, 50), end, LIMIT);
+        let blocks: Vec<u32> = b.sack_blocks(4).as_slice().iter().map(|x| x.0 .0).collect();
+        assert_eq!(blocks, vec![300, 300, 900, 700]);
+    }
+
+    #[test]
+    fn collapse_and_memory_bound() {
+        let mut b = q();
+        let end = SeqNumber(100_000);
+        let limit = 4 * 2048;
+        for i in 0..30u32 {
+            let r = b.insert(SeqNumber(10 + i * 10), p(10 + i * 10, 10), end, limit);
+            assert!(!r.dropped);
+            assert!(b.mem() <= limit);
+        }
+        assert!(b.collapsed >= 26);
+        // A far-away segment that does not fit makes no room for itself.
+        for i in 0..10u32 {
+            b.insert(SeqNumber(5000 + i * 100), p(5000 + i * 100, 10), end, limit);
+        }
+        assert!(b.mem() <= limit);
+        assert!(b.mem_drops > 0);
+        assert_eq!(b.insert(SeqNumber(0), p(0, 10), end, limit).advanced, 310);
+        assert_eq!(read(&mut b), expect(310));
     }
 }

@@ -72,7 +72,8 @@ impl RttEstimator {
         let srtt = self.srtt_us.unwrap_or(r);
         let rto = srtt.saturating_add(GRANULARITY_US.max(K.saturating_mul(self.rttvar_us)));
         self.base_rto_us = rto.clamp(self.min_us, self.max_us);
-        // RFC 6298 §5.7 spirit: a fresh sample ends the backoff.
+        // Karn's algorithm (RFC 6298 §5 note after 5.7): the backed-off RTO
+        // is kept until a valid sample arrives; this is one.
         self.backoffs = 0;
         self.latest = Some(rtt);
         self.min_rtt = match self.min_rtt {

@@ -65,6 +65,7 @@ impl<F: Frame> SendBuffer<F> {
     }
 
     /// Frames held.
+    #[cfg(test)]
     pub fn frames(&self) -> usize {
         self.frames.len()
     }
@@ -218,9 +219,15 @@ mod tests {
     fn write_fill_ack_locate() {
         let mut b = SendBuffer::<V>::new(SeqNumber(1000));
         let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
-        assert_eq!(b.write(&data[..100], usize::MAX, 1000, SeqNumber(1000), &mut alloc), 100);
+        assert_eq!(
+            b.write(&data[..100], usize::MAX, 1000, SeqNumber(1000), &mut alloc),
+            100
+        );
         // Unsent: topped up.
-        assert_eq!(b.write(&data[100..], usize::MAX, 1000, SeqNumber(1000), &mut alloc), 2900);
+        assert_eq!(
+            b.write(&data[100..], usize::MAX, 1000, SeqNumber(1000), &mut alloc),
+            2900
+        );
         assert_eq!(b.frames(), 3);
         assert_eq!(b.len(), 3000);
         let s = b.locate(SeqNumber(1000), 5000).unwrap();
@@ -236,10 +243,16 @@ mod tests {
         assert_eq!((s.idx, s.off, s.len), (0, HEADROOM + 500, 500));
         assert!(matches!(b.payload(s), Payload::InPlace { .. }));
         // Sent frames are not topped up.
-        assert_eq!(b.write(&[1], usize::MAX, 1000, SeqNumber(3500), &mut alloc), 1);
+        assert_eq!(
+            b.write(&[1], usize::MAX, 1000, SeqNumber(3500), &mut alloc),
+            1
+        );
         assert_eq!(b.frames(), 3);
         // The new frame at 4000 is unsent: topped up.
-        assert_eq!(b.write(&[1], usize::MAX, 1000, SeqNumber(4000), &mut alloc), 1);
+        assert_eq!(
+            b.write(&[1], usize::MAX, 1000, SeqNumber(4000), &mut alloc),
+            1
+        );
         assert_eq!(b.frames(), 3);
         assert_eq!(b.len(), 1502);
         assert!(b.locate(SeqNumber(2499), 1).is_none());

@@ -34,15 +34,23 @@ pub fn sum(data: &[u8]) -> u16 {
     for w in &mut words {
         acc[0] += u64::from_ne_bytes(word(w)) as u128;
     }
-    // The tail (< 8 bytes) starts at an even offset, so zero-padding it at
-    // its end pads an odd last byte exactly as RFC 1071 asks.
-    let tail = words.remainder();
-    if !tail.is_empty() {
-        let mut last = [0u8; 8];
-        last[..tail.len()].copy_from_slice(tail);
-        acc[1] += u64::from_ne_bytes(last) as u128;
+    // The tail (< 8 bytes) starts at an even offset, so each piece read
+    // native-endian lands in the same byte lanes as the full words, and an
+    // odd last byte is padded with zero exactly as RFC 1071 asks.
+    let mut tail = words.remainder();
+    let mut t: u64 = 0;
+    if let [a, b, c, d, rest @ ..] = tail {
+        t += u32::from_ne_bytes([*a, *b, *c, *d]) as u64;
+        tail = rest;
     }
-    let total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    if let [a, b, rest @ ..] = tail {
+        t += u16::from_ne_bytes([*a, *b]) as u64;
+        tail = rest;
+    }
+    if let [a] = tail {
+        t += u16::from_ne_bytes([*a, 0]) as u64;
+    }
+    let total = (acc[0] + acc[1]) + (acc[2] + acc[3]) + t as u128;
     u16::from_be(fold128(total))
 }
 
@@ -52,27 +60,27 @@ fn word(chunk: &[u8]) -> [u8; 8] {
     chunk.try_into().unwrap_or([0; 8])
 }
 
-/// Fold a wide one's-complement accumulator to 16 bits with end-around carry.
+/// Fold a wide one's-complement accumulator to 16 bits with end-around
+/// carries, branch-free. After adding a carry back in no second carry can
+/// occur: a carry out leaves the low half at most 2^n - 2.
 #[inline(always)]
 fn fold128(x: u128) -> u16 {
-    // 128 -> 64: add the halves; a carry out of the addition wraps around.
-    let (lo, carry) = (x as u64).overflowing_add((x >> 64) as u64);
-    fold64(lo as u128 + carry as u128)
+    let (s, c) = (x as u64).overflowing_add((x >> 64) as u64);
+    fold64(s + c as u64)
 }
 
 #[inline(always)]
-fn fold64(x: u128) -> u16 {
-    let mut x = x;
-    while x >> 16 != 0 {
-        x = (x & 0xffff) + (x >> 16);
-    }
-    x as u16
+fn fold64(x: u64) -> u16 {
+    let (s, c) = (x as u32).overflowing_add((x >> 32) as u32);
+    let s = s + c as u32;
+    let (s, c) = (s as u16).overflowing_add((s >> 16) as u16);
+    s + c as u16
 }
 
 /// Combine partial sums (one's-complement addition).
 pub fn combine(sums: &[u16]) -> u16 {
     let total: u64 = sums.iter().map(|&s| s as u64).sum();
-    fold64(total as u128)
+    fold64(total)
 }
 
 /// Sum of the IPv4 pseudo-header (RFC 9293 §3.1) for `protocol` and `len`.
@@ -83,7 +91,7 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: usize) -> 
     let s = u32::from(src) as u64;
     let d = u32::from(dst) as u64;
     let total = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + protocol as u64 + len as u64;
-    fold64(total as u128)
+    fold64(total)
 }
 
 /// The checksum field value for `data` (inverted sum; 0 result stays 0).

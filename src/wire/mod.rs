@@ -16,7 +16,7 @@ pub use arp::{ArpOp, ArpRepr};
 pub use ethernet::{EtherType, EthernetRepr, MacAddr};
 pub use icmp::IcmpRepr;
 pub use ipv4::{IpProtocol, Ipv4Repr};
-pub use tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+pub use tcp::{MptcpRaw, SackBlocks, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use udp::UdpRepr;
 
 /// Why a packet was rejected. Each variant is a drop counter in the stack.

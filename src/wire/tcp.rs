@@ -346,21 +346,20 @@ impl TcpRepr {
         let opts = segment
             .get(Self::MIN_HEADER_LEN..header_len)
             .ok_or(WireError::Truncated)?;
-        let options = TcpOptions::parse(opts)?;
         let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        let repr = TcpRepr {
+        let mut repr = TcpRepr {
             src_port: u16::from_be_bytes([h[0], h[1]]),
             dst_port: u16::from_be_bytes([h[2], h[3]]),
             seq: SeqNumber(be32(4)),
             ack: SeqNumber(be32(8)),
             // The 8-bit control field (CWR..FIN); the bit before it (NS,
-            // now AE in RFC 9768 accurate ECN) and the reserved bits are
-            // ignored.
+            // now AE in accurate ECN) and the reserved bits are ignored.
             flags: TcpFlags(h[OFF_FLAGS]),
             window: u16::from_be_bytes([h[14], h[15]]),
             urgent: u16::from_be_bytes([h[18], h[19]]),
-            options,
+            options: TcpOptions::default(),
         };
+        repr.options.parse_into(opts)?;
         Ok((repr, header_len))
     }
 

@@ -129,6 +129,24 @@ impl Device for SimDevice {
     fn mtu(&self) -> usize {
         self.mtu
     }
+
+    fn free_frames(&self) -> Option<usize> {
+        let s = self.tx_pool.stats();
+        Some(s.limit.saturating_sub(s.in_use))
+    }
+
+    fn total_frames(&self) -> Option<usize> {
+        Some(self.tx_pool.stats().limit)
+    }
+
+    fn rx_free_frames(&self) -> Option<usize> {
+        let s = self.rx_pool.stats();
+        Some(s.limit.saturating_sub(s.in_use))
+    }
+
+    fn rx_total_frames(&self) -> Option<usize> {
+        Some(self.rx_pool.stats().limit)
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! - [`net`]: the [`Network`] of N nodes and the virtual-time driver.
 //! - [`node`]: a stack plus its app as a node.
 //! - [`scenario`]: the bulk-transfer experiment behind `xdptcp sim`.
+//! - [`trace`]: per-packet traces of a run.
 //!
 //! Same seed, same run: all randomness comes from seeded PCG generators and
 //! every ordering decision is deterministic.
@@ -18,6 +19,7 @@ pub mod link;
 pub mod net;
 pub mod node;
 pub mod scenario;
+pub mod trace;
 
 pub use device::{DeviceStats, SimDevice};
 pub use frame::{FramePool, HeapFrame, PoolStats, FRAME_SIZE};

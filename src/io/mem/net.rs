@@ -12,6 +12,7 @@
 use super::device::SimDevice;
 use super::frame::{FramePool, HeapFrame};
 use super::link::{InFlight, Link, LinkConfig, LinkStats};
+use super::trace::{TraceKind, TraceRecord, Tracer};
 use crate::io::Frame;
 use crate::time::Instant;
 use crate::wire::MacAddr;
@@ -80,9 +81,10 @@ impl Outcome {
     pub fn describe(&self) -> String {
         match self {
             Outcome::Finished(t) => format!("finished at {} ms of virtual time", t.millis()),
-            Outcome::TimeLimit(t) => {
-                format!("stalled: virtual time limit reached at {} ms", t.millis())
-            }
+            Outcome::TimeLimit(t) => format!(
+                "stalled: virtual time limit reached (last activity at {} ms, nothing due before the limit)",
+                t.millis()
+            ),
             Outcome::IterationLimit(t) => {
                 format!("stalled: iteration limit reached at {} ms", t.millis())
             }
@@ -135,6 +137,7 @@ pub struct Network {
     iterations: u64,
     /// Frames whose destination MAC belongs to no node.
     pub unknown_dst: u64,
+    tracer: Option<Tracer>,
 }
 
 impl Network {
@@ -163,7 +166,13 @@ impl Network {
             now: Instant::ZERO,
             iterations: 0,
             unknown_dst: 0,
+            tracer: None,
         }
+    }
+
+    /// Report every frame sent, dropped and delivered to `t`.
+    pub fn set_tracer(&mut self, t: Tracer) {
+        self.tracer = Some(t);
     }
 
     /// The wire pool (give it to each node's [`SimDevice`]).
@@ -234,6 +243,41 @@ impl Network {
 
     fn enqueue(&mut self, src: usize, dst: usize, frame: HeapFrame, len: usize) {
         let link = src * self.macs.len() + dst;
+        if let Some(t) = self.tracer.as_mut() {
+            let before = self.links[link].stats;
+            // Trace from a copy: the link may corrupt the frame in place.
+            let copy = frame.buf()[..len].to_vec();
+            let (queue, seq) = (&mut self.queue, &mut self.seq);
+            self.links[link].send(self.now, frame, len, &self.wire, &mut |p: InFlight| {
+                *seq += 1;
+                queue.push(Reverse(Arrival {
+                    at: p.at,
+                    seq: *seq,
+                    link,
+                    dst,
+                    frame: p.frame,
+                    len: p.len,
+                }));
+            });
+            let after = self.links[link].stats;
+            let kind = if after.dropped_loss > before.dropped_loss {
+                TraceKind::Lost
+            } else if after.dropped_queue > before.dropped_queue {
+                TraceKind::QueueDrop
+            } else if after.dropped_mtu > before.dropped_mtu {
+                TraceKind::MtuDrop
+            } else {
+                TraceKind::Sent
+            };
+            t(&TraceRecord {
+                at: self.now,
+                src,
+                dst,
+                kind,
+                frame: &copy,
+            });
+            return;
+        }
         let (queue, seq) = (&mut self.queue, &mut self.seq);
         self.links[link].send(self.now, frame, len, &self.wire, &mut |p: InFlight| {
             *seq += 1;
@@ -275,6 +319,16 @@ impl Network {
                 }
                 received[a.dst] += 1;
                 self.links[a.link].stats.delivered += 1;
+                if let Some(t) = self.tracer.as_mut() {
+                    let n = self.macs.len();
+                    t(&TraceRecord {
+                        at: self.now,
+                        src: a.link / n,
+                        dst: a.dst,
+                        kind: TraceKind::Delivered,
+                        frame: &a.frame.buf()[..a.len],
+                    });
+                }
                 let node = &mut *nodes[a.dst];
                 if let Some(f) = node.device_mut().rx_frame(&a.frame.buf()[..a.len]) {
                     drop(a.frame);

@@ -19,8 +19,6 @@ use core::time::Duration;
 /// Addresses of the simulated hosts (RFC 2544 benchmarking range).
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-pub const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-pub const SERVER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 /// The port the bulk server listens on.
 pub const BULK_PORT: u16 = 5001;
 
@@ -40,6 +38,13 @@ pub struct BulkParams {
     pub limits: Limits,
     /// Limit of each stack's TX pool and of its RX pool, in frames.
     pub pool_frames: usize,
+    /// Send buffer per connection; `None`: sized to the pool (see
+    /// [`BulkParams::pool_frames`]).
+    pub snd_buf: Option<usize>,
+    /// Receive buffer per connection; `None`: sized to the pool.
+    pub rcv_buf: Option<usize>,
+    /// Print every packet event to stderr.
+    pub trace: bool,
 }
 
 impl Default for BulkParams {
@@ -55,6 +60,9 @@ impl Default for BulkParams {
             seed: 1,
             limits: Limits::default(),
             pool_frames: 32 * 1024,
+            snd_buf: None,
+            rcv_buf: None,
+            trace: false,
         }
     }
 }
@@ -66,6 +74,58 @@ pub fn default_queue(rate_bps: Option<u64>, delay: Duration) -> usize {
     let rtt_us = 2 * delay.as_micros() as u64;
     let bdp_bytes = rate / 8 * rtt_us / 1_000_000;
     ((2 * bdp_bytes / 1500) as usize).clamp(100, 100_000)
+}
+
+/// The settings of a run, as reported.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ParamsReport {
+    pub rate_mbps: Option<f64>,
+    pub delay_ms: f64,
+    pub jitter_ms: f64,
+    pub loss: f64,
+    pub reorder: f64,
+    pub reorder_ms: f64,
+    pub dup: f64,
+    pub corrupt: f64,
+    pub mtu: usize,
+    pub queue: usize,
+    pub cc: &'static str,
+    pub sack: bool,
+    pub timestamps: bool,
+    pub snd_buf: usize,
+    pub rcv_buf: usize,
+    pub pool_frames: usize,
+    pub time_limit_s: f64,
+}
+
+impl ParamsReport {
+    fn new(p: &BulkParams) -> Self {
+        let l = &p.link;
+        let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
+        let tcp = tcp_config(p);
+        ParamsReport {
+            rate_mbps: l.rate_bps.map(|r| r as f64 / 1e6),
+            delay_ms: ms(l.delay),
+            jitter_ms: ms(l.jitter),
+            loss: l.loss,
+            reorder: l.reorder,
+            reorder_ms: ms(l.reorder_delay),
+            dup: l.duplicate,
+            corrupt: l.corrupt,
+            mtu: l.mtu,
+            queue: l.queue_limit,
+            cc: match p.cc {
+                CcKind::Cubic => "cubic",
+                CcKind::NewReno => "newreno",
+            },
+            sack: p.sack,
+            timestamps: p.timestamps,
+            snd_buf: tcp.snd_buf,
+            rcv_buf: tcp.rcv_buf,
+            pool_frames: p.pool_frames,
+            time_limit_s: p.limits.time.as_secs_f64(),
+        }
+    }
 }
 
 /// What a run found.
@@ -107,29 +167,34 @@ pub struct BulkReport {
     pub stacks: [StackCounters; 2],
     pub devices: [DeviceStats; 2],
     pub iterations: u64,
+    pub params: ParamsReport,
     pub connections: Vec<ConnReport>,
 }
 
-fn stack_config(i: u8, p: &BulkParams) -> StackConfig {
-    let (mac, addr) = if i == 0 {
-        (CLIENT_MAC, CLIENT_IP)
-    } else {
-        (SERVER_MAC, SERVER_IP)
-    };
+/// The MAC of simulated host `i` (0-based).
+pub fn host_mac(i: u8) -> MacAddr {
+    MacAddr([0x02, 0, 0, 0, 0, i + 1])
+}
+
+/// The address of simulated host `i` (0-based): 198.18.0.(i+1)/24.
+pub fn host_ip(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 0, i + 1)
+}
+
+/// The configuration of simulated host `i` with TCP settings `tcp`; the
+/// secret (ISNs, SYN cookies) derives from `seed`.
+pub fn host_config(i: u8, tcp: Config, seed: u64) -> StackConfig {
     let mut secret = [0u8; 16];
-    secret[..8].copy_from_slice(&super::mix(p.seed ^ 0x5ec2e7).to_le_bytes());
-    secret[8..].copy_from_slice(&super::mix(p.seed.wrapping_add(i as u64 + 1)).to_le_bytes());
+    secret[..8].copy_from_slice(&super::mix(seed ^ 0x5ec2e7).to_le_bytes());
+    secret[8..].copy_from_slice(&super::mix(seed.wrapping_add(i as u64 + 1)).to_le_bytes());
     StackConfig {
-        mac,
-        addrs: vec![Ipv4Cidr { addr, prefix: 24 }],
+        mac: host_mac(i),
+        addrs: vec![Ipv4Cidr {
+            addr: host_ip(i),
+            prefix: 24,
+        }],
         gateway: None,
-        tcp: Config {
-            mss: (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
-            sack: p.sack,
-            timestamps: p.timestamps,
-            cc: p.cc,
-            ..Config::default()
-        },
+        tcp,
         max_conns: 4096,
         syn_backlog: 1024,
         accept_backlog: 1024,
@@ -140,6 +205,48 @@ fn stack_config(i: u8, p: &BulkParams) -> StackConfig {
         udp_queue: 64,
         secret,
         ephemeral_ports: (49152, 65535),
+        pool: crate::stack::PoolConfig::default(),
+    }
+}
+
+/// A stack for host `i` on `net`, with TX and RX pools of `pool_frames`
+/// frames each, sized for `mtu`.
+pub fn host_stack(
+    net: &Network,
+    i: u8,
+    tcp: Config,
+    seed: u64,
+    mtu: usize,
+    pool_frames: usize,
+) -> Stack<SimDevice> {
+    let fs = net.wire().frame_size();
+    let dev = SimDevice::new(
+        FramePool::new(fs, pool_frames),
+        FramePool::new(fs, pool_frames),
+        net.wire().clone(),
+        mtu,
+        16 * 1024,
+    );
+    Stack::new(host_config(i, tcp, seed), dev, Instant::ZERO)
+}
+
+/// TCP settings of a run. Socket buffers are sized so that all connections
+/// together fit in half of each pool (at most the 4 MiB default each): a
+/// pool drained by send buffers would starve connections of frames.
+fn tcp_config(p: &BulkParams) -> Config {
+    let mss = (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize);
+    let share = p.pool_frames / 2 / (p.conns.max(1) as usize);
+    let max = Config::default().snd_buf;
+    Config {
+        mss: mss as u16,
+        sack: p.sack,
+        timestamps: p.timestamps,
+        cc: p.cc,
+        snd_buf: p.snd_buf.unwrap_or((share * mss).clamp(16 * 1024, max)),
+        rcv_buf: p
+            .rcv_buf
+            .unwrap_or((share * frame_size(p.link.mtu)).clamp(32 * 1024, max)),
+        ..Config::default()
     }
 }
 
@@ -159,21 +266,25 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     let wire = FramePool::new(fs, 1 << 20);
     let link = p.link.clone();
     let mut net = Network::new(
-        vec![CLIENT_MAC, SERVER_MAC],
+        vec![host_mac(0), host_mac(1)],
         move |_, _| link.clone(),
         p.seed,
         wire.clone(),
     );
-    let mk = |i: u8| {
-        let dev = SimDevice::new(
-            FramePool::new(fs, p.pool_frames),
-            FramePool::new(fs, p.pool_frames),
-            wire.clone(),
-            p.link.mtu,
-            16 * 1024,
-        );
-        Stack::new(stack_config(i, p), dev, Instant::ZERO)
-    };
+    if p.trace {
+        net.set_tracer(Box::new(|r: &super::trace::TraceRecord<'_>| {
+            let name = |i: usize| if i == 0 { 'C' } else { 'S' };
+            eprintln!(
+                "{:>12.3} ms {}>{} {:<9} {}",
+                r.at.micros() as f64 / 1000.0,
+                name(r.src),
+                name(r.dst),
+                format!("{:?}", r.kind),
+                super::trace::describe(r.frame)
+            );
+        }));
+    }
+    let mk = |i: u8| host_stack(&net, i, tcp_config(p), p.seed, p.link.mtu, p.pool_frames);
     let cfg = BulkConfig {
         conns: p.conns,
         bytes: p.bytes,
@@ -248,6 +359,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         stacks,
         devices,
         iterations: net.iterations(),
+        params: ParamsReport::new(p),
         connections,
     }
 }

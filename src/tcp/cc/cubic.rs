@@ -4,6 +4,7 @@
 //! growth is not lost between ACKs); the cubic function itself works in
 //! segments, as in the RFC.
 
+use super::hystart::{Growth, HyStart};
 use super::{initial_window, slow_start, CongestionControl};
 use crate::time::Instant;
 use core::time::Duration;
@@ -50,6 +51,8 @@ pub struct Cubic {
     after_rto: bool,
     min_rtt: Option<Duration>,
     saved: Option<Saved>,
+    /// RFC 9406 HyStart++ for the initial slow start (`None`: disabled).
+    hystart: Option<HyStart>,
 }
 
 impl Cubic {
@@ -69,6 +72,26 @@ impl Cubic {
             after_rto: false,
             min_rtt: None,
             saved: None,
+            hystart: Some(HyStart::new()),
+        }
+    }
+
+    /// Use HyStart++ (RFC 9406) in the initial slow start (on by default).
+    pub fn set_hystart(&mut self, on: bool) {
+        self.hystart = on.then(HyStart::new);
+    }
+
+    /// RFC 9406: HyStart++ applies only to the initial slow start.
+    fn hystart_growth(&mut self, acked: usize, in_flight: usize, rtt: Option<Duration>) -> Growth {
+        match self.hystart.as_mut() {
+            Some(h) if self.ssthresh == usize::MAX => h.on_ack(acked, in_flight, rtt, self.mss),
+            _ => Growth::SlowStart,
+        }
+    }
+
+    fn finish_hystart(&mut self) {
+        if let Some(h) = self.hystart.as_mut() {
+            h.finish();
         }
     }
 
@@ -139,9 +162,10 @@ impl Cubic {
         } else {
             // §4.4/§4.5: concave and convex regions: target = W_cubic(t + RTT)
             // bounded to [cwnd, 1.5·cwnd]; cwnd += (target - cwnd) / cwnd per
-            // acknowledged segment.
+            // acknowledged segment (a stretch ACK of more than a window
+            // reaches the target, not beyond).
             let target = self.w_cubic(t + rtt).clamp(self.cwnd, 1.5 * self.cwnd);
-            self.cwnd += (target - self.cwnd) / cwnd_segs * segs_acked;
+            self.cwnd += (target - self.cwnd) * (segs_acked / cwnd_segs).min(1.0);
         }
     }
 
@@ -179,12 +203,25 @@ impl CongestionControl for Cubic {
         }
         let mut acked = acked;
         if self.cwnd() < self.ssthresh {
-            // §4.10: slow start as RFC 5681 with RFC 3465 byte counting.
-            let (cwnd, left) = slow_start(self.cwnd(), self.ssthresh, acked, self.mss);
-            self.cwnd = cwnd as f64 + self.cwnd.fract();
-            acked = left;
-            if acked == 0 {
-                return;
+            match self.hystart_growth(acked, in_flight, rtt) {
+                Growth::SlowStart => {
+                    // §4.10: slow start as RFC 5681 with RFC 3465 byte counting.
+                    let (cwnd, left) = slow_start(self.cwnd(), self.ssthresh, acked, self.mss);
+                    self.cwnd = cwnd as f64 + self.cwnd.fract();
+                    acked = left;
+                    if acked == 0 {
+                        return;
+                    }
+                }
+                Growth::Css(inc) => {
+                    // RFC 9406 §4.2: Conservative Slow Start.
+                    self.cwnd += inc as f64;
+                    return;
+                }
+                Growth::EnterAvoidance => {
+                    // RFC 9406 §4.2: after CSS_ROUNDS, ssthresh = cwnd.
+                    self.ssthresh = self.cwnd();
+                }
             }
         }
         self.avoid(now, acked);
@@ -199,6 +236,7 @@ impl CongestionControl for Cubic {
         } else {
             self.cwnd
         };
+        self.finish_hystart();
         // §4.6 multiplicative decrease.
         self.ssthresh = self.reduced_ssthresh(in_flight);
         self.cwnd = self.ssthresh as f64;
@@ -217,6 +255,7 @@ impl CongestionControl for Cubic {
             self.save();
             self.cwnd_prior = self.cwnd;
         }
+        self.finish_hystart();
         self.ssthresh = self.reduced_ssthresh(in_flight);
         self.cwnd = self.mss_f();
         self.t_epoch = None;
@@ -377,6 +416,18 @@ mod tests {
     }
 
     #[test]
+    fn huge_stretch_ack_stops_at_target() {
+        let rtt = Duration::from_millis(100);
+        let mut cc = after_loss(1000);
+        cc.on_ack(at(0), MSS, 700 * MSS, Some(rtt));
+        let w = cc.cwnd as usize;
+        // Two windows in one ACK: cwnd reaches W_cubic(t + RTT), no further.
+        cc.on_ack(at(100), 2 * w, w, Some(rtt));
+        assert!(cc.w_cubic(0.1) > cc.w_est);
+        assert!(close(cc.cwnd, cc.w_cubic(0.2), 1e-6), "{}", cc.cwnd);
+    }
+
+    #[test]
     fn reno_friendly_region_at_small_rtt() {
         // Small W_max and a 1 ms RTT: Reno's linear growth beats the cubic
         // curve, so cwnd follows W_est.
@@ -441,6 +492,58 @@ mod tests {
         cc.on_congestion_event(at(0), 100 * MSS);
         cc.on_idle_restart(at(1));
         assert_eq!(cc.cwnd(), 10 * MSS);
+    }
+
+    #[test]
+    fn hystart_leaves_slow_start_on_rtt_rise() {
+        let mut cc = Cubic::new(MSS, 10);
+        let mut t = 0u64;
+        let mut rtt = 50u64;
+        // Two rounds at a stable RTT double the window twice.
+        for _ in 0..2 {
+            let w = cc.cwnd();
+            for _ in 0..w / MSS {
+                cc.on_ack(at(t), MSS, w + MSS, Some(Duration::from_millis(rtt)));
+            }
+            t += rtt;
+        }
+        assert_eq!(cc.cwnd(), 40 * MSS);
+        // The queue builds: +10 ms. CSS after 8 samples, then 5 CSS rounds
+        // at a quarter of the growth, then congestion avoidance.
+        rtt = 60;
+        let mut rounds = 0;
+        while cc.ssthresh() == usize::MAX {
+            let w = cc.cwnd();
+            for _ in 0..w / MSS {
+                cc.on_ack(at(t), MSS, w + MSS, Some(Duration::from_millis(rtt)));
+            }
+            t += rtt;
+            rounds += 1;
+            assert!(rounds < 10, "cwnd {}", cc.cwnd());
+        }
+        assert_eq!(rounds, 6);
+        // First 60 ms round: 7 slow-start ACKs (+7 MSS), the 8th sample trips
+        // CSS: 33 ACKs at a quarter segment: 55.25 segments. Then 4 CSS rounds
+        // of +25 %: 69, 86.25, 107.75, 134.5. The test acks whole segments
+        // only, so the fifth CSS round ends 4 ACKs into the next loop (three
+        // more CSS ACKs), where ssthresh = cwnd.
+        assert_eq!(cc.ssthresh(), 135_250);
+        // Plain slow start would have reached 40 · 2^6 segments.
+        assert!(cc.cwnd() < 140 * MSS, "cwnd {}", cc.cwnd());
+    }
+
+    #[test]
+    fn hystart_disabled_is_plain_slow_start() {
+        let mut cc = Cubic::new(MSS, 10);
+        cc.set_hystart(false);
+        for rtt in [50u64, 50, 90, 90] {
+            let w = cc.cwnd();
+            for _ in 0..w / MSS {
+                cc.on_ack(at(0), MSS, w, Some(Duration::from_millis(rtt)));
+            }
+        }
+        assert_eq!(cc.cwnd(), 160 * MSS);
+        assert_eq!(cc.ssthresh(), usize::MAX);
     }
 
     #[test]

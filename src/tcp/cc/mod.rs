@@ -5,6 +5,7 @@
 //! controller only decides cwnd and ssthresh from the events it is told.
 
 pub mod cubic;
+pub mod hystart;
 pub mod newreno;
 
 use super::CcKind;

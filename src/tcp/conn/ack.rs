@@ -20,18 +20,38 @@ impl<F: Frame> Connection<F> {
         // RFC 2018 / RFC 6675: SACK blocks above SND.UNA (D-SACK blocks
         // below it or inside already SACKed data change nothing).
         let mut newly_sacked = 0;
+        let min_rtt = self.rtt.min_rtt();
+        if self.opts.sack {
+            // RFC 2883 §4: a D-SACK block comes first, below the ACK or
+            // inside the second block.
+            let blocks = seg.options.sack.as_slice();
+            if let Some(&(l, r)) = blocks.first() {
+                let inside_second = blocks.get(1).is_some_and(|&(l2, r2)| l2 <= l && r <= r2);
+                if l < r && (r <= ack || inside_second) {
+                    self.on_dsack(l, r);
+                }
+            }
+        }
         if self.opts.sack {
             for &(l, r) in seg.options.sack.as_slice() {
-                if l < r && l >= self.snd_una && r <= self.snd_nxt && r - l <= self.snd_nxt - self.snd_una {
-                    newly_sacked += self.sb.sack(l, r);
+                if l < r
+                    && l >= self.snd_una
+                    && r <= self.snd_nxt
+                    && r - l <= self.snd_nxt - self.snd_una
+                {
+                    newly_sacked += self.sb.sack(l, r, now, min_rtt);
                 }
             }
         }
 
-        let acked = if ack > self.snd_una { ack - self.snd_una } else { 0 };
+        let acked = if ack > self.snd_una {
+            ack - self.snd_una
+        } else {
+            0
+        };
         let mut rtt_sample = None;
         if acked > 0 {
-            let a = self.sb.ack(ack);
+            let a = self.sb.ack(ack, now, min_rtt);
             self.sndq.ack(ack);
             self.snd_una = ack;
             self.stats.bytes_acked += acked as u64;
@@ -51,6 +71,11 @@ impl<F: Frame> Connection<F> {
                 Some(now + self.rtt.rto())
             };
             self.una_since = (self.snd_una != self.snd_nxt).then_some(now);
+            // RFC 8985 §7.2: restart the PTO on every ACK of new data.
+            self.tlp_at = None;
+            if self.tlp_high.is_some_and(|h| self.snd_una >= h) {
+                self.tlp_high = None;
+            }
             if self.write_blocked && self.send_capacity() > 0 {
                 self.write_blocked = false;
                 self.events.writable = true;
@@ -68,6 +93,13 @@ impl<F: Frame> Connection<F> {
                 len == 0 && !seg.flags.fin() && wnd == old_wnd
             };
 
+        if self.persisting {
+            // RFC 1122 §4.2.2.17: the receiver answers our probes; keep
+            // probing (the user timeout counts from the last answer).
+            self.probes_unanswered = 0;
+            self.una_since = None;
+        }
+
         // RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard.
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
             self.snd_wnd = wnd;
@@ -84,6 +116,19 @@ impl<F: Frame> Connection<F> {
             }
         }
 
+        // RFC 3522 (Eifel detection): the first ACK of new data after an
+        // RTO echoes a timestamp older than the retransmission: the
+        // original transmission arrived, the timeout was spurious.
+        if let (Recovery::Loss { .. }, Some(rto_ts), true) =
+            (self.recovery, self.rto_tsval, acked > 0)
+        {
+            self.rto_tsval = None;
+            if let Some((_, ecr)) = seg.options.timestamps.filter(|_| self.opts.ts) {
+                if ecr != 0 && (ecr.wrapping_sub(rto_ts) as i32) < 0 {
+                    self.undo_rto();
+                }
+            }
+        }
         self.loss_recovery(acked, is_dupack, newly_sacked, flight_before, rtt_sample);
 
         // RFC 3168 §6.1.2: react to ECE once per window of data.
@@ -120,8 +165,11 @@ impl<F: Frame> Connection<F> {
         } else if acked > 0 && self.recovery == Recovery::Open {
             self.dupacks = 0;
         }
-        if self.opts.sack && newly_sacked > 0 {
-            self.sb.mark_lost(mss);
+        if self.opts.sack {
+            if newly_sacked > 0 {
+                self.sb.mark_lost(mss);
+            }
+            self.rack_run();
         }
         match self.recovery {
             Recovery::Open => {
@@ -131,8 +179,8 @@ impl<F: Frame> Connection<F> {
                 // RFC 6675 §5 step 4 / RFC 6582 §3.2 step 2: enter recovery
                 // on DupThresh duplicates (or IsLost(HighACK+1)), once per
                 // window ("recover").
-                let head_lost = self.opts.sack && self.sb.mark_lost(mss);
-                let trigger = self.dupacks as usize >= DUP_THRESH || head_lost;
+                let lost = self.opts.sack && self.sb.next_lost().is_some();
+                let trigger = self.dupacks as usize >= self.sb.dupthresh() || lost;
                 if trigger && self.snd_una > self.recover - 1 && self.snd_una != self.snd_nxt {
                     self.enter_fast_recovery(flight_before);
                 }
@@ -155,16 +203,88 @@ impl<F: Frame> Connection<F> {
             Recovery::Loss { point } => {
                 if acked > 0 {
                     self.cc.on_ack(now, acked, flight_before, rtt);
+                    self.dupacks = 0;
                 }
                 if self.snd_una >= point {
                     self.recovery = Recovery::Open;
                     self.dupacks = 0;
+                } else if !self.opts.sack
+                    && self.dupacks as usize == DUP_THRESH
+                    && self.cc.cwnd() > mss
+                {
+                    // RFC 6582 §4.2 ACK heuristic: duplicates right after
+                    // progress in go-back-N mean a retransmission was lost
+                    // again (with SACK, RACK catches it).
+                    self.enter_fast_recovery(flight_before);
                 }
             }
         }
+        if matches!(self.recovery, Recovery::Fast { .. }) {
+            // RFC 6937: DeliveredData; a duplicate ACK without SACK stands
+            // for one segment.
+            let delivered = if self.opts.sack {
+                acked + newly_sacked
+            } else if is_dupack {
+                mss
+            } else {
+                acked
+            };
+            let pipe = self.pipe();
+            self.prr.on_ack(delivered, pipe, self.cc.ssthresh(), mss);
+        }
     }
 
-    fn enter_fast_recovery(&mut self, flight: usize) {
+    /// A spurious RTO: restore the window (RFC 4015 spirit) and stop
+    /// retransmitting what was delivered.
+    fn undo_rto(&mut self) {
+        self.cc.on_spurious(self.now);
+        self.sb.unmark_lost();
+        self.recovery = Recovery::Open;
+        self.dupacks = 0;
+        self.rexmit_head = false;
+        self.stats.spurious_rtos += 1;
+    }
+
+    /// RFC 3708: a D-SACK for one of our retransmissions.
+    fn on_dsack(&mut self, l: crate::tcp::SeqNumber, r: crate::tcp::SeqNumber) {
+        let Some(dist) = self.dsack.on_dsack(l, r) else {
+            return;
+        };
+        self.stats.spurious_retransmits += 1;
+        let rack = &mut self.sb.rack;
+        rack.reordering_seen = true;
+        rack.reordering = rack.reordering.max((dist + 1).min(300));
+        if self.recovery == Recovery::Open && self.dsack.all_spurious() {
+            // Every retransmission of the last fast recovery was needless:
+            // undo its window reduction (as Linux's DSACK undo).
+            self.dsack.end_episode();
+            self.cc.on_spurious(self.now);
+            self.stats.recovery_undos += 1;
+        }
+    }
+
+    /// RFC 8985 §6.2: RACK loss detection; arms the reordering timer.
+    /// Returns whether a segment was newly deemed lost.
+    pub(super) fn rack_run(&mut self) -> bool {
+        let reo = self.reo_wnd();
+        let (lost, timer) = self.sb.rack_detect(self.now, reo);
+        self.rack_at = timer;
+        lost
+    }
+
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd.
+    fn reo_wnd(&self) -> core::time::Duration {
+        let r = &self.sb.rack;
+        if !r.reordering_seen
+            && (self.recovery != Recovery::Open || self.dupacks as usize >= self.sb.dupthresh())
+        {
+            return core::time::Duration::ZERO;
+        }
+        let m = self.rtt.min_rtt().unwrap_or_default() / 4 * self.dsack.reo_wnd_mult.max(1);
+        m.min(self.rtt.srtt().unwrap_or(m))
+    }
+
+    pub(super) fn enter_fast_recovery(&mut self, flight: usize) {
         // RFC 6675 §5 step 4.
         let point = self.snd_nxt;
         self.recovery = Recovery::Fast { point };
@@ -172,6 +292,8 @@ impl<F: Frame> Connection<F> {
         self.ecn_recover = point;
         self.stats.fast_recoveries += 1;
         self.cc.on_congestion_event(self.now, flight);
+        self.prr = super::prr::Prr::start(self.in_flight());
+        self.dsack.start_episode();
         self.sb.mark_head_lost();
         self.rexmit_head = true;
         if self.opts.ecn {
@@ -199,7 +321,12 @@ impl<F: Frame> Connection<F> {
                 let lt = (self.dupacks as usize).min(2) * self.snd_mss;
                 (self.cc.cwnd() + lt, self.in_flight())
             }
-            _ => (self.cc.cwnd(), self.pipe()),
+            Recovery::Fast { .. } => {
+                // RFC 6937: cwnd = pipe + sndcnt.
+                let pipe = self.pipe();
+                (pipe + self.prr.allowance(), pipe)
+            }
+            Recovery::Loss { .. } => (self.cc.cwnd(), self.pipe()),
         }
     }
 

@@ -72,9 +72,7 @@ impl<F: Frame> Connection<F> {
             self.establish(seg, self.now);
         } else {
             // Simultaneous open (RFC 9293 §3.5 figure 7).
-            self.opts.ecn = self.cfg.ecn
-                && f.contains(TcpFlags::ECE)
-                && f.contains(TcpFlags::CWR);
+            self.opts.ecn = self.cfg.ecn && f.contains(TcpFlags::ECE) && f.contains(TcpFlags::CWR);
             self.state = State::SynReceived;
             self.snd_wnd = seg.window as usize;
             self.max_snd_wnd = self.snd_wnd;
@@ -90,7 +88,11 @@ impl<F: Frame> Connection<F> {
     pub(super) fn establish(&mut self, seg: &TcpRepr, now: crate::time::Instant) {
         // RFC 7323 §2.2: the window of the segment completing the handshake
         // is scaled unless it is a SYN.
-        let shift = if seg.flags.syn() { 0 } else { self.opts.snd_wscale };
+        let shift = if seg.flags.syn() {
+            0
+        } else {
+            self.opts.snd_wscale
+        };
         self.snd_wnd = (seg.window as usize) << shift;
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = seg.seq;
@@ -108,7 +110,11 @@ impl<F: Frame> Connection<F> {
             self.rtt.sample(r, now);
         }
         // RFC 6928 / RFC 5681 §3.1: IW of one segment after a lost SYN.
-        let iw = if self.syn_retransmitted { 1 } else { self.cfg.initial_window };
+        let iw = if self.syn_retransmitted {
+            1
+        } else {
+            self.cfg.initial_window
+        };
         self.cc = crate::tcp::cc::new(self.cfg.cc, self.snd_mss, iw);
         self.recover = self.snd_una;
         self.ecn_recover = self.snd_una;
@@ -143,7 +149,10 @@ impl<F: Frame> Connection<F> {
         if self.opts.ts && !f.rst() {
             if let Some((tsval, _)) = seg.options.timestamps {
                 let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
-                if older && self.now.saturating_since(self.ts_recent_at) < PAWS_IDLE {
+                if older
+                    && self.now.saturating_since(self.ts_recent_at) < PAWS_IDLE
+                    && !self.disordered_ack(seg, len, tsval)
+                {
                     self.stats.paws_drops += 1;
                     self.rate_limited_ack();
                     return;
@@ -151,20 +160,40 @@ impl<F: Frame> Connection<F> {
             }
         }
 
+        if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
+            // A retransmitted SYN: our SYN-ACK was lost (RFC 9293 §3.10.7.4
+            // would challenge it; Linux resends the SYN-ACK).
+            self.syn_pending = true;
+            return;
+        }
+
+        // RFC 5961 §4.2: a SYN in a synchronized state, whatever its
+        // sequence number, gets a challenge ACK.
+        if f.syn() && !f.rst() {
+            self.challenge_ack();
+            return;
+        }
+
         // First: sequence number acceptability.
         let nxt = self.rcvq.nxt;
-        let wnd = if self.rcv_adv > nxt { self.rcv_adv - nxt } else { 0 };
+        let wnd = if self.rcv_adv > nxt {
+            self.rcv_adv - nxt
+        } else {
+            0
+        };
         let in_wnd = |s: SeqNumber| nxt <= s && s < nxt + wnd;
         let mut acceptable = match (seg_len, wnd) {
             (0, 0) => seg.seq == nxt,
             (0, _) => in_wnd(seg.seq),
-            (_, 0) => false,
+            // A bare FIN at RCV.NXT is taken even with a zero window (as
+            // Linux: some peers resend it in a loop otherwise).
+            (_, 0) => len == 0 && seg.seq == nxt,
             (_, _) => in_wnd(seg.seq) || in_wnd(seg.seq + (seg_len - 1)),
         };
         // RFC 9293: with a zero window, still process the ACK (and RST) of a
         // segment at RCV.NXT; its data is dropped.
         let mut drop_data = false;
-        if !acceptable && wnd == 0 && seg.seq == nxt {
+        if !acceptable && wnd == 0 && seg.seq == nxt && len > 0 {
             acceptable = true;
             drop_data = true;
         }
@@ -190,7 +219,11 @@ impl<F: Frame> Connection<F> {
             return;
         }
 
-        // Second: RST (RFC 5961 §3.2).
+        // Second: RST (RFC 5961 §3.2). RFC 1337: a RST must not end
+        // TIME-WAIT early (TIME-WAIT assassination); the timer does.
+        if f.rst() && self.state == State::TimeWait {
+            return;
+        }
         if f.rst() {
             if seg.seq == nxt {
                 if self.state == State::SynReceived && self.from_listen {
@@ -208,7 +241,8 @@ impl<F: Frame> Connection<F> {
         // RFC 7323 §4.3 (R3): remember the peer's timestamp.
         if self.opts.ts {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 && seg.seq <= self.last_ack_sent {
+                if (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 && seg.seq <= self.last_ack_sent
+                {
                     self.ts_recent = tsval;
                     self.ts_recent_at = self.now;
                 }
@@ -216,17 +250,6 @@ impl<F: Frame> Connection<F> {
         }
         self.last_rx = self.now;
         self.keepalive_sent = 0;
-
-        // Fourth: SYN (RFC 5961 §4).
-        if f.syn() {
-            if self.state == State::SynReceived && seg.seq == self.irs && !f.ack() {
-                // A retransmitted SYN: our SYN-ACK was lost.
-                self.syn_pending = true;
-            } else {
-                self.challenge_ack();
-            }
-            return;
-        }
 
         // Fifth: ACK.
         if !f.ack() {
@@ -290,6 +313,22 @@ impl<F: Frame> Connection<F> {
             self.fin_rcvd = Some(fin_seq);
         }
         self.maybe_process_fin();
+    }
+
+    /// A reordered duplicate ACK (as Linux's tcp_disordered_ack): a pure
+    /// ACK at RCV.NXT for SND.UNA that does not move the window, at most
+    /// an RTO older than TS.Recent. PAWS lets it through so its SACK
+    /// information is not lost; it cannot harm the byte stream.
+    fn disordered_ack(&self, seg: &TcpRepr, len: usize, tsval: u32) -> bool {
+        let f = seg.flags;
+        len == 0
+            && f.ack()
+            && !f.syn()
+            && !f.fin()
+            && seg.seq == self.rcvq.nxt
+            && seg.ack == self.snd_una
+            && (seg.window as usize) << self.opts.snd_wscale == self.snd_wnd
+            && (self.ts_recent.wrapping_sub(tsval) as u64) <= self.rtt.rto().as_millis() as u64
     }
 
     /// Queue data and decide on the ACK (RFC 9293 §3.10.7.4 seventh, RFC

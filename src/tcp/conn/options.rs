@@ -60,9 +60,8 @@ impl<F: Frame> Connection<F> {
         self.rcvq = crate::tcp::recv::RecvBuffer::new(syn.seq + 1);
         self.negotiate(syn);
         // RFC 3168 §6.1.1: an ECN-setup SYN has ECE and CWR.
-        self.opts.ecn = self.cfg.ecn
-            && syn.flags.contains(TcpFlags::ECE)
-            && syn.flags.contains(TcpFlags::CWR);
+        self.opts.ecn =
+            self.cfg.ecn && syn.flags.contains(TcpFlags::ECE) && syn.flags.contains(TcpFlags::CWR);
         // RFC 7323 §2.2: the window in a SYN is never scaled.
         self.snd_wnd = syn.window as usize;
         self.max_snd_wnd = self.snd_wnd;
@@ -117,7 +116,11 @@ impl<F: Frame> Connection<F> {
             let mss_room = (self.snd_mss + if self.opts.ts { TS_LEN } else { 0 })
                 .saturating_sub(payload + used);
             let room = budget.min(if payload == 0 { budget } else { mss_room });
-            let max = if room >= 2 { ((room - 2) / 8).min(4) } else { 0 };
+            let max = if room >= 2 {
+                ((room - 2) / 8).min(4)
+            } else {
+                0
+            };
             let blocks = self.rcvq.sack_blocks(max);
             left_out = max == 0 || (blocks.len as usize) < self.rcvq.sack_blocks(4).len as usize;
             o.sack = blocks;

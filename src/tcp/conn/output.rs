@@ -11,12 +11,11 @@ use crate::tcp::{Payload, SegmentSink, SeqNumber, TcpFlags, TcpRepr};
 impl<F: Frame> Connection<F> {
     pub(super) fn transmit(&mut self, out: &mut dyn SegmentSink<F>) {
         if let Some(rst) = self.rst_pending.take() {
-            if out.emit(&rst, Payload::None, false) {
-                self.stats.segs_out += 1;
-            } else {
+            if !out.emit(&rst, Payload::None, false) {
                 self.rst_pending = Some(rst);
+                return;
             }
-            return;
+            self.stats.segs_out += 1;
         }
         match self.state {
             State::Closed | State::Listen => return,
@@ -71,6 +70,7 @@ impl<F: Frame> Connection<F> {
         self.syn_pending = false;
         if self.syn_sent_at.is_some() {
             self.syn_retransmitted = true;
+            self.stats.retransmits += 1;
         }
         self.syn_sent_at = Some(self.now);
         self.snd_nxt = self.snd_nxt.max(self.iss + 1);
@@ -101,7 +101,13 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Hand a segment to the sink and do the bookkeeping of every ACK sent.
-    fn emit(&mut self, out: &mut dyn SegmentSink<F>, seg: &TcpRepr, slice: Option<Slice>, ect: bool) -> bool {
+    fn emit(
+        &mut self,
+        out: &mut dyn SegmentSink<F>,
+        seg: &TcpRepr,
+        slice: Option<Slice>,
+        ect: bool,
+    ) -> bool {
         let sack_in_seg = !seg.options.sack.is_empty();
         let payload = match slice {
             Some(s) => self.sndq.payload(s),
@@ -113,7 +119,8 @@ impl<F: Frame> Connection<F> {
         self.stats.segs_out += 1;
         let had_data = slice.is_some_and(|s| s.len > 0);
         // A data segment whose SACK blocks were left out keeps `ack_now`.
-        let keep = had_data && self.ack_now && self.opts.sack && !sack_in_seg && self.rcvq.has_ooo();
+        let keep =
+            had_data && self.ack_now && self.opts.sack && !sack_in_seg && self.rcvq.has_ooo();
         self.after_ack_sent();
         if keep {
             self.ack_now = true;
@@ -135,7 +142,11 @@ impl<F: Frame> Connection<F> {
     fn may_send_data(&self) -> bool {
         matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         )
     }
 
@@ -147,10 +158,11 @@ impl<F: Frame> Connection<F> {
         }
         // RFC 6675 §5 (C): while pipe < cwnd, NextSeg rule 1 (lost holes),
         // rule 2 (new data), rule 3.
-        loop {
-            let Some(i) = self.sb.next_lost() else { break };
+        while let Some(i) = self.sb.next_lost() {
             let (cwnd, used) = self.cwnd_budget();
-            if !self.rexmit_head && used + self.snd_mss.min(self.sb.get(i).map_or(0, |s| s.len())) > cwnd {
+            if !self.rexmit_head
+                && used + self.snd_mss.min(self.sb.get(i).map_or(0, |s| s.len())) > cwnd
+            {
                 break;
             }
             match self.retransmit(out, i) {
@@ -160,6 +172,12 @@ impl<F: Frame> Connection<F> {
             }
         }
         self.rexmit_head = false;
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            if !self.send_tlp(out) {
+                return false;
+            }
+        }
         if self.probe_pending {
             return self.send_probe(out);
         }
@@ -211,8 +229,20 @@ impl<F: Frame> Connection<F> {
         if !self.emit(out, &seg, slice, false) {
             return Some(false);
         }
+        // Remember it for D-SACK (with its distance below the highest
+        // SACKed data, the reordering it would imply).
+        let fack_dist = self.sb.high_sacked().map_or(0, |h| {
+            if h > s.start {
+                (h - s.start) / self.snd_mss.max(1)
+            } else {
+                0
+            }
+        });
+        self.dsack
+            .on_retransmit(s.start, s.start + len.max(1), fack_dist);
         self.sb.on_retransmit(i, self.now);
         self.stats.retransmits += 1;
+        self.on_sent_in_recovery(len);
         if self.rtx_at.is_none() && !self.persisting {
             self.rtx_at = Some(self.now + self.rtt.rto());
         }
@@ -223,7 +253,11 @@ impl<F: Frame> Connection<F> {
     fn send_new_data(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
         loop {
             let tail = self.sndq.tail();
-            let unsent = if self.snd_nxt < tail { tail - self.snd_nxt } else { 0 };
+            let unsent = if self.snd_nxt < tail {
+                tail - self.snd_nxt
+            } else {
+                0
+            };
             let fin_due = self.fin_queued && !self.fin_sent() && unsent == 0;
             if unsent == 0 && !fin_due {
                 return true;
@@ -240,7 +274,11 @@ impl<F: Frame> Connection<F> {
             let (cwnd, used) = self.cwnd_budget();
             let cwnd_room = cwnd.saturating_sub(used);
             let wnd_edge = self.snd_una + self.snd_wnd;
-            let wnd_room = if wnd_edge > self.snd_nxt { wnd_edge - self.snd_nxt } else { 0 };
+            let wnd_room = if wnd_edge > self.snd_nxt {
+                wnd_edge - self.snd_nxt
+            } else {
+                0
+            };
             let full = self.sndq.frame_remaining(self.snd_nxt).min(self.snd_mss);
             let len = full.min(wnd_room);
             if len == 0 || full > cwnd_room {
@@ -252,37 +290,112 @@ impl<F: Frame> Connection<F> {
                 // timer).
                 return true;
             }
-            // RFC 1122 §4.2.3.4 Nagle: a short segment waits while data is
+            // RFC 1122 §4.2.3.4 Nagle, with Minshall's refinement (as
+            // Linux): a short segment waits while another short segment is
             // unacknowledged (unless it is the last before our FIN).
             let is_last = self.snd_nxt + len == tail;
-            if len < self.snd_mss && !self.nodelay && self.in_flight() > 0 && !(self.fin_queued && is_last) {
+            if len < self.snd_mss
+                && is_last
+                && !self.nodelay
+                && self.snd_sml > self.snd_una
+                && !self.fin_queued
+            {
                 return true;
             }
-            if self.in_flight() == 0 && self.now.saturating_since(self.last_data_sent) > self.rtt.rto() {
-                // RFC 5681 §4.1: restart after idle.
-                self.cc.on_idle_restart(self.now);
-            }
-            let with_fin = self.fin_queued && is_last;
-            let mut flags = TcpFlags::ACK;
-            if is_last {
-                flags |= TcpFlags::PSH;
-            }
-            if with_fin {
-                flags |= TcpFlags::FIN;
-            }
-            if self.cwr_pending {
-                flags |= TcpFlags::CWR;
-            }
-            let Some(slice) = self.sndq.locate(self.snd_nxt, len) else {
-                return true;
-            };
-            let seg = self.ack_repr(self.snd_nxt, flags, len);
-            if !self.emit(out, &seg, Some(slice), self.opts.ecn) {
+            if !self.emit_new(out, len) {
                 return false;
             }
-            self.cwr_pending = false;
-            let start = self.snd_nxt;
-            self.on_new_sent(start, start + len + with_fin as usize, with_fin);
+        }
+    }
+
+    /// Send `len` new bytes from SND.NXT (one segment, within one frame),
+    /// with the FIN if they are the last and the application closed.
+    fn emit_new(&mut self, out: &mut dyn SegmentSink<F>, len: usize) -> bool {
+        let tail = self.sndq.tail();
+        let is_last = self.snd_nxt + len == tail;
+        if self.in_flight() == 0 && self.now.saturating_since(self.last_data_sent) > self.rtt.rto()
+        {
+            // RFC 5681 §4.1: restart after idle.
+            self.cc.on_idle_restart(self.now);
+        }
+        let with_fin = self.fin_queued && is_last;
+        let mut flags = TcpFlags::ACK;
+        if is_last {
+            flags |= TcpFlags::PSH;
+        }
+        if with_fin {
+            flags |= TcpFlags::FIN;
+        }
+        if self.cwr_pending {
+            flags |= TcpFlags::CWR;
+        }
+        let Some(slice) = self.sndq.locate(self.snd_nxt, len) else {
+            return true;
+        };
+        let seg = self.ack_repr(self.snd_nxt, flags, len);
+        if !self.emit(out, &seg, Some(slice), self.opts.ecn) {
+            return false;
+        }
+        self.cwr_pending = false;
+        self.on_sent_in_recovery(len);
+        let start = self.snd_nxt;
+        if len < self.snd_mss && is_last {
+            self.snd_sml = start + len;
+        }
+        self.on_new_sent(start, start + len + with_fin as usize, with_fin);
+        true
+    }
+
+    /// RFC 8985 §7.3: the tail loss probe: one new segment if the receive
+    /// window allows, else the last segment again.
+    fn send_tlp(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
+        let wnd_edge = self.snd_una + self.snd_wnd;
+        let wnd_room = if wnd_edge > self.snd_nxt {
+            wnd_edge - self.snd_nxt
+        } else {
+            0
+        };
+        let len = self
+            .sndq
+            .frame_remaining(self.snd_nxt)
+            .min(self.snd_mss)
+            .min(wnd_room);
+        if len > 0 {
+            if !self.emit_new(out, len) {
+                return false;
+            }
+        } else if let Some(i) = self.sb.last() {
+            let Some(s) = self.sb.get(i).copied() else {
+                return true;
+            };
+            if s.sacked {
+                return true;
+            }
+            // Only the last MSS of the last segment.
+            let data_end = if s.fin { s.end - 1 } else { s.end };
+            if data_end > s.start && data_end - s.start > self.snd_mss {
+                self.sb.split(i, data_end - self.snd_mss);
+            }
+            let Some(i) = self.sb.last() else { return true };
+            match self.retransmit(out, i) {
+                Some(false) => return false,
+                Some(true) => {}
+                None => return true,
+            }
+        } else {
+            return true;
+        }
+        self.tlp_high = Some(self.snd_nxt);
+        self.stats.tail_loss_probes += 1;
+        // RFC 8985 §7.3: after the probe, the RTO guards the tail.
+        self.rtx_at = Some(self.now + self.rtt.rto());
+        true
+    }
+
+    /// RFC 6937: count what fast recovery sends (prr_out).
+    fn on_sent_in_recovery(&mut self, len: usize) {
+        if matches!(self.recovery, Recovery::Fast { .. }) {
+            self.prr.on_sent(len.max(1));
         }
     }
 
@@ -314,6 +427,10 @@ impl<F: Frame> Connection<F> {
                 return false;
             }
             self.sb.on_retransmit(0, self.now);
+            // The user timeout runs from the first unanswered probe.
+            if self.una_since.is_none() {
+                self.una_since = Some(self.now);
+            }
         } else {
             let Some(sl) = self.sndq.locate(self.snd_nxt, 1) else {
                 return true;
@@ -337,7 +454,11 @@ impl<F: Frame> Connection<F> {
             return;
         }
         let nxt = self.rcvq.nxt;
-        let cur = if self.rcv_adv > nxt { self.rcv_adv - nxt } else { 0 };
+        let cur = if self.rcv_adv > nxt {
+            self.rcv_adv - nxt
+        } else {
+            0
+        };
         let edge = self.rcv_edge_candidate();
         if edge > self.rcv_adv.max(nxt) && cur * 2 <= self.rcv_window_max() {
             self.ack_now = true;

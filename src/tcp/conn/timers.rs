@@ -33,17 +33,34 @@ impl<F: Frame> Connection<F> {
                 return;
             }
         }
+        if due(self.rack_at) {
+            self.rack_at = None;
+            if self.opts.sack
+                && self.rack_run()
+                && self.recovery == Recovery::Open
+                && self.snd_una >= self.recover
+            {
+                let flight = self.in_flight();
+                self.enter_fast_recovery(flight);
+            }
+        }
+        if due(self.tlp_at) {
+            self.tlp_at = None;
+            self.tlp_pending = true;
+        }
         if due(self.delack_at) {
             self.delack_at = None;
             self.ack_now = true;
         }
         if due(self.persist_at) {
             self.persist_at = None;
-            if self.persist_backoff >= self.cfg.max_retries && self.persisting {
+            // RFC 1122 §4.2.2.17: give up only when probes go unanswered.
+            if self.probes_unanswered >= self.cfg.max_retries && self.persisting {
                 self.timeout_close(true);
                 return;
             }
-            self.persist_backoff += 1;
+            self.persist_backoff = (self.persist_backoff + 1).min(16);
+            self.probes_unanswered += 1;
             self.probe_pending = true;
         }
         if due(self.keepalive_deadline()) {
@@ -86,15 +103,34 @@ impl<F: Frame> Connection<F> {
                 // out again.
                 if self.rtx_count == 1 {
                     self.cc.on_rto(now, flight);
+                    self.rto_tsval = self.opts.ts.then(|| self.tsval());
                 }
                 self.rtt.backoff();
                 self.sb.mark_all_lost();
-                self.recovery = Recovery::Loss { point: self.snd_nxt };
+                self.dsack.end_episode();
+                self.recovery = Recovery::Loss {
+                    point: self.snd_nxt,
+                };
                 self.recover = self.snd_nxt;
                 self.dupacks = 0;
                 self.rexmit_head = true;
+                self.tlp_at = None;
+                self.tlp_high = None;
+                self.tlp_pending = false;
+                self.rack_at = None;
             }
         }
+    }
+
+    /// RFC 8985 §7.2: PTO = 2·SRTT, plus a delayed-ACK allowance when one
+    /// segment is in flight; none when the RTO would fire first.
+    fn pto(&self) -> Option<Duration> {
+        let srtt = self.rtt.srtt()?;
+        let mut pto = srtt * 2;
+        if self.in_flight() <= self.snd_mss {
+            pto = pto.max(srtt * 3 / 2 + Duration::from_millis(200));
+        }
+        Some(pto.max(Duration::from_millis(1)))
     }
 
     /// Deadline of the user timeout: oldest unacknowledged data waiting.
@@ -108,7 +144,10 @@ impl<F: Frame> Connection<F> {
 
     fn keepalive_deadline(&self) -> Option<Instant> {
         let ka = self.cfg.keepalive?;
-        if !matches!(self.state, State::Established | State::CloseWait | State::FinWait2) {
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait2
+        ) {
             return None;
         }
         if self.snd_una != self.snd_nxt || self.sndq.len() > 0 {
@@ -140,7 +179,11 @@ impl<F: Frame> Connection<F> {
         // bound): the send window stops us.
         let data_state = matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::LastAck | State::Closing
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::LastAck
+                | State::Closing
         );
         let need_persist = data_state && unsent && (flight == 0 || self.persisting);
         if need_persist {
@@ -157,9 +200,42 @@ impl<F: Frame> Connection<F> {
                 self.persist_backoff = 0;
             }
         }
-        if self.state.is_synchronized() && flight == 0 {
-            self.rtx_at = None;
-            self.una_since = None;
+        // RFC 8985 §7.2: arm the PTO in the open state with data in flight.
+        let tlp_ok = self.opts.sack
+            && data_state
+            && flight > 0
+            && self.recovery == Recovery::Open
+            && self.tlp_high.is_none()
+            && !self.persisting;
+        if !tlp_ok {
+            self.tlp_at = None;
+        } else if self.tlp_at.is_none() && !self.tlp_pending {
+            if let Some(p) = self.pto() {
+                let t = self.now + p;
+                if self.rtx_at.is_none_or(|r| t < r) {
+                    self.tlp_at = Some(t);
+                }
+            }
+        }
+        if flight == 0 || !self.opts.sack {
+            self.rack_at = None;
+        }
+        if matches!(self.state, State::SynSent | State::SynReceived) && self.rtx_at.is_none() {
+            // A SYN the sink refused still gets retried by the timer.
+            self.rtx_at = Some(self.now + self.rtt.rto());
+        }
+        if self.state.is_synchronized() {
+            if flight == 0 {
+                self.rtx_at = None;
+                self.una_since = None;
+            } else if !self.persisting {
+                if self.rtx_at.is_none() && self.state != State::TimeWait {
+                    self.rtx_at = Some(self.now + self.rtt.rto());
+                }
+                if self.una_since.is_none() {
+                    self.una_since = Some(self.now);
+                }
+            }
         }
     }
 
@@ -171,6 +247,8 @@ impl<F: Frame> Connection<F> {
             self.timewait_at,
             self.user_deadline(),
             self.rtx_at,
+            self.rack_at,
+            self.tlp_at,
             self.delack_at,
             self.persist_at,
             self.keepalive_deadline(),

@@ -42,8 +42,25 @@ impl TcpOptions {
     /// the end of the area, or wrong for a known kind is `BadLength`. A
     /// repeated option overwrites the earlier one, except MPTCP options,
     /// which are all kept in order.
-    pub fn parse(mut opts: &[u8]) -> Result<TcpOptions> {
+    pub fn parse(opts: &[u8]) -> Result<TcpOptions> {
         let mut o = TcpOptions::default();
+        o.parse_into(opts)?;
+        Ok(o)
+    }
+
+    /// `parse` into `self`, which should be `TcpOptions::default()`; parsing
+    /// in place saves copying the (large) options struct on the hot path.
+    pub fn parse_into(&mut self, mut opts: &[u8]) -> Result<()> {
+        let o = self;
+        // RFC 7323 Appendix A: the recommended `NOP,NOP,TS` layout on data
+        // segments is taken in one step (like Linux's fast path).
+        if let [KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10, a, b, c, d, e, f, g, h, rest @ ..] = opts {
+            o.timestamps = Some((
+                u32::from_be_bytes([*a, *b, *c, *d]),
+                u32::from_be_bytes([*e, *f, *g, *h]),
+            ));
+            opts = rest;
+        }
         loop {
             let (kind, len) = match opts {
                 [] | [KIND_EOL, ..] => break,
@@ -93,7 +110,7 @@ impl TcpOptions {
             }
             opts = rest;
         }
-        Ok(o)
+        Ok(())
     }
 
     /// The layout `write` uses for these options (what fits in 40 bytes).
@@ -170,9 +187,14 @@ impl TcpOptions {
                 put(&r.0.to_be_bytes());
             }
         }
-        let mptcp = self.mptcp.as_slice();
-        put(&mptcp[..layout.mptcp_len.min(mptcp.len())]);
-        buf[at..].fill(KIND_EOL);
+        if layout.mptcp_len > 0 {
+            let mptcp = self.mptcp.as_slice();
+            put(&mptcp[..layout.mptcp_len.min(mptcp.len())]);
+        }
+        // At most 3 bytes of padding: a short loop beats a memset call.
+        for b in &mut buf[at..] {
+            *b = KIND_EOL;
+        }
     }
 }
 

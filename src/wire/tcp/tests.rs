@@ -313,6 +313,20 @@ fn unknown_options_skipped_and_eol_stops() {
 }
 
 #[test]
+fn timestamps_fast_path_then_more_options() {
+    // NOP,NOP,TS then NOP,WS, a second TS (last wins) and EOL padding.
+    let o = parse_opts(&[
+        1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 5, 8, 10, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0,
+    ])
+    .unwrap();
+    assert_eq!(o.timestamps, Some((3, 4)));
+    assert_eq!(o.window_scale, Some(5));
+    // TS not at the start (after MSS) goes through the general loop.
+    let o = parse_opts(&[2, 4, 1, 0, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]).unwrap();
+    assert_eq!((o.mss, o.timestamps), (Some(256), Some((1, 2))));
+}
+
+#[test]
 fn repeated_options() {
     // The last MSS wins; MPTCP options accumulate in order.
     let o = parse_opts(&[2, 4, 0, 1, 2, 4, 0, 2, 30, 4, 0, 1, 30, 4, 0, 2]).unwrap();
@@ -355,6 +369,9 @@ fn malformed_options_are_bad_length() {
         &[254, 5, 0, 0],
         &[1, 1, 1, 8],
         &[8, 10, 0, 0, 0, 0, 0, 0],
+        // The NOP,NOP,TS fast path with the timestamps cut short.
+        &[1, 1, 8, 10, 0, 0, 0, 0],
+        &[1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 8, 10],
         // A kind byte with no length byte at the end.
         &[1, 1, 1, 2],
         &[1, 1, 1, 254],
@@ -443,7 +460,8 @@ fn seq_number_arithmetic_wraps() {
     let a = SeqNumber(u32::MAX - 1);
     let b = a + 4;
     assert_eq!(b, SeqNumber(2));
-    assert!(b > a && a < b);
+    assert!(b > a);
+    assert!(a < b);
     assert_eq!(b - a, 4);
     assert_eq!(b.diff(a), 4);
     assert_eq!(a.diff(b), -4);
@@ -458,4 +476,31 @@ fn seg_len_counts_syn_and_fin() {
     assert_eq!(r.seg_len(10), 10);
     r.flags = TcpFlags::SYN | TcpFlags::FIN;
     assert_eq!(r.seg_len(10), 12);
+}
+
+#[test]
+fn linux_frames_parse_through_every_layer() {
+    use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
+    for frame in [&LINUX_SYN[..], &LINUX_MPTCP_SYN[..]] {
+        let eth = EthernetRepr::parse(frame).unwrap();
+        assert_eq!(eth.src, MacAddr([2, 0, 0, 0, 0, 1]));
+        assert_eq!(eth.ethertype, EtherType::Ipv4);
+        let pkt = &frame[EthernetRepr::HEADER_LEN..];
+        let (ip, hl) = Ipv4Repr::parse(pkt).unwrap();
+        assert_eq!(
+            (ip.src, ip.dst, ip.protocol, ip.ttl),
+            (SRC, DST, IpProtocol::Tcp, 64)
+        );
+        assert!(ip.dont_frag);
+        // Re-emitting the IPv4 header reproduces Linux's bytes and checksum.
+        let mut out = [0u8; 20];
+        ip.emit(&mut out);
+        assert_eq!(&out[..], &pkt[..20]);
+        let seg = &pkt[hl..hl + ip.payload_len];
+        let (tcp, off) = TcpRepr::parse(seg, ip.src, ip.dst).unwrap();
+        assert_eq!(
+            (tcp.flags, off, seg.len()),
+            (TcpFlags::SYN, seg.len(), seg.len())
+        );
+    }
 }

@@ -1,0 +1,188 @@
+//! Stack micro-benchmarks: a bulk transfer between two stacks back to back
+//! over heap frames (receive demux, connection lookup, ACK batching, the
+//! zero-copy transmit path and the timer wheel, with the TCP core), and the
+//! closed-port path (parse + RST) that a SYN scan exercises.
+//!
+//! `cargo bench --bench stack` (add `-- --quick` for a short run).
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+use core::time::Duration;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use xdptcp::app::Event;
+use xdptcp::io::{Device, Frame};
+use xdptcp::stack::{Ipv4Cidr, Stack, StackConfig};
+use xdptcp::tcp;
+use xdptcp::time::Instant;
+use xdptcp::wire::{
+    EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr, SeqNumber, TcpFlags, TcpRepr,
+};
+
+const FRAME: usize = 2048;
+
+struct HeapFrame(Box<[u8]>);
+
+impl Frame for HeapFrame {
+    fn buf(&self) -> &[u8] {
+        &self.0
+    }
+    fn buf_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+/// Transmitted frames are kept whole (no copy) until the peer takes them.
+#[derive(Default)]
+struct Link {
+    tx: Vec<(HeapFrame, usize, usize)>,
+    free: Vec<HeapFrame>,
+}
+
+impl Device for Link {
+    type Frame = HeapFrame;
+    fn alloc(&mut self) -> Option<HeapFrame> {
+        Some(
+            self.free
+                .pop()
+                .unwrap_or_else(|| HeapFrame(vec![0; FRAME].into_boxed_slice())),
+        )
+    }
+    fn transmit(&mut self, frame: HeapFrame, start: usize, end: usize) -> bool {
+        self.tx.push((frame, start, end));
+        true
+    }
+    fn transmit_ref(&mut self, frame: &HeapFrame, start: usize, end: usize) -> bool {
+        let mut f = self.alloc().expect("frame");
+        f.0[..end - start].copy_from_slice(&frame.0[start..end]);
+        self.tx.push((f, 0, end - start));
+        true
+    }
+    fn mtu(&self) -> usize {
+        1500
+    }
+}
+
+fn config(last: u8) -> StackConfig {
+    StackConfig {
+        mac: MacAddr([2, 0, 0, 0, 0, last]),
+        addrs: vec![Ipv4Cidr {
+            addr: Ipv4Addr::new(198, 18, 0, last),
+            prefix: 24,
+        }],
+        gateway: None,
+        tcp: tcp::Config::default(),
+        max_conns: 1024,
+        syn_backlog: 128,
+        accept_backlog: 128,
+        arp_ttl: Duration::from_secs(3600),
+        arp_retry: Duration::from_secs(1),
+        arp_retries: 3,
+        arp_queue: 64,
+        udp_queue: 64,
+        secret: [last; 16],
+        ephemeral_ports: (40000, 60000),
+        pool: Default::default(),
+    }
+}
+
+/// Move frames across the link (moving frame ownership, so the receiver
+/// keeps payload zero-copy); returns whether anything moved.
+fn shuttle(from: &mut Stack<Link>, to: &mut Stack<Link>, now: Instant) -> bool {
+    let frames = core::mem::take(&mut from.device_mut().tx);
+    let moved = !frames.is_empty();
+    for (mut f, start, end) in frames {
+        if start > 0 {
+            f.0.copy_within(start..end, 0);
+        }
+        to.receive(now, f, end - start);
+    }
+    moved
+}
+
+/// Transfer `total` bytes from a new connection A -> B; returns bytes read.
+fn bulk(total: usize) -> usize {
+    let mut a = Stack::new(config(1), Link::default(), Instant::ZERO);
+    let mut b = Stack::new(config(2), Link::default(), Instant::ZERO);
+    b.listen(80).unwrap();
+    let mut now = Instant::ZERO;
+    let id = a
+        .connect(now, SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 80))
+        .unwrap();
+    let chunk = vec![0x5au8; 64 * 1024];
+    let (mut sent, mut read) = (0, 0);
+    for _ in 0..1_000_000 {
+        while sent < total {
+            match a.send(id, &chunk[..(total - sent).min(chunk.len())]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sent += n,
+            }
+        }
+        while a.next_event().is_some() {}
+        while let Some(ev) = b.next_event() {
+            if let Event::Readable { id } = ev {
+                read += b.recv_with(id, &mut |s| s.len()).unwrap();
+            }
+        }
+        if read >= total {
+            break;
+        }
+        a.poll(now);
+        b.poll(now);
+        now += Duration::from_micros(10);
+        let moved = shuttle(&mut a, &mut b, now) | shuttle(&mut b, &mut a, now);
+        if !moved {
+            if let Some(t) = [a.poll_at(), b.poll_at()].into_iter().flatten().min() {
+                now = now.max(t);
+            }
+        }
+    }
+    read
+}
+
+fn syn_frame() -> Vec<u8> {
+    let seg = TcpRepr {
+        src_port: 5555,
+        dst_port: 81,
+        seq: SeqNumber(1000),
+        flags: TcpFlags::SYN,
+        window: 64240,
+        ..TcpRepr::default()
+    };
+    let (src, dst) = (Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1));
+    let h = seg.header_len();
+    let mut f = vec![0u8; 34 + h];
+    seg.emit(&mut f[34..], src, dst);
+    Ipv4Repr::new(src, dst, IpProtocol::Tcp, h).emit(&mut f[14..34]);
+    EthernetRepr {
+        dst: MacAddr([2, 0, 0, 0, 0, 1]),
+        src: MacAddr([2, 0, 0, 0, 0, 2]),
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut f[..14]);
+    f
+}
+
+fn benches(c: &mut Criterion) {
+    const TOTAL: usize = 4 << 20;
+    let mut g = c.benchmark_group("stack");
+    g.throughput(Throughput::Bytes(TOTAL as u64));
+    g.bench_function("bulk_4MiB_back_to_back", |bench| {
+        bench.iter(|| assert_eq!(bulk(TOTAL), TOTAL))
+    });
+    g.throughput(Throughput::Elements(1));
+    let mut s = Stack::new(config(1), Link::default(), Instant::ZERO);
+    s.arp_insert_static(Ipv4Addr::new(198, 18, 0, 2), MacAddr([2, 0, 0, 0, 0, 2]));
+    let syn = syn_frame();
+    g.bench_function("syn_to_closed_port_rst", |bench| {
+        bench.iter(|| {
+            let mut f = s.device_mut().alloc().unwrap();
+            f.0[..syn.len()].copy_from_slice(&syn);
+            s.receive(Instant::ZERO, f, syn.len());
+            let (f, _, _) = s.device_mut().tx.pop().expect("RST");
+            s.device_mut().free.push(f);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(stack, benches);
+criterion_main!(stack);

@@ -1,0 +1,83 @@
+//! Closing, resets and challenge ACKs: the helpers shared by input,
+//! timers and the application calls (RFC 9293 §3.10.5, RFC 5961 §7).
+
+use super::{Connection, State, CHALLENGE_ACK_LIMIT};
+use crate::io::Frame;
+use crate::tcp::{SeqNumber, TcpFlags, TcpRepr};
+
+impl<F: Frame> Connection<F> {
+    pub(super) fn enter_closed(&mut self) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            self.events.closed = true;
+        }
+        self.sndq.clear();
+        self.sb.clear();
+        self.rcvq.clear_ooo();
+        self.fin_queued = false;
+        self.rtx_at = None;
+        self.delack_at = None;
+        self.rack_at = None;
+        self.tlp_at = None;
+        self.persist_at = None;
+        self.timewait_at = None;
+        self.una_since = None;
+        self.ack_now = false;
+        self.syn_pending = false;
+        self.probe_pending = false;
+        self.keepalive_pending = false;
+    }
+
+    /// Close because of a timeout; tell the peer with a RST when it may
+    /// still be there (keepalive, user timeout).
+    pub(super) fn timeout_close(&mut self, send_rst: bool) {
+        if send_rst && self.state.is_synchronized() {
+            self.queue_active_reset();
+        }
+        self.events.timed_out = true;
+        self.enter_closed();
+    }
+
+    /// RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> (with ACK as Linux does).
+    pub(super) fn queue_active_reset(&mut self) {
+        let mut rst = self.base_repr(self.snd_nxt, TcpFlags::RST | TcpFlags::ACK);
+        rst.ack = self.rcvq.nxt;
+        rst.window = 0;
+        rst.options = Default::default();
+        self.rst_pending = Some(rst);
+    }
+
+    /// A bare header from us to the peer.
+    pub(super) fn base_repr(&self, seq: SeqNumber, flags: TcpFlags) -> TcpRepr {
+        TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq,
+            ack: SeqNumber(0),
+            flags,
+            ..TcpRepr::default()
+        }
+    }
+
+    /// RFC 5961 §7: send a challenge ACK unless over the rate limit.
+    pub(super) fn challenge_ack(&mut self) {
+        if self.rate_limited_ack() {
+            self.stats.challenge_acks += 1;
+        }
+    }
+
+    /// Queue an ACK subject to the per-connection rate limit (challenge
+    /// ACKs, PAWS and out-of-window answers). Returns whether it was queued.
+    pub(super) fn rate_limited_ack(&mut self) -> bool {
+        if self.now.saturating_since(self.challenge_start) >= core::time::Duration::from_secs(1) {
+            self.challenge_start = self.now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= CHALLENGE_ACK_LIMIT {
+            return false;
+        }
+        self.challenge_count += 1;
+        self.ack_now = true;
+        true
+    }
+}

@@ -1,0 +1,132 @@
+//! The connection's public vocabulary: states, emitted payloads, the
+//! segment sink, application events and counters.
+
+use crate::io::Frame;
+use crate::tcp::TcpRepr;
+
+/// The eleven states of RFC 9293 §3.3.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl State {
+    /// RFC 9293 §3.3.2: the synchronized states.
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+/// Where the payload of an emitted segment lives.
+pub enum Payload<'a, F> {
+    /// No data (SYN, pure ACK, FIN, RST).
+    None,
+    /// Data in a frame the connection keeps (send queue), at
+    /// `frame[start..end]` with at least `io::HEADROOM` bytes free before
+    /// `start`: the sink writes headers there in place and transmits with
+    /// `Device::transmit_ref`.
+    InPlace {
+        frame: &'a mut F,
+        start: usize,
+        end: usize,
+    },
+    /// Data that cannot take headers in place (e.g. the tail of a partially
+    /// sent frame): the sink copies it into a fresh frame.
+    Bytes(&'a [u8]),
+}
+
+impl<F: Frame> Payload<'_, F> {
+    /// The payload bytes.
+    pub fn data(&self) -> &[u8] {
+        match self {
+            Payload::None => &[],
+            Payload::InPlace { frame, start, end } => &frame.buf()[*start..*end],
+            Payload::Bytes(b) => b,
+        }
+    }
+}
+
+/// Receives the segments a connection emits. The stack implements it by
+/// adding IPv4 and Ethernet headers and handing the frame to the device.
+pub trait SegmentSink<F> {
+    /// Emit one segment. `ect`: mark the IP header ECT(0) (RFC 3168 §6.1.4:
+    /// new data segments of an ECN-capable connection only; never pure ACKs,
+    /// SYNs or retransmissions). Returns false if it could not be sent now
+    /// (no frame, ring full); the connection then stops emitting and tries
+    /// again on the next `poll_transmit`.
+    fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, F>, ect: bool) -> bool;
+    /// A free frame for application data (with `io::HEADROOM` reserved).
+    fn alloc(&mut self) -> Option<F>;
+}
+
+/// Things the application should hear about; accumulated until
+/// [`Connection::take_events`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnEvents {
+    /// The handshake completed (active or passive open).
+    pub connected: bool,
+    /// New in-order data can be read.
+    pub readable: bool,
+    /// Send buffer space became available after a short write.
+    pub writable: bool,
+    /// The peer sent FIN: no more data will arrive after what is queued.
+    pub read_closed: bool,
+    /// The connection is gone (fully closed, reset, or timed out). After
+    /// this the stack removes it.
+    pub closed: bool,
+    /// Closed because of a RST from the peer.
+    pub reset: bool,
+    /// Closed because of a timeout (retries, user timeout, keepalive).
+    pub timed_out: bool,
+}
+
+/// Per-connection counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub segs_in: u64,
+    pub segs_out: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    /// Segments retransmitted for any reason.
+    pub retransmits: u64,
+    pub rto_timeouts: u64,
+    /// Entries into SACK or NewReno fast recovery.
+    pub fast_recoveries: u64,
+    /// Duplicate segments received (fully old data).
+    pub dup_segs_in: u64,
+    pub ooo_segs_in: u64,
+    pub challenge_acks: u64,
+    /// Segments rejected by PAWS (RFC 7323 §5).
+    pub paws_drops: u64,
+    pub zero_window_probes: u64,
+    pub keepalive_probes: u64,
+    /// Out-of-order frames collapsed under memory pressure.
+    pub collapsed: u64,
+    /// Segments dropped because the receive memory was exhausted.
+    pub rcv_mem_drops: u64,
+    /// Segments dropped as unacceptable (outside the receive window).
+    pub out_of_window: u64,
+    /// ECN congestion reactions (ECE received, once per window).
+    pub ecn_reactions: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
+    /// RTOs found spurious by timestamps (RFC 3522) and undone.
+    pub spurious_rtos: u64,
+    /// Retransmissions D-SACK showed needless (RFC 3708).
+    pub spurious_retransmits: u64,
+    /// Fast recoveries undone because every retransmission was needless.
+    pub recovery_undos: u64,
+}
