@@ -185,6 +185,7 @@ fn stack_config(
         udp_queue: 256,
         secret,
         ephemeral_ports: (49152, 65535),
+        pool: crate::stack::PoolConfig::default(),
     }
 }
 
