@@ -227,8 +227,7 @@ fn start_echo(h: &Harness, extra: &[&str]) -> Child {
 
 /// SIGINT, then the exit status and stderr (bounded wait).
 fn stop(mut child: Child) -> (i32, String) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    xdptcp::io::xdp::sys::kill(child.id(), libc::SIGINT);
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {

@@ -128,32 +128,6 @@ impl RunReport {
     }
 }
 
-/// Whether the kernel has `addr` on any interface of this namespace.
-fn kernel_owns(addr: Ipv4Addr) -> bool {
-    let mut list: *mut libc::ifaddrs = core::ptr::null_mut();
-    // SAFETY: getifaddrs allocates a list we free below; we only read
-    // entries whose address family is AF_INET as sockaddr_in.
-    unsafe {
-        if libc::getifaddrs(&mut list) != 0 {
-            return false;
-        }
-        let mut found = false;
-        let mut p = list;
-        while !p.is_null() {
-            let a = (*p).ifa_addr;
-            if !a.is_null() && i32::from((*a).sa_family) == libc::AF_INET {
-                let sin = &*(a as *const libc::sockaddr_in);
-                if u32::from_be(sin.sin_addr.s_addr) == u32::from(addr) {
-                    found = true;
-                }
-            }
-            p = (*p).ifa_next;
-        }
-        libc::freeifaddrs(list);
-        found
-    }
-}
-
 fn stack_config(
     info: &IfaceInfo,
     spec: &IfaceSpec,
@@ -222,7 +196,7 @@ fn setup_iface(
             spec.name, info.rx_queues, spec.name
         );
     }
-    if kernel_owns(spec.cidr.addr) {
+    if crate::io::xdp::sys::kernel_owns(spec.cidr.addr) {
         return Err(Error::new(
             ErrorKind::AddressInUse,
             format!(
@@ -265,11 +239,6 @@ fn setup_iface(
     })
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Set everything up, run the workers until SIGINT/SIGTERM or the duration,
 /// tear down (the XDP programs are detached whatever happens) and report.
 /// `on_ready` is called once everything is attached (e.g. to print it).
@@ -288,7 +257,7 @@ where
             "at least one --iface is needed".into(),
         ));
     }
-    if !is_root() {
+    if !crate::io::xdp::sys::is_root() {
         return Err(Error::new(
             ErrorKind::Permission,
             "AF_XDP needs root (CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW)".into(),

@@ -4,12 +4,12 @@
 
 use super::owner::{classify, Dest};
 use crate::app::{dispatch, App};
+use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
 use crate::stack::{Stack, StackConfig, StackCounters};
 use crate::time::Instant;
 use crossbeam::queue::ArrayQueue;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -25,21 +25,15 @@ const MAX_SLEEP_MS: i32 = 10;
 pub struct Inbox {
     queue: ArrayQueue<Handoff>,
     sleeping: AtomicBool,
-    efd: OwnedFd,
+    wake: EventFd,
 }
 
 impl Inbox {
     pub fn new(capacity: usize) -> std::io::Result<Inbox> {
-        // SAFETY: plain eventfd(2) call; the fd is owned below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
         Ok(Inbox {
             queue: ArrayQueue::new(capacity),
             sleeping: AtomicBool::new(false),
-            // SAFETY: `fd` is a fresh descriptor nobody else owns.
-            efd: unsafe { OwnedFd::from_raw_fd(fd) },
+            wake: EventFd::new()?,
         })
     }
 
@@ -50,9 +44,7 @@ impl Inbox {
         // before sleeping, or we see it sleeping and wake it.
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to our eventfd.
-            unsafe { libc::write(self.efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            self.wake.notify();
         }
         Ok(())
     }
@@ -180,19 +172,14 @@ pub fn run<A: RuntimeApp>(
         ..Default::default()
     };
     let mut batch: Vec<(XdpFrame, usize)> = Vec::with_capacity(crate::io::xdp::socket::BATCH);
-    let mut pollfds: Vec<libc::pollfd> = stacks
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.device().socket().fd().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .chain(std::iter::once(libc::pollfd {
-            fd: inboxes[me].efd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }))
-        .collect();
+    // Every socket, then this worker's wake-up eventfd.
+    let mut pollset = PollSet::new(
+        stacks
+            .iter()
+            .map(|s| s.device().socket().fd())
+            .chain(std::iter::once(inboxes[me].wake.fd())),
+    );
+    let wake_idx = pollset.len() - 1;
     let mut idle = 0u32;
     // Let every app set itself up (listen) before traffic arrives.
     for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
@@ -305,15 +292,12 @@ pub fn run<A: RuntimeApp>(
             fence(Ordering::SeqCst);
             if inbox.queue.is_empty() {
                 st.sleeps += 1;
-                // SAFETY: `pollfds` is a live array of `len` pollfd structs.
-                unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout) };
+                pollset.wait(timeout);
+                if pollset.readable(wake_idx) {
+                    inbox.wake.drain();
+                }
             }
             inbox.sleeping.store(false, Ordering::Relaxed);
-            if pollfds.last().is_some_and(|p| p.revents != 0) {
-                let mut v: u64 = 0;
-                // SAFETY: reads 8 bytes into a live u64 from our eventfd.
-                unsafe { libc::read(inbox.efd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-            }
         }
     }
     for (stack, app) in stacks.iter().zip(apps.iter()) {
