@@ -111,6 +111,8 @@ fn bad_arguments_exit_2_with_one_line() {
         &["--reorder", "-0.1"],
         &["--dup", "x"],
         &["--corrupt", "2"],
+        &["--ce", "1.5"],
+        &["--ce-queue", "x"],
         &["--mtu", "0"],
         &["--mtu", "100"],
         &["--mtu", "65000"],

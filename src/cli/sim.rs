@@ -49,6 +49,12 @@ pub struct SimArgs {
     /// Extra random one-way delay in [0, J] ms (does not reorder).
     #[arg(long, default_value = "0", value_parser = parse_ms, value_name = "J")]
     pub jitter_ms: f64,
+    /// Probability that an ECN-capable packet is marked CE (RFC 3168).
+    #[arg(long, default_value = "0", value_parser = parse_prob, value_name = "P")]
+    pub ce: f64,
+    /// Mark ECN-capable packets CE while at least N packets are queued.
+    #[arg(long, value_name = "N")]
+    pub ce_queue: Option<usize>,
     /// Largest extra delay of a reordered packet, ms.
     #[arg(long, default_value = "1", value_parser = parse_ms, value_name = "MS")]
     pub reorder_ms: f64,
@@ -133,6 +139,8 @@ impl SimArgs {
                 queue_limit: self
                     .queue
                     .unwrap_or_else(|| scenario::default_queue(rate_bps, delay)),
+                ce_mark: self.ce,
+                ce_queue: self.ce_queue,
             },
             cc: match self.cc {
                 Cc::Cubic => CcKind::Cubic,
@@ -196,8 +204,15 @@ fn summary(a: &SimArgs, p: &BulkParams, r: &BulkReport) -> String {
         r.retransmits, r.rto_timeouts, r.fast_recoveries, r.dropped_corrupt
     );
     s += &format!(
-        "link: {} packets, {} lost, {} queue drops, {} mtu drops, {} reordered, {} duplicated, {} corrupted\n",
-        l.tx_packets, l.dropped_loss, l.dropped_queue, l.dropped_mtu, l.reordered, l.duplicated, l.corrupted
+        "link: {} packets, {} lost, {} queue drops, {} mtu drops, {} reordered, {} duplicated, {} corrupted, {} CE-marked\n",
+        l.tx_packets,
+        l.dropped_loss,
+        l.dropped_queue,
+        l.dropped_mtu,
+        l.reordered,
+        l.duplicated,
+        l.corrupted,
+        l.ce_marked
     );
     if let Some(e) = &r.error {
         s += &format!("error: {e}\n");

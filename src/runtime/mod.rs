@@ -134,13 +134,7 @@ fn stack_config(
     cfg: &RuntimeConfig,
     mtu: usize,
 ) -> StackConfig {
-    let mut secret = [0u8; 16];
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-        ^ u128::from(std::process::id()) << 64;
-    secret.copy_from_slice(&seed.to_le_bytes());
+    let secret = random_secret();
     StackConfig {
         mac: info.mac,
         addrs: vec![spec.cidr],
@@ -379,4 +373,23 @@ where
         pcap_dropped,
         seconds: epoch.elapsed().as_secs_f64(),
     })
+}
+
+/// The ISN and SYN-cookie secret (RFC 6528 §3: must be unpredictable): from
+/// the kernel's CSPRNG, falling back to time and pid if it is unreadable.
+fn random_secret() -> [u8; 16] {
+    use std::io::Read;
+    let mut secret = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut secret))
+        .is_ok();
+    if !ok {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id()) << 64;
+        secret = seed.to_le_bytes();
+    }
+    secret
 }

@@ -47,6 +47,8 @@ pub(crate) struct Acked {
     pub any_retrans: bool,
     /// Segments fully acknowledged.
     pub segs: usize,
+    /// Latest (re)transmission time among them.
+    pub latest_sent: Option<Instant>,
 }
 
 /// RFC 8985 §6.1: the most recently sent segment known to be delivered.
@@ -190,6 +192,7 @@ impl Scoreboard {
                     self.rack_note(&s, now, min_rtt);
                 }
                 r.segs += 1;
+                r.latest_sent = Some(r.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
                 if s.ever_retrans {
                     r.any_retrans = true;
                 } else if r.rtt_sent_at.is_none() && !r.any_retrans {

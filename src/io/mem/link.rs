@@ -15,10 +15,16 @@
 //!    be overtaken by later packets.
 //! 7. Corruption: one random byte anywhere in the frame is flipped.
 //! 8. Duplication: a second copy arrives a little later.
+//!
+//! ECN (RFC 3168 §5): an AQM on the queue marks ECN-capable packets CE
+//! instead of dropping them, at random (`ce_mark`) and/or whenever at least
+//! `ce_queue` packets are waiting (a step-marking AQM).
 
 use super::frame::{FramePool, HeapFrame};
 use crate::io::Frame;
 use crate::time::Instant;
+use crate::wire::ipv4::{ECN_CE, ECN_ECT0, ECN_ECT1};
+use crate::wire::Ipv4Repr;
 use core::time::Duration;
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;
@@ -51,6 +57,10 @@ pub struct LinkConfig {
     pub mtu: usize,
     /// Packets that may wait for the serialiser.
     pub queue_limit: usize,
+    /// Probability that an ECN-capable packet is marked CE.
+    pub ce_mark: f64,
+    /// Mark ECN-capable packets CE while this many packets are queued.
+    pub ce_queue: Option<usize>,
 }
 
 impl Default for LinkConfig {
@@ -66,6 +76,8 @@ impl Default for LinkConfig {
             corrupt: 0.0,
             mtu: 1500,
             queue_limit: 1000,
+            ce_mark: 0.0,
+            ce_queue: None,
         }
     }
 }
@@ -86,6 +98,8 @@ pub struct LinkStats {
     pub reordered: u64,
     pub duplicated: u64,
     pub corrupted: u64,
+    /// ECN-capable packets marked CE.
+    pub ce_marked: u64,
 }
 
 /// A packet on its way: arrives at `at` (microseconds of virtual time).
@@ -141,6 +155,22 @@ impl Link {
         }
     }
 
+    /// Set CE on an ECN-capable IPv4 packet (fixing the header checksum).
+    fn mark_ce(&mut self, frame: &mut HeapFrame, len: usize) {
+        let Some(f) = frame.buf_mut().get_mut(..len) else {
+            return;
+        };
+        let is_ipv4 = f.get(12..14) == Some(&[0x08, 0x00][..]);
+        let Some(ip) = f.get_mut(ETH_HEADER..) else {
+            return;
+        };
+        let ecn = ip.get(1).map_or(0, |b| b & 0x03);
+        if is_ipv4 && (ecn == ECN_ECT0 || ecn == ECN_ECT1) {
+            Ipv4Repr::set_ecn_in_place(ip, ECN_CE);
+            self.stats.ce_marked += 1;
+        }
+    }
+
     /// Offer `frame[..len]` (a full Ethernet frame) at `now`; every copy
     /// that will arrive is passed to `out`. `wire` supplies duplicates.
     pub fn send(
@@ -166,6 +196,11 @@ impl Link {
         if self.backlog.len() >= self.cfg.queue_limit.max(1) {
             self.stats.dropped_queue += 1;
             return;
+        }
+        // RFC 3168 §5: an AQM marks ECT packets CE rather than dropping.
+        let congested = self.cfg.ce_queue.is_some_and(|q| self.backlog.len() >= q);
+        if congested || self.chance(self.cfg.ce_mark) {
+            self.mark_ce(&mut frame, len);
         }
         let ser = self.ser_ns(len);
         let depart_ns = self.busy_until_ns.max(now_ns) + ser;
@@ -313,6 +348,46 @@ mod tests {
         // Every corrupted packet (and maybe its duplicate) arrives damaged.
         let damaged = got.iter().filter(|g| g.2).count() as u64;
         assert!(damaged >= s.corrupted && damaged <= s.corrupted + s.duplicated);
+    }
+
+    #[test]
+    fn ce_marks_only_ecn_capable_ipv4() {
+        let wire = FramePool::new(256, 100);
+        let cfg = LinkConfig {
+            ce_mark: 1.0,
+            ..LinkConfig::default()
+        };
+        let mut link = Link::new(cfg, 1);
+        // A minimal IPv4 header with a valid checksum, ECN field `ecn`.
+        let frame = |ecn: u8| {
+            let mut f = wire.alloc().unwrap();
+            let b = f.buf_mut();
+            b[..60].fill(0);
+            b[12..14].copy_from_slice(&[0x08, 0x00]);
+            let ip = crate::wire::Ipv4Repr {
+                src: core::net::Ipv4Addr::new(198, 18, 0, 1),
+                dst: core::net::Ipv4Addr::new(198, 18, 0, 2),
+                protocol: crate::wire::IpProtocol::Tcp,
+                payload_len: 26,
+                ttl: 64,
+                dscp: 0,
+                ecn,
+                ident: 1,
+                dont_frag: true,
+            };
+            ip.emit(&mut b[14..34]);
+            f
+        };
+        let mut got = Vec::new();
+        for ecn in [ECN_ECT0, 0, ECN_ECT1] {
+            link.send(Instant::ZERO, frame(ecn), 60, &wire, &mut |p| {
+                let (ip, _) =
+                    Ipv4Repr::parse(&p.frame.buf()[14..60]).expect("checksum still valid");
+                got.push(ip.ecn);
+            });
+        }
+        assert_eq!(got, vec![ECN_CE, 0, ECN_CE]);
+        assert_eq!(link.stats.ce_marked, 2);
     }
 
     #[test]

@@ -208,6 +208,7 @@ impl Network {
             t.reordered += s.reordered;
             t.duplicated += s.duplicated;
             t.corrupted += s.corrupted;
+            t.ce_marked += s.ce_marked;
         }
         t
     }

@@ -87,6 +87,8 @@ pub struct ParamsReport {
     pub reorder_ms: f64,
     pub dup: f64,
     pub corrupt: f64,
+    pub ce: f64,
+    pub ce_queue: Option<usize>,
     pub mtu: usize,
     pub queue: usize,
     pub cc: &'static str,
@@ -112,6 +114,8 @@ impl ParamsReport {
             reorder_ms: ms(l.reorder_delay),
             dup: l.duplicate,
             corrupt: l.corrupt,
+            ce: l.ce_mark,
+            ce_queue: l.ce_queue,
             mtu: l.mtu,
             queue: l.queue_limit,
             cc: match p.cc {

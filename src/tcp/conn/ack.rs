@@ -58,7 +58,15 @@ impl<F: Frame> Connection<F> {
             // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
             rtt_sample = match a.rtt_sent_at {
                 Some(at) if !a.any_retrans => Some(now.saturating_since(at)),
-                _ => self.ts_rtt(seg),
+                // Retransmitted data: the echoed timestamp must come from the
+                // latest transmission. An older echo (the receiver had the
+                // data and our ACKs were lost) would measure the whole
+                // retransmission gap, inflating SRTT and the RTO for good.
+                _ => self.ts_rtt(seg).filter(|_| {
+                    let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
+                    a.latest_sent
+                        .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
+                }),
             };
             if let Some(r) = rtt_sample {
                 self.rtt.sample(r, now);
@@ -137,7 +145,8 @@ impl<F: Frame> Connection<F> {
             && self.recovery == Recovery::Open
             && self.snd_una > self.ecn_recover
         {
-            self.cc.on_congestion_event(now, flight_before);
+            let base = self.reduction_base(flight_before);
+            self.cc.on_congestion_event(now, base);
             self.ecn_recover = self.snd_nxt;
             self.recover = self.snd_nxt;
             self.cwr_pending = true;
@@ -291,7 +300,8 @@ impl<F: Frame> Connection<F> {
         self.recover = point;
         self.ecn_recover = point;
         self.stats.fast_recoveries += 1;
-        self.cc.on_congestion_event(self.now, flight);
+        let base = self.reduction_base(flight);
+        self.cc.on_congestion_event(self.now, base);
         self.prr = super::prr::Prr::start(self.in_flight());
         self.dsack.start_episode();
         self.sb.mark_head_lost();
@@ -299,6 +309,15 @@ impl<F: Frame> Connection<F> {
         if self.opts.ecn {
             self.cwr_pending = true;
         }
+    }
+
+    /// The "flight size" a window reduction starts from: what is outstanding,
+    /// but never more than cwnd. After a recovery, SND.NXT - SND.UNA still
+    /// counts the SACKed data above the holes (and what PRR sent), which
+    /// would make each reduction start above the window it reduces (Linux
+    /// likewise reduces from cwnd).
+    pub(super) fn reduction_base(&self, flight: usize) -> usize {
+        flight.min(self.cc.cwnd())
     }
 
     /// RFC 6675 §4 pipe, with NewReno's duplicate ACKs standing in for SACKed

@@ -102,7 +102,8 @@ impl<F: Frame> Connection<F> {
                 // RFC 5681 §3.1: ssthresh is held when the same segment times
                 // out again.
                 if self.rtx_count == 1 {
-                    self.cc.on_rto(now, flight);
+                    let base = self.reduction_base(flight);
+                    self.cc.on_rto(now, base);
                     self.rto_tsval = self.opts.ts.then(|| self.tsval());
                 }
                 self.rtt.backoff();
