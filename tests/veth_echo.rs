@@ -136,12 +136,19 @@ fn bulk_to(nsk: &str, target: &'static str, conns: u64, n: usize) -> Result<f64,
 
 /// `total` short connections from `par` threads: 100 bytes each way.
 fn short(nsk: &str, total: usize, par: usize) -> Result<(), String> {
+    short_to(nsk, STACK, total, par).map(|_| ())
+}
+
+/// `total` short connections to `target` from `par` threads; returns
+/// connections per second.
+fn short_to(nsk: &str, target: &'static str, total: usize, par: usize) -> Result<f64, String> {
+    let t0 = Instant::now();
     let handles: Vec<_> = (0..par)
         .map(|p| {
             let ns = nsk.to_string();
             std::thread::spawn(move || -> Result<(), String> {
                 netns::enter(&ns);
-                let addr: SocketAddr = STACK.parse().unwrap();
+                let addr: SocketAddr = target.parse().unwrap();
                 for i in (p..total).step_by(par) {
                     let msg: Vec<u8> = (0..100).map(|j| (i * 7 + j) as u8).collect();
                     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
@@ -167,7 +174,9 @@ fn short(nsk: &str, total: usize, par: usize) -> Result<(), String> {
         .filter_map(|h| h.join().unwrap().err())
         .collect();
     if errors.is_empty() {
-        Ok(())
+        let rate = total as f64 / t0.elapsed().as_secs_f64();
+        eprintln!("short to {target}: {total} connections, {rate:.0}/s");
+        Ok(rate)
     } else {
         Err(format!(
             "{} short connections failed: {:?}",
@@ -218,8 +227,7 @@ fn start_echo(h: &Harness, extra: &[&str]) -> Child {
 
 /// SIGINT, then the exit status and stderr (bounded wait).
 fn stop(mut child: Child) -> (i32, String) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    xdptcp::io::xdp::sys::kill(child.id(), libc::SIGINT);
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -365,6 +373,21 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
                 "malformed frames in the capture: {}",
                 &bad[..bad.len().min(200)]
             );
+            // One ARP reply per request: the other workers only learn.
+            let n = |filter: &str| {
+                let o = Command::new("tshark")
+                    .args(["-r", pcap.to_str().unwrap(), "-Y", filter])
+                    .output()
+                    .unwrap();
+                o.stdout
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .count()
+            };
+            let requests = n("arp.opcode == 1 && arp.dst.proto_ipv4 == 198.18.0.2");
+            let replies = n("arp.opcode == 2 && arp.src.proto_ipv4 == 198.18.0.2");
+            assert!(requests >= 1);
+            assert_eq!(replies, requests, "ARP replies per request");
             let count = Command::new("tshark")
                 .args(["-r", pcap.to_str().unwrap(), "-Y", "tcp.port == 7"])
                 .output()
@@ -449,6 +472,8 @@ fn echo_user_errors_exit_2() {
         ),
         (vec!["--iface", &iface, "--queues", "8"], "queue"),
         (vec!["--iface", "bad"], "NAME=IPV4/PREFIX"),
+        // veth has no zero-copy AF_XDP.
+        (vec!["--iface", &iface, "--zero-copy", "on"], "zero-copy"),
     ] {
         let (code, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -509,17 +534,24 @@ fn compare_echo_with_linux() {
     let n = bulk_bytes();
     bound_rx.recv_timeout(Duration::from_secs(5)).unwrap();
     let linux = bulk_to(&h.nsk(), "198.18.0.3:7", conns, n).unwrap();
+    let linux_cps = short_to(&h.nsk(), "198.18.0.3:7", 2000, 8).unwrap();
     stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
     server.join().unwrap();
     let child = start_echo(&h, &[]);
     let ours = bulk_to(&h.nsk(), STACK, conns, n);
+    let ours_cps = short_to(&h.nsk(), STACK, 2000, 8);
     let (code, err) = stop(child);
     eprintln!("{err}");
     let ours = ours.unwrap();
+    let ours_cps = ours_cps.unwrap();
     assert_eq!(code, 0);
     eprintln!(
         "echo throughput: xdptcp {ours:.0} Mbit/s, linux {linux:.0} Mbit/s, ratio {:.2}",
         ours / linux
+    );
+    eprintln!(
+        "short connections: xdptcp {ours_cps:.0}/s, linux {linux_cps:.0}/s, ratio {:.2}",
+        ours_cps / linux_cps
     );
 }
 

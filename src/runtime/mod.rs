@@ -16,7 +16,6 @@ use crate::stack::{Ipv4Cidr, StackConfig};
 use crate::tcp;
 use core::net::Ipv4Addr;
 use core::time::Duration;
-use crossbeam::queue::ArrayQueue;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -129,32 +128,6 @@ impl RunReport {
     }
 }
 
-/// Whether the kernel has `addr` on any interface of this namespace.
-fn kernel_owns(addr: Ipv4Addr) -> bool {
-    let mut list: *mut libc::ifaddrs = core::ptr::null_mut();
-    // SAFETY: getifaddrs allocates a list we free below; we only read
-    // entries whose address family is AF_INET as sockaddr_in.
-    unsafe {
-        if libc::getifaddrs(&mut list) != 0 {
-            return false;
-        }
-        let mut found = false;
-        let mut p = list;
-        while !p.is_null() {
-            let a = (*p).ifa_addr;
-            if !a.is_null() && i32::from((*a).sa_family) == libc::AF_INET {
-                let sin = &*(a as *const libc::sockaddr_in);
-                if u32::from_be(sin.sin_addr.s_addr) == u32::from(addr) {
-                    found = true;
-                }
-            }
-            p = (*p).ifa_next;
-        }
-        libc::freeifaddrs(list);
-        found
-    }
-}
-
 fn stack_config(
     info: &IfaceInfo,
     spec: &IfaceSpec,
@@ -180,7 +153,7 @@ fn stack_config(
         udp_queue: 256,
         secret,
         ephemeral_ports: (49152, 65535),
-        pool: Default::default(),
+        pool: crate::stack::PoolConfig::default(),
     }
 }
 
@@ -217,7 +190,7 @@ fn setup_iface(
             spec.name, info.rx_queues, spec.name
         );
     }
-    if kernel_owns(spec.cidr.addr) {
+    if crate::io::xdp::sys::kernel_owns(spec.cidr.addr) {
         return Err(Error::new(
             ErrorKind::AddressInUse,
             format!(
@@ -260,11 +233,6 @@ fn setup_iface(
     })
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Set everything up, run the workers until SIGINT/SIGTERM or the duration,
 /// tear down (the XDP programs are detached whatever happens) and report.
 /// `on_ready` is called once everything is attached (e.g. to print it).
@@ -283,7 +251,7 @@ where
             "at least one --iface is needed".into(),
         ));
     }
-    if !is_root() {
+    if !crate::io::xdp::sys::is_root() {
         return Err(Error::new(
             ErrorKind::Permission,
             "AF_XDP needs root (CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW)".into(),
@@ -325,8 +293,11 @@ where
             .collect(),
         None => core_affinity::get_core_ids().unwrap_or_default(),
     };
-    let inboxes: Arc<Vec<ArrayQueue<worker::Handoff>>> =
-        Arc::new((0..workers).map(|_| ArrayQueue::new(INBOX)).collect());
+    let inboxes: Vec<worker::Inbox> = (0..workers)
+        .map(|_| worker::Inbox::new(INBOX))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::new(ErrorKind::Socket, format!("eventfd: {e}")))?;
+    let inboxes = Arc::new(inboxes);
     let epoch = std::time::Instant::now();
     let mut per_worker: Vec<Vec<(XdpDevice, StackConfig)>> =
         (0..workers).map(|_| Vec::new()).collect();

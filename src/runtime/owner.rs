@@ -167,7 +167,7 @@ mod tests {
             udp_queue: 8,
             secret: [7; 16],
             ephemeral_ports: (50000, 50099),
-            pool: Default::default(),
+            pool: crate::stack::PoolConfig::default(),
         };
         let pool = || FramePool::new(2048, 1024);
         let dev = SimDevice::new(pool(), pool(), pool(), 1500, 256);

@@ -4,21 +4,55 @@
 
 use super::owner::{classify, Dest};
 use crate::app::{dispatch, App};
+use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
 use crate::stack::{Stack, StackConfig, StackCounters};
 use crate::time::Instant;
 use crossbeam::queue::ArrayQueue;
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Frames handed to a worker per loop iteration at most.
 const INBOX_BATCH: usize = 256;
 /// Busy loops without work before the worker sleeps in `poll(2)`.
 const SPINS_BEFORE_SLEEP: u32 = 64;
-/// Longest sleep: also bounds the latency of a hand-off to a sleeping worker.
-const MAX_SLEEP_MS: i32 = 1;
+/// Longest sleep (a missed wake-up costs at most this much latency).
+const MAX_SLEEP_MS: i32 = 10;
+
+/// A worker's inbox: frames handed over by other workers, and an eventfd
+/// that wakes the worker when it sleeps in `poll(2)`.
+pub struct Inbox {
+    queue: ArrayQueue<Handoff>,
+    sleeping: AtomicBool,
+    wake: EventFd,
+}
+
+impl Inbox {
+    pub fn new(capacity: usize) -> std::io::Result<Inbox> {
+        Ok(Inbox {
+            queue: ArrayQueue::new(capacity),
+            sleeping: AtomicBool::new(false),
+            wake: EventFd::new()?,
+        })
+    }
+
+    /// Hand `h` over; wakes the owner if it sleeps. Gives `h` back if full.
+    fn push(&self, h: Handoff) -> Result<(), Handoff> {
+        self.queue.push(h)?;
+        // Pairs with the fence in `sleep`: either the owner sees the frame
+        // before sleeping, or we see it sleeping and wake it.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) {
+            self.wake.notify();
+        }
+        Ok(())
+    }
+
+    pub fn pop(&self) -> Option<Handoff> {
+        self.queue.pop()
+    }
+}
 
 /// A frame on its way to the worker that owns its flow (a UMEM handle: no
 /// packet bytes move).
@@ -69,7 +103,20 @@ pub struct WorkerStats {
     pub sleeps: u64,
     pub stacks: Vec<StackCounters>,
     pub devices: Vec<DeviceCounters>,
+    /// The kernel's view of each socket (XDP_STATISTICS).
+    pub xsk: Vec<XskStats>,
     pub apps: Vec<serde_json::Value>,
+}
+
+/// XDP_STATISTICS of one socket: drops the kernel saw.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct XskStats {
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty_descs: u64,
+    pub tx_ring_empty_descs: u64,
 }
 
 /// Everything a worker thread starts with.
@@ -80,7 +127,7 @@ pub struct WorkerSetup {
     /// One device (this queue's socket) and stack config per interface.
     pub devices: Vec<(XdpDevice, StackConfig)>,
     /// Every worker's inbox, indexed by worker.
-    pub inboxes: Arc<Vec<ArrayQueue<Handoff>>>,
+    pub inboxes: Arc<Vec<Inbox>>,
     pub stop: Arc<AtomicBool>,
     pub epoch: std::time::Instant,
 }
@@ -125,14 +172,14 @@ pub fn run<A: RuntimeApp>(
         ..Default::default()
     };
     let mut batch: Vec<(XdpFrame, usize)> = Vec::with_capacity(crate::io::xdp::socket::BATCH);
-    let mut pollfds: Vec<libc::pollfd> = stacks
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.device().socket().fd().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+    // Every socket, then this worker's wake-up eventfd.
+    let mut pollset = PollSet::new(
+        stacks
+            .iter()
+            .map(|s| s.device().socket().fd())
+            .chain(std::iter::once(inboxes[me].wake.fd())),
+    );
+    let wake_idx = pollset.len() - 1;
     let mut idle = 0u32;
     // Let every app set itself up (listen) before traffic arrives.
     for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
@@ -170,6 +217,15 @@ pub fn run<A: RuntimeApp>(
                             }
                             if let Some(mut copy) = crate::io::xdp::XdpFrame::alloc(frame.umem()) {
                                 copy.buf_mut()[..len].copy_from_slice(&frame.buf()[..len]);
+                                // The other workers only need to learn the
+                                // sender (RFC 826 merge): a request becomes
+                                // a reply in their copy, so that the peer
+                                // gets one answer, from the arrival worker.
+                                if let Some(op) = copy.buf_mut().get_mut(20..22) {
+                                    if op == [0, 1] {
+                                        op.copy_from_slice(&[0, 2]);
+                                    }
+                                }
                                 if inbox
                                     .push(Handoff {
                                         iface: i,
@@ -230,15 +286,32 @@ pub fn run<A: RuntimeApp>(
             .map(|n| n.saturating_since(now(epoch)).as_millis() as i32)
             .unwrap_or(MAX_SLEEP_MS);
         let timeout = until.clamp(0, MAX_SLEEP_MS);
-        if timeout > 0 && inboxes[me].is_empty() {
-            st.sleeps += 1;
-            // SAFETY: `pollfds` is a live array of `len` pollfd structs.
-            unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout) };
+        if timeout > 0 {
+            let inbox = &inboxes[me];
+            inbox.sleeping.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            if inbox.queue.is_empty() {
+                st.sleeps += 1;
+                pollset.wait(timeout);
+                if pollset.readable(wake_idx) {
+                    inbox.wake.drain();
+                }
+            }
+            inbox.sleeping.store(false, Ordering::Relaxed);
         }
     }
     for (stack, app) in stacks.iter().zip(apps.iter()) {
         st.stacks.push(stack.counters().clone());
         st.devices.push(*stack.device().counters());
+        let x = stack.device().socket().xdp_statistics();
+        st.xsk.push(x.map_or_else(XskStats::default, |x| XskStats {
+            rx_dropped: x.rx_dropped(),
+            rx_invalid_descs: x.rx_invalid_descs(),
+            tx_invalid_descs: x.tx_invalid_descs(),
+            rx_ring_full: x.rx_ring_full(),
+            rx_fill_ring_empty_descs: x.rx_fill_ring_empty_descs(),
+            tx_ring_empty_descs: x.tx_ring_empty_descs(),
+        }));
         st.apps.push(app.stats_json());
     }
     st

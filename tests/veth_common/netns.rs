@@ -69,12 +69,6 @@ impl Drop for Harness {
 
 /// Move the calling thread into network namespace `ns` (by name).
 pub fn enter(ns: &str) {
-    let path = std::ffi::CString::new(format!("/run/netns/{ns}")).unwrap();
-    // SAFETY: open/setns/close on a path we own; the fd is closed after use.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        assert!(fd >= 0, "open /run/netns/{ns}");
-        assert_eq!(libc::setns(fd, libc::CLONE_NEWNET), 0, "setns {ns}");
-        libc::close(fd);
-    }
+    xdptcp::io::xdp::sys::enter_netns(&format!("/run/netns/{ns}"))
+        .unwrap_or_else(|e| panic!("setns {ns}: {e}"));
 }

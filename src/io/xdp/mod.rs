@@ -5,6 +5,7 @@ pub mod iface;
 pub mod pcap;
 pub mod prog;
 pub mod socket;
+pub mod sys;
 pub mod umem;
 
 pub use prog::{AttachedMode, XdpCounters, XdpMode, XdpProgram};

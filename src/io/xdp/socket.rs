@@ -160,9 +160,13 @@ impl XdpSocket {
         let detail = errno
             .map(|n| std::io::Error::from_raw_os_error(n).to_string())
             .unwrap_or_default();
+        let what = match kind {
+            ErrorKind::ZeroCopyUnavailable => "zero-copy AF_XDP socket",
+            _ => "AF_XDP socket",
+        };
         Err(Error::new(
             kind,
-            format!("AF_XDP socket on {iface} queue {queue}: {e}: {detail}"),
+            format!("{what} on {iface} queue {queue}: {e}: {detail}"),
         ))
     }
 
@@ -212,6 +216,8 @@ pub struct XdpDevice {
     scratch: Vec<FrameDesc>,
     counters: DeviceCounters,
     capture: Option<PcapTap>,
+    /// Descriptors on the fill ring (produced, not yet received back).
+    fill_outstanding: usize,
 }
 
 impl XdpDevice {
@@ -226,6 +232,7 @@ impl XdpDevice {
             scratch: vec![FrameDesc::default(); BATCH],
             counters: DeviceCounters::default(),
             capture: None,
+            fill_outstanding: 0,
         };
         while dev.refill() == BATCH {}
         dev
@@ -274,6 +281,7 @@ impl XdpDevice {
         // their chunks and they are on no other ring; they belong to the
         // UMEM this fill ring was created with.
         let done = unsafe { self.sock.fq.produce(&self.scratch[..n]) };
+        self.fill_outstanding += done;
         for d in &self.scratch[done..n] {
             self.umem.put_desc(*d);
         }
@@ -300,6 +308,7 @@ impl XdpDevice {
             }
         }
         self.counters.rx_packets += n as u64;
+        self.fill_outstanding = self.fill_outstanding.saturating_sub(n);
         if n > 0 || self.sock.fq.needs_wakeup() {
             while self.refill() == BATCH {}
         }
@@ -431,6 +440,30 @@ impl Device for XdpDevice {
 
     fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    /// What `alloc` can still hand out (the shared pool above the receive
+    /// reserve; other queues draw from it too).
+    fn free_frames(&self) -> Option<usize> {
+        Some(
+            self.umem
+                .free_frames()
+                .saturating_sub(self.umem.rx_reserve()),
+        )
+    }
+
+    fn total_frames(&self) -> Option<usize> {
+        Some(self.umem.frames())
+    }
+
+    /// Frames the kernel can receive into: this socket's fill ring plus the
+    /// shared pool that refills it.
+    fn rx_free_frames(&self) -> Option<usize> {
+        Some(self.fill_outstanding + self.umem.free_frames())
+    }
+
+    fn rx_total_frames(&self) -> Option<usize> {
+        Some(self.umem.frames())
     }
 }
 
