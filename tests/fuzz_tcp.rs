@@ -250,6 +250,14 @@ fn run_seen(variant: u8, passive_listen: bool, ops: &[Op], seen: &mut u32) -> [S
     [sides[0].conn.state(), sides[1].conn.state()]
 }
 
+/// Runs per `cargo test` (brief in CI); `XDPTCP_FUZZ_ITERATIONS` for longer.
+fn iterations() -> usize {
+    std::env::var("XDPTCP_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
 static SEEN: AtomicU32 = AtomicU32::new(0);
 
 const ALL_STATES: [State; 11] = [
@@ -274,7 +282,7 @@ fn state_index(s: State) -> usize {
 fn fuzz_tcp_pair_every_state() {
     bolero::check!()
         .with_type::<(u8, bool, Vec<Op>)>()
-        .with_iterations(3000)
+        .with_iterations(iterations())
         .with_max_len(8192)
         .for_each(|(variant, listen, ops)| {
             // Half the runs start from an established connection with data
