@@ -2,10 +2,21 @@
 //! RFC 6675 §3 (SACKed, lost, retransmitted) kept per segment, the send
 //! times used for RTT samples (Karn's rule, RFC 6298 §3), and RACK's
 //! time-based loss detection (RFC 8985 §6).
+//!
+//! Every ACK's work is kept independent of the data in flight (as Linux
+//! does): SACKed runs are skipped through a cache of wholly SACKed spans
+//! ([`spans`]), IsLost walks down from the highest SACK and stops at the
+//! first hole already lost, and NextSeg resumes from cursors below which
+//! no candidate lies.
+
+#[cfg(test)]
+mod reference;
+mod spans;
 
 use super::SeqNumber;
 use crate::time::Instant;
 use core::time::Duration;
+use spans::Spans;
 use std::collections::VecDeque;
 
 /// RFC 6675 §2: DupThresh.
@@ -16,7 +27,7 @@ const MAX_REORDERING: usize = 300;
 
 /// One transmitted segment `[start, end)`; the last sequence number is a FIN
 /// when `fin`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Sent {
     pub start: SeqNumber,
     pub end: SeqNumber,
@@ -39,7 +50,7 @@ impl Sent {
 }
 
 /// What a cumulative ACK removed from the scoreboard.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct Acked {
     /// Time of the oldest fully acknowledged segment never retransmitted.
     pub rtt_sent_at: Option<Instant>,
@@ -52,7 +63,7 @@ pub(crate) struct Acked {
 }
 
 /// RFC 8985 §6.1: the most recently sent segment known to be delivered.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct Rack {
     /// RACK.xmit_ts (None before the first delivery).
     pub xmit: Option<Instant>,
@@ -87,6 +98,16 @@ pub(crate) struct Scoreboard {
     /// Lost, not yet retransmitted, not SACKed (NextSeg rule 1 candidates).
     pending_bytes: usize,
     outstanding: usize,
+    /// End of the highest SACKed segment.
+    high: Option<SeqNumber>,
+    /// Wholly SACKed ranges, to skip.
+    spans: Spans,
+    /// No NextSeg rule 1 candidate (lost, not retransmitted, not SACKed)
+    /// starts below this (None: scan from SND.UNA).
+    floor_lost: Option<SeqNumber>,
+    /// No rule 3 candidate (not SACKed, lost or retransmitted) starts below
+    /// this.
+    floor_rule3: Option<SeqNumber>,
 }
 
 impl Scoreboard {
@@ -135,6 +156,34 @@ impl Scoreboard {
             } else if s.lost {
                 f(&mut self.pending_bytes);
             }
+        }
+        if sign && !s.sacked && !s.retrans {
+            // A NextSeg candidate appeared: lower its cursor.
+            let floor = if s.lost {
+                &mut self.floor_lost
+            } else {
+                &mut self.floor_rule3
+            };
+            if floor.is_some_and(|x| s.start < x) {
+                *floor = Some(s.start);
+            }
+        }
+    }
+
+    /// Index of the first segment starting at or above `seq`.
+    fn index_of(&self, seq: SeqNumber) -> usize {
+        self.segs.partition_point(|s| s.start < seq)
+    }
+
+    /// The index after the SACKed segment `i` and the SACKed span it lies in.
+    fn skip_sacked(&self, i: usize) -> usize {
+        match self
+            .segs
+            .get(i)
+            .and_then(|s| self.spans.find(s.start, s.end))
+        {
+            Some((_, b)) => self.index_of(b).max(i + 1),
+            None => i + 1,
         }
     }
 
@@ -205,6 +254,16 @@ impl Scoreboard {
                 break;
             }
         }
+        // Keep the marks inside the window (sequence numbers wrap).
+        self.spans.ack(ack);
+        if self.high.is_some_and(|h| h <= ack) {
+            self.high = None;
+        }
+        for floor in [&mut self.floor_lost, &mut self.floor_rule3] {
+            if floor.is_some_and(|x| x < ack) {
+                *floor = Some(ack);
+            }
+        }
         r
     }
 
@@ -226,16 +285,30 @@ impl Scoreboard {
             if s.start >= right {
                 break;
             }
+            if s.sacked {
+                // Already SACKed: nothing to do for it or its span.
+                i = self.skip_sacked(i);
+                continue;
+            }
             if s.start < left || s.end > right {
                 i += 1;
                 continue;
             }
-            if !s.sacked {
-                newly += s.len();
-                self.update(i, |s| s.sacked = true);
-                self.rack_note(&s, now, min_rtt);
+            newly += s.len();
+            self.update(i, |s| s.sacked = true);
+            self.rack_note(&s, now, min_rtt);
+            if self.high.is_none_or(|h| s.end > h) {
+                self.high = Some(s.end);
             }
             i += 1;
+        }
+        // Every segment wholly inside the block is SACKed now.
+        let first = self.index_of(left);
+        let past = self.segs.partition_point(|s| s.end <= right);
+        if first < past {
+            if let (Some(a), Some(b)) = (self.segs.get(first), self.segs.get(past - 1)) {
+                self.spans.insert(a.start, b.end);
+            }
         }
         newly
     }
@@ -247,30 +320,47 @@ impl Scoreboard {
 
     /// Highest SACKed sequence number (end of the highest SACKed segment).
     pub fn high_sacked(&self) -> Option<SeqNumber> {
-        self.segs.iter().rev().find(|s| s.sacked).map(|s| s.end)
+        self.high
     }
 
     /// RFC 6675 §4 IsLost applied to every segment: lost when DupThresh
     /// SACKed segments, or more than (DupThresh - 1)·SMSS SACKed bytes, lie
     /// above it. Returns whether the first segment is lost.
+    ///
+    /// The walk starts at the highest SACKed segment (nothing above it has
+    /// SACKs above), jumps over SACKed spans, and stops at the first hole
+    /// that is already lost (everything below was marked before), so its
+    /// cost is the holes newly marked, not the window.
     pub fn mark_lost(&mut self, smss: usize) -> bool {
-        let mut segs_above = 0;
-        let mut bytes_above = 0;
-        for i in (0..self.segs.len()).rev() {
-            let s = self.segs[i];
-            if s.sacked {
-                segs_above += 1;
-                bytes_above += s.len();
-                continue;
-            }
-            let thresh = self.dupthresh();
-            if segs_above >= thresh || bytes_above > (thresh - 1) * smss {
-                if !s.lost {
-                    self.update(i, |s| s.lost = true);
-                } else {
-                    // Everything below is already marked.
-                    break;
+        let thresh = self.dupthresh();
+        if let Some(high) = self.high {
+            let mut i = self.segs.partition_point(|s| s.end < high);
+            let mut segs_above = 0;
+            let mut bytes_above = 0;
+            while let Some(s) = self.segs.get(i).copied() {
+                if s.sacked {
+                    // The SACKed span ending here (if known), in one step.
+                    let lo = self
+                        .spans
+                        .find(s.start, s.end)
+                        .map_or(i, |(a, _)| self.index_of(a).min(i));
+                    let start = self.segs.get(lo).map_or(s.start, |f| f.start);
+                    segs_above += i - lo + 1;
+                    bytes_above += s.end - start;
+                    let Some(next) = lo.checked_sub(1) else { break };
+                    i = next;
+                    continue;
                 }
+                if segs_above >= thresh || bytes_above > (thresh - 1) * smss {
+                    if !s.lost {
+                        self.update(i, |s| s.lost = true);
+                    } else {
+                        // Everything below is already marked.
+                        break;
+                    }
+                }
+                let Some(next) = i.checked_sub(1) else { break };
+                i = next;
             }
         }
         self.segs.front().is_some_and(|s| s.lost && !s.sacked)
@@ -297,6 +387,8 @@ impl Scoreboard {
                 s.retrans = false;
             });
         }
+        self.high = None;
+        self.spans.clear();
     }
 
     /// Forget loss marks (after a spurious RTO).
@@ -311,22 +403,47 @@ impl Scoreboard {
 
     /// RFC 6675 §4 NextSeg rule 1: the first lost segment not yet
     /// retransmitted.
-    pub fn next_lost(&self) -> Option<usize> {
+    pub fn next_lost(&mut self) -> Option<usize> {
         if self.pending_bytes == 0 {
             return None;
         }
-        self.segs
-            .iter()
-            .position(|s| s.lost && !s.retrans && !s.sacked)
+        let mut i = self.floor_lost.map_or(0, |x| self.index_of(x));
+        while let Some(s) = self.segs.get(i) {
+            if s.sacked {
+                i = self.skip_sacked(i);
+            } else if s.lost && !s.retrans {
+                self.floor_lost = Some(s.start);
+                return Some(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.floor_lost = self.segs.back().map(|s| s.end);
+        None
     }
 
     /// RFC 6675 NextSeg rule 3: the first unSACKed segment below the highest
     /// SACKed one, neither lost nor retransmitted.
-    pub fn next_rule3(&self) -> Option<usize> {
-        let high = self.high_sacked()?;
-        self.segs
-            .iter()
-            .position(|s| s.end <= high && !s.sacked && !s.retrans && !s.lost)
+    pub fn next_rule3(&mut self) -> Option<usize> {
+        let high = self.high?;
+        let mut i = self.floor_rule3.map_or(0, |x| self.index_of(x));
+        while let Some(s) = self.segs.get(i) {
+            if s.end > high {
+                // None above the highest SACK qualifies (yet).
+                self.floor_rule3 = Some(s.start);
+                return None;
+            }
+            if s.sacked {
+                i = self.skip_sacked(i);
+            } else if !s.retrans && !s.lost {
+                self.floor_rule3 = Some(s.start);
+                return Some(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.floor_rule3 = self.segs.back().map(|s| s.end);
+        None
     }
 
     /// Segment `i` was (re)transmitted at `now`.
@@ -380,17 +497,22 @@ impl Scoreboard {
         let (end, rtt) = (self.rack.end, self.rack.rtt);
         let mut newly = false;
         let mut timer: Option<Instant> = None;
-        for i in 0..self.segs.len() {
-            let s = self.segs[i];
+        let mut i = 0;
+        while let Some(s) = self.segs.get(i).copied() {
             if s.start >= end {
                 break;
             }
-            if s.sacked || (s.lost && !s.retrans) || !sent_after(x, end, s.sent_at, s.end) {
+            if s.sacked {
+                i = self.skip_sacked(i);
+                continue;
+            }
+            i += 1;
+            if (s.lost && !s.retrans) || !sent_after(x, end, s.sent_at, s.end) {
                 continue;
             }
             let deadline = s.sent_at + rtt + reo_wnd;
             if deadline <= now {
-                self.update(i, |s| {
+                self.update(i - 1, |s| {
                     s.lost = true;
                     s.retrans = false;
                 });
@@ -522,5 +644,138 @@ mod tests {
         let (lost, timer) = c.rack_detect(Instant::from_millis(11), Duration::from_millis(2));
         assert!(!lost);
         assert_eq!(timer, Some(Instant::from_millis(12)));
+    }
+
+    /// Compare every answer and every segment of the fast scoreboard with
+    /// the linear reference over random send/SACK/ACK/loss sequences.
+    #[test]
+    fn matches_linear_reference() {
+        use super::reference::RefScoreboard;
+        use rand::{Rng, SeedableRng};
+        for seed in 0..300u64 {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+            let mut a = Scoreboard::default();
+            let mut r = RefScoreboard::default();
+            // Start near the wrap point sometimes.
+            let base = if seed % 3 == 0 { u32::MAX - 5000 } else { 1000 };
+            let mut nxt = SeqNumber(base);
+            let mut una = nxt;
+            let mut now = 0u64;
+            let unit = 100usize;
+            for step in 0..400 {
+                now += rng.gen_range(0..3u64);
+                let t = Instant::from_millis(now);
+                let min_rtt = if rng.gen_bool(0.5) {
+                    Some(Duration::from_millis(rng.gen_range(0..4)))
+                } else {
+                    None
+                };
+                match rng.gen_range(0..14) {
+                    0..=2 => {
+                        let len = rng.gen_range(1..=3) * unit - rng.gen_range(0..2) * 50;
+                        let fin = rng.gen_bool(0.02);
+                        a.push(nxt, nxt + len, fin, t);
+                        r.push(nxt, nxt + len, fin, t);
+                        nxt = nxt + len;
+                    }
+                    3..=5 => {
+                        let span = nxt - una;
+                        if span > 0 {
+                            let mut l = una + rng.gen_range(0..span);
+                            let mut rr = una + rng.gen_range(0..=span);
+                            if rng.gen_bool(0.7) {
+                                // Mostly on unit boundaries.
+                                l = una + ((l - una) / unit * unit);
+                                rr = una + ((rr - una) / unit * unit);
+                            }
+                            if rr < l {
+                                core::mem::swap(&mut l, &mut rr);
+                            }
+                            // The growing-block pattern of one hole.
+                            if rng.gen_bool(0.3) {
+                                rr = nxt;
+                            }
+                            assert_eq!(a.sack(l, rr, t, min_rtt), r.sack(l, rr, t, min_rtt));
+                        }
+                    }
+                    6 => {
+                        let span = nxt - una;
+                        if span > 0 && rng.gen_bool(0.5) {
+                            let to = una + rng.gen_range(0..=span.min(4 * unit));
+                            assert_eq!(a.ack(to, t, min_rtt), r.ack(to, t, min_rtt));
+                            una = to;
+                        }
+                    }
+                    7 => {
+                        let smss = rng.gen_range(0..3) * unit;
+                        assert_eq!(a.mark_lost(smss), r.mark_lost(smss), "seed {seed}");
+                    }
+                    8 => {
+                        let reo = Duration::from_millis(rng.gen_range(0..3));
+                        assert_eq!(a.rack_detect(t, reo), r.rack_detect(t, reo));
+                    }
+                    9 => {
+                        if let Some(i) = a.next_lost() {
+                            a.on_retransmit(i, t);
+                            r.on_retransmit(i, t);
+                        }
+                    }
+                    10 => {
+                        if let Some(i) = a.next_rule3() {
+                            a.on_retransmit(i, t);
+                            r.on_retransmit(i, t);
+                        }
+                    }
+                    11 => match rng.gen_range(0..20) {
+                        0 => {
+                            a.mark_all_lost();
+                            r.mark_all_lost();
+                        }
+                        1 => {
+                            a.unmark_lost();
+                            r.unmark_lost();
+                        }
+                        2..=5 => {
+                            a.mark_head_lost();
+                            r.mark_head_lost();
+                        }
+                        _ => {
+                            a.rack.reordering = rng.gen_range(0..6);
+                            r.rack.reordering = a.rack.reordering;
+                        }
+                    },
+                    12 => {
+                        if !a.is_empty() {
+                            let i = rng.gen_range(0..a.len());
+                            let s = *a.get(i).unwrap();
+                            let at = s.start + rng.gen_range(0..=s.len());
+                            a.split(i, at);
+                            r.split(i, at);
+                        }
+                    }
+                    _ => {
+                        if let Some(i) = a.last() {
+                            a.on_retransmit(i, t);
+                            r.on_retransmit(i, t);
+                        }
+                    }
+                }
+                let ctx = format!("seed {seed} step {step}");
+                assert_eq!(a.len(), r.len(), "{ctx}");
+                for i in 0..a.len() {
+                    assert_eq!(a.get(i), r.get(i), "{ctx} seg {i}");
+                }
+                assert_eq!(a.rack, r.rack, "{ctx}");
+                assert_eq!(a.pipe(), r.pipe(), "{ctx}");
+                assert_eq!(a.sacked_bytes(), r.sacked_bytes(), "{ctx}");
+                assert_eq!(a.high_sacked(), r.high_sacked(), "{ctx}");
+                // Not always: the cursors must also survive several steps.
+                if rng.gen_bool(0.5) {
+                    assert_eq!(a.next_lost(), r.next_lost(), "{ctx}");
+                    assert_eq!(a.next_rule3(), r.next_rule3(), "{ctx}");
+                }
+                assert_eq!(a.last(), r.last(), "{ctx}");
+            }
+        }
     }
 }
