@@ -80,6 +80,14 @@ pub(crate) struct Rack {
     pub reordering: usize,
 }
 
+/// One transmission (first or retransmission) of `[start, end)` at `at`.
+#[derive(Debug, Clone, Copy)]
+struct Xmit {
+    at: Instant,
+    start: SeqNumber,
+    end: SeqNumber,
+}
+
 /// Whether (t1, e1) was sent after (t2, e2) (RFC 8985 §6.2 step 2).
 fn sent_after(t1: Instant, e1: SeqNumber, t2: Instant, e2: SeqNumber) -> bool {
     t1 > t2 || (t1 == t2 && e1 > e2)
@@ -108,6 +116,13 @@ pub(crate) struct Scoreboard {
     /// No rule 3 candidate (not SACKed, lost or retransmitted) starts below
     /// this.
     floor_rule3: Option<SeqNumber>,
+    /// Transmissions in time order (Linux's `tsorted_sent_queue`): RACK
+    /// walks only those sent before the newest delivered segment. An entry
+    /// is dropped once none of its segments can be marked by RACK (ACKed,
+    /// SACKed, lost and awaiting retransmission, or sent again since).
+    xmits: VecDeque<Xmit>,
+    /// A transmission time went backwards: sort before the next walk.
+    xmits_unsorted: bool,
 }
 
 impl Scoreboard {
@@ -211,6 +226,29 @@ impl Scoreboard {
         };
         self.account(&s, true);
         self.segs.push_back(s);
+        self.log_xmit(now, start, end);
+    }
+
+    fn log_xmit(&mut self, at: Instant, start: SeqNumber, end: SeqNumber) {
+        if self.xmits.back().is_some_and(|x| at < x.at) {
+            self.xmits_unsorted = true;
+        }
+        self.xmits.push_back(Xmit { at, start, end });
+    }
+
+    /// The transmission log from the scoreboard itself (after loss marks
+    /// were undone: entries dropped for lost segments count again).
+    fn rebuild_xmits(&mut self) {
+        self.xmits.clear();
+        for s in &self.segs {
+            self.xmits.push_back(Xmit {
+                at: s.sent_at,
+                start: s.start,
+                end: s.end,
+            });
+        }
+        self.xmits.make_contiguous().sort_unstable_by_key(|x| x.at);
+        self.xmits_unsorted = false;
     }
 
     /// Split segment `i` so that a new segment starts at `at`.
@@ -255,6 +293,9 @@ impl Scoreboard {
             }
         }
         // Keep the marks inside the window (sequence numbers wrap).
+        while self.xmits.front().is_some_and(|x| x.end <= ack) {
+            self.xmits.pop_front();
+        }
         self.spans.ack(ack);
         if self.high.is_some_and(|h| h <= ack) {
             self.high = None;
@@ -399,6 +440,7 @@ impl Scoreboard {
                 s.retrans = false;
             });
         }
+        self.rebuild_xmits();
     }
 
     /// RFC 6675 §4 NextSeg rule 1: the first lost segment not yet
@@ -453,6 +495,9 @@ impl Scoreboard {
             s.ever_retrans = true;
             s.sent_at = now;
         });
+        if let Some(s) = self.segs.get(i).copied() {
+            self.log_xmit(now, s.start, s.end);
+        }
     }
 
     /// RFC 8985 §6.2 steps 2-3: a segment was delivered (ACKed or SACKed).
@@ -494,32 +539,60 @@ impl Scoreboard {
         let Some(x) = self.rack.xmit else {
             return (false, None);
         };
+        if self.xmits_unsorted {
+            self.xmits.make_contiguous().sort_unstable_by_key(|x| x.at);
+            self.xmits_unsorted = false;
+        }
         let (end, rtt) = (self.rack.end, self.rack.rtt);
         let mut newly = false;
         let mut timer: Option<Instant> = None;
-        let mut i = 0;
-        while let Some(s) = self.segs.get(i).copied() {
-            if s.start >= end {
+        // Only transmissions up to RACK.xmit_ts can have been sent before
+        // it; entries left with nothing to mark are dropped (live ones are
+        // packed towards the end of the walked prefix).
+        let n = self.xmits.partition_point(|e| e.at <= x);
+        let mut w = n;
+        for r in (0..n).rev() {
+            let Some(e) = self.xmits.get(r).copied() else {
                 break;
+            };
+            let mut live = false;
+            let mut i = self.index_of(e.start);
+            while let Some(s) = self.segs.get(i).copied() {
+                if s.start >= e.end {
+                    break;
+                }
+                i += 1;
+                // Sent again since (a later entry has it), SACKed, or lost
+                // and awaiting its retransmission.
+                if s.sent_at != e.at || s.sacked || (s.lost && !s.retrans) {
+                    continue;
+                }
+                // Segments above RACK.end_seq are not examined (they were
+                // sent later, except rare retransmissions, which a later
+                // delivery catches).
+                if s.start >= end || !sent_after(x, end, s.sent_at, s.end) {
+                    live = true;
+                    continue;
+                }
+                let deadline = s.sent_at + rtt + reo_wnd;
+                if deadline <= now {
+                    self.update(i - 1, |s| {
+                        s.lost = true;
+                        s.retrans = false;
+                    });
+                    newly = true;
+                } else {
+                    timer = Some(timer.map_or(deadline, |t| t.min(deadline)));
+                    live = true;
+                }
             }
-            if s.sacked {
-                i = self.skip_sacked(i);
-                continue;
+            if live {
+                w -= 1;
+                self.xmits[w] = e;
             }
-            i += 1;
-            if (s.lost && !s.retrans) || !sent_after(x, end, s.sent_at, s.end) {
-                continue;
-            }
-            let deadline = s.sent_at + rtt + reo_wnd;
-            if deadline <= now {
-                self.update(i - 1, |s| {
-                    s.lost = true;
-                    s.retrans = false;
-                });
-                newly = true;
-            } else {
-                timer = Some(timer.map_or(deadline, |t| t.min(deadline)));
-            }
+        }
+        for _ in 0..w {
+            self.xmits.pop_front();
         }
         (newly, timer)
     }
