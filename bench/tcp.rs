@@ -127,6 +127,9 @@ fn empty(pool: &FramePool) -> Pkt<HeapFrame> {
 }
 
 /// Per ACK: `handle_segment` then `poll_transmit`, as the stack does.
+/// Never inlined, so callgrind can count instructions per ACK
+/// (`--toggle-collect='tcp::ack'`).
+#[inline(never)]
 fn ack(c: &mut Connection<HeapFrame>, sink: &mut Count, pool: &FramePool, at: Instant, s: TcpRepr) {
     c.handle_segment(at, &s, empty(pool), false);
     c.poll_transmit(at, sink);

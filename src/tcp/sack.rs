@@ -116,13 +116,11 @@ pub(crate) struct Scoreboard {
     /// No rule 3 candidate (not SACKed, lost or retransmitted) starts below
     /// this.
     floor_rule3: Option<SeqNumber>,
-    /// Transmissions in time order (Linux's `tsorted_sent_queue`): RACK
-    /// walks only those sent before the newest delivered segment. An entry
+    /// Transmissions ordered by (time, start) (Linux's `tsorted_sent_queue`):
+    /// RACK walks only those sent before the newest delivered segment. An entry
     /// is dropped once none of its segments can be marked by RACK (ACKed,
     /// SACKed, lost and awaiting retransmission, or sent again since).
     xmits: VecDeque<Xmit>,
-    /// A transmission time went backwards: sort before the next walk.
-    xmits_unsorted: bool,
 }
 
 impl Scoreboard {
@@ -229,11 +227,23 @@ impl Scoreboard {
         self.log_xmit(now, start, end);
     }
 
+    /// Log a transmission, in (time, start) order: usually at the back; a
+    /// retransmission sent right after higher new data in the same instant
+    /// goes a few entries before it.
     fn log_xmit(&mut self, at: Instant, start: SeqNumber, end: SeqNumber) {
-        if self.xmits.back().is_some_and(|x| at < x.at) {
-            self.xmits_unsorted = true;
+        let x = Xmit { at, start, end };
+        if self
+            .xmits
+            .back()
+            .is_none_or(|b| b.at < at || (b.at == at && b.start <= start))
+        {
+            self.xmits.push_back(x);
+        } else {
+            let i = self
+                .xmits
+                .partition_point(|e| e.at < at || (e.at == at && e.start <= start));
+            self.xmits.insert(i, x);
         }
-        self.xmits.push_back(Xmit { at, start, end });
     }
 
     /// The transmission log from the scoreboard itself (after loss marks
@@ -247,8 +257,9 @@ impl Scoreboard {
                 end: s.end,
             });
         }
-        self.xmits.make_contiguous().sort_unstable_by_key(|x| x.at);
-        self.xmits_unsorted = false;
+        self.xmits
+            .make_contiguous()
+            .sort_unstable_by(|a, b| a.at.cmp(&b.at).then(a.start.diff(b.start).cmp(&0)));
     }
 
     /// Split segment `i` so that a new segment starts at `at`.
@@ -539,17 +550,16 @@ impl Scoreboard {
         let Some(x) = self.rack.xmit else {
             return (false, None);
         };
-        if self.xmits_unsorted {
-            self.xmits.make_contiguous().sort_unstable_by_key(|x| x.at);
-            self.xmits_unsorted = false;
-        }
         let (end, rtt) = (self.rack.end, self.rack.rtt);
         let mut newly = false;
         let mut timer: Option<Instant> = None;
-        // Only transmissions up to RACK.xmit_ts can have been sent before
-        // it; entries left with nothing to mark are dropped (live ones are
+        // Only transmissions before RACK.xmit_ts, or at it below
+        // RACK.end_seq, hold segments sent before the newest delivered one;
+        // entries left with nothing to mark are dropped (live ones are
         // packed towards the end of the walked prefix).
-        let n = self.xmits.partition_point(|e| e.at <= x);
+        let n = self
+            .xmits
+            .partition_point(|e| e.at < x || (e.at == x && e.start < end));
         let mut w = n;
         for r in (0..n).rev() {
             let Some(e) = self.xmits.get(r).copied() else {
