@@ -557,9 +557,13 @@ impl Scoreboard {
         // RACK.end_seq, hold segments sent before the newest delivered one;
         // entries left with nothing to mark are dropped (live ones are
         // packed towards the end of the walked prefix).
-        let n = self
-            .xmits
-            .partition_point(|e| e.at < x || (e.at == x && e.start < end));
+        let before = |e: &Xmit| e.at < x || (e.at == x && e.start < end);
+        // Usually nothing is (cumulative ACKs pop the log from the front).
+        let n = if self.xmits.front().is_some_and(before) {
+            self.xmits.partition_point(before)
+        } else {
+            0
+        };
         let mut w = n;
         for r in (0..n).rev() {
             let Some(e) = self.xmits.get(r).copied() else {
