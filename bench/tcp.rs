@@ -1,8 +1,9 @@
 //! TCP core micro-benchmarks: one `tcp::Connection` driven directly (no
 //! stack, no wire encoding), over pooled heap frames and a counting sink.
 //!
-//! - `ack/*`: a sender with 64 full-sized segments in flight takes 64 ACKs:
-//!   cumulative (one per segment), SACK with one hole (segment 0 lost: 63
+//! - `ack/*/N`: a sender with N (64, 512, 2048) full-sized segments in
+//!   flight takes N ACKs:
+//!   cumulative (one per segment), SACK with one hole (segment 0 lost: N-1
 //!   duplicate ACKs with a growing SACK block, fast retransmit, then the
 //!   cumulative ACK) and SACK with eight holes (every 8th segment lost, up
 //!   to three blocks per ACK). Throughput: ACKs processed per second.
@@ -13,6 +14,10 @@
 //!   each. Per segment.
 //!
 //! `cargo bench --bench tcp` (add `-- --quick` for a short run).
+//! Instructions per ACK: run one iteration under callgrind, counting only
+//! the per-ACK helper, and divide by N:
+//! `valgrind --tool=callgrind --toggle-collect='tcp::ack' <bench binary>
+//! --bench --test 'ack/sack_1_hole/512$'`.
 
 use core::hint::black_box;
 use core::net::{Ipv4Addr, SocketAddrV4};
@@ -25,6 +30,8 @@ use xdptcp::tcp::{
 use xdptcp::time::Instant;
 
 const FLIGHT: u32 = 64;
+/// Windows (segments in flight) the `ack/*` cases run at.
+const FLIGHTS: [u32; 3] = [64, 512, 2048];
 const ISS: u32 = 1000;
 const PEER_ISS: u32 = 5000;
 /// Where received payload starts in a frame (Ethernet + IPv4 + TCP + TS).
@@ -77,11 +84,12 @@ fn tsv(now: Instant) -> u32 {
 
 /// An established connection (active open; the peer offers MSS 1460,
 /// window scale 7, SACK, timestamps) at t = 10 ms, initial window 64.
-fn established(cc: CcKind, pool: &FramePool) -> (Connection<HeapFrame>, Count) {
+fn established(cc: CcKind, pool: &FramePool, flight: u32) -> (Connection<HeapFrame>, Count) {
     let cfg = Config {
         cc,
         ecn: false,
-        initial_window: FLIGHT,
+        initial_window: flight,
+        snd_buf: 8 << 20,
         ..Config::default()
     };
     let mut sink = Count {
@@ -107,11 +115,11 @@ fn established(cc: CcKind, pool: &FramePool) -> (Connection<HeapFrame>, Count) {
     (c, sink)
 }
 
-/// A sender with `FLIGHT` full segments in flight, sent at 10 ms.
-fn in_flight(pool: &FramePool) -> (Connection<HeapFrame>, Count, usize) {
-    let (mut c, mut sink) = established(CcKind::Cubic, pool);
+/// A sender with `flight` full segments in flight, sent at 10 ms.
+fn in_flight(pool: &FramePool, flight: u32) -> (Connection<HeapFrame>, Count, usize) {
+    let (mut c, mut sink) = established(CcKind::Cubic, pool, flight);
     let mss = c.snd_mss();
-    let data = vec![0x5a; mss * FLIGHT as usize];
+    let data = vec![0x5a; mss * flight as usize];
     assert_eq!(c.send(&data, &mut || pool.alloc()), data.len());
     c.poll_transmit(Instant::from_millis(10), &mut sink);
     assert_eq!(c.in_flight(), data.len(), "the whole window is out");
@@ -123,6 +131,9 @@ fn empty(pool: &FramePool) -> Pkt<HeapFrame> {
 }
 
 /// Per ACK: `handle_segment` then `poll_transmit`, as the stack does.
+/// Never inlined, so callgrind can count instructions per ACK
+/// (`--toggle-collect='tcp::ack'`).
+#[inline(never)]
 fn ack(c: &mut Connection<HeapFrame>, sink: &mut Count, pool: &FramePool, at: Instant, s: TcpRepr) {
     c.handle_segment(at, &s, empty(pool), false);
     c.poll_transmit(at, sink);
@@ -156,68 +167,22 @@ fn sack_blocks(j: u32, lost: &dyn Fn(u32) -> bool, base: u32, mss: u32) -> Vec<(
 fn bench_ack(c: &mut Criterion) {
     let pool = FramePool::new(2048, 1 << 16);
     let mut g = c.benchmark_group("ack");
-    g.throughput(Throughput::Elements(u64::from(FLIGHT)));
     let t = Instant::from_millis(30);
     let (tsval, tsecr) = (200, tsv(Instant::from_millis(10)));
+    for flight in FLIGHTS {
+        g.throughput(Throughput::Elements(u64::from(flight)));
+        // Few setups at a time: each holds `flight` frames.
+        let batch = BatchSize::NumIterations(u64::from((1024 / flight).clamp(1, 16)));
 
-    g.bench_function("cumulative", |b| {
-        b.iter_batched(
-            || in_flight(&pool),
-            |(mut conn, mut sink, mss)| {
-                for k in 1..=FLIGHT {
-                    let s = peer(
-                        TcpFlags::ACK,
-                        PEER_ISS + 1,
-                        ISS + 1 + k * mss as u32,
-                        tsval,
-                        tsecr,
-                    );
-                    ack(&mut conn, &mut sink, &pool, t, s);
-                }
-                debug_assert_eq!(conn.in_flight(), 0);
-                (conn, sink)
-            },
-            BatchSize::NumIterations(16),
-        )
-    });
-
-    for (name, every) in [("sack_1_hole", FLIGHT), ("sack_8_holes", 8)] {
-        g.bench_function(name, |b| {
+        g.bench_function(format!("cumulative/{flight}"), |b| {
             b.iter_batched(
-                || {
-                    let (conn, sink, mss) = in_flight(&pool);
-                    // Precomputed SACK blocks: segment i % every == 0 lost.
-                    let base = ISS + 1;
-                    let lost = |i: u32| i.is_multiple_of(every);
-                    let acks: Vec<TcpRepr> = (0..FLIGHT)
-                        .filter(|&j| !lost(j))
-                        .map(|j| {
-                            let mut s = peer(TcpFlags::ACK, PEER_ISS + 1, base, tsval, tsecr);
-                            for (l, r) in sack_blocks(j, &lost, base, mss as u32) {
-                                s.options.sack.push(SeqNumber(l), SeqNumber(r));
-                            }
-                            s
-                        })
-                        .collect();
-                    (conn, sink, mss, acks)
-                },
-                |(mut conn, mut sink, mss, acks)| {
-                    for s in acks {
-                        ack(&mut conn, &mut sink, &pool, t, s);
-                    }
-                    // The retransmissions arrived: everything acknowledged,
-                    // padded to FLIGHT ACKs in all.
-                    let lost = FLIGHT / every;
-                    for k in 0..lost {
-                        let upto = if k + 1 == lost {
-                            FLIGHT
-                        } else {
-                            (k + 1) * every
-                        };
+                || in_flight(&pool, flight),
+                |(mut conn, mut sink, mss)| {
+                    for k in 1..=flight {
                         let s = peer(
                             TcpFlags::ACK,
                             PEER_ISS + 1,
-                            ISS + 1 + upto * mss as u32,
+                            ISS + 1 + k * mss as u32,
                             tsval,
                             tsecr,
                         );
@@ -226,15 +191,64 @@ fn bench_ack(c: &mut Criterion) {
                     debug_assert_eq!(conn.in_flight(), 0);
                     (conn, sink)
                 },
-                BatchSize::NumIterations(16),
+                batch,
             )
         });
-    }
 
+        for (name, every) in [("sack_1_hole", flight), ("sack_8_holes", 8)] {
+            g.bench_function(format!("{name}/{flight}"), |b| {
+                b.iter_batched(
+                    || {
+                        let (conn, sink, mss) = in_flight(&pool, flight);
+                        // Precomputed SACK blocks: segment i % every == 0 lost.
+                        let base = ISS + 1;
+                        let lost = |i: u32| i.is_multiple_of(every);
+                        let acks: Vec<TcpRepr> = (0..flight)
+                            .filter(|&j| !lost(j))
+                            .map(|j| {
+                                let mut s = peer(TcpFlags::ACK, PEER_ISS + 1, base, tsval, tsecr);
+                                for (l, r) in sack_blocks(j, &lost, base, mss as u32) {
+                                    s.options.sack.push(SeqNumber(l), SeqNumber(r));
+                                }
+                                s
+                            })
+                            .collect();
+                        (conn, sink, mss, acks)
+                    },
+                    |(mut conn, mut sink, mss, acks)| {
+                        for s in acks {
+                            ack(&mut conn, &mut sink, &pool, t, s);
+                        }
+                        // The retransmissions arrived: everything acknowledged,
+                        // padded to flight ACKs in all.
+                        let lost = flight / every;
+                        for k in 0..lost {
+                            let upto = if k + 1 == lost {
+                                flight
+                            } else {
+                                (k + 1) * every
+                            };
+                            let s = peer(
+                                TcpFlags::ACK,
+                                PEER_ISS + 1,
+                                ISS + 1 + upto * mss as u32,
+                                tsval,
+                                tsecr,
+                            );
+                            ack(&mut conn, &mut sink, &pool, t, s);
+                        }
+                        debug_assert_eq!(conn.in_flight(), 0);
+                        (conn, sink)
+                    },
+                    batch,
+                )
+            });
+        }
+    }
     // Steady state: one ACK in, one segment out, 64 in flight.
     g.throughput(Throughput::Elements(1));
     g.bench_function("clocked", |b| {
-        let (mut conn, mut sink, mss) = in_flight(&pool);
+        let (mut conn, mut sink, mss) = in_flight(&pool, FLIGHT);
         let data = vec![0xa5; mss];
         let mut next_ack = ISS + 1;
         let mut now = Instant::from_millis(10);
@@ -260,7 +274,7 @@ fn bench_recv(c: &mut Criterion) {
     let mut g = c.benchmark_group("recv");
     g.throughput(Throughput::Elements(1));
     g.bench_function("inorder", |b| {
-        let (mut conn, mut sink) = established(CcKind::Cubic, &pool);
+        let (mut conn, mut sink) = established(CcKind::Cubic, &pool, FLIGHT);
         let len = 1448;
         let mut seq = PEER_ISS + 1;
         let mut now = Instant::from_millis(10);

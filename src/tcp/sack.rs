@@ -2,10 +2,21 @@
 //! RFC 6675 §3 (SACKed, lost, retransmitted) kept per segment, the send
 //! times used for RTT samples (Karn's rule, RFC 6298 §3), and RACK's
 //! time-based loss detection (RFC 8985 §6).
+//!
+//! Every ACK's work is kept independent of the data in flight (as Linux
+//! does): SACKed runs are skipped through a cache of wholly SACKed spans
+//! ([`spans`]), IsLost walks down from the highest SACK and stops at the
+//! first hole already lost, and NextSeg resumes from cursors below which
+//! no candidate lies.
+
+#[cfg(test)]
+mod reference;
+mod spans;
 
 use super::SeqNumber;
 use crate::time::Instant;
 use core::time::Duration;
+use spans::Spans;
 use std::collections::VecDeque;
 
 /// RFC 6675 §2: DupThresh.
@@ -16,7 +27,7 @@ const MAX_REORDERING: usize = 300;
 
 /// One transmitted segment `[start, end)`; the last sequence number is a FIN
 /// when `fin`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Sent {
     pub start: SeqNumber,
     pub end: SeqNumber,
@@ -39,7 +50,7 @@ impl Sent {
 }
 
 /// What a cumulative ACK removed from the scoreboard.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct Acked {
     /// Time of the oldest fully acknowledged segment never retransmitted.
     pub rtt_sent_at: Option<Instant>,
@@ -52,7 +63,7 @@ pub(crate) struct Acked {
 }
 
 /// RFC 8985 §6.1: the most recently sent segment known to be delivered.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct Rack {
     /// RACK.xmit_ts (None before the first delivery).
     pub xmit: Option<Instant>,
@@ -67,6 +78,14 @@ pub(crate) struct Rack {
     /// Observed reordering degree in segments (RFC 4653 spirit): the
     /// DupThresh in use, never below 3.
     pub reordering: usize,
+}
+
+/// One transmission (first or retransmission) of `[start, end)` at `at`.
+#[derive(Debug, Clone, Copy)]
+struct Xmit {
+    at: Instant,
+    start: SeqNumber,
+    end: SeqNumber,
 }
 
 /// Whether (t1, e1) was sent after (t2, e2) (RFC 8985 §6.2 step 2).
@@ -87,6 +106,21 @@ pub(crate) struct Scoreboard {
     /// Lost, not yet retransmitted, not SACKed (NextSeg rule 1 candidates).
     pending_bytes: usize,
     outstanding: usize,
+    /// End of the highest SACKed segment.
+    high: Option<SeqNumber>,
+    /// Wholly SACKed ranges, to skip.
+    spans: Spans,
+    /// No NextSeg rule 1 candidate (lost, not retransmitted, not SACKed)
+    /// starts below this (None: scan from SND.UNA).
+    floor_lost: Option<SeqNumber>,
+    /// No rule 3 candidate (not SACKed, lost or retransmitted) starts below
+    /// this.
+    floor_rule3: Option<SeqNumber>,
+    /// Transmissions ordered by (time, start) (Linux's `tsorted_sent_queue`):
+    /// RACK walks only those sent before the newest delivered segment. An entry
+    /// is dropped once none of its segments can be marked by RACK (ACKed,
+    /// SACKed, lost and awaiting retransmission, or sent again since).
+    xmits: VecDeque<Xmit>,
 }
 
 impl Scoreboard {
@@ -136,6 +170,34 @@ impl Scoreboard {
                 f(&mut self.pending_bytes);
             }
         }
+        if sign && !s.sacked && !s.retrans {
+            // A NextSeg candidate appeared: lower its cursor.
+            let floor = if s.lost {
+                &mut self.floor_lost
+            } else {
+                &mut self.floor_rule3
+            };
+            if floor.is_some_and(|x| s.start < x) {
+                *floor = Some(s.start);
+            }
+        }
+    }
+
+    /// Index of the first segment starting at or above `seq`.
+    fn index_of(&self, seq: SeqNumber) -> usize {
+        self.segs.partition_point(|s| s.start < seq)
+    }
+
+    /// The index after the SACKed segment `i` and the SACKed span it lies in.
+    fn skip_sacked(&self, i: usize) -> usize {
+        match self
+            .segs
+            .get(i)
+            .and_then(|s| self.spans.find(s.start, s.end))
+        {
+            Some((_, b)) => self.index_of(b).max(i + 1),
+            None => i + 1,
+        }
     }
 
     fn update(&mut self, i: usize, f: impl FnOnce(&mut Sent)) {
@@ -162,6 +224,42 @@ impl Scoreboard {
         };
         self.account(&s, true);
         self.segs.push_back(s);
+        self.log_xmit(now, start, end);
+    }
+
+    /// Log a transmission, in (time, start) order: usually at the back; a
+    /// retransmission sent right after higher new data in the same instant
+    /// goes a few entries before it.
+    fn log_xmit(&mut self, at: Instant, start: SeqNumber, end: SeqNumber) {
+        let x = Xmit { at, start, end };
+        if self
+            .xmits
+            .back()
+            .is_none_or(|b| b.at < at || (b.at == at && b.start <= start))
+        {
+            self.xmits.push_back(x);
+        } else {
+            let i = self
+                .xmits
+                .partition_point(|e| e.at < at || (e.at == at && e.start <= start));
+            self.xmits.insert(i, x);
+        }
+    }
+
+    /// The transmission log from the scoreboard itself (after loss marks
+    /// were undone: entries dropped for lost segments count again).
+    fn rebuild_xmits(&mut self) {
+        self.xmits.clear();
+        for s in &self.segs {
+            self.xmits.push_back(Xmit {
+                at: s.sent_at,
+                start: s.start,
+                end: s.end,
+            });
+        }
+        self.xmits
+            .make_contiguous()
+            .sort_unstable_by(|a, b| a.at.cmp(&b.at).then(a.start.diff(b.start).cmp(&0)));
     }
 
     /// Split segment `i` so that a new segment starts at `at`.
@@ -205,6 +303,19 @@ impl Scoreboard {
                 break;
             }
         }
+        // Keep the marks inside the window (sequence numbers wrap).
+        while self.xmits.front().is_some_and(|x| x.end <= ack) {
+            self.xmits.pop_front();
+        }
+        self.spans.ack(ack);
+        if self.high.is_some_and(|h| h <= ack) {
+            self.high = None;
+        }
+        for floor in [&mut self.floor_lost, &mut self.floor_rule3] {
+            if floor.is_some_and(|x| x < ack) {
+                *floor = Some(ack);
+            }
+        }
         r
     }
 
@@ -226,16 +337,30 @@ impl Scoreboard {
             if s.start >= right {
                 break;
             }
+            if s.sacked {
+                // Already SACKed: nothing to do for it or its span.
+                i = self.skip_sacked(i);
+                continue;
+            }
             if s.start < left || s.end > right {
                 i += 1;
                 continue;
             }
-            if !s.sacked {
-                newly += s.len();
-                self.update(i, |s| s.sacked = true);
-                self.rack_note(&s, now, min_rtt);
+            newly += s.len();
+            self.update(i, |s| s.sacked = true);
+            self.rack_note(&s, now, min_rtt);
+            if self.high.is_none_or(|h| s.end > h) {
+                self.high = Some(s.end);
             }
             i += 1;
+        }
+        // Every segment wholly inside the block is SACKed now.
+        let first = self.index_of(left);
+        let past = self.segs.partition_point(|s| s.end <= right);
+        if first < past {
+            if let (Some(a), Some(b)) = (self.segs.get(first), self.segs.get(past - 1)) {
+                self.spans.insert(a.start, b.end);
+            }
         }
         newly
     }
@@ -247,30 +372,47 @@ impl Scoreboard {
 
     /// Highest SACKed sequence number (end of the highest SACKed segment).
     pub fn high_sacked(&self) -> Option<SeqNumber> {
-        self.segs.iter().rev().find(|s| s.sacked).map(|s| s.end)
+        self.high
     }
 
     /// RFC 6675 §4 IsLost applied to every segment: lost when DupThresh
     /// SACKed segments, or more than (DupThresh - 1)·SMSS SACKed bytes, lie
     /// above it. Returns whether the first segment is lost.
+    ///
+    /// The walk starts at the highest SACKed segment (nothing above it has
+    /// SACKs above), jumps over SACKed spans, and stops at the first hole
+    /// that is already lost (everything below was marked before), so its
+    /// cost is the holes newly marked, not the window.
     pub fn mark_lost(&mut self, smss: usize) -> bool {
-        let mut segs_above = 0;
-        let mut bytes_above = 0;
-        for i in (0..self.segs.len()).rev() {
-            let s = self.segs[i];
-            if s.sacked {
-                segs_above += 1;
-                bytes_above += s.len();
-                continue;
-            }
-            let thresh = self.dupthresh();
-            if segs_above >= thresh || bytes_above > (thresh - 1) * smss {
-                if !s.lost {
-                    self.update(i, |s| s.lost = true);
-                } else {
-                    // Everything below is already marked.
-                    break;
+        let thresh = self.dupthresh();
+        if let Some(high) = self.high {
+            let mut i = self.segs.partition_point(|s| s.end < high);
+            let mut segs_above = 0;
+            let mut bytes_above = 0;
+            while let Some(s) = self.segs.get(i).copied() {
+                if s.sacked {
+                    // The SACKed span ending here (if known), in one step.
+                    let lo = self
+                        .spans
+                        .find(s.start, s.end)
+                        .map_or(i, |(a, _)| self.index_of(a).min(i));
+                    let start = self.segs.get(lo).map_or(s.start, |f| f.start);
+                    segs_above += i - lo + 1;
+                    bytes_above += s.end - start;
+                    let Some(next) = lo.checked_sub(1) else { break };
+                    i = next;
+                    continue;
                 }
+                if segs_above >= thresh || bytes_above > (thresh - 1) * smss {
+                    if !s.lost {
+                        self.update(i, |s| s.lost = true);
+                    } else {
+                        // Everything below is already marked.
+                        break;
+                    }
+                }
+                let Some(next) = i.checked_sub(1) else { break };
+                i = next;
             }
         }
         self.segs.front().is_some_and(|s| s.lost && !s.sacked)
@@ -297,6 +439,8 @@ impl Scoreboard {
                 s.retrans = false;
             });
         }
+        self.high = None;
+        self.spans.clear();
     }
 
     /// Forget loss marks (after a spurious RTO).
@@ -307,26 +451,52 @@ impl Scoreboard {
                 s.retrans = false;
             });
         }
+        self.rebuild_xmits();
     }
 
     /// RFC 6675 §4 NextSeg rule 1: the first lost segment not yet
     /// retransmitted.
-    pub fn next_lost(&self) -> Option<usize> {
+    pub fn next_lost(&mut self) -> Option<usize> {
         if self.pending_bytes == 0 {
             return None;
         }
-        self.segs
-            .iter()
-            .position(|s| s.lost && !s.retrans && !s.sacked)
+        let mut i = self.floor_lost.map_or(0, |x| self.index_of(x));
+        while let Some(s) = self.segs.get(i) {
+            if s.sacked {
+                i = self.skip_sacked(i);
+            } else if s.lost && !s.retrans {
+                self.floor_lost = Some(s.start);
+                return Some(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.floor_lost = self.segs.back().map(|s| s.end);
+        None
     }
 
     /// RFC 6675 NextSeg rule 3: the first unSACKed segment below the highest
     /// SACKed one, neither lost nor retransmitted.
-    pub fn next_rule3(&self) -> Option<usize> {
-        let high = self.high_sacked()?;
-        self.segs
-            .iter()
-            .position(|s| s.end <= high && !s.sacked && !s.retrans && !s.lost)
+    pub fn next_rule3(&mut self) -> Option<usize> {
+        let high = self.high?;
+        let mut i = self.floor_rule3.map_or(0, |x| self.index_of(x));
+        while let Some(s) = self.segs.get(i) {
+            if s.end > high {
+                // None above the highest SACK qualifies (yet).
+                self.floor_rule3 = Some(s.start);
+                return None;
+            }
+            if s.sacked {
+                i = self.skip_sacked(i);
+            } else if !s.retrans && !s.lost {
+                self.floor_rule3 = Some(s.start);
+                return Some(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.floor_rule3 = self.segs.back().map(|s| s.end);
+        None
     }
 
     /// Segment `i` was (re)transmitted at `now`.
@@ -336,6 +506,9 @@ impl Scoreboard {
             s.ever_retrans = true;
             s.sent_at = now;
         });
+        if let Some(s) = self.segs.get(i).copied() {
+            self.log_xmit(now, s.start, s.end);
+        }
     }
 
     /// RFC 8985 §6.2 steps 2-3: a segment was delivered (ACKed or SACKed).
@@ -380,24 +553,60 @@ impl Scoreboard {
         let (end, rtt) = (self.rack.end, self.rack.rtt);
         let mut newly = false;
         let mut timer: Option<Instant> = None;
-        for i in 0..self.segs.len() {
-            let s = self.segs[i];
-            if s.start >= end {
+        // Only transmissions before RACK.xmit_ts, or at it below
+        // RACK.end_seq, hold segments sent before the newest delivered one;
+        // entries left with nothing to mark are dropped (live ones are
+        // packed towards the end of the walked prefix).
+        let before = |e: &Xmit| e.at < x || (e.at == x && e.start < end);
+        // Usually nothing is (cumulative ACKs pop the log from the front).
+        let n = if self.xmits.front().is_some_and(before) {
+            self.xmits.partition_point(before)
+        } else {
+            0
+        };
+        let mut w = n;
+        for r in (0..n).rev() {
+            let Some(e) = self.xmits.get(r).copied() else {
                 break;
+            };
+            let mut live = false;
+            let mut i = self.index_of(e.start);
+            while let Some(s) = self.segs.get(i).copied() {
+                if s.start >= e.end {
+                    break;
+                }
+                i += 1;
+                // Sent again since (a later entry has it), SACKed, or lost
+                // and awaiting its retransmission.
+                if s.sent_at != e.at || s.sacked || (s.lost && !s.retrans) {
+                    continue;
+                }
+                // Segments above RACK.end_seq are not examined (they were
+                // sent later, except rare retransmissions, which a later
+                // delivery catches).
+                if s.start >= end || !sent_after(x, end, s.sent_at, s.end) {
+                    live = true;
+                    continue;
+                }
+                let deadline = s.sent_at + rtt + reo_wnd;
+                if deadline <= now {
+                    self.update(i - 1, |s| {
+                        s.lost = true;
+                        s.retrans = false;
+                    });
+                    newly = true;
+                } else {
+                    timer = Some(timer.map_or(deadline, |t| t.min(deadline)));
+                    live = true;
+                }
             }
-            if s.sacked || (s.lost && !s.retrans) || !sent_after(x, end, s.sent_at, s.end) {
-                continue;
+            if live {
+                w -= 1;
+                self.xmits[w] = e;
             }
-            let deadline = s.sent_at + rtt + reo_wnd;
-            if deadline <= now {
-                self.update(i, |s| {
-                    s.lost = true;
-                    s.retrans = false;
-                });
-                newly = true;
-            } else {
-                timer = Some(timer.map_or(deadline, |t| t.min(deadline)));
-            }
+        }
+        for _ in 0..w {
+            self.xmits.pop_front();
         }
         (newly, timer)
     }
@@ -413,114 +622,4 @@ impl Scoreboard {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const T: Instant = Instant(1000);
-
-    fn sb(n: u32) -> Scoreboard {
-        let mut b = Scoreboard::default();
-        for i in 0..n {
-            b.push(
-                SeqNumber(i * 100),
-                SeqNumber(i * 100 + 100),
-                false,
-                Instant(i as u64),
-            );
-        }
-        b
-    }
-
-    #[test]
-    fn pipe_and_islost() {
-        let mut b = sb(10);
-        assert_eq!(b.pipe(), 1000);
-        // SACK segments 3 and 5..7.
-        assert_eq!(b.sack(SeqNumber(300), SeqNumber(400), T, None), 100);
-        assert_eq!(b.sack(SeqNumber(500), SeqNumber(700), T, None), 200);
-        assert_eq!(b.pipe(), 700);
-        // Three segments SACKed above 0,1,2 -> lost; 4 has two above.
-        assert!(b.mark_lost(100));
-        assert_eq!(b.pipe(), 400);
-        assert_eq!(b.next_lost(), Some(0));
-        b.on_retransmit(0, Instant(50));
-        assert_eq!(b.pipe(), 500);
-        assert_eq!(b.next_lost(), Some(1));
-        // Rule 3 finds 4 (below high SACK, not lost).
-        assert_eq!(b.next_rule3(), Some(4));
-        let a = b.ack(SeqNumber(150), T, None);
-        assert_eq!(a.segs, 1);
-        assert!(a.any_retrans);
-        assert_eq!(b.get(0).unwrap().start, SeqNumber(150));
-        assert_eq!(b.pipe(), 400);
-    }
-
-    #[test]
-    fn sack_ignores_partly_covered_segments() {
-        let mut b = sb(3);
-        assert_eq!(b.sack(SeqNumber(150), SeqNumber(250), T, None), 0);
-        assert_eq!(b.sack(SeqNumber(150), SeqNumber(300), T, None), 100);
-        assert_eq!(b.len(), 3);
-        assert_eq!(b.sacked_bytes(), 100);
-        b.mark_all_lost();
-        assert_eq!(b.sacked_bytes(), 0);
-        assert_eq!(b.pipe(), 0);
-    }
-
-    #[test]
-    fn rack_marks_old_segments_lost_after_rtt_plus_reo_wnd() {
-        let mut b = Scoreboard::default();
-        // Segments 0..4 sent at 0, 10, 20, 30 ms.
-        for i in 0..4u32 {
-            b.push(
-                SeqNumber(i * 100),
-                SeqNumber(i * 100 + 100),
-                false,
-                Instant::from_millis(i as u64 * 10),
-            );
-        }
-        // Segment 2 SACKed at 50 ms: RACK.rtt = 30 ms.
-        b.sack(
-            SeqNumber(200),
-            SeqNumber(300),
-            Instant::from_millis(50),
-            None,
-        );
-        assert_eq!(b.rack.rtt, Duration::from_millis(30));
-        // At 50 ms with reo_wnd 5: segment 0 (0+35 <= 50) lost, 1 (10+35=45) lost.
-        let (lost, timer) = b.rack_detect(Instant::from_millis(50), Duration::from_millis(5));
-        assert!(lost);
-        assert_eq!(timer, None);
-        assert_eq!(b.next_lost(), Some(0));
-        b.on_retransmit(0, Instant::from_millis(50));
-        assert_eq!(b.next_lost(), Some(1));
-        // Segment 3 was sent after the delivered one: not examined.
-        assert!(!b.get(3).unwrap().lost);
-        // Segment 1 delivered without retransmission below FACK: reordering.
-        b.sack(
-            SeqNumber(100),
-            SeqNumber(200),
-            Instant::from_millis(60),
-            None,
-        );
-        assert!(b.rack.reordering_seen);
-        // A timer for a segment not yet old enough.
-        let mut c = Scoreboard::default();
-        c.push(SeqNumber(0), SeqNumber(100), false, Instant::from_millis(0));
-        c.push(
-            SeqNumber(100),
-            SeqNumber(200),
-            false,
-            Instant::from_millis(1),
-        );
-        c.sack(
-            SeqNumber(100),
-            SeqNumber(200),
-            Instant::from_millis(11),
-            None,
-        );
-        let (lost, timer) = c.rack_detect(Instant::from_millis(11), Duration::from_millis(2));
-        assert!(!lost);
-        assert_eq!(timer, Some(Instant::from_millis(12)));
-    }
-}
+mod tests;
