@@ -7,7 +7,7 @@ use common::*;
 use xdptcp::app::{CloseReason, Event};
 use xdptcp::stack::{Error, Stack};
 use xdptcp::tcp::State;
-use xdptcp::wire::{ArpOp, ArpRepr, MacAddr, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+use xdptcp::wire::{ArpOp, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
 fn syn(src_port: u16, dst_port: u16, options: TcpOptions) -> TcpRepr {
     TcpRepr {
@@ -177,19 +177,8 @@ fn cookie_handshake(ts: bool, strict: bool) {
     assert_eq!(s.counters().syn_cookies_sent, 1);
 
     // A wrong cookie is rejected with a RST.
-    let mut ack = TcpRepr {
-        src_port: 5555,
-        dst_port: 80,
-        seq: SeqNumber(1001),
-        ack: sa_.seq + 2,
-        flags: TcpFlags::ACK,
-        window: 502,
-        options: TcpOptions {
-            timestamps: sa_.options.timestamps.map(|(v, _)| (101, v)),
-            ..TcpOptions::default()
-        },
-        ..TcpRepr::default()
-    };
+    let mut ack = ack_of_synack(5555, &sa_, 101);
+    ack.ack = sa_.seq + 2;
     rx(&mut s, ms(6), &tcp_frame_b_to_a(&ack, &[]));
     assert_eq!(s.counters().syn_cookies_bad, 1);
     assert_eq!(tx_tcp(&mut s)[0].0.flags, TcpFlags::RST);
@@ -282,21 +271,9 @@ fn handshake_data_and_close_via_listener() {
     let synack = out[0].0;
     assert_eq!(synack.flags, TcpFlags::SYN | TcpFlags::ACK);
     assert_eq!(synack.ack, SeqNumber(1001));
-    let tsval = synack.options.timestamps.unwrap().0;
+    assert!(synack.options.timestamps.is_some());
 
-    let mut ack = TcpRepr {
-        src_port: 5555,
-        dst_port: 80,
-        seq: SeqNumber(1001),
-        ack: synack.seq + 1,
-        flags: TcpFlags::ACK,
-        window: 502,
-        options: TcpOptions {
-            timestamps: Some((101, tsval)),
-            ..TcpOptions::default()
-        },
-        ..TcpRepr::default()
-    };
+    let mut ack = ack_of_synack(5555, &synack, 101);
     rx(&mut s, ms(2), &tcp_frame_b_to_a(&ack, &[]));
     let Some(Event::Accepted { id, port: 80 }) = s.next_event() else {
         panic!("no Accepted");
@@ -385,14 +362,7 @@ fn connect_resolves_arp_first_then_sends_syn() {
     s.poll(ms(300));
     assert_eq!(s.device_mut().take_tx().len(), 1);
     // The reply releases the SYN.
-    let reply = ArpRepr {
-        op: ArpOp::Reply,
-        sender_mac: MAC_B,
-        sender_ip: IP_B,
-        target_mac: MAC_A,
-        target_ip: IP_A,
-    };
-    rx(&mut s, ms(400), &arp_frame(MAC_A, reply));
+    rx(&mut s, ms(400), &arp_reply_b_to_a());
     let out = tx_tcp(&mut s);
     assert_eq!(out.len(), 1);
     let syn = out[0].0;
@@ -549,16 +519,8 @@ fn arp_queue_overflow_while_connecting() {
     assert_eq!(s.device_mut().take_tx().len(), 1, "one ARP request");
     assert_eq!(s.counters().drop_arp_queue, 2);
     assert_eq!(s.arp_stats(), (1, 2));
-    let reply = ArpRepr {
-        op: ArpOp::Reply,
-        sender_mac: MAC_B,
-        sender_ip: IP_B,
-        target_mac: MAC_A,
-        target_ip: IP_A,
-    };
-    rx(&mut s, ms(10), &arp_frame(MAC_A, reply));
+    rx(&mut s, ms(10), &arp_reply_b_to_a());
     assert_eq!(tx_tcp(&mut s).len(), 2);
-    let _ = MacAddr::default();
 }
 
 /// A passive open by hand: SYN, SYN-ACK, ACK from B's port `port`.
@@ -780,19 +742,7 @@ fn server_timewait(ts: bool) -> (Stack<TestDevice>, TcpRepr) {
     rx(&mut s, ms(1), &tcp_frame_b_to_a(&syn(5555, 80, opts), &[]));
     s.poll(ms(1));
     let synack = tx_tcp(&mut s)[0].0;
-    let mut ack = TcpRepr {
-        src_port: 5555,
-        dst_port: 80,
-        seq: SeqNumber(1001),
-        ack: synack.seq + 1,
-        flags: TcpFlags::ACK,
-        window: 502,
-        options: TcpOptions {
-            timestamps: synack.options.timestamps.map(|(v, _)| (101, v)),
-            ..TcpOptions::default()
-        },
-        ..TcpRepr::default()
-    };
+    let mut ack = ack_of_synack(5555, &synack, 101);
     rx(&mut s, ms(2), &tcp_frame_b_to_a(&ack, &[]));
     let Some(Event::Accepted { id, .. }) = s.next_event() else {
         panic!("no Accepted");

@@ -168,6 +168,38 @@ pub fn arp_frame(eth_dst: MacAddr, arp: ArpRepr) -> Vec<u8> {
     eth(eth_dst, arp.sender_mac, EtherType::Arp, &p)
 }
 
+/// B's ARP reply to A's request for B (resolves B at A).
+pub fn arp_reply_b_to_a() -> Vec<u8> {
+    arp_frame(
+        MAC_A,
+        ArpRepr {
+            op: ArpOp::Reply,
+            sender_mac: MAC_B,
+            sender_ip: IP_B,
+            target_mac: MAC_A,
+            target_ip: IP_A,
+        },
+    )
+}
+
+/// B's handshake-completing ACK for A's SYN-ACK: B's ISN was 1000, and B
+/// echoes A's timestamp (if any) with TSval `tsval`.
+pub fn ack_of_synack(port: u16, synack: &TcpRepr, tsval: u32) -> TcpRepr {
+    TcpRepr {
+        src_port: port,
+        dst_port: synack.src_port,
+        seq: xdptcp::wire::SeqNumber(1001),
+        ack: synack.seq + 1,
+        flags: xdptcp::wire::TcpFlags::ACK,
+        window: 502,
+        options: xdptcp::wire::TcpOptions {
+            timestamps: synack.options.timestamps.map(|(v, _)| (tsval, v)),
+            ..xdptcp::wire::TcpOptions::default()
+        },
+        ..TcpRepr::default()
+    }
+}
+
 /// An ARP request from B asking for A (teaches A B's MAC).
 pub fn arp_request_b_for_a() -> Vec<u8> {
     arp_frame(
