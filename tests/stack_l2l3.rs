@@ -305,29 +305,17 @@ fn malformed_frames_are_counted_by_reason() {
     let mut f = good.clone();
     f[..6].copy_from_slice(&[0xff; 6]);
     rx(&mut s, ms(0), &f);
-    let t = tcp_segment(IP_B, IP_B, &syn_b_to_a(), &[]);
     rx(
         &mut s,
         ms(0),
-        &eth(
-            MAC_A,
-            MAC_B,
-            EtherType::Ipv4,
-            &ipv4(IP_B, IP_B, IpProtocol::Tcp, &t),
-        ),
+        &tcp_frame_ips(IP_B, IP_B, &syn_b_to_a(), &[]),
     );
     assert_eq!(s.counters().drop_not_for_us, 3);
     let bcast = std::net::Ipv4Addr::new(198, 18, 0, 255);
-    let t = tcp_segment(bcast, IP_A, &syn_b_to_a(), &[]);
     rx(
         &mut s,
         ms(0),
-        &eth(
-            MAC_A,
-            MAC_B,
-            EtherType::Ipv4,
-            &ipv4(bcast, IP_A, IpProtocol::Tcp, &t),
-        ),
+        &tcp_frame_ips(bcast, IP_A, &syn_b_to_a(), &[]),
     );
     assert_eq!(s.counters().drop_bad_source, 1);
     rx(

@@ -231,15 +231,21 @@ pub fn tcp_segment(src: Ipv4Addr, dst: Ipv4Addr, seg: &TcpRepr, payload: &[u8]) 
     v
 }
 
-/// A full Ethernet frame B -> A carrying `seg`.
-pub fn tcp_frame_b_to_a(seg: &TcpRepr, payload: &[u8]) -> Vec<u8> {
-    let t = tcp_segment(IP_B, IP_A, seg, payload);
+/// A full Ethernet frame from B's MAC to A's carrying `seg` from IP `src`
+/// to IP `dst` (other than B and A to test address checks).
+pub fn tcp_frame_ips(src: Ipv4Addr, dst: Ipv4Addr, seg: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    let t = tcp_segment(src, dst, seg, payload);
     eth(
         MAC_A,
         MAC_B,
         EtherType::Ipv4,
-        &ipv4(IP_B, IP_A, IpProtocol::Tcp, &t),
+        &ipv4(src, dst, IpProtocol::Tcp, &t),
     )
+}
+
+/// A full Ethernet frame B -> A carrying `seg`.
+pub fn tcp_frame_b_to_a(seg: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    tcp_frame_ips(IP_B, IP_A, seg, payload)
 }
 
 pub fn udp_frame_b_to_a(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
