@@ -24,8 +24,8 @@ mod dsack;
 mod input;
 mod options;
 mod output;
-mod prr;
 mod pressure;
+mod prr;
 mod timers;
 mod types;
 
