@@ -31,7 +31,7 @@ impl Instant {
 
 /// Microseconds of `d`, saturating: `as u64` would wrap a huge duration
 /// (e.g. `Duration::MAX` for "never") to an arbitrary small one.
-fn micros_of(d: Duration) -> u64 {
+pub(crate) fn micros_of(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
