@@ -15,7 +15,7 @@ impl Instant {
         Instant(us)
     }
     pub fn from_millis(ms: u64) -> Self {
-        Instant(ms * 1000)
+        Instant(ms.saturating_mul(1000))
     }
     pub fn micros(self) -> u64 {
         self.0
@@ -29,10 +29,16 @@ impl Instant {
     }
 }
 
+/// Microseconds of `d`, saturating: `as u64` would wrap a huge duration
+/// (e.g. `Duration::MAX` for "never") to an arbitrary small one.
+pub(crate) fn micros_of(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_micros() as u64))
+        Instant(self.0.saturating_add(micros_of(d)))
     }
 }
 
@@ -52,6 +58,24 @@ impl Sub<Instant> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_sub(d.as_micros() as u64))
+        Instant(self.0.saturating_sub(micros_of(d)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates() {
+        let t = Instant::from_millis(5);
+        assert_eq!(t.micros(), 5000);
+        assert_eq!(t + Duration::from_micros(7), Instant(5007));
+        assert_eq!(t - Duration::from_millis(6), Instant::ZERO);
+        assert_eq!(Instant::ZERO - t, Duration::ZERO);
+        // A huge duration means "never", not a wrapped small delay.
+        assert_eq!(t + Duration::MAX, Instant(u64::MAX));
+        assert_eq!(t - Duration::MAX, Instant::ZERO);
+        assert_eq!(Instant::from_millis(u64::MAX), Instant(u64::MAX));
     }
 }

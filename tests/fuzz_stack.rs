@@ -82,19 +82,7 @@ fn setup(with_conns: bool) -> Setup {
             .map(|f| parse_tcp(f).2)
             .find(|t| t.flags.syn())
             .expect("SYN-ACK");
-        let ack = TcpRepr {
-            src_port: port,
-            dst_port: 80,
-            seq: SeqNumber(1001),
-            ack: synack.seq + 1,
-            flags: TcpFlags::ACK,
-            window: 502,
-            options: TcpOptions {
-                timestamps: Some((2, synack.options.timestamps.map_or(0, |t| t.0))),
-                ..TcpOptions::default()
-            },
-            ..TcpRepr::default()
-        };
+        let ack = ack_of_synack(port, &synack, 2);
         rx(&mut s, ms(2), &tcp_frame_b_to_a(&ack, &[]));
         let data = TcpRepr {
             flags: TcpFlags::ACK | TcpFlags::PSH,

@@ -136,14 +136,7 @@ fn arp_reply_flushes_the_queue_in_order() {
         s.udp_send(9000, sa(IP_B, 7), &[i; 5]).unwrap();
     }
     assert_eq!(s.device_mut().take_tx().len(), 1);
-    let reply = ArpRepr {
-        op: ArpOp::Reply,
-        sender_mac: MAC_B,
-        sender_ip: IP_B,
-        target_mac: MAC_A,
-        target_ip: IP_A,
-    };
-    rx(&mut s, ms(10), &arp_frame(MAC_A, reply));
+    rx(&mut s, ms(10), &arp_reply_b_to_a());
     let tx = s.device_mut().take_tx();
     assert_eq!(tx.len(), 3);
     for (i, f) in tx.iter().enumerate() {
@@ -312,29 +305,17 @@ fn malformed_frames_are_counted_by_reason() {
     let mut f = good.clone();
     f[..6].copy_from_slice(&[0xff; 6]);
     rx(&mut s, ms(0), &f);
-    let t = tcp_segment(IP_B, IP_B, &syn_b_to_a(), &[]);
     rx(
         &mut s,
         ms(0),
-        &eth(
-            MAC_A,
-            MAC_B,
-            EtherType::Ipv4,
-            &ipv4(IP_B, IP_B, IpProtocol::Tcp, &t),
-        ),
+        &tcp_frame_ips(IP_B, IP_B, &syn_b_to_a(), &[]),
     );
     assert_eq!(s.counters().drop_not_for_us, 3);
     let bcast = std::net::Ipv4Addr::new(198, 18, 0, 255);
-    let t = tcp_segment(bcast, IP_A, &syn_b_to_a(), &[]);
     rx(
         &mut s,
         ms(0),
-        &eth(
-            MAC_A,
-            MAC_B,
-            EtherType::Ipv4,
-            &ipv4(bcast, IP_A, IpProtocol::Tcp, &t),
-        ),
+        &tcp_frame_ips(bcast, IP_A, &syn_b_to_a(), &[]),
     );
     assert_eq!(s.counters().drop_bad_source, 1);
     rx(
@@ -376,14 +357,7 @@ fn arp_entries_in_use_are_revalidated_before_they_expire() {
     );
     assert_eq!(parse(&tx[1]).eth.dst, MAC_B);
     assert_eq!(send(&mut s, 57_500).len(), 1, "one refresh at a time");
-    let reply = ArpRepr {
-        op: ArpOp::Reply,
-        sender_mac: MAC_B,
-        sender_ip: IP_B,
-        target_mac: MAC_A,
-        target_ip: IP_A,
-    };
-    rx(&mut s, ms(58_000), &arp_frame(MAC_A, reply));
+    rx(&mut s, ms(58_000), &arp_reply_b_to_a());
     assert_eq!(send(&mut s, 100_000).len(), 1, "entry extended to 118 s");
     assert_eq!(s.counters().arp_requests_sent, 1);
 }

@@ -12,6 +12,20 @@ pub mod rtt;
 pub(crate) mod sack;
 pub(crate) mod send;
 
+/// A frame over a `Vec`, for the buffers' unit tests.
+#[cfg(test)]
+pub(crate) mod test_frame {
+    pub(crate) struct VecFrame(pub Vec<u8>);
+    impl crate::io::Frame for VecFrame {
+        fn buf(&self) -> &[u8] {
+            &self.0
+        }
+        fn buf_mut(&mut self) -> &mut [u8] {
+            &mut self.0
+        }
+    }
+}
+
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{ConnEvents, ConnStats, Connection, Payload, SegmentSink, State};
 

@@ -438,16 +438,7 @@ impl<F: Frame> RecvBuffer<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct V(Vec<u8>);
-    impl Frame for V {
-        fn buf(&self) -> &[u8] {
-            &self.0
-        }
-        fn buf_mut(&mut self) -> &mut [u8] {
-            &mut self.0
-        }
-    }
+    use crate::tcp::test_frame::VecFrame as V;
 
     const LIMIT: usize = 1 << 20;
 

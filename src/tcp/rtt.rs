@@ -34,12 +34,13 @@ pub struct RttEstimator {
 impl RttEstimator {
     /// `initial` is the RTO before any sample (1 s), clamped to `min..=max`.
     pub fn new(initial: Duration, min: Duration, max: Duration) -> Self {
-        let min_us = min.as_micros() as u64;
-        let max_us = (max.as_micros() as u64).max(min_us);
+        use crate::time::micros_of;
+        let min_us = micros_of(min);
+        let max_us = micros_of(max).max(min_us);
         RttEstimator {
             srtt_us: None,
             rttvar_us: 0,
-            base_rto_us: (initial.as_micros() as u64).clamp(min_us, max_us),
+            base_rto_us: micros_of(initial).clamp(min_us, max_us),
             min_us,
             max_us,
             backoffs: 0,

@@ -201,16 +201,7 @@ impl<F: Frame> SendBuffer<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct V(Vec<u8>);
-    impl Frame for V {
-        fn buf(&self) -> &[u8] {
-            &self.0
-        }
-        fn buf_mut(&mut self) -> &mut [u8] {
-            &mut self.0
-        }
-    }
+    use crate::tcp::test_frame::VecFrame as V;
     fn alloc() -> Option<V> {
         Some(V(vec![0; 2048]))
     }

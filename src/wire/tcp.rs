@@ -61,13 +61,13 @@ impl Sub<usize> for SeqNumber {
     }
 }
 
-/// `a - b` in bytes; `a` must not be before `b`.
+/// `a - b` in bytes, saturating at 0 when `a` is before `b`. Operands often
+/// come from peer segments (SEG.ACK, SEG.SEQ, SACK blocks), so an unordered
+/// pair is hostile input, not a bug: it must not panic, even in debug builds.
 impl Sub<SeqNumber> for SeqNumber {
     type Output = usize;
     fn sub(self, other: SeqNumber) -> usize {
-        let d = self.diff(other);
-        debug_assert!(d >= 0, "sequence number subtraction underflow");
-        d.max(0) as usize
+        self.diff(other).max(0) as usize
     }
 }
 

@@ -168,6 +168,38 @@ pub fn arp_frame(eth_dst: MacAddr, arp: ArpRepr) -> Vec<u8> {
     eth(eth_dst, arp.sender_mac, EtherType::Arp, &p)
 }
 
+/// B's ARP reply to A's request for B (resolves B at A).
+pub fn arp_reply_b_to_a() -> Vec<u8> {
+    arp_frame(
+        MAC_A,
+        ArpRepr {
+            op: ArpOp::Reply,
+            sender_mac: MAC_B,
+            sender_ip: IP_B,
+            target_mac: MAC_A,
+            target_ip: IP_A,
+        },
+    )
+}
+
+/// B's handshake-completing ACK for A's SYN-ACK: B's ISN was 1000, and B
+/// echoes A's timestamp (if any) with TSval `tsval`.
+pub fn ack_of_synack(port: u16, synack: &TcpRepr, tsval: u32) -> TcpRepr {
+    TcpRepr {
+        src_port: port,
+        dst_port: synack.src_port,
+        seq: xdptcp::wire::SeqNumber(1001),
+        ack: synack.seq + 1,
+        flags: xdptcp::wire::TcpFlags::ACK,
+        window: 502,
+        options: xdptcp::wire::TcpOptions {
+            timestamps: synack.options.timestamps.map(|(v, _)| (tsval, v)),
+            ..xdptcp::wire::TcpOptions::default()
+        },
+        ..TcpRepr::default()
+    }
+}
+
 /// An ARP request from B asking for A (teaches A B's MAC).
 pub fn arp_request_b_for_a() -> Vec<u8> {
     arp_frame(
@@ -199,15 +231,21 @@ pub fn tcp_segment(src: Ipv4Addr, dst: Ipv4Addr, seg: &TcpRepr, payload: &[u8]) 
     v
 }
 
-/// A full Ethernet frame B -> A carrying `seg`.
-pub fn tcp_frame_b_to_a(seg: &TcpRepr, payload: &[u8]) -> Vec<u8> {
-    let t = tcp_segment(IP_B, IP_A, seg, payload);
+/// A full Ethernet frame from B's MAC to A's carrying `seg` from IP `src`
+/// to IP `dst` (other than B and A to test address checks).
+pub fn tcp_frame_ips(src: Ipv4Addr, dst: Ipv4Addr, seg: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    let t = tcp_segment(src, dst, seg, payload);
     eth(
         MAC_A,
         MAC_B,
         EtherType::Ipv4,
-        &ipv4(IP_B, IP_A, IpProtocol::Tcp, &t),
+        &ipv4(src, dst, IpProtocol::Tcp, &t),
     )
+}
+
+/// A full Ethernet frame B -> A carrying `seg`.
+pub fn tcp_frame_b_to_a(seg: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    tcp_frame_ips(IP_B, IP_A, seg, payload)
 }
 
 pub fn udp_frame_b_to_a(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {

@@ -244,41 +244,12 @@ impl Network {
 
     fn enqueue(&mut self, src: usize, dst: usize, frame: HeapFrame, len: usize) {
         let link = src * self.macs.len() + dst;
-        if let Some(t) = self.tracer.as_mut() {
-            let before = self.links[link].stats;
-            // Trace from a copy: the link may corrupt the frame in place.
-            let copy = frame.buf()[..len].to_vec();
-            let (queue, seq) = (&mut self.queue, &mut self.seq);
-            self.links[link].send(self.now, frame, len, &self.wire, &mut |p: InFlight| {
-                *seq += 1;
-                queue.push(Reverse(Arrival {
-                    at: p.at,
-                    seq: *seq,
-                    link,
-                    dst,
-                    frame: p.frame,
-                    len: p.len,
-                }));
-            });
-            let after = self.links[link].stats;
-            let kind = if after.dropped_loss > before.dropped_loss {
-                TraceKind::Lost
-            } else if after.dropped_queue > before.dropped_queue {
-                TraceKind::QueueDrop
-            } else if after.dropped_mtu > before.dropped_mtu {
-                TraceKind::MtuDrop
-            } else {
-                TraceKind::Sent
-            };
-            t(&TraceRecord {
-                at: self.now,
-                src,
-                dst,
-                kind,
-                frame: &copy,
-            });
-            return;
-        }
+        // Trace from a copy taken before sending: the link may corrupt the
+        // frame in place. Only when tracing (no copy per packet otherwise).
+        let traced = self
+            .tracer
+            .is_some()
+            .then(|| (self.links[link].stats, frame.buf()[..len].to_vec()));
         let (queue, seq) = (&mut self.queue, &mut self.seq);
         self.links[link].send(self.now, frame, len, &self.wire, &mut |p: InFlight| {
             *seq += 1;
@@ -290,6 +261,26 @@ impl Network {
                 frame: p.frame,
                 len: p.len,
             }));
+        });
+        let (Some((before, copy)), Some(t)) = (traced, self.tracer.as_mut()) else {
+            return;
+        };
+        let after = self.links[link].stats;
+        let kind = if after.dropped_loss > before.dropped_loss {
+            TraceKind::Lost
+        } else if after.dropped_queue > before.dropped_queue {
+            TraceKind::QueueDrop
+        } else if after.dropped_mtu > before.dropped_mtu {
+            TraceKind::MtuDrop
+        } else {
+            TraceKind::Sent
+        };
+        t(&TraceRecord {
+            at: self.now,
+            src,
+            dst,
+            kind,
+            frame: &copy,
         });
     }
 

@@ -17,8 +17,8 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Record the options of the peer's SYN (passive side, or SYN-SENT
-    /// receiving SYN or SYN-ACK). `we_sent_syn`: our SYN offered everything
-    /// `cfg` enables.
+    /// receiving SYN or SYN-ACK). Our SYN offers everything `cfg` enables,
+    /// so an option is on when `cfg` enables it and the peer sent it.
     pub(super) fn negotiate(&mut self, syn: &TcpRepr) {
         let o = &syn.options;
         self.opts.peer_mss = o.mss.map_or(DEFAULT_MSS, |m| (m as usize).max(64));

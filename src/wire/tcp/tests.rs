@@ -468,6 +468,8 @@ fn seq_number_arithmetic_wraps() {
     assert_eq!(b - 4, a);
     assert_eq!(a.max(b), b);
     assert_eq!(a.min(b), a);
+    // Unordered operands (hostile SEG.ACK, SACK blocks) saturate, never panic.
+    assert_eq!(a - b, 0);
 }
 
 #[test]
