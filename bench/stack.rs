@@ -11,7 +11,6 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use xdptcp::app::Event;
 use xdptcp::io::{Device, Frame};
 use xdptcp::stack::{Ipv4Cidr, Stack, StackConfig};
-use xdptcp::tcp;
 use xdptcp::time::Instant;
 use xdptcp::wire::{
     EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr, SeqNumber, TcpFlags, TcpRepr,
@@ -62,25 +61,14 @@ impl Device for Link {
 }
 
 fn config(last: u8) -> StackConfig {
+    let addr = Ipv4Cidr {
+        addr: Ipv4Addr::new(198, 18, 0, last),
+        prefix: 24,
+    };
     StackConfig {
-        mac: MacAddr([2, 0, 0, 0, 0, last]),
-        addrs: vec![Ipv4Cidr {
-            addr: Ipv4Addr::new(198, 18, 0, last),
-            prefix: 24,
-        }],
-        gateway: None,
-        tcp: tcp::Config::default(),
-        max_conns: 1024,
-        syn_backlog: 128,
-        accept_backlog: 128,
         arp_ttl: Duration::from_secs(3600),
-        arp_retry: Duration::from_secs(1),
-        arp_retries: 3,
-        arp_queue: 64,
-        udp_queue: 64,
-        secret: [last; 16],
         ephemeral_ports: (40000, 60000),
-        pool: Default::default(),
+        ..StackConfig::new(MacAddr([2, 0, 0, 0, 0, last]), addr, [last; 16])
     }
 }
 

@@ -134,26 +134,13 @@ fn stack_config(
     cfg: &RuntimeConfig,
     mtu: usize,
 ) -> StackConfig {
-    let secret = random_secret();
     StackConfig {
-        mac: info.mac,
-        addrs: vec![spec.cidr],
-        gateway: None,
         tcp: tcp::Config {
             mss: mtu.saturating_sub(40).min(usize::from(u16::MAX)) as u16,
             ..cfg.tcp.clone()
         },
         max_conns: cfg.max_conns,
-        syn_backlog: 1024,
-        accept_backlog: 1024,
-        arp_ttl: Duration::from_secs(600),
-        arp_retry: Duration::from_millis(500),
-        arp_retries: 10,
-        arp_queue: 256,
-        udp_queue: 256,
-        secret,
-        ephemeral_ports: (49152, 65535),
-        pool: crate::stack::PoolConfig::default(),
+        ..StackConfig::new(info.mac, spec.cidr, random_secret())
     }
 }
 

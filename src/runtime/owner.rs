@@ -145,29 +145,17 @@ mod tests {
     use crate::stack::StackConfig;
     use crate::wire::MacAddr;
     use core::net::Ipv4Addr;
-    use core::time::Duration;
 
     #[test]
     fn connect_owned_opens_flows_this_worker_owns() {
+        let addr = Ipv4Cidr {
+            addr: Ipv4Addr::new(198, 18, 0, 2),
+            prefix: 24,
+        };
         let cfg = StackConfig {
-            mac: MacAddr([2, 0, 0, 0, 0, 2]),
-            addrs: vec![Ipv4Cidr {
-                addr: Ipv4Addr::new(198, 18, 0, 2),
-                prefix: 24,
-            }],
-            gateway: None,
-            tcp: crate::tcp::Config::default(),
             max_conns: 64,
-            syn_backlog: 8,
-            accept_backlog: 8,
-            arp_ttl: Duration::from_secs(60),
-            arp_retry: Duration::from_millis(500),
-            arp_retries: 3,
-            arp_queue: 8,
-            udp_queue: 8,
-            secret: [7; 16],
             ephemeral_ports: (50000, 50099),
-            pool: crate::stack::PoolConfig::default(),
+            ..StackConfig::new(MacAddr([2, 0, 0, 0, 0, 2]), addr, [7; 16])
         };
         let pool = || FramePool::new(2048, 1024);
         let dev = SimDevice::new(pool(), pool(), pool(), 1500, 256);

@@ -104,6 +104,32 @@ pub struct StackConfig {
     pub pool: PoolConfig,
 }
 
+impl StackConfig {
+    /// A stack owning `addr` behind `mac`, with defaults a server expects:
+    /// no gateway, default TCP, 65,536 connections, SYN backlog 1,024 (SYN
+    /// cookies beyond), ARP entries for 10 minutes with 10 retries every
+    /// 500 ms, the IANA ephemeral range (RFC 6335 §6).
+    pub fn new(mac: MacAddr, addr: Ipv4Cidr, secret: [u8; 16]) -> Self {
+        StackConfig {
+            mac,
+            addrs: vec![addr],
+            gateway: None,
+            tcp: tcp::Config::default(),
+            max_conns: 65536,
+            syn_backlog: 1024,
+            accept_backlog: 1024,
+            arp_ttl: Duration::from_secs(600),
+            arp_retry: Duration::from_millis(500),
+            arp_retries: 10,
+            arp_queue: 256,
+            udp_queue: 256,
+            secret,
+            ephemeral_ports: (49152, 65535),
+            pool: PoolConfig::default(),
+        }
+    }
+}
+
 /// Timer wheel granularity and size (deadlines beyond the horizon are the
 /// wheel's business).
 const TIMER_TICK: Duration = Duration::from_millis(1);

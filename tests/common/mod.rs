@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use xdptcp::io::{Device, Frame};
 use xdptcp::stack::{Ipv4Cidr, Stack, StackConfig};
-use xdptcp::tcp::{self, TcpRepr};
+use xdptcp::tcp::TcpRepr;
 use xdptcp::time::Instant;
 use xdptcp::wire::{
     ArpOp, ArpRepr, EtherType, EthernetRepr, IcmpRepr, IpProtocol, Ipv4Repr, MacAddr, UdpRepr,
@@ -114,14 +114,12 @@ pub const IP_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const IP_GW: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 
 pub fn config(mac: MacAddr, ip: Ipv4Addr) -> StackConfig {
+    let addr = Ipv4Cidr {
+        addr: ip,
+        prefix: 24,
+    };
     StackConfig {
-        mac,
-        addrs: vec![Ipv4Cidr {
-            addr: ip,
-            prefix: 24,
-        }],
         gateway: Some(IP_GW),
-        tcp: tcp::Config::default(),
         max_conns: 64,
         syn_backlog: 4,
         accept_backlog: 16,
@@ -130,9 +128,8 @@ pub fn config(mac: MacAddr, ip: Ipv4Addr) -> StackConfig {
         arp_retries: 2,
         arp_queue: 4,
         udp_queue: 4,
-        secret: [42; 16],
         ephemeral_ports: (40000, 40009),
-        pool: Default::default(),
+        ..StackConfig::new(mac, addr, [42; 16])
     }
 }
 

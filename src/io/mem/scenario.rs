@@ -191,25 +191,18 @@ pub fn host_config(i: u8, tcp: Config, seed: u64) -> StackConfig {
     let mut secret = [0u8; 16];
     secret[..8].copy_from_slice(&super::mix(seed ^ 0x5ec2e7).to_le_bytes());
     secret[8..].copy_from_slice(&super::mix(seed.wrapping_add(i as u64 + 1)).to_le_bytes());
+    let addr = Ipv4Cidr {
+        addr: host_ip(i),
+        prefix: 24,
+    };
     StackConfig {
-        mac: host_mac(i),
-        addrs: vec![Ipv4Cidr {
-            addr: host_ip(i),
-            prefix: 24,
-        }],
-        gateway: None,
         tcp,
         max_conns: 4096,
-        syn_backlog: 1024,
-        accept_backlog: 1024,
         arp_ttl: Duration::from_secs(3600),
-        arp_retry: Duration::from_millis(500),
         arp_retries: 20,
         arp_queue: 1024,
         udp_queue: 64,
-        secret,
-        ephemeral_ports: (49152, 65535),
-        pool: crate::stack::PoolConfig::default(),
+        ..StackConfig::new(host_mac(i), addr, secret)
     }
 }
 
