@@ -181,6 +181,7 @@ fn cps(ns: &str, target: &'static str, par: u64, secs: f64) -> Result<f64, Strin
 struct LinuxEcho {
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicU64>,
+    ns: String,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -189,17 +190,18 @@ impl LinuxEcho {
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicU64::new(0));
         let (tx, rx) = std::sync::mpsc::channel();
-        let (ns, flag, acc) = (ns.to_string(), stop.clone(), accepted.clone());
+        let ns = ns.to_string();
+        let (ns2, flag, acc) = (ns.clone(), stop.clone(), accepted.clone());
         let thread = std::thread::spawn(move || {
-            netns::enter(&ns);
+            netns::enter(&ns2);
+            // Blocking accept (no polling delay); `drop` wakes it with a
+            // connection of its own once `stop` is set.
             let l = TcpListener::bind(LINUX).expect("bind the Linux echo server");
-            l.set_nonblocking(true).unwrap();
             tx.send(()).unwrap();
             while !flag.load(Ordering::Relaxed) {
                 match l.accept() {
                     Ok((s, _)) => {
                         acc.fetch_add(1, Ordering::Relaxed);
-                        s.set_nonblocking(false).unwrap();
                         let _ = s.set_nodelay(true);
                         let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
                         std::thread::spawn(move || {
@@ -212,18 +214,20 @@ impl LinuxEcho {
                             let _ = w.shutdown(Shutdown::Write);
                         });
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
                 }
             }
         });
         rx.recv_timeout(Duration::from_secs(5)).expect("Linux echo server did not start");
-        LinuxEcho { stop, accepted, thread: Some(thread) }
+        LinuxEcho { stop, accepted, ns, thread: Some(thread) }
     }
 }
 
 impl Drop for LinuxEcho {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        let ns = self.ns.clone();
+        let _ = std::thread::spawn(move || connect(&ns, LINUX).map(drop)).join();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
