@@ -38,7 +38,10 @@ const STACK: &str = "198.18.0.2:7";
 const LINUX: &str = "198.18.0.3:7";
 
 fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 /// Byte `off` of connection `seed`'s stream.
@@ -89,18 +92,25 @@ fn bulk(ns: &str, target: &'static str, conns: u64, secs: f64) -> Result<f64, St
                         w.write_all(&buf).map_err(|e| format!("write: {e}"))?;
                         off += buf.len() as u64;
                     }
-                    w.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+                    w.shutdown(Shutdown::Write)
+                        .map_err(|e| format!("shutdown: {e}"))?;
                     Ok(off)
                 });
                 let mut r = s;
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut got = 0u64;
                 loop {
-                    let k = r.read(&mut buf).map_err(|e| format!("read after {got}: {e}"))?;
+                    let k = r
+                        .read(&mut buf)
+                        .map_err(|e| format!("read after {got}: {e}"))?;
                     if k == 0 {
                         break;
                     }
-                    if buf[..k].iter().enumerate().any(|(i, &b)| b != pat(c, got + i as u64)) {
+                    if buf[..k]
+                        .iter()
+                        .enumerate()
+                        .any(|(i, &b)| b != pat(c, got + i as u64))
+                    {
                         return Err(format!("conn {c}: echo differs near byte {got}"));
                     }
                     got += k as u64;
@@ -133,7 +143,8 @@ fn rr(ns: &str, target: &'static str, conns: u64, secs: f64) -> Result<f64, Stri
                 while Instant::now() < end {
                     req[..8].copy_from_slice(&(n ^ c << 48).to_le_bytes());
                     s.write_all(&req).map_err(|e| format!("rr write: {e}"))?;
-                    s.read_exact(&mut resp).map_err(|e| format!("rr read after {n}: {e}"))?;
+                    s.read_exact(&mut resp)
+                        .map_err(|e| format!("rr read after {n}: {e}"))?;
                     if resp != req {
                         return Err(format!("rr conn {c}: response {n} differs"));
                     }
@@ -160,9 +171,11 @@ fn cps(ns: &str, target: &'static str, par: u64, secs: f64) -> Result<f64, Strin
                     let mut s = connect(&ns, target).map_err(|e| format!("{e} (after {n})"))?;
                     let msg = [(p * 7 + n) as u8; 64];
                     s.write_all(&msg).map_err(|e| format!("cps write: {e}"))?;
-                    s.shutdown(Shutdown::Write).map_err(|e| format!("cps shutdown: {e}"))?;
+                    s.shutdown(Shutdown::Write)
+                        .map_err(|e| format!("cps shutdown: {e}"))?;
                     let mut back = Vec::with_capacity(64);
-                    s.read_to_end(&mut back).map_err(|e| format!("cps read: {e}"))?;
+                    s.read_to_end(&mut back)
+                        .map_err(|e| format!("cps read: {e}"))?;
                     if back[..] != msg[..] {
                         return Err(format!("cps: echo differs ({} bytes)", back.len()));
                     }
@@ -218,8 +231,14 @@ impl LinuxEcho {
                 }
             }
         });
-        rx.recv_timeout(Duration::from_secs(5)).expect("Linux echo server did not start");
-        LinuxEcho { stop, accepted, ns, thread: Some(thread) }
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("Linux echo server did not start");
+        LinuxEcho {
+            stop,
+            accepted,
+            ns,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -240,7 +259,14 @@ fn start_xdptcp(h: &Harness, w: u32, stats: &str) -> Child {
     let child = Command::new("ip")
         .args(["netns", "exec", &h.nss(), BIN, "echo", "--iface"])
         .arg(format!("{}=198.18.0.2/24", h.iface()))
-        .args(["--queues", &w.to_string(), "--cores", &cores, "--duration", "180"])
+        .args([
+            "--queues",
+            &w.to_string(),
+            "--cores",
+            &cores,
+            "--duration",
+            "180",
+        ])
         .args(["--stats-json", stats])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -297,7 +323,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
     if String::from_utf8_lossy(&uid).trim() != "0" {
         eprintln!("echo_vs_linux: SKIP: needs root (network namespaces, AF_XDP)");
         return;
@@ -335,10 +365,20 @@ fn main() {
                         "   {metric:<24} xdptcp {xdptcp:>10.0} {unit:<7} linux {linux:>10.0}  ratio {:.2}",
                         xdptcp / linux
                     );
-                    rows.push(Row { workers: w, metric, unit, xdptcp, linux });
+                    rows.push(Row {
+                        workers: w,
+                        metric,
+                        unit,
+                        xdptcp,
+                        linux,
+                    });
                 }
                 (l, x) => {
-                    failed = Some(format!("{metric}: linux {:?} xdptcp {:?}", l.err(), x.err()));
+                    failed = Some(format!(
+                        "{metric}: linux {:?} xdptcp {:?}",
+                        l.err(),
+                        x.err()
+                    ));
                     break;
                 }
             }
@@ -349,7 +389,10 @@ fn main() {
             linux.accepted.load(Ordering::Relaxed)
         );
         drop(linux);
-        for line in err.lines().filter(|l| l.contains("worker") || l.contains("redirected")) {
+        for line in err
+            .lines()
+            .filter(|l| l.contains("worker") || l.contains("redirected"))
+        {
             eprintln!("   {line}");
         }
         if let Ok(s) = std::fs::read_to_string(&stats) {
@@ -364,7 +407,10 @@ fn main() {
         }
     }
     println!();
-    println!("{:<8} {:<24} {:>12} {:>12} {:>7}  unit", "workers", "metric", "xdptcp", "linux", "ratio");
+    println!(
+        "{:<8} {:<24} {:>12} {:>12} {:>7}  unit",
+        "workers", "metric", "xdptcp", "linux", "ratio"
+    );
     for r in &rows {
         println!(
             "{:<8} {:<24} {:>12.0} {:>12.0} {:>7.2}  {}",
@@ -387,7 +433,10 @@ fn main() {
         "xdptcp_reports": extra,
     });
     let path = format!("{out_dir}/bench-echo.json");
-    match std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap_or_default()) {
+    match std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    ) {
         Ok(()) => println!("\nwritten to {path}"),
         Err(e) => eprintln!("echo_vs_linux: {path}: {e}"),
     }
