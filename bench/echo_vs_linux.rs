@@ -310,6 +310,29 @@ fn stop(mut child: Child) -> String {
     err
 }
 
+/// Remove namespaces left by an earlier run that was killed (SIGINT skips
+/// the harness's drop): `eb<pid>k`/`eb<pid>s` whose process is gone.
+fn remove_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let Some(pid) = name
+            .strip_prefix("eb")
+            .and_then(|r| r.strip_suffix('k'))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/harness.sh");
+            let _ = Command::new("bash")
+                .args([script, "--prefix", &format!("eb{pid}"), "down"])
+                .status();
+        }
+    }
+}
+
 struct Row {
     workers: u32,
     metric: &'static str,
@@ -332,6 +355,7 @@ fn main() {
         eprintln!("echo_vs_linux: SKIP: needs root (network namespaces, AF_XDP)");
         return;
     }
+    remove_stale();
     let secs: f64 = env_or("BENCH_SECS", 3.0);
     let conns: u64 = env_or("BENCH_CONNS", 4);
     let workers: Vec<u32> = std::env::var("BENCH_WORKERS")
