@@ -493,68 +493,6 @@ fn echo_user_errors_exit_2() {
     assert_eq!(code, 0);
 }
 
-/// Not a test of correctness: xdptcp's echo and a kernel echo server (one
-/// thread per connection, in the stack's namespace on 198.18.0.3) measured
-/// side by side with the same client. Run with `--ignored --nocapture`.
-#[test]
-#[ignore]
-fn compare_echo_with_linux() {
-    if !ready("compare_echo_with_linux") {
-        return;
-    }
-    let h = Harness::up("xc", 4, &[]);
-    let nss = h.nss();
-    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stop_flag.clone();
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        netns::enter(&nss);
-        let l = TcpListener::bind("198.18.0.3:7").unwrap();
-        l.set_nonblocking(true).unwrap();
-        bound_tx.send(()).unwrap();
-        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-            match l.accept() {
-                Ok((s, _)) => {
-                    s.set_nonblocking(false).unwrap();
-                    std::thread::spawn(move || {
-                        let mut s = s;
-                        let mut w = s.try_clone().unwrap();
-                        let _ = std::io::copy(&mut s, &mut w);
-                        let _ = w.shutdown(Shutdown::Write);
-                    });
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    let conns: u64 = std::env::var("XDPTCP_BENCH_CONNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
-    let n = bulk_bytes();
-    bound_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    let linux = bulk_to(&h.nsk(), "198.18.0.3:7", conns, n).unwrap();
-    let linux_cps = short_to(&h.nsk(), "198.18.0.3:7", 2000, 8).unwrap();
-    stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
-    server.join().unwrap();
-    let child = start_echo(&h, &[]);
-    let ours = bulk_to(&h.nsk(), STACK, conns, n);
-    let ours_cps = short_to(&h.nsk(), STACK, 2000, 8);
-    let (code, err) = stop(child);
-    eprintln!("{err}");
-    let ours = ours.unwrap();
-    let ours_cps = ours_cps.unwrap();
-    assert_eq!(code, 0);
-    eprintln!(
-        "echo throughput: xdptcp {ours:.0} Mbit/s, linux {linux:.0} Mbit/s, ratio {:.2}",
-        ours / linux
-    );
-    eprintln!(
-        "short connections: xdptcp {ours_cps:.0}/s, linux {linux_cps:.0}/s, ratio {:.2}",
-        ours_cps / linux_cps
-    );
-}
-
 #[test]
 fn echo_on_two_interfaces_with_udp() {
     let t = "echo_on_two_interfaces_with_udp";
