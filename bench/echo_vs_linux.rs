@@ -273,42 +273,11 @@ fn start_xdptcp(h: &Harness, w: u32, stats: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning xdptcp echo");
-    let nsk = h.nsk();
-    let ok = std::thread::spawn(move || {
-        netns::enter(&nsk);
-        let addr: SocketAddr = STACK.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    })
-    .join()
-    .unwrap();
-    assert!(ok, "xdptcp echo did not start listening");
+    assert!(
+        netns::wait_listening(&h.nsk(), STACK),
+        "xdptcp echo did not start listening"
+    );
     child
-}
-
-/// SIGINT, bounded wait, then stderr.
-fn stop(mut child: Child) -> String {
-    xdptcp::io::xdp::sys::kill(child.id(), libc::SIGINT);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    err
 }
 
 /// Remove namespaces left by an earlier run that was killed (SIGINT skips
@@ -421,7 +390,7 @@ fn main() {
                 }
             }
         }
-        let err = stop(child);
+        let (_, err) = netns::stop(child);
         eprintln!(
             "   linux accepted {} connections",
             linux.accepted.load(Ordering::Relaxed)

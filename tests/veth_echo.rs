@@ -206,44 +206,11 @@ fn start_echo(h: &Harness, extra: &[&str]) -> Child {
     .stderr(Stdio::piped());
     let child = c.spawn().expect("spawning xdptcp echo");
     // Ready once the kernel peer can connect (bounded).
-    let nsk = h.nsk();
-    let ok = std::thread::spawn(move || {
-        netns::enter(&nsk);
-        let addr: SocketAddr = STACK.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    })
-    .join()
-    .unwrap();
-    assert!(ok, "xdptcp echo did not start listening");
+    assert!(
+        netns::wait_listening(&h.nsk(), STACK),
+        "xdptcp echo did not start listening"
+    );
     child
-}
-
-/// SIGINT, then the exit status and stderr (bounded wait).
-fn stop(mut child: Child) -> (i32, String) {
-    xdptcp::io::xdp::sys::kill(child.id(), libc::SIGINT);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    (status.code().unwrap_or(-1), err)
 }
 
 fn ready(test: &str) -> bool {
@@ -307,7 +274,7 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     assert_eq!(got, "kernel here");
 
     let r = bulk(&h.nsk(), 64, bulk_bytes()).and_then(|_| short(&h.nsk(), 1000, 8));
-    let (code, err) = stop(child);
+    let (code, err) = netns::stop(child);
     eprintln!("{err}");
     r.unwrap();
     assert_eq!(code, 0, "xdptcp echo exit status");
@@ -414,7 +381,7 @@ fn echo_survives_kernel_side_loss_and_duplication() {
     let stats = std::env::temp_dir().join(format!("xdptcp-veth-loss-{}.json", std::process::id()));
     let child = start_echo(&h, &["--stats-json", stats.to_str().unwrap()]);
     let r = bulk(&h.nsk(), 64, bulk_bytes() / 4).and_then(|_| short(&h.nsk(), 1000, 8));
-    let (code, err) = stop(child);
+    let (code, err) = netns::stop(child);
     eprintln!("{err}");
     if r.is_err() {
         eprintln!("{}", std::fs::read_to_string(&stats).unwrap_or_default());
@@ -489,7 +456,7 @@ fn echo_user_errors_exit_2() {
     let (code, err) = run(&["--iface", &iface]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("already attached"), "{err}");
-    let (code, _) = stop(first);
+    let (code, _) = netns::stop(first);
     assert_eq!(code, 0);
 }
 
@@ -559,7 +526,7 @@ fn echo_on_two_interfaces_with_udp() {
     })
     .join()
     .unwrap();
-    let (code, err) = stop(child);
+    let (code, err) = netns::stop(child);
     eprintln!("{err}");
     r.unwrap();
     assert_eq!(code, 0);

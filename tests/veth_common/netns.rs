@@ -1,7 +1,10 @@
 //! A harness instance (scripts/harness.sh) that is torn down on drop, and
 //! entering its namespaces from a thread.
 
-use std::process::{Command, Output};
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// `harness.sh up` with a prefix unique to this test process; `down` on drop.
 pub struct Harness {
@@ -71,4 +74,46 @@ impl Drop for Harness {
 pub fn enter(ns: &str) {
     xdptcp::io::xdp::sys::enter_netns(&format!("/run/netns/{ns}"))
         .unwrap_or_else(|e| panic!("setns {ns}: {e}"));
+}
+
+/// Whether a kernel TCP client in namespace `ns` can connect to `addr`
+/// within 20 s (the server under test is listening).
+pub fn wait_listening(ns: &str, addr: &str) -> bool {
+    let ns = ns.to_string();
+    let addr: SocketAddr = addr.parse().expect("a socket address");
+    std::thread::spawn(move || {
+        enter(&ns);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })
+    .join()
+    .unwrap()
+}
+
+/// SIGINT to `child`, a bounded wait (then SIGKILL), and its exit code
+/// (-1 if killed by a signal) and stderr.
+pub fn stop(mut child: Child) -> (i32, String) {
+    xdptcp::io::xdp::sys::kill(child.id(), libc::SIGINT);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (status.code().unwrap_or(-1), err)
 }
