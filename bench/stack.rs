@@ -66,7 +66,7 @@ fn config(last: u8) -> StackConfig {
         prefix: 24,
     };
     StackConfig {
-        arp_ttl: Duration::from_secs(3600),
+        arp_stale: Duration::from_secs(3600),
         ephemeral_ports: (40000, 60000),
         ..StackConfig::new(MacAddr([2, 0, 0, 0, 0, last]), addr, [last; 16])
     }

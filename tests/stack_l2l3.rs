@@ -332,7 +332,11 @@ fn malformed_frames_are_counted_by_reason() {
 }
 
 #[test]
-fn arp_entries_in_use_are_revalidated_before_they_expire() {
+fn arp_neighbour_in_use_is_probed_by_unicast_and_never_stalls_traffic() {
+    // RFC 1122 §2.3.2.1 / RFC 4861 §7.3: learned from B's request, the
+    // entry is STALE; its first use starts DELAY (5 s), then unicast probes
+    // to the cached MAC; B's reply makes it REACHABLE again. Packets keep
+    // flowing to the cached MAC throughout.
     let mut s = stack_a(64);
     rx(&mut s, ms(0), &arp_request_b_for_a());
     s.device_mut().take_tx();
@@ -342,24 +346,55 @@ fn arp_entries_in_use_are_revalidated_before_they_expire() {
         s.udp_send(9000, sa(IP_B, 7), b"x").unwrap();
         s.device_mut().take_tx()
     };
-    // TTL 60 s; resolving takes up to arp_retry * (arp_retries + 1) = 3 s.
-    assert_eq!(send(&mut s, 56_000).len(), 1);
-    let tx = send(&mut s, 57_000);
-    assert_eq!(
-        tx.len(),
-        2,
-        "a refresh request, and the datagram right away"
-    );
+    let tx = send(&mut s, 1_000);
+    assert_eq!(tx.len(), 1, "sent at once to the STALE entry's MAC");
+    assert_eq!(parse(&tx[0]).eth.dst, MAC_B);
+    assert_eq!(send(&mut s, 5_999).len(), 1, "DELAY: no probe yet");
+    let tx = send(&mut s, 6_000);
+    assert_eq!(tx.len(), 2, "a unicast probe, and the datagram right away");
     let (e, req) = parse_arp(&tx[0]);
     assert_eq!(
         (e.dst, req.op, req.target_ip),
-        (MacAddr::BROADCAST, ArpOp::Request, IP_B)
+        (MAC_B, ArpOp::Request, IP_B)
     );
     assert_eq!(parse(&tx[1]).eth.dst, MAC_B);
-    assert_eq!(send(&mut s, 57_500).len(), 1, "one refresh at a time");
-    rx(&mut s, ms(58_000), &arp_reply_b_to_a());
-    assert_eq!(send(&mut s, 100_000).len(), 1, "entry extended to 118 s");
+    rx(&mut s, ms(6_100), &arp_reply_b_to_a());
+    // REACHABLE for at least 15 s: no probe while it lasts.
+    for t in (7_000..21_000).step_by(1_000) {
+        assert_eq!(send(&mut s, t).len(), 1, "at {t} ms");
+    }
+    assert_eq!(s.counters().arp_probes_sent, 1);
     assert_eq!(s.counters().arp_requests_sent, 1);
+}
+
+#[test]
+fn arp_neighbour_that_stops_answering_is_resolved_again_by_broadcast() {
+    let mut s = stack_a(64);
+    rx(&mut s, ms(0), &arp_request_b_for_a());
+    s.device_mut().take_tx();
+    s.udp_bind(9000).unwrap();
+    let mut probes = 0;
+    let mut broadcast_at = None;
+    for t in (0..20_000).step_by(100) {
+        s.poll(ms(t));
+        let _ = s.udp_send(9000, sa(IP_B, 7), b"x");
+        for f in s.device_mut().take_tx() {
+            if parse(&f).eth.ethertype != EtherType::Arp {
+                continue;
+            }
+            let (e, _) = parse_arp(&f);
+            if e.dst == MAC_B {
+                probes += 1;
+            } else if e.dst == MacAddr::BROADCAST && broadcast_at.is_none() {
+                broadcast_at = Some(t);
+            }
+        }
+    }
+    // DELAY 5 s, then 3 unicast probes 1 s apart (arp_retry here), then
+    // the entry is dropped and the next datagram resolves by broadcast.
+    assert_eq!(probes, 3);
+    assert_eq!(broadcast_at, Some(8_000));
+    assert_eq!(s.counters().arp_unreachable, 1);
 }
 
 #[test]

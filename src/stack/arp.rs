@@ -1,12 +1,21 @@
-//! The ARP cache (RFC 826): resolved entries with a lifetime, pending
-//! resolutions with retries and a bounded queue of packets waiting for them.
+//! The ARP cache (RFC 826) with neighbour unreachability detection (RFC
+//! 1122 §2.3.2.1; the state machine of RFC 4861 §7.3, as Linux runs it for
+//! ARP): an entry is REACHABLE for a randomized reachable time after a
+//! confirmation (a solicited reply, or forward progress reported by TCP),
+//! then STALE; a STALE entry that is used goes to DELAY, then PROBE (unicast
+//! requests to the cached MAC) and, unanswered, is dropped so the next packet
+//! starts a fresh broadcast resolution. A neighbour whose MAC changed without
+//! a gratuitous ARP is therefore found again within seconds of the upper
+//! layers noticing, not after a fixed lifetime.
 //!
+//! Pending resolutions keep a bounded queue of packets waiting for them.
 //! The cache holds only next hops on our own subnets and at most
 //! [`ARP_CACHE_MAX`] entries, so hostile ARP traffic cannot grow it.
 
 use super::hasher::{KeyedHasher, Map};
 use crate::time::Instant;
 use crate::wire::MacAddr;
+use core::hash::BuildHasher;
 use core::net::Ipv4Addr;
 use core::time::Duration;
 use std::collections::VecDeque;
@@ -22,13 +31,42 @@ pub(crate) struct Waiting<F> {
     pub end: usize,
 }
 
+/// Timing of the cache (see `StackConfig`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ArpTiming {
+    /// RFC 4861 BaseReachableTime: REACHABLE lasts 0.5–1.5 times this.
+    pub reachable: Duration,
+    /// RFC 4861 DELAY_FIRST_PROBE_TIME.
+    pub delay: Duration,
+    /// RFC 4861 MAX_UNICAST_SOLICIT.
+    pub ucast_probes: u32,
+    /// Between requests (broadcast or unicast): RFC 4861 RetransTimer.
+    pub retry: Duration,
+    /// Broadcast requests after the first before a resolution fails.
+    pub retries: u32,
+    /// A STALE entry unused this long is removed (Linux gc_staletime).
+    pub stale: Duration,
+}
+
+/// RFC 4861 §7.3.2 states of a resolved entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nud {
+    /// Confirmed recently: used as is until `until`.
+    Reachable { until: Instant },
+    /// Not confirmed lately: used, but use starts a check.
+    Stale,
+    /// Used while stale: wait for a confirmation until `until`, then probe.
+    Delay { until: Instant },
+    /// Unicast requests; `left` more after the one due at `next`.
+    Probe { next: Instant, left: u32 },
+}
+
 enum Entry<F> {
     Resolved {
         mac: MacAddr,
         /// `None` for static entries.
-        expires: Option<Instant>,
-        /// A revalidation request was sent and not answered yet.
-        refreshing: bool,
+        nud: Option<Nud>,
+        last_used: Instant,
     },
     Pending {
         /// When the next request is due (or, after the last one, when we give up).
@@ -48,29 +86,39 @@ pub(crate) struct Enqueued<F> {
     pub start: bool,
 }
 
+/// A request the cache wants sent: broadcast (`unicast: None`) to resolve,
+/// or unicast to the cached MAC to probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Request {
+    pub ip: Ipv4Addr,
+    pub unicast: Option<MacAddr>,
+}
+
+/// What [`ArpCache::poll`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Polled {
+    /// Broadcast resolutions that got no answer.
+    pub failed: usize,
+    /// Resolved entries whose unicast probes got no answer (removed).
+    pub unreachable: usize,
+}
+
 pub(crate) struct ArpCache<F> {
     map: Map<Ipv4Addr, Entry<F>>,
-    ttl: Duration,
-    retry: Duration,
-    retries: u32,
+    /// Randomizes each entry's reachable time, deterministically.
+    hasher: KeyedHasher,
+    t: ArpTiming,
     queue_max: usize,
     /// No entry has a deadline before this (may be early, never late).
     deadline: Option<Instant>,
 }
 
 impl<F> ArpCache<F> {
-    pub(crate) fn new(
-        hasher: KeyedHasher,
-        ttl: Duration,
-        retry: Duration,
-        retries: u32,
-        queue_max: usize,
-    ) -> Self {
+    pub(crate) fn new(hasher: KeyedHasher, t: ArpTiming, queue_max: usize) -> Self {
         ArpCache {
             map: Map::with_hasher(hasher),
-            ttl,
-            retry,
-            retries,
+            hasher,
+            t,
             queue_max,
             deadline: None,
         }
@@ -80,37 +128,73 @@ impl<F> ArpCache<F> {
         self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
     }
 
-    /// The resolved MAC of `ip`, if known and not expired.
-    pub(crate) fn lookup(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+    /// RFC 4861 §6.3.2: ReachableTime, uniformly in [0.5, 1.5] ×
+    /// BaseReachableTime, drawn per entry and confirmation.
+    fn reachable_until(&mut self, ip: Ipv4Addr, now: Instant) -> Instant {
+        let h = self.hasher.hash_one((ip, now.micros()));
+        let base = self.t.reachable.as_micros() as u64;
+        let span = (h % 1001).saturating_mul(base) / 1000;
+        let until = now + Duration::from_micros(base / 2 + span);
+        self.note_deadline(until);
+        until
+    }
+
+    /// The resolved MAC of `ip`, if any (in whatever NUD state).
+    pub(crate) fn lookup(&self, ip: Ipv4Addr) -> Option<MacAddr> {
         match self.map.get(&ip) {
-            Some(Entry::Resolved { mac, expires, .. }) if expires.is_none_or(|e| now < e) => {
-                Some(*mac)
-            }
+            Some(Entry::Resolved { mac, .. }) => Some(*mac),
             _ => None,
         }
     }
 
-    /// Like [`ArpCache::lookup`], for a packet about to leave. When the
-    /// entry is about to lapse (within the time a resolution takes), the
-    /// second value is `true`, once: the caller sends a request so the entry
-    /// is revalidated before it expires and traffic never stalls on ARP
-    /// (RFC 1122 §2.3.2.1).
-    pub(crate) fn lookup_for_tx(&mut self, ip: Ipv4Addr, now: Instant) -> (Option<MacAddr>, bool) {
-        let window = self.retry.saturating_mul(self.retries.saturating_add(1));
-        match self.map.get_mut(&ip) {
-            Some(Entry::Resolved {
-                mac,
-                expires: Some(e),
-                refreshing,
-            }) if now < *e => {
-                let refresh = !*refreshing && e.saturating_since(now) <= window;
-                *refreshing |= refresh;
-                (Some(*mac), refresh)
+    /// Like [`ArpCache::lookup`], for a packet about to leave: a use of a
+    /// STALE entry starts its check (RFC 4861 §7.3.3: STALE → DELAY).
+    pub(crate) fn lookup_for_tx(&mut self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let delay = self.t.delay;
+        let Some(Entry::Resolved {
+            mac,
+            nud,
+            last_used,
+        }) = self.map.get_mut(&ip)
+        else {
+            return None;
+        };
+        *last_used = now;
+        let mac = *mac;
+        let start_delay = match nud {
+            Some(Nud::Reachable { until }) => *until <= now,
+            Some(Nud::Stale) => true,
+            _ => false,
+        };
+        if start_delay {
+            let until = now + delay;
+            *nud = Some(Nud::Delay { until });
+            self.note_deadline(until);
+        }
+        Some(mac)
+    }
+
+    /// RFC 4861 §7.3.1: the upper layer saw forward progress to `ip` (an
+    /// ACK of new data, new in-order data): the entry is REACHABLE again.
+    pub(crate) fn confirm(&mut self, ip: Ipv4Addr, now: Instant) {
+        if let Some(Entry::Resolved { nud: Some(_), .. }) = self.map.get(&ip) {
+            let until = self.reachable_until(ip, now);
+            if let Some(Entry::Resolved { nud, .. }) = self.map.get_mut(&ip) {
+                *nud = Some(Nud::Reachable { until });
             }
-            Some(Entry::Resolved {
-                mac, expires: None, ..
-            }) => (Some(*mac), false),
-            _ => (None, false),
+        }
+    }
+
+    /// The upper layer retransmits to `ip` without progress: a REACHABLE
+    /// entry is no longer trusted (it goes STALE, so its next use checks
+    /// it). Linux does the same through `dst_negative_advice`.
+    pub(crate) fn reverify(&mut self, ip: Ipv4Addr) {
+        if let Some(Entry::Resolved {
+            nud: Some(n @ Nud::Reachable { .. }),
+            ..
+        }) = self.map.get_mut(&ip)
+        {
+            *n = Nud::Stale;
         }
     }
 
@@ -151,7 +235,6 @@ impl<F> ArpCache<F> {
                 start: false,
             };
         }
-        // No entry, or an expired resolved one: resolve (again).
         if !self.map.contains_key(&ip) && self.map.len() >= ARP_CACHE_MAX {
             return Enqueued {
                 dropped: Some(pkt),
@@ -165,12 +248,12 @@ impl<F> ArpCache<F> {
         } else {
             Some(pkt)
         };
-        let next = now + self.retry;
+        let next = now + self.t.retry;
         self.map.insert(
             ip,
             Entry::Pending {
                 next,
-                retries_left: self.retries,
+                retries_left: self.t.retries,
                 queue,
             },
         );
@@ -182,64 +265,63 @@ impl<F> ArpCache<F> {
     }
 
     /// Record `ip` is at `mac` (RFC 826: merge into an existing entry, or add
-    /// one when `create`). Returns the packets that waited for it.
+    /// one when `create`). A `solicited` reply confirms reachability (RFC
+    /// 4861 §7.3.3); other news leaves an entry STALE unless it changed
+    /// nothing. Returns the packets that waited for it.
     pub(crate) fn learn(
         &mut self,
         ip: Ipv4Addr,
         mac: MacAddr,
         now: Instant,
         create: bool,
+        solicited: bool,
     ) -> Option<VecDeque<Waiting<F>>> {
-        let expires = now + self.ttl;
         let room = self.map.len() < ARP_CACHE_MAX;
-        match self.map.get_mut(&ip) {
-            Some(e) => {
-                let old = core::mem::replace(
-                    e,
-                    Entry::Resolved {
-                        mac,
-                        expires: Some(expires),
-                        refreshing: false,
-                    },
-                );
-                match old {
-                    // A static entry stays static (and keeps its MAC).
-                    Entry::Resolved {
-                        expires: None,
-                        mac: m,
-                        ..
-                    } => {
-                        *e = Entry::Resolved {
-                            mac: m,
-                            expires: None,
-                            refreshing: false,
-                        };
-                        None
-                    }
-                    Entry::Resolved { .. } => {
-                        self.note_deadline(expires);
-                        None
-                    }
-                    Entry::Pending { queue, .. } => {
-                        self.note_deadline(expires);
-                        Some(queue)
-                    }
-                }
+        let fresh = if solicited {
+            Nud::Reachable {
+                until: self.reachable_until(ip, now),
             }
+        } else {
+            Nud::Stale
+        };
+        let new = Entry::Resolved {
+            mac,
+            nud: Some(fresh),
+            last_used: now,
+        };
+        match self.map.get_mut(&ip) {
+            // A static entry stays static (and keeps its MAC).
+            Some(Entry::Resolved { nud: None, .. }) => None,
+            Some(Entry::Resolved {
+                mac: old,
+                nud: Some(n),
+                ..
+            }) => {
+                if *old != mac || solicited {
+                    *old = mac;
+                    *n = fresh;
+                }
+                self.note_stale_gc(now);
+                None
+            }
+            Some(e @ Entry::Pending { .. }) => match core::mem::replace(e, new) {
+                Entry::Pending { queue, .. } => {
+                    self.note_stale_gc(now);
+                    Some(queue)
+                }
+                Entry::Resolved { .. } => None,
+            },
             None if create && room => {
-                self.map.insert(
-                    ip,
-                    Entry::Resolved {
-                        mac,
-                        expires: Some(expires),
-                        refreshing: false,
-                    },
-                );
-                self.note_deadline(expires);
+                self.map.insert(ip, new);
+                self.note_stale_gc(now);
                 None
             }
             None => None,
         }
+    }
+
+    fn note_stale_gc(&mut self, now: Instant) {
+        self.note_deadline(now + self.t.stale);
     }
 
     /// A permanent entry (never expires, never overwritten by ARP).
@@ -250,8 +332,8 @@ impl<F> ArpCache<F> {
     ) -> Option<VecDeque<Waiting<F>>> {
         let e = Entry::Resolved {
             mac,
-            expires: None,
-            refreshing: false,
+            nud: None,
+            last_used: Instant::ZERO,
         };
         match self.map.insert(ip, e) {
             Some(Entry::Pending { queue, .. }) => Some(queue),
@@ -264,34 +346,82 @@ impl<F> ArpCache<F> {
         self.deadline
     }
 
-    /// Expire entries and run retries due by `now`: pushes next hops that
-    /// need a request onto `requests`, and the queues of given-up
+    /// Run the timers due by `now`: pushes the requests to send onto
+    /// `requests` (in a deterministic order) and the queues of failed
     /// resolutions onto `failed`.
     pub(crate) fn poll(
         &mut self,
         now: Instant,
-        requests: &mut Vec<Ipv4Addr>,
+        requests: &mut Vec<Request>,
         failed: &mut Vec<Waiting<F>>,
-    ) -> usize {
+    ) -> Polled {
         if self.deadline.is_none_or(|d| now < d) {
-            return 0;
+            return Polled::default();
         }
-        let retry = self.retry;
-        let mut gave_up = 0;
+        let t = self.t;
+        let mut out = Polled::default();
         let mut deadline: Option<Instant> = None;
         let mut note = |at: Instant| deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
         self.map.retain(|ip, e| match e {
-            Entry::Resolved { expires: None, .. } => true,
+            Entry::Resolved { nud: None, .. } => true,
             Entry::Resolved {
-                expires: Some(t), ..
-            } => {
-                if *t <= now {
-                    false
-                } else {
-                    note(*t);
+                mac,
+                nud: Some(nud),
+                last_used,
+            } => match *nud {
+                Nud::Reachable { until } if until > now => {
+                    note(until);
                     true
                 }
-            }
+                Nud::Reachable { .. } | Nud::Stale => {
+                    // RFC 4861 §7.3.3: REACHABLE times out to STALE; an
+                    // unused STALE entry is eventually collected.
+                    *nud = Nud::Stale;
+                    let gc = *last_used + t.stale;
+                    note(gc);
+                    gc > now
+                }
+                Nud::Delay { until } if until > now => {
+                    note(until);
+                    true
+                }
+                Nud::Delay { .. } => {
+                    // No confirmation while delaying: probe the cached MAC.
+                    let next = now + t.retry;
+                    *nud = Nud::Probe {
+                        next,
+                        left: t.ucast_probes.saturating_sub(1),
+                    };
+                    note(next);
+                    requests.push(Request {
+                        ip: *ip,
+                        unicast: Some(*mac),
+                    });
+                    true
+                }
+                Nud::Probe { next, .. } if next > now => {
+                    note(next);
+                    true
+                }
+                Nud::Probe { left, .. } if left > 0 => {
+                    let next = now + t.retry;
+                    *nud = Nud::Probe {
+                        next,
+                        left: left - 1,
+                    };
+                    note(next);
+                    requests.push(Request {
+                        ip: *ip,
+                        unicast: Some(*mac),
+                    });
+                    true
+                }
+                Nud::Probe { .. } => {
+                    // Unreachable: forget it; the next packet resolves anew.
+                    out.unreachable += 1;
+                    false
+                }
+            },
             Entry::Pending {
                 next,
                 retries_left,
@@ -302,21 +432,24 @@ impl<F> ArpCache<F> {
                     true
                 } else if *retries_left > 0 {
                     *retries_left -= 1;
-                    *next = now + retry;
+                    *next = now + t.retry;
                     note(*next);
-                    requests.push(*ip);
+                    requests.push(Request {
+                        ip: *ip,
+                        unicast: None,
+                    });
                     true
                 } else {
                     failed.extend(queue.drain(..));
-                    gave_up += 1;
+                    out.failed += 1;
                     false
                 }
             }
         });
         // Deterministic request order whatever the table layout.
-        requests.sort_unstable();
+        requests.sort_unstable_by_key(|r| (r.ip, r.unicast.map(|m| m.0)));
         self.deadline = deadline;
-        gave_up
+        out
     }
 }
 
@@ -324,14 +457,19 @@ impl<F> ArpCache<F> {
 mod tests {
     use super::*;
 
+    fn timing() -> ArpTiming {
+        ArpTiming {
+            reachable: Duration::from_secs(30),
+            delay: Duration::from_secs(5),
+            ucast_probes: 3,
+            retry: Duration::from_secs(1),
+            retries: 2,
+            stale: Duration::from_secs(60),
+        }
+    }
+
     fn cache(queue: usize) -> ArpCache<u32> {
-        ArpCache::new(
-            KeyedHasher::new(&[7; 16], 1),
-            Duration::from_secs(60),
-            Duration::from_secs(1),
-            2,
-            queue,
-        )
+        ArpCache::new(KeyedHasher::new(&[7; 16], 1), timing(), queue)
     }
 
     fn w(n: u32) -> Waiting<u32> {
@@ -342,69 +480,132 @@ mod tests {
         }
     }
 
+    fn s(secs: u64) -> Instant {
+        Instant::from_millis(secs * 1000)
+    }
+
     const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+    const MAC2: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
+
+    fn poll(c: &mut ArpCache<u32>, t: Instant) -> (Vec<Request>, Vec<Waiting<u32>>, Polled) {
+        let (mut r, mut f) = (vec![], vec![]);
+        let p = c.poll(t, &mut r, &mut f);
+        (r, f, p)
+    }
 
     #[test]
     fn queue_then_resolve_flushes_in_order() {
         let mut c = cache(2);
-        let t = Instant::from_millis(0);
+        let t = s(0);
         let e = c.enqueue(IP, w(1), t);
         assert!(e.start && e.dropped.is_none());
         let e = c.enqueue(IP, w(2), t);
         assert!(!e.start && e.dropped.is_none());
         let e = c.enqueue(IP, w(3), t);
         assert!(!e.start && matches!(e.dropped, Some(Waiting { frame: 3, .. })));
-        assert_eq!(c.lookup(IP, t), None);
-        let q = c.learn(IP, MAC, t, false).unwrap();
+        assert_eq!(c.lookup(IP), None);
+        let q = c.learn(IP, MAC, t, false, true).unwrap();
         assert_eq!(q.iter().map(|w| w.frame).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(c.lookup(IP, t), Some(MAC));
-        assert_eq!(c.lookup(IP, t + Duration::from_secs(60)), None);
+        assert_eq!(c.lookup_for_tx(IP, t), Some(MAC));
     }
 
     #[test]
     fn retries_then_give_up() {
         let mut c = cache(4);
-        let t0 = Instant::from_millis(0);
-        c.enqueue(IP, w(1), t0);
-        let (mut req, mut failed) = (vec![], vec![]);
-        assert_eq!(c.poll_at(), Some(Instant::from_millis(1000)));
-        c.poll(Instant::from_millis(999), &mut req, &mut failed);
-        assert!(req.is_empty());
-        c.poll(Instant::from_millis(1000), &mut req, &mut failed);
-        assert_eq!(req, vec![IP]);
-        c.poll(Instant::from_millis(2000), &mut req, &mut failed);
-        assert_eq!(req, vec![IP, IP]);
-        assert_eq!(c.poll_at(), Some(Instant::from_millis(3000)));
-        assert_eq!(c.poll(Instant::from_millis(3000), &mut req, &mut failed), 1);
-        assert_eq!(failed.len(), 1);
+        c.enqueue(IP, w(1), s(0));
+        assert_eq!(c.poll_at(), Some(s(1)));
+        assert!(poll(&mut c, Instant::from_millis(999)).0.is_empty());
+        let bcast = Request {
+            ip: IP,
+            unicast: None,
+        };
+        assert_eq!(poll(&mut c, s(1)).0, vec![bcast]);
+        assert_eq!(poll(&mut c, s(2)).0, vec![bcast]);
+        assert_eq!(c.poll_at(), Some(s(3)));
+        let (_, failed, p) = poll(&mut c, s(3));
+        assert_eq!((failed.len(), p.failed), (1, 1));
         assert_eq!(c.len(), 0);
         assert_eq!(c.poll_at(), None);
     }
 
     #[test]
-    fn merge_rule_only_creates_when_asked() {
+    fn reachable_time_is_randomized_within_half_to_one_and_a_half() {
         let mut c = cache(4);
-        let t = Instant::from_millis(0);
-        c.learn(IP, MAC, t, false);
+        for i in 0..50u64 {
+            let until = c.reachable_until(IP, s(i));
+            let d = until.saturating_since(s(i));
+            assert!(
+                d >= Duration::from_secs(15) && d <= Duration::from_secs(45),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unconfirmed_entry_goes_stale_then_delay_probe_and_is_dropped() {
+        let mut c = cache(4);
+        c.learn(IP, MAC, s(0), true, true);
+        // Past any reachable time (≤ 45 s), then used: DELAY for 5 s.
+        poll(&mut c, s(46));
+        assert_eq!(c.lookup_for_tx(IP, s(46)), Some(MAC));
+        assert!(poll(&mut c, s(50)).0.is_empty());
+        let probe = Request {
+            ip: IP,
+            unicast: Some(MAC),
+        };
+        assert_eq!(poll(&mut c, s(51)).0, vec![probe]);
+        // Still used while probing (RFC 4861 §7.3.3).
+        assert_eq!(c.lookup_for_tx(IP, s(51)), Some(MAC));
+        assert_eq!(poll(&mut c, s(52)).0, vec![probe]);
+        assert_eq!(poll(&mut c, s(53)).0, vec![probe]);
+        let (r, _, p) = poll(&mut c, s(54));
+        assert!(r.is_empty());
+        assert_eq!(p.unreachable, 1);
         assert!(!c.contains(IP));
-        c.learn(IP, MAC, t, true);
-        assert_eq!(c.lookup(IP, t), Some(MAC));
-        let mac2 = MacAddr([2, 0, 0, 0, 0, 9]);
-        c.learn(IP, mac2, t, false);
-        assert_eq!(c.lookup(IP, t), Some(mac2));
-        // Expiry removes it at poll.
-        let (mut r, mut f) = (vec![], vec![]);
-        c.poll(t + Duration::from_secs(60), &mut r, &mut f);
+    }
+
+    #[test]
+    fn confirmation_keeps_the_entry_reachable_and_a_reply_ends_probing() {
+        let mut c = cache(4);
+        c.learn(IP, MAC, s(0), true, true);
+        for t in (10..200).step_by(10) {
+            c.confirm(IP, s(t));
+            poll(&mut c, s(t));
+            assert_eq!(c.lookup_for_tx(IP, s(t)), Some(MAC));
+            assert!(poll(&mut c, s(t)).0.is_empty(), "no probe at {t} s");
+        }
+        // Progress stops; the entry is re-verified and answered.
+        c.reverify(IP);
+        c.lookup_for_tx(IP, s(200));
+        assert_eq!(poll(&mut c, s(205)).0.len(), 1);
+        c.learn(IP, MAC, s(205), false, true);
+        assert!(poll(&mut c, s(206)).0.is_empty());
+        assert_eq!(c.lookup_for_tx(IP, s(206)), Some(MAC));
+    }
+
+    #[test]
+    fn merge_rule_only_creates_when_asked_and_a_new_mac_is_stale() {
+        let mut c = cache(4);
+        let t = s(0);
+        c.learn(IP, MAC, t, false, false);
+        assert!(!c.contains(IP));
+        c.learn(IP, MAC, t, true, false);
+        assert_eq!(c.lookup(IP), Some(MAC));
+        c.learn(IP, MAC2, t, false, false);
+        assert_eq!(c.lookup(IP), Some(MAC2));
+        // Unused STALE entries are collected.
+        poll(&mut c, s(60));
         assert!(!c.contains(IP));
     }
 
     #[test]
     fn static_entries_survive() {
         let mut c = cache(4);
-        let t = Instant::from_millis(0);
         c.insert_static(IP, MAC);
-        c.learn(IP, MacAddr([9; 6]), t, true);
-        assert_eq!(c.lookup(IP, t + Duration::from_secs(1000)), Some(MAC));
+        c.learn(IP, MacAddr([9; 6]), s(0), true, true);
+        c.reverify(IP);
+        assert_eq!(c.lookup_for_tx(IP, s(1000)), Some(MAC));
+        assert!(poll(&mut c, s(1000)).0.is_empty());
     }
 }

@@ -4,7 +4,9 @@
 //! gone or re-armed is skipped), and turning `ConnEvents` into app events.
 
 use super::emit::TcpTx;
-use super::{ConnId, Stack};
+use super::iface::Iface;
+use super::tcp_table::ConnEntry;
+use super::{ConnId, Stack, StackCounters};
 use crate::app::{CloseReason, Event};
 use crate::io::Device;
 use crate::tcp::State;
@@ -16,6 +18,62 @@ fn synchronized(s: State) -> bool {
         s,
         State::Closed | State::Listen | State::SynSent | State::SynReceived
     )
+}
+
+/// Add what `e`'s per-connection counters grew by since last time to the
+/// stack's sums.
+fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEntry<F>) {
+    let s = e.conn.stats();
+    let now_seen = [
+        s.retransmits,
+        s.rto_timeouts,
+        s.fast_recoveries,
+        s.acks_of_unsent,
+        s.tx_beyond_snd_nxt,
+    ];
+    let sums = [
+        &mut c.retransmits,
+        &mut c.rto_timeouts,
+        &mut c.fast_recoveries,
+        &mut c.acks_of_unsent,
+        &mut c.tx_beyond_snd_nxt,
+    ];
+    for ((sum, now), seen) in sums.into_iter().zip(now_seen).zip(e.seen) {
+        *sum += now.saturating_sub(seen);
+    }
+    e.seen = now_seen;
+}
+
+/// Neighbour confirmations are sent to ARP at most this often per connection.
+const NUD_CONFIRM_EVERY: core::time::Duration = core::time::Duration::from_secs(1);
+
+/// RFC 1122 §2.3.2.1: TCP tells ARP about its next hop. Forward progress
+/// (new data acknowledged, new data received in order) confirms the
+/// neighbour; a retransmission timeout without progress asks for it to be
+/// re-verified, so a neighbour whose MAC changed is found again in seconds.
+fn nud_feedback<D: Device>(iface: &mut Iface<D>, e: &mut ConnEntry<D::Frame>, now: Instant) {
+    let s = e.conn.stats();
+    let seen = (s.bytes_acked + s.bytes_received, s.rto_timeouts);
+    if seen == e.nud_seen {
+        return;
+    }
+    let progress = seen.0 > e.nud_seen.0;
+    let timed_out = seen.1 > e.nud_seen.1;
+    e.nud_seen = seen;
+    let Some(hop) = iface.next_hop(*e.tuple.remote.ip()) else {
+        return;
+    };
+    if progress {
+        if e.nud_confirmed
+            .is_none_or(|t| now.saturating_since(t) >= NUD_CONFIRM_EVERY)
+        {
+            e.nud_confirmed = Some(now);
+            iface.arp.confirm(hop, now);
+        }
+    } else if timed_out {
+        e.nud_confirmed = None;
+        iface.arp.reverify(hop);
+    }
 }
 
 impl<D: Device> Stack<D> {
@@ -63,13 +121,8 @@ impl<D: Device> Stack<D> {
         let state = e.conn.state();
 
         // Per-connection counters, summed into the stack's as they grow.
-        let s = e.conn.stats();
-        let now_seen = [s.retransmits, s.rto_timeouts, s.fast_recoveries];
-        let c = &mut self.iface.counters;
-        c.retransmits += now_seen[0].saturating_sub(e.seen[0]);
-        c.rto_timeouts += now_seen[1].saturating_sub(e.seen[1]);
-        c.fast_recoveries += now_seen[2].saturating_sub(e.seen[2]);
-        e.seen = now_seen;
+        sum_conn_counters(&mut self.iface.counters, e);
+        nud_feedback(&mut self.iface, e, self.now);
 
         // RFC 4987 §3.1: a half-open connection leaves the SYN backlog when
         // it completes or dies.
@@ -154,7 +207,7 @@ impl<D: Device> Stack<D> {
     pub(super) fn close_conn(&mut self, id: ConnId, announce: bool) {
         let now = self.now;
         self.transmit_conn(id, now);
-        let Some(e) = self.conns.remove(id) else {
+        let Some(mut e) = self.conns.remove(id) else {
             return;
         };
         if announce && e.visible && !e.detached {
@@ -172,12 +225,8 @@ impl<D: Device> Stack<D> {
             // Keep the waiter list bounded by the live connections.
             self.pool.waiters.retain(|w| *w != id);
         }
-        let s = e.conn.stats();
-        let c = &mut self.iface.counters;
-        c.retransmits += s.retransmits.saturating_sub(e.seen[0]);
-        c.rto_timeouts += s.rto_timeouts.saturating_sub(e.seen[1]);
-        c.fast_recoveries += s.fast_recoveries.saturating_sub(e.seen[2]);
-        c.conns_closed += 1;
+        sum_conn_counters(&mut self.iface.counters, &mut e);
+        self.iface.counters.conns_closed += 1;
     }
 
     /// Make sure the wheel holds an entry no later than the connection's

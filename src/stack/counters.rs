@@ -61,6 +61,10 @@ pub struct StackCounters {
     pub arp_learned: u64,
     /// Next hops given up after the last ARP retry.
     pub arp_failed: u64,
+    /// Unicast requests probing a cached neighbour (RFC 4861 §7.3.3 PROBE).
+    pub arp_probes_sent: u64,
+    /// Cached neighbours that stopped answering probes (entry dropped).
+    pub arp_unreachable: u64,
     /// ARP packets ignored (not for us, bogus sender).
     pub arp_ignored: u64,
     pub icmp_echo_replies: u64,
@@ -78,6 +82,10 @@ pub struct StackCounters {
     pub retransmits: u64,
     pub rto_timeouts: u64,
     pub fast_recoveries: u64,
+    /// ACKs of data never sent (zero between honest stacks).
+    pub acks_of_unsent: u64,
+    /// Segments sent past SND.NXT other than new data (always zero).
+    pub tx_beyond_snd_nxt: u64,
 }
 
 impl StackCounters {

@@ -55,11 +55,14 @@ impl<D: Device> Stack<D> {
             // already in my translation table, update the sender hardware
             // address field" -- and only add it if "I am the target".
             if self.iface.arp.contains(arp.sender_ip) || for_us {
-                if let Some(q) = self
-                    .iface
-                    .arp
-                    .learn(arp.sender_ip, arp.sender_mac, now, for_us)
-                {
+                if let Some(q) = self.iface.arp.learn(
+                    arp.sender_ip,
+                    arp.sender_mac,
+                    now,
+                    for_us,
+                    // A reply to us confirms reachability (as Linux).
+                    for_us && arp.op == ArpOp::Reply,
+                ) {
                     self.iface.flush_waiting(arp.sender_mac, q);
                 }
                 self.iface.counters.arp_learned += 1;

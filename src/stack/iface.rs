@@ -2,7 +2,7 @@
 //! ARP resolution and the device. Everything that leaves the stack goes
 //! through [`Iface::send_frame`].
 
-use super::arp::{ArpCache, Waiting};
+use super::arp::{ArpCache, Request, Waiting};
 use super::counters::StackCounters;
 use super::Ipv4Cidr;
 use crate::io::{Device, Frame};
@@ -158,13 +158,9 @@ impl<D: Device> Iface<D> {
         true
     }
 
-    /// The MAC of next hop `hop`, revalidating the entry before it expires.
+    /// The MAC of next hop `hop` (a use that may start its NUD check).
     pub(crate) fn resolve(&mut self, hop: Ipv4Addr, now: Instant) -> Option<MacAddr> {
-        let (mac, refresh) = self.arp.lookup_for_tx(hop, now);
-        if refresh {
-            self.send_arp_request(hop);
-        }
-        mac
+        self.arp.lookup_for_tx(hop, now)
     }
 
     /// Hand a finished frame to the device, counting it.
@@ -210,7 +206,16 @@ impl<D: Device> Iface<D> {
 
     /// RFC 826: broadcast "who has `target`", from our address on its subnet.
     pub(crate) fn send_arp_request(&mut self, target: Ipv4Addr) {
-        let Some(src) = self.on_link(target).or(self.addrs.first()).map(|c| c.addr) else {
+        self.send_arp_request_to(Request {
+            ip: target,
+            unicast: None,
+        });
+    }
+
+    /// An ARP request: broadcast to resolve, or unicast to the cached MAC
+    /// to probe a neighbour's reachability (RFC 1122 §2.3.2.1).
+    fn send_arp_request_to(&mut self, r: Request) {
+        let Some(src) = self.on_link(r.ip).or(self.addrs.first()).map(|c| c.addr) else {
             return;
         };
         let req = ArpRepr {
@@ -218,10 +223,13 @@ impl<D: Device> Iface<D> {
             sender_mac: self.mac,
             sender_ip: src,
             target_mac: MacAddr::default(),
-            target_ip: target,
+            target_ip: r.ip,
         };
-        if self.send_arp(MacAddr::BROADCAST, req) {
+        if self.send_arp(r.unicast.unwrap_or(MacAddr::BROADCAST), req) {
             self.counters.arp_requests_sent += 1;
+            if r.unicast.is_some() {
+                self.counters.arp_probes_sent += 1;
+            }
         }
     }
 
@@ -253,21 +261,22 @@ impl<D: Device> Iface<D> {
         }
     }
 
-    /// Run ARP retries and expiry due by `now`.
+    /// Run ARP retries, probes and expiry due by `now`.
     pub(crate) fn poll_arp(&mut self, now: Instant) {
         if self.arp.poll_at().is_none_or(|d| now < d) {
             return;
         }
         let mut requests = Vec::new();
         let mut failed = Vec::new();
-        let gave_up = self.arp.poll(now, &mut requests, &mut failed);
-        self.counters.arp_failed += gave_up as u64;
+        let p = self.arp.poll(now, &mut requests, &mut failed);
+        self.counters.arp_failed += p.failed as u64;
+        self.counters.arp_unreachable += p.unreachable as u64;
         // RFC 1122 §2.3.2.2: packets for a next hop that never answered are
         // discarded (the transport retransmits).
         self.counters.drop_arp_failed += failed.len() as u64;
         drop(failed);
-        for ip in requests {
-            self.send_arp_request(ip);
+        for r in requests {
+            self.send_arp_request_to(r);
         }
     }
 }

@@ -88,8 +88,16 @@ pub struct StackConfig {
     pub syn_backlog: usize,
     /// Accepted-but-not-yet-announced connections per listener.
     pub accept_backlog: usize,
-    /// ARP entry lifetime, request retry interval and retries.
-    pub arp_ttl: Duration,
+    /// ARP neighbour unreachability detection (RFC 1122 §2.3.2.1, RFC
+    /// 4861 §7.3): an entry stays REACHABLE 0.5–1.5 × `arp_reachable` after
+    /// a confirmation, a STALE entry in use is probed after `arp_delay` with
+    /// `arp_ucast_probes` unicast requests, and an unused STALE entry is
+    /// removed after `arp_stale`.
+    pub arp_reachable: Duration,
+    pub arp_delay: Duration,
+    pub arp_ucast_probes: u32,
+    pub arp_stale: Duration,
+    /// Interval between requests, and broadcast retries before giving up.
     pub arp_retry: Duration,
     pub arp_retries: u32,
     /// Packets kept per unresolved next hop while ARP resolves it.
@@ -107,8 +115,8 @@ pub struct StackConfig {
 impl StackConfig {
     /// A stack owning `addr` behind `mac`, with defaults a server expects:
     /// no gateway, default TCP, 65,536 connections, SYN backlog 1,024 (SYN
-    /// cookies beyond), ARP entries for 10 minutes with 10 retries every
-    /// 500 ms, the IANA ephemeral range (RFC 6335 §6).
+    /// cookies beyond), ARP as Linux (reachable 30 s, delay 5 s, 3 unicast
+    /// probes) with 10 broadcast retries every 500 ms, the IANA ephemeral range (RFC 6335 §6).
     pub fn new(mac: MacAddr, addr: Ipv4Cidr, secret: [u8; 16]) -> Self {
         StackConfig {
             mac,
@@ -118,7 +126,10 @@ impl StackConfig {
             max_conns: 65536,
             syn_backlog: 1024,
             accept_backlog: 1024,
-            arp_ttl: Duration::from_secs(600),
+            arp_reachable: Duration::from_secs(30),
+            arp_delay: Duration::from_secs(5),
+            arp_ucast_probes: 3,
+            arp_stale: Duration::from_secs(60),
             arp_retry: Duration::from_millis(500),
             arp_retries: 10,
             arp_queue: 256,
@@ -170,9 +181,14 @@ impl<D: Device> Stack<D> {
         cfg.tcp.mss = cfg.tcp.mss.min(mss_max);
         let arp = arp::ArpCache::new(
             KeyedHasher::new(&cfg.secret, 1),
-            cfg.arp_ttl,
-            cfg.arp_retry,
-            cfg.arp_retries,
+            arp::ArpTiming {
+                reachable: cfg.arp_reachable,
+                delay: cfg.arp_delay,
+                ucast_probes: cfg.arp_ucast_probes,
+                retry: cfg.arp_retry,
+                retries: cfg.arp_retries,
+                stale: cfg.arp_stale,
+            },
             cfg.arp_queue,
         );
         let iface = Iface {
@@ -520,6 +536,22 @@ impl<D: Device> Stack<D> {
         Ok(*self.app_conn_ref(id)?.conn.stats())
     }
 
+    /// Check every connection's invariants
+    /// ([`Connection::check_invariants`](crate::tcp::Connection::check_invariants)).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for e in self.conns.iter() {
+            e.conn.check_invariants().map_err(|m| {
+                format!(
+                    "{}:{} -> {}: {m}",
+                    e.tuple.local.ip(),
+                    e.tuple.local.port(),
+                    e.tuple.remote
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// Live connections (all states).
     pub fn conn_count(&self) -> usize {
         self.conns.len()
@@ -534,7 +566,7 @@ impl<D: Device> Stack<D> {
 
     /// The MAC ARP resolved for `ip`, if any.
     pub fn arp_lookup(&self, ip: Ipv4Addr) -> Option<MacAddr> {
-        self.iface.arp.lookup(ip, self.now)
+        self.iface.arp.lookup(ip)
     }
 
     /// Entries in the ARP cache and packets waiting in its queues.

@@ -42,10 +42,16 @@ pub(crate) struct ConnEntry<F: Frame> {
     pub fin_end: Option<SeqNumber>,
     pub fin_tsval: Option<u32>,
     /// Per-connection counters already added to the stack's sums
-    /// (retransmits, rto_timeouts, fast_recoveries).
-    pub seen: [u64; 3],
+    /// (retransmits, rto_timeouts, fast_recoveries, acks_of_unsent,
+    /// tx_beyond_snd_nxt).
+    pub seen: [u64; 5],
     /// In the stack's list of connections waiting for TX frames.
     pub pool_waiting: bool,
+    /// Forward progress (bytes acked + bytes received in order) and RTOs
+    /// already reported to ARP, and when progress last confirmed the
+    /// neighbour (see `Stack::nud_feedback`).
+    pub nud_seen: (u64, u64),
+    pub nud_confirmed: Option<Instant>,
 }
 
 impl<F: Frame> ConnEntry<F> {
@@ -66,8 +72,10 @@ impl<F: Frame> ConnEntry<F> {
             armed_at: None,
             fin_end: None,
             fin_tsval: None,
-            seen: [0; 3],
+            seen: [0; 5],
             pool_waiting: false,
+            nud_seen: (0, 0),
+            nud_confirmed: None,
         }
     }
 }
@@ -167,6 +175,11 @@ impl<F: Frame> ConnTable<F> {
     /// Slots in the slab (live or free): the range of [`Self::entry_at_mut`].
     pub(crate) fn slot_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Every live connection.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ConnEntry<F>> {
+        self.slots.iter().filter_map(|s| s.entry.as_ref())
     }
 
     /// The live connection in slot `index`, if any.

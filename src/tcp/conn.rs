@@ -538,6 +538,38 @@ impl<F: Frame> Connection<F> {
         self.sndq.len() == 0
     }
 
+    /// The invariants every connection keeps between calls (checked by the
+    /// simulator's swarm after every poll): SND.UNA ≤ SND.NXT; data in
+    /// flight always has a timer that will act on it (retransmission,
+    /// persist, tail loss probe or RACK); nothing beyond SND.NXT was ever
+    /// sent except as new data. `Err` names the first one broken.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.snd_una > self.snd_nxt {
+            return Err(format!(
+                "SND.UNA {:?} beyond SND.NXT {:?}",
+                self.snd_una, self.snd_nxt
+            ));
+        }
+        if self.stats.tx_beyond_snd_nxt > 0 {
+            return Err(format!(
+                "{} segment(s) sent beyond SND.NXT",
+                self.stats.tx_beyond_snd_nxt
+            ));
+        }
+        let data_state = self.may_send_data() || self.state == State::FinWait2;
+        let timer = [self.rtx_at, self.persist_at, self.tlp_at, self.rack_at]
+            .iter()
+            .any(|t| t.is_some());
+        if data_state && self.in_flight() > 0 && !timer {
+            return Err(format!(
+                "{} bytes in flight in {:?} and no timer armed",
+                self.in_flight(),
+                self.state
+            ));
+        }
+        Ok(())
+    }
+
     /// Clamp a received window-scale shift (RFC 7323 §2.3).
     fn clamp_wscale(ws: u8) -> u8 {
         ws.min(MAX_WSCALE)

@@ -348,7 +348,9 @@ impl<F: Frame> RecvBuffer<F> {
     /// other recently reported ones, up to `max` blocks.
     pub fn sack_blocks(&self, max: usize) -> SackBlocks {
         let mut b = SackBlocks::default();
-        if let Some((l, r)) = self.dsack {
+        // `max` bounds every block, the D-SACK one included: a segment
+        // with no option room must carry none (else it outgrows the MTU).
+        if let Some((l, r)) = self.dsack.filter(|_| max > 0) {
             b.push(l, r);
         }
         let add = |blk: (SeqNumber, SeqNumber), b: &mut SackBlocks| {

@@ -123,7 +123,7 @@ pub fn config(mac: MacAddr, ip: Ipv4Addr) -> StackConfig {
         max_conns: 64,
         syn_backlog: 4,
         accept_backlog: 16,
-        arp_ttl: Duration::from_secs(60),
+        arp_stale: Duration::from_secs(60),
         arp_retry: Duration::from_secs(1),
         arp_retries: 2,
         arp_queue: 4,

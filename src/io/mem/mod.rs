@@ -2,6 +2,7 @@
 //! impairments, virtual time and a seeded RNG.
 //!
 //! - [`frame`]: [`HeapFrame`]s from bounded, counted [`FramePool`]s.
+//! - [`audit`]: an independent checker of what goes on the wire.
 //! - [`device`]: [`SimDevice`], the `Device` a stack sees.
 //! - [`link`]: one direction of a link: rate, queue, delay, jitter, loss,
 //!   reordering, duplication, corruption, MTU.
@@ -13,6 +14,7 @@
 //! Same seed, same run: all randomness comes from seeded PCG generators and
 //! every ordering decision is deterministic.
 
+pub mod audit;
 pub mod device;
 pub mod frame;
 pub mod link;

@@ -138,7 +138,12 @@ pub struct Network {
     /// Frames whose destination MAC belongs to no node.
     pub unknown_dst: u64,
     tracer: Option<Tracer>,
+    observer: Option<Observer>,
 }
+
+/// Sees every frame a node sends, before the link impairs it: `(now,
+/// sending node, frame)`. For checkers such as [`super::audit::Auditor`].
+pub type Observer = Box<dyn FnMut(Instant, usize, &[u8])>;
 
 impl Network {
     /// Nodes with these MACs; `cfg(i, j)` shapes the link from i to j;
@@ -167,7 +172,13 @@ impl Network {
             iterations: 0,
             unknown_dst: 0,
             tracer: None,
+            observer: None,
         }
+    }
+
+    /// Show every frame sent to `o` (see [`Observer`]).
+    pub fn set_observer(&mut self, o: Observer) {
+        self.observer = Some(o);
     }
 
     /// Report every frame sent, dropped and delivered to `t`.
@@ -215,6 +226,9 @@ impl Network {
 
     /// Put a frame transmitted by node `src` on the right link(s).
     fn transmit(&mut self, src: usize, frame: HeapFrame, len: usize) {
+        if let Some(o) = self.observer.as_mut() {
+            o(self.now, src, &frame.buf()[..len]);
+        }
         let n = self.macs.len();
         let dst_mac = frame
             .buf()

@@ -198,7 +198,7 @@ pub fn host_config(i: u8, tcp: Config, seed: u64) -> StackConfig {
     StackConfig {
         tcp,
         max_conns: 4096,
-        arp_ttl: Duration::from_secs(3600),
+        arp_stale: Duration::from_secs(3600),
         arp_retries: 20,
         arp_queue: 1024,
         udp_queue: 64,

@@ -267,7 +267,8 @@ impl<F: Frame> Connection<F> {
             }
         }
         if seg.ack > self.snd_nxt {
-            // RFC 9293: ACK for something not yet sent.
+            // RFC 9293 §3.10.7.4: ACK for something not yet sent.
+            self.stats.acks_of_unsent += 1;
             self.rate_limited_ack();
             return;
         }

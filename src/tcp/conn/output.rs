@@ -109,6 +109,17 @@ impl<F: Frame> Connection<F> {
         ect: bool,
     ) -> bool {
         let sack_in_seg = !seg.options.sack.is_empty();
+        // Only new data (from SND.NXT) may extend the sequence space sent.
+        let len = slice.map_or(0, |s| s.len);
+        let end = seg.seq + len + seg.flags.contains(TcpFlags::FIN) as usize;
+        if seg.seq != self.snd_nxt && end > self.snd_nxt {
+            self.stats.tx_beyond_snd_nxt += 1;
+            debug_assert!(
+                false,
+                "segment {seg:?} ends past SND.NXT {:?}",
+                self.snd_nxt
+            );
+        }
         let payload = match slice {
             Some(s) => self.sndq.payload(s),
             None => Payload::None,
@@ -119,8 +130,11 @@ impl<F: Frame> Connection<F> {
         self.stats.segs_out += 1;
         let had_data = slice.is_some_and(|s| s.len > 0);
         // A data segment whose SACK blocks were left out keeps `ack_now`.
-        let keep =
-            had_data && self.ack_now && self.opts.sack && !sack_in_seg && self.rcvq.has_ooo();
+        let keep = had_data
+            && self.ack_now
+            && self.opts.sack
+            && !sack_in_seg
+            && (self.rcvq.has_ooo() || self.rcvq.has_dsack());
         self.after_ack_sent();
         if keep {
             self.ack_now = true;
@@ -139,7 +153,7 @@ impl<F: Frame> Connection<F> {
     }
 
     /// States in which we may send data and FIN.
-    fn may_send_data(&self) -> bool {
+    pub(super) fn may_send_data(&self) -> bool {
         matches!(
             self.state,
             State::Established
@@ -210,7 +224,11 @@ impl<F: Frame> Connection<F> {
         let mut slice = None;
         let mut fin = s.fin;
         if data_end > s.start {
-            let sl = self.sndq.locate(s.start, self.snd_mss)?;
+            // Never past the segment re-sent: bytes beyond it may be unsent
+            // (the queue grew since), beyond SND.NXT and unaccounted.
+            let sl = self
+                .sndq
+                .locate(s.start, self.snd_mss.min(data_end - s.start))?;
             if s.start + sl.len < data_end {
                 self.sb.split(i, s.start + sl.len);
                 fin = false;

@@ -129,4 +129,10 @@ pub struct ConnStats {
     pub spurious_retransmits: u64,
     /// Fast recoveries undone because every retransmission was needless.
     pub recovery_undos: u64,
+    /// ACKs received for sequence space never sent (RFC 9293 §3.10.7.4):
+    /// zero between honest stacks.
+    pub acks_of_unsent: u64,
+    /// Segments that left with sequence space beyond the highest recorded
+    /// as sent without being new data: always zero (a bug otherwise).
+    pub tx_beyond_snd_nxt: u64,
 }
