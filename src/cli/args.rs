@@ -50,6 +50,31 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// An inclusive range of sizes `A-B` (each with an optional suffix), or
+/// one size `A` for `A-A`.
+pub fn parse_size_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b) = (parse_size(a)?, parse_size(b)?);
+    if a > b {
+        return Err(format!(
+            "'{s}' is an empty range (write it low-high, e.g. 100-2K)"
+        ));
+    }
+    Ok((a, b))
+}
+
+/// `BYTES/MS`: so many bytes every so many milliseconds.
+pub fn parse_pace(s: &str) -> Result<(u64, f64), String> {
+    let bad = || format!("'{s}' is not a pace (use BYTES/MS, e.g. 4K/10 for 4 KiB every 10 ms)");
+    let (b, t) = s.split_once('/').ok_or_else(bad)?;
+    let b = parse_size(b).map_err(|_| bad())?;
+    let t = parse_ms(t).map_err(|_| bad())?;
+    if b == 0 || t <= 0.0 {
+        return Err(bad());
+    }
+    Ok((b, t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +112,17 @@ mod tests {
         assert_eq!(parse_rate("1.5"), Ok(1.5));
         assert!(parse_ms("-1").is_err());
         assert_eq!(parse_ms("20"), Ok(20.0));
+    }
+
+    #[test]
+    fn ranges_and_paces() {
+        assert_eq!(parse_size_range("100-2K"), Ok((100, 2048)));
+        assert_eq!(parse_size_range("64"), Ok((64, 64)));
+        assert!(parse_size_range("2K-100").is_err());
+        assert!(parse_size_range("1-x").is_err());
+        assert_eq!(parse_pace("4K/10"), Ok((4096, 10.0)));
+        for bad in ["4K", "0/10", "4K/0", "x/1"] {
+            assert!(parse_pace(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! `xdptcp sim`: a verified bulk transfer over a simulated link.
 
-use super::args::{parse_ms, parse_prob, parse_rate, parse_size};
+use super::args::{parse_ms, parse_pace, parse_prob, parse_rate, parse_size, parse_size_range};
 use super::EXIT_USAGE;
 use clap::{Args, ValueEnum};
 use core::time::Duration;
+use xdptcp::apps::bulk::{RrConfig, Workload};
 use xdptcp::io::mem::scenario::{self, BulkParams, BulkReport};
 use xdptcp::io::mem::{Limits, LinkConfig};
 use xdptcp::tcp::CcKind;
@@ -77,6 +78,48 @@ pub struct SimArgs {
     /// Do not negotiate timestamps.
     #[arg(long)]
     pub no_timestamps: bool,
+    /// Bytes per connection from server to client with --bidir (default:
+    /// --bytes); fewer than --bytes makes the server close first.
+    #[arg(long, value_parser = parse_size, value_name = "N")]
+    pub reverse_bytes: Option<u64>,
+    /// Request/response instead of bulk: N requests per connection, each
+    /// answered before the next is sent (sizes from --req-size, --resp-size).
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u32>,
+    /// Request sizes with --requests, a range LOW-HIGH.
+    #[arg(long, default_value = "1-1K", value_parser = parse_size_range, value_name = "A-B")]
+    pub req_size: (u64, u64),
+    /// Response sizes with --requests, a range LOW-HIGH.
+    #[arg(long, default_value = "1-16K", value_parser = parse_size_range, value_name = "A-B")]
+    pub resp_size: (u64, u64),
+    /// Size of each application write, a range LOW-HIGH (e.g. 1-100 for
+    /// many small writes); at most 16K.
+    #[arg(long, value_parser = parse_size_range, value_name = "A-B")]
+    pub write_size: Option<(u64, u64)>,
+    /// A slow server: it reads BYTES per connection every MS milliseconds
+    /// (zero windows and persist probes with a small --rcv-buf).
+    #[arg(long, value_parser = parse_pace, value_name = "BYTES/MS")]
+    pub read_pace: Option<(u64, f64)>,
+    /// The client aborts every odd-numbered connection after sending this
+    /// many bytes (implies --keepalive 10 unless given).
+    #[arg(long, value_parser = parse_size, value_name = "N")]
+    pub abort_after: Option<u64>,
+    /// Send buffer per connection (default: sized to the frame pool).
+    #[arg(long, value_parser = parse_size, value_name = "N")]
+    pub snd_buf: Option<u64>,
+    /// Receive buffer per connection (default: sized to the frame pool).
+    #[arg(long, value_parser = parse_size, value_name = "N")]
+    pub rcv_buf: Option<u64>,
+    /// The server answers every SYN with a SYN cookie (RFC 4987).
+    #[arg(long)]
+    pub syn_cookies: bool,
+    /// Do not negotiate ECN.
+    #[arg(long)]
+    pub no_ecn: bool,
+    /// TCP keepalive after this many idle seconds (then every fifth of it,
+    /// 3 probes).
+    #[arg(long, value_name = "SECS")]
+    pub keepalive: Option<u64>,
     /// Seed of every random choice (same seed, same run).
     #[arg(long, default_value_t = 1, value_name = "S")]
     pub seed: u64,
@@ -116,7 +159,42 @@ impl SimArgs {
         if self.time_limit == 0 || self.time_limit > 86_400 {
             return Err("--time-limit must be between 1 and 86400 seconds".into());
         }
+        if self.requests.is_some_and(|n| n == 0 || n > 100_000) {
+            return Err("--requests must be between 1 and 100000".into());
+        }
+        for (name, b) in [("--snd-buf", self.snd_buf), ("--rcv-buf", self.rcv_buf)] {
+            if b.is_some_and(|b| !(1024..=1 << 30).contains(&b)) {
+                return Err(format!("{name} must be between 1K and 1G"));
+            }
+        }
+        if self
+            .write_size
+            .is_some_and(|(lo, hi)| lo == 0 || hi > 16 * 1024)
+        {
+            return Err("--write-size must lie within 1-16K".into());
+        }
+        if self.keepalive.is_some_and(|k| k == 0 || k > 7200) {
+            return Err("--keepalive must be between 1 and 7200 seconds".into());
+        }
         Ok(())
+    }
+
+    /// The traffic shape of the run.
+    fn workload(&self) -> Workload {
+        let d = Workload::default();
+        Workload {
+            reverse_bytes: self.reverse_bytes,
+            rr: self.requests.map(|requests| RrConfig {
+                requests,
+                req: self.req_size,
+                resp: self.resp_size,
+            }),
+            write_size: self
+                .write_size
+                .map_or(d.write_size, |(a, b)| (a as usize, b as usize)),
+            read_pace: self.read_pace.map(|(b, t)| (b as usize, ms(t))),
+            abort_after: self.abort_after,
+        }
     }
 
     pub fn params(&self) -> BulkParams {
@@ -154,8 +232,69 @@ impl SimArgs {
                 time: Duration::from_secs(self.time_limit),
                 ..Limits::default()
             },
+            snd_buf: self.snd_buf.map(|b| b as usize),
+            rcv_buf: self.rcv_buf.map(|b| b as usize),
+            work: self.workload(),
+            keepalive: self
+                .keepalive
+                .or(self.abort_after.map(|_| 10))
+                .map(Duration::from_secs),
+            syn_cookies: self.syn_cookies,
+            ecn: !self.no_ecn,
             ..BulkParams::default()
         }
+    }
+
+    /// The `xdptcp sim` command line that reproduces this run (flags at
+    /// their defaults left out).
+    pub fn command_line(&self) -> String {
+        let mut c = String::from("xdptcp sim");
+        let mut flag = |name: &str, v: Option<String>| match v {
+            Some(v) if v.is_empty() => c += &format!(" --{name}"),
+            Some(v) => c += &format!(" --{name} {v}"),
+            None => {}
+        };
+        let on = |b: bool| b.then(String::new);
+        let num = |v: f64, d: f64| (v != d).then(|| format!("{v}"));
+        let range = |(a, b): (u64, u64)| format!("{a}-{b}");
+        flag("bytes", Some(self.bytes.to_string()));
+        flag("conns", (self.conns != 1).then(|| self.conns.to_string()));
+        flag("bidir", on(self.bidir));
+        flag("reverse-bytes", self.reverse_bytes.map(|b| b.to_string()));
+        flag("requests", self.requests.map(|n| n.to_string()));
+        if self.requests.is_some() {
+            flag("req-size", Some(range(self.req_size)));
+            flag("resp-size", Some(range(self.resp_size)));
+        }
+        flag("write-size", self.write_size.map(range));
+        flag("read-pace", self.read_pace.map(|(b, t)| format!("{b}/{t}")));
+        flag("abort-after", self.abort_after.map(|b| b.to_string()));
+        flag("loss", num(self.loss, 0.0));
+        flag("reorder", num(self.reorder, 0.0));
+        flag("reorder-ms", num(self.reorder_ms, 1.0));
+        flag("dup", num(self.dup, 0.0));
+        flag("corrupt", num(self.corrupt, 0.0));
+        flag("ce", num(self.ce, 0.0));
+        flag("ce-queue", self.ce_queue.map(|n| n.to_string()));
+        flag("delay-ms", num(self.delay_ms, 1.0));
+        flag("jitter-ms", num(self.jitter_ms, 0.0));
+        flag("rate-mbps", num(self.rate_mbps, 1000.0));
+        flag("mtu", (self.mtu != 1500).then(|| self.mtu.to_string()));
+        flag("queue", self.queue.map(|n| n.to_string()));
+        flag("cc", (self.cc != Cc::Cubic).then(|| "newreno".into()));
+        flag("no-sack", on(self.no_sack));
+        flag("no-timestamps", on(self.no_timestamps));
+        flag("no-ecn", on(self.no_ecn));
+        flag("snd-buf", self.snd_buf.map(|b| b.to_string()));
+        flag("rcv-buf", self.rcv_buf.map(|b| b.to_string()));
+        flag("syn-cookies", on(self.syn_cookies));
+        flag("keepalive", self.keepalive.map(|k| k.to_string()));
+        flag(
+            "time-limit",
+            (self.time_limit != 600).then(|| self.time_limit.to_string()),
+        );
+        flag("seed", Some(self.seed.to_string()));
+        c
     }
 }
 
@@ -214,6 +353,22 @@ fn summary(a: &SimArgs, p: &BulkParams, r: &BulkReport) -> String {
         l.corrupted,
         l.ce_marked
     );
+    for c in r.connections.iter().filter(|c| !c.intact) {
+        s += &format!(
+            "connection {}: {} (client {}, server {}){}\n",
+            c.index,
+            c.outcome,
+            c.client_close,
+            c.server_close,
+            c.error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
+    for v in &r.violations {
+        s += &format!("violation: {v}\n");
+    }
     if let Some(e) = &r.error {
         s += &format!("error: {e}\n");
     }

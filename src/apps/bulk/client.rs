@@ -1,7 +1,8 @@
 //! The sending side: opens the connections, streams data, checks what
 //! comes back.
 
-use super::{drain, header, BulkConfig, Sender, Verifier};
+use super::workload::Pacer;
+use super::{drain, BulkConfig, Sender, Verifier};
 use crate::app::{App, CloseReason, Event};
 use crate::apps::stream::Stream;
 use crate::io::Device;
@@ -16,6 +17,10 @@ pub(super) struct ClientConn {
     pub(super) index: u32,
     pub(super) tx: Sender,
     pub(super) rx: Verifier,
+    /// Request/response pacing of `tx`.
+    pacer: Option<Pacer>,
+    /// The client aborted it on purpose (the workload's abort point).
+    pub(super) aborted: bool,
     pub(super) started: Instant,
     pub(super) connected: bool,
     pub(super) time_wait: bool,
@@ -24,6 +29,33 @@ pub(super) struct ClientConn {
 }
 
 impl ClientConn {
+    /// Send what the pacer allows; abort at the workload's abort point.
+    fn send<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
+        if self.aborted || self.closed.is_some() {
+            return;
+        }
+        if let Some(p) = self.pacer.as_mut() {
+            p.on_received(self.rx.got);
+            self.tx.allowed = Some(p.allowed);
+        }
+        self.tx.pump(stack, id);
+        self.maybe_abort(stack, id);
+    }
+
+    /// At the workload's abort point, once the server has acknowledged all
+    /// that was written (so the abort lands in the middle of a transfer the
+    /// server has seen), abort.
+    fn maybe_abort<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
+        if self.aborted || !self.tx.stopped() {
+            return;
+        }
+        let acked = stack.conn_stats(id).map_or(0, |s| s.bytes_acked);
+        if acked >= self.tx.sent {
+            self.aborted = true;
+            let _ = stack.abort(id);
+        }
+    }
+
     fn finished(&self) -> bool {
         self.closed.is_some() || self.time_wait || self.error.is_some() && !self.connected
     }
@@ -59,15 +91,19 @@ impl BulkClient {
     fn start<D: Device>(&mut self, stack: &mut Stack<D>, now: Instant) {
         self.started = true;
         for index in 0..self.cfg.conns {
-            let tx = Sender::new(
-                Some(header(&self.cfg, index)),
-                Stream::new(self.cfg.seed, index, 0),
-                self.cfg.bytes,
-            );
-            let expected = if self.cfg.bidir { self.cfg.bytes } else { 0 };
+            let mut tx = self.cfg.sender(index, true);
+            let pacer = self
+                .cfg
+                .work
+                .rr
+                .map(|rr| Pacer::new(rr, self.cfg.seed, index, true));
+            tx.allowed = pacer.as_ref().map(|p| p.allowed);
+            let expected = self.cfg.bytes_for(index, false);
             let mut c = ClientConn {
                 index,
                 tx,
+                pacer,
+                aborted: false,
                 rx: Verifier::new(Stream::new(self.cfg.seed, index, 1), expected),
                 started: now,
                 connected: false,
@@ -104,15 +140,17 @@ impl<D: Device> App<D> for BulkClient {
         match ev {
             Event::Connected { .. } => {
                 c.connected = true;
-                c.tx.pump(stack, id);
+                c.send(stack, id);
             }
-            Event::Writable { .. } => c.tx.pump(stack, id),
+            Event::Writable { .. } => c.send(stack, id),
             Event::Readable { .. } => {
-                drain(stack, id, &mut c.rx);
+                drain(stack, id, &mut c.rx, usize::MAX);
+                c.send(stack, id);
             }
             Event::ReadClosed { .. } => {
-                drain(stack, id, &mut c.rx);
+                drain(stack, id, &mut c.rx, usize::MAX);
                 c.rx.fin = true;
+                c.send(stack, id);
             }
             Event::Closed { reason, .. } => {
                 c.closed = Some(reason);
@@ -129,9 +167,11 @@ impl<D: Device> App<D> for BulkClient {
         }
         // A cleanly closed active opener sits in TIME-WAIT: its part is done.
         for &(id, i) in &self.live {
-            if !self.conns[i].time_wait && stack.state(id) == Ok(State::TimeWait) {
-                self.conns[i].time_wait = true;
+            let c = &mut self.conns[i];
+            if !c.time_wait && stack.state(id) == Ok(State::TimeWait) {
+                c.time_wait = true;
             }
+            c.maybe_abort(stack, id);
         }
     }
 }

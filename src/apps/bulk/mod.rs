@@ -7,15 +7,18 @@
 //! stream as it arrives, so nothing is stored. With `bidir`, the server
 //! sends `bytes` bytes of the reverse stream back and the client checks them.
 //! Short, long and garbled transfers are all detected and reported per
-//! connection.
+//! connection. [`Workload`] varies the traffic: request/response, small
+//! writes, a slow reader, aborts.
 
 mod client;
 mod report;
 mod server;
+mod workload;
 
 pub use client::BulkClient;
 pub use report::{report, ConnReport};
 pub use server::BulkServer;
+pub use workload::{RrConfig, Workload};
 
 use crate::app::CloseReason;
 use crate::apps::stream::Stream;
@@ -42,14 +45,58 @@ pub struct BulkConfig {
     /// Seed of the data streams.
     pub seed: u64,
     pub port: u16,
+    pub work: Workload,
+}
+
+impl BulkConfig {
+    /// Data flows server → client too.
+    pub fn two_way(&self) -> bool {
+        self.bidir || self.work.rr.is_some()
+    }
+
+    /// Payload bytes connection `index` carries client → server (`client`)
+    /// or back.
+    pub fn bytes_for(&self, index: u32, client: bool) -> u64 {
+        match (self.work.rr, client) {
+            (Some(rr), c) => rr.total(self.seed, index, c),
+            (None, true) => self.bytes,
+            (None, false) if self.bidir => self.work.reverse_bytes.unwrap_or(self.bytes),
+            (None, false) => 0,
+        }
+    }
+
+    /// Connection `index` is meant to be aborted by the client.
+    pub fn aborts(&self, index: u32) -> bool {
+        index % 2 == 1
+            && self
+                .work
+                .abort_after
+                .is_some_and(|a| a < self.bytes_for(index, true))
+    }
+
+    /// A sender of connection `index`, direction `client`.
+    pub(super) fn sender(&self, index: u32, client: bool) -> Sender {
+        let hdr = client.then(|| header(self, index));
+        let mut s = Sender::new(
+            hdr,
+            Stream::new(self.seed, index, (!client) as u8),
+            self.bytes_for(index, client),
+        );
+        s.write_size = self.work.write_size;
+        s.draw_key = (self.seed, index, (!client) as u64);
+        if client && self.aborts(index) {
+            s.stop_at = self.work.abort_after;
+        }
+        s
+    }
 }
 
 pub(super) fn header(cfg: &BulkConfig, index: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0..4].copy_from_slice(&MAGIC.to_be_bytes());
     h[4..8].copy_from_slice(&index.to_be_bytes());
-    h[8..16].copy_from_slice(&cfg.bytes.to_be_bytes());
-    let flags = if cfg.bidir { FLAG_BIDIR } else { 0 };
+    h[8..16].copy_from_slice(&cfg.bytes_for(index, true).to_be_bytes());
+    let flags = if cfg.two_way() { FLAG_BIDIR } else { 0 };
     h[16..20].copy_from_slice(&flags.to_be_bytes());
     h
 }
@@ -110,7 +157,8 @@ impl Verifier {
     }
 }
 
-/// Sends a header followed by a stream, in chunks, respecting short writes.
+/// Sends a header followed by a stream, in writes of drawn sizes,
+/// respecting short writes, a pacer's allowance and an abort point.
 #[derive(Debug, Clone)]
 pub(super) struct Sender {
     pub(super) header: [u8; HEADER_LEN],
@@ -121,6 +169,14 @@ pub(super) struct Sender {
     /// Bytes accepted by the stack (header included).
     pub(super) sent: u64,
     pub(super) shut: bool,
+    /// Payload bytes a request/response pacer allows so far (`None`: all).
+    pub(super) allowed: Option<u64>,
+    /// Stop (for an abort) once this many payload bytes are sent.
+    pub(super) stop_at: Option<u64>,
+    pub(super) write_size: (usize, usize),
+    /// (seed, connection, direction) of the write-size draws.
+    pub(super) draw_key: (u64, u32, u64),
+    writes: u64,
 }
 
 impl Sender {
@@ -132,6 +188,11 @@ impl Sender {
             total,
             sent: 0,
             shut: false,
+            allowed: None,
+            stop_at: None,
+            write_size: (CHUNK, CHUNK),
+            draw_key: (0, 0, 0),
+            writes: 0,
         }
     }
 
@@ -143,10 +204,25 @@ impl Sender {
         self.sent == self.header_len as u64 + self.total
     }
 
+    /// The abort point was reached.
+    pub(super) fn stopped(&self) -> bool {
+        self.stop_at.is_some_and(|a| self.payload_sent() >= a)
+    }
+
+    /// Size of the next write.
+    fn next_write(&mut self) -> usize {
+        let (lo, hi) = self.write_size;
+        let (lo, hi) = (lo.clamp(1, CHUNK), hi.clamp(1, CHUNK));
+        let (seed, conn, dir) = self.draw_key;
+        self.writes += 1;
+        let k = dir << 48 ^ self.writes;
+        workload::draw(seed, conn, workload::WRITE, k, (lo as u64, hi as u64)) as usize
+    }
+
     /// Write as much as the stack takes; shut down after the last byte.
     pub(super) fn pump<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
         let mut buf = [0u8; CHUNK];
-        while !self.done() {
+        while !self.done() && !self.stopped() {
             let hl = self.header_len as u64;
             let n = if self.sent < hl {
                 let h = &self.header[self.sent as usize..self.header_len];
@@ -154,7 +230,12 @@ impl Sender {
                 h.len()
             } else {
                 let off = self.sent - hl;
-                let n = (self.total - off).min(CHUNK as u64) as usize;
+                let cap = self.allowed.unwrap_or(self.total).min(self.total);
+                let cap = self.stop_at.map_or(cap, |a| cap.min(a));
+                if off >= cap {
+                    return; // The pacer or the abort point holds the rest.
+                }
+                let n = (cap - off).min(self.next_write() as u64) as usize;
                 self.stream.fill(off, &mut buf[..n]);
                 n
             };
@@ -166,7 +247,7 @@ impl Sender {
                 return; // Writable will follow.
             }
         }
-        if !self.shut {
+        if self.done() && !self.shut {
             self.shut = stack.shutdown(id).is_ok();
         }
     }
@@ -184,16 +265,28 @@ pub(super) fn close_name(c: Option<CloseReason>, tw: bool) -> String {
     }
 }
 
-/// Read (zero-copy) and verify everything that is readable now.
-pub(super) fn drain<D: Device>(stack: &mut Stack<D>, id: ConnId, rx: &mut Verifier) {
-    while let Ok(n) = stack.recv_with(id, &mut |d: &[u8]| {
-        rx.consume(d);
-        d.len()
-    }) {
+/// Read (zero-copy) and verify up to `max` readable bytes; returns how many.
+pub(super) fn drain<D: Device>(
+    stack: &mut Stack<D>,
+    id: ConnId,
+    rx: &mut Verifier,
+    max: usize,
+) -> usize {
+    let mut total = 0;
+    while total < max {
+        let Ok(n) = stack.recv_with(id, &mut |d: &[u8]| {
+            let k = d.len().min(max - total);
+            rx.consume(&d[..k]);
+            k
+        }) else {
+            break;
+        };
         if n == 0 {
             break;
         }
+        total += n;
     }
+    total
 }
 
 #[cfg(test)]
@@ -256,6 +349,7 @@ mod tests {
             bidir: true,
             seed: 1,
             port: 1,
+            work: Workload::default(),
         };
         let srv = BulkServer::new(cfg);
         assert_eq!(srv.parse_header(&header(&cfg, 1)), Ok(1));

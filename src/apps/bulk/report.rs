@@ -13,8 +13,16 @@ pub struct ConnReport {
     /// Server → client (with `bidir`).
     pub reverse_sent: u64,
     pub reverse_received: u64,
-    /// Every byte of every direction arrived in order, unaltered, then FIN.
+    /// As planned: every byte of every direction arrived in order,
+    /// unaltered, then FIN; or, for a connection the workload aborts, the
+    /// client aborted it and the server saw it end, with nothing garbled.
     pub intact: bool,
+    /// `completed`, `aborted` (both ends closed before the transfer
+    /// completed: see `client_close`, `server_close`, `error`), `garbled`
+    /// (wrong bytes arrived) or `open` (an end never finished).
+    pub outcome: String,
+    /// The workload aborts this connection on purpose.
+    pub planned_abort: bool,
     /// When the client opened it, and when the server had all data and FIN.
     pub start_ms: f64,
     pub done_ms: Option<f64>,
@@ -52,23 +60,46 @@ pub fn report(client: &BulkClient, server: &BulkServer) -> Vec<ConnReport> {
                 if let Some(rx) = &s.rx {
                     r.received = rx.got;
                     error = error.or_else(|| rx.problem());
-                    intact = rx.intact() && (!client.cfg.bidir || c.rx.intact());
+                    intact = rx.intact() && (!client.cfg.two_way() || c.rx.intact());
                 }
             }
             None => error = error.or(Some("the server never saw this connection".into())),
         }
-        if !client.cfg.bidir && c.rx.got > 0 {
+        if !client.cfg.two_way() && c.rx.got > 0 {
             error = error.or(Some(format!(
                 "{} unexpected bytes from the server",
                 c.rx.got
             )));
             intact = false;
         }
+        let garbled = c.rx.bad_at.is_some()
+            || c.rx.got > c.rx.expected
+            || s.and_then(|s| s.rx.as_ref())
+                .is_some_and(|v| v.bad_at.is_some() || v.got > v.expected);
+        let ended = r.client_close != "open" && (s.is_none() || r.server_close != "open");
+        r.planned_abort = client.cfg.aborts(c.index);
+        r.outcome = if garbled {
+            "garbled"
+        } else if intact && error.is_none() {
+            "completed"
+        } else if ended {
+            "aborted"
+        } else {
+            "open"
+        }
+        .into();
+        if r.planned_abort && c.aborted && r.outcome == "aborted" {
+            // The abort was the plan; the server's view ended with it.
+            r.intact = true;
+            r.error = None;
+            out.push(r);
+            continue;
+        }
         if error.is_none() && !intact {
             error = Some(format!(
                 "incomplete: server verified {} of {} bytes (fin: {}), client: {}, server: {}",
                 r.received,
-                client.cfg.bytes,
+                client.cfg.bytes_for(c.index, true),
                 s.and_then(|s| s.rx.as_ref()).is_some_and(|v| v.fin),
                 r.client_close,
                 r.server_close

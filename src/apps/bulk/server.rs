@@ -1,5 +1,6 @@
 //! The receiving side: accepts, checks every byte, optionally sends back.
 
+use super::workload::Pacer;
 use super::{drain, BulkConfig, Sender, Verifier, FLAG_BIDIR, HEADER_LEN, MAGIC};
 use crate::app::{App, CloseReason, Event};
 use crate::apps::stream::Stream;
@@ -17,6 +18,10 @@ pub(super) struct ServerConn {
     pub(super) index: Option<u32>,
     pub(super) rx: Option<Verifier>,
     pub(super) tx: Option<Sender>,
+    /// Request/response pacing of `tx`.
+    pacer: Option<Pacer>,
+    /// The peer's FIN arrived (data may still be queued for reading).
+    peer_fin: bool,
     pub(super) done_at: Option<Instant>,
     pub(super) time_wait: bool,
     pub(super) closed: Option<CloseReason>,
@@ -32,6 +37,8 @@ pub struct BulkServer {
     pub(super) done: Vec<Option<ServerConn>>,
     /// Connections whose header was bad or repeated.
     pub rejected: Vec<String>,
+    /// With a paced reader: when the next reads are due.
+    next_read: Option<Instant>,
 }
 
 impl BulkServer {
@@ -42,12 +49,19 @@ impl BulkServer {
             conns: HashMap::new(),
             done: (0..cfg.conns).map(|_| None).collect(),
             rejected: Vec::new(),
+            next_read: None,
         }
     }
 
     /// Every expected connection arrived and ended.
     pub fn finished(&self) -> bool {
-        self.conns.is_empty() && self.done.iter().all(|d| d.is_some())
+        // A connection the client aborts early may never reach us.
+        self.conns.is_empty()
+            && self
+                .done
+                .iter()
+                .enumerate()
+                .all(|(i, d)| d.is_some() || self.cfg.aborts(i as u32))
     }
 
     pub(super) fn parse_header(&self, h: &[u8; HEADER_LEN]) -> Result<u32, String> {
@@ -72,7 +86,8 @@ impl BulkServer {
         {
             return Err(format!("connection {index} arrived twice"));
         }
-        if len != self.cfg.bytes || (flags & FLAG_BIDIR != 0) != self.cfg.bidir {
+        if len != self.cfg.bytes_for(index, true) || (flags & FLAG_BIDIR != 0) != self.cfg.two_way()
+        {
             return Err(format!(
                 "header of connection {index}: {len} bytes, flags {flags}"
             ));
@@ -80,7 +95,15 @@ impl BulkServer {
         Ok(index)
     }
 
-    pub(super) fn read<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
+    /// Read up to `budget` payload bytes of `id` (the header is always
+    /// read), answer what the pacer allows, note the end of the stream.
+    pub(super) fn read<D: Device>(
+        &mut self,
+        stack: &mut Stack<D>,
+        id: ConnId,
+        now: Instant,
+        budget: usize,
+    ) {
         loop {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
@@ -102,15 +125,15 @@ impl BulkServer {
                         c.index = Some(index);
                         c.rx = Some(Verifier::new(
                             Stream::new(self.cfg.seed, index, 0),
-                            self.cfg.bytes,
+                            self.cfg.bytes_for(index, true),
                         ));
-                        if self.cfg.bidir {
-                            c.tx = Some(Sender::new(
-                                None,
-                                Stream::new(self.cfg.seed, index, 1),
-                                self.cfg.bytes,
-                            ));
-                            c.tx.as_mut().expect("set").pump(stack, id);
+                        if self.cfg.two_way() {
+                            c.tx = Some(self.cfg.sender(index, false));
+                            c.pacer = self
+                                .cfg
+                                .work
+                                .rr
+                                .map(|rr| Pacer::new(rr, self.cfg.seed, index, false));
                         }
                     }
                     Err(e) => {
@@ -123,9 +146,29 @@ impl BulkServer {
                 continue;
             }
             if let Some(rx) = c.rx.as_mut() {
-                drain(stack, id, rx);
+                drain(stack, id, rx, budget);
+                if c.peer_fin && !stack.recv_available(id).is_ok_and(|n| n > 0) {
+                    rx.fin = true;
+                }
+                if let (Some(p), Some(tx)) = (c.pacer.as_mut(), c.tx.as_mut()) {
+                    p.on_received(rx.got);
+                    tx.allowed = Some(p.allowed);
+                }
+                if let Some(tx) = c.tx.as_mut() {
+                    tx.pump(stack, id);
+                }
             }
+            self.maybe_shutdown(stack, id, now);
             return;
+        }
+    }
+
+    /// Bytes a read may take now: all, unless the reader is paced.
+    fn budget(&self) -> usize {
+        if self.cfg.work.read_pace.is_some() {
+            0
+        } else {
+            usize::MAX
         }
     }
 
@@ -162,7 +205,12 @@ impl BulkServer {
         match c.index {
             Some(i) if self.done[i as usize].is_none() => self.done[i as usize] = Some(c),
             _ => {
-                if c.error.is_none() {
+                // A client that aborts on purpose may reset a connection
+                // before its header arrives.
+                let planned = self.cfg.work.abort_after.is_some()
+                    && c.hdr_len < HEADER_LEN
+                    && c.closed.is_some_and(|r| r != CloseReason::Normal);
+                if c.error.is_none() && !planned {
                     self.rejected
                         .push("a connection ended before its header arrived".into());
                 }
@@ -189,29 +237,32 @@ impl<D: Device> App<D> for BulkServer {
                         index: None,
                         rx: None,
                         tx: None,
+                        pacer: None,
+                        peer_fin: false,
                         done_at: None,
                         time_wait: false,
                         closed: None,
                         error: None,
                     },
                 );
-                self.read(stack, id);
+                self.read(stack, id, now, self.budget());
             }
-            Event::Readable { id } => self.read(stack, id),
+            Event::Readable { id } => self.read(stack, id, now, self.budget()),
             Event::Writable { id } => {
                 if let Some(tx) = self.conns.get_mut(&id).and_then(|c| c.tx.as_mut()) {
                     tx.pump(stack, id);
                 }
             }
             Event::ReadClosed { id } => {
-                self.read(stack, id);
                 if let Some(c) = self.conns.get_mut(&id) {
-                    match &mut c.rx {
-                        Some(rx) => rx.fin = true,
-                        None => c_error(Some(c), "FIN before the header".into()),
+                    c.peer_fin = true;
+                }
+                self.read(stack, id, now, self.budget());
+                if let Some(c) = self.conns.get_mut(&id) {
+                    if c.rx.is_none() {
+                        c_error(Some(c), "FIN before the header".into());
                     }
                 }
-                self.maybe_shutdown(stack, id, now);
             }
             Event::Closed { id, reason } => {
                 if let Some(c) = self.conns.get_mut(&id) {
@@ -223,7 +274,18 @@ impl<D: Device> App<D> for BulkServer {
         }
     }
 
-    fn on_poll(&mut self, stack: &mut Stack<D>, _now: Instant) {
+    fn on_poll(&mut self, stack: &mut Stack<D>, now: Instant) {
+        if let Some((bytes, every)) = self.cfg.work.read_pace {
+            // A slow reader: `bytes` per connection every `every`.
+            if self.next_read.is_none_or(|t| t <= now) {
+                let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
+                ids.sort_unstable_by_key(|id| (id.index, id.generation));
+                for id in ids {
+                    self.read(stack, id, now, bytes);
+                }
+                self.next_read = Some(now + every);
+            }
+        }
         if !self.listening {
             self.listening = true;
             if let Err(e) = stack.listen(self.cfg.port) {
@@ -251,5 +313,10 @@ impl<D: Device> App<D> for BulkServer {
 impl crate::io::mem::SimApp for BulkServer {
     fn finished(&self, _stack: &Stack<crate::io::mem::SimDevice>) -> bool {
         BulkServer::finished(self)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        // The paced reader wakes up while it has connections.
+        self.next_read.filter(|_| !self.conns.is_empty())
     }
 }

@@ -15,6 +15,11 @@ pub trait SimApp: App<SimDevice> {
         let _ = stack;
         true
     }
+    /// When the application wants `on_poll` without any event (its own
+    /// timers). Default: never.
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Rounds of (events, app poll, stack poll) per service call: a poll may
@@ -27,6 +32,13 @@ pub struct StackNode<A> {
     pub app: A,
     /// An event taken from the stack to see whether any were pending.
     stash: Option<Event>,
+    /// Check the stack's invariants after every service call.
+    pub check: bool,
+    /// The first invariant found broken (with the virtual time).
+    pub violation: Option<String>,
+    /// Finished only once the stack holds no connection either (TIME-WAIT
+    /// run out).
+    pub drain: bool,
 }
 
 impl<A: SimApp> StackNode<A> {
@@ -35,6 +47,9 @@ impl<A: SimApp> StackNode<A> {
             stack,
             app,
             stash: None,
+            check: false,
+            violation: None,
+            drain: false,
         }
     }
 }
@@ -56,6 +71,11 @@ impl<A: SimApp> Node for StackNode<A> {
                 break;
             }
         }
+        if self.check && self.violation.is_none() {
+            if let Err(e) = self.stack.check_invariants() {
+                self.violation = Some(format!("{:.3} ms: {e}", now.micros() as f64 / 1000.0));
+            }
+        }
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -63,7 +83,10 @@ impl<A: SimApp> Node for StackNode<A> {
             // Events are waiting: service again without moving time on.
             return Some(Instant::ZERO);
         }
-        self.stack.poll_at()
+        [self.stack.poll_at(), self.app.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn device_mut(&mut self) -> &mut SimDevice {
@@ -71,6 +94,6 @@ impl<A: SimApp> Node for StackNode<A> {
     }
 
     fn finished(&self) -> bool {
-        self.app.finished(&self.stack)
+        self.app.finished(&self.stack) && (!self.drain || self.stack.conn_count() == 0)
     }
 }

@@ -2,12 +2,13 @@
 //! impaired link, a [`BulkClient`] on A sending to a [`BulkServer`] on B,
 //! every byte verified, and a report of what happened.
 
+use super::audit::Auditor;
 use super::device::{DeviceStats, SimDevice};
 use super::frame::{FramePool, FRAME_SIZE};
 use super::link::{LinkConfig, LinkStats};
 use super::net::{Limits, Network, Outcome};
 use super::node::StackNode;
-use crate::apps::bulk::{self, BulkClient, BulkConfig, BulkServer, ConnReport};
+use crate::apps::bulk::{self, BulkClient, BulkConfig, BulkServer, ConnReport, Workload};
 use crate::io::HEADROOM;
 use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackCounters};
 use crate::tcp::{CcKind, Config};
@@ -15,6 +16,8 @@ use crate::time::Instant;
 use crate::wire::MacAddr;
 use core::net::Ipv4Addr;
 use core::time::Duration;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Addresses of the simulated hosts (RFC 2544 benchmarking range).
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -45,6 +48,18 @@ pub struct BulkParams {
     pub rcv_buf: Option<usize>,
     /// Print every packet event to stderr.
     pub trace: bool,
+    /// The shape of the traffic (request/response, write sizes, slow
+    /// reader, aborts).
+    pub work: Workload,
+    /// TCP keepalive idle time (interval a fifth of it, 3 probes).
+    pub keepalive: Option<Duration>,
+    /// The server answers every SYN with a SYN cookie (SYN backlog 0).
+    pub syn_cookies: bool,
+    /// Negotiate ECN (RFC 3168).
+    pub ecn: bool,
+    /// Virtual time allowed after the transfer for TIME-WAIT to run out,
+    /// after which no connection may be left and every frame must be back.
+    pub drain: Duration,
 }
 
 impl Default for BulkParams {
@@ -63,6 +78,11 @@ impl Default for BulkParams {
             snd_buf: None,
             rcv_buf: None,
             trace: false,
+            work: Workload::default(),
+            keepalive: None,
+            syn_cookies: false,
+            ecn: true,
+            drain: Duration::from_secs(300),
         }
     }
 }
@@ -98,6 +118,9 @@ pub struct ParamsReport {
     pub rcv_buf: usize,
     pub pool_frames: usize,
     pub time_limit_s: f64,
+    pub ecn: bool,
+    pub syn_cookies: bool,
+    pub keepalive_s: Option<f64>,
 }
 
 impl ParamsReport {
@@ -128,6 +151,9 @@ impl ParamsReport {
             rcv_buf: tcp.rcv_buf,
             pool_frames: p.pool_frames,
             time_limit_s: p.limits.time.as_secs_f64(),
+            ecn: p.ecn,
+            syn_cookies: p.syn_cookies,
+            keepalive_s: p.keepalive.map(|k| k.as_secs_f64()),
         }
     }
 }
@@ -173,6 +199,44 @@ pub struct BulkReport {
     pub iterations: u64,
     pub params: ParamsReport,
     pub connections: Vec<ConnReport>,
+    /// Broken invariants: the stacks' own checks after every poll, the wire
+    /// auditor (MTU, ACKs of unsent data, window edge moving left), the
+    /// counters of impossible events, and what the drain found.
+    pub violations: Vec<String>,
+    /// After the transfer: TIME-WAIT ran out, no connection was left and
+    /// every frame was back in its pool.
+    pub drained: bool,
+}
+
+impl BulkReport {
+    /// Why this run breaks the rules, if it does. With `must_complete`
+    /// every connection must end as planned; without it (heavy loss, a
+    /// tiny queue) a connection may also time out, as long as it ends,
+    /// with a reason, and nothing arrives garbled.
+    pub fn failure(&self, must_complete: bool) -> Option<String> {
+        if let Some(v) = self.violations.first() {
+            return Some(format!("invariant: {v}"));
+        }
+        if self.outcome != "finished" {
+            return Some(self.error.clone().unwrap_or_else(|| self.outcome.clone()));
+        }
+        if must_complete {
+            if let Some(c) = self.connections.iter().find(|c| !c.intact) {
+                let e = c.error.as_deref().unwrap_or(&c.outcome);
+                return Some(format!("connection {} did not complete: {e}", c.index));
+            }
+            return self.error.clone();
+        }
+        if let Some(c) = self
+            .connections
+            .iter()
+            .find(|c| !c.intact && c.outcome != "aborted")
+        {
+            let e = c.error.as_deref().unwrap_or(&c.outcome);
+            return Some(format!("connection {} {}: {e}", c.index, c.outcome));
+        }
+        None
+    }
 }
 
 /// The MAC of simulated host `i` (0-based).
@@ -216,6 +280,17 @@ pub fn host_stack(
     mtu: usize,
     pool_frames: usize,
 ) -> Stack<SimDevice> {
+    stack_on(net, host_config(i, tcp, seed), mtu, pool_frames)
+}
+
+/// A stack with configuration `cfg` on `net`, TX and RX pools of
+/// `pool_frames` frames each.
+pub fn stack_on(
+    net: &Network,
+    cfg: StackConfig,
+    mtu: usize,
+    pool_frames: usize,
+) -> Stack<SimDevice> {
     let fs = net.wire().frame_size();
     let dev = SimDevice::new(
         FramePool::new(fs, pool_frames),
@@ -224,7 +299,7 @@ pub fn host_stack(
         mtu,
         16 * 1024,
     );
-    Stack::new(host_config(i, tcp, seed), dev, Instant::ZERO)
+    Stack::new(cfg, dev, Instant::ZERO)
 }
 
 /// TCP settings of a run. Socket buffers are sized so that all connections
@@ -243,6 +318,12 @@ fn tcp_config(p: &BulkParams) -> Config {
         rcv_buf: p
             .rcv_buf
             .unwrap_or((share * frame_size(p.link.mtu)).clamp(32 * 1024, max)),
+        ecn: p.ecn,
+        keepalive: p.keepalive.map(|idle| crate::tcp::Keepalive {
+            idle,
+            interval: idle / 5,
+            probes: 3,
+        }),
         ..Config::default()
     }
 }
@@ -281,18 +362,77 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
             );
         }));
     }
-    let mk = |i: u8| host_stack(&net, i, tcp_config(p), p.seed, p.link.mtu, p.pool_frames);
+    let auditor = Rc::new(RefCell::new(Auditor::new(vec![p.link.mtu; 2])));
+    let seen = auditor.clone();
+    net.set_observer(Box::new(move |now, src, frame| {
+        seen.borrow_mut()
+            .on_frame(now.micros() as f64 / 1000.0, src, frame)
+    }));
+    let mk = |i: u8| {
+        let mut cfg = host_config(i, tcp_config(p), p.seed);
+        if p.syn_cookies {
+            cfg.syn_backlog = 0;
+        }
+        stack_on(&net, cfg, p.link.mtu, p.pool_frames)
+    };
     let cfg = BulkConfig {
         conns: p.conns,
         bytes: p.bytes,
         bidir: p.bidir,
         seed: p.seed,
         port: BULK_PORT,
+        work: p.work,
     };
     let mut client = StackNode::new(mk(0), BulkClient::new(cfg, SERVER_IP));
     let mut server = StackNode::new(mk(1), BulkServer::new(cfg));
+    client.check = true;
+    server.check = true;
     let outcome = net.run(&mut [&mut client, &mut server], p.limits);
+    let mut violations: Vec<String> = [&client.violation, &server.violation]
+        .into_iter()
+        .zip(["client", "server"])
+        .filter_map(|(v, who)| v.as_ref().map(|v| format!("{who}: {v}")))
+        .collect();
 
+    // Let TIME-WAIT run out: then nothing may be left.
+    let mut drained = false;
+    if outcome.is_finished() && p.drain > Duration::ZERO {
+        client.drain = true;
+        server.drain = true;
+        let lim = Limits {
+            time: p.drain,
+            ..p.limits
+        };
+        let end = net.run(&mut [&mut client, &mut server], lim);
+        let ends = [
+            (
+                "client",
+                client.stack.conn_count(),
+                client.stack.device().stats(),
+            ),
+            (
+                "server",
+                server.stack.conn_count(),
+                server.stack.device().stats(),
+            ),
+        ];
+        for (who, left, dev) in ends {
+            if left > 0 {
+                violations.push(format!(
+                    "{who}: {left} connection(s) left {} ms after the transfer ({})",
+                    p.drain.as_millis(),
+                    end.describe()
+                ));
+            }
+            if dev.tx_pool.in_use > 0 || dev.rx_pool.in_use > 0 {
+                violations.push(format!(
+                    "{who}: frames not returned after every connection closed: {} TX, {} RX",
+                    dev.tx_pool.in_use, dev.rx_pool.in_use
+                ));
+            }
+        }
+        drained = end.is_finished() && violations.is_empty();
+    }
     let connections = bulk::report(&client.app, &server.app);
     let stacks = [
         client.stack.counters().clone(),
@@ -318,7 +458,29 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         let e = c.error.as_deref().unwrap_or("not intact");
         error.get_or_insert_with(|| format!("connection {}: {e}", c.index));
     }
-    let intact = error.is_none() && connections.len() == p.conns as usize;
+    for (who, c) in ["client", "server"].iter().zip(&stacks) {
+        if c.acks_of_unsent > 0 {
+            violations.push(format!(
+                "{who} received {} ACK(s) of data never sent",
+                c.acks_of_unsent
+            ));
+        }
+        if c.tx_beyond_snd_nxt > 0 {
+            violations.push(format!(
+                "{who} sent {} segment(s) beyond SND.NXT",
+                c.tx_beyond_snd_nxt
+            ));
+        }
+    }
+    let audit = auditor.borrow();
+    violations.extend(audit.violations.iter().map(|v| format!("wire: {v}")));
+    if audit.violation_count > audit.violations.len() as u64 {
+        violations.push(format!(
+            "wire: {} more violation(s)",
+            audit.violation_count - audit.violations.len() as u64
+        ));
+    }
+    let intact = error.is_none() && connections.len() == p.conns as usize && violations.is_empty();
     BulkReport {
         intact,
         outcome: match outcome {
@@ -358,5 +520,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         iterations: net.iterations(),
         params: ParamsReport::new(p),
         connections,
+        violations,
+        drained,
     }
 }
