@@ -253,6 +253,7 @@ fn three_stacks_share_a_network() {
         bidir: false,
         seed: 11,
         port: 5001,
+        work: Default::default(),
     };
     let tcp = Config::default();
     let mut a = StackNode::new(

@@ -33,6 +33,7 @@ fn trace_accounts_for_every_frame() {
         bidir: false,
         seed: 3,
         port: 5001,
+        work: Default::default(),
     };
     let mut a = StackNode::new(
         host_stack(&net, 0, Config::default(), 3, link.mtu, 1024),

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod echo;
 pub mod sim;
+pub mod swarm;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,9 @@ pub enum Command {
     /// Bulk transfer between two stacks over a simulated, impaired link,
     /// every byte verified (deterministic: same seed, same run).
     Sim(sim::SimArgs),
+    /// Swarm testing: many random simulator runs from one master seed,
+    /// invariants checked on each, failures printed as `xdptcp sim` lines.
+    Swarm(swarm::SwarmArgs),
     /// Echo server on AF_XDP: TCP (and UDP with --udp) on the stack's own
     /// address, the XDP program steering exactly its packets.
     Echo(echo::EchoArgs),
@@ -64,6 +68,7 @@ pub fn main() -> i32 {
     };
     match cli.cmd {
         Command::Sim(a) => sim::run(a),
+        Command::Swarm(a) => swarm::run(a),
         Command::Echo(a) => echo::run(a),
     }
 }

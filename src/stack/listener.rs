@@ -57,7 +57,16 @@ impl<D: Device> Stack<D> {
                         self.accept_cookie(now, tuple, &syn, iss, seg, payload, ce);
                         return;
                     }
-                    None => self.iface.counters.syn_cookies_bad += 1,
+                    None => {
+                        // Most likely a later segment of a cookie
+                        // handshake that overtook the one completing it:
+                        // its SEG.SEQ no longer yields the cookie. A RST
+                        // would kill that connection (as it does on Linux);
+                        // dropped, the first segment's retransmission
+                        // completes the handshake. Counted.
+                        self.iface.counters.syn_cookies_bad += 1;
+                        return;
+                    }
                 }
             }
             // RFC 9293 §3.10.7.2: "Any acknowledgment is bad if it arrives on

@@ -179,6 +179,11 @@ impl<D: Device> Stack<D> {
         // RFC 9293 §3.7.1: our MSS is bounded by the link MTU.
         let mss_max = dev.mtu().saturating_sub(40).clamp(64, u16::MAX as usize) as u16;
         cfg.tcp.mss = cfg.tcp.mss.min(mss_max);
+        // Receive memory is counted by frame truesize: a buffer of less
+        // than a few full frames would leave a window that cannot take
+        // one segment (Linux keeps rcvbuf above a few skbs likewise).
+        let frame = (dev.mtu() + 14 + crate::io::HEADROOM).next_multiple_of(1024);
+        cfg.tcp.rcv_buf = cfg.tcp.rcv_buf.max(4 * frame);
         let arp = arp::ArpCache::new(
             KeyedHasher::new(&cfg.secret, 1),
             arp::ArpTiming {
@@ -550,6 +555,12 @@ impl<D: Device> Stack<D> {
             })?;
         }
         Ok(())
+    }
+
+    /// Every connection in the table (any state, the app's or not yet /
+    /// no longer), with its state.
+    pub fn connections(&self) -> impl Iterator<Item = (FourTuple, State)> + '_ {
+        self.conns.iter().map(|e| (e.tuple, e.conn.state()))
     }
 
     /// Live connections (all states).

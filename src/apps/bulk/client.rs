@@ -11,6 +11,8 @@ use crate::tcp::State;
 use crate::time::Instant;
 use core::net::SocketAddrV4;
 use hashbrown::HashMap;
+use std::cell::Cell;
+use std::rc::Rc;
 
 /// One connection as the client sees it.
 pub(super) struct ClientConn {
@@ -69,6 +71,8 @@ pub struct BulkClient {
     pub(super) conns: Vec<ClientConn>,
     by_id: HashMap<ConnId, usize>,
     live: Vec<(ConnId, usize)>,
+    /// Raised once every connection has ended (see `BulkServer::client_done`).
+    pub done: Rc<Cell<bool>>,
 }
 
 impl BulkClient {
@@ -80,6 +84,7 @@ impl BulkClient {
             conns: Vec::new(),
             by_id: HashMap::new(),
             live: Vec::new(),
+            done: Rc::new(Cell::new(false)),
         }
     }
 
@@ -165,6 +170,7 @@ impl<D: Device> App<D> for BulkClient {
         if !self.started {
             self.start(stack, now);
         }
+        self.done.set(self.finished());
         // A cleanly closed active opener sits in TIME-WAIT: its part is done.
         for &(id, i) in &self.live {
             let c = &mut self.conns[i];

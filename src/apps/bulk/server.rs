@@ -9,6 +9,8 @@ use crate::stack::{ConnId, Stack};
 use crate::tcp::State;
 use crate::time::Instant;
 use hashbrown::HashMap;
+use std::cell::Cell;
+use std::rc::Rc;
 
 /// One accepted connection as the server sees it.
 pub(super) struct ServerConn {
@@ -39,6 +41,9 @@ pub struct BulkServer {
     pub rejected: Vec<String>,
     /// With a paced reader: when the next reads are due.
     next_read: Option<Instant>,
+    /// Set by the client side when it is done: connections it gave up on
+    /// before they reached us are not waited for.
+    pub client_done: Option<Rc<Cell<bool>>>,
 }
 
 impl BulkServer {
@@ -50,18 +55,21 @@ impl BulkServer {
             done: (0..cfg.conns).map(|_| None).collect(),
             rejected: Vec::new(),
             next_read: None,
+            client_done: None,
         }
     }
 
     /// Every expected connection arrived and ended.
     pub fn finished(&self) -> bool {
-        // A connection the client aborts early may never reach us.
+        // A connection the client aborts early, or gives up on, may never
+        // reach us.
         self.conns.is_empty()
-            && self
-                .done
-                .iter()
-                .enumerate()
-                .all(|(i, d)| d.is_some() || self.cfg.aborts(i as u32))
+            && (self.client_done.as_ref().is_some_and(|d| d.get())
+                || self
+                    .done
+                    .iter()
+                    .enumerate()
+                    .all(|(i, d)| d.is_some() || self.cfg.aborts(i as u32)))
     }
 
     pub(super) fn parse_header(&self, h: &[u8; HEADER_LEN]) -> Result<u32, String> {
@@ -297,7 +305,9 @@ impl<D: Device> App<D> for BulkServer {
             .conns
             .iter()
             .filter(|(id, c)| {
-                c.tx.as_ref().is_some_and(|t| t.shut) && stack.state(**id) == Ok(State::TimeWait)
+                c.tx.as_ref().is_some_and(|t| t.shut)
+                    && c.rx.as_ref().is_some_and(|r| r.fin)
+                    && stack.state(**id) == Ok(State::TimeWait)
             })
             .map(|(id, _)| *id)
             .collect();

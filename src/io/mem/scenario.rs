@@ -319,6 +319,10 @@ fn tcp_config(p: &BulkParams) -> Config {
             .rcv_buf
             .unwrap_or((share * frame_size(p.link.mtu)).clamp(32 * 1024, max)),
         ecn: p.ecn,
+        // As many SYN retransmissions as data ones: at 10 % loss each way
+        // Linux's 6 lose one handshake in 100,000; a simulation that
+        // checks every connection completes must not.
+        syn_retries: Config::default().max_retries,
         keepalive: p.keepalive.map(|idle| crate::tcp::Keepalive {
             idle,
             interval: idle / 5,
@@ -385,6 +389,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     };
     let mut client = StackNode::new(mk(0), BulkClient::new(cfg, SERVER_IP));
     let mut server = StackNode::new(mk(1), BulkServer::new(cfg));
+    server.app.client_done = Some(client.app.done.clone());
     client.check = true;
     server.check = true;
     let outcome = net.run(&mut [&mut client, &mut server], p.limits);
@@ -395,6 +400,15 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         .collect();
 
     // Let TIME-WAIT run out: then nothing may be left.
+    let states = |s: &Stack<SimDevice>| {
+        let mut v: Vec<String> = s
+            .connections()
+            .map(|(t, st)| format!("port {} {st:?}", t.local.port().max(t.remote.port())))
+            .collect();
+        v.sort();
+        v.truncate(4);
+        v.join(", ")
+    };
     let mut drained = false;
     if outcome.is_finished() && p.drain > Duration::ZERO {
         client.drain = true;
@@ -404,22 +418,12 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
             ..p.limits
         };
         let end = net.run(&mut [&mut client, &mut server], lim);
-        let ends = [
-            (
-                "client",
-                client.stack.conn_count(),
-                client.stack.device().stats(),
-            ),
-            (
-                "server",
-                server.stack.conn_count(),
-                server.stack.device().stats(),
-            ),
-        ];
-        for (who, left, dev) in ends {
+        let ends = [("client", &client.stack), ("server", &server.stack)]
+            .map(|(who, st)| (who, st.conn_count(), st.device().stats(), states(st)));
+        for (who, left, dev, st) in ends {
             if left > 0 {
                 violations.push(format!(
-                    "{who}: {left} connection(s) left {} ms after the transfer ({})",
+                    "{who}: {left} connection(s) left {} ms after the transfer ({st}; {})",
                     p.drain.as_millis(),
                     end.describe()
                 ));

@@ -103,27 +103,30 @@ impl<F: Frame> Connection<F> {
     /// MSS allow. Returns the options and whether SACK blocks were left out.
     pub(super) fn data_options(&self, payload: usize) -> (TcpOptions, bool) {
         let mut o = TcpOptions::default();
-        let mut used = 0;
         if self.opts.ts {
             o.timestamps = Some((self.tsval(), self.ts_recent));
-            used += TS_LEN;
         }
         let mut left_out = false;
         if self.opts.sack && (self.rcvq.has_ooo() || self.rcvq.has_dsack()) {
-            // 40 bytes of options: 2 + 8·n (+2 padding); the segment must
-            // also stay within the peer's MSS plus the fixed options.
-            let budget = 40usize.saturating_sub(used);
-            let mss_room = (self.snd_mss + if self.opts.ts { TS_LEN } else { 0 })
-                .saturating_sub(payload + used);
-            let room = budget.min(if payload == 0 { budget } else { mss_room });
-            let max = if room >= 2 {
-                ((room - 2) / 8).min(4)
+            // 40 bytes of options; a data segment must also stay within the
+            // peer's MSS plus the fixed options. Count the padding: the
+            // blocks that fit once the option area is rounded up to 4.
+            let fixed = if self.opts.ts { TS_LEN } else { 0 };
+            let allowed = if payload == 0 {
+                40
             } else {
-                0
+                (self.snd_mss + fixed).saturating_sub(payload).min(40)
             };
-            let blocks = self.rcvq.sack_blocks(max);
-            left_out = max == 0 || (blocks.len as usize) < self.rcvq.sack_blocks(4).len as usize;
-            o.sack = blocks;
+            let all = self.rcvq.sack_blocks(4).len;
+            let mut max = 4;
+            loop {
+                o.sack = self.rcvq.sack_blocks(max);
+                if max == 0 || o.layout().len <= allowed {
+                    break;
+                }
+                max -= 1;
+            }
+            left_out = o.sack.len < all;
         }
         (o, left_out)
     }

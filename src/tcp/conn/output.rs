@@ -450,6 +450,23 @@ impl<F: Frame> Connection<F> {
                 self.una_since = Some(self.now);
             }
         } else {
+            let wnd_edge = self.snd_una + self.snd_wnd;
+            let wnd_room = if wnd_edge > self.snd_nxt {
+                wnd_edge - self.snd_nxt
+            } else {
+                0
+            };
+            if wnd_room > 0 {
+                // RFC 9293 §3.8.6.2.1: the window is open but below the
+                // sender SWS threshold; when the override timeout fires,
+                // send as much as it allows (not a one-byte probe).
+                let len = self
+                    .sndq
+                    .frame_remaining(self.snd_nxt)
+                    .min(self.snd_mss)
+                    .min(wnd_room);
+                return len == 0 || self.emit_new(out, len);
+            }
             let Some(sl) = self.sndq.locate(self.snd_nxt, 1) else {
                 return true;
             };
