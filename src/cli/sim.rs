@@ -120,6 +120,11 @@ pub struct SimArgs {
     /// 3 probes).
     #[arg(long, value_name = "SECS")]
     pub keepalive: Option<u64>,
+    /// At this virtual time (ms) the server's MAC changes without a
+    /// gratuitous ARP; the client must find it again (neighbour
+    /// unreachability detection).
+    #[arg(long, value_name = "MS")]
+    pub mac_change_ms: Option<u64>,
     /// Seed of every random choice (same seed, same run).
     #[arg(long, default_value_t = 1, value_name = "S")]
     pub seed: u64,
@@ -241,6 +246,7 @@ impl SimArgs {
                 .map(Duration::from_secs),
             syn_cookies: self.syn_cookies,
             ecn: !self.no_ecn,
+            mac_change_at: self.mac_change_ms.map(Duration::from_millis),
             ..BulkParams::default()
         }
     }
@@ -289,6 +295,7 @@ impl SimArgs {
         flag("rcv-buf", self.rcv_buf.map(|b| b.to_string()));
         flag("syn-cookies", on(self.syn_cookies));
         flag("keepalive", self.keepalive.map(|k| k.to_string()));
+        flag("mac-change-ms", self.mac_change_ms.map(|t| t.to_string()));
         flag(
             "time-limit",
             (self.time_limit != 600).then(|| self.time_limit.to_string()),

@@ -146,6 +146,7 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
         syn_cookies: chance(r, 15),
         no_ecn: chance(r, 20),
         keepalive: None,
+        mac_change_ms: None,
         seed: r.gen(),
         time_limit: 3600,
         trace: false,
@@ -189,6 +190,9 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
     if chance(r, 10) {
         // A short queue: 3 to 100 packets.
         a.queue = Some(r.gen_range(3..=100));
+    }
+    if chance(r, 5) {
+        a.mac_change_ms = Some(r.gen_range(0..=2000));
     }
     if !must_complete(&a) && a.keepalive.is_none() {
         // Heavy loss can leave a server with a half-open connection whose

@@ -557,6 +557,13 @@ impl<D: Device> Stack<D> {
         Ok(())
     }
 
+    /// Change the interface's MAC address (what a NIC replacement or a
+    /// failover does). Neighbours learn it from our next ARP exchange; no
+    /// gratuitous ARP is sent.
+    pub fn set_mac(&mut self, mac: MacAddr) {
+        self.iface.mac = mac;
+    }
+
     /// Every connection in the table (any state, the app's or not yet /
     /// no longer), with its state.
     pub fn connections(&self) -> impl Iterator<Item = (FourTuple, State)> + '_ {

@@ -7,8 +7,8 @@
 //!   §3.10.7.4: an ACK of something not yet sent is a peer's bug);
 //! - the advertised right window edge (SEG.ACK + SEG.WND, scaled) never
 //!   moves left (RFC 1122 §4.2.2.16, RFC 9293 §3.8.6.2.1 "shrinking the
-//!   window is strongly discouraged"), except under receive-memory pressure
-//!   when the caller says so.
+//!   window is strongly discouraged"); xdptcp keeps its edge even under
+//!   memory pressure (it drops what does not fit instead).
 //!
 //! Flows are keyed by their directed 4-tuple; a SYN (re)starts one.
 
@@ -40,8 +40,6 @@ pub struct Auditor {
     flows: HashMap<Key, FlowState>,
     /// Per node index: its interface MTU (IP bytes).
     mtus: Vec<usize>,
-    /// Per node index: skip the window-edge check (memory pressure allowed).
-    pub allow_shrink: Vec<bool>,
     pub violations: Vec<String>,
     pub violation_count: u64,
     pub frames: u64,
@@ -50,10 +48,8 @@ pub struct Auditor {
 impl Auditor {
     /// `mtus[i]`: the MTU of node `i`.
     pub fn new(mtus: Vec<usize>) -> Self {
-        let n = mtus.len();
         Auditor {
             mtus,
-            allow_shrink: vec![false; n],
             ..Auditor::default()
         }
     }
@@ -160,18 +156,141 @@ impl Auditor {
             let shift = mine.wscale_offered.unwrap_or(0).min(14);
             let edge = t.ack + ((t.window as usize) << shift);
             match mine.right_edge {
-                Some(prev)
-                    if edge < prev && !self.allow_shrink.get(src).copied().unwrap_or(false) =>
-                {
+                Some(prev) if edge < prev => {
                     let by = prev - edge;
                     self.violation(format!(
                         "{at_ms:.3} ms: node {src} {me} > {peer} moved its right window edge left by {by} bytes"
                     ));
                 }
-                Some(prev) if edge < prev => {}
                 _ => mine.right_edge = Some(edge),
             }
         }
         self.flows.insert((me, peer), mine);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Ipv4Repr, MacAddr};
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+    /// An Ethernet frame carrying `t` (with `len` payload bytes) from `src`.
+    fn frame(src: Ipv4Addr, dst: Ipv4Addr, t: &TcpRepr, len: usize) -> Vec<u8> {
+        let tcp_len = t.header_len() + len;
+        let mut f = vec![0u8; 14 + 20 + tcp_len];
+        EthernetRepr {
+            dst: MacAddr([2, 0, 0, 0, 0, 2]),
+            src: MacAddr([2, 0, 0, 0, 0, 1]),
+            ethertype: EtherType::Ipv4,
+        }
+        .emit(&mut f);
+        Ipv4Repr {
+            src,
+            dst,
+            protocol: IpProtocol::Tcp,
+            payload_len: tcp_len,
+            ttl: 64,
+            dscp: 0,
+            ecn: 0,
+            ident: 0,
+            dont_frag: true,
+        }
+        .emit(&mut f[14..]);
+        t.emit(&mut f[34..], src, dst);
+        f
+    }
+
+    fn seg(sport: u16, dport: u16, seq: u32, ack: u32, flags: TcpFlags, win: u16) -> TcpRepr {
+        TcpRepr {
+            src_port: sport,
+            dst_port: dport,
+            seq: SeqNumber(seq),
+            ack: SeqNumber(ack),
+            flags,
+            window: win,
+            ..TcpRepr::default()
+        }
+    }
+
+    /// A handshake A:1000 -> B:80 with ISNs 100 (A) and 500 (B), no
+    /// window scaling.
+    fn handshake(a: &mut Auditor) {
+        a.on_frame(
+            0.0,
+            0,
+            &frame(A, B, &seg(1000, 80, 100, 0, TcpFlags::SYN, 1000), 0),
+        );
+        let sa = TcpFlags::SYN | TcpFlags::ACK;
+        a.on_frame(0.0, 1, &frame(B, A, &seg(80, 1000, 500, 101, sa, 1000), 0));
+    }
+
+    #[test]
+    fn honest_exchange_passes() {
+        let mut a = Auditor::new(vec![1500, 1500]);
+        handshake(&mut a);
+        a.on_frame(
+            1.0,
+            0,
+            &frame(A, B, &seg(1000, 80, 101, 501, TcpFlags::ACK, 1000), 100),
+        );
+        a.on_frame(
+            2.0,
+            1,
+            &frame(B, A, &seg(80, 1000, 501, 201, TcpFlags::ACK, 900), 0),
+        );
+        assert_eq!(a.violation_count, 0, "{:?}", a.violations);
+    }
+
+    #[test]
+    fn ack_of_unsent_data_is_flagged() {
+        let mut a = Auditor::new(vec![1500, 1500]);
+        handshake(&mut a);
+        a.on_frame(
+            1.0,
+            0,
+            &frame(A, B, &seg(1000, 80, 101, 501, TcpFlags::ACK, 1000), 100),
+        );
+        // B acknowledges 101 + 150: 50 bytes A never sent.
+        a.on_frame(
+            2.0,
+            1,
+            &frame(B, A, &seg(80, 1000, 501, 251, TcpFlags::ACK, 1000), 0),
+        );
+        assert_eq!(a.violation_count, 1);
+        assert!(
+            a.violations[0].contains("50 byte(s) never sent"),
+            "{:?}",
+            a.violations
+        );
+    }
+
+    #[test]
+    fn shrinking_window_and_oversized_packet_are_flagged() {
+        let mut a = Auditor::new(vec![1500, 1500]);
+        handshake(&mut a);
+        a.on_frame(
+            1.0,
+            1,
+            &frame(B, A, &seg(80, 1000, 501, 101, TcpFlags::ACK, 1000), 0),
+        );
+        // Right edge 101 + 400 < 101 + 1000.
+        a.on_frame(
+            2.0,
+            1,
+            &frame(B, A, &seg(80, 1000, 501, 101, TcpFlags::ACK, 400), 0),
+        );
+        assert_eq!(a.violation_count, 1);
+        assert!(a.violations[0].contains("right window edge left"));
+        // 20 + 20 + 1461 > 1500.
+        a.on_frame(
+            4.0,
+            0,
+            &frame(A, B, &seg(1000, 80, 101, 501, TcpFlags::ACK, 1000), 1461),
+        );
+        assert_eq!(a.violation_count, 2);
+        assert!(a.violations[1].contains("over MTU 1500"));
     }
 }

@@ -181,6 +181,14 @@ impl Network {
         self.observer = Some(o);
     }
 
+    /// Node `i` now answers to `mac` (a replaced NIC, a moved VM): frames
+    /// to its old MAC reach no one from here on.
+    pub fn set_mac(&mut self, i: usize, mac: MacAddr) {
+        if let Some(m) = self.macs.get_mut(i) {
+            *m = mac;
+        }
+    }
+
     /// Report every frame sent, dropped and delivered to `t`.
     pub fn set_tracer(&mut self, t: Tracer) {
         self.tracer = Some(t);

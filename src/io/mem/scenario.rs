@@ -57,6 +57,9 @@ pub struct BulkParams {
     pub syn_cookies: bool,
     /// Negotiate ECN (RFC 3168).
     pub ecn: bool,
+    /// At this virtual time the server's MAC changes, with no gratuitous
+    /// ARP (a replaced NIC, a failover): the client must find it again.
+    pub mac_change_at: Option<Duration>,
     /// Virtual time allowed after the transfer for TIME-WAIT to run out,
     /// after which no connection may be left and every frame must be back.
     pub drain: Duration,
@@ -83,6 +86,7 @@ impl Default for BulkParams {
             syn_cookies: false,
             ecn: true,
             drain: Duration::from_secs(300),
+            mac_change_at: None,
         }
     }
 }
@@ -121,6 +125,7 @@ pub struct ParamsReport {
     pub ecn: bool,
     pub syn_cookies: bool,
     pub keepalive_s: Option<f64>,
+    pub mac_change_ms: Option<f64>,
 }
 
 impl ParamsReport {
@@ -154,6 +159,7 @@ impl ParamsReport {
             ecn: p.ecn,
             syn_cookies: p.syn_cookies,
             keepalive_s: p.keepalive.map(|k| k.as_secs_f64()),
+            mac_change_ms: p.mac_change_at.map(|t| t.as_secs_f64() * 1e3),
         }
     }
 }
@@ -392,7 +398,27 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     server.app.client_done = Some(client.app.done.clone());
     client.check = true;
     server.check = true;
-    let outcome = net.run(&mut [&mut client, &mut server], p.limits);
+    let mut outcome = match p.mac_change_at {
+        Some(t) if t < p.limits.time => net.run(
+            &mut [&mut client, &mut server],
+            Limits {
+                time: t,
+                ..p.limits
+            },
+        ),
+        _ => net.run(&mut [&mut client, &mut server], p.limits),
+    };
+    if let (Some(t), Outcome::TimeLimit(_)) = (p.mac_change_at, outcome) {
+        // The network jumped no later than `t`; move on to exactly `t`.
+        let mac = host_mac(0x40);
+        server.stack.set_mac(mac);
+        net.set_mac(1, mac);
+        let rest = Limits {
+            time: p.limits.time.saturating_sub(t),
+            ..p.limits
+        };
+        outcome = net.run(&mut [&mut client, &mut server], rest);
+    }
     let mut violations: Vec<String> = [&client.violation, &server.violation]
         .into_iter()
         .zip(["client", "server"])
