@@ -117,7 +117,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub no_ecn: bool,
     /// TCP keepalive after this many idle seconds (then every fifth of it,
-    /// 3 probes).
+    /// 9 probes).
     #[arg(long, value_name = "SECS")]
     pub keepalive: Option<u64>,
     /// At this virtual time (ms) the server's MAC changes without a

@@ -79,16 +79,18 @@ fn log_uniform(r: &mut impl Rng, lo: f64, hi: f64) -> f64 {
 pub fn draw(master: u64, i: u64) -> SimArgs {
     let seed = xdptcp::io::mem::mix(master ^ xdptcp::io::mem::mix(i));
     let r = &mut xdptcp::io::mem::rng(seed);
+    let chance = |r: &mut rand_pcg::Pcg64Mcg, pct: u32| r.gen_range(0..100) < pct;
     let conns: u32 = match r.gen_range(0..100) {
         0..30 => 1,
         30..70 => r.gen_range(2..=8),
         70..95 => r.gen_range(9..=32),
         _ => r.gen_range(33..=128),
     };
-    // At most about 4 MiB per run in all, so runs stay quick.
-    let per_conn_max = (4u64 << 20) / conns as u64;
+    // Mostly small runs (at most 256 KiB in all), one in ten up to 4 MiB:
+    // many quick mixes find more than a few long ones.
+    let budget: u64 = if chance(r, 10) { 4 << 20 } else { 256 << 10 };
+    let per_conn_max = (budget / conns as u64).max(64);
     let bytes = log_uniform(r, 64.0, per_conn_max.min(1 << 20) as f64) as u64;
-    let chance = |r: &mut rand_pcg::Pcg64Mcg, pct: u32| r.gen_range(0..100) < pct;
     let prob = |r: &mut rand_pcg::Pcg64Mcg, pct: u32, max: f64| {
         if chance(r, pct) {
             (r.gen_range(0.0..=max) * 1e4f64).round() / 1e4
@@ -99,7 +101,7 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
     let loss = match r.gen_range(0..100) {
         0..15 => 0.0,
         15..85 => (r.gen_range(0.0..=0.10f64) * 1e4).round() / 1e4,
-        _ => (r.gen_range(0.10..=0.30f64) * 1e4).round() / 1e4,
+        _ => (r.gen_range(0.10..=0.20f64) * 1e4).round() / 1e4,
     };
     let mut a = SimArgs {
         bytes,
@@ -185,7 +187,10 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
         a.rcv_buf = Some(r.gen_range(4..=64) * 1024);
     }
     if chance(r, 10) {
-        a.keepalive = Some(r.gen_range(1..=20));
+        // Idle at least 10 s: keepalive then outlasts a neighbour's
+        // re-resolution (a keepalive shorter than the path's outages
+        // rightly kills connections).
+        a.keepalive = Some(r.gen_range(10..=60));
     }
     if chance(r, 10) {
         // A short queue: 3 to 100 packets.
@@ -197,7 +202,11 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
     if !must_complete(&a) && a.keepalive.is_none() {
         // Heavy loss can leave a server with a half-open connection whose
         // client gave up; as on a real server, keepalive clears it.
-        a.keepalive = Some(r.gen_range(5..=30));
+        a.keepalive = Some(r.gen_range(10..=60));
+    }
+    if !must_complete(&a) {
+        // Heavy loss is slow: room to finish or time out.
+        a.time_limit = 4 * 3600;
     }
     a
 }

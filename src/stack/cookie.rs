@@ -211,6 +211,43 @@ fn counter(now: Instant) -> u32 {
     (now.micros() / COUNTER_PERIOD_US) as u32
 }
 
+/// Handshakes completed by a cookie lately, so that a duplicate of their
+/// completing ACK (delayed past the connection's own end, which a fast
+/// connection can outlive) does not open the same connection a second time:
+/// the cookie alone cannot tell the copy from the original. Bounded: the
+/// oldest entry goes first (RFC 4987 §3.6 accepts that cookies trade state
+/// for such corner cases; this keeps a little of it).
+pub(crate) struct CookieReplays {
+    seen: hashbrown::HashSet<(FourTuple, SeqNumber)>,
+    order: std::collections::VecDeque<(FourTuple, SeqNumber)>,
+    cap: usize,
+}
+
+impl CookieReplays {
+    pub(crate) fn new(cap: usize) -> Self {
+        CookieReplays {
+            seen: hashbrown::HashSet::new(),
+            order: std::collections::VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// Record the handshake of `tuple` whose client ISN is `isn`; `false`
+    /// if it was already completed once (a replay).
+    pub(crate) fn first(&mut self, tuple: FourTuple, isn: SeqNumber) -> bool {
+        if !self.seen.insert((tuple, isn)) {
+            return false;
+        }
+        self.order.push_back((tuple, isn));
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +460,21 @@ mod tests {
         }
         // About 2 · 8 / 2^24 per forgery (and most fail the flags or TSecr).
         assert_eq!(accepted, 0);
+    }
+
+    #[test]
+    fn replays_are_caught_and_memory_is_bounded() {
+        let t = |p: u16| FourTuple {
+            local: "198.18.0.2:80".parse().unwrap(),
+            remote: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(198, 18, 0, 1), p),
+        };
+        let mut r = CookieReplays::new(2);
+        assert!(r.first(t(1), SeqNumber(5)));
+        assert!(!r.first(t(1), SeqNumber(5)));
+        assert!(r.first(t(1), SeqNumber(6)), "a new ISN is a new connection");
+        assert!(r.first(t(2), SeqNumber(5)));
+        assert_eq!(r.seen.len(), 2);
+        assert!(r.first(t(1), SeqNumber(5)), "forgotten beyond the bound");
     }
 
     #[test]

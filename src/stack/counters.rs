@@ -54,6 +54,8 @@ pub struct StackCounters {
     pub syn_cookies_sent: u64,
     pub syn_cookies_ok: u64,
     pub syn_cookies_bad: u64,
+    /// Duplicates of a completed cookie handshake's ACK, dropped.
+    pub syn_cookies_replayed: u64,
     pub rst_sent: u64,
     pub arp_requests_sent: u64,
     pub arp_replies_sent: u64,

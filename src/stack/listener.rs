@@ -52,6 +52,10 @@ impl<D: Device> Stack<D> {
                 .is_some_and(|t| now.saturating_since(t) <= COOKIE_WINDOW);
             if !seg.flags.syn() && recent {
                 match self.cookies.check(&tuple, seg, now) {
+                    Some((syn, _)) if !self.cookie_replays.first(tuple, syn.seq) => {
+                        self.iface.counters.syn_cookies_replayed += 1;
+                        return;
+                    }
                     Some((syn, iss)) => {
                         self.iface.counters.syn_cookies_ok += 1;
                         self.accept_cookie(now, tuple, &syn, iss, seg, payload, ce);

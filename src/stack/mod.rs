@@ -164,6 +164,7 @@ pub struct Stack<D: Device> {
     expired: Vec<(ConnId, Instant)>,
     isn: IsnGenerator,
     cookies: SynCookies,
+    cookie_replays: cookie::CookieReplays,
     /// Rate limit of the ICMP errors we send.
     icmp_errors: icmp::ErrorBucket,
     /// Next ephemeral port to try.
@@ -222,6 +223,7 @@ impl<D: Device> Stack<D> {
             expired: Vec::new(),
             isn: IsnGenerator::new(cfg.secret),
             cookies: SynCookies::new(cookie_key(&cfg.secret)),
+            cookie_replays: cookie::CookieReplays::new(4096),
             icmp_errors: icmp::ErrorBucket::new(now),
             next_port,
             now,

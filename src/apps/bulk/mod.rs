@@ -177,6 +177,8 @@ pub(super) struct Sender {
     /// (seed, connection, direction) of the write-size draws.
     pub(super) draw_key: (u64, u32, u64),
     writes: u64,
+    /// Where each write is generated (allocated on first use).
+    scratch: Vec<u8>,
 }
 
 impl Sender {
@@ -193,6 +195,7 @@ impl Sender {
             write_size: (CHUNK, CHUNK),
             draw_key: (0, 0, 0),
             writes: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -221,7 +224,16 @@ impl Sender {
 
     /// Write as much as the stack takes; shut down after the last byte.
     pub(super) fn pump<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
-        let mut buf = [0u8; CHUNK];
+        let mut buf = core::mem::take(&mut self.scratch);
+        buf.resize(CHUNK, 0);
+        self.pump_from(stack, id, &mut buf);
+        self.scratch = buf;
+        if self.done() && !self.shut {
+            self.shut = stack.shutdown(id).is_ok();
+        }
+    }
+
+    fn pump_from<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId, buf: &mut [u8]) {
         while !self.done() && !self.stopped() {
             let hl = self.header_len as u64;
             let n = if self.sent < hl {
@@ -246,9 +258,6 @@ impl Sender {
             if took < n {
                 return; // Writable will follow.
             }
-        }
-        if self.done() && !self.shut {
-            self.shut = stack.shutdown(id).is_ok();
         }
     }
 }

@@ -25,6 +25,12 @@ const KEEP: usize = 8;
 struct FlowState {
     /// Sequence space sent so far ends here (SYN and FIN count).
     max_end: SeqNumber,
+    /// The same of the incarnation before the latest SYN: a peer still in
+    /// TIME-WAIT of it rightly acknowledges that one (RFC 9293 §3.10.7.4),
+    /// e.g. when answering a SYN-ACK drawn by a duplicated old SYN.
+    prev_end: Option<SeqNumber>,
+    /// The SYN's sequence number: a retransmitted SYN keeps the incarnation.
+    isn: SeqNumber,
     /// Window shift this sender applies to the windows it advertises, once
     /// both SYNs showed the option (RFC 7323 §2.2).
     wscale_offered: Option<u8>,
@@ -118,10 +124,17 @@ impl Auditor {
             let peer_flow = self.flows.get(&(peer, me)).copied();
             let both_ws = t.options.window_scale.is_some()
                 && peer_flow.is_some_and(|p| p.wscale_offered.is_some());
+            let prev_end = match self.flows.get(&(me, peer)) {
+                Some(f) if f.isn == t.seq => f.prev_end,
+                Some(f) => Some(f.max_end),
+                None => None,
+            };
             self.flows.insert(
                 (me, peer),
                 FlowState {
                     max_end: end,
+                    prev_end,
+                    isn: t.seq,
                     wscale_offered: t.options.window_scale,
                     right_edge: None,
                 },
@@ -145,7 +158,8 @@ impl Auditor {
         }
         if f.contains(TcpFlags::ACK) {
             if let Some(theirs) = self.flows.get(&(peer, me)) {
-                if t.ack > theirs.max_end {
+                let old_incarnation = theirs.prev_end.is_some_and(|p| t.ack <= p);
+                if t.ack > theirs.max_end && !old_incarnation {
                     let over = t.ack - theirs.max_end;
                     self.violation(format!(
                         "{at_ms:.3} ms: node {src} {me} > {peer} acknowledges {over} byte(s) never sent (ack {}, peer sent up to {})",

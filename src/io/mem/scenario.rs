@@ -332,7 +332,8 @@ fn tcp_config(p: &BulkParams) -> Config {
         keepalive: p.keepalive.map(|idle| crate::tcp::Keepalive {
             idle,
             interval: idle / 5,
-            probes: 3,
+            // Linux's tcp_keepalive_probes.
+            probes: 9,
         }),
         ..Config::default()
     }
