@@ -176,12 +176,19 @@ fn cookie_handshake(ts: bool) {
     assert_eq!(s.conn_count(), 0, "cookies keep no state");
     assert_eq!(s.counters().syn_cookies_sent, 1);
 
-    // A wrong cookie is rejected with a RST.
+    // A wrong cookie is dropped and counted, without a RST: it cannot be
+    // told from a segment that overtook the one completing a cookie
+    // handshake, which a RST would kill.
     let mut ack = ack_of_synack(5555, &sa_, 101);
     ack.ack = sa_.seq + 2;
     rx(&mut s, ms(6), &tcp_frame_b_to_a(&ack, &[]));
     assert_eq!(s.counters().syn_cookies_bad, 1);
-    assert_eq!(tx_tcp(&mut s)[0].0.flags, TcpFlags::RST);
+    assert!(tx_tcp(&mut s).is_empty());
+    let mut late = ack_of_synack(5555, &sa_, 101);
+    late.seq = late.seq + 500;
+    rx(&mut s, ms(6), &tcp_frame_b_to_a(&late, b"later data"));
+    assert_eq!(s.counters().syn_cookies_bad, 2);
+    assert!(tx_tcp(&mut s).is_empty());
 
     // The right one establishes the connection.
     ack.ack = sa_.seq + 1;
@@ -216,6 +223,17 @@ fn cookie_handshake(ts: bool) {
         (sa_.seq + 1, &b"200"[..])
     );
     assert_eq!(data[0].0.ack, SeqNumber(1006));
+
+    // Once no cookie has gone out for the cookie window, a stray ACK to
+    // the listener is reset again (RFC 9293 §3.10.7.2).
+    let mut stray = ack_of_synack(6666, &sa_, 101);
+    stray.ack = sa_.seq + 2;
+    rx(&mut s, ms(6 + 121_000), &tcp_frame_b_to_a(&stray, &[]));
+    let out = tx_tcp(&mut s);
+    assert!(out
+        .iter()
+        .any(|(t, _)| t.flags == TcpFlags::RST && t.dst_port == 6666));
+    assert_eq!(s.counters().syn_cookies_bad, 2);
 }
 
 #[test]

@@ -86,9 +86,9 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
         70..95 => r.gen_range(9..=32),
         _ => r.gen_range(33..=128),
     };
-    // Mostly small runs (at most 256 KiB in all), one in ten up to 4 MiB:
-    // many quick mixes find more than a few long ones.
-    let budget: u64 = if chance(r, 10) { 4 << 20 } else { 256 << 10 };
+    // Mostly small runs (at most 128 KiB in all), one in twenty-five up
+    // to 4 MiB: many quick mixes find more than a few long ones.
+    let budget: u64 = if chance(r, 4) { 4 << 20 } else { 128 << 10 };
     let per_conn_max = (budget / conns as u64).max(64);
     let bytes = log_uniform(r, 64.0, per_conn_max.min(1 << 20) as f64) as u64;
     let prob = |r: &mut rand_pcg::Pcg64Mcg, pct: u32, max: f64| {

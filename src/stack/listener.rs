@@ -62,12 +62,15 @@ impl<D: Device> Stack<D> {
                         return;
                     }
                     None => {
-                        // Most likely a later segment of a cookie
-                        // handshake that overtook the one completing it:
-                        // its SEG.SEQ no longer yields the cookie. A RST
-                        // would kill that connection (as it does on Linux);
-                        // dropped, the first segment's retransmission
-                        // completes the handshake. Counted.
+                        // While cookies are in use, a segment that fails
+                        // the check cannot be told from a later segment of
+                        // a cookie handshake that overtook the one
+                        // completing it (its SEG.SEQ no longer yields the
+                        // cookie), or from that peer's ACK of a duplicated
+                        // SYN-ACK. A RST would kill that connection (as it
+                        // does on Linux); dropped, the first segment's
+                        // retransmission completes the handshake. Counted;
+                        // a stale peer is reset once the window closes.
                         self.iface.counters.syn_cookies_bad += 1;
                         return;
                     }

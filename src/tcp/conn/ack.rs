@@ -101,6 +101,10 @@ impl<F: Frame> Connection<F> {
                 len == 0 && !seg.flags.fin() && wnd == old_wnd
             };
 
+        if acked > 0 {
+            // Progress: the next persist or SWS-override wait starts short.
+            self.persist_backoff = 0;
+        }
         if self.persisting {
             // RFC 1122 §4.2.2.17: the receiver answers our probes; keep
             // probing (the user timeout counts from the last answer).

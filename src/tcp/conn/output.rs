@@ -291,12 +291,7 @@ impl<F: Frame> Connection<F> {
             }
             let (cwnd, used) = self.cwnd_budget();
             let cwnd_room = cwnd.saturating_sub(used);
-            let wnd_edge = self.snd_una + self.snd_wnd;
-            let wnd_room = if wnd_edge > self.snd_nxt {
-                wnd_edge - self.snd_nxt
-            } else {
-                0
-            };
+            let wnd_room = self.usable_window();
             let full = self.sndq.frame_remaining(self.snd_nxt).min(self.snd_mss);
             let len = full.min(wnd_room);
             if len == 0 || full > cwnd_room {
@@ -367,12 +362,7 @@ impl<F: Frame> Connection<F> {
     /// RFC 8985 §7.3: the tail loss probe: one new segment if the receive
     /// window allows, else the last segment again.
     fn send_tlp(&mut self, out: &mut dyn SegmentSink<F>) -> bool {
-        let wnd_edge = self.snd_una + self.snd_wnd;
-        let wnd_room = if wnd_edge > self.snd_nxt {
-            wnd_edge - self.snd_nxt
-        } else {
-            0
-        };
+        let wnd_room = self.usable_window();
         let len = self
             .sndq
             .frame_remaining(self.snd_nxt)
@@ -408,6 +398,16 @@ impl<F: Frame> Connection<F> {
         // RFC 8985 §7.3: after the probe, the RTO guards the tail.
         self.rtx_at = Some(self.now + self.rtt.rto());
         true
+    }
+
+    /// Bytes beyond SND.NXT the peer's window still allows.
+    pub(super) fn usable_window(&self) -> usize {
+        let wnd_edge = self.snd_una + self.snd_wnd;
+        if wnd_edge > self.snd_nxt {
+            wnd_edge - self.snd_nxt
+        } else {
+            0
+        }
     }
 
     /// RFC 6937: count what fast recovery sends (prr_out).
@@ -450,12 +450,7 @@ impl<F: Frame> Connection<F> {
                 self.una_since = Some(self.now);
             }
         } else {
-            let wnd_edge = self.snd_una + self.snd_wnd;
-            let wnd_room = if wnd_edge > self.snd_nxt {
-                wnd_edge - self.snd_nxt
-            } else {
-                0
-            };
+            let wnd_room = self.usable_window();
             if wnd_room > 0 {
                 // RFC 9293 §3.8.6.2.1: the window is open but below the
                 // sender SWS threshold; when the override timeout fires,

@@ -59,8 +59,13 @@ impl<F: Frame> Connection<F> {
                 self.timeout_close(true);
                 return;
             }
-            self.persist_backoff = (self.persist_backoff + 1).min(16);
-            self.probes_unanswered += 1;
+            // RFC 1122 §4.2.2.17: zero-window probes back off; the sender
+            // SWS override (a window open but small, RFC 9293 §3.8.6.2.1)
+            // is a plain timeout that sends data and must not.
+            if self.usable_window() == 0 {
+                self.persist_backoff = (self.persist_backoff + 1).min(16);
+                self.probes_unanswered += 1;
+            }
             self.probe_pending = true;
         }
         if due(self.keepalive_deadline()) {
