@@ -4,6 +4,7 @@
 //! not intact), 2 bad arguments.
 
 pub mod args;
+pub mod datapath;
 pub mod echo;
 pub mod sim;
 
