@@ -6,4 +6,5 @@
 
 pub mod bulk;
 pub mod echo;
+pub mod http;
 pub mod stream;

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod datapath;
 pub mod echo;
+pub mod http;
 pub mod sim;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,9 @@ pub enum Command {
     /// Echo server on AF_XDP: TCP (and UDP with --udp) on the stack's own
     /// address, the XDP program steering exactly its packets.
     Echo(echo::EchoArgs),
+    /// HTTP/1.1 server on AF_XDP: GET /, GET /bytes/N, POST /echo, and
+    /// files under --root.
+    Http(http::HttpArgs),
 }
 
 /// Exit code for bad arguments.
@@ -66,5 +70,6 @@ pub fn main() -> i32 {
     match cli.cmd {
         Command::Sim(a) => sim::run(a),
         Command::Echo(a) => echo::run(a),
+        Command::Http(a) => http::run(a),
     }
 }

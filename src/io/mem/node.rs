@@ -15,6 +15,11 @@ pub trait SimApp: App<SimDevice> {
         let _ = stack;
         true
     }
+    /// When the application wants to be polled without any traffic (its
+    /// own timers). Default: never.
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Rounds of (events, app poll, stack poll) per service call: a poll may
@@ -63,7 +68,10 @@ impl<A: SimApp> Node for StackNode<A> {
             // Events are waiting: service again without moving time on.
             return Some(Instant::ZERO);
         }
-        self.stack.poll_at()
+        match (self.stack.poll_at(), self.app.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn device_mut(&mut self) -> &mut SimDevice {
