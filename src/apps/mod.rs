@@ -7,4 +7,5 @@
 pub mod bulk;
 pub mod echo;
 pub mod http;
+pub mod loadgen;
 pub mod stream;

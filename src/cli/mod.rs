@@ -7,6 +7,7 @@ pub mod args;
 pub mod datapath;
 pub mod echo;
 pub mod http;
+pub mod loadgen;
 pub mod sim;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ pub enum Command {
     /// HTTP/1.1 server on AF_XDP: GET /, GET /bytes/N, POST /echo, and
     /// files under --root.
     Http(http::HttpArgs),
+    /// Load generator on AF_XDP: echo, HTTP, bulk or connection-rate load
+    /// against any server, latency in HdrHistogram.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 /// Exit code for bad arguments.
@@ -71,5 +75,6 @@ pub fn main() -> i32 {
         Command::Sim(a) => sim::run(a),
         Command::Echo(a) => echo::run(a),
         Command::Http(a) => http::run(a),
+        Command::Loadgen(a) => loadgen::run(a),
     }
 }

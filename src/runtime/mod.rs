@@ -113,6 +113,8 @@ pub struct RuntimeConfig {
     /// they are sized for many connections per queue.
     pub tcp: tcp::Config,
     pub max_conns: usize,
+    /// Local ports for active opens (default: the stack's).
+    pub ephemeral_ports: Option<(u16, u16)>,
 }
 
 impl Default for RuntimeConfig {
@@ -132,6 +134,7 @@ impl Default for RuntimeConfig {
                 ..tcp::Config::default()
             },
             max_conns: 16384,
+            ephemeral_ports: None,
         }
     }
 }
@@ -169,7 +172,7 @@ fn stack_config(
     cfg: &RuntimeConfig,
     mtu: usize,
 ) -> StackConfig {
-    StackConfig {
+    let mut c = StackConfig {
         tcp: tcp::Config {
             mss: mtu.saturating_sub(40).min(usize::from(u16::MAX)) as u16,
             ..cfg.tcp.clone()
@@ -177,7 +180,11 @@ fn stack_config(
         max_conns: cfg.max_conns,
         addrs: spec.addrs().collect(),
         ..StackConfig::new(info.mac, spec.cidr, random_secret())
+    };
+    if let Some(p) = cfg.ephemeral_ports {
+        c.ephemeral_ports = p;
     }
+    c
 }
 
 /// One interface, set up: its program (detached on drop) and devices.
