@@ -534,6 +534,10 @@ impl Drop for LoadApp {
 impl crate::runtime::RuntimeApp for LoadApp {}
 
 impl crate::io::mem::SimApp for LoadApp {
+    /// A load generator runs until it is stopped (the run's time limit).
+    fn finished(&self, _: &Stack<crate::io::mem::SimDevice>) -> bool {
+        false
+    }
     fn poll_at(&self) -> Option<Instant> {
         Some(self.last_flush + FLUSH)
     }

@@ -326,7 +326,7 @@ mod tests {
         s.fill(0, &mut buf);
         let mut r = Reader::new(Mode::Echo);
         assert_eq!(r.feed(&p, &s, &buf[..7]).done, 0);
-        assert_eq!(r.feed(&p, &s, &buf[7..25]).done, 1);
+        assert_eq!(r.feed(&p, &s, &buf[7..25]).done, 2);
         let mut more = vec![0u8; 5];
         s.fill(25, &mut more);
         more[0] ^= 1;
