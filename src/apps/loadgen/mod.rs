@@ -390,7 +390,11 @@ impl LoadApp {
                 }
             }
             (_, Some(_)) => {
-                let at = self.slots[slot].next_at;
+                // A connection's schedule starts when it is up (as in
+                // wrk2): the handshake is not a request's latency.
+                let s = &mut self.slots[slot];
+                s.next_at = s.next_at.max(now);
+                let at = s.next_at;
                 if at <= now {
                     self.issue(stack, now, id, at);
                 } else {
@@ -531,7 +535,21 @@ impl Drop for LoadApp {
     }
 }
 
-impl crate::runtime::RuntimeApp for LoadApp {}
+impl LoadApp {
+    /// The next open-loop request due, or the next flush.
+    fn next_wake(&self) -> Instant {
+        let flush = self.last_flush + FLUSH;
+        self.due
+            .peek()
+            .map_or(flush, |Reverse((at, _))| (*at).min(flush))
+    }
+}
+
+impl crate::runtime::RuntimeApp for LoadApp {
+    fn poll_at(&self) -> Option<Instant> {
+        Some(self.next_wake())
+    }
+}
 
 impl crate::io::mem::SimApp for LoadApp {
     /// A load generator runs until it is stopped (the run's time limit).
@@ -539,6 +557,6 @@ impl crate::io::mem::SimApp for LoadApp {
         false
     }
     fn poll_at(&self) -> Option<Instant> {
-        Some(self.last_flush + FLUSH)
+        Some(self.next_wake())
     }
 }
