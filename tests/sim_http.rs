@@ -286,7 +286,7 @@ fn bad_requests_get_their_status_and_a_clean_close() {
     let many: String = (0..80).map(|i| format!("X-{i}: v\r\n")).collect();
     let cases: Vec<(String, u16)> = vec![
         ("BLAH\r\n\r\n".into(), 400),
-        (format!("GET / HTTP/1.1\r\n\r\n"), 400), // no Host
+        ("GET / HTTP/1.1\r\n\r\n".to_string(), 400), // no Host
         (format!("GET /missing HTTP/1.1\r\n{H}\r\n"), 404),
         (format!("DELETE / HTTP/1.1\r\n{H}\r\n"), 405),
         (format!("GET /echo HTTP/1.1\r\n{H}\r\n"), 405),

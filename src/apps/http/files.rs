@@ -20,7 +20,7 @@ pub fn open(root: &Path, path: &str) -> Option<(std::fs::File, u64)> {
     }
     let f = std::fs::File::open(&real).ok()?;
     let meta = f.metadata().ok()?;
-    meta.is_file().then(|| (f, meta.len()))
+    meta.is_file().then_some((f, meta.len()))
 }
 
 /// `root` joined with the percent-decoded `path`, or `None` if the path
