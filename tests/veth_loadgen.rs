@@ -332,7 +332,7 @@ fn loadgen_against_linux_and_xdptcp_servers() {
         hist.to_str().unwrap().to_string(),
         plot.to_str().unwrap().to_string(),
     );
-    let mut args = with(&[
+    let mut args: Vec<&str> = with(&[
         "--mode",
         "http",
         "--target",
@@ -342,11 +342,7 @@ fn loadgen_against_linux_and_xdptcp_servers() {
         "--path",
         "/bytes/1000",
     ]);
-    args.extend(
-        ["--hist", hs.as_str(), "--plot", ps.as_str()]
-            .iter()
-            .map(|s| -> &'static str { Box::leak(s.to_string().into_boxed_str()) }),
-    );
+    args.extend(["--hist", hs.as_str(), "--plot", ps.as_str()]);
     verified(&h, "http vs xdptcp http", &args);
     let hf = std::fs::read_to_string(&hist).unwrap();
     assert!(hf.contains("Percentile") && hf.contains("#[Max"), "{hf}");
