@@ -311,15 +311,11 @@ impl LoadApp {
         }
         match (cfg.proto.mode, self.interval) {
             (Mode::Connect, _) => {
-                // One request per connection: let the server close first
-                // (its FIN is answered on ReadClosed), and open the next.
+                // One request per connection, then a reset: no TIME-WAIT
+                // on either side (SO_LINGER 0, as connection-rate testers
+                // do), so the rate is not bounded by 2·MSL of table space.
                 self.conns.remove(&id);
-                self.closing.insert(id, now);
-                if stack.state(id).is_ok_and(|s| {
-                    matches!(s, crate::tcp::State::CloseWait | crate::tcp::State::Closed)
-                }) {
-                    let _ = stack.shutdown(id);
-                }
+                let _ = stack.abort(id);
                 self.shared.connections.fetch_sub(1, Ordering::Relaxed);
                 self.free_slot(slot, now, false);
             }
