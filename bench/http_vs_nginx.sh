@@ -47,6 +47,7 @@ stop_all() {
   for p in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null || true
+    { wait "$p"; } 2>/dev/null || true
   done
   PIDS=()
 }
