@@ -385,13 +385,15 @@ impl HttpServer {
 
     /// Everything that can be done on connection `id` now.
     fn drive<D: Device>(&mut self, stack: &mut Stack<D>, now: Instant, id: ConnId) {
-        let Some(mut c) = self.conns.remove(&id) else {
-            return;
-        };
-        let keep = self.drive_conn(stack, now, id, &mut c);
-        if keep {
-            self.conns.insert(id, c);
+        // The table is moved out while the connection is driven (a cheap
+        // swap: no rehash, no per-event remove and insert).
+        let mut conns = core::mem::take(&mut self.conns);
+        if let Some(c) = conns.get_mut(&id) {
+            if !self.drive_conn(stack, now, id, c) {
+                conns.remove(&id);
+            }
         }
+        self.conns = conns;
     }
 
     fn drive_conn<D: Device>(
