@@ -35,6 +35,12 @@ pub struct DataPath {
     /// Write the stack's own traffic to this pcap file.
     #[arg(long)]
     pub pcap: Option<PathBuf>,
+    /// Most TCP connections per worker (including TIME-WAIT).
+    #[arg(long, default_value_t = 16384)]
+    pub max_conns: usize,
+    /// UMEM frames per queue (receive and send buffers come out of them).
+    #[arg(long, default_value_t = 16384)]
+    pub frames: u32,
 }
 
 /// `--cores` as parsed.
@@ -86,6 +92,14 @@ impl DataPath {
             })?),
             None => None,
         };
+        if !(1..=4_000_000).contains(&self.max_conns) {
+            eprintln!("xdptcp: --max-conns must be 1..4000000");
+            return Err(EXIT_USAGE);
+        }
+        if !(1024..=1 << 20).contains(&self.frames) {
+            eprintln!("xdptcp: --frames must be 1024..1048576");
+            return Err(EXIT_USAGE);
+        }
         Ok(RuntimeConfig {
             ifaces: self.ifaces.clone(),
             queues: self.queues,
@@ -94,6 +108,8 @@ impl DataPath {
             zero_copy: self.zero_copy.parse::<ZeroCopy>().unwrap_or_default(),
             duration,
             pcap: self.pcap.clone(),
+            max_conns: self.max_conns,
+            frames_per_queue: self.frames,
             ..RuntimeConfig::default()
         })
     }

@@ -209,6 +209,7 @@ pub fn run(a: LoadgenArgs) -> i32 {
         throughput_mbps: round1(bytes as f64 * 8.0 / secs / 1e6),
         connections: conns as u64,
         connections_opened: shared.opened.load(Ordering::Relaxed),
+        connections_peak: shared.peak.load(Ordering::Relaxed),
         duration_s: secs,
         rate: a.rate,
         latency_us: Latency::of(&hist),

@@ -36,6 +36,9 @@ const FLUSH: Duration = Duration::from_millis(100);
 const BACKOFF: Duration = Duration::from_millis(100);
 /// Connections opened per worker loop at most (spreads out the SYNs).
 const OPENS_PER_POLL: usize = 256;
+/// Handshakes in progress per worker at most: many thousands of SYNs at
+/// once only overflow the peer's SYN backlog and queues.
+const MAX_CONNECTING: usize = 1024;
 
 /// A run's settings.
 #[derive(Debug, Clone)]
@@ -98,6 +101,8 @@ pub struct LoadApp {
     local: Local,
     last_flush: Instant,
     warmup_end: Instant,
+    /// Handshakes in progress.
+    connecting: usize,
 }
 
 impl LoadApp {
@@ -120,6 +125,7 @@ impl LoadApp {
             local: Local::default(),
             last_flush: Instant::ZERO,
             warmup_end,
+            connecting: 0,
         }
     }
 
@@ -157,7 +163,7 @@ impl LoadApp {
     fn open_some<D: Device>(&mut self, stack: &mut Stack<D>, now: Instant) {
         let mut opened = 0;
         for s in 0..self.slots.len() {
-            if opened >= OPENS_PER_POLL {
+            if opened >= OPENS_PER_POLL || self.connecting >= MAX_CONNECTING {
                 break;
             }
             let slot = &self.slots[s];
@@ -184,6 +190,7 @@ impl LoadApp {
             );
             match r {
                 Ok(id) => {
+                    self.connecting += 1;
                     let slot = &mut self.slots[s];
                     slot.conn = Some(id);
                     let opened_at = match self.interval {
@@ -361,6 +368,8 @@ impl LoadApp {
         if let Some(c) = self.conns.remove(&id) {
             if c.established {
                 self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            } else {
+                self.connecting = self.connecting.saturating_sub(1);
             }
             let _ = stack.abort(id);
             self.free_slot(c.slot, now, error);
@@ -373,8 +382,10 @@ impl LoadApp {
         };
         c.established = true;
         c.last_progress = now;
+        self.connecting = self.connecting.saturating_sub(1);
         let (slot, opened_at) = (c.slot, c.opened_at);
-        self.shared.connections.fetch_add(1, Ordering::Relaxed);
+        let open = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        self.shared.peak.fetch_max(open, Ordering::Relaxed);
         self.shared.opened.fetch_add(1, Ordering::Relaxed);
         let _ = stack.set_nodelay(id, true);
         match (self.cfg.proto.mode, self.interval) {
@@ -409,6 +420,8 @@ impl LoadApp {
         };
         if c.established {
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.connecting = self.connecting.saturating_sub(1);
         }
         let kind = match reason {
             CloseReason::Refused => Some(ErrorKind::Refused),

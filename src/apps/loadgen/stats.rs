@@ -77,6 +77,8 @@ pub struct Shared {
     pub connections: AtomicU64,
     /// Connections opened in total.
     pub opened: AtomicU64,
+    /// Most connections established at once.
+    pub peak: AtomicU64,
     pub hist: Mutex<Histogram<u64>>,
 }
 
@@ -88,6 +90,7 @@ impl Default for Shared {
             errors: Default::default(),
             connections: AtomicU64::new(0),
             opened: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
             hist: Mutex::new(new_hist()),
         }
     }
@@ -157,6 +160,8 @@ pub struct Summary {
     pub throughput_mbps: f64,
     pub connections: u64,
     pub connections_opened: u64,
+    /// Most connections established at once.
+    pub connections_peak: u64,
     pub duration_s: f64,
     /// Open-loop target rate (requests/s), if any.
     pub rate: Option<f64>,
@@ -168,10 +173,11 @@ impl Summary {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "loadgen: {} against {}, {} connections, {:.1} s{}",
+            "loadgen: {} against {}, {} connections ({} open at most), {:.1} s{}",
             self.mode,
             self.target,
             self.connections,
+            self.connections_peak,
             self.duration_s,
             self.rate
                 .map(|r| format!(", open loop at {r:.0} req/s"))
