@@ -283,9 +283,9 @@ fn failure_message(s: &Summary) -> String {
         )
     } else if s.connections_opened == 0 {
         format!(
-            "{what}: no connection to {} was established ({} timed out; check the address, the port and the route)",
+            "{what}: no connection to {} was established ({} handshakes timed out; check the address, the port and the route)",
             s.target,
-            get("timeout")
+            get("handshake")
         )
     } else if s.errors > 0 {
         format!(

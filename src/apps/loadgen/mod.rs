@@ -224,6 +224,11 @@ impl LoadApp {
     fn issue<D: Device>(&mut self, stack: &mut Stack<D>, now: Instant, id: ConnId, start: Instant) {
         let len = self.cfg.proto.request_len();
         if let Some(c) = self.conns.get_mut(&id) {
+            if c.outstanding.is_empty() {
+                // An idle connection's clock for the request timeout
+                // starts now.
+                c.last_progress = now;
+            }
             c.outstanding.push_back(start);
             c.wleft += len;
         }
@@ -460,17 +465,21 @@ impl LoadApp {
     /// Requests and handshakes that made no progress in time.
     fn check_timeouts<D: Device>(&mut self, stack: &mut Stack<D>, now: Instant) {
         let limit = self.cfg.timeout;
-        let stuck: Vec<ConnId> = self
+        let stuck: Vec<(ConnId, bool)> = self
             .conns
             .iter()
             .filter(|(_, c)| {
                 (!c.established || !c.outstanding.is_empty())
                     && now.saturating_since(c.last_progress) >= limit
             })
-            .map(|(id, _)| *id)
+            .map(|(id, c)| (*id, c.established))
             .collect();
-        for id in stuck {
-            self.local.error(ErrorKind::Timeout);
+        for (id, established) in stuck {
+            self.local.error(if established {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Handshake
+            });
             self.drop_conn(stack, now, id, true);
         }
         let old: Vec<ConnId> = self

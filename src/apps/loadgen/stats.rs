@@ -15,8 +15,10 @@ pub enum ErrorKind {
     Refused,
     /// The target reset an open connection.
     Reset,
-    /// No answer in time (handshake or request).
+    /// No answer to a request in time.
     Timeout,
+    /// No answer to a SYN in time.
+    Handshake,
     /// A response that --verify rejected (content, status, framing).
     Verify,
     /// The peer closed with requests outstanding.
@@ -25,10 +27,11 @@ pub enum ErrorKind {
     Connect,
 }
 
-pub const ERROR_KINDS: [(ErrorKind, &str); 6] = [
+pub const ERROR_KINDS: [(ErrorKind, &str); 7] = [
     (ErrorKind::Refused, "refused"),
     (ErrorKind::Reset, "reset"),
     (ErrorKind::Timeout, "timeout"),
+    (ErrorKind::Handshake, "handshake"),
     (ErrorKind::Verify, "verify"),
     (ErrorKind::Closed, "closed"),
     (ErrorKind::Connect, "connect"),
@@ -47,7 +50,7 @@ pub fn new_hist() -> Histogram<u64> {
 pub struct Local {
     pub requests: u64,
     pub bytes: u64,
-    pub errors: [u64; 6],
+    pub errors: [u64; 7],
     pub hist: Histogram<u64>,
 }
 
@@ -56,7 +59,7 @@ impl Default for Local {
         Local {
             requests: 0,
             bytes: 0,
-            errors: [0; 6],
+            errors: [0; 7],
             hist: new_hist(),
         }
     }
@@ -72,7 +75,7 @@ impl Local {
 pub struct Shared {
     pub requests: AtomicU64,
     pub bytes: AtomicU64,
-    pub errors: [AtomicU64; 6],
+    pub errors: [AtomicU64; 7],
     /// Connections established right now, over all workers.
     pub connections: AtomicU64,
     /// Connections opened in total.
@@ -112,7 +115,7 @@ impl Shared {
         }
         l.requests = 0;
         l.bytes = 0;
-        l.errors = [0; 6];
+        l.errors = [0; 7];
     }
 
     pub fn errors_total(&self) -> u64 {
