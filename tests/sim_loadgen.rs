@@ -126,6 +126,11 @@ fn open_loop_keeps_the_rate_and_corrects_for_stalls() {
     let req = s.requests.load(Ordering::Relaxed);
     assert!((1700..=2100).contains(&req), "{req}");
     assert_eq!(errors(&s), 0);
+    // A connection per request, opened on schedule.
+    let s = run(load(Mode::Connect, 80, "/", 4, Some(500.0)), http(), link());
+    let req = s.requests.load(Ordering::Relaxed);
+    assert!((420..=520).contains(&req), "{req}");
+    assert_eq!(errors(&s), 0);
     // A 10 ms one-way delay: every request takes at least the RTT.
     let slow = LinkConfig {
         delay: Duration::from_millis(10),

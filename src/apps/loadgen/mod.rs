@@ -65,7 +65,6 @@ struct Slot {
     conn: Option<ConnId>,
     /// Open loop: when the next request is due.
     next_at: Instant,
-    retry_at: Instant,
 }
 
 struct Conn {
@@ -95,6 +94,8 @@ pub struct LoadApp {
     closing: HashMap<ConnId, Instant>,
     /// Open loop: slots by due time.
     due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Slots without a connection, by when to open one.
+    to_open: BinaryHeap<Reverse<(Instant, usize)>>,
     interval: Option<Duration>,
     addrs: Vec<Ipv4Addr>,
     cursors: Vec<u16>,
@@ -119,6 +120,7 @@ impl LoadApp {
             conns: HashMap::new(),
             closing: HashMap::new(),
             due: BinaryHeap::new(),
+            to_open: BinaryHeap::new(),
             interval: None,
             addrs: Vec::new(),
             cursors: Vec::new(),
@@ -148,8 +150,11 @@ impl LoadApp {
                 conn: None,
                 // Spread the first requests over one interval.
                 next_at: now + interval * (k as u32) / n,
-                retry_at: now,
             })
+            .collect();
+        let paced = self.interval.is_some() && self.cfg.proto.mode == Mode::Connect;
+        self.to_open = (self.slots.iter().enumerate())
+            .map(|(s, slot)| Reverse((if paced { slot.next_at } else { now }, s)))
             .collect();
         self.addrs = stack.config().addrs.iter().map(|c| c.addr).collect();
         let (lo, hi) = stack.config().ephemeral_ports;
@@ -162,16 +167,16 @@ impl LoadApp {
     /// Open connections for free slots whose retry time has come.
     fn open_some<D: Device>(&mut self, stack: &mut Stack<D>, now: Instant) {
         let mut opened = 0;
-        for s in 0..self.slots.len() {
-            if opened >= OPENS_PER_POLL || self.connecting >= MAX_CONNECTING {
+        while opened < OPENS_PER_POLL && self.connecting < MAX_CONNECTING {
+            let Some(&Reverse((at, s))) = self.to_open.peek() else {
+                break;
+            };
+            if at > now {
                 break;
             }
+            self.to_open.pop();
             let slot = &self.slots[s];
-            if slot.conn.is_some() || slot.retry_at > now {
-                continue;
-            }
-            if self.interval.is_some() && self.cfg.proto.mode == Mode::Connect && slot.next_at > now
-            {
+            if slot.conn.is_some() {
                 continue;
             }
             opened += 1;
@@ -214,7 +219,7 @@ impl LoadApp {
                 }
                 Err(_) => {
                     self.local.error(ErrorKind::Connect);
-                    self.slots[s].retry_at = now + BACKOFF;
+                    self.to_open.push(Reverse((now + BACKOFF, s)));
                 }
             }
         }
@@ -353,12 +358,15 @@ impl LoadApp {
     fn free_slot(&mut self, slot: usize, now: Instant, error: bool) {
         if let Some(s) = self.slots.get_mut(slot) {
             s.conn = None;
-            s.retry_at = if error { now + BACKOFF } else { now };
+            let mut at = if error { now + BACKOFF } else { now };
             if let (Some(iv), Mode::Connect) = (self.interval, self.cfg.proto.mode) {
+                // Open loop, a connection per request: open at its turn.
                 if !error {
                     s.next_at += iv;
                 }
+                at = at.max(s.next_at);
             }
+            self.to_open.push(Reverse((at, slot)));
         }
     }
 
@@ -557,9 +565,10 @@ impl LoadApp {
     /// The next open-loop request due, or the next flush.
     fn next_wake(&self) -> Instant {
         let flush = self.last_flush + FLUSH;
-        self.due
-            .peek()
-            .map_or(flush, |Reverse((at, _))| (*at).min(flush))
+        [self.due.peek(), self.to_open.peek()]
+            .into_iter()
+            .flatten()
+            .fold(flush, |t, Reverse((at, _))| t.min(*at))
     }
 }
 
