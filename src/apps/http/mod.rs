@@ -100,6 +100,9 @@ struct Conn {
     /// Half-close once the current response is queued.
     close_after: bool,
     shut: bool,
+    /// When we half-closed: lingering ends an idle timeout later whatever
+    /// the peer still sends (RFC 9112 §9.6: lingering is bounded).
+    shut_at: Instant,
     read_closed: bool,
     last_active: Instant,
 }
@@ -115,6 +118,7 @@ impl Conn {
             echo: Vec::new(),
             close_after: false,
             shut: false,
+            shut_at: now,
             read_closed: false,
             last_active: now,
         }
@@ -411,6 +415,7 @@ impl HttpServer {
             }
             if c.close_after && !c.shut {
                 c.shut = true;
+                c.shut_at = now;
                 c.phase = Phase::Linger;
                 let _ = stack.shutdown(id);
             }
@@ -458,6 +463,7 @@ impl HttpServer {
                 return self.drive_conn(stack, now, id, c);
             }
             c.shut = true;
+            c.shut_at = now;
             c.phase = Phase::Linger;
             let _ = stack.shutdown(id);
         }
@@ -470,7 +476,10 @@ impl HttpServer {
         let idle: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| now.saturating_since(c.last_active) >= limit)
+            .filter(|(_, c)| {
+                now.saturating_since(c.last_active) >= limit
+                    || (c.shut && now.saturating_since(c.shut_at) >= limit)
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in idle {
