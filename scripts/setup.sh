@@ -13,4 +13,9 @@ if ((${#missing[@]})); then
   # tshark asks whether non-root users may capture; answer no.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The tests and benchmarks start nginx themselves, inside their own
+  # namespaces; the distribution's service (port 80 of this host) stays off.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+    systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true
+  fi
 fi
