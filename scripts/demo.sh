@@ -4,7 +4,10 @@
 #   1. `xdptcp sim`: 8 connections over a simulated lossy link (1% loss, 20 ms)
 #   2. (root + AF_XDP) `xdptcp echo` on a 2-queue veth between two network
 #      namespaces, a kernel-TCP client echoing data through it and checking
-#      every byte, the stack's counters; then the namespaces are removed.
+#      every byte, the stack's counters;
+#   3. `xdptcp http` with `xdptcp loadgen` against it (verified, latency plot);
+#   4. bench/http_vs_nginx.sh: xdptcp vs nginx/wrk/iperf3, a table of ratios.
+# The namespaces are removed at the end.
 # Every step is bounded in time; namespaces are removed on exit or failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,7 +113,28 @@ for w in r.get("workers", []):
     print("  worker %s: %s, hand-offs out %s in %s" % (w.get("worker"), ", ".join("%s %s" % kv for kv in tot.items()), w.get("handoff_out"), w.get("handoff_in")))
 EOF
 
+say "3. xdptcp http with xdptcp loadgen against it (both on AF_XDP, one on each end of the veth)"
+ip netns exec "$NSS" "$BIN" http --iface "${PREFIX}s0=198.18.0.2/24" --queues 2 --duration 60 \
+  2>"$TMP/http.log" &
+ECHO_PID=$!
+for _ in $(seq 50); do
+  ip netns exec "$NSK" python3 -c "import socket; socket.create_connection(('198.18.0.2', 80), timeout=0.5).close()" \
+    2>/dev/null && break
+  sleep 0.2
+done
+echo "\$ ip netns exec $NSK $BIN loadgen --iface ${PREFIX}k0=198.18.0.16-198.18.0.31/24 --target 198.18.0.2:80 --mode http --conns 64 --duration 5 --verify --plot target/demo-latency.svg"
+ip netns exec "$NSK" timeout 60 "$BIN" loadgen --iface "${PREFIX}k0=198.18.0.16-198.18.0.31/24" \
+  --target 198.18.0.2:80 --mode http --conns 64 --duration 5 --warmup 1 --verify \
+  --plot target/demo-latency.svg 2> >(grep -v '^xdptcp: ' >&2)
+echo "  latency plot: target/demo-latency.svg"
+kill -INT "$ECHO_PID"
+wait "$ECHO_PID" || true
+ECHO_PID=
+
 say "harness down"
 bash scripts/harness.sh --prefix "$PREFIX" down
+
+say "4. side by side with Linux: nginx, wrk, iperf3 (bench/http_vs_nginx.sh)"
+BENCH_SECS=${BENCH_SECS:-3} bash bench/http_vs_nginx.sh
 echo
 echo "demo: done."

@@ -6,4 +6,6 @@
 
 pub mod bulk;
 pub mod echo;
+pub mod http;
+pub mod loadgen;
 pub mod stream;

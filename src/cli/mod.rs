@@ -4,7 +4,10 @@
 //! not intact), 2 bad arguments.
 
 pub mod args;
+pub mod datapath;
 pub mod echo;
+pub mod http;
+pub mod loadgen;
 pub mod sim;
 pub mod swarm;
 
@@ -32,6 +35,12 @@ pub enum Command {
     /// Echo server on AF_XDP: TCP (and UDP with --udp) on the stack's own
     /// address, the XDP program steering exactly its packets.
     Echo(echo::EchoArgs),
+    /// HTTP/1.1 server on AF_XDP: GET /, GET /bytes/N, POST /echo, and
+    /// files under --root.
+    Http(http::HttpArgs),
+    /// Load generator on AF_XDP: echo, HTTP, bulk or connection-rate load
+    /// against any server, latency in HdrHistogram.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 /// Exit code for bad arguments.
@@ -70,5 +79,7 @@ pub fn main() -> i32 {
         Command::Sim(a) => sim::run(a),
         Command::Swarm(a) => swarm::run(a),
         Command::Echo(a) => echo::run(a),
+        Command::Http(a) => http::run(a),
+        Command::Loadgen(a) => loadgen::run(a),
     }
 }

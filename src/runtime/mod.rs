@@ -24,26 +24,45 @@ pub use worker::{RuntimeApp, WorkerCtx, WorkerStats};
 /// Frames handed over to one worker that may wait in its inbox.
 const INBOX: usize = 8192;
 
-/// An interface and the address the stack owns on it.
+/// An interface and the addresses the stack owns on it: `cidr.addr` and the
+/// `extra` addresses after it (a source-address range for a load generator).
 #[derive(Debug, Clone)]
 pub struct IfaceSpec {
     pub name: String,
     pub cidr: Ipv4Cidr,
+    pub extra: u32,
+}
+
+/// Most addresses one interface may own (the XDP program's address map).
+pub const MAX_ADDRS: u32 = 64;
+
+impl IfaceSpec {
+    /// Every address, first to last, each with the prefix.
+    pub fn addrs(&self) -> impl Iterator<Item = Ipv4Cidr> + '_ {
+        let first = u32::from(self.cidr.addr);
+        (0..=self.extra).map(move |i| Ipv4Cidr {
+            addr: Ipv4Addr::from(first + i),
+            prefix: self.cidr.prefix,
+        })
+    }
 }
 
 impl core::str::FromStr for IfaceSpec {
     type Err = String;
-    /// `NAME=IPV4/PREFIX`.
+    /// `NAME=IPV4/PREFIX` or `NAME=FIRST-LAST/PREFIX`.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (name, cidr) = s
-            .split_once('=')
-            .ok_or_else(|| format!("--iface {s:?}: expected NAME=IPV4/PREFIX"))?;
-        let (addr, prefix) = cidr
-            .split_once('/')
-            .ok_or_else(|| format!("--iface {s:?}: expected NAME=IPV4/PREFIX"))?;
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| format!("--iface {s:?}: bad IPv4 address {addr:?}"))?;
+        let usage =
+            || format!("--iface {s:?}: expected NAME=IPV4/PREFIX or NAME=FIRST-LAST/PREFIX");
+        let (name, cidr) = s.split_once('=').ok_or_else(usage)?;
+        let (addrs, prefix) = cidr.split_once('/').ok_or_else(usage)?;
+        let ip = |a: &str| {
+            a.parse::<Ipv4Addr>()
+                .map_err(|_| format!("--iface {s:?}: bad IPv4 address {a:?}"))
+        };
+        let (first, last) = match addrs.split_once('-') {
+            Some((a, b)) => (ip(a)?, ip(b)?),
+            None => (ip(addrs)?, ip(addrs)?),
+        };
         let prefix: u8 = prefix
             .parse()
             .ok()
@@ -52,9 +71,25 @@ impl core::str::FromStr for IfaceSpec {
         if name.is_empty() || name.len() >= 16 {
             return Err(format!("--iface {s:?}: bad interface name"));
         }
+        let (f, l) = (u32::from(first), u32::from(last));
+        if l < f || l - f >= MAX_ADDRS {
+            return Err(format!(
+                "--iface {s:?}: the range must go upwards and hold at most {MAX_ADDRS} addresses"
+            ));
+        }
+        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        if f & mask != l & mask {
+            return Err(format!(
+                "--iface {s:?}: the range must lie inside one /{prefix} subnet"
+            ));
+        }
         Ok(IfaceSpec {
             name: name.to_string(),
-            cidr: Ipv4Cidr { addr, prefix },
+            cidr: Ipv4Cidr {
+                addr: first,
+                prefix,
+            },
+            extra: l - f,
         })
     }
 }
@@ -78,6 +113,8 @@ pub struct RuntimeConfig {
     /// they are sized for many connections per queue.
     pub tcp: tcp::Config,
     pub max_conns: usize,
+    /// Local ports for active opens (default: the stack's).
+    pub ephemeral_ports: Option<(u16, u16)>,
 }
 
 impl Default for RuntimeConfig {
@@ -97,6 +134,7 @@ impl Default for RuntimeConfig {
                 ..tcp::Config::default()
             },
             max_conns: 16384,
+            ephemeral_ports: None,
         }
     }
 }
@@ -134,14 +172,19 @@ fn stack_config(
     cfg: &RuntimeConfig,
     mtu: usize,
 ) -> StackConfig {
-    StackConfig {
+    let mut c = StackConfig {
         tcp: tcp::Config {
             mss: mtu.saturating_sub(40).min(usize::from(u16::MAX)) as u16,
             ..cfg.tcp.clone()
         },
         max_conns: cfg.max_conns,
+        addrs: spec.addrs().collect(),
         ..StackConfig::new(info.mac, spec.cidr, random_secret())
+    };
+    if let Some(p) = cfg.ephemeral_ports {
+        c.ephemeral_ports = p;
     }
+    c
 }
 
 /// One interface, set up: its program (detached on drop) and devices.
@@ -177,18 +220,22 @@ fn setup_iface(
             spec.name, info.rx_queues, spec.name
         );
     }
-    if crate::io::xdp::sys::kernel_owns(spec.cidr.addr) {
-        return Err(Error::new(
-            ErrorKind::AddressInUse,
-            format!(
-                "{} is configured on a kernel interface; xdptcp needs an address of its own",
-                spec.cidr.addr
-            ),
-        ));
+    for c in spec.addrs() {
+        if crate::io::xdp::sys::kernel_owns(c.addr) {
+            return Err(Error::new(
+                ErrorKind::AddressInUse,
+                format!(
+                    "{} is configured on a kernel interface; xdptcp needs addresses of its own",
+                    c.addr
+                ),
+            ));
+        }
     }
     let mut prog = XdpProgram::load()?;
     let mode = prog.attach(info.ifindex, cfg.xdp_mode)?;
-    prog.add_local_addr(spec.cidr.addr)?;
+    for c in spec.addrs() {
+        prog.add_local_addr(c.addr)?;
+    }
     let umem = SharedUmem::new(queues * cfg.frames_per_queue)?;
     // Keep two batches per queue beyond what the fill rings hold.
     umem.set_rx_reserve(queues as usize * 2 * crate::io::xdp::socket::BATCH);
@@ -208,7 +255,12 @@ fn setup_iface(
     Ok(IfaceSetup {
         report: IfaceReport {
             name: spec.name.clone(),
-            addr: format!("{}/{}", spec.cidr.addr, spec.cidr.prefix),
+            addr: if spec.extra == 0 {
+                format!("{}/{}", spec.cidr.addr, spec.cidr.prefix)
+            } else {
+                let last = spec.addrs().last().map_or(spec.cidr.addr, |c| c.addr);
+                format!("{}-{}/{}", spec.cidr.addr, last, spec.cidr.prefix)
+            },
             xdp_mode: mode,
             zero_copy,
             queues,

@@ -120,7 +120,21 @@ pub fn connect_owned<D: Device>(
         .or(cfg.addrs.first())
         .ok_or(StackError::Unreachable)?
         .addr;
-    let range = cfg.ephemeral_ports;
+    connect_owned_from(stack, now, local, remote, me, workers, cursor)
+}
+
+/// [`connect_owned`] from a chosen local address (one of the stack's).
+pub fn connect_owned_from<D: Device>(
+    stack: &mut Stack<D>,
+    now: Instant,
+    local: core::net::Ipv4Addr,
+    remote: SocketAddrV4,
+    me: usize,
+    workers: usize,
+    cursor: &mut u16,
+) -> Result<ConnId, StackError> {
+    let rip = u32::from(*remote.ip());
+    let range = stack.config().ephemeral_ports;
     let lip = u32::from(local);
     let (lo, hi) = range;
     let span = if lo <= hi { u32::from(hi - lo) + 1 } else { 0 };

@@ -81,6 +81,11 @@ pub trait RuntimeApp: App<XdpDevice> {
     fn stats_json(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// When the app next wants `on_poll` without traffic (its own timers,
+    /// e.g. an open-loop schedule), so the worker does not sleep past it.
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Counters of one worker.
@@ -267,7 +272,7 @@ pub fn run<A: RuntimeApp>(
             // at once rather than a loop later.
             dispatch(stack, app, t);
             stack.device_mut().flush();
-            if let Some(at) = stack.poll_at() {
+            for at in [stack.poll_at(), app.poll_at()].into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }

@@ -486,6 +486,52 @@ impl<D: Device> Stack<D> {
         Ok(n)
     }
 
+    /// Zero-copy write: `fill` is offered free space in send frames (one
+    /// segment's worth at a time) and returns how many bytes it wrote there;
+    /// returning less than offered means it has nothing more. Returns the
+    /// bytes queued; limits and `Writable` as for [`send`](Self::send).
+    pub fn send_with(
+        &mut self,
+        id: ConnId,
+        fill: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, Error> {
+        let mut budget = self.data_frame_budget();
+        let Stack { conns, iface, .. } = self;
+        let e = match conns.get_mut(id) {
+            Some(e) if e.visible && !e.detached => e,
+            _ => return Err(Error::InvalidConn),
+        };
+        let sendable = matches!(
+            e.conn.state(),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        );
+        if e.shutdown || !sendable {
+            return Err(Error::InvalidState);
+        }
+        let mut refused = false;
+        let mut alloc = || {
+            let f = match &mut budget {
+                Some(0) => None,
+                Some(k) => {
+                    *k -= 1;
+                    iface.dev.alloc()
+                }
+                None => iface.dev.alloc(),
+            };
+            refused |= f.is_none();
+            f
+        };
+        let n = e.conn.send_with(&mut alloc, fill);
+        if refused {
+            self.pool_short_write(id);
+        }
+        if n > 0 {
+            self.mark_dirty(id);
+            self.after_op(id);
+        }
+        Ok(n)
+    }
+
     /// Bytes `send` would accept now.
     pub fn send_capacity(&self, id: ConnId) -> Result<usize, Error> {
         Ok(self.app_conn_ref(id)?.conn.send_capacity())

@@ -422,6 +422,38 @@ impl<F: Frame> Connection<F> {
         n
     }
 
+    /// Queue data written by `fill` straight into send frames (see
+    /// [`SendBuffer::write_with`](super::send::SendBuffer::write_with)).
+    /// Returns bytes accepted.
+    pub fn send_with(
+        &mut self,
+        alloc: &mut dyn FnMut() -> Option<F>,
+        fill: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> usize {
+        if !self.can_send() {
+            return 0;
+        }
+        let cap = self.send_capacity();
+        let seg_cap = self.fill_mss();
+        // The app had more to write unless `fill` stopped short by itself.
+        let mut done = false;
+        let n = self.sndq.write_with(
+            cap,
+            seg_cap,
+            self.snd_nxt.max(self.iss + 1),
+            alloc,
+            &mut |dst| {
+                let k = fill(dst);
+                done |= k < dst.len();
+                k
+            },
+        );
+        if !done {
+            self.write_blocked = true;
+        }
+        n
+    }
+
     /// Payload bytes per send frame: the sender MSS once known, else our
     /// own MSS less the timestamps option we will probably use.
     fn fill_mss(&self) -> usize {

@@ -89,27 +89,54 @@ impl<F: Frame> SendBuffer<F> {
         alloc: &mut dyn FnMut() -> Option<F>,
     ) -> usize {
         let data = &data[..data.len().min(limit)];
+        let mut n = 0;
+        self.write_with(data.len(), seg_cap, sent_upto, alloc, &mut |dst| {
+            let k = dst.len().min(data.len() - n);
+            dst[..k].copy_from_slice(&data[n..n + k]);
+            n += k;
+            k
+        })
+    }
+
+    /// Like [`write`](Self::write), but `fill` writes the bytes straight
+    /// into the frames: it is offered free space and returns how much it
+    /// wrote (less than offered: it has nothing more). Up to `limit` bytes.
+    pub fn write_with(
+        &mut self,
+        limit: usize,
+        seg_cap: usize,
+        sent_upto: SeqNumber,
+        alloc: &mut dyn FnMut() -> Option<F>,
+        fill: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> usize {
         let seg_cap = seg_cap.max(1);
         let mut n = 0;
         if let Some(last) = self.frames.back_mut() {
             if last.seq >= sent_upto {
                 let cap = (HEADROOM + seg_cap).min(last.frame.buf().len());
                 if last.end < cap {
-                    let k = (cap - last.end).min(data.len());
-                    last.frame.buf_mut()[last.end..last.end + k].copy_from_slice(&data[..k]);
+                    let room = (cap - last.end).min(limit);
+                    let k = fill(&mut last.frame.buf_mut()[last.end..last.end + room]).min(room);
                     last.end += k;
                     n = k;
+                    if k < room {
+                        self.len += n;
+                        return n;
+                    }
                 }
             }
         }
-        while n < data.len() {
+        while n < limit {
             let Some(mut frame) = alloc() else { break };
             let cap = (HEADROOM + seg_cap).min(frame.buf().len());
             if cap <= HEADROOM {
                 break;
             }
-            let k = (cap - HEADROOM).min(data.len() - n);
-            frame.buf_mut()[HEADROOM..HEADROOM + k].copy_from_slice(&data[n..n + k]);
+            let room = (cap - HEADROOM).min(limit - n);
+            let k = fill(&mut frame.buf_mut()[HEADROOM..HEADROOM + room]).min(room);
+            if k == 0 {
+                break;
+            }
             let seq = self.head + (self.len + n);
             self.frames.push_back(SendFrame {
                 frame,
@@ -118,6 +145,9 @@ impl<F: Frame> SendBuffer<F> {
                 end: HEADROOM + k,
             });
             n += k;
+            if k < room {
+                break;
+            }
         }
         self.len += n;
         n

@@ -1,0 +1,170 @@
+//! The data-path options every AF_XDP app shares (`echo`, `http`,
+//! `loadgen`), defined once and flattened into each subcommand, and the
+//! report printed when a run ends.
+
+use crate::cli::EXIT_USAGE;
+use clap::Args;
+use std::path::PathBuf;
+use xdptcp::io::xdp::{XdpMode, ZeroCopy};
+use xdptcp::runtime::{IfaceSpec, RunReport, RuntimeConfig};
+
+#[derive(Args, Debug, Clone)]
+pub struct DataPath {
+    /// Interface and the address(es) xdptcp owns on it: NAME=IPV4/PREFIX or
+    /// NAME=FIRST-LAST/PREFIX (repeatable).
+    #[arg(long = "iface", required = true, value_parser = parse_iface)]
+    pub ifaces: Vec<IfaceSpec>,
+    /// Queues (= worker threads); default: all queues of the interface.
+    #[arg(long)]
+    pub queues: Option<u32>,
+    /// CPU cores for the workers, e.g. 0,1 or 0-3.
+    #[arg(long, value_parser = parse_cores)]
+    pub cores: Option<CoreList>,
+    /// XDP attach mode.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "native", "generic"])]
+    pub xdp_mode: String,
+    /// AF_XDP zero-copy.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub zero_copy: String,
+    /// Stop after this many seconds (default: at SIGINT/SIGTERM).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Write the counters as JSON to this file on exit.
+    #[arg(long)]
+    pub stats_json: Option<PathBuf>,
+    /// Write the stack's own traffic to this pcap file.
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// Most TCP connections per worker (including TIME-WAIT).
+    #[arg(long, default_value_t = 16384)]
+    pub max_conns: usize,
+    /// UMEM frames per queue (receive and send buffers come out of them).
+    #[arg(long, default_value_t = 16384)]
+    pub frames: u32,
+}
+
+/// `--cores` as parsed.
+#[derive(Debug, Clone)]
+pub struct CoreList(pub Vec<usize>);
+
+fn parse_iface(s: &str) -> Result<IfaceSpec, String> {
+    s.parse()
+}
+
+fn parse_cores(s: &str) -> Result<CoreList, String> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let bad = || format!("--cores {s:?}: expected a list like 0,1 or 0-3");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b || b - a > 1024 {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("--cores {s:?}: empty"));
+    }
+    Ok(CoreList(out))
+}
+
+/// A duration in seconds from the command line: positive and finite.
+pub fn secs(name: &str, v: f64) -> Result<std::time::Duration, String> {
+    if v.is_finite() && v > 0.0 && v < 1e9 {
+        Ok(std::time::Duration::from_secs_f64(v))
+    } else {
+        Err(format!("{name} must be a positive number of seconds"))
+    }
+}
+
+impl DataPath {
+    /// The runtime configuration, or the exit code after a one-line error.
+    pub fn runtime_config(&self) -> Result<RuntimeConfig, i32> {
+        let duration = match self.duration {
+            Some(d) => Some(secs("--duration", d).map_err(|e| {
+                eprintln!("xdptcp: {e}");
+                EXIT_USAGE
+            })?),
+            None => None,
+        };
+        if !(1..=4_000_000).contains(&self.max_conns) {
+            eprintln!("xdptcp: --max-conns must be 1..4000000");
+            return Err(EXIT_USAGE);
+        }
+        if !(1024..=1 << 20).contains(&self.frames) {
+            eprintln!("xdptcp: --frames must be 1024..1048576");
+            return Err(EXIT_USAGE);
+        }
+        Ok(RuntimeConfig {
+            ifaces: self.ifaces.clone(),
+            queues: self.queues,
+            cores: self.cores.clone().map(|c| c.0),
+            xdp_mode: self.xdp_mode.parse::<XdpMode>().unwrap_or_default(),
+            zero_copy: self.zero_copy.parse::<ZeroCopy>().unwrap_or_default(),
+            duration,
+            pcap: self.pcap.clone(),
+            max_conns: self.max_conns,
+            frames_per_queue: self.frames,
+            ..RuntimeConfig::default()
+        })
+    }
+
+    /// Print the run's counters and write `--stats-json`; the exit code.
+    pub fn finish(&self, r: &RunReport) -> i32 {
+        print_report(r);
+        if let Some(path) = &self.stats_json {
+            let json = serde_json::to_string_pretty(r).unwrap_or_default();
+            if let Err(e) = std::fs::write(path, json) {
+                eprintln!("xdptcp: --stats-json {}: {e}", path.display());
+                return 1;
+            }
+        }
+        0
+    }
+}
+
+/// The exit code of a runtime error (after printing it).
+pub fn runtime_error(e: &xdptcp::io::xdp::Error) -> i32 {
+    eprintln!("xdptcp: {e}");
+    if e.kind.is_user_error() {
+        EXIT_USAGE
+    } else {
+        1
+    }
+}
+
+/// A line per interface and per worker.
+pub fn print_report(r: &RunReport) {
+    for i in &r.ifaces {
+        eprintln!(
+            "xdptcp: {} {}: xdp redirected {} passed {} malformed {} no_socket {}",
+            i.name, i.addr, i.xdp.redirected, i.xdp.passed, i.xdp.malformed, i.xdp.no_socket
+        );
+    }
+    for w in &r.workers {
+        let s = w.stacks.iter().fold((0, 0, 0, 0), |a, s| {
+            (
+                a.0 + s.rx_packets,
+                a.1 + s.tx_packets,
+                a.2 + s.conns_opened,
+                a.3 + s.retransmits,
+            )
+        });
+        eprintln!(
+            "xdptcp: worker {} (queue {}, core {:?}): rx {} pkts {} B, handoff out {} in {} dropped {}, stack rx {} tx {} conns {} rexmit {}",
+            w.worker, w.queue, w.core, w.rx_packets, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
+            s.0, s.1, s.2, s.3
+        );
+    }
+    if r.pcap_written + r.pcap_dropped > 0 {
+        eprintln!(
+            "xdptcp: pcap: {} packets written, {} dropped",
+            r.pcap_written, r.pcap_dropped
+        );
+    }
+}

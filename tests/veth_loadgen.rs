@@ -1,0 +1,454 @@
+//! `xdptcp loadgen` on a 2-queue veth, every mode with --verify: against
+//! Linux servers (a Python epoll echo server, a bulk sink and source,
+//! nginx with one worker) and against `xdptcp http` and `xdptcp echo`;
+//! a refused and a silent target end as counted errors at --duration with
+//! exit status 1.
+
+mod veth_common;
+use veth_common as common;
+use veth_common::netns::{self, Harness};
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
+
+/// A child process killed on drop.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn stop(mut self) -> (i32, String) {
+        netns::stop(self.0.take().expect("running"))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Linux servers on 198.18.0.3: echo (7), sink (5001), source (5002);
+/// epoll via selectors, non-blocking; exits by itself after 120 s.
+const PY_SERVERS: &str = r#"
+import selectors, socket, time
+sel = selectors.DefaultSelector()
+def listen(port, kind):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("198.18.0.3", port)); s.listen(1024); s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, ("listen", kind))
+for p, k in ((7, "echo"), (5001, "sink"), (5002, "source")):
+    listen(p, k)
+blob = bytes(range(256)) * 256
+pending = {}
+end = time.time() + 120
+while time.time() < end:
+    for key, ev in sel.select(0.5):
+        role, kind = key.data
+        s = key.fileobj
+        if role == "listen":
+            c, _ = s.accept(); c.setblocking(False)
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            pending[c] = b""
+            sel.register(c, selectors.EVENT_WRITE if kind == "source" else selectors.EVENT_READ, ("conn", kind))
+            continue
+        try:
+            if kind == "source":
+                s.send(blob)
+                continue
+            if ev & selectors.EVENT_READ:
+                d = s.recv(65536)
+                if not d:
+                    sel.unregister(s); s.close(); pending.pop(s, None); continue
+                if kind == "echo":
+                    pending[s] += d
+            if kind == "echo" and pending[s]:
+                n = s.send(pending[s]); pending[s] = pending[s][n:]
+                sel.modify(s, selectors.EVENT_READ | (selectors.EVENT_WRITE if pending[s] else 0), key.data)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            try: sel.unregister(s)
+            except Exception: pass
+            s.close(); pending.pop(s, None)
+"#;
+
+fn nginx_conf(dir: &std::path::Path) -> String {
+    format!(
+        "daemon off; master_process off; worker_processes 1; user root; pid {d}/nginx.pid;\n\
+         error_log {d}/error.log;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p;\n\
+         fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;\n\
+         keepalive_requests 1000000;\n\
+         server {{ listen 198.18.0.3:8080 backlog=4096; root {d}/www; }} }}\n",
+        d = dir.display()
+    )
+}
+
+/// Run loadgen in the kernel's namespace from 198.18.0.16-19; (exit code,
+/// JSON result if any, stderr).
+fn loadgen(h: &Harness, args: &[&str]) -> (i32, Option<serde_json::Value>, String) {
+    let iface = format!("{}k0=198.18.0.16-198.18.0.19/24", h.prefix);
+    let o: Output = Command::new("ip")
+        .args(["netns", "exec", &h.nsk(), BIN, "loadgen", "--iface", &iface])
+        .args(["--json", "--queues", "2"])
+        .args(args)
+        .output()
+        .expect("running loadgen");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let json = serde_json::from_slice(&o.stdout).ok();
+    (o.status.code().unwrap_or(-1), json, err)
+}
+
+/// A verified run: exit 0, requests (or bytes) > 0, no errors.
+fn verified(h: &Harness, what: &str, args: &[&str]) -> serde_json::Value {
+    let (code, json, err) = loadgen(h, args);
+    let j = json.unwrap_or_else(|| panic!("{what}: no JSON (exit {code}): {err}"));
+    eprintln!("{what}: {j}");
+    assert_eq!(code, 0, "{what}: {err}");
+    assert_eq!(j["errors"], 0, "{what}: {j}");
+    let key = if j["mode"] == "bulk" {
+        "bytes"
+    } else {
+        "requests"
+    };
+    assert!(j[key].as_u64().unwrap() > 0, "{what}: {j}");
+    for k in ["rps", "throughput_mbps", "duration_s", "connections"] {
+        assert!(j[k].is_number(), "{what}: {k} in {j}");
+    }
+    for p in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(j["latency_us"][p].is_u64(), "{what}: {p} in {j}");
+    }
+    j
+}
+
+fn start(h: &Harness, ns: &str, prog: &str, args: &[&str]) -> Proc {
+    let child = h
+        .command(ns, prog)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {prog}: {e}"));
+    Proc(Some(child))
+}
+
+#[test]
+fn loadgen_against_linux_and_xdptcp_servers() {
+    let t = "loadgen_against_linux_and_xdptcp_servers";
+    if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
+        return;
+    }
+    let have_nginx = Command::new("nginx").arg("-v").output().is_ok();
+    if !common::require(
+        have_nginx,
+        t,
+        "nginx missing (bash scripts/setup.sh installs it)",
+    ) {
+        return;
+    }
+    let h = Harness::up("lg", 2, &[]);
+    let dir = std::env::temp_dir().join(format!("xdptcp-veth-lg-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("www/bytes")).unwrap();
+    let pattern: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(dir.join("www/bytes/100000"), &pattern).unwrap();
+    std::fs::write(dir.join("www/index.html"), vec![b'x'; 64]).unwrap();
+    std::fs::write(dir.join("nginx.conf"), nginx_conf(&dir)).unwrap();
+
+    // Linux servers.
+    let py = start(&h, "s", "python3", &["-c", PY_SERVERS]);
+    let conf = dir.join("nginx.conf");
+    let nginx = start(&h, "s", "nginx", &["-c", conf.to_str().unwrap()]);
+    assert!(
+        netns::wait_listening(&h.nsk(), "198.18.0.3:7"),
+        "python servers"
+    );
+    assert!(netns::wait_listening(&h.nsk(), "198.18.0.3:8080"), "nginx");
+    let d = ["--duration", "2", "--verify"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v: Vec<&str> = d.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    verified(
+        &h,
+        "echo vs python",
+        &with(&[
+            "--mode",
+            "echo",
+            "--target",
+            "198.18.0.3:7",
+            "--conns",
+            "16",
+            "--size",
+            "1000",
+            "--pipeline",
+            "2",
+        ]),
+    );
+    verified(
+        &h,
+        "bulk to a Linux sink",
+        &with(&[
+            "--mode",
+            "bulk",
+            "--target",
+            "198.18.0.3:5001",
+            "--conns",
+            "2",
+        ]),
+    );
+    verified(
+        &h,
+        "bulk from a Linux source",
+        &with(&[
+            "--mode",
+            "bulk",
+            "--reverse",
+            "--target",
+            "198.18.0.3:5002",
+            "--conns",
+            "2",
+        ]),
+    );
+    verified(
+        &h,
+        "http vs nginx",
+        &with(&[
+            "--mode",
+            "http",
+            "--target",
+            "198.18.0.3:8080",
+            "--conns",
+            "32",
+            "--path",
+            "/bytes/100000",
+        ]),
+    );
+    verified(
+        &h,
+        "http pipelined vs nginx",
+        &with(&[
+            "--mode",
+            "http",
+            "--target",
+            "198.18.0.3:8080",
+            "--conns",
+            "8",
+            "--pipeline",
+            "8",
+        ]),
+    );
+    verified(
+        &h,
+        "connect vs nginx",
+        &with(&[
+            "--mode",
+            "connect",
+            "--target",
+            "198.18.0.3:8080",
+            "--conns",
+            "8",
+        ]),
+    );
+    let j = verified(
+        &h,
+        "open loop vs nginx",
+        &with(&[
+            "--mode",
+            "http",
+            "--target",
+            "198.18.0.3:8080",
+            "--conns",
+            "16",
+            "--rate",
+            "2000",
+            "--warmup",
+            "1",
+        ]),
+    );
+    let rps = j["rps"].as_f64().unwrap();
+    assert!((1500.0..=2500.0).contains(&rps), "{j}");
+
+    // Nothing listens on port 9: refused, counted, exit 1, on time.
+    let t0 = Instant::now();
+    let (code, json, err) = loadgen(
+        &h,
+        &[
+            "--mode",
+            "http",
+            "--target",
+            "198.18.0.3:9",
+            "--duration",
+            "2",
+            "--conns",
+            "4",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(json.unwrap()["errors_by_kind"]["refused"].as_u64().unwrap() > 0);
+    assert!(err.contains("refused"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(15));
+    // No host at .99: timeouts, exit 1, on time.
+    let t0 = Instant::now();
+    let (code, _, err) = loadgen(
+        &h,
+        &[
+            "--mode",
+            "echo",
+            "--target",
+            "198.18.0.99:7",
+            "--duration",
+            "2",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no connection"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(15));
+    drop(nginx);
+    drop(py);
+
+    // xdptcp http on 198.18.0.2.
+    let iface = format!("{}=198.18.0.2/24", h.iface());
+    let srv = start(
+        &h,
+        "s",
+        BIN,
+        &["http", "--iface", &iface, "--duration", "60"],
+    );
+    assert!(
+        netns::wait_listening(&h.nsk(), "198.18.0.2:80"),
+        "xdptcp http"
+    );
+    let hist = dir.join("lat.hist");
+    let plot = dir.join("lat.svg");
+    let (hs, ps) = (
+        hist.to_str().unwrap().to_string(),
+        plot.to_str().unwrap().to_string(),
+    );
+    let mut args: Vec<&str> = with(&[
+        "--mode",
+        "http",
+        "--target",
+        "198.18.0.2:80",
+        "--conns",
+        "64",
+        "--path",
+        "/bytes/1000",
+    ]);
+    args.extend(["--hist", hs.as_str(), "--plot", ps.as_str()]);
+    verified(&h, "http vs xdptcp http", &args);
+    let hf = std::fs::read_to_string(&hist).unwrap();
+    assert!(hf.contains("Percentile") && hf.contains("#[Max"), "{hf}");
+    assert!(std::fs::read_to_string(&plot)
+        .unwrap()
+        .contains("<polyline"));
+    verified(
+        &h,
+        "connect vs xdptcp http",
+        &with(&[
+            "--mode",
+            "connect",
+            "--target",
+            "198.18.0.2:80",
+            "--conns",
+            "8",
+        ]),
+    );
+    let (code, err) = srv.stop();
+    assert_eq!(code, 0, "{err}");
+
+    // xdptcp echo on 198.18.0.2.
+    let srv = start(
+        &h,
+        "s",
+        BIN,
+        &["echo", "--iface", &iface, "--duration", "60"],
+    );
+    assert!(
+        netns::wait_listening(&h.nsk(), "198.18.0.2:7"),
+        "xdptcp echo"
+    );
+    verified(
+        &h,
+        "echo vs xdptcp echo",
+        &with(&[
+            "--mode",
+            "echo",
+            "--target",
+            "198.18.0.2:7",
+            "--conns",
+            "64",
+            "--size",
+            "64",
+        ]),
+    );
+    verified(
+        &h,
+        "bulk vs xdptcp echo",
+        &with(&["--mode", "bulk", "--target", "198.18.0.2:7", "--conns", "4"]),
+    );
+    let (code, err) = srv.stop();
+    assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn loadgen_user_errors_exit_2() {
+    let base = ["loadgen", "--iface", "a=198.18.0.16/24"];
+    for extra in [
+        &["--target", "198.18.0.2:80", "--mode", "nope"][..],
+        &["--target", "198.18.0.2", "--mode", "http"],
+        &[
+            "--target",
+            "198.18.0.2:80",
+            "--mode",
+            "http",
+            "--conns",
+            "0",
+        ],
+        &[
+            "--target",
+            "198.18.0.2:80",
+            "--mode",
+            "http",
+            "--rate",
+            "-5",
+        ],
+        &[
+            "--target",
+            "198.18.0.2:80",
+            "--mode",
+            "http",
+            "--path",
+            "x y",
+        ],
+        &[
+            "--target",
+            "198.18.0.2:80",
+            "--mode",
+            "bulk",
+            "--rate",
+            "10",
+        ],
+        &[
+            "--target",
+            "198.18.0.2:80",
+            "--mode",
+            "http",
+            "--duration",
+            "0",
+        ],
+    ] {
+        let o = Command::new(BIN).args(base).args(extra).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
+    }
+}
