@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A short guided demo of xdptcp on a fresh machine:
 #   0. install what is missing (scripts/setup.sh, idempotent), cargo build --release
-#   1. `xdptcp sim`: 8 connections over a simulated lossy link (1% loss, 20 ms)
+#   1. `xdptcp sim`: 8 connections over a simulated lossy link (1% loss, 20 ms),
+#      then `xdptcp swarm`: 2,000 random mixes with every invariant checked
 #   2. (root + AF_XDP) `xdptcp echo` on a 2-queue veth between two network
 #      namespaces, a kernel-TCP client echoing data through it and checking
 #      every byte, the stack's counters;
@@ -44,6 +45,10 @@ cargo build --release --bin xdptcp
 say "1. simulator: 8 connections x 2 MiB, 1% loss each way, 20 ms one-way delay, 100 Mbit/s"
 echo "\$ $BIN sim --bytes 2M --conns 8 --loss 0.01 --delay-ms 20 --rate-mbps 100 --seed 1"
 timeout 120 "$BIN" sim --bytes 2M --conns 8 --loss 0.01 --delay-ms 20 --rate-mbps 100 --seed 1
+
+say "1b. swarm: 2,000 random simulator mixes, every invariant checked on each"
+echo "\$ $BIN swarm --seed 1 --runs 2000 --jobs 2"
+timeout 300 "$BIN" swarm --seed 1 --runs 2000 --jobs 2
 
 say "2. AF_XDP: xdptcp echo on a 2-queue veth, Linux's TCP as the client"
 if [[ $(id -u) != 0 ]]; then
