@@ -385,3 +385,42 @@ fn too_old_ack_is_answered_and_dropped() {
     s.io(seg(A | P, M, N.wrapping_sub(100), 1000).ts(202, 0), b"data");
     assert_eq!(s.c.recv_available(), 4);
 }
+
+/// Issue 9 defect 1: an out-of-order FIN that data later overtakes is
+/// dropped (as Linux's ofo queue drops it); the peer's real FIN closes.
+#[test]
+fn stale_out_of_order_fin_overtaken_by_data_is_dropped() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    // A FIN at offset 10, out of order: ACKed at RCV.NXT, nothing closes.
+    let out = s.io(seg(F | A, M + 10, N, 1000).ts(201, 10), &[]);
+    check(&out[0], A, N, M, 0);
+    assert_eq!(s.c.state(), State::Established);
+    // 20 bytes from offset 0 run past that FIN: the data wins.
+    s.io(seg(A | P, M, N, 1000).ts(202, 10), &pattern(0, 20));
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.read_all(), pattern(0, 20));
+    // 10 more bytes and the real FIN at offset 30.
+    let out = s.io(
+        seg(F | A | P, M + 20, N, 1000).ts(203, 10),
+        &pattern(20, 10),
+    );
+    assert_eq!(s.read_all(), pattern(20, 10));
+    assert_eq!(s.c.state(), State::CloseWait);
+    check(out.last().unwrap(), A, N, M + 31, 0);
+    assert!(s.c.take_events().read_closed);
+    assert_eq!(s.c.stats().stale_fins, 1);
+}
+
+/// A FIN that in-order data reaches exactly is honoured, even when it
+/// arrived first (out of order) and data after it arrives later.
+#[test]
+fn out_of_order_fin_reached_by_data_closes() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    s.io(seg(F | A, M + 10, N, 1000).ts(201, 10), &[]);
+    let out = s.io(seg(A | P, M, N, 1000).ts(202, 10), &pattern(0, 10));
+    check(out.last().unwrap(), A, N, M + 11, 0);
+    assert_eq!(s.c.state(), State::CloseWait);
+    assert_eq!(s.read_all(), pattern(0, 10));
+}

@@ -129,4 +129,6 @@ pub struct ConnStats {
     pub spurious_retransmits: u64,
     /// Fast recoveries undone because every retransmission was needless.
     pub recovery_undos: u64,
+    /// Out-of-order FINs dropped because data ran past them.
+    pub stale_fins: u64,
 }
