@@ -413,9 +413,19 @@ impl<F: Frame> Connection<F> {
         }
         let cap = self.send_capacity();
         let seg_cap = self.fill_mss();
-        let n = self
-            .sndq
-            .write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
+        // Send memory is counted in frames (truesize), not payload bytes.
+        let mut frames = self.snd_frames_room();
+        let mut limited = || {
+            frames = frames.checked_sub(1)?;
+            alloc()
+        };
+        let n = self.sndq.write(
+            data,
+            cap,
+            seg_cap,
+            self.snd_nxt.max(self.iss + 1),
+            &mut limited,
+        );
         if n < data.len() {
             self.write_blocked = true;
         }
@@ -438,7 +448,10 @@ impl<F: Frame> Connection<F> {
         if !self.can_send() {
             return 0;
         }
-        self.cfg.snd_buf.saturating_sub(self.sndq.len())
+        let bytes = self.cfg.snd_buf.saturating_sub(self.sndq.len());
+        let seg = self.fill_mss();
+        let topup = self.sndq.topup_room(seg, self.snd_nxt.max(self.iss + 1));
+        bytes.min(self.snd_frames_room().saturating_mul(seg) + topup)
     }
 
     /// Half-close (RFC 9293 §3.10.4 CLOSE): FIN after all queued data; the

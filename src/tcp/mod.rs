@@ -79,8 +79,14 @@ pub struct Config {
     pub nodelay: bool,
     /// Frame memory (sum of truesize) the receive side may hold.
     pub rcv_buf: usize,
-    /// Payload bytes the send side may buffer.
+    /// Payload bytes the send side may buffer. Also a frame budget: the
+    /// send queue holds at most `snd_buf / (mss - options)` frames, so a
+    /// peer's small MSS cannot multiply the frames a connection pins.
     pub snd_buf: usize,
+    /// Smallest peer MSS honoured (a smaller MSS option is raised to it).
+    /// FreeBSD's default `net.inet.tcp.minmss` (216): every real IPv4 path
+    /// carries 256-byte packets, and a smaller MSS only costs packets.
+    pub min_snd_mss: u16,
     /// Initial window in segments (RFC 6928).
     pub initial_window: u32,
     /// Maximum segment lifetime; TIME-WAIT lasts 2·MSL (RFC 9293 §3.4.2).
@@ -112,6 +118,7 @@ impl Default for Config {
             nodelay: false,
             rcv_buf: 4 << 20,
             snd_buf: 4 << 20,
+            min_snd_mss: 216,
             initial_window: 10,
             msl: Duration::from_secs(30),
             rto_initial: Duration::from_secs(1),
