@@ -1,11 +1,14 @@
-//! Hostile peers against the stack: a peer that announces a tiny MSS and
-//! keeps its window shut must not pin the frame pool (issue 9 defect 2).
+//! Hostile peers and faults against the stack: a peer that announces a
+//! tiny MSS and keeps its window shut must not pin the frame pool (issue 9
+//! defect 2); ICMP errors reach TCP and UDP, validated (RFC 1122 §4.2.3.9,
+//! RFC 5927 §4.1, RFC 1191).
 
 mod common;
 use common::*;
-use xdptcp::app::Event;
-use xdptcp::stack::{ConnId, Stack};
-use xdptcp::wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+use xdptcp::app::{CloseReason, Event};
+use xdptcp::stack::{ConnId, Stack, UdpError};
+use xdptcp::tcp::State;
+use xdptcp::wire::{checksum, EtherType, IpProtocol, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
 /// Stack A with B's MAC learned and a TCP send buffer of 64 KiB.
 fn server(capacity: usize) -> Stack<TestDevice> {
@@ -121,4 +124,149 @@ fn tiny_mss_zero_window_peers_cannot_pin_the_pool() {
         sent >= 10 * 1460,
         "only {sent} bytes sent to the good client"
     );
+}
+
+/// An ICMP error (type, code, next-hop MTU) from the gateway to A quoting
+/// `frame` (an Ethernet frame A sent): its IP header and 8 bytes more.
+fn icmp_error(t: u8, code: u8, mtu: u16, frame: &[u8]) -> Vec<u8> {
+    let ip = &frame[14..];
+    let quoted = &ip[..28.min(ip.len())];
+    let mut m = vec![t, code, 0, 0, 0, 0];
+    m.extend_from_slice(&mtu.to_be_bytes());
+    m.extend_from_slice(quoted);
+    let c = checksum::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    eth(
+        MAC_A,
+        MAC_B,
+        EtherType::Ipv4,
+        &ipv4(IP_GW, IP_A, IpProtocol::Icmp, &m),
+    )
+}
+
+/// The same quote with the TCP sequence number replaced.
+fn with_seq(frame: &[u8], seq: u32) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[14 + 20 + 4..14 + 20 + 8].copy_from_slice(&seq.to_be_bytes());
+    f
+}
+
+/// A's active open to B:80: (id, the SYN frame).
+fn syn_sent(s: &mut Stack<TestDevice>) -> (ConnId, Vec<u8>) {
+    let id = s.connect(ms(0), sa(IP_B, 80)).unwrap();
+    s.poll(ms(0));
+    let tx = s.device_mut().take_tx();
+    assert_eq!(tx.len(), 1);
+    (id, tx[0].clone())
+}
+
+/// RFC 1122 §4.2.3.9: a port unreachable quoting our SYN aborts the open;
+/// one quoting another sequence number (RFC 5927 §4.1) does not.
+#[test]
+fn port_unreachable_aborts_syn_sent_only_when_in_window() {
+    let mut s = server(64);
+    let (id, syn) = syn_sent(&mut s);
+    let (_, _, synr, _) = parse_tcp(&syn);
+    rx(
+        &mut s,
+        ms(1),
+        &icmp_error(3, 3, 0, &with_seq(&syn, synr.seq.0 + 1)),
+    );
+    assert_eq!(s.state(id), Ok(State::SynSent));
+    assert_eq!(s.counters().icmp_errors_tcp, 1);
+    assert_eq!(s.conn_stats(id).unwrap().icmp_ignored, 1);
+    // A soft error (host unreachable) is only reported.
+    rx(&mut s, ms(2), &icmp_error(3, 1, 0, &syn));
+    assert_eq!(s.state(id), Ok(State::SynSent));
+    assert_eq!(s.conn_stats(id).unwrap().icmp_soft_errors, 1);
+    rx(&mut s, ms(3), &icmp_error(3, 3, 0, &syn));
+    assert_eq!(
+        s.next_event(),
+        Some(Event::Closed {
+            id,
+            reason: CloseReason::Unreachable
+        })
+    );
+    assert_eq!(s.conn_count(), 0);
+    // Quoting a connection that is gone: counted, dropped.
+    rx(&mut s, ms(4), &icmp_error(3, 3, 0, &syn));
+    assert_eq!(s.counters().drop_icmp_unmatched, 1);
+}
+
+/// RFC 1191: "fragmentation needed" quoting data in flight lowers the MSS
+/// and what was sent is resent at the new size; one quoting data already
+/// acknowledged (RFC 5927 §4.1) or announcing a larger MTU is ignored.
+#[test]
+fn frag_needed_lowers_mss_and_resends() {
+    let mut s = server(256);
+    s.listen(80).unwrap();
+    let id = open_from(&mut s, 1, 20000, 1460, 65535);
+    assert_eq!(s.send(id, &vec![5u8; 4 * 1460]).unwrap(), 4 * 1460);
+    s.poll(ms(2));
+    let tx = s.device_mut().take_tx();
+    assert_eq!(tx.len(), 4);
+    let first = parse_tcp(&tx[0]).2;
+    assert_eq!(parse_tcp(&tx[0]).3.len(), 1460);
+    // Out of window: the sequence number before SND.UNA.
+    rx(
+        &mut s,
+        ms(3),
+        &icmp_error(3, 4, 1280, &with_seq(&tx[0], first.seq.0 - 1)),
+    );
+    // Larger than what we send: ignored.
+    rx(&mut s, ms(3), &icmp_error(3, 4, 1500, &tx[0]));
+    s.poll(ms(3));
+    assert!(s.device_mut().take_tx().is_empty());
+    let st = s.conn_stats(id).unwrap();
+    assert_eq!((st.icmp_ignored, st.pmtu_reductions), (1, 0));
+    // The real thing: everything in flight is resent in 1240-byte segments.
+    rx(&mut s, ms(4), &icmp_error(3, 4, 1280, &tx[0]));
+    s.poll(ms(4));
+    let out = tx_tcp(&mut s);
+    let lens: Vec<usize> = out.iter().map(|(_, d)| d.len()).collect();
+    assert_eq!(lens, vec![1240, 220, 1240, 220, 1240, 220, 1240, 220]);
+    assert_eq!(out[0].0.seq, first.seq);
+    assert_eq!(s.conn_stats(id).unwrap().pmtu_reductions, 1);
+    assert_eq!(s.counters().icmp_frag_needed_rx, 3);
+    // A second one for the same MTU changes nothing.
+    rx(&mut s, ms(5), &icmp_error(3, 4, 1280, &tx[1]));
+    s.poll(ms(5));
+    assert!(s.device_mut().take_tx().is_empty());
+    // A forged tiny MTU is floored at 552 (Linux's min_pmtu).
+    rx(
+        &mut s,
+        ms(6),
+        &icmp_error(3, 4, 100, &with_seq(&tx[0], first.seq.0 + 1240)),
+    );
+    s.poll(ms(6));
+    let out = tx_tcp(&mut s);
+    assert!(out.iter().all(|(_, d)| d.len() <= 512), "{:?}", out.len());
+}
+
+/// RFC 1122 §4.1.3.3: UDP passes ICMP errors to the application.
+#[test]
+fn udp_gets_icmp_errors() {
+    let mut s = server(64);
+    s.udp_bind(5353).unwrap();
+    s.udp_send(5353, sa(IP_B, 53), b"query").unwrap();
+    let tx = s.device_mut().take_tx();
+    assert_eq!(tx.len(), 1);
+    rx(&mut s, ms(1), &icmp_error(3, 3, 0, &tx[0]));
+    rx(&mut s, ms(1), &icmp_error(3, 3, 0, &tx[0]));
+    assert_eq!(s.next_event(), Some(Event::UdpError { port: 5353 }));
+    assert_eq!(s.next_event(), None);
+    let e = UdpError {
+        remote: sa(IP_B, 53),
+        icmp_type: 3,
+        code: 3,
+        next_hop_mtu: 0,
+    };
+    assert_eq!(s.udp_take_error(5353), Some(e));
+    assert_eq!(s.udp_take_error(5353), Some(e));
+    assert_eq!(s.udp_take_error(5353), None);
+    // Not from one of our ports: dropped and counted.
+    s.udp_unbind(5353).unwrap();
+    rx(&mut s, ms(2), &icmp_error(3, 3, 0, &tx[0]));
+    assert_eq!(s.counters().drop_icmp_unmatched, 1);
+    assert_eq!(s.counters().icmp_errors_udp, 2);
 }

@@ -117,6 +117,8 @@ impl<D: Device> Stack<D> {
             } else {
                 CloseReason::Reset
             }
+        } else if ev.unreachable {
+            CloseReason::Unreachable
         } else if ev.timed_out {
             CloseReason::TimedOut
         } else {

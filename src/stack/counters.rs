@@ -68,8 +68,19 @@ pub struct StackCounters {
     pub icmp_unreachables_sent: u64,
     /// ICMP errors not sent because of the rate limit.
     pub icmp_rate_limited: u64,
-    /// ICMP messages other than echo requests (counted, not acted on).
+    /// ICMP messages other than echo requests and errors (counted only).
     pub icmp_other: u64,
+    /// ICMP errors received (destination unreachable, time exceeded,
+    /// parameter problem) with a well-formed quote.
+    pub icmp_errors_rx: u64,
+    /// Of those, "fragmentation needed" (RFC 1191).
+    pub icmp_frag_needed_rx: u64,
+    /// ICMP errors passed to a TCP connection (which validates them).
+    pub icmp_errors_tcp: u64,
+    /// ICMP errors queued for a UDP socket.
+    pub icmp_errors_udp: u64,
+    /// ICMP errors quoting no datagram of a live connection or socket.
+    pub drop_icmp_unmatched: u64,
     pub udp_rx: u64,
     pub udp_tx: u64,
     pub conns_opened: u64,
@@ -114,5 +125,6 @@ impl StackCounters {
             + self.drop_no_route
             + self.drop_udp_no_socket
             + self.drop_udp_queue
+            + self.drop_icmp_unmatched
     }
 }

@@ -5,7 +5,7 @@ use super::iface::L2L3_LEN;
 use super::Stack;
 use crate::io::{Device, Frame};
 use crate::time::Instant;
-use crate::wire::{checksum, IcmpRepr, IpProtocol, Ipv4Repr};
+use crate::wire::{checksum, IcmpError, IcmpRepr, IpProtocol, Ipv4Repr};
 
 /// RFC 1812 §4.3.2.8 / RFC 1122 §3.2.2: ICMP errors are rate-limited. A
 /// token bucket: `ERROR_BURST` at once, refilled at one per
@@ -55,7 +55,12 @@ impl<D: Device> Stack<D> {
             Err(e) => return self.iface.counters.wire_error(e),
         };
         let IcmpRepr::EchoRequest { ident, seq, data } = icmp else {
-            self.iface.counters.icmp_other += 1;
+            match icmp {
+                IcmpRepr::Other { icmp_type, .. } if IcmpError::is_error_type(icmp_type) => {
+                    self.icmp_error_input(now, ip, buf)
+                }
+                _ => self.iface.counters.icmp_other += 1,
+            }
             return;
         };
         // RFC 1122 §3.2.2.6: "data received in an ICMP Echo Request MUST be

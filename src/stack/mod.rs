@@ -17,6 +17,7 @@ mod demux;
 mod emit;
 mod hasher;
 mod icmp;
+mod icmp_err;
 mod iface;
 mod listener;
 mod pool;
@@ -27,6 +28,7 @@ mod udp;
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
 pub use pool::{default_reserve, PoolConfig};
+pub use udp::UdpError;
 
 use crate::app::Event;
 use crate::io::{Device, Pkt};
@@ -283,6 +285,11 @@ impl<D: Device> Stack<D> {
             Event::UdpReadable { port } => {
                 if let Some(s) = self.udp.get_mut(&port) {
                     s.event_pending = false;
+                }
+            }
+            Event::UdpError { port } => {
+                if let Some(s) = self.udp.get_mut(&port) {
+                    s.error_pending = false;
                 }
             }
             _ => {}
@@ -565,6 +572,11 @@ impl<D: Device> Stack<D> {
     /// Next queued datagram on `port`: (source, payload in its frame).
     pub fn udp_recv(&mut self, port: u16) -> Option<(SocketAddrV4, Pkt<D::Frame>)> {
         self.udp.get_mut(&port)?.queue.pop_front()
+    }
+
+    /// Oldest ICMP error reported for datagrams sent from `port`.
+    pub fn udp_take_error(&mut self, port: u16) -> Option<UdpError> {
+        self.udp.get_mut(&port)?.errors.pop_front()
     }
 
     /// Send one datagram from `port`.

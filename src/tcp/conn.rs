@@ -24,11 +24,13 @@ mod dsack;
 mod input;
 mod options;
 mod output;
+mod pmtu;
 mod pressure;
 mod prr;
 mod timers;
 mod types;
 
+pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 
 use super::cc::{self, CongestionControl};
@@ -181,6 +183,9 @@ pub struct Connection<F: Frame> {
     challenge_start: Instant,
     challenge_count: u32,
 
+    /// What was learned about the path (PMTU, ICMP errors).
+    path: pmtu::PathState,
+
     events: ConnEvents,
     stats: ConnStats,
 }
@@ -267,6 +272,7 @@ impl<F: Frame> Connection<F> {
             rst_pending: None,
             challenge_start: now,
             challenge_count: 0,
+            path: pmtu::PathState::default(),
             events: ConnEvents::default(),
             stats: ConnStats::default(),
         }
@@ -349,6 +355,7 @@ impl<F: Frame> Connection<F> {
     /// the windows, retransmissions, ACKs, window updates, probes, RST.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut dyn SegmentSink<F>) {
         self.now = self.now.max(now);
+        self.expire_path_mtu();
         self.transmit(out);
         self.update_timers();
     }

@@ -27,7 +27,9 @@ pub(crate) mod test_frame {
 }
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
-pub use conn::{ConnEvents, ConnStats, Connection, Payload, SegmentSink, State};
+pub use conn::{
+    ConnEvents, ConnStats, Connection, IcmpClass, IcmpNotice, Payload, SegmentSink, State,
+};
 
 use core::net::SocketAddrV4;
 use core::time::Duration;
@@ -87,6 +89,9 @@ pub struct Config {
     /// FreeBSD's default `net.inet.tcp.minmss` (216): every real IPv4 path
     /// carries 256-byte packets, and a smaller MSS only costs packets.
     pub min_snd_mss: u16,
+    /// Packetization-layer path MTU black-hole detection (RFC 4821 §7.7):
+    /// lower the MSS after repeated RTOs of full-sized segments.
+    pub plpmtud: bool,
     /// Initial window in segments (RFC 6928).
     pub initial_window: u32,
     /// Maximum segment lifetime; TIME-WAIT lasts 2·MSL (RFC 9293 §3.4.2).
@@ -119,6 +124,7 @@ impl Default for Config {
             rcv_buf: 4 << 20,
             snd_buf: 4 << 20,
             min_snd_mss: 216,
+            plpmtud: true,
             initial_window: 10,
             msl: Duration::from_secs(30),
             rto_initial: Duration::from_secs(1),

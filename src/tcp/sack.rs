@@ -443,6 +443,26 @@ impl Scoreboard {
         self.spans.clear();
     }
 
+    /// RFC 1191 §6.4 (Linux tcp_simple_retransmit): the path MTU fell, so
+    /// every segment in flight larger than `mss` was dropped on the way:
+    /// mark those not SACKed lost (to be resent at the new size). Returns
+    /// how many were marked.
+    pub fn mark_lost_above(&mut self, mss: usize) -> usize {
+        let mut n = 0;
+        for i in 0..self.segs.len() {
+            let s = self.segs[i];
+            let data = s.len() - usize::from(s.fin);
+            if !s.sacked && (!s.lost || s.retrans) && data > mss {
+                self.update(i, |s| {
+                    s.lost = true;
+                    s.retrans = false;
+                });
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Forget loss marks (after a spurious RTO).
     pub fn unmark_lost(&mut self) {
         for i in 0..self.segs.len() {

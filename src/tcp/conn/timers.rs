@@ -108,6 +108,7 @@ impl<F: Frame> Connection<F> {
                 }
                 self.rtt.backoff();
                 self.sb.mark_all_lost();
+                self.black_hole_check();
                 self.dsack.end_episode();
                 self.recovery = Recovery::Loss {
                     point: self.snd_nxt,
