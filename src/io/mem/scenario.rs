@@ -4,7 +4,7 @@
 
 use super::device::{DeviceStats, SimDevice};
 use super::frame::{FramePool, FRAME_SIZE};
-use super::link::{LinkConfig, LinkStats};
+use super::link::{LinkConfig, LinkStats, PathHop};
 use super::net::{Limits, Network, Outcome};
 use super::node::StackNode;
 use crate::apps::bulk::{self, BulkClient, BulkConfig, BulkServer, ConnReport};
@@ -45,6 +45,8 @@ pub struct BulkParams {
     pub rcv_buf: Option<usize>,
     /// Print every packet event to stderr.
     pub trace: bool,
+    /// A router with a smaller MTU on the path (the hosts keep the link's).
+    pub path_hop: Option<PathHop>,
 }
 
 impl Default for BulkParams {
@@ -63,6 +65,7 @@ impl Default for BulkParams {
             snd_buf: None,
             rcv_buf: None,
             trace: false,
+            path_hop: None,
         }
     }
 }
@@ -268,6 +271,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         p.seed,
         wire.clone(),
     );
+    net.set_path_hop(p.path_hop);
     if p.trace {
         net.set_tracer(Box::new(|r: &super::trace::TraceRecord<'_>| {
             let name = |i: usize| if i == 0 { 'C' } else { 'S' };
