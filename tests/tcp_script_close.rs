@@ -424,3 +424,50 @@ fn out_of_order_fin_reached_by_data_closes() {
     assert_eq!(s.c.state(), State::CloseWait);
     assert_eq!(s.read_all(), pattern(0, 10));
 }
+
+/// Linux tcp_fin_timeout: a peer that ACKs our FIN and then goes silent
+/// does not hold the connection in FIN-WAIT-2 forever. The timeout runs
+/// from the last segment received (the application may still be reading
+/// a half-closed connection), then a RST and CLOSED.
+#[test]
+fn fin_wait_2_times_out_when_the_peer_goes_silent() {
+    let mut c = cfg();
+    c.fin_wait2_timeout = Some(Duration::from_secs(60));
+    let mut s = established(&c);
+    s.at_ms(20);
+    s.c.shutdown();
+    s.poll();
+    s.at_ms(30);
+    s.io(pack(N + 1), &[]);
+    assert_eq!(s.c.state(), State::FinWait2);
+    assert_eq!(s.c.poll_at(), Some(Instant::from_millis(60_030)));
+    // Data from the peer restarts it.
+    s.at_ms(1_000);
+    s.io(seg(A | P, M, N + 1, 1000).ts(201, 20), b"more");
+    assert_eq!(s.read_all(), b"more");
+    let out = s.fire();
+    check(&out[0], A, N + 1, M + 4, 0); // the delayed ACK
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(61_000));
+    assert_eq!(s.c.state(), State::Closed);
+    check(&out[0], R | A, N + 1, M + 4, 0);
+    let ev = s.c.take_events();
+    assert!(ev.closed && ev.timed_out);
+}
+
+/// Keepalive switched on for one connection by the application.
+#[test]
+fn keepalive_enabled_per_connection() {
+    let mut s = established(&cfg());
+    assert_eq!(s.c.poll_at(), None);
+    s.c.set_keepalive(Some(Keepalive {
+        idle: Duration::from_secs(5),
+        interval: Duration::from_secs(1),
+        probes: 1,
+    }));
+    assert_eq!(s.c.poll_at(), Some(Instant::from_millis(5_010)));
+    let out = s.fire();
+    check(&out[0], A, N - 1, M, 0);
+    s.c.set_keepalive(None);
+    assert_eq!(s.c.poll_at(), None);
+}

@@ -514,6 +514,13 @@ impl<D: Device> Stack<D> {
         Ok(())
     }
 
+    /// Keepalive for one connection (RFC 1122 §4.2.3.6); `None`: off.
+    pub fn set_keepalive(&mut self, id: ConnId, ka: Option<tcp::Keepalive>) -> Result<(), Error> {
+        self.app_conn(id)?.conn.set_keepalive(ka);
+        self.rearm(id);
+        Ok(())
+    }
+
     pub fn state(&self, id: ConnId) -> Result<State, Error> {
         Ok(self.app_conn_ref(id)?.conn.state())
     }

@@ -496,6 +496,14 @@ impl<F: Frame> Connection<F> {
         self.enter_closed();
     }
 
+    /// Keepalive (RFC 1122 §4.2.3.6) for this connection, as the
+    /// application asks ("MUST default to off"); `None` turns it off.
+    pub fn set_keepalive(&mut self, ka: Option<super::Keepalive>) {
+        self.cfg.keepalive = ka;
+        self.keepalive_sent = 0;
+        self.update_timers();
+    }
+
     /// Nagle on/off (RFC 1122 §4.2.3.4).
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.nodelay = nodelay;

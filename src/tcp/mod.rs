@@ -103,6 +103,9 @@ pub struct Config {
     /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3: < 0.5 s).
     pub delayed_ack: Duration,
     pub keepalive: Option<Keepalive>,
+    /// Give up FIN-WAIT-2 after this long without a segment from the peer
+    /// (Linux tcp_fin_timeout, 60 s), with a RST. `None`: wait forever.
+    pub fin_wait2_timeout: Option<Duration>,
     /// Abort when data stays unacknowledged this long (RFC 5482 semantics).
     pub user_timeout: Option<Duration>,
     /// SYN retransmissions before giving up.
@@ -132,6 +135,7 @@ impl Default for Config {
             rto_max: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
             keepalive: None,
+            fin_wait2_timeout: Some(Duration::from_secs(60)),
             user_timeout: None,
             syn_retries: 6,
             max_retries: 15,

@@ -1,6 +1,7 @@
 //! Timers: retransmission (RFC 6298 §5, SYN retries), delayed ACK (RFC 1122
 //! §4.2.3.2), persist (RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6),
-//! TIME-WAIT (RFC 9293 §3.4.2), user timeout (RFC 5482).
+//! TIME-WAIT (RFC 9293 §3.4.2), user timeout (RFC 5482), FIN-WAIT-2
+//! timeout (Linux tcp_fin_timeout).
 
 use super::{Connection, Recovery, State};
 use crate::io::Frame;
@@ -62,6 +63,11 @@ impl<F: Frame> Connection<F> {
             self.persist_backoff = (self.persist_backoff + 1).min(16);
             self.probes_unanswered += 1;
             self.probe_pending = true;
+        }
+        if due(self.fin_wait2_deadline()) {
+            self.stats.fin_wait2_timeouts += 1;
+            self.timeout_close(true);
+            return;
         }
         if due(self.keepalive_deadline()) {
             let Some(ka) = self.cfg.keepalive else { return };
@@ -142,6 +148,15 @@ impl<F: Frame> Connection<F> {
             return None;
         }
         Some(self.una_since? + ut)
+    }
+
+    /// Linux's tcp_fin_timeout, which Linux applies to orphaned sockets
+    /// only: here the application may still read after `shutdown`, so the
+    /// time runs from the last segment received, not from entering the
+    /// state — a peer still sending keeps the connection.
+    fn fin_wait2_deadline(&self) -> Option<Instant> {
+        let t = self.cfg.fin_wait2_timeout?;
+        (self.state == State::FinWait2).then(|| self.last_rx + t)
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
@@ -253,6 +268,7 @@ impl<F: Frame> Connection<F> {
             self.tlp_at,
             self.delack_at,
             self.persist_at,
+            self.fin_wait2_deadline(),
             self.keepalive_deadline(),
         ]
         .into_iter()

@@ -142,4 +142,6 @@ pub struct ConnStats {
     pub pmtu_reductions: u64,
     /// Black holes suspected after repeated RTOs (RFC 4821 §7.7).
     pub black_holes: u64,
+    /// FIN-WAIT-2 given up after `fin_wait2_timeout` of silence.
+    pub fin_wait2_timeouts: u64,
 }
