@@ -8,12 +8,19 @@ use common::*;
 use xdptcp::app::{CloseReason, Event};
 use xdptcp::stack::{ConnId, Stack, UdpError};
 use xdptcp::tcp::State;
-use xdptcp::wire::{checksum, EtherType, IpProtocol, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+use xdptcp::wire::{
+    checksum, EtherType, IcmpRepr, IpProtocol, SeqNumber, TcpFlags, TcpOptions, TcpRepr,
+};
 
 /// Stack A with B's MAC learned and a TCP send buffer of 64 KiB.
 fn server(capacity: usize) -> Stack<TestDevice> {
+    server_with(capacity, 64)
+}
+
+fn server_with(capacity: usize, max_conns: usize) -> Stack<TestDevice> {
     let mut cfg = config(MAC_A, IP_A);
     cfg.tcp.snd_buf = 64 << 10;
+    cfg.max_conns = max_conns;
     let mut s = Stack::new(cfg, TestDevice::new(capacity), ms(0));
     rx(&mut s, ms(0), &arp_request_b_for_a());
     s.device_mut().take_tx();
@@ -269,4 +276,97 @@ fn udp_gets_icmp_errors() {
     rx(&mut s, ms(2), &icmp_error(3, 3, 0, &tx[0]));
     assert_eq!(s.counters().drop_icmp_unmatched, 1);
     assert_eq!(s.counters().icmp_errors_udp, 2);
+}
+
+/// Stateless RSTs (segments to closed ports) are rate-limited: a burst of
+/// 100, then 1,000 per second; the rest is counted, not answered.
+#[test]
+fn rsts_to_closed_ports_are_rate_limited() {
+    let mut s = server(64);
+    let ack = TcpRepr {
+        src_port: 5555,
+        dst_port: 81,
+        seq: SeqNumber(5),
+        ack: SeqNumber(777),
+        flags: TcpFlags::ACK,
+        window: 100,
+        ..TcpRepr::default()
+    };
+    for _ in 0..300 {
+        rx(&mut s, ms(1), &tcp_frame_b_to_a(&ack, &[]));
+    }
+    assert_eq!(s.device_mut().take_tx().len(), 100);
+    assert_eq!(s.counters().rst_sent, 100);
+    assert_eq!(s.counters().rst_rate_limited, 200);
+    // 50 ms later: 50 more tokens.
+    for _ in 0..100 {
+        rx(&mut s, ms(51), &tcp_frame_b_to_a(&ack, &[]));
+    }
+    assert_eq!(s.counters().rst_sent, 150);
+    assert_eq!(s.device().live.get(), 0);
+}
+
+/// A ping flood gets a burst of 100 replies, then 1,000 per second.
+#[test]
+fn echo_replies_are_rate_limited() {
+    let mut s = server(64);
+    let req = IcmpRepr::EchoRequest {
+        ident: 1,
+        seq: 1,
+        data: b"ping",
+    };
+    for _ in 0..150 {
+        rx(&mut s, ms(1), &icmp_frame_b_to_a(&req));
+    }
+    assert_eq!(s.device_mut().take_tx().len(), 100);
+    assert_eq!(s.counters().icmp_echo_replies, 100);
+    assert_eq!(s.counters().icmp_echo_rate_limited, 50);
+}
+
+/// RFC 5961 §7: beyond each connection's 10 per second, the ACKs that
+/// answer invalid segments are limited stack-wide (a keyed-random 500 to
+/// 1,500 per second, against the CVE-2016-5696 side channel).
+#[test]
+fn answer_acks_are_limited_stack_wide() {
+    let mut s = server_with(4096, 300);
+    s.listen(80).unwrap();
+    let ids: Vec<ConnId> = (0..200u16)
+        .map(|k| open_from(&mut s, 1, 20000 + k, 1460, 65535))
+        .collect();
+    assert_eq!(ids.len(), 200);
+    // Ten blind RSTs per connection, in window but not at RCV.NXT: each
+    // asks for a challenge ACK (RFC 5961 §3.2).
+    let mut sent = 0;
+    for k in 0..200u16 {
+        for i in 0..10u32 {
+            let rst = TcpRepr {
+                src_port: 20000 + k,
+                dst_port: 80,
+                seq: SeqNumber(1001 + 100 + i),
+                flags: TcpFlags::RST,
+                window: 0,
+                ..TcpRepr::default()
+            };
+            rx(&mut s, ms(2), &tcp_frame_b_to_a(&rst, &[]));
+            s.poll(ms(2));
+            sent += s.device_mut().take_tx().len();
+        }
+    }
+    let limited = s.counters().ack_rate_limited as usize;
+    assert_eq!(sent + limited, 2000);
+    assert!((500..1500).contains(&sent), "{sent} challenge ACKs");
+    // Nothing was reset.
+    assert!(ids.iter().all(|&id| s.state(id) == Ok(State::Established)));
+    // The next second has a fresh budget.
+    let rst = TcpRepr {
+        src_port: 20000,
+        dst_port: 80,
+        seq: SeqNumber(1200),
+        flags: TcpFlags::RST,
+        window: 0,
+        ..TcpRepr::default()
+    };
+    rx(&mut s, ms(1002), &tcp_frame_b_to_a(&rst, &[]));
+    s.poll(ms(1002));
+    assert_eq!(s.device_mut().take_tx().len(), 1);
 }

@@ -55,6 +55,13 @@ pub struct StackCounters {
     pub syn_cookies_ok: u64,
     pub syn_cookies_bad: u64,
     pub rst_sent: u64,
+    /// RSTs for segments to no connection not sent: over the rate limit.
+    pub rst_rate_limited: u64,
+    /// ACKs answering invalid segments (RFC 5961 challenge ACKs, PAWS,
+    /// out of window) suppressed by the stack-wide limit (RFC 5961 §7).
+    pub ack_rate_limited: u64,
+    /// Echo requests not answered: over the rate limit.
+    pub icmp_echo_rate_limited: u64,
     pub arp_requests_sent: u64,
     pub arp_replies_sent: u64,
     /// ARP packets learned from (RFC 826 merge or add).

@@ -21,6 +21,7 @@ mod icmp_err;
 mod iface;
 mod listener;
 mod pool;
+mod ratelimit;
 mod tcp_table;
 pub mod timer;
 mod udp;
@@ -156,7 +157,7 @@ pub struct Stack<D: Device> {
     isn: IsnGenerator,
     cookies: SynCookies,
     /// Rate limit of the ICMP errors we send.
-    icmp_errors: icmp::ErrorBucket,
+    limits: ratelimit::Limits,
     /// Next ephemeral port to try.
     next_port: u16,
     /// The latest `now` seen.
@@ -203,7 +204,7 @@ impl<D: Device> Stack<D> {
             expired: Vec::new(),
             isn: IsnGenerator::new(cfg.secret),
             cookies: SynCookies::new(cookie_key(&cfg.secret)),
-            icmp_errors: icmp::ErrorBucket::new(now),
+            limits: ratelimit::Limits::new(now, &cfg.secret),
             next_port,
             now,
             pool: pool::PoolState::new(&cfg.pool, &iface.dev),

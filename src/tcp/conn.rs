@@ -180,8 +180,8 @@ pub struct Connection<F: Frame> {
     /// In-order bytes received since the last ACK.
     rcv_unacked: usize,
     rst_pending: Option<TcpRepr>,
-    challenge_start: Instant,
-    challenge_count: u32,
+    /// Rate limit of the ACKs that answer invalid segments (RFC 5961 §7).
+    answers: control::AnswerState,
 
     /// What was learned about the path (PMTU, ICMP errors).
     path: pmtu::PathState,
@@ -270,8 +270,7 @@ impl<F: Frame> Connection<F> {
             ack_now: false,
             rcv_unacked: 0,
             rst_pending: None,
-            challenge_start: now,
-            challenge_count: 0,
+            answers: control::AnswerState::new(now),
             path: pmtu::PathState::default(),
             events: ConnEvents::default(),
             stats: ConnStats::default(),
@@ -502,6 +501,13 @@ impl<F: Frame> Connection<F> {
         self.cfg.keepalive = ka;
         self.keepalive_sent = 0;
         self.update_timers();
+    }
+
+    /// Whether the stack-wide budget of answer ACKs (RFC 5961 §7) allows
+    /// one more; the stack sets it before each segment and charges what
+    /// `stats().answer_acks` grew by.
+    pub fn set_answer_allowed(&mut self, ok: bool) {
+        self.answers.global_ok = ok;
     }
 
     /// Nagle on/off (RFC 1122 §4.2.3.4).

@@ -144,4 +144,8 @@ pub struct ConnStats {
     pub black_holes: u64,
     /// FIN-WAIT-2 given up after `fin_wait2_timeout` of silence.
     pub fin_wait2_timeouts: u64,
+    /// ACKs answering invalid segments (challenge, PAWS, out of window).
+    pub answer_acks: u64,
+    /// Answer ACKs suppressed by the stack-wide limit (RFC 5961 §7).
+    pub answer_acks_limited: u64,
 }
