@@ -18,7 +18,12 @@ fn server(capacity: usize) -> Stack<TestDevice> {
 }
 
 fn server_with(capacity: usize, max_conns: usize) -> Stack<TestDevice> {
+    server_cfg(capacity, max_conns, usize::MAX)
+}
+
+fn server_cfg(capacity: usize, max_conns: usize, max_tw: usize) -> Stack<TestDevice> {
     let mut cfg = config(MAC_A, IP_A);
+    cfg.max_time_wait = max_tw;
     cfg.tcp.snd_buf = 64 << 10;
     cfg.max_conns = max_conns;
     let mut s = Stack::new(cfg, TestDevice::new(capacity), ms(0));
@@ -369,4 +374,42 @@ fn answer_acks_are_limited_stack_wide() {
     rx(&mut s, ms(1002), &tcp_frame_b_to_a(&rst, &[]));
     s.poll(ms(1002));
     assert_eq!(s.device_mut().take_tx().len(), 1);
+}
+
+/// TIME-WAIT is bounded: with room for 2, the third and fourth
+/// connections that close first skip it (and are counted).
+#[test]
+fn time_wait_is_bounded() {
+    let mut s = server_cfg(256, 64, 2);
+    s.listen(80).unwrap();
+    for k in 0..4u16 {
+        let port = 20000 + k;
+        let id = open_from(&mut s, 1, port, 1460, 65535);
+        s.shutdown(id).unwrap();
+        s.poll(ms(2));
+        let fin = tx_tcp(&mut s)
+            .into_iter()
+            .map(|(t, _)| t)
+            .find(|t| t.flags.fin())
+            .expect("FIN");
+        let fin_ack = TcpRepr {
+            src_port: port,
+            dst_port: 80,
+            seq: SeqNumber(1001),
+            ack: fin.seq + 1,
+            flags: TcpFlags::FIN | TcpFlags::ACK,
+            window: 65535,
+            ..TcpRepr::default()
+        };
+        rx(&mut s, ms(3), &tcp_frame_b_to_a(&fin_ack, &[]));
+        s.poll(ms(3));
+        tx_tcp(&mut s);
+        while s.next_event().is_some() {}
+    }
+    assert_eq!(s.time_wait_count(), 2);
+    assert_eq!(s.conn_count(), 2);
+    assert_eq!(s.counters().time_wait_overflow, 2);
+    // 2·MSL later both are gone and the count is back to 0.
+    s.poll(ms(3 + 60_000));
+    assert_eq!((s.time_wait_count(), s.conn_count()), (0, 0));
 }

@@ -148,6 +148,17 @@ impl<D: Device> Stack<D> {
                 reason: CloseReason::Normal,
             });
         }
+        // TIME-WAIT is bounded (Linux tcp_max_tw_buckets): beyond the
+        // limit a connection skips it, once the application is done.
+        if state == State::TimeWait && !e.in_time_wait && (e.detached || !e.visible) {
+            if self.time_wait >= self.cfg.max_time_wait {
+                self.iface.counters.time_wait_overflow += 1;
+                self.close_conn(id, false);
+                return;
+            }
+            e.in_time_wait = true;
+            self.time_wait += 1;
+        }
         self.rearm(id);
     }
 
@@ -169,6 +180,9 @@ impl<D: Device> Stack<D> {
             if let Some(l) = e.listener.and_then(|p| self.listeners.get_mut(&p)) {
                 l.half_open = l.half_open.saturating_sub(1);
             }
+        }
+        if e.in_time_wait {
+            self.time_wait -= 1;
         }
         if e.pool_waiting {
             // Keep the waiter list bounded by the live connections.

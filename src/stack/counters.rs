@@ -92,6 +92,8 @@ pub struct StackCounters {
     pub udp_tx: u64,
     pub conns_opened: u64,
     pub conns_closed: u64,
+    /// Connections closed on entering TIME-WAIT: `max_time_wait` reached.
+    pub time_wait_overflow: u64,
     // Sums of per-connection counters (closed and live).
     pub retransmits: u64,
     pub rto_timeouts: u64,

@@ -105,6 +105,12 @@ pub struct StackConfig {
     pub ephemeral_ports: (u16, u16),
     /// Frames kept back from application data (see [`PoolConfig`]).
     pub pool: PoolConfig,
+    /// Connections that may linger in TIME-WAIT at once; beyond, a
+    /// connection entering it is closed at once (Linux tcp_max_tw_buckets:
+    /// "time wait bucket table overflow"), so TIME-WAIT cannot fill the
+    /// connection table. A newer SYN may also reuse a TIME-WAIT 4-tuple
+    /// (RFC 6191).
+    pub max_time_wait: usize,
 }
 
 impl StackConfig {
@@ -129,6 +135,7 @@ impl StackConfig {
             secret,
             ephemeral_ports: (49152, 65535),
             pool: PoolConfig::default(),
+            max_time_wait: 32768,
         }
     }
 }
@@ -158,6 +165,8 @@ pub struct Stack<D: Device> {
     cookies: SynCookies,
     /// Rate limit of the ICMP errors we send.
     limits: ratelimit::Limits,
+    /// Connections counted in TIME-WAIT (bounded by `max_time_wait`).
+    time_wait: usize,
     /// Next ephemeral port to try.
     next_port: u16,
     /// The latest `now` seen.
@@ -205,6 +214,7 @@ impl<D: Device> Stack<D> {
             isn: IsnGenerator::new(cfg.secret),
             cookies: SynCookies::new(cookie_key(&cfg.secret)),
             limits: ratelimit::Limits::new(now, &cfg.secret),
+            time_wait: 0,
             next_port,
             now,
             pool: pool::PoolState::new(&cfg.pool, &iface.dev),
@@ -536,6 +546,11 @@ impl<D: Device> Stack<D> {
     }
 
     /// Live connections (all states).
+    /// Connections lingering in TIME-WAIT.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait
+    }
+
     pub fn conn_count(&self) -> usize {
         self.conns.len()
     }

@@ -46,6 +46,8 @@ pub(crate) struct ConnEntry<F: Frame> {
     pub seen: [u64; 3],
     /// In the stack's list of connections waiting for TX frames.
     pub pool_waiting: bool,
+    /// Counted in the stack's TIME-WAIT total.
+    pub in_time_wait: bool,
 }
 
 impl<F: Frame> ConnEntry<F> {
@@ -68,6 +70,7 @@ impl<F: Frame> ConnEntry<F> {
             fin_tsval: None,
             seen: [0; 3],
             pool_waiting: false,
+            in_time_wait: false,
         }
     }
 }
