@@ -504,6 +504,18 @@ impl<D: Device> Stack<D> {
         Ok(())
     }
 
+    /// Close for good: FIN after the queued data, and nothing more is read
+    /// (the FIN-WAIT-2 timeout applies, `tcp::Config::fin_wait2_timeout`).
+    /// Events keep coming until `Closed`.
+    pub fn close(&mut self, id: ConnId) -> Result<(), Error> {
+        let e = self.app_conn(id)?;
+        e.shutdown = true;
+        e.conn.close();
+        self.mark_dirty(id);
+        self.after_op(id);
+        Ok(())
+    }
+
     /// Send RST and forget the connection (a `Closed{Aborted}` event follows).
     pub fn abort(&mut self, id: ConnId) -> Result<(), Error> {
         let e = self.app_conn(id)?;

@@ -185,6 +185,8 @@ pub struct Connection<F: Frame> {
 
     /// What was learned about the path (PMTU, ICMP errors).
     path: pmtu::PathState,
+    /// Closed for good by the application (FIN-WAIT-2 timeout).
+    orphan: timers::Orphan,
 
     events: ConnEvents,
     stats: ConnStats,
@@ -272,6 +274,7 @@ impl<F: Frame> Connection<F> {
             rst_pending: None,
             answers: control::AnswerState::new(now),
             path: pmtu::PathState::default(),
+            orphan: timers::Orphan::default(),
             events: ConnEvents::default(),
             stats: ConnStats::default(),
         }
@@ -478,6 +481,15 @@ impl<F: Frame> Connection<F> {
             _ => {}
         }
         self.update_timers();
+    }
+
+    /// Close for good (RFC 9293 §3.10.4 CLOSE, as Linux's close()): FIN
+    /// after the queued data like `shutdown`, and the application reads
+    /// nothing more, so FIN-WAIT-2 ends after `fin_wait2_timeout` even if
+    /// the peer never sends its FIN.
+    pub fn close(&mut self) {
+        self.orphan.orphaned = true;
+        self.shutdown();
     }
 
     /// Abort (RFC 9293 §3.10.5): RST to the peer, queues discarded, CLOSED.

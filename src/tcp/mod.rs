@@ -103,8 +103,9 @@ pub struct Config {
     /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3: < 0.5 s).
     pub delayed_ack: Duration,
     pub keepalive: Option<Keepalive>,
-    /// Give up FIN-WAIT-2 after this long without a segment from the peer
-    /// (Linux tcp_fin_timeout, 60 s), with a RST. `None`: wait forever.
+    /// Give up FIN-WAIT-2 this long after entering it, with a RST, when the
+    /// application closed for good (`close`; Linux tcp_fin_timeout, 60 s,
+    /// for orphaned sockets). `None`: wait forever.
     pub fin_wait2_timeout: Option<Duration>,
     /// Abort when data stays unacknowledged this long (RFC 5482 semantics).
     pub user_timeout: Option<Duration>,

@@ -4,6 +4,14 @@
 //! timeout (Linux tcp_fin_timeout).
 
 use super::{Connection, Recovery, State};
+
+/// The application closed the connection for good (Linux: an orphan).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Orphan {
+    pub orphaned: bool,
+    /// When FIN-WAIT-2 is given up (armed on entering it).
+    pub fw2_deadline: Option<Instant>,
+}
 use crate::io::Frame;
 use crate::time::Instant;
 use core::time::Duration;
@@ -150,13 +158,24 @@ impl<F: Frame> Connection<F> {
         Some(self.una_since? + ut)
     }
 
-    /// Linux's tcp_fin_timeout, which Linux applies to orphaned sockets
-    /// only: here the application may still read after `shutdown`, so the
-    /// time runs from the last segment received, not from entering the
-    /// state — a peer still sending keeps the connection.
+    /// Linux's tcp_fin_timeout: a connection the application closed
+    /// for good (`close`, not the half-close `shutdown`: it reads nothing
+    /// more) leaves FIN-WAIT-2 after this long, counted from entering it,
+    /// whatever the peer still sends (zero-window probes would otherwise
+    /// keep it forever). A half-closed connection waits for the peer's FIN
+    /// as RFC 9293 says: its application may still be reading.
     fn fin_wait2_deadline(&self) -> Option<Instant> {
-        let t = self.cfg.fin_wait2_timeout?;
-        (self.state == State::FinWait2).then(|| self.last_rx + t)
+        self.orphan.fw2_deadline
+    }
+
+    /// Arm the FIN-WAIT-2 deadline of an orphan on entering the state.
+    fn arm_fin_wait2(&mut self) {
+        let o = &mut self.orphan;
+        if o.orphaned && self.state == State::FinWait2 && o.fw2_deadline.is_none() {
+            o.fw2_deadline = self.cfg.fin_wait2_timeout.map(|t| self.now + t);
+        } else if self.state != State::FinWait2 {
+            o.fw2_deadline = None;
+        }
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
@@ -190,6 +209,7 @@ impl<F: Frame> Connection<F> {
         if self.state == State::Closed {
             return;
         }
+        self.arm_fin_wait2();
         let flight = self.in_flight();
         let unsent = self.sndq.tail() > self.snd_nxt;
         // Persist: unsent data, nothing in flight (so not cwnd or Nagle
