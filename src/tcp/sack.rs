@@ -60,6 +60,8 @@ pub(crate) struct Acked {
     pub segs: usize,
     /// Latest (re)transmission time among them.
     pub latest_sent: Option<Instant>,
+    /// Largest payload among them (path MTU evidence).
+    pub largest: usize,
 }
 
 /// RFC 8985 §6.1: the most recently sent segment known to be delivered.
@@ -290,6 +292,7 @@ impl Scoreboard {
                     self.rack_note(&s, now, min_rtt);
                 }
                 r.segs += 1;
+                r.largest = r.largest.max(s.len() - usize::from(s.fin));
                 r.latest_sent = Some(r.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
                 if s.ever_retrans {
                     r.any_retrans = true;

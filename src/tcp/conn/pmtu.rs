@@ -21,8 +21,13 @@ pub(crate) const MIN_PMTU: usize = 552;
 /// RFC 4821 §7.2 suggests 1024 as the initial search floor for IPv4).
 const BASE_MSS: usize = 1024;
 /// RTOs of the same segment before a black hole is suspected (Linux
-/// tcp_retries1 = 3).
+/// tcp_retries1 = 3) ...
 const BLACK_HOLE_RTOS: u32 = 3;
+/// ... or, once full-sized segments have been delivered at the current
+/// size, twice as many: then the path carried them, and three RTOs in a
+/// row are far more likely heavy loss (10 % loss gives 1 in 1,000) than a
+/// route change into a black hole (six: 1 in 10^6).
+const BLACK_HOLE_RTOS_PROVEN: u32 = 6;
 /// A lowered path MTU is forgotten after 10 minutes and the full MSS tried
 /// again (RFC 1191 §6.3: "not less than 10 minutes"; Linux
 /// ip_rt_mtu_expires and tcp_probe_interval).
@@ -79,6 +84,8 @@ pub(crate) struct PathState {
     pub expires: Option<Instant>,
     /// The latest soft error (type, code), reported to the application.
     pub soft_error: Option<(u8, u8)>,
+    /// A full-sized segment at the current size was acknowledged.
+    pub full_delivered: bool,
 }
 
 /// The next RFC 1191 §7 plateau below `len`.
@@ -161,6 +168,7 @@ impl<F: Frame> Connection<F> {
         }
         self.path.mtu = Some(mtu);
         self.path.expires = Some(self.now + PMTU_EXPIRY);
+        self.path.full_delivered = false;
         self.stats.pmtu_reductions += 1;
         let ts = if self.opts.ts { TS_LEN } else { 0 };
         self.snd_mss = (mtu - HEADERS).saturating_sub(ts).max(1);
@@ -180,10 +188,12 @@ impl<F: Frame> Connection<F> {
     /// it, never below `MIN_PMTU`. Random loss can trigger it too; the
     /// lowered size expires like a learned path MTU.
     pub(super) fn black_hole_check(&mut self) {
-        if !self.cfg.plpmtud
-            || self.rtx_count == 0
-            || !self.rtx_count.is_multiple_of(BLACK_HOLE_RTOS)
-        {
+        let every = if self.path.full_delivered {
+            BLACK_HOLE_RTOS_PROVEN
+        } else {
+            BLACK_HOLE_RTOS
+        };
+        if !self.cfg.plpmtud || self.rtx_count == 0 || !self.rtx_count.is_multiple_of(every) {
             return;
         }
         let cur = self.path_mss();
@@ -200,6 +210,13 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// An ACK delivered segments, the largest `largest` bytes.
+    pub(super) fn note_delivered(&mut self, largest: usize) {
+        if largest >= self.snd_mss {
+            self.path.full_delivered = true;
+        }
+    }
+
     /// RFC 1191 §6.3: a lowered path MTU is forgotten after
     /// `PMTU_EXPIRY`; segments grow back to the negotiated size (and shrink
     /// again if the path still cannot carry them).
@@ -209,6 +226,7 @@ impl<F: Frame> Connection<F> {
         }
         self.path.mtu = None;
         self.path.expires = None;
+        self.path.full_delivered = false;
         let ts = if self.opts.ts { TS_LEN } else { 0 };
         self.snd_mss = self.negotiated_mss().saturating_sub(ts).max(1);
         self.cc.set_mss(self.snd_mss);
