@@ -413,3 +413,41 @@ fn time_wait_is_bounded() {
     s.poll(ms(3 + 60_000));
     assert_eq!((s.time_wait_count(), s.conn_count()), (0, 0));
 }
+
+/// Forged ICMP errors of every type and code, quoting a live connection
+/// with sequence numbers around its window and random MTUs: nothing
+/// panics, the established connection survives (RFC 5461: no abort once
+/// synchronized), and every message is counted.
+#[test]
+fn forged_icmp_errors_do_not_break_a_live_connection() {
+    use rand::{Rng, SeedableRng};
+    let mut g = rand_pcg::Pcg64Mcg::seed_from_u64(9);
+    let mut s = server(1024);
+    s.listen(80).unwrap();
+    let id = open_from(&mut s, 1, 20000, 1460, 65535);
+    assert_eq!(s.send(id, &vec![1u8; 8 * 1460]).unwrap(), 8 * 1460);
+    s.poll(ms(2));
+    let tx = s.device_mut().take_tx();
+    let base = parse_tcp(&tx[0]).2.seq.0;
+    for k in 0..5000u32 {
+        let t = [3u8, 3, 3, 11, 12, 4, 5][g.gen_range(0..7)];
+        let code = g.gen_range(0..16);
+        let seq = base.wrapping_add(g.gen_range(-20_000i32..40_000) as u32);
+        let mtu = g.gen_range(0..2000);
+        rx(
+            &mut s,
+            ms(3 + u64::from(k)),
+            &icmp_error(t, code, mtu, &with_seq(&tx[0], seq)),
+        );
+        s.poll(ms(3 + u64::from(k)));
+        for (_, d) in tx_tcp(&mut s) {
+            assert!(d.len() <= 1460);
+        }
+        assert_eq!(s.state(id), Ok(State::Established), "after {k}");
+    }
+    let c = s.counters();
+    assert_eq!(c.icmp_errors_tcp + c.icmp_other, 5000);
+    let st = s.conn_stats(id).unwrap();
+    assert!(st.icmp_ignored > 0 && st.pmtu_reductions > 0 && st.icmp_soft_errors > 0);
+    assert!(st.icmp_hard_errors == 0);
+}
