@@ -111,6 +111,10 @@ pub struct StackConfig {
     /// connection table. A newer SYN may also reuse a TIME-WAIT 4-tuple
     /// (RFC 6191).
     pub max_time_wait: usize,
+    /// Stack-wide budget of ACKs answering invalid segments per second
+    /// (RFC 5961 §7; randomized per second, see `ratelimit`), on top of
+    /// each connection's 10. 0: no stack-wide limit (Linux ≥ 6.0 default).
+    pub answer_acks_per_sec: u32,
 }
 
 impl StackConfig {
@@ -136,6 +140,7 @@ impl StackConfig {
             ephemeral_ports: (49152, 65535),
             pool: PoolConfig::default(),
             max_time_wait: 32768,
+            answer_acks_per_sec: 1000,
         }
     }
 }
@@ -213,7 +218,7 @@ impl<D: Device> Stack<D> {
             expired: Vec::new(),
             isn: IsnGenerator::new(cfg.secret),
             cookies: SynCookies::new(cookie_key(&cfg.secret)),
-            limits: ratelimit::Limits::new(now, &cfg.secret),
+            limits: ratelimit::Limits::new(now, &cfg.secret, cfg.answer_acks_per_sec),
             time_wait: 0,
             next_port,
             now,

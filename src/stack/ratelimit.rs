@@ -60,9 +60,10 @@ pub(crate) struct AnswerLimit {
 }
 
 impl AnswerLimit {
+    /// `limit` 0: unlimited.
     pub(crate) fn new(secret: &[u8; 16], limit: u32) -> Self {
         AnswerLimit {
-            limit: limit.max(2),
+            limit,
             window: u64::MAX,
             remaining: 0,
             key: super::hasher::KeyedHasher::new(secret, 0x0ac4),
@@ -70,6 +71,10 @@ impl AnswerLimit {
     }
 
     fn roll(&mut self, now: Instant) {
+        if self.limit == 0 {
+            self.remaining = u32::MAX;
+            return;
+        }
         let w = now.micros() / 1_000_000;
         if w != self.window {
             self.window = w;
@@ -99,8 +104,6 @@ pub(crate) const RST_PER_SEC: u32 = 1000;
 pub(crate) const RST_BURST: u32 = 100;
 pub(crate) const ECHO_PER_SEC: u32 = 1000;
 pub(crate) const ECHO_BURST: u32 = 100;
-/// Linux's tcp_challenge_ack_limit before 6.0 (1000 per second).
-pub(crate) const ANSWER_ACKS_PER_SEC: u32 = 1000;
 
 /// The stack's limiters.
 #[derive(Debug, Clone)]
@@ -112,13 +115,13 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    pub(crate) fn new(now: Instant, secret: &[u8; 16]) -> Self {
+    pub(crate) fn new(now: Instant, secret: &[u8; 16], answers_per_sec: u32) -> Self {
         Limits {
             // RFC 1812 §4.3.2.8: 10 at once, then one per 10 ms.
             icmp_errors: TokenBucket::new(now, 10, 100),
             echo: TokenBucket::new(now, ECHO_BURST, ECHO_PER_SEC),
             rst: TokenBucket::new(now, RST_BURST, RST_PER_SEC),
-            answers: AnswerLimit::new(secret, ANSWER_ACKS_PER_SEC),
+            answers: AnswerLimit::new(secret, answers_per_sec),
         }
     }
 }
@@ -149,5 +152,8 @@ mod tests {
         }
         assert!((500..1500).contains(&n), "{n}");
         assert!(a.allows(Instant::from_millis(1005)));
+        let mut off = AnswerLimit::new(&[7; 16], 0);
+        off.charge(t, 1 << 40);
+        assert!(off.allows(t));
     }
 }
