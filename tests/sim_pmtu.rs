@@ -55,6 +55,10 @@ fn icmp_frag_needed_lowers_the_mss() {
         let r = check(&params(true, 2, seed));
         let rx: u64 = r.stacks.iter().map(|s| s.icmp_frag_needed_rx).sum();
         assert!(rx > 0 && rx == r.link.icmp_frag_needed);
+        let sum = |f: fn(&xdptcp::stack::StackCounters) -> u64| r.stacks.iter().map(f).sum::<u64>();
+        // Each of the four flows lowered its MSS once, no black hole.
+        assert_eq!(sum(|s| s.pmtu_reductions), 4);
+        assert_eq!(sum(|s| s.black_holes), 0);
         // Only the first flight is too big: no timeouts needed.
         assert_eq!(r.rto_timeouts, 0);
         assert!(
@@ -70,4 +74,6 @@ fn black_hole_is_detected_without_icmp() {
     let r = check(&params(false, 2, 3));
     assert_eq!(r.link.icmp_frag_needed, 0);
     assert!(r.rto_timeouts >= 3);
+    let holes: u64 = r.stacks.iter().map(|s| s.black_holes).sum();
+    assert_eq!(holes, 4, "one per flow");
 }

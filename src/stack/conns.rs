@@ -4,10 +4,11 @@
 //! gone or re-armed is skipped), and turning `ConnEvents` into app events.
 
 use super::emit::TcpTx;
+use super::StackCounters;
 use super::{ConnId, Stack};
 use crate::app::{CloseReason, Event};
 use crate::io::Device;
-use crate::tcp::State;
+use crate::tcp::{ConnStats, State};
 use crate::time::Instant;
 
 /// States in which the handshake has completed.
@@ -16,6 +17,32 @@ fn synchronized(s: State) -> bool {
         s,
         State::Closed | State::Listen | State::SynSent | State::SynReceived
     )
+}
+
+/// The per-connection counters the stack sums (closed and live).
+pub(super) const SUMMED: usize = 7;
+
+fn summed(s: &ConnStats) -> [u64; SUMMED] {
+    [
+        s.retransmits,
+        s.rto_timeouts,
+        s.fast_recoveries,
+        s.pmtu_reductions,
+        s.black_holes,
+        s.stale_fins,
+        s.fin_wait2_timeouts,
+    ]
+}
+
+fn add_summed(c: &mut StackCounters, now: &[u64; SUMMED], seen: &[u64; SUMMED]) {
+    let d = |i: usize| now[i].saturating_sub(seen[i]);
+    c.retransmits += d(0);
+    c.rto_timeouts += d(1);
+    c.fast_recoveries += d(2);
+    c.pmtu_reductions += d(3);
+    c.black_holes += d(4);
+    c.stale_fins += d(5);
+    c.fin_wait2_timeouts += d(6);
 }
 
 impl<D: Device> Stack<D> {
@@ -64,11 +91,8 @@ impl<D: Device> Stack<D> {
 
         // Per-connection counters, summed into the stack's as they grow.
         let s = e.conn.stats();
-        let now_seen = [s.retransmits, s.rto_timeouts, s.fast_recoveries];
-        let c = &mut self.iface.counters;
-        c.retransmits += now_seen[0].saturating_sub(e.seen[0]);
-        c.rto_timeouts += now_seen[1].saturating_sub(e.seen[1]);
-        c.fast_recoveries += now_seen[2].saturating_sub(e.seen[2]);
+        let now_seen = summed(s);
+        add_summed(&mut self.iface.counters, &now_seen, &e.seen);
         e.seen = now_seen;
 
         // RFC 4987 §3.1: a half-open connection leaves the SYN backlog when
@@ -190,9 +214,7 @@ impl<D: Device> Stack<D> {
         }
         let s = e.conn.stats();
         let c = &mut self.iface.counters;
-        c.retransmits += s.retransmits.saturating_sub(e.seen[0]);
-        c.rto_timeouts += s.rto_timeouts.saturating_sub(e.seen[1]);
-        c.fast_recoveries += s.fast_recoveries.saturating_sub(e.seen[2]);
+        add_summed(c, &summed(s), &e.seen);
         c.conns_closed += 1;
     }
 

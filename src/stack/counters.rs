@@ -98,6 +98,14 @@ pub struct StackCounters {
     pub retransmits: u64,
     pub rto_timeouts: u64,
     pub fast_recoveries: u64,
+    /// Segment sizes lowered to a smaller path MTU (RFC 1191).
+    pub pmtu_reductions: u64,
+    /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).
+    pub black_holes: u64,
+    /// Out-of-order FINs dropped because data ran past them.
+    pub stale_fins: u64,
+    /// Closed connections given up in FIN-WAIT-2 (tcp_fin_timeout).
+    pub fin_wait2_timeouts: u64,
 }
 
 impl StackCounters {

@@ -42,8 +42,8 @@ pub(crate) struct ConnEntry<F: Frame> {
     pub fin_end: Option<SeqNumber>,
     pub fin_tsval: Option<u32>,
     /// Per-connection counters already added to the stack's sums
-    /// (retransmits, rto_timeouts, fast_recoveries).
-    pub seen: [u64; 3],
+    /// (see `conns::summed`).
+    pub seen: [u64; super::conns::SUMMED],
     /// In the stack's list of connections waiting for TX frames.
     pub pool_waiting: bool,
     /// Counted in the stack's TIME-WAIT total.
@@ -68,7 +68,7 @@ impl<F: Frame> ConnEntry<F> {
             armed_at: None,
             fin_end: None,
             fin_tsval: None,
-            seen: [0; 3],
+            seen: [0; super::conns::SUMMED],
             pool_waiting: false,
             in_time_wait: false,
         }
