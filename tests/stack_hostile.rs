@@ -36,6 +36,7 @@ fn tx_tcp(s: &mut Stack<TestDevice>) -> Vec<(TcpRepr, Vec<u8>)> {
     s.device_mut()
         .take_tx()
         .iter()
+        .filter(|f| parse(f).ip.is_some())
         .map(|f| {
             let (_, _, seg, payload) = parse_tcp(f);
             (seg, payload)
@@ -450,4 +451,48 @@ fn forged_icmp_errors_do_not_break_a_live_connection() {
     let st = s.conn_stats(id).unwrap();
     assert!(st.icmp_ignored > 0 && st.pmtu_reductions > 0 && st.icmp_soft_errors > 0);
     assert!(st.icmp_hard_errors == 0);
+}
+
+/// `close` (not `shutdown`): a peer that ACKs our FIN and goes silent is
+/// dropped 60 s later with a RST (Linux tcp_fin_timeout); the app gets
+/// `Closed{TimedOut}`.
+#[test]
+fn closed_connection_leaves_fin_wait_2() {
+    let mut s = server(256);
+    s.listen(80).unwrap();
+    let id = open_from(&mut s, 1, 20000, 1460, 65535);
+    s.close(id).unwrap();
+    s.poll(ms(2));
+    let fin = tx_tcp(&mut s)
+        .into_iter()
+        .map(|(t, _)| t)
+        .find(|t| t.flags.fin())
+        .expect("FIN");
+    let ack = TcpRepr {
+        src_port: 20000,
+        dst_port: 80,
+        seq: SeqNumber(1001),
+        ack: fin.seq + 1,
+        flags: TcpFlags::ACK,
+        window: 65535,
+        ..TcpRepr::default()
+    };
+    rx(&mut s, ms(3), &tcp_frame_b_to_a(&ack, &[]));
+    assert_eq!(s.state(id), Ok(State::FinWait2));
+    s.poll(ms(60_002));
+    assert_eq!(s.state(id), Ok(State::FinWait2));
+    s.poll(ms(60_003));
+    // The ARP entry expired meanwhile: the RST follows the ARP reply.
+    rx(&mut s, ms(60_004), &arp_reply_b_to_a());
+    let out = tx_tcp(&mut s);
+    assert_eq!(out[0].0.flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!(
+        std::iter::from_fn(|| s.next_event()).last(),
+        Some(Event::Closed {
+            id,
+            reason: CloseReason::TimedOut
+        })
+    );
+    assert_eq!(s.counters().fin_wait2_timeouts, 1);
+    assert_eq!(s.conn_count(), 0);
 }
