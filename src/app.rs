@@ -23,6 +23,9 @@ pub enum CloseReason {
     Aborted,
     /// An active open was refused (RST to our SYN).
     Refused,
+    /// A hard ICMP error (port or protocol unreachable, administratively
+    /// prohibited) ended an opening connection (RFC 1122 §4.2.3.9).
+    Unreachable,
 }
 
 /// Something an application must react to.
@@ -42,6 +45,9 @@ pub enum Event {
     Closed { id: ConnId, reason: CloseReason },
     /// Datagrams are queued on the UDP socket bound to `port`.
     UdpReadable { port: u16 },
+    /// ICMP errors are queued for the UDP socket bound to `port`
+    /// (`Stack::udp_take_error`).
+    UdpError { port: u16 },
 }
 
 /// An application: reacts to events by calling the stack.

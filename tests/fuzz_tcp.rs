@@ -4,14 +4,17 @@
 //! (deliver, drop, duplicate, reorder), while the fuzzer also injects forged
 //! segments whose sequence and acknowledgment numbers sit near the values
 //! really in use (so they land in and around the windows), and drives the
-//! application (send, read, shutdown, abort) and the clock. Handshake,
+//! application (send, read, shutdown, close, abort), ICMP errors and the
+//! clock. Handshake,
 //! data transfer, half-close, simultaneous close and TIME-WAIT are all
 //! reached this way. Nothing may panic, and memory and output stay bounded.
 
 mod tcp_harness;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tcp_harness::{frame, pkt, HeapFrame, Out, Sink};
-use xdptcp::tcp::{CcKind, Config, Connection, FourTuple, SeqNumber, State, TcpFlags, TcpRepr};
+use xdptcp::tcp::{
+    CcKind, Config, Connection, FourTuple, IcmpNotice, SeqNumber, State, TcpFlags, TcpRepr,
+};
 use xdptcp::time::Instant;
 
 #[derive(Debug, Clone, bolero::TypeGenerator)]
@@ -36,9 +39,20 @@ enum Op {
         sack: Option<(i16, u8)>,
         ce: bool,
     },
+    /// An ICMP error about a segment `side` sent (quoted sequence number
+    /// near its last one), e.g. fragmentation needed with `mtu`.
+    Icmp {
+        side: bool,
+        icmp_type: u8,
+        code: u8,
+        seq_delta: i16,
+        mtu: u16,
+    },
     Send(bool, u16),
     Read(bool),
     Shutdown(bool),
+    /// Close for good (FIN-WAIT-2 timeout applies).
+    Close(bool),
     Abort(bool),
     /// Jump to the side's next timer and run it.
     Timer(bool),
@@ -192,7 +206,29 @@ fn run_seen(variant: u8, passive_listen: bool, ops: &[Op], seen: &mut u32) -> [S
             Op::Read(s) => {
                 sides[*s as usize].conn.recv(&mut buf);
             }
+            Op::Icmp {
+                side,
+                icmp_type,
+                code,
+                seq_delta,
+                mtu,
+            } => {
+                let i = *side as usize;
+                let n = IcmpNotice {
+                    icmp_type: *icmp_type % 16,
+                    code: *code % 16,
+                    seq: SeqNumber(sides[i].last_seq.wrapping_add(*seq_delta as u32)),
+                    next_hop_mtu: *mtu,
+                    quoted_len: mtu.wrapping_add(*seq_delta as u16),
+                };
+                sides[i].conn.handle_icmp_error(now, &n);
+                // RFC 1191 floor (Linux min_pmtu 552): never tiny segments.
+                if sides[i].conn.path_mtu().is_some() {
+                    assert!(sides[i].conn.snd_mss() >= 552 - 40 - 12);
+                }
+            }
             Op::Shutdown(s) => sides[*s as usize].conn.shutdown(),
+            Op::Close(s) => sides[*s as usize].conn.close(),
             Op::Abort(s) => sides[*s as usize].conn.abort(),
             Op::Timer(s) => {
                 let side = &mut sides[*s as usize];

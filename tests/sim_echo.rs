@@ -215,7 +215,7 @@ impl App<SimDevice> for Both {
             | Event::ReadClosed { id }
             | Event::Connected { id }
             | Event::Closed { id, .. } => Some(id),
-            Event::UdpReadable { .. } => None,
+            Event::UdpReadable { .. } | Event::UdpError { .. } => None,
         };
         if id.is_some_and(|id| self.echo_ids.contains(&id)) {
             self.echo.on_event(stack, now, ev);

@@ -385,3 +385,103 @@ fn too_old_ack_is_answered_and_dropped() {
     s.io(seg(A | P, M, N.wrapping_sub(100), 1000).ts(202, 0), b"data");
     assert_eq!(s.c.recv_available(), 4);
 }
+
+/// Issue 9 defect 1: an out-of-order FIN that data later overtakes is
+/// dropped (as Linux's ofo queue drops it); the peer's real FIN closes.
+#[test]
+fn stale_out_of_order_fin_overtaken_by_data_is_dropped() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    // A FIN at offset 10, out of order: ACKed at RCV.NXT, nothing closes.
+    let out = s.io(seg(F | A, M + 10, N, 1000).ts(201, 10), &[]);
+    check(&out[0], A, N, M, 0);
+    assert_eq!(s.c.state(), State::Established);
+    // 20 bytes from offset 0 run past that FIN: the data wins.
+    s.io(seg(A | P, M, N, 1000).ts(202, 10), &pattern(0, 20));
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.read_all(), pattern(0, 20));
+    // 10 more bytes and the real FIN at offset 30.
+    let out = s.io(
+        seg(F | A | P, M + 20, N, 1000).ts(203, 10),
+        &pattern(20, 10),
+    );
+    assert_eq!(s.read_all(), pattern(20, 10));
+    assert_eq!(s.c.state(), State::CloseWait);
+    check(out.last().unwrap(), A, N, M + 31, 0);
+    assert!(s.c.take_events().read_closed);
+    assert_eq!(s.c.stats().stale_fins, 1);
+}
+
+/// A FIN that in-order data reaches exactly is honoured, even when it
+/// arrived first (out of order) and data after it arrives later.
+#[test]
+fn out_of_order_fin_reached_by_data_closes() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    s.io(seg(F | A, M + 10, N, 1000).ts(201, 10), &[]);
+    let out = s.io(seg(A | P, M, N, 1000).ts(202, 10), &pattern(0, 10));
+    check(out.last().unwrap(), A, N, M + 11, 0);
+    assert_eq!(s.c.state(), State::CloseWait);
+    assert_eq!(s.read_all(), pattern(0, 10));
+}
+
+/// Linux tcp_fin_timeout: after `close` (not the half-close `shutdown`),
+/// a peer that ACKs our FIN and never sends its own does not hold the
+/// connection in FIN-WAIT-2 forever: 60 s after entering it (whatever the
+/// peer still sends), a RST and CLOSED.
+#[test]
+fn fin_wait_2_times_out_after_close() {
+    let mut c = cfg();
+    c.fin_wait2_timeout = Some(Duration::from_secs(60));
+    let mut s = established(&c);
+    s.at_ms(20);
+    s.c.close();
+    s.poll();
+    s.at_ms(30);
+    s.io(pack(N + 1), &[]);
+    assert_eq!(s.c.state(), State::FinWait2);
+    assert_eq!(s.c.poll_at(), Some(Instant::from_millis(60_030)));
+    // Data from the peer does not extend it.
+    s.at_ms(1_000);
+    s.io(seg(A | P, M, N + 1, 1000).ts(201, 20), b"more");
+    let out = s.fire();
+    check(&out[0], A, N + 1, M + 4, 0); // the delayed ACK
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(60_030));
+    assert_eq!(s.c.state(), State::Closed);
+    check(&out[0], R | A, N + 1, M + 4, 0);
+    let ev = s.c.take_events();
+    assert!(ev.closed && ev.timed_out);
+    assert_eq!(s.c.stats().fin_wait2_timeouts, 1);
+}
+
+/// After the half-close `shutdown` the application may still read: the
+/// peer's FIN is awaited however long it takes (RFC 9293).
+#[test]
+fn half_closed_fin_wait_2_has_no_timeout() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    s.c.shutdown();
+    s.poll();
+    s.at_ms(30);
+    s.io(pack(N + 1), &[]);
+    assert_eq!(s.c.state(), State::FinWait2);
+    assert_eq!(s.c.poll_at(), None);
+}
+
+/// Keepalive switched on for one connection by the application.
+#[test]
+fn keepalive_enabled_per_connection() {
+    let mut s = established(&cfg());
+    assert_eq!(s.c.poll_at(), None);
+    s.c.set_keepalive(Some(Keepalive {
+        idle: Duration::from_secs(5),
+        interval: Duration::from_secs(1),
+        probes: 1,
+    }));
+    assert_eq!(s.c.poll_at(), Some(Instant::from_millis(5_010)));
+    let out = s.fire();
+    check(&out[0], A, N - 1, M, 0);
+    s.c.set_keepalive(None);
+    assert_eq!(s.c.poll_at(), None);
+}

@@ -9,7 +9,7 @@ use super::tcp_table::ConnEntry;
 use super::{ConnId, Stack, StackCounters};
 use crate::app::{CloseReason, Event};
 use crate::io::Device;
-use crate::tcp::State;
+use crate::tcp::{ConnStats, State};
 use crate::time::Instant;
 
 /// States in which the handshake has completed.
@@ -20,28 +20,42 @@ fn synchronized(s: State) -> bool {
     )
 }
 
-/// Add what `e`'s per-connection counters grew by since last time to the
-/// stack's sums.
-fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEntry<F>) {
-    let s = e.conn.stats();
-    let now_seen = [
+/// The per-connection counters the stack sums (closed and live).
+pub(super) const SUMMED: usize = 9;
+
+fn summed(s: &ConnStats) -> [u64; SUMMED] {
+    [
         s.retransmits,
         s.rto_timeouts,
         s.fast_recoveries,
+        s.pmtu_reductions,
+        s.black_holes,
+        s.stale_fins,
+        s.fin_wait2_timeouts,
         s.acks_of_unsent,
         s.tx_beyond_snd_nxt,
-    ];
+    ]
+}
+
+/// Add what `e`'s per-connection counters grew by since last time to the
+/// stack's sums.
+fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEntry<F>) {
+    let now = summed(e.conn.stats());
     let sums = [
         &mut c.retransmits,
         &mut c.rto_timeouts,
         &mut c.fast_recoveries,
+        &mut c.pmtu_reductions,
+        &mut c.black_holes,
+        &mut c.stale_fins,
+        &mut c.fin_wait2_timeouts,
         &mut c.acks_of_unsent,
         &mut c.tx_beyond_snd_nxt,
     ];
-    for ((sum, now), seen) in sums.into_iter().zip(now_seen).zip(e.seen) {
-        *sum += now.saturating_sub(seen);
+    for ((sum, n), seen) in sums.into_iter().zip(now).zip(e.seen) {
+        *sum += n.saturating_sub(seen);
     }
-    e.seen = now_seen;
+    e.seen = now;
 }
 
 /// Neighbour confirmations are sent to ARP at most this often per connection.
@@ -170,6 +184,8 @@ impl<D: Device> Stack<D> {
             } else {
                 CloseReason::Reset
             }
+        } else if ev.unreachable {
+            CloseReason::Unreachable
         } else if ev.timed_out {
             CloseReason::TimedOut
         } else {
@@ -199,6 +215,17 @@ impl<D: Device> Stack<D> {
                 reason: CloseReason::Normal,
             });
         }
+        // TIME-WAIT is bounded (Linux tcp_max_tw_buckets): beyond the
+        // limit a connection skips it, once the application is done.
+        if state == State::TimeWait && !e.in_time_wait && (e.detached || !e.visible) {
+            if self.time_wait >= self.cfg.max_time_wait {
+                self.iface.counters.time_wait_overflow += 1;
+                self.close_conn(id, false);
+                return;
+            }
+            e.in_time_wait = true;
+            self.time_wait += 1;
+        }
         self.rearm(id);
     }
 
@@ -220,6 +247,9 @@ impl<D: Device> Stack<D> {
             if let Some(l) = e.listener.and_then(|p| self.listeners.get_mut(&p)) {
                 l.half_open = l.half_open.saturating_sub(1);
             }
+        }
+        if e.in_time_wait {
+            self.time_wait -= 1;
         }
         if e.pool_waiting {
             // Keep the waiter list bounded by the live connections.

@@ -57,6 +57,13 @@ pub struct StackCounters {
     /// Duplicates of a completed cookie handshake's ACK, dropped.
     pub syn_cookies_replayed: u64,
     pub rst_sent: u64,
+    /// RSTs for segments to no connection not sent: over the rate limit.
+    pub rst_rate_limited: u64,
+    /// ACKs answering invalid segments (RFC 5961 challenge ACKs, PAWS,
+    /// out of window) suppressed by the stack-wide limit (RFC 5961 §7).
+    pub ack_rate_limited: u64,
+    /// Echo requests not answered: over the rate limit.
+    pub icmp_echo_rate_limited: u64,
     pub arp_requests_sent: u64,
     pub arp_replies_sent: u64,
     /// ARP packets learned from (RFC 826 merge or add).
@@ -74,12 +81,25 @@ pub struct StackCounters {
     pub icmp_unreachables_sent: u64,
     /// ICMP errors not sent because of the rate limit.
     pub icmp_rate_limited: u64,
-    /// ICMP messages other than echo requests (counted, not acted on).
+    /// ICMP messages other than echo requests and errors (counted only).
     pub icmp_other: u64,
+    /// ICMP errors received (destination unreachable, time exceeded,
+    /// parameter problem) with a well-formed quote.
+    pub icmp_errors_rx: u64,
+    /// Of those, "fragmentation needed" (RFC 1191).
+    pub icmp_frag_needed_rx: u64,
+    /// ICMP errors passed to a TCP connection (which validates them).
+    pub icmp_errors_tcp: u64,
+    /// ICMP errors queued for a UDP socket.
+    pub icmp_errors_udp: u64,
+    /// ICMP errors quoting no datagram of a live connection or socket.
+    pub drop_icmp_unmatched: u64,
     pub udp_rx: u64,
     pub udp_tx: u64,
     pub conns_opened: u64,
     pub conns_closed: u64,
+    /// Connections closed on entering TIME-WAIT: `max_time_wait` reached.
+    pub time_wait_overflow: u64,
     // Sums of per-connection counters (closed and live).
     pub retransmits: u64,
     pub rto_timeouts: u64,
@@ -88,6 +108,14 @@ pub struct StackCounters {
     pub acks_of_unsent: u64,
     /// Segments sent past SND.NXT other than new data (always zero).
     pub tx_beyond_snd_nxt: u64,
+    /// Segment sizes lowered to a smaller path MTU (RFC 1191).
+    pub pmtu_reductions: u64,
+    /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).
+    pub black_holes: u64,
+    /// Out-of-order FINs dropped because data ran past them.
+    pub stale_fins: u64,
+    /// Closed connections given up in FIN-WAIT-2 (tcp_fin_timeout).
+    pub fin_wait2_timeouts: u64,
 }
 
 impl StackCounters {
@@ -124,5 +152,6 @@ impl StackCounters {
             + self.drop_no_route
             + self.drop_udp_no_socket
             + self.drop_udp_queue
+            + self.drop_icmp_unmatched
     }
 }

@@ -154,7 +154,16 @@ impl<D: Device> Stack<D> {
             } else {
                 if let Some(e) = self.conns.get_mut(id) {
                     let before = e.conn.state();
+                    // RFC 5961 §7: the stack-wide budget of answer ACKs.
+                    let st = *e.conn.stats();
+                    e.conn.set_answer_allowed(self.limits.answers.allows(now));
                     e.conn.handle_segment(now, &seg, payload, ce);
+                    let after = e.conn.stats();
+                    self.limits
+                        .answers
+                        .charge(now, after.answer_acks - st.answer_acks);
+                    self.iface.counters.ack_rate_limited +=
+                        after.answer_acks_limited - st.answer_acks_limited;
                     if seg.flags.fin() {
                         e.note_fin(before, &seg, end - pstart);
                     }

@@ -209,6 +209,11 @@ impl<D: Device> Stack<D> {
         payload_len: usize,
     ) {
         if let Some(rst) = tcp::reset_for(seg, payload_len) {
+            // Stateless RSTs are rate-limited (FreeBSD badport_bandlim).
+            if !self.limits.rst.take(now) {
+                self.iface.counters.rst_rate_limited += 1;
+                return;
+            }
             if self.iface.emit_tcp(now, tuple, &rst, Payload::None, false) {
                 self.iface.counters.rst_sent += 1;
             }

@@ -17,9 +17,11 @@ mod demux;
 mod emit;
 mod hasher;
 mod icmp;
+mod icmp_err;
 mod iface;
 mod listener;
 mod pool;
+mod ratelimit;
 mod tcp_table;
 pub mod timer;
 mod udp;
@@ -27,6 +29,7 @@ mod udp;
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
 pub use pool::{default_reserve, PoolConfig};
+pub use udp::UdpError;
 
 use crate::app::Event;
 use crate::io::{Device, Pkt};
@@ -110,6 +113,16 @@ pub struct StackConfig {
     pub ephemeral_ports: (u16, u16),
     /// Frames kept back from application data (see [`PoolConfig`]).
     pub pool: PoolConfig,
+    /// Connections that may linger in TIME-WAIT at once; beyond, a
+    /// connection entering it is closed at once (Linux tcp_max_tw_buckets:
+    /// "time wait bucket table overflow"), so TIME-WAIT cannot fill the
+    /// connection table. A newer SYN may also reuse a TIME-WAIT 4-tuple
+    /// (RFC 6191).
+    pub max_time_wait: usize,
+    /// Stack-wide budget of ACKs answering invalid segments per second
+    /// (RFC 5961 §7; randomized per second, see `ratelimit`), on top of
+    /// each connection's 10. 0: no stack-wide limit (Linux ≥ 6.0 default).
+    pub answer_acks_per_sec: u32,
 }
 
 impl StackConfig {
@@ -137,6 +150,8 @@ impl StackConfig {
             secret,
             ephemeral_ports: (49152, 65535),
             pool: PoolConfig::default(),
+            max_time_wait: 32768,
+            answer_acks_per_sec: 1000,
         }
     }
 }
@@ -166,7 +181,9 @@ pub struct Stack<D: Device> {
     cookies: SynCookies,
     cookie_replays: cookie::CookieReplays,
     /// Rate limit of the ICMP errors we send.
-    icmp_errors: icmp::ErrorBucket,
+    limits: ratelimit::Limits,
+    /// Connections counted in TIME-WAIT (bounded by `max_time_wait`).
+    time_wait: usize,
     /// Next ephemeral port to try.
     next_port: u16,
     /// The latest `now` seen.
@@ -224,7 +241,8 @@ impl<D: Device> Stack<D> {
             isn: IsnGenerator::new(cfg.secret),
             cookies: SynCookies::new(cookie_key(&cfg.secret)),
             cookie_replays: cookie::CookieReplays::new(4096),
-            icmp_errors: icmp::ErrorBucket::new(now),
+            limits: ratelimit::Limits::new(now, &cfg.secret, cfg.answer_acks_per_sec),
+            time_wait: 0,
             next_port,
             now,
             pool: pool::PoolState::new(&cfg.pool, &iface.dev),
@@ -306,6 +324,11 @@ impl<D: Device> Stack<D> {
             Event::UdpReadable { port } => {
                 if let Some(s) = self.udp.get_mut(&port) {
                     s.event_pending = false;
+                }
+            }
+            Event::UdpError { port } => {
+                if let Some(s) = self.udp.get_mut(&port) {
+                    s.error_pending = false;
                 }
             }
             _ => {}
@@ -555,6 +578,18 @@ impl<D: Device> Stack<D> {
         Ok(())
     }
 
+    /// Close for good: FIN after the queued data, and nothing more is read
+    /// (the FIN-WAIT-2 timeout applies, `tcp::Config::fin_wait2_timeout`).
+    /// Events keep coming until `Closed`.
+    pub fn close(&mut self, id: ConnId) -> Result<(), Error> {
+        let e = self.app_conn(id)?;
+        e.shutdown = true;
+        e.conn.close();
+        self.mark_dirty(id);
+        self.after_op(id);
+        Ok(())
+    }
+
     /// Send RST and forget the connection (a `Closed{Aborted}` event follows).
     pub fn abort(&mut self, id: ConnId) -> Result<(), Error> {
         let e = self.app_conn(id)?;
@@ -573,6 +608,13 @@ impl<D: Device> Stack<D> {
 
     pub fn set_nodelay(&mut self, id: ConnId, nodelay: bool) -> Result<(), Error> {
         self.app_conn(id)?.conn.set_nodelay(nodelay);
+        Ok(())
+    }
+
+    /// Keepalive for one connection (RFC 1122 §4.2.3.6); `None`: off.
+    pub fn set_keepalive(&mut self, id: ConnId, ka: Option<tcp::Keepalive>) -> Result<(), Error> {
+        self.app_conn(id)?.conn.set_keepalive(ka);
+        self.rearm(id);
         Ok(())
     }
 
@@ -619,6 +661,11 @@ impl<D: Device> Stack<D> {
     }
 
     /// Live connections (all states).
+    /// Connections lingering in TIME-WAIT.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait
+    }
+
     pub fn conn_count(&self) -> usize {
         self.conns.len()
     }
@@ -663,6 +710,11 @@ impl<D: Device> Stack<D> {
     /// Next queued datagram on `port`: (source, payload in its frame).
     pub fn udp_recv(&mut self, port: u16) -> Option<(SocketAddrV4, Pkt<D::Frame>)> {
         self.udp.get_mut(&port)?.queue.pop_front()
+    }
+
+    /// Oldest ICMP error reported for datagrams sent from `port`.
+    pub fn udp_take_error(&mut self, port: u16) -> Option<UdpError> {
+        self.udp.get_mut(&port)?.errors.pop_front()
     }
 
     /// Send one datagram from `port`.

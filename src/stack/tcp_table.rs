@@ -42,14 +42,15 @@ pub(crate) struct ConnEntry<F: Frame> {
     pub fin_end: Option<SeqNumber>,
     pub fin_tsval: Option<u32>,
     /// Per-connection counters already added to the stack's sums
-    /// (retransmits, rto_timeouts, fast_recoveries, acks_of_unsent,
-    /// tx_beyond_snd_nxt).
-    pub seen: [u64; 5],
+    /// (see `conns::summed`).
+    pub seen: [u64; super::conns::SUMMED],
     /// In the stack's list of connections waiting for TX frames.
     pub pool_waiting: bool,
+    /// Counted in the stack's TIME-WAIT total.
+    pub in_time_wait: bool,
     /// Forward progress (bytes acked + bytes received in order) and RTOs
     /// already reported to ARP, and when progress last confirmed the
-    /// neighbour (see `Stack::nud_feedback`).
+    /// neighbour (see `conns::nud_feedback`).
     pub nud_seen: (u64, u64),
     pub nud_confirmed: Option<Instant>,
 }
@@ -72,8 +73,9 @@ impl<F: Frame> ConnEntry<F> {
             armed_at: None,
             fin_end: None,
             fin_tsval: None,
-            seen: [0; 5],
+            seen: [0; super::conns::SUMMED],
             pool_waiting: false,
+            in_time_wait: false,
             nud_seen: (0, 0),
             nud_confirmed: None,
         }

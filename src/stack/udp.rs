@@ -17,6 +17,22 @@ pub(crate) struct UdpSocket<F> {
     /// A `UdpReadable` for this port is queued and not yet taken: no second
     /// one until then (the app drains the queue on the event).
     pub event_pending: bool,
+    /// ICMP errors about datagrams sent from this port, oldest first.
+    pub errors: VecDeque<UdpError>,
+    /// A `UdpError` event for this port is queued and not yet taken.
+    pub error_pending: bool,
+}
+
+/// An ICMP error about a datagram sent from a bound port (RFC 1122
+/// §4.1.3.3), e.g. port unreachable (3, 3) or fragmentation needed (3, 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpError {
+    /// Where the datagram was going.
+    pub remote: SocketAddrV4,
+    pub icmp_type: u8,
+    pub code: u8,
+    /// RFC 1191 §4: the next-hop MTU of a "fragmentation needed".
+    pub next_hop_mtu: u16,
 }
 
 impl<F> Default for UdpSocket<F> {
@@ -24,6 +40,8 @@ impl<F> Default for UdpSocket<F> {
         UdpSocket {
             queue: VecDeque::new(),
             event_pending: false,
+            errors: VecDeque::new(),
+            error_pending: false,
         }
     }
 }

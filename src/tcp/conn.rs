@@ -24,11 +24,13 @@ mod dsack;
 mod input;
 mod options;
 mod output;
+mod pmtu;
 mod pressure;
 mod prr;
 mod timers;
 mod types;
 
+pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 
 use super::cc::{self, CongestionControl};
@@ -178,8 +180,13 @@ pub struct Connection<F: Frame> {
     /// In-order bytes received since the last ACK.
     rcv_unacked: usize,
     rst_pending: Option<TcpRepr>,
-    challenge_start: Instant,
-    challenge_count: u32,
+    /// Rate limit of the ACKs that answer invalid segments (RFC 5961 §7).
+    answers: control::AnswerState,
+
+    /// What was learned about the path (PMTU, ICMP errors).
+    path: pmtu::PathState,
+    /// Closed for good by the application (FIN-WAIT-2 timeout).
+    orphan: timers::Orphan,
 
     events: ConnEvents,
     stats: ConnStats,
@@ -265,8 +272,9 @@ impl<F: Frame> Connection<F> {
             ack_now: false,
             rcv_unacked: 0,
             rst_pending: None,
-            challenge_start: now,
-            challenge_count: 0,
+            answers: control::AnswerState::new(now),
+            path: pmtu::PathState::default(),
+            orphan: timers::Orphan::default(),
             events: ConnEvents::default(),
             stats: ConnStats::default(),
         }
@@ -349,6 +357,7 @@ impl<F: Frame> Connection<F> {
     /// the windows, retransmissions, ACKs, window updates, probes, RST.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut dyn SegmentSink<F>) {
         self.now = self.now.max(now);
+        self.expire_path_mtu();
         self.transmit(out);
         self.update_timers();
     }
@@ -413,9 +422,19 @@ impl<F: Frame> Connection<F> {
         }
         let cap = self.send_capacity();
         let seg_cap = self.fill_mss();
-        let n = self
-            .sndq
-            .write(data, cap, seg_cap, self.snd_nxt.max(self.iss + 1), alloc);
+        // Send memory is counted in frames (truesize), not payload bytes.
+        let mut frames = self.snd_frames_room();
+        let mut limited = || {
+            frames = frames.checked_sub(1)?;
+            alloc()
+        };
+        let n = self.sndq.write(
+            data,
+            cap,
+            seg_cap,
+            self.snd_nxt.max(self.iss + 1),
+            &mut limited,
+        );
         if n < data.len() {
             self.write_blocked = true;
         }
@@ -470,7 +489,10 @@ impl<F: Frame> Connection<F> {
         if !self.can_send() {
             return 0;
         }
-        self.cfg.snd_buf.saturating_sub(self.sndq.len())
+        let bytes = self.cfg.snd_buf.saturating_sub(self.sndq.len());
+        let seg = self.fill_mss();
+        let topup = self.sndq.topup_room(seg, self.snd_nxt.max(self.iss + 1));
+        bytes.min(self.snd_frames_room().saturating_mul(seg) + topup)
     }
 
     /// Half-close (RFC 9293 §3.10.4 CLOSE): FIN after all queued data; the
@@ -493,6 +515,15 @@ impl<F: Frame> Connection<F> {
         self.update_timers();
     }
 
+    /// Close for good (RFC 9293 §3.10.4 CLOSE, as Linux's close()): FIN
+    /// after the queued data like `shutdown`, and the application reads
+    /// nothing more, so FIN-WAIT-2 ends after `fin_wait2_timeout` even if
+    /// the peer never sends its FIN.
+    pub fn close(&mut self) {
+        self.orphan.orphaned = true;
+        self.shutdown();
+    }
+
     /// Abort (RFC 9293 §3.10.5): RST to the peer, queues discarded, CLOSED.
     pub fn abort(&mut self) {
         if matches!(
@@ -506,6 +537,21 @@ impl<F: Frame> Connection<F> {
             self.queue_active_reset();
         }
         self.enter_closed();
+    }
+
+    /// Keepalive (RFC 1122 §4.2.3.6) for this connection, as the
+    /// application asks ("MUST default to off"); `None` turns it off.
+    pub fn set_keepalive(&mut self, ka: Option<super::Keepalive>) {
+        self.cfg.keepalive = ka;
+        self.keepalive_sent = 0;
+        self.update_timers();
+    }
+
+    /// Whether the stack-wide budget of answer ACKs (RFC 5961 §7) allows
+    /// one more; the stack sets it before each segment and charges what
+    /// `stats().answer_acks` grew by.
+    pub fn set_answer_allowed(&mut self, ok: bool) {
+        self.answers.global_ok = ok;
     }
 
     /// Nagle on/off (RFC 1122 §4.2.3.4).

@@ -27,7 +27,9 @@ pub(crate) mod test_frame {
 }
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
-pub use conn::{ConnEvents, ConnStats, Connection, Payload, SegmentSink, State};
+pub use conn::{
+    ConnEvents, ConnStats, Connection, IcmpClass, IcmpNotice, Payload, SegmentSink, State,
+};
 
 use core::net::SocketAddrV4;
 use core::time::Duration;
@@ -79,8 +81,17 @@ pub struct Config {
     pub nodelay: bool,
     /// Frame memory (sum of truesize) the receive side may hold.
     pub rcv_buf: usize,
-    /// Payload bytes the send side may buffer.
+    /// Payload bytes the send side may buffer. Also a frame budget: the
+    /// send queue holds at most `snd_buf / (mss - options)` frames, so a
+    /// peer's small MSS cannot multiply the frames a connection pins.
     pub snd_buf: usize,
+    /// Smallest peer MSS honoured (a smaller MSS option is raised to it).
+    /// FreeBSD's default `net.inet.tcp.minmss` (216): every real IPv4 path
+    /// carries 256-byte packets, and a smaller MSS only costs packets.
+    pub min_snd_mss: u16,
+    /// Packetization-layer path MTU black-hole detection (RFC 4821 §7.7):
+    /// lower the MSS after repeated RTOs of full-sized segments.
+    pub plpmtud: bool,
     /// Initial window in segments (RFC 6928).
     pub initial_window: u32,
     /// Maximum segment lifetime; TIME-WAIT lasts 2·MSL (RFC 9293 §3.4.2).
@@ -92,6 +103,10 @@ pub struct Config {
     /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3: < 0.5 s).
     pub delayed_ack: Duration,
     pub keepalive: Option<Keepalive>,
+    /// Give up FIN-WAIT-2 this long after entering it, with a RST, when the
+    /// application closed for good (`close`; Linux tcp_fin_timeout, 60 s,
+    /// for orphaned sockets). `None`: wait forever.
+    pub fin_wait2_timeout: Option<Duration>,
     /// Abort when data stays unacknowledged this long (RFC 5482 semantics).
     pub user_timeout: Option<Duration>,
     /// SYN retransmissions before giving up.
@@ -112,6 +127,8 @@ impl Default for Config {
             nodelay: false,
             rcv_buf: 4 << 20,
             snd_buf: 4 << 20,
+            min_snd_mss: 216,
+            plpmtud: true,
             initial_window: 10,
             msl: Duration::from_secs(30),
             rto_initial: Duration::from_secs(1),
@@ -119,6 +136,7 @@ impl Default for Config {
             rto_max: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
             keepalive: None,
+            fin_wait2_timeout: Some(Duration::from_secs(60)),
             user_timeout: None,
             syn_retries: 6,
             max_retries: 15,

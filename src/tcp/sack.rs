@@ -60,6 +60,8 @@ pub(crate) struct Acked {
     pub segs: usize,
     /// Latest (re)transmission time among them.
     pub latest_sent: Option<Instant>,
+    /// Largest payload among them (path MTU evidence).
+    pub largest: usize,
 }
 
 /// RFC 8985 §6.1: the most recently sent segment known to be delivered.
@@ -290,6 +292,7 @@ impl Scoreboard {
                     self.rack_note(&s, now, min_rtt);
                 }
                 r.segs += 1;
+                r.largest = r.largest.max(s.len() - usize::from(s.fin));
                 r.latest_sent = Some(r.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
                 if s.ever_retrans {
                     r.any_retrans = true;
@@ -441,6 +444,26 @@ impl Scoreboard {
         }
         self.high = None;
         self.spans.clear();
+    }
+
+    /// RFC 1191 §6.4 (Linux tcp_simple_retransmit): the path MTU fell, so
+    /// every segment in flight larger than `mss` was dropped on the way:
+    /// mark those not SACKed lost (to be resent at the new size). Returns
+    /// how many were marked.
+    pub fn mark_lost_above(&mut self, mss: usize) -> usize {
+        let mut n = 0;
+        for i in 0..self.segs.len() {
+            let s = self.segs[i];
+            let data = s.len() - usize::from(s.fin);
+            if !s.sacked && (!s.lost || s.retrans) && data > mss {
+                self.update(i, |s| {
+                    s.lost = true;
+                    s.retrans = false;
+                });
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Forget loss marks (after a spurious RTO).

@@ -35,6 +35,9 @@ pub(crate) struct SendBuffer<F> {
     /// Sequence number of the first buffered byte (SND.UNA once data flows).
     head: SeqNumber,
     len: usize,
+    /// Sum of the truesize of the frames held (like Linux's
+    /// sk_wmem_queued): what the queue costs, whatever the payload.
+    mem: usize,
 }
 
 /// Where a segment's payload lives: frame index, byte offset, length.
@@ -51,6 +54,7 @@ impl<F: Frame> SendBuffer<F> {
             frames: VecDeque::new(),
             head,
             len: 0,
+            mem: 0,
         }
     }
 
@@ -65,9 +69,26 @@ impl<F: Frame> SendBuffer<F> {
     }
 
     /// Frames held.
-    #[cfg(test)]
     pub fn frames(&self) -> usize {
         self.frames.len()
+    }
+
+    /// Memory held: sum of the frames' truesize.
+    pub fn mem(&self) -> usize {
+        self.mem
+    }
+
+    /// Bytes the last frame can still take without a new frame: it is
+    /// topped up to `seg_cap` while none of it was sent (`sent_upto` is
+    /// SND.NXT).
+    pub fn topup_room(&self, seg_cap: usize, sent_upto: SeqNumber) -> usize {
+        match self.frames.back() {
+            Some(last) if last.seq >= sent_upto => {
+                let cap = (HEADROOM + seg_cap.max(1)).min(last.frame.buf().len());
+                cap.saturating_sub(last.end)
+            }
+            _ => 0,
+        }
     }
 
     /// Restart the (empty) buffer at `head` (after the handshake fixes ISS).
@@ -138,6 +159,7 @@ impl<F: Frame> SendBuffer<F> {
                 break;
             }
             let seq = self.head + (self.len + n);
+            self.mem += frame.truesize();
             self.frames.push_back(SendFrame {
                 frame,
                 seq,
@@ -162,7 +184,9 @@ impl<F: Frame> SendBuffer<F> {
         let freed = upto - self.head;
         while let Some(f) = self.frames.front_mut() {
             if f.end_seq() <= upto {
-                self.frames.pop_front();
+                if let Some(f) = self.frames.pop_front() {
+                    self.mem -= f.frame.truesize();
+                }
             } else {
                 if f.seq < upto {
                     let k = upto - f.seq;
@@ -225,6 +249,7 @@ impl<F: Frame> SendBuffer<F> {
         self.frames.clear();
         self.head = self.tail();
         self.len = 0;
+        self.mem = 0;
     }
 }
 

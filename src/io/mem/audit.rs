@@ -124,10 +124,11 @@ impl Auditor {
             let peer_flow = self.flows.get(&(peer, me)).copied();
             let both_ws = t.options.window_scale.is_some()
                 && peer_flow.is_some_and(|p| p.wscale_offered.is_some());
-            let prev_end = match self.flows.get(&(me, peer)) {
-                Some(f) if f.isn == t.seq => f.prev_end,
-                Some(f) => Some(f.max_end),
-                None => None,
+            // A retransmitted (or duplicated) SYN keeps its incarnation.
+            let (prev_end, end) = match self.flows.get(&(me, peer)) {
+                Some(f) if f.isn == t.seq => (f.prev_end, f.max_end.max(end)),
+                Some(f) => (Some(f.max_end), end),
+                None => (None, end),
             };
             self.flows.insert(
                 (me, peer),

@@ -82,6 +82,16 @@ impl Default for LinkConfig {
     }
 }
 
+/// A router on the path whose MTU is below the link's (the interfaces keep
+/// theirs): larger IPv4 packets are dropped there, and with `icmp` it sends
+/// the sender an ICMP "fragmentation needed" with its MTU (RFC 1191 §4) —
+/// or, without, nothing (a PMTUD black hole, RFC 2923 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathHop {
+    pub mtu: usize,
+    pub icmp: bool,
+}
+
 /// What happened on one link direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LinkStats {
@@ -100,6 +110,10 @@ pub struct LinkStats {
     pub corrupted: u64,
     /// ECN-capable packets marked CE.
     pub ce_marked: u64,
+    /// Packets above the path hop's MTU (see [`PathHop`]).
+    pub dropped_path_mtu: u64,
+    /// ICMP "fragmentation needed" sent back by the path hop.
+    pub icmp_frag_needed: u64,
 }
 
 /// A packet on its way: arrives at `at` (microseconds of virtual time).
@@ -120,6 +134,11 @@ pub struct Link {
     backlog: std::collections::VecDeque<u64>,
     /// Arrival time of the last in-order packet (FIFO under jitter).
     last_arrival_us: u64,
+    /// A router with a smaller MTU on this direction.
+    pub hop: Option<PathHop>,
+    /// ICMP messages the hop sends back to the sender (taken by the
+    /// network and put on the reverse direction).
+    pub bounced: Vec<(HeapFrame, usize)>,
 }
 
 impl Link {
@@ -131,6 +150,8 @@ impl Link {
             busy_until_ns: 0,
             backlog: std::collections::VecDeque::new(),
             last_arrival_us: 0,
+            hop: None,
+            bounced: Vec::new(),
         }
     }
 
@@ -171,6 +192,41 @@ impl Link {
         }
     }
 
+    /// The hop's answer to an oversized IPv4 `frame` with DF set: an ICMP
+    /// "fragmentation needed" (RFC 1191 §4) from the packet's destination
+    /// address (standing in for the router's), MACs swapped.
+    fn frag_needed(&mut self, frame: &[u8], mtu: usize, wire: &FramePool) {
+        let Some(ip) = frame.get(ETH_HEADER..) else {
+            return;
+        };
+        let df = ip.get(6).is_some_and(|b| b & 0x40 != 0);
+        let Ok((orig, _)) = Ipv4Repr::parse(ip) else {
+            return;
+        };
+        if !df || frame.get(12..14) != Some(&[0x08, 0x00][..]) {
+            return;
+        }
+        let Some(mut f) = wire.alloc() else {
+            self.stats.dropped_no_frame += 1;
+            return;
+        };
+        let buf = f.buf_mut();
+        let icmp_at = ETH_HEADER + Ipv4Repr::HEADER_LEN;
+        let mtu16 = mtu.min(u16::MAX as usize) as u16;
+        let n = crate::wire::icmp_error::emit_frag_needed(&mut buf[icmp_at..], ip, mtu16);
+        if n == 0 {
+            return;
+        }
+        let mut rip = Ipv4Repr::new(orig.dst, orig.src, crate::wire::IpProtocol::Icmp, n);
+        rip.dont_frag = false;
+        rip.emit(&mut buf[ETH_HEADER..icmp_at]);
+        buf[..6].copy_from_slice(&frame[6..12]);
+        buf[6..12].copy_from_slice(&frame[..6]);
+        buf[12..14].copy_from_slice(&[0x08, 0x00]);
+        self.stats.icmp_frag_needed += 1;
+        self.bounced.push((f, icmp_at + n));
+    }
+
     /// Offer `frame[..len]` (a full Ethernet frame) at `now`; every copy
     /// that will arrive is passed to `out`. `wire` supplies duplicates.
     pub fn send(
@@ -187,6 +243,15 @@ impl Link {
         if len.saturating_sub(ETH_HEADER) > self.cfg.mtu {
             self.stats.dropped_mtu += 1;
             return;
+        }
+        if let Some(hop) = self.hop {
+            if len.saturating_sub(ETH_HEADER) > hop.mtu {
+                self.stats.dropped_path_mtu += 1;
+                if hop.icmp {
+                    self.frag_needed(&frame.buf()[..len], hop.mtu, wire);
+                }
+                return;
+            }
         }
         // Queue and serialiser.
         let now_ns = now.micros() * 1000;

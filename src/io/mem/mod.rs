@@ -25,7 +25,7 @@ pub mod trace;
 
 pub use device::{DeviceStats, SimDevice};
 pub use frame::{FramePool, HeapFrame, PoolStats, FRAME_SIZE};
-pub use link::{Link, LinkConfig, LinkStats};
+pub use link::{Link, LinkConfig, LinkStats, PathHop};
 pub use net::{Limits, Network, Node, Outcome};
 pub use node::{SimApp, StackNode};
 

@@ -11,7 +11,7 @@
 
 use super::device::SimDevice;
 use super::frame::{FramePool, HeapFrame};
-use super::link::{InFlight, Link, LinkConfig, LinkStats};
+use super::link::{InFlight, Link, LinkConfig, LinkStats, PathHop};
 use super::trace::{TraceKind, TraceRecord, Tracer};
 use crate::io::Frame;
 use crate::time::Instant;
@@ -207,6 +207,13 @@ impl Network {
         self.iterations
     }
 
+    /// Put a router with a smaller MTU on every link (see [`PathHop`]).
+    pub fn set_path_hop(&mut self, hop: Option<PathHop>) {
+        for l in &mut self.links {
+            l.hop = hop;
+        }
+    }
+
     /// Statistics of the link from node `i` to node `j`.
     pub fn link_stats(&self, i: usize, j: usize) -> LinkStats {
         self.links[i * self.macs.len() + j].stats
@@ -228,6 +235,8 @@ impl Network {
             t.duplicated += s.duplicated;
             t.corrupted += s.corrupted;
             t.ce_marked += s.ce_marked;
+            t.dropped_path_mtu += s.dropped_path_mtu;
+            t.icmp_frag_needed += s.icmp_frag_needed;
         }
         t
     }
@@ -284,6 +293,10 @@ impl Network {
                 len: p.len,
             }));
         });
+        // What a router on the path sent back travels the reverse direction.
+        for (f, len) in core::mem::take(&mut self.links[link].bounced) {
+            self.enqueue(dst, src, f, len);
+        }
         let (Some((before, copy)), Some(t)) = (traced, self.tracer.as_mut()) else {
             return;
         };

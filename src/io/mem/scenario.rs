@@ -5,7 +5,7 @@
 use super::audit::Auditor;
 use super::device::{DeviceStats, SimDevice};
 use super::frame::{FramePool, FRAME_SIZE};
-use super::link::{LinkConfig, LinkStats};
+use super::link::{LinkConfig, LinkStats, PathHop};
 use super::net::{Limits, Network, Outcome};
 use super::node::StackNode;
 use crate::apps::bulk::{self, BulkClient, BulkConfig, BulkServer, ConnReport, Workload};
@@ -63,6 +63,8 @@ pub struct BulkParams {
     /// Virtual time allowed after the transfer for TIME-WAIT to run out,
     /// after which no connection may be left and every frame must be back.
     pub drain: Duration,
+    /// A router with a smaller MTU on the path (the hosts keep the link's).
+    pub path_hop: Option<PathHop>,
 }
 
 impl Default for BulkParams {
@@ -87,6 +89,7 @@ impl Default for BulkParams {
             ecn: true,
             drain: Duration::from_secs(300),
             mac_change_at: None,
+            path_hop: None,
         }
     }
 }
@@ -360,6 +363,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         p.seed,
         wire.clone(),
     );
+    net.set_path_hop(p.path_hop);
     if p.trace {
         net.set_tracer(Box::new(|r: &super::trace::TraceRecord<'_>| {
             let name = |i: usize| if i == 0 { 'C' } else { 'S' };

@@ -52,6 +52,7 @@ impl<F: Frame> Connection<F> {
         let mut rtt_sample = None;
         if acked > 0 {
             let a = self.sb.ack(ack, now, min_rtt);
+            self.note_delivered(a.largest);
             self.sndq.ack(ack);
             self.snd_una = ack;
             self.stats.bytes_acked += acked as u64;

@@ -4,6 +4,26 @@
 use super::{Connection, State, CHALLENGE_ACK_LIMIT};
 use crate::io::Frame;
 use crate::tcp::{SeqNumber, TcpFlags, TcpRepr};
+use crate::time::Instant;
+
+/// The per-connection limit of answer ACKs and the stack's verdict.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AnswerState {
+    start: Instant,
+    count: u32,
+    /// The stack-wide budget allows one more (set by the stack).
+    pub global_ok: bool,
+}
+
+impl AnswerState {
+    pub(super) fn new(now: Instant) -> Self {
+        AnswerState {
+            start: now,
+            count: 0,
+            global_ok: true,
+        }
+    }
+}
 
 impl<F: Frame> Connection<F> {
     pub(super) fn enter_closed(&mut self) {
@@ -69,14 +89,21 @@ impl<F: Frame> Connection<F> {
     /// Queue an ACK subject to the per-connection rate limit (challenge
     /// ACKs, PAWS and out-of-window answers). Returns whether it was queued.
     pub(super) fn rate_limited_ack(&mut self) -> bool {
-        if self.now.saturating_since(self.challenge_start) >= core::time::Duration::from_secs(1) {
-            self.challenge_start = self.now;
-            self.challenge_count = 0;
+        let a = &mut self.answers;
+        if self.now.saturating_since(a.start) >= core::time::Duration::from_secs(1) {
+            a.start = self.now;
+            a.count = 0;
         }
-        if self.challenge_count >= CHALLENGE_ACK_LIMIT {
+        if a.count >= CHALLENGE_ACK_LIMIT {
             return false;
         }
-        self.challenge_count += 1;
+        if !a.global_ok {
+            // RFC 5961 §7: the stack-wide limit.
+            self.stats.answer_acks_limited += 1;
+            return false;
+        }
+        a.count += 1;
+        self.stats.answer_acks += 1;
         self.ack_now = true;
         true
     }

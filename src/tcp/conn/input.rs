@@ -299,8 +299,9 @@ impl<F: Frame> Connection<F> {
             if matches!(
                 self.state,
                 State::Established | State::FinWait1 | State::FinWait2
-            ) && self.fin_rcvd.is_none_or(|fs| seg.seq < fs)
+            ) && !self.fin_done
             {
+                self.drop_overtaken_fin(seg.seq + len);
                 self.on_data(seg.seq, payload);
             } else {
                 payload.truncate(0);
@@ -309,9 +310,13 @@ impl<F: Frame> Connection<F> {
             self.ack_now = true;
         }
 
-        // Eighth: FIN.
-        if f.fin() && !drop_data && self.fin_rcvd.is_none() {
-            self.fin_rcvd = Some(fin_seq);
+        // Eighth: FIN. An out-of-order FIN is remembered until in-order
+        // data reaches it; the lowest one seen wins (as Linux's ofo queue,
+        // where the first FIN reached is processed).
+        if f.fin() && !drop_data && !self.fin_done {
+            self.fin_rcvd = Some(self.fin_rcvd.map_or(fin_seq, |fs| fs.min(fin_seq)));
+            // RFC 5681 §4.2: an out-of-order segment is ACKed at once.
+            self.ack_now = true;
         }
         self.maybe_process_fin();
     }
@@ -363,6 +368,21 @@ impl<F: Frame> Connection<F> {
             self.ack_now = true;
         } else if r.advanced > 0 && self.delack_at.is_none() {
             self.delack_at = Some(self.now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// Data ending at `end` runs past an out-of-order FIN not yet reached:
+    /// that FIN was stale (the peer resent its stream differently, or it was
+    /// forged). Linux drops such a FIN from its out-of-order queue
+    /// (tcp_ofo_queue: "ofo packet was already received"); do the same, so
+    /// the data is kept and the peer's real FIN can still close (RFC 9293
+    /// §3.10.7.4 eighth: a FIN is processed only once RCV.NXT reaches it).
+    fn drop_overtaken_fin(&mut self, end: SeqNumber) {
+        if let Some(fs) = self.fin_rcvd {
+            if !self.fin_done && end > fs {
+                self.fin_rcvd = None;
+                self.stats.stale_fins += 1;
+            }
         }
     }
 

@@ -21,7 +21,11 @@ impl<F: Frame> Connection<F> {
     /// so an option is on when `cfg` enables it and the peer sent it.
     pub(super) fn negotiate(&mut self, syn: &TcpRepr) {
         let o = &syn.options;
-        self.opts.peer_mss = o.mss.map_or(DEFAULT_MSS, |m| (m as usize).max(64));
+        // Floor on the peer's MSS (Linux: tcp_min_snd_mss, default 48;
+        // FreeBSD: net.inet.tcp.minmss, 216): a tiny MSS multiplies the
+        // packets (and, before frames were counted, the frames) per byte.
+        let floor = (self.cfg.min_snd_mss as usize).max(1);
+        self.opts.peer_mss = o.mss.map_or(DEFAULT_MSS, |m| (m as usize).max(floor));
         // RFC 7323 §2.2: scaling only when both sides sent the option.
         match o.window_scale {
             Some(ws) => {

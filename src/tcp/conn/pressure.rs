@@ -1,10 +1,44 @@
-//! Giving frames back when the stack's receive pool runs low (Linux
-//! `tcp_prune_queue` / `tcp_prune_ofo_queue` under `tcp_mem` pressure).
+//! Frame memory: the send queue's frame budget (Linux counts `sk_sndbuf`
+//! in truesize, `sk_wmem_queued`), and giving frames back when the stack's
+//! receive pool runs low (Linux `tcp_prune_queue` / `tcp_prune_ofo_queue`
+//! under `tcp_mem` pressure).
 
 use super::Connection;
 use crate::io::Frame;
 
 impl<F: Frame> Connection<F> {
+    /// Frames the send queue may hold: `snd_buf` counted at full-sized
+    /// segments of our own MSS. A segment never spans frames, so counting
+    /// payload bytes would let a peer that announces a tiny MSS (and keeps
+    /// its window shut) pin `snd_buf / MSS` frames — thousands — per
+    /// connection (issue 9 defect 2). Counted in frames, a connection holds
+    /// the same memory whatever the peer's MSS; this is the per-connection
+    /// frame cap.
+    pub(super) fn snd_frames_max(&self) -> usize {
+        let ts = if self.cfg.timestamps {
+            super::options::TS_LEN
+        } else {
+            0
+        };
+        let full = (self.cfg.mss as usize).saturating_sub(ts).max(1);
+        self.cfg.snd_buf.div_ceil(full).max(1)
+    }
+
+    /// Frames `send` may still take.
+    pub(super) fn snd_frames_room(&self) -> usize {
+        self.snd_frames_max().saturating_sub(self.sndq.frames())
+    }
+
+    /// Frames the send queue holds.
+    pub fn snd_frames(&self) -> usize {
+        self.sndq.frames()
+    }
+
+    /// Send memory held (sum of frame truesize).
+    pub fn snd_mem(&self) -> usize {
+        self.sndq.mem()
+    }
+
     /// Receive-pool pressure: collapse small segments into fewer frames
     /// (no new frame is taken: they are copied into the first frame of each
     /// contiguous run), then drop the out-of-order queue. In-order data stays

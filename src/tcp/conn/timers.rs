@@ -1,8 +1,17 @@
 //! Timers: retransmission (RFC 6298 §5, SYN retries), delayed ACK (RFC 1122
 //! §4.2.3.2), persist (RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6),
-//! TIME-WAIT (RFC 9293 §3.4.2), user timeout (RFC 5482).
+//! TIME-WAIT (RFC 9293 §3.4.2), user timeout (RFC 5482), FIN-WAIT-2
+//! timeout (Linux tcp_fin_timeout).
 
 use super::{Connection, Recovery, State};
+
+/// The application closed the connection for good (Linux: an orphan).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Orphan {
+    pub orphaned: bool,
+    /// When FIN-WAIT-2 is given up (armed on entering it).
+    pub fw2_deadline: Option<Instant>,
+}
 use crate::io::Frame;
 use crate::time::Instant;
 use core::time::Duration;
@@ -68,6 +77,11 @@ impl<F: Frame> Connection<F> {
             }
             self.probe_pending = true;
         }
+        if due(self.fin_wait2_deadline()) {
+            self.stats.fin_wait2_timeouts += 1;
+            self.timeout_close(true);
+            return;
+        }
         if due(self.keepalive_deadline()) {
             let Some(ka) = self.cfg.keepalive else { return };
             if self.keepalive_sent >= ka.probes {
@@ -113,6 +127,7 @@ impl<F: Frame> Connection<F> {
                 }
                 self.rtt.backoff();
                 self.sb.mark_all_lost();
+                self.black_hole_check();
                 self.dsack.end_episode();
                 self.recovery = Recovery::Loss {
                     point: self.snd_nxt,
@@ -148,6 +163,26 @@ impl<F: Frame> Connection<F> {
         Some(self.una_since? + ut)
     }
 
+    /// Linux's tcp_fin_timeout: a connection the application closed
+    /// for good (`close`, not the half-close `shutdown`: it reads nothing
+    /// more) leaves FIN-WAIT-2 after this long, counted from entering it,
+    /// whatever the peer still sends (zero-window probes would otherwise
+    /// keep it forever). A half-closed connection waits for the peer's FIN
+    /// as RFC 9293 says: its application may still be reading.
+    fn fin_wait2_deadline(&self) -> Option<Instant> {
+        self.orphan.fw2_deadline
+    }
+
+    /// Arm the FIN-WAIT-2 deadline of an orphan on entering the state.
+    fn arm_fin_wait2(&mut self) {
+        let o = &mut self.orphan;
+        if o.orphaned && self.state == State::FinWait2 && o.fw2_deadline.is_none() {
+            o.fw2_deadline = self.cfg.fin_wait2_timeout.map(|t| self.now + t);
+        } else if self.state != State::FinWait2 {
+            o.fw2_deadline = None;
+        }
+    }
+
     fn keepalive_deadline(&self) -> Option<Instant> {
         let ka = self.cfg.keepalive?;
         if !matches!(
@@ -179,6 +214,7 @@ impl<F: Frame> Connection<F> {
         if self.state == State::Closed {
             return;
         }
+        self.arm_fin_wait2();
         let flight = self.in_flight();
         let unsent = self.sndq.tail() > self.snd_nxt;
         // Persist: unsent data, nothing in flight (so not cwnd or Nagle
@@ -257,6 +293,7 @@ impl<F: Frame> Connection<F> {
             self.tlp_at,
             self.delack_at,
             self.persist_at,
+            self.fin_wait2_deadline(),
             self.keepalive_deadline(),
         ]
         .into_iter()

@@ -91,6 +91,8 @@ pub struct ConnEvents {
     pub reset: bool,
     /// Closed because of a timeout (retries, user timeout, keepalive).
     pub timed_out: bool,
+    /// Closed by a hard ICMP error while opening (RFC 1122 §4.2.3.9).
+    pub unreachable: bool,
 }
 
 /// Per-connection counters.
@@ -135,4 +137,21 @@ pub struct ConnStats {
     /// Segments that left with sequence space beyond the highest recorded
     /// as sent without being new data: always zero (a bug otherwise).
     pub tx_beyond_snd_nxt: u64,
+    /// Out-of-order FINs dropped because data ran past them.
+    pub stale_fins: u64,
+    /// ICMP errors ignored: not in flight (RFC 5927 §4.1) or wrong state.
+    pub icmp_ignored: u64,
+    pub icmp_frag_needed: u64,
+    pub icmp_hard_errors: u64,
+    pub icmp_soft_errors: u64,
+    /// Times the segment size was lowered to a smaller path MTU.
+    pub pmtu_reductions: u64,
+    /// Black holes suspected after repeated RTOs (RFC 4821 §7.7).
+    pub black_holes: u64,
+    /// FIN-WAIT-2 given up after `fin_wait2_timeout` of silence.
+    pub fin_wait2_timeouts: u64,
+    /// ACKs answering invalid segments (challenge, PAWS, out of window).
+    pub answer_acks: u64,
+    /// Answer ACKs suppressed by the stack-wide limit (RFC 5961 §7).
+    pub answer_acks_limited: u64,
 }

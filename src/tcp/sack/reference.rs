@@ -119,6 +119,7 @@ impl RefScoreboard {
                     self.rack_note(&s, now, min_rtt);
                 }
                 r.segs += 1;
+                r.largest = r.largest.max(s.len() - usize::from(s.fin));
                 r.latest_sent = Some(r.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
                 if s.ever_retrans {
                     r.any_retrans = true;
