@@ -125,7 +125,10 @@ impl<F: Frame> Connection<F> {
             let mut max = 4;
             loop {
                 o.sack = self.rcvq.sack_blocks(max);
-                if max == 0 || o.layout().len <= allowed {
+                let l = o.layout();
+                // Every block must be emitted (none cut by the 40 bytes)
+                // and the padded total must fit.
+                if max == 0 || l.len <= allowed && l.sack_blocks == o.sack.len as usize {
                     break;
                 }
                 max -= 1;
