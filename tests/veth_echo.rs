@@ -370,6 +370,53 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     let _ = std::fs::remove_file(&stats);
 }
 
+/// The kernel peer at its defaults (transmit checksum offload, TSO and
+/// GSO on; no ethtool change): its segments reach XDP with only the
+/// pseudo-header sum in the checksum field (`CHECKSUM_PARTIAL`). xdptcp
+/// accepts that form on veth, counts it, and serves Linux clients.
+#[test]
+fn echo_serves_kernel_clients_with_offloads_at_defaults() {
+    let t = "echo_serves_kernel_clients_with_offloads_at_defaults";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("xo", 1, &[]);
+    let out = h.run("k", &["ethtool", "-k", &format!("{}k0", h.prefix)]);
+    let features = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        features.contains("tx-checksumming: on")
+            && features.contains("generic-segmentation-offload: on"),
+        "the kernel peer is not at its offload defaults: {features}"
+    );
+    let stats = std::env::temp_dir().join(format!("xdptcp-veth-csum-{}.json", std::process::id()));
+    let child = start_echo(&h, &["--stats-json", stats.to_str().unwrap()]);
+    let r = bulk(&h.nsk(), 4, 4 << 20).and_then(|_| short(&h.nsk(), 200, 4));
+    let (code, err) = netns::stop(child);
+    eprintln!("{err}");
+    r.unwrap();
+    assert_eq!(code, 0, "xdptcp echo exit status");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&stats);
+    assert_eq!(report["ifaces"][0]["driver"], "veth");
+    let sum = |k: &str| -> u64 {
+        report["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|w| w["stacks"].as_array().unwrap().iter())
+            .map(|s| s[k].as_u64().unwrap())
+            .sum()
+    };
+    let partial = sum("rx_csum_partial_accepted");
+    assert!(partial > 1000, "partial checksums accepted: {partial}");
+    assert_eq!(sum("drop_bad_checksum"), 0);
+    assert!(
+        err.contains("accepted with a partial checksum"),
+        "the exit summary does not say so: {err}"
+    );
+}
+
 #[test]
 fn echo_survives_kernel_side_loss_and_duplication() {
     let t = "echo_survives_kernel_side_loss_and_duplication";

@@ -161,6 +161,25 @@ pub fn print_report(r: &RunReport) {
             s.0, s.1, s.2, s.3
         );
     }
+    for d in r.drops() {
+        if d.csum_partial_accepted > 0 {
+            eprintln!(
+                "xdptcp: {}: {} segments accepted with a partial checksum (veth peer with checksum offload)",
+                d.iface, d.csum_partial_accepted
+            );
+        }
+        if d.reasons.is_empty() {
+            continue;
+        }
+        let list: Vec<String> = d.reasons.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!("xdptcp: {} drops: {}", d.iface, list.join(", "));
+        if d.reasons.iter().any(|(k, _)| k == "bad_checksum") {
+            eprintln!(
+                "xdptcp: hint: bad checksums usually mean a peer leaving them to offload that never happened \
+                 (a virtual NIC other than veth): turn it off on the peer with `ethtool -K IFACE tx off`"
+            );
+        }
+    }
     if r.pcap_written + r.pcap_dropped > 0 {
         eprintln!(
             "xdptcp: pcap: {} packets written, {} dropped",

@@ -123,6 +123,12 @@ pub struct StackConfig {
     /// (RFC 5961 §7; randomized per second, see `ratelimit`), on top of
     /// each connection's 10. 0: no stack-wide limit (Linux ≥ 6.0 default).
     pub answer_acks_per_sec: u32,
+    /// Accept TCP/UDP segments whose checksum field holds only the
+    /// pseudo-header sum (a veth peer with transmit checksum offload sends
+    /// them so: `CHECKSUM_PARTIAL`, finished by no hardware). Set by the
+    /// runtime for veth interfaces only; counted as
+    /// `rx_csum_partial_accepted`. Elsewhere such segments are bad checksums.
+    pub accept_partial_checksum: bool,
 }
 
 impl StackConfig {
@@ -152,6 +158,7 @@ impl StackConfig {
             pool: PoolConfig::default(),
             max_time_wait: 32768,
             answer_acks_per_sec: 1000,
+            accept_partial_checksum: false,
         }
     }
 }

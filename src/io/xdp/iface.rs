@@ -14,10 +14,39 @@ pub struct IfaceInfo {
     pub mtu: usize,
     /// Receive queues (ETHTOOL_GCHANNELS: rx or combined channels).
     pub rx_queues: u32,
+    /// Driver name (ETHTOOL_GDRVINFO), e.g. "veth"; empty if unknown.
+    pub driver: String,
+}
+
+impl IfaceInfo {
+    /// Whether this is a veth: its peer's segments may arrive with only the
+    /// pseudo-header sum in the checksum field (`CHECKSUM_PARTIAL`, which no
+    /// hardware finishes between two namespaces of one host).
+    pub fn is_veth(&self) -> bool {
+        self.driver == "veth"
+    }
 }
 
 const SIOCETHTOOL: libc::c_ulong = 0x8946;
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
+const ETHTOOL_GDRVINFO: u32 = 0x03;
+
+/// `struct ethtool_drvinfo` (linux/ethtool.h).
+#[repr(C)]
+struct EthtoolDrvinfo {
+    cmd: u32,
+    driver: [u8; 32],
+    version: [u8; 32],
+    fw_version: [u8; 32],
+    bus_info: [u8; 32],
+    erom_version: [u8; 32],
+    reserved2: [u8; 12],
+    n_priv_flags: u32,
+    n_stats: u32,
+    testinfo_len: u32,
+    eedump_len: u32,
+    regdump_len: u32,
+}
 
 #[repr(C)]
 #[derive(Default)]
@@ -59,7 +88,7 @@ impl Sock {
     fn ioctl(&self, req: libc::c_ulong, ifr: &mut libc::ifreq) -> bool {
         // SAFETY: `ifr` is a valid ifreq for the requests used here
         // (SIOCGIFHWADDR, SIOCGIFMTU, SIOCETHTOOL with a pointer to a live
-        // EthtoolChannels).
+        // EthtoolChannels or EthtoolDrvinfo).
         unsafe { libc::ioctl(self.0, req as _, ifr as *mut libc::ifreq) == 0 }
     }
 }
@@ -109,12 +138,35 @@ impl IfaceInfo {
         } else {
             1
         };
+        let mut drv = EthtoolDrvinfo {
+            cmd: ETHTOOL_GDRVINFO,
+            driver: [0; 32],
+            version: [0; 32],
+            fw_version: [0; 32],
+            bus_info: [0; 32],
+            erom_version: [0; 32],
+            reserved2: [0; 12],
+            n_priv_flags: 0,
+            n_stats: 0,
+            testinfo_len: 0,
+            eedump_len: 0,
+            regdump_len: 0,
+        };
+        let mut req = ifreq(name);
+        req.ifr_ifru.ifru_data = (&mut drv as *mut EthtoolDrvinfo).cast();
+        let driver = if sock.ioctl(SIOCETHTOOL, &mut req) {
+            let end = drv.driver.iter().position(|&b| b == 0).unwrap_or(32);
+            String::from_utf8_lossy(&drv.driver[..end]).into_owned()
+        } else {
+            String::new()
+        };
         Ok(IfaceInfo {
             name: name.to_string(),
             ifindex,
             mac: MacAddr(mac),
             mtu,
             rx_queues: rx_queues.max(1),
+            driver,
         })
     }
 }
@@ -129,6 +181,8 @@ mod tests {
         assert_eq!(lo.ifindex, 1);
         assert_eq!(lo.mac, MacAddr([0; 6]));
         assert!(lo.mtu >= 1500);
+        // The loopback device has no ethtool driver info; it is no veth.
+        assert!(!lo.is_veth());
         assert_eq!(
             IfaceInfo::get("../lo").unwrap_err().kind,
             ErrorKind::NoSuchInterface
