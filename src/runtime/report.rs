@@ -59,7 +59,11 @@ impl RunReport {
                 }
                 if let Some(x) = w.xsk.get(i) {
                     let v = serde_json::to_value(x).unwrap_or_default();
-                    add_fields(&mut d.reasons, &v, |k| Some(format!("xsk_{k}")));
+                    // tx_ring_empty_descs counts kicks that found nothing
+                    // to send: no packet was lost.
+                    add_fields(&mut d.reasons, &v, |k| {
+                        (k != "tx_ring_empty_descs").then(|| format!("xsk_{k}"))
+                    });
                 }
                 if let Some(dev) = w.devices.get(i) {
                     let v = serde_json::to_value(dev).unwrap_or_default();
@@ -105,6 +109,8 @@ mod tests {
             zero_copy: false,
             queues: 2,
             xdp: XdpCounters::default(),
+            frames_held_at_stop: 0,
+            frames: Default::default(),
         };
         let worker = |bad, partial| WorkerStats {
             stacks: vec![StackCounters {

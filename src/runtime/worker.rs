@@ -5,7 +5,7 @@
 use super::owner::{classify, Dest};
 use crate::app::{dispatch, App};
 use crate::io::xdp::sys::{EventFd, PollSet};
-use crate::io::xdp::{DeviceCounters, XdpDevice, XdpFrame};
+use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
 use crate::stack::{Stack, StackConfig, StackCounters};
 use crate::time::Instant;
@@ -134,6 +134,7 @@ pub struct WorkerSetup {
     /// Every worker's inbox, indexed by worker.
     pub inboxes: Arc<Vec<Inbox>>,
     pub stop: Arc<AtomicBool>,
+    pub stop_sync: Arc<StopSync>,
     pub epoch: std::time::Instant,
 }
 
@@ -153,6 +154,7 @@ pub fn run<A: RuntimeApp>(
         devices,
         inboxes,
         stop,
+        stop_sync,
         epoch,
     } = setup;
     let pinned = core
@@ -160,6 +162,13 @@ pub fn run<A: RuntimeApp>(
         .map(|c| c.id);
     let workers = inboxes.len();
     let t0 = now(epoch);
+    // This thread's caches of free chunks, one per UMEM; declared before
+    // the stacks so that they outlive them (frames dropped with the stacks
+    // return to the caches, which then hand everything back).
+    let caches: Vec<CacheGuard> = devices
+        .iter()
+        .map(|(dev, _)| dev.umem().worker_cache())
+        .collect();
     let mut stacks: Vec<Stack<XdpDevice>> = Vec::with_capacity(devices.len());
     let mut apps: Vec<A> = Vec::with_capacity(devices.len());
     for (i, (dev, cfg)) in devices.into_iter().enumerate() {
@@ -220,7 +229,7 @@ pub fn run<A: RuntimeApp>(
                             if w == me {
                                 continue;
                             }
-                            if let Some(mut copy) = crate::io::xdp::XdpFrame::alloc(frame.umem()) {
+                            if let Some(mut copy) = frame.alloc_sibling() {
                                 copy.buf_mut()[..len].copy_from_slice(&frame.buf()[..len]);
                                 // The other workers only need to learn the
                                 // sender (RFC 826 merge): a request becomes
@@ -319,5 +328,61 @@ pub fn run<A: RuntimeApp>(
         }));
         st.apps.push(app.stats_json());
     }
+    // Count the frames the stacks hold now that traffic has stopped (the
+    // connections' buffers), before anything is torn down.
+    for c in &caches {
+        c.fold_live();
+    }
+    if let Some(held) = stop_sync.meet(me, workers) {
+        for (stack, slot) in stacks.iter().zip(held) {
+            slot.store(stack.device().umem().live_frames(), Ordering::Relaxed);
+        }
+        stop_sync.release();
+    }
     st
+}
+
+/// The workers' meeting point at the end of a run: every worker folds its
+/// cache's count of live frames, then worker 0 reads the totals while the
+/// others wait (bounded: a worker that died does not hang the rest).
+pub struct StopSync {
+    arrived: std::sync::atomic::AtomicUsize,
+    released: AtomicBool,
+    /// Frames held by the stacks when the workers stopped, per interface.
+    pub held: Vec<std::sync::atomic::AtomicIsize>,
+}
+
+impl StopSync {
+    pub fn new(ifaces: usize) -> StopSync {
+        StopSync {
+            arrived: std::sync::atomic::AtomicUsize::new(0),
+            released: AtomicBool::new(false),
+            held: (0..ifaces)
+                .map(|_| std::sync::atomic::AtomicIsize::new(0))
+                .collect(),
+        }
+    }
+
+    /// Arrive; worker 0 gets the slots to fill once all arrived (then
+    /// calls `release`), the others wait for that.
+    fn meet(&self, me: usize, workers: usize) -> Option<&[std::sync::atomic::AtomicIsize]> {
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let wait = |done: &dyn Fn() -> bool| {
+            while !done() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            done()
+        };
+        if me == 0 {
+            wait(&|| self.arrived.load(Ordering::Acquire) >= workers).then_some(&self.held[..])
+        } else {
+            wait(&|| self.released.load(Ordering::Acquire));
+            None
+        }
+    }
+
+    fn release(&self) {
+        self.released.store(true, Ordering::Release);
+    }
 }
