@@ -1,6 +1,7 @@
 //! `xdptcp echo` on a 4-queue veth against the kernel's TCP in the other
 //! namespace: many concurrent bulk connections verified with SHA-256, many
-//! short connections, the same under nftables loss and duplication; the
+//! short connections, few hand-offs between workers (flows owned where
+//! they arrive), the same under nftables loss and duplication; the
 //! kernel in the stack's namespace keeps answering on its own address; the
 //! pcap dissects cleanly; SIGINT leaves no XDP program behind. Also the
 //! CLI's user errors (exit 2).
@@ -301,10 +302,28 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
         .iter()
         .map(|w| w["handoff_in"].as_u64().unwrap())
         .sum();
-    assert!(handoffs > 0, "no hand-offs counted");
     assert!(
         handins >= handoffs,
         "hand-offs lost: out {handoffs} in {handins}"
+    );
+    // Flows are owned where they arrive: only strays are handed over. A
+    // bulk flow that Linux re-hashes to another queue after an RTO (this
+    // machine is overcommitted: 4 workers on 2 cores) stays a stray for
+    // the rest of its life, so the bound here is loose; the short
+    // connections of `veth_datapath` show the share under 1 %. (A fixed
+    // hash of the tuple, before, handed over about 3 in 4 packets.)
+    let rx: u64 = workers
+        .iter()
+        .map(|w| w["rx_packets"].as_u64().unwrap())
+        .sum();
+    let share = handoffs as f64 / rx as f64;
+    eprintln!(
+        "hand-offs: {handoffs} of {rx} packets ({:.3} %)",
+        share * 100.0
+    );
+    assert!(
+        share < 0.05,
+        "hand-off share {share:.4}: {handoffs} of {rx}"
     );
     let accepted: u64 = workers
         .iter()

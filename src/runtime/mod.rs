@@ -3,6 +3,7 @@
 //! each owning a [`Stack`](crate::stack::Stack) per interface; flow
 //! ownership with hand-off rings; signals, counters, `--stats-json`, `--pcap`.
 
+pub mod directory;
 pub mod owner;
 pub mod report;
 pub mod worker;
@@ -370,6 +371,11 @@ where
     }
     let make_app = &make_app;
     let stop_sync = Arc::new(worker::StopSync::new(sets.len()));
+    let directory = Arc::new(directory::FlowDirectory::new(
+        cfg.max_conns
+            .saturating_mul(workers)
+            .saturating_mul(sets.len()),
+    ));
     let stats: Vec<WorkerStats> = std::thread::scope(|scope| {
         let handles: Vec<_> = per_worker
             .into_iter()
@@ -387,6 +393,7 @@ where
                     inboxes: inboxes.clone(),
                     stop: stop.clone(),
                     stop_sync: stop_sync.clone(),
+                    directory: directory.clone(),
                     epoch,
                 };
                 std::thread::Builder::new()

@@ -1,48 +1,73 @@
 //! Flow ownership: which worker runs a packet.
 //!
-//! A TCP flow belongs to the worker `hash(4-tuple) % workers`, whatever
-//! queue its packets arrive on (on veth the sender's transmit queue decides,
-//! and Linux re-hashes a flow after an RTO). Stateless traffic (ICMP, UDP,
-//! fragments) runs where it arrives; ARP runs everywhere (each worker's
-//! stack keeps its own ARP cache).
+//! A TCP flow belongs to the worker whose queue its first packet arrived
+//! on; the worker's stack knows its flows, and the shared
+//! [`FlowDirectory`](super::directory::FlowDirectory) tells the others, for
+//! the rare packet that arrives elsewhere (on veth the sender's transmit
+//! queue decides, and Linux re-hashes a flow after an RTO). Stateless
+//! traffic (ICMP, UDP, fragments) runs where it arrives; ARP runs
+//! everywhere (each worker's stack keeps its own ARP cache).
+//!
+//! [`owner`] is a fixed hash of the 4-tuple over the workers: active opens
+//! pick source ports whose hash lands on the opening worker, which is where
+//! a device with a known RSS function would deliver the answers.
 
 use crate::io::Device;
 use crate::stack::{ConnId, Error as StackError, Ipv4Cidr, Stack};
+use crate::tcp::FourTuple;
 use crate::time::Instant;
-use core::net::SocketAddrV4;
+use core::net::{Ipv4Addr, SocketAddrV4};
 
 /// Where a received frame goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dest {
-    /// The worker that owns the TCP flow.
-    Owner(usize),
+    /// A TCP segment of this flow (seen from the stack: local = our side):
+    /// to its owner.
+    Tcp(FourTuple),
     /// Every worker (ARP: each stack learns the peer's address).
     All,
     /// The worker it arrived on.
     Here,
 }
 
-/// The owner of the TCP flow `(local, local_port, remote, remote_port)`
-/// (addresses as big-endian u32) among `workers` workers.
-pub fn owner(local: u32, local_port: u16, remote: u32, remote_port: u16, workers: usize) -> usize {
-    if workers <= 1 {
-        return 0;
-    }
+/// A 64-bit mix of the TCP flow `(local, local_port, remote, remote_port)`
+/// (addresses as big-endian u32): the splitmix64 finalizer, cheap and
+/// spreading every input bit.
+pub fn flow_hash(local: u32, local_port: u16, remote: u32, remote_port: u16) -> u64 {
     let a = (u64::from(local) << 32) | u64::from(remote);
     let b = (u64::from(local_port) << 16) | u64::from(remote_port);
-    // A 64-bit mix (splitmix64 finalizer): cheap and spreads every input bit.
     let mut h = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
     h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^= h >> 31;
+    h
+}
+
+/// [`flow_hash`] of a tuple, mixed with the interface index.
+pub fn tuple_hash(t: &FourTuple, iface: usize) -> u64 {
+    flow_hash(
+        u32::from(*t.local.ip()),
+        t.local.port(),
+        u32::from(*t.remote.ip()),
+        t.remote.port(),
+    ) ^ (iface as u64).wrapping_mul(0xff51_afd7_ed55_8ccd)
+}
+
+/// The worker a fixed hash of the TCP flow picks among `workers` (used to
+/// choose source ports of active opens).
+pub fn owner(local: u32, local_port: u16, remote: u32, remote_port: u16, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let h = flow_hash(local, local_port, remote, remote_port);
     (((h >> 32) * workers as u64) >> 32) as usize
 }
 
 /// Classify a received Ethernet frame (checked parsing: anything short or
 /// odd runs where it arrived, and the stack counts it).
-pub fn classify(pkt: &[u8], workers: usize) -> Dest {
+pub fn classify(pkt: &[u8]) -> Dest {
     let be16 = |i: usize| pkt.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let be32 = |i: usize| {
         pkt.get(i..i + 4)
@@ -63,9 +88,10 @@ pub fn classify(pkt: &[u8], workers: usize) -> Dest {
     }
     let l4 = 14 + usize::from(vihl & 0x0f) * 4;
     match (be32(26), be32(30), be16(l4), be16(l4 + 2)) {
-        (Some(src), Some(dst), Some(sport), Some(dport)) => {
-            Dest::Owner(owner(dst, dport, src, sport, workers))
-        }
+        (Some(src), Some(dst), Some(sport), Some(dport)) => Dest::Tcp(FourTuple {
+            local: SocketAddrV4::new(Ipv4Addr::from(dst), dport),
+            remote: SocketAddrV4::new(Ipv4Addr::from(src), sport),
+        }),
         _ => Dest::Here,
     }
 }
@@ -158,7 +184,6 @@ mod tests {
     use crate::io::mem::{FramePool, SimDevice};
     use crate::stack::StackConfig;
     use crate::wire::MacAddr;
-    use core::net::Ipv4Addr;
 
     #[test]
     fn connect_owned_opens_flows_this_worker_owns() {
@@ -216,17 +241,14 @@ mod tests {
     }
 
     #[test]
-    fn tcp_goes_to_the_owner_of_its_tuple() {
+    fn tcp_is_classified_by_its_tuple() {
         let p = tcp([198, 18, 0, 1], [198, 18, 0, 2], 40000, 7);
-        let want = owner(
-            u32::from_be_bytes([198, 18, 0, 2]),
-            7,
-            u32::from_be_bytes([198, 18, 0, 1]),
-            40000,
-            4,
-        );
-        assert_eq!(classify(&p, 4), Dest::Owner(want));
-        assert_eq!(classify(&p, 1), Dest::Owner(0));
+        let want = FourTuple {
+            local: "198.18.0.2:7".parse().unwrap(),
+            remote: "198.18.0.1:40000".parse().unwrap(),
+        };
+        assert_eq!(classify(&p), Dest::Tcp(want));
+        assert_ne!(tuple_hash(&want, 0), tuple_hash(&want, 1));
     }
 
     #[test]
@@ -242,18 +264,18 @@ mod tests {
     fn other_traffic_stays_or_is_shared() {
         let mut arp = vec![0u8; 42];
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        assert_eq!(classify(&arp, 4), Dest::All);
+        assert_eq!(classify(&arp), Dest::All);
         let mut udp = tcp([198, 18, 0, 1], [198, 18, 0, 2], 1, 2);
         udp[23] = 17;
-        assert_eq!(classify(&udp, 4), Dest::Here);
+        assert_eq!(classify(&udp), Dest::Here);
         let mut frag = tcp([198, 18, 0, 1], [198, 18, 0, 2], 1, 2);
         frag[20] = 0x20; // MF
-        assert_eq!(classify(&frag, 4), Dest::Here);
-        assert_eq!(classify(&tcp([1; 4], [2; 4], 1, 2)[..36], 4), Dest::Here);
-        assert_eq!(classify(&[], 4), Dest::Here);
+        assert_eq!(classify(&frag), Dest::Here);
+        assert_eq!(classify(&tcp([1; 4], [2; 4], 1, 2)[..36]), Dest::Here);
+        assert_eq!(classify(&[]), Dest::Here);
         let mut v6 = vec![0u8; 60];
         v6[12..14].copy_from_slice(&[0x86, 0xdd]);
-        assert_eq!(classify(&v6, 4), Dest::Here);
+        assert_eq!(classify(&v6), Dest::Here);
     }
 
     #[test]

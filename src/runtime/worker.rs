@@ -2,7 +2,8 @@
 //! stack and one app per interface, and an inbox of frames handed over by
 //! other workers (the flows it owns that arrived on their queues).
 
-use super::owner::{classify, Dest};
+use super::directory::FlowDirectory;
+use super::owner::{classify, tuple_hash, Dest};
 use crate::app::{dispatch, App};
 use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
@@ -102,6 +103,12 @@ pub struct WorkerStats {
     pub handoff_in: u64,
     /// Hand-offs lost because the owner's inbox was full.
     pub handoff_dropped: u64,
+    /// TCP segments of flows no worker knew (new connections, strays of
+    /// closed ones): run here, where they arrived.
+    pub flows_unknown: u64,
+    /// Flows opened here that found no room in the flow directory (their
+    /// strays then stay where they arrive).
+    pub directory_full: u64,
     /// ARP frames copied to the other workers.
     pub arp_copies: u64,
     pub loops: u64,
@@ -135,6 +142,8 @@ pub struct WorkerSetup {
     pub inboxes: Arc<Vec<Inbox>>,
     pub stop: Arc<AtomicBool>,
     pub stop_sync: Arc<StopSync>,
+    /// Which worker owns which TCP flow (shared by the workers).
+    pub directory: Arc<FlowDirectory>,
     pub epoch: std::time::Instant,
 }
 
@@ -155,6 +164,7 @@ pub fn run<A: RuntimeApp>(
         inboxes,
         stop,
         stop_sync,
+        directory,
         epoch,
     } = setup;
     let pinned = core
@@ -172,7 +182,11 @@ pub fn run<A: RuntimeApp>(
     let mut stacks: Vec<Stack<XdpDevice>> = Vec::with_capacity(devices.len());
     let mut apps: Vec<A> = Vec::with_capacity(devices.len());
     for (i, (dev, cfg)) in devices.into_iter().enumerate() {
-        stacks.push(Stack::new(cfg, dev, t0));
+        let mut stack = Stack::new(cfg, dev, t0);
+        if workers > 1 {
+            stack.log_flows();
+        }
+        stacks.push(stack);
         apps.push(make_app(WorkerCtx {
             worker: me,
             workers,
@@ -211,8 +225,20 @@ pub fn run<A: RuntimeApp>(
                 st.rx_packets += 1;
                 st.rx_bytes += len as u64;
                 let pkt = frame.buf().get(..len).unwrap_or(&[]);
-                match classify(pkt, workers) {
-                    Dest::Owner(w) if w != me => {
+                match classify(pkt) {
+                    // A flow this worker's stack does not know: a new one
+                    // (its first packet arrived here: ours), or a stray of
+                    // a flow another worker owns (hand it over).
+                    Dest::Tcp(tuple) if workers > 1 && !stacks[i].has_conn(&tuple) => {
+                        let Some(w) = directory.lookup(tuple_hash(&tuple, i)).filter(|&w| w != me)
+                        else {
+                            st.flows_unknown += 1;
+                            if let Some(tap) = stacks[i].device().capture() {
+                                tap.capture(&frame.buf()[..len]);
+                            }
+                            stacks[i].receive(t, frame, len);
+                            continue;
+                        };
                         match inboxes[w].push(Handoff {
                             iface: i,
                             frame,
@@ -274,13 +300,22 @@ pub fn run<A: RuntimeApp>(
             }
         }
         let mut next: Option<Instant> = None;
-        for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
+        for (i, (stack, app)) in stacks.iter_mut().zip(apps.iter_mut()).enumerate() {
             dispatch(stack, app, t);
             stack.poll(t);
             // Events raised while transmitting (e.g. Writable) are served
             // at once rather than a loop later.
             dispatch(stack, app, t);
             stack.device_mut().flush();
+            // Flows opened here are this worker's: tell the others.
+            stack.drain_flow_log(|tuple, open| {
+                let h = tuple_hash(tuple, i);
+                if !open {
+                    directory.remove(h, me);
+                } else if !directory.insert(h, me) {
+                    st.directory_full += 1;
+                }
+            });
             for at in [stack.poll_at(), app.poll_at()].into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }

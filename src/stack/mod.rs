@@ -288,6 +288,27 @@ impl<D: Device> Stack<D> {
             .min()
     }
 
+    /// Whether a connection (any state, TIME-WAIT included) has `tuple`.
+    pub fn has_conn(&self, tuple: &FourTuple) -> bool {
+        self.conns.contains(tuple)
+    }
+
+    /// Start logging connections opened and closed (for a runtime's flow
+    /// directory); drain the log with [`Self::drain_flow_log`].
+    pub fn log_flows(&mut self) {
+        self.conns.flow_log.get_or_insert_with(Vec::new);
+    }
+
+    /// Every connection opened (`true`) or closed (`false`) since the last
+    /// call, in order.
+    pub fn drain_flow_log(&mut self, mut f: impl FnMut(&FourTuple, bool)) {
+        if let Some(log) = &mut self.conns.flow_log {
+            for (t, open) in log.drain(..) {
+                f(&t, open);
+            }
+        }
+    }
+
     pub fn device(&self) -> &D {
         &self.iface.dev
     }
