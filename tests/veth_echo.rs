@@ -408,7 +408,11 @@ fn echo_serves_kernel_clients_with_offloads_at_defaults() {
         "the kernel peer is not at its offload defaults: {features}"
     );
     let stats = std::env::temp_dir().join(format!("xdptcp-veth-csum-{}.json", std::process::id()));
-    let child = start_echo(&h, &["--stats-json", stats.to_str().unwrap()]);
+    // Also with busy polling of the AF_XDP socket (SO_PREFER_BUSY_POLL).
+    let child = start_echo(
+        &h,
+        &["--stats-json", stats.to_str().unwrap(), "--busy-poll", "20"],
+    );
     let r = bulk(&h.nsk(), 4, 4 << 20).and_then(|_| short(&h.nsk(), 200, 4));
     let (code, err) = netns::stop(child);
     eprintln!("{err}");
@@ -430,6 +434,14 @@ fn echo_serves_kernel_clients_with_offloads_at_defaults() {
     let partial = sum("rx_csum_partial_accepted");
     assert!(partial > 1000, "partial checksums accepted: {partial}");
     assert_eq!(sum("drop_bad_checksum"), 0);
+    let polls: u64 = report["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["devices"].as_array().unwrap().iter())
+        .map(|d| d["busy_polls"].as_u64().unwrap())
+        .sum();
+    assert!(polls > 0, "--busy-poll did not poll");
     assert!(
         err.contains("accepted with a partial checksum"),
         "the exit summary does not say so: {err}"
@@ -505,6 +517,10 @@ fn echo_user_errors_exit_2() {
         ),
         (vec!["--iface", &iface, "--queues", "8"], "queue"),
         (vec!["--iface", "bad"], "NAME=IPV4/PREFIX"),
+        (
+            vec!["--iface", &iface, "--busy-poll", "2000000"],
+            "--busy-poll",
+        ),
         // veth has no zero-copy AF_XDP.
         (vec!["--iface", &iface, "--zero-copy", "on"], "zero-copy"),
     ] {

@@ -41,6 +41,11 @@ pub struct DataPath {
     /// UMEM frames per queue (receive and send buffers come out of them).
     #[arg(long, default_value_t = 16384)]
     pub frames: u32,
+    /// Busy-poll the AF_XDP sockets for this many microseconds per call
+    /// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET 64): the queue's NAPI runs
+    /// in the worker's loop instead of in softirq. 0 or absent: off.
+    #[arg(long, value_name = "USECS")]
+    pub busy_poll: Option<u32>,
 }
 
 /// `--cores` as parsed.
@@ -100,6 +105,10 @@ impl DataPath {
             eprintln!("xdptcp: --frames must be 1024..1048576");
             return Err(EXIT_USAGE);
         }
+        if self.busy_poll.is_some_and(|u| u > 1_000_000) {
+            eprintln!("xdptcp: --busy-poll must be 0..1000000 microseconds");
+            return Err(EXIT_USAGE);
+        }
         Ok(RuntimeConfig {
             ifaces: self.ifaces.clone(),
             queues: self.queues,
@@ -110,6 +119,7 @@ impl DataPath {
             pcap: self.pcap.clone(),
             max_conns: self.max_conns,
             frames_per_queue: self.frames,
+            busy_poll: self.busy_poll.filter(|&u| u > 0),
             ..RuntimeConfig::default()
         })
     }

@@ -117,6 +117,9 @@ pub struct RuntimeConfig {
     pub max_conns: usize,
     /// Local ports for active opens (default: the stack's).
     pub ephemeral_ports: Option<(u16, u16)>,
+    /// Busy-poll the AF_XDP sockets (SO_PREFER_BUSY_POLL) for this many
+    /// microseconds per call; `None`: interrupt-driven (softirq) receive.
+    pub busy_poll: Option<u32>,
 }
 
 impl Default for RuntimeConfig {
@@ -137,6 +140,7 @@ impl Default for RuntimeConfig {
             },
             max_conns: 16384,
             ephemeral_ports: None,
+            busy_poll: None,
         }
     }
 }
@@ -257,6 +261,9 @@ fn setup_iface(
     let mut zero_copy = true;
     for q in 0..queues {
         let sock = XdpSocket::new(&umem, &spec.name, q, cfg.zero_copy)?;
+        if let Some(usecs) = cfg.busy_poll {
+            sock.set_busy_poll(usecs, crate::io::xdp::socket::BATCH as u32)?;
+        }
         zero_copy &= sock.zero_copy();
         prog.set_socket(q, sock.fd())?;
         let mut dev = XdpDevice::new(sock, umem.clone(), info.mtu);
@@ -394,6 +401,7 @@ where
                     stop: stop.clone(),
                     stop_sync: stop_sync.clone(),
                     directory: directory.clone(),
+                    busy_poll: cfg.busy_poll.is_some(),
                     epoch,
                 };
                 std::thread::Builder::new()

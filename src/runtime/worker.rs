@@ -144,6 +144,8 @@ pub struct WorkerSetup {
     pub stop_sync: Arc<StopSync>,
     /// Which worker owns which TCP flow (shared by the workers).
     pub directory: Arc<FlowDirectory>,
+    /// Drive the sockets' busy polling each loop (`--busy-poll`).
+    pub busy_poll: bool,
     pub epoch: std::time::Instant,
 }
 
@@ -165,6 +167,7 @@ pub fn run<A: RuntimeApp>(
         stop,
         stop_sync,
         directory,
+        busy_poll,
         epoch,
     } = setup;
     let pinned = core
@@ -219,6 +222,9 @@ pub fn run<A: RuntimeApp>(
         let mut work = 0usize;
         #[allow(clippy::needless_range_loop)] // `stacks[i]` is re-borrowed per frame
         for i in 0..stacks.len() {
+            if busy_poll {
+                stacks[i].device_mut().busy_poll();
+            }
             stacks[i].device_mut().recv(&mut batch);
             work += batch.len();
             for (frame, len) in batch.drain(..) {
@@ -306,7 +312,10 @@ pub fn run<A: RuntimeApp>(
             // Events raised while transmitting (e.g. Writable) are served
             // at once rather than a loop later.
             dispatch(stack, app, t);
-            stack.device_mut().flush();
+            if stack.device_mut().flush() {
+                // Transmissions still queued: loop again rather than sleep.
+                work += 1;
+            }
             // Flows opened here are this worker's: tell the others.
             stack.drain_flow_log(|tuple, open| {
                 let h = tuple_hash(tuple, i);

@@ -7,6 +7,7 @@
 //! reaps completions back into the pool.
 
 use super::pcap::PcapTap;
+use super::sys;
 use super::umem::{SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE, RX_RING_SIZE};
 use super::{Error, ErrorKind};
 use crate::io::{Device, Frame};
@@ -20,10 +21,6 @@ use xsk_rs::{CompQueue, FillQueue, RxQueue, Socket, TxQueue};
 pub const BATCH: usize = 64;
 /// Descriptors queued for transmission before a forced flush.
 const TX_BATCH: usize = 256;
-/// The kernel's copy-mode transmit handles at most 32 descriptors per
-/// `sendto` (TX_BATCH_SIZE in net/xdp/xsk.c): kick it this often at most
-/// per flush.
-const MAX_TX_KICKS: usize = RING_SIZE as usize / 32;
 
 const SOL_XDP: libc::c_int = 283;
 const XDP_OPTIONS: libc::c_int = 8;
@@ -71,6 +68,8 @@ pub struct DeviceCounters {
     /// `sendto` kicks for TX, `poll` kicks for the fill ring.
     pub tx_wakeups: u64,
     pub fill_wakeups: u64,
+    /// `recvfrom` calls driving busy polling (`--busy-poll`).
+    pub busy_polls: u64,
 }
 
 /// One AF_XDP socket bound to `(iface, queue)`.
@@ -200,6 +199,18 @@ impl XdpSocket {
             )
         };
         ret == 0 && opts & XDP_OPTIONS_ZEROCOPY != 0
+    }
+
+    /// Ask the kernel to busy-poll this socket's queue (SO_PREFER_BUSY_POLL,
+    /// SO_BUSY_POLL `usecs`, SO_BUSY_POLL_BUDGET `budget`): the NAPI then
+    /// runs when the worker calls into the socket, not in softirq.
+    pub fn set_busy_poll(&self, usecs: u32, budget: u32) -> Result<(), Error> {
+        sys::set_busy_poll(self.fd(), usecs, budget).map_err(|e| {
+            Error::new(
+                ErrorKind::Socket,
+                format!("--busy-poll on queue {}: {e}", self.queue),
+            )
+        })
     }
 
     /// Kernel-side statistics (drops for a full RX ring, empty fill ring...).
@@ -350,8 +361,12 @@ impl XdpDevice {
         let _ = self.sock.rx.poll(timeout_ms);
     }
 
-    /// Submit queued transmissions, kick the kernel, reap completions.
-    pub fn flush(&mut self) {
+    /// Submit queued transmissions, kick the kernel (at most once: one
+    /// `sendto` per worker loop iteration, and only when the kernel asks
+    /// for it through need_wakeup), reap completions. Returns whether
+    /// descriptors are still waiting on the TX ring (copy mode sends 32 per
+    /// kick): the worker then loops again instead of sleeping.
+    pub fn flush(&mut self) -> bool {
         self.reap();
         if !self.tx_batch.is_empty() {
             let free = self.sock.tx.nb_free(self.tx_batch.len() as u32) as usize;
@@ -363,17 +378,20 @@ impl XdpDevice {
             self.tx_outstanding += done;
             self.tx_batch.drain(..done);
         }
-        // Copy mode transmits only when kicked, 32 descriptors per kick.
-        let mut kicks = 0;
-        while self.sock.tx.needs_wakeup() && self.tx_in_flight() > 0 && kicks < MAX_TX_KICKS {
+        if self.tx_in_flight() > 0 && self.sock.tx.needs_wakeup() {
             self.counters.tx_wakeups += 1;
-            kicks += 1;
-            if self.sock.tx.wakeup().is_err() {
-                break;
-            }
-            self.reap();
+            let _ = self.sock.tx.wakeup();
         }
         self.reap();
+        !self.tx_batch.is_empty() || self.tx_in_flight() > 0
+    }
+
+    /// Drive the socket's busy polling (`--busy-poll`): with
+    /// SO_PREFER_BUSY_POLL the kernel runs the queue's NAPI in this call
+    /// instead of in softirq, up to SO_BUSY_POLL_BUDGET packets.
+    pub fn busy_poll(&mut self) {
+        self.counters.busy_polls += 1;
+        sys::recv_dontwait(self.sock.fd());
     }
 
     fn tx_in_flight(&mut self) -> usize {
@@ -399,7 +417,7 @@ impl XdpDevice {
             return false;
         }
         if self.tx_batch.len() == TX_BATCH {
-            self.flush();
+            let _ = self.flush();
             if self.tx_batch.len() == TX_BATCH {
                 self.counters.tx_ring_full += 1;
                 return false;
