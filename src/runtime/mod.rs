@@ -211,6 +211,7 @@ struct IfaceSetup {
     prog: XdpProgram,
     devices: Vec<XdpDevice>,
     stack_cfg: StackConfig,
+    rss: Option<Arc<crate::io::xdp::rss::Rss>>,
 }
 
 fn setup_iface(
@@ -299,6 +300,7 @@ fn setup_iface(
         prog,
         devices,
         stack_cfg,
+        rss: info.rss.clone().map(Arc::new),
     })
 }
 
@@ -368,12 +370,18 @@ where
         .map_err(|e| Error::new(ErrorKind::Socket, format!("eventfd: {e}")))?;
     let inboxes = Arc::new(inboxes);
     let epoch = std::time::Instant::now();
-    let mut per_worker: Vec<Vec<(XdpDevice, StackConfig)>> =
-        (0..workers).map(|_| Vec::new()).collect();
+    #[allow(clippy::type_complexity)]
+    let mut per_worker: Vec<
+        Vec<(
+            XdpDevice,
+            StackConfig,
+            Option<Arc<crate::io::xdp::rss::Rss>>,
+        )>,
+    > = (0..workers).map(|_| Vec::new()).collect();
     for s in sets.iter_mut() {
         for (w, mut dev) in s.devices.drain(..).enumerate() {
             dev.set_capture(pcap.as_ref().and_then(|p| p.tap()));
-            per_worker[w].push((dev, s.stack_cfg.clone()));
+            per_worker[w].push((dev, s.stack_cfg.clone(), s.rss.clone()));
         }
     }
     let make_app = &make_app;

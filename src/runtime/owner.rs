@@ -12,6 +12,7 @@
 //! pick source ports whose hash lands on the opening worker, which is where
 //! a device with a known RSS function would deliver the answers.
 
+use crate::io::xdp::rss::Rss;
 use crate::io::Device;
 use crate::stack::{ConnId, Error as StackError, Ipv4Cidr, Stack};
 use crate::tcp::FourTuple;
@@ -99,6 +100,7 @@ pub fn classify(pkt: &[u8]) -> Dest {
 /// A local port in `range` whose flow to `remote:remote_port` from `local`
 /// is owned by worker `me`, starting the search at `start` (so an active
 /// open never needs a hand-off). `None` if no port in the range fits.
+#[allow(clippy::too_many_arguments)]
 pub fn port_for_worker(
     local: u32,
     remote: u32,
@@ -107,6 +109,7 @@ pub fn port_for_worker(
     start: u16,
     me: usize,
     workers: usize,
+    rss: Option<&Rss>,
 ) -> Option<u16> {
     let (lo, hi) = range;
     if lo > hi {
@@ -116,7 +119,12 @@ pub fn port_for_worker(
     let first = u32::from(start.clamp(lo, hi) - lo);
     (0..span)
         .map(|i| lo + ((first + i) % span) as u16)
-        .find(|&p| owner(local, p, remote, remote_port, workers) == me)
+        .find(|&p| match rss {
+            // The device's own hash of the answers (from the remote to
+            // us): they arrive on queue `me`, this worker's.
+            Some(r) => r.queue(remote, local, remote_port, p) == Some(me as u32),
+            None => owner(local, p, remote, remote_port, workers) == me,
+        })
 }
 
 /// Active open from worker `me` of `workers`: a local port whose flow this
@@ -146,10 +154,13 @@ pub fn connect_owned<D: Device>(
         .or(cfg.addrs.first())
         .ok_or(StackError::Unreachable)?
         .addr;
-    connect_owned_from(stack, now, local, remote, me, workers, cursor)
+    connect_owned_from(stack, now, local, remote, me, workers, cursor, None)
 }
 
-/// [`connect_owned`] from a chosen local address (one of the stack's).
+/// [`connect_owned`] from a chosen local address (one of the stack's);
+/// with the device's `rss`, ports are chosen so that the answers arrive on
+/// this worker's queue.
+#[allow(clippy::too_many_arguments)]
 pub fn connect_owned_from<D: Device>(
     stack: &mut Stack<D>,
     now: Instant,
@@ -158,6 +169,7 @@ pub fn connect_owned_from<D: Device>(
     me: usize,
     workers: usize,
     cursor: &mut u16,
+    rss: Option<&Rss>,
 ) -> Result<ConnId, StackError> {
     let rip = u32::from(*remote.ip());
     let range = stack.config().ephemeral_ports;
@@ -167,7 +179,7 @@ pub fn connect_owned_from<D: Device>(
     // Each try moves the cursor past one owned port: `span` tries visit
     // every port of the range at least once.
     for _ in 0..span {
-        let port = port_for_worker(lip, rip, remote.port(), range, *cursor, me, workers)
+        let port = port_for_worker(lip, rip, remote.port(), range, *cursor, me, workers, rss)
             .ok_or(StackError::Exhausted)?;
         *cursor = if port >= hi { lo } else { port + 1 };
         match stack.connect_from(now, SocketAddrV4::new(local, port), remote) {
@@ -281,11 +293,37 @@ mod tests {
     #[test]
     fn active_opens_can_pick_a_port_the_worker_owns() {
         for me in 0..4 {
-            let p = port_for_worker(0xc612_0002, 0xc612_0001, 80, (49152, 65535), 50000, me, 4)
-                .unwrap();
+            let p = port_for_worker(
+                0xc612_0002,
+                0xc612_0001,
+                80,
+                (49152, 65535),
+                50000,
+                me,
+                4,
+                None,
+            )
+            .unwrap();
             assert!(p >= 49152);
             assert_eq!(owner(0xc612_0002, p, 0xc612_0001, 80, 4), me);
+            // With the device's RSS, the answers' queue is the worker's.
+            let rss = Rss {
+                key: (0..40).map(|i| (i * 37 + 11) as u8).collect(),
+                indir: (0..128).map(|i| i % 4).collect(),
+            };
+            let p = port_for_worker(
+                0xc612_0002,
+                0xc612_0001,
+                80,
+                (49152, 65535),
+                50000,
+                me,
+                4,
+                Some(&rss),
+            )
+            .unwrap();
+            assert_eq!(rss.queue(0xc612_0001, 0xc612_0002, 80, p), Some(me as u32));
         }
-        assert_eq!(port_for_worker(1, 2, 80, (5, 4), 5, 0, 4), None);
+        assert_eq!(port_for_worker(1, 2, 80, (5, 4), 5, 0, 4, None), None);
     }
 }

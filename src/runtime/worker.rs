@@ -5,6 +5,7 @@
 use super::directory::FlowDirectory;
 use super::owner::{classify, tuple_hash, Dest};
 use crate::app::{dispatch, App};
+use crate::io::xdp::rss::Rss;
 use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
@@ -68,12 +69,15 @@ pub struct Handoff {
 
 /// Where an app instance runs (for flow ownership of its active opens, see
 /// [`super::owner::connect_owned`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerCtx {
     pub worker: usize,
     pub workers: usize,
     /// Index of the interface (in `--iface` order) of this app's stack.
     pub iface: usize,
+    /// The interface's RSS, if the device tells it: the queue (= worker)
+    /// a flow's packets arrive on can then be computed.
+    pub rss: Option<Arc<Rss>>,
 }
 
 /// An app that the runtime can run and report on.
@@ -137,7 +141,7 @@ pub struct WorkerSetup {
     pub queue: u32,
     pub core: Option<core_affinity::CoreId>,
     /// One device (this queue's socket) and stack config per interface.
-    pub devices: Vec<(XdpDevice, StackConfig)>,
+    pub devices: Vec<(XdpDevice, StackConfig, Option<Arc<Rss>>)>,
     /// Every worker's inbox, indexed by worker.
     pub inboxes: Arc<Vec<Inbox>>,
     pub stop: Arc<AtomicBool>,
@@ -180,11 +184,11 @@ pub fn run<A: RuntimeApp>(
     // return to the caches, which then hand everything back).
     let caches: Vec<CacheGuard> = devices
         .iter()
-        .map(|(dev, _)| dev.umem().worker_cache())
+        .map(|(dev, _, _)| dev.umem().worker_cache())
         .collect();
     let mut stacks: Vec<Stack<XdpDevice>> = Vec::with_capacity(devices.len());
     let mut apps: Vec<A> = Vec::with_capacity(devices.len());
-    for (i, (dev, cfg)) in devices.into_iter().enumerate() {
+    for (i, (dev, cfg, rss)) in devices.into_iter().enumerate() {
         let mut stack = Stack::new(cfg, dev, t0);
         if workers > 1 {
             stack.log_flows();
@@ -194,6 +198,7 @@ pub fn run<A: RuntimeApp>(
             worker: me,
             workers,
             iface: i,
+            rss,
         }));
     }
     let mut st = WorkerStats {

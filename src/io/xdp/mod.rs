@@ -5,6 +5,7 @@ pub mod iface;
 pub mod pcap;
 pub mod pool;
 pub mod prog;
+pub mod rss;
 pub mod socket;
 pub mod sys;
 pub mod umem;
