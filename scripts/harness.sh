@@ -15,6 +15,10 @@
 #   --loss N      nftables on the kernel side: drop N/1000 of packets each way
 #   --dup N       nftables on the kernel side: duplicate N/1000 of the packets
 #                 the kernel sends towards the stack
+#   --gso on|off  the kernel's GSO/TSO on both veth ends (default on: kernel
+#                 defaults; --loss/--dup turn it off on the kernel peer so
+#                 nftables drops wire-sized packets, not 64 KB super-packets).
+#                 Transmit checksum offload stays at the kernel default: on.
 #
 # NS for exec is "k" / "s" (or a full namespace name). Everything lives inside
 # the two namespaces: nothing is created in the root namespace. Idempotent:
@@ -26,9 +30,10 @@ QUEUES=${HARNESS_QUEUES:-4}
 PATHS=${HARNESS_PATHS:-1}
 LOSS=${HARNESS_LOSS:-0}
 DUP=${HARNESS_DUP:-0}
+GSO=${HARNESS_GSO:-on}
 
 usage() {
-  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -44,6 +49,7 @@ while (($#)); do
     --paths) PATHS=$2; shift 2 ;;
     --loss) LOSS=$2; shift 2 ;;
     --dup) DUP=$2; shift 2 ;;
+    --gso) GSO=$2; shift 2 ;;
     -h|--help) usage ;;
     --*) die "unknown option $1" ;;
     *) break ;;
@@ -57,6 +63,7 @@ CMD=$1; shift
 [[ $PATHS == 1 || $PATHS == 2 ]] || die "--paths must be 1 or 2"
 [[ $LOSS =~ ^[0-9]+$ ]] && ((LOSS <= 1000)) || die "--loss is per mille, 0..1000"
 [[ $DUP =~ ^[0-9]+$ ]] && ((DUP <= 1000)) || die "--dup is per mille, 0..1000"
+[[ $GSO == on || $GSO == off ]] || die "--gso must be on or off"
 
 NSK=${PREFIX}k
 NSS=${PREFIX}s
@@ -95,13 +102,15 @@ up_path() {
   ip -n "$NSS" link set "$s" address "$(smac "$i")"
   ip -n "$NSK" addr replace "$(kaddr "$i")/24" dev "$k"
   ip -n "$NSS" addr replace "$(saddr "$i")/24" dev "$s"
-  # The kernel peer hands its segments to veth with the checksum left to
-  # "hardware" (CHECKSUM_PARTIAL) and as GSO super-packets; xdptcp sees raw
-  # frames through XDP, so both must be finished in software: checksums
-  # filled in, one wire-sized segment per packet (which also makes nftables
-  # loss per packet). The stack's side: the same for the kernel's own traffic.
-  in_k ethtool -K "$k" tx off tso off gso off >/dev/null 2>&1 || true
-  in_s ethtool -K "$s" tx off tso off gso off >/dev/null 2>&1 || true
+  # Offloads stay at the kernel's defaults: the peer's segments reach XDP
+  # with the checksum left to "hardware" (CHECKSUM_PARTIAL), which xdptcp
+  # accepts on veth (counted as rx_csum_partial_accepted), and attaching
+  # XDP makes veth segment GSO packets before they cross. Only nftables
+  # impairments want GSO off, so that they act on wire-sized packets.
+  local kgso=$GSO
+  ((LOSS > 0 || DUP > 0)) && kgso=off
+  in_k ethtool -K "$k" tso "$kgso" gso "$kgso" >/dev/null 2>&1 || true
+  in_s ethtool -K "$s" tso "$GSO" gso "$GSO" >/dev/null 2>&1 || true
   ip -n "$NSK" link set "$k" up
   ip -n "$NSS" link set "$s" up
 }

@@ -1,6 +1,7 @@
 //! `xdptcp echo` on a 4-queue veth against the kernel's TCP in the other
 //! namespace: many concurrent bulk connections verified with SHA-256, many
-//! short connections, the same under nftables loss and duplication; the
+//! short connections, few hand-offs between workers (flows owned where
+//! they arrive), the same under nftables loss and duplication; the
 //! kernel in the stack's namespace keeps answering on its own address; the
 //! pcap dissects cleanly; SIGINT leaves no XDP program behind. Also the
 //! CLI's user errors (exit 2).
@@ -301,10 +302,28 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
         .iter()
         .map(|w| w["handoff_in"].as_u64().unwrap())
         .sum();
-    assert!(handoffs > 0, "no hand-offs counted");
     assert!(
         handins >= handoffs,
         "hand-offs lost: out {handoffs} in {handins}"
+    );
+    // Flows are owned where they arrive: only strays are handed over. A
+    // bulk flow that Linux re-hashes to another queue after an RTO (this
+    // machine is overcommitted: 4 workers on 2 cores) stays a stray for
+    // the rest of its life, so the bound here is loose; the short
+    // connections of `veth_datapath` show the share under 1 %. (A fixed
+    // hash of the tuple, before, handed over about 3 in 4 packets.)
+    let rx: u64 = workers
+        .iter()
+        .map(|w| w["rx_packets"].as_u64().unwrap())
+        .sum();
+    let share = handoffs as f64 / rx as f64;
+    eprintln!(
+        "hand-offs: {handoffs} of {rx} packets ({:.3} %)",
+        share * 100.0
+    );
+    assert!(
+        share < 0.05,
+        "hand-off share {share:.4}: {handoffs} of {rx}"
     );
     let accepted: u64 = workers
         .iter()
@@ -368,6 +387,65 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     }
     let _ = std::fs::remove_file(&pcap);
     let _ = std::fs::remove_file(&stats);
+}
+
+/// The kernel peer at its defaults (transmit checksum offload, TSO and
+/// GSO on; no ethtool change): its segments reach XDP with only the
+/// pseudo-header sum in the checksum field (`CHECKSUM_PARTIAL`). xdptcp
+/// accepts that form on veth, counts it, and serves Linux clients.
+#[test]
+fn echo_serves_kernel_clients_with_offloads_at_defaults() {
+    let t = "echo_serves_kernel_clients_with_offloads_at_defaults";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("xo", 1, &[]);
+    let out = h.run("k", &["ethtool", "-k", &format!("{}k0", h.prefix)]);
+    let features = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        features.contains("tx-checksumming: on")
+            && features.contains("generic-segmentation-offload: on"),
+        "the kernel peer is not at its offload defaults: {features}"
+    );
+    let stats = std::env::temp_dir().join(format!("xdptcp-veth-csum-{}.json", std::process::id()));
+    // Also with busy polling of the AF_XDP socket (SO_PREFER_BUSY_POLL).
+    let child = start_echo(
+        &h,
+        &["--stats-json", stats.to_str().unwrap(), "--busy-poll", "20"],
+    );
+    let r = bulk(&h.nsk(), 4, 4 << 20).and_then(|_| short(&h.nsk(), 200, 4));
+    let (code, err) = netns::stop(child);
+    eprintln!("{err}");
+    r.unwrap();
+    assert_eq!(code, 0, "xdptcp echo exit status");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&stats);
+    assert_eq!(report["ifaces"][0]["driver"], "veth");
+    let sum = |k: &str| -> u64 {
+        report["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|w| w["stacks"].as_array().unwrap().iter())
+            .map(|s| s[k].as_u64().unwrap())
+            .sum()
+    };
+    let partial = sum("rx_csum_partial_accepted");
+    assert!(partial > 1000, "partial checksums accepted: {partial}");
+    assert_eq!(sum("drop_bad_checksum"), 0);
+    let polls: u64 = report["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["devices"].as_array().unwrap().iter())
+        .map(|d| d["busy_polls"].as_u64().unwrap())
+        .sum();
+    assert!(polls > 0, "--busy-poll did not poll");
+    assert!(
+        err.contains("accepted with a partial checksum"),
+        "the exit summary does not say so: {err}"
+    );
 }
 
 #[test]
@@ -439,6 +517,10 @@ fn echo_user_errors_exit_2() {
         ),
         (vec!["--iface", &iface, "--queues", "8"], "queue"),
         (vec!["--iface", "bad"], "NAME=IPV4/PREFIX"),
+        (
+            vec!["--iface", &iface, "--busy-poll", "2000000"],
+            "--busy-poll",
+        ),
         // veth has no zero-copy AF_XDP.
         (vec!["--iface", &iface, "--zero-copy", "on"], "zero-copy"),
     ] {

@@ -96,7 +96,9 @@ fn af_xdp_sockets_on_every_queue_answer_arp_and_ping() {
                 // veth has no zero-copy support: auto falls back to copy mode.
                 assert!(!s.zero_copy());
                 prog.set_socket(q, s.fd()).unwrap();
-                XdpDevice::new(s, umem.clone(), info.mtu)
+                let mut d = XdpDevice::new(s, umem.clone(), info.mtu);
+                d.set_fill_target(RING_SIZE as usize);
+                d
             })
             .collect();
         (prog, devs, info)

@@ -41,6 +41,11 @@ pub struct DataPath {
     /// UMEM frames per queue (receive and send buffers come out of them).
     #[arg(long, default_value_t = 16384)]
     pub frames: u32,
+    /// Busy-poll the AF_XDP sockets for this many microseconds per call
+    /// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET 64): the queue's NAPI runs
+    /// in the worker's loop instead of in softirq. 0 or absent: off.
+    #[arg(long, value_name = "USECS")]
+    pub busy_poll: Option<u32>,
 }
 
 /// `--cores` as parsed.
@@ -100,6 +105,10 @@ impl DataPath {
             eprintln!("xdptcp: --frames must be 1024..1048576");
             return Err(EXIT_USAGE);
         }
+        if self.busy_poll.is_some_and(|u| u > 1_000_000) {
+            eprintln!("xdptcp: --busy-poll must be 0..1000000 microseconds");
+            return Err(EXIT_USAGE);
+        }
         Ok(RuntimeConfig {
             ifaces: self.ifaces.clone(),
             queues: self.queues,
@@ -110,6 +119,7 @@ impl DataPath {
             pcap: self.pcap.clone(),
             max_conns: self.max_conns,
             frames_per_queue: self.frames,
+            busy_poll: self.busy_poll.filter(|&u| u > 0),
             ..RuntimeConfig::default()
         })
     }
@@ -160,6 +170,25 @@ pub fn print_report(r: &RunReport) {
             w.worker, w.queue, w.core, w.rx_packets, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
             s.0, s.1, s.2, s.3
         );
+    }
+    for d in r.drops() {
+        if d.csum_partial_accepted > 0 {
+            eprintln!(
+                "xdptcp: {}: {} segments accepted with a partial checksum (veth peer with checksum offload)",
+                d.iface, d.csum_partial_accepted
+            );
+        }
+        if d.reasons.is_empty() {
+            continue;
+        }
+        let list: Vec<String> = d.reasons.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!("xdptcp: {} drops: {}", d.iface, list.join(", "));
+        if d.reasons.iter().any(|(k, _)| k == "bad_checksum") {
+            eprintln!(
+                "xdptcp: hint: bad checksums usually mean a peer leaving them to offload that never happened \
+                 (a virtual NIC other than veth): turn it off on the peer with `ethtool -K IFACE tx off`"
+            );
+        }
     }
     if r.pcap_written + r.pcap_dropped > 0 {
         eprintln!(

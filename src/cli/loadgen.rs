@@ -172,7 +172,7 @@ pub fn run(a: LoadgenArgs) -> i32 {
         let load = load.clone();
         let shared = shared.clone();
         move |ctx: runtime::WorkerCtx| {
-            LoadApp::new(load.clone(), shared.clone(), ctx.worker, ctx.workers)
+            LoadApp::new(load.clone(), shared.clone(), ctx.worker, ctx.workers).with_rss(ctx.rss)
         }
     };
     let result = runtime::run(&cfg, make, &ready);

@@ -3,14 +3,16 @@
 //! each owning a [`Stack`](crate::stack::Stack) per interface; flow
 //! ownership with hand-off rings; signals, counters, `--stats-json`, `--pcap`.
 
+pub mod directory;
 pub mod owner;
+pub mod report;
 pub mod worker;
 
 use crate::io::xdp::iface::IfaceInfo;
 use crate::io::xdp::pcap::PcapWriter;
 use crate::io::xdp::{
-    AttachedMode, Error, ErrorKind, SharedUmem, XdpCounters, XdpDevice, XdpMode, XdpProgram,
-    XdpSocket, ZeroCopy,
+    AttachedMode, Error, ErrorKind, FrameAccount, SharedUmem, XdpCounters, XdpDevice, XdpMode,
+    XdpProgram, XdpSocket, ZeroCopy,
 };
 use crate::stack::{Ipv4Cidr, StackConfig};
 use crate::tcp;
@@ -115,6 +117,9 @@ pub struct RuntimeConfig {
     pub max_conns: usize,
     /// Local ports for active opens (default: the stack's).
     pub ephemeral_ports: Option<(u16, u16)>,
+    /// Busy-poll the AF_XDP sockets (SO_PREFER_BUSY_POLL) for this many
+    /// microseconds per call; `None`: interrupt-driven (softirq) receive.
+    pub busy_poll: Option<u32>,
 }
 
 impl Default for RuntimeConfig {
@@ -135,6 +140,7 @@ impl Default for RuntimeConfig {
             },
             max_conns: 16384,
             ephemeral_ports: None,
+            busy_poll: None,
         }
     }
 }
@@ -144,10 +150,20 @@ impl Default for RuntimeConfig {
 pub struct IfaceReport {
     pub name: String,
     pub addr: String,
+    /// The interface's driver (ETHTOOL_GDRVINFO), e.g. "veth".
+    pub driver: String,
+    /// Segments with only the pseudo-header sum in the checksum field are
+    /// accepted (veth: the peer's transmit checksum offload).
+    pub accept_partial_checksum: bool,
     pub xdp_mode: AttachedMode,
     pub zero_copy: bool,
     pub queues: u32,
     pub xdp: XdpCounters,
+    /// Frames held by the stacks (connections) when the workers stopped.
+    pub frames_held_at_stop: isize,
+    /// Where the UMEM's frames are after teardown (`lost` is always 0,
+    /// `live` 0 unless something kept a frame).
+    pub frames: FrameAccount,
 }
 
 /// The run's report (printed on exit, `--stats-json`).
@@ -179,6 +195,7 @@ fn stack_config(
         },
         max_conns: cfg.max_conns,
         addrs: spec.addrs().collect(),
+        accept_partial_checksum: info.is_veth(),
         ..StackConfig::new(info.mac, spec.cidr, random_secret())
     };
     if let Some(p) = cfg.ephemeral_ports {
@@ -190,9 +207,11 @@ fn stack_config(
 /// One interface, set up: its program (detached on drop) and devices.
 struct IfaceSetup {
     report: IfaceReport,
+    umem: std::sync::Arc<SharedUmem>,
     prog: XdpProgram,
     devices: Vec<XdpDevice>,
     stack_cfg: StackConfig,
+    rss: Option<Arc<crate::io::xdp::rss::Rss>>,
 }
 
 fn setup_iface(
@@ -243,9 +262,16 @@ fn setup_iface(
     let mut zero_copy = true;
     for q in 0..queues {
         let sock = XdpSocket::new(&umem, &spec.name, q, cfg.zero_copy)?;
+        if let Some(usecs) = cfg.busy_poll {
+            sock.set_busy_poll(usecs, crate::io::xdp::socket::BATCH as u32)?;
+        }
         zero_copy &= sock.zero_copy();
         prog.set_socket(q, sock.fd())?;
-        devices.push(XdpDevice::new(sock, umem.clone(), info.mtu));
+        let mut dev = XdpDevice::new(sock, umem.clone(), info.mtu);
+        // Half of each queue's frames wait on its fill ring (up to the
+        // ring's size); the rest hold send buffers and received data.
+        dev.set_fill_target(cfg.frames_per_queue as usize / 2);
+        devices.push(dev);
     }
     let mtu = devices
         .first()
@@ -261,14 +287,20 @@ fn setup_iface(
                 let last = spec.addrs().last().map_or(spec.cidr.addr, |c| c.addr);
                 format!("{}-{}/{}", spec.cidr.addr, last, spec.cidr.prefix)
             },
+            driver: info.driver.clone(),
+            accept_partial_checksum: stack_cfg.accept_partial_checksum,
             xdp_mode: mode,
             zero_copy,
             queues,
             xdp: XdpCounters::default(),
+            frames_held_at_stop: 0,
+            frames: FrameAccount::default(),
         },
+        umem,
         prog,
         devices,
         stack_cfg,
+        rss: info.rss.clone().map(Arc::new),
     })
 }
 
@@ -338,15 +370,27 @@ where
         .map_err(|e| Error::new(ErrorKind::Socket, format!("eventfd: {e}")))?;
     let inboxes = Arc::new(inboxes);
     let epoch = std::time::Instant::now();
-    let mut per_worker: Vec<Vec<(XdpDevice, StackConfig)>> =
-        (0..workers).map(|_| Vec::new()).collect();
+    #[allow(clippy::type_complexity)]
+    let mut per_worker: Vec<
+        Vec<(
+            XdpDevice,
+            StackConfig,
+            Option<Arc<crate::io::xdp::rss::Rss>>,
+        )>,
+    > = (0..workers).map(|_| Vec::new()).collect();
     for s in sets.iter_mut() {
         for (w, mut dev) in s.devices.drain(..).enumerate() {
             dev.set_capture(pcap.as_ref().and_then(|p| p.tap()));
-            per_worker[w].push((dev, s.stack_cfg.clone()));
+            per_worker[w].push((dev, s.stack_cfg.clone(), s.rss.clone()));
         }
     }
     let make_app = &make_app;
+    let stop_sync = Arc::new(worker::StopSync::new(sets.len()));
+    let directory = Arc::new(directory::FlowDirectory::new(
+        cfg.max_conns
+            .saturating_mul(workers)
+            .saturating_mul(sets.len()),
+    ));
     let stats: Vec<WorkerStats> = std::thread::scope(|scope| {
         let handles: Vec<_> = per_worker
             .into_iter()
@@ -363,6 +407,9 @@ where
                     devices,
                     inboxes: inboxes.clone(),
                     stop: stop.clone(),
+                    stop_sync: stop_sync.clone(),
+                    directory: directory.clone(),
+                    busy_poll: cfg.busy_poll.is_some(),
                     epoch,
                 };
                 std::thread::Builder::new()
@@ -395,8 +442,14 @@ where
     for inbox in inboxes.iter() {
         while inbox.pop().is_some() {}
     }
+    // The workers are gone with their stacks: every chunk must be free or
+    // on a ring now.
+    for (s, held) in sets.iter_mut().zip(stop_sync.held.iter()) {
+        s.report.frames_held_at_stop = held.load(Ordering::Relaxed);
+    }
     let mut ifaces = Vec::with_capacity(sets.len());
     for mut s in sets {
+        s.report.frames = s.umem.account();
         s.report.xdp = s.prog.counters();
         s.prog.detach();
         ifaces.push(s.report);

@@ -1,48 +1,74 @@
 //! Flow ownership: which worker runs a packet.
 //!
-//! A TCP flow belongs to the worker `hash(4-tuple) % workers`, whatever
-//! queue its packets arrive on (on veth the sender's transmit queue decides,
-//! and Linux re-hashes a flow after an RTO). Stateless traffic (ICMP, UDP,
-//! fragments) runs where it arrives; ARP runs everywhere (each worker's
-//! stack keeps its own ARP cache).
+//! A TCP flow belongs to the worker whose queue its first packet arrived
+//! on; the worker's stack knows its flows, and the shared
+//! [`FlowDirectory`](super::directory::FlowDirectory) tells the others, for
+//! the rare packet that arrives elsewhere (on veth the sender's transmit
+//! queue decides, and Linux re-hashes a flow after an RTO). Stateless
+//! traffic (ICMP, UDP, fragments) runs where it arrives; ARP runs
+//! everywhere (each worker's stack keeps its own ARP cache).
+//!
+//! [`owner`] is a fixed hash of the 4-tuple over the workers: active opens
+//! pick source ports whose hash lands on the opening worker, which is where
+//! a device with a known RSS function would deliver the answers.
 
+use crate::io::xdp::rss::Rss;
 use crate::io::Device;
 use crate::stack::{ConnId, Error as StackError, Ipv4Cidr, Stack};
+use crate::tcp::FourTuple;
 use crate::time::Instant;
-use core::net::SocketAddrV4;
+use core::net::{Ipv4Addr, SocketAddrV4};
 
 /// Where a received frame goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dest {
-    /// The worker that owns the TCP flow.
-    Owner(usize),
+    /// A TCP segment of this flow (seen from the stack: local = our side):
+    /// to its owner.
+    Tcp(FourTuple),
     /// Every worker (ARP: each stack learns the peer's address).
     All,
     /// The worker it arrived on.
     Here,
 }
 
-/// The owner of the TCP flow `(local, local_port, remote, remote_port)`
-/// (addresses as big-endian u32) among `workers` workers.
-pub fn owner(local: u32, local_port: u16, remote: u32, remote_port: u16, workers: usize) -> usize {
-    if workers <= 1 {
-        return 0;
-    }
+/// A 64-bit mix of the TCP flow `(local, local_port, remote, remote_port)`
+/// (addresses as big-endian u32): the splitmix64 finalizer, cheap and
+/// spreading every input bit.
+pub fn flow_hash(local: u32, local_port: u16, remote: u32, remote_port: u16) -> u64 {
     let a = (u64::from(local) << 32) | u64::from(remote);
     let b = (u64::from(local_port) << 16) | u64::from(remote_port);
-    // A 64-bit mix (splitmix64 finalizer): cheap and spreads every input bit.
     let mut h = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
     h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^= h >> 31;
+    h
+}
+
+/// [`flow_hash`] of a tuple, mixed with the interface index.
+pub fn tuple_hash(t: &FourTuple, iface: usize) -> u64 {
+    flow_hash(
+        u32::from(*t.local.ip()),
+        t.local.port(),
+        u32::from(*t.remote.ip()),
+        t.remote.port(),
+    ) ^ (iface as u64).wrapping_mul(0xff51_afd7_ed55_8ccd)
+}
+
+/// The worker a fixed hash of the TCP flow picks among `workers` (used to
+/// choose source ports of active opens).
+pub fn owner(local: u32, local_port: u16, remote: u32, remote_port: u16, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let h = flow_hash(local, local_port, remote, remote_port);
     (((h >> 32) * workers as u64) >> 32) as usize
 }
 
 /// Classify a received Ethernet frame (checked parsing: anything short or
 /// odd runs where it arrived, and the stack counts it).
-pub fn classify(pkt: &[u8], workers: usize) -> Dest {
+pub fn classify(pkt: &[u8]) -> Dest {
     let be16 = |i: usize| pkt.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let be32 = |i: usize| {
         pkt.get(i..i + 4)
@@ -63,9 +89,10 @@ pub fn classify(pkt: &[u8], workers: usize) -> Dest {
     }
     let l4 = 14 + usize::from(vihl & 0x0f) * 4;
     match (be32(26), be32(30), be16(l4), be16(l4 + 2)) {
-        (Some(src), Some(dst), Some(sport), Some(dport)) => {
-            Dest::Owner(owner(dst, dport, src, sport, workers))
-        }
+        (Some(src), Some(dst), Some(sport), Some(dport)) => Dest::Tcp(FourTuple {
+            local: SocketAddrV4::new(Ipv4Addr::from(dst), dport),
+            remote: SocketAddrV4::new(Ipv4Addr::from(src), sport),
+        }),
         _ => Dest::Here,
     }
 }
@@ -73,6 +100,7 @@ pub fn classify(pkt: &[u8], workers: usize) -> Dest {
 /// A local port in `range` whose flow to `remote:remote_port` from `local`
 /// is owned by worker `me`, starting the search at `start` (so an active
 /// open never needs a hand-off). `None` if no port in the range fits.
+#[allow(clippy::too_many_arguments)]
 pub fn port_for_worker(
     local: u32,
     remote: u32,
@@ -81,6 +109,7 @@ pub fn port_for_worker(
     start: u16,
     me: usize,
     workers: usize,
+    rss: Option<&Rss>,
 ) -> Option<u16> {
     let (lo, hi) = range;
     if lo > hi {
@@ -90,7 +119,12 @@ pub fn port_for_worker(
     let first = u32::from(start.clamp(lo, hi) - lo);
     (0..span)
         .map(|i| lo + ((first + i) % span) as u16)
-        .find(|&p| owner(local, p, remote, remote_port, workers) == me)
+        .find(|&p| match rss {
+            // The device's own hash of the answers (from the remote to
+            // us): they arrive on queue `me`, this worker's.
+            Some(r) => r.queue(remote, local, remote_port, p) == Some(me as u32),
+            None => owner(local, p, remote, remote_port, workers) == me,
+        })
 }
 
 /// Active open from worker `me` of `workers`: a local port whose flow this
@@ -120,10 +154,13 @@ pub fn connect_owned<D: Device>(
         .or(cfg.addrs.first())
         .ok_or(StackError::Unreachable)?
         .addr;
-    connect_owned_from(stack, now, local, remote, me, workers, cursor)
+    connect_owned_from(stack, now, local, remote, me, workers, cursor, None)
 }
 
-/// [`connect_owned`] from a chosen local address (one of the stack's).
+/// [`connect_owned`] from a chosen local address (one of the stack's);
+/// with the device's `rss`, ports are chosen so that the answers arrive on
+/// this worker's queue.
+#[allow(clippy::too_many_arguments)]
 pub fn connect_owned_from<D: Device>(
     stack: &mut Stack<D>,
     now: Instant,
@@ -132,6 +169,7 @@ pub fn connect_owned_from<D: Device>(
     me: usize,
     workers: usize,
     cursor: &mut u16,
+    rss: Option<&Rss>,
 ) -> Result<ConnId, StackError> {
     let rip = u32::from(*remote.ip());
     let range = stack.config().ephemeral_ports;
@@ -141,7 +179,7 @@ pub fn connect_owned_from<D: Device>(
     // Each try moves the cursor past one owned port: `span` tries visit
     // every port of the range at least once.
     for _ in 0..span {
-        let port = port_for_worker(lip, rip, remote.port(), range, *cursor, me, workers)
+        let port = port_for_worker(lip, rip, remote.port(), range, *cursor, me, workers, rss)
             .ok_or(StackError::Exhausted)?;
         *cursor = if port >= hi { lo } else { port + 1 };
         match stack.connect_from(now, SocketAddrV4::new(local, port), remote) {
@@ -158,7 +196,6 @@ mod tests {
     use crate::io::mem::{FramePool, SimDevice};
     use crate::stack::StackConfig;
     use crate::wire::MacAddr;
-    use core::net::Ipv4Addr;
 
     #[test]
     fn connect_owned_opens_flows_this_worker_owns() {
@@ -216,17 +253,14 @@ mod tests {
     }
 
     #[test]
-    fn tcp_goes_to_the_owner_of_its_tuple() {
+    fn tcp_is_classified_by_its_tuple() {
         let p = tcp([198, 18, 0, 1], [198, 18, 0, 2], 40000, 7);
-        let want = owner(
-            u32::from_be_bytes([198, 18, 0, 2]),
-            7,
-            u32::from_be_bytes([198, 18, 0, 1]),
-            40000,
-            4,
-        );
-        assert_eq!(classify(&p, 4), Dest::Owner(want));
-        assert_eq!(classify(&p, 1), Dest::Owner(0));
+        let want = FourTuple {
+            local: "198.18.0.2:7".parse().unwrap(),
+            remote: "198.18.0.1:40000".parse().unwrap(),
+        };
+        assert_eq!(classify(&p), Dest::Tcp(want));
+        assert_ne!(tuple_hash(&want, 0), tuple_hash(&want, 1));
     }
 
     #[test]
@@ -242,28 +276,54 @@ mod tests {
     fn other_traffic_stays_or_is_shared() {
         let mut arp = vec![0u8; 42];
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        assert_eq!(classify(&arp, 4), Dest::All);
+        assert_eq!(classify(&arp), Dest::All);
         let mut udp = tcp([198, 18, 0, 1], [198, 18, 0, 2], 1, 2);
         udp[23] = 17;
-        assert_eq!(classify(&udp, 4), Dest::Here);
+        assert_eq!(classify(&udp), Dest::Here);
         let mut frag = tcp([198, 18, 0, 1], [198, 18, 0, 2], 1, 2);
         frag[20] = 0x20; // MF
-        assert_eq!(classify(&frag, 4), Dest::Here);
-        assert_eq!(classify(&tcp([1; 4], [2; 4], 1, 2)[..36], 4), Dest::Here);
-        assert_eq!(classify(&[], 4), Dest::Here);
+        assert_eq!(classify(&frag), Dest::Here);
+        assert_eq!(classify(&tcp([1; 4], [2; 4], 1, 2)[..36]), Dest::Here);
+        assert_eq!(classify(&[]), Dest::Here);
         let mut v6 = vec![0u8; 60];
         v6[12..14].copy_from_slice(&[0x86, 0xdd]);
-        assert_eq!(classify(&v6, 4), Dest::Here);
+        assert_eq!(classify(&v6), Dest::Here);
     }
 
     #[test]
     fn active_opens_can_pick_a_port_the_worker_owns() {
         for me in 0..4 {
-            let p = port_for_worker(0xc612_0002, 0xc612_0001, 80, (49152, 65535), 50000, me, 4)
-                .unwrap();
+            let p = port_for_worker(
+                0xc612_0002,
+                0xc612_0001,
+                80,
+                (49152, 65535),
+                50000,
+                me,
+                4,
+                None,
+            )
+            .unwrap();
             assert!(p >= 49152);
             assert_eq!(owner(0xc612_0002, p, 0xc612_0001, 80, 4), me);
+            // With the device's RSS, the answers' queue is the worker's.
+            let rss = Rss {
+                key: (0..40).map(|i| (i * 37 + 11) as u8).collect(),
+                indir: (0..128).map(|i| i % 4).collect(),
+            };
+            let p = port_for_worker(
+                0xc612_0002,
+                0xc612_0001,
+                80,
+                (49152, 65535),
+                50000,
+                me,
+                4,
+                Some(&rss),
+            )
+            .unwrap();
+            assert_eq!(rss.queue(0xc612_0001, 0xc612_0002, 80, p), Some(me as u32));
         }
-        assert_eq!(port_for_worker(1, 2, 80, (5, 4), 5, 0, 4), None);
+        assert_eq!(port_for_worker(1, 2, 80, (5, 4), 5, 0, 4, None), None);
     }
 }

@@ -2,10 +2,12 @@
 //! stack and one app per interface, and an inbox of frames handed over by
 //! other workers (the flows it owns that arrived on their queues).
 
-use super::owner::{classify, Dest};
+use super::directory::FlowDirectory;
+use super::owner::{classify, tuple_hash, Dest};
 use crate::app::{dispatch, App};
+use crate::io::xdp::rss::Rss;
 use crate::io::xdp::sys::{EventFd, PollSet};
-use crate::io::xdp::{DeviceCounters, XdpDevice, XdpFrame};
+use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
 use crate::stack::{Stack, StackConfig, StackCounters};
 use crate::time::Instant;
@@ -67,12 +69,15 @@ pub struct Handoff {
 
 /// Where an app instance runs (for flow ownership of its active opens, see
 /// [`super::owner::connect_owned`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerCtx {
     pub worker: usize,
     pub workers: usize,
     /// Index of the interface (in `--iface` order) of this app's stack.
     pub iface: usize,
+    /// The interface's RSS, if the device tells it: the queue (= worker)
+    /// a flow's packets arrive on can then be computed.
+    pub rss: Option<Arc<Rss>>,
 }
 
 /// An app that the runtime can run and report on.
@@ -102,6 +107,12 @@ pub struct WorkerStats {
     pub handoff_in: u64,
     /// Hand-offs lost because the owner's inbox was full.
     pub handoff_dropped: u64,
+    /// TCP segments of flows no worker knew (new connections, strays of
+    /// closed ones): run here, where they arrived.
+    pub flows_unknown: u64,
+    /// Flows opened here that found no room in the flow directory (their
+    /// strays then stay where they arrive).
+    pub directory_full: u64,
     /// ARP frames copied to the other workers.
     pub arp_copies: u64,
     pub loops: u64,
@@ -130,10 +141,15 @@ pub struct WorkerSetup {
     pub queue: u32,
     pub core: Option<core_affinity::CoreId>,
     /// One device (this queue's socket) and stack config per interface.
-    pub devices: Vec<(XdpDevice, StackConfig)>,
+    pub devices: Vec<(XdpDevice, StackConfig, Option<Arc<Rss>>)>,
     /// Every worker's inbox, indexed by worker.
     pub inboxes: Arc<Vec<Inbox>>,
     pub stop: Arc<AtomicBool>,
+    pub stop_sync: Arc<StopSync>,
+    /// Which worker owns which TCP flow (shared by the workers).
+    pub directory: Arc<FlowDirectory>,
+    /// Drive the sockets' busy polling each loop (`--busy-poll`).
+    pub busy_poll: bool,
     pub epoch: std::time::Instant,
 }
 
@@ -153,6 +169,9 @@ pub fn run<A: RuntimeApp>(
         devices,
         inboxes,
         stop,
+        stop_sync,
+        directory,
+        busy_poll,
         epoch,
     } = setup;
     let pinned = core
@@ -160,14 +179,26 @@ pub fn run<A: RuntimeApp>(
         .map(|c| c.id);
     let workers = inboxes.len();
     let t0 = now(epoch);
+    // This thread's caches of free chunks, one per UMEM; declared before
+    // the stacks so that they outlive them (frames dropped with the stacks
+    // return to the caches, which then hand everything back).
+    let caches: Vec<CacheGuard> = devices
+        .iter()
+        .map(|(dev, _, _)| dev.umem().worker_cache())
+        .collect();
     let mut stacks: Vec<Stack<XdpDevice>> = Vec::with_capacity(devices.len());
     let mut apps: Vec<A> = Vec::with_capacity(devices.len());
-    for (i, (dev, cfg)) in devices.into_iter().enumerate() {
-        stacks.push(Stack::new(cfg, dev, t0));
+    for (i, (dev, cfg, rss)) in devices.into_iter().enumerate() {
+        let mut stack = Stack::new(cfg, dev, t0);
+        if workers > 1 {
+            stack.log_flows();
+        }
+        stacks.push(stack);
         apps.push(make_app(WorkerCtx {
             worker: me,
             workers,
             iface: i,
+            rss,
         }));
     }
     let mut st = WorkerStats {
@@ -196,14 +227,29 @@ pub fn run<A: RuntimeApp>(
         let mut work = 0usize;
         #[allow(clippy::needless_range_loop)] // `stacks[i]` is re-borrowed per frame
         for i in 0..stacks.len() {
+            if busy_poll {
+                stacks[i].device_mut().busy_poll();
+            }
             stacks[i].device_mut().recv(&mut batch);
             work += batch.len();
             for (frame, len) in batch.drain(..) {
                 st.rx_packets += 1;
                 st.rx_bytes += len as u64;
                 let pkt = frame.buf().get(..len).unwrap_or(&[]);
-                match classify(pkt, workers) {
-                    Dest::Owner(w) if w != me => {
+                match classify(pkt) {
+                    // A flow this worker's stack does not know: a new one
+                    // (its first packet arrived here: ours), or a stray of
+                    // a flow another worker owns (hand it over).
+                    Dest::Tcp(tuple) if workers > 1 && !stacks[i].has_conn(&tuple) => {
+                        let Some(w) = directory.lookup(tuple_hash(&tuple, i)).filter(|&w| w != me)
+                        else {
+                            st.flows_unknown += 1;
+                            if let Some(tap) = stacks[i].device().capture() {
+                                tap.capture(&frame.buf()[..len]);
+                            }
+                            stacks[i].receive(t, frame, len);
+                            continue;
+                        };
                         match inboxes[w].push(Handoff {
                             iface: i,
                             frame,
@@ -220,7 +266,7 @@ pub fn run<A: RuntimeApp>(
                             if w == me {
                                 continue;
                             }
-                            if let Some(mut copy) = crate::io::xdp::XdpFrame::alloc(frame.umem()) {
+                            if let Some(mut copy) = frame.alloc_sibling() {
                                 copy.buf_mut()[..len].copy_from_slice(&frame.buf()[..len]);
                                 // The other workers only need to learn the
                                 // sender (RFC 826 merge): a request becomes
@@ -265,13 +311,25 @@ pub fn run<A: RuntimeApp>(
             }
         }
         let mut next: Option<Instant> = None;
-        for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
+        for (i, (stack, app)) in stacks.iter_mut().zip(apps.iter_mut()).enumerate() {
             dispatch(stack, app, t);
             stack.poll(t);
             // Events raised while transmitting (e.g. Writable) are served
             // at once rather than a loop later.
             dispatch(stack, app, t);
-            stack.device_mut().flush();
+            if stack.device_mut().flush() {
+                // Transmissions still queued: loop again rather than sleep.
+                work += 1;
+            }
+            // Flows opened here are this worker's: tell the others.
+            stack.drain_flow_log(|tuple, open| {
+                let h = tuple_hash(tuple, i);
+                if !open {
+                    directory.remove(h, me);
+                } else if !directory.insert(h, me) {
+                    st.directory_full += 1;
+                }
+            });
             for at in [stack.poll_at(), app.poll_at()].into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
@@ -319,5 +377,61 @@ pub fn run<A: RuntimeApp>(
         }));
         st.apps.push(app.stats_json());
     }
+    // Count the frames the stacks hold now that traffic has stopped (the
+    // connections' buffers), before anything is torn down.
+    for c in &caches {
+        c.fold_live();
+    }
+    if let Some(held) = stop_sync.meet(me, workers) {
+        for (stack, slot) in stacks.iter().zip(held) {
+            slot.store(stack.device().umem().live_frames(), Ordering::Relaxed);
+        }
+        stop_sync.release();
+    }
     st
+}
+
+/// The workers' meeting point at the end of a run: every worker folds its
+/// cache's count of live frames, then worker 0 reads the totals while the
+/// others wait (bounded: a worker that died does not hang the rest).
+pub struct StopSync {
+    arrived: std::sync::atomic::AtomicUsize,
+    released: AtomicBool,
+    /// Frames held by the stacks when the workers stopped, per interface.
+    pub held: Vec<std::sync::atomic::AtomicIsize>,
+}
+
+impl StopSync {
+    pub fn new(ifaces: usize) -> StopSync {
+        StopSync {
+            arrived: std::sync::atomic::AtomicUsize::new(0),
+            released: AtomicBool::new(false),
+            held: (0..ifaces)
+                .map(|_| std::sync::atomic::AtomicIsize::new(0))
+                .collect(),
+        }
+    }
+
+    /// Arrive; worker 0 gets the slots to fill once all arrived (then
+    /// calls `release`), the others wait for that.
+    fn meet(&self, me: usize, workers: usize) -> Option<&[std::sync::atomic::AtomicIsize]> {
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let wait = |done: &dyn Fn() -> bool| {
+            while !done() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            done()
+        };
+        if me == 0 {
+            wait(&|| self.arrived.load(Ordering::Acquire) >= workers).then_some(&self.held[..])
+        } else {
+            wait(&|| self.released.load(Ordering::Acquire));
+            None
+        }
+    }
+
+    fn release(&self) {
+        self.released.store(true, Ordering::Release);
+    }
 }

@@ -25,6 +25,10 @@ pub struct StackCounters {
     /// Pruning every out-of-order queue left the RX pool below its reserve
     /// (frames held by in-order data the applications have not read).
     pub rx_pool_starved: u64,
+    /// TCP/UDP segments accepted with only the pseudo-header sum in their
+    /// checksum field (a veth peer's transmit checksum offload; see
+    /// `StackConfig::accept_partial_checksum`).
+    pub rx_csum_partial_accepted: u64,
     // Drops by reason.
     pub drop_truncated: u64,
     pub drop_bad_length: u64,

@@ -127,10 +127,15 @@ impl<D: Device> Stack<D> {
         end: usize,
     ) {
         let c = &mut self.iface.counters;
-        let (seg, off) = match TcpRepr::parse(&frame.buf()[start..end], ip.src, ip.dst) {
-            Ok(x) => x,
-            Err(e) => return c.wire_error(e),
-        };
+        let partial_ok = self.cfg.accept_partial_checksum;
+        let (seg, off) =
+            match TcpRepr::parse_rx(&frame.buf()[start..end], ip.src, ip.dst, partial_ok) {
+                Ok((seg, off, partial)) => {
+                    c.rx_csum_partial_accepted += u64::from(partial);
+                    (seg, off)
+                }
+                Err(e) => return c.wire_error(e),
+            };
         let pstart = start + off;
         if pstart > end {
             c.drop_bad_length += 1;

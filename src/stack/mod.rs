@@ -123,6 +123,12 @@ pub struct StackConfig {
     /// (RFC 5961 §7; randomized per second, see `ratelimit`), on top of
     /// each connection's 10. 0: no stack-wide limit (Linux ≥ 6.0 default).
     pub answer_acks_per_sec: u32,
+    /// Accept TCP/UDP segments whose checksum field holds only the
+    /// pseudo-header sum (a veth peer with transmit checksum offload sends
+    /// them so: `CHECKSUM_PARTIAL`, finished by no hardware). Set by the
+    /// runtime for veth interfaces only; counted as
+    /// `rx_csum_partial_accepted`. Elsewhere such segments are bad checksums.
+    pub accept_partial_checksum: bool,
 }
 
 impl StackConfig {
@@ -152,6 +158,7 @@ impl StackConfig {
             pool: PoolConfig::default(),
             max_time_wait: 32768,
             answer_acks_per_sec: 1000,
+            accept_partial_checksum: false,
         }
     }
 }
@@ -279,6 +286,27 @@ impl<D: Device> Stack<D> {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Whether a connection (any state, TIME-WAIT included) has `tuple`.
+    pub fn has_conn(&self, tuple: &FourTuple) -> bool {
+        self.conns.contains(tuple)
+    }
+
+    /// Start logging connections opened and closed (for a runtime's flow
+    /// directory); drain the log with [`Self::drain_flow_log`].
+    pub fn log_flows(&mut self) {
+        self.conns.flow_log.get_or_insert_with(Vec::new);
+    }
+
+    /// Every connection opened (`true`) or closed (`false`) since the last
+    /// call, in order.
+    pub fn drain_flow_log(&mut self, mut f: impl FnMut(&FourTuple, bool)) {
+        if let Some(log) = &mut self.conns.flow_log {
+            for (t, open) in log.drain(..) {
+                f(&t, open);
+            }
+        }
     }
 
     pub fn device(&self) -> &D {

@@ -109,6 +109,9 @@ pub(crate) struct ConnTable<F: Frame> {
     slots: Vec<Slot<F>>,
     free: Vec<u32>,
     map: Map<FourTuple, u32>,
+    /// Tuples inserted (true) and removed (false) since the last drain, if
+    /// the runtime asked for it (its flow directory).
+    pub(crate) flow_log: Option<Vec<(FourTuple, bool)>>,
 }
 
 impl<F: Frame> ConnTable<F> {
@@ -117,6 +120,7 @@ impl<F: Frame> ConnTable<F> {
             slots: Vec::new(),
             free: Vec::new(),
             map: Map::with_hasher(hasher),
+            flow_log: None,
         }
     }
 
@@ -152,6 +156,9 @@ impl<F: Frame> ConnTable<F> {
             }
         };
         self.map.insert(tuple, index);
+        if let Some(log) = &mut self.flow_log {
+            log.push((tuple, true));
+        }
         ConnId {
             index,
             generation: self.slots[index as usize].generation,
@@ -199,6 +206,9 @@ impl<F: Frame> ConnTable<F> {
         s.generation = s.generation.wrapping_add(1);
         self.map.remove(&e.tuple);
         self.free.push(id.index);
+        if let Some(log) = &mut self.flow_log {
+            log.push((e.tuple, false));
+        }
         Some(e)
     }
 }

@@ -56,10 +56,15 @@ impl<D: Device> Stack<D> {
         end: usize,
     ) {
         let c = &mut self.iface.counters;
-        let (udp, range) = match UdpRepr::parse(&frame.buf()[start..end], ip.src, ip.dst) {
-            Ok(x) => x,
-            Err(e) => return c.wire_error(e),
-        };
+        let partial_ok = self.cfg.accept_partial_checksum;
+        let (udp, range) =
+            match UdpRepr::parse_rx(&frame.buf()[start..end], ip.src, ip.dst, partial_ok) {
+                Ok((udp, range, partial)) => {
+                    c.rx_csum_partial_accepted += u64::from(partial);
+                    (udp, range)
+                }
+                Err(e) => return c.wire_error(e),
+            };
         if range.start > range.end || start + range.end > end {
             c.drop_bad_length += 1;
             return;

@@ -9,7 +9,7 @@ pub use options::{
     KIND_WS, MAX_OPTIONS_LEN,
 };
 
-use super::checksum;
+use super::checksum::{self, RxChecksum};
 use super::{Result, WireError};
 use core::cmp::Ordering;
 use core::net::Ipv4Addr;
@@ -321,15 +321,31 @@ impl TcpRepr {
     /// `dst`, verifying the checksum over the pseudo-header (RFC 9293 §3.1).
     /// Returns the header and the offset where the payload starts.
     pub fn parse(segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(TcpRepr, usize)> {
+        Self::parse_rx(segment, src, dst, false).map(|(r, off, _)| (r, off))
+    }
+
+    /// [`Self::parse`], also accepting (with `accept_partial`) a checksum
+    /// field that holds only the pseudo-header sum, as a Linux peer with
+    /// transmit checksum offload sends it over veth. The flag in the result
+    /// says whether the segment was taken on that ground.
+    pub fn parse_rx(
+        segment: &[u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        accept_partial: bool,
+    ) -> Result<(TcpRepr, usize, bool)> {
         if segment.len() < Self::MIN_HEADER_LEN {
             return Err(WireError::Truncated);
         }
         // Verified before the header fields are trusted, so corruption is
         // counted as a bad checksum rather than as a bad length.
-        if Self::checksum_sum(segment, src, dst) != 0xffff {
-            return Err(WireError::BadChecksum);
-        }
-        Self::parse_unchecked(segment)
+        let ph = checksum::pseudo_header(src, dst, PROTO_TCP, segment.len());
+        let partial = match checksum::verify_l4(segment, OFF_CHECKSUM, ph, accept_partial) {
+            RxChecksum::Valid => false,
+            RxChecksum::Partial => true,
+            RxChecksum::Bad => return Err(WireError::BadChecksum),
+        };
+        Self::parse_unchecked(segment).map(|(r, off)| (r, off, partial))
     }
 
     /// Parse without verifying the checksum (the NIC or a test already did).

@@ -1,6 +1,6 @@
 //! UDP (RFC 768).
 
-use super::checksum;
+use super::checksum::{self, RxChecksum};
 use super::{Result, WireError};
 use core::net::Ipv4Addr;
 
@@ -23,6 +23,18 @@ impl UdpRepr {
         src: Ipv4Addr,
         dst: Ipv4Addr,
     ) -> Result<(UdpRepr, core::ops::Range<usize>)> {
+        Self::parse_rx(buf, src, dst, false).map(|(u, r, _)| (u, r))
+    }
+
+    /// [`Self::parse`], also accepting (with `accept_partial`) a checksum
+    /// field holding only the pseudo-header sum (a veth peer with transmit
+    /// checksum offload); the flag says whether it was taken on that ground.
+    pub fn parse_rx(
+        buf: &[u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        accept_partial: bool,
+    ) -> Result<(UdpRepr, core::ops::Range<usize>, bool)> {
         let h = buf.get(..Self::HEADER_LEN).ok_or(WireError::Truncated)?;
         // RFC 768: Length counts header and data, so at least 8.
         let length = u16::from_be_bytes([h[4], h[5]]) as usize;
@@ -32,17 +44,20 @@ impl UdpRepr {
         let datagram = buf.get(..length).ok_or(WireError::Truncated)?;
         // RFC 768: an all-zero checksum means the sender computed none.
         let check = u16::from_be_bytes([h[6], h[7]]);
+        let mut partial = false;
         if check != 0 {
             let ph = checksum::pseudo_header(src, dst, PROTO_UDP, length);
-            if checksum::combine(&[ph, checksum::sum(datagram)]) != 0xffff {
-                return Err(WireError::BadChecksum);
+            match checksum::verify_l4(datagram, 6, ph, accept_partial) {
+                RxChecksum::Valid => {}
+                RxChecksum::Partial => partial = true,
+                RxChecksum::Bad => return Err(WireError::BadChecksum),
             }
         }
         let repr = UdpRepr {
             src_port: u16::from_be_bytes([h[0], h[1]]),
             dst_port: u16::from_be_bytes([h[2], h[3]]),
         };
-        Ok((repr, Self::HEADER_LEN..length))
+        Ok((repr, Self::HEADER_LEN..length, partial))
     }
 
     /// Write the header and checksum over `datagram` (header room + payload
@@ -188,5 +203,43 @@ mod tests {
         let mut b = d;
         b[9] ^= 0x10;
         assert_eq!(UdpRepr::parse(&b, SRC, DST), Err(WireError::BadChecksum));
+    }
+
+    #[test]
+    fn partial_checksum_is_accepted_only_when_asked_for() {
+        let mut d = [0u8; 13];
+        d[8..].copy_from_slice(b"hello");
+        let u = UdpRepr {
+            src_port: 5353,
+            dst_port: 9,
+        };
+        u.emit(&mut d, SRC, DST);
+        // What a Linux peer with transmit checksum offload leaves in the
+        // field: the pseudo-header sum, not inverted (udp4_hwcsum).
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&SRC.octets());
+        pseudo.extend_from_slice(&DST.octets());
+        pseudo.extend_from_slice(&[0, 17, 0, 13]);
+        let ph = !reference_checksum_of(&pseudo);
+        d[6..8].copy_from_slice(&ph.to_be_bytes());
+        assert_eq!(UdpRepr::parse(&d, SRC, DST), Err(WireError::BadChecksum));
+        assert_eq!(UdpRepr::parse_rx(&d, SRC, DST, true), Ok((u, 8..13, true)));
+        d[6] ^= 0x40;
+        assert_eq!(
+            UdpRepr::parse_rx(&d, SRC, DST, true),
+            Err(WireError::BadChecksum)
+        );
+    }
+
+    /// The inverted one's-complement sum of `v`, byte-wise.
+    fn reference_checksum_of(v: &[u8]) -> u16 {
+        let mut s: u32 = v
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+            .sum();
+        while s >> 16 != 0 {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
     }
 }

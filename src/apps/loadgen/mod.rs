@@ -87,6 +87,8 @@ pub struct LoadApp {
     shared: Arc<Shared>,
     me: usize,
     workers: usize,
+    /// The interface's RSS, if known: source ports land on `me`'s queue.
+    rss: Option<Arc<crate::io::xdp::rss::Rss>>,
     started: bool,
     slots: Vec<Slot>,
     conns: HashMap<ConnId, Conn>,
@@ -108,6 +110,12 @@ pub struct LoadApp {
 
 impl LoadApp {
     /// Worker `me` of `workers`, reporting into `shared`.
+    /// Choose source ports by the device's RSS (see `connect_owned_from`).
+    pub fn with_rss(mut self, rss: Option<Arc<crate::io::xdp::rss::Rss>>) -> Self {
+        self.rss = rss;
+        self
+    }
+
     pub fn new(cfg: Arc<LoadConfig>, shared: Arc<Shared>, me: usize, workers: usize) -> Self {
         let warmup_end = Instant::ZERO + cfg.warmup;
         LoadApp {
@@ -115,6 +123,7 @@ impl LoadApp {
             shared,
             me,
             workers: workers.max(1),
+            rss: None,
             started: false,
             slots: Vec::new(),
             conns: HashMap::new(),
@@ -192,6 +201,7 @@ impl LoadApp {
                 self.me,
                 self.workers,
                 &mut self.cursors[a],
+                self.rss.as_deref(),
             );
             match r {
                 Ok(id) => {

@@ -3,14 +3,16 @@
 
 pub mod iface;
 pub mod pcap;
+pub mod pool;
 pub mod prog;
+pub mod rss;
 pub mod socket;
 pub mod sys;
 pub mod umem;
 
 pub use prog::{AttachedMode, XdpCounters, XdpMode, XdpProgram};
 pub use socket::{DeviceCounters, XdpDevice, XdpSocket, ZeroCopy};
-pub use umem::{SharedUmem, XdpFrame};
+pub use umem::{CacheGuard, FrameAccount, SharedUmem, XdpFrame};
 
 /// What went wrong, coarse enough for a CLI to tell user errors apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,8 @@
 //! reaps completions back into the pool.
 
 use super::pcap::PcapTap;
-use super::umem::{SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE};
+use super::sys;
+use super::umem::{SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE, RX_RING_SIZE};
 use super::{Error, ErrorKind};
 use crate::io::{Device, Frame};
 use std::os::fd::{AsRawFd, RawFd};
@@ -20,10 +21,6 @@ use xsk_rs::{CompQueue, FillQueue, RxQueue, Socket, TxQueue};
 pub const BATCH: usize = 64;
 /// Descriptors queued for transmission before a forced flush.
 const TX_BATCH: usize = 256;
-/// The kernel's copy-mode transmit handles at most 32 descriptors per
-/// `sendto` (TX_BATCH_SIZE in net/xdp/xsk.c): kick it this often at most
-/// per flush.
-const MAX_TX_KICKS: usize = RING_SIZE as usize / 32;
 
 const SOL_XDP: libc::c_int = 283;
 const XDP_OPTIONS: libc::c_int = 8;
@@ -71,6 +68,8 @@ pub struct DeviceCounters {
     /// `sendto` kicks for TX, `poll` kicks for the fill ring.
     pub tx_wakeups: u64,
     pub fill_wakeups: u64,
+    /// `recvfrom` calls driving busy polling (`--busy-poll`).
+    pub busy_polls: u64,
 }
 
 /// One AF_XDP socket bound to `(iface, queue)`.
@@ -110,13 +109,14 @@ impl XdpSocket {
             ZeroCopy::On => &[BindFlags::XDP_ZEROCOPY],
             ZeroCopy::Off => &[BindFlags::XDP_COPY],
         };
-        let ring =
-            QueueSize::new(RING_SIZE).map_err(|e| Error::new(ErrorKind::Socket, format!("{e}")))?;
+        let qsize =
+            |n| QueueSize::new(n).map_err(|e| Error::new(ErrorKind::Socket, format!("{e}")));
+        let (rx_ring, tx_ring) = (qsize(RX_RING_SIZE)?, qsize(RING_SIZE)?);
         let mut last = None;
         for &mode in modes {
             let config = SocketConfig::builder()
-                .rx_queue_size(ring)
-                .tx_queue_size(ring)
+                .rx_queue_size(rx_ring)
+                .tx_queue_size(tx_ring)
                 .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
                 .bind_flags(mode | BindFlags::XDP_USE_NEED_WAKEUP)
                 .build();
@@ -201,6 +201,18 @@ impl XdpSocket {
         ret == 0 && opts & XDP_OPTIONS_ZEROCOPY != 0
     }
 
+    /// Ask the kernel to busy-poll this socket's queue (SO_PREFER_BUSY_POLL,
+    /// SO_BUSY_POLL `usecs`, SO_BUSY_POLL_BUDGET `budget`): the NAPI then
+    /// runs when the worker calls into the socket, not in softirq.
+    pub fn set_busy_poll(&self, usecs: u32, budget: u32) -> Result<(), Error> {
+        sys::set_busy_poll(self.fd(), usecs, budget).map_err(|e| {
+            Error::new(
+                ErrorKind::Socket,
+                format!("--busy-poll on queue {}: {e}", self.queue),
+            )
+        })
+    }
+
     /// Kernel-side statistics (drops for a full RX ring, empty fill ring...).
     pub fn xdp_statistics(&self) -> Option<xsk_rs::socket::XdpStatistics> {
         self.rx.fd().xdp_statistics().ok()
@@ -218,6 +230,12 @@ pub struct XdpDevice {
     capture: Option<PcapTap>,
     /// Descriptors on the fill ring (produced, not yet received back).
     fill_outstanding: usize,
+    /// Descriptors on the TX ring or its completion ring (produced, not yet
+    /// reaped).
+    tx_outstanding: usize,
+    /// Descriptors kept on the fill ring: the ring's size, or less when the
+    /// UMEM is small (the rest is for transmitting).
+    fill_target: usize,
 }
 
 impl XdpDevice {
@@ -233,9 +251,21 @@ impl XdpDevice {
             counters: DeviceCounters::default(),
             capture: None,
             fill_outstanding: 0,
+            tx_outstanding: 0,
+            fill_target: 0,
         };
-        while dev.refill() == BATCH {}
+        // A modest default (other queues share the UMEM); the runtime
+        // raises it to half of each queue's share.
+        dev.set_fill_target(RING_SIZE as usize);
         dev
+    }
+
+    /// Keep at most `n` descriptors on the fill ring (at most its size);
+    /// tops the ring up to that. The runtime gives each queue half of its
+    /// share of the UMEM.
+    pub fn set_fill_target(&mut self, n: usize) {
+        self.fill_target = n.clamp(BATCH, RX_RING_SIZE as usize);
+        self.fill_up();
     }
 
     /// Record every transmitted frame (`--pcap`).
@@ -262,56 +292,67 @@ impl XdpDevice {
 
     /// Hand up to one batch of free chunks to the fill ring; returns how many.
     pub fn refill(&mut self) -> usize {
+        let room = self.fill_target.saturating_sub(self.fill_outstanding);
         let want = self.sock.fq.nb_free(BATCH as u32) as usize;
-        let want = want.min(BATCH);
-        let mut n = 0;
-        while n < want {
-            match self.umem.take_desc() {
-                Some(d) => {
-                    self.scratch[n] = d;
-                    n += 1;
-                }
-                None => {
-                    self.counters.fill_short += 1;
-                    break;
-                }
-            }
+        let want = want.min(BATCH).min(room);
+        if want == 0 {
+            return 0;
+        }
+        let n = self.umem.take_descs(&mut self.scratch[..want]);
+        if n < want {
+            self.counters.fill_short += 1;
         }
         // SAFETY: the descriptors came from the pool, so this process owns
         // their chunks and they are on no other ring; they belong to the
         // UMEM this fill ring was created with.
         let done = unsafe { self.sock.fq.produce(&self.scratch[..n]) };
         self.fill_outstanding += done;
-        for d in &self.scratch[done..n] {
-            self.umem.put_desc(*d);
-        }
+        self.umem.put_descs(&self.scratch[done..n]);
+        done
+    }
+
+    /// Top the fill ring up to full (batch by batch), then wake the kernel
+    /// if it asks for it.
+    fn fill_up(&mut self) {
+        while self.refill() == BATCH {}
         if self.sock.fq.needs_wakeup() {
             self.counters.fill_wakeups += 1;
             let _ = self.sock.fq.wakeup(self.sock.rx.fd_mut(), 0);
         }
-        done
     }
 
     /// Receive up to one batch: each frame with the packet at offset 0 of
-    /// its buffer, and the packet length. Refills the fill ring.
+    /// its buffer, and the packet length. The fill ring is topped up first,
+    /// so that the kernel always has every free slot to receive into while
+    /// this batch is processed (a burst waits in the RX ring rather than
+    /// being dropped for want of fill descriptors).
     pub fn recv(&mut self, out: &mut Vec<(XdpFrame, usize)>) -> usize {
+        if self.fill_outstanding < self.fill_target || self.sock.fq.needs_wakeup() {
+            self.fill_up();
+        }
         // SAFETY: `scratch` is ours; consumed descriptors describe chunks the
         // kernel hands back to us, of this socket's UMEM.
         let n = unsafe { self.sock.rx.consume(&mut self.scratch) };
+        let mut wrapped = 0;
         for d in &self.scratch[..n] {
             let len = d.lengths().data();
-            match XdpFrame::from_desc(*d, &self.umem) {
-                Some(f) if len <= f.buf().len() => out.push((f, len)),
-                // Drops a frame with a bad length back into the pool.
-                Some(_) => self.counters.rx_bad_desc += 1,
+            match XdpFrame::from_rx_desc(*d, &self.umem) {
+                Some(f) if len <= f.buf().len() => {
+                    wrapped += 1;
+                    out.push((f, len));
+                }
+                Some(f) => {
+                    // A bad length: the chunk goes back to the pool.
+                    wrapped += 1;
+                    self.counters.rx_bad_desc += 1;
+                    drop(f);
+                }
                 None => self.counters.rx_bad_desc += 1,
             }
         }
+        self.umem.core().pool.live_add(wrapped);
         self.counters.rx_packets += n as u64;
         self.fill_outstanding = self.fill_outstanding.saturating_sub(n);
-        if n > 0 || self.sock.fq.needs_wakeup() {
-            while self.refill() == BATCH {}
-        }
         n
     }
 
@@ -320,8 +361,12 @@ impl XdpDevice {
         let _ = self.sock.rx.poll(timeout_ms);
     }
 
-    /// Submit queued transmissions, kick the kernel, reap completions.
-    pub fn flush(&mut self) {
+    /// Submit queued transmissions, kick the kernel (at most once: one
+    /// `sendto` per worker loop iteration, and only when the kernel asks
+    /// for it through need_wakeup), reap completions. Returns whether
+    /// descriptors are still waiting on the TX ring (copy mode sends 32 per
+    /// kick): the worker then loops again instead of sleeping.
+    pub fn flush(&mut self) -> bool {
         self.reap();
         if !self.tx_batch.is_empty() {
             let free = self.sock.tx.nb_free(self.tx_batch.len() as u32) as usize;
@@ -330,19 +375,23 @@ impl XdpDevice {
             // up with `into_desc` (so no frame aliases it) of this UMEM.
             let done = unsafe { self.sock.tx.produce(&self.tx_batch[..n]) };
             self.counters.tx_packets += done as u64;
+            self.tx_outstanding += done;
             self.tx_batch.drain(..done);
         }
-        // Copy mode transmits only when kicked, 32 descriptors per kick.
-        let mut kicks = 0;
-        while self.sock.tx.needs_wakeup() && self.tx_in_flight() > 0 && kicks < MAX_TX_KICKS {
+        if self.tx_in_flight() > 0 && self.sock.tx.needs_wakeup() {
             self.counters.tx_wakeups += 1;
-            kicks += 1;
-            if self.sock.tx.wakeup().is_err() {
-                break;
-            }
-            self.reap();
+            let _ = self.sock.tx.wakeup();
         }
         self.reap();
+        !self.tx_batch.is_empty() || self.tx_in_flight() > 0
+    }
+
+    /// Drive the socket's busy polling (`--busy-poll`): with
+    /// SO_PREFER_BUSY_POLL the kernel runs the queue's NAPI in this call
+    /// instead of in softirq, up to SO_BUSY_POLL_BUDGET packets.
+    pub fn busy_poll(&mut self) {
+        self.counters.busy_polls += 1;
+        sys::recv_dontwait(self.sock.fd());
     }
 
     fn tx_in_flight(&mut self) -> usize {
@@ -355,9 +404,8 @@ impl XdpDevice {
             // SAFETY: completed descriptors are chunks the kernel is done
             // with; they return to the pool, their only owner.
             let n = unsafe { self.sock.cq.consume(&mut self.scratch) };
-            for d in &self.scratch[..n] {
-                self.umem.put_desc(*d);
-            }
+            self.umem.put_descs(&self.scratch[..n]);
+            self.tx_outstanding = self.tx_outstanding.saturating_sub(n);
             if n < BATCH {
                 break;
             }
@@ -369,7 +417,7 @@ impl XdpDevice {
             return false;
         }
         if self.tx_batch.len() == TX_BATCH {
-            self.flush();
+            let _ = self.flush();
             if self.tx_batch.len() == TX_BATCH {
                 self.counters.tx_ring_full += 1;
                 return false;
@@ -384,7 +432,7 @@ impl XdpDevice {
         if let Some(tap) = &self.capture {
             tap.capture(&frame.buf()[..end - start]);
         }
-        self.tx_batch.push(frame.into_desc(end - start));
+        self.tx_batch.push(frame.into_desc(&self.umem, end - start));
         true
     }
 }
@@ -470,8 +518,14 @@ impl Device for XdpDevice {
 impl Drop for XdpDevice {
     fn drop(&mut self) {
         // Queued-but-unsent descriptors go back to the pool.
-        for d in self.tx_batch.drain(..) {
-            self.umem.put_desc(d);
-        }
+        self.umem.put_descs(&self.tx_batch);
+        self.tx_batch.clear();
+        self.reap();
+        // What is still on the rings stays the kernel's until the socket
+        // closes; counted so that the UMEM's account balances.
+        self.umem
+            .core()
+            .pool
+            .add_kernel_held(self.fill_outstanding + self.tx_outstanding);
     }
 }

@@ -35,6 +35,49 @@ pub fn kernel_owns(addr: Ipv4Addr) -> bool {
     }
 }
 
+/// SO_PREFER_BUSY_POLL, SO_BUSY_POLL and SO_BUSY_POLL_BUDGET on `fd`.
+pub fn set_busy_poll(fd: RawFd, usecs: u32, budget: u32) -> std::io::Result<()> {
+    const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+    const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+    for (opt, v) in [
+        (SO_PREFER_BUSY_POLL, 1u32),
+        (libc::SO_BUSY_POLL, usecs),
+        (SO_BUSY_POLL_BUDGET, budget),
+    ] {
+        // SAFETY: setsockopt reads 4 bytes from a live u32.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const u32).cast(),
+                core::mem::size_of::<u32>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A non-blocking `recvfrom` with no buffer on an AF_XDP socket: with busy
+/// polling, the kernel runs the queue's NAPI in it.
+pub fn recv_dontwait(fd: RawFd) {
+    // SAFETY: a zero-length receive into no buffer; AF_XDP sockets take
+    // no data through recvfrom.
+    unsafe {
+        libc::recvfrom(
+            fd,
+            core::ptr::null_mut(),
+            0,
+            libc::MSG_DONTWAIT,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+        )
+    };
+}
+
 /// A non-blocking eventfd: one thread notifies, another polls it.
 pub struct EventFd(OwnedFd);
 

@@ -506,3 +506,55 @@ fn linux_frames_parse_through_every_layer() {
         );
     }
 }
+
+/// The pseudo-header sum (not inverted), byte-wise: what Linux leaves in
+/// the checksum field of a `CHECKSUM_PARTIAL` segment
+/// (`~tcp_v4_check(len, saddr, daddr, 0)`).
+fn reference_pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> u16 {
+    let mut s: u32 = 0;
+    for a in [src.octets(), dst.octets()] {
+        s += u32::from(u16::from_be_bytes([a[0], a[1]]))
+            + u32::from(u16::from_be_bytes([a[2], a[3]]));
+    }
+    s += u32::from(proto) + len as u32;
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+#[test]
+fn partial_checksum_is_accepted_only_when_asked_for() {
+    // LINUX_SYN as a peer with transmit checksum offload sends it over veth.
+    let mut tcp = LINUX_SYN[34..].to_vec();
+    let (src, dst) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+    let ph = reference_pseudo_sum(src, dst, 6, tcp.len());
+    tcp[16..18].copy_from_slice(&ph.to_be_bytes());
+    assert_eq!(TcpRepr::parse(&tcp, src, dst), Err(WireError::BadChecksum));
+    assert_eq!(
+        TcpRepr::parse_rx(&tcp, src, dst, false).map(|(_, _, p)| p),
+        Err(WireError::BadChecksum)
+    );
+    let (r, off, partial) = TcpRepr::parse_rx(&tcp, src, dst, true).unwrap();
+    assert!(partial);
+    assert_eq!((r.src_port, r.dst_port, off), (40000, 8080, 40));
+    // The real checksum still passes, and is not counted as partial.
+    let (_, _, partial) = TcpRepr::parse_rx(&LINUX_SYN[34..], src, dst, true).unwrap();
+    assert!(!partial);
+    // Anything else in the field is still a bad checksum.
+    for bad in [ph.wrapping_add(1), !ph, 0] {
+        tcp[16..18].copy_from_slice(&bad.to_be_bytes());
+        assert_eq!(
+            TcpRepr::parse_rx(&tcp, src, dst, true).map(|(_, _, p)| p),
+            Err(WireError::BadChecksum),
+            "{bad:#x}"
+        );
+    }
+    // A pseudo-header sum of other addresses is no partial checksum here.
+    let other = reference_pseudo_sum(src, Ipv4Addr::new(198, 18, 0, 3), 6, tcp.len());
+    tcp[16..18].copy_from_slice(&other.to_be_bytes());
+    assert_eq!(
+        TcpRepr::parse_rx(&tcp, src, dst, true).map(|(_, _, p)| p),
+        Err(WireError::BadChecksum)
+    );
+}

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# xdptcp echo side by side with an efficient Linux echo server, in one run,
+# on one machine (root). Builds its own harness topology (veth pairs between
+# two namespaces it creates, 198.18.0.0/15 only) and removes it on exit,
+# also on failure.
+#
+# Linux: bench/c/epoll_echo.c, one thread, non-blocking epoll, on
+# 198.18.0.3 in the stack's namespace. xdptcp: `xdptcp echo` (1 worker)
+# on 198.18.0.2. Both pinned to core 0; the client, bench/c/epoll_client.c
+# (one thread, epoll, many connections), pinned to core 1 in the other
+# namespace. Each server runs alone (the other stopped, xdptcp's XDP
+# program detached while Linux is measured), rows alternate per run.
+#
+# Rows (a ratio xdptcp / Linux for each; medians of BENCH_RUNS runs):
+#   64 B request/response at 4, 64 and 256 connections: req/s, p50, p99
+#   bulk echo, 2 connections, 64 KiB writes: Mbit/s, Linux server with
+#     GSO/TSO on (veth hands it 64 KB segments) and off
+#   16,000 connections opened at once, 4 bytes echoed each: served,
+#     failed, seconds
+#   short connections (connect, 64 B each way, close; 64 at a time): conn/s
+# Then xdptcp alone with 1, 2 and 4 queues (1 worker per queue, cores 0,1):
+#   the share of packets handed between workers for 4,000 connections.
+#
+# Output: a markdown table (stdout and target/bench-echo.md).
+# Knobs: BENCH_SECS (default 3 per measurement), BENCH_RUNS (3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${BENCH_SECS:-3}
+RUNS=${BENCH_RUNS:-3}
+BIN=$PWD/target/release/xdptcp
+P=eb$$
+P=${P:0:9}
+NSK=${P}k NSS=${P}s
+OUT=$PWD/target
+TMP=$(mktemp -d)
+PIDS=()
+
+if [[ $(id -u) != 0 ]]; then
+  echo "bench: SKIP: needs root (namespaces, XDP, AF_XDP)" >&2
+  exit 0
+fi
+for t in cc ethtool taskset python3; do
+  command -v $t >/dev/null || { echo "bench: $t missing: run bash scripts/setup.sh" >&2; exit 1; }
+done
+[[ -x $BIN ]] || cargo build --release --bin xdptcp
+cc -O2 -o "$TMP/epoll_echo" bench/c/epoll_echo.c
+cc -O2 -o "$TMP/epoll_client" bench/c/epoll_client.c
+
+stop_all() {
+  local p
+  for p in "${PIDS[@]}"; do
+    kill -INT "$p" 2>/dev/null || true
+  done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    { wait "$p"; } 2>/dev/null || true
+  done
+  PIDS=()
+}
+cleanup() {
+  stop_all
+  bash scripts/harness.sh --prefix "$P" down >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+up() { # queues
+  bash scripts/harness.sh --prefix "$P" down >/dev/null 2>&1 || true
+  bash scripts/harness.sh --prefix "$P" --queues "$1" up >/dev/null
+  # The client's port space is not the limit (16,000 at once, short conns).
+  ip netns exec "$NSK" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
+}
+client() { # mode addr conns [size] -> output line
+  timeout $((SECS * 4 + 60)) ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" "$1" "$2" 7 "$3" "$SECS" ${4:+"$4"}
+}
+burst() { # addr
+  timeout 120 ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" burst "$1" 7 16000 60
+}
+linux_start() {
+  ip netns exec "$NSS" taskset -c 0 "$TMP/epoll_echo" 198.18.0.3 7 600 2>/dev/null &
+  PIDS+=($!)
+  sleep 0.3
+}
+xdptcp_start() { # queues cores stats
+  ip netns exec "$NSS" "$BIN" echo --iface "${P}s0=198.18.0.2/24" --queues "$1" --cores "$2" \
+    --duration 600 --stats-json "$3" 2>>"$TMP/xdptcp.err" >/dev/null &
+  PIDS+=($!)
+  local _i
+  for _i in $(seq 100); do
+    [[ $(ip netns exec "$NSK" "$TMP/epoll_client" rr 198.18.0.2 7 1 0.1 2>/dev/null | cut -d' ' -f1) != 0 ]] && break
+    sleep 0.1
+  done
+}
+gso() { ip netns exec "$NSS" ethtool -K "${P}s0" gso "$1" tso "$1" >/dev/null; }
+
+# Results: lines "row side value" in $TMP/res.
+rec() { echo "$1|$2|$3" >>"$TMP/res"; }
+measure() { # side addr
+  local s=$1 a=$2 c line
+  for c in 4 64 256; do
+    line=$(client rr "$a" $c)
+    read -r rps p50 p99 err <<<"$line"
+    rec "64 B req/resp, $c conns: req/s" "$s" "$rps"
+    rec "64 B req/resp, $c conns: p50 µs" "$s" "$p50"
+    rec "64 B req/resp, $c conns: p99 µs" "$s" "$p99"
+  done
+  for g in on off; do
+    [[ $s == linux ]] && gso $g
+    read -r mbps err <<<"$(client bulk "$a" 2)"
+    rec "bulk echo, 2 conns, Linux GSO $g: Mbit/s" "$s" "$mbps"
+  done
+  gso on
+  read -r served failed secs <<<"$(burst "$a")"
+  rec "16,000 conns at once: served" "$s" "$served"
+  rec "16,000 conns at once: failed" "$s" "$failed"
+  rec "16,000 conns at once: seconds" "$s" "$secs"
+  sleep 1
+  read -r cps err <<<"$(client short "$a" 64)"
+  rec "short connections: conn/s" "$s" "$cps"
+}
+
+up 1
+for run in $(seq "$RUNS"); do
+  echo "bench: run $run of $RUNS" >&2
+  linux_start
+  measure linux 198.18.0.3
+  stop_all
+  xdptcp_start 1 0 "$TMP/x.json"
+  measure xdptcp 198.18.0.2
+  stop_all
+done
+for q in 1 2 4; do
+  up $q
+  xdptcp_start $q 0,1 "$TMP/h$q.json"
+  timeout 120 ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" burst 198.18.0.2 7 4000 60 >/dev/null
+  client rr 198.18.0.2 64 >/dev/null
+  stop_all
+  share=$(python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+out = sum(w['handoff_out'] for w in r['workers'])
+rx = sum(w['rx_packets'] for w in r['workers'])
+print(f'{100 * out / max(rx, 1):.3f}')" "$TMP/h$q.json")
+  rec "hand-off share, $q queue(s): % of packets" xdptcp "$share"
+done
+
+python3 - "$TMP/res" "$RUNS" <<'EOF' | tee "$OUT/bench-echo.md"
+import statistics, sys
+rows, order = {}, []
+for line in open(sys.argv[1]):
+    row, side, v = line.rstrip("\n").split("|")
+    if row not in rows:
+        rows[row] = {"linux": [], "xdptcp": []}
+        order.append(row)
+    try:
+        rows[row][side].append(float(v))
+    except ValueError:
+        pass
+def fmt(v):
+    return "–" if v is None else (f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}")
+print(f"echo_vs_linux: {sys.argv[2]} run(s), medians (all runs in brackets); ratio = xdptcp / Linux\n")
+print("| row | xdptcp | Linux epoll | ratio |")
+print("|---|---|---|---|")
+for row in order:
+    x, l = rows[row]["xdptcp"], rows[row]["linux"]
+    mx = statistics.median(x) if x else None
+    ml = statistics.median(l) if l else None
+    ratio = f"{mx / ml:.2f}" if mx is not None and ml else "–"
+    allx = " [" + ", ".join(fmt(v) for v in x) + "]" if len(x) > 1 else ""
+    alll = " [" + ", ".join(fmt(v) for v in l) + "]" if len(l) > 1 else ""
+    print(f"| {row} | {fmt(mx)}{allx} | {fmt(ml)}{alll} | {ratio} |")
+EOF
