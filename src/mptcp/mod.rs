@@ -1,0 +1,11 @@
+//! Multipath TCP v1 (RFC 8684).
+//!
+//! Subflows are TCP connections of the existing core ([`crate::tcp`]); the
+//! MPTCP layer above them holds the connection-level ("meta") state: the
+//! keys and tokens, the data sequence space and its mappings, DATA_ACK and
+//! DATA_FIN.
+//!
+//! - [`crypto`]: keys, token, IDSN, the MP_JOIN and ADD_ADDR HMACs, the DSS
+//!   checksum.
+
+pub mod crypto;
