@@ -7,5 +7,11 @@
 //!
 //! - [`crypto`]: keys, token, IDSN, the MP_JOIN and ADD_ADDR HMACs, the DSS
 //!   checksum.
+//! - [`session`]: the connection-level state: negotiation and fallback, the
+//!   data sequence space (one subflow, mapped one to one), DATA_FIN.
 
 pub mod crypto;
+pub mod session;
+
+pub use crypto::{Key, KeySource};
+pub use session::{FallbackReason, Phase, Role, RxVerdict, Session};
