@@ -496,8 +496,9 @@ impl Session {
     }
 
     /// Fill in the DSS checksum of an option built by `data_option`, now
-    /// that the payload is known (RFC 8684 §3.3.1).
-    pub fn fill_checksum(&self, opt: &mut [u8], payload: &[u8]) {
+    /// that the payload is known: `data_sum` is its one's-complement sum
+    /// ([`checksum::sum`]) (RFC 8684 §3.3.1).
+    pub fn fill_checksum(&self, opt: &mut [u8], data_sum: u16) {
         let Ok(o) = MptcpOption::parse(opt) else {
             return;
         };
@@ -520,7 +521,7 @@ impl Session {
             }) => (dsn, ssn, len),
             _ => return,
         };
-        let c = crypto::dss_checksum(dsn, ssn, len, checksum::sum(payload));
+        let c = crypto::dss_checksum(dsn, ssn, len, data_sum);
         let n = opt.len();
         opt[n - 2..].copy_from_slice(&c.to_be_bytes());
     }

@@ -1,7 +1,7 @@
 //! The negotiation and the one-to-one data mapping, option by option.
 
 use super::*;
-use crate::wire::MptcpRaw;
+use crate::wire::{checksum, MptcpRaw};
 
 fn raw(o: Option<MptcpOption>) -> MptcpRaw {
     let mut m = MptcpRaw::default();
@@ -47,7 +47,7 @@ fn handshake_then_one_to_one_data_both_ways() {
         let mut o = raw(c.data_option(0, 100, false, 0));
         assert_eq!(o.as_slice().len(), if csum { 24 } else { 22 });
         let n = o.len as usize;
-        c.fill_checksum(&mut o.bytes[..n], &data);
+        c.fill_checksum(&mut o.bytes[..n], checksum::sum(&data));
         assert_eq!(
             s.on_segment(o.as_slice(), 0, &data, false),
             RxVerdict::default()
@@ -55,7 +55,7 @@ fn handshake_then_one_to_one_data_both_ways() {
         // Server answers with DSS: Data ACK = IDSN(client) + 1 + 100.
         let mut o = raw(s.data_option(0, 50, false, 100));
         let n = o.len as usize;
-        s.fill_checksum(&mut o.bytes[..n], &data[..50]);
+        s.fill_checksum(&mut o.bytes[..n], checksum::sum(&data[..50]));
         let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
             panic!()
         };
@@ -68,7 +68,7 @@ fn handshake_then_one_to_one_data_both_ways() {
         // The client now uses DSS too; its second segment maps at +100.
         let mut o = raw(c.data_option(100, 10, false, 50));
         let n = o.len as usize;
-        c.fill_checksum(&mut o.bytes[..n], &data[..10]);
+        c.fill_checksum(&mut o.bytes[..n], checksum::sum(&data[..10]));
         let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
             panic!()
         };
