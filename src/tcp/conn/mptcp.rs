@@ -60,10 +60,14 @@ impl<F: Frame> Connection<F> {
         if !self.cfg.mptcp || syn.options.mptcp.is_empty() {
             return;
         }
-        let cap = syn.options.mptcp.options().find_map(|o| match MptcpOption::parse(o) {
-            Ok(MptcpOption::MpCapable(c)) => Some(c),
-            _ => None,
-        });
+        let cap = syn
+            .options
+            .mptcp
+            .options()
+            .find_map(|o| match MptcpOption::parse(o) {
+                Ok(MptcpOption::MpCapable(c)) => Some(c),
+                _ => None,
+            });
         let s = Session::server(cap.as_ref(), self.cfg.mptcp_checksum);
         if s.phase == Phase::Fallback {
             self.stats.mptcp_fallbacks += 1;
@@ -105,9 +109,15 @@ impl<F: Frame> Connection<F> {
 
     /// The MPTCP option of a synchronized segment from `seq` with `len`
     /// data bytes (`fin`: it carries our FIN).
-    pub(super) fn mptcp_data_options(&mut self, seq: crate::tcp::SeqNumber, len: usize, fin: bool) -> MptcpRaw {
+    pub(super) fn mptcp_data_options(
+        &mut self,
+        seq: crate::tcp::SeqNumber,
+        len: usize,
+        fin: bool,
+    ) -> MptcpRaw {
         let mut raw = MptcpRaw::default();
-        if !self.mptcp_in_use() || !self.state.is_synchronized() && self.state != State::SynReceived {
+        if !self.mptcp_in_use() || !self.state.is_synchronized() && self.state != State::SynReceived
+        {
             return raw;
         }
         let (rel, rcv_rel) = (self.snd_rel(seq), self.rcv_rel());
@@ -121,7 +131,8 @@ impl<F: Frame> Connection<F> {
 
     /// Whether `seg` carries a DSS checksum still to fill in.
     pub(super) fn mptcp_needs_checksum(&self, seg: &TcpRepr) -> bool {
-        self.mp.as_ref().is_some_and(|m| m.checksum && m.is_mptcp()) && !seg.options.mptcp.is_empty()
+        self.mp.as_ref().is_some_and(|m| m.checksum && m.is_mptcp())
+            && !seg.options.mptcp.is_empty()
     }
 
     /// Fill in the DSS checksum of `seg`, whose payload sums to `data_sum`.
@@ -135,7 +146,12 @@ impl<F: Frame> Connection<F> {
     /// An acceptable segment's MPTCP options, after its ACK was processed
     /// and before its data is queued. Returns false when the connection
     /// was reset for them.
-    pub(super) fn mptcp_on_segment(&mut self, seg: &TcpRepr, payload: &[u8], establishing: bool) -> bool {
+    pub(super) fn mptcp_on_segment(
+        &mut self,
+        seg: &TcpRepr,
+        payload: &[u8],
+        establishing: bool,
+    ) -> bool {
         let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
         let Some(m) = &mut self.mp else { return true };
         let was = m.is_mptcp();

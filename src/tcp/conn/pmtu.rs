@@ -226,7 +226,10 @@ impl<F: Frame> Connection<F> {
         self.path.mtu = None;
         self.path.expires = None;
         self.path.full_delivered = false;
-        self.snd_mss = self.negotiated_mss().saturating_sub(self.fixed_opts_len()).max(1);
+        self.snd_mss = self
+            .negotiated_mss()
+            .saturating_sub(self.fixed_opts_len())
+            .max(1);
         self.cc.set_mss(self.snd_mss);
     }
 
