@@ -211,6 +211,17 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
         // Heavy loss is slow: room to finish or time out.
         a.time_limit = 4 * 3600;
     }
+    // Drawn last so the earlier draws of every run stay what they were:
+    // MPTCP on both stacks (25 %) or on the client only (5 %: the server
+    // answers plain TCP, a fallback), with the DSS checksum half the time.
+    match r.gen_range(0..100) {
+        0..25 => a.mptcp = true,
+        25..30 => a.mptcp_client_only = true,
+        _ => {}
+    }
+    if a.mptcp || a.mptcp_client_only {
+        a.mptcp_checksum = chance(r, 50);
+    }
     a
 }
 
