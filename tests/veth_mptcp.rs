@@ -228,6 +228,15 @@ fn linux_mptcp_client_against_xdptcp_echo() {
     let _ = std::fs::remove_file(&stats);
     // The netns probe connection of `wait_listening` is plain TCP.
     assert_eq!(counter(&s, "mptcp_established"), 2, "{err}");
+    eprintln!(
+        "xdptcp: mptcp_established {} checksums verified {} unverified {} fallbacks {}",
+        counter(&s, "mptcp_established"),
+        counter(&s, "mptcp_checksums_verified"),
+        counter(&s, "mptcp_checksums_unverified"),
+        counter(&s, "mptcp_fallbacks"),
+    );
+    // Linux's mappings of the checksum run were verified, none failed.
+    assert!(counter(&s, "mptcp_checksums_verified") > 0, "{s}");
     for c in [
         "mptcp_fallbacks",
         "mptcp_bad_options",

@@ -61,6 +61,8 @@ pub struct RxVerdict {
     pub bad_options: u32,
     /// A DSS checksum failed.
     pub checksum_failed: bool,
+    /// A DSS checksum was verified (a whole mapping).
+    pub checksum_verified: bool,
     /// A mapping spans several segments: its checksum was not verified.
     pub checksum_unverified: bool,
     /// A received mapping did not map one to one.
@@ -101,6 +103,63 @@ pub struct Session {
     /// Widening hints for our and the peer's subflow offsets.
     snd_hint: u64,
     rcv_hint: u64,
+    /// The peer's mapping being checksummed as its segments arrive.
+    rx_csum: Option<RxChecksum>,
+}
+
+/// A received mapping spanning several segments, summed as its bytes
+/// arrive in order (RFC 8684 §3.3.1: the checksum covers the whole
+/// mapping, so it can only be checked once all of it is there).
+#[derive(Debug, Clone, Copy)]
+struct RxChecksum {
+    /// Data offset (64-bit, relative) of the mapping's first byte.
+    start: u64,
+    /// Its data bytes (the DATA_FIN octet excluded).
+    data_len: u64,
+    dsn: u64,
+    ssn: u32,
+    len: u16,
+    want: u16,
+    /// One's-complement sum of the bytes summed so far, in mapping order.
+    sum: u16,
+    done: u64,
+    /// Bytes arrived out of order: this mapping cannot be verified.
+    broken: bool,
+}
+
+impl RxChecksum {
+    /// Fold in `payload`, which starts at data offset `at`. Returns
+    /// `Some(ok)` once the mapping is complete, `None` while it is not;
+    /// `Err` when bytes are missing (out of order: cannot be verified).
+    fn add(&mut self, at: u64, payload: &[u8]) -> Result<Option<bool>, ()> {
+        let pos = self.start + self.done;
+        let end = at + payload.len() as u64;
+        if end <= pos {
+            // Already summed (a retransmission).
+            return Ok(None);
+        }
+        if at > pos {
+            return Err(());
+        }
+        let k = (pos - at) as usize;
+        let take = (payload.len() - k).min((self.data_len - self.done) as usize);
+        let s = checksum::sum(&payload[k..k + take]);
+        // RFC 1071 §2(B): bytes at an odd position in the mapping pair the
+        // other way round: their sum is the byte-swapped one.
+        let s = if self.done % 2 == 1 {
+            s.swap_bytes()
+        } else {
+            s
+        };
+        self.sum = checksum::combine(&[self.sum, s]);
+        self.done += take as u64;
+        if self.done < self.data_len {
+            return Ok(None);
+        }
+        Ok(Some(
+            crypto::dss_checksum(self.dsn, self.ssn, self.len, self.sum) == self.want,
+        ))
+    }
 }
 
 impl Session {
@@ -141,6 +200,7 @@ impl Session {
             data_fin_done: false,
             snd_hint: 0,
             rcv_hint: 0,
+            rx_csum: None,
         };
         if let Some(k) = key {
             s.set_local_key(k);
@@ -370,15 +430,78 @@ impl Session {
                     if crypto::dss_checksum(dsn, m.ssn, m.len, s) != c {
                         v.checksum_failed = true;
                         v.reset = true;
+                    } else {
+                        v.checksum_verified = true;
                     }
                 }
-                Some(_) => v.checksum_unverified = true,
+                Some(c) => self.checksum_across(start64, data_len, dsn, m, c, rel, payload, v),
                 // RFC 8684 §3.3.1: a mapping without the negotiated checksum
                 // is a protocol error.
                 None => {
                     v.bad_options += 1;
                     v.reset = true;
                 }
+            }
+        }
+    }
+
+    /// The checksum of a mapping spanning several segments: summed as its
+    /// bytes arrive in order, checked when complete. A mapping whose bytes
+    /// arrive out of order is counted unverified.
+    #[allow(clippy::too_many_arguments)]
+    fn checksum_across(
+        &mut self,
+        start: u64,
+        data_len: u64,
+        dsn: u64,
+        m: &DssMapping,
+        want: u16,
+        rel: u32,
+        payload: &[u8],
+        v: &mut RxVerdict,
+    ) {
+        let same = self
+            .rx_csum
+            .is_some_and(|r| r.start == start && r.dsn == dsn);
+        if !same {
+            if self
+                .rx_csum
+                .take()
+                .is_some_and(|r| r.done < r.data_len && !r.broken)
+            {
+                v.checksum_unverified = true;
+            }
+            self.rx_csum = Some(RxChecksum {
+                start,
+                data_len,
+                dsn,
+                ssn: m.ssn,
+                len: m.len,
+                want,
+                sum: 0,
+                done: 0,
+                broken: false,
+            });
+        }
+        let at = widen(self.rcv_hint, rel);
+        let Some(r) = &mut self.rx_csum else { return };
+        if r.broken {
+            return;
+        }
+        match r.add(at, payload) {
+            Ok(None) => {}
+            Ok(Some(ok)) => {
+                self.rx_csum = None;
+                if ok {
+                    v.checksum_verified = true;
+                } else {
+                    v.checksum_failed = true;
+                    v.reset = true;
+                }
+            }
+            Err(()) => {
+                r.broken = true;
+                v.checksum_unverified = true;
             }
         }
     }

@@ -21,7 +21,7 @@ fn synchronized(s: State) -> bool {
 }
 
 /// The per-connection counters the stack sums (closed and live).
-pub(super) const SUMMED: usize = 14;
+pub(super) const SUMMED: usize = 15;
 
 fn summed(s: &ConnStats) -> [u64; SUMMED] {
     [
@@ -37,6 +37,7 @@ fn summed(s: &ConnStats) -> [u64; SUMMED] {
         s.mptcp_fallbacks,
         s.mptcp_bad_options,
         s.mptcp_checksum_failures,
+        s.mptcp_checksums_verified,
         s.mptcp_checksums_unverified,
         s.mptcp_mapping_mismatches,
     ]
@@ -59,6 +60,7 @@ fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEnt
         &mut c.mptcp_fallbacks,
         &mut c.mptcp_bad_options,
         &mut c.mptcp_checksum_failures,
+        &mut c.mptcp_checksums_verified,
         &mut c.mptcp_checksums_unverified,
         &mut c.mptcp_mapping_mismatches,
     ];

@@ -116,6 +116,8 @@ pub struct StackCounters {
     pub mptcp_bad_options: u64,
     /// DSS checksum failures (the connection was reset).
     pub mptcp_checksum_failures: u64,
+    /// DSS checksums of received mappings verified.
+    pub mptcp_checksums_verified: u64,
     /// Mappings accepted without their checksum verified (multi-segment).
     pub mptcp_checksums_unverified: u64,
     /// Mappings off the one-to-one rule of a single subflow (reset).

@@ -197,6 +197,7 @@ impl<F: Frame> Connection<F> {
         s.mptcp_fallbacks += v.fallback.is_some() as u64;
         s.mptcp_bad_options += v.bad_options as u64;
         s.mptcp_checksum_failures += v.checksum_failed as u64;
+        s.mptcp_checksums_verified += v.checksum_verified as u64;
         s.mptcp_checksums_unverified += v.checksum_unverified as u64;
         s.mptcp_mapping_mismatches += v.mapping_mismatch as u64;
     }

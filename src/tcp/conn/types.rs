@@ -160,6 +160,8 @@ pub struct ConnStats {
     pub mptcp_bad_options: u64,
     /// DSS checksums that failed (RFC 8684 §3.3.1; the connection resets).
     pub mptcp_checksum_failures: u64,
+    /// DSS checksums of received mappings verified.
+    pub mptcp_checksums_verified: u64,
     /// Mappings spanning several segments, accepted without their
     /// checksum verified (this stage verifies per segment only).
     pub mptcp_checksums_unverified: u64,
