@@ -132,8 +132,10 @@ impl RxChecksum {
     /// `Some(ok)` once the mapping is complete, `None` while it is not;
     /// `Err` when bytes are missing (out of order: cannot be verified).
     fn add(&mut self, at: u64, payload: &[u8]) -> Result<Option<bool>, ()> {
-        let pos = self.start + self.done;
-        let end = at + payload.len() as u64;
+        // Wrapping: the offsets come from the peer (a hostile one must not
+        // overflow them), and an honest one stays far below 2^63.
+        let pos = self.start.wrapping_add(self.done);
+        let end = at.wrapping_add(payload.len() as u64);
         if end <= pos {
             // Already summed (a retransmission).
             return Ok(None);
@@ -226,6 +228,15 @@ impl Session {
     /// Whether MPTCP is in use (not fallen back).
     pub fn is_mptcp(&self) -> bool {
         self.phase != Phase::Fallback
+    }
+
+    /// Give up MPTCP for plain TCP (e.g. a simultaneous open, which the
+    /// MP_CAPABLE exchange of RFC 8684 §3.1 does not cover, or an endpoint
+    /// without a key). True if MPTCP was in use until now.
+    pub fn abandon(&mut self) -> bool {
+        let was = self.phase != Phase::Fallback;
+        self.phase = Phase::Fallback;
+        was
     }
 
     fn fall_back(&mut self, why: FallbackReason, v: &mut RxVerdict) {

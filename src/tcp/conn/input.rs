@@ -75,6 +75,7 @@ impl<F: Frame> Connection<F> {
             self.establish(seg, self.now);
         } else {
             // Simultaneous open (RFC 9293 §3.5 figure 7).
+            self.mptcp_simultaneous_open();
             self.opts.ecn = self.cfg.ecn && f.contains(TcpFlags::ECE) && f.contains(TcpFlags::CWR);
             self.state = State::SynReceived;
             self.snd_wnd = seg.window as usize;

@@ -82,12 +82,19 @@ impl<F: Frame> Connection<F> {
         self.count_verdict(&v);
     }
 
+    /// SYNs crossed (simultaneous open): MP_CAPABLE has no exchange for
+    /// that (RFC 8684 §3.1 pairs a SYN with a SYN/ACK), so plain TCP.
+    pub(super) fn mptcp_simultaneous_open(&mut self) {
+        if self.mp.as_mut().is_some_and(|m| m.abandon()) {
+            self.stats.mptcp_fallbacks += 1;
+        }
+    }
+
     /// The MPTCP option of our SYN or SYN-ACK. A server without a key (the
     /// stack gave none) answers as plain TCP.
     pub(super) fn mptcp_syn_options(&mut self, raw: &mut MptcpRaw) {
         let Some(m) = &mut self.mp else { return };
-        if m.local_key.is_none() && m.phase != Phase::Fallback {
-            m.phase = Phase::Fallback;
+        if m.local_key.is_none() && m.abandon() {
             self.stats.mptcp_fallbacks += 1;
             return;
         }
