@@ -8,9 +8,9 @@ mod common;
 use common::*;
 use std::net::Ipv4Addr;
 use xdptcp::app::Event;
+use xdptcp::mptcp::Key;
 use xdptcp::stack::{ConnId, Stack};
 use xdptcp::time::Instant;
-use xdptcp::mptcp::Key;
 use xdptcp::wire::mptcp::{Dss, DssMapping, MptcpOption};
 use xdptcp::wire::{checksum, IcmpRepr, MptcpRaw, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
