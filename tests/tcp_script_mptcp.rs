@@ -507,3 +507,28 @@ fn checksum_of_a_mapping_over_several_segments_is_checked() {
     assert_eq!(s.c.stats().mptcp_checksums_unverified, 1);
     assert_eq!(s.read_all(), data);
 }
+
+#[test]
+fn mp_fastclose_with_our_key_resets() {
+    let mut s = passive_established(&mcfg(), "1e040101");
+    // With another key: ignored, counted.
+    let other = opt_bytes(MptcpOption::MpFastclose { receiver_key: 0x99 });
+    s.io(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&other),
+        &[],
+    );
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.c.stats().mptcp_bad_options, 1);
+    // RFC 8684 §3.5: with our key, the connection is reset.
+    let ours = opt_bytes(MptcpOption::MpFastclose {
+        receiver_key: KEY_B,
+    });
+    let out = s.io(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(103, 0).mp(&ours),
+        &[],
+    );
+    assert_eq!(s.c.state(), State::Closed);
+    assert!(out.iter().any(|o| o.flags().rst()), "{out:?}");
+    assert!(s.c.take_events().reset);
+    assert_eq!(s.c.stats().mptcp_fastcloses, 1);
+}

@@ -67,6 +67,8 @@ pub struct RxVerdict {
     pub checksum_unverified: bool,
     /// A received mapping did not map one to one.
     pub mapping_mismatch: bool,
+    /// The peer closed the connection with MP_FASTCLOSE.
+    pub fastclose: bool,
 }
 
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
@@ -352,9 +354,20 @@ impl Session {
                         mapped = true;
                     }
                 }
+                // RFC 8684 §3.5: MP_FASTCLOSE on an ACK, with our key: answer
+                // with a RST and drop the connection (on a RST, the TCP layer
+                // has already closed it). Another key is ignored.
+                Ok(MptcpOption::MpFastclose { receiver_key }) => {
+                    if Some(Key(receiver_key)) == self.local_key {
+                        v.fastclose = true;
+                        v.reset = true;
+                    } else {
+                        v.bad_options += 1;
+                    }
+                }
                 // Later stages: MP_JOIN, ADD_ADDR, ... are not used with one
-                // subflow; MP_FASTCLOSE and MP_TCPRST come with a RST, which
-                // the TCP layer acts on.
+                // subflow; MP_TCPRST comes with a RST, which the TCP layer
+                // acts on.
                 Ok(_) => {}
                 Err(_) => v.bad_options += 1,
             }

@@ -21,7 +21,7 @@ fn synchronized(s: State) -> bool {
 }
 
 /// The per-connection counters the stack sums (closed and live).
-pub(super) const SUMMED: usize = 15;
+pub(super) const SUMMED: usize = 16;
 
 fn summed(s: &ConnStats) -> [u64; SUMMED] {
     [
@@ -40,6 +40,7 @@ fn summed(s: &ConnStats) -> [u64; SUMMED] {
         s.mptcp_checksums_verified,
         s.mptcp_checksums_unverified,
         s.mptcp_mapping_mismatches,
+        s.mptcp_fastcloses,
     ]
 }
 
@@ -63,6 +64,7 @@ fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEnt
         &mut c.mptcp_checksums_verified,
         &mut c.mptcp_checksums_unverified,
         &mut c.mptcp_mapping_mismatches,
+        &mut c.mptcp_fastcloses,
     ];
     for ((sum, n), seen) in sums.into_iter().zip(now).zip(e.seen) {
         *sum += n.saturating_sub(seen);

@@ -122,6 +122,8 @@ pub struct StackCounters {
     pub mptcp_checksums_unverified: u64,
     /// Mappings off the one-to-one rule of a single subflow (reset).
     pub mptcp_mapping_mismatches: u64,
+    /// MP_FASTCLOSE received (RFC 8684 §3.5; the connection was reset).
+    pub mptcp_fastcloses: u64,
     /// New keys drawn again because their token was already in use.
     pub mptcp_token_collisions: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).

@@ -172,7 +172,8 @@ impl<F: Frame> Connection<F> {
         }
         if v.reset {
             // RFC 8684 §3.7 / §3.3.1: a mapping we cannot honour or a failed
-            // checksum; this stage resets rather than deliver wrong bytes.
+            // checksum (this stage resets rather than deliver wrong bytes);
+            // §3.5: the peer's MP_FASTCLOSE.
             self.queue_active_reset();
             self.events.reset = true;
             self.enter_closed();
@@ -207,6 +208,7 @@ impl<F: Frame> Connection<F> {
         s.mptcp_checksums_verified += v.checksum_verified as u64;
         s.mptcp_checksums_unverified += v.checksum_unverified as u64;
         s.mptcp_mapping_mismatches += v.mapping_mismatch as u64;
+        s.mptcp_fastcloses += v.fastclose as u64;
     }
 }
 

@@ -167,4 +167,6 @@ pub struct ConnStats {
     pub mptcp_checksums_unverified: u64,
     /// Mappings off the one-to-one rule of one subflow (reset).
     pub mptcp_mapping_mismatches: u64,
+    /// MP_FASTCLOSE received with our key (RFC 8684 §3.5; reset).
+    pub mptcp_fastcloses: u64,
 }
