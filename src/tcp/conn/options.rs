@@ -42,7 +42,8 @@ impl<F: Frame> Connection<F> {
         self.opts.sack = self.cfg.sack && o.sack_permitted;
         self.opts.ts = self.cfg.timestamps && o.timestamps.is_some();
         // RFC 9293 §3.7.1: send MSS = min(peer MSS, ours), less the fixed
-        // timestamps option (RFC 7323 §3.2 sizing).
+        // options: timestamps (RFC 7323 §3.2 sizing) and, with MPTCP, the
+        // DSS (RFC 8684 §3.3).
         let mss = self.opts.peer_mss.min(self.cfg.mss as usize);
         self.snd_mss = mss.saturating_sub(self.fixed_opts_len()).max(1);
         self.rcv_mss = self.snd_mss;
