@@ -11,6 +11,7 @@
 pub mod app;
 pub mod apps;
 pub mod io;
+pub mod mptcp;
 pub mod runtime;
 pub mod stack;
 pub mod tcp;

@@ -8,9 +8,11 @@ mod common;
 use common::*;
 use std::net::Ipv4Addr;
 use xdptcp::app::Event;
+use xdptcp::mptcp::Key;
 use xdptcp::stack::{ConnId, Stack};
 use xdptcp::time::Instant;
-use xdptcp::wire::{checksum, IcmpRepr, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+use xdptcp::wire::mptcp::{Dss, DssMapping, MptcpOption};
+use xdptcp::wire::{checksum, IcmpRepr, MptcpRaw, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
 #[derive(Debug, bolero::TypeGenerator)]
 enum Op {
@@ -27,6 +29,12 @@ enum Op {
     Refuse(bool),
 }
 
+fn raw(o: MptcpOption) -> MptcpRaw {
+    let mut b = [0u8; 40];
+    let n = o.emit(&mut b);
+    MptcpRaw::from_slice(&b[..n]).unwrap()
+}
+
 struct Setup {
     s: Stack<TestDevice>,
     now: Instant,
@@ -39,6 +47,8 @@ fn setup(with_conns: bool) -> Setup {
     cfg.tcp.rcv_buf = 64 << 10;
     cfg.tcp.snd_buf = 64 << 10;
     cfg.max_conns = 16;
+    // MPTCP accepted (RFC 8684): the third connection below offers it.
+    cfg.tcp.mptcp = true;
     let mut s = Stack::new(cfg, TestDevice::new(512), ms(0));
     rx(&mut s, ms(0), &arp_request_b_for_a());
     if with_conns {
@@ -53,8 +63,9 @@ fn setup(with_conns: bool) -> Setup {
         seq: 2,
         data: b"abcdefgh",
     }));
-    for port in [5001u16, 5002] {
-        let syn = TcpRepr {
+    for port in [5001u16, 5002, 5003] {
+        let mptcp = port == 5003;
+        let mut syn = TcpRepr {
             src_port: port,
             dst_port: 80,
             seq: SeqNumber(1000),
@@ -69,6 +80,10 @@ fn setup(with_conns: bool) -> Setup {
             },
             ..TcpRepr::default()
         };
+        if mptcp {
+            // MP_CAPABLE v1, H (as Linux's SYN).
+            syn.options.mptcp = MptcpRaw::from_slice(&[30, 4, 0x01, 0x01]).unwrap();
+        }
         templates.push(tcp_frame_b_to_a(&syn, &[]));
         if !with_conns {
             continue;
@@ -82,12 +97,35 @@ fn setup(with_conns: bool) -> Setup {
             .map(|f| parse_tcp(f).2)
             .find(|t| t.flags.syn())
             .expect("SYN-ACK");
-        let ack = ack_of_synack(port, &synack, 2);
-        rx(&mut s, ms(2), &tcp_frame_b_to_a(&ack, &[]));
-        let data = TcpRepr {
+        let mut ack = ack_of_synack(port, &synack, 2);
+        let mut data = TcpRepr {
             flags: TcpFlags::ACK | TcpFlags::PSH,
             ..ack
         };
+        if mptcp {
+            // The third ACK with both keys, data with a DSS mapping.
+            let key_b = 0x1111_2222_3333_4444u64;
+            let mut cap = MptcpOption::parse(synack.options.mptcp.as_slice())
+                .expect("MP_CAPABLE in the SYN-ACK");
+            if let MptcpOption::MpCapable(c) = &mut cap {
+                c.receiver_key = c.sender_key;
+                c.sender_key = Some(key_b);
+            }
+            ack.options.mptcp = raw(cap);
+            data.options.mptcp = raw(MptcpOption::Dss(Dss {
+                data_ack: None,
+                ack64: false,
+                mapping: Some(DssMapping {
+                    dsn: Key(key_b).idsn() + 1,
+                    dsn64: true,
+                    ssn: 1,
+                    len: 18,
+                    checksum: None,
+                }),
+                data_fin: false,
+            }));
+        }
+        rx(&mut s, ms(2), &tcp_frame_b_to_a(&ack, &[]));
         templates.push(tcp_frame_b_to_a(&data, b"some request bytes"));
         templates.push(tcp_frame_b_to_a(
             &TcpRepr {
@@ -111,6 +149,11 @@ fn setup(with_conns: bool) -> Setup {
         if let Event::Accepted { id, .. } = ev {
             conns.push(id);
         }
+    }
+    if with_conns {
+        // The third connection is MPTCP, with its token held.
+        assert_eq!(s.counters().mptcp_established, 1);
+        assert_eq!(s.mptcp_tokens(), 1);
     }
     s.poll(ms(2));
     s.device_mut().take_tx();

@@ -38,6 +38,8 @@ enum Op {
         ts: Option<(i16, i16)>,
         sack: Option<(i16, u8)>,
         ce: bool,
+        /// An MPTCP option (kind 30, the length fixed up, any body).
+        mp: Option<MpForge>,
     },
     /// An ICMP error about a segment `side` sent (quoted sequence number
     /// near its last one), e.g. fragmentation needed with `mtu`.
@@ -58,6 +60,15 @@ enum Op {
     Timer(bool),
     /// Let time pass (milliseconds).
     Advance(u16),
+}
+
+/// A forged MPTCP option: subtype/flags bytes and a body of `len` bytes.
+#[derive(Debug, Clone, bolero::TypeGenerator)]
+struct MpForge {
+    subtype: u8,
+    flags: u8,
+    len: u8,
+    body: [u8; 36],
 }
 
 struct Side {
@@ -91,6 +102,9 @@ fn config(variant: u8) -> Config {
             interval: core::time::Duration::from_millis(500),
             probes: 3,
         }),
+        // MPTCP on both sides; the DSS checksum when ECN is off.
+        mptcp: variant & 128 != 0,
+        mptcp_checksum: variant & 8 != 0,
         ..Config::default()
     }
 }
@@ -165,6 +179,7 @@ fn run_seen(variant: u8, passive_listen: bool, ops: &[Op], seen: &mut u32) -> [S
                 ts,
                 sack,
                 ce,
+                mp,
             } => {
                 let i = *side as usize;
                 let peer = &sides[1 - i];
@@ -196,6 +211,12 @@ fn run_seen(variant: u8, passive_listen: bool, ops: &[Op], seen: &mut u32) -> [S
                     seg.options.window_scale = Some((*window % 16) as u8);
                     seg.options.sack_permitted = window & 1 == 1;
                 }
+                if let Some(m) = mp {
+                    let n = 4 + (m.len as usize % 37);
+                    let mut raw = vec![30, n as u8, m.subtype, m.flags];
+                    raw.extend_from_slice(&m.body[..n - 4]);
+                    seg.options.mptcp = xdptcp::wire::MptcpRaw::from_slice(&raw).unwrap();
+                }
                 let data = &payload[..*len as usize];
                 sides[i].conn.handle_segment(now, &seg, pkt(data), *ce);
             }
@@ -222,9 +243,11 @@ fn run_seen(variant: u8, passive_listen: bool, ops: &[Op], seen: &mut u32) -> [S
                     quoted_len: mtu.wrapping_add(*seq_delta as u16),
                 };
                 sides[i].conn.handle_icmp_error(now, &n);
-                // RFC 1191 floor (Linux min_pmtu 552): never tiny segments.
+                // RFC 1191 floor (Linux min_pmtu 552): never tiny segments
+                // (less timestamps and, with MPTCP, the DSS room).
                 if sides[i].conn.path_mtu().is_some() {
-                    assert!(sides[i].conn.snd_mss() >= 552 - 40 - 12);
+                    let dss = if cfg.mptcp { 28 } else { 0 };
+                    assert!(sides[i].conn.snd_mss() >= 552 - 40 - 12 - dss);
                 }
             }
             Op::Shutdown(s) => sides[*s as usize].conn.shutdown(),
@@ -250,6 +273,11 @@ fn run_seen(variant: u8, passive_listen: bool, ops: &[Op], seen: &mut u32) -> [S
         }
         // Both sides transmit; what they emit goes to the other's inbox.
         for i in 0..2 {
+            // The stack's part: an MPTCP key when a connection wants one.
+            if sides[i].conn.mptcp_wants_key() {
+                let k = xdptcp::mptcp::Key(0x1234_5678_9abc_def0 + i as u64);
+                sides[i].conn.set_mptcp_key(k);
+            }
             sides[i].conn.poll_transmit(now, &mut sides[i].sink);
             let out = std::mem::take(&mut sides[i].sink.out);
             if std::env::var_os("FUZZ_TRACE").is_some() {

@@ -11,6 +11,7 @@ use bolero::check;
 use core::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use xdptcp::wire::checksum;
+use xdptcp::wire::mptcp::MptcpOption;
 use xdptcp::wire::tcp::MptcpRaw;
 use xdptcp::wire::{
     ArpRepr, EtherType, EthernetRepr, IcmpRepr, IpProtocol, Ipv4Repr, SeqNumber, TcpFlags, TcpRepr,
@@ -375,4 +376,39 @@ fn fuzz_frame() {
         }
     });
     report("frame", &RUNS);
+}
+
+/// MPTCP options (RFC 8684 §3): any bytes parse without panicking; with the
+/// kind and length fixed up, a parsed option re-emits to bytes that parse
+/// to the same option, and every option found in a TCP options area that
+/// walks parses without panicking too.
+#[test]
+fn fuzz_mptcp_option() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    check!().with_max_len(60).for_each(|bytes: &[u8]| {
+        RUNS.fetch_add(1, Relaxed);
+        let _ = MptcpOption::parse(bytes);
+        if bytes.len() < 3 || bytes.len() > 40 {
+            return;
+        }
+        let mut b = bytes.to_vec();
+        b[0] = 30;
+        b[1] = b.len() as u8;
+        if let Ok(opt) = MptcpOption::parse(&b) {
+            if let MptcpOption::Unknown { .. } = opt {
+                return;
+            }
+            let mut out = [0u8; 40];
+            let n = opt.emit(&mut out);
+            assert_eq!(n, b.len(), "{opt:?} from {b:02x?}");
+            assert_eq!(MptcpOption::parse(&out[..n]), Ok(opt), "{b:02x?}");
+        }
+        // As a TCP options area: the MPTCP options kept raw each parse.
+        if let Ok(o) = xdptcp::wire::TcpOptions::parse(bytes) {
+            for opt in o.mptcp.options() {
+                let _ = MptcpOption::parse(opt);
+            }
+        }
+    });
+    report("mptcp option", &RUNS);
 }

@@ -17,6 +17,12 @@ pub struct EchoArgs {
     /// Also echo UDP datagrams on the port.
     #[arg(long)]
     pub udp: bool,
+    /// Accept MPTCP v1 (RFC 8684) as well as plain TCP.
+    #[arg(long)]
+    pub mptcp: bool,
+    /// With --mptcp: ask for the DSS checksum (RFC 8684 §3.3.1).
+    #[arg(long, requires = "mptcp")]
+    pub mptcp_checksum: bool,
     #[command(flatten)]
     pub dp: DataPath,
 }
@@ -61,20 +67,24 @@ impl RuntimeApp for EchoApp {
 }
 
 pub fn run(a: EchoArgs) -> i32 {
-    let cfg = match a.dp.runtime_config() {
+    let mut cfg = match a.dp.runtime_config() {
         Ok(c) => c,
         Err(code) => return code,
     };
+    cfg.tcp.mptcp = a.mptcp;
+    cfg.tcp.mptcp_checksum = a.mptcp_checksum;
     let port = a.port;
     let udp = a.udp;
+    let mptcp = a.mptcp;
     let ready = |ifaces: &[runtime::IfaceReport]| {
         for i in ifaces {
             eprintln!(
-                "xdptcp: echo on {} {} port {}{}: xdp {:?}, {} queue(s), {}",
+                "xdptcp: echo on {} {} port {}{}{}: xdp {:?}, {} queue(s), {}",
                 i.name,
                 i.addr,
                 port,
                 if udp { " (tcp+udp)" } else { "" },
+                if mptcp { " (mptcp)" } else { "" },
                 i.xdp_mode,
                 i.queues,
                 if i.zero_copy {

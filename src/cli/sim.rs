@@ -116,6 +116,16 @@ pub struct SimArgs {
     /// Do not negotiate ECN.
     #[arg(long)]
     pub no_ecn: bool,
+    /// MPTCP v1 (RFC 8684) on both stacks: MP_CAPABLE, DSS mappings,
+    /// DATA_FIN, one subflow.
+    #[arg(long)]
+    pub mptcp: bool,
+    /// MPTCP on the client only (the server answers plain TCP: fallback).
+    #[arg(long, conflicts_with = "mptcp")]
+    pub mptcp_client_only: bool,
+    /// Ask for the MPTCP DSS checksum (RFC 8684 §3.3.1).
+    #[arg(long)]
+    pub mptcp_checksum: bool,
     /// TCP keepalive after this many idle seconds (then every fifth of it,
     /// 9 probes).
     #[arg(long, value_name = "SECS")]
@@ -157,6 +167,9 @@ impl SimArgs {
                 "--mtu must be between {MIN_MTU} and {MAX_MTU} (got {})",
                 self.mtu
             ));
+        }
+        if self.mptcp_checksum && !self.mptcp && !self.mptcp_client_only {
+            return Err("--mptcp-checksum needs --mptcp (or --mptcp-client-only)".into());
         }
         if self.queue == Some(0) {
             return Err("--queue must be at least 1 packet".into());
@@ -246,6 +259,8 @@ impl SimArgs {
                 .map(Duration::from_secs),
             syn_cookies: self.syn_cookies,
             ecn: !self.no_ecn,
+            mptcp: [self.mptcp || self.mptcp_client_only, self.mptcp],
+            mptcp_checksum: self.mptcp_checksum,
             mac_change_at: self.mac_change_ms.map(Duration::from_millis),
             ..BulkParams::default()
         }
@@ -291,6 +306,9 @@ impl SimArgs {
         flag("no-sack", on(self.no_sack));
         flag("no-timestamps", on(self.no_timestamps));
         flag("no-ecn", on(self.no_ecn));
+        flag("mptcp", on(self.mptcp));
+        flag("mptcp-client-only", on(self.mptcp_client_only));
+        flag("mptcp-checksum", on(self.mptcp_checksum));
         flag("snd-buf", self.snd_buf.map(|b| b.to_string()));
         flag("rcv-buf", self.rcv_buf.map(|b| b.to_string()));
         flag("syn-cookies", on(self.syn_cookies));
@@ -349,6 +367,18 @@ fn summary(a: &SimArgs, p: &BulkParams, r: &BulkReport) -> String {
         "tcp: {} retransmits, {} RTO timeouts, {} fast recoveries, {} corrupt dropped by checksum\n",
         r.retransmits, r.rto_timeouts, r.fast_recoveries, r.dropped_corrupt
     );
+    if p.mptcp.iter().any(|&m| m) {
+        let [c, sv] = &r.stacks;
+        s += &format!(
+            "mptcp: established {}/{} (client/server), fallbacks {}/{}, checksum failures {}, bad options {}\n",
+            c.mptcp_established,
+            sv.mptcp_established,
+            c.mptcp_fallbacks,
+            sv.mptcp_fallbacks,
+            c.mptcp_checksum_failures + sv.mptcp_checksum_failures,
+            c.mptcp_bad_options + sv.mptcp_bad_options,
+        );
+    }
     s += &format!(
         "link: {} packets, {} lost, {} queue drops, {} mtu drops, {} reordered, {} duplicated, {} corrupted, {} CE-marked\n",
         l.tx_packets,

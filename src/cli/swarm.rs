@@ -147,6 +147,9 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
         rcv_buf: None,
         syn_cookies: chance(r, 15),
         no_ecn: chance(r, 20),
+        mptcp: false,
+        mptcp_client_only: false,
+        mptcp_checksum: false,
         keepalive: None,
         mac_change_ms: None,
         seed: r.gen(),
@@ -207,6 +210,17 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
     if !must_complete(&a) {
         // Heavy loss is slow: room to finish or time out.
         a.time_limit = 4 * 3600;
+    }
+    // Drawn last so the earlier draws of every run stay what they were:
+    // MPTCP on both stacks (25 %) or on the client only (5 %: the server
+    // answers plain TCP, a fallback), with the DSS checksum half the time.
+    match r.gen_range(0..100) {
+        0..25 => a.mptcp = true,
+        25..30 => a.mptcp_client_only = true,
+        _ => {}
+    }
+    if a.mptcp || a.mptcp_client_only {
+        a.mptcp_checksum = chance(r, 50);
     }
     a
 }

@@ -21,7 +21,7 @@ fn synchronized(s: State) -> bool {
 }
 
 /// The per-connection counters the stack sums (closed and live).
-pub(super) const SUMMED: usize = 9;
+pub(super) const SUMMED: usize = 16;
 
 fn summed(s: &ConnStats) -> [u64; SUMMED] {
     [
@@ -34,6 +34,13 @@ fn summed(s: &ConnStats) -> [u64; SUMMED] {
         s.fin_wait2_timeouts,
         s.acks_of_unsent,
         s.tx_beyond_snd_nxt,
+        s.mptcp_fallbacks,
+        s.mptcp_bad_options,
+        s.mptcp_checksum_failures,
+        s.mptcp_checksums_verified,
+        s.mptcp_checksums_unverified,
+        s.mptcp_mapping_mismatches,
+        s.mptcp_fastcloses,
     ]
 }
 
@@ -51,6 +58,13 @@ fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEnt
         &mut c.fin_wait2_timeouts,
         &mut c.acks_of_unsent,
         &mut c.tx_beyond_snd_nxt,
+        &mut c.mptcp_fallbacks,
+        &mut c.mptcp_bad_options,
+        &mut c.mptcp_checksum_failures,
+        &mut c.mptcp_checksums_verified,
+        &mut c.mptcp_checksums_unverified,
+        &mut c.mptcp_mapping_mismatches,
+        &mut c.mptcp_fastcloses,
     ];
     for ((sum, n), seen) in sums.into_iter().zip(now).zip(e.seen) {
         *sum += n.saturating_sub(seen);
@@ -150,6 +164,9 @@ impl<D: Device> Stack<D> {
         let closed = ev.closed || state == State::Closed;
         if !e.connected && (ev.connected || synchronized(state)) {
             e.connected = true;
+            if e.conn.mptcp().is_some_and(|m| m.is_mptcp()) {
+                self.iface.counters.mptcp_established += 1;
+            }
             match e.listener {
                 Some(port) if !e.visible && !closed => {
                     e.visible = true;
@@ -256,6 +273,7 @@ impl<D: Device> Stack<D> {
             self.pool.waiters.retain(|w| *w != id);
         }
         sum_conn_counters(&mut self.iface.counters, &mut e);
+        self.mptcp_release(id, &e.conn);
         self.iface.counters.conns_closed += 1;
     }
 

@@ -112,6 +112,24 @@ pub struct StackCounters {
     pub acks_of_unsent: u64,
     /// Segments sent past SND.NXT other than new data (always zero).
     pub tx_beyond_snd_nxt: u64,
+    /// MPTCP (RFC 8684): connections established with MPTCP in use.
+    pub mptcp_established: u64,
+    /// MPTCP offered or asked for, then plain TCP (RFC 8684 §3.7).
+    pub mptcp_fallbacks: u64,
+    /// MPTCP options that did not parse or made no sense (ignored).
+    pub mptcp_bad_options: u64,
+    /// DSS checksum failures (the connection was reset).
+    pub mptcp_checksum_failures: u64,
+    /// DSS checksums of received mappings verified.
+    pub mptcp_checksums_verified: u64,
+    /// Mappings accepted without their checksum verified (multi-segment).
+    pub mptcp_checksums_unverified: u64,
+    /// Mappings off the one-to-one rule of a single subflow (reset).
+    pub mptcp_mapping_mismatches: u64,
+    /// MP_FASTCLOSE received (RFC 8684 §3.5; the connection was reset).
+    pub mptcp_fastcloses: u64,
+    /// New keys drawn again because their token was already in use.
+    pub mptcp_token_collisions: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).
     pub pmtu_reductions: u64,
     /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).

@@ -108,6 +108,7 @@ impl<D: Device> Stack<D> {
             l.half_open += 1;
         }
         let id = self.conns.insert(entry);
+        self.mptcp_assign_key(id);
         self.iface.counters.conns_opened += 1;
         self.mark_dirty(id);
         self.after_op(id);

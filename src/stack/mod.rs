@@ -20,6 +20,7 @@ mod icmp;
 mod icmp_err;
 mod iface;
 mod listener;
+mod mptcp;
 mod pool;
 mod ratelimit;
 mod tcp_table;
@@ -197,6 +198,8 @@ pub struct Stack<D: Device> {
     now: Instant,
     /// Frame-pool reserves and the connections waiting for TX frames.
     pool: pool::PoolState,
+    /// MPTCP keys, and the tokens in use (RFC 8684 §3.1: unique here).
+    mptcp: mptcp::Tokens,
 }
 
 impl<D: Device> Stack<D> {
@@ -253,6 +256,7 @@ impl<D: Device> Stack<D> {
             next_port,
             now,
             pool: pool::PoolState::new(&cfg.pool, &iface.dev),
+            mptcp: mptcp::Tokens::new(&cfg.secret),
             iface,
             cfg,
         }
@@ -447,6 +451,7 @@ impl<D: Device> Stack<D> {
         let mut entry = ConnEntry::new(conn, tuple, None);
         entry.visible = true;
         let id = self.conns.insert(entry);
+        self.mptcp_assign_key(id);
         self.iface.counters.conns_opened += 1;
         self.mark_dirty(id);
         self.after_op(id);

@@ -22,6 +22,7 @@ mod ack;
 mod control;
 mod dsack;
 mod input;
+mod mptcp;
 mod options;
 mod output;
 mod pmtu;
@@ -175,6 +176,11 @@ pub struct Connection<F: Frame> {
     una_since: Option<Instant>,
     last_data_sent: Instant,
 
+    /// MPTCP (RFC 8684): the connection-level state when MPTCP was asked
+    /// for or offered; `None` for plain TCP. Boxed: most connections are
+    /// plain.
+    mp: Option<Box<crate::mptcp::Session>>,
+
     // Output requests.
     ack_now: bool,
     /// In-order bytes received since the last ACK.
@@ -277,6 +283,7 @@ impl<F: Frame> Connection<F> {
             orphan: timers::Orphan::default(),
             events: ConnEvents::default(),
             stats: ConnStats::default(),
+            mp: None,
         }
     }
 

@@ -113,6 +113,12 @@ pub struct Config {
     pub syn_retries: u32,
     /// Data retransmissions (RTO backoffs) before giving up.
     pub max_retries: u32,
+    /// MPTCP v1 (RFC 8684): offer MP_CAPABLE on active opens (the stack
+    /// supplies the key) and accept it on passive ones.
+    pub mptcp: bool,
+    /// Ask for the DSS checksum (MP_CAPABLE flag A, RFC 8684 §3.3.1);
+    /// used when either side asks.
+    pub mptcp_checksum: bool,
 }
 
 impl Default for Config {
@@ -140,6 +146,8 @@ impl Default for Config {
             user_timeout: None,
             syn_retries: 6,
             max_retries: 15,
+            mptcp: false,
+            mptcp_checksum: false,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod icmp_error;
 pub mod ipv4;
+pub mod mptcp;
 pub mod tcp;
 pub mod udp;
 

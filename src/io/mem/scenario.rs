@@ -65,6 +65,10 @@ pub struct BulkParams {
     pub drain: Duration,
     /// A router with a smaller MTU on the path (the hosts keep the link's).
     pub path_hop: Option<PathHop>,
+    /// MPTCP v1 (RFC 8684) on the client and on the server stack.
+    pub mptcp: [bool; 2],
+    /// Both ask for the DSS checksum.
+    pub mptcp_checksum: bool,
 }
 
 impl Default for BulkParams {
@@ -90,6 +94,8 @@ impl Default for BulkParams {
             drain: Duration::from_secs(300),
             mac_change_at: None,
             path_hop: None,
+            mptcp: [false; 2],
+            mptcp_checksum: false,
         }
     }
 }
@@ -129,6 +135,8 @@ pub struct ParamsReport {
     pub syn_cookies: bool,
     pub keepalive_s: Option<f64>,
     pub mac_change_ms: Option<f64>,
+    pub mptcp: [bool; 2],
+    pub mptcp_checksum: bool,
 }
 
 impl ParamsReport {
@@ -163,6 +171,8 @@ impl ParamsReport {
             syn_cookies: p.syn_cookies,
             keepalive_s: p.keepalive.map(|k| k.as_secs_f64()),
             mac_change_ms: p.mac_change_at.map(|t| t.as_secs_f64() * 1e3),
+            mptcp: p.mptcp,
+            mptcp_checksum: p.mptcp_checksum,
         }
     }
 }
@@ -385,6 +395,8 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     }));
     let mk = |i: u8| {
         let mut cfg = host_config(i, tcp_config(p), p.seed);
+        cfg.tcp.mptcp = p.mptcp[i as usize];
+        cfg.tcp.mptcp_checksum = p.mptcp_checksum;
         if p.syn_cookies {
             cfg.syn_backlog = 0;
         }

@@ -61,6 +61,9 @@ impl<F: Frame> Connection<F> {
         }
         self.irs = seg.seq;
         self.rcvq = crate::tcp::recv::RecvBuffer::new(seg.seq + 1);
+        if f.ack() {
+            self.mptcp_on_syn_ack(seg);
+        }
         self.negotiate(seg);
         self.last_rx = self.now;
         if f.ack() {
@@ -72,6 +75,7 @@ impl<F: Frame> Connection<F> {
             self.establish(seg, self.now);
         } else {
             // Simultaneous open (RFC 9293 §3.5 figure 7).
+            self.mptcp_simultaneous_open();
             self.opts.ecn = self.cfg.ecn && f.contains(TcpFlags::ECE) && f.contains(TcpFlags::CWR);
             self.state = State::SynReceived;
             self.snd_wnd = seg.window as usize;
@@ -255,6 +259,7 @@ impl<F: Frame> Connection<F> {
         if !f.ack() {
             return;
         }
+        let establishing = self.state == State::SynReceived;
         if self.state == State::SynReceived {
             if self.snd_una < seg.ack && seg.ack <= self.snd_nxt {
                 self.snd_una = seg.ack;
@@ -293,6 +298,11 @@ impl<F: Frame> Connection<F> {
             }
         }
 
+        // RFC 8684: the MPTCP options (mapping, DATA_FIN, fallback).
+        if self.mp.is_some() && !self.mptcp_on_segment(seg, payload.data(), establishing) {
+            return;
+        }
+
         // Seventh: segment text.
         let fin_seq = seg.seq + len;
         if len > 0 && !drop_data {
@@ -319,6 +329,7 @@ impl<F: Frame> Connection<F> {
             self.ack_now = true;
         }
         self.maybe_process_fin();
+        self.mptcp_after_data();
     }
 
     /// A reordered duplicate ACK (as Linux's tcp_disordered_ack): a pure

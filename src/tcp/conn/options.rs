@@ -42,10 +42,10 @@ impl<F: Frame> Connection<F> {
         self.opts.sack = self.cfg.sack && o.sack_permitted;
         self.opts.ts = self.cfg.timestamps && o.timestamps.is_some();
         // RFC 9293 §3.7.1: send MSS = min(peer MSS, ours), less the fixed
-        // timestamps option (RFC 7323 §3.2 sizing).
+        // options: timestamps (RFC 7323 §3.2 sizing) and, with MPTCP, the
+        // DSS (RFC 8684 §3.3).
         let mss = self.opts.peer_mss.min(self.cfg.mss as usize);
-        let ts = if self.opts.ts { TS_LEN } else { 0 };
-        self.snd_mss = mss.saturating_sub(ts).max(1);
+        self.snd_mss = mss.saturating_sub(self.fixed_opts_len()).max(1);
         self.rcv_mss = self.snd_mss;
         if self.opts.ts {
             if let Some((tsval, _)) = o.timestamps {
@@ -62,6 +62,7 @@ impl<F: Frame> Connection<F> {
         self.state = crate::tcp::State::SynReceived;
         self.irs = syn.seq;
         self.rcvq = crate::tcp::recv::RecvBuffer::new(syn.seq + 1);
+        self.mptcp_on_syn(syn);
         self.negotiate(syn);
         // RFC 3168 §6.1.1: an ECN-setup SYN has ECE and CWR.
         self.opts.ecn =
@@ -78,7 +79,7 @@ impl<F: Frame> Connection<F> {
     }
 
     /// The options of a SYN or SYN-ACK we send.
-    pub(super) fn syn_options(&self, syn_ack: bool) -> TcpOptions {
+    pub(super) fn syn_options(&mut self, syn_ack: bool) -> TcpOptions {
         let mut o = TcpOptions {
             mss: Some(self.cfg.mss),
             ..TcpOptions::default()
@@ -93,6 +94,7 @@ impl<F: Frame> Connection<F> {
             let ecr = if syn_ack { self.ts_recent } else { 0 };
             o.timestamps = Some((self.tsval(), ecr));
         }
+        self.mptcp_syn_options(&mut o.mptcp);
         o
     }
 
@@ -105,8 +107,15 @@ impl<F: Frame> Connection<F> {
     /// Options of a synchronized-state segment with `payload` bytes: the
     /// timestamps, then as many SACK blocks as the option space and the
     /// MSS allow. Returns the options and whether SACK blocks were left out.
-    pub(super) fn data_options(&self, payload: usize) -> (TcpOptions, bool) {
-        let mut o = TcpOptions::default();
+    pub(super) fn data_options(
+        &self,
+        payload: usize,
+        mptcp: crate::wire::MptcpRaw,
+    ) -> (TcpOptions, bool) {
+        let mut o = TcpOptions {
+            mptcp,
+            ..TcpOptions::default()
+        };
         if self.opts.ts {
             o.timestamps = Some((self.tsval(), self.ts_recent));
         }
@@ -115,7 +124,7 @@ impl<F: Frame> Connection<F> {
             // 40 bytes of options; a data segment must also stay within the
             // peer's MSS plus the fixed options. Count the padding: the
             // blocks that fit once the option area is rounded up to 4.
-            let fixed = if self.opts.ts { TS_LEN } else { 0 };
+            let fixed = self.fixed_opts_len();
             let allowed = if payload == 0 {
                 40
             } else {

@@ -88,7 +88,9 @@ impl<F: Frame> Connection<F> {
         let mut seg = self.base_repr(seq, flags | TcpFlags::ACK);
         seg.ack = self.rcvq.nxt;
         seg.window = self.advertise();
-        let (opts, left_out) = self.data_options(payload);
+        let fin = flags.contains(TcpFlags::FIN);
+        let mptcp = self.mptcp_data_options(seq, payload, fin);
+        let (opts, left_out) = self.data_options(payload, mptcp);
         seg.options = opts;
         if self.ece_echo {
             seg.flags |= TcpFlags::ECE;
@@ -120,6 +122,19 @@ impl<F: Frame> Connection<F> {
                 self.snd_nxt
             );
         }
+        let mut with_csum;
+        let seg = if self.mptcp_needs_checksum(seg) {
+            // RFC 8684 §3.3.1: the DSS checksum covers the payload.
+            with_csum = *seg;
+            let sum = match slice {
+                Some(s) => crate::wire::checksum::sum(self.sndq.payload(s).data()),
+                None => 0,
+            };
+            self.mptcp_fill_checksum(&mut with_csum, sum);
+            &with_csum
+        } else {
+            seg
+        };
         let payload = match slice {
             Some(s) => self.sndq.payload(s),
             None => Payload::None,

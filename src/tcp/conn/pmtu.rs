@@ -170,8 +170,7 @@ impl<F: Frame> Connection<F> {
         self.path.expires = Some(self.now + PMTU_EXPIRY);
         self.path.full_delivered = false;
         self.stats.pmtu_reductions += 1;
-        let ts = if self.opts.ts { TS_LEN } else { 0 };
-        self.snd_mss = (mtu - HEADERS).saturating_sub(ts).max(1);
+        self.snd_mss = (mtu - HEADERS).saturating_sub(self.fixed_opts_len()).max(1);
         self.cc.set_mss(self.snd_mss);
         if self.sb.mark_lost_above(self.snd_mss) > 0 && self.recovery == Recovery::Open {
             self.recovery = Recovery::Loss {
@@ -227,8 +226,10 @@ impl<F: Frame> Connection<F> {
         self.path.mtu = None;
         self.path.expires = None;
         self.path.full_delivered = false;
-        let ts = if self.opts.ts { TS_LEN } else { 0 };
-        self.snd_mss = self.negotiated_mss().saturating_sub(ts).max(1);
+        self.snd_mss = self
+            .negotiated_mss()
+            .saturating_sub(self.fixed_opts_len())
+            .max(1);
         self.cc.set_mss(self.snd_mss);
     }
 

@@ -154,4 +154,19 @@ pub struct ConnStats {
     pub answer_acks: u64,
     /// Answer ACKs suppressed by the stack-wide limit (RFC 5961 §7).
     pub answer_acks_limited: u64,
+    /// MPTCP offered or asked for, then plain TCP (RFC 8684 §3.7).
+    pub mptcp_fallbacks: u64,
+    /// MPTCP options that did not parse or did not fit (ignored).
+    pub mptcp_bad_options: u64,
+    /// DSS checksums that failed (RFC 8684 §3.3.1; the connection resets).
+    pub mptcp_checksum_failures: u64,
+    /// DSS checksums of received mappings verified.
+    pub mptcp_checksums_verified: u64,
+    /// Mappings spanning several segments, accepted without their
+    /// checksum verified (this stage verifies per segment only).
+    pub mptcp_checksums_unverified: u64,
+    /// Mappings off the one-to-one rule of one subflow (reset).
+    pub mptcp_mapping_mismatches: u64,
+    /// MP_FASTCLOSE received with our key (RFC 8684 §3.5; reset).
+    pub mptcp_fastcloses: u64,
 }

@@ -1,0 +1,705 @@
+//! The connection-level ("meta") state of one MPTCP connection (RFC 8684
+//! §3.1, §3.3): keys, IDSNs, the negotiation and its fallback, the data
+//! sequence space and DATA_FIN.
+//!
+//! This first stage runs one subflow, whose bytes map one to one onto the
+//! data sequence space: data at subflow offset `r` (0 = the byte after the
+//! SYN) is DSN `IDSN + 1 + r`. Every segment we send carries its own
+//! mapping; a received mapping that breaks the one-to-one rule (a peer
+//! reinjecting data, which needs connection-level reassembly) is refused
+//! with a reset instead of delivering wrong bytes.
+//!
+//! Sans-IO like the TCP core: inputs are options and offsets, outputs are
+//! options and verdicts. Offsets are 32-bit on the subflow and widened to
+//! 64 bits here against the last value seen, so transfers beyond 4 GiB
+//! keep the right DSNs.
+
+use super::crypto::{self, Key};
+use crate::wire::checksum;
+use crate::wire::mptcp::{cap_flags, Dss, DssMapping, MpCapable, MptcpOption, MPTCP_VERSION};
+
+/// Which end of the handshake we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Sent the SYN (host A of RFC 8684 §3.1).
+    Client,
+    /// Answered it (host B).
+    Server,
+}
+
+/// Where the negotiation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// MP_CAPABLE offered (SYN) or answered (SYN/ACK); not yet confirmed.
+    Offered,
+    /// Both keys exchanged: MPTCP in use.
+    Established,
+    /// Plain TCP from now on (RFC 8684 §3.7).
+    Fallback,
+}
+
+/// Why a connection fell back to plain TCP (counted apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// The SYN/ACK (or the peer's SYN) had no usable MP_CAPABLE.
+    NotOffered,
+    /// The third ACK carried no MPTCP option (stripped on the path).
+    Stripped,
+    /// The first data arrived without a mapping (RFC 8684 §3.7).
+    NoMapping,
+}
+
+/// What a received segment's MPTCP options mean for the subflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RxVerdict {
+    /// The connection just fell back to plain TCP.
+    pub fallback: Option<FallbackReason>,
+    /// Reset the connection: a mapping breaking the one-to-one rule, a
+    /// failed DSS checksum, or keys that are not ours.
+    pub reset: bool,
+    /// Malformed or unexpected MPTCP options seen (ignored).
+    pub bad_options: u32,
+    /// A DSS checksum failed.
+    pub checksum_failed: bool,
+    /// A DSS checksum was verified (a whole mapping).
+    pub checksum_verified: bool,
+    /// A mapping spans several segments: its checksum was not verified.
+    pub checksum_unverified: bool,
+    /// A received mapping did not map one to one.
+    pub mapping_mismatch: bool,
+    /// The peer closed the connection with MP_FASTCLOSE.
+    pub fastclose: bool,
+}
+
+/// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
+/// the receiver must expand 32-bit values the same way).
+fn widen(hint: u64, low: u32) -> u64 {
+    let d = low.wrapping_sub(hint as u32) as i32 as i64;
+    hint.wrapping_add(d as u64)
+}
+
+/// The connection-level state of one MPTCP connection.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub role: Role,
+    pub phase: Phase,
+    /// Our key (RFC 8684 §3.1), set by the stack so that its token is
+    /// unique there.
+    pub local_key: Option<Key>,
+    pub remote_key: Option<Key>,
+    local_idsn: u64,
+    remote_idsn: Option<u64>,
+    /// We ask for the DSS checksum (flag A).
+    want_checksum: bool,
+    /// Negotiated: checksums on every mapping (either side asked).
+    pub checksum: bool,
+    /// The client saw a DSS from the server, so it stops repeating
+    /// MP_CAPABLE (RFC 8684 §3.1).
+    peer_dss_seen: bool,
+    /// A mapping was received (later data without one is not a fallback).
+    mapping_seen: bool,
+    /// The DSN of the peer's DATA_FIN, once seen.
+    data_fin_rcvd: Option<u64>,
+    /// The peer's DATA_FIN was reached in order (connection-level EOF).
+    pub data_fin_done: bool,
+    /// Widening hints for our and the peer's subflow offsets.
+    snd_hint: u64,
+    rcv_hint: u64,
+    /// The peer's mapping being checksummed as its segments arrive.
+    rx_csum: Option<RxChecksum>,
+}
+
+/// A received mapping spanning several segments, summed as its bytes
+/// arrive in order (RFC 8684 §3.3.1: the checksum covers the whole
+/// mapping, so it can only be checked once all of it is there).
+#[derive(Debug, Clone, Copy)]
+struct RxChecksum {
+    /// Data offset (64-bit, relative) of the mapping's first byte.
+    start: u64,
+    /// Its data bytes (the DATA_FIN octet excluded).
+    data_len: u64,
+    dsn: u64,
+    ssn: u32,
+    len: u16,
+    want: u16,
+    /// One's-complement sum of the bytes summed so far, in mapping order.
+    sum: u16,
+    done: u64,
+    /// Bytes arrived out of order: this mapping cannot be verified.
+    broken: bool,
+}
+
+impl RxChecksum {
+    /// Fold in `payload`, which starts at data offset `at`. Returns
+    /// `Some(ok)` once the mapping is complete, `None` while it is not;
+    /// `Err` when bytes are missing (out of order: cannot be verified).
+    fn add(&mut self, at: u64, payload: &[u8]) -> Result<Option<bool>, ()> {
+        // Wrapping: the offsets come from the peer (a hostile one must not
+        // overflow them), and an honest one stays far below 2^63.
+        let pos = self.start.wrapping_add(self.done);
+        let end = at.wrapping_add(payload.len() as u64);
+        if end <= pos {
+            // Already summed (a retransmission).
+            return Ok(None);
+        }
+        if at > pos {
+            return Err(());
+        }
+        let k = (pos - at) as usize;
+        let take = (payload.len() - k).min((self.data_len - self.done) as usize);
+        let s = checksum::sum(&payload[k..k + take]);
+        // RFC 1071 §2(B): bytes at an odd position in the mapping pair the
+        // other way round: their sum is the byte-swapped one.
+        let s = if self.done % 2 == 1 {
+            s.swap_bytes()
+        } else {
+            s
+        };
+        self.sum = checksum::combine(&[self.sum, s]);
+        self.done += take as u64;
+        if self.done < self.data_len {
+            return Ok(None);
+        }
+        Ok(Some(
+            crypto::dss_checksum(self.dsn, self.ssn, self.len, self.sum) == self.want,
+        ))
+    }
+}
+
+impl Session {
+    /// A client that offers MP_CAPABLE in its SYN.
+    pub fn client(key: Key, want_checksum: bool) -> Self {
+        Self::new(Role::Client, Some(key), want_checksum)
+    }
+
+    /// A server that saw `syn` (the MP_CAPABLE of the peer's SYN, if any):
+    /// answers with MP_CAPABLE, or falls back at once. The key comes with
+    /// [`Session::set_local_key`].
+    pub fn server(syn: Option<&MpCapable>, want_checksum: bool) -> Self {
+        let mut s = Self::new(Role::Server, None, want_checksum);
+        match syn {
+            // RFC 8684 §3.1: version 1 (a higher version is answered with
+            // ours), H: HMAC-SHA256; a SYN MP_CAPABLE carries no key.
+            Some(c) if c.version >= MPTCP_VERSION && c.hmac_sha256() && c.sender_key.is_none() => {
+                s.checksum = want_checksum || c.checksum_required();
+            }
+            _ => s.phase = Phase::Fallback,
+        }
+        s
+    }
+
+    fn new(role: Role, key: Option<Key>, want_checksum: bool) -> Self {
+        let mut s = Session {
+            role,
+            phase: Phase::Offered,
+            local_key: None,
+            remote_key: None,
+            local_idsn: 0,
+            remote_idsn: None,
+            want_checksum,
+            checksum: want_checksum,
+            peer_dss_seen: false,
+            mapping_seen: false,
+            data_fin_rcvd: None,
+            data_fin_done: false,
+            snd_hint: 0,
+            rcv_hint: 0,
+            rx_csum: None,
+        };
+        if let Some(k) = key {
+            s.set_local_key(k);
+        }
+        s
+    }
+
+    pub fn set_local_key(&mut self, key: Key) {
+        self.local_key = Some(key);
+        self.local_idsn = key.idsn();
+    }
+
+    fn set_remote_key(&mut self, key: Key) {
+        self.remote_key = Some(key);
+        self.remote_idsn = Some(key.idsn());
+    }
+
+    /// Our token (RFC 8684 §3.1), once we have a key.
+    pub fn local_token(&self) -> Option<u32> {
+        self.local_key.map(Key::token)
+    }
+
+    /// Whether MPTCP is in use (not fallen back).
+    pub fn is_mptcp(&self) -> bool {
+        self.phase != Phase::Fallback
+    }
+
+    /// Give up MPTCP for plain TCP (e.g. a simultaneous open, which the
+    /// MP_CAPABLE exchange of RFC 8684 §3.1 does not cover, or an endpoint
+    /// without a key). True if MPTCP was in use until now.
+    pub fn abandon(&mut self) -> bool {
+        let was = self.phase != Phase::Fallback;
+        self.phase = Phase::Fallback;
+        was
+    }
+
+    fn fall_back(&mut self, why: FallbackReason, v: &mut RxVerdict) {
+        if self.phase != Phase::Fallback {
+            self.phase = Phase::Fallback;
+            v.fallback = Some(why);
+        }
+    }
+
+    fn flags(&self) -> u8 {
+        cap_flags::H | if self.checksum { cap_flags::A } else { 0 }
+    }
+
+    /// The MPTCP option of our SYN (client) or SYN/ACK (server).
+    pub fn syn_option(&self) -> Option<MptcpOption> {
+        if self.phase == Phase::Fallback {
+            return None;
+        }
+        let sender_key = match self.role {
+            Role::Client => None,
+            Role::Server => Some(self.local_key?.0),
+        };
+        Some(MptcpOption::MpCapable(MpCapable {
+            version: MPTCP_VERSION,
+            flags: cap_flags::H
+                | if self.want_checksum || self.checksum {
+                    cap_flags::A
+                } else {
+                    0
+                },
+            sender_key,
+            ..MpCapable::default()
+        }))
+    }
+
+    /// The client got the SYN/ACK: MP_CAPABLE with the server's key, or
+    /// fallback (RFC 8684 §3.1: "If the SYN/ACK does not contain
+    /// MP_CAPABLE ... the connection falls back to regular TCP").
+    pub fn on_syn_ack(&mut self, opts: &[u8]) -> RxVerdict {
+        let mut v = RxVerdict::default();
+        if self.phase == Phase::Fallback {
+            return v;
+        }
+        match first_capable(opts, &mut v) {
+            Some(c) if c.version == MPTCP_VERSION && c.hmac_sha256() && c.sender_key.is_some() => {
+                if let Some(k) = c.sender_key {
+                    self.set_remote_key(Key(k));
+                }
+                self.checksum = self.want_checksum || c.checksum_required();
+                self.phase = Phase::Established;
+            }
+            _ => self.fall_back(FallbackReason::NotOffered, &mut v),
+        }
+        v
+    }
+
+    /// A synchronized-state segment arrived from the peer with `opts` (its
+    /// raw MPTCP options), `len` payload bytes at subflow offset `rel`;
+    /// `establishing`: it completes our passive handshake (the third ACK).
+    pub fn on_segment(
+        &mut self,
+        opts: &[u8],
+        rel: u32,
+        payload: &[u8],
+        establishing: bool,
+    ) -> RxVerdict {
+        let mut v = RxVerdict::default();
+        if self.phase == Phase::Fallback {
+            return v;
+        }
+        let mut any = false;
+        let mut mapped = false;
+        for raw in options(opts) {
+            any = true;
+            match MptcpOption::parse(raw) {
+                Ok(MptcpOption::MpCapable(c)) => {
+                    // The third ACK or first data (RFC 8684 §3.1): both
+                    // keys; the receiver's must be ours.
+                    match (c.sender_key, c.receiver_key) {
+                        (Some(s), Some(r)) if Some(Key(r)) == self.local_key => {
+                            if self.remote_key.is_none() {
+                                self.set_remote_key(Key(s));
+                            }
+                            if c.checksum_required() {
+                                self.checksum = true;
+                            }
+                            if let Some(len) = c.data_len {
+                                // The implied mapping: DSN = IDSN + 1, SSN 1.
+                                let m = DssMapping {
+                                    dsn: self.remote_idsn.unwrap_or(0).wrapping_add(1),
+                                    dsn64: true,
+                                    ssn: 1,
+                                    len,
+                                    checksum: c.checksum,
+                                };
+                                self.check_mapping(&m, false, rel, payload, &mut v);
+                                mapped = true;
+                            }
+                        }
+                        (Some(_), Some(_)) => {
+                            v.bad_options += 1;
+                            v.reset = true;
+                        }
+                        _ => v.bad_options += 1,
+                    }
+                }
+                Ok(MptcpOption::Dss(d)) => {
+                    if self.role == Role::Client {
+                        self.peer_dss_seen = true;
+                    }
+                    if let Some(m) = d.mapping {
+                        self.check_mapping(&m, d.data_fin, rel, payload, &mut v);
+                        mapped = true;
+                    }
+                }
+                // RFC 8684 §3.5: MP_FASTCLOSE on an ACK, with our key: answer
+                // with a RST and drop the connection (on a RST, the TCP layer
+                // has already closed it). Another key is ignored.
+                Ok(MptcpOption::MpFastclose { receiver_key }) => {
+                    if Some(Key(receiver_key)) == self.local_key {
+                        v.fastclose = true;
+                        v.reset = true;
+                    } else {
+                        v.bad_options += 1;
+                    }
+                }
+                // Later stages: MP_JOIN, ADD_ADDR, ... are not used with one
+                // subflow; MP_TCPRST comes with a RST, which the TCP layer
+                // acts on.
+                Ok(_) => {}
+                Err(_) => v.bad_options += 1,
+            }
+        }
+        if establishing && self.phase == Phase::Offered {
+            if any {
+                self.phase = Phase::Established;
+            } else {
+                self.fall_back(FallbackReason::Stripped, &mut v);
+                return v;
+            }
+        }
+        if mapped {
+            self.mapping_seen = true;
+        } else if !payload.is_empty() && !self.mapping_seen {
+            // RFC 8684 §3.7: "if the first data packet ... does not
+            // contain a DSS option ... fall back".
+            self.fall_back(FallbackReason::NoMapping, &mut v);
+        }
+        v
+    }
+
+    /// Check a received mapping against the one-to-one rule and verify its
+    /// checksum when it covers exactly this segment's data.
+    fn check_mapping(
+        &mut self,
+        m: &DssMapping,
+        fin: bool,
+        rel: u32,
+        payload: &[u8],
+        v: &mut RxVerdict,
+    ) {
+        let data_len = m.len as u64 - (fin as u64).min(m.len as u64);
+        if m.len == 0 {
+            // An infinite mapping (RFC 8684 §3.7): not used by this stage.
+            v.bad_options += 1;
+            return;
+        }
+        if m.ssn == 0 && fin && m.len == 1 {
+            // A DATA_FIN without data (RFC 8684 §3.3.3).
+            let dsn = self.widen_dsn(m);
+            self.data_fin_rcvd = Some(dsn);
+            if self.checksum {
+                if let Some(c) = m.checksum {
+                    if crypto::dss_checksum(dsn, 0, 1, 0) != c {
+                        v.checksum_failed = true;
+                        v.reset = true;
+                    }
+                }
+            }
+            return;
+        }
+        let start = m.ssn.wrapping_sub(1);
+        let start64 = widen(self.rcv_hint, start);
+        if self.remote_idsn.is_none() {
+            // The key-bearing options were lost; the 64-bit mapping gives
+            // the IDSN under the one-to-one rule.
+            if m.dsn64 {
+                self.remote_idsn = Some(m.dsn.wrapping_sub(1).wrapping_sub(start64));
+            } else {
+                v.bad_options += 1;
+                return;
+            }
+        }
+        let dsn = self.widen_dsn(m);
+        let want = self
+            .remote_idsn
+            .unwrap_or(0)
+            .wrapping_add(1)
+            .wrapping_add(start64);
+        if dsn != want {
+            v.mapping_mismatch = true;
+            v.reset = true;
+            return;
+        }
+        self.rcv_hint = start64;
+        if fin {
+            self.data_fin_rcvd = Some(dsn.wrapping_add(data_len));
+        }
+        if self.checksum {
+            match m.checksum {
+                Some(c) if start == rel && data_len == payload.len() as u64 => {
+                    let s = checksum::sum(payload);
+                    if crypto::dss_checksum(dsn, m.ssn, m.len, s) != c {
+                        v.checksum_failed = true;
+                        v.reset = true;
+                    } else {
+                        v.checksum_verified = true;
+                    }
+                }
+                Some(c) => self.checksum_across(start64, data_len, dsn, m, c, rel, payload, v),
+                // RFC 8684 §3.3.1: a mapping without the negotiated checksum
+                // is a protocol error.
+                None => {
+                    v.bad_options += 1;
+                    v.reset = true;
+                }
+            }
+        }
+    }
+
+    /// The checksum of a mapping spanning several segments: summed as its
+    /// bytes arrive in order, checked when complete. A mapping whose bytes
+    /// arrive out of order is counted unverified.
+    #[allow(clippy::too_many_arguments)]
+    fn checksum_across(
+        &mut self,
+        start: u64,
+        data_len: u64,
+        dsn: u64,
+        m: &DssMapping,
+        want: u16,
+        rel: u32,
+        payload: &[u8],
+        v: &mut RxVerdict,
+    ) {
+        let same = self
+            .rx_csum
+            .is_some_and(|r| r.start == start && r.dsn == dsn);
+        if !same {
+            if self
+                .rx_csum
+                .take()
+                .is_some_and(|r| r.done < r.data_len && !r.broken)
+            {
+                v.checksum_unverified = true;
+            }
+            self.rx_csum = Some(RxChecksum {
+                start,
+                data_len,
+                dsn,
+                ssn: m.ssn,
+                len: m.len,
+                want,
+                sum: 0,
+                done: 0,
+                broken: false,
+            });
+        }
+        let at = widen(self.rcv_hint, rel);
+        let Some(r) = &mut self.rx_csum else { return };
+        if r.broken {
+            return;
+        }
+        match r.add(at, payload) {
+            Ok(None) => {}
+            Ok(Some(ok)) => {
+                self.rx_csum = None;
+                if ok {
+                    v.checksum_verified = true;
+                } else {
+                    v.checksum_failed = true;
+                    v.reset = true;
+                }
+            }
+            Err(()) => {
+                r.broken = true;
+                v.checksum_unverified = true;
+            }
+        }
+    }
+
+    /// A received DSN widened to 64 bits (m = 0 carries the low 32 bits).
+    fn widen_dsn(&self, m: &DssMapping) -> u64 {
+        if m.dsn64 {
+            return m.dsn;
+        }
+        let base = self
+            .remote_idsn
+            .unwrap_or(0)
+            .wrapping_add(1)
+            .wrapping_add(self.rcv_hint);
+        let d = (m.dsn as u32).wrapping_sub(base as u32) as i32 as i64;
+        base.wrapping_add(d as u64)
+    }
+
+    /// In-order data reached subflow offset `rcv_rel`: whether the peer's
+    /// DATA_FIN is now reached (connection-level EOF; reported once).
+    pub fn data_fin_reached(&mut self, rcv_rel: u32) -> bool {
+        let (Some(fin), Some(idsn), false) =
+            (self.data_fin_rcvd, self.remote_idsn, self.data_fin_done)
+        else {
+            return false;
+        };
+        let end = idsn
+            .wrapping_add(1)
+            .wrapping_add(widen(self.rcv_hint, rcv_rel));
+        if end == fin {
+            self.data_fin_done = true;
+            return true;
+        }
+        false
+    }
+
+    /// The Data ACK for in-order data up to subflow offset `rcv_rel`.
+    fn data_ack(&self, rcv_rel: u32) -> Option<u64> {
+        let idsn = self.remote_idsn?;
+        let end = idsn
+            .wrapping_add(1)
+            .wrapping_add(widen(self.rcv_hint, rcv_rel));
+        Some(end.wrapping_add(self.data_fin_done as u64))
+    }
+
+    /// The MPTCP option of a synchronized-state segment we send: `len`
+    /// data bytes at subflow offset `rel`, `fin` when it carries our FIN
+    /// (the DATA_FIN rides on it: one subflow closes with the connection);
+    /// `rcv_rel` is the peer's in-order data offset. `None` after fallback.
+    /// A checksum field is left zero for [`Session::fill_checksum`].
+    pub fn data_option(
+        &mut self,
+        rel: u32,
+        len: usize,
+        fin: bool,
+        rcv_rel: u32,
+    ) -> Option<MptcpOption> {
+        if self.phase == Phase::Fallback {
+            return None;
+        }
+        let local = self.local_key?;
+        let rel64 = widen(self.snd_hint, rel);
+        if len > 0 {
+            self.snd_hint = rel64;
+        }
+        if self.role == Role::Client && !self.peer_dss_seen && !fin {
+            // RFC 8684 §3.1: until the server's first DSS, the client
+            // repeats MP_CAPABLE with both keys (the third ACK may have been
+            // lost); the first data carries its mapping implied (DSN IDSN+1).
+            // A FIN needs the DATA_FIN flag, which only DSS has.
+            let remote = self.remote_key?;
+            let first_data = len > 0 && rel == 0;
+            if len == 0 || first_data {
+                return Some(MptcpOption::MpCapable(MpCapable {
+                    version: MPTCP_VERSION,
+                    flags: self.flags(),
+                    sender_key: Some(local.0),
+                    receiver_key: Some(remote.0),
+                    data_len: first_data.then_some(len as u16),
+                    checksum: (first_data && self.checksum).then_some(0),
+                }));
+            }
+        }
+        let data_ack = self.data_ack(rcv_rel);
+        let mapping = if len > 0 || fin {
+            let (dsn, ssn, l) = if len == 0 {
+                // A DATA_FIN without data: SSN 0, length 1 (RFC 8684 §3.3.3).
+                (self.local_idsn.wrapping_add(1).wrapping_add(rel64), 0, 1)
+            } else {
+                (
+                    self.local_idsn.wrapping_add(1).wrapping_add(rel64),
+                    rel.wrapping_add(1),
+                    len as u16 + fin as u16,
+                )
+            };
+            Some(DssMapping {
+                dsn,
+                dsn64: true,
+                ssn,
+                len: l,
+                checksum: self.checksum.then_some(0),
+            })
+        } else {
+            None
+        };
+        if data_ack.is_none() && mapping.is_none() {
+            return None;
+        }
+        Some(MptcpOption::Dss(Dss {
+            data_ack,
+            ack64: true,
+            mapping,
+            data_fin: fin,
+        }))
+    }
+
+    /// Fill in the DSS checksum of an option built by `data_option`, now
+    /// that the payload is known: `data_sum` is its one's-complement sum
+    /// ([`checksum::sum`]) (RFC 8684 §3.3.1).
+    pub fn fill_checksum(&self, opt: &mut [u8], data_sum: u16) {
+        let Ok(o) = MptcpOption::parse(opt) else {
+            return;
+        };
+        let (dsn, ssn, len) = match o {
+            MptcpOption::MpCapable(MpCapable {
+                data_len: Some(l),
+                checksum: Some(_),
+                ..
+            }) => (self.local_idsn.wrapping_add(1), 1, l),
+            MptcpOption::Dss(Dss {
+                mapping:
+                    Some(DssMapping {
+                        dsn,
+                        ssn,
+                        len,
+                        checksum: Some(_),
+                        ..
+                    }),
+                ..
+            }) => (dsn, ssn, len),
+            _ => return,
+        };
+        let c = crypto::dss_checksum(dsn, ssn, len, data_sum);
+        let n = opt.len();
+        opt[n - 2..].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// The whole options in `raw` (kind, length, body each).
+fn options(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = raw;
+    core::iter::from_fn(move || {
+        let len = *rest.get(1)? as usize;
+        if len < 2 || len > rest.len() {
+            return None;
+        }
+        let (opt, tail) = rest.split_at(len);
+        rest = tail;
+        Some(opt)
+    })
+}
+
+/// The first MP_CAPABLE in `raw`; other options that do not parse are
+/// counted.
+fn first_capable(raw: &[u8], v: &mut RxVerdict) -> Option<MpCapable> {
+    for o in options(raw) {
+        match MptcpOption::parse(o) {
+            Ok(MptcpOption::MpCapable(c)) => return Some(c),
+            Ok(_) => {}
+            Err(_) => v.bad_options += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,219 @@
+//! The MPTCP hooks of a subflow (RFC 8684): MP_CAPABLE on the handshake,
+//! a DSS (mapping, Data ACK, DATA_FIN) on every synchronized segment, the
+//! peer's options checked on arrival. The connection-level state lives in
+//! [`crate::mptcp::Session`]; this file only connects it to the TCB.
+
+use super::options::TS_LEN;
+use super::{Connection, State};
+use crate::io::Frame;
+use crate::mptcp::{crypto::Key, Phase, RxVerdict, Session};
+use crate::tcp::TcpRepr;
+use crate::wire::mptcp::MptcpOption;
+use crate::wire::MptcpRaw;
+
+/// Option bytes a data segment reserves for MPTCP: DSS with an 8-byte
+/// Data ACK and an 8-byte DSN mapping with checksum (RFC 8684 §3.3,
+/// 4 + 8 + 8 + 4 + 2 + 2). The first-data MP_CAPABLE (24) fits too.
+pub(super) const DSS_LEN: usize = 28;
+
+impl<F: Frame> Connection<F> {
+    /// Options the MSS must leave room for on every data segment:
+    /// timestamps and, while MPTCP is in use, the DSS.
+    pub(super) fn fixed_opts_len(&self) -> usize {
+        let ts = if self.opts.ts { TS_LEN } else { 0 };
+        ts + if self.mptcp_in_use() { DSS_LEN } else { 0 }
+    }
+
+    fn mptcp_in_use(&self) -> bool {
+        self.mp.as_ref().is_some_and(|m| m.is_mptcp())
+    }
+
+    /// The connection-level MPTCP state, when MPTCP was offered or asked
+    /// for (its `phase` tells whether it fell back).
+    pub fn mptcp(&self) -> Option<&Session> {
+        self.mp.as_deref()
+    }
+
+    /// Whether the stack should supply a key (`set_mptcp_key`): an active
+    /// open with MPTCP enabled before its SYN left, or a passive one whose
+    /// peer offered MP_CAPABLE.
+    pub fn mptcp_wants_key(&self) -> bool {
+        match &self.mp {
+            None => self.cfg.mptcp && self.state == State::SynSent && self.syn_sent_at.is_none(),
+            Some(m) => m.local_key.is_none() && m.phase != Phase::Fallback,
+        }
+    }
+
+    /// Our MPTCP key (the stack keeps its token unique).
+    pub fn set_mptcp_key(&mut self, key: Key) {
+        match &mut self.mp {
+            Some(m) => m.set_local_key(key),
+            None if self.cfg.mptcp && self.state == State::SynSent => {
+                self.mp = Some(Box::new(Session::client(key, self.cfg.mptcp_checksum)));
+            }
+            None => {}
+        }
+    }
+
+    /// The peer's SYN offered MP_CAPABLE (or not): set up the server side.
+    pub(super) fn mptcp_on_syn(&mut self, syn: &TcpRepr) {
+        if !self.cfg.mptcp || syn.options.mptcp.is_empty() {
+            return;
+        }
+        let cap = syn
+            .options
+            .mptcp
+            .options()
+            .find_map(|o| match MptcpOption::parse(o) {
+                Ok(MptcpOption::MpCapable(c)) => Some(c),
+                _ => None,
+            });
+        let s = Session::server(cap.as_ref(), self.cfg.mptcp_checksum);
+        if s.phase == Phase::Fallback {
+            self.stats.mptcp_fallbacks += 1;
+        }
+        self.mp = Some(Box::new(s));
+    }
+
+    /// The client's SYN-ACK: MP_CAPABLE with the server's key, or fallback.
+    pub(super) fn mptcp_on_syn_ack(&mut self, seg: &TcpRepr) {
+        let Some(m) = &mut self.mp else { return };
+        let v = m.on_syn_ack(seg.options.mptcp.as_slice());
+        self.count_verdict(&v);
+    }
+
+    /// SYNs crossed (simultaneous open): MP_CAPABLE has no exchange for
+    /// that (RFC 8684 §3.1 pairs a SYN with a SYN/ACK), so plain TCP.
+    pub(super) fn mptcp_simultaneous_open(&mut self) {
+        if self.mp.as_mut().is_some_and(|m| m.abandon()) {
+            self.stats.mptcp_fallbacks += 1;
+        }
+    }
+
+    /// The MPTCP option of our SYN or SYN-ACK. A server without a key (the
+    /// stack gave none) answers as plain TCP.
+    pub(super) fn mptcp_syn_options(&mut self, raw: &mut MptcpRaw) {
+        let Some(m) = &mut self.mp else { return };
+        if m.local_key.is_none() && m.abandon() {
+            self.stats.mptcp_fallbacks += 1;
+            return;
+        }
+        if let Some(o) = m.syn_option() {
+            push(raw, &o);
+        }
+    }
+
+    /// Subflow offset of `seq` in our send space (0 = first data byte).
+    fn snd_rel(&self, seq: crate::tcp::SeqNumber) -> u32 {
+        seq.0.wrapping_sub(self.iss.0.wrapping_add(1))
+    }
+
+    /// The peer's in-order data offset (its subflow FIN not counted).
+    fn rcv_rel(&self) -> u32 {
+        let end = self.rcvq.nxt.0.wrapping_sub(self.fin_done as u32);
+        end.wrapping_sub(self.irs.0.wrapping_add(1))
+    }
+
+    /// The MPTCP option of a synchronized segment from `seq` with `len`
+    /// data bytes (`fin`: it carries our FIN).
+    pub(super) fn mptcp_data_options(
+        &mut self,
+        seq: crate::tcp::SeqNumber,
+        len: usize,
+        fin: bool,
+    ) -> MptcpRaw {
+        let mut raw = MptcpRaw::default();
+        if !self.mptcp_in_use() || !self.state.is_synchronized() && self.state != State::SynReceived
+        {
+            return raw;
+        }
+        let (rel, rcv_rel) = (self.snd_rel(seq), self.rcv_rel());
+        if let Some(m) = &mut self.mp {
+            if let Some(o) = m.data_option(rel, len, fin, rcv_rel) {
+                push(&mut raw, &o);
+            }
+        }
+        raw
+    }
+
+    /// Whether `seg` carries a DSS checksum still to fill in.
+    pub(super) fn mptcp_needs_checksum(&self, seg: &TcpRepr) -> bool {
+        self.mp.as_ref().is_some_and(|m| m.checksum && m.is_mptcp())
+            && !seg.options.mptcp.is_empty()
+    }
+
+    /// Fill in the DSS checksum of `seg`, whose payload sums to `data_sum`.
+    pub(super) fn mptcp_fill_checksum(&self, seg: &mut TcpRepr, data_sum: u16) {
+        if let Some(m) = &self.mp {
+            let n = seg.options.mptcp.as_slice().len();
+            m.fill_checksum(&mut seg.options.mptcp.bytes[..n], data_sum);
+        }
+    }
+
+    /// An acceptable segment's MPTCP options, after its ACK was processed
+    /// and before its data is queued. Returns false when the connection
+    /// was reset for them.
+    pub(super) fn mptcp_on_segment(
+        &mut self,
+        seg: &TcpRepr,
+        payload: &[u8],
+        establishing: bool,
+    ) -> bool {
+        let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
+        let Some(m) = &mut self.mp else { return true };
+        let was = m.is_mptcp();
+        let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
+        let now = m.is_mptcp();
+        self.count_verdict(&v);
+        if was && !now {
+            // Plain TCP from here: the DSS room in each segment is freed.
+            self.snd_mss += DSS_LEN;
+            self.cc.set_mss(self.snd_mss);
+        }
+        if v.reset {
+            // RFC 8684 §3.7 / §3.3.1: a mapping we cannot honour or a failed
+            // checksum (this stage resets rather than deliver wrong bytes);
+            // §3.5: the peer's MP_FASTCLOSE.
+            self.queue_active_reset();
+            self.events.reset = true;
+            self.enter_closed();
+            return false;
+        }
+        true
+    }
+
+    /// After a segment's data and FIN: the peer's DATA_FIN reached in
+    /// order is the connection-level end of data (the application's EOF);
+    /// the subflow FIN that follows it is not reported again.
+    pub(super) fn mptcp_after_data(&mut self) {
+        let rcv_rel = self.rcv_rel();
+        let Some(m) = &mut self.mp else { return };
+        if !m.is_mptcp() {
+            return;
+        }
+        let already = m.data_fin_done;
+        if m.data_fin_reached(rcv_rel) {
+            self.events.read_closed = true;
+            self.ack_now = true;
+        } else if already && self.fin_done {
+            self.events.read_closed = false;
+        }
+    }
+
+    fn count_verdict(&mut self, v: &RxVerdict) {
+        let s = &mut self.stats;
+        s.mptcp_fallbacks += v.fallback.is_some() as u64;
+        s.mptcp_bad_options += v.bad_options as u64;
+        s.mptcp_checksum_failures += v.checksum_failed as u64;
+        s.mptcp_checksums_verified += v.checksum_verified as u64;
+        s.mptcp_checksums_unverified += v.checksum_unverified as u64;
+        s.mptcp_mapping_mismatches += v.mapping_mismatch as u64;
+        s.mptcp_fastcloses += v.fastclose as u64;
+    }
+}
+
+fn push(raw: &mut MptcpRaw, o: &MptcpOption) {
+    let mut b = [0u8; 40];
+    let n = o.emit(&mut b);
+    raw.append(&b[..n]);
+}

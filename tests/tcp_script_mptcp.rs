@@ -1,0 +1,534 @@
+//! Packet scripts for MPTCP v1 on one subflow (RFC 8684 §3.1, §3.3,
+//! §3.7): the passive handshake replayed from a Linux <-> Linux capture
+//! (same keys: our options must be the bytes Linux's server sent), the
+//! active handshake, DSS on every segment, DATA_FIN, the DSS checksum, and
+//! each fallback with the connection continuing as plain TCP.
+
+mod tcp_harness;
+use tcp_harness::*;
+use xdptcp::mptcp::crypto::{dss_checksum, Key};
+use xdptcp::mptcp::Phase;
+use xdptcp::tcp::{Config, Connection, SeqNumber, State, TcpRepr};
+use xdptcp::time::Instant;
+use xdptcp::wire::checksum;
+use xdptcp::wire::mptcp::{Dss, DssMapping, MptcpOption};
+use xdptcp::wire::MptcpRaw;
+
+/// Keys of the captured Linux connection: client (the peer here) and
+/// server (us, when passive).
+const KEY_A: u64 = 0x38ae6ee5132aa987;
+const KEY_B: u64 = 0xee29f78c747973d7;
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn mcfg() -> Config {
+    Config {
+        mptcp: true,
+        ..cfg()
+    }
+}
+
+trait Mp {
+    fn mp(self, raw: &[u8]) -> Self;
+}
+impl Mp for TcpRepr {
+    fn mp(mut self, raw: &[u8]) -> Self {
+        self.options.mptcp = MptcpRaw::from_slice(raw).unwrap();
+        self
+    }
+}
+
+/// The MPTCP options of an emitted segment, parsed.
+fn mp_opts(o: &Out) -> Vec<MptcpOption> {
+    o.seg
+        .options
+        .mptcp
+        .options()
+        .map(|b| MptcpOption::parse(b).unwrap())
+        .collect()
+}
+
+fn dss(o: &Out) -> Dss {
+    match mp_opts(o).as_slice() {
+        [MptcpOption::Dss(d)] => *d,
+        other => panic!("expected one DSS, got {other:?} in {:?}", o.seg),
+    }
+}
+
+fn opt_bytes(o: MptcpOption) -> Vec<u8> {
+    let mut b = [0u8; 40];
+    let n = o.emit(&mut b);
+    b[..n].to_vec()
+}
+
+/// A passive connection from a Linux-like SYN (`syn_opt`), keyed KEY_B,
+/// up to the SYN-ACK.
+fn passive(syn_opt: &str, cfg: &Config) -> (Script, Out) {
+    let syn = seg(S, PEER_ISS, 0, 65535)
+        .mss(1460)
+        .ws(7)
+        .sack_perm()
+        .ts(100, 0)
+        .mp(&hex(syn_opt));
+    let mut c = Connection::accept(cfg, tuple(), &syn, SeqNumber(ISS), Instant::ZERO);
+    assert!(c.mptcp_wants_key());
+    c.set_mptcp_key(Key(KEY_B));
+    let mut s = Script::new(c);
+    let out = s.poll();
+    assert_eq!(out.len(), 1);
+    (s, out[0].clone())
+}
+
+#[test]
+fn passive_handshake_and_data_are_what_linux_sent() {
+    let (mut s, sa) = passive("1e040101", &mcfg());
+    check(&sa, S | A, ISS, PEER_ISS + 1, 0);
+    // Our SYN/ACK option is byte for byte Linux's: version 1, H, our key.
+    assert_eq!(
+        sa.seg.options.mptcp.as_slice(),
+        hex("1e0c0101ee29f78c747973d7")
+    );
+    // The third ACK: both keys.
+    s.at_ms(1);
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(101, 0)
+            .mp(&hex("1e14010138ae6ee5132aa987ee29f78c747973d7")),
+        &[],
+    );
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Established);
+    // 12 bytes of timestamps and 28 for the DSS come off the MSS.
+    assert_eq!(s.c.snd_mss(), 1460 - 12 - 28);
+    // Linux's first data: one 3000-byte mapping (MP_CAPABLE form) over
+    // three segments.
+    let cap = hex("1e16010138ae6ee5132aa987ee29f78c747973d70bb8");
+    let data = pattern(0, 3000);
+    let mut off = 0;
+    for len in [1424, 1424, 152] {
+        s.input(
+            seg(A, PEER_ISS + 1 + off as u32, ISS + 1, 1000)
+                .ts(102, 0)
+                .mp(&cap),
+            &data[off..off + len],
+        );
+        off += len;
+    }
+    let out = s.poll();
+    assert!(!out.is_empty());
+    // Our ACK carries the Data ACK Linux's server sent: IDSN(A) + 1 + 3000.
+    let last = out.last().unwrap();
+    check(last, A, ISS + 1, PEER_ISS + 1 + 3000, 0);
+    assert_eq!(
+        last.seg.options.mptcp.as_slice(),
+        hex("1e0c20030dc00f8d6e23e282")
+    );
+    assert_eq!(s.read_all(), data);
+    // Our data: DSN = IDSN(B) + 1 at SSN 1, as Linux's server mapped it.
+    assert_eq!(s.send(&[7; 2000]), 2000);
+    let out = s.poll();
+    assert_eq!(out.len(), 2, "{out:?}");
+    let d = dss(&out[0]);
+    assert_eq!(d.data_ack, Some(0x0dc00f8d6e23e282));
+    let m = d.mapping.unwrap();
+    assert_eq!((m.dsn, m.ssn, m.len), (0xb82f042442ea6560, 1, 1420));
+    let m = dss(&out[1]).mapping.unwrap();
+    assert_eq!(
+        (m.dsn, m.ssn, m.len),
+        (0xb82f042442ea6560 + 1420, 1421, 580)
+    );
+    assert_eq!(s.c.stats().mptcp_fallbacks, 0);
+    assert_eq!(s.c.stats().mptcp_bad_options, 0);
+}
+
+/// Passive, through the third ACK and the peer's first 100 bytes.
+fn passive_established(cfg: &Config, syn_opt: &str) -> Script {
+    let (mut s, _) = passive(syn_opt, cfg);
+    s.at_ms(1);
+    let csum = cfg.mptcp_checksum || syn_opt == "1e040181";
+    let flags = if csum { 0x81 } else { 0x01 };
+    let ack = opt_bytes(MptcpOption::MpCapable(xdptcp::wire::mptcp::MpCapable {
+        version: 1,
+        flags,
+        sender_key: Some(KEY_A),
+        receiver_key: Some(KEY_B),
+        ..Default::default()
+    }));
+    s.input(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(101, 0).mp(&ack), &[]);
+    assert_eq!(s.c.state(), State::Established);
+    s
+}
+
+/// A DSS mapping from the peer: `len` bytes at data offset `off`.
+fn peer_dss(off: u64, len: u16, fin: bool, csum: Option<&[u8]>) -> Vec<u8> {
+    let dsn = Key(KEY_A).idsn() + 1 + off;
+    let ssn = off as u32 + 1;
+    let checksum = csum.map(|d| dss_checksum(dsn, ssn, len, checksum::sum(d)));
+    opt_bytes(MptcpOption::Dss(Dss {
+        data_ack: Some(Key(KEY_B).idsn() + 1),
+        ack64: true,
+        mapping: Some(DssMapping {
+            dsn,
+            dsn64: true,
+            ssn,
+            len,
+            checksum,
+        }),
+        data_fin: fin,
+    }))
+}
+
+#[test]
+fn data_fin_is_the_applications_eof_once() {
+    let mut s = passive_established(&mcfg(), "1e040101");
+    let d = pattern(0, 100);
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, None)),
+        &d,
+    );
+    let _ = s.c.take_events();
+    // DATA_FIN on a pure ACK (as Linux sends it): DSN after the data, SSN
+    // 0, length 1 (RFC 8684 §3.3.3); no subflow FIN yet.
+    let fin_dsn = Key(KEY_A).idsn() + 1 + 100;
+    let df = opt_bytes(MptcpOption::Dss(Dss {
+        data_ack: Some(Key(KEY_B).idsn() + 1),
+        ack64: true,
+        mapping: Some(DssMapping {
+            dsn: fin_dsn,
+            dsn64: true,
+            ssn: 0,
+            len: 1,
+            checksum: None,
+        }),
+        data_fin: true,
+    }));
+    let out = s.io(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000).ts(103, 0).mp(&df),
+        &[],
+    );
+    assert!(s.c.take_events().read_closed, "DATA_FIN is the EOF");
+    assert_eq!(s.c.state(), State::Established, "the subflow stays open");
+    // The Data ACK covers the DATA_FIN.
+    let last = out.last().expect("an ACK of the DATA_FIN");
+    assert_eq!(dss(last).data_ack, Some(fin_dsn + 1));
+    assert_eq!(s.read_all(), d);
+    // We close: FIN with DATA_FIN, the mapping SSN 0 / length 1.
+    s.c.shutdown();
+    let out = s.poll();
+    let fin = out.last().unwrap();
+    assert!(fin.flags().fin());
+    let d = dss(fin);
+    assert!(d.data_fin);
+    let m = d.mapping.unwrap();
+    assert_eq!((m.dsn, m.ssn, m.len), (Key(KEY_B).idsn() + 1, 0, 1));
+    // Linux ACKs it and closes the subflow with FIN: no second EOF.
+    s.input(
+        seg(A | F, PEER_ISS + 101, ISS + 2, 1000)
+            .ts(104, 0)
+            .mp(&hex("1e0c2003")
+                .into_iter()
+                .chain((Key(KEY_B).idsn() + 2).to_be_bytes())
+                .collect::<Vec<_>>()),
+        &[],
+    );
+    assert!(!s.c.take_events().read_closed, "EOF reported once");
+    assert_eq!(s.c.state(), State::TimeWait);
+}
+
+#[test]
+fn dss_checksum_sent_and_checked() {
+    // Linux asks for checksums (flag A in its SYN): our SYN/ACK has A too.
+    let (_, sa) = passive("1e040181", &mcfg());
+    assert_eq!(sa.seg.options.mptcp.as_slice()[3], 0x81);
+    let mut s = passive_established(&mcfg(), "1e040181");
+    // Our data carries a checksum over its pseudo-header and payload.
+    s.send(&pattern(0, 500));
+    let out = s.poll();
+    let m = dss(&out[0]).mapping.unwrap();
+    let want = dss_checksum(m.dsn, m.ssn, m.len, checksum::sum(&out[0].data));
+    assert_eq!(m.checksum, Some(want));
+    // A good mapping from the peer is taken; a corrupted payload resets.
+    let d = pattern(0, 100);
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, Some(&d))),
+        &d,
+    );
+    assert_eq!(s.read_all(), d);
+    let mut bad = pattern(100, 100);
+    let opt = peer_dss(100, 100, false, Some(&bad));
+    bad[7] ^= 0x20;
+    let out = s.io(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000).ts(103, 0).mp(&opt),
+        &bad,
+    );
+    assert_eq!(s.c.state(), State::Closed);
+    assert!(out.iter().any(|o| o.flags().rst()), "{out:?}");
+    assert_eq!(s.c.stats().mptcp_checksum_failures, 1);
+}
+
+#[test]
+fn a_mapping_off_the_subflow_resets() {
+    let mut s = passive_established(&mcfg(), "1e040101");
+    // Data at subflow offset 0 claiming data offset 50.
+    let mut opt = peer_dss(50, 100, false, None);
+    // ...but with SSN 1 (offset 0).
+    opt[20..24].copy_from_slice(&1u32.to_be_bytes());
+    let out = s.io(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&opt),
+        &pattern(0, 100),
+    );
+    assert_eq!(s.c.state(), State::Closed);
+    assert!(out.iter().any(|o| o.flags().rst()));
+    assert_eq!(s.c.stats().mptcp_mapping_mismatches, 1);
+    assert_eq!(s.read_all(), Vec::<u8>::new(), "no byte delivered");
+}
+
+#[test]
+fn third_ack_stripped_falls_back_to_tcp() {
+    let (mut s, _) = passive("1e040101", &mcfg());
+    s.at_ms(1);
+    // A middlebox removed the MPTCP option from the third ACK.
+    s.input(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(101, 0), &[]);
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
+    assert_eq!(s.c.stats().mptcp_fallbacks, 1);
+    // Plain TCP from here: full MSS, no MPTCP option, data both ways.
+    assert_eq!(s.c.snd_mss(), 1448);
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0),
+        &pattern(0, 10),
+    );
+    s.send(&[1; 10]);
+    let out = s.poll();
+    assert!(
+        out.iter().all(|o| o.seg.options.mptcp.is_empty()),
+        "{out:?}"
+    );
+    assert_eq!(s.read_all(), pattern(0, 10));
+}
+
+#[test]
+fn first_data_without_mapping_falls_back_to_tcp() {
+    let mut s = passive_established(&mcfg(), "1e040101");
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Established);
+    // RFC 8684 §3.7: the first data has no DSS.
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0),
+        &pattern(0, 50),
+    );
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
+    assert_eq!(s.c.stats().mptcp_fallbacks, 1);
+    assert_eq!(s.read_all(), pattern(0, 50), "the data is kept");
+    let out = s.poll();
+    assert!(
+        out.iter().all(|o| o.seg.options.mptcp.is_empty()),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn active_open_offers_and_falls_back_when_not_answered() {
+    let mut c = Connection::connect(&mcfg(), tuple(), SeqNumber(ISS), Instant::ZERO);
+    assert!(c.mptcp_wants_key());
+    c.set_mptcp_key(Key(KEY_A));
+    let mut s = Script::new(c);
+    let syn = s.poll();
+    // The SYN offers MP_CAPABLE v1 with H and no key (RFC 8684 §3.1), as
+    // Linux's SYN.
+    assert_eq!(syn[0].seg.options.mptcp.as_slice(), hex("1e040101"));
+    s.at_ms(10);
+    // The server answers plain TCP.
+    let sa = seg(S | A, PEER_ISS, ISS + 1, 65535)
+        .mss(1460)
+        .ws(7)
+        .sack_perm()
+        .ts(100, 0);
+    let out = s.io(sa, &[]);
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
+    assert_eq!(s.c.stats().mptcp_fallbacks, 1);
+    assert!(out.iter().all(|o| o.seg.options.mptcp.is_empty()));
+    assert_eq!(s.c.snd_mss(), 1448);
+}
+
+#[test]
+fn active_open_sends_both_keys_then_dss() {
+    let mut c = Connection::connect(&mcfg(), tuple(), SeqNumber(ISS), Instant::ZERO);
+    c.set_mptcp_key(Key(KEY_A));
+    let mut s = Script::new(c);
+    s.poll();
+    s.at_ms(10);
+    let sa = seg(S | A, PEER_ISS, ISS + 1, 65535)
+        .mss(1460)
+        .ws(7)
+        .sack_perm()
+        .ts(100, 0)
+        .mp(&hex("1e0c0101ee29f78c747973d7"));
+    let out = s.io(sa, &[]);
+    // The third ACK: both keys, byte for byte Linux's.
+    assert_eq!(
+        out[0].seg.options.mptcp.as_slice(),
+        hex("1e14010138ae6ee5132aa987ee29f78c747973d7")
+    );
+    // First data: MP_CAPABLE with the data-level length; later segments
+    // (before the server's first DSS) carry DSS mappings.
+    s.send(&pattern(0, 3000));
+    let out = s.poll();
+    assert_eq!(out.len(), 3, "{out:?}");
+    match mp_opts(&out[0]).as_slice() {
+        [MptcpOption::MpCapable(c)] => {
+            assert_eq!(c.data_len, Some(out[0].data.len() as u16));
+            assert_eq!(c.receiver_key, Some(KEY_B));
+        }
+        o => panic!("{o:?}"),
+    }
+    let m = dss(&out[1]).mapping.unwrap();
+    assert_eq!(m.dsn, Key(KEY_A).idsn() + 1 + out[0].data.len() as u64);
+    // After the server's DSS, pure ACKs carry a DSS (Data ACK) too.
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1 + 3000, 1000)
+            .ts(101, 0)
+            .mp(&hex("1e0c2003")
+                .into_iter()
+                .chain((Key(KEY_A).idsn() + 3001).to_be_bytes())
+                .collect::<Vec<_>>()),
+        &[],
+    );
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1 + 3000, 1000).ts(101, 0).mp(&{
+            let dsn = Key(KEY_B).idsn() + 1;
+            opt_bytes(MptcpOption::Dss(Dss {
+                data_ack: Some(Key(KEY_A).idsn() + 3001),
+                ack64: true,
+                mapping: Some(DssMapping {
+                    dsn,
+                    dsn64: true,
+                    ssn: 1,
+                    len: 5,
+                    checksum: None,
+                }),
+                data_fin: false,
+            }))
+        }),
+        &[9; 5],
+    );
+    let out = s.fire();
+    let last = out.last().unwrap();
+    assert_eq!(dss(last).data_ack, Some(Key(KEY_B).idsn() + 1 + 5));
+    assert_eq!(s.c.stats().mptcp_fallbacks, 0);
+}
+
+/// An active open with the checksum run's client key, the server (Linux)
+/// answering with its key and flag A: checksums on.
+fn csum_client() -> Script {
+    let mut c = Connection::connect(&mcfg(), tuple(), SeqNumber(ISS), Instant::ZERO);
+    c.set_mptcp_key(Key(0xe1d28efa68a62749));
+    let mut s = Script::new(c);
+    s.poll();
+    s.at_ms(10);
+    let sa = seg(S | A, PEER_ISS, ISS + 1, 65535)
+        .mss(1460)
+        .ws(7)
+        .sack_perm()
+        .ts(100, 0)
+        .mp(&hex("1e0c0181650c8a2c39aec3c7"));
+    s.io(sa, &[]);
+    assert!(s.c.mptcp().unwrap().checksum);
+    s
+}
+
+/// Linux's server mapped 3000 bytes of 'x' at SSN 1 in one DSS with
+/// checksum 663e and sent them in several segments, each repeating it.
+const LINUX_CSUM_DSS: &str = "1e1c200f8c6d051915c1ba6f82066315615565b5000000010bb8663e";
+
+fn feed(s: &mut Script, splits: &[usize], dss: &[u8], corrupt_at: Option<usize>) {
+    let mut data = vec![b'x'; 3000];
+    if let Some(i) = corrupt_at {
+        data[i] = b'y';
+    }
+    let mut off = 0;
+    for &len in splits {
+        s.input(
+            seg(A, PEER_ISS + 1 + off as u32, ISS + 1, 1000)
+                .ts(101, 0)
+                .mp(dss),
+            &data[off..off + len],
+        );
+        off += len;
+    }
+}
+
+#[test]
+fn checksum_of_a_mapping_over_several_segments_is_checked() {
+    let dss = hex(LINUX_CSUM_DSS);
+    // As Linux split it, and at an odd boundary (bytes at odd positions
+    // of the mapping pair the other way round).
+    for splits in [
+        &[1420, 1420, 160][..],
+        &[1001, 1420, 579],
+        &[1, 2, 3, 1420, 1420, 154],
+    ] {
+        let mut s = csum_client();
+        feed(&mut s, splits, &dss, None);
+        assert_eq!(s.c.state(), State::Established, "{splits:?}");
+        assert_eq!(s.read_all(), vec![b'x'; 3000]);
+        let st = s.c.stats();
+        assert_eq!(st.mptcp_checksum_failures, 0, "{splits:?}");
+        assert_eq!(st.mptcp_checksums_unverified, 0, "{splits:?}");
+        assert_eq!(st.mptcp_checksums_verified, 1, "{splits:?}");
+    }
+    // One byte changed in the last segment: the whole mapping fails when
+    // complete, and the connection resets.
+    let mut s = csum_client();
+    feed(&mut s, &[1420, 1420, 160], &dss, Some(2950));
+    assert_eq!(s.c.state(), State::Closed);
+    assert_eq!(s.c.stats().mptcp_checksum_failures, 1);
+    // Out of order inside the mapping: not verifiable, counted.
+    let mut s = csum_client();
+    let data = vec![b'x'; 3000];
+    for (off, len) in [(1420usize, 1420usize), (0, 1420), (2840, 160)] {
+        s.input(
+            seg(A, PEER_ISS + 1 + off as u32, ISS + 1, 1000)
+                .ts(101, 0)
+                .mp(&dss),
+            &data[off..off + len],
+        );
+    }
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.c.stats().mptcp_checksums_unverified, 1);
+    assert_eq!(s.read_all(), data);
+}
+
+#[test]
+fn mp_fastclose_with_our_key_resets() {
+    let mut s = passive_established(&mcfg(), "1e040101");
+    // With another key: ignored, counted.
+    let other = opt_bytes(MptcpOption::MpFastclose { receiver_key: 0x99 });
+    s.io(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&other),
+        &[],
+    );
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.c.stats().mptcp_bad_options, 1);
+    // RFC 8684 §3.5: with our key, the connection is reset.
+    let ours = opt_bytes(MptcpOption::MpFastclose {
+        receiver_key: KEY_B,
+    });
+    let out = s.io(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(103, 0).mp(&ours),
+        &[],
+    );
+    assert_eq!(s.c.state(), State::Closed);
+    assert!(out.iter().any(|o| o.flags().rst()), "{out:?}");
+    assert!(s.c.take_events().reset);
+    assert_eq!(s.c.stats().mptcp_fastcloses, 1);
+}

@@ -1,0 +1,270 @@
+//! MPTCP v1 against Linux's MPTCP over a veth pair: a Linux client
+//! (`socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP)` in Python) against
+//! `xdptcp echo --mptcp`: megabytes echoed and checked byte for byte, the
+//! kernel's `MPTCP_INFO` showing a real MPTCP connection (remote key
+//! received, not fallen back, connection-level byte counts), `ss -M`
+//! listing it; the same with the DSS checksum on the Linux side; a plain
+//! TCP client still served; and a Linux MPTCP client against an echo
+//! without `--mptcp` falling back to TCP intact.
+
+mod veth_common;
+use veth_common as common;
+use veth_common::netns::{self, Harness};
+
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
+const STACK_IP: &str = "198.18.0.2";
+const PORT: &str = "7";
+
+/// The Linux client: connects with protocol `argv[1]` (262 = MPTCP, 0 =
+/// TCP), writes `argv[3]` seeded random bytes from a thread while reading
+/// the echo, then reports as JSON: whether the echo matched, `MPTCP_INFO`
+/// (SOL_MPTCP 284, MPTCP_INFO 1; `struct mptcp_info` of
+/// include/uapi/linux/mptcp.h) and `ss -M` taken while the connection was
+/// up. Every wait is bounded (socket timeout 60 s).
+const CLIENT_PY: &str = r#"
+import json, random, socket, struct, subprocess, sys, threading
+proto, host, port, n, seed = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+data = random.Random(seed).randbytes(n)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+s.settimeout(60)
+s.connect((host, port))
+err = []
+def writer():
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        err.append(str(e))
+t = threading.Thread(target=writer)
+t.start()
+got = bytearray()
+ss = ""
+try:
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        got += b
+        if not ss and len(got) >= n // 2:
+            ss = subprocess.run(["ss", "-Mni"], capture_output=True, text=True, timeout=10).stdout
+except OSError as e:
+    err.append(str(e))
+t.join(60)
+res = {"ok": bytes(got) == data, "got": len(got), "sent": n, "errors": err, "ss": ss}
+if proto == 262:
+    try:
+        i = s.getsockopt(284, 1, 256)
+    except OSError as e:
+        # Linux answers EOPNOTSUPP for a connection that fell back to TCP.
+        res["fallback_errno"] = e.errno
+        i = bytes(256)
+    res["info_len"] = len(i)
+    res["subflows"] = i[0]
+    res["flags"] = struct.unpack_from("I", i, 8)[0]
+    res["token"] = struct.unpack_from("I", i, 12)[0]
+    if len(i) >= 43:
+        res["csum_enabled"] = i[42]
+    if len(i) >= 72:
+        res["bytes_sent"] = struct.unpack_from("Q", i, 56)[0]
+        res["bytes_received"] = struct.unpack_from("Q", i, 64)[0]
+s.close()
+print(json.dumps(res))
+"#;
+
+/// `MPTCP_INFO` flags (include/uapi/linux/mptcp.h).
+const FLAG_FALLBACK: u64 = 1 << 0;
+const FLAG_REMOTE_KEY_RECEIVED: u64 = 1 << 1;
+
+fn ready(test: &str) -> bool {
+    common::require(
+        common::is_root(),
+        test,
+        "needs root for namespaces and AF_XDP",
+    )
+}
+
+/// Bytes echoed per MPTCP connection (XDPTCP_VETH_MB overrides).
+fn bulk_bytes() -> usize {
+    if let Some(mb) = std::env::var("XDPTCP_VETH_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return mb << 20;
+    }
+    if cfg!(debug_assertions) {
+        1 << 20
+    } else {
+        8 << 20
+    }
+}
+
+fn start_echo(h: &Harness, extra: &[&str]) -> Child {
+    let iface = format!("{}=198.18.0.2/24", h.iface());
+    let child = Command::new("ip")
+        .args(["netns", "exec", &h.nss(), BIN, "echo", "--iface", &iface])
+        .args(["--duration", "300"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning xdptcp echo");
+    assert!(
+        netns::wait_listening(&h.nsk(), &format!("{STACK_IP}:{PORT}")),
+        "xdptcp echo did not start listening"
+    );
+    child
+}
+
+/// Run the Python client in the kernel namespace; its JSON report.
+fn linux_client(h: &Harness, proto: u32, n: usize, seed: u64) -> serde_json::Value {
+    let out = h
+        .command("k", "timeout")
+        .args(["120", "python3", "-c", CLIENT_PY])
+        .args([
+            &proto.to_string(),
+            STACK_IP,
+            PORT,
+            &n.to_string(),
+            &seed.to_string(),
+        ])
+        .output()
+        .expect("running python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "linux client (proto {proto}) failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("client output {stdout:?}: {e}"))
+}
+
+fn sysctl(h: &Harness, kv: &str) {
+    let out = h.run("k", &["sysctl", "-qw", kv]);
+    assert!(out.status.success(), "sysctl {kv} failed");
+}
+
+/// Sum of a stack counter over every worker of a `--stats-json` report.
+fn counter(stats: &serde_json::Value, name: &str) -> u64 {
+    stats["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|w| w["stacks"].as_array().into_iter().flatten())
+        .map(|s| s[name].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// An echo that went through MPTCP (not a fallback), byte for byte.
+fn assert_mptcp_echo(r: &serde_json::Value, n: usize, what: &str) {
+    let mut shown = r.clone();
+    shown["ss"] = serde_json::Value::Null;
+    eprintln!("{what}: {shown}");
+    assert_eq!(r["ok"], true, "{what}: echo differs: {r}");
+    assert!(
+        r["fallback_errno"].is_null(),
+        "{what}: MPTCP_INFO refused (fallback): {r}"
+    );
+    assert_eq!(r["got"].as_u64(), Some(n as u64), "{what}: {r}");
+    let flags = r["flags"].as_u64().unwrap_or(0);
+    assert_eq!(
+        flags & FLAG_FALLBACK,
+        0,
+        "{what}: Linux fell back to TCP: {r}"
+    );
+    assert_ne!(
+        flags & FLAG_REMOTE_KEY_RECEIVED,
+        0,
+        "{what}: Linux never got our key: {r}"
+    );
+    assert_ne!(r["token"].as_u64(), Some(0), "{what}: no token: {r}");
+    // Connection-level (DSS-mapped) bytes, counted by Linux's MPTCP layer.
+    if let Some(b) = r["bytes_received"].as_u64() {
+        assert_eq!(b, n as u64, "{what}: MPTCP-level bytes received: {r}");
+    }
+    // `ss -M` lists the MPTCP socket (with the remote key flag).
+    let ss = r["ss"].as_str().unwrap_or("");
+    assert!(
+        ss.contains(&format!("{STACK_IP}:{PORT}")),
+        "{what}: ss -M does not list the connection:\n{ss}"
+    );
+}
+
+#[test]
+fn linux_mptcp_client_against_xdptcp_echo() {
+    let t = "linux_mptcp_client_against_xdptcp_echo";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("xm", 2, &[]);
+    sysctl(&h, "net.mptcp.enabled=1");
+    sysctl(&h, "net.mptcp.checksum_enabled=0");
+    let stats = std::env::temp_dir().join(format!("xdptcp-mptcp-{}.json", std::process::id()));
+    let echo = start_echo(&h, &["--mptcp", "--stats-json", stats.to_str().unwrap()]);
+
+    let n = bulk_bytes();
+    let r = linux_client(&h, 262, n, 1);
+    assert_mptcp_echo(&r, n, "mptcp");
+    assert_eq!(r["csum_enabled"].as_u64(), Some(0), "{r}");
+
+    // Linux asks for the DSS checksum (flag A): every mapping we send
+    // carries one, which Linux verifies (a bad one would reset).
+    sysctl(&h, "net.mptcp.checksum_enabled=1");
+    let m = n / 4;
+    let r = linux_client(&h, 262, m, 2);
+    assert_mptcp_echo(&r, m, "mptcp with checksum");
+    assert_eq!(r["csum_enabled"].as_u64(), Some(1), "{r}");
+    sysctl(&h, "net.mptcp.checksum_enabled=0");
+
+    // A plain TCP client is still served.
+    let r = linux_client(&h, 0, m, 3);
+    assert_eq!(r["ok"], true, "plain tcp: {r}");
+
+    let (code, err) = netns::stop(echo);
+    assert_eq!(code, 0, "xdptcp echo exit: {err}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats json")).unwrap();
+    let _ = std::fs::remove_file(&stats);
+    // The netns probe connection of `wait_listening` is plain TCP.
+    assert_eq!(counter(&s, "mptcp_established"), 2, "{err}");
+    eprintln!(
+        "xdptcp: mptcp_established {} checksums verified {} unverified {} fallbacks {}",
+        counter(&s, "mptcp_established"),
+        counter(&s, "mptcp_checksums_verified"),
+        counter(&s, "mptcp_checksums_unverified"),
+        counter(&s, "mptcp_fallbacks"),
+    );
+    // Linux's mappings of the checksum run were verified, none failed.
+    assert!(counter(&s, "mptcp_checksums_verified") > 0, "{s}");
+    for c in [
+        "mptcp_fallbacks",
+        "mptcp_bad_options",
+        "mptcp_checksum_failures",
+        "mptcp_mapping_mismatches",
+    ] {
+        assert_eq!(counter(&s, c), 0, "{c}: {err}");
+    }
+}
+
+#[test]
+fn linux_mptcp_client_falls_back_against_plain_echo() {
+    let t = "linux_mptcp_client_falls_back_against_plain_echo";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("xf", 2, &[]);
+    sysctl(&h, "net.mptcp.enabled=1");
+    let echo = start_echo(&h, &[]);
+    let n = 1 << 20;
+    let r = linux_client(&h, 262, n, 4);
+    assert_eq!(r["ok"], true, "{r}");
+    // EOPNOTSUPP (95): Linux has no MPTCP_INFO for a fallen-back socket.
+    assert_eq!(
+        r["fallback_errno"].as_u64(),
+        Some(95),
+        "Linux should have fallen back: {r}"
+    );
+    let (code, err) = netns::stop(echo);
+    assert_eq!(code, 0, "xdptcp echo exit: {err}");
+}
