@@ -105,6 +105,12 @@ pub struct StackConfig {
     pub arp_retries: u32,
     /// Packets kept per unresolved next hop while ARP resolves it.
     pub arp_queue: usize,
+    /// Packets (each a transmit frame) kept over all unresolved next hops;
+    /// beyond, the oldest is dropped (`drop_arp_queue`). `None`: half the
+    /// TX reserve (see [`PoolConfig`]), so that a spoofed-source SYN flood,
+    /// whose SYN-ACKs all wait here, cannot take the frames kept for
+    /// control traffic, let alone the pool.
+    pub arp_queue_frames: Option<usize>,
     /// Datagrams queued per UDP socket.
     pub udp_queue: usize,
     /// Secret for ISNs and SYN cookies.
@@ -146,6 +152,7 @@ impl StackConfig {
             arp_retry: Duration::from_millis(500),
             arp_retries: 10,
             arp_queue: 256,
+            arp_queue_frames: None,
             udp_queue: 256,
             secret,
             ephemeral_ports: (49152, 65535),
@@ -213,6 +220,13 @@ impl<D: Device> Stack<D> {
                 stale: cfg.arp_stale,
             },
             cfg.arp_queue,
+            cfg.arp_queue_frames.unwrap_or_else(|| {
+                let reserve = cfg
+                    .pool
+                    .tx_reserve
+                    .unwrap_or_else(|| default_reserve(dev.total_frames()));
+                (reserve / 2).max(1)
+            }),
         );
         let iface = Iface {
             dev,
