@@ -94,6 +94,30 @@ pub struct StackCounters {
     pub icmp_errors_udp: u64,
     /// ICMP errors quoting no datagram of a live connection or socket.
     pub drop_icmp_unmatched: u64,
+    /// IPv4 fragments received (RFC 791 §3.2), sent, and datagrams
+    /// reassembled from them.
+    pub frag_rx: u64,
+    pub frag_tx: u64,
+    pub frag_reassembled: u64,
+    /// Fragments with a bad length (not a multiple of 8 before the last,
+    /// past 65,535 or past the announced end): the datagram is dropped.
+    pub drop_frag_bad: u64,
+    /// Exact duplicates of a fragment already held (dropped alone).
+    pub drop_frag_dup: u64,
+    /// Fragments overlapping another: the whole datagram is dropped (RFC
+    /// 5722's rule, as Linux applies it to IPv4).
+    pub drop_frag_overlap: u64,
+    /// Datagrams in more than `frag::MAX_PARTS` fragments.
+    pub drop_frag_too_many: u64,
+    /// Incomplete datagrams dropped to keep reassembly within its frames.
+    pub drop_frag_evicted: u64,
+    /// Incomplete datagrams dropped when their reassembly timer ran out.
+    pub drop_frag_timeout: u64,
+    /// Reassembled TCP/ICMP datagrams too large for one frame (or with no
+    /// frame free to collapse them into).
+    pub drop_frag_too_big: u64,
+    /// ICMP time exceeded (fragment reassembly) sent (RFC 1122 §3.3.2).
+    pub frag_time_exceeded_sent: u64,
     pub udp_rx: u64,
     pub udp_tx: u64,
     pub conns_opened: u64,
@@ -153,5 +177,12 @@ impl StackCounters {
             + self.drop_udp_no_socket
             + self.drop_udp_queue
             + self.drop_icmp_unmatched
+            + self.drop_frag_bad
+            + self.drop_frag_dup
+            + self.drop_frag_overlap
+            + self.drop_frag_too_many
+            + self.drop_frag_evicted
+            + self.drop_frag_timeout
+            + self.drop_frag_too_big
     }
 }

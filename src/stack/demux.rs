@@ -88,7 +88,7 @@ impl<D: Device> Stack<D> {
             c.drop_truncated += 1;
             return;
         };
-        let (ip, hl) = match Ipv4Repr::parse(packet) {
+        let (ip, hl, frag) = match Ipv4Repr::parse_fragment(packet) {
             Ok(x) => x,
             Err(e) => return c.wire_error(e),
         };
@@ -110,6 +110,9 @@ impl<D: Device> Stack<D> {
             self.iface.counters.drop_bad_source += 1;
             return;
         }
+        if let Some(frag) = frag {
+            return self.frag_input(now, &ip, frag, frame, start, end);
+        }
         match ip.protocol {
             IpProtocol::Icmp => self.icmp_input(now, &ip, &frame.buf()[start..end]),
             IpProtocol::Udp => self.udp_input(now, &ip, frame, start, end),
@@ -118,7 +121,7 @@ impl<D: Device> Stack<D> {
         }
     }
 
-    fn tcp_input(
+    pub(super) fn tcp_input(
         &mut self,
         now: Instant,
         ip: &Ipv4Repr,

@@ -15,6 +15,7 @@ pub mod cookie;
 pub mod counters;
 mod demux;
 mod emit;
+pub mod frag;
 mod hasher;
 mod icmp;
 mod icmp_err;
@@ -29,10 +30,10 @@ mod udp;
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
 pub use pool::{default_reserve, PoolConfig};
-pub use udp::UdpError;
+pub use udp::{Datagram, UdpError};
 
 use crate::app::Event;
-use crate::io::{Device, Pkt};
+use crate::io::Device;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::{self, ConnStats, Connection, FourTuple, State};
 use crate::time::Instant;
@@ -111,8 +112,15 @@ pub struct StackConfig {
     /// whose SYN-ACKs all wait here, cannot take the frames kept for
     /// control traffic, let alone the pool.
     pub arp_queue_frames: Option<usize>,
-    /// Datagrams queued per UDP socket.
+    /// Frames of datagrams queued per UDP socket (a datagram reassembled
+    /// from fragments counts each frame it holds).
     pub udp_queue: usize,
+    /// Frames held over all datagrams being reassembled from fragments;
+    /// beyond, the oldest incomplete datagram is dropped. `None`: an
+    /// eighth of the RX pool, at least 64 (one 64 KiB datagram).
+    pub frag_frames: Option<usize>,
+    /// RFC 791 §3.2 reassembly timeout (Linux ipfrag_time: 30 s).
+    pub frag_timeout: Duration,
     /// Secret for ISNs and SYN cookies.
     pub secret: [u8; 16],
     /// Ephemeral port range for active opens.
@@ -154,6 +162,8 @@ impl StackConfig {
             arp_queue: 256,
             arp_queue_frames: None,
             udp_queue: 256,
+            frag_frames: None,
+            frag_timeout: frag::FRAG_TIMEOUT,
             secret,
             ephemeral_ports: (49152, 65535),
             pool: PoolConfig::default(),
@@ -197,6 +207,8 @@ pub struct Stack<D: Device> {
     now: Instant,
     /// Frame-pool reserves and the connections waiting for TX frames.
     pool: pool::PoolState,
+    /// IPv4 datagrams arriving in fragments.
+    frags: frag::Reassembly<D::Frame>,
 }
 
 impl<D: Device> Stack<D> {
@@ -260,6 +272,12 @@ impl<D: Device> Stack<D> {
             next_port,
             now,
             pool: pool::PoolState::new(&cfg.pool, &iface.dev),
+            frags: frag::Reassembly::new(
+                KeyedHasher::new(&cfg.secret, 5),
+                cfg.frag_frames
+                    .unwrap_or_else(|| (iface.dev.rx_total_frames().unwrap_or(0) / 8).max(64)),
+                cfg.frag_timeout,
+            ),
             iface,
             cfg,
         }
@@ -281,6 +299,7 @@ impl<D: Device> Stack<D> {
         }
         self.run_timers(now);
         self.iface.poll_arp(now);
+        self.poll_frags(now);
         self.flush_dirty(now);
         self.rx_relieve(now);
         self.pool_wake();
@@ -289,10 +308,15 @@ impl<D: Device> Stack<D> {
     /// When `poll` next has something to do.
     pub fn poll_at(&self) -> Option<Instant> {
         let dirty = (!self.dirty.is_empty() || self.pool_wake_due()).then_some(self.now);
-        [dirty, self.timers.next_expiry(), self.iface.arp.poll_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            dirty,
+            self.timers.next_expiry(),
+            self.iface.arp.poll_at(),
+            self.frags.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn device(&self) -> &D {
@@ -721,9 +745,18 @@ impl<D: Device> Stack<D> {
             .ok_or(Error::InvalidState)
     }
 
-    /// Next queued datagram on `port`: (source, payload in its frame).
-    pub fn udp_recv(&mut self, port: u16) -> Option<(SocketAddrV4, Pkt<D::Frame>)> {
-        self.udp.get_mut(&port)?.queue.pop_front()
+    /// Next queued datagram on `port`: (source, payload, still in the
+    /// frame(s) it arrived in).
+    pub fn udp_recv(&mut self, port: u16) -> Option<(SocketAddrV4, Datagram<D::Frame>)> {
+        let s = self.udp.get_mut(&port)?;
+        let (src, d) = s.queue.pop_front()?;
+        s.frames -= d.frames();
+        Some((src, d))
+    }
+
+    /// Incomplete datagrams held for reassembly, and their frames.
+    pub fn frag_stats(&self) -> (usize, usize) {
+        (self.frags.len(), self.frags.frames())
     }
 
     /// Oldest ICMP error reported for datagrams sent from `port`.
