@@ -558,3 +558,47 @@ fn spoofed_syn_flood_cannot_drain_the_pool_through_the_arp_queue() {
     }
     assert_eq!(s.arp_stats().1, 0);
 }
+
+/// Illegal flag sets to a listener are dropped and counted, never opened
+/// (Linux discards SYN+FIN in LISTEN); an ARP packet from another MAC
+/// claiming our address is counted and not learned (RFC 5227 §2.4).
+#[test]
+fn syn_fin_and_arp_claims_of_our_address_are_dropped() {
+    let mut s = server(64);
+    s.listen(80).unwrap();
+    for (k, flags) in [
+        TcpFlags::SYN | TcpFlags::FIN,
+        TcpFlags::SYN | TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seg = TcpRepr {
+            src_port: 7000 + k as u16,
+            dst_port: 80,
+            seq: SeqNumber(5),
+            flags,
+            window: 1000,
+            ..TcpRepr::default()
+        };
+        rx(&mut s, ms(1), &tcp_frame_b_to_a(&seg, &[]));
+    }
+    s.poll(ms(1));
+    assert!(tx_tcp(&mut s).is_empty(), "no SYN-ACK to SYN+FIN");
+    assert_eq!(s.conn_count(), 0);
+    assert_eq!(s.counters().drop_tcp_invalid, 2);
+    let claim = arp_frame(
+        xdptcp::wire::MacAddr::BROADCAST,
+        xdptcp::wire::ArpRepr {
+            op: xdptcp::wire::ArpOp::Request,
+            sender_mac: xdptcp::wire::MacAddr([2, 0, 0, 0, 0x66, 0x66]),
+            sender_ip: IP_A,
+            target_mac: xdptcp::wire::MacAddr::default(),
+            target_ip: IP_A,
+        },
+    );
+    rx(&mut s, ms(2), &claim);
+    assert_eq!(s.counters().arp_conflicts, 1);
+    assert_eq!(s.arp_lookup(IP_A), None);
+    assert!(s.device_mut().take_tx().is_empty());
+}

@@ -21,7 +21,7 @@ fn synchronized(s: State) -> bool {
 }
 
 /// The per-connection counters the stack sums (closed and live).
-pub(super) const SUMMED: usize = 9;
+pub(super) const SUMMED: usize = 14;
 
 fn summed(s: &ConnStats) -> [u64; SUMMED] {
     [
@@ -34,6 +34,11 @@ fn summed(s: &ConnStats) -> [u64; SUMMED] {
         s.fin_wait2_timeouts,
         s.acks_of_unsent,
         s.tx_beyond_snd_nxt,
+        s.challenge_acks,
+        s.out_of_window,
+        s.paws_drops,
+        s.old_ack_drops,
+        s.no_ack_drops,
     ]
 }
 
@@ -51,6 +56,11 @@ fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEnt
         &mut c.fin_wait2_timeouts,
         &mut c.acks_of_unsent,
         &mut c.tx_beyond_snd_nxt,
+        &mut c.challenge_acks,
+        &mut c.out_of_window,
+        &mut c.paws_drops,
+        &mut c.old_ack_drops,
+        &mut c.no_ack_drops,
     ];
     for ((sum, n), seen) in sums.into_iter().zip(now).zip(e.seen) {
         *sum += n.saturating_sub(seen);

@@ -39,7 +39,8 @@ pub struct StackCounters {
     /// TCP or UDP port 0.
     pub drop_bad_port: u64,
     pub drop_no_listener: u64,
-    /// Segments to a listener that are neither SYN nor ACK (RST, bare FIN...).
+    /// Segments to a listener that are neither SYN nor ACK (RST, bare
+    /// FIN...), or a SYN with FIN (an illegal combination Linux drops).
     pub drop_tcp_invalid: u64,
     /// SYNs dropped because the listener's accept backlog is full.
     pub drop_syn_backlog: u64,
@@ -76,6 +77,9 @@ pub struct StackCounters {
     pub arp_unreachable: u64,
     /// ARP packets ignored (not for us, bogus sender).
     pub arp_ignored: u64,
+    /// ARP packets from another MAC claiming one of our addresses (RFC
+    /// 5227 §2.4 conflict): never learned from, counted.
+    pub arp_conflicts: u64,
     pub icmp_echo_replies: u64,
     /// Port unreachables sent for UDP to unbound ports (RFC 1122 §4.1.3.1).
     pub icmp_unreachables_sent: u64,
@@ -138,6 +142,16 @@ pub struct StackCounters {
     pub black_holes: u64,
     /// Out-of-order FINs dropped because data ran past them.
     pub stale_fins: u64,
+    /// RFC 5961 challenge ACKs sent (in-window RST or SYN).
+    pub challenge_acks: u64,
+    /// Segments outside the receive window (RFC 9293 §3.10.7.4 first).
+    pub out_of_window: u64,
+    /// Segments rejected by PAWS (RFC 7323 §5).
+    pub paws_drops: u64,
+    /// Segments with an ACK too old to be acceptable (RFC 5961 §5.2).
+    pub old_ack_drops: u64,
+    /// Segments without ACK to a synchronized connection.
+    pub no_ack_drops: u64,
     /// Closed connections given up in FIN-WAIT-2 (tcp_fin_timeout).
     pub fin_wait2_timeouts: u64,
 }

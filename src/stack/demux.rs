@@ -50,6 +50,12 @@ impl<D: Device> Stack<D> {
             && !self.iface.is_bad_source(arp.sender_ip)
             && self.iface.on_link(arp.sender_ip).is_some();
         let for_us = self.iface.is_local(arp.target_ip);
+        if self.iface.is_local(arp.sender_ip) && arp.sender_mac != self.iface.mac {
+            // RFC 5227 §2.4: someone else claims our address. Never learned
+            // from (sender_ok is false); counted, and not answered.
+            self.iface.counters.arp_conflicts += 1;
+            return;
+        }
         if sender_ok {
             // "If the pair <protocol type, sender protocol address> is
             // already in my translation table, update the sender hardware

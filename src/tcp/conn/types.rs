@@ -154,4 +154,10 @@ pub struct ConnStats {
     pub answer_acks: u64,
     /// Answer ACKs suppressed by the stack-wide limit (RFC 5961 §7).
     pub answer_acks_limited: u64,
+    /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
+    /// 5961 §5.2: blind data injection).
+    pub old_ack_drops: u64,
+    /// Segments without ACK in a synchronized state, dropped (RFC 9293
+    /// §3.10.7.4 fifth).
+    pub no_ack_drops: u64,
 }
