@@ -5,6 +5,7 @@
 use crate::cli::EXIT_USAGE;
 use clap::Args;
 use std::path::PathBuf;
+use xdptcp::io::impair::ImpairSpec;
 use xdptcp::io::xdp::{XdpMode, ZeroCopy};
 use xdptcp::runtime::{IfaceSpec, RunReport, RuntimeConfig};
 
@@ -41,6 +42,11 @@ pub struct DataPath {
     /// UMEM frames per queue (receive and send buffers come out of them).
     #[arg(long, default_value_t = 16384)]
     pub frames: u32,
+    /// Impair what the stack sends and receives, per direction:
+    /// loss=P,dup=P,reorder=P,delay=MS,jitter=MS,corrupt=P,rate=MBPS[/MBPS]
+    /// [,limit=FRAMES][,seed=S] (P a fraction or a percentage; rate TX/RX).
+    #[arg(long, value_name = "SPEC")]
+    pub impair: Option<String>,
 }
 
 /// `--cores` as parsed.
@@ -100,7 +106,15 @@ impl DataPath {
             eprintln!("xdptcp: --frames must be 1024..1048576");
             return Err(EXIT_USAGE);
         }
+        let impair = match &self.impair {
+            Some(spec) => Some(spec.parse::<ImpairSpec>().map_err(|e| {
+                eprintln!("xdptcp: --impair: {e}");
+                EXIT_USAGE
+            })?),
+            None => None,
+        };
         Ok(RuntimeConfig {
+            impair,
             ifaces: self.ifaces.clone(),
             queues: self.queues,
             cores: self.cores.clone().map(|c| c.0),

@@ -115,6 +115,8 @@ pub struct RuntimeConfig {
     pub max_conns: usize,
     /// Local ports for active opens (default: the stack's).
     pub ephemeral_ports: Option<(u16, u16)>,
+    /// `--impair`: simulated links on every device (see `io::impair`).
+    pub impair: Option<crate::io::impair::ImpairSpec>,
 }
 
 impl Default for RuntimeConfig {
@@ -135,6 +137,7 @@ impl Default for RuntimeConfig {
             },
             max_conns: 16384,
             ephemeral_ports: None,
+            impair: None,
         }
     }
 }
@@ -343,6 +346,13 @@ where
     for s in sets.iter_mut() {
         for (w, mut dev) in s.devices.drain(..).enumerate() {
             dev.set_capture(pcap.as_ref().and_then(|p| p.tap()));
+            // Each device draws its impairments from its own stream.
+            let stream = (per_worker[w].len() as u64) << 16 | w as u64;
+            dev.set_impair(
+                cfg.impair
+                    .as_ref()
+                    .map(|i| crate::io::impair::Impairer::new(i, stream)),
+            );
             per_worker[w].push((dev, s.stack_cfg.clone()));
         }
     }

@@ -9,6 +9,7 @@
 use super::pcap::PcapTap;
 use super::umem::{SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE};
 use super::{Error, ErrorKind};
+use crate::io::impair::{Dir, Impairer};
 use crate::io::{Device, Frame};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -71,6 +72,8 @@ pub struct DeviceCounters {
     /// `sendto` kicks for TX, `poll` kicks for the fill ring.
     pub tx_wakeups: u64,
     pub fill_wakeups: u64,
+    /// `--impair`: what the impairment layer did (both directions).
+    pub impair: crate::io::impair::ImpairStats,
 }
 
 /// One AF_XDP socket bound to `(iface, queue)`.
@@ -218,6 +221,8 @@ pub struct XdpDevice {
     capture: Option<PcapTap>,
     /// Descriptors on the fill ring (produced, not yet received back).
     fill_outstanding: usize,
+    /// `--impair`: frames cross simulated links on their way in and out.
+    impair: Option<Box<Impairer<XdpFrame>>>,
 }
 
 impl XdpDevice {
@@ -233,6 +238,7 @@ impl XdpDevice {
             counters: DeviceCounters::default(),
             capture: None,
             fill_outstanding: 0,
+            impair: None,
         };
         while dev.refill() == BATCH {}
         dev
@@ -241,6 +247,35 @@ impl XdpDevice {
     /// Record every transmitted frame (`--pcap`).
     pub fn set_capture(&mut self, tap: Option<PcapTap>) {
         self.capture = tap;
+    }
+
+    /// Impair what this device sends and receives (`io::impair`).
+    pub fn set_impair(&mut self, imp: Option<Impairer<XdpFrame>>) {
+        self.impair = imp.map(Box::new);
+    }
+
+    /// How long until an impaired packet waiting in either direction is
+    /// due (the worker must not sleep past it).
+    pub fn impair_due_in(&self) -> Option<core::time::Duration> {
+        self.impair.as_ref().and_then(|i| i.due_in())
+    }
+
+    /// Release the impaired packets that are due: received ones onto
+    /// `rx` (if given), sent ones onto the TX ring.
+    fn impair_release(&mut self, rx: Option<&mut Vec<(XdpFrame, usize)>>) {
+        let Some(mut imp) = self.impair.take() else {
+            return;
+        };
+        if let Some(out) = rx {
+            while let Some(p) = imp.pop_due(Dir::Rx) {
+                out.push(p);
+            }
+        }
+        while let Some((f, len)) = imp.pop_due(Dir::Tx) {
+            self.queue_tx(f, 0, len);
+        }
+        self.counters.impair = imp.stats();
+        self.impair = Some(imp);
     }
 
     /// The capture tap, if any (the runtime records received frames).
@@ -295,6 +330,7 @@ impl XdpDevice {
     /// Receive up to one batch: each frame with the packet at offset 0 of
     /// its buffer, and the packet length. Refills the fill ring.
     pub fn recv(&mut self, out: &mut Vec<(XdpFrame, usize)>) -> usize {
+        let first = out.len();
         // SAFETY: `scratch` is ours; consumed descriptors describe chunks the
         // kernel hands back to us, of this socket's UMEM.
         let n = unsafe { self.sock.rx.consume(&mut self.scratch) };
@@ -312,6 +348,14 @@ impl XdpDevice {
         if n > 0 || self.sock.fq.needs_wakeup() {
             while self.refill() == BATCH {}
         }
+        if let Some(imp) = self.impair.as_mut() {
+            // What arrived crosses the receive link; what is due comes out.
+            let umem = &self.umem;
+            for (f, len) in out.drain(first..) {
+                imp.offer(Dir::Rx, f, len, &mut || XdpFrame::alloc(umem));
+            }
+            self.impair_release(Some(out));
+        }
         n
     }
 
@@ -322,6 +366,7 @@ impl XdpDevice {
 
     /// Submit queued transmissions, kick the kernel, reap completions.
     pub fn flush(&mut self) {
+        self.impair_release(None);
         self.reap();
         if !self.tx_batch.is_empty() {
             let free = self.sock.tx.nb_free(self.tx_batch.len() as u32) as usize;
@@ -410,7 +455,19 @@ impl Device for XdpDevice {
         f
     }
 
-    fn transmit(&mut self, frame: XdpFrame, start: usize, end: usize) -> bool {
+    fn transmit(&mut self, mut frame: XdpFrame, start: usize, end: usize) -> bool {
+        if let Some(imp) = self.impair.as_mut() {
+            // Through the transmit link first (the packet moved to the
+            // chunk's start, where a descriptor points).
+            if start > end || end > frame.buf().len() {
+                return false;
+            }
+            frame.buf_mut().copy_within(start..end, 0);
+            let umem = &self.umem;
+            imp.offer(Dir::Tx, frame, end - start, &mut || XdpFrame::alloc(umem));
+            self.impair_release(None);
+            return true;
+        }
         self.queue_tx(frame, start, end)
     }
 
@@ -431,7 +488,7 @@ impl Device for XdpDevice {
         }
         copy.buf_mut()[..len].copy_from_slice(&frame.buf()[start..end]);
         self.counters.tx_copies += 1;
-        self.queue_tx(copy, 0, len)
+        self.transmit(copy, 0, len)
     }
 
     fn can_rewrite(&self, _frame: &XdpFrame) -> bool {
