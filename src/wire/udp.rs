@@ -90,6 +90,8 @@ impl UdpRepr {
         let ph = checksum::pseudo_header(src, dst, PROTO_UDP, length);
         // The header is 8 bytes: the payload's sum lines up after it.
         let mut check = !checksum::combine(&[ph, checksum::sum(h), checksum::sum(payload)]);
+        // RFC 768: a computed checksum of zero is transmitted as all ones,
+        // since zero means "no checksum".
         if check == 0 {
             check = 0xffff;
         }
@@ -102,22 +104,8 @@ impl UdpRepr {
     /// # Panics
     /// If `datagram` is shorter than `HEADER_LEN` (a caller bug, not input).
     pub fn emit(&self, datagram: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
-        let length = datagram.len();
-        debug_assert!(length <= u16::MAX as usize);
-        let h = &mut datagram[..Self::HEADER_LEN];
-        h[0..2].copy_from_slice(&self.src_port.to_be_bytes());
-        h[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        h[4..6].copy_from_slice(&(length as u16).to_be_bytes());
-        h[6] = 0;
-        h[7] = 0;
-        let ph = checksum::pseudo_header(src, dst, PROTO_UDP, length);
-        let mut check = !checksum::combine(&[ph, checksum::sum(datagram)]);
-        // RFC 768: a computed checksum of zero is transmitted as all ones,
-        // since zero means "no checksum".
-        if check == 0 {
-            check = 0xffff;
-        }
-        datagram[6..8].copy_from_slice(&check.to_be_bytes());
+        let (header, payload) = datagram.split_at_mut(Self::HEADER_LEN);
+        self.emit_header(header, payload, src, dst);
     }
 }
 
