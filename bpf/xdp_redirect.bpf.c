@@ -109,8 +109,10 @@ static __always_inline int handle_ipv4(struct xdp_md *ctx, void *l3, void *data_
 		return malformed();
 	if (!is_local(ip->daddr))
 		return pass();
-	/* Non-first fragments carry no L4 header; the stack counts them. */
-	if (ip->frag_off & bpf_htons(0x1fff))
+	/* Fragments (MF set or an offset) go to the stack whole: a non-first
+	 * fragment carries no L4 header, and a first one may carry only part
+	 * of it (RFC 791 allows 8 bytes); the stack reassembles, then checks. */
+	if (ip->frag_off & bpf_htons(0x3fff))
 		return to_stack(ctx);
 	void *l4 = l3 + ihl;
 	if (ip->protocol == IPPROTO_TCP) {

@@ -1,7 +1,8 @@
 //! Hostile peers and faults against the stack: a peer that announces a
 //! tiny MSS and keeps its window shut must not pin the frame pool (issue 9
 //! defect 2); ICMP errors reach TCP and UDP, validated (RFC 1122 §4.2.3.9,
-//! RFC 5927 §4.1, RFC 1191).
+//! RFC 5927 §4.1, RFC 1191); SYN-ACKs to spoofed on-link sources waiting
+//! for ARP cannot drain the pool (defect 3).
 
 mod common;
 use common::*;
@@ -495,4 +496,109 @@ fn closed_connection_leaves_fin_wait_2() {
     );
     assert_eq!(s.counters().fin_wait2_timeouts, 1);
     assert_eq!(s.conn_count(), 0);
+}
+
+/// Issue 9 defect 3: SYN-ACKs (cookies, beyond the backlog) to spoofed
+/// on-link sources wait in the ARP queue for answers that never come. The
+/// queue is bounded by frames in total (half the 64-frame TX reserve), the
+/// oldest dropped and counted, so the flood holds a few dozen frames and a
+/// real client is still served at once.
+#[test]
+fn spoofed_syn_flood_cannot_drain_the_pool_through_the_arp_queue() {
+    const POOL: usize = 512;
+    const SYNS: u32 = 3000;
+    let mut s = server(POOL);
+    s.listen(80).unwrap();
+    for i in 0..SYNS {
+        // 240 spoofed on-link sources (unresolved), many ports each.
+        let src = std::net::Ipv4Addr::new(198, 18, 0, 10 + (i % 240) as u8);
+        let syn = TcpRepr {
+            src_port: 1024 + (i / 240) as u16,
+            dst_port: 80,
+            seq: SeqNumber(i.wrapping_mul(7919)),
+            flags: TcpFlags::SYN,
+            window: 64240,
+            options: TcpOptions {
+                mss: Some(1460),
+                ..TcpOptions::default()
+            },
+            ..TcpRepr::default()
+        };
+        rx(&mut s, ms(1), &tcp_frame_ips(src, IP_A, &syn, &[]));
+        s.poll(ms(1));
+        s.device_mut().take_tx();
+    }
+    let held = s.device().live.get();
+    let (_, queued) = s.arp_stats();
+    let c = s.counters().clone();
+    assert!(queued <= 32, "{queued} packets wait for ARP");
+    assert!(held <= 64, "the flood holds {held} of {POOL} frames");
+    assert!(c.syn_cookies_sent > 0);
+    // Every SYN-ACK beyond the bound was dropped and counted.
+    assert!(
+        c.drop_arp_queue + queued as u64 >= c.syn_cookies_sent,
+        "{c:?}"
+    );
+    assert_eq!(c.tx_no_frame, 0, "the pool ran dry");
+    // A real client (B, resolved) is answered and its data flows.
+    let id = open_from(&mut s, 2, 30000, 1460, 65535);
+    assert_eq!(s.send(id, &[5u8; 8000]).unwrap(), 8000);
+    s.poll(ms(2));
+    let sent: usize = tx_tcp(&mut s)
+        .iter()
+        .filter(|(t, _)| t.dst_port == 30000)
+        .map(|(_, d)| d.len())
+        .sum();
+    assert_eq!(sent, 8000);
+    // Unanswered resolutions give their frames back (once the backlog's
+    // half-open connections stop retransmitting their SYN-ACKs too).
+    for t in 3..200 {
+        s.poll(ms(t * 1000));
+        s.device_mut().take_tx();
+    }
+    assert_eq!(s.arp_stats().1, 0);
+}
+
+/// Illegal flag sets to a listener are dropped and counted, never opened
+/// (Linux discards SYN+FIN in LISTEN); an ARP packet from another MAC
+/// claiming our address is counted and not learned (RFC 5227 §2.4).
+#[test]
+fn syn_fin_and_arp_claims_of_our_address_are_dropped() {
+    let mut s = server(64);
+    s.listen(80).unwrap();
+    for (k, flags) in [
+        TcpFlags::SYN | TcpFlags::FIN,
+        TcpFlags::SYN | TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seg = TcpRepr {
+            src_port: 7000 + k as u16,
+            dst_port: 80,
+            seq: SeqNumber(5),
+            flags,
+            window: 1000,
+            ..TcpRepr::default()
+        };
+        rx(&mut s, ms(1), &tcp_frame_b_to_a(&seg, &[]));
+    }
+    s.poll(ms(1));
+    assert!(tx_tcp(&mut s).is_empty(), "no SYN-ACK to SYN+FIN");
+    assert_eq!(s.conn_count(), 0);
+    assert_eq!(s.counters().drop_tcp_invalid, 2);
+    let claim = arp_frame(
+        xdptcp::wire::MacAddr::BROADCAST,
+        xdptcp::wire::ArpRepr {
+            op: xdptcp::wire::ArpOp::Request,
+            sender_mac: xdptcp::wire::MacAddr([2, 0, 0, 0, 0x66, 0x66]),
+            sender_ip: IP_A,
+            target_mac: xdptcp::wire::MacAddr::default(),
+            target_ip: IP_A,
+        },
+    );
+    rx(&mut s, ms(2), &claim);
+    assert_eq!(s.counters().arp_conflicts, 1);
+    assert_eq!(s.arp_lookup(IP_A), None);
+    assert!(s.device_mut().take_tx().is_empty());
 }

@@ -111,6 +111,16 @@ fn xdp_program_steers_exactly_our_packets() {
     frag[20] = 0x00; // clear DF, set fragment offset 185 (non-first fragment)
     frag[21] = 185;
     run("non-first fragment to us", pad(frag), |c| &mut c.no_socket);
+    // A first fragment whose TCP header is cut short (8 bytes): the stack
+    // reassembles it, so it is not malformed here.
+    let mut first = ipv4(OURS, 6, &[0u8; 8]);
+    first[20] = 0x20; // MF, offset 0
+    first[21] = 0;
+    run(
+        "first fragment with a partial TCP header",
+        pad(first),
+        |c| &mut c.no_socket,
+    );
     // The kernel's: other addresses, other ARP targets, IPv6, other ethertypes.
     run("tcp to the kernel", ipv4(KERNEL, 6, &tcp_syn()), |c| {
         &mut c.passed

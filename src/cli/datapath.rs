@@ -5,6 +5,7 @@
 use crate::cli::EXIT_USAGE;
 use clap::Args;
 use std::path::PathBuf;
+use xdptcp::io::impair::ImpairSpec;
 use xdptcp::io::xdp::{XdpMode, ZeroCopy};
 use xdptcp::runtime::{IfaceSpec, RunReport, RuntimeConfig};
 
@@ -46,6 +47,11 @@ pub struct DataPath {
     /// in the worker's loop instead of in softirq. 0 or absent: off.
     #[arg(long, value_name = "USECS")]
     pub busy_poll: Option<u32>,
+    /// Impair what the stack sends and receives, per direction:
+    /// loss=P,dup=P,reorder=P,delay=MS,jitter=MS,corrupt=P,rate=MBPS[/MBPS]
+    /// [,limit=FRAMES][,seed=S] (P a fraction or a percentage; rate TX/RX).
+    #[arg(long, value_name = "SPEC")]
+    pub impair: Option<String>,
 }
 
 /// `--cores` as parsed.
@@ -109,7 +115,15 @@ impl DataPath {
             eprintln!("xdptcp: --busy-poll must be 0..1000000 microseconds");
             return Err(EXIT_USAGE);
         }
+        let impair = match &self.impair {
+            Some(spec) => Some(spec.parse::<ImpairSpec>().map_err(|e| {
+                eprintln!("xdptcp: --impair: {e}");
+                EXIT_USAGE
+            })?),
+            None => None,
+        };
         Ok(RuntimeConfig {
+            impair,
             ifaces: self.ifaces.clone(),
             queues: self.queues,
             cores: self.cores.clone().map(|c| c.0),

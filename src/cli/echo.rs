@@ -33,14 +33,26 @@ struct EchoApp {
     udp_port: Option<u16>,
     udp_bound: bool,
     udp_echoed: u64,
+    /// Reassembled datagrams are gathered here to be echoed.
+    scratch: Vec<u8>,
 }
 
 impl App<XdpDevice> for EchoApp {
     fn on_event(&mut self, stack: &mut Stack<XdpDevice>, now: Instant, ev: Event) {
         match ev {
             Event::UdpReadable { port } if Some(port) == self.udp_port => {
-                while let Some((src, pkt)) = stack.udp_recv(port) {
-                    if stack.udp_send(port, src, pkt.data()).is_ok() {
+                while let Some((src, d)) = stack.udp_recv(port) {
+                    // A datagram that came in fragments is gathered into
+                    // one buffer (reused) to be sent back, in fragments.
+                    let data = match d.contiguous() {
+                        Some(b) => b,
+                        None => {
+                            self.scratch.clear();
+                            d.copy_to(&mut self.scratch);
+                            &self.scratch
+                        }
+                    };
+                    if stack.udp_send(port, src, data).is_ok() {
                         self.udp_echoed += 1;
                     }
                 }
@@ -100,6 +112,7 @@ pub fn run(a: EchoArgs) -> i32 {
         udp_port: udp.then_some(port),
         udp_bound: false,
         udp_echoed: 0,
+        scratch: Vec::new(),
     };
     match runtime::run(&cfg, make, &ready) {
         Ok(report) => a.dp.finish(&report),

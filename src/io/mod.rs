@@ -6,6 +6,7 @@
 //! hold [`Pkt`]s (a frame plus the byte range that matters), and dropping a
 //! frame hands it back to its pool.
 
+pub mod impair;
 pub mod mem;
 pub mod xdp;
 

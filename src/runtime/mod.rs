@@ -120,6 +120,8 @@ pub struct RuntimeConfig {
     /// Busy-poll the AF_XDP sockets (SO_PREFER_BUSY_POLL) for this many
     /// microseconds per call; `None`: interrupt-driven (softirq) receive.
     pub busy_poll: Option<u32>,
+    /// `--impair`: simulated links on every device (see `io::impair`).
+    pub impair: Option<crate::io::impair::ImpairSpec>,
 }
 
 impl Default for RuntimeConfig {
@@ -141,6 +143,7 @@ impl Default for RuntimeConfig {
             max_conns: 16384,
             ephemeral_ports: None,
             busy_poll: None,
+            impair: None,
         }
     }
 }
@@ -381,6 +384,13 @@ where
     for s in sets.iter_mut() {
         for (w, mut dev) in s.devices.drain(..).enumerate() {
             dev.set_capture(pcap.as_ref().and_then(|p| p.tap()));
+            // Each device draws its impairments from its own stream.
+            let stream = (per_worker[w].len() as u64) << 16 | w as u64;
+            dev.set_impair(
+                cfg.impair
+                    .as_ref()
+                    .map(|i| crate::io::impair::Impairer::new(i, stream)),
+            );
             per_worker[w].push((dev, s.stack_cfg.clone(), s.rss.clone()));
         }
     }

@@ -330,7 +330,9 @@ pub fn run<A: RuntimeApp>(
                     st.directory_full += 1;
                 }
             });
-            for at in [stack.poll_at(), app.poll_at()].into_iter().flatten() {
+            // Impaired packets waiting for their time (`--impair`).
+            let held = stack.device().impair_due_in().map(|d| t + d);
+            for at in [stack.poll_at(), app.poll_at(), held].into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }

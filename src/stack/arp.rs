@@ -8,9 +8,16 @@
 //! a gratuitous ARP is therefore found again within seconds of the upper
 //! layers noticing, not after a fixed lifetime.
 //!
-//! Pending resolutions keep a bounded queue of packets waiting for them.
-//! The cache holds only next hops on our own subnets and at most
-//! [`ARP_CACHE_MAX`] entries, so hostile ARP traffic cannot grow it.
+//! Pending resolutions keep a queue of packets waiting for them, bounded
+//! by frames per next hop and in total (Linux: `unres_qlen` per neighbour,
+//! oldest dropped first). The total bound matters: every SYN-ACK (or cookie
+//! SYN-ACK) to a spoofed on-link source waits here for an answer that never
+//! comes, so without it a spoofed-source SYN flood would hold every
+//! transmit frame for the whole resolution time. Over either bound the
+//! oldest waiting packet is dropped: of the same next hop, or of the
+//! resolution that has waited longest (the one least likely to be
+//! answered). The cache holds only next hops on our own subnets and at
+//! most [`ARP_CACHE_MAX`] entries, so hostile ARP traffic cannot grow it.
 
 use super::hasher::{KeyedHasher, Map};
 use crate::time::Instant;
@@ -74,13 +81,19 @@ enum Entry<F> {
         /// Requests still to send after the ones already sent.
         retries_left: u32,
         queue: VecDeque<Waiting<F>>,
+        /// Tells this resolution from an earlier one of the same address
+        /// in [`ArpCache::order`].
+        gen: u32,
+        /// Whether [`ArpCache::order`] lists this resolution.
+        listed: bool,
     },
 }
 
 /// Result of [`ArpCache::enqueue`].
 pub(crate) struct Enqueued<F> {
-    /// The packet handed back because the queue for its next hop (or the
-    /// cache) is full: the caller drops it.
+    /// The packet handed back because a queue bound was reached (the
+    /// oldest waiting one, or the new one when the cache is full): the
+    /// caller drops it.
     pub dropped: Option<Waiting<F>>,
     /// A new resolution started: send the first request now.
     pub start: bool,
@@ -108,18 +121,40 @@ pub(crate) struct ArpCache<F> {
     /// Randomizes each entry's reachable time, deterministically.
     hasher: KeyedHasher,
     t: ArpTiming,
+    /// Packets waiting per next hop.
     queue_max: usize,
+    /// Packets waiting over all next hops.
+    frames_max: usize,
+    /// Packets waiting now, over all next hops.
+    frames: usize,
+    /// Resolutions with packets waiting, oldest first, as (address, gen);
+    /// entries that resolved or failed meanwhile are skipped (and
+    /// compacted away), so it stays bounded by the cache size.
+    order: VecDeque<(Ipv4Addr, u32)>,
+    /// Generation of the next pending entry.
+    next_gen: u32,
     /// No entry has a deadline before this (may be early, never late).
     deadline: Option<Instant>,
 }
 
 impl<F> ArpCache<F> {
-    pub(crate) fn new(hasher: KeyedHasher, t: ArpTiming, queue_max: usize) -> Self {
+    /// A cache queueing at most `queue_max` packets per next hop and
+    /// `frames_max` in total while they resolve.
+    pub(crate) fn new(
+        hasher: KeyedHasher,
+        t: ArpTiming,
+        queue_max: usize,
+        frames_max: usize,
+    ) -> Self {
         ArpCache {
             map: Map::with_hasher(hasher),
             hasher,
             t,
-            queue_max,
+            queue_max: queue_max.min(frames_max),
+            frames_max,
+            frames: 0,
+            order: VecDeque::new(),
+            next_gen: 0,
             deadline: None,
         }
     }
@@ -210,58 +245,123 @@ impl<F> ArpCache<F> {
 
     /// Packets waiting for resolution, over all next hops.
     pub(crate) fn queued(&self) -> usize {
-        self.map
-            .values()
-            .map(|e| match e {
-                Entry::Pending { queue, .. } => queue.len(),
-                Entry::Resolved { .. } => 0,
-            })
-            .sum()
+        self.frames
+    }
+
+    /// Drop the oldest packet of the resolution that has waited longest,
+    /// to make room under the total bound.
+    fn evict_oldest(&mut self) -> Option<Waiting<F>> {
+        while let Some((ip, g)) = self.order.pop_front() {
+            let Some(Entry::Pending {
+                queue, gen, listed, ..
+            }) = self.map.get_mut(&ip)
+            else {
+                continue; // Resolved or failed since.
+            };
+            if *gen != g {
+                continue; // A later resolution of the same address.
+            }
+            let Some(w) = queue.pop_front() else {
+                *listed = false;
+                continue;
+            };
+            if queue.is_empty() {
+                *listed = false;
+            } else {
+                self.order.push_front((ip, g));
+            }
+            self.frames -= 1;
+            return Some(w);
+        }
+        None
+    }
+
+    /// List resolution `(ip, gen)` as waiting, dropping stale records when
+    /// they outnumber the cache (amortized O(1)).
+    fn list(&mut self, ip: Ipv4Addr, gen: u32) {
+        self.order.push_back((ip, gen));
+        if self.order.len() > 2 * ARP_CACHE_MAX {
+            let map = &self.map;
+            self.order.retain(|(ip, g)| {
+                matches!(map.get(ip), Some(Entry::Pending { gen, listed: true, .. }) if gen == g)
+            });
+        }
     }
 
     /// Queue `pkt` until `ip` resolves, starting a resolution if none runs.
+    /// Over the per-hop or the total bound the oldest waiting packet is
+    /// handed back to be dropped (Linux `__neigh_event_send`).
     pub(crate) fn enqueue(&mut self, ip: Ipv4Addr, pkt: Waiting<F>, now: Instant) -> Enqueued<F> {
         let queue_max = self.queue_max;
-        if let Some(Entry::Pending { queue, .. }) = self.map.get_mut(&ip) {
-            if queue.len() >= queue_max {
+        let mut start = false;
+        let full = self.map.len() >= ARP_CACHE_MAX;
+        match self.map.get_mut(&ip) {
+            Some(Entry::Pending { queue, .. }) if queue.len() >= queue_max => {
+                // Per-hop bound: the oldest of this hop makes room.
+                let dropped = queue.pop_front();
+                if queue_max > 0 {
+                    queue.push_back(pkt);
+                    return Enqueued {
+                        dropped,
+                        start: false,
+                    };
+                }
                 return Enqueued {
                     dropped: Some(pkt),
                     start: false,
                 };
             }
-            queue.push_back(pkt);
-            return Enqueued {
-                dropped: None,
-                start: false,
-            };
+            Some(Entry::Pending {
+                queue, gen, listed, ..
+            }) => {
+                queue.push_back(pkt);
+                self.frames += 1;
+                if !*listed {
+                    *listed = true;
+                    let g = *gen;
+                    self.list(ip, g);
+                }
+            }
+            Some(Entry::Resolved { .. }) => {
+                // Callers resolve first; never queue behind a known MAC.
+                return Enqueued {
+                    dropped: Some(pkt),
+                    start: false,
+                };
+            }
+            None if full || queue_max == 0 => {
+                return Enqueued {
+                    dropped: Some(pkt),
+                    start: false,
+                };
+            }
+            None => {
+                let gen = self.next_gen;
+                self.next_gen = self.next_gen.wrapping_add(1);
+                let next = now + self.t.retry;
+                self.map.insert(
+                    ip,
+                    Entry::Pending {
+                        next,
+                        retries_left: self.t.retries,
+                        queue: VecDeque::from([pkt]),
+                        gen,
+                        listed: true,
+                    },
+                );
+                self.list(ip, gen);
+                self.frames += 1;
+                self.note_deadline(next);
+                start = true;
+            }
         }
-        if !self.map.contains_key(&ip) && self.map.len() >= ARP_CACHE_MAX {
-            return Enqueued {
-                dropped: Some(pkt),
-                start: false,
-            };
-        }
-        let mut queue = VecDeque::new();
-        let dropped = if queue_max > 0 {
-            queue.push_back(pkt);
-            None
+        // Total bound: the longest-waiting resolution gives up its oldest.
+        let dropped = if self.frames > self.frames_max {
+            self.evict_oldest()
         } else {
-            Some(pkt)
+            None
         };
-        let next = now + self.t.retry;
-        self.map.insert(
-            ip,
-            Entry::Pending {
-                next,
-                retries_left: self.t.retries,
-                queue,
-            },
-        );
-        self.note_deadline(next);
-        Enqueued {
-            dropped,
-            start: true,
-        }
+        Enqueued { dropped, start }
     }
 
     /// Record `ip` is at `mac` (RFC 826: merge into an existing entry, or add
@@ -306,6 +406,7 @@ impl<F> ArpCache<F> {
             }
             Some(e @ Entry::Pending { .. }) => match core::mem::replace(e, new) {
                 Entry::Pending { queue, .. } => {
+                    self.frames -= queue.len();
                     self.note_stale_gc(now);
                     Some(queue)
                 }
@@ -336,7 +437,10 @@ impl<F> ArpCache<F> {
             last_used: Instant::ZERO,
         };
         match self.map.insert(ip, e) {
-            Some(Entry::Pending { queue, .. }) => Some(queue),
+            Some(Entry::Pending { queue, .. }) => {
+                self.frames -= queue.len();
+                Some(queue)
+            }
             _ => None,
         }
     }
@@ -362,6 +466,7 @@ impl<F> ArpCache<F> {
         let mut out = Polled::default();
         let mut deadline: Option<Instant> = None;
         let mut note = |at: Instant| deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
+        let mut lost = 0;
         self.map.retain(|ip, e| match e {
             Entry::Resolved { nud: None, .. } => true,
             Entry::Resolved {
@@ -426,6 +531,7 @@ impl<F> ArpCache<F> {
                 next,
                 retries_left,
                 queue,
+                ..
             } => {
                 if *next > now {
                     note(*next);
@@ -440,6 +546,7 @@ impl<F> ArpCache<F> {
                     });
                     true
                 } else {
+                    lost += queue.len();
                     failed.extend(queue.drain(..));
                     out.failed += 1;
                     false
@@ -448,6 +555,7 @@ impl<F> ArpCache<F> {
         });
         // Deterministic request order whatever the table layout.
         requests.sort_unstable_by_key(|r| (r.ip, r.unicast.map(|m| m.0)));
+        self.frames -= lost;
         self.deadline = deadline;
         out
     }
@@ -469,7 +577,7 @@ mod tests {
     }
 
     fn cache(queue: usize) -> ArpCache<u32> {
-        ArpCache::new(KeyedHasher::new(&[7; 16], 1), timing(), queue)
+        ArpCache::new(KeyedHasher::new(&[7; 16], 1), timing(), queue, 1024)
     }
 
     fn w(n: u32) -> Waiting<u32> {
@@ -502,11 +610,14 @@ mod tests {
         assert!(e.start && e.dropped.is_none());
         let e = c.enqueue(IP, w(2), t);
         assert!(!e.start && e.dropped.is_none());
+        // Full: the oldest makes room (Linux drops the head too).
         let e = c.enqueue(IP, w(3), t);
-        assert!(!e.start && matches!(e.dropped, Some(Waiting { frame: 3, .. })));
+        assert!(!e.start && matches!(e.dropped, Some(Waiting { frame: 1, .. })));
         assert_eq!(c.lookup(IP), None);
+        assert_eq!(c.queued(), 2);
         let q = c.learn(IP, MAC, t, false, true).unwrap();
-        assert_eq!(q.iter().map(|w| w.frame).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(q.iter().map(|w| w.frame).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(c.queued(), 0);
         assert_eq!(c.lookup_for_tx(IP, t), Some(MAC));
     }
 
@@ -607,5 +718,62 @@ mod tests {
         c.reverify(IP);
         assert_eq!(c.lookup_for_tx(IP, s(1000)), Some(MAC));
         assert!(poll(&mut c, s(1000)).0.is_empty());
+    }
+
+    fn ip(i: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(IP) + i)
+    }
+
+    #[test]
+    fn total_bound_drops_the_oldest_of_the_longest_waiting_hop() {
+        let mut c = ArpCache::new(KeyedHasher::new(&[7; 16], 1), timing(), 4, 6);
+        let t = s(0);
+        // Three hops, two packets each: at the total bound.
+        for i in 0..3 {
+            for k in 0..2 {
+                assert!(c.enqueue(ip(i), w(10 * i + k), t).dropped.is_none());
+            }
+        }
+        assert_eq!(c.queued(), 6);
+        // A fourth hop: hop 0 (waiting longest) loses its oldest, then the next.
+        let e = c.enqueue(ip(3), w(30), t);
+        assert!(e.start && matches!(e.dropped, Some(Waiting { frame: 0, .. })));
+        let e = c.enqueue(ip(3), w(31), t);
+        assert!(matches!(e.dropped, Some(Waiting { frame: 1, .. })));
+        // Hop 0 is empty now (still resolving): hop 1 is next.
+        let e = c.enqueue(ip(3), w(32), t);
+        assert!(matches!(e.dropped, Some(Waiting { frame: 10, .. })));
+        assert_eq!(c.queued(), 6);
+        // Hop 0 resolves with nothing left; hop 1 keeps its newer packet.
+        assert_eq!(
+            c.learn(ip(0), MAC, t, false, true).map(|q| q.len()),
+            Some(0)
+        );
+        let q = c.learn(ip(1), MAC, t, false, true).unwrap();
+        assert_eq!(q.iter().map(|w| w.frame).collect::<Vec<_>>(), vec![11]);
+        assert_eq!(c.queued(), 5);
+        // Failed resolutions give their frames back to the count.
+        for k in 1..=3 {
+            poll(&mut c, s(k));
+        }
+        assert_eq!((c.queued(), c.len()), (0, 2));
+    }
+
+    #[test]
+    fn a_flood_of_distinct_hops_stays_within_the_total() {
+        let mut c = ArpCache::new(KeyedHasher::new(&[7; 16], 1), timing(), 256, 32);
+        let mut dropped = 0;
+        for i in 0..20_000u32 {
+            let e = c.enqueue(ip(i % 4000), w(i), s(0));
+            dropped += usize::from(e.dropped.is_some());
+            assert!(c.queued() <= 32);
+            assert!(c.order.len() <= 2 * ARP_CACHE_MAX);
+        }
+        assert_eq!(c.queued() + dropped, 20_000);
+        // The survivors are the newest.
+        for i in 0..4000 {
+            c.learn(ip(i), MAC, s(0), false, true);
+        }
+        assert_eq!(c.queued(), 0);
     }
 }

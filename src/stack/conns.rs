@@ -21,7 +21,7 @@ fn synchronized(s: State) -> bool {
 }
 
 /// The per-connection counters the stack sums (closed and live).
-pub(super) const SUMMED: usize = 16;
+pub(super) const SUMMED: usize = 21;
 
 fn summed(s: &ConnStats) -> [u64; SUMMED] {
     [
@@ -41,6 +41,11 @@ fn summed(s: &ConnStats) -> [u64; SUMMED] {
         s.mptcp_checksums_unverified,
         s.mptcp_mapping_mismatches,
         s.mptcp_fastcloses,
+        s.challenge_acks,
+        s.out_of_window,
+        s.paws_drops,
+        s.old_ack_drops,
+        s.no_ack_drops,
     ]
 }
 
@@ -65,6 +70,11 @@ fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEnt
         &mut c.mptcp_checksums_unverified,
         &mut c.mptcp_mapping_mismatches,
         &mut c.mptcp_fastcloses,
+        &mut c.challenge_acks,
+        &mut c.out_of_window,
+        &mut c.paws_drops,
+        &mut c.old_ack_drops,
+        &mut c.no_ack_drops,
     ];
     for ((sum, n), seen) in sums.into_iter().zip(now).zip(e.seen) {
         *sum += n.saturating_sub(seen);

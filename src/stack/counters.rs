@@ -43,7 +43,8 @@ pub struct StackCounters {
     /// TCP or UDP port 0.
     pub drop_bad_port: u64,
     pub drop_no_listener: u64,
-    /// Segments to a listener that are neither SYN nor ACK (RST, bare FIN...).
+    /// Segments to a listener that are neither SYN nor ACK (RST, bare
+    /// FIN...), or a SYN with FIN (an illegal combination Linux drops).
     pub drop_tcp_invalid: u64,
     /// SYNs dropped because the listener's accept backlog is full.
     pub drop_syn_backlog: u64,
@@ -80,6 +81,9 @@ pub struct StackCounters {
     pub arp_unreachable: u64,
     /// ARP packets ignored (not for us, bogus sender).
     pub arp_ignored: u64,
+    /// ARP packets from another MAC claiming one of our addresses (RFC
+    /// 5227 §2.4 conflict): never learned from, counted.
+    pub arp_conflicts: u64,
     pub icmp_echo_replies: u64,
     /// Port unreachables sent for UDP to unbound ports (RFC 1122 §4.1.3.1).
     pub icmp_unreachables_sent: u64,
@@ -98,6 +102,30 @@ pub struct StackCounters {
     pub icmp_errors_udp: u64,
     /// ICMP errors quoting no datagram of a live connection or socket.
     pub drop_icmp_unmatched: u64,
+    /// IPv4 fragments received (RFC 791 §3.2), sent, and datagrams
+    /// reassembled from them.
+    pub frag_rx: u64,
+    pub frag_tx: u64,
+    pub frag_reassembled: u64,
+    /// Fragments with a bad length (not a multiple of 8 before the last,
+    /// past 65,535 or past the announced end): the datagram is dropped.
+    pub drop_frag_bad: u64,
+    /// Exact duplicates of a fragment already held (dropped alone).
+    pub drop_frag_dup: u64,
+    /// Fragments overlapping another: the whole datagram is dropped (RFC
+    /// 5722's rule, as Linux applies it to IPv4).
+    pub drop_frag_overlap: u64,
+    /// Datagrams in more than `frag::MAX_PARTS` fragments.
+    pub drop_frag_too_many: u64,
+    /// Incomplete datagrams dropped to keep reassembly within its frames.
+    pub drop_frag_evicted: u64,
+    /// Incomplete datagrams dropped when their reassembly timer ran out.
+    pub drop_frag_timeout: u64,
+    /// Reassembled TCP/ICMP datagrams too large for one frame (or with no
+    /// frame free to collapse them into).
+    pub drop_frag_too_big: u64,
+    /// ICMP time exceeded (fragment reassembly) sent (RFC 1122 §3.3.2).
+    pub frag_time_exceeded_sent: u64,
     pub udp_rx: u64,
     pub udp_tx: u64,
     pub conns_opened: u64,
@@ -136,6 +164,16 @@ pub struct StackCounters {
     pub black_holes: u64,
     /// Out-of-order FINs dropped because data ran past them.
     pub stale_fins: u64,
+    /// RFC 5961 challenge ACKs sent (in-window RST or SYN).
+    pub challenge_acks: u64,
+    /// Segments outside the receive window (RFC 9293 §3.10.7.4 first).
+    pub out_of_window: u64,
+    /// Segments rejected by PAWS (RFC 7323 §5).
+    pub paws_drops: u64,
+    /// Segments with an ACK too old to be acceptable (RFC 5961 §5.2).
+    pub old_ack_drops: u64,
+    /// Segments without ACK to a synchronized connection.
+    pub no_ack_drops: u64,
     /// Closed connections given up in FIN-WAIT-2 (tcp_fin_timeout).
     pub fin_wait2_timeouts: u64,
 }
@@ -175,5 +213,12 @@ impl StackCounters {
             + self.drop_udp_no_socket
             + self.drop_udp_queue
             + self.drop_icmp_unmatched
+            + self.drop_frag_bad
+            + self.drop_frag_dup
+            + self.drop_frag_overlap
+            + self.drop_frag_too_many
+            + self.drop_frag_evicted
+            + self.drop_frag_timeout
+            + self.drop_frag_too_big
     }
 }

@@ -50,6 +50,12 @@ impl<D: Device> Stack<D> {
             && !self.iface.is_bad_source(arp.sender_ip)
             && self.iface.on_link(arp.sender_ip).is_some();
         let for_us = self.iface.is_local(arp.target_ip);
+        if self.iface.is_local(arp.sender_ip) && arp.sender_mac != self.iface.mac {
+            // RFC 5227 §2.4: someone else claims our address. Never learned
+            // from (sender_ok is false); counted, and not answered.
+            self.iface.counters.arp_conflicts += 1;
+            return;
+        }
         if sender_ok {
             // "If the pair <protocol type, sender protocol address> is
             // already in my translation table, update the sender hardware
@@ -88,7 +94,7 @@ impl<D: Device> Stack<D> {
             c.drop_truncated += 1;
             return;
         };
-        let (ip, hl) = match Ipv4Repr::parse(packet) {
+        let (ip, hl, frag) = match Ipv4Repr::parse_fragment(packet) {
             Ok(x) => x,
             Err(e) => return c.wire_error(e),
         };
@@ -110,6 +116,9 @@ impl<D: Device> Stack<D> {
             self.iface.counters.drop_bad_source += 1;
             return;
         }
+        if let Some(frag) = frag {
+            return self.frag_input(now, &ip, frag, frame, start, end);
+        }
         match ip.protocol {
             IpProtocol::Icmp => self.icmp_input(now, &ip, &frame.buf()[start..end]),
             IpProtocol::Udp => self.udp_input(now, &ip, frame, start, end),
@@ -118,7 +127,7 @@ impl<D: Device> Stack<D> {
         }
     }
 
-    fn tcp_input(
+    pub(super) fn tcp_input(
         &mut self,
         now: Instant,
         ip: &Ipv4Repr,

@@ -82,8 +82,10 @@ impl<D: Device> Stack<D> {
             self.send_reset(now, &tuple, seg, payload.len());
             return;
         }
-        if !seg.flags.syn() {
-            // RFC 9293 §3.10.7.2: other segments without SYN are dropped.
+        // RFC 9293 §3.10.7.2: other segments without SYN are dropped; a
+        // SYN with FIN is an illegal combination (a scanner's probe) that
+        // Linux discards in LISTEN too.
+        if !seg.flags.syn() || seg.flags.fin() {
             self.iface.counters.drop_tcp_invalid += 1;
             return;
         }

@@ -15,6 +15,7 @@ pub mod cookie;
 pub mod counters;
 mod demux;
 mod emit;
+pub mod frag;
 mod hasher;
 mod icmp;
 mod icmp_err;
@@ -30,10 +31,10 @@ mod udp;
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
 pub use pool::{default_reserve, PoolConfig};
-pub use udp::UdpError;
+pub use udp::{Datagram, UdpError};
 
 use crate::app::Event;
-use crate::io::{Device, Pkt};
+use crate::io::Device;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::{self, ConnStats, Connection, FourTuple, State};
 use crate::time::Instant;
@@ -106,8 +107,21 @@ pub struct StackConfig {
     pub arp_retries: u32,
     /// Packets kept per unresolved next hop while ARP resolves it.
     pub arp_queue: usize,
-    /// Datagrams queued per UDP socket.
+    /// Packets (each a transmit frame) kept over all unresolved next hops;
+    /// beyond, the oldest is dropped (`drop_arp_queue`). `None`: half the
+    /// TX reserve (see [`PoolConfig`]), so that a spoofed-source SYN flood,
+    /// whose SYN-ACKs all wait here, cannot take the frames kept for
+    /// control traffic, let alone the pool.
+    pub arp_queue_frames: Option<usize>,
+    /// Frames of datagrams queued per UDP socket (a datagram reassembled
+    /// from fragments counts each frame it holds).
     pub udp_queue: usize,
+    /// Frames held over all datagrams being reassembled from fragments;
+    /// beyond, the oldest incomplete datagram is dropped. `None`: an
+    /// eighth of the RX pool, at least 64 (one 64 KiB datagram).
+    pub frag_frames: Option<usize>,
+    /// RFC 791 §3.2 reassembly timeout (Linux ipfrag_time: 30 s).
+    pub frag_timeout: Duration,
     /// Secret for ISNs and SYN cookies.
     pub secret: [u8; 16],
     /// Ephemeral port range for active opens.
@@ -153,7 +167,10 @@ impl StackConfig {
             arp_retry: Duration::from_millis(500),
             arp_retries: 10,
             arp_queue: 256,
+            arp_queue_frames: None,
             udp_queue: 256,
+            frag_frames: None,
+            frag_timeout: frag::FRAG_TIMEOUT,
             secret,
             ephemeral_ports: (49152, 65535),
             pool: PoolConfig::default(),
@@ -200,6 +217,8 @@ pub struct Stack<D: Device> {
     pool: pool::PoolState,
     /// MPTCP keys, and the tokens in use (RFC 8684 §3.1: unique here).
     mptcp: mptcp::Tokens,
+    /// IPv4 datagrams arriving in fragments.
+    frags: frag::Reassembly<D::Frame>,
 }
 
 impl<D: Device> Stack<D> {
@@ -223,6 +242,13 @@ impl<D: Device> Stack<D> {
                 stale: cfg.arp_stale,
             },
             cfg.arp_queue,
+            cfg.arp_queue_frames.unwrap_or_else(|| {
+                let reserve = cfg
+                    .pool
+                    .tx_reserve
+                    .unwrap_or_else(|| default_reserve(dev.total_frames()));
+                (reserve / 2).max(1)
+            }),
         );
         let iface = Iface {
             dev,
@@ -257,6 +283,12 @@ impl<D: Device> Stack<D> {
             now,
             pool: pool::PoolState::new(&cfg.pool, &iface.dev),
             mptcp: mptcp::Tokens::new(&cfg.secret),
+            frags: frag::Reassembly::new(
+                KeyedHasher::new(&cfg.secret, 5),
+                cfg.frag_frames
+                    .unwrap_or_else(|| (iface.dev.rx_total_frames().unwrap_or(0) / 8).max(64)),
+                cfg.frag_timeout,
+            ),
             iface,
             cfg,
         }
@@ -278,6 +310,7 @@ impl<D: Device> Stack<D> {
         }
         self.run_timers(now);
         self.iface.poll_arp(now);
+        self.poll_frags(now);
         self.flush_dirty(now);
         self.rx_relieve(now);
         self.pool_wake();
@@ -286,10 +319,15 @@ impl<D: Device> Stack<D> {
     /// When `poll` next has something to do.
     pub fn poll_at(&self) -> Option<Instant> {
         let dirty = (!self.dirty.is_empty() || self.pool_wake_due()).then_some(self.now);
-        [dirty, self.timers.next_expiry(), self.iface.arp.poll_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            dirty,
+            self.timers.next_expiry(),
+            self.iface.arp.poll_at(),
+            self.frags.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Whether a connection (any state, TIME-WAIT included) has `tuple`.
@@ -740,9 +778,18 @@ impl<D: Device> Stack<D> {
             .ok_or(Error::InvalidState)
     }
 
-    /// Next queued datagram on `port`: (source, payload in its frame).
-    pub fn udp_recv(&mut self, port: u16) -> Option<(SocketAddrV4, Pkt<D::Frame>)> {
-        self.udp.get_mut(&port)?.queue.pop_front()
+    /// Next queued datagram on `port`: (source, payload, still in the
+    /// frame(s) it arrived in).
+    pub fn udp_recv(&mut self, port: u16) -> Option<(SocketAddrV4, Datagram<D::Frame>)> {
+        let s = self.udp.get_mut(&port)?;
+        let (src, d) = s.queue.pop_front()?;
+        s.frames -= d.frames();
+        Some((src, d))
+    }
+
+    /// Incomplete datagrams held for reassembly, and their frames.
+    pub fn frag_stats(&self) -> (usize, usize) {
+        (self.frags.len(), self.frags.frames())
     }
 
     /// Oldest ICMP error reported for datagrams sent from `port`.

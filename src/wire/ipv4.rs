@@ -1,4 +1,6 @@
-//! IPv4 (RFC 791). Options are skipped; fragments are detected and rejected.
+//! IPv4 (RFC 791). Options are skipped. [`Ipv4Repr::parse`] rejects
+//! fragments; [`Ipv4Repr::parse_fragment`] returns them with their place in
+//! the datagram, for reassembly (`stack::frag`).
 
 use super::checksum;
 use super::{Result, WireError};
@@ -58,6 +60,15 @@ pub struct Ipv4Repr {
     pub dont_frag: bool,
 }
 
+/// Where a fragment's part sits in its datagram (RFC 791 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragInfo {
+    /// Offset of this part in the datagram's payload, in bytes.
+    pub offset: usize,
+    /// More Fragments: this is not the last part.
+    pub more: bool,
+}
+
 /// RFC 791 §3.1 flags: bit 1 DF, bit 2 MF; fragment offset in the low 13.
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
@@ -103,6 +114,16 @@ impl Ipv4Repr {
     /// `packet[header_len..header_len + payload_len]` (trailing link padding
     /// beyond the total length is ignored). Fragments are `Fragment`.
     pub fn parse(packet: &[u8]) -> Result<(Ipv4Repr, usize)> {
+        match Self::parse_fragment(packet)? {
+            (_, _, Some(_)) => Err(WireError::Fragment),
+            (repr, header_len, None) => Ok((repr, header_len)),
+        }
+    }
+
+    /// Like [`Ipv4Repr::parse`], but a fragment is returned too, with its
+    /// [`FragInfo`] (`None`: a whole datagram). `payload_len` is then the
+    /// length of this fragment's part.
+    pub fn parse_fragment(packet: &[u8]) -> Result<(Ipv4Repr, usize, Option<FragInfo>)> {
         let h: &[u8; 20] = packet
             .get(..Self::HEADER_LEN)
             .and_then(|h| h.try_into().ok())
@@ -131,9 +152,12 @@ impl Ipv4Repr {
             return Err(WireError::BadChecksum);
         }
         let flags_frag = u16::from_be_bytes([h[6], h[7]]);
-        if flags_frag & (FLAG_MF | FRAG_OFFSET_MASK) != 0 {
-            return Err(WireError::Fragment);
-        }
+        // RFC 791 §3.1: a fragment has MF set or a non-zero offset, which
+        // counts 8-byte units.
+        let frag = (flags_frag & (FLAG_MF | FRAG_OFFSET_MASK) != 0).then(|| FragInfo {
+            offset: usize::from(flags_frag & FRAG_OFFSET_MASK) * 8,
+            more: flags_frag & FLAG_MF != 0,
+        });
         let repr = Ipv4Repr {
             src: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
             dst: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
@@ -145,7 +169,27 @@ impl Ipv4Repr {
             ident: u16::from_be_bytes([h[4], h[5]]),
             dont_frag: flags_frag & FLAG_DF != 0,
         };
-        Ok((repr, header_len))
+        Ok((repr, header_len, frag))
+    }
+
+    /// Turn a header written by [`Ipv4Repr::emit`] (no options) into that
+    /// of a fragment (RFC 791 §3.2 "Fragmentation"): `offset` bytes into
+    /// the datagram (a multiple of 8), `more` fragments after it, DF clear;
+    /// the checksum is recomputed.
+    pub fn set_fragment_in_place(header: &mut [u8], offset: usize, more: bool) {
+        let Some(h) = header.get_mut(..Self::HEADER_LEN) else {
+            return;
+        };
+        debug_assert!(offset.is_multiple_of(8) && offset / 8 <= FRAG_OFFSET_MASK as usize);
+        let mut f = (offset / 8) as u16 & FRAG_OFFSET_MASK;
+        if more {
+            f |= FLAG_MF;
+        }
+        h[6..8].copy_from_slice(&f.to_be_bytes());
+        h[10] = 0;
+        h[11] = 0;
+        let c = checksum::checksum(h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
     }
 
     /// Write a 20-byte header (no options) with its checksum into
@@ -340,11 +384,46 @@ mod tests {
             let r = Ipv4Repr::parse(&packet(with_checksum(h), 40));
             assert_eq!(r, Err(WireError::Fragment), "flags {ff:#x}");
         }
+        // parse_fragment tells where each part goes.
+        for (ff, off, more) in [
+            (0x2000u16, 0, true),
+            (0x0003, 24, false),
+            (0x3fff, 65528, true),
+        ] {
+            let mut h = SYN_HDR;
+            h[6..8].copy_from_slice(&ff.to_be_bytes());
+            let (_, hl, f) = Ipv4Repr::parse_fragment(&packet(with_checksum(h), 40)).unwrap();
+            assert_eq!((hl, f), (20, Some(FragInfo { offset: off, more })));
+        }
         // The reserved bit alone is not a fragment.
         let mut h = SYN_HDR;
         h[6..8].copy_from_slice(&0x8000u16.to_be_bytes());
         let (ip, _) = Ipv4Repr::parse(&packet(with_checksum(h), 40)).unwrap();
         assert!(!ip.dont_frag);
+    }
+
+    #[test]
+    fn set_fragment_in_place_round_trips() {
+        let mut h = with_checksum(SYN_HDR);
+        Ipv4Repr::set_fragment_in_place(&mut h, 1480, true);
+        let (ip, _, f) = Ipv4Repr::parse_fragment(&packet(h, 40)).unwrap();
+        assert_eq!(
+            f,
+            Some(FragInfo {
+                offset: 1480,
+                more: true
+            })
+        );
+        assert!(!ip.dont_frag);
+        Ipv4Repr::set_fragment_in_place(&mut h, 2960, false);
+        let (_, _, f) = Ipv4Repr::parse_fragment(&packet(h, 40)).unwrap();
+        assert_eq!(
+            f,
+            Some(FragInfo {
+                offset: 2960,
+                more: false
+            })
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use arp::{ArpOp, ArpRepr};
 pub use ethernet::{EtherType, EthernetRepr, MacAddr};
 pub use icmp::IcmpRepr;
 pub use icmp_error::IcmpError;
-pub use ipv4::{IpProtocol, Ipv4Repr};
+pub use ipv4::{FragInfo, IpProtocol, Ipv4Repr};
 pub use tcp::{MptcpRaw, SackBlocks, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use udp::UdpRepr;
 
@@ -34,7 +34,8 @@ pub enum WireError {
     BadChecksum,
     /// IP version other than 4, ARP hardware/protocol other than Ethernet/IPv4.
     BadVersion,
-    /// An IPv4 fragment (MF set or non-zero offset): reassembly is not done.
+    /// An IPv4 fragment (MF set or non-zero offset) where a whole datagram
+    /// is needed (e.g. the quote of an ICMP error).
     Fragment,
     /// Well-formed but not something we handle (ethertype, ICMP type, ...).
     Unsupported,

@@ -60,28 +60,67 @@ impl UdpRepr {
         Ok((repr, Self::HEADER_LEN..length, partial))
     }
 
-    /// Write the header and checksum over `datagram` (header room + payload
-    /// already in place after it). The length field is `datagram.len()`.
+    /// Check a datagram that arrived in pieces (reassembled from
+    /// fragments): `header` its first 8 bytes, `length` its length field
+    /// (already checked against the bytes held), `sum` the one's-complement
+    /// sum of all `length` bytes (`checksum::sum` of each piece combined;
+    /// every piece but the last of even length).
+    pub fn parse_pieces(
+        header: &[u8],
+        length: usize,
+        sum: u16,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Result<UdpRepr> {
+        let h = header.get(..Self::HEADER_LEN).ok_or(WireError::Truncated)?;
+        if length < Self::HEADER_LEN || usize::from(u16::from_be_bytes([h[4], h[5]])) != length {
+            return Err(WireError::BadLength);
+        }
+        if u16::from_be_bytes([h[6], h[7]]) != 0 {
+            let ph = checksum::pseudo_header(src, dst, PROTO_UDP, length);
+            if checksum::combine(&[ph, sum]) != 0xffff {
+                return Err(WireError::BadChecksum);
+            }
+        }
+        Ok(UdpRepr {
+            src_port: u16::from_be_bytes([h[0], h[1]]),
+            dst_port: u16::from_be_bytes([h[2], h[3]]),
+        })
+    }
+
+    /// Write the 8-byte header into `header` for a datagram carrying
+    /// `payload` that is not contiguous with it (to be sent in fragments).
     ///
     /// # Panics
-    /// If `datagram` is shorter than `HEADER_LEN` (a caller bug, not input).
-    pub fn emit(&self, datagram: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
-        let length = datagram.len();
+    /// If `header` is shorter than `HEADER_LEN` (a caller bug, not input).
+    pub fn emit_header(&self, header: &mut [u8], payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr) {
+        let length = Self::HEADER_LEN + payload.len();
         debug_assert!(length <= u16::MAX as usize);
-        let h = &mut datagram[..Self::HEADER_LEN];
+        let h = &mut header[..Self::HEADER_LEN];
         h[0..2].copy_from_slice(&self.src_port.to_be_bytes());
         h[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
         h[4..6].copy_from_slice(&(length as u16).to_be_bytes());
         h[6] = 0;
         h[7] = 0;
         let ph = checksum::pseudo_header(src, dst, PROTO_UDP, length);
-        let mut check = !checksum::combine(&[ph, checksum::sum(datagram)]);
+        // The header is 8 bytes: the payload's sum lines up after it.
+        let mut check = !checksum::combine(&[ph, checksum::sum(h), checksum::sum(payload)]);
         // RFC 768: a computed checksum of zero is transmitted as all ones,
         // since zero means "no checksum".
         if check == 0 {
             check = 0xffff;
         }
-        datagram[6..8].copy_from_slice(&check.to_be_bytes());
+        h[6..8].copy_from_slice(&check.to_be_bytes());
+    }
+
+    /// Write the header and checksum over `datagram` (header room + payload
+    /// already in place after it). The length field is `datagram.len()`.
+    ///
+    /// # Panics
+    /// If `datagram` is shorter than `HEADER_LEN` (a caller bug, not input).
+    pub fn emit(&self, datagram: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+        let (header, payload) = datagram.split_at_mut(Self::HEADER_LEN);
+        self.emit_header(header, payload, src, dst);
     }
 }
 
@@ -241,5 +280,36 @@ mod tests {
             s = (s & 0xffff) + (s >> 16);
         }
         !(s as u16)
+    }
+
+    #[test]
+    fn header_apart_and_pieces_agree_with_whole() {
+        let u = UdpRepr {
+            src_port: 4000,
+            dst_port: 7,
+        };
+        let payload: Vec<u8> = (0..3001u32).map(|i| (i * 7) as u8).collect();
+        let mut whole = vec![0u8; 8 + payload.len()];
+        whole[8..].copy_from_slice(&payload);
+        u.emit(&mut whole, SRC, DST);
+        let mut h = [0u8; 8];
+        u.emit_header(&mut h, &payload, SRC, DST);
+        assert_eq!(&h[..], &whole[..8]);
+        // Summed in pieces of 1480 (even) as reassembly does.
+        let sums: Vec<u16> = whole.chunks(1480).map(checksum::sum).collect();
+        let sum = checksum::combine(&sums);
+        assert_eq!(
+            UdpRepr::parse_pieces(&whole[..8], whole.len(), sum, SRC, DST),
+            Ok(u)
+        );
+        let bad = checksum::combine(&[sum, 1]);
+        assert_eq!(
+            UdpRepr::parse_pieces(&whole[..8], whole.len(), bad, SRC, DST),
+            Err(WireError::BadChecksum)
+        );
+        assert_eq!(
+            UdpRepr::parse_pieces(&whole[..8], whole.len() - 1, sum, SRC, DST),
+            Err(WireError::BadLength)
+        );
     }
 }

@@ -24,4 +24,5 @@ pub fn require(ok: bool, test: &str, why: &str) -> bool {
     eprintln!("\n*** SKIP {test}: {why} ***\n");
     false
 }
+pub mod bulk;
 pub mod netns;

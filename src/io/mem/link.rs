@@ -20,7 +20,7 @@
 //! instead of dropping them, at random (`ce_mark`) and/or whenever at least
 //! `ce_queue` packets are waiting (a step-marking AQM).
 
-use super::frame::{FramePool, HeapFrame};
+use super::frame::HeapFrame;
 use crate::io::Frame;
 use crate::time::Instant;
 use crate::wire::ipv4::{ECN_CE, ECN_ECT0, ECN_ECT1};
@@ -117,14 +117,15 @@ pub struct LinkStats {
 }
 
 /// A packet on its way: arrives at `at` (microseconds of virtual time).
-pub struct InFlight {
+pub struct InFlight<F = HeapFrame> {
     pub at: Instant,
-    pub frame: HeapFrame,
+    pub frame: F,
     pub len: usize,
 }
 
-/// One direction of a link.
-pub struct Link {
+/// One direction of a link, over frames `F` (heap frames in the simulator;
+/// UMEM frames in the AF_XDP impairment layer, `io::impair`).
+pub struct Link<F = HeapFrame> {
     pub cfg: LinkConfig,
     pub stats: LinkStats,
     rng: Pcg64Mcg,
@@ -138,10 +139,10 @@ pub struct Link {
     pub hop: Option<PathHop>,
     /// ICMP messages the hop sends back to the sender (taken by the
     /// network and put on the reverse direction).
-    pub bounced: Vec<(HeapFrame, usize)>,
+    pub bounced: Vec<(F, usize)>,
 }
 
-impl Link {
+impl<F: Frame> Link<F> {
     pub fn new(cfg: LinkConfig, seed: u64) -> Self {
         Link {
             cfg,
@@ -177,7 +178,7 @@ impl Link {
     }
 
     /// Set CE on an ECN-capable IPv4 packet (fixing the header checksum).
-    fn mark_ce(&mut self, frame: &mut HeapFrame, len: usize) {
+    fn mark_ce(&mut self, frame: &mut F, len: usize) {
         let Some(f) = frame.buf_mut().get_mut(..len) else {
             return;
         };
@@ -195,7 +196,7 @@ impl Link {
     /// The hop's answer to an oversized IPv4 `frame` with DF set: an ICMP
     /// "fragmentation needed" (RFC 1191 §4) from the packet's destination
     /// address (standing in for the router's), MACs swapped.
-    fn frag_needed(&mut self, frame: &[u8], mtu: usize, wire: &FramePool) {
+    fn frag_needed(&mut self, frame: &[u8], mtu: usize, alloc: &mut dyn FnMut() -> Option<F>) {
         let Some(ip) = frame.get(ETH_HEADER..) else {
             return;
         };
@@ -206,7 +207,7 @@ impl Link {
         if !df || frame.get(12..14) != Some(&[0x08, 0x00][..]) {
             return;
         }
-        let Some(mut f) = wire.alloc() else {
+        let Some(mut f) = alloc() else {
             self.stats.dropped_no_frame += 1;
             return;
         };
@@ -228,14 +229,15 @@ impl Link {
     }
 
     /// Offer `frame[..len]` (a full Ethernet frame) at `now`; every copy
-    /// that will arrive is passed to `out`. `wire` supplies duplicates.
+    /// that will arrive is passed to `out`. `alloc` supplies frames for
+    /// duplicates and the hop's ICMP messages.
     pub fn send(
         &mut self,
         now: Instant,
-        mut frame: HeapFrame,
+        mut frame: F,
         len: usize,
-        wire: &FramePool,
-        out: &mut dyn FnMut(InFlight),
+        alloc: &mut dyn FnMut() -> Option<F>,
+        out: &mut dyn FnMut(InFlight<F>),
     ) {
         let len = len.min(frame.buf().len());
         self.stats.tx_packets += 1;
@@ -248,7 +250,7 @@ impl Link {
             if len.saturating_sub(ETH_HEADER) > hop.mtu {
                 self.stats.dropped_path_mtu += 1;
                 if hop.icmp {
-                    self.frag_needed(&frame.buf()[..len], hop.mtu, wire);
+                    self.frag_needed(&frame.buf()[..len], hop.mtu, alloc);
                 }
                 return;
             }
@@ -296,7 +298,7 @@ impl Link {
             }
         }
         if self.chance(self.cfg.duplicate) {
-            match wire.alloc() {
+            match alloc() {
                 Some(mut copy) => {
                     self.stats.duplicated += 1;
                     copy.buf_mut()[..len].copy_from_slice(&frame.buf()[..len]);
@@ -321,6 +323,7 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::mem::FramePool;
 
     /// (arrival, fill byte, whether the bytes are no longer all equal)
     fn run(cfg: LinkConfig, n: usize, gap_us: u64) -> (Link, Vec<(u64, u8, bool)>) {
@@ -334,7 +337,7 @@ mod tests {
                 Instant::from_micros(i as u64 * gap_us),
                 f,
                 200,
-                &wire,
+                &mut || wire.alloc(),
                 &mut |p| {
                     let b = &p.frame.buf()[..p.len];
                     got.push((p.at.micros(), b[100], b.iter().any(|&x| x != b[0])))
@@ -445,11 +448,17 @@ mod tests {
         };
         let mut got = Vec::new();
         for ecn in [ECN_ECT0, 0, ECN_ECT1] {
-            link.send(Instant::ZERO, frame(ecn), 60, &wire, &mut |p| {
-                let (ip, _) =
-                    Ipv4Repr::parse(&p.frame.buf()[14..60]).expect("checksum still valid");
-                got.push(ip.ecn);
-            });
+            link.send(
+                Instant::ZERO,
+                frame(ecn),
+                60,
+                &mut || wire.alloc(),
+                &mut |p| {
+                    let (ip, _) =
+                        Ipv4Repr::parse(&p.frame.buf()[14..60]).expect("checksum still valid");
+                    got.push(ip.ecn);
+                },
+            );
         }
         assert_eq!(got, vec![ECN_CE, 0, ECN_CE]);
         assert_eq!(link.stats.ce_marked, 2);

@@ -282,17 +282,24 @@ impl Network {
             .is_some()
             .then(|| (self.links[link].stats, frame.buf()[..len].to_vec()));
         let (queue, seq) = (&mut self.queue, &mut self.seq);
-        self.links[link].send(self.now, frame, len, &self.wire, &mut |p: InFlight| {
-            *seq += 1;
-            queue.push(Reverse(Arrival {
-                at: p.at,
-                seq: *seq,
-                link,
-                dst,
-                frame: p.frame,
-                len: p.len,
-            }));
-        });
+        let wire = &self.wire;
+        self.links[link].send(
+            self.now,
+            frame,
+            len,
+            &mut || wire.alloc(),
+            &mut |p: InFlight| {
+                *seq += 1;
+                queue.push(Reverse(Arrival {
+                    at: p.at,
+                    seq: *seq,
+                    link,
+                    dst,
+                    frame: p.frame,
+                    len: p.len,
+                }));
+            },
+        );
         // What a router on the path sent back travels the reverse direction.
         for (f, len) in core::mem::take(&mut self.links[link].bounced) {
             self.enqueue(dst, src, f, len);

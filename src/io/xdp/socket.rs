@@ -10,6 +10,7 @@ use super::pcap::PcapTap;
 use super::sys;
 use super::umem::{SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE, RX_RING_SIZE};
 use super::{Error, ErrorKind};
+use crate::io::impair::{Dir, Impairer};
 use crate::io::{Device, Frame};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct DeviceCounters {
     pub fill_wakeups: u64,
     /// `recvfrom` calls driving busy polling (`--busy-poll`).
     pub busy_polls: u64,
+    /// `--impair`: what the impairment layer did (both directions).
+    pub impair: crate::io::impair::ImpairStats,
 }
 
 /// One AF_XDP socket bound to `(iface, queue)`.
@@ -236,6 +239,8 @@ pub struct XdpDevice {
     /// Descriptors kept on the fill ring: the ring's size, or less when the
     /// UMEM is small (the rest is for transmitting).
     fill_target: usize,
+    /// `--impair`: frames cross simulated links on their way in and out.
+    impair: Option<Box<Impairer<XdpFrame>>>,
 }
 
 impl XdpDevice {
@@ -253,6 +258,7 @@ impl XdpDevice {
             fill_outstanding: 0,
             tx_outstanding: 0,
             fill_target: 0,
+            impair: None,
         };
         // A modest default (other queues share the UMEM); the runtime
         // raises it to half of each queue's share.
@@ -271,6 +277,35 @@ impl XdpDevice {
     /// Record every transmitted frame (`--pcap`).
     pub fn set_capture(&mut self, tap: Option<PcapTap>) {
         self.capture = tap;
+    }
+
+    /// Impair what this device sends and receives (`io::impair`).
+    pub fn set_impair(&mut self, imp: Option<Impairer<XdpFrame>>) {
+        self.impair = imp.map(Box::new);
+    }
+
+    /// How long until an impaired packet waiting in either direction is
+    /// due (the worker must not sleep past it).
+    pub fn impair_due_in(&self) -> Option<core::time::Duration> {
+        self.impair.as_ref().and_then(|i| i.due_in())
+    }
+
+    /// Release the impaired packets that are due: received ones onto
+    /// `rx` (if given), sent ones onto the TX ring.
+    fn impair_release(&mut self, rx: Option<&mut Vec<(XdpFrame, usize)>>) {
+        let Some(mut imp) = self.impair.take() else {
+            return;
+        };
+        if let Some(out) = rx {
+            while let Some(p) = imp.pop_due(Dir::Rx) {
+                out.push(p);
+            }
+        }
+        while let Some((f, len)) = imp.pop_due(Dir::Tx) {
+            self.queue_tx(f, 0, len);
+        }
+        self.counters.impair = imp.stats();
+        self.impair = Some(imp);
     }
 
     /// The capture tap, if any (the runtime records received frames).
@@ -327,6 +362,7 @@ impl XdpDevice {
     /// this batch is processed (a burst waits in the RX ring rather than
     /// being dropped for want of fill descriptors).
     pub fn recv(&mut self, out: &mut Vec<(XdpFrame, usize)>) -> usize {
+        let first = out.len();
         if self.fill_outstanding < self.fill_target || self.sock.fq.needs_wakeup() {
             self.fill_up();
         }
@@ -353,6 +389,14 @@ impl XdpDevice {
         self.umem.core().pool.live_add(wrapped);
         self.counters.rx_packets += n as u64;
         self.fill_outstanding = self.fill_outstanding.saturating_sub(n);
+        if let Some(imp) = self.impair.as_mut() {
+            // What arrived crosses the receive link; what is due comes out.
+            let umem = &self.umem;
+            for (f, len) in out.drain(first..) {
+                imp.offer(Dir::Rx, f, len, &mut || XdpFrame::alloc(umem));
+            }
+            self.impair_release(Some(out));
+        }
         n
     }
 
@@ -367,6 +411,7 @@ impl XdpDevice {
     /// descriptors are still waiting on the TX ring (copy mode sends 32 per
     /// kick): the worker then loops again instead of sleeping.
     pub fn flush(&mut self) -> bool {
+        self.impair_release(None);
         self.reap();
         if !self.tx_batch.is_empty() {
             let free = self.sock.tx.nb_free(self.tx_batch.len() as u32) as usize;
@@ -458,7 +503,19 @@ impl Device for XdpDevice {
         f
     }
 
-    fn transmit(&mut self, frame: XdpFrame, start: usize, end: usize) -> bool {
+    fn transmit(&mut self, mut frame: XdpFrame, start: usize, end: usize) -> bool {
+        if let Some(imp) = self.impair.as_mut() {
+            // Through the transmit link first (the packet moved to the
+            // chunk's start, where a descriptor points).
+            if start > end || end > frame.buf().len() {
+                return false;
+            }
+            frame.buf_mut().copy_within(start..end, 0);
+            let umem = &self.umem;
+            imp.offer(Dir::Tx, frame, end - start, &mut || XdpFrame::alloc(umem));
+            self.impair_release(None);
+            return true;
+        }
         self.queue_tx(frame, start, end)
     }
 
@@ -479,7 +536,7 @@ impl Device for XdpDevice {
         }
         copy.buf_mut()[..len].copy_from_slice(&frame.buf()[start..end]);
         self.counters.tx_copies += 1;
-        self.queue_tx(copy, 0, len)
+        self.transmit(copy, 0, len)
     }
 
     fn can_rewrite(&self, _frame: &XdpFrame) -> bool {

@@ -167,6 +167,46 @@ pub fn enter_netns(path: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A raw packet socket (AF_PACKET, every ethertype) bound to interface
+/// `ifname`, non-blocking: writing a buffer sends it as one Ethernet frame,
+/// reading returns one frame seen on the interface (either direction).
+/// Tests use it to put hand-made frames on a veth.
+pub fn packet_socket(ifname: &str) -> std::io::Result<std::fs::File> {
+    let name = std::ffi::CString::new(ifname)?;
+    // SAFETY: if_nametoindex(3) reads a NUL-terminated string we own.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    let flags = libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, flags, i32::from(proto)) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = index as i32;
+    // SAFETY: bind(2) reads `size_of::<sockaddr_ll>()` bytes of `sll`,
+    // which lives across the call.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(std::fs::File::from(fd))
+}
+
 /// Send `sig` to process `pid`.
 pub fn kill(pid: u32, sig: i32) -> bool {
     // SAFETY: kill(2) has no memory-safety preconditions.

@@ -202,10 +202,10 @@ impl<F: Frame> Connection<F> {
             drop_data = true;
         }
         if !acceptable {
+            self.stats.out_of_window += 1;
             if f.rst() {
                 return;
             }
-            self.stats.out_of_window += 1;
             if self.state == State::TimeWait && f.fin() && seg.seq + seg_len == nxt {
                 // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2·MSL.
                 self.timewait_at = Some(self.now + self.cfg.msl * 2);
@@ -255,8 +255,9 @@ impl<F: Frame> Connection<F> {
         self.last_rx = self.now;
         self.keepalive_sent = 0;
 
-        // Fifth: ACK.
+        // Fifth: ACK. "if the ACK bit is off, drop the segment".
         if !f.ack() {
+            self.stats.no_ack_drops += 1;
             return;
         }
         let establishing = self.state == State::SynReceived;
@@ -279,6 +280,7 @@ impl<F: Frame> Connection<F> {
         }
         // RFC 5961 §5.2: too old to be acceptable.
         if seg.ack < self.snd_una - self.max_snd_wnd.max(1) {
+            self.stats.old_ack_drops += 1;
             self.rate_limited_ack();
             return;
         }

@@ -169,4 +169,10 @@ pub struct ConnStats {
     pub mptcp_mapping_mismatches: u64,
     /// MP_FASTCLOSE received with our key (RFC 8684 §3.5; reset).
     pub mptcp_fastcloses: u64,
+    /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
+    /// 5961 §5.2: blind data injection).
+    pub old_ack_drops: u64,
+    /// Segments without ACK in a synchronized state, dropped (RFC 9293
+    /// §3.10.7.4 fifth).
+    pub no_ack_drops: u64,
 }
