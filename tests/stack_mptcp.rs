@@ -40,6 +40,8 @@ fn tokens_are_unique_and_released() {
         c.syn_backlog = 1024;
         c.accept_backlog = 1024;
         c.arp_queue = 64;
+        // All N SYNs wait behind the first ARP resolution.
+        c.arp_queue_frames = Some(64);
         c
     };
     let (ca, cb) = (cfg(MAC_A, IP_A), cfg(MAC_B, IP_B));
