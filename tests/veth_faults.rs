@@ -141,6 +141,17 @@ fn fault_matrix_against_kernel_tcp() {
     let h = Harness::up("fm", 1, &[]);
     let kif = format!("{}k0", h.prefix);
     let nsk = h.nsk();
+    // The impairments model a physical link, whose receiver sees full
+    // checksums (a NIC fills them in). A veth peer with checksum offload
+    // sends only the pseudo-header sum, which the stack accepts unsummed on
+    // veth, so a byte corrupted on our receive side would go unnoticed: the
+    // kernel peer computes its checksums in software here.
+    let ok = Command::new("ip")
+        .args(["netns", "exec", &nsk, "ethtool", "-K", &kif, "tx", "off"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ethtool -K {kif} tx off");
     let link_down = || {
         std::thread::sleep(Duration::from_millis(300));
         let ip = |state: &str| {
