@@ -118,13 +118,7 @@ fn cell(
             ));
         }
     }
-    let retransmits: u64 = report["workers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|w| w["stacks"].as_array().into_iter().flatten())
-        .map(|s| s["retransmits"].as_u64().unwrap_or(0))
-        .sum();
+    let retransmits = common::stack_counter(&report, "retransmits");
     Ok(format!(
         "{name:<24} intact  {:>5.1} s  {:>7.1} Mbit/s echoed  stack retransmits {retransmits}",
         secs,

@@ -41,17 +41,6 @@ fn start_echo(h: &Harness, stats: &std::path::Path) -> Child {
     child
 }
 
-/// The sum of one stack counter over every worker of a `--stats-json` report.
-fn counter(report: &serde_json::Value, name: &str) -> u64 {
-    report["workers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|w| w["stacks"].as_array().into_iter().flatten())
-        .map(|s| s[name].as_u64().unwrap_or(0))
-        .sum()
-}
-
 fn stop_and_report(child: Child, stats: &std::path::Path) -> (i32, String, serde_json::Value) {
     let (code, err) = netns::stop(child);
     let text = std::fs::read_to_string(stats).unwrap_or_default();
@@ -105,13 +94,13 @@ fn udp_datagrams_in_fragments_echo_against_kernel() {
     r.unwrap();
     assert_eq!(code, 0, "xdptcp echo exit status");
     // Every datagram but none came in fragments, and left in fragments.
-    let reassembled = counter(&report, "frag_reassembled");
+    let reassembled = common::stack_counter(&report, "frag_reassembled");
     assert!(reassembled >= SIZES.len() as u64, "{report}");
     assert!(
-        counter(&report, "frag_tx") >= 2 * SIZES.len() as u64,
+        common::stack_counter(&report, "frag_tx") >= 2 * SIZES.len() as u64,
         "{report}"
     );
-    assert_eq!(counter(&report, "drop_frag_overlap"), 0);
+    assert_eq!(common::stack_counter(&report, "drop_frag_overlap"), 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -726,7 +715,7 @@ fn hostile_corpus_against_echo_leaves_the_live_connection_intact() {
             .split('|')
             .map(|c| match c.strip_prefix("xdp.") {
                 Some(x) => xdp(x),
-                None => counter(&report, c),
+                None => common::stack_counter(&report, c),
             })
             .sum();
         eprintln!("{name}: {got} (at least {n})");

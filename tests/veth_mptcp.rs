@@ -145,17 +145,6 @@ fn sysctl(h: &Harness, kv: &str) {
     assert!(out.status.success(), "sysctl {kv} failed");
 }
 
-/// Sum of a stack counter over every worker of a `--stats-json` report.
-fn counter(stats: &serde_json::Value, name: &str) -> u64 {
-    stats["workers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|w| w["stacks"].as_array().into_iter().flatten())
-        .map(|s| s[name].as_u64().unwrap_or(0))
-        .sum()
-}
-
 /// An echo that went through MPTCP (not a fallback), byte for byte.
 fn assert_mptcp_echo(r: &serde_json::Value, n: usize, what: &str) {
     let mut shown = r.clone();
@@ -227,23 +216,26 @@ fn linux_mptcp_client_against_xdptcp_echo() {
         serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats json")).unwrap();
     let _ = std::fs::remove_file(&stats);
     // The netns probe connection of `wait_listening` is plain TCP.
-    assert_eq!(counter(&s, "mptcp_established"), 2, "{err}");
+    assert_eq!(common::stack_counter(&s, "mptcp_established"), 2, "{err}");
     eprintln!(
         "xdptcp: mptcp_established {} checksums verified {} unverified {} fallbacks {}",
-        counter(&s, "mptcp_established"),
-        counter(&s, "mptcp_checksums_verified"),
-        counter(&s, "mptcp_checksums_unverified"),
-        counter(&s, "mptcp_fallbacks"),
+        common::stack_counter(&s, "mptcp_established"),
+        common::stack_counter(&s, "mptcp_checksums_verified"),
+        common::stack_counter(&s, "mptcp_checksums_unverified"),
+        common::stack_counter(&s, "mptcp_fallbacks"),
     );
     // Linux's mappings of the checksum run were verified, none failed.
-    assert!(counter(&s, "mptcp_checksums_verified") > 0, "{s}");
+    assert!(
+        common::stack_counter(&s, "mptcp_checksums_verified") > 0,
+        "{s}"
+    );
     for c in [
         "mptcp_fallbacks",
         "mptcp_bad_options",
         "mptcp_checksum_failures",
         "mptcp_mapping_mismatches",
     ] {
-        assert_eq!(counter(&s, c), 0, "{c}: {err}");
+        assert_eq!(common::stack_counter(&s, c), 0, "{c}: {err}");
     }
 }
 

@@ -24,5 +24,17 @@ pub fn require(ok: bool, test: &str, why: &str) -> bool {
     eprintln!("\n*** SKIP {test}: {why} ***\n");
     false
 }
+/// The sum of one stack counter over every worker of a `--stats-json`
+/// report (`workers[].stacks[].NAME`).
+pub fn stack_counter(report: &serde_json::Value, name: &str) -> u64 {
+    report["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|w| w["stacks"].as_array().into_iter().flatten())
+        .map(|s| s[name].as_u64().unwrap_or(0))
+        .sum()
+}
+
 pub mod bulk;
 pub mod netns;
