@@ -17,6 +17,7 @@
 use super::crypto::{self, Key};
 use crate::wire::checksum;
 use crate::wire::mptcp::{cap_flags, Dss, DssMapping, MpCapable, MptcpOption, MPTCP_VERSION};
+use crate::wire::tcp::whole_options;
 
 /// Which end of the handshake we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,7 +312,7 @@ impl Session {
         }
         let mut any = false;
         let mut mapped = false;
-        for raw in options(opts) {
+        for raw in whole_options(opts) {
             any = true;
             match MptcpOption::parse(raw) {
                 Ok(MptcpOption::MpCapable(c)) => {
@@ -674,24 +675,10 @@ impl Session {
     }
 }
 
-/// The whole options in `raw` (kind, length, body each).
-fn options(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = raw;
-    core::iter::from_fn(move || {
-        let len = *rest.get(1)? as usize;
-        if len < 2 || len > rest.len() {
-            return None;
-        }
-        let (opt, tail) = rest.split_at(len);
-        rest = tail;
-        Some(opt)
-    })
-}
-
 /// The first MP_CAPABLE in `raw`; other options that do not parse are
 /// counted.
 fn first_capable(raw: &[u8], v: &mut RxVerdict) -> Option<MpCapable> {
-    for o in options(raw) {
+    for o in whole_options(raw) {
         match MptcpOption::parse(o) {
             Ok(MptcpOption::MpCapable(c)) => return Some(c),
             Ok(_) => {}

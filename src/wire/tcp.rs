@@ -257,17 +257,24 @@ impl MptcpRaw {
     /// Iterate over the whole options (kind 30, length, body), stopping at
     /// the first that does not walk (length < 2 or past the end).
     pub fn options(&self) -> impl Iterator<Item = &[u8]> {
-        let mut rest = self.as_slice();
-        core::iter::from_fn(move || {
-            let len = *rest.get(1)? as usize;
-            if len < 2 || len > rest.len() {
-                return None;
-            }
-            let (opt, tail) = rest.split_at(len);
-            rest = tail;
-            Some(opt)
-        })
+        whole_options(self.as_slice())
     }
+}
+
+/// Iterate over the whole options in `raw` (kind, length, body each; no
+/// NOP or EOL), stopping at the first that does not walk (length < 2 or
+/// past the end).
+pub fn whole_options(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = raw;
+    core::iter::from_fn(move || {
+        let len = *rest.get(1)? as usize;
+        if len < 2 || len > rest.len() {
+            return None;
+        }
+        let (opt, tail) = rest.split_at(len);
+        rest = tail;
+        Some(opt)
+    })
 }
 
 /// The TCP options we understand. Unknown options are skipped on parse.
