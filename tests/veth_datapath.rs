@@ -9,8 +9,18 @@ use veth_common as common;
 use veth_common::netns::{self, Harness};
 
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 
 const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
+
+/// Both tests measure what the data path absorbs (drops, hand-offs); run
+/// side by side on a 2-core machine, each one's workers and kernel clients
+/// would starve the other's. Held for a whole test.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A Linux epoll client: opens N connections at once (non-blocking
 /// connects issued back to back), each sends 4 bytes and reads them back,
@@ -82,6 +92,7 @@ fn report_sum(report: &serde_json::Value, list: &str, key: &str) -> u64 {
 #[test]
 fn a_burst_of_16000_clients_is_served_without_drops_and_frames_come_back() {
     let t = "a_burst_of_16000_clients_is_served_without_drops_and_frames_come_back";
+    let _serial = one_at_a_time();
     if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
         return;
     }
@@ -139,6 +150,7 @@ fn a_burst_of_16000_clients_is_served_without_drops_and_frames_come_back() {
 #[test]
 fn flows_are_owned_where_they_arrive_on_four_queues() {
     let t = "flows_are_owned_where_they_arrive_on_four_queues";
+    let _serial = one_at_a_time();
     if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
         return;
     }

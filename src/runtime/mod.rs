@@ -134,7 +134,7 @@ impl Default for RuntimeConfig {
             zero_copy: ZeroCopy::Auto,
             duration: None,
             pcap: None,
-            frames_per_queue: 16384,
+            frames_per_queue: 32768,
             tcp: tcp::Config {
                 rcv_buf: 256 << 10,
                 snd_buf: 256 << 10,

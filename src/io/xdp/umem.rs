@@ -29,10 +29,10 @@ use xsk_rs::Umem;
 /// Chunk size: a power of two (chunks are found by masking), large enough for
 /// 256 bytes of XDP headroom plus a 1500-byte MTU frame.
 pub const FRAME_SIZE: usize = 2048;
-/// Fill and RX ring sizes per socket: deep enough that a burst of thousands
-/// of SYNs (16,000 clients connecting at once) waits in the ring instead of
-/// being dropped while the worker answers the first ones.
-pub const RX_RING_SIZE: u32 = 8192;
+/// Fill and RX ring sizes per socket: deep enough that a burst of 16,000
+/// SYNs (clients connecting at once) waits in the rings even if the worker
+/// is descheduled for the whole burst, instead of being dropped.
+pub const RX_RING_SIZE: u32 = 16384;
 /// TX and completion ring sizes per socket.
 pub const RING_SIZE: u32 = 2048;
 
