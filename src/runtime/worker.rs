@@ -366,7 +366,7 @@ pub fn run<A: RuntimeApp>(
         }
     }
     for (stack, app) in stacks.iter().zip(apps.iter()) {
-        st.stacks.push(stack.counters().clone());
+        st.stacks.push(stack.counters());
         st.devices.push(*stack.device().counters());
         let x = stack.device().socket().xdp_statistics();
         st.xsk.push(x.map_or_else(XskStats::default, |x| XskStats {

@@ -357,8 +357,14 @@ impl<D: Device> Stack<D> {
     pub fn device_mut(&mut self) -> &mut D {
         &mut self.iface.dev
     }
-    pub fn counters(&self) -> &StackCounters {
-        &self.iface.counters
+    /// The stack's counters, live connections' included (summed here, on
+    /// demand: O(connections)).
+    pub fn counters(&self) -> StackCounters {
+        let mut c = self.iface.counters.clone();
+        for e in self.conns.iter() {
+            conns::add_conn_counters(&mut c, e.conn.stats());
+        }
+        c
     }
     pub fn config(&self) -> &StackConfig {
         &self.cfg

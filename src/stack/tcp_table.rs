@@ -41,9 +41,6 @@ pub(crate) struct ConnEntry<F: Frame> {
     /// 4-tuple from TIME-WAIT (RFC 6191).
     pub fin_end: Option<SeqNumber>,
     pub fin_tsval: Option<u32>,
-    /// Per-connection counters already added to the stack's sums
-    /// (see `conns::summed`).
-    pub seen: [u64; super::conns::SUMMED],
     /// In the stack's list of connections waiting for TX frames.
     pub pool_waiting: bool,
     /// Counted in the stack's TIME-WAIT total.
@@ -73,7 +70,6 @@ impl<F: Frame> ConnEntry<F> {
             armed_at: None,
             fin_end: None,
             fin_tsval: None,
-            seen: [0; super::conns::SUMMED],
             pool_waiting: false,
             in_time_wait: false,
             nud_seen: (0, 0),

@@ -481,10 +481,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         drained = end.is_finished() && violations.is_empty();
     }
     let connections = bulk::report(&client.app, &server.app);
-    let stacks = [
-        client.stack.counters().clone(),
-        server.stack.counters().clone(),
-    ];
+    let stacks = [client.stack.counters(), server.stack.counters()];
     let devices = [client.stack.device().stats(), server.stack.device().stats()];
     let bytes: u64 = connections
         .iter()
