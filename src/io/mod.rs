@@ -75,12 +75,22 @@ pub trait Device {
     /// Transmit `frame[start..end]` from a frame the caller keeps (a TCP send
     /// frame kept for retransmission). The device copies it or lends it to
     /// hardware; the caller must not rewrite it until `can_rewrite` says so.
-    fn transmit_ref(&mut self, frame: &Self::Frame, start: usize, end: usize) -> bool;
+    /// The device may write in the frame's chunk before `start` (TX
+    /// metadata).
+    fn transmit_ref(&mut self, frame: &mut Self::Frame, start: usize, end: usize) -> bool;
 
     /// Whether a frame passed to `transmit_ref` may be rewritten again (its
     /// previous transmission has completed). Copying devices: always true.
     fn can_rewrite(&self, _frame: &Self::Frame) -> bool {
         true
+    }
+
+    /// Whether the device completes TCP checksums (AF_XDP TX metadata,
+    /// `XDP_TXMD_FLAGS_CHECKSUM`): the stack then leaves the pseudo-header
+    /// sum in every TCP checksum field, as Linux does for
+    /// `CHECKSUM_PARTIAL`, and the device or the kernel sums the rest.
+    fn tx_checksum_offload(&self) -> bool {
+        false
     }
 
     /// The link MTU (IP packet size, without the Ethernet header).
