@@ -67,6 +67,18 @@ pub enum TxChecksum {
     Verify,
 }
 
+impl TxChecksum {
+    /// For the start-up line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TxChecksum::Auto => "TCP checksums offloaded where possible",
+            TxChecksum::Offload => "TCP checksums offloaded (TX metadata)",
+            TxChecksum::Software => "TCP checksums in software",
+            TxChecksum::Verify => "TCP checksums offloaded, completed by the kernel in software",
+        }
+    }
+}
+
 impl core::str::FromStr for TxChecksum {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
