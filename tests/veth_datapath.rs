@@ -215,7 +215,8 @@ fn peer_tcp_csum_errors(h: &Harness) -> u64 {
 
 /// Bulk echo to Linux clients with each `--tx-checksum` mode: data segments
 /// leave from the send frames themselves (`tx_zero_copy`, never
-/// `tx_copies`), every frame comes back, and TCP checksums are requested
+/// `tx_copies`), and those are the frames the data arrived in (the echo
+/// lends them: `bytes_lent`); every frame comes back, and TCP checksums are requested
 /// through AF_XDP TX metadata or computed in software as asked. With
 /// `verify` the kernel completes the requested checksums in software
 /// (`XDP_UMEM_TX_SW_CSUM`), so the Linux peer receives fully summed
@@ -290,6 +291,23 @@ fn zero_copy_transmit_and_checksum_offload_against_kernel_tcp() {
                 "{mode}: offloaded {off}, software {sw}"
             );
         }
+        // The echo lends the frames it received to its send side: most
+        // bytes go back in the frames they arrived in.
+        let app = |k: &str| -> u64 {
+            report["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|w| w["apps"].as_array().unwrap().iter())
+                .map(|a| a["tcp"][k].as_u64().unwrap())
+                .sum()
+        };
+        let (lent, echoed) = (app("bytes_lent"), app("bytes_echoed"));
+        assert_eq!(echoed, 4 * (4 << 20), "{mode}: bytes echoed");
+        assert!(
+            lent * 10 >= echoed * 9,
+            "{mode}: {lent} of {echoed} bytes lent"
+        );
         let i = &report["ifaces"][0];
         assert_eq!(i["frames_held_at_stop"], 0, "{mode}: {i}");
         assert_eq!(i["frames"]["lost"], 0, "{mode}: {i}");

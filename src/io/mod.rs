@@ -25,6 +25,14 @@ pub trait Frame: 'static {
     fn truesize(&self) -> usize {
         self.buf().len()
     }
+    /// Extend `buf()` backwards over room the device keeps in front of it
+    /// (AF_XDP: the chunk's `XDP_PACKET_HEADROOM`), so that a received
+    /// payload can take headers in place when it is sent back. Returns how
+    /// many bytes `buf()` grew at its front (offsets into it move by that
+    /// much); 0 where there is no such room.
+    fn reclaim_headroom(&mut self) -> usize {
+        0
+    }
 }
 
 /// A frame and the byte range `start..end` of interest within it (e.g. the
@@ -53,6 +61,13 @@ impl<F: Frame> Pkt<F> {
     /// Drop `n` bytes from the front of the range.
     pub fn advance(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
+    }
+    /// Extend the frame over its device headroom (see
+    /// [`Frame::reclaim_headroom`]), keeping the range on the same bytes.
+    pub fn reclaim_headroom(&mut self) {
+        let k = self.frame.reclaim_headroom();
+        self.start += k;
+        self.end += k;
     }
     /// Keep only the first `n` bytes of the range.
     pub fn truncate(&mut self, n: usize) {

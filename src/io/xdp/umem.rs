@@ -553,6 +553,15 @@ impl Frame for XdpFrame {
     fn truesize(&self) -> usize {
         FRAME_SIZE
     }
+
+    /// The whole chunk: the kernel's `XDP_PACKET_HEADROOM` in front of a
+    /// received packet becomes room for headers.
+    fn reclaim_headroom(&mut self) -> usize {
+        let chunk = self.addr & !(FRAME_SIZE as u64 - 1);
+        let k = (self.addr - chunk) as usize;
+        self.addr = chunk;
+        k
+    }
 }
 
 impl Drop for XdpFrame {
@@ -563,7 +572,7 @@ impl Drop for XdpFrame {
             core.pool.live_add(-1);
             return;
         }
-        core.pool.put_frame(self.addr);
+        core.pool.put_frame(chunk_data(self.addr));
     }
 }
 
@@ -608,6 +617,51 @@ mod tests {
         let f = XdpFrame::from_addr(d, &umem).unwrap();
         drop(f);
         assert_eq!(umem.free_frames(), 2);
+    }
+
+    #[test]
+    fn a_chunk_in_flight_returns_to_the_pool_once_both_its_handle_and_its_transmission_are_done() {
+        let umem = SharedUmem::new(4).unwrap();
+        let core = umem.core();
+        // Completion first, then the handle's drop: the drop returns it.
+        let mut f = XdpFrame::alloc(&umem).unwrap();
+        let a = f.umem_addr() + 100; // a descriptor inside the chunk
+        assert!(!f.tx_pending());
+        core.tx_begin(a, false);
+        assert!(f.tx_pending());
+        assert!(!core.tx_complete(a), "the handle still holds the chunk");
+        assert!(!f.tx_pending());
+        f.buf_mut()[0] = 1; // rewritable again
+        drop(f);
+        assert_eq!(umem.free_frames(), 4);
+        // The handle's drop first, then the completion: the completion does.
+        let f = XdpFrame::alloc(&umem).unwrap();
+        let a = f.umem_addr() + 7;
+        core.tx_begin(a, false);
+        drop(f);
+        assert_eq!(umem.free_frames(), 3, "in flight: not back yet");
+        assert_eq!(umem.live_frames(), 0);
+        assert!(core.tx_complete(a));
+        assert_eq!(chunk_data(a), a - 7);
+        umem.put_descs(&[chunk_data(a)]);
+        assert_eq!(umem.free_frames(), 4);
+        // A frame given up to the ring (plain transmit) is the completion's.
+        let f = XdpFrame::alloc(&umem).unwrap();
+        let a = f.into_addr();
+        core.tx_begin(a, true);
+        assert!(core.tx_complete(a));
+    }
+
+    #[test]
+    fn reclaimed_headroom_covers_the_whole_chunk_and_the_pool_gets_the_data_offset_back() {
+        let umem = SharedUmem::new(1).unwrap();
+        let mut f = XdpFrame::alloc(&umem).unwrap();
+        let a = f.umem_addr();
+        assert_eq!(f.reclaim_headroom(), DATA_OFF);
+        assert_eq!(f.buf().len(), FRAME_SIZE);
+        drop(f);
+        let g = XdpFrame::alloc(&umem).unwrap();
+        assert_eq!(g.umem_addr(), a);
     }
 
     #[test]
