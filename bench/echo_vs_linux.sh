@@ -20,6 +20,12 @@
 #   short connections (connect, 64 B each way, close; 64 at a time): conn/s
 # Then xdptcp alone with 1, 2 and 4 queues (1 worker per queue, cores 0,1):
 #   the share of packets handed between workers for 4,000 connections.
+# And the data path's own ceiling, once per run: bench/xdp_reflect.rs, a
+#   raw AF_XDP reflector on the same ring layer (pinned to core 0), echoing
+#   full-sized UDP packets (1514-byte frames, like bulk echo's) from
+#   bench/c/udp_flood.c (core 1): packets/s; beside it, xdptcp's bulk echo
+#   (Linux GSO off row) in data segments/s each way (Mbit/s / 1448 bytes),
+#   and their ratio.
 #
 # Output: a markdown table (stdout and target/bench-echo.md).
 # Knobs: BENCH_SECS (default 3 per measurement), BENCH_RUNS (3).
@@ -44,8 +50,11 @@ for t in cc ethtool taskset python3; do
   command -v $t >/dev/null || { echo "bench: $t missing: run bash scripts/setup.sh" >&2; exit 1; }
 done
 [[ -x $BIN ]] || cargo build --release --bin xdptcp
+REFLECT=$PWD/target/release/examples/xdp_reflect
+[[ -x $REFLECT ]] || cargo build --release --example xdp_reflect
 cc -O2 -o "$TMP/epoll_echo" bench/c/epoll_echo.c
 cc -O2 -o "$TMP/epoll_client" bench/c/epoll_client.c
+cc -O2 -o "$TMP/udp_flood" bench/c/udp_flood.c
 
 stop_all() {
   local p
@@ -94,6 +103,19 @@ xdptcp_start() { # queues cores stats
     sleep 0.1
   done
 }
+reflect() { # -> packets/s echoed by the raw reflector
+  local mac
+  mac=$(ip -n "$NSS" -br link show "${P}s0" | awk '{print $3}')
+  # The reflector answers no ARP: the client is told the MAC.
+  ip -n "$NSK" neigh replace 198.18.0.2 lladdr "$mac" dev "${P}k0"
+  ip netns exec "$NSS" taskset -c 0 "$REFLECT" "${P}s0" 198.18.0.2 $((SECS + 2)) >"$TMP/reflect.out" 2>>"$TMP/xdptcp.err" &
+  PIDS+=($!)
+  sleep 1
+  read -r pps lost <<<"$(timeout $((SECS + 30)) ip netns exec "$NSK" taskset -c 1 "$TMP/udp_flood" 198.18.0.2 9 256 "$SECS" 1472)"
+  stop_all
+  ip -n "$NSK" neigh del 198.18.0.2 dev "${P}k0" 2>/dev/null || true
+  echo "$pps"
+}
 gso() { ip netns exec "$NSS" ethtool -K "${P}s0" gso "$1" tso "$1" >/dev/null; }
 
 # Results: lines "row side value" in $TMP/res.
@@ -111,6 +133,10 @@ measure() { # side addr
     [[ $s == linux ]] && gso $g
     read -r mbps err <<<"$(client bulk "$a" 2)"
     rec "bulk echo, 2 conns, Linux GSO $g: Mbit/s" "$s" "$mbps"
+    if [[ $s == xdptcp && $g == off ]]; then
+      rec "ceiling: xdptcp bulk echo, data segments/s each way" ceiling \
+        "$(python3 -c "print(round($mbps * 1e6 / 8 / 1448))")"
+    fi
   done
   gso on
   read -r served failed secs <<<"$(burst "$a")"
@@ -131,6 +157,7 @@ for run in $(seq "$RUNS"); do
   xdptcp_start 1 0 "$TMP/x.json"
   measure xdptcp 198.18.0.2
   stop_all
+  rec "ceiling: raw AF_XDP reflector, 1514 B frames: packets/s" ceiling "$(reflect)"
 done
 for q in 1 2 4; do
   up $q
@@ -153,7 +180,7 @@ rows, order = {}, []
 for line in open(sys.argv[1]):
     row, side, v = line.rstrip("\n").split("|")
     if row not in rows:
-        rows[row] = {"linux": [], "xdptcp": []}
+        rows[row] = {"linux": [], "xdptcp": [], "ceiling": []}
         order.append(row)
     try:
         rows[row][side].append(float(v))
@@ -164,7 +191,10 @@ def fmt(v):
 print(f"echo_vs_linux: {sys.argv[2]} run(s), medians (all runs in brackets); ratio = xdptcp / Linux\n")
 print("| row | xdptcp | Linux epoll | ratio |")
 print("|---|---|---|---|")
+ceiling = [r for r in order if rows[r]["ceiling"]]
 for row in order:
+    if row in ceiling:
+        continue
     x, l = rows[row]["xdptcp"], rows[row]["linux"]
     mx = statistics.median(x) if x else None
     ml = statistics.median(l) if l else None
@@ -172,4 +202,15 @@ for row in order:
     allx = " [" + ", ".join(fmt(v) for v in x) + "]" if len(x) > 1 else ""
     alll = " [" + ", ".join(fmt(v) for v in l) + "]" if len(l) > 1 else ""
     print(f"| {row} | {fmt(mx)}{allx} | {fmt(ml)}{alll} | {ratio} |")
+if ceiling:
+    print("\n| the data path's ceiling (same veth, same run) | median [runs] |")
+    print("|---|---|")
+    meds = []
+    for row in ceiling:
+        v = rows[row]["ceiling"]
+        meds.append(statistics.median(v))
+        alls = " [" + ", ".join(fmt(x) for x in v) + "]" if len(v) > 1 else ""
+        print(f"| {row.removeprefix('ceiling: ')} | {fmt(meds[-1])}{alls} |")
+    if len(meds) == 2 and meds[1]:
+        print(f"| ratio: bulk echo segments / reflector packets | {meds[0] / meds[1]:.2f} |")
 EOF

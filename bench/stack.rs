@@ -50,7 +50,7 @@ impl Device for Link {
         self.tx.push((frame, start, end));
         true
     }
-    fn transmit_ref(&mut self, frame: &HeapFrame, start: usize, end: usize) -> bool {
+    fn transmit_ref(&mut self, frame: &mut HeapFrame, start: usize, end: usize) -> bool {
         let mut f = self.alloc().expect("frame");
         f.buf_mut()[..end - start].copy_from_slice(&frame.buf()[start..end]);
         self.tx.push((f, 0, end - start));

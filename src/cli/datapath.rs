@@ -6,7 +6,7 @@ use crate::cli::EXIT_USAGE;
 use clap::Args;
 use std::path::PathBuf;
 use xdptcp::io::impair::ImpairSpec;
-use xdptcp::io::xdp::{XdpMode, ZeroCopy};
+use xdptcp::io::xdp::{TxChecksum, XdpMode, ZeroCopy};
 use xdptcp::runtime::{IfaceSpec, RunReport, RuntimeConfig};
 
 #[derive(Args, Debug, Clone)]
@@ -27,6 +27,14 @@ pub struct DataPath {
     /// AF_XDP zero-copy.
     #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
     pub zero_copy: String,
+    /// TCP transmit checksums: requested through AF_XDP TX metadata
+    /// (offload, Linux >= 6.8), computed by the stack (software), either
+    /// (auto: offload where the kernel takes it), or offloaded and completed
+    /// by the kernel in software before the packet leaves (verify, Linux >=
+    /// 6.11: the peer then checks what was requested). --impair implies
+    /// software.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "offload", "software", "verify"])]
+    pub tx_checksum: String,
     /// Stop after this many seconds (default: at SIGINT/SIGTERM).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -130,6 +138,7 @@ impl DataPath {
             cores: self.cores.clone().map(|c| c.0),
             xdp_mode: self.xdp_mode.parse::<XdpMode>().unwrap_or_default(),
             zero_copy: self.zero_copy.parse::<ZeroCopy>().unwrap_or_default(),
+            tx_checksum: self.tx_checksum.parse::<TxChecksum>().unwrap_or_default(),
             duration,
             pcap: self.pcap.clone(),
             max_conns: self.max_conns,
@@ -184,6 +193,18 @@ pub fn print_report(r: &RunReport) {
             "xdptcp: worker {} (queue {}, core {:?}): rx {} pkts {} B, handoff out {} in {} dropped {}, stack rx {} tx {} conns {} rexmit {}",
             w.worker, w.queue, w.core, w.rx_packets, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
             s.0, s.1, s.2, s.3
+        );
+        let d = w.devices.iter().fold((0, 0, 0, 0), |a, d| {
+            (
+                a.0 + d.tx_zero_copy,
+                a.1 + d.tx_copies,
+                a.2 + d.tx_csum_offloaded,
+                a.3 + d.tx_csum_software,
+            )
+        });
+        eprintln!(
+            "xdptcp: worker {} tx: {} data segments lent to the ring (zero-copy), {} copied; TCP checksums {} offloaded, {} in software",
+            w.worker, d.0, d.1, d.2, d.3
         );
     }
     for d in r.drops() {

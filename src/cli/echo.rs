@@ -91,7 +91,7 @@ pub fn run(a: EchoArgs) -> i32 {
     let ready = |ifaces: &[runtime::IfaceReport]| {
         for i in ifaces {
             eprintln!(
-                "xdptcp: echo on {} {} port {}{}{}: xdp {:?}, {} queue(s), {}",
+                "xdptcp: echo on {} {} port {}{}{}: xdp {:?}, {} queue(s), {}, {}",
                 i.name,
                 i.addr,
                 port,
@@ -103,7 +103,8 @@ pub fn run(a: EchoArgs) -> i32 {
                     "zero-copy"
                 } else {
                     "copy mode"
-                }
+                },
+                i.tx_checksum.describe()
             );
         }
     };

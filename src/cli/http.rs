@@ -62,7 +62,7 @@ pub fn run(a: HttpArgs) -> i32 {
     let ready = |ifaces: &[runtime::IfaceReport]| {
         for i in ifaces {
             eprintln!(
-                "xdptcp: http on {} {} port {}: xdp {:?}, {} queue(s), {}",
+                "xdptcp: http on {} {} port {}: xdp {:?}, {} queue(s), {}, {}",
                 i.name,
                 i.addr,
                 port,
@@ -72,7 +72,8 @@ pub fn run(a: HttpArgs) -> i32 {
                     "zero-copy"
                 } else {
                     "copy mode"
-                }
+                },
+                i.tx_checksum.describe()
             );
         }
     };

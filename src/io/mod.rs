@@ -25,6 +25,14 @@ pub trait Frame: 'static {
     fn truesize(&self) -> usize {
         self.buf().len()
     }
+    /// Extend `buf()` backwards over room the device keeps in front of it
+    /// (AF_XDP: the chunk's `XDP_PACKET_HEADROOM`), so that a received
+    /// payload can take headers in place when it is sent back. Returns how
+    /// many bytes `buf()` grew at its front (offsets into it move by that
+    /// much); 0 where there is no such room.
+    fn reclaim_headroom(&mut self) -> usize {
+        0
+    }
 }
 
 /// A frame and the byte range `start..end` of interest within it (e.g. the
@@ -54,6 +62,13 @@ impl<F: Frame> Pkt<F> {
     pub fn advance(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
     }
+    /// Extend the frame over its device headroom (see
+    /// [`Frame::reclaim_headroom`]), keeping the range on the same bytes.
+    pub fn reclaim_headroom(&mut self) {
+        let k = self.frame.reclaim_headroom();
+        self.start += k;
+        self.end += k;
+    }
     /// Keep only the first `n` bytes of the range.
     pub fn truncate(&mut self, n: usize) {
         self.end = self.end.min(self.start + n);
@@ -75,12 +90,22 @@ pub trait Device {
     /// Transmit `frame[start..end]` from a frame the caller keeps (a TCP send
     /// frame kept for retransmission). The device copies it or lends it to
     /// hardware; the caller must not rewrite it until `can_rewrite` says so.
-    fn transmit_ref(&mut self, frame: &Self::Frame, start: usize, end: usize) -> bool;
+    /// The device may write in the frame's chunk before `start` (TX
+    /// metadata).
+    fn transmit_ref(&mut self, frame: &mut Self::Frame, start: usize, end: usize) -> bool;
 
     /// Whether a frame passed to `transmit_ref` may be rewritten again (its
     /// previous transmission has completed). Copying devices: always true.
     fn can_rewrite(&self, _frame: &Self::Frame) -> bool {
         true
+    }
+
+    /// Whether the device completes TCP checksums (AF_XDP TX metadata,
+    /// `XDP_TXMD_FLAGS_CHECKSUM`): the stack then leaves the pseudo-header
+    /// sum in every TCP checksum field, as Linux does for
+    /// `CHECKSUM_PARTIAL`, and the device or the kernel sums the rest.
+    fn tx_checksum_offload(&self) -> bool {
+        false
     }
 
     /// The link MTU (IP packet size, without the Ethernet header).

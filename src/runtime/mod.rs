@@ -11,8 +11,8 @@ pub mod worker;
 use crate::io::xdp::iface::IfaceInfo;
 use crate::io::xdp::pcap::PcapWriter;
 use crate::io::xdp::{
-    AttachedMode, Error, ErrorKind, FrameAccount, SharedUmem, XdpCounters, XdpDevice, XdpMode,
-    XdpProgram, XdpSocket, ZeroCopy,
+    AttachedMode, Error, ErrorKind, FrameAccount, SharedUmem, TxChecksum, XdpCounters, XdpDevice,
+    XdpMode, XdpProgram, XdpSocket, ZeroCopy,
 };
 use crate::stack::{Ipv4Cidr, StackConfig};
 use crate::tcp;
@@ -106,6 +106,8 @@ pub struct RuntimeConfig {
     pub cores: Option<Vec<usize>>,
     pub xdp_mode: XdpMode,
     pub zero_copy: ZeroCopy,
+    /// `--tx-checksum`: how TCP transmit checksums are done.
+    pub tx_checksum: TxChecksum,
     /// Stop after this long (otherwise at SIGINT/SIGTERM).
     pub duration: Option<Duration>,
     pub pcap: Option<PathBuf>,
@@ -132,6 +134,7 @@ impl Default for RuntimeConfig {
             cores: None,
             xdp_mode: XdpMode::Auto,
             zero_copy: ZeroCopy::Auto,
+            tx_checksum: TxChecksum::Auto,
             duration: None,
             pcap: None,
             frames_per_queue: 32768,
@@ -160,6 +163,9 @@ pub struct IfaceReport {
     pub accept_partial_checksum: bool,
     pub xdp_mode: AttachedMode,
     pub zero_copy: bool,
+    /// How TCP transmit checksums were done (`offload`, `software`,
+    /// `verify`).
+    pub tx_checksum: TxChecksum,
     pub queues: u32,
     pub xdp: XdpCounters,
     /// Frames held by the stacks (connections) when the workers stopped.
@@ -258,7 +264,13 @@ fn setup_iface(
     for c in spec.addrs() {
         prog.add_local_addr(c.addr)?;
     }
-    let umem = SharedUmem::new(queues * cfg.frames_per_queue)?;
+    // The impairment link stands for the wire after checksumming (its
+    // corruption must reach the peer as such): software checksums then.
+    let tx_checksum = match cfg.impair {
+        Some(_) => TxChecksum::Software,
+        None => cfg.tx_checksum,
+    };
+    let umem = SharedUmem::with_checksum(queues * cfg.frames_per_queue, tx_checksum)?;
     // Keep two batches per queue beyond what the fill rings hold.
     umem.set_rx_reserve(queues as usize * 2 * crate::io::xdp::socket::BATCH);
     let mut devices = Vec::with_capacity(queues as usize);
@@ -294,6 +306,7 @@ fn setup_iface(
             accept_partial_checksum: stack_cfg.accept_partial_checksum,
             xdp_mode: mode,
             zero_copy,
+            tx_checksum: umem.tx_checksum(),
             queues,
             xdp: XdpCounters::default(),
             frames_held_at_stop: 0,

@@ -107,6 +107,7 @@ mod tests {
             accept_partial_checksum: true,
             xdp_mode: AttachedMode::Native,
             zero_copy: false,
+            tx_checksum: crate::io::xdp::TxChecksum::Offload,
             queues: 2,
             xdp: XdpCounters::default(),
             frames_held_at_stop: 0,

@@ -370,12 +370,12 @@ pub fn run<A: RuntimeApp>(
         st.devices.push(*stack.device().counters());
         let x = stack.device().socket().xdp_statistics();
         st.xsk.push(x.map_or_else(XskStats::default, |x| XskStats {
-            rx_dropped: x.rx_dropped(),
-            rx_invalid_descs: x.rx_invalid_descs(),
-            tx_invalid_descs: x.tx_invalid_descs(),
-            rx_ring_full: x.rx_ring_full(),
-            rx_fill_ring_empty_descs: x.rx_fill_ring_empty_descs(),
-            tx_ring_empty_descs: x.tx_ring_empty_descs(),
+            rx_dropped: x.rx_dropped,
+            rx_invalid_descs: x.rx_invalid_descs,
+            tx_invalid_descs: x.tx_invalid_descs,
+            rx_ring_full: x.rx_ring_full,
+            rx_fill_ring_empty_descs: x.rx_fill_ring_empty_descs,
+            tx_ring_empty_descs: x.tx_ring_empty_descs,
         }));
         st.apps.push(app.stats_json());
     }

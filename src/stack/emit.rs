@@ -54,7 +54,13 @@ impl<D: Device> Iface<D> {
         mac: MacAddr,
     ) {
         let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
-        seg.emit(&mut pkt[L2L3_LEN..], src, dst);
+        if self.dev.tx_checksum_offload() {
+            // The device sums the segment (AF_XDP TX metadata).
+            seg.emit_header(&mut pkt[L2L3_LEN..]);
+            TcpRepr::fill_partial_checksum(&mut pkt[L2L3_LEN..], src, dst);
+        } else {
+            seg.emit(&mut pkt[L2L3_LEN..], src, dst);
+        }
         // RFC 9293 §3.7.2 / RFC 1191: DF on, we do path MTU by MSS.
         self.write_l2l3(pkt, src, dst, IpProtocol::Tcp, ect, true);
         pkt[..6].copy_from_slice(&mac.0);

@@ -632,6 +632,26 @@ impl<D: Device> Stack<D> {
         Ok(n)
     }
 
+    /// Send back what connection `id` received (an echo), lending its
+    /// receive frames to its send queue (see
+    /// [`tcp::Connection::echo_received`]): no copy, no new frame. Returns
+    /// bytes moved; what did not fit stays readable.
+    pub fn echo_received(&mut self, id: ConnId) -> Result<usize, Error> {
+        let e = match self.conns.get_mut(id) {
+            Some(e) if e.visible && !e.detached => e,
+            _ => return Err(Error::InvalidConn),
+        };
+        if e.shutdown {
+            return Err(Error::InvalidState);
+        }
+        let n = e.conn.echo_received();
+        if n > 0 {
+            self.mark_dirty(id);
+            self.after_op(id);
+        }
+        Ok(n)
+    }
+
     /// Bytes `send` would accept now.
     pub fn send_capacity(&self, id: ConnId) -> Result<usize, Error> {
         Ok(self.app_conn_ref(id)?.conn.send_capacity())

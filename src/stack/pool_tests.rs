@@ -319,7 +319,7 @@ impl Device for Opaque {
     fn transmit(&mut self, f: Self::Frame, start: usize, end: usize) -> bool {
         self.0.transmit(f, start, end)
     }
-    fn transmit_ref(&mut self, f: &Self::Frame, start: usize, end: usize) -> bool {
+    fn transmit_ref(&mut self, f: &mut Self::Frame, start: usize, end: usize) -> bool {
         self.0.transmit_ref(f, start, end)
     }
     fn mtu(&self) -> usize {

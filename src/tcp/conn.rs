@@ -480,6 +480,36 @@ impl<F: Frame> Connection<F> {
         n
     }
 
+    /// Send back what was received, in order (an echo): each whole received
+    /// packet moves, frame and all, from the receive queue to the end of
+    /// the send queue, headers to be written in the room in front of its
+    /// payload; no byte is copied. Stops at the send buffer's byte or frame
+    /// limit (the rest stays readable). Returns bytes moved.
+    pub fn echo_received(&mut self) -> usize {
+        // MPTCP: data goes through the connection-level mapping (and its
+        // checksum) by the copying path.
+        if !self.can_send() || self.mp.is_some() {
+            return 0;
+        }
+        let mut moved = 0;
+        while self.snd_frames_room() > 0 {
+            let cap = self.cfg.snd_buf.saturating_sub(self.sndq.len());
+            let Some(mut p) = self.rcvq.pop_inorder(cap) else {
+                break;
+            };
+            p.reclaim_headroom();
+            moved += p.len();
+            self.sndq.push_frame(p.frame, p.start, p.end);
+        }
+        if moved > 0 {
+            self.maybe_window_update();
+        }
+        if self.rcvq.available() > 0 {
+            self.write_blocked = true;
+        }
+        moved
+    }
+
     /// Payload bytes per send frame: the sender MSS once known, else our
     /// own MSS less the timestamps option we will probably use.
     fn fill_mss(&self) -> usize {

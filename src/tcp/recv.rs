@@ -322,6 +322,23 @@ impl<F: Frame> RecvBuffer<F> {
         true
     }
 
+    /// Take the first in-order packet whole (its frame leaves the queue),
+    /// if it is at most `max` bytes.
+    pub fn pop_inorder(&mut self, max: usize) -> Option<Pkt<F>> {
+        while self.inorder.front()?.is_empty() {
+            if let Some(p) = self.inorder.pop_front() {
+                self.mem -= truesize(&p);
+            }
+        }
+        if self.inorder.front()?.len() > max {
+            return None;
+        }
+        let p = self.inorder.pop_front()?;
+        self.inorder_len -= p.len();
+        self.mem -= truesize(&p);
+        Some(p)
+    }
+
     /// Zero-copy read (see `Connection::recv_with`).
     pub fn read_with(&mut self, f: &mut dyn FnMut(&[u8]) -> usize) -> usize {
         let mut total = 0;

@@ -84,7 +84,8 @@ impl<F: Frame> SendBuffer<F> {
     pub fn topup_room(&self, seg_cap: usize, sent_upto: SeqNumber) -> usize {
         match self.frames.back() {
             Some(last) if last.seq >= sent_upto => {
-                let cap = (HEADROOM + seg_cap.max(1)).min(last.frame.buf().len());
+                // Unsent, so `off` is where the frame's payload began.
+                let cap = (last.off + seg_cap.max(1)).min(last.frame.buf().len());
                 cap.saturating_sub(last.end)
             }
             _ => 0,
@@ -134,7 +135,7 @@ impl<F: Frame> SendBuffer<F> {
         let mut n = 0;
         if let Some(last) = self.frames.back_mut() {
             if last.seq >= sent_upto {
-                let cap = (HEADROOM + seg_cap).min(last.frame.buf().len());
+                let cap = (last.off + seg_cap).min(last.frame.buf().len());
                 if last.end < cap {
                     let room = (cap - last.end).min(limit);
                     let k = fill(&mut last.frame.buf_mut()[last.end..last.end + room]).min(room);
@@ -173,6 +174,20 @@ impl<F: Frame> SendBuffer<F> {
         }
         self.len += n;
         n
+    }
+
+    /// Append `frame[start..end]` as it is: a frame lent by the receive
+    /// side (an echo), its payload sent from where it arrived.
+    pub fn push_frame(&mut self, frame: F, start: usize, end: usize) {
+        let seq = self.tail();
+        self.mem += frame.truesize();
+        self.len += end - start;
+        self.frames.push_back(SendFrame {
+            frame,
+            seq,
+            off: start,
+            end,
+        });
     }
 
     /// Release everything before `upto` (a cumulative ACK). Returns bytes freed.
@@ -302,5 +317,25 @@ mod tests {
         assert_eq!(b.frames(), 3);
         assert_eq!(b.len(), 1502);
         assert!(b.locate(SeqNumber(2499), 1).is_none());
+    }
+
+    #[test]
+    fn a_lent_frame_is_sent_from_where_its_payload_lies_and_topped_up_to_one_segment() {
+        let mut b = SendBuffer::<V>::new(SeqNumber(0));
+        let mut f = alloc().unwrap();
+        f.buf_mut()[300..310].copy_from_slice(b"0123456789");
+        b.push_frame(f, 300, 310);
+        assert_eq!((b.len(), b.frames()), (10, 1));
+        // Unsent: topped up to one segment from its payload's start.
+        assert_eq!(b.topup_room(100, SeqNumber(0)), 90);
+        assert_eq!(b.write(b"ab", 2, 100, SeqNumber(0), &mut alloc), 2);
+        let s = b.locate(SeqNumber(0), 100).unwrap();
+        assert_eq!((s.off, s.len), (300, 12));
+        match b.payload(s) {
+            Payload::InPlace { start, end, .. } => assert_eq!((start, end), (300, 312)),
+            _ => panic!("a lent frame goes out in place"),
+        }
+        assert_eq!(b.ack(SeqNumber(12)), 12);
+        assert_eq!(b.frames(), 0);
     }
 }

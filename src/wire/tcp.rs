@@ -460,6 +460,20 @@ impl TcpRepr {
         segment[OFF_CHECKSUM..OFF_CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
     }
 
+    /// Store the pseudo-header sum (RFC 9293 §3.1), folded and not
+    /// complemented, in the checksum field of a whole segment: what a
+    /// device completing the checksum expects there (Linux
+    /// `CHECKSUM_PARTIAL`, AF_XDP `XDP_TXMD_FLAGS_CHECKSUM`). Summing the
+    /// segment with that field in place and complementing the result gives
+    /// the full checksum.
+    ///
+    /// # Panics
+    /// If `segment` is shorter than 20 bytes (a caller bug).
+    pub fn fill_partial_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+        let ph = checksum::pseudo_header(src, dst, PROTO_TCP, segment.len());
+        segment[OFF_CHECKSUM..OFF_CHECKSUM + 2].copy_from_slice(&ph.to_be_bytes());
+    }
+
     /// Sequence space this segment occupies: payload plus one for SYN and
     /// one for FIN (RFC 9293 §3.4).
     pub fn seg_len(&self, payload_len: usize) -> usize {

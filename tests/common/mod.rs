@@ -94,7 +94,7 @@ impl Device for TestDevice {
         self.tx.push(frame.buf[start..end].to_vec());
         true
     }
-    fn transmit_ref(&mut self, frame: &TestFrame, start: usize, end: usize) -> bool {
+    fn transmit_ref(&mut self, frame: &mut TestFrame, start: usize, end: usize) -> bool {
         if self.refuse {
             return false;
         }

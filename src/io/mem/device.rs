@@ -122,7 +122,7 @@ impl Device for SimDevice {
         self.push(frame.buf().get(start..end))
     }
 
-    fn transmit_ref(&mut self, frame: &HeapFrame, start: usize, end: usize) -> bool {
+    fn transmit_ref(&mut self, frame: &mut HeapFrame, start: usize, end: usize) -> bool {
         self.push(frame.buf().get(start..end))
     }
 
@@ -161,15 +161,15 @@ mod tests {
         let mut dev = SimDevice::new(tx.clone(), rx, wire, 1500, 2);
         let mut f = dev.alloc().unwrap();
         f.buf_mut()[10..14].copy_from_slice(b"abcd");
-        assert!(dev.transmit_ref(&f, 10, 14));
+        assert!(dev.transmit_ref(&mut f, 10, 14));
         assert!(dev.transmit(f, 11, 13));
         assert_eq!(tx.stats().in_use, 0);
         // Ring full.
         let g = dev.alloc().unwrap();
         assert!(!dev.transmit(g, 0, 1));
         // Bad range.
-        let g = dev.alloc().unwrap();
-        assert!(!dev.transmit_ref(&g, 0, 4096));
+        let mut g = dev.alloc().unwrap();
+        assert!(!dev.transmit_ref(&mut g, 0, 4096));
         let (w, n) = dev.take_tx().unwrap();
         assert_eq!(&w.buf()[..n], b"abcd");
         let (w, n) = dev.take_tx().unwrap();

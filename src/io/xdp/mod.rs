@@ -1,18 +1,21 @@
 //! AF_XDP: the XDP program, the shared UMEM and its frames, one socket per
 //! queue, and the [`crate::io::Device`] over it.
 
+pub mod abi;
 pub mod iface;
 pub mod pcap;
 pub mod pool;
 pub mod prog;
+pub mod ring;
 pub mod rss;
 pub mod socket;
 pub mod sys;
 pub mod umem;
+pub mod xsk;
 
 pub use prog::{AttachedMode, XdpCounters, XdpMode, XdpProgram};
 pub use socket::{DeviceCounters, XdpDevice, XdpSocket, ZeroCopy};
-pub use umem::{CacheGuard, FrameAccount, SharedUmem, XdpFrame};
+pub use umem::{CacheGuard, FrameAccount, SharedUmem, TxChecksum, XdpFrame};
 
 /// What went wrong, coarse enough for a CLI to tell user errors apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,6 @@
 use crossbeam::queue::ArrayQueue;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
-use xsk_rs::umem::frame::FrameDesc;
 
 /// Descriptors per magazine (the unit of exchange with the shared pool).
 pub const MAG: usize = 64;
@@ -26,8 +25,8 @@ pub const CACHE_MAX: usize = 4 * MAG;
 
 /// The shared part: full magazines, recycled empty ones, and counts.
 pub(crate) struct Pool {
-    full: ArrayQueue<Vec<FrameDesc>>,
-    empty: ArrayQueue<Vec<FrameDesc>>,
+    full: ArrayQueue<Vec<u64>>,
+    empty: ArrayQueue<Vec<u64>>,
     /// Descriptors in `full`.
     shared_free: AtomicUsize,
     /// Frame handles created minus destroyed, by threads without a cache
@@ -41,7 +40,7 @@ pub(crate) struct Pool {
 /// One thread's cache for one pool.
 struct Cache {
     pool: *const Pool,
-    descs: Vec<FrameDesc>,
+    descs: Vec<u64>,
     /// Frame handles created minus destroyed on this thread.
     live: isize,
     /// Registrations (a worker may register the same UMEM twice).
@@ -72,7 +71,7 @@ fn with_cache<R>(pool: *const Pool, f: impl FnOnce(Option<&mut Cache>) -> R) -> 
 
 impl Pool {
     /// A pool holding `descs` (every chunk of the UMEM).
-    pub fn new(descs: Vec<FrameDesc>) -> Pool {
+    pub fn new(descs: Vec<u64>) -> Pool {
         let frames = descs.len();
         // At most one magazine per chunk can be non-empty; empty ones are
         // recycled and dropped when the queue is full.
@@ -91,7 +90,7 @@ impl Pool {
     }
 
     /// Move `descs` into the shared pool as one magazine.
-    fn push_mag(&self, descs: &[FrameDesc]) {
+    fn push_mag(&self, descs: &[u64]) {
         if descs.is_empty() {
             return;
         }
@@ -106,7 +105,7 @@ impl Pool {
     }
 
     /// Append one magazine from the shared pool to `out`; false if none.
-    fn pop_mag(&self, out: &mut Vec<FrameDesc>) -> bool {
+    fn pop_mag(&self, out: &mut Vec<u64>) -> bool {
         let Some(mut m) = self.full.pop() else {
             return false;
         };
@@ -154,7 +153,7 @@ impl Pool {
 
     /// Take one free chunk.
     #[inline]
-    pub fn take(&self) -> Option<FrameDesc> {
+    pub fn take(&self) -> Option<u64> {
         with_cache(self as *const Pool, |c| match c {
             Some(c) => {
                 if c.descs.is_empty() {
@@ -175,7 +174,7 @@ impl Pool {
     }
 
     /// Take up to `out.len()` free chunks into `out`; returns how many.
-    pub fn take_many(&self, out: &mut [FrameDesc]) -> usize {
+    pub fn take_many(&self, out: &mut [u64]) -> usize {
         with_cache(self as *const Pool, |c| match c {
             Some(c) => {
                 let mut n = 0;
@@ -208,7 +207,7 @@ impl Pool {
 
     /// Return chunks.
     #[inline]
-    pub fn put_many(&self, descs: &[FrameDesc]) {
+    pub fn put_many(&self, descs: &[u64]) {
         with_cache(self as *const Pool, |c| match c {
             Some(c) => {
                 c.descs.extend_from_slice(descs);
@@ -249,7 +248,7 @@ impl Pool {
 
     /// Return one chunk and count its handle destroyed (a frame's drop).
     #[inline]
-    pub fn put_frame(&self, d: FrameDesc) {
+    pub fn put_frame(&self, d: u64) {
         with_cache(self as *const Pool, |c| match c {
             Some(c) => {
                 c.descs.push(d);

@@ -6,26 +6,24 @@
 //! submits the batch, kicks the kernel when it asks for it (need_wakeup) and
 //! reaps completions back into the pool.
 
+use super::abi::{
+    XdpDesc, XdpStatistics, XskTxMetadata, TX_METADATA_LEN, XDP_COPY, XDP_TXMD_FLAGS_CHECKSUM,
+    XDP_TX_METADATA, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY,
+};
 use super::pcap::PcapTap;
 use super::sys;
-use super::umem::{SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE, RX_RING_SIZE};
+use super::umem::{chunk_data, SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE, RX_RING_SIZE};
+use super::xsk::{self, RingSizes, Rings, SockFd};
 use super::{Error, ErrorKind};
 use crate::io::impair::{Dir, Impairer};
 use crate::io::{Device, Frame};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::Arc;
-use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, QueueSize, SocketConfig};
-use xsk_rs::umem::frame::FrameDesc;
-use xsk_rs::{CompQueue, FillQueue, RxQueue, Socket, TxQueue};
 
 /// Descriptors moved per ring operation.
 pub const BATCH: usize = 64;
 /// Descriptors queued for transmission before a forced flush.
 const TX_BATCH: usize = 256;
-
-const SOL_XDP: libc::c_int = 283;
-const XDP_OPTIONS: libc::c_int = 8;
-const XDP_OPTIONS_ZEROCOPY: u32 = 1;
 
 /// `--zero-copy auto|on|off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,8 +56,15 @@ pub struct DeviceCounters {
     pub tx_packets: u64,
     /// Transmit refused: the batch and the TX ring were full.
     pub tx_ring_full: u64,
-    /// `transmit_ref` copies (TCP data kept for retransmission).
+    /// `transmit_ref` copies (only with `--impair`, whose link model holds
+    /// frames of its own).
     pub tx_copies: u64,
+    /// `transmit_ref` lendings: a kept frame put on the TX ring itself.
+    pub tx_zero_copy: u64,
+    /// TCP segments whose checksum was requested through TX metadata.
+    pub tx_csum_offloaded: u64,
+    /// TCP segments sent with the checksum computed by the stack.
+    pub tx_csum_software: u64,
     /// `alloc` found the pool empty.
     pub alloc_failed: u64,
     /// The fill ring could not be refilled completely (pool empty).
@@ -75,25 +80,21 @@ pub struct DeviceCounters {
     pub impair: crate::io::impair::ImpairStats,
 }
 
-/// One AF_XDP socket bound to `(iface, queue)`.
+/// One AF_XDP socket bound to `(iface, queue)`: its descriptor and its
+/// four rings (`super::xsk`, `super::ring`).
 pub struct XdpSocket {
     queue: u32,
-    tx: TxQueue,
-    rx: RxQueue,
-    fq: FillQueue,
-    cq: CompQueue,
+    // Declared before `fd`: the rings are unmapped before the socket closes.
+    rings: Rings,
+    fd: SockFd,
     zero_copy: bool,
 }
 
-fn os_error(e: &xsk_rs::socket::SocketCreateError) -> Option<i32> {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .and_then(|io| io.raw_os_error())
-}
-
 impl XdpSocket {
-    /// Create and bind a socket on `iface` queue `queue` over `umem`. The XDP
-    /// program is ours (INHIBIT_PROG_LOAD): the caller writes `fd()` into
+    /// Create and bind a socket on `iface` queue `queue` over `umem`. The
+    /// first socket of a UMEM is the one it is registered on; the others
+    /// share it (`XDP_SHARED_UMEM`, each with its own fill and completion
+    /// rings). The XDP program is ours: the caller writes `fd()` into
     /// XSKMAP.
     pub fn new(
         umem: &Arc<SharedUmem>,
@@ -101,81 +102,85 @@ impl XdpSocket {
         queue: u32,
         zc: ZeroCopy,
     ) -> Result<Self, Error> {
-        let name: Interface = iface.parse().map_err(|_| {
+        let ifindex = xsk::ifindex(iface).ok_or_else(|| {
             Error::new(
                 ErrorKind::NoSuchInterface,
-                format!("bad interface name {iface:?}"),
+                format!("no interface named {iface:?}"),
             )
         })?;
-        let modes: &[BindFlags] = match zc {
-            ZeroCopy::Auto => &[BindFlags::XDP_ZEROCOPY, BindFlags::XDP_COPY],
-            ZeroCopy::On => &[BindFlags::XDP_ZEROCOPY],
-            ZeroCopy::Off => &[BindFlags::XDP_COPY],
+        let sock_err = |what: &str, e: std::io::Error| {
+            let kind = match e.raw_os_error() {
+                Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::Permission,
+                _ => ErrorKind::Socket,
+            };
+            Error::new(
+                kind,
+                format!("AF_XDP socket on {iface} queue {queue}: {what}: {e}"),
+            )
         };
-        let qsize =
-            |n| QueueSize::new(n).map_err(|e| Error::new(ErrorKind::Socket, format!("{e}")));
-        let (rx_ring, tx_ring) = (qsize(RX_RING_SIZE)?, qsize(RING_SIZE)?);
+        let (fd, shared) = match umem.claim_reg_fd() {
+            Ok(fd) => (SockFd::Borrowed(fd), None),
+            Err(reg) => (
+                SockFd::Owned(xsk::socket().map_err(|e| sock_err("socket", e))?),
+                Some(reg),
+            ),
+        };
+        let sizes = RingSizes {
+            fill: RX_RING_SIZE,
+            comp: RING_SIZE,
+            rx: RX_RING_SIZE,
+            tx: RING_SIZE,
+        };
+        let rings = xsk::setup_rings(fd.raw(), sizes).map_err(|e| sock_err("rings", e))?;
+        // Sockets sharing a UMEM inherit its first socket's mode (the kernel
+        // refuses mode flags with XDP_SHARED_UMEM).
+        let modes: &[u16] = match (shared, zc) {
+            (Some(_), _) => &[0],
+            (None, ZeroCopy::Auto) => &[XDP_ZEROCOPY, XDP_COPY],
+            (None, ZeroCopy::On) => &[XDP_ZEROCOPY],
+            (None, ZeroCopy::Off) => &[XDP_COPY],
+        };
         let mut last = None;
         for &mode in modes {
-            let config = SocketConfig::builder()
-                .rx_queue_size(rx_ring)
-                .tx_queue_size(tx_ring)
-                .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-                .bind_flags(mode | BindFlags::XDP_USE_NEED_WAKEUP)
-                .build();
-            // SAFETY: INHIBIT_PROG_LOAD is set (required when sharing the
-            // UMEM), and each (iface, queue) pair is bound once per UMEM by
-            // the caller.
-            match unsafe { Socket::new(config, umem.umem(), &name, queue) } {
-                Ok((tx, rx, Some((fq, cq)))) => {
-                    let mut s = XdpSocket {
+            let flags = if shared.is_some() {
+                0
+            } else {
+                mode | XDP_USE_NEED_WAKEUP
+            };
+            match xsk::bind(fd.raw(), ifindex, queue, flags, shared) {
+                Ok(()) => {
+                    let zero_copy = xsk::is_zero_copy(fd.raw());
+                    return Ok(XdpSocket {
                         queue,
-                        tx,
-                        rx,
-                        fq,
-                        cq,
-                        zero_copy: false,
-                    };
-                    s.zero_copy = s.query_zero_copy();
-                    return Ok(s);
-                }
-                Ok((_, _, None)) => {
-                    return Err(Error::new(
-                        ErrorKind::Socket,
-                        format!("{iface} queue {queue} is already bound on this UMEM"),
-                    ))
+                        rings,
+                        fd,
+                        zero_copy,
+                    });
                 }
                 Err(e) => last = Some(e),
             }
         }
         let e = last.expect("at least one bind mode was tried");
-        let errno = os_error(&e);
-        let kind = match errno {
+        let kind = match e.raw_os_error() {
             Some(libc::ENODEV) => ErrorKind::NoSuchInterface,
             Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::Permission,
             Some(libc::EBUSY) => ErrorKind::Socket,
-            Some(libc::EOPNOTSUPP) | Some(libc::EPROTONOSUPPORT) if zc == ZeroCopy::On => {
-                ErrorKind::ZeroCopyUnavailable
-            }
             _ if zc == ZeroCopy::On => ErrorKind::ZeroCopyUnavailable,
             _ => ErrorKind::Socket,
         };
-        let detail = errno
-            .map(|n| std::io::Error::from_raw_os_error(n).to_string())
-            .unwrap_or_default();
         let what = match kind {
             ErrorKind::ZeroCopyUnavailable => "zero-copy AF_XDP socket",
             _ => "AF_XDP socket",
         };
         Err(Error::new(
             kind,
-            format!("{what} on {iface} queue {queue}: {e}: {detail}"),
+            format!("{what} on {iface} queue {queue}: bind: {e}"),
         ))
     }
 
     /// The socket's file descriptor (for XSKMAP).
     pub fn fd(&self) -> RawFd {
-        self.rx.fd().as_raw_fd()
+        self.fd.raw()
     }
 
     pub fn queue(&self) -> u32 {
@@ -185,23 +190,6 @@ impl XdpSocket {
     /// Whether the kernel bound the socket in zero-copy mode.
     pub fn zero_copy(&self) -> bool {
         self.zero_copy
-    }
-
-    fn query_zero_copy(&self) -> bool {
-        let mut opts: u32 = 0;
-        let mut len = core::mem::size_of::<u32>() as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `opts`, a
-        // local u32 that outlives the call.
-        let ret = unsafe {
-            libc::getsockopt(
-                self.fd(),
-                SOL_XDP,
-                XDP_OPTIONS,
-                (&mut opts as *mut u32).cast(),
-                &mut len,
-            )
-        };
-        ret == 0 && opts & XDP_OPTIONS_ZEROCOPY != 0
     }
 
     /// Ask the kernel to busy-poll this socket's queue (SO_PREFER_BUSY_POLL,
@@ -217,18 +205,27 @@ impl XdpSocket {
     }
 
     /// Kernel-side statistics (drops for a full RX ring, empty fill ring...).
-    pub fn xdp_statistics(&self) -> Option<xsk_rs::socket::XdpStatistics> {
-        self.rx.fd().xdp_statistics().ok()
+    pub fn xdp_statistics(&self) -> Option<XdpStatistics> {
+        xsk::statistics(self.fd()).ok()
     }
 }
 
 /// The [`Device`] of one worker: one socket plus its share of the UMEM.
+///
+/// Transmit is zero-copy: a descriptor points at the packet wherever it
+/// starts inside its chunk (a TCP segment's headers sit in the send frame's
+/// headroom, in front of its payload), and a frame the stack keeps
+/// (`transmit_ref`) stays marked in flight until its completion returns.
+/// With TX metadata (`--tx-checksum offload|verify`), every IPv4 TCP
+/// segment asks the kernel (or the NIC) for its checksum: the stack leaves
+/// the pseudo-header sum in the field, as `CHECKSUM_PARTIAL` does.
 pub struct XdpDevice {
     sock: XdpSocket,
     umem: Arc<SharedUmem>,
     mtu: usize,
-    tx_batch: Vec<FrameDesc>,
-    scratch: Vec<FrameDesc>,
+    tx_batch: Vec<XdpDesc>,
+    rx_scratch: Vec<XdpDesc>,
+    addr_scratch: Vec<u64>,
     counters: DeviceCounters,
     capture: Option<PcapTap>,
     /// Descriptors on the fill ring (produced, not yet received back).
@@ -239,25 +236,45 @@ pub struct XdpDevice {
     /// Descriptors kept on the fill ring: the ring's size, or less when the
     /// UMEM is small (the rest is for transmitting).
     fill_target: usize,
+    /// TCP checksums are requested through TX metadata.
+    csum_offload: bool,
     /// `--impair`: frames cross simulated links on their way in and out.
     impair: Option<Box<Impairer<XdpFrame>>>,
+}
+
+/// Where the TCP checksum of an Ethernet frame is: `(csum_start,
+/// csum_offset)` for an unfragmented IPv4 TCP segment, else `None`.
+fn tcp_csum_location(pkt: &[u8]) -> Option<(u16, u16)> {
+    const ETH: usize = 14;
+    if pkt.len() < ETH + 20 || pkt[12..14] != [0x08, 0x00] || pkt[ETH] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(pkt[ETH] & 0x0f) * 4;
+    let frag = u16::from_be_bytes([pkt[ETH + 6], pkt[ETH + 7]]) & 0x3fff;
+    // RFC 9293 §3.1: the checksum field is the 9th 16-bit word of the header.
+    let (start, off) = (ETH + ihl, 16);
+    (ihl >= 20 && pkt[ETH + 9] == 6 && frag == 0 && start + off + 2 <= pkt.len())
+        .then_some((start as u16, off as u16))
 }
 
 impl XdpDevice {
     /// Wrap `sock` and fill its fill ring. `mtu` is the link's IP MTU.
     pub fn new(sock: XdpSocket, umem: Arc<SharedUmem>, mtu: usize) -> Self {
         let max_mtu = FRAME_SIZE - umem.data_off() - 14;
+        let csum_offload = umem.tx_metadata();
         let mut dev = XdpDevice {
             sock,
             umem,
             mtu: mtu.min(max_mtu),
             tx_batch: Vec::with_capacity(TX_BATCH),
-            scratch: vec![FrameDesc::default(); BATCH],
+            rx_scratch: vec![XdpDesc::default(); BATCH],
+            addr_scratch: vec![0; BATCH],
             counters: DeviceCounters::default(),
             capture: None,
             fill_outstanding: 0,
             tx_outstanding: 0,
             fill_target: 0,
+            csum_offload,
             impair: None,
         };
         // A modest default (other queues share the UMEM); the runtime
@@ -279,9 +296,13 @@ impl XdpDevice {
         self.capture = tap;
     }
 
-    /// Impair what this device sends and receives (`io::impair`).
+    /// Impair what this device sends and receives (`io::impair`). The
+    /// impairment link stands for the wire, after checksumming: its
+    /// corruption must reach the peer as corruption, so checksums are then
+    /// computed in software.
     pub fn set_impair(&mut self, imp: Option<Impairer<XdpFrame>>) {
         self.impair = imp.map(Box::new);
+        self.csum_offload = self.umem.tx_metadata() && self.impair.is_none();
     }
 
     /// How long until an impaired packet waiting in either direction is
@@ -328,21 +349,20 @@ impl XdpDevice {
     /// Hand up to one batch of free chunks to the fill ring; returns how many.
     pub fn refill(&mut self) -> usize {
         let room = self.fill_target.saturating_sub(self.fill_outstanding);
-        let want = self.sock.fq.nb_free(BATCH as u32) as usize;
+        let want = self.sock.rings.fill.free(BATCH as u32) as usize;
         let want = want.min(BATCH).min(room);
         if want == 0 {
             return 0;
         }
-        let n = self.umem.take_descs(&mut self.scratch[..want]);
+        let n = self.umem.take_descs(&mut self.addr_scratch[..want]);
         if n < want {
             self.counters.fill_short += 1;
         }
-        // SAFETY: the descriptors came from the pool, so this process owns
-        // their chunks and they are on no other ring; they belong to the
-        // UMEM this fill ring was created with.
-        let done = unsafe { self.sock.fq.produce(&self.scratch[..n]) };
+        // The chunks came from the pool: this process owns them and they
+        // are on no other ring.
+        let done = self.sock.rings.fill.produce(&self.addr_scratch[..n]);
         self.fill_outstanding += done;
-        self.umem.put_descs(&self.scratch[done..n]);
+        self.umem.put_descs(&self.addr_scratch[done..n]);
         done
     }
 
@@ -350,9 +370,9 @@ impl XdpDevice {
     /// if it asks for it.
     fn fill_up(&mut self) {
         while self.refill() == BATCH {}
-        if self.sock.fq.needs_wakeup() {
+        if self.sock.rings.fill.needs_wakeup() {
             self.counters.fill_wakeups += 1;
-            let _ = self.sock.fq.wakeup(self.sock.rx.fd_mut(), 0);
+            xsk::poll_in(self.sock.fd(), 0);
         }
     }
 
@@ -363,16 +383,14 @@ impl XdpDevice {
     /// being dropped for want of fill descriptors).
     pub fn recv(&mut self, out: &mut Vec<(XdpFrame, usize)>) -> usize {
         let first = out.len();
-        if self.fill_outstanding < self.fill_target || self.sock.fq.needs_wakeup() {
+        if self.fill_outstanding < self.fill_target || self.sock.rings.fill.needs_wakeup() {
             self.fill_up();
         }
-        // SAFETY: `scratch` is ours; consumed descriptors describe chunks the
-        // kernel hands back to us, of this socket's UMEM.
-        let n = unsafe { self.sock.rx.consume(&mut self.scratch) };
+        let n = self.sock.rings.rx.consume(&mut self.rx_scratch);
         let mut wrapped = 0;
-        for d in &self.scratch[..n] {
-            let len = d.lengths().data();
-            match XdpFrame::from_rx_desc(*d, &self.umem) {
+        for d in &self.rx_scratch[..n] {
+            let len = d.len as usize;
+            match XdpFrame::from_rx_addr(d.addr, &self.umem) {
                 Some(f) if len <= f.buf().len() => {
                     wrapped += 1;
                     out.push((f, len));
@@ -402,7 +420,7 @@ impl XdpDevice {
 
     /// Wait until the socket is readable or `timeout_ms` passed (idle).
     pub fn wait(&mut self, timeout_ms: i32) {
-        let _ = self.sock.rx.poll(timeout_ms);
+        xsk::poll_in(self.sock.fd(), timeout_ms);
     }
 
     /// Submit queued transmissions, kick the kernel (at most once: one
@@ -414,18 +432,16 @@ impl XdpDevice {
         self.impair_release(None);
         self.reap();
         if !self.tx_batch.is_empty() {
-            let free = self.sock.tx.nb_free(self.tx_batch.len() as u32) as usize;
-            let n = free.min(self.tx_batch.len());
-            // SAFETY: every queued descriptor came from an `XdpFrame` given
-            // up with `into_desc` (so no frame aliases it) of this UMEM.
-            let done = unsafe { self.sock.tx.produce(&self.tx_batch[..n]) };
+            // Every queued descriptor points into a chunk marked in flight
+            // (`Core::tx_begin`), of this UMEM.
+            let done = self.sock.rings.tx.produce(&self.tx_batch);
             self.counters.tx_packets += done as u64;
             self.tx_outstanding += done;
             self.tx_batch.drain(..done);
         }
-        if self.tx_in_flight() > 0 && self.sock.tx.needs_wakeup() {
+        if self.tx_in_flight() > 0 && self.sock.rings.tx.needs_wakeup() {
             self.counters.tx_wakeups += 1;
-            let _ = self.sock.tx.wakeup();
+            xsk::kick_tx(self.sock.fd());
         }
         self.reap();
         !self.tx_batch.is_empty() || self.tx_in_flight() > 0
@@ -440,16 +456,24 @@ impl XdpDevice {
     }
 
     fn tx_in_flight(&mut self) -> usize {
-        RING_SIZE as usize - self.sock.tx.nb_free_exact() as usize
+        self.sock.rings.tx.in_flight() as usize
     }
 
-    /// Move completed transmissions back into the pool.
+    /// Take completed transmissions off the completion ring: chunks whose
+    /// handle is gone go back to the pool; the others become rewritable.
     fn reap(&mut self) {
         loop {
-            // SAFETY: completed descriptors are chunks the kernel is done
-            // with; they return to the pool, their only owner.
-            let n = unsafe { self.sock.cq.consume(&mut self.scratch) };
-            self.umem.put_descs(&self.scratch[..n]);
+            let n = self.sock.rings.comp.consume(&mut self.addr_scratch);
+            let core = self.umem.core();
+            let mut back = 0;
+            for i in 0..n {
+                let a = self.addr_scratch[i];
+                if (a as usize) < core.len() && core.tx_complete(a) {
+                    self.addr_scratch[back] = chunk_data(a);
+                    back += 1;
+                }
+            }
+            self.umem.put_descs(&self.addr_scratch[..back]);
             self.tx_outstanding = self.tx_outstanding.saturating_sub(n);
             if n < BATCH {
                 break;
@@ -457,10 +481,8 @@ impl XdpDevice {
         }
     }
 
-    fn queue_tx(&mut self, mut frame: XdpFrame, start: usize, end: usize) -> bool {
-        if start > end || end > frame.buf().len() {
-            return false;
-        }
+    /// Make room in the TX batch (flushing once); false if still full.
+    fn tx_room(&mut self) -> bool {
         if self.tx_batch.len() == TX_BATCH {
             let _ = self.flush();
             if self.tx_batch.len() == TX_BATCH {
@@ -468,16 +490,54 @@ impl XdpDevice {
                 return false;
             }
         }
-        if start != 0 {
-            // xsk-rs descriptors always start at the chunk's data offset:
-            // move the packet there (small packets only: data segments go
-            // through `transmit_ref`, which copies anyway).
-            frame.buf_mut().copy_within(start..end, 0);
+        true
+    }
+
+    /// The descriptor for `frame[start..end]`: TX metadata written in front
+    /// of the packet when the TCP checksum is to be offloaded.
+    fn tx_desc(&mut self, frame: &mut XdpFrame, start: usize, end: usize) -> XdpDesc {
+        let addr = frame.umem_addr() + start as u64;
+        let mut options = 0;
+        if let Some((csum_start, csum_offset)) = tcp_csum_location(&frame.buf()[start..end]) {
+            if self.csum_offload {
+                let md = XskTxMetadata {
+                    flags: XDP_TXMD_FLAGS_CHECKSUM,
+                    csum_start,
+                    csum_offset,
+                    _rest: 0,
+                };
+                // `struct xsk_tx_metadata` in native byte order.
+                let mut bytes = [0u8; TX_METADATA_LEN];
+                bytes[..8].copy_from_slice(&md.flags.to_ne_bytes());
+                bytes[8..10].copy_from_slice(&md.csum_start.to_ne_bytes());
+                bytes[10..12].copy_from_slice(&md.csum_offset.to_ne_bytes());
+                if frame.write_in_chunk(addr - TX_METADATA_LEN as u64, &bytes) {
+                    options = XDP_TX_METADATA;
+                    self.counters.tx_csum_offloaded += 1;
+                }
+            } else {
+                self.counters.tx_csum_software += 1;
+            }
         }
         if let Some(tap) = &self.capture {
-            tap.capture(&frame.buf()[..end - start]);
+            tap.capture(&frame.buf()[start..end]);
         }
-        self.tx_batch.push(frame.into_desc(&self.umem, end - start));
+        XdpDesc {
+            addr,
+            len: (end - start) as u32,
+            options,
+        }
+    }
+
+    fn queue_tx(&mut self, mut frame: XdpFrame, start: usize, end: usize) -> bool {
+        if start > end || end > frame.buf().len() || !self.tx_room() {
+            return false;
+        }
+        let d = self.tx_desc(&mut frame, start, end);
+        // The handle is given up: the completion returns the chunk.
+        self.umem.core().tx_begin(d.addr, true);
+        let _ = frame.into_addr();
+        self.tx_batch.push(d);
         true
     }
 }
@@ -503,10 +563,12 @@ impl Device for XdpDevice {
         f
     }
 
+    /// Puts a descriptor at `frame[start]` on the TX ring: no copy, however
+    /// far into the chunk the packet starts.
     fn transmit(&mut self, mut frame: XdpFrame, start: usize, end: usize) -> bool {
         if let Some(imp) = self.impair.as_mut() {
             // Through the transmit link first (the packet moved to the
-            // chunk's start, where a descriptor points).
+            // frame's start: the link model keeps lengths, not offsets).
             if start > end || end > frame.buf().len() {
                 return false;
             }
@@ -519,28 +581,41 @@ impl Device for XdpDevice {
         self.queue_tx(frame, start, end)
     }
 
-    /// Copies `frame[start..end]` into a fresh UMEM frame: the caller keeps
-    /// its frame for retransmission and may rewrite it at once (so
-    /// `can_rewrite` is always true). Lending the frame itself to the TX
-    /// ring would save this copy; it needs completion tracking per frame.
-    fn transmit_ref(&mut self, frame: &XdpFrame, start: usize, end: usize) -> bool {
+    /// Lends `frame[start..end]` to the TX ring (zero-copy): the chunk is
+    /// marked in flight until its completion returns, and `can_rewrite`
+    /// says false until then. With `--impair` the packet is copied (the
+    /// link model holds its own frames).
+    fn transmit_ref(&mut self, frame: &mut XdpFrame, start: usize, end: usize) -> bool {
         if start > end || end > frame.buf().len() {
             return false;
         }
-        let Some(mut copy) = self.alloc() else {
-            return false;
-        };
-        let len = end - start;
-        if len > copy.buf().len() {
+        if self.impair.is_some() {
+            let Some(mut copy) = self.alloc() else {
+                return false;
+            };
+            let len = end - start;
+            copy.buf_mut()[..len].copy_from_slice(&frame.buf()[start..end]);
+            self.counters.tx_copies += 1;
+            return self.transmit(copy, 0, len);
+        }
+        if frame.tx_pending() || !self.tx_room() {
             return false;
         }
-        copy.buf_mut()[..len].copy_from_slice(&frame.buf()[start..end]);
-        self.counters.tx_copies += 1;
-        self.transmit(copy, 0, len)
+        let d = self.tx_desc(frame, start, end);
+        self.umem.core().tx_begin(d.addr, false);
+        self.counters.tx_zero_copy += 1;
+        self.tx_batch.push(d);
+        true
     }
 
-    fn can_rewrite(&self, _frame: &XdpFrame) -> bool {
-        true
+    /// False while a transmission of `frame` is in flight: its bytes are
+    /// the kernel's (or the NIC's) until the completion ring returns it.
+    fn can_rewrite(&self, frame: &XdpFrame) -> bool {
+        !frame.tx_pending()
+    }
+
+    fn tx_checksum_offload(&self) -> bool {
+        self.csum_offload
     }
 
     fn mtu(&self) -> usize {
@@ -574,15 +649,25 @@ impl Device for XdpDevice {
 
 impl Drop for XdpDevice {
     fn drop(&mut self) {
-        // Queued-but-unsent descriptors go back to the pool.
-        self.umem.put_descs(&self.tx_batch);
-        self.tx_batch.clear();
+        // Queued-but-unsent descriptors: their chunks go back to the pool,
+        // or to the frame handles that still hold them.
+        let core = self.umem.core();
+        for d in self.tx_batch.drain(..) {
+            if core.tx_complete(d.addr) {
+                core.pool.put_many(&[chunk_data(d.addr)]);
+            }
+        }
         self.reap();
-        // What is still on the rings stays the kernel's until the socket
-        // closes; counted so that the UMEM's account balances.
-        self.umem
-            .core()
-            .pool
-            .add_kernel_held(self.fill_outstanding + self.tx_outstanding);
+        // What is still on the TX ring stays the kernel's until the socket
+        // closes (counted so that the UMEM's account balances), unless a
+        // frame handle holds it: that handle returns it when dropped.
+        let mut left = Vec::new();
+        self.sock
+            .rings
+            .tx
+            .last_produced(self.tx_outstanding as u32, &mut left);
+        let core = self.umem.core();
+        let orphans = left.iter().filter(|d| core.tx_complete(d.addr)).count();
+        core.pool.add_kernel_held(self.fill_outstanding + orphans);
     }
 }
