@@ -244,6 +244,44 @@ impl<F: Frame> SendBuffer<F> {
         }
     }
 
+    /// Make the bytes from `seq` (unsent: SND.NXT or later) contiguous in
+    /// the frame that holds `seq`, up to `want` of them, by moving the
+    /// following frames' bytes into it (within its buffer). Returns how
+    /// many bytes from `seq` that frame holds now. For the rare path MTU
+    /// probe (RFC 4821 §7.4), which must be larger than the frames were
+    /// filled to; the copy is a few hundred bytes every few minutes.
+    pub fn gather(&mut self, seq: SeqNumber, want: usize) -> usize {
+        let Some(s) = self.locate(seq, usize::MAX) else {
+            return 0;
+        };
+        let mut have = s.len;
+        while have < want {
+            // Rare (see above): making the ring contiguous moves no frame
+            // data and allocates nothing.
+            let (head, rest) = self.frames.make_contiguous().split_at_mut(s.idx + 1);
+            let (Some(dst), Some(src)) = (head.last_mut(), rest.first_mut()) else {
+                break;
+            };
+            let room = dst.frame.buf().len() - dst.end;
+            let k = (want - have).min(room).min(src.len());
+            if k == 0 {
+                break;
+            }
+            let (from, to) = (src.off, dst.end);
+            dst.frame.buf_mut()[to..to + k].copy_from_slice(&src.frame.buf()[from..from + k]);
+            dst.end += k;
+            src.off += k;
+            src.seq = src.seq + k;
+            have += k;
+            if src.len() == 0 {
+                if let Some(f) = self.frames.remove(s.idx + 1) {
+                    self.mem -= f.frame.truesize();
+                }
+            }
+        }
+        have
+    }
+
     /// Drop everything (abort, reset).
     pub fn clear(&mut self) {
         self.frames.clear();
