@@ -341,4 +341,53 @@ mod tests {
         assert_eq!(b.len(), 1502);
         assert!(b.locate(SeqNumber(2499), 1).is_none());
     }
+
+    #[test]
+    fn gather_makes_a_probe_contiguous() {
+        let mut b = SendBuffer::<V>::new(SeqNumber(0));
+        let data: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
+        // Frames of 1000 bytes; 500 sent.
+        assert_eq!(
+            b.write(&data, usize::MAX, 1000, SeqNumber(0), &mut alloc),
+            4000
+        );
+        assert_eq!(b.frames(), 4);
+        let mem = b.mem();
+        // 1,400 bytes from 500: the rest of frame 0 and 900 of frame 1.
+        assert_eq!(b.gather(SeqNumber(500), 1400), 1400);
+        assert_eq!(b.frames(), 4);
+        let s = b.locate(SeqNumber(500), 1400).unwrap();
+        assert_eq!((s.idx, s.len), (0, 1400));
+        match b.payload(s) {
+            Payload::Bytes(x) => assert_eq!(x, &data[500..1900]),
+            _ => panic!("expected bytes"),
+        }
+        // Never beyond the frame's buffer (2,048 less the headroom, 500
+        // bytes of it before SEQ 500).
+        assert_eq!(b.gather(SeqNumber(500), 100_000), 2048 - HEADROOM - 500);
+        assert_eq!(b.mem(), mem);
+        // A frame emptied by the gathering is released.
+        let mut b = SendBuffer::<V>::new(SeqNumber(0));
+        assert_eq!(
+            b.write(&data, usize::MAX, 500, SeqNumber(0), &mut alloc),
+            4000
+        );
+        assert_eq!(b.frames(), 8);
+        let mem = b.mem();
+        assert_eq!(b.gather(SeqNumber(200), 1000), 1000);
+        assert_eq!(b.frames(), 7);
+        assert!(b.mem() < mem);
+        // Everything still in order, at the same sequence numbers.
+        let mut seq = 0;
+        while let Some(s) = b.locate(SeqNumber(seq), usize::MAX) {
+            let x = match b.payload(s) {
+                Payload::Bytes(x) => x.to_vec(),
+                Payload::InPlace { frame, start, end } => frame.buf()[start..end].to_vec(),
+                Payload::None => break,
+            };
+            assert_eq!(x, &data[seq as usize..seq as usize + x.len()]);
+            seq += x.len() as u32;
+        }
+        assert_eq!(seq, 4000);
+    }
 }
