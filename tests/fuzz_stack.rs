@@ -5,8 +5,10 @@
 //! panic and memory (frames held, connections, events) stays bounded.
 
 mod common;
+mod fuzz_budget;
 use common::*;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use xdptcp::app::Event;
 use xdptcp::mptcp::Key;
 use xdptcp::stack::{ConnId, Stack};
@@ -280,19 +282,32 @@ fn run(ops: &[Op], with_conns: bool) {
 
 #[test]
 fn fuzz_stack_input() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
     bolero::check!()
         .with_type::<Vec<Op>>()
-        .with_iterations(500)
+        .with_test_time(fuzz_budget::per_target())
         .with_max_len(4096)
-        .for_each(|ops| run(ops, true));
+        .for_each(|ops| {
+            RUNS.fetch_add(1, Ordering::Relaxed);
+            run(ops, true)
+        });
+    fuzz_budget::report("stack input", RUNS.load(Ordering::Relaxed));
 }
 
 /// The layers below TCP connections (and the closed-port path) alone.
 #[test]
 fn fuzz_stack_input_without_connections() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
     bolero::check!()
         .with_type::<Vec<Op>>()
-        .with_iterations(500)
+        .with_test_time(fuzz_budget::per_target())
         .with_max_len(4096)
-        .for_each(|ops| run(ops, false));
+        .for_each(|ops| {
+            RUNS.fetch_add(1, Ordering::Relaxed);
+            run(ops, false)
+        });
+    fuzz_budget::report(
+        "stack input without connections",
+        RUNS.load(Ordering::Relaxed),
+    );
 }

@@ -9,6 +9,7 @@
 //! data transfer, half-close, simultaneous close and TIME-WAIT are all
 //! reached this way. Nothing may panic, and memory and output stay bounded.
 
+mod fuzz_budget;
 mod tcp_harness;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tcp_harness::{frame, pkt, HeapFrame, Out, Sink};
@@ -314,15 +315,8 @@ fn run_seen(variant: u8, passive_listen: bool, ops: &[Op], seen: &mut u32) -> [S
     [sides[0].conn.state(), sides[1].conn.state()]
 }
 
-/// Runs per `cargo test` (brief in CI); `XDPTCP_FUZZ_ITERATIONS` for longer.
-fn iterations() -> usize {
-    std::env::var("XDPTCP_FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000)
-}
-
 static SEEN: AtomicU32 = AtomicU32::new(0);
+static RUNS: AtomicU32 = AtomicU32::new(0);
 
 const ALL_STATES: [State; 11] = [
     State::Closed,
@@ -346,9 +340,10 @@ fn state_index(s: State) -> usize {
 fn fuzz_tcp_pair_every_state() {
     bolero::check!()
         .with_type::<(u8, bool, Vec<Op>)>()
-        .with_iterations(iterations())
+        .with_test_time(fuzz_budget::per_target())
         .with_max_len(8192)
         .for_each(|(variant, listen, ops)| {
+            RUNS.fetch_add(1, Ordering::Relaxed);
             // Half the runs start from an established connection with data
             // in flight, so the later states are reached often.
             let mut all = if variant & 64 != 0 {
@@ -361,6 +356,7 @@ fn fuzz_tcp_pair_every_state() {
             run_seen(*variant, *listen, &all, &mut seen);
             SEEN.fetch_or(seen, Ordering::Relaxed);
         });
+    fuzz_budget::report("tcp pair", RUNS.load(Ordering::Relaxed) as usize);
     // The fuzzer must have driven connections through every state.
     let seen = SEEN.load(Ordering::Relaxed);
     let missing: Vec<_> = ALL_STATES

@@ -1,5 +1,5 @@
 //! Fuzz targets for every wire parser (bolero). Under `cargo test` each runs
-//! bolero's default random-input budget (about a second); under
+//! for the budget of `fuzz_budget` (2 s in CI, `XDPTCP_FUZZ_SECS`); under
 //! `cargo bolero test --test fuzz_wire <name>` they run as real fuzzers.
 //!
 //! Properties: no input panics a parser; for IPv4, UDP and TCP,
@@ -7,6 +7,7 @@
 //! see `TcpRepr::canonical`); inputs "fixed up" to be well-formed (lengths
 //! and checksums set right) must parse.
 
+mod fuzz_budget;
 use bolero::check;
 use core::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -24,9 +25,7 @@ const MAX_LEN: usize = 1600;
 
 /// Proves the target ran many inputs, not one: prints and checks the count.
 fn report(name: &str, runs: &AtomicUsize) {
-    let n = runs.load(Relaxed);
-    eprintln!("fuzz {name}: {n} inputs");
-    assert!(n > 100, "fuzz {name} ran only {n} inputs");
+    fuzz_budget::report(name, runs.load(Relaxed));
 }
 
 fn be16(b: &[u8], i: usize) -> u16 {
@@ -36,39 +35,45 @@ fn be16(b: &[u8], i: usize) -> u16 {
 #[test]
 fn fuzz_ethernet() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    check!().with_max_len(64).for_each(|bytes: &[u8]| {
-        RUNS.fetch_add(1, Relaxed);
-        match EthernetRepr::parse(bytes) {
-            Ok(e) => {
-                let mut out = [0u8; 14];
-                e.emit(&mut out);
-                assert_eq!(&out[..], &bytes[..14]);
+    check!()
+        .with_test_time(fuzz_budget::per_target())
+        .with_max_len(64)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Relaxed);
+            match EthernetRepr::parse(bytes) {
+                Ok(e) => {
+                    let mut out = [0u8; 14];
+                    e.emit(&mut out);
+                    assert_eq!(&out[..], &bytes[..14]);
+                }
+                Err(err) => assert!(bytes.len() < 14 && err == WireError::Truncated),
             }
-            Err(err) => assert!(bytes.len() < 14 && err == WireError::Truncated),
-        }
-    });
+        });
     report("ethernet", &RUNS);
 }
 
 #[test]
 fn fuzz_arp() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    check!().with_max_len(64).for_each(|bytes: &[u8]| {
-        RUNS.fetch_add(1, Relaxed);
-        let _ = ArpRepr::parse(bytes);
-        // Fixed up to Ethernet/IPv4 with a valid opcode: must parse and
-        // re-emit byte for byte.
-        if bytes.len() >= ArpRepr::LEN {
-            let mut p = bytes[..ArpRepr::LEN].to_vec();
-            p[..6].copy_from_slice(&[0, 1, 8, 0, 6, 4]);
-            p[6] = 0;
-            p[7] = 1 + (p[7] & 1);
-            let a = ArpRepr::parse(&p).expect("fixed-up ARP parses");
-            let mut out = [0u8; ArpRepr::LEN];
-            a.emit(&mut out);
-            assert_eq!(&out[..], &p[..]);
-        }
-    });
+    check!()
+        .with_test_time(fuzz_budget::per_target())
+        .with_max_len(64)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Relaxed);
+            let _ = ArpRepr::parse(bytes);
+            // Fixed up to Ethernet/IPv4 with a valid opcode: must parse and
+            // re-emit byte for byte.
+            if bytes.len() >= ArpRepr::LEN {
+                let mut p = bytes[..ArpRepr::LEN].to_vec();
+                p[..6].copy_from_slice(&[0, 1, 8, 0, 6, 4]);
+                p[6] = 0;
+                p[7] = 1 + (p[7] & 1);
+                let a = ArpRepr::parse(&p).expect("fixed-up ARP parses");
+                let mut out = [0u8; ArpRepr::LEN];
+                a.emit(&mut out);
+                assert_eq!(&out[..], &p[..]);
+            }
+        });
     report("arp", &RUNS);
 }
 
@@ -112,17 +117,20 @@ fn ipv4_round_trip(packet: &[u8]) {
 fn fuzz_ipv4() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     static FIXED_OK: AtomicUsize = AtomicUsize::new(0);
-    check!().with_max_len(MAX_LEN).for_each(|bytes: &[u8]| {
-        RUNS.fetch_add(1, Relaxed);
-        ipv4_round_trip(bytes);
-        if let Some(p) = fix_ipv4(bytes) {
-            let (ip, hl) = Ipv4Repr::parse(&p).expect("fixed-up IPv4 parses");
-            assert_eq!(hl, (p[0] as usize & 0x0f) * 4);
-            assert_eq!(hl + ip.payload_len, be16(&p, 2) as usize);
-            FIXED_OK.fetch_add(1, Relaxed);
-            ipv4_round_trip(&p);
-        }
-    });
+    check!()
+        .with_test_time(fuzz_budget::per_target())
+        .with_max_len(MAX_LEN)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Relaxed);
+            ipv4_round_trip(bytes);
+            if let Some(p) = fix_ipv4(bytes) {
+                let (ip, hl) = Ipv4Repr::parse(&p).expect("fixed-up IPv4 parses");
+                assert_eq!(hl, (p[0] as usize & 0x0f) * 4);
+                assert_eq!(hl + ip.payload_len, be16(&p, 2) as usize);
+                FIXED_OK.fetch_add(1, Relaxed);
+                ipv4_round_trip(&p);
+            }
+        });
     report("ipv4", &RUNS);
     report("ipv4 (fixed up, parsed)", &FIXED_OK);
 }
@@ -130,24 +138,27 @@ fn fuzz_ipv4() {
 #[test]
 fn fuzz_icmp() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    check!().with_max_len(MAX_LEN).for_each(|bytes: &[u8]| {
-        RUNS.fetch_add(1, Relaxed);
-        let _ = IcmpRepr::parse(bytes);
-        if bytes.len() >= 8 {
-            let mut p = bytes.to_vec();
-            p[2] = 0;
-            p[3] = 0;
-            let c = checksum::checksum(&p);
-            p[2..4].copy_from_slice(&c.to_be_bytes());
-            let m = IcmpRepr::parse(&p).expect("fixed-up ICMP parses");
-            let mut out = vec![0u8; m.buffer_len()];
-            m.emit(&mut out);
-            assert_eq!(IcmpRepr::parse(&out), Ok(m));
-            if let IcmpRepr::EchoRequest { .. } | IcmpRepr::EchoReply { .. } = m {
-                assert_eq!(out, p);
+    check!()
+        .with_test_time(fuzz_budget::per_target())
+        .with_max_len(MAX_LEN)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Relaxed);
+            let _ = IcmpRepr::parse(bytes);
+            if bytes.len() >= 8 {
+                let mut p = bytes.to_vec();
+                p[2] = 0;
+                p[3] = 0;
+                let c = checksum::checksum(&p);
+                p[2..4].copy_from_slice(&c.to_be_bytes());
+                let m = IcmpRepr::parse(&p).expect("fixed-up ICMP parses");
+                let mut out = vec![0u8; m.buffer_len()];
+                m.emit(&mut out);
+                assert_eq!(IcmpRepr::parse(&out), Ok(m));
+                if let IcmpRepr::EchoRequest { .. } | IcmpRepr::EchoReply { .. } = m {
+                    assert_eq!(out, p);
+                }
             }
-        }
-    });
+        });
     report("icmp", &RUNS);
 }
 
@@ -168,21 +179,24 @@ fn udp_round_trip(datagram: &[u8]) {
 #[test]
 fn fuzz_udp() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    check!().with_max_len(MAX_LEN).for_each(|bytes: &[u8]| {
-        RUNS.fetch_add(1, Relaxed);
-        udp_round_trip(bytes);
-        if bytes.len() >= 8 {
-            // Valid length and no checksum: must parse.
-            let mut p = bytes.to_vec();
-            let len = 8 + be16(&p, 4) as usize % (p.len() - 7);
-            p[4..6].copy_from_slice(&(len as u16).to_be_bytes());
-            p[6] = 0;
-            p[7] = 0;
-            let (_, range) = UdpRepr::parse(&p, SRC, DST).expect("fixed-up UDP parses");
-            assert_eq!(range, 8..len);
-            udp_round_trip(&p);
-        }
-    });
+    check!()
+        .with_test_time(fuzz_budget::per_target())
+        .with_max_len(MAX_LEN)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Relaxed);
+            udp_round_trip(bytes);
+            if bytes.len() >= 8 {
+                // Valid length and no checksum: must parse.
+                let mut p = bytes.to_vec();
+                let len = 8 + be16(&p, 4) as usize % (p.len() - 7);
+                p[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+                p[6] = 0;
+                p[7] = 0;
+                let (_, range) = UdpRepr::parse(&p, SRC, DST).expect("fixed-up UDP parses");
+                assert_eq!(range, 8..len);
+                udp_round_trip(&p);
+            }
+        });
     report("udp", &RUNS);
 }
 
@@ -225,22 +239,25 @@ fn tcp_round_trip(segment: &[u8]) -> bool {
 fn fuzz_tcp() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     static FIXED_OK: AtomicUsize = AtomicUsize::new(0);
-    check!().with_max_len(MAX_LEN).for_each(|bytes: &[u8]| {
-        RUNS.fetch_add(1, Relaxed);
-        let _ = TcpRepr::parse_unchecked(bytes);
-        tcp_round_trip(bytes);
-        if let Some(s) = fix_tcp(bytes) {
-            let checked = TcpRepr::parse(&s, SRC, DST);
-            assert_eq!(checked, TcpRepr::parse_unchecked(&s));
-            // With a valid header length, only the options can be wrong.
-            if let Err(e) = checked {
-                assert_eq!(e, WireError::BadLength);
+    check!()
+        .with_test_time(fuzz_budget::per_target())
+        .with_max_len(MAX_LEN)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Relaxed);
+            let _ = TcpRepr::parse_unchecked(bytes);
+            tcp_round_trip(bytes);
+            if let Some(s) = fix_tcp(bytes) {
+                let checked = TcpRepr::parse(&s, SRC, DST);
+                assert_eq!(checked, TcpRepr::parse_unchecked(&s));
+                // With a valid header length, only the options can be wrong.
+                if let Err(e) = checked {
+                    assert_eq!(e, WireError::BadLength);
+                }
+                if tcp_round_trip(&s) {
+                    FIXED_OK.fetch_add(1, Relaxed);
+                }
             }
-            if tcp_round_trip(&s) {
-                FIXED_OK.fetch_add(1, Relaxed);
-            }
-        }
-    });
+        });
     report("tcp", &RUNS);
     report("tcp (fixed up, parsed)", &FIXED_OK);
 }
@@ -261,6 +278,7 @@ type Opts = (
 fn fuzz_tcp_emit_parse() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     check!()
+        .with_test_time(fuzz_budget::per_target())
         .with_type::<(Fields, Opts, Vec<u8>)>()
         .for_each(|(f, o, payload)| {
             RUNS.fetch_add(1, Relaxed);
@@ -342,39 +360,42 @@ fn fuzz_tcp_emit_parse() {
 #[test]
 fn fuzz_frame() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    check!().with_max_len(MAX_LEN).for_each(|bytes: &[u8]| {
-        RUNS.fetch_add(1, Relaxed);
-        let Ok(eth) = EthernetRepr::parse(bytes) else {
-            return;
-        };
-        let rest = &bytes[EthernetRepr::HEADER_LEN..];
-        match eth.ethertype {
-            EtherType::Arp => {
-                let _ = ArpRepr::parse(rest);
-            }
-            _ => {
-                // Treat everything as IPv4 (most inputs are not Ipv4 type).
-                let Some(p) = fix_ipv4(rest) else { return };
-                let Ok((ip, hl)) = Ipv4Repr::parse(&p) else {
-                    return;
-                };
-                let payload = &p[hl..hl + ip.payload_len];
-                match ip.protocol {
-                    IpProtocol::Tcp => {
-                        let _ = TcpRepr::parse(payload, ip.src, ip.dst);
-                    }
-                    IpProtocol::Udp => {
-                        let _ = UdpRepr::parse(payload, ip.src, ip.dst);
-                    }
-                    IpProtocol::Icmp => {
-                        let _ = IcmpRepr::parse(payload);
-                    }
-                    IpProtocol::Other(_) => {}
+    check!()
+        .with_test_time(fuzz_budget::per_target())
+        .with_max_len(MAX_LEN)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Relaxed);
+            let Ok(eth) = EthernetRepr::parse(bytes) else {
+                return;
+            };
+            let rest = &bytes[EthernetRepr::HEADER_LEN..];
+            match eth.ethertype {
+                EtherType::Arp => {
+                    let _ = ArpRepr::parse(rest);
                 }
-                let _ = TcpRepr::parse_unchecked(payload);
+                _ => {
+                    // Treat everything as IPv4 (most inputs are not Ipv4 type).
+                    let Some(p) = fix_ipv4(rest) else { return };
+                    let Ok((ip, hl)) = Ipv4Repr::parse(&p) else {
+                        return;
+                    };
+                    let payload = &p[hl..hl + ip.payload_len];
+                    match ip.protocol {
+                        IpProtocol::Tcp => {
+                            let _ = TcpRepr::parse(payload, ip.src, ip.dst);
+                        }
+                        IpProtocol::Udp => {
+                            let _ = UdpRepr::parse(payload, ip.src, ip.dst);
+                        }
+                        IpProtocol::Icmp => {
+                            let _ = IcmpRepr::parse(payload);
+                        }
+                        IpProtocol::Other(_) => {}
+                    }
+                    let _ = TcpRepr::parse_unchecked(payload);
+                }
             }
-        }
-    });
+        });
     report("frame", &RUNS);
 }
 
@@ -385,30 +406,33 @@ fn fuzz_frame() {
 #[test]
 fn fuzz_mptcp_option() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    check!().with_max_len(60).for_each(|bytes: &[u8]| {
-        RUNS.fetch_add(1, Relaxed);
-        let _ = MptcpOption::parse(bytes);
-        if bytes.len() < 3 || bytes.len() > 40 {
-            return;
-        }
-        let mut b = bytes.to_vec();
-        b[0] = 30;
-        b[1] = b.len() as u8;
-        if let Ok(opt) = MptcpOption::parse(&b) {
-            if let MptcpOption::Unknown { .. } = opt {
+    check!()
+        .with_test_time(fuzz_budget::per_target())
+        .with_max_len(60)
+        .for_each(|bytes: &[u8]| {
+            RUNS.fetch_add(1, Relaxed);
+            let _ = MptcpOption::parse(bytes);
+            if bytes.len() < 3 || bytes.len() > 40 {
                 return;
             }
-            let mut out = [0u8; 40];
-            let n = opt.emit(&mut out);
-            assert_eq!(n, b.len(), "{opt:?} from {b:02x?}");
-            assert_eq!(MptcpOption::parse(&out[..n]), Ok(opt), "{b:02x?}");
-        }
-        // As a TCP options area: the MPTCP options kept raw each parse.
-        if let Ok(o) = xdptcp::wire::TcpOptions::parse(bytes) {
-            for opt in o.mptcp.options() {
-                let _ = MptcpOption::parse(opt);
+            let mut b = bytes.to_vec();
+            b[0] = 30;
+            b[1] = b.len() as u8;
+            if let Ok(opt) = MptcpOption::parse(&b) {
+                if let MptcpOption::Unknown { .. } = opt {
+                    return;
+                }
+                let mut out = [0u8; 40];
+                let n = opt.emit(&mut out);
+                assert_eq!(n, b.len(), "{opt:?} from {b:02x?}");
+                assert_eq!(MptcpOption::parse(&out[..n]), Ok(opt), "{b:02x?}");
             }
-        }
-    });
+            // As a TCP options area: the MPTCP options kept raw each parse.
+            if let Ok(o) = xdptcp::wire::TcpOptions::parse(bytes) {
+                for opt in o.mptcp.options() {
+                    let _ = MptcpOption::parse(opt);
+                }
+            }
+        });
     report("mptcp option", &RUNS);
 }

@@ -77,3 +77,48 @@ fn black_hole_is_detected_without_icmp() {
     let holes: u64 = r.stacks.iter().map(|s| s.black_holes).sum();
     assert_eq!(holes, 4, "one per flow");
 }
+
+/// RFC 4821 §7 / RFC 8899 §5.1.1: after a lowered path MTU, probing finds
+/// a larger one once the path allows it. The router leaves the path at
+/// 1.5 s (the MTU rises from 1,280 to the link's 1,500); with the raise
+/// timer at 1 s, full-sized packets cross the link again before the end.
+/// The control run keeps the router: nothing larger than 1,280 passes,
+/// and the probes fail. With ICMP the size was learned from the router;
+/// without, black-hole detection lowered it to 1,064 and probing found
+/// 1,280 first.
+#[test]
+fn probing_finds_a_path_mtu_that_rose() {
+    for icmp in [true, false] {
+        for lifted in [true, false] {
+            let mut p = params(icmp, 1, 4);
+            p.bytes = 40 << 20;
+            p.pmtu_probe_interval = Some(Duration::from_secs(1));
+            p.path_hop_until = lifted.then_some(Duration::from_millis(1500));
+            let r = check(&p);
+            let sum =
+                |f: fn(&xdptcp::stack::StackCounters) -> u64| r.stacks.iter().map(f).sum::<u64>();
+            eprintln!(
+                "  lifted {lifted}: {:.0} ms, largest packet {}, probes {}, raises {}, failed {}",
+                r.virtual_ms,
+                r.link.largest_passed,
+                sum(|s| s.pmtu_probes),
+                sum(|s| s.pmtu_raises),
+                sum(|s| s.pmtu_probe_failures)
+            );
+            assert!(
+                r.virtual_ms > 3000.0,
+                "the transfer outlasts the raise timer"
+            );
+            assert!(sum(|s| s.pmtu_probes) >= 1);
+            if lifted {
+                assert_eq!(r.link.largest_passed, 1500, "full-sized packets again");
+                assert!(sum(|s| s.pmtu_raises) >= 1);
+            } else {
+                // Without ICMP only probes reaching exactly 1,280 make
+                // packets of that size (black-hole detection left 1,064).
+                assert_eq!(r.link.largest_passed, 1280, "the path MTU found");
+                assert!(sum(|s| s.pmtu_probe_failures) >= 1);
+            }
+        }
+    }
+}

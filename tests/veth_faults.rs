@@ -4,16 +4,20 @@
 //! byte of the echo (so both directions carry the data under the fault).
 //! Cells: loss 0.1 %, 1 %, 5 %; duplication; reordering; delay with
 //! jitter; corruption; rate asymmetry; the link taken down for 2 s
-//! mid-transfer.
+//! mid-transfer; a path MTU of 1,280 behind a router namespace that sends
+//! ICMP "fragmentation needed", and behind one whose ICMP is filtered
+//! (packetization-layer PMTUD finds 1,280 by probing).
 //!
 //! Size: `XDPTCP_FAULT_MB` per connection (default 8 MB, two connections
 //! per cell: the matrix takes well under a minute on two cores; the
-//! issue's 20 MB is `XDPTCP_FAULT_MB=20`).
+//! issue's 20 MB is `XDPTCP_FAULT_MB=20`). `XDPTCP_FAULT_CELLS=WORD` runs
+//! only the cells whose name holds WORD (e.g. `MTU`).
 
 mod veth_common;
 use veth_common as common;
 use veth_common::bulk::bulk_conn;
 use veth_common::netns::{self, Harness};
+use veth_common::router::{self, RouterPath};
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,10 +56,15 @@ fn start_echo(h: &Harness, impair: Option<&str>, stats: &std::path::Path) -> Chi
 
 /// `CONNS` concurrent checked echo connections of `n` bytes each.
 fn transfer(nsk: &str, n: usize) -> Result<(), String> {
+    transfer_to(nsk, STACK, n)
+}
+
+fn transfer_to(nsk: &str, target: &str, n: usize) -> Result<(), String> {
     let threads: Vec<_> = (0..CONNS)
         .map(|i| {
             let nsk = nsk.to_string();
-            std::thread::spawn(move || bulk_conn(&nsk, STACK, 7000 + i, n))
+            let target = target.to_string();
+            std::thread::spawn(move || bulk_conn(&nsk, &target, 7000 + i, n))
         })
         .collect();
     for t in threads {
@@ -121,6 +130,76 @@ fn cell(
     let retransmits = common::stack_counter(&report, "retransmits");
     Ok(format!(
         "{name:<24} intact  {:>5.1} s  {:>7.1} Mbit/s echoed  stack retransmits {retransmits}",
+        secs,
+        (2 * CONNS as usize * n) as f64 * 8.0 / secs / 1e6
+    ))
+}
+
+/// A path-MTU cell: `xdptcp echo` behind a router whose far link has MTU
+/// 1,280 (see `veth_common::router`), reached through `--gateway`; the
+/// kernel announces MSS 1,460. With `filter_icmp` the router's ICMP is
+/// dropped: black-hole detection lowers the MSS, and probing must climb
+/// back to exactly 1,280 (the router counts the stack's 1,280-byte
+/// packets). Without, the ICMP lowers it at once.
+fn pmtu_cell(name: &str, filter_icmp: bool) -> Result<String, String> {
+    let r = RouterPath::up(if filter_icmp { "pf" } else { "pi" }, filter_icmp);
+    let stats = std::env::temp_dir().join(format!(
+        "xdptcp-fault-{}-pmtu-{filter_icmp}.json",
+        std::process::id()
+    ));
+    let iface = format!("{}={}/24", r.iface(), router::STACK);
+    let target = format!("{}:7", router::STACK);
+    let child = r
+        .command("s", BIN)
+        .args(["echo", "--iface", &iface, "--gateway", router::GATEWAY])
+        .args(["--duration", "600", "--stats-json", stats.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning xdptcp echo");
+    if !netns::wait_listening(&r.ns("k"), &target) {
+        let (_, err) = netns::stop(child);
+        return Err(format!(
+            "{name}: echo not reachable through the router\n{err}"
+        ));
+    }
+    let t = Instant::now();
+    let n = bytes();
+    let res = transfer_to(&r.ns("k"), &target, n);
+    let secs = t.elapsed().as_secs_f64();
+    let (code, err) = netns::stop(child);
+    let text = std::fs::read_to_string(&stats).unwrap_or_default();
+    let _ = std::fs::remove_file(&stats);
+    res.map_err(|e| format!("{name}: {e}\n{err}"))?;
+    if code != 0 {
+        return Err(format!("{name}: xdptcp echo exit {code}\n{err}"));
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{name}: report: {e}"))?;
+    let c = |k: &str| common::stack_counter(&report, k);
+    let (at_mtu, icmp_dropped) = r.counters();
+    let seen = format!(
+        "ICMP frag-needed received {}, dropped by the router {icmp_dropped}, reductions {}, black holes {}, probes {} (raised {}, lost {}), {at_mtu} packets of 1280 B",
+        c("icmp_frag_needed_rx"),
+        c("pmtu_reductions"),
+        c("black_holes"),
+        c("pmtu_probes"),
+        c("pmtu_raises"),
+        c("pmtu_probe_failures"),
+    );
+    let ok = if filter_icmp {
+        icmp_dropped > 0
+            && c("icmp_frag_needed_rx") == 0
+            && c("black_holes") > 0
+            && c("pmtu_raises") > 0
+    } else {
+        c("icmp_frag_needed_rx") > 0 && c("pmtu_reductions") > 0
+    };
+    if !ok || at_mtu == 0 {
+        return Err(format!("{name}: not what the cell is about: {seen}"));
+    }
+    Ok(format!(
+        "{name:<24} intact  {:>5.1} s  {:>7.1} Mbit/s echoed  {seen}",
         secs,
         (2 * CONNS as usize * n) as f64 * 8.0 / secs / 1e6
     ))
@@ -224,8 +303,22 @@ fn fault_matrix_against_kernel_tcp() {
     ];
     let mut lines = Vec::new();
     let mut failed = Vec::new();
-    for (name, impair, fired, during) in cells {
-        match cell(&h, name, impair, fired, during) {
+    let pmtu: [(&str, bool); 2] = [
+        ("path MTU 1280, ICMP", false),
+        ("path MTU 1280, no ICMP", true),
+    ];
+    let runs = cells
+        .into_iter()
+        .map(|(name, impair, fired, during)| (name, Some((impair, fired, during)), false))
+        .chain(pmtu.map(|(name, filter)| (name, None, filter)));
+    // XDPTCP_FAULT_CELLS=WORD runs only the cells whose name holds WORD.
+    let only = std::env::var("XDPTCP_FAULT_CELLS").unwrap_or_default();
+    for (name, spec, filter) in runs.filter(|(name, ..)| name.contains(only.as_str())) {
+        let res = match spec {
+            Some((impair, fired, during)) => cell(&h, name, impair, fired, during),
+            None => pmtu_cell(name, filter),
+        };
+        match res {
             Ok(l) => {
                 eprintln!("{l}");
                 lines.push(l);

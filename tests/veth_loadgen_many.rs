@@ -1,7 +1,11 @@
 //! `xdptcp loadgen` holds many concurrent connections from one worker (no
 //! file descriptors) against `xdptcp echo`, every echo verified. 20,000 by
 //! default (a few seconds, ~150 MB per side); XDPTCP_VETH_CONNS=100000 for
-//! the full-size run.
+//! the full-size run. The echo's RSS (VmRSS) before and at its largest
+//! while the connections are held is printed, with the delta per
+//! connection (RSS: it includes UMEM pages first touched during the run,
+//! so it is an upper bound; the heap alone is measured by
+//! `tests/stack_memory.rs`).
 
 mod veth_common;
 use veth_common as common;
@@ -45,6 +49,32 @@ fn loadgen_holds_many_connections_against_xdptcp_echo() {
         let _ = srv.kill();
         panic!("xdptcp echo did not start listening");
     }
+    // `ip netns exec` execs the program: the child is xdptcp itself.
+    let srv_pid = srv.id();
+    let rss_kib = move || -> u64 {
+        std::fs::read_to_string(format!("/proc/{srv_pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let rss_before = rss_kib();
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut max = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                max = max.max(rss_kib());
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            max
+        })
+    };
     // Opening takes about n / 5000 s here; then a light open-loop load
     // (every connection sends now and then) for a few seconds.
     let warmup = (n / 4000 + 4).to_string();
@@ -83,7 +113,14 @@ fn loadgen_holds_many_connections_against_xdptcp_echo() {
         ])
         .output()
         .expect("running loadgen");
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let rss_max = sampler.join().unwrap();
     let (code, err) = netns::stop(srv);
+    eprintln!(
+        "xdptcp echo RSS: before {rss_before} KiB, largest while holding {n} connections {rss_max} KiB: \
+         {:.0} bytes per connection (RSS delta, UMEM pages first touched included)",
+        rss_max.saturating_sub(rss_before) as f64 * 1024.0 / n as f64
+    );
     let lg_err = String::from_utf8_lossy(&o.stderr);
     let j: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("no JSON: {lg_err}"));

@@ -61,6 +61,14 @@ pub struct DataPath {
     /// [,limit=FRAMES][,seed=S] (P a fraction or a percentage; rate TX/RX).
     #[arg(long, value_name = "SPEC")]
     pub impair: Option<String>,
+    /// The next hop for destinations off the interfaces' subnets (a router
+    /// on one of them); without it only on-link peers are reachable.
+    #[arg(long, value_name = "IPV4")]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// After a path MTU was lowered, probe for a larger one this often
+    /// (RFC 4821 / RFC 8899 PLPMTUD; default 600 s, as Linux).
+    #[arg(long, value_name = "SECS")]
+    pub pmtu_probe_interval: Option<f64>,
 }
 
 /// `--cores` as parsed.
@@ -131,8 +139,25 @@ impl DataPath {
             })?),
             None => None,
         };
+        if let Some(g) = self.gateway {
+            if !self.ifaces.iter().any(|i| i.cidr.contains(g)) {
+                eprintln!(
+                    "xdptcp: --gateway {g} is on no --iface subnet: give a router address on one of them"
+                );
+                return Err(EXIT_USAGE);
+            }
+        }
+        let mut tcp = RuntimeConfig::default().tcp;
+        if let Some(s) = self.pmtu_probe_interval {
+            tcp.pmtu_probe_interval = secs("--pmtu-probe-interval", s).map_err(|e| {
+                eprintln!("xdptcp: {e}");
+                EXIT_USAGE
+            })?;
+        }
         Ok(RuntimeConfig {
             impair,
+            gateway: self.gateway,
+            tcp,
             ifaces: self.ifaces.clone(),
             queues: self.queues,
             cores: self.cores.clone().map(|c| c.0),

@@ -124,6 +124,8 @@ pub struct RuntimeConfig {
     pub busy_poll: Option<u32>,
     /// `--impair`: simulated links on every device (see `io::impair`).
     pub impair: Option<crate::io::impair::ImpairSpec>,
+    /// The default gateway, used by the interface whose subnet holds it.
+    pub gateway: Option<Ipv4Addr>,
 }
 
 impl Default for RuntimeConfig {
@@ -147,6 +149,7 @@ impl Default for RuntimeConfig {
             ephemeral_ports: None,
             busy_poll: None,
             impair: None,
+            gateway: None,
         }
     }
 }
@@ -210,6 +213,7 @@ fn stack_config(
     if let Some(p) = cfg.ephemeral_ports {
         c.ephemeral_ports = p;
     }
+    c.gateway = cfg.gateway.filter(|&g| spec.cidr.contains(g));
     c
 }
 

@@ -21,7 +21,7 @@ fn synchronized(s: State) -> bool {
 }
 
 /// The per-connection counters the stack sums (closed and live).
-const SUMMED: usize = 21;
+const SUMMED: usize = 24;
 
 fn summed(s: &ConnStats) -> [u64; SUMMED] {
     [
@@ -30,6 +30,9 @@ fn summed(s: &ConnStats) -> [u64; SUMMED] {
         s.fast_recoveries,
         s.pmtu_reductions,
         s.black_holes,
+        s.pmtu_probes,
+        s.pmtu_raises,
+        s.pmtu_probe_failures,
         s.stale_fins,
         s.fin_wait2_timeouts,
         s.acks_of_unsent,
@@ -59,6 +62,9 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         &mut c.fast_recoveries,
         &mut c.pmtu_reductions,
         &mut c.black_holes,
+        &mut c.pmtu_probes,
+        &mut c.pmtu_raises,
+        &mut c.pmtu_probe_failures,
         &mut c.stale_fins,
         &mut c.fin_wait2_timeouts,
         &mut c.acks_of_unsent,

@@ -162,6 +162,11 @@ pub struct StackCounters {
     pub pmtu_reductions: u64,
     /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).
     pub black_holes: u64,
+    /// Path MTU probes sent (RFC 4821 §7.4), those that raised the segment
+    /// size, and those lost.
+    pub pmtu_probes: u64,
+    pub pmtu_raises: u64,
+    pub pmtu_probe_failures: u64,
     /// Out-of-order FINs dropped because data ran past them.
     pub stale_fins: u64,
     /// RFC 5961 challenge ACKs sent (in-window RST or SYN).

@@ -25,6 +25,7 @@ mod input;
 mod mptcp;
 mod options;
 mod output;
+mod plpmtud;
 mod pmtu;
 mod pressure;
 mod prr;
@@ -364,7 +365,7 @@ impl<F: Frame> Connection<F> {
     /// the windows, retransmissions, ACKs, window updates, probes, RST.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut dyn SegmentSink<F>) {
         self.now = self.now.max(now);
-        self.expire_path_mtu();
+        self.plpmtud_raise_timer();
         self.transmit(out);
         self.update_timers();
     }

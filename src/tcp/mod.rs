@@ -92,6 +92,10 @@ pub struct Config {
     /// Packetization-layer path MTU black-hole detection (RFC 4821 §7.7):
     /// lower the MSS after repeated RTOs of full-sized segments.
     pub plpmtud: bool,
+    /// After a lowered path MTU, how long until probing for a larger one
+    /// (RFC 8899 §5.1.1 PMTU_RAISE_TIMER, RFC 1191 §6.3: not less than
+    /// 10 minutes on the internet; Linux tcp_probe_interval, 600 s).
+    pub pmtu_probe_interval: Duration,
     /// Initial window in segments (RFC 6928).
     pub initial_window: u32,
     /// Maximum segment lifetime; TIME-WAIT lasts 2·MSL (RFC 9293 §3.4.2).
@@ -135,6 +139,7 @@ impl Default for Config {
             snd_buf: 4 << 20,
             min_snd_mss: 216,
             plpmtud: true,
+            pmtu_probe_interval: Duration::from_secs(600),
             initial_window: 10,
             msl: Duration::from_secs(30),
             rto_initial: Duration::from_secs(1),

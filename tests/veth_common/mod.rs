@@ -38,3 +38,4 @@ pub fn stack_counter(report: &serde_json::Value, name: &str) -> u64 {
 
 pub mod bulk;
 pub mod netns;
+pub mod router;

@@ -114,6 +114,8 @@ pub struct LinkStats {
     pub dropped_path_mtu: u64,
     /// ICMP "fragmentation needed" sent back by the path hop.
     pub icmp_frag_needed: u64,
+    /// The largest IP packet that got past the MTU and the path hop.
+    pub largest_passed: u64,
 }
 
 /// A packet on its way: arrives at `at` (microseconds of virtual time).
@@ -255,6 +257,10 @@ impl<F: Frame> Link<F> {
                 return;
             }
         }
+        self.stats.largest_passed = self
+            .stats
+            .largest_passed
+            .max(len.saturating_sub(ETH_HEADER) as u64);
         // Queue and serialiser.
         let now_ns = now.micros() * 1000;
         while self.backlog.front().is_some_and(|&d| d <= now_ns) {

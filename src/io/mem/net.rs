@@ -237,6 +237,7 @@ impl Network {
             t.ce_marked += s.ce_marked;
             t.dropped_path_mtu += s.dropped_path_mtu;
             t.icmp_frag_needed += s.icmp_frag_needed;
+            t.largest_passed = t.largest_passed.max(s.largest_passed);
         }
         t
     }

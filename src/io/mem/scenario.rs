@@ -65,6 +65,11 @@ pub struct BulkParams {
     pub drain: Duration,
     /// A router with a smaller MTU on the path (the hosts keep the link's).
     pub path_hop: Option<PathHop>,
+    /// At this virtual time the router leaves the path (the path MTU
+    /// rises back to the link's): only probing can find that out.
+    pub path_hop_until: Option<Duration>,
+    /// `tcp::Config::pmtu_probe_interval` of both stacks (default 600 s).
+    pub pmtu_probe_interval: Option<Duration>,
     /// MPTCP v1 (RFC 8684) on the client and on the server stack.
     pub mptcp: [bool; 2],
     /// Both ask for the DSS checksum.
@@ -94,6 +99,8 @@ impl Default for BulkParams {
             drain: Duration::from_secs(300),
             mac_change_at: None,
             path_hop: None,
+            path_hop_until: None,
+            pmtu_probe_interval: None,
             mptcp: [false; 2],
             mptcp_checksum: false,
         }
@@ -348,6 +355,9 @@ fn tcp_config(p: &BulkParams) -> Config {
             // Linux's tcp_keepalive_probes.
             probes: 9,
         }),
+        pmtu_probe_interval: p
+            .pmtu_probe_interval
+            .unwrap_or(Config::default().pmtu_probe_interval),
         ..Config::default()
     }
 }
@@ -415,23 +425,38 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     server.app.client_done = Some(client.app.done.clone());
     client.check = true;
     server.check = true;
-    let mut outcome = match p.mac_change_at {
-        Some(t) if t < p.limits.time => net.run(
+    // Events at fixed virtual times: the run stops at each and goes on.
+    let mut events: Vec<(Duration, bool)> = [(p.mac_change_at, true), (p.path_hop_until, false)]
+        .into_iter()
+        .filter_map(|(t, mac)| t.filter(|&t| t < p.limits.time).map(|t| (t, mac)))
+        .collect();
+    events.sort();
+    let mut at = Duration::ZERO;
+    let mut outcome = Outcome::TimeLimit(Instant::ZERO);
+    for (t, mac) in events {
+        outcome = net.run(
             &mut [&mut client, &mut server],
             Limits {
-                time: t,
+                time: t - at,
                 ..p.limits
             },
-        ),
-        _ => net.run(&mut [&mut client, &mut server], p.limits),
-    };
-    if let (Some(t), Outcome::TimeLimit(_)) = (p.mac_change_at, outcome) {
+        );
+        if !matches!(outcome, Outcome::TimeLimit(_)) {
+            break;
+        }
         // The network jumped no later than `t`; move on to exactly `t`.
-        let mac = host_mac(0x40);
-        server.stack.set_mac(mac);
-        net.set_mac(1, mac);
+        at = t;
+        if mac {
+            let mac = host_mac(0x40);
+            server.stack.set_mac(mac);
+            net.set_mac(1, mac);
+        } else {
+            net.set_path_hop(None);
+        }
+    }
+    if matches!(outcome, Outcome::TimeLimit(_)) {
         let rest = Limits {
-            time: p.limits.time.saturating_sub(t),
+            time: p.limits.time.saturating_sub(at),
             ..p.limits
         };
         outcome = net.run(&mut [&mut client, &mut server], rest);

@@ -55,6 +55,7 @@ impl<F: Frame> Connection<F> {
             self.note_delivered(a.largest);
             self.sndq.ack(ack);
             self.snd_una = ack;
+            self.mtu_probe_on_ack();
             self.stats.bytes_acked += acked as u64;
             // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
             rtt_sample = match a.rtt_sent_at {
@@ -195,7 +196,11 @@ impl<F: Frame> Connection<F> {
                 // window ("recover").
                 let lost = self.opts.sack && self.sb.next_lost().is_some();
                 let trigger = self.dupacks as usize >= self.sb.dupthresh() || lost;
-                if trigger && self.snd_una > self.recover - 1 && self.snd_una != self.snd_nxt {
+                if trigger
+                    && self.snd_una > self.recover - 1
+                    && self.snd_una != self.snd_nxt
+                    && !self.mtu_probe_lost()
+                {
                     self.enter_fast_recovery(flight_before);
                 }
             }

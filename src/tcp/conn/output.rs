@@ -235,6 +235,7 @@ impl<F: Frame> Connection<F> {
     /// nothing left to send.
     fn retransmit(&mut self, out: &mut dyn SegmentSink<F>, i: usize) -> Option<bool> {
         let s = *self.sb.get(i)?;
+        self.mtu_probe_on_retransmit(s.start);
         let data_end = if s.fin { s.end - 1 } else { s.end };
         let mut slice = None;
         let mut fin = s.fin;
@@ -303,6 +304,15 @@ impl<F: Frame> Connection<F> {
                 }
                 self.on_new_sent(self.snd_nxt, self.snd_nxt + 1, true);
                 return true;
+            }
+            if let Some(len) = self.mtu_probe_len() {
+                // RFC 4821 §7.4: a path MTU probe, larger than the MSS.
+                let start = self.snd_nxt;
+                if !self.emit_new(out, len) {
+                    return false;
+                }
+                self.mtu_probe_sent(start, len);
+                continue;
             }
             let (cwnd, used) = self.cwnd_budget();
             let cwnd_room = cwnd.saturating_sub(used);

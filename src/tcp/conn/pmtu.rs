@@ -1,14 +1,14 @@
 //! The path: ICMP errors for the connection (RFC 1122 §4.2.3.9, validated as
 //! RFC 5927 §4.1 asks), path MTU discovery from "fragmentation needed"
 //! (RFC 1191), and black-hole detection when those are filtered (RFC 4821
-//! §7.7 / RFC 8899 §4.3, as Linux's tcp_mtu_probing).
+//! §7.7 / RFC 8899 §4.3, as Linux's tcp_mtu_probing). Growing back is
+//! `plpmtud`'s: probing, never trusting an ICMP to raise the size.
 
 use super::options::TS_LEN;
 use super::{Connection, Recovery, State};
 use crate::io::Frame;
 use crate::tcp::SeqNumber;
 use crate::time::Instant;
-use core::time::Duration;
 
 /// IPv4 + TCP headers without options.
 const HEADERS: usize = 40;
@@ -28,10 +28,6 @@ const BLACK_HOLE_RTOS: u32 = 3;
 /// row are far more likely heavy loss (10 % loss gives 1 in 1,000) than a
 /// route change into a black hole (six: 1 in 10^6).
 const BLACK_HOLE_RTOS_PROVEN: u32 = 6;
-/// A lowered path MTU is forgotten after 10 minutes and the full MSS tried
-/// again (RFC 1191 §6.3: "not less than 10 minutes"; Linux
-/// ip_rt_mtu_expires and tcp_probe_interval).
-pub(crate) const PMTU_EXPIRY: Duration = Duration::from_secs(600);
 /// RFC 1191 §7: the MTU plateaus, for routers that send no next-hop MTU.
 const PLATEAUS: [usize; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 
@@ -78,10 +74,11 @@ impl IcmpClass {
 /// What the connection learned about its path.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PathState {
-    /// The path MTU learned (ICMP or black-hole detection), if lowered.
+    /// The path MTU learned (ICMP, black-hole detection or probing), if
+    /// below the negotiated size.
     pub mtu: Option<usize>,
-    /// When a lowered MTU is forgotten.
-    pub expires: Option<Instant>,
+    /// The upward search (RFC 4821 probing).
+    pub plpmtud: super::plpmtud::Plpmtud,
     /// The latest soft error (type, code), reported to the application.
     pub soft_error: Option<(u8, u8)>,
     /// A full-sized segment at the current size was acknowledged.
@@ -144,7 +141,7 @@ impl<F: Frame> Connection<F> {
         if m >= cur {
             return;
         }
-        self.lower_path_mtu(m.max(MIN_PMTU));
+        self.lower_path_mtu(m.max(MIN_PMTU), true);
     }
 
     /// The segment size the path allows now (MSS, options not subtracted).
@@ -153,21 +150,15 @@ impl<F: Frame> Connection<F> {
         self.snd_mss + ts
     }
 
-    /// The MSS negotiated at the handshake (options not subtracted).
-    fn negotiated_mss(&self) -> usize {
-        self.opts.peer_mss.min(self.cfg.mss as usize)
-    }
-
     /// Lower the path MTU to `mtu` (if that is lower): smaller segments
     /// from now on, and what is in flight at the old size resent now
     /// (not a congestion signal: cwnd is kept, as Linux's
     /// tcp_simple_retransmit).
-    fn lower_path_mtu(&mut self, mtu: usize) {
+    fn lower_path_mtu(&mut self, mtu: usize, from_icmp: bool) {
         if mtu >= self.path_mss() + HEADERS {
             return;
         }
         self.path.mtu = Some(mtu);
-        self.path.expires = Some(self.now + PMTU_EXPIRY);
         self.path.full_delivered = false;
         self.stats.pmtu_reductions += 1;
         self.snd_mss = (mtu - HEADERS).saturating_sub(self.fixed_opts_len()).max(1);
@@ -179,13 +170,14 @@ impl<F: Frame> Connection<F> {
             self.recover = self.snd_nxt;
             self.rexmit_head = true;
         }
+        self.plpmtud_lowered(from_icmp);
     }
 
     /// RFC 4821 §7.7 / RFC 8899 §4.3 black-hole detection, called on each
     /// RTO of data: after every `BLACK_HOLE_RTOS` timeouts of a segment
     /// larger than the next step, lower the MSS to `BASE_MSS`, then halve
-    /// it, never below `MIN_PMTU`. Random loss can trigger it too; the
-    /// lowered size expires like a learned path MTU.
+    /// it, never below `MIN_PMTU`. Random loss can trigger it too; probing
+    /// (`plpmtud`) then finds the size the path really has.
     pub(super) fn black_hole_check(&mut self) {
         let every = if self.path.full_delivered {
             BLACK_HOLE_RTOS_PROVEN
@@ -205,7 +197,7 @@ impl<F: Frame> Connection<F> {
         let head = self.sb.get(0).map_or(0, |s| s.len() - usize::from(s.fin));
         if target < cur && head > target.saturating_sub(ts) {
             self.stats.black_holes += 1;
-            self.lower_path_mtu(target + HEADERS);
+            self.lower_path_mtu(target + HEADERS, false);
         }
     }
 
@@ -214,23 +206,6 @@ impl<F: Frame> Connection<F> {
         if largest >= self.snd_mss {
             self.path.full_delivered = true;
         }
-    }
-
-    /// RFC 1191 §6.3: a lowered path MTU is forgotten after
-    /// `PMTU_EXPIRY`; segments grow back to the negotiated size (and shrink
-    /// again if the path still cannot carry them).
-    pub(super) fn expire_path_mtu(&mut self) {
-        if self.path.expires.is_none_or(|t| self.now < t) {
-            return;
-        }
-        self.path.mtu = None;
-        self.path.expires = None;
-        self.path.full_delivered = false;
-        self.snd_mss = self
-            .negotiated_mss()
-            .saturating_sub(self.fixed_opts_len())
-            .max(1);
-        self.cc.set_mss(self.snd_mss);
     }
 
     /// The path MTU learned, if one lowered the segment size.

@@ -48,6 +48,7 @@ impl<F: Frame> Connection<F> {
                 && self.rack_run()
                 && self.recovery == Recovery::Open
                 && self.snd_una >= self.recover
+                && !self.mtu_probe_lost()
             {
                 let flight = self.in_flight();
                 self.enter_fast_recovery(flight);
@@ -127,6 +128,7 @@ impl<F: Frame> Connection<F> {
                 }
                 self.rtt.backoff();
                 self.sb.mark_all_lost();
+                self.mtu_probe_on_rto();
                 self.black_hole_check();
                 self.dsack.end_episode();
                 self.recovery = Recovery::Loss {

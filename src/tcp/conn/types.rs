@@ -148,6 +148,12 @@ pub struct ConnStats {
     pub pmtu_reductions: u64,
     /// Black holes suspected after repeated RTOs (RFC 4821 §7.7).
     pub black_holes: u64,
+    /// Path MTU probes sent (RFC 4821 §7.4), ...
+    pub pmtu_probes: u64,
+    /// ... that raised the segment size (§7.6.1), ...
+    pub pmtu_raises: u64,
+    /// ... and that were lost (§7.6.2).
+    pub pmtu_probe_failures: u64,
     /// FIN-WAIT-2 given up after `fin_wait2_timeout` of silence.
     pub fin_wait2_timeouts: u64,
     /// ACKs answering invalid segments (challenge, PAWS, out of window).
