@@ -21,7 +21,7 @@ fn synchronized(s: State) -> bool {
 }
 
 /// The per-connection counters the stack sums (closed and live).
-pub(super) const SUMMED: usize = 21;
+pub(super) const SUMMED: usize = 23;
 
 fn summed(s: &ConnStats) -> [u64; SUMMED] {
     [
@@ -41,6 +41,8 @@ fn summed(s: &ConnStats) -> [u64; SUMMED] {
         s.mptcp_checksums_unverified,
         s.mptcp_mapping_mismatches,
         s.mptcp_fastcloses,
+        s.mptcp_joins_verified,
+        s.mptcp_joins_rejected_hmac,
         s.challenge_acks,
         s.out_of_window,
         s.paws_drops,
@@ -70,6 +72,8 @@ fn sum_conn_counters<F: crate::io::Frame>(c: &mut StackCounters, e: &mut ConnEnt
         &mut c.mptcp_checksums_unverified,
         &mut c.mptcp_mapping_mismatches,
         &mut c.mptcp_fastcloses,
+        &mut c.mptcp_joins_accepted,
+        &mut c.mptcp_joins_rejected_hmac,
         &mut c.challenge_acks,
         &mut c.out_of_window,
         &mut c.paws_drops,
@@ -178,6 +182,8 @@ impl<D: Device> Stack<D> {
                 self.iface.counters.mptcp_established += 1;
             }
             match e.listener {
+                // A joined subflow belongs to its connection: no `Accepted`.
+                _ if e.subflow_of.is_some() => {}
                 Some(port) if !e.visible && !closed => {
                     e.visible = true;
                     self.events.push_back(Event::Accepted { id, port });
@@ -283,7 +289,7 @@ impl<D: Device> Stack<D> {
             self.pool.waiters.retain(|w| *w != id);
         }
         sum_conn_counters(&mut self.iface.counters, &mut e);
-        self.mptcp_release(id, &e.conn);
+        self.mptcp_release(id, &e.conn, e.subflow_of);
         self.iface.counters.conns_closed += 1;
     }
 
