@@ -138,7 +138,7 @@ impl Peer {
     fn join_to_syn_ack(&mut self, port: u16, r_a: u32) -> (TcpRepr, u32) {
         let out = self.join_syn(port, self.key_b.token(), r_a);
         assert_eq!(out.len(), 1, "{out:?}");
-        let sa = out[0].clone();
+        let sa = out[0];
         assert_eq!(sa.flags, TcpFlags::SYN | TcpFlags::ACK);
         assert_eq!(sa.ack.0, PEER_ISS + 1);
         let (hmac, r_b, addr_id) = match mp_opts(&sa).as_slice() {

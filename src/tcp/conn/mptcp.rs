@@ -68,7 +68,8 @@ impl<F: Frame> Connection<F> {
                 Ok(MptcpOption::MpCapable(c)) => Some(c),
                 _ => None,
             });
-        let s = Session::server(cap.as_ref(), self.cfg.mptcp_checksum);
+        let mut s = Session::server(cap.as_ref(), self.cfg.mptcp_checksum);
+        s.deny_join = self.cfg.mptcp_max_subflows == 0;
         if s.phase == Phase::Fallback {
             self.stats.mptcp_fallbacks += 1;
         }
