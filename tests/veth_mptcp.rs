@@ -376,13 +376,16 @@ fn linux_mptcp_join_is_verified_both_ways() {
     // The handshake only: data over a joined subflow is the next stage
     // (Linux then resets the subflow and reinjects at the connection
     // level, which this stage's one-to-one receiver refuses), so the
-    // client sends nothing and only waits (bounded) for the join.
+    // client echoes one byte (Linux's path manager joins once the
+    // connection is fully established: our first DSS) and then only waits
+    // (bounded) for the join.
     let out = h
         .command("k", "timeout")
         .args(["20", "python3", "-c"])
         .arg(
             "import socket, time\n\
              s = socket.socket(2, 1, 262); s.settimeout(10); s.connect(('198.18.0.2', 7))\n\
+             s.sendall(b'x'); s.recv(1)\n\
              for _ in range(50):\n    \
              if s.getsockopt(284, 1, 256)[0] >= 1: break\n    \
              time.sleep(0.1)\n\
