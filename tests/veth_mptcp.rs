@@ -343,16 +343,23 @@ fn join_counters(echo: Child, stats: &std::path::Path) -> [u64; 4] {
     c
 }
 
-/// Linux's MPTCP MIB counters (`nstat`) in the kernel namespace.
+/// A Linux MPTCP MIB counter (`MPTcpExt` in /proc/net/netstat: a line
+/// of names, then a line of values) in the kernel namespace.
 fn linux_mib(h: &Harness, name: &str) -> u64 {
-    let out = h.run("k", &["nstat", "-az", name]);
-    String::from_utf8_lossy(&out.stdout)
+    let out = h.run("k", &["cat", "/proc/net/netstat"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text
         .lines()
-        .find_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next() == Some(name)).then(|| w.next()?.parse().ok())?
-        })
-        .unwrap_or(0)
+        .filter(|l| l.starts_with("MPTcpExt:"))
+        .collect();
+    assert_eq!(rows.len(), 2, "no MPTcpExt in /proc/net/netstat:\n{text}");
+    let names = rows[0].split_whitespace().skip(1);
+    let values = rows[1].split_whitespace().skip(1);
+    names
+        .zip(values)
+        .find(|(n, _)| format!("MPTcpExt{n}") == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /proc/net/netstat"))
 }
 
 #[test]
