@@ -29,6 +29,8 @@ fn hex(s: &str) -> Vec<u8> {
 fn mcfg() -> Config {
     Config {
         mptcp: true,
+        // The captured Linux server accepted joins (no flag C).
+        mptcp_max_subflows: 2,
         ..cfg()
     }
 }
@@ -82,6 +84,21 @@ fn passive(syn_opt: &str, cfg: &Config) -> (Script, Out) {
     let out = s.poll();
     assert_eq!(out.len(), 1);
     (s, out[0].clone())
+}
+
+#[test]
+fn syn_ack_sets_flag_c_when_no_join_is_accepted() {
+    // RFC 8684 §3.1: flag C, "will not accept additional MPTCP subflows
+    // to the source address and port" (the default: no extra subflow).
+    let cfg = Config {
+        mptcp_max_subflows: 0,
+        ..mcfg()
+    };
+    let (_, sa) = passive("1e040101", &cfg);
+    assert_eq!(
+        sa.seg.options.mptcp.as_slice(),
+        hex("1e0c0121ee29f78c747973d7")
+    );
 }
 
 #[test]

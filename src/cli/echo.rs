@@ -23,6 +23,12 @@ pub struct EchoArgs {
     /// With --mptcp: ask for the DSS checksum (RFC 8684 §3.3.1).
     #[arg(long, requires = "mptcp")]
     pub mptcp_checksum: bool,
+    /// With --mptcp: extra subflows (MP_JOIN) one connection accepts;
+    /// beyond, joins are refused with RST + MP_TCPRST. Default 0: data on
+    /// a joined subflow is not delivered yet (see README, MPTCP), so
+    /// joins are refused and the peer keeps its first subflow.
+    #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub mptcp_subflows: u8,
     #[command(flatten)]
     pub dp: DataPath,
 }
@@ -85,6 +91,7 @@ pub fn run(a: EchoArgs) -> i32 {
     };
     cfg.tcp.mptcp = a.mptcp;
     cfg.tcp.mptcp_checksum = a.mptcp_checksum;
+    cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
     let port = a.port;
     let udp = a.udp;
     let mptcp = a.mptcp;

@@ -8,10 +8,13 @@
 //! - [`crypto`]: keys, token, IDSN, the MP_JOIN and ADD_ADDR HMACs, the DSS
 //!   checksum.
 //! - [`session`]: the connection-level state: negotiation and fallback, the
-//!   data sequence space (one subflow, mapped one to one), DATA_FIN.
+//!   data sequence space, DATA_FIN.
+//! - [`join`]: the passive MP_JOIN handshake of an extra subflow.
 
 pub mod crypto;
+pub mod join;
 pub mod session;
 
 pub use crypto::{Key, KeySource};
+pub use join::{Join, JoinPhase, JoinReject, JoinSyn};
 pub use session::{FallbackReason, Phase, Role, RxVerdict, Session};

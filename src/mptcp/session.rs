@@ -103,6 +103,11 @@ pub struct Session {
     data_fin_rcvd: Option<u64>,
     /// The peer's DATA_FIN was reached in order (connection-level EOF).
     pub data_fin_done: bool,
+    /// We accept no extra subflow: our SYN/ACK sets flag C (RFC 8684
+    /// §3.1), so the peer does not try to join (a refused join would make
+    /// a Linux peer reinject its unacknowledged data at the connection
+    /// level, which one subflow mapped one to one cannot take).
+    pub deny_join: bool,
     /// Widening hints for our and the peer's subflow offsets.
     snd_hint: u64,
     rcv_hint: u64,
@@ -203,6 +208,7 @@ impl Session {
             mapping_seen: false,
             data_fin_rcvd: None,
             data_fin_done: false,
+            deny_join: false,
             snd_hint: 0,
             rcv_hint: 0,
             rx_csum: None,
@@ -262,9 +268,17 @@ impl Session {
             Role::Client => None,
             Role::Server => Some(self.local_key?.0),
         };
+        // RFC 8684 §3.1, flag C: "the sender of this option will not
+        // accept additional MPTCP subflows to the source address and port".
+        let c = if self.role == Role::Server && self.deny_join {
+            cap_flags::C
+        } else {
+            0
+        };
         Some(MptcpOption::MpCapable(MpCapable {
             version: MPTCP_VERSION,
             flags: cap_flags::H
+                | c
                 | if self.want_checksum || self.checksum {
                     cap_flags::A
                 } else {

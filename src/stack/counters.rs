@@ -158,6 +158,15 @@ pub struct StackCounters {
     pub mptcp_fastcloses: u64,
     /// New keys drawn again because their token was already in use.
     pub mptcp_token_collisions: u64,
+    /// MP_JOIN subflows accepted: third ACK's HMAC verified (RFC 8684 §3.2).
+    pub mptcp_joins_accepted: u64,
+    /// MP_JOIN SYNs refused with RST + MP_TCPRST: no connection holds the
+    /// token (or it is not established with MPTCP).
+    pub mptcp_joins_rejected_token: u64,
+    /// ... the connection already has `mptcp_max_subflows` subflows.
+    pub mptcp_joins_rejected_limit: u64,
+    /// Joined subflows reset: the third ACK's HMAC was wrong or missing.
+    pub mptcp_joins_rejected_hmac: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).
     pub pmtu_reductions: u64,
     /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).

@@ -97,7 +97,16 @@ impl<D: Device> Stack<D> {
             self.iface.counters.drop_syn_backlog += 1;
             return;
         }
-        if l.half_open >= self.cfg.syn_backlog {
+        // RFC 8684 §3.2: a SYN with MP_JOIN names an existing connection
+        // by its token (no SYN cookie: the join needs state).
+        if self.mptcp_join_syn(now, tuple, seg, port) {
+            return;
+        }
+        if self
+            .listeners
+            .get(&port)
+            .is_some_and(|l| l.half_open >= self.cfg.syn_backlog)
+        {
             self.send_cookie_syn_ack(now, &tuple, seg);
             return;
         }

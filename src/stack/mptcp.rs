@@ -1,21 +1,36 @@
-//! MPTCP keys and tokens of one stack (RFC 8684 §3.1): every connection
-//! using MPTCP gets a key whose token no other connection here holds, so a
-//! later MP_JOIN names exactly one connection.
+//! MPTCP at the stack level (RFC 8684): keys and tokens (§3.1) — every
+//! connection using MPTCP gets a key whose token no other connection here
+//! holds, so a later MP_JOIN names exactly one connection — and the
+//! passive side of MP_JOIN (§3.2): a SYN naming a token becomes a subflow
+//! of that connection, or is refused with RST + MP_TCPRST, counted by
+//! reason.
 
+use super::tcp_table::ConnEntry;
 use super::{ConnId, Stack};
 use crate::io::{Device, Frame};
-use crate::mptcp::KeySource;
-use crate::tcp::Connection;
+use crate::mptcp::join::{self, JoinSyn};
+use crate::mptcp::{Join, KeySource, Phase};
+use crate::tcp::{self, Connection, FourTuple, Payload, TcpRepr};
+use crate::time::Instant;
+use crate::wire::MptcpRaw;
 use hashbrown::HashMap;
 
 /// Draws before giving up on a unique token (2^-32 odds each): the
 /// connection then falls back to plain TCP rather than share one.
 const MAX_DRAWS: u32 = 16;
 
+/// A token in use: the connection holding it (its first subflow) and the
+/// extra subflows joined to it, live or half-open.
+#[derive(Debug, Clone, Copy)]
+struct TokenEntry {
+    conn: ConnId,
+    joined: u8,
+}
+
 /// The key source and the tokens in use.
 pub(super) struct Tokens {
     keys: KeySource,
-    in_use: HashMap<u32, ConnId>,
+    in_use: HashMap<u32, TokenEntry>,
 }
 
 impl Tokens {
@@ -44,16 +59,38 @@ impl<D: Device> Stack<D> {
                 self.iface.counters.mptcp_token_collisions += 1;
                 continue;
             }
-            self.mptcp.in_use.insert(token, id);
+            self.mptcp.in_use.insert(
+                token,
+                TokenEntry {
+                    conn: id,
+                    joined: 0,
+                },
+            );
             e.conn.set_mptcp_key(key);
             return;
         }
     }
 
-    /// Connection `id` is gone: its token is free again.
-    pub(super) fn mptcp_release<F: Frame>(&mut self, id: ConnId, conn: &Connection<F>) {
+    /// Connection `id` is gone: its token is free again; a joined subflow
+    /// frees its place among the connection's subflows.
+    pub(super) fn mptcp_release<F: Frame>(
+        &mut self,
+        id: ConnId,
+        conn: &Connection<F>,
+        subflow_of: Option<ConnId>,
+    ) {
+        if let (Some(j), Some(of)) = (conn.mptcp_join(), subflow_of) {
+            // Only if the token still names that connection (it may have
+            // gone first, and its token been drawn again since).
+            if let Some(t) = self.mptcp.in_use.get_mut(&j.token) {
+                if t.conn == of {
+                    t.joined = t.joined.saturating_sub(1);
+                }
+            }
+            return;
+        }
         if let Some(t) = conn.mptcp().and_then(|m| m.local_token()) {
-            if self.mptcp.in_use.get(&t) == Some(&id) {
+            if self.mptcp.in_use.get(&t).is_some_and(|e| e.conn == id) {
                 self.mptcp.in_use.remove(&t);
             }
         }
@@ -62,5 +99,99 @@ impl<D: Device> Stack<D> {
     /// Tokens held by live connections.
     pub fn mptcp_tokens(&self) -> usize {
         self.mptcp.in_use.len()
+    }
+
+    /// A SYN for a listening port that may carry MP_JOIN. Returns false
+    /// when it does not (a plain or MP_CAPABLE SYN for the listener);
+    /// true when it was handled here: a new joining subflow in
+    /// SYN-RECEIVED, or a RST refusing it.
+    pub(super) fn mptcp_join_syn(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        seg: &TcpRepr,
+        port: u16,
+    ) -> bool {
+        if !self.cfg.tcp.mptcp {
+            return false;
+        }
+        let Some(syn) = JoinSyn::find(seg.options.mptcp.as_slice()) else {
+            return false;
+        };
+        // RFC 8684 §3.2: "If the token is unknown or the host wants to
+        // refuse subflow establishment (for example, due to a limit on the
+        // number of subflows it will permit), the receiving host will send
+        // back a reset (RST) signal ... containing an MP_TCPRST option".
+        let Some(t) = self.mptcp.in_use.get(&syn.token).copied() else {
+            self.iface.counters.mptcp_joins_rejected_token += 1;
+            self.send_join_reset(now, &tuple, seg);
+            return true;
+        };
+        let keys = self.conns.get(t.conn).and_then(|e| {
+            let m = e.conn.mptcp()?;
+            // Both keys are known once MP_CAPABLE completed.
+            match (m.phase, m.local_key, m.remote_key) {
+                (Phase::Established, Some(l), Some(r)) => Some((l, r, e.tuple)),
+                _ => None,
+            }
+        });
+        let Some((local_key, remote_key, first)) = keys else {
+            self.iface.counters.mptcp_joins_rejected_token += 1;
+            self.send_join_reset(now, &tuple, seg);
+            return true;
+        };
+        if t.joined >= self.cfg.tcp.mptcp_max_subflows {
+            self.iface.counters.mptcp_joins_rejected_limit += 1;
+            self.send_join_reset(now, &tuple, seg);
+            return true;
+        }
+        // Address ID 0 is the address of the first subflow (RFC 8684
+        // §3.2); our other addresses are numbered in configuration order.
+        let local_addr_id = if tuple.local.ip() == first.local.ip() {
+            0
+        } else {
+            self.cfg
+                .addrs
+                .iter()
+                .position(|a| a.addr == *tuple.local.ip())
+                .map_or(0, |i| (i + 1) as u8)
+        };
+        let nonce = self.mptcp.keys.next_nonce();
+        let j = Join::new(&syn, local_key, remote_key, nonce, local_addr_id);
+        let iss = self.isn.isn(&tuple, now);
+        let conn = Connection::accept_join(&self.cfg.tcp, tuple, seg, iss, now, j);
+        let mut entry = ConnEntry::new(conn, tuple, Some(port));
+        entry.half_open = true;
+        entry.subflow_of = Some(t.conn);
+        if let Some(l) = self.listeners.get_mut(&port) {
+            l.half_open += 1;
+        }
+        if let Some(te) = self.mptcp.in_use.get_mut(&syn.token) {
+            te.joined += 1;
+        }
+        let id = self.conns.insert(entry);
+        self.iface.counters.conns_opened += 1;
+        self.mark_dirty(id);
+        self.after_op(id);
+        true
+    }
+
+    /// RFC 9293 §3.10.7.1 reset of a refused join, with MP_TCPRST
+    /// "MPTCP-specific error" (RFC 8684 §3.2, §3.6); rate-limited as every
+    /// stateless RST.
+    fn send_join_reset(&mut self, now: Instant, tuple: &FourTuple, seg: &TcpRepr) {
+        let Some(mut rst) = tcp::reset_for(seg, 0) else {
+            return;
+        };
+        let mut b = [0u8; 40];
+        let n = join::reject_option().emit(&mut b);
+        rst.options.mptcp = MptcpRaw::from_slice(&b[..n]).unwrap_or_default();
+        if !self.limits.rst.take(now) {
+            self.iface.counters.rst_rate_limited += 1;
+            return;
+        }
+        if self.iface.emit_tcp(now, tuple, &rst, Payload::None, false) {
+            self.iface.counters.rst_sent += 1;
+        }
     }
 }

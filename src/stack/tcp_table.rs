@@ -50,6 +50,10 @@ pub(crate) struct ConnEntry<F: Frame> {
     /// neighbour (see `conns::nud_feedback`).
     pub nud_seen: (u64, u64),
     pub nud_confirmed: Option<Instant>,
+    /// MPTCP (RFC 8684 §3.2): an extra subflow the peer joined to this
+    /// connection (the one holding the token). Never shown to the
+    /// application, which sees the connection only.
+    pub subflow_of: Option<super::ConnId>,
 }
 
 impl<F: Frame> ConnEntry<F> {
@@ -74,6 +78,7 @@ impl<F: Frame> ConnEntry<F> {
             in_time_wait: false,
             nud_seen: (0, 0),
             nud_confirmed: None,
+            subflow_of: None,
         }
     }
 }

@@ -23,6 +23,7 @@ mod control;
 mod dsack;
 mod input;
 mod mptcp;
+mod mptcp_join;
 mod options;
 mod output;
 mod plpmtud;
@@ -181,6 +182,9 @@ pub struct Connection<F: Frame> {
     /// for or offered; `None` for plain TCP. Boxed: most connections are
     /// plain.
     mp: Option<Box<crate::mptcp::Session>>,
+    /// MPTCP (RFC 8684 §3.2): this is an extra subflow the peer joined to
+    /// one of our connections; `None` otherwise. Boxed as `mp`.
+    join: Option<Box<crate::mptcp::Join>>,
 
     // Output requests.
     ack_now: bool,
@@ -285,6 +289,7 @@ impl<F: Frame> Connection<F> {
             events: ConnEvents::default(),
             stats: ConnStats::default(),
             mp: None,
+            join: None,
         }
     }
 

@@ -123,6 +123,14 @@ pub struct Config {
     /// Ask for the DSS checksum (MP_CAPABLE flag A, RFC 8684 §3.3.1);
     /// used when either side asks.
     pub mptcp_checksum: bool,
+    /// Extra subflows (MP_JOIN, RFC 8684 §3.2) one connection accepts;
+    /// beyond, a join is refused with RST + MP_TCPRST (as Linux's `ip
+    /// mptcp limits set subflow N`). Default 0: this stage completes a
+    /// join's handshake but cannot deliver data sent on a joined subflow
+    /// (no connection-level reassembly yet), and a peer that sends or
+    /// reinjects data there would lose the connection; refused, the join
+    /// costs the peer nothing (RFC 8684 §3.2).
+    pub mptcp_max_subflows: u8,
 }
 
 impl Default for Config {
@@ -153,6 +161,7 @@ impl Default for Config {
             max_retries: 15,
             mptcp: false,
             mptcp_checksum: false,
+            mptcp_max_subflows: 0,
         }
     }
 }

@@ -304,6 +304,9 @@ impl<F: Frame> Connection<F> {
         if self.mp.is_some() && !self.mptcp_on_segment(seg, payload.data(), establishing) {
             return;
         }
+        if self.join.is_some() && !self.join_on_segment(seg) {
+            return;
+        }
 
         // Seventh: segment text.
         let fin_seq = seg.seq + len;

@@ -25,7 +25,7 @@ impl<F: Frame> Connection<F> {
     }
 
     fn mptcp_in_use(&self) -> bool {
-        self.mp.as_ref().is_some_and(|m| m.is_mptcp())
+        self.join.is_some() || self.mp.as_ref().is_some_and(|m| m.is_mptcp())
     }
 
     /// The connection-level MPTCP state, when MPTCP was offered or asked
@@ -57,7 +57,7 @@ impl<F: Frame> Connection<F> {
 
     /// The peer's SYN offered MP_CAPABLE (or not): set up the server side.
     pub(super) fn mptcp_on_syn(&mut self, syn: &TcpRepr) {
-        if !self.cfg.mptcp || syn.options.mptcp.is_empty() {
+        if !self.cfg.mptcp || syn.options.mptcp.is_empty() || self.join.is_some() {
             return;
         }
         let cap = syn
@@ -68,7 +68,8 @@ impl<F: Frame> Connection<F> {
                 Ok(MptcpOption::MpCapable(c)) => Some(c),
                 _ => None,
             });
-        let s = Session::server(cap.as_ref(), self.cfg.mptcp_checksum);
+        let mut s = Session::server(cap.as_ref(), self.cfg.mptcp_checksum);
+        s.deny_join = self.cfg.mptcp_max_subflows == 0;
         if s.phase == Phase::Fallback {
             self.stats.mptcp_fallbacks += 1;
         }
@@ -93,6 +94,10 @@ impl<F: Frame> Connection<F> {
     /// The MPTCP option of our SYN or SYN-ACK. A server without a key (the
     /// stack gave none) answers as plain TCP.
     pub(super) fn mptcp_syn_options(&mut self, raw: &mut MptcpRaw) {
+        if let Some(j) = &self.join {
+            push(raw, &j.syn_ack_option());
+            return;
+        }
         let Some(m) = &mut self.mp else { return };
         if m.local_key.is_none() && m.abandon() {
             self.stats.mptcp_fallbacks += 1;
@@ -125,6 +130,14 @@ impl<F: Frame> Connection<F> {
         let mut raw = MptcpRaw::default();
         if !self.mptcp_in_use() || !self.state.is_synchronized() && self.state != State::SynReceived
         {
+            return raw;
+        }
+        if let Some(j) = &self.join {
+            // A joined subflow carries no connection-level data yet (see
+            // `mptcp_join`): MP_PRIO asks the peer to keep it as a backup.
+            if let Some(o) = j.data_option() {
+                push(&mut raw, &o);
+            }
             return raw;
         }
         let (rel, rcv_rel) = (self.snd_rel(seq), self.rcv_rel());
@@ -212,7 +225,7 @@ impl<F: Frame> Connection<F> {
     }
 }
 
-fn push(raw: &mut MptcpRaw, o: &MptcpOption) {
+pub(super) fn push(raw: &mut MptcpRaw, o: &MptcpOption) {
     let mut b = [0u8; 40];
     let n = o.emit(&mut b);
     raw.append(&b[..n]);

@@ -1,0 +1,262 @@
+//! Packet scripts for the passive MP_JOIN handshake at the stack level
+//! (RFC 8684 §3.2): a hand-driven peer opens an MPTCP connection, then
+//! joins extra subflows to it. Checked segment by segment: our SYN/ACK's
+//! truncated HMAC and nonce, the third ACK's full HMAC verified, the fourth
+//! ACK, and every refusal (unknown token, bad HMAC, subflow limit) as RST
+//! with MP_TCPRST "MPTCP-specific error", counted by reason. The HMAC
+//! functions themselves are checked against a Linux capture in
+//! `src/mptcp/join/tests.rs`.
+
+mod common;
+use common::*;
+use xdptcp::app::Event;
+use xdptcp::mptcp::crypto::{join_hmac_160, join_hmac_64, Key};
+use xdptcp::stack::Stack;
+use xdptcp::time::Instant;
+use xdptcp::wire::mptcp::{MpCapable, MpJoin, MptcpOption};
+use xdptcp::wire::{MptcpRaw, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+
+/// The peer's key (host A of RFC 8684 §3.2) and its join nonces.
+const KEY_A: Key = Key(0x38ae6ee5132aa987);
+const PEER_ISS: u32 = 1000;
+
+fn raw(opts: &[MptcpOption]) -> MptcpRaw {
+    let mut r = MptcpRaw::default();
+    for o in opts {
+        let mut b = [0u8; 40];
+        let n = o.emit(&mut b);
+        assert!(r.append(&b[..n]));
+    }
+    r
+}
+
+fn mp_opts(seg: &TcpRepr) -> Vec<MptcpOption> {
+    seg.options
+        .mptcp
+        .options()
+        .map(|b| MptcpOption::parse(b).unwrap())
+        .collect()
+}
+
+fn seg(port: u16, seq: u32, ack: u32, flags: TcpFlags, mp: &[MptcpOption]) -> TcpRepr {
+    TcpRepr {
+        src_port: port,
+        dst_port: 80,
+        seq: SeqNumber(seq),
+        ack: SeqNumber(ack),
+        flags,
+        window: 65535,
+        options: TcpOptions {
+            mss: flags.syn().then_some(1460),
+            mptcp: raw(mp),
+            ..TcpOptions::default()
+        },
+        ..TcpRepr::default()
+    }
+}
+
+struct Peer {
+    s: Stack<TestDevice>,
+    now: Instant,
+    /// Our (the stack's) key, learnt from its SYN/ACK.
+    key_b: Key,
+}
+
+impl Peer {
+    /// Send `seg` and return what the stack answers.
+    fn send(&mut self, seg: &TcpRepr) -> Vec<TcpRepr> {
+        self.now += std::time::Duration::from_millis(1);
+        rx(&mut self.s, self.now, &tcp_frame_b_to_a(seg, &[]));
+        self.s.poll(self.now);
+        self.s
+            .device_mut()
+            .take_tx()
+            .iter()
+            .map(|f| parse_tcp(f).2)
+            .collect()
+    }
+
+    /// A stack listening on 80 with one MPTCP connection from port 5000.
+    fn connected(max_subflows: u8) -> Peer {
+        let mut cfg = config(MAC_A, IP_A);
+        cfg.tcp.mptcp = true;
+        cfg.tcp.mptcp_max_subflows = max_subflows;
+        let mut s = Stack::new(cfg, TestDevice::new(256), Instant::ZERO);
+        s.listen(80).unwrap();
+        rx(&mut s, Instant::ZERO, &arp_request_b_for_a());
+        s.poll(Instant::ZERO);
+        s.device_mut().take_tx();
+        let mut p = Peer {
+            s,
+            now: Instant::ZERO,
+            key_b: Key(0),
+        };
+        let cap = |sender, receiver| {
+            MptcpOption::MpCapable(MpCapable {
+                version: 1,
+                flags: 0x01,
+                sender_key: sender,
+                receiver_key: receiver,
+                ..MpCapable::default()
+            })
+        };
+        let out = p.send(&seg(5000, PEER_ISS, 0, TcpFlags::SYN, &[cap(None, None)]));
+        assert_eq!(out.len(), 1);
+        let sa = &out[0];
+        p.key_b = match mp_opts(sa).as_slice() {
+            [MptcpOption::MpCapable(MpCapable {
+                sender_key: Some(k),
+                ..
+            })] => Key(*k),
+            o => panic!("SYN/ACK without MP_CAPABLE key: {o:?}"),
+        };
+        let third = seg(
+            5000,
+            PEER_ISS + 1,
+            sa.seq.0 + 1,
+            TcpFlags::ACK,
+            &[cap(Some(KEY_A.0), Some(p.key_b.0))],
+        );
+        p.send(&third);
+        assert!(matches!(p.s.next_event(), Some(Event::Accepted { .. })));
+        assert_eq!(p.s.counters().mptcp_established, 1);
+        p
+    }
+
+    fn join_syn(&mut self, port: u16, token: u32, nonce: u32) -> Vec<TcpRepr> {
+        let j = MptcpOption::MpJoin(MpJoin::Syn {
+            backup: true,
+            addr_id: 1,
+            token,
+            nonce,
+        });
+        self.send(&seg(port, PEER_ISS, 0, TcpFlags::SYN, &[j]))
+    }
+
+    /// A join up to our SYN/ACK: returns it and our nonce R-B, after
+    /// checking its HMAC-B against the keys and nonces.
+    fn join_to_syn_ack(&mut self, port: u16, r_a: u32) -> (TcpRepr, u32) {
+        let out = self.join_syn(port, self.key_b.token(), r_a);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let sa = out[0];
+        assert_eq!(sa.flags, TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(sa.ack.0, PEER_ISS + 1);
+        let (hmac, r_b, addr_id) = match mp_opts(&sa).as_slice() {
+            [MptcpOption::MpJoin(MpJoin::SynAck {
+                hmac,
+                nonce,
+                addr_id,
+                ..
+            })] => (*hmac, *nonce, *addr_id),
+            o => panic!("SYN/ACK without MP_JOIN: {o:?}"),
+        };
+        // RFC 8684 §3.2: HMAC-B = HMAC(Key=(Key-B + Key-A), Msg=(R-B + R-A)),
+        // leftmost 64 bits; address ID 0: the first subflow's address.
+        assert_eq!(hmac, join_hmac_64(self.key_b, KEY_A, r_b, r_a));
+        assert_eq!(addr_id, 0);
+        (sa, r_b)
+    }
+
+    fn third_ack(&mut self, port: u16, sa: &TcpRepr, hmac: [u8; 20]) -> Vec<TcpRepr> {
+        let j = MptcpOption::MpJoin(MpJoin::Ack { hmac });
+        self.send(&seg(port, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[j]))
+    }
+}
+
+/// The RST of a refused join: RST + MP_TCPRST reason 0x01.
+fn assert_join_rst(out: &[TcpRepr]) {
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].flags.rst(), "{:?}", out[0]);
+    assert_eq!(
+        mp_opts(&out[0]),
+        vec![MptcpOption::MpTcpRst {
+            flags: 0,
+            reason: 0x01
+        }]
+    );
+}
+
+#[test]
+fn join_completes_with_verified_hmac_and_fourth_ack() {
+    let mut p = Peer::connected(2);
+    let r_a = 0xf4908819;
+    let (sa, r_b) = p.join_to_syn_ack(5001, r_a);
+    // Not yet a subflow: the third ACK is still to come.
+    assert_eq!(p.s.counters().mptcp_joins_accepted, 0);
+    // RFC 8684 §3.2: HMAC-A = HMAC(Key=(Key-A + Key-B), Msg=(R-A + R-B)).
+    let out = p.third_ack(5001, &sa, join_hmac_160(KEY_A, p.key_b, r_a, r_b));
+    // The fourth ACK, at once, asking the peer to keep the subflow as a
+    // backup (MP_PRIO B=1, RFC 8684 §3.3.8: no data on it in this stage).
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, TcpFlags::ACK);
+    assert_eq!(mp_opts(&out[0]), vec![MptcpOption::MpPrio { backup: true }]);
+    assert_eq!(out[0].ack.0, PEER_ISS + 1);
+    assert_eq!(out[0].seq, sa.seq + 1);
+    let c = p.s.counters();
+    assert_eq!(c.mptcp_joins_accepted, 1);
+    assert_eq!(c.mptcp_joins_rejected_hmac, 0);
+    // The application sees the connection only, not its subflows.
+    assert!(p.s.next_event().is_none());
+    assert_eq!(p.s.mptcp_tokens(), 1);
+}
+
+#[test]
+fn unknown_token_is_refused_with_mp_tcprst() {
+    let mut p = Peer::connected(2);
+    let out = p.join_syn(5001, p.key_b.token() ^ 1, 7);
+    assert_join_rst(&out);
+    // <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK> (RFC 9293 §3.10.7.1).
+    assert_eq!(out[0].ack.0, PEER_ISS + 1);
+    assert_eq!(p.s.counters().mptcp_joins_rejected_token, 1);
+    assert!(p.s.next_event().is_none());
+}
+
+#[test]
+fn bad_hmac_in_third_ack_resets_the_subflow() {
+    let mut p = Peer::connected(2);
+    let r_a = 11;
+    let (sa, r_b) = p.join_to_syn_ack(5001, r_a);
+    let mut h = join_hmac_160(KEY_A, p.key_b, r_a, r_b);
+    h[19] ^= 0x80;
+    let out = p.third_ack(5001, &sa, h);
+    assert_join_rst(&out);
+    assert_eq!(out[0].seq, sa.seq + 1);
+    let c = p.s.counters();
+    assert_eq!(c.mptcp_joins_rejected_hmac, 1);
+    assert_eq!(c.mptcp_joins_accepted, 0);
+    // A third ACK without the MP_JOIN at all is refused the same way.
+    let (sa, _) = p.join_to_syn_ack(5002, 12);
+    let out = p.send(&seg(5002, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[]));
+    assert_join_rst(&out);
+    assert_eq!(p.s.counters().mptcp_joins_rejected_hmac, 2);
+    // The connection itself is untouched and still holds its token.
+    assert_eq!(p.s.mptcp_tokens(), 1);
+    assert!(p.s.next_event().is_none());
+}
+
+#[test]
+fn joins_are_refused_by_default() {
+    // `mptcp_max_subflows` 0, the default: no extra subflow at all.
+    let mut p = Peer::connected(0);
+    let out = p.join_syn(5001, p.key_b.token(), 31);
+    assert_join_rst(&out);
+    assert_eq!(p.s.counters().mptcp_joins_rejected_limit, 1);
+    assert_eq!(xdptcp::tcp::Config::default().mptcp_max_subflows, 0);
+}
+
+#[test]
+fn subflows_beyond_the_limit_are_refused_and_freed_places_reused() {
+    let mut p = Peer::connected(1);
+    let (sa, r_b) = p.join_to_syn_ack(5001, 21);
+    p.third_ack(5001, &sa, join_hmac_160(KEY_A, p.key_b, 21, r_b));
+    assert_eq!(p.s.counters().mptcp_joins_accepted, 1);
+    // One extra subflow is the limit: the next join is refused.
+    let out = p.join_syn(5002, p.key_b.token(), 22);
+    assert_join_rst(&out);
+    assert_eq!(p.s.counters().mptcp_joins_rejected_limit, 1);
+    // The first extra subflow goes (the peer resets it): its place is free.
+    let rst = seg(5001, PEER_ISS + 1, 0, TcpFlags::RST, &[]);
+    p.send(&rst);
+    p.join_to_syn_ack(5003, 23);
+    assert_eq!(p.s.counters().mptcp_joins_rejected_limit, 1);
+}
