@@ -465,6 +465,15 @@ fn echo_user_errors_exit_2() {
             vec!["--iface", &iface, "--impair", "wobble=1"],
             "unknown key",
         ),
+        (
+            vec!["--iface", &iface, "--gateway", "198.19.0.1"],
+            "--gateway 198.19.0.1 is on no --iface subnet",
+        ),
+        (vec!["--iface", &iface, "--gateway", "router"], "--gateway"),
+        (
+            vec!["--iface", &iface, "--pmtu-probe-interval", "0"],
+            "--pmtu-probe-interval",
+        ),
     ] {
         let (code, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
