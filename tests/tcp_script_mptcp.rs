@@ -549,3 +549,42 @@ fn mp_fastclose_with_our_key_resets() {
     assert!(s.c.take_events().reset);
     assert_eq!(s.c.stats().mptcp_fastcloses, 1);
 }
+
+/// A DSS mapping of `len` bytes at data offset `data_off` carried at
+/// subflow offset `sub_off` (not one to one).
+fn peer_dss_at(data_off: u64, sub_off: u32, len: u16) -> Vec<u8> {
+    let mut opt = peer_dss(data_off, len, false, None);
+    // The mapping's SSN field (bytes 20..24 of the DSS option as built).
+    opt[20..24].copy_from_slice(&(sub_off + 1).to_be_bytes());
+    opt
+}
+
+#[test]
+fn a_data_level_duplicate_on_the_subflow_is_dropped_not_delivered() {
+    // Linux's MPTCP zero-window probe (seen on the veth against Linux
+    // 6.18): one byte that re-sends the last byte already sent at the
+    // data level, at a new subflow sequence number; the next mapping then
+    // continues one byte off one to one. The stream must stay intact.
+    let mut s = passive_established(&mcfg(), "1e040101");
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, None)),
+        &pattern(0, 100),
+    );
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000)
+            .ts(103, 0)
+            .mp(&peer_dss_at(99, 100, 1)),
+        &pattern(99, 1),
+    );
+    s.input(
+        seg(A, PEER_ISS + 102, ISS + 1, 1000)
+            .ts(104, 0)
+            .mp(&peer_dss_at(100, 101, 100)),
+        &pattern(100, 100),
+    );
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.c.stats().mptcp_mapping_mismatches, 0);
+    assert_eq!(s.read_all(), pattern(0, 200));
+}

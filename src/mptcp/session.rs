@@ -70,6 +70,10 @@ pub struct RxVerdict {
     pub mapping_mismatch: bool,
     /// The peer closed the connection with MP_FASTCLOSE.
     pub fastclose: bool,
+    /// The segment's bytes are a data-level duplicate (see
+    /// `check_mapping`): consume them on the subflow without delivering
+    /// them (`skip_duplicate`), or drop the segment.
+    pub data_duplicate: bool,
 }
 
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
@@ -405,6 +409,15 @@ impl Session {
         v
     }
 
+    /// `len` bytes of a data-level duplicate were consumed in order on the
+    /// subflow: from here subflow offsets map `len` lower in the data
+    /// sequence space.
+    pub fn skip_duplicate(&mut self, len: u32) {
+        if let Some(i) = self.remote_idsn.as_mut() {
+            *i = i.wrapping_sub(len as u64);
+        }
+    }
+
     /// Check a received mapping against the one-to-one rule and verify its
     /// checksum when it covers exactly this segment's data.
     fn check_mapping(
@@ -454,6 +467,17 @@ impl Session {
             .wrapping_add(1)
             .wrapping_add(start64);
         if dsn != want {
+            // RFC 8684 §3.3: data the data level already has, sent again
+            // on this subflow at new subflow sequence numbers (Linux's MPTCP
+            // zero-window probe re-sends the last byte so): the subflow
+            // takes it, the data level discards it. Only a mapping of
+            // exactly this segment's bytes; anything else breaks the
+            // one-to-one rule of this stage.
+            let old = dsn.wrapping_add(data_len).wrapping_sub(want) as i64 <= 0;
+            if old && data_len > 0 && start == rel && data_len == payload.len() as u64 && !fin {
+                v.data_duplicate = true;
+                return;
+            }
             v.mapping_mismatch = true;
             v.reset = true;
             return;

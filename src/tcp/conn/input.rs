@@ -1,6 +1,7 @@
 //! Segment arrival (RFC 9293 §3.10.7) with the RFC 5961 protections, PAWS
 //! (RFC 7323 §5) and the receive path (reassembly, delayed ACKs, FIN).
 
+use super::mptcp::MptcpRx;
 use super::{Connection, State};
 use crate::io::{Frame, Pkt};
 use crate::tcp::{reset_for, SeqNumber, TcpFlags, TcpRepr};
@@ -301,8 +302,13 @@ impl<F: Frame> Connection<F> {
         }
 
         // RFC 8684: the MPTCP options (mapping, DATA_FIN, fallback).
-        if self.mp.is_some() && !self.mptcp_on_segment(seg, payload.data(), establishing) {
-            return;
+        let mut discard = false;
+        if self.mp.is_some() {
+            match self.mptcp_on_segment(seg, payload.data(), establishing) {
+                MptcpRx::Deliver => {}
+                MptcpRx::Discard => discard = true,
+                MptcpRx::Stop => return,
+            }
         }
         if self.join.is_some() && !self.join_on_segment(seg) {
             return;
@@ -317,7 +323,15 @@ impl<F: Frame> Connection<F> {
             ) && !self.fin_done
             {
                 self.drop_overtaken_fin(seg.seq + len);
-                self.on_data(seg.seq, payload);
+                if discard {
+                    // In order (checked): the subflow moves on, the frame
+                    // goes back.
+                    self.rcvq.skip_inorder(len);
+                    self.stats.dup_segs_in += 1;
+                    self.ack_now = true;
+                } else {
+                    self.on_data(seg.seq, payload);
+                }
             } else {
                 payload.truncate(0);
             }

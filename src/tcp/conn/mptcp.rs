@@ -164,16 +164,17 @@ impl<F: Frame> Connection<F> {
     }
 
     /// An acceptable segment's MPTCP options, after its ACK was processed
-    /// and before its data is queued. Returns false when the connection
-    /// was reset for them.
+    /// and before its data is queued: what to do with its data.
     pub(super) fn mptcp_on_segment(
         &mut self,
         seg: &TcpRepr,
         payload: &[u8],
         establishing: bool,
-    ) -> bool {
+    ) -> MptcpRx {
         let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
-        let Some(m) = &mut self.mp else { return true };
+        let Some(m) = &mut self.mp else {
+            return MptcpRx::Deliver;
+        };
         let was = m.is_mptcp();
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
@@ -190,9 +191,20 @@ impl<F: Frame> Connection<F> {
             self.queue_active_reset();
             self.events.reset = true;
             self.enter_closed();
-            return false;
+            return MptcpRx::Stop;
         }
-        true
+        if v.data_duplicate {
+            if seg.seq == self.rcvq.nxt && !self.rcvq.has_ooo() {
+                if let Some(m) = &mut self.mp {
+                    m.skip_duplicate(payload.len() as u32);
+                }
+                return MptcpRx::Discard;
+            }
+            // Out of order: dropped; the peer sends it again.
+            self.ack_now = true;
+            return MptcpRx::Stop;
+        }
+        MptcpRx::Deliver
     }
 
     /// After a segment's data and FIN: the peer's DATA_FIN reached in
@@ -229,4 +241,16 @@ pub(super) fn push(raw: &mut MptcpRaw, o: &MptcpOption) {
     let mut b = [0u8; 40];
     let n = o.emit(&mut b);
     raw.append(&b[..n]);
+}
+
+/// What the MPTCP layer makes of a received segment's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MptcpRx {
+    /// Queue it for the application.
+    Deliver,
+    /// A data-level duplicate, in order on the subflow: acknowledge it on
+    /// the subflow, deliver nothing.
+    Discard,
+    /// The connection was reset, or the segment is dropped.
+    Stop,
 }
