@@ -148,21 +148,33 @@ fn a_mapping_off_the_one_to_one_rule_resets() {
     let (mut c, mut s) = pair(false);
     let o = raw(c.data_option(0, 100, false, 0));
     s.on_segment(o.as_slice(), 0, &[1; 100], false);
-    // Data at subflow offset 100 claiming DSN IDSN+1 (a reinjection).
-    let o = raw(Some(MptcpOption::Dss(Dss {
-        data_ack: None,
-        ack64: false,
-        mapping: Some(DssMapping {
-            dsn: Key(0x1111).idsn() + 1,
-            dsn64: true,
-            ssn: 101,
-            len: 10,
-            checksum: None,
-        }),
-        data_fin: false,
-    })));
-    let v = s.on_segment(o.as_slice(), 100, &[1; 10], false);
-    assert!(v.mapping_mismatch && v.reset);
+    // Data at subflow offset 100 mapped to data offset `at`.
+    let at = |at: u64| {
+        raw(Some(MptcpOption::Dss(Dss {
+            data_ack: None,
+            ack64: false,
+            mapping: Some(DssMapping {
+                dsn: Key(0x1111).idsn() + 1 + at,
+                dsn64: true,
+                ssn: 101,
+                len: 10,
+                checksum: None,
+            }),
+            data_fin: false,
+        })))
+    };
+    // Bytes the data level already has (a reinjection): discarded, no
+    // reset.
+    let v = s.on_segment(at(0).as_slice(), 100, &[1; 10], false);
+    assert!(v.data_duplicate && !v.mapping_mismatch && !v.reset, "{v:?}");
+    // Partly old, partly new, or ahead of the data level: reset.
+    for off in [95, 200] {
+        let v = s.on_segment(at(off).as_slice(), 100, &[1; 10], false);
+        assert!(
+            v.mapping_mismatch && v.reset && !v.data_duplicate,
+            "{off}: {v:?}"
+        );
+    }
     // Keys that are not ours reset too.
     let (_, mut s) = pair(false);
     let o = raw(Some(MptcpOption::MpCapable(MpCapable {
