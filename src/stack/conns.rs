@@ -48,6 +48,7 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_checksums_unverified,
         mptcp_mapping_mismatches,
         mptcp_fastcloses,
+        mptcp_joins_accepted,
         mptcp_joins_rejected_hmac,
         challenge_acks,
         out_of_window,
@@ -55,8 +56,6 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         old_ack_drops,
         no_ack_drops,
     );
-    // Named for what the stack counts: a join whose HMAC verified.
-    c.mptcp_joins_accepted += s.mptcp_joins_verified;
 }
 
 /// Neighbour confirmations are sent to ARP at most this often per connection.

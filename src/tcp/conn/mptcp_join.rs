@@ -49,7 +49,7 @@ impl<F: Frame> Connection<F> {
         }
         match j.on_third_ack(seg.options.mptcp.as_slice()) {
             Ok(()) => {
-                self.stats.mptcp_joins_verified += 1;
+                self.stats.mptcp_joins_accepted += 1;
                 self.ack_now = true;
                 true
             }

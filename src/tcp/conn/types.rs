@@ -177,7 +177,7 @@ pub struct ConnStats {
     pub mptcp_fastcloses: u64,
     /// MP_JOIN subflows whose third ACK carried the right HMAC (RFC 8684
     /// §3.2).
-    pub mptcp_joins_verified: u64,
+    pub mptcp_joins_accepted: u64,
     /// MP_JOIN subflows reset for a wrong or missing HMAC in the third ACK.
     pub mptcp_joins_rejected_hmac: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
