@@ -6,10 +6,18 @@
 #
 # Linux: bench/c/epoll_echo.c, one thread, non-blocking epoll, on
 # 198.18.0.3 in the stack's namespace. xdptcp: `xdptcp echo` (1 worker)
-# on 198.18.0.2. Both pinned to core 0; the client, bench/c/epoll_client.c
-# (one thread, epoll, many connections), pinned to core 1 in the other
-# namespace. Each server runs alone (the other stopped, xdptcp's XDP
-# program detached while Linux is measured), rows alternate per run.
+# on 198.18.0.2. Both pinned to core 0; the client pinned to core 1 in the
+# other namespace: `xdptcp loadgen` (one worker, AF_XDP on the client's
+# veth end, source addresses 198.18.0.16-31) for the request/response and
+# short-connection rows, or with BENCH_CLIENT=epoll bench/c/epoll_client.c
+# (one thread, epoll, many connections). The other rows always use the C
+# client: in bulk the kernel client sends 64 KB GSO segments over veth and
+# loadgen 1,448-byte frames, so loadgen, not the server, would be the
+# limit; the burst and hand-off rows measure what kernel clients' SYN
+# bursts do to the server, and loadgen paces its handshakes (1,024 in
+# progress per worker). Each server runs alone (the other
+# stopped, xdptcp's XDP program detached while Linux is measured), rows
+# alternate per run.
 #
 # Rows (a ratio xdptcp / Linux for each; medians of BENCH_RUNS runs):
 #   64 B request/response at 4, 64 and 256 connections: req/s, p50, p99
@@ -82,8 +90,37 @@ up() { # queues
   # The client's port space is not the limit (16,000 at once, short conns).
   ip netns exec "$NSK" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
 }
-client() { # mode addr conns [size] -> output line
+epoll_client() { # mode addr conns [size] -> output line
   timeout $((SECS * 4 + 60)) ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" "$1" "$2" 7 "$3" "$SECS" ${4:+"$4"}
+}
+# The client of the rr, bulk and short rows: `xdptcp loadgen` (default) on
+# AF_XDP in the client namespace (addresses .16-.31 on the same veth), or
+# with BENCH_CLIENT=epoll the C epoll client. Same output lines either way.
+loadgen() { # rr|short addr conns -> output line as epoll_client prints it
+  local args j
+  case $1 in
+    rr) args=(--mode echo --size 64 --conns "$3") ;;
+    short) args=(--mode echo --size 64 --requests-per-conn 1 --conns "$3") ;;
+  esac
+  j=$(timeout $((SECS * 4 + 60)) ip netns exec "$NSK" taskset -c 1 "$BIN" loadgen \
+    --iface "${P}k0=198.18.0.16-198.18.0.31/24" --queues 1 --cores 1 --target "$2:7" \
+    "${args[@]}" --warmup 1 --duration "$SECS" --json 2>>"$TMP/loadgen.err") || true
+  python3 - "$1" "$j" <<'PY'
+import json, sys
+mode, raw = sys.argv[1], sys.argv[2]
+try:
+    d = json.loads(raw)
+except ValueError:
+    print("0 0 0 1"); sys.exit()
+l, err = d["latency_us"], d["errors"]
+if mode == "rr":
+    print(round(d["rps"]), l["p50"], l["p99"], err)
+else:
+    print(round(d["rps"]), err)
+PY
+}
+client() { # mode addr conns -> output line
+  if [[ ${BENCH_CLIENT:-loadgen} == epoll ]]; then epoll_client "$@"; else loadgen "$@"; fi
 }
 burst() { # addr
   timeout 120 ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" burst "$1" 7 16000 60
@@ -99,9 +136,11 @@ xdptcp_start() { # queues cores stats
   PIDS+=($!)
   local _i
   for _i in $(seq 100); do
-    [[ $(ip netns exec "$NSK" "$TMP/epoll_client" rr 198.18.0.2 7 1 0.1 2>/dev/null | cut -d' ' -f1) != 0 ]] && break
+    [[ $(ip netns exec "$NSK" "$TMP/epoll_client" rr 198.18.0.2 7 1 0.1 2>/dev/null | cut -d' ' -f1) != 0 ]] && return
     sleep 0.1
   done
+  echo "bench: xdptcp echo did not come up: $(tail -3 "$TMP/xdptcp.err")" >&2
+  exit 1
 }
 reflect() { # -> packets/s echoed by the raw reflector
   local mac
@@ -131,7 +170,7 @@ measure() { # side addr
   done
   for g in on off; do
     [[ $s == linux ]] && gso $g
-    read -r mbps err <<<"$(client bulk "$a" 2)"
+    read -r mbps err <<<"$(epoll_client bulk "$a" 2)"
     rec "bulk echo, 2 conns, Linux GSO $g: Mbit/s" "$s" "$mbps"
     if [[ $s == xdptcp && $g == off ]]; then
       rec "ceiling: xdptcp bulk echo, data segments/s each way" ceiling \
@@ -163,7 +202,7 @@ for q in 1 2 4; do
   up $q
   xdptcp_start $q 0,1 "$TMP/h$q.json"
   timeout 120 ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" burst 198.18.0.2 7 4000 60 >/dev/null
-  client rr 198.18.0.2 64 >/dev/null
+  epoll_client rr 198.18.0.2 64 >/dev/null
   stop_all
   share=$(python3 -c "
 import json, sys

@@ -189,17 +189,25 @@ for server in nginx xdptcp; do
   stop_all
 done
 
-# 3. Bulk: iperf3 vs loadgen against Linux, both directions.
-ip netns exec "$NSS" taskset -c 0 iperf3 -s -B 198.18.0.3 >/dev/null 2>&1 & PIDS+=($!); wait_port 198.18.0.3 5201
-c0=$(cpu_jiffies)
-mbps=$(K taskset -c 1 iperf3 -c 198.18.0.3 -t "$SECS" -J | python3 -c "import json,sys; e=json.load(sys.stdin)['end']; print(round(e.get('sum_received', e.get('sum', {})).get('bits_per_second', 0)/1e6,1))")
-record bulk iperf3 linux Mbit/s "$mbps" "$(python3 -c "print(($(cpu_jiffies) - $c0) / $HZ)")" "" "" "" ""
-stop_all
-ip netns exec "$NSS" taskset -c 0 iperf3 -s -B 198.18.0.3 >/dev/null 2>&1 & PIDS+=($!); wait_port 198.18.0.3 5201
-c0=$(cpu_jiffies)
-mbps=$(K taskset -c 1 iperf3 -c 198.18.0.3 -t "$SECS" -R -J | python3 -c "import json,sys; e=json.load(sys.stdin)['end']; print(round(e.get('sum_received', e.get('sum', {})).get('bits_per_second', 0)/1e6,1))")
-record bulk-reverse iperf3 linux Mbit/s "$mbps" "$(python3 -c "print(($(cpu_jiffies) - $c0) / $HZ)")" "" "" "" ""
-stop_all
+# 3. Bulk: iperf3 vs loadgen against Linux, both directions. iperf3 runs
+# twice: at the veth defaults (GSO/TSO hand the kernel 64 KB segments) and
+# with GSO/TSO off on both ends (1,448-byte segments, as xdptcp sends).
+gso() { K ethtool -K "${NSK}0" gso "$1" tso "$1" >/dev/null; S ethtool -K "${NSS}0" gso "$1" tso "$1" >/dev/null; }
+iperf() { # row client-name [-R]
+  ip netns exec "$NSS" taskset -c 0 iperf3 -s -B 198.18.0.3 >/dev/null 2>&1 & PIDS+=($!); wait_port 198.18.0.3 5201
+  local c0 mbps
+  c0=$(cpu_jiffies)
+  mbps=$(K taskset -c 1 iperf3 -c 198.18.0.3 -t "$SECS" ${3:-} -J | python3 -c "import json,sys; e=json.load(sys.stdin)['end']; print(round(e.get('sum_received', e.get('sum', {})).get('bits_per_second', 0)/1e6,1))")
+  record "$1" "$2" linux Mbit/s "$mbps" "$(python3 -c "print(($(cpu_jiffies) - $c0) / $HZ)")" "" "" "" ""
+  echo "bench: $1 $2: $mbps Mbit/s" >&2
+  stop_all
+}
+iperf bulk iperf3
+iperf bulk-reverse iperf3 -R
+gso off
+iperf bulk iperf3-nogso
+iperf bulk-reverse iperf3-nogso -R
+gso on
 ip netns exec "$NSS" taskset -c 0 python3 -c "$SINK" & PIDS+=($!); wait_port 198.18.0.3 5001
 c0=$(cpu_jiffies)
 j=$(loadgen --mode bulk --target 198.18.0.3:5001 --conns 1 --duration "$SECS")
@@ -231,13 +239,18 @@ lines = ["| row | xdptcp | Linux | ratio | CPU s / M req (xdptcp / Linux) |", "|
 def row(name, kx, kl, unit):
     x, l = val(kx), val(kl)
     lines.append("| %s | %s %s | %s %s | %s | %s / %s |" % (name, x, unit, l, unit, ratio(x, l), cpu_per_m(kx), cpu_per_m(kl)))
-row("server: wrk -> xdptcp http vs wrk -> nginx", ("http", "wrk", "xdptcp"), ("http", "wrk", "nginx"), "req/s")
-row("client: loadgen -> nginx vs wrk -> nginx", ("http", "loadgen", "nginx"), ("http", "wrk", "nginx"), "req/s")
-row("end to end: loadgen -> xdptcp vs wrk -> nginx", ("http", "loadgen", "xdptcp"), ("http", "wrk", "nginx"), "req/s")
-row("server, same client: loadgen -> xdptcp vs loadgen -> nginx", ("http", "loadgen", "xdptcp"), ("http", "loadgen", "nginx"), "req/s")
+# Server and client ratios twice each: with the other side fixed to the
+# faster tool (the one that is not the limit) and to the slower one.
+row("server, same client (loadgen): xdptcp http vs nginx", ("http", "loadgen", "xdptcp"), ("http", "loadgen", "nginx"), "req/s")
+row("server, same client (wrk): xdptcp http vs nginx", ("http", "wrk", "xdptcp"), ("http", "wrk", "nginx"), "req/s")
+row("client, same server (xdptcp http): loadgen vs wrk", ("http", "loadgen", "xdptcp"), ("http", "wrk", "xdptcp"), "req/s")
+row("client, same server (nginx): loadgen vs wrk", ("http", "loadgen", "nginx"), ("http", "wrk", "nginx"), "req/s")
+row("end to end: loadgen -> xdptcp http vs wrk -> nginx", ("http", "loadgen", "xdptcp"), ("http", "wrk", "nginx"), "req/s")
 row("connections/s: loadgen -> xdptcp vs loadgen -> nginx", ("connect", "loadgen", "xdptcp"), ("connect", "loadgen", "nginx"), "conn/s")
 row("bulk: loadgen -> Linux sink vs iperf3 -> iperf3", ("bulk", "loadgen", "linux"), ("bulk", "iperf3", "linux"), "Mbit/s")
 row("bulk reverse: loadgen <- Linux vs iperf3 -R", ("bulk-reverse", "loadgen", "linux"), ("bulk-reverse", "iperf3", "linux"), "Mbit/s")
+row("bulk, iperf3 with GSO/TSO off (1,448-byte segments like ours)", ("bulk", "loadgen", "linux"), ("bulk", "iperf3-nogso", "linux"), "Mbit/s")
+row("bulk reverse, iperf3 with GSO/TSO off", ("bulk-reverse", "loadgen", "linux"), ("bulk-reverse", "iperf3-nogso", "linux"), "Mbit/s")
 lat = [r for r in rows if r[0] == "latency"]
 for r in lat:
     lines.append("| latency at %s, %s: p50 / p99 / p99.9 us | %s | | | |" % (r[3].split("@")[1], r[2], " / ".join(r[7:10])))

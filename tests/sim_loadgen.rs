@@ -42,6 +42,7 @@ fn load(mode: Mode, port: u16, path: &str, conns: usize, rate: Option<f64>) -> L
         warmup: Duration::from_millis(100),
         timeout: Duration::from_secs(2),
         reverse: false,
+        requests_per_conn: (mode == Mode::Connect).then_some(1),
     }
 }
 
@@ -117,6 +118,44 @@ fn echo_and_connect_and_bulk() {
         link(),
     );
     assert!(s.bytes.load(Ordering::Relaxed) > 10_000_000);
+}
+
+#[test]
+fn connections_are_replaced_after_their_requests() {
+    // Echo over short connections: 3 requests each (2 outstanding), then
+    // a reset and a new connection.
+    let cfg = LoadConfig {
+        requests_per_conn: Some(3),
+        warmup: Duration::ZERO,
+        ..load(Mode::Echo, 7, "/", 4, None)
+    };
+    let s = run(cfg, EchoServer::new(7), link());
+    let (req, opened) = (
+        s.requests.load(Ordering::Relaxed),
+        s.opened.load(Ordering::Relaxed),
+    );
+    assert!(opened > 100, "{opened}");
+    // Every connection but the few open at the end answered exactly three.
+    assert!(
+        req <= 3 * opened && req + 3 * 4 >= 3 * opened,
+        "{req} requests, {opened} connections"
+    );
+    assert_eq!(errors(&s), 0);
+    // Open loop: the same, on schedule.
+    let cfg = LoadConfig {
+        requests_per_conn: Some(2),
+        warmup: Duration::ZERO,
+        ..load(Mode::Echo, 7, "/", 4, Some(1000.0))
+    };
+    let s = run(cfg, EchoServer::new(7), link());
+    let req = s.requests.load(Ordering::Relaxed);
+    assert!((950..=1150).contains(&req), "{req}");
+    let opened = s.opened.load(Ordering::Relaxed);
+    assert!(
+        req <= 2 * opened && req + 2 * 4 >= 2 * opened,
+        "{req} requests, {opened} connections"
+    );
+    assert_eq!(errors(&s), 0);
 }
 
 #[test]

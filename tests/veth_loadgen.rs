@@ -190,6 +190,63 @@ fn loadgen_against_linux_and_xdptcp_servers() {
             "2",
         ]),
     );
+    // When loadgen stops it resets its connections, as a process's exit
+    // closes its sockets: none is left established at the server (before,
+    // all 16 were, and Linux retransmitted into the next run).
+    let established = |h: &Harness| {
+        let o = h
+            .command("s", "ss")
+            .args(["-Htn", "state", "established", "( sport = :7 )"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    let mut left = established(&h);
+    for _ in 0..20 {
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = established(&h);
+    }
+    assert_eq!(
+        left, 0,
+        "connections left established after loadgen stopped"
+    );
+    let stats = dir.join("short.json");
+    // `with` takes the run's arguments as 'static.
+    let stats_arg: &'static str = Box::leak(stats.to_str().unwrap().into());
+    let j = verified(
+        &h,
+        "short echo connections vs python",
+        &with(&[
+            "--mode",
+            "echo",
+            "--target",
+            "198.18.0.3:7",
+            "--conns",
+            "8",
+            "--requests-per-conn",
+            "2",
+            "--stats-json",
+            stats_arg,
+        ]),
+    );
+    // Every answer reached the worker that opened the connection (via the
+    // flow directory when it arrived on the other queue): none was taken
+    // for an unknown flow and reset. Failed before the directory learned a
+    // flow ahead of its first segment: the SYN-ACK, polled at once by the
+    // other worker, was reset, and the SYN went again after 1 s.
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    for w in s["workers"].as_array().unwrap() {
+        assert_eq!(w["flows_unknown"], 0, "short connections: {w}");
+    }
+    // Two requests per connection: the connections really were replaced.
+    let (req, opened) = (j["requests"].as_u64(), j["connections_opened"].as_u64());
+    assert!(
+        opened.unwrap() * 2 + 16 >= req.unwrap() && opened.unwrap() > 50,
+        "short connections: {j}"
+    );
     verified(
         &h,
         "bulk to a Linux sink",
@@ -444,6 +501,30 @@ fn loadgen_user_errors_exit_2() {
             "http",
             "--duration",
             "0",
+        ],
+        &[
+            "--target",
+            "198.18.0.2:80",
+            "--mode",
+            "connect",
+            "--requests-per-conn",
+            "5",
+        ],
+        &[
+            "--target",
+            "198.18.0.2:80",
+            "--mode",
+            "echo",
+            "--requests-per-conn",
+            "0",
+        ],
+        &[
+            "--target",
+            "198.18.0.2:80",
+            "--mode",
+            "bulk",
+            "--requests-per-conn",
+            "1",
         ],
     ] {
         let o = Command::new(BIN).args(base).args(extra).output().unwrap();

@@ -35,6 +35,11 @@ pub struct LoadgenArgs {
     /// Requests outstanding per connection (closed loop).
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
+    /// Reset each connection after this many answered requests and open a
+    /// new one (short connections; the first request's latency includes
+    /// the handshake). Connect mode is HTTP with 1.
+    #[arg(long, value_name = "N")]
+    pub requests_per_conn: Option<u32>,
     /// HTTP path to GET.
     #[arg(long, default_value = "/")]
     pub path: String,
@@ -102,6 +107,19 @@ pub fn run(a: LoadgenArgs) -> i32 {
     if mode == Mode::Echo && (a.size == 0 || a.size > 1 << 30) {
         return usage("--size must be 1 byte to 1G");
     }
+    let requests_per_conn = match (mode, a.requests_per_conn) {
+        (Mode::Bulk, Some(_)) => {
+            return usage("--requests-per-conn does not apply to --mode bulk")
+        }
+        (_, Some(0)) => return usage("--requests-per-conn must be at least 1"),
+        (Mode::Connect, Some(n)) if n != 1 => {
+            return usage(
+                "--mode connect makes one request per connection; for more use --mode http --requests-per-conn N",
+            )
+        }
+        (Mode::Connect, _) => Some(1),
+        (_, n) => n,
+    };
     if !a.path.starts_with('/') || a.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return usage("--path must start with / and hold no spaces or control characters");
     }
@@ -145,6 +163,7 @@ pub fn run(a: LoadgenArgs) -> i32 {
         warmup,
         timeout,
         reverse: a.reverse,
+        requests_per_conn,
     });
     let shared = Arc::new(Shared::default());
     let done = Arc::new(AtomicBool::new(false));

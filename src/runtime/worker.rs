@@ -157,6 +157,10 @@ fn now(epoch: std::time::Instant) -> Instant {
     Instant::from_micros(epoch.elapsed().as_micros() as u64)
 }
 
+/// Connections reset at a time when a run stops, between drains of the
+/// transmit ring.
+const STOP_BATCH: usize = 256;
+
 /// Run until `stop` is set; returns the worker's counters.
 pub fn run<A: RuntimeApp>(
     setup: WorkerSetup,
@@ -317,11 +321,11 @@ pub fn run<A: RuntimeApp>(
             // Events raised while transmitting (e.g. Writable) are served
             // at once rather than a loop later.
             dispatch(stack, app, t);
-            if stack.device_mut().flush() {
-                // Transmissions still queued: loop again rather than sleep.
-                work += 1;
-            }
-            // Flows opened here are this worker's: tell the others.
+            // Flows opened here are this worker's: tell the others before
+            // the kick below sends their first segment. On veth the kick
+            // runs the peer's receive path at once, and its answer may be
+            // polled by another worker right away: if the flow were not in
+            // the directory yet, that worker would answer it with a reset.
             stack.drain_flow_log(|tuple, open| {
                 let h = tuple_hash(tuple, i);
                 if !open {
@@ -330,6 +334,10 @@ pub fn run<A: RuntimeApp>(
                     st.directory_full += 1;
                 }
             });
+            if stack.device_mut().flush() {
+                // Transmissions still queued: loop again rather than sleep.
+                work += 1;
+            }
             // Impaired packets waiting for their time (`--impair`).
             let held = stack.device().impair_due_in().map(|d| t + d);
             for at in [stack.poll_at(), app.poll_at(), held].into_iter().flatten() {
@@ -363,6 +371,25 @@ pub fn run<A: RuntimeApp>(
                 }
             }
             inbox.sleeping.store(false, Ordering::Relaxed);
+        }
+    }
+    // The run is over: reset what is still open, as a process's exit
+    // closes its sockets, so that peers do not keep retransmitting to us,
+    // and let the resets leave (bounded: the ring drains 32 per kick on
+    // veth; a reset that finds no room is counted in `tx_ring_full`).
+    let t = now(epoch);
+    for stack in stacks.iter_mut() {
+        let mut left = stack.conn_count();
+        for _ in 0..=left / STOP_BATCH {
+            left = stack.abort_all(t, STOP_BATCH);
+            for _ in 0..STOP_BATCH {
+                if !stack.device_mut().flush() {
+                    break;
+                }
+            }
+            if left == 0 {
+                break;
+            }
         }
     }
     for (stack, app) in stacks.iter().zip(apps.iter()) {

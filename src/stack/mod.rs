@@ -689,7 +689,30 @@ impl<D: Device> Stack<D> {
 
     /// Send RST and forget the connection (a `Closed{Aborted}` event follows).
     pub fn abort(&mut self, id: ConnId) -> Result<(), Error> {
-        let e = self.app_conn(id)?;
+        self.app_conn(id)?;
+        self.abort_conn(id);
+        Ok(())
+    }
+
+    /// RFC 9293 §3.10.5 ABORT on every connection, the app's or not (RST
+    /// where the state calls for one; TIME-WAIT and handshakes just go):
+    /// what a process's exit does to its sockets, so that peers do not
+    /// keep retransmitting to a stack that has stopped. At most `limit`
+    /// connections per call, so the caller can drain its transmit ring in
+    /// between; returns how many are left.
+    pub fn abort_all(&mut self, now: Instant, limit: usize) -> usize {
+        self.now = now;
+        let ids: Vec<ConnId> = self.conns.ids().take(limit).collect();
+        for id in ids {
+            self.abort_conn(id);
+        }
+        self.conns.len()
+    }
+
+    fn abort_conn(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
         e.aborted = true;
         e.conn.abort();
         // The RST leaves now; then the connection is removed.
@@ -700,7 +723,6 @@ impl<D: Device> Stack<D> {
             // The connection did not report itself closed: finish it here.
             self.close_conn(id, true);
         }
-        Ok(())
     }
 
     pub fn set_nodelay(&mut self, id: ConnId, nodelay: bool) -> Result<(), Error> {

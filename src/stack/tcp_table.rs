@@ -192,6 +192,16 @@ impl<F: Frame> ConnTable<F> {
         self.slots.iter().filter_map(|s| s.entry.as_ref())
     }
 
+    /// The ids of the live connections.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.entry.as_ref().map(|_| ConnId {
+                index: i as u32,
+                generation: s.generation,
+            })
+        })
+    }
+
     /// The live connection in slot `index`, if any.
     pub(crate) fn entry_at_mut(&mut self, index: usize) -> Option<&mut ConnEntry<F>> {
         self.slots.get_mut(index)?.entry.as_mut()

@@ -57,6 +57,10 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// Bulk: receive instead of send.
     pub reverse: bool,
+    /// Requests answered before a connection is reset and replaced by a
+    /// new one (connect mode: 1); `None`: a connection lives for the run.
+    /// The first request's latency then includes the handshake.
+    pub requests_per_conn: Option<u32>,
 }
 
 struct Slot {
@@ -78,6 +82,9 @@ struct Conn {
     wleft: u64,
     /// Start (or due) times of the requests outstanding.
     outstanding: VecDeque<Instant>,
+    /// Requests issued and answered on this connection.
+    issued: u32,
+    answered: u32,
     last_progress: Instant,
 }
 
@@ -161,7 +168,7 @@ impl LoadApp {
                 next_at: now + interval * (k as u32) / n,
             })
             .collect();
-        let paced = self.interval.is_some() && self.cfg.proto.mode == Mode::Connect;
+        let paced = self.paced();
         self.to_open = (self.slots.iter().enumerate())
             .map(|(s, slot)| Reverse((if paced { slot.next_at } else { now }, s)))
             .collect();
@@ -206,12 +213,10 @@ impl LoadApp {
             match r {
                 Ok(id) => {
                     self.connecting += 1;
+                    let paced = self.paced();
                     let slot = &mut self.slots[s];
                     slot.conn = Some(id);
-                    let opened_at = match self.interval {
-                        Some(_) if self.cfg.proto.mode == Mode::Connect => slot.next_at,
-                        _ => now,
-                    };
+                    let opened_at = if paced { slot.next_at } else { now };
                     self.conns.insert(
                         id,
                         Conn {
@@ -223,6 +228,8 @@ impl LoadApp {
                             wpos: 0,
                             wleft: 0,
                             outstanding: VecDeque::new(),
+                            issued: 0,
+                            answered: 0,
                             last_progress: now,
                         },
                     );
@@ -239,6 +246,10 @@ impl LoadApp {
     fn issue<D: Device>(&mut self, stack: &mut Stack<D>, now: Instant, id: ConnId, start: Instant) {
         let len = self.cfg.proto.request_len();
         if let Some(c) = self.conns.get_mut(&id) {
+            if self.cfg.requests_per_conn.is_some_and(|n| c.issued >= n) {
+                return;
+            }
+            c.issued += 1;
             if c.outstanding.is_empty() {
                 // An idle connection's clock for the request timeout
                 // starts now.
@@ -317,6 +328,7 @@ impl LoadApp {
                 fed.broken = true;
                 break;
             };
+            c.answered += 1;
             if measuring {
                 let us = now.saturating_since(start).as_micros().max(1) as u64;
                 self.local.hist.saturating_record(us);
@@ -336,11 +348,13 @@ impl LoadApp {
         if fed.done == 0 {
             return;
         }
-        match (cfg.proto.mode, self.interval) {
-            (Mode::Connect, _) => {
-                // One request per connection, then a reset: no TIME-WAIT
-                // on either side (SO_LINGER 0, as connection-rate testers
-                // do), so the rate is not bounded by 2·MSL of table space.
+        let used_up = cfg.requests_per_conn.is_some_and(|n| c.answered >= n);
+        match (used_up, self.interval) {
+            (true, _) => {
+                // The connection's requests are done: a reset, so neither
+                // side keeps TIME-WAIT (SO_LINGER 0, as connection-rate
+                // testers do) and the rate is not bounded by 2·MSL of
+                // table space.
                 self.conns.remove(&id);
                 let _ = stack.abort(id);
                 self.shared.connections.fetch_sub(1, Ordering::Relaxed);
@@ -366,11 +380,13 @@ impl LoadApp {
 
     /// A slot's connection is gone: reopen it (after a pause on error).
     fn free_slot(&mut self, slot: usize, now: Instant, error: bool) {
+        let paced = self.paced();
         if let Some(s) = self.slots.get_mut(slot) {
             s.conn = None;
             let mut at = if error { now + BACKOFF } else { now };
-            if let (Some(iv), Mode::Connect) = (self.interval, self.cfg.proto.mode) {
-                // Open loop, a connection per request: open at its turn.
+            if let (Some(iv), true) = (self.interval, paced) {
+                // Open loop, connections replaced: open at the turn of the
+                // next request.
                 if !error {
                     s.next_at += iv;
                 }
@@ -411,11 +427,18 @@ impl LoadApp {
         self.shared.peak.fetch_max(open, Ordering::Relaxed);
         self.shared.opened.fetch_add(1, Ordering::Relaxed);
         let _ = stack.set_nodelay(id, true);
+        let fresh = self.cfg.requests_per_conn.is_some();
         match (self.cfg.proto.mode, self.interval) {
             (Mode::Bulk, _) => self.write(stack, now, id),
-            (Mode::Connect, _) => self.issue(stack, now, id, opened_at),
+            // Open loop, connections replaced: the first request was due
+            // when the connection was opened (its handshake counts).
+            (_, Some(_)) if fresh => self.issue(stack, now, id, opened_at),
             (_, None) => {
-                for _ in 0..self.cfg.pipeline.max(1) {
+                // Closed loop: a replaced connection's first request
+                // counts its handshake.
+                let first = if fresh { opened_at } else { now };
+                self.issue(stack, now, id, first);
+                for _ in 1..self.cfg.pipeline.max(1) {
                     self.issue(stack, now, id, now);
                 }
             }
@@ -572,6 +595,12 @@ impl Drop for LoadApp {
 }
 
 impl LoadApp {
+    /// Open loop with connections replaced: a slot's connection is opened
+    /// at the turn of its next request.
+    fn paced(&self) -> bool {
+        self.interval.is_some() && self.cfg.requests_per_conn.is_some()
+    }
+
     /// The next open-loop request due, or the next flush.
     fn next_wake(&self) -> Instant {
         let flush = self.last_flush + FLUSH;
