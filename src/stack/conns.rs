@@ -106,6 +106,25 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// After an application read or write that moved data (`send`,
+    /// `send_with`, `echo_received`, `recv_with`): the connection is marked
+    /// dirty, so the next `poll` transmits and runs `after_op`. In
+    /// ESTABLISHED such a call changes no state, raises no event and moves
+    /// no deadline earlier (queued data only ends a keepalive wait), so
+    /// `after_op` now would do nothing; in other states (a read that
+    /// drains the data before a FIN lets the close complete) it runs now.
+    pub(super) fn after_app_io(&mut self, id: ConnId) {
+        self.mark_dirty(id);
+        if self
+            .conns
+            .get(id)
+            .is_some_and(|e| e.connected && e.conn.state() == State::Established)
+        {
+            return;
+        }
+        self.after_op(id);
+    }
+
     /// Let `id` emit what is due at `now`.
     pub(super) fn transmit_conn(&mut self, id: ConnId, now: Instant) {
         let Stack {
