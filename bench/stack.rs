@@ -29,13 +29,17 @@ const FRAME: usize = 2048;
 /// do), so the measured work is the stacks', not the allocator's.
 struct Link {
     tx: Vec<(HeapFrame, usize, usize)>,
+    /// The other half of `tx`'s double buffer (see `shuttle`): swapped, not
+    /// taken, so that transmitting never reallocates.
+    spare: Vec<(HeapFrame, usize, usize)>,
     pool: FramePool,
 }
 
 impl Default for Link {
     fn default() -> Self {
         Link {
-            tx: Vec::new(),
+            tx: Vec::with_capacity(64),
+            spare: Vec::with_capacity(64),
             pool: FramePool::new(FRAME, 1 << 20),
         }
     }
@@ -76,14 +80,17 @@ fn config(last: u8) -> StackConfig {
 /// Move frames across the link (moving frame ownership, so the receiver
 /// keeps payload zero-copy); returns whether anything moved.
 fn shuttle(from: &mut Stack<Link>, to: &mut Stack<Link>, now: Instant) -> bool {
-    let frames = core::mem::take(&mut from.device_mut().tx);
+    let link = from.device_mut();
+    let mut frames = core::mem::take(&mut link.spare);
+    core::mem::swap(&mut frames, &mut link.tx);
     let moved = !frames.is_empty();
-    for (mut f, start, end) in frames {
+    for (mut f, start, end) in frames.drain(..) {
         if start > 0 {
             f.buf_mut().copy_within(start..end, 0);
         }
         to.receive(now, f, end - start);
     }
+    from.device_mut().spare = frames;
     moved
 }
 

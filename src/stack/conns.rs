@@ -6,10 +6,11 @@
 use super::emit::TcpTx;
 use super::iface::Iface;
 use super::tcp_table::ConnEntry;
+use super::timer::TimerWheel;
 use super::{ConnId, Stack, StackCounters};
 use crate::app::{CloseReason, Event};
 use crate::io::Device;
-use crate::tcp::{ConnStats, State};
+use crate::tcp::{ConnEvents, ConnStats, State};
 use crate::time::Instant;
 
 /// States in which the handshake has completed.
@@ -74,16 +75,20 @@ fn nud_feedback<D: Device>(iface: &mut Iface<D>, e: &mut ConnEntry<D::Frame>, no
     let progress = seen.0 > e.nud_seen.0;
     let timed_out = seen.1 > e.nud_seen.1;
     e.nud_seen = seen;
+    // Progress within NUD_CONFIRM_EVERY of the last confirmation (every
+    // round trip of a busy connection) needs no route lookup at all.
+    let confirm_due = e
+        .nud_confirmed
+        .is_none_or(|t| now.saturating_since(t) >= NUD_CONFIRM_EVERY);
+    if progress && !confirm_due {
+        return;
+    }
     let Some(hop) = iface.next_hop(*e.tuple.remote.ip()) else {
         return;
     };
     if progress {
-        if e.nud_confirmed
-            .is_none_or(|t| now.saturating_since(t) >= NUD_CONFIRM_EVERY)
-        {
-            e.nud_confirmed = Some(now);
-            iface.arp.confirm(hop, now);
-        }
+        e.nud_confirmed = Some(now);
+        iface.arp.confirm(hop, now);
     } else if timed_out {
         e.nud_confirmed = None;
         iface.arp.reverify(hop);
@@ -99,6 +104,25 @@ impl<D: Device> Stack<D> {
                 self.dirty.push(id);
             }
         }
+    }
+
+    /// After an application read or write that moved data (`send`,
+    /// `send_with`, `echo_received`, `recv_with`): the connection is marked
+    /// dirty, so the next `poll` transmits and runs `after_op`. In
+    /// ESTABLISHED such a call changes no state, raises no event and moves
+    /// no deadline earlier (queued data only ends a keepalive wait), so
+    /// `after_op` now would do nothing; in other states (a read that
+    /// drains the data before a FIN lets the close complete) it runs now.
+    pub(super) fn after_app_io(&mut self, id: ConnId) {
+        self.mark_dirty(id);
+        if self
+            .conns
+            .get(id)
+            .is_some_and(|e| e.connected && e.conn.state() == State::Established)
+        {
+            return;
+        }
+        self.after_op(id);
     }
 
     /// Let `id` emit what is due at `now`.
@@ -135,6 +159,16 @@ impl<D: Device> Stack<D> {
         let state = e.conn.state();
 
         nud_feedback(&mut self.iface, e, self.now);
+
+        // The common case (most calls on a busy connection: a send, a read,
+        // a flush, an ACK): nothing to tell the application, established
+        // and counted as such. Everything below would be a no-op but the
+        // timer.
+        if ev == ConnEvents::default() && state == State::Established && e.connected && !e.half_open
+        {
+            Self::rearm_entry(&mut self.timers, id, e);
+            return;
+        }
 
         // RFC 4987 §3.1: a half-open connection leaves the SYN backlog when
         // it completes or dies.
@@ -179,26 +213,34 @@ impl<D: Device> Stack<D> {
             }
         }
 
-        let reason = if e.aborted {
-            CloseReason::Aborted
-        } else if ev.reset {
-            if e.listener.is_none() && !e.connected {
-                CloseReason::Refused
+        let reason = || {
+            if e.aborted {
+                CloseReason::Aborted
+            } else if ev.reset {
+                if e.listener.is_none() && !e.connected {
+                    CloseReason::Refused
+                } else {
+                    CloseReason::Reset
+                }
+            } else if ev.unreachable {
+                CloseReason::Unreachable
+            } else if ev.timed_out {
+                CloseReason::TimedOut
             } else {
-                CloseReason::Reset
+                CloseReason::Normal
             }
-        } else if ev.unreachable {
-            CloseReason::Unreachable
-        } else if ev.timed_out {
-            CloseReason::TimedOut
-        } else {
-            CloseReason::Normal
         };
         // A normal end waits until the application has read what arrived
         // before the FIN: `Closed` invalidates the id. (A reset, timeout or
         // abort discards the data, as RFC 9293 §3.10.7.4 does for RST.)
-        let unread = e.visible && !e.detached && e.conn.recv_available() > 0;
-        let wait_for_reader = reason == CloseReason::Normal && unread;
+        // Only asked when closing or in TIME-WAIT.
+        let (reason, wait_for_reader) = if closed || state == State::TimeWait {
+            let reason = reason();
+            let unread = e.visible && !e.detached && e.conn.recv_available() > 0;
+            (reason, reason == CloseReason::Normal && unread)
+        } else {
+            (CloseReason::Normal, false)
+        };
 
         if closed && !wait_for_reader {
             if e.visible && !e.detached {
@@ -269,12 +311,21 @@ impl<D: Device> Stack<D> {
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };
+        Self::rearm_entry(&mut self.timers, id, e);
+    }
+
+    /// `rearm` for an entry already at hand.
+    fn rearm_entry(
+        timers: &mut TimerWheel<(ConnId, Instant)>,
+        id: ConnId,
+        e: &mut ConnEntry<D::Frame>,
+    ) {
         let Some(at) = e.conn.poll_at() else {
             return;
         };
         if e.armed_at.is_none_or(|a| at < a) {
             e.armed_at = Some(at);
-            self.timers.schedule(at, (id, at));
+            timers.schedule(at, (id, at));
         }
     }
 

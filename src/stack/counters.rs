@@ -14,6 +14,10 @@ pub struct StackCounters {
     pub tx_dropped: u64,
     /// Transmissions deferred because the device had no free frame.
     pub tx_no_frame: u64,
+    /// Segments held back because their send frame's previous
+    /// transmission was still on the device (AF_XDP: not yet completed):
+    /// sent from the same frame on a later poll, never copied.
+    pub tx_rewrite_waits: u64,
     /// Application `send`s cut short (possibly to 0) because free TX frames
     /// reached the reserve kept for control traffic.
     pub tx_pool_short_writes: u64,

@@ -3,7 +3,8 @@
 //!
 //! Send data stays in the connection's frame when it can (`Payload::InPlace`:
 //! headers go into the headroom and the frame leaves with
-//! `Device::transmit_ref`); otherwise the segment is built in a fresh frame.
+//! `Device::transmit_ref`, or waits while its previous transmission is still
+//! the device's); otherwise the segment is built in a fresh frame.
 //!
 //! Segments whose next hop is still being resolved by ARP are copied into a
 //! fresh frame and queued in the ARP cache's bounded per-hop queue (overflow
@@ -85,11 +86,18 @@ impl<D: Device> Iface<D> {
 
         let payload = match (mac, payload) {
             (Some(mac), Payload::InPlace { frame, start, end })
-                if start >= hdrs
-                    && start <= end
-                    && end <= frame.buf().len()
-                    && self.dev.can_rewrite(frame) =>
+                if start >= hdrs && start <= end && end <= frame.buf().len() =>
             {
+                if !self.dev.can_rewrite(frame) {
+                    // design.md: a retransmission resubmits the same frame
+                    // once its previous transmission has completed (until
+                    // then its bytes are the device's). Refused, not
+                    // copied: the connection tries again on the next poll,
+                    // and the worker keeps polling while transmissions are
+                    // in flight.
+                    self.counters.tx_rewrite_waits += 1;
+                    return false;
+                }
                 let fs = start - hdrs;
                 self.write_tcp(&mut frame.buf_mut()[fs..end], tuple, seg, ect, mac);
                 let ok = self.dev.transmit_ref(frame, fs, end);
@@ -133,3 +141,7 @@ impl<D: Device> Iface<D> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "emit_tests.rs"]
+mod tests;

@@ -527,8 +527,7 @@ impl<D: Device> Stack<D> {
         let n = e.conn.recv_with(f);
         if n > 0 {
             // The window opened: the connection may owe a window update.
-            self.mark_dirty(id);
-            self.after_op(id);
+            self.after_app_io(id);
         }
         Ok(n)
     }
@@ -580,8 +579,7 @@ impl<D: Device> Stack<D> {
             self.pool_short_write(id);
         }
         if n > 0 {
-            self.mark_dirty(id);
-            self.after_op(id);
+            self.after_app_io(id);
         }
         Ok(n)
     }
@@ -626,8 +624,7 @@ impl<D: Device> Stack<D> {
             self.pool_short_write(id);
         }
         if n > 0 {
-            self.mark_dirty(id);
-            self.after_op(id);
+            self.after_app_io(id);
         }
         Ok(n)
     }
@@ -646,8 +643,7 @@ impl<D: Device> Stack<D> {
         }
         let n = e.conn.echo_received();
         if n > 0 {
-            self.mark_dirty(id);
-            self.after_op(id);
+            self.after_app_io(id);
         }
         Ok(n)
     }

@@ -38,6 +38,11 @@ pub(crate) struct SendBuffer<F> {
     /// Sum of the truesize of the frames held (like Linux's
     /// sk_wmem_queued): what the queue costs, whatever the payload.
     mem: usize,
+    /// Index of the frame `locate` found last: the next lookup is usually
+    /// in it or the one after (SND.NXT moves forward a segment at a time),
+    /// so a bulk sender with hundreds of frames queued skips the binary
+    /// search. Only a guess, checked before use.
+    hint: core::cell::Cell<usize>,
 }
 
 /// Where a segment's payload lives: frame index, byte offset, length.
@@ -55,6 +60,7 @@ impl<F: Frame> SendBuffer<F> {
             head,
             len: 0,
             mem: 0,
+            hint: core::cell::Cell::new(0),
         }
     }
 
@@ -201,6 +207,7 @@ impl<F: Frame> SendBuffer<F> {
             if f.end_seq() <= upto {
                 if let Some(f) = self.frames.pop_front() {
                     self.mem -= f.frame.truesize();
+                    self.hint.set(self.hint.get().saturating_sub(1));
                 }
             } else {
                 if f.seq < upto {
@@ -222,7 +229,20 @@ impl<F: Frame> SendBuffer<F> {
         if seq < self.head || seq >= self.tail() {
             return None;
         }
-        let idx = self.frames.partition_point(|f| f.end_seq() <= seq);
+        let holds = |i: usize| {
+            self.frames
+                .get(i)
+                .is_some_and(|f| f.seq <= seq && seq < f.end_seq())
+        };
+        let h = self.hint.get();
+        let idx = if holds(h) {
+            h
+        } else if holds(h + 1) {
+            h + 1
+        } else {
+            self.frames.partition_point(|f| f.end_seq() <= seq)
+        };
+        self.hint.set(idx);
         let f = self.frames.get(idx)?;
         if seq < f.seq {
             return None;
