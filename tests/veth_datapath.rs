@@ -192,7 +192,19 @@ fn flows_are_owned_where_they_arrive_on_four_queues() {
     let (out, rx) = (sum("handoff_out"), sum("rx_packets"));
     let share = out as f64 / rx as f64;
     eprintln!("hand-offs: {out} of {rx} packets ({:.3} %)", share * 100.0);
-    assert!(share < 0.01, "hand-off share {share:.4}");
+    if share >= 0.01 {
+        // Linux picks another transmit queue for a flow after an RTO: say
+        // whether it retransmitted (strays are then expected).
+        let ns = h
+            .command("k", "nstat")
+            .args(["-az", "TcpRetransSegs", "TcpExtTCPSynRetrans"])
+            .output()
+            .unwrap();
+        panic!(
+            "hand-off share {share:.4}; Linux client: {}",
+            String::from_utf8_lossy(&ns.stdout).replace('\n', " | ")
+        );
+    }
     assert_eq!(sum("handoff_dropped"), 0);
     assert_eq!(sum("directory_full"), 0);
     assert!(sum("flows_unknown") >= 4000, "first packets counted");
