@@ -13,7 +13,7 @@ use xdptcp::app::Event;
 use xdptcp::mptcp::crypto::{join_hmac_160, join_hmac_64, Key};
 use xdptcp::stack::Stack;
 use xdptcp::time::Instant;
-use xdptcp::wire::mptcp::{MpCapable, MpJoin, MptcpOption};
+use xdptcp::wire::mptcp::{Dss, MpCapable, MpJoin, MptcpOption};
 use xdptcp::wire::{MptcpRaw, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
 /// The peer's key (host A of RFC 8684 §3.2) and its join nonces.
@@ -185,11 +185,20 @@ fn join_completes_with_verified_hmac_and_fourth_ack() {
     assert_eq!(p.s.counters().mptcp_joins_accepted, 0);
     // RFC 8684 §3.2: HMAC-A = HMAC(Key=(Key-A + Key-B), Msg=(R-A + R-B)).
     let out = p.third_ack(5001, &sa, join_hmac_160(KEY_A, p.key_b, r_a, r_b));
-    // The fourth ACK, at once, asking the peer to keep the subflow as a
-    // backup (MP_PRIO B=1, RFC 8684 §3.3.8: no data on it in this stage).
+    // The fourth ACK, at once, with the connection's Data ACK (RFC 8684
+    // §3.3.2: it may go on any subflow); no MP_PRIO: the subflow takes
+    // data like the first.
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].flags, TcpFlags::ACK);
-    assert_eq!(mp_opts(&out[0]), vec![MptcpOption::MpPrio { backup: true }]);
+    assert_eq!(
+        mp_opts(&out[0]),
+        vec![MptcpOption::Dss(Dss {
+            data_ack: Some(KEY_A.idsn() + 1),
+            ack64: true,
+            mapping: None,
+            data_fin: false,
+        })]
+    );
     assert_eq!(out[0].ack.0, PEER_ISS + 1);
     assert_eq!(out[0].seq, sa.seq + 1);
     let c = p.s.counters();

@@ -48,6 +48,9 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_checksums_unverified,
         mptcp_mapping_mismatches,
         mptcp_fastcloses,
+        mptcp_data_dups,
+        mptcp_data_ooo,
+        mptcp_joined_bytes,
         mptcp_joins_accepted,
         mptcp_joins_rejected_hmac,
         challenge_acks,
@@ -128,6 +131,12 @@ impl<D: Device> Stack<D> {
     /// events into app events, keep the SYN backlog count, remove it when
     /// closed, and re-arm its timer.
     pub(super) fn after_op(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let Some(meta) = e.subflow_of {
+            self.mptcp_forward(id, meta);
+        }
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };

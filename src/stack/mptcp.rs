@@ -194,4 +194,45 @@ impl<D: Device> Stack<D> {
             self.iface.counters.rst_sent += 1;
         }
     }
+
+    /// After input on joined subflow `id` of connection `meta`: its
+    /// in-order data moves, frames and all, to the connection's data
+    /// level (RFC 8684 §3.3: reassembly by DSN across subflows), and the
+    /// subflow takes the connection's DATA_ACK and window for its next
+    /// segments (§3.3.2, §3.3.4). Both live in this stack: no lock, no
+    /// copy.
+    pub(super) fn mptcp_forward(&mut self, id: ConnId, meta: ConnId) {
+        let taken = self
+            .conns
+            .get_mut(id)
+            .and_then(|e| e.conn.mptcp_take_joined());
+        let moved = taken.is_some();
+        let mut ok = true;
+        let mut q = None;
+        let mut level = None;
+        if let Some(m) = self.conns.get_mut(meta) {
+            if let Some((mut items, fin)) = taken {
+                ok = m.conn.mptcp_data_in(&mut items, fin);
+                q = Some(items);
+            }
+            level = m.conn.mptcp_data_level();
+        }
+        if let Some(e) = self.conns.get_mut(id) {
+            if let Some(items) = q.take() {
+                e.conn.mptcp_return_queue(items);
+            }
+            if let Some((ack, wnd)) = level {
+                e.conn.mptcp_set_data_level(ack, wnd);
+            }
+            if !ok {
+                e.conn.abort();
+            }
+        }
+        if moved && level.is_some() {
+            // Data reached the connection: its events (readable, end of
+            // data) go to the application now.
+            self.mark_dirty(meta);
+            self.after_op(meta);
+        }
+    }
 }
