@@ -207,12 +207,12 @@ impl<D: Device> Stack<D> {
             .get_mut(id)
             .and_then(|e| e.conn.mptcp_take_joined());
         let moved = taken.is_some();
-        let mut ok = true;
+        let (mut ok, mut ack) = (true, false);
         let mut q = None;
         let mut level = None;
         if let Some(m) = self.conns.get_mut(meta) {
             if let Some((mut items, fin)) = taken {
-                ok = m.conn.mptcp_data_in(&mut items, fin);
+                (ok, ack) = m.conn.mptcp_data_in(&mut items, fin);
                 q = Some(items);
             }
             level = m.conn.mptcp_data_level();
@@ -224,14 +224,19 @@ impl<D: Device> Stack<D> {
             if let Some((ack, wnd)) = level {
                 e.conn.mptcp_set_data_level(ack, wnd);
             }
+            if ack {
+                e.conn.mptcp_ack_now();
+            }
             if !ok {
                 e.conn.abort();
             }
         }
+        if ack || !ok {
+            self.mark_dirty(id);
+        }
         if moved && level.is_some() {
             // Data reached the connection: its events (readable, end of
             // data) go to the application now.
-            self.mark_dirty(meta);
             self.after_op(meta);
         }
     }

@@ -238,8 +238,8 @@ impl<F: Frame> Connection<F> {
                 }
             }
         }
-        if meta {
-            self.mp_seen_data(got);
+        if meta && self.mp_seen_data(got) {
+            self.ack_now = true;
         }
         if !ok {
             self.stats.mptcp_mapping_mismatches += 1;
@@ -248,8 +248,9 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Account for what reached the data level; the DATA_FIN reached in
-    /// order is the application's end of data.
-    fn mp_seen_data(&mut self, got: DataIn) {
+    /// order is the application's end of data. Returns whether the Data
+    /// ACK should go out at once (on the subflow the data came by).
+    fn mp_seen_data(&mut self, got: DataIn) -> bool {
         let s = &mut self.stats;
         s.mptcp_data_dups += got.dup as u64;
         s.mptcp_data_ooo += got.ooo as u64;
@@ -257,13 +258,11 @@ impl<F: Frame> Connection<F> {
         if got.advanced > 0 {
             self.events.readable = true;
         }
-        if got.ooo || got.filled_hole || got.dup {
-            // As RFC 5681 §4.2 for the subflow: the peer learns of a gap,
-            // or of its filling, in the Data ACK at once.
-            self.ack_now = true;
-        }
+        // As RFC 5681 §4.2 for a subflow: the peer learns of a gap, or of
+        // its filling, from the Data ACK at once.
+        let mut ack = got.ooo || got.filled_hole || got.dup;
         let Some(d) = self.mpx.as_deref_mut().and_then(|x| x.data.as_mut()) else {
-            return;
+            return ack;
         };
         let nxt = d.nxt;
         let fin = d.fin_reached();
@@ -272,8 +271,9 @@ impl<F: Frame> Connection<F> {
         }
         if fin {
             self.events.read_closed = true;
-            self.ack_now = true;
+            ack = true;
         }
+        ack
     }
 
     /// The joined subflow's mapped data and DATA_FIN for the connection
@@ -297,13 +297,14 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Data a joined subflow received, into the data level (drained from
-    /// `q`). Returns false when a DSN was invalid (the caller resets the
-    /// joined subflow).
-    pub fn mptcp_data_in(&mut self, q: &mut MappedQueue<F>, fin: Option<RxDsn>) -> bool {
+    /// `q`). Returns `(valid, ack_now)`: false when a DSN was invalid (the
+    /// caller resets the joined subflow); whether the joined subflow
+    /// should send the Data ACK at once.
+    pub fn mptcp_data_in(&mut self, q: &mut MappedQueue<F>, fin: Option<RxDsn>) -> (bool, bool) {
         let limit = self.cfg.rcv_buf;
         let Some(d) = self.mptcp_rx_meta().and_then(|x| x.data.as_mut()) else {
             q.clear();
-            return true;
+            return (true, false);
         };
         if let Some(f) = fin {
             d.note_fin(f);
@@ -321,8 +322,13 @@ impl<F: Frame> Connection<F> {
         }
         self.stats.mptcp_joined_bytes += got.advanced as u64;
         self.stats.mptcp_mapping_mismatches += !ok as u64;
-        self.mp_seen_data(got);
-        ok
+        (ok, self.mp_seen_data(got))
+    }
+
+    /// Send an ACK on the next `poll_transmit` (a joined subflow carrying
+    /// news of the data level).
+    pub fn mptcp_ack_now(&mut self) {
+        self.ack_now = true;
     }
 
     /// The connection's DATA_ACK and free receive window (RFC 8684
