@@ -483,3 +483,200 @@ fn every_subflow_offers_the_connections_window() {
     let w1 = out.last().expect("an ACK").window;
     assert!(w1 < w0, "joined subflow's window {w1} not below {w0}");
 }
+
+/// The second interface's address, and the peer's there.
+const IP_A2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 1, 1);
+const IP_B2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 1, 2);
+
+/// One worker's two stacks, one per interface, as the runtime runs them:
+/// `frame` arrives at stack `at`, the worker routes MPTCP between them,
+/// both transmit. Returns what each sent.
+fn worker_rx(
+    stacks: [&mut Stack<TestDevice>; 2],
+    now: Instant,
+    at: usize,
+    frame: &[u8],
+) -> [Vec<TcpRepr>; 2] {
+    let mut stacks = stacks;
+    rx(stacks[at], now, frame);
+    xdptcp::stack::mptcp_route(&mut stacks);
+    stacks.map(|s| {
+        s.poll(now);
+        s.device_mut()
+            .take_tx()
+            .iter()
+            .filter(|f| f.len() > 34 && f[23] == 6)
+            .map(|f| parse_tcp(f).2)
+            .collect()
+    })
+}
+
+#[test]
+fn a_join_on_another_interfaces_stack_carries_data_for_the_connection() {
+    // The connection was opened on interface A (stack `p.s`); the peer
+    // joins from its second address to our address on interface B, whose
+    // stack holds no token: the worker finds the connection in A's stack,
+    // the subflow lives in B's, and its data reaches the connection.
+    let mut p = Peer::connected(2);
+    let mut cfg2 = config(MAC_A, IP_A2);
+    cfg2.tcp.mptcp = true;
+    cfg2.tcp.mptcp_max_subflows = 2;
+    let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
+    s2.listen(80).unwrap();
+    let arp = xdptcp::wire::ArpRepr {
+        op: xdptcp::wire::ArpOp::Request,
+        sender_mac: MAC_B,
+        sender_ip: IP_B2,
+        target_mac: xdptcp::wire::MacAddr::default(),
+        target_ip: IP_A2,
+    };
+    rx(
+        &mut s2,
+        p.now,
+        &arp_frame(xdptcp::wire::MacAddr::BROADCAST, arp),
+    );
+    s2.poll(p.now);
+    s2.device_mut().take_tx();
+    p.s.mptcp_set_shared(0);
+    s2.mptcp_set_shared(1);
+    let (key_b, r_a) = (p.key_b, 0x5151);
+    let j = MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 2,
+        token: key_b.token(),
+        nonce: r_a,
+    });
+    let now = p.now + std::time::Duration::from_millis(1);
+    let syn = tcp_frame_ips(
+        IP_B2,
+        IP_A2,
+        &seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]),
+        &[],
+    );
+    let [a, b] = worker_rx([&mut p.s, &mut s2], now, 1, &syn);
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(b.len(), 1, "{b:?}");
+    let sa = b[0];
+    let r_b = match mp_opts(&sa).as_slice() {
+        [MptcpOption::MpJoin(MpJoin::SynAck { hmac, nonce, .. })] => {
+            assert_eq!(*hmac, join_hmac_64(key_b, KEY_A, *nonce, r_a));
+            *nonce
+        }
+        o => panic!("SYN/ACK without MP_JOIN: {o:?}"),
+    };
+    let third = MptcpOption::MpJoin(MpJoin::Ack {
+        hmac: join_hmac_160(KEY_A, key_b, r_a, r_b),
+    });
+    let ack = seg(6000, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[third]);
+    let [_, b] = worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        &tcp_frame_ips(IP_B2, IP_A2, &ack, &[]),
+    );
+    assert_eq!(b.len(), 1, "the fourth ACK: {b:?}");
+    assert_eq!(s2.counters().mptcp_joins_accepted, 1);
+    // Data offsets 0..100 on the joined subflow (interface B), 100..200
+    // on the first (interface A): one stream for the application on A.
+    let d = |off: u64, sub: u32, len: u16| {
+        MptcpOption::Dss(Dss {
+            data_ack: Some(key_b.idsn() + 1),
+            ack64: true,
+            mapping: Some(DssMapping {
+                dsn: KEY_A.idsn() + 1 + off,
+                dsn64: true,
+                ssn: sub + 1,
+                len,
+                checksum: None,
+            }),
+            data_fin: false,
+        })
+    };
+    let s1 = seg(
+        6000,
+        PEER_ISS + 1,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(0, 0, 100)],
+    );
+    worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        &tcp_frame_ips(IP_B2, IP_A2, &s1, &stream(0, 100)),
+    );
+    assert_eq!(p.read(), stream(0, 100));
+    let s0 = seg(
+        5000,
+        PEER_ISS + 1,
+        p.iss0 + 1,
+        TcpFlags::ACK,
+        &[d(100, 0, 100)],
+    );
+    worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        0,
+        &tcp_frame_b_to_a(&s0, &stream(100, 100)),
+    );
+    assert_eq!(p.read(), stream(100, 100));
+    // The subflow on B carries the connection's Data ACK.
+    let s1 = seg(
+        6000,
+        PEER_ISS + 101,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(200, 100, 10)],
+    );
+    let s1b = seg(
+        6000,
+        PEER_ISS + 121,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(220, 120, 10)],
+    );
+    worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        &tcp_frame_ips(IP_B2, IP_A2, &s1b, &stream(220, 10)),
+    );
+    let [_, b] = worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        &tcp_frame_ips(IP_B2, IP_A2, &s1, &stream(200, 10)),
+    );
+    let last = b.last().expect("an ACK on interface B");
+    assert_eq!(data_ack(last), Some(KEY_A.idsn() + 1 + 210));
+    // Counted by the connection (A's stack): bytes that came by joins.
+    assert_eq!(p.s.counters().mptcp_joined_bytes, 110);
+    // The application on A sees one connection, no other.
+    assert!(std::iter::from_fn(|| s2.next_event()).all(|e| !matches!(e, Event::Accepted { .. })));
+}
+
+#[test]
+fn a_join_no_stack_of_the_worker_knows_is_refused() {
+    let mut p = Peer::connected(2);
+    p.s.mptcp_set_shared(0);
+    let j = MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 2,
+        token: p.key_b.token() ^ 1,
+        nonce: 1,
+    });
+    let mut cfg = config(MAC_A, IP_A2);
+    cfg.tcp.mptcp = true;
+    let mut s2 = Stack::new(cfg, TestDevice::new(256), p.now);
+    s2.listen(80).unwrap();
+    s2.mptcp_set_shared(1);
+    let syn = tcp_frame_ips(
+        IP_B2,
+        IP_A2,
+        &seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]),
+        &[],
+    );
+    let now = p.now;
+    worker_rx([&mut p.s, &mut s2], now, 1, &syn);
+    assert_eq!(s2.counters().mptcp_joins_rejected_token, 1);
+}

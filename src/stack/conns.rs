@@ -136,6 +136,8 @@ impl<D: Device> Stack<D> {
         };
         if let Some(meta) = e.subflow_of {
             self.mptcp_forward(id, meta);
+        } else if let Some((stack, meta)) = e.foreign_of {
+            self.mptcp_forward_foreign(id, stack, meta);
         }
         let Some(e) = self.conns.get_mut(id) else {
             return;
@@ -162,7 +164,7 @@ impl<D: Device> Stack<D> {
             }
             match e.listener {
                 // A joined subflow belongs to its connection: no `Accepted`.
-                _ if e.subflow_of.is_some() => {}
+                _ if e.subflow_of.is_some() || e.foreign_of.is_some() => {}
                 Some(port) if !e.visible && !closed => {
                     e.visible = true;
                     self.events.push_back(Event::Accepted { id, port });
@@ -268,7 +270,7 @@ impl<D: Device> Stack<D> {
             self.pool.waiters.retain(|w| *w != id);
         }
         add_conn_counters(&mut self.iface.counters, e.conn.stats());
-        self.mptcp_release(id, &e.conn, e.subflow_of);
+        self.mptcp_release(id, &e.conn, e.subflow_of, e.foreign_of);
         self.iface.counters.conns_closed += 1;
     }
 

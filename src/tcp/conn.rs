@@ -34,6 +34,7 @@ mod prr;
 mod timers;
 mod types;
 
+pub use mptcp_rx::MappedQueue;
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 
