@@ -225,7 +225,7 @@ impl<F: Frame> Connection<F> {
             self.mptcp_reset();
             return;
         }
-        if self.mpx.as_deref().is_some_and(|_| self.join.is_none()) {
+        if self.join.is_none() {
             // Only the DATA_FIN ends the application's data.
             self.events.read_closed = !fin_before && self.mptcp_data_fin_done();
         }
