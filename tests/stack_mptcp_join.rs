@@ -5,7 +5,10 @@
 //! ACK, and every refusal (unknown token, bad HMAC, subflow limit) as RST
 //! with MP_TCPRST "MPTCP-specific error", counted by reason. The HMAC
 //! functions themselves are checked against a Linux capture in
-//! `src/mptcp/join/tests.rs`.
+//! `src/mptcp/join/tests.rs`. Then data over two subflows (RFC 8684
+//! §3.3): one stream interleaved over both, out of order at the data
+//! level, reinjected duplicates, the DATA_FIN on the joined subflow, and
+//! the Data ACK and the one receive window on both.
 
 mod common;
 use common::*;
@@ -13,7 +16,7 @@ use xdptcp::app::Event;
 use xdptcp::mptcp::crypto::{join_hmac_160, join_hmac_64, Key};
 use xdptcp::stack::Stack;
 use xdptcp::time::Instant;
-use xdptcp::wire::mptcp::{MpCapable, MpJoin, MptcpOption};
+use xdptcp::wire::mptcp::{Dss, DssMapping, MpCapable, MpJoin, MptcpOption};
 use xdptcp::wire::{MptcpRaw, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
 /// The peer's key (host A of RFC 8684 §3.2) and its join nonces.
@@ -60,6 +63,9 @@ struct Peer {
     now: Instant,
     /// Our (the stack's) key, learnt from its SYN/ACK.
     key_b: Key,
+    /// The connection, and our ISS on its first subflow.
+    id: Option<xdptcp::stack::ConnId>,
+    iss0: u32,
 }
 
 impl Peer {
@@ -78,7 +84,15 @@ impl Peer {
 
     /// A stack listening on 80 with one MPTCP connection from port 5000.
     fn connected(max_subflows: u8) -> Peer {
+        Self::connected_with(max_subflows, None)
+    }
+
+    /// As `connected`, with a receive buffer of `rcv_buf` bytes.
+    fn connected_with(max_subflows: u8, rcv_buf: Option<usize>) -> Peer {
         let mut cfg = config(MAC_A, IP_A);
+        if let Some(b) = rcv_buf {
+            cfg.tcp.rcv_buf = b;
+        }
         cfg.tcp.mptcp = true;
         cfg.tcp.mptcp_max_subflows = max_subflows;
         let mut s = Stack::new(cfg, TestDevice::new(256), Instant::ZERO);
@@ -90,6 +104,8 @@ impl Peer {
             s,
             now: Instant::ZERO,
             key_b: Key(0),
+            id: None,
+            iss0: 0,
         };
         let cap = |sender, receiver| {
             MptcpOption::MpCapable(MpCapable {
@@ -118,7 +134,11 @@ impl Peer {
             &[cap(Some(KEY_A.0), Some(p.key_b.0))],
         );
         p.send(&third);
-        assert!(matches!(p.s.next_event(), Some(Event::Accepted { .. })));
+        p.iss0 = sa.seq.0;
+        match p.s.next_event() {
+            Some(Event::Accepted { id, .. }) => p.id = Some(id),
+            e => panic!("expected Accepted, got {e:?}"),
+        }
         assert_eq!(p.s.counters().mptcp_established, 1);
         p
     }
@@ -157,6 +177,64 @@ impl Peer {
         (sa, r_b)
     }
 
+    /// Send `seg` carrying `payload`; return what the stack answers.
+    fn send_data(&mut self, seg: &TcpRepr, payload: &[u8]) -> Vec<TcpRepr> {
+        self.now += std::time::Duration::from_millis(1);
+        rx(&mut self.s, self.now, &tcp_frame_b_to_a(seg, payload));
+        self.s.poll(self.now);
+        self.s
+            .device_mut()
+            .take_tx()
+            .iter()
+            .map(|f| parse_tcp(f).2)
+            .collect()
+    }
+
+    /// A joined subflow from `port`, through the fourth ACK: our ISS on it.
+    fn joined(&mut self, port: u16, r_a: u32) -> u32 {
+        let (sa, r_b) = self.join_to_syn_ack(port, r_a);
+        let out = self.third_ack(port, &sa, join_hmac_160(KEY_A, self.key_b, r_a, r_b));
+        assert_eq!(out.len(), 1, "the fourth ACK: {out:?}");
+        sa.seq.0
+    }
+
+    /// `data` (the stream's bytes from data offset `off`) sent on the
+    /// subflow from `port` at subflow offset `sub`, with its DSS mapping
+    /// (`fin`: the DATA_FIN follows it); `iss` is our ISS there.
+    fn data(
+        &mut self,
+        port: u16,
+        iss: u32,
+        sub: u32,
+        off: u64,
+        data: &[u8],
+        fin: bool,
+    ) -> Vec<TcpRepr> {
+        let d = MptcpOption::Dss(Dss {
+            data_ack: Some(self.key_b.idsn() + 1),
+            ack64: true,
+            mapping: Some(DssMapping {
+                dsn: KEY_A.idsn() + 1 + off,
+                dsn64: true,
+                ssn: sub + 1,
+                len: data.len() as u16 + fin as u16,
+                checksum: None,
+            }),
+            data_fin: fin,
+        });
+        let sg = seg(port, PEER_ISS + 1 + sub, iss + 1, TcpFlags::ACK, &[d]);
+        self.send_data(&sg, data)
+    }
+
+    /// What the application can read now.
+    fn read(&mut self) -> Vec<u8> {
+        let mut buf = vec![0u8; 1 << 16];
+        let id = self.id.unwrap();
+        let n = self.s.recv(id, &mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
     fn third_ack(&mut self, port: u16, sa: &TcpRepr, hmac: [u8; 20]) -> Vec<TcpRepr> {
         let j = MptcpOption::MpJoin(MpJoin::Ack { hmac });
         self.send(&seg(port, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[j]))
@@ -185,11 +263,20 @@ fn join_completes_with_verified_hmac_and_fourth_ack() {
     assert_eq!(p.s.counters().mptcp_joins_accepted, 0);
     // RFC 8684 §3.2: HMAC-A = HMAC(Key=(Key-A + Key-B), Msg=(R-A + R-B)).
     let out = p.third_ack(5001, &sa, join_hmac_160(KEY_A, p.key_b, r_a, r_b));
-    // The fourth ACK, at once, asking the peer to keep the subflow as a
-    // backup (MP_PRIO B=1, RFC 8684 §3.3.8: no data on it in this stage).
+    // The fourth ACK, at once, with the connection's Data ACK (RFC 8684
+    // §3.3.2: it may go on any subflow); no MP_PRIO: the subflow takes
+    // data like the first.
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].flags, TcpFlags::ACK);
-    assert_eq!(mp_opts(&out[0]), vec![MptcpOption::MpPrio { backup: true }]);
+    assert_eq!(
+        mp_opts(&out[0]),
+        vec![MptcpOption::Dss(Dss {
+            data_ack: Some(KEY_A.idsn() + 1),
+            ack64: true,
+            mapping: None,
+            data_fin: false,
+        })]
+    );
     assert_eq!(out[0].ack.0, PEER_ISS + 1);
     assert_eq!(out[0].seq, sa.seq + 1);
     let c = p.s.counters();
@@ -259,4 +346,337 @@ fn subflows_beyond_the_limit_are_refused_and_freed_places_reused() {
     p.send(&rst);
     p.join_to_syn_ack(5003, 23);
     assert_eq!(p.s.counters().mptcp_joins_rejected_limit, 1);
+}
+
+/// The stream's bytes from offset `off`.
+fn stream(off: usize, len: usize) -> Vec<u8> {
+    (off..off + len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// The Data ACK of a segment we sent.
+fn data_ack(seg: &TcpRepr) -> Option<u64> {
+    mp_opts(seg).iter().find_map(|o| match o {
+        MptcpOption::Dss(d) => d.data_ack,
+        _ => None,
+    })
+}
+
+#[test]
+fn one_stream_interleaved_over_two_subflows_is_read_in_order() {
+    let mut p = Peer::connected(2);
+    let iss1 = p.joined(5001, 41);
+    let iss0 = p.iss0;
+    // Data offsets 0..100 on the first subflow, 100..300 on the joined
+    // one, 300..400 on the first again (its subflow offset 100).
+    p.data(5000, iss0, 0, 0, &stream(0, 100), false);
+    let out = p.data(5001, iss1, 0, 100, &stream(100, 200), false);
+    p.data(5000, iss0, 100, 300, &stream(300, 100), false);
+    assert_eq!(p.read(), stream(0, 400));
+    let c = p.s.counters();
+    assert_eq!(c.mptcp_mapping_mismatches, 0);
+    assert_eq!(p.s.recv_available(p.id.unwrap()).unwrap(), 0);
+    // The joined subflow's ACK of its bytes carries the connection's Data
+    // ACK (RFC 8684 §3.3.2) as it stood then.
+    if let Some(a) = out.last() {
+        assert_eq!(a.ack.0, PEER_ISS + 1 + 200);
+        assert_eq!(data_ack(a), Some(KEY_A.idsn() + 1 + 300));
+    }
+    assert_eq!(p.s.counters().mptcp_joined_bytes, 200);
+}
+
+#[test]
+fn a_gap_at_the_data_level_held_by_the_other_subflow() {
+    let mut p = Peer::connected(2);
+    let iss1 = p.joined(5001, 42);
+    let iss0 = p.iss0;
+    // The joined subflow's chunk (data offsets 100..200) arrives first: in
+    // order on its subflow, ahead at the data level. Acknowledged on the
+    // subflow at once, the Data ACK still at the gap, nothing readable.
+    let out = p.data(5001, iss1, 0, 100, &stream(100, 100), false);
+    let a = out.last().expect("an ACK on the joined subflow");
+    assert_eq!(a.dst_port, 5001);
+    assert_eq!(a.ack.0, PEER_ISS + 101);
+    assert_eq!(data_ack(a), Some(KEY_A.idsn() + 1));
+    assert_eq!(p.s.recv_available(p.id.unwrap()).unwrap(), 0);
+    assert!(std::iter::from_fn(|| p.s.next_event()).all(|e| !matches!(e, Event::Readable { .. })));
+    // The first subflow fills the gap: all 200 bytes, in data order, and
+    // its ACK carries the Data ACK past both.
+    let out = p.data(5000, iss0, 0, 0, &stream(0, 100), false);
+    let a = out.last().expect("an ACK on the first subflow");
+    assert_eq!(data_ack(a), Some(KEY_A.idsn() + 1 + 200));
+    assert!(std::iter::from_fn(|| p.s.next_event()).any(|e| matches!(e, Event::Readable { .. })));
+    assert_eq!(p.read(), stream(0, 200));
+    assert_eq!(p.s.counters().mptcp_data_ooo, 1);
+}
+
+#[test]
+fn data_reinjected_on_the_other_subflow_is_trimmed() {
+    // A peer whose subflow fails reinjects its unacknowledged data at the
+    // connection level on another subflow (RFC 8684 §3.3.6; Linux does):
+    // the data level already has part of it.
+    let mut p = Peer::connected(2);
+    let iss1 = p.joined(5001, 43);
+    let iss0 = p.iss0;
+    p.data(5000, iss0, 0, 0, &stream(0, 300), false);
+    // 200..400 again on the joined subflow (200..300 old), then 0..100
+    // wholly old.
+    p.data(5001, iss1, 0, 200, &stream(200, 200), false);
+    p.data(5001, iss1, 200, 0, &stream(0, 100), false);
+    assert_eq!(p.read(), stream(0, 400));
+    let c = p.s.counters();
+    assert_eq!(c.mptcp_data_dups, 2);
+    assert_eq!(c.mptcp_mapping_mismatches, 0);
+    assert_eq!(c.mptcp_joined_bytes, 100);
+}
+
+#[test]
+fn data_fin_on_the_joined_subflow_ends_the_data_once_all_is_in() {
+    let mut p = Peer::connected(2);
+    let iss1 = p.joined(5001, 44);
+    let iss0 = p.iss0;
+    // The last bytes and the DATA_FIN on the joined subflow, before the
+    // first subflow's bytes: no end of data yet.
+    p.data(5001, iss1, 0, 100, &stream(100, 50), true);
+    let evs: Vec<_> = std::iter::from_fn(|| p.s.next_event()).collect();
+    assert!(
+        !evs.iter().any(|e| matches!(e, Event::ReadClosed { .. })),
+        "{evs:?}"
+    );
+    let out = p.data(5000, iss0, 0, 0, &stream(0, 100), false);
+    let evs: Vec<_> = std::iter::from_fn(|| p.s.next_event()).collect();
+    assert_eq!(
+        evs.iter()
+            .filter(|e| matches!(e, Event::ReadClosed { .. }))
+            .count(),
+        1,
+        "{evs:?}"
+    );
+    // The Data ACK covers the DATA_FIN (RFC 8684 §3.3.3).
+    let a = out.last().expect("an ACK");
+    assert_eq!(data_ack(a), Some(KEY_A.idsn() + 1 + 150 + 1));
+    assert_eq!(p.read(), stream(0, 150));
+}
+
+#[test]
+fn every_subflow_offers_the_connections_window() {
+    // RFC 8684 §3.3.4: one receive window for the connection. Unread data
+    // that arrived on the first subflow narrows the window the joined
+    // subflow advertises too (no window scaling here: a buffer below 64 KiB).
+    let mut p = Peer::connected_with(2, Some(60_000));
+    let iss1 = p.joined(5001, 45);
+    let iss0 = p.iss0;
+    // Data ahead at the data level on the joined subflow: acknowledged at
+    // once, with the window as it stands.
+    let out = p.data(5001, iss1, 0, 50_000, &stream(50_000, 1000), false);
+    let w0 = out.last().expect("an ACK").window;
+    // 20 KB arrive on the first subflow and stay unread.
+    let mut off = 0u64;
+    for _ in 0..20 {
+        let sub = off as u32;
+        p.data(5000, iss0, sub, off, &stream(off as usize, 1000), false);
+        off += 1000;
+    }
+    // The joined subflow's next ACK: its right edge may not run past the
+    // connection's free space (it would without the cap: its own queue is
+    // empty).
+    let out = p.data(5001, iss1, 1000, 51_000, &stream(51_000, 1000), false);
+    let w1 = out.last().expect("an ACK").window;
+    assert!(w1 < w0, "joined subflow's window {w1} not below {w0}");
+}
+
+/// The second interface's address, and the peer's there.
+const IP_A2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 1, 1);
+const IP_B2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 1, 2);
+
+/// One worker's two stacks, one per interface, as the runtime runs them:
+/// `frame` arrives at stack `at`, the worker routes MPTCP between them,
+/// both transmit. Returns what each sent.
+fn worker_rx(
+    stacks: [&mut Stack<TestDevice>; 2],
+    now: Instant,
+    at: usize,
+    frame: &[u8],
+) -> [Vec<TcpRepr>; 2] {
+    let mut stacks = stacks;
+    rx(stacks[at], now, frame);
+    xdptcp::stack::mptcp_route(&mut stacks);
+    stacks.map(|s| {
+        s.poll(now);
+        s.device_mut()
+            .take_tx()
+            .iter()
+            .filter(|f| f.len() > 34 && f[23] == 6)
+            .map(|f| parse_tcp(f).2)
+            .collect()
+    })
+}
+
+#[test]
+fn a_join_on_another_interfaces_stack_carries_data_for_the_connection() {
+    // The connection was opened on interface A (stack `p.s`); the peer
+    // joins from its second address to our address on interface B, whose
+    // stack holds no token: the worker finds the connection in A's stack,
+    // the subflow lives in B's, and its data reaches the connection.
+    let mut p = Peer::connected(2);
+    let mut cfg2 = config(MAC_A, IP_A2);
+    cfg2.tcp.mptcp = true;
+    cfg2.tcp.mptcp_max_subflows = 2;
+    let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
+    s2.listen(80).unwrap();
+    let arp = xdptcp::wire::ArpRepr {
+        op: xdptcp::wire::ArpOp::Request,
+        sender_mac: MAC_B,
+        sender_ip: IP_B2,
+        target_mac: xdptcp::wire::MacAddr::default(),
+        target_ip: IP_A2,
+    };
+    rx(
+        &mut s2,
+        p.now,
+        &arp_frame(xdptcp::wire::MacAddr::BROADCAST, arp),
+    );
+    s2.poll(p.now);
+    s2.device_mut().take_tx();
+    p.s.mptcp_set_shared(0);
+    s2.mptcp_set_shared(1);
+    let (key_b, r_a) = (p.key_b, 0x5151);
+    let j = MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 2,
+        token: key_b.token(),
+        nonce: r_a,
+    });
+    let now = p.now + std::time::Duration::from_millis(1);
+    let syn = tcp_frame_ips(
+        IP_B2,
+        IP_A2,
+        &seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]),
+        &[],
+    );
+    let [a, b] = worker_rx([&mut p.s, &mut s2], now, 1, &syn);
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(b.len(), 1, "{b:?}");
+    let sa = b[0];
+    let r_b = match mp_opts(&sa).as_slice() {
+        [MptcpOption::MpJoin(MpJoin::SynAck { hmac, nonce, .. })] => {
+            assert_eq!(*hmac, join_hmac_64(key_b, KEY_A, *nonce, r_a));
+            *nonce
+        }
+        o => panic!("SYN/ACK without MP_JOIN: {o:?}"),
+    };
+    let third = MptcpOption::MpJoin(MpJoin::Ack {
+        hmac: join_hmac_160(KEY_A, key_b, r_a, r_b),
+    });
+    let ack = seg(6000, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[third]);
+    let [_, b] = worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        &tcp_frame_ips(IP_B2, IP_A2, &ack, &[]),
+    );
+    assert_eq!(b.len(), 1, "the fourth ACK: {b:?}");
+    assert_eq!(s2.counters().mptcp_joins_accepted, 1);
+    // Data offsets 0..100 on the joined subflow (interface B), 100..200
+    // on the first (interface A): one stream for the application on A.
+    let d = |off: u64, sub: u32, len: u16| {
+        MptcpOption::Dss(Dss {
+            data_ack: Some(key_b.idsn() + 1),
+            ack64: true,
+            mapping: Some(DssMapping {
+                dsn: KEY_A.idsn() + 1 + off,
+                dsn64: true,
+                ssn: sub + 1,
+                len,
+                checksum: None,
+            }),
+            data_fin: false,
+        })
+    };
+    let s1 = seg(
+        6000,
+        PEER_ISS + 1,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(0, 0, 100)],
+    );
+    worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        &tcp_frame_ips(IP_B2, IP_A2, &s1, &stream(0, 100)),
+    );
+    assert_eq!(p.read(), stream(0, 100));
+    let s0 = seg(
+        5000,
+        PEER_ISS + 1,
+        p.iss0 + 1,
+        TcpFlags::ACK,
+        &[d(100, 0, 100)],
+    );
+    worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        0,
+        &tcp_frame_b_to_a(&s0, &stream(100, 100)),
+    );
+    assert_eq!(p.read(), stream(100, 100));
+    // The subflow on B carries the connection's Data ACK.
+    let s1 = seg(
+        6000,
+        PEER_ISS + 101,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(200, 100, 10)],
+    );
+    let s1b = seg(
+        6000,
+        PEER_ISS + 121,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(220, 120, 10)],
+    );
+    worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        &tcp_frame_ips(IP_B2, IP_A2, &s1b, &stream(220, 10)),
+    );
+    let [_, b] = worker_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        &tcp_frame_ips(IP_B2, IP_A2, &s1, &stream(200, 10)),
+    );
+    let last = b.last().expect("an ACK on interface B");
+    assert_eq!(data_ack(last), Some(KEY_A.idsn() + 1 + 210));
+    // Counted by the connection (A's stack): bytes that came by joins.
+    assert_eq!(p.s.counters().mptcp_joined_bytes, 110);
+    // The application on A sees one connection, no other.
+    assert!(std::iter::from_fn(|| s2.next_event()).all(|e| !matches!(e, Event::Accepted { .. })));
+}
+
+#[test]
+fn a_join_no_stack_of_the_worker_knows_is_refused() {
+    let mut p = Peer::connected(2);
+    p.s.mptcp_set_shared(0);
+    let j = MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 2,
+        token: p.key_b.token() ^ 1,
+        nonce: 1,
+    });
+    let mut cfg = config(MAC_A, IP_A2);
+    cfg.tcp.mptcp = true;
+    let mut s2 = Stack::new(cfg, TestDevice::new(256), p.now);
+    s2.listen(80).unwrap();
+    s2.mptcp_set_shared(1);
+    let syn = tcp_frame_ips(
+        IP_B2,
+        IP_A2,
+        &seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]),
+        &[],
+    );
+    let now = p.now;
+    worker_rx([&mut p.s, &mut s2], now, 1, &syn);
+    assert_eq!(s2.counters().mptcp_joins_rejected_token, 1);
 }

@@ -293,20 +293,79 @@ fn dss_checksum_sent_and_checked() {
 }
 
 #[test]
-fn a_mapping_off_the_subflow_resets() {
+fn data_out_of_order_at_the_data_level_is_reassembled_by_dsn() {
+    // RFC 8684 §3.3: the subflow's bytes need not map one to one. Here
+    // the subflow's first 100 bytes carry data offsets 50..150, the next
+    // 50 bytes offsets 0..50: in order on the subflow, out of order at the
+    // data level. Nothing is readable until the gap is filled; then all
+    // 150 bytes are, in data order.
     let mut s = passive_established(&mcfg(), "1e040101");
-    // Data at subflow offset 0 claiming data offset 50.
-    let mut opt = peer_dss(50, 100, false, None);
-    // ...but with SSN 1 (offset 0).
-    opt[20..24].copy_from_slice(&1u32.to_be_bytes());
     let out = s.io(
-        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&opt),
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss_at(50, 0, 100)),
+        &pattern(50, 100),
+    );
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.c.recv_available(), 0, "held for the gap");
+    // The subflow acknowledges the bytes; the Data ACK stays at the gap.
+    let last = out.last().expect("an ACK");
+    assert_eq!(last.seg.ack.0, PEER_ISS + 101);
+    assert_eq!(dss(last).data_ack, Some(Key(KEY_A).idsn() + 1));
+    let out = s.io(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000)
+            .ts(103, 0)
+            .mp(&peer_dss_at(0, 100, 50)),
+        &pattern(0, 50),
+    );
+    assert!(s.c.take_events().readable);
+    assert_eq!(s.read_all(), pattern(0, 150));
+    let last = out.last().expect("an ACK");
+    assert_eq!(dss(last).data_ack, Some(Key(KEY_A).idsn() + 1 + 150));
+    assert_eq!(s.c.stats().mptcp_data_ooo, 1);
+    assert_eq!(s.c.stats().mptcp_mapping_mismatches, 0);
+}
+
+#[test]
+fn subflow_bytes_without_a_mapping_reset() {
+    // RFC 8684 §3.3.1: subflow data that no mapping covers cannot be
+    // placed in the data stream: an invalid mapping, the subflow (here
+    // the connection) is reset and no byte is delivered.
+    let mut s = passive_established(&mcfg(), "1e040101");
+    // 100 bytes at subflow offset 0, the mapping covering offsets 10..110.
+    let out = s.io(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss_at(0, 10, 100)),
         &pattern(0, 100),
     );
     assert_eq!(s.c.state(), State::Closed);
     assert!(out.iter().any(|o| o.flags().rst()));
     assert_eq!(s.c.stats().mptcp_mapping_mismatches, 1);
     assert_eq!(s.read_all(), Vec::<u8>::new(), "no byte delivered");
+}
+
+#[test]
+fn a_second_mapping_naming_other_dsns_for_the_same_bytes_resets() {
+    // RFC 8684 §3.3.1: a mapping cannot be changed once given.
+    let mut s = passive_established(&mcfg(), "1e040101");
+    // Offsets 100..200 are mapped (out of order: nothing at 0..100 yet).
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss_at(100, 100, 100)),
+        &pattern(100, 100),
+    );
+    assert_eq!(s.c.state(), State::Established);
+    // The same subflow bytes again, named as data offsets 500..600.
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000)
+            .ts(103, 0)
+            .mp(&peer_dss_at(500, 100, 100)),
+        &pattern(100, 100),
+    );
+    assert_eq!(s.c.state(), State::Closed);
+    assert_eq!(s.c.stats().mptcp_mapping_mismatches, 1);
 }
 
 #[test]
@@ -560,7 +619,7 @@ fn peer_dss_at(data_off: u64, sub_off: u32, len: u16) -> Vec<u8> {
 }
 
 #[test]
-fn a_data_level_duplicate_on_the_subflow_is_dropped_not_delivered() {
+fn a_data_level_duplicate_on_the_subflow_is_trimmed_not_delivered() {
     // Linux's MPTCP zero-window probe (seen on the veth against Linux
     // 6.18): one byte that re-sends the last byte already sent at the
     // data level, at a new subflow sequence number; the next mapping then
@@ -586,5 +645,29 @@ fn a_data_level_duplicate_on_the_subflow_is_dropped_not_delivered() {
     );
     assert_eq!(s.c.state(), State::Established);
     assert_eq!(s.c.stats().mptcp_mapping_mismatches, 0);
+    assert_eq!(s.c.stats().mptcp_data_dups, 1);
     assert_eq!(s.read_all(), pattern(0, 200));
+}
+
+#[test]
+fn a_reinjection_overlapping_both_sides_is_trimmed() {
+    // A peer reinjects at the connection level (RFC 8684 §3.3.6) what a
+    // failed subflow held, on this one: a mapping partly old, partly new.
+    let mut s = passive_established(&mcfg(), "1e040101");
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, None)),
+        &pattern(0, 100),
+    );
+    // Data offsets 60..160 at subflow offsets 100..200.
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000)
+            .ts(103, 0)
+            .mp(&peer_dss_at(60, 100, 100)),
+        &pattern(60, 100),
+    );
+    assert_eq!(s.c.state(), State::Established);
+    assert_eq!(s.read_all(), pattern(0, 160));
+    assert_eq!(s.c.stats().mptcp_data_dups, 1);
 }

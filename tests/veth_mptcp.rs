@@ -8,7 +8,9 @@
 //! without `--mptcp` falling back to TCP intact; and a Linux client that
 //! joins a second subflow from a second address (RFC 8684 §3.2): the join
 //! is verified by both sides (Linux's `MPTCP_INFO` counts the subflow) and
-//! the transfer stays intact.
+//! the transfer stays intact; and Linux over two veth pairs, its stream
+//! spread over both paths (one stack per interface: the join arrives at
+//! the second interface's stack), echoed intact.
 
 mod veth_common;
 use veth_common as common;
@@ -422,9 +424,7 @@ fn linux_mptcp_join_is_verified_both_ways() {
             stats.to_str().unwrap(),
         ],
     );
-    // The handshake only: data over a joined subflow is the next stage
-    // (Linux then resets the subflow and reinjects at the connection
-    // level, which this stage's one-to-one receiver refuses), so the
+    // The handshake only (data over two paths: the test below): the
     // client echoes one byte (Linux's path manager joins once the
     // connection is fully established: our first DSS) and then only waits
     // (bounded) for the join.
@@ -471,4 +471,117 @@ fn linux_mptcp_does_not_join_by_default_transfer_intact() {
     // Our SYN/ACK's flag C (RFC 8684 §3.1) told Linux not to join.
     assert_eq!(linux_mib(&h, "MPTcpExtMPJoinSynTx"), 0);
     assert_eq!(join_counters(echo, &stats), [0, 0, 0, 0]);
+}
+
+/// Bytes a veth pair of the kernel namespace carried: (rx, tx).
+fn link_bytes(h: &Harness, dev: &str) -> (u64, u64) {
+    let out = h.run("k", &["ip", "-j", "-s", "link", "show", "dev", dev]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ip -j -s link {dev}: {e}"));
+    let s = &v[0]["stats64"];
+    (
+        s["rx"]["bytes"].as_u64().unwrap_or(0),
+        s["tx"]["bytes"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Two veth pairs (harness `--paths 2`): the stack on both (one worker,
+/// one stack per interface), the Linux client with a `subflow` endpoint on
+/// its second veth. Linux's path manager opens its join from that address
+/// to the connection's server address bound to that veth; a policy route
+/// sends it there, and the stack's second interface owns the server
+/// address too (its /16 covers the client's second address, so ARP is
+/// answered on that link).
+fn two_path_harness(tag: &str) -> Harness {
+    let h = Harness::up(tag, 1, &["--paths", "2"]);
+    sysctl(&h, "net.mptcp.enabled=1");
+    sysctl(&h, "net.mptcp.checksum_enabled=0");
+    let k1 = format!("{}k1", h.prefix);
+    for cmd in [
+        vec!["ip", "mptcp", "limits", "set", "subflow", "2"],
+        vec![
+            "ip",
+            "mptcp",
+            "endpoint",
+            "add",
+            "198.18.1.1",
+            "dev",
+            k1.as_str(),
+            "subflow",
+        ],
+        vec!["ip", "rule", "add", "from", "198.18.1.1", "table", "101"],
+        vec![
+            "ip",
+            "route",
+            "add",
+            "198.18.0.2/32",
+            "dev",
+            k1.as_str(),
+            "src",
+            "198.18.1.1",
+            "table",
+            "101",
+        ],
+    ] {
+        let out = h.run("k", &cmd);
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    h
+}
+
+#[test]
+fn linux_mptcp_over_two_paths_echo_intact() {
+    let t = "linux_mptcp_over_two_paths_echo_intact";
+    if !ready(t) {
+        return;
+    }
+    let h = two_path_harness("x2");
+    let stats = std::env::temp_dir().join(format!("xdptcp-mp2-{}.json", std::process::id()));
+    let second = format!("{}s1=198.18.0.2/16", h.prefix);
+    let echo = start_echo(
+        &h,
+        &[
+            "--iface",
+            &second,
+            "--mptcp",
+            "--mptcp-subflows",
+            "2",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let (k0, k1) = (format!("{}k0", h.prefix), format!("{}k1", h.prefix));
+    let (b0, b1) = (link_bytes(&h, &k0), link_bytes(&h, &k1));
+    // Tens of MB (XDPTCP_VETH_MB sets the size).
+    let n = 2 * bulk_bytes();
+    let r = linux_client(&h, 262, n, 21);
+    let echo = intact_or_stop(&h, echo, &r, "mptcp over two paths");
+    assert_mptcp_echo(&r, n, "mptcp over two paths");
+    let (a0, a1) = (link_bytes(&h, &k0), link_bytes(&h, &k1));
+    let up = [a0.1 - b0.1, a1.1 - b1.1];
+    let down = [a0.0 - b0.0, a1.0 - b1.0];
+    eprintln!(
+        "bytes Linux sent: path 1 {} path 2 {}; received: path 1 {} path 2 {}",
+        up[0], up[1], down[0], down[1]
+    );
+    // MPTCP_INFO: the joined subflow (ss -M lists the connection).
+    assert_eq!(r["subflows"].as_u64(), Some(1), "{r}");
+    // Linux spread its stream over both veth pairs.
+    for (i, b) in up.iter().enumerate() {
+        assert!(
+            *b > n as u64 / 5,
+            "path {} carried {b} of the {n} bytes Linux sent",
+            i + 1
+        );
+    }
+    // No subflow was reset (this was MPTcpExtMPRstTx 1 while joined
+    // subflows' data was not delivered).
+    assert_eq!(linux_mib(&h, "MPTcpExtMPRstTx"), 0);
+    assert_eq!(linux_mib(&h, "MPTcpExtMPRstRx"), 0);
+    let c = join_counters(echo, &stats);
+    assert_eq!(c, [1, 0, 0, 0]);
 }

@@ -23,10 +23,10 @@ pub struct EchoArgs {
     /// With --mptcp: ask for the DSS checksum (RFC 8684 §3.3.1).
     #[arg(long, requires = "mptcp")]
     pub mptcp_checksum: bool,
-    /// With --mptcp: extra subflows (MP_JOIN) one connection accepts;
-    /// beyond, joins are refused with RST + MP_TCPRST. Default 0: data on
-    /// a joined subflow is not delivered yet (see README, MPTCP), so
-    /// joins are refused and the peer keeps its first subflow.
+    /// With --mptcp: extra subflows (MP_JOIN) one connection accepts, on
+    /// any --iface (the peer's data over them is delivered; ours goes on
+    /// the first subflow, see README, MPTCP); beyond, joins are refused
+    /// with RST + MP_TCPRST. Default 0: no joins (flag C).
     #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
     pub mptcp_subflows: u8,
     #[command(flatten)]

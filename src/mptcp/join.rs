@@ -167,20 +167,6 @@ impl Join {
     }
 }
 
-impl Join {
-    /// The MPTCP option of a synchronized segment on this subflow, once
-    /// verified: MP_PRIO with B set (RFC 8684 §3.3.8: the sender "wishes
-    /// this subflow to be treated as backup"), so that the peer keeps
-    /// sending on the first subflow. This stage cannot deliver data that
-    /// arrives on a joined subflow to the connection (no connection-level
-    /// reassembly yet); the subflow stands by. Sent on every segment (our
-    /// pure ACKs): a lost one costs nothing, and it fits the option room
-    /// the DSS would take.
-    pub fn data_option(&self) -> Option<MptcpOption> {
-        (self.phase == JoinPhase::Verified).then_some(MptcpOption::MpPrio { backup: true })
-    }
-}
-
 /// The MP_TCPRST of a RST refusing a join (RFC 8684 §3.2: "containing an
 /// MP_TCPRST option ... with an 'MPTCP specific error' reason code").
 pub fn reject_option() -> MptcpOption {

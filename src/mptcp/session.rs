@@ -15,6 +15,7 @@
 //! keep the right DSNs.
 
 use super::crypto::{self, Key};
+use super::rxmap::{RxDsn, RxMapping};
 use crate::wire::checksum;
 use crate::wire::mptcp::{cap_flags, Dss, DssMapping, MpCapable, MptcpOption, MPTCP_VERSION};
 use crate::wire::tcp::whole_options;
@@ -66,14 +67,12 @@ pub struct RxVerdict {
     pub checksum_verified: bool,
     /// A mapping spans several segments: its checksum was not verified.
     pub checksum_unverified: bool,
-    /// A received mapping did not map one to one.
-    pub mapping_mismatch: bool,
     /// The peer closed the connection with MP_FASTCLOSE.
     pub fastclose: bool,
-    /// The segment's bytes are a data-level duplicate (see
-    /// `check_mapping`): consume them on the subflow without delivering
-    /// them (`skip_duplicate`), or drop the segment.
-    pub data_duplicate: bool,
+    /// The mapping the segment carried (for the subflow's [`RxMaps`]).
+    pub mapping: Option<RxMapping>,
+    /// The DSN of the peer's DATA_FIN, when the segment carried it.
+    pub data_fin: Option<RxDsn>,
 }
 
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
@@ -103,10 +102,9 @@ pub struct Session {
     peer_dss_seen: bool,
     /// A mapping was received (later data without one is not a fallback).
     mapping_seen: bool,
-    /// The DSN of the peer's DATA_FIN, once seen.
-    data_fin_rcvd: Option<u64>,
-    /// The peer's DATA_FIN was reached in order (connection-level EOF).
-    pub data_fin_done: bool,
+    /// The data level's in-order DSN (0 until set), near which 32-bit
+    /// DSNs are widened.
+    data_hint: u64,
     /// We accept no extra subflow: our SYN/ACK sets flag C (RFC 8684
     /// §3.1), so the peer does not try to join (a refused join would make
     /// a Linux peer reinject its unacknowledged data at the connection
@@ -210,8 +208,7 @@ impl Session {
             checksum: want_checksum,
             peer_dss_seen: false,
             mapping_seen: false,
-            data_fin_rcvd: None,
-            data_fin_done: false,
+            data_hint: 0,
             deny_join: false,
             snd_hint: 0,
             rcv_hint: 0,
@@ -409,17 +406,10 @@ impl Session {
         v
     }
 
-    /// `len` bytes of a data-level duplicate were consumed in order on the
-    /// subflow: from here subflow offsets map `len` lower in the data
-    /// sequence space.
-    pub fn skip_duplicate(&mut self, len: u32) {
-        if let Some(i) = self.remote_idsn.as_mut() {
-            *i = i.wrapping_sub(len as u64);
-        }
-    }
-
-    /// Check a received mapping against the one-to-one rule and verify its
-    /// checksum when it covers exactly this segment's data.
+    /// Note a received mapping (RFC 8684 §3.3.1) for the data level and
+    /// verify its checksum when the segment holds all of it, or as its
+    /// segments arrive in order. The DSNs need not follow the subflow one
+    /// to one: the data level reassembles by DSN.
     fn check_mapping(
         &mut self,
         m: &DssMapping,
@@ -437,7 +427,10 @@ impl Session {
         if m.ssn == 0 && fin && m.len == 1 {
             // A DATA_FIN without data (RFC 8684 §3.3.3).
             let dsn = self.widen_dsn(m);
-            self.data_fin_rcvd = Some(dsn);
+            v.data_fin = Some(RxDsn {
+                value: m.dsn,
+                wide: m.dsn64,
+            });
             if self.checksum {
                 if let Some(c) = m.checksum {
                     if crypto::dss_checksum(dsn, 0, 1, 0) != c {
@@ -451,8 +444,9 @@ impl Session {
         let start = m.ssn.wrapping_sub(1);
         let start64 = widen(self.rcv_hint, start);
         if self.remote_idsn.is_none() {
-            // The key-bearing options were lost; the 64-bit mapping gives
-            // the IDSN under the one-to-one rule.
+            // The key-bearing options were lost: the first 64-bit mapping
+            // starts the data sequence space (RFC 8684 §3.1: the first
+            // data is at IDSN + 1).
             if m.dsn64 {
                 self.remote_idsn = Some(m.dsn.wrapping_sub(1).wrapping_sub(start64));
             } else {
@@ -461,30 +455,13 @@ impl Session {
             }
         }
         let dsn = self.widen_dsn(m);
-        let want = self
-            .remote_idsn
-            .unwrap_or(0)
-            .wrapping_add(1)
-            .wrapping_add(start64);
-        if dsn != want {
-            // RFC 8684 §3.3: data the data level already has, sent again
-            // on this subflow at new subflow sequence numbers (Linux's MPTCP
-            // zero-window probe re-sends the last byte so): the subflow
-            // takes it, the data level discards it. Only a mapping of
-            // exactly this segment's bytes; anything else breaks the
-            // one-to-one rule of this stage.
-            let old = dsn.wrapping_add(data_len).wrapping_sub(want) as i64 <= 0;
-            if old && data_len > 0 && start == rel && data_len == payload.len() as u64 && !fin {
-                v.data_duplicate = true;
-                return;
-            }
-            v.mapping_mismatch = true;
-            v.reset = true;
-            return;
-        }
         self.rcv_hint = start64;
+        v.mapping = RxMapping::from_dss(m, fin);
         if fin {
-            self.data_fin_rcvd = Some(dsn.wrapping_add(data_len));
+            v.data_fin = Some(RxDsn {
+                value: dsn.wrapping_add(data_len),
+                wide: true,
+            });
         }
         if self.checksum {
             match m.checksum {
@@ -569,58 +546,43 @@ impl Session {
         }
     }
 
-    /// A received DSN widened to 64 bits (m = 0 carries the low 32 bits).
+    /// A received DSN widened to 64 bits (m = 0 carries the low 32 bits)
+    /// against the data level's progress.
     fn widen_dsn(&self, m: &DssMapping) -> u64 {
-        if m.dsn64 {
-            return m.dsn;
-        }
-        let base = self
-            .remote_idsn
-            .unwrap_or(0)
-            .wrapping_add(1)
-            .wrapping_add(self.rcv_hint);
-        let d = (m.dsn as u32).wrapping_sub(base as u32) as i32 as i64;
-        base.wrapping_add(d as u64)
-    }
-
-    /// In-order data reached subflow offset `rcv_rel`: whether the peer's
-    /// DATA_FIN is now reached (connection-level EOF; reported once).
-    pub fn data_fin_reached(&mut self, rcv_rel: u32) -> bool {
-        let (Some(fin), Some(idsn), false) =
-            (self.data_fin_rcvd, self.remote_idsn, self.data_fin_done)
-        else {
-            return false;
+        let near = if self.data_hint != 0 {
+            self.data_hint
+        } else {
+            self.remote_idsn.unwrap_or(0).wrapping_add(1)
         };
-        let end = idsn
-            .wrapping_add(1)
-            .wrapping_add(widen(self.rcv_hint, rcv_rel));
-        if end == fin {
-            self.data_fin_done = true;
-            return true;
+        RxDsn {
+            value: m.dsn,
+            wide: m.dsn64,
         }
-        false
+        .widen(near)
     }
 
-    /// The Data ACK for in-order data up to subflow offset `rcv_rel`.
-    fn data_ack(&self, rcv_rel: u32) -> Option<u64> {
-        let idsn = self.remote_idsn?;
-        let end = idsn
-            .wrapping_add(1)
-            .wrapping_add(widen(self.rcv_hint, rcv_rel));
-        Some(end.wrapping_add(self.data_fin_done as u64))
+    /// The peer's initial data sequence number, once known.
+    pub fn remote_idsn(&self) -> Option<u64> {
+        self.remote_idsn
+    }
+
+    /// The data level's in-order point (to widen 32-bit DSNs near it).
+    pub fn set_data_hint(&mut self, nxt: u64) {
+        self.data_hint = nxt;
     }
 
     /// The MPTCP option of a synchronized-state segment we send: `len`
     /// data bytes at subflow offset `rel`, `fin` when it carries our FIN
     /// (the DATA_FIN rides on it: one subflow closes with the connection);
-    /// `rcv_rel` is the peer's in-order data offset. `None` after fallback.
+    /// `data_ack` is the data level's cumulative point (RFC 8684 §3.3.2).
+    /// `None` after fallback.
     /// A checksum field is left zero for [`Session::fill_checksum`].
     pub fn data_option(
         &mut self,
         rel: u32,
         len: usize,
         fin: bool,
-        rcv_rel: u32,
+        data_ack: Option<u64>,
     ) -> Option<MptcpOption> {
         if self.phase == Phase::Fallback {
             return None;
@@ -648,7 +610,6 @@ impl Session {
                 }));
             }
         }
-        let data_ack = self.data_ack(rcv_rel);
         let mapping = if len > 0 || fin {
             let (dsn, ssn, l) = if len == 0 {
                 // A DATA_FIN without data: SSN 0, length 1 (RFC 8684 §3.3.3).

@@ -190,12 +190,18 @@ pub fn run<A: RuntimeApp>(
         .iter()
         .map(|(dev, _, _)| dev.umem().worker_cache())
         .collect();
-    let mut stacks: Vec<Stack<XdpDevice>> = Vec::with_capacity(devices.len());
+    let n_ifaces = devices.len();
+    let mut stacks: Vec<Stack<XdpDevice>> = Vec::with_capacity(n_ifaces);
     let mut apps: Vec<A> = Vec::with_capacity(devices.len());
     for (i, (dev, cfg, rss)) in devices.into_iter().enumerate() {
         let mut stack = Stack::new(cfg, dev, t0);
         if workers > 1 {
             stack.log_flows();
+        }
+        // MPTCP: a join on one interface for a connection on another
+        // (see `stack::mptcp_route`).
+        if n_ifaces > 1 {
+            stack.mptcp_set_shared(i);
         }
         stacks.push(stack);
         apps.push(make_app(WorkerCtx {
@@ -313,6 +319,9 @@ pub fn run<A: RuntimeApp>(
                 }
                 stack.receive(t, h.frame, h.len);
             }
+        }
+        if n_ifaces > 1 {
+            crate::stack::mptcp_route(&mut stacks);
         }
         let mut next: Option<Instant> = None;
         for (i, (stack, app)) in stacks.iter_mut().zip(apps.iter_mut()).enumerate() {

@@ -49,6 +49,9 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_checksums_unverified,
         mptcp_mapping_mismatches,
         mptcp_fastcloses,
+        mptcp_data_dups,
+        mptcp_data_ooo,
+        mptcp_joined_bytes,
         mptcp_joins_accepted,
         mptcp_joins_rejected_hmac,
         challenge_acks,
@@ -155,6 +158,14 @@ impl<D: Device> Stack<D> {
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };
+        if let Some(meta) = e.subflow_of {
+            self.mptcp_forward(id, meta);
+        } else if let Some((stack, meta)) = e.foreign_of {
+            self.mptcp_forward_foreign(id, stack, meta);
+        }
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
         let ev = e.conn.take_events();
         let state = e.conn.state();
 
@@ -187,7 +198,7 @@ impl<D: Device> Stack<D> {
             }
             match e.listener {
                 // A joined subflow belongs to its connection: no `Accepted`.
-                _ if e.subflow_of.is_some() => {}
+                _ if e.subflow_of.is_some() || e.foreign_of.is_some() => {}
                 Some(port) if !e.visible && !closed => {
                     e.visible = true;
                     self.events.push_back(Event::Accepted { id, port });
@@ -301,7 +312,7 @@ impl<D: Device> Stack<D> {
             self.pool.waiters.retain(|w| *w != id);
         }
         add_conn_counters(&mut self.iface.counters, e.conn.stats());
-        self.mptcp_release(id, &e.conn, e.subflow_of);
+        self.mptcp_release(id, &e.conn, e.subflow_of, e.foreign_of);
         self.iface.counters.conns_closed += 1;
     }
 

@@ -156,10 +156,16 @@ pub struct StackCounters {
     pub mptcp_checksums_verified: u64,
     /// Mappings accepted without their checksum verified (multi-segment).
     pub mptcp_checksums_unverified: u64,
-    /// Mappings off the one-to-one rule of a single subflow (reset).
+    /// Invalid mappings (RFC 8684 §3.3.1; the subflow was reset).
     pub mptcp_mapping_mismatches: u64,
     /// MP_FASTCLOSE received (RFC 8684 §3.5; the connection was reset).
     pub mptcp_fastcloses: u64,
+    /// Segments with data the data level already had (trimmed).
+    pub mptcp_data_dups: u64,
+    /// Segments ahead of the data level's in-order point (reassembled).
+    pub mptcp_data_ooo: u64,
+    /// In-order data-level bytes that arrived on joined subflows.
+    pub mptcp_joined_bytes: u64,
     /// New keys drawn again because their token was already in use.
     pub mptcp_token_collisions: u64,
     /// MP_JOIN subflows accepted: third ACK's HMAC verified (RFC 8684 §3.2).

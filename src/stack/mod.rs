@@ -22,11 +22,15 @@ mod icmp_err;
 mod iface;
 mod listener;
 mod mptcp;
+mod mptcp_foreign;
 mod pool;
 mod ratelimit;
 mod tcp_table;
 pub mod timer;
 mod udp;
+
+pub use mptcp::JoinTarget;
+pub use mptcp_foreign::mptcp_route;
 
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;

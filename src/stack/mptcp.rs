@@ -31,6 +31,8 @@ struct TokenEntry {
 pub(super) struct Tokens {
     keys: KeySource,
     in_use: HashMap<u32, TokenEntry>,
+    /// Joins and subflow data for the worker's other stacks.
+    pub(super) foreign: super::mptcp_foreign::Foreign,
 }
 
 impl Tokens {
@@ -38,8 +40,21 @@ impl Tokens {
         Tokens {
             keys: KeySource::new(secret),
             in_use: HashMap::new(),
+            foreign: Default::default(),
         }
     }
+}
+
+/// What a join needs of the connection holding its token.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinTarget {
+    pub conn: ConnId,
+    pub local_key: crate::mptcp::Key,
+    pub remote_key: crate::mptcp::Key,
+    /// Our address on its first subflow (Address ID 0).
+    pub first_ip: std::net::Ipv4Addr,
+    /// Extra subflows it has.
+    pub joined: u8,
 }
 
 impl<D: Device> Stack<D> {
@@ -72,13 +87,19 @@ impl<D: Device> Stack<D> {
     }
 
     /// Connection `id` is gone: its token is free again; a joined subflow
-    /// frees its place among the connection's subflows.
+    /// frees its place among the connection's subflows (one here, or, by
+    /// message, one in another stack of the worker).
     pub(super) fn mptcp_release<F: Frame>(
         &mut self,
         id: ConnId,
         conn: &Connection<F>,
         subflow_of: Option<ConnId>,
+        foreign_of: Option<(usize, ConnId)>,
     ) {
+        if let (Some(j), Some((stack, meta))) = (conn.mptcp_join(), foreign_of) {
+            self.mptcp.foreign.released(stack, meta, j.token);
+            return;
+        }
         if let (Some(j), Some(of)) = (conn.mptcp_join(), subflow_of) {
             // Only if the token still names that connection (it may have
             // gone first, and its token been drawn again since).
@@ -92,6 +113,20 @@ impl<D: Device> Stack<D> {
         if let Some(t) = conn.mptcp().and_then(|m| m.local_token()) {
             if self.mptcp.in_use.get(&t).is_some_and(|e| e.conn == id) {
                 self.mptcp.in_use.remove(&t);
+            }
+        }
+    }
+
+    /// A join of connection `conn` (holding `token`) was accepted
+    /// (`+1`) or went (`-1`) in another stack of the worker.
+    pub(super) fn mptcp_count_join(&mut self, conn: ConnId, token: u32, up: bool) {
+        if let Some(t) = self.mptcp.in_use.get_mut(&token) {
+            if t.conn == conn {
+                t.joined = if up {
+                    t.joined.saturating_add(1)
+                } else {
+                    t.joined.saturating_sub(1)
+                };
             }
         }
     }
@@ -122,52 +157,92 @@ impl<D: Device> Stack<D> {
         // refuse subflow establishment (for example, due to a limit on the
         // number of subflows it will permit), the receiving host will send
         // back a reset (RST) signal ... containing an MP_TCPRST option".
-        let Some(t) = self.mptcp.in_use.get(&syn.token).copied() else {
-            self.iface.counters.mptcp_joins_rejected_token += 1;
-            self.send_join_reset(now, &tuple, seg);
-            return true;
-        };
-        let keys = self.conns.get(t.conn).and_then(|e| {
-            let m = e.conn.mptcp()?;
-            // Both keys are known once MP_CAPABLE completed.
-            match (m.phase, m.local_key, m.remote_key) {
-                (Phase::Established, Some(l), Some(r)) => Some((l, r, e.tuple)),
-                _ => None,
+        match self.mptcp_join_target(syn.token) {
+            Some(t) => {
+                self.mptcp_accept_join(now, tuple, seg, port, &syn, t, None);
             }
-        });
-        let Some((local_key, remote_key, first)) = keys else {
-            self.iface.counters.mptcp_joins_rejected_token += 1;
-            self.send_join_reset(now, &tuple, seg);
-            return true;
-        };
-        if t.joined >= self.cfg.tcp.mptcp_max_subflows {
+            // Another interface's stack of this worker may hold it.
+            None if self.mptcp.foreign.ask(now, tuple, seg, port, syn.token) => {}
+            None => {
+                self.iface.counters.mptcp_joins_rejected_token += 1;
+                self.send_join_reset(now, &tuple, seg);
+            }
+        }
+        true
+    }
+
+    /// The connection holding `token`, if it is established with MPTCP
+    /// (both keys known once MP_CAPABLE completed).
+    pub fn mptcp_join_target(&self, token: u32) -> Option<JoinTarget> {
+        let t = self.mptcp.in_use.get(&token)?;
+        let e = self.conns.get(t.conn)?;
+        let m = e.conn.mptcp()?;
+        match (m.phase, m.local_key, m.remote_key) {
+            (Phase::Established, Some(local_key), Some(remote_key)) => Some(JoinTarget {
+                conn: t.conn,
+                local_key,
+                remote_key,
+                first_ip: *e.tuple.local.ip(),
+                joined: t.joined,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Accept a join of `target` (in this stack, or with `foreign`, in
+    /// that stack of the worker): a new subflow in SYN-RECEIVED, or a RST
+    /// when the connection has all the subflows it may have. Returns
+    /// whether the subflow was created.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn mptcp_accept_join(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        seg: &TcpRepr,
+        port: u16,
+        syn: &JoinSyn,
+        target: JoinTarget,
+        foreign: Option<usize>,
+    ) -> bool {
+        if target.joined >= self.cfg.tcp.mptcp_max_subflows {
             self.iface.counters.mptcp_joins_rejected_limit += 1;
             self.send_join_reset(now, &tuple, seg);
-            return true;
+            return false;
         }
         // Address ID 0 is the address of the first subflow (RFC 8684
         // §3.2); our other addresses are numbered in configuration order.
-        let local_addr_id = if tuple.local.ip() == first.local.ip() {
+        let local_addr_id = if *tuple.local.ip() == target.first_ip {
             0
         } else {
             self.cfg
                 .addrs
                 .iter()
                 .position(|a| a.addr == *tuple.local.ip())
-                .map_or(0, |i| (i + 1) as u8)
+                .map_or(0, |i| (i + 1 + foreign.map_or(0, |s| s + 1)) as u8)
         };
         let nonce = self.mptcp.keys.next_nonce();
-        let j = Join::new(&syn, local_key, remote_key, nonce, local_addr_id);
+        let j = Join::new(
+            syn,
+            target.local_key,
+            target.remote_key,
+            nonce,
+            local_addr_id,
+        );
         let iss = self.isn.isn(&tuple, now);
         let conn = Connection::accept_join(&self.cfg.tcp, tuple, seg, iss, now, j);
         let mut entry = ConnEntry::new(conn, tuple, Some(port));
         entry.half_open = true;
-        entry.subflow_of = Some(t.conn);
+        match foreign {
+            None => {
+                entry.subflow_of = Some(target.conn);
+                if let Some(te) = self.mptcp.in_use.get_mut(&syn.token) {
+                    te.joined += 1;
+                }
+            }
+            Some(stack) => entry.foreign_of = Some((stack, target.conn)),
+        }
         if let Some(l) = self.listeners.get_mut(&port) {
             l.half_open += 1;
-        }
-        if let Some(te) = self.mptcp.in_use.get_mut(&syn.token) {
-            te.joined += 1;
         }
         let id = self.conns.insert(entry);
         self.iface.counters.conns_opened += 1;
@@ -179,7 +254,7 @@ impl<D: Device> Stack<D> {
     /// RFC 9293 §3.10.7.1 reset of a refused join, with MP_TCPRST
     /// "MPTCP-specific error" (RFC 8684 §3.2, §3.6); rate-limited as every
     /// stateless RST.
-    fn send_join_reset(&mut self, now: Instant, tuple: &FourTuple, seg: &TcpRepr) {
+    pub(super) fn send_join_reset(&mut self, now: Instant, tuple: &FourTuple, seg: &TcpRepr) {
         let Some(mut rst) = tcp::reset_for(seg, 0) else {
             return;
         };
@@ -194,4 +269,84 @@ impl<D: Device> Stack<D> {
             self.iface.counters.rst_sent += 1;
         }
     }
+
+    /// After input on joined subflow `id` of connection `meta`: its
+    /// in-order data moves, frames and all, to the connection's data
+    /// level (RFC 8684 §3.3: reassembly by DSN across subflows), and the
+    /// subflow takes the connection's DATA_ACK and window for its next
+    /// segments (§3.3.2, §3.3.4). Both live in this stack: no lock, no
+    /// copy.
+    pub(super) fn mptcp_forward(&mut self, id: ConnId, meta: ConnId) {
+        let taken = self.mptcp_subflow_take(id);
+        let r = self.mptcp_meta_data(meta, taken);
+        self.mptcp_subflow_reply(id, r);
+    }
+
+    /// The mapped data a joined subflow holds for its connection.
+    pub(super) fn mptcp_subflow_take(&mut self, id: ConnId) -> Option<Joined<D::Frame>> {
+        self.conns.get_mut(id)?.conn.mptcp_take_joined()
+    }
+
+    /// Connection `meta` takes a joined subflow's data (from this stack
+    /// or another of the worker's): what the subflow is told back.
+    pub(super) fn mptcp_meta_data(
+        &mut self,
+        meta: ConnId,
+        taken: Option<Joined<D::Frame>>,
+    ) -> MetaReply<D::Frame> {
+        let mut r = MetaReply {
+            ok: true,
+            ack: false,
+            level: None,
+            queue: None,
+        };
+        let moved = taken.is_some();
+        if let Some(m) = self.conns.get_mut(meta) {
+            if let Some((mut items, fin)) = taken {
+                (r.ok, r.ack) = m.conn.mptcp_data_in(&mut items, fin);
+                r.queue = Some(items);
+            }
+            r.level = m.conn.mptcp_data_level();
+        }
+        if moved && r.level.is_some() {
+            // Data reached the connection: its events (readable, end of
+            // data) go to the application now.
+            self.after_op(meta);
+        }
+        r
+    }
+
+    /// A joined subflow hears back from its connection: the emptied
+    /// queue, the DATA_ACK and window, an ACK due, or a reset.
+    pub(super) fn mptcp_subflow_reply(&mut self, id: ConnId, r: MetaReply<D::Frame>) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let Some(q) = r.queue {
+            e.conn.mptcp_return_queue(q);
+        }
+        if let Some((ack, wnd)) = r.level {
+            e.conn.mptcp_set_data_level(ack, wnd);
+        }
+        if r.ack {
+            e.conn.mptcp_ack_now();
+        }
+        if !r.ok {
+            e.conn.abort();
+        }
+        if r.ack || !r.ok {
+            self.mark_dirty(id);
+        }
+    }
+}
+
+/// A joined subflow's mapped data and DATA_FIN, for its connection.
+pub(super) type Joined<F> = (crate::tcp::MappedQueue<F>, Option<crate::mptcp::RxDsn>);
+
+/// What a connection tells a joined subflow after taking its data.
+pub(super) struct MetaReply<F> {
+    ok: bool,
+    ack: bool,
+    level: Option<(u64, usize)>,
+    queue: Option<crate::tcp::MappedQueue<F>>,
 }

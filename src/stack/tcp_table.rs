@@ -54,6 +54,9 @@ pub(crate) struct ConnEntry<F: Frame> {
     /// connection (the one holding the token). Never shown to the
     /// application, which sees the connection only.
     pub subflow_of: Option<super::ConnId>,
+    /// ... or to a connection of another stack of the same worker (its
+    /// index in the worker's stacks, and the connection there).
+    pub foreign_of: Option<(usize, super::ConnId)>,
 }
 
 impl<F: Frame> ConnEntry<F> {
@@ -79,6 +82,7 @@ impl<F: Frame> ConnEntry<F> {
             nud_seen: (0, 0),
             nud_confirmed: None,
             subflow_of: None,
+            foreign_of: None,
         }
     }
 }

@@ -24,6 +24,7 @@ mod dsack;
 mod input;
 mod mptcp;
 mod mptcp_join;
+mod mptcp_rx;
 mod options;
 mod output;
 mod plpmtud;
@@ -33,6 +34,7 @@ mod prr;
 mod timers;
 mod types;
 
+pub use mptcp_rx::MappedQueue;
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 
@@ -185,6 +187,10 @@ pub struct Connection<F: Frame> {
     /// MPTCP (RFC 8684 §3.2): this is an extra subflow the peer joined to
     /// one of our connections; `None` otherwise. Boxed as `mp`.
     join: Option<Box<crate::mptcp::Join>>,
+    /// MPTCP receive across subflows (RFC 8684 §3.3): this subflow's
+    /// mappings, and on the first subflow the connection-level queue by
+    /// DSN that the application reads. `None` for plain TCP.
+    mpx: Option<Box<mptcp_rx::MpRx<F>>>,
 
     // Output requests.
     ack_now: bool,
@@ -290,6 +296,7 @@ impl<F: Frame> Connection<F> {
             stats: ConnStats::default(),
             mp: None,
             join: None,
+            mpx: None,
         }
     }
 
@@ -393,7 +400,11 @@ impl<F: Frame> Connection<F> {
     /// how many bytes of the slice it consumed (fewer stops the read).
     /// Frames are released when fully consumed. Returns bytes consumed.
     pub fn recv_with(&mut self, f: &mut dyn FnMut(&[u8]) -> usize) -> usize {
-        let n = self.rcvq.read_with(f);
+        let n = match self.mpx.is_some() {
+            // MPTCP: the connection's data, reassembled by DSN.
+            true => self.mptcp_data_mut().map_or(0, |d| d.read_with(f)),
+            false => self.rcvq.read_with(f),
+        };
         if n > 0 {
             self.maybe_window_update();
         }
@@ -414,7 +425,10 @@ impl<F: Frame> Connection<F> {
 
     /// In-order bytes ready to read.
     pub fn recv_available(&self) -> usize {
-        self.rcvq.available()
+        match self.mpx.is_some() {
+            true => self.mptcp_data().map_or(0, |d| d.available()),
+            false => self.rcvq.available(),
+        }
     }
 
     /// Whether the application may still queue data.

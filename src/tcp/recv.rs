@@ -178,14 +178,6 @@ impl<F: Frame> RecvBuffer<F> {
         r
     }
 
-    /// Move `nxt` over `n` in-order bytes that are not kept (an MPTCP
-    /// data-level duplicate). The caller checked they start at `nxt` and
-    /// that nothing waits out of order.
-    pub fn skip_inorder(&mut self, n: usize) {
-        debug_assert!(self.ooo.is_empty());
-        self.nxt = self.nxt + n;
-    }
-
     fn push_inorder(&mut self, p: Pkt<F>) -> usize {
         let n = p.len();
         self.mem += truesize(&p);

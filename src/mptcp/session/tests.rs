@@ -1,4 +1,4 @@
-//! The negotiation and the one-to-one data mapping, option by option.
+//! The negotiation and the data mappings, option by option.
 
 use super::*;
 use crate::wire::{checksum, MptcpRaw};
@@ -20,6 +20,8 @@ fn clean(v: RxVerdict, verified: bool) {
         v,
         RxVerdict {
             checksum_verified: verified,
+            mapping: v.mapping,
+            data_fin: v.data_fin,
             ..RxVerdict::default()
         }
     );
@@ -38,7 +40,7 @@ fn pair(csum: bool) -> (Session, Session) {
     assert_eq!(c.on_syn_ack(synack.as_slice()), RxVerdict::default());
     assert_eq!(c.phase, Phase::Established);
     // Third ACK: MP_CAPABLE with both keys.
-    let ack = raw(c.data_option(0, 0, false, 0));
+    let ack = raw(c.data_option(0, 0, false, None));
     assert_eq!(ack.as_slice().len(), 20);
     clean(s.on_segment(ack.as_slice(), 0, &[], true), false);
     assert_eq!(s.phase, Phase::Established);
@@ -53,13 +55,26 @@ fn handshake_then_one_to_one_data_both_ways() {
         let (mut c, mut s) = pair(csum);
         // Client's first data: MP_CAPABLE with the data-level length.
         let data = [7u8; 100];
-        let mut o = raw(c.data_option(0, 100, false, 0));
+        let mut o = raw(c.data_option(0, 100, false, None));
         assert_eq!(o.as_slice().len(), if csum { 24 } else { 22 });
         let n = o.len as usize;
         c.fill_checksum(&mut o.bytes[..n], checksum::sum(&data));
-        clean(s.on_segment(o.as_slice(), 0, &data, false), csum);
+        let v = s.on_segment(o.as_slice(), 0, &data, false);
+        clean(v, csum);
+        // The implied mapping of the first data (RFC 8684 §3.1).
+        assert_eq!(
+            v.mapping,
+            Some(RxMapping {
+                start: 0,
+                len: 100,
+                dsn: RxDsn {
+                    value: Key(0x1111).idsn() + 1,
+                    wide: true
+                }
+            })
+        );
         // Server answers with DSS: Data ACK = IDSN(client) + 1 + 100.
-        let mut o = raw(s.data_option(0, 50, false, 100));
+        let mut o = raw(s.data_option(0, 50, false, Some(Key(0x1111).idsn() + 101)));
         let n = o.len as usize;
         s.fill_checksum(&mut o.bytes[..n], checksum::sum(&data[..50]));
         let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
@@ -69,7 +84,7 @@ fn handshake_then_one_to_one_data_both_ways() {
         assert_eq!(d.mapping.unwrap().dsn, Key(0x2222).idsn() + 1);
         clean(c.on_segment(o.as_slice(), 0, &data[..50], false), csum);
         // The client now uses DSS too; its second segment maps at +100.
-        let mut o = raw(c.data_option(100, 10, false, 50));
+        let mut o = raw(c.data_option(100, 10, false, None));
         let n = o.len as usize;
         c.fill_checksum(&mut o.bytes[..n], checksum::sum(&data[..10]));
         let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
@@ -89,25 +104,25 @@ fn handshake_then_one_to_one_data_both_ways() {
 #[test]
 fn data_fin_without_data_is_reached_in_order() {
     let (mut c, mut s) = pair(false);
-    let o = raw(c.data_option(0, 100, false, 0));
+    let o = raw(c.data_option(0, 100, false, None));
     s.on_segment(o.as_slice(), 0, &[1; 100], false);
     // Bare FIN at offset 100: DSS SSN 0, length 1, F.
-    let o = raw(c.data_option(100, 0, true, 0));
+    let o = raw(c.data_option(100, 0, true, None));
     let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
         panic!()
     };
     let m = d.mapping.unwrap();
     assert!(d.data_fin && m.ssn == 0 && m.len == 1);
-    s.on_segment(o.as_slice(), 100, &[], false);
-    assert!(!s.data_fin_reached(50));
-    assert!(s.data_fin_reached(100));
-    assert!(!s.data_fin_reached(100), "reported once");
-    // The Data ACK now covers the DATA_FIN.
-    let o = raw(s.data_option(0, 0, false, 100));
-    let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
-        panic!()
-    };
-    assert_eq!(d.data_ack, Some(Key(0x1111).idsn() + 1 + 100 + 1));
+    let v = s.on_segment(o.as_slice(), 100, &[], false);
+    // Its DSN, for the data level (which reaches it in order).
+    assert_eq!(
+        v.data_fin,
+        Some(RxDsn {
+            value: Key(0x1111).idsn() + 1 + 100,
+            wide: true
+        })
+    );
+    assert_eq!(v.mapping, None);
 }
 
 #[test]
@@ -116,7 +131,7 @@ fn fallbacks() {
     let mut c = Session::client(Key(1), false);
     let v = c.on_syn_ack(&[]);
     assert_eq!(v.fallback, Some(FallbackReason::NotOffered));
-    assert_eq!(c.data_option(0, 10, false, 0), None);
+    assert_eq!(c.data_option(0, 10, false, None), None);
     // A SYN without MP_CAPABLE.
     assert_eq!(Session::server(None, false).phase, Phase::Fallback);
     // Third ACK stripped.
@@ -144,9 +159,9 @@ fn fallbacks() {
 }
 
 #[test]
-fn a_mapping_off_the_one_to_one_rule_resets() {
+fn mappings_off_the_subflow_sequence_are_taken_for_the_data_level() {
     let (mut c, mut s) = pair(false);
-    let o = raw(c.data_option(0, 100, false, 0));
+    let o = raw(c.data_option(0, 100, false, None));
     s.on_segment(o.as_slice(), 0, &[1; 100], false);
     // Data at subflow offset 100 mapped to data offset `at`.
     let at = |at: u64| {
@@ -163,17 +178,15 @@ fn a_mapping_off_the_one_to_one_rule_resets() {
             data_fin: false,
         })))
     };
-    // Bytes the data level already has (a reinjection): discarded, no
-    // reset.
-    let v = s.on_segment(at(0).as_slice(), 100, &[1; 10], false);
-    assert!(v.data_duplicate && !v.mapping_mismatch && !v.reset, "{v:?}");
-    // Partly old, partly new, or ahead of the data level: reset.
-    for off in [95, 200] {
+    // Bytes the data level already has (a reinjection), partly old, or
+    // ahead of it (another subflow carries the gap): all are mappings the
+    // data level sorts out by DSN (RFC 8684 §3.3), none a reset.
+    for off in [0, 95, 200] {
         let v = s.on_segment(at(off).as_slice(), 100, &[1; 10], false);
-        assert!(
-            v.mapping_mismatch && v.reset && !v.data_duplicate,
-            "{off}: {v:?}"
-        );
+        assert!(!v.reset, "{off}: {v:?}");
+        let m = v.mapping.unwrap();
+        assert_eq!((m.start, m.len), (100, 10));
+        assert_eq!(m.dsn.value, Key(0x1111).idsn() + 1 + off);
     }
     // Keys that are not ours reset too.
     let (_, mut s) = pair(false);

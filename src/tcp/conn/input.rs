@@ -302,13 +302,10 @@ impl<F: Frame> Connection<F> {
         }
 
         // RFC 8684: the MPTCP options (mapping, DATA_FIN, fallback).
-        let mut discard = false;
-        if self.mp.is_some() {
-            match self.mptcp_on_segment(seg, payload.data(), establishing) {
-                MptcpRx::Deliver => {}
-                MptcpRx::Discard => discard = true,
-                MptcpRx::Stop => return,
-            }
+        if self.mp.is_some()
+            && self.mptcp_on_segment(seg, payload.data(), establishing) == MptcpRx::Stop
+        {
+            return;
         }
         if self.join.is_some() && !self.join_on_segment(seg) {
             return;
@@ -323,15 +320,7 @@ impl<F: Frame> Connection<F> {
             ) && !self.fin_done
             {
                 self.drop_overtaken_fin(seg.seq + len);
-                if discard {
-                    // In order (checked): the subflow moves on, the frame
-                    // goes back.
-                    self.rcvq.skip_inorder(len);
-                    self.stats.dup_segs_in += 1;
-                    self.ack_now = true;
-                } else {
-                    self.on_data(seg.seq, payload);
-                }
+                self.on_data(seg.seq, payload);
             } else {
                 payload.truncate(0);
             }
@@ -387,7 +376,8 @@ impl<F: Frame> Connection<F> {
         }
         if r.advanced > 0 {
             self.stats.bytes_received += r.advanced as u64;
-            self.events.readable = true;
+            // MPTCP: readable once the data level has it (`mptcp_rx`).
+            self.events.readable = self.mpx.is_none();
             self.rcv_unacked += r.advanced;
         }
         if r.ooo || r.filled_hole || r.dropped || (r.dup && !before_dup) || self.rcvq.has_ooo() {

@@ -3,12 +3,13 @@
 //! peer's options checked on arrival. The connection-level state lives in
 //! [`crate::mptcp::Session`]; this file only connects it to the TCB.
 
+use super::mptcp_rx::MapVerdict;
 use super::options::TS_LEN;
 use super::{Connection, State};
 use crate::io::Frame;
-use crate::mptcp::{crypto::Key, Phase, RxVerdict, Session};
+use crate::mptcp::{crypto::Key, JoinPhase, Phase, RxVerdict, Session};
 use crate::tcp::TcpRepr;
-use crate::wire::mptcp::MptcpOption;
+use crate::wire::mptcp::{Dss, MptcpOption};
 use crate::wire::MptcpRaw;
 
 /// Option bytes a data segment reserves for MPTCP: DSS with an 8-byte
@@ -113,12 +114,6 @@ impl<F: Frame> Connection<F> {
         seq.0.wrapping_sub(self.iss.0.wrapping_add(1))
     }
 
-    /// The peer's in-order data offset (its subflow FIN not counted).
-    fn rcv_rel(&self) -> u32 {
-        let end = self.rcvq.nxt.0.wrapping_sub(self.fin_done as u32);
-        end.wrapping_sub(self.irs.0.wrapping_add(1))
-    }
-
     /// The MPTCP option of a synchronized segment from `seq` with `len`
     /// data bytes (`fin`: it carries our FIN).
     pub(super) fn mptcp_data_options(
@@ -132,17 +127,27 @@ impl<F: Frame> Connection<F> {
         {
             return raw;
         }
+        let data_ack = self.mptcp_data_ack();
         if let Some(j) = &self.join {
-            // A joined subflow carries no connection-level data yet (see
-            // `mptcp_join`): MP_PRIO asks the peer to keep it as a backup.
-            if let Some(o) = j.data_option() {
-                push(&mut raw, &o);
+            // A joined subflow sends no data yet: its segments carry the
+            // connection's DATA_ACK (RFC 8684 §3.3.2: "the DATA_ACK ... can
+            // be sent on any subflow").
+            if let (Some(a), true) = (data_ack, j.phase == JoinPhase::Verified) {
+                push(
+                    &mut raw,
+                    &MptcpOption::Dss(Dss {
+                        data_ack: Some(a),
+                        ack64: true,
+                        mapping: None,
+                        data_fin: false,
+                    }),
+                );
             }
             return raw;
         }
-        let (rel, rcv_rel) = (self.snd_rel(seq), self.rcv_rel());
+        let rel = self.snd_rel(seq);
         if let Some(m) = &mut self.mp {
-            if let Some(o) = m.data_option(rel, len, fin, rcv_rel) {
+            if let Some(o) = m.data_option(rel, len, fin, data_ack) {
                 push(&mut raw, &o);
             }
         }
@@ -185,43 +190,44 @@ impl<F: Frame> Connection<F> {
             self.cc.set_mss(self.snd_mss);
         }
         if v.reset {
-            // RFC 8684 §3.7 / §3.3.1: a mapping we cannot honour or a failed
-            // checksum (this stage resets rather than deliver wrong bytes);
-            // §3.5: the peer's MP_FASTCLOSE.
-            self.queue_active_reset();
-            self.events.reset = true;
-            self.enter_closed();
+            // RFC 8684 §3.3.1: a failed checksum (this stage resets rather
+            // than deliver wrong bytes); §3.5: the peer's MP_FASTCLOSE.
+            self.mptcp_reset();
             return MptcpRx::Stop;
         }
-        if v.data_duplicate {
-            if seg.seq == self.rcvq.nxt && !self.rcvq.has_ooo() {
-                if let Some(m) = &mut self.mp {
-                    m.skip_duplicate(payload.len() as u32);
-                }
-                return MptcpRx::Discard;
+        match self.mptcp_note(v.mapping, v.data_fin) {
+            MapVerdict::Ok => MptcpRx::Deliver,
+            MapVerdict::Drop => MptcpRx::Stop,
+            MapVerdict::Invalid => {
+                self.mptcp_reset();
+                MptcpRx::Stop
             }
-            // Out of order: dropped; the peer sends it again.
-            self.ack_now = true;
-            return MptcpRx::Stop;
         }
-        MptcpRx::Deliver
     }
 
-    /// After a segment's data and FIN: the peer's DATA_FIN reached in
-    /// order is the connection-level end of data (the application's EOF);
-    /// the subflow FIN that follows it is not reported again.
+    /// Reset the subflow (on the first subflow: the connection).
+    pub(super) fn mptcp_reset(&mut self) {
+        self.queue_active_reset();
+        self.events.reset = true;
+        self.enter_closed();
+    }
+
+    /// After a segment's data and FIN: in-order subflow data moves to the
+    /// data level (`mptcp_rx`). The peer's DATA_FIN reached in order is
+    /// the connection-level end of data (the application's EOF); a
+    /// subflow FIN is not.
     pub(super) fn mptcp_after_data(&mut self) {
-        let rcv_rel = self.rcv_rel();
-        let Some(m) = &mut self.mp else { return };
-        if !m.is_mptcp() {
+        if self.mpx.is_none() {
             return;
         }
-        let already = m.data_fin_done;
-        if m.data_fin_reached(rcv_rel) {
-            self.events.read_closed = true;
-            self.ack_now = true;
-        } else if already && self.fin_done {
-            self.events.read_closed = false;
+        let fin_before = self.mptcp_data_fin_done();
+        if !self.mptcp_drain() {
+            self.mptcp_reset();
+            return;
+        }
+        if self.join.is_none() {
+            // Only the DATA_FIN ends the application's data.
+            self.events.read_closed = !fin_before && self.mptcp_data_fin_done();
         }
     }
 
@@ -232,7 +238,6 @@ impl<F: Frame> Connection<F> {
         s.mptcp_checksum_failures += v.checksum_failed as u64;
         s.mptcp_checksums_verified += v.checksum_verified as u64;
         s.mptcp_checksums_unverified += v.checksum_unverified as u64;
-        s.mptcp_mapping_mismatches += v.mapping_mismatch as u64;
         s.mptcp_fastcloses += v.fastclose as u64;
     }
 }
@@ -246,11 +251,8 @@ pub(super) fn push(raw: &mut MptcpRaw, o: &MptcpOption) {
 /// What the MPTCP layer makes of a received segment's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum MptcpRx {
-    /// Queue it for the application.
+    /// Queue it on the subflow (from where it moves to the data level).
     Deliver,
-    /// A data-level duplicate, in order on the subflow: acknowledge it on
-    /// the subflow, deliver nothing.
-    Discard,
     /// The connection was reset, or the segment is dropped.
     Stop,
 }

@@ -5,11 +5,14 @@
 //! [`crate::mptcp::Join`]; the stack found the connection by its token.
 
 use super::mptcp::push;
+use super::mptcp_rx::MapVerdict;
 use super::{Connection, State};
 use crate::io::Frame;
-use crate::mptcp::{join, Join, JoinPhase};
+use crate::mptcp::{join, Join, JoinPhase, RxDsn, RxMapping};
 use crate::tcp::{Config, FourTuple, SeqNumber, TcpRepr};
 use crate::time::Instant;
+use crate::wire::mptcp::MptcpOption;
+use crate::wire::tcp::whole_options;
 use crate::wire::MptcpRaw;
 
 impl<F: Frame> Connection<F> {
@@ -26,6 +29,7 @@ impl<F: Frame> Connection<F> {
     ) -> Self {
         let mut c = Self::new_tcb(cfg, tuple, iss, State::SynReceived, now);
         c.join = Some(Box::new(join));
+        c.mptcp_rx_joined();
         c.on_passive_syn(syn, now);
         c
     }
@@ -39,19 +43,21 @@ impl<F: Frame> Connection<F> {
     /// processed. The first one (the third ACK) must carry HMAC-A; then
     /// the fourth ACK goes out at once (RFC 8684 §3.2: "host B ... MUST
     /// respond with an ACK", so that A knows the third ACK arrived before
-    /// it sends data). Returns false when the subflow was reset.
+    /// it sends data). Later ones carry the DSS mappings of the data the
+    /// peer sends on this subflow (RFC 8684 §3.3). Returns false when the
+    /// segment is dropped or the subflow was reset.
     pub(super) fn join_on_segment(&mut self, seg: &TcpRepr) -> bool {
         let Some(j) = &mut self.join else {
             return true;
         };
         if j.phase == JoinPhase::Verified {
-            return true;
+            return self.join_on_data(seg);
         }
         match j.on_third_ack(seg.options.mptcp.as_slice()) {
             Ok(()) => {
                 self.stats.mptcp_joins_accepted += 1;
                 self.ack_now = true;
-                true
+                self.join_on_data(seg)
             }
             Err(_) => {
                 // RFC 8684 §3.2: "If these HMACs are not valid, then the host
@@ -66,6 +72,60 @@ impl<F: Frame> Connection<F> {
                 }
                 self.events.reset = true;
                 self.enter_closed();
+                false
+            }
+        }
+    }
+
+    /// The DSS of a segment on a verified joined subflow: its mapping and
+    /// DATA_FIN, kept for the connection (`mptcp_rx`). The peer's
+    /// DATA_ACK concerns our data, which this stage sends on the first
+    /// subflow only.
+    fn join_on_data(&mut self, seg: &TcpRepr) -> bool {
+        let mut mapping = None;
+        let mut fin = None;
+        for raw in whole_options(seg.options.mptcp.as_slice()) {
+            match MptcpOption::parse(raw) {
+                Ok(MptcpOption::Dss(d)) => {
+                    if let Some(m) = &d.mapping {
+                        if m.ssn == 0 && d.data_fin && m.len == 1 {
+                            // A DATA_FIN without data (RFC 8684 §3.3.3).
+                            fin = Some(RxDsn {
+                                value: m.dsn,
+                                wide: m.dsn64,
+                            });
+                        } else if m.len == 0 {
+                            // The infinite mapping (§3.7): not in this stage.
+                            self.stats.mptcp_bad_options += 1;
+                        } else {
+                            mapping = RxMapping::from_dss(m, d.data_fin);
+                            if d.data_fin {
+                                let data = (m.len - 1) as u64;
+                                fin = Some(
+                                    RxDsn {
+                                        value: m.dsn,
+                                        wide: m.dsn64,
+                                    }
+                                    .plus(data),
+                                );
+                            }
+                            // The DSS checksum is verified on the first
+                            // subflow only, in this stage.
+                            if m.checksum.is_some() {
+                                self.stats.mptcp_checksums_unverified += 1;
+                            }
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => self.stats.mptcp_bad_options += 1,
+            }
+        }
+        match self.mptcp_note(mapping, fin) {
+            MapVerdict::Ok => true,
+            MapVerdict::Drop => false,
+            MapVerdict::Invalid => {
+                self.mptcp_reset();
                 false
             }
         }

@@ -150,6 +150,13 @@ impl<F: Frame> Connection<F> {
     /// The window we could advertise now (bytes), from free receive memory.
     pub(super) fn rcv_window_now(&self) -> usize {
         let w = self.rcvq.window(self.cfg.rcv_buf);
+        // RFC 8684 §3.3.4: an MPTCP subflow offers no more than the
+        // connection's one receive window.
+        let w = if self.mpx.is_some() {
+            self.mptcp_window_cap(w)
+        } else {
+            w
+        };
         // RFC 7323 §2.3: at most 2^14 · 65535.
         let max = 65535usize << self.opts.rcv_wscale;
         w.min(max)

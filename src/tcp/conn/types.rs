@@ -171,10 +171,20 @@ pub struct ConnStats {
     /// Mappings spanning several segments, accepted without their
     /// checksum verified (this stage verifies per segment only).
     pub mptcp_checksums_unverified: u64,
-    /// Mappings off the one-to-one rule of one subflow (reset).
+    /// Invalid mappings (RFC 8684 §3.3.1: a conflicting second mapping
+    /// for the same subflow bytes, subflow bytes without a mapping, a DSN
+    /// outside any window): the subflow is reset.
     pub mptcp_mapping_mismatches: u64,
     /// MP_FASTCLOSE received with our key (RFC 8684 §3.5; reset).
     pub mptcp_fastcloses: u64,
+    /// Segments whose data the data level already had, wholly or in part
+    /// (a peer's connection-level reinjection; trimmed, RFC 8684 §3.3).
+    pub mptcp_data_dups: u64,
+    /// Segments that arrived ahead of the data level's in-order point
+    /// (held for reassembly by DSN).
+    pub mptcp_data_ooo: u64,
+    /// In-order data-level bytes that arrived on joined subflows.
+    pub mptcp_joined_bytes: u64,
     /// MP_JOIN subflows whose third ACK carried the right HMAC (RFC 8684
     /// §3.2).
     pub mptcp_joins_accepted: u64,

@@ -1,0 +1,151 @@
+//! MPTCP across the stacks of one worker (RFC 8684 §3.2, §3.3). A worker
+//! runs one stack per interface, and tokens are per stack: a join that
+//! arrives on interface B for a connection opened on interface A finds no
+//! token in B's stack. B then asks the worker's other stacks
+//! ([`mptcp_route`], run by the worker between receiving and
+//! transmitting): the stack holding the token gives the keys, the subflow
+//! is created in B (its packets arrive and leave there) and belongs to
+//! the connection in A; its mapped frames move to A's data level and A's
+//! DATA_ACK and window come back, in the same thread, without locks or
+//! copies. Stacks of different workers do not meet here: a join arriving
+//! on another worker's queue than its connection's is refused as an
+//! unknown token (a later stage).
+
+use super::{ConnId, Stack};
+use crate::io::Device;
+use crate::mptcp::join::JoinSyn;
+use crate::tcp::{FourTuple, TcpRepr};
+use crate::time::Instant;
+use std::borrow::BorrowMut;
+use std::collections::VecDeque;
+
+/// Joins waiting for the other stacks' answer, at most (beyond: refused
+/// as an unknown token).
+const MAX_PENDING: usize = 64;
+
+/// A join SYN whose token this stack does not hold.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PendingJoin {
+    now: Instant,
+    tuple: FourTuple,
+    seg: TcpRepr,
+    port: u16,
+    token: u32,
+}
+
+/// This stack's exchanges with the worker's other stacks.
+#[derive(Debug, Default)]
+pub(super) struct Foreign {
+    /// The stack's index among the worker's stacks; `None`: alone (joins
+    /// of unknown tokens are refused at once).
+    index: Option<usize>,
+    pending: VecDeque<PendingJoin>,
+    /// Subflows here whose connection is in another stack, with news for
+    /// it: (subflow, the other stack, the connection there).
+    dirty: Vec<(ConnId, usize, ConnId)>,
+    /// Subflows gone: (the other stack, the connection there, its token).
+    released: Vec<(usize, ConnId, u32)>,
+}
+
+impl Foreign {
+    /// Queue a join for the other stacks. False when there are none (or
+    /// too many wait): refuse it now.
+    pub(super) fn ask(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        seg: &TcpRepr,
+        port: u16,
+        token: u32,
+    ) -> bool {
+        if self.index.is_none() || self.pending.len() >= MAX_PENDING {
+            return false;
+        }
+        self.pending.push_back(PendingJoin {
+            now,
+            tuple,
+            seg: *seg,
+            port,
+            token,
+        });
+        true
+    }
+
+    pub(super) fn released(&mut self, stack: usize, meta: ConnId, token: u32) {
+        self.released.push((stack, meta, token));
+    }
+}
+
+impl<D: Device> Stack<D> {
+    /// This is stack `index` of a worker with several: joins for tokens
+    /// held by the others are routed by [`mptcp_route`].
+    pub fn mptcp_set_shared(&mut self, index: usize) {
+        self.mptcp.foreign.index = Some(index);
+    }
+
+    /// After input on subflow `id` of connection `meta` in stack `stack`:
+    /// news for it.
+    pub(super) fn mptcp_forward_foreign(&mut self, id: ConnId, stack: usize, meta: ConnId) {
+        self.mptcp.foreign.dirty.push((id, stack, meta));
+    }
+}
+
+/// `stacks[a]` and `stacks[b]` at once (`a != b`).
+fn pair<T>(v: &mut [T], a: usize, b: usize) -> Option<(&mut T, &mut T)> {
+    if a == b || a >= v.len() || b >= v.len() {
+        return None;
+    }
+    if a < b {
+        let (l, r) = v.split_at_mut(b);
+        Some((&mut l[a], &mut r[0]))
+    } else {
+        let (l, r) = v.split_at_mut(a);
+        Some((&mut r[0], &mut l[b]))
+    }
+}
+
+/// Route MPTCP between the stacks of one worker: joins for tokens another
+/// stack holds, joined subflows' data to their connection and its
+/// DATA_ACK and window back, freed subflow places. Run by the worker
+/// after receiving and before transmitting, so that a subflow's ACK
+/// carries its connection's state. `stacks[i]` must be the stack given
+/// index `i` with [`Stack::mptcp_set_shared`].
+pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
+    for i in 0..stacks.len() {
+        while let Some(p) = stacks[i].borrow_mut().mptcp.foreign.pending.pop_front() {
+            let found = (0..stacks.len())
+                .filter(|&j| j != i)
+                .find_map(|j| Some((j, stacks[j].borrow().mptcp_join_target(p.token)?)));
+            let syn = JoinSyn::find(p.seg.options.mptcp.as_slice());
+            match (found, syn) {
+                (Some((j, t)), Some(syn)) => {
+                    let here = stacks[i].borrow_mut();
+                    if here.mptcp_accept_join(p.now, p.tuple, &p.seg, p.port, &syn, t, Some(j)) {
+                        stacks[j]
+                            .borrow_mut()
+                            .mptcp_count_join(t.conn, p.token, true);
+                    }
+                }
+                _ => {
+                    let s = stacks[i].borrow_mut();
+                    s.iface.counters.mptcp_joins_rejected_token += 1;
+                    s.send_join_reset(p.now, &p.tuple, &p.seg);
+                }
+            }
+        }
+        while let Some((j, meta, token)) = stacks[i].borrow_mut().mptcp.foreign.released.pop() {
+            if let Some(s) = stacks.get_mut(j) {
+                s.borrow_mut().mptcp_count_join(meta, token, false);
+            }
+        }
+        while let Some((sub, j, meta)) = stacks[i].borrow_mut().mptcp.foreign.dirty.pop() {
+            let Some((here, there)) = pair(stacks, i, j) else {
+                continue;
+            };
+            let (here, there) = (here.borrow_mut(), there.borrow_mut());
+            let taken = here.mptcp_subflow_take(sub);
+            let r = there.mptcp_meta_data(meta, taken);
+            here.mptcp_subflow_reply(sub, r);
+        }
+    }
+}

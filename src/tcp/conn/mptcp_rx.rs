@@ -1,0 +1,400 @@
+//! Connection-level receive across subflows (RFC 8684 §3.3): each
+//! subflow reassembles its own bytes by subflow sequence number (the
+//! core's receive queue), then hands its in-order frames over, mapped by
+//! the peer's DSS mappings ([`RxMaps`]) to data sequence numbers. The
+//! connection (the first subflow, which holds the [`Session`]) keeps a
+//! second receive queue keyed by DSN: it reassembles what arrives over
+//! all subflows, trims data-level duplicates and overlaps (a peer's
+//! connection-level reinjection, Linux's zero-window probe), and is what
+//! the application reads. Frames move from queue to queue; no byte is
+//! copied.
+//!
+//! A joined subflow (a separate connection in the stack) queues its mapped
+//! frames in `out`; the stack moves them to the connection
+//! ([`Connection::mptcp_take_joined`], [`Connection::mptcp_data_in`]) and
+//! gives the subflow the connection's DATA_ACK and window back.
+//!
+//! [`Session`]: crate::mptcp::Session
+
+use super::Connection;
+use crate::io::{Frame, Pkt};
+use crate::mptcp::{MapError, RxDsn, RxMapping, RxMaps};
+use crate::tcp::recv::RecvBuffer;
+use crate::tcp::SeqNumber;
+use std::collections::VecDeque;
+
+/// Mapped in-order data of a joined subflow, on its way to the data level.
+pub type MappedQueue<F> = VecDeque<(RxDsn, Pkt<F>)>;
+
+/// The data level: the connection's receive queue by DSN. `RecvBuffer`
+/// works on 32-bit sequence numbers: the low 32 bits of the DSN serve,
+/// as the window is far below 2^31; `nxt` keeps all 64.
+pub(crate) struct DataRecv<F> {
+    buf: RecvBuffer<F>,
+    /// The next in-order DSN (the DATA_ACK without the DATA_FIN).
+    nxt: u64,
+    /// The DSN of the peer's DATA_FIN, once seen.
+    fin: Option<u64>,
+    /// The DATA_FIN was reached in order: the application's end of data.
+    pub fin_done: bool,
+}
+
+/// What one insert did at the data level.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DataIn {
+    pub advanced: usize,
+    pub dup: bool,
+    pub ooo: bool,
+    pub filled_hole: bool,
+    pub dropped: bool,
+    /// The DSN lies outside any window (a broken 64-bit mapping).
+    pub invalid: bool,
+}
+
+impl<F: Frame> DataRecv<F> {
+    fn new(nxt: u64) -> Self {
+        DataRecv {
+            buf: RecvBuffer::new(SeqNumber(nxt as u32)),
+            nxt,
+            fin: None,
+            fin_done: false,
+        }
+    }
+
+    /// Queue `p`, whose first byte is `dsn`; `limit` is the memory
+    /// budget (the connection's receive buffer).
+    fn insert(&mut self, dsn: RxDsn, p: Pkt<F>, limit: usize) -> DataIn {
+        let d = dsn.widen(self.nxt);
+        // A DSN more than the window away is no data of ours.
+        let off = d.wrapping_sub(self.nxt) as i64;
+        if off.unsigned_abs() > (1 << 30) {
+            return DataIn {
+                invalid: true,
+                ..DataIn::default()
+            };
+        }
+        let wnd_end = self.buf.nxt + limit.saturating_mul(2).min(1 << 30);
+        let r = self.buf.insert(SeqNumber(d as u32), p, wnd_end, limit);
+        self.nxt = self.nxt.wrapping_add(r.advanced as u64);
+        DataIn {
+            advanced: r.advanced,
+            dup: r.dup,
+            ooo: r.ooo,
+            filled_hole: r.filled_hole,
+            dropped: r.dropped,
+            invalid: false,
+        }
+    }
+
+    fn note_fin(&mut self, dsn: RxDsn) {
+        if self.fin.is_none() {
+            self.fin = Some(dsn.widen(self.nxt));
+        }
+    }
+
+    /// Whether the DATA_FIN was reached just now (reported once).
+    fn fin_reached(&mut self) -> bool {
+        if !self.fin_done && self.fin == Some(self.nxt) {
+            self.fin_done = true;
+            // Data beyond the DATA_FIN cannot belong to the stream.
+            self.buf.clear_ooo();
+            return true;
+        }
+        false
+    }
+
+    /// The DATA_ACK (RFC 8684 §3.3.2): the in-order point, the DATA_FIN
+    /// counted once reached.
+    pub fn ack(&self) -> u64 {
+        self.nxt.wrapping_add(self.fin_done as u64)
+    }
+}
+
+/// The MPTCP receive state of one subflow.
+pub(crate) struct MpRx<F> {
+    maps: RxMaps,
+    /// The data level, on the connection's first subflow only.
+    data: Option<DataRecv<F>>,
+    /// A joined subflow's mapped in-order data, for the connection.
+    out: MappedQueue<F>,
+    /// A joined subflow saw the DATA_FIN (its DSN), for the connection.
+    out_fin: Option<RxDsn>,
+    /// On a joined subflow: the connection's DATA_ACK and free window, as
+    /// the stack last gave them.
+    pub meta_ack: Option<u64>,
+    pub meta_window: usize,
+}
+
+impl<F: Frame> MpRx<F> {
+    fn new(data: Option<DataRecv<F>>) -> Self {
+        MpRx {
+            maps: RxMaps::default(),
+            data,
+            out: VecDeque::new(),
+            out_fin: None,
+            meta_ack: None,
+            meta_window: usize::MAX,
+        }
+    }
+}
+
+/// What the MPTCP layer makes of a segment's mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MapVerdict {
+    Ok,
+    /// Drop the segment (no room for its mapping; the peer resends).
+    Drop,
+    /// An invalid mapping: reset the subflow (RFC 8684 §3.3.1).
+    Invalid,
+}
+
+impl<F: Frame> Connection<F> {
+    /// Set up the data level on the first subflow once the peer's IDSN is
+    /// known (its first data is at IDSN + 1, RFC 8684 §3.1).
+    fn mptcp_rx_meta(&mut self) -> Option<&mut MpRx<F>> {
+        if self.mpx.is_none() {
+            let idsn = self.mp.as_ref()?.remote_idsn()?;
+            let d = DataRecv::new(idsn.wrapping_add(1));
+            self.mpx = Some(Box::new(MpRx::new(Some(d))));
+        }
+        self.mpx.as_deref_mut()
+    }
+
+    /// A joined subflow's receive state (set up when it is accepted).
+    pub(super) fn mptcp_rx_joined(&mut self) {
+        self.mpx = Some(Box::new(MpRx::new(None)));
+    }
+
+    /// Remember a received mapping and DATA_FIN (both subflow kinds).
+    pub(super) fn mptcp_note(
+        &mut self,
+        mapping: Option<RxMapping>,
+        data_fin: Option<RxDsn>,
+    ) -> MapVerdict {
+        let joined = self.join.is_some();
+        let x = if joined {
+            self.mpx.as_deref_mut()
+        } else if mapping.is_some() || data_fin.is_some() {
+            self.mptcp_rx_meta()
+        } else {
+            None
+        };
+        let Some(x) = x else { return MapVerdict::Ok };
+        if let Some(f) = data_fin {
+            match &mut x.data {
+                Some(d) => d.note_fin(f),
+                None => x.out_fin = Some(f),
+            }
+        }
+        let Some(m) = mapping else {
+            return MapVerdict::Ok;
+        };
+        match x.maps.note(m) {
+            Ok(()) => MapVerdict::Ok,
+            Err(MapError::Full) => MapVerdict::Drop,
+            Err(_) => {
+                self.stats.mptcp_mapping_mismatches += 1;
+                MapVerdict::Invalid
+            }
+        }
+    }
+
+    /// Move the subflow's in-order data to the data level (or, on a
+    /// joined subflow, to `out` for the connection), each frame mapped to
+    /// its DSN. Returns false when bytes had no valid mapping (RFC 8684
+    /// §3.3.1: the subflow is reset).
+    pub(super) fn mptcp_drain(&mut self) -> bool {
+        let Some(x) = self.mpx.as_deref_mut() else {
+            return true;
+        };
+        let limit = self.cfg.rcv_buf;
+        let meta = x.data.is_some();
+        let mut got = DataIn::default();
+        let mut ok = true;
+        while let Some(p) = self.rcvq.pop_inorder(usize::MAX) {
+            let len = p.len() as u32;
+            match x.maps.take(len) {
+                Ok((dsn, n)) if n == len => match &mut x.data {
+                    Some(d) => {
+                        let r = d.insert(dsn, p, limit);
+                        got.advanced += r.advanced;
+                        got.dup |= r.dup;
+                        got.ooo |= r.ooo;
+                        got.filled_hole |= r.filled_hole;
+                        got.dropped |= r.dropped;
+                        if r.invalid {
+                            ok = false;
+                            break;
+                        }
+                    }
+                    None => x.out.push_back((dsn, p)),
+                },
+                // Bytes without a mapping, or a frame spanning mappings
+                // whose DSNs do not run on: invalid (a frame holds one
+                // contiguous range of the data level).
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if meta && self.mp_seen_data(got) {
+            self.ack_now = true;
+        }
+        if !ok {
+            self.stats.mptcp_mapping_mismatches += 1;
+        }
+        ok
+    }
+
+    /// Account for what reached the data level; the DATA_FIN reached in
+    /// order is the application's end of data. Returns whether the Data
+    /// ACK should go out at once (on the subflow the data came by).
+    fn mp_seen_data(&mut self, got: DataIn) -> bool {
+        let s = &mut self.stats;
+        s.mptcp_data_dups += got.dup as u64;
+        s.mptcp_data_ooo += got.ooo as u64;
+        s.rcv_mem_drops += got.dropped as u64;
+        if got.advanced > 0 {
+            self.events.readable = true;
+        }
+        // As RFC 5681 §4.2 for a subflow: the peer learns of a gap, or of
+        // its filling, from the Data ACK at once.
+        let mut ack = got.ooo || got.filled_hole || got.dup;
+        let Some(d) = self.mpx.as_deref_mut().and_then(|x| x.data.as_mut()) else {
+            return ack;
+        };
+        let nxt = d.nxt;
+        let fin = d.fin_reached();
+        if let Some(m) = &mut self.mp {
+            m.set_data_hint(nxt);
+        }
+        if fin {
+            self.events.read_closed = true;
+            ack = true;
+        }
+        ack
+    }
+
+    /// The joined subflow's mapped data and DATA_FIN for the connection
+    /// (the stack moves them; `q` is handed back empty with
+    /// [`Connection::mptcp_return_queue`] to keep its capacity).
+    pub fn mptcp_take_joined(&mut self) -> Option<(MappedQueue<F>, Option<RxDsn>)> {
+        let x = self.mpx.as_deref_mut()?;
+        if x.data.is_some() || x.out.is_empty() && x.out_fin.is_none() {
+            return None;
+        }
+        Some((std::mem::take(&mut x.out), x.out_fin.take()))
+    }
+
+    /// Hand an emptied queue back (see `mptcp_take_joined`).
+    pub fn mptcp_return_queue(&mut self, q: MappedQueue<F>) {
+        if let Some(x) = self.mpx.as_deref_mut() {
+            if x.out.is_empty() {
+                x.out = q;
+            }
+        }
+    }
+
+    /// Data a joined subflow received, into the data level (drained from
+    /// `q`). Returns `(valid, ack_now)`: false when a DSN was invalid (the
+    /// caller resets the joined subflow); whether the joined subflow
+    /// should send the Data ACK at once.
+    pub fn mptcp_data_in(&mut self, q: &mut MappedQueue<F>, fin: Option<RxDsn>) -> (bool, bool) {
+        let limit = self.cfg.rcv_buf;
+        let Some(d) = self.mptcp_rx_meta().and_then(|x| x.data.as_mut()) else {
+            q.clear();
+            return (true, false);
+        };
+        if let Some(f) = fin {
+            d.note_fin(f);
+        }
+        let mut got = DataIn::default();
+        let mut ok = true;
+        for (dsn, p) in q.drain(..) {
+            let r = d.insert(dsn, p, limit);
+            got.advanced += r.advanced;
+            got.dup |= r.dup;
+            got.ooo |= r.ooo;
+            got.filled_hole |= r.filled_hole;
+            got.dropped |= r.dropped;
+            ok &= !r.invalid;
+        }
+        self.stats.mptcp_joined_bytes += got.advanced as u64;
+        self.stats.mptcp_mapping_mismatches += !ok as u64;
+        (ok, self.mp_seen_data(got))
+    }
+
+    /// Send an ACK on the next `poll_transmit` (a joined subflow carrying
+    /// news of the data level).
+    pub fn mptcp_ack_now(&mut self) {
+        self.ack_now = true;
+    }
+
+    /// The connection's DATA_ACK and free receive window (RFC 8684
+    /// §3.3.4: one window for all subflows, relative to the DATA_ACK), for
+    /// its joined subflows.
+    pub fn mptcp_data_level(&self) -> Option<(u64, usize)> {
+        match self.mpx.as_deref() {
+            Some(x) => {
+                let d = x.data.as_ref()?;
+                Some((d.ack(), d.buf.window(self.cfg.rcv_buf)))
+            }
+            // No data yet: the data level starts at the peer's IDSN + 1.
+            None => {
+                let m = self.mp.as_ref().filter(|m| m.is_mptcp())?;
+                let ack = m.remote_idsn()?.wrapping_add(1);
+                Some((ack, self.rcvq.window(self.cfg.rcv_buf)))
+            }
+        }
+    }
+
+    /// A joined subflow learns the connection's DATA_ACK and window.
+    pub fn mptcp_set_data_level(&mut self, ack: u64, window: usize) {
+        if let Some(x) = self.mpx.as_deref_mut() {
+            x.meta_ack = Some(ack);
+            x.meta_window = window;
+        }
+    }
+
+    /// The window this subflow may advertise from the data level's free
+    /// space (RFC 8684 §3.3.4): the least of its own and the
+    /// connection's.
+    pub(super) fn mptcp_window_cap(&self, w: usize) -> usize {
+        match self.mpx.as_deref() {
+            Some(x) => match &x.data {
+                Some(d) => w.min(d.buf.window(self.cfg.rcv_buf)),
+                None => w.min(x.meta_window),
+            },
+            None => w,
+        }
+    }
+
+    /// The DATA_ACK to send on this subflow, if known.
+    pub(super) fn mptcp_data_ack(&self) -> Option<u64> {
+        match self.mpx.as_deref() {
+            Some(x) => match &x.data {
+                Some(d) => Some(d.ack()),
+                None => x.meta_ack,
+            },
+            None => self.mp.as_ref()?.remote_idsn().map(|i| i.wrapping_add(1)),
+        }
+    }
+
+    /// The data level's queue, if this is an MPTCP connection with one.
+    pub(super) fn mptcp_data_mut(&mut self) -> Option<&mut RecvBuffer<F>> {
+        Some(&mut self.mpx.as_deref_mut()?.data.as_mut()?.buf)
+    }
+
+    pub(super) fn mptcp_data(&self) -> Option<&RecvBuffer<F>> {
+        Some(&self.mpx.as_deref()?.data.as_ref()?.buf)
+    }
+
+    /// Whether the peer's DATA_FIN was reached (the end of data).
+    pub(super) fn mptcp_data_fin_done(&self) -> bool {
+        self.mpx
+            .as_deref()
+            .and_then(|x| x.data.as_ref())
+            .is_some_and(|d| d.fin_done)
+    }
+}
