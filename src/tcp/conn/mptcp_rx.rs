@@ -51,6 +51,17 @@ pub(crate) struct DataIn {
     pub invalid: bool,
 }
 
+impl DataIn {
+    /// Fold one insert's outcome into a batch's (`invalid` is the caller's).
+    fn absorb(&mut self, r: &DataIn) {
+        self.advanced += r.advanced;
+        self.dup |= r.dup;
+        self.ooo |= r.ooo;
+        self.filled_hole |= r.filled_hole;
+        self.dropped |= r.dropped;
+    }
+}
+
 impl<F: Frame> DataRecv<F> {
     fn new(nxt: u64) -> Self {
         DataRecv {
@@ -217,11 +228,7 @@ impl<F: Frame> Connection<F> {
                 Ok((dsn, n)) if n == len => match &mut x.data {
                     Some(d) => {
                         let r = d.insert(dsn, p, limit);
-                        got.advanced += r.advanced;
-                        got.dup |= r.dup;
-                        got.ooo |= r.ooo;
-                        got.filled_hole |= r.filled_hole;
-                        got.dropped |= r.dropped;
+                        got.absorb(&r);
                         if r.invalid {
                             ok = false;
                             break;
@@ -313,11 +320,7 @@ impl<F: Frame> Connection<F> {
         let mut ok = true;
         for (dsn, p) in q.drain(..) {
             let r = d.insert(dsn, p, limit);
-            got.advanced += r.advanced;
-            got.dup |= r.dup;
-            got.ooo |= r.ooo;
-            got.filled_hole |= r.filled_hole;
-            got.dropped |= r.dropped;
+            got.absorb(&r);
             ok &= !r.invalid;
         }
         self.stats.mptcp_joined_bytes += got.advanced as u64;
