@@ -147,7 +147,7 @@ impl<F> ArpCache<F> {
         frames_max: usize,
     ) -> Self {
         ArpCache {
-            map: Map::with_hasher(hasher),
+            map: Map::with_hasher(hasher.clone()),
             hasher,
             t,
             queue_max: queue_max.min(frames_max),
