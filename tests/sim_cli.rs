@@ -125,6 +125,14 @@ fn bad_arguments_exit_2_with_one_line() {
         &["--delay-ms", "-3"],
         &["--frobnicate"],
         &["--seed", "-1"],
+        &["--paths", "2"],
+        &["--mptcp", "--paths", "0"],
+        &["--mptcp", "--paths", "9"],
+        &["--mptcp", "--paths", "2", "--path", "10,5"],
+        &["--mptcp", "--path", "10"],
+        &["--mptcp", "--path", "10,5,2"],
+        &["--mptcp", "--path", "10,5", "--path-down", "3@100"],
+        &["--mptcp", "--path", "10,5", "--path-down", "2"],
     ];
     for args in cases {
         let out = sim(args);

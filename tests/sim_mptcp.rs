@@ -87,3 +87,24 @@ fn plain_client_against_mptcp_server_is_plain_tcp() {
     assert_eq!(c.mptcp_established + s.mptcp_established, 0);
     assert_eq!(c.mptcp_fallbacks + s.mptcp_fallbacks, 0);
 }
+
+/// Two paths (`xdptcp sim --paths 2`): each host has an interface and a
+/// stack per path, as a worker with two `--iface`s; path 2 dies mid-way
+/// and the transfer completes intact; each path's bytes are reported.
+#[test]
+fn two_paths_one_dying_mid_transfer() {
+    let mut p = params(7, [true, true], false);
+    p.conns = 1;
+    p.bidir = false;
+    p.extra_paths = vec![LinkConfig {
+        delay: Duration::from_millis(20),
+        ..p.link.clone()
+    }];
+    p.path_down = Some((1, Duration::from_millis(50)));
+    let r = run_bulk(&p);
+    assert!(r.failure(true).is_none(), "{:?}", r.failure(true));
+    assert!(r.intact && r.drained, "{:?}", r.error);
+    assert_eq!(r.paths.len(), 2);
+    let [c2s, _] = r.paths[0];
+    assert!(c2s.tx_bytes >= p.bytes, "path 1 carried {}", c2s.tx_bytes);
+}

@@ -50,6 +50,29 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// One extra simulated path, `RATE,DELAY[,LOSS]`: Mbit/s, one-way ms and
+/// a loss probability (default 0).
+pub fn parse_path(s: &str) -> Result<(f64, f64, f64), String> {
+    let parts: Vec<&str> = s.split(',').collect();
+    let hint = || format!("'{s}' is not a path (use RATE,DELAY[,LOSS], e.g. 10,50,0.01)");
+    match parts.as_slice() {
+        [r, d] => Ok((parse_rate(r)?, parse_ms(d)?, 0.0)),
+        [r, d, l] => Ok((parse_rate(r)?, parse_ms(d)?, parse_prob(l)?)),
+        _ => Err(hint()),
+    }
+}
+
+/// `PATH@MS`: path PATH (1 = the first, from the link flags) goes down at
+/// MS milliseconds of virtual time.
+pub fn parse_path_down(s: &str) -> Result<(usize, u64), String> {
+    let hint = || format!("'{s}' is not PATH@MS (e.g. 2@1500: path 2 goes down at 1.5 s)");
+    let (p, t) = s.split_once('@').ok_or_else(hint)?;
+    match (p.trim().parse::<usize>(), t.trim().parse::<u64>()) {
+        (Ok(p), Ok(t)) if p >= 1 => Ok((p, t)),
+        _ => Err(hint()),
+    }
+}
+
 /// An inclusive range of sizes `A-B` (each with an optional suffix), or
 /// one size `A` for `A-A`.
 pub fn parse_size_range(s: &str) -> Result<(u64, u64), String> {

@@ -1,6 +1,9 @@
 //! `xdptcp sim`: a verified bulk transfer over a simulated link.
 
-use super::args::{parse_ms, parse_pace, parse_prob, parse_rate, parse_size, parse_size_range};
+use super::args::{
+    parse_ms, parse_pace, parse_path, parse_path_down, parse_prob, parse_rate, parse_size,
+    parse_size_range,
+};
 use super::EXIT_USAGE;
 use clap::{Args, ValueEnum};
 use core::time::Duration;
@@ -14,6 +17,8 @@ pub const MAX_CONNS: u32 = 1024;
 /// Smallest MTU every IPv4 host must accept (RFC 791).
 pub const MIN_MTU: usize = 576;
 pub const MAX_MTU: usize = 9000;
+/// Most paths between the two simulated hosts.
+pub const MAX_PATHS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Cc {
@@ -126,6 +131,17 @@ pub struct SimArgs {
     /// Ask for the MPTCP DSS checksum (RFC 8684 §3.3.1).
     #[arg(long)]
     pub mptcp_checksum: bool,
+    /// Paths between the two hosts (MPTCP subflows): each one more
+    /// interface per host, shaped like the link flags say (see --path).
+    #[arg(long, value_name = "N")]
+    pub paths: Option<usize>,
+    /// One more path, shaped RATE,DELAY[,LOSS] (Mbit/s, one-way ms, loss
+    /// probability); repeat for more. Path 1 is the link of the other flags.
+    #[arg(long = "path", value_parser = parse_path, value_name = "R,D[,L]")]
+    pub path: Vec<(f64, f64, f64)>,
+    /// Path PATH goes down for good at MS ms of virtual time (PATH@MS).
+    #[arg(long, value_parser = parse_path_down, value_name = "PATH@MS")]
+    pub path_down: Option<(usize, u64)>,
     /// TCP keepalive after this many idle seconds (then every fifth of it,
     /// 9 probes).
     #[arg(long, value_name = "SECS")]
@@ -191,10 +207,32 @@ impl SimArgs {
         {
             return Err("--write-size must lie within 1-16K".into());
         }
+        let paths = self.path_count();
+        if self.paths.is_some() && !self.path.is_empty() {
+            return Err("give either --paths N (equal paths) or --path for each extra path".into());
+        }
+        if paths == 0 || paths > MAX_PATHS {
+            return Err(format!("--paths must be between 1 and {MAX_PATHS}"));
+        }
+        if paths > 1 && !self.mptcp {
+            return Err("several paths need --mptcp (a plain TCP connection uses one)".into());
+        }
+        if let Some((p, _)) = self.path_down {
+            if p > paths {
+                return Err(format!(
+                    "--path-down {p}@...: there are {paths} path(s), numbered from 1"
+                ));
+            }
+        }
         if self.keepalive.is_some_and(|k| k == 0 || k > 7200) {
             return Err("--keepalive must be between 1 and 7200 seconds".into());
         }
         Ok(())
+    }
+
+    /// Paths between the hosts, the link of the other flags included.
+    fn path_count(&self) -> usize {
+        self.paths.unwrap_or(1 + self.path.len())
     }
 
     /// The traffic shape of the run.
@@ -218,26 +256,26 @@ impl SimArgs {
     pub fn params(&self) -> BulkParams {
         let rate_bps = Some((self.rate_mbps * 1e6).round() as u64);
         let delay = ms(self.delay_ms);
+        let link = LinkConfig {
+            rate_bps,
+            delay,
+            jitter: ms(self.jitter_ms),
+            loss: self.loss,
+            reorder: self.reorder,
+            reorder_delay: ms(self.reorder_ms),
+            duplicate: self.dup,
+            corrupt: self.corrupt,
+            mtu: self.mtu,
+            queue_limit: self
+                .queue
+                .unwrap_or_else(|| scenario::default_queue(rate_bps, delay)),
+            ce_mark: self.ce,
+            ce_queue: self.ce_queue,
+        };
         BulkParams {
             bytes: self.bytes,
             conns: self.conns,
             bidir: self.bidir,
-            link: LinkConfig {
-                rate_bps,
-                delay,
-                jitter: ms(self.jitter_ms),
-                loss: self.loss,
-                reorder: self.reorder,
-                reorder_delay: ms(self.reorder_ms),
-                duplicate: self.dup,
-                corrupt: self.corrupt,
-                mtu: self.mtu,
-                queue_limit: self
-                    .queue
-                    .unwrap_or_else(|| scenario::default_queue(rate_bps, delay)),
-                ce_mark: self.ce,
-                ce_queue: self.ce_queue,
-            },
             cc: match self.cc {
                 Cc::Cubic => CcKind::Cubic,
                 Cc::Newreno => CcKind::NewReno,
@@ -262,8 +300,38 @@ impl SimArgs {
             mptcp: [self.mptcp || self.mptcp_client_only, self.mptcp],
             mptcp_checksum: self.mptcp_checksum,
             mac_change_at: self.mac_change_ms.map(Duration::from_millis),
+            extra_paths: self.extra_paths(&link),
+            path_down: self
+                .path_down
+                .map(|(p, t)| (p - 1, Duration::from_millis(t))),
+            link,
             ..BulkParams::default()
         }
+    }
+
+    /// The paths after the first: copies of `link` with --paths, else one
+    /// per --path with its own rate, delay and loss (and a queue of about
+    /// two bandwidth-delay products unless --queue says otherwise).
+    fn extra_paths(&self, link: &LinkConfig) -> Vec<LinkConfig> {
+        if let Some(n) = self.paths {
+            return vec![link.clone(); n.saturating_sub(1)];
+        }
+        self.path
+            .iter()
+            .map(|&(rate, delay, loss)| {
+                let rate_bps = Some((rate * 1e6).round() as u64);
+                let delay = ms(delay);
+                LinkConfig {
+                    rate_bps,
+                    delay,
+                    loss,
+                    queue_limit: self
+                        .queue
+                        .unwrap_or_else(|| scenario::default_queue(rate_bps, delay)),
+                    ..link.clone()
+                }
+            })
+            .collect()
     }
 
     /// The `xdptcp sim` command line that reproduces this run (flags at
@@ -314,6 +382,11 @@ impl SimArgs {
         flag("syn-cookies", on(self.syn_cookies));
         flag("keepalive", self.keepalive.map(|k| k.to_string()));
         flag("mac-change-ms", self.mac_change_ms.map(|t| t.to_string()));
+        flag("paths", self.paths.map(|n| n.to_string()));
+        for &(r, d, l) in &self.path {
+            flag("path", Some(format!("{r},{d},{l}")));
+        }
+        flag("path-down", self.path_down.map(|(p, t)| format!("{p}@{t}")));
         flag(
             "time-limit",
             (self.time_limit != 600).then(|| self.time_limit.to_string()),
@@ -377,6 +450,18 @@ fn summary(a: &SimArgs, p: &BulkParams, r: &BulkReport) -> String {
             sv.mptcp_fallbacks,
             c.mptcp_checksum_failures + sv.mptcp_checksum_failures,
             c.mptcp_bad_options + sv.mptcp_bad_options,
+        );
+    }
+    for (i, [c2s, s2c]) in r.paths.iter().enumerate() {
+        let ms = r.virtual_ms.max(1e-3);
+        s += &format!(
+            "path {}: client->server {} bytes ({:.2} Mbit/s), server->client {} bytes, {} lost, {} lost while down\n",
+            i + 1,
+            c2s.tx_bytes,
+            c2s.tx_bytes as f64 * 8.0 / (ms * 1000.0),
+            s2c.tx_bytes,
+            c2s.dropped_loss + s2c.dropped_loss,
+            c2s.dropped_down + s2c.dropped_down,
         );
     }
     s += &format!(

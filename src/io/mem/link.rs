@@ -114,6 +114,8 @@ pub struct LinkStats {
     pub dropped_path_mtu: u64,
     /// ICMP "fragmentation needed" sent back by the path hop.
     pub icmp_frag_needed: u64,
+    /// Lost because the segment was down (see `Network::set_segment_down`).
+    pub dropped_down: u64,
     /// The largest IP packet that got past the MTU and the path hop.
     pub largest_passed: u64,
 }

@@ -1,7 +1,11 @@
 //! The network and the virtual-time driver.
 //!
-//! N nodes are joined by a full mesh of one-way [`Link`]s; a frame goes to
-//! the node owning its destination MAC (broadcasts to every other node). The
+//! N interfaces ("ports": one per node, or several for a multihomed node)
+//! are joined by a full mesh of one-way [`Link`]s within each segment (an
+//! L2 network; one by default); a frame goes to the port owning its
+//! destination MAC in the sender's segment (broadcasts to every other port
+//! of it), so several segments are several independent paths between the
+//! same nodes, and a segment can be taken down at a given time. The
 //! driver delivers packets in time order (an event queue ordered by arrival
 //! time, ties by send order), lets every node run (receive, app events,
 //! poll), and then jumps virtual time to the next thing that can happen: the
@@ -22,15 +26,21 @@ use std::collections::BinaryHeap;
 
 /// Something the driver runs: a stack and its application, or a test double.
 pub trait Node {
-    /// A packet arrived (already copied into one of the node's RX frames).
-    fn receive(&mut self, now: Instant, frame: HeapFrame, len: usize);
+    /// A packet arrived on interface `port` (already copied into one of
+    /// that interface's RX frames).
+    fn receive(&mut self, now: Instant, port: usize, frame: HeapFrame, len: usize);
     /// Run the application and the stack's timers and transmissions.
     fn service(&mut self, now: Instant);
     /// When the node next needs `service` without a packet arriving.
     fn poll_at(&self) -> Option<Instant>;
-    fn device_mut(&mut self) -> &mut SimDevice;
+    /// The device of interface `port` (`0..ports()`).
+    fn device_mut(&mut self, port: usize) -> &mut SimDevice;
     /// Whether the node has done all it was meant to do.
     fn finished(&self) -> bool;
+    /// Interfaces of the node; each has its own MAC in the network.
+    fn ports(&self) -> usize {
+        1
+    }
 }
 
 /// Bounds on a run, so it can never spin forever.
@@ -100,6 +110,7 @@ struct Arrival {
     at: Instant,
     seq: u64,
     link: usize,
+    /// The destination port (an index into the network's MACs).
     dst: usize,
     frame: HeapFrame,
     len: usize,
@@ -125,10 +136,16 @@ impl Ord for Arrival {
 /// Packets one node may receive per driver iteration (an RX batch).
 const RX_BATCH: usize = 64;
 
-/// The links between N nodes and the event queue.
+/// The links between N ports and the event queue.
 pub struct Network {
+    /// One per port, in node order (node 0's ports first).
     macs: Vec<MacAddr>,
-    /// `links[i * n + j]`: from node i to node j (unused when i == j).
+    /// The segment of each port: frames only travel within one.
+    segment: Vec<usize>,
+    /// From this time on, segment `s` carries nothing (`down[s]`).
+    down: Vec<Option<Instant>>,
+    /// `links[i * n + j]`: from port i to port j (unused when i == j or
+    /// when they are in different segments).
     links: Vec<Link>,
     wire: FramePool,
     queue: BinaryHeap<Reverse<Arrival>>,
@@ -163,6 +180,8 @@ impl Network {
             }
         }
         Network {
+            segment: vec![0; n],
+            down: vec![None],
             macs,
             links,
             wire,
@@ -174,6 +193,27 @@ impl Network {
             tracer: None,
             observer: None,
         }
+    }
+
+    /// Put port `i` in segment `segment[i]` (default: all in segment 0).
+    pub fn set_segments(&mut self, segment: Vec<usize>) {
+        assert_eq!(segment.len(), self.macs.len(), "one segment per port");
+        let n = segment.iter().max().map_or(1, |m| m + 1);
+        self.down.resize(n, None);
+        self.segment = segment;
+    }
+
+    /// From `at` on, segment `s` loses every frame: sent, queued or in
+    /// flight (a cable pulled, a radio gone).
+    pub fn set_segment_down(&mut self, s: usize, at: Instant) {
+        if let Some(d) = self.down.get_mut(s) {
+            *d = Some(at);
+        }
+    }
+
+    /// Whether port `i`'s segment is down at `t`.
+    fn is_down(&self, i: usize, t: Instant) -> bool {
+        self.down[self.segment[i]].is_some_and(|d| d <= t)
     }
 
     /// Show every frame sent to `o` (see [`Observer`]).
@@ -214,7 +254,7 @@ impl Network {
         }
     }
 
-    /// Statistics of the link from node `i` to node `j`.
+    /// Statistics of the link from port `i` to port `j`.
     pub fn link_stats(&self, i: usize, j: usize) -> LinkStats {
         self.links[i * self.macs.len() + j].stats
     }
@@ -237,12 +277,13 @@ impl Network {
             t.ce_marked += s.ce_marked;
             t.dropped_path_mtu += s.dropped_path_mtu;
             t.icmp_frag_needed += s.icmp_frag_needed;
+            t.dropped_down += s.dropped_down;
             t.largest_passed = t.largest_passed.max(s.largest_passed);
         }
         t
     }
 
-    /// Put a frame transmitted by node `src` on the right link(s).
+    /// Put a frame transmitted by port `src` on the right link(s).
     fn transmit(&mut self, src: usize, frame: HeapFrame, len: usize) {
         if let Some(o) = self.observer.as_mut() {
             o(self.now, src, &frame.buf()[..len]);
@@ -256,9 +297,14 @@ impl Network {
             self.unknown_dst += 1;
             return;
         };
-        // Group bit set: broadcast or multicast, to every other node.
+        let seg = self.segment[src];
+        // Group bit set: broadcast or multicast, to every other port of
+        // the segment.
         if dst_mac.0[0] & 1 == 1 {
-            for j in (0..n).filter(|&j| j != src) {
+            for j in 0..n {
+                if j == src || self.segment[j] != seg {
+                    continue;
+                }
                 let Some(mut copy) = self.wire.alloc() else {
                     self.links[src * n + j].stats.dropped_no_frame += 1;
                     continue;
@@ -268,7 +314,8 @@ impl Network {
             }
             return;
         }
-        match self.macs.iter().position(|&m| m == dst_mac) {
+        let found = (0..n).find(|&j| self.segment[j] == seg && self.macs[j] == dst_mac);
+        match found {
             Some(j) if j != src => self.enqueue(src, j, frame, len),
             _ => self.unknown_dst += 1,
         }
@@ -276,6 +323,11 @@ impl Network {
 
     fn enqueue(&mut self, src: usize, dst: usize, frame: HeapFrame, len: usize) {
         let link = src * self.macs.len() + dst;
+        if self.is_down(src, self.now) {
+            self.links[link].stats.tx_packets += 1;
+            self.links[link].stats.dropped_down += 1;
+            return;
+        }
         // Trace from a copy taken before sending: the link may corrupt the
         // frame in place. Only when tracing (no copy per packet otherwise).
         let traced = self
@@ -327,13 +379,19 @@ impl Network {
         });
     }
 
-    /// Run until every node is finished or a limit is reached.
-    /// `nodes[i]` is the node with `macs[i]`.
+    /// Run until every node is finished or a limit is reached. The ports
+    /// of `nodes[0]` have the first MACs, then those of `nodes[1]`, ...
     pub fn run(&mut self, nodes: &mut [&mut dyn Node], limits: Limits) -> Outcome {
-        assert_eq!(nodes.len(), self.macs.len(), "one node per MAC");
+        // Port -> (node, its interface).
+        let owner: Vec<(usize, usize)> = nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| (0..n.ports()).map(move |p| (i, p)))
+            .collect();
+        assert_eq!(owner.len(), self.macs.len(), "one MAC per port");
         let deadline = self.now + limits.time;
         let start_iterations = self.iterations;
-        let mut received = vec![0usize; nodes.len()];
+        let mut received = vec![0usize; owner.len()];
         loop {
             // Deliver what is due, at most one RX batch per node.
             received.iter_mut().for_each(|r| *r = 0);
@@ -345,9 +403,14 @@ impl Network {
                 let Some(Reverse(a)) = self.queue.pop() else {
                     break;
                 };
+                if self.is_down(a.dst, a.at) {
+                    // The segment went down while the frame was on it.
+                    self.links[a.link].stats.dropped_down += 1;
+                    continue;
+                }
                 if received[a.dst] >= RX_BATCH {
                     deferred.push(Reverse(a));
-                    if deferred.len() >= RX_BATCH * nodes.len() {
+                    if deferred.len() >= RX_BATCH * owner.len() {
                         break;
                     }
                     continue;
@@ -364,19 +427,24 @@ impl Network {
                         frame: &a.frame.buf()[..a.len],
                     });
                 }
-                let node = &mut *nodes[a.dst];
-                if let Some(f) = node.device_mut().rx_frame(&a.frame.buf()[..a.len]) {
+                let (i, port) = owner[a.dst];
+                let node = &mut *nodes[i];
+                if let Some(f) = node.device_mut(port).rx_frame(&a.frame.buf()[..a.len]) {
                     drop(a.frame);
-                    node.receive(self.now, f, a.len);
+                    node.receive(self.now, port, f, a.len);
                 }
             }
             self.queue.extend(deferred);
 
-            for (i, node) in nodes.iter_mut().enumerate() {
+            let mut first_port = 0;
+            for node in nodes.iter_mut() {
                 node.service(self.now);
-                while let Some((f, len)) = node.device_mut().take_tx() {
-                    self.transmit(i, f, len);
+                for port in 0..node.ports() {
+                    while let Some((f, len)) = node.device_mut(port).take_tx() {
+                        self.transmit(first_port + port, f, len);
+                    }
                 }
+                first_port += node.ports();
             }
             self.iterations += 1;
 
@@ -453,7 +521,7 @@ mod tests {
     }
 
     impl Node for Pinger {
-        fn receive(&mut self, now: Instant, frame: HeapFrame, _len: usize) {
+        fn receive(&mut self, now: Instant, _port: usize, frame: HeapFrame, _len: usize) {
             let b = frame.buf();
             if b[12] == 0 {
                 self.bounce.push(b[13]);
@@ -474,7 +542,7 @@ mod tests {
         fn poll_at(&self) -> Option<Instant> {
             (self.to_send > 0).then_some(self.next)
         }
-        fn device_mut(&mut self) -> &mut SimDevice {
+        fn device_mut(&mut self, _port: usize) -> &mut SimDevice {
             &mut self.dev
         }
         fn finished(&self) -> bool {
@@ -545,6 +613,50 @@ mod tests {
             n.run(&mut [&mut a, &mut b], lim),
             Outcome::IterationLimit(_)
         ));
+    }
+
+    #[test]
+    fn segments_are_separate_paths_and_a_segment_goes_down() {
+        // a, b on segment 0; c, d on segment 1, with b's MAC reused by d:
+        // a MAC is only looked up within the sender's segment.
+        let cfg = LinkConfig {
+            delay: Duration::from_millis(1),
+            ..LinkConfig::default()
+        };
+        let mut n = Network::new(
+            vec![A, B, A, B],
+            move |_, _| cfg.clone(),
+            3,
+            FramePool::new(256, 100),
+        );
+        n.set_segments(vec![0, 0, 1, 1]);
+        // Segment 1 goes down at 2.5 ms: c's third ping (sent at 2 ms,
+        // due at 3 ms) dies on the wire, its fourth is never carried.
+        n.set_segment_down(1, Instant::from_micros(2500));
+        let mut a = Pinger::new(n.wire(), MacAddr::BROADCAST, 4, 4);
+        let mut b = Pinger::new(n.wire(), A, 0, 0);
+        let mut c = Pinger::new(n.wire(), B, 4, 0);
+        let mut d = Pinger::new(n.wire(), A, 0, 0);
+        let lim = Limits {
+            time: Duration::from_millis(20),
+            ..Limits::default()
+        };
+        let out = n.run(&mut [&mut a, &mut b, &mut c, &mut d], lim);
+        assert!(out.is_finished(), "{out:?}");
+        assert_eq!(a.echoes.len(), 4, "a's broadcasts reach b only");
+        assert_eq!(n.link_stats(0, 1).delivered, 4);
+        assert_eq!(
+            n.link_stats(0, 2).tx_packets + n.link_stats(0, 3).tx_packets,
+            0
+        );
+        // c -> d: two pings before the cut, then their echoes: the first
+        // two come back (d echoes at 1 and 2 ms, back at 2 ms and 3 ms:
+        // the second echo is lost in flight).
+        assert_eq!(n.link_stats(2, 3).delivered, 2);
+        assert_eq!(n.link_stats(2, 3).dropped_down, 2);
+        assert_eq!(c.echoes.len(), 1);
+        assert_eq!(n.link_stats(3, 2).dropped_down, 1);
+        assert_eq!(n.total_link_stats().dropped_down, 3);
     }
 
     #[test]

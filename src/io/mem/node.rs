@@ -62,7 +62,7 @@ impl<A: SimApp> StackNode<A> {
 }
 
 impl<A: SimApp> Node for StackNode<A> {
-    fn receive(&mut self, now: Instant, frame: HeapFrame, len: usize) {
+    fn receive(&mut self, now: Instant, _port: usize, frame: HeapFrame, len: usize) {
         self.stack.receive(now, frame, len);
     }
 
@@ -100,11 +100,110 @@ impl<A: SimApp> Node for StackNode<A> {
             .min()
     }
 
-    fn device_mut(&mut self) -> &mut SimDevice {
+    fn device_mut(&mut self, _port: usize) -> &mut SimDevice {
         self.stack.device_mut()
     }
 
     fn finished(&self) -> bool {
         self.app.finished(&self.stack) && (!self.drain || self.stack.conn_count() == 0)
+    }
+}
+
+/// The application of a host's extra interfaces: none (their stacks carry
+/// MPTCP subflows of connections the first interface's application owns).
+#[derive(Debug, Default)]
+pub struct NoApp;
+
+impl App<SimDevice> for NoApp {
+    fn on_event(&mut self, _: &mut Stack<SimDevice>, _: Instant, _: Event) {}
+}
+
+impl SimApp for NoApp {}
+
+/// A multihomed host, as a worker with several `--iface`s runs it: one
+/// stack per interface, the application on the first (`main`), and MPTCP
+/// routed between the stacks (`stack::mptcp_route`) before each round of
+/// transmissions. Interface `p` is port `p` of the node.
+pub struct HostNode<A> {
+    pub main: StackNode<A>,
+    pub extra: Vec<StackNode<NoApp>>,
+}
+
+impl<A: SimApp> HostNode<A> {
+    pub fn new(main: StackNode<A>, extra: Vec<StackNode<NoApp>>) -> Self {
+        let mut h = HostNode { main, extra };
+        if !h.extra.is_empty() {
+            for (i, s) in h.stacks().into_iter().enumerate() {
+                s.mptcp_set_shared(i);
+            }
+        }
+        h
+    }
+
+    /// Every interface's stack, in port order.
+    pub fn stacks(&mut self) -> Vec<&mut Stack<SimDevice>> {
+        core::iter::once(&mut self.main.stack)
+            .chain(self.extra.iter_mut().map(|n| &mut n.stack))
+            .collect()
+    }
+
+    /// The first broken invariant of any of the stacks.
+    pub fn violation(&self) -> Option<String> {
+        core::iter::once(&self.main.violation)
+            .chain(self.extra.iter().map(|n| &n.violation))
+            .find_map(|v| v.clone())
+    }
+
+    fn route(&mut self) {
+        if !self.extra.is_empty() {
+            crate::stack::mptcp_route(&mut self.stacks());
+        }
+    }
+}
+
+impl<A: SimApp> Node for HostNode<A> {
+    fn receive(&mut self, now: Instant, port: usize, frame: HeapFrame, len: usize) {
+        match port.checked_sub(1) {
+            None => self.main.receive(now, 0, frame, len),
+            Some(i) => {
+                if let Some(n) = self.extra.get_mut(i) {
+                    n.receive(now, 0, frame, len);
+                }
+            }
+        }
+    }
+
+    fn service(&mut self, now: Instant) {
+        // As the worker: what arrived is routed between the stacks, then
+        // each runs its application and transmits; routing again lets a
+        // subflow's answer leave in this round rather than the next.
+        self.route();
+        self.main.service(now);
+        self.extra.iter_mut().for_each(|n| n.service(now));
+        self.route();
+        self.main.service(now);
+        self.extra.iter_mut().for_each(|n| n.service(now));
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        core::iter::once(self.main.poll_at())
+            .chain(self.extra.iter().map(|n| n.poll_at()))
+            .flatten()
+            .min()
+    }
+
+    fn device_mut(&mut self, port: usize) -> &mut SimDevice {
+        match port.checked_sub(1).and_then(|i| self.extra.get_mut(i)) {
+            Some(n) => n.stack.device_mut(),
+            None => self.main.stack.device_mut(),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.main.finished() && self.extra.iter().all(|n| n.finished())
+    }
+
+    fn ports(&self) -> usize {
+        1 + self.extra.len()
     }
 }

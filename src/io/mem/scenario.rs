@@ -7,7 +7,7 @@ use super::device::{DeviceStats, SimDevice};
 use super::frame::{FramePool, FRAME_SIZE};
 use super::link::{LinkConfig, LinkStats, PathHop};
 use super::net::{Limits, Network, Outcome};
-use super::node::StackNode;
+use super::node::{HostNode, NoApp, StackNode};
 use crate::apps::bulk::{self, BulkClient, BulkConfig, BulkServer, ConnReport, Workload};
 use crate::io::HEADROOM;
 use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackCounters};
@@ -74,6 +74,12 @@ pub struct BulkParams {
     pub mptcp: [bool; 2],
     /// Both ask for the DSS checksum.
     pub mptcp_checksum: bool,
+    /// More paths between the two hosts, each a segment of its own with
+    /// one more interface (and stack) on each host: path `p` (1-based
+    /// here, 0 being `link`) joins 198.18.p.1 and 198.18.p.2.
+    pub extra_paths: Vec<LinkConfig>,
+    /// At this virtual time path `.0` (0 = `link`) goes down for good.
+    pub path_down: Option<(usize, Duration)>,
 }
 
 impl Default for BulkParams {
@@ -103,6 +109,8 @@ impl Default for BulkParams {
             pmtu_probe_interval: None,
             mptcp: [false; 2],
             mptcp_checksum: false,
+            extra_paths: Vec::new(),
+            path_down: None,
         }
     }
 }
@@ -144,6 +152,11 @@ pub struct ParamsReport {
     pub mac_change_ms: Option<f64>,
     pub mptcp: [bool; 2],
     pub mptcp_checksum: bool,
+    /// Rate, delay and loss of each path after the first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_paths: Vec<(Option<f64>, f64, f64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_down: Option<(usize, f64)>,
 }
 
 impl ParamsReport {
@@ -180,6 +193,12 @@ impl ParamsReport {
             mac_change_ms: p.mac_change_at.map(|t| t.as_secs_f64() * 1e3),
             mptcp: p.mptcp,
             mptcp_checksum: p.mptcp_checksum,
+            extra_paths: p
+                .extra_paths
+                .iter()
+                .map(|l| (l.rate_bps.map(|r| r as f64 / 1e6), ms(l.delay), l.loss))
+                .collect(),
+            path_down: p.path_down.map(|(i, t)| (i, ms(t))),
         }
     }
 }
@@ -220,6 +239,10 @@ pub struct BulkReport {
     pub link: LinkStats,
     pub link_c2s: LinkStats,
     pub link_s2c: LinkStats,
+    /// With several paths: each path's two directions (client to server,
+    /// server to client), path 0 first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<[LinkStats; 2]>,
     pub stacks: [StackCounters; 2],
     pub devices: [DeviceStats; 2],
     pub iterations: u64,
@@ -273,6 +296,24 @@ pub fn host_mac(i: u8) -> MacAddr {
 /// The address of simulated host `i` (0-based): 198.18.0.(i+1)/24.
 pub fn host_ip(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 0, i + 1)
+}
+
+/// The MAC of simulated host `i`'s interface on path `path` (path 0:
+/// [`host_mac`]).
+pub fn path_mac(i: u8, path: u8) -> MacAddr {
+    MacAddr([0x02, 0, 0, 0, path, i + 1])
+}
+
+/// The configuration of simulated host `i` on path `path` (its own /24,
+/// 198.18.path.(i+1)) with TCP settings `tcp`.
+pub fn path_config(i: u8, path: u8, tcp: Config, seed: u64) -> StackConfig {
+    let mut cfg = host_config(i, tcp, seed);
+    cfg.mac = path_mac(i, path);
+    cfg.addrs = vec![Ipv4Cidr {
+        addr: Ipv4Addr::new(198, 18, path, i + 1),
+        prefix: 24,
+    }];
+    cfg
 }
 
 /// The configuration of simulated host `i` with TCP settings `tcp`; the
@@ -376,13 +417,25 @@ fn median(v: &mut [f64]) -> Option<f64> {
 pub fn run_bulk(p: &BulkParams) -> BulkReport {
     let fs = frame_size(p.link.mtu);
     let wire = FramePool::new(fs, 1 << 20);
-    let link = p.link.clone();
+    // Ports: the client's interfaces (one per path), then the server's.
+    let links: Vec<LinkConfig> = core::iter::once(p.link.clone())
+        .chain(p.extra_paths.iter().cloned())
+        .collect();
+    let paths = links.len();
+    let macs = (0..2u8)
+        .flat_map(|i| (0..paths as u8).map(move |path| path_mac(i, path)))
+        .collect();
+    let shape = links.clone();
     let mut net = Network::new(
-        vec![host_mac(0), host_mac(1)],
-        move |_, _| link.clone(),
+        macs,
+        move |i, _| shape[i % paths].clone(),
         p.seed,
         wire.clone(),
     );
+    net.set_segments((0..2 * paths).map(|i| i % paths).collect());
+    if let Some((path, at)) = p.path_down {
+        net.set_segment_down(path, Instant::ZERO + at);
+    }
     net.set_path_hop(p.path_hop);
     if p.trace {
         net.set_tracer(Box::new(|r: &super::trace::TraceRecord<'_>| {
@@ -397,20 +450,31 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
             );
         }));
     }
-    let auditor = Rc::new(RefCell::new(Auditor::new(vec![p.link.mtu; 2])));
+    let mtus = (0..2 * paths).map(|i| links[i % paths].mtu).collect();
+    let auditor = Rc::new(RefCell::new(Auditor::new(mtus)));
     let seen = auditor.clone();
     net.set_observer(Box::new(move |now, src, frame| {
         seen.borrow_mut()
             .on_frame(now.micros() as f64 / 1000.0, src, frame)
     }));
-    let mk = |i: u8| {
-        let mut cfg = host_config(i, tcp_config(p), p.seed);
+    let mk_on = |i: u8, path: u8| {
+        let mut cfg = path_config(i, path, tcp_config(p), p.seed);
         cfg.tcp.mptcp = p.mptcp[i as usize];
         cfg.tcp.mptcp_checksum = p.mptcp_checksum;
         if p.syn_cookies {
             cfg.syn_backlog = 0;
         }
-        stack_on(&net, cfg, p.link.mtu, p.pool_frames)
+        stack_on(&net, cfg, links[path as usize].mtu, p.pool_frames)
+    };
+    let mk = |i: u8| mk_on(i, 0);
+    let extra = |i: u8| {
+        (1..paths as u8)
+            .map(|path| {
+                let mut n = StackNode::new(mk_on(i, path), NoApp);
+                n.check = true;
+                n
+            })
+            .collect::<Vec<_>>()
     };
     let cfg = BulkConfig {
         conns: p.conns,
@@ -420,11 +484,14 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         port: BULK_PORT,
         work: p.work,
     };
-    let mut client = StackNode::new(mk(0), BulkClient::new(cfg, SERVER_IP));
-    let mut server = StackNode::new(mk(1), BulkServer::new(cfg));
-    server.app.client_done = Some(client.app.done.clone());
-    client.check = true;
-    server.check = true;
+    let mut client = HostNode::new(
+        StackNode::new(mk(0), BulkClient::new(cfg, SERVER_IP)),
+        extra(0),
+    );
+    let mut server = HostNode::new(StackNode::new(mk(1), BulkServer::new(cfg)), extra(1));
+    server.main.app.client_done = Some(client.main.app.done.clone());
+    client.main.check = true;
+    server.main.check = true;
     // Events at fixed virtual times: the run stops at each and goes on.
     let mut events: Vec<(Duration, bool)> = [(p.mac_change_at, true), (p.path_hop_until, false)]
         .into_iter()
@@ -448,8 +515,8 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         at = t;
         if mac {
             let mac = host_mac(0x40);
-            server.stack.set_mac(mac);
-            net.set_mac(1, mac);
+            server.main.stack.set_mac(mac);
+            net.set_mac(paths, mac);
         } else {
             net.set_path_hop(None);
         }
@@ -461,10 +528,10 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         };
         outcome = net.run(&mut [&mut client, &mut server], rest);
     }
-    let mut violations: Vec<String> = [&client.violation, &server.violation]
+    let mut violations: Vec<String> = [client.violation(), server.violation()]
         .into_iter()
         .zip(["client", "server"])
-        .filter_map(|(v, who)| v.as_ref().map(|v| format!("{who}: {v}")))
+        .filter_map(|(v, who)| v.map(|v| format!("{who}: {v}")))
         .collect();
 
     // Let TIME-WAIT run out: then nothing may be left.
@@ -479,15 +546,30 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     };
     let mut drained = false;
     if outcome.is_finished() && p.drain > Duration::ZERO {
-        client.drain = true;
-        server.drain = true;
+        for h in [&mut client.main.drain, &mut server.main.drain] {
+            *h = true;
+        }
+        for n in client.extra.iter_mut().chain(server.extra.iter_mut()) {
+            n.drain = true;
+        }
         let lim = Limits {
             time: p.drain,
             ..p.limits
         };
         let end = net.run(&mut [&mut client, &mut server], lim);
-        let ends = [("client", &client.stack), ("server", &server.stack)]
-            .map(|(who, st)| (who, st.conn_count(), st.device().stats(), states(st)));
+        let hosts = [
+            ("client", &mut client.stacks()),
+            ("server", &mut server.stacks()),
+        ];
+        let ends: Vec<_> = hosts
+            .into_iter()
+            .flat_map(|(who, stacks)| {
+                stacks
+                    .iter()
+                    .map(|st| (who, st.conn_count(), st.device().stats(), states(st)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         for (who, left, dev, st) in ends {
             if left > 0 {
                 violations.push(format!(
@@ -505,9 +587,14 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         }
         drained = end.is_finished() && violations.is_empty();
     }
-    let connections = bulk::report(&client.app, &server.app);
-    let stacks = [client.stack.counters(), server.stack.counters()];
-    let devices = [client.stack.device().stats(), server.stack.device().stats()];
+    let connections = bulk::report(&client.main.app, &server.main.app);
+    // The counters of a host's first stack; its other stacks' subflows are
+    // counted by the connections they belong to, and in `paths`.
+    let stacks = [client.main.stack.counters(), server.main.stack.counters()];
+    let devices = [
+        client.main.stack.device().stats(),
+        server.main.stack.device().stats(),
+    ];
     let bytes: u64 = connections
         .iter()
         .map(|c| c.received + c.reverse_received)
@@ -520,7 +607,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         Outcome::Finished(_) => None,
         o => Some(o.describe()),
     };
-    if let Some(e) = server.app.rejected.first() {
+    if let Some(e) = server.main.app.rejected.first() {
         error.get_or_insert_with(|| format!("server: {e}"));
     }
     if let Some(c) = connections.iter().find(|c| !c.intact) {
@@ -582,8 +669,15 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
             s.drop_truncated + s.drop_bad_length + s.drop_bad_version + s.drop_not_for_us
         }),
         link: net.total_link_stats(),
-        link_c2s: net.link_stats(0, 1),
-        link_s2c: net.link_stats(1, 0),
+        link_c2s: net.link_stats(0, paths),
+        link_s2c: net.link_stats(paths, 0),
+        paths: if paths > 1 {
+            (0..paths)
+                .map(|i| [net.link_stats(i, paths + i), net.link_stats(paths + i, i)])
+                .collect()
+        } else {
+            Vec::new()
+        },
         stacks,
         devices,
         iterations: net.iterations(),
