@@ -6,6 +6,7 @@
 
 pub mod cubic;
 pub mod hystart;
+pub mod lia;
 pub mod newreno;
 
 use super::CcKind;

@@ -33,6 +33,34 @@ impl NewReno {
         }
     }
 
+    /// Slow start, or congestion avoidance growing cwnd by one SMSS per
+    /// `per_mss` acknowledged bytes: cwnd for Reno (RFC 5681 §3.1 eq. 3),
+    /// more for a coupled subflow (RFC 6356 §3, see [`super::lia`]).
+    pub(crate) fn grow(&mut self, acked: usize, in_flight: usize, per_mss: usize) {
+        if !super::cwnd_limited(self.cwnd, in_flight) {
+            return;
+        }
+        let mut acked = acked;
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 §3.1 / RFC 3465 §2.2: slow start, byte counted with L = 2·SMSS.
+            let (cwnd, left) = slow_start(self.cwnd, self.ssthresh, acked, self.mss);
+            self.cwnd = cwnd;
+            acked = left;
+        }
+        if acked == 0 || self.cwnd < self.ssthresh {
+            return;
+        }
+        // RFC 5681 §3.1 eq. 3 / RFC 3465 §2.1: in congestion avoidance grow by
+        // one SMSS per cwnd of acknowledged bytes (exact for stretch ACKs);
+        // never faster (RFC 6356 §3: a subflow takes no more than a single
+        // TCP flow would on its path).
+        self.bytes_acked += acked;
+        while self.bytes_acked >= per_mss.max(self.cwnd) {
+            self.bytes_acked -= per_mss.max(self.cwnd);
+            self.cwnd += self.mss;
+        }
+    }
+
     /// RFC 5681 §3.1 eq. 4: ssthresh = max(FlightSize / 2, 2·SMSS).
     fn halve(&self, in_flight: usize) -> usize {
         (in_flight / 2).max(2 * self.mss)
@@ -49,26 +77,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_ack(&mut self, _now: Instant, acked: usize, in_flight: usize, _rtt: Option<Duration>) {
-        if !super::cwnd_limited(self.cwnd, in_flight) {
-            return;
-        }
-        let mut acked = acked;
-        if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 / RFC 3465 §2.2: slow start, byte counted with L = 2·SMSS.
-            let (cwnd, left) = slow_start(self.cwnd, self.ssthresh, acked, self.mss);
-            self.cwnd = cwnd;
-            acked = left;
-        }
-        if acked == 0 || self.cwnd < self.ssthresh {
-            return;
-        }
-        // RFC 5681 §3.1 eq. 3 / RFC 3465 §2.1: in congestion avoidance grow by
-        // one SMSS per cwnd of acknowledged bytes (exact for stretch ACKs).
-        self.bytes_acked += acked;
-        while self.bytes_acked >= self.cwnd {
-            self.bytes_acked -= self.cwnd;
-            self.cwnd += self.mss;
-        }
+        self.grow(acked, in_flight, self.cwnd);
     }
 
     fn on_congestion_event(&mut self, _now: Instant, in_flight: usize) {
