@@ -7,6 +7,7 @@
 mod common;
 use common::*;
 use xdptcp::app::Event;
+use xdptcp::io::Frame;
 use xdptcp::stack::Stack;
 use xdptcp::wire::{
     EtherType, FragInfo, IpProtocol, Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpRepr, UdpRepr,
@@ -166,6 +167,64 @@ fn tcp_segment_in_fragments_is_accepted() {
     let n = s.recv(id, &mut buf).unwrap();
     assert_eq!(&buf[..n], &data[..]);
     assert_eq!(s.counters().frag_reassembled, 1);
+}
+
+/// With several workers (flows logged for their directory), a TCP segment
+/// that came in fragments for a flow this stack does not hold is not
+/// answered with a reset: fragments are steered by addresses only, and the
+/// flow may be another worker's. The whole datagram goes to the runtime as
+/// one unfragmented frame (`take_strays`), which hands it to the owner or,
+/// as here, back to the same stack, where it opens the connection.
+#[test]
+fn tcp_in_fragments_of_an_unknown_flow_goes_to_the_runtime() {
+    let mut s = server(64);
+    s.listen(80).unwrap();
+    s.log_flows();
+    let syn = TcpRepr {
+        src_port: 4001,
+        dst_port: 80,
+        seq: SeqNumber(5000),
+        flags: TcpFlags::SYN,
+        window: 64240,
+        options: TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        },
+        ..TcpRepr::default()
+    };
+    // A SYN with 40 bytes of data (TCP Fast Open style), cut in two.
+    let frags = fragments(
+        9,
+        IpProtocol::Tcp,
+        &tcp_segment(IP_B, IP_A, &syn, &pattern(40)),
+        32,
+    );
+    assert_eq!(frags.len(), 2);
+    for f in &frags {
+        rx(&mut s, ms(1), f);
+    }
+    s.poll(ms(1));
+    assert!(s.device_mut().take_tx().is_empty(), "no answer from here");
+    assert_eq!(s.counters().frag_strays, 1);
+    assert_eq!(s.counters().drop_no_listener, 0);
+    let strays = s.take_strays();
+    assert_eq!(strays.len(), 1);
+    assert!(s.take_strays().is_empty());
+    let (frame, len) = strays.into_iter().next().unwrap();
+    // One unfragmented IPv4 packet: the owner's receive path takes it whole.
+    let p = parse(&frame.buf()[..len]);
+    assert_eq!(p.ip.unwrap().src, IP_B);
+    s.receive(ms(2), frame, len);
+    s.poll(ms(2));
+    let synack = s
+        .device_mut()
+        .take_tx()
+        .iter()
+        .map(|f| parse_tcp(f).2)
+        .find(|t| t.flags.syn())
+        .expect("SYN-ACK once the stray is given back");
+    assert_eq!(synack.ack, SeqNumber(5001));
+    assert_eq!(s.counters().frag_strays, 1, "given back, not a stray again");
 }
 
 #[test]

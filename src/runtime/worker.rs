@@ -308,6 +308,31 @@ pub fn run<A: RuntimeApp>(
                 }
                 stacks[i].receive(t, frame, len);
             }
+            // TCP that came in fragments, reassembled, of a flow this
+            // stack does not hold: fragments are steered by addresses
+            // only, so its owner may be another worker.
+            for (frame, len) in stacks[i].take_strays() {
+                let owner = match classify(&frame.buf()[..len]) {
+                    Dest::Tcp(tuple) => {
+                        directory.lookup(tuple_hash(&tuple, i)).filter(|&w| w != me)
+                    }
+                    _ => None,
+                };
+                let Some(w) = owner else {
+                    stacks[i].receive(t, frame, len);
+                    continue;
+                };
+                let h = Handoff {
+                    iface: i,
+                    frame,
+                    len,
+                    copy: false,
+                };
+                match inboxes[w].push(h) {
+                    Ok(()) => st.handoff_out += 1,
+                    Err(_) => st.handoff_dropped += 1,
+                }
+            }
         }
         for _ in 0..INBOX_BATCH {
             let Some(h) = inboxes[me].pop() else { break };

@@ -128,6 +128,9 @@ pub struct StackCounters {
     /// Reassembled TCP/ICMP datagrams too large for one frame (or with no
     /// frame free to collapse them into).
     pub drop_frag_too_big: u64,
+    /// Reassembled TCP datagrams of flows this stack did not hold, handed
+    /// to the runtime for their owner worker (see `Stack::take_strays`).
+    pub frag_strays: u64,
     /// ICMP time exceeded (fragment reassembly) sent (RFC 1122 §3.3.2).
     pub frag_time_exceeded_sent: u64,
     pub udp_rx: u64,

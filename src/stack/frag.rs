@@ -100,6 +100,10 @@ pub(crate) struct Reassembly<F> {
     frames_max: usize,
     timeout: Duration,
     next_gen: u32,
+    /// Reassembled TCP datagrams of flows this stack does not hold, whole
+    /// frames for the runtime to hand to their owner (see
+    /// [`Stack::take_strays`](super::Stack::take_strays)).
+    pub(super) strays: Vec<(F, usize)>,
 }
 
 impl<F: Frame> Reassembly<F> {
@@ -111,6 +115,7 @@ impl<F: Frame> Reassembly<F> {
             frames_max,
             timeout,
             next_gen: 0,
+            strays: Vec::new(),
         }
     }
 
@@ -328,7 +333,21 @@ impl<D: Device> Stack<D> {
                     at += p.len();
                 }
                 drop(whole);
-                if ip.protocol == IpProtocol::Tcp {
+                if ip.protocol == IpProtocol::Tcp && self.is_stray(&ip, &f.buf()[start..end]) {
+                    // Another worker may own the flow: the fragments came
+                    // to this queue because only the addresses steer them
+                    // (no ports in a fragment). A whole frame, unfragmented
+                    // now, goes to the runtime, which hands it to the
+                    // owner or back here if there is none.
+                    EthernetRepr {
+                        dst: self.iface.mac,
+                        src: self.iface.mac,
+                        ethertype: crate::wire::EtherType::Ipv4,
+                    }
+                    .emit(&mut f.buf_mut()[..EthernetRepr::HEADER_LEN]);
+                    self.iface.counters.frag_strays += 1;
+                    self.frags.strays.push((f, end));
+                } else if ip.protocol == IpProtocol::Tcp {
                     self.tcp_input(now, &ip, f, start, end);
                 } else {
                     self.icmp_input(now, &ip, &f.buf()[start..end]);
@@ -336,6 +355,20 @@ impl<D: Device> Stack<D> {
             }
             IpProtocol::Other(_) => self.iface.counters.drop_unsupported += 1,
         }
+    }
+
+    /// A reassembled TCP segment (from `tcp`, its header first) whose flow
+    /// this stack does not hold, while several workers share the
+    /// interface (flows are logged for their directory).
+    fn is_stray(&self, ip: &Ipv4Repr, tcp: &[u8]) -> bool {
+        let Some(p) = tcp.get(..4).filter(|_| self.conns.flow_log.is_some()) else {
+            return false;
+        };
+        let tuple = crate::tcp::FourTuple {
+            local: core::net::SocketAddrV4::new(ip.dst, u16::from_be_bytes([p[2], p[3]])),
+            remote: core::net::SocketAddrV4::new(ip.src, u16::from_be_bytes([p[0], p[1]])),
+        };
+        !self.conns.contains(&tuple)
     }
 
     /// Drop datagrams whose reassembly timed out; RFC 1122 §3.3.2: "the

@@ -339,6 +339,14 @@ impl<D: Device> Stack<D> {
         self.conns.contains(tuple)
     }
 
+    /// Reassembled TCP datagrams of flows this stack does not hold, while
+    /// flows are logged (several workers): whole unfragmented frames and
+    /// their lengths, for the runtime to hand to the flow's owner, or to
+    /// give back to [`Self::receive`] when no other worker has the flow.
+    pub fn take_strays(&mut self) -> Vec<(D::Frame, usize)> {
+        core::mem::take(&mut self.frags.strays)
+    }
+
     /// Start logging connections opened and closed (for a runtime's flow
     /// directory); drain the log with [`Self::drain_flow_log`].
     pub fn log_flows(&mut self) {
