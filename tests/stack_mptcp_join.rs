@@ -15,6 +15,7 @@ use common::*;
 use xdptcp::app::Event;
 use xdptcp::mptcp::crypto::{join_hmac_160, join_hmac_64, Key};
 use xdptcp::stack::Stack;
+use xdptcp::tcp::MptcpCc;
 use xdptcp::time::Instant;
 use xdptcp::wire::mptcp::{Dss, DssMapping, MpCapable, MpJoin, MptcpOption};
 use xdptcp::wire::{MptcpRaw, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
@@ -89,10 +90,16 @@ impl Peer {
 
     /// As `connected`, with a receive buffer of `rcv_buf` bytes.
     fn connected_with(max_subflows: u8, rcv_buf: Option<usize>) -> Peer {
+        Self::connected_cc(max_subflows, rcv_buf, MptcpCc::Uncoupled)
+    }
+
+    /// As `connected_with`, with the subflows' congestion control `cc`.
+    fn connected_cc(max_subflows: u8, rcv_buf: Option<usize>, cc: MptcpCc) -> Peer {
         let mut cfg = config(MAC_A, IP_A);
         if let Some(b) = rcv_buf {
             cfg.tcp.rcv_buf = b;
         }
+        cfg.tcp.mptcp_cc = cc;
         cfg.tcp.mptcp = true;
         cfg.tcp.mptcp_max_subflows = max_subflows;
         let mut s = Stack::new(cfg, TestDevice::new(256), Instant::ZERO);
@@ -285,6 +292,22 @@ fn join_completes_with_verified_hmac_and_fourth_ack() {
     // The application sees the connection only, not its subflows.
     assert!(p.s.next_event().is_none());
     assert_eq!(p.s.mptcp_tokens(), 1);
+}
+
+/// `MptcpCc::Lia` (RFC 6356): the joined subflow's window is coupled
+/// with the first subflow's; uncoupled by default.
+#[test]
+fn lia_couples_the_joined_subflow_with_the_first() {
+    for (cc, coupled) in [(MptcpCc::Uncoupled, [0, 0]), (MptcpCc::Lia, [1, 2])] {
+        let mut p = Peer::connected_cc(2, None, cc);
+        let id = p.id.expect("connection");
+        assert_eq!(p.s.mptcp_coupled(id), coupled[0], "{cc:?}");
+        let r_a = 0x1234;
+        let (sa, r_b) = p.join_to_syn_ack(5001, r_a);
+        p.third_ack(5001, &sa, join_hmac_160(KEY_A, p.key_b, r_a, r_b));
+        assert_eq!(p.s.counters().mptcp_joins_accepted, 1);
+        assert_eq!(p.s.mptcp_coupled(id), coupled[1], "{cc:?}");
+    }
 }
 
 #[test]

@@ -149,3 +149,21 @@ mod tests {
         }
     }
 }
+
+/// `--mptcp-cc`: congestion control across an MPTCP connection's subflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MptcpCcArg {
+    /// Each subflow on its own (`--cc`), as Linux.
+    Uncoupled,
+    /// The Linked Increases Algorithm (RFC 6356).
+    Lia,
+}
+
+impl From<MptcpCcArg> for xdptcp::tcp::MptcpCc {
+    fn from(a: MptcpCcArg) -> Self {
+        match a {
+            MptcpCcArg::Uncoupled => xdptcp::tcp::MptcpCc::Uncoupled,
+            MptcpCcArg::Lia => xdptcp::tcp::MptcpCc::Lia,
+        }
+    }
+}

@@ -29,6 +29,10 @@ pub struct EchoArgs {
     /// with RST + MP_TCPRST. Default 0: no joins (flag C).
     #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
     pub mptcp_subflows: u8,
+    /// With --mptcp: congestion control across a connection's subflows,
+    /// each on its own (uncoupled) or coupled (RFC 6356 LIA).
+    #[arg(long, requires = "mptcp", value_enum, default_value = "uncoupled")]
+    pub mptcp_cc: crate::cli::args::MptcpCcArg,
     #[command(flatten)]
     pub dp: DataPath,
 }
@@ -92,6 +96,7 @@ pub fn run(a: EchoArgs) -> i32 {
     cfg.tcp.mptcp = a.mptcp;
     cfg.tcp.mptcp_checksum = a.mptcp_checksum;
     cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
+    cfg.tcp.mptcp_cc = a.mptcp_cc.into();
     let port = a.port;
     let udp = a.udp;
     let mptcp = a.mptcp;

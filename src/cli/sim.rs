@@ -131,6 +131,9 @@ pub struct SimArgs {
     /// Ask for the MPTCP DSS checksum (RFC 8684 §3.3.1).
     #[arg(long)]
     pub mptcp_checksum: bool,
+    /// Congestion control across a connection's subflows (see `echo`).
+    #[arg(long, value_enum, default_value = "uncoupled")]
+    pub mptcp_cc: super::args::MptcpCcArg,
     /// Paths between the two hosts (MPTCP subflows): each one more
     /// interface per host, shaped like the link flags say (see --path).
     #[arg(long, value_name = "N")]
@@ -299,6 +302,7 @@ impl SimArgs {
             ecn: !self.no_ecn,
             mptcp: [self.mptcp || self.mptcp_client_only, self.mptcp],
             mptcp_checksum: self.mptcp_checksum,
+            mptcp_cc: self.mptcp_cc.into(),
             mac_change_at: self.mac_change_ms.map(Duration::from_millis),
             extra_paths: self.extra_paths(&link),
             path_down: self
@@ -377,6 +381,10 @@ impl SimArgs {
         flag("mptcp", on(self.mptcp));
         flag("mptcp-client-only", on(self.mptcp_client_only));
         flag("mptcp-checksum", on(self.mptcp_checksum));
+        flag(
+            "mptcp-cc",
+            (self.mptcp_cc == super::args::MptcpCcArg::Lia).then(|| "lia".into()),
+        );
         flag("snd-buf", self.snd_buf.map(|b| b.to_string()));
         flag("rcv-buf", self.rcv_buf.map(|b| b.to_string()));
         flag("syn-cookies", on(self.syn_cookies));

@@ -150,6 +150,7 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
         mptcp: false,
         mptcp_client_only: false,
         mptcp_checksum: false,
+        mptcp_cc: super::args::MptcpCcArg::Uncoupled,
         keepalive: None,
         mac_change_ms: None,
         paths: None,
@@ -224,6 +225,22 @@ pub fn draw(master: u64, i: u64) -> SimArgs {
     }
     if a.mptcp || a.mptcp_client_only {
         a.mptcp_checksum = chance(r, 50);
+    }
+    // MPTCP runs: coupled congestion control (RFC 6356) a third of the
+    // time, and a second path of its own shape in a quarter, which dies
+    // mid-way in a third of those.
+    if a.mptcp {
+        if chance(r, 33) {
+            a.mptcp_cc = super::args::MptcpCcArg::Lia;
+        }
+        if chance(r, 25) {
+            let rate = log_uniform(r, 10.0, 1000.0).round();
+            let delay = (log_uniform(r, 0.01, 100.0) * 1e3).round() / 1e3;
+            a.path = vec![(rate, delay, prob(r, 50, 0.05))];
+            if chance(r, 33) {
+                a.path_down = Some((2, r.gen_range(1..=2000)));
+            }
+        }
     }
     a
 }

@@ -46,7 +46,7 @@ impl Tokens {
 }
 
 /// What a join needs of the connection holding its token.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct JoinTarget {
     pub conn: ConnId,
     pub local_key: crate::mptcp::Key,
@@ -55,6 +55,8 @@ pub struct JoinTarget {
     pub first_ip: std::net::Ipv4Addr,
     /// Extra subflows it has.
     pub joined: u8,
+    /// Its coupled congestion control (RFC 6356), if on.
+    pub lia: Option<std::sync::Arc<crate::tcp::cc::lia::LiaGroup>>,
 }
 
 impl<D: Device> Stack<D> {
@@ -173,6 +175,15 @@ impl<D: Device> Stack<D> {
 
     /// The connection holding `token`, if it is established with MPTCP
     /// (both keys known once MP_CAPABLE completed).
+    /// Subflows of connection `id` whose windows LIA couples (RFC 6356;
+    /// `MptcpCc::Lia`), 0 when they are not coupled.
+    pub fn mptcp_coupled(&self, id: ConnId) -> usize {
+        self.conns
+            .get(id)
+            .and_then(|e| e.conn.lia_group())
+            .map_or(0, |g| g.len())
+    }
+
     pub fn mptcp_join_target(&self, token: u32) -> Option<JoinTarget> {
         let t = self.mptcp.in_use.get(&token)?;
         let e = self.conns.get(t.conn)?;
@@ -184,6 +195,7 @@ impl<D: Device> Stack<D> {
                 remote_key,
                 first_ip: *e.tuple.local.ip(),
                 joined: t.joined,
+                lia: e.conn.lia_group().cloned(),
             }),
             _ => None,
         }
@@ -229,7 +241,8 @@ impl<D: Device> Stack<D> {
             local_addr_id,
         );
         let iss = self.isn.isn(&tuple, now);
-        let conn = Connection::accept_join(&self.cfg.tcp, tuple, seg, iss, now, j);
+        let mut conn = Connection::accept_join(&self.cfg.tcp, tuple, seg, iss, now, j);
+        conn.set_lia_group(target.lia);
         let mut entry = ConnEntry::new(conn, tuple, Some(port));
         entry.half_open = true;
         match foreign {

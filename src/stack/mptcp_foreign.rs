@@ -120,10 +120,9 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
             match (found, syn) {
                 (Some((j, t)), Some(syn)) => {
                     let here = stacks[i].borrow_mut();
+                    let meta = t.conn;
                     if here.mptcp_accept_join(p.now, p.tuple, &p.seg, p.port, &syn, t, Some(j)) {
-                        stacks[j]
-                            .borrow_mut()
-                            .mptcp_count_join(t.conn, p.token, true);
+                        stacks[j].borrow_mut().mptcp_count_join(meta, p.token, true);
                     }
                 }
                 _ => {

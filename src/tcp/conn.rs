@@ -191,6 +191,9 @@ pub struct Connection<F: Frame> {
     /// mappings, and on the first subflow the connection-level queue by
     /// DSN that the application reads. `None` for plain TCP.
     mpx: Option<Box<mptcp_rx::MpRx<F>>>,
+    /// MPTCP with `MptcpCc::Lia`: the connection's coupled subflows
+    /// (created by the first subflow, given to joined ones).
+    lia: Option<std::sync::Arc<crate::tcp::cc::lia::LiaGroup>>,
 
     // Output requests.
     ack_now: bool,
@@ -297,6 +300,7 @@ impl<F: Frame> Connection<F> {
             mp: None,
             join: None,
             mpx: None,
+            lia: None,
         }
     }
 

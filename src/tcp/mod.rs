@@ -132,6 +132,20 @@ pub struct Config {
     /// reinjects data there would lose the connection; refused, the join
     /// costs the peer nothing (RFC 8684 §3.2).
     pub mptcp_max_subflows: u8,
+    /// Congestion control of MPTCP subflows: each its own `cc` (as
+    /// Linux), or coupled (RFC 6356 LIA, Reno-based).
+    pub mptcp_cc: MptcpCc,
+}
+
+/// Congestion control across the subflows of an MPTCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MptcpCc {
+    /// Each subflow runs `Config::cc` on its own.
+    #[default]
+    Uncoupled,
+    /// The Linked Increases Algorithm (RFC 6356): together the subflows
+    /// take no more of a shared bottleneck than one TCP flow.
+    Lia,
 }
 
 impl Default for Config {
@@ -163,6 +177,7 @@ impl Default for Config {
             mptcp: false,
             mptcp_checksum: false,
             mptcp_max_subflows: 0,
+            mptcp_cc: MptcpCc::Uncoupled,
         }
     }
 }

@@ -74,6 +74,8 @@ pub struct BulkParams {
     pub mptcp: [bool; 2],
     /// Both ask for the DSS checksum.
     pub mptcp_checksum: bool,
+    /// Coupled congestion control of the subflows (both stacks).
+    pub mptcp_cc: crate::tcp::MptcpCc,
     /// More paths between the two hosts, each a segment of its own with
     /// one more interface (and stack) on each host: path `p` (1-based
     /// here, 0 being `link`) joins 198.18.p.1 and 198.18.p.2.
@@ -109,6 +111,7 @@ impl Default for BulkParams {
             pmtu_probe_interval: None,
             mptcp: [false; 2],
             mptcp_checksum: false,
+            mptcp_cc: crate::tcp::MptcpCc::Uncoupled,
             extra_paths: Vec::new(),
             path_down: None,
         }
@@ -461,6 +464,8 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         let mut cfg = path_config(i, path, tcp_config(p), p.seed);
         cfg.tcp.mptcp = p.mptcp[i as usize];
         cfg.tcp.mptcp_checksum = p.mptcp_checksum;
+        cfg.tcp.mptcp_cc = p.mptcp_cc;
+        cfg.tcp.mptcp_max_subflows = if paths > 1 { 8 } else { 0 };
         if p.syn_cookies {
             cfg.syn_backlog = 0;
         }

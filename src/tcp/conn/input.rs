@@ -121,6 +121,7 @@ impl<F: Frame> Connection<F> {
             self.cfg.initial_window
         };
         self.cc = crate::tcp::cc::new(self.cfg.cc, self.snd_mss, iw);
+        self.mptcp_couple_cc(iw);
         self.recover = self.snd_una;
         self.ecn_recover = self.snd_una;
         self.last_rx = now;

@@ -8,9 +8,11 @@ use super::options::TS_LEN;
 use super::{Connection, State};
 use crate::io::Frame;
 use crate::mptcp::{crypto::Key, JoinPhase, Phase, RxVerdict, Session};
-use crate::tcp::TcpRepr;
+use crate::tcp::cc::lia::{Lia, LiaGroup};
+use crate::tcp::{MptcpCc, TcpRepr};
 use crate::wire::mptcp::{Dss, MptcpOption};
 use crate::wire::MptcpRaw;
+use std::sync::Arc;
 
 /// Option bytes a data segment reserves for MPTCP: DSS with an 8-byte
 /// Data ACK and an 8-byte DSN mapping with checksum (RFC 8684 §3.3,
@@ -27,6 +29,28 @@ impl<F: Frame> Connection<F> {
 
     fn mptcp_in_use(&self) -> bool {
         self.join.is_some() || self.mp.as_ref().is_some_and(|m| m.is_mptcp())
+    }
+
+    /// RFC 6356: with `MptcpCc::Lia`, an MPTCP subflow's window grows
+    /// coupled with its connection's other subflows (the first subflow
+    /// creates the group, joined ones get it from the stack).
+    pub(super) fn mptcp_couple_cc(&mut self, iw: u32) {
+        if self.cfg.mptcp_cc != MptcpCc::Lia || !self.mptcp_in_use() {
+            return;
+        }
+        let group = self.lia.get_or_insert_with(LiaGroup::new).clone();
+        self.cc = Box::new(Lia::new(group, self.snd_mss, iw));
+    }
+
+    /// The coupled-congestion group of this connection, if it has one.
+    pub fn lia_group(&self) -> Option<&Arc<LiaGroup>> {
+        self.lia.as_ref()
+    }
+
+    /// A joined subflow couples with `group` (its connection's) once
+    /// established.
+    pub fn set_lia_group(&mut self, group: Option<Arc<LiaGroup>>) {
+        self.lia = group;
     }
 
     /// The connection-level MPTCP state, when MPTCP was offered or asked
