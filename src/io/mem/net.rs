@@ -110,6 +110,7 @@ struct Arrival {
     at: Instant,
     seq: u64,
     link: usize,
+    src: usize,
     /// The destination port (an index into the network's MACs).
     dst: usize,
     frame: HeapFrame,
@@ -147,6 +148,9 @@ pub struct Network {
     /// `links[i * n + j]`: from port i to port j (unused when i == j or
     /// when they are in different segments).
     links: Vec<Link>,
+    /// The link a frame from port i to port j takes: `route[i * n + j]`,
+    /// `i * n + j` itself unless several pairs share one (a bottleneck).
+    route: Vec<usize>,
     wire: FramePool,
     queue: BinaryHeap<Reverse<Arrival>>,
     seq: u64,
@@ -181,6 +185,7 @@ impl Network {
         }
         Network {
             segment: vec![0; n],
+            route: (0..n * n).collect(),
             down: vec![None],
             macs,
             links,
@@ -214,6 +219,21 @@ impl Network {
     /// Whether port `i`'s segment is down at `t`.
     fn is_down(&self, i: usize, t: Instant) -> bool {
         self.down[self.segment[i]].is_some_and(|d| d <= t)
+    }
+
+    /// The links from `i` to `j` of all `pairs` become one, the first
+    /// pair's: a bottleneck they share (one queue, one rate, the first
+    /// pair's impairments), e.g. the access link several paths cross.
+    /// Their `link_stats` are then the shared link's.
+    pub fn share_link(&mut self, pairs: &[(usize, usize)]) {
+        let n = self.macs.len();
+        let Some(&(i0, j0)) = pairs.first() else {
+            return;
+        };
+        let shared = self.route[i0 * n + j0];
+        for &(i, j) in pairs {
+            self.route[i * n + j] = shared;
+        }
     }
 
     /// Show every frame sent to `o` (see [`Observer`]).
@@ -256,7 +276,7 @@ impl Network {
 
     /// Statistics of the link from port `i` to port `j`.
     pub fn link_stats(&self, i: usize, j: usize) -> LinkStats {
-        self.links[i * self.macs.len() + j].stats
+        self.links[self.route[i * self.macs.len() + j]].stats
     }
 
     /// Everything all links did, summed.
@@ -306,7 +326,7 @@ impl Network {
                     continue;
                 }
                 let Some(mut copy) = self.wire.alloc() else {
-                    self.links[src * n + j].stats.dropped_no_frame += 1;
+                    self.links[self.route[src * n + j]].stats.dropped_no_frame += 1;
                     continue;
                 };
                 copy.buf_mut()[..len].copy_from_slice(&frame.buf()[..len]);
@@ -322,7 +342,7 @@ impl Network {
     }
 
     fn enqueue(&mut self, src: usize, dst: usize, frame: HeapFrame, len: usize) {
-        let link = src * self.macs.len() + dst;
+        let link = self.route[src * self.macs.len() + dst];
         if self.is_down(src, self.now) {
             self.links[link].stats.tx_packets += 1;
             self.links[link].stats.dropped_down += 1;
@@ -347,6 +367,7 @@ impl Network {
                     at: p.at,
                     seq: *seq,
                     link,
+                    src,
                     dst,
                     frame: p.frame,
                     len: p.len,
@@ -418,10 +439,9 @@ impl Network {
                 received[a.dst] += 1;
                 self.links[a.link].stats.delivered += 1;
                 if let Some(t) = self.tracer.as_mut() {
-                    let n = self.macs.len();
                     t(&TraceRecord {
                         at: self.now,
-                        src: a.link / n,
+                        src: a.src,
                         dst: a.dst,
                         kind: TraceKind::Delivered,
                         frame: &a.frame.buf()[..a.len],
@@ -487,6 +507,8 @@ mod tests {
         next: Instant,
         echoes: Vec<(Instant, u8)>,
         bounce: Vec<u8>,
+        /// When each ping arrived.
+        pinged_at: Vec<Instant>,
         want: usize,
     }
 
@@ -507,6 +529,7 @@ mod tests {
                 next: Instant::ZERO,
                 echoes: Vec::new(),
                 bounce: Vec::new(),
+                pinged_at: Vec::new(),
                 want,
             }
         }
@@ -525,6 +548,7 @@ mod tests {
             let b = frame.buf();
             if b[12] == 0 {
                 self.bounce.push(b[13]);
+                self.pinged_at.push(now);
             } else {
                 self.echoes.push((now, b[13]));
             }
@@ -657,6 +681,47 @@ mod tests {
         assert_eq!(c.echoes.len(), 1);
         assert_eq!(n.link_stats(3, 2).dropped_down, 1);
         assert_eq!(n.total_link_stats().dropped_down, 3);
+    }
+
+    #[test]
+    fn a_shared_link_queues_both_senders() {
+        // 100-byte frames at 800 kbit/s: 1 ms on the wire each, 1 ms of
+        // propagation. a and b ping c at once; c echoes.
+        let c_mac = MacAddr([2, 0, 0, 0, 0, 3]);
+        let run = |shared: bool| {
+            let cfg = LinkConfig {
+                rate_bps: Some(800_000),
+                delay: Duration::from_millis(1),
+                ..LinkConfig::default()
+            };
+            let mut n = Network::new(
+                vec![A, B, c_mac],
+                move |_, _| cfg.clone(),
+                5,
+                FramePool::new(256, 100),
+            );
+            if shared {
+                n.share_link(&[(0, 2), (1, 2)]);
+            }
+            // c bounces every ping to its `peer`, a: a waits for both.
+            let mut a = Pinger::new(n.wire(), c_mac, 1, 2);
+            let mut b = Pinger::new(n.wire(), c_mac, 1, 0);
+            let mut c = Pinger::new(n.wire(), A, 0, 0);
+            let out = n.run(&mut [&mut a, &mut b, &mut c], Limits::default());
+            assert!(out.is_finished(), "{out:?}");
+            let at: Vec<u64> = c.pinged_at.iter().map(|t| t.millis()).collect();
+            (n.link_stats(0, 2), n.link_stats(1, 2), at)
+        };
+        let (a2c, b2c, at) = run(false);
+        assert_eq!((a2c.delivered, b2c.delivered), (1, 1));
+        assert_eq!(at, vec![2, 2], "separate links: no wait");
+        let (a2c, b2c, at) = run(true);
+        // One link now: both frames went through it, and its stats are
+        // the same whichever pair is asked.
+        assert_eq!(a2c, b2c);
+        assert_eq!(a2c.delivered, 2);
+        // The second ping waited 1 ms behind the first.
+        assert_eq!(at, vec![2, 3]);
     }
 
     #[test]
