@@ -110,6 +110,9 @@ pub struct Session {
     /// a Linux peer reinject its unacknowledged data at the connection
     /// level, which one subflow mapped one to one cannot take).
     pub deny_join: bool,
+    /// The peer's SYN/ACK set flag C: no new subflow to the first
+    /// subflow's address and port (RFC 8684 §3.1).
+    pub peer_denies_join: bool,
     /// Widening hints for our and the peer's subflow offsets.
     snd_hint: u64,
     rcv_hint: u64,
@@ -210,6 +213,7 @@ impl Session {
             mapping_seen: false,
             data_hint: 0,
             deny_join: false,
+            peer_denies_join: false,
             snd_hint: 0,
             rcv_hint: 0,
             rx_csum: None,
@@ -233,6 +237,18 @@ impl Session {
     /// Our token (RFC 8684 §3.1), once we have a key.
     pub fn local_token(&self) -> Option<u32> {
         self.local_key.map(Key::token)
+    }
+
+    /// Whether our path manager may open subflows now (RFC 8684 §3.2):
+    /// `None` never (not the client, or plain TCP); `Some(true)` once
+    /// the connection is fully established, i.e. the server's DSS showed
+    /// that our MP_CAPABLE third ACK arrived (a join racing it over
+    /// another path would find no token there).
+    pub fn joins_allowed(&self) -> Option<bool> {
+        if self.role != Role::Client || self.phase == Phase::Fallback {
+            return None;
+        }
+        Some(self.phase == Phase::Established && self.peer_dss_seen && self.remote_key.is_some())
     }
 
     /// Whether MPTCP is in use (not fallen back).
@@ -304,6 +320,7 @@ impl Session {
                     self.set_remote_key(Key(k));
                 }
                 self.checksum = self.want_checksum || c.checksum_required();
+                self.peer_denies_join = c.flags & cap_flags::C != 0;
                 self.phase = Phase::Established;
             }
             _ => self.fall_back(FallbackReason::NotOffered, &mut v),

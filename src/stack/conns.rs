@@ -54,6 +54,8 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_joined_bytes,
         mptcp_joins_accepted,
         mptcp_joins_rejected_hmac,
+        mptcp_subflows_opened,
+        mptcp_join_synack_bad_hmac,
         challenge_acks,
         out_of_window,
         paws_drops,
@@ -162,6 +164,8 @@ impl<D: Device> Stack<D> {
             self.mptcp_forward(id, meta);
         } else if let Some((stack, meta)) = e.foreign_of {
             self.mptcp_forward_foreign(id, stack, meta);
+        } else if e.pm_wait {
+            self.mptcp_pm_check(id);
         }
         let Some(e) = self.conns.get_mut(id) else {
             return;
@@ -312,6 +316,14 @@ impl<D: Device> Stack<D> {
             self.pool.waiters.retain(|w| *w != id);
         }
         add_conn_counters(&mut self.iface.counters, e.conn.stats());
+        if let Some(j) = e.conn.mptcp_join().filter(|j| j.is_active()) {
+            let c = &mut self.iface.counters;
+            if j.phase == crate::mptcp::JoinPhase::Verified {
+                c.mptcp_subflows_closed += 1;
+            } else {
+                c.mptcp_subflows_failed += 1;
+            }
+        }
         self.mptcp_release(id, &e.conn, e.subflow_of, e.foreign_of);
         self.iface.counters.conns_closed += 1;
     }

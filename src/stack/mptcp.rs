@@ -9,7 +9,7 @@ use super::tcp_table::ConnEntry;
 use super::{ConnId, Stack};
 use crate::io::{Device, Frame};
 use crate::mptcp::join::{self, JoinSyn};
-use crate::mptcp::{Join, KeySource, Phase};
+use crate::mptcp::{Join, KeySource, LocalAddr, PathManager, Phase, RemoteAddr};
 use crate::tcp::{self, Connection, FourTuple, Payload, TcpRepr};
 use crate::time::Instant;
 use crate::wire::MptcpRaw;
@@ -21,10 +21,13 @@ const MAX_DRAWS: u32 = 16;
 
 /// A token in use: the connection holding it (its first subflow) and the
 /// extra subflows joined to it, live or half-open.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct TokenEntry {
     conn: ConnId,
     joined: u8,
+    /// The path manager of a connection we opened (`mptcp_pm`), once it
+    /// is fully established and may have extra subflows.
+    pm: Option<Box<PathManager>>,
 }
 
 /// The key source and the tokens in use.
@@ -33,6 +36,10 @@ pub(super) struct Tokens {
     in_use: HashMap<u32, TokenEntry>,
     /// Joins and subflow data for the worker's other stacks.
     pub(super) foreign: super::mptcp_foreign::Foreign,
+    /// Tokens whose path manager has subflows to open.
+    pub(super) pm_due: Vec<u32>,
+    /// Which ports active joins may use.
+    pub(super) port_filter: Option<super::mptcp_pm::PortFilter>,
 }
 
 impl Tokens {
@@ -41,7 +48,39 @@ impl Tokens {
             keys: KeySource::new(secret),
             in_use: HashMap::new(),
             foreign: Default::default(),
+            pm_due: Vec::new(),
+            port_filter: None,
         }
+    }
+
+    /// Start the path manager of the connection holding `token`.
+    pub(super) fn set_pm(&mut self, token: u32, pm: PathManager) {
+        if let Some(t) = self.in_use.get_mut(&token) {
+            t.pm = Some(Box::new(pm));
+            self.pm_due.push(token);
+        }
+    }
+
+    /// The path manager of the connection holding `token`, if it runs one.
+    pub(super) fn pm_mut(&mut self, token: u32) -> Option<&mut PathManager> {
+        self.in_use.get_mut(&token)?.pm.as_deref_mut()
+    }
+
+    /// The next subflow the path manager of `token` wants, from one of
+    /// `locals`, with our Address ID for it.
+    pub(super) fn pm_next(
+        &mut self,
+        token: u32,
+        locals: &[LocalAddr],
+    ) -> Option<(LocalAddr, RemoteAddr, u8)> {
+        let pm = self.pm_mut(token)?;
+        let (l, r) = pm.next(locals)?;
+        Some((l, r, pm.local_id(l, locals)))
+    }
+
+    /// A fresh MP_JOIN nonce (R-A of an active join).
+    pub(super) fn next_nonce(&mut self) -> u32 {
+        self.keys.next_nonce()
     }
 }
 
@@ -79,6 +118,7 @@ impl<D: Device> Stack<D> {
                 TokenEntry {
                     conn: id,
                     joined: 0,
+                    pm: None,
                 },
             );
             e.conn.set_mptcp_key(key);

@@ -40,6 +40,7 @@ impl<F: Frame> Connection<F> {
     /// peer offered MP_CAPABLE.
     pub fn mptcp_wants_key(&self) -> bool {
         match &self.mp {
+            None if self.join.is_some() => false,
             None => self.cfg.mptcp && self.state == State::SynSent && self.syn_sent_at.is_none(),
             Some(m) => m.local_key.is_none() && m.phase != Phase::Fallback,
         }
@@ -96,7 +97,11 @@ impl<F: Frame> Connection<F> {
     /// stack gave none) answers as plain TCP.
     pub(super) fn mptcp_syn_options(&mut self, raw: &mut MptcpRaw) {
         if let Some(j) = &self.join {
-            push(raw, &j.syn_ack_option());
+            if j.is_active() {
+                push(raw, &j.syn_option());
+            } else {
+                push(raw, &j.syn_ack_option());
+            }
             return;
         }
         let Some(m) = &mut self.mp else { return };
@@ -128,6 +133,16 @@ impl<F: Frame> Connection<F> {
             return raw;
         }
         let data_ack = self.mptcp_data_ack();
+        if let Some(j) = self
+            .join
+            .as_deref()
+            .filter(|j| j.phase == JoinPhase::AckSent)
+        {
+            // RFC 8684 §3.2: our third ACK carries HMAC-A, until the
+            // fourth ACK shows it arrived.
+            push(&mut raw, &j.third_ack_option());
+            return raw;
+        }
         if let Some(j) = &self.join {
             // A joined subflow sends no data yet: its segments carry the
             // connection's DATA_ACK (RFC 8684 §3.3.2: "the DATA_ACK ... can

@@ -190,6 +190,12 @@ pub struct ConnStats {
     pub mptcp_joins_accepted: u64,
     /// MP_JOIN subflows reset for a wrong or missing HMAC in the third ACK.
     pub mptcp_joins_rejected_hmac: u64,
+    /// Subflows we joined that completed their handshake: the fourth ACK
+    /// arrived (RFC 8684 §3.2).
+    pub mptcp_subflows_opened: u64,
+    /// Subflows we joined reset because the SYN/ACK's truncated HMAC-B
+    /// was wrong or missing (RFC 8684 §3.2).
+    pub mptcp_join_synack_bad_hmac: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
     /// 5961 §5.2: blind data injection).
     pub old_ack_drops: u64,

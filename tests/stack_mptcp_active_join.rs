@@ -1,0 +1,398 @@
+//! The active side of MP_JOIN (RFC 8684 §3.2) between two of our stacks:
+//! a client with two local addresses opens an MPTCP connection, and once
+//! it is fully established its path manager joins a second subflow from
+//! its other address. Checked on the wire: the SYN's MP_JOIN (the peer's
+//! token, our Address ID), the SYN/ACK's truncated HMAC verified (a
+//! corrupted one answered with RST + MP_TCPRST, counted), the third ACK
+//! with the full HMAC repeated until the fourth ACK arrives (and the
+//! subflow given up when it never does), the subflow limit, and the
+//! stream intact across all of it. The server side is our passive join
+//! (`tests/stack_mptcp_join.rs`), whose HMACs are checked against a
+//! Linux capture, as the active side's are in `src/mptcp/join/tests.rs`.
+
+mod common;
+use common::*;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use xdptcp::app::Event;
+use xdptcp::stack::{ConnId, Ipv4Cidr, Stack};
+use xdptcp::time::Instant;
+use xdptcp::wire::mptcp::{MpJoin, MptcpOption};
+use xdptcp::wire::{MptcpRaw, TcpRepr};
+
+/// The client's second address (same subnet: one link joins both).
+const IP_A2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
+
+fn mp_opts(seg: &TcpRepr) -> Vec<MptcpOption> {
+    seg.options
+        .mptcp
+        .options()
+        .map(|b| MptcpOption::parse(b).unwrap())
+        .collect()
+}
+
+fn join_of(seg: &TcpRepr) -> Option<MpJoin> {
+    mp_opts(seg).into_iter().find_map(|o| match o {
+        MptcpOption::MpJoin(j) => Some(j),
+        _ => None,
+    })
+}
+
+/// What the link does with a frame: deliver it, drop it, or deliver this
+/// one instead.
+enum Fate {
+    Pass,
+    Drop,
+    Replace(Vec<u8>),
+}
+
+/// What the link does with each TCP frame: (from A to B, on the joined
+/// subflow, the segment).
+type Filter = Box<dyn FnMut(bool, bool, &TcpRepr) -> Fate>;
+
+struct Net {
+    a: Stack<TestDevice>,
+    b: Stack<TestDevice>,
+    now: Instant,
+    filter: Filter,
+    /// Every TCP segment A sent on the joined subflow, in order.
+    joined: Vec<TcpRepr>,
+}
+
+impl Net {
+    /// A client with `subflows` extra subflows allowed, and a server
+    /// accepting two.
+    fn new(subflows: u8) -> Net {
+        let mut ca = config(MAC_A, IP_A);
+        ca.addrs.push(Ipv4Cidr {
+            addr: IP_A2,
+            prefix: 24,
+        });
+        ca.tcp.mptcp = true;
+        ca.tcp.mptcp_max_subflows = subflows;
+        let mut cb = config(MAC_B, IP_B);
+        cb.tcp.mptcp = true;
+        cb.tcp.mptcp_max_subflows = 2;
+        let mut b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+        b.listen(80).unwrap();
+        Net {
+            a: Stack::new(ca, TestDevice::new(1024), Instant::ZERO),
+            b,
+            now: Instant::ZERO,
+            filter: Box::new(|_, _, _| Fate::Pass),
+            joined: Vec::new(),
+        }
+    }
+
+    /// Move frames until both stacks are quiet (bounded), `step` apart.
+    fn pump(&mut self, step: Duration) {
+        for _ in 0..2000 {
+            self.a.poll(self.now);
+            self.b.poll(self.now);
+            let to_b = self.a.device_mut().take_tx();
+            let to_a = self.b.device_mut().take_tx();
+            if to_b.is_empty() && to_a.is_empty() {
+                return;
+            }
+            self.now += step;
+            for (from_a, frames) in [(true, to_b), (false, to_a)] {
+                for f in frames {
+                    let f = if f.len() > 34 && f[23] == 6 {
+                        let (_, ip, seg, _) = parse_tcp(&f);
+                        let on_join = ip.src == IP_A2 || ip.dst == IP_A2;
+                        if from_a && on_join {
+                            self.joined.push(seg);
+                        }
+                        match (self.filter)(from_a, on_join, &seg) {
+                            Fate::Pass => f,
+                            Fate::Drop => continue,
+                            Fate::Replace(g) => g,
+                        }
+                    } else {
+                        f
+                    };
+                    let to = if from_a { &mut self.b } else { &mut self.a };
+                    rx(to, self.now, &f);
+                }
+            }
+        }
+        panic!("the stacks never went quiet");
+    }
+
+    /// Let `d` of virtual time pass in `step`s, exchanging frames.
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(10);
+            self.pump(Duration::from_micros(100));
+        }
+    }
+
+    /// Connect A to B and exchange `msg` both ways (the server's DSS makes
+    /// the connection fully established for A's path manager).
+    fn connect(&mut self, msg: &[u8]) -> (ConnId, ConnId) {
+        let id = self.a.connect(self.now, sa(IP_B, 80)).unwrap();
+        self.pump(Duration::from_micros(100));
+        let bid = std::iter::from_fn(|| self.b.next_event())
+            .find_map(|e| match e {
+                Event::Accepted { id, .. } => Some(id),
+                _ => None,
+            })
+            .expect("accepted");
+        self.echo(id, bid, msg);
+        (id, bid)
+    }
+
+    /// `msg` from A to B, echoed back, checked at both ends.
+    fn echo(&mut self, id: ConnId, bid: ConnId, msg: &[u8]) {
+        assert_eq!(self.a.send(id, msg).unwrap(), msg.len());
+        self.pump(Duration::from_micros(100));
+        let mut buf = vec![0u8; msg.len() + 16];
+        let n = self.b.recv(bid, &mut buf).unwrap();
+        assert_eq!(&buf[..n], msg);
+        assert_eq!(self.b.send(bid, &buf[..n]).unwrap(), n);
+        self.pump(Duration::from_micros(100));
+        let n = self.a.recv(id, &mut buf).unwrap();
+        assert_eq!(&buf[..n], msg);
+    }
+
+    /// A's segments on the subflow from its second address.
+    fn join_segments(&self) -> Vec<TcpRepr> {
+        self.joined.clone()
+    }
+}
+
+#[test]
+fn the_client_joins_from_its_second_address() {
+    let mut n = Net::new(2);
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(100));
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_join_syns_sent, 1, "one pair: A2 -> B");
+    assert_eq!(c.mptcp_subflows_opened, 1);
+    assert_eq!(c.mptcp_subflows_failed, 0);
+    assert_eq!(n.b.counters().mptcp_joins_accepted, 1);
+    let j = n.join_segments();
+    // SYN: MP_JOIN with our Address ID for the second local address (0
+    // is the first subflow's, the others 1 + their place in the list).
+    assert!(j[0].flags.syn() && !j[0].flags.ack());
+    match join_of(&j[0]) {
+        Some(MpJoin::Syn { addr_id, .. }) => assert_eq!(addr_id, 2),
+        o => panic!("SYN without MP_JOIN: {o:?}"),
+    }
+    // Third ACK: the full HMAC-A; nothing after it carries MP_JOIN.
+    assert!(matches!(join_of(&j[1]), Some(MpJoin::Ack { .. })));
+    assert!(j[2..].iter().all(|s| join_of(s).is_none()));
+    assert_eq!(n.a.connections().count(), 2);
+    // The connection carries on, intact.
+    n.echo(id, bid, b"after the join");
+    assert_eq!(n.a.counters().mptcp_subflows_failed, 0);
+}
+
+#[test]
+fn no_join_without_a_subflow_limit_or_before_full_establishment() {
+    // The limit is 0 by default: no join.
+    let mut n = Net::new(0);
+    n.connect(b"x");
+    n.run_for(Duration::from_millis(100));
+    assert_eq!(n.a.counters().mptcp_join_syns_sent, 0);
+    // Before the server's first DSS: no join either.
+    let mut n = Net::new(2);
+    n.a.connect(n.now, sa(IP_B, 80)).unwrap();
+    n.pump(Duration::from_micros(100));
+    n.run_for(Duration::from_millis(50));
+    assert_eq!(n.a.counters().mptcp_join_syns_sent, 0);
+}
+
+/// Rebuild B's frame `seg` with its MP_JOIN SYN/ACK's HMAC changed.
+fn corrupt_synack(seg: &TcpRepr, dst: Ipv4Addr) -> Option<Vec<u8>> {
+    if !(seg.flags.syn() && seg.flags.ack()) {
+        return None;
+    }
+    let Some(MpJoin::SynAck {
+        backup,
+        addr_id,
+        hmac,
+        nonce,
+    }) = join_of(seg)
+    else {
+        return None;
+    };
+    let o = MptcpOption::MpJoin(MpJoin::SynAck {
+        backup,
+        addr_id,
+        hmac: hmac ^ 1,
+        nonce,
+    });
+    let mut b = [0u8; 40];
+    let len = o.emit(&mut b);
+    let mut s = *seg;
+    s.options.mptcp = MptcpRaw::from_slice(&b[..len]).unwrap();
+    Some(tcp_frame_ips(IP_B, dst, &s, &[]))
+}
+
+#[test]
+fn a_wrong_hmac_b_resets_the_subflow_with_mp_tcprst() {
+    let mut n = Net::new(2);
+    n.filter = Box::new(|from_a, _, seg| match from_a {
+        false => corrupt_synack(seg, IP_A2).map_or(Fate::Pass, Fate::Replace),
+        true => Fate::Pass,
+    });
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(100));
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_join_syns_sent, 1);
+    assert_eq!(c.mptcp_join_synack_bad_hmac, 1);
+    assert_eq!(c.mptcp_subflows_failed, 1);
+    assert_eq!(c.mptcp_subflows_opened, 0);
+    let j = n.join_segments();
+    let rst = j.iter().find(|s| s.flags.rst()).expect("RST sent");
+    assert!(
+        mp_opts(rst)
+            .iter()
+            .any(|o| matches!(o, MptcpOption::MpTcpRst { reason: 1, .. })),
+        "{rst:?}"
+    );
+    assert!(j
+        .iter()
+        .all(|s| !matches!(join_of(s), Some(MpJoin::Ack { .. }))));
+    // B's half of the subflow went with the RST; the connection lives on.
+    n.run_for(Duration::from_millis(100));
+    assert_eq!(n.a.connections().count(), 1);
+    assert_eq!(n.b.connections().count(), 1);
+    n.echo(id, bid, b"still intact");
+}
+
+#[test]
+fn the_third_ack_is_repeated_until_the_fourth_ack() {
+    // B's answers on the joined subflow after its SYN/ACK are lost for a
+    // while: A repeats the third ACK, and the subflow opens once one of
+    // B's ACKs arrives.
+    let mut n = Net::new(2);
+    let lost = std::rc::Rc::new(std::cell::Cell::new(true));
+    let l = lost.clone();
+    n.filter = Box::new(move |from_a, on_join, seg| {
+        if !from_a && on_join && !seg.flags.syn() && l.get() {
+            Fate::Drop
+        } else {
+            Fate::Pass
+        }
+    });
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_secs(4));
+    let thirds = n
+        .join_segments()
+        .iter()
+        .filter(|s| matches!(join_of(s), Some(MpJoin::Ack { .. })))
+        .count();
+    assert!(thirds >= 3, "third ACK sent {thirds} times");
+    assert_eq!(n.a.counters().mptcp_subflows_opened, 0);
+    lost.set(false);
+    n.run_for(Duration::from_secs(10));
+    assert_eq!(n.a.counters().mptcp_subflows_opened, 1);
+    assert_eq!(n.a.counters().mptcp_subflows_failed, 0);
+    n.echo(id, bid, b"after the fourth ACK");
+}
+
+#[test]
+fn a_subflow_whose_fourth_ack_never_comes_is_given_up() {
+    let mut n = Net::new(2);
+    n.filter = Box::new(|from_a, on_join, seg| {
+        if !from_a && on_join && !seg.flags.syn() {
+            Fate::Drop
+        } else {
+            Fate::Pass
+        }
+    });
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_secs(600));
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_subflows_failed, 1);
+    assert_eq!(c.mptcp_subflows_opened, 0);
+    assert!(n.join_segments().iter().any(|s| s.flags.rst()));
+    assert_eq!(n.a.connections().count(), 1);
+    n.echo(id, bid, b"still intact");
+}
+
+/// One worker, two interfaces: the connection opens on interface 0 and
+/// its path manager joins from interface 1's stack (198.18.1.1/16, on
+/// the server's link too), as the runtime runs them: `mptcp_route` opens
+/// the subflow there, and it belongs to the connection in stack 0.
+#[test]
+fn a_join_leaves_from_another_interfaces_stack() {
+    const IP_S1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+    const MAC_S1: xdptcp::wire::MacAddr = xdptcp::wire::MacAddr([2, 0, 0, 0, 0, 3]);
+    let client = |mac, ip, prefix| {
+        let mut c = config(mac, ip);
+        c.addrs[0].prefix = prefix;
+        c.gateway = None;
+        c.tcp.mptcp = true;
+        c.tcp.mptcp_max_subflows = 2;
+        Stack::new(c, TestDevice::new(1024), Instant::ZERO)
+    };
+    let mut s0 = client(MAC_A, IP_A, 24);
+    let mut s1 = client(MAC_S1, IP_S1, 16);
+    s0.mptcp_set_shared(0);
+    s1.mptcp_set_shared(1);
+    let mut cb = config(MAC_B, IP_B);
+    cb.addrs[0].prefix = 16;
+    cb.tcp.mptcp = true;
+    cb.tcp.mptcp_max_subflows = 2;
+    let mut b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+    b.listen(80).unwrap();
+    let mut now = Instant::ZERO;
+    let id = s0.connect(now, sa(IP_B, 80)).unwrap();
+    let mut bid = None;
+    let mut echoed = Vec::new();
+    for round in 0..400 {
+        now += Duration::from_millis(1);
+        {
+            let mut stacks = [&mut s0, &mut s1];
+            xdptcp::stack::mptcp_route(&mut stacks);
+        }
+        s0.poll(now);
+        s1.poll(now);
+        b.poll(now);
+        let to_b: Vec<_> = [s0.device_mut().take_tx(), s1.device_mut().take_tx()].concat();
+        for f in &to_b {
+            rx(&mut b, now, f);
+        }
+        for f in b.device_mut().take_tx() {
+            // Ethernet broadcast (ARP) reaches both; else by destination.
+            let bcast = f[..6] == [0xff; 6];
+            if bcast || f[..6] == MAC_A.0 {
+                rx(&mut s0, now, &f);
+            }
+            if bcast || f[..6] == MAC_S1.0 {
+                rx(&mut s1, now, &f);
+            }
+        }
+        while let Some(e) = b.next_event() {
+            if let Event::Accepted { id, .. } = e {
+                bid = Some(id);
+            }
+        }
+        if let Some(bid) = bid {
+            let mut buf = [0u8; 256];
+            if let Ok(n) = b.recv(bid, &mut buf) {
+                if n > 0 {
+                    b.send(bid, &buf[..n]).unwrap();
+                }
+            }
+        }
+        if round == 5 {
+            s0.send(id, b"over interface 0").unwrap();
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(n) = s0.recv(id, &mut buf) {
+            echoed.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert_eq!(echoed, b"over interface 0");
+    assert_eq!(s1.counters().mptcp_join_syns_sent, 1);
+    assert_eq!(s1.counters().mptcp_subflows_opened, 1);
+    assert_eq!(s0.counters().mptcp_join_syns_sent, 0);
+    assert_eq!(b.counters().mptcp_joins_accepted, 1);
+    assert_eq!(s1.connections().count(), 1);
+    assert_eq!(b.connections().count(), 2);
+}
