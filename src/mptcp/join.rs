@@ -163,6 +163,11 @@ impl Join {
         }
     }
 
+    /// The connection's keys: (ours, the peer's).
+    pub fn keys(&self) -> (Key, Key) {
+        (self.local_key, self.remote_key)
+    }
+
     /// We opened this subflow.
     pub fn is_active(&self) -> bool {
         self.active

@@ -8,7 +8,9 @@
 //! Sans-IO: the stack lists its local addresses and asks for the next
 //! pair to try; announcements and removals come in as they arrive.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use super::crypto::{self, Key};
+use crate::wire::mptcp::AddAddr;
+use core::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 /// Addresses of the peer kept per connection, at most (RFC 8684 §3.4.1:
 /// a host may ignore announcements beyond its resources; Linux's
@@ -114,6 +116,62 @@ impl PathManager {
             .iter()
             .position(|l| l.ip == local.ip)
             .map_or(0, |i| (i + 1).min(u8::MAX as usize) as u8)
+    }
+}
+
+/// Path-management signals a subflow received (RFC 8684 §3.4), for the
+/// stack to give to the connection's path manager. Bounded: beyond
+/// [`MAX_REMOTE`] each, later ones are dropped (and counted by the
+/// caller).
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// Addresses announced with a valid HMAC: (Address ID, address, port;
+    /// `None`: the first subflow's port).
+    pub added: Vec<(u8, Ipv4Addr, Option<u16>)>,
+    /// Address IDs withdrawn.
+    pub removed: Vec<u8>,
+    /// The announcement to echo (RFC 8684 §3.4.1: "the receiver MUST
+    /// acknowledge ... with an ADD_ADDR option with the E bit set").
+    pub echo: Option<AddAddr>,
+}
+
+impl Signals {
+    /// Whether the stack has something to take.
+    pub fn pending(&self) -> bool {
+        !self.added.is_empty() || !self.removed.is_empty()
+    }
+
+    /// A received ADD_ADDR (not an echo) whose HMAC is checked with the
+    /// connection's keys: `sender` the peer's, `receiver` ours (§3.4.1:
+    /// HMAC(Key=(Key-A + Key-B), Msg=(Address ID + IP Address + Port)),
+    /// A the sender). Returns whether it was accepted; an IPv6 address
+    /// is acknowledged but not used (the stack is IPv4).
+    pub fn on_add_addr(&mut self, a: &AddAddr, sender: Key, receiver: Key) -> bool {
+        if a.echo {
+            return true;
+        }
+        let want = crypto::add_addr_hmac(sender, receiver, a.addr_id, a.addr, a.port);
+        if a.hmac != Some(want) {
+            return false;
+        }
+        self.echo = Some(AddAddr {
+            echo: true,
+            hmac: None,
+            ..*a
+        });
+        if let (IpAddr::V4(ip), true) = (a.addr, self.added.len() < MAX_REMOTE) {
+            self.added.push((a.addr_id, ip, a.port));
+        }
+        true
+    }
+
+    /// A received REMOVE_ADDR (§3.4.2).
+    pub fn on_remove_addr(&mut self, ids: &[u8]) {
+        for &id in ids {
+            if self.removed.len() < MAX_REMOTE && !self.removed.contains(&id) {
+                self.removed.push(id);
+            }
+        }
     }
 }
 

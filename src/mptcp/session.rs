@@ -17,7 +17,9 @@
 use super::crypto::{self, Key};
 use super::rxmap::{RxDsn, RxMapping};
 use crate::wire::checksum;
-use crate::wire::mptcp::{cap_flags, Dss, DssMapping, MpCapable, MptcpOption, MPTCP_VERSION};
+use crate::wire::mptcp::{
+    cap_flags, AddAddr, Dss, DssMapping, MpCapable, MptcpOption, RemoveAddr, MPTCP_VERSION,
+};
 use crate::wire::tcp::whole_options;
 
 /// Which end of the handshake we are.
@@ -73,6 +75,10 @@ pub struct RxVerdict {
     pub mapping: Option<RxMapping>,
     /// The DSN of the peer's DATA_FIN, when the segment carried it.
     pub data_fin: Option<RxDsn>,
+    /// Path management (RFC 8684 §3.4): an ADD_ADDR or REMOVE_ADDR the
+    /// segment carried, for the path manager.
+    pub add_addr: Option<AddAddr>,
+    pub remove_addr: Option<RemoveAddr>,
 }
 
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
@@ -241,7 +247,8 @@ impl Session {
 
     /// Whether our path manager may open subflows now (RFC 8684 §3.2):
     /// `None` never (not the client, or plain TCP); `Some(true)` once
-    /// the connection is fully established, i.e. the server's DSS showed
+    /// the connection is fully established, i.e. the server's DSS (or
+    /// ADD_ADDR) showed
     /// that our MP_CAPABLE third ACK arrived (a join racing it over
     /// another path would find no token there).
     pub fn joins_allowed(&self) -> Option<bool> {
@@ -398,9 +405,17 @@ impl Session {
                         v.bad_options += 1;
                     }
                 }
-                // Later stages: MP_JOIN, ADD_ADDR, ... are not used with one
-                // subflow; MP_TCPRST comes with a RST, which the TCP layer
-                // acts on.
+                Ok(MptcpOption::AddAddr(a)) => {
+                    // An announcement shows, as a DSS does, that the
+                    // server has our keys: fully established (as Linux).
+                    if !a.echo && self.role == Role::Client {
+                        self.peer_dss_seen = true;
+                    }
+                    v.add_addr = Some(a);
+                }
+                Ok(MptcpOption::RemoveAddr(r)) => v.remove_addr = Some(r),
+                // MP_TCPRST comes with a RST, which the TCP layer acts on;
+                // MP_PRIO and MP_FAIL are later stages.
                 Ok(_) => {}
                 Err(_) => v.bad_options += 1,
             }

@@ -56,6 +56,9 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_joins_rejected_hmac,
         mptcp_subflows_opened,
         mptcp_join_synack_bad_hmac,
+        mptcp_add_addr_received,
+        mptcp_add_addr_bad_hmac,
+        mptcp_remove_addr_received,
         challenge_acks,
         out_of_window,
         paws_drops,
@@ -184,6 +187,13 @@ impl<D: Device> Stack<D> {
             Self::rearm_entry(&mut self.timers, id, e);
             return;
         }
+
+        if ev.mptcp_signal {
+            self.mptcp_on_signals(id);
+        }
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
 
         // RFC 4987 §3.1: a half-open connection leaves the SYN backlog when
         // it completes or dies.

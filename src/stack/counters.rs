@@ -189,6 +189,14 @@ pub struct StackCounters {
     pub mptcp_subflows_closed: u64,
     /// ... of the failed: the SYN/ACK's HMAC-B was wrong or missing.
     pub mptcp_join_synack_bad_hmac: u64,
+    /// ADD_ADDR received with a valid HMAC and echoed (RFC 8684 §3.4.1).
+    pub mptcp_add_addr_received: u64,
+    /// ADD_ADDR ignored for a wrong or missing HMAC.
+    pub mptcp_add_addr_bad_hmac: u64,
+    /// REMOVE_ADDR received (RFC 8684 §3.4.2).
+    pub mptcp_remove_addr_received: u64,
+    /// Subflows reset because the peer withdrew their address.
+    pub mptcp_subflows_removed: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).
     pub pmtu_reductions: u64,
     /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).

@@ -315,7 +315,7 @@ impl<D: Device> Stack<D> {
             self.mark_dirty(id);
         }
         self.run_timers(now);
-        if !self.mptcp.pm_due.is_empty() && self.mptcp.foreign.index().is_none() {
+        if !self.mptcp.pm_work.is_empty() && self.mptcp.foreign.index().is_none() {
             // A stack alone runs its path managers here; a worker's
             // several stacks run them together in `mptcp_route`.
             let mut one = [&mut *self];

@@ -140,6 +140,68 @@ impl<D: Device> Stack<D> {
         None
     }
 
+    /// The path-management signals subflow `id` received (RFC 8684
+    /// §3.4): announced addresses go to its connection's path manager
+    /// (kept until it starts), withdrawn ones close their subflows.
+    /// Signals on a subflow whose connection is in another stack are
+    /// not followed (Linux sends them on the first subflow).
+    pub(super) fn mptcp_on_signals(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(sig) = e.conn.mptcp_take_signals() else {
+            return;
+        };
+        let meta = match (e.subflow_of, e.foreign_of) {
+            (Some(m), _) => m,
+            (None, Some(_)) => return,
+            (None, None) => id,
+        };
+        let Some(m) = self.conns.get(meta) else {
+            return;
+        };
+        let port = m.tuple.remote.port();
+        let Some(token) = m.conn.mptcp().and_then(|s| s.local_token()) else {
+            return;
+        };
+        for &addr_id in &sig.removed {
+            if addr_id != 0 {
+                self.mptcp.pm_work.removals.push((meta, addr_id));
+            }
+        }
+        self.mptcp.pm_signal(token, &sig, port);
+    }
+
+    /// Close the subflows of connection `meta` (here: `owner` None; in
+    /// stack `owner`) whose peer end has Address ID `addr_id`.
+    pub(super) fn mptcp_close_subflows(
+        &mut self,
+        owner: Option<(usize, ConnId)>,
+        meta: ConnId,
+        addr_id: u8,
+    ) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .ids()
+            .filter(|&c| {
+                self.conns.get(c).is_some_and(|e| {
+                    let of = match owner {
+                        None => e.subflow_of == Some(meta),
+                        Some(o) => e.foreign_of == Some(o),
+                    };
+                    of && e
+                        .conn
+                        .mptcp_join()
+                        .is_some_and(|j| j.remote_addr_id == addr_id)
+                })
+            })
+            .collect();
+        for c in ids {
+            self.iface.counters.mptcp_subflows_removed += 1;
+            self.abort_conn(c);
+        }
+    }
+
     /// Our addresses in this stack, as path-manager local ends.
     fn mptcp_locals(&self, stack: usize, out: &mut Vec<LocalAddr>) {
         for a in &self.cfg.addrs {
@@ -156,10 +218,19 @@ impl<D: Device> Stack<D> {
 /// while the connection has room for them. `stacks[j]` is the worker's
 /// stack `j`.
 pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usize) {
-    if stacks[i].borrow().mptcp.pm_due.is_empty() {
+    if stacks[i].borrow().mptcp.pm_work.is_empty() {
         return;
     }
-    let due = std::mem::take(&mut stacks[i].borrow_mut().mptcp.pm_due);
+    let work = std::mem::take(&mut stacks[i].borrow_mut().mptcp.pm_work);
+    // RFC 8684 §3.4.2: withdrawn addresses take their subflows with them,
+    // wherever they live.
+    for (meta, addr_id) in work.removals {
+        for (j, s) in stacks.iter_mut().enumerate() {
+            let owner = (j != i).then_some((i, meta));
+            s.borrow_mut().mptcp_close_subflows(owner, meta, addr_id);
+        }
+    }
+    let due = work.due;
     let mut locals = Vec::new();
     for (j, s) in stacks.iter().enumerate() {
         s.borrow().mptcp_locals(j, &mut locals);

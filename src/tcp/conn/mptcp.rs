@@ -9,7 +9,7 @@ use super::{Connection, State};
 use crate::io::Frame;
 use crate::mptcp::{crypto::Key, JoinPhase, Phase, RxVerdict, Session};
 use crate::tcp::TcpRepr;
-use crate::wire::mptcp::{Dss, MptcpOption};
+use crate::wire::mptcp::{AddAddr, Dss, MptcpOption, RemoveAddr};
 use crate::wire::MptcpRaw;
 
 /// Option bytes a data segment reserves for MPTCP: DSS with an 8-byte
@@ -199,6 +199,9 @@ impl<F: Frame> Connection<F> {
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
         self.count_verdict(&v);
+        if v.add_addr.is_some() || v.remove_addr.is_some() {
+            self.mptcp_path_signal(v.add_addr.as_ref(), v.remove_addr.as_ref());
+        }
         if was && !now {
             // Plain TCP from here: the DSS room in each segment is freed.
             self.snd_mss += DSS_LEN;
@@ -244,6 +247,50 @@ impl<F: Frame> Connection<F> {
             // Only the DATA_FIN ends the application's data.
             self.events.read_closed = !fin_before && self.mptcp_data_fin_done();
         }
+    }
+
+    /// An ADD_ADDR or REMOVE_ADDR from the peer (RFC 8684 §3.4), on any
+    /// subflow: an announcement with a valid HMAC is echoed and kept for
+    /// the path manager, a bad one ignored; withdrawn IDs are kept too.
+    pub(super) fn mptcp_path_signal(&mut self, add: Option<&AddAddr>, remove: Option<&RemoveAddr>) {
+        let keys = match (&self.mp, &self.join) {
+            (_, Some(j)) => Some(j.keys()),
+            (Some(m), None) => m.local_key.zip(m.remote_key),
+            (None, None) => None,
+        };
+        let Some(x) = self.mpx.as_deref_mut() else {
+            return;
+        };
+        if let (Some(a), Some((local, remote))) = (add, keys) {
+            if a.echo {
+                // The echo of our own announcement (the stack's server side
+                // announces; nothing waits for it here).
+            } else if x.signals.on_add_addr(a, remote, local) {
+                self.stats.mptcp_add_addr_received += 1;
+                self.ack_now = true;
+            } else {
+                self.stats.mptcp_add_addr_bad_hmac += 1;
+            }
+        }
+        if let Some(r) = remove {
+            self.stats.mptcp_remove_addr_received += 1;
+            x.signals.on_remove_addr(r.ids());
+        }
+        if x.signals.pending() {
+            self.events.mptcp_signal = true;
+        }
+    }
+
+    /// The path-management signals received since the last call.
+    pub fn mptcp_take_signals(&mut self) -> Option<crate::mptcp::pm::Signals> {
+        let x = self.mpx.as_deref_mut()?;
+        if !x.signals.pending() {
+            return None;
+        }
+        let echo = x.signals.echo.take();
+        let s = std::mem::take(&mut x.signals);
+        x.signals.echo = echo;
+        Some(s)
     }
 
     fn count_verdict(&mut self, v: &RxVerdict) {

@@ -197,6 +197,8 @@ impl<F: Frame> Connection<F> {
                         }
                     }
                 }
+                Ok(MptcpOption::AddAddr(a)) => self.mptcp_path_signal(Some(&a), None),
+                Ok(MptcpOption::RemoveAddr(r)) => self.mptcp_path_signal(None, Some(&r)),
                 Ok(MptcpOption::MpJoin(MpJoin::Ack { .. })) => {
                     // The peer repeats its third ACK: our fourth ACK was
                     // lost. Answer again (as Linux does), or it never

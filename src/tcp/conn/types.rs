@@ -93,6 +93,9 @@ pub struct ConnEvents {
     pub timed_out: bool,
     /// Closed by a hard ICMP error while opening (RFC 1122 §4.2.3.9).
     pub unreachable: bool,
+    /// MPTCP: the peer announced or withdrew addresses (RFC 8684 §3.4);
+    /// the stack takes them with `mptcp_take_signals`.
+    pub mptcp_signal: bool,
 }
 
 /// Per-connection counters.
@@ -196,6 +199,12 @@ pub struct ConnStats {
     /// Subflows we joined reset because the SYN/ACK's truncated HMAC-B
     /// was wrong or missing (RFC 8684 §3.2).
     pub mptcp_join_synack_bad_hmac: u64,
+    /// ADD_ADDR received with a valid HMAC (RFC 8684 §3.4.1), echoed.
+    pub mptcp_add_addr_received: u64,
+    /// ADD_ADDR ignored: wrong or missing HMAC.
+    pub mptcp_add_addr_bad_hmac: u64,
+    /// REMOVE_ADDR received (RFC 8684 §3.4.2).
+    pub mptcp_remove_addr_received: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
     /// 5961 §5.2: blind data injection).
     pub old_ack_drops: u64,
