@@ -15,6 +15,7 @@ use common::*;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use xdptcp::app::Event;
+use xdptcp::mptcp::crypto::Key;
 use xdptcp::stack::{ConnId, Ipv4Cidr, Stack};
 use xdptcp::time::Instant;
 use xdptcp::wire::mptcp::{MpJoin, MptcpOption};
@@ -47,8 +48,8 @@ enum Fate {
 }
 
 /// What the link does with each TCP frame: (from A to B, on the joined
-/// subflow, the segment).
-type Filter = Box<dyn FnMut(bool, bool, &TcpRepr) -> Fate>;
+/// subflow, the segment, its payload length).
+type Filter = Box<dyn FnMut(bool, bool, &TcpRepr, usize) -> Fate>;
 
 struct Net {
     a: Stack<TestDevice>,
@@ -79,7 +80,7 @@ impl Net {
             a: Stack::new(ca, TestDevice::new(1024), Instant::ZERO),
             b,
             now: Instant::ZERO,
-            filter: Box::new(|_, _, _| Fate::Pass),
+            filter: Box::new(|_, _, _, _| Fate::Pass),
             joined: Vec::new(),
         }
     }
@@ -98,12 +99,12 @@ impl Net {
             for (from_a, frames) in [(true, to_b), (false, to_a)] {
                 for f in frames {
                     let f = if f.len() > 34 && f[23] == 6 {
-                        let (_, ip, seg, _) = parse_tcp(&f);
+                        let (_, ip, seg, payload) = parse_tcp(&f);
                         let on_join = ip.src == IP_A2 || ip.dst == IP_A2;
                         if from_a && on_join {
                             self.joined.push(seg);
                         }
-                        match (self.filter)(from_a, on_join, &seg) {
+                        match (self.filter)(from_a, on_join, &seg, payload.len()) {
                             Fate::Pass => f,
                             Fate::Drop => continue,
                             Fate::Replace(g) => g,
@@ -234,7 +235,7 @@ fn corrupt_synack(seg: &TcpRepr, dst: Ipv4Addr) -> Option<Vec<u8>> {
 #[test]
 fn a_wrong_hmac_b_resets_the_subflow_with_mp_tcprst() {
     let mut n = Net::new(2);
-    n.filter = Box::new(|from_a, _, seg| match from_a {
+    n.filter = Box::new(|from_a, _, seg, _| match from_a {
         false => corrupt_synack(seg, IP_A2).map_or(Fate::Pass, Fate::Replace),
         true => Fate::Pass,
     });
@@ -271,7 +272,7 @@ fn the_third_ack_is_repeated_until_the_fourth_ack() {
     let mut n = Net::new(2);
     let lost = std::rc::Rc::new(std::cell::Cell::new(true));
     let l = lost.clone();
-    n.filter = Box::new(move |from_a, on_join, seg| {
+    n.filter = Box::new(move |from_a, on_join, seg, _| {
         if !from_a && on_join && !seg.flags.syn() && l.get() {
             Fate::Drop
         } else {
@@ -297,7 +298,7 @@ fn the_third_ack_is_repeated_until_the_fourth_ack() {
 #[test]
 fn a_subflow_whose_fourth_ack_never_comes_is_given_up() {
     let mut n = Net::new(2);
-    n.filter = Box::new(|from_a, on_join, seg| {
+    n.filter = Box::new(|from_a, on_join, seg, _| {
         if !from_a && on_join && !seg.flags.syn() {
             Fate::Drop
         } else {
@@ -395,4 +396,111 @@ fn a_join_leaves_from_another_interfaces_stack() {
     assert_eq!(b.counters().mptcp_joins_accepted, 1);
     assert_eq!(s1.connections().count(), 1);
     assert_eq!(b.connections().count(), 2);
+}
+
+/// B's second address, announced by hand (our server does not announce
+/// in this test).
+const IP_B2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 4);
+
+/// The two keys, from A's MP_CAPABLE third ACK: (A's, B's).
+fn keys_of(seg: &TcpRepr) -> Option<(u64, u64)> {
+    mp_opts(seg).into_iter().find_map(|o| match o {
+        MptcpOption::MpCapable(c) => c.sender_key.zip(c.receiver_key),
+        _ => None,
+    })
+}
+
+fn add_addr(seg: &TcpRepr, id: u8, ip: Ipv4Addr, hmac: Option<u64>) -> Vec<u8> {
+    let o = MptcpOption::AddAddr(xdptcp::wire::mptcp::AddAddr {
+        echo: false,
+        addr_id: id,
+        addr: ip.into(),
+        port: None,
+        hmac,
+    });
+    let mut b = [0u8; 40];
+    let n = o.emit(&mut b);
+    // In place of the segment's DSS (no room for both beside it).
+    let mut s = *seg;
+    s.options.mptcp = MptcpRaw::from_slice(&b[..n]).unwrap();
+    tcp_frame_ips(IP_B, IP_A, &s, &[])
+}
+
+/// Announce B2 (Address ID 5) on B's first pure ACK to A after the
+/// handshake, with the right HMAC or a wrong one; what A then sent.
+fn announce(good: bool) -> (Net, Vec<TcpRepr>) {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut n = Net::new(2);
+    n.b.listen(80).ok();
+    let keys: Rc<RefCell<Option<(u64, u64)>>> = Rc::default();
+    let sent_by_a: Rc<RefCell<Vec<TcpRepr>>> = Rc::default();
+    let (k, log) = (keys.clone(), sent_by_a.clone());
+    let mut done = false;
+    n.filter = Box::new(move |from_a, on_join, seg, len| {
+        if from_a {
+            log.borrow_mut().push(*seg);
+            if k.borrow().is_none() {
+                *k.borrow_mut() = keys_of(seg);
+            }
+            return Fate::Pass;
+        }
+        let pure_ack = len == 0 && !seg.flags.syn() && seg.flags.ack() && !seg.flags.fin();
+        match *k.borrow() {
+            Some((ka, kb)) if !done && !on_join && pure_ack => {
+                done = true;
+                let ip = IP_B2.into();
+                let h = xdptcp::mptcp::crypto::add_addr_hmac(Key(kb), Key(ka), 5, ip, None);
+                Fate::Replace(add_addr(seg, 5, IP_B2, Some(h ^ u64::from(!good))))
+            }
+            _ => Fate::Pass,
+        }
+    });
+    let mut cb = n.b.config().clone();
+    cb.addrs.push(Ipv4Cidr {
+        addr: IP_B2,
+        prefix: 24,
+    });
+    n.b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+    n.b.listen(80).unwrap();
+    let (id, _) = n.connect(b"first subflow");
+    // B acknowledges this with a pure ACK (its delayed ACK).
+    n.a.send(id, b"more").unwrap();
+    n.run_for(Duration::from_millis(200));
+    let sent = sent_by_a.borrow().clone();
+    (n, sent)
+}
+
+fn echoes(sent: &[TcpRepr]) -> usize {
+    sent.iter()
+        .flat_map(mp_opts)
+        .filter(|o| matches!(o, MptcpOption::AddAddr(a) if a.echo && a.addr_id == 5 && a.hmac.is_none()))
+        .count()
+}
+
+#[test]
+fn an_announced_address_is_echoed_and_joined() {
+    let (n, sent) = announce(true);
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_add_addr_received, 1);
+    assert_eq!(c.mptcp_add_addr_bad_hmac, 0);
+    assert_eq!(echoes(&sent), 1, "one echo (RFC 8684 §3.4.1 E flag)");
+    // Full mesh, limit 2: A2 -> B (ID 0) and one pair to B2 (ID 5).
+    assert_eq!(c.mptcp_join_syns_sent, 2);
+    assert_eq!(c.mptcp_subflows_opened, 2);
+    let to_b2 =
+        n.a.connections()
+            .filter(|(t, _)| *t.remote.ip() == IP_B2)
+            .count();
+    assert_eq!(to_b2, 1);
+}
+
+#[test]
+fn an_announcement_with_a_bad_hmac_is_ignored() {
+    let (n, sent) = announce(false);
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_add_addr_received, 0);
+    assert_eq!(c.mptcp_add_addr_bad_hmac, 1);
+    assert_eq!(echoes(&sent), 0);
+    assert!(n.a.connections().all(|(t, _)| *t.remote.ip() != IP_B2));
 }

@@ -11,10 +11,10 @@ use crate::io::{Device, Frame};
 use crate::mptcp::join::{self, JoinSyn};
 use crate::mptcp::pm::Signals;
 use crate::mptcp::{Join, KeySource, LocalAddr, PathManager, Phase, RemoteAddr};
-use core::net::SocketAddrV4;
 use crate::tcp::{self, Connection, FourTuple, Payload, TcpRepr};
 use crate::time::Instant;
 use crate::wire::MptcpRaw;
+use core::net::SocketAddrV4;
 use hashbrown::HashMap;
 
 /// Draws before giving up on a unique token (2^-32 odds each): the

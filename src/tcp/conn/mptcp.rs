@@ -143,6 +143,13 @@ impl<F: Frame> Connection<F> {
             push(&mut raw, &j.third_ack_option());
             return raw;
         }
+        if len == 0 && !fin {
+            // RFC 8684 §3.4.1: the echo of an announcement, on a pure ACK
+            // (it fits beside timestamps and a DATA_ACK, not a mapping).
+            if let Some(e) = self.mpx.as_deref_mut().and_then(|x| x.signals.echo.take()) {
+                push(&mut raw, &MptcpOption::AddAddr(e));
+            }
+        }
         if let Some(j) = &self.join {
             // A joined subflow sends no data yet: its segments carry the
             // connection's DATA_ACK (RFC 8684 §3.3.2: "the DATA_ACK ... can
@@ -279,6 +286,12 @@ impl<F: Frame> Connection<F> {
         if x.signals.pending() {
             self.events.mptcp_signal = true;
         }
+    }
+
+    /// An ADD_ADDR echo waits for a pure ACK (a data segment has no room
+    /// for it): the ACK request outlives the data segments sent meanwhile.
+    pub(super) fn mptcp_echo_pending(&self) -> bool {
+        self.mpx.as_ref().is_some_and(|x| x.signals.echo.is_some())
     }
 
     /// The path-management signals received since the last call.
