@@ -761,3 +761,68 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
         assert_eq!(common::stack_counter(&s, c), want, "{c}");
     }
 }
+
+/// GET /bytes/N from `xdptcp http` with protocol `proto` (0: TCP, 262:
+/// MPTCP): the status line, the body length, and whether Linux's
+/// `MPTCP_INFO` answered (it does not for plain TCP or a fallback).
+const HTTP_GET_PY: &str = r#"
+import json, socket, sys
+proto, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+s.settimeout(20)
+s.connect(("198.18.0.2", 80))
+s.sendall(f"GET /bytes/{n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+got = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+head, _, body = got.partition(b"\r\n\r\n")
+mptcp = False
+if proto == 262:
+    try:
+        i = s.getsockopt(284, 1, 256)
+        mptcp = not (int.from_bytes(i[8:12], "little") & 1)
+    except OSError:
+        pass
+print(json.dumps({"status": head.split(b"\r\n")[0].decode(), "body": len(body), "mptcp": mptcp}))
+"#;
+
+#[test]
+fn http_mptcp_serves_plain_tcp_and_mptcp_clients() {
+    let t = "http_mptcp_serves_plain_tcp_and_mptcp_clients";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("hm", 1, &[]);
+    sysctl(&h, "net.mptcp.enabled=1");
+    let iface = format!("{}=198.18.0.2/24", h.iface());
+    let http = Command::new("ip")
+        .args(["netns", "exec", &h.nss(), BIN, "http", "--iface", &iface])
+        .args(["--duration", "60", "--mptcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning xdptcp http");
+    assert!(
+        netns::wait_listening(&h.nsk(), "198.18.0.2:80"),
+        "xdptcp http did not start listening"
+    );
+    for (proto, want_mptcp) in [(0, false), (262, true)] {
+        let o = h
+            .command("k", "python3")
+            .args(["-c", HTTP_GET_PY, &proto.to_string(), "300000"])
+            .output()
+            .expect("python3");
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&o.stderr));
+        });
+        eprintln!("protocol {proto}: {r}");
+        assert_eq!(r["status"], "HTTP/1.1 200 OK", "{r}");
+        assert_eq!(r["body"].as_u64(), Some(300000), "{r}");
+        assert_eq!(r["mptcp"].as_bool(), Some(want_mptcp), "{r}");
+    }
+    let (code, err) = netns::stop(http);
+    assert_eq!(code, 0, "xdptcp http: {err}");
+}
