@@ -504,3 +504,37 @@ fn an_announcement_with_a_bad_hmac_is_ignored() {
     assert_eq!(echoes(&sent), 0);
     assert!(n.a.connections().all(|(t, _)| *t.remote.ip() != IP_B2));
 }
+
+/// RFC 8684 §3.5: the application aborts the connection: a RST with
+/// MP_FASTCLOSE (the peer's key) on each subflow; the peer drops it all.
+#[test]
+fn an_abort_sends_mp_fastclose_on_every_subflow() {
+    let mut n = Net::new(2);
+    let (id, _) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(100));
+    assert_eq!(n.a.counters().mptcp_subflows_opened, 1);
+    let log: std::rc::Rc<std::cell::RefCell<Vec<TcpRepr>>> = Default::default();
+    let l = log.clone();
+    n.filter = Box::new(move |from_a, _, seg, _| {
+        if from_a && seg.flags.rst() {
+            l.borrow_mut().push(*seg);
+        }
+        Fate::Pass
+    });
+    n.a.abort(id).unwrap();
+    n.run_for(Duration::from_millis(100));
+    let rsts = log.borrow();
+    assert_eq!(rsts.len(), 2, "{rsts:?}");
+    for r in rsts.iter() {
+        assert!(
+            mp_opts(r)
+                .iter()
+                .any(|o| matches!(o, MptcpOption::MpFastclose { .. })),
+            "{r:?}"
+        );
+    }
+    assert_eq!(n.a.counters().mptcp_fastcloses_sent, 2);
+    assert_eq!(n.a.counters().mptcp_subflows_closed, 1);
+    assert_eq!(n.a.connections().count(), 0);
+    assert_eq!(n.b.connections().count(), 0);
+}

@@ -738,6 +738,9 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
     assert_eq!(linux_mib(&h, "MPTcpExtMPJoinAckRx"), 1);
     assert_eq!(linux_mib(&h, "MPTcpExtEchoAdd"), 1);
     assert_eq!(linux_mib(&h, "MPTcpExtMPRstRx"), 0);
+    // The stop-time reset: RST + MP_FASTCLOSE on both subflows (RFC 8684
+    // §3.5); Linux counts each.
+    assert!(linux_mib(&h, "MPTcpExtMPFastcloseRx") >= 1);
     // Linux spreads its send over both subflows; ours goes on the first.
     for (i, b) in sent.iter().enumerate() {
         assert!(
@@ -757,6 +760,7 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
         ("mptcp_subflows_failed", 0),
         ("mptcp_fallbacks", 0),
         ("mptcp_mapping_mismatches", 0),
+        ("mptcp_fastcloses_sent", 2),
     ] {
         assert_eq!(common::stack_counter(&s, c), want, "{c}");
     }

@@ -59,6 +59,7 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_add_addr_received,
         mptcp_add_addr_bad_hmac,
         mptcp_remove_addr_received,
+        mptcp_fastcloses_sent,
         challenge_acks,
         out_of_window,
         paws_drops,

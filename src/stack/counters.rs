@@ -197,6 +197,9 @@ pub struct StackCounters {
     pub mptcp_remove_addr_received: u64,
     /// Subflows reset because the peer withdrew their address.
     pub mptcp_subflows_removed: u64,
+    /// RSTs sent with MP_FASTCLOSE: the application aborted an MPTCP
+    /// connection (RFC 8684 §3.5), one on each of its subflows.
+    pub mptcp_fastcloses_sent: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).
     pub pmtu_reductions: u64,
     /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).

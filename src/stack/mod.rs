@@ -701,6 +701,7 @@ impl<D: Device> Stack<D> {
     /// Send RST and forget the connection (a `Closed{Aborted}` event follows).
     pub fn abort(&mut self, id: ConnId) -> Result<(), Error> {
         self.app_conn(id)?;
+        self.mptcp_fastclose(id);
         self.abort_conn(id);
         Ok(())
     }
@@ -715,6 +716,7 @@ impl<D: Device> Stack<D> {
         self.now = now;
         let ids: Vec<ConnId> = self.conns.ids().take(limit).collect();
         for id in ids {
+            self.mptcp_fastclose(id);
             self.abort_conn(id);
         }
         self.conns.len()

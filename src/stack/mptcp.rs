@@ -40,8 +40,8 @@ pub(super) struct PmWork {
     /// Tokens whose path manager has subflows to open.
     pub due: Vec<u32>,
     /// Subflows to close: (the connection, the peer's Address ID it
-    /// withdrew).
-    pub removals: Vec<(ConnId, u8)>,
+    /// withdrew; `None`: all, the connection was aborted).
+    pub removals: Vec<(ConnId, Option<u8>)>,
 }
 
 impl PmWork {

@@ -166,19 +166,41 @@ impl<D: Device> Stack<D> {
         };
         for &addr_id in &sig.removed {
             if addr_id != 0 {
-                self.mptcp.pm_work.removals.push((meta, addr_id));
+                self.mptcp.pm_work.removals.push((meta, Some(addr_id)));
             }
         }
         self.mptcp.pm_signal(token, &sig, port);
     }
 
+    /// The application aborts connection `id`: if it is an MPTCP
+    /// connection, its RST and those of its subflows carry MP_FASTCLOSE
+    /// (RFC 8684 §3.5); subflows in the worker's other stacks follow
+    /// through `mptcp_route`.
+    pub(super) fn mptcp_fastclose(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        if e.conn.mptcp().is_none_or(|m| !m.is_mptcp()) && e.conn.mptcp_join().is_none() {
+            return;
+        }
+        e.conn.abort_with(true);
+        if e.subflow_of.is_some() || e.foreign_of.is_some() {
+            return;
+        }
+        self.mptcp_close_subflows(None, id, None);
+        if self.mptcp.foreign.index().is_some() {
+            self.mptcp.pm_work.removals.push((id, None));
+        }
+    }
+
     /// Close the subflows of connection `meta` (here: `owner` None; in
-    /// stack `owner`) whose peer end has Address ID `addr_id`.
+    /// stack `owner`) whose peer end has Address ID `addr_id` (all of
+    /// them: `None`, with MP_FASTCLOSE).
     pub(super) fn mptcp_close_subflows(
         &mut self,
         owner: Option<(usize, ConnId)>,
         meta: ConnId,
-        addr_id: u8,
+        addr_id: Option<u8>,
     ) {
         let ids: Vec<ConnId> = self
             .conns
@@ -192,12 +214,15 @@ impl<D: Device> Stack<D> {
                     of && e
                         .conn
                         .mptcp_join()
-                        .is_some_and(|j| j.remote_addr_id == addr_id)
+                        .is_some_and(|j| addr_id.is_none_or(|a| j.remote_addr_id == a))
                 })
             })
             .collect();
         for c in ids {
-            self.iface.counters.mptcp_subflows_removed += 1;
+            match addr_id {
+                Some(_) => self.iface.counters.mptcp_subflows_removed += 1,
+                None => self.mptcp_fastclose(c),
+            }
             self.abort_conn(c);
         }
     }

@@ -288,6 +288,25 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// RFC 8684 §3.5: the connection is abandoned at once: the RST of
+    /// this subflow carries MP_FASTCLOSE with the peer's key ("Option R":
+    /// a RST with MP_FASTCLOSE on every subflow, which the stack does),
+    /// so the peer drops the whole connection, not just this subflow.
+    pub(super) fn mptcp_fastclose_option(&mut self) {
+        let remote = match (&self.mp, &self.join) {
+            (_, Some(j)) => Some(j.keys().1),
+            (Some(m), None) if m.is_mptcp() => m.remote_key,
+            _ => None,
+        };
+        if let (Some(k), Some(rst)) = (remote, &mut self.rst_pending) {
+            push(
+                &mut rst.options.mptcp,
+                &MptcpOption::MpFastclose { receiver_key: k.0 },
+            );
+            self.stats.mptcp_fastcloses_sent += 1;
+        }
+    }
+
     /// An ADD_ADDR echo waits for a pure ACK (a data segment has no room
     /// for it): the ACK request outlives the data segments sent meanwhile.
     pub(super) fn mptcp_echo_pending(&self) -> bool {

@@ -205,6 +205,8 @@ pub struct ConnStats {
     pub mptcp_add_addr_bad_hmac: u64,
     /// REMOVE_ADDR received (RFC 8684 §3.4.2).
     pub mptcp_remove_addr_received: u64,
+    /// RSTs sent with MP_FASTCLOSE (RFC 8684 §3.5).
+    pub mptcp_fastcloses_sent: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
     /// 5961 §5.2: blind data injection).
     pub old_ack_drops: u64,
