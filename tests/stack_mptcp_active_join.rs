@@ -58,6 +58,8 @@ struct Net {
     filter: Filter,
     /// Every TCP segment A sent on the joined subflow, in order.
     joined: Vec<TcpRepr>,
+    /// The application's connection at A, once connected.
+    id: Option<ConnId>,
 }
 
 impl Net {
@@ -82,6 +84,7 @@ impl Net {
             now: Instant::ZERO,
             filter: Box::new(|_, _, _, _| Fate::Pass),
             joined: Vec::new(),
+            id: None,
         }
     }
 
@@ -141,6 +144,7 @@ impl Net {
             })
             .expect("accepted");
         self.echo(id, bid, msg);
+        self.id = Some(id);
         (id, bid)
     }
 
@@ -426,7 +430,11 @@ fn add_addr(seg: &TcpRepr, id: u8, ip: Ipv4Addr, hmac: Option<u64>) -> Vec<u8> {
     tcp_frame_ips(IP_B, IP_A, &s, &[])
 }
 
-/// Announce B2 (Address ID 5) on B's first pure ACK to A after the
+/// B2's Address ID: what B's SYN/ACK on a join to it says (1 + its place
+/// in B's addresses), so that the announcement and the subflow agree.
+const B2_ID: u8 = 2;
+
+/// Announce B2 (Address ID `B2_ID`) on B's first pure ACK to A after the
 /// handshake, with the right HMAC or a wrong one; what A then sent.
 fn announce(good: bool) -> (Net, Vec<TcpRepr>) {
     use std::cell::RefCell;
@@ -450,8 +458,8 @@ fn announce(good: bool) -> (Net, Vec<TcpRepr>) {
             Some((ka, kb)) if !done && !on_join && pure_ack => {
                 done = true;
                 let ip = IP_B2.into();
-                let h = xdptcp::mptcp::crypto::add_addr_hmac(Key(kb), Key(ka), 5, ip, None);
-                Fate::Replace(add_addr(seg, 5, IP_B2, Some(h ^ u64::from(!good))))
+                let h = xdptcp::mptcp::crypto::add_addr_hmac(Key(kb), Key(ka), B2_ID, ip, None);
+                Fate::Replace(add_addr(seg, B2_ID, IP_B2, Some(h ^ u64::from(!good))))
             }
             _ => Fate::Pass,
         }
@@ -471,10 +479,65 @@ fn announce(good: bool) -> (Net, Vec<TcpRepr>) {
     (n, sent)
 }
 
+#[test]
+fn a_removed_address_takes_its_subflow_with_it() {
+    let (mut n, _) = announce(true);
+    assert_eq!(
+        n.a.connections()
+            .filter(|(t, _)| *t.remote.ip() == IP_B2)
+            .count(),
+        1
+    );
+    // RFC 8684 §3.4.2: B withdraws B2 on its next pure ACK on the first
+    // subflow.
+    let first_port =
+        n.a.connections()
+            .find(|(t, _)| *t.local.ip() == IP_A && *t.remote.ip() == IP_B)
+            .unwrap()
+            .0
+            .local
+            .port();
+    let mut done = false;
+    n.filter = Box::new(move |from_a, _, seg, len| {
+        if from_a
+            || done
+            || seg.dst_port != first_port
+            || len > 0
+            || seg.flags.syn()
+            || seg.flags.fin()
+        {
+            return Fate::Pass;
+        }
+        done = true;
+        let mut ids = [0u8; 37];
+        ids[0] = B2_ID;
+        let o = MptcpOption::RemoveAddr(xdptcp::wire::mptcp::RemoveAddr { count: 1, ids });
+        let mut b = [0u8; 40];
+        let k = o.emit(&mut b);
+        let mut s = *seg;
+        s.options.mptcp = MptcpRaw::from_slice(&b[..k]).unwrap();
+        Fate::Replace(tcp_frame_ips(IP_B, IP_A, &s, &[]))
+    });
+    assert_eq!(
+        n.a.connections().count(),
+        3,
+        "the first subflow and two joins"
+    );
+    // A's data makes B send a pure ACK (its delayed ACK).
+    n.a.send(n.id.unwrap(), b"once more").unwrap();
+    n.run_for(Duration::from_millis(200));
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_remove_addr_received, 1);
+    assert_eq!(c.mptcp_subflows_removed, 1);
+    assert!(n.a.connections().all(|(t, _)| *t.remote.ip() != IP_B2));
+    // A2 -> B stays, and the connection with it.
+    assert_eq!(n.a.connections().count(), 2);
+}
+
 fn echoes(sent: &[TcpRepr]) -> usize {
     sent.iter()
         .flat_map(mp_opts)
-        .filter(|o| matches!(o, MptcpOption::AddAddr(a) if a.echo && a.addr_id == 5 && a.hmac.is_none()))
+        .filter(|o| matches!(o, MptcpOption::AddAddr(a) if a.echo && a.addr_id == B2_ID && a.hmac.is_none()))
         .count()
 }
 
@@ -485,7 +548,7 @@ fn an_announced_address_is_echoed_and_joined() {
     assert_eq!(c.mptcp_add_addr_received, 1);
     assert_eq!(c.mptcp_add_addr_bad_hmac, 0);
     assert_eq!(echoes(&sent), 1, "one echo (RFC 8684 §3.4.1 E flag)");
-    // Full mesh, limit 2: A2 -> B (ID 0) and one pair to B2 (ID 5).
+    // Full mesh, limit 2: A2 -> B (ID 0) and one pair to B2.
     assert_eq!(c.mptcp_join_syns_sent, 2);
     assert_eq!(c.mptcp_subflows_opened, 2);
     let to_b2 =
