@@ -10,7 +10,10 @@
 //! is verified by both sides (Linux's `MPTCP_INFO` counts the subflow) and
 //! the transfer stays intact; and Linux over two veth pairs, its stream
 //! spread over both paths (one stack per interface: the join arrives at
-//! the second interface's stack), echoed intact.
+//! the second interface's stack), echoed intact; and the other way round,
+//! `xdptcp loadgen --mptcp` against a Linux MPTCP server that announces
+//! its second address: our path manager joins it (RFC 8684 §3.2, §3.4),
+//! the echo verified and both veth pairs carrying Linux's data.
 
 mod veth_common;
 use veth_common as common;
@@ -584,4 +587,246 @@ fn linux_mptcp_over_two_paths_echo_intact() {
     assert_eq!(linux_mib(&h, "MPTcpExtMPRstRx"), 0);
     let c = join_counters(echo, &stats);
     assert_eq!(c, [1, 0, 0, 0]);
+}
+
+/// A Linux MPTCP echo server on the wildcard address (a listener must be
+/// to accept joins on an announced address): one connection, echoed until
+/// it ends; `MPTCP_INFO`'s subflow count (the most seen) and `ss -Mi` once
+/// a subflow joined. Every wait is bounded (60 s accept, 30 s socket).
+const SERVER_PY: &str = r#"
+import json, socket, subprocess, sys, time
+port = int(sys.argv[1])
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", port))
+l.listen(4)
+l.settimeout(60)
+print("listening", flush=True)
+c, _ = l.accept()
+c.settimeout(30)
+n, most, ss, err, last = 0, 0, "", "", 0.0
+try:
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        c.sendall(b)
+        n += len(b)
+        if time.monotonic() - last > 0.05:
+            last = time.monotonic()
+            sub = c.getsockopt(284, 1, 256)[0]
+            if sub > most:
+                most = sub
+                ss = subprocess.run(["ss", "-Mti"], capture_output=True, text=True, timeout=10).stdout
+except OSError as e:
+    err = str(e)
+print(json.dumps({"echoed": n, "subflows": most, "ss": ss, "error": err}), flush=True)
+"#;
+
+/// Two veth pairs, Linux as an MPTCP server that announces its second
+/// address (`ip mptcp endpoint add 198.18.1.1 dev k1 signal`, limits
+/// `subflow 2 add_addr_accepted 2`).
+fn announcing_server_harness(tag: &str) -> Harness {
+    let h = Harness::up(tag, 1, &["--paths", "2"]);
+    sysctl(&h, "net.mptcp.enabled=1");
+    sysctl(&h, "net.mptcp.checksum_enabled=0");
+    let k1 = format!("{}k1", h.prefix);
+    for cmd in [
+        vec![
+            "ip",
+            "mptcp",
+            "limits",
+            "set",
+            "subflow",
+            "2",
+            "add_addr_accepted",
+            "2",
+        ],
+        vec![
+            "ip",
+            "mptcp",
+            "endpoint",
+            "add",
+            "198.18.1.1",
+            "dev",
+            k1.as_str(),
+            "signal",
+        ],
+    ] {
+        let out = h.run("k", &cmd);
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    h
+}
+
+#[test]
+fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
+    let t = "xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths";
+    if !ready(t) {
+        return;
+    }
+    let h = announcing_server_harness("lg");
+    let mut server = h
+        .command("k", "python3")
+        .args(["-c", SERVER_PY, "7007"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the Linux MPTCP server");
+    // Not `wait_listening`: its probe would be the one connection served.
+    let mut out_lines = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out_lines, &mut first).unwrap();
+    assert_eq!(
+        first.trim(),
+        "listening",
+        "the Linux MPTCP server did not start"
+    );
+    let (k0, k1) = (format!("{}k0", h.prefix), format!("{}k1", h.prefix));
+    let (b0, b1) = (link_bytes(&h, &k0), link_bytes(&h, &k1));
+    let (s0, s1) = (
+        format!("{}s0=198.18.0.2/24", h.prefix),
+        format!("{}s1=198.18.1.2/24", h.prefix),
+    );
+    let stats = std::env::temp_dir().join(format!("xdptcp-lgmp-{}.json", std::process::id()));
+    let out = h
+        .command("s", BIN)
+        .args(["loadgen", "--iface", &s0, "--iface", &s1])
+        .args(["--target", "198.18.0.1:7007", "--mode", "echo"])
+        .args(["--size", "64K", "--pipeline", "4", "--conns", "1"])
+        .args(["--duration", "4", "--verify", "--json", "--mptcp"])
+        .args(["--stats-json", stats.to_str().unwrap()])
+        .output()
+        .expect("running loadgen");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("loadgen JSON: {e}; exit {:?}: {err}", out.status));
+    eprintln!("loadgen: {j}");
+    // The stop-time reset ends the server's connection.
+    let mut line = String::new();
+    std::io::Read::read_to_string(&mut out_lines, &mut line).unwrap();
+    let so = server.wait_with_output().expect("the Linux server");
+    let r: serde_json::Value = line
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "server report: {line} {}",
+                String::from_utf8_lossy(&so.stderr)
+            )
+        });
+    let (a0, a1) = (link_bytes(&h, &k0), link_bytes(&h, &k1));
+    let sent = [a0.1 - b0.1, a1.1 - b1.1];
+    let received = [a0.0 - b0.0, a1.0 - b1.0];
+    eprintln!(
+        "bytes Linux sent: path 1 {} path 2 {}; received: path 1 {} path 2 {}",
+        sent[0], sent[1], received[0], received[1]
+    );
+    assert_eq!(out.status.code(), Some(0), "loadgen: {err}");
+    assert_eq!(j["errors"], 0, "{j}");
+    // Tens of MB echoed, each response checked (--verify).
+    let bytes = r["echoed"].as_u64().unwrap_or(0);
+    assert!(bytes >= 10 << 20, "only {bytes} bytes echoed: {j} {r}");
+    // MPTCP_INFO on the server: our join from the announced address.
+    assert_eq!(r["subflows"].as_u64(), Some(1), "{r}");
+    assert!(r["ss"].as_str().unwrap_or("").contains("198.18.1.2"), "{r}");
+    assert_eq!(linux_mib(&h, "MPTcpExtMPJoinAckRx"), 1);
+    assert_eq!(linux_mib(&h, "MPTcpExtEchoAdd"), 1);
+    assert_eq!(linux_mib(&h, "MPTcpExtMPRstRx"), 0);
+    // The stop-time reset: RST + MP_FASTCLOSE on both subflows (RFC 8684
+    // §3.5); Linux counts each.
+    assert!(linux_mib(&h, "MPTcpExtMPFastcloseRx") >= 1);
+    // Linux spreads its send over both subflows; ours goes on the first.
+    for (i, b) in sent.iter().enumerate() {
+        assert!(
+            *b > bytes / 10,
+            "path {} carried {b} of the {bytes} bytes Linux echoed",
+            i + 1
+        );
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats json")).unwrap();
+    let _ = std::fs::remove_file(&stats);
+    for (c, want) in [
+        ("mptcp_add_addr_received", 1),
+        ("mptcp_add_addr_bad_hmac", 0),
+        ("mptcp_join_syns_sent", 1),
+        ("mptcp_subflows_opened", 1),
+        ("mptcp_subflows_failed", 0),
+        ("mptcp_fallbacks", 0),
+        ("mptcp_mapping_mismatches", 0),
+        ("mptcp_fastcloses_sent", 2),
+    ] {
+        assert_eq!(common::stack_counter(&s, c), want, "{c}");
+    }
+}
+
+/// GET /bytes/N from `xdptcp http` with protocol `proto` (0: TCP, 262:
+/// MPTCP): the status line, the body length, and whether Linux's
+/// `MPTCP_INFO` answered (it does not for plain TCP or a fallback).
+const HTTP_GET_PY: &str = r#"
+import json, socket, sys
+proto, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+s.settimeout(20)
+s.connect(("198.18.0.2", 80))
+s.sendall(f"GET /bytes/{n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+got = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+head, _, body = got.partition(b"\r\n\r\n")
+mptcp = False
+if proto == 262:
+    try:
+        i = s.getsockopt(284, 1, 256)
+        mptcp = not (int.from_bytes(i[8:12], "little") & 1)
+    except OSError:
+        pass
+print(json.dumps({"status": head.split(b"\r\n")[0].decode(), "body": len(body), "mptcp": mptcp}))
+"#;
+
+#[test]
+fn http_mptcp_serves_plain_tcp_and_mptcp_clients() {
+    let t = "http_mptcp_serves_plain_tcp_and_mptcp_clients";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("hm", 1, &[]);
+    sysctl(&h, "net.mptcp.enabled=1");
+    let iface = format!("{}=198.18.0.2/24", h.iface());
+    let http = Command::new("ip")
+        .args(["netns", "exec", &h.nss(), BIN, "http", "--iface", &iface])
+        .args(["--duration", "60", "--mptcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning xdptcp http");
+    assert!(
+        netns::wait_listening(&h.nsk(), "198.18.0.2:80"),
+        "xdptcp http did not start listening"
+    );
+    for (proto, want_mptcp) in [(0, false), (262, true)] {
+        let o = h
+            .command("k", "python3")
+            .args(["-c", HTTP_GET_PY, &proto.to_string(), "300000"])
+            .output()
+            .expect("python3");
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&o.stderr));
+        });
+        eprintln!("protocol {proto}: {r}");
+        assert_eq!(r["status"], "HTTP/1.1 200 OK", "{r}");
+        assert_eq!(r["body"].as_u64(), Some(300000), "{r}");
+        assert_eq!(r["mptcp"].as_bool(), Some(want_mptcp), "{r}");
+    }
+    let (code, err) = netns::stop(http);
+    assert_eq!(code, 0, "xdptcp http: {err}");
 }

@@ -21,6 +21,14 @@ pub struct HttpArgs {
     /// Largest request body accepted (POST /echo), e.g. 16M; beyond: 413.
     #[arg(long, default_value = "16M", value_parser = crate::cli::args::parse_size)]
     pub max_body: u64,
+    /// Accept MPTCP v1 (RFC 8684) as well as plain TCP.
+    #[arg(long)]
+    pub mptcp: bool,
+    /// With --mptcp: extra subflows (MP_JOIN) one connection accepts, on
+    /// any --iface; beyond, joins are refused with RST + MP_TCPRST.
+    /// Default 0: no joins (flag C).
+    #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub mptcp_subflows: u8,
     #[command(flatten)]
     pub dp: DataPath,
 }
@@ -52,6 +60,8 @@ pub fn run(a: HttpArgs) -> i32 {
     }
     // Many short-lived connections: smaller per-connection buffers.
     cfg.tcp.snd_buf = 256 << 10;
+    cfg.tcp.mptcp = a.mptcp;
+    cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
     let http = HttpConfig {
         port: a.port,
         root: a.root.clone(),

@@ -65,6 +65,17 @@ pub struct LoadgenArgs {
     /// Write a latency-by-percentile plot (SVG).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Ask for MPTCP v1 (RFC 8684) on every connection (a server without
+    /// it answers plain TCP). Connections open from the first --iface;
+    /// the others are extra paths for the subflows.
+    #[arg(long)]
+    pub mptcp: bool,
+    /// With --mptcp: extra subflows (MP_JOIN) per connection, full mesh
+    /// from each --iface address to each address the server is known by
+    /// (its own and those it announces), as `ip mptcp limits set subflow
+    /// N`. 0 to 8; default: one per extra --iface, at least 1.
+    #[arg(long, requires = "mptcp", value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub mptcp_subflows: Option<u8>,
     #[command(flatten)]
     pub dp: DataPath,
 }
@@ -141,6 +152,12 @@ pub fn run(a: LoadgenArgs) -> i32 {
     };
     cfg.max_conns = cfg.max_conns.max(a.conns * 2 + 1024);
     cfg.ephemeral_ports = Some((1024, 65535));
+    cfg.tcp.mptcp = a.mptcp;
+    if a.mptcp {
+        let extra = dp.ifaces.len().saturating_sub(1).clamp(1, 8) as u8;
+        cfg.tcp.mptcp_max_subflows = a.mptcp_subflows.unwrap_or(extra);
+    }
+    let mptcp = a.mptcp;
     let bytes_n = a
         .path
         .strip_prefix("/bytes/")
@@ -190,8 +207,19 @@ pub fn run(a: LoadgenArgs) -> i32 {
     let make = {
         let load = load.clone();
         let shared = shared.clone();
+        let idle = Arc::new(LoadConfig {
+            conns: 0,
+            ..(*load).clone()
+        });
         move |ctx: runtime::WorkerCtx| {
-            LoadApp::new(load.clone(), shared.clone(), ctx.worker, ctx.workers).with_rss(ctx.rss)
+            // With MPTCP the connections open from the first interface;
+            // the others carry the subflows their path managers open.
+            let cfg = if mptcp && ctx.iface > 0 {
+                idle.clone()
+            } else {
+                load.clone()
+            };
+            LoadApp::new(cfg, shared.clone(), ctx.worker, ctx.workers).with_rss(ctx.rss)
         }
     };
     let result = runtime::run(&cfg, make, &ready);

@@ -9,16 +9,20 @@
 //!   checksum.
 //! - [`session`]: the connection-level state: negotiation and fallback, the
 //!   data sequence space, DATA_FIN.
-//! - [`join`]: the passive MP_JOIN handshake of an extra subflow.
+//! - [`join`]: the MP_JOIN handshake of an extra subflow, either side.
+//! - [`pm`]: the path manager of a connection we opened: which subflows
+//!   to open (full mesh).
 //! - [`rxmap`]: the peer's DSS mappings on one subflow, until its in-order
 //!   data has been mapped onto the data sequence space.
 
 pub mod crypto;
 pub mod join;
+pub mod pm;
 pub mod rxmap;
 pub mod session;
 
 pub use crypto::{Key, KeySource};
 pub use join::{Join, JoinPhase, JoinReject, JoinSyn};
+pub use pm::{LocalAddr, PathManager, RemoteAddr};
 pub use rxmap::{MapError, RxDsn, RxMapping, RxMaps};
 pub use session::{FallbackReason, Phase, Role, RxVerdict, Session};

@@ -17,7 +17,9 @@
 use super::crypto::{self, Key};
 use super::rxmap::{RxDsn, RxMapping};
 use crate::wire::checksum;
-use crate::wire::mptcp::{cap_flags, Dss, DssMapping, MpCapable, MptcpOption, MPTCP_VERSION};
+use crate::wire::mptcp::{
+    cap_flags, AddAddr, Dss, DssMapping, MpCapable, MptcpOption, RemoveAddr, MPTCP_VERSION,
+};
 use crate::wire::tcp::whole_options;
 
 /// Which end of the handshake we are.
@@ -73,6 +75,10 @@ pub struct RxVerdict {
     pub mapping: Option<RxMapping>,
     /// The DSN of the peer's DATA_FIN, when the segment carried it.
     pub data_fin: Option<RxDsn>,
+    /// Path management (RFC 8684 §3.4): an ADD_ADDR or REMOVE_ADDR the
+    /// segment carried, for the path manager.
+    pub add_addr: Option<AddAddr>,
+    pub remove_addr: Option<RemoveAddr>,
 }
 
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
@@ -110,6 +116,9 @@ pub struct Session {
     /// a Linux peer reinject its unacknowledged data at the connection
     /// level, which one subflow mapped one to one cannot take).
     pub deny_join: bool,
+    /// The peer's SYN/ACK set flag C: no new subflow to the first
+    /// subflow's address and port (RFC 8684 §3.1).
+    pub peer_denies_join: bool,
     /// Widening hints for our and the peer's subflow offsets.
     snd_hint: u64,
     rcv_hint: u64,
@@ -210,6 +219,7 @@ impl Session {
             mapping_seen: false,
             data_hint: 0,
             deny_join: false,
+            peer_denies_join: false,
             snd_hint: 0,
             rcv_hint: 0,
             rx_csum: None,
@@ -233,6 +243,19 @@ impl Session {
     /// Our token (RFC 8684 §3.1), once we have a key.
     pub fn local_token(&self) -> Option<u32> {
         self.local_key.map(Key::token)
+    }
+
+    /// Whether our path manager may open subflows now (RFC 8684 §3.2):
+    /// `None` never (not the client, or plain TCP); `Some(true)` once
+    /// the connection is fully established, i.e. the server's DSS (or
+    /// ADD_ADDR) showed
+    /// that our MP_CAPABLE third ACK arrived (a join racing it over
+    /// another path would find no token there).
+    pub fn joins_allowed(&self) -> Option<bool> {
+        if self.role != Role::Client || self.phase == Phase::Fallback {
+            return None;
+        }
+        Some(self.phase == Phase::Established && self.peer_dss_seen && self.remote_key.is_some())
     }
 
     /// Whether MPTCP is in use (not fallen back).
@@ -304,6 +327,7 @@ impl Session {
                     self.set_remote_key(Key(k));
                 }
                 self.checksum = self.want_checksum || c.checksum_required();
+                self.peer_denies_join = c.flags & cap_flags::C != 0;
                 self.phase = Phase::Established;
             }
             _ => self.fall_back(FallbackReason::NotOffered, &mut v),
@@ -381,9 +405,17 @@ impl Session {
                         v.bad_options += 1;
                     }
                 }
-                // Later stages: MP_JOIN, ADD_ADDR, ... are not used with one
-                // subflow; MP_TCPRST comes with a RST, which the TCP layer
-                // acts on.
+                Ok(MptcpOption::AddAddr(a)) => {
+                    // An announcement shows, as a DSS does, that the
+                    // server has our keys: fully established (as Linux).
+                    if !a.echo && self.role == Role::Client {
+                        self.peer_dss_seen = true;
+                    }
+                    v.add_addr = Some(a);
+                }
+                Ok(MptcpOption::RemoveAddr(r)) => v.remove_addr = Some(r),
+                // MP_TCPRST comes with a RST, which the TCP layer acts on;
+                // MP_PRIO and MP_FAIL are later stages.
                 Ok(_) => {}
                 Err(_) => v.bad_options += 1,
             }

@@ -119,12 +119,27 @@ pub fn port_for_worker(
     let first = u32::from(start.clamp(lo, hi) - lo);
     (0..span)
         .map(|i| lo + ((first + i) % span) as u16)
-        .find(|&p| match rss {
-            // The device's own hash of the answers (from the remote to
-            // us): they arrive on queue `me`, this worker's.
-            Some(r) => r.queue(remote, local, remote_port, p) == Some(me as u32),
-            None => owner(local, p, remote, remote_port, workers) == me,
-        })
+        .find(|&p| port_lands_on(local, remote, remote_port, p, me, workers, rss))
+}
+
+/// Whether the flow from `local:port` to `remote:remote_port` is owned by
+/// worker `me` (with the device's `rss`: its answers arrive on `me`'s
+/// queue).
+pub fn port_lands_on(
+    local: u32,
+    remote: u32,
+    remote_port: u16,
+    port: u16,
+    me: usize,
+    workers: usize,
+    rss: Option<&Rss>,
+) -> bool {
+    match rss {
+        // The device's own hash of the answers (from the remote to us):
+        // they arrive on queue `me`, this worker's.
+        Some(r) => r.queue(remote, local, remote_port, port) == Some(me as u32),
+        None => owner(local, port, remote, remote_port, workers) == me,
+    }
 }
 
 /// Active open from worker `me` of `workers`: a local port whose flow this

@@ -203,6 +203,22 @@ pub fn run<A: RuntimeApp>(
         if n_ifaces > 1 {
             stack.mptcp_set_shared(i);
         }
+        // MPTCP: the subflows our path manager opens land on this worker,
+        // as plain active opens do (`owner::connect_owned`).
+        if workers > 1 {
+            let rss = rss.clone();
+            stack.mptcp_set_port_filter(Box::new(move |l, r, port| {
+                super::owner::port_lands_on(
+                    u32::from(l),
+                    u32::from(*r.ip()),
+                    r.port(),
+                    port,
+                    me,
+                    workers,
+                    rss.as_deref(),
+                )
+            }));
+        }
         stacks.push(stack);
         apps.push(make_app(WorkerCtx {
             worker: me,

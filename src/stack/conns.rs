@@ -54,6 +54,12 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_joined_bytes,
         mptcp_joins_accepted,
         mptcp_joins_rejected_hmac,
+        mptcp_subflows_opened,
+        mptcp_join_synack_bad_hmac,
+        mptcp_add_addr_received,
+        mptcp_add_addr_bad_hmac,
+        mptcp_remove_addr_received,
+        mptcp_fastcloses_sent,
         challenge_acks,
         out_of_window,
         paws_drops,
@@ -162,6 +168,8 @@ impl<D: Device> Stack<D> {
             self.mptcp_forward(id, meta);
         } else if let Some((stack, meta)) = e.foreign_of {
             self.mptcp_forward_foreign(id, stack, meta);
+        } else if e.pm_wait {
+            self.mptcp_pm_check(id);
         }
         let Some(e) = self.conns.get_mut(id) else {
             return;
@@ -180,6 +188,13 @@ impl<D: Device> Stack<D> {
             Self::rearm_entry(&mut self.timers, id, e);
             return;
         }
+
+        if ev.mptcp_signal {
+            self.mptcp_on_signals(id);
+        }
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
 
         // RFC 4987 §3.1: a half-open connection leaves the SYN backlog when
         // it completes or dies.
@@ -312,6 +327,14 @@ impl<D: Device> Stack<D> {
             self.pool.waiters.retain(|w| *w != id);
         }
         add_conn_counters(&mut self.iface.counters, e.conn.stats());
+        if let Some(j) = e.conn.mptcp_join().filter(|j| j.is_active()) {
+            let c = &mut self.iface.counters;
+            if j.phase == crate::mptcp::JoinPhase::Verified {
+                c.mptcp_subflows_closed += 1;
+            } else {
+                c.mptcp_subflows_failed += 1;
+            }
+        }
         self.mptcp_release(id, &e.conn, e.subflow_of, e.foreign_of);
         self.iface.counters.conns_closed += 1;
     }

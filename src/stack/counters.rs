@@ -180,6 +180,29 @@ pub struct StackCounters {
     pub mptcp_joins_rejected_limit: u64,
     /// Joined subflows reset: the third ACK's HMAC was wrong or missing.
     pub mptcp_joins_rejected_hmac: u64,
+    /// MP_JOIN SYNs we sent (the path manager opening a subflow, RFC 8684
+    /// §3.2).
+    pub mptcp_join_syns_sent: u64,
+    /// Subflows we joined that reached the fourth ACK.
+    pub mptcp_subflows_opened: u64,
+    /// Subflows we joined that ended before the fourth ACK (refused,
+    /// bad HMAC-B, timed out).
+    pub mptcp_subflows_failed: u64,
+    /// Subflows we joined that closed after being opened.
+    pub mptcp_subflows_closed: u64,
+    /// ... of the failed: the SYN/ACK's HMAC-B was wrong or missing.
+    pub mptcp_join_synack_bad_hmac: u64,
+    /// ADD_ADDR received with a valid HMAC and echoed (RFC 8684 §3.4.1).
+    pub mptcp_add_addr_received: u64,
+    /// ADD_ADDR ignored for a wrong or missing HMAC.
+    pub mptcp_add_addr_bad_hmac: u64,
+    /// REMOVE_ADDR received (RFC 8684 §3.4.2).
+    pub mptcp_remove_addr_received: u64,
+    /// Subflows reset because the peer withdrew their address.
+    pub mptcp_subflows_removed: u64,
+    /// RSTs sent with MP_FASTCLOSE: the application aborted an MPTCP
+    /// connection (RFC 8684 §3.5), one on each of its subflows.
+    pub mptcp_fastcloses_sent: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).
     pub pmtu_reductions: u64,
     /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).

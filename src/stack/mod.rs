@@ -23,6 +23,7 @@ mod iface;
 mod listener;
 mod mptcp;
 mod mptcp_foreign;
+mod mptcp_pm;
 mod pool;
 mod ratelimit;
 mod tcp_table;
@@ -31,6 +32,7 @@ mod udp;
 
 pub use mptcp::JoinTarget;
 pub use mptcp_foreign::mptcp_route;
+pub use mptcp_pm::PortFilter;
 
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
@@ -313,6 +315,12 @@ impl<D: Device> Stack<D> {
             self.mark_dirty(id);
         }
         self.run_timers(now);
+        if !self.mptcp.pm_work.is_empty() && self.mptcp.foreign.index().is_none() {
+            // A stack alone runs its path managers here; a worker's
+            // several stacks run them together in `mptcp_route`.
+            let mut one = [&mut *self];
+            mptcp_pm::pm_run(&mut one, 0);
+        }
         self.iface.poll_arp(now);
         self.poll_frags(now);
         self.flush_dirty(now);
@@ -506,6 +514,9 @@ impl<D: Device> Stack<D> {
         let conn = Connection::connect(&self.cfg.tcp, tuple, iss, now);
         let mut entry = ConnEntry::new(conn, tuple, None);
         entry.visible = true;
+        // RFC 8684 §3.2: a connection we open with MPTCP gets a path
+        // manager once it is fully established (`mptcp_pm`).
+        entry.pm_wait = self.cfg.tcp.mptcp;
         let id = self.conns.insert(entry);
         self.mptcp_assign_key(id);
         self.iface.counters.conns_opened += 1;
@@ -698,6 +709,7 @@ impl<D: Device> Stack<D> {
     /// Send RST and forget the connection (a `Closed{Aborted}` event follows).
     pub fn abort(&mut self, id: ConnId) -> Result<(), Error> {
         self.app_conn(id)?;
+        self.mptcp_fastclose(id);
         self.abort_conn(id);
         Ok(())
     }
@@ -712,6 +724,7 @@ impl<D: Device> Stack<D> {
         self.now = now;
         let ids: Vec<ConnId> = self.conns.ids().take(limit).collect();
         for id in ids {
+            self.mptcp_fastclose(id);
             self.abort_conn(id);
         }
         self.conns.len()

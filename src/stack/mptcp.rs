@@ -9,10 +9,12 @@ use super::tcp_table::ConnEntry;
 use super::{ConnId, Stack};
 use crate::io::{Device, Frame};
 use crate::mptcp::join::{self, JoinSyn};
-use crate::mptcp::{Join, KeySource, Phase};
+use crate::mptcp::pm::Signals;
+use crate::mptcp::{Join, KeySource, LocalAddr, PathManager, Phase, RemoteAddr};
 use crate::tcp::{self, Connection, FourTuple, Payload, TcpRepr};
 use crate::time::Instant;
 use crate::wire::MptcpRaw;
+use core::net::SocketAddrV4;
 use hashbrown::HashMap;
 
 /// Draws before giving up on a unique token (2^-32 odds each): the
@@ -21,10 +23,31 @@ const MAX_DRAWS: u32 = 16;
 
 /// A token in use: the connection holding it (its first subflow) and the
 /// extra subflows joined to it, live or half-open.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct TokenEntry {
     conn: ConnId,
     joined: u8,
+    /// The path manager of a connection we opened (`mptcp_pm`), once it
+    /// is fully established and may have extra subflows.
+    pm: Option<Box<PathManager>>,
+    /// Addresses announced before the path manager started.
+    early: Vec<(u8, SocketAddrV4)>,
+}
+
+/// Work for the path managers (`mptcp_pm::pm_run`).
+#[derive(Debug, Default)]
+pub(super) struct PmWork {
+    /// Tokens whose path manager has subflows to open.
+    pub due: Vec<u32>,
+    /// Subflows to close: (the connection, the peer's Address ID it
+    /// withdrew; `None`: all, the connection was aborted).
+    pub removals: Vec<(ConnId, Option<u8>)>,
+}
+
+impl PmWork {
+    pub(super) fn is_empty(&self) -> bool {
+        self.due.is_empty() && self.removals.is_empty()
+    }
 }
 
 /// The key source and the tokens in use.
@@ -33,6 +56,9 @@ pub(super) struct Tokens {
     in_use: HashMap<u32, TokenEntry>,
     /// Joins and subflow data for the worker's other stacks.
     pub(super) foreign: super::mptcp_foreign::Foreign,
+    pub(super) pm_work: PmWork,
+    /// Which ports active joins may use.
+    pub(super) port_filter: Option<super::mptcp_pm::PortFilter>,
 }
 
 impl Tokens {
@@ -41,7 +67,71 @@ impl Tokens {
             keys: KeySource::new(secret),
             in_use: HashMap::new(),
             foreign: Default::default(),
+            pm_work: PmWork::default(),
+            port_filter: None,
         }
+    }
+
+    /// Start the path manager of the connection holding `token`.
+    pub(super) fn set_pm(&mut self, token: u32, pm: PathManager) {
+        if let Some(t) = self.in_use.get_mut(&token) {
+            let mut pm = pm;
+            for (id, a) in t.early.drain(..) {
+                pm.add_remote(id, a);
+            }
+            t.pm = Some(Box::new(pm));
+            self.pm_work.due.push(token);
+        }
+    }
+
+    /// The path manager of the connection holding `token`, if it runs one.
+    pub(super) fn pm_mut(&mut self, token: u32) -> Option<&mut PathManager> {
+        self.in_use.get_mut(&token)?.pm.as_deref_mut()
+    }
+
+    /// The next subflow the path manager of `token` wants, from one of
+    /// `locals`, with our Address ID for it.
+    pub(super) fn pm_next(
+        &mut self,
+        token: u32,
+        locals: &[LocalAddr],
+    ) -> Option<(LocalAddr, RemoteAddr, u8)> {
+        let pm = self.pm_mut(token)?;
+        let (l, r) = pm.next(locals)?;
+        Some((l, r, pm.local_id(l, locals)))
+    }
+
+    /// Announced and withdrawn addresses for the path manager of
+    /// `token` (`port`: the first subflow's remote port, for
+    /// announcements without one). Before the path manager starts they
+    /// wait in `early`.
+    pub(super) fn pm_signal(&mut self, token: u32, sig: &Signals, port: u16) {
+        let Some(t) = self.in_use.get_mut(&token) else {
+            return;
+        };
+        let mut due = false;
+        for &(id, ip, p) in &sig.added {
+            let a = SocketAddrV4::new(ip, p.unwrap_or(port));
+            match t.pm.as_deref_mut() {
+                Some(pm) => due |= pm.add_remote(id, a),
+                None if t.early.len() < crate::mptcp::pm::MAX_REMOTE => t.early.push((id, a)),
+                None => {}
+            }
+        }
+        for &id in &sig.removed {
+            t.early.retain(|e| e.0 != id);
+            if let Some(pm) = t.pm.as_deref_mut() {
+                pm.remove_remote(id);
+            }
+        }
+        if due {
+            self.pm_work.due.push(token);
+        }
+    }
+
+    /// A fresh MP_JOIN nonce (R-A of an active join).
+    pub(super) fn next_nonce(&mut self) -> u32 {
+        self.keys.next_nonce()
     }
 }
 
@@ -81,6 +171,8 @@ impl<D: Device> Stack<D> {
                 TokenEntry {
                     conn: id,
                     joined: 0,
+                    pm: None,
+                    early: Vec::new(),
                 },
             );
             e.conn.set_mptcp_key(key);

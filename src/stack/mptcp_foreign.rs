@@ -71,6 +71,11 @@ impl Foreign {
         true
     }
 
+    /// This stack's index among the worker's, if it shares.
+    pub(super) fn index(&self) -> Option<usize> {
+        self.index
+    }
+
     pub(super) fn released(&mut self, stack: usize, meta: ConnId, token: u32) {
         self.released.push((stack, meta, token));
     }
@@ -104,14 +109,15 @@ fn pair<T>(v: &mut [T], a: usize, b: usize) -> Option<(&mut T, &mut T)> {
     }
 }
 
-/// Route MPTCP between the stacks of one worker: joins for tokens another
-/// stack holds, joined subflows' data to their connection and its
+/// Route MPTCP between the stacks of one worker: the path managers'
+/// active joins (`mptcp_pm`), joins for tokens another stack holds, joined subflows' data to their connection and its
 /// DATA_ACK and window back, freed subflow places. Run by the worker
 /// after receiving and before transmitting, so that a subflow's ACK
 /// carries its connection's state. `stacks[i]` must be the stack given
 /// index `i` with [`Stack::mptcp_set_shared`].
 pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
     for i in 0..stacks.len() {
+        super::mptcp_pm::pm_run(stacks, i);
         while let Some(p) = stacks[i].borrow_mut().mptcp.foreign.pending.pop_front() {
             let found = (0..stacks.len())
                 .filter(|&j| j != i)

@@ -57,6 +57,9 @@ pub(crate) struct ConnEntry<F: Frame> {
     /// ... or to a connection of another stack of the same worker (its
     /// index in the worker's stacks, and the connection there).
     pub foreign_of: Option<(usize, super::ConnId)>,
+    /// An MPTCP connection we opened, whose path manager has not started
+    /// yet (`mptcp_pm`).
+    pub pm_wait: bool,
 }
 
 impl<F: Frame> ConnEntry<F> {
@@ -83,6 +86,7 @@ impl<F: Frame> ConnEntry<F> {
             nud_confirmed: None,
             subflow_of: None,
             foreign_of: None,
+            pm_wait: false,
         }
     }
 }

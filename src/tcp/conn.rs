@@ -587,6 +587,13 @@ impl<F: Frame> Connection<F> {
 
     /// Abort (RFC 9293 §3.10.5): RST to the peer, queues discarded, CLOSED.
     pub fn abort(&mut self) {
+        self.abort_with(false);
+    }
+
+    /// [`Connection::abort`]; `fastclose`: an MPTCP connection (or one of
+    /// its subflows) is abandoned as a whole, and its RST carries
+    /// MP_FASTCLOSE (RFC 8684 §3.5).
+    pub fn abort_with(&mut self, fastclose: bool) {
         if matches!(
             self.state,
             State::SynReceived
@@ -596,6 +603,9 @@ impl<F: Frame> Connection<F> {
                 | State::CloseWait
         ) {
             self.queue_active_reset();
+            if fastclose {
+                self.mptcp_fastclose_option();
+            }
         }
         self.enter_closed();
     }

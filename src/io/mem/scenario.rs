@@ -307,15 +307,24 @@ pub fn path_mac(i: u8, path: u8) -> MacAddr {
     MacAddr([0x02, 0, 0, 0, path, i + 1])
 }
 
-/// The configuration of simulated host `i` on path `path` (its own /24,
-/// 198.18.path.(i+1)) with TCP settings `tcp`.
+/// The configuration of simulated host `i` on path `path` with TCP
+/// settings `tcp`. Path 0 is [`host_config`]'s. On the others the client
+/// (host 0) is 198.18.path.1/16 and the server (host 1) is reachable at
+/// its one address, 198.18.0.2/16, on every path: a multihomed server
+/// behind one address (as `tests/veth_mptcp.rs` sets up Linux), so the
+/// client's path manager joins it from each of its addresses.
 pub fn path_config(i: u8, path: u8, tcp: Config, seed: u64) -> StackConfig {
     let mut cfg = host_config(i, tcp, seed);
+    if path == 0 {
+        return cfg;
+    }
     cfg.mac = path_mac(i, path);
-    cfg.addrs = vec![Ipv4Cidr {
-        addr: Ipv4Addr::new(198, 18, path, i + 1),
-        prefix: 24,
-    }];
+    let addr = if i == 1 {
+        host_ip(1)
+    } else {
+        Ipv4Addr::new(198, 18, path, i + 1)
+    };
+    cfg.addrs = vec![Ipv4Cidr { addr, prefix: 16 }];
     cfg
 }
 
@@ -441,8 +450,8 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     }
     net.set_path_hop(p.path_hop);
     if p.trace {
-        net.set_tracer(Box::new(|r: &super::trace::TraceRecord<'_>| {
-            let name = |i: usize| if i == 0 { 'C' } else { 'S' };
+        net.set_tracer(Box::new(move |r: &super::trace::TraceRecord<'_>| {
+            let name = |i: usize| if i < paths { 'C' } else { 'S' };
             eprintln!(
                 "{:>12.3} ms {}>{} {:<9} {}",
                 r.at.micros() as f64 / 1000.0,
@@ -475,7 +484,13 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     let extra = |i: u8| {
         (1..paths as u8)
             .map(|path| {
-                let mut n = StackNode::new(mk_on(i, path), NoApp);
+                let mut s = mk_on(i, path);
+                // As every interface's app does in the runtime: joins to
+                // the server's port arrive on any path.
+                if i == 1 {
+                    s.listen(BULK_PORT).expect("a fresh stack listens");
+                }
+                let mut n = StackNode::new(s, NoApp);
                 n.check = true;
                 n
             })

@@ -88,3 +88,34 @@ fn reject_option_is_mp_tcprst_mptcp_error() {
     // RFC 8684 §3.6, figure 16: subtype 8, flags 0, reason 0x01.
     assert_eq!(emit(reject_option()), hex("1e048001"));
 }
+
+/// The active side as Linux's client ran it: our SYN is the bytes Linux
+/// sent, Linux's server SYN/ACK verifies, and our third ACK is the bytes
+/// Linux sent.
+#[test]
+fn active_join_matches_the_linux_capture() {
+    let mut j = Join::active(KEY_A, KEY_B, 0xf4908819, 1);
+    assert_eq!(j.phase, JoinPhase::SynSent);
+    assert!(j.is_active());
+    assert_eq!(emit(j.syn_option()), hex(SYN));
+    assert_eq!(
+        j.on_syn_ack(&hex("1e1010000c14d5f0abf63ceb224396a4")),
+        Ok(())
+    );
+    assert_eq!(j.phase, JoinPhase::AckSent);
+    assert_eq!(emit(j.third_ack_option()), hex(THIRD_ACK));
+    j.on_fourth_ack();
+    assert_eq!(j.phase, JoinPhase::Verified);
+}
+
+#[test]
+fn active_join_refuses_a_wrong_or_missing_hmac_b() {
+    let mut j = Join::active(KEY_A, KEY_B, 0xf4908819, 1);
+    // One bit of the truncated HMAC flipped.
+    assert_eq!(
+        j.on_syn_ack(&hex("1e1010000c14d5f0abf63cea224396a4")),
+        Err(JoinReject::Hmac)
+    );
+    assert_eq!(j.on_syn_ack(&[]), Err(JoinReject::Hmac));
+    assert_eq!(j.phase, JoinPhase::SynSent);
+}

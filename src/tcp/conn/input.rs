@@ -64,6 +64,9 @@ impl<F: Frame> Connection<F> {
         self.rcvq = crate::tcp::recv::RecvBuffer::new(seg.seq + 1);
         if f.ack() {
             self.mptcp_on_syn_ack(seg);
+            if !self.join_on_syn_ack(seg) {
+                return;
+            }
         }
         self.negotiate(seg);
         self.last_rx = self.now;

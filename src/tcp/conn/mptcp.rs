@@ -10,7 +10,7 @@ use crate::io::Frame;
 use crate::mptcp::{crypto::Key, JoinPhase, Phase, RxVerdict, Session};
 use crate::tcp::cc::lia::{Lia, LiaGroup};
 use crate::tcp::{MptcpCc, TcpRepr};
-use crate::wire::mptcp::{Dss, MptcpOption};
+use crate::wire::mptcp::{AddAddr, Dss, MptcpOption, RemoveAddr};
 use crate::wire::MptcpRaw;
 use std::sync::Arc;
 
@@ -64,6 +64,7 @@ impl<F: Frame> Connection<F> {
     /// peer offered MP_CAPABLE.
     pub fn mptcp_wants_key(&self) -> bool {
         match &self.mp {
+            None if self.join.is_some() => false,
             None => self.cfg.mptcp && self.state == State::SynSent && self.syn_sent_at.is_none(),
             Some(m) => m.local_key.is_none() && m.phase != Phase::Fallback,
         }
@@ -120,7 +121,11 @@ impl<F: Frame> Connection<F> {
     /// stack gave none) answers as plain TCP.
     pub(super) fn mptcp_syn_options(&mut self, raw: &mut MptcpRaw) {
         if let Some(j) = &self.join {
-            push(raw, &j.syn_ack_option());
+            if j.is_active() {
+                push(raw, &j.syn_option());
+            } else {
+                push(raw, &j.syn_ack_option());
+            }
             return;
         }
         let Some(m) = &mut self.mp else { return };
@@ -152,6 +157,23 @@ impl<F: Frame> Connection<F> {
             return raw;
         }
         let data_ack = self.mptcp_data_ack();
+        if let Some(j) = self
+            .join
+            .as_deref()
+            .filter(|j| j.phase == JoinPhase::AckSent)
+        {
+            // RFC 8684 §3.2: our third ACK carries HMAC-A, until the
+            // fourth ACK shows it arrived.
+            push(&mut raw, &j.third_ack_option());
+            return raw;
+        }
+        if len == 0 && !fin {
+            // RFC 8684 §3.4.1: the echo of an announcement, on a pure ACK
+            // (it fits beside timestamps and a DATA_ACK, not a mapping).
+            if let Some(e) = self.mpx.as_deref_mut().and_then(|x| x.signals.echo.take()) {
+                push(&mut raw, &MptcpOption::AddAddr(e));
+            }
+        }
         if let Some(j) = &self.join {
             // A joined subflow sends no data yet: its segments carry the
             // connection's DATA_ACK (RFC 8684 §3.3.2: "the DATA_ACK ... can
@@ -208,6 +230,9 @@ impl<F: Frame> Connection<F> {
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
         self.count_verdict(&v);
+        if v.add_addr.is_some() || v.remove_addr.is_some() {
+            self.mptcp_path_signal(v.add_addr.as_ref(), v.remove_addr.as_ref());
+        }
         if was && !now {
             // Plain TCP from here: the DSS room in each segment is freed.
             self.snd_mss += DSS_LEN;
@@ -253,6 +278,75 @@ impl<F: Frame> Connection<F> {
             // Only the DATA_FIN ends the application's data.
             self.events.read_closed = !fin_before && self.mptcp_data_fin_done();
         }
+    }
+
+    /// An ADD_ADDR or REMOVE_ADDR from the peer (RFC 8684 §3.4), on any
+    /// subflow: an announcement with a valid HMAC is echoed and kept for
+    /// the path manager, a bad one ignored; withdrawn IDs are kept too.
+    pub(super) fn mptcp_path_signal(&mut self, add: Option<&AddAddr>, remove: Option<&RemoveAddr>) {
+        let keys = match (&self.mp, &self.join) {
+            (_, Some(j)) => Some(j.keys()),
+            (Some(m), None) => m.local_key.zip(m.remote_key),
+            (None, None) => None,
+        };
+        let Some(x) = self.mpx.as_deref_mut() else {
+            return;
+        };
+        if let (Some(a), Some((local, remote))) = (add, keys) {
+            if a.echo {
+                // The echo of our own announcement (the stack's server side
+                // announces; nothing waits for it here).
+            } else if x.signals.on_add_addr(a, remote, local) {
+                self.stats.mptcp_add_addr_received += 1;
+                self.ack_now = true;
+            } else {
+                self.stats.mptcp_add_addr_bad_hmac += 1;
+            }
+        }
+        if let Some(r) = remove {
+            self.stats.mptcp_remove_addr_received += 1;
+            x.signals.on_remove_addr(r.ids());
+        }
+        if x.signals.pending() {
+            self.events.mptcp_signal = true;
+        }
+    }
+
+    /// RFC 8684 §3.5: the connection is abandoned at once: the RST of
+    /// this subflow carries MP_FASTCLOSE with the peer's key ("Option R":
+    /// a RST with MP_FASTCLOSE on every subflow, which the stack does),
+    /// so the peer drops the whole connection, not just this subflow.
+    pub(super) fn mptcp_fastclose_option(&mut self) {
+        let remote = match (&self.mp, &self.join) {
+            (_, Some(j)) => Some(j.keys().1),
+            (Some(m), None) if m.is_mptcp() => m.remote_key,
+            _ => None,
+        };
+        if let (Some(k), Some(rst)) = (remote, &mut self.rst_pending) {
+            push(
+                &mut rst.options.mptcp,
+                &MptcpOption::MpFastclose { receiver_key: k.0 },
+            );
+            self.stats.mptcp_fastcloses_sent += 1;
+        }
+    }
+
+    /// An ADD_ADDR echo waits for a pure ACK (a data segment has no room
+    /// for it): the ACK request outlives the data segments sent meanwhile.
+    pub(super) fn mptcp_echo_pending(&self) -> bool {
+        self.mpx.as_ref().is_some_and(|x| x.signals.echo.is_some())
+    }
+
+    /// The path-management signals received since the last call.
+    pub fn mptcp_take_signals(&mut self) -> Option<crate::mptcp::pm::Signals> {
+        let x = self.mpx.as_deref_mut()?;
+        if !x.signals.pending() {
+            return None;
+        }
+        let echo = x.signals.echo.take();
+        let s = std::mem::take(&mut x.signals);
+        x.signals.echo = echo;
+        Some(s)
     }
 
     fn count_verdict(&mut self, v: &RxVerdict) {

@@ -1,8 +1,11 @@
-//! The hooks of a subflow the peer joined to one of our connections (RFC
-//! 8684 §3.2): MP_JOIN on our SYN/ACK (built in `mptcp::syn_options`), the
-//! third ACK's HMAC checked here, the fourth ACK, and the reset of a
-//! subflow that fails the check. The handshake state is
-//! [`crate::mptcp::Join`]; the stack found the connection by its token.
+//! The hooks of an MP_JOIN subflow (RFC 8684 §3.2). Passive (the peer
+//! joined one of our connections): MP_JOIN on our SYN/ACK (built in
+//! `mptcp::syn_options`), the third ACK's HMAC checked here, the fourth
+//! ACK, and the reset of a subflow that fails the check. Active (we join
+//! the peer's): MP_JOIN on our SYN, the SYN/ACK's truncated HMAC checked,
+//! the third ACK repeated until the fourth ACK arrives. The handshake
+//! state is [`crate::mptcp::Join`]; the stack found the connection by its
+//! token.
 
 use super::mptcp::push;
 use super::mptcp_rx::MapVerdict;
@@ -11,7 +14,7 @@ use crate::io::Frame;
 use crate::mptcp::{join, Join, JoinPhase, RxDsn, RxMapping};
 use crate::tcp::{Config, FourTuple, SeqNumber, TcpRepr};
 use crate::time::Instant;
-use crate::wire::mptcp::MptcpOption;
+use crate::wire::mptcp::{MpJoin, MptcpOption};
 use crate::wire::tcp::whole_options;
 use crate::wire::MptcpRaw;
 
@@ -34,7 +37,75 @@ impl<F: Frame> Connection<F> {
         c
     }
 
-    /// The join state, if this subflow was joined by the peer.
+    /// Active open of a subflow joining one of our connections (RFC 8684
+    /// §3.2): SYN-SENT; the SYN with our MP_JOIN leaves on the next
+    /// `poll_transmit`.
+    pub fn connect_join(
+        cfg: &Config,
+        tuple: FourTuple,
+        iss: SeqNumber,
+        now: Instant,
+        join: Join,
+    ) -> Self {
+        let mut c = Self::connect(cfg, tuple, iss, now);
+        c.join = Some(Box::new(join));
+        c.mptcp_rx_joined();
+        c
+    }
+
+    /// Our SYN/ACK on an active join: false when it failed HMAC-B (the
+    /// subflow is then reset and closed).
+    pub(super) fn join_on_syn_ack(&mut self, seg: &TcpRepr) -> bool {
+        let Some(j) = &mut self.join else {
+            return true;
+        };
+        if j.on_syn_ack(seg.options.mptcp.as_slice()).is_ok() {
+            // RFC 8684 §3.2: the third ACK is repeated until the fourth
+            // ACK arrives (Linux: on a timer above the RTT).
+            j.third_ack_at = Some(self.now + self.rtt.rto());
+            return true;
+        }
+        // RFC 8684 §3.2: "If these HMACs are not valid, then the host MUST
+        // close the subflow with a TCP RST", MP_TCPRST "MPTCP-specific
+        // error". Our SYN is acknowledged: the RST takes SEG.ACK.
+        self.stats.mptcp_join_synack_bad_hmac += 1;
+        let mut rst = self.base_repr(seg.ack, crate::wire::TcpFlags::RST);
+        let mut raw = MptcpRaw::default();
+        push(&mut raw, &join::reject_option());
+        rst.options.mptcp = raw;
+        self.rst_pending = Some(rst);
+        self.events.reset = true;
+        self.enter_closed();
+        false
+    }
+
+    /// When an active join waiting for the fourth ACK repeats its third
+    /// ACK.
+    pub(super) fn join_deadline(&self) -> Option<Instant> {
+        self.join.as_ref().and_then(|j| j.third_ack_at)
+    }
+
+    /// An active join still waiting for the fourth ACK: the third ACK
+    /// goes again, backing off as the RTO, and the subflow is given up
+    /// after `syn_retries` repeats.
+    pub(super) fn join_third_ack_due(&mut self) {
+        let Some(j) = &mut self.join else { return };
+        if j.phase != JoinPhase::AckSent {
+            j.third_ack_at = None;
+            return;
+        }
+        self.ack_now = true;
+        j.third_ack_repeats += 1;
+        let n = j.third_ack_repeats;
+        if n > self.cfg.syn_retries {
+            self.mptcp_reset();
+            return;
+        }
+        let backoff = 1u32 << n.min(6);
+        j.third_ack_at = Some(self.now + self.rtt.rto() * backoff);
+    }
+
+    /// The join state, if this is an MP_JOIN subflow (either side).
     pub fn mptcp_join(&self) -> Option<&Join> {
         self.join.as_deref()
     }
@@ -52,6 +123,15 @@ impl<F: Frame> Connection<F> {
         };
         if j.phase == JoinPhase::Verified {
             return self.join_on_data(seg);
+        }
+        if j.is_active() {
+            if j.phase == JoinPhase::AckSent && !seg.flags.syn() {
+                // The fourth ACK: the subflow is fully established.
+                j.on_fourth_ack();
+                self.stats.mptcp_subflows_opened += 1;
+                return self.join_on_data(seg);
+            }
+            return true;
         }
         match j.on_third_ack(seg.options.mptcp.as_slice()) {
             Ok(()) => {
@@ -116,6 +196,14 @@ impl<F: Frame> Connection<F> {
                             }
                         }
                     }
+                }
+                Ok(MptcpOption::AddAddr(a)) => self.mptcp_path_signal(Some(&a), None),
+                Ok(MptcpOption::RemoveAddr(r)) => self.mptcp_path_signal(None, Some(&r)),
+                Ok(MptcpOption::MpJoin(MpJoin::Ack { .. })) => {
+                    // The peer repeats its third ACK: our fourth ACK was
+                    // lost. Answer again (as Linux does), or it never
+                    // uses the subflow.
+                    self.ack_now = true;
                 }
                 Ok(_) => {}
                 Err(_) => self.stats.mptcp_bad_options += 1,

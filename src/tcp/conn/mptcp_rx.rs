@@ -134,6 +134,8 @@ pub(crate) struct MpRx<F> {
     /// the stack last gave them.
     pub meta_ack: Option<u64>,
     pub meta_window: usize,
+    /// ADD_ADDR / REMOVE_ADDR received here, for the path manager.
+    pub signals: crate::mptcp::pm::Signals,
 }
 
 impl<F: Frame> MpRx<F> {
@@ -145,6 +147,7 @@ impl<F: Frame> MpRx<F> {
             out_fin: None,
             meta_ack: None,
             meta_window: usize::MAX,
+            signals: Default::default(),
         }
     }
 }

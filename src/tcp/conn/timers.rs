@@ -62,6 +62,12 @@ impl<F: Frame> Connection<F> {
             self.delack_at = None;
             self.ack_now = true;
         }
+        if due(self.join_deadline()) {
+            self.join_third_ack_due();
+            if self.state == State::Closed {
+                return;
+            }
+        }
         if due(self.persist_at) {
             self.persist_at = None;
             // RFC 1122 §4.2.2.17: give up only when probes go unanswered.
@@ -299,7 +305,8 @@ impl<F: Frame> Connection<F> {
             .min(at(self.delack_at))
             .min(at(self.persist_at))
             .min(at(self.fin_wait2_deadline()))
-            .min(at(self.keepalive_deadline()));
+            .min(at(self.keepalive_deadline()))
+            .min(at(self.join_deadline()));
         (min != u64::MAX).then(|| Instant::from_micros(min))
     }
 }

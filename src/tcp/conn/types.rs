@@ -93,6 +93,9 @@ pub struct ConnEvents {
     pub timed_out: bool,
     /// Closed by a hard ICMP error while opening (RFC 1122 §4.2.3.9).
     pub unreachable: bool,
+    /// MPTCP: the peer announced or withdrew addresses (RFC 8684 §3.4);
+    /// the stack takes them with `mptcp_take_signals`.
+    pub mptcp_signal: bool,
 }
 
 /// Per-connection counters.
@@ -190,6 +193,20 @@ pub struct ConnStats {
     pub mptcp_joins_accepted: u64,
     /// MP_JOIN subflows reset for a wrong or missing HMAC in the third ACK.
     pub mptcp_joins_rejected_hmac: u64,
+    /// Subflows we joined that completed their handshake: the fourth ACK
+    /// arrived (RFC 8684 §3.2).
+    pub mptcp_subflows_opened: u64,
+    /// Subflows we joined reset because the SYN/ACK's truncated HMAC-B
+    /// was wrong or missing (RFC 8684 §3.2).
+    pub mptcp_join_synack_bad_hmac: u64,
+    /// ADD_ADDR received with a valid HMAC (RFC 8684 §3.4.1), echoed.
+    pub mptcp_add_addr_received: u64,
+    /// ADD_ADDR ignored: wrong or missing HMAC.
+    pub mptcp_add_addr_bad_hmac: u64,
+    /// REMOVE_ADDR received (RFC 8684 §3.4.2).
+    pub mptcp_remove_addr_received: u64,
+    /// RSTs sent with MP_FASTCLOSE (RFC 8684 §3.5).
+    pub mptcp_fastcloses_sent: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
     /// 5961 §5.2: blind data injection).
     pub old_ack_drops: u64,

@@ -1,0 +1,296 @@
+//! The active side of MP_JOIN at the stack level (RFC 8684 §3.2): once a
+//! connection we opened is fully established with MPTCP, its path
+//! manager ([`crate::mptcp::PathManager`]) opens further subflows, full
+//! mesh, from each local address of the worker's stacks (one per
+//! `--iface`) to each address the peer is known by, up to
+//! `tcp::Config::mptcp_max_subflows` extra subflows (as Linux's `ip mptcp
+//! limits set subflow N`). A subflow from another interface lives in that
+//! interface's stack and belongs to the connection in this one, as
+//! passive joins do (`mptcp_foreign`). Run by [`super::mptcp_route`]
+//! (several stacks) or by `Stack::poll` (a stack alone).
+
+use super::tcp_table::ConnEntry;
+use super::{ConnId, JoinTarget, Stack};
+use crate::io::Device;
+use crate::mptcp::{Join, LocalAddr, PathManager};
+use crate::tcp::{Connection, FourTuple};
+use core::net::{Ipv4Addr, SocketAddrV4};
+use std::borrow::BorrowMut;
+
+/// Which local ports an active join may use: `(local, remote, port)` is
+/// true when the subflow's packets would arrive on this worker (the
+/// runtime's flow ownership, as for plain active opens).
+pub type PortFilter = Box<dyn Fn(Ipv4Addr, SocketAddrV4, u16) -> bool + Send>;
+
+impl<D: Device> Stack<D> {
+    /// Ports for active joins are chosen so that `f` holds (see
+    /// [`PortFilter`]); without one, any free ephemeral port.
+    pub fn mptcp_set_port_filter(&mut self, f: PortFilter) {
+        self.mptcp.port_filter = Some(f);
+    }
+
+    /// This stack's index among the worker's stacks (0 when alone).
+    pub(super) fn mptcp_index(&self) -> usize {
+        self.mptcp.foreign.index().unwrap_or(0)
+    }
+
+    /// After an operation on client connection `id`, which still waits
+    /// for its path manager: start it once the connection is fully
+    /// established with MPTCP (or forget it when it is plain TCP).
+    pub(super) fn mptcp_pm_check(&mut self, id: ConnId) {
+        let index = self.mptcp_index();
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        let ready = e.conn.mptcp().and_then(|m| m.joins_allowed());
+        if ready == Some(false) {
+            return;
+        }
+        e.pm_wait = false;
+        let Some(m) = e.conn.mptcp().filter(|_| ready == Some(true)) else {
+            return;
+        };
+        let (Some(token), denied) = (m.local_token(), m.peer_denies_join) else {
+            return;
+        };
+        if self.cfg.tcp.mptcp_max_subflows == 0 {
+            return;
+        }
+        let first = LocalAddr {
+            stack: index,
+            ip: *e.tuple.local.ip(),
+        };
+        let mut pm = PathManager::new(first, e.tuple.remote);
+        if denied {
+            // RFC 8684 §3.1 flag C: the peer takes no new subflow to the
+            // first subflow's address and port.
+            pm.remove_remote(0);
+        }
+        self.mptcp.set_pm(token, pm);
+    }
+
+    /// Open an active join from `local` to `remote` for connection
+    /// `target` (in stack `owner`, or here when `None`). Returns whether
+    /// the SYN was queued.
+    pub(super) fn mptcp_open_join(
+        &mut self,
+        local: Ipv4Addr,
+        remote: SocketAddrV4,
+        join: Join,
+        target: &JoinTarget,
+        owner: Option<usize>,
+    ) -> bool {
+        let meta = target.conn;
+        let now = self.now;
+        if self.conns.len() >= self.cfg.max_conns
+            || !self.iface.is_local(local)
+            || self.iface.next_hop(*remote.ip()).is_none()
+        {
+            return false;
+        }
+        let Some(port) = self.mptcp_join_port(local, remote) else {
+            return false;
+        };
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(local, port),
+            remote,
+        };
+        let iss = self.isn.isn(&tuple, now);
+        let mut conn = Connection::connect_join(&self.cfg.tcp, tuple, iss, now, join);
+        conn.set_lia_group(target.lia.clone());
+        let mut entry = ConnEntry::new(conn, tuple, None);
+        match owner {
+            None => entry.subflow_of = Some(meta),
+            Some(stack) => entry.foreign_of = Some((stack, meta)),
+        }
+        let id = self.conns.insert(entry);
+        self.iface.counters.conns_opened += 1;
+        self.iface.counters.mptcp_join_syns_sent += 1;
+        self.mark_dirty(id);
+        self.after_op(id);
+        true
+    }
+
+    /// A free ephemeral port for a join from `local` to `remote` that the
+    /// port filter accepts (at most one sweep of the range).
+    fn mptcp_join_port(&mut self, local: Ipv4Addr, remote: SocketAddrV4) -> Option<u16> {
+        let (lo, hi) = self.cfg.ephemeral_ports;
+        if lo == 0 || lo > hi {
+            return None;
+        }
+        let span = u32::from(hi - lo) + 1;
+        for _ in 0..span {
+            let port = self.next_port.clamp(lo, hi);
+            self.next_port = if port >= hi { lo } else { port + 1 };
+            let t = FourTuple {
+                local: SocketAddrV4::new(local, port),
+                remote,
+            };
+            if self.listeners.contains_key(&port) || self.conns.contains(&t) {
+                continue;
+            }
+            if self
+                .mptcp
+                .port_filter
+                .as_ref()
+                .is_some_and(|f| !f(local, remote, port))
+            {
+                continue;
+            }
+            return Some(port);
+        }
+        None
+    }
+
+    /// The path-management signals subflow `id` received (RFC 8684
+    /// §3.4): announced addresses go to its connection's path manager
+    /// (kept until it starts), withdrawn ones close their subflows.
+    /// Signals on a subflow whose connection is in another stack are
+    /// not followed (Linux sends them on the first subflow).
+    pub(super) fn mptcp_on_signals(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(sig) = e.conn.mptcp_take_signals() else {
+            return;
+        };
+        let meta = match (e.subflow_of, e.foreign_of) {
+            (Some(m), _) => m,
+            (None, Some(_)) => return,
+            (None, None) => id,
+        };
+        let Some(m) = self.conns.get(meta) else {
+            return;
+        };
+        let port = m.tuple.remote.port();
+        let Some(token) = m.conn.mptcp().and_then(|s| s.local_token()) else {
+            return;
+        };
+        for &addr_id in &sig.removed {
+            if addr_id != 0 {
+                self.mptcp.pm_work.removals.push((meta, Some(addr_id)));
+            }
+        }
+        self.mptcp.pm_signal(token, &sig, port);
+    }
+
+    /// The application aborts connection `id`: if it is an MPTCP
+    /// connection, its RST and those of its subflows carry MP_FASTCLOSE
+    /// (RFC 8684 §3.5); subflows in the worker's other stacks follow
+    /// through `mptcp_route`.
+    pub(super) fn mptcp_fastclose(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        if e.conn.mptcp().is_none_or(|m| !m.is_mptcp()) && e.conn.mptcp_join().is_none() {
+            return;
+        }
+        e.conn.abort_with(true);
+        if e.subflow_of.is_some() || e.foreign_of.is_some() {
+            return;
+        }
+        self.mptcp_close_subflows(None, id, None);
+        if self.mptcp.foreign.index().is_some() {
+            self.mptcp.pm_work.removals.push((id, None));
+        }
+    }
+
+    /// Close the subflows of connection `meta` (here: `owner` None; in
+    /// stack `owner`) whose peer end has Address ID `addr_id` (all of
+    /// them: `None`, with MP_FASTCLOSE).
+    pub(super) fn mptcp_close_subflows(
+        &mut self,
+        owner: Option<(usize, ConnId)>,
+        meta: ConnId,
+        addr_id: Option<u8>,
+    ) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .ids()
+            .filter(|&c| {
+                self.conns.get(c).is_some_and(|e| {
+                    let of = match owner {
+                        None => e.subflow_of == Some(meta),
+                        Some(o) => e.foreign_of == Some(o),
+                    };
+                    of && e
+                        .conn
+                        .mptcp_join()
+                        .is_some_and(|j| addr_id.is_none_or(|a| j.remote_addr_id == a))
+                })
+            })
+            .collect();
+        for c in ids {
+            match addr_id {
+                Some(_) => self.iface.counters.mptcp_subflows_removed += 1,
+                None => self.mptcp_fastclose(c),
+            }
+            self.abort_conn(c);
+        }
+    }
+
+    /// Our addresses in this stack, as path-manager local ends.
+    fn mptcp_locals(&self, stack: usize, out: &mut Vec<LocalAddr>) {
+        for a in &self.cfg.addrs {
+            let l = LocalAddr { stack, ip: a.addr };
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+    }
+}
+
+/// Run the path managers of stack `i` that have work (a connection newly
+/// established, an address announced): open the subflows they ask for
+/// while the connection has room for them. `stacks[j]` is the worker's
+/// stack `j`.
+pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usize) {
+    if stacks[i].borrow().mptcp.pm_work.is_empty() {
+        return;
+    }
+    let work = std::mem::take(&mut stacks[i].borrow_mut().mptcp.pm_work);
+    // RFC 8684 §3.4.2: withdrawn addresses take their subflows with them,
+    // wherever they live.
+    for (meta, addr_id) in work.removals {
+        for (j, s) in stacks.iter_mut().enumerate() {
+            let owner = (j != i).then_some((i, meta));
+            s.borrow_mut().mptcp_close_subflows(owner, meta, addr_id);
+        }
+    }
+    let due = work.due;
+    let mut locals = Vec::new();
+    for (j, s) in stacks.iter().enumerate() {
+        s.borrow().mptcp_locals(j, &mut locals);
+    }
+    let limit = stacks[i].borrow().cfg.tcp.mptcp_max_subflows;
+    for token in due {
+        // Bounded: each round tries a new (local, remote) pair.
+        for _ in 0..crate::mptcp::pm::MAX_LOCAL * crate::mptcp::pm::MAX_REMOTE {
+            let here = stacks[i].borrow_mut();
+            let Some(t) = here.mptcp_join_target(token) else {
+                break;
+            };
+            if t.joined >= limit {
+                break;
+            }
+            let Some((l, r, local_id)) = here.mptcp.pm_next(token, &locals) else {
+                break;
+            };
+            let nonce = here.mptcp.next_nonce();
+            let join = Join::active(t.local_key, t.remote_key, nonce, local_id);
+            let opened = if l.stack == i {
+                here.mptcp_open_join(l.ip, r.addr, join, &t, None)
+            } else {
+                match stacks.get_mut(l.stack) {
+                    Some(s) => s
+                        .borrow_mut()
+                        .mptcp_open_join(l.ip, r.addr, join, &t, Some(i)),
+                    None => false,
+                }
+            };
+            if opened {
+                stacks[i].borrow_mut().mptcp_count_join(t.conn, token, true);
+            }
+        }
+    }
+}

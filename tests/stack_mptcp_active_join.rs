@@ -1,0 +1,603 @@
+//! The active side of MP_JOIN (RFC 8684 §3.2) between two of our stacks:
+//! a client with two local addresses opens an MPTCP connection, and once
+//! it is fully established its path manager joins a second subflow from
+//! its other address. Checked on the wire: the SYN's MP_JOIN (the peer's
+//! token, our Address ID), the SYN/ACK's truncated HMAC verified (a
+//! corrupted one answered with RST + MP_TCPRST, counted), the third ACK
+//! with the full HMAC repeated until the fourth ACK arrives (and the
+//! subflow given up when it never does), the subflow limit, and the
+//! stream intact across all of it. The server side is our passive join
+//! (`tests/stack_mptcp_join.rs`), whose HMACs are checked against a
+//! Linux capture, as the active side's are in `src/mptcp/join/tests.rs`.
+
+mod common;
+use common::*;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use xdptcp::app::Event;
+use xdptcp::mptcp::crypto::Key;
+use xdptcp::stack::{ConnId, Ipv4Cidr, Stack};
+use xdptcp::time::Instant;
+use xdptcp::wire::mptcp::{MpJoin, MptcpOption};
+use xdptcp::wire::{MptcpRaw, TcpRepr};
+
+/// The client's second address (same subnet: one link joins both).
+const IP_A2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
+
+fn mp_opts(seg: &TcpRepr) -> Vec<MptcpOption> {
+    seg.options
+        .mptcp
+        .options()
+        .map(|b| MptcpOption::parse(b).unwrap())
+        .collect()
+}
+
+fn join_of(seg: &TcpRepr) -> Option<MpJoin> {
+    mp_opts(seg).into_iter().find_map(|o| match o {
+        MptcpOption::MpJoin(j) => Some(j),
+        _ => None,
+    })
+}
+
+/// What the link does with a frame: deliver it, drop it, or deliver this
+/// one instead.
+enum Fate {
+    Pass,
+    Drop,
+    Replace(Vec<u8>),
+}
+
+/// What the link does with each TCP frame: (from A to B, on the joined
+/// subflow, the segment, its payload length).
+type Filter = Box<dyn FnMut(bool, bool, &TcpRepr, usize) -> Fate>;
+
+struct Net {
+    a: Stack<TestDevice>,
+    b: Stack<TestDevice>,
+    now: Instant,
+    filter: Filter,
+    /// Every TCP segment A sent on the joined subflow, in order.
+    joined: Vec<TcpRepr>,
+    /// The application's connection at A, once connected.
+    id: Option<ConnId>,
+}
+
+impl Net {
+    /// A client with `subflows` extra subflows allowed, and a server
+    /// accepting two.
+    fn new(subflows: u8) -> Net {
+        let mut ca = config(MAC_A, IP_A);
+        ca.addrs.push(Ipv4Cidr {
+            addr: IP_A2,
+            prefix: 24,
+        });
+        ca.tcp.mptcp = true;
+        ca.tcp.mptcp_max_subflows = subflows;
+        let mut cb = config(MAC_B, IP_B);
+        cb.tcp.mptcp = true;
+        cb.tcp.mptcp_max_subflows = 2;
+        let mut b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+        b.listen(80).unwrap();
+        Net {
+            a: Stack::new(ca, TestDevice::new(1024), Instant::ZERO),
+            b,
+            now: Instant::ZERO,
+            filter: Box::new(|_, _, _, _| Fate::Pass),
+            joined: Vec::new(),
+            id: None,
+        }
+    }
+
+    /// Move frames until both stacks are quiet (bounded), `step` apart.
+    fn pump(&mut self, step: Duration) {
+        for _ in 0..2000 {
+            self.a.poll(self.now);
+            self.b.poll(self.now);
+            let to_b = self.a.device_mut().take_tx();
+            let to_a = self.b.device_mut().take_tx();
+            if to_b.is_empty() && to_a.is_empty() {
+                return;
+            }
+            self.now += step;
+            for (from_a, frames) in [(true, to_b), (false, to_a)] {
+                for f in frames {
+                    let f = if f.len() > 34 && f[23] == 6 {
+                        let (_, ip, seg, payload) = parse_tcp(&f);
+                        let on_join = ip.src == IP_A2 || ip.dst == IP_A2;
+                        if from_a && on_join {
+                            self.joined.push(seg);
+                        }
+                        match (self.filter)(from_a, on_join, &seg, payload.len()) {
+                            Fate::Pass => f,
+                            Fate::Drop => continue,
+                            Fate::Replace(g) => g,
+                        }
+                    } else {
+                        f
+                    };
+                    let to = if from_a { &mut self.b } else { &mut self.a };
+                    rx(to, self.now, &f);
+                }
+            }
+        }
+        panic!("the stacks never went quiet");
+    }
+
+    /// Let `d` of virtual time pass in `step`s, exchanging frames.
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(10);
+            self.pump(Duration::from_micros(100));
+        }
+    }
+
+    /// Connect A to B and exchange `msg` both ways (the server's DSS makes
+    /// the connection fully established for A's path manager).
+    fn connect(&mut self, msg: &[u8]) -> (ConnId, ConnId) {
+        let id = self.a.connect(self.now, sa(IP_B, 80)).unwrap();
+        self.pump(Duration::from_micros(100));
+        let bid = std::iter::from_fn(|| self.b.next_event())
+            .find_map(|e| match e {
+                Event::Accepted { id, .. } => Some(id),
+                _ => None,
+            })
+            .expect("accepted");
+        self.echo(id, bid, msg);
+        self.id = Some(id);
+        (id, bid)
+    }
+
+    /// `msg` from A to B, echoed back, checked at both ends.
+    fn echo(&mut self, id: ConnId, bid: ConnId, msg: &[u8]) {
+        assert_eq!(self.a.send(id, msg).unwrap(), msg.len());
+        self.pump(Duration::from_micros(100));
+        let mut buf = vec![0u8; msg.len() + 16];
+        let n = self.b.recv(bid, &mut buf).unwrap();
+        assert_eq!(&buf[..n], msg);
+        assert_eq!(self.b.send(bid, &buf[..n]).unwrap(), n);
+        self.pump(Duration::from_micros(100));
+        let n = self.a.recv(id, &mut buf).unwrap();
+        assert_eq!(&buf[..n], msg);
+    }
+
+    /// A's segments on the subflow from its second address.
+    fn join_segments(&self) -> Vec<TcpRepr> {
+        self.joined.clone()
+    }
+}
+
+#[test]
+fn the_client_joins_from_its_second_address() {
+    let mut n = Net::new(2);
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(100));
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_join_syns_sent, 1, "one pair: A2 -> B");
+    assert_eq!(c.mptcp_subflows_opened, 1);
+    assert_eq!(c.mptcp_subflows_failed, 0);
+    assert_eq!(n.b.counters().mptcp_joins_accepted, 1);
+    let j = n.join_segments();
+    // SYN: MP_JOIN with our Address ID for the second local address (0
+    // is the first subflow's, the others 1 + their place in the list).
+    assert!(j[0].flags.syn() && !j[0].flags.ack());
+    match join_of(&j[0]) {
+        Some(MpJoin::Syn { addr_id, .. }) => assert_eq!(addr_id, 2),
+        o => panic!("SYN without MP_JOIN: {o:?}"),
+    }
+    // Third ACK: the full HMAC-A; nothing after it carries MP_JOIN.
+    assert!(matches!(join_of(&j[1]), Some(MpJoin::Ack { .. })));
+    assert!(j[2..].iter().all(|s| join_of(s).is_none()));
+    assert_eq!(n.a.connections().count(), 2);
+    // The connection carries on, intact.
+    n.echo(id, bid, b"after the join");
+    assert_eq!(n.a.counters().mptcp_subflows_failed, 0);
+}
+
+#[test]
+fn no_join_without_a_subflow_limit_or_before_full_establishment() {
+    // The limit is 0 by default: no join.
+    let mut n = Net::new(0);
+    n.connect(b"x");
+    n.run_for(Duration::from_millis(100));
+    assert_eq!(n.a.counters().mptcp_join_syns_sent, 0);
+    // Before the server's first DSS: no join either.
+    let mut n = Net::new(2);
+    n.a.connect(n.now, sa(IP_B, 80)).unwrap();
+    n.pump(Duration::from_micros(100));
+    n.run_for(Duration::from_millis(50));
+    assert_eq!(n.a.counters().mptcp_join_syns_sent, 0);
+}
+
+/// Rebuild B's frame `seg` with its MP_JOIN SYN/ACK's HMAC changed.
+fn corrupt_synack(seg: &TcpRepr, dst: Ipv4Addr) -> Option<Vec<u8>> {
+    if !(seg.flags.syn() && seg.flags.ack()) {
+        return None;
+    }
+    let Some(MpJoin::SynAck {
+        backup,
+        addr_id,
+        hmac,
+        nonce,
+    }) = join_of(seg)
+    else {
+        return None;
+    };
+    let o = MptcpOption::MpJoin(MpJoin::SynAck {
+        backup,
+        addr_id,
+        hmac: hmac ^ 1,
+        nonce,
+    });
+    let mut b = [0u8; 40];
+    let len = o.emit(&mut b);
+    let mut s = *seg;
+    s.options.mptcp = MptcpRaw::from_slice(&b[..len]).unwrap();
+    Some(tcp_frame_ips(IP_B, dst, &s, &[]))
+}
+
+#[test]
+fn a_wrong_hmac_b_resets_the_subflow_with_mp_tcprst() {
+    let mut n = Net::new(2);
+    n.filter = Box::new(|from_a, _, seg, _| match from_a {
+        false => corrupt_synack(seg, IP_A2).map_or(Fate::Pass, Fate::Replace),
+        true => Fate::Pass,
+    });
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(100));
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_join_syns_sent, 1);
+    assert_eq!(c.mptcp_join_synack_bad_hmac, 1);
+    assert_eq!(c.mptcp_subflows_failed, 1);
+    assert_eq!(c.mptcp_subflows_opened, 0);
+    let j = n.join_segments();
+    let rst = j.iter().find(|s| s.flags.rst()).expect("RST sent");
+    assert!(
+        mp_opts(rst)
+            .iter()
+            .any(|o| matches!(o, MptcpOption::MpTcpRst { reason: 1, .. })),
+        "{rst:?}"
+    );
+    assert!(j
+        .iter()
+        .all(|s| !matches!(join_of(s), Some(MpJoin::Ack { .. }))));
+    // B's half of the subflow went with the RST; the connection lives on.
+    n.run_for(Duration::from_millis(100));
+    assert_eq!(n.a.connections().count(), 1);
+    assert_eq!(n.b.connections().count(), 1);
+    n.echo(id, bid, b"still intact");
+}
+
+#[test]
+fn the_third_ack_is_repeated_until_the_fourth_ack() {
+    // B's answers on the joined subflow after its SYN/ACK are lost for a
+    // while: A repeats the third ACK, and the subflow opens once one of
+    // B's ACKs arrives.
+    let mut n = Net::new(2);
+    let lost = std::rc::Rc::new(std::cell::Cell::new(true));
+    let l = lost.clone();
+    n.filter = Box::new(move |from_a, on_join, seg, _| {
+        if !from_a && on_join && !seg.flags.syn() && l.get() {
+            Fate::Drop
+        } else {
+            Fate::Pass
+        }
+    });
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_secs(4));
+    let thirds = n
+        .join_segments()
+        .iter()
+        .filter(|s| matches!(join_of(s), Some(MpJoin::Ack { .. })))
+        .count();
+    assert!(thirds >= 3, "third ACK sent {thirds} times");
+    assert_eq!(n.a.counters().mptcp_subflows_opened, 0);
+    lost.set(false);
+    n.run_for(Duration::from_secs(10));
+    assert_eq!(n.a.counters().mptcp_subflows_opened, 1);
+    assert_eq!(n.a.counters().mptcp_subflows_failed, 0);
+    n.echo(id, bid, b"after the fourth ACK");
+}
+
+#[test]
+fn a_subflow_whose_fourth_ack_never_comes_is_given_up() {
+    let mut n = Net::new(2);
+    n.filter = Box::new(|from_a, on_join, seg, _| {
+        if !from_a && on_join && !seg.flags.syn() {
+            Fate::Drop
+        } else {
+            Fate::Pass
+        }
+    });
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_secs(600));
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_subflows_failed, 1);
+    assert_eq!(c.mptcp_subflows_opened, 0);
+    assert!(n.join_segments().iter().any(|s| s.flags.rst()));
+    assert_eq!(n.a.connections().count(), 1);
+    n.echo(id, bid, b"still intact");
+}
+
+/// One worker, two interfaces: the connection opens on interface 0 and
+/// its path manager joins from interface 1's stack (198.18.1.1/16, on
+/// the server's link too), as the runtime runs them: `mptcp_route` opens
+/// the subflow there, and it belongs to the connection in stack 0.
+#[test]
+fn a_join_leaves_from_another_interfaces_stack() {
+    const IP_S1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+    const MAC_S1: xdptcp::wire::MacAddr = xdptcp::wire::MacAddr([2, 0, 0, 0, 0, 3]);
+    let client = |mac, ip, prefix| {
+        let mut c = config(mac, ip);
+        c.addrs[0].prefix = prefix;
+        c.gateway = None;
+        c.tcp.mptcp = true;
+        c.tcp.mptcp_max_subflows = 2;
+        Stack::new(c, TestDevice::new(1024), Instant::ZERO)
+    };
+    let mut s0 = client(MAC_A, IP_A, 24);
+    let mut s1 = client(MAC_S1, IP_S1, 16);
+    s0.mptcp_set_shared(0);
+    s1.mptcp_set_shared(1);
+    let mut cb = config(MAC_B, IP_B);
+    cb.addrs[0].prefix = 16;
+    cb.tcp.mptcp = true;
+    cb.tcp.mptcp_max_subflows = 2;
+    let mut b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+    b.listen(80).unwrap();
+    let mut now = Instant::ZERO;
+    let id = s0.connect(now, sa(IP_B, 80)).unwrap();
+    let mut bid = None;
+    let mut echoed = Vec::new();
+    for round in 0..400 {
+        now += Duration::from_millis(1);
+        {
+            let mut stacks = [&mut s0, &mut s1];
+            xdptcp::stack::mptcp_route(&mut stacks);
+        }
+        s0.poll(now);
+        s1.poll(now);
+        b.poll(now);
+        let to_b: Vec<_> = [s0.device_mut().take_tx(), s1.device_mut().take_tx()].concat();
+        for f in &to_b {
+            rx(&mut b, now, f);
+        }
+        for f in b.device_mut().take_tx() {
+            // Ethernet broadcast (ARP) reaches both; else by destination.
+            let bcast = f[..6] == [0xff; 6];
+            if bcast || f[..6] == MAC_A.0 {
+                rx(&mut s0, now, &f);
+            }
+            if bcast || f[..6] == MAC_S1.0 {
+                rx(&mut s1, now, &f);
+            }
+        }
+        while let Some(e) = b.next_event() {
+            if let Event::Accepted { id, .. } = e {
+                bid = Some(id);
+            }
+        }
+        if let Some(bid) = bid {
+            let mut buf = [0u8; 256];
+            if let Ok(n) = b.recv(bid, &mut buf) {
+                if n > 0 {
+                    b.send(bid, &buf[..n]).unwrap();
+                }
+            }
+        }
+        if round == 5 {
+            s0.send(id, b"over interface 0").unwrap();
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(n) = s0.recv(id, &mut buf) {
+            echoed.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert_eq!(echoed, b"over interface 0");
+    assert_eq!(s1.counters().mptcp_join_syns_sent, 1);
+    assert_eq!(s1.counters().mptcp_subflows_opened, 1);
+    assert_eq!(s0.counters().mptcp_join_syns_sent, 0);
+    assert_eq!(b.counters().mptcp_joins_accepted, 1);
+    assert_eq!(s1.connections().count(), 1);
+    assert_eq!(b.connections().count(), 2);
+}
+
+/// B's second address, announced by hand (our server does not announce
+/// in this test).
+const IP_B2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 4);
+
+/// The two keys, from A's MP_CAPABLE third ACK: (A's, B's).
+fn keys_of(seg: &TcpRepr) -> Option<(u64, u64)> {
+    mp_opts(seg).into_iter().find_map(|o| match o {
+        MptcpOption::MpCapable(c) => c.sender_key.zip(c.receiver_key),
+        _ => None,
+    })
+}
+
+fn add_addr(seg: &TcpRepr, id: u8, ip: Ipv4Addr, hmac: Option<u64>) -> Vec<u8> {
+    let o = MptcpOption::AddAddr(xdptcp::wire::mptcp::AddAddr {
+        echo: false,
+        addr_id: id,
+        addr: ip.into(),
+        port: None,
+        hmac,
+    });
+    let mut b = [0u8; 40];
+    let n = o.emit(&mut b);
+    // In place of the segment's DSS (no room for both beside it).
+    let mut s = *seg;
+    s.options.mptcp = MptcpRaw::from_slice(&b[..n]).unwrap();
+    tcp_frame_ips(IP_B, IP_A, &s, &[])
+}
+
+/// B2's Address ID: what B's SYN/ACK on a join to it says (1 + its place
+/// in B's addresses), so that the announcement and the subflow agree.
+const B2_ID: u8 = 2;
+
+/// Announce B2 (Address ID `B2_ID`) on B's first pure ACK to A after the
+/// handshake, with the right HMAC or a wrong one; what A then sent.
+fn announce(good: bool) -> (Net, Vec<TcpRepr>) {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut n = Net::new(2);
+    n.b.listen(80).ok();
+    let keys: Rc<RefCell<Option<(u64, u64)>>> = Rc::default();
+    let sent_by_a: Rc<RefCell<Vec<TcpRepr>>> = Rc::default();
+    let (k, log) = (keys.clone(), sent_by_a.clone());
+    let mut done = false;
+    n.filter = Box::new(move |from_a, on_join, seg, len| {
+        if from_a {
+            log.borrow_mut().push(*seg);
+            if k.borrow().is_none() {
+                *k.borrow_mut() = keys_of(seg);
+            }
+            return Fate::Pass;
+        }
+        let pure_ack = len == 0 && !seg.flags.syn() && seg.flags.ack() && !seg.flags.fin();
+        match *k.borrow() {
+            Some((ka, kb)) if !done && !on_join && pure_ack => {
+                done = true;
+                let ip = IP_B2.into();
+                let h = xdptcp::mptcp::crypto::add_addr_hmac(Key(kb), Key(ka), B2_ID, ip, None);
+                Fate::Replace(add_addr(seg, B2_ID, IP_B2, Some(h ^ u64::from(!good))))
+            }
+            _ => Fate::Pass,
+        }
+    });
+    let mut cb = n.b.config().clone();
+    cb.addrs.push(Ipv4Cidr {
+        addr: IP_B2,
+        prefix: 24,
+    });
+    n.b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+    n.b.listen(80).unwrap();
+    let (id, _) = n.connect(b"first subflow");
+    // B acknowledges this with a pure ACK (its delayed ACK).
+    n.a.send(id, b"more").unwrap();
+    n.run_for(Duration::from_millis(200));
+    let sent = sent_by_a.borrow().clone();
+    (n, sent)
+}
+
+#[test]
+fn a_removed_address_takes_its_subflow_with_it() {
+    let (mut n, _) = announce(true);
+    assert_eq!(
+        n.a.connections()
+            .filter(|(t, _)| *t.remote.ip() == IP_B2)
+            .count(),
+        1
+    );
+    // RFC 8684 §3.4.2: B withdraws B2 on its next pure ACK on the first
+    // subflow.
+    let first_port =
+        n.a.connections()
+            .find(|(t, _)| *t.local.ip() == IP_A && *t.remote.ip() == IP_B)
+            .unwrap()
+            .0
+            .local
+            .port();
+    let mut done = false;
+    n.filter = Box::new(move |from_a, _, seg, len| {
+        if from_a
+            || done
+            || seg.dst_port != first_port
+            || len > 0
+            || seg.flags.syn()
+            || seg.flags.fin()
+        {
+            return Fate::Pass;
+        }
+        done = true;
+        let mut ids = [0u8; 37];
+        ids[0] = B2_ID;
+        let o = MptcpOption::RemoveAddr(xdptcp::wire::mptcp::RemoveAddr { count: 1, ids });
+        let mut b = [0u8; 40];
+        let k = o.emit(&mut b);
+        let mut s = *seg;
+        s.options.mptcp = MptcpRaw::from_slice(&b[..k]).unwrap();
+        Fate::Replace(tcp_frame_ips(IP_B, IP_A, &s, &[]))
+    });
+    assert_eq!(
+        n.a.connections().count(),
+        3,
+        "the first subflow and two joins"
+    );
+    // A's data makes B send a pure ACK (its delayed ACK).
+    n.a.send(n.id.unwrap(), b"once more").unwrap();
+    n.run_for(Duration::from_millis(200));
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_remove_addr_received, 1);
+    assert_eq!(c.mptcp_subflows_removed, 1);
+    assert!(n.a.connections().all(|(t, _)| *t.remote.ip() != IP_B2));
+    // A2 -> B stays, and the connection with it.
+    assert_eq!(n.a.connections().count(), 2);
+}
+
+fn echoes(sent: &[TcpRepr]) -> usize {
+    sent.iter()
+        .flat_map(mp_opts)
+        .filter(|o| matches!(o, MptcpOption::AddAddr(a) if a.echo && a.addr_id == B2_ID && a.hmac.is_none()))
+        .count()
+}
+
+#[test]
+fn an_announced_address_is_echoed_and_joined() {
+    let (n, sent) = announce(true);
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_add_addr_received, 1);
+    assert_eq!(c.mptcp_add_addr_bad_hmac, 0);
+    assert_eq!(echoes(&sent), 1, "one echo (RFC 8684 §3.4.1 E flag)");
+    // Full mesh, limit 2: A2 -> B (ID 0) and one pair to B2.
+    assert_eq!(c.mptcp_join_syns_sent, 2);
+    assert_eq!(c.mptcp_subflows_opened, 2);
+    let to_b2 =
+        n.a.connections()
+            .filter(|(t, _)| *t.remote.ip() == IP_B2)
+            .count();
+    assert_eq!(to_b2, 1);
+}
+
+#[test]
+fn an_announcement_with_a_bad_hmac_is_ignored() {
+    let (n, sent) = announce(false);
+    let c = n.a.counters();
+    assert_eq!(c.mptcp_add_addr_received, 0);
+    assert_eq!(c.mptcp_add_addr_bad_hmac, 1);
+    assert_eq!(echoes(&sent), 0);
+    assert!(n.a.connections().all(|(t, _)| *t.remote.ip() != IP_B2));
+}
+
+/// RFC 8684 §3.5: the application aborts the connection: a RST with
+/// MP_FASTCLOSE (the peer's key) on each subflow; the peer drops it all.
+#[test]
+fn an_abort_sends_mp_fastclose_on_every_subflow() {
+    let mut n = Net::new(2);
+    let (id, _) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(100));
+    assert_eq!(n.a.counters().mptcp_subflows_opened, 1);
+    let log: std::rc::Rc<std::cell::RefCell<Vec<TcpRepr>>> = Default::default();
+    let l = log.clone();
+    n.filter = Box::new(move |from_a, _, seg, _| {
+        if from_a && seg.flags.rst() {
+            l.borrow_mut().push(*seg);
+        }
+        Fate::Pass
+    });
+    n.a.abort(id).unwrap();
+    n.run_for(Duration::from_millis(100));
+    let rsts = log.borrow();
+    assert_eq!(rsts.len(), 2, "{rsts:?}");
+    for r in rsts.iter() {
+        assert!(
+            mp_opts(r)
+                .iter()
+                .any(|o| matches!(o, MptcpOption::MpFastclose { .. })),
+            "{r:?}"
+        );
+    }
+    assert_eq!(n.a.counters().mptcp_fastcloses_sent, 2);
+    assert_eq!(n.a.counters().mptcp_subflows_closed, 1);
+    assert_eq!(n.a.connections().count(), 0);
+    assert_eq!(n.b.connections().count(), 0);
+}
