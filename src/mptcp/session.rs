@@ -115,6 +115,10 @@ pub struct Session {
     rcv_hint: u64,
     /// The peer's mapping being checksummed as its segments arrive.
     rx_csum: Option<RxChecksum>,
+    /// How much of our data the peer's DATA_ACK covers (RFC 8684 §3.3.2),
+    /// as a 64-bit offset from our first data byte (IDSN + 1); until a
+    /// DATA_ACK arrives, nothing.
+    data_acked: u64,
 }
 
 /// A received mapping spanning several segments, summed as its bytes
@@ -213,6 +217,7 @@ impl Session {
             snd_hint: 0,
             rcv_hint: 0,
             rx_csum: None,
+            data_acked: 0,
         };
         if let Some(k) = key {
             s.set_local_key(k);
@@ -564,6 +569,39 @@ impl Session {
     /// The peer's initial data sequence number, once known.
     pub fn remote_idsn(&self) -> Option<u64> {
         self.remote_idsn
+    }
+
+    /// Bytes of our data the peer's DATA_ACK covers (from our IDSN + 1).
+    pub fn data_acked(&self) -> u64 {
+        self.data_acked
+    }
+
+    /// The peer's DATA_ACK in `opts` (RFC 8684 §3.3.2), when it covers
+    /// more of our data: `sent` is how far our data went (the subflow
+    /// offset of SND.NXT, the DATA_FIN included, one to one). A DATA_ACK
+    /// beyond what was sent, or behind the one we have, is ignored (as
+    /// RFC 9293 §3.10.7.4 ignores the ACK of unsent data). Returns whether
+    /// it moved (the caller releases the data it covers).
+    pub fn on_data_ack(&mut self, opts: &[u8], sent: u32) -> bool {
+        if self.phase != Phase::Established {
+            return false;
+        }
+        let Some((value, wide)) = whole_options(opts).find_map(|o| match MptcpOption::parse(o) {
+            Ok(MptcpOption::Dss(d)) => d.data_ack.map(|a| (a, d.ack64)),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let base = self.local_idsn.wrapping_add(1);
+        let acked = RxDsn { value, wide }
+            .widen(base.wrapping_add(self.data_acked))
+            .wrapping_sub(base);
+        let sent = widen(self.snd_hint, sent);
+        if acked <= self.data_acked || acked > sent {
+            return false;
+        }
+        self.data_acked = acked;
+        true
     }
 
     /// The data level's in-order point (to widen 32-bit DSNs near it).

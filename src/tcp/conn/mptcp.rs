@@ -183,11 +183,18 @@ impl<F: Frame> Connection<F> {
         let was = m.is_mptcp();
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
+        let sent = self.snd_nxt.0.wrapping_sub(self.iss.0.wrapping_add(1));
+        let data_acked = now && m.on_data_ack(seg.options.mptcp.as_slice(), sent);
         self.count_verdict(&v);
         if was && !now {
-            // Plain TCP from here: the DSS room in each segment is freed.
+            // Plain TCP from here: the DSS room in each segment is freed,
+            // and the subflow's ACK alone releases our data.
             self.snd_mss += DSS_LEN;
             self.cc.set_mss(self.snd_mss);
+            self.mptcp_snd_release(self.snd_una);
+        }
+        if data_acked {
+            self.mptcp_snd_release(self.snd_una);
         }
         if v.reset {
             // RFC 8684 §3.3.1: a failed checksum (this stage resets rather
@@ -203,6 +210,45 @@ impl<F: Frame> Connection<F> {
                 MptcpRx::Stop
             }
         }
+    }
+
+    /// Release the send queue up to `ack` (the subflow's cumulative ACK),
+    /// held back, while MPTCP is in use, to what the peer's DATA_ACK
+    /// covers: RFC 8684 §3.3.2 has the sender keep data until it is
+    /// acknowledged at the connection level as well as on the subflow,
+    /// so that data a subflow took but the peer's data level never got can
+    /// be sent again (on another subflow). Our data maps one to one onto
+    /// the first subflow in this stage, so the DATA_ACK names a subflow
+    /// offset. A joined subflow (no data of ours) and a connection that
+    /// fell back release at the subflow's ACK.
+    pub(super) fn mptcp_snd_release(&mut self, ack: crate::tcp::SeqNumber) {
+        let upto = match &self.mp {
+            Some(m) if m.is_mptcp() => {
+                let covered = self.iss + 1 + m.data_acked() as u32 as usize;
+                if covered < ack {
+                    covered
+                } else {
+                    ack
+                }
+            }
+            _ => ack,
+        };
+        if self.sndq.ack(upto) > 0 && self.write_blocked && self.send_capacity() > 0 {
+            self.write_blocked = false;
+            self.events.writable = true;
+        }
+    }
+
+    /// Bytes of our data acknowledged on the subflow but not yet by the
+    /// peer's DATA_ACK, still held in the send queue.
+    pub fn mptcp_snd_held(&self) -> usize {
+        let tail = self.sndq.tail();
+        let una = if self.snd_una < tail {
+            self.snd_una
+        } else {
+            tail
+        };
+        self.sndq.len().saturating_sub(tail - una)
     }
 
     /// Reset the subflow (on the first subflow: the connection).
