@@ -680,3 +680,15 @@ fn a_join_no_stack_of_the_worker_knows_is_refused() {
     worker_rx([&mut p.s, &mut s2], now, 1, &syn);
     assert_eq!(s2.counters().mptcp_joins_rejected_token, 1);
 }
+
+#[test]
+fn mp_prio_on_a_joined_subflow_is_acted_on() {
+    // The join asked for a backup path (flag B); MP_PRIO B = 0 on the
+    // subflow makes it a regular one (RFC 8684 §3.3.8).
+    let mut p = Peer::connected(2);
+    let iss1 = p.joined(5001, 43);
+    let prio = MptcpOption::MpPrio { backup: false };
+    p.send(&seg(5001, PEER_ISS + 1, iss1 + 1, TcpFlags::ACK, &[prio]));
+    assert_eq!(p.s.counters().mptcp_prio_received, 1);
+    assert_eq!(p.s.counters().mptcp_bad_options, 0);
+}

@@ -746,3 +746,28 @@ fn a_full_send_buffer_becomes_writable_on_the_data_ack_not_the_subflow_ack() {
     assert!(s.c.take_events().writable);
     assert!(s.c.send_capacity() > 0);
 }
+
+#[test]
+fn mp_prio_makes_the_subflow_a_backup_and_back() {
+    // RFC 8684 §3.3.8: MP_PRIO changes the priority of the subflow it
+    // arrives on (B = 1: backup, used only when no regular path is).
+    let mut s = passive_established(&mcfg(), "1e040101");
+    assert!(!s.c.mptcp_backup());
+    let prio = |b| opt_bytes(MptcpOption::MpPrio { backup: b });
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&prio(true)),
+        &[],
+    );
+    assert!(s.c.mptcp_backup());
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(103, 0)
+            .mp(&prio(false)),
+        &[],
+    );
+    assert!(!s.c.mptcp_backup());
+    assert_eq!(s.c.stats().mptcp_prio_received, 2);
+    assert_eq!(s.c.stats().mptcp_bad_options, 0);
+}

@@ -12,10 +12,13 @@
 //! - [`join`]: the passive MP_JOIN handshake of an extra subflow.
 //! - [`rxmap`]: the peer's DSS mappings on one subflow, until its in-order
 //!   data has been mapped onto the data sequence space.
+//! - [`sched`]: which subflow sends the next chunk (minrtt, roundrobin,
+//!   redundant, behind one trait).
 
 pub mod crypto;
 pub mod join;
 pub mod rxmap;
+pub mod sched;
 pub mod session;
 
 pub use crypto::{Key, KeySource};

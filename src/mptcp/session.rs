@@ -73,6 +73,9 @@ pub struct RxVerdict {
     pub mapping: Option<RxMapping>,
     /// The DSN of the peer's DATA_FIN, when the segment carried it.
     pub data_fin: Option<RxDsn>,
+    /// The segment carried MP_PRIO: the peer's new backup flag for this
+    /// subflow.
+    pub prio: Option<bool>,
 }
 
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
@@ -119,6 +122,9 @@ pub struct Session {
     /// as a 64-bit offset from our first data byte (IDSN + 1); until a
     /// DATA_ACK arrives, nothing.
     data_acked: u64,
+    /// The peer asked, with MP_PRIO, that this (first) subflow be a backup
+    /// path (RFC 8684 §3.3.8).
+    pub backup: bool,
 }
 
 /// A received mapping spanning several segments, summed as its bytes
@@ -218,6 +224,7 @@ impl Session {
             rcv_hint: 0,
             rx_csum: None,
             data_acked: 0,
+            backup: false,
         };
         if let Some(k) = key {
             s.set_local_key(k);
@@ -389,6 +396,12 @@ impl Session {
                 // Later stages: MP_JOIN, ADD_ADDR, ... are not used with one
                 // subflow; MP_TCPRST comes with a RST, which the TCP layer
                 // acts on.
+                // RFC 8684 §3.3.8: the subflow it arrives on becomes a
+                // backup path (B = 1) or a regular one.
+                Ok(MptcpOption::MpPrio { backup }) => {
+                    self.backup = backup;
+                    v.prio = Some(backup);
+                }
                 Ok(_) => {}
                 Err(_) => v.bad_options += 1,
             }

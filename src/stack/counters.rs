@@ -164,6 +164,9 @@ pub struct StackCounters {
     pub mptcp_data_dups: u64,
     /// Segments ahead of the data level's in-order point (reassembled).
     pub mptcp_data_ooo: u64,
+    /// MP_PRIO options received (RFC 8684 §3.3.8): the subflow's backup
+    /// flag set as the peer asked.
+    pub mptcp_prio_received: u64,
     /// In-order data-level bytes that arrived on joined subflows.
     pub mptcp_joined_bytes: u64,
     /// New keys drawn again because their token was already in use.

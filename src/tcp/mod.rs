@@ -132,6 +132,9 @@ pub struct Config {
     /// reinjects data there would lose the connection; refused, the join
     /// costs the peer nothing (RFC 8684 §3.2).
     pub mptcp_max_subflows: u8,
+    /// MPTCP: which subflow sends the next chunk of our data
+    /// (`--scheduler`; RFC 8684 §3.3.8).
+    pub mptcp_scheduler: crate::mptcp::sched::SchedKind,
 }
 
 impl Default for Config {
@@ -163,6 +166,7 @@ impl Default for Config {
             mptcp: false,
             mptcp_checksum: false,
             mptcp_max_subflows: 0,
+            mptcp_scheduler: crate::mptcp::sched::SchedKind::MinRtt,
         }
     }
 }

@@ -285,6 +285,7 @@ impl<F: Frame> Connection<F> {
         s.mptcp_checksums_verified += v.checksum_verified as u64;
         s.mptcp_checksums_unverified += v.checksum_unverified as u64;
         s.mptcp_fastcloses += v.fastclose as u64;
+        s.mptcp_prio_received += v.prio.is_some() as u64;
     }
 }
 

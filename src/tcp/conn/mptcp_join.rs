@@ -34,6 +34,16 @@ impl<F: Frame> Connection<F> {
         c
     }
 
+    /// Whether this subflow is a backup path (RFC 8684 §3.3.8): flag B of
+    /// the peer's MP_JOIN, or its latest MP_PRIO on the subflow.
+    pub fn mptcp_backup(&self) -> bool {
+        match (&self.join, &self.mp) {
+            (Some(j), _) => j.backup,
+            (None, Some(m)) => m.backup,
+            _ => false,
+        }
+    }
+
     /// The join state, if this subflow was joined by the peer.
     pub fn mptcp_join(&self) -> Option<&Join> {
         self.join.as_deref()
@@ -116,6 +126,14 @@ impl<F: Frame> Connection<F> {
                             }
                         }
                     }
+                }
+                // RFC 8684 §3.3.8: this subflow becomes a backup path (B = 1)
+                // or a regular one.
+                Ok(MptcpOption::MpPrio { backup }) => {
+                    if let Some(j) = &mut self.join {
+                        j.backup = backup;
+                    }
+                    self.stats.mptcp_prio_received += 1;
                 }
                 Ok(_) => {}
                 Err(_) => self.stats.mptcp_bad_options += 1,

@@ -183,6 +183,9 @@ pub struct ConnStats {
     /// Segments that arrived ahead of the data level's in-order point
     /// (held for reassembly by DSN).
     pub mptcp_data_ooo: u64,
+    /// MP_PRIO options received (RFC 8684 §3.3.8): the subflow's backup
+    /// flag set as the peer asked.
+    pub mptcp_prio_received: u64,
     /// In-order data-level bytes that arrived on joined subflows.
     pub mptcp_joined_bytes: u64,
     /// MP_JOIN subflows whose third ACK carried the right HMAC (RFC 8684
