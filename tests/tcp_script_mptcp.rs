@@ -697,7 +697,11 @@ fn our_data_is_held_until_the_data_ack_covers_it() {
             .mp(&data_ack_of(1000)),
         &[],
     );
-    assert_eq!(s.c.mptcp_snd_held(), 2000, "subflow-acked, not DATA_ACKed");
+    assert_eq!(
+        s.c.mptcp_snd_unacked(),
+        2000,
+        "subflow-acked, not DATA_ACKed"
+    );
     assert!(s.c.snd_frames() > 0);
     // A DATA_ACK of data never sent is ignored.
     s.input(
@@ -706,7 +710,7 @@ fn our_data_is_held_until_the_data_ack_covers_it() {
             .mp(&data_ack_of(5000)),
         &[],
     );
-    assert_eq!(s.c.mptcp_snd_held(), 2000);
+    assert_eq!(s.c.mptcp_snd_unacked(), 2000);
     // The DATA_ACK catching up alone (same subflow ACK) releases the rest.
     s.input(
         seg(A, PEER_ISS + 1, ISS + 3001, 1000)
@@ -714,7 +718,7 @@ fn our_data_is_held_until_the_data_ack_covers_it() {
             .mp(&data_ack_of(3000)),
         &[],
     );
-    assert_eq!(s.c.mptcp_snd_held(), 0);
+    assert_eq!(s.c.mptcp_snd_unacked(), 0);
     assert_eq!(s.c.snd_frames(), 0);
 }
 

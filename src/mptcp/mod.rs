@@ -12,6 +12,7 @@
 //! - [`join`]: the passive MP_JOIN handshake of an extra subflow.
 //! - [`rxmap`]: the peer's DSS mappings on one subflow, until its in-order
 //!   data has been mapped onto the data sequence space.
+//! - [`txmap`]: our mappings on one subflow (its bytes' DSNs).
 //! - [`sched`]: which subflow sends the next chunk (minrtt, roundrobin,
 //!   redundant, behind one trait).
 
@@ -20,6 +21,7 @@ pub mod join;
 pub mod rxmap;
 pub mod sched;
 pub mod session;
+pub mod txmap;
 
 pub use crypto::{Key, KeySource};
 pub use join::{Join, JoinPhase, JoinReject, JoinSyn};

@@ -77,6 +77,9 @@ pub trait Scheduler: fmt::Debug {
     fn kind(&self) -> SchedKind;
     /// The subflows that take the next chunk.
     fn pick(&mut self, subs: &[SubflowView]) -> Pick;
+    /// Subflow `i` took the chunk it was picked for (a pick may go
+    /// unused: the subflow asking was not the one picked).
+    fn taken(&mut self, _i: usize) {}
 }
 
 /// The schedulers there are (`--scheduler`).

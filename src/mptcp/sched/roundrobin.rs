@@ -24,12 +24,10 @@ impl Scheduler for RoundRobin {
         let next = (0..n)
             .map(|k| (start + k) % n)
             .find(|&i| eligible(&subs[i], backups));
-        match next {
-            Some(i) => {
-                self.last = Some(i);
-                Pick::one(i)
-            }
-            None => Pick::default(),
-        }
+        next.map_or(Pick::default(), Pick::one)
+    }
+
+    fn taken(&mut self, i: usize) {
+        self.last = Some(i);
     }
 }

@@ -10,7 +10,15 @@ fn v(srtt_ms: u64, room: usize, backup: bool, usable: bool) -> SubflowView {
 }
 
 fn picks(s: &mut dyn Scheduler, subs: &[SubflowView], n: usize) -> Vec<Vec<usize>> {
-    (0..n).map(|_| s.pick(subs).iter().collect()).collect()
+    (0..n)
+        .map(|_| {
+            let p: Vec<usize> = s.pick(subs).iter().collect();
+            for &i in &p {
+                s.taken(i);
+            }
+            p
+        })
+        .collect()
 }
 
 #[test]
@@ -71,6 +79,9 @@ fn roundrobin_alternates_over_subflows_with_room() {
         v(9, 10_000, false, true),
     ];
     assert_eq!(picks(&mut s, &subs, 3), [[2], [0], [2]]);
+    // A pick not taken (another subflow asked) does not move the turn.
+    assert_eq!(s.pick(&subs), Pick::one(0));
+    assert_eq!(s.pick(&subs), Pick::one(0));
 }
 
 #[test]

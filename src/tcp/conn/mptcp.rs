@@ -9,7 +9,7 @@ use super::{Connection, State};
 use crate::io::Frame;
 use crate::mptcp::{crypto::Key, JoinPhase, Phase, RxVerdict, Session};
 use crate::tcp::TcpRepr;
-use crate::wire::mptcp::{Dss, MptcpOption};
+use crate::wire::mptcp::{Dss, DssMapping, MptcpOption};
 use crate::wire::MptcpRaw;
 
 /// Option bytes a data segment reserves for MPTCP: DSS with an 8-byte
@@ -128,17 +128,29 @@ impl<F: Frame> Connection<F> {
             return raw;
         }
         let data_ack = self.mptcp_data_ack();
+        let dsn = self.mptcp_tx_dsn(seq, len, fin);
         if let Some(j) = &self.join {
-            // A joined subflow sends no data yet: its segments carry the
-            // connection's DATA_ACK (RFC 8684 §3.3.2: "the DATA_ACK ... can
-            // be sent on any subflow").
-            if let (Some(a), true) = (data_ack, j.phase == JoinPhase::Verified) {
+            // A joined subflow's segments carry the connection's DATA_ACK
+            // (RFC 8684 §3.3.2: "the DATA_ACK ... can be sent on any
+            // subflow") and the mapping of the data the scheduler gave it.
+            let mapping = match (dsn, len > 0) {
+                (Some(d), true) => Some(DssMapping {
+                    dsn: d,
+                    dsn64: true,
+                    ssn: self.snd_rel(seq).wrapping_add(1),
+                    len: len as u16,
+                    checksum: self.mtx.as_deref().is_some_and(|t| t.csum).then_some(0),
+                }),
+                _ => None,
+            };
+            let ack = data_ack.filter(|_| j.phase == JoinPhase::Verified);
+            if ack.is_some() || mapping.is_some() {
                 push(
                     &mut raw,
                     &MptcpOption::Dss(Dss {
-                        data_ack: Some(a),
+                        data_ack: ack,
                         ack64: true,
-                        mapping: None,
+                        mapping,
                         data_fin: false,
                     }),
                 );
@@ -147,7 +159,7 @@ impl<F: Frame> Connection<F> {
         }
         let rel = self.snd_rel(seq);
         if let Some(m) = &mut self.mp {
-            if let Some(o) = m.data_option(rel, len, fin, data_ack) {
+            if let Some(o) = m.data_option(rel, len, fin, data_ack, dsn) {
                 push(&mut raw, &o);
             }
         }
@@ -156,15 +168,21 @@ impl<F: Frame> Connection<F> {
 
     /// Whether `seg` carries a DSS checksum still to fill in.
     pub(super) fn mptcp_needs_checksum(&self, seg: &TcpRepr) -> bool {
-        self.mp.as_ref().is_some_and(|m| m.checksum && m.is_mptcp())
+        (self.mp.as_ref().is_some_and(|m| m.checksum && m.is_mptcp())
+            || self.join.is_some() && self.mtx.as_deref().is_some_and(|t| t.csum))
             && !seg.options.mptcp.is_empty()
     }
 
     /// Fill in the DSS checksum of `seg`, whose payload sums to `data_sum`.
     pub(super) fn mptcp_fill_checksum(&self, seg: &mut TcpRepr, data_sum: u16) {
-        if let Some(m) = &self.mp {
-            let n = seg.options.mptcp.as_slice().len();
-            m.fill_checksum(&mut seg.options.mptcp.bytes[..n], data_sum);
+        let n = seg.options.mptcp.as_slice().len();
+        match &self.mp {
+            Some(m) => m.fill_checksum(&mut seg.options.mptcp.bytes[..n], data_sum),
+            // A joined subflow: its DSS mapping names the DSN.
+            None => crate::mptcp::session::fill_dss_checksum(
+                &mut seg.options.mptcp.bytes[..n],
+                data_sum,
+            ),
         }
     }
 
@@ -177,14 +195,25 @@ impl<F: Frame> Connection<F> {
         establishing: bool,
     ) -> MptcpRx {
         let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
+        let sent = self.snd_nxt.0.wrapping_sub(self.iss.0.wrapping_add(1));
+        // With the connection's send side, DSNs apart from this subflow's.
+        let meta_sent = match (self.meta_tx(), self.mp.as_deref()) {
+            (Some(_), Some(s)) => self.mptcp_tx_sent_of(s),
+            _ => None,
+        };
         let Some(m) = &mut self.mp else {
             return MptcpRx::Deliver;
         };
         let was = m.is_mptcp();
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
-        let sent = self.snd_nxt.0.wrapping_sub(self.iss.0.wrapping_add(1));
-        let data_acked = now && m.on_data_ack(seg.options.mptcp.as_slice(), sent);
+        let opts = seg.options.mptcp.as_slice();
+        let data_acked = now
+            && match meta_sent {
+                Some(sent) => crate::mptcp::session::data_ack_in(opts)
+                    .is_some_and(|a| m.note_data_ack(a, sent)),
+                None => m.on_data_ack(opts, sent),
+            };
         self.count_verdict(&v);
         if was && !now {
             // Plain TCP from here: the DSS room in each segment is freed,
@@ -195,6 +224,7 @@ impl<F: Frame> Connection<F> {
         }
         if data_acked {
             self.mptcp_snd_release(self.snd_una);
+            self.mptcp_tx_data_acked();
         }
         if v.reset {
             // RFC 8684 §3.3.1: a failed checksum (this stage resets rather
@@ -223,6 +253,12 @@ impl<F: Frame> Connection<F> {
     /// fell back release at the subflow's ACK.
     pub(super) fn mptcp_snd_release(&mut self, ack: crate::tcp::SeqNumber) {
         let upto = match &self.mp {
+            // Copies of the connection's data (`mptcp_tx`): the
+            // connection's queue holds it for the DATA_ACK.
+            Some(_) if self.mptcp_tx_copies() => {
+                self.mptcp_tx_sub_acked(ack);
+                ack
+            }
             Some(m) if m.is_mptcp() => {
                 let covered = self.iss + 1 + m.data_acked() as u32 as usize;
                 if covered < ack {
@@ -239,16 +275,19 @@ impl<F: Frame> Connection<F> {
         }
     }
 
-    /// Bytes of our data acknowledged on the subflow but not yet by the
-    /// peer's DATA_ACK, still held in the send queue.
-    pub fn mptcp_snd_held(&self) -> usize {
+    /// Bytes of our data sent and not yet covered by the peer's
+    /// DATA_ACK: held for the connection (RFC 8684 §3.3.2).
+    pub fn mptcp_snd_unacked(&self) -> usize {
+        if let Some(m) = self.meta_tx() {
+            return m.given_unacked();
+        }
         let tail = self.sndq.tail();
-        let una = if self.snd_una < tail {
-            self.snd_una
+        let nxt = if self.snd_nxt < tail {
+            self.snd_nxt
         } else {
             tail
         };
-        self.sndq.len().saturating_sub(tail - una)
+        self.sndq.len().saturating_sub(tail - nxt)
     }
 
     /// Reset the subflow (on the first subflow: the connection).

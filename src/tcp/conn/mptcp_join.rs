@@ -97,6 +97,13 @@ impl<F: Frame> Connection<F> {
         for raw in whole_options(seg.options.mptcp.as_slice()) {
             match MptcpOption::parse(raw) {
                 Ok(MptcpOption::Dss(d)) => {
+                    if let Some(a) = d.data_ack {
+                        // For the connection's send side (`mptcp_tx`).
+                        self.mptcp_tx_note_data_ack(RxDsn {
+                            value: a,
+                            wide: d.ack64,
+                        });
+                    }
                     if let Some(m) = &d.mapping {
                         if m.ssn == 0 && d.data_fin && m.len == 1 {
                             // A DATA_FIN without data (RFC 8684 §3.3.3).
