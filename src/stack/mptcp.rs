@@ -297,7 +297,9 @@ impl<D: Device> Stack<D> {
         if let Some((m, s)) = self.conns.get2_mut(meta, id) {
             // The scheduler knows it from the moment it is verified.
             m.conn.mptcp_register_joined(&mut s.conn);
-            m.conn.mptcp_joined_data_ack(&mut s.conn);
+            if m.conn.mptcp_joined_data_ack(&mut s.conn) {
+                self.mark_dirty(meta);
+            }
         }
         let taken = self.mptcp_subflow_take(id);
         let r = self.mptcp_meta_data(meta, taken);

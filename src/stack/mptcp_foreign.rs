@@ -156,6 +156,11 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                 continue;
             };
             let (here, there) = (here.borrow_mut(), there.borrow_mut());
+            // What the subflow can take now, every round (the connection's
+            // own scheduling pass sees it too).
+            if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get(sub)) {
+                m.conn.mptcp_refresh_view(Some(&s.conn));
+            }
             super::mptcp::schedule_across(there, meta, here, sub);
         }
         while let Some((sub, j, meta)) = stacks[i].borrow_mut().mptcp.foreign.dirty.pop() {
@@ -165,7 +170,9 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
             let (here, there) = (here.borrow_mut(), there.borrow_mut());
             if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get_mut(sub)) {
                 m.conn.mptcp_register_joined(&mut s.conn);
-                m.conn.mptcp_joined_data_ack(&mut s.conn);
+                if m.conn.mptcp_joined_data_ack(&mut s.conn) {
+                    there.mark_dirty(meta);
+                }
             }
             let taken = here.mptcp_subflow_take(sub);
             let r = there.mptcp_meta_data(meta, taken);

@@ -83,6 +83,9 @@ struct Slot {
     red_nxt: u64,
     /// Its data went to the reinjection queue (stalled or gone).
     reinjected: bool,
+    /// The DATA_ACK at which its data was last reinjected because the
+    /// peer's data level did not take it (see `pull`).
+    stuck_at: Option<u64>,
     gone: bool,
 }
 
@@ -225,9 +228,10 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Whether our FIN may go now (with `with_data`: on this segment's
-    /// data). On the first subflow of a connection that schedules, only
-    /// once every byte was handed to a subflow, since the FIN carries the
-    /// DATA_FIN; on data only when those bytes end the connection's data.
+    /// data). On the first subflow of a connection that schedules, the FIN
+    /// carries the DATA_FIN: only once the DATA_ACK covers every byte (so
+    /// the first subflow can still take what another subflow failed to
+    /// deliver, RFC 8684 §3.3.6), hence never on data.
     pub(super) fn mptcp_fin_ok(&self, with_data: bool) -> bool {
         let Some(t) = self.mtx.as_deref() else {
             return true;
@@ -235,7 +239,7 @@ impl<F: Frame> Connection<F> {
         let Some(m) = t.meta.as_deref() else {
             return true;
         };
-        m.nxt == m.end() && (!with_data || t.maps.end_dsn() == Some(m.end()))
+        !with_data && m.una == m.end() && m.reinject.is_empty()
     }
 
     /// The DSN of our data at subflow sequence `seq` when the connection's
@@ -323,9 +327,9 @@ impl<F: Frame> Connection<F> {
         // Room for less than a full segment is no room: a short chunk
         // would wait behind Nagle while another subflow could send.
         let room = if room < self.fill_mss() { 0 } else { room };
-        let usable = matches!(self.state, State::Established | State::CloseWait)
-            && !self.fin_queued
-            && self.rtx_count < STALL_RTOS;
+        // Until its FIN is out a subflow may take data (the first one's
+        // FIN waits for the connection's last byte, see `mptcp_fin_ok`).
+        let usable = self.may_send_data() && !self.fin_sent() && self.rtx_count < STALL_RTOS;
         SubflowView {
             srtt: self.rtt.srtt().unwrap_or_else(|| self.rtt.rto()),
             room,
@@ -347,8 +351,16 @@ impl<F: Frame> Connection<F> {
         let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
             return;
         };
-        if let Some(s) = m.slots.get_mut(slot) {
-            s.view = view;
+        let Some(s) = m.slots.get_mut(slot) else {
+            return;
+        };
+        s.view = view;
+        if view.usable {
+            s.reinjected = false;
+        } else if !s.given.is_empty() {
+            // Stalled: its data goes to the others now, even when nothing
+            // new waits (RFC 8684 §3.3.6).
+            m.reinject_slot(slot, &mut self.stats);
         }
     }
 
@@ -385,7 +397,7 @@ impl<F: Frame> Connection<F> {
         sub: &mut Connection<F>,
         alloc: &mut dyn FnMut() -> Option<F>,
     ) -> usize {
-        self.mptcp_joined_data_ack(sub);
+        let _ = self.mptcp_joined_data_ack(sub);
         if !self.mptcp_register_joined(sub) {
             return 0;
         }
@@ -401,15 +413,20 @@ impl<F: Frame> Connection<F> {
 
     /// The DATA_ACK joined subflow `sub` saw, for the connection's send
     /// side (RFC 8684 §3.3.2: it may come on any subflow).
-    pub fn mptcp_joined_data_ack(&mut self, sub: &mut Connection<F>) {
-        if let Some(a) = sub.mtx.as_deref_mut().and_then(|t| t.peer_data_ack.take()) {
-            let sent = self.mptcp_tx_sent();
-            if let (Some(m), Some(sent)) = (self.mp.as_deref_mut(), sent) {
-                if m.note_data_ack(a, sent) {
-                    self.mptcp_tx_data_acked();
-                }
+    /// Returns whether it moved (the connection may send more, or its
+    /// FIN).
+    pub fn mptcp_joined_data_ack(&mut self, sub: &mut Connection<F>) -> bool {
+        let Some(a) = sub.mtx.as_deref_mut().and_then(|t| t.peer_data_ack.take()) else {
+            return false;
+        };
+        let sent = self.mptcp_tx_sent();
+        if let (Some(m), Some(sent)) = (self.mp.as_deref_mut(), sent) {
+            if m.note_data_ack(a, sent) {
+                self.mptcp_tx_data_acked();
+                return true;
             }
         }
+        false
     }
 
     /// Joined subflow `sub` (verified) becomes one the scheduler knows, if
@@ -501,6 +518,24 @@ fn pull<F: Frame>(
             m.reinject_slot(slot, st);
         }
     }
+    // The subflow delivered everything (all acknowledged on it) yet the
+    // DATA_ACK waits at the first byte it was given: the peer's data level
+    // dropped it (out of its window, say). RFC 8684 §3.3.6: send it again,
+    // once per DATA_ACK value.
+    let idle = to.sndq.len() == 0 && to.snd_una == to.snd_nxt;
+    let blocking = m.slots[slot].given.front().is_some_and(|r| r.0 <= m.una);
+    if idle && blocking && m.slots[slot].stuck_at != Some(m.una) {
+        m.slots[slot].stuck_at = Some(m.una);
+        m.slots[slot].reinjected = false;
+        let st = match stats.as_deref_mut() {
+            Some(s) => s,
+            None => &mut to.stats,
+        };
+        m.reinject_slot(slot, st);
+    }
+    // RFC 8684 §3.3.4: the peer's window is the connection's, from its
+    // DATA_ACK: no subflow sends beyond that edge.
+    let edge = m.una.wrapping_add(to.snd_wnd as u64);
     let redundant = m.sched.kind() == SchedKind::Redundant;
     let mut given = 0;
     let mut views = [SubflowView::default(); MAX_SLOTS];
@@ -530,6 +565,7 @@ fn pull<F: Frame>(
             }
             None => (m.nxt, end.saturating_sub(m.nxt), false),
         };
+        let avail = avail.min(edge.saturating_sub(dsn));
         if avail == 0 {
             break;
         }
