@@ -25,9 +25,9 @@ pub struct EchoArgs {
     #[arg(long, requires = "mptcp")]
     pub mptcp_checksum: bool,
     /// With --mptcp: extra subflows (MP_JOIN) one connection accepts, on
-    /// any --iface (the peer's data over them is delivered; ours goes on
-    /// the first subflow, see README, MPTCP); beyond, joins are refused
-    /// with RST + MP_TCPRST. Default 0: no joins (flag C).
+    /// any --iface (data goes both ways over them, ours as --scheduler
+    /// decides, see README, MPTCP); beyond, joins are refused with RST +
+    /// MP_TCPRST. Default 0: no joins (flag C).
     #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
     pub mptcp_subflows: u8,
     /// With --mptcp: which subflow sends the next chunk of our data:

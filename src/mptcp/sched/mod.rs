@@ -14,8 +14,7 @@
 //! onto a backup path.
 //!
 //! Sans-IO and deterministic: the views are the input, the pick the
-//! output. Wiring the pick to the subflows' send paths is the next stage
-//! (README, MPTCP: "Not yet").
+//! output; `tcp::conn::mptcp_tx` asks it as each subflow pulls.
 
 mod minrtt;
 mod redundant;

@@ -88,9 +88,8 @@ impl<F: Frame> Connection<F> {
     }
 
     /// The DSS of a segment on a verified joined subflow: its mapping and
-    /// DATA_FIN, kept for the connection (`mptcp_rx`). The peer's
-    /// DATA_ACK concerns our data, which this stage sends on the first
-    /// subflow only.
+    /// DATA_FIN, kept for the connection (`mptcp_rx`), and the peer's
+    /// DATA_ACK of our data, for the connection's send side (`mptcp_tx`).
     fn join_on_data(&mut self, seg: &TcpRepr) -> bool {
         let mut mapping = None;
         let mut fin = None;
