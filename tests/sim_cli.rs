@@ -145,3 +145,20 @@ fn bad_arguments_exit_2_with_one_line() {
     let out = Command::new(env!("CARGO_BIN_EXE_xdptcp")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_bad_mptcp_scheduler_is_one_line_exit_2() {
+    // Parsed before anything touches an interface: no root needed.
+    let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+        .args(["echo", "--iface", "x=198.18.0.2/24", "--mptcp"])
+        .args(["--scheduler", "fastest"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("fastest") && e.contains("minrtt, roundrobin, redundant"),
+        "{e}"
+    );
+}

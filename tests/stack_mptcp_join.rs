@@ -14,6 +14,7 @@ mod common;
 use common::*;
 use xdptcp::app::Event;
 use xdptcp::mptcp::crypto::{join_hmac_160, join_hmac_64, Key};
+use xdptcp::mptcp::sched::SchedKind;
 use xdptcp::stack::Stack;
 use xdptcp::tcp::MptcpCc;
 use xdptcp::time::Instant;
@@ -90,12 +91,23 @@ impl Peer {
 
     /// As `connected`, with a receive buffer of `rcv_buf` bytes.
     fn connected_with(max_subflows: u8, rcv_buf: Option<usize>) -> Peer {
-        Self::connected_cc(max_subflows, rcv_buf, MptcpCc::Uncoupled)
+        Self::connected_sched(max_subflows, rcv_buf, SchedKind::MinRtt)
     }
 
-    /// As `connected_with`, with the subflows' congestion control `cc`.
-    fn connected_cc(max_subflows: u8, rcv_buf: Option<usize>, cc: MptcpCc) -> Peer {
+    /// As `connected_with`, our data scheduled by `sched`.
+    fn connected_sched(max_subflows: u8, rcv_buf: Option<usize>, sched: SchedKind) -> Peer {
+        Self::connected_cc(max_subflows, rcv_buf, sched, MptcpCc::Uncoupled)
+    }
+
+    /// As `connected_sched`, with the subflows' congestion control `cc`.
+    fn connected_cc(
+        max_subflows: u8,
+        rcv_buf: Option<usize>,
+        sched: SchedKind,
+        cc: MptcpCc,
+    ) -> Peer {
         let mut cfg = config(MAC_A, IP_A);
+        cfg.tcp.mptcp_scheduler = sched;
         if let Some(b) = rcv_buf {
             cfg.tcp.rcv_buf = b;
         }
@@ -299,7 +311,7 @@ fn join_completes_with_verified_hmac_and_fourth_ack() {
 #[test]
 fn lia_couples_the_joined_subflow_with_the_first() {
     for (cc, coupled) in [(MptcpCc::Uncoupled, [0, 0]), (MptcpCc::Lia, [1, 2])] {
-        let mut p = Peer::connected_cc(2, None, cc);
+        let mut p = Peer::connected_cc(2, None, SchedKind::MinRtt, cc);
         let id = p.id.expect("connection");
         assert_eq!(p.s.mptcp_coupled(id), coupled[0], "{cc:?}");
         let r_a = 0x1234;
@@ -702,4 +714,262 @@ fn a_join_no_stack_of_the_worker_knows_is_refused() {
     let now = p.now;
     worker_rx([&mut p.s, &mut s2], now, 1, &syn);
     assert_eq!(s2.counters().mptcp_joins_rejected_token, 1);
+}
+
+#[test]
+fn mp_prio_on_a_joined_subflow_is_acted_on() {
+    // The join asked for a backup path (flag B); MP_PRIO B = 0 on the
+    // subflow makes it a regular one (RFC 8684 §3.3.8).
+    let mut p = Peer::connected(2);
+    let iss1 = p.joined(5001, 43);
+    let prio = MptcpOption::MpPrio { backup: false };
+    p.send(&seg(5001, PEER_ISS + 1, iss1 + 1, TcpFlags::ACK, &[prio]));
+    assert_eq!(p.s.counters().mptcp_prio_received, 1);
+    assert_eq!(p.s.counters().mptcp_bad_options, 0);
+}
+
+// Our data over two subflows (RFC 8684 §3.3.8, §3.3.6): the scheduler's
+// choices, each segment's mapping, the DATA_ACK releasing the data and
+// reinjection when a subflow goes.
+
+/// A data segment we sent: its subflow (peer port), subflow offset, DSN
+/// offset (from our IDSN + 1) and bytes.
+#[derive(Debug, Clone)]
+struct OurData {
+    port: u16,
+    sub_off: u32,
+    data_off: u64,
+    bytes: Vec<u8>,
+}
+
+impl Peer {
+    /// A joined subflow that is a regular path: the join asked for a
+    /// backup one (flag B), MP_PRIO B = 0 makes it regular (RFC 8684
+    /// §3.3.8).
+    fn joined_regular(&mut self, port: u16, r_a: u32) -> u32 {
+        let iss = self.joined(port, r_a);
+        let prio = MptcpOption::MpPrio { backup: false };
+        self.send(&seg(port, PEER_ISS + 1, iss + 1, TcpFlags::ACK, &[prio]));
+        iss
+    }
+
+    /// Everything the stack sent since the last call, data segments
+    /// decoded by their DSS mapping (checked against the subflow offset).
+    fn take_data(&mut self, iss: &[(u16, u32)]) -> Vec<OurData> {
+        let mut out = Vec::new();
+        for f in self.s.device_mut().take_tx() {
+            let (_, _, seg, payload) = parse_tcp(&f);
+            if payload.is_empty() {
+                continue;
+            }
+            let port = seg.dst_port;
+            let my_iss = iss.iter().find(|(p, _)| *p == port).unwrap().1;
+            let sub_off = seg.seq.0.wrapping_sub(my_iss + 1);
+            let m = mp_opts(&seg)
+                .into_iter()
+                .find_map(|o| match o {
+                    MptcpOption::Dss(Dss {
+                        mapping: Some(m), ..
+                    }) => Some(m),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("data without a mapping: {seg:?}"));
+            // One mapping per segment: its subflow bytes exactly.
+            assert_eq!(m.ssn, sub_off + 1, "{seg:?}");
+            assert_eq!(m.len as usize, payload.len(), "{seg:?}");
+            out.push(OurData {
+                port,
+                sub_off,
+                data_off: m.dsn - (self.key_b.idsn() + 1),
+                bytes: payload,
+            });
+        }
+        out
+    }
+
+    /// ACK subflow `port` up to subflow offset `upto` with a DATA_ACK of
+    /// `data` bytes of ours.
+    fn ack_ours(&mut self, port: u16, iss: u32, upto: u32, data: u64) -> Vec<TcpRepr> {
+        let d = MptcpOption::Dss(Dss {
+            data_ack: Some(self.key_b.idsn() + 1 + data),
+            ack64: true,
+            mapping: None,
+            data_fin: false,
+        });
+        let (rcv, _) = (PEER_ISS + 1, 0);
+        self.send(&seg(port, rcv, iss + 1 + upto, TcpFlags::ACK, &[d]))
+    }
+}
+
+/// The stream rebuilt from our segments by DSN; `None` if a byte differs
+/// between copies or is missing.
+fn by_dsn(segs: &[OurData], len: usize) -> Option<Vec<u8>> {
+    let mut v: Vec<Option<u8>> = vec![None; len];
+    for d in segs {
+        for (k, b) in d.bytes.iter().enumerate() {
+            let at = d.data_off as usize + k;
+            match v.get(at)? {
+                Some(x) if x != b => return None,
+                _ => v[at] = Some(*b),
+            }
+        }
+    }
+    v.into_iter().collect()
+}
+
+fn on(segs: &[OurData], port: u16) -> usize {
+    segs.iter()
+        .filter(|d| d.port == port)
+        .map(|d| d.bytes.len())
+        .sum()
+}
+
+#[test]
+fn roundrobin_spreads_our_data_over_both_subflows_mapped_by_dsn() {
+    let mut p = Peer::connected_sched(2, None, SchedKind::RoundRobin);
+    let iss1 = p.joined_regular(5001, 51);
+    let iss = [(5000, p.iss0), (5001, iss1)];
+    let data = stream(0, 20_000);
+    let id = p.id.unwrap();
+    assert_eq!(p.s.send(id, &data).unwrap(), 20_000);
+    let now = p.now;
+    p.s.poll(now);
+    let segs = p.take_data(&iss);
+    let (a, b) = (on(&segs, 5000), on(&segs, 5001));
+    // Both initial windows' worth went out, shared in turns.
+    assert_eq!(a + b, 20_000);
+    assert!(a >= 9_000 && b >= 9_000, "first {a}, joined {b}");
+    assert!(by_dsn(&segs, a + b).as_deref() == Some(&data[..a + b]));
+    // Each subflow's own bytes are in order on it.
+    for port in [5000, 5001] {
+        let mut next = 0;
+        for d in segs.iter().filter(|d| d.port == port) {
+            assert_eq!(d.sub_off, next);
+            next += d.bytes.len() as u32;
+        }
+    }
+    let c = p.s.counters();
+    assert_eq!(c.mptcp_reinjections, 0);
+    assert_eq!(c.mptcp_redundant_bytes, 0);
+    // Subflow ACKs alone release nothing at the connection level; the
+    // DATA_ACK does.
+    p.ack_ours(5000, p.iss0, a as u32, 0);
+    p.ack_ours(5001, iss1, b as u32, 0);
+    assert_eq!(p.s.mptcp_snd_unacked(id).unwrap(), 20_000);
+    p.ack_ours(5000, p.iss0, a as u32, 12_000);
+    assert_eq!(p.s.mptcp_snd_unacked(id).unwrap(), 8_000);
+    p.ack_ours(5001, iss1, b as u32, 20_000);
+    assert_eq!(p.s.mptcp_snd_unacked(id).unwrap(), 0);
+    assert_eq!(p.s.counters().mptcp_bytes_first, a as u64);
+    assert_eq!(p.s.counters().mptcp_bytes_joined, b as u64);
+}
+
+#[test]
+fn minrtt_fills_the_first_subflow_then_spills_onto_the_joined_one() {
+    let mut p = Peer::connected_sched(2, None, SchedKind::MinRtt);
+    let iss1 = p.joined_regular(5001, 52);
+    let iss = [(5000, p.iss0), (5001, iss1)];
+    let id = p.id.unwrap();
+    // Less than one window: the first subflow (ties on RTT go to it).
+    p.s.send(id, &stream(0, 5_000)).unwrap();
+    let now = p.now;
+    p.s.poll(now);
+    let segs = p.take_data(&iss);
+    assert_eq!((on(&segs, 5000), on(&segs, 5001)), (5_000, 0));
+    // More than its window holds: the rest spills onto the joined one.
+    p.s.send(id, &stream(5_000, 30_000)).unwrap();
+    let now = p.now;
+    p.s.poll(now);
+    let more = p.take_data(&iss);
+    assert!(on(&more, 5001) > 0, "{:?}", more.len());
+    let all: Vec<OurData> = segs.into_iter().chain(more).collect();
+    let total = on(&all, 5000) + on(&all, 5001);
+    let got = by_dsn(&all, total);
+    assert!(
+        got.as_deref() == Some(&stream(0, total)[..]),
+        "{:?}",
+        all.iter()
+            .map(|d| (d.port, d.sub_off, d.data_off, d.bytes.len()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        p.s.counters().mptcp_bytes_first + p.s.counters().mptcp_bytes_joined,
+        total as u64
+    );
+}
+
+#[test]
+fn redundant_sends_every_chunk_on_both_subflows() {
+    let mut p = Peer::connected_sched(2, None, SchedKind::Redundant);
+    let iss1 = p.joined_regular(5001, 53);
+    let iss = [(5000, p.iss0), (5001, iss1)];
+    let id = p.id.unwrap();
+    p.s.send(id, &stream(0, 6_000)).unwrap();
+    let now = p.now;
+    p.s.poll(now);
+    let segs = p.take_data(&iss);
+    assert_eq!((on(&segs, 5000), on(&segs, 5001)), (6_000, 6_000));
+    assert!(by_dsn(&segs, 6_000).as_deref() == Some(&stream(0, 6_000)[..]));
+    assert_eq!(p.s.counters().mptcp_redundant_bytes, 6_000);
+}
+
+#[test]
+fn a_reset_subflows_data_is_reinjected_on_the_other_with_its_dsns() {
+    let mut p = Peer::connected_sched(2, None, SchedKind::RoundRobin);
+    let iss1 = p.joined_regular(5001, 54);
+    let iss = [(5000, p.iss0), (5001, iss1)];
+    let id = p.id.unwrap();
+    p.s.send(id, &stream(0, 8_000)).unwrap();
+    let now = p.now;
+    p.s.poll(now);
+    let segs = p.take_data(&iss);
+    let lost: Vec<&OurData> = segs.iter().filter(|d| d.port == 5001).collect();
+    assert!(!lost.is_empty());
+    // The first subflow's data is acknowledged (subflow and data level up
+    // to the joined subflow's first chunk); the joined one is reset.
+    let a = on(&segs, 5000);
+    let first_gap = lost[0].data_off;
+    p.ack_ours(5000, p.iss0, a as u32, first_gap);
+    let rst = seg(5001, PEER_ISS + 1, iss1 + 1, TcpFlags::RST, &[]);
+    p.now += std::time::Duration::from_millis(1);
+    rx(&mut p.s, p.now, &tcp_frame_b_to_a(&rst, &[]));
+    let now = p.now;
+    p.s.poll(now);
+    let mut again = p.take_data(&iss);
+    let now = p.now + std::time::Duration::from_millis(1);
+    p.s.poll(now);
+    again.extend(p.take_data(&iss));
+    assert!(p.s.counters().mptcp_reinjections >= 1);
+    // Everything the joined subflow held went again on the first, at its
+    // original DSNs.
+    for l in &lost {
+        let covered = again.iter().any(|d| {
+            d.port == 5000
+                && d.data_off <= l.data_off
+                && l.data_off + l.bytes.len() as u64 <= d.data_off + d.bytes.len() as u64
+                || d.port == 5000 && d.data_off == l.data_off
+        });
+        assert!(covered, "{l:?} not reinjected: {again:?}");
+    }
+    let all: Vec<OurData> = segs
+        .into_iter()
+        .filter(|d| d.port == 5000)
+        .chain(again)
+        .collect();
+    assert!(by_dsn(&all, 8_000).as_deref() == Some(&stream(0, 8_000)[..]));
+}
+
+#[test]
+fn a_backup_subflow_is_left_alone_while_the_first_is_usable() {
+    // The join asked for a backup path (flag B): roundrobin passes it by.
+    let mut p = Peer::connected_sched(2, None, SchedKind::RoundRobin);
+    let iss1 = p.joined(5001, 55);
+    let iss = [(5000, p.iss0), (5001, iss1)];
+    let id = p.id.unwrap();
+    p.s.send(id, &stream(0, 20_000)).unwrap();
+    let now = p.now;
+    p.s.poll(now);
+    let segs = p.take_data(&iss);
+    assert!(on(&segs, 5000) > 0);
+    assert_eq!(on(&segs, 5001), 0);
 }

@@ -671,3 +671,107 @@ fn a_reinjection_overlapping_both_sides_is_trimmed() {
     assert_eq!(s.read_all(), pattern(0, 160));
     assert_eq!(s.c.stats().mptcp_data_dups, 1);
 }
+
+/// A DSS carrying only the peer's DATA_ACK: `n` bytes of our data.
+fn data_ack_of(n: u64) -> Vec<u8> {
+    opt_bytes(MptcpOption::Dss(Dss {
+        data_ack: Some(Key(KEY_B).idsn() + 1 + n),
+        ack64: true,
+        mapping: None,
+        data_fin: false,
+    }))
+}
+
+#[test]
+fn our_data_is_held_until_the_data_ack_covers_it() {
+    // RFC 8684 §3.3.2: data acknowledged on the subflow stays queued until
+    // the peer's DATA_ACK covers it (it may have to go out again on
+    // another subflow); the DATA_ACK releases it, also on its own.
+    let mut s = passive_established(&mcfg(), "1e040101");
+    assert_eq!(s.send(&pattern(0, 3000)), 3000);
+    let out = s.poll();
+    assert_eq!(out.iter().map(|o| o.data.len()).sum::<usize>(), 3000);
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 3001, 1000)
+            .ts(102, 0)
+            .mp(&data_ack_of(1000)),
+        &[],
+    );
+    assert_eq!(
+        s.c.mptcp_snd_unacked(),
+        2000,
+        "subflow-acked, not DATA_ACKed"
+    );
+    assert!(s.c.snd_frames() > 0);
+    // A DATA_ACK of data never sent is ignored.
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 3001, 1000)
+            .ts(103, 0)
+            .mp(&data_ack_of(5000)),
+        &[],
+    );
+    assert_eq!(s.c.mptcp_snd_unacked(), 2000);
+    // The DATA_ACK catching up alone (same subflow ACK) releases the rest.
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 3001, 1000)
+            .ts(104, 0)
+            .mp(&data_ack_of(3000)),
+        &[],
+    );
+    assert_eq!(s.c.mptcp_snd_unacked(), 0);
+    assert_eq!(s.c.snd_frames(), 0);
+}
+
+#[test]
+fn a_full_send_buffer_becomes_writable_on_the_data_ack_not_the_subflow_ack() {
+    let cfg = Config {
+        snd_buf: 4000,
+        ..mcfg()
+    };
+    let mut s = passive_established(&cfg, "1e040101");
+    let n = s.send(&pattern(0, 10_000));
+    assert!(n < 10_000 && n > 0, "{n}");
+    let _ = s.poll();
+    let _ = s.c.take_events();
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1 + n as u32, 1000)
+            .ts(102, 0)
+            .mp(&data_ack_of(0)),
+        &[],
+    );
+    assert!(!s.c.take_events().writable, "the subflow ACK frees nothing");
+    assert_eq!(s.c.send_capacity(), 0);
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1 + n as u32, 1000)
+            .ts(103, 0)
+            .mp(&data_ack_of(n as u64)),
+        &[],
+    );
+    assert!(s.c.take_events().writable);
+    assert!(s.c.send_capacity() > 0);
+}
+
+#[test]
+fn mp_prio_makes_the_subflow_a_backup_and_back() {
+    // RFC 8684 §3.3.8: MP_PRIO changes the priority of the subflow it
+    // arrives on (B = 1: backup, used only when no regular path is).
+    let mut s = passive_established(&mcfg(), "1e040101");
+    assert!(!s.c.mptcp_backup());
+    let prio = |b| opt_bytes(MptcpOption::MpPrio { backup: b });
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&prio(true)),
+        &[],
+    );
+    assert!(s.c.mptcp_backup());
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(103, 0)
+            .mp(&prio(false)),
+        &[],
+    );
+    assert!(!s.c.mptcp_backup());
+    assert_eq!(s.c.stats().mptcp_prio_received, 2);
+    assert_eq!(s.c.stats().mptcp_bad_options, 0);
+}

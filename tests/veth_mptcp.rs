@@ -368,6 +368,11 @@ fn join_harness(tag: &str) -> Harness {
 /// Stop the echo and read the stack's join counters: (accepted,
 /// rejected for token, limit, HMAC).
 fn join_counters(echo: Child, stats: &std::path::Path) -> [u64; 4] {
+    join_report(echo, stats).0
+}
+
+/// [`join_counters`], with the whole `--stats-json` report.
+fn join_report(echo: Child, stats: &std::path::Path) -> ([u64; 4], serde_json::Value) {
     let (code, err) = netns::stop(echo);
     assert_eq!(code, 0, "xdptcp echo exit: {err}");
     let s: serde_json::Value =
@@ -387,11 +392,32 @@ fn join_counters(echo: Child, stats: &std::path::Path) -> [u64; 4] {
         "xdptcp: joins accepted {} rejected token {} limit {} hmac {}",
         c[0], c[1], c[2], c[3]
     );
-    c
+    (c, s)
 }
 
 /// A Linux MPTCP MIB counter (`MPTcpExt` in /proc/net/netstat: a line
 /// of names, then a line of values) in the kernel namespace.
+/// Linux's nonzero MPTCP MIB counters, for the log.
+fn linux_mibs_nonzero(h: &Harness) -> String {
+    let out = h.run("k", &["cat", "/proc/net/netstat"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("MPTcpExt:"))
+        .collect();
+    if rows.len() != 2 {
+        return String::new();
+    }
+    let names = rows[0].split_whitespace().skip(1);
+    let values = rows[1].split_whitespace().skip(1);
+    names
+        .zip(values)
+        .filter(|(_, v)| *v != "0")
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn linux_mib(h: &Harness, name: &str) -> u64 {
     let out = h.run("k", &["cat", "/proc/net/netstat"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -536,14 +562,14 @@ fn two_path_harness(tag: &str) -> Harness {
     h
 }
 
-#[test]
-fn linux_mptcp_over_two_paths_echo_intact() {
-    let t = "linux_mptcp_over_two_paths_echo_intact";
-    if !ready(t) {
-        return;
-    }
-    let h = two_path_harness("x2");
-    let stats = std::env::temp_dir().join(format!("xdptcp-mp2-{}.json", std::process::id()));
+/// Linux's MPTCP client over two veth pairs against `xdptcp echo
+/// --scheduler SCHED`; with `down`, the second pair's kernel end is taken
+/// down once a megabyte went over it. Returns the echo's bytes per path
+/// (what Linux received on each veth) and the stack's counters
+/// (`mptcp_reinjections`, `mptcp_bytes_first`, `mptcp_bytes_joined`).
+fn two_paths(tag: &str, sched: &str, down: bool) -> ([u64; 2], [u64; 3], usize) {
+    let h = two_path_harness(tag);
+    let stats = std::env::temp_dir().join(format!("xdptcp-{tag}-{}.json", std::process::id()));
     let second = format!("{}s1=198.18.0.2/16", h.prefix);
     let echo = start_echo(
         &h,
@@ -553,6 +579,8 @@ fn linux_mptcp_over_two_paths_echo_intact() {
             "--mptcp",
             "--mptcp-subflows",
             "2",
+            "--scheduler",
+            sched,
             "--stats-json",
             stats.to_str().unwrap(),
         ],
@@ -561,32 +589,101 @@ fn linux_mptcp_over_two_paths_echo_intact() {
     let (b0, b1) = (link_bytes(&h, &k0), link_bytes(&h, &k1));
     // Tens of MB (XDPTCP_VETH_MB sets the size).
     let n = 2 * bulk_bytes();
-    let r = linux_client(&h, 262, n, 21);
-    let echo = intact_or_stop(&h, echo, &r, "mptcp over two paths");
-    assert_mptcp_echo(&r, n, "mptcp over two paths");
+    let r = std::thread::scope(|sc| {
+        let client = sc.spawn(|| linux_client_with(&h, 262, n, 21, 1, 0.0));
+        if down {
+            // Bounded: 20 s at most for the first megabyte on path 2.
+            for _ in 0..400 {
+                if link_bytes(&h, &k1).0 > b1.0 + (1 << 20) || client.is_finished() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let out = h.run("k", &["ip", "link", "set", "dev", k1.as_str(), "down"]);
+            assert!(out.status.success(), "ip link set {k1} down");
+            eprintln!(
+                "{k1} down after {} bytes received on it",
+                link_bytes(&h, &k1).0 - b1.0
+            );
+        }
+        client.join().expect("client thread")
+    });
+    let what = format!(
+        "mptcp over two paths, {sched}{}",
+        if down { ", path 2 down" } else { "" }
+    );
+    eprintln!("{what}: Linux MPTcpExt: {}", linux_mibs_nonzero(&h));
+    let echo = intact_or_stop(&h, echo, &r, &what);
+    assert_mptcp_echo(&r, n, &what);
     let (a0, a1) = (link_bytes(&h, &k0), link_bytes(&h, &k1));
     let up = [a0.1 - b0.1, a1.1 - b1.1];
-    let down = [a0.0 - b0.0, a1.0 - b1.0];
+    let down_bytes = [a0.0 - b0.0, a1.0 - b1.0];
     eprintln!(
-        "bytes Linux sent: path 1 {} path 2 {}; received: path 1 {} path 2 {}",
-        up[0], up[1], down[0], down[1]
+        "{what}: bytes Linux sent: path 1 {} path 2 {}; our bytes (Linux received): path 1 {} path 2 {}",
+        up[0], up[1], down_bytes[0], down_bytes[1]
     );
     // MPTCP_INFO: the joined subflow (ss -M lists the connection).
-    assert_eq!(r["subflows"].as_u64(), Some(1), "{r}");
-    // Linux spread its stream over both veth pairs.
-    for (i, b) in up.iter().enumerate() {
+    if !down {
+        assert_eq!(r["subflows"].as_u64(), Some(1), "{r}");
+        // No subflow was reset.
+        assert_eq!(linux_mib(&h, "MPTcpExtMPRstTx"), 0);
+        assert_eq!(linux_mib(&h, "MPTcpExtMPRstRx"), 0);
+    }
+    let (c, report) = join_report(echo, &stats);
+    assert_eq!(c, [1, 0, 0, 0]);
+    let v = [
+        "mptcp_reinjections",
+        "mptcp_bytes_first",
+        "mptcp_bytes_joined",
+    ]
+    .map(|c| common::stack_counter(&report, c));
+    eprintln!(
+        "{what}: xdptcp reinjections {} bytes to the first subflow {} to the joined one {}",
+        v[0], v[1], v[2]
+    );
+    (down_bytes, [v[0], v[1], v[2]], n)
+}
+
+#[test]
+fn linux_mptcp_over_two_paths_echo_intact() {
+    let t = "linux_mptcp_over_two_paths_echo_intact";
+    if !ready(t) {
+        return;
+    }
+    // minrtt (the default): intact, whatever the split.
+    let (_, c, n) = two_paths("x2", "minrtt", false);
+    // Every byte scheduled (some twice: reinjected where the peer's
+    // data level waited for them).
+    assert!(c[1] + c[2] >= n as u64, "{c:?}");
+}
+
+#[test]
+fn linux_mptcp_roundrobin_echo_uses_both_paths() {
+    let t = "linux_mptcp_roundrobin_echo_uses_both_paths";
+    if !ready(t) {
+        return;
+    }
+    let (ours, c, n) = two_paths("x3", "roundrobin", false);
+    // Our echo went over both veth pairs, a substantial share on each.
+    for (i, b) in ours.iter().enumerate() {
         assert!(
             *b > n as u64 / 5,
-            "path {} carried {b} of the {n} bytes Linux sent",
+            "path {} carried {b} of the {n} bytes we echoed",
             i + 1
         );
     }
-    // No subflow was reset (this was MPTcpExtMPRstTx 1 while joined
-    // subflows' data was not delivered).
-    assert_eq!(linux_mib(&h, "MPTcpExtMPRstTx"), 0);
-    assert_eq!(linux_mib(&h, "MPTcpExtMPRstRx"), 0);
-    let c = join_counters(echo, &stats);
-    assert_eq!(c, [1, 0, 0, 0]);
+    assert!(c[2] > n as u64 / 5, "joined subflow given {}", c[2]);
+}
+
+#[test]
+fn linux_mptcp_second_path_down_mid_transfer_echo_completes() {
+    let t = "linux_mptcp_second_path_down_mid_transfer_echo_completes";
+    if !ready(t) {
+        return;
+    }
+    // RFC 8684 §3.3.6: what the dead path held goes again on the other.
+    let (_, c, _) = two_paths("x4", "roundrobin", true);
+    assert!(c[0] >= 1, "reinjections {}", c[0]);
 }
 
 /// A Linux MPTCP echo server on the wildcard address (a listener must be

@@ -5,6 +5,7 @@ use clap::Args;
 use xdptcp::app::{App, Event};
 use xdptcp::apps::echo::EchoServer;
 use xdptcp::io::xdp::XdpDevice;
+use xdptcp::mptcp::sched::SchedKind;
 use xdptcp::runtime::{self, RuntimeApp};
 use xdptcp::stack::Stack;
 use xdptcp::time::Instant;
@@ -24,17 +25,26 @@ pub struct EchoArgs {
     #[arg(long, requires = "mptcp")]
     pub mptcp_checksum: bool,
     /// With --mptcp: extra subflows (MP_JOIN) one connection accepts, on
-    /// any --iface (the peer's data over them is delivered; ours goes on
-    /// the first subflow, see README, MPTCP); beyond, joins are refused
-    /// with RST + MP_TCPRST. Default 0: no joins (flag C).
+    /// any --iface (data goes both ways over them, ours as --scheduler
+    /// decides, see README, MPTCP); beyond, joins are refused with RST +
+    /// MP_TCPRST. Default 0: no joins (flag C).
     #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
     pub mptcp_subflows: u8,
     /// With --mptcp: congestion control across a connection's subflows,
     /// each on its own (uncoupled) or coupled (RFC 6356 LIA).
     #[arg(long, requires = "mptcp", value_enum, default_value = "uncoupled")]
     pub mptcp_cc: crate::cli::args::MptcpCcArg,
+    /// With --mptcp: which subflow sends the next chunk of our data:
+    /// minrtt (the lowest smoothed RTT with room, the default),
+    /// roundrobin, redundant (README, MPTCP).
+    #[arg(long, requires = "mptcp", default_value = "minrtt", value_parser = parse_scheduler)]
+    pub scheduler: SchedKind,
     #[command(flatten)]
     pub dp: DataPath,
+}
+
+fn parse_scheduler(s: &str) -> Result<SchedKind, String> {
+    s.parse()
 }
 
 /// The TCP echo server plus a UDP echo on the same port.
@@ -97,6 +107,7 @@ pub fn run(a: EchoArgs) -> i32 {
     cfg.tcp.mptcp_checksum = a.mptcp_checksum;
     cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
     cfg.tcp.mptcp_cc = a.mptcp_cc.into();
+    cfg.tcp.mptcp_scheduler = a.scheduler;
     let port = a.port;
     let udp = a.udp;
     let mptcp = a.mptcp;

@@ -14,12 +14,17 @@
 //!   to open (full mesh).
 //! - [`rxmap`]: the peer's DSS mappings on one subflow, until its in-order
 //!   data has been mapped onto the data sequence space.
+//! - [`txmap`]: our mappings on one subflow (its bytes' DSNs).
+//! - [`sched`]: which subflow sends the next chunk (minrtt, roundrobin,
+//!   redundant, behind one trait).
 
 pub mod crypto;
 pub mod join;
 pub mod pm;
 pub mod rxmap;
+pub mod sched;
 pub mod session;
+pub mod txmap;
 
 pub use crypto::{Key, KeySource};
 pub use join::{Join, JoinPhase, JoinReject, JoinSyn};

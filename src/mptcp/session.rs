@@ -79,6 +79,41 @@ pub struct RxVerdict {
     /// segment carried, for the path manager.
     pub add_addr: Option<AddAddr>,
     pub remove_addr: Option<RemoveAddr>,
+    /// The segment carried MP_PRIO: the peer's new backup flag for this
+    /// subflow.
+    pub prio: Option<bool>,
+}
+
+/// Fill in the checksum of a DSS mapping `opt` (left zero) whose payload
+/// sums to `data_sum` (RFC 8684 §3.3.1); other options are left alone.
+pub fn fill_dss_checksum(opt: &mut [u8], data_sum: u16) {
+    if let Ok(MptcpOption::Dss(Dss {
+        mapping:
+            Some(DssMapping {
+                dsn,
+                ssn,
+                len,
+                checksum: Some(_),
+                ..
+            }),
+        ..
+    })) = MptcpOption::parse(opt)
+    {
+        let c = crypto::dss_checksum(dsn, ssn, len, data_sum);
+        let n = opt.len();
+        opt[n - 2..].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// The DATA_ACK a segment's options carry, if any.
+pub fn data_ack_in(opts: &[u8]) -> Option<RxDsn> {
+    whole_options(opts).find_map(|o| match MptcpOption::parse(o) {
+        Ok(MptcpOption::Dss(d)) => d.data_ack.map(|a| RxDsn {
+            value: a,
+            wide: d.ack64,
+        }),
+        _ => None,
+    })
 }
 
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
@@ -124,6 +159,13 @@ pub struct Session {
     rcv_hint: u64,
     /// The peer's mapping being checksummed as its segments arrive.
     rx_csum: Option<RxChecksum>,
+    /// How much of our data the peer's DATA_ACK covers (RFC 8684 §3.3.2),
+    /// as a 64-bit offset from our first data byte (IDSN + 1); until a
+    /// DATA_ACK arrives, nothing.
+    data_acked: u64,
+    /// The peer asked, with MP_PRIO, that this (first) subflow be a backup
+    /// path (RFC 8684 §3.3.8).
+    pub backup: bool,
 }
 
 /// A received mapping spanning several segments, summed as its bytes
@@ -223,6 +265,8 @@ impl Session {
             snd_hint: 0,
             rcv_hint: 0,
             rx_csum: None,
+            data_acked: 0,
+            backup: false,
         };
         if let Some(k) = key {
             s.set_local_key(k);
@@ -414,8 +458,14 @@ impl Session {
                     v.add_addr = Some(a);
                 }
                 Ok(MptcpOption::RemoveAddr(r)) => v.remove_addr = Some(r),
+                // RFC 8684 §3.3.8: the subflow it arrives on becomes a
+                // backup path (B = 1) or a regular one.
+                Ok(MptcpOption::MpPrio { backup }) => {
+                    self.backup = backup;
+                    v.prio = Some(backup);
+                }
                 // MP_TCPRST comes with a RST, which the TCP layer acts on;
-                // MP_PRIO and MP_FAIL are later stages.
+                // MP_FAIL is a later stage.
                 Ok(_) => {}
                 Err(_) => v.bad_options += 1,
             }
@@ -598,6 +648,48 @@ impl Session {
         self.remote_idsn
     }
 
+    /// Bytes of our data the peer's DATA_ACK covers (from our IDSN + 1).
+    pub fn data_acked(&self) -> u64 {
+        self.data_acked
+    }
+
+    /// The peer's DATA_ACK in `opts` (RFC 8684 §3.3.2), when it covers
+    /// more of our data: `sent` is how far our data went (the subflow
+    /// offset of SND.NXT, the DATA_FIN included, one to one). A DATA_ACK
+    /// beyond what was sent, or behind the one we have, is ignored (as
+    /// RFC 9293 §3.10.7.4 ignores the ACK of unsent data). Returns whether
+    /// it moved (the caller releases the data it covers).
+    pub fn on_data_ack(&mut self, opts: &[u8], sent: u32) -> bool {
+        match data_ack_in(opts) {
+            Some(a) => self.note_data_ack(a, widen(self.snd_hint, sent)),
+            None => false,
+        }
+    }
+
+    /// A DATA_ACK `a` (from any subflow), against `sent`: the 64-bit
+    /// offset of our data sent so far, DATA_FIN included (see
+    /// [`Session::on_data_ack`]).
+    pub fn note_data_ack(&mut self, a: RxDsn, sent: u64) -> bool {
+        if self.phase != Phase::Established {
+            return false;
+        }
+        let RxDsn { value, wide } = a;
+        let base = self.local_idsn.wrapping_add(1);
+        let acked = RxDsn { value, wide }
+            .widen(base.wrapping_add(self.data_acked))
+            .wrapping_sub(base);
+        if acked <= self.data_acked || acked > sent {
+            return false;
+        }
+        self.data_acked = acked;
+        true
+    }
+
+    /// Our IDSN + 1: the DSN of our first data byte.
+    pub fn local_data_start(&self) -> u64 {
+        self.local_idsn.wrapping_add(1)
+    }
+
     /// The data level's in-order point (to widen 32-bit DSNs near it).
     pub fn set_data_hint(&mut self, nxt: u64) {
         self.data_hint = nxt;
@@ -615,6 +707,7 @@ impl Session {
         len: usize,
         fin: bool,
         data_ack: Option<u64>,
+        dsn: Option<u64>,
     ) -> Option<MptcpOption> {
         if self.phase == Phase::Fallback {
             return None;
@@ -642,16 +735,15 @@ impl Session {
                 }));
             }
         }
+        // `dsn`: the connection's send side mapped these bytes (or placed
+        // the DATA_FIN); else they map one to one.
+        let dsn = dsn.unwrap_or(self.local_idsn.wrapping_add(1).wrapping_add(rel64));
         let mapping = if len > 0 || fin {
             let (dsn, ssn, l) = if len == 0 {
                 // A DATA_FIN without data: SSN 0, length 1 (RFC 8684 §3.3.3).
-                (self.local_idsn.wrapping_add(1).wrapping_add(rel64), 0, 1)
+                (dsn, 0, 1)
             } else {
-                (
-                    self.local_idsn.wrapping_add(1).wrapping_add(rel64),
-                    rel.wrapping_add(1),
-                    len as u16 + fin as u16,
-                )
+                (dsn, rel.wrapping_add(1), len as u16 + fin as u16)
             };
             Some(DssMapping {
                 dsn,
@@ -678,31 +770,18 @@ impl Session {
     /// that the payload is known: `data_sum` is its one's-complement sum
     /// ([`checksum::sum`]) (RFC 8684 §3.3.1).
     pub fn fill_checksum(&self, opt: &mut [u8], data_sum: u16) {
-        let Ok(o) = MptcpOption::parse(opt) else {
+        if let Ok(MptcpOption::MpCapable(MpCapable {
+            data_len: Some(len),
+            checksum: Some(_),
+            ..
+        })) = MptcpOption::parse(opt)
+        {
+            let c = crypto::dss_checksum(self.local_idsn.wrapping_add(1), 1, len, data_sum);
+            let n = opt.len();
+            opt[n - 2..].copy_from_slice(&c.to_be_bytes());
             return;
-        };
-        let (dsn, ssn, len) = match o {
-            MptcpOption::MpCapable(MpCapable {
-                data_len: Some(l),
-                checksum: Some(_),
-                ..
-            }) => (self.local_idsn.wrapping_add(1), 1, l),
-            MptcpOption::Dss(Dss {
-                mapping:
-                    Some(DssMapping {
-                        dsn,
-                        ssn,
-                        len,
-                        checksum: Some(_),
-                        ..
-                    }),
-                ..
-            }) => (dsn, ssn, len),
-            _ => return,
-        };
-        let c = crypto::dss_checksum(dsn, ssn, len, data_sum);
-        let n = opt.len();
-        opt[n - 2..].copy_from_slice(&c.to_be_bytes());
+        }
+        fill_dss_checksum(opt, data_sum);
     }
 }
 

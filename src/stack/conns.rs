@@ -51,6 +51,12 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_fastcloses,
         mptcp_data_dups,
         mptcp_data_ooo,
+        mptcp_prio_received,
+        mptcp_bytes_first,
+        mptcp_bytes_joined,
+        mptcp_reinjections,
+        mptcp_redundant_bytes,
+        mptcp_tx_copied_bytes,
         mptcp_joined_bytes,
         mptcp_joins_accepted,
         mptcp_joins_rejected_hmac,
@@ -394,6 +400,7 @@ impl<D: Device> Stack<D> {
                 continue;
             };
             e.dirty = false;
+            self.mptcp_schedule_for(id, now);
             self.transmit_conn(id, now);
             self.after_op(id);
         }

@@ -167,6 +167,20 @@ pub struct StackCounters {
     pub mptcp_data_dups: u64,
     /// Segments ahead of the data level's in-order point (reassembled).
     pub mptcp_data_ooo: u64,
+    /// MP_PRIO options received (RFC 8684 §3.3.8): the subflow's backup
+    /// flag set as the peer asked.
+    pub mptcp_prio_received: u64,
+    /// Our data bytes handed to the first subflow / to joined subflows by
+    /// the scheduler (reinjections and redundant copies included).
+    pub mptcp_bytes_first: u64,
+    pub mptcp_bytes_joined: u64,
+    /// Ranges of our data sent again on another subflow because the one
+    /// that had them stalled or went (RFC 8684 §3.3.6).
+    pub mptcp_reinjections: u64,
+    /// Bytes the redundant scheduler sent more than once.
+    pub mptcp_redundant_bytes: u64,
+    /// Bytes copied from the connection's queue into subflows' frames.
+    pub mptcp_tx_copied_bytes: u64,
     /// In-order data-level bytes that arrived on joined subflows.
     pub mptcp_joined_bytes: u64,
     /// New keys drawn again because their token was already in use.

@@ -771,6 +771,12 @@ impl<D: Device> Stack<D> {
         Ok(*self.app_conn_ref(id)?.conn.stats())
     }
 
+    /// MPTCP: bytes of ours sent and not yet covered by the peer's
+    /// DATA_ACK (RFC 8684 §3.3.2).
+    pub fn mptcp_snd_unacked(&self, id: ConnId) -> Result<usize, Error> {
+        Ok(self.app_conn_ref(id)?.conn.mptcp_snd_unacked())
+    }
+
     /// Check every connection's invariants
     /// ([`Connection::check_invariants`](crate::tcp::Connection::check_invariants)).
     pub fn check_invariants(&self) -> Result<(), String> {

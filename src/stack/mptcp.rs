@@ -59,6 +59,9 @@ pub(super) struct Tokens {
     pub(super) pm_work: PmWork,
     /// Which ports active joins may use.
     pub(super) port_filter: Option<super::mptcp_pm::PortFilter>,
+    /// Joined subflows here whose connection is here too: (subflow,
+    /// connection), for the scheduler.
+    pub(super) subs: Vec<(ConnId, ConnId)>,
 }
 
 impl Tokens {
@@ -69,6 +72,7 @@ impl Tokens {
             foreign: Default::default(),
             pm_work: PmWork::default(),
             port_filter: None,
+            subs: Vec::new(),
         }
     }
 
@@ -191,10 +195,19 @@ impl<D: Device> Stack<D> {
         foreign_of: Option<(usize, ConnId)>,
     ) {
         if let (Some(j), Some((stack, meta))) = (conn.mptcp_join(), foreign_of) {
-            self.mptcp.foreign.released(stack, meta, j.token);
+            self.mptcp
+                .foreign
+                .released(stack, meta, j.token, conn.mptcp_tx_slot());
+            self.mptcp.foreign.subs.retain(|s| s.0 != id);
             return;
         }
         if let (Some(j), Some(of)) = (conn.mptcp_join(), subflow_of) {
+            self.mptcp.subs.retain(|s| s.0 != id);
+            // What it was given goes to the connection's other subflows.
+            if let (Some(slot), Some(m)) = (conn.mptcp_tx_slot(), self.conns.get_mut(of)) {
+                m.conn.mptcp_slot_gone(slot);
+                self.mark_dirty(of);
+            }
             // Only if the token still names that connection (it may have
             // gone first, and its token been drawn again since).
             if let Some(t) = self.mptcp.in_use.get_mut(&j.token) {
@@ -350,6 +363,10 @@ impl<D: Device> Stack<D> {
             l.half_open += 1;
         }
         let id = self.conns.insert(entry);
+        match foreign {
+            None => self.mptcp.subs.push((id, target.conn)),
+            Some(stack) => self.mptcp.foreign.subs.push((id, stack, target.conn)),
+        }
         self.iface.counters.conns_opened += 1;
         self.mark_dirty(id);
         self.after_op(id);
@@ -382,6 +399,13 @@ impl<D: Device> Stack<D> {
     /// segments (§3.3.2, §3.3.4). Both live in this stack: no lock, no
     /// copy.
     pub(super) fn mptcp_forward(&mut self, id: ConnId, meta: ConnId) {
+        if let Some((m, s)) = self.conns.get2_mut(meta, id) {
+            // The scheduler knows it from the moment it is verified.
+            m.conn.mptcp_register_joined(&mut s.conn);
+            if m.conn.mptcp_joined_data_ack(&mut s.conn) {
+                self.mark_dirty(meta);
+            }
+        }
         let taken = self.mptcp_subflow_take(id);
         let r = self.mptcp_meta_data(meta, taken);
         self.mptcp_subflow_reply(id, r);
@@ -444,6 +468,174 @@ impl<D: Device> Stack<D> {
         }
     }
 }
+
+impl<D: Device> Stack<D> {
+    /// Before `id` transmits: if it is an MPTCP connection with data for
+    /// its subflows, or a subflow of one here, the scheduler hands out
+    /// what it can (RFC 8684 §3.3.8), its subflows taking turns until none
+    /// takes more. Plain TCP: two checks.
+    pub(super) fn mptcp_schedule_for(&mut self, id: ConnId, now: Instant) {
+        let Some(e) = self.conns.get(id) else { return };
+        let meta = match e.subflow_of {
+            Some(m) => m,
+            None if e.conn.mptcp_tx_pending() => id,
+            None => return,
+        };
+        if !self
+            .conns
+            .get(meta)
+            .is_some_and(|m| m.conn.mptcp_tx_pending())
+        {
+            return;
+        }
+        let mut budget = self.data_frame_budget();
+        let Stack {
+            conns,
+            iface,
+            mptcp,
+            ..
+        } = self;
+        let mut alloc = || match &mut budget {
+            Some(0) => None,
+            Some(k) => {
+                *k -= 1;
+                iface.dev.alloc()
+            }
+            None => iface.dev.alloc(),
+        };
+        // What each subflow can take now.
+        if let Some(m) = conns.get_mut(meta) {
+            m.conn.mptcp_refresh_view(None);
+        }
+        for &(sub, of) in mptcp.subs.iter() {
+            if of == meta {
+                if let Some((m, s)) = conns.get2_mut(meta, sub) {
+                    m.conn.mptcp_refresh_view(Some(&s.conn));
+                }
+            }
+        }
+        // Bit 0: the connection took data; bit i + 1: `subs[i]` did.
+        let mut moved = 0u64;
+        let bit = |i: usize| 1u64.checked_shl(i as u32 + 1).unwrap_or(1 << 63);
+        for _ in 0..MAX_ROUNDS {
+            let mut n = 0;
+            // The joined subflows first: each pull refreshes what the
+            // scheduler knows of the subflow.
+            for (i, &(sub, of)) in mptcp.subs.iter().enumerate() {
+                if of != meta {
+                    continue;
+                }
+                if let Some((m, s)) = conns.get2_mut(meta, sub) {
+                    let k = m.conn.mptcp_pull_joined(&mut s.conn, &mut alloc);
+                    if k > 0 {
+                        moved |= bit(i);
+                    }
+                    n += k;
+                }
+            }
+            if let Some(m) = conns.get_mut(meta) {
+                let k = m.conn.mptcp_pull_first(&mut alloc);
+                moved |= (k > 0) as u64;
+                n += k;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        // Those that took data send it now (`id` itself is about to).
+        if moved & 1 != 0 && meta != id {
+            self.transmit_conn(meta, now);
+            self.mark_dirty(meta);
+        }
+        for i in 0..self.mptcp.subs.len() {
+            let (sub, of) = self.mptcp.subs[i];
+            if of == meta && sub != id && moved & bit(i) != 0 {
+                self.transmit_conn(sub, now);
+                self.mark_dirty(sub);
+            }
+        }
+    }
+}
+
+/// The scheduler between connection `meta` of stack `there` and its
+/// subflow `sub` in stack `here` (another interface's, same worker): each
+/// takes chunks in turn, frames from its own stack.
+pub(super) fn schedule_across<D: Device>(
+    there: &mut Stack<D>,
+    meta: ConnId,
+    here: &mut Stack<D>,
+    sub: ConnId,
+) {
+    if !there
+        .conns
+        .get(meta)
+        .is_some_and(|m| m.conn.mptcp_tx_pending())
+    {
+        return;
+    }
+    let (mut b_there, mut b_here) = (there.data_frame_budget(), here.data_frame_budget());
+    let (mut first, mut joined) = (0, 0);
+    if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get(sub)) {
+        m.conn.mptcp_refresh_view(None);
+        m.conn.mptcp_refresh_view(Some(&s.conn));
+    }
+    for _ in 0..MAX_ROUNDS {
+        let Some(m) = there.conns.get_mut(meta) else {
+            return;
+        };
+        let Some(s) = here.conns.get_mut(sub) else {
+            return;
+        };
+        let (ti, hi) = (&mut there.iface, &mut here.iface);
+        let k1 = m
+            .conn
+            .mptcp_pull_joined(&mut s.conn, &mut || budgeted(&mut b_here, hi));
+        let k0 = m.conn.mptcp_pull_first(&mut || budgeted(&mut b_there, ti));
+        first += k0;
+        joined += k1;
+        if k0 + k1 == 0 {
+            break;
+        }
+    }
+    let (tn, hn) = (there.now, here.now);
+    if first > 0 {
+        there.transmit_conn(meta, tn);
+        there.mark_dirty(meta);
+    }
+    if joined > 0 {
+        here.transmit_conn(sub, hn);
+        here.mark_dirty(sub);
+    }
+}
+
+fn budgeted<D: Device>(
+    budget: &mut Option<usize>,
+    iface: &mut super::Iface<D>,
+) -> Option<D::Frame> {
+    match budget {
+        Some(0) => None,
+        Some(k) => {
+            *k -= 1;
+            iface.dev.alloc()
+        }
+        None => iface.dev.alloc(),
+    }
+}
+
+impl<D: Device> Stack<D> {
+    /// A joined subflow of connection `meta` here, living in another
+    /// stack, is gone: its data goes to the other subflows.
+    pub(super) fn mptcp_foreign_gone(&mut self, meta: ConnId, slot: usize) {
+        if let Some(m) = self.conns.get_mut(meta) {
+            m.conn.mptcp_slot_gone(slot);
+            self.mark_dirty(meta);
+        }
+    }
+}
+
+/// Rounds of pulls in one scheduling pass (each hands at most one chunk
+/// per subflow and round).
+pub(super) const MAX_ROUNDS: usize = 256;
 
 /// A joined subflow's mapped data and DATA_FIN, for its connection.
 pub(super) type Joined<F> = (crate::tcp::MappedQueue<F>, Option<crate::mptcp::RxDsn>);

@@ -44,7 +44,10 @@ pub(super) struct Foreign {
     /// it: (subflow, the other stack, the connection there).
     dirty: Vec<(ConnId, usize, ConnId)>,
     /// Subflows gone: (the other stack, the connection there, its token).
-    released: Vec<(usize, ConnId, u32)>,
+    released: Vec<(usize, ConnId, u32, Option<usize>)>,
+    /// Subflows here whose connection is in another stack: (subflow, the
+    /// other stack, the connection there), for the scheduler.
+    pub(super) subs: Vec<(ConnId, usize, ConnId)>,
 }
 
 impl Foreign {
@@ -76,8 +79,8 @@ impl Foreign {
         self.index
     }
 
-    pub(super) fn released(&mut self, stack: usize, meta: ConnId, token: u32) {
-        self.released.push((stack, meta, token));
+    pub(super) fn released(&mut self, stack: usize, meta: ConnId, token: u32, slot: Option<usize>) {
+        self.released.push((stack, meta, token, slot));
     }
 }
 
@@ -138,16 +141,44 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                 }
             }
         }
-        while let Some((j, meta, token)) = stacks[i].borrow_mut().mptcp.foreign.released.pop() {
+        while let Some((j, meta, token, slot)) = stacks[i].borrow_mut().mptcp.foreign.released.pop()
+        {
             if let Some(s) = stacks.get_mut(j) {
-                s.borrow_mut().mptcp_count_join(meta, token, false);
+                let s = s.borrow_mut();
+                s.mptcp_count_join(meta, token, false);
+                if let Some(slot) = slot {
+                    s.mptcp_foreign_gone(meta, slot);
+                }
             }
+        }
+        // Our data for subflows here whose connection is there (RFC 8684
+        // §3.3.8): copied into this stack's frames (another UMEM).
+        for k in 0..stacks[i].borrow().mptcp.foreign.subs.len() {
+            let Some(&(sub, j, meta)) = stacks[i].borrow().mptcp.foreign.subs.get(k) else {
+                break;
+            };
+            let Some((here, there)) = pair(stacks, i, j) else {
+                continue;
+            };
+            let (here, there) = (here.borrow_mut(), there.borrow_mut());
+            // What the subflow can take now, every round (the connection's
+            // own scheduling pass sees it too).
+            if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get(sub)) {
+                m.conn.mptcp_refresh_view(Some(&s.conn));
+            }
+            super::mptcp::schedule_across(there, meta, here, sub);
         }
         while let Some((sub, j, meta)) = stacks[i].borrow_mut().mptcp.foreign.dirty.pop() {
             let Some((here, there)) = pair(stacks, i, j) else {
                 continue;
             };
             let (here, there) = (here.borrow_mut(), there.borrow_mut());
+            if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get_mut(sub)) {
+                m.conn.mptcp_register_joined(&mut s.conn);
+                if m.conn.mptcp_joined_data_ack(&mut s.conn) {
+                    there.mark_dirty(meta);
+                }
+            }
             let taken = here.mptcp_subflow_take(sub);
             let r = there.mptcp_meta_data(meta, taken);
             here.mptcp_subflow_reply(sub, r);

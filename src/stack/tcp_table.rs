@@ -190,6 +190,30 @@ impl<F: Frame> ConnTable<F> {
         s.entry.as_mut()
     }
 
+    /// Two different live connections at once (an MPTCP connection and one
+    /// of its subflows).
+    pub(crate) fn get2_mut(
+        &mut self,
+        a: ConnId,
+        b: ConnId,
+    ) -> Option<(&mut ConnEntry<F>, &mut ConnEntry<F>)> {
+        let (i, j) = (a.index as usize, b.index as usize);
+        if i == j || i >= self.slots.len() || j >= self.slots.len() {
+            return None;
+        }
+        let (x, y) = if i < j {
+            let (l, r) = self.slots.split_at_mut(j);
+            (&mut l[i], &mut r[0])
+        } else {
+            let (l, r) = self.slots.split_at_mut(i);
+            (&mut r[0], &mut l[j])
+        };
+        if x.generation != a.generation || y.generation != b.generation {
+            return None;
+        }
+        Some((x.entry.as_mut()?, y.entry.as_mut()?))
+    }
+
     /// Slots in the slab (live or free): the range of [`Self::entry_at_mut`].
     pub(crate) fn slot_count(&self) -> usize {
         self.slots.len()

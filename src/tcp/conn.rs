@@ -25,6 +25,7 @@ mod input;
 mod mptcp;
 mod mptcp_join;
 mod mptcp_rx;
+mod mptcp_tx;
 mod options;
 mod output;
 mod plpmtud;
@@ -194,6 +195,11 @@ pub struct Connection<F: Frame> {
     /// MPTCP with `MptcpCc::Lia`: the connection's coupled subflows
     /// (created by the first subflow, given to joined ones).
     lia: Option<std::sync::Arc<crate::tcp::cc::lia::LiaGroup>>,
+    /// MPTCP send across subflows (RFC 8684 §3.3): this subflow's
+    /// mappings of our data, and on the first subflow the connection's
+    /// send queue and scheduler. `None`: plain TCP, or our data one to
+    /// one on the first subflow.
+    mtx: Option<Box<mptcp_tx::MpTx<F>>>,
 
     // Output requests.
     ack_now: bool,
@@ -301,6 +307,7 @@ impl<F: Frame> Connection<F> {
             join: None,
             mpx: None,
             lia: None,
+            mtx: None,
         }
     }
 
@@ -451,6 +458,9 @@ impl<F: Frame> Connection<F> {
         if !self.can_send() || data.is_empty() {
             return 0;
         }
+        if self.mp.is_some() {
+            self.mptcp_tx_setup();
+        }
         let cap = self.send_capacity();
         let seg_cap = self.fill_mss();
         // Send memory is counted in frames (truesize), not payload bytes.
@@ -459,15 +469,15 @@ impl<F: Frame> Connection<F> {
             frames = frames.checked_sub(1)?;
             alloc()
         };
-        let n = self.sndq.write(
-            data,
-            cap,
-            seg_cap,
-            self.snd_nxt.max(self.iss + 1),
-            &mut limited,
-        );
+        let (q, upto) = self.app_sndq();
+        let n = q.write(data, cap, seg_cap, upto, &mut limited);
         if n < data.len() {
             self.write_blocked = true;
+        }
+        if self.mptcp_tx_alone() {
+            // No joined subflow: the first takes it now (with joined
+            // ones, the stack's scheduling pass hands it out).
+            self.mptcp_pull_first(alloc);
         }
         n
     }
@@ -483,23 +493,26 @@ impl<F: Frame> Connection<F> {
         if !self.can_send() {
             return 0;
         }
+        if self.mp.is_some() {
+            self.mptcp_tx_setup();
+        }
         let cap = self.send_capacity();
         let seg_cap = self.fill_mss();
         // The app had more to write unless `fill` stopped short by itself.
         let mut done = false;
-        let n = self.sndq.write_with(
-            cap,
-            seg_cap,
-            self.snd_nxt.max(self.iss + 1),
-            alloc,
-            &mut |dst| {
-                let k = fill(dst);
-                done |= k < dst.len();
-                k
-            },
-        );
+        let (q, upto) = self.app_sndq();
+        let n = q.write_with(cap, seg_cap, upto, alloc, &mut |dst| {
+            let k = fill(dst);
+            done |= k < dst.len();
+            k
+        });
         if !done {
             self.write_blocked = true;
+        }
+        if self.mptcp_tx_alone() {
+            // No joined subflow: the first takes it now (with joined
+            // ones, the stack's scheduling pass hands it out).
+            self.mptcp_pull_first(alloc);
         }
         n
     }
@@ -550,9 +563,10 @@ impl<F: Frame> Connection<F> {
         if !self.can_send() {
             return 0;
         }
-        let bytes = self.cfg.snd_buf.saturating_sub(self.sndq.len());
+        let (q, upto) = self.app_sndq_ref();
+        let bytes = self.cfg.snd_buf.saturating_sub(q.len());
         let seg = self.fill_mss();
-        let topup = self.sndq.topup_room(seg, self.snd_nxt.max(self.iss + 1));
+        let topup = q.topup_room(seg, upto);
         bytes.min(self.snd_frames_room().saturating_mul(seg) + topup)
     }
 

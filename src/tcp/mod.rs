@@ -135,6 +135,9 @@ pub struct Config {
     /// Congestion control of MPTCP subflows: each its own `cc` (as
     /// Linux), or coupled (RFC 6356 LIA, Reno-based).
     pub mptcp_cc: MptcpCc,
+    /// MPTCP: which subflow sends the next chunk of our data
+    /// (`--scheduler`; RFC 8684 §3.3.8).
+    pub mptcp_scheduler: crate::mptcp::sched::SchedKind,
 }
 
 /// Congestion control across the subflows of an MPTCP connection.
@@ -178,6 +181,7 @@ impl Default for Config {
             mptcp_checksum: false,
             mptcp_max_subflows: 0,
             mptcp_cc: MptcpCc::Uncoupled,
+            mptcp_scheduler: crate::mptcp::sched::SchedKind::MinRtt,
         }
     }
 }

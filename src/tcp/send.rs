@@ -255,6 +255,17 @@ impl<F: Frame> SendBuffer<F> {
         })
     }
 
+    /// The bytes of `s`, at most `max` of them (read-only: a copy's source).
+    pub fn bytes(&self, s: Slice, max: usize) -> &[u8] {
+        match self.frames.get(s.idx) {
+            Some(f) => {
+                let end = (s.off + s.len.min(max)).min(f.end);
+                &f.frame.buf()[s.off.min(end)..end]
+            }
+            None => &[],
+        }
+    }
+
     /// Bytes from `seq` to the end of its frame.
     pub fn frame_remaining(&self, seq: SeqNumber) -> usize {
         self.locate(seq, usize::MAX).map_or(0, |s| s.len)

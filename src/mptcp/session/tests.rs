@@ -40,7 +40,7 @@ fn pair(csum: bool) -> (Session, Session) {
     assert_eq!(c.on_syn_ack(synack.as_slice()), RxVerdict::default());
     assert_eq!(c.phase, Phase::Established);
     // Third ACK: MP_CAPABLE with both keys.
-    let ack = raw(c.data_option(0, 0, false, None));
+    let ack = raw(c.data_option(0, 0, false, None, None));
     assert_eq!(ack.as_slice().len(), 20);
     clean(s.on_segment(ack.as_slice(), 0, &[], true), false);
     assert_eq!(s.phase, Phase::Established);
@@ -55,7 +55,7 @@ fn handshake_then_one_to_one_data_both_ways() {
         let (mut c, mut s) = pair(csum);
         // Client's first data: MP_CAPABLE with the data-level length.
         let data = [7u8; 100];
-        let mut o = raw(c.data_option(0, 100, false, None));
+        let mut o = raw(c.data_option(0, 100, false, None, None));
         assert_eq!(o.as_slice().len(), if csum { 24 } else { 22 });
         let n = o.len as usize;
         c.fill_checksum(&mut o.bytes[..n], checksum::sum(&data));
@@ -74,7 +74,7 @@ fn handshake_then_one_to_one_data_both_ways() {
             })
         );
         // Server answers with DSS: Data ACK = IDSN(client) + 1 + 100.
-        let mut o = raw(s.data_option(0, 50, false, Some(Key(0x1111).idsn() + 101)));
+        let mut o = raw(s.data_option(0, 50, false, Some(Key(0x1111).idsn() + 101), None));
         let n = o.len as usize;
         s.fill_checksum(&mut o.bytes[..n], checksum::sum(&data[..50]));
         let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
@@ -84,7 +84,7 @@ fn handshake_then_one_to_one_data_both_ways() {
         assert_eq!(d.mapping.unwrap().dsn, Key(0x2222).idsn() + 1);
         clean(c.on_segment(o.as_slice(), 0, &data[..50], false), csum);
         // The client now uses DSS too; its second segment maps at +100.
-        let mut o = raw(c.data_option(100, 10, false, None));
+        let mut o = raw(c.data_option(100, 10, false, None, None));
         let n = o.len as usize;
         c.fill_checksum(&mut o.bytes[..n], checksum::sum(&data[..10]));
         let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
@@ -104,10 +104,10 @@ fn handshake_then_one_to_one_data_both_ways() {
 #[test]
 fn data_fin_without_data_is_reached_in_order() {
     let (mut c, mut s) = pair(false);
-    let o = raw(c.data_option(0, 100, false, None));
+    let o = raw(c.data_option(0, 100, false, None, None));
     s.on_segment(o.as_slice(), 0, &[1; 100], false);
     // Bare FIN at offset 100: DSS SSN 0, length 1, F.
-    let o = raw(c.data_option(100, 0, true, None));
+    let o = raw(c.data_option(100, 0, true, None, None));
     let MptcpOption::Dss(d) = MptcpOption::parse(o.as_slice()).unwrap() else {
         panic!()
     };
@@ -131,7 +131,7 @@ fn fallbacks() {
     let mut c = Session::client(Key(1), false);
     let v = c.on_syn_ack(&[]);
     assert_eq!(v.fallback, Some(FallbackReason::NotOffered));
-    assert_eq!(c.data_option(0, 10, false, None), None);
+    assert_eq!(c.data_option(0, 10, false, None, None), None);
     // A SYN without MP_CAPABLE.
     assert_eq!(Session::server(None, false).phase, Phase::Fallback);
     // Third ACK stripped.
@@ -161,7 +161,7 @@ fn fallbacks() {
 #[test]
 fn mappings_off_the_subflow_sequence_are_taken_for_the_data_level() {
     let (mut c, mut s) = pair(false);
-    let o = raw(c.data_option(0, 100, false, None));
+    let o = raw(c.data_option(0, 100, false, None, None));
     s.on_segment(o.as_slice(), 0, &[1; 100], false);
     // Data at subflow offset 100 mapped to data offset `at`.
     let at = |at: u64| {

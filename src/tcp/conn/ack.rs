@@ -53,7 +53,12 @@ impl<F: Frame> Connection<F> {
         if acked > 0 {
             let a = self.sb.ack(ack, now, min_rtt);
             self.note_delivered(a.largest);
-            self.sndq.ack(ack);
+            if self.mp.is_none() {
+                self.sndq.ack(ack);
+            } else {
+                // MPTCP: released once the DATA_ACK covers it too.
+                self.mptcp_snd_release(ack);
+            }
             self.snd_una = ack;
             self.mtu_probe_on_ack();
             self.stats.bytes_acked += acked as u64;

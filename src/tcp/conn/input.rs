@@ -437,7 +437,9 @@ impl<F: Frame> Connection<F> {
     }
 
     pub(super) fn our_fin_acked(&self) -> bool {
-        self.fin_queued && self.sndq.len() == 0 && self.snd_una == self.snd_nxt && self.fin_sent()
+        // All sent was acknowledged, FIN included (MPTCP may still hold
+        // the data for the DATA_ACK: the subflow is done with it).
+        self.fin_queued && self.snd_una == self.snd_nxt && self.fin_sent()
     }
 
     /// Whether the FIN went out (it is the last sequence number sent).

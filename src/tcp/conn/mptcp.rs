@@ -10,7 +10,7 @@ use crate::io::Frame;
 use crate::mptcp::{crypto::Key, JoinPhase, Phase, RxVerdict, Session};
 use crate::tcp::cc::lia::{Lia, LiaGroup};
 use crate::tcp::{MptcpCc, TcpRepr};
-use crate::wire::mptcp::{AddAddr, Dss, MptcpOption, RemoveAddr};
+use crate::wire::mptcp::{AddAddr, Dss, DssMapping, MptcpOption, RemoveAddr};
 use crate::wire::MptcpRaw;
 use std::sync::Arc;
 
@@ -174,17 +174,29 @@ impl<F: Frame> Connection<F> {
                 push(&mut raw, &MptcpOption::AddAddr(e));
             }
         }
+        let dsn = self.mptcp_tx_dsn(seq, len, fin);
         if let Some(j) = &self.join {
-            // A joined subflow sends no data yet: its segments carry the
-            // connection's DATA_ACK (RFC 8684 §3.3.2: "the DATA_ACK ... can
-            // be sent on any subflow").
-            if let (Some(a), true) = (data_ack, j.phase == JoinPhase::Verified) {
+            // A joined subflow's segments carry the connection's DATA_ACK
+            // (RFC 8684 §3.3.2: "the DATA_ACK ... can be sent on any
+            // subflow") and the mapping of the data the scheduler gave it.
+            let mapping = match (dsn, len > 0) {
+                (Some(d), true) => Some(DssMapping {
+                    dsn: d,
+                    dsn64: true,
+                    ssn: self.snd_rel(seq).wrapping_add(1),
+                    len: len as u16,
+                    checksum: self.mtx.as_deref().is_some_and(|t| t.csum).then_some(0),
+                }),
+                _ => None,
+            };
+            let ack = data_ack.filter(|_| j.phase == JoinPhase::Verified);
+            if ack.is_some() || mapping.is_some() {
                 push(
                     &mut raw,
                     &MptcpOption::Dss(Dss {
-                        data_ack: Some(a),
+                        data_ack: ack,
                         ack64: true,
-                        mapping: None,
+                        mapping,
                         data_fin: false,
                     }),
                 );
@@ -193,7 +205,7 @@ impl<F: Frame> Connection<F> {
         }
         let rel = self.snd_rel(seq);
         if let Some(m) = &mut self.mp {
-            if let Some(o) = m.data_option(rel, len, fin, data_ack) {
+            if let Some(o) = m.data_option(rel, len, fin, data_ack, dsn) {
                 push(&mut raw, &o);
             }
         }
@@ -202,15 +214,21 @@ impl<F: Frame> Connection<F> {
 
     /// Whether `seg` carries a DSS checksum still to fill in.
     pub(super) fn mptcp_needs_checksum(&self, seg: &TcpRepr) -> bool {
-        self.mp.as_ref().is_some_and(|m| m.checksum && m.is_mptcp())
+        (self.mp.as_ref().is_some_and(|m| m.checksum && m.is_mptcp())
+            || self.join.is_some() && self.mtx.as_deref().is_some_and(|t| t.csum))
             && !seg.options.mptcp.is_empty()
     }
 
     /// Fill in the DSS checksum of `seg`, whose payload sums to `data_sum`.
     pub(super) fn mptcp_fill_checksum(&self, seg: &mut TcpRepr, data_sum: u16) {
-        if let Some(m) = &self.mp {
-            let n = seg.options.mptcp.as_slice().len();
-            m.fill_checksum(&mut seg.options.mptcp.bytes[..n], data_sum);
+        let n = seg.options.mptcp.as_slice().len();
+        match &self.mp {
+            Some(m) => m.fill_checksum(&mut seg.options.mptcp.bytes[..n], data_sum),
+            // A joined subflow: its DSS mapping names the DSN.
+            None => crate::mptcp::session::fill_dss_checksum(
+                &mut seg.options.mptcp.bytes[..n],
+                data_sum,
+            ),
         }
     }
 
@@ -223,20 +241,39 @@ impl<F: Frame> Connection<F> {
         establishing: bool,
     ) -> MptcpRx {
         let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
+        let sent = self.snd_nxt.0.wrapping_sub(self.iss.0.wrapping_add(1));
+        // With the connection's send side, DSNs apart from this subflow's.
+        let meta_sent = match (self.meta_tx(), self.mp.as_deref()) {
+            (Some(_), Some(s)) => self.mptcp_tx_sent_of(s),
+            _ => None,
+        };
         let Some(m) = &mut self.mp else {
             return MptcpRx::Deliver;
         };
         let was = m.is_mptcp();
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
+        let opts = seg.options.mptcp.as_slice();
+        let data_acked = now
+            && match meta_sent {
+                Some(sent) => crate::mptcp::session::data_ack_in(opts)
+                    .is_some_and(|a| m.note_data_ack(a, sent)),
+                None => m.on_data_ack(opts, sent),
+            };
         self.count_verdict(&v);
         if v.add_addr.is_some() || v.remove_addr.is_some() {
             self.mptcp_path_signal(v.add_addr.as_ref(), v.remove_addr.as_ref());
         }
         if was && !now {
-            // Plain TCP from here: the DSS room in each segment is freed.
+            // Plain TCP from here: the DSS room in each segment is freed,
+            // and the subflow's ACK alone releases our data.
             self.snd_mss += DSS_LEN;
             self.cc.set_mss(self.snd_mss);
+            self.mptcp_snd_release(self.snd_una);
+        }
+        if data_acked {
+            self.mptcp_snd_release(self.snd_una);
+            self.mptcp_tx_data_acked();
         }
         if v.reset {
             // RFC 8684 §3.3.1: a failed checksum (this stage resets rather
@@ -252,6 +289,54 @@ impl<F: Frame> Connection<F> {
                 MptcpRx::Stop
             }
         }
+    }
+
+    /// Release the send queue up to `ack` (the subflow's cumulative ACK),
+    /// held back, while MPTCP is in use, to what the peer's DATA_ACK
+    /// covers: RFC 8684 §3.3.2 has the sender keep data until it is
+    /// acknowledged at the connection level as well as on the subflow,
+    /// so that data a subflow took but the peer's data level never got can
+    /// be sent again (on another subflow). Our data maps one to one onto
+    /// the first subflow in this stage, so the DATA_ACK names a subflow
+    /// offset. A joined subflow (no data of ours) and a connection that
+    /// fell back release at the subflow's ACK.
+    pub(super) fn mptcp_snd_release(&mut self, ack: crate::tcp::SeqNumber) {
+        let upto = match &self.mp {
+            // Copies of the connection's data (`mptcp_tx`): the
+            // connection's queue holds it for the DATA_ACK.
+            Some(_) if self.mptcp_tx_copies() => {
+                self.mptcp_tx_sub_acked(ack);
+                ack
+            }
+            Some(m) if m.is_mptcp() => {
+                let covered = self.iss + 1 + m.data_acked() as u32 as usize;
+                if covered < ack {
+                    covered
+                } else {
+                    ack
+                }
+            }
+            _ => ack,
+        };
+        if self.sndq.ack(upto) > 0 && self.write_blocked && self.send_capacity() > 0 {
+            self.write_blocked = false;
+            self.events.writable = true;
+        }
+    }
+
+    /// Bytes of our data sent and not yet covered by the peer's
+    /// DATA_ACK: held for the connection (RFC 8684 §3.3.2).
+    pub fn mptcp_snd_unacked(&self) -> usize {
+        if let Some(m) = self.meta_tx() {
+            return m.given_unacked();
+        }
+        let tail = self.sndq.tail();
+        let nxt = if self.snd_nxt < tail {
+            self.snd_nxt
+        } else {
+            tail
+        };
+        self.sndq.len().saturating_sub(tail - nxt)
     }
 
     /// Reset the subflow (on the first subflow: the connection).
@@ -357,6 +442,7 @@ impl<F: Frame> Connection<F> {
         s.mptcp_checksums_verified += v.checksum_verified as u64;
         s.mptcp_checksums_unverified += v.checksum_unverified as u64;
         s.mptcp_fastcloses += v.fastclose as u64;
+        s.mptcp_prio_received += v.prio.is_some() as u64;
     }
 }
 

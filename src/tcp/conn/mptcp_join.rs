@@ -105,6 +105,16 @@ impl<F: Frame> Connection<F> {
         j.third_ack_at = Some(self.now + self.rtt.rto() * backoff);
     }
 
+    /// Whether this subflow is a backup path (RFC 8684 §3.3.8): flag B of
+    /// the peer's MP_JOIN, or its latest MP_PRIO on the subflow.
+    pub fn mptcp_backup(&self) -> bool {
+        match (&self.join, &self.mp) {
+            (Some(j), _) => j.backup,
+            (None, Some(m)) => m.backup,
+            _ => false,
+        }
+    }
+
     /// The join state, if this is an MP_JOIN subflow (either side).
     pub fn mptcp_join(&self) -> Option<&Join> {
         self.join.as_deref()
@@ -158,15 +168,21 @@ impl<F: Frame> Connection<F> {
     }
 
     /// The DSS of a segment on a verified joined subflow: its mapping and
-    /// DATA_FIN, kept for the connection (`mptcp_rx`). The peer's
-    /// DATA_ACK concerns our data, which this stage sends on the first
-    /// subflow only.
+    /// DATA_FIN, kept for the connection (`mptcp_rx`), and the peer's
+    /// DATA_ACK of our data, for the connection's send side (`mptcp_tx`).
     fn join_on_data(&mut self, seg: &TcpRepr) -> bool {
         let mut mapping = None;
         let mut fin = None;
         for raw in whole_options(seg.options.mptcp.as_slice()) {
             match MptcpOption::parse(raw) {
                 Ok(MptcpOption::Dss(d)) => {
+                    if let Some(a) = d.data_ack {
+                        // For the connection's send side (`mptcp_tx`).
+                        self.mptcp_tx_note_data_ack(RxDsn {
+                            value: a,
+                            wide: d.ack64,
+                        });
+                    }
                     if let Some(m) = &d.mapping {
                         if m.ssn == 0 && d.data_fin && m.len == 1 {
                             // A DATA_FIN without data (RFC 8684 §3.3.3).
@@ -204,6 +220,14 @@ impl<F: Frame> Connection<F> {
                     // lost. Answer again (as Linux does), or it never
                     // uses the subflow.
                     self.ack_now = true;
+                }
+                // RFC 8684 §3.3.8: this subflow becomes a backup path (B = 1)
+                // or a regular one.
+                Ok(MptcpOption::MpPrio { backup }) => {
+                    if let Some(j) = &mut self.join {
+                        j.backup = backup;
+                    }
+                    self.stats.mptcp_prio_received += 1;
                 }
                 Ok(_) => {}
                 Err(_) => self.stats.mptcp_bad_options += 1,

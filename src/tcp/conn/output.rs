@@ -291,7 +291,8 @@ impl<F: Frame> Connection<F> {
             } else {
                 0
             };
-            let fin_due = self.fin_queued && !self.fin_sent() && unsent == 0;
+            let fin_due =
+                self.fin_queued && !self.fin_sent() && unsent == 0 && self.mptcp_fin_ok(false);
             if unsent == 0 && !fin_due {
                 return true;
             }
@@ -355,7 +356,7 @@ impl<F: Frame> Connection<F> {
             // RFC 5681 §4.1: restart after idle.
             self.cc.on_idle_restart(self.now);
         }
-        let with_fin = self.fin_queued && is_last;
+        let with_fin = self.fin_queued && is_last && self.mptcp_fin_ok(true);
         let mut flags = TcpFlags::ACK;
         if is_last {
             flags |= TcpFlags::PSH;

@@ -26,12 +26,14 @@ impl<F: Frame> Connection<F> {
 
     /// Frames `send` may still take.
     pub(super) fn snd_frames_room(&self) -> usize {
-        self.snd_frames_max().saturating_sub(self.sndq.frames())
+        // The application's queue: the connection's, under MPTCP.
+        self.snd_frames_max()
+            .saturating_sub(self.app_sndq_ref().0.frames())
     }
 
     /// Frames the send queue holds.
     pub fn snd_frames(&self) -> usize {
-        self.sndq.frames()
+        self.sndq.frames() + self.meta_tx().map_or(0, |m| m.frames())
     }
 
     /// Send memory held (sum of frame truesize).

@@ -1,0 +1,651 @@
+//! Our data across subflows (RFC 8684 §3.3): the connection's send side,
+//! on its first subflow, and the scheduler that hands its chunks to the
+//! subflows.
+//!
+//! The application writes into the connection-level queue (`MetaTx::dq`),
+//! frames keyed by data sequence number, released only by the peer's
+//! DATA_ACK (§3.3.2). A subflow with room pulls: the scheduler
+//! ([`crate::mptcp::sched`]) decides whether it takes the next chunk, and
+//! the chunk is copied into the subflow's own send queue, where the core
+//! sends, retransmits and frees it as plain TCP; its DSN is kept in the
+//! subflow's [`TxMaps`], and every segment's DSS maps its bytes (relative
+//! subflow sequence, data-level length, DSS checksum when negotiated).
+//!
+//! Why a copy: a subflow may live in another interface's stack, whose
+//! frames belong to another UMEM (a frame cannot leave on a socket of
+//! another UMEM), and the connection-level queue must keep its bytes for
+//! reinjection while a subflow sends them. Counted as
+//! `mptcp_tx_copied_bytes`; a connection that accepts no joins
+//! (`mptcp_max_subflows` 0) keeps the one-to-one, zero-copy path.
+//!
+//! Reinjection (§3.3.6): what a subflow was given and the DATA_ACK does
+//! not cover yet goes back to the scheduler, with its original DSNs, when
+//! the subflow stalls (`STALL_RTOS` timeouts in a row) or goes; the
+//! peer's data level keeps the first copy to arrive.
+
+use super::Connection;
+use crate::io::Frame;
+use crate::mptcp::sched::{Pick, SchedKind, Scheduler, SubflowView};
+use crate::mptcp::txmap::TxMaps;
+use crate::mptcp::RxDsn;
+use crate::tcp::send::SendBuffer;
+use crate::tcp::{SeqNumber, State};
+use std::collections::VecDeque;
+
+/// Retransmission timeouts in a row after which a subflow counts as
+/// stalled: the scheduler passes it by and its data goes again on
+/// another one.
+const STALL_RTOS: u32 = 2;
+
+/// Subflows one connection schedules over (the first and up to 8 joined:
+/// `--mptcp-subflows` is at most 8).
+const MAX_SLOTS: usize = 16;
+
+/// The MPTCP send state of a subflow.
+pub(crate) struct MpTx<F> {
+    /// Our mappings on this subflow.
+    maps: TxMaps,
+    /// Subflow offset (64-bit) of the end of its send queue.
+    tail_rel: u64,
+    /// Its place among the connection's subflows (0: the first).
+    slot: usize,
+    /// DSS checksums were negotiated (RFC 8684 §3.3.1).
+    pub(super) csum: bool,
+    /// On a joined subflow: the peer's latest DATA_ACK seen here, for the
+    /// connection.
+    peer_data_ack: Option<RxDsn>,
+    /// On the first subflow: the connection's send side.
+    meta: Option<Box<MetaTx<F>>>,
+}
+
+/// The connection-level send side (RFC 8684 §3.3.2).
+pub(crate) struct MetaTx<F> {
+    /// The application's data, by DSN (low 32 bits as sequence numbers),
+    /// from the first byte the DATA_ACK does not cover.
+    dq: SendBuffer<F>,
+    /// First DSN not DATA_ACKed.
+    una: u64,
+    /// First DSN no subflow was given yet.
+    nxt: u64,
+    sched: Box<dyn Scheduler>,
+    slots: Vec<Slot>,
+    /// Ranges (DSN, length) to send again on another subflow.
+    reinject: VecDeque<(u64, u64)>,
+}
+
+/// What the connection knows of one subflow.
+#[derive(Default)]
+struct Slot {
+    view: SubflowView,
+    /// Ranges (DSN, length) given to it that the DATA_ACK does not cover.
+    given: VecDeque<(u64, u64)>,
+    /// Redundant: the next DSN this subflow has not had.
+    red_nxt: u64,
+    /// Its data went to the reinjection queue (stalled or gone).
+    reinjected: bool,
+    /// The DATA_ACK at which its data was last reinjected because the
+    /// peer's data level did not take it (see `pull`).
+    stuck_at: Option<u64>,
+    gone: bool,
+}
+
+impl<F: Frame> MetaTx<F> {
+    /// Frames the connection's queue holds.
+    pub(super) fn frames(&self) -> usize {
+        self.dq.frames()
+    }
+
+    /// Bytes given to subflows that the DATA_ACK does not cover yet.
+    pub(super) fn given_unacked(&self) -> usize {
+        self.nxt.saturating_sub(self.una) as usize
+    }
+
+    fn end(&self) -> u64 {
+        self.una.wrapping_add(self.dq.len() as u64)
+    }
+
+    /// The DATA_ACK covers up to `una`: forget what it covers.
+    fn acked(&mut self, una: u64) -> usize {
+        if una <= self.una {
+            return 0;
+        }
+        let una = una.min(self.end());
+        let freed = self.dq.ack(SeqNumber(una as u32));
+        self.una = una;
+        self.nxt = self.nxt.max(una);
+        for s in &mut self.slots {
+            trim(&mut s.given, una);
+        }
+        trim(&mut self.reinject, una);
+        freed
+    }
+
+    /// Slot `i`'s data goes back to the scheduler (once per stall).
+    fn reinject_slot(&mut self, i: usize, stats: &mut super::ConnStats) {
+        let Some(s) = self.slots.get_mut(i) else {
+            return;
+        };
+        if s.reinjected {
+            return;
+        }
+        s.reinjected = true;
+        for &(dsn, len) in &s.given {
+            if dsn.wrapping_add(len) > self.una {
+                self.reinject.push_back((dsn, len));
+                stats.mptcp_reinjections += 1;
+            }
+        }
+    }
+}
+
+/// Drop the ranges wholly below `una`, trim the one straddling it.
+fn trim(q: &mut VecDeque<(u64, u64)>, una: u64) {
+    while let Some(r) = q.front_mut() {
+        let end = r.0.wrapping_add(r.1);
+        if end <= una {
+            q.pop_front();
+        } else {
+            if r.0 < una {
+                r.1 = end - una;
+                r.0 = una;
+            }
+            break;
+        }
+    }
+}
+
+impl<F: Frame> Connection<F> {
+    /// Set up the connection-level send side on the first subflow, once
+    /// MPTCP is established and joins may come, while nothing of ours is
+    /// queued (data before that maps one to one and stays so).
+    pub(super) fn mptcp_tx_setup(&mut self) {
+        if self.mtx.is_some() || self.join.is_some() || self.cfg.mptcp_max_subflows == 0 {
+            return;
+        }
+        let Some(m) = self.mp.as_deref() else { return };
+        if m.phase != crate::mptcp::Phase::Established
+            || self.sndq.len() > 0
+            || self.fin_queued
+            || !matches!(self.state, State::Established | State::CloseWait)
+        {
+            return;
+        }
+        let sent = self.snd_nxt - (self.iss + 1);
+        let start = m.local_data_start().wrapping_add(sent as u64);
+        let mut slots = Vec::with_capacity(2);
+        slots.push(Slot::default());
+        self.mtx = Some(Box::new(MpTx {
+            maps: TxMaps::default(),
+            tail_rel: sent as u64,
+            slot: 0,
+            csum: m.checksum,
+            peer_data_ack: None,
+            meta: Some(Box::new(MetaTx {
+                dq: SendBuffer::new(SeqNumber(start as u32)),
+                una: start,
+                nxt: start,
+                sched: self.cfg.mptcp_scheduler.build(),
+                slots,
+                reinject: VecDeque::new(),
+            })),
+        }));
+    }
+
+    pub(super) fn meta_tx(&self) -> Option<&MetaTx<F>> {
+        self.mtx.as_deref()?.meta.as_deref()
+    }
+
+    /// The queue the application writes into and the point before which
+    /// its frames are no longer topped up: the connection's queue (DSN)
+    /// or this connection's own (SND.NXT).
+    pub(super) fn app_sndq(&mut self) -> (&mut SendBuffer<F>, SeqNumber) {
+        match self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) {
+            Some(m) => (&mut m.dq, SeqNumber(m.nxt as u32)),
+            None => {
+                let upto = if self.snd_nxt < self.iss + 1 {
+                    self.iss + 1
+                } else {
+                    self.snd_nxt
+                };
+                (&mut self.sndq, upto)
+            }
+        }
+    }
+
+    /// The application's queue, read-only, with its top-up point.
+    pub(super) fn app_sndq_ref(&self) -> (&SendBuffer<F>, SeqNumber) {
+        match self.meta_tx() {
+            Some(m) => (&m.dq, SeqNumber(m.nxt as u32)),
+            None => {
+                let upto = if self.snd_nxt < self.iss + 1 {
+                    self.iss + 1
+                } else {
+                    self.snd_nxt
+                };
+                (&self.sndq, upto)
+            }
+        }
+    }
+
+    /// Whether our FIN may go now (with `with_data`: on this segment's
+    /// data). On the first subflow of a connection that schedules, the FIN
+    /// carries the DATA_FIN: only once the DATA_ACK covers every byte (so
+    /// the first subflow can still take what another subflow failed to
+    /// deliver, RFC 8684 §3.3.6), hence never on data.
+    pub(super) fn mptcp_fin_ok(&self, with_data: bool) -> bool {
+        let Some(t) = self.mtx.as_deref() else {
+            return true;
+        };
+        let Some(m) = t.meta.as_deref() else {
+            return true;
+        };
+        !with_data && m.una == m.end() && m.reinject.is_empty()
+    }
+
+    /// The DSN of our data at subflow sequence `seq` when the connection's
+    /// send side mapped it (`None`: one to one), or, for a bare FIN on the
+    /// first subflow, the DATA_FIN's DSN.
+    pub(super) fn mptcp_tx_dsn(&self, seq: SeqNumber, len: usize, fin: bool) -> Option<u64> {
+        let t = self.mtx.as_deref()?;
+        if len == 0 {
+            return match (&t.meta, fin) {
+                (Some(m), true) => Some(m.end()),
+                _ => None,
+            };
+        }
+        let rel = seq - (self.iss + 1);
+        // Widened against the queue's end (within 4 GiB of it).
+        let back = (self.sndq.tail() - seq) as u64;
+        let rel64 = t.tail_rel.wrapping_sub(back);
+        debug_assert_eq!(rel64 as u32, rel as u32);
+        t.maps.dsn_of(rel64).map(|(d, _)| d)
+    }
+
+    /// Our data sent so far on the connection (64-bit, from our first
+    /// data byte, the DATA_FIN included) when the connection's send side
+    /// schedules: what a DATA_ACK may cover.
+    pub(super) fn mptcp_tx_sent(&self) -> Option<u64> {
+        self.mptcp_tx_sent_of(self.mp.as_deref()?)
+    }
+
+    /// `mptcp_tx_sent` with the session at hand.
+    pub(super) fn mptcp_tx_sent_of(&self, s: &crate::mptcp::Session) -> Option<u64> {
+        let m = self.meta_tx()?;
+        Some(m.nxt.wrapping_sub(s.local_data_start()) + self.fin_sent() as u64)
+    }
+
+    /// The DATA_ACK moved (to `acked` bytes of our data): release what it
+    /// covers in the connection's queue.
+    pub(super) fn mptcp_tx_data_acked(&mut self) {
+        let Some(start) = self
+            .mp
+            .as_deref()
+            .map(|m| m.local_data_start() + m.data_acked())
+        else {
+            return;
+        };
+        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+            return;
+        };
+        if m.acked(start) > 0 && self.write_blocked && self.send_capacity() > 0 {
+            self.write_blocked = false;
+            self.events.writable = true;
+        }
+    }
+
+    /// A DATA_ACK seen on a joined subflow (for the connection).
+    pub(super) fn mptcp_tx_note_data_ack(&mut self, a: RxDsn) {
+        if let Some(t) = self.mtx.as_deref_mut() {
+            t.peer_data_ack = Some(a);
+        }
+    }
+
+    /// Subflow-level ACK of `ack` on a subflow whose bytes are copies:
+    /// its mappings before it are done.
+    pub(super) fn mptcp_tx_sub_acked(&mut self, ack: SeqNumber) {
+        let tail = self.sndq.tail();
+        if let Some(t) = self.mtx.as_deref_mut() {
+            let back = if ack < tail { (tail - ack) as u64 } else { 0 };
+            t.maps.ack(t.tail_rel.wrapping_sub(back));
+        }
+    }
+
+    /// Whether this subflow's send queue holds copies (released at the
+    /// subflow's ACK) rather than the connection's data.
+    pub(super) fn mptcp_tx_copies(&self) -> bool {
+        self.mtx.is_some()
+    }
+
+    /// What this subflow could take now, for the scheduler.
+    fn mptcp_view(&self) -> SubflowView {
+        let (cwnd, used) = self.cwnd_budget();
+        let unsent = self.sndq.tail() - self.snd_nxt;
+        let room = cwnd
+            .saturating_sub(used)
+            .min(self.usable_window())
+            .saturating_sub(unsent);
+        // Room for less than a full segment is no room: a short chunk
+        // would wait behind Nagle while another subflow could send.
+        let room = if room < self.fill_mss() { 0 } else { room };
+        // Until its FIN is out a subflow may take data (the first one's
+        // FIN waits for the connection's last byte, see `mptcp_fin_ok`).
+        let usable = self.may_send_data() && !self.fin_sent() && self.rtx_count < STALL_RTOS;
+        SubflowView {
+            srtt: self.rtt.srtt().unwrap_or_else(|| self.rtt.rto()),
+            room,
+            backup: self.mptcp_backup(),
+            usable,
+        }
+    }
+
+    /// Tell the scheduler what subflow `sub` (`None`: the first) can take
+    /// now, before a scheduling pass (a pull refreshes only its own).
+    pub fn mptcp_refresh_view(&mut self, sub: Option<&Connection<F>>) {
+        let (slot, view) = match sub {
+            Some(s) => match s.mptcp_tx_slot() {
+                Some(i) => (i, s.mptcp_view()),
+                None => return,
+            },
+            None => (0, self.mptcp_view()),
+        };
+        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+            return;
+        };
+        let Some(s) = m.slots.get_mut(slot) else {
+            return;
+        };
+        s.view = view;
+        if view.usable {
+            s.reinjected = false;
+        } else if !s.given.is_empty() {
+            // Stalled: its data goes to the others now, even when nothing
+            // new waits (RFC 8684 §3.3.6).
+            m.reinject_slot(slot, &mut self.stats);
+        }
+    }
+
+    /// Whether the connection schedules over its first subflow alone.
+    pub(super) fn mptcp_tx_alone(&self) -> bool {
+        self.meta_tx().is_some_and(|m| m.slots.len() == 1)
+    }
+
+    /// Whether the connection has data no subflow was given yet (or to
+    /// reinject).
+    pub fn mptcp_tx_pending(&self) -> bool {
+        self.meta_tx()
+            .is_some_and(|m| m.nxt < m.end() || !m.reinject.is_empty())
+    }
+
+    /// The first subflow takes what the scheduler gives it of its
+    /// connection's data (frames from `alloc`).
+    pub fn mptcp_pull_first(&mut self, alloc: &mut dyn FnMut() -> Option<F>) -> usize {
+        let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
+            return 0;
+        };
+        let n = pull(&mut m, self, None, alloc);
+        if let Some(t) = self.mtx.as_deref_mut() {
+            t.meta = Some(m);
+        }
+        n
+    }
+
+    /// Joined subflow `sub` of this connection takes what the scheduler
+    /// gives it (frames from `alloc`, its own stack's), after passing on
+    /// the DATA_ACK it saw.
+    pub fn mptcp_pull_joined(
+        &mut self,
+        sub: &mut Connection<F>,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> usize {
+        let _ = self.mptcp_joined_data_ack(sub);
+        if !self.mptcp_register_joined(sub) {
+            return 0;
+        }
+        let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
+            return 0;
+        };
+        let n = pull(&mut m, sub, Some(&mut self.stats), alloc);
+        if let Some(t) = self.mtx.as_deref_mut() {
+            t.meta = Some(m);
+        }
+        n
+    }
+
+    /// The DATA_ACK joined subflow `sub` saw, for the connection's send
+    /// side (RFC 8684 §3.3.2: it may come on any subflow).
+    /// Returns whether it moved (the connection may send more, or its
+    /// FIN).
+    pub fn mptcp_joined_data_ack(&mut self, sub: &mut Connection<F>) -> bool {
+        let Some(a) = sub.mtx.as_deref_mut().and_then(|t| t.peer_data_ack.take()) else {
+            return false;
+        };
+        let sent = self.mptcp_tx_sent();
+        if let (Some(m), Some(sent)) = (self.mp.as_deref_mut(), sent) {
+            if m.note_data_ack(a, sent) {
+                self.mptcp_tx_data_acked();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Joined subflow `sub` (verified) becomes one the scheduler knows, if
+    /// it is not yet. Returns whether it is one.
+    pub fn mptcp_register_joined(&mut self, sub: &mut Connection<F>) -> bool {
+        if sub.mtx.is_some() {
+            return true;
+        }
+        if sub
+            .join
+            .as_deref()
+            .is_none_or(|j| j.phase != crate::mptcp::JoinPhase::Verified)
+        {
+            return false;
+        }
+        self.mptcp_tx_setup();
+        let csum = self.mtx.as_deref().is_some_and(|t| t.csum);
+        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+            return false;
+        };
+        if m.slots.len() >= MAX_SLOTS {
+            return false;
+        }
+        m.slots.push(Slot {
+            view: sub.mptcp_view(),
+            red_nxt: m.una,
+            ..Slot::default()
+        });
+        sub.mtx = Some(Box::new(MpTx {
+            maps: TxMaps::default(),
+            tail_rel: (sub.sndq.tail() - (sub.iss + 1)) as u64,
+            slot: m.slots.len() - 1,
+            csum,
+            peer_data_ack: None,
+            meta: None,
+        }));
+        true
+    }
+
+    /// This subflow's place among its connection's (once it took data).
+    pub fn mptcp_tx_slot(&self) -> Option<usize> {
+        self.mtx.as_deref().map(|t| t.slot)
+    }
+
+    /// The joined subflow in `slot` is gone (it may have lived in another
+    /// stack of the worker).
+    pub fn mptcp_slot_gone(&mut self, slot: usize) {
+        let Some(t) = self.mtx.as_deref_mut() else {
+            return;
+        };
+        let Some(m) = t.meta.as_deref_mut() else {
+            return;
+        };
+        m.reinject_slot(slot, &mut self.stats);
+        if let Some(s) = m.slots.get_mut(slot) {
+            s.gone = true;
+            s.view.usable = false;
+        }
+    }
+}
+
+/// Give subflow `to` (slot in its `MpTx`) the chunks the scheduler grants
+/// it from `m`. `stats`: the connection's counters, when `to` is not the
+/// connection itself. Returns bytes given.
+fn pull<F: Frame>(
+    m: &mut MetaTx<F>,
+    to: &mut Connection<F>,
+    mut stats: Option<&mut super::ConnStats>,
+    alloc: &mut dyn FnMut() -> Option<F>,
+) -> usize {
+    let Some(slot) = to.mtx.as_deref().map(|t| t.slot) else {
+        return 0;
+    };
+    if slot >= m.slots.len() {
+        return 0;
+    }
+    let view = to.mptcp_view();
+    m.slots[slot].view = view;
+    {
+        let st = match stats.as_deref_mut() {
+            Some(s) => s,
+            None => &mut to.stats,
+        };
+        if view.usable {
+            m.slots[slot].reinjected = false;
+        } else if !m.slots[slot].given.is_empty() {
+            // RFC 8684 §3.3.6: a stalled subflow's data goes again on
+            // another one, with its original DSNs.
+            m.reinject_slot(slot, st);
+        }
+    }
+    // The subflow delivered everything (all acknowledged on it) yet the
+    // DATA_ACK waits at the first byte it was given: the peer's data level
+    // dropped it (out of its window, say). RFC 8684 §3.3.6: send it again,
+    // once per DATA_ACK value.
+    let idle = to.sndq.len() == 0 && to.snd_una == to.snd_nxt;
+    let blocking = m.slots[slot].given.front().is_some_and(|r| r.0 <= m.una);
+    if idle && blocking && m.slots[slot].stuck_at != Some(m.una) {
+        m.slots[slot].stuck_at = Some(m.una);
+        m.slots[slot].reinjected = false;
+        let st = match stats.as_deref_mut() {
+            Some(s) => s,
+            None => &mut to.stats,
+        };
+        m.reinject_slot(slot, st);
+    }
+    // RFC 8684 §3.3.4: the peer's window is the connection's, from its
+    // DATA_ACK: no subflow sends beyond that edge.
+    let edge = m.una.wrapping_add(to.snd_wnd as u64);
+    let redundant = m.sched.kind() == SchedKind::Redundant;
+    let mut given = 0;
+    let mut views = [SubflowView::default(); MAX_SLOTS];
+    loop {
+        let v = m.slots[slot].view;
+        if !v.usable || v.room == 0 {
+            break;
+        }
+        let n = m.slots.len().min(MAX_SLOTS);
+        for (i, s) in m.slots.iter().enumerate().take(n) {
+            views[i] = s.view;
+            if s.gone {
+                views[i].usable = false;
+            }
+        }
+        if !m.sched.pick(&views[..n]).contains(slot) {
+            break;
+        }
+        // The chunk: reinjection first, then the next new data (for
+        // redundant, the next this subflow has not had).
+        let end = m.end();
+        let (dsn, avail, again) = match m.reinject.front() {
+            Some(&(d, l)) => (d, l, true),
+            None if redundant => {
+                let d = m.slots[slot].red_nxt.max(m.una);
+                (d, end.saturating_sub(d), false)
+            }
+            None => (m.nxt, end.saturating_sub(m.nxt), false),
+        };
+        let avail = avail.min(edge.saturating_sub(dsn));
+        if avail == 0 {
+            break;
+        }
+        let Some(s) = m.dq.locate(SeqNumber(dsn as u32), usize::MAX) else {
+            // Below the DATA_ACK already (a stale reinjection).
+            if again {
+                m.reinject.pop_front();
+                continue;
+            }
+            break;
+        };
+        let mss = to.fill_mss();
+        if v.room < mss.min(avail as usize) {
+            break;
+        }
+        let len = (avail as usize).min(v.room).min(mss).min(s.len);
+        let k = to.mptcp_take_chunk(m.dq.bytes(s, len), dsn, alloc);
+        if k == 0 {
+            break;
+        }
+        let k64 = k as u64;
+        let st = match stats.as_deref_mut() {
+            Some(s) => s,
+            None => &mut to.stats,
+        };
+        st.mptcp_tx_copied_bytes += k64;
+        if slot == 0 {
+            st.mptcp_bytes_first += k64;
+        } else {
+            st.mptcp_bytes_joined += k64;
+        }
+        if again {
+            if let Some(r) = m.reinject.front_mut() {
+                r.0 += k64;
+                r.1 -= k64;
+                if r.1 == 0 {
+                    m.reinject.pop_front();
+                }
+            }
+        } else if redundant && dsn < m.nxt {
+            st.mptcp_redundant_bytes += k64.min(m.nxt - dsn);
+        }
+        m.sched.taken(slot);
+        let sl = &mut m.slots[slot];
+        sl.given.push_back((dsn, k64));
+        let left = sl.view.room.saturating_sub(k);
+        sl.view.room = if left < mss { 0 } else { left };
+        sl.red_nxt = sl.red_nxt.max(dsn + k64);
+        m.nxt = m.nxt.max(dsn + k64);
+        given += k;
+    }
+    let _ = Pick::MAX;
+    given
+}
+
+impl<F: Frame> Connection<F> {
+    /// Append a copy of `bytes` (DSN `dsn` on) to this subflow's send
+    /// queue, mapped. A frame is topped up only when the DSNs run on, so
+    /// that each frame, hence each segment, maps one contiguous range.
+    fn mptcp_take_chunk(
+        &mut self,
+        bytes: &[u8],
+        dsn: u64,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> usize {
+        let seg_cap = self.fill_mss();
+        let Some(t) = self.mtx.as_deref_mut() else {
+            return 0;
+        };
+        let runs_on = t.maps.end_dsn() == Some(dsn);
+        let upto = if runs_on {
+            self.snd_nxt
+        } else {
+            self.sndq.tail()
+        };
+        let n = self.sndq.write(bytes, bytes.len(), seg_cap, upto, alloc);
+        if n > 0 {
+            t.maps.push(t.tail_rel, dsn, n as u64);
+            t.tail_rel += n as u64;
+        }
+        n
+    }
+}
