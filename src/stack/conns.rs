@@ -198,6 +198,14 @@ impl<D: Device> Stack<D> {
         if ev.mptcp_signal {
             self.mptcp_on_signals(id);
         }
+        // RFC 8684 §3.3.3: once the DATA_FIN is acknowledged, the other
+        // subflows close. It rides the first subflow's FIN, which leaves
+        // only when all our data is DATA_ACKed: that FIN acknowledged (or
+        // the subflow gone) is the sign.
+        let ending = matches!(state, State::FinWait2 | State::TimeWait | State::Closed);
+        if ending && self.conns.get(id).is_some_and(|e| e.mptcp_meta_open()) {
+            self.mptcp_end_subflows(id);
+        }
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };

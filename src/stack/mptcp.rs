@@ -224,6 +224,39 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// RFC 8684 §3.3.3: "once the DATA_FIN has been acknowledged, all
+    /// remaining subflows MUST be closed with standard FIN exchanges".
+    /// Called when connection `meta`'s first subflow closes: its subflows
+    /// here close now (a join still in its handshake simply ends), those
+    /// in the worker's other stacks at the next `mptcp_route`.
+    pub(super) fn mptcp_end_subflows(&mut self, meta: ConnId) {
+        if let Some(e) = self.conns.get_mut(meta) {
+            e.subflows_closed = true;
+        }
+        let subs: Vec<ConnId> = self
+            .mptcp
+            .subs
+            .iter()
+            .filter(|s| s.1 == meta)
+            .map(|s| s.0)
+            .collect();
+        for id in subs {
+            self.close_subflow(id);
+        }
+        if self.mptcp.foreign.index().is_some() {
+            self.mptcp.foreign.meta_closing.push(meta);
+        }
+    }
+
+    /// Close subflow `id` of a connection that ended.
+    pub(super) fn close_subflow(&mut self, id: ConnId) {
+        if let Some(e) = self.conns.get_mut(id) {
+            e.conn.mptcp_close_subflow();
+            self.mark_dirty(id);
+            self.after_op(id);
+        }
+    }
+
     /// A join of connection `conn` (holding `token`) was accepted
     /// (`+1`) or went (`-1`) in another stack of the worker.
     pub(super) fn mptcp_count_join(&mut self, conn: ConnId, token: u32, up: bool) {
@@ -291,7 +324,8 @@ impl<D: Device> Stack<D> {
 
     pub fn mptcp_join_target(&self, token: u32) -> Option<JoinTarget> {
         let t = self.mptcp.in_use.get(&token)?;
-        let e = self.conns.get(t.conn)?;
+        // A connection whose subflows are closing takes no new one.
+        let e = self.conns.get(t.conn).filter(|e| !e.subflows_closed)?;
         let m = e.conn.mptcp()?;
         match (m.phase, m.local_key, m.remote_key) {
             (Phase::Established, Some(local_key), Some(remote_key)) => Some(JoinTarget {

@@ -43,6 +43,9 @@ pub(super) struct Foreign {
     /// Subflows here whose connection is in another stack, with news for
     /// it: (subflow, the other stack, the connection there).
     dirty: Vec<(ConnId, usize, ConnId)>,
+    /// Connections here that ended: their subflows in the other stacks
+    /// close (`Stack::mptcp_end_subflows`).
+    pub(super) meta_closing: Vec<ConnId>,
     /// Subflows gone: (the other stack, the connection there, its token).
     released: Vec<(usize, ConnId, u32, Option<usize>)>,
     /// Subflows here whose connection is in another stack: (subflow, the
@@ -167,6 +170,22 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                 m.conn.mptcp_refresh_view(Some(&s.conn));
             }
             super::mptcp::schedule_across(there, meta, here, sub);
+        }
+        while let Some(meta) = stacks[i].borrow_mut().mptcp.foreign.meta_closing.pop() {
+            for k in (0..stacks.len()).filter(|&k| k != i) {
+                let s = stacks[k].borrow_mut();
+                let subs: Vec<ConnId> = s
+                    .mptcp
+                    .foreign
+                    .subs
+                    .iter()
+                    .filter(|&&(_, j, m)| j == i && m == meta)
+                    .map(|s| s.0)
+                    .collect();
+                for sub in subs {
+                    s.close_subflow(sub);
+                }
+            }
         }
         while let Some((sub, j, meta)) = stacks[i].borrow_mut().mptcp.foreign.dirty.pop() {
             let Some((here, there)) = pair(stacks, i, j) else {

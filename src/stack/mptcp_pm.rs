@@ -104,6 +104,11 @@ impl<D: Device> Stack<D> {
             Some(stack) => entry.foreign_of = Some((stack, meta)),
         }
         let id = self.conns.insert(entry);
+        // The scheduler feeds it like a passive join once it is verified.
+        match owner {
+            None => self.mptcp.subs.push((id, meta)),
+            Some(stack) => self.mptcp.foreign.subs.push((id, stack, meta)),
+        }
         self.iface.counters.conns_opened += 1;
         self.iface.counters.mptcp_join_syns_sent += 1;
         self.mark_dirty(id);

@@ -60,9 +60,20 @@ pub(crate) struct ConnEntry<F: Frame> {
     /// An MPTCP connection we opened, whose path manager has not started
     /// yet (`mptcp_pm`).
     pub pm_wait: bool,
+    /// An MPTCP connection's other subflows were told to close.
+    pub subflows_closed: bool,
 }
 
 impl<F: Frame> ConnEntry<F> {
+    /// An MPTCP connection (not a subflow of one) whose other subflows
+    /// have not been told to close yet.
+    pub(crate) fn mptcp_meta_open(&self) -> bool {
+        !self.subflows_closed
+            && self.subflow_of.is_none()
+            && self.foreign_of.is_none()
+            && self.conn.mptcp().is_some_and(|m| m.is_mptcp())
+    }
+
     pub(crate) fn new(conn: Connection<F>, tuple: FourTuple, listener: Option<u16>) -> Self {
         ConnEntry {
             conn,
@@ -87,6 +98,7 @@ impl<F: Frame> ConnEntry<F> {
             subflow_of: None,
             foreign_of: None,
             pm_wait: false,
+            subflows_closed: false,
         }
     }
 }

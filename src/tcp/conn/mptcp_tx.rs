@@ -37,6 +37,11 @@ use std::collections::VecDeque;
 /// another one.
 const STALL_RTOS: u32 = 2;
 
+/// How long a subflow closed because its connection ended waits for its
+/// FIN to be acknowledged before it gives up (its path may be gone; the
+/// connection's data is all delivered, nothing is lost).
+const SUBFLOW_LINGER: core::time::Duration = core::time::Duration::from_secs(10);
+
 /// Subflows one connection schedules over (the first and up to 8 joined:
 /// `--mptcp-subflows` is at most 8).
 const MAX_SLOTS: usize = 16;
@@ -317,6 +322,24 @@ impl<F: Frame> Connection<F> {
     }
 
     /// What this subflow could take now, for the scheduler.
+    /// RFC 8684 §3.3.3: close this subflow of a connection that ended,
+    /// with a FIN; one still in its handshake or stalled (its path likely
+    /// gone) with a RST, and any gives up after `SUBFLOW_LINGER` without
+    /// an answer.
+    pub fn mptcp_close_subflow(&mut self) {
+        let handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        if handshake || self.rtx_count >= STALL_RTOS {
+            self.abort();
+            return;
+        }
+        let ut = self
+            .cfg
+            .user_timeout
+            .map_or(SUBFLOW_LINGER, |u| u.min(SUBFLOW_LINGER));
+        self.cfg.user_timeout = Some(ut);
+        self.close();
+    }
+
     fn mptcp_view(&self) -> SubflowView {
         let (cwnd, used) = self.cwnd_budget();
         let unsent = self.sndq.tail() - self.snd_nxt;
