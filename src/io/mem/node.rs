@@ -43,7 +43,8 @@ pub struct StackNode<A> {
     /// millisecond: what they catch persists until checked).
     checked_at: Option<Instant>,
     /// Finished only once the stack holds no connection either (TIME-WAIT
-    /// run out).
+    /// run out) and no packet waits for ARP (a neighbour being resolved,
+    /// or given up on, still holds its frames).
     pub drain: bool,
 }
 
@@ -105,7 +106,8 @@ impl<A: SimApp> Node for StackNode<A> {
     }
 
     fn finished(&self) -> bool {
-        self.app.finished(&self.stack) && (!self.drain || self.stack.conn_count() == 0)
+        self.app.finished(&self.stack)
+            && (!self.drain || self.stack.conn_count() == 0 && self.stack.arp_stats().1 == 0)
     }
 }
 

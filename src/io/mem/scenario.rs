@@ -583,10 +583,19 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         ];
         let ends: Vec<_> = hosts
             .into_iter()
-            .flat_map(|(who, stacks)| {
+            .flat_map(|(host, stacks)| {
                 stacks
                     .iter()
-                    .map(|st| (who, st.conn_count(), st.device().stats(), states(st)))
+                    .enumerate()
+                    .map(|(i, st)| {
+                        // The path's stack, when there are several.
+                        let who = if paths > 1 {
+                            format!("{host} (path {})", i + 1)
+                        } else {
+                            host.to_string()
+                        };
+                        (who, st.conn_count(), st.device().stats(), states(st))
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
