@@ -752,6 +752,48 @@ fn a_full_send_buffer_becomes_writable_on_the_data_ack_not_the_subflow_ack() {
 }
 
 #[test]
+fn a_window_probe_below_rcv_nxt_brings_the_data_ack() {
+    // Seen against Linux: our window closed while the echo waited for send
+    // space that only the DATA_ACK frees; Linux's data level acknowledged
+    // after its subflow had ACKed, and its next segment was a zero-window
+    // probe (SEG.SEQ = RCV.NXT - 1). Not acceptable, the probe is dropped
+    // (RFC 9293), but its DATA_ACK must be taken or both sides wait.
+    let cfg = Config {
+        snd_buf: 4000,
+        ..mcfg()
+    };
+    let mut s = passive_established(&cfg, "1e040101");
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, None)),
+        &pattern(0, 100),
+    );
+    let n = s.send(&pattern(0, 10_000));
+    assert!(n < 10_000 && n > 0, "{n}");
+    let _ = s.poll();
+    let _ = s.c.take_events();
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 1 + n as u32, 1000)
+            .ts(103, 0)
+            .mp(&data_ack_of(0)),
+        &[],
+    );
+    assert_eq!(s.c.send_capacity(), 0);
+    let before = s.c.stats().out_of_window;
+    s.input(
+        seg(A, PEER_ISS + 100, ISS + 1 + n as u32, 1000)
+            .ts(104, 0)
+            .mp(&data_ack_of(n as u64)),
+        &[],
+    );
+    assert_eq!(s.c.stats().out_of_window, before + 1, "the probe is dropped");
+    assert!(s.c.take_events().writable);
+    assert!(s.c.send_capacity() > 0);
+    assert_eq!(s.c.mptcp_snd_unacked(), 0);
+}
+
+#[test]
 fn mp_prio_makes_the_subflow_a_backup_and_back() {
     // RFC 8684 §3.3.8: MP_PRIO changes the priority of the subflow it
     // arrives on (B = 1: backup, used only when no regular path is).

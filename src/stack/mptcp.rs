@@ -311,8 +311,6 @@ impl<D: Device> Stack<D> {
         true
     }
 
-    /// The connection holding `token`, if it is established with MPTCP
-    /// (both keys known once MP_CAPABLE completed).
     /// Subflows of connection `id` whose windows LIA couples (RFC 6356;
     /// `MptcpCc::Lia`), 0 when they are not coupled.
     pub fn mptcp_coupled(&self, id: ConnId) -> usize {
@@ -322,6 +320,8 @@ impl<D: Device> Stack<D> {
             .map_or(0, |g| g.len())
     }
 
+    /// The connection holding `token`, if it is established with MPTCP
+    /// (both keys known once MP_CAPABLE completed).
     pub fn mptcp_join_target(&self, token: u32) -> Option<JoinTarget> {
         let t = self.mptcp.in_use.get(&token)?;
         // A connection whose subflows are closing takes no new one.

@@ -211,6 +211,11 @@ impl<F: Frame> Connection<F> {
             if f.rst() {
                 return;
             }
+            // RFC 8684 §3.3.2: a window probe's DATA_ACK (`mptcp`).
+            let probe = len <= 1 && seg.seq + 1 == nxt && f.ack();
+            if probe && self.snd_una <= seg.ack && seg.ack <= self.snd_nxt {
+                self.mptcp_on_window_probe(seg);
+            }
             if self.state == State::TimeWait && f.fin() && seg.seq + seg_len == nxt {
                 // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2·MSL.
                 self.timewait_at = Some(self.now + self.cfg.msl * 2);

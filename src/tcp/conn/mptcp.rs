@@ -241,25 +241,13 @@ impl<F: Frame> Connection<F> {
         establishing: bool,
     ) -> MptcpRx {
         let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
-        let sent = self.snd_nxt.0.wrapping_sub(self.iss.0.wrapping_add(1));
-        // With the connection's send side, DSNs apart from this subflow's.
-        let meta_sent = match (self.meta_tx(), self.mp.as_deref()) {
-            (Some(_), Some(s)) => self.mptcp_tx_sent_of(s),
-            _ => None,
-        };
         let Some(m) = &mut self.mp else {
             return MptcpRx::Deliver;
         };
         let was = m.is_mptcp();
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
-        let opts = seg.options.mptcp.as_slice();
-        let data_acked = now
-            && match meta_sent {
-                Some(sent) => crate::mptcp::session::data_ack_in(opts)
-                    .is_some_and(|a| m.note_data_ack(a, sent)),
-                None => m.on_data_ack(opts, sent),
-            };
+        let data_acked = now && self.mptcp_data_ack_moved(seg.options.mptcp.as_slice());
         self.count_verdict(&v);
         if v.add_addr.is_some() || v.remove_addr.is_some() {
             self.mptcp_path_signal(v.add_addr.as_ref(), v.remove_addr.as_ref());
@@ -288,6 +276,49 @@ impl<F: Frame> Connection<F> {
                 self.mptcp_reset();
                 MptcpRx::Stop
             }
+        }
+    }
+
+    /// RFC 8684 §3.3.2: take the peer's DATA_ACK among `opts`; whether it
+    /// moved.
+    fn mptcp_data_ack_moved(&mut self, opts: &[u8]) -> bool {
+        let sent = self.snd_nxt.0.wrapping_sub(self.iss.0.wrapping_add(1));
+        // With the connection's send side, DSNs apart from this subflow's.
+        let meta_sent = match (self.meta_tx(), self.mp.as_deref()) {
+            (Some(_), Some(s)) => self.mptcp_tx_sent_of(s),
+            _ => None,
+        };
+        let Some(m) = &mut self.mp else {
+            return false;
+        };
+        match meta_sent {
+            Some(sent) => {
+                crate::mptcp::session::data_ack_in(opts).is_some_and(|a| m.note_data_ack(a, sent))
+            }
+            None => m.on_data_ack(opts, sent),
+        }
+    }
+
+    /// The peer's probe of our zero window, one byte below RCV.NXT (RFC
+    /// 9293 §3.8.6.1; Linux's probe repeats SND.UNA - 1) is not acceptable
+    /// and is dropped (§3.10.7.4), but its DATA_ACK is current and is
+    /// taken. Our window can be closed because the application waits for
+    /// send space that only this DATA_ACK frees (the peer's data level
+    /// acknowledged our data after its subflow had ACKed it, and the probe
+    /// is the next segment it sends): dropping it deadlocked an echo
+    /// against Linux.
+    pub(super) fn mptcp_on_window_probe(&mut self, seg: &TcpRepr) {
+        let opts = seg.options.mptcp.as_slice();
+        if self.join.as_ref().is_some_and(|j| j.phase == JoinPhase::Verified) {
+            // A joined subflow: the connection takes it (`mptcp_tx`).
+            if let Some(a) = crate::mptcp::session::data_ack_in(opts) {
+                self.mptcp_tx_note_data_ack(a);
+            }
+            return;
+        }
+        if self.mp.as_ref().is_some_and(|m| m.is_mptcp()) && self.mptcp_data_ack_moved(opts) {
+            self.mptcp_snd_release(self.snd_una);
+            self.mptcp_tx_data_acked();
         }
     }
 
