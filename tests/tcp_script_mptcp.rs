@@ -787,7 +787,11 @@ fn a_window_probe_below_rcv_nxt_brings_the_data_ack() {
             .mp(&data_ack_of(n as u64)),
         &[],
     );
-    assert_eq!(s.c.stats().out_of_window, before + 1, "the probe is dropped");
+    assert_eq!(
+        s.c.stats().out_of_window,
+        before + 1,
+        "the probe is dropped"
+    );
     assert!(s.c.take_events().writable);
     assert!(s.c.send_capacity() > 0);
     assert_eq!(s.c.mptcp_snd_unacked(), 0);

@@ -309,7 +309,11 @@ impl<F: Frame> Connection<F> {
     /// against Linux.
     pub(super) fn mptcp_on_window_probe(&mut self, seg: &TcpRepr) {
         let opts = seg.options.mptcp.as_slice();
-        if self.join.as_ref().is_some_and(|j| j.phase == JoinPhase::Verified) {
+        if self
+            .join
+            .as_ref()
+            .is_some_and(|j| j.phase == JoinPhase::Verified)
+        {
             // A joined subflow: the connection takes it (`mptcp_tx`).
             if let Some(a) = crate::mptcp::session::data_ack_in(opts) {
                 self.mptcp_tx_note_data_ack(a);
