@@ -455,18 +455,26 @@ fn linux_mptcp_join_is_verified_both_ways() {
     );
     // The handshake only (data over two paths: the test below): the
     // client echoes one byte (Linux's path manager joins once the
-    // connection is fully established: our first DSS) and then only waits
-    // (bounded) for the join.
+    // connection is fully established: our first DSS), waits (bounded)
+    // until Linux took our SYN/ACK (its third ACK leaves with it), then
+    // echoes a second byte: on this one veth queue it arrives after the
+    // third ACK. Closing earlier races the join: Linux's third ACK then
+    // carries the DATA_FIN instead of HMAC-A (its DATA_FIN takes the
+    // option space), and we reset the join for a missing HMAC.
     let out = h
         .command("k", "timeout")
         .args(["20", "python3", "-c"])
         .arg(
             "import socket, time\n\
+             def mib(name):\n    \
+             l = [x.split() for x in open('/proc/net/netstat') if x.startswith('MPTcpExt')]\n    \
+             return int(dict(zip(l[0], l[1]))[name])\n\
              s = socket.socket(2, 1, 262); s.settimeout(10); s.connect(('198.18.0.2', 7))\n\
              s.sendall(b'x'); s.recv(1)\n\
-             for _ in range(50):\n    \
-             if s.getsockopt(284, 1, 256)[0] >= 1: break\n    \
+             for _ in range(100):\n    \
+             if mib('MPJoinSynAckRx') >= 1: break\n    \
              time.sleep(0.1)\n\
+             s.sendall(b'y'); s.recv(1)\n\
              print(s.getsockopt(284, 1, 256)[0])",
         )
         .output()
@@ -664,15 +672,20 @@ fn linux_mptcp_roundrobin_echo_uses_both_paths() {
         return;
     }
     let (ours, c, n) = two_paths("x3", "roundrobin", false);
-    // Our echo went over both veth pairs, a substantial share on each.
+    // Our echo went over both veth pairs, a substantial share on each:
+    // about half when the machine is idle. A joined subflow in another
+    // interface's stack is offered chunks once per worker round, so on a
+    // loaded machine (long rounds) the first subflow takes more: 9 % and
+    // 15 % were seen with CI's load. The exact split of equal paths is
+    // shown in the simulator (tests/sim_mptcp.rs).
     for (i, b) in ours.iter().enumerate() {
         assert!(
-            *b > n as u64 / 5,
+            *b > n as u64 / 20,
             "path {} carried {b} of the {n} bytes we echoed",
             i + 1
         );
     }
-    assert!(c[2] > n as u64 / 5, "joined subflow given {}", c[2]);
+    assert!(c[2] > n as u64 / 20, "joined subflow given {}", c[2]);
 }
 
 #[test]
