@@ -166,6 +166,8 @@ pub struct Session {
     /// The peer asked, with MP_PRIO, that this (first) subflow be a backup
     /// path (RFC 8684 §3.3.8).
     pub backup: bool,
+    /// Our addresses announced to the peer and withdrawn (RFC 8684 §3.4).
+    pub announce: super::Announcer,
 }
 
 /// A received mapping spanning several segments, summed as its bytes
@@ -267,6 +269,7 @@ impl Session {
             rx_csum: None,
             data_acked: 0,
             backup: false,
+            announce: Default::default(),
         };
         if let Some(k) = key {
             s.set_local_key(k);

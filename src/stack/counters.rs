@@ -212,6 +212,13 @@ pub struct StackCounters {
     pub mptcp_add_addr_bad_hmac: u64,
     /// REMOVE_ADDR received (RFC 8684 §3.4.2).
     pub mptcp_remove_addr_received: u64,
+    /// Our announcements (ADD_ADDR, RFC 8684 §3.4.1): first transmissions,
+    /// retransmissions while no echo came, echoes received.
+    pub mptcp_add_addr_sent: u64,
+    pub mptcp_add_addr_retransmits: u64,
+    pub mptcp_add_addr_echoed: u64,
+    /// REMOVE_ADDR sent: one of our addresses withdrawn (§3.4.2).
+    pub mptcp_remove_addr_sent: u64,
     /// Subflows reset because the peer withdrew their address.
     pub mptcp_subflows_removed: u64,
     /// RSTs sent with MP_FASTCLOSE: the application aborted an MPTCP

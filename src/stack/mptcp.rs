@@ -42,11 +42,14 @@ pub(super) struct PmWork {
     /// Subflows to close: (the connection, the peer's Address ID it
     /// withdrew; `None`: all, the connection was aborted).
     pub removals: Vec<(ConnId, Option<u8>)>,
+    /// Connections we accepted, newly established with MPTCP: they
+    /// announce our other addresses (RFC 8684 §3.4.1).
+    pub announce: Vec<ConnId>,
 }
 
 impl PmWork {
     pub(super) fn is_empty(&self) -> bool {
-        self.due.is_empty() && self.removals.is_empty()
+        self.due.is_empty() && self.removals.is_empty() && self.announce.is_empty()
     }
 }
 
@@ -62,6 +65,10 @@ pub(super) struct Tokens {
     /// Joined subflows here whose connection is here too: (subflow,
     /// connection), for the scheduler.
     pub(super) subs: Vec<(ConnId, ConnId)>,
+    /// Our Address IDs across the worker's stacks (`mptcp_pm::addr_ids`),
+    /// once the worker's stacks were seen together; empty for a stack
+    /// alone.
+    pub(super) addr_ids: Vec<(core::net::Ipv4Addr, u8)>,
 }
 
 impl Tokens {
@@ -73,6 +80,7 @@ impl Tokens {
             pm_work: PmWork::default(),
             port_filter: None,
             subs: Vec::new(),
+            addr_ids: Vec::new(),
         }
     }
 
@@ -361,15 +369,12 @@ impl<D: Device> Stack<D> {
             return false;
         }
         // Address ID 0 is the address of the first subflow (RFC 8684
-        // §3.2); our other addresses are numbered in configuration order.
+        // §3.2); our other addresses are numbered across the worker's
+        // stacks, as our announcements name them (`mptcp_pm::addr_ids`).
         let local_addr_id = if *tuple.local.ip() == target.first_ip {
             0
         } else {
-            self.cfg
-                .addrs
-                .iter()
-                .position(|a| a.addr == *tuple.local.ip())
-                .map_or(0, |i| (i + 1 + foreign.map_or(0, |s| s + 1)) as u8)
+            self.mptcp_addr_id(*tuple.local.ip())
         };
         let nonce = self.mptcp.keys.next_nonce();
         let j = Join::new(

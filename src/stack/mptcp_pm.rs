@@ -234,6 +234,20 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// Our Address ID for `ip`, one of this stack's addresses (RFC 8684
+    /// §3.4.1): 1 + its place among the worker's addresses (as
+    /// [`PathManager::local_id`] and our announcements number them).
+    pub(super) fn mptcp_addr_id(&self, ip: Ipv4Addr) -> u8 {
+        if let Some(&(_, id)) = self.mptcp.addr_ids.iter().find(|a| a.0 == ip) {
+            return id;
+        }
+        self.cfg
+            .addrs
+            .iter()
+            .position(|a| a.addr == ip)
+            .map_or(0, |i| (i + 1).min(u8::MAX as usize) as u8)
+    }
+
     /// Our addresses in this stack, as path-manager local ends.
     fn mptcp_locals(&self, stack: usize, out: &mut Vec<LocalAddr>) {
         for a in &self.cfg.addrs {
@@ -267,6 +281,26 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
     for (j, s) in stacks.iter().enumerate() {
         s.borrow().mptcp_locals(j, &mut locals);
     }
+    // RFC 8684 §3.4.1: a server announces its other addresses, each
+    // under the Address ID its SYN/ACK of a join to it will carry.
+    for meta in work.announce {
+        let here = stacks[i].borrow_mut();
+        let Some(first) = here.conns.get(meta).map(|e| *e.tuple.local.ip()) else {
+            continue;
+        };
+        let mut list: Vec<(u8, Ipv4Addr)> = Vec::new();
+        for l in &locals {
+            if l.ip != first && !list.iter().any(|a| a.1 == l.ip) {
+                list.push((worker_addr_id(&locals, l.ip), l.ip));
+            }
+        }
+        let Some(e) = here.conns.get_mut(meta) else {
+            continue;
+        };
+        if e.conn.mptcp_announce(&list) > 0 {
+            here.mark_dirty(meta);
+        }
+    }
     let limit = stacks[i].borrow().cfg.tcp.mptcp_max_subflows;
     for token in due {
         // Bounded: each round tries a new (local, remote) pair.
@@ -297,5 +331,38 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
                 stacks[i].borrow_mut().mptcp_count_join(t.conn, token, true);
             }
         }
+    }
+}
+
+/// Our Address ID for `ip` among the worker's addresses `locals` (in
+/// stack order): 1 + the place of its first appearance (Address ID 0 is
+/// each connection's first subflow's address).
+fn worker_addr_id(locals: &[LocalAddr], ip: Ipv4Addr) -> u8 {
+    locals
+        .iter()
+        .position(|l| l.ip == ip)
+        .map_or(0, |i| (i + 1).min(u8::MAX as usize) as u8)
+}
+
+/// Number the worker's addresses once (`Stack::mptcp_addr_id`), so that a
+/// stack's SYN/ACK of a join names the address as the announcements and
+/// the path managers of the worker do.
+pub(super) fn assign_addr_ids<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
+    if stacks.len() < 2 || !stacks[0].borrow().mptcp.addr_ids.is_empty() {
+        return;
+    }
+    let mut locals = Vec::new();
+    for (j, s) in stacks.iter().enumerate() {
+        s.borrow().mptcp_locals(j, &mut locals);
+    }
+    for s in stacks.iter_mut() {
+        let s = s.borrow_mut();
+        let ids: Vec<(Ipv4Addr, u8)> = s
+            .cfg
+            .addrs
+            .iter()
+            .map(|a| (a.addr, worker_addr_id(&locals, a.addr)))
+            .collect();
+        s.mptcp.addr_ids = ids;
     }
 }

@@ -85,6 +85,15 @@ impl<F: Frame> Connection<F> {
         self.join.as_ref().and_then(|j| j.third_ack_at)
     }
 
+    /// The MPTCP timers of this subflow: the third ACK's repetition and
+    /// our announcements (`mptcp::mptcp_announce_deadline`).
+    pub(super) fn mptcp_deadline(&self) -> Option<Instant> {
+        match (self.join_deadline(), self.mptcp_announce_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// An active join still waiting for the fourth ACK: the third ACK
     /// goes again, backing off as the RTO, and the subflow is given up
     /// after `syn_retries` repeats.

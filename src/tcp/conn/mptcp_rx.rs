@@ -165,7 +165,7 @@ pub(super) enum MapVerdict {
 impl<F: Frame> Connection<F> {
     /// Set up the data level on the first subflow once the peer's IDSN is
     /// known (its first data is at IDSN + 1, RFC 8684 §3.1).
-    fn mptcp_rx_meta(&mut self) -> Option<&mut MpRx<F>> {
+    pub(super) fn mptcp_rx_meta(&mut self) -> Option<&mut MpRx<F>> {
         if self.mpx.is_none() {
             let idsn = self.mp.as_ref()?.remote_idsn()?;
             let d = DataRecv::new(idsn.wrapping_add(1));
