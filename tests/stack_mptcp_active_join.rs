@@ -736,3 +736,50 @@ fn no_announcement_when_off_or_when_joins_are_refused() {
         assert_eq!(n.a.counters().mptcp_add_addr_received, 0);
     }
 }
+
+/// RFC 8684 §3.4.2: B withdraws B2 (`Stack::mptcp_withdraw_address`):
+/// one REMOVE_ADDR with B2's Address ID on the first subflow, B's subflow
+/// over B2 reset, A forgets B2 and the connection carries on.
+#[test]
+fn a_withdrawn_address_is_removed_with_remove_addr() {
+    let (mut n, log) = server_announcing(false);
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(300));
+    let to_b2 = |n: &Net| {
+        n.a.connections()
+            .filter(|(t, _)| *t.remote.ip() == IP_B2)
+            .count()
+    };
+    assert_eq!(to_b2(&n), 1);
+    let before = log.borrow().len();
+    assert_eq!(n.b.mptcp_withdraw_address(IP_B2), 1);
+    n.run_for(Duration::from_millis(300));
+    let removes: Vec<(u16, Vec<u8>)> = log.borrow()[before..]
+        .iter()
+        .flat_map(|s| {
+            mp_opts(s).into_iter().filter_map(move |o| match o {
+                MptcpOption::RemoveAddr(r) => Some((s.dst_port, r.ids().to_vec())),
+                _ => None,
+            })
+        })
+        .collect();
+    let first_port =
+        n.a.connections()
+            .find(|(t, _)| *t.local.ip() == IP_A && *t.remote.ip() == IP_B)
+            .unwrap()
+            .0
+            .local
+            .port();
+    assert_eq!(removes, vec![(first_port, vec![B2_ID])]);
+    let cb = n.b.counters();
+    assert_eq!(cb.mptcp_remove_addr_sent, 1);
+    assert_eq!(cb.mptcp_subflows_withdrawn, 1);
+    assert_eq!(n.a.counters().mptcp_remove_addr_received, 1);
+    assert_eq!(to_b2(&n), 0, "A's subflow to B2 is gone");
+    assert!(n.b.connections().all(|(t, _)| *t.local.ip() != IP_B2));
+    n.echo(id, bid, b"after the removal");
+    // Not announced again, not joined again.
+    n.run_for(Duration::from_secs(5));
+    assert_eq!(to_b2(&n), 0);
+    assert_eq!(n.b.counters().mptcp_add_addr_sent, 1);
+}

@@ -192,6 +192,11 @@ pub struct StackCounters {
     pub mptcp_joins_rejected_token: u64,
     /// ... the connection already has `mptcp_max_subflows` subflows.
     pub mptcp_joins_rejected_limit: u64,
+    /// ... to an address of ours withdrawn (RFC 8684 §3.4.2).
+    pub mptcp_joins_rejected_withdrawn: u64,
+    /// Our subflows reset because the local address they left from was
+    /// withdrawn (`Stack::mptcp_withdraw_address`).
+    pub mptcp_subflows_withdrawn: u64,
     /// Joined subflows reset: the third ACK's HMAC was wrong or missing.
     pub mptcp_joins_rejected_hmac: u64,
     /// MP_JOIN SYNs we sent (the path manager opening a subflow, RFC 8684

@@ -45,11 +45,17 @@ pub(super) struct PmWork {
     /// Connections we accepted, newly established with MPTCP: they
     /// announce our other addresses (RFC 8684 §3.4.1).
     pub announce: Vec<ConnId>,
+    /// Subflows to close because our address they leave from was
+    /// withdrawn: (the connection, our address).
+    pub withdrawn: Vec<(ConnId, core::net::Ipv4Addr)>,
 }
 
 impl PmWork {
     pub(super) fn is_empty(&self) -> bool {
-        self.due.is_empty() && self.removals.is_empty() && self.announce.is_empty()
+        self.due.is_empty()
+            && self.removals.is_empty()
+            && self.announce.is_empty()
+            && self.withdrawn.is_empty()
     }
 }
 
@@ -69,6 +75,9 @@ pub(super) struct Tokens {
     /// once the worker's stacks were seen together; empty for a stack
     /// alone.
     pub(super) addr_ids: Vec<(core::net::Ipv4Addr, u8)>,
+    /// Our addresses withdrawn (`Stack::mptcp_withdraw_address`): no
+    /// longer announced, joined from, or accepting joins.
+    pub(super) withdrawn: Vec<core::net::Ipv4Addr>,
 }
 
 impl Tokens {
@@ -81,6 +90,7 @@ impl Tokens {
             port_filter: None,
             subs: Vec::new(),
             addr_ids: Vec::new(),
+            withdrawn: Vec::new(),
         }
     }
 
@@ -103,13 +113,16 @@ impl Tokens {
 
     /// The next subflow the path manager of `token` wants, from one of
     /// `locals`, with our Address ID for it.
+    /// `usable`: those of `locals` not withdrawn (Address IDs are places
+    /// in `locals`, all of them).
     pub(super) fn pm_next(
         &mut self,
         token: u32,
         locals: &[LocalAddr],
+        usable: &[LocalAddr],
     ) -> Option<(LocalAddr, RemoteAddr, u8)> {
         let pm = self.pm_mut(token)?;
-        let (l, r) = pm.next(locals)?;
+        let (l, r) = pm.next(usable)?;
         Some((l, r, pm.local_id(l, locals)))
     }
 
@@ -363,6 +376,12 @@ impl<D: Device> Stack<D> {
         target: JoinTarget,
         foreign: Option<usize>,
     ) -> bool {
+        if self.mptcp.withdrawn.contains(tuple.local.ip()) {
+            // RFC 8684 §3.4.2: an address we withdrew takes no subflow.
+            self.iface.counters.mptcp_joins_rejected_withdrawn += 1;
+            self.send_join_reset(now, &tuple, seg);
+            return false;
+        }
         if target.joined >= self.cfg.tcp.mptcp_max_subflows {
             self.iface.counters.mptcp_joins_rejected_limit += 1;
             self.send_join_reset(now, &tuple, seg);
