@@ -16,6 +16,8 @@
 //!   to open (full mesh).
 //! - [`rxmap`]: the peer's DSS mappings on one subflow, until its in-order
 //!   data has been mapped onto the data sequence space.
+//! - [`rxcsum`]: the DSS checksum of the peer's mappings, verified as
+//!   their segments arrive.
 //! - [`txmap`]: our mappings on one subflow (its bytes' DSNs).
 //! - [`sched`]: which subflow sends the next chunk (minrtt, roundrobin,
 //!   redundant, behind one trait).
@@ -24,6 +26,7 @@ pub mod announce;
 pub mod crypto;
 pub mod join;
 pub mod pm;
+pub mod rxcsum;
 pub mod rxmap;
 pub mod sched;
 pub mod session;

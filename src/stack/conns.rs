@@ -69,6 +69,7 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_add_addr_retransmits,
         mptcp_add_addr_echoed,
         mptcp_remove_addr_sent,
+        mptcp_mp_fail_sent,
         mptcp_fastcloses_sent,
         challenge_acks,
         out_of_window,
