@@ -402,8 +402,8 @@ fn a_join_leaves_from_another_interfaces_stack() {
     assert_eq!(b.connections().count(), 2);
 }
 
-/// B's second address, announced by hand (our server does not announce
-/// in this test).
+/// B's second address, announced by hand (B's own announcements are off
+/// in these tests) or by B itself.
 const IP_B2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 4);
 
 /// The two keys, from A's MP_CAPABLE third ACK: (A's, B's).
@@ -469,6 +469,8 @@ fn announce(good: bool) -> (Net, Vec<TcpRepr>) {
         addr: IP_B2,
         prefix: 24,
     });
+    // B's own announcements off: only the one made by hand here.
+    cb.tcp.mptcp_announce = false;
     n.b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
     n.b.listen(80).unwrap();
     let (id, _) = n.connect(b"first subflow");
@@ -606,4 +608,178 @@ fn an_abort_sends_mp_fastclose_on_every_subflow() {
     assert_eq!(n.a.counters().mptcp_subflows_closed, 1);
     assert_eq!(n.a.connections().count(), 0);
     assert_eq!(n.b.connections().count(), 0);
+}
+
+/// B with its second address B2 announcing it itself (RFC 8684 §3.4.1):
+/// every segment B sent is logged in the returned list.
+fn server_announcing(drop_echoes: bool) -> (Net, std::rc::Rc<std::cell::RefCell<Vec<TcpRepr>>>) {
+    let mut n = Net::new(2);
+    let mut cb = n.b.config().clone();
+    cb.addrs.push(Ipv4Cidr {
+        addr: IP_B2,
+        prefix: 24,
+    });
+    n.b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+    n.b.listen(80).unwrap();
+    let log: std::rc::Rc<std::cell::RefCell<Vec<TcpRepr>>> = Default::default();
+    let l = log.clone();
+    n.filter = Box::new(move |from_a, _, seg, _| {
+        if !from_a {
+            l.borrow_mut().push(*seg);
+        } else if drop_echoes
+            && mp_opts(seg)
+                .iter()
+                .any(|o| matches!(o, MptcpOption::AddAddr(a) if a.echo))
+        {
+            return Fate::Drop;
+        }
+        Fate::Pass
+    });
+    (n, log)
+}
+
+/// B's ADD_ADDR options (not echoes), in the order sent.
+fn announcements(sent: &[TcpRepr]) -> Vec<xdptcp::wire::mptcp::AddAddr> {
+    sent.iter()
+        .flat_map(mp_opts)
+        .filter_map(|o| match o {
+            MptcpOption::AddAddr(a) if !a.echo => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn our_server_announces_its_other_address_and_our_client_joins_it() {
+    let (mut n, log) = server_announcing(false);
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(300));
+    let sent = log.borrow().clone();
+    let ann = announcements(&sent);
+    // One announcement, of B2 only (B is the first subflow's, ID 0), under
+    // the ID B's SYN/ACK of a join to B2 carries (1 + its place), with the
+    // HMAC of RFC 8684 §3.4.1 (B's key first).
+    assert_eq!(ann.len(), 1, "{ann:?}");
+    let a = ann[0];
+    assert_eq!((a.addr_id, a.addr, a.port), (B2_ID, IP_B2.into(), None));
+    let cb = n.b.counters();
+    assert_eq!(cb.mptcp_add_addr_sent, 1);
+    assert_eq!(cb.mptcp_add_addr_echoed, 1);
+    assert_eq!(cb.mptcp_add_addr_retransmits, 0);
+    let ca = n.a.counters();
+    assert_eq!(ca.mptcp_add_addr_received, 1);
+    assert_eq!(
+        ca.mptcp_add_addr_bad_hmac, 0,
+        "our HMAC is the one A checks"
+    );
+    // Full mesh, limit 2: A2 -> B and A -> B2, both opened.
+    assert_eq!(ca.mptcp_subflows_opened, 2);
+    assert_eq!(
+        n.a.connections()
+            .filter(|(t, _)| *t.remote.ip() == IP_B2)
+            .count(),
+        1
+    );
+    // The SYN/ACK of the join to B2 names it as announced.
+    let synack_id = sent
+        .iter()
+        .filter(|s| s.flags.syn() && s.flags.ack())
+        .filter_map(|s| match join_of(s) {
+            Some(MpJoin::SynAck { addr_id, .. }) => Some(addr_id),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert!(synack_id.contains(&B2_ID), "{synack_id:?}");
+    assert_eq!(n.b.counters().mptcp_joins_accepted, 2);
+    n.echo(id, bid, b"over three subflows");
+}
+
+#[test]
+fn an_announcement_is_retransmitted_until_echoed_backing_off_and_bounded() {
+    let (mut n, log) = server_announcing(true);
+    n.connect(b"first subflow");
+    n.run_for(Duration::from_secs(30));
+    let times: Vec<usize> = log
+        .borrow()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !announcements(std::slice::from_ref(*s)).is_empty())
+        .map(|(i, _)| i)
+        .collect();
+    let cb = n.b.counters();
+    // The first transmission and 3 retransmissions (no echo got through),
+    // then no more.
+    assert_eq!(times.len(), 4, "{times:?}");
+    assert_eq!(cb.mptcp_add_addr_sent, 1);
+    assert_eq!(cb.mptcp_add_addr_retransmits, 3);
+    assert_eq!(cb.mptcp_add_addr_echoed, 0);
+    // A echoed every one (the echoes were lost) and still joined B2.
+    assert_eq!(n.a.counters().mptcp_add_addr_received, 4);
+}
+
+#[test]
+fn no_announcement_when_off_or_when_joins_are_refused() {
+    for (announce, subflows) in [(false, 2), (true, 0)] {
+        let mut n = Net::new(2);
+        let mut cb = n.b.config().clone();
+        cb.addrs.push(Ipv4Cidr {
+            addr: IP_B2,
+            prefix: 24,
+        });
+        cb.tcp.mptcp_announce = announce;
+        cb.tcp.mptcp_max_subflows = subflows;
+        n.b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+        n.b.listen(80).unwrap();
+        n.connect(b"first subflow");
+        n.run_for(Duration::from_millis(300));
+        assert_eq!(n.b.counters().mptcp_add_addr_sent, 0);
+        assert_eq!(n.a.counters().mptcp_add_addr_received, 0);
+    }
+}
+
+/// RFC 8684 §3.4.2: B withdraws B2 (`Stack::mptcp_withdraw_address`):
+/// one REMOVE_ADDR with B2's Address ID on the first subflow, B's subflow
+/// over B2 reset, A forgets B2 and the connection carries on.
+#[test]
+fn a_withdrawn_address_is_removed_with_remove_addr() {
+    let (mut n, log) = server_announcing(false);
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(300));
+    let to_b2 = |n: &Net| {
+        n.a.connections()
+            .filter(|(t, _)| *t.remote.ip() == IP_B2)
+            .count()
+    };
+    assert_eq!(to_b2(&n), 1);
+    let before = log.borrow().len();
+    assert_eq!(n.b.mptcp_withdraw_address(IP_B2), 1);
+    n.run_for(Duration::from_millis(300));
+    let removes: Vec<(u16, Vec<u8>)> = log.borrow()[before..]
+        .iter()
+        .flat_map(|s| {
+            mp_opts(s).into_iter().filter_map(move |o| match o {
+                MptcpOption::RemoveAddr(r) => Some((s.dst_port, r.ids().to_vec())),
+                _ => None,
+            })
+        })
+        .collect();
+    let first_port =
+        n.a.connections()
+            .find(|(t, _)| *t.local.ip() == IP_A && *t.remote.ip() == IP_B)
+            .unwrap()
+            .0
+            .local
+            .port();
+    assert_eq!(removes, vec![(first_port, vec![B2_ID])]);
+    let cb = n.b.counters();
+    assert_eq!(cb.mptcp_remove_addr_sent, 1);
+    assert_eq!(cb.mptcp_subflows_withdrawn, 1);
+    assert_eq!(n.a.counters().mptcp_remove_addr_received, 1);
+    assert_eq!(to_b2(&n), 0, "A's subflow to B2 is gone");
+    assert!(n.b.connections().all(|(t, _)| *t.local.ip() != IP_B2));
+    n.echo(id, bid, b"after the removal");
+    // Not announced again, not joined again.
+    n.run_for(Duration::from_secs(5));
+    assert_eq!(to_b2(&n), 0);
+    assert_eq!(n.b.counters().mptcp_add_addr_sent, 1);
 }

@@ -13,11 +13,12 @@
 mod common;
 use common::*;
 use xdptcp::app::Event;
-use xdptcp::mptcp::crypto::{join_hmac_160, join_hmac_64, Key};
+use xdptcp::mptcp::crypto::{dss_checksum, join_hmac_160, join_hmac_64, Key};
 use xdptcp::mptcp::sched::SchedKind;
 use xdptcp::stack::Stack;
 use xdptcp::tcp::MptcpCc;
 use xdptcp::time::Instant;
+use xdptcp::wire::checksum::sum;
 use xdptcp::wire::mptcp::{Dss, DssMapping, MpCapable, MpJoin, MptcpOption};
 use xdptcp::wire::{MptcpRaw, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
@@ -68,6 +69,8 @@ struct Peer {
     /// The connection, and our ISS on its first subflow.
     id: Option<xdptcp::stack::ConnId>,
     iss0: u32,
+    /// The DSS checksum is in use: our mappings carry it.
+    csum: bool,
 }
 
 impl Peer {
@@ -106,7 +109,32 @@ impl Peer {
         sched: SchedKind,
         cc: MptcpCc,
     ) -> Peer {
+        Self::connected_full(max_subflows, rcv_buf, sched, cc, false)
+    }
+
+    /// As `connected`, our side asking for the DSS checksum (RFC 8684
+    /// §3.3.1): every mapping the peer sends carries one.
+    fn connected_checksum(max_subflows: u8) -> Peer {
+        let p = Self::connected_full(
+            max_subflows,
+            None,
+            SchedKind::MinRtt,
+            MptcpCc::Uncoupled,
+            true,
+        );
+        assert!(p.csum);
+        p
+    }
+
+    fn connected_full(
+        max_subflows: u8,
+        rcv_buf: Option<usize>,
+        sched: SchedKind,
+        cc: MptcpCc,
+        csum: bool,
+    ) -> Peer {
         let mut cfg = config(MAC_A, IP_A);
+        cfg.tcp.mptcp_checksum = csum;
         cfg.tcp.mptcp_scheduler = sched;
         if let Some(b) = rcv_buf {
             cfg.tcp.rcv_buf = b;
@@ -125,6 +153,7 @@ impl Peer {
             key_b: Key(0),
             id: None,
             iss0: 0,
+            csum,
         };
         let cap = |sender, receiver| {
             MptcpOption::MpCapable(MpCapable {
@@ -229,15 +258,20 @@ impl Peer {
         data: &[u8],
         fin: bool,
     ) -> Vec<TcpRepr> {
+        let (dsn, ssn, len) = (
+            KEY_A.idsn() + 1 + off,
+            sub + 1,
+            data.len() as u16 + fin as u16,
+        );
         let d = MptcpOption::Dss(Dss {
             data_ack: Some(self.key_b.idsn() + 1),
             ack64: true,
             mapping: Some(DssMapping {
-                dsn: KEY_A.idsn() + 1 + off,
+                dsn,
                 dsn64: true,
-                ssn: sub + 1,
-                len: data.len() as u16 + fin as u16,
-                checksum: None,
+                ssn,
+                len,
+                checksum: self.csum.then(|| dss_checksum(dsn, ssn, len, sum(data))),
             }),
             data_fin: fin,
         });
@@ -972,4 +1006,109 @@ fn a_backup_subflow_is_left_alone_while_the_first_is_usable() {
     let segs = p.take_data(&iss);
     assert!(on(&segs, 5000) > 0);
     assert_eq!(on(&segs, 5001), 0);
+}
+
+/// `whole` (the stream from data offset `off`) as one mapping with its
+/// DSS checksum, at subflow offset `sub` of the subflow from `port`; this
+/// segment carries `whole[at..at + len]`, one byte flipped if `corrupt`
+/// (as a middlebox rewriting payload would, the TCP checksum fixed up).
+#[allow(clippy::too_many_arguments)]
+fn mapped_part(
+    p: &mut Peer,
+    port: u16,
+    iss: u32,
+    sub: u32,
+    off: u64,
+    whole: &[u8],
+    at: usize,
+    len: usize,
+    corrupt: bool,
+) -> Vec<TcpRepr> {
+    let (dsn, ssn) = (KEY_A.idsn() + 1 + off, sub + 1);
+    let d = MptcpOption::Dss(Dss {
+        data_ack: Some(p.key_b.idsn() + 1),
+        ack64: true,
+        mapping: Some(DssMapping {
+            dsn,
+            dsn64: true,
+            ssn,
+            len: whole.len() as u16,
+            checksum: Some(dss_checksum(dsn, ssn, whole.len() as u16, sum(whole))),
+        }),
+        data_fin: false,
+    });
+    let mut payload = whole[at..at + len].to_vec();
+    if corrupt {
+        payload[len / 2] ^= 0x20;
+    }
+    let sg = seg(
+        port,
+        PEER_ISS + 1 + sub + at as u32,
+        iss + 1,
+        TcpFlags::ACK,
+        &[d],
+    );
+    p.send_data(&sg, &payload)
+}
+
+/// RFC 8684 §3.3.1, §3.7: the DSS checksum is verified on a joined
+/// subflow as on the first, also for a mapping spanning two segments; a
+/// mapping that fails it is not delivered, and the subflow is reset with
+/// MP_FAIL (the mapping's DSN) and MP_TCPRST "middlebox interference",
+/// while the connection carries on over the first subflow, intact.
+#[test]
+fn joined_subflow_checksums_verified_and_a_failure_resets_it_with_mp_fail() {
+    let mut p = Peer::connected_checksum(2);
+    let iss1 = p.joined(5001, 43);
+    let iss0 = p.iss0;
+    p.data(5000, iss0, 0, 0, &stream(0, 100), false);
+    let before = p.s.counters().mptcp_checksums_verified;
+    // Data offsets 100..400, one mapping over two segments.
+    let whole = stream(100, 300);
+    mapped_part(&mut p, 5001, iss1, 0, 100, &whole, 0, 120, false);
+    mapped_part(&mut p, 5001, iss1, 0, 100, &whole, 120, 180, false);
+    let c = p.s.counters();
+    assert_eq!(c.mptcp_checksums_verified, before + 1);
+    assert_eq!(c.mptcp_checksum_failures, 0);
+    assert_eq!(c.mptcp_checksums_unverified, 0);
+    assert_eq!(p.read(), stream(0, 400));
+    // 400..500 on the joined subflow, corrupted on the way.
+    let out = mapped_part(
+        &mut p,
+        5001,
+        iss1,
+        300,
+        400,
+        &stream(400, 100),
+        0,
+        100,
+        true,
+    );
+    let rst = out.iter().find(|s| s.flags.rst()).expect("a RST: {out:?}");
+    assert_eq!(rst.src_port, 80);
+    assert_eq!(rst.dst_port, 5001);
+    assert_eq!(
+        mp_opts(rst),
+        vec![
+            MptcpOption::MpFail {
+                dsn: KEY_A.idsn() + 1 + 400
+            },
+            MptcpOption::MpTcpRst {
+                flags: 0,
+                reason: 0x06
+            }
+        ]
+    );
+    let c = p.s.counters();
+    assert_eq!(c.mptcp_checksum_failures, 1);
+    assert_eq!(c.mptcp_mp_fail_sent, 1);
+    assert_eq!(
+        p.s.recv_available(p.id.unwrap()).unwrap(),
+        0,
+        "not delivered"
+    );
+    assert_eq!(p.s.connections().count(), 1, "the first subflow stays");
+    // The peer sends it again on the first subflow: read intact.
+    p.data(5000, iss0, 100, 400, &stream(400, 100), false);
+    assert_eq!(p.read(), stream(400, 100));
 }

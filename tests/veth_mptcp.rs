@@ -13,7 +13,9 @@
 //! the second interface's stack), echoed intact; and the other way round,
 //! `xdptcp loadgen --mptcp` against a Linux MPTCP server that announces
 //! its second address: our path manager joins it (RFC 8684 §3.2, §3.4),
-//! the echo verified and both veth pairs carrying Linux's data.
+//! the echo verified and both veth pairs carrying Linux's data; and our
+//! echo server announcing its second address (ADD_ADDR, §3.4.1), which a
+//! Linux client without endpoints of its own joins.
 
 mod veth_common;
 use veth_common as common;
@@ -939,4 +941,147 @@ fn http_mptcp_serves_plain_tcp_and_mptcp_clients() {
     }
     let (code, err) = netns::stop(http);
     assert_eq!(code, 0, "xdptcp http: {err}");
+}
+
+/// Two veth pairs; the Linux client accepts announcements (`ip mptcp
+/// limits set subflow 2 add_addr_accepted 2`) but has no endpoint of its
+/// own: its path manager opens a subflow only to an address the server
+/// announced (RFC 8684 §3.4.1), so without our ADD_ADDR it never joins
+/// (checked: with `--mptcp-no-announce` MPTCP_INFO shows no subflow).
+fn announce_client_harness(tag: &str, csum: bool) -> Harness {
+    let h = Harness::up(tag, 1, &["--paths", "2"]);
+    sysctl(&h, "net.mptcp.enabled=1");
+    sysctl(
+        &h,
+        if csum {
+            "net.mptcp.checksum_enabled=1"
+        } else {
+            "net.mptcp.checksum_enabled=0"
+        },
+    );
+    let cmd = [
+        "ip",
+        "mptcp",
+        "limits",
+        "set",
+        "subflow",
+        "2",
+        "add_addr_accepted",
+        "2",
+    ];
+    let out = h.run("k", &cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    h
+}
+
+#[test]
+fn linux_mptcp_client_joins_the_address_xdptcp_announced() {
+    let t = "linux_mptcp_client_joins_the_address_xdptcp_announced";
+    if !ready(t) {
+        return;
+    }
+    announced_join("xa", false);
+}
+
+/// The same with the DSS checksum (Linux's `checksum_enabled`): Linux's
+/// mappings on the joined subflow are verified by us (RFC 8684 §3.3.1)
+/// and none fails (a false failure would reset the subflow with
+/// MP_FAIL), ours by Linux (`MPTcpExtDataCsumErr` 0).
+#[test]
+fn linux_mptcp_checksums_verified_on_the_announced_subflow() {
+    let t = "linux_mptcp_checksums_verified_on_the_announced_subflow";
+    if !ready(t) {
+        return;
+    }
+    let report = announced_join("xc", true);
+    let v = [
+        "mptcp_checksums_verified",
+        "mptcp_checksums_unverified",
+        "mptcp_checksum_failures",
+        "mptcp_mp_fail_sent",
+    ]
+    .map(|c| common::stack_counter(&report, c));
+    eprintln!(
+        "checksums: verified {} unverified {} failed {} MP_FAIL sent {}",
+        v[0], v[1], v[2], v[3]
+    );
+    assert!(v[0] > 0);
+    assert_eq!(v[2], 0);
+    assert_eq!(v[3], 0);
+}
+
+/// Linux joins the address we announced; returns our `--stats-json`.
+fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
+    let h = announce_client_harness(tag, csum);
+    let stats = std::env::temp_dir().join(format!("xdptcp-{tag}-{}.json", std::process::id()));
+    // The second interface owns 198.18.1.2, announced as Address ID 2;
+    // its /16 covers the client's first address, from which Linux's
+    // path manager joins (the initial subflow's address: it has no other).
+    let second = format!("{}s1=198.18.1.2/16", h.prefix);
+    let echo = start_echo(
+        &h,
+        &[
+            "--iface",
+            &second,
+            "--mptcp",
+            "--mptcp-subflows",
+            "2",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let k1 = format!("{}k1", h.prefix);
+    let b1 = link_bytes(&h, &k1);
+    let n = bulk_bytes();
+    // Waits (bounded, 5 s) for the joined subflow before the transfer.
+    let r = linux_client_with(&h, 262, n, 31, 1, 0.0);
+    let what = if csum {
+        "linux client, joined the announced address, checksums"
+    } else {
+        "linux client, joined the announced address"
+    };
+    eprintln!("{what}: Linux MPTcpExt: {}", linux_mibs_nonzero(&h));
+    let echo = intact_or_stop(&h, echo, &r, what);
+    assert_mptcp_echo(&r, n, what);
+    // MPTCP_INFO: the subflow to the announced address.
+    assert_eq!(r["subflows"].as_u64(), Some(1), "{r}");
+    // Linux received our announcement with a valid HMAC (AddAddr counts
+    // only those) and echoed it; it joined with our SYN/ACK verified.
+    assert!(linux_mib(&h, "MPTcpExtAddAddr") >= 1);
+    assert_eq!(linux_mib(&h, "MPTcpExtAddAddrDrop"), 0);
+    assert!(linux_mib(&h, "MPTcpExtEchoAddTx") >= 1);
+    assert!(linux_mib(&h, "MPTcpExtMPJoinSynAckRx") >= 1);
+    assert_eq!(linux_mib(&h, "MPTcpExtMPJoinSynAckHMacFailure"), 0);
+    let a1 = link_bytes(&h, &k1);
+    eprintln!(
+        "{what}: second veth: Linux received {} sent {} bytes",
+        a1.0 - b1.0,
+        a1.1 - b1.1
+    );
+    let (c, report) = join_report(echo, &stats);
+    assert_eq!(c, [1, 0, 0, 0]);
+    let v = [
+        "mptcp_add_addr_sent",
+        "mptcp_add_addr_echoed",
+        "mptcp_add_addr_retransmits",
+        "mptcp_joined_bytes",
+    ]
+    .map(|c| common::stack_counter(&report, c));
+    eprintln!(
+        "{what}: xdptcp add_addr sent {} echoed {} retransmitted {}; joined bytes {}",
+        v[0], v[1], v[2], v[3]
+    );
+    assert_eq!(v[0], 1, "one connection, one address to announce");
+    assert_eq!(v[1], 1, "Linux's echo stopped the retransmissions");
+    // Data went over the joined subflow (the second veth).
+    assert!(a1.1 - b1.1 > 0 && a1.0 - b1.0 > 0);
+    if csum {
+        assert_eq!(r["csum_enabled"].as_u64(), Some(1), "{r}");
+        assert_eq!(linux_mib(&h, "MPTcpExtDataCsumErr"), 0);
+    }
+    report
 }

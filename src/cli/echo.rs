@@ -30,6 +30,11 @@ pub struct EchoArgs {
     /// MP_TCPRST. Default 0: no joins (flag C).
     #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
     pub mptcp_subflows: u8,
+    /// With --mptcp-subflows above 0: do not announce our other --iface
+    /// addresses (ADD_ADDR, RFC 8684 §3.4.1; on by default), so the peer
+    /// joins only addresses it knows otherwise.
+    #[arg(long, requires = "mptcp")]
+    pub mptcp_no_announce: bool,
     /// With --mptcp: congestion control across a connection's subflows,
     /// each on its own (uncoupled) or coupled (RFC 6356 LIA).
     #[arg(long, requires = "mptcp", value_enum, default_value = "uncoupled")]
@@ -106,6 +111,7 @@ pub fn run(a: EchoArgs) -> i32 {
     cfg.tcp.mptcp = a.mptcp;
     cfg.tcp.mptcp_checksum = a.mptcp_checksum;
     cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
+    cfg.tcp.mptcp_announce = !a.mptcp_no_announce;
     cfg.tcp.mptcp_cc = a.mptcp_cc.into();
     cfg.tcp.mptcp_scheduler = a.scheduler;
     let port = a.port;

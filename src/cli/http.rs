@@ -29,6 +29,11 @@ pub struct HttpArgs {
     /// Default 0: no joins (flag C).
     #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
     pub mptcp_subflows: u8,
+    /// With --mptcp-subflows above 0: do not announce our other --iface
+    /// addresses (ADD_ADDR, RFC 8684 §3.4.1; on by default), so the peer
+    /// joins only addresses it knows otherwise.
+    #[arg(long, requires = "mptcp")]
+    pub mptcp_no_announce: bool,
     #[command(flatten)]
     pub dp: DataPath,
 }
@@ -62,6 +67,7 @@ pub fn run(a: HttpArgs) -> i32 {
     cfg.tcp.snd_buf = 256 << 10;
     cfg.tcp.mptcp = a.mptcp;
     cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
+    cfg.tcp.mptcp_announce = !a.mptcp_no_announce;
     let http = HttpConfig {
         port: a.port,
         root: a.root.clone(),

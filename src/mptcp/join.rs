@@ -25,6 +25,8 @@ pub mod rst_reason {
     /// "MPTCP-specific error": an unknown token, a refused join (§3.2) or
     /// a bad HMAC.
     pub const MPTCP_ERROR: u8 = 0x01;
+    /// "Middlebox interference": a DSS checksum failed (§3.7).
+    pub const MIDDLEBOX_INTERFERENCE: u8 = 0x06;
 }
 
 /// What the peer's SYN asked for (RFC 8684 §3.2, figure 5).

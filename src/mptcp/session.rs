@@ -15,6 +15,7 @@
 //! keep the right DSNs.
 
 use super::crypto::{self, Key};
+use super::rxcsum::{self, RxChecksum};
 use super::rxmap::{RxDsn, RxMapping};
 use crate::wire::checksum;
 use crate::wire::mptcp::{
@@ -118,7 +119,7 @@ pub fn data_ack_in(opts: &[u8]) -> Option<RxDsn> {
 
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
 /// the receiver must expand 32-bit values the same way).
-fn widen(hint: u64, low: u32) -> u64 {
+pub(crate) fn widen(hint: u64, low: u32) -> u64 {
     let d = low.wrapping_sub(hint as u32) as i32 as i64;
     hint.wrapping_add(d as u64)
 }
@@ -166,63 +167,8 @@ pub struct Session {
     /// The peer asked, with MP_PRIO, that this (first) subflow be a backup
     /// path (RFC 8684 §3.3.8).
     pub backup: bool,
-}
-
-/// A received mapping spanning several segments, summed as its bytes
-/// arrive in order (RFC 8684 §3.3.1: the checksum covers the whole
-/// mapping, so it can only be checked once all of it is there).
-#[derive(Debug, Clone, Copy)]
-struct RxChecksum {
-    /// Data offset (64-bit, relative) of the mapping's first byte.
-    start: u64,
-    /// Its data bytes (the DATA_FIN octet excluded).
-    data_len: u64,
-    dsn: u64,
-    ssn: u32,
-    len: u16,
-    want: u16,
-    /// One's-complement sum of the bytes summed so far, in mapping order.
-    sum: u16,
-    done: u64,
-    /// Bytes arrived out of order: this mapping cannot be verified.
-    broken: bool,
-}
-
-impl RxChecksum {
-    /// Fold in `payload`, which starts at data offset `at`. Returns
-    /// `Some(ok)` once the mapping is complete, `None` while it is not;
-    /// `Err` when bytes are missing (out of order: cannot be verified).
-    fn add(&mut self, at: u64, payload: &[u8]) -> Result<Option<bool>, ()> {
-        // Wrapping: the offsets come from the peer (a hostile one must not
-        // overflow them), and an honest one stays far below 2^63.
-        let pos = self.start.wrapping_add(self.done);
-        let end = at.wrapping_add(payload.len() as u64);
-        if end <= pos {
-            // Already summed (a retransmission).
-            return Ok(None);
-        }
-        if at > pos {
-            return Err(());
-        }
-        let k = (pos - at) as usize;
-        let take = (payload.len() - k).min((self.data_len - self.done) as usize);
-        let s = checksum::sum(&payload[k..k + take]);
-        // RFC 1071 §2(B): bytes at an odd position in the mapping pair the
-        // other way round: their sum is the byte-swapped one.
-        let s = if self.done % 2 == 1 {
-            s.swap_bytes()
-        } else {
-            s
-        };
-        self.sum = checksum::combine(&[self.sum, s]);
-        self.done += take as u64;
-        if self.done < self.data_len {
-            return Ok(None);
-        }
-        Ok(Some(
-            crypto::dss_checksum(self.dsn, self.ssn, self.len, self.sum) == self.want,
-        ))
-    }
+    /// Our addresses announced to the peer and withdrawn (RFC 8684 §3.4).
+    pub announce: super::Announcer,
 }
 
 impl Session {
@@ -267,6 +213,7 @@ impl Session {
             rx_csum: None,
             data_acked: 0,
             backup: false,
+            announce: Default::default(),
         };
         if let Some(k) = key {
             s.set_local_key(k);
@@ -582,49 +529,22 @@ impl Session {
         payload: &[u8],
         v: &mut RxVerdict,
     ) {
-        let same = self
-            .rx_csum
-            .is_some_and(|r| r.start == start && r.dsn == dsn);
-        if !same {
-            if self
-                .rx_csum
-                .take()
-                .is_some_and(|r| r.done < r.data_len && !r.broken)
-            {
-                v.checksum_unverified = true;
-            }
-            self.rx_csum = Some(RxChecksum {
-                start,
-                data_len,
-                dsn,
-                ssn: m.ssn,
-                len: m.len,
-                want,
-                sum: 0,
-                done: 0,
-                broken: false,
-            });
-        }
         let at = widen(self.rcv_hint, rel);
-        let Some(r) = &mut self.rx_csum else { return };
-        if r.broken {
-            return;
-        }
-        match r.add(at, payload) {
-            Ok(None) => {}
-            Ok(Some(ok)) => {
-                self.rx_csum = None;
-                if ok {
-                    v.checksum_verified = true;
-                } else {
-                    v.checksum_failed = true;
-                    v.reset = true;
-                }
-            }
-            Err(()) => {
-                r.broken = true;
-                v.checksum_unverified = true;
-            }
+        let o = rxcsum::check(
+            &mut self.rx_csum,
+            start,
+            data_len,
+            dsn,
+            m,
+            want,
+            at,
+            payload,
+        );
+        v.checksum_unverified |= o.unverified;
+        v.checksum_verified |= o.verified;
+        if o.failed {
+            v.checksum_failed = true;
+            v.reset = true;
         }
     }
 

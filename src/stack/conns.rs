@@ -65,6 +65,11 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_add_addr_received,
         mptcp_add_addr_bad_hmac,
         mptcp_remove_addr_received,
+        mptcp_add_addr_sent,
+        mptcp_add_addr_retransmits,
+        mptcp_add_addr_echoed,
+        mptcp_remove_addr_sent,
+        mptcp_mp_fail_sent,
         mptcp_fastcloses_sent,
         challenge_acks,
         out_of_window,
@@ -224,6 +229,13 @@ impl<D: Device> Stack<D> {
             e.connected = true;
             if e.conn.mptcp().is_some_and(|m| m.is_mptcp()) {
                 self.iface.counters.mptcp_established += 1;
+                // RFC 8684 §3.4.1: a connection we accepted announces our
+                // other addresses (`mptcp_pm::pm_run`).
+                let joins = self.cfg.tcp.mptcp_max_subflows > 0 && self.cfg.tcp.mptcp_announce;
+                if joins && e.listener.is_some() && e.subflow_of.is_none() && e.foreign_of.is_none()
+                {
+                    self.mptcp.pm_work.announce.push(id);
+                }
             }
             match e.listener {
                 // A joined subflow belongs to its connection: no `Accepted`.

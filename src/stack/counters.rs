@@ -192,6 +192,11 @@ pub struct StackCounters {
     pub mptcp_joins_rejected_token: u64,
     /// ... the connection already has `mptcp_max_subflows` subflows.
     pub mptcp_joins_rejected_limit: u64,
+    /// ... to an address of ours withdrawn (RFC 8684 §3.4.2).
+    pub mptcp_joins_rejected_withdrawn: u64,
+    /// Our subflows reset because the local address they left from was
+    /// withdrawn (`Stack::mptcp_withdraw_address`).
+    pub mptcp_subflows_withdrawn: u64,
     /// Joined subflows reset: the third ACK's HMAC was wrong or missing.
     pub mptcp_joins_rejected_hmac: u64,
     /// MP_JOIN SYNs we sent (the path manager opening a subflow, RFC 8684
@@ -212,6 +217,16 @@ pub struct StackCounters {
     pub mptcp_add_addr_bad_hmac: u64,
     /// REMOVE_ADDR received (RFC 8684 §3.4.2).
     pub mptcp_remove_addr_received: u64,
+    /// Our announcements (ADD_ADDR, RFC 8684 §3.4.1): first transmissions,
+    /// retransmissions while no echo came, echoes received.
+    pub mptcp_add_addr_sent: u64,
+    pub mptcp_add_addr_retransmits: u64,
+    pub mptcp_add_addr_echoed: u64,
+    /// REMOVE_ADDR sent: one of our addresses withdrawn (§3.4.2).
+    pub mptcp_remove_addr_sent: u64,
+    /// MP_FAIL sent: a DSS checksum failed on a joined subflow, reset
+    /// with MP_FAIL and MP_TCPRST "middlebox interference" (§3.7).
+    pub mptcp_mp_fail_sent: u64,
     /// Subflows reset because the peer withdrew their address.
     pub mptcp_subflows_removed: u64,
     /// RSTs sent with MP_FASTCLOSE: the application aborted an MPTCP

@@ -42,11 +42,20 @@ pub(super) struct PmWork {
     /// Subflows to close: (the connection, the peer's Address ID it
     /// withdrew; `None`: all, the connection was aborted).
     pub removals: Vec<(ConnId, Option<u8>)>,
+    /// Connections we accepted, newly established with MPTCP: they
+    /// announce our other addresses (RFC 8684 §3.4.1).
+    pub announce: Vec<ConnId>,
+    /// Subflows to close because our address they leave from was
+    /// withdrawn: (the connection, our address).
+    pub withdrawn: Vec<(ConnId, core::net::Ipv4Addr)>,
 }
 
 impl PmWork {
     pub(super) fn is_empty(&self) -> bool {
-        self.due.is_empty() && self.removals.is_empty()
+        self.due.is_empty()
+            && self.removals.is_empty()
+            && self.announce.is_empty()
+            && self.withdrawn.is_empty()
     }
 }
 
@@ -62,6 +71,13 @@ pub(super) struct Tokens {
     /// Joined subflows here whose connection is here too: (subflow,
     /// connection), for the scheduler.
     pub(super) subs: Vec<(ConnId, ConnId)>,
+    /// Our Address IDs across the worker's stacks (`mptcp_pm::addr_ids`),
+    /// once the worker's stacks were seen together; empty for a stack
+    /// alone.
+    pub(super) addr_ids: Vec<(core::net::Ipv4Addr, u8)>,
+    /// Our addresses withdrawn (`Stack::mptcp_withdraw_address`): no
+    /// longer announced, joined from, or accepting joins.
+    pub(super) withdrawn: Vec<core::net::Ipv4Addr>,
 }
 
 impl Tokens {
@@ -73,6 +89,8 @@ impl Tokens {
             pm_work: PmWork::default(),
             port_filter: None,
             subs: Vec::new(),
+            addr_ids: Vec::new(),
+            withdrawn: Vec::new(),
         }
     }
 
@@ -95,13 +113,16 @@ impl Tokens {
 
     /// The next subflow the path manager of `token` wants, from one of
     /// `locals`, with our Address ID for it.
+    /// `usable`: those of `locals` not withdrawn (Address IDs are places
+    /// in `locals`, all of them).
     pub(super) fn pm_next(
         &mut self,
         token: u32,
         locals: &[LocalAddr],
+        usable: &[LocalAddr],
     ) -> Option<(LocalAddr, RemoteAddr, u8)> {
         let pm = self.pm_mut(token)?;
-        let (l, r) = pm.next(locals)?;
+        let (l, r) = pm.next(usable)?;
         Some((l, r, pm.local_id(l, locals)))
     }
 
@@ -355,21 +376,24 @@ impl<D: Device> Stack<D> {
         target: JoinTarget,
         foreign: Option<usize>,
     ) -> bool {
+        if self.mptcp.withdrawn.contains(tuple.local.ip()) {
+            // RFC 8684 §3.4.2: an address we withdrew takes no subflow.
+            self.iface.counters.mptcp_joins_rejected_withdrawn += 1;
+            self.send_join_reset(now, &tuple, seg);
+            return false;
+        }
         if target.joined >= self.cfg.tcp.mptcp_max_subflows {
             self.iface.counters.mptcp_joins_rejected_limit += 1;
             self.send_join_reset(now, &tuple, seg);
             return false;
         }
         // Address ID 0 is the address of the first subflow (RFC 8684
-        // §3.2); our other addresses are numbered in configuration order.
+        // §3.2); our other addresses are numbered across the worker's
+        // stacks, as our announcements name them (`mptcp_pm::addr_ids`).
         let local_addr_id = if *tuple.local.ip() == target.first_ip {
             0
         } else {
-            self.cfg
-                .addrs
-                .iter()
-                .position(|a| a.addr == *tuple.local.ip())
-                .map_or(0, |i| (i + 1 + foreign.map_or(0, |s| s + 1)) as u8)
+            self.mptcp_addr_id(*tuple.local.ip())
         };
         let nonce = self.mptcp.keys.next_nonce();
         let j = Join::new(

@@ -122,6 +122,7 @@ fn pair<T>(v: &mut [T], a: usize, b: usize) -> Option<(&mut T, &mut T)> {
 /// carries its connection's state. `stacks[i]` must be the stack given
 /// index `i` with [`Stack::mptcp_set_shared`].
 pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
+    super::mptcp_pm::assign_addr_ids(stacks);
     for i in 0..stacks.len() {
         super::mptcp_pm::pm_run(stacks, i);
         while let Some(p) = stacks[i].borrow_mut().mptcp.foreign.pending.pop_front() {

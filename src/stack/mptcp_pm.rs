@@ -234,6 +234,88 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// RFC 8684 §3.4.2: our address `ip` is no longer to be used (the
+    /// application or runtime knows why: an interface going down, an
+    /// address given up). Every MPTCP connection here that announced it
+    /// sends REMOVE_ADDR with its Address ID on its first subflow and stops
+    /// announcing it; subflows leaving from it are reset (`pm_run`: in
+    /// whichever stack of the worker they live); no new subflow uses it,
+    /// and joins to it are refused. Call it on every stack of the worker
+    /// (see [`mptcp_withdraw_address`]). Returns the connections that
+    /// sent REMOVE_ADDR.
+    pub fn mptcp_withdraw_address(&mut self, ip: Ipv4Addr) -> usize {
+        if !self.mptcp.withdrawn.contains(&ip) {
+            self.mptcp.withdrawn.push(ip);
+        }
+        let metas: Vec<ConnId> = self
+            .conns
+            .ids()
+            .filter(|&c| self.conns.get(c).is_some_and(|e| e.mptcp_meta_open()))
+            .collect();
+        let mut sent = 0;
+        for meta in metas {
+            let Some(e) = self.conns.get_mut(meta) else {
+                continue;
+            };
+            let ids: Vec<u8> = e
+                .conn
+                .mptcp_announced()
+                .iter()
+                .filter(|a| a.1 == ip)
+                .map(|a| a.0)
+                .collect();
+            for id in ids {
+                if e.conn.mptcp_withdraw(id) {
+                    sent += 1;
+                }
+            }
+            self.mptcp.pm_work.withdrawn.push((meta, ip));
+            self.mark_dirty(meta);
+        }
+        sent
+    }
+
+    /// Reset the subflows of connection `meta` (here: `owner` None; in
+    /// stack `owner`) leaving from our address `ip`.
+    pub(super) fn mptcp_close_local(
+        &mut self,
+        owner: Option<(usize, ConnId)>,
+        meta: ConnId,
+        ip: Ipv4Addr,
+    ) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .ids()
+            .filter(|&c| {
+                self.conns.get(c).is_some_and(|e| {
+                    let of = match owner {
+                        None => e.subflow_of == Some(meta),
+                        Some(o) => e.foreign_of == Some(o),
+                    };
+                    of && *e.tuple.local.ip() == ip
+                })
+            })
+            .collect();
+        for c in ids {
+            self.iface.counters.mptcp_subflows_withdrawn += 1;
+            self.abort_conn(c);
+        }
+    }
+
+    /// Our Address ID for `ip`, one of this stack's addresses (RFC 8684
+    /// §3.4.1): 1 + its place among the worker's addresses (as
+    /// [`PathManager::local_id`] and our announcements number them).
+    pub(super) fn mptcp_addr_id(&self, ip: Ipv4Addr) -> u8 {
+        if let Some(&(_, id)) = self.mptcp.addr_ids.iter().find(|a| a.0 == ip) {
+            return id;
+        }
+        self.cfg
+            .addrs
+            .iter()
+            .position(|a| a.addr == ip)
+            .map_or(0, |i| (i + 1).min(u8::MAX as usize) as u8)
+    }
+
     /// Our addresses in this stack, as path-manager local ends.
     fn mptcp_locals(&self, stack: usize, out: &mut Vec<LocalAddr>) {
         for a in &self.cfg.addrs {
@@ -267,6 +349,43 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
     for (j, s) in stacks.iter().enumerate() {
         s.borrow().mptcp_locals(j, &mut locals);
     }
+    // RFC 8684 §3.4.2: withdrawn addresses are neither announced nor
+    // joined from.
+    let usable: Vec<LocalAddr> = locals
+        .iter()
+        .filter(|l| {
+            stacks
+                .get(l.stack)
+                .is_none_or(|s| !s.borrow().mptcp.withdrawn.contains(&l.ip))
+        })
+        .copied()
+        .collect();
+    for (meta, ip) in work.withdrawn {
+        for (j, s) in stacks.iter_mut().enumerate() {
+            let owner = (j != i).then_some((i, meta));
+            s.borrow_mut().mptcp_close_local(owner, meta, ip);
+        }
+    }
+    // RFC 8684 §3.4.1: a server announces its other addresses, each
+    // under the Address ID its SYN/ACK of a join to it will carry.
+    for meta in work.announce {
+        let here = stacks[i].borrow_mut();
+        let Some(first) = here.conns.get(meta).map(|e| *e.tuple.local.ip()) else {
+            continue;
+        };
+        let mut list: Vec<(u8, Ipv4Addr)> = Vec::new();
+        for l in &usable {
+            if l.ip != first && !list.iter().any(|a| a.1 == l.ip) {
+                list.push((worker_addr_id(&locals, l.ip), l.ip));
+            }
+        }
+        let Some(e) = here.conns.get_mut(meta) else {
+            continue;
+        };
+        if e.conn.mptcp_announce(&list) > 0 {
+            here.mark_dirty(meta);
+        }
+    }
     let limit = stacks[i].borrow().cfg.tcp.mptcp_max_subflows;
     for token in due {
         // Bounded: each round tries a new (local, remote) pair.
@@ -278,7 +397,7 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
             if t.joined >= limit {
                 break;
             }
-            let Some((l, r, local_id)) = here.mptcp.pm_next(token, &locals) else {
+            let Some((l, r, local_id)) = here.mptcp.pm_next(token, &locals, &usable) else {
                 break;
             };
             let nonce = here.mptcp.next_nonce();
@@ -298,4 +417,48 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
             }
         }
     }
+}
+
+/// Our Address ID for `ip` among the worker's addresses `locals` (in
+/// stack order): 1 + the place of its first appearance (Address ID 0 is
+/// each connection's first subflow's address).
+fn worker_addr_id(locals: &[LocalAddr], ip: Ipv4Addr) -> u8 {
+    locals
+        .iter()
+        .position(|l| l.ip == ip)
+        .map_or(0, |i| (i + 1).min(u8::MAX as usize) as u8)
+}
+
+/// Number the worker's addresses once (`Stack::mptcp_addr_id`), so that a
+/// stack's SYN/ACK of a join names the address as the announcements and
+/// the path managers of the worker do.
+pub(super) fn assign_addr_ids<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
+    if stacks.len() < 2 || !stacks[0].borrow().mptcp.addr_ids.is_empty() {
+        return;
+    }
+    let mut locals = Vec::new();
+    for (j, s) in stacks.iter().enumerate() {
+        s.borrow().mptcp_locals(j, &mut locals);
+    }
+    for s in stacks.iter_mut() {
+        let s = s.borrow_mut();
+        let ids: Vec<(Ipv4Addr, u8)> = s
+            .cfg
+            .addrs
+            .iter()
+            .map(|a| (a.addr, worker_addr_id(&locals, a.addr)))
+            .collect();
+        s.mptcp.addr_ids = ids;
+    }
+}
+
+/// [`Stack::mptcp_withdraw_address`] on every stack of a worker.
+pub fn mptcp_withdraw_address<D: Device, S: BorrowMut<Stack<D>>>(
+    stacks: &mut [S],
+    ip: Ipv4Addr,
+) -> usize {
+    stacks
+        .iter_mut()
+        .map(|s| s.borrow_mut().mptcp_withdraw_address(ip))
+        .sum()
 }

@@ -132,6 +132,10 @@ pub struct Config {
     /// reinjects data there would lose the connection; refused, the join
     /// costs the peer nothing (RFC 8684 §3.2).
     pub mptcp_max_subflows: u8,
+    /// A connection we accept announces our other addresses (ADD_ADDR,
+    /// RFC 8684 §3.4.1) when it accepts joins (`mptcp_max_subflows` > 0).
+    /// Default on; off, the peer joins only addresses it knows otherwise.
+    pub mptcp_announce: bool,
     /// Congestion control of MPTCP subflows: each its own `cc` (as
     /// Linux), or coupled (RFC 6356 LIA, Reno-based).
     pub mptcp_cc: MptcpCc,
@@ -180,6 +184,7 @@ impl Default for Config {
             mptcp: false,
             mptcp_checksum: false,
             mptcp_max_subflows: 0,
+            mptcp_announce: true,
             mptcp_cc: MptcpCc::Uncoupled,
             mptcp_scheduler: crate::mptcp::sched::SchedKind::MinRtt,
         }

@@ -316,7 +316,7 @@ impl<F: Frame> Connection<F> {
         {
             return;
         }
-        if self.join.is_some() && !self.join_on_segment(seg) {
+        if self.join.is_some() && !self.join_on_segment(seg, payload.data()) {
             return;
         }
 

@@ -10,8 +10,10 @@ use crate::io::Frame;
 use crate::mptcp::{crypto::Key, JoinPhase, Phase, RxVerdict, Session};
 use crate::tcp::cc::lia::{Lia, LiaGroup};
 use crate::tcp::{MptcpCc, TcpRepr};
+use crate::time::Instant;
 use crate::wire::mptcp::{AddAddr, Dss, DssMapping, MptcpOption, RemoveAddr};
 use crate::wire::MptcpRaw;
+use core::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// Option bytes a data segment reserves for MPTCP: DSS with an 8-byte
@@ -172,6 +174,8 @@ impl<F: Frame> Connection<F> {
             // (it fits beside timestamps and a DATA_ACK, not a mapping).
             if let Some(e) = self.mpx.as_deref_mut().and_then(|x| x.signals.echo.take()) {
                 push(&mut raw, &MptcpOption::AddAddr(e));
+            } else if self.join.is_none() {
+                self.mptcp_signal_options(&mut raw);
             }
         }
         let dsn = self.mptcp_tx_dsn(seq, len, fin);
@@ -409,13 +413,24 @@ impl<F: Frame> Connection<F> {
             (Some(m), None) => m.local_key.zip(m.remote_key),
             (None, None) => None,
         };
+        if let (Some(a), Some(m)) = (add.filter(|a| a.echo), self.mp.as_deref_mut()) {
+            // RFC 8684 §3.4.1: the echo of our announcement: it arrived,
+            // no more retransmissions.
+            if m.announce.on_echo(a.addr_id, a.addr) {
+                self.stats.mptcp_add_addr_echoed += 1;
+            }
+        }
+        if self.mpx.is_none() && self.join.is_none() {
+            // An announcement may come before the peer's first data (ours
+            // do): the receive state that keeps it starts here.
+            self.mptcp_rx_meta();
+        }
         let Some(x) = self.mpx.as_deref_mut() else {
             return;
         };
         if let (Some(a), Some((local, remote))) = (add, keys) {
             if a.echo {
-                // The echo of our own announcement (the stack's server side
-                // announces; nothing waits for it here).
+                // Handled above.
             } else if x.signals.on_add_addr(a, remote, local) {
                 self.stats.mptcp_add_addr_received += 1;
                 self.ack_now = true;
@@ -451,10 +466,120 @@ impl<F: Frame> Connection<F> {
         }
     }
 
-    /// An ADD_ADDR echo waits for a pure ACK (a data segment has no room
-    /// for it): the ACK request outlives the data segments sent meanwhile.
+    /// An ADD_ADDR echo, or an announcement or withdrawal of ours, waits
+    /// for a pure ACK (a data segment has no room for it): the ACK request
+    /// outlives the data segments sent meanwhile.
     pub(super) fn mptcp_echo_pending(&self) -> bool {
         self.mpx.as_ref().is_some_and(|x| x.signals.echo.is_some())
+            || self
+                .mp
+                .as_ref()
+                .is_some_and(|m| m.announce.pending(self.now))
+    }
+
+    /// Announce our addresses `addrs` (Address ID, address) to the peer
+    /// (RFC 8684 §3.4.1), on the first subflow of an MPTCP connection
+    /// whose keys are known (the HMAC needs both). Returns how many are
+    /// new.
+    pub fn mptcp_announce(&mut self, addrs: &[(u8, Ipv4Addr)]) -> usize {
+        let now = self.now;
+        let Some(m) = self.mp.as_deref_mut().filter(|m| {
+            m.phase == Phase::Established && m.local_key.is_some() && m.remote_key.is_some()
+        }) else {
+            return 0;
+        };
+        let n = addrs
+            .iter()
+            .filter(|&&(id, a)| m.announce.announce(id, a, now))
+            .count();
+        if n > 0 {
+            self.ack_now = true;
+        }
+        n
+    }
+
+    /// Withdraw our Address ID `id` (RFC 8684 §3.4.2): a REMOVE_ADDR goes
+    /// on the next pure ACK of this (first) subflow, and the address is no
+    /// longer announced. Returns whether it was queued.
+    pub fn mptcp_withdraw(&mut self, id: u8) -> bool {
+        let Some(m) = self
+            .mp
+            .as_deref_mut()
+            .filter(|m| m.phase == Phase::Established)
+        else {
+            return false;
+        };
+        if id == 0 || !m.announce.withdraw(id) {
+            return false;
+        }
+        self.ack_now = true;
+        true
+    }
+
+    /// The addresses this connection announced: (Address ID, address,
+    /// echoed).
+    pub fn mptcp_announced(&self) -> Vec<(u8, Ipv4Addr, bool)> {
+        self.mp.as_ref().map_or(Vec::new(), |m| {
+            m.announce
+                .announced()
+                .iter()
+                .map(|a| (a.id, a.addr, a.echoed))
+                .collect()
+        })
+    }
+
+    /// Our own path-management signal for a pure ACK: a withdrawal
+    /// (REMOVE_ADDR, once), else an announcement due (ADD_ADDR with its
+    /// HMAC, RFC 8684 §3.4.1: HMAC(Key=(Key-A + Key-B), Msg=(Address ID
+    /// + IP Address + Port)), A the sender, so our key first).
+    fn mptcp_signal_options(&mut self, raw: &mut MptcpRaw) {
+        let (now, rto) = (self.now, self.rtt.rto());
+        let Some(m) = self.mp.as_deref_mut() else {
+            return;
+        };
+        let (Some(local), Some(remote)) = (m.local_key, m.remote_key) else {
+            return;
+        };
+        let gone = m.announce.take_withdrawals();
+        if !gone.is_empty() {
+            let mut ids = [0u8; 37];
+            let k = gone.len().min(ids.len());
+            ids[..k].copy_from_slice(&gone[..k]);
+            push(
+                raw,
+                &MptcpOption::RemoveAddr(RemoveAddr {
+                    count: k as u8,
+                    ids,
+                }),
+            );
+            self.stats.mptcp_remove_addr_sent += 1;
+            return;
+        }
+        let Some(a) = m.announce.due(now) else {
+            return;
+        };
+        let ip = IpAddr::V4(a.addr);
+        let hmac = crate::mptcp::crypto::add_addr_hmac(local, remote, a.id, ip, None);
+        push(
+            raw,
+            &MptcpOption::AddAddr(AddAddr {
+                echo: false,
+                addr_id: a.id,
+                addr: ip,
+                port: None,
+                hmac: Some(hmac),
+            }),
+        );
+        if m.announce.sent(a.id, now, rto) {
+            self.stats.mptcp_add_addr_retransmits += 1;
+        } else {
+            self.stats.mptcp_add_addr_sent += 1;
+        }
+    }
+
+    /// When an announcement of ours is due again, or a withdrawal waits.
+    pub(super) fn mptcp_announce_deadline(&self) -> Option<Instant> {
+        self.mp.as_ref().and_then(|m| m.announce.deadline())
     }
 
     /// The path-management signals received since the last call.

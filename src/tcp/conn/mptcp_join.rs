@@ -11,10 +11,12 @@ use super::mptcp::push;
 use super::mptcp_rx::MapVerdict;
 use super::{Connection, State};
 use crate::io::Frame;
+use crate::mptcp::rxcsum;
+use crate::mptcp::session::widen;
 use crate::mptcp::{join, Join, JoinPhase, RxDsn, RxMapping};
 use crate::tcp::{Config, FourTuple, SeqNumber, TcpRepr};
 use crate::time::Instant;
-use crate::wire::mptcp::{MpJoin, MptcpOption};
+use crate::wire::mptcp::{DssMapping, MpJoin, MptcpOption};
 use crate::wire::tcp::whole_options;
 use crate::wire::MptcpRaw;
 
@@ -85,6 +87,15 @@ impl<F: Frame> Connection<F> {
         self.join.as_ref().and_then(|j| j.third_ack_at)
     }
 
+    /// The MPTCP timers of this subflow: the third ACK's repetition and
+    /// our announcements (`mptcp::mptcp_announce_deadline`).
+    pub(super) fn mptcp_deadline(&self) -> Option<Instant> {
+        match (self.join_deadline(), self.mptcp_announce_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// An active join still waiting for the fourth ACK: the third ACK
     /// goes again, backing off as the RTO, and the subflow is given up
     /// after `syn_retries` repeats.
@@ -127,19 +138,19 @@ impl<F: Frame> Connection<F> {
     /// it sends data). Later ones carry the DSS mappings of the data the
     /// peer sends on this subflow (RFC 8684 §3.3). Returns false when the
     /// segment is dropped or the subflow was reset.
-    pub(super) fn join_on_segment(&mut self, seg: &TcpRepr) -> bool {
+    pub(super) fn join_on_segment(&mut self, seg: &TcpRepr, payload: &[u8]) -> bool {
         let Some(j) = &mut self.join else {
             return true;
         };
         if j.phase == JoinPhase::Verified {
-            return self.join_on_data(seg);
+            return self.join_on_data(seg, payload);
         }
         if j.is_active() {
             if j.phase == JoinPhase::AckSent && !seg.flags.syn() {
                 // The fourth ACK: the subflow is fully established.
                 j.on_fourth_ack();
                 self.stats.mptcp_subflows_opened += 1;
-                return self.join_on_data(seg);
+                return self.join_on_data(seg, payload);
             }
             return true;
         }
@@ -147,7 +158,7 @@ impl<F: Frame> Connection<F> {
             Ok(()) => {
                 self.stats.mptcp_joins_accepted += 1;
                 self.ack_now = true;
-                self.join_on_data(seg)
+                self.join_on_data(seg, payload)
             }
             Err(_) => {
                 // RFC 8684 §3.2: "If these HMACs are not valid, then the host
@@ -170,9 +181,10 @@ impl<F: Frame> Connection<F> {
     /// The DSS of a segment on a verified joined subflow: its mapping and
     /// DATA_FIN, kept for the connection (`mptcp_rx`), and the peer's
     /// DATA_ACK of our data, for the connection's send side (`mptcp_tx`).
-    fn join_on_data(&mut self, seg: &TcpRepr) -> bool {
+    fn join_on_data(&mut self, seg: &TcpRepr, payload: &[u8]) -> bool {
         let mut mapping = None;
         let mut fin = None;
+        let mut failed = None;
         for raw in whole_options(seg.options.mptcp.as_slice()) {
             match MptcpOption::parse(raw) {
                 Ok(MptcpOption::Dss(d)) => {
@@ -205,10 +217,8 @@ impl<F: Frame> Connection<F> {
                                     .plus(data),
                                 );
                             }
-                            // The DSS checksum is verified on the first
-                            // subflow only, in this stage.
-                            if m.checksum.is_some() {
-                                self.stats.mptcp_checksums_unverified += 1;
+                            if let Some(want) = m.checksum {
+                                failed = self.join_check_sum(seg, m, d.data_fin, want, payload);
                             }
                         }
                     }
@@ -233,6 +243,10 @@ impl<F: Frame> Connection<F> {
                 Err(_) => self.stats.mptcp_bad_options += 1,
             }
         }
+        if let Some(dsn) = failed {
+            self.join_fail(dsn);
+            return false;
+        }
         match self.mptcp_note(mapping, fin) {
             MapVerdict::Ok => true,
             MapVerdict::Drop => false,
@@ -241,5 +255,60 @@ impl<F: Frame> Connection<F> {
                 false
             }
         }
+    }
+
+    /// The DSS checksum of mapping `m` on a joined subflow (RFC 8684
+    /// §3.3.1), as on the first subflow: verified once all of the
+    /// mapping's bytes are in, also across segments. Returns the DSN of
+    /// the mapping's start when it failed.
+    fn join_check_sum(
+        &mut self,
+        seg: &TcpRepr,
+        m: &DssMapping,
+        data_fin: bool,
+        want: u16,
+        payload: &[u8],
+    ) -> Option<u64> {
+        let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
+        let x = self.mpx.as_deref_mut()?;
+        let start = widen(x.csum_hint, m.ssn.wrapping_sub(1));
+        x.csum_hint = start;
+        let at = widen(start, rel);
+        let dsn = RxDsn {
+            value: m.dsn,
+            wide: m.dsn64,
+        }
+        .widen(x.meta_ack.unwrap_or(0));
+        let data_len = u64::from(m.len) - u64::from(data_fin);
+        let o = rxcsum::check(&mut x.csum, start, data_len, dsn, m, want, at, payload);
+        let s = &mut self.stats;
+        s.mptcp_checksums_verified += o.verified as u64;
+        s.mptcp_checksums_unverified += o.unverified as u64;
+        s.mptcp_checksum_failures += o.failed as u64;
+        o.failed.then_some(dsn)
+    }
+
+    /// RFC 8684 §3.7: a checksum failed on a joined subflow: the
+    /// connection has another subflow (its first), so this one is closed
+    /// with a RST carrying MP_FAIL (the DSN of the failed mapping) and
+    /// MP_TCPRST "middlebox interference"; the peer sends the data again
+    /// on the others. Its bytes are not delivered.
+    fn join_fail(&mut self, dsn: u64) {
+        self.queue_active_reset();
+        if let Some(rst) = &mut self.rst_pending {
+            let mut raw = MptcpRaw::default();
+            push(&mut raw, &MptcpOption::MpFail { dsn });
+            push(
+                &mut raw,
+                &MptcpOption::MpTcpRst {
+                    flags: 0,
+                    reason: join::rst_reason::MIDDLEBOX_INTERFERENCE,
+                },
+            );
+            rst.options.mptcp = raw;
+            self.stats.mptcp_mp_fail_sent += 1;
+        }
+        self.events.reset = true;
+        self.enter_closed();
     }
 }

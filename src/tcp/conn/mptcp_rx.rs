@@ -136,6 +136,11 @@ pub(crate) struct MpRx<F> {
     pub meta_window: usize,
     /// ADD_ADDR / REMOVE_ADDR received here, for the path manager.
     pub signals: crate::mptcp::pm::Signals,
+    /// On a joined subflow: the peer's mapping whose DSS checksum is
+    /// being summed (RFC 8684 §3.3.1), and the last mapping's subflow
+    /// offset, near which 32-bit offsets are widened.
+    pub csum: Option<crate::mptcp::rxcsum::RxChecksum>,
+    pub csum_hint: u64,
 }
 
 impl<F: Frame> MpRx<F> {
@@ -148,6 +153,8 @@ impl<F: Frame> MpRx<F> {
             meta_ack: None,
             meta_window: usize::MAX,
             signals: Default::default(),
+            csum: None,
+            csum_hint: 0,
         }
     }
 }
@@ -165,7 +172,7 @@ pub(super) enum MapVerdict {
 impl<F: Frame> Connection<F> {
     /// Set up the data level on the first subflow once the peer's IDSN is
     /// known (its first data is at IDSN + 1, RFC 8684 §3.1).
-    fn mptcp_rx_meta(&mut self) -> Option<&mut MpRx<F>> {
+    pub(super) fn mptcp_rx_meta(&mut self) -> Option<&mut MpRx<F>> {
         if self.mpx.is_none() {
             let idsn = self.mp.as_ref()?.remote_idsn()?;
             let d = DataRecv::new(idsn.wrapping_add(1));

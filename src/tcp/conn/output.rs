@@ -148,7 +148,7 @@ impl<F: Frame> Connection<F> {
         let keep = had_data
             && self.ack_now
             && (self.opts.sack && !sack_in_seg && (self.rcvq.has_ooo() || self.rcvq.has_dsack())
-                || self.mpx.is_some() && self.mptcp_echo_pending());
+                || (self.mpx.is_some() || self.mp.is_some()) && self.mptcp_echo_pending());
         self.after_ack_sent();
         if keep {
             self.ack_now = true;

@@ -68,6 +68,11 @@ impl<F: Frame> Connection<F> {
                 return;
             }
         }
+        if due(self.mptcp_announce_deadline()) {
+            // RFC 8684 §3.4: an ADD_ADDR (re)transmission or a REMOVE_ADDR
+            // rides on a pure ACK.
+            self.ack_now = true;
+        }
         if due(self.persist_at) {
             self.persist_at = None;
             // RFC 1122 §4.2.2.17: give up only when probes go unanswered.
@@ -306,7 +311,7 @@ impl<F: Frame> Connection<F> {
             .min(at(self.persist_at))
             .min(at(self.fin_wait2_deadline()))
             .min(at(self.keepalive_deadline()))
-            .min(at(self.join_deadline()));
+            .min(at(self.mptcp_deadline()));
         (min != u64::MAX).then(|| Instant::from_micros(min))
     }
 }

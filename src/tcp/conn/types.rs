@@ -219,6 +219,17 @@ pub struct ConnStats {
     pub mptcp_add_addr_bad_hmac: u64,
     /// REMOVE_ADDR received (RFC 8684 §3.4.2).
     pub mptcp_remove_addr_received: u64,
+    /// Our ADD_ADDR announcements sent (RFC 8684 §3.4.1), first
+    /// transmissions and retransmissions (no echo yet), and the echoes
+    /// that acknowledged them.
+    pub mptcp_add_addr_sent: u64,
+    pub mptcp_add_addr_retransmits: u64,
+    pub mptcp_add_addr_echoed: u64,
+    /// REMOVE_ADDR sent (RFC 8684 §3.4.2).
+    pub mptcp_remove_addr_sent: u64,
+    /// RSTs with MP_FAIL sent: a DSS checksum failed on a joined subflow
+    /// (RFC 8684 §3.7), which was closed.
+    pub mptcp_mp_fail_sent: u64,
     /// RSTs sent with MP_FASTCLOSE (RFC 8684 §3.5).
     pub mptcp_fastcloses_sent: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
