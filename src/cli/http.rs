@@ -30,6 +30,8 @@ pub struct HttpArgs {
     #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
     pub mptcp_subflows: u8,
     #[command(flatten)]
+    pub sched: crate::cli::args::MptcpSchedArgs,
+    #[command(flatten)]
     pub dp: DataPath,
 }
 
@@ -62,6 +64,7 @@ pub fn run(a: HttpArgs) -> i32 {
     cfg.tcp.snd_buf = 256 << 10;
     cfg.tcp.mptcp = a.mptcp;
     cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
+    a.sched.apply(&mut cfg.tcp);
     let http = HttpConfig {
         port: a.port,
         root: a.root.clone(),
