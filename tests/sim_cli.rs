@@ -146,19 +146,80 @@ fn bad_arguments_exit_2_with_one_line() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `--scheduler` and `--mptcp-cc` on every app command: a bad name, or
+/// either without `--mptcp`, is one line and exit 2. Parsed before
+/// anything touches an interface: no root needed.
 #[test]
-fn a_bad_mptcp_scheduler_is_one_line_exit_2() {
-    // Parsed before anything touches an interface: no root needed.
-    let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
-        .args(["echo", "--iface", "x=198.18.0.2/24", "--mptcp"])
-        .args(["--scheduler", "fastest"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(e.trim().lines().count(), 1, "{e}");
-    assert!(
-        e.contains("fastest") && e.contains("minrtt, roundrobin, redundant"),
-        "{e}"
+fn bad_mptcp_scheduler_or_cc_is_one_line_exit_2() {
+    let apps: [&[&str]; 3] = [
+        &["echo", "--iface", "x=198.18.0.2/24"],
+        &["http", "--iface", "x=198.18.0.2/24"],
+        &[
+            "loadgen",
+            "--iface",
+            "x=198.18.0.1/24",
+            "--target",
+            "198.18.0.2:80",
+        ],
+    ];
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["--mptcp", "--scheduler", "fastest"],
+            &["fastest", "minrtt, roundrobin, redundant"],
+        ),
+        (
+            &["--mptcp", "--mptcp-cc", "olia"],
+            &["olia", "uncoupled, lia"],
+        ),
+        (&["--scheduler", "roundrobin"], &["--mptcp"]),
+        (&["--mptcp-cc", "lia"], &["--mptcp"]),
+    ];
+    for app in apps {
+        for (args, says) in cases {
+            let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+                .args(app)
+                .args(args)
+                .output()
+                .unwrap();
+            let e = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{app:?} {args:?}: {e}");
+            assert_eq!(e.trim().lines().count(), 1, "{app:?} {args:?}: {e}");
+            for w in says {
+                assert!(e.contains(w), "{app:?} {args:?}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn shared_bottleneck_reports_both_flows() {
+    let out = sim(&[
+        "--mptcp",
+        "--shared-bottleneck",
+        "5",
+        "--rate-mbps",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let j = json(&out);
+    let (m, p) = (
+        j["mptcp_mbps"].as_f64().unwrap(),
+        j["plain_mbps"].as_f64().unwrap(),
     );
+    assert!(m > 1.0 && p > 1.0, "{j}");
+    assert!(j["error"].is_null(), "{j}");
+    // Without --mptcp, or with paths of its own: a usage error.
+    for args in [
+        &["--shared-bottleneck", "5"][..],
+        &["--mptcp", "--shared-bottleneck", "5", "--paths", "2"],
+        &["--mptcp", "--shared-bottleneck", "1"],
+    ] {
+        let out = sim(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+            1
+        );
+    }
 }

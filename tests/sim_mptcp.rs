@@ -120,6 +120,17 @@ fn two_paths_one_dying_mid_transfer() {
 /// One connection client to server over `paths` (rate Mbit/s, one-way
 /// delay ms, loss), `bytes` long; the report.
 fn over_paths(seed: u64, bytes: u64, paths: &[(u64, u64, f64)], lia: bool) -> BulkReport {
+    over_paths_with(seed, bytes, paths, lia, |_| {})
+}
+
+/// `over_paths` with the parameters adjusted by `tweak` last.
+fn over_paths_with(
+    seed: u64,
+    bytes: u64,
+    paths: &[(u64, u64, f64)],
+    lia: bool,
+    tweak: impl FnOnce(&mut BulkParams),
+) -> BulkReport {
     let link = |&(rate, delay, loss): &(u64, u64, f64)| {
         let rate_bps = Some(rate * 1_000_000);
         let delay = Duration::from_millis(delay);
@@ -140,6 +151,7 @@ fn over_paths(seed: u64, bytes: u64, paths: &[(u64, u64, f64)], lia: bool) -> Bu
     if lia {
         p.mptcp_cc = xdptcp::tcp::MptcpCc::Lia;
     }
+    tweak(&mut p);
     let r = run_bulk(&p);
     assert!(
         r.failure(true).is_none(),
@@ -171,27 +183,73 @@ fn two_equal_paths_aggregate() {
             c2s.tx_bytes
         );
     }
-    assert!(ratio > 1.5, "{ratio:.2}x");
+    assert!(ratio >= 1.8, "{ratio:.2}x");
 }
 
-/// 30 Mbit/s at 1 ms and 10 Mbit/s at 50 ms: above the better path alone
-/// (goal: 90 % of the sum; printed).
+/// Issue goal: 30 Mbit/s at 1 ms plus 10 Mbit/s at 50 ms give at least
+/// 90 % of the sum of the two (36 Mbit/s; printed, with the share of
+/// what one plain TCP connection moves on each path alone, in the same
+/// run). 64 MiB, so that the slow path's start (ARP and the join take
+/// two of its round trips, slow start five more) is not most of the
+/// transfer. Without opportunistic retransmission and penalisation
+/// this was 34.36 Mbit/s: the fast path sat idle while the
+/// connection-level window waited for data in the slow path's queue,
+/// and at the end of the stream for the slow path's last bytes.
 #[test]
-fn fast_and_slow_paths_beat_the_fast_one_alone() {
-    let fast = over_paths(12, 16 << 20, &[(30, 1, 0.0)], false);
-    let both = over_paths(12, 16 << 20, &[(30, 1, 0.0), (10, 50, 0.0)], false);
+fn fast_and_slow_paths_reach_90_percent_of_the_sum() {
+    let paths = [(30, 1, 0.0), (10, 50, 0.0)];
+    let plain = |path| {
+        over_paths_with(12, 64 << 20, &paths[path..=path], false, |p| {
+            p.mptcp = [false, false]
+        })
+    };
+    let (fast, slow) = (plain(0), plain(1));
+    let both = over_paths(12, 64 << 20, &paths, false);
+    let sum = fast.goodput_mbps + slow.goodput_mbps;
+    let c = &both.stacks[0];
     println!(
-        "30/1ms + 10/50ms: {:.2} Mbit/s ({:.0} % of 40); 30/1ms alone {:.2}",
+        "30/1ms + 10/50ms: {:.2} Mbit/s = {:.1} % of 40, {:.1} % of plain TCP alone on each \
+         ({:.2} + {:.2}); {} opportunistic retransmissions, {} penalisations",
         both.goodput_mbps,
         both.goodput_mbps / 40.0 * 100.0,
-        fast.goodput_mbps
+        both.goodput_mbps / sum * 100.0,
+        fast.goodput_mbps,
+        slow.goodput_mbps,
+        c.mptcp_opportunistic_retransmits,
+        c.mptcp_penalisations,
+    );
+    assert!(both.goodput_mbps >= 36.0, "{:.2} Mbit/s", both.goodput_mbps);
+    assert!(c.mptcp_opportunistic_retransmits > 0);
+    assert!(c.mptcp_penalisations > 0);
+}
+
+/// The same paths with a receive buffer (1 MiB of frames) far below what
+/// the slow path's round trip and queue need: lowest-RTT-first alone
+/// moved 20.45 Mbit/s, less than the fast path alone (28.10), the window
+/// held by the slow path most of the time. Re-sending the oldest data on
+/// the fast path and halving the slow path's window keeps the connection
+/// above the fast path alone.
+#[test]
+fn window_held_by_the_slow_path_is_not_head_of_line_blocked() {
+    let paths = [(30, 1, 0.0), (10, 50, 0.0)];
+    let fast = over_paths(12, 16 << 20, &paths[..1], false);
+    let both = over_paths_with(12, 16 << 20, &paths, false, |p| p.rcv_buf = Some(1 << 20));
+    let c = &both.stacks[0];
+    println!(
+        "rcv-buf 1M, 30/1ms + 10/50ms: {:.2} Mbit/s (30/1 ms alone {:.2}); \
+         {} opportunistic retransmissions, {} penalisations",
+        both.goodput_mbps,
+        fast.goodput_mbps,
+        c.mptcp_opportunistic_retransmits,
+        c.mptcp_penalisations
     );
     assert!(
         both.goodput_mbps > fast.goodput_mbps,
-        "{} vs {}",
+        "{:.2} vs {:.2}",
         both.goodput_mbps,
         fast.goodput_mbps
     );
+    assert!(c.mptcp_penalisations > 0);
 }
 
 /// Loss on both paths: intact.

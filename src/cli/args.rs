@@ -167,3 +167,32 @@ impl From<MptcpCcArg> for xdptcp::tcp::MptcpCc {
         }
     }
 }
+
+/// `--mptcp-cc` and `--scheduler`: how an MPTCP connection's subflows
+/// share its data and the network, the same on `echo`, `http` and
+/// `loadgen` (each needs that command's `--mptcp`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MptcpSchedArgs {
+    /// With --mptcp: congestion control across a connection's subflows,
+    /// each on its own (uncoupled) or coupled (RFC 6356 LIA).
+    #[arg(long, requires = "mptcp", value_enum, default_value = "uncoupled")]
+    pub mptcp_cc: MptcpCcArg,
+    /// With --mptcp: which subflow sends the next chunk of our data:
+    /// minrtt (the lowest smoothed RTT with room, with opportunistic
+    /// retransmission and penalisation of a slow subflow; the default),
+    /// roundrobin, redundant (README, MPTCP).
+    #[arg(long, requires = "mptcp", default_value = "minrtt", value_parser = parse_scheduler)]
+    pub scheduler: xdptcp::mptcp::sched::SchedKind,
+}
+
+fn parse_scheduler(s: &str) -> Result<xdptcp::mptcp::sched::SchedKind, String> {
+    s.parse()
+}
+
+impl MptcpSchedArgs {
+    /// Into the TCP settings of every stack.
+    pub fn apply(&self, tcp: &mut xdptcp::tcp::Config) {
+        tcp.mptcp_cc = self.mptcp_cc.into();
+        tcp.mptcp_scheduler = self.scheduler;
+    }
+}

@@ -5,7 +5,6 @@ use clap::Args;
 use xdptcp::app::{App, Event};
 use xdptcp::apps::echo::EchoServer;
 use xdptcp::io::xdp::XdpDevice;
-use xdptcp::mptcp::sched::SchedKind;
 use xdptcp::runtime::{self, RuntimeApp};
 use xdptcp::stack::Stack;
 use xdptcp::time::Instant;
@@ -35,21 +34,10 @@ pub struct EchoArgs {
     /// joins only addresses it knows otherwise.
     #[arg(long, requires = "mptcp")]
     pub mptcp_no_announce: bool,
-    /// With --mptcp: congestion control across a connection's subflows,
-    /// each on its own (uncoupled) or coupled (RFC 6356 LIA).
-    #[arg(long, requires = "mptcp", value_enum, default_value = "uncoupled")]
-    pub mptcp_cc: crate::cli::args::MptcpCcArg,
-    /// With --mptcp: which subflow sends the next chunk of our data:
-    /// minrtt (the lowest smoothed RTT with room, the default),
-    /// roundrobin, redundant (README, MPTCP).
-    #[arg(long, requires = "mptcp", default_value = "minrtt", value_parser = parse_scheduler)]
-    pub scheduler: SchedKind,
+    #[command(flatten)]
+    pub sched: crate::cli::args::MptcpSchedArgs,
     #[command(flatten)]
     pub dp: DataPath,
-}
-
-fn parse_scheduler(s: &str) -> Result<SchedKind, String> {
-    s.parse()
 }
 
 /// The TCP echo server plus a UDP echo on the same port.
@@ -112,8 +100,7 @@ pub fn run(a: EchoArgs) -> i32 {
     cfg.tcp.mptcp_checksum = a.mptcp_checksum;
     cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
     cfg.tcp.mptcp_announce = !a.mptcp_no_announce;
-    cfg.tcp.mptcp_cc = a.mptcp_cc.into();
-    cfg.tcp.mptcp_scheduler = a.scheduler;
+    a.sched.apply(&mut cfg.tcp);
     let port = a.port;
     let udp = a.udp;
     let mptcp = a.mptcp;

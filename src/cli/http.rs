@@ -35,6 +35,8 @@ pub struct HttpArgs {
     #[arg(long, requires = "mptcp")]
     pub mptcp_no_announce: bool,
     #[command(flatten)]
+    pub sched: crate::cli::args::MptcpSchedArgs,
+    #[command(flatten)]
     pub dp: DataPath,
 }
 
@@ -68,6 +70,7 @@ pub fn run(a: HttpArgs) -> i32 {
     cfg.tcp.mptcp = a.mptcp;
     cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
     cfg.tcp.mptcp_announce = !a.mptcp_no_announce;
+    a.sched.apply(&mut cfg.tcp);
     let http = HttpConfig {
         port: a.port,
         root: a.root.clone(),

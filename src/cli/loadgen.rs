@@ -77,6 +77,8 @@ pub struct LoadgenArgs {
     #[arg(long, requires = "mptcp", value_parser = clap::value_parser!(u8).range(0..=8))]
     pub mptcp_subflows: Option<u8>,
     #[command(flatten)]
+    pub sched: crate::cli::args::MptcpSchedArgs,
+    #[command(flatten)]
     pub dp: DataPath,
 }
 
@@ -157,6 +159,7 @@ pub fn run(a: LoadgenArgs) -> i32 {
         let extra = dp.ifaces.len().saturating_sub(1).clamp(1, 8) as u8;
         cfg.tcp.mptcp_max_subflows = a.mptcp_subflows.unwrap_or(extra);
     }
+    a.sched.apply(&mut cfg.tcp);
     let mptcp = a.mptcp;
     let bytes_n = a
         .path

@@ -67,7 +67,20 @@ pub fn main() -> i32 {
                 .lines()
                 .map(str::trim)
                 .find(|l| l.starts_with("[possible values"));
-            let hint = hint.map(|h| format!(" {h}")).unwrap_or_default();
+            let mut hint = hint.map(|h| format!(" {h}")).unwrap_or_default();
+            // A missing argument (`--scheduler` without `--mptcp`): say
+            // which, from clap's indented list.
+            if e.kind() == ErrorKind::MissingRequiredArgument {
+                let missing: Vec<&str> = msg
+                    .lines()
+                    .skip(1)
+                    .map(str::trim)
+                    .take_while(|l| l.starts_with('-') || l.starts_with('<'))
+                    .collect();
+                if !missing.is_empty() {
+                    hint = format!(" {}", missing.join(", "));
+                }
+            }
             eprintln!(
                 "xdptcp: {}{hint} (see --help)",
                 first.trim_start_matches("error: ")

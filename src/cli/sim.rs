@@ -8,6 +8,7 @@ use super::EXIT_USAGE;
 use clap::{Args, ValueEnum};
 use core::time::Duration;
 use xdptcp::apps::bulk::{RrConfig, Workload};
+use xdptcp::io::mem::bottleneck;
 use xdptcp::io::mem::scenario::{self, BulkParams, BulkReport};
 use xdptcp::io::mem::{Limits, LinkConfig};
 use xdptcp::tcp::CcKind;
@@ -145,6 +146,12 @@ pub struct SimArgs {
     /// Path PATH goes down for good at MS ms of virtual time (PATH@MS).
     #[arg(long, value_parser = parse_path_down, value_name = "PATH@MS")]
     pub path_down: Option<(usize, u64)>,
+    /// Instead of a transfer: an MPTCP connection over two paths that
+    /// share one bottleneck (shaped by the link flags) against one plain
+    /// TCP flow through it, both sending for SECS of virtual time; each
+    /// one's goodput over the last four fifths (RFC 6356 §2).
+    #[arg(long, value_name = "SECS")]
+    pub shared_bottleneck: Option<u64>,
     /// TCP keepalive after this many idle seconds (then every fifth of it,
     /// 9 probes).
     #[arg(long, value_name = "SECS")]
@@ -225,6 +232,20 @@ impl SimArgs {
                 return Err(format!(
                     "--path-down {p}@...: there are {paths} path(s), numbered from 1"
                 ));
+            }
+        }
+        if let Some(t) = self.shared_bottleneck {
+            if !self.mptcp {
+                return Err("--shared-bottleneck needs --mptcp".into());
+            }
+            if self.paths.is_some() || !self.path.is_empty() || self.path_down.is_some() {
+                return Err(
+                    "--shared-bottleneck makes its own two paths: drop --paths, --path, --path-down"
+                        .into(),
+                );
+            }
+            if !(5..=3600).contains(&t) {
+                return Err("--shared-bottleneck must be between 5 and 3600 seconds".into());
             }
         }
         if self.keepalive.is_some_and(|k| k == 0 || k > 7200) {
@@ -511,6 +532,9 @@ pub fn run(a: SimArgs) -> i32 {
         eprintln!("xdptcp sim: {e}");
         return EXIT_USAGE;
     }
+    if let Some(secs) = a.shared_bottleneck {
+        return run_shared(&a, secs);
+    }
     let p = a.params();
     let wall = std::time::Instant::now();
     let r = scenario::run_bulk(&p);
@@ -538,5 +562,55 @@ pub fn run(a: SimArgs) -> i32 {
         0
     } else {
         1
+    }
+}
+
+/// `xdptcp sim --shared-bottleneck SECS`: the MPTCP connection against a
+/// plain TCP flow on one bottleneck; returns the exit code.
+fn run_shared(a: &SimArgs, secs: u64) -> i32 {
+    let mut p = a.params();
+    // Both send for the whole run.
+    p.bytes = 1 << 50;
+    let warmup = Duration::from_secs(secs) / 5;
+    let r = bottleneck::run_shared_bottleneck(&p, warmup, Duration::from_secs(secs) - warmup);
+    if a.json {
+        match serde_json::to_string(&r) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("xdptcp sim: cannot encode the report: {e}");
+                return 1;
+            }
+        }
+    } else {
+        let c = &r.mptcp_client;
+        println!(
+            "shared bottleneck {} Mbit/s, {} ms one-way; {:?}, MPTCP subflows {}",
+            p.link
+                .rate_bps
+                .map_or("unlimited".into(), |b| format!("{}", b as f64 / 1e6)),
+            p.link.delay.as_micros() as f64 / 1000.0,
+            p.cc,
+            match p.mptcp_cc {
+                xdptcp::tcp::MptcpCc::Lia => "coupled (LIA)",
+                xdptcp::tcp::MptcpCc::Uncoupled => "uncoupled",
+            }
+        );
+        println!(
+            "{:.1}-{:.1} s: MPTCP {:.2} Mbit/s (subflow bytes {} + {}), plain TCP {:.2} Mbit/s: MPTCP share {:.1} % (one flow's share: 50 %)",
+            r.from_ms / 1000.0,
+            r.to_ms / 1000.0,
+            r.mptcp_mbps,
+            c.mptcp_bytes_first,
+            c.mptcp_bytes_joined,
+            r.plain_mbps,
+            r.mptcp_share * 100.0
+        );
+    }
+    match &r.error {
+        Some(e) => {
+            eprintln!("xdptcp sim: {e}");
+            1
+        }
+        None => 0,
     }
 }

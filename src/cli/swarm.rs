@@ -161,6 +161,7 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
         paths: None,
         path: Vec::new(),
         path_down: None,
+        shared_bottleneck: None,
         seed: r.gen(),
         time_limit: 3600,
         trace: false,

@@ -56,6 +56,8 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_bytes_joined,
         mptcp_reinjections,
         mptcp_redundant_bytes,
+        mptcp_opportunistic_retransmits,
+        mptcp_penalisations,
         mptcp_tx_copied_bytes,
         mptcp_joined_bytes,
         mptcp_joins_accepted,

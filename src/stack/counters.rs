@@ -179,6 +179,11 @@ pub struct StackCounters {
     pub mptcp_reinjections: u64,
     /// Bytes the redundant scheduler sent more than once.
     pub mptcp_redundant_bytes: u64,
+    /// Chunks the `minrtt` scheduler sent again on a faster subflow while
+    /// a slower one held up the connection-level window.
+    pub mptcp_opportunistic_retransmits: u64,
+    /// Slower subflows' windows halved for holding up the window.
+    pub mptcp_penalisations: u64,
     /// Bytes copied from the connection's queue into subflows' frames.
     pub mptcp_tx_copied_bytes: u64,
     /// In-order data-level bytes that arrived on joined subflows.

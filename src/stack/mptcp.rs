@@ -561,19 +561,22 @@ impl<D: Device> Stack<D> {
             }
             None => iface.dev.alloc(),
         };
-        // What each subflow can take now.
+        // What each subflow can take now, and the DATA_ACK each saw (when
+        // it moves, the connection may send its DATA_FIN: bit 0 below).
         if let Some(m) = conns.get_mut(meta) {
             m.conn.mptcp_refresh_view(None);
         }
+        let mut acked = false;
         for &(sub, of) in mptcp.subs.iter() {
             if of == meta {
                 if let Some((m, s)) = conns.get2_mut(meta, sub) {
+                    acked |= m.conn.mptcp_joined_data_ack(&mut s.conn);
                     m.conn.mptcp_refresh_view(Some(&s.conn));
                 }
             }
         }
         // Bit 0: the connection took data; bit i + 1: `subs[i]` did.
-        let mut moved = 0u64;
+        let mut moved = acked as u64;
         let bit = |i: usize| 1u64.checked_shl(i as u32 + 1).unwrap_or(1 << 63);
         for _ in 0..MAX_ROUNDS {
             let mut n = 0;
@@ -633,7 +636,10 @@ pub(super) fn schedule_across<D: Device>(
     }
     let (mut b_there, mut b_here) = (there.data_frame_budget(), here.data_frame_budget());
     let (mut first, mut joined) = (0, 0);
-    if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get(sub)) {
+    if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get_mut(sub)) {
+        // A DATA_ACK the subflow saw may let the connection send its
+        // DATA_FIN: it transmits as if it took data.
+        first += m.conn.mptcp_joined_data_ack(&mut s.conn) as usize;
         m.conn.mptcp_refresh_view(None);
         m.conn.mptcp_refresh_view(Some(&s.conn));
     }

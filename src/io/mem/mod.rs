@@ -9,12 +9,15 @@
 //! - [`net`]: the [`Network`] of N nodes and the virtual-time driver.
 //! - [`node`]: a stack plus its app as a node.
 //! - [`scenario`]: the bulk-transfer experiment behind `xdptcp sim`.
+//! - [`bottleneck`]: an MPTCP connection and a plain TCP flow sharing one
+//!   bottleneck (`xdptcp sim --shared-bottleneck`).
 //! - [`trace`]: per-packet traces of a run.
 //!
 //! Same seed, same run: all randomness comes from seeded PCG generators and
 //! every ordering decision is deterministic.
 
 pub mod audit;
+pub mod bottleneck;
 pub mod device;
 pub mod frame;
 pub mod link;

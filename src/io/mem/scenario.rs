@@ -384,7 +384,7 @@ pub fn stack_on(
 /// TCP settings of a run. Socket buffers are sized so that all connections
 /// together fit in half of each pool (at most the 4 MiB default each): a
 /// pool drained by send buffers would starve connections of frames.
-fn tcp_config(p: &BulkParams) -> Config {
+pub(super) fn tcp_config(p: &BulkParams) -> Config {
     let mss = (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize);
     let share = p.pool_frames / 2 / (p.conns.max(1) as usize);
     let max = Config::default().snd_buf;

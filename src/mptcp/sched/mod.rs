@@ -4,7 +4,10 @@
 //! with the set of subflows that take the next chunk ([`Pick`]):
 //!
 //! - [`MinRtt`] (the default, as Linux's): the subflow with the lowest
-//!   smoothed RTT among those with room in their congestion window;
+//!   smoothed RTT among those with room in their congestion window, with
+//!   opportunistic retransmission and penalisation of a slower subflow
+//!   that holds up the connection-level window
+//!   ([`Scheduler::opportunistic`]);
 //! - [`RoundRobin`]: the subflows with room in turn;
 //! - [`Redundant`]: every subflow with room (each chunk on all of them).
 //!
@@ -79,6 +82,15 @@ pub trait Scheduler: fmt::Debug {
     /// Subflow `i` took the chunk it was picked for (a pick may go
     /// unused: the subflow asking was not the one picked).
     fn taken(&mut self, _i: usize) {}
+    /// Whether a subflow picked while the connection-level window is
+    /// exhausted re-sends the oldest unacknowledged data a slower
+    /// subflow holds, and that subflow is penalised (opportunistic
+    /// retransmission and penalisation, Raiciu et al., "How Hard Can It
+    /// Be? Designing and Implementing a Deployable Multipath TCP", NSDI
+    /// 2012, §4.2). `tcp::conn::mptcp_tx` does both.
+    fn opportunistic(&self) -> bool {
+        false
+    }
 }
 
 /// The schedulers there are (`--scheduler`).

@@ -283,6 +283,20 @@ impl CongestionControl for Cubic {
         self.t_epoch = None;
     }
 
+    fn penalise(&mut self, _now: Instant) {
+        let prior = self.cwnd;
+        let (cwnd, ssthresh) = super::penalised(self.cwnd(), self.ssthresh, self.mss);
+        self.cwnd = cwnd as f64;
+        if ssthresh != self.ssthresh {
+            // In congestion avoidance: a new epoch from the halved window
+            // back towards the one it had (§4.2, W_max as after a loss).
+            self.ssthresh = ssthresh;
+            self.w_max = prior;
+            self.cwnd_prior = prior;
+            self.t_epoch = None;
+        }
+    }
+
     fn set_mss(&mut self, mss: usize) {
         let mss = mss.max(1);
         let f = mss as f64 / self.mss as f64;
@@ -342,6 +356,17 @@ mod tests {
         let w = cc.cwnd();
         cc.on_ack(at(400), 8 * MSS, w, None);
         assert_eq!(cc.cwnd(), w + 2 * MSS);
+    }
+
+    #[test]
+    fn penalised_halves_and_starts_an_epoch_back_to_the_old_window() {
+        let mut cc = after_loss(100);
+        cc.penalise(at(10));
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (35 * MSS, 35 * MSS));
+        assert!(close(cc.w_max(), 70.0 * MSS as f64, 1e-9));
+        // Grows back along a new cubic curve, not at once.
+        cc.on_ack(at(20), MSS, 35 * MSS, Some(Duration::from_millis(10)));
+        assert!(cc.cwnd() < 36 * MSS, "{}", cc.cwnd());
     }
 
     #[test]

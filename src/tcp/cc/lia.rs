@@ -190,6 +190,11 @@ impl CongestionControl for Lia {
         self.publish();
     }
 
+    fn penalise(&mut self, now: Instant) {
+        self.reno.penalise(now);
+        self.publish();
+    }
+
     fn set_mss(&mut self, mss: usize) {
         self.reno.set_mss(mss);
         self.publish();

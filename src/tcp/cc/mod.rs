@@ -40,6 +40,25 @@ pub trait CongestionControl: core::fmt::Debug {
     fn on_idle_restart(&mut self, _now: Instant) {}
     /// The sender's MSS (after negotiation) changed.
     fn set_mss(&mut self, mss: usize);
+    /// The MPTCP scheduler penalises this subflow: its data holds up the
+    /// connection-level window while a faster subflow could send
+    /// (Raiciu et al., NSDI 2012 §4.2; Linux's out-of-tree
+    /// `mptcp_rcv_buf_optimization`). cwnd is halved (at least one MSS),
+    /// and ssthresh too when in congestion avoidance, so that less of the
+    /// connection's data waits in this path's queue; no recovery starts.
+    fn penalise(&mut self, now: Instant);
+}
+
+/// `penalise` on a (cwnd, ssthresh) pair: the halved window and, when the
+/// window was in congestion avoidance, the halved threshold.
+pub(crate) fn penalised(cwnd: usize, ssthresh: usize, mss: usize) -> (usize, usize) {
+    let half = (cwnd / 2).max(mss);
+    let ssthresh = if cwnd >= ssthresh {
+        (ssthresh / 2).max(2 * mss)
+    } else {
+        ssthresh
+    };
+    (half, ssthresh)
 }
 
 /// Build the controller for `kind` with initial window `iw_segments`·`mss`

@@ -119,6 +119,11 @@ impl CongestionControl for NewReno {
         self.bytes_acked = 0;
     }
 
+    fn penalise(&mut self, _now: Instant) {
+        (self.cwnd, self.ssthresh) = super::penalised(self.cwnd, self.ssthresh, self.mss);
+        self.bytes_acked = 0;
+    }
+
     fn set_mss(&mut self, mss: usize) {
         let mss = mss.max(1);
         self.cwnd = super::rescale(self.cwnd, self.mss, mss);
@@ -207,6 +212,23 @@ mod tests {
         assert_eq!(cc.cwnd(), 10 * MSS);
         cc.on_ack(T, MSS, 5 * MSS, None);
         assert_eq!(cc.cwnd(), 11 * MSS);
+    }
+
+    #[test]
+    fn penalised_halves_cwnd_and_in_avoidance_ssthresh() {
+        let mut cc = NewReno::new(MSS, 10);
+        // Slow start: the window halves, slow start goes on.
+        cc.penalise(T);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (5 * MSS, usize::MAX));
+        // Congestion avoidance: both halve.
+        cc.on_congestion_event(T, 16 * MSS);
+        cc.penalise(T);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (4 * MSS, 4 * MSS));
+        // Never below one segment, ssthresh never below two.
+        for _ in 0..4 {
+            cc.penalise(T);
+        }
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (MSS, 2 * MSS));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::mptcp::txmap::TxMaps;
 use crate::mptcp::RxDsn;
 use crate::tcp::send::SendBuffer;
 use crate::tcp::{SeqNumber, State};
+use crate::time::Instant;
 use std::collections::VecDeque;
 
 /// Retransmission timeouts in a row after which a subflow counts as
@@ -41,6 +42,10 @@ const STALL_RTOS: u32 = 2;
 /// FIN to be acknowledged before it gives up (its path may be gone; the
 /// connection's data is all delivered, nothing is lost).
 const SUBFLOW_LINGER: core::time::Duration = core::time::Duration::from_secs(10);
+
+/// Ranges held by fast subflows that an end-of-stream opportunistic
+/// retransmission passes over in one look (bounds the work per pull).
+const WALK_RANGES: usize = 64;
 
 /// Subflows one connection schedules over (the first and up to 8 joined:
 /// `--mptcp-subflows` is at most 8).
@@ -76,6 +81,11 @@ pub(crate) struct MetaTx<F> {
     slots: Vec<Slot>,
     /// Ranges (DSN, length) to send again on another subflow.
     reinject: VecDeque<(u64, u64)>,
+    /// Opportunistic retransmission: the DSN below which the oldest data
+    /// was already re-sent on a faster subflow (each byte once).
+    opp_nxt: u64,
+    /// The application closed its end: what is queued is all there is.
+    ended: bool,
 }
 
 /// What the connection knows of one subflow.
@@ -92,6 +102,11 @@ struct Slot {
     /// peer's data level did not take it (see `pull`).
     stuck_at: Option<u64>,
     gone: bool,
+    /// A faster subflow found this one holding up the connection-level
+    /// window: halve its window at its next pull (see `opportunistic`).
+    penalty_due: bool,
+    /// When it was last penalised (at most once per its RTT).
+    penalised_at: Option<Instant>,
 }
 
 impl<F: Frame> MetaTx<F> {
@@ -123,6 +138,71 @@ impl<F: Frame> MetaTx<F> {
         }
         trim(&mut self.reinject, una);
         freed
+    }
+
+    /// Opportunistic retransmission (Raiciu et al., NSDI 2012 §4.2): slot
+    /// `me` could send but the connection-level window is exhausted. If
+    /// the oldest data not yet re-sent this way (from the DATA_ACK on) is
+    /// held only by slower subflows, it is what `me` sends now: the range
+    /// (DSN, length) to take. Each slower holder is penalised (its window
+    /// halved at its next pull), at most once per its smoothed RTT.
+    ///
+    /// With `walk` (the end of the stream: nothing new will come) ranges
+    /// held by `me` or as fast a subflow are passed over to the next one
+    /// only slower subflows hold (at most `WALK_RANGES` of them): the
+    /// last bytes need not wait for the slow path's queue to drain.
+    /// Without it only the oldest data is looked at, as Linux does: the
+    /// slow path still carries its share.
+    fn opportunistic(
+        &mut self,
+        me: usize,
+        now: Instant,
+        walk: bool,
+        stats: &mut super::ConnStats,
+    ) -> Option<(u64, u64)> {
+        let mut d = self.una.max(self.opp_nxt);
+        let my_rtt = self.slots.get(me)?.view.srtt;
+        let mut hops = 0;
+        let (upto, slower) = loop {
+            if d >= self.nxt {
+                return None;
+            }
+            let mut upto = u64::MAX;
+            let mut slower = 0u64;
+            let mut fast_end = None;
+            for (j, s) in self.slots.iter().enumerate().take(MAX_SLOTS) {
+                let Some(r) = s.given.iter().find(|r| r.0 <= d && d < r.0 + r.1) else {
+                    continue;
+                };
+                // On this subflow, or on one as fast that still works: it
+                // arrives soon enough.
+                if j == me || s.view.srtt <= my_rtt && s.view.usable && !s.gone {
+                    fast_end = Some(r.0 + r.1);
+                    break;
+                }
+                slower |= 1 << j;
+                upto = upto.min(r.0 + r.1);
+            }
+            match fast_end {
+                None if slower != 0 => break (upto, slower),
+                Some(e) if walk && hops < WALK_RANGES => {
+                    hops += 1;
+                    d = e;
+                }
+                _ => return None,
+            }
+        };
+        for (j, s) in self.slots.iter_mut().enumerate() {
+            let due = s
+                .penalised_at
+                .is_none_or(|t| now.saturating_since(t) >= s.view.srtt);
+            if slower & (1 << j) != 0 && due && !s.gone {
+                s.penalty_due = true;
+                s.penalised_at = Some(now);
+                stats.mptcp_penalisations += 1;
+            }
+        }
+        Some((d, upto - d))
     }
 
     /// Slot `i`'s data goes back to the scheduler (once per stall).
@@ -192,6 +272,8 @@ impl<F: Frame> Connection<F> {
                 sched: self.cfg.mptcp_scheduler.build(),
                 slots,
                 reinject: VecDeque::new(),
+                opp_nxt: start,
+                ended: false,
             })),
         }));
     }
@@ -393,10 +475,14 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Whether the connection has data no subflow was given yet (or to
-    /// reinject).
+    /// reinject). At the end of the stream, data still held by subflows may go
+    /// again on a faster one (see `MetaTx::opportunistic`).
     pub fn mptcp_tx_pending(&self) -> bool {
-        self.meta_tx()
-            .is_some_and(|m| m.nxt < m.end() || !m.reinject.is_empty())
+        self.meta_tx().is_some_and(|m| {
+            m.nxt < m.end()
+                || !m.reinject.is_empty()
+                || self.fin_queued && m.sched.opportunistic() && m.una.max(m.opp_nxt) < m.nxt
+        })
     }
 
     /// The first subflow takes what the scheduler gives it of its
@@ -405,6 +491,7 @@ impl<F: Frame> Connection<F> {
         let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
             return 0;
         };
+        m.ended = self.fin_queued;
         let n = pull(&mut m, self, None, alloc);
         if let Some(t) = self.mtx.as_deref_mut() {
             t.meta = Some(m);
@@ -427,6 +514,7 @@ impl<F: Frame> Connection<F> {
         let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
             return 0;
         };
+        m.ended = self.fin_queued;
         let n = pull(&mut m, sub, Some(&mut self.stats), alloc);
         if let Some(t) = self.mtx.as_deref_mut() {
             t.meta = Some(m);
@@ -526,6 +614,9 @@ fn pull<F: Frame>(
     if slot >= m.slots.len() {
         return 0;
     }
+    if core::mem::take(&mut m.slots[slot].penalty_due) {
+        to.cc.penalise(to.now);
+    }
     let view = to.mptcp_view();
     m.slots[slot].view = view;
     {
@@ -560,6 +651,9 @@ fn pull<F: Frame>(
     // DATA_ACK: no subflow sends beyond that edge.
     let edge = m.una.wrapping_add(to.snd_wnd as u64);
     let redundant = m.sched.kind() == SchedKind::Redundant;
+    let opportunistic = m.sched.opportunistic();
+    let snd_buf = to.cfg.snd_buf;
+    let now = to.now;
     let mut given = 0;
     let mut views = [SubflowView::default(); MAX_SLOTS];
     loop {
@@ -580,7 +674,7 @@ fn pull<F: Frame>(
         // The chunk: reinjection first, then the next new data (for
         // redundant, the next this subflow has not had).
         let end = m.end();
-        let (dsn, avail, again) = match m.reinject.front() {
+        let (mut dsn, avail, again) = match m.reinject.front() {
             Some(&(d, l)) => (d, l, true),
             None if redundant => {
                 let d = m.slots[slot].red_nxt.max(m.una);
@@ -588,7 +682,28 @@ fn pull<F: Frame>(
             }
             None => (m.nxt, end.saturating_sub(m.nxt), false),
         };
-        let avail = avail.min(edge.saturating_sub(dsn));
+        let mut avail = avail.min(edge.saturating_sub(dsn));
+        let mut opp = false;
+        if avail == 0 && !again && opportunistic {
+            // New data waits for the connection-level window (or the
+            // application for room in the send buffer) while this
+            // subflow could send: the data level is held up. At the end
+            // of the stream likewise: nothing new will come, and the last
+            // bytes are only as fast as the slowest path holding them.
+            let nothing_new = dsn == end && (m.ended || m.dq.len() + to.fill_mss() > snd_buf);
+            let blocked = dsn >= edge || nothing_new;
+            let st = match stats.as_deref_mut() {
+                Some(s) => s,
+                None => &mut to.stats,
+            };
+            let walk = nothing_new && dsn < edge;
+            if let Some((d, l)) = blocked
+                .then(|| m.opportunistic(slot, now, walk, st))
+                .flatten()
+            {
+                (dsn, avail, opp) = (d, l, true);
+            }
+        }
         if avail == 0 {
             break;
         }
@@ -620,7 +735,10 @@ fn pull<F: Frame>(
         } else {
             st.mptcp_bytes_joined += k64;
         }
-        if again {
+        if opp {
+            st.mptcp_opportunistic_retransmits += 1;
+            m.opp_nxt = dsn + k64;
+        } else if again {
             if let Some(r) = m.reinject.front_mut() {
                 r.0 += k64;
                 r.1 -= k64;
@@ -633,7 +751,11 @@ fn pull<F: Frame>(
         }
         m.sched.taken(slot);
         let sl = &mut m.slots[slot];
-        sl.given.push_back((dsn, k64));
+        match sl.given.back_mut() {
+            // Runs on from the last range: one range (fewer to search).
+            Some(r) if r.0 + r.1 == dsn => r.1 += k64,
+            _ => sl.given.push_back((dsn, k64)),
+        }
         let left = sl.view.room.saturating_sub(k);
         sl.view.room = if left < mss { 0 } else { left };
         sl.red_nxt = sl.red_nxt.max(dsn + k64);

@@ -198,6 +198,14 @@ pub struct ConnStats {
     pub mptcp_reinjections: u64,
     /// Bytes the redundant scheduler sent more than once.
     pub mptcp_redundant_bytes: u64,
+    /// Chunks of our data the `minrtt` scheduler sent again on a faster
+    /// subflow because a slower one held the oldest unacknowledged data
+    /// while the connection-level window was exhausted (opportunistic
+    /// retransmission, Raiciu et al. NSDI 2012 §4.2).
+    pub mptcp_opportunistic_retransmits: u64,
+    /// Times a slower subflow's window was halved for holding up the
+    /// connection-level window (at most once per its RTT).
+    pub mptcp_penalisations: u64,
     /// Bytes copied from the connection's queue into subflows' frames.
     pub mptcp_tx_copied_bytes: u64,
     /// In-order data-level bytes that arrived on joined subflows.
