@@ -229,7 +229,9 @@ impl<D: Device> Stack<D> {
     /// Called when connection `meta`'s first subflow closes: its subflows
     /// here close now (a join still in its handshake simply ends), those
     /// in the worker's other stacks at the next `mptcp_route`.
-    pub(super) fn mptcp_end_subflows(&mut self, meta: ConnId) {
+    /// `data_fin`: the connection's first subflow is gone and their FINs
+    /// carry its DATA_FIN, at that DSN (`tcp::conn::mptcp_first`).
+    pub(super) fn mptcp_end_subflows(&mut self, meta: ConnId, data_fin: Option<u64>) {
         if let Some(e) = self.conns.get_mut(meta) {
             e.subflows_closed = true;
         }
@@ -241,17 +243,18 @@ impl<D: Device> Stack<D> {
             .map(|s| s.0)
             .collect();
         for id in subs {
-            self.close_subflow(id);
+            self.close_subflow(id, data_fin);
         }
         if self.mptcp.foreign.index().is_some() {
-            self.mptcp.foreign.meta_closing.push(meta);
+            self.mptcp.foreign.meta_closing.push((meta, data_fin));
         }
     }
 
-    /// Close subflow `id` of a connection that ended.
-    pub(super) fn close_subflow(&mut self, id: ConnId) {
+    /// Close subflow `id` of a connection that ended (`data_fin`: its FIN
+    /// carries the connection's DATA_FIN).
+    pub(super) fn close_subflow(&mut self, id: ConnId, data_fin: Option<u64>) {
         if let Some(e) = self.conns.get_mut(id) {
-            e.conn.mptcp_close_subflow();
+            e.conn.mptcp_close_subflow(data_fin);
             self.mark_dirty(id);
             self.after_op(id);
         }

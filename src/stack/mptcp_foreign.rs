@@ -44,8 +44,9 @@ pub(super) struct Foreign {
     /// it: (subflow, the other stack, the connection there).
     dirty: Vec<(ConnId, usize, ConnId)>,
     /// Connections here that ended: their subflows in the other stacks
-    /// close (`Stack::mptcp_end_subflows`).
-    pub(super) meta_closing: Vec<ConnId>,
+    /// close (`Stack::mptcp_end_subflows`), their FINs carrying the
+    /// DATA_FIN at this DSN when the first subflow is gone.
+    pub(super) meta_closing: Vec<(ConnId, Option<u64>)>,
     /// Subflows gone: (the other stack, the connection there, its token).
     released: Vec<(usize, ConnId, u32, Option<usize>)>,
     /// Subflows here whose connection is in another stack: (subflow, the
@@ -171,7 +172,8 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
             }
             super::mptcp::schedule_across(there, meta, here, sub);
         }
-        while let Some(meta) = stacks[i].borrow_mut().mptcp.foreign.meta_closing.pop() {
+        while let Some((meta, data_fin)) = stacks[i].borrow_mut().mptcp.foreign.meta_closing.pop()
+        {
             for k in (0..stacks.len()).filter(|&k| k != i) {
                 let s = stacks[k].borrow_mut();
                 let subs: Vec<ConnId> = s
@@ -183,7 +185,7 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                     .map(|s| s.0)
                     .collect();
                 for sub in subs {
-                    s.close_subflow(sub);
+                    s.close_subflow(sub, data_fin);
                 }
             }
         }

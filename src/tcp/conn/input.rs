@@ -237,7 +237,7 @@ impl<F: Frame> Connection<F> {
             if seg.seq == nxt {
                 if self.state == State::SynReceived && self.from_listen {
                     self.back_to_listen();
-                } else {
+                } else if !self.mptcp_first_reset(seg) {
                     self.events.reset = true;
                     self.enter_closed();
                 }
