@@ -388,9 +388,7 @@ impl<F: Frame> Connection<F> {
         self.now = self.now.max(now);
         self.stats.segs_in += 1;
         if self.meta_only {
-            // The dead first subflow's segments: the connection goes on
-            // over the others.
-            self.stats.mptcp_dead_subflow_drops += 1;
+            self.mptcp_dead_subflow_input(seg, payload.len());
             return;
         }
         self.on_segment(seg, payload, ce);
@@ -402,6 +400,7 @@ impl<F: Frame> Connection<F> {
     pub fn poll_transmit(&mut self, now: Instant, out: &mut dyn SegmentSink<F>) {
         self.now = self.now.max(now);
         if self.meta_only {
+            self.mptcp_dead_subflow_output(out);
             return;
         }
         self.plpmtud_raise_timer();

@@ -16,9 +16,15 @@
 //! last subflow goes too, it is reset.
 
 use super::mptcp_tx::STALL_RTOS;
+
+/// Retransmission timeouts in a row after which a first subflow with only
+/// its FIN left counts as dead (twice what makes the scheduler pass a
+/// subflow by: a lossy path that still works rarely loses that many in a
+/// row, and the RST answering a late segment tells the peer if it does).
+const DEAD_RTOS: u32 = 2 * STALL_RTOS;
 use super::{Connection, State};
 use crate::io::Frame;
-use crate::tcp::TcpRepr;
+use crate::tcp::{Payload, SegmentSink, TcpRepr};
 use crate::wire::mptcp::MptcpOption;
 use crate::wire::tcp::whole_options;
 
@@ -27,6 +33,29 @@ impl<F: Frame> Connection<F> {
     /// role ended (its first subflow died).
     pub fn mptcp_meta_only(&self) -> bool {
         self.meta_only
+    }
+
+    /// A segment on the dead first subflow's 4-tuple (its path was not
+    /// dead after all): dropped, and answered with a RST as a closed
+    /// subflow is (RFC 9293 §3.10.7.1), so the peer ends its side too
+    /// and its connection goes on over the other subflows.
+    pub(super) fn mptcp_dead_subflow_input(&mut self, seg: &TcpRepr, len: usize) {
+        self.stats.mptcp_dead_subflow_drops += 1;
+        if self.rst_pending.is_none() {
+            self.rst_pending = crate::tcp::reset_for(seg, len);
+        }
+    }
+
+    /// What the dead first subflow sends: only the RST answering a
+    /// segment that still arrived on it.
+    pub(super) fn mptcp_dead_subflow_output(&mut self, out: &mut dyn SegmentSink<F>) {
+        if let Some(rst) = self.rst_pending.take() {
+            if out.emit(&rst, Payload::None, false) {
+                self.stats.segs_out += 1;
+            } else {
+                self.rst_pending = Some(rst);
+            }
+        }
     }
 
     /// Whether the connection can outlive this, its first subflow: it
@@ -72,12 +101,12 @@ impl<F: Frame> Connection<F> {
     }
 
     /// The application closed, every byte is DATA_ACKed, and the first
-    /// subflow is stalled (`STALL_RTOS` timeouts in a row: its path looks
+    /// subflow is stalled (`DEAD_RTOS` timeouts in a row: its path looks
     /// dead) while a joined subflow works: its FIN, which would carry the
     /// DATA_FIN, is all it has left, so its role ends now and the DATA_FIN
     /// goes on the others, rather than after minutes of backing off.
     pub(super) fn mptcp_first_stalled(&mut self) {
-        if self.rtx_count < STALL_RTOS
+        if self.rtx_count < DEAD_RTOS
             || !matches!(
                 self.state,
                 State::FinWait1 | State::Closing | State::LastAck
