@@ -197,14 +197,19 @@ impl<D: Device> Stack<D> {
         if let (Some(j), Some((stack, meta))) = (conn.mptcp_join(), foreign_of) {
             self.mptcp
                 .foreign
-                .released(stack, meta, j.token, conn.mptcp_tx_slot());
+                .released(stack, meta, j.token, conn.mptcp_tx_slot(), conn.mptcp_last_data_ack());
             self.mptcp.foreign.subs.retain(|s| s.0 != id);
             return;
         }
         if let (Some(j), Some(of)) = (conn.mptcp_join(), subflow_of) {
             self.mptcp.subs.retain(|s| s.0 != id);
-            // What it was given goes to the connection's other subflows.
+            // Its last DATA_ACK first (the one that acknowledged the
+            // DATA_FIN may have closed it); what it was given goes to
+            // the connection's other subflows.
             if let (Some(slot), Some(m)) = (conn.mptcp_tx_slot(), self.conns.get_mut(of)) {
+                if let Some(a) = conn.mptcp_last_data_ack() {
+                    m.conn.mptcp_note_data_ack(a);
+                }
                 m.conn.mptcp_slot_gone(slot);
                 self.mark_dirty(of);
             }
@@ -662,8 +667,17 @@ fn budgeted<D: Device>(
 impl<D: Device> Stack<D> {
     /// A joined subflow of connection `meta` here, living in another
     /// stack, is gone: its data goes to the other subflows.
-    pub(super) fn mptcp_foreign_gone(&mut self, meta: ConnId, slot: usize) {
+    /// `ack`: the last DATA_ACK it saw, not passed on yet.
+    pub(super) fn mptcp_foreign_gone(
+        &mut self,
+        meta: ConnId,
+        slot: usize,
+        ack: Option<crate::mptcp::RxDsn>,
+    ) {
         if let Some(m) = self.conns.get_mut(meta) {
+            if let Some(a) = ack {
+                m.conn.mptcp_note_data_ack(a);
+            }
             m.conn.mptcp_slot_gone(slot);
             self.mark_dirty(meta);
         }

@@ -291,6 +291,9 @@ impl<F: Frame> Connection<F> {
         }
         self.on_ack(seg, len);
         if self.state == State::Closed {
+            if self.join.is_some() {
+                self.mptcp_closing_data_ack(seg);
+            }
             return;
         }
 

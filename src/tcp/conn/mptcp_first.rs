@@ -58,6 +58,17 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// The ACK that closed a joined subflow (LAST-ACK) may carry the
+    /// DATA_ACK of the connection's DATA_FIN that its FIN carried (RFC
+    /// 8684 §3.3.3): kept for the connection, which hears of it as the
+    /// subflow goes.
+    pub(super) fn mptcp_closing_data_ack(&mut self, seg: &TcpRepr) {
+        let opts = seg.options.mptcp.as_slice();
+        if let Some(a) = crate::mptcp::session::data_ack_in(opts) {
+            self.mptcp_tx_note_data_ack(a);
+        }
+    }
+
     /// Whether the connection can outlive this, its first subflow: it
     /// schedules over subflows and one joined subflow is alive
     /// (`usable`: and usable now).

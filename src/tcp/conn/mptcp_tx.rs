@@ -520,6 +520,18 @@ impl<F: Frame> Connection<F> {
         let Some(a) = sub.mtx.as_deref_mut().and_then(|t| t.peer_data_ack.take()) else {
             return false;
         };
+        self.mptcp_note_data_ack(a)
+    }
+
+    /// The DATA_ACK a joined subflow saw and did not pass on yet (it is
+    /// going: its last news for the connection).
+    pub fn mptcp_last_data_ack(&self) -> Option<RxDsn> {
+        self.mtx.as_deref()?.peer_data_ack
+    }
+
+    /// A DATA_ACK seen on a joined subflow, for the connection's send
+    /// side. Returns whether it moved.
+    pub fn mptcp_note_data_ack(&mut self, a: RxDsn) -> bool {
         let sent = self.mptcp_tx_sent();
         if let (Some(m), Some(sent)) = (self.mp.as_deref_mut(), sent) {
             if m.note_data_ack(a, sent) {
@@ -587,7 +599,7 @@ impl<F: Frame> Connection<F> {
             s.gone = true;
             s.view.usable = false;
         }
-        if self.meta_only && m.slots.iter().all(|s| s.gone) {
+        if self.meta_only && self.state != State::Closed && m.slots.iter().all(|s| s.gone) {
             // The last subflow of a connection whose first one died
             // before: nothing is left to carry it.
             self.events.reset = true;
