@@ -130,6 +130,25 @@ impl<F: Frame> Connection<F> {
         self.mptcp_end_first_role();
     }
 
+    /// RFC 8684 §3.3.3: "A connection is considered closed once both
+    /// hosts' DATA_FINs have been acknowledged by DATA_ACKs". Our FIN (and
+    /// DATA_FIN) acknowledged, the first subflow waits in FIN-WAIT-2 for
+    /// the peer's FIN; when the peer's DATA_FIN came over another subflow,
+    /// that FIN may never come (the peer's first subflow ended): the
+    /// connection is done, and so is this subflow's role.
+    pub(super) fn mptcp_first_done(&mut self) {
+        if self.meta_only || self.join.is_some() || self.state != State::FinWait2 {
+            return;
+        }
+        let ours = match (self.meta_tx(), self.mp.as_deref()) {
+            (Some(t), Some(s)) => t.data_fin_acked(s),
+            _ => false,
+        };
+        if ours && self.mptcp_data_fin_done() {
+            self.mptcp_end_first_role();
+        }
+    }
+
     /// End the subflow role of this TCB; the connection-level parts stay.
     fn mptcp_end_first_role(&mut self) {
         if !self.mptcp_tx_first_gone() {

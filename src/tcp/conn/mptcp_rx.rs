@@ -332,6 +332,7 @@ impl<F: Frame> Connection<F> {
         // Without its first subflow, the peer's DATA_FIN moves the
         // connection's state (`mptcp_first`).
         self.mptcp_meta_advance();
+        self.mptcp_first_done();
         (ok, ack)
     }
 

@@ -363,6 +363,7 @@ impl<F: Frame> Connection<F> {
         }
         self.mptcp_first_stalled();
         self.mptcp_meta_advance();
+        self.mptcp_first_done();
     }
 
     /// A DATA_ACK seen on a joined subflow (for the connection).
