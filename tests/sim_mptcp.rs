@@ -160,7 +160,11 @@ fn first_path_dying_mid_transfer() {
             r.stacks[1].mptcp_first_subflow_ended
         );
         assert!(p1.dropped_down + p1_back.dropped_down > 0, "{ctx}");
-        assert!(p2.tx_bytes > 2 << 20, "{ctx}: path 2 carried {}", p2.tx_bytes);
+        assert!(
+            p2.tx_bytes > 2 << 20,
+            "{ctx}: path 2 carried {}",
+            p2.tx_bytes
+        );
         for s in &r.stacks {
             assert_eq!(s.mptcp_first_subflow_ended, 1, "{ctx}: {s:?}");
             assert_eq!(s.mptcp_mapping_mismatches, 0, "{ctx}");

@@ -195,9 +195,13 @@ impl<D: Device> Stack<D> {
         foreign_of: Option<(usize, ConnId)>,
     ) {
         if let (Some(j), Some((stack, meta))) = (conn.mptcp_join(), foreign_of) {
-            self.mptcp
-                .foreign
-                .released(stack, meta, j.token, conn.mptcp_tx_slot(), conn.mptcp_last_data_ack());
+            self.mptcp.foreign.released(
+                stack,
+                meta,
+                j.token,
+                conn.mptcp_tx_slot(),
+                conn.mptcp_last_data_ack(),
+            );
             self.mptcp.foreign.subs.retain(|s| s.0 != id);
             return;
         }

@@ -25,7 +25,13 @@ const MAX_PENDING: usize = 64;
 
 /// A subflow gone: (the other stack, the connection there, its token, the
 /// subflow's place there, the last DATA_ACK it saw).
-type Released = (usize, ConnId, u32, Option<usize>, Option<crate::mptcp::RxDsn>);
+type Released = (
+    usize,
+    ConnId,
+    u32,
+    Option<usize>,
+    Option<crate::mptcp::RxDsn>,
+);
 
 /// A join SYN whose token this stack does not hold.
 #[derive(Debug, Clone, Copy)]
@@ -185,8 +191,7 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
             }
             super::mptcp::schedule_across(there, meta, here, sub);
         }
-        while let Some((meta, data_fin)) = stacks[i].borrow_mut().mptcp.foreign.meta_closing.pop()
-        {
+        while let Some((meta, data_fin)) = stacks[i].borrow_mut().mptcp.foreign.meta_closing.pop() {
             for k in (0..stacks.len()).filter(|&k| k != i) {
                 let s = stacks[k].borrow_mut();
                 let subs: Vec<ConnId> = s

@@ -739,8 +739,7 @@ impl<F: Frame> Connection<F> {
         }
         // A first subflow whose role ended (`mptcp_first`) has nothing in
         // flight any more: its data went to the other subflows.
-        let data_state =
-            !self.meta_only && (self.may_send_data() || self.state == State::FinWait2);
+        let data_state = !self.meta_only && (self.may_send_data() || self.state == State::FinWait2);
         let timer = [self.rtx_at, self.persist_at, self.tlp_at, self.rack_at]
             .iter()
             .any(|t| t.is_some());
