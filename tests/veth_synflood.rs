@@ -117,6 +117,9 @@ fn flood(kif: &str, rate: f64, secs: f64) -> Result<u64, String> {
             match sock.write(&frame) {
                 Ok(_) => sent += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // ENOBUFS: the device's queue is full (a loaded machine);
+                // back off as for WouldBlock, the pacing catches up.
+                Err(e) if e.raw_os_error() == Some(105) => break,
                 Err(e) => return Err(format!("flood send: {e}")),
             }
         }
