@@ -179,6 +179,18 @@ fn linux_client_with(
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("client output {stdout:?}: {e}"))
 }
 
+/// Run each command in the kernel namespace; each must succeed.
+fn run_all(h: &Harness, cmds: &[Vec<&str>]) {
+    for cmd in cmds {
+        let out = h.run("k", cmd);
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn sysctl(h: &Harness, kv: &str) {
     let out = h.run("k", &["sysctl", "-qw", kv]);
     assert!(out.status.success(), "sysctl {kv} failed");
@@ -343,27 +355,23 @@ fn join_harness(tag: &str) -> Harness {
     sysctl(&h, "net.mptcp.enabled=1");
     sysctl(&h, "net.mptcp.checksum_enabled=0");
     let kif = format!("{}k0", h.prefix);
-    for cmd in [
-        vec!["ip", "addr", "add", "198.18.0.11/24", "dev", kif.as_str()],
-        vec!["ip", "mptcp", "limits", "set", "subflow", "2"],
-        vec![
-            "ip",
-            "mptcp",
-            "endpoint",
-            "add",
-            "198.18.0.11",
-            "dev",
-            kif.as_str(),
-            "subflow",
+    run_all(
+        &h,
+        &[
+            vec!["ip", "addr", "add", "198.18.0.11/24", "dev", kif.as_str()],
+            vec!["ip", "mptcp", "limits", "set", "subflow", "2"],
+            vec![
+                "ip",
+                "mptcp",
+                "endpoint",
+                "add",
+                "198.18.0.11",
+                "dev",
+                kif.as_str(),
+                "subflow",
+            ],
         ],
-    ] {
-        let out = h.run("k", &cmd);
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    );
     h
 }
 
@@ -536,39 +544,35 @@ fn two_path_harness(tag: &str) -> Harness {
     sysctl(&h, "net.mptcp.enabled=1");
     sysctl(&h, "net.mptcp.checksum_enabled=0");
     let k1 = format!("{}k1", h.prefix);
-    for cmd in [
-        vec!["ip", "mptcp", "limits", "set", "subflow", "2"],
-        vec![
-            "ip",
-            "mptcp",
-            "endpoint",
-            "add",
-            "198.18.1.1",
-            "dev",
-            k1.as_str(),
-            "subflow",
+    run_all(
+        &h,
+        &[
+            vec!["ip", "mptcp", "limits", "set", "subflow", "2"],
+            vec![
+                "ip",
+                "mptcp",
+                "endpoint",
+                "add",
+                "198.18.1.1",
+                "dev",
+                k1.as_str(),
+                "subflow",
+            ],
+            vec!["ip", "rule", "add", "from", "198.18.1.1", "table", "101"],
+            vec![
+                "ip",
+                "route",
+                "add",
+                "198.18.0.2/32",
+                "dev",
+                k1.as_str(),
+                "src",
+                "198.18.1.1",
+                "table",
+                "101",
+            ],
         ],
-        vec!["ip", "rule", "add", "from", "198.18.1.1", "table", "101"],
-        vec![
-            "ip",
-            "route",
-            "add",
-            "198.18.0.2/32",
-            "dev",
-            k1.as_str(),
-            "src",
-            "198.18.1.1",
-            "table",
-            "101",
-        ],
-    ] {
-        let out = h.run("k", &cmd);
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    );
     h
 }
 
@@ -743,35 +747,31 @@ fn announcing_server_harness(tag: &str) -> Harness {
     sysctl(&h, "net.mptcp.enabled=1");
     sysctl(&h, "net.mptcp.checksum_enabled=0");
     let k1 = format!("{}k1", h.prefix);
-    for cmd in [
-        vec![
-            "ip",
-            "mptcp",
-            "limits",
-            "set",
-            "subflow",
-            "2",
-            "add_addr_accepted",
-            "2",
+    run_all(
+        &h,
+        &[
+            vec![
+                "ip",
+                "mptcp",
+                "limits",
+                "set",
+                "subflow",
+                "2",
+                "add_addr_accepted",
+                "2",
+            ],
+            vec![
+                "ip",
+                "mptcp",
+                "endpoint",
+                "add",
+                "198.18.1.1",
+                "dev",
+                k1.as_str(),
+                "signal",
+            ],
         ],
-        vec![
-            "ip",
-            "mptcp",
-            "endpoint",
-            "add",
-            "198.18.1.1",
-            "dev",
-            k1.as_str(),
-            "signal",
-        ],
-    ] {
-        let out = h.run("k", &cmd);
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    );
     h
 }
 
@@ -969,12 +969,7 @@ fn announce_client_harness(tag: &str, csum: bool) -> Harness {
         "add_addr_accepted",
         "2",
     ];
-    let out = h.run("k", &cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_all(&h, &[cmd.to_vec()]);
     h
 }
 

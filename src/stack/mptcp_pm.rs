@@ -209,22 +209,11 @@ impl<D: Device> Stack<D> {
         meta: ConnId,
         addr_id: Option<u8>,
     ) {
-        let ids: Vec<ConnId> = self
-            .conns
-            .ids()
-            .filter(|&c| {
-                self.conns.get(c).is_some_and(|e| {
-                    let of = match owner {
-                        None => e.subflow_of == Some(meta),
-                        Some(o) => e.foreign_of == Some(o),
-                    };
-                    of && e
-                        .conn
-                        .mptcp_join()
-                        .is_some_and(|j| addr_id.is_none_or(|a| j.remote_addr_id == a))
-                })
-            })
-            .collect();
+        let ids = self.mptcp_subflows_where(owner, meta, |e| {
+            e.conn
+                .mptcp_join()
+                .is_some_and(|j| addr_id.is_none_or(|a| j.remote_addr_id == a))
+        });
         for c in ids {
             match addr_id {
                 Some(_) => self.iface.counters.mptcp_subflows_removed += 1,
@@ -283,8 +272,22 @@ impl<D: Device> Stack<D> {
         meta: ConnId,
         ip: Ipv4Addr,
     ) {
-        let ids: Vec<ConnId> = self
-            .conns
+        let ids = self.mptcp_subflows_where(owner, meta, |e| *e.tuple.local.ip() == ip);
+        for c in ids {
+            self.iface.counters.mptcp_subflows_withdrawn += 1;
+            self.abort_conn(c);
+        }
+    }
+
+    /// The joined subflows here of connection `meta` (`owner` None: in
+    /// this stack; else in stack `owner`) for which `pred` holds.
+    fn mptcp_subflows_where(
+        &self,
+        owner: Option<(usize, ConnId)>,
+        meta: ConnId,
+        pred: impl Fn(&ConnEntry<D::Frame>) -> bool,
+    ) -> Vec<ConnId> {
+        self.conns
             .ids()
             .filter(|&c| {
                 self.conns.get(c).is_some_and(|e| {
@@ -292,14 +295,10 @@ impl<D: Device> Stack<D> {
                         None => e.subflow_of == Some(meta),
                         Some(o) => e.foreign_of == Some(o),
                     };
-                    of && *e.tuple.local.ip() == ip
+                    of && pred(e)
                 })
             })
-            .collect();
-        for c in ids {
-            self.iface.counters.mptcp_subflows_withdrawn += 1;
-            self.abort_conn(c);
-        }
+            .collect()
     }
 
     /// Our Address ID for `ip`, one of this stack's addresses (RFC 8684
