@@ -540,12 +540,8 @@ pub fn run(a: SimArgs) -> i32 {
     let r = scenario::run_bulk(&p);
     let elapsed = wall.elapsed();
     if a.json {
-        match serde_json::to_string(&r) {
-            Ok(j) => println!("{j}"),
-            Err(e) => {
-                eprintln!("xdptcp sim: cannot encode the report: {e}");
-                return 1;
-            }
+        if !print_json(&r) {
+            return 1;
         }
     } else {
         print!("{}", summary(&a, &p, &r));
@@ -567,6 +563,20 @@ pub fn run(a: SimArgs) -> i32 {
 
 /// `xdptcp sim --shared-bottleneck SECS`: the MPTCP connection against a
 /// plain TCP flow on one bottleneck; returns the exit code.
+/// The report as one line of JSON; false (said on stderr) if it cannot be.
+fn print_json(r: &impl serde::Serialize) -> bool {
+    match serde_json::to_string(r) {
+        Ok(j) => {
+            println!("{j}");
+            true
+        }
+        Err(e) => {
+            eprintln!("xdptcp sim: cannot encode the report: {e}");
+            false
+        }
+    }
+}
+
 fn run_shared(a: &SimArgs, secs: u64) -> i32 {
     let mut p = a.params();
     // Both send for the whole run.
@@ -574,12 +584,8 @@ fn run_shared(a: &SimArgs, secs: u64) -> i32 {
     let warmup = Duration::from_secs(secs) / 5;
     let r = bottleneck::run_shared_bottleneck(&p, warmup, Duration::from_secs(secs) - warmup);
     if a.json {
-        match serde_json::to_string(&r) {
-            Ok(j) => println!("{j}"),
-            Err(e) => {
-                eprintln!("xdptcp sim: cannot encode the report: {e}");
-                return 1;
-            }
+        if !print_json(&r) {
+            return 1;
         }
     } else {
         let c = &r.mptcp_client;
