@@ -23,6 +23,11 @@ impl Instant {
     pub fn millis(self) -> u64 {
         self.0 / 1000
     }
+    /// `self + us` µs, saturating (as `+ Duration` does, without the
+    /// conversion from `Duration`).
+    pub fn plus_micros(self, us: u64) -> Instant {
+        Instant(self.0.saturating_add(us))
+    }
     /// `self - earlier`, saturating at zero.
     pub fn saturating_since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0))

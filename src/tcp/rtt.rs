@@ -87,12 +87,18 @@ impl RttEstimator {
 
     /// The current RTO including backoff, clamped to `max`.
     pub fn rto(&self) -> Duration {
+        Duration::from_micros(self.rto_us())
+    }
+
+    /// [`RttEstimator::rto`] in µs: timers are armed on every ACK, and
+    /// `Instant` is µs too, so no `Duration` round trip on that path.
+    pub fn rto_us(&self) -> u64 {
         // RFC 6298 §5.5: RTO <- RTO·2 per timeout; §2.5: a maximum may be placed.
         let rto = 1u64
             .checked_shl(self.backoffs)
             .and_then(|m| self.base_rto_us.checked_mul(m))
             .unwrap_or(u64::MAX);
-        Duration::from_micros(rto.min(self.max_us))
+        rto.min(self.max_us)
     }
 
     /// RFC 6298 §5.5: double the RTO after a timeout.
@@ -108,6 +114,11 @@ impl RttEstimator {
     /// Smoothed RTT, if any sample was taken.
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt_us.map(Duration::from_micros)
+    }
+
+    /// Smoothed RTT in µs, once sampled.
+    pub fn srtt_us(&self) -> Option<u64> {
+        self.srtt_us
     }
 
     /// RTT variance.

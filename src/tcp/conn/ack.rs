@@ -83,7 +83,7 @@ impl<F: Frame> Connection<F> {
             self.rtx_at = if self.snd_una == self.snd_nxt || self.persisting {
                 None
             } else {
-                Some(now + self.rtt.rto())
+                Some(self.rto_deadline())
             };
             self.una_since = (self.snd_una != self.snd_nxt).then_some(now);
             // RFC 8985 §7.2: restart the PTO on every ACK of new data.
@@ -130,7 +130,7 @@ impl<F: Frame> Connection<F> {
                 self.persist_backoff = 0;
                 self.persist_at = None;
                 if self.snd_una != self.snd_nxt {
-                    self.rtx_at = Some(now + self.rtt.rto());
+                    self.rtx_at = Some(self.rto_deadline());
                 }
             }
         }

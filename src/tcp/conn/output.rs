@@ -78,7 +78,7 @@ impl<F: Frame> Connection<F> {
             self.after_ack_sent();
         }
         if self.rtx_at.is_none() {
-            self.rtx_at = Some(self.now + self.rtt.rto());
+            self.rtx_at = Some(self.rto_deadline());
         }
         true
     }
@@ -277,7 +277,7 @@ impl<F: Frame> Connection<F> {
         self.stats.retransmits += 1;
         self.on_sent_in_recovery(len);
         if self.rtx_at.is_none() && !self.persisting {
-            self.rtx_at = Some(self.now + self.rtt.rto());
+            self.rtx_at = Some(self.rto_deadline());
         }
         Some(true)
     }
@@ -351,8 +351,11 @@ impl<F: Frame> Connection<F> {
     fn emit_new(&mut self, out: &mut dyn SegmentSink<F>, len: usize) -> bool {
         let tail = self.sndq.tail();
         let is_last = self.snd_nxt + len == tail;
-        if self.in_flight() == 0 && self.now.saturating_since(self.last_data_sent) > self.rtt.rto()
-        {
+        let idle_us = self
+            .now
+            .micros()
+            .saturating_sub(self.last_data_sent.micros());
+        if self.in_flight() == 0 && idle_us > self.rtt.rto_us() {
             // RFC 5681 §4.1: restart after idle.
             self.cc.on_idle_restart(self.now);
         }
@@ -421,7 +424,7 @@ impl<F: Frame> Connection<F> {
         self.tlp_high = Some(self.snd_nxt);
         self.stats.tail_loss_probes += 1;
         // RFC 8985 §7.3: after the probe, the RTO guards the tail.
-        self.rtx_at = Some(self.now + self.rtt.rto());
+        self.rtx_at = Some(self.rto_deadline());
         true
     }
 
@@ -450,7 +453,7 @@ impl<F: Frame> Connection<F> {
         self.snd_nxt = end;
         self.last_data_sent = self.now;
         if self.rtx_at.is_none() && !self.persisting {
-            self.rtx_at = Some(self.now + self.rtt.rto());
+            self.rtx_at = Some(self.rto_deadline());
         }
     }
 

@@ -158,13 +158,19 @@ impl<F: Frame> Connection<F> {
 
     /// RFC 8985 §7.2: PTO = 2·SRTT, plus a delayed-ACK allowance when one
     /// segment is in flight; none when the RTO would fire first.
-    fn pto(&self) -> Option<Duration> {
-        let srtt = self.rtt.srtt()?;
-        let mut pto = srtt * 2;
+    /// In µs (re-armed on every ACK of new data: no `Duration` arithmetic).
+    fn pto_us(&self) -> Option<u64> {
+        let srtt = self.rtt.srtt_us()?;
+        let mut pto = srtt.saturating_mul(2);
         if self.in_flight() <= self.snd_mss {
-            pto = pto.max(srtt * 3 / 2 + Duration::from_millis(200));
+            pto = pto.max((srtt.saturating_mul(3) / 2).saturating_add(200_000));
         }
-        Some(pto.max(Duration::from_millis(1)))
+        Some(pto.max(1_000))
+    }
+
+    /// RFC 6298 §5.1/§5.3: when the retransmission timer started now fires.
+    pub(super) fn rto_deadline(&self) -> Instant {
+        self.now.plus_micros(self.rtt.rto_us())
     }
 
     /// Deadline of the user timeout: oldest unacknowledged data waiting.
@@ -265,8 +271,8 @@ impl<F: Frame> Connection<F> {
         if !tlp_ok {
             self.tlp_at = None;
         } else if self.tlp_at.is_none() && !self.tlp_pending {
-            if let Some(p) = self.pto() {
-                let t = self.now + p;
+            if let Some(p) = self.pto_us() {
+                let t = self.now.plus_micros(p);
                 if self.rtx_at.is_none_or(|r| t < r) {
                     self.tlp_at = Some(t);
                 }
@@ -277,7 +283,7 @@ impl<F: Frame> Connection<F> {
         }
         if matches!(self.state, State::SynSent | State::SynReceived) && self.rtx_at.is_none() {
             // A SYN the sink refused still gets retried by the timer.
-            self.rtx_at = Some(self.now + self.rtt.rto());
+            self.rtx_at = Some(self.rto_deadline());
         }
         if self.state.is_synchronized() {
             if flight == 0 {
@@ -285,7 +291,7 @@ impl<F: Frame> Connection<F> {
                 self.una_since = None;
             } else if !self.persisting {
                 if self.rtx_at.is_none() && self.state != State::TimeWait {
-                    self.rtx_at = Some(self.now + self.rtt.rto());
+                    self.rtx_at = Some(self.rto_deadline());
                 }
                 if self.una_since.is_none() {
                     self.una_since = Some(self.now);
