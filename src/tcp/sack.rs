@@ -95,6 +95,12 @@ fn sent_after(t1: Instant, e1: SeqNumber, t2: Instant, e2: SeqNumber) -> bool {
     t1 > t2 || (t1 == t2 && e1 > e2)
 }
 
+/// Whether transmission `e` came before RACK.xmit_ts `x` (or at it, below
+/// RACK.end_seq `end`): only such entries may hold segments RACK marks.
+fn sent_before_rack(e: &Xmit, x: Instant, end: SeqNumber) -> bool {
+    e.at < x || (e.at == x && e.start < end)
+}
+
 /// Transmitted, not yet cumulatively acknowledged segments, in order.
 #[derive(Debug, Default)]
 pub(crate) struct Scoreboard {
@@ -563,6 +569,16 @@ impl Scoreboard {
         }
     }
 
+    /// Whether `rack_detect` has anything to examine: some logged
+    /// transmission precedes the newest delivered one. When not, it would
+    /// return `(false, None)` whatever the reordering window.
+    pub fn rack_has_candidates(&self) -> bool {
+        match (self.rack.xmit, self.xmits.front()) {
+            (Some(x), Some(e)) => sent_before_rack(e, x, self.rack.end),
+            _ => false,
+        }
+    }
+
     /// RFC 8985 §6.2 step 5: mark lost every outstanding segment sent before
     /// the newest delivered one and older than RACK.rtt + `reo_wnd`.
     /// Returns whether any was newly marked and the earliest deadline of
@@ -580,7 +596,7 @@ impl Scoreboard {
         // RACK.end_seq, hold segments sent before the newest delivered one;
         // entries left with nothing to mark are dropped (live ones are
         // packed towards the end of the walked prefix).
-        let before = |e: &Xmit| e.at < x || (e.at == x && e.start < end);
+        let before = |e: &Xmit| sent_before_rack(e, x, end);
         // Usually nothing is (cumulative ACKs pop the log from the front).
         let n = if self.xmits.front().is_some_and(before) {
             self.xmits.partition_point(before)

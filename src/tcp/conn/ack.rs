@@ -290,6 +290,13 @@ impl<F: Frame> Connection<F> {
     /// RFC 8985 §6.2: RACK loss detection; arms the reordering timer.
     /// Returns whether a segment was newly deemed lost.
     pub(super) fn rack_run(&mut self) -> bool {
+        // Nothing sent before the newest delivered segment is outstanding
+        // (every ACK on a lossless path): nothing to mark, no timer, and
+        // RACK.reo_wnd need not be computed.
+        if !self.sb.rack_has_candidates() {
+            self.rack_at = None;
+            return false;
+        }
         let reo = self.reo_wnd();
         let (lost, timer) = self.sb.rack_detect(self.now, reo);
         self.rack_at = timer;
