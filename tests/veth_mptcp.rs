@@ -540,7 +540,12 @@ fn link_bytes(h: &Harness, dev: &str) -> (u64, u64) {
 /// address too (its /16 covers the client's second address, so ARP is
 /// answered on that link).
 fn two_path_harness(tag: &str) -> Harness {
-    let h = Harness::up(tag, 1, &["--paths", "2"]);
+    two_path_harness_queues(tag, 1)
+}
+
+/// [`two_path_harness`] with `queues` queues on every veth end.
+fn two_path_harness_queues(tag: &str, queues: u32) -> Harness {
+    let h = Harness::up(tag, queues, &["--paths", "2"]);
     sysctl(&h, "net.mptcp.enabled=1");
     sysctl(&h, "net.mptcp.checksum_enabled=0");
     let k1 = format!("{}k1", h.prefix);
@@ -1079,4 +1084,89 @@ fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
         assert_eq!(linux_mib(&h, "MPTcpExtDataCsumErr"), 0);
     }
     report
+}
+
+/// A worker's counter summed over the run's workers (not per stack).
+fn worker_counter(report: &serde_json::Value, name: &str) -> u64 {
+    report["workers"]
+        .as_array()
+        .map(|ws| ws.iter().filter_map(|w| w[name].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// Subflows across workers (issue 8, stage 1): 2-queue veth pairs on both
+/// paths, `xdptcp echo --mptcp --queues 2` (two workers, one stack per
+/// interface each), and a Linux MPTCP client with a second path, one
+/// connection after another. Linux picks each flow's queue (its transmit
+/// hash), so a connection's join lands on the other worker about half the
+/// time: that worker finds the token in the token directory and hands the
+/// SYN over (RFC 8684 §3.2), and the subflow's later packets follow as
+/// strays of the owner's flow. Every connection gets its joined subflow
+/// (Linux's MPTCP_INFO), echoes intact, and no join is refused; with 16
+/// connections, none handed over has odds of 2^-16. Before the token
+/// directory, every join that landed on the other worker was refused as
+/// an unknown token (RST + MP_TCPRST).
+#[test]
+fn linux_mptcp_joins_across_workers_are_handed_to_the_token_worker() {
+    let t = "linux_mptcp_joins_across_workers_are_handed_to_the_token_worker";
+    if !ready(t) {
+        return;
+    }
+    let h = two_path_harness_queues("xw", 2);
+    let stats = std::env::temp_dir().join(format!("xdptcp-xw-{}.json", std::process::id()));
+    let second = format!("{}s1=198.18.0.2/16", h.prefix);
+    let echo = start_echo(
+        &h,
+        &[
+            "--iface",
+            &second,
+            "--queues",
+            "2",
+            "--mptcp",
+            "--mptcp-subflows",
+            "2",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let conns = 16;
+    // 2 MB each in release: 32 MB in all, every byte checked.
+    let n = bulk_bytes() / 4;
+    let mut echo = echo;
+    for c in 0..conns {
+        let r = linux_client_with(&h, 262, n, 100 + c, 1, 0.0);
+        let what = format!("connection {c} across workers");
+        echo = intact_or_stop(&h, echo, &r, &what);
+        assert_mptcp_echo(&r, n, &what);
+        // MPTCP_INFO: Linux holds the joined subflow.
+        assert_eq!(r["subflows"].as_u64(), Some(1), "{what}: {r}");
+    }
+    eprintln!("Linux MPTcpExt: {}", linux_mibs_nonzero(&h));
+    // Linux completed every join (its SYN/ACK with our HMAC-B came back),
+    // and nothing was reset.
+    assert_eq!(linux_mib(&h, "MPTcpExtMPJoinSynAckRx"), conns);
+    assert_eq!(linux_mib(&h, "MPTcpExtMPRstRx"), 0);
+    let (c, report) = join_report(echo, &stats);
+    assert_eq!(
+        c,
+        [conns, 0, 0, 0],
+        "joins accepted, refused (token, limit, HMAC)"
+    );
+    let handed = worker_counter(&report, "mptcp_joins_handed");
+    let (out, inn) = (
+        worker_counter(&report, "handoff_out"),
+        worker_counter(&report, "handoff_in"),
+    );
+    eprintln!(
+        "joins handed to their token's worker: {handed} of {conns}; frames handed over {out}, received {inn}"
+    );
+    assert!(handed > 0, "no join landed on the other worker");
+    // The handed joins' subflows carried data: their packets followed.
+    assert!(
+        out >= handed * 10,
+        "handoff_out {out}, joins handed {handed}"
+    );
+    for name in ["token_conflicts", "token_directory_full", "handoff_dropped"] {
+        assert_eq!(worker_counter(&report, name), 0, "{name}");
+    }
 }
