@@ -28,9 +28,9 @@ const STACK_IP: &str = "198.18.0.2";
 const PORT: &str = "7";
 
 /// The Linux client: connects with protocol `argv[1]` (262 = MPTCP, 0 =
-/// TCP), optionally waits for `argv[6]` joined subflows, writes `argv[4]`
-/// seeded random bytes from a thread while reading
-/// the echo, then reports as JSON: whether the echo matched, `MPTCP_INFO`
+/// TCP), writes `argv[4]` seeded random bytes from a thread (after the
+/// first 64 KiB, optionally waiting for `argv[6]` joined subflows) while
+/// reading the echo, then reports as JSON: whether the echo matched, `MPTCP_INFO`
 /// (SOL_MPTCP 284, MPTCP_INFO 1; `struct mptcp_info` of
 /// include/uapi/linux/mptcp.h) and `ss -M` taken while the connection was
 /// up. Every wait is bounded (socket timeout 60 s).
@@ -41,16 +41,21 @@ data = random.Random(seed).randbytes(n)
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
 s.settimeout(60)
 s.connect((host, port))
-# argv[6]: wait (bounded, 5 s) until Linux holds this many joined subflows.
+# argv[6]: after the first 64 KiB, wait (bounded, 5 s) until Linux holds
+# this many joined subflows. Linux's path manager joins once the connection
+# is fully established (RFC 8684 §3.1: the server's first DSS showed our
+# third ACK arrived), and the server sends nothing before it has data.
 want = int(sys.argv[6]) if len(sys.argv) > 6 else 0
-for _ in range(50):
-    if want == 0 or s.getsockopt(284, 1, 256)[0] >= want:
-        break
-    time.sleep(0.1)
 err = []
 def writer():
     try:
-        s.sendall(data)
+        head = min(n, 65536) if want else 0
+        s.sendall(data[:head])
+        for _ in range(50):
+            if want == 0 or s.getsockopt(284, 1, 256)[0] >= want:
+                break
+            time.sleep(0.1)
+        s.sendall(data[head:])
         s.shutdown(socket.SHUT_WR)
     except OSError as e:
         err.append(str(e))
@@ -1086,6 +1091,41 @@ fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
     report
 }
 
+/// The cross-worker counters of each worker, for a failure's message.
+fn per_worker(report: &serde_json::Value) -> String {
+    let names = [
+        "handoff_out",
+        "handoff_in",
+        "mptcp_joins_handed",
+        "flows_unknown",
+        "token_conflicts",
+    ];
+    let ws = report["workers"].as_array().cloned().unwrap_or_default();
+    ws.iter()
+        .map(|w| {
+            let c: Vec<String> = names.iter().map(|n| format!("{n} {}", w[*n])).collect();
+            let joins: Vec<String> = w["stacks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    format!(
+                        "accepted {} rejected token {}",
+                        s["mptcp_joins_accepted"], s["mptcp_joins_rejected_token"]
+                    )
+                })
+                .collect();
+            format!(
+                "[worker {}: {}; stacks: {}]",
+                w["worker"],
+                c.join(", "),
+                joins.join(" | ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A worker's counter summed over the run's workers (not per stack).
 fn worker_counter(report: &serde_json::Value, name: &str) -> u64 {
     report["workers"]
@@ -1112,7 +1152,11 @@ fn linux_mptcp_joins_across_workers_are_handed_to_the_token_worker() {
     if !ready(t) {
         return;
     }
-    let h = two_path_harness_queues("xw", 2);
+    let q: u32 = std::env::var("XW_Q")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let h = two_path_harness_queues("xw", q);
     let stats = std::env::temp_dir().join(format!("xdptcp-xw-{}.json", std::process::id()));
     let second = format!("{}s1=198.18.0.2/16", h.prefix);
     let echo = start_echo(
@@ -1139,7 +1183,15 @@ fn linux_mptcp_joins_across_workers_are_handed_to_the_token_worker() {
         echo = intact_or_stop(&h, echo, &r, &what);
         assert_mptcp_echo(&r, n, &what);
         // MPTCP_INFO: Linux holds the joined subflow.
-        assert_eq!(r["subflows"].as_u64(), Some(1), "{what}: {r}");
+        if r["subflows"].as_u64() != Some(1) {
+            let mibs = linux_mibs_nonzero(&h);
+            let (c, report) = join_report(echo, &stats);
+            panic!(
+                "{what}: Linux holds no joined subflow: {r}\nLinux MPTcpExt: {mibs}\n\
+                 xdptcp joins accepted, refused (token, limit, HMAC): {c:?}; per worker: {}",
+                per_worker(&report)
+            );
+        }
     }
     eprintln!("Linux MPTcpExt: {}", linux_mibs_nonzero(&h));
     // Linux completed every join (its SYN/ACK with our HMAC-B came back),

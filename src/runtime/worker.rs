@@ -213,6 +213,9 @@ pub fn run<A: RuntimeApp>(
         if workers > 1 {
             stack.log_flows();
             stack.log_tokens();
+            // Each worker's own MPTCP keys (the interface's secret is
+            // shared by its workers).
+            stack.mptcp_key_stream(me as u64);
         }
         // MPTCP: a join on one interface for a connection on another
         // (see `stack::mptcp_route`).

@@ -303,6 +303,15 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// Draw MPTCP keys from stream `stream` of the stack's secret: the
+    /// workers of one interface share its secret (SYN cookies must be
+    /// valid on any of them), and without streams of their own they would
+    /// hand out the same keys and tokens in the same order. Called before
+    /// the first connection.
+    pub fn mptcp_key_stream(&mut self, stream: u64) {
+        self.mptcp.keys = KeySource::with_stream(&self.cfg.secret, stream);
+    }
+
     /// Start logging the tokens this stack draws and releases (for a
     /// runtime's token directory); drain with [`Self::drain_token_log`].
     pub fn log_tokens(&mut self) {
