@@ -752,8 +752,8 @@ print(json.dumps({"echoed": n, "subflows": most, "ss": ss, "error": err}), flush
 /// Two veth pairs, Linux as an MPTCP server that announces its second
 /// address (`ip mptcp endpoint add 198.18.1.1 dev k1 signal`, limits
 /// `subflow 2 add_addr_accepted 2`).
-fn announcing_server_harness(tag: &str) -> Harness {
-    let h = Harness::up(tag, 1, &["--paths", "2"]);
+fn announcing_server_harness(tag: &str, queues: u32) -> Harness {
+    let h = Harness::up(tag, queues, &["--paths", "2"]);
     sysctl(&h, "net.mptcp.enabled=1");
     sysctl(&h, "net.mptcp.checksum_enabled=0");
     let k1 = format!("{}k1", h.prefix);
@@ -791,7 +791,31 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
     if !ready(t) {
         return;
     }
-    let h = announcing_server_harness("lg");
+    loadgen_joins_linux_server("lg", 1);
+}
+
+/// The same with 2-queue veth pairs and two workers (`--queues 2`): our
+/// join leaves from a port whose flow the opening worker owns (the port
+/// filter), and Linux's answers, on whichever queue its hash picks, reach
+/// that worker through the flow directory: the join completes, none fails.
+#[test]
+fn xdptcp_loadgen_mptcp_joins_across_workers() {
+    let t = "xdptcp_loadgen_mptcp_joins_across_workers";
+    if !ready(t) {
+        return;
+    }
+    let report = loadgen_joins_linux_server("lq", 2);
+    assert_eq!(report["workers"].as_array().map(Vec::len), Some(2));
+    for name in ["token_conflicts", "token_directory_full", "handoff_dropped"] {
+        assert_eq!(worker_counter(&report, name), 0, "{name}");
+    }
+}
+
+/// `xdptcp loadgen --mptcp` over two paths with `queues` queues (and
+/// workers) against a Linux MPTCP server announcing its second address;
+/// the loadgen's `--stats-json` report.
+fn loadgen_joins_linux_server(tag: &str, queues: u32) -> serde_json::Value {
+    let h = announcing_server_harness(tag, queues);
     let mut server = h
         .command("k", "python3")
         .args(["-c", SERVER_PY, "7007"])
@@ -818,6 +842,7 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
     let out = h
         .command("s", BIN)
         .args(["loadgen", "--iface", &s0, "--iface", &s1])
+        .args(["--queues", &queues.to_string()])
         .args(["--target", "198.18.0.1:7007", "--mode", "echo"])
         .args(["--size", "64K", "--pipeline", "4", "--conns", "1"])
         .args(["--duration", "4", "--verify", "--json", "--mptcp"])
@@ -886,6 +911,8 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
     ] {
         assert_eq!(common::stack_counter(&s, c), want, "{c}");
     }
+    eprintln!("per worker: {}", per_worker(&s));
+    s
 }
 
 /// GET /bytes/N from `xdptcp http` with protocol `proto` (0: TCP, 262:
