@@ -28,9 +28,9 @@ const STACK_IP: &str = "198.18.0.2";
 const PORT: &str = "7";
 
 /// The Linux client: connects with protocol `argv[1]` (262 = MPTCP, 0 =
-/// TCP), writes `argv[4]` seeded random bytes from a thread (after the
-/// first 64 KiB, optionally waiting for `argv[6]` joined subflows) while
-/// reading the echo, then reports as JSON: whether the echo matched, `MPTCP_INFO`
+/// TCP), optionally waits for `argv[6]` joined subflows, writes `argv[4]`
+/// seeded random bytes from a thread while reading
+/// the echo, then reports as JSON: whether the echo matched, `MPTCP_INFO`
 /// (SOL_MPTCP 284, MPTCP_INFO 1; `struct mptcp_info` of
 /// include/uapi/linux/mptcp.h) and `ss -M` taken while the connection was
 /// up. Every wait is bounded (socket timeout 60 s).
@@ -41,21 +41,16 @@ data = random.Random(seed).randbytes(n)
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
 s.settimeout(60)
 s.connect((host, port))
-# argv[6]: after the first 64 KiB, wait (bounded, 5 s) until Linux holds
-# this many joined subflows. Linux's path manager joins once the connection
-# is fully established (RFC 8684 §3.1: the server's first DSS showed our
-# third ACK arrived), and the server sends nothing before it has data.
+# argv[6]: wait (bounded, 5 s) until Linux holds this many joined subflows.
 want = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+for _ in range(50):
+    if want == 0 or s.getsockopt(284, 1, 256)[0] >= want:
+        break
+    time.sleep(0.1)
 err = []
 def writer():
     try:
-        head = min(n, 65536) if want else 0
-        s.sendall(data[:head])
-        for _ in range(50):
-            if want == 0 or s.getsockopt(284, 1, 256)[0] >= want:
-                break
-            time.sleep(0.1)
-        s.sendall(data[head:])
+        s.sendall(data)
         s.shutdown(socket.SHUT_WR)
     except OSError as e:
         err.append(str(e))
@@ -1201,11 +1196,13 @@ fn linux_mptcp_joins_across_workers_are_handed_to_the_token_worker() {
         ],
     );
     let conns = 16;
-    // 2 MB each in release: 32 MB in all, every byte checked.
-    let n = bulk_bytes() / 4;
+    // 8 MB each in release: long enough for Linux to join mid-transfer (it
+    // joins once the server's first DSS arrives, and the echo sends
+    // nothing before data); 128 MB in all, every byte checked.
+    let n = bulk_bytes();
     let mut echo = echo;
     for c in 0..conns {
-        let r = linux_client_with(&h, 262, n, 100 + c, 1, 0.0);
+        let r = linux_client_with(&h, 262, n, 100 + c, 0, 0.0);
         let what = format!("connection {c} across workers");
         echo = intact_or_stop(&h, echo, &r, &what);
         assert_mptcp_echo(&r, n, &what);
