@@ -540,7 +540,12 @@ fn link_bytes(h: &Harness, dev: &str) -> (u64, u64) {
 /// address too (its /16 covers the client's second address, so ARP is
 /// answered on that link).
 fn two_path_harness(tag: &str) -> Harness {
-    let h = Harness::up(tag, 1, &["--paths", "2"]);
+    two_path_harness_queues(tag, 1)
+}
+
+/// [`two_path_harness`] with `queues` queues on every veth end.
+fn two_path_harness_queues(tag: &str, queues: u32) -> Harness {
+    let h = Harness::up(tag, queues, &["--paths", "2"]);
     sysctl(&h, "net.mptcp.enabled=1");
     sysctl(&h, "net.mptcp.checksum_enabled=0");
     let k1 = format!("{}k1", h.prefix);
@@ -742,8 +747,8 @@ print(json.dumps({"echoed": n, "subflows": most, "ss": ss, "error": err}), flush
 /// Two veth pairs, Linux as an MPTCP server that announces its second
 /// address (`ip mptcp endpoint add 198.18.1.1 dev k1 signal`, limits
 /// `subflow 2 add_addr_accepted 2`).
-fn announcing_server_harness(tag: &str) -> Harness {
-    let h = Harness::up(tag, 1, &["--paths", "2"]);
+fn announcing_server_harness(tag: &str, queues: u32) -> Harness {
+    let h = Harness::up(tag, queues, &["--paths", "2"]);
     sysctl(&h, "net.mptcp.enabled=1");
     sysctl(&h, "net.mptcp.checksum_enabled=0");
     let k1 = format!("{}k1", h.prefix);
@@ -781,7 +786,31 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
     if !ready(t) {
         return;
     }
-    let h = announcing_server_harness("lg");
+    loadgen_joins_linux_server("lg", 1);
+}
+
+/// The same with 2-queue veth pairs and two workers (`--queues 2`): our
+/// join leaves from a port whose flow the opening worker owns (the port
+/// filter), and Linux's answers, on whichever queue its hash picks, reach
+/// that worker through the flow directory: the join completes, none fails.
+#[test]
+fn xdptcp_loadgen_mptcp_joins_across_workers() {
+    let t = "xdptcp_loadgen_mptcp_joins_across_workers";
+    if !ready(t) {
+        return;
+    }
+    let report = loadgen_joins_linux_server("lq", 2);
+    assert_eq!(report["workers"].as_array().map(Vec::len), Some(2));
+    for name in ["token_conflicts", "token_directory_full", "handoff_dropped"] {
+        assert_eq!(worker_counter(&report, name), 0, "{name}");
+    }
+}
+
+/// `xdptcp loadgen --mptcp` over two paths with `queues` queues (and
+/// workers) against a Linux MPTCP server announcing its second address;
+/// the loadgen's `--stats-json` report.
+fn loadgen_joins_linux_server(tag: &str, queues: u32) -> serde_json::Value {
+    let h = announcing_server_harness(tag, queues);
     let mut server = h
         .command("k", "python3")
         .args(["-c", SERVER_PY, "7007"])
@@ -808,6 +837,7 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
     let out = h
         .command("s", BIN)
         .args(["loadgen", "--iface", &s0, "--iface", &s1])
+        .args(["--queues", &queues.to_string()])
         .args(["--target", "198.18.0.1:7007", "--mode", "echo"])
         .args(["--size", "64K", "--pipeline", "4", "--conns", "1"])
         .args(["--duration", "4", "--verify", "--json", "--mptcp"])
@@ -876,6 +906,8 @@ fn xdptcp_loadgen_mptcp_joins_a_linux_server_over_two_paths() {
     ] {
         assert_eq!(common::stack_counter(&s, c), want, "{c}");
     }
+    eprintln!("per worker: {}", per_worker(&s));
+    s
 }
 
 /// GET /bytes/N from `xdptcp http` with protocol `proto` (0: TCP, 262:
@@ -1079,4 +1111,138 @@ fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
         assert_eq!(linux_mib(&h, "MPTcpExtDataCsumErr"), 0);
     }
     report
+}
+
+/// The cross-worker counters of each worker, for a failure's message.
+fn per_worker(report: &serde_json::Value) -> String {
+    let names = [
+        "handoff_out",
+        "handoff_in",
+        "mptcp_joins_handed",
+        "flows_unknown",
+        "token_conflicts",
+    ];
+    let ws = report["workers"].as_array().cloned().unwrap_or_default();
+    ws.iter()
+        .map(|w| {
+            let c: Vec<String> = names.iter().map(|n| format!("{n} {}", w[*n])).collect();
+            let joins: Vec<String> = w["stacks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    format!(
+                        "accepted {} rejected token {}",
+                        s["mptcp_joins_accepted"], s["mptcp_joins_rejected_token"]
+                    )
+                })
+                .collect();
+            format!(
+                "[worker {}: {}; stacks: {}]",
+                w["worker"],
+                c.join(", "),
+                joins.join(" | ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A worker's counter summed over the run's workers (not per stack).
+fn worker_counter(report: &serde_json::Value, name: &str) -> u64 {
+    report["workers"]
+        .as_array()
+        .map(|ws| ws.iter().filter_map(|w| w[name].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// Subflows across workers (issue 8, stage 1): 2-queue veth pairs on both
+/// paths, `xdptcp echo --mptcp --queues 2` (two workers, one stack per
+/// interface each), and a Linux MPTCP client with a second path, one
+/// connection after another. Linux picks each flow's queue (its transmit
+/// hash), so a connection's join lands on the other worker about half the
+/// time: that worker finds the token in the token directory and hands the
+/// SYN over (RFC 8684 §3.2), and the subflow's later packets follow as
+/// strays of the owner's flow. Every connection gets its joined subflow
+/// (Linux's MPTCP_INFO), echoes intact, and no join is refused; with 16
+/// connections, none handed over has odds of 2^-16. Before the token
+/// directory, every join that landed on the other worker was refused as
+/// an unknown token (RST + MP_TCPRST).
+#[test]
+fn linux_mptcp_joins_across_workers_are_handed_to_the_token_worker() {
+    let t = "linux_mptcp_joins_across_workers_are_handed_to_the_token_worker";
+    if !ready(t) {
+        return;
+    }
+    let q: u32 = std::env::var("XW_Q")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let h = two_path_harness_queues("xw", q);
+    let stats = std::env::temp_dir().join(format!("xdptcp-xw-{}.json", std::process::id()));
+    let second = format!("{}s1=198.18.0.2/16", h.prefix);
+    let echo = start_echo(
+        &h,
+        &[
+            "--iface",
+            &second,
+            "--queues",
+            "2",
+            "--mptcp",
+            "--mptcp-subflows",
+            "2",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let conns = 16;
+    // 8 MB each in release: long enough for Linux to join mid-transfer (it
+    // joins once the server's first DSS arrives, and the echo sends
+    // nothing before data); 128 MB in all, every byte checked.
+    let n = bulk_bytes();
+    let mut echo = echo;
+    for c in 0..conns {
+        let r = linux_client_with(&h, 262, n, 100 + c, 0, 0.0);
+        let what = format!("connection {c} across workers");
+        echo = intact_or_stop(&h, echo, &r, &what);
+        assert_mptcp_echo(&r, n, &what);
+        // MPTCP_INFO: Linux holds the joined subflow.
+        if r["subflows"].as_u64() != Some(1) {
+            let mibs = linux_mibs_nonzero(&h);
+            let (c, report) = join_report(echo, &stats);
+            panic!(
+                "{what}: Linux holds no joined subflow: {r}\nLinux MPTcpExt: {mibs}\n\
+                 xdptcp joins accepted, refused (token, limit, HMAC): {c:?}; per worker: {}",
+                per_worker(&report)
+            );
+        }
+    }
+    eprintln!("Linux MPTcpExt: {}", linux_mibs_nonzero(&h));
+    // Linux completed every join (its SYN/ACK with our HMAC-B came back),
+    // and nothing was reset.
+    assert_eq!(linux_mib(&h, "MPTcpExtMPJoinSynAckRx"), conns);
+    assert_eq!(linux_mib(&h, "MPTcpExtMPRstRx"), 0);
+    let (c, report) = join_report(echo, &stats);
+    assert_eq!(
+        c,
+        [conns, 0, 0, 0],
+        "joins accepted, refused (token, limit, HMAC)"
+    );
+    let handed = worker_counter(&report, "mptcp_joins_handed");
+    let (out, inn) = (
+        worker_counter(&report, "handoff_out"),
+        worker_counter(&report, "handoff_in"),
+    );
+    eprintln!(
+        "joins handed to their token's worker: {handed} of {conns}; frames handed over {out}, received {inn}"
+    );
+    assert!(handed > 0, "no join landed on the other worker");
+    // The handed joins' subflows carried data: their packets followed.
+    assert!(
+        out >= handed * 10,
+        "handoff_out {out}, joins handed {handed}"
+    );
+    for name in ["token_conflicts", "token_directory_full", "handoff_dropped"] {
+        assert_eq!(worker_counter(&report, name), 0, "{name}");
+    }
 }

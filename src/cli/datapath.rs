@@ -219,6 +219,12 @@ pub fn print_report(r: &RunReport) {
             w.worker, w.queue, w.core, w.rx_packets, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
             s.0, s.1, s.2, s.3
         );
+        if w.mptcp_joins_handed + w.token_conflicts + w.token_directory_full > 0 {
+            eprintln!(
+                "xdptcp: worker {} MPTCP: {} join SYNs handed to their token's worker; tokens held elsewhere too {}, not recorded (directory full) {}",
+                w.worker, w.mptcp_joins_handed, w.token_conflicts, w.token_directory_full
+            );
+        }
         let d = w.devices.iter().fold((0, 0, 0, 0), |a, d| {
             (
                 a.0 + d.tx_zero_copy,

@@ -54,10 +54,21 @@ pub struct KeySource {
 
 impl KeySource {
     pub fn new(secret: &[u8; 16]) -> Self {
+        Self::with_stream(secret, 0)
+    }
+
+    /// Keys of stream `stream` under `secret`: stacks that share a secret
+    /// (one interface's workers: their SYN cookies must agree) draw from
+    /// streams of their own, so no two of them hand out the same keys
+    /// and tokens (RFC 8684 §3.1: a key is random and a token unique).
+    pub fn with_stream(secret: &[u8; 16], stream: u64) -> Self {
         // A different key from the stack's other uses of the secret.
         let mut k = *secret;
         k[15] ^= 0x8a;
         k[0] ^= 0x54;
+        for (b, s) in k[4..12].iter_mut().zip(stream.to_le_bytes()) {
+            *b ^= s;
+        }
         KeySource {
             sip: SipHasher24::new_with_key(&k),
             counter: 0,

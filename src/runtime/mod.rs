@@ -6,6 +6,7 @@
 pub mod directory;
 pub mod owner;
 pub mod report;
+pub mod tokens;
 pub mod worker;
 
 use crate::io::xdp::iface::IfaceInfo;
@@ -418,6 +419,14 @@ where
             .saturating_mul(workers)
             .saturating_mul(sets.len()),
     ));
+    // At most one token per connection, on the interfaces that speak MPTCP.
+    let tokens = Arc::new(tokens::TokenDirectory::new(if cfg.tcp.mptcp {
+        cfg.max_conns
+            .saturating_mul(workers)
+            .saturating_mul(sets.len())
+    } else {
+        0
+    }));
     let stats: Vec<WorkerStats> = std::thread::scope(|scope| {
         let handles: Vec<_> = per_worker
             .into_iter()
@@ -436,6 +445,7 @@ where
                     stop: stop.clone(),
                     stop_sync: stop_sync.clone(),
                     directory: directory.clone(),
+                    tokens: tokens.clone(),
                     busy_poll: cfg.busy_poll.is_some(),
                     epoch,
                 };

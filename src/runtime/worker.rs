@@ -3,7 +3,8 @@
 //! other workers (the flows it owns that arrived on their queues).
 
 use super::directory::FlowDirectory;
-use super::owner::{classify, tuple_hash, Dest};
+use super::owner::{classify, join_token, tuple_hash, Dest};
+use super::tokens::{TokenDirectory, TokenInsert};
 use crate::app::{dispatch, App};
 use crate::io::xdp::rss::Rss;
 use crate::io::xdp::sys::{EventFd, PollSet};
@@ -115,6 +116,17 @@ pub struct WorkerStats {
     pub directory_full: u64,
     /// ARP frames copied to the other workers.
     pub arp_copies: u64,
+    /// MPTCP join SYNs (RFC 8684 §3.2) whose token another worker holds,
+    /// handed to it (also counted in `handoff_out`; the subflow's later
+    /// packets that arrive here follow as strays of its flow).
+    pub mptcp_joins_handed: u64,
+    /// Tokens drawn here that found no room in the token directory (joins
+    /// for them arriving on other workers' queues are refused).
+    pub token_directory_full: u64,
+    /// Tokens drawn here that another worker's stack holds too (tokens
+    /// are unique per stack; its joins go to that worker, whose HMAC
+    /// check refuses them).
+    pub token_conflicts: u64,
     pub loops: u64,
     pub sleeps: u64,
     pub stacks: Vec<StackCounters>,
@@ -148,6 +160,8 @@ pub struct WorkerSetup {
     pub stop_sync: Arc<StopSync>,
     /// Which worker owns which TCP flow (shared by the workers).
     pub directory: Arc<FlowDirectory>,
+    /// Which worker holds which MPTCP token (shared by the workers).
+    pub tokens: Arc<TokenDirectory>,
     /// Drive the sockets' busy polling each loop (`--busy-poll`).
     pub busy_poll: bool,
     pub epoch: std::time::Instant,
@@ -175,6 +189,7 @@ pub fn run<A: RuntimeApp>(
         stop,
         stop_sync,
         directory,
+        tokens,
         busy_poll,
         epoch,
     } = setup;
@@ -197,6 +212,10 @@ pub fn run<A: RuntimeApp>(
         let mut stack = Stack::new(cfg, dev, t0);
         if workers > 1 {
             stack.log_flows();
+            stack.log_tokens();
+            // Each worker's own MPTCP keys (the interface's secret is
+            // shared by its workers).
+            stack.mptcp_key_stream(me as u64);
         }
         // MPTCP: a join on one interface for a connection on another
         // (see `stack::mptcp_route`).
@@ -243,6 +262,8 @@ pub fn run<A: RuntimeApp>(
     );
     let wake_idx = pollset.len() - 1;
     let mut idle = 0u32;
+    // Join SYNs are looked for only when some stack speaks MPTCP.
+    let mptcp = workers > 1 && stacks.iter().any(|s| s.config().tcp.mptcp);
     // Let every app set itself up (listen) before traffic arrives.
     for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
         dispatch(stack, app, t0);
@@ -267,8 +288,22 @@ pub fn run<A: RuntimeApp>(
                     // (its first packet arrived here: ours), or a stray of
                     // a flow another worker owns (hand it over).
                     Dest::Tcp(tuple) if workers > 1 && !stacks[i].has_conn(&tuple) => {
-                        let Some(w) = directory.lookup(tuple_hash(&tuple, i)).filter(|&w| w != me)
-                        else {
+                        let owner = directory.lookup(tuple_hash(&tuple, i)).filter(|&w| w != me);
+                        // RFC 8684 §3.2: a join SYN names its connection by
+                        // our token alone, and arrives wherever the peer's
+                        // flow hash sends it: to the token's worker (which
+                        // records the subflow's flow as its own before its
+                        // SYN/ACK leaves, so the rest of the subflow
+                        // follows as strays). A token no worker holds is
+                        // refused here, with the RST, as ever.
+                        let join = match owner {
+                            Some(_) => None,
+                            None if mptcp => join_token(pkt)
+                                .and_then(|t| tokens.lookup(t))
+                                .filter(|&w| w != me),
+                            None => None,
+                        };
+                        let Some(w) = owner.or(join) else {
                             st.flows_unknown += 1;
                             if let Some(tap) = stacks[i].device().capture() {
                                 tap.capture(&frame.buf()[..len]);
@@ -282,7 +317,10 @@ pub fn run<A: RuntimeApp>(
                             len,
                             copy: false,
                         }) {
-                            Ok(()) => st.handoff_out += 1,
+                            Ok(()) => {
+                                st.handoff_out += 1;
+                                st.mptcp_joins_handed += u64::from(join.is_some());
+                            }
                             Err(_) => st.handoff_dropped += 1,
                         }
                         continue;
@@ -382,6 +420,20 @@ pub fn run<A: RuntimeApp>(
                     directory.remove(h, me);
                 } else if !directory.insert(h, me) {
                     st.directory_full += 1;
+                }
+            });
+            // The same for MPTCP tokens, before the kick that sends the
+            // key they come from (RFC 8684 §3.1): a join for one cannot
+            // reach another worker before the token is in the directory.
+            stack.drain_token_log(|token, drawn| {
+                if !drawn {
+                    tokens.remove(token, me);
+                    return;
+                }
+                match tokens.insert(token, me) {
+                    TokenInsert::Ok => {}
+                    TokenInsert::HeldElsewhere => st.token_conflicts += 1,
+                    TokenInsert::Full => st.token_directory_full += 1,
                 }
             });
             if stack.device_mut().flush() {

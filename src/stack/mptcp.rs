@@ -78,6 +78,10 @@ pub(super) struct Tokens {
     /// Our addresses withdrawn (`Stack::mptcp_withdraw_address`): no
     /// longer announced, joined from, or accepting joins.
     pub(super) withdrawn: Vec<core::net::Ipv4Addr>,
+    /// Tokens drawn (true) and released (false) since the last drain, if
+    /// the runtime asked for it (its token directory, for joins that
+    /// arrive on another worker's queue).
+    pub(super) log: Option<Vec<(u32, bool)>>,
 }
 
 impl Tokens {
@@ -91,6 +95,7 @@ impl Tokens {
             subs: Vec::new(),
             addr_ids: Vec::new(),
             withdrawn: Vec::new(),
+            log: None,
         }
     }
 
@@ -201,6 +206,9 @@ impl<D: Device> Stack<D> {
                 },
             );
             e.conn.set_mptcp_key(key);
+            if let Some(log) = &mut self.mptcp.log {
+                log.push((token, true));
+            }
             return;
         }
     }
@@ -241,6 +249,9 @@ impl<D: Device> Stack<D> {
         if let Some(t) = conn.mptcp().and_then(|m| m.local_token()) {
             if self.mptcp.in_use.get(&t).is_some_and(|e| e.conn == id) {
                 self.mptcp.in_use.remove(&t);
+                if let Some(log) = &mut self.mptcp.log {
+                    log.push((t, false));
+                }
             }
         }
     }
@@ -288,6 +299,32 @@ impl<D: Device> Stack<D> {
                 } else {
                     t.joined.saturating_sub(1)
                 };
+            }
+        }
+    }
+
+    /// Draw MPTCP keys from stream `stream` of the stack's secret: the
+    /// workers of one interface share its secret (SYN cookies must be
+    /// valid on any of them), and without streams of their own they would
+    /// hand out the same keys and tokens in the same order. Called before
+    /// the first connection.
+    pub fn mptcp_key_stream(&mut self, stream: u64) {
+        self.mptcp.keys = KeySource::with_stream(&self.cfg.secret, stream);
+    }
+
+    /// Start logging the tokens this stack draws and releases (for a
+    /// runtime's token directory); drain with [`Self::drain_token_log`].
+    pub fn log_tokens(&mut self) {
+        self.mptcp.log.get_or_insert_with(Vec::new);
+    }
+
+    /// Every token drawn (`true`) or released (`false`) since the last
+    /// call, in order. Drained before the transmit kick, a token is
+    /// published before the first segment that carries its key leaves.
+    pub fn drain_token_log(&mut self, mut f: impl FnMut(u32, bool)) {
+        if let Some(log) = &mut self.mptcp.log {
+            for (t, drawn) in log.drain(..) {
+                f(t, drawn);
             }
         }
     }

@@ -8,8 +8,9 @@
 //! the connection in A; its mapped frames move to A's data level and A's
 //! DATA_ACK and window come back, in the same thread, without locks or
 //! copies. Stacks of different workers do not meet here: a join arriving
-//! on another worker's queue than its connection's is refused as an
-//! unknown token (a later stage).
+//! on another worker's queue than its connection's is handed to the
+//! token's worker by the runtime (`runtime::tokens`) before any stack
+//! sees it, and runs there.
 
 use super::{ConnId, Stack};
 use crate::io::Device;

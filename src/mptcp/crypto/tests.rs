@@ -90,3 +90,18 @@ fn key_source_is_deterministic_and_nonzero() {
         assert_ne!(k, c.next_key());
     }
 }
+
+#[test]
+fn key_streams_of_one_secret_differ() {
+    // Stream 0 is the secret's own stream.
+    let mut a = KeySource::new(&[7; 16]);
+    let mut a0 = KeySource::with_stream(&[7; 16], 0);
+    assert_eq!(a.next_key(), a0.next_key());
+    // Two workers of one interface: no key (so no token) in common.
+    let mut w1 = KeySource::with_stream(&[7; 16], 1);
+    let mut w2 = KeySource::with_stream(&[7; 16], 2);
+    let k1: std::collections::HashSet<u64> = (0..1000).map(|_| w1.next_key().0).collect();
+    let k2: std::collections::HashSet<u64> = (0..1000).map(|_| w2.next_key().0).collect();
+    let k0: std::collections::HashSet<u64> = (0..1000).map(|_| a.next_key().0).collect();
+    assert!(k1.is_disjoint(&k2) && k1.is_disjoint(&k0) && k2.is_disjoint(&k0));
+}
