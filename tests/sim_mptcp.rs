@@ -117,6 +117,62 @@ fn two_paths_one_dying_mid_transfer() {
     assert!(r.stacks[0].mptcp_reinjections > 0);
 }
 
+/// Issue 8: the connection survives its FIRST subflow. Path 1 (the
+/// first subflow's, holding the application's handle and the
+/// connection-level queues) dies 1 s in: each side's first subflow
+/// stalls, what it held goes again over path 2, its subflow role ends
+/// (`mptcp_first_subflow_ended`) and the DATA_FINs ride path 2's FINs.
+/// The transfer completes intact and both ends close normally; one way
+/// (the client sends, the server receives) and both ways. Both ends are
+/// our stack, so each run has us as client and as server.
+#[test]
+fn first_path_dying_mid_transfer() {
+    for bidir in [false, true] {
+        let mut p = params(7, [true, true], false);
+        p.conns = 1;
+        p.bidir = bidir;
+        p.bytes = 4 << 20;
+        p.link.rate_bps = Some(10_000_000);
+        p.extra_paths = vec![p.link.clone()];
+        p.path_down = Some((0, Duration::from_millis(1000)));
+        let r = run_bulk(&p);
+        let ctx = format!("bidir {bidir}");
+        assert!(r.failure(true).is_none(), "{ctx}: {:?}", r.failure(true));
+        assert!(r.intact && r.drained, "{ctx}: {:?}", r.error);
+        let c = &r.connections[0];
+        assert_eq!(
+            (c.client_close.as_str(), c.server_close.as_str()),
+            ("normal", "normal"),
+            "{ctx}"
+        );
+        let [p1, p1_back] = r.paths[0];
+        let [p2, p2_back] = r.paths[1];
+        println!(
+            "first path down at 1 s ({ctx}): path 1 {} + {} bytes, path 2 {} + {} bytes, \
+             {} lost while down, {:.2} Mbit/s, first subflows ended {}/{}",
+            p1.tx_bytes,
+            p1_back.tx_bytes,
+            p2.tx_bytes,
+            p2_back.tx_bytes,
+            p1.dropped_down + p1_back.dropped_down,
+            r.goodput_mbps,
+            r.stacks[0].mptcp_first_subflow_ended,
+            r.stacks[1].mptcp_first_subflow_ended
+        );
+        assert!(p1.dropped_down + p1_back.dropped_down > 0, "{ctx}");
+        assert!(
+            p2.tx_bytes > 2 << 20,
+            "{ctx}: path 2 carried {}",
+            p2.tx_bytes
+        );
+        for s in &r.stacks {
+            assert_eq!(s.mptcp_first_subflow_ended, 1, "{ctx}: {s:?}");
+            assert_eq!(s.mptcp_mapping_mismatches, 0, "{ctx}");
+        }
+        assert!(r.stacks[0].mptcp_reinjections > 0, "{ctx}");
+    }
+}
+
 /// One connection client to server over `paths` (rate Mbit/s, one-way
 /// delay ms, loss), `bytes` long; the report.
 fn over_paths(seed: u64, bytes: u64, paths: &[(u64, u64, f64)], lia: bool) -> BulkReport {

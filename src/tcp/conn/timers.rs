@@ -23,7 +23,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn run_timers(&mut self) {
         let now = self.now;
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-        if self.state == State::Closed {
+        if self.state == State::Closed || self.meta_only {
             return;
         }
         if due(self.timewait_at) {
@@ -152,6 +152,7 @@ impl<F: Frame> Connection<F> {
                 self.tlp_high = None;
                 self.tlp_pending = false;
                 self.rack_at = None;
+                self.mptcp_first_stalled();
             }
         }
     }
@@ -224,7 +225,7 @@ impl<F: Frame> Connection<F> {
 
     /// Arm or disarm the timers that follow from the current state.
     pub(super) fn update_timers(&mut self) {
-        if self.state == State::Closed {
+        if self.state == State::Closed || self.meta_only {
             return;
         }
         self.arm_fin_wait2();
@@ -295,7 +296,7 @@ impl<F: Frame> Connection<F> {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        if self.state == State::Closed {
+        if self.state == State::Closed || self.meta_only {
             return None;
         }
         // Asked after every operation on the connection: a branch-free min
