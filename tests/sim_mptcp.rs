@@ -173,6 +173,38 @@ fn first_path_dying_mid_transfer() {
     }
 }
 
+/// RFC 8684 §3.3.6: the first path dies while one side has given all
+/// its data out and writes nothing new (its short reply all sent, the
+/// other side still sending). What its dead first subflow held must go
+/// again on the other subflow, though nothing new asks the scheduler:
+/// the data-level retransmission timer does. Without it the bytes waited
+/// for the dead subflow's own timeouts to give up (minutes).
+#[test]
+fn first_path_dying_with_nothing_new_to_send() {
+    for seed in [11, 12, 13] {
+        let mut p = params(seed, [true, true], false);
+        p.conns = 1;
+        p.bidir = true;
+        p.bytes = 2 << 20;
+        p.work.reverse_bytes = Some(192 << 10);
+        p.link.rate_bps = Some(10_000_000);
+        p.extra_paths = vec![p.link.clone()];
+        p.path_down = Some((0, Duration::from_millis(120)));
+        // 2 MB at 10 Mbit/s is under 2 s: a connection that has to wait
+        // for its dead subflow's retransmissions to give up takes minutes.
+        p.limits.time = Duration::from_secs(20);
+        let r = run_bulk(&p);
+        let ctx = format!("seed {seed}");
+        assert!(r.failure(true).is_none(), "{ctx}: {:?}", r.failure(true));
+        assert!(r.intact && r.drained, "{ctx}: {:?}", r.error);
+        let rtos: u64 = r.stacks.iter().map(|s| s.mptcp_data_rtos).sum();
+        println!(
+            "{ctx}: done in {:.0} virtual ms, data-level timeouts {rtos}, first subflows ended {}/{}",
+            r.virtual_ms, r.stacks[0].mptcp_first_subflow_ended, r.stacks[1].mptcp_first_subflow_ended
+        );
+    }
+}
+
 /// One connection client to server over `paths` (rate Mbit/s, one-way
 /// delay ms, loss), `bytes` long; the report.
 fn over_paths(seed: u64, bytes: u64, paths: &[(u64, u64, f64)], lia: bool) -> BulkReport {

@@ -55,6 +55,7 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_bytes_first,
         mptcp_bytes_joined,
         mptcp_reinjections,
+        mptcp_data_rtos,
         mptcp_redundant_bytes,
         mptcp_opportunistic_retransmits,
         mptcp_penalisations,

@@ -177,6 +177,9 @@ pub struct StackCounters {
     /// Ranges of our data sent again on another subflow because the one
     /// that had them stalled or went (RFC 8684 §3.3.6).
     pub mptcp_reinjections: u64,
+    /// Data-level retransmission timeouts (RFC 8684 §3.3.6): the DATA_ACK
+    /// stood still with data out, and its oldest range went again.
+    pub mptcp_data_rtos: u64,
     /// Bytes the redundant scheduler sent more than once.
     pub mptcp_redundant_bytes: u64,
     /// Chunks the `minrtt` scheduler sent again on a faster subflow while

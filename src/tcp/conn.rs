@@ -25,6 +25,7 @@ mod input;
 mod mptcp;
 mod mptcp_first;
 mod mptcp_join;
+mod mptcp_rto;
 mod mptcp_rx;
 mod mptcp_tx;
 mod options;

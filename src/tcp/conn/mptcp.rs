@@ -264,6 +264,9 @@ impl<F: Frame> Connection<F> {
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
         let data_acked = now && self.mptcp_data_ack_moved(seg.options.mptcp.as_slice());
+        if now {
+            self.mptcp_tx_note_edge(seg);
+        }
         self.count_verdict(&v);
         if v.add_addr.is_some() || v.remove_addr.is_some() {
             self.mptcp_path_signal(v.add_addr.as_ref(), v.remove_addr.as_ref());

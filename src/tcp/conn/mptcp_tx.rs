@@ -23,6 +23,7 @@
 //! the subflow stalls (`STALL_RTOS` timeouts in a row) or goes; the
 //! peer's data level keeps the first copy to arrive.
 
+use super::mptcp_rto::DataLevel;
 use super::Connection;
 use crate::io::Frame;
 use crate::mptcp::sched::{Pick, SchedKind, Scheduler, SubflowView};
@@ -68,8 +69,12 @@ pub(crate) struct MpTx<F> {
     /// is gone: the DSN of the connection's DATA_FIN, carried by this
     /// subflow's FIN (RFC 8684 §3.3.3: on any subflow).
     data_fin: Option<u64>,
+    /// The peer's latest DATA_ACK seen here and the window its segment
+    /// advertised (relative to it), for the connection's window edge
+    /// (`mptcp_rto`).
+    pub(super) edge_seen: Option<(RxDsn, usize)>,
     /// On the first subflow: the connection's send side.
-    meta: Option<Box<MetaTx<F>>>,
+    pub(super) meta: Option<Box<MetaTx<F>>>,
 }
 
 /// The connection-level send side (RFC 8684 §3.3.2).
@@ -93,6 +98,9 @@ pub(crate) struct MetaTx<F> {
     /// Our DATA_FIN was handed to the joined subflows (the first one being
     /// gone): it counts in what a DATA_ACK may cover.
     data_fin_out: bool,
+    /// The peer's window edge and the data-level retransmission timer
+    /// (`mptcp_rto`).
+    level: DataLevel,
 }
 
 /// What the connection knows of one subflow.
@@ -138,6 +146,34 @@ impl<F: Frame> MetaTx<F> {
             .iter()
             .skip(1)
             .any(|s| !s.gone && (!usable || s.view.usable))
+    }
+
+    /// The slowest live subflow's smoothed RTT (the data-level timer's
+    /// base).
+    fn slowest_srtt(&self) -> core::time::Duration {
+        self.slots
+            .iter()
+            .filter(|s| !s.gone)
+            .map(|s| s.view.srtt)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// RFC 8684 §3.3.6: the data-level timer expired by `now` with data
+    /// outstanding: its oldest range goes to the scheduler again.
+    /// Returns whether it did.
+    pub(super) fn data_rto(&mut self, now: Instant, stats: &mut super::ConnStats) -> bool {
+        let srtt = self.slowest_srtt();
+        let Some(r) = self.level.expire(now, srtt, self.una, self.nxt) else {
+            return false;
+        };
+        self.reinject.push_front(r);
+        stats.mptcp_data_rtos += 1;
+        true
+    }
+
+    pub(super) fn data_rto_at(&self) -> Option<Instant> {
+        self.level.deadline()
     }
 
     /// Every byte the application wrote is DATA_ACKed.
@@ -311,6 +347,7 @@ impl<F: Frame> Connection<F> {
             csum: m.checksum,
             peer_data_ack: None,
             data_fin: None,
+            edge_seen: None,
             meta: Some(Box::new(MetaTx {
                 dq: SendBuffer::new(SeqNumber(start as u32)),
                 una: start,
@@ -321,6 +358,7 @@ impl<F: Frame> Connection<F> {
                 opp_nxt: start,
                 ended: false,
                 data_fin_out: false,
+                level: DataLevel::default(),
             })),
         }));
     }
@@ -439,7 +477,13 @@ impl<F: Frame> Connection<F> {
         let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
             return;
         };
-        if m.acked(start) > 0 && self.write_blocked && self.send_capacity() > 0 {
+        let before = m.una;
+        let freed = m.acked(start);
+        if m.una != before {
+            let (srtt, out) = (m.slowest_srtt(), m.una < m.nxt);
+            m.level.on_progress(self.now, srtt, out);
+        }
+        if freed > 0 && self.write_blocked && self.send_capacity() > 0 {
             self.write_blocked = false;
             self.events.writable = true;
         }
@@ -664,6 +708,7 @@ impl<F: Frame> Connection<F> {
             csum,
             peer_data_ack: None,
             data_fin: None,
+            edge_seen: None,
             meta: None,
         }));
         true
@@ -747,7 +792,10 @@ fn pull<F: Frame>(
     }
     // RFC 8684 §3.3.4: the peer's window is the connection's, from its
     // DATA_ACK: no subflow sends beyond that edge.
-    let edge = m.una.wrapping_add(to.snd_wnd as u64);
+    // The largest DATA_ACK + window seen (`mptcp_rto`), not the latest
+    // DATA_ACK + this subflow's window, which can be older.
+    let seen = to.mtx.as_deref_mut().and_then(|t| t.edge_seen.take());
+    let edge = m.level.edge(m.una, m.end(), seen, to.snd_wnd);
     let redundant = m.sched.kind() == SchedKind::Redundant;
     let opportunistic = m.sched.opportunistic();
     let snd_buf = to.cfg.snd_buf;
@@ -861,6 +909,10 @@ fn pull<F: Frame>(
         given += k;
     }
     let _ = Pick::MAX;
+    if given > 0 {
+        let srtt = m.slowest_srtt();
+        m.level.on_given(now, srtt);
+    }
     given
 }
 

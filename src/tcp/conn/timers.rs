@@ -23,7 +23,12 @@ impl<F: Frame> Connection<F> {
     pub(super) fn run_timers(&mut self) {
         let now = self.now;
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-        if self.state == State::Closed || self.meta_only {
+        if self.state == State::Closed {
+            return;
+        }
+        // The connection's own timer runs on, its first subflow gone or not.
+        self.mptcp_data_rto();
+        if self.meta_only {
             return;
         }
         if due(self.timewait_at) {
@@ -296,8 +301,11 @@ impl<F: Frame> Connection<F> {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        if self.state == State::Closed || self.meta_only {
+        if self.state == State::Closed {
             return None;
+        }
+        if self.meta_only {
+            return self.mptcp_data_rto_at();
         }
         // Asked after every operation on the connection: a branch-free min
         // over the armed deadlines (none: u64::MAX) instead of an iterator
@@ -312,7 +320,8 @@ impl<F: Frame> Connection<F> {
             .min(at(self.persist_at))
             .min(at(self.fin_wait2_deadline()))
             .min(at(self.keepalive_deadline()))
-            .min(at(self.mptcp_deadline()));
+            .min(at(self.mptcp_deadline()))
+            .min(at(self.mptcp_data_rto_at()));
         (min != u64::MAX).then(|| Instant::from_micros(min))
     }
 }

@@ -196,6 +196,11 @@ pub struct ConnStats {
     /// Ranges of our data sent again on another subflow because the one
     /// that had them stalled or went (RFC 8684 §3.3.6).
     pub mptcp_reinjections: u64,
+    /// Data-level retransmission timeouts: the DATA_ACK did not move for
+    /// a while with data given to subflows, whose oldest range went again
+    /// (RFC 8684 §3.3.6; the peer's data level dropped it, or a subflow
+    /// holding it died).
+    pub mptcp_data_rtos: u64,
     /// Bytes the redundant scheduler sent more than once.
     pub mptcp_redundant_bytes: u64,
     /// Chunks of our data the `minrtt` scheduler sent again on a faster
