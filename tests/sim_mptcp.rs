@@ -5,6 +5,7 @@
 //! against an MPTCP server, each connection completing as plain TCP.
 
 use core::time::Duration;
+use xdptcp::apps::bulk::RrConfig;
 use xdptcp::io::mem::scenario::{default_queue, run_bulk, BulkParams, BulkReport};
 use xdptcp::io::mem::{Limits, LinkConfig};
 
@@ -115,6 +116,102 @@ fn two_paths_one_dying_mid_transfer() {
     assert!(p2.tx_bytes > 500_000, "path 2 carried {}", p2.tx_bytes);
     assert!(p2.dropped_down > 0);
     assert!(r.stacks[0].mptcp_reinjections > 0);
+}
+
+/// Issue 8: the connection survives its FIRST subflow. Path 1 (the
+/// first subflow's, holding the application's handle and the
+/// connection-level queues) dies 1 s in: each side's first subflow
+/// stalls, what it held goes again over path 2, its subflow role ends
+/// (`mptcp_first_subflow_ended`) and the DATA_FINs ride path 2's FINs.
+/// The transfer completes intact and both ends close normally; one way
+/// (the client sends, the server receives) and both ways. Both ends are
+/// our stack, so each run has us as client and as server.
+#[test]
+fn first_path_dying_mid_transfer() {
+    for bidir in [false, true] {
+        let mut p = params(7, [true, true], false);
+        p.conns = 1;
+        p.bidir = bidir;
+        p.bytes = 4 << 20;
+        p.link.rate_bps = Some(10_000_000);
+        p.extra_paths = vec![p.link.clone()];
+        p.path_down = Some((0, Duration::from_millis(1000)));
+        let r = run_bulk(&p);
+        let ctx = format!("bidir {bidir}");
+        assert!(r.failure(true).is_none(), "{ctx}: {:?}", r.failure(true));
+        assert!(r.intact && r.drained, "{ctx}: {:?}", r.error);
+        let c = &r.connections[0];
+        assert_eq!(
+            (c.client_close.as_str(), c.server_close.as_str()),
+            ("normal", "normal"),
+            "{ctx}"
+        );
+        let [p1, p1_back] = r.paths[0];
+        let [p2, p2_back] = r.paths[1];
+        println!(
+            "first path down at 1 s ({ctx}): path 1 {} + {} bytes, path 2 {} + {} bytes, \
+             {} lost while down, {:.2} Mbit/s, first subflows ended {}/{}",
+            p1.tx_bytes,
+            p1_back.tx_bytes,
+            p2.tx_bytes,
+            p2_back.tx_bytes,
+            p1.dropped_down + p1_back.dropped_down,
+            r.goodput_mbps,
+            r.stacks[0].mptcp_first_subflow_ended,
+            r.stacks[1].mptcp_first_subflow_ended
+        );
+        assert!(p1.dropped_down + p1_back.dropped_down > 0, "{ctx}");
+        assert!(
+            p2.tx_bytes > 2 << 20,
+            "{ctx}: path 2 carried {}",
+            p2.tx_bytes
+        );
+        for s in &r.stacks {
+            assert_eq!(s.mptcp_first_subflow_ended, 1, "{ctx}: {s:?}");
+            assert_eq!(s.mptcp_mapping_mismatches, 0, "{ctx}");
+        }
+        assert!(r.stacks[0].mptcp_reinjections > 0, "{ctx}");
+    }
+}
+
+/// RFC 8684 §3.3.6: the first path dies while the server has given all
+/// its data out and has nothing new to write (requests and responses:
+/// the response stranded on the dead first subflow is all there is until
+/// the next request, which waits for it). Nothing new asks the scheduler,
+/// so only the data-level retransmission timer (`tcp::conn::mptcp_rto`)
+/// sends it again on the other subflow; without it the exchange stalled
+/// (`xdptcp sim --bytes 1000 --conns 1 --requests 20 --req-size 1000
+/// --resp-size 200000 --rate-mbps 10 --delay-ms 5 --mptcp --path 10,5
+/// --path-down 1@150 --time-limit 20 --seed 11`: 257380 bytes in 20 s).
+#[test]
+fn first_path_dying_with_nothing_new_to_send() {
+    for down_ms in [150, 300, 500] {
+        let mut p = params(11, [true, true], false);
+        p.conns = 1;
+        p.bidir = false;
+        p.bytes = 1000;
+        p.work.rr = Some(RrConfig {
+            requests: 20,
+            req: (1000, 1000),
+            resp: (200_000, 200_000),
+        });
+        let rate_bps = Some(10_000_000);
+        p.link.rate_bps = rate_bps;
+        p.link.queue_limit = default_queue(rate_bps, p.link.delay);
+        p.extra_paths = vec![p.link.clone()];
+        p.path_down = Some((0, Duration::from_millis(down_ms)));
+        // 4 MB at 10 Mbit/s takes about 4 s: a stall runs into the limit.
+        p.limits.time = Duration::from_secs(20);
+        let r = run_bulk(&p);
+        let ctx = format!("path 1 down at {down_ms} ms");
+        assert!(r.failure(true).is_none(), "{ctx}: {:?}", r.failure(true));
+        assert!(r.intact && r.drained, "{ctx}: {:?}", r.error);
+        let rtos: u64 = r.stacks.iter().map(|s| s.mptcp_data_rtos).sum();
+        println!(
+            "{ctx}: {} bytes in {:.0} virtual ms, data-level timeouts {rtos}",
+            r.bytes, r.virtual_ms
+        );
+    }
 }
 
 /// One connection client to server over `paths` (rate Mbit/s, one-way

@@ -55,6 +55,7 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_bytes_first,
         mptcp_bytes_joined,
         mptcp_reinjections,
+        mptcp_data_rtos,
         mptcp_redundant_bytes,
         mptcp_opportunistic_retransmits,
         mptcp_penalisations,
@@ -73,6 +74,8 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_remove_addr_sent,
         mptcp_mp_fail_sent,
         mptcp_fastcloses_sent,
+        mptcp_first_subflow_ended,
+        mptcp_dead_subflow_drops,
         challenge_acks,
         out_of_window,
         paws_drops,
@@ -211,7 +214,18 @@ impl<D: Device> Stack<D> {
         // the subflow gone) is the sign.
         let ending = matches!(state, State::FinWait2 | State::TimeWait | State::Closed);
         if ending && self.conns.get(id).is_some_and(|e| e.mptcp_meta_open()) {
-            self.mptcp_end_subflows(id);
+            self.mptcp_end_subflows(id, None);
+        }
+        // Its first subflow gone, the connection's DATA_FIN goes on the
+        // FINs of the others (RFC 8684 §3.3.3: on any subflow).
+        if matches!(state, State::FinWait1 | State::LastAck) {
+            if let Some(dsn) = self
+                .conns
+                .get_mut(id)
+                .and_then(|e| e.conn.mptcp_data_fin_due())
+            {
+                self.mptcp_end_subflows(id, Some(dsn));
+            }
         }
         let Some(e) = self.conns.get_mut(id) else {
             return;

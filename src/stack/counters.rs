@@ -177,6 +177,9 @@ pub struct StackCounters {
     /// Ranges of our data sent again on another subflow because the one
     /// that had them stalled or went (RFC 8684 §3.3.6).
     pub mptcp_reinjections: u64,
+    /// Data-level retransmission timeouts (RFC 8684 §3.3.6): the DATA_ACK
+    /// stood still with data out, and its oldest range went again.
+    pub mptcp_data_rtos: u64,
     /// Bytes the redundant scheduler sent more than once.
     pub mptcp_redundant_bytes: u64,
     /// Chunks the `minrtt` scheduler sent again on a faster subflow while
@@ -237,6 +240,12 @@ pub struct StackCounters {
     /// RSTs sent with MP_FASTCLOSE: the application aborted an MPTCP
     /// connection (RFC 8684 §3.5), one on each of its subflows.
     pub mptcp_fastcloses_sent: u64,
+    /// First subflows that died (reset, timed out, or stalled with only
+    /// their FIN left) while a joined subflow lived: their connections
+    /// went on over the others (RFC 8684 §3.3.6).
+    pub mptcp_first_subflow_ended: u64,
+    /// Segments that arrived on such a dead first subflow (dropped).
+    pub mptcp_dead_subflow_drops: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).
     pub pmtu_reductions: u64,
     /// Path MTU black holes suspected after repeated RTOs (RFC 4821 §7.7).

@@ -224,16 +224,25 @@ impl<D: Device> Stack<D> {
         foreign_of: Option<(usize, ConnId)>,
     ) {
         if let (Some(j), Some((stack, meta))) = (conn.mptcp_join(), foreign_of) {
-            self.mptcp
-                .foreign
-                .released(stack, meta, j.token, conn.mptcp_tx_slot());
+            self.mptcp.foreign.released(
+                stack,
+                meta,
+                j.token,
+                conn.mptcp_tx_slot(),
+                conn.mptcp_last_data_ack(),
+            );
             self.mptcp.foreign.subs.retain(|s| s.0 != id);
             return;
         }
         if let (Some(j), Some(of)) = (conn.mptcp_join(), subflow_of) {
             self.mptcp.subs.retain(|s| s.0 != id);
-            // What it was given goes to the connection's other subflows.
+            // Its last DATA_ACK first (the one that acknowledged the
+            // DATA_FIN may have closed it); what it was given goes to
+            // the connection's other subflows.
             if let (Some(slot), Some(m)) = (conn.mptcp_tx_slot(), self.conns.get_mut(of)) {
+                if let Some(a) = conn.mptcp_last_data_ack() {
+                    m.conn.mptcp_note_data_ack(a);
+                }
                 m.conn.mptcp_slot_gone(slot);
                 self.mark_dirty(of);
             }
@@ -261,7 +270,9 @@ impl<D: Device> Stack<D> {
     /// Called when connection `meta`'s first subflow closes: its subflows
     /// here close now (a join still in its handshake simply ends), those
     /// in the worker's other stacks at the next `mptcp_route`.
-    pub(super) fn mptcp_end_subflows(&mut self, meta: ConnId) {
+    /// `data_fin`: the connection's first subflow is gone and their FINs
+    /// carry its DATA_FIN, at that DSN (`tcp::conn::mptcp_first`).
+    pub(super) fn mptcp_end_subflows(&mut self, meta: ConnId, data_fin: Option<u64>) {
         if let Some(e) = self.conns.get_mut(meta) {
             e.subflows_closed = true;
         }
@@ -273,17 +284,18 @@ impl<D: Device> Stack<D> {
             .map(|s| s.0)
             .collect();
         for id in subs {
-            self.close_subflow(id);
+            self.close_subflow(id, data_fin);
         }
         if self.mptcp.foreign.index().is_some() {
-            self.mptcp.foreign.meta_closing.push(meta);
+            self.mptcp.foreign.meta_closing.push((meta, data_fin));
         }
     }
 
-    /// Close subflow `id` of a connection that ended.
-    pub(super) fn close_subflow(&mut self, id: ConnId) {
+    /// Close subflow `id` of a connection that ended (`data_fin`: its FIN
+    /// carries the connection's DATA_FIN).
+    pub(super) fn close_subflow(&mut self, id: ConnId, data_fin: Option<u64>) {
         if let Some(e) = self.conns.get_mut(id) {
-            e.conn.mptcp_close_subflow();
+            e.conn.mptcp_close_subflow(data_fin);
             self.mark_dirty(id);
             self.after_op(id);
         }
@@ -726,8 +738,17 @@ fn budgeted<D: Device>(
 impl<D: Device> Stack<D> {
     /// A joined subflow of connection `meta` here, living in another
     /// stack, is gone: its data goes to the other subflows.
-    pub(super) fn mptcp_foreign_gone(&mut self, meta: ConnId, slot: usize) {
+    /// `ack`: the last DATA_ACK it saw, not passed on yet.
+    pub(super) fn mptcp_foreign_gone(
+        &mut self,
+        meta: ConnId,
+        slot: usize,
+        ack: Option<crate::mptcp::RxDsn>,
+    ) {
         if let Some(m) = self.conns.get_mut(meta) {
+            if let Some(a) = ack {
+                m.conn.mptcp_note_data_ack(a);
+            }
             m.conn.mptcp_slot_gone(slot);
             self.mark_dirty(meta);
         }

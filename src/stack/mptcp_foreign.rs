@@ -24,6 +24,16 @@ use std::collections::VecDeque;
 /// as an unknown token).
 const MAX_PENDING: usize = 64;
 
+/// A subflow gone: (the other stack, the connection there, its token, the
+/// subflow's place there, the last DATA_ACK it saw).
+type Released = (
+    usize,
+    ConnId,
+    u32,
+    Option<usize>,
+    Option<crate::mptcp::RxDsn>,
+);
+
 /// A join SYN whose token this stack does not hold.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PendingJoin {
@@ -45,10 +55,12 @@ pub(super) struct Foreign {
     /// it: (subflow, the other stack, the connection there).
     dirty: Vec<(ConnId, usize, ConnId)>,
     /// Connections here that ended: their subflows in the other stacks
-    /// close (`Stack::mptcp_end_subflows`).
-    pub(super) meta_closing: Vec<ConnId>,
-    /// Subflows gone: (the other stack, the connection there, its token).
-    released: Vec<(usize, ConnId, u32, Option<usize>)>,
+    /// close (`Stack::mptcp_end_subflows`), their FINs carrying the
+    /// DATA_FIN at this DSN when the first subflow is gone.
+    pub(super) meta_closing: Vec<(ConnId, Option<u64>)>,
+    /// Subflows gone: (the other stack, the connection there, its token,
+    /// the subflow's place there, the last DATA_ACK it saw).
+    released: Vec<Released>,
     /// Subflows here whose connection is in another stack: (subflow, the
     /// other stack, the connection there), for the scheduler.
     pub(super) subs: Vec<(ConnId, usize, ConnId)>,
@@ -83,8 +95,15 @@ impl Foreign {
         self.index
     }
 
-    pub(super) fn released(&mut self, stack: usize, meta: ConnId, token: u32, slot: Option<usize>) {
-        self.released.push((stack, meta, token, slot));
+    pub(super) fn released(
+        &mut self,
+        stack: usize,
+        meta: ConnId,
+        token: u32,
+        slot: Option<usize>,
+        ack: Option<crate::mptcp::RxDsn>,
+    ) {
+        self.released.push((stack, meta, token, slot, ack));
     }
 }
 
@@ -146,13 +165,14 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                 }
             }
         }
-        while let Some((j, meta, token, slot)) = stacks[i].borrow_mut().mptcp.foreign.released.pop()
+        while let Some((j, meta, token, slot, ack)) =
+            stacks[i].borrow_mut().mptcp.foreign.released.pop()
         {
             if let Some(s) = stacks.get_mut(j) {
                 let s = s.borrow_mut();
                 s.mptcp_count_join(meta, token, false);
                 if let Some(slot) = slot {
-                    s.mptcp_foreign_gone(meta, slot);
+                    s.mptcp_foreign_gone(meta, slot, ack);
                 }
             }
         }
@@ -173,7 +193,7 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
             }
             super::mptcp::schedule_across(there, meta, here, sub);
         }
-        while let Some(meta) = stacks[i].borrow_mut().mptcp.foreign.meta_closing.pop() {
+        while let Some((meta, data_fin)) = stacks[i].borrow_mut().mptcp.foreign.meta_closing.pop() {
             for k in (0..stacks.len()).filter(|&k| k != i) {
                 let s = stacks[k].borrow_mut();
                 let subs: Vec<ConnId> = s
@@ -185,7 +205,7 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                     .map(|s| s.0)
                     .collect();
                 for sub in subs {
-                    s.close_subflow(sub);
+                    s.close_subflow(sub, data_fin);
                 }
             }
         }

@@ -23,7 +23,9 @@ mod control;
 mod dsack;
 mod input;
 mod mptcp;
+mod mptcp_first;
 mod mptcp_join;
+mod mptcp_rto;
 mod mptcp_rx;
 mod mptcp_tx;
 mod options;
@@ -200,6 +202,11 @@ pub struct Connection<F: Frame> {
     /// send queue and scheduler. `None`: plain TCP, or our data one to
     /// one on the first subflow.
     mtx: Option<Box<mptcp_tx::MpTx<F>>>,
+    /// MPTCP (RFC 8684 §3.3.6): this first subflow died (reset, timed out,
+    /// or its path gone) while a joined subflow lives, so the TCB only
+    /// holds the connection-level state the application uses: it sends
+    /// nothing, runs no timer and takes no segment (`mptcp_tx`).
+    meta_only: bool,
 
     // Output requests.
     ack_now: bool,
@@ -308,6 +315,7 @@ impl<F: Frame> Connection<F> {
             mpx: None,
             lia: None,
             mtx: None,
+            meta_only: false,
         }
     }
 
@@ -380,6 +388,10 @@ impl<F: Frame> Connection<F> {
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr, payload: Pkt<F>, ce: bool) {
         self.now = self.now.max(now);
         self.stats.segs_in += 1;
+        if self.meta_only {
+            self.mptcp_dead_subflow_input(seg, payload.len());
+            return;
+        }
         self.on_segment(seg, payload, ce);
         self.update_timers();
     }
@@ -388,6 +400,10 @@ impl<F: Frame> Connection<F> {
     /// the windows, retransmissions, ACKs, window updates, probes, RST.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut dyn SegmentSink<F>) {
         self.now = self.now.max(now);
+        if self.meta_only {
+            self.mptcp_dead_subflow_output(out);
+            return;
+        }
         self.plpmtud_raise_timer();
         self.transmit(out);
         self.update_timers();
@@ -587,6 +603,9 @@ impl<F: Frame> Connection<F> {
             }
             _ => {}
         }
+        // MPTCP: a stalled first subflow with all data DATA_ACKed leaves
+        // the DATA_FIN to the others (`mptcp_first`).
+        self.mptcp_first_stalled();
         self.update_timers();
     }
 
@@ -719,7 +738,9 @@ impl<F: Frame> Connection<F> {
                 self.stats.tx_beyond_snd_nxt
             ));
         }
-        let data_state = self.may_send_data() || self.state == State::FinWait2;
+        // A first subflow whose role ended (`mptcp_first`) has nothing in
+        // flight any more: its data went to the other subflows.
+        let data_state = !self.meta_only && (self.may_send_data() || self.state == State::FinWait2);
         let timer = [self.rtx_at, self.persist_at, self.tlp_at, self.rack_at]
             .iter()
             .any(|t| t.is_some());

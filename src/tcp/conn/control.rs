@@ -51,6 +51,11 @@ impl<F: Frame> Connection<F> {
     /// Close because of a timeout; tell the peer with a RST when it may
     /// still be there (keepalive, user timeout).
     pub(super) fn timeout_close(&mut self, send_rst: bool) {
+        // RFC 8684 §3.3.6: an MPTCP connection's first subflow timing out
+        // ends that subflow only, while another lives (`mptcp_first`).
+        if self.mptcp_first_timed_out() {
+            return;
+        }
         if send_rst && self.state.is_synchronized() {
             self.queue_active_reset();
         }

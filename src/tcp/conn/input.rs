@@ -242,7 +242,7 @@ impl<F: Frame> Connection<F> {
             if seg.seq == nxt {
                 if self.state == State::SynReceived && self.from_listen {
                     self.back_to_listen();
-                } else {
+                } else if !self.mptcp_first_reset(seg) {
                     self.events.reset = true;
                     self.enter_closed();
                 }
@@ -296,6 +296,9 @@ impl<F: Frame> Connection<F> {
         }
         self.on_ack(seg, len);
         if self.state == State::Closed {
+            if self.join.is_some() {
+                self.mptcp_closing_data_ack(seg);
+            }
             return;
         }
 

@@ -183,16 +183,28 @@ impl<F: Frame> Connection<F> {
             // A joined subflow's segments carry the connection's DATA_ACK
             // (RFC 8684 §3.3.2: "the DATA_ACK ... can be sent on any
             // subflow") and the mapping of the data the scheduler gave it.
+            let checksum = self.mtx.as_deref().is_some_and(|t| t.csum).then_some(0);
             let mapping = match (dsn, len > 0) {
                 (Some(d), true) => Some(DssMapping {
                     dsn: d,
                     dsn64: true,
                     ssn: self.snd_rel(seq).wrapping_add(1),
                     len: len as u16,
-                    checksum: self.mtx.as_deref().is_some_and(|t| t.csum).then_some(0),
+                    checksum,
+                }),
+                // The connection's DATA_FIN on this subflow's bare FIN (its
+                // first subflow is gone): RFC 8684 §3.3.3, "a DATA_FIN
+                // without data", SSN 0 and data-level length 1.
+                (Some(d), false) => Some(DssMapping {
+                    dsn: d,
+                    dsn64: true,
+                    ssn: 0,
+                    len: 1,
+                    checksum,
                 }),
                 _ => None,
             };
+            let data_fin = fin && len == 0 && mapping.is_some();
             let ack = data_ack.filter(|_| j.phase == JoinPhase::Verified);
             if ack.is_some() || mapping.is_some() {
                 push(
@@ -201,7 +213,7 @@ impl<F: Frame> Connection<F> {
                         data_ack: ack,
                         ack64: true,
                         mapping,
-                        data_fin: false,
+                        data_fin,
                     }),
                 );
             }
@@ -252,6 +264,9 @@ impl<F: Frame> Connection<F> {
         let v = m.on_segment(seg.options.mptcp.as_slice(), rel, payload, establishing);
         let now = m.is_mptcp();
         let data_acked = now && self.mptcp_data_ack_moved(seg.options.mptcp.as_slice());
+        if now {
+            self.mptcp_tx_note_edge(seg);
+        }
         self.count_verdict(&v);
         if v.add_addr.is_some() || v.remove_addr.is_some() {
             self.mptcp_path_signal(v.add_addr.as_ref(), v.remove_addr.as_ref());

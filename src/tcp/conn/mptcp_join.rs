@@ -182,6 +182,7 @@ impl<F: Frame> Connection<F> {
     /// DATA_FIN, kept for the connection (`mptcp_rx`), and the peer's
     /// DATA_ACK of our data, for the connection's send side (`mptcp_tx`).
     fn join_on_data(&mut self, seg: &TcpRepr, payload: &[u8]) -> bool {
+        self.mptcp_tx_note_edge(seg);
         let mut mapping = None;
         let mut fin = None;
         let mut failed = None;

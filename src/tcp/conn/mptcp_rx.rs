@@ -335,7 +335,12 @@ impl<F: Frame> Connection<F> {
         }
         self.stats.mptcp_joined_bytes += got.advanced as u64;
         self.stats.mptcp_mapping_mismatches += !ok as u64;
-        (ok, self.mp_seen_data(got))
+        let ack = self.mp_seen_data(got);
+        // Without its first subflow, the peer's DATA_FIN moves the
+        // connection's state (`mptcp_first`).
+        self.mptcp_meta_advance();
+        self.mptcp_first_done();
+        (ok, ack)
     }
 
     /// Send an ACK on the next `poll_transmit` (a joined subflow carrying

@@ -23,6 +23,7 @@
 //! the subflow stalls (`STALL_RTOS` timeouts in a row) or goes; the
 //! peer's data level keeps the first copy to arrive.
 
+use super::mptcp_rto::DataLevel;
 use super::Connection;
 use crate::io::Frame;
 use crate::mptcp::sched::{Pick, SchedKind, Scheduler, SubflowView};
@@ -36,7 +37,7 @@ use std::collections::VecDeque;
 /// Retransmission timeouts in a row after which a subflow counts as
 /// stalled: the scheduler passes it by and its data goes again on
 /// another one.
-const STALL_RTOS: u32 = 2;
+pub(super) const STALL_RTOS: u32 = 2;
 
 /// How long a subflow closed because its connection ended waits for its
 /// FIN to be acknowledged before it gives up (its path may be gone; the
@@ -64,8 +65,16 @@ pub(crate) struct MpTx<F> {
     /// On a joined subflow: the peer's latest DATA_ACK seen here, for the
     /// connection.
     peer_data_ack: Option<RxDsn>,
+    /// On a joined subflow closing for a connection whose first subflow
+    /// is gone: the DSN of the connection's DATA_FIN, carried by this
+    /// subflow's FIN (RFC 8684 §3.3.3: on any subflow).
+    data_fin: Option<u64>,
+    /// The peer's latest DATA_ACK seen here and the window its segment
+    /// advertised (relative to it), for the connection's window edge
+    /// (`mptcp_rto`).
+    pub(super) edge_seen: Option<(RxDsn, usize)>,
     /// On the first subflow: the connection's send side.
-    meta: Option<Box<MetaTx<F>>>,
+    pub(super) meta: Option<Box<MetaTx<F>>>,
 }
 
 /// The connection-level send side (RFC 8684 §3.3.2).
@@ -86,6 +95,12 @@ pub(crate) struct MetaTx<F> {
     opp_nxt: u64,
     /// The application closed its end: what is queued is all there is.
     ended: bool,
+    /// Our DATA_FIN was handed to the joined subflows (the first one being
+    /// gone): it counts in what a DATA_ACK may cover.
+    data_fin_out: bool,
+    /// The peer's window edge and the data-level retransmission timer
+    /// (`mptcp_rto`).
+    level: DataLevel,
 }
 
 /// What the connection knows of one subflow.
@@ -122,6 +137,72 @@ impl<F: Frame> MetaTx<F> {
 
     fn end(&self) -> u64 {
         self.una.wrapping_add(self.dq.len() as u64)
+    }
+
+    /// A joined subflow is registered and not gone (`usable`: and the
+    /// scheduler may use it now).
+    pub(super) fn joined_alive(&self, usable: bool) -> bool {
+        self.slots
+            .iter()
+            .skip(1)
+            .any(|s| !s.gone && (!usable || s.view.usable))
+    }
+
+    /// The slowest live subflow's smoothed RTT (the data-level timer's
+    /// base).
+    fn slowest_srtt(&self) -> core::time::Duration {
+        self.slots
+            .iter()
+            .filter(|s| !s.gone)
+            .map(|s| s.view.srtt)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// RFC 8684 §3.3.6: the data-level timer expired by `now` with data
+    /// outstanding: its oldest range goes to the scheduler again.
+    /// Returns whether it did.
+    pub(super) fn data_rto(&mut self, now: Instant, stats: &mut super::ConnStats) -> bool {
+        let srtt = self.slowest_srtt();
+        let Some(r) = self.level.expire(now, srtt, self.una, self.nxt) else {
+            return false;
+        };
+        self.reinject.push_front(r);
+        stats.mptcp_data_rtos += 1;
+        true
+    }
+
+    pub(super) fn data_rto_at(&self) -> Option<Instant> {
+        self.level.deadline()
+    }
+
+    /// Every byte the application wrote is DATA_ACKed.
+    pub(super) fn all_acked(&self) -> bool {
+        self.una == self.end() && self.reinject.is_empty()
+    }
+
+    /// The first subflow is gone: what it was given goes to the others.
+    pub(super) fn first_gone(&mut self, stats: &mut super::ConnStats) {
+        self.reinject_slot(0, stats);
+        if let Some(s) = self.slots.first_mut() {
+            s.gone = true;
+            s.view.usable = false;
+        }
+    }
+
+    /// The peer's DATA_ACK (in `s`) covers our DATA_FIN, one beyond our
+    /// last byte.
+    pub(super) fn data_fin_acked(&self, s: &crate::mptcp::Session) -> bool {
+        s.local_data_start().wrapping_add(s.data_acked()) > self.end()
+    }
+
+    /// Our DATA_FIN's DSN, once, when it is due (every byte DATA_ACKed).
+    pub(super) fn take_data_fin(&mut self) -> Option<u64> {
+        if self.data_fin_out || !self.all_acked() {
+            return None;
+        }
+        self.data_fin_out = true;
+        Some(self.end())
     }
 
     /// The DATA_ACK covers up to `una`: forget what it covers.
@@ -265,6 +346,8 @@ impl<F: Frame> Connection<F> {
             slot: 0,
             csum: m.checksum,
             peer_data_ack: None,
+            data_fin: None,
+            edge_seen: None,
             meta: Some(Box::new(MetaTx {
                 dq: SendBuffer::new(SeqNumber(start as u32)),
                 una: start,
@@ -274,12 +357,28 @@ impl<F: Frame> Connection<F> {
                 reinject: VecDeque::new(),
                 opp_nxt: start,
                 ended: false,
+                data_fin_out: false,
+                level: DataLevel::default(),
             })),
         }));
     }
 
     pub(super) fn meta_tx(&self) -> Option<&MetaTx<F>> {
         self.mtx.as_deref()?.meta.as_deref()
+    }
+
+    pub(super) fn meta_tx_mut(&mut self) -> Option<&mut MetaTx<F>> {
+        self.mtx.as_deref_mut()?.meta.as_deref_mut()
+    }
+
+    /// The first subflow (this one) is gone: its data goes to the others.
+    /// False when the connection does not schedule over subflows.
+    pub(super) fn mptcp_tx_first_gone(&mut self) -> bool {
+        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+            return false;
+        };
+        m.first_gone(&mut self.stats);
+        true
     }
 
     /// The queue the application writes into and the point before which
@@ -324,7 +423,9 @@ impl<F: Frame> Connection<F> {
             return true;
         };
         let Some(m) = t.meta.as_deref() else {
-            return true;
+            // A joined subflow carrying the connection's DATA_FIN sends it
+            // on a bare FIN (its mapping: SSN 0, length 1).
+            return !(with_data && t.data_fin.is_some());
         };
         !with_data && m.una == m.end() && m.reinject.is_empty()
     }
@@ -337,6 +438,7 @@ impl<F: Frame> Connection<F> {
         if len == 0 {
             return match (&t.meta, fin) {
                 (Some(m), true) => Some(m.end()),
+                (None, true) => t.data_fin,
                 _ => None,
             };
         }
@@ -358,7 +460,8 @@ impl<F: Frame> Connection<F> {
     /// `mptcp_tx_sent` with the session at hand.
     pub(super) fn mptcp_tx_sent_of(&self, s: &crate::mptcp::Session) -> Option<u64> {
         let m = self.meta_tx()?;
-        Some(m.nxt.wrapping_sub(s.local_data_start()) + self.fin_sent() as u64)
+        let fin = m.data_fin_out || !self.meta_only && self.fin_sent();
+        Some(m.nxt.wrapping_sub(s.local_data_start()) + fin as u64)
     }
 
     /// The DATA_ACK moved (to `acked` bytes of our data): release what it
@@ -374,10 +477,19 @@ impl<F: Frame> Connection<F> {
         let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
             return;
         };
-        if m.acked(start) > 0 && self.write_blocked && self.send_capacity() > 0 {
+        let before = m.una;
+        let freed = m.acked(start);
+        if m.una != before {
+            let (srtt, out) = (m.slowest_srtt(), m.una < m.nxt);
+            m.level.on_progress(self.now, srtt, out);
+        }
+        if freed > 0 && self.write_blocked && self.send_capacity() > 0 {
             self.write_blocked = false;
             self.events.writable = true;
         }
+        self.mptcp_first_stalled();
+        self.mptcp_meta_advance();
+        self.mptcp_first_done();
     }
 
     /// A DATA_ACK seen on a joined subflow (for the connection).
@@ -408,7 +520,12 @@ impl<F: Frame> Connection<F> {
     /// with a FIN; one still in its handshake or stalled (its path likely
     /// gone) with a RST, and any gives up after `SUBFLOW_LINGER` without
     /// an answer.
-    pub fn mptcp_close_subflow(&mut self) {
+    /// `data_fin`: the connection's first subflow is gone, and this FIN
+    /// carries the connection's DATA_FIN at that DSN.
+    pub fn mptcp_close_subflow(&mut self, data_fin: Option<u64>) {
+        if let (Some(t), Some(d)) = (self.mtx.as_deref_mut(), data_fin) {
+            t.data_fin = Some(d);
+        }
         let handshake = matches!(self.state, State::SynSent | State::SynReceived);
         if handshake || self.rtx_count >= STALL_RTOS {
             self.abort();
@@ -434,7 +551,10 @@ impl<F: Frame> Connection<F> {
         let room = if room < self.fill_mss() { 0 } else { room };
         // Until its FIN is out a subflow may take data (the first one's
         // FIN waits for the connection's last byte, see `mptcp_fin_ok`).
-        let usable = self.may_send_data() && !self.fin_sent() && self.rtx_count < STALL_RTOS;
+        let usable = self.may_send_data()
+            && !self.fin_sent()
+            && self.rtx_count < STALL_RTOS
+            && !self.meta_only;
         SubflowView {
             srtt: self.rtt.srtt().unwrap_or_else(|| self.rtt.rto()),
             room,
@@ -488,6 +608,9 @@ impl<F: Frame> Connection<F> {
     /// The first subflow takes what the scheduler gives it of its
     /// connection's data (frames from `alloc`).
     pub fn mptcp_pull_first(&mut self, alloc: &mut dyn FnMut() -> Option<F>) -> usize {
+        if self.meta_only {
+            return 0;
+        }
         let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
             return 0;
         };
@@ -530,6 +653,18 @@ impl<F: Frame> Connection<F> {
         let Some(a) = sub.mtx.as_deref_mut().and_then(|t| t.peer_data_ack.take()) else {
             return false;
         };
+        self.mptcp_note_data_ack(a)
+    }
+
+    /// The DATA_ACK a joined subflow saw and did not pass on yet (it is
+    /// going: its last news for the connection).
+    pub fn mptcp_last_data_ack(&self) -> Option<RxDsn> {
+        self.mtx.as_deref()?.peer_data_ack
+    }
+
+    /// A DATA_ACK seen on a joined subflow, for the connection's send
+    /// side. Returns whether it moved.
+    pub fn mptcp_note_data_ack(&mut self, a: RxDsn) -> bool {
         let sent = self.mptcp_tx_sent();
         if let (Some(m), Some(sent)) = (self.mp.as_deref_mut(), sent) {
             if m.note_data_ack(a, sent) {
@@ -572,6 +707,8 @@ impl<F: Frame> Connection<F> {
             slot: m.slots.len() - 1,
             csum,
             peer_data_ack: None,
+            data_fin: None,
+            edge_seen: None,
             meta: None,
         }));
         true
@@ -595,6 +732,12 @@ impl<F: Frame> Connection<F> {
         if let Some(s) = m.slots.get_mut(slot) {
             s.gone = true;
             s.view.usable = false;
+        }
+        if self.meta_only && self.state != State::Closed && m.slots.iter().all(|s| s.gone) {
+            // The last subflow of a connection whose first one died
+            // before: nothing is left to carry it.
+            self.events.reset = true;
+            self.enter_closed();
         }
     }
 }
@@ -649,7 +792,10 @@ fn pull<F: Frame>(
     }
     // RFC 8684 §3.3.4: the peer's window is the connection's, from its
     // DATA_ACK: no subflow sends beyond that edge.
-    let edge = m.una.wrapping_add(to.snd_wnd as u64);
+    // The largest DATA_ACK + window seen (`mptcp_rto`), not the latest
+    // DATA_ACK + this subflow's window, which can be older.
+    let seen = to.mtx.as_deref_mut().and_then(|t| t.edge_seen.take());
+    let edge = m.level.edge(m.una, m.end(), seen, to.snd_wnd);
     let redundant = m.sched.kind() == SchedKind::Redundant;
     let opportunistic = m.sched.opportunistic();
     let snd_buf = to.cfg.snd_buf;
@@ -763,6 +909,10 @@ fn pull<F: Frame>(
         given += k;
     }
     let _ = Pick::MAX;
+    if given > 0 {
+        let srtt = m.slowest_srtt();
+        m.level.on_given(now, srtt);
+    }
     given
 }
 

@@ -26,6 +26,11 @@ impl<F: Frame> Connection<F> {
         if self.state == State::Closed {
             return;
         }
+        // The connection's own timer runs on, its first subflow gone or not.
+        self.mptcp_data_rto();
+        if self.meta_only {
+            return;
+        }
         if due(self.timewait_at) {
             self.timewait_at = None;
             self.enter_closed();
@@ -152,6 +157,7 @@ impl<F: Frame> Connection<F> {
                 self.tlp_high = None;
                 self.tlp_pending = false;
                 self.rack_at = None;
+                self.mptcp_first_stalled();
             }
         }
     }
@@ -230,7 +236,7 @@ impl<F: Frame> Connection<F> {
 
     /// Arm or disarm the timers that follow from the current state.
     pub(super) fn update_timers(&mut self) {
-        if self.state == State::Closed {
+        if self.state == State::Closed || self.meta_only {
             return;
         }
         self.arm_fin_wait2();
@@ -304,6 +310,9 @@ impl<F: Frame> Connection<F> {
         if self.state == State::Closed {
             return None;
         }
+        if self.meta_only {
+            return self.mptcp_data_rto_at();
+        }
         // Asked after every operation on the connection: a branch-free min
         // over the armed deadlines (none: u64::MAX) instead of an iterator
         // chain over options.
@@ -317,7 +326,8 @@ impl<F: Frame> Connection<F> {
             .min(at(self.persist_at))
             .min(at(self.fin_wait2_deadline()))
             .min(at(self.keepalive_deadline()))
-            .min(at(self.mptcp_deadline()));
+            .min(at(self.mptcp_deadline()))
+            .min(at(self.mptcp_data_rto_at()));
         (min != u64::MAX).then(|| Instant::from_micros(min))
     }
 }

@@ -196,6 +196,11 @@ pub struct ConnStats {
     /// Ranges of our data sent again on another subflow because the one
     /// that had them stalled or went (RFC 8684 §3.3.6).
     pub mptcp_reinjections: u64,
+    /// Data-level retransmission timeouts: the DATA_ACK did not move for
+    /// a while with data given to subflows, whose oldest range went again
+    /// (RFC 8684 §3.3.6; the peer's data level dropped it, or a subflow
+    /// holding it died).
+    pub mptcp_data_rtos: u64,
     /// Bytes the redundant scheduler sent more than once.
     pub mptcp_redundant_bytes: u64,
     /// Chunks of our data the `minrtt` scheduler sent again on a faster
@@ -240,6 +245,12 @@ pub struct ConnStats {
     pub mptcp_mp_fail_sent: u64,
     /// RSTs sent with MP_FASTCLOSE (RFC 8684 §3.5).
     pub mptcp_fastcloses_sent: u64,
+    /// The first subflow died (reset, timed out, or stalled with only its
+    /// FIN left) while a joined subflow lived: the connection went on
+    /// over the others (RFC 8684 §3.3.6).
+    pub mptcp_first_subflow_ended: u64,
+    /// Segments that arrived on such a dead first subflow (dropped).
+    pub mptcp_dead_subflow_drops: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
     /// 5961 §5.2: blind data injection).
     pub old_ack_drops: u64,
