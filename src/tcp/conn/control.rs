@@ -31,10 +31,18 @@ impl<F: Frame> Connection<F> {
             self.state = State::Closed;
             self.events.closed = true;
         }
+        self.drop_queues_and_timers();
+        self.fin_queued = false;
+        self.syn_pending = false;
+    }
+
+    /// Forget what the TCB still had to send and every timer: the TCB
+    /// sends nothing more (closed, or an MPTCP first subflow become the
+    /// connection only, `mptcp_first`).
+    pub(super) fn drop_queues_and_timers(&mut self) {
         self.sndq.clear();
         self.sb.clear();
         self.rcvq.clear_ooo();
-        self.fin_queued = false;
         self.rtx_at = None;
         self.delack_at = None;
         self.rack_at = None;
@@ -43,7 +51,6 @@ impl<F: Frame> Connection<F> {
         self.timewait_at = None;
         self.una_since = None;
         self.ack_now = false;
-        self.syn_pending = false;
         self.probe_pending = false;
         self.keepalive_pending = false;
     }

@@ -75,14 +75,7 @@ impl<F: Frame> Connection<F> {
     fn mptcp_can_outlive(&self, usable: bool) -> bool {
         !self.meta_only
             && self.join.is_none()
-            && matches!(
-                self.state,
-                State::Established
-                    | State::CloseWait
-                    | State::FinWait1
-                    | State::Closing
-                    | State::LastAck
-            )
+            && self.may_send_data()
             && self.meta_tx().is_some_and(|m| m.joined_alive(usable))
     }
 
@@ -159,19 +152,7 @@ impl<F: Frame> Connection<F> {
         // Its own queues hold copies of the connection's data (kept in
         // the connection's queue until DATA_ACKed) and nothing in order
         // for the data level: all of it goes.
-        self.sndq.clear();
-        self.sb.clear();
-        self.rcvq.clear_ooo();
-        self.rtx_at = None;
-        self.delack_at = None;
-        self.rack_at = None;
-        self.tlp_at = None;
-        self.persist_at = None;
-        self.timewait_at = None;
-        self.una_since = None;
-        self.ack_now = false;
-        self.probe_pending = false;
-        self.keepalive_pending = false;
+        self.drop_queues_and_timers();
         self.rst_pending = None;
         self.mptcp_meta_advance();
     }
