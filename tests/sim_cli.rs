@@ -146,12 +146,12 @@ fn bad_arguments_exit_2_with_one_line() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// `--scheduler` and `--mptcp-cc` on every app command: a bad name, or
+/// `--scheduler` and `--mptcp-cc` on every app command and `sim`: a bad name, or
 /// either without `--mptcp`, is one line and exit 2. Parsed before
 /// anything touches an interface: no root needed.
 #[test]
 fn bad_mptcp_scheduler_or_cc_is_one_line_exit_2() {
-    let apps: [&[&str]; 3] = [
+    let apps: [&[&str]; 4] = [
         &["echo", "--iface", "x=198.18.0.2/24"],
         &["http", "--iface", "x=198.18.0.2/24"],
         &[
@@ -161,6 +161,7 @@ fn bad_mptcp_scheduler_or_cc_is_one_line_exit_2() {
             "--target",
             "198.18.0.2:80",
         ],
+        &["sim"],
     ];
     let cases: [(&[&str], &[&str]); 4] = [
         (

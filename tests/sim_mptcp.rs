@@ -373,3 +373,56 @@ fn lia_beats_one_path_and_yields_to_two_uncoupled() {
     assert!(lia.goodput_mbps >= one.goodput_mbps);
     assert!(lia.goodput_mbps < unc.goodput_mbps);
 }
+
+/// Every scheduler (`xdptcp sim --scheduler`) over two equal 10 Mbit/s
+/// paths, one way: minrtt and roundrobin spread the data over both,
+/// redundant sends all of it on each; then with 1 % loss on both paths
+/// and path 2 dying 1 s in, each still completes intact.
+#[test]
+fn every_scheduler_over_two_paths_and_a_dying_one() {
+    use xdptcp::mptcp::sched::SchedKind;
+    for sched in [
+        SchedKind::MinRtt,
+        SchedKind::RoundRobin,
+        SchedKind::Redundant,
+    ] {
+        let mut p = params(11, [true, true], false);
+        p.conns = 1;
+        p.bidir = false;
+        p.bytes = 4 << 20;
+        p.mptcp_scheduler = sched;
+        p.link.rate_bps = Some(10_000_000);
+        p.extra_paths = vec![p.link.clone()];
+        let r = run_bulk(&p);
+        assert!(r.failure(true).is_none(), "{sched}: {:?}", r.failure(true));
+        assert!(r.intact && r.drained, "{sched}: {:?}", r.error);
+        let sent = [r.paths[0][0].tx_bytes, r.paths[1][0].tx_bytes];
+        println!(
+            "{sched}: path 1 {} bytes, path 2 {} bytes",
+            sent[0], sent[1]
+        );
+        let data = p.bytes as f64;
+        for (i, &b) in sent.iter().enumerate() {
+            let share = b as f64 / data;
+            match sched {
+                // Each carries a copy (and its headers).
+                SchedKind::Redundant => assert!(share > 0.98, "{sched}: path {i} {b}"),
+                _ => assert!((0.3..0.75).contains(&share), "{sched}: path {i} {b}"),
+            }
+        }
+        let redundant = r.stacks[0].mptcp_redundant_bytes;
+        assert_eq!(redundant > 0, sched == SchedKind::Redundant, "{redundant}");
+
+        p.link.loss = 0.01;
+        p.extra_paths = vec![p.link.clone()];
+        p.path_down = Some((1, Duration::from_millis(1000)));
+        let r = run_bulk(&p);
+        assert!(
+            r.failure(true).is_none(),
+            "{sched} dying: {:?}",
+            r.failure(true)
+        );
+        assert!(r.intact && r.drained, "{sched} dying: {:?}", r.error);
+        assert!(r.paths[1][0].dropped_down > 0, "{sched}: path 2 never died");
+    }
+}

@@ -185,7 +185,7 @@ pub struct MptcpSchedArgs {
     pub scheduler: xdptcp::mptcp::sched::SchedKind,
 }
 
-fn parse_scheduler(s: &str) -> Result<xdptcp::mptcp::sched::SchedKind, String> {
+pub(super) fn parse_scheduler(s: &str) -> Result<xdptcp::mptcp::sched::SchedKind, String> {
     s.parse()
 }
 

@@ -1,8 +1,8 @@
 //! `xdptcp sim`: a verified bulk transfer over a simulated link.
 
 use super::args::{
-    parse_ms, parse_pace, parse_path, parse_path_down, parse_prob, parse_rate, parse_size,
-    parse_size_range,
+    parse_ms, parse_pace, parse_path, parse_path_down, parse_prob, parse_rate, parse_scheduler,
+    parse_size, parse_size_range,
 };
 use super::EXIT_USAGE;
 use clap::{Args, ValueEnum};
@@ -11,6 +11,7 @@ use xdptcp::apps::bulk::{RrConfig, Workload};
 use xdptcp::io::mem::bottleneck;
 use xdptcp::io::mem::scenario::{self, BulkParams, BulkReport};
 use xdptcp::io::mem::{Limits, LinkConfig};
+use xdptcp::mptcp::sched::SchedKind;
 use xdptcp::tcp::CcKind;
 
 /// Most connections one run may open.
@@ -133,8 +134,12 @@ pub struct SimArgs {
     #[arg(long)]
     pub mptcp_checksum: bool,
     /// Congestion control across a connection's subflows (see `echo`).
-    #[arg(long, value_enum, default_value = "uncoupled")]
+    #[arg(long, requires = "mptcp", value_enum, default_value = "uncoupled")]
     pub mptcp_cc: super::args::MptcpCcArg,
+    /// Which subflow sends the next chunk (see `echo`): minrtt,
+    /// roundrobin or redundant.
+    #[arg(long, requires = "mptcp", default_value = "minrtt", value_parser = parse_scheduler)]
+    pub scheduler: SchedKind,
     /// Paths between the two hosts (MPTCP subflows): each one more
     /// interface per host, shaped like the link flags say (see --path).
     #[arg(long, value_name = "N")]
@@ -324,6 +329,7 @@ impl SimArgs {
             mptcp: [self.mptcp || self.mptcp_client_only, self.mptcp],
             mptcp_checksum: self.mptcp_checksum,
             mptcp_cc: self.mptcp_cc.into(),
+            mptcp_scheduler: self.scheduler,
             mac_change_at: self.mac_change_ms.map(Duration::from_millis),
             extra_paths: self.extra_paths(&link),
             path_down: self
@@ -405,6 +411,10 @@ impl SimArgs {
         flag(
             "mptcp-cc",
             (self.mptcp_cc == super::args::MptcpCcArg::Lia).then(|| "lia".into()),
+        );
+        flag(
+            "scheduler",
+            (self.scheduler != SchedKind::MinRtt).then(|| self.scheduler.to_string()),
         );
         flag("snd-buf", self.snd_buf.map(|b| b.to_string()));
         flag("rcv-buf", self.rcv_buf.map(|b| b.to_string()));

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xdptcp::io::mem::scenario;
+use xdptcp::mptcp::sched::SchedKind;
 
 #[derive(Args, Debug, Clone)]
 pub struct SwarmArgs {
@@ -156,6 +157,7 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
         mptcp_client_only: false,
         mptcp_checksum: false,
         mptcp_cc: super::args::MptcpCcArg::Uncoupled,
+        scheduler: SchedKind::MinRtt,
         keepalive: None,
         mac_change_ms: None,
         paths: None,
@@ -246,6 +248,13 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
             if chance(r, 33) {
                 a.path_down = Some((2, r.gen_range(1..=2000)));
             }
+            // The scheduler matters only with a second path: minrtt half
+            // the time, roundrobin or redundant a quarter each.
+            a.scheduler = match r.gen_range(0..4) {
+                0 => SchedKind::RoundRobin,
+                1 => SchedKind::Redundant,
+                _ => SchedKind::MinRtt,
+            };
         }
     }
     a

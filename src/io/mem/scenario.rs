@@ -76,6 +76,8 @@ pub struct BulkParams {
     pub mptcp_checksum: bool,
     /// Coupled congestion control of the subflows (both stacks).
     pub mptcp_cc: crate::tcp::MptcpCc,
+    /// Which subflow sends the next chunk (both stacks).
+    pub mptcp_scheduler: crate::mptcp::sched::SchedKind,
     /// More paths between the two hosts, each a segment of its own with
     /// one more interface (and stack) on each host: path `p` (1-based
     /// here, 0 being `link`) joins 198.18.p.1 and 198.18.p.2.
@@ -112,6 +114,7 @@ impl Default for BulkParams {
             mptcp: [false; 2],
             mptcp_checksum: false,
             mptcp_cc: crate::tcp::MptcpCc::Uncoupled,
+            mptcp_scheduler: crate::mptcp::sched::SchedKind::MinRtt,
             extra_paths: Vec::new(),
             path_down: None,
         }
@@ -411,6 +414,7 @@ pub(super) fn tcp_config(p: &BulkParams) -> Config {
         pmtu_probe_interval: p
             .pmtu_probe_interval
             .unwrap_or(Config::default().pmtu_probe_interval),
+        mptcp_scheduler: p.mptcp_scheduler,
         ..Config::default()
     }
 }
