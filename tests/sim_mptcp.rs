@@ -426,3 +426,35 @@ fn every_scheduler_over_two_paths_and_a_dying_one() {
         assert!(r.paths[1][0].dropped_down > 0, "{sched}: path 2 never died");
     }
 }
+
+/// A client that aborts its MPTCP connections mid-way over two paths
+/// (the bulk workload's `--abort-after`): it aborts once everything it
+/// wrote is acknowledged at the data level. With roundrobin, part of it
+/// is acknowledged on the joined subflow only; waiting for the first
+/// subflow's own byte count to cover it all (as this app once did) never
+/// aborted, and the run stalled for its hour (swarm --multipath, CI
+/// seed, run 4866).
+#[test]
+fn aborts_over_two_paths_wait_for_the_data_level_ack() {
+    let mut p = params(12, [true, true], false);
+    p.conns = 4;
+    p.bidir = false;
+    p.bytes = 1 << 20;
+    p.work.abort_after = Some(600 << 10);
+    p.link.rate_bps = Some(10_000_000);
+    p.keepalive = Some(Duration::from_secs(10));
+    p.mptcp_scheduler = xdptcp::mptcp::sched::SchedKind::RoundRobin;
+    p.extra_paths = vec![p.link.clone()];
+    let r = run_bulk(&p);
+    assert!(r.failure(true).is_none(), "{:?}", r.failure(true));
+    assert!(r.intact && r.drained, "{:?}", r.error);
+    for c in &r.connections {
+        let want = if c.index % 2 == 1 {
+            "aborted"
+        } else {
+            "completed"
+        };
+        assert_eq!(c.outcome, want, "{c:?}");
+    }
+    assert!(r.stacks[0].mptcp_bytes_joined > 0, "{:?}", r.stacks[0]);
+}

@@ -51,8 +51,9 @@ impl ClientConn {
         if self.aborted || !self.tx.stopped() {
             return;
         }
-        let acked = stack.conn_stats(id).map_or(0, |s| s.bytes_acked);
-        if acked >= self.tx.sent {
+        // At the data level: an MPTCP connection's other subflows carry
+        // part of it.
+        if stack.all_acked(id).unwrap_or(false) {
             self.aborted = true;
             let _ = stack.abort(id);
         }
