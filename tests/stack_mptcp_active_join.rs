@@ -783,3 +783,32 @@ fn a_withdrawn_address_is_removed_with_remove_addr() {
     assert_eq!(to_b2(&n), 0);
     assert_eq!(n.b.counters().mptcp_add_addr_sent, 1);
 }
+
+/// B's address B2 comes back after its withdrawal
+/// (`Stack::mptcp_restore_address`, an interface up again): B announces
+/// it again (RFC 8684 §3.4.1: an Address ID may be reused after its
+/// REMOVE_ADDR), A joins it again, and data flows over it.
+#[test]
+fn a_restored_address_is_announced_and_joined_again() {
+    let (mut n, _log) = server_announcing(false);
+    let (id, bid) = n.connect(b"first subflow");
+    n.run_for(Duration::from_millis(300));
+    let to_b2 = |n: &Net| {
+        n.a.connections()
+            .filter(|(t, _)| *t.remote.ip() == IP_B2)
+            .count()
+    };
+    assert_eq!(n.b.mptcp_withdraw_address(IP_B2), 1);
+    n.run_for(Duration::from_millis(300));
+    assert_eq!(to_b2(&n), 0);
+    assert!(!n.b.mptcp_restore_address(IP_A), "never withdrawn");
+    assert!(n.b.mptcp_restore_address(IP_B2));
+    assert!(!n.b.mptcp_restore_address(IP_B2), "restored already");
+    n.run_for(Duration::from_millis(300));
+    let cb = n.b.counters();
+    assert_eq!(cb.mptcp_add_addr_sent, 2, "{cb:?}");
+    assert_eq!(cb.mptcp_add_addr_echoed, 2);
+    assert_eq!(to_b2(&n), 1, "A joined B2 again");
+    assert_eq!(n.b.counters().mptcp_joins_accepted, 3);
+    n.echo(id, bid, b"after the return");
+}

@@ -1292,3 +1292,90 @@ fn linux_mptcp_joins_across_workers_are_handed_to_the_token_worker() {
         assert_eq!(worker_counter(&report, name), 0, "{name}");
     }
 }
+
+/// Issue 8, path management driven by the interfaces: our second
+/// interface loses its carrier mid-connection (its veth peer set down):
+/// the runtime withdraws its address, so Linux gets REMOVE_ADDR on the
+/// first subflow and drops its subflow to it (RFC 8684 §3.4.2: before,
+/// nothing told Linux, which kept the dead subflow until its own
+/// timeouts). The carrier comes back: we announce the address again and
+/// Linux joins it again. The echo completes intact over it all (the
+/// client reads only after 4 s, so the connection is still there).
+#[test]
+fn linux_mptcp_interface_down_and_up_withdraws_and_announces_again() {
+    let t = "linux_mptcp_interface_down_and_up_withdraws_and_announces_again";
+    if !ready(t) {
+        return;
+    }
+    let h = announce_client_harness("xl", false);
+    let stats = std::env::temp_dir().join(format!("xdptcp-xl-{}.json", std::process::id()));
+    let second = format!("{}s1=198.18.1.2/16", h.prefix);
+    let echo = start_echo(
+        &h,
+        &[
+            "--iface",
+            &second,
+            "--mptcp",
+            "--mptcp-subflows",
+            "2",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let k1 = format!("{}k1", h.prefix);
+    let n = bulk_bytes();
+    // Bounded wait (50 ms steps) until Linux's counter `mib` reaches `at_least`.
+    let wait_mib = |mib: &str, at_least: u64, steps: u32| {
+        for _ in 0..steps {
+            if linux_mib(&h, mib) >= at_least {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    let link = |state: &str| {
+        let out = h.run("k", &["ip", "link", "set", "dev", k1.as_str(), state]);
+        assert!(out.status.success(), "ip link set {k1} {state}");
+    };
+    let (r, removed, joined_again) = std::thread::scope(|sc| {
+        let client = sc.spawn(|| linux_client_with(&h, 262, n, 41, 1, 4.0));
+        assert!(
+            wait_mib("MPTcpExtMPJoinSynAckRx", 1, 100),
+            "Linux never joined"
+        );
+        link("down");
+        let removed = wait_mib("MPTcpExtRmAddr", 1, 40);
+        link("up");
+        let joined_again = wait_mib("MPTcpExtMPJoinSynAckRx", 2, 60);
+        (client.join().expect("client"), removed, joined_again)
+    });
+    let what = "second interface down and up";
+    eprintln!("{what}: Linux MPTcpExt: {}", linux_mibs_nonzero(&h));
+    let echo = intact_or_stop(&h, echo, &r, what);
+    assert_mptcp_echo(&r, n, what);
+    let (_, report) = join_report(echo, &stats);
+    let v = [
+        "mptcp_remove_addr_sent",
+        "mptcp_add_addr_sent",
+        "mptcp_subflows_withdrawn",
+        "mptcp_joins_accepted",
+    ]
+    .map(|c| common::stack_counter(&report, c));
+    let ws = report["workers"].as_array().cloned().unwrap_or_default();
+    let down: u64 = ws.iter().filter_map(|w| w["links_down"].as_u64()).sum();
+    let up: u64 = ws.iter().filter_map(|w| w["links_up"].as_u64()).sum();
+    eprintln!(
+        "{what}: xdptcp remove_addr sent {} add_addr sent {} subflows withdrawn {} joins accepted {}; \
+         carrier lost {down} back {up}",
+        v[0], v[1], v[2], v[3]
+    );
+    assert_eq!((down, up), (1, 1));
+    assert!(removed, "Linux got no REMOVE_ADDR");
+    assert_eq!(v[0], 1);
+    assert_eq!(v[2], 1, "our subflow over the dead interface was reset");
+    assert!(joined_again, "Linux did not join the address again");
+    assert_eq!(v[1], 2, "announced, then announced again");
+    assert_eq!(v[3], 2);
+    assert!(linux_mib(&h, "MPTcpExtAddAddr") >= 2);
+}

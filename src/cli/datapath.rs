@@ -225,6 +225,12 @@ pub fn print_report(r: &RunReport) {
                 w.worker, w.mptcp_joins_handed, w.token_conflicts, w.token_directory_full
             );
         }
+        if w.links_down + w.links_up > 0 {
+            eprintln!(
+                "xdptcp: worker {} interfaces: carrier lost {} (addresses withdrawn from MPTCP connections), back {}",
+                w.worker, w.links_down, w.links_up
+            );
+        }
         let d = w.devices.iter().fold((0, 0, 0, 0), |a, d| {
             (
                 a.0 + d.tx_zero_copy,

@@ -79,11 +79,24 @@ impl PathManager {
     }
 
     /// The peer withdrew Address ID `id` (REMOVE_ADDR, §3.4.2): no new
-    /// subflow goes there. Returns whether it was known.
+    /// subflow goes there until it is announced again. Returns whether
+    /// it was known.
     pub fn remove_remote(&mut self, id: u8) -> bool {
         let before = self.remotes.len();
         self.remotes.retain(|r| r.id != id);
+        // Announced again later, it is a new address to try.
+        self.tried.retain(|t| t.1 != id || id == 0);
         before != self.remotes.len()
+    }
+
+    /// Our address `ip` is usable again after a withdrawal (RFC 8684
+    /// §3.4.2): the pairs leaving from it may be tried again, but for the
+    /// first subflow's own.
+    pub fn restore_local(&mut self, ip: Ipv4Addr) -> bool {
+        let first = (self.first, 0);
+        let before = self.tried.len();
+        self.tried.retain(|t| t.0.ip != ip || *t == first);
+        before != self.tried.len()
     }
 
     /// The peer's addresses known now (the first one's ID is 0).

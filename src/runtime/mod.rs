@@ -4,6 +4,7 @@
 //! ownership with hand-off rings; signals, counters, `--stats-json`, `--pcap`.
 
 pub mod directory;
+pub mod links;
 pub mod owner;
 pub mod report;
 pub mod tokens;
@@ -427,6 +428,11 @@ where
     } else {
         0
     }));
+    // Carriers as they are now: an interface down already is withdrawn
+    // when the workers start.
+    let names: Vec<String> = cfg.ifaces.iter().map(|i| i.name.clone()).collect();
+    let links = Arc::new(links::LinkWatch::new(names.len()));
+    links.poll(&names);
     let stats: Vec<WorkerStats> = std::thread::scope(|scope| {
         let handles: Vec<_> = per_worker
             .into_iter()
@@ -446,6 +452,7 @@ where
                     stop_sync: stop_sync.clone(),
                     directory: directory.clone(),
                     tokens: tokens.clone(),
+                    links: links.clone(),
                     busy_poll: cfg.busy_poll.is_some(),
                     epoch,
                 };
@@ -456,10 +463,16 @@ where
             })
             .collect();
         let deadline = cfg.duration.map(|d| std::time::Instant::now() + d);
+        let mut polled = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) && !handles.iter().all(|h| h.is_finished()) {
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            let now = std::time::Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
                 stop.store(true, Ordering::Relaxed);
                 break;
+            }
+            if now.duration_since(polled) >= links::PERIOD {
+                polled = now;
+                links.poll(&names);
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -3,6 +3,7 @@
 //! other workers (the flows it owns that arrived on their queues).
 
 use super::directory::FlowDirectory;
+use super::links::LinkWatch;
 use super::owner::{classify, join_token, tuple_hash, Dest};
 use super::tokens::{TokenDirectory, TokenInsert};
 use crate::app::{dispatch, App};
@@ -12,6 +13,7 @@ use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
 use crate::stack::{Stack, StackConfig, StackCounters};
 use crate::time::Instant;
+use core::net::Ipv4Addr;
 use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
@@ -127,6 +129,10 @@ pub struct WorkerStats {
     /// are unique per stack; its joins go to that worker, whose HMAC
     /// check refuses them).
     pub token_conflicts: u64,
+    /// Interfaces seen losing their carrier (their addresses withdrawn
+    /// from MPTCP connections) and getting it back.
+    pub links_down: u64,
+    pub links_up: u64,
     pub loops: u64,
     pub sleeps: u64,
     pub stacks: Vec<StackCounters>,
@@ -162,6 +168,8 @@ pub struct WorkerSetup {
     pub directory: Arc<FlowDirectory>,
     /// Which worker holds which MPTCP token (shared by the workers).
     pub tokens: Arc<TokenDirectory>,
+    /// Each interface's carrier (read by the main thread).
+    pub links: Arc<LinkWatch>,
     /// Drive the sockets' busy polling each loop (`--busy-poll`).
     pub busy_poll: bool,
     pub epoch: std::time::Instant,
@@ -169,6 +177,38 @@ pub struct WorkerSetup {
 
 fn now(epoch: std::time::Instant) -> Instant {
     Instant::from_micros(epoch.elapsed().as_micros() as u64)
+}
+
+/// RFC 8684 §3.4.2: the addresses of an interface that lost its carrier
+/// are withdrawn from this worker's MPTCP connections (REMOVE_ADDR, its
+/// subflows reset) and restored when it is back (announced and joined
+/// again).
+fn follow_links(
+    links: &LinkWatch,
+    seen: &mut [bool],
+    stacks: &mut [Stack<XdpDevice>],
+    st: &mut WorkerStats,
+) {
+    for (i, was) in seen.iter_mut().enumerate() {
+        let up = links.is_up(i);
+        if up == *was {
+            continue;
+        }
+        *was = up;
+        let addrs: Vec<Ipv4Addr> = stacks[i].config().addrs.iter().map(|a| a.addr).collect();
+        for ip in addrs {
+            if up {
+                crate::stack::mptcp_restore_address(stacks, ip);
+            } else {
+                crate::stack::mptcp_withdraw_address(stacks, ip);
+            }
+        }
+        if up {
+            st.links_up += 1;
+        } else {
+            st.links_down += 1;
+        }
+    }
 }
 
 /// Connections reset at a time when a run stops, between drains of the
@@ -190,6 +230,7 @@ pub fn run<A: RuntimeApp>(
         stop_sync,
         directory,
         tokens,
+        links,
         busy_poll,
         epoch,
     } = setup;
@@ -268,9 +309,18 @@ pub fn run<A: RuntimeApp>(
     for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
         dispatch(stack, app, t0);
     }
+    // The carriers this worker acted on; none when no connection can use
+    // another path (one interface, or no MPTCP).
+    let mut link_gen = 0;
+    let mut links_seen: Vec<bool> = vec![true; n_ifaces];
+    let multipath = n_ifaces > 1 && stacks.iter().any(|s| s.config().tcp.mptcp);
     while !stop.load(Ordering::Relaxed) {
         st.loops += 1;
         let t = now(epoch);
+        if multipath && links.generation() != link_gen {
+            link_gen = links.generation();
+            follow_links(&links, &mut links_seen, &mut stacks, &mut st);
+        }
         let mut work = 0usize;
         #[allow(clippy::needless_range_loop)] // `stacks[i]` is re-borrowed per frame
         for i in 0..stacks.len() {

@@ -131,6 +131,16 @@ impl Tokens {
         Some((l, r, pm.local_id(l, locals)))
     }
 
+    /// Our address `ip` came back: every path manager may open subflows
+    /// from it again.
+    pub(super) fn pm_restore_local(&mut self, ip: core::net::Ipv4Addr) {
+        for (&token, t) in self.in_use.iter_mut() {
+            if t.pm.as_deref_mut().is_some_and(|pm| pm.restore_local(ip)) {
+                self.pm_work.due.push(token);
+            }
+        }
+    }
+
     /// Announced and withdrawn addresses for the path manager of
     /// `token` (`port`: the first subflow's remote port, for
     /// announcements without one). Before the path manager starts they

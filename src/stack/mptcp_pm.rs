@@ -264,6 +264,34 @@ impl<D: Device> Stack<D> {
         sent
     }
 
+    /// Our address `ip`, withdrawn (see [`mptcp_withdraw_address`]), is
+    /// usable again (an interface back up): connections we accepted
+    /// announce it again (RFC 8684 §3.4.1), path managers may join from
+    /// it again, and it accepts joins. Call it on every stack of the
+    /// worker (see [`mptcp_restore_address`]). False when it was not
+    /// withdrawn here.
+    pub fn mptcp_restore_address(&mut self, ip: Ipv4Addr) -> bool {
+        let before = self.mptcp.withdrawn.len();
+        self.mptcp.withdrawn.retain(|&w| w != ip);
+        if before == self.mptcp.withdrawn.len() {
+            return false;
+        }
+        self.mptcp.pm_restore_local(ip);
+        if self.cfg.tcp.mptcp_max_subflows > 0 && self.cfg.tcp.mptcp_announce {
+            let accepted: Vec<ConnId> = self
+                .conns
+                .ids()
+                .filter(|&c| {
+                    self.conns
+                        .get(c)
+                        .is_some_and(|e| e.mptcp_meta_open() && e.listener.is_some())
+                })
+                .collect();
+            self.mptcp.pm_work.announce.extend(accepted);
+        }
+        true
+    }
+
     /// Reset the subflows of connection `meta` (here: `owner` None; in
     /// stack `owner`) leaving from our address `ip`.
     pub(super) fn mptcp_close_local(
@@ -449,6 +477,16 @@ pub(super) fn assign_addr_ids<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S
             .collect();
         s.mptcp.addr_ids = ids;
     }
+}
+
+/// [`Stack::mptcp_restore_address`] on every stack of a worker.
+pub fn mptcp_restore_address<D: Device, S: BorrowMut<Stack<D>>>(
+    stacks: &mut [S],
+    ip: Ipv4Addr,
+) -> bool {
+    stacks.iter_mut().fold(false, |any, s| {
+        s.borrow_mut().mptcp_restore_address(ip) | any
+    })
 }
 
 /// [`Stack::mptcp_withdraw_address`] on every stack of a worker.
