@@ -181,25 +181,32 @@ fn now(epoch: std::time::Instant) -> Instant {
 
 /// RFC 8684 §3.4.2: the addresses of an interface that lost its carrier
 /// are withdrawn from this worker's MPTCP connections (REMOVE_ADDR, its
-/// subflows reset) and restored when it is back (announced and joined
-/// again).
+/// subflows reset), unless an interface still up owns them too, and
+/// restored when it is back (announced and joined again).
 fn follow_links(
     links: &LinkWatch,
     seen: &mut [bool],
     stacks: &mut [Stack<XdpDevice>],
     st: &mut WorkerStats,
 ) {
-    for (i, was) in seen.iter_mut().enumerate() {
+    for i in 0..seen.len() {
         let up = links.is_up(i);
-        if up == *was {
+        if up == seen[i] {
             continue;
         }
-        *was = up;
+        seen[i] = up;
         let addrs: Vec<Ipv4Addr> = stacks[i].config().addrs.iter().map(|a| a.addr).collect();
         for ip in addrs {
+            // An address that another interface still up owns too (one
+            // address behind several interfaces) is still ours to use:
+            // only the subflows on the dead interface die, of their own
+            // timeouts.
+            let elsewhere = (0..seen.len()).any(|j| {
+                j != i && seen[j] && stacks[j].config().addrs.iter().any(|a| a.addr == ip)
+            });
             if up {
                 crate::stack::mptcp_restore_address(stacks, ip);
-            } else {
+            } else if !elsewhere {
                 crate::stack::mptcp_withdraw_address(stacks, ip);
             }
         }

@@ -64,6 +64,9 @@ pub(super) struct Foreign {
     /// Subflows here whose connection is in another stack: (subflow, the
     /// other stack, the connection there), for the scheduler.
     pub(super) subs: Vec<(ConnId, usize, ConnId)>,
+    /// Path-management signals received here for a connection in another
+    /// stack: (the other stack, the connection there, the signals).
+    pub(super) signals: Vec<(usize, ConnId, crate::mptcp::pm::Signals)>,
 }
 
 impl Foreign {
@@ -163,6 +166,11 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                     s.iface.counters.mptcp_joins_rejected_token += 1;
                     s.send_join_reset(p.now, &p.tuple, &p.seg);
                 }
+            }
+        }
+        while let Some((j, meta, sig)) = stacks[i].borrow_mut().mptcp.foreign.signals.pop() {
+            if let Some(s) = stacks.get_mut(j) {
+                s.borrow_mut().mptcp_follow_signals(meta, &sig);
             }
         }
         while let Some((j, meta, token, slot, ack)) =

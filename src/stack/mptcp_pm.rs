@@ -12,6 +12,7 @@
 use super::tcp_table::ConnEntry;
 use super::{ConnId, JoinTarget, Stack};
 use crate::io::Device;
+use crate::mptcp::pm::Signals;
 use crate::mptcp::{Join, LocalAddr, PathManager};
 use crate::tcp::{Connection, FourTuple};
 use core::net::{Ipv4Addr, SocketAddrV4};
@@ -149,9 +150,11 @@ impl<D: Device> Stack<D> {
 
     /// The path-management signals subflow `id` received (RFC 8684
     /// §3.4): announced addresses go to its connection's path manager
-    /// (kept until it starts), withdrawn ones close their subflows.
-    /// Signals on a subflow whose connection is in another stack are
-    /// not followed (Linux sends them on the first subflow).
+    /// (kept until it starts), withdrawn ones close their subflows. A
+    /// subflow whose connection is in another stack of the worker hands
+    /// them over (`mptcp_route`): Linux sends them on whichever subflow
+    /// it likes, e.g. the REMOVE_ADDR of its first subflow's address on
+    /// the other one.
     pub(super) fn mptcp_on_signals(&mut self, id: ConnId) {
         let Some(e) = self.conns.get_mut(id) else {
             return;
@@ -159,11 +162,15 @@ impl<D: Device> Stack<D> {
         let Some(sig) = e.conn.mptcp_take_signals() else {
             return;
         };
-        let meta = match (e.subflow_of, e.foreign_of) {
-            (Some(m), _) => m,
-            (None, Some(_)) => return,
-            (None, None) => id,
-        };
+        match (e.subflow_of, e.foreign_of) {
+            (Some(m), _) => self.mptcp_follow_signals(m, &sig),
+            (None, Some((stack, m))) => self.mptcp.foreign.signals.push((stack, m, sig)),
+            (None, None) => self.mptcp_follow_signals(id, &sig),
+        }
+    }
+
+    /// Signals for connection `meta` (here), from any of its subflows.
+    pub(super) fn mptcp_follow_signals(&mut self, meta: ConnId, sig: &Signals) {
         let Some(m) = self.conns.get(meta) else {
             return;
         };
@@ -172,11 +179,19 @@ impl<D: Device> Stack<D> {
             return;
         };
         for &addr_id in &sig.removed {
-            if addr_id != 0 {
-                self.mptcp.pm_work.removals.push((meta, Some(addr_id)));
+            // Address ID 0 is the peer's end of the first subflow, and of
+            // any join it made from there.
+            self.mptcp.pm_work.removals.push((meta, Some(addr_id)));
+            if addr_id == 0
+                && self
+                    .conns
+                    .get_mut(meta)
+                    .is_some_and(|e| e.conn.mptcp_first_removed())
+            {
+                self.mark_dirty(meta);
             }
         }
-        self.mptcp.pm_signal(token, &sig, port);
+        self.mptcp.pm_signal(token, sig, port);
     }
 
     /// The application aborts connection `id`: if it is an MPTCP

@@ -104,6 +104,19 @@ impl<F: Frame> Connection<F> {
         true
     }
 
+    /// RFC 8684 §3.4.2: the peer withdrew Address ID 0, its end of this
+    /// first subflow ("the receiver MUST close the subflows that use it"):
+    /// while a joined subflow carries the connection on, this one's role
+    /// ends now (its data goes on the others) instead of when its path
+    /// times out. Returns whether it ended.
+    pub fn mptcp_first_removed(&mut self) -> bool {
+        if !self.mptcp_can_outlive(false) {
+            return false;
+        }
+        self.mptcp_end_first_role();
+        true
+    }
+
     /// The application closed, every byte is DATA_ACKed, and the first
     /// subflow is stalled (`DEAD_RTOS` timeouts in a row: its path looks
     /// dead) while a joined subflow works: its FIN, which would carry the
