@@ -93,7 +93,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let t = ALL[(x % COUNT as u64) as usize];
-            let at = (x >> 8) % 4 != 0;
+            let at = !(x >> 8).is_multiple_of(4);
             s.set(t, at.then(|| Instant::from_micros((x >> 16) % 50)));
             let min = ALL.iter().filter_map(|&t| s.get(t)).min();
             assert_eq!(min.map_or(u64::MAX, Instant::micros), s.next_us());
