@@ -135,7 +135,26 @@ pub(crate) struct ArpCache<F> {
     next_gen: u32,
     /// No entry has a deadline before this (may be early, never late).
     deadline: Option<Instant>,
+    /// The last transmit lookup of a REACHABLE (or static) entry, reused
+    /// without a table lookup until `TxMemo::until`; forgotten by every
+    /// change to the table (and by `poll`, which runs the NUD timers).
+    memo: Option<TxMemo>,
 }
+
+/// See [`ArpCache::memo`].
+#[derive(Debug, Clone, Copy)]
+struct TxMemo {
+    ip: Ipv4Addr,
+    mac: MacAddr,
+    /// Before the entry leaves REACHABLE, and at most `MEMO_FOR` after the
+    /// entry's `last_used` was written.
+    until: Instant,
+}
+
+/// How long a memoized lookup stands in for the table's: the entry's
+/// `last_used` (which only its garbage collection reads, once it is
+/// STALE) is at most this late.
+const MEMO_FOR: Duration = Duration::from_secs(1);
 
 impl<F> ArpCache<F> {
     /// A cache queueing at most `queue_max` packets per next hop and
@@ -156,6 +175,7 @@ impl<F> ArpCache<F> {
             order: VecDeque::new(),
             next_gen: 0,
             deadline: None,
+            memo: None,
         }
     }
 
@@ -185,6 +205,9 @@ impl<F> ArpCache<F> {
     /// Like [`ArpCache::lookup`], for a packet about to leave: a use of a
     /// STALE entry starts its check (RFC 4861 §7.3.3: STALE → DELAY).
     pub(crate) fn lookup_for_tx(&mut self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        if let Some(m) = self.memo.filter(|m| m.ip == ip && now < m.until) {
+            return Some(m.mac);
+        }
         let delay = self.t.delay;
         let Some(Entry::Resolved {
             mac,
@@ -196,6 +219,17 @@ impl<F> ArpCache<F> {
         };
         *last_used = now;
         let mac = *mac;
+        // REACHABLE (or static) stays usable as is until `until`.
+        let memo_until = match nud {
+            Some(Nud::Reachable { until }) => (*until).min(now + MEMO_FOR),
+            None => now + MEMO_FOR,
+            _ => now,
+        };
+        self.memo = (memo_until > now).then_some(TxMemo {
+            ip,
+            mac,
+            until: memo_until,
+        });
         let start_delay = match nud {
             Some(Nud::Reachable { until }) => *until <= now,
             Some(Nud::Stale) => true,
@@ -212,6 +246,8 @@ impl<F> ArpCache<F> {
     /// RFC 4861 §7.3.1: the upper layer saw forward progress to `ip` (an
     /// ACK of new data, new in-order data): the entry is REACHABLE again.
     pub(crate) fn confirm(&mut self, ip: Ipv4Addr, now: Instant) {
+        // The new reachable time may end before the memoized one.
+        self.memo = None;
         if let Some(Entry::Resolved { nud: Some(_), .. }) = self.map.get(&ip) {
             let until = self.reachable_until(ip, now);
             if let Some(Entry::Resolved { nud, .. }) = self.map.get_mut(&ip) {
@@ -224,6 +260,7 @@ impl<F> ArpCache<F> {
     /// entry is no longer trusted (it goes STALE, so its next use checks
     /// it). Linux does the same through `dst_negative_advice`.
     pub(crate) fn reverify(&mut self, ip: Ipv4Addr) {
+        self.memo = None;
         if let Some(Entry::Resolved {
             nud: Some(n @ Nud::Reachable { .. }),
             ..
@@ -251,6 +288,7 @@ impl<F> ArpCache<F> {
     /// Drop the oldest packet of the resolution that has waited longest,
     /// to make room under the total bound.
     fn evict_oldest(&mut self) -> Option<Waiting<F>> {
+        self.memo = None;
         while let Some((ip, g)) = self.order.pop_front() {
             let Some(Entry::Pending {
                 queue, gen, listed, ..
@@ -292,6 +330,7 @@ impl<F> ArpCache<F> {
     /// Over the per-hop or the total bound the oldest waiting packet is
     /// handed back to be dropped (Linux `__neigh_event_send`).
     pub(crate) fn enqueue(&mut self, ip: Ipv4Addr, pkt: Waiting<F>, now: Instant) -> Enqueued<F> {
+        self.memo = None;
         let queue_max = self.queue_max;
         let mut start = false;
         let full = self.map.len() >= ARP_CACHE_MAX;
@@ -376,6 +415,7 @@ impl<F> ArpCache<F> {
         create: bool,
         solicited: bool,
     ) -> Option<VecDeque<Waiting<F>>> {
+        self.memo = None;
         let room = self.map.len() < ARP_CACHE_MAX;
         let fresh = if solicited {
             Nud::Reachable {
@@ -431,6 +471,7 @@ impl<F> ArpCache<F> {
         ip: Ipv4Addr,
         mac: MacAddr,
     ) -> Option<VecDeque<Waiting<F>>> {
+        self.memo = None;
         let e = Entry::Resolved {
             mac,
             nud: None,
@@ -462,6 +503,7 @@ impl<F> ArpCache<F> {
         if self.deadline.is_none_or(|d| now < d) {
             return Polled::default();
         }
+        self.memo = None;
         let t = self.t;
         let mut out = Polled::default();
         let mut deadline: Option<Instant> = None;
@@ -693,6 +735,34 @@ mod tests {
         c.learn(IP, MAC, s(205), false, true);
         assert!(poll(&mut c, s(206)).0.is_empty());
         assert_eq!(c.lookup_for_tx(IP, s(206)), Some(MAC));
+    }
+
+    /// The memoized transmit lookup answers as the table would: it ends
+    /// with REACHABLE (the next use starts DELAY), and a new MAC or a
+    /// re-verification replaces it at once.
+    #[test]
+    fn memoized_lookup_follows_the_table() {
+        let probe = Request {
+            ip: IP,
+            unicast: Some(MAC),
+        };
+        let mut c = cache(4);
+        c.learn(IP, MAC, s(0), true, true);
+        // Used every 0.5 s, never polled: REACHABLE ends by 45 s, so the
+        // use at 46 s starts DELAY and a probe follows 5 s later.
+        for ms in (0..=46_000).step_by(500) {
+            assert_eq!(c.lookup_for_tx(IP, Instant::from_millis(ms)), Some(MAC));
+        }
+        assert_eq!(poll(&mut c, s(51)).0, vec![probe]);
+
+        let mut c = cache(4);
+        c.learn(IP, MAC, s(0), true, true);
+        assert_eq!(c.lookup_for_tx(IP, s(1)), Some(MAC));
+        c.reverify(IP);
+        assert_eq!(c.lookup_for_tx(IP, s(1)), Some(MAC));
+        assert_eq!(poll(&mut c, s(6)).0, vec![probe]);
+        c.learn(IP, MAC2, s(7), false, false);
+        assert_eq!(c.lookup_for_tx(IP, s(7)), Some(MAC2));
     }
 
     #[test]

@@ -196,11 +196,18 @@ impl<D: Device> Stack<D> {
         nud_feedback(&mut self.iface, e, self.now);
 
         // The common case (most calls on a busy connection: a send, a read,
-        // a flush, an ACK): nothing to tell the application, established
-        // and counted as such. Everything below would be a no-op but the
-        // timer.
-        if ev == ConnEvents::default() && state == State::Established && e.connected && !e.half_open
-        {
+        // a flush, an ACK, data): established and counted as such, nothing
+        // to tell the application but that it may read or write.
+        // Everything below would do only this and the timer.
+        let io_only = ConnEvents {
+            readable: ev.readable,
+            writable: ev.writable,
+            ..ConnEvents::default()
+        };
+        if ev == io_only && state == State::Established && e.connected && !e.half_open {
+            if e.visible && !e.detached {
+                Self::io_events(&mut self.events, id, e, ev);
+            }
             Self::rearm_entry(&mut self.timers, id, e);
             return;
         }
@@ -340,6 +347,25 @@ impl<D: Device> Stack<D> {
             self.time_wait += 1;
         }
         self.rearm(id);
+    }
+
+    /// `Readable` and `Writable` for the application, once each until it
+    /// acts on them (as the general path below, which also orders them
+    /// around `ReadClosed`).
+    fn io_events(
+        events: &mut std::collections::VecDeque<Event>,
+        id: ConnId,
+        e: &mut ConnEntry<D::Frame>,
+        ev: ConnEvents,
+    ) {
+        if ev.readable && !e.readable_queued {
+            e.readable_queued = true;
+            events.push_back(Event::Readable { id });
+        }
+        if ev.writable && !e.writable_queued {
+            e.writable_queued = true;
+            events.push_back(Event::Writable { id });
+        }
     }
 
     /// Remove a connection, letting it emit a last segment (the RST of an

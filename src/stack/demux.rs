@@ -181,7 +181,10 @@ impl<D: Device> Stack<D> {
                     if seg.flags.fin() {
                         e.note_fin(before, &seg, end - pstart);
                     }
-                    self.mark_dirty(id);
+                    if !e.dirty {
+                        e.dirty = true;
+                        self.dirty.push(id);
+                    }
                     self.after_op(id);
                 }
                 return;

@@ -34,6 +34,7 @@ mod plpmtud;
 mod pmtu;
 mod pressure;
 mod prr;
+mod timer_set;
 mod timers;
 mod types;
 
@@ -49,6 +50,7 @@ use super::send::SendBuffer;
 use super::{Config, FourTuple, SeqNumber, TcpRepr};
 use crate::io::{Frame, Pkt};
 use crate::time::Instant;
+use timer_set::Timer;
 
 /// Loss recovery phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,26 +157,19 @@ pub struct Connection<F: Frame> {
     syn_sent_at: Option<Instant>,
     syn_retransmitted: bool,
 
-    // Timers (absolute deadlines).
-    rtx_at: Option<Instant>,
+    /// The timers with an absolute deadline, and the earliest of them.
+    timers: timer_set::TimerSet,
     /// Consecutive RTO expirations without progress.
     rtx_count: u32,
-    delack_at: Option<Instant>,
-    /// RFC 8985 §6.2 reordering timer.
-    rack_at: Option<Instant>,
-    /// RFC 8985 §7 probe timeout.
-    tlp_at: Option<Instant>,
     /// SND.NXT when the outstanding tail loss probe was sent.
     tlp_high: Option<SeqNumber>,
     tlp_pending: bool,
-    persist_at: Option<Instant>,
     persist_backoff: u32,
     /// Zero-window probes sent since the peer last answered.
     probes_unanswered: u32,
     /// A zero-window probe is (or was) outstanding: persist, not RTO.
     persisting: bool,
     probe_pending: bool,
-    timewait_at: Option<Instant>,
     last_rx: Instant,
     keepalive_sent: u32,
     keepalive_pending: bool,
@@ -283,19 +278,14 @@ impl<F: Frame> Connection<F> {
             syn_pending: false,
             syn_sent_at: None,
             syn_retransmitted: false,
-            rtx_at: None,
+            timers: timer_set::TimerSet::default(),
             rtx_count: 0,
-            delack_at: None,
-            rack_at: None,
-            tlp_at: None,
             tlp_high: None,
             tlp_pending: false,
-            persist_at: None,
             persist_backoff: 0,
             probes_unanswered: 0,
             persisting: false,
             probe_pending: false,
-            timewait_at: None,
             last_rx: now,
             keepalive_sent: 0,
             keepalive_pending: false,
@@ -419,6 +409,7 @@ impl<F: Frame> Connection<F> {
 
     /// The earliest instant at which `handle_timeout` or `poll_transmit`
     /// has something to do, if any.
+    #[inline]
     pub fn poll_at(&self) -> Option<Instant> {
         self.next_deadline()
     }
@@ -741,9 +732,9 @@ impl<F: Frame> Connection<F> {
         // A first subflow whose role ended (`mptcp_first`) has nothing in
         // flight any more: its data went to the other subflows.
         let data_state = !self.meta_only && (self.may_send_data() || self.state == State::FinWait2);
-        let timer = [self.rtx_at, self.persist_at, self.tlp_at, self.rack_at]
-            .iter()
-            .any(|t| t.is_some());
+        let timer = [Timer::Rtx, Timer::Persist, Timer::Tlp, Timer::Rack]
+            .into_iter()
+            .any(|t| self.timers.is_armed(t));
         if data_state && self.in_flight() > 0 && !timer {
             return Err(format!(
                 "{} bytes in flight in {:?} and no timer armed",

@@ -129,6 +129,11 @@ pub(crate) struct Scoreboard {
     /// is dropped once none of its segments can be marked by RACK (ACKed,
     /// SACKed, lost and awaiting retransmission, or sent again since).
     xmits: VecDeque<Xmit>,
+    /// Whether `xmits` is kept. Until the first retransmission or RACK walk
+    /// since the scoreboard was last empty, the segments themselves are the
+    /// log (first transmissions only, so in (time, start) order): nothing
+    /// is logged per segment on a path without loss.
+    logged: bool,
 }
 
 impl Scoreboard {
@@ -232,7 +237,16 @@ impl Scoreboard {
         };
         self.account(&s, true);
         self.segs.push_back(s);
-        self.log_xmit(now, start, end);
+        if self.logged {
+            self.log_xmit(now, start, end);
+        }
+    }
+
+    /// Start keeping `xmits` (see `logged`).
+    fn keep_log(&mut self) {
+        if !self.logged {
+            self.rebuild_xmits();
+        }
     }
 
     /// Log a transmission, in (time, start) order: usually at the back; a
@@ -257,6 +271,7 @@ impl Scoreboard {
     /// The transmission log from the scoreboard itself (after loss marks
     /// were undone: entries dropped for lost segments count again).
     fn rebuild_xmits(&mut self) {
+        self.logged = true;
         self.xmits.clear();
         for s in &self.segs {
             self.xmits.push_back(Xmit {
@@ -324,6 +339,11 @@ impl Scoreboard {
             if floor.is_some_and(|x| x < ack) {
                 *floor = Some(ack);
             }
+        }
+        if self.segs.is_empty() {
+            // Everything acknowledged: the log is implied again.
+            self.xmits.clear();
+            self.logged = false;
         }
         r
     }
@@ -530,6 +550,9 @@ impl Scoreboard {
 
     /// Segment `i` was (re)transmitted at `now`.
     pub fn on_retransmit(&mut self, i: usize, now: Instant) {
+        // The first transmissions are logged before this one goes after
+        // them.
+        self.keep_log();
         self.update(i, |s| {
             s.retrans = true;
             s.ever_retrans = true;
@@ -573,8 +596,17 @@ impl Scoreboard {
     /// transmission precedes the newest delivered one. When not, it would
     /// return `(false, None)` whatever the reordering window.
     pub fn rack_has_candidates(&self) -> bool {
-        match (self.rack.xmit, self.xmits.front()) {
-            (Some(x), Some(e)) => sent_before_rack(e, x, self.rack.end),
+        let first = match self.logged {
+            true => self.xmits.front().copied(),
+            // The oldest transmission is the first segment's.
+            false => self.segs.front().map(|s| Xmit {
+                at: s.sent_at,
+                start: s.start,
+                end: s.end,
+            }),
+        };
+        match (self.rack.xmit, first) {
+            (Some(x), Some(e)) => sent_before_rack(&e, x, self.rack.end),
             _ => false,
         }
     }
@@ -589,6 +621,7 @@ impl Scoreboard {
         let Some(x) = self.rack.xmit else {
             return (false, None);
         };
+        self.keep_log();
         let (end, rtt) = (self.rack.end, self.rack.rtt);
         let mut newly = false;
         let mut timer: Option<Instant> = None;

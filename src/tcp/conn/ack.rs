@@ -3,6 +3,7 @@
 //! without SACK, RFC 3042 limited transmit), and the ECN reaction
 //! (RFC 3168 §6.1.2).
 
+use super::timer_set::Timer;
 use super::{Connection, Recovery, State};
 use crate::io::Frame;
 use crate::tcp::sack::DUP_THRESH;
@@ -80,14 +81,15 @@ impl<F: Frame> Connection<F> {
             }
             self.rtx_count = 0;
             // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is acked.
-            self.rtx_at = if self.snd_una == self.snd_nxt || self.persisting {
+            let rtx = if self.snd_una == self.snd_nxt || self.persisting {
                 None
             } else {
                 Some(self.rto_deadline())
             };
+            self.timers.set(Timer::Rtx, rtx);
             self.una_since = (self.snd_una != self.snd_nxt).then_some(now);
             // RFC 8985 §7.2: restart the PTO on every ACK of new data.
-            self.tlp_at = None;
+            self.timers.set(Timer::Tlp, None);
             if self.tlp_high.is_some_and(|h| self.snd_una >= h) {
                 self.tlp_high = None;
             }
@@ -128,9 +130,9 @@ impl<F: Frame> Connection<F> {
             if wnd > 0 && self.persisting {
                 self.persisting = false;
                 self.persist_backoff = 0;
-                self.persist_at = None;
+                self.timers.set(Timer::Persist, None);
                 if self.snd_una != self.snd_nxt {
-                    self.rtx_at = Some(self.rto_deadline());
+                    self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
                 }
             }
         }
@@ -294,12 +296,12 @@ impl<F: Frame> Connection<F> {
         // (every ACK on a lossless path): nothing to mark, no timer, and
         // RACK.reo_wnd need not be computed.
         if !self.sb.rack_has_candidates() {
-            self.rack_at = None;
+            self.timers.set(Timer::Rack, None);
             return false;
         }
         let reo = self.reo_wnd();
         let (lost, timer) = self.sb.rack_detect(self.now, reo);
-        self.rack_at = timer;
+        self.timers.set(Timer::Rack, timer);
         lost
     }
 

@@ -43,12 +43,7 @@ impl<F: Frame> Connection<F> {
         self.sndq.clear();
         self.sb.clear();
         self.rcvq.clear_ooo();
-        self.rtx_at = None;
-        self.delack_at = None;
-        self.rack_at = None;
-        self.tlp_at = None;
-        self.persist_at = None;
-        self.timewait_at = None;
+        self.timers.clear();
         self.una_since = None;
         self.ack_now = false;
         self.probe_pending = false;

@@ -2,6 +2,7 @@
 //! (RFC 7323 §5) and the receive path (reassembly, delayed ACKs, FIN).
 
 use super::mptcp::MptcpRx;
+use super::timer_set::Timer;
 use super::{Connection, State};
 use crate::io::{Frame, Pkt};
 use crate::tcp::{reset_for, SeqNumber, TcpFlags, TcpRepr};
@@ -108,7 +109,7 @@ impl<F: Frame> Connection<F> {
         self.state = State::Established;
         self.events.connected = true;
         self.syn_pending = false;
-        self.rtx_at = None;
+        self.timers.set(Timer::Rtx, None);
         self.rtx_count = 0;
         self.sndq.reset_head(self.iss + 1);
         // RTT of the handshake: Karn, or the echoed timestamp.
@@ -218,7 +219,8 @@ impl<F: Frame> Connection<F> {
             }
             if self.state == State::TimeWait && f.fin() && seg.seq + seg_len == nxt {
                 // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2·MSL.
-                self.timewait_at = Some(self.now + self.cfg.msl * 2);
+                self.timers
+                    .set(Timer::TimeWait, Some(self.now + self.cfg.msl * 2));
                 self.ack_now = true;
                 return;
             }
@@ -398,8 +400,9 @@ impl<F: Frame> Connection<F> {
         } else if self.rcv_unacked >= 2 * self.rcv_mss {
             // RFC 5681 §4.2: at least every second full-sized segment.
             self.ack_now = true;
-        } else if r.advanced > 0 && self.delack_at.is_none() {
-            self.delack_at = Some(self.now + self.cfg.delayed_ack);
+        } else if r.advanced > 0 && !self.timers.is_armed(Timer::Delack) {
+            self.timers
+                .set(Timer::Delack, Some(self.now + self.cfg.delayed_ack));
         }
     }
 
@@ -457,9 +460,10 @@ impl<F: Frame> Connection<F> {
 
     pub(super) fn enter_time_wait(&mut self) {
         self.state = State::TimeWait;
-        self.timewait_at = Some(self.now + self.cfg.msl * 2);
-        self.rtx_at = None;
-        self.persist_at = None;
+        self.timers
+            .set(Timer::TimeWait, Some(self.now + self.cfg.msl * 2));
+        self.timers.set(Timer::Rtx, None);
+        self.timers.set(Timer::Persist, None);
         self.sb.clear();
     }
 

@@ -3,6 +3,7 @@
 //! §4.2.3.4) and sender SWS avoidance, zero-window and keepalive probes,
 //! and ACKs.
 
+use super::timer_set::Timer;
 use super::{Connection, Recovery, State};
 use crate::io::Frame;
 use crate::tcp::send::Slice;
@@ -77,8 +78,8 @@ impl<F: Frame> Connection<F> {
         if syn_ack {
             self.after_ack_sent();
         }
-        if self.rtx_at.is_none() {
-            self.rtx_at = Some(self.rto_deadline());
+        if !self.timers.is_armed(Timer::Rtx) {
+            self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
         }
         true
     }
@@ -161,7 +162,7 @@ impl<F: Frame> Connection<F> {
 
     fn after_ack_sent(&mut self) {
         self.ack_now = false;
-        self.delack_at = None;
+        self.timers.set(Timer::Delack, None);
         self.rcv_unacked = 0;
         self.last_ack_sent = self.rcvq.nxt;
     }
@@ -276,8 +277,8 @@ impl<F: Frame> Connection<F> {
         self.sb.on_retransmit(i, self.now);
         self.stats.retransmits += 1;
         self.on_sent_in_recovery(len);
-        if self.rtx_at.is_none() && !self.persisting {
-            self.rtx_at = Some(self.rto_deadline());
+        if !self.timers.is_armed(Timer::Rtx) && !self.persisting {
+            self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
         }
         Some(true)
     }
@@ -424,7 +425,7 @@ impl<F: Frame> Connection<F> {
         self.tlp_high = Some(self.snd_nxt);
         self.stats.tail_loss_probes += 1;
         // RFC 8985 §7.3: after the probe, the RTO guards the tail.
-        self.rtx_at = Some(self.rto_deadline());
+        self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
         true
     }
 
@@ -452,8 +453,8 @@ impl<F: Frame> Connection<F> {
         self.sb.push(start, end, fin, self.now);
         self.snd_nxt = end;
         self.last_data_sent = self.now;
-        if self.rtx_at.is_none() && !self.persisting {
-            self.rtx_at = Some(self.rto_deadline());
+        if !self.timers.is_armed(Timer::Rtx) && !self.persisting {
+            self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
         }
     }
 

@@ -3,6 +3,7 @@
 //! TIME-WAIT (RFC 9293 §3.4.2), user timeout (RFC 5482), FIN-WAIT-2
 //! timeout (Linux tcp_fin_timeout).
 
+use super::timer_set::Timer;
 use super::{Connection, Recovery, State};
 
 /// The application closed the connection for good (Linux: an orphan).
@@ -31,8 +32,8 @@ impl<F: Frame> Connection<F> {
         if self.meta_only {
             return;
         }
-        if due(self.timewait_at) {
-            self.timewait_at = None;
+        if due(self.timers.get(Timer::TimeWait)) {
+            self.timers.set(Timer::TimeWait, None);
             self.enter_closed();
             return;
         }
@@ -40,15 +41,15 @@ impl<F: Frame> Connection<F> {
             self.timeout_close(true);
             return;
         }
-        if due(self.rtx_at) {
-            self.rtx_at = None;
+        if due(self.timers.get(Timer::Rtx)) {
+            self.timers.set(Timer::Rtx, None);
             self.on_rto();
             if self.state == State::Closed {
                 return;
             }
         }
-        if due(self.rack_at) {
-            self.rack_at = None;
+        if due(self.timers.get(Timer::Rack)) {
+            self.timers.set(Timer::Rack, None);
             if self.opts.sack
                 && self.rack_run()
                 && self.recovery == Recovery::Open
@@ -59,12 +60,12 @@ impl<F: Frame> Connection<F> {
                 self.enter_fast_recovery(flight);
             }
         }
-        if due(self.tlp_at) {
-            self.tlp_at = None;
+        if due(self.timers.get(Timer::Tlp)) {
+            self.timers.set(Timer::Tlp, None);
             self.tlp_pending = true;
         }
-        if due(self.delack_at) {
-            self.delack_at = None;
+        if due(self.timers.get(Timer::Delack)) {
+            self.timers.set(Timer::Delack, None);
             self.ack_now = true;
         }
         if due(self.join_deadline()) {
@@ -78,8 +79,8 @@ impl<F: Frame> Connection<F> {
             // rides on a pure ACK.
             self.ack_now = true;
         }
-        if due(self.persist_at) {
-            self.persist_at = None;
+        if due(self.timers.get(Timer::Persist)) {
+            self.timers.set(Timer::Persist, None);
             // RFC 1122 §4.2.2.17: give up only when probes go unanswered.
             if self.probes_unanswered >= self.cfg.max_retries && self.persisting {
                 self.timeout_close(true);
@@ -153,10 +154,10 @@ impl<F: Frame> Connection<F> {
                 self.recover = self.snd_nxt;
                 self.dupacks = 0;
                 self.rexmit_head = true;
-                self.tlp_at = None;
+                self.timers.set(Timer::Tlp, None);
                 self.tlp_high = None;
                 self.tlp_pending = false;
-                self.rack_at = None;
+                self.timers.set(Timer::Rack, None);
                 self.mptcp_first_stalled();
             }
         }
@@ -254,14 +255,15 @@ impl<F: Frame> Connection<F> {
         );
         let need_persist = data_state && unsent && (flight == 0 || self.persisting);
         if need_persist {
-            if self.persist_at.is_none() && !self.probe_pending {
-                self.persist_at = Some(self.now + self.persist_interval());
+            if !self.timers.is_armed(Timer::Persist) && !self.probe_pending {
+                self.timers
+                    .set(Timer::Persist, Some(self.now + self.persist_interval()));
             }
             if self.persisting {
-                self.rtx_at = None;
+                self.timers.set(Timer::Rtx, None);
             }
         } else {
-            self.persist_at = None;
+            self.timers.set(Timer::Persist, None);
             if !unsent {
                 self.persisting = false;
                 self.persist_backoff = 0;
@@ -275,29 +277,31 @@ impl<F: Frame> Connection<F> {
             && self.tlp_high.is_none()
             && !self.persisting;
         if !tlp_ok {
-            self.tlp_at = None;
-        } else if self.tlp_at.is_none() && !self.tlp_pending {
+            self.timers.set(Timer::Tlp, None);
+        } else if !self.timers.is_armed(Timer::Tlp) && !self.tlp_pending {
             if let Some(p) = self.pto_us() {
                 let t = self.now.plus_micros(p);
-                if self.rtx_at.is_none_or(|r| t < r) {
-                    self.tlp_at = Some(t);
+                if self.timers.get(Timer::Rtx).is_none_or(|r| t < r) {
+                    self.timers.set(Timer::Tlp, Some(t));
                 }
             }
         }
         if flight == 0 || !self.opts.sack {
-            self.rack_at = None;
+            self.timers.set(Timer::Rack, None);
         }
-        if matches!(self.state, State::SynSent | State::SynReceived) && self.rtx_at.is_none() {
+        if matches!(self.state, State::SynSent | State::SynReceived)
+            && !self.timers.is_armed(Timer::Rtx)
+        {
             // A SYN the sink refused still gets retried by the timer.
-            self.rtx_at = Some(self.rto_deadline());
+            self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
         }
         if self.state.is_synchronized() {
             if flight == 0 {
-                self.rtx_at = None;
+                self.timers.set(Timer::Rtx, None);
                 self.una_since = None;
             } else if !self.persisting {
-                if self.rtx_at.is_none() && self.state != State::TimeWait {
-                    self.rtx_at = Some(self.rto_deadline());
+                if !self.timers.is_armed(Timer::Rtx) && self.state != State::TimeWait {
+                    self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
                 }
                 if self.una_since.is_none() {
                     self.una_since = Some(self.now);
@@ -306,6 +310,7 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    #[inline]
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         if self.state == State::Closed {
             return None;
@@ -313,21 +318,33 @@ impl<F: Frame> Connection<F> {
         if self.meta_only {
             return self.mptcp_data_rto_at();
         }
-        // Asked after every operation on the connection: a branch-free min
-        // over the armed deadlines (none: u64::MAX) instead of an iterator
-        // chain over options.
+        // Asked after every operation on the connection: the TCB's own
+        // timers are one array (`TimerSet`); the deadlines derived from
+        // other state (user timeout, FIN-WAIT-2, keepalive, MPTCP) are
+        // mostly off, and looked at only when one may be on.
+        let min = self.timers.next_us();
+        let derived = self.cfg.user_timeout.is_some()
+            | self.cfg.keepalive.is_some()
+            | self.orphan.fw2_deadline.is_some()
+            | self.mp.is_some()
+            | self.join.is_some()
+            | self.mtx.is_some();
+        let min = if derived {
+            self.derived_deadline(min)
+        } else {
+            min
+        };
+        (min != u64::MAX).then(|| Instant::from_micros(min))
+    }
+
+    /// `min` lowered to the derived deadlines (µs, `u64::MAX`: none).
+    #[inline(never)]
+    fn derived_deadline(&self, min: u64) -> u64 {
         let at = |d: Option<Instant>| d.map_or(u64::MAX, Instant::micros);
-        let min = at(self.timewait_at)
-            .min(at(self.user_deadline()))
-            .min(at(self.rtx_at))
-            .min(at(self.rack_at))
-            .min(at(self.tlp_at))
-            .min(at(self.delack_at))
-            .min(at(self.persist_at))
+        min.min(at(self.user_deadline()))
             .min(at(self.fin_wait2_deadline()))
             .min(at(self.keepalive_deadline()))
             .min(at(self.mptcp_deadline()))
-            .min(at(self.mptcp_data_rto_at()));
-        (min != u64::MAX).then(|| Instant::from_micros(min))
+            .min(at(self.mptcp_data_rto_at()))
     }
 }
