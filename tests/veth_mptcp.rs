@@ -38,6 +38,10 @@ const CLIENT_PY: &str = r#"
 import json, random, socket, struct, subprocess, sys, threading, time
 proto, host, port, n, seed = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 data = random.Random(seed).randbytes(n)
+# argv[8]: a byte value the data must not hold (a middlebox's mark).
+if len(sys.argv) > 8:
+    t, avoid = bytes(range(256)), int(sys.argv[8])
+    data = data.translate(t[:avoid] + bytes([avoid ^ 1]) + t[avoid + 1:])
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
 s.settimeout(60)
 s.connect((host, port))
@@ -77,6 +81,8 @@ except OSError as e:
     err.append(str(e))
 t.join(60)
 res = {"ok": bytes(got) == data, "got": len(got), "sent": n, "errors": err, "ss": ss}
+if not res["ok"] and len(got) == n:
+    res["bytes_changed"] = sum(1 for a, b in zip(got, data) if a != b)
 if proto == 262:
     try:
         i = s.getsockopt(284, 1, 256)
@@ -156,6 +162,17 @@ fn linux_client_with(
     subflows: u32,
     read_delay: f64,
 ) -> serde_json::Value {
+    linux_client_args(h, proto, n, seed, &[&subflows.to_string(), &read_delay.to_string()])
+}
+
+/// The Python client with its optional arguments (`argv[6]` on).
+fn linux_client_args(
+    h: &Harness,
+    proto: u32,
+    n: usize,
+    seed: u64,
+    more: &[&str],
+) -> serde_json::Value {
     let out = h
         .command("k", "timeout")
         .args(["120", "python3", "-c", CLIENT_PY])
@@ -165,9 +182,8 @@ fn linux_client_with(
             PORT,
             &n.to_string(),
             &seed.to_string(),
-            &subflows.to_string(),
-            &read_delay.to_string(),
         ])
+        .args(more)
         .output()
         .expect("running python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -321,6 +337,123 @@ fn linux_mptcp_client_against_xdptcp_echo() {
     ] {
         assert_eq!(common::stack_counter(&s, c), 0, "{c}: {err}");
     }
+}
+
+/// The byte a rule in the kernel namespace writes into one data segment.
+const MARK: u8 = 0x55;
+
+/// An nftables rule in the kernel namespace that changes one payload
+/// byte (transport offset 100: past the TCP and MPTCP options) of the
+/// 10th TCP packet over 1000 bytes that `hook` sees from `saddr` (as a
+/// middlebox would; nftables fixes the TCP checksum, so only the DSS
+/// checksum tells). Returns how many packets it changed, when asked.
+fn middlebox(h: &Harness, hook: &str, saddr: &str) {
+    let rules = format!(
+        "table ip xdptcp_mbox {{ chain c {{ type filter hook {hook} priority mangle; \
+         ip saddr {saddr} meta l4proto tcp meta length > 1000 \
+         numgen inc mod 1000000 == 10 @th,800,8 set {MARK} counter; }}; }}"
+    );
+    run_all(h, &[vec!["nft", &rules]]);
+}
+
+/// Packets the middlebox rule changed; the rule is removed.
+fn middlebox_done(h: &Harness) -> u64 {
+    let out = h.run("k", &["nft", "list", "table", "ip", "xdptcp_mbox"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    run_all(h, &[vec!["nft", "delete", "table", "ip", "xdptcp_mbox"]]);
+    text.split("counter packets ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter in:\n{text}"))
+}
+
+#[test]
+fn linux_mptcp_payload_changed_on_the_path_falls_back_to_tcp() {
+    // RFC 8684 §3.7: a DSS checksum failure on a connection's only
+    // subflow falls back to TCP through MP_FAIL and the infinite mapping,
+    // instead of a reset; the changed byte is delivered as TCP would.
+    let t = "linux_mptcp_payload_changed_on_the_path_falls_back_to_tcp";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("xf", 1, &[]);
+    sysctl(&h, "net.mptcp.enabled=1");
+    sysctl(&h, "net.mptcp.checksum_enabled=1");
+    let stats = std::env::temp_dir().join(format!("xdptcp-mbox-{}.json", std::process::id()));
+    let echo = start_echo(&h, &["--mptcp", "--stats-json", stats.to_str().unwrap()]);
+    let n = 2 << 20;
+    let mark = MARK.to_string();
+    let mut changed = [0u64; 2];
+    let mut linux = [[0u64; 4]; 2];
+    let mibs = [
+        "MPTcpExtMPFailTx",
+        "MPTcpExtMPFailRx",
+        "MPTcpExtInfiniteMapTx",
+        "MPTcpExtInfiniteMapRx",
+    ];
+    // Linux's data changed on its way to us, then ours on its way to Linux.
+    for (i, (hook, saddr)) in [("output", "198.18.0.1"), ("prerouting", STACK_IP)]
+        .into_iter()
+        .enumerate()
+    {
+        let before = mibs.map(|m| linux_mib(&h, m));
+        middlebox(&h, hook, saddr);
+        let r = linux_client_args(&h, 262, n, 40 + i as u64, &["0", "0", &mark]);
+        changed[i] = middlebox_done(&h);
+        linux[i] = mibs.map(|m| linux_mib(&h, m));
+        for (l, b) in linux[i].iter_mut().zip(before) {
+            *l -= b;
+        }
+        eprintln!(
+            "{hook}: changed {} packet(s); Linux MPFailTx/Rx InfiniteMapTx/Rx {:?}; client: {}",
+            changed[i],
+            linux[i],
+            serde_json::json!({"ok": r["ok"], "got": r["got"], "bytes_changed": r["bytes_changed"],
+                "errors": r["errors"], "flags": r["flags"]})
+        );
+        assert_eq!(changed[i], 1, "{hook}: the middlebox changed one packet");
+        // Every byte came back, the one the middlebox changed included.
+        if r["got"].as_u64() != Some(n as u64) {
+            let (_, err) = netns::stop(echo);
+            panic!(
+                "{hook}: {r}\nxdptcp echo said:\n{err}\nLinux: {}",
+                linux_mibs_nonzero(&h)
+            );
+        }
+        assert_eq!(r["bytes_changed"].as_u64(), Some(1), "{hook}: {r}");
+        assert_ne!(
+            r["flags"].as_u64().unwrap_or(0) & FLAG_FALLBACK,
+            0,
+            "{hook}: Linux did not fall back: {r}"
+        );
+    }
+    // Linux's data failed our check: we sent MP_FAIL, it answered with the
+    // infinite mapping. Ours failed Linux's: the other way round.
+    assert_eq!(linux[0], [0, 1, 1, 0], "{hook} counters", hook = "output");
+    assert_eq!(linux[1][0], 1, "Linux sent MP_FAIL for our data");
+    assert_eq!(linux[1][3], 1, "Linux received our infinite mapping");
+    let (code, err) = netns::stop(echo);
+    assert_eq!(code, 0, "xdptcp echo exit: {err}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats json")).unwrap();
+    let _ = std::fs::remove_file(&stats);
+    let c = [
+        "mptcp_checksum_failures",
+        "mptcp_mp_fail_sent",
+        "mptcp_mp_fail_received",
+        "mptcp_infinite_maps_received",
+        "mptcp_infinite_maps_sent",
+        "mptcp_fallbacks",
+    ]
+    .map(|c| common::stack_counter(&s, c));
+    eprintln!(
+        "xdptcp: checksum failures {} MP_FAIL sent {} received {} infinite maps received {} sent {} fallbacks {}",
+        c[0], c[1], c[2], c[3], c[4], c[5]
+    );
+    // Ours: failure, MP_FAIL, Linux's echo, its infinite mapping; then
+    // Linux's MP_FAIL, our echo, our infinite mapping.
+    assert_eq!(c, [1, 2, 2, 1, 1, 1], "{err}");
 }
 
 #[test]

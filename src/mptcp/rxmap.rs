@@ -110,6 +110,11 @@ pub struct RxMaps {
     maps: VecDeque<RxMapping>,
     /// Subflow offset of the next in-order byte to map.
     pub next: u32,
+    /// The peer's infinite mapping (RFC 8684 §3.7): from this subflow
+    /// offset on, bytes map one to one from this DSN.
+    infinite: Option<(u32, RxDsn)>,
+    /// The end of the furthest mapping noted (subflow offset, DSN).
+    tail: Option<(u32, RxDsn)>,
 }
 
 impl Default for RxMaps {
@@ -117,6 +122,8 @@ impl Default for RxMaps {
         RxMaps {
             maps: VecDeque::with_capacity(MAX_MAPPINGS),
             next: 0,
+            infinite: None,
+            tail: None,
         }
     }
 }
@@ -137,6 +144,9 @@ impl RxMaps {
     /// of segments each carrying its own mapping costs one entry. A
     /// mapping wholly behind the in-order point is old news.
     pub fn note(&mut self, m: RxMapping) -> Result<(), MapError> {
+        if self.tail.is_none_or(|(end, _)| dist(m.end(), end) > 0) {
+            self.tail = Some((m.end(), m.dsn.plus(m.len as u64)));
+        }
         if dist(m.end(), self.next) <= 0 {
             return Ok(());
         }
@@ -200,6 +210,13 @@ impl RxMaps {
         while self.maps.front().is_some_and(|m| dist(m.end(), at) <= 0) {
             self.maps.pop_front();
         }
+        if let Some((start, dsn)) = self.infinite {
+            if dist(at, start) >= 0 {
+                self.maps.clear();
+                self.next = at.wrapping_add(len);
+                return Ok((dsn.plus(at.wrapping_sub(start) as u64), len));
+            }
+        }
         let Some(m) = self.maps.front().copied() else {
             return Err(MapError::Unmapped);
         };
@@ -223,6 +240,29 @@ impl RxMaps {
         }
         self.next = at.wrapping_add(got);
         Ok((first, got))
+    }
+
+    /// The peer's infinite mapping (RFC 8684 §3.7): subflow bytes from
+    /// offset `start` on are the data stream from `dsn`, one to one; no
+    /// mapping follows.
+    pub fn set_infinite(&mut self, start: u32, dsn: RxDsn) {
+        self.infinite = Some((start, dsn));
+    }
+
+    /// The infinite mapping implied where the mappings end (the peer fell
+    /// back and its own did not reach us); false if none was ever noted.
+    pub fn set_infinite_at_tail(&mut self) -> bool {
+        let Some((end, dsn)) = self.tail else {
+            return false;
+        };
+        self.set_infinite(end, dsn);
+        true
+    }
+
+    /// The DSN of subflow offset `at` under the infinite mapping.
+    pub fn infinite_dsn(&self, at: u32) -> Option<RxDsn> {
+        let (start, dsn) = self.infinite?;
+        (dist(at, start) >= 0).then(|| dsn.plus(at.wrapping_sub(start) as u64))
     }
 
     /// The subflow skipped `n` in-order bytes without mapping them.
