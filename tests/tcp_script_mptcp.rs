@@ -327,7 +327,10 @@ fn a_checksum_failure_alone_falls_back_to_tcp_through_the_infinite_mapping() {
     // The peer (as Linux) echoes MP_FAIL, then its next data carries the
     // infinite mapping (data-level length 0) and no option follows.
     let echo = opt_bytes(MptcpOption::MpFail { dsn: fail_dsn });
-    s.input(seg(A, PEER_ISS + 201, ISS + 1, 1000).ts(104, 0).mp(&echo), &[]);
+    s.input(
+        seg(A, PEER_ISS + 201, ISS + 1, 1000).ts(104, 0).mp(&echo),
+        &[],
+    );
     let inf = opt_bytes(MptcpOption::Dss(Dss {
         data_ack: Some(Key(KEY_B).idsn() + 1),
         ack64: true,
@@ -352,7 +355,11 @@ fn a_checksum_failure_alone_falls_back_to_tcp_through_the_infinite_mapping() {
     assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
     let st = s.c.stats();
     assert_eq!(
-        (st.mptcp_infinite_maps_received, st.mptcp_mp_fail_received, st.mptcp_fallbacks),
+        (
+            st.mptcp_infinite_maps_received,
+            st.mptcp_mp_fail_received,
+            st.mptcp_fallbacks
+        ),
         (1, 1, 1)
     );
     // Plain TCP both ways: our data carries no MPTCP option, and the
@@ -360,10 +367,17 @@ fn a_checksum_failure_alone_falls_back_to_tcp_through_the_infinite_mapping() {
     s.send(&pattern(0, 300));
     let out = s.poll();
     assert!(!out.is_empty());
-    assert!(out.iter().all(|o| o.seg.options.mptcp.as_slice().is_empty()), "{out:?}");
+    assert!(
+        out.iter()
+            .all(|o| o.seg.options.mptcp.as_slice().is_empty()),
+        "{out:?}"
+    );
     let _ = s.c.take_events();
     s.input(seg(A | F, PEER_ISS + 401, ISS + 301, 1000).ts(107, 0), &[]);
-    assert!(s.c.take_events().read_closed, "the subflow's FIN is the EOF");
+    assert!(
+        s.c.take_events().read_closed,
+        "the subflow's FIN is the EOF"
+    );
 }
 
 #[test]
@@ -395,9 +409,15 @@ fn the_peers_mp_fail_is_echoed_and_answered_with_the_infinite_mapping() {
     // ACK. We echo it on a pure ACK.
     let dsn = Key(KEY_B).idsn() + 1;
     let fail = opt_bytes(MptcpOption::MpFail { dsn });
-    let out = s.io(seg(A, PEER_ISS + 1, ISS + 501, 1000).ts(102, 0).mp(&fail), &[]);
+    let out = s.io(
+        seg(A, PEER_ISS + 1, ISS + 501, 1000).ts(102, 0).mp(&fail),
+        &[],
+    );
     let echo = out.last().expect("the echo");
-    assert!(mp_opts(echo).contains(&MptcpOption::MpFail { dsn }), "{out:?}");
+    assert!(
+        mp_opts(echo).contains(&MptcpOption::MpFail { dsn }),
+        "{out:?}"
+    );
     // Our next data segment carries the infinite mapping from its first
     // byte; the ones after it no option: plain TCP.
     s.send(&pattern(500, 3000));
@@ -405,15 +425,28 @@ fn the_peers_mp_fail_is_echoed_and_answered_with_the_infinite_mapping() {
     assert!(out.len() >= 2, "{out:?}");
     let m = dss(&out[0]).mapping.expect("the infinite mapping");
     assert_eq!((m.dsn, m.ssn, m.len), (Key(KEY_B).idsn() + 1 + 500, 501, 0));
-    assert!(out[1..].iter().all(|o| o.seg.options.mptcp.as_slice().is_empty()), "{out:?}");
+    assert!(
+        out[1..]
+            .iter()
+            .all(|o| o.seg.options.mptcp.as_slice().is_empty()),
+        "{out:?}"
+    );
     let st = s.c.stats();
     assert_eq!(
-        (st.mptcp_mp_fail_received, st.mptcp_mp_fail_sent, st.mptcp_infinite_maps_sent),
+        (
+            st.mptcp_mp_fail_received,
+            st.mptcp_mp_fail_sent,
+            st.mptcp_infinite_maps_sent
+        ),
         (1, 1, 1)
     );
     assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
     // No DATA_ACK comes now: the subflow's ACK releases the data.
-    let end = out.iter().map(|o| o.seg.seq.0 + o.data.len() as u32).max().unwrap();
+    let end = out
+        .iter()
+        .map(|o| o.seg.seq.0 + o.data.len() as u32)
+        .max()
+        .unwrap();
     s.input(seg(A, PEER_ISS + 1, end, 1000).ts(103, 0), &[]);
     assert_eq!(s.c.mptcp_snd_unacked(), 0);
 }

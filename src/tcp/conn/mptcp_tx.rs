@@ -615,7 +615,7 @@ impl<F: Frame> Connection<F> {
     /// the data stream one to one, so nothing is sent twice (a peer such
     /// as Linux takes the bytes after the infinite mapping as the ones
     /// after its DATA_ACK).
-    fn mptcp_fell_back_tx(&self) -> bool {
+    pub(super) fn mptcp_fell_back_tx(&self) -> bool {
         self.mp
             .as_deref()
             .is_some_and(|s| !s.is_mptcp() || s.fail.send_infinite)
@@ -630,7 +630,11 @@ impl<F: Frame> Connection<F> {
         };
         let back = if ack < tail { (tail - ack) as u64 } else { 0 };
         let rel = t.tail_rel.wrapping_sub(back);
-        let dsn = t.maps.dsn_of(rel).map(|(d, _)| d).or_else(|| t.maps.end_dsn());
+        let dsn = t
+            .maps
+            .dsn_of(rel)
+            .map(|(d, _)| d)
+            .or_else(|| t.maps.end_dsn());
         let (Some(dsn), Some(m)) = (dsn, t.meta.as_deref_mut()) else {
             return;
         };
@@ -839,7 +843,12 @@ fn pull<F: Frame>(
     // The largest DATA_ACK + window seen (`mptcp_rto`), not the latest
     // DATA_ACK + this subflow's window, which can be older.
     let seen = to.mtx.as_deref_mut().and_then(|t| t.edge_seen.take());
-    let edge = m.level.edge(m.una, m.end(), seen, to.snd_wnd);
+    let edge = if fallen {
+        // Plain TCP: the subflow's window is the connection's.
+        m.una.wrapping_add(to.snd_wnd as u64)
+    } else {
+        m.level.edge(m.una, m.end(), seen, to.snd_wnd)
+    };
     let redundant = m.sched.kind() == SchedKind::Redundant && !fallen;
     let opportunistic = m.sched.opportunistic() && !fallen;
     let snd_buf = to.cfg.snd_buf;
