@@ -400,9 +400,11 @@ fn linux_mptcp_payload_changed_on_the_path_falls_back_to_tcp() {
         "MPTcpExtInfiniteMapRx",
     ];
     // Linux's data changed on its way to us, then ours on its way to Linux.
-    for (i, (hook, saddr)) in [("output", "198.18.0.1"), ("prerouting", STACK_IP)]
-        .into_iter()
-        .enumerate()
+    let dirs: Vec<(&str, &str)> = match std::env::var("XDPTCP_F8_DIR").as_deref() {
+        Ok("pre") => vec![("prerouting", STACK_IP)],
+        _ => vec![("output", "198.18.0.1"), ("prerouting", STACK_IP)],
+    };
+    for (i, (hook, saddr)) in dirs.into_iter().enumerate()
     {
         let before = mibs.map(|m| linux_mib(&h, m));
         middlebox(&h, hook, saddr);

@@ -115,6 +115,9 @@ pub struct RxMaps {
     infinite: Option<(u32, RxDsn)>,
     /// The end of the furthest mapping noted (subflow offset, DSN).
     tail: Option<(u32, RxDsn)>,
+    /// Our infinite mapping went out: the peer falls back when it gets
+    /// it, and its bytes after its last mapping run on from there.
+    follow_tail: bool,
 }
 
 impl Default for RxMaps {
@@ -124,6 +127,7 @@ impl Default for RxMaps {
             next: 0,
             infinite: None,
             tail: None,
+            follow_tail: false,
         }
     }
 }
@@ -218,6 +222,13 @@ impl RxMaps {
             }
         }
         let Some(m) = self.maps.front().copied() else {
+            if let Some(dsn) = self.tail_dsn(at) {
+                // RFC 8684 §3.7: the peer fell back on our infinite
+                // mapping; its mappings ended exactly here.
+                self.infinite = Some((at, dsn));
+                self.next = at.wrapping_add(len);
+                return Ok((dsn, len));
+            }
             return Err(MapError::Unmapped);
         };
         if dist(m.start, at) > 0 {
@@ -259,9 +270,27 @@ impl RxMaps {
         true
     }
 
-    /// The DSN of subflow offset `at` under the infinite mapping.
+    /// Our infinite mapping went out (RFC 8684 §3.7): once the peer's
+    /// mappings end, its bytes map one to one from where they ended (it
+    /// falls back when ours reaches it and sends no mapping after).
+    pub fn follow_tail(&mut self) {
+        self.follow_tail = true;
+    }
+
+    /// The DSN of subflow offset `at` where the peer's mappings end, after
+    /// our infinite mapping.
+    fn tail_dsn(&self, at: u32) -> Option<RxDsn> {
+        self.tail
+            .filter(|&(end, _)| self.follow_tail && end == at)
+            .map(|(_, dsn)| dsn)
+    }
+
+    /// The DSN of subflow offset `at` under the infinite mapping, given or
+    /// implied.
     pub fn infinite_dsn(&self, at: u32) -> Option<RxDsn> {
-        let (start, dsn) = self.infinite?;
+        let Some((start, dsn)) = self.infinite else {
+            return self.tail_dsn(at);
+        };
         (dist(at, start) >= 0).then(|| dsn.plus(at.wrapping_sub(start) as u64))
     }
 

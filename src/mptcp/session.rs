@@ -752,10 +752,13 @@ impl Session {
         // `dsn`: the connection's send side mapped these bytes (or placed
         // the DATA_FIN); else they map one to one.
         let dsn = dsn.unwrap_or(self.local_idsn.wrapping_add(1).wrapping_add(rel64));
-        if self.fail.send_infinite && len > 0 {
+        if self.fail.send_infinite && self.fail.out.is_none() && len > 0 {
             // RFC 8684 §3.7: answering the peer's MP_FAIL, the infinite
             // mapping (data-level length 0) from this segment's first
-            // byte; plain TCP from here on.
+            // byte; plain TCP from here on. Only after our echo of its
+            // MP_FAIL went out on a pure ACK: a peer that fell back reads
+            // no option (Linux then resets the subflow when its wait for
+            // the echo times out).
             self.fail = MpFail::default();
             self.phase = Phase::Fallback;
             return Some(MptcpOption::Dss(Dss {

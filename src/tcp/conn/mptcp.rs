@@ -236,6 +236,7 @@ impl<F: Frame> Connection<F> {
             // The infinite mapping went out (RFC 8684 §3.7).
             self.stats.mptcp_infinite_maps_sent += 1;
             self.mptcp_fell_back();
+            self.mptcp_rx_follow_tail();
         }
         raw
     }

@@ -189,6 +189,14 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// Our infinite mapping went out: the peer's bytes after its last
+    /// mapping run on one to one (`RxMaps::follow_tail`).
+    pub(super) fn mptcp_rx_follow_tail(&mut self) {
+        if let Some(x) = self.mptcp_rx_meta() {
+            x.maps.follow_tail();
+        }
+    }
+
     /// The peer fell back without its infinite mapping reaching us: one is
     /// implied where its mappings end. False when none ever came.
     pub(super) fn mptcp_rx_infinite_at_tail(&mut self) -> bool {
