@@ -400,6 +400,58 @@ fn a_peer_that_fell_back_before_its_infinite_mapping_reached_us_is_followed() {
 }
 
 #[test]
+fn the_infinite_mapping_carries_the_bytes_at_its_offset() {
+    // The peer's MP_FAIL comes on an ACK of our data at the subflow level
+    // while its DATA_ACK lags (Linux's does): the copies only the DATA_ACK
+    // held go when the infinite mapping falls back, while the segment that
+    // carries it is being built: it must still send its own bytes. Both
+    // with the connection's queue (joins accepted) and without, where the
+    // subflow's own queue holds the data for the DATA_ACK.
+    for joins in [2, 0] {
+        let cfg = Config {
+            mptcp_max_subflows: joins,
+            ..mcfg()
+        };
+        infinite_mapping_after_a_lagging_data_ack(&cfg);
+    }
+}
+
+fn infinite_mapping_after_a_lagging_data_ack(cfg: &Config) {
+    let mut s = passive_established(cfg, "1e040181");
+    s.send(&pattern(0, 8000));
+    let out = s.poll();
+    let end = out
+        .iter()
+        .map(|o| o.seg.seq.0 + o.data.len() as u32)
+        .max()
+        .unwrap();
+    let sent = end.wrapping_sub(ISS + 1);
+    assert!(sent >= 5 * 1400, "{sent}");
+    // The first segment DATA_ACKed, then all of them ACKed on the subflow
+    // only, with MP_FAIL.
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1 + 1400, 1000)
+            .ts(102, 0)
+            .mp(&data_ack_of(1400)),
+        &[],
+    );
+    let mut fail = data_ack_of(1400);
+    fail.extend(opt_bytes(MptcpOption::MpFail {
+        dsn: Key(KEY_B).idsn() + 1,
+    }));
+    s.io(seg(A, PEER_ISS + 1, end, 1000).ts(103, 0).mp(&fail), &[]);
+    s.send(&pattern(8000, 3000));
+    let out = s.poll();
+    let first = out.iter().find(|o| !o.data.is_empty()).expect("data");
+    assert_eq!(dss(first).mapping.map(|m| m.len), Some(0), "{out:?}");
+    for o in out.iter().filter(|o| !o.data.is_empty()) {
+        let off = o.seg.seq.0.wrapping_sub(ISS + 1) as usize;
+        assert_eq!(o.data, pattern(off, o.data.len()), "bytes at offset {off}");
+    }
+    assert_eq!(s.c.stats().mptcp_infinite_maps_sent, 1);
+}
+
+#[test]
 fn the_peers_mp_fail_is_echoed_and_answered_with_the_infinite_mapping() {
     let mut s = passive_established(&mcfg(), "1e040181");
     s.send(&pattern(0, 500));

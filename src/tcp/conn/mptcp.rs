@@ -233,9 +233,11 @@ impl<F: Frame> Connection<F> {
             infinite = was && !m.is_mptcp();
         }
         if infinite {
-            // The infinite mapping went out (RFC 8684 §3.7).
+            // The infinite mapping went out (RFC 8684 §3.7). The segment
+            // is being built over a slice of the send queue: the data the
+            // subflow's ACK covers is released at the next ACK, not now.
             self.stats.mptcp_infinite_maps_sent += 1;
-            self.mptcp_fell_back();
+            self.mptcp_fell_back(false);
             self.mptcp_rx_follow_tail();
         }
         raw
@@ -293,7 +295,7 @@ impl<F: Frame> Connection<F> {
             return MptcpRx::Stop;
         }
         if was && !now {
-            self.mptcp_fell_back();
+            self.mptcp_fell_back(true);
         }
         if self.mp.as_ref().is_some_and(|m| m.fail.out.is_some()) {
             // Our MP_FAIL, or the echo of the peer's, on a pure ACK now.
@@ -320,11 +322,13 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Plain TCP from here: the DSS room in each segment is freed, and the
-    /// subflow's ACK alone releases our data.
-    fn mptcp_fell_back(&mut self) {
+    /// subflow's ACK alone releases our data (now, with `release`).
+    fn mptcp_fell_back(&mut self, release: bool) {
         self.snd_mss += DSS_LEN;
         self.cc.set_mss(self.snd_mss);
-        self.mptcp_snd_release(self.snd_una);
+        if release {
+            self.mptcp_snd_release(self.snd_una);
+        }
     }
 
     /// RFC 8684 §3.3.2: take the peer's DATA_ACK among `opts`; whether it
