@@ -452,6 +452,44 @@ fn infinite_mapping_after_a_lagging_data_ack(cfg: &Config) {
 }
 
 #[test]
+fn a_retransmission_does_not_carry_the_infinite_mapping() {
+    // Linux drops a segment it already has, and an infinite mapping on it
+    // with it (RFC 8684 §3.7): only new data carries the mapping.
+    let mut s = passive_established(&mcfg(), "1e040181");
+    s.send(&pattern(0, 500));
+    let out = s.poll();
+    assert_eq!(out.len(), 1);
+    let fail = opt_bytes(MptcpOption::MpFail {
+        dsn: Key(KEY_B).idsn() + 1,
+    });
+    let out = s.io(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&fail),
+        &[],
+    );
+    assert!(out.iter().all(|o| o.data.is_empty()), "{out:?}");
+    // The tail goes again (loss probe or timeout): a plain mapping.
+    let out = s.fire();
+    let again = out.iter().find(|o| o.seg.seq.0 == ISS + 1).expect("resent");
+    assert_eq!(dss(again).mapping.map(|m| m.len), Some(500), "{out:?}");
+    assert!(s.c.mptcp().unwrap().is_mptcp());
+    // Acknowledged; new data: the infinite mapping.
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 501, 1000)
+            .ts(103, 0)
+            .mp(&data_ack_of(500)),
+        &[],
+    );
+    s.send(&pattern(500, 100));
+    let out = s.poll();
+    let new = out
+        .iter()
+        .find(|o| o.seg.seq.0 == ISS + 501)
+        .unwrap_or_else(|| panic!("new data: {out:?}"));
+    assert_eq!(dss(new).mapping.map(|m| m.len), Some(0), "{out:?}");
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
+}
+
+#[test]
 fn the_peers_mp_fail_is_echoed_and_answered_with_the_infinite_mapping() {
     let mut s = passive_established(&mcfg(), "1e040181");
     s.send(&pattern(0, 500));

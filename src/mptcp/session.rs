@@ -723,6 +723,21 @@ impl Session {
         data_ack: Option<u64>,
         dsn: Option<u64>,
     ) -> Option<MptcpOption> {
+        self.segment_option(rel, len, fin, data_ack, dsn, true)
+    }
+
+    /// [`Session::data_option`] for new data (`fresh`) or a
+    /// retransmission, which never carries the infinite mapping: the peer
+    /// drops bytes it already has, and the mapping with them.
+    pub fn segment_option(
+        &mut self,
+        rel: u32,
+        len: usize,
+        fin: bool,
+        data_ack: Option<u64>,
+        dsn: Option<u64>,
+        fresh: bool,
+    ) -> Option<MptcpOption> {
         if self.phase == Phase::Fallback {
             return None;
         }
@@ -752,7 +767,7 @@ impl Session {
         // `dsn`: the connection's send side mapped these bytes (or placed
         // the DATA_FIN); else they map one to one.
         let dsn = dsn.unwrap_or(self.local_idsn.wrapping_add(1).wrapping_add(rel64));
-        if self.fail.send_infinite && self.fail.out.is_none() && len > 0 {
+        if self.fail.send_infinite && self.fail.out.is_none() && len > 0 && fresh {
             // RFC 8684 §3.7: answering the peer's MP_FAIL, the infinite
             // mapping (data-level length 0) from this segment's first
             // byte; plain TCP from here on. Only after our echo of its

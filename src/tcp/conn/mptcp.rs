@@ -224,10 +224,11 @@ impl<F: Frame> Connection<F> {
             return raw;
         }
         let rel = self.snd_rel(seq);
+        let fresh = seq == self.snd_nxt;
         let mut infinite = false;
         if let Some(m) = &mut self.mp {
             let was = m.is_mptcp();
-            if let Some(o) = m.data_option(rel, len, fin, data_ack, dsn) {
+            if let Some(o) = m.segment_option(rel, len, fin, data_ack, dsn, fresh) {
                 push(&mut raw, &o);
             }
             infinite = was && !m.is_mptcp();
