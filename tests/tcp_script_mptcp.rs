@@ -271,7 +271,7 @@ fn dss_checksum_sent_and_checked() {
     let m = dss(&out[0]).mapping.unwrap();
     let want = dss_checksum(m.dsn, m.ssn, m.len, checksum::sum(&out[0].data));
     assert_eq!(m.checksum, Some(want));
-    // A good mapping from the peer is taken; a corrupted payload resets.
+    // A good mapping from the peer is taken.
     let d = pattern(0, 100);
     s.input(
         seg(A, PEER_ISS + 1, ISS + 1, 1000)
@@ -280,16 +280,265 @@ fn dss_checksum_sent_and_checked() {
         &d,
     );
     assert_eq!(s.read_all(), d);
+    assert_eq!(s.c.stats().mptcp_checksums_verified, 1);
+}
+
+/// Established with checksums, the peer's first 100 bytes taken, then
+/// 100 bytes whose payload a middlebox changed: the output.
+fn corrupted_after_100(s: &mut Script) -> Vec<Out> {
+    let d = pattern(0, 100);
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, Some(&d))),
+        &d,
+    );
     let mut bad = pattern(100, 100);
     let opt = peer_dss(100, 100, false, Some(&bad));
     bad[7] ^= 0x20;
-    let out = s.io(
+    s.io(
         seg(A, PEER_ISS + 101, ISS + 1, 1000).ts(103, 0).mp(&opt),
         &bad,
+    )
+}
+
+#[test]
+fn a_checksum_failure_alone_falls_back_to_tcp_through_the_infinite_mapping() {
+    let mut s = passive_established(&mcfg(), "1e040181");
+    let out = corrupted_after_100(&mut s);
+    // RFC 8684 §3.7, one subflow: no reset; MP_FAIL names the failed
+    // mapping's DSN on a pure ACK, and the bytes are taken as TCP took
+    // them (their subflow ACK is out: the peer will not resend them).
+    assert_eq!(s.c.state(), State::Established);
+    assert!(!out.iter().any(|o| o.flags().rst()), "{out:?}");
+    let fail_dsn = Key(KEY_A).idsn() + 1 + 100;
+    let ack = out.last().expect("an ACK");
+    assert!(ack.data.is_empty());
+    assert!(
+        mp_opts(ack).contains(&MptcpOption::MpFail { dsn: fail_dsn }),
+        "{:?}",
+        mp_opts(ack)
     );
-    assert_eq!(s.c.state(), State::Closed);
-    assert!(out.iter().any(|o| o.flags().rst()), "{out:?}");
-    assert_eq!(s.c.stats().mptcp_checksum_failures, 1);
+    let st = s.c.stats();
+    assert_eq!((st.mptcp_checksum_failures, st.mptcp_mp_fail_sent), (1, 1));
+    let mut want = pattern(0, 200);
+    want[107] ^= 0x20;
+    assert_eq!(s.read_all(), want);
+    // The peer (as Linux) echoes MP_FAIL, then its next data carries the
+    // infinite mapping (data-level length 0) and no option follows.
+    let echo = opt_bytes(MptcpOption::MpFail { dsn: fail_dsn });
+    s.input(
+        seg(A, PEER_ISS + 201, ISS + 1, 1000).ts(104, 0).mp(&echo),
+        &[],
+    );
+    let inf = opt_bytes(MptcpOption::Dss(Dss {
+        data_ack: Some(Key(KEY_B).idsn() + 1),
+        ack64: true,
+        mapping: Some(DssMapping {
+            dsn: Key(KEY_A).idsn() + 1 + 200,
+            dsn64: true,
+            ssn: 201,
+            len: 0,
+            checksum: Some(0),
+        }),
+        data_fin: false,
+    }));
+    s.input(
+        seg(A, PEER_ISS + 201, ISS + 1, 1000).ts(105, 0).mp(&inf),
+        &pattern(200, 100),
+    );
+    s.input(
+        seg(A, PEER_ISS + 301, ISS + 1, 1000).ts(106, 0),
+        &pattern(300, 100),
+    );
+    assert_eq!(s.read_all(), pattern(200, 200));
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
+    let st = s.c.stats();
+    assert_eq!(
+        (
+            st.mptcp_infinite_maps_received,
+            st.mptcp_mp_fail_received,
+            st.mptcp_fallbacks
+        ),
+        (1, 1, 1)
+    );
+    // Plain TCP both ways: our data carries no MPTCP option, and the
+    // peer's FIN is the end of the data.
+    s.send(&pattern(0, 300));
+    let out = s.poll();
+    assert!(!out.is_empty());
+    assert!(
+        out.iter()
+            .all(|o| o.seg.options.mptcp.as_slice().is_empty()),
+        "{out:?}"
+    );
+    let _ = s.c.take_events();
+    s.input(seg(A | F, PEER_ISS + 401, ISS + 301, 1000).ts(107, 0), &[]);
+    assert!(
+        s.c.take_events().read_closed,
+        "the subflow's FIN is the EOF"
+    );
+}
+
+#[test]
+fn a_peer_that_fell_back_before_its_infinite_mapping_reached_us_is_followed() {
+    // Linux falls back when it sends the infinite mapping, on data that a
+    // closed window may not take; its next segments carry no option. From
+    // such a segment on, its bytes run on from where its mappings ended.
+    let mut s = passive_established(&mcfg(), "1e040181");
+    corrupted_after_100(&mut s);
+    s.input(seg(A, PEER_ISS + 201, ISS + 1, 1000).ts(104, 0), &[]);
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
+    s.input(
+        seg(A, PEER_ISS + 201, ISS + 1, 1000).ts(105, 0),
+        &pattern(200, 100),
+    );
+    let mut want = pattern(0, 300);
+    want[107] ^= 0x20;
+    assert_eq!(s.read_all(), want);
+    assert_eq!(s.c.stats().mptcp_fallbacks, 1);
+}
+
+#[test]
+fn the_infinite_mapping_carries_the_bytes_at_its_offset() {
+    // The peer's MP_FAIL comes on an ACK of our data at the subflow level
+    // while its DATA_ACK lags (Linux's does): the copies only the DATA_ACK
+    // held go when the infinite mapping falls back, while the segment that
+    // carries it is being built: it must still send its own bytes. Both
+    // with the connection's queue (joins accepted) and without, where the
+    // subflow's own queue holds the data for the DATA_ACK.
+    for joins in [2, 0] {
+        let cfg = Config {
+            mptcp_max_subflows: joins,
+            ..mcfg()
+        };
+        infinite_mapping_after_a_lagging_data_ack(&cfg);
+    }
+}
+
+fn infinite_mapping_after_a_lagging_data_ack(cfg: &Config) {
+    let mut s = passive_established(cfg, "1e040181");
+    s.send(&pattern(0, 8000));
+    let out = s.poll();
+    let end = out
+        .iter()
+        .map(|o| o.seg.seq.0 + o.data.len() as u32)
+        .max()
+        .unwrap();
+    let sent = end.wrapping_sub(ISS + 1);
+    assert!(sent >= 5 * 1400, "{sent}");
+    // The first segment DATA_ACKed, then all of them ACKed on the subflow
+    // only, with MP_FAIL.
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1 + 1400, 1000)
+            .ts(102, 0)
+            .mp(&data_ack_of(1400)),
+        &[],
+    );
+    let mut fail = data_ack_of(1400);
+    fail.extend(opt_bytes(MptcpOption::MpFail {
+        dsn: Key(KEY_B).idsn() + 1,
+    }));
+    s.io(seg(A, PEER_ISS + 1, end, 1000).ts(103, 0).mp(&fail), &[]);
+    s.send(&pattern(8000, 3000));
+    let out = s.poll();
+    let first = out.iter().find(|o| !o.data.is_empty()).expect("data");
+    assert_eq!(dss(first).mapping.map(|m| m.len), Some(0), "{out:?}");
+    for o in out.iter().filter(|o| !o.data.is_empty()) {
+        let off = o.seg.seq.0.wrapping_sub(ISS + 1) as usize;
+        assert_eq!(o.data, pattern(off, o.data.len()), "bytes at offset {off}");
+    }
+    assert_eq!(s.c.stats().mptcp_infinite_maps_sent, 1);
+}
+
+#[test]
+fn a_retransmission_does_not_carry_the_infinite_mapping() {
+    // Linux drops a segment it already has, and an infinite mapping on it
+    // with it (RFC 8684 §3.7): only new data carries the mapping.
+    let mut s = passive_established(&mcfg(), "1e040181");
+    s.send(&pattern(0, 500));
+    let out = s.poll();
+    assert_eq!(out.len(), 1);
+    let fail = opt_bytes(MptcpOption::MpFail {
+        dsn: Key(KEY_B).idsn() + 1,
+    });
+    let out = s.io(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&fail),
+        &[],
+    );
+    assert!(out.iter().all(|o| o.data.is_empty()), "{out:?}");
+    // The tail goes again (loss probe or timeout): a plain mapping.
+    let out = s.fire();
+    let again = out.iter().find(|o| o.seg.seq.0 == ISS + 1).expect("resent");
+    assert_eq!(dss(again).mapping.map(|m| m.len), Some(500), "{out:?}");
+    assert!(s.c.mptcp().unwrap().is_mptcp());
+    // Acknowledged; new data: the infinite mapping.
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 501, 1000)
+            .ts(103, 0)
+            .mp(&data_ack_of(500)),
+        &[],
+    );
+    s.send(&pattern(500, 100));
+    let out = s.poll();
+    let new = out
+        .iter()
+        .find(|o| o.seg.seq.0 == ISS + 501)
+        .unwrap_or_else(|| panic!("new data: {out:?}"));
+    assert_eq!(dss(new).mapping.map(|m| m.len), Some(0), "{out:?}");
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
+}
+
+#[test]
+fn the_peers_mp_fail_is_echoed_and_answered_with_the_infinite_mapping() {
+    let mut s = passive_established(&mcfg(), "1e040181");
+    s.send(&pattern(0, 500));
+    let out = s.poll();
+    assert!(dss(&out[0]).mapping.is_some());
+    // The peer found our mapping corrupted (RFC 8684 §3.7): MP_FAIL on its
+    // ACK. We echo it on a pure ACK.
+    let dsn = Key(KEY_B).idsn() + 1;
+    let fail = opt_bytes(MptcpOption::MpFail { dsn });
+    let out = s.io(
+        seg(A, PEER_ISS + 1, ISS + 501, 1000).ts(102, 0).mp(&fail),
+        &[],
+    );
+    let echo = out.last().expect("the echo");
+    assert!(
+        mp_opts(echo).contains(&MptcpOption::MpFail { dsn }),
+        "{out:?}"
+    );
+    // Our next data segment carries the infinite mapping from its first
+    // byte; the ones after it no option: plain TCP.
+    s.send(&pattern(500, 3000));
+    let out = s.poll();
+    assert!(out.len() >= 2, "{out:?}");
+    let m = dss(&out[0]).mapping.expect("the infinite mapping");
+    assert_eq!((m.dsn, m.ssn, m.len), (Key(KEY_B).idsn() + 1 + 500, 501, 0));
+    assert!(
+        out[1..]
+            .iter()
+            .all(|o| o.seg.options.mptcp.as_slice().is_empty()),
+        "{out:?}"
+    );
+    let st = s.c.stats();
+    assert_eq!(
+        (
+            st.mptcp_mp_fail_received,
+            st.mptcp_mp_fail_sent,
+            st.mptcp_infinite_maps_sent
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(s.c.mptcp().unwrap().phase, Phase::Fallback);
+    // No DATA_ACK comes now: the subflow's ACK releases the data.
+    let end = out
+        .iter()
+        .map(|o| o.seg.seq.0 + o.data.len() as u32)
+        .max()
+        .unwrap();
+    s.input(seg(A, PEER_ISS + 1, end, 1000).ts(103, 0), &[]);
+    assert_eq!(s.c.mptcp_snd_unacked(), 0);
 }
 
 #[test]
@@ -563,11 +812,12 @@ fn checksum_of_a_mapping_over_several_segments_is_checked() {
         assert_eq!(st.mptcp_checksums_verified, 1, "{splits:?}");
     }
     // One byte changed in the last segment: the whole mapping fails when
-    // complete, and the connection resets.
+    // complete, and MP_FAIL asks for the fallback (RFC 8684 §3.7).
     let mut s = csum_client();
     feed(&mut s, &[1420, 1420, 160], &dss, Some(2950));
-    assert_eq!(s.c.state(), State::Closed);
+    assert_eq!(s.c.state(), State::Established);
     assert_eq!(s.c.stats().mptcp_checksum_failures, 1);
+    assert!(s.c.mptcp().unwrap().fail.awaiting_infinite);
     // Out of order inside the mapping: not verifiable, counted.
     let mut s = csum_client();
     let data = vec![b'x'; 3000];

@@ -110,6 +110,14 @@ pub struct RxMaps {
     maps: VecDeque<RxMapping>,
     /// Subflow offset of the next in-order byte to map.
     pub next: u32,
+    /// The peer's infinite mapping (RFC 8684 §3.7): from this subflow
+    /// offset on, bytes map one to one from this DSN.
+    infinite: Option<(u32, RxDsn)>,
+    /// The end of the furthest mapping noted (subflow offset, DSN).
+    tail: Option<(u32, RxDsn)>,
+    /// Our infinite mapping went out: the peer falls back when it gets
+    /// it, and its bytes after its last mapping run on from there.
+    follow_tail: bool,
 }
 
 impl Default for RxMaps {
@@ -117,6 +125,9 @@ impl Default for RxMaps {
         RxMaps {
             maps: VecDeque::with_capacity(MAX_MAPPINGS),
             next: 0,
+            infinite: None,
+            tail: None,
+            follow_tail: false,
         }
     }
 }
@@ -137,6 +148,9 @@ impl RxMaps {
     /// of segments each carrying its own mapping costs one entry. A
     /// mapping wholly behind the in-order point is old news.
     pub fn note(&mut self, m: RxMapping) -> Result<(), MapError> {
+        if self.tail.is_none_or(|(end, _)| dist(m.end(), end) > 0) {
+            self.tail = Some((m.end(), m.dsn.plus(m.len as u64)));
+        }
         if dist(m.end(), self.next) <= 0 {
             return Ok(());
         }
@@ -200,7 +214,21 @@ impl RxMaps {
         while self.maps.front().is_some_and(|m| dist(m.end(), at) <= 0) {
             self.maps.pop_front();
         }
+        if let Some((start, dsn)) = self.infinite {
+            if dist(at, start) >= 0 {
+                self.maps.clear();
+                self.next = at.wrapping_add(len);
+                return Ok((dsn.plus(at.wrapping_sub(start) as u64), len));
+            }
+        }
         let Some(m) = self.maps.front().copied() else {
+            if let Some(dsn) = self.tail_dsn(at) {
+                // RFC 8684 §3.7: the peer fell back on our infinite
+                // mapping; its mappings ended exactly here.
+                self.infinite = Some((at, dsn));
+                self.next = at.wrapping_add(len);
+                return Ok((dsn, len));
+            }
             return Err(MapError::Unmapped);
         };
         if dist(m.start, at) > 0 {
@@ -223,6 +251,47 @@ impl RxMaps {
         }
         self.next = at.wrapping_add(got);
         Ok((first, got))
+    }
+
+    /// The peer's infinite mapping (RFC 8684 §3.7): subflow bytes from
+    /// offset `start` on are the data stream from `dsn`, one to one; no
+    /// mapping follows.
+    pub fn set_infinite(&mut self, start: u32, dsn: RxDsn) {
+        self.infinite = Some((start, dsn));
+    }
+
+    /// The infinite mapping implied where the mappings end (the peer fell
+    /// back and its own did not reach us); false if none was ever noted.
+    pub fn set_infinite_at_tail(&mut self) -> bool {
+        let Some((end, dsn)) = self.tail else {
+            return false;
+        };
+        self.set_infinite(end, dsn);
+        true
+    }
+
+    /// Our infinite mapping went out (RFC 8684 §3.7): once the peer's
+    /// mappings end, its bytes map one to one from where they ended (it
+    /// falls back when ours reaches it and sends no mapping after).
+    pub fn follow_tail(&mut self) {
+        self.follow_tail = true;
+    }
+
+    /// The DSN of subflow offset `at` where the peer's mappings end, after
+    /// our infinite mapping.
+    fn tail_dsn(&self, at: u32) -> Option<RxDsn> {
+        self.tail
+            .filter(|&(end, _)| self.follow_tail && end == at)
+            .map(|(_, dsn)| dsn)
+    }
+
+    /// The DSN of subflow offset `at` under the infinite mapping, given or
+    /// implied.
+    pub fn infinite_dsn(&self, at: u32) -> Option<RxDsn> {
+        let Some((start, dsn)) = self.infinite else {
+            return self.tail_dsn(at);
+        };
+        (dist(at, start) >= 0).then(|| dsn.plus(at.wrapping_sub(start) as u64))
     }
 
     /// The subflow skipped `n` in-order bytes without mapping them.

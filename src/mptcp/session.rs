@@ -1,13 +1,10 @@
 //! The connection-level ("meta") state of one MPTCP connection (RFC 8684
-//! §3.1, §3.3): keys, IDSNs, the negotiation and its fallback, the data
-//! sequence space and DATA_FIN.
-//!
-//! This first stage runs one subflow, whose bytes map one to one onto the
-//! data sequence space: data at subflow offset `r` (0 = the byte after the
-//! SYN) is DSN `IDSN + 1 + r`. Every segment we send carries its own
-//! mapping; a received mapping that breaks the one-to-one rule (a peer
-//! reinjecting data, which needs connection-level reassembly) is refused
-//! with a reset instead of delivering wrong bytes.
+//! §3.1, §3.3, §3.7), held by its first subflow: keys, IDSNs, the
+//! negotiation and its fallbacks (including the MP_FAIL / infinite mapping
+//! exchange after a DSS checksum failure), the data sequence space and
+//! DATA_FIN. Our data maps one to one onto the first subflow until another
+//! subflow joins (`tcp::conn::mptcp_tx` then maps it); the peer's mappings
+//! are checked here and reassembled by DSN (`tcp::conn::mptcp_rx`).
 //!
 //! Sans-IO like the TCP core: inputs are options and offsets, outputs are
 //! options and verdicts. Offsets are 32-bit on the subflow and widened to
@@ -52,6 +49,24 @@ pub enum FallbackReason {
     Stripped,
     /// The first data arrived without a mapping (RFC 8684 §3.7).
     NoMapping,
+    /// The peer's infinite mapping, after a DSS checksum failure (RFC 8684
+    /// §3.7): the subflow carries the data stream as plain TCP.
+    InfiniteMapping,
+}
+
+/// The MP_FAIL exchange of RFC 8684 §3.7 on a connection that never had
+/// another subflow: instead of a reset, a checksum failure falls back to
+/// TCP through an infinite mapping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MpFail {
+    /// MP_FAIL to send on the next pure ACK: the DSN of our failed
+    /// mapping, or the echo of the peer's.
+    pub out: Option<u64>,
+    /// We sent MP_FAIL: the peer's infinite mapping is due.
+    pub awaiting_infinite: bool,
+    /// The peer sent MP_FAIL: our next data segment carries the infinite
+    /// mapping, and plain TCP follows.
+    pub send_infinite: bool,
 }
 
 /// What a received segment's MPTCP options mean for the subflow.
@@ -83,6 +98,14 @@ pub struct RxVerdict {
     /// The segment carried MP_PRIO: the peer's new backup flag for this
     /// subflow.
     pub prio: Option<bool>,
+    /// The segment carried MP_FAIL (RFC 8684 §3.7).
+    pub mp_fail: bool,
+    /// The peer's infinite mapping (RFC 8684 §3.7): from subflow offset
+    /// `.0` on, the subflow's bytes are the data stream from DSN `.1`.
+    pub infinite: Option<(u32, RxDsn)>,
+    /// The peer fell back without the infinite mapping reaching us: one
+    /// is implied where its mappings end.
+    pub infinite_implied: bool,
 }
 
 /// Fill in the checksum of a DSS mapping `opt` (left zero) whose payload
@@ -169,6 +192,13 @@ pub struct Session {
     pub backup: bool,
     /// Our addresses announced to the peer and withdrawn (RFC 8684 §3.4).
     pub announce: super::Announcer,
+    /// Another subflow joined the connection at some point: a checksum
+    /// failure then resets rather than fall back (RFC 8684 §3.7: the
+    /// infinite mapping needs the data in one stream; as Linux's
+    /// `allow_infinite_fallback`).
+    pub joined: bool,
+    /// The MP_FAIL exchange, when a checksum failed on this subflow.
+    pub fail: MpFail,
 }
 
 impl Session {
@@ -214,6 +244,8 @@ impl Session {
             data_acked: 0,
             backup: false,
             announce: Default::default(),
+            joined: false,
+            fail: MpFail::default(),
         };
         if let Some(k) = key {
             s.set_local_key(k);
@@ -340,6 +372,18 @@ impl Session {
         if self.phase == Phase::Fallback {
             return v;
         }
+        if self.fail.awaiting_infinite && opts.is_empty() {
+            // RFC 8684 §3.7: the peer answered our MP_FAIL and fell back
+            // (a peer in MPTCP sends DSS on every segment). Its infinite
+            // mapping rides on its next data, which a window closed
+            // meanwhile may not take (no DATA_ACK frees our send buffer
+            // any more): its data goes on one to one from where its
+            // mappings ended.
+            v.infinite_implied = true;
+            self.fail = MpFail::default();
+            self.fall_back(FallbackReason::InfiniteMapping, &mut v);
+            return v;
+        }
         let mut any = false;
         let mut mapped = false;
         for raw in whole_options(opts) {
@@ -411,8 +455,9 @@ impl Session {
                     self.backup = backup;
                     v.prio = Some(backup);
                 }
-                // MP_TCPRST comes with a RST, which the TCP layer acts on;
-                // MP_FAIL is a later stage.
+                // RFC 8684 §3.7: the peer found one of our mappings corrupted.
+                Ok(MptcpOption::MpFail { dsn }) => self.on_mp_fail(dsn, &mut v),
+                // MP_TCPRST comes with a RST, which the TCP layer acts on.
                 Ok(_) => {}
                 Err(_) => v.bad_options += 1,
             }
@@ -449,8 +494,7 @@ impl Session {
     ) {
         let data_len = m.len as u64 - (fin as u64).min(m.len as u64);
         if m.len == 0 {
-            // An infinite mapping (RFC 8684 §3.7): not used by this stage.
-            v.bad_options += 1;
+            self.on_infinite_mapping(m, v);
             return;
         }
         if m.ssn == 0 && fin && m.len == 1 {
@@ -463,8 +507,7 @@ impl Session {
             if self.checksum {
                 if let Some(c) = m.checksum {
                     if crypto::dss_checksum(dsn, 0, 1, 0) != c {
-                        v.checksum_failed = true;
-                        v.reset = true;
+                        self.on_checksum_failure(dsn, v);
                     }
                 }
             }
@@ -497,8 +540,7 @@ impl Session {
                 Some(c) if start == rel && data_len == payload.len() as u64 => {
                     let s = checksum::sum(payload);
                     if crypto::dss_checksum(dsn, m.ssn, m.len, s) != c {
-                        v.checksum_failed = true;
-                        v.reset = true;
+                        self.on_checksum_failure(dsn, v);
                     } else {
                         v.checksum_verified = true;
                     }
@@ -543,9 +585,61 @@ impl Session {
         v.checksum_unverified |= o.unverified;
         v.checksum_verified |= o.verified;
         if o.failed {
-            v.checksum_failed = true;
-            v.reset = true;
+            self.on_checksum_failure(dsn, v);
         }
+    }
+
+    /// RFC 8684 §3.7: a DSS checksum failed (a middlebox changed the
+    /// payload). With other subflows about, or twice, the connection
+    /// resets. Alone, the data is taken as TCP took it (the subflow has
+    /// ACKed it; the peer, once fallen back, will not send it again) and
+    /// MP_FAIL asks the peer for the infinite mapping that ends MPTCP on
+    /// this connection.
+    fn on_checksum_failure(&mut self, dsn: u64, v: &mut RxVerdict) {
+        v.checksum_failed = true;
+        if self.joined || self.fail != MpFail::default() {
+            v.reset = true;
+            return;
+        }
+        self.fail.out = Some(dsn);
+        self.fail.awaiting_infinite = true;
+    }
+
+    /// The peer's MP_FAIL (RFC 8684 §3.7): the echo of ours, or a
+    /// failure of our data, answered with an echo and the infinite
+    /// mapping on our next data. With other subflows the peer resets the
+    /// subflow it names (the RST carries it), and nothing is to do here.
+    fn on_mp_fail(&mut self, dsn: u64, v: &mut RxVerdict) {
+        v.mp_fail = true;
+        if self.fail.awaiting_infinite || self.joined || self.fail.send_infinite {
+            return;
+        }
+        self.fail.out = Some(dsn);
+        self.fail.send_infinite = true;
+    }
+
+    /// The peer's infinite mapping (RFC 8684 §3.7: data-level length 0):
+    /// its subflow carries the rest of the data stream one to one, with
+    /// no more options. Only on a connection that was never joined.
+    fn on_infinite_mapping(&mut self, m: &DssMapping, v: &mut RxVerdict) {
+        if self.joined || m.ssn == 0 {
+            v.bad_options += 1;
+            return;
+        }
+        v.infinite = Some((
+            m.ssn.wrapping_sub(1),
+            RxDsn {
+                value: m.dsn,
+                wide: m.dsn64,
+            },
+        ));
+        self.fail = MpFail::default();
+        self.fall_back(FallbackReason::InfiniteMapping, v);
+    }
+
+    /// The MP_FAIL to put on the next pure ACK, if one waits.
+    pub fn take_mp_fail(&mut self) -> Option<u64> {
+        self.fail.out.take()
     }
 
     /// A received DSN widened to 64 bits (m = 0 carries the low 32 bits)
@@ -629,6 +723,21 @@ impl Session {
         data_ack: Option<u64>,
         dsn: Option<u64>,
     ) -> Option<MptcpOption> {
+        self.segment_option(rel, len, fin, data_ack, dsn, true)
+    }
+
+    /// [`Session::data_option`] for new data (`fresh`) or a
+    /// retransmission, which never carries the infinite mapping: the peer
+    /// drops bytes it already has, and the mapping with them.
+    pub fn segment_option(
+        &mut self,
+        rel: u32,
+        len: usize,
+        fin: bool,
+        data_ack: Option<u64>,
+        dsn: Option<u64>,
+        fresh: bool,
+    ) -> Option<MptcpOption> {
         if self.phase == Phase::Fallback {
             return None;
         }
@@ -658,6 +767,28 @@ impl Session {
         // `dsn`: the connection's send side mapped these bytes (or placed
         // the DATA_FIN); else they map one to one.
         let dsn = dsn.unwrap_or(self.local_idsn.wrapping_add(1).wrapping_add(rel64));
+        if self.fail.send_infinite && self.fail.out.is_none() && len > 0 && fresh {
+            // RFC 8684 §3.7: answering the peer's MP_FAIL, the infinite
+            // mapping (data-level length 0) from this segment's first
+            // byte; plain TCP from here on. Only after our echo of its
+            // MP_FAIL went out on a pure ACK: a peer that fell back reads
+            // no option (Linux then resets the subflow when its wait for
+            // the echo times out).
+            self.fail = MpFail::default();
+            self.phase = Phase::Fallback;
+            return Some(MptcpOption::Dss(Dss {
+                data_ack,
+                ack64: true,
+                mapping: Some(DssMapping {
+                    dsn,
+                    dsn64: true,
+                    ssn: rel.wrapping_add(1),
+                    len: 0,
+                    checksum: self.checksum.then_some(0),
+                }),
+                data_fin: false,
+            }));
+        }
         let mapping = if len > 0 || fin {
             let (dsn, ssn, l) = if len == 0 {
                 // A DATA_FIN without data: SSN 0, length 1 (RFC 8684 §3.3.3).

@@ -232,9 +232,17 @@ pub struct StackCounters {
     pub mptcp_add_addr_echoed: u64,
     /// REMOVE_ADDR sent: one of our addresses withdrawn (§3.4.2).
     pub mptcp_remove_addr_sent: u64,
-    /// MP_FAIL sent: a DSS checksum failed on a joined subflow, reset
-    /// with MP_FAIL and MP_TCPRST "middlebox interference" (§3.7).
+    /// MP_FAIL sent (§3.7): a DSS checksum failed on a joined subflow,
+    /// reset with MP_FAIL and MP_TCPRST "middlebox interference"; or, on
+    /// a connection's only subflow, ours or the echo of the peer's, asking
+    /// for the infinite mapping.
     pub mptcp_mp_fail_sent: u64,
+    /// MP_FAIL received from the peer (§3.7).
+    pub mptcp_mp_fail_received: u64,
+    /// Infinite mappings sent and received: connections that fell back
+    /// to TCP after a checksum failure (§3.7).
+    pub mptcp_infinite_maps_sent: u64,
+    pub mptcp_infinite_maps_received: u64,
     /// Subflows reset because the peer withdrew their address.
     pub mptcp_subflows_removed: u64,
     /// RSTs sent with MP_FASTCLOSE: the application aborted an MPTCP

@@ -100,3 +100,40 @@ fn short_dsn_widens_near_the_data_level() {
     assert_eq!(d.widen(0x1_ffff_fff0), 0x2_0000_0010);
     assert_eq!(d.plus(0xffff_fff0).value, 0);
 }
+
+#[test]
+fn the_infinite_mapping_maps_everything_after_its_start_one_to_one() {
+    // RFC 8684 §3.7: mappings up to subflow offset 100, then the infinite
+    // mapping from there at DSN 1000.
+    let mut m = RxMaps::default();
+    m.note(map(0, 100, 900)).unwrap();
+    let dsn = |value| RxDsn { value, wide: true };
+    m.set_infinite(100, dsn(1000));
+    assert_eq!(m.take(100).unwrap(), (dsn(900), 100));
+    assert_eq!(m.take(1400).unwrap(), (dsn(1000), 1400));
+    assert_eq!(m.take(7).unwrap(), (dsn(2400), 7));
+    assert_eq!(m.infinite_dsn(1507), Some(dsn(2407)));
+    assert_eq!(m.infinite_dsn(99), None);
+}
+
+#[test]
+fn after_our_infinite_mapping_the_peers_bytes_run_on_from_its_last_mapping() {
+    // RFC 8684 §3.7: the peer falls back when our infinite mapping reaches
+    // it; mappings it sent before still come, then bytes without one.
+    let mut m = RxMaps::default();
+    let dsn = |value| RxDsn { value, wide: true };
+    m.note(map(0, 100, 900)).unwrap();
+    m.follow_tail();
+    m.note(map(100, 50, 1000)).unwrap();
+    assert_eq!(m.take(100).unwrap(), (dsn(900), 100));
+    assert_eq!(m.take(50).unwrap(), (dsn(1000), 50));
+    assert_eq!(m.infinite_dsn(150), Some(dsn(1050)));
+    assert_eq!(m.take(30).unwrap(), (dsn(1050), 30));
+    assert_eq!(m.take(10).unwrap(), (dsn(1080), 10));
+    // Without our infinite mapping, unmapped bytes are an error.
+    let mut m = RxMaps::default();
+    m.note(map(0, 100, 900)).unwrap();
+    assert_eq!(m.take(100).unwrap(), (dsn(900), 100));
+    assert!(m.take(10).is_err());
+    assert_eq!(m.infinite_dsn(100), None);
+}

@@ -92,11 +92,22 @@ fn handshake_then_one_to_one_data_both_ways() {
         };
         assert_eq!(d.mapping.unwrap().ssn, 101);
         clean(s.on_segment(o.as_slice(), 100, &data[..10], false), csum);
-        // A corrupted byte fails the checksum when negotiated.
+        // A corrupted byte fails the checksum when negotiated. Alone on
+        // its connection, the subflow asks for the fallback with MP_FAIL
+        // naming the mapping's DSN (RFC 8684 §3.7); joined, or failing
+        // again meanwhile, it resets.
         let mut bad = data;
         bad[3] ^= 1;
+        let mut joined = s.clone();
+        joined.joined = true;
         let v = s.on_segment(o.as_slice(), 100, &bad[..10], false);
         assert_eq!(v.checksum_failed, csum);
+        assert!(!v.reset);
+        let dsn = Key(0x1111).idsn() + 101;
+        assert_eq!(s.take_mp_fail(), csum.then_some(dsn));
+        let v = s.on_segment(o.as_slice(), 100, &bad[..10], false);
+        assert_eq!(v.reset, csum);
+        let v = joined.on_segment(o.as_slice(), 100, &bad[..10], false);
         assert_eq!(v.reset, csum);
     }
 }

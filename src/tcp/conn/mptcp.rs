@@ -170,9 +170,13 @@ impl<F: Frame> Connection<F> {
             return raw;
         }
         if len == 0 && !fin {
-            // RFC 8684 §3.4.1: the echo of an announcement, on a pure ACK
-            // (it fits beside timestamps and a DATA_ACK, not a mapping).
-            if let Some(e) = self.mpx.as_deref_mut().and_then(|x| x.signals.echo.take()) {
+            // RFC 8684 §3.7: MP_FAIL, and RFC 8684 §3.4.1: the echo of an
+            // announcement, on a pure ACK (they fit beside timestamps and
+            // a DATA_ACK, not a mapping).
+            if let Some(dsn) = self.mp.as_deref_mut().and_then(|m| m.take_mp_fail()) {
+                push(&mut raw, &MptcpOption::MpFail { dsn });
+                self.stats.mptcp_mp_fail_sent += 1;
+            } else if let Some(e) = self.mpx.as_deref_mut().and_then(|x| x.signals.echo.take()) {
                 push(&mut raw, &MptcpOption::AddAddr(e));
             } else if self.join.is_none() {
                 self.mptcp_signal_options(&mut raw);
@@ -220,10 +224,22 @@ impl<F: Frame> Connection<F> {
             return raw;
         }
         let rel = self.snd_rel(seq);
+        let fresh = seq == self.snd_nxt;
+        let mut infinite = false;
         if let Some(m) = &mut self.mp {
-            if let Some(o) = m.data_option(rel, len, fin, data_ack, dsn) {
+            let was = m.is_mptcp();
+            if let Some(o) = m.segment_option(rel, len, fin, data_ack, dsn, fresh) {
                 push(&mut raw, &o);
             }
+            infinite = was && !m.is_mptcp();
+        }
+        if infinite {
+            // The infinite mapping went out (RFC 8684 §3.7). The segment
+            // is being built over a slice of the send queue: the data the
+            // subflow's ACK covers is released at the next ACK, not now.
+            self.stats.mptcp_infinite_maps_sent += 1;
+            self.mptcp_fell_back(false);
+            self.mptcp_rx_follow_tail();
         }
         raw
     }
@@ -271,12 +287,20 @@ impl<F: Frame> Connection<F> {
         if v.add_addr.is_some() || v.remove_addr.is_some() {
             self.mptcp_path_signal(v.add_addr.as_ref(), v.remove_addr.as_ref());
         }
+        if let Some((start, dsn)) = v.infinite {
+            self.stats.mptcp_infinite_maps_received += 1;
+            self.mptcp_rx_infinite(start, dsn);
+        }
+        if v.infinite_implied && !self.mptcp_rx_infinite_at_tail() {
+            self.mptcp_reset();
+            return MptcpRx::Stop;
+        }
         if was && !now {
-            // Plain TCP from here: the DSS room in each segment is freed,
-            // and the subflow's ACK alone releases our data.
-            self.snd_mss += DSS_LEN;
-            self.cc.set_mss(self.snd_mss);
-            self.mptcp_snd_release(self.snd_una);
+            self.mptcp_fell_back(true);
+        }
+        if self.mp.as_ref().is_some_and(|m| m.fail.out.is_some()) {
+            // Our MP_FAIL, or the echo of the peer's, on a pure ACK now.
+            self.ack_now = true;
         }
         if data_acked {
             self.mptcp_snd_release(self.snd_una);
@@ -295,6 +319,16 @@ impl<F: Frame> Connection<F> {
                 self.mptcp_reset();
                 MptcpRx::Stop
             }
+        }
+    }
+
+    /// Plain TCP from here: the DSS room in each segment is freed, and the
+    /// subflow's ACK alone releases our data (now, with `release`).
+    fn mptcp_fell_back(&mut self, release: bool) {
+        self.snd_mss += DSS_LEN;
+        self.cc.set_mss(self.snd_mss);
+        if release {
+            self.mptcp_snd_release(self.snd_una);
         }
     }
 
@@ -358,7 +392,10 @@ impl<F: Frame> Connection<F> {
         let upto = match &self.mp {
             // Copies of the connection's data (`mptcp_tx`): the
             // connection's queue holds it for the DATA_ACK.
-            Some(_) if self.mptcp_tx_copies() => {
+            Some(m) if self.mptcp_tx_copies() => {
+                if !m.is_mptcp() {
+                    self.mptcp_tx_fallback_acked(ack);
+                }
                 self.mptcp_tx_sub_acked(ack);
                 ack
             }
@@ -409,6 +446,13 @@ impl<F: Frame> Connection<F> {
             return;
         }
         let fin_before = self.mptcp_data_fin_done();
+        if self.fin_done && self.join.is_none() {
+            // RFC 8684 §3.7: after the infinite mapping, the subflow's FIN
+            // ends the data stream.
+            if let Some(f) = self.fin_rcvd {
+                self.mptcp_rx_fin_at(f.0.wrapping_sub(self.irs.0.wrapping_add(1)));
+            }
+        }
         if !self.mptcp_drain() {
             self.mptcp_reset();
             return;
@@ -489,7 +533,7 @@ impl<F: Frame> Connection<F> {
             || self
                 .mp
                 .as_ref()
-                .is_some_and(|m| m.announce.pending(self.now))
+                .is_some_and(|m| m.announce.pending(self.now) || m.fail.out.is_some())
     }
 
     /// Announce our addresses `addrs` (Address ID, address) to the peer
@@ -618,6 +662,7 @@ impl<F: Frame> Connection<F> {
         s.mptcp_checksums_unverified += v.checksum_unverified as u64;
         s.mptcp_fastcloses += v.fastclose as u64;
         s.mptcp_prio_received += v.prio.is_some() as u64;
+        s.mptcp_mp_fail_received += v.mp_fail as u64;
     }
 }
 

@@ -129,6 +129,10 @@ impl<F: Frame> Connection<F> {
     /// The data-level timer (on the connection's TCB): due, the oldest
     /// data not DATA_ACKed goes to the scheduler again.
     pub(super) fn mptcp_data_rto(&mut self) {
+        if self.mptcp_fell_back_tx() {
+            // After a fallback to TCP nothing goes twice (`mptcp_tx`).
+            return;
+        }
         let now = self.now;
         let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
             return;
@@ -137,6 +141,9 @@ impl<F: Frame> Connection<F> {
     }
 
     pub(super) fn mptcp_data_rto_at(&self) -> Option<Instant> {
+        if self.mptcp_fell_back_tx() {
+            return None;
+        }
         self.meta_tx()?.data_rto_at()
     }
 

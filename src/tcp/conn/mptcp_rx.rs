@@ -181,6 +181,39 @@ impl<F: Frame> Connection<F> {
         self.mpx.as_deref_mut()
     }
 
+    /// RFC 8684 §3.7: the peer's infinite mapping, from subflow offset
+    /// `start` (DSN `dsn`) on.
+    pub(super) fn mptcp_rx_infinite(&mut self, start: u32, dsn: RxDsn) {
+        if let Some(x) = self.mptcp_rx_meta() {
+            x.maps.set_infinite(start, dsn);
+        }
+    }
+
+    /// Our infinite mapping went out: the peer's bytes after its last
+    /// mapping run on one to one (`RxMaps::follow_tail`).
+    pub(super) fn mptcp_rx_follow_tail(&mut self) {
+        if let Some(x) = self.mptcp_rx_meta() {
+            x.maps.follow_tail();
+        }
+    }
+
+    /// The peer fell back without its infinite mapping reaching us: one is
+    /// implied where its mappings end. False when none ever came.
+    pub(super) fn mptcp_rx_infinite_at_tail(&mut self) -> bool {
+        self.mptcp_rx_meta()
+            .is_some_and(|x| x.maps.set_infinite_at_tail())
+    }
+
+    /// After the infinite mapping, the subflow's FIN (at subflow offset
+    /// `rel`) is the end of the data stream.
+    pub(super) fn mptcp_rx_fin_at(&mut self, rel: u32) {
+        if let Some(x) = self.mpx.as_deref_mut() {
+            if let (Some(d), Some(dsn)) = (x.data.as_mut(), x.maps.infinite_dsn(rel)) {
+                d.note_fin(dsn);
+            }
+        }
+    }
+
     /// A joined subflow's receive state (set up when it is accepted).
     pub(super) fn mptcp_rx_joined(&mut self) {
         self.mpx = Some(Box::new(MpRx::new(None)));

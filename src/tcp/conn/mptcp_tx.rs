@@ -598,11 +598,50 @@ impl<F: Frame> Connection<F> {
     /// reinject). At the end of the stream, data still held by subflows may go
     /// again on a faster one (see `MetaTx::opportunistic`).
     pub fn mptcp_tx_pending(&self) -> bool {
+        let again = !self.mptcp_fell_back_tx();
         self.meta_tx().is_some_and(|m| {
             m.nxt < m.end()
-                || !m.reinject.is_empty()
-                || self.fin_queued && m.sched.opportunistic() && m.una.max(m.opp_nxt) < m.nxt
+                || again && !m.reinject.is_empty()
+                || again
+                    && self.fin_queued
+                    && m.sched.opportunistic()
+                    && m.una.max(m.opp_nxt) < m.nxt
         })
+    }
+
+    /// The connection fell back to TCP (RFC 8684 §3.7), or will with its
+    /// next data (the infinite mapping answering the peer's MP_FAIL), after
+    /// its data went through the connection's queue: the subflow carries
+    /// the data stream one to one, so nothing is sent twice (a peer such
+    /// as Linux takes the bytes after the infinite mapping as the ones
+    /// after its DATA_ACK).
+    pub(super) fn mptcp_fell_back_tx(&self) -> bool {
+        self.mp
+            .as_deref()
+            .is_some_and(|s| !s.is_mptcp() || s.fail.send_infinite)
+    }
+
+    /// After the fallback: the subflow's ACK of `ack` acknowledges the
+    /// DSNs its bytes carried (no DATA_ACK comes any more).
+    pub(super) fn mptcp_tx_fallback_acked(&mut self, ack: SeqNumber) {
+        let tail = self.sndq.tail();
+        let Some(t) = self.mtx.as_deref_mut() else {
+            return;
+        };
+        let back = if ack < tail { (tail - ack) as u64 } else { 0 };
+        let rel = t.tail_rel.wrapping_sub(back);
+        let dsn = t
+            .maps
+            .dsn_of(rel)
+            .map(|(d, _)| d)
+            .or_else(|| t.maps.end_dsn());
+        let (Some(dsn), Some(m)) = (dsn, t.meta.as_deref_mut()) else {
+            return;
+        };
+        if m.acked(dsn) > 0 && self.write_blocked && self.send_capacity() > 0 {
+            self.write_blocked = false;
+            self.events.writable = true;
+        }
     }
 
     /// The first subflow takes what the scheduler gives it of its
@@ -688,6 +727,10 @@ impl<F: Frame> Connection<F> {
         {
             return false;
         }
+        if let Some(m) = self.mp.as_deref_mut() {
+            // RFC 8684 §3.7: no infinite mapping once joined.
+            m.joined = true;
+        }
         self.mptcp_tx_setup();
         let csum = self.mtx.as_deref().is_some_and(|t| t.csum);
         let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
@@ -762,7 +805,12 @@ fn pull<F: Frame>(
     }
     let view = to.mptcp_view();
     m.slots[slot].view = view;
-    {
+    // After a fallback to TCP the stream goes on in order: no byte again.
+    let fallen = to.mptcp_fell_back_tx();
+    if fallen {
+        m.reinject.clear();
+    }
+    if !fallen {
         let st = match stats.as_deref_mut() {
             Some(s) => s,
             None => &mut to.stats,
@@ -779,7 +827,7 @@ fn pull<F: Frame>(
     // DATA_ACK waits at the first byte it was given: the peer's data level
     // dropped it (out of its window, say). RFC 8684 §3.3.6: send it again,
     // once per DATA_ACK value.
-    let idle = to.sndq.len() == 0 && to.snd_una == to.snd_nxt;
+    let idle = !fallen && to.sndq.len() == 0 && to.snd_una == to.snd_nxt;
     let blocking = m.slots[slot].given.front().is_some_and(|r| r.0 <= m.una);
     if idle && blocking && m.slots[slot].stuck_at != Some(m.una) {
         m.slots[slot].stuck_at = Some(m.una);
@@ -795,9 +843,14 @@ fn pull<F: Frame>(
     // The largest DATA_ACK + window seen (`mptcp_rto`), not the latest
     // DATA_ACK + this subflow's window, which can be older.
     let seen = to.mtx.as_deref_mut().and_then(|t| t.edge_seen.take());
-    let edge = m.level.edge(m.una, m.end(), seen, to.snd_wnd);
-    let redundant = m.sched.kind() == SchedKind::Redundant;
-    let opportunistic = m.sched.opportunistic();
+    let edge = if fallen {
+        // Plain TCP: the subflow's window is the connection's.
+        m.una.wrapping_add(to.snd_wnd as u64)
+    } else {
+        m.level.edge(m.una, m.end(), seen, to.snd_wnd)
+    };
+    let redundant = m.sched.kind() == SchedKind::Redundant && !fallen;
+    let opportunistic = m.sched.opportunistic() && !fallen;
     let snd_buf = to.cfg.snd_buf;
     let now = to.now;
     let mut given = 0;

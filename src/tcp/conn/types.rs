@@ -240,9 +240,16 @@ pub struct ConnStats {
     pub mptcp_add_addr_echoed: u64,
     /// REMOVE_ADDR sent (RFC 8684 §3.4.2).
     pub mptcp_remove_addr_sent: u64,
-    /// RSTs with MP_FAIL sent: a DSS checksum failed on a joined subflow
-    /// (RFC 8684 §3.7), which was closed.
+    /// MP_FAIL sent (RFC 8684 §3.7): with a RST on a joined subflow whose
+    /// DSS checksum failed, or on a pure ACK of a single subflow (ours,
+    /// or the echo of the peer's) to fall back through an infinite mapping.
     pub mptcp_mp_fail_sent: u64,
+    /// MP_FAIL received from the peer.
+    pub mptcp_mp_fail_received: u64,
+    /// Infinite mappings sent and received: the connection fell back to
+    /// TCP after a checksum failure (RFC 8684 §3.7).
+    pub mptcp_infinite_maps_sent: u64,
+    pub mptcp_infinite_maps_received: u64,
     /// RSTs sent with MP_FASTCLOSE (RFC 8684 §3.5).
     pub mptcp_fastcloses_sent: u64,
     /// The first subflow died (reset, timed out, or stalled with only its
