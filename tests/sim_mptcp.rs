@@ -373,3 +373,33 @@ fn lia_beats_one_path_and_yields_to_two_uncoupled() {
     assert!(lia.goodput_mbps >= one.goodput_mbps);
     assert!(lia.goodput_mbps < unc.goodput_mbps);
 }
+
+/// A receive buffer smaller than one segment (`swarm --multipath`, master
+/// seed 1, run 1837: 5120 bytes, MTU 5465): the connection-level window
+/// never reaches a full segment, and a subflow took only full segments, so
+/// a request written once the window was that small was never sent and
+/// both ends waited for ever. An idle subflow now takes what the window
+/// allows.
+#[test]
+fn receive_window_below_one_segment_does_not_stall() {
+    for (seed, mtu) in [(1, 5465), (2, 9000)] {
+        let r = over_paths_with(seed, 100, &[(10, 4, 0.0), (100, 3, 0.0)], false, |p| {
+            p.link.mtu = mtu;
+            for l in &mut p.extra_paths {
+                l.mtu = mtu;
+            }
+            p.rcv_buf = Some(5120);
+            p.work.rr = Some(RrConfig {
+                requests: 20,
+                req: (1500, 2500),
+                resp: (30_000, 40_000),
+            });
+            // About 1 s of traffic: a stall runs into the limit.
+            p.limits.time = Duration::from_secs(60);
+        });
+        println!(
+            "mtu {mtu}: {} bytes in {:.0} virtual ms",
+            r.bytes, r.virtual_ms
+        );
+    }
+}
