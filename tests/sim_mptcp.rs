@@ -403,3 +403,33 @@ fn receive_window_below_one_segment_does_not_stall() {
         );
     }
 }
+
+/// The client aborts every odd-numbered connection once the server has
+/// acknowledged what it wrote (`--abort-after`; `swarm --multipath`,
+/// master seed 20261203, run 4866): over two paths the first subflow's
+/// `bytes_acked` counts only its own share, so the abort never came and
+/// both ends waited for ever. It now waits for the connection's DATA_ACK
+/// (`Stack::send_unacked`).
+#[test]
+fn abort_after_data_acked_over_two_paths() {
+    let r = over_paths_with(3, 40_000, &[(100, 20, 0.0), (100, 10, 0.0)], false, |p| {
+        p.conns = 4;
+        // Small windows and segments spread each connection over both
+        // paths from the start.
+        p.link.mtu = 576;
+        for l in &mut p.extra_paths {
+            l.mtu = 576;
+        }
+        p.rcv_buf = Some(7168);
+        p.snd_buf = Some(22528);
+        p.work.write_size = (17, 131);
+        p.work.abort_after = Some(20_000);
+        p.limits.time = Duration::from_secs(60);
+    });
+    let joined: u64 = r.stacks.iter().map(|s| s.mptcp_bytes_joined).sum();
+    println!(
+        "{} bytes in {:.0} virtual ms, {joined} bytes on joined subflows",
+        r.bytes, r.virtual_ms
+    );
+    assert!(joined > 0, "the second path carried none");
+}

@@ -771,6 +771,13 @@ impl<D: Device> Stack<D> {
         Ok(*self.app_conn_ref(id)?.conn.stats())
     }
 
+    /// Bytes the application wrote that the peer has not acknowledged
+    /// yet (for MPTCP, the connection's DATA_ACK; a subflow's
+    /// `ConnStats::bytes_acked` counts only its own share).
+    pub fn send_unacked(&self, id: ConnId) -> Result<usize, Error> {
+        Ok(self.app_conn_ref(id)?.conn.send_unacked())
+    }
+
     /// MPTCP: bytes of ours sent and not yet covered by the peer's
     /// DATA_ACK (RFC 8684 §3.3.2).
     pub fn mptcp_snd_unacked(&self, id: ConnId) -> Result<usize, Error> {

@@ -51,8 +51,9 @@ impl ClientConn {
         if self.aborted || !self.tx.stopped() {
             return;
         }
-        let acked = stack.conn_stats(id).map_or(0, |s| s.bytes_acked);
-        if acked >= self.tx.sent {
+        // Connection-level: over several MPTCP subflows the first
+        // subflow's `bytes_acked` counts only its own share.
+        if stack.send_unacked(id) == Ok(0) {
             self.aborted = true;
             let _ = stack.abort(id);
         }
