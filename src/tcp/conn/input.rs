@@ -374,7 +374,7 @@ impl<F: Frame> Connection<F> {
         let len = payload.len();
         let wnd_end = self.rcv_adv.max(self.rcvq.nxt);
         let before_dup = self.rcvq.has_dsack();
-        let r = self.rcvq.insert(seq, payload, wnd_end, self.cfg.rcv_buf);
+        let r = self.rcvq_insert(seq, payload, wnd_end);
         self.stats.collapsed = self.rcvq.collapsed;
         self.stats.rcv_mem_drops = self.rcvq.mem_drops;
         if len > self.rcv_mss {

@@ -19,7 +19,7 @@
 use super::Connection;
 use crate::io::{Frame, Pkt};
 use crate::mptcp::{MapError, RxDsn, RxMapping, RxMaps};
-use crate::tcp::recv::RecvBuffer;
+use crate::tcp::recv::{Inserted, RecvBuffer};
 use crate::tcp::SeqNumber;
 use std::collections::VecDeque;
 
@@ -291,6 +291,44 @@ impl<F: Frame> Connection<F> {
             ack = true;
         }
         ack
+    }
+
+    /// Queue a segment's payload in the subflow's receive queue (see
+    /// `RecvBuffer::insert`). On an MPTCP subflow, collapsing under
+    /// memory pressure joins segments only where the peer's mappings run
+    /// on: a frame spanning two mappings whose DSNs do not would be
+    /// taken for an invalid mapping at the data level, and the subflow
+    /// reset (`mptcp_drain`).
+    pub(super) fn rcvq_insert(
+        &mut self,
+        seq: SeqNumber,
+        payload: Pkt<F>,
+        wnd_end: SeqNumber,
+    ) -> Inserted {
+        let limit = self.cfg.rcv_buf;
+        let base = self.irs.0.wrapping_add(1);
+        match self.mpx.as_deref() {
+            Some(x) => {
+                let maps = &x.maps;
+                let may_join = |s: SeqNumber| maps.runs_on(s.0.wrapping_sub(base));
+                self.rcvq
+                    .insert_gated(seq, payload, wnd_end, limit, &may_join)
+            }
+            None => self.rcvq.insert(seq, payload, wnd_end, limit),
+        }
+    }
+
+    /// Collapse the subflow's receive queue (as `rcvq_insert` does).
+    pub(super) fn rcvq_collapse(&mut self) {
+        let base = self.irs.0.wrapping_add(1);
+        match self.mpx.as_deref() {
+            Some(x) => {
+                let maps = &x.maps;
+                self.rcvq
+                    .collapse_gated(&|s: SeqNumber| maps.runs_on(s.0.wrapping_sub(base)));
+            }
+            None => self.rcvq.collapse(),
+        }
     }
 
     /// The joined subflow's mapped data and DATA_FIN for the connection
