@@ -236,7 +236,7 @@ impl RxMaps {
     }
 
     /// The DSN a mapping held gives the byte at subflow offset `off`.
-    fn dsn_at(&self, off: u32) -> Option<RxDsn> {
+    pub fn dsn_at(&self, off: u32) -> Option<RxDsn> {
         let i = self.maps.partition_point(|x| dist(x.start, off) <= 0);
         let m = self.maps.get(i.checked_sub(1)?)?;
         let o = off.wrapping_sub(m.start);

@@ -281,6 +281,18 @@ impl<F: Frame> Connection<F> {
         let Some(d) = self.mpx.as_deref_mut().and_then(|x| x.data.as_mut()) else {
             return ack;
         };
+        // Out-of-order data holds all the data level's memory, the window
+        // is shut, and nothing in order waits for the application (or in-
+        // order data just came, `mptcp_fills_data_hole`): the hole's bytes
+        // could never come in, being beyond every subflow's window. Drop
+        // the out-of-order data, as Linux prunes its out-of-order queue
+        // under memory pressure, so the window opens; the peer's
+        // data-level retransmission brings it again.
+        let shut = d.buf.has_ooo() && d.buf.window(self.cfg.rcv_buf) == 0;
+        if shut && (got.advanced > 0 || d.buf.available() == 0) {
+            d.buf.clear_ooo();
+            s.rcv_mem_drops += 1;
+        }
         let nxt = d.nxt;
         let fin = d.fin_reached();
         if let Some(m) = &mut self.mp {
@@ -316,6 +328,38 @@ impl<F: Frame> Connection<F> {
             }
             None => self.rcvq.insert(seq, payload, wnd_end, limit),
         }
+    }
+
+    /// RFC 8684 §3.3.4: "such a check is done using only the
+    /// connection-level window". Our subflows check their own window;
+    /// this is the case where that deadlocks: the subflow's window is
+    /// shut because the data level's memory holds out-of-order data
+    /// behind a hole, and the segment at the subflow's RCV.NXT carries
+    /// the data level's next byte, the hole's (a reinjection of what a
+    /// dead path held). It is taken: the data level makes room for
+    /// in-order data by dropping out-of-order data.
+    pub(super) fn mptcp_fills_data_hole(&self, seg: &crate::tcp::TcpRepr) -> bool {
+        let Some(x) = self.mpx.as_deref() else {
+            return false;
+        };
+        let next = match (&x.data, x.meta_ack) {
+            // Here the data level is at hand: out-of-order data alone
+            // shuts its window, which it drops for anything that comes
+            // (`mp_seen_data`).
+            (Some(d), _) if d.buf.has_ooo() && d.buf.available() == 0 => return true,
+            (Some(d), _) => d.nxt,
+            (None, Some(a)) => a,
+            (None, None) => return false,
+        };
+        let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
+        let own = crate::mptcp::session::mapping_in(seg.options.mptcp.as_slice());
+        let dsn = own
+            .and_then(|m| {
+                let off = rel.wrapping_sub(m.start);
+                (off < m.len).then(|| m.dsn.plus(off as u64))
+            })
+            .or_else(|| x.maps.dsn_at(rel));
+        dsn.is_some_and(|d| d.widen(next) == next)
     }
 
     /// Collapse the subflow's receive queue (as `rcvq_insert` does).

@@ -554,10 +554,18 @@ impl<F: Frame> Connection<F> {
         // at its SWS override, RFC 9293 §3.8.6.2.1; data still in the
         // connection's queue has no such timer.)
         let idle = self.snd_una == self.snd_nxt && unsent == 0;
-        let room = if room >= self.fill_mss() || idle && cwnd_room >= self.fill_mss() {
-            room
-        } else {
-            0
+        let mss = self.fill_mss();
+        let room = match (room >= mss, idle && cwnd_room >= mss) {
+            (true, _) => room,
+            // The window shut: a segment's worth all the same (data the
+            // connection-level window allows), for the subflow's persist
+            // timer to probe with (RFC 9293 §3.8.6.1). Kept in the
+            // connection's queue nothing would ever probe, and a peer
+            // that shut its window for want of exactly that data (a hole
+            // at its data level) would wait for ever.
+            (false, true) if wnd_room == 0 => mss,
+            (false, true) => room,
+            (false, false) => 0,
         };
         // Until its FIN is out a subflow may take data (the first one's
         // FIN waits for the connection's last byte, see `mptcp_fin_ok`).
