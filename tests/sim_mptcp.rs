@@ -427,34 +427,62 @@ fn every_scheduler_over_two_paths_and_a_dying_one() {
     }
 }
 
-/// A client that aborts its MPTCP connections mid-way over two paths
-/// (the bulk workload's `--abort-after`): it aborts once everything it
-/// wrote is acknowledged at the data level. With roundrobin, part of it
-/// is acknowledged on the joined subflow only; waiting for the first
-/// subflow's own byte count to cover it all (as this app once did) never
-/// aborted, and the run stalled for its hour (swarm --multipath, CI
-/// seed, run 4866).
+/// A receive buffer smaller than one segment (`swarm --multipath`, master
+/// seed 1, run 1837: 5120 bytes, MTU 5465): the connection-level window
+/// never reaches a full segment, and a subflow took only full segments, so
+/// a request written once the window was that small was never sent and
+/// both ends waited for ever. An idle subflow now takes what the window
+/// allows.
 #[test]
-fn aborts_over_two_paths_wait_for_the_data_level_ack() {
-    let mut p = params(12, [true, true], false);
-    p.conns = 4;
-    p.bidir = false;
-    p.bytes = 1 << 20;
-    p.work.abort_after = Some(600 << 10);
-    p.link.rate_bps = Some(10_000_000);
-    p.keepalive = Some(Duration::from_secs(10));
-    p.mptcp_scheduler = xdptcp::mptcp::sched::SchedKind::RoundRobin;
-    p.extra_paths = vec![p.link.clone()];
-    let r = run_bulk(&p);
-    assert!(r.failure(true).is_none(), "{:?}", r.failure(true));
-    assert!(r.intact && r.drained, "{:?}", r.error);
-    for c in &r.connections {
-        let want = if c.index % 2 == 1 {
-            "aborted"
-        } else {
-            "completed"
-        };
-        assert_eq!(c.outcome, want, "{c:?}");
+fn receive_window_below_one_segment_does_not_stall() {
+    for (seed, mtu) in [(1, 5465), (2, 9000)] {
+        let r = over_paths_with(seed, 100, &[(10, 4, 0.0), (100, 3, 0.0)], false, |p| {
+            p.link.mtu = mtu;
+            for l in &mut p.extra_paths {
+                l.mtu = mtu;
+            }
+            p.rcv_buf = Some(5120);
+            p.work.rr = Some(RrConfig {
+                requests: 20,
+                req: (1500, 2500),
+                resp: (30_000, 40_000),
+            });
+            // About 1 s of traffic: a stall runs into the limit.
+            p.limits.time = Duration::from_secs(60);
+        });
+        println!(
+            "mtu {mtu}: {} bytes in {:.0} virtual ms",
+            r.bytes, r.virtual_ms
+        );
     }
-    assert!(r.stacks[0].mptcp_bytes_joined > 0, "{:?}", r.stacks[0]);
+}
+
+/// The client aborts every odd-numbered connection once the server has
+/// acknowledged what it wrote (`--abort-after`; `swarm --multipath`,
+/// master seed 20261203, run 4866): over two paths the first subflow's
+/// `bytes_acked` counts only its own share, so the abort never came and
+/// both ends waited for ever. It now waits for the connection's DATA_ACK
+/// (`Stack::send_unacked`).
+#[test]
+fn abort_after_data_acked_over_two_paths() {
+    let r = over_paths_with(3, 40_000, &[(100, 20, 0.0), (100, 10, 0.0)], false, |p| {
+        p.conns = 4;
+        // Small windows and segments spread each connection over both
+        // paths from the start.
+        p.link.mtu = 576;
+        for l in &mut p.extra_paths {
+            l.mtu = 576;
+        }
+        p.rcv_buf = Some(7168);
+        p.snd_buf = Some(22528);
+        p.work.write_size = (17, 131);
+        p.work.abort_after = Some(20_000);
+        p.limits.time = Duration::from_secs(60);
+    });
+    let joined: u64 = r.stacks.iter().map(|s| s.mptcp_bytes_joined).sum();
+    println!(
+        "{} bytes in {:.0} virtual ms, {joined} bytes on joined subflows",
+        r.bytes, r.virtual_ms
+    );
+    assert!(joined > 0, "the second path carried none");
 }

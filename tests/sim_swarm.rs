@@ -126,6 +126,17 @@ fn swarm_reproducers_complete() {
         "--bytes 160258 --conns 5 --loss 0.007 --reorder-ms 5.095 --delay-ms 54.722 \
          --jitter-ms 1.716 --rate-mbps 885 --mtu 9000 --cc newreno --rcv-buf 8192 \
          --time-limit 3600 --seed 373452211936818392",
+        // `swarm --multipath`, master seed 2, run 5852: the data level's
+        // memory full of out-of-order data behind a hole whose bytes were
+        // on the path that died, every window shut: the reinjected hole
+        // was beyond every subflow's window and never came in, and the
+        // sender, its subflows' windows shut, never even probed.
+        "--bytes 599 --conns 108 --bidir --requests 37 --req-size 543-1095 \
+         --resp-size 26543-48199 --read-pace 6498/1 --loss 0.0543 --reorder-ms 18.83 \
+         --dup 0.0454 --ce-queue 20 --delay-ms 55.58 --jitter-ms 4.131 --rate-mbps 25 \
+         --mtu 9000 --no-sack --no-ecn --mptcp --mptcp-checksum --rcv-buf 30720 \
+         --keepalive 23 --path 18,0.013,0.0139 --path-down 2@1635 --time-limit 3600 \
+         --seed 403146564822806672",
     ] {
         assert_clean(&sim(line));
     }

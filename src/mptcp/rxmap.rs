@@ -294,6 +294,24 @@ impl RxMaps {
         (dist(at, start) >= 0).then(|| dsn.plus(at.wrapping_sub(start) as u64))
     }
 
+    /// Whether the bytes at subflow offsets `off - 1` and `off` are both
+    /// mapped, to consecutive DSNs: only then may one frame hold both
+    /// (the receive queue's collapsing under memory pressure).
+    pub fn runs_on(&self, off: u32) -> bool {
+        match (self.dsn_at(off.wrapping_sub(1)), self.dsn_at(off)) {
+            (Some(a), Some(b)) => a.plus(1) == b,
+            _ => false,
+        }
+    }
+
+    /// The DSN a mapping held gives the byte at subflow offset `off`.
+    pub fn dsn_at(&self, off: u32) -> Option<RxDsn> {
+        let i = self.maps.partition_point(|x| dist(x.start, off) <= 0);
+        let m = self.maps.get(i.checked_sub(1)?)?;
+        let o = off.wrapping_sub(m.start);
+        (o < m.len).then(|| m.dsn.plus(o as u64))
+    }
+
     /// The subflow skipped `n` in-order bytes without mapping them.
     pub fn skip(&mut self, n: u32) {
         self.next = self.next.wrapping_add(n);

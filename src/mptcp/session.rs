@@ -140,6 +140,17 @@ pub fn data_ack_in(opts: &[u8]) -> Option<RxDsn> {
     })
 }
 
+/// The data mapping a segment's DSS carries, if any.
+pub fn mapping_in(opts: &[u8]) -> Option<crate::mptcp::RxMapping> {
+    whole_options(opts).find_map(|o| match MptcpOption::parse(o) {
+        Ok(MptcpOption::Dss(d)) => d
+            .mapping
+            .as_ref()
+            .and_then(|m| crate::mptcp::RxMapping::from_dss(m, d.data_fin)),
+        _ => None,
+    })
+}
+
 /// Widen a 32-bit offset to 64 bits, nearest to `hint` (RFC 8684 §3.3.1:
 /// the receiver must expand 32-bit values the same way).
 pub(crate) fn widen(hint: u64, low: u32) -> u64 {

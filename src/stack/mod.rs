@@ -771,12 +771,11 @@ impl<D: Device> Stack<D> {
         Ok(*self.app_conn_ref(id)?.conn.stats())
     }
 
-    /// Everything written on connection `id` has been acknowledged: for
-    /// MPTCP at the data level (DATA_ACK, RFC 8684 §3.3.2), whichever
-    /// subflows carried it, where the first subflow's byte count in
-    /// [`conn_stats`](Self::conn_stats) covers only its own share.
-    pub fn all_acked(&self, id: ConnId) -> Result<bool, Error> {
-        Ok(self.app_conn_ref(id)?.conn.send_queue_empty())
+    /// Bytes the application wrote that the peer has not acknowledged
+    /// yet (for MPTCP, the connection's DATA_ACK; a subflow's
+    /// `ConnStats::bytes_acked` counts only its own share).
+    pub fn send_unacked(&self, id: ConnId) -> Result<usize, Error> {
+        Ok(self.app_conn_ref(id)?.conn.send_unacked())
     }
 
     /// MPTCP: bytes of ours sent and not yet covered by the peer's

@@ -706,6 +706,13 @@ impl<F: Frame> Connection<F> {
         self.rtt.rto()
     }
 
+    /// Bytes the application wrote that the peer has not acknowledged
+    /// yet, sent or not: for an MPTCP connection, not covered by its
+    /// DATA_ACK (RFC 8684 §3.3.2), whichever subflows carried them.
+    pub fn send_unacked(&self) -> usize {
+        self.app_sndq_ref().0.len()
+    }
+
     /// Everything sent has been acknowledged and nothing is queued.
     pub fn send_queue_empty(&self) -> bool {
         self.sndq.len() == 0

@@ -26,6 +26,10 @@ pub(crate) struct Inserted {
     pub dropped: bool,
 }
 
+/// Whether the byte at a sequence number may share a frame with the byte
+/// before it (see `RecvBuffer::collapse_gated`).
+pub(crate) type MayJoin<'a> = &'a dyn Fn(SeqNumber) -> bool;
+
 /// In-order and out-of-order received data.
 pub(crate) struct RecvBuffer<F> {
     /// RCV.NXT: next in-order sequence number expected.
@@ -107,9 +111,23 @@ impl<F: Frame> RecvBuffer<F> {
     pub fn insert(
         &mut self,
         seq: SeqNumber,
+        pkt: Pkt<F>,
+        wnd_end: SeqNumber,
+        limit: usize,
+    ) -> Inserted {
+        self.insert_gated(seq, pkt, wnd_end, limit, &|_| true)
+    }
+
+    /// `insert`, where collapsing under pressure joins two segments in one
+    /// frame only where `may_join(seq)` allows it for the byte at `seq`
+    /// and the one before (`collapse_gated`).
+    pub fn insert_gated(
+        &mut self,
+        seq: SeqNumber,
         mut pkt: Pkt<F>,
         wnd_end: SeqNumber,
         limit: usize,
+        may_join: MayJoin<'_>,
     ) -> Inserted {
         let mut r = Inserted::default();
         if pkt.is_empty() {
@@ -146,7 +164,8 @@ impl<F: Frame> RecvBuffer<F> {
         } else {
             self.mem + ts > limit
         };
-        if over && !self.make_room(seq, ts, if seq == self.nxt { limit + ts } else { limit }) {
+        let room = if seq == self.nxt { limit + ts } else { limit };
+        if over && !self.make_room(seq, ts, room, may_join) {
             self.mem_drops += 1;
             r.dropped = true;
             return r;
@@ -241,8 +260,14 @@ impl<F: Frame> RecvBuffer<F> {
 
     /// Free memory for a segment of `ts` bytes at `seq`: collapse, then drop
     /// out-of-order data above `seq`. Returns whether it now fits.
-    fn make_room(&mut self, seq: SeqNumber, ts: usize, limit: usize) -> bool {
-        self.collapse();
+    fn make_room(
+        &mut self,
+        seq: SeqNumber,
+        ts: usize,
+        limit: usize,
+        may_join: MayJoin<'_>,
+    ) -> bool {
+        self.collapse_gated(may_join);
         while self.mem + ts > limit {
             match self.ooo.back() {
                 Some((s, _)) if *s > seq => {
@@ -260,10 +285,21 @@ impl<F: Frame> RecvBuffer<F> {
     /// Copy small segments together (into the frame of the first of each
     /// contiguous run, moved to offset 0) and release the emptied frames.
     pub fn collapse(&mut self) {
+        self.collapse_gated(&|_| true);
+    }
+
+    /// `collapse`, joining a segment onto the one before it only where
+    /// `may_join` allows it for the segment's first sequence number (an
+    /// MPTCP subflow: where the peer's mappings run on, as a frame maps
+    /// one contiguous range of the data level).
+    pub fn collapse_gated(&mut self, may_join: MayJoin<'_>) {
         let q = core::mem::take(&mut self.inorder);
         let mut out: VecDeque<Pkt<F>> = VecDeque::with_capacity(q.len());
+        let mut seq = self.nxt - self.inorder_len;
         for p in q {
-            self.absorb(&mut out, p, |_, _| true);
+            let at = seq;
+            seq = seq + p.len();
+            self.absorb(&mut out, p, may_join(at));
         }
         self.inorder = out;
 
@@ -271,7 +307,7 @@ impl<F: Frame> RecvBuffer<F> {
         let mut out: VecDeque<(SeqNumber, Pkt<F>)> = VecDeque::with_capacity(q.len());
         for (s, p) in q {
             if let Some((ls, lp)) = out.back_mut() {
-                if *ls + lp.len() == s && Self::merge(lp, &p) {
+                if *ls + lp.len() == s && may_join(s) && Self::merge(lp, &p) {
                     self.mem -= truesize(&p);
                     self.collapsed += 1;
                     continue;
@@ -282,14 +318,9 @@ impl<F: Frame> RecvBuffer<F> {
         self.ooo = out;
     }
 
-    fn absorb(
-        &mut self,
-        out: &mut VecDeque<Pkt<F>>,
-        p: Pkt<F>,
-        contiguous: impl Fn(&Pkt<F>, &Pkt<F>) -> bool,
-    ) {
+    fn absorb(&mut self, out: &mut VecDeque<Pkt<F>>, p: Pkt<F>, join: bool) {
         if let Some(last) = out.back_mut() {
-            if contiguous(last, &p) && Self::merge(last, &p) {
+            if join && Self::merge(last, &p) {
                 self.mem -= truesize(&p);
                 self.collapsed += 1;
                 return;
@@ -484,6 +515,33 @@ mod tests {
 
     fn expect(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn collapse_joins_only_where_allowed() {
+        let end = SeqNumber(100_000);
+        // Ten small out-of-order segments, then pressure.
+        let fill = |b: &mut RecvBuffer<V>| {
+            for i in 1..=10u32 {
+                b.insert(SeqNumber(i * 10), p(i * 10, 10), end, LIMIT);
+            }
+        };
+        let mut all = q();
+        fill(&mut all);
+        all.collapse();
+        assert_eq!(all.collapsed, 9);
+        let mut gated = q();
+        fill(&mut gated);
+        // No frame may hold the bytes on both sides of 50.
+        gated.collapse_gated(&|s| s != SeqNumber(50));
+        assert_eq!(gated.collapsed, 8);
+        assert_eq!(gated.ooo.len(), 2);
+        assert_eq!(gated.ooo[1].0, SeqNumber(50));
+        assert_eq!(
+            gated.insert(SeqNumber(0), p(0, 10), end, LIMIT).advanced,
+            110
+        );
+        assert_eq!(read(&mut gated), expect(110));
     }
 
     #[test]

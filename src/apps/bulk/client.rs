@@ -51,9 +51,9 @@ impl ClientConn {
         if self.aborted || !self.tx.stopped() {
             return;
         }
-        // At the data level: an MPTCP connection's other subflows carry
-        // part of it.
-        if stack.all_acked(id).unwrap_or(false) {
+        // Connection-level: over several MPTCP subflows the first
+        // subflow's `bytes_acked` counts only its own share.
+        if stack.send_unacked(id) == Ok(0) {
             self.aborted = true;
             let _ = stack.abort(id);
         }

@@ -97,10 +97,13 @@ pub fn report(client: &BulkClient, server: &BulkServer) -> Vec<ConnReport> {
         }
         if error.is_none() && !intact {
             error = Some(format!(
-                "incomplete: server verified {} of {} bytes (fin: {}), client: {}, server: {}",
+                "incomplete: server verified {} of {} bytes (fin: {}), client sent {} and verified {} of {}, client: {}, server: {}",
                 r.received,
                 client.cfg.bytes_for(c.index, true),
                 s.and_then(|s| s.rx.as_ref()).is_some_and(|v| v.fin),
+                c.tx.sent,
+                c.rx.got,
+                c.rx.expected,
                 r.client_close,
                 r.server_close
             ));

@@ -2,6 +2,7 @@
 //! tcpdump-like description of a frame for people reading the trace.
 
 use crate::time::Instant;
+use crate::wire::mptcp::MptcpOption;
 use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Repr, TcpRepr};
 
 /// What happened to a frame on a link.
@@ -84,5 +85,42 @@ pub fn describe(frame: &[u8]) -> String {
     {
         s += &format!(" sack {}-{}", l.0, r.0);
     }
+    for opt in t.options.mptcp.options() {
+        s += &mptcp_describe(opt);
+    }
     s
+}
+
+/// ` dss ack 5 map 6+7@8 fin`, ` join-syn`, ...: MPTCP options, briefly, so a
+/// multipath trace shows the data level too.
+fn mptcp_describe(opt: &[u8]) -> String {
+    let Ok(o) = MptcpOption::parse(opt) else {
+        return " mptcp?".into();
+    };
+    match o {
+        MptcpOption::Dss(d) => {
+            let mut s = " dss".to_string();
+            if let Some(a) = d.data_ack {
+                s += &format!(" ack {a}");
+            }
+            if let Some(m) = d.mapping {
+                s += &format!(" map {}+{}@{}", m.dsn, m.len, m.ssn);
+            }
+            if d.data_fin {
+                s += " dfin";
+            }
+            s
+        }
+        MptcpOption::MpCapable(_) => " mpc".into(),
+        MptcpOption::MpJoin(_) => " join".into(),
+        MptcpOption::AddAddr(a) => {
+            format!(" add-addr{} {}", if a.echo { "-echo" } else { "" }, a.addr)
+        }
+        MptcpOption::RemoveAddr(_) => " rm-addr".into(),
+        MptcpOption::MpPrio { backup } => format!(" prio {backup}"),
+        MptcpOption::MpFail { dsn } => format!(" mp-fail {dsn}"),
+        MptcpOption::MpFastclose { .. } => " fastclose".into(),
+        MptcpOption::MpTcpRst { reason, .. } => format!(" tcprst {reason}"),
+        MptcpOption::Unknown { subtype } => format!(" mptcp-{subtype}"),
+    }
 }

@@ -137,3 +137,19 @@ fn after_our_infinite_mapping_the_peers_bytes_run_on_from_its_last_mapping() {
     assert!(m.take(10).is_err());
     assert_eq!(m.infinite_dsn(100), None);
 }
+
+#[test]
+fn runs_on_only_within_contiguous_dsns() {
+    let mut m = RxMaps::default();
+    m.note(map(0, 10, 100)).unwrap();
+    m.note(map(10, 10, 110)).unwrap(); // merged: runs on
+    m.note(map(20, 10, 50)).unwrap(); // a reinjection: DSNs jump back
+    m.note(map(40, 10, 200)).unwrap(); // a gap of unmapped bytes before it
+    assert!(m.runs_on(5));
+    assert!(m.runs_on(10));
+    assert!(!m.runs_on(20), "the DSNs do not run on at 20");
+    assert!(m.runs_on(25));
+    assert!(!m.runs_on(30), "30 is not mapped");
+    assert!(!m.runs_on(40), "39 is not mapped");
+    assert!(!m.runs_on(0), "nothing before the first byte");
+}

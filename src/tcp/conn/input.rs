@@ -203,9 +203,13 @@ impl<F: Frame> Connection<F> {
         // RFC 9293: with a zero window, still process the ACK (and RST) of a
         // segment at RCV.NXT; its data is dropped.
         let mut drop_data = false;
+        // RFC 8684 §3.3.4: unless it is what the data level waits for
+        // (`mptcp_fills_data_hole`).
+        let mut beyond = false;
         if !acceptable && wnd == 0 && seg.seq == nxt && len > 0 {
             acceptable = true;
-            drop_data = true;
+            beyond = self.mpx.is_some() && self.mptcp_fills_data_hole(seg);
+            drop_data = !beyond;
         }
         if !acceptable {
             self.stats.out_of_window += 1;
@@ -334,7 +338,7 @@ impl<F: Frame> Connection<F> {
             ) && !self.fin_done
             {
                 self.drop_overtaken_fin(seg.seq + len);
-                self.on_data(seg.seq, payload);
+                self.on_data(seg.seq, payload, beyond);
             } else {
                 payload.truncate(0);
             }
@@ -372,11 +376,15 @@ impl<F: Frame> Connection<F> {
 
     /// Queue data and decide on the ACK (RFC 9293 §3.10.7.4 seventh, RFC
     /// 1122 §4.2.3.2 delayed ACKs, RFC 5681 §4.2 immediate ACKs).
-    fn on_data(&mut self, seq: SeqNumber, payload: Pkt<F>) {
+    /// `beyond`: taken beyond the window (`mptcp_fills_data_hole`).
+    fn on_data(&mut self, seq: SeqNumber, payload: Pkt<F>, beyond: bool) {
         let len = payload.len();
-        let wnd_end = self.rcv_adv.max(self.rcvq.nxt);
+        let wnd_end = match beyond {
+            true => seq + len,
+            false => self.rcv_adv.max(self.rcvq.nxt),
+        };
         let before_dup = self.rcvq.has_dsack();
-        let r = self.rcvq.insert(seq, payload, wnd_end, self.cfg.rcv_buf);
+        let r = self.rcvq_insert(seq, payload, wnd_end);
         self.stats.collapsed = self.rcvq.collapsed;
         self.stats.rcv_mem_drops = self.rcvq.mem_drops;
         if len > self.rcv_mss {

@@ -19,7 +19,7 @@
 use super::Connection;
 use crate::io::{Frame, Pkt};
 use crate::mptcp::{MapError, RxDsn, RxMapping, RxMaps};
-use crate::tcp::recv::RecvBuffer;
+use crate::tcp::recv::{Inserted, RecvBuffer};
 use crate::tcp::SeqNumber;
 use std::collections::VecDeque;
 
@@ -314,6 +314,18 @@ impl<F: Frame> Connection<F> {
         let Some(d) = self.mpx.as_deref_mut().and_then(|x| x.data.as_mut()) else {
             return ack;
         };
+        // Out-of-order data holds all the data level's memory, the window
+        // is shut, and nothing in order waits for the application (or in-
+        // order data just came, `mptcp_fills_data_hole`): the hole's bytes
+        // could never come in, being beyond every subflow's window. Drop
+        // the out-of-order data, as Linux prunes its out-of-order queue
+        // under memory pressure, so the window opens; the peer's
+        // data-level retransmission brings it again.
+        let shut = d.buf.has_ooo() && d.buf.window(self.cfg.rcv_buf) == 0;
+        if shut && (got.advanced > 0 || d.buf.available() == 0) {
+            d.buf.clear_ooo();
+            s.rcv_mem_drops += 1;
+        }
         let nxt = d.nxt;
         let fin = d.fin_reached();
         if let Some(m) = &mut self.mp {
@@ -324,6 +336,76 @@ impl<F: Frame> Connection<F> {
             ack = true;
         }
         ack
+    }
+
+    /// Queue a segment's payload in the subflow's receive queue (see
+    /// `RecvBuffer::insert`). On an MPTCP subflow, collapsing under
+    /// memory pressure joins segments only where the peer's mappings run
+    /// on: a frame spanning two mappings whose DSNs do not would be
+    /// taken for an invalid mapping at the data level, and the subflow
+    /// reset (`mptcp_drain`).
+    pub(super) fn rcvq_insert(
+        &mut self,
+        seq: SeqNumber,
+        payload: Pkt<F>,
+        wnd_end: SeqNumber,
+    ) -> Inserted {
+        let limit = self.cfg.rcv_buf;
+        let base = self.irs.0.wrapping_add(1);
+        match self.mpx.as_deref() {
+            Some(x) => {
+                let maps = &x.maps;
+                let may_join = |s: SeqNumber| maps.runs_on(s.0.wrapping_sub(base));
+                self.rcvq
+                    .insert_gated(seq, payload, wnd_end, limit, &may_join)
+            }
+            None => self.rcvq.insert(seq, payload, wnd_end, limit),
+        }
+    }
+
+    /// RFC 8684 §3.3.4: "such a check is done using only the
+    /// connection-level window". Our subflows check their own window;
+    /// this is the case where that deadlocks: the subflow's window is
+    /// shut because the data level's memory holds out-of-order data
+    /// behind a hole, and the segment at the subflow's RCV.NXT carries
+    /// the data level's next byte, the hole's (a reinjection of what a
+    /// dead path held). It is taken: the data level makes room for
+    /// in-order data by dropping out-of-order data.
+    pub(super) fn mptcp_fills_data_hole(&self, seg: &crate::tcp::TcpRepr) -> bool {
+        let Some(x) = self.mpx.as_deref() else {
+            return false;
+        };
+        let next = match (&x.data, x.meta_ack) {
+            // Here the data level is at hand: out-of-order data alone
+            // shuts its window, which it drops for anything that comes
+            // (`mp_seen_data`).
+            (Some(d), _) if d.buf.has_ooo() && d.buf.available() == 0 => return true,
+            (Some(d), _) => d.nxt,
+            (None, Some(a)) => a,
+            (None, None) => return false,
+        };
+        let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
+        let own = crate::mptcp::session::mapping_in(seg.options.mptcp.as_slice());
+        let dsn = own
+            .and_then(|m| {
+                let off = rel.wrapping_sub(m.start);
+                (off < m.len).then(|| m.dsn.plus(off as u64))
+            })
+            .or_else(|| x.maps.dsn_at(rel));
+        dsn.is_some_and(|d| d.widen(next) == next)
+    }
+
+    /// Collapse the subflow's receive queue (as `rcvq_insert` does).
+    pub(super) fn rcvq_collapse(&mut self) {
+        let base = self.irs.0.wrapping_add(1);
+        match self.mpx.as_deref() {
+            Some(x) => {
+                let maps = &x.maps;
+                self.rcvq
+                    .collapse_gated(&|s: SeqNumber| maps.runs_on(s.0.wrapping_sub(base)));
+            }
+            None => self.rcvq.collapse(),
+        }
     }
 
     /// The joined subflow's mapped data and DATA_FIN for the connection

@@ -542,13 +542,31 @@ impl<F: Frame> Connection<F> {
     fn mptcp_view(&self) -> SubflowView {
         let (cwnd, used) = self.cwnd_budget();
         let unsent = self.sndq.tail() - self.snd_nxt;
-        let room = cwnd
-            .saturating_sub(used)
-            .min(self.usable_window())
-            .saturating_sub(unsent);
+        let cwnd_room = cwnd.saturating_sub(used).saturating_sub(unsent);
+        let wnd_room = self.usable_window().saturating_sub(unsent);
+        let room = cwnd_room.min(wnd_room);
         // Room for less than a full segment is no room: a short chunk
-        // would wait behind Nagle while another subflow could send.
-        let room = if room < self.fill_mss() { 0 } else { room };
+        // would wait behind Nagle while another subflow could send. Except
+        // on an idle subflow that only the peer's window holds back: that
+        // window is the connection's, the same on every subflow (RFC 8684
+        // §3.3.4), and it may stay below a segment for good (a small
+        // receive buffer); nothing would ever send. (Plain TCP sends there
+        // at its SWS override, RFC 9293 §3.8.6.2.1; data still in the
+        // connection's queue has no such timer.)
+        let idle = self.snd_una == self.snd_nxt && unsent == 0;
+        let mss = self.fill_mss();
+        let room = match (room >= mss, idle && cwnd_room >= mss) {
+            (true, _) => room,
+            // The window shut: a segment's worth all the same (data the
+            // connection-level window allows), for the subflow's persist
+            // timer to probe with (RFC 9293 §3.8.6.1). Kept in the
+            // connection's queue nothing would ever probe, and a peer
+            // that shut its window for want of exactly that data (a hole
+            // at its data level) would wait for ever.
+            (false, true) if wnd_room == 0 => mss,
+            (false, true) => room,
+            (false, false) => 0,
+        };
         // Until its FIN is out a subflow may take data (the first one's
         // FIN waits for the connection's last byte, see `mptcp_fin_ok`).
         let usable = self.may_send_data()
@@ -914,10 +932,9 @@ fn pull<F: Frame>(
             }
             break;
         };
+        // The view's room is a full segment, or all an idle subflow's
+        // window allows (`mptcp_view`).
         let mss = to.fill_mss();
-        if v.room < mss.min(avail as usize) {
-            break;
-        }
         let len = (avail as usize).min(v.room).min(mss).min(s.len);
         let k = to.mptcp_take_chunk(m.dq.bytes(s, len), dsn, alloc);
         if k == 0 {

@@ -54,7 +54,7 @@ impl<F: Frame> Connection<F> {
             return 0;
         }
         let before = self.rcvq.mem();
-        self.rcvq.collapse();
+        self.rcvq_collapse();
         self.rcvq.clear_ooo();
         before.saturating_sub(self.rcvq.mem())
     }
