@@ -170,11 +170,22 @@ fn peer_mac_change_without_gratuitous_arp_stalls_less_than_a_minute() {
 }
 
 /// A fixed budget of the swarm with a fixed master seed: every run must
-/// keep every invariant (and complete where loss is at most 10 %).
+/// keep every invariant (and complete where loss is at most 10 %). With
+/// `--multipath`: a quarter of the MPTCP runs get a second path.
 #[test]
 fn swarm_fixed_budget() {
     let out = xdptcp(&[
-        "swarm", "--seed", "20261203", "--runs", "6000", "--jobs", "2", "--budget", "90", "--json",
+        "swarm",
+        "--seed",
+        "20261203",
+        "--runs",
+        "6000",
+        "--jobs",
+        "2",
+        "--budget",
+        "90",
+        "--multipath",
+        "--json",
     ]);
     let s = String::from_utf8_lossy(&out.stdout);
     let j: serde_json::Value = serde_json::from_str(s.trim())
