@@ -737,6 +737,13 @@ fn no_announcement_when_off_or_when_joins_are_refused() {
     }
 }
 
+/// A's subflows to B2.
+fn to_b2(n: &Net) -> usize {
+    n.a.connections()
+        .filter(|(t, _)| *t.remote.ip() == IP_B2)
+        .count()
+}
+
 /// RFC 8684 §3.4.2: B withdraws B2 (`Stack::mptcp_withdraw_address`):
 /// one REMOVE_ADDR with B2's Address ID on the first subflow, B's subflow
 /// over B2 reset, A forgets B2 and the connection carries on.
@@ -745,11 +752,6 @@ fn a_withdrawn_address_is_removed_with_remove_addr() {
     let (mut n, log) = server_announcing(false);
     let (id, bid) = n.connect(b"first subflow");
     n.run_for(Duration::from_millis(300));
-    let to_b2 = |n: &Net| {
-        n.a.connections()
-            .filter(|(t, _)| *t.remote.ip() == IP_B2)
-            .count()
-    };
     assert_eq!(to_b2(&n), 1);
     let before = log.borrow().len();
     assert_eq!(n.b.mptcp_withdraw_address(IP_B2), 1);
@@ -793,11 +795,6 @@ fn a_restored_address_is_announced_and_joined_again() {
     let (mut n, _log) = server_announcing(false);
     let (id, bid) = n.connect(b"first subflow");
     n.run_for(Duration::from_millis(300));
-    let to_b2 = |n: &Net| {
-        n.a.connections()
-            .filter(|(t, _)| *t.remote.ip() == IP_B2)
-            .count()
-    };
     assert_eq!(n.b.mptcp_withdraw_address(IP_B2), 1);
     n.run_for(Duration::from_millis(300));
     assert_eq!(to_b2(&n), 0);

@@ -1250,16 +1250,15 @@ fn linux_mptcp_checksums_verified_on_the_announced_subflow() {
     assert_eq!(v[3], 0);
 }
 
-/// Linux joins the address we announced; returns our `--stats-json`.
-fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
-    let h = announce_client_harness(tag, csum);
+/// `xdptcp echo --mptcp` with a second interface owning 198.18.1.2,
+/// announced as Address ID 2; its /16 covers the client's first address,
+/// from which Linux's path manager joins (the initial subflow's address:
+/// it has no other). Returns the echo and its `--stats-json` path.
+fn announcing_echo(h: &Harness, tag: &str) -> (Child, std::path::PathBuf) {
     let stats = std::env::temp_dir().join(format!("xdptcp-{tag}-{}.json", std::process::id()));
-    // The second interface owns 198.18.1.2, announced as Address ID 2;
-    // its /16 covers the client's first address, from which Linux's
-    // path manager joins (the initial subflow's address: it has no other).
     let second = format!("{}s1=198.18.1.2/16", h.prefix);
     let echo = start_echo(
-        &h,
+        h,
         &[
             "--iface",
             &second,
@@ -1270,6 +1269,13 @@ fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
             stats.to_str().unwrap(),
         ],
     );
+    (echo, stats)
+}
+
+/// Linux joins the address we announced; returns our `--stats-json`.
+fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
+    let h = announce_client_harness(tag, csum);
+    let (echo, stats) = announcing_echo(&h, tag);
     let k1 = format!("{}k1", h.prefix);
     let b1 = link_bytes(&h, &k1);
     let n = bulk_bytes();
@@ -1471,20 +1477,7 @@ fn linux_mptcp_interface_down_and_up_withdraws_and_announces_again() {
         return;
     }
     let h = announce_client_harness("xl", false);
-    let stats = std::env::temp_dir().join(format!("xdptcp-xl-{}.json", std::process::id()));
-    let second = format!("{}s1=198.18.1.2/16", h.prefix);
-    let echo = start_echo(
-        &h,
-        &[
-            "--iface",
-            &second,
-            "--mptcp",
-            "--mptcp-subflows",
-            "2",
-            "--stats-json",
-            stats.to_str().unwrap(),
-        ],
-    );
+    let (echo, stats) = announcing_echo(&h, "xl");
     let k1 = format!("{}k1", h.prefix);
     let n = bulk_bytes();
     // Bounded wait (50 ms steps) until Linux's counter `mib` reaches `at_least`.
