@@ -35,7 +35,7 @@ const PORT: &str = "7";
 /// include/uapi/linux/mptcp.h) and `ss -M` taken while the connection was
 /// up. Every wait is bounded (socket timeout 60 s).
 const CLIENT_PY: &str = r#"
-import json, random, socket, struct, subprocess, sys, threading, time
+import json, os, random, socket, struct, subprocess, sys, threading, time
 proto, host, port, n, seed = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 data = random.Random(seed).randbytes(n)
 # argv[8]: a byte value the data must not hold (a middlebox's mark).
@@ -52,9 +52,23 @@ for _ in range(50):
         break
     time.sleep(0.1)
 err = []
+# XDPTCP_PAUSE=BYTES:PATH: after BYTES, create PATH.paused and wait
+# (bounded, 30 s) for PATH.go before writing the rest.
+pause = os.environ.get("XDPTCP_PAUSE")
 def writer():
     try:
-        s.sendall(data)
+        if pause:
+            at, path = pause.split(":", 1)
+            at = int(at)
+            s.sendall(data[:at])
+            open(path + ".paused", "w").close()
+            for _ in range(300):
+                if os.path.exists(path + ".go"):
+                    break
+                time.sleep(0.1)
+            s.sendall(data[at:])
+        else:
+            s.sendall(data)
         s.shutdown(socket.SHUT_WR)
     except OSError as e:
         err.append(str(e))
@@ -189,8 +203,21 @@ fn linux_client_args(
     seed: u64,
     more: &[&str],
 ) -> serde_json::Value {
+    linux_client_env(h, proto, n, seed, more, &[])
+}
+
+/// [`linux_client_args`] with environment variables (`XDPTCP_PAUSE`).
+fn linux_client_env(
+    h: &Harness,
+    proto: u32,
+    n: usize,
+    seed: u64,
+    more: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
     let out = h
         .command("k", "timeout")
+        .envs(env.iter().copied())
         .args(["120", "python3", "-c", CLIENT_PY])
         .args([
             &proto.to_string(),
@@ -746,9 +773,9 @@ fn two_path_harness_queues(tag: &str, queues: u32) -> Harness {
 
 /// Linux's MPTCP client over two veth pairs against `xdptcp echo
 /// --scheduler SCHED`; with `down` = `Some(p)`, veth pair `p`'s kernel end
-/// (0: the first subflow's, 1: the joined one's) is taken down once a
-/// megabyte went over the second pair (the join carries data). The client
-/// reads until our DATA_FIN ends the echo (EOF, no socket error). Returns
+/// (0: the first subflow's, 1: the joined one's) is taken down once the
+/// client wrote half its data (it waits for the down to write the rest,
+/// so the other half goes after it). The client reads until our DATA_FIN ends the echo (EOF, no socket error). Returns
 /// the echo's bytes per path (what Linux received on each veth) and the
 /// stack's counters (`mptcp_reinjections`, `mptcp_bytes_first`,
 /// `mptcp_bytes_joined`, `mptcp_first_subflow_ended`).
@@ -774,13 +801,29 @@ fn two_paths(tag: &str, sched: &str, down: Option<usize>) -> ([u64; 2], [u64; 4]
     let (b0, b1) = (link_bytes(&h, &k0), link_bytes(&h, &k1));
     // Tens of MB (XDPTCP_VETH_MB sets the size).
     let n = 2 * bulk_bytes();
+    // With a path to take down, the client writes half the data, waits
+    // for the link to go down, then writes the rest: the path dies with
+    // half the echo still to come, however slow the machine (polling the
+    // veth's counters overshot to the transfer's tail under CI's load).
+    let pause = std::env::temp_dir().join(format!("xdptcp-{tag}-{}-pause", std::process::id()));
+    let pause_env = format!("{}:{}", n / 2, pause.display());
+    let flag = |ext: &str| pause.with_extension(ext);
     let r = std::thread::scope(|sc| {
-        let client = sc.spawn(|| linux_client_with(&h, 262, n, 21, 1, 0.0));
+        let client = sc.spawn(|| match down {
+            Some(_) => linux_client_env(
+                &h,
+                262,
+                n,
+                21,
+                &["1", "0"],
+                &[("XDPTCP_PAUSE", pause_env.as_str())],
+            ),
+            None => linux_client_with(&h, 262, n, 21, 1, 0.0),
+        });
         if let Some(p) = down {
-            // Bounded: 20 s at most for the first megabyte on path 2
-            // (the client already saw the join in MPTCP_INFO).
-            for _ in 0..400 {
-                if link_bytes(&h, &k1).0 > b1.0 + (1 << 20) || client.is_finished() {
+            // Bounded: 60 s at most for the first half to be written.
+            for _ in 0..1200 {
+                if flag("paused").exists() || client.is_finished() {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
@@ -792,9 +835,12 @@ fn two_paths(tag: &str, sched: &str, down: Option<usize>) -> ([u64; 2], [u64; 4]
                 "{dev} down after {} bytes received on {k1}",
                 link_bytes(&h, &k1).0 - b1.0
             );
+            std::fs::write(flag("go"), b"").expect("writing the go flag");
         }
         client.join().expect("client thread")
     });
+    let _ = std::fs::remove_file(flag("paused"));
+    let _ = std::fs::remove_file(flag("go"));
     let what = format!(
         "mptcp over two paths, {sched}{}",
         match down {
