@@ -319,87 +319,210 @@ fn a_subflow_whose_fourth_ack_never_comes_is_given_up() {
     n.echo(id, bid, b"still intact");
 }
 
-/// One worker, two interfaces: the connection opens on interface 0 and
-/// its path manager joins from interface 1's stack (198.18.1.1/16, on
-/// the server's link too), as the runtime runs them: `mptcp_route` opens
-/// the subflow there, and it belongs to the connection in stack 0.
+const IP_S1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+const MAC_S1: xdptcp::wire::MacAddr = xdptcp::wire::MacAddr([2, 0, 0, 0, 0, 3]);
+
+/// One worker, two interfaces: the client's stacks `s[0]` (198.18.0.1/24)
+/// and `s[1]` (198.18.1.1/16, on the server's link too), routed as the
+/// runtime routes them (`mptcp_route`), and the server `b`; `s1_dead`
+/// cuts interface 1's link both ways; interface 0's link delays each
+/// frame by `delay0` one way.
+struct TwoIfaces {
+    s: [Stack<TestDevice>; 2],
+    b: Stack<TestDevice>,
+    now: Instant,
+    s1_dead: bool,
+    delay0: Duration,
+    /// Frames on interface 0's link: (due, toward b, frame).
+    wire0: std::collections::VecDeque<(Instant, bool, Vec<u8>)>,
+}
+
+impl TwoIfaces {
+    fn new(sched: xdptcp::mptcp::sched::SchedKind) -> TwoIfaces {
+        let client = |mac, ip, prefix| {
+            let mut c = config(mac, ip);
+            c.addrs[0].prefix = prefix;
+            c.gateway = None;
+            c.tcp.mptcp = true;
+            c.tcp.mptcp_max_subflows = 2;
+            c.tcp.mptcp_scheduler = sched;
+            Stack::new(c, TestDevice::new(1024), Instant::ZERO)
+        };
+        let mut s = [client(MAC_A, IP_A, 24), client(MAC_S1, IP_S1, 16)];
+        s[0].mptcp_set_shared(0);
+        s[1].mptcp_set_shared(1);
+        let mut cb = config(MAC_B, IP_B);
+        cb.addrs[0].prefix = 16;
+        cb.tcp.mptcp = true;
+        cb.tcp.mptcp_max_subflows = 2;
+        let mut b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
+        b.listen(80).unwrap();
+        TwoIfaces {
+            s,
+            b,
+            now: Instant::ZERO,
+            s1_dead: false,
+            delay0: Duration::ZERO,
+            wire0: Default::default(),
+        }
+    }
+
+    /// One millisecond: route, poll, deliver. Returns the server's
+    /// connection once accepted.
+    fn round(&mut self) -> Option<ConnId> {
+        self.now += Duration::from_millis(1);
+        let now = self.now;
+        {
+            let [s0, s1] = &mut self.s;
+            xdptcp::stack::mptcp_route(&mut [s0, s1]);
+        }
+        for s in &mut self.s {
+            s.poll(now);
+        }
+        self.b.poll(now);
+        let due = now + self.delay0;
+        for f in self.s[0].device_mut().take_tx() {
+            self.wire0.push_back((due, true, f));
+        }
+        let from_s1 = self.s[1].device_mut().take_tx();
+        for f in self.b.device_mut().take_tx() {
+            // Ethernet broadcast (ARP) reaches both; else by destination.
+            let bcast = f[..6] == [0xff; 6];
+            if (bcast || f[..6] == MAC_S1.0) && !self.s1_dead {
+                rx(&mut self.s[1], now, &f);
+            }
+            if bcast || f[..6] == MAC_A.0 {
+                self.wire0.push_back((due, false, f));
+            }
+        }
+        if !self.s1_dead {
+            for f in &from_s1 {
+                rx(&mut self.b, now, f);
+            }
+        }
+        while self.wire0.front().is_some_and(|w| w.0 <= now) {
+            let (_, to_b, f) = self.wire0.pop_front().unwrap();
+            rx(if to_b { &mut self.b } else { &mut self.s[0] }, now, &f);
+        }
+        let mut accepted = None;
+        while let Some(e) = self.b.next_event() {
+            if let Event::Accepted { id, .. } = e {
+                accepted = Some(id);
+            }
+        }
+        accepted
+    }
+}
+
+/// The connection opens on interface 0 and its path manager joins from
+/// interface 1's stack: `mptcp_route` opens the subflow there, and it
+/// belongs to the connection in stack 0.
 #[test]
 fn a_join_leaves_from_another_interfaces_stack() {
-    const IP_S1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
-    const MAC_S1: xdptcp::wire::MacAddr = xdptcp::wire::MacAddr([2, 0, 0, 0, 0, 3]);
-    let client = |mac, ip, prefix| {
-        let mut c = config(mac, ip);
-        c.addrs[0].prefix = prefix;
-        c.gateway = None;
-        c.tcp.mptcp = true;
-        c.tcp.mptcp_max_subflows = 2;
-        Stack::new(c, TestDevice::new(1024), Instant::ZERO)
-    };
-    let mut s0 = client(MAC_A, IP_A, 24);
-    let mut s1 = client(MAC_S1, IP_S1, 16);
-    s0.mptcp_set_shared(0);
-    s1.mptcp_set_shared(1);
-    let mut cb = config(MAC_B, IP_B);
-    cb.addrs[0].prefix = 16;
-    cb.tcp.mptcp = true;
-    cb.tcp.mptcp_max_subflows = 2;
-    let mut b = Stack::new(cb, TestDevice::new(1024), Instant::ZERO);
-    b.listen(80).unwrap();
-    let mut now = Instant::ZERO;
-    let id = s0.connect(now, sa(IP_B, 80)).unwrap();
+    let mut w = TwoIfaces::new(Default::default());
+    let id = w.s[0].connect(w.now, sa(IP_B, 80)).unwrap();
     let mut bid = None;
     let mut echoed = Vec::new();
     for round in 0..400 {
-        now += Duration::from_millis(1);
-        {
-            let mut stacks = [&mut s0, &mut s1];
-            xdptcp::stack::mptcp_route(&mut stacks);
-        }
-        s0.poll(now);
-        s1.poll(now);
-        b.poll(now);
-        let to_b: Vec<_> = [s0.device_mut().take_tx(), s1.device_mut().take_tx()].concat();
-        for f in &to_b {
-            rx(&mut b, now, f);
-        }
-        for f in b.device_mut().take_tx() {
-            // Ethernet broadcast (ARP) reaches both; else by destination.
-            let bcast = f[..6] == [0xff; 6];
-            if bcast || f[..6] == MAC_A.0 {
-                rx(&mut s0, now, &f);
-            }
-            if bcast || f[..6] == MAC_S1.0 {
-                rx(&mut s1, now, &f);
-            }
-        }
-        while let Some(e) = b.next_event() {
-            if let Event::Accepted { id, .. } = e {
-                bid = Some(id);
-            }
-        }
+        bid = w.round().or(bid);
         if let Some(bid) = bid {
             let mut buf = [0u8; 256];
-            if let Ok(n) = b.recv(bid, &mut buf) {
+            if let Ok(n) = w.b.recv(bid, &mut buf) {
                 if n > 0 {
-                    b.send(bid, &buf[..n]).unwrap();
+                    w.b.send(bid, &buf[..n]).unwrap();
                 }
             }
         }
         if round == 5 {
-            s0.send(id, b"over interface 0").unwrap();
+            w.s[0].send(id, b"over interface 0").unwrap();
         }
         let mut buf = [0u8; 256];
-        if let Ok(n) = s0.recv(id, &mut buf) {
+        if let Ok(n) = w.s[0].recv(id, &mut buf) {
             echoed.extend_from_slice(&buf[..n]);
         }
     }
     assert_eq!(echoed, b"over interface 0");
+    let [s0, s1] = &w.s;
     assert_eq!(s1.counters().mptcp_join_syns_sent, 1);
     assert_eq!(s1.counters().mptcp_subflows_opened, 1);
     assert_eq!(s0.counters().mptcp_join_syns_sent, 0);
-    assert_eq!(b.counters().mptcp_joins_accepted, 1);
+    assert_eq!(w.b.counters().mptcp_joins_accepted, 1);
     assert_eq!(s1.connections().count(), 1);
-    assert_eq!(b.connections().count(), 2);
+    assert_eq!(w.b.connections().count(), 2);
+}
+
+/// Interface 1 loses its carrier mid-transfer (the runtime's link
+/// watcher calls `Stack::link_state`): what its subflow held goes again on
+/// the first at once (RFC 8684 §3.3.6), before any retransmission timer
+/// (200 ms at least) could have said so; the stream arrives intact. The
+/// carrier back, the subflow takes data again.
+#[test]
+fn a_carrier_lost_sends_what_its_subflow_held_on_the_other_at_once() {
+    let mut w = TwoIfaces::new(xdptcp::mptcp::sched::SchedKind::RoundRobin);
+    w.delay0 = Duration::from_millis(5);
+    let id = w.s[0].connect(w.now, sa(IP_B, 80)).unwrap();
+    let total = 4 << 20;
+    let data: Vec<u8> = (0..total).map(|i| (i * 7 + i / 251) as u8).collect();
+    let (mut sent, mut got, mut bid) = (0, Vec::new(), None);
+    let joined = |w: &TwoIfaces| w.s[0].counters().mptcp_bytes_joined;
+    let (mut down_at, mut up_at, mut joined_at_up) = (None, None, 0);
+    for round in 0..20_000 {
+        bid = w.round().or(bid);
+        if let Some(bid) = bid {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = w.b.recv(bid, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        // 256 KB ahead of the reader at most: the send buffer's frames
+        // come from the device's 1,024. The first bytes before the join,
+        // the rest once it is up (data queued on the first subflow before
+        // stays there).
+        let ahead = (got.len() + (256 << 10)).min(total);
+        let opened = w.s[1].counters().mptcp_subflows_opened == 1;
+        let ahead = match (opened, sent) {
+            (true, _) => ahead,
+            (false, 0) => 1000,
+            (false, _) => 0,
+        };
+        if sent < ahead {
+            sent += w.s[0].send(id, &data[sent..ahead]).unwrap_or(0);
+        }
+        if down_at.is_none() && joined(&w) > 256 << 10 {
+            // Down with data in flight on the joined subflow.
+            w.s1_dead = true;
+            assert_eq!(w.s[1].link_state(false), 1);
+            down_at = Some(round);
+        }
+        if down_at.is_some_and(|d| round == d + 5) {
+            let c = w.s[0].counters();
+            assert!(c.mptcp_reinjections >= 1, "nothing reinjected 5 ms after");
+            assert_eq!(c.mptcp_data_rtos, 0);
+        }
+        if down_at.is_some_and(|d| round == d + 500) {
+            w.s1_dead = false;
+            assert_eq!(w.s[1].link_state(true), 1);
+            up_at = Some(round);
+            joined_at_up = joined(&w);
+        }
+        if got.len() == total {
+            break;
+        }
+    }
+    assert!(got == data, "{} of {total} bytes, intact: false", got.len());
+    assert_eq!(w.s[1].counters().mptcp_subflows_link_down, 1);
+    assert!(
+        up_at.is_some(),
+        "the transfer ended before the carrier came back"
+    );
+    assert!(
+        joined(&w) > joined_at_up + (64 << 10),
+        "the joined subflow took {} bytes after the carrier came back",
+        joined(&w) - joined_at_up
+    );
 }
 
 /// B's second address, announced by hand (B's own announcements are off

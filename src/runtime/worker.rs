@@ -195,6 +195,9 @@ fn follow_links(
             continue;
         }
         seen[i] = up;
+        // Subflows on the interface stop (or resume) taking data, whatever
+        // becomes of the address.
+        stacks[i].link_state(up);
         let addrs: Vec<Ipv4Addr> = stacks[i].config().addrs.iter().map(|a| a.addr).collect();
         for ip in addrs {
             // An address that another interface still up owns too (one

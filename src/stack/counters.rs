@@ -245,6 +245,9 @@ pub struct StackCounters {
     pub mptcp_infinite_maps_received: u64,
     /// Subflows reset because the peer withdrew their address.
     pub mptcp_subflows_removed: u64,
+    /// Subflows whose interface lost its carrier: given no data until it
+    /// is back, what they held sent again on the others (RFC 8684 §3.3.6).
+    pub mptcp_subflows_link_down: u64,
     /// RSTs sent with MP_FASTCLOSE: the application aborted an MPTCP
     /// connection (RFC 8684 §3.5), one on each of its subflows.
     pub mptcp_fastcloses_sent: u64,

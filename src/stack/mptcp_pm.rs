@@ -307,6 +307,49 @@ impl<D: Device> Stack<D> {
         true
     }
 
+    /// The carrier of this stack's interface went down (`up` false) or
+    /// came back (the runtime's link watcher). Down, every MPTCP subflow
+    /// here stops taking data and what it holds goes again on its
+    /// connection's other subflows at once (RFC 8684 §3.3.6), rather than
+    /// after its retransmission timeouts; the subflows stay (the address
+    /// may be another interface's too, and a carrier may blink). Up, they
+    /// take data again, and every connection here whose retransmission
+    /// timer backed off during the outage retransmits now
+    /// (`Connection::link_restored`). A connection in another stack of
+    /// the worker sees its subflows here change at the next
+    /// `mptcp_route`. Returns the subflows changed.
+    pub fn link_state(&mut self, up: bool) -> usize {
+        let ids: Vec<ConnId> = self.conns.ids().collect();
+        let mut changed = 0;
+        for id in ids {
+            let Some(e) = self.conns.get_mut(id) else {
+                continue;
+            };
+            let kicked = up && e.conn.link_restored();
+            if !e.conn.mptcp_set_link(up) {
+                if kicked {
+                    self.mark_dirty(id);
+                }
+                continue;
+            }
+            changed += 1;
+            // The connection's view of it, and a scheduling pass for what
+            // it held (`mptcp_schedule_for`).
+            let meta = e.subflow_of.unwrap_or(id);
+            if meta == id {
+                e.conn.mptcp_refresh_view(None);
+            } else if let Some((m, s)) = self.conns.get2_mut(meta, id) {
+                m.conn.mptcp_refresh_view(Some(&s.conn));
+            }
+            self.mark_dirty(meta);
+            self.mark_dirty(id);
+        }
+        if !up {
+            self.iface.counters.mptcp_subflows_link_down += changed as u64;
+        }
+        changed
+    }
+
     /// Reset the subflows of connection `meta` (here: `owner` None; in
     /// stack `owner`) leaving from our address `ip`.
     pub(super) fn mptcp_close_local(

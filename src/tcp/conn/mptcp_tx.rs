@@ -75,6 +75,12 @@ pub(crate) struct MpTx<F> {
     pub(super) edge_seen: Option<(RxDsn, usize)>,
     /// On the first subflow: the connection's send side.
     pub(super) meta: Option<Box<MetaTx<F>>>,
+    /// The interface under this subflow lost its carrier (the runtime's
+    /// link watcher): the scheduler gives it nothing, and what it holds
+    /// goes again on the others at once (RFC 8684 §3.3.6), not after its
+    /// retransmission timeouts. Its own timers still run: the carrier may
+    /// come back, and with it the subflow.
+    link_down: bool,
 }
 
 /// The connection-level send side (RFC 8684 §3.3.2).
@@ -348,6 +354,7 @@ impl<F: Frame> Connection<F> {
             peer_data_ack: None,
             data_fin: None,
             edge_seen: None,
+            link_down: false,
             meta: Some(Box::new(MetaTx {
                 dq: SendBuffer::new(SeqNumber(start as u32)),
                 una: start,
@@ -572,7 +579,8 @@ impl<F: Frame> Connection<F> {
         let usable = self.may_send_data()
             && !self.fin_sent()
             && self.rtx_count < STALL_RTOS
-            && !self.meta_only;
+            && !self.meta_only
+            && !self.mtx.as_deref().is_some_and(|t| t.link_down);
         SubflowView {
             srtt: self.rtt.srtt().unwrap_or_else(|| self.rtt.rto()),
             room,
@@ -771,8 +779,23 @@ impl<F: Frame> Connection<F> {
             data_fin: None,
             edge_seen: None,
             meta: None,
+            link_down: false,
         }));
         true
+    }
+
+    /// The carrier of the interface under this subflow went down (`up`
+    /// false) or came back (see `MpTx::link_down`). False when that
+    /// changed nothing (not an MPTCP subflow that took part in sending,
+    /// or already so).
+    pub fn mptcp_set_link(&mut self, up: bool) -> bool {
+        match self.mtx.as_deref_mut() {
+            Some(t) if t.link_down == up => {
+                t.link_down = !up;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// This subflow's place among its connection's (once it took data).

@@ -21,6 +21,20 @@ use core::time::Duration;
 const PERSIST_MIN: Duration = Duration::from_millis(200);
 
 impl<F: Frame> Connection<F> {
+    /// The carrier under this connection came back after it was lost (the
+    /// runtime's link watcher). A retransmission timer that backed off
+    /// during the outage would keep the path idle for up to its whole
+    /// backoff (seconds): it fires at the next poll instead, and the ACK
+    /// of that retransmission ends the backoff (RFC 6298 §5.7). Returns
+    /// whether it was armed so.
+    pub fn link_restored(&mut self) -> bool {
+        if self.rtx_count == 0 || !self.timers.is_armed(Timer::Rtx) {
+            return false;
+        }
+        self.timers.set(Timer::Rtx, Some(self.now));
+        true
+    }
+
     pub(super) fn run_timers(&mut self) {
         let now = self.now;
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
