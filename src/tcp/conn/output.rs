@@ -11,11 +11,13 @@ use crate::tcp::{Payload, SegmentSink, SeqNumber, TcpFlags, TcpRepr};
 
 impl<F: Frame> Connection<F> {
     pub(super) fn transmit(&mut self, out: &mut dyn SegmentSink<F>) {
-        if let Some(rst) = self.rst_pending.take() {
-            if !out.emit(&rst, Payload::None, false) {
-                self.rst_pending = Some(rst);
+        // Looked at in place: taking the (large) `Option<TcpRepr>` out on
+        // every call would copy it even when empty.
+        if let Some(rst) = &self.rst_pending {
+            if !out.emit(rst, Payload::None, false) {
                 return;
             }
+            self.rst_pending = None;
             self.stats.segs_out += 1;
         }
         match self.state {
