@@ -92,9 +92,10 @@ impl<F: Frame> Connection<F> {
         seg.ack = self.rcvq.nxt;
         seg.window = self.advertise();
         let fin = flags.contains(TcpFlags::FIN);
-        let mptcp = self.mptcp_data_options(seq, payload, fin);
-        let (opts, left_out) = self.data_options(payload, mptcp);
-        seg.options = opts;
+        if self.mptcp_in_use() {
+            seg.options.mptcp = self.mptcp_data_options(seq, payload, fin);
+        }
+        let left_out = self.data_options(&mut seg.options, payload);
         if self.ece_echo {
             seg.flags |= TcpFlags::ECE;
         }
