@@ -91,7 +91,10 @@ impl<D: Device> Iface<D> {
             || ip.is_multicast()
             || ip.is_loopback()
             || ip.is_unspecified()
-            || self.addrs.iter().any(|c| c.addr == ip || c.is_broadcast(ip))
+            || self
+                .addrs
+                .iter()
+                .any(|c| c.addr == ip || c.is_broadcast(ip))
     }
 
     /// Fill Ethernet and IPv4 headers into `pkt[..L2L3_LEN]` for a packet of
