@@ -15,6 +15,8 @@ use xdptcp::time::Instant;
 
 struct Wire {
     segs: Vec<(TcpRepr, Vec<u8>, bool)>,
+    /// Every segment emitted (header, payload length, ECT), in order.
+    log: Vec<(TcpRepr, usize, bool)>,
     /// Refuse every n-th emit (a full TX ring); 0: never.
     refuse_every: u32,
     count: u32,
@@ -25,6 +27,7 @@ impl Wire {
     fn new(refuse_every: u32) -> Wire {
         Wire {
             segs: vec![],
+            log: vec![],
             refuse_every,
             count: 0,
             refused: false,
@@ -39,6 +42,7 @@ impl SegmentSink<HeapFrame> for Wire {
             self.refused = true;
             return false;
         }
+        self.log.push((*seg, payload.data().len(), ect));
         self.segs.push((*seg, payload.data().to_vec(), ect));
         true
     }
@@ -52,7 +56,7 @@ struct Link {
     q: VecDeque<(Instant, TcpRepr, Vec<u8>, bool)>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Imp {
     /// Refuse every n-th emit (0: never).
     refuse_every: u32,
@@ -153,8 +157,6 @@ fn run(cfg: &Config, imp: Imp, seed: u64, total: usize) -> (ConnStats, ConnStats
     run2(cfg, imp, seed, total, 0, usize::MAX)
 }
 
-/// A sends `total_a` bytes to B, B sends `total_b` to A; B reads at most
-/// `b_read` bytes per step.
 fn run2(
     cfg: &Config,
     imp: Imp,
@@ -163,6 +165,21 @@ fn run2(
     total_b: usize,
     b_read: usize,
 ) -> (ConnStats, ConnStats) {
+    let (a, b, _) = run_logged(cfg, imp, seed, total_a, total_b, b_read);
+    (a, b)
+}
+
+/// A sends `total_a` bytes to B, B sends `total_b` to A; B reads at most
+/// `b_read` bytes per step. Returns both sides' counters and every segment
+/// each emitted (A's, then B's).
+fn run_logged(
+    cfg: &Config,
+    imp: Imp,
+    seed: u64,
+    total_a: usize,
+    total_b: usize,
+    b_read: usize,
+) -> (ConnStats, ConnStats, Vec<(TcpRepr, usize, bool)>) {
     let mut rng = Pcg64::seed_from_u64(seed);
     let ta = tuple();
     let tb = FourTuple {
@@ -274,7 +291,9 @@ fn run2(
     assert!(sb.got == sa.src, "payload a->b corrupted");
     assert_eq!(sa.got.len(), total_b);
     assert!(sa.got == sb.src, "payload b->a corrupted");
-    (*a.stats(), *b.stats())
+    let mut log = wa.log;
+    log.extend(wb.log);
+    (*a.stats(), *b.stats(), log)
 }
 
 fn base() -> Config {
@@ -549,4 +568,104 @@ fn reorder_only_stats() {
     eprintln!("{sa:?}");
     assert!(sb.ooo_segs_in > 0, "reordering was exercised: {sb:?}");
     assert_eq!(sa.rto_timeouts, 0, "{sa:?}");
+}
+
+/// Header prediction (`Config::header_prediction`) changes nothing a peer
+/// can see: the same transfers with it off emit exactly the same
+/// segments, in the same order, through loss, duplication, reordering, CE
+/// marks, a slow reader's closing window and a full TX ring, with and
+/// without SACK and timestamps; and with it on, segments do take it.
+#[test]
+fn header_prediction_emits_what_the_general_path_emits() {
+    let clean = Imp {
+        delay_us: 3000,
+        ..Imp::default()
+    };
+    let rough = Imp {
+        loss: 0.03,
+        dup: 0.02,
+        reorder: 0.1,
+        ce: 0.02,
+        delay_us: 2000,
+        refuse_every: 0,
+    };
+    let cases = [
+        (base(), clean, 1, 300_000, 200_000, usize::MAX),
+        (base(), rough, 2, 200_000, 100_000, usize::MAX),
+        (
+            base(),
+            Imp {
+                refuse_every: 3,
+                ..rough
+            },
+            3,
+            100_000,
+            100_000,
+            usize::MAX,
+        ),
+        (
+            Config {
+                rcv_buf: 24 * 2048,
+                ..base()
+            },
+            rough,
+            4,
+            100_000,
+            60_000,
+            500,
+        ),
+        (
+            Config {
+                sack: false,
+                timestamps: false,
+                cc: CcKind::NewReno,
+                ..base()
+            },
+            rough,
+            5,
+            150_000,
+            50_000,
+            usize::MAX,
+        ),
+        (
+            Config {
+                nodelay: true,
+                ..base()
+            },
+            rough,
+            6,
+            100_000,
+            100_000,
+            usize::MAX,
+        ),
+    ];
+    for (i, (cfg, imp, seed, ta, tb, read)) in cases.into_iter().enumerate() {
+        let (a1, b1, on) = run_logged(&cfg, imp, seed, ta, tb, read);
+        let off_cfg = Config {
+            header_prediction: false,
+            ..cfg
+        };
+        let (a0, b0, off) = run_logged(&off_cfg, imp, seed, ta, tb, read);
+        assert!(a1.segs_predicted + b1.segs_predicted > 0, "case {i}");
+        assert_eq!(a0.segs_predicted + b0.segs_predicted, 0, "case {i}");
+        if i == 0 {
+            // Without impairments, most segments are the predicted ones.
+            assert!(2 * b1.segs_predicted > b1.segs_in, "{b1:?}");
+        }
+        let first_diff = on.iter().zip(&off).position(|(x, y)| x != y);
+        assert!(
+            first_diff.is_none() && on.len() == off.len(),
+            "case {i}: segment {first_diff:?} differs: {:?} vs {:?} ({} vs {} segments)",
+            first_diff.map(|d| on[d]),
+            first_diff.map(|d| off[d]),
+            on.len(),
+            off.len()
+        );
+        let same = |s: ConnStats| ConnStats {
+            segs_predicted: 0,
+            ..s
+        };
+        assert_eq!(same(a1), same(a0), "case {i}");
+        assert_eq!(same(b1), same(b0), "case {i}");
+    }
 }

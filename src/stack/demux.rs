@@ -173,9 +173,11 @@ impl<D: Device> Stack<D> {
                     e.conn.set_answer_allowed(self.limits.answers.allows(now));
                     e.conn.handle_segment(now, &seg, payload, ce);
                     let after = e.conn.stats();
-                    self.limits
-                        .answers
-                        .charge(now, after.answer_acks - st.answer_acks);
+                    let answered = after.answer_acks - st.answer_acks;
+                    if answered > 0 {
+                        // `allows` just rolled the window to `now`.
+                        self.limits.answers.charge(now, answered);
+                    }
                     self.iface.counters.ack_rate_limited +=
                         after.answer_acks_limited - st.answer_acks_limited;
                     if seg.flags.fin() {

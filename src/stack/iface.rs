@@ -43,13 +43,12 @@ impl Ipv4Cidr {
         let m = mask(self.prefix);
         u32::from(self.addr) & m == u32::from(ip) & m
     }
-    /// The subnet-directed broadcast address (none for /31 and /32).
-    pub fn broadcast(&self) -> Option<Ipv4Addr> {
-        if self.prefix >= 31 {
-            None
-        } else {
-            Some(Ipv4Addr::from(u32::from(self.addr) | !mask(self.prefix)))
-        }
+    /// Whether `ip` is the subnet-directed broadcast address (there is
+    /// none for /31 and /32).
+    #[inline]
+    pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        let host = !mask(self.prefix);
+        self.prefix < 31 && u32::from(ip) == u32::from(self.addr) | host
     }
 }
 
@@ -92,8 +91,10 @@ impl<D: Device> Iface<D> {
             || ip.is_multicast()
             || ip.is_loopback()
             || ip.is_unspecified()
-            || self.is_local(ip)
-            || self.addrs.iter().any(|c| c.broadcast() == Some(ip))
+            || self
+                .addrs
+                .iter()
+                .any(|c| c.addr == ip || c.is_broadcast(ip))
     }
 
     /// Fill Ethernet and IPv4 headers into `pkt[..L2L3_LEN]` for a packet of
@@ -293,10 +294,11 @@ mod tests {
         };
         assert!(c.contains(Ipv4Addr::new(198, 18, 0, 200)));
         assert!(!c.contains(Ipv4Addr::new(198, 18, 1, 1)));
-        assert_eq!(c.broadcast(), Some(Ipv4Addr::new(198, 18, 0, 255)));
+        assert!(c.is_broadcast(Ipv4Addr::new(198, 18, 0, 255)));
+        assert!(!c.is_broadcast(Ipv4Addr::new(198, 18, 0, 254)));
         let host = Ipv4Cidr { prefix: 32, ..c };
         assert!(host.contains(c.addr) && !host.contains(Ipv4Addr::new(198, 18, 0, 2)));
-        assert_eq!(host.broadcast(), None);
+        assert!(!host.is_broadcast(Ipv4Addr::new(198, 18, 0, 255)));
         let all = Ipv4Cidr { prefix: 0, ..c };
         assert!(all.contains(Ipv4Addr::new(1, 2, 3, 4)));
         // Out-of-range prefixes act as /32, never panic.

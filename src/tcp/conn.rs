@@ -32,6 +32,7 @@ mod options;
 mod output;
 mod plpmtud;
 mod pmtu;
+mod predict;
 mod pressure;
 mod prr;
 mod timer_set;
@@ -382,7 +383,11 @@ impl<F: Frame> Connection<F> {
             self.mptcp_dead_subflow_input(seg, payload.len());
             return;
         }
-        self.on_segment(seg, payload, ce);
+        if self.predicted(seg, payload.len(), ce) {
+            self.on_predicted(seg, payload);
+        } else {
+            self.on_segment(seg, payload, ce);
+        }
         self.update_timers();
     }
 

@@ -142,6 +142,10 @@ pub struct Config {
     /// MPTCP: which subflow sends the next chunk of our data
     /// (`--scheduler`; RFC 8684 §3.3.8).
     pub mptcp_scheduler: crate::mptcp::sched::SchedKind,
+    /// Header prediction (RFC 9293 §3.10.7.4's common case taken without
+    /// its checks, as Linux and BSD do): on by default; off, every segment
+    /// takes the general path (tests compare the two).
+    pub header_prediction: bool,
 }
 
 /// Congestion control across the subflows of an MPTCP connection.
@@ -187,6 +191,7 @@ impl Default for Config {
             mptcp_announce: true,
             mptcp_cc: MptcpCc::Uncoupled,
             mptcp_scheduler: crate::mptcp::sched::SchedKind::MinRtt,
+            header_prediction: true,
         }
     }
 }

@@ -50,54 +50,10 @@ impl<F: Frame> Connection<F> {
         } else {
             0
         };
-        let mut rtt_sample = None;
-        if acked > 0 {
-            let a = self.sb.ack(ack, now, min_rtt);
-            self.note_delivered(a.largest);
-            if self.mp.is_none() {
-                self.sndq.ack(ack);
-            } else {
-                // MPTCP: released once the DATA_ACK covers it too.
-                self.mptcp_snd_release(ack);
-            }
-            self.snd_una = ack;
-            self.mtu_probe_on_ack();
-            self.stats.bytes_acked += acked as u64;
-            // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
-            rtt_sample = match a.rtt_sent_at {
-                Some(at) if !a.any_retrans => Some(now.saturating_since(at)),
-                // Retransmitted data: the echoed timestamp must come from the
-                // latest transmission. An older echo (the receiver had the
-                // data and our ACKs were lost) would measure the whole
-                // retransmission gap, inflating SRTT and the RTO for good.
-                _ => self.ts_rtt(seg).filter(|_| {
-                    let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
-                    a.latest_sent
-                        .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
-                }),
-            };
-            if let Some(r) = rtt_sample {
-                self.rtt.sample(r, now);
-            }
-            self.rtx_count = 0;
-            // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is acked.
-            let rtx = if self.snd_una == self.snd_nxt || self.persisting {
-                None
-            } else {
-                Some(self.rto_deadline())
-            };
-            self.timers.set(Timer::Rtx, rtx);
-            self.una_since = (self.snd_una != self.snd_nxt).then_some(now);
-            // RFC 8985 §7.2: restart the PTO on every ACK of new data.
-            self.timers.set(Timer::Tlp, None);
-            if self.tlp_high.is_some_and(|h| self.snd_una >= h) {
-                self.tlp_high = None;
-            }
-            if self.write_blocked && self.send_capacity() > 0 {
-                self.write_blocked = false;
-                self.events.writable = true;
-            }
-        }
+        let rtt_sample = match acked > 0 {
+            true => self.advance_una(seg, min_rtt),
+            false => None,
+        };
 
         // RFC 5681 §2 DUPLICATE ACKNOWLEDGMENT (RFC 6675 §2 with SACK: it
         // must SACK new data).
@@ -121,21 +77,7 @@ impl<F: Frame> Connection<F> {
             self.una_since = None;
         }
 
-        // RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard.
-        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
-            self.snd_wnd = wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = ack;
-            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
-            if wnd > 0 && self.persisting {
-                self.persisting = false;
-                self.persist_backoff = 0;
-                self.timers.set(Timer::Persist, None);
-                if self.snd_una != self.snd_nxt {
-                    self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
-                }
-            }
-        }
+        self.update_snd_wnd(seg, wnd);
 
         // RFC 3522 (Eifel detection): the first ACK of new data after an
         // RTO echoes a timestamp older than the retransmission: the
@@ -171,8 +113,87 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// SEG.ACK acknowledged new data (SND.UNA < SEG.ACK <= SND.NXT): the
+    /// scoreboard and send queue release it, SND.UNA moves, the RTT is
+    /// sampled and the timers restart. Returns the RTT sample, if any.
+    pub(super) fn advance_una(
+        &mut self,
+        seg: &TcpRepr,
+        min_rtt: Option<core::time::Duration>,
+    ) -> Option<core::time::Duration> {
+        let now = self.now;
+        let ack = seg.ack;
+        let acked = ack - self.snd_una;
+        let a = self.sb.ack(ack, now, min_rtt);
+        self.note_delivered(a.largest);
+        if self.mp.is_none() {
+            self.sndq.ack(ack);
+        } else {
+            // MPTCP: released once the DATA_ACK covers it too.
+            self.mptcp_snd_release(ack);
+        }
+        self.snd_una = ack;
+        self.mtu_probe_on_ack();
+        self.stats.bytes_acked += acked as u64;
+        // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
+        let rtt_sample = match a.rtt_sent_at {
+            Some(at) if !a.any_retrans => Some(now.saturating_since(at)),
+            // Retransmitted data: the echoed timestamp must come from the
+            // latest transmission. An older echo (the receiver had the
+            // data and our ACKs were lost) would measure the whole
+            // retransmission gap, inflating SRTT and the RTO for good.
+            _ => self.ts_rtt(seg).filter(|_| {
+                let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
+                a.latest_sent
+                    .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
+            }),
+        };
+        if let Some(r) = rtt_sample {
+            self.rtt.sample(r, now);
+        }
+        self.rtx_count = 0;
+        // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is acked.
+        let rtx = if self.snd_una == self.snd_nxt || self.persisting {
+            None
+        } else {
+            Some(self.rto_deadline())
+        };
+        self.timers.set(Timer::Rtx, rtx);
+        self.una_since = (self.snd_una != self.snd_nxt).then_some(now);
+        // RFC 8985 §7.2: restart the PTO on every ACK of new data.
+        self.timers.set(Timer::Tlp, None);
+        if self.tlp_high.is_some_and(|h| self.snd_una >= h) {
+            self.tlp_high = None;
+        }
+        if self.write_blocked && self.send_capacity() > 0 {
+            self.write_blocked = false;
+            self.events.writable = true;
+        }
+        rtt_sample
+    }
+
+    /// RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard; `wnd`
+    /// is SEG.WND scaled.
+    pub(super) fn update_snd_wnd(&mut self, seg: &TcpRepr, wnd: usize) {
+        let ack = seg.ack;
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            if wnd > 0 && self.persisting {
+                self.persisting = false;
+                self.persist_backoff = 0;
+                self.timers.set(Timer::Persist, None);
+                if self.snd_una != self.snd_nxt {
+                    self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
+                }
+            }
+        }
+    }
+
     /// Recovery state machine for one ACK.
-    fn loss_recovery(
+    pub(super) fn loss_recovery(
         &mut self,
         acked: usize,
         is_dupack: bool,
@@ -374,7 +395,7 @@ impl<F: Frame> Connection<F> {
     }
 
     /// SND.UNA advanced: state transitions that wait for our FIN's ACK.
-    fn on_progress(&mut self) {
+    pub(super) fn on_progress(&mut self) {
         if !self.our_fin_acked() {
             return;
         }

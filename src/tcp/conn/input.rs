@@ -258,16 +258,7 @@ impl<F: Frame> Connection<F> {
             return;
         }
 
-        // RFC 7323 §4.3 (R3): remember the peer's timestamp.
-        if self.opts.ts {
-            if let Some((tsval, _)) = seg.options.timestamps {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 && seg.seq <= self.last_ack_sent
-                {
-                    self.ts_recent = tsval;
-                    self.ts_recent_at = self.now;
-                }
-            }
-        }
+        self.note_ts_recent(seg);
         self.last_rx = self.now;
         self.keepalive_sent = 0;
 
@@ -358,6 +349,19 @@ impl<F: Frame> Connection<F> {
         self.mptcp_after_data();
     }
 
+    /// RFC 7323 §4.3 (R3): remember the peer's timestamp.
+    pub(super) fn note_ts_recent(&mut self, seg: &TcpRepr) {
+        if self.opts.ts {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 && seg.seq <= self.last_ack_sent
+                {
+                    self.ts_recent = tsval;
+                    self.ts_recent_at = self.now;
+                }
+            }
+        }
+    }
+
     /// A reordered duplicate ACK (as Linux's tcp_disordered_ack): a pure
     /// ACK at RCV.NXT for SND.UNA that does not move the window, at most
     /// an RTO older than TS.Recent. PAWS lets it through so its SACK
@@ -377,7 +381,7 @@ impl<F: Frame> Connection<F> {
     /// Queue data and decide on the ACK (RFC 9293 §3.10.7.4 seventh, RFC
     /// 1122 §4.2.3.2 delayed ACKs, RFC 5681 §4.2 immediate ACKs).
     /// `beyond`: taken beyond the window (`mptcp_fills_data_hole`).
-    fn on_data(&mut self, seq: SeqNumber, payload: Pkt<F>, beyond: bool) {
+    pub(super) fn on_data(&mut self, seq: SeqNumber, payload: Pkt<F>, beyond: bool) {
         let len = payload.len();
         let wnd_end = match beyond {
             true => seq + len,

@@ -29,7 +29,7 @@ impl<F: Frame> Connection<F> {
         ts + if self.mptcp_in_use() { DSS_LEN } else { 0 }
     }
 
-    fn mptcp_in_use(&self) -> bool {
+    pub(super) fn mptcp_in_use(&self) -> bool {
         self.join.is_some() || self.mp.as_ref().is_some_and(|m| m.is_mptcp())
     }
 

@@ -104,18 +104,12 @@ impl<F: Frame> Connection<F> {
         self.now.millis() as u32
     }
 
-    /// Options of a synchronized-state segment with `payload` bytes: the
-    /// timestamps, then as many SACK blocks as the option space and the
-    /// MSS allow. Returns the options and whether SACK blocks were left out.
-    pub(super) fn data_options(
-        &self,
-        payload: usize,
-        mptcp: crate::wire::MptcpRaw,
-    ) -> (TcpOptions, bool) {
-        let mut o = TcpOptions {
-            mptcp,
-            ..TcpOptions::default()
-        };
+    /// Options of a synchronized-state segment with `payload` bytes, added
+    /// to `o` (which holds at most its MPTCP options; filled in place, not
+    /// built and copied, on every segment): the timestamps, then as many
+    /// SACK blocks as the option space and the MSS allow. Returns whether
+    /// SACK blocks were left out.
+    pub(super) fn data_options(&self, o: &mut TcpOptions, payload: usize) -> bool {
         if self.opts.ts {
             o.timestamps = Some((self.tsval(), self.ts_recent));
         }
@@ -144,7 +138,7 @@ impl<F: Frame> Connection<F> {
             }
             left_out = o.sack.len < all;
         }
-        (o, left_out)
+        left_out
     }
 
     /// The window we could advertise now (bytes), from free receive memory.

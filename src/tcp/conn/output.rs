@@ -11,11 +11,13 @@ use crate::tcp::{Payload, SegmentSink, SeqNumber, TcpFlags, TcpRepr};
 
 impl<F: Frame> Connection<F> {
     pub(super) fn transmit(&mut self, out: &mut dyn SegmentSink<F>) {
-        if let Some(rst) = self.rst_pending.take() {
-            if !out.emit(&rst, Payload::None, false) {
-                self.rst_pending = Some(rst);
+        // Looked at in place: taking the (large) `Option<TcpRepr>` out on
+        // every call would copy it even when empty.
+        if let Some(rst) = &self.rst_pending {
+            if !out.emit(rst, Payload::None, false) {
                 return;
             }
+            self.rst_pending = None;
             self.stats.segs_out += 1;
         }
         match self.state {
@@ -90,9 +92,10 @@ impl<F: Frame> Connection<F> {
         seg.ack = self.rcvq.nxt;
         seg.window = self.advertise();
         let fin = flags.contains(TcpFlags::FIN);
-        let mptcp = self.mptcp_data_options(seq, payload, fin);
-        let (opts, left_out) = self.data_options(payload, mptcp);
-        seg.options = opts;
+        if self.mptcp_in_use() {
+            seg.options.mptcp = self.mptcp_data_options(seq, payload, fin);
+        }
+        let left_out = self.data_options(&mut seg.options, payload);
         if self.ece_echo {
             seg.flags |= TcpFlags::ECE;
         }

@@ -102,6 +102,8 @@ pub struct ConnEvents {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnStats {
     pub segs_in: u64,
+    /// Of `segs_in`, those taken by header prediction (`predict`).
+    pub segs_predicted: u64,
     pub segs_out: u64,
     pub bytes_acked: u64,
     pub bytes_received: u64,

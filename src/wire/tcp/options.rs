@@ -113,8 +113,27 @@ impl TcpOptions {
         Ok(())
     }
 
+    /// The timestamps, when they are the only option: what every segment
+    /// of a connection with timestamps carries once established (RFC 7323
+    /// Appendix A's `NOP,NOP,TS`), laid out and written in one step.
+    fn timestamps_only(&self) -> Option<(u32, u32)> {
+        let others = self.mss.is_some()
+            | self.window_scale.is_some()
+            | self.sack_permitted
+            | (self.sack.len != 0)
+            | (self.mptcp.len != 0);
+        self.timestamps.filter(|_| !others)
+    }
+
     /// The layout `write` uses for these options (what fits in 40 bytes).
     pub(crate) fn layout(&self) -> Layout {
+        if self.timestamps_only().is_some() {
+            return Layout {
+                sack_blocks: 0,
+                mptcp_len: 0,
+                len: 12,
+            };
+        }
         let ts_block = if self.timestamps.is_some() {
             12
         } else if self.sack_permitted {
@@ -154,6 +173,13 @@ impl TcpOptions {
     /// `NOP,NOP,SACKOK`); `NOP,WS`; `NOP,NOP,SACK`; MPTCP options; zero
     /// padding (EOL) to a multiple of 4. This is the layout Linux uses.
     pub(crate) fn write(&self, layout: &Layout, buf: &mut [u8]) {
+        if let (Some((val, ecr)), 12) = (self.timestamps_only(), layout.len) {
+            let b: &mut [u8; 12] = buf.first_chunk_mut().expect("options area");
+            b[..4].copy_from_slice(&[KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10]);
+            b[4..8].copy_from_slice(&val.to_be_bytes());
+            b[8..].copy_from_slice(&ecr.to_be_bytes());
+            return;
+        }
         let buf = &mut buf[..layout.len];
         let mut at = 0;
         let mut put = |bytes: &[u8]| {
