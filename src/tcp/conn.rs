@@ -38,7 +38,7 @@ mod timer_set;
 mod timers;
 mod types;
 
-pub use mptcp_rx::MappedQueue;
+pub use mptcp_rx::{DataLevelView, MappedQueue};
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 

@@ -199,6 +199,9 @@ impl<F: Frame> Connection<F> {
         if self.rcv_adv < edge {
             self.rcv_adv = edge;
         }
+        if self.mpx.is_some() {
+            self.mptcp_note_advertised(field << ws);
+        }
         field as u16
     }
 
