@@ -111,6 +111,9 @@ pub struct SimArgs {
     /// many bytes (implies --keepalive 10 unless given).
     #[arg(long, value_parser = parse_size, value_name = "N")]
     pub abort_after: Option<u64>,
+    /// The client writes as soon as it connects, during the handshake.
+    #[arg(long)]
+    pub write_early: bool,
     /// Send buffer per connection (default: sized to the frame pool).
     #[arg(long, value_parser = parse_size, value_name = "N")]
     pub snd_buf: Option<u64>,
@@ -279,6 +282,7 @@ impl SimArgs {
                 .map_or(d.write_size, |(a, b)| (a as usize, b as usize)),
             read_pace: self.read_pace.map(|(b, t)| (b as usize, ms(t))),
             abort_after: self.abort_after,
+            early_write: self.write_early,
         }
     }
 
@@ -389,6 +393,7 @@ impl SimArgs {
         flag("write-size", self.write_size.map(range));
         flag("read-pace", self.read_pace.map(|(b, t)| format!("{b}/{t}")));
         flag("abort-after", self.abort_after.map(|b| b.to_string()));
+        flag("write-early", on(self.write_early));
         flag("loss", num(self.loss, 0.0));
         flag("reorder", num(self.reorder, 0.0));
         flag("reorder-ms", num(self.reorder_ms, 1.0));

@@ -149,6 +149,7 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
         write_size: None,
         read_pace: None,
         abort_after: None,
+        write_early: false,
         snd_buf: None,
         rcv_buf: None,
         syn_cookies: chance(r, 15),
