@@ -120,6 +120,10 @@ pub struct SimArgs {
     /// Receive buffer per connection (default: sized to the frame pool).
     #[arg(long, value_parser = parse_size, value_name = "N")]
     pub rcv_buf: Option<u64>,
+    /// Receive-buffer autotuning up to N bytes of frame memory (default
+    /// 16M; at or below --rcv-buf: off).
+    #[arg(long, value_parser = parse_size, value_name = "N")]
+    pub rcv_buf_max: Option<u64>,
     /// The server answers every SYN with a SYN cookie (RFC 4987).
     #[arg(long)]
     pub syn_cookies: bool,
@@ -323,6 +327,7 @@ impl SimArgs {
             },
             snd_buf: self.snd_buf.map(|b| b as usize),
             rcv_buf: self.rcv_buf.map(|b| b as usize),
+            rcv_buf_max: self.rcv_buf_max.map(|b| b as usize),
             work: self.workload(),
             keepalive: self
                 .keepalive
@@ -423,6 +428,7 @@ impl SimArgs {
         );
         flag("snd-buf", self.snd_buf.map(|b| b.to_string()));
         flag("rcv-buf", self.rcv_buf.map(|b| b.to_string()));
+        flag("rcv-buf-max", self.rcv_buf_max.map(|b| b.to_string()));
         flag("syn-cookies", on(self.syn_cookies));
         flag("keepalive", self.keepalive.map(|k| k.to_string()));
         flag("mac-change-ms", self.mac_change_ms.map(|t| t.to_string()));

@@ -152,6 +152,7 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
         write_early: false,
         snd_buf: None,
         rcv_buf: None,
+        rcv_buf_max: None,
         syn_cookies: chance(r, 15),
         no_ecn: chance(r, 20),
         mptcp: false,

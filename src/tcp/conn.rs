@@ -34,6 +34,7 @@ mod plpmtud;
 mod pmtu;
 mod pressure;
 mod prr;
+mod rcv_space;
 mod timer_set;
 mod timers;
 mod types;
@@ -118,6 +119,10 @@ pub struct Connection<F: Frame> {
     rcvq: RecvBuffer<F>,
     /// RCV.NXT + RCV.WND as last advertised (never moves left).
     rcv_adv: SeqNumber,
+    /// Frame memory the receive side may hold: `Config::rcv_buf`, grown
+    /// by autotuning up to `Config::rcv_buf_max` (`rcv_space`).
+    rcv_buf: usize,
+    rcv_space: rcv_space::RcvSpace,
     /// Largest segment seen from the peer (delayed-ACK "full-sized").
     rcv_mss: usize,
     /// Sequence number of the peer's FIN, once seen.
@@ -257,6 +262,8 @@ impl<F: Frame> Connection<F> {
             irs: SeqNumber(0),
             rcvq: RecvBuffer::new(SeqNumber(0)),
             rcv_adv: SeqNumber(0),
+            rcv_buf: cfg.rcv_buf,
+            rcv_space: rcv_space::RcvSpace::new(now),
             rcv_mss: mss.min(DEFAULT_MSS),
             fin_rcvd: None,
             fin_done: false,
@@ -424,6 +431,7 @@ impl<F: Frame> Connection<F> {
             false => self.rcvq.read_with(f),
         };
         if n > 0 {
+            self.rcv_space_adjust(n);
             self.maybe_window_update();
         }
         n
@@ -546,6 +554,7 @@ impl<F: Frame> Connection<F> {
             self.sndq.push_frame(p.frame, p.start, p.end);
         }
         if moved > 0 {
+            self.rcv_space_adjust(moved);
             self.maybe_window_update();
         }
         if self.rcvq.available() > 0 {

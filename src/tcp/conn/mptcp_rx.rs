@@ -150,6 +150,8 @@ pub struct DataLevelView {
     pub ack: u64,
     pub window: usize,
     pub edge: u64,
+    /// The connection's receive buffer (autotuned: `rcv_space`).
+    pub rcv_buf: usize,
 }
 
 /// The MPTCP receive state of one subflow.
@@ -295,7 +297,7 @@ impl<F: Frame> Connection<F> {
         let Some(x) = self.mpx.as_deref_mut() else {
             return true;
         };
-        let limit = self.cfg.rcv_buf;
+        let limit = self.rcv_buf;
         let meta = x.data.is_some();
         let mut got = DataIn::default();
         let mut ok = true;
@@ -355,7 +357,7 @@ impl<F: Frame> Connection<F> {
         // the out-of-order data, as Linux prunes its out-of-order queue
         // under memory pressure, so the window opens; the peer's
         // data-level retransmission brings it again.
-        let shut = d.buf.has_ooo() && d.buf.window(self.cfg.rcv_buf) == 0;
+        let shut = d.buf.has_ooo() && d.buf.window(self.rcv_buf) == 0;
         if shut && (got.advanced > 0 || d.buf.available() == 0) {
             d.buf.clear_ooo();
             s.rcv_mem_drops += 1;
@@ -384,7 +386,7 @@ impl<F: Frame> Connection<F> {
         payload: Pkt<F>,
         wnd_end: SeqNumber,
     ) -> Inserted {
-        let limit = self.cfg.rcv_buf;
+        let limit = self.rcv_buf;
         let base = self.irs.0.wrapping_add(1);
         match self.mpx.as_deref() {
             Some(x) => {
@@ -420,7 +422,7 @@ impl<F: Frame> Connection<F> {
             // is dropped for anything that comes (`mp_seen_data`).
             (Some(d), _) if d.buf.has_ooo() && d.buf.available() == 0 => return Some(whole),
             (Some(d), _) => {
-                let now = d.ack().wrapping_add(d.buf.window(self.cfg.rcv_buf) as u64);
+                let now = d.ack().wrapping_add(d.buf.window(self.rcv_buf) as u64);
                 (d.nxt, later(d.edge, now))
             }
             (None, Some(a)) => (a, x.meta_edge),
@@ -482,7 +484,7 @@ impl<F: Frame> Connection<F> {
     /// caller resets the joined subflow); whether the joined subflow
     /// should send the Data ACK at once.
     pub fn mptcp_data_in(&mut self, q: &mut MappedQueue<F>, fin: Option<RxDsn>) -> (bool, bool) {
-        let limit = self.cfg.rcv_buf;
+        let limit = self.rcv_buf;
         let Some(d) = self.mptcp_rx_meta().and_then(|x| x.data.as_mut()) else {
             q.clear();
             return (true, false);
@@ -517,7 +519,7 @@ impl<F: Frame> Connection<F> {
     /// §3.3.4: one window for all subflows, relative to the DATA_ACK), for
     /// its joined subflows, which may advertise it: its edge is recorded.
     pub fn mptcp_data_level(&mut self) -> Option<DataLevelView> {
-        let limit = self.cfg.rcv_buf;
+        let limit = self.rcv_buf;
         match self.mpx.as_deref_mut() {
             Some(x) => {
                 let d = x.data.as_mut()?;
@@ -527,6 +529,7 @@ impl<F: Frame> Connection<F> {
                     ack: d.ack(),
                     window,
                     edge,
+                    rcv_buf: limit,
                 })
             }
             // No data yet: the data level starts at the peer's IDSN + 1.
@@ -538,6 +541,7 @@ impl<F: Frame> Connection<F> {
                     ack,
                     window,
                     edge: ack.wrapping_add(window as u64),
+                    rcv_buf: limit,
                 })
             }
         }
@@ -545,6 +549,8 @@ impl<F: Frame> Connection<F> {
 
     /// A joined subflow learns the connection's DATA_ACK, window and edge.
     pub fn mptcp_set_data_level(&mut self, v: DataLevelView) {
+        // Its own buffer (out-of-order data) follows the connection's.
+        self.rcv_buf = self.rcv_buf.max(v.rcv_buf.min(self.cfg.rcv_buf_max));
         if let Some(x) = self.mpx.as_deref_mut() {
             x.meta_edge = match x.meta_ack {
                 Some(_) => later(x.meta_edge, v.edge),
@@ -569,7 +575,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn mptcp_window_cap(&self, w: usize) -> usize {
         match self.mpx.as_deref() {
             Some(x) => match &x.data {
-                Some(d) => w.min(d.buf.window(self.cfg.rcv_buf)),
+                Some(d) => w.min(d.buf.window(self.rcv_buf)),
                 None => w.min(x.meta_window),
             },
             None => w,
