@@ -486,3 +486,59 @@ fn abort_after_data_acked_over_two_paths() {
     );
     assert!(joined > 0, "the second path carried none");
 }
+
+/// Issue 8: data the application writes before a second subflow exists
+/// (here during the handshake, before MPTCP is even established) is
+/// spread over both paths once the join completes, not left on the
+/// first subflow (where it used to stay, one to one, for as long as the
+/// application kept that queue from draining).
+#[test]
+fn a_write_before_the_join_is_spread_over_both_paths() {
+    let bytes = 8 << 20;
+    let r = over_paths_with(13, bytes, &[(10, 10, 0.0), (10, 10, 0.0)], false, |p| {
+        p.work.early_write = true
+    });
+    for (i, [c2s, _]) in r.paths.iter().enumerate() {
+        println!(
+            "write before the join: path {} {} bytes client to server, {:.2} Mbit/s",
+            i + 1,
+            c2s.tx_bytes,
+            r.goodput_mbps
+        );
+        assert!(
+            c2s.tx_bytes > bytes / 4,
+            "path {} carried {}",
+            i + 1,
+            c2s.tx_bytes
+        );
+    }
+}
+
+/// The data written before the join and sent one to one on the first
+/// subflow has no copy in the connection's queue, only in that subflow's:
+/// when its path dies right after the join, the other subflow reinjects
+/// it from there (RFC 8684 §3.3.6) and the transfer goes on at once,
+/// rather than when the dead subflow gives up its retransmissions (some
+/// 500 s of virtual time, `max_retries`).
+#[test]
+fn first_path_dying_after_a_write_before_the_join() {
+    let mut p = params(14, [true, true], false);
+    p.conns = 1;
+    p.bidir = false;
+    p.bytes = 2 << 20;
+    p.link.rate_bps = Some(10_000_000);
+    p.link.delay = Duration::from_millis(1);
+    p.link.queue_limit = default_queue(p.link.rate_bps, p.link.delay);
+    p.extra_paths = vec![p.link.clone()];
+    p.work.early_write = true;
+    p.path_down = Some((0, Duration::from_millis(20)));
+    let r = run_bulk(&p);
+    assert!(r.failure(true).is_none(), "{:?}", r.failure(true));
+    assert!(r.intact && r.drained, "{:?}", r.error);
+    let done = r.completion_ms_max.unwrap_or(f64::MAX);
+    println!(
+        "path 1 {} bytes, path 2 {} bytes, done at {done:.0} ms, reinjections {}",
+        r.paths[0][0].tx_bytes, r.paths[1][0].tx_bytes, r.stacks[0].mptcp_reinjections
+    );
+    assert!(done < 60_000.0, "completed at {done} ms");
+}

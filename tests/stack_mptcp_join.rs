@@ -553,6 +553,58 @@ fn every_subflow_offers_the_connections_window() {
     assert!(w1 < w0, "joined subflow's window {w1} not below {w0}");
 }
 
+#[test]
+fn a_joined_subflow_takes_data_up_to_the_connections_window() {
+    // RFC 8684 §3.3.4: a segment is acceptable when its data lies within
+    // the connection-level window, even beyond the window its own subflow
+    // last advertised: the peer learnt the connection's edge on another
+    // subflow (Linux sends up to it on any subflow).
+    let mut p = Peer::connected_with(2, Some(60_000));
+    let iss1 = p.joined(5001, 46);
+    let iss0 = p.iss0;
+    // 27 KB on the joined subflow, unread: its window narrows to little.
+    let mut out = Vec::new();
+    let n = 27u32;
+    for k in 0..n {
+        let o = k as usize * 1000;
+        out = p.data(5001, iss1, k * 1000, o as u64, &stream(o, 1000), false);
+    }
+    let w1 = out.last().expect("an ACK").window as u32;
+    assert!(w1 < 4000, "window {w1}");
+    // The application reads; the window reopens, and the first subflow
+    // (not the joined one) tells the peer, acknowledging 3 KB.
+    let mut off = n as usize * 1000;
+    assert_eq!(p.read().len(), off);
+    for k in 0..3u32 {
+        out = p.data(5000, iss0, k * 1000, off as u64, &stream(off, 1000), false);
+        off += 1000;
+    }
+    let a = out.last().expect("an ACK");
+    assert_eq!(data_ack(a), Some(KEY_A.idsn() + 1 + off as u64));
+    assert!(a.window as u32 > 4 * w1, "{a:?}");
+    assert_eq!(p.read().len(), 3000);
+    // 8 KB on the joined subflow, last segment first: beyond its own
+    // right edge (subflow offset 27000 + w1) and out of order there,
+    // within the connection's window (DATA_ACK + window).
+    let before = p.s.counters().out_of_window;
+    for k in (0..8u32).rev() {
+        let o = off + k as usize * 1000;
+        p.data(
+            5001,
+            iss1,
+            n * 1000 + k * 1000,
+            o as u64,
+            &stream(o, 1000),
+            false,
+        );
+    }
+    let got = p.read();
+    assert_eq!(got.len(), 8000, "dropped beyond the subflow's window");
+    assert!(got == stream(off, 8000));
+    assert_eq!(p.s.counters().out_of_window, before);
+    assert_eq!(p.s.counters().mptcp_mapping_mismatches, 0);
+}
+
 /// The second interface's address, and the peer's there.
 const IP_A2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 1, 1);
 const IP_B2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 1, 2);

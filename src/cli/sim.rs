@@ -111,12 +111,19 @@ pub struct SimArgs {
     /// many bytes (implies --keepalive 10 unless given).
     #[arg(long, value_parser = parse_size, value_name = "N")]
     pub abort_after: Option<u64>,
+    /// The client writes as soon as it connects, during the handshake.
+    #[arg(long)]
+    pub write_early: bool,
     /// Send buffer per connection (default: sized to the frame pool).
     #[arg(long, value_parser = parse_size, value_name = "N")]
     pub snd_buf: Option<u64>,
     /// Receive buffer per connection (default: sized to the frame pool).
     #[arg(long, value_parser = parse_size, value_name = "N")]
     pub rcv_buf: Option<u64>,
+    /// Receive-buffer autotuning up to N bytes of frame memory (default
+    /// 16M; at or below --rcv-buf: off).
+    #[arg(long, value_parser = parse_size, value_name = "N")]
+    pub rcv_buf_max: Option<u64>,
     /// The server answers every SYN with a SYN cookie (RFC 4987).
     #[arg(long)]
     pub syn_cookies: bool,
@@ -279,6 +286,7 @@ impl SimArgs {
                 .map_or(d.write_size, |(a, b)| (a as usize, b as usize)),
             read_pace: self.read_pace.map(|(b, t)| (b as usize, ms(t))),
             abort_after: self.abort_after,
+            early_write: self.write_early,
         }
     }
 
@@ -319,6 +327,7 @@ impl SimArgs {
             },
             snd_buf: self.snd_buf.map(|b| b as usize),
             rcv_buf: self.rcv_buf.map(|b| b as usize),
+            rcv_buf_max: self.rcv_buf_max.map(|b| b as usize),
             work: self.workload(),
             keepalive: self
                 .keepalive
@@ -389,6 +398,7 @@ impl SimArgs {
         flag("write-size", self.write_size.map(range));
         flag("read-pace", self.read_pace.map(|(b, t)| format!("{b}/{t}")));
         flag("abort-after", self.abort_after.map(|b| b.to_string()));
+        flag("write-early", on(self.write_early));
         flag("loss", num(self.loss, 0.0));
         flag("reorder", num(self.reorder, 0.0));
         flag("reorder-ms", num(self.reorder_ms, 1.0));
@@ -418,6 +428,7 @@ impl SimArgs {
         );
         flag("snd-buf", self.snd_buf.map(|b| b.to_string()));
         flag("rcv-buf", self.rcv_buf.map(|b| b.to_string()));
+        flag("rcv-buf-max", self.rcv_buf_max.map(|b| b.to_string()));
         flag("syn-cookies", on(self.syn_cookies));
         flag("keepalive", self.keepalive.map(|k| k.to_string()));
         flag("mac-change-ms", self.mac_change_ms.map(|t| t.to_string()));

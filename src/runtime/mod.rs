@@ -144,6 +144,9 @@ impl Default for RuntimeConfig {
             frames_per_queue: 32768,
             tcp: tcp::Config {
                 rcv_buf: 256 << 10,
+                // Autotuning's ceiling: at most an eighth of a queue's
+                // 32768 frames for one connection.
+                rcv_buf_max: 4 << 20,
                 snd_buf: 256 << 10,
                 ..tcp::Config::default()
             },

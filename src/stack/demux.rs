@@ -166,6 +166,7 @@ impl<D: Device> Stack<D> {
                 // The old incarnation goes; the SYN opens a new one below.
                 self.close_conn(id, false);
             } else {
+                self.mptcp_refresh_level(id);
                 if let Some(e) = self.conns.get_mut(id) {
                     let before = e.conn.state();
                     // RFC 5961 §7: the stack-wide budget of answer ACKs.

@@ -528,6 +528,21 @@ impl<D: Device> Stack<D> {
         self.mptcp_subflow_reply(id, r);
     }
 
+    /// Before input on joined subflow `id`: it takes the connection's
+    /// receive window as it stands (RFC 8684 §3.3.4: its data is checked
+    /// against the connection-level window, which the peer may have
+    /// learnt on another subflow since).
+    pub(super) fn mptcp_refresh_level(&mut self, id: ConnId) {
+        let Some(meta) = self.conns.get(id).and_then(|e| e.subflow_of) else {
+            return;
+        };
+        if let Some((m, s)) = self.conns.get2_mut(meta, id) {
+            if let Some(v) = m.conn.mptcp_data_level() {
+                s.conn.mptcp_set_data_level(v);
+            }
+        }
+    }
+
     /// The mapped data a joined subflow holds for its connection.
     pub(super) fn mptcp_subflow_take(&mut self, id: ConnId) -> Option<Joined<D::Frame>> {
         self.conns.get_mut(id)?.conn.mptcp_take_joined()
@@ -571,8 +586,8 @@ impl<D: Device> Stack<D> {
         if let Some(q) = r.queue {
             e.conn.mptcp_return_queue(q);
         }
-        if let Some((ack, wnd)) = r.level {
-            e.conn.mptcp_set_data_level(ack, wnd);
+        if let Some(v) = r.level {
+            e.conn.mptcp_set_data_level(v);
         }
         if r.ack {
             e.conn.mptcp_ack_now();
@@ -776,6 +791,6 @@ pub(super) type Joined<F> = (crate::tcp::MappedQueue<F>, Option<crate::mptcp::Rx
 pub(super) struct MetaReply<F> {
     ok: bool,
     ack: bool,
-    level: Option<(u64, usize)>,
+    level: Option<crate::tcp::DataLevelView>,
     queue: Option<crate::tcp::MappedQueue<F>>,
 }

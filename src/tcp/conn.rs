@@ -35,11 +35,12 @@ mod pmtu;
 mod predict;
 mod pressure;
 mod prr;
+mod rcv_space;
 mod timer_set;
 mod timers;
 mod types;
 
-pub use mptcp_rx::MappedQueue;
+pub use mptcp_rx::{DataLevelView, MappedQueue};
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 
@@ -119,6 +120,10 @@ pub struct Connection<F: Frame> {
     rcvq: RecvBuffer<F>,
     /// RCV.NXT + RCV.WND as last advertised (never moves left).
     rcv_adv: SeqNumber,
+    /// Frame memory the receive side may hold: `Config::rcv_buf`, grown
+    /// by autotuning up to `Config::rcv_buf_max` (`rcv_space`).
+    rcv_buf: usize,
+    rcv_space: rcv_space::RcvSpace,
     /// Largest segment seen from the peer (delayed-ACK "full-sized").
     rcv_mss: usize,
     /// Sequence number of the peer's FIN, once seen.
@@ -258,6 +263,8 @@ impl<F: Frame> Connection<F> {
             irs: SeqNumber(0),
             rcvq: RecvBuffer::new(SeqNumber(0)),
             rcv_adv: SeqNumber(0),
+            rcv_buf: cfg.rcv_buf,
+            rcv_space: rcv_space::RcvSpace::new(now),
             rcv_mss: mss.min(DEFAULT_MSS),
             fin_rcvd: None,
             fin_done: false,
@@ -429,6 +436,7 @@ impl<F: Frame> Connection<F> {
             false => self.rcvq.read_with(f),
         };
         if n > 0 {
+            self.rcv_space_adjust(n);
             self.maybe_window_update();
         }
         n
@@ -551,6 +559,7 @@ impl<F: Frame> Connection<F> {
             self.sndq.push_frame(p.frame, p.start, p.end);
         }
         if moved > 0 {
+            self.rcv_space_adjust(moved);
             self.maybe_window_update();
         }
         if self.rcvq.available() > 0 {

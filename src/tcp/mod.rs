@@ -28,8 +28,8 @@ pub(crate) mod test_frame {
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{
-    ConnEvents, ConnStats, Connection, IcmpClass, IcmpNotice, MappedQueue, Payload, SegmentSink,
-    State,
+    ConnEvents, ConnStats, Connection, DataLevelView, IcmpClass, IcmpNotice, MappedQueue, Payload,
+    SegmentSink, State,
 };
 
 use core::net::SocketAddrV4;
@@ -80,8 +80,13 @@ pub struct Config {
     pub cc: CcKind,
     /// Disable Nagle (RFC 1122 §4.2.3.4) by default.
     pub nodelay: bool,
-    /// Frame memory (sum of truesize) the receive side may hold.
+    /// Frame memory (sum of truesize) the receive side may hold at first.
     pub rcv_buf: usize,
+    /// Receive-buffer autotuning (dynamic right-sizing, as Linux's
+    /// `tcp_rcv_space_adjust`): the receive buffer grows from `rcv_buf`
+    /// toward twice what the application reads per round trip, up to
+    /// this much frame memory. At or below `rcv_buf`: no autotuning.
+    pub rcv_buf_max: usize,
     /// Payload bytes the send side may buffer. Also a frame budget: the
     /// send queue holds at most `snd_buf / (mss - options)` frames, so a
     /// peer's small MSS cannot multiply the frames a connection pins.
@@ -170,6 +175,7 @@ impl Default for Config {
             cc: CcKind::Cubic,
             nodelay: false,
             rcv_buf: 4 << 20,
+            rcv_buf_max: 16 << 20,
             snd_buf: 4 << 20,
             min_snd_mss: 216,
             plpmtud: true,

@@ -91,6 +91,12 @@ impl<F: Frame> RecvBuffer<F> {
         space / RATIO_ONE * self.ratio + space % RATIO_ONE * self.ratio / RATIO_ONE
     }
 
+    /// Frame memory that holds a window of `window` payload bytes, at the
+    /// same ratio (the inverse of `space_to_window`).
+    pub fn window_to_space(&self, window: usize) -> usize {
+        window.saturating_mul(RATIO_ONE) / self.ratio.max(1)
+    }
+
     /// Window for `limit` bytes of frame memory.
     pub fn window(&self, limit: usize) -> usize {
         self.space_to_window(limit.saturating_sub(self.mem))

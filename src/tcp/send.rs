@@ -328,6 +328,32 @@ impl<F: Frame> SendBuffer<F> {
         have
     }
 
+    /// Take out the frames wholly at or after `from` (unsent data), for
+    /// another queue (`append`); the frames move, no byte is copied.
+    pub fn split_off_from(&mut self, from: SeqNumber) -> VecDeque<SendFrame<F>> {
+        let mut out = VecDeque::new();
+        while self.frames.back().is_some_and(|f| f.seq >= from) {
+            if let Some(f) = self.frames.pop_back() {
+                self.len -= f.len();
+                self.mem -= f.frame.truesize();
+                out.push_front(f);
+            }
+        }
+        self.hint.set(0);
+        out
+    }
+
+    /// Append frames taken from another queue, whose first byte becomes
+    /// this queue's tail (their sequence numbers are renumbered).
+    pub fn append(&mut self, frames: VecDeque<SendFrame<F>>) {
+        for mut f in frames {
+            f.seq = self.tail();
+            self.len += f.len();
+            self.mem += f.frame.truesize();
+            self.frames.push_back(f);
+        }
+    }
+
     /// Drop everything (abort, reset).
     pub fn clear(&mut self) {
         self.frames.clear();

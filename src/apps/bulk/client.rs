@@ -121,6 +121,9 @@ impl BulkClient {
                 Ok(id) => {
                     self.by_id.insert(id, self.conns.len());
                     self.live.push((id, self.conns.len()));
+                    if self.cfg.work.early_write {
+                        c.tx.write(stack, id);
+                    }
                 }
                 Err(e) => c.error = Some(format!("connect failed: {e:?}")),
             }

@@ -224,13 +224,19 @@ impl Sender {
 
     /// Write as much as the stack takes; shut down after the last byte.
     pub(super) fn pump<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
+        self.write(stack, id);
+        if self.done() && !self.shut {
+            self.shut = stack.shutdown(id).is_ok();
+        }
+    }
+
+    /// Write as much as the stack takes (no shutdown: during the
+    /// handshake a CLOSE would delete the connection, RFC 9293 §3.10.4).
+    pub(super) fn write<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId) {
         let mut buf = core::mem::take(&mut self.scratch);
         buf.resize(CHUNK, 0);
         self.pump_from(stack, id, &mut buf);
         self.scratch = buf;
-        if self.done() && !self.shut {
-            self.shut = stack.shutdown(id).is_ok();
-        }
     }
 
     fn pump_from<D: Device>(&mut self, stack: &mut Stack<D>, id: ConnId, buf: &mut [u8]) {

@@ -34,6 +34,9 @@ pub struct Workload {
     /// The client aborts every odd-numbered connection once it has sent this
     /// many payload bytes.
     pub abort_after: Option<u64>,
+    /// The client writes as soon as it connects, during the handshake
+    /// (before MPTCP is established and any other subflow exists).
+    pub early_write: bool,
 }
 
 impl Default for Workload {
@@ -44,6 +47,7 @@ impl Default for Workload {
             write_size: (CHUNK, CHUNK),
             read_pace: None,
             abort_after: None,
+            early_write: false,
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct BulkParams {
     pub snd_buf: Option<usize>,
     /// Receive buffer per connection; `None`: sized to the pool.
     pub rcv_buf: Option<usize>,
+    /// Ceiling of receive-buffer autotuning (`tcp::Config::rcv_buf_max`);
+    /// `None`: the default.
+    pub rcv_buf_max: Option<usize>,
     /// Print every packet event to stderr.
     pub trace: bool,
     /// The shape of the traffic (request/response, write sizes, slow
@@ -101,6 +104,7 @@ impl Default for BulkParams {
             pool_frames: 32 * 1024,
             snd_buf: None,
             rcv_buf: None,
+            rcv_buf_max: None,
             trace: false,
             work: Workload::default(),
             keepalive: None,
@@ -400,6 +404,7 @@ pub(super) fn tcp_config(p: &BulkParams) -> Config {
         rcv_buf: p
             .rcv_buf
             .unwrap_or((share * frame_size(p.link.mtu)).clamp(32 * 1024, max)),
+        rcv_buf_max: p.rcv_buf_max.unwrap_or(Config::default().rcv_buf_max),
         ecn: p.ecn,
         // As many SYN retransmissions as data ones: at 10 % loss each way
         // Linux's 6 lose one handshake in 100,000; a simulation that

@@ -186,11 +186,8 @@ impl<F: Frame> Connection<F> {
 
         // First: sequence number acceptability.
         let nxt = self.rcvq.nxt;
-        let wnd = if self.rcv_adv > nxt {
-            self.rcv_adv - nxt
-        } else {
-            0
-        };
+        let wnd_end = self.rcv_wnd_end(seg, len);
+        let wnd = wnd_end - nxt;
         let in_wnd = |s: SeqNumber| nxt <= s && s < nxt + wnd;
         let mut acceptable = match (seg_len, wnd) {
             (0, 0) => seg.seq == nxt,
@@ -203,13 +200,9 @@ impl<F: Frame> Connection<F> {
         // RFC 9293: with a zero window, still process the ACK (and RST) of a
         // segment at RCV.NXT; its data is dropped.
         let mut drop_data = false;
-        // RFC 8684 §3.3.4: unless it is what the data level waits for
-        // (`mptcp_fills_data_hole`).
-        let mut beyond = false;
         if !acceptable && wnd == 0 && seg.seq == nxt && len > 0 {
             acceptable = true;
-            beyond = self.mpx.is_some() && self.mptcp_fills_data_hole(seg);
-            drop_data = !beyond;
+            drop_data = true;
         }
         if !acceptable {
             self.stats.out_of_window += 1;
@@ -329,7 +322,7 @@ impl<F: Frame> Connection<F> {
             ) && !self.fin_done
             {
                 self.drop_overtaken_fin(seg.seq + len);
-                self.on_data(seg.seq, payload, beyond);
+                self.on_data(seg.seq, payload, wnd_end);
             } else {
                 payload.truncate(0);
             }
@@ -362,6 +355,18 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// The right edge of the receive window for a segment of `len`
+    /// payload bytes: RCV.NXT + RCV.WND as advertised, or, on an MPTCP
+    /// subflow, further where the connection-level window allows the
+    /// segment's data (RFC 8684 §3.3.4, `mptcp_window_end`).
+    pub(super) fn rcv_wnd_end(&self, seg: &TcpRepr, len: usize) -> SeqNumber {
+        let own = self.rcv_adv.max(self.rcvq.nxt);
+        if len == 0 || self.mpx.is_none() || seg.seq + len <= own {
+            return own;
+        }
+        self.mptcp_window_end(seg, len).map_or(own, |e| e.max(own))
+    }
+
     /// A reordered duplicate ACK (as Linux's tcp_disordered_ack): a pure
     /// ACK at RCV.NXT for SND.UNA that does not move the window, at most
     /// an RTO older than TS.Recent. PAWS lets it through so its SACK
@@ -379,14 +384,10 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Queue data and decide on the ACK (RFC 9293 §3.10.7.4 seventh, RFC
-    /// 1122 §4.2.3.2 delayed ACKs, RFC 5681 §4.2 immediate ACKs).
-    /// `beyond`: taken beyond the window (`mptcp_fills_data_hole`).
-    pub(super) fn on_data(&mut self, seq: SeqNumber, payload: Pkt<F>, beyond: bool) {
+    /// 1122 §4.2.3.2 delayed ACKs, RFC 5681 §4.2 immediate ACKs), trimmed
+    /// to the window ending at `wnd_end` (`rcv_wnd_end`).
+    pub(super) fn on_data(&mut self, seq: SeqNumber, payload: Pkt<F>, wnd_end: SeqNumber) {
         let len = payload.len();
-        let wnd_end = match beyond {
-            true => seq + len,
-            false => self.rcv_adv.max(self.rcvq.nxt),
-        };
         let before_dup = self.rcvq.has_dsack();
         let r = self.rcvq_insert(seq, payload, wnd_end);
         self.stats.collapsed = self.rcvq.collapsed;

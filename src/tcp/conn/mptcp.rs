@@ -393,11 +393,16 @@ impl<F: Frame> Connection<F> {
             // Copies of the connection's data (`mptcp_tx`): the
             // connection's queue holds it for the DATA_ACK.
             Some(m) if self.mptcp_tx_copies() => {
-                if !m.is_mptcp() {
+                let mptcp = m.is_mptcp();
+                let covered = self.iss + 1 + m.data_acked() as u32 as usize;
+                if !mptcp {
                     self.mptcp_tx_fallback_acked(ack);
                 }
                 self.mptcp_tx_sub_acked(ack);
-                ack
+                match mptcp {
+                    true => self.mptcp_prefix_release(ack, covered),
+                    false => ack,
+                }
             }
             Some(m) if m.is_mptcp() => {
                 let covered = self.iss + 1 + m.data_acked() as u32 as usize;

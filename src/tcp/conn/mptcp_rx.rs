@@ -37,6 +37,11 @@ pub(crate) struct DataRecv<F> {
     fin: Option<u64>,
     /// The DATA_FIN was reached in order: the application's end of data.
     pub fin_done: bool,
+    /// The right edge of the connection-level window (DSN) as far as any
+    /// subflow advertised it: the peer may send up to it (RFC 8684 §3.3.4;
+    /// Linux's `rcv_wnd_sent`), even once out-of-order data narrowed the
+    /// free space.
+    edge: u64,
 }
 
 /// What one insert did at the data level.
@@ -69,7 +74,15 @@ impl<F: Frame> DataRecv<F> {
             nxt,
             fin: None,
             fin_done: false,
+            edge: nxt,
         }
+    }
+
+    /// A window of `wnd` bytes from the DATA_ACK was advertised: the
+    /// right edge, as far as advertised (see `edge`).
+    fn advertise_edge(&mut self, wnd: usize) -> u64 {
+        self.edge = later(self.edge, self.ack().wrapping_add(wnd as u64));
+        self.edge
     }
 
     /// Queue `p`, whose first byte is `dsn`; `limit` is the memory
@@ -121,6 +134,26 @@ impl<F: Frame> DataRecv<F> {
     }
 }
 
+/// The later of two DSNs (modulo 2^64).
+fn later(a: u64, b: u64) -> u64 {
+    if (b.wrapping_sub(a) as i64) > 0 {
+        b
+    } else {
+        a
+    }
+}
+
+/// The connection's receive side as a joined subflow is told it: the
+/// DATA_ACK, the free window, and the right edge advertised so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataLevelView {
+    pub ack: u64,
+    pub window: usize,
+    pub edge: u64,
+    /// The connection's receive buffer (autotuned: `rcv_space`).
+    pub rcv_buf: usize,
+}
+
 /// The MPTCP receive state of one subflow.
 pub(crate) struct MpRx<F> {
     maps: RxMaps,
@@ -134,6 +167,8 @@ pub(crate) struct MpRx<F> {
     /// the stack last gave them.
     pub meta_ack: Option<u64>,
     pub meta_window: usize,
+    /// The connection-level right edge as last told (`DataRecv::edge`).
+    pub meta_edge: u64,
     /// ADD_ADDR / REMOVE_ADDR received here, for the path manager.
     pub signals: crate::mptcp::pm::Signals,
     /// On a joined subflow: the peer's mapping whose DSS checksum is
@@ -152,6 +187,7 @@ impl<F: Frame> MpRx<F> {
             out_fin: None,
             meta_ack: None,
             meta_window: usize::MAX,
+            meta_edge: 0,
             signals: Default::default(),
             csum: None,
             csum_hint: 0,
@@ -261,7 +297,7 @@ impl<F: Frame> Connection<F> {
         let Some(x) = self.mpx.as_deref_mut() else {
             return true;
         };
-        let limit = self.cfg.rcv_buf;
+        let limit = self.rcv_buf;
         let meta = x.data.is_some();
         let mut got = DataIn::default();
         let mut ok = true;
@@ -321,7 +357,7 @@ impl<F: Frame> Connection<F> {
         // the out-of-order data, as Linux prunes its out-of-order queue
         // under memory pressure, so the window opens; the peer's
         // data-level retransmission brings it again.
-        let shut = d.buf.has_ooo() && d.buf.window(self.cfg.rcv_buf) == 0;
+        let shut = d.buf.has_ooo() && d.buf.window(self.rcv_buf) == 0;
         if shut && (got.advanced > 0 || d.buf.available() == 0) {
             d.buf.clear_ooo();
             s.rcv_mem_drops += 1;
@@ -350,7 +386,7 @@ impl<F: Frame> Connection<F> {
         payload: Pkt<F>,
         wnd_end: SeqNumber,
     ) -> Inserted {
-        let limit = self.cfg.rcv_buf;
+        let limit = self.rcv_buf;
         let base = self.irs.0.wrapping_add(1);
         match self.mpx.as_deref() {
             Some(x) => {
@@ -364,25 +400,33 @@ impl<F: Frame> Connection<F> {
     }
 
     /// RFC 8684 §3.3.4: "such a check is done using only the
-    /// connection-level window". Our subflows check their own window;
-    /// this is the case where that deadlocks: the subflow's window is
-    /// shut because the data level's memory holds out-of-order data
-    /// behind a hole, and the segment at the subflow's RCV.NXT carries
-    /// the data level's next byte, the hole's (a reinjection of what a
-    /// dead path held). It is taken: the data level makes room for
-    /// in-order data by dropping out-of-order data.
-    pub(super) fn mptcp_fills_data_hole(&self, seg: &crate::tcp::TcpRepr) -> bool {
-        let Some(x) = self.mpx.as_deref() else {
-            return false;
-        };
-        let next = match (&x.data, x.meta_ack) {
-            // Here the data level is at hand: out-of-order data alone
-            // shuts its window, which it drops for anything that comes
-            // (`mp_seen_data`).
-            (Some(d), _) if d.buf.has_ooo() && d.buf.available() == 0 => return true,
-            (Some(d), _) => d.nxt,
-            (None, Some(a)) => a,
-            (None, None) => return false,
+    /// connection-level window": where the connection-level window ends
+    /// for this segment's bytes, as a subflow sequence number, from the
+    /// DSN its mapping gives them (`None`: unknown). A subflow's data is
+    /// acceptable up to there even beyond the subflow's own advertised
+    /// window (the peer learnt the edge on another subflow; Linux sends
+    /// up to it on any subflow, `MPTcpExtSndWndShared`). The data
+    /// level's next byte is always taken whole: the data level makes room
+    /// for in-order data by dropping out-of-order data (`mp_seen_data`),
+    /// so a window shut by out-of-order data behind a hole (a dead
+    /// path's) cannot keep the hole's reinjection out for good.
+    pub(super) fn mptcp_window_end(
+        &self,
+        seg: &crate::tcp::TcpRepr,
+        len: usize,
+    ) -> Option<SeqNumber> {
+        let x = self.mpx.as_deref()?;
+        let whole = seg.seq + len;
+        let (next, edge) = match (&x.data, x.meta_ack) {
+            // Out-of-order data alone holds the data level's memory: it
+            // is dropped for anything that comes (`mp_seen_data`).
+            (Some(d), _) if d.buf.has_ooo() && d.buf.available() == 0 => return Some(whole),
+            (Some(d), _) => {
+                let now = d.ack().wrapping_add(d.buf.window(self.rcv_buf) as u64);
+                (d.nxt, later(d.edge, now))
+            }
+            (None, Some(a)) => (a, x.meta_edge),
+            (None, None) => return None,
         };
         let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
         let own = crate::mptcp::session::mapping_in(seg.options.mptcp.as_slice());
@@ -391,8 +435,15 @@ impl<F: Frame> Connection<F> {
                 let off = rel.wrapping_sub(m.start);
                 (off < m.len).then(|| m.dsn.plus(off as u64))
             })
-            .or_else(|| x.maps.dsn_at(rel));
-        dsn.is_some_and(|d| d.widen(next) == next)
+            .or_else(|| x.maps.dsn_at(rel))?
+            .widen(next);
+        if dsn == next {
+            return Some(whole);
+        }
+        // Data-level duplicates (below `next`) are within it too: the
+        // subflow must take them to move on; the data level trims them.
+        let room = edge.wrapping_sub(dsn) as i64;
+        (room > 0).then(|| seg.seq + room.min(1 << 30) as usize)
     }
 
     /// Collapse the subflow's receive queue (as `rcvq_insert` does).
@@ -433,7 +484,7 @@ impl<F: Frame> Connection<F> {
     /// caller resets the joined subflow); whether the joined subflow
     /// should send the Data ACK at once.
     pub fn mptcp_data_in(&mut self, q: &mut MappedQueue<F>, fin: Option<RxDsn>) -> (bool, bool) {
-        let limit = self.cfg.rcv_buf;
+        let limit = self.rcv_buf;
         let Some(d) = self.mptcp_rx_meta().and_then(|x| x.data.as_mut()) else {
             q.clear();
             return (true, false);
@@ -466,27 +517,55 @@ impl<F: Frame> Connection<F> {
 
     /// The connection's DATA_ACK and free receive window (RFC 8684
     /// §3.3.4: one window for all subflows, relative to the DATA_ACK), for
-    /// its joined subflows.
-    pub fn mptcp_data_level(&self) -> Option<(u64, usize)> {
-        match self.mpx.as_deref() {
+    /// its joined subflows, which may advertise it: its edge is recorded.
+    pub fn mptcp_data_level(&mut self) -> Option<DataLevelView> {
+        let limit = self.rcv_buf;
+        match self.mpx.as_deref_mut() {
             Some(x) => {
-                let d = x.data.as_ref()?;
-                Some((d.ack(), d.buf.window(self.cfg.rcv_buf)))
+                let d = x.data.as_mut()?;
+                let window = d.buf.window(limit);
+                let edge = d.advertise_edge(window);
+                Some(DataLevelView {
+                    ack: d.ack(),
+                    window,
+                    edge,
+                    rcv_buf: limit,
+                })
             }
             // No data yet: the data level starts at the peer's IDSN + 1.
             None => {
                 let m = self.mp.as_ref().filter(|m| m.is_mptcp())?;
                 let ack = m.remote_idsn()?.wrapping_add(1);
-                Some((ack, self.rcvq.window(self.cfg.rcv_buf)))
+                let window = self.rcvq.window(limit);
+                Some(DataLevelView {
+                    ack,
+                    window,
+                    edge: ack.wrapping_add(window as u64),
+                    rcv_buf: limit,
+                })
             }
         }
     }
 
-    /// A joined subflow learns the connection's DATA_ACK and window.
-    pub fn mptcp_set_data_level(&mut self, ack: u64, window: usize) {
+    /// A joined subflow learns the connection's DATA_ACK, window and edge.
+    pub fn mptcp_set_data_level(&mut self, v: DataLevelView) {
+        // Its own buffer (out-of-order data) follows the connection's.
+        self.rcv_buf = self.rcv_buf.max(v.rcv_buf.min(self.cfg.rcv_buf_max));
         if let Some(x) = self.mpx.as_deref_mut() {
-            x.meta_ack = Some(ack);
-            x.meta_window = window;
+            x.meta_edge = match x.meta_ack {
+                Some(_) => later(x.meta_edge, v.edge),
+                None => v.edge,
+            };
+            x.meta_ack = Some(v.ack);
+            x.meta_window = v.window;
+        }
+    }
+
+    /// The first subflow advertised `wnd` bytes: the connection-level
+    /// edge it names (from the DATA_ACK) is one the peer may send up to.
+    pub(super) fn mptcp_note_advertised(&mut self, wnd: usize) {
+        if let Some(d) = self.mpx.as_deref_mut().and_then(|x| x.data.as_mut()) {
+            d.advertise_edge(wnd);
         }
     }
 
@@ -496,7 +575,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn mptcp_window_cap(&self, w: usize) -> usize {
         match self.mpx.as_deref() {
             Some(x) => match &x.data {
-                Some(d) => w.min(d.buf.window(self.cfg.rcv_buf)),
+                Some(d) => w.min(d.buf.window(self.rcv_buf)),
                 None => w.min(x.meta_window),
             },
             None => w,

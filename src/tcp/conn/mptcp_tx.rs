@@ -81,13 +81,22 @@ pub(crate) struct MpTx<F> {
     /// retransmission timeouts. Its own timers still run: the carrier may
     /// come back, and with it the subflow.
     link_down: bool,
+    /// On the first subflow: where the data written before the
+    /// connection's queue was set up, sent one to one, ends (`None`: no
+    /// such data left). Only this subflow's queue holds those bytes: they
+    /// are released by the DATA_ACK, and a reinjection reads them there.
+    pub(super) prefix_end: Option<SeqNumber>,
 }
 
 /// The connection-level send side (RFC 8684 §3.3.2).
 pub(crate) struct MetaTx<F> {
     /// The application's data, by DSN (low 32 bits as sequence numbers),
-    /// from the first byte the DATA_ACK does not cover.
+    /// from the first byte the DATA_ACK does not cover, or from
+    /// `dq_start` (the bytes before it, sent one to one before this queue
+    /// existed, are in the first subflow's queue: `Prefix`).
     dq: SendBuffer<F>,
+    /// The DSN of the first byte the application wrote into `dq`.
+    dq_start: u64,
     /// First DSN not DATA_ACKed.
     una: u64,
     /// First DSN no subflow was given yet.
@@ -142,7 +151,9 @@ impl<F: Frame> MetaTx<F> {
     }
 
     fn end(&self) -> u64 {
-        self.una.wrapping_add(self.dq.len() as u64)
+        self.una
+            .max(self.dq_start)
+            .wrapping_add(self.dq.len() as u64)
     }
 
     /// A joined subflow is registered and not gone (`usable`: and the
@@ -328,24 +339,43 @@ fn trim(q: &mut VecDeque<(u64, u64)>, una: u64) {
 
 impl<F: Frame> Connection<F> {
     /// Set up the connection-level send side on the first subflow, once
-    /// MPTCP is established and joins may come, while nothing of ours is
-    /// queued (data before that maps one to one and stays so).
+    /// MPTCP is established and joins may come. Data the application
+    /// wrote before (while the handshake ran, say) and not sent yet moves
+    /// there, frames and all, so that the scheduler spreads it over the
+    /// subflows to come (RFC 8684 §3.3.8); what went out already stays
+    /// one to one on this subflow (`prefix_end`).
     pub(super) fn mptcp_tx_setup(&mut self) {
         if self.mtx.is_some() || self.join.is_some() || self.cfg.mptcp_max_subflows == 0 {
             return;
         }
         let Some(m) = self.mp.as_deref() else { return };
+        // A FIN queued but not sent is the connection's DATA_FIN to come
+        // (`mptcp_fin_ok`).
         if m.phase != crate::mptcp::Phase::Established
-            || self.sndq.len() > 0
-            || self.fin_queued
-            || !matches!(self.state, State::Established | State::CloseWait)
+            || self.fin_sent()
+            || !matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+            )
         {
             return;
         }
-        let sent = self.snd_nxt - (self.iss + 1);
+        let unsent = self.sndq.split_off_from(self.snd_nxt);
+        let prefix_end = self.sndq.tail();
+        let sent = prefix_end - (self.iss + 1);
         let start = m.local_data_start().wrapping_add(sent as u64);
+        let mut dq = SendBuffer::new(SeqNumber(start as u32));
+        dq.append(unsent);
+        // What this subflow sent (not yet DATA_ACKed) counts as given to
+        // it: reinjected from its queue if it stalls or goes (`Prefix`).
+        let held = self.sndq.len() as u64;
+        let una = start.wrapping_sub(held);
+        let mut first = Slot::default();
+        if held > 0 {
+            first.given.push_back((una, held));
+        }
         let mut slots = Vec::with_capacity(2);
-        slots.push(Slot::default());
+        slots.push(first);
         self.mtx = Some(Box::new(MpTx {
             maps: TxMaps::default(),
             tail_rel: sent as u64,
@@ -356,18 +386,38 @@ impl<F: Frame> Connection<F> {
             edge_seen: None,
             link_down: false,
             meta: Some(Box::new(MetaTx {
-                dq: SendBuffer::new(SeqNumber(start as u32)),
-                una: start,
+                dq,
+                dq_start: start,
+                una,
                 nxt: start,
                 sched: self.cfg.mptcp_scheduler.build(),
                 slots,
                 reinject: VecDeque::new(),
-                opp_nxt: start,
+                opp_nxt: una,
                 ended: false,
                 data_fin_out: false,
                 level: DataLevel::default(),
             })),
+            prefix_end: (held > 0).then_some(prefix_end),
         }));
+    }
+
+    /// The DATA_ACK covers the data sent one to one before the
+    /// connection's queue was set up (`prefix_end`) up to `covered`:
+    /// where this subflow's queue may be released for a subflow ACK of
+    /// `ack` (that data has no other copy: RFC 8684 §3.3.2).
+    pub(super) fn mptcp_prefix_release(&mut self, ack: SeqNumber, covered: SeqNumber) -> SeqNumber {
+        let Some(t) = self.mtx.as_deref_mut() else {
+            return ack;
+        };
+        match t.prefix_end {
+            Some(p) if covered < p => ack.min(covered),
+            Some(_) => {
+                t.prefix_end = None;
+                ack
+            }
+            None => ack,
+        }
     }
 
     pub(super) fn meta_tx(&self) -> Option<&MetaTx<F>> {
@@ -481,6 +531,12 @@ impl<F: Frame> Connection<F> {
         else {
             return;
         };
+        // The data sent one to one before the connection's queue existed
+        // waits in this subflow's queue for the DATA_ACK, which may come
+        // on any subflow.
+        if self.mtx.as_deref().is_some_and(|t| t.prefix_end.is_some()) {
+            self.mptcp_snd_release(self.snd_una);
+        }
         let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
             return;
         };
@@ -680,7 +736,7 @@ impl<F: Frame> Connection<F> {
             return 0;
         };
         m.ended = self.fin_queued;
-        let n = pull(&mut m, self, None, alloc);
+        let n = pull(&mut m, self, None, None, alloc);
         if let Some(t) = self.mtx.as_deref_mut() {
             t.meta = Some(m);
         }
@@ -703,7 +759,12 @@ impl<F: Frame> Connection<F> {
             return 0;
         };
         m.ended = self.fin_queued;
-        let n = pull(&mut m, sub, Some(&mut self.stats), alloc);
+        let prefix = self.mp.as_deref().map(|s| Prefix {
+            q: &self.sndq,
+            base: self.iss + 1,
+            dsn0: s.local_data_start(),
+        });
+        let n = pull(&mut m, sub, prefix, Some(&mut self.stats), alloc);
         if let Some(t) = self.mtx.as_deref_mut() {
             t.meta = Some(m);
         }
@@ -780,6 +841,7 @@ impl<F: Frame> Connection<F> {
             edge_seen: None,
             meta: None,
             link_down: false,
+            prefix_end: None,
         }));
         true
     }
@@ -826,12 +888,34 @@ impl<F: Frame> Connection<F> {
     }
 }
 
+/// The first subflow's send queue, where the data sent one to one before
+/// the connection's queue existed (below `MetaTx::dq_start`) lives: a
+/// joined subflow reinjecting it copies it from there.
+struct Prefix<'a, F> {
+    q: &'a SendBuffer<F>,
+    /// The first subflow's sequence number of our first data byte...
+    base: SeqNumber,
+    /// ...and its DSN (one to one from there).
+    dsn0: u64,
+}
+
+impl<F: Frame> Prefix<'_, F> {
+    /// Up to `max` bytes from `dsn` on, within one frame.
+    fn bytes(&self, dsn: u64, max: usize) -> Option<&[u8]> {
+        let seq = self.base + dsn.wrapping_sub(self.dsn0) as usize;
+        let s = self.q.locate(seq, max)?;
+        Some(self.q.bytes(s, max))
+    }
+}
+
 /// Give subflow `to` (slot in its `MpTx`) the chunks the scheduler grants
-/// it from `m`. `stats`: the connection's counters, when `to` is not the
+/// it from `m` (and `prefix`, the first subflow's queue, when `to` is
+/// another). `stats`: the connection's counters, when `to` is not the
 /// connection itself. Returns bytes given.
 fn pull<F: Frame>(
     m: &mut MetaTx<F>,
     to: &mut Connection<F>,
+    prefix: Option<Prefix<'_, F>>,
     mut stats: Option<&mut super::ConnStats>,
     alloc: &mut dyn FnMut() -> Option<F>,
 ) -> usize {
@@ -917,7 +1001,7 @@ fn pull<F: Frame>(
         let (mut dsn, avail, again) = match m.reinject.front() {
             Some(&(d, l)) => (d, l, true),
             None if redundant => {
-                let d = m.slots[slot].red_nxt.max(m.una);
+                let d = m.slots[slot].red_nxt.max(m.una).max(m.dq_start);
                 (d, end.saturating_sub(d), false)
             }
             None => (m.nxt, end.saturating_sub(m.nxt), false),
@@ -947,7 +1031,30 @@ fn pull<F: Frame>(
         if avail == 0 {
             break;
         }
-        let Some(s) = m.dq.locate(SeqNumber(dsn as u32), usize::MAX) else {
+        // The view's room is a full segment, or all an idle subflow's
+        // window allows (`mptcp_view`).
+        let mss = to.fill_mss();
+        let want = (avail as usize).min(v.room).min(mss);
+        let below = dsn < m.dq_start;
+        let bytes = match (m.dq.locate(SeqNumber(dsn as u32), usize::MAX), &prefix) {
+            (Some(s), _) => Some(m.dq.bytes(s, want)),
+            // Data sent one to one before the queue existed: from the
+            // first subflow's queue, up to where `dq` begins.
+            (None, Some(p)) if below => p.bytes(dsn, want.min((m.dq_start - dsn) as usize)),
+            _ => None,
+        };
+        let Some(bytes) = bytes else {
+            if again && below && prefix.is_none() {
+                // The first subflow retransmits its own: what lies in
+                // its queue goes again on the others only.
+                if let Some(r) = m.reinject.front_mut() {
+                    let end = r.0 + r.1;
+                    r.0 = m.dq_start.min(end);
+                    r.1 = end - r.0;
+                }
+                m.reinject.retain(|r| r.1 > 0);
+                continue;
+            }
             // Below the DATA_ACK already (a stale reinjection).
             if again {
                 m.reinject.pop_front();
@@ -955,11 +1062,7 @@ fn pull<F: Frame>(
             }
             break;
         };
-        // The view's room is a full segment, or all an idle subflow's
-        // window allows (`mptcp_view`).
-        let mss = to.fill_mss();
-        let len = (avail as usize).min(v.room).min(mss).min(s.len);
-        let k = to.mptcp_take_chunk(m.dq.bytes(s, len), dsn, alloc);
+        let k = to.mptcp_take_chunk(bytes, dsn, alloc);
         if k == 0 {
             break;
         }

@@ -143,7 +143,7 @@ impl<F: Frame> Connection<F> {
 
     /// The window we could advertise now (bytes), from free receive memory.
     pub(super) fn rcv_window_now(&self) -> usize {
-        let w = self.rcvq.window(self.cfg.rcv_buf);
+        let w = self.rcvq.window(self.rcv_buf);
         // RFC 8684 §3.3.4: an MPTCP subflow offers no more than the
         // connection's one receive window.
         let w = if self.mpx.is_some() {
@@ -159,7 +159,7 @@ impl<F: Frame> Connection<F> {
     /// Largest window (empty buffers).
     pub(super) fn rcv_window_max(&self) -> usize {
         self.rcvq
-            .space_to_window(self.cfg.rcv_buf)
+            .space_to_window(self.rcv_buf)
             .min(65535usize << self.opts.rcv_wscale)
     }
 
@@ -193,12 +193,15 @@ impl<F: Frame> Connection<F> {
         if self.rcv_adv < edge {
             self.rcv_adv = edge;
         }
+        if self.mpx.is_some() {
+            self.mptcp_note_advertised(field << ws);
+        }
         field as u16
     }
 
     /// The window field of a SYN or SYN-ACK (RFC 7323 §2.2: unscaled).
     pub(super) fn syn_window(&mut self) -> u16 {
-        let w = self.rcvq.window(self.cfg.rcv_buf).min(65535);
+        let w = self.rcvq.window(self.rcv_buf).min(65535);
         if self.state == crate::tcp::State::SynReceived {
             self.rcv_adv = self.rcvq.nxt + w;
         }

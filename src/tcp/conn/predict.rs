@@ -71,7 +71,8 @@ impl<F: Frame> Connection<F> {
             self.on_progress();
         }
         if !payload.is_empty() {
-            self.on_data(seg.seq, payload, false);
+            let wnd_end = self.rcv_wnd_end(seg, payload.len());
+            self.on_data(seg.seq, payload, wnd_end);
         }
     }
 }
