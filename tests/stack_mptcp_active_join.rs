@@ -478,16 +478,8 @@ fn a_carrier_lost_sends_what_its_subflow_held_on_the_other_at_once() {
             }
         }
         // 256 KB ahead of the reader at most: the send buffer's frames
-        // come from the device's 1,024. The first bytes before the join,
-        // the rest once it is up (data queued on the first subflow before
-        // stays there).
+        // come from the device's 1,024.
         let ahead = (got.len() + (256 << 10)).min(total);
-        let opened = w.s[1].counters().mptcp_subflows_opened == 1;
-        let ahead = match (opened, sent) {
-            (true, _) => ahead,
-            (false, 0) => 1000,
-            (false, _) => 0,
-        };
         if sent < ahead {
             sent += w.s[0].send(id, &data[sent..ahead]).unwrap_or(0);
         }
