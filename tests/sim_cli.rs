@@ -149,6 +149,22 @@ fn bad_arguments_exit_2_with_one_line() {
 /// `--scheduler` and `--mptcp-cc` on every app command and `sim`: a bad name, or
 /// either without `--mptcp`, is one line and exit 2. Parsed before
 /// anything touches an interface: no root needed.
+/// `--rcv-buf-max` beyond 64M on an AF_XDP app: one line, exit 2,
+/// before any interface is touched.
+#[test]
+fn rcv_buf_max_beyond_its_limit_is_one_line_exit_2() {
+    for bad in ["1G", "65M", "lots"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+            .args(["echo", "--iface", "x=198.18.0.2/24", "--rcv-buf-max", bad])
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "{bad}: {e}");
+        assert!(e.contains("--rcv-buf-max"), "{bad}: {e}");
+    }
+}
+
 #[test]
 fn bad_mptcp_scheduler_or_cc_is_one_line_exit_2() {
     let apps: [&[&str]; 4] = [

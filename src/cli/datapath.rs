@@ -69,7 +69,18 @@ pub struct DataPath {
     /// (RFC 4821 / RFC 8899 PLPMTUD; default 600 s, as Linux).
     #[arg(long, value_name = "SECS")]
     pub pmtu_probe_interval: Option<f64>,
+    /// Let a connection's receive buffer grow up to this many bytes
+    /// (autotuning, as Linux's tcp_rcv_space_adjust: toward twice what the
+    /// application reads per round trip), for paths whose bandwidth-delay
+    /// product exceeds the 256 KiB it starts with. Off by default: on a
+    /// LAN that buffer is not the limit, and a larger window only makes an
+    /// echo hold (and copy) what its send side cannot take yet.
+    #[arg(long, value_name = "BYTES", value_parser = crate::cli::args::parse_size)]
+    pub rcv_buf_max: Option<u64>,
 }
+
+/// The largest `--rcv-buf-max`.
+const RCV_BUF_MAX_LIMIT: u64 = 64 << 20;
 
 /// `--cores` as parsed.
 #[derive(Debug, Clone)]
@@ -148,6 +159,13 @@ impl DataPath {
             }
         }
         let mut tcp = RuntimeConfig::default().tcp;
+        if let Some(b) = self.rcv_buf_max {
+            if b > RCV_BUF_MAX_LIMIT {
+                eprintln!("xdptcp: --rcv-buf-max must be at most 64M (a connection's frames come out of its queue's --frames)");
+                return Err(EXIT_USAGE);
+            }
+            tcp.rcv_buf_max = b as usize;
+        }
         if let Some(s) = self.pmtu_probe_interval {
             tcp.pmtu_probe_interval = secs("--pmtu-probe-interval", s).map_err(|e| {
                 eprintln!("xdptcp: {e}");
