@@ -1542,8 +1542,11 @@ fn linux_mptcp_joins_across_workers_are_handed_to_the_token_worker() {
 /// first subflow and drops its subflow to it (RFC 8684 §3.4.2: before,
 /// nothing told Linux, which kept the dead subflow until its own
 /// timeouts). The carrier comes back: we announce the address again and
-/// Linux joins it again. The echo completes intact over it all (the
-/// client reads only after 4 s, so the connection is still there).
+/// Linux joins it again. The echo completes intact over it all. The
+/// client writes half its data and waits for the test's go (bounded)
+/// before the rest, so the connection is there for every step however
+/// slow the machine (with a read delay instead, a loaded CI machine once
+/// finished the echo before the carrier came back).
 #[test]
 fn linux_mptcp_interface_down_and_up_withdraws_and_announces_again() {
     let t = "linux_mptcp_interface_down_and_up_withdraws_and_announces_again";
@@ -1568,18 +1571,41 @@ fn linux_mptcp_interface_down_and_up_withdraws_and_announces_again() {
         let out = h.run("k", &["ip", "link", "set", "dev", k1.as_str(), state]);
         assert!(out.status.success(), "ip link set {k1} {state}");
     };
+    let pause = std::env::temp_dir().join(format!("xdptcp-xl-{}-pause", std::process::id()));
+    let pause_env = format!("{}:{}", n / 2, pause.display());
+    let flag = |ext: &str| pause.with_extension(ext);
     let (r, removed, joined_again) = std::thread::scope(|sc| {
-        let client = sc.spawn(|| linux_client_with(&h, 262, n, 41, 1, 4.0));
+        let client = sc.spawn(|| {
+            linux_client_env(
+                &h,
+                262,
+                n,
+                41,
+                &["1", "0"],
+                &[("XDPTCP_PAUSE", pause_env.as_str())],
+            )
+        });
+        // Bounded: 60 s at most for the first half to be written (after
+        // the client saw its join).
+        for _ in 0..1200 {
+            if flag("paused").exists() || client.is_finished() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         assert!(
             wait_mib("MPTcpExtMPJoinSynAckRx", 1, 100),
             "Linux never joined"
         );
         link("down");
-        let removed = wait_mib("MPTcpExtRmAddr", 1, 40);
+        let removed = wait_mib("MPTcpExtRmAddr", 1, 100);
         link("up");
-        let joined_again = wait_mib("MPTcpExtMPJoinSynAckRx", 2, 60);
+        let joined_again = wait_mib("MPTcpExtMPJoinSynAckRx", 2, 200);
+        std::fs::write(flag("go"), b"").expect("writing the go flag");
         (client.join().expect("client"), removed, joined_again)
     });
+    let _ = std::fs::remove_file(flag("paused"));
+    let _ = std::fs::remove_file(flag("go"));
     let what = "second interface down and up";
     eprintln!("{what}: Linux MPTcpExt: {}", linux_mibs_nonzero(&h));
     let echo = intact_or_stop(&h, echo, &r, what);
