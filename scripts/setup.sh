@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup: system packages the build and tests need.
 set -euo pipefail
-PKGS=(clang llvm m4 libelf-dev zlib1g-dev libpcap-dev linux-libc-dev pkg-config make nftables iproute2 iputils-ping ethtool tshark curl wrk iperf3 python3 nginx-light)
+PKGS=(clang llvm m4 libelf-dev zlib1g-dev libpcap-dev linux-libc-dev pkg-config make nftables iproute2 iputils-ping ethtool tshark tcpdump curl wrk iperf3 python3 nginx-light)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -35,7 +35,7 @@ const PORT: &str = "7";
 /// include/uapi/linux/mptcp.h) and `ss -M` taken while the connection was
 /// up. Every wait is bounded (socket timeout 60 s).
 const CLIENT_PY: &str = r#"
-import json, os, random, socket, struct, subprocess, sys, threading, time
+import fcntl, json, os, random, socket, struct, subprocess, sys, threading, time
 proto, host, port, n, seed = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 data = random.Random(seed).randbytes(n)
 # argv[8]: a byte value the data must not hold (a middlebox's mark).
@@ -64,12 +64,29 @@ err = []
 # XDPTCP_PAUSE=BYTES:PATH: after BYTES, create PATH.paused and wait
 # (bounded, 30 s) for PATH.go before writing the rest.
 pause = os.environ.get("XDPTCP_PAUSE")
+# XDPTCP_DOWN=BYTES:IFNAME: after BYTES, set IFNAME down (SIOCSIFFLAGS, at
+# once, from this thread) and write the rest: the link dies while the
+# echo streams, whatever the load (a test polling from outside once
+# overshot to the transfer's tail, and a pause let the echo drain first).
+down = os.environ.get("XDPTCP_DOWN")
+def set_down(name):
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ifr = fcntl.ioctl(c, 0x8913, struct.pack("16sH22x", name.encode(), 0))
+    flags = struct.unpack_from("16sH", ifr)[1]
+    fcntl.ioctl(c, 0x8914, struct.pack("16sH22x", name.encode(), flags & ~1))
+    c.close()
 def writer():
     try:
         first = min(len(data), 1 << 16)
         s.sendall(data[:first])
         wait_join()
-        if pause:
+        if down:
+            at, name = down.split(":", 1)
+            at = int(at)
+            s.sendall(data[first:at])
+            set_down(name)
+            s.sendall(data[at:])
+        elif pause:
             at, path = pause.split(":", 1)
             at = int(at)
             s.sendall(data[first:at])
@@ -786,9 +803,9 @@ fn two_path_harness_queues(tag: &str, queues: u32) -> Harness {
 
 /// Linux's MPTCP client over two veth pairs against `xdptcp echo
 /// --scheduler SCHED`; with `down` = `Some(p)`, veth pair `p`'s kernel end
-/// (0: the first subflow's, 1: the joined one's) is taken down once the
-/// client wrote half its data (it waits for the down to write the rest,
-/// so the other half goes after it). The client reads until our DATA_FIN ends the echo (EOF, no socket error). Returns
+/// (0: the first subflow's, 1: the joined one's) is set down by the
+/// client once it wrote half its data, and it writes the rest after. The
+/// client reads until our DATA_FIN ends the echo (EOF, no socket error). Returns
 /// the echo's bytes per path (what Linux received on each veth) and the
 /// stack's counters (`mptcp_reinjections`, `mptcp_bytes_first`,
 /// `mptcp_bytes_joined`, `mptcp_first_subflow_ended`, `mptcp_data_rtos`,
@@ -815,46 +832,17 @@ fn two_paths(tag: &str, sched: &str, down: Option<usize>) -> ([u64; 2], [u64; 6]
     let (b0, b1) = (link_bytes(&h, &k0), link_bytes(&h, &k1));
     // Tens of MB (XDPTCP_VETH_MB sets the size).
     let n = 2 * bulk_bytes();
-    // With a path to take down, the client writes half the data, waits
-    // for the link to go down, then writes the rest: the path dies with
-    // half the echo still to come, however slow the machine (polling the
-    // veth's counters overshot to the transfer's tail under CI's load).
-    let pause = std::env::temp_dir().join(format!("xdptcp-{tag}-{}-pause", std::process::id()));
-    let pause_env = format!("{}:{}", n / 2, pause.display());
-    let flag = |ext: &str| pause.with_extension(ext);
-    let r = std::thread::scope(|sc| {
-        let client = sc.spawn(|| match down {
-            Some(_) => linux_client_env(
-                &h,
-                262,
-                n,
-                21,
-                &["1", "0"],
-                &[("XDPTCP_PAUSE", pause_env.as_str())],
-            ),
-            None => linux_client_with(&h, 262, n, 21, 1, 0.0),
-        });
-        if let Some(p) = down {
-            // Bounded: 60 s at most for the first half to be written.
-            for _ in 0..1200 {
-                if flag("paused").exists() || client.is_finished() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            let dev = if p == 0 { &k0 } else { &k1 };
-            let out = h.run("k", &["ip", "link", "set", "dev", dev.as_str(), "down"]);
-            assert!(out.status.success(), "ip link set {dev} down");
-            eprintln!(
-                "{dev} down after {} bytes received on {k1}",
-                link_bytes(&h, &k1).0 - b1.0
-            );
-            std::fs::write(flag("go"), b"").expect("writing the go flag");
-        }
-        client.join().expect("client thread")
-    });
-    let _ = std::fs::remove_file(flag("paused"));
-    let _ = std::fs::remove_file(flag("go"));
+    // With a path to take down, the client itself sets the kernel's end
+    // of it down half-way (`XDPTCP_DOWN`) and writes the rest: the path
+    // dies while the echo streams over it, however slow the machine.
+    // (Polling the veth's counters from here overshot to the transfer's
+    // tail under CI's load; pausing the client until the link was down
+    // let the echo drain first, leaving the dead path nothing to resend.)
+    let down_env = down.map(|p| format!("{}:{}", n / 2, if p == 0 { &k0 } else { &k1 }));
+    let r = match &down_env {
+        Some(d) => linux_client_env(&h, 262, n, 21, &["1", "0"], &[("XDPTCP_DOWN", d)]),
+        None => linux_client_with(&h, 262, n, 21, 1, 0.0),
+    };
     let what = format!(
         "mptcp over two paths, {sched}{}",
         match down {

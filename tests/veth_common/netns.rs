@@ -7,9 +7,13 @@ use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 /// `harness.sh up` with a prefix unique to this test process; `down` on drop.
+/// With `XDPTCP_PCAP_DIR` set, everything the kernel side sends and
+/// receives is captured to `DIR/PREFIX.pcap` (tcpdump, headers only) for
+/// a failure to be read afterwards.
 pub struct Harness {
     pub prefix: String,
     pub queues: u32,
+    capture: Option<Child>,
 }
 
 fn harness(prefix: &str, args: &[&str]) -> Output {
@@ -31,12 +35,29 @@ impl Harness {
         args.extend_from_slice(extra);
         args.push("up");
         let out = harness(&prefix, &args);
-        let h = Harness { prefix, queues };
+        let mut h = Harness {
+            prefix,
+            queues,
+            capture: None,
+        };
         assert!(
             out.status.success(),
             "harness up: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if let Ok(dir) = std::env::var("XDPTCP_PCAP_DIR") {
+            let file = format!("{dir}/{}.pcap", h.prefix);
+            let child = h
+                .command("k", "tcpdump")
+                .args(["-i", "any", "-s", "160", "-U", "-w", &file])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("tcpdump (XDPTCP_PCAP_DIR is set)");
+            h.capture = Some(child);
+            // tcpdump needs a moment before it captures.
+            std::thread::sleep(Duration::from_millis(300));
+        }
         h
     }
     pub fn nsk(&self) -> String {
@@ -66,6 +87,9 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
+        if let Some(c) = self.capture.take() {
+            let _ = stop(c);
+        }
         let _ = harness(&self.prefix, &["down"]);
     }
 }
