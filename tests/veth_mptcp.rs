@@ -1140,9 +1140,11 @@ fn loadgen_joins_linux_server(tag: &str, queues: u32) -> serde_json::Value {
     );
     assert_eq!(out.status.code(), Some(0), "loadgen: {err}");
     assert_eq!(j["errors"], 0, "{j}");
-    // Tens of MB echoed, each response checked (--verify).
+    // MBs echoed, each response checked (--verify): tens on an idle
+    // machine; a volume, not a speed (8 MB in the 4 s was seen with a
+    // load average of 13).
     let bytes = r["echoed"].as_u64().unwrap_or(0);
-    assert!(bytes >= 10 << 20, "only {bytes} bytes echoed: {j} {r}");
+    assert!(bytes >= 4 << 20, "only {bytes} bytes echoed: {j} {r}");
     // MPTCP_INFO on the server: our join from the announced address.
     assert_eq!(r["subflows"].as_u64(), Some(1), "{r}");
     assert!(r["ss"].as_str().unwrap_or("").contains("198.18.1.2"), "{r}");
@@ -1389,6 +1391,24 @@ fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
 }
 
 /// The cross-worker counters of each worker, for a failure's message.
+/// Every stack's nonzero counters, for a failure's message.
+fn nonzero_stack_counters(report: &serde_json::Value) -> String {
+    let ws = report["workers"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for (w, wv) in ws.iter().enumerate() {
+        for (i, st) in wv["stacks"].as_array().into_iter().flatten().enumerate() {
+            let Some(m) = st.as_object() else { continue };
+            let c: Vec<String> = m
+                .iter()
+                .filter(|(_, v)| v.as_u64().is_some_and(|n| n > 0))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            out.push(format!("worker {w} stack {i}: {}", c.join(" ")));
+        }
+    }
+    out.join("; ")
+}
+
 fn per_worker(report: &serde_json::Value) -> String {
     let names = [
         "handoff_out",
@@ -1698,6 +1718,7 @@ fn linux_mptcp_removes_its_first_address_mid_transfer_echo_completes() {
     );
     assert_eq!(linux_mib(&h, "MPTcpExtRmAddrTx"), 1);
     assert_eq!(r["errors"], serde_json::json!([]), "ended by EOF: {r}");
-    assert!(v[0] >= 1);
-    assert_eq!(v[1], 1, "our first subflow ended its role");
+    let all = nonzero_stack_counters(&report);
+    assert!(v[0] >= 1, "no REMOVE_ADDR taken; our counters: {all}");
+    assert_eq!(v[1], 1, "our first subflow ended its role; {all}");
 }
