@@ -1102,7 +1102,7 @@ fn loadgen_joins_linux_server(tag: &str, queues: u32) -> serde_json::Value {
         format!("{}s0=198.18.0.2/24", h.prefix),
         format!("{}s1=198.18.1.2/24", h.prefix),
     );
-    let stats = std::env::temp_dir().join(format!("xdptcp-lgmp-{}.json", std::process::id()));
+    let stats = std::env::temp_dir().join(format!("xdptcp-lgmp-{tag}-{}.json", std::process::id()));
     let out = h
         .command("s", BIN)
         .args(["loadgen", "--iface", &s0, "--iface", &s1])
