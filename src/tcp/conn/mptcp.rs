@@ -178,6 +178,11 @@ impl<F: Frame> Connection<F> {
                 self.stats.mptcp_mp_fail_sent += 1;
             } else if let Some(e) = self.mpx.as_deref_mut().and_then(|x| x.signals.echo.take()) {
                 push(&mut raw, &MptcpOption::AddAddr(e));
+            } else if let Some(id) = self.join.as_deref_mut().and_then(|j| j.remove_addr.take()) {
+                let mut ids = [0u8; 37];
+                ids[0] = id;
+                push(&mut raw, &MptcpOption::RemoveAddr(RemoveAddr { count: 1, ids }));
+                self.stats.mptcp_remove_addr_sent += 1;
             } else if self.join.is_none() {
                 self.mptcp_signal_options(&mut raw);
             }
@@ -535,6 +540,7 @@ impl<F: Frame> Connection<F> {
     /// outlives the data segments sent meanwhile.
     pub(super) fn mptcp_echo_pending(&self) -> bool {
         self.mpx.as_ref().is_some_and(|x| x.signals.echo.is_some())
+            || self.join.as_ref().is_some_and(|j| j.remove_addr.is_some())
             || self
                 .mp
                 .as_ref()
@@ -576,6 +582,25 @@ impl<F: Frame> Connection<F> {
         if id == 0 || !m.announce.withdraw(id) {
             return false;
         }
+        self.ack_now = true;
+        true
+    }
+
+    /// Withdraw our Address ID `id` on this joined subflow (RFC 8684
+    /// §3.4.2: "on any subflow"): a REMOVE_ADDR on its next pure ACK. For
+    /// Address ID 0, the first subflow's address, when the first subflow
+    /// can carry nothing more. Returns whether it was queued (the subflow
+    /// is a verified join, established).
+    pub fn mptcp_withdraw_on_join(&mut self, id: u8) -> bool {
+        let ok = self.state == State::Established;
+        let Some(j) = self
+            .join
+            .as_deref_mut()
+            .filter(|j| ok && j.phase == JoinPhase::Verified)
+        else {
+            return false;
+        };
+        j.remove_addr = Some(id);
         self.ack_now = true;
         true
     }
