@@ -12,6 +12,7 @@ use crate::tcp::cc::lia::{Lia, LiaGroup};
 use crate::tcp::{MptcpCc, TcpRepr};
 use crate::time::Instant;
 use crate::wire::mptcp::{AddAddr, Dss, DssMapping, MptcpOption, RemoveAddr};
+use crate::wire::tcp::whole_options;
 use crate::wire::MptcpRaw;
 use core::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -381,6 +382,32 @@ impl<F: Frame> Connection<F> {
         if self.mp.as_ref().is_some_and(|m| m.is_mptcp()) && self.mptcp_data_ack_moved(opts) {
             self.mptcp_snd_release(self.snd_una);
             self.mptcp_tx_data_acked();
+        }
+    }
+
+    /// A pure ACK that RFC 9293's acceptability test refuses but Linux's
+    /// takes: Linux processes the options of any segment passing
+    /// `tcp_sequence` (not wholly before RCV.WUP, the RCV.NXT its last ACK
+    /// carried, and not beyond the window's right edge), e.g. a pure ACK
+    /// that data sent after it overtook, or one at the right edge. RFC 8684
+    /// is silent, and its ADD_ADDR / REMOVE_ADDR ride such ACKs: a
+    /// REMOVE_ADDR goes once (it has no echo), so dropping it lost it and
+    /// left a dead subflow to time out. Its path-management signals are
+    /// taken here (its DATA_ACK by `mptcp_on_window_probe`); not data.
+    pub(super) fn mptcp_on_stray_ack(&mut self, seg: &TcpRepr) {
+        let joined = self
+            .join
+            .as_ref()
+            .is_some_and(|j| j.phase == JoinPhase::Verified);
+        if !joined && !self.mp.as_ref().is_some_and(|m| m.is_mptcp()) {
+            return;
+        }
+        for raw in whole_options(seg.options.mptcp.as_slice()) {
+            match MptcpOption::parse(raw) {
+                Ok(MptcpOption::AddAddr(a)) => self.mptcp_path_signal(Some(&a), None),
+                Ok(MptcpOption::RemoveAddr(r)) => self.mptcp_path_signal(None, Some(&r)),
+                _ => {}
+            }
         }
     }
 
