@@ -566,6 +566,9 @@ fn first_path_dying_during_the_handshake_fails_promptly() {
         r.outcome, c.outcome, r.stacks[0].drop_arp_failed, c.client_close, r.virtual_ms
     );
     assert!(r.failure(false).is_none(), "{:?}", r.failure(false));
-    assert_eq!((c.outcome.as_str(), c.client_close.as_str()), ("aborted", "unreachable"));
+    assert_eq!(
+        (c.outcome.as_str(), c.client_close.as_str()),
+        ("aborted", "unreachable")
+    );
     assert!(r.virtual_ms < 60_000.0, "ended at {} ms", r.virtual_ms);
 }

@@ -561,8 +561,14 @@ fn the_first_interface_down_sends_remove_addr_0_on_the_joined_subflow() {
         if down_at.is_some_and(|d| round == d + 20) {
             // Within a few round trips, long before any timeout.
             let cb = w.b.counters();
-            assert_eq!(cb.mptcp_remove_addr_received, 1, "REMOVE_ADDR 0 not received");
-            assert_eq!(cb.mptcp_first_subflow_ended, 1, "B's first subflow not ended");
+            assert_eq!(
+                cb.mptcp_remove_addr_received, 1,
+                "REMOVE_ADDR 0 not received"
+            );
+            assert_eq!(
+                cb.mptcp_first_subflow_ended, 1,
+                "B's first subflow not ended"
+            );
         }
         if got.len() == total {
             break;

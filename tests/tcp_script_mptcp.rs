@@ -1124,11 +1124,11 @@ fn a_remove_addr_on_a_pure_ack_linux_would_accept_is_taken() {
             .mp(&peer_dss(0, 100, false, None)),
         &pattern(0, 100),
     );
-    let mut ids = [0u8; 37];
-    ids[0] = 0;
-    let rm = opt_bytes(MptcpOption::RemoveAddr(
-        xdptcp::wire::mptcp::RemoveAddr { count: 1, ids },
-    ));
+    // REMOVE_ADDR of Address ID 0.
+    let rm = opt_bytes(MptcpOption::RemoveAddr(xdptcp::wire::mptcp::RemoveAddr {
+        count: 1,
+        ids: [0u8; 37],
+    }));
     let before = s.c.stats().out_of_window;
     s.input(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&rm), &[]);
     let st = s.c.stats();

@@ -6,9 +6,9 @@ use super::arp::{ArpCache, Request, Waiting};
 use super::counters::StackCounters;
 use super::Ipv4Cidr;
 use crate::io::{Device, Frame};
+use crate::tcp::FourTuple;
 use crate::time::Instant;
 use crate::wire::{ArpOp, ArpRepr, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
-use crate::tcp::FourTuple;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 pub(crate) const ETH_LEN: usize = EthernetRepr::HEADER_LEN;
@@ -302,7 +302,12 @@ fn tcp_flow(frame: &[u8]) -> Option<FourTuple> {
         return None;
     }
     let addr = |i: usize| Some(Ipv4Addr::from(<[u8; 4]>::try_from(ip.get(i..i + 4)?).ok()?));
-    let port = |i: usize| Some(u16::from_be_bytes([*ip.get(hlen + i)?, *ip.get(hlen + i + 1)?]));
+    let port = |i: usize| {
+        Some(u16::from_be_bytes([
+            *ip.get(hlen + i)?,
+            *ip.get(hlen + i + 1)?,
+        ]))
+    };
     Some(FourTuple {
         local: SocketAddrV4::new(addr(12)?, port(0)?),
         remote: SocketAddrV4::new(addr(16)?, port(2)?),

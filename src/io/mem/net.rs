@@ -347,8 +347,13 @@ impl Network {
             self.links[link].stats.tx_packets += 1;
             self.links[link].stats.dropped_down += 1;
             if let Some(t) = self.tracer.as_mut() {
-                let (at, kind) = (self.now, TraceKind::Lost);
-                t(&TraceRecord { at, src, dst, kind, frame: &frame.buf()[..len] });
+                t(&TraceRecord {
+                    at: self.now,
+                    src,
+                    dst,
+                    kind: TraceKind::Lost,
+                    frame: &frame.buf()[..len],
+                });
             }
             return;
         }

@@ -212,10 +212,8 @@ impl<F: Frame> Connection<F> {
             // RFC 8684 §3.3.2: a window probe's DATA_ACK; a pure ACK
             // that Linux's wider test takes, its MPTCP signals (`mptcp`).
             let probe = len <= 1 && seg.seq + 1 == nxt && f.ack();
-            let stray = seg_len == 0
-                && f.ack()
-                && self.last_ack_sent <= seg.seq
-                && seg.seq <= nxt + wnd;
+            let stray =
+                seg_len == 0 && f.ack() && self.last_ack_sent <= seg.seq && seg.seq <= nxt + wnd;
             if (probe || stray) && self.snd_una <= seg.ack && seg.ack <= self.snd_nxt {
                 self.mptcp_on_window_probe(seg);
                 if stray {

@@ -182,7 +182,10 @@ impl<F: Frame> Connection<F> {
             } else if let Some(id) = self.join.as_deref_mut().and_then(|j| j.remove_addr.take()) {
                 let mut ids = [0u8; 37];
                 ids[0] = id;
-                push(&mut raw, &MptcpOption::RemoveAddr(RemoveAddr { count: 1, ids }));
+                push(
+                    &mut raw,
+                    &MptcpOption::RemoveAddr(RemoveAddr { count: 1, ids }),
+                );
                 self.stats.mptcp_remove_addr_sent += 1;
             } else if self.join.is_none() {
                 self.mptcp_signal_options(&mut raw);
