@@ -243,10 +243,12 @@ impl<D: Device> Stack<D> {
     /// address given up). Every MPTCP connection here that announced it
     /// sends REMOVE_ADDR with its Address ID on its first subflow and stops
     /// announcing it; subflows leaving from it are reset (`pm_run`: in
-    /// whichever stack of the worker they live); no new subflow uses it,
-    /// and joins to it are refused. Call it on every stack of the worker
-    /// (see [`mptcp_withdraw_address`]). Returns the connections that
-    /// sent REMOVE_ADDR.
+    /// whichever stack of the worker they live), and a first subflow
+    /// leaving from it ends, its REMOVE_ADDR 0 on a joined subflow
+    /// (`withdraw_first`); no new subflow uses it, and joins to it are
+    /// refused. Call it on every stack of the worker (see
+    /// [`mptcp_withdraw_address`]). Returns the connections that sent
+    /// REMOVE_ADDR for an announced address.
     pub fn mptcp_withdraw_address(&mut self, ip: Ipv4Addr) -> usize {
         if !self.mptcp.withdrawn.contains(&ip) {
             self.mptcp.withdrawn.push(ip);
