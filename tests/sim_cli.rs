@@ -86,13 +86,15 @@ fn human_summary() {
 
 #[test]
 fn a_stall_fails_with_a_message() {
+    // Not a link losing everything: its ARP fails and the connection ends
+    // as unreachable (below); a transfer outlasting the time limit.
     let out = sim(&[
         "--bytes",
-        "10K",
-        "--loss",
-        "1",
+        "100M",
+        "--rate-mbps",
+        "10",
         "--time-limit",
-        "20",
+        "2",
         "--json",
     ]);
     assert_eq!(out.status.code(), Some(1));
@@ -102,6 +104,16 @@ fn a_stall_fails_with_a_message() {
         e.contains("transfer failed") && e.contains("stalled"),
         "{e}"
     );
+}
+
+#[test]
+fn a_link_losing_everything_fails_as_unreachable() {
+    // The SYN never leaves: ARP gets no answer, and the connection still
+    // opening ends as unreachable (Linux: EHOSTUNREACH) within seconds.
+    let out = sim(&["--bytes", "10K", "--loss", "1", "--time-limit", "20"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("client unreachable"), "{s}");
 }
 
 #[test]

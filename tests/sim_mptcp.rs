@@ -542,3 +542,33 @@ fn first_path_dying_after_a_write_before_the_join() {
     );
     assert!(done < 60_000.0, "completed at {done} ms");
 }
+
+/// The first path dies during the MP_CAPABLE handshake (the SYN/ACK is
+/// lost at 20 ms): no key reached the client, so no join can exist and the
+/// connection has no path at all. It must fail cleanly and soon, as
+/// Linux's connect() does (EHOSTUNREACH once its neighbour fails), not
+/// retransmit SYNs into the dead path for 550 s of virtual time (the
+/// simulator's 15 SYN retries) and be taken for a stall.
+#[test]
+fn first_path_dying_during_the_handshake_fails_promptly() {
+    let mut p = params(14, [true, true], false);
+    p.conns = 1;
+    p.bidir = false;
+    p.bytes = 2 << 20;
+    p.link.rate_bps = Some(10_000_000);
+    p.link.queue_limit = default_queue(p.link.rate_bps, p.link.delay);
+    p.extra_paths = vec![p.link.clone()];
+    p.path_down = Some((0, Duration::from_millis(20)));
+    let r = run_bulk(&p);
+    let c = &r.connections[0];
+    println!(
+        "{}: {} ({}, client {}) at {:.0} ms",
+        r.outcome, c.outcome, r.stacks[0].drop_arp_failed, c.client_close, r.virtual_ms
+    );
+    assert!(r.failure(false).is_none(), "{:?}", r.failure(false));
+    assert_eq!(
+        (c.outcome.as_str(), c.client_close.as_str()),
+        ("aborted", "unreachable")
+    );
+    assert!(r.virtual_ms < 60_000.0, "ended at {} ms", r.virtual_ms);
+}

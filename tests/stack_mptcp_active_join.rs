@@ -325,13 +325,14 @@ const MAC_S1: xdptcp::wire::MacAddr = xdptcp::wire::MacAddr([2, 0, 0, 0, 0, 3]);
 /// One worker, two interfaces: the client's stacks `s[0]` (198.18.0.1/24)
 /// and `s[1]` (198.18.1.1/16, on the server's link too), routed as the
 /// runtime routes them (`mptcp_route`), and the server `b`; `s1_dead`
-/// cuts interface 1's link both ways; interface 0's link delays each
-/// frame by `delay0` one way.
+/// (`s0_dead`) cuts interface 1's (0's) link both ways; interface 0's
+/// link delays each frame by `delay0` one way.
 struct TwoIfaces {
     s: [Stack<TestDevice>; 2],
     b: Stack<TestDevice>,
     now: Instant,
     s1_dead: bool,
+    s0_dead: bool,
     delay0: Duration,
     /// Frames on interface 0's link: (due, toward b, frame).
     wire0: std::collections::VecDeque<(Instant, bool, Vec<u8>)>,
@@ -362,6 +363,7 @@ impl TwoIfaces {
             b,
             now: Instant::ZERO,
             s1_dead: false,
+            s0_dead: false,
             delay0: Duration::ZERO,
             wire0: Default::default(),
         }
@@ -402,7 +404,9 @@ impl TwoIfaces {
         }
         while self.wire0.front().is_some_and(|w| w.0 <= now) {
             let (_, to_b, f) = self.wire0.pop_front().unwrap();
-            rx(if to_b { &mut self.b } else { &mut self.s[0] }, now, &f);
+            if !self.s0_dead {
+                rx(if to_b { &mut self.b } else { &mut self.s[0] }, now, &f);
+            }
         }
         let mut accepted = None;
         while let Some(e) = self.b.next_event() {
@@ -515,6 +519,65 @@ fn a_carrier_lost_sends_what_its_subflow_held_on_the_other_at_once() {
         "the joined subflow took {} bytes after the carrier came back",
         joined(&w) - joined_at_up
     );
+}
+
+/// RFC 8684 §3.4.2: interface 0, the first subflow's, loses its carrier
+/// while the joined subflow on interface 1 lives (the runtime's link
+/// watcher: `link_state`, then the address withdrawn). The first
+/// subflow's address is Address ID 0, never announced: its REMOVE_ADDR
+/// goes on the joined subflow, so B drops its end of the dead first
+/// subflow at once instead of retransmitting into it until it times out,
+/// and the transfer completes over interface 1.
+#[test]
+fn the_first_interface_down_sends_remove_addr_0_on_the_joined_subflow() {
+    let mut w = TwoIfaces::new(Default::default());
+    let id = w.s[0].connect(w.now, sa(IP_B, 80)).unwrap();
+    let total = 1 << 20;
+    let data: Vec<u8> = (0..total).map(|i| (i * 7 + i / 251) as u8).collect();
+    let (mut sent, mut got, mut bid) = (0, Vec::new(), None);
+    let mut down_at = None;
+    for round in 0..20_000 {
+        bid = w.round().or(bid);
+        if let Some(bid) = bid {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = w.b.recv(bid, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        let ahead = (got.len() + (256 << 10)).min(total);
+        if sent < ahead {
+            sent += w.s[0].send(id, &data[sent..ahead]).unwrap_or(0);
+        }
+        if down_at.is_none() && w.s[0].counters().mptcp_bytes_joined > 128 << 10 {
+            w.s0_dead = true;
+            w.s[0].link_state(false);
+            let [s0, s1] = &mut w.s;
+            xdptcp::stack::mptcp_withdraw_address(&mut [s0, s1], IP_A);
+            down_at = Some(round);
+        }
+        if down_at.is_some_and(|d| round == d + 20) {
+            // Within a few round trips, long before any timeout.
+            let cb = w.b.counters();
+            assert_eq!(
+                cb.mptcp_remove_addr_received, 1,
+                "REMOVE_ADDR 0 not received"
+            );
+            assert_eq!(
+                cb.mptcp_first_subflow_ended, 1,
+                "B's first subflow not ended"
+            );
+        }
+        if got.len() == total {
+            break;
+        }
+    }
+    assert!(down_at.is_some(), "never joined");
+    assert!(got == data, "{} of {total} bytes, intact: false", got.len());
+    assert_eq!(w.s[1].counters().mptcp_remove_addr_sent, 1);
+    assert_eq!(w.s[0].counters().mptcp_first_subflow_ended, 1);
 }
 
 /// B's second address, announced by hand (B's own announcements are off

@@ -1108,3 +1108,35 @@ fn collapsing_under_pressure_keeps_a_frame_within_one_mapping() {
     assert_eq!(s.c.stats().mptcp_mapping_mismatches, 0);
     assert_eq!(s.read_all(), pattern(0, 250));
 }
+
+#[test]
+fn a_remove_addr_on_a_pure_ack_linux_would_accept_is_taken() {
+    // Linux takes the options of a segment that passes its `tcp_sequence`
+    // (not before RCV.WUP, not beyond the right edge), wider than RFC
+    // 9293's test. A REMOVE_ADDR on a pure ACK that the peer's later data
+    // overtook (SEG.SEQ < RCV.NXT, but not before the RCV.NXT our last ACK
+    // carried) is dropped by TCP and must still reach the path manager: it
+    // is sent once.
+    let mut s = passive_established(&mcfg(), "1e040101");
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, None)),
+        &pattern(0, 100),
+    );
+    // REMOVE_ADDR of Address ID 0.
+    let rm = opt_bytes(MptcpOption::RemoveAddr(xdptcp::wire::mptcp::RemoveAddr {
+        count: 1,
+        ids: [0u8; 37],
+    }));
+    let before = s.c.stats().out_of_window;
+    s.input(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&rm), &[]);
+    let st = s.c.stats();
+    assert_eq!(st.out_of_window, before + 1, "TCP still drops it");
+    assert_eq!(st.mptcp_remove_addr_received, 1, "its REMOVE_ADDR is taken");
+    assert!(s.c.take_events().mptcp_signal);
+    // Once we ACKed the data (RCV.WUP moved), an older one is not taken.
+    let _ = s.poll();
+    s.input(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&rm), &[]);
+    assert_eq!(s.c.stats().mptcp_remove_addr_received, 1);
+}

@@ -1181,6 +1181,83 @@ fn loadgen_joins_linux_server(tag: &str, queues: u32) -> serde_json::Value {
     s
 }
 
+/// Issue 8: our first interface loses its carrier mid-transfer (Linux's
+/// end of the first veth set down) while our joined subflow on the second
+/// lives. The runtime withdraws the interface's address, Address ID 0 of
+/// the connection, never announced: its REMOVE_ADDR goes on the joined
+/// subflow (RFC 8684 §3.4.2) and Linux drops its first subflow at once
+/// (`MPTcpExtRmAddr`). Before, nothing was sent: Linux retransmitted into
+/// the dead subflow until it marked it stale (`MPTCPRetrans`,
+/// `SubflowStale`).
+#[test]
+fn xdptcp_loadgen_first_interface_down_sends_remove_addr_0() {
+    let t = "xdptcp_loadgen_first_interface_down_sends_remove_addr_0";
+    if !ready(t) {
+        return;
+    }
+    let h = announcing_server_harness("lr", 1);
+    let mut server = h
+        .command("k", "python3")
+        .args(["-c", SERVER_PY, "7007"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the Linux MPTCP server");
+    let mut out_lines = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out_lines, &mut first).unwrap();
+    assert_eq!(first.trim(), "listening");
+    let (s0, s1) = (
+        format!("{}s0=198.18.0.2/24", h.prefix),
+        format!("{}s1=198.18.1.2/24", h.prefix),
+    );
+    let stats = std::env::temp_dir().join(format!("xdptcp-lgrm-{}.json", std::process::id()));
+    let loadgen = h
+        .command("s", BIN)
+        .args(["loadgen", "--iface", &s0, "--iface", &s1])
+        .args(["--target", "198.18.0.1:7007", "--mode", "echo"])
+        .args(["--size", "64K", "--pipeline", "4", "--conns", "1"])
+        .args(["--duration", "5", "--verify", "--json", "--mptcp"])
+        .args(["--stats-json", stats.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running loadgen");
+    // Bounded: until our join is in (10 s at most), then the carrier.
+    let joined = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        linux_mib(&h, "MPTcpExtMPJoinAckRx") >= 1
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let k0 = format!("{}k0", h.prefix);
+    let down = h.run("k", &["ip", "link", "set", "dev", k0.as_str(), "down"]);
+    assert!(down.status.success(), "ip link set {k0} down");
+    let removed = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        linux_mib(&h, "MPTcpExtRmAddr") >= 1
+    });
+    let out = loadgen.wait_with_output().expect("loadgen");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("loadgen JSON: {e}; exit {:?}: {err}", out.status));
+    let mut line = String::new();
+    std::io::Read::read_to_string(&mut out_lines, &mut line).unwrap();
+    let _ = server.wait();
+    eprintln!(
+        "loadgen: {j}\nserver: {line}\nLinux MPTcpExt: {}",
+        linux_mibs_nonzero(&h)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats json")).unwrap();
+    let _ = std::fs::remove_file(&stats);
+    assert!(joined, "our join never reached Linux");
+    assert_eq!(out.status.code(), Some(0), "loadgen: {err}");
+    assert_eq!(j["errors"], 0, "{j}");
+    assert!(removed, "Linux got no REMOVE_ADDR");
+    assert_eq!(common::stack_counter(&s, "mptcp_remove_addr_sent"), 1);
+    assert_eq!(common::stack_counter(&s, "mptcp_first_subflow_ended"), 1);
+}
+
 /// GET /bytes/N from `xdptcp http` with protocol `proto` (0: TCP, 262:
 /// MPTCP): the status line, the body length, and whether Linux's
 /// `MPTCP_INFO` answered (it does not for plain TCP or a fallback).

@@ -259,6 +259,13 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
             };
         }
     }
+    // With `--multipath`, a third of the MPTCP runs (either kind) write
+    // during the handshake, before the connection-level queue exists
+    // (RFC 8684 §3.3.8, `mptcp_tx_setup`). Drawn after everything else,
+    // so every other parameter of every run stays what it was.
+    if multipath && (a.mptcp || a.mptcp_client_only) && chance(r, 33) {
+        a.write_early = true;
+    }
     a
 }
 

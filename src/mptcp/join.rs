@@ -115,6 +115,10 @@ pub struct Join {
     pub local_addr_id: u8,
     /// The peer asked for a backup path (kept; the scheduler uses it).
     pub backup: bool,
+    /// Our Address ID to withdraw in a REMOVE_ADDR on this subflow's next
+    /// pure ACK (RFC 8684 §3.4.2: Address ID 0, when the first subflow's
+    /// path is gone and this one remains).
+    pub remove_addr: Option<u8>,
 }
 
 impl Join {
@@ -141,6 +145,7 @@ impl Join {
             remote_addr_id: syn.addr_id,
             local_addr_id,
             backup: syn.backup,
+            remove_addr: None,
         }
     }
 
@@ -162,6 +167,7 @@ impl Join {
             remote_addr_id: 0,
             local_addr_id,
             backup: false,
+            remove_addr: None,
         }
     }
 

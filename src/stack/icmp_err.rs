@@ -14,6 +14,20 @@ use crate::wire::{IcmpError, IpProtocol, Ipv4Repr};
 use core::net::SocketAddrV4;
 
 impl<D: Device> Stack<D> {
+    /// A segment of `tuple` was discarded because its next hop never
+    /// answered ARP: the connection is told, as Linux's failed neighbour
+    /// sends the socket a local ICMP host unreachable (`ipv4_link_failure`).
+    pub(super) fn neighbour_failed(&mut self, now: Instant, tuple: &FourTuple) {
+        let Some(id) = self.conns.lookup(tuple) else {
+            return;
+        };
+        if let Some(entry) = self.conns.get_mut(id) {
+            entry.conn.neighbour_failed(now);
+        }
+        self.mark_dirty(id);
+        self.after_op(id);
+    }
+
     pub(super) fn icmp_error_input(&mut self, now: Instant, _ip: &Ipv4Repr, buf: &[u8]) {
         let e = match IcmpError::parse(buf) {
             Ok(e) => e,

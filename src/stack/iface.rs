@@ -6,9 +6,10 @@ use super::arp::{ArpCache, Request, Waiting};
 use super::counters::StackCounters;
 use super::Ipv4Cidr;
 use crate::io::{Device, Frame};
+use crate::tcp::FourTuple;
 use crate::time::Instant;
 use crate::wire::{ArpOp, ArpRepr, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, SocketAddrV4};
 
 pub(crate) const ETH_LEN: usize = EthernetRepr::HEADER_LEN;
 pub(crate) const IP_LEN: usize = Ipv4Repr::HEADER_LEN;
@@ -262,10 +263,12 @@ impl<D: Device> Iface<D> {
         }
     }
 
-    /// Run ARP retries, probes and expiry due by `now`.
-    pub(crate) fn poll_arp(&mut self, now: Instant) {
+    /// Run ARP retries, probes and expiry due by `now`. Returns the TCP
+    /// flows (ours, local end first) whose packets were discarded because
+    /// their next hop never answered.
+    pub(crate) fn poll_arp(&mut self, now: Instant) -> Vec<FourTuple> {
         if self.arp.poll_at().is_none_or(|d| now < d) {
-            return;
+            return Vec::new();
         }
         let mut requests = Vec::new();
         let mut failed = Vec::new();
@@ -275,11 +278,40 @@ impl<D: Device> Iface<D> {
         // RFC 1122 §2.3.2.2: packets for a next hop that never answered are
         // discarded (the transport retransmits).
         self.counters.drop_arp_failed += failed.len() as u64;
+        let mut flows: Vec<FourTuple> = failed
+            .iter()
+            .filter_map(|w| tcp_flow(w.frame.buf().get(w.start..w.end)?))
+            .collect();
+        flows.dedup();
         drop(failed);
         for r in requests {
             self.send_arp_request_to(r);
         }
+        flows
     }
+}
+
+/// The TCP flow of an Ethernet frame we built. Read by hand, not with
+/// `Ipv4Repr::parse`: the frame is ours and its checksums may be left to
+/// the NIC.
+fn tcp_flow(frame: &[u8]) -> Option<FourTuple> {
+    let eth = EthernetRepr::parse(frame).ok()?;
+    let ip = frame.get(14..)?;
+    let hlen = usize::from(ip.first()? & 0x0f) * 4;
+    if eth.ethertype != EtherType::Ipv4 || IpProtocol::from(*ip.get(9)?) != IpProtocol::Tcp {
+        return None;
+    }
+    let addr = |i: usize| Some(Ipv4Addr::from(<[u8; 4]>::try_from(ip.get(i..i + 4)?).ok()?));
+    let port = |i: usize| {
+        Some(u16::from_be_bytes([
+            *ip.get(hlen + i)?,
+            *ip.get(hlen + i + 1)?,
+        ]))
+    };
+    Some(FourTuple {
+        local: SocketAddrV4::new(addr(12)?, port(0)?),
+        remote: SocketAddrV4::new(addr(16)?, port(2)?),
+    })
 }
 
 #[cfg(test)]

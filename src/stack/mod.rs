@@ -321,7 +321,9 @@ impl<D: Device> Stack<D> {
             let mut one = [&mut *self];
             mptcp_pm::pm_run(&mut one, 0);
         }
-        self.iface.poll_arp(now);
+        for tuple in self.iface.poll_arp(now) {
+            self.neighbour_failed(now, &tuple);
+        }
         self.poll_frags(now);
         self.flush_dirty(now);
         self.rx_relieve(now);

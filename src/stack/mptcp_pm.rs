@@ -243,10 +243,12 @@ impl<D: Device> Stack<D> {
     /// address given up). Every MPTCP connection here that announced it
     /// sends REMOVE_ADDR with its Address ID on its first subflow and stops
     /// announcing it; subflows leaving from it are reset (`pm_run`: in
-    /// whichever stack of the worker they live); no new subflow uses it,
-    /// and joins to it are refused. Call it on every stack of the worker
-    /// (see [`mptcp_withdraw_address`]). Returns the connections that
-    /// sent REMOVE_ADDR.
+    /// whichever stack of the worker they live), and a first subflow
+    /// leaving from it ends, its REMOVE_ADDR 0 on a joined subflow
+    /// (`withdraw_first`); no new subflow uses it, and joins to it are
+    /// refused. Call it on every stack of the worker (see
+    /// [`mptcp_withdraw_address`]). Returns the connections that sent
+    /// REMOVE_ADDR for an announced address.
     pub fn mptcp_withdraw_address(&mut self, ip: Ipv4Addr) -> usize {
         if !self.mptcp.withdrawn.contains(&ip) {
             self.mptcp.withdrawn.push(ip);
@@ -365,6 +367,28 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// Queue a REMOVE_ADDR of our Address ID `id` on one established
+    /// joined subflow here of connection `meta` (`owner` as below).
+    /// Returns whether one took it.
+    fn mptcp_withdraw_on_join(
+        &mut self,
+        owner: Option<(usize, ConnId)>,
+        meta: ConnId,
+        id: u8,
+    ) -> bool {
+        for c in self.mptcp_subflows_where(owner, meta, |_| true) {
+            if self
+                .conns
+                .get_mut(c)
+                .is_some_and(|e| e.conn.mptcp_withdraw_on_join(id))
+            {
+                self.mark_dirty(c);
+                return true;
+            }
+        }
+        false
+    }
+
     /// The joined subflows here of connection `meta` (`owner` None: in
     /// this stack; else in stack `owner`) for which `pred` holds.
     fn mptcp_subflows_where(
@@ -450,6 +474,7 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
             let owner = (j != i).then_some((i, meta));
             s.borrow_mut().mptcp_close_local(owner, meta, ip);
         }
+        withdraw_first(stacks, i, meta, ip);
     }
     // RFC 8684 §3.4.1: a server announces its other addresses, each
     // under the Address ID its SYN/ACK of a join to it will carry.
@@ -501,6 +526,40 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
                 stacks[i].borrow_mut().mptcp_count_join(t.conn, token, true);
             }
         }
+    }
+}
+
+/// RFC 8684 §3.4.2: our address `ip` withdrawn is that of connection
+/// `meta`'s first subflow (stack `i`), Address ID 0, never announced: the
+/// REMOVE_ADDR goes on a remaining joined subflow (in whichever stack of
+/// the worker it lives), so the peer drops its end of the dead subflow at
+/// once rather than when its retransmissions time out; and the first
+/// subflow's role ends here too (as Linux closes its own subflows of a
+/// removed address), its data going on the others.
+fn withdraw_first<D: Device, S: BorrowMut<Stack<D>>>(
+    stacks: &mut [S],
+    i: usize,
+    meta: ConnId,
+    ip: Ipv4Addr,
+) {
+    let first = stacks[i].borrow().conns.get(meta).is_some_and(|e| {
+        *e.tuple.local.ip() == ip && !e.conn.mptcp_meta_only() && e.conn.mptcp_join().is_none()
+    });
+    if !first {
+        return;
+    }
+    let sent = stacks.iter_mut().enumerate().any(|(j, s)| {
+        let owner = (j != i).then_some((i, meta));
+        s.borrow_mut().mptcp_withdraw_on_join(owner, meta, 0)
+    });
+    let here = stacks[i].borrow_mut();
+    if sent
+        && here
+            .conns
+            .get_mut(meta)
+            .is_some_and(|e| e.conn.mptcp_first_removed())
+    {
+        here.mark_dirty(meta);
     }
 }
 

@@ -346,6 +346,15 @@ impl Network {
         if self.is_down(src, self.now) {
             self.links[link].stats.tx_packets += 1;
             self.links[link].stats.dropped_down += 1;
+            if let Some(t) = self.tracer.as_mut() {
+                t(&TraceRecord {
+                    at: self.now,
+                    src,
+                    dst,
+                    kind: TraceKind::Lost,
+                    frame: &frame.buf()[..len],
+                });
+            }
             return;
         }
         // Trace from a copy taken before sending: the link may corrupt the

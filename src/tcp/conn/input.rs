@@ -209,10 +209,16 @@ impl<F: Frame> Connection<F> {
             if f.rst() {
                 return;
             }
-            // RFC 8684 §3.3.2: a window probe's DATA_ACK (`mptcp`).
+            // RFC 8684 §3.3.2: a window probe's DATA_ACK; a pure ACK
+            // that Linux's wider test takes, its MPTCP signals (`mptcp`).
             let probe = len <= 1 && seg.seq + 1 == nxt && f.ack();
-            if probe && self.snd_una <= seg.ack && seg.ack <= self.snd_nxt {
+            let stray =
+                seg_len == 0 && f.ack() && self.last_ack_sent <= seg.seq && seg.seq <= nxt + wnd;
+            if (probe || stray) && self.snd_una <= seg.ack && seg.ack <= self.snd_nxt {
                 self.mptcp_on_window_probe(seg);
+                if stray {
+                    self.mptcp_on_stray_ack(seg);
+                }
             }
             if self.state == State::TimeWait && f.fin() && seg.seq + seg_len == nxt {
                 // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2·MSL.

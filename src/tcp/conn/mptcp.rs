@@ -12,6 +12,7 @@ use crate::tcp::cc::lia::{Lia, LiaGroup};
 use crate::tcp::{MptcpCc, TcpRepr};
 use crate::time::Instant;
 use crate::wire::mptcp::{AddAddr, Dss, DssMapping, MptcpOption, RemoveAddr};
+use crate::wire::tcp::whole_options;
 use crate::wire::MptcpRaw;
 use core::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -178,6 +179,14 @@ impl<F: Frame> Connection<F> {
                 self.stats.mptcp_mp_fail_sent += 1;
             } else if let Some(e) = self.mpx.as_deref_mut().and_then(|x| x.signals.echo.take()) {
                 push(&mut raw, &MptcpOption::AddAddr(e));
+            } else if let Some(id) = self.join.as_deref_mut().and_then(|j| j.remove_addr.take()) {
+                let mut ids = [0u8; 37];
+                ids[0] = id;
+                push(
+                    &mut raw,
+                    &MptcpOption::RemoveAddr(RemoveAddr { count: 1, ids }),
+                );
+                self.stats.mptcp_remove_addr_sent += 1;
             } else if self.join.is_none() {
                 self.mptcp_signal_options(&mut raw);
             }
@@ -379,6 +388,32 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// A pure ACK that RFC 9293's acceptability test refuses but Linux's
+    /// takes: Linux processes the options of any segment passing
+    /// `tcp_sequence` (not wholly before RCV.WUP, the RCV.NXT its last ACK
+    /// carried, and not beyond the window's right edge), e.g. a pure ACK
+    /// that data sent after it overtook, or one at the right edge. RFC 8684
+    /// is silent, and its ADD_ADDR / REMOVE_ADDR ride such ACKs: a
+    /// REMOVE_ADDR goes once (it has no echo), so dropping it lost it and
+    /// left a dead subflow to time out. Its path-management signals are
+    /// taken here (its DATA_ACK by `mptcp_on_window_probe`); not data.
+    pub(super) fn mptcp_on_stray_ack(&mut self, seg: &TcpRepr) {
+        let joined = self
+            .join
+            .as_ref()
+            .is_some_and(|j| j.phase == JoinPhase::Verified);
+        if !joined && !self.mp.as_ref().is_some_and(|m| m.is_mptcp()) {
+            return;
+        }
+        for raw in whole_options(seg.options.mptcp.as_slice()) {
+            match MptcpOption::parse(raw) {
+                Ok(MptcpOption::AddAddr(a)) => self.mptcp_path_signal(Some(&a), None),
+                Ok(MptcpOption::RemoveAddr(r)) => self.mptcp_path_signal(None, Some(&r)),
+                _ => {}
+            }
+        }
+    }
+
     /// Release the send queue up to `ack` (the subflow's cumulative ACK),
     /// held back, while MPTCP is in use, to what the peer's DATA_ACK
     /// covers: RFC 8684 §3.3.2 has the sender keep data until it is
@@ -535,6 +570,7 @@ impl<F: Frame> Connection<F> {
     /// outlives the data segments sent meanwhile.
     pub(super) fn mptcp_echo_pending(&self) -> bool {
         self.mpx.as_ref().is_some_and(|x| x.signals.echo.is_some())
+            || self.join.as_ref().is_some_and(|j| j.remove_addr.is_some())
             || self
                 .mp
                 .as_ref()
@@ -576,6 +612,25 @@ impl<F: Frame> Connection<F> {
         if id == 0 || !m.announce.withdraw(id) {
             return false;
         }
+        self.ack_now = true;
+        true
+    }
+
+    /// Withdraw our Address ID `id` on this joined subflow (RFC 8684
+    /// §3.4.2: "on any subflow"): a REMOVE_ADDR on its next pure ACK. For
+    /// Address ID 0, the first subflow's address, when the first subflow
+    /// can carry nothing more. Returns whether it was queued (the subflow
+    /// is a verified join, established).
+    pub fn mptcp_withdraw_on_join(&mut self, id: u8) -> bool {
+        let ok = self.state == State::Established;
+        let Some(j) = self
+            .join
+            .as_deref_mut()
+            .filter(|j| ok && j.phase == JoinPhase::Verified)
+        else {
+            return false;
+        };
+        j.remove_addr = Some(id);
         self.ack_now = true;
         true
     }

@@ -99,6 +99,24 @@ impl<F: Frame> Connection<F> {
         self.update_timers();
     }
 
+    /// The next hop never answered ARP for one of our segments (RFC 1122
+    /// §2.3.2.2: it was discarded). A connection still opening has no path
+    /// at all: it ends as unreachable, as Linux's connect() fails with
+    /// EHOSTUNREACH (its neighbour failure becomes a local ICMP host
+    /// unreachable, which `tcp_v4_err` applies to SYN-SENT and SYN-RECEIVED),
+    /// after seconds instead of every SYN retry. An established connection
+    /// keeps trying (RFC 5461: never fatal once established).
+    pub fn neighbour_failed(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            self.events.unreachable = true;
+            self.enter_closed();
+        } else {
+            self.path.soft_error = Some((DEST_UNREACHABLE, 1));
+        }
+        self.update_timers();
+    }
+
     fn on_icmp_error(&mut self, e: &IcmpNotice) {
         if matches!(self.state, State::Closed | State::Listen | State::TimeWait) {
             self.stats.icmp_ignored += 1;
