@@ -355,9 +355,9 @@ impl Scoreboard {
         r
     }
 
-    /// Nothing SACKed, lost or retransmitted, no transmission log, no SACK
-    /// seen since the scoreboard was last empty: every ACK of a lossless
-    /// path. Then each segment only counts as outstanding.
+    /// Nothing SACKed, lost or retransmitted, no transmission log and no
+    /// SACK marks (`high`, `spans`): every ACK of a lossless path. Then a
+    /// segment only counts as outstanding.
     fn is_clean(&self) -> bool {
         self.sacked_bytes == 0
             && self.lost_bytes == 0

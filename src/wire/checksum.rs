@@ -35,7 +35,8 @@ pub fn sum_ipv4_header(h: &[u8; 20]) -> u16 {
     let c = u32::from_ne_bytes([h[16], h[17], h[18], h[19]]) as u64;
     let (s, c1) = a.overflowing_add(b);
     let (s, c2) = s.overflowing_add(c);
-    // Two carries out at most, and the low half is then at most 2^64 - 3.
+    // A carry out leaves a low half far from 2^64: adding both back
+    // cannot carry again.
     u16::from_be(fold64(s + c1 as u64 + c2 as u64))
 }
 
