@@ -36,12 +36,15 @@
 #   and their ratio.
 #
 # Output: a markdown table (stdout and target/bench-echo.md).
-# Knobs: BENCH_SECS (default 3 per measurement), BENCH_RUNS (3).
+# Knobs: BENCH_SECS (default 3 per measurement), BENCH_RUNS (3),
+# BENCH_ONLY=bulk (only the bulk rows and the data path's ceiling).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS=${BENCH_SECS:-3}
 RUNS=${BENCH_RUNS:-3}
+ONLY=${BENCH_ONLY:-}
+[[ -z $ONLY || $ONLY == bulk ]] || { echo "bench: BENCH_ONLY must be bulk" >&2; exit 2; }
 BIN=$PWD/target/release/xdptcp
 P=eb$$
 P=${P:0:9}
@@ -161,7 +164,7 @@ gso() { ip netns exec "$NSS" ethtool -K "${P}s0" gso "$1" tso "$1" >/dev/null; }
 rec() { echo "$1|$2|$3" >>"$TMP/res"; }
 measure() { # side addr
   local s=$1 a=$2 c line
-  for c in 4 64 256; do
+  for c in $([[ $ONLY == bulk ]] || echo 4 64 256); do
     line=$(client rr "$a" $c)
     read -r rps p50 p99 err <<<"$line"
     rec "64 B req/resp, $c conns: req/s" "$s" "$rps"
@@ -178,6 +181,7 @@ measure() { # side addr
     fi
   done
   gso on
+  [[ $ONLY == bulk ]] && return
   read -r served failed secs <<<"$(burst "$a")"
   rec "16,000 conns at once: served" "$s" "$served"
   rec "16,000 conns at once: failed" "$s" "$failed"
@@ -198,7 +202,7 @@ for run in $(seq "$RUNS"); do
   stop_all
   rec "ceiling: raw AF_XDP reflector, 1514 B frames: packets/s" ceiling "$(reflect)"
 done
-for q in 1 2 4; do
+for q in $([[ $ONLY == bulk ]] || echo 1 2 4); do
   up $q
   xdptcp_start $q 0,1 "$TMP/h$q.json"
   timeout 120 ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" burst 198.18.0.2 7 4000 60 >/dev/null

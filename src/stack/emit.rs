@@ -16,6 +16,7 @@ use super::iface::{Iface, L2L3_LEN};
 use crate::io::{Device, Frame};
 use crate::tcp::{FourTuple, Payload, SegmentSink, TcpRepr};
 use crate::time::Instant;
+use crate::wire::tcp::Layout;
 use crate::wire::{IpProtocol, MacAddr};
 
 /// The sink given to `Connection::poll_transmit` for one connection.
@@ -51,16 +52,17 @@ impl<D: Device> Iface<D> {
         pkt: &mut [u8],
         tuple: &FourTuple,
         seg: &TcpRepr,
+        layout: &Layout,
         ect: bool,
         mac: MacAddr,
     ) {
         let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
+        seg.emit_header_with(layout, &mut pkt[L2L3_LEN..]);
         if self.dev.tx_checksum_offload() {
             // The device sums the segment (AF_XDP TX metadata).
-            seg.emit_header(&mut pkt[L2L3_LEN..]);
             TcpRepr::fill_partial_checksum(&mut pkt[L2L3_LEN..], src, dst);
         } else {
-            seg.emit(&mut pkt[L2L3_LEN..], src, dst);
+            TcpRepr::fill_checksum(&mut pkt[L2L3_LEN..], src, dst);
         }
         // RFC 9293 §3.7.2 / RFC 1191: DF on, we do path MTU by MSS.
         self.write_l2l3(pkt, src, dst, IpProtocol::Tcp, ect, true);
@@ -81,7 +83,10 @@ impl<D: Device> Iface<D> {
             self.counters.drop_no_route += 1;
             return true;
         };
-        let hdrs = L2L3_LEN + seg.header_len();
+        // The options' layout once: for the header's length here and for
+        // writing it.
+        let layout = seg.options.layout();
+        let hdrs = L2L3_LEN + TcpRepr::MIN_HEADER_LEN + layout.len;
         let mac = self.resolve(hop, now);
 
         let payload = match (mac, payload) {
@@ -99,7 +104,7 @@ impl<D: Device> Iface<D> {
                     return false;
                 }
                 let fs = start - hdrs;
-                self.write_tcp(&mut frame.buf_mut()[fs..end], tuple, seg, ect, mac);
+                self.write_tcp(&mut frame.buf_mut()[fs..end], tuple, seg, &layout, ect, mac);
                 let ok = self.dev.transmit_ref(frame, fs, end);
                 if ok {
                     self.counters.tx_packets += 1;
@@ -132,6 +137,7 @@ impl<D: Device> Iface<D> {
             &mut f.buf_mut()[..total],
             tuple,
             seg,
+            &layout,
             ect,
             mac.unwrap_or_default(),
         );

@@ -102,7 +102,7 @@ fn sent_before_rack(e: &Xmit, x: Instant, end: SeqNumber) -> bool {
 }
 
 /// Transmitted, not yet cumulatively acknowledged segments, in order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Scoreboard {
     pub rack: Rack,
     segs: VecDeque<Sent>,
@@ -304,6 +304,13 @@ impl Scoreboard {
 
     /// Cumulative ACK up to `ack`.
     pub fn ack(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
+        if self.is_clean() {
+            return self.ack_clean(ack, now, min_rtt);
+        }
+        self.ack_general(ack, now, min_rtt)
+    }
+
+    fn ack_general(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
         let mut r = Acked::default();
         while let Some(s) = self.segs.front().copied() {
             if s.end <= ack {
@@ -344,6 +351,57 @@ impl Scoreboard {
             // Everything acknowledged: the log is implied again.
             self.xmits.clear();
             self.logged = false;
+        }
+        r
+    }
+
+    /// Nothing SACKed, lost or retransmitted, no transmission log and no
+    /// SACK marks (`high`, `spans`): every ACK of a lossless path. Then a
+    /// segment only counts as outstanding.
+    fn is_clean(&self) -> bool {
+        self.sacked_bytes == 0
+            && self.lost_bytes == 0
+            && self.retrans_bytes == 0
+            && !self.logged
+            && self.high.is_none()
+            && self.spans.is_empty()
+    }
+
+    /// [`Scoreboard::ack`] in the clean state ([`Scoreboard::is_clean`]):
+    /// the same result without the per-state bookkeeping.
+    fn ack_clean(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
+        let mut r = Acked::default();
+        while let Some(s) = self.segs.front().copied() {
+            if s.end > ack {
+                if s.start < ack {
+                    // As `update` would: the shortened segment is a rule 3
+                    // candidate from `ack` on.
+                    self.outstanding -= ack - s.start;
+                    if let Some(f) = self.segs.front_mut() {
+                        f.start = ack;
+                    }
+                    if self.floor_rule3.is_some_and(|x| ack < x) {
+                        self.floor_rule3 = Some(ack);
+                    }
+                }
+                break;
+            }
+            self.outstanding -= s.len();
+            self.segs.pop_front();
+            self.rack_note(&s, now, min_rtt);
+            r.segs += 1;
+            r.largest = r.largest.max(s.len() - usize::from(s.fin));
+            r.latest_sent = Some(r.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
+            if s.ever_retrans {
+                r.any_retrans = true;
+            } else if r.rtt_sent_at.is_none() && !r.any_retrans {
+                r.rtt_sent_at = Some(s.sent_at);
+            }
+        }
+        for floor in [&mut self.floor_lost, &mut self.floor_rule3] {
+            if floor.is_some_and(|x| x < ack) {
+                *floor = Some(ack);
+            }
         }
         r
     }
@@ -505,10 +563,17 @@ impl Scoreboard {
 
     /// RFC 6675 §4 NextSeg rule 1: the first lost segment not yet
     /// retransmitted.
+    #[inline]
     pub fn next_lost(&mut self) -> Option<usize> {
+        // Inline: nothing is pending on every ACK and transmit of a
+        // lossless path, and the call would cost more than the answer.
         if self.pending_bytes == 0 {
             return None;
         }
+        self.next_lost_scan()
+    }
+
+    fn next_lost_scan(&mut self) -> Option<usize> {
         let mut i = self.floor_lost.map_or(0, |x| self.index_of(x));
         while let Some(s) = self.segs.get(i) {
             if s.sacked {

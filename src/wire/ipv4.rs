@@ -148,7 +148,11 @@ impl Ipv4Repr {
         }
         // RFC 791 §3.1 Header Checksum: the sum over the header including the
         // checksum field is all ones.
-        if checksum::sum(header) != 0xffff {
+        let sum = match header.len() {
+            Self::HEADER_LEN => checksum::sum_ipv4_header(h),
+            _ => checksum::sum(header),
+        };
+        if sum != 0xffff {
             return Err(WireError::BadChecksum);
         }
         let flags_frag = u16::from_be_bytes([h[6], h[7]]);
@@ -199,7 +203,9 @@ impl Ipv4Repr {
     /// If `buf` is shorter than `HEADER_LEN` (a caller bug, not input).
     pub fn emit(&self, buf: &mut [u8]) {
         debug_assert!(self.payload_len <= Self::MAX_PAYLOAD_LEN);
-        let h = &mut buf[..Self::HEADER_LEN];
+        let h: &mut [u8; Self::HEADER_LEN] = (&mut buf[..Self::HEADER_LEN])
+            .try_into()
+            .expect("a 20-byte slice");
         h[0] = 0x45;
         h[1] = (self.dscp << 2) | (self.ecn & 0x03);
         h[2..4].copy_from_slice(&(self.total_len() as u16).to_be_bytes());
@@ -212,7 +218,7 @@ impl Ipv4Repr {
         h[11] = 0;
         h[12..16].copy_from_slice(&self.src.octets());
         h[16..20].copy_from_slice(&self.dst.octets());
-        let c = checksum::checksum(h);
+        let c = !checksum::sum_ipv4_header(h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
     }
 

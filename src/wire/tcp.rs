@@ -4,6 +4,7 @@ mod options;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use options::Layout;
 pub use options::{
     KIND_EOL, KIND_MPTCP, KIND_MSS, KIND_NOP, KIND_SACK, KIND_SACK_PERMITTED, KIND_TIMESTAMPS,
     KIND_WS, MAX_OPTIONS_LEN,
@@ -424,7 +425,12 @@ impl TcpRepr {
     /// # Panics
     /// If `segment` is shorter than `header_len()` (a caller bug).
     pub fn emit_header(&self, segment: &mut [u8]) -> usize {
-        let layout = self.options.layout();
+        self.emit_header_with(&self.options.layout(), segment)
+    }
+
+    /// [`TcpRepr::emit_header`] with the options' layout already computed
+    /// (the transmit path needs the header's length before writing it).
+    pub(crate) fn emit_header_with(&self, layout: &Layout, segment: &mut [u8]) -> usize {
         let header_len = Self::MIN_HEADER_LEN + layout.len;
         let (h, opts) = segment[..header_len].split_at_mut(Self::MIN_HEADER_LEN);
         h[0..2].copy_from_slice(&self.src_port.to_be_bytes());
@@ -436,7 +442,7 @@ impl TcpRepr {
         h[14..16].copy_from_slice(&self.window.to_be_bytes());
         h[16..18].copy_from_slice(&[0, 0]);
         h[18..20].copy_from_slice(&self.urgent.to_be_bytes());
-        self.options.write(&layout, opts);
+        self.options.write(layout, opts);
         header_len
     }
 

@@ -21,6 +21,10 @@ impl Spans {
         self.n = 0;
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
     /// The span holding the segment `[start, end)`.
     pub fn find(&self, start: SeqNumber, end: SeqNumber) -> Option<(SeqNumber, SeqNumber)> {
         self.v[..self.n]
