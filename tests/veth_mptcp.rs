@@ -1467,6 +1467,16 @@ fn linux_mptcp_joins_across_workers_run_where_they_arrive() {
         out * 1448 < moved,
         "handoff_out {out}, {moved} bytes carried by {owned} subflows run where they arrived"
     );
+    // Every frame accounted for at the end, those that crossed workers in
+    // messages too: the pools are whole.
+    for i in report["ifaces"].as_array().expect("ifaces") {
+        let f = &i["frames"];
+        assert_eq!(
+            (f["live"].as_i64(), f["lost"].as_i64()),
+            (Some(0), Some(0)),
+            "{f}"
+        );
+    }
     for name in ["token_conflicts", "token_directory_full", "handoff_dropped"] {
         assert_eq!(worker_counter(&report, name), 0, "{name}");
     }
