@@ -860,6 +860,15 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// A subflow joined this connection in another worker (it is not
+    /// scheduled from here, `stack::mptcp_remote`): RFC 8684 §3.7, no
+    /// infinite mapping once joined.
+    pub fn mptcp_mark_joined(&mut self) {
+        if let Some(m) = self.mp.as_deref_mut() {
+            m.joined = true;
+        }
+    }
+
     /// This subflow's place among its connection's (once it took data).
     pub fn mptcp_tx_slot(&self) -> Option<usize> {
         self.mtx.as_deref().map(|t| t.slot)

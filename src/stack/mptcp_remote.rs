@@ -1,0 +1,529 @@
+//! MPTCP across workers (RFC 8684 §3.2, §3.3; issue 8, stage 2). A
+//! subflow is run by the worker where its packets arrive, its connection
+//! by the worker holding its token; the two stacks exchange messages
+//! ([`RemoteMsg`]) that the runtime carries over bounded lock-free rings,
+//! one per pair of workers, in order.
+//!
+//! The subflow's worker (B) receives a join SYN whose token none of its
+//! stacks holds, but another worker does (the runtime's token directory,
+//! through [`Stack::mptcp_set_remote`]'s `locate`): it asks that worker
+//! (A) for what the join needs (keys, first address, subflow count,
+//! coupled congestion group, the DATA_ACK and window), and A answers.
+//! The subflow then lives in B: its packets are processed there, its
+//! in-order mapped frames go to A's data level (handed over, not copied:
+//! both workers' stacks of an interface share its UMEM), and A's DATA_ACK
+//! and window come back with the emptied queue. A tells B when the
+//! subflow must close (the DATA_FIN acknowledged, a REMOVE_ADDR, our
+//! address withdrawn, MP_FASTCLOSE); B tells A when it joined or went,
+//! and the path-management signals it received.
+//!
+//! Not yet: our data is not scheduled onto such a subflow (it carries the
+//! peer's data and our DATA_ACKs; our data goes on the connection's
+//! subflows in A), so it does not keep the connection alive when A's
+//! subflows die.
+
+use super::mptcp::{JoinTarget, Joined, MetaReply};
+use super::mptcp_foreign::PendingJoin;
+use super::{ConnId, Stack};
+use crate::io::Device;
+use crate::mptcp::join::JoinSyn;
+use crate::mptcp::pm::Signals;
+use crate::time::Instant;
+use core::net::Ipv4Addr;
+use std::borrow::BorrowMut;
+
+/// Joins waiting for another worker's answer, at most (beyond: refused
+/// as an unknown token; the peer retries).
+const MAX_ASKS: usize = 64;
+
+/// A connection in another worker's stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetaRef {
+    /// Its stack's index among the worker's (one per interface).
+    pub stack: usize,
+    pub conn: ConnId,
+    /// Its token (a `ConnId` alone could name a later connection).
+    pub token: u32,
+}
+
+/// A subflow in another worker's stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubRef {
+    pub stack: usize,
+    pub conn: ConnId,
+}
+
+/// What the token's worker answers a join with.
+#[derive(Debug)]
+pub struct JoinAnswer {
+    pub target: JoinTarget,
+    pub stack: usize,
+    /// The connection's DATA_ACK and window (RFC 8684 §3.3.4), for the
+    /// subflow's fourth ACK.
+    pub level: Option<(u64, usize)>,
+}
+
+/// Why the connection tells a subflow to close.
+#[derive(Debug, Clone, Copy)]
+pub enum CloseHow {
+    /// RFC 8684 §3.3.3: the connection ended (its DATA_FIN at this DSN
+    /// when the first subflow is gone).
+    DataFin(Option<u64>),
+    /// §3.4.2: the peer withdrew this Address ID (`None`: all, with
+    /// MP_FASTCLOSE, §3.5).
+    Remove(Option<u8>),
+    /// §3.4.2: our address was withdrawn.
+    Withdrawn(Ipv4Addr),
+}
+
+/// A message between the stacks of two workers (B: the subflow's, A: the
+/// connection's).
+pub enum RemoteMsg<F> {
+    /// B → A: which connection holds `token`? (`tag` names the waiting
+    /// join in B's stack `stack`.)
+    JoinAsk { token: u32, stack: usize, tag: u32 },
+    /// A → B: the answer; `None`: no established MPTCP connection holds it.
+    JoinInfo {
+        stack: usize,
+        tag: u32,
+        answer: Option<Box<JoinAnswer>>,
+    },
+    /// B → A: subflow `sub` joined the connection (`up`) or went.
+    Joined { to: MetaRef, sub: SubRef, up: bool },
+    /// B → A: the subflow's in-order mapped data and DATA_FIN.
+    Data {
+        to: MetaRef,
+        sub: SubRef,
+        items: Joined<F>,
+    },
+    /// A → B: the emptied queue, DATA_ACK and window, an ACK due, or a
+    /// reset (an invalid mapping, or the connection is gone).
+    Reply {
+        sub: SubRef,
+        of: MetaRef,
+        reply: MetaReply<F>,
+    },
+    /// B → A: path-management signals received on the subflow.
+    Signals { to: MetaRef, sig: Signals },
+    /// A → B: close the subflow.
+    Close {
+        sub: SubRef,
+        of: MetaRef,
+        how: CloseHow,
+    },
+}
+
+/// A joined subflow's link to its connection in another worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteOf {
+    pub worker: usize,
+    pub meta: MetaRef,
+    /// Its data is on the way to the connection: the next goes once the
+    /// reply is back (one message in flight per subflow).
+    pub busy: bool,
+}
+
+/// This stack's exchanges with other workers.
+pub(super) struct Remote<F> {
+    /// This worker, and this stack's index among its stacks.
+    me: usize,
+    stack: usize,
+    /// The worker holding a token, if any (the token directory).
+    locate: Box<dyn Fn(u32) -> Option<usize>>,
+    /// Messages to send: (worker, message).
+    out: Vec<(usize, RemoteMsg<F>)>,
+    /// Joins waiting for an answer: (tag, the join).
+    asks: Vec<(u32, PendingJoin)>,
+    next_tag: u32,
+    /// Subflows in other workers of connections here: (connection,
+    /// worker, subflow).
+    subs: Vec<(ConnId, usize, SubRef)>,
+}
+
+impl<D: Device> Stack<D> {
+    /// This stack is `stack` of worker `me` among several: joins for
+    /// tokens another worker holds (`locate(token)`) are run here, with
+    /// that worker (see the module's doc).
+    pub fn mptcp_set_remote(
+        &mut self,
+        me: usize,
+        stack: usize,
+        locate: Box<dyn Fn(u32) -> Option<usize>>,
+    ) {
+        self.remote = Some(Box::new(Remote {
+            me,
+            stack,
+            locate,
+            out: Vec::new(),
+            asks: Vec::new(),
+            next_tag: 0,
+            subs: Vec::new(),
+        }));
+    }
+
+    /// The messages for other workers since the last call: `f(worker,
+    /// message)`, in order.
+    pub fn mptcp_remote_drain(&mut self, mut f: impl FnMut(usize, RemoteMsg<D::Frame>)) {
+        if let Some(r) = self.remote.as_deref_mut() {
+            for (w, m) in r.out.drain(..) {
+                f(w, m);
+            }
+        }
+    }
+
+    fn remote_send(&mut self, worker: usize, msg: RemoteMsg<D::Frame>) {
+        if let Some(r) = self.remote.as_deref_mut() {
+            r.out.push((worker, msg));
+        }
+    }
+
+    /// A join SYN whose token no stack of this worker holds: ask the
+    /// worker holding it. False when none does (refuse it).
+    pub(super) fn mptcp_remote_ask(&mut self, p: PendingJoin) -> bool {
+        let Some(r) = self.remote.as_deref_mut() else {
+            return false;
+        };
+        let Some(w) = (r.locate)(p.token).filter(|&w| w != r.me) else {
+            return false;
+        };
+        if r.asks.iter().any(|a| a.1.tuple == p.tuple) {
+            // The peer's SYN again: the answer is on its way.
+            return true;
+        }
+        if r.asks.len() >= MAX_ASKS {
+            return false;
+        }
+        let tag = r.next_tag;
+        r.next_tag = r.next_tag.wrapping_add(1);
+        r.asks.push((tag, p));
+        let stack = r.stack;
+        r.out.push((
+            w,
+            RemoteMsg::JoinAsk {
+                token: p.token,
+                stack,
+                tag,
+            },
+        ));
+        true
+    }
+
+    /// After input on subflow `id` of a connection in another worker: its
+    /// mapped data, if any, goes there (RFC 8684 §3.3), one message at a
+    /// time.
+    pub(super) fn mptcp_remote_forward(&mut self, id: ConnId) {
+        let Some(stack) = self.remote.as_deref().map(|r| r.stack) else {
+            return;
+        };
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(ro) = e.remote_of.filter(|r| !r.busy) else {
+            return;
+        };
+        let Some(items) = e.conn.mptcp_take_joined() else {
+            return;
+        };
+        if let Some(r) = e.remote_of.as_mut() {
+            r.busy = true;
+        }
+        let bytes: usize = items.0.iter().map(|(_, p)| p.len()).sum();
+        self.iface.counters.mptcp_remote_bytes += bytes as u64;
+        let sub = SubRef { stack, conn: id };
+        self.remote_send(
+            ro.worker,
+            RemoteMsg::Data {
+                to: ro.meta,
+                sub,
+                items,
+            },
+        );
+    }
+
+    /// Subflow `id`, of a connection in another worker, is gone.
+    pub(super) fn mptcp_remote_released(&mut self, id: ConnId, ro: RemoteOf) {
+        let Some(stack) = self.remote.as_deref().map(|r| r.stack) else {
+            return;
+        };
+        let sub = SubRef { stack, conn: id };
+        self.remote_send(
+            ro.worker,
+            RemoteMsg::Joined {
+                to: ro.meta,
+                sub,
+                up: false,
+            },
+        );
+    }
+
+    /// Signals subflow `id` received, for its connection in another
+    /// worker.
+    pub(super) fn mptcp_remote_signals(&mut self, ro: RemoteOf, sig: Signals) {
+        self.remote_send(ro.worker, RemoteMsg::Signals { to: ro.meta, sig });
+    }
+
+    /// Connection `meta` here tells its subflows in other workers to close.
+    pub(super) fn mptcp_remote_close(&mut self, meta: ConnId, how: CloseHow) {
+        let Some(token) = self.mptcp_token_of(meta) else {
+            return;
+        };
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        let of = MetaRef {
+            stack: r.stack,
+            conn: meta,
+            token,
+        };
+        for &(m, w, sub) in &r.subs {
+            if m == meta {
+                r.out.push((w, RemoteMsg::Close { sub, of, how }));
+            }
+        }
+    }
+
+    /// Connection `meta` here is gone: forget its subflows elsewhere (told
+    /// to close before, when it ended).
+    pub(super) fn mptcp_remote_forget(&mut self, meta: ConnId) {
+        if let Some(r) = self.remote.as_deref_mut() {
+            r.subs.retain(|s| s.0 != meta);
+        }
+    }
+
+    /// The token connection `meta` holds, if it still holds it.
+    fn mptcp_token_of(&self, meta: ConnId) -> Option<u32> {
+        let t = self.conns.get(meta)?.conn.mptcp()?.local_token()?;
+        self.mptcp_holds(t, meta).then_some(t)
+    }
+
+    /// A message from a worker's subflow for connection `to` here: whether
+    /// `to` still names that connection.
+    fn mptcp_meta_valid(&self, to: &MetaRef) -> bool {
+        self.mptcp_holds(to.token, to.conn)
+    }
+
+    /// Subflow `sub` here, if it is one of connection `of` in `worker`.
+    fn mptcp_remote_sub(&self, worker: usize, sub: &SubRef, of: &MetaRef) -> bool {
+        self.conns
+            .get(sub.conn)
+            .and_then(|e| e.remote_of)
+            .is_some_and(|r| r.worker == worker && r.meta.conn == of.conn)
+    }
+
+    fn mptcp_join_info(&mut self, now: Instant, from: usize, tag: u32, a: Option<Box<JoinAnswer>>) {
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        let Some(i) = r.asks.iter().position(|x| x.0 == tag) else {
+            return;
+        };
+        let (_, p) = r.asks.swap_remove(i);
+        let stack = r.stack;
+        let syn = JoinSyn::find(p.seg.options.mptcp.as_slice());
+        let (Some(a), Some(syn)) = (a, syn) else {
+            self.iface.counters.mptcp_joins_rejected_token += 1;
+            self.send_join_reset(now, &p.tuple, &p.seg);
+            return;
+        };
+        let JoinAnswer {
+            target,
+            stack: meta_stack,
+            level,
+        } = *a;
+        let meta = MetaRef {
+            stack: meta_stack,
+            conn: target.conn,
+            token: p.token,
+        };
+        let ro = RemoteOf {
+            worker: from,
+            meta,
+            busy: false,
+        };
+        let of = super::mptcp::JoinOf::Worker(ro);
+        let Some(id) = self.mptcp_accept_join(now, p.tuple, &p.seg, p.port, &syn, target, of)
+        else {
+            return;
+        };
+        if let (Some((ack, wnd)), Some(e)) = (level, self.conns.get_mut(id)) {
+            e.conn.mptcp_set_data_level(ack, wnd);
+        }
+        self.iface.counters.mptcp_remote_subflows += 1;
+        let sub = SubRef { stack, conn: id };
+        self.remote_send(
+            from,
+            RemoteMsg::Joined {
+                to: meta,
+                sub,
+                up: true,
+            },
+        );
+    }
+
+    /// A subflow in worker `from` joined connection `to.conn` here, or went.
+    fn mptcp_remote_joined(&mut self, from: usize, to: MetaRef, sub: SubRef, up: bool) {
+        if !self.mptcp_meta_valid(&to) {
+            if up {
+                // The connection went meanwhile: so does the subflow.
+                let how = CloseHow::Remove(None);
+                self.remote_send(from, RemoteMsg::Close { sub, of: to, how });
+            }
+            return;
+        }
+        self.mptcp_count_join(to.conn, to.token, up);
+        if up {
+            if let Some(e) = self.conns.get_mut(to.conn) {
+                // RFC 8684 §3.7: no fallback to TCP once joined.
+                e.conn.mptcp_mark_joined();
+            }
+        }
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        if up {
+            r.subs.push((to.conn, from, sub));
+        } else {
+            r.subs.retain(|s| !(s.1 == from && s.2 == sub));
+        }
+    }
+
+    /// Data from a subflow in worker `from` for connection `to.conn` here.
+    fn mptcp_remote_data(
+        &mut self,
+        from: usize,
+        to: MetaRef,
+        sub: SubRef,
+        items: Joined<D::Frame>,
+    ) {
+        let reply = if self.mptcp_meta_valid(&to) {
+            self.mptcp_meta_data(to.conn, Some(items))
+        } else {
+            // The connection is gone: the subflow is reset.
+            MetaReply::reset()
+        };
+        self.remote_send(from, RemoteMsg::Reply { sub, of: to, reply });
+    }
+
+    /// The connection's reply to subflow `sub` here.
+    fn mptcp_remote_reply(
+        &mut self,
+        from: usize,
+        sub: SubRef,
+        of: MetaRef,
+        r: MetaReply<D::Frame>,
+    ) {
+        if !self.mptcp_remote_sub(from, &sub, &of) {
+            return;
+        }
+        if let Some(ro) = self
+            .conns
+            .get_mut(sub.conn)
+            .and_then(|e| e.remote_of.as_mut())
+        {
+            ro.busy = false;
+        }
+        self.mptcp_subflow_reply(sub.conn, r);
+        // What arrived meanwhile goes now.
+        self.mptcp_remote_forward(sub.conn);
+    }
+
+    /// The connection tells subflow `sub` here to close.
+    fn mptcp_remote_closing(&mut self, from: usize, sub: SubRef, of: MetaRef, how: CloseHow) {
+        if !self.mptcp_remote_sub(from, &sub, &of) {
+            return;
+        }
+        let id = sub.conn;
+        match how {
+            CloseHow::DataFin(d) => self.close_subflow(id, d),
+            CloseHow::Remove(addr_id) => {
+                let matches = self
+                    .conns
+                    .get(id)
+                    .and_then(|e| e.conn.mptcp_join())
+                    .is_some_and(|j| addr_id.is_none_or(|a| j.remote_addr_id == a));
+                if !matches {
+                    return;
+                }
+                match addr_id {
+                    Some(_) => self.iface.counters.mptcp_subflows_removed += 1,
+                    None => self.mptcp_fastclose(id),
+                }
+                self.abort_conn(id);
+            }
+            CloseHow::Withdrawn(ip) => {
+                if self
+                    .conns
+                    .get(id)
+                    .is_some_and(|e| *e.tuple.local.ip() == ip)
+                {
+                    self.iface.counters.mptcp_subflows_withdrawn += 1;
+                    self.abort_conn(id);
+                }
+            }
+        }
+    }
+}
+
+/// A message from worker `from` for this worker's `stacks` (`stacks[i]`:
+/// the stack given index `i` with [`Stack::mptcp_set_remote`]).
+pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
+    stacks: &mut [S],
+    now: Instant,
+    from: usize,
+    msg: RemoteMsg<D::Frame>,
+) {
+    match msg {
+        RemoteMsg::JoinAsk { token, stack, tag } => {
+            // The stack holding the token answers (any stack if none does).
+            let found = (0..stacks.len()).find_map(|j| {
+                let s = stacks[j].borrow();
+                let t = s.mptcp_join_target(token)?;
+                let level = s.conns.get(t.conn)?.conn.mptcp_data_level();
+                Some(Box::new(JoinAnswer {
+                    target: t,
+                    stack: j,
+                    level,
+                }))
+            });
+            let j = found.as_ref().map_or(0, |a| a.stack);
+            if let Some(s) = stacks.get_mut(j) {
+                let answer = found;
+                s.borrow_mut()
+                    .remote_send(from, RemoteMsg::JoinInfo { stack, tag, answer });
+            }
+        }
+        RemoteMsg::JoinInfo { stack, tag, answer } => {
+            if let Some(s) = stacks.get_mut(stack) {
+                s.borrow_mut().mptcp_join_info(now, from, tag, answer);
+            }
+        }
+        RemoteMsg::Joined { to, sub, up } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                s.borrow_mut().mptcp_remote_joined(from, to, sub, up);
+            }
+        }
+        RemoteMsg::Data { to, sub, items } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                s.borrow_mut().mptcp_remote_data(from, to, sub, items);
+            }
+        }
+        RemoteMsg::Reply { sub, of, reply } => {
+            if let Some(s) = stacks.get_mut(sub.stack) {
+                s.borrow_mut().mptcp_remote_reply(from, sub, of, reply);
+            }
+        }
+        RemoteMsg::Signals { to, sig } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                let s = s.borrow_mut();
+                if s.mptcp_meta_valid(&to) {
+                    s.mptcp_follow_signals(to.conn, &sig);
+                }
+            }
+        }
+        RemoteMsg::Close { sub, of, how } => {
+            if let Some(s) = stacks.get_mut(sub.stack) {
+                s.borrow_mut().mptcp_remote_closing(from, sub, of, how);
+            }
+        }
+    }
+}
