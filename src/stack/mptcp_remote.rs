@@ -60,7 +60,7 @@ pub struct JoinAnswer {
     pub stack: usize,
     /// The connection's DATA_ACK and window (RFC 8684 §3.3.4), for the
     /// subflow's fourth ACK.
-    pub level: Option<(u64, usize)>,
+    pub level: Option<crate::tcp::DataLevelView>,
 }
 
 /// Why the connection tells a subflow to close.
@@ -345,8 +345,8 @@ impl<D: Device> Stack<D> {
         else {
             return;
         };
-        if let (Some((ack, wnd)), Some(e)) = (level, self.conns.get_mut(id)) {
-            e.conn.mptcp_set_data_level(ack, wnd);
+        if let (Some(v), Some(e)) = (level, self.conns.get_mut(id)) {
+            e.conn.mptcp_set_data_level(v);
         }
         self.iface.counters.mptcp_remote_subflows += 1;
         let sub = SubRef { stack, conn: id };
@@ -476,9 +476,9 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
         RemoteMsg::JoinAsk { token, stack, tag } => {
             // The stack holding the token answers (any stack if none does).
             let found = (0..stacks.len()).find_map(|j| {
-                let s = stacks[j].borrow();
+                let s = stacks[j].borrow_mut();
                 let t = s.mptcp_join_target(token)?;
-                let level = s.conns.get(t.conn)?.conn.mptcp_data_level();
+                let level = s.conns.get_mut(t.conn)?.conn.mptcp_data_level();
                 Some(Box::new(JoinAnswer {
                     target: t,
                     stack: j,

@@ -28,7 +28,7 @@ pub(crate) mod test_frame {
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{
-    ConnEvents, ConnStats, Connection, DataLevelView, IcmpClass, IcmpNotice, MappedQueue, Payload,
+    Chunk, ConnEvents, ConnStats, Connection, DataLevelView, RemoteSlot, RemoteView, IcmpClass, IcmpNotice, MappedQueue, Payload,
     SegmentSink, State,
 };
 
