@@ -548,6 +548,10 @@ pub fn run<A: RuntimeApp>(
         if n_ifaces > 1 {
             crate::stack::mptcp_route(&mut stacks);
         }
+        // Our data for subflows other workers run (`stack::mptcp_remote`).
+        if workers > 1 && crate::stack::mptcp_remote_schedule(&mut stacks) > 0 {
+            work += 1;
+        }
         let mut next: Option<Instant> = None;
         for (i, (stack, app)) in stacks.iter_mut().zip(apps.iter_mut()).enumerate() {
             dispatch(stack, app, t);

@@ -34,7 +34,7 @@ mod udp;
 pub use mptcp::JoinTarget;
 pub use mptcp_foreign::mptcp_route;
 pub use mptcp_pm::{mptcp_restore_address, mptcp_withdraw_address, PortFilter};
-pub use mptcp_remote::{mptcp_remote_input, RemoteMsg};
+pub use mptcp_remote::{mptcp_remote_input, mptcp_remote_schedule, RemoteMsg};
 
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;

@@ -237,7 +237,7 @@ impl<D: Device> Stack<D> {
         remote_of: Option<RemoteOf>,
     ) {
         if let (Some(_), Some(r)) = (conn.mptcp_join(), remote_of) {
-            self.mptcp_remote_released(id, r);
+            self.mptcp_remote_released(id, r, conn.mptcp_last_data_ack());
             return;
         }
         if let (Some(j), Some((stack, meta))) = (conn.mptcp_join(), foreign_of) {
@@ -767,7 +767,7 @@ pub(super) fn schedule_across<D: Device>(
     }
 }
 
-fn budgeted<D: Device>(
+pub(super) fn budgeted<D: Device>(
     budget: &mut Option<usize>,
     iface: &mut super::Iface<D>,
 ) -> Option<D::Frame> {

@@ -137,7 +137,7 @@ impl<D: Device> Stack<D> {
 }
 
 /// `stacks[a]` and `stacks[b]` at once (`a != b`).
-fn pair<T>(v: &mut [T], a: usize, b: usize) -> Option<(&mut T, &mut T)> {
+pub(super) fn pair<T>(v: &mut [T], a: usize, b: usize) -> Option<(&mut T, &mut T)> {
     if a == b || a >= v.len() || b >= v.len() {
         return None;
     }

@@ -17,10 +17,14 @@
 //! address withdrawn, MP_FASTCLOSE); B tells A when it joined or went,
 //! and the path-management signals it received.
 //!
-//! Not yet: our data is not scheduled onto such a subflow (it carries the
-//! peer's data and our DATA_ACKs; our data goes on the connection's
-//! subflows in A), so it does not keep the connection alive when A's
-//! subflows die.
+//!
+//! Our data goes the other way: A's scheduler has a slot for the
+//! subflow, B publishes what it can take (`View`, once per worker pass
+//! when it changed, with the peer's DATA_ACK it saw), and A hands it
+//! the chunks granted in frames of its interface (`Chunks`, see
+//! `tcp::conn::mptcp_tx::remote`). So such a subflow carries the
+//! connection on when A's own subflows die (RFC 8684 §3.3.6): our
+//! DATA_FIN rides its FIN (`Close`), the peer's comes in its data.
 
 use super::mptcp::{JoinTarget, Joined, MetaReply};
 use super::mptcp_foreign::PendingJoin;
@@ -28,6 +32,8 @@ use super::{ConnId, Stack};
 use crate::io::Device;
 use crate::mptcp::join::JoinSyn;
 use crate::mptcp::pm::Signals;
+use crate::mptcp::RxDsn;
+use crate::tcp::{Chunk, RemoteSlot, RemoteView};
 use crate::time::Instant;
 use core::net::Ipv4Addr;
 use std::borrow::BorrowMut;
@@ -88,8 +94,14 @@ pub enum RemoteMsg<F> {
         tag: u32,
         answer: Option<Box<JoinAnswer>>,
     },
-    /// B → A: subflow `sub` joined the connection (`up`) or went.
-    Joined { to: MetaRef, sub: SubRef, up: bool },
+    /// B → A: subflow `sub` joined the connection (`up`) or went (with
+    /// the last DATA_ACK it saw and did not pass on).
+    Joined {
+        to: MetaRef,
+        sub: SubRef,
+        up: bool,
+        ack: Option<RxDsn>,
+    },
     /// B → A: the subflow's in-order mapped data and DATA_FIN.
     Data {
         to: MetaRef,
@@ -105,6 +117,21 @@ pub enum RemoteMsg<F> {
     },
     /// B → A: path-management signals received on the subflow.
     Signals { to: MetaRef, sig: Signals },
+    /// B → A: what the subflow can take now, and the DATA_ACK it saw.
+    View {
+        to: MetaRef,
+        sub: SubRef,
+        v: RemoteView,
+    },
+    /// A → B: our data for the subflow (the first, maybe empty, also
+    /// tells it that it sends for the connection, `csum`: with DSS
+    /// checksums).
+    Chunks {
+        sub: SubRef,
+        of: MetaRef,
+        csum: bool,
+        items: Vec<Chunk<F>>,
+    },
     /// A → B: close the subflow.
     Close {
         sub: SubRef,
@@ -135,9 +162,21 @@ pub(super) struct Remote<F> {
     /// Joins waiting for an answer: (tag, the join).
     asks: Vec<(u32, PendingJoin)>,
     next_tag: u32,
-    /// Subflows in other workers of connections here: (connection,
-    /// worker, subflow).
-    subs: Vec<(ConnId, usize, SubRef)>,
+    /// Subflows in other workers of connections here.
+    subs: Vec<Sub>,
+    /// Subflows here of connections in other workers, and the view each
+    /// published last.
+    mine: Vec<(ConnId, RemoteView)>,
+}
+
+/// A subflow in another worker of a connection here.
+struct Sub {
+    meta: ConnId,
+    worker: usize,
+    sub: SubRef,
+    /// Its slot in the connection's scheduler (none: it does not
+    /// schedule, or no room).
+    rs: Option<RemoteSlot>,
 }
 
 impl<D: Device> Stack<D> {
@@ -158,12 +197,15 @@ impl<D: Device> Stack<D> {
             asks: Vec::new(),
             next_tag: 0,
             subs: Vec::new(),
+            mine: Vec::new(),
         }));
     }
 
     /// The messages for other workers since the last call: `f(worker,
-    /// message)`, in order.
+    /// message)`, in order. What this stack's subflows of connections
+    /// elsewhere can take now goes with them, when it changed.
     pub fn mptcp_remote_drain(&mut self, mut f: impl FnMut(usize, RemoteMsg<D::Frame>)) {
+        self.mptcp_remote_publish();
         if let Some(r) = self.remote.as_deref_mut() {
             for (w, m) in r.out.drain(..) {
                 f(w, m);
@@ -240,20 +282,65 @@ impl<D: Device> Stack<D> {
         );
     }
 
-    /// Subflow `id`, of a connection in another worker, is gone.
-    pub(super) fn mptcp_remote_released(&mut self, id: ConnId, ro: RemoteOf) {
-        let Some(stack) = self.remote.as_deref().map(|r| r.stack) else {
+    /// Subflow `id`, of a connection in another worker, is gone (`ack`:
+    /// the last DATA_ACK it saw, not passed on yet).
+    pub(super) fn mptcp_remote_released(&mut self, id: ConnId, ro: RemoteOf, ack: Option<RxDsn>) {
+        let Some(r) = self.remote.as_deref_mut() else {
             return;
         };
-        let sub = SubRef { stack, conn: id };
-        self.remote_send(
+        r.mine.retain(|m| m.0 != id);
+        let sub = SubRef {
+            stack: r.stack,
+            conn: id,
+        };
+        let to = ro.meta;
+        r.out.push((
             ro.worker,
             RemoteMsg::Joined {
-                to: ro.meta,
+                to,
                 sub,
                 up: false,
+                ack,
             },
-        );
+        ));
+    }
+
+    /// Each subflow here of a connection in another worker tells it what
+    /// it can take, when that changed or it saw a DATA_ACK (RFC 8684
+    /// §3.3.2: the DATA_ACK may come on any subflow).
+    fn mptcp_remote_publish(&mut self) {
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        let stack = r.stack;
+        for (id, last) in r.mine.iter_mut() {
+            let Some(e) = self.conns.get_mut(*id) else {
+                continue;
+            };
+            let Some(ro) = e.remote_of else { continue };
+            let Some(v) = e.conn.mptcp_remote_view_out() else {
+                continue;
+            };
+            let news = v.data_ack.is_some() || v.edge_seen.is_some();
+            let shape = RemoteView {
+                data_ack: None,
+                edge_seen: None,
+                ..v
+            };
+            if !news && shape == *last {
+                continue;
+            }
+            *last = shape;
+            let sub = SubRef { stack, conn: *id };
+            r.out.push((
+                ro.worker,
+                RemoteMsg::View {
+                    to: ro.meta,
+                    sub,
+                    v,
+                },
+            ));
+        }
     }
 
     /// Signals subflow `id` received, for its connection in another
@@ -275,9 +362,10 @@ impl<D: Device> Stack<D> {
             conn: meta,
             token,
         };
-        for &(m, w, sub) in &r.subs {
-            if m == meta {
-                r.out.push((w, RemoteMsg::Close { sub, of, how }));
+        for s in &r.subs {
+            if s.meta == meta {
+                let sub = s.sub;
+                r.out.push((s.worker, RemoteMsg::Close { sub, of, how }));
             }
         }
     }
@@ -286,7 +374,7 @@ impl<D: Device> Stack<D> {
     /// to close before, when it ended).
     pub(super) fn mptcp_remote_forget(&mut self, meta: ConnId) {
         if let Some(r) = self.remote.as_deref_mut() {
-            r.subs.retain(|s| s.0 != meta);
+            r.subs.retain(|s| s.meta != meta);
         }
     }
 
@@ -349,6 +437,9 @@ impl<D: Device> Stack<D> {
             e.conn.mptcp_set_data_level(v);
         }
         self.iface.counters.mptcp_remote_subflows += 1;
+        if let Some(r) = self.remote.as_deref_mut() {
+            r.mine.push((id, RemoteView::default()));
+        }
         let sub = SubRef { stack, conn: id };
         self.remote_send(
             from,
@@ -356,12 +447,21 @@ impl<D: Device> Stack<D> {
                 to: meta,
                 sub,
                 up: true,
+                ack: None,
             },
         );
     }
 
-    /// A subflow in worker `from` joined connection `to.conn` here, or went.
-    fn mptcp_remote_joined(&mut self, from: usize, to: MetaRef, sub: SubRef, up: bool) {
+    /// A subflow in worker `from` joined connection `to.conn` here, or
+    /// went (`ack`: the last DATA_ACK it saw).
+    fn mptcp_remote_joined(
+        &mut self,
+        from: usize,
+        to: MetaRef,
+        sub: SubRef,
+        up: bool,
+        ack: Option<RxDsn>,
+    ) {
         if !self.mptcp_meta_valid(&to) {
             if up {
                 // The connection went meanwhile: so does the subflow.
@@ -371,19 +471,107 @@ impl<D: Device> Stack<D> {
             return;
         }
         self.mptcp_count_join(to.conn, to.token, up);
-        if up {
+        if !up {
+            let Some(r) = self.remote.as_deref_mut() else {
+                return;
+            };
+            let Some(i) = r.subs.iter().position(|s| s.worker == from && s.sub == sub) else {
+                return;
+            };
+            let gone = r.subs.swap_remove(i);
             if let Some(e) = self.conns.get_mut(to.conn) {
-                // RFC 8684 §3.7: no fallback to TCP once joined.
-                e.conn.mptcp_mark_joined();
+                if let Some(a) = ack {
+                    e.conn.mptcp_note_data_ack(a);
+                }
+                // RFC 8684 §3.3.6: what it was given goes on the others
+                // (with none left, the connection is reset).
+                if let Some(rs) = gone.rs {
+                    e.conn.mptcp_slot_gone(rs.slot);
+                }
             }
+            self.mark_dirty(to.conn);
+            return;
+        }
+        let Some(e) = self.conns.get_mut(to.conn) else {
+            return;
+        };
+        // RFC 8684 §3.7: no fallback to TCP once joined; and the
+        // scheduler gets a slot for it.
+        e.conn.mptcp_mark_joined();
+        let reg = e.conn.mptcp_register_remote();
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        r.subs.push(Sub {
+            meta: to.conn,
+            worker: from,
+            sub,
+            rs: reg.map(|(slot, _)| RemoteSlot {
+                slot,
+                ..RemoteSlot::default()
+            }),
+        });
+        if let Some((_, csum)) = reg {
+            let items = Vec::new();
+            let (of, w) = (to, from);
+            r.out.push((w, RemoteMsg::Chunks { sub, of, csum, items }));
+        }
+    }
+
+    /// What subflow `sub` in worker `from` can take now, for connection
+    /// `to.conn` here.
+    fn mptcp_remote_view(&mut self, from: usize, to: MetaRef, sub: SubRef, v: RemoteView) {
+        if !self.mptcp_meta_valid(&to) {
+            return;
         }
         let Some(r) = self.remote.as_deref_mut() else {
             return;
         };
-        if up {
-            r.subs.push((to.conn, from, sub));
-        } else {
-            r.subs.retain(|s| !(s.1 == from && s.2 == sub));
+        let Some(rs) = r
+            .subs
+            .iter_mut()
+            .find(|s| s.worker == from && s.sub == sub)
+            .and_then(|s| s.rs.as_mut())
+        else {
+            return;
+        };
+        let Some(e) = self.conns.get_mut(to.conn) else {
+            return;
+        };
+        if e.conn.mptcp_remote_view(rs, v) {
+            // The DATA_ACK moved: the connection may send more, or its
+            // DATA_FIN.
+            self.mark_dirty(to.conn);
+        }
+    }
+
+    /// Our data from the connection in worker `from` for subflow `sub`
+    /// here: it sends it.
+    fn mptcp_remote_chunks(
+        &mut self,
+        from: usize,
+        sub: SubRef,
+        of: MetaRef,
+        csum: bool,
+        items: Vec<Chunk<D::Frame>>,
+    ) {
+        if !self.mptcp_remote_sub(from, &sub, &of) {
+            return;
+        }
+        let Some(e) = self.conns.get_mut(sub.conn) else {
+            return;
+        };
+        e.conn.mptcp_remote_tx_setup(csum);
+        let mut n = 0u64;
+        for c in items {
+            let len = c.len as u64;
+            if e.conn.mptcp_push_chunk(c) {
+                n += len;
+            }
+        }
+        if n > 0 {
+            self.iface.counters.mptcp_remote_bytes += n;
+            self.mark_dirty(sub.conn);
         }
     }
 
@@ -497,9 +685,25 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
                 s.borrow_mut().mptcp_join_info(now, from, tag, answer);
             }
         }
-        RemoteMsg::Joined { to, sub, up } => {
+        RemoteMsg::Joined { to, sub, up, ack } => {
             if let Some(s) = stacks.get_mut(to.stack) {
-                s.borrow_mut().mptcp_remote_joined(from, to, sub, up);
+                s.borrow_mut().mptcp_remote_joined(from, to, sub, up, ack);
+            }
+        }
+        RemoteMsg::View { to, sub, v } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                s.borrow_mut().mptcp_remote_view(from, to, sub, v);
+            }
+        }
+        RemoteMsg::Chunks {
+            sub,
+            of,
+            csum,
+            items,
+        } => {
+            if let Some(s) = stacks.get_mut(sub.stack) {
+                s.borrow_mut()
+                    .mptcp_remote_chunks(from, sub, of, csum, items);
             }
         }
         RemoteMsg::Data { to, sub, items } => {
@@ -526,4 +730,104 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
             }
         }
     }
+}
+
+/// Our data for this worker's connections' subflows in other workers
+/// (RFC 8684 §3.3.8): each such subflow takes what the scheduler grants
+/// it, copied into frames of its interface's stack here (the workers of
+/// an interface share its UMEM), sent to its worker as one message.
+/// Returns bytes given. Run by the worker once per pass.
+pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) -> usize {
+    let mut given = 0;
+    for i in 0..stacks.len() {
+        let n = stacks[i]
+            .borrow()
+            .remote
+            .as_deref()
+            .map_or(0, |r| r.subs.len());
+        for k in 0..n {
+            let Some((j, meta)) = stacks[i]
+                .borrow()
+                .remote
+                .as_deref()
+                .and_then(|r| r.subs.get(k))
+                .filter(|s| s.rs.is_some())
+                .map(|s| (s.sub.stack, s.meta))
+            else {
+                continue;
+            };
+            let pending = stacks[i]
+                .borrow()
+                .conns
+                .get(meta)
+                .is_some_and(|m| m.conn.mptcp_tx_pending());
+            if !pending || j >= stacks.len() {
+                continue;
+            }
+            let mut out = Vec::new();
+            if j == i {
+                let s = stacks[i].borrow_mut();
+                let mut budget = s.data_frame_budget();
+                let Stack {
+                    conns,
+                    iface,
+                    remote,
+                    ..
+                } = s;
+                given += remote_pull(conns, remote, k, &mut out, &mut || {
+                    super::mptcp::budgeted(&mut budget, iface)
+                });
+            } else if let Some((here, there)) = super::mptcp_foreign::pair(stacks, i, j) {
+                let (here, there) = (here.borrow_mut(), there.borrow_mut());
+                let mut budget = there.data_frame_budget();
+                let iface = &mut there.iface;
+                given += remote_pull(&mut here.conns, &mut here.remote, k, &mut out, &mut || {
+                    super::mptcp::budgeted(&mut budget, iface)
+                });
+            }
+            if out.is_empty() {
+                continue;
+            }
+            let s = stacks[i].borrow_mut();
+            let Some(r) = s.remote.as_deref_mut() else {
+                continue;
+            };
+            let Some(sub) = r.subs.get(k) else { continue };
+            let Some(token) = s.conns.get(meta).and_then(|e| e.conn.mptcp()?.local_token()) else {
+                continue;
+            };
+            let of = MetaRef {
+                stack: r.stack,
+                conn: meta,
+                token,
+            };
+            // The registration's (first) message set the checksum mode.
+            let msg = RemoteMsg::Chunks {
+                sub: sub.sub,
+                of,
+                csum: false,
+                items: out,
+            };
+            r.out.push((sub.worker, msg));
+        }
+    }
+    given
+}
+
+/// Subflow `subs[k]` of `remote` takes its chunks from its connection in
+/// `conns` into `out`.
+fn remote_pull<F: crate::io::Frame>(
+    conns: &mut super::tcp_table::ConnTable<F>,
+    remote: &mut Option<Box<Remote<F>>>,
+    k: usize,
+    out: &mut Vec<Chunk<F>>,
+    alloc: &mut dyn FnMut() -> Option<F>,
+) -> usize {
+    let Some(s) = remote.as_deref_mut().and_then(|r| r.subs.get_mut(k)) else {
+        return 0;
+    };
+    let (Some(rs), Some(e)) = (s.rs.as_mut(), conns.get_mut(s.meta)) else {
+        return 0;
+    };
+    e.conn.mptcp_pull_remote(rs, alloc, out)
 }
