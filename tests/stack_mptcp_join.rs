@@ -627,161 +627,9 @@ fn worker_rx(
             .take_tx()
             .iter()
             .filter(|f| f.len() > 34 && f[23] == 6)
-            .map(|f| {
-                let (_, _, seg, payload) = parse_tcp(f);
-                (seg, payload)
-            })
+            .map(|f| parse_tcp(f).2)
             .collect()
     })
-}
-
-/// Our data in `segs`, by DSN offset (from our IDSN + 1) and subflow
-/// offset (from `iss` + 1); panics on data without a mapping.
-fn our_data(segs: &[(TcpRepr, Vec<u8>)], key: Key, iss: u32) -> Vec<(u64, u32, Vec<u8>)> {
-    segs.iter()
-        .filter(|(_, p)| !p.is_empty())
-        .map(|(seg, p)| {
-            let m = mp_opts(seg)
-                .into_iter()
-                .find_map(|o| match o {
-                    MptcpOption::Dss(Dss {
-                        mapping: Some(m), ..
-                    }) => Some(m),
-                    _ => None,
-                })
-                .unwrap_or_else(|| panic!("data without a mapping: {seg:?}"));
-            let sub_off = seg.seq.0.wrapping_sub(iss + 1);
-            assert_eq!(m.ssn, sub_off + 1, "{seg:?}");
-            assert_eq!(m.len as usize, p.len());
-            (m.dsn - (key.idsn() + 1), sub_off, p.clone())
-        })
-        .collect()
-}
-
-#[test]
-fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
-    // Issue 8, stage 2, the send direction: the connection is on worker 0
-    // (`p.s`), its joined subflow on worker 1 (`s2`). The scheduler on
-    // worker 0 hands that subflow chunks (frames, by message), each sent
-    // there mapped (RFC 8684 §3.3.1); the DATA_ACK it sees comes back and
-    // frees the connection's queue. Then the first subflow is reset: the
-    // connection goes on over worker 1's subflow alone (§3.3.6), and its
-    // DATA_FIN rides that subflow's FIN (§3.3.3).
-    let mut p = Peer::connected(2);
-    let token = p.key_b.token();
-    let mut cfg2 = config(MAC_A, IP_A);
-    cfg2.tcp.mptcp = true;
-    cfg2.tcp.mptcp_max_subflows = 2;
-    let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
-    s2.listen(80).unwrap();
-    rx(&mut s2, p.now, &arp_request_b_for_a());
-    s2.poll(p.now);
-    s2.device_mut().take_tx();
-    p.s.mptcp_set_remote(0, 0, Box::new(|_| Some(0)));
-    s2.mptcp_set_remote(1, 0, Box::new(move |t| (t == token).then_some(0)));
-    let r_a = 0x5151;
-    let j = MptcpOption::MpJoin(MpJoin::Syn {
-        backup: false,
-        addr_id: 2,
-        token,
-        nonce: r_a,
-    });
-    let mut now = p.now + std::time::Duration::from_millis(1);
-    let syn = tcp_frame_b_to_a(&seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]), &[]);
-    let [_, b] = workers_rx([&mut p.s, &mut s2], now, 1, Some(&syn));
-    let sa = b[0];
-    let r_b = match mp_opts(&sa).as_slice() {
-        [MptcpOption::MpJoin(MpJoin::SynAck { nonce, .. })] => *nonce,
-        o => panic!("SYN/ACK without MP_JOIN: {o:?}"),
-    };
-    let third = MptcpOption::MpJoin(MpJoin::Ack {
-        hmac: join_hmac_160(KEY_A, p.key_b, r_a, r_b),
-    });
-    let ack = seg(6000, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[third]);
-    let ack = tcp_frame_b_to_a(&ack, &[]);
-    workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
-    assert_eq!(s2.counters().mptcp_remote_subflows, 1);
-    let iss1 = sa.seq.0;
-    let key_b = p.key_b;
-    let dack = |data: u64| {
-        MptcpOption::Dss(Dss {
-            data_ack: Some(key_b.idsn() + 1 + data),
-            ack64: true,
-            mapping: None,
-            data_fin: false,
-        })
-    };
-    // 40 KB written on worker 0: both subflows' initial windows fill.
-    let id = p.id.unwrap();
-    let data = stream(0, 40_000);
-    assert_eq!(p.s.send(id, &data).unwrap(), 40_000);
-    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
-    let on_a = our_data(&a, key_b, p.iss0);
-    let on_b = our_data(&b, key_b, iss1);
-    let (na, nb): (usize, usize) = (
-        on_a.iter().map(|d| d.2.len()).sum(),
-        on_b.iter().map(|d| d.2.len()).sum(),
-    );
-    assert!(nb >= 10_000, "worker 1's subflow sent {nb} bytes (first: {na})");
-    for (dsn, _, bytes) in on_a.iter().chain(&on_b) {
-        let d = *dsn as usize;
-        assert_eq!(bytes[..], data[d..d + bytes.len()], "DSN offset {d}");
-    }
-    // The peer acknowledges each subflow's bytes on it, and all the data
-    // with a DATA_ACK on worker 1's subflow only: that frees the
-    // connection's queue on worker 0, and more goes out.
-    now += std::time::Duration::from_millis(1);
-    let acked = (na + nb) as u64;
-    let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + nb as u32, TcpFlags::ACK, &[dack(acked)]);
-    let a0 = seg(5000, PEER_ISS + 1, p.iss0 + 1 + na as u32, TcpFlags::ACK, &[]);
-    workers_rx([&mut p.s, &mut s2], now, 0, Some(&tcp_frame_b_to_a(&a0, &[])));
-    let [_, b] = workers_rx_data([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
-    let more = our_data(&b, key_b, iss1);
-    assert!(more.iter().all(|d| d.0 >= acked), "no byte again: {more:?}");
-    // The first subflow is reset (its path died): the connection lives
-    // on, and the rest goes on worker 1's subflow only.
-    now += std::time::Duration::from_millis(1);
-    let rst = seg(5000, PEER_ISS + 1, 0, TcpFlags::RST, &[]);
-    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, Some(&tcp_frame_b_to_a(&rst, &[])));
-    assert!(
-        std::iter::from_fn(|| p.s.next_event()).all(|e| !matches!(e, Event::Closed { .. })),
-        "the connection ended with its first subflow"
-    );
-    let mut sent: Vec<(u64, u32, Vec<u8>)> = more;
-    sent.extend(our_data(&b, key_b, iss1));
-    assert!(our_data(&a, key_b, p.iss0).is_empty());
-    // Acknowledge what worker 1's subflow sent until all of it is there.
-    let mut sub_acked = nb as u32;
-    for _ in 0..64 {
-        let upto = sent.iter().map(|d| d.1 + d.2.len() as u32).max().unwrap_or(sub_acked).max(sub_acked);
-        let data_end = sent.iter().map(|d| d.0 + d.2.len() as u64).max().unwrap_or(acked).max(acked);
-        if data_end >= data.len() as u64 && upto == sub_acked {
-            break;
-        }
-        sub_acked = upto;
-        now += std::time::Duration::from_millis(1);
-        let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + upto, TcpFlags::ACK, &[dack(data_end)]);
-        let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
-        assert!(our_data(&a, key_b, p.iss0).is_empty());
-        sent.extend(our_data(&b, key_b, iss1));
-    }
-    let mut got = vec![None; data.len()];
-    for (dsn, _, bytes) in on_a.iter().chain(&on_b).chain(&sent) {
-        for (k, x) in bytes.iter().enumerate() {
-            got[*dsn as usize + k] = Some(*x);
-        }
-    }
-    assert!(got.iter().zip(&data).all(|(g, d)| *g == Some(*d)), "the stream, whole");
-    // The application closes: every byte is DATA_ACKed, so the DATA_FIN
-    // goes at once, on worker 1's subflow's FIN.
-    p.s.close(id).unwrap();
-    now += std::time::Duration::from_millis(1);
-    let [_, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
-    let fin = b.iter().map(|s| &s.0).find(|s| s.flags.fin()).expect("worker 1's FIN");
-    assert!(
-        mp_opts(fin).iter().any(|o| matches!(o, MptcpOption::Dss(Dss { data_fin: true, .. }))),
-        "{fin:?}"
-    );
 }
 
 #[test]
@@ -1093,33 +941,46 @@ fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
     };
     // 40 KB written on worker 0: both subflows' initial windows fill.
     let id = p.id.unwrap();
-    let data = stream(0, 40_000);
-    assert_eq!(p.s.send(id, &data).unwrap(), 40_000);
+    let data = stream(0, 80_000);
+    assert_eq!(p.s.send(id, &data[..40_000]).unwrap(), 40_000);
+    let mut got: Vec<Option<u8>> = vec![None; data.len()];
+    // What arrived, checked against the stream: the DATA_ACK it earns,
+    // and the bytes the subflow on worker 0 / 1 sent (subflow offsets).
+    let mut take = |segs: &[(TcpRepr, Vec<u8>)], iss: u32| -> (u64, u32) {
+        let mut end = 0;
+        for (dsn, sub, bytes) in our_data(segs, key_b, iss) {
+            let d = dsn as usize;
+            assert_eq!(bytes[..], data[d..d + bytes.len()], "DSN offset {d}");
+            for (k, x) in bytes.iter().enumerate() {
+                got[d + k] = Some(*x);
+            }
+            end = end.max(sub + bytes.len() as u32);
+        }
+        let cum = got.iter().position(|g| g.is_none()).unwrap_or(got.len());
+        (cum as u64, end)
+    };
     let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
-    let on_a = our_data(&a, key_b, p.iss0);
-    let on_b = our_data(&b, key_b, iss1);
-    let (na, nb): (usize, usize) = (
-        on_a.iter().map(|d| d.2.len()).sum(),
-        on_b.iter().map(|d| d.2.len()).sum(),
-    );
-    assert!(nb >= 10_000, "worker 1's subflow sent {nb} bytes (first: {na})");
-    for (dsn, _, bytes) in on_a.iter().chain(&on_b) {
-        let d = *dsn as usize;
-        assert_eq!(bytes[..], data[d..d + bytes.len()], "DSN offset {d}");
-    }
-    // The peer acknowledges each subflow's bytes on it, and all the data
-    // with a DATA_ACK on worker 1's subflow only: that frees the
-    // connection's queue on worker 0, and more goes out.
+    let (_, sent0) = take(&a, p.iss0);
+    let (_, sent1) = take(&b, iss1);
+    assert!(sent1 >= 10_000, "worker 1's subflow sent {sent1} (first: {sent0})");
+    // Worker 1's subflow acknowledged, with the DATA_ACK (RFC 8684
+    // §3.3.2: on any subflow); the first subflow's bytes not.
+    let mut cum = 0;
+    let mut sub1 = sent1;
     now += std::time::Duration::from_millis(1);
-    let acked = (na + nb) as u64;
-    let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + nb as u32, TcpFlags::ACK, &[dack(acked)]);
-    let a0 = seg(5000, PEER_ISS + 1, p.iss0 + 1 + na as u32, TcpFlags::ACK, &[]);
-    workers_rx([&mut p.s, &mut s2], now, 0, Some(&tcp_frame_b_to_a(&a0, &[])));
-    let [_, b] = workers_rx_data([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
-    let more = our_data(&b, key_b, iss1);
-    assert!(more.iter().all(|d| d.0 >= acked), "no byte again: {more:?}");
+    let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + sub1, TcpFlags::ACK, &[dack(cum)]);
+    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
+    assert!(sent0 > 0, "the first subflow carries its share");
+    for (segs, iss) in [(&a, p.iss0), (&b, iss1)] {
+        let (c, e) = take(segs, iss);
+        cum = cum.max(c);
+        if iss == iss1 {
+            sub1 = sub1.max(e);
+        }
+    }
     // The first subflow is reset (its path died): the connection lives
-    // on, and the rest goes on worker 1's subflow only.
+    // on, and the rest, with what the first subflow held unacknowledged,
+    // goes on worker 1's subflow (RFC 8684 §3.3.6).
     now += std::time::Duration::from_millis(1);
     let rst = seg(5000, PEER_ISS + 1, 0, TcpFlags::RST, &[]);
     let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, Some(&tcp_frame_b_to_a(&rst, &[])));
@@ -1127,31 +988,32 @@ fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
         std::iter::from_fn(|| p.s.next_event()).all(|e| !matches!(e, Event::Closed { .. })),
         "the connection ended with its first subflow"
     );
-    let mut sent: Vec<(u64, u32, Vec<u8>)> = more;
-    sent.extend(our_data(&b, key_b, iss1));
     assert!(our_data(&a, key_b, p.iss0).is_empty());
-    // Acknowledge what worker 1's subflow sent until all of it is there.
-    let mut sub_acked = nb as u32;
+    let (c, e1) = take(&b, iss1);
+    cum = cum.max(c);
+    sub1 = sub1.max(e1);
+    let mut more = false;
     for _ in 0..64 {
-        let upto = sent.iter().map(|d| d.1 + d.2.len() as u32).max().unwrap_or(sub_acked).max(sub_acked);
-        let data_end = sent.iter().map(|d| d.0 + d.2.len() as u64).max().unwrap_or(acked).max(acked);
-        if data_end >= data.len() as u64 && upto == sub_acked {
+        if cum == data.len() as u64 {
             break;
         }
-        sub_acked = upto;
         now += std::time::Duration::from_millis(1);
-        let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + upto, TcpFlags::ACK, &[dack(data_end)]);
+        let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + sub1, TcpFlags::ACK, &[dack(cum)]);
         let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
         assert!(our_data(&a, key_b, p.iss0).is_empty());
-        sent.extend(our_data(&b, key_b, iss1));
-    }
-    let mut got = vec![None; data.len()];
-    for (dsn, _, bytes) in on_a.iter().chain(&on_b).chain(&sent) {
-        for (k, x) in bytes.iter().enumerate() {
-            got[*dsn as usize + k] = Some(*x);
+        let (c, e1) = take(&b, iss1);
+        cum = cum.max(c);
+        sub1 = sub1.max(e1);
+        if cum == 40_000 && !more {
+            // More written now goes on worker 1's subflow alone.
+            assert_eq!(p.s.send(id, &data[40_000..]).unwrap(), 40_000);
+            more = true;
         }
     }
-    assert!(got.iter().zip(&data).all(|(g, d)| *g == Some(*d)), "the stream, whole");
+    assert_eq!(cum, data.len() as u64, "the stream, whole, on worker 1's subflow");
+    now += std::time::Duration::from_millis(1);
+    let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + sub1, TcpFlags::ACK, &[dack(cum)]);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
     // The application closes: every byte is DATA_ACKed, so the DATA_FIN
     // goes at once, on worker 1's subflow's FIN.
     p.s.close(id).unwrap();

@@ -789,6 +789,9 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 continue;
             }
             let s = stacks[i].borrow_mut();
+            // The scheduler may have held the connection's other subflows
+            // back for this one: they take what is left at its next pass.
+            s.mark_dirty(meta);
             let Some(r) = s.remote.as_deref_mut() else {
                 continue;
             };
