@@ -631,6 +631,23 @@ fn linux_mibs_nonzero(h: &Harness) -> String {
         .join(" ")
 }
 
+/// Linux's TCP counter `name` (`TcpExt...` in `/proc/net/netstat`) in
+/// the kernel's namespace.
+fn linux_tcp_mib(h: &Harness, name: &str) -> u64 {
+    let out = h.run("k", &["cat", "/proc/net/netstat"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    let (Some(names), Some(values)) = (rows.first(), rows.get(1)) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| format!("TcpExt{}", n.trim_start_matches("TcpExt:")) == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn linux_mib(h: &Harness, name: &str) -> u64 {
     let out = h.run("k", &["cat", "/proc/net/netstat"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1407,6 +1424,7 @@ fn per_worker(report: &serde_json::Value) -> String {
         "handoff_in",
         "mptcp_subflows_owned",
         "mptcp_bytes_for_other_workers",
+        "mptcp_bytes_sent_for_other_workers",
         "flows_unknown",
         "token_conflicts",
     ];
@@ -1522,18 +1540,27 @@ fn linux_mptcp_joins_across_workers_run_where_they_arrive() {
     );
     let owned = worker_counter(&report, "mptcp_subflows_owned");
     let moved = worker_counter(&report, "mptcp_bytes_for_other_workers");
+    let sent = worker_counter(&report, "mptcp_bytes_sent_for_other_workers");
+    // Linux moves a flow to another queue when one of its retransmission
+    // timeouts re-hashes it (`TcpTimeoutRehash`): its packets are strays
+    // from then on, handed to the worker running it.
+    let rehash = linux_tcp_mib(&h, "TcpExtTcpTimeoutRehash");
     let (out, inn) = (
         worker_counter(&report, "handoff_out"),
         worker_counter(&report, "handoff_in"),
     );
     eprintln!(
         "joined subflows run away from their connection's worker: {owned} of {conns}, \
-         {moved} bytes handed to it; frames handed over {out}, received {inn}; per worker: {}",
+         {moved} bytes received for it, {sent} of its sent; frames handed over {out}, \
+         received {inn}; Linux flows re-hashed {rehash}; per worker: {}",
         per_worker(&report)
     );
     assert!(owned > 0, "no join landed on the other worker");
-    // Those subflows carried Linux's data for their connections.
+    // Those subflows carried Linux's data for their connections, and
+    // their connections' echo (the scheduler on the connection's worker
+    // hands them chunks).
     assert!(moved > 0, "{}", per_worker(&report));
+    assert!(sent > 0, "{}", per_worker(&report));
     // Their packets were not handed over one by one (stage 1 handed every
     // one of them: at least one frame per 1,448 bytes they carried): the
     // frames still handed over are strays, fewer than that.
@@ -1541,6 +1568,10 @@ fn linux_mptcp_joins_across_workers_run_where_they_arrive() {
         out * 1448 < moved,
         "handoff_out {out}, {moved} bytes carried by {owned} subflows run where they arrived"
     );
+    // A small share of all the segments the connections carried (each
+    // way: 2 n bytes per connection).
+    let segs = 2 * conns * n as u64 / 1448;
+    assert!(out * 50 < segs, "handoff_out {out} of {segs} segments");
     // Every frame accounted for at the end, those that crossed workers in
     // messages too: the pools are whole.
     for i in report["ifaces"].as_array().expect("ifaces") {

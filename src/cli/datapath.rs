@@ -239,8 +239,8 @@ pub fn print_report(r: &RunReport) {
         );
         if w.mptcp_subflows_owned + w.token_conflicts + w.token_directory_full > 0 {
             eprintln!(
-                "xdptcp: worker {} MPTCP: {} subflows of other workers' connections run here ({} bytes handed to them, messages out {} in {}); tokens held elsewhere too {}, not recorded (directory full) {}",
-                w.worker, w.mptcp_subflows_owned, w.mptcp_bytes_for_other_workers, w.mptcp_msgs_out, w.mptcp_msgs_in, w.token_conflicts, w.token_directory_full
+                "xdptcp: worker {} MPTCP: {} subflows of other workers' connections run here ({} bytes received for them, {} of theirs sent, messages out {} in {}); tokens held elsewhere too {}, not recorded (directory full) {}",
+                w.worker, w.mptcp_subflows_owned, w.mptcp_bytes_for_other_workers, w.mptcp_bytes_sent_for_other_workers, w.mptcp_msgs_out, w.mptcp_msgs_in, w.token_conflicts, w.token_directory_full
             );
         }
         if w.links_down + w.links_up > 0 {

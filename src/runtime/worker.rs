@@ -199,6 +199,9 @@ pub struct WorkerStats {
     /// Bytes those subflows received, handed to the connections' workers
     /// (frames, not copies).
     pub mptcp_bytes_for_other_workers: u64,
+    /// Bytes of those connections' data those subflows took to send
+    /// (frames the connections' workers filled).
+    pub mptcp_bytes_sent_for_other_workers: u64,
     /// MPTCP messages sent to and received from other workers.
     pub mptcp_msgs_out: u64,
     pub mptcp_msgs_in: u64,
@@ -656,6 +659,7 @@ pub fn run<A: RuntimeApp>(
         let c = stack.counters();
         st.mptcp_subflows_owned += c.mptcp_remote_subflows;
         st.mptcp_bytes_for_other_workers += c.mptcp_remote_bytes;
+        st.mptcp_bytes_sent_for_other_workers += c.mptcp_remote_tx_bytes;
         st.stacks.push(c);
         st.devices.push(*stack.device().counters());
         let x = stack.device().socket().xdp_statistics();

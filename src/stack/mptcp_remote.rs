@@ -570,7 +570,7 @@ impl<D: Device> Stack<D> {
             }
         }
         if n > 0 {
-            self.iface.counters.mptcp_remote_bytes += n;
+            self.iface.counters.mptcp_remote_tx_bytes += n;
             self.mark_dirty(sub.conn);
         }
     }
