@@ -962,14 +962,28 @@ fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
     let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
     let (_, sent0) = take(&a, p.iss0);
     let (_, sent1) = take(&b, iss1);
-    assert!(sent1 >= 10_000, "worker 1's subflow sent {sent1} (first: {sent0})");
+    assert!(
+        sent1 >= 10_000,
+        "worker 1's subflow sent {sent1} (first: {sent0})"
+    );
     // Worker 1's subflow acknowledged, with the DATA_ACK (RFC 8684
     // §3.3.2: on any subflow); the first subflow's bytes not.
     let mut cum = 0;
     let mut sub1 = sent1;
     now += std::time::Duration::from_millis(1);
-    let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + sub1, TcpFlags::ACK, &[dack(cum)]);
-    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
+    let a1 = seg(
+        6000,
+        PEER_ISS + 1,
+        iss1 + 1 + sub1,
+        TcpFlags::ACK,
+        &[dack(cum)],
+    );
+    let [a, b] = workers_rx_data(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&a1, &[])),
+    );
     assert!(sent0 > 0, "the first subflow carries its share");
     for (segs, iss) in [(&a, p.iss0), (&b, iss1)] {
         let (c, e) = take(segs, iss);
@@ -983,7 +997,12 @@ fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
     // goes on worker 1's subflow (RFC 8684 §3.3.6).
     now += std::time::Duration::from_millis(1);
     let rst = seg(5000, PEER_ISS + 1, 0, TcpFlags::RST, &[]);
-    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, Some(&tcp_frame_b_to_a(&rst, &[])));
+    let [a, b] = workers_rx_data(
+        [&mut p.s, &mut s2],
+        now,
+        0,
+        Some(&tcp_frame_b_to_a(&rst, &[])),
+    );
     assert!(
         std::iter::from_fn(|| p.s.next_event()).all(|e| !matches!(e, Event::Closed { .. })),
         "the connection ended with its first subflow"
@@ -998,8 +1017,19 @@ fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
             break;
         }
         now += std::time::Duration::from_millis(1);
-        let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + sub1, TcpFlags::ACK, &[dack(cum)]);
-        let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
+        let a1 = seg(
+            6000,
+            PEER_ISS + 1,
+            iss1 + 1 + sub1,
+            TcpFlags::ACK,
+            &[dack(cum)],
+        );
+        let [a, b] = workers_rx_data(
+            [&mut p.s, &mut s2],
+            now,
+            1,
+            Some(&tcp_frame_b_to_a(&a1, &[])),
+        );
         assert!(our_data(&a, key_b, p.iss0).is_empty());
         let (c, e1) = take(&b, iss1);
         cum = cum.max(c);
@@ -1010,18 +1040,39 @@ fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
             more = true;
         }
     }
-    assert_eq!(cum, data.len() as u64, "the stream, whole, on worker 1's subflow");
+    assert_eq!(
+        cum,
+        data.len() as u64,
+        "the stream, whole, on worker 1's subflow"
+    );
     now += std::time::Duration::from_millis(1);
-    let a1 = seg(6000, PEER_ISS + 1, iss1 + 1 + sub1, TcpFlags::ACK, &[dack(cum)]);
-    workers_rx([&mut p.s, &mut s2], now, 1, Some(&tcp_frame_b_to_a(&a1, &[])));
+    let a1 = seg(
+        6000,
+        PEER_ISS + 1,
+        iss1 + 1 + sub1,
+        TcpFlags::ACK,
+        &[dack(cum)],
+    );
+    workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&a1, &[])),
+    );
     // The application closes: every byte is DATA_ACKed, so the DATA_FIN
     // goes at once, on worker 1's subflow's FIN.
     p.s.close(id).unwrap();
     now += std::time::Duration::from_millis(1);
     let [_, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
-    let fin = b.iter().map(|s| &s.0).find(|s| s.flags.fin()).expect("worker 1's FIN");
+    let fin = b
+        .iter()
+        .map(|s| &s.0)
+        .find(|s| s.flags.fin())
+        .expect("worker 1's FIN");
     assert!(
-        mp_opts(fin).iter().any(|o| matches!(o, MptcpOption::Dss(Dss { data_fin: true, .. }))),
+        mp_opts(fin)
+            .iter()
+            .any(|o| matches!(o, MptcpOption::Dss(Dss { data_fin: true, .. }))),
         "{fin:?}"
     );
 }

@@ -514,7 +514,15 @@ impl<D: Device> Stack<D> {
         if let Some((_, csum)) = reg {
             let items = Vec::new();
             let (of, w) = (to, from);
-            r.out.push((w, RemoteMsg::Chunks { sub, of, csum, items }));
+            r.out.push((
+                w,
+                RemoteMsg::Chunks {
+                    sub,
+                    of,
+                    csum,
+                    items,
+                },
+            ));
         }
     }
 
@@ -796,7 +804,11 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 continue;
             };
             let Some(sub) = r.subs.get(k) else { continue };
-            let Some(token) = s.conns.get(meta).and_then(|e| e.conn.mptcp()?.local_token()) else {
+            let Some(token) = s
+                .conns
+                .get(meta)
+                .and_then(|e| e.conn.mptcp()?.local_token())
+            else {
                 continue;
             };
             let of = MetaRef {
