@@ -119,10 +119,6 @@ impl<F: Frame> Connection<F> {
     /// Returns the slot and whether DSS checksums are on, or `None` when
     /// the connection does not schedule (no room for another).
     pub fn mptcp_register_remote(&mut self) -> Option<(usize, bool)> {
-        if let Some(m) = self.mp.as_deref_mut() {
-            // RFC 8684 §3.7: no infinite mapping once joined.
-            m.joined = true;
-        }
         self.mptcp_tx_setup();
         let t = self.mtx.as_deref_mut()?;
         let csum = t.csum;
