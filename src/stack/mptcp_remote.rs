@@ -17,7 +17,6 @@
 //! address withdrawn, MP_FASTCLOSE); B tells A when it joined or went,
 //! and the path-management signals it received.
 //!
-//!
 //! Our data goes the other way: A's scheduler has a slot for the
 //! subflow, B publishes what it can take (`View`, once per worker pass
 //! when it changed, with the peer's DATA_ACK it saw), and A hands it
