@@ -802,6 +802,491 @@ fn a_join_no_stack_of_the_worker_knows_is_refused() {
     assert_eq!(s2.counters().mptcp_joins_rejected_token, 1);
 }
 
+/// Two workers' stacks, as the runtime runs them (`stack::mptcp_remote`):
+/// `frame` arrives at `stacks[at]`, both poll, then the MPTCP messages
+/// each sends are handed to the other (in order, as the rings do) until
+/// none is left. Returns what each transmitted.
+fn workers_rx(
+    stacks: [&mut Stack<TestDevice>; 2],
+    now: Instant,
+    at: usize,
+    frame: Option<&[u8]>,
+) -> [Vec<TcpRepr>; 2] {
+    workers_rx_data(stacks, now, at, frame).map(|v| v.into_iter().map(|s| s.0).collect())
+}
+
+/// As `workers_rx`, with each segment's payload.
+fn workers_rx_data(
+    stacks: [&mut Stack<TestDevice>; 2],
+    now: Instant,
+    at: usize,
+    frame: Option<&[u8]>,
+) -> [Vec<(TcpRepr, Vec<u8>)>; 2] {
+    let [a, b] = stacks;
+    let mut stacks = [a, b];
+    if let Some(f) = frame {
+        rx(stacks[at], now, f);
+    }
+    for _ in 0..16 {
+        for s in stacks.iter_mut() {
+            s.poll(now);
+            xdptcp::stack::mptcp_remote_schedule(&mut [&mut **s]);
+        }
+        let mut moved = false;
+        for from in 0..2 {
+            let mut msgs = Vec::new();
+            stacks[from].mptcp_remote_drain(|to, m| {
+                assert_eq!(to, 1 - from);
+                msgs.push(m);
+            });
+            for m in msgs {
+                moved = true;
+                let mut one = [&mut *stacks[1 - from]];
+                xdptcp::stack::mptcp_remote_input(&mut one, now, from, m);
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    stacks.map(|s| {
+        s.poll(now);
+        s.device_mut()
+            .take_tx()
+            .iter()
+            .filter(|f| f.len() > 34 && f[23] == 6)
+            .map(|f| {
+                let (_, _, seg, payload) = parse_tcp(f);
+                (seg, payload)
+            })
+            .collect()
+    })
+}
+
+/// Our data in `segs`, by DSN offset (from our IDSN + 1) and subflow
+/// offset (from `iss` + 1); panics on data without a mapping.
+fn our_data(segs: &[(TcpRepr, Vec<u8>)], key: Key, iss: u32) -> Vec<(u64, u32, Vec<u8>)> {
+    segs.iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(seg, p)| {
+            let m = mp_opts(seg)
+                .into_iter()
+                .find_map(|o| match o {
+                    MptcpOption::Dss(Dss {
+                        mapping: Some(m), ..
+                    }) => Some(m),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("data without a mapping: {seg:?}"));
+            let sub_off = seg.seq.0.wrapping_sub(iss + 1);
+            assert_eq!(m.ssn, sub_off + 1, "{seg:?}");
+            assert_eq!(m.len as usize, p.len());
+            (m.dsn - (key.idsn() + 1), sub_off, p.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
+    // Issue 8, stage 2, the send direction: the connection is on worker 0
+    // (`p.s`), its joined subflow on worker 1 (`s2`). The scheduler on
+    // worker 0 hands that subflow chunks (frames, by message), each sent
+    // there mapped (RFC 8684 §3.3.1); the DATA_ACK it sees comes back and
+    // frees the connection's queue. Then the first subflow is reset: the
+    // connection goes on over worker 1's subflow alone (§3.3.6), and its
+    // DATA_FIN rides that subflow's FIN (§3.3.3).
+    let mut p = Peer::connected(2);
+    let token = p.key_b.token();
+    let mut cfg2 = config(MAC_A, IP_A);
+    cfg2.tcp.mptcp = true;
+    cfg2.tcp.mptcp_max_subflows = 2;
+    let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
+    s2.listen(80).unwrap();
+    rx(&mut s2, p.now, &arp_request_b_for_a());
+    s2.poll(p.now);
+    s2.device_mut().take_tx();
+    p.s.mptcp_set_remote(0, 0, Box::new(|_| Some(0)));
+    s2.mptcp_set_remote(1, 0, Box::new(move |t| (t == token).then_some(0)));
+    let r_a = 0x5151;
+    let j = MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 2,
+        token,
+        nonce: r_a,
+    });
+    let mut now = p.now + std::time::Duration::from_millis(1);
+    let syn = tcp_frame_b_to_a(&seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]), &[]);
+    let [_, b] = workers_rx([&mut p.s, &mut s2], now, 1, Some(&syn));
+    let sa = b[0];
+    let r_b = match mp_opts(&sa).as_slice() {
+        [MptcpOption::MpJoin(MpJoin::SynAck { nonce, .. })] => *nonce,
+        o => panic!("SYN/ACK without MP_JOIN: {o:?}"),
+    };
+    let third = MptcpOption::MpJoin(MpJoin::Ack {
+        hmac: join_hmac_160(KEY_A, p.key_b, r_a, r_b),
+    });
+    let ack = seg(6000, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[third]);
+    let ack = tcp_frame_b_to_a(&ack, &[]);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
+    assert_eq!(s2.counters().mptcp_remote_subflows, 1);
+    let iss1 = sa.seq.0;
+    let key_b = p.key_b;
+    let dack = |data: u64| {
+        MptcpOption::Dss(Dss {
+            data_ack: Some(key_b.idsn() + 1 + data),
+            ack64: true,
+            mapping: None,
+            data_fin: false,
+        })
+    };
+    // 40 KB written on worker 0: both subflows' initial windows fill.
+    let id = p.id.unwrap();
+    let data = stream(0, 80_000);
+    assert_eq!(p.s.send(id, &data[..40_000]).unwrap(), 40_000);
+    let mut got: Vec<Option<u8>> = vec![None; data.len()];
+    // What arrived, checked against the stream: the DATA_ACK it earns,
+    // and the bytes the subflow on worker 0 / 1 sent (subflow offsets).
+    let mut take = |segs: &[(TcpRepr, Vec<u8>)], iss: u32| -> (u64, u32) {
+        let mut end = 0;
+        for (dsn, sub, bytes) in our_data(segs, key_b, iss) {
+            let d = dsn as usize;
+            assert_eq!(bytes[..], data[d..d + bytes.len()], "DSN offset {d}");
+            for (k, x) in bytes.iter().enumerate() {
+                got[d + k] = Some(*x);
+            }
+            end = end.max(sub + bytes.len() as u32);
+        }
+        let cum = got.iter().position(|g| g.is_none()).unwrap_or(got.len());
+        (cum as u64, end)
+    };
+    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
+    let (_, sent0) = take(&a, p.iss0);
+    let (_, sent1) = take(&b, iss1);
+    assert!(
+        sent1 >= 10_000,
+        "worker 1's subflow sent {sent1} (first: {sent0})"
+    );
+    // Worker 1's subflow acknowledged, with the DATA_ACK (RFC 8684
+    // §3.3.2: on any subflow); the first subflow's bytes not.
+    let mut cum = 0;
+    let mut sub1 = sent1;
+    now += std::time::Duration::from_millis(1);
+    let a1 = seg(
+        6000,
+        PEER_ISS + 1,
+        iss1 + 1 + sub1,
+        TcpFlags::ACK,
+        &[dack(cum)],
+    );
+    let [a, b] = workers_rx_data(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&a1, &[])),
+    );
+    assert!(sent0 > 0, "the first subflow carries its share");
+    for (segs, iss) in [(&a, p.iss0), (&b, iss1)] {
+        let (c, e) = take(segs, iss);
+        cum = cum.max(c);
+        if iss == iss1 {
+            sub1 = sub1.max(e);
+        }
+    }
+    // The first subflow is reset (its path died): the connection lives
+    // on, and the rest, with what the first subflow held unacknowledged,
+    // goes on worker 1's subflow (RFC 8684 §3.3.6).
+    now += std::time::Duration::from_millis(1);
+    let rst = seg(5000, PEER_ISS + 1, 0, TcpFlags::RST, &[]);
+    let [a, b] = workers_rx_data(
+        [&mut p.s, &mut s2],
+        now,
+        0,
+        Some(&tcp_frame_b_to_a(&rst, &[])),
+    );
+    assert!(
+        std::iter::from_fn(|| p.s.next_event()).all(|e| !matches!(e, Event::Closed { .. })),
+        "the connection ended with its first subflow"
+    );
+    assert!(our_data(&a, key_b, p.iss0).is_empty());
+    let (c, e1) = take(&b, iss1);
+    cum = cum.max(c);
+    sub1 = sub1.max(e1);
+    let mut more = false;
+    for _ in 0..64 {
+        if cum == data.len() as u64 {
+            break;
+        }
+        now += std::time::Duration::from_millis(1);
+        let a1 = seg(
+            6000,
+            PEER_ISS + 1,
+            iss1 + 1 + sub1,
+            TcpFlags::ACK,
+            &[dack(cum)],
+        );
+        let [a, b] = workers_rx_data(
+            [&mut p.s, &mut s2],
+            now,
+            1,
+            Some(&tcp_frame_b_to_a(&a1, &[])),
+        );
+        assert!(our_data(&a, key_b, p.iss0).is_empty());
+        let (c, e1) = take(&b, iss1);
+        cum = cum.max(c);
+        sub1 = sub1.max(e1);
+        if cum == 40_000 && !more {
+            // More written now goes on worker 1's subflow alone.
+            assert_eq!(p.s.send(id, &data[40_000..]).unwrap(), 40_000);
+            more = true;
+        }
+    }
+    assert_eq!(
+        cum,
+        data.len() as u64,
+        "the stream, whole, on worker 1's subflow"
+    );
+    now += std::time::Duration::from_millis(1);
+    let a1 = seg(
+        6000,
+        PEER_ISS + 1,
+        iss1 + 1 + sub1,
+        TcpFlags::ACK,
+        &[dack(cum)],
+    );
+    workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&a1, &[])),
+    );
+    // The application closes: every byte is DATA_ACKed, so the DATA_FIN
+    // goes at once, on worker 1's subflow's FIN.
+    p.s.close(id).unwrap();
+    now += std::time::Duration::from_millis(1);
+    let [_, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
+    let fin = b
+        .iter()
+        .map(|s| &s.0)
+        .find(|s| s.flags.fin())
+        .expect("worker 1's FIN");
+    assert!(
+        mp_opts(fin)
+            .iter()
+            .any(|o| matches!(o, MptcpOption::Dss(Dss { data_fin: true, .. }))),
+        "{fin:?}"
+    );
+}
+
+#[test]
+fn a_join_arriving_on_another_worker_runs_there_and_feeds_the_connection() {
+    // Issue 8: the connection is on worker 0 (`p.s`); the peer's join
+    // arrives on worker 1's queue (`s2`), whose stack holds no token. The
+    // subflow runs on worker 1, with the keys worker 0 gives it; its data
+    // reaches the connection on worker 0 as messages, and the
+    // connection's Data ACK comes back onto the subflow.
+    let mut p = Peer::connected(2);
+    let token = p.key_b.token();
+    let mut cfg2 = config(MAC_A, IP_A);
+    cfg2.tcp.mptcp = true;
+    cfg2.tcp.mptcp_max_subflows = 2;
+    let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
+    s2.listen(80).unwrap();
+    rx(&mut s2, p.now, &arp_request_b_for_a());
+    s2.poll(p.now);
+    s2.device_mut().take_tx();
+    p.s.mptcp_set_remote(0, 0, Box::new(|_| Some(0)));
+    s2.mptcp_set_remote(1, 0, Box::new(move |t| (t == token).then_some(0)));
+    let r_a = 0x5151;
+    let j = MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 2,
+        token,
+        nonce: r_a,
+    });
+    let now = p.now + std::time::Duration::from_millis(1);
+    let syn = tcp_frame_b_to_a(&seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]), &[]);
+    let [a, b] = workers_rx([&mut p.s, &mut s2], now, 1, Some(&syn));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(b.len(), 1, "{b:?}");
+    let sa = b[0];
+    let r_b = match mp_opts(&sa).as_slice() {
+        [MptcpOption::MpJoin(MpJoin::SynAck { hmac, nonce, .. })] => {
+            assert_eq!(*hmac, join_hmac_64(p.key_b, KEY_A, *nonce, r_a));
+            *nonce
+        }
+        o => panic!("SYN/ACK without MP_JOIN: {o:?}"),
+    };
+    let third = MptcpOption::MpJoin(MpJoin::Ack {
+        hmac: join_hmac_160(KEY_A, p.key_b, r_a, r_b),
+    });
+    let ack = seg(6000, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[third]);
+    let [_, b] = workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&ack, &[])),
+    );
+    assert_eq!(b.len(), 1, "the fourth ACK: {b:?}");
+    // It carries the connection's Data ACK, learnt from worker 0.
+    assert_eq!(data_ack(&b[0]), Some(KEY_A.idsn() + 1));
+    assert_eq!(s2.counters().mptcp_joins_accepted, 1);
+    assert_eq!(s2.counters().mptcp_remote_subflows, 1);
+    let key_b = p.key_b;
+    let d = |off: u64, sub: u32, len: u16| {
+        MptcpOption::Dss(Dss {
+            data_ack: Some(key_b.idsn() + 1),
+            ack64: true,
+            mapping: Some(DssMapping {
+                dsn: KEY_A.idsn() + 1 + off,
+                dsn64: true,
+                ssn: sub + 1,
+                len,
+                checksum: None,
+            }),
+            data_fin: false,
+        })
+    };
+    // Offsets 0..100 on the subflow of worker 1, 100..200 on the first
+    // subflow (worker 0): one stream for the application on worker 0.
+    let s1 = seg(
+        6000,
+        PEER_ISS + 1,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(0, 0, 100)],
+    );
+    workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&s1, &stream(0, 100))),
+    );
+    assert_eq!(p.read(), stream(0, 100));
+    let s0 = seg(
+        5000,
+        PEER_ISS + 1,
+        p.iss0 + 1,
+        TcpFlags::ACK,
+        &[d(100, 0, 100)],
+    );
+    workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        0,
+        Some(&tcp_frame_b_to_a(&s0, &stream(100, 100))),
+    );
+    assert_eq!(p.read(), stream(100, 100));
+    // Out of order at the data level, then the hole filled: the ACK on
+    // worker 1's subflow carries the connection's Data ACK past both.
+    let s1 = seg(
+        6000,
+        PEER_ISS + 101,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(200, 100, 10)],
+    );
+    let s1b = seg(
+        6000,
+        PEER_ISS + 111,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(220, 110, 10)],
+    );
+    let s0b = seg(
+        5000,
+        PEER_ISS + 101,
+        p.iss0 + 1,
+        TcpFlags::ACK,
+        &[d(210, 100, 10)],
+    );
+    workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&s1, &stream(200, 10))),
+    );
+    workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&s1b, &stream(220, 10))),
+    );
+    workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        0,
+        Some(&tcp_frame_b_to_a(&s0b, &stream(210, 10))),
+    );
+    assert_eq!(p.read(), stream(200, 30));
+    // The connection's Data ACK reaches worker 1's subflow: its next ACK
+    // (delayed: one segment in order) carries it.
+    let s1c = seg(
+        6000,
+        PEER_ISS + 121,
+        sa.seq.0 + 1,
+        TcpFlags::ACK,
+        &[d(230, 120, 10)],
+    );
+    workers_rx(
+        [&mut p.s, &mut s2],
+        now,
+        1,
+        Some(&tcp_frame_b_to_a(&s1c, &stream(230, 10))),
+    );
+    let later = now + std::time::Duration::from_millis(500);
+    let [_, b] = workers_rx([&mut p.s, &mut s2], later, 1, None);
+    let last = b.last().expect("an ACK from worker 1");
+    assert_eq!(data_ack(last), Some(KEY_A.idsn() + 1 + 240));
+    assert_eq!(p.read(), stream(230, 10));
+    // Worker 1 handed over the 130 bytes its subflow took; the data level
+    // counts 120 as advanced by them (220..230 waited for 210..220, which
+    // came on the first subflow).
+    assert_eq!(s2.counters().mptcp_remote_bytes, 130);
+    assert_eq!(p.s.counters().mptcp_joined_bytes, 120);
+    // Only worker 0's application sees the connection.
+    assert!(std::iter::from_fn(|| s2.next_event()).all(|e| !matches!(e, Event::Accepted { .. })));
+    // The application aborts: the subflow on worker 1 goes too, its RST
+    // carrying MP_FASTCLOSE (RFC 8684 §3.5), and worker 0 hears it went.
+    p.s.abort(p.id.unwrap()).unwrap();
+    let [_, b] = workers_rx([&mut p.s, &mut s2], now, 0, None);
+    let rst = b.iter().find(|s| s.flags.rst()).expect("the subflow's RST");
+    assert!(
+        mp_opts(rst)
+            .iter()
+            .any(|o| matches!(o, MptcpOption::MpFastclose { .. })),
+        "{rst:?}"
+    );
+    assert_eq!(s2.conn_count(), 0);
+}
+
+#[test]
+fn a_join_whose_token_no_worker_holds_is_refused() {
+    let mut p = Peer::connected(2);
+    let token = p.key_b.token();
+    let mut cfg2 = config(MAC_A, IP_A);
+    cfg2.tcp.mptcp = true;
+    let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
+    s2.listen(80).unwrap();
+    rx(&mut s2, p.now, &arp_request_b_for_a());
+    s2.poll(p.now);
+    s2.device_mut().take_tx();
+    p.s.mptcp_set_remote(0, 0, Box::new(|_| None));
+    // The directory says worker 0, but worker 0 holds no such connection.
+    s2.mptcp_set_remote(1, 0, Box::new(|_| Some(0)));
+    let j = MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 2,
+        token: token ^ 1,
+        nonce: 1,
+    });
+    let syn = tcp_frame_b_to_a(&seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]), &[]);
+    let now = p.now;
+    let [_, b] = workers_rx([&mut p.s, &mut s2], now, 1, Some(&syn));
+    assert_join_rst(&b);
+    assert_eq!(s2.counters().mptcp_joins_rejected_token, 1);
+    assert_eq!(s2.conn_count(), 0);
+}
+
 #[test]
 fn mp_prio_on_a_joined_subflow_is_acted_on() {
     // The join asked for a backup path (flag B); MP_PRIO B = 0 on the

@@ -237,10 +237,10 @@ pub fn print_report(r: &RunReport) {
             w.worker, w.queue, w.core, w.rx_packets, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
             s.0, s.1, s.2, s.3
         );
-        if w.mptcp_joins_handed + w.token_conflicts + w.token_directory_full > 0 {
+        if w.mptcp_subflows_owned + w.token_conflicts + w.token_directory_full > 0 {
             eprintln!(
-                "xdptcp: worker {} MPTCP: {} join SYNs handed to their token's worker; tokens held elsewhere too {}, not recorded (directory full) {}",
-                w.worker, w.mptcp_joins_handed, w.token_conflicts, w.token_directory_full
+                "xdptcp: worker {} MPTCP: {} subflows of other workers' connections run here ({} bytes received for them, {} of theirs sent, messages out {} in {}); tokens held elsewhere too {}, not recorded (directory full) {}",
+                w.worker, w.mptcp_subflows_owned, w.mptcp_bytes_for_other_workers, w.mptcp_bytes_sent_for_other_workers, w.mptcp_msgs_out, w.mptcp_msgs_in, w.token_conflicts, w.token_directory_full
             );
         }
         if w.links_down + w.links_up > 0 {

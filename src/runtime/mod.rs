@@ -27,6 +27,8 @@ pub use worker::{RuntimeApp, WorkerCtx, WorkerStats};
 
 /// Frames handed over to one worker that may wait in its inbox.
 const INBOX: usize = 8192;
+/// MPTCP messages from one worker to another that may wait in a ring.
+const MSG_RING: usize = 4096;
 
 /// An interface and the addresses the stack owns on it: `cidr.addr` and the
 /// `extra` addresses after it (a source-address range for a load generator).
@@ -392,7 +394,7 @@ where
         None => core_affinity::get_core_ids().unwrap_or_default(),
     };
     let inboxes: Vec<worker::Inbox> = (0..workers)
-        .map(|_| worker::Inbox::new(INBOX))
+        .map(|_| worker::Inbox::new(INBOX, MSG_RING, workers))
         .collect::<Result<_, _>>()
         .map_err(|e| Error::new(ErrorKind::Socket, format!("eventfd: {e}")))?;
     let inboxes = Arc::new(inboxes);
@@ -495,7 +497,7 @@ where
     });
     // Frames still waiting in inboxes go back to their pools.
     for inbox in inboxes.iter() {
-        while inbox.pop().is_some() {}
+        inbox.drain();
     }
     // The workers are gone with their stacks: every chunk must be free or
     // on a ring now.

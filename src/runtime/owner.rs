@@ -97,23 +97,6 @@ pub fn classify(pkt: &[u8]) -> Dest {
     }
 }
 
-/// The token a TCP SYN with MP_JOIN names (RFC 8684 §3.2: "Token of the
-/// receiver", in the SYN's MP_JOIN), for a frame [`classify`] found to be
-/// TCP. `None` for anything else, malformed included (the stack then sees
-/// it where it arrived and counts it). Unchecked: a corrupt SYN handed to
-/// the token's worker is dropped there, as here.
-pub fn join_token(pkt: &[u8]) -> Option<u32> {
-    let vihl = *pkt.get(14)?;
-    let seg = pkt.get(14 + usize::from(vihl & 0x0f) * 4..)?;
-    // SYN without ACK: cheap to check before the options are parsed.
-    let flags = crate::wire::TcpFlags(*seg.get(13)?);
-    if !flags.syn() || flags.ack() {
-        return None;
-    }
-    let (repr, _) = crate::wire::TcpRepr::parse_unchecked(seg).ok()?;
-    crate::mptcp::join::JoinSyn::find(repr.options.mptcp.as_slice()).map(|j| j.token)
-}
-
 /// A local port in `range` whose flow to `remote:remote_port` from `local`
 /// is owned by worker `me`, starting the search at `start` (so an active
 /// open never needs a hand-off). `None` if no port in the range fits.
@@ -293,35 +276,6 @@ mod tests {
         };
         assert_eq!(classify(&p), Dest::Tcp(want));
         assert_ne!(tuple_hash(&want, 0), tuple_hash(&want, 1));
-    }
-
-    #[test]
-    fn join_syns_give_their_token() {
-        // A SYN with MP_JOIN (RFC 8684 §3.2, Figure 5): kind 30, length
-        // 12, subtype 1 with B = 1, Address ID 3, token, nonce.
-        let mut p = tcp([198, 18, 1, 1], [198, 18, 0, 2], 40000, 7);
-        p[46] = 8 << 4; // data offset: 32 bytes
-        p[47] = 0x02; // SYN
-        p.extend_from_slice(&[30, 12, 0x11, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]);
-        assert_eq!(join_token(&p), Some(0xdead_beef));
-        // The same with ACK (a SYN/ACK) or without SYN names nothing here.
-        p[47] = 0x12;
-        assert_eq!(join_token(&p), None);
-        p[47] = 0x10;
-        assert_eq!(join_token(&p), None);
-        // MP_CAPABLE (subtype 0) is no join.
-        p[47] = 0x02;
-        p[56] = 0x01;
-        assert_eq!(join_token(&p), None);
-        // Truncated options, a plain SYN, junk: none.
-        p[56] = 0x11;
-        assert_eq!(join_token(&p[..60]), None);
-        let mut syn = tcp([198, 18, 1, 1], [198, 18, 0, 2], 40000, 7);
-        syn[46] = 5 << 4;
-        syn[47] = 0x02;
-        assert_eq!(join_token(&syn), None);
-        assert_eq!(join_token(&[]), None);
-        assert_eq!(join_token(&p[..20]), None);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! A join SYN (§3.2) names its connection by our token only, and arrives
 //! on whichever queue the peer's flow hash picks: often not the queue of
 //! the worker holding the connection. A worker whose stacks do not hold
-//! the token looks it up here and hands the SYN to the token's worker
-//! (`worker::run`). Stacks report the tokens they draw and release
+//! the token looks it up here and runs the subflow with that worker
+//! (`stack::mptcp_remote`). Stacks report the tokens they draw and release
 //! (`Stack::drain_token_log`), and the worker records them before the
 //! transmit kick that sends the first subflow's SYN/ACK (or SYN), so a
 //! join for the token can never be here before its token.

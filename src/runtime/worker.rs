@@ -4,14 +4,14 @@
 
 use super::directory::FlowDirectory;
 use super::links::LinkWatch;
-use super::owner::{classify, join_token, tuple_hash, Dest};
+use super::owner::{classify, tuple_hash, Dest};
 use super::tokens::{TokenDirectory, TokenInsert};
 use crate::app::{dispatch, App};
 use crate::io::xdp::rss::Rss;
 use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
-use crate::stack::{Stack, StackConfig, StackCounters};
+use crate::stack::{RemoteMsg, Stack, StackConfig, StackCounters};
 use crate::time::Instant;
 use core::net::Ipv4Addr;
 use crossbeam::queue::ArrayQueue;
@@ -25,37 +25,114 @@ const SPINS_BEFORE_SLEEP: u32 = 64;
 /// Longest sleep (a missed wake-up costs at most this much latency).
 const MAX_SLEEP_MS: i32 = 10;
 
-/// A worker's inbox: frames handed over by other workers, and an eventfd
-/// that wakes the worker when it sleeps in `poll(2)`.
+/// An MPTCP message between the stacks of two workers
+/// (`stack::mptcp_remote`).
+pub type MpMsg = RemoteMsg<XdpFrame>;
+
+/// A worker's inbox: frames handed over by other workers, MPTCP messages
+/// from each other worker (one ring per sender: each is read in order),
+/// and an eventfd that wakes the worker when it sleeps in `poll(2)`.
 pub struct Inbox {
     queue: ArrayQueue<Handoff>,
+    msgs: Vec<ArrayQueue<MpMsg>>,
     sleeping: AtomicBool,
     wake: EventFd,
 }
 
 impl Inbox {
-    pub fn new(capacity: usize) -> std::io::Result<Inbox> {
+    /// Room for `capacity` frames and for `msgs` messages from each of
+    /// `workers` workers.
+    pub fn new(capacity: usize, msgs: usize, workers: usize) -> std::io::Result<Inbox> {
         Ok(Inbox {
             queue: ArrayQueue::new(capacity),
+            msgs: (0..workers).map(|_| ArrayQueue::new(msgs)).collect(),
             sleeping: AtomicBool::new(false),
             wake: EventFd::new()?,
         })
     }
 
-    /// Hand `h` over; wakes the owner if it sleeps. Gives `h` back if full.
-    fn push(&self, h: Handoff) -> Result<(), Handoff> {
-        self.queue.push(h)?;
-        // Pairs with the fence in `sleep`: either the owner sees the frame
+    /// Wake the owner if it sleeps, after a push.
+    fn notify(&self) {
+        // Pairs with the fence in `sleep`: either the owner sees the push
         // before sleeping, or we see it sleeping and wake it.
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) {
             self.wake.notify();
         }
+    }
+
+    /// Hand `h` over; wakes the owner if it sleeps. Gives `h` back if full.
+    fn push(&self, h: Handoff) -> Result<(), Handoff> {
+        self.queue.push(h)?;
+        self.notify();
+        Ok(())
+    }
+
+    /// A message from worker `from`; given back if its ring is full.
+    // Messages go by value into the ring's slots: boxing the large ones
+    // (a subflow's view) would allocate per message.
+    #[allow(clippy::result_large_err)]
+    fn push_msg(&self, from: usize, m: MpMsg) -> Result<(), MpMsg> {
+        match self.msgs.get(from) {
+            Some(q) => q.push(m)?,
+            None => return Err(m),
+        }
+        self.notify();
         Ok(())
     }
 
     pub fn pop(&self) -> Option<Handoff> {
         self.queue.pop()
+    }
+
+    /// Drop whatever waits (at teardown: the frames go back to their
+    /// pools).
+    pub fn drain(&self) {
+        while self.queue.pop().is_some() {}
+        for q in &self.msgs {
+            while q.pop().is_some() {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.msgs.iter().all(|q| q.is_empty())
+    }
+}
+
+/// Messages to other workers that found their ring full, in order, per
+/// worker: sent before any newer one (bounded in practice: a subflow has
+/// one data message in flight at a time).
+struct Outbox {
+    waiting: Vec<std::collections::VecDeque<MpMsg>>,
+}
+
+impl Outbox {
+    fn send(&mut self, inboxes: &[Inbox], me: usize, to: usize, m: MpMsg) {
+        let Some(w) = self.waiting.get_mut(to) else {
+            return;
+        };
+        if !w.is_empty() {
+            w.push_back(m);
+            return;
+        }
+        if let Err(m) = inboxes[to].push_msg(me, m) {
+            w.push_back(m);
+        }
+    }
+
+    /// Send what waits; whether some still does.
+    fn flush(&mut self, inboxes: &[Inbox], me: usize) -> bool {
+        let mut left = false;
+        for (to, w) in self.waiting.iter_mut().enumerate() {
+            while let Some(m) = w.pop_front() {
+                if let Err(m) = inboxes[to].push_msg(me, m) {
+                    w.push_front(m);
+                    break;
+                }
+            }
+            left |= !w.is_empty();
+        }
+        left
     }
 }
 
@@ -118,10 +195,19 @@ pub struct WorkerStats {
     pub directory_full: u64,
     /// ARP frames copied to the other workers.
     pub arp_copies: u64,
-    /// MPTCP join SYNs (RFC 8684 §3.2) whose token another worker holds,
-    /// handed to it (also counted in `handoff_out`; the subflow's later
-    /// packets that arrive here follow as strays of its flow).
-    pub mptcp_joins_handed: u64,
+    /// MPTCP subflows run here whose connection another worker holds
+    /// (RFC 8684 §3.2 joins whose token is there: the subflow is owned
+    /// where its packets arrive; `stack::mptcp_remote`).
+    pub mptcp_subflows_owned: u64,
+    /// Bytes those subflows received, handed to the connections' workers
+    /// (frames, not copies).
+    pub mptcp_bytes_for_other_workers: u64,
+    /// Bytes of those connections' data those subflows took to send
+    /// (frames the connections' workers filled).
+    pub mptcp_bytes_sent_for_other_workers: u64,
+    /// MPTCP messages sent to and received from other workers.
+    pub mptcp_msgs_out: u64,
+    pub mptcp_msgs_in: u64,
     /// Tokens drawn here that found no room in the token directory (joins
     /// for them arriving on other workers' queues are refused).
     pub token_directory_full: u64,
@@ -273,6 +359,12 @@ pub fn run<A: RuntimeApp>(
         if n_ifaces > 1 {
             stack.mptcp_set_shared(i);
         }
+        // ... or on another worker (`stack::mptcp_remote`): the subflow
+        // runs here, where its packets arrive.
+        if workers > 1 && stack.config().tcp.mptcp {
+            let tokens = tokens.clone();
+            stack.mptcp_set_remote(me, i, Box::new(move |t| tokens.lookup(t)));
+        }
         // MPTCP: the subflows our path manager opens land on this worker,
         // as plain active opens do (`owner::connect_owned`).
         if workers > 1 {
@@ -304,6 +396,11 @@ pub fn run<A: RuntimeApp>(
         ..Default::default()
     };
     let mut batch: Vec<(XdpFrame, usize)> = Vec::with_capacity(crate::io::xdp::socket::BATCH);
+    // Declared after the caches: frames in waiting messages go back to
+    // them when the worker ends.
+    let mut outbox = Outbox {
+        waiting: (0..workers).map(|_| Default::default()).collect(),
+    };
     // Every socket, then this worker's wake-up eventfd.
     let mut pollset = PollSet::new(
         stacks
@@ -313,8 +410,6 @@ pub fn run<A: RuntimeApp>(
     );
     let wake_idx = pollset.len() - 1;
     let mut idle = 0u32;
-    // Join SYNs are looked for only when some stack speaks MPTCP.
-    let mptcp = workers > 1 && stacks.iter().any(|s| s.config().tcp.mptcp);
     // Let every app set itself up (listen) before traffic arrives.
     for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
         dispatch(stack, app, t0);
@@ -346,24 +441,13 @@ pub fn run<A: RuntimeApp>(
                 match classify(pkt) {
                     // A flow this worker's stack does not know: a new one
                     // (its first packet arrived here: ours), or a stray of
-                    // a flow another worker owns (hand it over).
+                    // a flow another worker owns (hand it over). An MPTCP
+                    // join (RFC 8684 §3.2) whose token another worker
+                    // holds is a new flow like any other: its subflow
+                    // runs here (`stack::mptcp_remote`).
                     Dest::Tcp(tuple) if workers > 1 && !stacks[i].has_conn(&tuple) => {
                         let owner = directory.lookup(tuple_hash(&tuple, i)).filter(|&w| w != me);
-                        // RFC 8684 §3.2: a join SYN names its connection by
-                        // our token alone, and arrives wherever the peer's
-                        // flow hash sends it: to the token's worker (which
-                        // records the subflow's flow as its own before its
-                        // SYN/ACK leaves, so the rest of the subflow
-                        // follows as strays). A token no worker holds is
-                        // refused here, with the RST, as ever.
-                        let join = match owner {
-                            Some(_) => None,
-                            None if mptcp => join_token(pkt)
-                                .and_then(|t| tokens.lookup(t))
-                                .filter(|&w| w != me),
-                            None => None,
-                        };
-                        let Some(w) = owner.or(join) else {
+                        let Some(w) = owner else {
                             st.flows_unknown += 1;
                             if let Some(tap) = stacks[i].device().capture() {
                                 tap.capture(&frame.buf()[..len]);
@@ -377,10 +461,7 @@ pub fn run<A: RuntimeApp>(
                             len,
                             copy: false,
                         }) {
-                            Ok(()) => {
-                                st.handoff_out += 1;
-                                st.mptcp_joins_handed += u64::from(join.is_some());
-                            }
+                            Ok(()) => st.handoff_out += 1,
                             Err(_) => st.handoff_dropped += 1,
                         }
                         continue;
@@ -459,8 +540,23 @@ pub fn run<A: RuntimeApp>(
                 stack.receive(t, h.frame, h.len);
             }
         }
+        // MPTCP messages from the other workers, each sender's in order.
+        for from in 0..workers {
+            for _ in 0..INBOX_BATCH {
+                let Some(m) = inboxes[me].msgs[from].pop() else {
+                    break;
+                };
+                work += 1;
+                st.mptcp_msgs_in += 1;
+                crate::stack::mptcp_remote_input(&mut stacks, t, from, m);
+            }
+        }
         if n_ifaces > 1 {
             crate::stack::mptcp_route(&mut stacks);
+        }
+        // Our data for subflows other workers run (`stack::mptcp_remote`).
+        if workers > 1 && crate::stack::mptcp_remote_schedule(&mut stacks) > 0 {
+            work += 1;
         }
         let mut next: Option<Instant> = None;
         for (i, (stack, app)) in stacks.iter_mut().zip(apps.iter_mut()).enumerate() {
@@ -496,6 +592,10 @@ pub fn run<A: RuntimeApp>(
                     TokenInsert::Full => st.token_directory_full += 1,
                 }
             });
+            stack.mptcp_remote_drain(|to, m| {
+                st.mptcp_msgs_out += 1;
+                outbox.send(&inboxes, me, to, m);
+            });
             if stack.device_mut().flush() {
                 // Transmissions still queued: loop again rather than sleep.
                 work += 1;
@@ -505,6 +605,10 @@ pub fn run<A: RuntimeApp>(
             for at in [stack.poll_at(), app.poll_at(), held].into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
+        }
+        if outbox.flush(&inboxes, me) {
+            // Messages wait for room in a ring: loop again.
+            work += 1;
         }
         if work > 0 {
             idle = 0;
@@ -525,7 +629,7 @@ pub fn run<A: RuntimeApp>(
             let inbox = &inboxes[me];
             inbox.sleeping.store(true, Ordering::Relaxed);
             fence(Ordering::SeqCst);
-            if inbox.queue.is_empty() {
+            if inbox.is_empty() {
                 st.sleeps += 1;
                 pollset.wait(timeout);
                 if pollset.readable(wake_idx) {
@@ -555,7 +659,11 @@ pub fn run<A: RuntimeApp>(
         }
     }
     for (stack, app) in stacks.iter().zip(apps.iter()) {
-        st.stacks.push(stack.counters());
+        let c = stack.counters();
+        st.mptcp_subflows_owned += c.mptcp_remote_subflows;
+        st.mptcp_bytes_for_other_workers += c.mptcp_remote_bytes;
+        st.mptcp_bytes_sent_for_other_workers += c.mptcp_remote_tx_bytes;
+        st.stacks.push(c);
         st.devices.push(*stack.device().counters());
         let x = stack.device().socket().xdp_statistics();
         st.xsk.push(x.map_or_else(XskStats::default, |x| XskStats {

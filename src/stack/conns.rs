@@ -187,6 +187,8 @@ impl<D: Device> Stack<D> {
             self.mptcp_forward(id, meta);
         } else if let Some((stack, meta)) = e.foreign_of {
             self.mptcp_forward_foreign(id, stack, meta);
+        } else if e.remote_of.is_some() {
+            self.mptcp_remote_forward(id);
         } else if e.pm_wait {
             self.mptcp_pm_check(id);
         }
@@ -258,14 +260,13 @@ impl<D: Device> Stack<D> {
                 // RFC 8684 §3.4.1: a connection we accepted announces our
                 // other addresses (`mptcp_pm::pm_run`).
                 let joins = self.cfg.tcp.mptcp_max_subflows > 0 && self.cfg.tcp.mptcp_announce;
-                if joins && e.listener.is_some() && e.subflow_of.is_none() && e.foreign_of.is_none()
-                {
+                if joins && e.listener.is_some() && e.subflow_of.is_none() && !e.is_joined() {
                     self.mptcp.pm_work.announce.push(id);
                 }
             }
             match e.listener {
                 // A joined subflow belongs to its connection: no `Accepted`.
-                _ if e.subflow_of.is_some() || e.foreign_of.is_some() => {}
+                _ if e.subflow_of.is_some() || e.is_joined() => {}
                 Some(port) if !e.visible && !closed => {
                     e.visible = true;
                     self.events.push_back(Event::Accepted { id, port });
@@ -406,7 +407,7 @@ impl<D: Device> Stack<D> {
                 c.mptcp_subflows_failed += 1;
             }
         }
-        self.mptcp_release(id, &e.conn, e.subflow_of, e.foreign_of);
+        self.mptcp_release(id, &e.conn, e.subflow_of, e.foreign_of, e.remote_of);
         self.iface.counters.conns_closed += 1;
     }
 

@@ -191,6 +191,14 @@ pub struct StackCounters {
     pub mptcp_tx_copied_bytes: u64,
     /// In-order data-level bytes that arrived on joined subflows.
     pub mptcp_joined_bytes: u64,
+    /// Joined subflows run here whose connection another worker holds
+    /// (`mptcp_remote`: processed where their packets arrive).
+    pub mptcp_remote_subflows: u64,
+    /// Bytes those subflows received, handed to the connection's worker.
+    pub mptcp_remote_bytes: u64,
+    /// Bytes of those connections' data those subflows took to send
+    /// (frames from the connection's worker).
+    pub mptcp_remote_tx_bytes: u64,
     /// New keys drawn again because their token was already in use.
     pub mptcp_token_collisions: u64,
     /// MP_JOIN subflows accepted: third ACK's HMAC verified (RFC 8684 §3.2).

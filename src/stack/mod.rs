@@ -24,6 +24,7 @@ mod listener;
 mod mptcp;
 mod mptcp_foreign;
 mod mptcp_pm;
+mod mptcp_remote;
 mod pool;
 mod ratelimit;
 mod tcp_table;
@@ -33,6 +34,7 @@ mod udp;
 pub use mptcp::JoinTarget;
 pub use mptcp_foreign::mptcp_route;
 pub use mptcp_pm::{mptcp_restore_address, mptcp_withdraw_address, PortFilter};
+pub use mptcp_remote::{mptcp_remote_input, mptcp_remote_schedule, RemoteMsg};
 
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;
@@ -223,6 +225,9 @@ pub struct Stack<D: Device> {
     pool: pool::PoolState,
     /// MPTCP keys, and the tokens in use (RFC 8684 §3.1: unique here).
     mptcp: mptcp::Tokens,
+    /// MPTCP subflows and connections whose other half is in another
+    /// worker (`mptcp_remote`), when the stack is one of several workers'.
+    remote: Option<Box<mptcp_remote::Remote<D::Frame>>>,
     /// IPv4 datagrams arriving in fragments.
     frags: frag::Reassembly<D::Frame>,
 }
@@ -289,6 +294,7 @@ impl<D: Device> Stack<D> {
             now,
             pool: pool::PoolState::new(&cfg.pool, &iface.dev),
             mptcp: mptcp::Tokens::new(&cfg.secret),
+            remote: None,
             frags: frag::Reassembly::new(
                 KeyedHasher::new(&cfg.secret, 5),
                 cfg.frag_frames

@@ -5,6 +5,8 @@
 //! of that connection, or is refused with RST + MP_TCPRST, counted by
 //! reason.
 
+use super::mptcp_foreign::PendingJoin;
+use super::mptcp_remote::{CloseHow, RemoteOf};
 use super::tcp_table::ConnEntry;
 use super::{ConnId, Stack};
 use crate::io::{Device, Frame};
@@ -232,7 +234,12 @@ impl<D: Device> Stack<D> {
         conn: &Connection<F>,
         subflow_of: Option<ConnId>,
         foreign_of: Option<(usize, ConnId)>,
+        remote_of: Option<RemoteOf>,
     ) {
+        if let (Some(_), Some(r)) = (conn.mptcp_join(), remote_of) {
+            self.mptcp_remote_released(id, r, conn.mptcp_last_data_ack());
+            return;
+        }
         if let (Some(j), Some((stack, meta))) = (conn.mptcp_join(), foreign_of) {
             self.mptcp.foreign.released(
                 stack,
@@ -268,6 +275,7 @@ impl<D: Device> Stack<D> {
         if let Some(t) = conn.mptcp().and_then(|m| m.local_token()) {
             if self.mptcp.in_use.get(&t).is_some_and(|e| e.conn == id) {
                 self.mptcp.in_use.remove(&t);
+                self.mptcp_remote_forget(id);
                 if let Some(log) = &mut self.mptcp.log {
                     log.push((t, false));
                 }
@@ -299,6 +307,7 @@ impl<D: Device> Stack<D> {
         if self.mptcp.foreign.index().is_some() {
             self.mptcp.foreign.meta_closing.push((meta, data_fin));
         }
+        self.mptcp_remote_close(meta, CloseHow::DataFin(data_fin));
     }
 
     /// Close subflow `id` of a connection that ended (`data_fin`: its FIN
@@ -379,10 +388,12 @@ impl<D: Device> Stack<D> {
         // back a reset (RST) signal ... containing an MP_TCPRST option".
         match self.mptcp_join_target(syn.token) {
             Some(t) => {
-                self.mptcp_accept_join(now, tuple, seg, port, &syn, t, None);
+                self.mptcp_accept_join(now, tuple, seg, port, &syn, t, JoinOf::Here);
             }
-            // Another interface's stack of this worker may hold it.
+            // Another interface's stack of this worker may hold it, or
+            // another worker (the subflow then runs here all the same).
             None if self.mptcp.foreign.ask(now, tuple, seg, port, syn.token) => {}
+            None if self.mptcp_remote_ask(PendingJoin::new(now, tuple, seg, port, syn.token)) => {}
             None => {
                 self.iface.counters.mptcp_joins_rejected_token += 1;
                 self.send_join_reset(now, &tuple, seg);
@@ -420,10 +431,10 @@ impl<D: Device> Stack<D> {
         }
     }
 
-    /// Accept a join of `target` (in this stack, or with `foreign`, in
-    /// that stack of the worker): a new subflow in SYN-RECEIVED, or a RST
-    /// when the connection has all the subflows it may have. Returns
-    /// whether the subflow was created.
+    /// Accept a join of `target` (in this stack, in another stack of the
+    /// worker, or in another worker: `of`): a new subflow in
+    /// SYN-RECEIVED, or a RST when the connection has all the subflows it
+    /// may have. Returns the subflow, if created.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn mptcp_accept_join(
         &mut self,
@@ -433,18 +444,18 @@ impl<D: Device> Stack<D> {
         port: u16,
         syn: &JoinSyn,
         target: JoinTarget,
-        foreign: Option<usize>,
-    ) -> bool {
+        of: JoinOf,
+    ) -> Option<ConnId> {
         if self.mptcp.withdrawn.contains(tuple.local.ip()) {
             // RFC 8684 §3.4.2: an address we withdrew takes no subflow.
             self.iface.counters.mptcp_joins_rejected_withdrawn += 1;
             self.send_join_reset(now, &tuple, seg);
-            return false;
+            return None;
         }
         if target.joined >= self.cfg.tcp.mptcp_max_subflows {
             self.iface.counters.mptcp_joins_rejected_limit += 1;
             self.send_join_reset(now, &tuple, seg);
-            return false;
+            return None;
         }
         // Address ID 0 is the address of the first subflow (RFC 8684
         // §3.2); our other addresses are numbered across the worker's
@@ -467,27 +478,37 @@ impl<D: Device> Stack<D> {
         conn.set_lia_group(target.lia);
         let mut entry = ConnEntry::new(conn, tuple, Some(port));
         entry.half_open = true;
-        match foreign {
-            None => {
+        match of {
+            JoinOf::Here => {
                 entry.subflow_of = Some(target.conn);
                 if let Some(te) = self.mptcp.in_use.get_mut(&syn.token) {
                     te.joined += 1;
                 }
             }
-            Some(stack) => entry.foreign_of = Some((stack, target.conn)),
+            JoinOf::Stack(stack) => entry.foreign_of = Some((stack, target.conn)),
+            JoinOf::Worker(r) => entry.remote_of = Some(r),
         }
         if let Some(l) = self.listeners.get_mut(&port) {
             l.half_open += 1;
         }
         let id = self.conns.insert(entry);
-        match foreign {
-            None => self.mptcp.subs.push((id, target.conn)),
-            Some(stack) => self.mptcp.foreign.subs.push((id, stack, target.conn)),
+        match of {
+            JoinOf::Here => self.mptcp.subs.push((id, target.conn)),
+            JoinOf::Stack(stack) => self.mptcp.foreign.subs.push((id, stack, target.conn)),
+            JoinOf::Worker(_) => {}
         }
         self.iface.counters.conns_opened += 1;
         self.mark_dirty(id);
         self.after_op(id);
-        true
+        Some(id)
+    }
+
+    /// Whether connection `conn` holds `token` here.
+    pub(super) fn mptcp_holds(&self, token: u32, conn: ConnId) -> bool {
+        self.mptcp
+            .in_use
+            .get(&token)
+            .is_some_and(|t| t.conn == conn)
     }
 
     /// RFC 9293 §3.10.7.1 reset of a refused join, with MP_TCPRST
@@ -746,7 +767,7 @@ pub(super) fn schedule_across<D: Device>(
     }
 }
 
-fn budgeted<D: Device>(
+pub(super) fn budgeted<D: Device>(
     budget: &mut Option<usize>,
     iface: &mut super::Iface<D>,
 ) -> Option<D::Frame> {
@@ -785,12 +806,35 @@ impl<D: Device> Stack<D> {
 pub(super) const MAX_ROUNDS: usize = 256;
 
 /// A joined subflow's mapped data and DATA_FIN, for its connection.
-pub(super) type Joined<F> = (crate::tcp::MappedQueue<F>, Option<crate::mptcp::RxDsn>);
+pub type Joined<F> = (crate::tcp::MappedQueue<F>, Option<crate::mptcp::RxDsn>);
 
 /// What a connection tells a joined subflow after taking its data.
-pub(super) struct MetaReply<F> {
+pub struct MetaReply<F> {
     ok: bool,
     ack: bool,
     level: Option<crate::tcp::DataLevelView>,
     queue: Option<crate::tcp::MappedQueue<F>>,
+}
+
+impl<F> MetaReply<F> {
+    /// The connection is gone: the subflow is reset.
+    pub(super) fn reset() -> Self {
+        MetaReply {
+            ok: false,
+            ack: false,
+            level: None,
+            queue: None,
+        }
+    }
+}
+
+/// Where the connection of a new joined subflow lives.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum JoinOf {
+    /// In this stack.
+    Here,
+    /// In this stack of the worker (`mptcp_foreign`).
+    Stack(usize),
+    /// In another worker (`mptcp_remote`).
+    Worker(RemoteOf),
 }

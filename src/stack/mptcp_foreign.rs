@@ -7,10 +7,9 @@
 //! is created in B (its packets arrive and leave there) and belongs to
 //! the connection in A; its mapped frames move to A's data level and A's
 //! DATA_ACK and window come back, in the same thread, without locks or
-//! copies. Stacks of different workers do not meet here: a join arriving
-//! on another worker's queue than its connection's is handed to the
-//! token's worker by the runtime (`runtime::tokens`) before any stack
-//! sees it, and runs there.
+//! copies. Stacks of different workers do not meet here: a join whose
+//! token another worker holds is run where it arrived, exchanging
+//! messages with that worker (`mptcp_remote`).
 
 use super::{ConnId, Stack};
 use crate::io::Device;
@@ -37,11 +36,29 @@ type Released = (
 /// A join SYN whose token this stack does not hold.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PendingJoin {
-    now: Instant,
-    tuple: FourTuple,
-    seg: TcpRepr,
-    port: u16,
-    token: u32,
+    pub(super) now: Instant,
+    pub(super) tuple: FourTuple,
+    pub(super) seg: TcpRepr,
+    pub(super) port: u16,
+    pub(super) token: u32,
+}
+
+impl PendingJoin {
+    pub(super) fn new(
+        now: Instant,
+        tuple: FourTuple,
+        seg: &TcpRepr,
+        port: u16,
+        token: u32,
+    ) -> Self {
+        PendingJoin {
+            now,
+            tuple,
+            seg: *seg,
+            port,
+            token,
+        }
+    }
 }
 
 /// This stack's exchanges with the worker's other stacks.
@@ -83,13 +100,8 @@ impl Foreign {
         if self.index.is_none() || self.pending.len() >= MAX_PENDING {
             return false;
         }
-        self.pending.push_back(PendingJoin {
-            now,
-            tuple,
-            seg: *seg,
-            port,
-            token,
-        });
+        self.pending
+            .push_back(PendingJoin::new(now, tuple, seg, port, token));
         true
     }
 
@@ -125,7 +137,7 @@ impl<D: Device> Stack<D> {
 }
 
 /// `stacks[a]` and `stacks[b]` at once (`a != b`).
-fn pair<T>(v: &mut [T], a: usize, b: usize) -> Option<(&mut T, &mut T)> {
+pub(super) fn pair<T>(v: &mut [T], a: usize, b: usize) -> Option<(&mut T, &mut T)> {
     if a == b || a >= v.len() || b >= v.len() {
         return None;
     }
@@ -157,10 +169,14 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                 (Some((j, t)), Some(syn)) => {
                     let here = stacks[i].borrow_mut();
                     let meta = t.conn;
-                    if here.mptcp_accept_join(p.now, p.tuple, &p.seg, p.port, &syn, t, Some(j)) {
+                    let of = super::mptcp::JoinOf::Stack(j);
+                    let id = here.mptcp_accept_join(p.now, p.tuple, &p.seg, p.port, &syn, t, of);
+                    if id.is_some() {
                         stacks[j].borrow_mut().mptcp_count_join(meta, p.token, true);
                     }
                 }
+                // Another worker may hold it (`mptcp_remote`).
+                (None, Some(_)) if stacks[i].borrow_mut().mptcp_remote_ask(p) => {}
                 _ => {
                     let s = stacks[i].borrow_mut();
                     s.iface.counters.mptcp_joins_rejected_token += 1;

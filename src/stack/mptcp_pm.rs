@@ -162,10 +162,11 @@ impl<D: Device> Stack<D> {
         let Some(sig) = e.conn.mptcp_take_signals() else {
             return;
         };
-        match (e.subflow_of, e.foreign_of) {
-            (Some(m), _) => self.mptcp_follow_signals(m, &sig),
-            (None, Some((stack, m))) => self.mptcp.foreign.signals.push((stack, m, sig)),
-            (None, None) => self.mptcp_follow_signals(id, &sig),
+        match (e.subflow_of, e.foreign_of, e.remote_of) {
+            (Some(m), _, _) => self.mptcp_follow_signals(m, &sig),
+            (None, Some((stack, m)), _) => self.mptcp.foreign.signals.push((stack, m, sig)),
+            (None, None, Some(r)) => self.mptcp_remote_signals(r, sig),
+            (None, None, None) => self.mptcp_follow_signals(id, &sig),
         }
     }
 
@@ -197,7 +198,8 @@ impl<D: Device> Stack<D> {
     /// The application aborts connection `id`: if it is an MPTCP
     /// connection, its RST and those of its subflows carry MP_FASTCLOSE
     /// (RFC 8684 §3.5); subflows in the worker's other stacks follow
-    /// through `mptcp_route`.
+    /// through `mptcp_route`, those in other workers by message
+    /// (`mptcp_remote`).
     pub(super) fn mptcp_fastclose(&mut self, id: ConnId) {
         let Some(e) = self.conns.get_mut(id) else {
             return;
@@ -206,13 +208,15 @@ impl<D: Device> Stack<D> {
             return;
         }
         e.conn.abort_with(true);
-        if e.subflow_of.is_some() || e.foreign_of.is_some() {
+        if e.subflow_of.is_some() || e.is_joined() {
             return;
         }
         self.mptcp_close_subflows(None, id, None);
         if self.mptcp.foreign.index().is_some() {
             self.mptcp.pm_work.removals.push((id, None));
         }
+        // Now, while the connection still holds its token.
+        self.mptcp_remote_close(id, super::mptcp_remote::CloseHow::Remove(None));
     }
 
     /// Close the subflows of connection `meta` (here: `owner` None; in
@@ -452,6 +456,9 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
             let owner = (j != i).then_some((i, meta));
             s.borrow_mut().mptcp_close_subflows(owner, meta, addr_id);
         }
+        // And in other workers.
+        let how = super::mptcp_remote::CloseHow::Remove(addr_id);
+        stacks[i].borrow_mut().mptcp_remote_close(meta, how);
     }
     let due = work.due;
     let mut locals = Vec::new();
@@ -474,6 +481,8 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
             let owner = (j != i).then_some((i, meta));
             s.borrow_mut().mptcp_close_local(owner, meta, ip);
         }
+        let how = super::mptcp_remote::CloseHow::Withdrawn(ip);
+        stacks[i].borrow_mut().mptcp_remote_close(meta, how);
         withdraw_first(stacks, i, meta, ip);
     }
     // RFC 8684 §3.4.1: a server announces its other addresses, each

@@ -57,6 +57,8 @@ pub(crate) struct ConnEntry<F: Frame> {
     /// ... or to a connection of another stack of the same worker (its
     /// index in the worker's stacks, and the connection there).
     pub foreign_of: Option<(usize, super::ConnId)>,
+    /// ... or to a connection of another worker (`mptcp_remote`).
+    pub remote_of: Option<super::mptcp_remote::RemoteOf>,
     /// An MPTCP connection we opened, whose path manager has not started
     /// yet (`mptcp_pm`).
     pub pm_wait: bool,
@@ -65,12 +67,18 @@ pub(crate) struct ConnEntry<F: Frame> {
 }
 
 impl<F: Frame> ConnEntry<F> {
+    /// A joined subflow whose connection is in another stack of the
+    /// worker or in another worker.
+    pub(crate) fn is_joined(&self) -> bool {
+        self.foreign_of.is_some() || self.remote_of.is_some()
+    }
+
     /// An MPTCP connection (not a subflow of one) whose other subflows
     /// have not been told to close yet.
     pub(crate) fn mptcp_meta_open(&self) -> bool {
         !self.subflows_closed
             && self.subflow_of.is_none()
-            && self.foreign_of.is_none()
+            && !self.is_joined()
             && self.conn.mptcp().is_some_and(|m| m.is_mptcp())
     }
 
@@ -97,6 +105,7 @@ impl<F: Frame> ConnEntry<F> {
             nud_confirmed: None,
             subflow_of: None,
             foreign_of: None,
+            remote_of: None,
             pm_wait: false,
             subflows_closed: false,
         }

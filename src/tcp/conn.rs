@@ -41,6 +41,7 @@ mod timers;
 mod types;
 
 pub use mptcp_rx::{DataLevelView, MappedQueue};
+pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView};
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 

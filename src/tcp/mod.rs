@@ -28,8 +28,8 @@ pub(crate) mod test_frame {
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{
-    ConnEvents, ConnStats, Connection, DataLevelView, IcmpClass, IcmpNotice, MappedQueue, Payload,
-    SegmentSink, State,
+    Chunk, ConnEvents, ConnStats, Connection, DataLevelView, IcmpClass, IcmpNotice, MappedQueue,
+    Payload, RemoteSlot, RemoteView, SegmentSink, State,
 };
 
 use core::net::SocketAddrV4;

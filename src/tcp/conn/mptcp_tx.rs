@@ -34,6 +34,9 @@ use crate::tcp::{SeqNumber, State};
 use crate::time::Instant;
 use std::collections::VecDeque;
 
+mod remote;
+pub use remote::{Chunk, RemoteSlot, RemoteView};
+
 /// Retransmission timeouts in a row after which a subflow counts as
 /// stalled: the scheduler passes it by and its data goes again on
 /// another one.
@@ -860,6 +863,15 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// A subflow joined this connection in another worker (it is not
+    /// scheduled from here, `stack::mptcp_remote`): RFC 8684 §3.7, no
+    /// infinite mapping once joined.
+    pub fn mptcp_mark_joined(&mut self) {
+        if let Some(m) = self.mp.as_deref_mut() {
+            m.joined = true;
+        }
+    }
+
     /// This subflow's place among its connection's (once it took data).
     pub fn mptcp_tx_slot(&self) -> Option<usize> {
         self.mtx.as_deref().map(|t| t.slot)
@@ -912,33 +924,33 @@ impl<F: Frame> Prefix<'_, F> {
 /// it from `m` (and `prefix`, the first subflow's queue, when `to` is
 /// another). `stats`: the connection's counters, when `to` is not the
 /// connection itself. Returns bytes given.
-fn pull<F: Frame>(
+fn pull<F: Frame, T: Taker<F> + ?Sized>(
     m: &mut MetaTx<F>,
-    to: &mut Connection<F>,
+    to: &mut T,
     prefix: Option<Prefix<'_, F>>,
     mut stats: Option<&mut super::ConnStats>,
     alloc: &mut dyn FnMut() -> Option<F>,
 ) -> usize {
-    let Some(slot) = to.mtx.as_deref().map(|t| t.slot) else {
+    let Some(slot) = to.slot() else {
         return 0;
     };
     if slot >= m.slots.len() {
         return 0;
     }
     if core::mem::take(&mut m.slots[slot].penalty_due) {
-        to.cc.penalise(to.now);
+        to.penalise();
     }
-    let view = to.mptcp_view();
+    let view = to.view();
     m.slots[slot].view = view;
     // After a fallback to TCP the stream goes on in order: no byte again.
-    let fallen = to.mptcp_fell_back_tx();
+    let fallen = to.fell_back();
     if fallen {
         m.reinject.clear();
     }
     if !fallen {
         let st = match stats.as_deref_mut() {
             Some(s) => s,
-            None => &mut to.stats,
+            None => to.stats(),
         };
         if view.usable {
             m.slots[slot].reinjected = false;
@@ -952,14 +964,14 @@ fn pull<F: Frame>(
     // DATA_ACK waits at the first byte it was given: the peer's data level
     // dropped it (out of its window, say). RFC 8684 §3.3.6: send it again,
     // once per DATA_ACK value.
-    let idle = !fallen && to.sndq.len() == 0 && to.snd_una == to.snd_nxt;
+    let idle = !fallen && to.idle();
     let blocking = m.slots[slot].given.front().is_some_and(|r| r.0 <= m.una);
     if idle && blocking && m.slots[slot].stuck_at != Some(m.una) {
         m.slots[slot].stuck_at = Some(m.una);
         m.slots[slot].reinjected = false;
         let st = match stats.as_deref_mut() {
             Some(s) => s,
-            None => &mut to.stats,
+            None => to.stats(),
         };
         m.reinject_slot(slot, st);
     }
@@ -967,17 +979,17 @@ fn pull<F: Frame>(
     // DATA_ACK: no subflow sends beyond that edge.
     // The largest DATA_ACK + window seen (`mptcp_rto`), not the latest
     // DATA_ACK + this subflow's window, which can be older.
-    let seen = to.mtx.as_deref_mut().and_then(|t| t.edge_seen.take());
+    let seen = to.take_edge_seen();
     let edge = if fallen {
         // Plain TCP: the subflow's window is the connection's.
-        m.una.wrapping_add(to.snd_wnd as u64)
+        m.una.wrapping_add(to.snd_wnd() as u64)
     } else {
-        m.level.edge(m.una, m.end(), seen, to.snd_wnd)
+        m.level.edge(m.una, m.end(), seen, to.snd_wnd())
     };
     let redundant = m.sched.kind() == SchedKind::Redundant && !fallen;
     let opportunistic = m.sched.opportunistic() && !fallen;
-    let snd_buf = to.cfg.snd_buf;
-    let now = to.now;
+    let snd_buf = to.snd_buf();
+    let now = to.now();
     let mut given = 0;
     let mut views = [SubflowView::default(); MAX_SLOTS];
     loop {
@@ -1014,11 +1026,11 @@ fn pull<F: Frame>(
             // subflow could send: the data level is held up. At the end
             // of the stream likewise: nothing new will come, and the last
             // bytes are only as fast as the slowest path holding them.
-            let nothing_new = dsn == end && (m.ended || m.dq.len() + to.fill_mss() > snd_buf);
+            let nothing_new = dsn == end && (m.ended || m.dq.len() + to.mss() > snd_buf);
             let blocked = dsn >= edge || nothing_new;
             let st = match stats.as_deref_mut() {
                 Some(s) => s,
-                None => &mut to.stats,
+                None => to.stats(),
             };
             let walk = nothing_new && dsn < edge;
             if let Some((d, l)) = blocked
@@ -1033,7 +1045,7 @@ fn pull<F: Frame>(
         }
         // The view's room is a full segment, or all an idle subflow's
         // window allows (`mptcp_view`).
-        let mss = to.fill_mss();
+        let mss = to.mss();
         let want = (avail as usize).min(v.room).min(mss);
         let below = dsn < m.dq_start;
         let bytes = match (m.dq.locate(SeqNumber(dsn as u32), usize::MAX), &prefix) {
@@ -1062,14 +1074,14 @@ fn pull<F: Frame>(
             }
             break;
         };
-        let k = to.mptcp_take_chunk(bytes, dsn, alloc);
+        let k = to.take_chunk(bytes, dsn, alloc);
         if k == 0 {
             break;
         }
         let k64 = k as u64;
         let st = match stats.as_deref_mut() {
             Some(s) => s,
-            None => &mut to.stats,
+            None => to.stats(),
         };
         st.mptcp_tx_copied_bytes += k64;
         if slot == 0 {
@@ -1110,6 +1122,72 @@ fn pull<F: Frame>(
         m.level.on_given(now, srtt);
     }
     given
+}
+
+/// A subflow the scheduler hands chunks to: one of this worker
+/// ([`Connection`]) or one another worker runs (`mptcp_tx_remote`).
+trait Taker<F> {
+    /// Its place among the connection's subflows.
+    fn slot(&self) -> Option<usize>;
+    /// Halve its window (opportunistic retransmission's penalty).
+    fn penalise(&mut self);
+    fn view(&self) -> SubflowView;
+    fn fell_back(&self) -> bool;
+    /// Everything it was given is sent and acknowledged.
+    fn idle(&self) -> bool;
+    fn take_edge_seen(&mut self) -> Option<(RxDsn, usize)>;
+    fn snd_wnd(&self) -> usize;
+    fn snd_buf(&self) -> usize;
+    fn now(&self) -> Instant;
+    fn mss(&self) -> usize;
+    fn stats(&mut self) -> &mut super::ConnStats;
+    /// Take a copy of `bytes` (DSN `dsn` on): bytes taken.
+    fn take_chunk(&mut self, bytes: &[u8], dsn: u64, alloc: &mut dyn FnMut() -> Option<F>)
+        -> usize;
+}
+
+impl<F: Frame> Taker<F> for Connection<F> {
+    fn slot(&self) -> Option<usize> {
+        self.mtx.as_deref().map(|t| t.slot)
+    }
+    fn penalise(&mut self) {
+        self.cc.penalise(self.now);
+    }
+    fn view(&self) -> SubflowView {
+        self.mptcp_view()
+    }
+    fn fell_back(&self) -> bool {
+        self.mptcp_fell_back_tx()
+    }
+    fn idle(&self) -> bool {
+        self.sndq.len() == 0 && self.snd_una == self.snd_nxt
+    }
+    fn take_edge_seen(&mut self) -> Option<(RxDsn, usize)> {
+        self.mtx.as_deref_mut().and_then(|t| t.edge_seen.take())
+    }
+    fn snd_wnd(&self) -> usize {
+        self.snd_wnd
+    }
+    fn snd_buf(&self) -> usize {
+        self.cfg.snd_buf
+    }
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn mss(&self) -> usize {
+        self.fill_mss()
+    }
+    fn stats(&mut self) -> &mut super::ConnStats {
+        &mut self.stats
+    }
+    fn take_chunk(
+        &mut self,
+        bytes: &[u8],
+        dsn: u64,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> usize {
+        self.mptcp_take_chunk(bytes, dsn, alloc)
+    }
 }
 
 impl<F: Frame> Connection<F> {

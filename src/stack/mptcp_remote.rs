@@ -1,0 +1,847 @@
+//! MPTCP across workers (RFC 8684 §3.2, §3.3; issue 8, stage 2). A
+//! subflow is run by the worker where its packets arrive, its connection
+//! by the worker holding its token; the two stacks exchange messages
+//! ([`RemoteMsg`]) that the runtime carries over bounded lock-free rings,
+//! one per pair of workers, in order.
+//!
+//! The subflow's worker (B) receives a join SYN whose token none of its
+//! stacks holds, but another worker does (the runtime's token directory,
+//! through [`Stack::mptcp_set_remote`]'s `locate`): it asks that worker
+//! (A) for what the join needs (keys, first address, subflow count,
+//! coupled congestion group, the DATA_ACK and window), and A answers.
+//! The subflow then lives in B: its packets are processed there, its
+//! in-order mapped frames go to A's data level (handed over, not copied:
+//! both workers' stacks of an interface share its UMEM), and A's DATA_ACK
+//! and window come back with the emptied queue. A tells B when the
+//! subflow must close (the DATA_FIN acknowledged, a REMOVE_ADDR, our
+//! address withdrawn, MP_FASTCLOSE); B tells A when it joined or went,
+//! and the path-management signals it received.
+//!
+//! Our data goes the other way: A's scheduler has a slot for the
+//! subflow, B publishes what it can take (`View`, once per worker pass
+//! when it changed, with the peer's DATA_ACK it saw), and A hands it
+//! the chunks granted in frames of its interface (`Chunks`, see
+//! `tcp::conn::mptcp_tx::remote`). So such a subflow carries the
+//! connection on when A's own subflows die (RFC 8684 §3.3.6): our
+//! DATA_FIN rides its FIN (`Close`), the peer's comes in its data.
+
+use super::mptcp::{JoinTarget, Joined, MetaReply};
+use super::mptcp_foreign::PendingJoin;
+use super::{ConnId, Stack};
+use crate::io::Device;
+use crate::mptcp::join::JoinSyn;
+use crate::mptcp::pm::Signals;
+use crate::mptcp::RxDsn;
+use crate::tcp::{Chunk, RemoteSlot, RemoteView};
+use crate::time::Instant;
+use core::net::Ipv4Addr;
+use std::borrow::BorrowMut;
+
+/// Joins waiting for another worker's answer, at most (beyond: refused
+/// as an unknown token; the peer retries).
+const MAX_ASKS: usize = 64;
+
+/// A connection in another worker's stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetaRef {
+    /// Its stack's index among the worker's (one per interface).
+    pub stack: usize,
+    pub conn: ConnId,
+    /// Its token (a `ConnId` alone could name a later connection).
+    pub token: u32,
+}
+
+/// A subflow in another worker's stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubRef {
+    pub stack: usize,
+    pub conn: ConnId,
+}
+
+/// What the token's worker answers a join with.
+#[derive(Debug)]
+pub struct JoinAnswer {
+    pub target: JoinTarget,
+    pub stack: usize,
+    /// The connection's DATA_ACK and window (RFC 8684 §3.3.4), for the
+    /// subflow's fourth ACK.
+    pub level: Option<crate::tcp::DataLevelView>,
+}
+
+/// Why the connection tells a subflow to close.
+#[derive(Debug, Clone, Copy)]
+pub enum CloseHow {
+    /// RFC 8684 §3.3.3: the connection ended (its DATA_FIN at this DSN
+    /// when the first subflow is gone).
+    DataFin(Option<u64>),
+    /// §3.4.2: the peer withdrew this Address ID (`None`: all, with
+    /// MP_FASTCLOSE, §3.5).
+    Remove(Option<u8>),
+    /// §3.4.2: our address was withdrawn.
+    Withdrawn(Ipv4Addr),
+}
+
+/// A message between the stacks of two workers (B: the subflow's, A: the
+/// connection's).
+pub enum RemoteMsg<F> {
+    /// B → A: which connection holds `token`? (`tag` names the waiting
+    /// join in B's stack `stack`.)
+    JoinAsk { token: u32, stack: usize, tag: u32 },
+    /// A → B: the answer; `None`: no established MPTCP connection holds it.
+    JoinInfo {
+        stack: usize,
+        tag: u32,
+        answer: Option<Box<JoinAnswer>>,
+    },
+    /// B → A: subflow `sub` joined the connection (`up`) or went (with
+    /// the last DATA_ACK it saw and did not pass on).
+    Joined {
+        to: MetaRef,
+        sub: SubRef,
+        up: bool,
+        ack: Option<RxDsn>,
+    },
+    /// B → A: the subflow's in-order mapped data and DATA_FIN.
+    Data {
+        to: MetaRef,
+        sub: SubRef,
+        items: Joined<F>,
+    },
+    /// A → B: the emptied queue, DATA_ACK and window, an ACK due, or a
+    /// reset (an invalid mapping, or the connection is gone).
+    Reply {
+        sub: SubRef,
+        of: MetaRef,
+        reply: MetaReply<F>,
+    },
+    /// B → A: path-management signals received on the subflow.
+    Signals { to: MetaRef, sig: Signals },
+    /// B → A: what the subflow can take now, and the DATA_ACK it saw.
+    View {
+        to: MetaRef,
+        sub: SubRef,
+        v: RemoteView,
+    },
+    /// A → B: our data for the subflow (the first, maybe empty, also
+    /// tells it that it sends for the connection, `csum`: with DSS
+    /// checksums).
+    Chunks {
+        sub: SubRef,
+        of: MetaRef,
+        csum: bool,
+        items: Vec<Chunk<F>>,
+    },
+    /// A → B: close the subflow.
+    Close {
+        sub: SubRef,
+        of: MetaRef,
+        how: CloseHow,
+    },
+}
+
+/// A joined subflow's link to its connection in another worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteOf {
+    pub worker: usize,
+    pub meta: MetaRef,
+    /// Its data is on the way to the connection: the next goes once the
+    /// reply is back (one message in flight per subflow).
+    pub busy: bool,
+}
+
+/// This stack's exchanges with other workers.
+pub(super) struct Remote<F> {
+    /// This worker, and this stack's index among its stacks.
+    me: usize,
+    stack: usize,
+    /// The worker holding a token, if any (the token directory).
+    locate: Box<dyn Fn(u32) -> Option<usize>>,
+    /// Messages to send: (worker, message).
+    out: Vec<(usize, RemoteMsg<F>)>,
+    /// Joins waiting for an answer: (tag, the join).
+    asks: Vec<(u32, PendingJoin)>,
+    next_tag: u32,
+    /// Subflows in other workers of connections here.
+    subs: Vec<Sub>,
+    /// Subflows here of connections in other workers, and the view each
+    /// published last.
+    mine: Vec<(ConnId, RemoteView)>,
+}
+
+/// A subflow in another worker of a connection here.
+struct Sub {
+    meta: ConnId,
+    worker: usize,
+    sub: SubRef,
+    /// Its slot in the connection's scheduler (none: it does not
+    /// schedule, or no room).
+    rs: Option<RemoteSlot>,
+}
+
+impl<D: Device> Stack<D> {
+    /// This stack is `stack` of worker `me` among several: joins for
+    /// tokens another worker holds (`locate(token)`) are run here, with
+    /// that worker (see the module's doc).
+    pub fn mptcp_set_remote(
+        &mut self,
+        me: usize,
+        stack: usize,
+        locate: Box<dyn Fn(u32) -> Option<usize>>,
+    ) {
+        self.remote = Some(Box::new(Remote {
+            me,
+            stack,
+            locate,
+            out: Vec::new(),
+            asks: Vec::new(),
+            next_tag: 0,
+            subs: Vec::new(),
+            mine: Vec::new(),
+        }));
+    }
+
+    /// The messages for other workers since the last call: `f(worker,
+    /// message)`, in order. What this stack's subflows of connections
+    /// elsewhere can take now goes with them, when it changed.
+    pub fn mptcp_remote_drain(&mut self, mut f: impl FnMut(usize, RemoteMsg<D::Frame>)) {
+        self.mptcp_remote_publish();
+        if let Some(r) = self.remote.as_deref_mut() {
+            for (w, m) in r.out.drain(..) {
+                f(w, m);
+            }
+        }
+    }
+
+    fn remote_send(&mut self, worker: usize, msg: RemoteMsg<D::Frame>) {
+        if let Some(r) = self.remote.as_deref_mut() {
+            r.out.push((worker, msg));
+        }
+    }
+
+    /// A join SYN whose token no stack of this worker holds: ask the
+    /// worker holding it. False when none does (refuse it).
+    pub(super) fn mptcp_remote_ask(&mut self, p: PendingJoin) -> bool {
+        let Some(r) = self.remote.as_deref_mut() else {
+            return false;
+        };
+        let Some(w) = (r.locate)(p.token).filter(|&w| w != r.me) else {
+            return false;
+        };
+        if r.asks.iter().any(|a| a.1.tuple == p.tuple) {
+            // The peer's SYN again: the answer is on its way.
+            return true;
+        }
+        if r.asks.len() >= MAX_ASKS {
+            return false;
+        }
+        let tag = r.next_tag;
+        r.next_tag = r.next_tag.wrapping_add(1);
+        r.asks.push((tag, p));
+        let stack = r.stack;
+        r.out.push((
+            w,
+            RemoteMsg::JoinAsk {
+                token: p.token,
+                stack,
+                tag,
+            },
+        ));
+        true
+    }
+
+    /// After input on subflow `id` of a connection in another worker: its
+    /// mapped data, if any, goes there (RFC 8684 §3.3), one message at a
+    /// time.
+    pub(super) fn mptcp_remote_forward(&mut self, id: ConnId) {
+        let Some(stack) = self.remote.as_deref().map(|r| r.stack) else {
+            return;
+        };
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(ro) = e.remote_of.filter(|r| !r.busy) else {
+            return;
+        };
+        let Some(items) = e.conn.mptcp_take_joined() else {
+            return;
+        };
+        if let Some(r) = e.remote_of.as_mut() {
+            r.busy = true;
+        }
+        let bytes: usize = items.0.iter().map(|(_, p)| p.len()).sum();
+        self.iface.counters.mptcp_remote_bytes += bytes as u64;
+        let sub = SubRef { stack, conn: id };
+        self.remote_send(
+            ro.worker,
+            RemoteMsg::Data {
+                to: ro.meta,
+                sub,
+                items,
+            },
+        );
+    }
+
+    /// Subflow `id`, of a connection in another worker, is gone (`ack`:
+    /// the last DATA_ACK it saw, not passed on yet).
+    pub(super) fn mptcp_remote_released(&mut self, id: ConnId, ro: RemoteOf, ack: Option<RxDsn>) {
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        r.mine.retain(|m| m.0 != id);
+        let sub = SubRef {
+            stack: r.stack,
+            conn: id,
+        };
+        let to = ro.meta;
+        r.out.push((
+            ro.worker,
+            RemoteMsg::Joined {
+                to,
+                sub,
+                up: false,
+                ack,
+            },
+        ));
+    }
+
+    /// Each subflow here of a connection in another worker tells it what
+    /// it can take, when that changed or it saw a DATA_ACK (RFC 8684
+    /// §3.3.2: the DATA_ACK may come on any subflow).
+    fn mptcp_remote_publish(&mut self) {
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        let stack = r.stack;
+        for (id, last) in r.mine.iter_mut() {
+            let Some(e) = self.conns.get_mut(*id) else {
+                continue;
+            };
+            let Some(ro) = e.remote_of else { continue };
+            let Some(v) = e.conn.mptcp_remote_view_out() else {
+                continue;
+            };
+            let news = v.data_ack.is_some() || v.edge_seen.is_some();
+            let shape = RemoteView {
+                data_ack: None,
+                edge_seen: None,
+                ..v
+            };
+            if !news && shape == *last {
+                continue;
+            }
+            *last = shape;
+            let sub = SubRef { stack, conn: *id };
+            r.out.push((
+                ro.worker,
+                RemoteMsg::View {
+                    to: ro.meta,
+                    sub,
+                    v,
+                },
+            ));
+        }
+    }
+
+    /// Signals subflow `id` received, for its connection in another
+    /// worker.
+    pub(super) fn mptcp_remote_signals(&mut self, ro: RemoteOf, sig: Signals) {
+        self.remote_send(ro.worker, RemoteMsg::Signals { to: ro.meta, sig });
+    }
+
+    /// Connection `meta` here tells its subflows in other workers to close.
+    pub(super) fn mptcp_remote_close(&mut self, meta: ConnId, how: CloseHow) {
+        let Some(token) = self.mptcp_token_of(meta) else {
+            return;
+        };
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        let of = MetaRef {
+            stack: r.stack,
+            conn: meta,
+            token,
+        };
+        for s in &r.subs {
+            if s.meta == meta {
+                let sub = s.sub;
+                r.out.push((s.worker, RemoteMsg::Close { sub, of, how }));
+            }
+        }
+    }
+
+    /// Connection `meta` here is gone: forget its subflows elsewhere (told
+    /// to close before, when it ended).
+    pub(super) fn mptcp_remote_forget(&mut self, meta: ConnId) {
+        if let Some(r) = self.remote.as_deref_mut() {
+            r.subs.retain(|s| s.meta != meta);
+        }
+    }
+
+    /// The token connection `meta` holds, if it still holds it.
+    fn mptcp_token_of(&self, meta: ConnId) -> Option<u32> {
+        let t = self.conns.get(meta)?.conn.mptcp()?.local_token()?;
+        self.mptcp_holds(t, meta).then_some(t)
+    }
+
+    /// A message from a worker's subflow for connection `to` here: whether
+    /// `to` still names that connection.
+    fn mptcp_meta_valid(&self, to: &MetaRef) -> bool {
+        self.mptcp_holds(to.token, to.conn)
+    }
+
+    /// Subflow `sub` here, if it is one of connection `of` in `worker`.
+    fn mptcp_remote_sub(&self, worker: usize, sub: &SubRef, of: &MetaRef) -> bool {
+        self.conns
+            .get(sub.conn)
+            .and_then(|e| e.remote_of)
+            .is_some_and(|r| r.worker == worker && r.meta.conn == of.conn)
+    }
+
+    fn mptcp_join_info(&mut self, now: Instant, from: usize, tag: u32, a: Option<Box<JoinAnswer>>) {
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        let Some(i) = r.asks.iter().position(|x| x.0 == tag) else {
+            return;
+        };
+        let (_, p) = r.asks.swap_remove(i);
+        let stack = r.stack;
+        let syn = JoinSyn::find(p.seg.options.mptcp.as_slice());
+        let (Some(a), Some(syn)) = (a, syn) else {
+            self.iface.counters.mptcp_joins_rejected_token += 1;
+            self.send_join_reset(now, &p.tuple, &p.seg);
+            return;
+        };
+        let JoinAnswer {
+            target,
+            stack: meta_stack,
+            level,
+        } = *a;
+        let meta = MetaRef {
+            stack: meta_stack,
+            conn: target.conn,
+            token: p.token,
+        };
+        let ro = RemoteOf {
+            worker: from,
+            meta,
+            busy: false,
+        };
+        let of = super::mptcp::JoinOf::Worker(ro);
+        let Some(id) = self.mptcp_accept_join(now, p.tuple, &p.seg, p.port, &syn, target, of)
+        else {
+            return;
+        };
+        if let (Some(v), Some(e)) = (level, self.conns.get_mut(id)) {
+            e.conn.mptcp_set_data_level(v);
+        }
+        self.iface.counters.mptcp_remote_subflows += 1;
+        if let Some(r) = self.remote.as_deref_mut() {
+            r.mine.push((id, RemoteView::default()));
+        }
+        let sub = SubRef { stack, conn: id };
+        self.remote_send(
+            from,
+            RemoteMsg::Joined {
+                to: meta,
+                sub,
+                up: true,
+                ack: None,
+            },
+        );
+    }
+
+    /// A subflow in worker `from` joined connection `to.conn` here, or
+    /// went (`ack`: the last DATA_ACK it saw).
+    fn mptcp_remote_joined(
+        &mut self,
+        from: usize,
+        to: MetaRef,
+        sub: SubRef,
+        up: bool,
+        ack: Option<RxDsn>,
+    ) {
+        if !self.mptcp_meta_valid(&to) {
+            if up {
+                // The connection went meanwhile: so does the subflow.
+                let how = CloseHow::Remove(None);
+                self.remote_send(from, RemoteMsg::Close { sub, of: to, how });
+            }
+            return;
+        }
+        self.mptcp_count_join(to.conn, to.token, up);
+        if !up {
+            let Some(r) = self.remote.as_deref_mut() else {
+                return;
+            };
+            let Some(i) = r.subs.iter().position(|s| s.worker == from && s.sub == sub) else {
+                return;
+            };
+            let gone = r.subs.swap_remove(i);
+            if let Some(e) = self.conns.get_mut(to.conn) {
+                if let Some(a) = ack {
+                    e.conn.mptcp_note_data_ack(a);
+                }
+                // RFC 8684 §3.3.6: what it was given goes on the others
+                // (with none left, the connection is reset).
+                if let Some(rs) = gone.rs {
+                    e.conn.mptcp_slot_gone(rs.slot);
+                }
+            }
+            self.mark_dirty(to.conn);
+            return;
+        }
+        let Some(e) = self.conns.get_mut(to.conn) else {
+            return;
+        };
+        // RFC 8684 §3.7: no fallback to TCP once joined; and the
+        // scheduler gets a slot for it.
+        e.conn.mptcp_mark_joined();
+        let reg = e.conn.mptcp_register_remote();
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        r.subs.push(Sub {
+            meta: to.conn,
+            worker: from,
+            sub,
+            rs: reg.map(|(slot, _)| RemoteSlot {
+                slot,
+                ..RemoteSlot::default()
+            }),
+        });
+        if let Some((_, csum)) = reg {
+            let items = Vec::new();
+            let (of, w) = (to, from);
+            r.out.push((
+                w,
+                RemoteMsg::Chunks {
+                    sub,
+                    of,
+                    csum,
+                    items,
+                },
+            ));
+        }
+    }
+
+    /// What subflow `sub` in worker `from` can take now, for connection
+    /// `to.conn` here.
+    fn mptcp_remote_view(&mut self, from: usize, to: MetaRef, sub: SubRef, v: RemoteView) {
+        if !self.mptcp_meta_valid(&to) {
+            return;
+        }
+        let Some(r) = self.remote.as_deref_mut() else {
+            return;
+        };
+        let Some(rs) = r
+            .subs
+            .iter_mut()
+            .find(|s| s.worker == from && s.sub == sub)
+            .and_then(|s| s.rs.as_mut())
+        else {
+            return;
+        };
+        let Some(e) = self.conns.get_mut(to.conn) else {
+            return;
+        };
+        if e.conn.mptcp_remote_view(rs, v) {
+            // The DATA_ACK moved: the connection may send more, or its
+            // DATA_FIN.
+            self.mark_dirty(to.conn);
+        }
+    }
+
+    /// Our data from the connection in worker `from` for subflow `sub`
+    /// here: it sends it.
+    fn mptcp_remote_chunks(
+        &mut self,
+        from: usize,
+        sub: SubRef,
+        of: MetaRef,
+        csum: bool,
+        items: Vec<Chunk<D::Frame>>,
+    ) {
+        if !self.mptcp_remote_sub(from, &sub, &of) {
+            return;
+        }
+        let Some(e) = self.conns.get_mut(sub.conn) else {
+            return;
+        };
+        e.conn.mptcp_remote_tx_setup(csum);
+        let mut n = 0u64;
+        for c in items {
+            let len = c.len as u64;
+            if e.conn.mptcp_push_chunk(c) {
+                n += len;
+            }
+        }
+        if n > 0 {
+            self.iface.counters.mptcp_remote_tx_bytes += n;
+            self.mark_dirty(sub.conn);
+        }
+    }
+
+    /// Data from a subflow in worker `from` for connection `to.conn` here.
+    fn mptcp_remote_data(
+        &mut self,
+        from: usize,
+        to: MetaRef,
+        sub: SubRef,
+        items: Joined<D::Frame>,
+    ) {
+        let reply = if self.mptcp_meta_valid(&to) {
+            self.mptcp_meta_data(to.conn, Some(items))
+        } else {
+            // The connection is gone: the subflow is reset.
+            MetaReply::reset()
+        };
+        self.remote_send(from, RemoteMsg::Reply { sub, of: to, reply });
+    }
+
+    /// The connection's reply to subflow `sub` here.
+    fn mptcp_remote_reply(
+        &mut self,
+        from: usize,
+        sub: SubRef,
+        of: MetaRef,
+        r: MetaReply<D::Frame>,
+    ) {
+        if !self.mptcp_remote_sub(from, &sub, &of) {
+            return;
+        }
+        if let Some(ro) = self
+            .conns
+            .get_mut(sub.conn)
+            .and_then(|e| e.remote_of.as_mut())
+        {
+            ro.busy = false;
+        }
+        self.mptcp_subflow_reply(sub.conn, r);
+        // What arrived meanwhile goes now.
+        self.mptcp_remote_forward(sub.conn);
+    }
+
+    /// The connection tells subflow `sub` here to close.
+    fn mptcp_remote_closing(&mut self, from: usize, sub: SubRef, of: MetaRef, how: CloseHow) {
+        if !self.mptcp_remote_sub(from, &sub, &of) {
+            return;
+        }
+        let id = sub.conn;
+        match how {
+            CloseHow::DataFin(d) => self.close_subflow(id, d),
+            CloseHow::Remove(addr_id) => {
+                let matches = self
+                    .conns
+                    .get(id)
+                    .and_then(|e| e.conn.mptcp_join())
+                    .is_some_and(|j| addr_id.is_none_or(|a| j.remote_addr_id == a));
+                if !matches {
+                    return;
+                }
+                match addr_id {
+                    Some(_) => self.iface.counters.mptcp_subflows_removed += 1,
+                    None => self.mptcp_fastclose(id),
+                }
+                self.abort_conn(id);
+            }
+            CloseHow::Withdrawn(ip) => {
+                if self
+                    .conns
+                    .get(id)
+                    .is_some_and(|e| *e.tuple.local.ip() == ip)
+                {
+                    self.iface.counters.mptcp_subflows_withdrawn += 1;
+                    self.abort_conn(id);
+                }
+            }
+        }
+    }
+}
+
+/// A message from worker `from` for this worker's `stacks` (`stacks[i]`:
+/// the stack given index `i` with [`Stack::mptcp_set_remote`]).
+pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
+    stacks: &mut [S],
+    now: Instant,
+    from: usize,
+    msg: RemoteMsg<D::Frame>,
+) {
+    match msg {
+        RemoteMsg::JoinAsk { token, stack, tag } => {
+            // The stack holding the token answers (any stack if none does).
+            let found = (0..stacks.len()).find_map(|j| {
+                let s = stacks[j].borrow_mut();
+                let t = s.mptcp_join_target(token)?;
+                let level = s.conns.get_mut(t.conn)?.conn.mptcp_data_level();
+                Some(Box::new(JoinAnswer {
+                    target: t,
+                    stack: j,
+                    level,
+                }))
+            });
+            let j = found.as_ref().map_or(0, |a| a.stack);
+            if let Some(s) = stacks.get_mut(j) {
+                let answer = found;
+                s.borrow_mut()
+                    .remote_send(from, RemoteMsg::JoinInfo { stack, tag, answer });
+            }
+        }
+        RemoteMsg::JoinInfo { stack, tag, answer } => {
+            if let Some(s) = stacks.get_mut(stack) {
+                s.borrow_mut().mptcp_join_info(now, from, tag, answer);
+            }
+        }
+        RemoteMsg::Joined { to, sub, up, ack } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                s.borrow_mut().mptcp_remote_joined(from, to, sub, up, ack);
+            }
+        }
+        RemoteMsg::View { to, sub, v } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                s.borrow_mut().mptcp_remote_view(from, to, sub, v);
+            }
+        }
+        RemoteMsg::Chunks {
+            sub,
+            of,
+            csum,
+            items,
+        } => {
+            if let Some(s) = stacks.get_mut(sub.stack) {
+                s.borrow_mut()
+                    .mptcp_remote_chunks(from, sub, of, csum, items);
+            }
+        }
+        RemoteMsg::Data { to, sub, items } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                s.borrow_mut().mptcp_remote_data(from, to, sub, items);
+            }
+        }
+        RemoteMsg::Reply { sub, of, reply } => {
+            if let Some(s) = stacks.get_mut(sub.stack) {
+                s.borrow_mut().mptcp_remote_reply(from, sub, of, reply);
+            }
+        }
+        RemoteMsg::Signals { to, sig } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                let s = s.borrow_mut();
+                if s.mptcp_meta_valid(&to) {
+                    s.mptcp_follow_signals(to.conn, &sig);
+                }
+            }
+        }
+        RemoteMsg::Close { sub, of, how } => {
+            if let Some(s) = stacks.get_mut(sub.stack) {
+                s.borrow_mut().mptcp_remote_closing(from, sub, of, how);
+            }
+        }
+    }
+}
+
+/// Our data for this worker's connections' subflows in other workers
+/// (RFC 8684 §3.3.8): each such subflow takes what the scheduler grants
+/// it, copied into frames of its interface's stack here (the workers of
+/// an interface share its UMEM), sent to its worker as one message.
+/// Returns bytes given. Run by the worker once per pass.
+pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) -> usize {
+    let mut given = 0;
+    for i in 0..stacks.len() {
+        let n = stacks[i]
+            .borrow()
+            .remote
+            .as_deref()
+            .map_or(0, |r| r.subs.len());
+        for k in 0..n {
+            let Some((j, meta)) = stacks[i]
+                .borrow()
+                .remote
+                .as_deref()
+                .and_then(|r| r.subs.get(k))
+                .filter(|s| s.rs.is_some())
+                .map(|s| (s.sub.stack, s.meta))
+            else {
+                continue;
+            };
+            let pending = stacks[i]
+                .borrow()
+                .conns
+                .get(meta)
+                .is_some_and(|m| m.conn.mptcp_tx_pending());
+            if !pending || j >= stacks.len() {
+                continue;
+            }
+            let mut out = Vec::new();
+            if j == i {
+                let s = stacks[i].borrow_mut();
+                let mut budget = s.data_frame_budget();
+                let Stack {
+                    conns,
+                    iface,
+                    remote,
+                    ..
+                } = s;
+                given += remote_pull(conns, remote, k, &mut out, &mut || {
+                    super::mptcp::budgeted(&mut budget, iface)
+                });
+            } else if let Some((here, there)) = super::mptcp_foreign::pair(stacks, i, j) {
+                let (here, there) = (here.borrow_mut(), there.borrow_mut());
+                let mut budget = there.data_frame_budget();
+                let iface = &mut there.iface;
+                given += remote_pull(&mut here.conns, &mut here.remote, k, &mut out, &mut || {
+                    super::mptcp::budgeted(&mut budget, iface)
+                });
+            }
+            if out.is_empty() {
+                continue;
+            }
+            let s = stacks[i].borrow_mut();
+            // The scheduler may have held the connection's other subflows
+            // back for this one: they take what is left at its next pass.
+            s.mark_dirty(meta);
+            let Some(r) = s.remote.as_deref_mut() else {
+                continue;
+            };
+            let Some(sub) = r.subs.get(k) else { continue };
+            let Some(token) = s
+                .conns
+                .get(meta)
+                .and_then(|e| e.conn.mptcp()?.local_token())
+            else {
+                continue;
+            };
+            let of = MetaRef {
+                stack: r.stack,
+                conn: meta,
+                token,
+            };
+            // The registration's (first) message set the checksum mode.
+            let msg = RemoteMsg::Chunks {
+                sub: sub.sub,
+                of,
+                csum: false,
+                items: out,
+            };
+            r.out.push((sub.worker, msg));
+        }
+    }
+    given
+}
+
+/// Subflow `subs[k]` of `remote` takes its chunks from its connection in
+/// `conns` into `out`.
+fn remote_pull<F: crate::io::Frame>(
+    conns: &mut super::tcp_table::ConnTable<F>,
+    remote: &mut Option<Box<Remote<F>>>,
+    k: usize,
+    out: &mut Vec<Chunk<F>>,
+    alloc: &mut dyn FnMut() -> Option<F>,
+) -> usize {
+    let Some(s) = remote.as_deref_mut().and_then(|r| r.subs.get_mut(k)) else {
+        return 0;
+    };
+    let (Some(rs), Some(e)) = (s.rs.as_mut(), conns.get_mut(s.meta)) else {
+        return 0;
+    };
+    e.conn.mptcp_pull_remote(rs, alloc, out)
+}

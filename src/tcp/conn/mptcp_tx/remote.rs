@@ -1,0 +1,255 @@
+//! Our data on a subflow another worker runs (RFC 8684 §3.3.8; issue 8,
+//! stage 2, `stack::mptcp_remote`).
+//!
+//! The connection's worker (A) holds the scheduler; the subflow's worker
+//! (B) publishes what the subflow can take ([`RemoteView`]: room, RTT,
+//! liveness, and the DATA_ACK it saw), A keeps it in the subflow's slot
+//! ([`RemoteSlot`]) and, when the scheduler grants that slot chunks,
+//! copies them into frames of the subflow's interface (its UMEM, shared
+//! by the workers) that go to B as [`Chunk`]s, each appended as it is to
+//! the subflow's send queue with its mapping. A subflow that goes hands
+//! its data back to the scheduler (§3.3.6), as a local one does.
+
+use super::{pull, MpTx, Slot, Taker, MAX_SLOTS};
+use crate::io::{Frame, HEADROOM};
+use crate::mptcp::sched::SubflowView;
+use crate::mptcp::txmap::TxMaps;
+use crate::mptcp::RxDsn;
+use crate::tcp::conn::{ConnStats, Connection};
+use crate::time::Instant;
+
+/// What a subflow in another worker can take now, and what it saw of the
+/// peer's data level since it last said (RFC 8684 §3.3.2, §3.3.4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoteView {
+    pub view: SubflowView,
+    pub idle: bool,
+    pub snd_wnd: usize,
+    pub mss: usize,
+    pub data_ack: Option<RxDsn>,
+    pub edge_seen: Option<(RxDsn, usize)>,
+}
+
+/// One frame of our data for a subflow in another worker: payload at
+/// `HEADROOM`, `len` bytes from DSN `dsn`.
+pub struct Chunk<F> {
+    pub dsn: u64,
+    pub frame: F,
+    pub len: usize,
+}
+
+/// What the connection knows of a subflow another worker runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemoteSlot {
+    pub slot: usize,
+    pub last: RemoteView,
+}
+
+/// The scheduler's side of a remote subflow during one pull.
+struct RemoteTaker<'a, F> {
+    rs: &'a mut RemoteSlot,
+    stats: &'a mut ConnStats,
+    now: Instant,
+    snd_buf: usize,
+    out: &'a mut Vec<Chunk<F>>,
+}
+
+impl<F: Frame> Taker<F> for RemoteTaker<'_, F> {
+    fn slot(&self) -> Option<usize> {
+        Some(self.rs.slot)
+    }
+    /// Not across workers: the penalty is the subflow's congestion
+    /// window, which its worker owns.
+    fn penalise(&mut self) {}
+    fn view(&self) -> SubflowView {
+        self.rs.last.view
+    }
+    /// A joined subflow never falls back (RFC 8684 §3.7).
+    fn fell_back(&self) -> bool {
+        false
+    }
+    fn idle(&self) -> bool {
+        self.rs.last.idle
+    }
+    fn take_edge_seen(&mut self) -> Option<(RxDsn, usize)> {
+        self.rs.last.edge_seen.take()
+    }
+    fn snd_wnd(&self) -> usize {
+        self.rs.last.snd_wnd
+    }
+    fn snd_buf(&self) -> usize {
+        self.snd_buf
+    }
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn mss(&self) -> usize {
+        self.rs.last.mss.max(1)
+    }
+    fn stats(&mut self) -> &mut ConnStats {
+        self.stats
+    }
+    fn take_chunk(
+        &mut self,
+        bytes: &[u8],
+        dsn: u64,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> usize {
+        let Some(mut frame) = alloc() else {
+            return 0;
+        };
+        let room = frame.buf().len().saturating_sub(HEADROOM);
+        let len = bytes.len().min(room);
+        if len == 0 {
+            return 0;
+        }
+        frame.buf_mut()[HEADROOM..HEADROOM + len].copy_from_slice(&bytes[..len]);
+        // Until the subflow says again, what it was given fills its room.
+        self.rs.last.idle = false;
+        let left = self.rs.last.view.room.saturating_sub(len);
+        self.rs.last.view.room = if left < self.mss() { 0 } else { left };
+        self.out.push(Chunk { dsn, frame, len });
+        len
+    }
+}
+
+impl<F: Frame> Connection<F> {
+    /// A subflow joined this connection in another worker: the scheduler
+    /// gets a slot for it (unusable until it says what it can take).
+    /// Returns the slot and whether DSS checksums are on, or `None` when
+    /// the connection does not schedule (no room for another).
+    pub fn mptcp_register_remote(&mut self) -> Option<(usize, bool)> {
+        self.mptcp_tx_setup();
+        let t = self.mtx.as_deref_mut()?;
+        let csum = t.csum;
+        let m = t.meta.as_deref_mut()?;
+        if m.slots.len() >= MAX_SLOTS {
+            return None;
+        }
+        m.slots.push(Slot {
+            red_nxt: m.una,
+            ..Slot::default()
+        });
+        Some((m.slots.len() - 1, csum))
+    }
+
+    /// What remote subflow `rs` published: its view for the scheduler,
+    /// and the DATA_ACK it saw. Returns whether the DATA_ACK moved.
+    pub fn mptcp_remote_view(&mut self, rs: &mut RemoteSlot, v: RemoteView) -> bool {
+        let acked = v.data_ack.is_some_and(|a| self.mptcp_note_data_ack(a));
+        let edge = v.edge_seen.or(rs.last.edge_seen);
+        rs.last = RemoteView {
+            data_ack: None,
+            edge_seen: edge,
+            ..v
+        };
+        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+            return acked;
+        };
+        let Some(s) = m.slots.get_mut(rs.slot) else {
+            return acked;
+        };
+        if s.gone {
+            return acked;
+        }
+        s.view = v.view;
+        if v.view.usable {
+            s.reinjected = false;
+        } else if !s.given.is_empty() {
+            // RFC 8684 §3.3.6: a stalled subflow's data goes again on
+            // another one.
+            m.reinject_slot(rs.slot, &mut self.stats);
+        }
+        acked
+    }
+
+    /// Remote subflow `rs` takes what the scheduler grants it, as chunks
+    /// in `out` (frames from `alloc`: its interface's). Returns bytes.
+    pub fn mptcp_pull_remote(
+        &mut self,
+        rs: &mut RemoteSlot,
+        alloc: &mut dyn FnMut() -> Option<F>,
+        out: &mut Vec<Chunk<F>>,
+    ) -> usize {
+        if self.mptcp_fell_back_tx() {
+            return 0;
+        }
+        let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
+            return 0;
+        };
+        m.ended = self.fin_queued;
+        let prefix = self.mp.as_deref().map(|s| super::Prefix {
+            q: &self.sndq,
+            base: self.iss + 1,
+            dsn0: s.local_data_start(),
+        });
+        let mut to = RemoteTaker {
+            rs,
+            stats: &mut self.stats,
+            now: self.now,
+            snd_buf: self.cfg.snd_buf,
+            out,
+        };
+        let n = pull(&mut m, &mut to, prefix, None, alloc);
+        if let Some(t) = self.mtx.as_deref_mut() {
+            t.meta = Some(m);
+        }
+        n
+    }
+
+    /// This subflow, run here for a connection in another worker, sends
+    /// what that connection gives it (`csum`: with DSS checksums).
+    pub fn mptcp_remote_tx_setup(&mut self, csum: bool) {
+        if self.mtx.is_some() {
+            return;
+        }
+        self.mtx = Some(Box::new(MpTx {
+            maps: TxMaps::default(),
+            tail_rel: (self.sndq.tail() - (self.iss + 1)) as u64,
+            // Its slot is the connection's business.
+            slot: usize::MAX,
+            csum,
+            peer_data_ack: None,
+            data_fin: None,
+            edge_seen: None,
+            meta: None,
+            link_down: false,
+            prefix_end: None,
+        }));
+    }
+
+    /// Append chunk `c` of the connection's data to this subflow's send
+    /// queue, the frame as it is, mapped (RFC 8684 §3.3.1). False when
+    /// the subflow sends no more (the frame is dropped: the connection
+    /// reinjects it when the subflow goes).
+    pub fn mptcp_push_chunk(&mut self, c: Chunk<F>) -> bool {
+        if !self.may_send_data() || self.fin_queued {
+            return false;
+        }
+        let Some(t) = self.mtx.as_deref_mut() else {
+            return false;
+        };
+        t.maps.push(t.tail_rel, c.dsn, c.len as u64);
+        t.tail_rel += c.len as u64;
+        self.sndq.push_frame(c.frame, HEADROOM, HEADROOM + c.len);
+        true
+    }
+
+    /// What this subflow, run here for a connection in another worker,
+    /// tells it (taking the DATA_ACK and window edge it saw).
+    pub fn mptcp_remote_view_out(&mut self) -> Option<RemoteView> {
+        self.mtx.as_ref()?;
+        let view = self.mptcp_view();
+        let idle = self.sndq.len() == 0 && self.snd_una == self.snd_nxt;
+        let (snd_wnd, mss) = (self.snd_wnd, self.fill_mss());
+        let t = self.mtx.as_deref_mut()?;
+        Some(RemoteView {
+            view,
+            idle,
+            snd_wnd,
+            mss,
+            data_ack: t.peer_data_ack.take(),
+            edge_seen: t.edge_seen.take(),
+        })
+    }
+}
