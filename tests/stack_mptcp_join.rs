@@ -886,16 +886,10 @@ fn our_data(segs: &[(TcpRepr, Vec<u8>)], key: Key, iss: u32) -> Vec<(u64, u32, V
         .collect()
 }
 
-#[test]
-fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
-    // Issue 8, stage 2, the send direction: the connection is on worker 0
-    // (`p.s`), its joined subflow on worker 1 (`s2`). The scheduler on
-    // worker 0 hands that subflow chunks (frames, by message), each sent
-    // there mapped (RFC 8684 §3.3.1); the DATA_ACK it sees comes back and
-    // frees the connection's queue. Then the first subflow is reset: the
-    // connection goes on over worker 1's subflow alone (§3.3.6), and its
-    // DATA_FIN rides that subflow's FIN (§3.3.3).
-    let mut p = Peer::connected(2);
+/// Worker 1's stack beside worker 0's (`p.s`, which holds the
+/// connection and its token): a join for the token arriving on worker 1
+/// runs there, with the keys worker 0 gives it.
+fn second_worker(p: &mut Peer) -> Stack<TestDevice> {
     let token = p.key_b.token();
     let mut cfg2 = config(MAC_A, IP_A);
     cfg2.tcp.mptcp = true;
@@ -907,26 +901,56 @@ fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
     s2.device_mut().take_tx();
     p.s.mptcp_set_remote(0, 0, Box::new(|_| Some(0)));
     s2.mptcp_set_remote(1, 0, Box::new(move |t| (t == token).then_some(0)));
+    s2
+}
+
+/// The peer's MP_JOIN SYN arriving on worker 1 (`second_worker`): the
+/// SYN/ACK worker 1 alone answers (its HMAC checked, RFC 8684 §3.2), and
+/// the peer's third ACK to it, as a frame.
+fn join_on_second_worker(
+    p: &mut Peer,
+    s2: &mut Stack<TestDevice>,
+    now: Instant,
+) -> (TcpRepr, Vec<u8>) {
     let r_a = 0x5151;
     let j = MptcpOption::MpJoin(MpJoin::Syn {
         backup: false,
         addr_id: 2,
-        token,
+        token: p.key_b.token(),
         nonce: r_a,
     });
-    let mut now = p.now + std::time::Duration::from_millis(1);
     let syn = tcp_frame_b_to_a(&seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]), &[]);
-    let [_, b] = workers_rx([&mut p.s, &mut s2], now, 1, Some(&syn));
+    let [a, b] = workers_rx([&mut p.s, s2], now, 1, Some(&syn));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(b.len(), 1, "{b:?}");
     let sa = b[0];
     let r_b = match mp_opts(&sa).as_slice() {
-        [MptcpOption::MpJoin(MpJoin::SynAck { nonce, .. })] => *nonce,
+        [MptcpOption::MpJoin(MpJoin::SynAck { hmac, nonce, .. })] => {
+            assert_eq!(*hmac, join_hmac_64(p.key_b, KEY_A, *nonce, r_a));
+            *nonce
+        }
         o => panic!("SYN/ACK without MP_JOIN: {o:?}"),
     };
     let third = MptcpOption::MpJoin(MpJoin::Ack {
         hmac: join_hmac_160(KEY_A, p.key_b, r_a, r_b),
     });
     let ack = seg(6000, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[third]);
-    let ack = tcp_frame_b_to_a(&ack, &[]);
+    (sa, tcp_frame_b_to_a(&ack, &[]))
+}
+
+#[test]
+fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
+    // Issue 8, stage 2, the send direction: the connection is on worker 0
+    // (`p.s`), its joined subflow on worker 1 (`s2`). The scheduler on
+    // worker 0 hands that subflow chunks (frames, by message), each sent
+    // there mapped (RFC 8684 §3.3.1); the DATA_ACK it sees comes back and
+    // frees the connection's queue. Then the first subflow is reset: the
+    // connection goes on over worker 1's subflow alone (§3.3.6), and its
+    // DATA_FIN rides that subflow's FIN (§3.3.3).
+    let mut p = Peer::connected(2);
+    let mut s2 = second_worker(&mut p);
+    let mut now = p.now + std::time::Duration::from_millis(1);
+    let (sa, ack) = join_on_second_worker(&mut p, &mut s2, now);
     workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
     assert_eq!(s2.counters().mptcp_remote_subflows, 1);
     let iss1 = sa.seq.0;
@@ -1085,47 +1109,10 @@ fn a_join_arriving_on_another_worker_runs_there_and_feeds_the_connection() {
     // reaches the connection on worker 0 as messages, and the
     // connection's Data ACK comes back onto the subflow.
     let mut p = Peer::connected(2);
-    let token = p.key_b.token();
-    let mut cfg2 = config(MAC_A, IP_A);
-    cfg2.tcp.mptcp = true;
-    cfg2.tcp.mptcp_max_subflows = 2;
-    let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
-    s2.listen(80).unwrap();
-    rx(&mut s2, p.now, &arp_request_b_for_a());
-    s2.poll(p.now);
-    s2.device_mut().take_tx();
-    p.s.mptcp_set_remote(0, 0, Box::new(|_| Some(0)));
-    s2.mptcp_set_remote(1, 0, Box::new(move |t| (t == token).then_some(0)));
-    let r_a = 0x5151;
-    let j = MptcpOption::MpJoin(MpJoin::Syn {
-        backup: false,
-        addr_id: 2,
-        token,
-        nonce: r_a,
-    });
+    let mut s2 = second_worker(&mut p);
     let now = p.now + std::time::Duration::from_millis(1);
-    let syn = tcp_frame_b_to_a(&seg(6000, PEER_ISS, 0, TcpFlags::SYN, &[j]), &[]);
-    let [a, b] = workers_rx([&mut p.s, &mut s2], now, 1, Some(&syn));
-    assert!(a.is_empty(), "{a:?}");
-    assert_eq!(b.len(), 1, "{b:?}");
-    let sa = b[0];
-    let r_b = match mp_opts(&sa).as_slice() {
-        [MptcpOption::MpJoin(MpJoin::SynAck { hmac, nonce, .. })] => {
-            assert_eq!(*hmac, join_hmac_64(p.key_b, KEY_A, *nonce, r_a));
-            *nonce
-        }
-        o => panic!("SYN/ACK without MP_JOIN: {o:?}"),
-    };
-    let third = MptcpOption::MpJoin(MpJoin::Ack {
-        hmac: join_hmac_160(KEY_A, p.key_b, r_a, r_b),
-    });
-    let ack = seg(6000, PEER_ISS + 1, sa.seq.0 + 1, TcpFlags::ACK, &[third]);
-    let [_, b] = workers_rx(
-        [&mut p.s, &mut s2],
-        now,
-        1,
-        Some(&tcp_frame_b_to_a(&ack, &[])),
-    );
+    let (sa, ack) = join_on_second_worker(&mut p, &mut s2, now);
+    let [_, b] = workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
     assert_eq!(b.len(), 1, "the fourth ACK: {b:?}");
     // It carries the connection's Data ACK, learnt from worker 0.
     assert_eq!(data_ack(&b[0]), Some(KEY_A.idsn() + 1));
