@@ -91,6 +91,25 @@ pub(crate) struct MpTx<F> {
     pub(super) prefix_end: Option<SeqNumber>,
 }
 
+impl<F> MpTx<F> {
+    /// A subflow's send side: `tail_rel` the subflow offset of its send
+    /// queue's end, `slot` its place in the connection's scheduler.
+    pub(super) fn new(tail_rel: u64, slot: usize, csum: bool) -> MpTx<F> {
+        MpTx {
+            maps: TxMaps::default(),
+            tail_rel,
+            slot,
+            csum,
+            peer_data_ack: None,
+            data_fin: None,
+            edge_seen: None,
+            meta: None,
+            link_down: false,
+            prefix_end: None,
+        }
+    }
+}
+
 /// The connection-level send side (RFC 8684 §3.3.2).
 pub(crate) struct MetaTx<F> {
     /// The application's data, by DSN (low 32 bits as sequence numbers),
@@ -380,14 +399,6 @@ impl<F: Frame> Connection<F> {
         let mut slots = Vec::with_capacity(2);
         slots.push(first);
         self.mtx = Some(Box::new(MpTx {
-            maps: TxMaps::default(),
-            tail_rel: sent as u64,
-            slot: 0,
-            csum: m.checksum,
-            peer_data_ack: None,
-            data_fin: None,
-            edge_seen: None,
-            link_down: false,
             meta: Some(Box::new(MetaTx {
                 dq,
                 dq_start: start,
@@ -402,6 +413,7 @@ impl<F: Frame> Connection<F> {
                 level: DataLevel::default(),
             })),
             prefix_end: (held > 0).then_some(prefix_end),
+            ..MpTx::new(sent as u64, 0, m.checksum)
         }));
     }
 
@@ -834,18 +846,8 @@ impl<F: Frame> Connection<F> {
             red_nxt: m.una,
             ..Slot::default()
         });
-        sub.mtx = Some(Box::new(MpTx {
-            maps: TxMaps::default(),
-            tail_rel: (sub.sndq.tail() - (sub.iss + 1)) as u64,
-            slot: m.slots.len() - 1,
-            csum,
-            peer_data_ack: None,
-            data_fin: None,
-            edge_seen: None,
-            meta: None,
-            link_down: false,
-            prefix_end: None,
-        }));
+        let tail_rel = (sub.sndq.tail() - (sub.iss + 1)) as u64;
+        sub.mtx = Some(Box::new(MpTx::new(tail_rel, m.slots.len() - 1, csum)));
         true
     }
 

@@ -13,7 +13,6 @@
 use super::{pull, MpTx, Slot, Taker, MAX_SLOTS};
 use crate::io::{Frame, HEADROOM};
 use crate::mptcp::sched::SubflowView;
-use crate::mptcp::txmap::TxMaps;
 use crate::mptcp::RxDsn;
 use crate::tcp::conn::{ConnStats, Connection};
 use crate::time::Instant;
@@ -203,19 +202,9 @@ impl<F: Frame> Connection<F> {
         if self.mtx.is_some() {
             return;
         }
-        self.mtx = Some(Box::new(MpTx {
-            maps: TxMaps::default(),
-            tail_rel: (self.sndq.tail() - (self.iss + 1)) as u64,
-            // Its slot is the connection's business.
-            slot: usize::MAX,
-            csum,
-            peer_data_ack: None,
-            data_fin: None,
-            edge_seen: None,
-            meta: None,
-            link_down: false,
-            prefix_end: None,
-        }));
+        let tail_rel = (self.sndq.tail() - (self.iss + 1)) as u64;
+        // Its slot is the connection's business.
+        self.mtx = Some(Box::new(MpTx::new(tail_rel, usize::MAX, csum)));
     }
 
     /// Append chunk `c` of the connection's data to this subflow's send
