@@ -241,23 +241,30 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
         "hand-offs lost: out {handoffs} in {handins}"
     );
     // Flows are owned where they arrive: only strays are handed over. A
-    // bulk flow that Linux re-hashes to another queue after an RTO (this
-    // machine is overcommitted: 4 workers on 2 cores) stays a stray for
-    // the rest of its life, so the bound here is loose; the short
-    // connections of `veth_datapath` show the share under 1 %. (A fixed
-    // hash of the tuple, before, handed over about 3 in 4 packets.)
+    // bulk flow that Linux re-hashes to another queue (its transmit hash
+    // changes on an RTO or on duplicate data: this machine is
+    // overcommitted, 4 workers on 2 cores) stays a stray for the rest of
+    // its life: each re-hash may cost up to one bulk flow's packets on
+    // top of a loose 5 %; the short connections of `veth_datapath` show
+    // the share under 1 %. (A fixed hash of the tuple, before, handed
+    // over about 3 in 4 packets.)
     let rx: u64 = workers
         .iter()
         .map(|w| w["rx_packets"].as_u64().unwrap())
         .sum();
+    let rehashes = ["TcpTimeoutRehash", "TcpDuplicateDataRehash"]
+        .map(|c| kernel_tcp_ext(&h, c))
+        .iter()
+        .sum::<u64>();
     let share = handoffs as f64 / rx as f64;
     eprintln!(
-        "hand-offs: {handoffs} of {rx} packets ({:.3} %)",
+        "hand-offs: {handoffs} of {rx} packets ({:.3} %); Linux re-hashed {rehashes} flows",
         share * 100.0
     );
+    let bound = rx / 20 + rehashes * (rx / 64);
     assert!(
-        share < 0.05,
-        "hand-off share {share:.4}: {handoffs} of {rx}"
+        handoffs < bound,
+        "hand-off share {share:.4}: {handoffs} of {rx}, bound {bound} ({rehashes} re-hashes)"
     );
     let accepted: u64 = workers
         .iter()
@@ -564,4 +571,19 @@ fn echo_on_two_interfaces_with_udp() {
     r.unwrap();
     assert_eq!(code, 0);
     assert_eq!(err.matches("xdp redirected").count(), 2, "{err}");
+}
+
+/// A counter of Linux's `TcpExt` (/proc/net/netstat: a line of names, then
+/// one of values) in the kernel namespace.
+fn kernel_tcp_ext(h: &Harness, name: &str) -> u64 {
+    let out = h.run("k", &["cat", "/proc/net/netstat"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    assert_eq!(rows.len(), 2, "no TcpExt in /proc/net/netstat:\n{text}");
+    rows[0]
+        .split_whitespace()
+        .zip(rows[1].split_whitespace())
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("TcpExt {name} not in /proc/net/netstat"))
 }
