@@ -64,6 +64,21 @@ pub(crate) struct Acked {
     pub largest: usize,
 }
 
+impl Acked {
+    /// Segment `s` is fully acknowledged: count it.
+    #[inline]
+    fn count(&mut self, s: &Sent) {
+        self.segs += 1;
+        self.largest = self.largest.max(s.len() - usize::from(s.fin));
+        self.latest_sent = Some(self.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
+        if s.ever_retrans {
+            self.any_retrans = true;
+        } else if self.rtt_sent_at.is_none() && !self.any_retrans {
+            self.rtt_sent_at = Some(s.sent_at);
+        }
+    }
+}
+
 /// RFC 8985 §6.1: the most recently sent segment known to be delivered.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct Rack {
@@ -319,14 +334,7 @@ impl Scoreboard {
                 if !s.sacked {
                     self.rack_note(&s, now, min_rtt);
                 }
-                r.segs += 1;
-                r.largest = r.largest.max(s.len() - usize::from(s.fin));
-                r.latest_sent = Some(r.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
-                if s.ever_retrans {
-                    r.any_retrans = true;
-                } else if r.rtt_sent_at.is_none() && !r.any_retrans {
-                    r.rtt_sent_at = Some(s.sent_at);
-                }
+                r.count(&s);
             } else {
                 if s.start < ack {
                     self.update(0, |s| s.start = ack);
@@ -389,14 +397,7 @@ impl Scoreboard {
             self.outstanding -= s.len();
             self.segs.pop_front();
             self.rack_note(&s, now, min_rtt);
-            r.segs += 1;
-            r.largest = r.largest.max(s.len() - usize::from(s.fin));
-            r.latest_sent = Some(r.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
-            if s.ever_retrans {
-                r.any_retrans = true;
-            } else if r.rtt_sent_at.is_none() && !r.any_retrans {
-                r.rtt_sent_at = Some(s.sent_at);
-            }
+            r.count(&s);
         }
         for floor in [&mut self.floor_lost, &mut self.floor_rule3] {
             if floor.is_some_and(|x| x < ack) {
