@@ -78,6 +78,7 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_infinite_maps_received,
         mptcp_fastcloses_sent,
         mptcp_first_subflow_ended,
+        mptcp_early_join_refusals,
         mptcp_dead_subflow_drops,
         challenge_acks,
         out_of_window,
@@ -228,9 +229,9 @@ impl<D: Device> Stack<D> {
         if ending && self.conns.get(id).is_some_and(|e| e.mptcp_meta_open()) {
             self.mptcp_end_subflows(id, None);
         }
-        // Its first subflow gone, the connection's DATA_FIN goes on the
-        // FINs of the others (RFC 8684 §3.3.3: on any subflow).
-        if matches!(state, State::FinWait1 | State::LastAck) {
+        // Its first subflow gone or stalled, the connection's DATA_FIN goes
+        // on the FINs of the others (RFC 8684 §3.3.3: on any subflow).
+        if matches!(state, State::FinWait1 | State::Closing | State::LastAck) {
             if let Some(dsn) = self
                 .conns
                 .get_mut(id)
@@ -322,6 +323,17 @@ impl<D: Device> Stack<D> {
         };
 
         if closed && !wait_for_reader {
+            // A join we opened, refused: its connection may be one the
+            // server never saw (`mptcp_join_refused`).
+            let refused =
+                ev.reset && !e.connected && e.conn.mptcp_join().is_some_and(|j| j.is_active());
+            let of = (e.subflow_of, e.foreign_of);
+            if refused {
+                self.mptcp_join_refused(of.0, of.1);
+            }
+            let Some(e) = self.conns.get_mut(id) else {
+                return;
+            };
             if e.visible && !e.detached {
                 self.events.push_back(Event::Closed { id, reason });
                 e.detached = true;
