@@ -154,6 +154,17 @@ fn swarm_reproducers_complete() {
          --rate-mbps 715 --mtu 9000 --cc newreno --no-timestamps --mptcp --mptcp-checksum \
          --scheduler roundrobin --mac-change-ms 277 --path 707,0.076,0 --path-down 2@1724 \
          --time-limit 3600 --seed 10609933745354977218",
+        // `swarm --multipath`, seed 2 run 9597: the client gave all its
+        // data out (written early) before the server's first DATA_ACK;
+        // the data-level timer took only a DATA_ACK that came with a
+        // scheduling pass as the sign that it may fire, none came, and
+        // a mapping the server's subflow took but its data level did not
+        // was never sent again.
+        "--bytes 59661 --conns 2 --bidir --read-pace 819/7 --write-early --reorder-ms 0.59 \
+         --dup 0.03 --corrupt 0.0359 --delay-ms 1.129 --jitter-ms 0.84 --rate-mbps 30 \
+         --mtu 2617 --cc newreno --mptcp --mptcp-checksum --scheduler roundrobin \
+         --rcv-buf 58368 --path 300,3.786,0.0237 --path-down 2@836 --time-limit 3600 \
+         --seed 15839558684641605273",
     ] {
         assert_clean(&sim(line));
     }
