@@ -263,10 +263,6 @@ pub struct StackCounters {
     /// their FIN left) while a joined subflow lived: their connections
     /// went on over the others (RFC 8684 §3.3.6).
     pub mptcp_first_subflow_ended: u64,
-    /// Client connections ended because a join was refused while their
-    /// first subflow, not fully established, stalled (the server never
-    /// got the third ACK: RFC 8684 §3.2).
-    pub mptcp_early_join_refusals: u64,
     /// Segments that arrived on such a dead first subflow (dropped).
     pub mptcp_dead_subflow_drops: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).

@@ -71,30 +71,19 @@ impl<F: Frame> Connection<F> {
             .joins_allowed(self.mptcp_first_stalled_early())
     }
 
-    /// This first subflow stalled (`STALL_RTOS` timeouts in a row) before
-    /// the server's first DSS showed that our third ACK arrived.
+    /// This first subflow stalled (`STALL_RTOS` timeouts in a row, with
+    /// something still unacknowledged) before the server's first DSS
+    /// showed that our third ACK arrived.
     fn mptcp_first_stalled_early(&self) -> bool {
         self.join.is_none()
             && !self.meta_only
+            && matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+            )
+            && self.snd_una < self.snd_nxt
             && self.rtx_count >= super::mptcp_tx::STALL_RTOS
             && self.mp.as_deref().and_then(|m| m.joins_allowed(false)) == Some(false)
-    }
-
-    /// A join we opened was refused (a RST answered its SYN) while this
-    /// first subflow, stalled, has not seen the server's first DSS: the
-    /// server does not know the token (RFC 8684 §3.2: it never got our
-    /// third ACK, or took no join before it), and the only path that
-    /// could carry the third ACK looks dead. The connection ends now,
-    /// reset, instead of retransmitting into that path for minutes.
-    /// Returns whether it ended.
-    pub fn mptcp_early_join_refused(&mut self) -> bool {
-        if !self.mptcp_first_stalled_early() {
-            return false;
-        }
-        self.stats.mptcp_early_join_refusals += 1;
-        self.events.reset = true;
-        self.enter_closed();
-        true
     }
 
     /// Whether the stack should supply a key (`set_mptcp_key`): an active

@@ -258,10 +258,6 @@ pub struct ConnStats {
     /// FIN left) while a joined subflow lived: the connection went on
     /// over the others (RFC 8684 §3.3.6).
     pub mptcp_first_subflow_ended: u64,
-    /// Client connections ended because a join was refused while their
-    /// first subflow, not fully established, stalled
-    /// (`Connection::mptcp_early_join_refused`).
-    pub mptcp_early_join_refusals: u64,
     /// Segments that arrived on such a dead first subflow (dropped).
     pub mptcp_dead_subflow_drops: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
