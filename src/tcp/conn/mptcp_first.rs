@@ -4,23 +4,24 @@
 //! application uses: its handle (the `ConnId`), the data-level receive
 //! queue (`mptcp_rx`), the connection's send queue and scheduler
 //! (`mptcp_tx`), the keys and the DATA_ACK / DATA_FIN state (`Session`).
-//! When that subflow dies — reset by the peer, timed out, or stalled on a
-//! dead path with only its FIN left to send — while a joined subflow
-//! lives, only its *subflow* role ends: it sends nothing more, runs no
+//! When that subflow dies — reset by the peer or timed out — while a
+//! joined subflow lives, only its *subflow* role ends: it sends nothing more, runs no
 //! timer and drops what still arrives on its 4-tuple (`meta_only`); what
 //! it was given goes again on the others, and its TCP state from then on
 //! is the connection's, driven by DATA_FINs and DATA_ACKs instead of
 //! FINs and ACKs. Our DATA_FIN then rides the joined subflows' FINs
 //! ("the DATA_FIN ... MAY be sent on any subflow"), and the connection
 //! closes normally once both DATA_FINs are acknowledged (§3.3.3). When its
-//! last subflow goes too, it is reset.
+//! last subflow goes too, it is reset. Stalled on a dead-looking path with
+//! only its FIN left, it hands the DATA_FIN to the others as well but
+//! stays as the connection's retry path until the data level is done.
 
 use super::mptcp_tx::STALL_RTOS;
 
 /// Retransmission timeouts in a row after which a first subflow with only
-/// its FIN left counts as dead (twice what makes the scheduler pass a
-/// subflow by: a lossy path that still works rarely loses that many in a
-/// row, and the RST answering a late segment tells the peer if it does).
+/// its FIN left looks dead and the DATA_FIN goes on the others too (twice
+/// what makes the scheduler pass a subflow by: a lossy path that still
+/// works rarely loses that many in a row).
 const DEAD_RTOS: u32 = 2 * STALL_RTOS;
 use super::{Connection, State};
 use crate::io::Frame;
