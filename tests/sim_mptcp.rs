@@ -572,3 +572,47 @@ fn first_path_dying_during_the_handshake_fails_promptly() {
     );
     assert!(r.virtual_ms < 60_000.0, "ended at {} ms", r.virtual_ms);
 }
+
+/// The first path dies after the SYN/ACK but before the server's first
+/// DSS showed the client that its third ACK arrived (RFC 8684 §3.1: not
+/// fully established), 27 to 31 ms into seed 14's run, after the server
+/// got the third ACK. Once the first subflow stalls, the client joins on
+/// the live path (RFC 8684 §3.2: it holds the server's key), and the join
+/// carries the transfer to its end. Before, the client retransmitted into
+/// the dead path and timed out at 522 s. (Down at 21 to 25 ms, the third
+/// ACK never reached the server: the join is refused and the client still
+/// waits out its retransmissions.)
+#[test]
+fn first_path_dying_before_full_establishment_joins_on_the_live_path() {
+    for ms in (27..=31).step_by(2) {
+        let mut p = params(14, [true, true], false);
+        p.conns = 1;
+        p.bidir = false;
+        p.bytes = 2 << 20;
+        p.link.rate_bps = Some(10_000_000);
+        p.link.queue_limit = default_queue(p.link.rate_bps, p.link.delay);
+        p.extra_paths = vec![p.link.clone()];
+        p.path_down = Some((0, Duration::from_millis(ms)));
+        let r = run_bulk(&p);
+        let c = &r.connections[0];
+        println!(
+            "down at {ms} ms: {} ({}) at {:.0} ms, path 2 {} bytes",
+            r.outcome, c.outcome, r.virtual_ms, r.paths[1][0].tx_bytes
+        );
+        assert!(
+            r.failure(false).is_none(),
+            "{ms} ms: {:?}",
+            r.failure(false)
+        );
+        assert_eq!(c.outcome, "completed", "{ms} ms");
+        assert!(
+            r.virtual_ms < 60_000.0,
+            "{ms} ms: ended at {} ms",
+            r.virtual_ms
+        );
+        assert!(
+            r.paths[1][0].tx_bytes > 2 << 20,
+            "{ms} ms: path 2 carried it"
+        );
+    }
+}

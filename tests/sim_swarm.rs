@@ -137,6 +137,34 @@ fn swarm_reproducers_complete() {
          --mtu 9000 --no-sack --no-ecn --mptcp --mptcp-checksum --rcv-buf 30720 \
          --keepalive 23 --path 18,0.013,0.0139 --path-down 2@1635 --time-limit 3600 \
          --seed 403146564822806672",
+        // `swarm --multipath`, seed 2 run 562 and seed 3 run 3761: the
+        // server's MAC changes on path 1 as the client's FIN (and
+        // DATA_FIN) is lost there; the first subflow, stalled with only
+        // its FIN left, was ended for path 2, which then died too: the
+        // connection was reset although path 1 was about to work again
+        // (run 562: the server, half-closed, waited for good). The stalled
+        // first subflow now stays as the retry path.
+        "--bytes 181 --conns 16 --requests 8 --req-size 212-1563 --resp-size 8713-10130 \
+         --write-early --loss 0.0527 --reorder-ms 1.233 --delay-ms 5.568 --rate-mbps 877 \
+         --mtu 1998 --cc newreno --no-timestamps --mptcp --scheduler redundant \
+         --mac-change-ms 1279 --path 37,0.037,0 --path-down 2@1832 --time-limit 3600 \
+         --seed 2263441959314547459",
+        "--bytes 141 --conns 2 --requests 36 --req-size 1307-1394 --resp-size 21666-39911 \
+         --loss 0.0141 --reorder 0.0496 --reorder-ms 14.333 --delay-ms 0.838 --jitter-ms 0.527 \
+         --rate-mbps 715 --mtu 9000 --cc newreno --no-timestamps --mptcp --mptcp-checksum \
+         --scheduler roundrobin --mac-change-ms 277 --path 707,0.076,0 --path-down 2@1724 \
+         --time-limit 3600 --seed 10609933745354977218",
+        // `swarm --multipath`, seed 2 run 9597: the client gave all its
+        // data out (written early) before the server's first DATA_ACK;
+        // the data-level timer took only a DATA_ACK that came with a
+        // scheduling pass as the sign that it may fire, none came, and
+        // a mapping the server's subflow took but its data level did not
+        // was never sent again.
+        "--bytes 59661 --conns 2 --bidir --read-pace 819/7 --write-early --reorder-ms 0.59 \
+         --dup 0.03 --corrupt 0.0359 --delay-ms 1.129 --jitter-ms 0.84 --rate-mbps 30 \
+         --mtu 2617 --cc newreno --mptcp --mptcp-checksum --scheduler roundrobin \
+         --rcv-buf 58368 --path 300,3.786,0.0237 --path-down 2@836 --time-limit 3600 \
+         --seed 15839558684641605273",
     ] {
         assert_clean(&sim(line));
     }

@@ -165,7 +165,12 @@ fn passive_handshake_and_data_are_what_linux_sent() {
 
 /// Passive, through the third ACK and the peer's first 100 bytes.
 fn passive_established(cfg: &Config, syn_opt: &str) -> Script {
-    let (mut s, _) = passive(syn_opt, cfg);
+    passive_established_synack(cfg, syn_opt).0
+}
+
+/// `passive_established`, with the SYN/ACK we sent.
+fn passive_established_synack(cfg: &Config, syn_opt: &str) -> (Script, Out) {
+    let (mut s, synack) = passive(syn_opt, cfg);
     s.at_ms(1);
     let csum = cfg.mptcp_checksum || syn_opt == "1e040181";
     let flags = if csum { 0x81 } else { 0x01 };
@@ -178,7 +183,7 @@ fn passive_established(cfg: &Config, syn_opt: &str) -> Script {
     }));
     s.input(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(101, 0).mp(&ack), &[]);
     assert_eq!(s.c.state(), State::Established);
-    s
+    (s, synack)
 }
 
 /// A DSS mapping from the peer: `len` bytes at data offset `off`.
@@ -1138,5 +1143,46 @@ fn a_remove_addr_on_a_pure_ack_linux_would_accept_is_taken() {
     // Once we ACKed the data (RCV.WUP moved), an older one is not taken.
     let _ = s.poll();
     s.input(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&rm), &[]);
+    assert_eq!(s.c.stats().mptcp_remove_addr_received, 1);
+}
+
+#[test]
+fn a_remove_addr_on_a_pure_ack_up_to_the_connections_edge_is_taken() {
+    // RFC 8684 §3.3.4: the peer sends up to the connection-level right
+    // edge on any subflow (Linux's `SndWndShared`), so the sequence number
+    // of its pure ACK (its SND.NXT on this subflow) may lie beyond this
+    // subflow's own right edge when data it sent there was lost. Linux
+    // 6.18 removes Address ID 0 that way: a REMOVE_ADDR on such a pure
+    // ACK, then its RST. The connection's edge moved on (the application
+    // read; another subflow may have advertised it) after this subflow's
+    // last advertisement.
+    let (mut s, synack) = passive_established_synack(&mcfg(), "1e040101");
+    let ws = synack.seg.options.window_scale.expect("window scaling");
+    for i in 0..8u32 {
+        let off = i * 1000;
+        s.input(
+            seg(A, PEER_ISS + 1 + off, ISS + 1, 1000)
+                .ts(102, 0)
+                .mp(&peer_dss(off as u64, 1000, false, None)),
+            &pattern(off as usize, 1000),
+        );
+    }
+    let ack = s.poll().pop().expect("an ACK").seg;
+    let edge = ack.ack + ((ack.window as usize) << ws);
+    assert_eq!(s.read_all().len(), 8000);
+    let rm = opt_bytes(MptcpOption::RemoveAddr(xdptcp::wire::mptcp::RemoveAddr {
+        count: 1,
+        ids: [0u8; 37],
+    }));
+    // Beyond this subflow's edge (its data before it lost on the way).
+    let beyond = edge + 1000;
+    s.input(seg(A, beyond.0, ISS + 1, 1000).ts(103, 0).mp(&rm), &[]);
+    let st = s.c.stats();
+    assert_eq!(st.out_of_window, 1, "TCP still drops it");
+    assert_eq!(st.mptcp_remove_addr_received, 1, "its REMOVE_ADDR is taken");
+    assert!(s.c.take_events().mptcp_signal);
+    // Beyond the connection's edge too: not taken.
+    let far = edge + (64 << 20);
+    s.input(seg(A, far.0, ISS + 1, 1000).ts(104, 0).mp(&rm), &[]);
     assert_eq!(s.c.stats().mptcp_remove_addr_received, 1);
 }

@@ -285,11 +285,25 @@ impl Session {
     /// ADD_ADDR) showed
     /// that our MP_CAPABLE third ACK arrived (a join racing it over
     /// another path would find no token there).
-    pub fn joins_allowed(&self) -> Option<bool> {
+    ///
+    /// `stalled`: the first subflow's path looks dead before the server's
+    /// first DSS came. RFC 8684 §3.2 asks only that the MP_CAPABLE
+    /// handshake be done on our side (we hold the server's key, so the
+    /// token and HMACs exist): a join on another path then carries the
+    /// connection on if the server got our third ACK. If it did not, the
+    /// join is refused and the first subflow keeps retrying (a refusal
+    /// proves nothing: Linux and this stack refuse a join with the same
+    /// MP_TCPRST reason for a token unknown, a connection not yet fully
+    /// established, or one closing).
+    pub fn joins_allowed(&self, stalled: bool) -> Option<bool> {
         if self.role != Role::Client || self.phase == Phase::Fallback {
             return None;
         }
-        Some(self.phase == Phase::Established && self.peer_dss_seen && self.remote_key.is_some())
+        Some(
+            self.phase == Phase::Established
+                && (self.peer_dss_seen || stalled)
+                && self.remote_key.is_some(),
+        )
     }
 
     /// Whether MPTCP is in use (not fallen back).

@@ -43,7 +43,7 @@ impl<D: Device> Stack<D> {
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };
-        let ready = e.conn.mptcp().and_then(|m| m.joins_allowed());
+        let ready = e.conn.mptcp_joins_allowed();
         if ready == Some(false) {
             return;
         }

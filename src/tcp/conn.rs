@@ -609,9 +609,6 @@ impl<F: Frame> Connection<F> {
             }
             _ => {}
         }
-        // MPTCP: a stalled first subflow with all data DATA_ACKed leaves
-        // the DATA_FIN to the others (`mptcp_first`).
-        self.mptcp_first_stalled();
         self.update_timers();
     }
 

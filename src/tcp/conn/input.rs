@@ -211,9 +211,12 @@ impl<F: Frame> Connection<F> {
             }
             // RFC 8684 §3.3.2: a window probe's DATA_ACK; a pure ACK
             // that Linux's wider test takes, its MPTCP signals (`mptcp`).
+            // A stray pure ACK may lie up to the connection-level edge,
+            // beyond this subflow's own (`mptcp_conn_room`).
             let probe = len <= 1 && seg.seq + 1 == nxt && f.ack();
+            let stray_end = nxt + wnd.max(self.mptcp_conn_room().unwrap_or(0));
             let stray =
-                seg_len == 0 && f.ack() && self.last_ack_sent <= seg.seq && seg.seq <= nxt + wnd;
+                seg_len == 0 && f.ack() && self.last_ack_sent <= seg.seq && seg.seq <= stray_end;
             if (probe || stray) && self.snd_una <= seg.ack && seg.ack <= self.snd_nxt {
                 self.mptcp_on_window_probe(seg);
                 if stray {

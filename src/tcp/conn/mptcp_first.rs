@@ -4,23 +4,24 @@
 //! application uses: its handle (the `ConnId`), the data-level receive
 //! queue (`mptcp_rx`), the connection's send queue and scheduler
 //! (`mptcp_tx`), the keys and the DATA_ACK / DATA_FIN state (`Session`).
-//! When that subflow dies — reset by the peer, timed out, or stalled on a
-//! dead path with only its FIN left to send — while a joined subflow
-//! lives, only its *subflow* role ends: it sends nothing more, runs no
+//! When that subflow dies — reset by the peer or timed out — while a
+//! joined subflow lives, only its *subflow* role ends: it sends nothing more, runs no
 //! timer and drops what still arrives on its 4-tuple (`meta_only`); what
 //! it was given goes again on the others, and its TCP state from then on
 //! is the connection's, driven by DATA_FINs and DATA_ACKs instead of
 //! FINs and ACKs. Our DATA_FIN then rides the joined subflows' FINs
 //! ("the DATA_FIN ... MAY be sent on any subflow"), and the connection
 //! closes normally once both DATA_FINs are acknowledged (§3.3.3). When its
-//! last subflow goes too, it is reset.
+//! last subflow goes too, it is reset. Stalled on a dead-looking path with
+//! only its FIN left, it hands the DATA_FIN to the others as well but
+//! stays as the connection's retry path until the data level is done.
 
 use super::mptcp_tx::STALL_RTOS;
 
 /// Retransmission timeouts in a row after which a first subflow with only
-/// its FIN left counts as dead (twice what makes the scheduler pass a
-/// subflow by: a lossy path that still works rarely loses that many in a
-/// row, and the RST answering a late segment tells the peer if it does).
+/// its FIN left looks dead and the DATA_FIN goes on the others too (twice
+/// what makes the scheduler pass a subflow by: a lossy path that still
+/// works rarely loses that many in a row).
 const DEAD_RTOS: u32 = 2 * STALL_RTOS;
 use super::{Connection, State};
 use crate::io::Frame;
@@ -120,20 +121,22 @@ impl<F: Frame> Connection<F> {
     /// The application closed, every byte is DATA_ACKed, and the first
     /// subflow is stalled (`DEAD_RTOS` timeouts in a row: its path looks
     /// dead) while a joined subflow works: its FIN, which would carry the
-    /// DATA_FIN, is all it has left, so its role ends now and the DATA_FIN
-    /// goes on the others, rather than after minutes of backing off.
-    pub(super) fn mptcp_first_stalled(&mut self) {
-        if self.rtx_count < DEAD_RTOS
-            || !matches!(
+    /// DATA_FIN, is all it has left, so the DATA_FIN goes on the others too
+    /// (`mptcp_data_fin_due`), rather than after minutes of backing off.
+    /// The subflow itself stays, retransmitting its FIN: a joined subflow
+    /// that looks usable may be idle on a path that died unnoticed, and a
+    /// path that stalled may work again (a neighbour that changed its MAC),
+    /// so it is the connection's retry path until the data level is done
+    /// (`mptcp_first_done`), as Linux keeps a subflow until TCP gives up on
+    /// it (RFC 8684 §3.3.6: data MAY be sent on any subflow).
+    fn mptcp_first_stalled(&self) -> bool {
+        self.rtx_count >= DEAD_RTOS
+            && matches!(
                 self.state,
                 State::FinWait1 | State::Closing | State::LastAck
             )
-            || !self.meta_tx().is_some_and(|m| m.all_acked())
-            || !self.mptcp_can_outlive(true)
-        {
-            return;
-        }
-        self.mptcp_end_first_role();
+            && self.meta_tx().is_some_and(|m| m.all_acked())
+            && self.mptcp_can_outlive(true)
     }
 
     /// RFC 8684 §3.3.3: "A connection is considered closed once both
@@ -142,8 +145,18 @@ impl<F: Frame> Connection<F> {
     /// the peer's FIN; when the peer's DATA_FIN came over another subflow,
     /// that FIN may never come (the peer's first subflow ended): the
     /// connection is done, and so is this subflow's role.
+    /// Likewise a first subflow still retransmitting its FIN after the
+    /// DATA_FIN went on the others (`mptcp_first_stalled`).
     pub(super) fn mptcp_first_done(&mut self) {
-        if self.meta_only || self.join.is_some() || self.state != State::FinWait2 {
+        let fin_elsewhere = self.meta_tx().is_some_and(|m| m.data_fin_out())
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            );
+        if self.meta_only
+            || self.join.is_some()
+            || !(self.state == State::FinWait2 || fin_elsewhere)
+        {
             return;
         }
         let ours = match (self.meta_tx(), self.mp.as_deref()) {
@@ -202,10 +215,11 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Our DATA_FIN's DSN when it is due on the joined subflows (once):
-    /// the first subflow is gone, the application closed, and every byte
-    /// is DATA_ACKed.
+    /// the first subflow is gone or stalled, the application closed, and
+    /// every byte is DATA_ACKed.
     pub fn mptcp_data_fin_due(&mut self) -> Option<u64> {
-        if !self.meta_only || !matches!(self.state, State::FinWait1 | State::LastAck) {
+        let gone = self.meta_only && matches!(self.state, State::FinWait1 | State::LastAck);
+        if !gone && !self.mptcp_first_stalled() {
             return None;
         }
         self.meta_tx_mut()?.take_data_fin()

@@ -46,6 +46,10 @@ pub(crate) struct DataLevel {
     rto_at: Option<Instant>,
     /// Expiries in a row without the DATA_ACK moving.
     backoffs: u32,
+    /// A DATA_ACK of the peer's came: with a window (`edge`) or moving
+    /// the left edge (`on_progress`), which it may do with nothing left
+    /// to schedule, so that `edge` never hears of it.
+    data_ack_seen: bool,
 }
 
 impl DataLevel {
@@ -62,6 +66,7 @@ impl DataLevel {
         fallback: usize,
     ) -> u64 {
         if let Some((a, w)) = seen {
+            self.data_ack_seen = true;
             let ack = a.widen(una);
             if ack <= end.wrapping_add(1) {
                 let e = ack.wrapping_add(w as u64);
@@ -93,6 +98,7 @@ impl DataLevel {
     /// The DATA_ACK moved: the timer restarts while data is outstanding.
     pub(super) fn on_progress(&mut self, now: Instant, srtt: Duration, outstanding: bool) {
         self.backoffs = 0;
+        self.data_ack_seen = true;
         self.rto_at = outstanding.then(|| now + self.timeout(srtt));
     }
 
@@ -115,7 +121,7 @@ impl DataLevel {
         // Not before the peer's first DATA_ACK: until then the first
         // subflow's own rules resend our first data, with its MP_CAPABLE
         // (RFC 8684 §3.1), and a data-level copy only confuses that.
-        if una >= nxt || self.wnd_end.is_none() {
+        if una >= nxt || !self.data_ack_seen {
             self.rto_at = None;
             return None;
         }
@@ -216,5 +222,11 @@ mod tests {
         d.on_given(at(1000), srtt);
         assert_eq!(d.expire(at(1200), srtt, 10, 10), None);
         assert_eq!(d.deadline(), None);
+        // A DATA_ACK moving the left edge counts as seen, with no window
+        // taken in (all our data given out before it came).
+        let mut d = DataLevel::default();
+        d.on_given(at(0), srtt);
+        d.on_progress(at(100), srtt, true);
+        assert_eq!(d.expire(at(300), srtt, 0, 10), Some((0, 10)));
     }
 }

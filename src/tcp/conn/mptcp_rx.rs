@@ -417,17 +417,14 @@ impl<F: Frame> Connection<F> {
     ) -> Option<SeqNumber> {
         let x = self.mpx.as_deref()?;
         let whole = seg.seq + len;
-        let (next, edge) = match (&x.data, x.meta_ack) {
-            // Out-of-order data alone holds the data level's memory: it
-            // is dropped for anything that comes (`mp_seen_data`).
-            (Some(d), _) if d.buf.has_ooo() && d.buf.available() == 0 => return Some(whole),
-            (Some(d), _) => {
-                let now = d.ack().wrapping_add(d.buf.window(self.rcv_buf) as u64);
-                (d.nxt, later(d.edge, now))
+        // Out-of-order data alone holds the data level's memory: it is
+        // dropped for anything that comes (`mp_seen_data`).
+        if let Some(d) = &x.data {
+            if d.buf.has_ooo() && d.buf.available() == 0 {
+                return Some(whole);
             }
-            (None, Some(a)) => (a, x.meta_edge),
-            (None, None) => return None,
-        };
+        }
+        let (next, edge) = self.mptcp_level_edge()?;
         let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
         let own = crate::mptcp::session::mapping_in(seg.options.mptcp.as_slice());
         let dsn = own
@@ -444,6 +441,32 @@ impl<F: Frame> Connection<F> {
         // subflow must take them to move on; the data level trims them.
         let room = edge.wrapping_sub(dsn) as i64;
         (room > 0).then(|| seg.seq + room.min(1 << 30) as usize)
+    }
+
+    /// The data level's next byte and the connection-level right edge
+    /// (here, or as a joined subflow was last told).
+    fn mptcp_level_edge(&self) -> Option<(u64, u64)> {
+        let x = self.mpx.as_deref()?;
+        match (&x.data, x.meta_ack) {
+            (Some(d), _) => {
+                let now = d.ack().wrapping_add(d.buf.window(self.rcv_buf) as u64);
+                Some((d.nxt, later(d.edge, now)))
+            }
+            (None, Some(a)) => Some((a, x.meta_edge)),
+            (None, None) => None,
+        }
+    }
+
+    /// The connection-level window as seen from the data level's next
+    /// byte (RFC 8684 §3.3.4: the largest DATA_ACK + window offered on
+    /// any subflow, less what arrived): how far beyond RCV.NXT the peer
+    /// may have sent on this subflow, since it sends up to the
+    /// connection's edge on any of them (Linux's `SndWndShared`). A pure
+    /// ACK carries no mapping to check; `None` without MPTCP data.
+    pub(super) fn mptcp_conn_room(&self) -> Option<usize> {
+        let (next, edge) = self.mptcp_level_edge()?;
+        let room = edge.wrapping_sub(next) as i64;
+        Some(room.clamp(0, 1 << 30) as usize)
     }
 
     /// Collapse the subflow's receive queue (as `rcvq_insert` does).

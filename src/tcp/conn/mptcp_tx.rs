@@ -132,8 +132,8 @@ pub(crate) struct MetaTx<F> {
     opp_nxt: u64,
     /// The application closed its end: what is queued is all there is.
     ended: bool,
-    /// Our DATA_FIN was handed to the joined subflows (the first one being
-    /// gone): it counts in what a DATA_ACK may cover.
+    /// Our DATA_FIN was handed to the joined subflows (the first one
+    /// gone or stalled): it counts in what a DATA_ACK may cover.
     data_fin_out: bool,
     /// The peer's window edge and the data-level retransmission timer
     /// (`mptcp_rto`).
@@ -233,6 +233,11 @@ impl<F: Frame> MetaTx<F> {
     /// last byte.
     pub(super) fn data_fin_acked(&self, s: &crate::mptcp::Session) -> bool {
         s.local_data_start().wrapping_add(s.data_acked()) > self.end()
+    }
+
+    /// Our DATA_FIN went to the joined subflows.
+    pub(super) fn data_fin_out(&self) -> bool {
+        self.data_fin_out
     }
 
     /// Our DATA_FIN's DSN, once, when it is due (every byte DATA_ACKed).
@@ -565,7 +570,6 @@ impl<F: Frame> Connection<F> {
             self.write_blocked = false;
             self.events.writable = true;
         }
-        self.mptcp_first_stalled();
         self.mptcp_meta_advance();
         self.mptcp_first_done();
     }

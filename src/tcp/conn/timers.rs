@@ -172,7 +172,6 @@ impl<F: Frame> Connection<F> {
                 self.tlp_high = None;
                 self.tlp_pending = false;
                 self.timers.set(Timer::Rack, None);
-                self.mptcp_first_stalled();
             }
         }
     }
