@@ -49,23 +49,22 @@ impl<D: Device> SegmentSink<D::Frame> for TcpTx<'_, D> {
 impl<D: Device> Iface<D> {
     /// Write Ethernet + IPv4 + TCP headers over `pkt` (which starts where the
     /// Ethernet header goes and ends at the end of the payload; the first
-    /// two come from `head`, prepared for `tuple` and the next hop).
+    /// two and the TCP pseudo-header's sum come from `head`, prepared for
+    /// the segment's addresses and next hop).
     fn write_tcp(
         &mut self,
         pkt: &mut [u8],
-        tuple: &FourTuple,
         head: &L2L3Template,
         seg: &TcpRepr,
         layout: &Layout,
         ect: bool,
     ) {
-        let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
         seg.emit_header_with(layout, &mut pkt[L2L3_LEN..]);
         if self.dev.tx_checksum_offload() {
             // The device sums the segment (AF_XDP TX metadata).
-            TcpRepr::fill_partial_checksum(&mut pkt[L2L3_LEN..], src, dst);
+            TcpRepr::fill_partial_checksum_with(&mut pkt[L2L3_LEN..], head.tcp_ph);
         } else {
-            TcpRepr::fill_checksum(&mut pkt[L2L3_LEN..], src, dst);
+            TcpRepr::fill_checksum_with(&mut pkt[L2L3_LEN..], head.tcp_ph);
         }
         head.write(pkt, self.ident, ect);
         self.ident = self.ident.wrapping_add(1);
@@ -131,14 +130,7 @@ impl<D: Device> Iface<D> {
                     return false;
                 }
                 let fs = start - hdrs;
-                self.write_tcp(
-                    &mut frame.buf_mut()[fs..end],
-                    tuple,
-                    head,
-                    seg,
-                    &layout,
-                    ect,
-                );
+                self.write_tcp(&mut frame.buf_mut()[fs..end], head, seg, &layout, ect);
                 let ok = self.dev.transmit_ref(frame, fs, end);
                 if ok {
                     self.counters.tx_packets += 1;
@@ -167,7 +159,7 @@ impl<D: Device> Iface<D> {
             return true;
         }
         f.buf_mut()[hdrs..total].copy_from_slice(data);
-        self.write_tcp(&mut f.buf_mut()[..total], tuple, head, seg, &layout, ect);
+        self.write_tcp(&mut f.buf_mut()[..total], head, seg, &layout, ect);
         match mac {
             Some(_) => self.transmit(f, 0, total),
             None => self.send_frame(now, hop, f, 0, total),

@@ -12,7 +12,7 @@
 //! whole header per segment.
 
 use super::iface::{ETH_LEN, L2L3_LEN, TTL};
-use crate::wire::{checksum, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
+use crate::wire::{checksum, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr, TcpRepr};
 use core::net::Ipv4Addr;
 
 /// Prebuilt Ethernet + IPv4 headers for one source/destination pair.
@@ -23,6 +23,8 @@ pub(crate) struct L2L3Template {
     head: [u8; L2L3_LEN],
     /// The folded one's-complement sum of the IPv4 header in `head`.
     ip_sum: u16,
+    /// The TCP pseudo-header's sum over the addresses and protocol.
+    pub tcp_ph: u16,
     /// Built (before the first `prepare`, `head` is zero).
     built: bool,
 }
@@ -32,6 +34,7 @@ impl Default for L2L3Template {
         L2L3Template {
             head: [0; L2L3_LEN],
             ip_sum: 0,
+            tcp_ph: 0,
             built: false,
         }
     }
@@ -76,6 +79,7 @@ impl L2L3Template {
         h[2..4].fill(0);
         h[10..12].fill(0);
         self.ip_sum = checksum::sum(h);
+        self.tcp_ph = TcpRepr::pseudo_header_addrs(src, dst);
         self.built = true;
     }
 
