@@ -183,21 +183,25 @@ impl<D: Device> Stack<D> {
     /// events into app events, keep the SYN backlog count, remove it when
     /// closed, and re-arm its timer.
     pub(super) fn after_op(&mut self, id: ConnId) {
-        let Some(e) = self.conns.get_mut(id) else {
+        let Some(mut e) = self.conns.get_mut(id) else {
             return;
         };
-        if let Some(meta) = e.subflow_of {
-            self.mptcp_forward(id, meta);
-        } else if let Some((stack, meta)) = e.foreign_of {
-            self.mptcp_forward_foreign(id, stack, meta);
-        } else if e.remote_of.is_some() {
-            self.mptcp_remote_forward(id);
-        } else if e.pm_wait {
-            self.mptcp_pm_check(id);
+        // Looked up again only after MPTCP's calls, which need `self`.
+        if e.subflow_of.is_some() || e.foreign_of.is_some() || e.remote_of.is_some() || e.pm_wait {
+            if let Some(meta) = e.subflow_of {
+                self.mptcp_forward(id, meta);
+            } else if let Some((stack, meta)) = e.foreign_of {
+                self.mptcp_forward_foreign(id, stack, meta);
+            } else if e.remote_of.is_some() {
+                self.mptcp_remote_forward(id);
+            } else {
+                self.mptcp_pm_check(id);
+            }
+            let Some(again) = self.conns.get_mut(id) else {
+                return;
+            };
+            e = again;
         }
-        let Some(e) = self.conns.get_mut(id) else {
-            return;
-        };
         let ev = e.conn.take_events();
         let state = e.conn.state();
 
