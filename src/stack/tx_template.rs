@@ -1,5 +1,5 @@
-//! A connection's Ethernet and IPv4 headers, prebuilt (the per-connection
-//! header template).
+//! A connection's Ethernet and IPv4 headers, prebuilt, and its TCP
+//! pseudo-header's address sum (the per-connection header template).
 //!
 //! Everything in them but four fields is the same for every segment of a
 //! connection: MACs, EtherType, version, TTL, DF, protocol and addresses.
@@ -64,8 +64,7 @@ impl L2L3Template {
             src,
             dst,
             protocol: IpProtocol::Tcp,
-            // Total length 20 (the header alone) is subtracted below, so
-            // that the field sums as zero.
+            // Total length and checksum are zeroed below: not fixed.
             payload_len: 0,
             ttl: TTL,
             dscp: 0,
@@ -111,7 +110,6 @@ impl L2L3Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Ipv4Repr;
 
     /// The template writes what building the headers field by field
     /// writes, for any length, identification and ECN.
