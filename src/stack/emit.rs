@@ -13,16 +13,18 @@
 //! ARP answers instead of after the first RTO.
 
 use super::iface::{Iface, L2L3_LEN};
+use super::tx_template::L2L3Template;
 use crate::io::{Device, Frame};
 use crate::tcp::{FourTuple, Payload, SegmentSink, TcpRepr};
 use crate::time::Instant;
 use crate::wire::tcp::Layout;
-use crate::wire::{IpProtocol, MacAddr};
 
 /// The sink given to `Connection::poll_transmit` for one connection.
 pub(crate) struct TcpTx<'a, D: Device> {
     pub iface: &'a mut Iface<D>,
     pub tuple: FourTuple,
+    /// The connection's prebuilt Ethernet + IPv4 headers.
+    pub head: &'a mut L2L3Template,
     pub now: Instant,
     /// Some emit returned false: try this connection again on the next poll.
     pub blocked: bool,
@@ -32,7 +34,7 @@ impl<D: Device> SegmentSink<D::Frame> for TcpTx<'_, D> {
     fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, D::Frame>, ect: bool) -> bool {
         let ok = self
             .iface
-            .emit_tcp(self.now, &self.tuple, seg, payload, ect);
+            .emit_tcp_with(self.now, &self.tuple, self.head, seg, payload, ect);
         if !ok {
             self.blocked = true;
         }
@@ -46,35 +48,52 @@ impl<D: Device> SegmentSink<D::Frame> for TcpTx<'_, D> {
 
 impl<D: Device> Iface<D> {
     /// Write Ethernet + IPv4 + TCP headers over `pkt` (which starts where the
-    /// Ethernet header goes and ends at the end of the payload).
+    /// Ethernet header goes and ends at the end of the payload; the first
+    /// two and the TCP pseudo-header's sum come from `head`, prepared for
+    /// the segment's addresses and next hop).
     fn write_tcp(
         &mut self,
         pkt: &mut [u8],
-        tuple: &FourTuple,
+        head: &L2L3Template,
         seg: &TcpRepr,
         layout: &Layout,
         ect: bool,
-        mac: MacAddr,
     ) {
-        let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
         seg.emit_header_with(layout, &mut pkt[L2L3_LEN..]);
         if self.dev.tx_checksum_offload() {
             // The device sums the segment (AF_XDP TX metadata).
-            TcpRepr::fill_partial_checksum(&mut pkt[L2L3_LEN..], src, dst);
+            TcpRepr::fill_partial_checksum_with(&mut pkt[L2L3_LEN..], head.tcp_ph);
         } else {
-            TcpRepr::fill_checksum(&mut pkt[L2L3_LEN..], src, dst);
+            TcpRepr::fill_checksum_with(&mut pkt[L2L3_LEN..], head.tcp_ph);
         }
-        // RFC 9293 §3.7.2 / RFC 1191: DF on, we do path MTU by MSS.
-        self.write_l2l3(pkt, src, dst, IpProtocol::Tcp, ect, true);
-        pkt[..6].copy_from_slice(&mac.0);
+        head.write(pkt, self.ident, ect);
+        self.ident = self.ident.wrapping_add(1);
     }
 
-    /// Emit one TCP segment of `tuple` (see the module doc). Returns false
-    /// when it could not be sent now (no frame, device ring full).
+    /// Emit one TCP segment of `tuple` outside a connection (a SYN-ACK
+    /// from a cookie, a RST): [`Self::emit_tcp_with`] with headers built
+    /// for this segment alone.
     pub(crate) fn emit_tcp(
         &mut self,
         now: Instant,
         tuple: &FourTuple,
+        seg: &TcpRepr,
+        payload: Payload<'_, D::Frame>,
+        ect: bool,
+    ) -> bool {
+        let mut head = L2L3Template::default();
+        self.emit_tcp_with(now, tuple, &mut head, seg, payload, ect)
+    }
+
+    /// Emit one TCP segment of `tuple` (see the module doc), its Ethernet
+    /// and IPv4 headers from the connection's template `head` (rebuilt
+    /// when the next hop's MAC changed). Returns false when it could not
+    /// be sent now (no frame, device ring full).
+    pub(crate) fn emit_tcp_with(
+        &mut self,
+        now: Instant,
+        tuple: &FourTuple,
+        head: &mut L2L3Template,
         seg: &TcpRepr,
         payload: Payload<'_, D::Frame>,
         ect: bool,
@@ -88,9 +107,16 @@ impl<D: Device> Iface<D> {
         let layout = seg.options.layout();
         let hdrs = L2L3_LEN + TcpRepr::MIN_HEADER_LEN + layout.len;
         let mac = self.resolve(hop, now);
+        // Unresolved: a zero destination MAC, filled in when ARP answers.
+        head.prepare(
+            self.mac,
+            mac.unwrap_or_default(),
+            *tuple.local.ip(),
+            *tuple.remote.ip(),
+        );
 
         let payload = match (mac, payload) {
-            (Some(mac), Payload::InPlace { frame, start, end })
+            (Some(_), Payload::InPlace { frame, start, end })
                 if start >= hdrs && start <= end && end <= frame.buf().len() =>
             {
                 if !self.dev.can_rewrite(frame) {
@@ -104,7 +130,7 @@ impl<D: Device> Iface<D> {
                     return false;
                 }
                 let fs = start - hdrs;
-                self.write_tcp(&mut frame.buf_mut()[fs..end], tuple, seg, &layout, ect, mac);
+                self.write_tcp(&mut frame.buf_mut()[fs..end], head, seg, &layout, ect);
                 let ok = self.dev.transmit_ref(frame, fs, end);
                 if ok {
                     self.counters.tx_packets += 1;
@@ -133,14 +159,7 @@ impl<D: Device> Iface<D> {
             return true;
         }
         f.buf_mut()[hdrs..total].copy_from_slice(data);
-        self.write_tcp(
-            &mut f.buf_mut()[..total],
-            tuple,
-            seg,
-            &layout,
-            ect,
-            mac.unwrap_or_default(),
-        );
+        self.write_tcp(&mut f.buf_mut()[..total], head, seg, &layout, ect);
         match mac {
             Some(_) => self.transmit(f, 0, total),
             None => self.send_frame(now, hop, f, 0, total),

@@ -1,7 +1,8 @@
 //! The transmit side's rule for frames lent to the device: a segment whose
 //! send frame is still in flight (its previous transmission not completed,
 //! as on an AF_XDP TX ring) waits and leaves from the same frame once the
-//! device is done with it; it is never copied.
+//! device is done with it; it is never copied. And a connection's
+//! prebuilt headers follow its next hop's MAC.
 
 use crate::app::Event;
 use crate::io::mem::scenario::{host_config, host_ip, host_mac};
@@ -10,6 +11,7 @@ use crate::io::{Device, Frame};
 use crate::stack::{ConnId, Stack};
 use crate::tcp::Config;
 use crate::time::Instant;
+use crate::wire::MacAddr;
 use core::net::SocketAddrV4;
 
 const PORT: u16 = 7;
@@ -178,4 +180,32 @@ fn a_retransmission_waits_for_its_frame_and_leaves_uncopied() {
     assert_eq!(got, data);
     assert_eq!(a.device().rewrites_in_flight, 0);
     assert_eq!(a.counters().tx_rewrite_waits, 2);
+}
+
+/// The connection's prebuilt headers (`tx_template.rs`) follow its next
+/// hop's MAC: once ARP holds a new one, the next segment goes there.
+#[test]
+fn a_connection_s_segments_follow_a_new_next_hop_mac() {
+    let mut a = stack(0);
+    let mut b = stack(1);
+    let (ca, _) = pair(&mut a, &mut b);
+    // Two short segments in a row, the first unacknowledged: no Nagle.
+    a.set_nodelay(ca, true).unwrap();
+    let send_and_see = |a: &mut Stack<Lending>, t: Instant| {
+        assert_eq!(a.send(ca, &[7u8; 10]), Ok(10));
+        a.poll(t);
+        let (w, len) = a.device_mut().dev.take_tx().expect("a segment");
+        let pkt = &w.buf()[..len];
+        // Ethernet destination, then source; IPv4 header checksum valid.
+        assert_eq!(crate::wire::checksum::sum(&pkt[14..34]), 0xffff);
+        (
+            MacAddr(pkt[..6].try_into().unwrap()),
+            MacAddr(pkt[6..12].try_into().unwrap()),
+        )
+    };
+    let t = Instant::from_millis(10);
+    assert_eq!(send_and_see(&mut a, t), (host_mac(1), host_mac(0)));
+    let moved = MacAddr([0x02, 0, 0, 0, 0, 0x42]);
+    a.arp_insert_static(host_ip(1), moved);
+    assert_eq!(send_and_see(&mut a, t), (moved, host_mac(0)));
 }

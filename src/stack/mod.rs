@@ -29,6 +29,7 @@ mod pool;
 mod ratelimit;
 mod tcp_table;
 pub mod timer;
+mod tx_template;
 mod udp;
 
 pub use mptcp::JoinTarget;

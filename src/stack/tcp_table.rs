@@ -3,6 +3,7 @@
 //! hash map from the 4-tuple to the slot for demux.
 
 use super::hasher::{KeyedHasher, Map};
+use super::tx_template::L2L3Template;
 use super::ConnId;
 use crate::io::Frame;
 use crate::tcp::{Connection, FourTuple, SeqNumber, State, TcpRepr};
@@ -50,6 +51,8 @@ pub(crate) struct ConnEntry<F: Frame> {
     /// neighbour (see `conns::nud_feedback`).
     pub nud_seen: (u64, u64),
     pub nud_confirmed: Option<Instant>,
+    /// Its Ethernet and IPv4 headers, prebuilt for every segment it emits.
+    pub head: L2L3Template,
     /// MPTCP (RFC 8684 §3.2): an extra subflow the peer joined to this
     /// connection (the one holding the token). Never shown to the
     /// application, which sees the connection only.
@@ -103,6 +106,7 @@ impl<F: Frame> ConnEntry<F> {
             in_time_wait: false,
             nud_seen: (0, 0),
             nud_confirmed: None,
+            head: L2L3Template::default(),
             subflow_of: None,
             foreign_of: None,
             remote_of: None,

@@ -466,6 +466,27 @@ impl TcpRepr {
         segment[OFF_CHECKSUM..OFF_CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
     }
 
+    /// [`Self::fill_checksum`] for a sender that keeps the pseudo-header's
+    /// sum over the addresses and protocol (`ph_addrs`, see
+    /// [`Self::pseudo_header_addrs`]): only the length is added here.
+    pub fn fill_checksum_with(segment: &mut [u8], ph_addrs: u16) {
+        let len = segment.len() as u16;
+        let c = !checksum::combine(&[ph_addrs, len, checksum::sum(segment)]);
+        segment[OFF_CHECKSUM..OFF_CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
+    }
+
+    /// [`Self::fill_partial_checksum`] from a kept `ph_addrs`.
+    pub fn fill_partial_checksum_with(segment: &mut [u8], ph_addrs: u16) {
+        let ph = checksum::combine(&[ph_addrs, segment.len() as u16]);
+        segment[OFF_CHECKSUM..OFF_CHECKSUM + 2].copy_from_slice(&ph.to_be_bytes());
+    }
+
+    /// The TCP pseudo-header's sum (RFC 9293 §3.1) without the length:
+    /// the part fixed for a connection.
+    pub fn pseudo_header_addrs(src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
+        checksum::pseudo_header(src, dst, PROTO_TCP, 0)
+    }
+
     /// Store the pseudo-header sum (RFC 9293 §3.1), folded and not
     /// complemented, in the checksum field of a whole segment: what a
     /// device completing the checksum expects there (Linux

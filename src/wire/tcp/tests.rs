@@ -558,3 +558,22 @@ fn partial_checksum_is_accepted_only_when_asked_for() {
         Err(WireError::BadChecksum)
     );
 }
+
+/// The checksums from a kept address sum (a connection's header
+/// template) are those computed from the addresses, for any length.
+#[test]
+fn checksums_from_the_kept_address_sum_match() {
+    let ph = TcpRepr::pseudo_header_addrs(SRC, Ipv4Addr::new(198, 19, 255, 254));
+    for len in [20, 21, 32, 96, 1460] {
+        let mut seg: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+        seg[16..18].fill(0);
+        let mut want = seg.clone();
+        let dst = Ipv4Addr::new(198, 19, 255, 254);
+        TcpRepr::fill_checksum(&mut want, SRC, dst);
+        TcpRepr::fill_checksum_with(&mut seg, ph);
+        assert_eq!(seg, want, "full, len {len}");
+        TcpRepr::fill_partial_checksum(&mut want, SRC, dst);
+        TcpRepr::fill_partial_checksum_with(&mut seg, ph);
+        assert_eq!(seg, want, "partial, len {len}");
+    }
+}

@@ -1,0 +1,171 @@
+//! A connection's Ethernet and IPv4 headers, prebuilt, and its TCP
+//! pseudo-header's address sum (the per-connection header template).
+//!
+//! Everything in them but four fields is the same for every segment of a
+//! connection: MACs, EtherType, version, TTL, DF, protocol and addresses.
+//! They are written once, with the IPv4 header's checksum summed over
+//! those fixed fields; emitting a segment copies the 34 bytes and patches
+//! the total length, identification and ECN field, finishing the checksum
+//! from the stored partial sum (RFC 1071 §2(B): the one's-complement sum
+//! is commutative and associative, so the fixed part is summed once), in
+//! place of building an `Ipv4Repr` and an `EthernetRepr` and summing the
+//! whole header per segment.
+
+use super::iface::{ETH_LEN, L2L3_LEN, TTL};
+use crate::wire::{checksum, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr, TcpRepr};
+use core::net::Ipv4Addr;
+
+/// Prebuilt Ethernet + IPv4 headers for one source/destination pair.
+#[derive(Debug, Clone)]
+pub(crate) struct L2L3Template {
+    /// The headers, with IPv4 total length, identification, ECN and
+    /// checksum zero.
+    head: [u8; L2L3_LEN],
+    /// The folded one's-complement sum of the IPv4 header in `head`.
+    ip_sum: u16,
+    /// The TCP pseudo-header's sum over the addresses and protocol.
+    pub tcp_ph: u16,
+    /// Built (before the first `prepare`, `head` is zero).
+    built: bool,
+}
+
+impl Default for L2L3Template {
+    fn default() -> Self {
+        L2L3Template {
+            head: [0; L2L3_LEN],
+            ip_sum: 0,
+            tcp_ph: 0,
+            built: false,
+        }
+    }
+}
+
+impl L2L3Template {
+    /// Make the template match `src_mac` -> `dst_mac` (a no-op when it
+    /// already does: the common case). Addresses are the caller's fixed
+    /// pair (a connection's 4-tuple never changes).
+    #[inline]
+    pub fn prepare(&mut self, src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr) {
+        // The MACs are compared where they are written, in `head`.
+        if !self.built || self.head[..6] != dst_mac.0 || self.head[6..12] != src_mac.0 {
+            self.build(src_mac, dst_mac, src, dst);
+        }
+    }
+
+    #[cold]
+    fn build(&mut self, src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr) {
+        EthernetRepr {
+            dst: dst_mac,
+            src: src_mac,
+            ethertype: EtherType::Ipv4,
+        }
+        .emit(&mut self.head[..ETH_LEN]);
+        let ip = Ipv4Repr {
+            src,
+            dst,
+            protocol: IpProtocol::Tcp,
+            // Total length and checksum are zeroed below: not fixed.
+            payload_len: 0,
+            ttl: TTL,
+            dscp: 0,
+            ecn: 0,
+            ident: 0,
+            // RFC 9293 §3.7.2 / RFC 1191: DF on, we do path MTU by MSS.
+            dont_frag: true,
+        };
+        let h = &mut self.head[ETH_LEN..L2L3_LEN];
+        ip.emit(h);
+        h[2..4].fill(0);
+        h[10..12].fill(0);
+        self.ip_sum = checksum::sum(h);
+        self.tcp_ph = TcpRepr::pseudo_header_addrs(src, dst);
+        self.built = true;
+    }
+
+    /// Write the headers over `pkt[..L2L3_LEN]` for a packet of
+    /// `pkt.len()` bytes, with IPv4 identification `ident` and, if `ect`,
+    /// ECT(0) (RFC 3168 §5: codepoint 2).
+    ///
+    /// # Panics
+    /// If `pkt` is shorter than `L2L3_LEN` (a caller bug).
+    #[inline]
+    pub fn write(&self, pkt: &mut [u8], ident: u16, ect: bool) {
+        let total = (pkt.len() - ETH_LEN) as u16;
+        let ecn = if ect { 2u8 } else { 0 };
+        let h: &mut [u8; L2L3_LEN] = (&mut pkt[..L2L3_LEN])
+            .try_into()
+            .expect("an L2L3_LEN slice");
+        *h = self.head;
+        let ip = &mut h[ETH_LEN..];
+        ip[1] = ecn;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[4..6].copy_from_slice(&ident.to_be_bytes());
+        // RFC 791 §3.1 Header Checksum: the fixed fields' sum plus the
+        // three patched ones (ECN is the low byte of the first word).
+        let sum = checksum::combine(&[self.ip_sum, total, ident, u16::from(ecn)]);
+        ip[10..12].copy_from_slice(&(!sum).to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The template writes what building the headers field by field
+    /// writes, for any length, identification and ECN.
+    #[test]
+    fn template_matches_the_headers_built_field_by_field() {
+        let (sm, dm) = (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
+        let (src, dst) = (
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 19, 255, 254),
+        );
+        let mut t = L2L3Template::default();
+        t.prepare(sm, dm, src, dst);
+        for (len, ident, ect) in [
+            (54, 0, false),
+            (54, 0xffff, true),
+            (118, 0x1234, false),
+            (1514, 0xfffe, true),
+            (60, 0x8000, false),
+        ] {
+            let mut got = vec![0u8; len];
+            t.write(&mut got, ident, ect);
+            let mut want = vec![0u8; len];
+            EthernetRepr {
+                dst: dm,
+                src: sm,
+                ethertype: EtherType::Ipv4,
+            }
+            .emit(&mut want[..ETH_LEN]);
+            Ipv4Repr {
+                src,
+                dst,
+                protocol: IpProtocol::Tcp,
+                payload_len: len - L2L3_LEN,
+                ttl: TTL,
+                dscp: 0,
+                ecn: if ect { 2 } else { 0 },
+                ident,
+                dont_frag: true,
+            }
+            .emit(&mut want[ETH_LEN..L2L3_LEN]);
+            assert_eq!(got[..L2L3_LEN], want[..L2L3_LEN], "len {len} ident {ident}");
+        }
+    }
+
+    /// A new next-hop MAC rebuilds the template.
+    #[test]
+    fn template_follows_the_mac() {
+        let (src, dst) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        let sm = MacAddr([2, 0, 0, 0, 0, 1]);
+        let mut t = L2L3Template::default();
+        t.prepare(sm, MacAddr::default(), src, dst);
+        let new = MacAddr([2, 0, 0, 0, 0, 9]);
+        t.prepare(sm, new, src, dst);
+        let mut pkt = [0u8; 54];
+        t.write(&mut pkt, 1, false);
+        assert_eq!(pkt[..6], new.0);
+        assert_eq!(pkt[6..12], sm.0);
+    }
+}
