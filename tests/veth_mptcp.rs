@@ -1512,6 +1512,10 @@ fn per_worker(report: &serde_json::Value) -> String {
         "mptcp_bytes_sent_for_other_workers",
         "flows_unknown",
         "token_conflicts",
+        "flows_migrated_out",
+        "flows_migrated_in",
+        "flows_forwarded",
+        "rx_packets",
     ];
     let ws = report["workers"].as_array().cloned().unwrap_or_default();
     ws.iter()
