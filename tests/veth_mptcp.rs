@@ -1195,6 +1195,37 @@ fn loadgen_joins_linux_server(tag: &str, queues: u32) -> serde_json::Value {
         assert_eq!(common::stack_counter(&s, c), want, "{c}");
     }
     eprintln!("per worker: {}", per_worker(&s));
+    let recovery: Vec<String> = [
+        "retransmits",
+        "rto_timeouts",
+        "mptcp_reinjections",
+        "mptcp_data_rtos",
+        "mptcp_opportunistic_retransmits",
+        "mptcp_penalisations",
+        "mptcp_remote_penalised",
+    ]
+    .iter()
+    .map(|c| format!("{c} {}", common::stack_counter(&s, c)))
+    .collect();
+    eprintln!("recovery: {}", recovery.join(", "));
+    let mut sums: std::collections::BTreeMap<String, u64> = Default::default();
+    for w in s["workers"].as_array().into_iter().flatten() {
+        for part in ["stacks", "xsk", "devices"] {
+            for st in w[part].as_array().into_iter().flatten() {
+                for (k, v) in st.as_object().into_iter().flatten() {
+                    if let Some(n) = v.as_u64() {
+                        *sums.entry(format!("{part}.{k}")).or_default() += n;
+                    }
+                }
+            }
+        }
+    }
+    let odd: Vec<String> = sums
+        .iter()
+        .filter(|(k, v)| **v > 0 && ["drop", "full", "invalid", "out_of", "dup", "empty", "reject", "lost", "pressure", "ooo", "old"].iter().any(|w| k.contains(w)))
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    eprintln!("odd: {}", odd.join(", "));
     s
 }
 
