@@ -1267,7 +1267,14 @@ fn a_joined_subflow_whose_segments_arrive_on_another_worker_moves_there() {
     let strays = u64::from(xdptcp::stack::STRAYS);
     let mut moved = None;
     for k in 0..strays {
-        p.data(6000, iss1, k as u32 * 100, k * 100, &stream(k as usize * 100, 100), false);
+        p.data(
+            6000,
+            iss1,
+            k as u32 * 100,
+            k * 100,
+            &stream(k as usize * 100, 100),
+            false,
+        );
         assert!(moved.is_none(), "moved after {k} strays");
         moved = p.s.mptcp_stray(p.now, &tuple, false);
     }
@@ -1299,7 +1306,13 @@ fn a_joined_subflow_whose_segments_arrive_on_another_worker_moves_there() {
         data_fin: false,
     });
     now += std::time::Duration::from_millis(1);
-    let sg = seg(6000, PEER_ISS + 1 + off as u32, iss1 + 1, TcpFlags::ACK | TcpFlags::PSH, &[d]);
+    let sg = seg(
+        6000,
+        PEER_ISS + 1 + off as u32,
+        iss1 + 1,
+        TcpFlags::ACK | TcpFlags::PSH,
+        &[d],
+    );
     let frame = tcp_frame_b_to_a(&sg, &stream(off as usize, 100));
     workers_rx([&mut p.s, &mut s2], now, 1, Some(&frame));
     assert_eq!(p.read(), stream(off as usize, 100));

@@ -205,6 +205,8 @@ pub struct WorkerStats {
     pub rx_bytes: u64,
     /// Frames of flows owned by another worker, passed on (frame handles).
     pub handoff_out: u64,
+    /// The same, per interface (in `--iface` order).
+    pub handoff_out_by_iface: Vec<u64>,
     /// Frames received from other workers.
     pub handoff_in: u64,
     /// Hand-offs lost because the owner's inbox was full.
@@ -430,6 +432,7 @@ pub fn run<A: RuntimeApp>(
         worker: me,
         queue,
         core: pinned,
+        handoff_out_by_iface: vec![0; n_ifaces],
         ..Default::default()
     };
     let mut batch: Vec<(XdpFrame, usize)> = Vec::with_capacity(crate::io::xdp::socket::BATCH);
@@ -502,7 +505,10 @@ pub fn run<A: RuntimeApp>(
                             len,
                             copy: false,
                         }) {
-                            Ok(()) => st.handoff_out += 1,
+                            Ok(()) => {
+                                st.handoff_out += 1;
+                                st.handoff_out_by_iface[i] += 1;
+                            }
                             Err(_) => st.handoff_dropped += 1,
                         }
                         continue;
@@ -567,7 +573,10 @@ pub fn run<A: RuntimeApp>(
                     copy: false,
                 };
                 match inboxes[w].push(h) {
-                    Ok(()) => st.handoff_out += 1,
+                    Ok(()) => {
+                        st.handoff_out += 1;
+                        st.handoff_out_by_iface[i] += 1;
+                    }
                     Err(_) => st.handoff_dropped += 1,
                 }
             }

@@ -31,7 +31,7 @@ pub const STRAYS: u16 = 8;
 pub const STRAY_GAP: Duration = Duration::from_millis(200);
 /// A subflow that moved stays at least this long where it went (so that
 /// a flow whose packets come on two queues at once does not ping-pong).
-pub const STAY: Duration = Duration::from_secs(1);
+pub const STAY: Duration = Duration::from_millis(100);
 
 /// A joined subflow on its way to another worker.
 pub struct Migrant<F: crate::io::Frame> {
@@ -82,9 +82,7 @@ impl<D: Device> Stack<D> {
             1
         };
         e.strays = (n, Some(now));
-        let settled = e
-            .moved_at
-            .is_none_or(|t| now.saturating_since(t) >= STAY);
+        let settled = e.moved_at.is_none_or(|t| now.saturating_since(t) >= STAY);
         let due = syn_ack && e.moved_at.is_none() || n >= STRAYS && settled;
         if !due || e.conn.state() != State::Established {
             return None;
@@ -106,7 +104,13 @@ impl<D: Device> Stack<D> {
             if let Some(r) = self.remote.as_deref_mut() {
                 r.mine.retain(|m| m.0 != id);
             }
-            MovedFrom::Sub(me, SubRef { stack: here, conn: id })
+            MovedFrom::Sub(
+                me,
+                SubRef {
+                    stack: here,
+                    conn: id,
+                },
+            )
         } else if stack == here {
             self.mptcp.subs.retain(|s| s.0 != id);
             self.mptcp_count_join(meta, token, false);
