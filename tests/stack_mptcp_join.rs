@@ -1333,11 +1333,15 @@ fn a_joined_subflow_whose_segments_arrive_on_another_worker_moves_there() {
         let d = dsn as usize;
         assert_eq!(bytes[..], data[d..d + bytes.len()], "DSN offset {d}");
     }
-    // A subflow that moved stays put for a while, whatever arrives
-    // elsewhere (no ping-pong).
+    // A subflow that moved stays put for a while (`STAY`), whatever
+    // arrives elsewhere (no ping-pong); then it may move on.
+    let soon = now + xdptcp::stack::STAY / 2;
     for _ in 0..2 * strays {
-        assert!(s2.mptcp_stray(later, &tuple, false).is_none());
+        assert!(s2.mptcp_stray(soon, &tuple, false).is_none());
     }
+    let after = now + xdptcp::stack::STAY;
+    let on = (0..strays).find_map(|_| s2.mptcp_stray(after, &tuple, false));
+    assert!(on.is_some(), "it moves on after STAY");
 }
 
 #[test]
