@@ -1345,6 +1345,74 @@ fn a_joined_subflow_whose_segments_arrive_on_another_worker_moves_there() {
 }
 
 #[test]
+fn the_schedulers_penalty_reaches_a_subflow_another_worker_runs() {
+    // Issue 8: `minrtt`'s opportunistic retransmission (Raiciu et al.,
+    // NSDI 2012 §4.2) at the end of the stream: the fast first subflow
+    // (worker 0) sends again what the slow joined subflow (worker 1, RTT
+    // 100 ms) holds, and penalises it. Its window is worker 1's: the
+    // penalty goes there with the next chunks and halves it.
+    let mut p = Peer::connected(2);
+    let mut s2 = second_worker(&mut p);
+    let mut now = p.now + std::time::Duration::from_millis(1);
+    let (sa, ack) = join_on_second_worker(&mut p, &mut s2, now);
+    now += std::time::Duration::from_millis(100);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
+    let (iss1, key_b) = (sa.seq.0, p.key_b);
+    let id = p.id.unwrap();
+    let data = stream(0, 40_000);
+    assert_eq!(p.s.send(id, &data).unwrap(), 40_000);
+    p.s.close(id).unwrap();
+    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
+    assert!(
+        !our_data(&b, key_b, iss1).is_empty(),
+        "the slow subflow took none"
+    );
+    // The first subflow's data acknowledged at once, each time (the slow
+    // one's never): it takes the rest, then what the slow one holds.
+    let mut got = vec![false; data.len()];
+    let mut sent0 = 0u32;
+    let mut segs = a;
+    for _ in 0..8 {
+        for (dsn, sub, bytes) in our_data(&segs, key_b, p.iss0) {
+            got[dsn as usize..dsn as usize + bytes.len()].fill(true);
+            sent0 = sent0.max(sub + bytes.len() as u32);
+        }
+        if s2.counters().mptcp_remote_penalised > 0 {
+            break;
+        }
+        let cum = got.iter().position(|g| !g).unwrap_or(got.len()) as u64;
+        let dack = MptcpOption::Dss(Dss {
+            data_ack: Some(key_b.idsn() + 1 + cum),
+            ack64: true,
+            mapping: None,
+            data_fin: false,
+        });
+        now += std::time::Duration::from_millis(1);
+        let a0 = seg(
+            5000,
+            PEER_ISS + 1,
+            p.iss0 + 1 + sent0,
+            TcpFlags::ACK,
+            &[dack],
+        );
+        let frame = tcp_frame_b_to_a(&a0, &[]);
+        let [a, _] = workers_rx_data([&mut p.s, &mut s2], now, 0, Some(&frame));
+        segs = a;
+    }
+    assert!(
+        p.s.counters().mptcp_penalisations > 0,
+        "{:?}",
+        p.s.counters()
+    );
+    assert_eq!(
+        s2.counters().mptcp_remote_penalised,
+        1,
+        "{:?}",
+        s2.counters()
+    );
+}
+
+#[test]
 fn a_join_whose_token_no_worker_holds_is_refused() {
     let mut p = Peer::connected(2);
     let token = p.key_b.token();
