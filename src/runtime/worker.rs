@@ -615,7 +615,8 @@ pub fn run<A: RuntimeApp>(
                 .and_then(|tuple| moved.owner(h.iface, &tuple, t))
                 .filter(|&w| w != me)
             {
-                match inboxes[w].push(Handoff { from: me, ..h }) {
+                // Still from where it arrived: a stray there, not here.
+                match inboxes[w].push(h) {
                     Ok(()) => st.flows_forwarded += 1,
                     Err(_) => st.handoff_dropped += 1,
                 }

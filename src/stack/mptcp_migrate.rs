@@ -98,6 +98,11 @@ impl<D: Device> Stack<D> {
         if e.pool_waiting {
             self.pool.waiters.retain(|w| *w != id);
         }
+        if e.half_open {
+            if let Some(l) = e.listener.and_then(|p| self.listeners.get_mut(&p)) {
+                l.half_open = l.half_open.saturating_sub(1);
+            }
+        }
         let from = if remote {
             // Its connection's worker learns where it went from its new
             // worker; what it sends here meanwhile is dropped.
