@@ -1247,6 +1247,172 @@ fn a_join_arriving_on_another_worker_runs_there_and_feeds_the_connection() {
 }
 
 #[test]
+fn a_joined_subflow_whose_segments_arrive_on_another_worker_moves_there() {
+    // Issue 8: a subflow joined on worker 0 (`p.s`, which holds the
+    // connection), whose segments then keep arriving on worker 1's queue
+    // (the peer re-hashed it) and are handed over: after `STRAYS` of
+    // them close together, worker 0 takes it out of its stack whole and
+    // worker 1 runs it (`stack::Migrant`), as a subflow of the connection
+    // on worker 0. Its place in the scheduler goes with it; the stream
+    // stays intact both ways.
+    let mut p = Peer::connected(2);
+    let mut s2 = second_worker(&mut p);
+    let iss1 = p.joined_regular(6000, 0x5151);
+    let tuple = xdptcp::tcp::FourTuple {
+        local: core::net::SocketAddrV4::new(IP_A, 80),
+        remote: core::net::SocketAddrV4::new(IP_B, 6000),
+    };
+    // Handed over to worker 0, which runs them: every byte reaches the
+    // application; the flow moves at the last one, not before.
+    let strays = u64::from(xdptcp::stack::STRAYS);
+    let mut moved = None;
+    for k in 0..strays {
+        p.data(
+            6000,
+            iss1,
+            k as u32 * 100,
+            k * 100,
+            &stream(k as usize * 100, 100),
+            false,
+        );
+        assert!(moved.is_none(), "moved after {k} strays");
+        moved = p.s.mptcp_stray(p.now, &tuple, false);
+    }
+    let m = moved.expect("the subflow moves after its strays");
+    assert_eq!(m.tuple(), tuple);
+    assert_eq!(p.read(), stream(0, strays as usize * 100));
+    assert!(!p.s.has_conn(&tuple));
+    assert_eq!(p.s.counters().mptcp_subflows_migrated_out, 1);
+    let mut now = p.now;
+    assert!(s2.mptcp_migrate_in(now, m));
+    workers_rx([&mut p.s, &mut s2], now, 1, None);
+    assert!(s2.has_conn(&tuple));
+    assert_eq!(s2.counters().mptcp_subflows_migrated_in, 1);
+    // Its next segments arrive on worker 1 and run there: the data goes
+    // on to the connection on worker 0, in order, and worker 1's ACK
+    // covers the subflow's whole sequence space (the TCB moved as it was).
+    let key_b = p.key_b;
+    let off = strays * 100;
+    let d = MptcpOption::Dss(Dss {
+        data_ack: Some(key_b.idsn() + 1),
+        ack64: true,
+        mapping: Some(DssMapping {
+            dsn: KEY_A.idsn() + 1 + off,
+            dsn64: true,
+            ssn: off as u32 + 1,
+            len: 100,
+            checksum: None,
+        }),
+        data_fin: false,
+    });
+    now += std::time::Duration::from_millis(1);
+    let sg = seg(
+        6000,
+        PEER_ISS + 1 + off as u32,
+        iss1 + 1,
+        TcpFlags::ACK | TcpFlags::PSH,
+        &[d],
+    );
+    let frame = tcp_frame_b_to_a(&sg, &stream(off as usize, 100));
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&frame));
+    assert_eq!(p.read(), stream(off as usize, 100));
+    let later = now + std::time::Duration::from_millis(500);
+    let [_, b] = workers_rx([&mut p.s, &mut s2], later, 1, None);
+    let ack = b.last().expect("worker 1 acknowledges");
+    assert_eq!(ack.ack.0, PEER_ISS + 1 + off as u32 + 100);
+    assert_eq!(data_ack(ack), Some(KEY_A.idsn() + 1 + off + 100));
+    // Our data: the scheduler on worker 0 gives the moved subflow its
+    // share, sent from worker 1, mapped (RFC 8684 §3.3.1).
+    let id = p.id.unwrap();
+    let data = stream(0, 40_000);
+    assert_eq!(p.s.send(id, &data).unwrap(), 40_000);
+    let [_, b] = workers_rx_data([&mut p.s, &mut s2], later, 0, None);
+    let ours = our_data(&b, key_b, iss1);
+    assert!(!ours.is_empty(), "worker 1's subflow sent none of our data");
+    for (dsn, _, bytes) in ours {
+        let d = dsn as usize;
+        assert_eq!(bytes[..], data[d..d + bytes.len()], "DSN offset {d}");
+    }
+    // A subflow that moved stays put for a while (`STAY`), whatever
+    // arrives elsewhere (no ping-pong); then it may move on.
+    let soon = now + xdptcp::stack::STAY / 2;
+    for _ in 0..2 * strays {
+        assert!(s2.mptcp_stray(soon, &tuple, false).is_none());
+    }
+    let after = now + xdptcp::stack::STAY;
+    let on = (0..strays).find_map(|_| s2.mptcp_stray(after, &tuple, false));
+    assert!(on.is_some(), "it moves on after STAY");
+}
+
+#[test]
+fn the_schedulers_penalty_reaches_a_subflow_another_worker_runs() {
+    // Issue 8: `minrtt`'s opportunistic retransmission (Raiciu et al.,
+    // NSDI 2012 §4.2) at the end of the stream: the fast first subflow
+    // (worker 0) sends again what the slow joined subflow (worker 1, RTT
+    // 100 ms) holds, and penalises it. Its window is worker 1's: the
+    // penalty goes there with the next chunks and halves it.
+    let mut p = Peer::connected(2);
+    let mut s2 = second_worker(&mut p);
+    let mut now = p.now + std::time::Duration::from_millis(1);
+    let (sa, ack) = join_on_second_worker(&mut p, &mut s2, now);
+    now += std::time::Duration::from_millis(100);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
+    let (iss1, key_b) = (sa.seq.0, p.key_b);
+    let id = p.id.unwrap();
+    let data = stream(0, 40_000);
+    assert_eq!(p.s.send(id, &data).unwrap(), 40_000);
+    p.s.close(id).unwrap();
+    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
+    assert!(
+        !our_data(&b, key_b, iss1).is_empty(),
+        "the slow subflow took none"
+    );
+    // The first subflow's data acknowledged at once, each time (the slow
+    // one's never): it takes the rest, then what the slow one holds.
+    let mut got = vec![false; data.len()];
+    let mut sent0 = 0u32;
+    let mut segs = a;
+    for _ in 0..8 {
+        for (dsn, sub, bytes) in our_data(&segs, key_b, p.iss0) {
+            got[dsn as usize..dsn as usize + bytes.len()].fill(true);
+            sent0 = sent0.max(sub + bytes.len() as u32);
+        }
+        if s2.counters().mptcp_remote_penalised > 0 {
+            break;
+        }
+        let cum = got.iter().position(|g| !g).unwrap_or(got.len()) as u64;
+        let dack = MptcpOption::Dss(Dss {
+            data_ack: Some(key_b.idsn() + 1 + cum),
+            ack64: true,
+            mapping: None,
+            data_fin: false,
+        });
+        now += std::time::Duration::from_millis(1);
+        let a0 = seg(
+            5000,
+            PEER_ISS + 1,
+            p.iss0 + 1 + sent0,
+            TcpFlags::ACK,
+            &[dack],
+        );
+        let frame = tcp_frame_b_to_a(&a0, &[]);
+        let [a, _] = workers_rx_data([&mut p.s, &mut s2], now, 0, Some(&frame));
+        segs = a;
+    }
+    assert!(
+        p.s.counters().mptcp_penalisations > 0,
+        "{:?}",
+        p.s.counters()
+    );
+    assert_eq!(
+        s2.counters().mptcp_remote_penalised,
+        1,
+        "{:?}",
+        s2.counters()
+    );
+}
+
+#[test]
 fn a_join_whose_token_no_worker_holds_is_refused() {
     let mut p = Peer::connected(2);
     let token = p.key_b.token();

@@ -5,6 +5,7 @@
 
 pub mod directory;
 pub mod links;
+pub mod migrate;
 pub mod owner;
 pub mod report;
 pub mod tokens;

@@ -4,6 +4,7 @@
 
 use super::directory::FlowDirectory;
 use super::links::LinkWatch;
+use super::migrate::Moved;
 use super::owner::{classify, tuple_hash, Dest};
 use super::tokens::{TokenDirectory, TokenInsert};
 use crate::app::{dispatch, App};
@@ -11,7 +12,7 @@ use crate::io::xdp::rss::Rss;
 use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
-use crate::stack::{RemoteMsg, Stack, StackConfig, StackCounters};
+use crate::stack::{Migrant, RemoteMsg, Stack, StackConfig, StackCounters};
 use crate::time::Instant;
 use core::net::Ipv4Addr;
 use crossbeam::queue::ArrayQueue;
@@ -33,7 +34,7 @@ pub type MpMsg = RemoteMsg<XdpFrame>;
 /// from each other worker (one ring per sender: each is read in order),
 /// and an eventfd that wakes the worker when it sleeps in `poll(2)`.
 pub struct Inbox {
-    queue: ArrayQueue<Handoff>,
+    queue: ArrayQueue<Inbound>,
     msgs: Vec<ArrayQueue<MpMsg>>,
     sleeping: AtomicBool,
     wake: EventFd,
@@ -63,7 +64,16 @@ impl Inbox {
 
     /// Hand `h` over; wakes the owner if it sleeps. Gives `h` back if full.
     fn push(&self, h: Handoff) -> Result<(), Handoff> {
-        self.queue.push(h)?;
+        self.push_any(Inbound::Frame(h)).map_err(|i| match i {
+            Inbound::Frame(h) => h,
+            Inbound::Flow { .. } => unreachable!("a frame was pushed"),
+        })
+    }
+
+    /// Hand a frame or a flow over (one ring: a flow moved here is
+    /// installed before the frames its old owner forwards after it).
+    fn push_any(&self, i: Inbound) -> Result<(), Inbound> {
+        self.queue.push(i)?;
         self.notify();
         Ok(())
     }
@@ -81,7 +91,7 @@ impl Inbox {
         Ok(())
     }
 
-    pub fn pop(&self) -> Option<Handoff> {
+    pub fn pop(&self) -> Option<Inbound> {
         self.queue.pop()
     }
 
@@ -136,10 +146,22 @@ impl Outbox {
     }
 }
 
+/// What a worker's inbox holds.
+pub enum Inbound {
+    Frame(Handoff),
+    /// A flow that moves here (`stack::Migrant`), on interface `iface`.
+    Flow {
+        iface: usize,
+        flow: Box<Migrant<XdpFrame>>,
+    },
+}
+
 /// A frame on its way to the worker that owns its flow (a UMEM handle: no
 /// packet bytes move).
 pub struct Handoff {
     pub iface: usize,
+    /// The worker it arrived on (or that forwards it).
+    pub from: usize,
     pub frame: XdpFrame,
     pub len: usize,
     /// A copy of a frame that every worker sees (ARP); captured once, by
@@ -183,6 +205,8 @@ pub struct WorkerStats {
     pub rx_bytes: u64,
     /// Frames of flows owned by another worker, passed on (frame handles).
     pub handoff_out: u64,
+    /// The same, per interface (in `--iface` order).
+    pub handoff_out_by_iface: Vec<u64>,
     /// Frames received from other workers.
     pub handoff_in: u64,
     /// Hand-offs lost because the owner's inbox was full.
@@ -208,6 +232,15 @@ pub struct WorkerStats {
     /// MPTCP messages sent to and received from other workers.
     pub mptcp_msgs_out: u64,
     pub mptcp_msgs_in: u64,
+    /// MPTCP subflows moved to the worker where their packets arrive
+    /// (`stack::Migrant`): from here, to here, and lost on the way (the
+    /// inbox was full, or no room there).
+    pub flows_migrated_out: u64,
+    pub flows_migrated_in: u64,
+    pub flows_migration_dropped: u64,
+    /// Segments of flows moved away that still reached this worker,
+    /// forwarded to the new owner.
+    pub flows_forwarded: u64,
     /// Tokens drawn here that found no room in the token directory (joins
     /// for them arriving on other workers' queues are refused).
     pub token_directory_full: u64,
@@ -307,6 +340,12 @@ fn follow_links(
     }
 }
 
+/// The TCP flags of a frame `classify` found TCP (0 if short).
+fn tcp_flags(pkt: &[u8]) -> u8 {
+    let l4 = 14 + usize::from(pkt.get(14).map_or(0, |v| v & 0x0f)) * 4;
+    pkt.get(l4 + 13).copied().unwrap_or(0)
+}
+
 /// Connections reset at a time when a run stops, between drains of the
 /// transmit ring.
 const STOP_BATCH: usize = 256;
@@ -393,6 +432,7 @@ pub fn run<A: RuntimeApp>(
         worker: me,
         queue,
         core: pinned,
+        handoff_out_by_iface: vec![0; n_ifaces],
         ..Default::default()
     };
     let mut batch: Vec<(XdpFrame, usize)> = Vec::with_capacity(crate::io::xdp::socket::BATCH);
@@ -410,6 +450,7 @@ pub fn run<A: RuntimeApp>(
     );
     let wake_idx = pollset.len() - 1;
     let mut idle = 0u32;
+    let mut moved = Moved::default();
     // Let every app set itself up (listen) before traffic arrives.
     for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
         dispatch(stack, app, t0);
@@ -446,7 +487,9 @@ pub fn run<A: RuntimeApp>(
                     // holds is a new flow like any other: its subflow
                     // runs here (`stack::mptcp_remote`).
                     Dest::Tcp(tuple) if workers > 1 && !stacks[i].has_conn(&tuple) => {
-                        let owner = directory.lookup(tuple_hash(&tuple, i)).filter(|&w| w != me);
+                        let owner = moved.owner(i, &tuple, t).or_else(|| {
+                            directory.lookup(tuple_hash(&tuple, i)).filter(|&w| w != me)
+                        });
                         let Some(w) = owner else {
                             st.flows_unknown += 1;
                             if let Some(tap) = stacks[i].device().capture() {
@@ -457,11 +500,15 @@ pub fn run<A: RuntimeApp>(
                         };
                         match inboxes[w].push(Handoff {
                             iface: i,
+                            from: me,
                             frame,
                             len,
                             copy: false,
                         }) {
-                            Ok(()) => st.handoff_out += 1,
+                            Ok(()) => {
+                                st.handoff_out += 1;
+                                st.handoff_out_by_iface[i] += 1;
+                            }
                             Err(_) => st.handoff_dropped += 1,
                         }
                         continue;
@@ -485,6 +532,7 @@ pub fn run<A: RuntimeApp>(
                                 if inbox
                                     .push(Handoff {
                                         iface: i,
+                                        from: me,
                                         frame: copy,
                                         len,
                                         copy: true,
@@ -519,25 +567,81 @@ pub fn run<A: RuntimeApp>(
                 };
                 let h = Handoff {
                     iface: i,
+                    from: me,
                     frame,
                     len,
                     copy: false,
                 };
                 match inboxes[w].push(h) {
-                    Ok(()) => st.handoff_out += 1,
+                    Ok(()) => {
+                        st.handoff_out += 1;
+                        st.handoff_out_by_iface[i] += 1;
+                    }
                     Err(_) => st.handoff_dropped += 1,
                 }
             }
         }
         for _ in 0..INBOX_BATCH {
-            let Some(h) = inboxes[me].pop() else { break };
+            let Some(inbound) = inboxes[me].pop() else {
+                break;
+            };
             work += 1;
-            st.handoff_in += 1;
-            if let Some(stack) = stacks.get_mut(h.iface) {
-                if let Some(tap) = stack.device().capture().filter(|_| !h.copy) {
-                    tap.capture(&h.frame.buf()[..h.len]);
+            let h = match inbound {
+                Inbound::Frame(h) => h,
+                Inbound::Flow { iface, flow } => {
+                    let ok = stacks
+                        .get_mut(iface)
+                        .is_some_and(|s| s.mptcp_migrate_in(t, *flow));
+                    if ok {
+                        st.flows_migrated_in += 1;
+                    } else {
+                        st.flows_migration_dropped += 1;
+                    }
+                    continue;
                 }
-                stack.receive(t, h.frame, h.len);
+            };
+            st.handoff_in += 1;
+            let Some(stack) = stacks.get_mut(h.iface) else {
+                continue;
+            };
+            // A stray of a flow here (not an ARP copy): it may have moved
+            // on (forward it), or keep arriving on `h.from` (move it there).
+            let stray = match classify(h.frame.buf().get(..h.len).unwrap_or(&[])) {
+                Dest::Tcp(tuple) if !h.copy => Some(tuple),
+                _ => None,
+            };
+            if let Some(w) = stray
+                .filter(|tuple| !stack.has_conn(tuple))
+                .and_then(|tuple| moved.owner(h.iface, &tuple, t))
+                .filter(|&w| w != me)
+            {
+                // Still from where it arrived: a stray there, not here.
+                match inboxes[w].push(h) {
+                    Ok(()) => st.flows_forwarded += 1,
+                    Err(_) => st.handoff_dropped += 1,
+                }
+                continue;
+            }
+            let syn_ack = tcp_flags(&h.frame.buf()[..h.len]) & 0x12 == 0x12;
+            if let Some(tap) = stack.device().capture().filter(|_| !h.copy) {
+                tap.capture(&h.frame.buf()[..h.len]);
+            }
+            stack.receive(t, h.frame, h.len);
+            let Some(tuple) = stray.filter(|_| h.from != me) else {
+                continue;
+            };
+            if let Some(flow) = stack.mptcp_stray(t, &tuple, syn_ack) {
+                let to = h.from;
+                let i = Inbound::Flow {
+                    iface: h.iface,
+                    flow: Box::new(flow),
+                };
+                if inboxes[to].push_any(i).is_ok() {
+                    moved.record(h.iface, tuple, to, t);
+                    st.flows_migrated_out += 1;
+                } else {
+                    st.flows_migration_dropped += 1;
+                }
             }
         }
         // MPTCP messages from the other workers, each sender's in order.

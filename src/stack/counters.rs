@@ -199,6 +199,9 @@ pub struct StackCounters {
     /// Bytes of those connections' data those subflows took to send
     /// (frames from the connection's worker).
     pub mptcp_remote_tx_bytes: u64,
+    /// Penalties (windows halved) the connection's worker sent those
+    /// subflows (`minrtt`'s opportunistic retransmission).
+    pub mptcp_remote_penalised: u64,
     /// New keys drawn again because their token was already in use.
     pub mptcp_token_collisions: u64,
     /// MP_JOIN subflows accepted: third ACK's HMAC verified (RFC 8684 §3.2).
@@ -213,6 +216,12 @@ pub struct StackCounters {
     /// Our subflows reset because the local address they left from was
     /// withdrawn (`Stack::mptcp_withdraw_address`).
     pub mptcp_subflows_withdrawn: u64,
+    /// Joined subflows that moved to the worker where their packets
+    /// arrive (`mptcp_migrate`), out of this stack and into it, and
+    /// those that found no room there (dropped).
+    pub mptcp_subflows_migrated_out: u64,
+    pub mptcp_subflows_migrated_in: u64,
+    pub mptcp_migrations_dropped: u64,
     /// Joined subflows reset: the third ACK's HMAC was wrong or missing.
     pub mptcp_joins_rejected_hmac: u64,
     /// MP_JOIN SYNs we sent (the path manager opening a subflow, RFC 8684

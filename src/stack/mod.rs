@@ -23,6 +23,7 @@ mod iface;
 mod listener;
 mod mptcp;
 mod mptcp_foreign;
+mod mptcp_migrate;
 mod mptcp_pm;
 mod mptcp_remote;
 mod pool;
@@ -34,6 +35,7 @@ mod udp;
 
 pub use mptcp::JoinTarget;
 pub use mptcp_foreign::mptcp_route;
+pub use mptcp_migrate::{Migrant, STAY, STRAYS, STRAY_GAP};
 pub use mptcp_pm::{mptcp_restore_address, mptcp_withdraw_address, PortFilter};
 pub use mptcp_remote::{mptcp_remote_input, mptcp_remote_schedule, RemoteMsg};
 

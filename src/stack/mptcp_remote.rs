@@ -94,12 +94,15 @@ pub enum RemoteMsg<F> {
         answer: Option<Box<JoinAnswer>>,
     },
     /// B → A: subflow `sub` joined the connection (`up`) or went (with
-    /// the last DATA_ACK it saw and did not pass on).
+    /// the last DATA_ACK it saw and did not pass on); `moved`: it moved
+    /// here from where it ran (`mptcp_migrate`) and keeps its place in
+    /// A's scheduler.
     Joined {
         to: MetaRef,
         sub: SubRef,
         up: bool,
         ack: Option<RxDsn>,
+        moved: Option<MovedFrom>,
     },
     /// B → A: the subflow's in-order mapped data and DATA_FIN.
     Data {
@@ -124,11 +127,13 @@ pub enum RemoteMsg<F> {
     },
     /// A → B: our data for the subflow (the first, maybe empty, also
     /// tells it that it sends for the connection, `csum`: with DSS
-    /// checksums).
+    /// checksums; `penalise`: the scheduler penalised the subflow, its
+    /// window is halved).
     Chunks {
         sub: SubRef,
         of: MetaRef,
         csum: bool,
+        penalise: bool,
         items: Vec<Chunk<F>>,
     },
     /// A → B: close the subflow.
@@ -137,6 +142,17 @@ pub enum RemoteMsg<F> {
         of: MetaRef,
         how: CloseHow,
     },
+}
+
+/// Where a subflow that moved to another worker ran before
+/// (`mptcp_migrate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovedFrom {
+    /// In A, the connection's worker, with this place in its scheduler
+    /// (none yet).
+    Slot(Option<usize>),
+    /// In another worker, as subflow `SubRef` there.
+    Sub(usize, SubRef),
 }
 
 /// A joined subflow's link to its connection in another worker.
@@ -152,12 +168,12 @@ pub struct RemoteOf {
 /// This stack's exchanges with other workers.
 pub(super) struct Remote<F> {
     /// This worker, and this stack's index among its stacks.
-    me: usize,
-    stack: usize,
+    pub(super) me: usize,
+    pub(super) stack: usize,
     /// The worker holding a token, if any (the token directory).
     locate: Box<dyn Fn(u32) -> Option<usize>>,
     /// Messages to send: (worker, message).
-    out: Vec<(usize, RemoteMsg<F>)>,
+    pub(super) out: Vec<(usize, RemoteMsg<F>)>,
     /// Joins waiting for an answer: (tag, the join).
     asks: Vec<(u32, PendingJoin)>,
     next_tag: u32,
@@ -165,7 +181,7 @@ pub(super) struct Remote<F> {
     subs: Vec<Sub>,
     /// Subflows here of connections in other workers, and the view each
     /// published last.
-    mine: Vec<(ConnId, RemoteView)>,
+    pub(super) mine: Vec<(ConnId, RemoteView)>,
 }
 
 /// A subflow in another worker of a connection here.
@@ -300,6 +316,7 @@ impl<D: Device> Stack<D> {
                 sub,
                 up: false,
                 ack,
+                moved: None,
             },
         ));
     }
@@ -447,6 +464,7 @@ impl<D: Device> Stack<D> {
                 sub,
                 up: true,
                 ack: None,
+                moved: None,
             },
         );
     }
@@ -458,7 +476,7 @@ impl<D: Device> Stack<D> {
         from: usize,
         to: MetaRef,
         sub: SubRef,
-        up: bool,
+        (up, moved): (bool, Option<MovedFrom>),
         ack: Option<RxDsn>,
     ) {
         if !self.mptcp_meta_valid(&to) {
@@ -468,6 +486,11 @@ impl<D: Device> Stack<D> {
                 self.remote_send(from, RemoteMsg::Close { sub, of: to, how });
             }
             return;
+        }
+        if let Some(MovedFrom::Sub(w, old)) = moved {
+            if self.mptcp_remote_moved(from, to, sub, (w, old)) {
+                return;
+            }
         }
         self.mptcp_count_join(to.conn, to.token, up);
         if !up {
@@ -497,7 +520,12 @@ impl<D: Device> Stack<D> {
         // RFC 8684 §3.7: no fallback to TCP once joined; and the
         // scheduler gets a slot for it.
         e.conn.mptcp_mark_joined();
-        let reg = e.conn.mptcp_register_remote();
+        // A subflow that moved keeps its place (and what it was given).
+        let reg = match moved {
+            Some(MovedFrom::Slot(Some(slot))) => e.conn.mptcp_remote_slot_kept(slot),
+            _ => None,
+        }
+        .or_else(|| e.conn.mptcp_register_remote());
         let Some(r) = self.remote.as_deref_mut() else {
             return;
         };
@@ -519,10 +547,57 @@ impl<D: Device> Stack<D> {
                     sub,
                     of,
                     csum,
+                    penalise: false,
                     items,
                 },
             ));
         }
+    }
+
+    /// Subflow `old` of worker `w`, of connection `of` here, moved to
+    /// worker `from` as `sub`: it keeps its place in the scheduler, and
+    /// what was on its way to it there (chunks, dropped by that worker
+    /// now) goes again (RFC 8684 §3.3.6). False if it is not known here.
+    fn mptcp_remote_moved(
+        &mut self,
+        from: usize,
+        of: MetaRef,
+        sub: SubRef,
+        (w, old): (usize, SubRef),
+    ) -> bool {
+        let meta = of.conn;
+        let Some(r) = self.remote.as_deref_mut() else {
+            return false;
+        };
+        let Some(s) = r
+            .subs
+            .iter_mut()
+            .find(|s| s.meta == meta && s.worker == w && s.sub == old)
+        else {
+            return false;
+        };
+        s.worker = from;
+        s.sub = sub;
+        let rs = s.rs;
+        let Some(e) = self.conns.get_mut(meta) else {
+            return true;
+        };
+        let Some(csum) = rs.and_then(|rs| e.conn.mptcp_remote_slot_moved(rs.slot)) else {
+            return true;
+        };
+        // Its new worker sends for the connection from now on.
+        r.out.push((
+            from,
+            RemoteMsg::Chunks {
+                sub,
+                of,
+                csum,
+                penalise: false,
+                items: Vec::new(),
+            },
+        ));
+        self.mark_dirty(meta);
+        true
     }
 
     /// What subflow `sub` in worker `from` can take now, for connection
@@ -559,7 +634,7 @@ impl<D: Device> Stack<D> {
         from: usize,
         sub: SubRef,
         of: MetaRef,
-        csum: bool,
+        (csum, penalise): (bool, bool),
         items: Vec<Chunk<D::Frame>>,
     ) {
         if !self.mptcp_remote_sub(from, &sub, &of) {
@@ -569,6 +644,10 @@ impl<D: Device> Stack<D> {
             return;
         };
         e.conn.mptcp_remote_tx_setup(csum);
+        if penalise {
+            e.conn.mptcp_remote_penalise();
+            self.iface.counters.mptcp_remote_penalised += 1;
+        }
         let mut n = 0u64;
         for c in items {
             let len = c.len as u64;
@@ -692,9 +771,16 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
                 s.borrow_mut().mptcp_join_info(now, from, tag, answer);
             }
         }
-        RemoteMsg::Joined { to, sub, up, ack } => {
+        RemoteMsg::Joined {
+            to,
+            sub,
+            up,
+            ack,
+            moved,
+        } => {
             if let Some(s) = stacks.get_mut(to.stack) {
-                s.borrow_mut().mptcp_remote_joined(from, to, sub, up, ack);
+                s.borrow_mut()
+                    .mptcp_remote_joined(from, to, sub, (up, moved), ack);
             }
         }
         RemoteMsg::View { to, sub, v } => {
@@ -706,11 +792,12 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
             sub,
             of,
             csum,
+            penalise,
             items,
         } => {
             if let Some(s) = stacks.get_mut(sub.stack) {
                 s.borrow_mut()
-                    .mptcp_remote_chunks(from, sub, of, csum, items);
+                    .mptcp_remote_chunks(from, sub, of, (csum, penalise), items);
             }
         }
         RemoteMsg::Data { to, sub, items } => {
@@ -792,7 +879,13 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                     super::mptcp::budgeted(&mut budget, iface)
                 });
             }
-            if out.is_empty() {
+            let penalise = stacks[i]
+                .borrow_mut()
+                .remote
+                .as_deref_mut()
+                .and_then(|r| r.subs.get_mut(k)?.rs.as_mut())
+                .is_some_and(|rs| core::mem::take(&mut rs.penalised));
+            if out.is_empty() && !penalise {
                 continue;
             }
             let s = stacks[i].borrow_mut();
@@ -820,6 +913,7 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 sub: sub.sub,
                 of,
                 csum: false,
+                penalise,
                 items: out,
             };
             r.out.push((sub.worker, msg));

@@ -67,6 +67,11 @@ pub(crate) struct ConnEntry<F: Frame> {
     pub pm_wait: bool,
     /// An MPTCP connection's other subflows were told to close.
     pub subflows_closed: bool,
+    /// Segments of this flow handed over by other workers lately, and
+    /// when the last came (`mptcp_migrate`).
+    pub strays: (u16, Option<Instant>),
+    /// When it moved here from another worker, if it did.
+    pub moved_at: Option<Instant>,
 }
 
 impl<F: Frame> ConnEntry<F> {
@@ -112,6 +117,8 @@ impl<F: Frame> ConnEntry<F> {
             remote_of: None,
             pm_wait: false,
             subflows_closed: false,
+            strays: (0, None),
+            moved_at: None,
         }
     }
 }
@@ -262,6 +269,16 @@ impl<F: Frame> ConnTable<F> {
     /// The live connection in slot `index`, if any.
     pub(crate) fn entry_at_mut(&mut self, index: usize) -> Option<&mut ConnEntry<F>> {
         self.slots.get_mut(index)?.entry.as_mut()
+    }
+
+    /// Remove a connection that moves to another worker's table: the
+    /// flow log does not see it go (the flow directory keeps naming this
+    /// worker until the other one records it).
+    pub(crate) fn detach(&mut self, id: ConnId) -> Option<ConnEntry<F>> {
+        let log = self.flow_log.take();
+        let e = self.remove(id);
+        self.flow_log = log;
+        e
     }
 
     /// Remove a connection; its id (and every copy) becomes stale.

@@ -74,7 +74,7 @@ impl Pick {
 }
 
 /// A packet scheduler (the trait the connection's send path calls).
-pub trait Scheduler: fmt::Debug {
+pub trait Scheduler: fmt::Debug + Send {
     /// Which kind this is.
     fn kind(&self) -> SchedKind;
     /// The subflows that take the next chunk.

@@ -14,7 +14,7 @@ use crate::time::Instant;
 use core::time::Duration;
 
 /// A congestion controller.
-pub trait CongestionControl: core::fmt::Debug {
+pub trait CongestionControl: core::fmt::Debug + Send {
     /// Congestion window in bytes.
     fn cwnd(&self) -> usize;
     /// Slow-start threshold in bytes (`usize::MAX` before the first loss).

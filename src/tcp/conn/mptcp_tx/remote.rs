@@ -42,6 +42,9 @@ pub struct Chunk<F> {
 pub struct RemoteSlot {
     pub slot: usize,
     pub last: RemoteView,
+    /// The scheduler penalised the subflow: its worker halves its window
+    /// (told with the next `Chunks`).
+    pub penalised: bool,
 }
 
 /// The scheduler's side of a remote subflow during one pull.
@@ -57,9 +60,11 @@ impl<F: Frame> Taker<F> for RemoteTaker<'_, F> {
     fn slot(&self) -> Option<usize> {
         Some(self.rs.slot)
     }
-    /// Not across workers: the penalty is the subflow's congestion
-    /// window, which its worker owns.
-    fn penalise(&mut self) {}
+    /// The penalty is the subflow's congestion window, which its worker
+    /// owns: noted here, it goes there with the next chunks.
+    fn penalise(&mut self) {
+        self.rs.penalised = true;
+    }
     fn view(&self) -> SubflowView {
         self.rs.last.view
     }
@@ -130,6 +135,38 @@ impl<F: Frame> Connection<F> {
             ..Slot::default()
         });
         Some((m.slots.len() - 1, csum))
+    }
+
+    /// A joined subflow that was in `slot` here moved to another worker
+    /// (`stack::mptcp_migrate`): it keeps the slot, with what it was
+    /// given. Returns it and whether DSS checksums are on, `None` if the
+    /// slot is gone meanwhile.
+    pub fn mptcp_remote_slot_kept(&mut self, slot: usize) -> Option<(usize, bool)> {
+        let t = self.mtx.as_deref_mut()?;
+        let csum = t.csum;
+        let s = t.meta.as_deref()?.slots.get(slot)?;
+        (!s.gone).then_some((slot, csum))
+    }
+
+    /// The remote subflow in `slot` moved to another worker: what it was
+    /// given and not yet acknowledged goes again (the chunks on their
+    /// way to its old worker are dropped there). Returns whether DSS
+    /// checksums are on, `None` if there is no such slot.
+    pub fn mptcp_remote_slot_moved(&mut self, slot: usize) -> Option<bool> {
+        let t = self.mtx.as_deref_mut()?;
+        let csum = t.csum;
+        let m = t.meta.as_deref_mut()?;
+        m.slots.get(slot)?;
+        m.reinject_slot(slot, &mut self.stats);
+        Some(csum)
+    }
+
+    /// This joined subflow leaves for another worker: its place in the
+    /// connection's scheduler is the connection's business there.
+    /// Returns that place, if it had one.
+    pub fn mptcp_tx_detach(&mut self) -> Option<usize> {
+        let t = self.mtx.as_deref_mut()?;
+        Some(core::mem::replace(&mut t.slot, usize::MAX))
     }
 
     /// What remote subflow `rs` published: its view for the scheduler,
@@ -205,6 +242,13 @@ impl<F: Frame> Connection<F> {
         let tail_rel = (self.sndq.tail() - (self.iss + 1)) as u64;
         // Its slot is the connection's business.
         self.mtx = Some(Box::new(MpTx::new(tail_rel, usize::MAX, csum)));
+    }
+
+    /// The connection's scheduler, in another worker, penalised this
+    /// subflow (opportunistic retransmission and penalisation, Raiciu et
+    /// al., NSDI 2012 §4.2): its congestion window is halved here.
+    pub fn mptcp_remote_penalise(&mut self) {
+        self.cc.penalise(self.now);
     }
 
     /// Append chunk `c` of the connection's data to this subflow's send
