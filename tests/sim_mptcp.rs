@@ -543,6 +543,20 @@ fn first_path_dying_after_a_write_before_the_join() {
     assert!(done < 60_000.0, "completed at {done} ms");
 }
 
+/// Seed 14's one 2 MB upload over two equal 10 Mbit/s paths, the first
+/// path dying `ms` milliseconds in (around the MP_CAPABLE handshake).
+fn first_path_down_at(ms: u64) -> BulkParams {
+    let mut p = params(14, [true, true], false);
+    p.conns = 1;
+    p.bidir = false;
+    p.bytes = 2 << 20;
+    p.link.rate_bps = Some(10_000_000);
+    p.link.queue_limit = default_queue(p.link.rate_bps, p.link.delay);
+    p.extra_paths = vec![p.link.clone()];
+    p.path_down = Some((0, Duration::from_millis(ms)));
+    p
+}
+
 /// The first path dies during the MP_CAPABLE handshake (the SYN/ACK is
 /// lost at 20 ms): no key reached the client, so no join can exist and the
 /// connection has no path at all. It must fail cleanly and soon, as
@@ -551,15 +565,7 @@ fn first_path_dying_after_a_write_before_the_join() {
 /// simulator's 15 SYN retries) and be taken for a stall.
 #[test]
 fn first_path_dying_during_the_handshake_fails_promptly() {
-    let mut p = params(14, [true, true], false);
-    p.conns = 1;
-    p.bidir = false;
-    p.bytes = 2 << 20;
-    p.link.rate_bps = Some(10_000_000);
-    p.link.queue_limit = default_queue(p.link.rate_bps, p.link.delay);
-    p.extra_paths = vec![p.link.clone()];
-    p.path_down = Some((0, Duration::from_millis(20)));
-    let r = run_bulk(&p);
+    let r = run_bulk(&first_path_down_at(20));
     let c = &r.connections[0];
     println!(
         "{}: {} ({}, client {}) at {:.0} ms",
@@ -585,15 +591,7 @@ fn first_path_dying_during_the_handshake_fails_promptly() {
 #[test]
 fn first_path_dying_before_full_establishment_joins_on_the_live_path() {
     for ms in (27..=31).step_by(2) {
-        let mut p = params(14, [true, true], false);
-        p.conns = 1;
-        p.bidir = false;
-        p.bytes = 2 << 20;
-        p.link.rate_bps = Some(10_000_000);
-        p.link.queue_limit = default_queue(p.link.rate_bps, p.link.delay);
-        p.extra_paths = vec![p.link.clone()];
-        p.path_down = Some((0, Duration::from_millis(ms)));
-        let r = run_bulk(&p);
+        let r = run_bulk(&first_path_down_at(ms));
         let c = &r.connections[0];
         println!(
             "down at {ms} ms: {} ({}) at {:.0} ms, path 2 {} bytes",
