@@ -51,6 +51,7 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_fastcloses,
         mptcp_data_dups,
         mptcp_data_ooo,
+        mptcp_data_mem_drops,
         mptcp_prio_received,
         mptcp_bytes_first,
         mptcp_bytes_joined,

@@ -167,6 +167,9 @@ pub struct StackCounters {
     pub mptcp_data_dups: u64,
     /// Segments ahead of the data level's in-order point (reassembled).
     pub mptcp_data_ooo: u64,
+    /// Frames the data level dropped for memory after their subflow
+    /// acknowledged them (the peer's data-level timeout brings them back).
+    pub mptcp_data_mem_drops: u64,
     /// MP_PRIO options received (RFC 8684 §3.3.8): the subflow's backup
     /// flag set as the peer asked.
     pub mptcp_prio_received: u64,

@@ -361,7 +361,9 @@ impl<F: Frame> Connection<F> {
         if shut && (got.advanced > 0 || d.buf.available() == 0) {
             d.buf.clear_ooo();
             s.rcv_mem_drops += 1;
+            d.buf.mem_drops += 1;
         }
+        s.mptcp_data_mem_drops = d.buf.mem_drops;
         let nxt = d.nxt;
         let fin = d.fin_reached();
         if let Some(m) = &mut self.mp {

@@ -188,6 +188,10 @@ pub struct ConnStats {
     /// Segments that arrived ahead of the data level's in-order point
     /// (held for reassembly by DSN).
     pub mptcp_data_ooo: u64,
+    /// Frames the data level dropped for memory (refused, or out-of-order
+    /// ones evicted for in-order data): the subflow had acknowledged them,
+    /// so only the peer's data-level retransmission brings them back.
+    pub mptcp_data_mem_drops: u64,
     /// MP_PRIO options received (RFC 8684 §3.3.8): the subflow's backup
     /// flag set as the peer asked.
     pub mptcp_prio_received: u64,
