@@ -98,7 +98,19 @@ impl<F: Frame> DataRecv<F> {
             };
         }
         let wnd_end = self.buf.nxt + limit.saturating_mul(2).min(1 << 30);
-        let r = self.buf.insert(SeqNumber(d as u32), p, wnd_end, limit);
+        // Data up to the edge we advertised was let in by its subflow,
+        // which acknowledged it: dropped here for memory, only the peer's
+        // data-level timeout (200 ms and more, backing off) would bring it
+        // back. The window is bytes and the budget frame memory, so what
+        // the window promised may overshoot the budget: it gets
+        // `EDGE_SLACK` times the budget before anything is dropped.
+        let end = d.wrapping_add(p.len() as u64);
+        let budget = if (self.edge.wrapping_sub(end) as i64) >= 0 {
+            limit.saturating_mul(EDGE_SLACK)
+        } else {
+            limit
+        };
+        let r = self.buf.insert(SeqNumber(d as u32), p, wnd_end, budget);
         self.nxt = self.nxt.wrapping_add(r.advanced as u64);
         DataIn {
             advanced: r.advanced,
@@ -133,6 +145,11 @@ impl<F: Frame> DataRecv<F> {
         self.nxt.wrapping_add(self.fin_done as u64)
     }
 }
+
+/// How far the data level's frame memory may exceed the receive buffer
+/// for data within the connection-level window already advertised
+/// (`DataRecv::insert`), before it drops anything its subflows acknowledged.
+const EDGE_SLACK: usize = 2;
 
 /// The later of two DSNs (modulo 2^64).
 fn later(a: u64, b: u64) -> u64 {
@@ -350,14 +367,14 @@ impl<F: Frame> Connection<F> {
         let Some(d) = self.mpx.as_deref_mut().and_then(|x| x.data.as_mut()) else {
             return ack;
         };
-        // Out-of-order data holds all the data level's memory, the window
-        // is shut, and nothing in order waits for the application (or in-
+        // Out-of-order data holds all the data level's memory (its slack
+        // for data within the advertised edge too), the window is shut, and nothing in order waits for the application (or in-
         // order data just came, `mptcp_fills_data_hole`): the hole's bytes
         // could never come in, being beyond every subflow's window. Drop
         // the out-of-order data, as Linux prunes its out-of-order queue
         // under memory pressure, so the window opens; the peer's
         // data-level retransmission brings it again.
-        let shut = d.buf.has_ooo() && d.buf.window(self.rcv_buf) == 0;
+        let shut = d.buf.has_ooo() && d.buf.window(self.rcv_buf * EDGE_SLACK) == 0;
         if shut && (got.advanced > 0 || d.buf.available() == 0) {
             d.buf.clear_ooo();
             s.rcv_mem_drops += 1;
@@ -633,5 +650,46 @@ impl<F: Frame> Connection<F> {
             .as_deref()
             .and_then(|x| x.data.as_ref())
             .is_some_and(|d| d.fin_done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::test_frame::VecFrame as V;
+
+    /// A 1,000-byte segment at DSN `dsn` in a 2,048-byte frame.
+    fn seg(dsn: u64) -> (RxDsn, Pkt<V>) {
+        let at = RxDsn {
+            value: dsn,
+            wide: true,
+        };
+        (at, Pkt::new(V(vec![0u8; 2048]), 66, 1066))
+    }
+
+    #[test]
+    fn data_within_the_advertised_edge_is_not_dropped_for_memory() {
+        // Eight frames of budget; a window of 30,000 bytes was advertised
+        // (at a better payload ratio than these segments have). Another
+        // subflow brings 14 segments out of order, each after a hole (so
+        // none can be collapsed with the next): every one was
+        // acknowledged by its subflow, and all are kept (loadgen over two
+        // workers stalled 1-2 s on such drops, waiting for Linux's
+        // data-level retransmission).
+        let limit = 8 * 2048;
+        let mut d = DataRecv::<V>::new(0);
+        d.advertise_edge(30_000);
+        for i in 1..15 {
+            let (at, p) = seg(i * 2000);
+            assert!(!d.insert(at, p, limit).dropped, "segment {i} dropped");
+        }
+        let (at, p) = seg(0);
+        let r = d.insert(at, p, limit);
+        assert!(!r.dropped);
+        assert_eq!(r.advanced, 1000);
+        assert_eq!(d.buf.mem(), 15 * 2048);
+        // Beyond the advertised edge the budget holds as before.
+        let (at, p) = seg(31_000);
+        assert!(d.insert(at, p, limit).dropped);
     }
 }
