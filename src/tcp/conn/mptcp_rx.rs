@@ -357,7 +357,6 @@ impl<F: Frame> Connection<F> {
         let s = &mut self.stats;
         s.mptcp_data_dups += got.dup as u64;
         s.mptcp_data_ooo += got.ooo as u64;
-        s.rcv_mem_drops += got.dropped as u64;
         if got.advanced > 0 {
             self.events.readable = true;
         }
@@ -368,8 +367,9 @@ impl<F: Frame> Connection<F> {
             return ack;
         };
         // Out-of-order data holds all the data level's memory (its slack
-        // for data within the advertised edge too), the window is shut, and nothing in order waits for the application (or in-
-        // order data just came, `mptcp_fills_data_hole`): the hole's bytes
+        // for data within the advertised edge too), the window is shut,
+        // and nothing in order waits for the application (or in-order
+        // data just came, `mptcp_fills_data_hole`): the hole's bytes
         // could never come in, being beyond every subflow's window. Drop
         // the out-of-order data, as Linux prunes its out-of-order queue
         // under memory pressure, so the window opens; the peer's
@@ -377,7 +377,6 @@ impl<F: Frame> Connection<F> {
         let shut = d.buf.has_ooo() && d.buf.window(self.rcv_buf * EDGE_SLACK) == 0;
         if shut && (got.advanced > 0 || d.buf.available() == 0) {
             d.buf.clear_ooo();
-            s.rcv_mem_drops += 1;
             d.buf.mem_drops += 1;
         }
         s.mptcp_data_mem_drops = d.buf.mem_drops;

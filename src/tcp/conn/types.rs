@@ -122,7 +122,8 @@ pub struct ConnStats {
     pub keepalive_probes: u64,
     /// Out-of-order frames collapsed under memory pressure.
     pub collapsed: u64,
-    /// Segments dropped because the receive memory was exhausted.
+    /// Segments dropped because the receive memory was exhausted (the
+    /// subflow's own queue on MPTCP; the data level's: `mptcp_data_mem_drops`).
     pub rcv_mem_drops: u64,
     /// Segments dropped as unacceptable (outside the receive window).
     pub out_of_window: u64,
