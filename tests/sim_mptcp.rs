@@ -586,8 +586,7 @@ fn first_path_dying_during_the_handshake_fails_promptly() {
 /// the live path (RFC 8684 §3.2: it holds the server's key), and the join
 /// carries the transfer to its end. Before, the client retransmitted into
 /// the dead path and timed out at 522 s. (Down at 21 to 25 ms, the third
-/// ACK never reached the server: the join is refused and the client still
-/// waits out its retransmissions.)
+/// ACK never reached the server: see the next test.)
 #[test]
 fn first_path_dying_before_full_establishment_joins_on_the_live_path() {
     for ms in (27..=31).step_by(2) {
@@ -611,6 +610,48 @@ fn first_path_dying_before_full_establishment_joins_on_the_live_path() {
         assert!(
             r.paths[1][0].tx_bytes > 2 << 20,
             "{ms} ms: path 2 carried it"
+        );
+    }
+}
+
+/// The first path dies 21 to 25 ms into seed 14's run: after the SYN/ACK,
+/// before the third ACK (our key, RFC 8684 §3.1) reached the server. The
+/// server cannot take a join then (its HMAC needs our key, §3.2), so it
+/// refuses the client's early join; once the first path's neighbour fails
+/// too, no path can carry the third ACK and the connection ends as
+/// unreachable, within seconds. Before, the client retransmitted into the
+/// dead path and timed out at 522 s.
+#[test]
+fn first_path_dying_before_the_third_ack_arrived_fails_promptly() {
+    for ms in (21..=25).step_by(2) {
+        let r = run_bulk(&first_path_down_at(ms));
+        let c = &r.connections[0];
+        let s = &r.stacks[0];
+        println!(
+            "down at {ms} ms: {} ({}, client {}) at {:.0} ms, early joins refused {}, ended {}",
+            r.outcome,
+            c.outcome,
+            c.client_close,
+            r.virtual_ms,
+            s.mptcp_early_join_refusals,
+            s.mptcp_early_unreachable
+        );
+        assert!(
+            r.failure(false).is_none(),
+            "{ms} ms: {:?}",
+            r.failure(false)
+        );
+        assert_eq!(
+            (c.outcome.as_str(), c.client_close.as_str()),
+            ("aborted", "unreachable"),
+            "{ms} ms"
+        );
+        assert!(s.mptcp_early_join_refusals >= 1, "{ms} ms: no join refused");
+        assert_eq!(s.mptcp_early_unreachable, 1, "{ms} ms");
+        assert!(
+            r.virtual_ms < 60_000.0,
+            "{ms} ms: ended at {} ms",
+            r.virtual_ms
         );
     }
 }

@@ -210,6 +210,9 @@ pub struct Session {
     pub joined: bool,
     /// The MP_FAIL exchange, when a checksum failed on this subflow.
     pub fail: MpFail,
+    /// A client: a join we opened before full establishment was refused
+    /// (`Connection::mptcp_early_join_refused`).
+    pub early_join_refused: bool,
 }
 
 impl Session {
@@ -257,6 +260,7 @@ impl Session {
             announce: Default::default(),
             joined: false,
             fail: MpFail::default(),
+            early_join_refused: false,
         };
         if let Some(k) = key {
             s.set_local_key(k);
@@ -292,9 +296,10 @@ impl Session {
     /// token and HMACs exist): a join on another path then carries the
     /// connection on if the server got our third ACK. If it did not, the
     /// join is refused and the first subflow keeps retrying (a refusal
-    /// proves nothing: Linux and this stack refuse a join with the same
-    /// MP_TCPRST reason for a token unknown, a connection not yet fully
-    /// established, or one closing).
+    /// alone proves nothing: Linux and this stack refuse a join with the
+    /// same MP_TCPRST reason for a token unknown, a connection not yet
+    /// fully established, or one closing) until its neighbour fails too
+    /// (`Connection::mptcp_early_unreachable`).
     pub fn joins_allowed(&self, stalled: bool) -> Option<bool> {
         if self.role != Role::Client || self.phase == Phase::Fallback {
             return None;

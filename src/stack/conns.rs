@@ -79,6 +79,8 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_infinite_maps_received,
         mptcp_fastcloses_sent,
         mptcp_first_subflow_ended,
+        mptcp_early_join_refusals,
+        mptcp_early_unreachable,
         mptcp_dead_subflow_drops,
         challenge_acks,
         out_of_window,
@@ -330,6 +332,17 @@ impl<D: Device> Stack<D> {
         };
 
         if closed && !wait_for_reader {
+            // A join we opened, refused: its connection may be one the
+            // server never saw (`mptcp_join_refused`).
+            let refused =
+                ev.reset && !e.connected && e.conn.mptcp_join().is_some_and(|j| j.is_active());
+            if refused {
+                let of = (e.subflow_of, e.foreign_of);
+                self.mptcp_join_refused(of.0, of.1);
+            }
+            let Some(e) = self.conns.get_mut(id) else {
+                return;
+            };
             if e.visible && !e.detached {
                 self.events.push_back(Event::Closed { id, reason });
                 e.detached = true;

@@ -275,6 +275,14 @@ pub struct StackCounters {
     /// their FIN left) while a joined subflow lived: their connections
     /// went on over the others (RFC 8684 §3.3.6).
     pub mptcp_first_subflow_ended: u64,
+    /// Joins opened while a first subflow stalled before full
+    /// establishment, refused (the server may not hold the connection:
+    /// RFC 8684 §3.2).
+    pub mptcp_early_join_refusals: u64,
+    /// Client connections ended as unreachable: such a join refused and
+    /// the first subflow's neighbour failed (RFC 8684 §3.1: the server
+    /// can never get our key).
+    pub mptcp_early_unreachable: u64,
     /// Segments that arrived on such a dead first subflow (dropped).
     pub mptcp_dead_subflow_drops: u64,
     /// Segment sizes lowered to a smaller path MTU (RFC 1191).

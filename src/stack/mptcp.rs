@@ -320,6 +320,31 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// A join we opened for connection `meta` (here, or in another stack
+    /// of the worker) was refused (`Connection::mptcp_early_join_refused`).
+    pub(super) fn mptcp_join_refused(
+        &mut self,
+        meta: Option<ConnId>,
+        foreign: Option<(usize, ConnId)>,
+    ) {
+        if let Some((stack, meta)) = foreign {
+            self.mptcp.foreign.refused.push((stack, meta));
+        } else if let Some(m) = meta {
+            self.mptcp_early_join_refused(m);
+        }
+    }
+
+    /// `mptcp_join_refused` for connection `meta` here.
+    pub(super) fn mptcp_early_join_refused(&mut self, meta: ConnId) {
+        if self
+            .conns
+            .get_mut(meta)
+            .is_some_and(|m| m.conn.mptcp_early_join_refused())
+        {
+            self.mark_dirty(meta);
+        }
+    }
+
     /// A join of connection `conn` (holding `token`) was accepted
     /// (`+1`) or went (`-1`) in another stack of the worker.
     pub(super) fn mptcp_count_join(&mut self, conn: ConnId, token: u32, up: bool) {

@@ -78,6 +78,9 @@ pub(super) struct Foreign {
     /// Subflows gone: (the other stack, the connection there, its token,
     /// the subflow's place there, the last DATA_ACK it saw).
     released: Vec<Released>,
+    /// Joins opened here for a connection in another stack and refused:
+    /// (the other stack, the connection there).
+    pub(super) refused: Vec<(usize, ConnId)>,
     /// Subflows here whose connection is in another stack: (subflow, the
     /// other stack, the connection there), for the scheduler.
     pub(super) subs: Vec<(ConnId, usize, ConnId)>,
@@ -187,6 +190,11 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
         while let Some((j, meta, sig)) = stacks[i].borrow_mut().mptcp.foreign.signals.pop() {
             if let Some(s) = stacks.get_mut(j) {
                 s.borrow_mut().mptcp_follow_signals(meta, &sig);
+            }
+        }
+        while let Some((j, meta)) = stacks[i].borrow_mut().mptcp.foreign.refused.pop() {
+            if let Some(s) = stacks.get_mut(j) {
+                s.borrow_mut().mptcp_early_join_refused(meta);
             }
         }
         while let Some((j, meta, token, slot, ack)) =

@@ -23,6 +23,7 @@ mod control;
 mod dsack;
 mod input;
 mod mptcp;
+mod mptcp_early;
 mod mptcp_first;
 mod mptcp_join;
 mod mptcp_rto;

@@ -62,30 +62,6 @@ impl<F: Frame> Connection<F> {
         self.mp.as_deref()
     }
 
-    /// Whether our path manager may open subflows now
-    /// (`Session::joins_allowed`): also before full establishment once
-    /// this first subflow has stalled (`STALL_RTOS` timeouts in a row).
-    pub fn mptcp_joins_allowed(&self) -> Option<bool> {
-        self.mp
-            .as_deref()?
-            .joins_allowed(self.mptcp_first_stalled_early())
-    }
-
-    /// This first subflow stalled (`STALL_RTOS` timeouts in a row, with
-    /// something still unacknowledged) before the server's first DSS
-    /// showed that our third ACK arrived.
-    fn mptcp_first_stalled_early(&self) -> bool {
-        self.join.is_none()
-            && !self.meta_only
-            && matches!(
-                self.state,
-                State::Established | State::CloseWait | State::FinWait1 | State::LastAck
-            )
-            && self.snd_una < self.snd_nxt
-            && self.rtx_count >= super::mptcp_tx::STALL_RTOS
-            && self.mp.as_deref().and_then(|m| m.joins_allowed(false)) == Some(false)
-    }
-
     /// Whether the stack should supply a key (`set_mptcp_key`): an active
     /// open with MPTCP enabled before its SYN left, or a passive one whose
     /// peer offered MP_CAPABLE.

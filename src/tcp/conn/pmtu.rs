@@ -83,6 +83,9 @@ pub(crate) struct PathState {
     pub soft_error: Option<(u8, u8)>,
     /// A full-sized segment at the current size was acknowledged.
     pub full_delivered: bool,
+    /// The next hop failed to answer ARP for one of our segments
+    /// (`neighbour_failed`).
+    pub neighbour_failed: bool,
 }
 
 /// The next RFC 1191 §7 plateau below `len`.
@@ -105,13 +108,16 @@ impl<F: Frame> Connection<F> {
     /// EHOSTUNREACH (its neighbour failure becomes a local ICMP host
     /// unreachable, which `tcp_v4_err` applies to SYN-SENT and SYN-RECEIVED),
     /// after seconds instead of every SYN retry. An established connection
-    /// keeps trying (RFC 5461: never fatal once established).
+    /// keeps trying (RFC 5461: never fatal once established), unless it is
+    /// an MPTCP connection still opening at its level
+    /// (`mptcp_early_unreachable`).
     pub fn neighbour_failed(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        self.path.neighbour_failed = true;
         if matches!(self.state, State::SynSent | State::SynReceived) {
             self.events.unreachable = true;
             self.enter_closed();
-        } else {
+        } else if !self.mptcp_early_unreachable() {
             self.path.soft_error = Some((DEST_UNREACHABLE, 1));
         }
         self.update_timers();

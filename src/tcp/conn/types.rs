@@ -263,6 +263,13 @@ pub struct ConnStats {
     /// FIN left) while a joined subflow lived: the connection went on
     /// over the others (RFC 8684 §3.3.6).
     pub mptcp_first_subflow_ended: u64,
+    /// Joins we opened while the first subflow stalled before full
+    /// establishment, refused (`Connection::mptcp_early_join_refused`).
+    pub mptcp_early_join_refusals: u64,
+    /// Client connections ended as unreachable: an early join refused and
+    /// the first subflow's neighbour failed before full establishment
+    /// (`Connection::mptcp_early_unreachable`).
+    pub mptcp_early_unreachable: u64,
     /// Segments that arrived on such a dead first subflow (dropped).
     pub mptcp_dead_subflow_drops: u64,
     /// Segments dropped for an ACK older than SND.UNA - MAX.SND.WND (RFC
