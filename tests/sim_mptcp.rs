@@ -614,44 +614,48 @@ fn first_path_dying_before_full_establishment_joins_on_the_live_path() {
     }
 }
 
-/// The first path dies 21 to 25 ms into seed 14's run: after the SYN/ACK,
-/// before the third ACK (our key, RFC 8684 §3.1) reached the server. The
-/// server cannot take a join then (its HMAC needs our key, §3.2), so it
-/// refuses the client's early join; once the first path's neighbour fails
-/// too, no path can carry the third ACK and the connection ends as
-/// unreachable, within seconds. Before, the client retransmitted into the
-/// dead path and timed out at 522 s.
+/// The first path dies `ms` into seed 14's run (21 to 25 ms): after the
+/// SYN/ACK, before the third ACK (our key, RFC 8684 §3.1) reached the
+/// server. The server cannot take a join then (its HMAC needs our key,
+/// §3.2), so it refuses the client's early join; once the first path's
+/// neighbour fails too, no path can carry the third ACK and the
+/// connection ends as unreachable, within seconds. Before, the client
+/// retransmitted into the dead path and timed out at 522 s.
+#[track_caller]
+fn first_path_dying_before_the_third_ack_arrived_fails_promptly(ms: u64) {
+    let r = run_bulk(&first_path_down_at(ms));
+    let c = &r.connections[0];
+    let s = &r.stacks[0];
+    println!(
+        "down at {ms} ms: {} ({}, client {}) at {:.0} ms, early joins refused {}, ended {}",
+        r.outcome,
+        c.outcome,
+        c.client_close,
+        r.virtual_ms,
+        s.mptcp_early_join_refusals,
+        s.mptcp_early_unreachable
+    );
+    assert!(r.failure(false).is_none(), "{:?}", r.failure(false));
+    assert_eq!(
+        (c.outcome.as_str(), c.client_close.as_str()),
+        ("aborted", "unreachable")
+    );
+    assert!(s.mptcp_early_join_refusals >= 1, "no join refused");
+    assert_eq!(s.mptcp_early_unreachable, 1);
+    assert!(r.virtual_ms < 60_000.0, "ended at {} ms", r.virtual_ms);
+}
+
 #[test]
-fn first_path_dying_before_the_third_ack_arrived_fails_promptly() {
-    for ms in (21..=25).step_by(2) {
-        let r = run_bulk(&first_path_down_at(ms));
-        let c = &r.connections[0];
-        let s = &r.stacks[0];
-        println!(
-            "down at {ms} ms: {} ({}, client {}) at {:.0} ms, early joins refused {}, ended {}",
-            r.outcome,
-            c.outcome,
-            c.client_close,
-            r.virtual_ms,
-            s.mptcp_early_join_refusals,
-            s.mptcp_early_unreachable
-        );
-        assert!(
-            r.failure(false).is_none(),
-            "{ms} ms: {:?}",
-            r.failure(false)
-        );
-        assert_eq!(
-            (c.outcome.as_str(), c.client_close.as_str()),
-            ("aborted", "unreachable"),
-            "{ms} ms"
-        );
-        assert!(s.mptcp_early_join_refusals >= 1, "{ms} ms: no join refused");
-        assert_eq!(s.mptcp_early_unreachable, 1, "{ms} ms");
-        assert!(
-            r.virtual_ms < 60_000.0,
-            "{ms} ms: ended at {} ms",
-            r.virtual_ms
-        );
-    }
+fn first_path_dying_at_21_ms_before_the_third_ack_arrived_fails_promptly() {
+    first_path_dying_before_the_third_ack_arrived_fails_promptly(21);
+}
+
+#[test]
+fn first_path_dying_at_23_ms_before_the_third_ack_arrived_fails_promptly() {
+    first_path_dying_before_the_third_ack_arrived_fails_promptly(23);
+}
+
+#[test]
+fn first_path_dying_at_25_ms_before_the_third_ack_arrived_fails_promptly() {
+    first_path_dying_before_the_third_ack_arrived_fails_promptly(25);
 }
