@@ -170,6 +170,34 @@ fn swarm_reproducers_complete() {
     }
 }
 
+/// `swarm --multipath`, seed 7 run 218 (and seed 8 run 115 alike): the
+/// server's MAC changes on path 1 (no gratuitous ARP) during the
+/// handshakes, so first subflows stall before full establishment and their
+/// early joins on path 2 are refused (the server never got the third ACK).
+/// A refusal alone must not end a connection (ending on it killed these):
+/// the neighbour is found again by broadcast and every connection
+/// completes. Only a neighbour failure on top of the refusal ends one.
+#[test]
+fn early_joins_refused_while_the_peer_changes_its_mac_do_not_end_connections() {
+    let j = sim(
+        "--bytes 96 --conns 89 --loss 0.0589 --reorder-ms 17.737 --delay-ms 83.821 \
+         --rate-mbps 246 --mtu 1280 --no-sack --mptcp --scheduler redundant \
+         --mac-change-ms 1220 --path 15,60.669,0.0069 --time-limit 3600 \
+         --seed 600070006692508308",
+    );
+    let c = &j["stacks"][0];
+    println!(
+        "early joins refused {}, ended as unreachable {}",
+        c["mptcp_early_join_refusals"], c["mptcp_early_unreachable"]
+    );
+    assert!(
+        c["mptcp_early_join_refusals"].as_u64() > Some(0),
+        "no early join refused"
+    );
+    assert_eq!(c["mptcp_early_unreachable"], 0);
+    assert_clean(&j);
+}
+
 /// The server's MAC changes mid-transfer with no gratuitous ARP (a replaced
 /// NIC, a failover). The client's retransmissions ask ARP to re-verify the
 /// neighbour; its unicast probes go unanswered; a broadcast finds the new
