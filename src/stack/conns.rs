@@ -445,8 +445,11 @@ impl<D: Device> Stack<D> {
 
     /// Fire the timer entries due by `now`.
     pub(super) fn run_timers(&mut self, now: Instant) {
+        self.timers.expire(now, &mut self.expired);
+        if self.expired.is_empty() {
+            return; // Most polls: nothing due.
+        }
         let mut expired = core::mem::take(&mut self.expired);
-        self.timers.expire(now, &mut expired);
         for (id, at) in expired.drain(..) {
             let Some(e) = self.conns.get_mut(id) else {
                 continue; // The connection is gone.
