@@ -212,12 +212,22 @@ impl<D: Device> Stack<D> {
         // a flush, an ACK, data): established and counted as such, nothing
         // to tell the application but that it may read or write.
         // Everything below would do only this and the timer.
-        let io_only = ConnEvents {
-            readable: ev.readable,
-            writable: ev.writable,
-            ..ConnEvents::default()
-        };
-        if ev == io_only && state == State::Established && e.connected && !e.half_open {
+        // Destructured without `..`: a new kind of event fails to compile
+        // here rather than being taken for I/O.
+        let ConnEvents {
+            connected,
+            readable: _,
+            writable: _,
+            read_closed,
+            closed,
+            reset,
+            timed_out,
+            unreachable,
+            mptcp_signal,
+        } = ev;
+        let io_only =
+            !(connected | read_closed | closed | reset | timed_out | unreachable | mptcp_signal);
+        if io_only && state == State::Established && e.connected && !e.half_open {
             if e.visible && !e.detached {
                 Self::io_events(&mut self.events, id, e, ev);
             }

@@ -320,8 +320,10 @@ impl<D: Device> Stack<D> {
     /// ACKs for a received batch, retransmissions, ARP retries).
     pub fn poll(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        for id in core::mem::take(&mut self.retry) {
-            self.mark_dirty(id);
+        if !self.retry.is_empty() {
+            for id in core::mem::take(&mut self.retry) {
+                self.mark_dirty(id);
+            }
         }
         self.run_timers(now);
         if !self.mptcp.pm_work.is_empty() && self.mptcp.foreign.index().is_none() {
@@ -330,8 +332,11 @@ impl<D: Device> Stack<D> {
             let mut one = [&mut *self];
             mptcp_pm::pm_run(&mut one, 0);
         }
-        for tuple in self.iface.poll_arp(now) {
-            self.neighbour_failed(now, &tuple);
+        // Most polls fall between ARP deadlines: no call, no list.
+        if self.iface.arp.poll_at().is_some_and(|d| now >= d) {
+            for tuple in self.iface.poll_arp(now) {
+                self.neighbour_failed(now, &tuple);
+            }
         }
         self.poll_frags(now);
         self.flush_dirty(now);
