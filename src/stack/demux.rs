@@ -137,14 +137,15 @@ impl<D: Device> Stack<D> {
     ) {
         let c = &mut self.iface.counters;
         let partial_ok = self.cfg.accept_partial_checksum;
-        let (seg, off) =
-            match TcpRepr::parse_rx(&frame.buf()[start..end], ip.src, ip.dst, partial_ok) {
-                Ok((seg, off, partial)) => {
-                    c.rx_csum_partial_accepted += u64::from(partial);
-                    (seg, off)
-                }
-                Err(e) => return c.wire_error(e),
-            };
+        let mut seg = TcpRepr::default();
+        let seg_bytes = &frame.buf()[start..end];
+        let off = match TcpRepr::parse_rx_into(&mut seg, seg_bytes, ip.src, ip.dst, partial_ok) {
+            Ok((off, partial)) => {
+                c.rx_csum_partial_accepted += u64::from(partial);
+                off
+            }
+            Err(e) => return c.wire_error(e),
+        };
         let pstart = start + off;
         if pstart > end {
             c.drop_bad_length += 1;

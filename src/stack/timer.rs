@@ -134,15 +134,27 @@ impl<T: Copy> TimerWheel<T> {
     /// Push every item due by `now` onto `out` (caller reuses the Vec). Cost O(items fired + ticks elapsed), and bounded when `now` jumps far ahead (virtual time jumps of hours must be cheap: skip empty slots, e.g. by tracking the occupied count or jumping straight to the next deadline).
     ///
     /// Items come out in deadline order (past-scheduled ones first).
+    ///
+    /// Inline up to the check against `earliest`: most calls (a poll
+    /// between deadlines) end there, and the call itself cost as much.
+    #[inline]
     pub fn expire(&mut self, now: Instant, out: &mut Vec<T>) {
-        let now_tick = now.saturating_since(self.start).as_micros() as u64 / self.tick_us;
-        self.len -= self.ready.len();
-        out.append(&mut self.ready);
+        let now_tick = now.micros().saturating_sub(self.start.micros()) / self.tick_us;
+        if !self.ready.is_empty() {
+            self.len -= self.ready.len();
+            out.append(&mut self.ready);
+        }
         if now_tick < self.earliest {
             // Nothing stored starts by `now_tick` (as the loop would find).
             self.elapsed = self.elapsed.max(now_tick);
             return;
         }
+        self.expire_stored(now_tick, out);
+    }
+
+    /// `expire`'s scan of the levels, once `earliest` is due.
+    #[inline(never)]
+    fn expire_stored(&mut self, now_tick: u64, out: &mut Vec<T>) {
         self.earliest = u64::MAX;
         while let Some((level, slot, deadline)) = self.next_slot() {
             if deadline > now_tick {

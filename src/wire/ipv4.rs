@@ -122,7 +122,10 @@ impl Ipv4Repr {
 
     /// Like [`Ipv4Repr::parse`], but a fragment is returned too, with its
     /// [`FragInfo`] (`None`: a whole datagram). `payload_len` is then the
-    /// length of this fragment's part.
+    /// length of this fragment's part. Inline: the receive path is its one
+    /// caller per packet, and the header is then built where it is used
+    /// rather than moved out of the `Result`.
+    #[inline]
     pub fn parse_fragment(packet: &[u8]) -> Result<(Ipv4Repr, usize, Option<FragInfo>)> {
         let h: &[u8; 20] = packet
             .get(..Self::HEADER_LEN)

@@ -342,6 +342,22 @@ impl TcpRepr {
         dst: Ipv4Addr,
         accept_partial: bool,
     ) -> Result<(TcpRepr, usize, bool)> {
+        let mut repr = TcpRepr::default();
+        let (off, partial) = Self::parse_rx_into(&mut repr, segment, src, dst, accept_partial)?;
+        Ok((repr, off, partial))
+    }
+
+    /// [`Self::parse_rx`] into `repr`, which must be `TcpRepr::default()`:
+    /// the receive path fills its own value in place instead of moving the
+    /// header (about 120 bytes with its options) out of a `Result` twice.
+    /// On error `repr` holds whatever was parsed so far.
+    pub fn parse_rx_into(
+        repr: &mut TcpRepr,
+        segment: &[u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        accept_partial: bool,
+    ) -> Result<(usize, bool)> {
         if segment.len() < Self::MIN_HEADER_LEN {
             return Err(WireError::Truncated);
         }
@@ -353,11 +369,19 @@ impl TcpRepr {
             RxChecksum::Partial => true,
             RxChecksum::Bad => return Err(WireError::BadChecksum),
         };
-        Self::parse_unchecked(segment).map(|(r, off)| (r, off, partial))
+        Self::parse_unchecked_into(repr, segment).map(|off| (off, partial))
     }
 
     /// Parse without verifying the checksum (the NIC or a test already did).
     pub fn parse_unchecked(segment: &[u8]) -> Result<(TcpRepr, usize)> {
+        let mut repr = TcpRepr::default();
+        let off = Self::parse_unchecked_into(&mut repr, segment)?;
+        Ok((repr, off))
+    }
+
+    /// [`Self::parse_unchecked`] into `repr` (`TcpRepr::default()`).
+    #[inline]
+    fn parse_unchecked_into(repr: &mut TcpRepr, segment: &[u8]) -> Result<usize> {
         let h: &[u8; 20] = segment
             .get(..Self::MIN_HEADER_LEN)
             .and_then(|h| h.try_into().ok())
@@ -371,20 +395,17 @@ impl TcpRepr {
             .get(Self::MIN_HEADER_LEN..header_len)
             .ok_or(WireError::Truncated)?;
         let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        let mut repr = TcpRepr {
-            src_port: u16::from_be_bytes([h[0], h[1]]),
-            dst_port: u16::from_be_bytes([h[2], h[3]]),
-            seq: SeqNumber(be32(4)),
-            ack: SeqNumber(be32(8)),
-            // The 8-bit control field (CWR..FIN); the bit before it (NS,
-            // now AE in accurate ECN) and the reserved bits are ignored.
-            flags: TcpFlags(h[OFF_FLAGS]),
-            window: u16::from_be_bytes([h[14], h[15]]),
-            urgent: u16::from_be_bytes([h[18], h[19]]),
-            options: TcpOptions::default(),
-        };
+        repr.src_port = u16::from_be_bytes([h[0], h[1]]);
+        repr.dst_port = u16::from_be_bytes([h[2], h[3]]);
+        repr.seq = SeqNumber(be32(4));
+        repr.ack = SeqNumber(be32(8));
+        // The 8-bit control field (CWR..FIN); the bit before it (NS, now
+        // AE in accurate ECN) and the reserved bits are ignored.
+        repr.flags = TcpFlags(h[OFF_FLAGS]);
+        repr.window = u16::from_be_bytes([h[14], h[15]]);
+        repr.urgent = u16::from_be_bytes([h[18], h[19]]);
         repr.options.parse_into(opts)?;
-        Ok((repr, header_len))
+        Ok(header_len)
     }
 
     /// One's-complement sum of pseudo-header and segment: 0xffff when the
