@@ -242,6 +242,37 @@ fn zero_window_probe_and_persist_backoff() {
     check(&out[2], A | P, N + 2 * MSS, M, 3000 - 2 * 1448);
 }
 
+/// RFC 9293 §3.10.7.4: an ACK of new data updates the window even when
+/// its SEG.SEQ is below SND.WL1 (issue 8): out-of-order data set SND.WL1
+/// ahead, then the peer's segments came back to RCV.NXT (Linux sends a
+/// pure ACK at the right edge of a window we keep closed). Its answers to
+/// our zero-window probes opened its window and were ignored: one byte
+/// per persist interval, for good.
+#[test]
+fn ack_of_new_data_updates_the_window_below_snd_wl1() {
+    let mut s = established(&cfg());
+    s.at_ms(20);
+    // Out of order (a hole at M), the peer's window shut: SND.WL1 = M + MSS.
+    s.io(
+        seg(A, M + MSS, N, 0).ts(200, 10),
+        &pattern(MSS as usize, 1448),
+    );
+    assert_eq!(s.c.snd_wnd(), 0);
+    s.send(&pattern(0, 3000));
+    assert!(s.poll().is_empty());
+    let out = s.fire();
+    assert_eq!(out.len(), 1);
+    check(&out[0], A, N, M, 1);
+    // The peer takes the probe and opens its window, from SEG.SEQ = M.
+    s.at_ms(300);
+    let out = s.io(seg(A, M, N + 1, 100).ts(201, 220), &[]);
+    assert_eq!(s.c.snd_wnd(), 100 << 7, "window update ignored");
+    assert_eq!(out.len(), 3);
+    check(&out[0], A, N + 1, M, 1447);
+    check(&out[2], A | P, N + 2 * MSS, M, 3000 - 2 * 1448);
+    assert_eq!(s.c.stats().zero_window_probes, 1);
+}
+
 #[test]
 fn receive_window_closes_and_reopens_without_shrinking() {
     let mut c = cfg();

@@ -1175,13 +1175,18 @@ fn a_remove_addr_on_a_pure_ack_up_to_the_connections_edge_is_taken() {
         ids: [0u8; 37],
     }));
     // Beyond this subflow's edge (its data before it lost on the way).
+    // Issue 8: such a pure ACK is acceptable, its ACK and window taken
+    // too: dropped, our sends waited for the peer's retransmission timer
+    // and, our window closed, stalled.
+    let wnd_before = s.c.snd_wnd();
     let beyond = edge + 1000;
-    s.input(seg(A, beyond.0, ISS + 1, 1000).ts(103, 0).mp(&rm), &[]);
+    s.input(seg(A, beyond.0, ISS + 1, 77).ts(103, 0).mp(&rm), &[]);
     let st = s.c.stats();
-    assert_eq!(st.out_of_window, 1, "TCP still drops it");
+    assert_eq!(st.out_of_window, 0, "TCP takes it");
+    assert_eq!(s.c.snd_wnd() * 1000, wnd_before * 77, "its window taken");
     assert_eq!(st.mptcp_remove_addr_received, 1, "its REMOVE_ADDR is taken");
     assert!(s.c.take_events().mptcp_signal);
-    // Beyond the connection's edge too: not taken.
+    // Beyond the connection's edge too: not taken (nor its ACK).
     let far = edge + (64 << 20);
     s.input(seg(A, far.0, ISS + 1, 1000).ts(104, 0).mp(&rm), &[]);
     assert_eq!(s.c.stats().mptcp_remove_addr_received, 1);

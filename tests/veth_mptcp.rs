@@ -33,17 +33,23 @@ const PORT: &str = "7";
 /// the echo, then reports as JSON: whether the echo matched, `MPTCP_INFO`
 /// (SOL_MPTCP 284, MPTCP_INFO 1; `struct mptcp_info` of
 /// include/uapi/linux/mptcp.h) and `ss -M` taken while the connection was
-/// up. Every wait is bounded (socket timeout 60 s).
+/// up. Every wait is bounded (socket timeout 60 s, `XDPTCP_CLIENT_TIMEOUT`
+/// seconds if set). When a read or write fails (a hang: the socket
+/// timed out), it adds Linux's view of the connection taken right then,
+/// before the socket closes: `ss -tMani` (the MPTCP socket and its TCP
+/// subflows), Linux's nonzero MPTCP and TCP counters (`nstat`) and
+/// `MPTCP_INFO`'s raw bytes, so a hang explains itself.
 const CLIENT_PY: &str = r#"
 import fcntl, json, os, random, socket, struct, subprocess, sys, threading, time
 proto, host, port, n, seed = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+tmo = float(os.environ.get("XDPTCP_CLIENT_TIMEOUT", "60"))
 data = random.Random(seed).randbytes(n)
 # argv[8]: a byte value the data must not hold (a middlebox's mark).
 if len(sys.argv) > 8:
     t, avoid = bytes(range(256)), int(sys.argv[8])
     data = data.translate(t[:avoid] + bytes([avoid ^ 1]) + t[avoid + 1:])
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
-s.settimeout(60)
+s.settimeout(tmo)
 s.connect((host, port))
 # argv[6]: after the first 64 KB, wait (bounded, 5 s) until Linux holds
 # this many joined subflows. Its path manager joins once the connection is
@@ -101,7 +107,8 @@ def writer():
         s.shutdown(socket.SHUT_WR)
     except OSError as e:
         err.append(str(e))
-t = threading.Thread(target=writer)
+# A daemon: a writer stuck in a hung send cannot hold the report back.
+t = threading.Thread(target=writer, daemon=True)
 t.start()
 # argv[7]: seconds before the first read: the echo's window closes and
 # Linux probes it (its MPTCP probe re-sends a byte at the data level).
@@ -122,9 +129,26 @@ try:
             listed += 1
 except OSError as e:
     err.append(str(e))
-t.join(60)
+# A reader that failed waits for the writer only briefly.
+t.join(5 if err else tmo)
+diag = None
+if err or t.is_alive():
+    # The hang as Linux sees it, taken before the socket closes.
+    def run(*c):
+        try:
+            return subprocess.run(c, capture_output=True, text=True, timeout=10).stdout
+        except Exception as e:
+            return str(e)
+    ns = [" ".join(l.split()[:2]) for l in run("nstat", "-a").splitlines()
+          if len(l.split()) >= 2 and l.split()[1] != "0" and l.startswith(("MPTcp", "Tcp"))]
+    try:
+        info = s.getsockopt(284, 1, 256).hex()
+    except OSError as e:
+        info = str(e)
+    diag = {"ss": run("ss", "-tMani"), "nstat": ns, "mptcp_info": info,
+            "writer_alive": t.is_alive()}
 res = {"ok": bytes(got) == data, "got": len(got), "sent": n, "errors": err, "ss": ss,
-       "join_wait_s": joined_after}
+       "join_wait_s": joined_after, "diag": diag}
 if not res["ok"] and len(got) == n:
     diff = [i for i, (a, b) in enumerate(zip(got, data)) if a != b]
     res["bytes_changed"] = len(diff)
@@ -201,6 +225,16 @@ fn start_echo(h: &Harness, extra: &[&str]) -> Child {
     child
 }
 
+/// The Python client's socket timeout in seconds (`XDPTCP_CLIENT_TIMEOUT`,
+/// 60 by default; lower it to iterate on a hang).
+fn client_timeout() -> f64 {
+    std::env::var("XDPTCP_CLIENT_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(60.0)
+}
+
 /// Run the Python client in the kernel namespace; its JSON report.
 fn linux_client(h: &Harness, proto: u32, n: usize, seed: u64) -> serde_json::Value {
     linux_client_with(h, proto, n, seed, 0, 0.0)
@@ -245,10 +279,13 @@ fn linux_client_env(
     more: &[&str],
     env: &[(&str, &str)],
 ) -> serde_json::Value {
+    // Twice the client's socket timeout: a hang is reported by the
+    // client itself (with Linux's view), not cut off by `timeout`.
+    let limit = (2.0 * client_timeout()).max(120.0).to_string();
     let out = h
         .command("k", "timeout")
         .envs(env.iter().copied())
-        .args(["120", "python3", "-c", CLIENT_PY])
+        .args([limit.as_str(), "python3", "-c", CLIENT_PY])
         .args([
             &proto.to_string(),
             STACK_IP,
@@ -1548,7 +1585,39 @@ fn announced_join(tag: &str, csum: bool) -> serde_json::Value {
     report
 }
 
-/// The cross-worker counters of each worker, for a failure's message.
+/// The server back if the client's echo came back intact; otherwise
+/// stops it and fails with both sides' account of the hang: Linux's
+/// (the client's `diag`: `ss -tMani`, nonzero `nstat`, `MPTCP_INFO`,
+/// taken when its socket timed out) and ours (the exit summary and every
+/// stack's nonzero counters from `--stats-json`).
+fn intact_or_explain(
+    echo: Child,
+    r: &serde_json::Value,
+    stats: &std::path::Path,
+    what: &str,
+) -> Child {
+    if r["ok"] == true {
+        return echo;
+    }
+    let (code, err) = netns::stop(echo);
+    let ours = std::fs::read_to_string(stats)
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .map(|v| nonzero_stack_counters(&v))
+        .unwrap_or_else(|| "no --stats-json".into());
+    let d = &r["diag"];
+    let mut shown = r.clone();
+    shown["ss"] = serde_json::Value::Null;
+    shown["diag"] = serde_json::Value::Null;
+    panic!(
+        "{what}: echo differs: {shown}\nLinux's ss -tMani at the hang:\n{}\nLinux's nstat: {}\n\
+         MPTCP_INFO: {}\nxdptcp echo (exit {code}) said:\n{err}\nour counters: {ours}",
+        d["ss"].as_str().unwrap_or(""),
+        d["nstat"],
+        d["mptcp_info"],
+    );
+}
+
 /// Every stack's nonzero counters, for a failure's message.
 fn nonzero_stack_counters(report: &serde_json::Value) -> String {
     let ws = report["workers"].as_array().cloned().unwrap_or_default();
@@ -1858,7 +1927,7 @@ fn linux_mptcp_interface_down_and_up_withdraws_and_announces_again() {
 /// timed out (25-30 s and about 1,100 reinjections, against about 10 s
 /// and 9 now).
 #[test]
-#[ignore = "hangs in about 1 run of 5 (the Linux client times out at 120 s): an open defect of issue 8, not diagnosed"]
+#[ignore = "issue 8: its hangs are fixed (SND.WL1, stray pure ACKs), but in 1 run of 37 here Linux sent its REMOVE_ADDR on a pure ACK past our connection-level edge (after its window probe), which we dropped: the echo completed, the first subflow not ended by the signal"]
 fn linux_mptcp_removes_its_first_address_mid_transfer_echo_completes() {
     let t = "linux_mptcp_removes_its_first_address_mid_transfer_echo_completes";
     if !ready(t) {
@@ -1904,7 +1973,7 @@ fn linux_mptcp_removes_its_first_address_mid_transfer_echo_completes() {
     });
     let what = "Linux removed address ID 0";
     eprintln!("{what}: Linux MPTcpExt: {}", linux_mibs_nonzero(&h));
-    let echo = intact_or_stop(&h, echo, &r, what);
+    let echo = intact_or_explain(echo, &r, &stats, what);
     assert_mptcp_echo(&r, n, what);
     let (_, report) = join_report(echo, &stats);
     let v = [

@@ -174,9 +174,23 @@ impl<F: Frame> Connection<F> {
 
     /// RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard; `wnd`
     /// is SEG.WND scaled.
+    ///
+    /// The guard "prevents using old segments to update the window"; a
+    /// segment acknowledging more than SND.WL2 is not old (the peer's
+    /// RCV.NXT never goes back), whatever its SEG.SEQ, and updates it too
+    /// (as Linux's `tcp_may_update_window`). Without that, SND.WL1 can
+    /// stay ahead of every sequence number the peer will use again: data
+    /// taken as acceptable at an MPTCP connection-level edge beyond this
+    /// subflow's window (RFC 8684 §3.3.4) and then dropped for memory
+    /// sets it, the peer goes back to RCV.NXT, which our closed window
+    /// pins, and its window updates were ignored while it answered every
+    /// zero-window probe: both sides stalled (issue 8).
     pub(super) fn update_snd_wnd(&mut self, seg: &TcpRepr, wnd: usize) {
         let ack = seg.ack;
-        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
+        if self.snd_wl1 < seg.seq
+            || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack)
+            || self.snd_wl2 < ack
+        {
             self.snd_wnd = wnd;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = ack;

@@ -204,6 +204,17 @@ impl<F: Frame> Connection<F> {
             acceptable = true;
             drop_data = true;
         }
+        // RFC 8684 §3.3.4: the peer sends up to the connection-level edge
+        // on any subflow, so its SND.NXT, the SEG.SEQ of its pure ACKs,
+        // may lie beyond this subflow's window (closed, even) while its
+        // data waits for room: such a pure ACK is acceptable up to that
+        // edge, its ACK and window taken. Dropped, our sends stalled on
+        // it, and so did the echo that would open our window (issue 8).
+        if !acceptable && seg_len == 0 && f.ack() && !f.rst() && nxt <= seg.seq {
+            if let Some(room) = self.mptcp_conn_room() {
+                acceptable = seg.seq <= nxt + room;
+            }
+        }
         if !acceptable {
             self.stats.out_of_window += 1;
             if f.rst() {
