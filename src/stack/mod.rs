@@ -28,9 +28,9 @@ mod mptcp_pm;
 mod mptcp_remote;
 mod pool;
 mod ratelimit;
+mod tcp_migrate;
 mod tcp_table;
 pub mod timer;
-mod tcp_migrate;
 mod tx_template;
 mod udp;
 
