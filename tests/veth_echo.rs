@@ -243,11 +243,12 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     // Flows are owned where they arrive: only strays are handed over. A
     // bulk flow that Linux re-hashes to another queue (its transmit hash
     // changes on an RTO or on duplicate data: this machine is
-    // overcommitted, 4 workers on 2 cores) stays a stray for the rest of
-    // its life: each re-hash may cost up to one bulk flow's packets on
-    // top of a loose 5 %; the short connections of `veth_datapath` show
-    // the share under 1 %. (A fixed hash of the tuple, before, handed
-    // over about 3 in 4 packets.)
+    // overcommitted, 4 workers on 2 cores) moves to the worker its
+    // packets now reach after a few strays (`stack::tcp_stray`, issue 6
+    // item 4), with the echo server's state: under 1 % of the packets are
+    // handed over, re-hashes or not. (A fixed hash of the tuple handed
+    // over about 3 in 4; before flows moved, each re-hash cost up to a
+    // bulk flow's packets.)
     let rx: u64 = workers
         .iter()
         .map(|w| w["rx_packets"].as_u64().unwrap())
@@ -256,16 +257,20 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
         .map(|c| kernel_tcp_ext(&h, c))
         .iter()
         .sum::<u64>();
+    let count = |k: &str| -> u64 { workers.iter().map(|w| w[k].as_u64().unwrap()).sum() };
+    let (moved_out, moved_in) = (count("flows_migrated_out"), count("flows_migrated_in"));
     let share = handoffs as f64 / rx as f64;
     eprintln!(
-        "hand-offs: {handoffs} of {rx} packets ({:.3} %); Linux re-hashed {rehashes} flows",
+        "hand-offs: {handoffs} of {rx} packets ({:.3} %); Linux re-hashed {rehashes} flows; \
+         connections moved {moved_out} (installed {moved_in})",
         share * 100.0
     );
-    let bound = rx / 20 + rehashes * (rx / 64);
     assert!(
-        handoffs < bound,
-        "hand-off share {share:.4}: {handoffs} of {rx}, bound {bound} ({rehashes} re-hashes)"
+        handoffs < rx / 100,
+        "hand-off share {share:.4}: {handoffs} of {rx} ({rehashes} re-hashes, {moved_out} moved)"
     );
+    assert_eq!(moved_out, moved_in, "a moving connection was lost");
+    assert_eq!(count("flows_migration_dropped"), 0);
     let accepted: u64 = workers
         .iter()
         .flat_map(|w| w["apps"].as_array().unwrap().iter())
