@@ -37,7 +37,7 @@ pub fn move_out<D: Device, A: App<D> + ?Sized>(
 ) -> Option<ConnMove<D::Frame>> {
     let id = stack.tcp_stray(now, tuple, syn_ack)?;
     let state = app.export(id)?;
-    match stack.tcp_migrate_out(id, now) {
+    match stack.tcp_migrate_out(id) {
         Some(conn) => Some(ConnMove { conn, state }),
         None => {
             // Cannot happen (`tcp_stray` just found it); the app gets its

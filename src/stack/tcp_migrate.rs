@@ -91,13 +91,13 @@ impl<D: Device> Stack<D> {
     }
 
     /// Take connection `id` out of this stack, to be installed by
-    /// [`Self::tcp_migrate_in`] on another worker: what it has to send
-    /// leaves from here first; its pending events go with it. Its flow
-    /// stays in the flow directory under this worker until the other
-    /// one records it.
-    pub fn tcp_migrate_out(&mut self, id: ConnId, now: Instant) -> Option<TcpMigrant<D::Frame>> {
-        self.conns.get(id)?;
-        self.transmit_conn(id, now);
+    /// [`Self::tcp_migrate_in`] on another worker, with its pending
+    /// events. What it has to send leaves from there: sent from here, an
+    /// ACK could reach the peer after what the new worker sends next (the
+    /// two transmit rings are not ordered), even after our RST, and draw a
+    /// reset. Its flow stays in the flow directory under this worker until
+    /// the other one records it.
+    pub fn tcp_migrate_out(&mut self, id: ConnId) -> Option<TcpMigrant<D::Frame>> {
         let mut events = Vec::new();
         self.events.retain(|ev| {
             let mine = movable_event(ev) == Some(id);
