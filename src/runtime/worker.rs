@@ -239,9 +239,10 @@ pub struct WorkerStats {
     /// MPTCP messages sent to and received from other workers.
     pub mptcp_msgs_out: u64,
     pub mptcp_msgs_in: u64,
-    /// MPTCP subflows moved to the worker where their packets arrive
-    /// (`stack::Migrant`): from here, to here, and lost on the way (the
-    /// inbox was full, or no room there).
+    /// MPTCP subflows (`stack::Migrant`) and plain TCP connections
+    /// (`app_migrate::ConnMove`) moved to the worker where their packets
+    /// arrive: from here, to here, and lost on the way (the inbox was
+    /// full, or no room there; a plain connection stays instead).
     pub flows_migrated_out: u64,
     pub flows_migrated_in: u64,
     pub flows_migration_dropped: u64,
