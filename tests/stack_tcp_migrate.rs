@@ -46,8 +46,8 @@ struct Run {
     servers: [Stack<TestDevice>; 2],
 }
 
-/// The client's flow as a server stack sees it, if `f` is TCP to port 80.
-fn server_tuple(f: &[u8]) -> Option<FourTuple> {
+/// The flow of TCP frame `f` as its receiver sees it.
+fn rx_tuple(f: &[u8]) -> Option<FourTuple> {
     let p = parse(f);
     p.ip?;
     if p.eth.ethertype != EtherType::Ipv4 {
@@ -93,7 +93,7 @@ fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
         }
         let at = usize::from(got.len() >= switch);
         for f in &to_server {
-            let Some(tuple) = server_tuple(f) else {
+            let Some(tuple) = rx_tuple(f) else {
                 // ARP: every worker sees it.
                 for s in servers.iter_mut() {
                     rx(s, now, f);
@@ -194,4 +194,108 @@ fn a_connection_its_app_cannot_move_stays_and_keeps_working() {
     assert_eq!(s0.counters().tcp_conns_migrated_out, 0);
     assert_eq!(s0.conn_count(), 1);
     assert_eq!(s1.conn_count(), 0);
+}
+
+
+#[test]
+fn load_generator_connections_move_with_their_requests_outstanding() {
+    // The load generator on two workers of one client host; the server's
+    // answers land on the worker that opened each connection, until, at
+    // 200 ms, all land on worker 1's queue (as Linux's transmit hash may
+    // put them): after `STRAYS` strays each connection worker 0 opened
+    // moves to worker 1, with its slot and the start times of its
+    // requests outstanding (each answer is verified and completes the
+    // oldest request outstanding, so a lost record is an error).
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use xdptcp::apps::loadgen::proto::{Mode, Proto};
+    use xdptcp::apps::loadgen::stats::Shared;
+    use xdptcp::apps::loadgen::{LoadApp, LoadConfig};
+    let cfg = Arc::new(LoadConfig {
+        proto: Proto {
+            mode: Mode::Echo,
+            size: 3000,
+            request: Vec::new(),
+            bytes_n: None,
+            verify: true,
+            seed: 5,
+        },
+        target: sa(IP_B, 80),
+        conns: 4,
+        pipeline: 2,
+        rate: None,
+        warmup: Duration::ZERO,
+        timeout: Duration::from_secs(2),
+        reverse: false,
+        requests_per_conn: None,
+    });
+    let shared = Arc::new(Shared::default());
+    let mut apps = [0, 1].map(|w| LoadApp::new(cfg.clone(), shared.clone(), w, 2));
+    let mut clients =
+        [0, 1].map(|_| Stack::new(config(MAC_A, IP_A), TestDevice::new(4096), Instant::ZERO));
+    let mut server = Stack::new(config(MAC_B, IP_B), TestDevice::new(4096), Instant::ZERO);
+    let mut echo = EchoServer::new(80);
+    echo.listen(&mut server);
+    let mut now = Instant::ZERO;
+    let mut handoffs = 0;
+    let switch = Instant::ZERO + Duration::from_millis(200);
+    let end = Instant::ZERO + Duration::from_millis(500);
+    while now < end {
+        let mut to_server = Vec::new();
+        for c in clients.iter_mut() {
+            to_server.extend(c.device_mut().take_tx());
+        }
+        let to_client = server.device_mut().take_tx();
+        now += if to_server.is_empty() && to_client.is_empty() {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_micros(100)
+        };
+        for f in &to_server {
+            rx(&mut server, now, f);
+        }
+        for f in &to_client {
+            let Some(tuple) = rx_tuple(f) else {
+                for c in clients.iter_mut() {
+                    rx(c, now, f);
+                }
+                continue;
+            };
+            let owner = usize::from(!clients[0].has_conn(&tuple));
+            if now < switch || owner == 1 {
+                rx(&mut clients[owner], now, f);
+                continue;
+            }
+            handoffs += 1;
+            let syn_ack = parse_tcp(f).2.flags.contains(xdptcp::wire::TcpFlags::SYN);
+            rx(&mut clients[0], now, f);
+            let [c0, c1] = &mut clients;
+            let [a0, a1] = &mut apps;
+            if let Some(m) = move_out(c0, a0, now, &tuple, syn_ack) {
+                assert!(move_in(c1, a1, now, m).is_ok());
+            }
+        }
+        dispatch(&mut server, &mut echo, now);
+        server.poll(now);
+        for (c, app) in clients.iter_mut().zip(apps.iter_mut()) {
+            dispatch(c, app, now);
+            c.poll(now);
+            dispatch(c, app, now);
+        }
+    }
+    drop(apps);
+    let errors = shared.errors_total();
+    let requests = shared.requests.load(Ordering::Relaxed);
+    assert_eq!(errors, 0, "errors {:?}", shared.errors);
+    assert!(requests > 100, "{requests} requests");
+    // Worker 0 opened two of the four; both moved, each after `STRAYS`
+    // segments handed over; worker 1 runs all four.
+    let moved = clients[0].counters().tcp_conns_migrated_out;
+    assert_eq!(moved, 2);
+    assert_eq!(handoffs, 2 * usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(clients[1].counters().tcp_conns_migrated_in, 2);
+    assert_eq!(clients[0].conn_count(), 0);
+    assert_eq!(clients[1].conn_count(), 4);
+    assert_eq!(shared.connections.load(Ordering::Relaxed), 4);
+    assert_eq!(shared.opened.load(Ordering::Relaxed), 4);
 }
