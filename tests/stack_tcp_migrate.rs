@@ -196,7 +196,6 @@ fn a_connection_its_app_cannot_move_stays_and_keeps_working() {
     assert_eq!(s1.conn_count(), 0);
 }
 
-
 #[test]
 fn load_generator_connections_move_with_their_requests_outstanding() {
     // The load generator on two workers of one client host; the server's

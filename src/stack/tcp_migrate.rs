@@ -87,7 +87,15 @@ impl<D: Device> Stack<D> {
             .events
             .iter()
             .any(|ev| matches!(*ev, Event::Accepted { id: i, .. } | Event::Closed { id: i, .. } if i == id));
-        announced.then_some(id)
+        if !announced {
+            return None;
+        }
+        // Counted afresh: an app that refuses the move is asked again
+        // only after as many strays more (not on every one).
+        if let Some(e) = self.conns.get_mut(id) {
+            e.strays = (0, None);
+        }
+        Some(id)
     }
 
     /// Take connection `id` out of this stack, to be installed by
