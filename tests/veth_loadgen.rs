@@ -263,7 +263,13 @@ fn loadgen_against_linux_and_xdptcp_servers() {
     );
     eprintln!("short connections: {handoffs} hand-offs, {moved} moved, {rx} packets");
     assert!(moved > 0, "no connection moved");
-    assert_eq!(moved, sum("flows_migrated_in"), "moving connections lost");
+    // (One per worker may be on its way when the run stops.)
+    let moved_in = sum("flows_migrated_in");
+    assert!(
+        moved_in <= moved && moved <= moved_in + 2,
+        "connections moved out {moved}, in {moved_in}"
+    );
+    assert_eq!(sum("flows_migration_dropped"), 0);
     assert!(
         handoffs <= moved + rx / 100,
         "hand-offs {handoffs}, connections moved {moved}, packets {rx}"
