@@ -9,6 +9,7 @@
 use crate::io::Device;
 use crate::stack::{ConnId, Stack};
 use crate::time::Instant;
+use std::any::Any;
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,26 @@ pub trait App<D: Device> {
     /// Called once per worker loop iteration after events (for apps that
     /// generate load on their own schedule). Default: nothing.
     fn on_poll(&mut self, _stack: &mut Stack<D>, _now: Instant) {}
+    /// Connection `id` is about to move to another worker, where its
+    /// packets arrive (`crate::app_migrate`): give up what the app keeps
+    /// for it, for [`App::import`] of the same app there. `None` (the
+    /// default, or an id the app does not hold): it stays here.
+    fn export(&mut self, _id: ConnId) -> Option<Box<dyn Any + Send>> {
+        None
+    }
+    /// Take over connection `id`, moved here, with `state` from
+    /// [`App::export`]; its pending events follow. False if `state` is
+    /// not this app's (then the connection is aborted). Never called
+    /// unless `export` gave something.
+    fn import(
+        &mut self,
+        _stack: &mut Stack<D>,
+        _now: Instant,
+        _id: ConnId,
+        _state: Box<dyn Any + Send>,
+    ) -> bool {
+        false
+    }
 }
 
 /// Deliver every pending event to `app`.

@@ -9,6 +9,7 @@
 //! - [`apps`]: echo, bulk transfer, (later) http and loadgen.
 
 pub mod app;
+pub mod app_migrate;
 pub mod apps;
 pub mod io;
 pub mod mptcp;

@@ -243,11 +243,12 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
     // Flows are owned where they arrive: only strays are handed over. A
     // bulk flow that Linux re-hashes to another queue (its transmit hash
     // changes on an RTO or on duplicate data: this machine is
-    // overcommitted, 4 workers on 2 cores) stays a stray for the rest of
-    // its life: each re-hash may cost up to one bulk flow's packets on
-    // top of a loose 5 %; the short connections of `veth_datapath` show
-    // the share under 1 %. (A fixed hash of the tuple, before, handed
-    // over about 3 in 4 packets.)
+    // overcommitted, 4 workers on 2 cores) moves to the worker its
+    // packets now reach after a few strays (`stack::tcp_stray`, issue 6
+    // item 4), with the echo server's state: under 1 % of the packets are
+    // handed over, re-hashes or not. (A fixed hash of the tuple handed
+    // over about 3 in 4; before flows moved, each re-hash cost up to a
+    // bulk flow's packets.)
     let rx: u64 = workers
         .iter()
         .map(|w| w["rx_packets"].as_u64().unwrap())
@@ -256,16 +257,20 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
         .map(|c| kernel_tcp_ext(&h, c))
         .iter()
         .sum::<u64>();
+    let count = |k: &str| -> u64 { workers.iter().map(|w| w[k].as_u64().unwrap()).sum() };
+    let (moved_out, moved_in) = (count("flows_migrated_out"), count("flows_migrated_in"));
     let share = handoffs as f64 / rx as f64;
     eprintln!(
-        "hand-offs: {handoffs} of {rx} packets ({:.3} %); Linux re-hashed {rehashes} flows",
+        "hand-offs: {handoffs} of {rx} packets ({:.3} %); Linux re-hashed {rehashes} flows; \
+         connections moved {moved_out} (installed {moved_in})",
         share * 100.0
     );
-    let bound = rx / 20 + rehashes * (rx / 64);
     assert!(
-        handoffs < bound,
-        "hand-off share {share:.4}: {handoffs} of {rx}, bound {bound} ({rehashes} re-hashes)"
+        handoffs < rx / 100,
+        "hand-off share {share:.4}: {handoffs} of {rx} ({rehashes} re-hashes, {moved_out} moved)"
     );
+    assert_eq!(moved_out, moved_in, "a moving connection was lost");
+    assert_eq!(count("flows_migration_dropped"), 0);
     let accepted: u64 = workers
         .iter()
         .flat_map(|w| w["apps"].as_array().unwrap().iter())
@@ -402,12 +407,37 @@ fn echo_survives_kernel_side_loss_and_duplication() {
     let r = bulk(&h.nsk(), 64, bulk_bytes() / 4).and_then(|_| short(&h.nsk(), 1000, 8));
     let (code, err) = netns::stop(child);
     eprintln!("{err}");
+    let text = std::fs::read_to_string(&stats).unwrap_or_default();
     if r.is_err() {
-        eprintln!("{}", std::fs::read_to_string(&stats).unwrap_or_default());
+        eprintln!("{text}");
     }
     let _ = std::fs::remove_file(&stats);
     r.unwrap();
     assert_eq!(code, 0, "xdptcp echo exit status");
+    // The loss makes Linux time out and re-hash flows (`TcpTimeoutRehash`):
+    // a flow whose packets then reach another queue moves to that worker
+    // with the echo server's state for it, so the hand-offs stay under 1 %
+    // of the packets (issue 6 item 4). (On this kernel a re-hash has not
+    // been seen to change a flow's veth queue: the socket keeps its cached
+    // transmit queue. `veth_loadgen`'s SYN/ACKs are what moves flows.)
+    let report: serde_json::Value = serde_json::from_str(&text).expect("stats json");
+    let workers = report["workers"].as_array().unwrap();
+    let count = |k: &str| -> u64 { workers.iter().map(|w| w[k].as_u64().unwrap()).sum() };
+    let (handoffs, rx) = (count("handoff_out"), count("rx_packets"));
+    let (moved_out, moved_in) = (count("flows_migrated_out"), count("flows_migrated_in"));
+    let rehashes = kernel_tcp_ext(&h, "TcpTimeoutRehash");
+    eprintln!(
+        "hand-offs: {handoffs} of {rx} packets ({:.3} %); Linux re-hashed {rehashes} flows; \
+         connections moved {moved_out} (installed {moved_in}), segments forwarded after a move {}",
+        handoffs as f64 * 100.0 / rx as f64,
+        count("flows_forwarded")
+    );
+    assert_eq!(moved_out, moved_in, "a moving connection was lost");
+    assert_eq!(count("flows_migration_dropped"), 0);
+    assert!(
+        handoffs < rx / 100,
+        "hand-offs {handoffs} of {rx} ({rehashes} re-hashes, {moved_out} moved)"
+    );
     let out = h.run(
         "k",
         &["nft", "list", "table", "ip", &format!("{}imp", h.prefix)],

@@ -145,6 +145,28 @@ impl<D: Device> App<D> for EchoServer {
     fn on_poll(&mut self, stack: &mut Stack<D>, _now: Instant) {
         self.listen(stack);
     }
+
+    /// A connection moves with what it has not echoed yet (`app_migrate`).
+    fn export(&mut self, id: ConnId) -> Option<Box<dyn std::any::Any + Send>> {
+        let c = self.conns.remove(&id)?;
+        Some(Box::new(c))
+    }
+
+    fn import(
+        &mut self,
+        _stack: &mut Stack<D>,
+        _now: Instant,
+        id: ConnId,
+        state: Box<dyn std::any::Any + Send>,
+    ) -> bool {
+        match state.downcast::<EchoConn>() {
+            Ok(c) => {
+                self.conns.insert(id, *c);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 impl crate::io::mem::SimApp for EchoServer {}

@@ -6,7 +6,7 @@ use xdptcp::app::{App, Event};
 use xdptcp::apps::echo::EchoServer;
 use xdptcp::io::xdp::XdpDevice;
 use xdptcp::runtime::{self, RuntimeApp};
-use xdptcp::stack::Stack;
+use xdptcp::stack::{ConnId, Stack};
 use xdptcp::time::Instant;
 
 #[derive(Args, Debug)]
@@ -82,6 +82,20 @@ impl App<XdpDevice> for EchoApp {
             }
         }
         App::<XdpDevice>::on_poll(&mut self.tcp, stack, now);
+    }
+
+    fn export(&mut self, id: ConnId) -> Option<Box<dyn std::any::Any + Send>> {
+        App::<XdpDevice>::export(&mut self.tcp, id)
+    }
+
+    fn import(
+        &mut self,
+        stack: &mut Stack<XdpDevice>,
+        now: Instant,
+        id: ConnId,
+        state: Box<dyn std::any::Any + Send>,
+    ) -> bool {
+        self.tcp.import(stack, now, id, state)
     }
 }
 

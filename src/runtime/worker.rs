@@ -8,6 +8,7 @@ use super::migrate::Moved;
 use super::owner::{classify, tuple_hash, Dest};
 use super::tokens::{TokenDirectory, TokenInsert};
 use crate::app::{dispatch, App};
+use crate::app_migrate::{move_in, move_out, ConnMove};
 use crate::io::xdp::rss::Rss;
 use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
@@ -66,7 +67,7 @@ impl Inbox {
     fn push(&self, h: Handoff) -> Result<(), Handoff> {
         self.push_any(Inbound::Frame(h)).map_err(|i| match i {
             Inbound::Frame(h) => h,
-            Inbound::Flow { .. } => unreachable!("a frame was pushed"),
+            Inbound::Flow { .. } | Inbound::Conn { .. } => unreachable!("a frame was pushed"),
         })
     }
 
@@ -154,6 +155,12 @@ pub enum Inbound {
         iface: usize,
         flow: Box<Migrant<XdpFrame>>,
     },
+    /// A plain TCP connection that moves here with its app's state
+    /// (`app_migrate::ConnMove`), on interface `iface`.
+    Conn {
+        iface: usize,
+        conn: Box<ConnMove<XdpFrame>>,
+    },
 }
 
 /// A frame on its way to the worker that owns its flow (a UMEM handle: no
@@ -232,9 +239,10 @@ pub struct WorkerStats {
     /// MPTCP messages sent to and received from other workers.
     pub mptcp_msgs_out: u64,
     pub mptcp_msgs_in: u64,
-    /// MPTCP subflows moved to the worker where their packets arrive
-    /// (`stack::Migrant`): from here, to here, and lost on the way (the
-    /// inbox was full, or no room there).
+    /// MPTCP subflows (`stack::Migrant`) and plain TCP connections
+    /// (`app_migrate::ConnMove`) moved to the worker where their packets
+    /// arrive: from here, to here, and lost on the way (the inbox was
+    /// full, or no room there; a plain connection stays instead).
     pub flows_migrated_out: u64,
     pub flows_migrated_in: u64,
     pub flows_migration_dropped: u64,
@@ -599,6 +607,19 @@ pub fn run<A: RuntimeApp>(
                     }
                     continue;
                 }
+                Inbound::Conn { iface, conn } => {
+                    let (Some(stack), Some(app)) = (stacks.get_mut(iface), apps.get_mut(iface))
+                    else {
+                        continue;
+                    };
+                    // Its flow here already cannot be (the directory
+                    // named the old owner): it is dropped, and counted.
+                    match move_in(stack, app, t, *conn) {
+                        Ok(_) => st.flows_migrated_in += 1,
+                        Err(_) => st.flows_migration_dropped += 1,
+                    }
+                    continue;
+                }
             };
             st.handoff_in += 1;
             let Some(stack) = stacks.get_mut(h.iface) else {
@@ -641,6 +662,29 @@ pub fn run<A: RuntimeApp>(
                     st.flows_migrated_out += 1;
                 } else {
                     st.flows_migration_dropped += 1;
+                }
+            } else if let Some(m) = apps
+                .get_mut(h.iface)
+                .and_then(|app| move_out(stack, app, t, &tuple, syn_ack))
+            {
+                // A plain connection goes with its app's state; if the
+                // inbox is full it stays here (never lost).
+                let to = h.from;
+                let i = Inbound::Conn {
+                    iface: h.iface,
+                    conn: Box::new(m),
+                };
+                match inboxes[to].push_any(i) {
+                    Ok(()) => {
+                        moved.record(h.iface, tuple, to, t);
+                        st.flows_migrated_out += 1;
+                    }
+                    Err(Inbound::Conn { conn, .. }) => {
+                        if let Some(app) = apps.get_mut(h.iface) {
+                            let _ = move_in(stack, app, t, *conn);
+                        }
+                    }
+                    Err(_) => {}
                 }
             }
         }

@@ -219,6 +219,12 @@ pub struct StackCounters {
     /// Our subflows reset because the local address they left from was
     /// withdrawn (`Stack::mptcp_withdraw_address`).
     pub mptcp_subflows_withdrawn: u64,
+    /// Plain TCP connections that moved to the worker where their packets
+    /// arrive (`tcp_migrate`), out of this stack and into it, and those
+    /// that found their flow here already (dropped: reset).
+    pub tcp_conns_migrated_out: u64,
+    pub tcp_conns_migrated_in: u64,
+    pub tcp_migrations_dropped: u64,
     /// Joined subflows that moved to the worker where their packets
     /// arrive (`mptcp_migrate`), out of this stack and into it, and
     /// those that found no room there (dropped).

@@ -28,6 +28,7 @@ mod mptcp_pm;
 mod mptcp_remote;
 mod pool;
 mod ratelimit;
+mod tcp_migrate;
 mod tcp_table;
 pub mod timer;
 mod tx_template;
@@ -38,6 +39,7 @@ pub use mptcp_foreign::mptcp_route;
 pub use mptcp_migrate::{Migrant, STAY, STRAYS, STRAY_GAP};
 pub use mptcp_pm::{mptcp_restore_address, mptcp_withdraw_address, PortFilter};
 pub use mptcp_remote::{mptcp_remote_input, mptcp_remote_schedule, RemoteMsg};
+pub use tcp_migrate::TcpMigrant;
 
 pub use arp::ARP_CACHE_MAX;
 pub use counters::StackCounters;

@@ -75,13 +75,7 @@ impl<D: Device> Stack<D> {
             (None, None, Some(r)) => (r.worker, r.meta.stack, r.meta.conn),
             _ => return None,
         };
-        let (n, last) = e.strays;
-        let n = if last.is_some_and(|l| now.saturating_since(l) <= STRAY_GAP) {
-            n.saturating_add(1)
-        } else {
-            1
-        };
-        e.strays = (n, Some(now));
+        let n = e.note_stray(now);
         let settled = e.moved_at.is_none_or(|t| now.saturating_since(t) >= STAY);
         let due = syn_ack && e.moved_at.is_none() || n >= STRAYS && settled;
         if !due || e.conn.state() != State::Established {

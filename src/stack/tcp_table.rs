@@ -81,6 +81,20 @@ impl<F: Frame> ConnEntry<F> {
         self.foreign_of.is_some() || self.remote_of.is_some()
     }
 
+    /// A segment of this flow was handed over by another worker at `now`:
+    /// how many came so far each within `STRAY_GAP` of the previous one.
+    pub(crate) fn note_stray(&mut self, now: Instant) -> u16 {
+        let (n, last) = self.strays;
+        let gap = super::mptcp_migrate::STRAY_GAP;
+        let n = if last.is_some_and(|l| now.saturating_since(l) <= gap) {
+            n.saturating_add(1)
+        } else {
+            1
+        };
+        self.strays = (n, Some(now));
+        n
+    }
+
     /// An MPTCP connection (not a subflow of one) whose other subflows
     /// have not been told to close yet.
     pub(crate) fn mptcp_meta_open(&self) -> bool {

@@ -533,6 +533,29 @@ impl<D: Device> App<D> for HttpServer {
         }
     }
 
+    /// A connection moves with its request and response state
+    /// (`app_migrate`); its idle clock goes along.
+    fn export(&mut self, id: ConnId) -> Option<Box<dyn std::any::Any + Send>> {
+        let c = self.conns.remove(&id)?;
+        Some(Box::new(c))
+    }
+
+    fn import(
+        &mut self,
+        _stack: &mut Stack<D>,
+        _now: Instant,
+        id: ConnId,
+        state: Box<dyn std::any::Any + Send>,
+    ) -> bool {
+        match state.downcast::<Conn>() {
+            Ok(c) => {
+                self.conns.insert(id, *c);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     fn on_poll(&mut self, stack: &mut Stack<D>, now: Instant) {
         self.listen(stack);
         if now.saturating_since(self.last_scan) >= IDLE_SCAN {

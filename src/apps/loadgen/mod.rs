@@ -69,6 +69,18 @@ struct Slot {
     conn: Option<ConnId>,
     /// Open loop: when the next request is due.
     next_at: Instant,
+    /// Its connection moved to another worker, and the slot with it
+    /// (`App::export`): never reopened here; reused by the next import.
+    gone: bool,
+}
+
+/// A connection moving to another worker with its slot (`app_migrate`):
+/// its requests outstanding and their start times go along, so that
+/// their latencies are measured where they are answered.
+struct Moving {
+    conn: Conn,
+    index: u32,
+    next_at: Instant,
 }
 
 struct Conn {
@@ -166,6 +178,7 @@ impl LoadApp {
                 conn: None,
                 // Spread the first requests over one interval.
                 next_at: now + interval * (k as u32) / n,
+                gone: false,
             })
             .collect();
         let paced = self.paced();
@@ -192,7 +205,7 @@ impl LoadApp {
             }
             self.to_open.pop();
             let slot = &self.slots[s];
-            if slot.conn.is_some() {
+            if slot.conn.is_some() || slot.gone {
                 continue;
             }
             opened += 1;
@@ -570,6 +583,69 @@ impl<D: Device> App<D> for LoadApp {
             Event::Closed { id, reason } => self.closed(now, id, reason),
             _ => {}
         }
+    }
+
+    /// A connection moves with its slot (`app_migrate`): a handshake in
+    /// progress is counted where it completes.
+    fn export(&mut self, id: ConnId) -> Option<Box<dyn std::any::Any + Send>> {
+        let s = self.conns.get(&id)?.slot;
+        let slot = self.slots.get_mut(s)?;
+        let conn = self.conns.remove(&id)?;
+        slot.conn = None;
+        slot.gone = true;
+        if !conn.established {
+            self.connecting = self.connecting.saturating_sub(1);
+        }
+        Some(Box::new(Moving {
+            conn,
+            index: slot.index,
+            next_at: slot.next_at,
+        }))
+    }
+
+    fn import(
+        &mut self,
+        stack: &mut Stack<D>,
+        now: Instant,
+        id: ConnId,
+        state: Box<dyn std::any::Any + Send>,
+    ) -> bool {
+        let Ok(m) = state.downcast::<Moving>() else {
+            return false;
+        };
+        if !self.started {
+            self.start(stack, now);
+        }
+        let Moving {
+            mut conn,
+            index,
+            next_at,
+        } = *m;
+        let slot = Slot {
+            index,
+            conn: Some(id),
+            next_at,
+            gone: false,
+        };
+        let s = match self.slots.iter().position(|s| s.gone) {
+            Some(s) => {
+                self.slots[s] = slot;
+                s
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        conn.slot = s;
+        if !conn.established {
+            self.connecting += 1;
+        } else if self.interval.is_some() && conn.outstanding.is_empty() {
+            // Its next open-loop request is due here now.
+            self.due.push(Reverse((next_at, s)));
+        }
+        self.conns.insert(id, conn);
+        true
     }
 
     fn on_poll(&mut self, stack: &mut Stack<D>, now: Instant) {

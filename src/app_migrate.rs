@@ -1,0 +1,71 @@
+//! A plain TCP connection moves with its application state to the worker
+//! where its packets arrive (`stack::TcpMigrant`; issue 6 item 4): the
+//! glue between the stack and [`App::export`] / [`App::import`], the same
+//! for the runtime's workers and for tests that run two stacks as two.
+
+use crate::app::App;
+use crate::io::Device;
+use crate::stack::{ConnId, Stack, TcpMigrant};
+use crate::tcp::FourTuple;
+use crate::time::Instant;
+use std::any::Any;
+
+/// A connection and its application's state on their way to another
+/// worker.
+pub struct ConnMove<F: crate::io::Frame> {
+    conn: TcpMigrant<F>,
+    state: Box<dyn Any + Send>,
+}
+
+impl<F: crate::io::Frame> ConnMove<F> {
+    /// Its flow.
+    pub fn tuple(&self) -> FourTuple {
+        self.conn.tuple()
+    }
+}
+
+/// A segment of `tuple` that another worker received was just run in
+/// `stack` (`syn_ack`: it was a SYN/ACK). Returns the connection with
+/// `app`'s state for it, taken out of both, when it should move to that
+/// worker (`Stack::tcp_stray`) and the app can move it; otherwise it stays.
+pub fn move_out<D: Device, A: App<D> + ?Sized>(
+    stack: &mut Stack<D>,
+    app: &mut A,
+    now: Instant,
+    tuple: &FourTuple,
+    syn_ack: bool,
+) -> Option<ConnMove<D::Frame>> {
+    let id = stack.tcp_stray(now, tuple, syn_ack)?;
+    let state = app.export(id)?;
+    match stack.tcp_migrate_out(id) {
+        Some(conn) => Some(ConnMove { conn, state }),
+        None => {
+            // Cannot happen (`tcp_stray` just found it); the app gets its
+            // state back all the same.
+            app.import(stack, now, id, state);
+            None
+        }
+    }
+}
+
+/// Install `m` in `stack` and its state in `app`, at `now`. Given back
+/// if the flow is in `stack` already (the caller decides: it may put it
+/// back where it came from). An app that refuses the state has the
+/// connection aborted (RST): it could not serve it.
+#[allow(clippy::result_large_err)]
+pub fn move_in<D: Device, A: App<D> + ?Sized>(
+    stack: &mut Stack<D>,
+    app: &mut A,
+    now: Instant,
+    m: ConnMove<D::Frame>,
+) -> Result<ConnId, ConnMove<D::Frame>> {
+    let ConnMove { conn, state } = m;
+    let id = match stack.tcp_migrate_in(now, conn) {
+        Ok(id) => id,
+        Err(conn) => return Err(ConnMove { conn, state }),
+    };
+    if !app.import(stack, now, id, state) {
+        let _ = stack.abort(id);
+    }
+    Ok(id)
+}

@@ -1,0 +1,172 @@
+//! A plain TCP connection moves to the worker where its packets arrive
+//! (issue 6 item 4; design.md, "flows owned where they arrive").
+//!
+//! On veth the queue a kernel peer's segments land on is its transmit
+//! hash, which Linux changes after an RTO: from then on every segment of
+//! the flow arrived on another worker and was handed over. Once they keep
+//! doing so ([`STRAYS`] strays close together, or the SYN/ACK of an
+//! active open), the connection leaves this stack whole ([`TcpMigrant`]:
+//! the TCB with its frames in the shared UMEM, moved by handle; its
+//! events not yet dispatched; its timers, which are the TCB's deadlines)
+//! and the arrival worker installs it. The application's state for it
+//! goes along (`crate::app_migrate`); an application that cannot move
+//! it keeps it here. A moved connection stays at least [`STAY`].
+
+use super::mptcp_migrate::{STAY, STRAYS};
+use super::tcp_table::ConnEntry;
+use super::{ConnId, Stack};
+use crate::app::Event;
+use crate::io::{Device, Frame};
+use crate::tcp::{FourTuple, State};
+use crate::time::Instant;
+
+/// A plain TCP connection on its way to another worker.
+pub struct TcpMigrant<F: Frame> {
+    entry: ConnEntry<F>,
+    /// Its events the application has not been given yet, in order (the
+    /// id they carry is its old one).
+    events: Vec<Event>,
+}
+
+impl<F: Frame> TcpMigrant<F> {
+    /// Its flow.
+    pub fn tuple(&self) -> FourTuple {
+        self.entry.tuple
+    }
+}
+
+/// The connection an event is about, for the events that move with one.
+fn movable_event(ev: &Event) -> Option<ConnId> {
+    match *ev {
+        Event::Connected { id }
+        | Event::Readable { id }
+        | Event::Writable { id }
+        | Event::ReadClosed { id } => Some(id),
+        _ => None,
+    }
+}
+
+/// `ev` for connection `id` instead.
+fn renamed(ev: Event, id: ConnId) -> Event {
+    match ev {
+        Event::Connected { .. } => Event::Connected { id },
+        Event::Readable { .. } => Event::Readable { id },
+        Event::Writable { .. } => Event::Writable { id },
+        Event::ReadClosed { .. } => Event::ReadClosed { id },
+        other => other,
+    }
+}
+
+impl<D: Device> Stack<D> {
+    /// A segment of `tuple` that another worker received was run here
+    /// (`syn_ack`: it was a SYN/ACK). Returns the connection when it
+    /// should move to that worker: a plain TCP connection the application
+    /// holds, whose segments keep arriving there. It stays here until
+    /// [`Self::tcp_migrate_out`].
+    pub fn tcp_stray(&mut self, now: Instant, tuple: &FourTuple, syn_ack: bool) -> Option<ConnId> {
+        let id = self.conns.lookup(tuple)?;
+        let e = self.conns.get_mut(id)?;
+        // MPTCP subflows and connections move with `mptcp_stray` (or not:
+        // a connection level's other subflows point at it).
+        if e.subflow_of.is_some() || e.is_joined() || e.pm_wait || e.conn.mptcp().is_some() {
+            return None;
+        }
+        let n = e.note_stray(now);
+        let settled = e.moved_at.is_none_or(|t| now.saturating_since(t) >= STAY);
+        let due = syn_ack && e.moved_at.is_none() || n >= STRAYS && settled;
+        // The application must hold it, and not be done with it: an
+        // accepted one not announced yet, or one closing, stays.
+        let open = matches!(
+            e.conn.state(),
+            State::Established | State::CloseWait | State::FinWait1 | State::FinWait2
+        );
+        if !due || !open || !e.visible || e.detached || e.aborted || e.half_open {
+            return None;
+        }
+        let announced = !self
+            .events
+            .iter()
+            .any(|ev| matches!(*ev, Event::Accepted { id: i, .. } | Event::Closed { id: i, .. } if i == id));
+        if !announced {
+            return None;
+        }
+        // Counted afresh: an app that refuses the move is asked again
+        // only after as many strays more (not on every one).
+        if let Some(e) = self.conns.get_mut(id) {
+            e.strays = (0, None);
+        }
+        Some(id)
+    }
+
+    /// Take connection `id` out of this stack, to be installed by
+    /// [`Self::tcp_migrate_in`] on another worker, with its pending
+    /// events. What it has to send leaves from there: sent from here, an
+    /// ACK could reach the peer after what the new worker sends next (the
+    /// two transmit rings are not ordered), even after our RST, and draw a
+    /// reset. Its flow stays in the flow directory under this worker until
+    /// the other one records it.
+    pub fn tcp_migrate_out(&mut self, id: ConnId) -> Option<TcpMigrant<D::Frame>> {
+        let mut events = Vec::new();
+        self.events.retain(|ev| {
+            let mine = movable_event(ev) == Some(id);
+            if mine {
+                events.push(*ev);
+            }
+            !mine
+        });
+        let entry = self.conns.detach(id)?;
+        if entry.pool_waiting {
+            self.pool.waiters.retain(|w| *w != id);
+        }
+        self.iface.counters.tcp_conns_migrated_out += 1;
+        Some(TcpMigrant { entry, events })
+    }
+
+    /// Install `m`, moved here from another worker at `now`, and queue
+    /// its pending events. It may exceed `max_conns` (it was counted
+    /// where it came from). Given back if its flow is here already.
+    // The migrant is handed back whole so the caller can decide (it holds
+    // the application's state too).
+    #[allow(clippy::result_large_err)]
+    pub fn tcp_migrate_in(
+        &mut self,
+        now: Instant,
+        m: TcpMigrant<D::Frame>,
+    ) -> Result<ConnId, TcpMigrant<D::Frame>> {
+        if self.conns.contains(&m.entry.tuple) {
+            self.iface.counters.tcp_migrations_dropped += 1;
+            return Err(m);
+        }
+        let TcpMigrant { mut entry, events } = m;
+        let pool_waiting = entry.pool_waiting;
+        // What the old stack's lists and wheel knew of it stays there
+        // (stale ids): here it starts afresh.
+        entry.dirty = false;
+        entry.armed_at = None;
+        entry.pool_waiting = false;
+        entry.readable_queued = false;
+        entry.writable_queued = false;
+        entry.strays = (0, None);
+        entry.moved_at = Some(now);
+        entry.head = Default::default();
+        let id = self.conns.insert(entry);
+        if let Some(e) = self.conns.get_mut(id) {
+            for ev in events {
+                match ev {
+                    Event::Readable { .. } => e.readable_queued = true,
+                    Event::Writable { .. } => e.writable_queued = true,
+                    _ => {}
+                }
+                self.events.push_back(renamed(ev, id));
+            }
+            if pool_waiting {
+                e.pool_waiting = true;
+                self.pool.waiters.push_back(id);
+            }
+        }
+        self.iface.counters.tcp_conns_migrated_in += 1;
+        self.mark_dirty(id);
+        self.after_op(id);
+        Ok(id)
+    }
+}

@@ -1,0 +1,300 @@
+//! Issue 6 item 4: a plain TCP connection moves to the worker where its
+//! segments arrive. Two server stacks stand for two workers of one
+//! interface (same MAC and address), each with its own echo server; the
+//! test plays the runtime: a segment is run by the stack that holds its
+//! flow, and one that arrived on the other worker (a stray) may then move
+//! the connection there with its app state (`app_migrate`). A client
+//! stack sends a pattern and checks the echo byte for byte while its
+//! segments start arriving on the other worker (Linux re-hashed it).
+
+mod common;
+use common::*;
+use std::time::Duration;
+use xdptcp::app::{dispatch, App, Event};
+use xdptcp::app_migrate::{move_in, move_out};
+use xdptcp::apps::echo::EchoServer;
+use xdptcp::stack::{ConnId, Stack};
+use xdptcp::tcp::FourTuple;
+use xdptcp::time::Instant;
+use xdptcp::wire::EtherType;
+
+const TOTAL: usize = 256 * 1024;
+
+fn pattern(i: usize) -> u8 {
+    (i.wrapping_mul(131) ^ (i >> 11)) as u8
+}
+
+/// An echo server that cannot move its connections (`App::export`'s
+/// default): they must stay where they are and keep working.
+struct Stuck(EchoServer);
+
+impl App<TestDevice> for Stuck {
+    fn on_event(&mut self, stack: &mut Stack<TestDevice>, now: Instant, ev: Event) {
+        self.0.on_event(stack, now, ev);
+    }
+    fn on_poll(&mut self, stack: &mut Stack<TestDevice>, now: Instant) {
+        self.0.on_poll(stack, now);
+    }
+}
+
+/// What a run did.
+struct Run {
+    /// Segments run by the worker they did not arrive on (hand-offs).
+    handoffs_before: usize,
+    handoffs_after: usize,
+    moved: Vec<Instant>,
+    servers: [Stack<TestDevice>; 2],
+}
+
+/// The flow of TCP frame `f` as its receiver sees it.
+fn rx_tuple(f: &[u8]) -> Option<FourTuple> {
+    let p = parse(f);
+    p.ip?;
+    if p.eth.ethertype != EtherType::Ipv4 {
+        return None;
+    }
+    let (_, ip, seg, _) = parse_tcp(f);
+    Some(FourTuple {
+        local: sa(ip.dst, seg.dst_port),
+        remote: sa(ip.src, seg.src_port),
+    })
+}
+
+/// Echo `TOTAL` bytes through workers running `apps`; the client's
+/// segments arrive on worker 0 until it has its first `switch` bytes
+/// back, then on worker 1.
+fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
+    let mut cfg = config(MAC_B, IP_B);
+    // Short writes: the echo server keeps bytes of its own (app state).
+    cfg.tcp.snd_buf = 16 * 1024;
+    let mut servers = [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(4096), Instant::ZERO));
+    for s in servers.iter_mut() {
+        s.listen(80).unwrap();
+    }
+    let mut c = Stack::new(config(MAC_A, IP_A), TestDevice::new(4096), Instant::ZERO);
+    let mut now = Instant::ZERO;
+    let cid: ConnId = c.connect(now, sa(IP_B, 80)).unwrap();
+    let (mut sent, mut got) = (0usize, Vec::with_capacity(TOTAL));
+    let mut run = Run {
+        handoffs_before: 0,
+        handoffs_after: 0,
+        moved: Vec::new(),
+        servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    for _round in 0..100_000 {
+        let to_server = c.device_mut().take_tx();
+        let mut to_client = Vec::new();
+        for s in servers.iter_mut() {
+            to_client.extend(s.device_mut().take_tx());
+        }
+        if !to_server.is_empty() || !to_client.is_empty() {
+            now += Duration::from_micros(100);
+        }
+        let at = usize::from(got.len() >= switch);
+        for f in &to_server {
+            let Some(tuple) = rx_tuple(f) else {
+                // ARP: every worker sees it.
+                for s in servers.iter_mut() {
+                    rx(s, now, f);
+                }
+                continue;
+            };
+            let owner = (0..2).find(|&w| servers[w].has_conn(&tuple)).unwrap_or(at);
+            rx(&mut servers[owner], now, f);
+            if owner == at {
+                continue;
+            }
+            if at == 0 {
+                run.handoffs_before += 1;
+            } else {
+                run.handoffs_after += 1;
+            }
+            // A stray: the owner may move the flow to where it arrived.
+            let [s0, s1] = &mut servers;
+            let [a0, a1] = &mut apps;
+            let ((from, app_from), (to, app_to)) = if owner == 0 {
+                ((s0, a0), (s1, a1))
+            } else {
+                ((s1, a1), (s0, a0))
+            };
+            if let Some(m) = move_out(from, app_from, now, &tuple, false) {
+                assert_eq!(m.tuple(), tuple);
+                assert!(move_in(to, app_to, now, m).is_ok());
+                run.moved.push(now);
+            }
+        }
+        for f in &to_client {
+            rx(&mut c, now, f);
+        }
+        for (s, app) in servers.iter_mut().zip(apps.iter_mut()) {
+            dispatch(s, app, now);
+            s.poll(now);
+            dispatch(s, app, now);
+        }
+        while c.next_event().is_some() {}
+        while sent < TOTAL {
+            let end = (sent + 8192).min(TOTAL);
+            let chunk: Vec<u8> = (sent..end).map(pattern).collect();
+            match c.send(cid, &chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sent += n,
+            }
+        }
+        while let Ok(n) = c.recv(cid, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        c.poll(now);
+        if got.len() == TOTAL {
+            break;
+        }
+        if to_server.is_empty() && to_client.is_empty() {
+            // Nothing in flight: let the timers run.
+            now += Duration::from_millis(10);
+            c.poll(now);
+        }
+    }
+    assert_eq!(got.len(), TOTAL, "echo incomplete");
+    assert!(
+        got.iter().enumerate().all(|(i, b)| *b == pattern(i)),
+        "echo garbled"
+    );
+    run.servers = servers;
+    run
+}
+
+#[test]
+fn a_plain_connection_whose_segments_arrive_on_another_worker_moves_there() {
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    let r = run(apps, TOTAL / 4);
+    let [s0, s1] = &r.servers;
+    // It moved once, after `STRAYS` strays, with its app state: the
+    // echo stayed byte-exact (checked in `run`) across the move.
+    assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
+    assert_eq!(r.handoffs_before, 0);
+    assert_eq!(r.handoffs_after, usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(s0.counters().tcp_conns_migrated_out, 1);
+    assert_eq!(s1.counters().tcp_conns_migrated_in, 1);
+    assert_eq!(s0.conn_count(), 0, "it left worker 0");
+    assert_eq!(s1.conn_count(), 1, "worker 1 runs it");
+}
+
+#[test]
+fn a_connection_its_app_cannot_move_stays_and_keeps_working() {
+    // `App::export` refuses: the stack must not lose the connection. It
+    // stays on worker 0 and every later segment is handed over there.
+    let apps = [Stuck(EchoServer::new(80)), Stuck(EchoServer::new(80))];
+    let r = run(apps, TOTAL / 4);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty());
+    assert!(r.handoffs_after > usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(s0.counters().tcp_conns_migrated_out, 0);
+    assert_eq!(s0.conn_count(), 1);
+    assert_eq!(s1.conn_count(), 0);
+}
+
+#[test]
+fn load_generator_connections_move_with_their_requests_outstanding() {
+    // The load generator on two workers of one client host; the server's
+    // answers land on the worker that opened each connection, until, at
+    // 200 ms, all land on worker 1's queue (as Linux's transmit hash may
+    // put them): after `STRAYS` strays each connection worker 0 opened
+    // moves to worker 1, with its slot and the start times of its
+    // requests outstanding (each answer is verified and completes the
+    // oldest request outstanding, so a lost record is an error).
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use xdptcp::apps::loadgen::proto::{Mode, Proto};
+    use xdptcp::apps::loadgen::stats::Shared;
+    use xdptcp::apps::loadgen::{LoadApp, LoadConfig};
+    let cfg = Arc::new(LoadConfig {
+        proto: Proto {
+            mode: Mode::Echo,
+            size: 3000,
+            request: Vec::new(),
+            bytes_n: None,
+            verify: true,
+            seed: 5,
+        },
+        target: sa(IP_B, 80),
+        conns: 4,
+        pipeline: 2,
+        rate: None,
+        warmup: Duration::ZERO,
+        timeout: Duration::from_secs(2),
+        reverse: false,
+        requests_per_conn: None,
+    });
+    let shared = Arc::new(Shared::default());
+    let mut apps = [0, 1].map(|w| LoadApp::new(cfg.clone(), shared.clone(), w, 2));
+    let mut clients =
+        [0, 1].map(|_| Stack::new(config(MAC_A, IP_A), TestDevice::new(4096), Instant::ZERO));
+    let mut server = Stack::new(config(MAC_B, IP_B), TestDevice::new(4096), Instant::ZERO);
+    let mut echo = EchoServer::new(80);
+    echo.listen(&mut server);
+    let mut now = Instant::ZERO;
+    let mut handoffs = 0;
+    let switch = Instant::ZERO + Duration::from_millis(200);
+    let end = Instant::ZERO + Duration::from_millis(500);
+    while now < end {
+        let mut to_server = Vec::new();
+        for c in clients.iter_mut() {
+            to_server.extend(c.device_mut().take_tx());
+        }
+        let to_client = server.device_mut().take_tx();
+        now += if to_server.is_empty() && to_client.is_empty() {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_micros(100)
+        };
+        for f in &to_server {
+            rx(&mut server, now, f);
+        }
+        for f in &to_client {
+            let Some(tuple) = rx_tuple(f) else {
+                for c in clients.iter_mut() {
+                    rx(c, now, f);
+                }
+                continue;
+            };
+            let owner = usize::from(!clients[0].has_conn(&tuple));
+            if now < switch || owner == 1 {
+                rx(&mut clients[owner], now, f);
+                continue;
+            }
+            handoffs += 1;
+            let syn_ack = parse_tcp(f).2.flags.contains(xdptcp::wire::TcpFlags::SYN);
+            rx(&mut clients[0], now, f);
+            let [c0, c1] = &mut clients;
+            let [a0, a1] = &mut apps;
+            if let Some(m) = move_out(c0, a0, now, &tuple, syn_ack) {
+                assert!(move_in(c1, a1, now, m).is_ok());
+            }
+        }
+        dispatch(&mut server, &mut echo, now);
+        server.poll(now);
+        for (c, app) in clients.iter_mut().zip(apps.iter_mut()) {
+            dispatch(c, app, now);
+            c.poll(now);
+            dispatch(c, app, now);
+        }
+    }
+    drop(apps);
+    let errors = shared.errors_total();
+    let requests = shared.requests.load(Ordering::Relaxed);
+    assert_eq!(errors, 0, "errors {:?}", shared.errors);
+    assert!(requests > 100, "{requests} requests");
+    // Worker 0 opened two of the four; both moved, each after `STRAYS`
+    // segments handed over; worker 1 runs all four.
+    let moved = clients[0].counters().tcp_conns_migrated_out;
+    assert_eq!(moved, 2);
+    assert_eq!(handoffs, 2 * usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(clients[1].counters().tcp_conns_migrated_in, 2);
+    assert_eq!(clients[0].conn_count(), 0);
+    assert_eq!(clients[1].conn_count(), 4);
+    assert_eq!(shared.connections.load(Ordering::Relaxed), 4);
+    assert_eq!(shared.opened.load(Ordering::Relaxed), 4);
+}
