@@ -21,11 +21,14 @@
 mod ack;
 mod control;
 mod dsack;
+mod handshake;
 mod input;
+mod loss;
 mod mptcp;
 mod mptcp_early;
 mod mptcp_first;
 mod mptcp_join;
+mod mptcp_parts;
 mod mptcp_rto;
 mod mptcp_rx;
 mod mptcp_tx;
@@ -35,8 +38,11 @@ mod plpmtud;
 mod pmtu;
 mod predict;
 mod pressure;
+mod probes;
 mod prr;
 mod rcv_space;
+mod recv_side;
+mod send_side;
 mod timer_set;
 mod timers;
 mod types;
@@ -46,29 +52,12 @@ pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView};
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
 
-use super::cc::{self, CongestionControl};
-use super::recv::RecvBuffer;
-use super::rtt::RttEstimator;
-use super::sack::Scoreboard;
-use super::send::SendBuffer;
+pub(crate) use loss::Recovery;
+
 use super::{Config, FourTuple, SeqNumber, TcpRepr};
 use crate::io::{Frame, Pkt};
 use crate::time::Instant;
 use timer_set::Timer;
-
-/// Loss recovery phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Recovery {
-    Open,
-    /// Fast recovery (RFC 6675 §5 / RFC 6582) until `point` is acked.
-    Fast {
-        point: SeqNumber,
-    },
-    /// After an RTO, until `point` is acked (RFC 6675 §5.1).
-    Loss {
-        point: SeqNumber,
-    },
-}
 
 /// Negotiated options (RFC 9293 §3.7.1, RFC 7323, RFC 2018, RFC 3168).
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,127 +83,22 @@ pub struct Connection<F: Frame> {
     now: Instant,
     opts: Negotiated,
 
-    // Send sequence space (RFC 9293 §3.3.1).
-    iss: SeqNumber,
-    snd_una: SeqNumber,
-    /// Next new sequence number (retransmissions do not move it, so it is
-    /// also the highest sent, "HighData" of RFC 6675).
-    snd_nxt: SeqNumber,
-    snd_wnd: usize,
-    snd_wl1: SeqNumber,
-    snd_wl2: SeqNumber,
-    /// RFC 5961 §5: MAX.SND.WND.
-    max_snd_wnd: usize,
-    /// Payload bytes per segment (MSS less fixed options).
-    snd_mss: usize,
-    sndq: SendBuffer<F>,
-    sb: Scoreboard,
-    /// The application called `shutdown`: FIN after the queued data.
-    fin_queued: bool,
-    /// `send` returned short: report `writable` when space frees.
-    write_blocked: bool,
-    nodelay: bool,
-    /// End of the last short segment sent (Minshall's Nagle variant).
-    snd_sml: SeqNumber,
-
-    // Receive sequence space.
-    irs: SeqNumber,
-    rcvq: RecvBuffer<F>,
-    /// RCV.NXT + RCV.WND as last advertised (never moves left).
-    rcv_adv: SeqNumber,
-    /// Frame memory the receive side may hold: `Config::rcv_buf`, grown
-    /// by autotuning up to `Config::rcv_buf_max` (`rcv_space`).
-    rcv_buf: usize,
-    rcv_space: rcv_space::RcvSpace,
-    /// Largest segment seen from the peer (delayed-ACK "full-sized").
-    rcv_mss: usize,
-    /// Sequence number of the peer's FIN, once seen.
-    fin_rcvd: Option<SeqNumber>,
-    fin_done: bool,
-
-    // Timestamps (RFC 7323 §4.3).
-    ts_recent: u32,
-    ts_recent_at: Instant,
-    last_ack_sent: SeqNumber,
-
-    rtt: RttEstimator,
-    cc: Box<dyn CongestionControl>,
-    recovery: Recovery,
-    /// RFC 6582 "recover": at most one window reduction per window of data.
-    recover: SeqNumber,
-    dupacks: u32,
-    /// Retransmit the first lost segment even if the window is full (entry
-    /// into recovery, NewReno partial ACK, RTO).
-    rexmit_head: bool,
-    /// RFC 6937 state of the current fast recovery.
-    prr: prr::Prr,
-    /// D-SACK evidence of spurious retransmissions.
-    dsack: dsack::Dsack,
-    /// Our TSval when the first RTO of the episode fired (Eifel detection).
-    rto_tsval: Option<u32>,
-
-    // ECN (RFC 3168 §6.1).
-    /// Receiver: echo ECE until CWR arrives.
-    ece_echo: bool,
-    /// Sender: set CWR on the next new data segment.
-    cwr_pending: bool,
-    ecn_recover: SeqNumber,
-
-    // Handshake.
-    syn_pending: bool,
-    syn_sent_at: Option<Instant>,
-    syn_retransmitted: bool,
-
+    /// Send sequence space, send queue and scoreboard (RFC 9293 §3.3.1).
+    snd: send_side::SendSide<F>,
+    /// Receive sequence space and receive queue (RFC 9293 §3.3.1).
+    rcv: recv_side::RecvSide<F>,
+    /// RTT, congestion control and loss recovery.
+    loss: loss::LossRecovery,
+    /// Our SYN or SYN-ACK (RFC 9293 §3.5).
+    syn: handshake::Handshake,
     /// The timers with an absolute deadline, and the earliest of them.
     timers: timer_set::TimerSet,
-    /// Consecutive RTO expirations without progress.
-    rtx_count: u32,
-    /// SND.NXT when the outstanding tail loss probe was sent.
-    tlp_high: Option<SeqNumber>,
-    tlp_pending: bool,
-    persist_backoff: u32,
-    /// Zero-window probes sent since the peer last answered.
-    probes_unanswered: u32,
-    /// A zero-window probe is (or was) outstanding: persist, not RTO.
-    persisting: bool,
-    probe_pending: bool,
-    last_rx: Instant,
-    keepalive_sent: u32,
-    keepalive_pending: bool,
-    last_keepalive: Instant,
-    /// Since when the oldest outstanding data has been waiting (user timeout).
-    una_since: Option<Instant>,
-    last_data_sent: Instant,
-
-    /// MPTCP (RFC 8684): the connection-level state when MPTCP was asked
-    /// for or offered; `None` for plain TCP. Boxed: most connections are
-    /// plain.
-    mp: Option<Box<crate::mptcp::Session>>,
-    /// MPTCP (RFC 8684 §3.2): this is an extra subflow the peer joined to
-    /// one of our connections; `None` otherwise. Boxed as `mp`.
-    join: Option<Box<crate::mptcp::Join>>,
-    /// MPTCP receive across subflows (RFC 8684 §3.3): this subflow's
-    /// mappings, and on the first subflow the connection-level queue by
-    /// DSN that the application reads. `None` for plain TCP.
-    mpx: Option<Box<mptcp_rx::MpRx<F>>>,
-    /// MPTCP with `MptcpCc::Lia`: the connection's coupled subflows
-    /// (created by the first subflow, given to joined ones).
-    lia: Option<std::sync::Arc<crate::tcp::cc::lia::LiaGroup>>,
-    /// MPTCP send across subflows (RFC 8684 §3.3): this subflow's
-    /// mappings of our data, and on the first subflow the connection's
-    /// send queue and scheduler. `None`: plain TCP, or our data one to
-    /// one on the first subflow.
-    mtx: Option<Box<mptcp_tx::MpTx<F>>>,
-    /// MPTCP (RFC 8684 §3.3.6): this first subflow died (reset, timed out,
-    /// or its path gone) while a joined subflow lives, so the TCB only
-    /// holds the connection-level state the application uses: it sends
-    /// nothing, runs no timer and takes no segment (`mptcp_tx`).
-    meta_only: bool,
+    /// Persist and keepalive probes (RFC 9293 §3.8.6.1, RFC 1122 §4.2.3.6).
+    probe: probes::Probes,
+    /// MPTCP (RFC 8684); all empty on a plain TCP connection.
+    mptcp: mptcp_parts::MptcpParts<F>,
 
     // Output requests.
-    ack_now: bool,
-    /// In-order bytes received since the last ACK.
-    rcv_unacked: usize,
     rst_pending: Option<TcpRepr>,
     /// Rate limit of the ACKs that answer invalid segments (RFC 5961 §7).
     answers: control::AnswerState,
@@ -248,74 +132,19 @@ impl<F: Frame> Connection<F> {
                 peer_mss: DEFAULT_MSS,
                 ..Negotiated::default()
             },
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-            snd_wnd: 0,
-            snd_wl1: SeqNumber(0),
-            snd_wl2: iss,
-            max_snd_wnd: 0,
-            snd_mss: mss.min(DEFAULT_MSS),
-            sndq: SendBuffer::new(iss + 1),
-            sb: Scoreboard::default(),
-            fin_queued: false,
-            write_blocked: false,
-            nodelay: cfg.nodelay,
-            snd_sml: iss,
-            irs: SeqNumber(0),
-            rcvq: RecvBuffer::new(SeqNumber(0)),
-            rcv_adv: SeqNumber(0),
-            rcv_buf: cfg.rcv_buf,
-            rcv_space: rcv_space::RcvSpace::new(now),
-            rcv_mss: mss.min(DEFAULT_MSS),
-            fin_rcvd: None,
-            fin_done: false,
-            ts_recent: 0,
-            ts_recent_at: now,
-            last_ack_sent: SeqNumber(0),
-            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
-            cc: cc::new(cfg.cc, mss, cfg.initial_window),
-            recovery: Recovery::Open,
-            recover: iss,
-            dupacks: 0,
-            rexmit_head: false,
-            prr: prr::Prr::default(),
-            dsack: dsack::Dsack::default(),
-            rto_tsval: None,
-            ece_echo: false,
-            cwr_pending: false,
-            ecn_recover: iss,
-            syn_pending: false,
-            syn_sent_at: None,
-            syn_retransmitted: false,
+            snd: send_side::SendSide::new(iss, mss.min(DEFAULT_MSS), cfg.nodelay, now),
+            rcv: recv_side::RecvSide::new(cfg.rcv_buf, mss.min(DEFAULT_MSS), now),
+            loss: loss::LossRecovery::new(cfg, iss, mss),
+            syn: handshake::Handshake::default(),
             timers: timer_set::TimerSet::default(),
-            rtx_count: 0,
-            tlp_high: None,
-            tlp_pending: false,
-            persist_backoff: 0,
-            probes_unanswered: 0,
-            persisting: false,
-            probe_pending: false,
-            last_rx: now,
-            keepalive_sent: 0,
-            keepalive_pending: false,
-            last_keepalive: now,
-            una_since: None,
-            last_data_sent: now,
-            ack_now: false,
-            rcv_unacked: 0,
+            probe: probes::Probes::new(now),
+            mptcp: mptcp_parts::MptcpParts::default(),
             rst_pending: None,
             answers: control::AnswerState::new(now),
             path: pmtu::PathState::default(),
             orphan: timers::Orphan::default(),
             events: ConnEvents::default(),
             stats: ConnStats::default(),
-            mp: None,
-            join: None,
-            mpx: None,
-            lia: None,
-            mtx: None,
-            meta_only: false,
         }
     }
 
@@ -323,7 +152,7 @@ impl<F: Frame> Connection<F> {
     /// `poll_transmit`.
     pub fn connect(cfg: &Config, tuple: FourTuple, iss: SeqNumber, now: Instant) -> Self {
         let mut c = Self::new_tcb(cfg, tuple, iss, State::SynSent, now);
-        c.syn_pending = true;
+        c.syn.pending = true;
         c
     }
 
@@ -367,17 +196,17 @@ impl<F: Frame> Connection<F> {
         c.on_passive_syn(syn, now);
         // The cookie SYN-ACK carried no ECN negotiation.
         c.opts.ecn = false;
-        c.syn_pending = false;
-        c.snd_nxt = iss + 1;
+        c.syn.pending = false;
+        c.snd.nxt = iss + 1;
         if let Some((tsval, _)) = ack.options.timestamps {
             if c.opts.ts {
-                c.ts_recent = tsval;
-                c.ts_recent_at = now;
+                c.rcv.ts_recent = tsval;
+                c.rcv.ts_recent_at = now;
             }
         }
-        c.snd_una = iss + 1;
+        c.snd.una = iss + 1;
         // The cookie SYN-ACK offered our usual unscaled initial window.
-        c.rcv_adv = c.rcvq.nxt + c.rcvq.window(cfg.rcv_buf).min(65535);
+        c.rcv.adv = c.rcv.queue.nxt + c.rcv.queue.window(cfg.rcv_buf).min(65535);
         c.establish(ack, now);
         c
     }
@@ -388,7 +217,7 @@ impl<F: Frame> Connection<F> {
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr, payload: Pkt<F>, ce: bool) {
         self.now = self.now.max(now);
         self.stats.segs_in += 1;
-        if self.meta_only {
+        if self.mptcp.meta_only {
             self.mptcp_dead_subflow_input(seg, payload.len());
             return;
         }
@@ -404,7 +233,7 @@ impl<F: Frame> Connection<F> {
     /// the windows, retransmissions, ACKs, window updates, probes, RST.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut dyn SegmentSink<F>) {
         self.now = self.now.max(now);
-        if self.meta_only {
+        if self.mptcp.meta_only {
             self.mptcp_dead_subflow_output(out);
             return;
         }
@@ -432,10 +261,10 @@ impl<F: Frame> Connection<F> {
     /// how many bytes of the slice it consumed (fewer stops the read).
     /// Frames are released when fully consumed. Returns bytes consumed.
     pub fn recv_with(&mut self, f: &mut dyn FnMut(&[u8]) -> usize) -> usize {
-        let n = match self.mpx.is_some() {
+        let n = match self.mptcp.rx.is_some() {
             // MPTCP: the connection's data, reassembled by DSN.
             true => self.mptcp_data_mut().map_or(0, |d| d.read_with(f)),
-            false => self.rcvq.read_with(f),
+            false => self.rcv.queue.read_with(f),
         };
         if n > 0 {
             self.rcv_space_adjust(n);
@@ -458,15 +287,15 @@ impl<F: Frame> Connection<F> {
 
     /// In-order bytes ready to read.
     pub fn recv_available(&self) -> usize {
-        match self.mpx.is_some() {
+        match self.mptcp.rx.is_some() {
             true => self.mptcp_data().map_or(0, |d| d.available()),
-            false => self.rcvq.available(),
+            false => self.rcv.queue.available(),
         }
     }
 
     /// Whether the application may still queue data.
     fn can_send(&self) -> bool {
-        !self.fin_queued
+        !self.snd.fin_queued
             && matches!(
                 self.state,
                 State::SynSent | State::SynReceived | State::Established | State::CloseWait
@@ -480,7 +309,7 @@ impl<F: Frame> Connection<F> {
         if !self.can_send() || data.is_empty() {
             return 0;
         }
-        if self.mp.is_some() {
+        if self.mptcp.session.is_some() {
             self.mptcp_tx_setup();
         }
         let cap = self.send_capacity();
@@ -494,7 +323,7 @@ impl<F: Frame> Connection<F> {
         let (q, upto) = self.app_sndq();
         let n = q.write(data, cap, seg_cap, upto, &mut limited);
         if n < data.len() {
-            self.write_blocked = true;
+            self.snd.write_blocked = true;
         }
         if self.mptcp_tx_alone() {
             // No joined subflow: the first takes it now (with joined
@@ -515,7 +344,7 @@ impl<F: Frame> Connection<F> {
         if !self.can_send() {
             return 0;
         }
-        if self.mp.is_some() {
+        if self.mptcp.session.is_some() {
             self.mptcp_tx_setup();
         }
         let cap = self.send_capacity();
@@ -529,7 +358,7 @@ impl<F: Frame> Connection<F> {
             k
         });
         if !done {
-            self.write_blocked = true;
+            self.snd.write_blocked = true;
         }
         if self.mptcp_tx_alone() {
             // No joined subflow: the first takes it now (with joined
@@ -547,25 +376,25 @@ impl<F: Frame> Connection<F> {
     pub fn echo_received(&mut self) -> usize {
         // MPTCP: data goes through the connection-level mapping (and its
         // checksum) by the copying path.
-        if !self.can_send() || self.mp.is_some() {
+        if !self.can_send() || self.mptcp.session.is_some() {
             return 0;
         }
         let mut moved = 0;
         while self.snd_frames_room() > 0 {
-            let cap = self.cfg.snd_buf.saturating_sub(self.sndq.len());
-            let Some(mut p) = self.rcvq.pop_inorder(cap) else {
+            let cap = self.cfg.snd_buf.saturating_sub(self.snd.queue.len());
+            let Some(mut p) = self.rcv.queue.pop_inorder(cap) else {
                 break;
             };
             p.reclaim_headroom();
             moved += p.len();
-            self.sndq.push_frame(p.frame, p.start, p.end);
+            self.snd.queue.push_frame(p.frame, p.start, p.end);
         }
         if moved > 0 {
             self.rcv_space_adjust(moved);
             self.maybe_window_update();
         }
-        if self.rcvq.available() > 0 {
-            self.write_blocked = true;
+        if self.rcv.queue.available() > 0 {
+            self.snd.write_blocked = true;
         }
         moved
     }
@@ -574,7 +403,7 @@ impl<F: Frame> Connection<F> {
     /// own MSS less the timestamps option we will probably use.
     fn fill_mss(&self) -> usize {
         if self.state.is_synchronized() {
-            self.snd_mss
+            self.snd.mss
         } else {
             let ts = if self.cfg.timestamps { 12 } else { 0 };
             (self.cfg.mss as usize).saturating_sub(ts).max(1)
@@ -599,13 +428,13 @@ impl<F: Frame> Connection<F> {
         match self.state {
             State::Listen | State::SynSent => self.enter_closed(),
             // RFC 9293 §3.10.4: queued until ESTABLISHED.
-            State::SynReceived => self.fin_queued = true,
+            State::SynReceived => self.snd.fin_queued = true,
             State::Established => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.state = State::FinWait1;
             }
             State::CloseWait => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.state = State::LastAck;
             }
             _ => {}
@@ -651,7 +480,7 @@ impl<F: Frame> Connection<F> {
     /// application asks ("MUST default to off"); `None` turns it off.
     pub fn set_keepalive(&mut self, ka: Option<super::Keepalive>) {
         self.cfg.keepalive = ka;
-        self.keepalive_sent = 0;
+        self.probe.keepalive_sent = 0;
         self.update_timers();
     }
 
@@ -664,7 +493,7 @@ impl<F: Frame> Connection<F> {
 
     /// Nagle on/off (RFC 1122 §4.2.3.4).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.nodelay = nodelay;
+        self.snd.nodelay = nodelay;
     }
 
     pub fn state(&self) -> State {
@@ -686,37 +515,37 @@ impl<F: Frame> Connection<F> {
 
     /// Congestion window (bytes).
     pub fn cwnd(&self) -> usize {
-        self.cc.cwnd()
+        self.loss.cc.cwnd()
     }
 
     /// The peer's current send window (bytes, scaled).
     pub fn snd_wnd(&self) -> usize {
-        self.snd_wnd
+        self.snd.wnd
     }
 
     /// Payload bytes per full-sized segment we send.
     pub fn snd_mss(&self) -> usize {
-        self.snd_mss
+        self.snd.mss
     }
 
     /// Bytes sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
-        self.snd_nxt - self.snd_una
+        self.snd.nxt - self.snd.una
     }
 
     /// Receive memory held (sum of frame truesize).
     pub fn rcv_mem(&self) -> usize {
-        self.rcvq.mem()
+        self.rcv.queue.mem()
     }
 
     /// Smoothed RTT, once sampled.
     pub fn srtt(&self) -> Option<core::time::Duration> {
-        self.rtt.srtt()
+        self.loss.rtt.srtt()
     }
 
     /// The current retransmission timeout (with backoff).
     pub fn rto(&self) -> core::time::Duration {
-        self.rtt.rto()
+        self.loss.rtt.rto()
     }
 
     /// Bytes the application wrote that the peer has not acknowledged
@@ -728,7 +557,7 @@ impl<F: Frame> Connection<F> {
 
     /// Everything sent has been acknowledged and nothing is queued.
     pub fn send_queue_empty(&self) -> bool {
-        self.sndq.len() == 0
+        self.snd.queue.len() == 0
     }
 
     /// The invariants every connection keeps between calls (checked by the
@@ -737,10 +566,10 @@ impl<F: Frame> Connection<F> {
     /// persist, tail loss probe or RACK); nothing beyond SND.NXT was ever
     /// sent except as new data. `Err` names the first one broken.
     pub fn check_invariants(&self) -> Result<(), String> {
-        if self.snd_una > self.snd_nxt {
+        if self.snd.una > self.snd.nxt {
             return Err(format!(
                 "SND.UNA {:?} beyond SND.NXT {:?}",
-                self.snd_una, self.snd_nxt
+                self.snd.una, self.snd.nxt
             ));
         }
         if self.stats.tx_beyond_snd_nxt > 0 {
@@ -751,7 +580,8 @@ impl<F: Frame> Connection<F> {
         }
         // A first subflow whose role ended (`mptcp_first`) has nothing in
         // flight any more: its data went to the other subflows.
-        let data_state = !self.meta_only && (self.may_send_data() || self.state == State::FinWait2);
+        let data_state =
+            !self.mptcp.meta_only && (self.may_send_data() || self.state == State::FinWait2);
         let timer = [Timer::Rtx, Timer::Persist, Timer::Tlp, Timer::Rack]
             .into_iter()
             .any(|t| self.timers.is_armed(t));

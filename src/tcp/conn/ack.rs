@@ -15,13 +15,13 @@ impl<F: Frame> Connection<F> {
         let now = self.now;
         let ack = seg.ack;
         let flight_before = self.in_flight();
-        let old_wnd = self.snd_wnd;
+        let old_wnd = self.snd.wnd;
         let wnd = (seg.window as usize) << self.opts.snd_wscale;
 
         // RFC 2018 / RFC 6675: SACK blocks above SND.UNA (D-SACK blocks
         // below it or inside already SACKed data change nothing).
         let mut newly_sacked = 0;
-        let min_rtt = self.rtt.min_rtt();
+        let min_rtt = self.loss.rtt.min_rtt();
         if self.opts.sack {
             // RFC 2883 §4: a D-SACK block comes first, below the ACK or
             // inside the second block.
@@ -36,17 +36,17 @@ impl<F: Frame> Connection<F> {
         if self.opts.sack {
             for &(l, r) in seg.options.sack.as_slice() {
                 if l < r
-                    && l >= self.snd_una
-                    && r <= self.snd_nxt
-                    && r - l <= self.snd_nxt - self.snd_una
+                    && l >= self.snd.una
+                    && r <= self.snd.nxt
+                    && r - l <= self.snd.nxt - self.snd.una
                 {
-                    newly_sacked += self.sb.sack(l, r, now, min_rtt);
+                    newly_sacked += self.snd.sb.sack(l, r, now, min_rtt);
                 }
             }
         }
 
-        let acked = if ack > self.snd_una {
-            ack - self.snd_una
+        let acked = if ack > self.snd.una {
+            ack - self.snd.una
         } else {
             0
         };
@@ -58,7 +58,7 @@ impl<F: Frame> Connection<F> {
         // RFC 5681 §2 DUPLICATE ACKNOWLEDGMENT (RFC 6675 §2 with SACK: it
         // must SACK new data).
         let is_dupack = acked == 0
-            && ack == self.snd_una
+            && ack == self.snd.una
             && flight_before > 0
             && if self.opts.sack {
                 newly_sacked > 0
@@ -68,13 +68,13 @@ impl<F: Frame> Connection<F> {
 
         if acked > 0 {
             // Progress: the next persist or SWS-override wait starts short.
-            self.persist_backoff = 0;
+            self.probe.persist_backoff = 0;
         }
-        if self.persisting {
+        if self.probe.persisting {
             // RFC 1122 §4.2.2.17: the receiver answers our probes; keep
             // probing (the user timeout counts from the last answer).
-            self.probes_unanswered = 0;
-            self.una_since = None;
+            self.probe.unanswered = 0;
+            self.snd.una_since = None;
         }
 
         self.update_snd_wnd(seg, wnd);
@@ -83,9 +83,9 @@ impl<F: Frame> Connection<F> {
         // RTO echoes a timestamp older than the retransmission: the
         // original transmission arrived, the timeout was spurious.
         if let (Recovery::Loss { .. }, Some(rto_ts), true) =
-            (self.recovery, self.rto_tsval, acked > 0)
+            (self.loss.recovery, self.loss.rto_tsval, acked > 0)
         {
-            self.rto_tsval = None;
+            self.loss.rto_tsval = None;
             if let Some((_, ecr)) = seg.options.timestamps.filter(|_| self.opts.ts) {
                 if ecr != 0 && (ecr.wrapping_sub(rto_ts) as i32) < 0 {
                     self.undo_rto();
@@ -97,14 +97,14 @@ impl<F: Frame> Connection<F> {
         // RFC 3168 §6.1.2: react to ECE once per window of data.
         if self.opts.ecn
             && seg.flags.contains(TcpFlags::ECE)
-            && self.recovery == Recovery::Open
-            && self.snd_una > self.ecn_recover
+            && self.loss.recovery == Recovery::Open
+            && self.snd.una > self.loss.ecn_recover
         {
             let base = self.reduction_base(flight_before);
-            self.cc.on_congestion_event(now, base);
-            self.ecn_recover = self.snd_nxt;
-            self.recover = self.snd_nxt;
-            self.cwr_pending = true;
+            self.loss.cc.on_congestion_event(now, base);
+            self.loss.ecn_recover = self.snd.nxt;
+            self.loss.recover = self.snd.nxt;
+            self.loss.cwr_pending = true;
             self.stats.ecn_reactions += 1;
         }
 
@@ -123,16 +123,16 @@ impl<F: Frame> Connection<F> {
     ) -> Option<core::time::Duration> {
         let now = self.now;
         let ack = seg.ack;
-        let acked = ack - self.snd_una;
-        let a = self.sb.ack(ack, now, min_rtt);
+        let acked = ack - self.snd.una;
+        let a = self.snd.sb.ack(ack, now, min_rtt);
         self.note_delivered(a.largest);
-        if self.mp.is_none() {
-            self.sndq.ack(ack);
+        if self.mptcp.session.is_none() {
+            self.snd.queue.ack(ack);
         } else {
             // MPTCP: released once the DATA_ACK covers it too.
             self.mptcp_snd_release(ack);
         }
-        self.snd_una = ack;
+        self.snd.una = ack;
         self.mtu_probe_on_ack();
         self.stats.bytes_acked += acked as u64;
         // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
@@ -149,24 +149,24 @@ impl<F: Frame> Connection<F> {
             }),
         };
         if let Some(r) = rtt_sample {
-            self.rtt.sample(r, now);
+            self.loss.rtt.sample(r, now);
         }
-        self.rtx_count = 0;
+        self.loss.rtx_count = 0;
         // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is acked.
-        let rtx = if self.snd_una == self.snd_nxt || self.persisting {
+        let rtx = if self.snd.una == self.snd.nxt || self.probe.persisting {
             None
         } else {
             Some(self.rto_deadline())
         };
         self.timers.set(Timer::Rtx, rtx);
-        self.una_since = (self.snd_una != self.snd_nxt).then_some(now);
+        self.snd.una_since = (self.snd.una != self.snd.nxt).then_some(now);
         // RFC 8985 §7.2: restart the PTO on every ACK of new data.
         self.timers.set(Timer::Tlp, None);
-        if self.tlp_high.is_some_and(|h| self.snd_una >= h) {
-            self.tlp_high = None;
+        if self.loss.tlp_high.is_some_and(|h| self.snd.una >= h) {
+            self.loss.tlp_high = None;
         }
-        if self.write_blocked && self.send_capacity() > 0 {
-            self.write_blocked = false;
+        if self.snd.write_blocked && self.send_capacity() > 0 {
+            self.snd.write_blocked = false;
             self.events.writable = true;
         }
         rtt_sample
@@ -187,19 +187,19 @@ impl<F: Frame> Connection<F> {
     /// zero-window probe: both sides stalled (issue 8).
     pub(super) fn update_snd_wnd(&mut self, seg: &TcpRepr, wnd: usize) {
         let ack = seg.ack;
-        if self.snd_wl1 < seg.seq
-            || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack)
-            || self.snd_wl2 < ack
+        if self.snd.wl1 < seg.seq
+            || (self.snd.wl1 == seg.seq && self.snd.wl2 <= ack)
+            || self.snd.wl2 < ack
         {
-            self.snd_wnd = wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = ack;
-            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
-            if wnd > 0 && self.persisting {
-                self.persisting = false;
-                self.persist_backoff = 0;
+            self.snd.wnd = wnd;
+            self.snd.wl1 = seg.seq;
+            self.snd.wl2 = ack;
+            self.snd.max_wnd = self.snd.max_wnd.max(wnd);
+            if wnd > 0 && self.probe.persisting {
+                self.probe.persisting = false;
+                self.probe.persist_backoff = 0;
                 self.timers.set(Timer::Persist, None);
-                if self.snd_una != self.snd_nxt {
+                if self.snd.una != self.snd.nxt {
                     self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
                 }
             }
@@ -216,62 +216,62 @@ impl<F: Frame> Connection<F> {
         rtt: Option<core::time::Duration>,
     ) {
         let now = self.now;
-        let mss = self.snd_mss;
+        let mss = self.snd.mss;
         if is_dupack {
-            self.dupacks += 1;
-        } else if acked > 0 && self.recovery == Recovery::Open {
-            self.dupacks = 0;
+            self.loss.dupacks += 1;
+        } else if acked > 0 && self.loss.recovery == Recovery::Open {
+            self.loss.dupacks = 0;
         }
         if self.opts.sack {
             if newly_sacked > 0 {
-                self.sb.mark_lost(mss);
+                self.snd.sb.mark_lost(mss);
             }
             self.rack_run();
         }
-        match self.recovery {
+        match self.loss.recovery {
             Recovery::Open => {
                 if acked > 0 {
-                    self.cc.on_ack(now, acked, flight_before, rtt);
+                    self.loss.cc.on_ack(now, acked, flight_before, rtt);
                 }
                 // RFC 6675 §5 step 4 / RFC 6582 §3.2 step 2: enter recovery
                 // on DupThresh duplicates (or IsLost(HighACK+1)), once per
                 // window ("recover").
-                let lost = self.opts.sack && self.sb.next_lost().is_some();
-                let trigger = self.dupacks as usize >= self.sb.dupthresh() || lost;
+                let lost = self.opts.sack && self.snd.sb.next_lost().is_some();
+                let trigger = self.loss.dupacks as usize >= self.snd.sb.dupthresh() || lost;
                 if trigger
-                    && self.snd_una > self.recover - 1
-                    && self.snd_una != self.snd_nxt
+                    && self.snd.una > self.loss.recover - 1
+                    && self.snd.una != self.snd.nxt
                     && !self.mtu_probe_lost()
                 {
                     self.enter_fast_recovery(flight_before);
                 }
             }
             Recovery::Fast { point } => {
-                if self.snd_una >= point {
+                if self.snd.una >= point {
                     // RFC 6675 §5 / RFC 6582 step 3: full ACK.
-                    self.recovery = Recovery::Open;
-                    self.dupacks = 0;
-                    self.cc.on_recovery_exit(now);
+                    self.loss.recovery = Recovery::Open;
+                    self.loss.dupacks = 0;
+                    self.loss.cc.on_recovery_exit(now);
                 } else if acked > 0 && !self.opts.sack {
                     // RFC 6582 §3.2 step 5: a partial ACK; retransmit the
                     // next hole. Acked segments eat the duplicate count.
                     let segs = acked.div_ceil(mss) as u32;
-                    self.dupacks = self.dupacks.saturating_sub(segs.saturating_sub(1));
-                    self.sb.mark_head_lost();
-                    self.rexmit_head = true;
+                    self.loss.dupacks = self.loss.dupacks.saturating_sub(segs.saturating_sub(1));
+                    self.snd.sb.mark_head_lost();
+                    self.loss.rexmit_head = true;
                 }
             }
             Recovery::Loss { point } => {
                 if acked > 0 {
-                    self.cc.on_ack(now, acked, flight_before, rtt);
-                    self.dupacks = 0;
+                    self.loss.cc.on_ack(now, acked, flight_before, rtt);
+                    self.loss.dupacks = 0;
                 }
-                if self.snd_una >= point {
-                    self.recovery = Recovery::Open;
-                    self.dupacks = 0;
+                if self.snd.una >= point {
+                    self.loss.recovery = Recovery::Open;
+                    self.loss.dupacks = 0;
                 } else if !self.opts.sack
-                    && self.dupacks as usize == DUP_THRESH
-                    && self.cc.cwnd() > mss
+                    && self.loss.dupacks as usize == DUP_THRESH
+                    && self.loss.cc.cwnd() > mss
                 {
                     // RFC 6582 §4.2 ACK heuristic: duplicates right after
                     // progress in go-back-N mean a retransmission was lost
@@ -280,7 +280,7 @@ impl<F: Frame> Connection<F> {
                 }
             }
         }
-        if matches!(self.recovery, Recovery::Fast { .. }) {
+        if matches!(self.loss.recovery, Recovery::Fast { .. }) {
             // RFC 6937: DeliveredData; a duplicate ACK without SACK stands
             // for one segment.
             let delivered = if self.opts.sack {
@@ -291,35 +291,37 @@ impl<F: Frame> Connection<F> {
                 acked
             };
             let pipe = self.pipe();
-            self.prr.on_ack(delivered, pipe, self.cc.ssthresh(), mss);
+            self.loss
+                .prr
+                .on_ack(delivered, pipe, self.loss.cc.ssthresh(), mss);
         }
     }
 
     /// A spurious RTO: restore the window (RFC 4015 spirit) and stop
     /// retransmitting what was delivered.
     fn undo_rto(&mut self) {
-        self.cc.on_spurious(self.now);
-        self.sb.unmark_lost();
-        self.recovery = Recovery::Open;
-        self.dupacks = 0;
-        self.rexmit_head = false;
+        self.loss.cc.on_spurious(self.now);
+        self.snd.sb.unmark_lost();
+        self.loss.recovery = Recovery::Open;
+        self.loss.dupacks = 0;
+        self.loss.rexmit_head = false;
         self.stats.spurious_rtos += 1;
     }
 
     /// RFC 3708: a D-SACK for one of our retransmissions.
     fn on_dsack(&mut self, l: crate::tcp::SeqNumber, r: crate::tcp::SeqNumber) {
-        let Some(dist) = self.dsack.on_dsack(l, r) else {
+        let Some(dist) = self.loss.dsack.on_dsack(l, r) else {
             return;
         };
         self.stats.spurious_retransmits += 1;
-        let rack = &mut self.sb.rack;
+        let rack = &mut self.snd.sb.rack;
         rack.reordering_seen = true;
         rack.reordering = rack.reordering.max((dist + 1).min(300));
-        if self.recovery == Recovery::Open && self.dsack.all_spurious() {
+        if self.loss.recovery == Recovery::Open && self.loss.dsack.all_spurious() {
             // Every retransmission of the last fast recovery was needless:
             // undo its window reduction (as Linux's DSACK undo).
-            self.dsack.end_episode();
-            self.cc.on_spurious(self.now);
+            self.loss.dsack.end_episode();
+            self.loss.cc.on_spurious(self.now);
             self.stats.recovery_undos += 1;
         }
     }
@@ -330,43 +332,45 @@ impl<F: Frame> Connection<F> {
         // Nothing sent before the newest delivered segment is outstanding
         // (every ACK on a lossless path): nothing to mark, no timer, and
         // RACK.reo_wnd need not be computed.
-        if !self.sb.rack_has_candidates() {
+        if !self.snd.sb.rack_has_candidates() {
             self.timers.set(Timer::Rack, None);
             return false;
         }
         let reo = self.reo_wnd();
-        let (lost, timer) = self.sb.rack_detect(self.now, reo);
+        let (lost, timer) = self.snd.sb.rack_detect(self.now, reo);
         self.timers.set(Timer::Rack, timer);
         lost
     }
 
     /// RFC 8985 §6.2 step 4: RACK.reo_wnd.
     fn reo_wnd(&self) -> core::time::Duration {
-        let r = &self.sb.rack;
+        let r = &self.snd.sb.rack;
         if !r.reordering_seen
-            && (self.recovery != Recovery::Open || self.dupacks as usize >= self.sb.dupthresh())
+            && (self.loss.recovery != Recovery::Open
+                || self.loss.dupacks as usize >= self.snd.sb.dupthresh())
         {
             return core::time::Duration::ZERO;
         }
-        let m = self.rtt.min_rtt().unwrap_or_default() / 4 * self.dsack.reo_wnd_mult.max(1);
-        m.min(self.rtt.srtt().unwrap_or(m))
+        let m =
+            self.loss.rtt.min_rtt().unwrap_or_default() / 4 * self.loss.dsack.reo_wnd_mult.max(1);
+        m.min(self.loss.rtt.srtt().unwrap_or(m))
     }
 
     pub(super) fn enter_fast_recovery(&mut self, flight: usize) {
         // RFC 6675 §5 step 4.
-        let point = self.snd_nxt;
-        self.recovery = Recovery::Fast { point };
-        self.recover = point;
-        self.ecn_recover = point;
+        let point = self.snd.nxt;
+        self.loss.recovery = Recovery::Fast { point };
+        self.loss.recover = point;
+        self.loss.ecn_recover = point;
         self.stats.fast_recoveries += 1;
         let base = self.reduction_base(flight);
-        self.cc.on_congestion_event(self.now, base);
-        self.prr = super::prr::Prr::start(self.in_flight());
-        self.dsack.start_episode();
-        self.sb.mark_head_lost();
-        self.rexmit_head = true;
+        self.loss.cc.on_congestion_event(self.now, base);
+        self.loss.prr = super::prr::Prr::start(self.in_flight());
+        self.loss.dsack.start_episode();
+        self.snd.sb.mark_head_lost();
+        self.loss.rexmit_head = true;
         if self.opts.ecn {
-            self.cwr_pending = true;
+            self.loss.cwr_pending = true;
         }
     }
 
@@ -376,35 +380,35 @@ impl<F: Frame> Connection<F> {
     /// would make each reduction start above the window it reduces (Linux
     /// likewise reduces from cwnd).
     pub(super) fn reduction_base(&self, flight: usize) -> usize {
-        flight.min(self.cc.cwnd())
+        flight.min(self.loss.cc.cwnd())
     }
 
     /// RFC 6675 §4 pipe, with NewReno's duplicate ACKs standing in for SACKed
     /// segments when SACK is off (as Linux does).
     pub(super) fn pipe(&self) -> usize {
-        let p = self.sb.pipe();
+        let p = self.snd.sb.pipe();
         if self.opts.sack {
             p
         } else {
-            p.saturating_sub(self.dupacks as usize * self.snd_mss)
+            p.saturating_sub(self.loss.dupacks as usize * self.snd.mss)
         }
     }
 
     /// (bytes the congestion window allows in flight, bytes counted in flight)
     pub(super) fn cwnd_budget(&self) -> (usize, usize) {
-        match self.recovery {
+        match self.loss.recovery {
             Recovery::Open => {
                 // RFC 3042: the first two duplicate ACKs each allow one new
                 // segment beyond cwnd.
-                let lt = (self.dupacks as usize).min(2) * self.snd_mss;
-                (self.cc.cwnd() + lt, self.in_flight())
+                let lt = (self.loss.dupacks as usize).min(2) * self.snd.mss;
+                (self.loss.cc.cwnd() + lt, self.in_flight())
             }
             Recovery::Fast { .. } => {
                 // RFC 6937: cwnd = pipe + sndcnt.
                 let pipe = self.pipe();
-                (pipe + self.prr.allowance(), pipe)
+                (pipe + self.loss.prr.allowance(), pipe)
             }
-            Recovery::Loss { .. } => (self.cc.cwnd(), self.pipe()),
+            Recovery::Loss { .. } => (self.loss.cc.cwnd(), self.pipe()),
         }
     }
 

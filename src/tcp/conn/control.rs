@@ -32,22 +32,22 @@ impl<F: Frame> Connection<F> {
             self.events.closed = true;
         }
         self.drop_queues_and_timers();
-        self.fin_queued = false;
-        self.syn_pending = false;
+        self.snd.fin_queued = false;
+        self.syn.pending = false;
     }
 
     /// Forget what the TCB still had to send and every timer: the TCB
     /// sends nothing more (closed, or an MPTCP first subflow become the
     /// connection only, `mptcp_first`).
     pub(super) fn drop_queues_and_timers(&mut self) {
-        self.sndq.clear();
-        self.sb.clear();
-        self.rcvq.clear_ooo();
+        self.snd.queue.clear();
+        self.snd.sb.clear();
+        self.rcv.queue.clear_ooo();
         self.timers.clear();
-        self.una_since = None;
-        self.ack_now = false;
-        self.probe_pending = false;
-        self.keepalive_pending = false;
+        self.snd.una_since = None;
+        self.rcv.ack_now = false;
+        self.probe.persist_pending = false;
+        self.probe.keepalive_pending = false;
     }
 
     /// Close because of a timeout; tell the peer with a RST when it may
@@ -67,8 +67,8 @@ impl<F: Frame> Connection<F> {
 
     /// RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> (with ACK as Linux does).
     pub(super) fn queue_active_reset(&mut self) {
-        let mut rst = self.base_repr(self.snd_nxt, TcpFlags::RST | TcpFlags::ACK);
-        rst.ack = self.rcvq.nxt;
+        let mut rst = self.base_repr(self.snd.nxt, TcpFlags::RST | TcpFlags::ACK);
+        rst.ack = self.rcv.queue.nxt;
         rst.window = 0;
         rst.options = Default::default();
         self.rst_pending = Some(rst);
@@ -111,7 +111,7 @@ impl<F: Frame> Connection<F> {
         }
         a.count += 1;
         self.stats.answer_acks += 1;
-        self.ack_now = true;
+        self.rcv.ack_now = true;
         true
     }
 }

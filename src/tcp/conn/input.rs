@@ -43,7 +43,7 @@ impl<F: Frame> Connection<F> {
     /// RFC 9293 §3.10.7.3.
     fn on_syn_sent(&mut self, seg: &TcpRepr) {
         let f = seg.flags;
-        if f.ack() && (seg.ack <= self.iss || seg.ack > self.snd_nxt) {
+        if f.ack() && (seg.ack <= self.snd.iss || seg.ack > self.snd.nxt) {
             if !f.rst() {
                 let mut r = self.base_repr(seg.ack, TcpFlags::RST);
                 r.ack = SeqNumber(0);
@@ -61,8 +61,8 @@ impl<F: Frame> Connection<F> {
         if !f.syn() {
             return;
         }
-        self.irs = seg.seq;
-        self.rcvq = crate::tcp::recv::RecvBuffer::new(seg.seq + 1);
+        self.rcv.irs = seg.seq;
+        self.rcv.queue = crate::tcp::recv::RecvBuffer::new(seg.seq + 1);
         if f.ack() {
             self.mptcp_on_syn_ack(seg);
             if !self.join_on_syn_ack(seg) {
@@ -70,24 +70,24 @@ impl<F: Frame> Connection<F> {
             }
         }
         self.negotiate(seg);
-        self.last_rx = self.now;
+        self.probe.last_rx = self.now;
         if f.ack() {
             // RFC 3168 §6.1.1: ECN-setup SYN-ACK has ECE without CWR.
             self.opts.ecn = self.cfg.ecn && f.contains(TcpFlags::ECE) && !f.contains(TcpFlags::CWR);
-            self.snd_una = seg.ack;
-            self.rcv_adv = seg.seq + 1;
-            self.ack_now = true;
+            self.snd.una = seg.ack;
+            self.rcv.adv = seg.seq + 1;
+            self.rcv.ack_now = true;
             self.establish(seg, self.now);
         } else {
             // Simultaneous open (RFC 9293 §3.5 figure 7).
             self.mptcp_simultaneous_open();
             self.opts.ecn = self.cfg.ecn && f.contains(TcpFlags::ECE) && f.contains(TcpFlags::CWR);
             self.state = State::SynReceived;
-            self.snd_wnd = seg.window as usize;
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.rcv_adv = seg.seq + 1;
-            self.syn_pending = true;
+            self.snd.wnd = seg.window as usize;
+            self.snd.max_wnd = self.snd.wnd;
+            self.snd.wl1 = seg.seq;
+            self.rcv.adv = seg.seq + 1;
+            self.syn.pending = true;
             // Our SYN is still unacknowledged: the SYN-ACK retransmits it.
         }
     }
@@ -102,35 +102,35 @@ impl<F: Frame> Connection<F> {
         } else {
             self.opts.snd_wscale
         };
-        self.snd_wnd = (seg.window as usize) << shift;
-        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-        self.snd_wl1 = seg.seq;
-        self.snd_wl2 = seg.ack;
+        self.snd.wnd = (seg.window as usize) << shift;
+        self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = seg.ack;
         self.state = State::Established;
         self.events.connected = true;
-        self.syn_pending = false;
+        self.syn.pending = false;
         self.timers.set(Timer::Rtx, None);
-        self.rtx_count = 0;
-        self.sndq.reset_head(self.iss + 1);
+        self.loss.rtx_count = 0;
+        self.snd.queue.reset_head(self.snd.iss + 1);
         // RTT of the handshake: Karn, or the echoed timestamp.
-        if let (Some(at), false) = (self.syn_sent_at, self.syn_retransmitted) {
-            self.rtt.sample(now.saturating_since(at), now);
+        if let (Some(at), false) = (self.syn.sent_at, self.syn.retransmitted) {
+            self.loss.rtt.sample(now.saturating_since(at), now);
         } else if let Some(r) = self.ts_rtt(seg) {
-            self.rtt.sample(r, now);
+            self.loss.rtt.sample(r, now);
         }
         // RFC 6928 / RFC 5681 §3.1: IW of one segment after a lost SYN.
-        let iw = if self.syn_retransmitted {
+        let iw = if self.syn.retransmitted {
             1
         } else {
             self.cfg.initial_window
         };
-        self.cc = crate::tcp::cc::new(self.cfg.cc, self.snd_mss, iw);
+        self.loss.cc = crate::tcp::cc::new(self.cfg.cc, self.snd.mss, iw);
         self.mptcp_couple_cc(iw);
-        self.recover = self.snd_una;
-        self.ecn_recover = self.snd_una;
-        self.last_rx = now;
-        self.last_data_sent = now;
-        if self.fin_queued {
+        self.loss.recover = self.snd.una;
+        self.loss.ecn_recover = self.snd.una;
+        self.probe.last_rx = now;
+        self.snd.last_data_sent = now;
+        if self.snd.fin_queued {
             self.state = State::FinWait1;
         }
     }
@@ -158,9 +158,9 @@ impl<F: Frame> Connection<F> {
         // RFC 7323 §5.3 R1: PAWS (RST excepted).
         if self.opts.ts && !f.rst() {
             if let Some((tsval, _)) = seg.options.timestamps {
-                let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
+                let older = (tsval.wrapping_sub(self.rcv.ts_recent) as i32) < 0;
                 if older
-                    && self.now.saturating_since(self.ts_recent_at) < PAWS_IDLE
+                    && self.now.saturating_since(self.rcv.ts_recent_at) < PAWS_IDLE
                     && !self.disordered_ack(seg, len, tsval)
                 {
                     self.stats.paws_drops += 1;
@@ -170,10 +170,10 @@ impl<F: Frame> Connection<F> {
             }
         }
 
-        if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
+        if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.rcv.irs {
             // A retransmitted SYN: our SYN-ACK was lost (RFC 9293 §3.10.7.4
             // would challenge it; Linux resends the SYN-ACK).
-            self.syn_pending = true;
+            self.syn.pending = true;
             return;
         }
 
@@ -185,7 +185,7 @@ impl<F: Frame> Connection<F> {
         }
 
         // First: sequence number acceptability.
-        let nxt = self.rcvq.nxt;
+        let nxt = self.rcv.queue.nxt;
         let wnd_end = self.rcv_wnd_end(seg, len);
         let wnd = wnd_end - nxt;
         let in_wnd = |s: SeqNumber| nxt <= s && s < nxt + wnd;
@@ -226,9 +226,11 @@ impl<F: Frame> Connection<F> {
             // beyond this subflow's own (`mptcp_conn_room`).
             let probe = len <= 1 && seg.seq + 1 == nxt && f.ack();
             let stray_end = nxt + wnd.max(self.mptcp_conn_room().unwrap_or(0));
-            let stray =
-                seg_len == 0 && f.ack() && self.last_ack_sent <= seg.seq && seg.seq <= stray_end;
-            if (probe || stray) && self.snd_una <= seg.ack && seg.ack <= self.snd_nxt {
+            let stray = seg_len == 0
+                && f.ack()
+                && self.rcv.last_ack_sent <= seg.seq
+                && seg.seq <= stray_end;
+            if (probe || stray) && self.snd.una <= seg.ack && seg.ack <= self.snd.nxt {
                 self.mptcp_on_window_probe(seg);
                 if stray {
                     self.mptcp_on_stray_ack(seg);
@@ -238,14 +240,14 @@ impl<F: Frame> Connection<F> {
                 // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2·MSL.
                 self.timers
                     .set(Timer::TimeWait, Some(self.now + self.cfg.msl * 2));
-                self.ack_now = true;
+                self.rcv.ack_now = true;
                 return;
             }
             if len > 0 && seg.seq + len <= nxt {
                 // Wholly old data: our ACK was lost; ACK with D-SACK.
                 self.stats.dup_segs_in += 1;
-                self.rcvq.set_dsack(seg.seq, seg.seq + len);
-                self.ack_now = true;
+                self.rcv.queue.set_dsack(seg.seq, seg.seq + len);
+                self.rcv.ack_now = true;
             } else {
                 self.rate_limited_ack();
             }
@@ -272,8 +274,8 @@ impl<F: Frame> Connection<F> {
         }
 
         self.note_ts_recent(seg);
-        self.last_rx = self.now;
-        self.keepalive_sent = 0;
+        self.probe.last_rx = self.now;
+        self.probe.keepalive_sent = 0;
 
         // Fifth: ACK. "if the ACK bit is off, drop the segment".
         if !f.ack() {
@@ -282,8 +284,8 @@ impl<F: Frame> Connection<F> {
         }
         let establishing = self.state == State::SynReceived;
         if self.state == State::SynReceived {
-            if self.snd_una < seg.ack && seg.ack <= self.snd_nxt {
-                self.snd_una = seg.ack;
+            if self.snd.una < seg.ack && seg.ack <= self.snd.nxt {
+                self.snd.una = seg.ack;
                 self.establish(seg, self.now);
             } else {
                 let mut r = self.base_repr(seg.ack, TcpFlags::RST);
@@ -292,21 +294,21 @@ impl<F: Frame> Connection<F> {
                 return;
             }
         }
-        if seg.ack > self.snd_nxt {
+        if seg.ack > self.snd.nxt {
             // RFC 9293 §3.10.7.4: ACK for something not yet sent.
             self.stats.acks_of_unsent += 1;
             self.rate_limited_ack();
             return;
         }
         // RFC 5961 §5.2: too old to be acceptable.
-        if seg.ack < self.snd_una - self.max_snd_wnd.max(1) {
+        if seg.ack < self.snd.una - self.snd.max_wnd.max(1) {
             self.stats.old_ack_drops += 1;
             self.rate_limited_ack();
             return;
         }
         self.on_ack(seg, len);
         if self.state == State::Closed {
-            if self.join.is_some() {
+            if self.mptcp.join.is_some() {
                 self.mptcp_closing_data_ack(seg);
             }
             return;
@@ -315,21 +317,21 @@ impl<F: Frame> Connection<F> {
         // RFC 3168 §6.1.3: CWR ends the echo; a CE mark (re)starts it.
         if self.opts.ecn {
             if f.contains(TcpFlags::CWR) {
-                self.ece_echo = false;
+                self.rcv.ece_echo = false;
             }
             if ce && seg_len > 0 {
-                self.ece_echo = true;
-                self.ack_now = true;
+                self.rcv.ece_echo = true;
+                self.rcv.ack_now = true;
             }
         }
 
         // RFC 8684: the MPTCP options (mapping, DATA_FIN, fallback).
-        if self.mp.is_some()
+        if self.mptcp.session.is_some()
             && self.mptcp_on_segment(seg, payload.data(), establishing) == MptcpRx::Stop
         {
             return;
         }
-        if self.join.is_some() && !self.join_on_segment(seg, payload.data()) {
+        if self.mptcp.join.is_some() && !self.join_on_segment(seg, payload.data()) {
             return;
         }
 
@@ -339,7 +341,7 @@ impl<F: Frame> Connection<F> {
             if matches!(
                 self.state,
                 State::Established | State::FinWait1 | State::FinWait2
-            ) && !self.fin_done
+            ) && !self.rcv.fin_done
             {
                 self.drop_overtaken_fin(seg.seq + len);
                 self.on_data(seg.seq, payload, wnd_end);
@@ -347,16 +349,16 @@ impl<F: Frame> Connection<F> {
                 payload.truncate(0);
             }
         } else if drop_data && len > 0 {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
 
         // Eighth: FIN. An out-of-order FIN is remembered until in-order
         // data reaches it; the lowest one seen wins (as Linux's ofo queue,
         // where the first FIN reached is processed).
-        if f.fin() && !drop_data && !self.fin_done {
-            self.fin_rcvd = Some(self.fin_rcvd.map_or(fin_seq, |fs| fs.min(fin_seq)));
+        if f.fin() && !drop_data && !self.rcv.fin_done {
+            self.rcv.fin = Some(self.rcv.fin.map_or(fin_seq, |fs| fs.min(fin_seq)));
             // RFC 5681 §4.2: an out-of-order segment is ACKed at once.
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
         self.maybe_process_fin();
         self.mptcp_after_data();
@@ -366,10 +368,11 @@ impl<F: Frame> Connection<F> {
     pub(super) fn note_ts_recent(&mut self, seg: &TcpRepr) {
         if self.opts.ts {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 && seg.seq <= self.last_ack_sent
+                if (tsval.wrapping_sub(self.rcv.ts_recent) as i32) >= 0
+                    && seg.seq <= self.rcv.last_ack_sent
                 {
-                    self.ts_recent = tsval;
-                    self.ts_recent_at = self.now;
+                    self.rcv.ts_recent = tsval;
+                    self.rcv.ts_recent_at = self.now;
                 }
             }
         }
@@ -380,8 +383,8 @@ impl<F: Frame> Connection<F> {
     /// subflow, further where the connection-level window allows the
     /// segment's data (RFC 8684 §3.3.4, `mptcp_window_end`).
     pub(super) fn rcv_wnd_end(&self, seg: &TcpRepr, len: usize) -> SeqNumber {
-        let own = self.rcv_adv.max(self.rcvq.nxt);
-        if len == 0 || self.mpx.is_none() || seg.seq + len <= own {
+        let own = self.rcv.adv.max(self.rcv.queue.nxt);
+        if len == 0 || self.mptcp.rx.is_none() || seg.seq + len <= own {
             return own;
         }
         self.mptcp_window_end(seg, len).map_or(own, |e| e.max(own))
@@ -397,10 +400,11 @@ impl<F: Frame> Connection<F> {
             && f.ack()
             && !f.syn()
             && !f.fin()
-            && seg.seq == self.rcvq.nxt
-            && seg.ack == self.snd_una
-            && (seg.window as usize) << self.opts.snd_wscale == self.snd_wnd
-            && (self.ts_recent.wrapping_sub(tsval) as u64) <= self.rtt.rto().as_millis() as u64
+            && seg.seq == self.rcv.queue.nxt
+            && seg.ack == self.snd.una
+            && (seg.window as usize) << self.opts.snd_wscale == self.snd.wnd
+            && (self.rcv.ts_recent.wrapping_sub(tsval) as u64)
+                <= self.loss.rtt.rto().as_millis() as u64
     }
 
     /// Queue data and decide on the ACK (RFC 9293 §3.10.7.4 seventh, RFC
@@ -408,12 +412,12 @@ impl<F: Frame> Connection<F> {
     /// to the window ending at `wnd_end` (`rcv_wnd_end`).
     pub(super) fn on_data(&mut self, seq: SeqNumber, payload: Pkt<F>, wnd_end: SeqNumber) {
         let len = payload.len();
-        let before_dup = self.rcvq.has_dsack();
+        let before_dup = self.rcv.queue.has_dsack();
         let r = self.rcvq_insert(seq, payload, wnd_end);
-        self.stats.collapsed = self.rcvq.collapsed;
-        self.stats.rcv_mem_drops = self.rcvq.mem_drops;
-        if len > self.rcv_mss {
-            self.rcv_mss = len.min(self.cfg.mss as usize);
+        self.stats.collapsed = self.rcv.queue.collapsed;
+        self.stats.rcv_mem_drops = self.rcv.queue.mem_drops;
+        if len > self.rcv.mss {
+            self.rcv.mss = len.min(self.cfg.mss as usize);
         }
         if r.dup && r.advanced == 0 && !r.ooo {
             self.stats.dup_segs_in += 1;
@@ -424,15 +428,16 @@ impl<F: Frame> Connection<F> {
         if r.advanced > 0 {
             self.stats.bytes_received += r.advanced as u64;
             // MPTCP: readable once the data level has it (`mptcp_rx`).
-            self.events.readable = self.mpx.is_none();
-            self.rcv_unacked += r.advanced;
+            self.events.readable = self.mptcp.rx.is_none();
+            self.rcv.unacked += r.advanced;
         }
-        if r.ooo || r.filled_hole || r.dropped || (r.dup && !before_dup) || self.rcvq.has_ooo() {
+        if r.ooo || r.filled_hole || r.dropped || (r.dup && !before_dup) || self.rcv.queue.has_ooo()
+        {
             // RFC 5681 §4.2: out-of-order, hole-filling: ACK at once.
-            self.ack_now = true;
-        } else if self.rcv_unacked >= 2 * self.rcv_mss {
+            self.rcv.ack_now = true;
+        } else if self.rcv.unacked >= 2 * self.rcv.mss {
             // RFC 5681 §4.2: at least every second full-sized segment.
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         } else if r.advanced > 0 && !self.timers.is_armed(Timer::Delack) {
             self.timers
                 .set(Timer::Delack, Some(self.now + self.cfg.delayed_ack));
@@ -446,9 +451,9 @@ impl<F: Frame> Connection<F> {
     /// the data is kept and the peer's real FIN can still close (RFC 9293
     /// §3.10.7.4 eighth: a FIN is processed only once RCV.NXT reaches it).
     fn drop_overtaken_fin(&mut self, end: SeqNumber) {
-        if let Some(fs) = self.fin_rcvd {
-            if !self.fin_done && end > fs {
-                self.fin_rcvd = None;
+        if let Some(fs) = self.rcv.fin {
+            if !self.rcv.fin_done && end > fs {
+                self.rcv.fin = None;
                 self.stats.stale_fins += 1;
             }
         }
@@ -456,15 +461,15 @@ impl<F: Frame> Connection<F> {
 
     /// The peer's FIN, once everything before it arrived.
     pub(super) fn maybe_process_fin(&mut self) {
-        let Some(fs) = self.fin_rcvd else { return };
-        if self.fin_done || self.rcvq.nxt != fs {
+        let Some(fs) = self.rcv.fin else { return };
+        if self.rcv.fin_done || self.rcv.queue.nxt != fs {
             return;
         }
-        self.fin_done = true;
-        self.rcvq.nxt = fs + 1;
-        self.rcvq.clear_ooo();
+        self.rcv.fin_done = true;
+        self.rcv.queue.nxt = fs + 1;
+        self.rcv.queue.clear_ooo();
         self.events.read_closed = true;
-        self.ack_now = true;
+        self.rcv.ack_now = true;
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,
             State::FinWait1 => {
@@ -483,12 +488,12 @@ impl<F: Frame> Connection<F> {
     pub(super) fn our_fin_acked(&self) -> bool {
         // All sent was acknowledged, FIN included (MPTCP may still hold
         // the data for the DATA_ACK: the subflow is done with it).
-        self.fin_queued && self.snd_una == self.snd_nxt && self.fin_sent()
+        self.snd.fin_queued && self.snd.una == self.snd.nxt && self.fin_sent()
     }
 
     /// Whether the FIN went out (it is the last sequence number sent).
     pub(super) fn fin_sent(&self) -> bool {
-        self.fin_queued && self.snd_nxt == self.sndq.tail() + 1
+        self.snd.fin_queued && self.snd.nxt == self.snd.queue.tail() + 1
     }
 
     pub(super) fn enter_time_wait(&mut self) {
@@ -497,13 +502,13 @@ impl<F: Frame> Connection<F> {
             .set(Timer::TimeWait, Some(self.now + self.cfg.msl * 2));
         self.timers.set(Timer::Rtx, None);
         self.timers.set(Timer::Persist, None);
-        self.sb.clear();
+        self.snd.sb.clear();
     }
 
     /// RFC 9293 §3.10.7.4: a RST in SYN-RECEIVED of a passive open.
     fn back_to_listen(&mut self) {
         let cfg = self.cfg.clone();
-        let mut fresh = Self::listen(&cfg, self.tuple, self.iss);
+        let mut fresh = Self::listen(&cfg, self.tuple, self.snd.iss);
         fresh.now = self.now;
         fresh.stats = self.stats;
         *self = fresh;

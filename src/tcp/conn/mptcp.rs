@@ -31,7 +31,7 @@ impl<F: Frame> Connection<F> {
     }
 
     pub(super) fn mptcp_in_use(&self) -> bool {
-        self.join.is_some() || self.mp.as_ref().is_some_and(|m| m.is_mptcp())
+        self.mptcp.join.is_some() || self.mptcp.session.as_ref().is_some_and(|m| m.is_mptcp())
     }
 
     /// RFC 6356: with `MptcpCc::Lia`, an MPTCP subflow's window grows
@@ -41,44 +41,44 @@ impl<F: Frame> Connection<F> {
         if self.cfg.mptcp_cc != MptcpCc::Lia || !self.mptcp_in_use() {
             return;
         }
-        let group = self.lia.get_or_insert_with(LiaGroup::new).clone();
-        self.cc = Box::new(Lia::new(group, self.snd_mss, iw));
+        let group = self.mptcp.lia.get_or_insert_with(LiaGroup::new).clone();
+        self.loss.cc = Box::new(Lia::new(group, self.snd.mss, iw));
     }
 
     /// The coupled-congestion group of this connection, if it has one.
     pub fn lia_group(&self) -> Option<&Arc<LiaGroup>> {
-        self.lia.as_ref()
+        self.mptcp.lia.as_ref()
     }
 
     /// A joined subflow couples with `group` (its connection's) once
     /// established.
     pub fn set_lia_group(&mut self, group: Option<Arc<LiaGroup>>) {
-        self.lia = group;
+        self.mptcp.lia = group;
     }
 
     /// The connection-level MPTCP state, when MPTCP was offered or asked
     /// for (its `phase` tells whether it fell back).
     pub fn mptcp(&self) -> Option<&Session> {
-        self.mp.as_deref()
+        self.mptcp.session.as_deref()
     }
 
     /// Whether the stack should supply a key (`set_mptcp_key`): an active
     /// open with MPTCP enabled before its SYN left, or a passive one whose
     /// peer offered MP_CAPABLE.
     pub fn mptcp_wants_key(&self) -> bool {
-        match &self.mp {
-            None if self.join.is_some() => false,
-            None => self.cfg.mptcp && self.state == State::SynSent && self.syn_sent_at.is_none(),
+        match &self.mptcp.session {
+            None if self.mptcp.join.is_some() => false,
+            None => self.cfg.mptcp && self.state == State::SynSent && self.syn.sent_at.is_none(),
             Some(m) => m.local_key.is_none() && m.phase != Phase::Fallback,
         }
     }
 
     /// Our MPTCP key (the stack keeps its token unique).
     pub fn set_mptcp_key(&mut self, key: Key) {
-        match &mut self.mp {
+        match &mut self.mptcp.session {
             Some(m) => m.set_local_key(key),
             None if self.cfg.mptcp && self.state == State::SynSent => {
-                self.mp = Some(Box::new(Session::client(key, self.cfg.mptcp_checksum)));
+                self.mptcp.session = Some(Box::new(Session::client(key, self.cfg.mptcp_checksum)));
             }
             None => {}
         }
@@ -86,7 +86,7 @@ impl<F: Frame> Connection<F> {
 
     /// The peer's SYN offered MP_CAPABLE (or not): set up the server side.
     pub(super) fn mptcp_on_syn(&mut self, syn: &TcpRepr) {
-        if !self.cfg.mptcp || syn.options.mptcp.is_empty() || self.join.is_some() {
+        if !self.cfg.mptcp || syn.options.mptcp.is_empty() || self.mptcp.join.is_some() {
             return;
         }
         let cap = syn
@@ -102,12 +102,14 @@ impl<F: Frame> Connection<F> {
         if s.phase == Phase::Fallback {
             self.stats.mptcp_fallbacks += 1;
         }
-        self.mp = Some(Box::new(s));
+        self.mptcp.session = Some(Box::new(s));
     }
 
     /// The client's SYN-ACK: MP_CAPABLE with the server's key, or fallback.
     pub(super) fn mptcp_on_syn_ack(&mut self, seg: &TcpRepr) {
-        let Some(m) = &mut self.mp else { return };
+        let Some(m) = &mut self.mptcp.session else {
+            return;
+        };
         let v = m.on_syn_ack(seg.options.mptcp.as_slice());
         self.count_verdict(&v);
     }
@@ -115,7 +117,7 @@ impl<F: Frame> Connection<F> {
     /// SYNs crossed (simultaneous open): MP_CAPABLE has no exchange for
     /// that (RFC 8684 §3.1 pairs a SYN with a SYN/ACK), so plain TCP.
     pub(super) fn mptcp_simultaneous_open(&mut self) {
-        if self.mp.as_mut().is_some_and(|m| m.abandon()) {
+        if self.mptcp.session.as_mut().is_some_and(|m| m.abandon()) {
             self.stats.mptcp_fallbacks += 1;
         }
     }
@@ -123,7 +125,7 @@ impl<F: Frame> Connection<F> {
     /// The MPTCP option of our SYN or SYN-ACK. A server without a key (the
     /// stack gave none) answers as plain TCP.
     pub(super) fn mptcp_syn_options(&mut self, raw: &mut MptcpRaw) {
-        if let Some(j) = &self.join {
+        if let Some(j) = &self.mptcp.join {
             if j.is_active() {
                 push(raw, &j.syn_option());
             } else {
@@ -131,7 +133,9 @@ impl<F: Frame> Connection<F> {
             }
             return;
         }
-        let Some(m) = &mut self.mp else { return };
+        let Some(m) = &mut self.mptcp.session else {
+            return;
+        };
         if m.local_key.is_none() && m.abandon() {
             self.stats.mptcp_fallbacks += 1;
             return;
@@ -143,7 +147,7 @@ impl<F: Frame> Connection<F> {
 
     /// Subflow offset of `seq` in our send space (0 = first data byte).
     fn snd_rel(&self, seq: crate::tcp::SeqNumber) -> u32 {
-        seq.0.wrapping_sub(self.iss.0.wrapping_add(1))
+        seq.0.wrapping_sub(self.snd.iss.0.wrapping_add(1))
     }
 
     /// The MPTCP option of a synchronized segment from `seq` with `len`
@@ -161,6 +165,7 @@ impl<F: Frame> Connection<F> {
         }
         let data_ack = self.mptcp_data_ack();
         if let Some(j) = self
+            .mptcp
             .join
             .as_deref()
             .filter(|j| j.phase == JoinPhase::AckSent)
@@ -174,12 +179,27 @@ impl<F: Frame> Connection<F> {
             // RFC 8684 §3.7: MP_FAIL, and RFC 8684 §3.4.1: the echo of an
             // announcement, on a pure ACK (they fit beside timestamps and
             // a DATA_ACK, not a mapping).
-            if let Some(dsn) = self.mp.as_deref_mut().and_then(|m| m.take_mp_fail()) {
+            if let Some(dsn) = self
+                .mptcp
+                .session
+                .as_deref_mut()
+                .and_then(|m| m.take_mp_fail())
+            {
                 push(&mut raw, &MptcpOption::MpFail { dsn });
                 self.stats.mptcp_mp_fail_sent += 1;
-            } else if let Some(e) = self.mpx.as_deref_mut().and_then(|x| x.signals.echo.take()) {
+            } else if let Some(e) = self
+                .mptcp
+                .rx
+                .as_deref_mut()
+                .and_then(|x| x.signals.echo.take())
+            {
                 push(&mut raw, &MptcpOption::AddAddr(e));
-            } else if let Some(id) = self.join.as_deref_mut().and_then(|j| j.remove_addr.take()) {
+            } else if let Some(id) = self
+                .mptcp
+                .join
+                .as_deref_mut()
+                .and_then(|j| j.remove_addr.take())
+            {
                 let mut ids = [0u8; 37];
                 ids[0] = id;
                 push(
@@ -187,16 +207,21 @@ impl<F: Frame> Connection<F> {
                     &MptcpOption::RemoveAddr(RemoveAddr { count: 1, ids }),
                 );
                 self.stats.mptcp_remove_addr_sent += 1;
-            } else if self.join.is_none() {
+            } else if self.mptcp.join.is_none() {
                 self.mptcp_signal_options(&mut raw);
             }
         }
         let dsn = self.mptcp_tx_dsn(seq, len, fin);
-        if let Some(j) = &self.join {
+        if let Some(j) = &self.mptcp.join {
             // A joined subflow's segments carry the connection's DATA_ACK
             // (RFC 8684 §3.3.2: "the DATA_ACK ... can be sent on any
             // subflow") and the mapping of the data the scheduler gave it.
-            let checksum = self.mtx.as_deref().is_some_and(|t| t.csum).then_some(0);
+            let checksum = self
+                .mptcp
+                .tx
+                .as_deref()
+                .is_some_and(|t| t.csum)
+                .then_some(0);
             let mapping = match (dsn, len > 0) {
                 (Some(d), true) => Some(DssMapping {
                     dsn: d,
@@ -233,9 +258,9 @@ impl<F: Frame> Connection<F> {
             return raw;
         }
         let rel = self.snd_rel(seq);
-        let fresh = seq == self.snd_nxt;
+        let fresh = seq == self.snd.nxt;
         let mut infinite = false;
-        if let Some(m) = &mut self.mp {
+        if let Some(m) = &mut self.mptcp.session {
             let was = m.is_mptcp();
             if let Some(o) = m.segment_option(rel, len, fin, data_ack, dsn, fresh) {
                 push(&mut raw, &o);
@@ -255,15 +280,19 @@ impl<F: Frame> Connection<F> {
 
     /// Whether `seg` carries a DSS checksum still to fill in.
     pub(super) fn mptcp_needs_checksum(&self, seg: &TcpRepr) -> bool {
-        (self.mp.as_ref().is_some_and(|m| m.checksum && m.is_mptcp())
-            || self.join.is_some() && self.mtx.as_deref().is_some_and(|t| t.csum))
+        (self
+            .mptcp
+            .session
+            .as_ref()
+            .is_some_and(|m| m.checksum && m.is_mptcp())
+            || self.mptcp.join.is_some() && self.mptcp.tx.as_deref().is_some_and(|t| t.csum))
             && !seg.options.mptcp.is_empty()
     }
 
     /// Fill in the DSS checksum of `seg`, whose payload sums to `data_sum`.
     pub(super) fn mptcp_fill_checksum(&self, seg: &mut TcpRepr, data_sum: u16) {
         let n = seg.options.mptcp.as_slice().len();
-        match &self.mp {
+        match &self.mptcp.session {
             Some(m) => m.fill_checksum(&mut seg.options.mptcp.bytes[..n], data_sum),
             // A joined subflow: its DSS mapping names the DSN.
             None => crate::mptcp::session::fill_dss_checksum(
@@ -281,8 +310,8 @@ impl<F: Frame> Connection<F> {
         payload: &[u8],
         establishing: bool,
     ) -> MptcpRx {
-        let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
-        let Some(m) = &mut self.mp else {
+        let rel = seg.seq.0.wrapping_sub(self.rcv.irs.0.wrapping_add(1));
+        let Some(m) = &mut self.mptcp.session else {
             return MptcpRx::Deliver;
         };
         let was = m.is_mptcp();
@@ -307,12 +336,17 @@ impl<F: Frame> Connection<F> {
         if was && !now {
             self.mptcp_fell_back(true);
         }
-        if self.mp.as_ref().is_some_and(|m| m.fail.out.is_some()) {
+        if self
+            .mptcp
+            .session
+            .as_ref()
+            .is_some_and(|m| m.fail.out.is_some())
+        {
             // Our MP_FAIL, or the echo of the peer's, on a pure ACK now.
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
         if data_acked {
-            self.mptcp_snd_release(self.snd_una);
+            self.mptcp_snd_release(self.snd.una);
             self.mptcp_tx_data_acked();
         }
         if v.reset {
@@ -334,23 +368,23 @@ impl<F: Frame> Connection<F> {
     /// Plain TCP from here: the DSS room in each segment is freed, and the
     /// subflow's ACK alone releases our data (now, with `release`).
     fn mptcp_fell_back(&mut self, release: bool) {
-        self.snd_mss += DSS_LEN;
-        self.cc.set_mss(self.snd_mss);
+        self.snd.mss += DSS_LEN;
+        self.loss.cc.set_mss(self.snd.mss);
         if release {
-            self.mptcp_snd_release(self.snd_una);
+            self.mptcp_snd_release(self.snd.una);
         }
     }
 
     /// RFC 8684 §3.3.2: take the peer's DATA_ACK among `opts`; whether it
     /// moved.
     fn mptcp_data_ack_moved(&mut self, opts: &[u8]) -> bool {
-        let sent = self.snd_nxt.0.wrapping_sub(self.iss.0.wrapping_add(1));
+        let sent = self.snd.nxt.0.wrapping_sub(self.snd.iss.0.wrapping_add(1));
         // With the connection's send side, DSNs apart from this subflow's.
-        let meta_sent = match (self.meta_tx(), self.mp.as_deref()) {
+        let meta_sent = match (self.meta_tx(), self.mptcp.session.as_deref()) {
             (Some(_), Some(s)) => self.mptcp_tx_sent_of(s),
             _ => None,
         };
-        let Some(m) = &mut self.mp else {
+        let Some(m) = &mut self.mptcp.session else {
             return false;
         };
         match meta_sent {
@@ -372,6 +406,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn mptcp_on_window_probe(&mut self, seg: &TcpRepr) {
         let opts = seg.options.mptcp.as_slice();
         if self
+            .mptcp
             .join
             .as_ref()
             .is_some_and(|j| j.phase == JoinPhase::Verified)
@@ -382,8 +417,10 @@ impl<F: Frame> Connection<F> {
             }
             return;
         }
-        if self.mp.as_ref().is_some_and(|m| m.is_mptcp()) && self.mptcp_data_ack_moved(opts) {
-            self.mptcp_snd_release(self.snd_una);
+        if self.mptcp.session.as_ref().is_some_and(|m| m.is_mptcp())
+            && self.mptcp_data_ack_moved(opts)
+        {
+            self.mptcp_snd_release(self.snd.una);
             self.mptcp_tx_data_acked();
         }
     }
@@ -399,10 +436,11 @@ impl<F: Frame> Connection<F> {
     /// taken here (its DATA_ACK by `mptcp_on_window_probe`); not data.
     pub(super) fn mptcp_on_stray_ack(&mut self, seg: &TcpRepr) {
         let joined = self
+            .mptcp
             .join
             .as_ref()
             .is_some_and(|j| j.phase == JoinPhase::Verified);
-        if !joined && !self.mp.as_ref().is_some_and(|m| m.is_mptcp()) {
+        if !joined && !self.mptcp.session.as_ref().is_some_and(|m| m.is_mptcp()) {
             return;
         }
         for raw in whole_options(seg.options.mptcp.as_slice()) {
@@ -424,12 +462,12 @@ impl<F: Frame> Connection<F> {
     /// offset. A joined subflow (no data of ours) and a connection that
     /// fell back release at the subflow's ACK.
     pub(super) fn mptcp_snd_release(&mut self, ack: crate::tcp::SeqNumber) {
-        let upto = match &self.mp {
+        let upto = match &self.mptcp.session {
             // Copies of the connection's data (`mptcp_tx`): the
             // connection's queue holds it for the DATA_ACK.
             Some(m) if self.mptcp_tx_copies() => {
                 let mptcp = m.is_mptcp();
-                let covered = self.iss + 1 + m.data_acked() as u32 as usize;
+                let covered = self.snd.iss + 1 + m.data_acked() as u32 as usize;
                 if !mptcp {
                     self.mptcp_tx_fallback_acked(ack);
                 }
@@ -440,7 +478,7 @@ impl<F: Frame> Connection<F> {
                 }
             }
             Some(m) if m.is_mptcp() => {
-                let covered = self.iss + 1 + m.data_acked() as u32 as usize;
+                let covered = self.snd.iss + 1 + m.data_acked() as u32 as usize;
                 if covered < ack {
                     covered
                 } else {
@@ -449,8 +487,8 @@ impl<F: Frame> Connection<F> {
             }
             _ => ack,
         };
-        if self.sndq.ack(upto) > 0 && self.write_blocked && self.send_capacity() > 0 {
-            self.write_blocked = false;
+        if self.snd.queue.ack(upto) > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
+            self.snd.write_blocked = false;
             self.events.writable = true;
         }
     }
@@ -461,13 +499,13 @@ impl<F: Frame> Connection<F> {
         if let Some(m) = self.meta_tx() {
             return m.given_unacked();
         }
-        let tail = self.sndq.tail();
-        let nxt = if self.snd_nxt < tail {
-            self.snd_nxt
+        let tail = self.snd.queue.tail();
+        let nxt = if self.snd.nxt < tail {
+            self.snd.nxt
         } else {
             tail
         };
-        self.sndq.len().saturating_sub(tail - nxt)
+        self.snd.queue.len().saturating_sub(tail - nxt)
     }
 
     /// Reset the subflow (on the first subflow: the connection).
@@ -482,22 +520,22 @@ impl<F: Frame> Connection<F> {
     /// the connection-level end of data (the application's EOF); a
     /// subflow FIN is not.
     pub(super) fn mptcp_after_data(&mut self) {
-        if self.mpx.is_none() {
+        if self.mptcp.rx.is_none() {
             return;
         }
         let fin_before = self.mptcp_data_fin_done();
-        if self.fin_done && self.join.is_none() {
+        if self.rcv.fin_done && self.mptcp.join.is_none() {
             // RFC 8684 §3.7: after the infinite mapping, the subflow's FIN
             // ends the data stream.
-            if let Some(f) = self.fin_rcvd {
-                self.mptcp_rx_fin_at(f.0.wrapping_sub(self.irs.0.wrapping_add(1)));
+            if let Some(f) = self.rcv.fin {
+                self.mptcp_rx_fin_at(f.0.wrapping_sub(self.rcv.irs.0.wrapping_add(1)));
             }
         }
         if !self.mptcp_drain() {
             self.mptcp_reset();
             return;
         }
-        if self.join.is_none() {
+        if self.mptcp.join.is_none() {
             // Only the DATA_FIN ends the application's data.
             self.events.read_closed = !fin_before && self.mptcp_data_fin_done();
         }
@@ -507,24 +545,24 @@ impl<F: Frame> Connection<F> {
     /// subflow: an announcement with a valid HMAC is echoed and kept for
     /// the path manager, a bad one ignored; withdrawn IDs are kept too.
     pub(super) fn mptcp_path_signal(&mut self, add: Option<&AddAddr>, remove: Option<&RemoveAddr>) {
-        let keys = match (&self.mp, &self.join) {
+        let keys = match (&self.mptcp.session, &self.mptcp.join) {
             (_, Some(j)) => Some(j.keys()),
             (Some(m), None) => m.local_key.zip(m.remote_key),
             (None, None) => None,
         };
-        if let (Some(a), Some(m)) = (add.filter(|a| a.echo), self.mp.as_deref_mut()) {
+        if let (Some(a), Some(m)) = (add.filter(|a| a.echo), self.mptcp.session.as_deref_mut()) {
             // RFC 8684 §3.4.1: the echo of our announcement: it arrived,
             // no more retransmissions.
             if m.announce.on_echo(a.addr_id, a.addr) {
                 self.stats.mptcp_add_addr_echoed += 1;
             }
         }
-        if self.mpx.is_none() && self.join.is_none() {
+        if self.mptcp.rx.is_none() && self.mptcp.join.is_none() {
             // An announcement may come before the peer's first data (ours
             // do): the receive state that keeps it starts here.
             self.mptcp_rx_meta();
         }
-        let Some(x) = self.mpx.as_deref_mut() else {
+        let Some(x) = self.mptcp.rx.as_deref_mut() else {
             return;
         };
         if let (Some(a), Some((local, remote))) = (add, keys) {
@@ -532,7 +570,7 @@ impl<F: Frame> Connection<F> {
                 // Handled above.
             } else if x.signals.on_add_addr(a, remote, local) {
                 self.stats.mptcp_add_addr_received += 1;
-                self.ack_now = true;
+                self.rcv.ack_now = true;
             } else {
                 self.stats.mptcp_add_addr_bad_hmac += 1;
             }
@@ -551,7 +589,7 @@ impl<F: Frame> Connection<F> {
     /// a RST with MP_FASTCLOSE on every subflow, which the stack does),
     /// so the peer drops the whole connection, not just this subflow.
     pub(super) fn mptcp_fastclose_option(&mut self) {
-        let remote = match (&self.mp, &self.join) {
+        let remote = match (&self.mptcp.session, &self.mptcp.join) {
             (_, Some(j)) => Some(j.keys().1),
             (Some(m), None) if m.is_mptcp() => m.remote_key,
             _ => None,
@@ -569,10 +607,18 @@ impl<F: Frame> Connection<F> {
     /// for a pure ACK (a data segment has no room for it): the ACK request
     /// outlives the data segments sent meanwhile.
     pub(super) fn mptcp_echo_pending(&self) -> bool {
-        self.mpx.as_ref().is_some_and(|x| x.signals.echo.is_some())
-            || self.join.as_ref().is_some_and(|j| j.remove_addr.is_some())
+        self.mptcp
+            .rx
+            .as_ref()
+            .is_some_and(|x| x.signals.echo.is_some())
             || self
-                .mp
+                .mptcp
+                .join
+                .as_ref()
+                .is_some_and(|j| j.remove_addr.is_some())
+            || self
+                .mptcp
+                .session
                 .as_ref()
                 .is_some_and(|m| m.announce.pending(self.now) || m.fail.out.is_some())
     }
@@ -583,7 +629,7 @@ impl<F: Frame> Connection<F> {
     /// new.
     pub fn mptcp_announce(&mut self, addrs: &[(u8, Ipv4Addr)]) -> usize {
         let now = self.now;
-        let Some(m) = self.mp.as_deref_mut().filter(|m| {
+        let Some(m) = self.mptcp.session.as_deref_mut().filter(|m| {
             m.phase == Phase::Established && m.local_key.is_some() && m.remote_key.is_some()
         }) else {
             return 0;
@@ -593,7 +639,7 @@ impl<F: Frame> Connection<F> {
             .filter(|&&(id, a)| m.announce.announce(id, a, now))
             .count();
         if n > 0 {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
         n
     }
@@ -603,7 +649,8 @@ impl<F: Frame> Connection<F> {
     /// longer announced. Returns whether it was queued.
     pub fn mptcp_withdraw(&mut self, id: u8) -> bool {
         let Some(m) = self
-            .mp
+            .mptcp
+            .session
             .as_deref_mut()
             .filter(|m| m.phase == Phase::Established)
         else {
@@ -612,7 +659,7 @@ impl<F: Frame> Connection<F> {
         if id == 0 || !m.announce.withdraw(id) {
             return false;
         }
-        self.ack_now = true;
+        self.rcv.ack_now = true;
         true
     }
 
@@ -624,6 +671,7 @@ impl<F: Frame> Connection<F> {
     pub fn mptcp_withdraw_on_join(&mut self, id: u8) -> bool {
         let ok = self.state == State::Established;
         let Some(j) = self
+            .mptcp
             .join
             .as_deref_mut()
             .filter(|j| ok && j.phase == JoinPhase::Verified)
@@ -631,14 +679,14 @@ impl<F: Frame> Connection<F> {
             return false;
         };
         j.remove_addr = Some(id);
-        self.ack_now = true;
+        self.rcv.ack_now = true;
         true
     }
 
     /// The addresses this connection announced: (Address ID, address,
     /// echoed).
     pub fn mptcp_announced(&self) -> Vec<(u8, Ipv4Addr, bool)> {
-        self.mp.as_ref().map_or(Vec::new(), |m| {
+        self.mptcp.session.as_ref().map_or(Vec::new(), |m| {
             m.announce
                 .announced()
                 .iter()
@@ -652,8 +700,8 @@ impl<F: Frame> Connection<F> {
     /// HMAC, RFC 8684 §3.4.1: HMAC(Key=(Key-A + Key-B), Msg=(Address ID
     /// + IP Address + Port)), A the sender, so our key first).
     fn mptcp_signal_options(&mut self, raw: &mut MptcpRaw) {
-        let (now, rto) = (self.now, self.rtt.rto());
-        let Some(m) = self.mp.as_deref_mut() else {
+        let (now, rto) = (self.now, self.loss.rtt.rto());
+        let Some(m) = self.mptcp.session.as_deref_mut() else {
             return;
         };
         let (Some(local), Some(remote)) = (m.local_key, m.remote_key) else {
@@ -698,12 +746,15 @@ impl<F: Frame> Connection<F> {
 
     /// When an announcement of ours is due again, or a withdrawal waits.
     pub(super) fn mptcp_announce_deadline(&self) -> Option<Instant> {
-        self.mp.as_ref().and_then(|m| m.announce.deadline())
+        self.mptcp
+            .session
+            .as_ref()
+            .and_then(|m| m.announce.deadline())
     }
 
     /// The path-management signals received since the last call.
     pub fn mptcp_take_signals(&mut self) -> Option<crate::mptcp::pm::Signals> {
-        let x = self.mpx.as_deref_mut()?;
+        let x = self.mptcp.rx.as_deref_mut()?;
         if !x.signals.pending() {
             return None;
         }

@@ -26,7 +26,8 @@ impl<F: Frame> Connection<F> {
     /// (`Session::joins_allowed`): also before full establishment once
     /// this first subflow has stalled (`STALL_RTOS` timeouts in a row).
     pub fn mptcp_joins_allowed(&self) -> Option<bool> {
-        self.mp
+        self.mptcp
+            .session
             .as_deref()?
             .joins_allowed(self.mptcp_first_stalled_early())
     }
@@ -35,15 +36,20 @@ impl<F: Frame> Connection<F> {
     /// something still unacknowledged) before the server's first DSS
     /// showed that our third ACK arrived.
     pub(super) fn mptcp_first_stalled_early(&self) -> bool {
-        self.join.is_none()
-            && !self.meta_only
+        self.mptcp.join.is_none()
+            && !self.mptcp.meta_only
             && matches!(
                 self.state,
                 State::Established | State::CloseWait | State::FinWait1 | State::LastAck
             )
-            && self.snd_una < self.snd_nxt
-            && self.rtx_count >= super::mptcp_tx::STALL_RTOS
-            && self.mp.as_deref().and_then(|m| m.joins_allowed(false)) == Some(false)
+            && self.snd.una < self.snd.nxt
+            && self.loss.rtx_count >= super::mptcp_tx::STALL_RTOS
+            && self
+                .mptcp
+                .session
+                .as_deref()
+                .and_then(|m| m.joins_allowed(false))
+                == Some(false)
     }
 
     /// A join we opened for this connection was refused before it
@@ -55,7 +61,7 @@ impl<F: Frame> Connection<F> {
         if !self.mptcp_first_stalled_early() {
             return false;
         }
-        if let Some(m) = self.mp.as_deref_mut() {
+        if let Some(m) = self.mptcp.session.as_deref_mut() {
             m.early_join_refused = true;
         }
         self.stats.mptcp_early_join_refusals += 1;
@@ -68,7 +74,11 @@ impl<F: Frame> Connection<F> {
     /// connection ends as unreachable now instead of retransmitting into
     /// the dead path for minutes. Returns whether it ended.
     pub(super) fn mptcp_early_unreachable(&mut self) -> bool {
-        let refused = self.mp.as_deref().is_some_and(|m| m.early_join_refused);
+        let refused = self
+            .mptcp
+            .session
+            .as_deref()
+            .is_some_and(|m| m.early_join_refused);
         if !(refused && self.path.neighbour_failed && self.mptcp_first_stalled_early()) {
             return false;
         }

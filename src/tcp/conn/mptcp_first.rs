@@ -33,7 +33,7 @@ impl<F: Frame> Connection<F> {
     /// Whether this TCB holds only its connection's state, its subflow
     /// role ended (its first subflow died).
     pub fn mptcp_meta_only(&self) -> bool {
-        self.meta_only
+        self.mptcp.meta_only
     }
 
     /// A segment on the dead first subflow's 4-tuple (its path was not
@@ -74,8 +74,8 @@ impl<F: Frame> Connection<F> {
     /// schedules over subflows and one joined subflow is alive
     /// (`usable`: and usable now).
     fn mptcp_can_outlive(&self, usable: bool) -> bool {
-        !self.meta_only
-            && self.join.is_none()
+        !self.mptcp.meta_only
+            && self.mptcp.join.is_none()
             && self.may_send_data()
             && self.meta_tx().is_some_and(|m| m.joined_alive(usable))
     }
@@ -130,7 +130,7 @@ impl<F: Frame> Connection<F> {
     /// (`mptcp_first_done`), as Linux keeps a subflow until TCP gives up on
     /// it (RFC 8684 §3.3.6: data MAY be sent on any subflow).
     fn mptcp_first_stalled(&self) -> bool {
-        self.rtx_count >= DEAD_RTOS
+        self.loss.rtx_count >= DEAD_RTOS
             && matches!(
                 self.state,
                 State::FinWait1 | State::Closing | State::LastAck
@@ -153,13 +153,13 @@ impl<F: Frame> Connection<F> {
                 self.state,
                 State::FinWait1 | State::Closing | State::LastAck
             );
-        if self.meta_only
-            || self.join.is_some()
+        if self.mptcp.meta_only
+            || self.mptcp.join.is_some()
             || !(self.state == State::FinWait2 || fin_elsewhere)
         {
             return;
         }
-        let ours = match (self.meta_tx(), self.mp.as_deref()) {
+        let ours = match (self.meta_tx(), self.mptcp.session.as_deref()) {
             (Some(t), Some(s)) => t.data_fin_acked(s),
             _ => false,
         };
@@ -173,7 +173,7 @@ impl<F: Frame> Connection<F> {
         if !self.mptcp_tx_first_gone() {
             return;
         }
-        self.meta_only = true;
+        self.mptcp.meta_only = true;
         self.stats.mptcp_first_subflow_ended += 1;
         // Its own queues hold copies of the connection's data (kept in
         // the connection's queue until DATA_ACKed) and nothing in order
@@ -189,10 +189,10 @@ impl<F: Frame> Connection<F> {
     /// for TCP; both DATA_FINs acknowledged close it (no TIME-WAIT: the
     /// subflows have their own).
     pub(super) fn mptcp_meta_advance(&mut self) {
-        if !self.meta_only || self.state == State::Closed {
+        if !self.mptcp.meta_only || self.state == State::Closed {
             return;
         }
-        let ours = match (self.meta_tx(), self.mp.as_deref()) {
+        let ours = match (self.meta_tx(), self.mptcp.session.as_deref()) {
             (Some(t), Some(s)) => t.data_fin_acked(s),
             _ => false,
         };
@@ -218,7 +218,7 @@ impl<F: Frame> Connection<F> {
     /// the first subflow is gone or stalled, the application closed, and
     /// every byte is DATA_ACKed.
     pub fn mptcp_data_fin_due(&mut self) -> Option<u64> {
-        let gone = self.meta_only && matches!(self.state, State::FinWait1 | State::LastAck);
+        let gone = self.mptcp.meta_only && matches!(self.state, State::FinWait1 | State::LastAck);
         if !gone && !self.mptcp_first_stalled() {
             return None;
         }

@@ -33,7 +33,7 @@ impl<F: Frame> Connection<F> {
         join: Join,
     ) -> Self {
         let mut c = Self::new_tcb(cfg, tuple, iss, State::SynReceived, now);
-        c.join = Some(Box::new(join));
+        c.mptcp.join = Some(Box::new(join));
         c.mptcp_rx_joined();
         c.on_passive_syn(syn, now);
         c
@@ -50,7 +50,7 @@ impl<F: Frame> Connection<F> {
         join: Join,
     ) -> Self {
         let mut c = Self::connect(cfg, tuple, iss, now);
-        c.join = Some(Box::new(join));
+        c.mptcp.join = Some(Box::new(join));
         c.mptcp_rx_joined();
         c
     }
@@ -58,13 +58,13 @@ impl<F: Frame> Connection<F> {
     /// Our SYN/ACK on an active join: false when it failed HMAC-B (the
     /// subflow is then reset and closed).
     pub(super) fn join_on_syn_ack(&mut self, seg: &TcpRepr) -> bool {
-        let Some(j) = &mut self.join else {
+        let Some(j) = &mut self.mptcp.join else {
             return true;
         };
         if j.on_syn_ack(seg.options.mptcp.as_slice()).is_ok() {
             // RFC 8684 §3.2: the third ACK is repeated until the fourth
             // ACK arrives (Linux: on a timer above the RTT).
-            j.third_ack_at = Some(self.now + self.rtt.rto());
+            j.third_ack_at = Some(self.now + self.loss.rtt.rto());
             return true;
         }
         // RFC 8684 §3.2: "If these HMACs are not valid, then the host MUST
@@ -84,7 +84,7 @@ impl<F: Frame> Connection<F> {
     /// When an active join waiting for the fourth ACK repeats its third
     /// ACK.
     pub(super) fn join_deadline(&self) -> Option<Instant> {
-        self.join.as_ref().and_then(|j| j.third_ack_at)
+        self.mptcp.join.as_ref().and_then(|j| j.third_ack_at)
     }
 
     /// The MPTCP timers of this subflow: the third ACK's repetition and
@@ -100,12 +100,14 @@ impl<F: Frame> Connection<F> {
     /// goes again, backing off as the RTO, and the subflow is given up
     /// after `syn_retries` repeats.
     pub(super) fn join_third_ack_due(&mut self) {
-        let Some(j) = &mut self.join else { return };
+        let Some(j) = &mut self.mptcp.join else {
+            return;
+        };
         if j.phase != JoinPhase::AckSent {
             j.third_ack_at = None;
             return;
         }
-        self.ack_now = true;
+        self.rcv.ack_now = true;
         j.third_ack_repeats += 1;
         let n = j.third_ack_repeats;
         if n > self.cfg.syn_retries {
@@ -113,13 +115,13 @@ impl<F: Frame> Connection<F> {
             return;
         }
         let backoff = 1u32 << n.min(6);
-        j.third_ack_at = Some(self.now + self.rtt.rto() * backoff);
+        j.third_ack_at = Some(self.now + self.loss.rtt.rto() * backoff);
     }
 
     /// Whether this subflow is a backup path (RFC 8684 §3.3.8): flag B of
     /// the peer's MP_JOIN, or its latest MP_PRIO on the subflow.
     pub fn mptcp_backup(&self) -> bool {
-        match (&self.join, &self.mp) {
+        match (&self.mptcp.join, &self.mptcp.session) {
             (Some(j), _) => j.backup,
             (None, Some(m)) => m.backup,
             _ => false,
@@ -128,7 +130,7 @@ impl<F: Frame> Connection<F> {
 
     /// The join state, if this is an MP_JOIN subflow (either side).
     pub fn mptcp_join(&self) -> Option<&Join> {
-        self.join.as_deref()
+        self.mptcp.join.as_deref()
     }
 
     /// An acceptable segment on a joined subflow, after its ACK was
@@ -139,7 +141,7 @@ impl<F: Frame> Connection<F> {
     /// peer sends on this subflow (RFC 8684 §3.3). Returns false when the
     /// segment is dropped or the subflow was reset.
     pub(super) fn join_on_segment(&mut self, seg: &TcpRepr, payload: &[u8]) -> bool {
-        let Some(j) = &mut self.join else {
+        let Some(j) = &mut self.mptcp.join else {
             return true;
         };
         if j.phase == JoinPhase::Verified {
@@ -157,7 +159,7 @@ impl<F: Frame> Connection<F> {
         match j.on_third_ack(seg.options.mptcp.as_slice()) {
             Ok(()) => {
                 self.stats.mptcp_joins_accepted += 1;
-                self.ack_now = true;
+                self.rcv.ack_now = true;
                 self.join_on_data(seg, payload)
             }
             Err(_) => {
@@ -230,12 +232,12 @@ impl<F: Frame> Connection<F> {
                     // The peer repeats its third ACK: our fourth ACK was
                     // lost. Answer again (as Linux does), or it never
                     // uses the subflow.
-                    self.ack_now = true;
+                    self.rcv.ack_now = true;
                 }
                 // RFC 8684 §3.3.8: this subflow becomes a backup path (B = 1)
                 // or a regular one.
                 Ok(MptcpOption::MpPrio { backup }) => {
-                    if let Some(j) = &mut self.join {
+                    if let Some(j) = &mut self.mptcp.join {
                         j.backup = backup;
                     }
                     self.stats.mptcp_prio_received += 1;
@@ -270,8 +272,8 @@ impl<F: Frame> Connection<F> {
         want: u16,
         payload: &[u8],
     ) -> Option<u64> {
-        let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
-        let x = self.mpx.as_deref_mut()?;
+        let rel = seg.seq.0.wrapping_sub(self.rcv.irs.0.wrapping_add(1));
+        let x = self.mptcp.rx.as_deref_mut()?;
         let start = widen(x.csum_hint, m.ssn.wrapping_sub(1));
         x.csum_hint = start;
         let at = widen(start, rel);

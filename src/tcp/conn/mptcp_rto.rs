@@ -140,7 +140,12 @@ impl<F: Frame> Connection<F> {
             return;
         }
         let now = self.now;
-        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+        let Some(m) = self
+            .mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.meta.as_deref_mut())
+        else {
             return;
         };
         m.data_rto(now, &mut self.stats);
@@ -159,7 +164,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn mptcp_tx_note_edge(&mut self, seg: &TcpRepr) {
         let wnd = (seg.window as usize) << self.opts.snd_wscale;
         if let (Some(t), Some(a)) = (
-            self.mtx.as_deref_mut(),
+            self.mptcp.tx.as_deref_mut(),
             crate::mptcp::session::data_ack_in(seg.options.mptcp.as_slice()),
         ) {
             t.edge_seen = Some((a, wnd));

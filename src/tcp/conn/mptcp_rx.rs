@@ -226,12 +226,12 @@ impl<F: Frame> Connection<F> {
     /// Set up the data level on the first subflow once the peer's IDSN is
     /// known (its first data is at IDSN + 1, RFC 8684 §3.1).
     pub(super) fn mptcp_rx_meta(&mut self) -> Option<&mut MpRx<F>> {
-        if self.mpx.is_none() {
-            let idsn = self.mp.as_ref()?.remote_idsn()?;
+        if self.mptcp.rx.is_none() {
+            let idsn = self.mptcp.session.as_ref()?.remote_idsn()?;
             let d = DataRecv::new(idsn.wrapping_add(1));
-            self.mpx = Some(Box::new(MpRx::new(Some(d))));
+            self.mptcp.rx = Some(Box::new(MpRx::new(Some(d))));
         }
-        self.mpx.as_deref_mut()
+        self.mptcp.rx.as_deref_mut()
     }
 
     /// RFC 8684 §3.7: the peer's infinite mapping, from subflow offset
@@ -260,7 +260,7 @@ impl<F: Frame> Connection<F> {
     /// After the infinite mapping, the subflow's FIN (at subflow offset
     /// `rel`) is the end of the data stream.
     pub(super) fn mptcp_rx_fin_at(&mut self, rel: u32) {
-        if let Some(x) = self.mpx.as_deref_mut() {
+        if let Some(x) = self.mptcp.rx.as_deref_mut() {
             if let (Some(d), Some(dsn)) = (x.data.as_mut(), x.maps.infinite_dsn(rel)) {
                 d.note_fin(dsn);
             }
@@ -269,7 +269,7 @@ impl<F: Frame> Connection<F> {
 
     /// A joined subflow's receive state (set up when it is accepted).
     pub(super) fn mptcp_rx_joined(&mut self) {
-        self.mpx = Some(Box::new(MpRx::new(None)));
+        self.mptcp.rx = Some(Box::new(MpRx::new(None)));
     }
 
     /// Remember a received mapping and DATA_FIN (both subflow kinds).
@@ -278,9 +278,9 @@ impl<F: Frame> Connection<F> {
         mapping: Option<RxMapping>,
         data_fin: Option<RxDsn>,
     ) -> MapVerdict {
-        let joined = self.join.is_some();
+        let joined = self.mptcp.join.is_some();
         let x = if joined {
-            self.mpx.as_deref_mut()
+            self.mptcp.rx.as_deref_mut()
         } else if mapping.is_some() || data_fin.is_some() {
             self.mptcp_rx_meta()
         } else {
@@ -311,14 +311,14 @@ impl<F: Frame> Connection<F> {
     /// its DSN. Returns false when bytes had no valid mapping (RFC 8684
     /// §3.3.1: the subflow is reset).
     pub(super) fn mptcp_drain(&mut self) -> bool {
-        let Some(x) = self.mpx.as_deref_mut() else {
+        let Some(x) = self.mptcp.rx.as_deref_mut() else {
             return true;
         };
-        let limit = self.rcv_buf;
+        let limit = self.rcv.buf;
         let meta = x.data.is_some();
         let mut got = DataIn::default();
         let mut ok = true;
-        while let Some(p) = self.rcvq.pop_inorder(usize::MAX) {
+        while let Some(p) = self.rcv.queue.pop_inorder(usize::MAX) {
             let len = p.len() as u32;
             match x.maps.take(len) {
                 Ok((dsn, n)) if n == len => match &mut x.data {
@@ -342,7 +342,7 @@ impl<F: Frame> Connection<F> {
             }
         }
         if meta && self.mp_seen_data(got) {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
         if !ok {
             self.stats.mptcp_mapping_mismatches += 1;
@@ -363,7 +363,7 @@ impl<F: Frame> Connection<F> {
         // As RFC 5681 §4.2 for a subflow: the peer learns of a gap, or of
         // its filling, from the Data ACK at once.
         let mut ack = got.ooo || got.filled_hole || got.dup;
-        let Some(d) = self.mpx.as_deref_mut().and_then(|x| x.data.as_mut()) else {
+        let Some(d) = self.mptcp.rx.as_deref_mut().and_then(|x| x.data.as_mut()) else {
             return ack;
         };
         // Out-of-order data holds all the data level's memory (its slack
@@ -374,7 +374,7 @@ impl<F: Frame> Connection<F> {
         // the out-of-order data, as Linux prunes its out-of-order queue
         // under memory pressure, so the window opens; the peer's
         // data-level retransmission brings it again.
-        let shut = d.buf.has_ooo() && d.buf.window(self.rcv_buf * EDGE_SLACK) == 0;
+        let shut = d.buf.has_ooo() && d.buf.window(self.rcv.buf * EDGE_SLACK) == 0;
         if shut && (got.advanced > 0 || d.buf.available() == 0) {
             d.buf.clear_ooo();
             d.buf.mem_drops += 1;
@@ -382,7 +382,7 @@ impl<F: Frame> Connection<F> {
         s.mptcp_data_mem_drops = d.buf.mem_drops;
         let nxt = d.nxt;
         let fin = d.fin_reached();
-        if let Some(m) = &mut self.mp {
+        if let Some(m) = &mut self.mptcp.session {
             m.set_data_hint(nxt);
         }
         if fin {
@@ -404,16 +404,17 @@ impl<F: Frame> Connection<F> {
         payload: Pkt<F>,
         wnd_end: SeqNumber,
     ) -> Inserted {
-        let limit = self.rcv_buf;
-        let base = self.irs.0.wrapping_add(1);
-        match self.mpx.as_deref() {
+        let limit = self.rcv.buf;
+        let base = self.rcv.irs.0.wrapping_add(1);
+        match self.mptcp.rx.as_deref() {
             Some(x) => {
                 let maps = &x.maps;
                 let may_join = |s: SeqNumber| maps.runs_on(s.0.wrapping_sub(base));
-                self.rcvq
+                self.rcv
+                    .queue
                     .insert_gated(seq, payload, wnd_end, limit, &may_join)
             }
-            None => self.rcvq.insert(seq, payload, wnd_end, limit),
+            None => self.rcv.queue.insert(seq, payload, wnd_end, limit),
         }
     }
 
@@ -433,7 +434,7 @@ impl<F: Frame> Connection<F> {
         seg: &crate::tcp::TcpRepr,
         len: usize,
     ) -> Option<SeqNumber> {
-        let x = self.mpx.as_deref()?;
+        let x = self.mptcp.rx.as_deref()?;
         let whole = seg.seq + len;
         // Out-of-order data alone holds the data level's memory: it is
         // dropped for anything that comes (`mp_seen_data`).
@@ -443,7 +444,7 @@ impl<F: Frame> Connection<F> {
             }
         }
         let (next, edge) = self.mptcp_level_edge()?;
-        let rel = seg.seq.0.wrapping_sub(self.irs.0.wrapping_add(1));
+        let rel = seg.seq.0.wrapping_sub(self.rcv.irs.0.wrapping_add(1));
         let own = crate::mptcp::session::mapping_in(seg.options.mptcp.as_slice());
         let dsn = own
             .and_then(|m| {
@@ -464,10 +465,10 @@ impl<F: Frame> Connection<F> {
     /// The data level's next byte and the connection-level right edge
     /// (here, or as a joined subflow was last told).
     fn mptcp_level_edge(&self) -> Option<(u64, u64)> {
-        let x = self.mpx.as_deref()?;
+        let x = self.mptcp.rx.as_deref()?;
         match (&x.data, x.meta_ack) {
             (Some(d), _) => {
-                let now = d.ack().wrapping_add(d.buf.window(self.rcv_buf) as u64);
+                let now = d.ack().wrapping_add(d.buf.window(self.rcv.buf) as u64);
                 Some((d.nxt, later(d.edge, now)))
             }
             (None, Some(a)) => Some((a, x.meta_edge)),
@@ -489,14 +490,15 @@ impl<F: Frame> Connection<F> {
 
     /// Collapse the subflow's receive queue (as `rcvq_insert` does).
     pub(super) fn rcvq_collapse(&mut self) {
-        let base = self.irs.0.wrapping_add(1);
-        match self.mpx.as_deref() {
+        let base = self.rcv.irs.0.wrapping_add(1);
+        match self.mptcp.rx.as_deref() {
             Some(x) => {
                 let maps = &x.maps;
-                self.rcvq
+                self.rcv
+                    .queue
                     .collapse_gated(&|s: SeqNumber| maps.runs_on(s.0.wrapping_sub(base)));
             }
-            None => self.rcvq.collapse(),
+            None => self.rcv.queue.collapse(),
         }
     }
 
@@ -504,7 +506,7 @@ impl<F: Frame> Connection<F> {
     /// (the stack moves them; `q` is handed back empty with
     /// [`Connection::mptcp_return_queue`] to keep its capacity).
     pub fn mptcp_take_joined(&mut self) -> Option<(MappedQueue<F>, Option<RxDsn>)> {
-        let x = self.mpx.as_deref_mut()?;
+        let x = self.mptcp.rx.as_deref_mut()?;
         if x.data.is_some() || x.out.is_empty() && x.out_fin.is_none() {
             return None;
         }
@@ -513,7 +515,7 @@ impl<F: Frame> Connection<F> {
 
     /// Hand an emptied queue back (see `mptcp_take_joined`).
     pub fn mptcp_return_queue(&mut self, q: MappedQueue<F>) {
-        if let Some(x) = self.mpx.as_deref_mut() {
+        if let Some(x) = self.mptcp.rx.as_deref_mut() {
             if x.out.is_empty() {
                 x.out = q;
             }
@@ -525,7 +527,7 @@ impl<F: Frame> Connection<F> {
     /// caller resets the joined subflow); whether the joined subflow
     /// should send the Data ACK at once.
     pub fn mptcp_data_in(&mut self, q: &mut MappedQueue<F>, fin: Option<RxDsn>) -> (bool, bool) {
-        let limit = self.rcv_buf;
+        let limit = self.rcv.buf;
         let Some(d) = self.mptcp_rx_meta().and_then(|x| x.data.as_mut()) else {
             q.clear();
             return (true, false);
@@ -553,15 +555,15 @@ impl<F: Frame> Connection<F> {
     /// Send an ACK on the next `poll_transmit` (a joined subflow carrying
     /// news of the data level).
     pub fn mptcp_ack_now(&mut self) {
-        self.ack_now = true;
+        self.rcv.ack_now = true;
     }
 
     /// The connection's DATA_ACK and free receive window (RFC 8684
     /// §3.3.4: one window for all subflows, relative to the DATA_ACK), for
     /// its joined subflows, which may advertise it: its edge is recorded.
     pub fn mptcp_data_level(&mut self) -> Option<DataLevelView> {
-        let limit = self.rcv_buf;
-        match self.mpx.as_deref_mut() {
+        let limit = self.rcv.buf;
+        match self.mptcp.rx.as_deref_mut() {
             Some(x) => {
                 let d = x.data.as_mut()?;
                 let window = d.buf.window(limit);
@@ -575,9 +577,9 @@ impl<F: Frame> Connection<F> {
             }
             // No data yet: the data level starts at the peer's IDSN + 1.
             None => {
-                let m = self.mp.as_ref().filter(|m| m.is_mptcp())?;
+                let m = self.mptcp.session.as_ref().filter(|m| m.is_mptcp())?;
                 let ack = m.remote_idsn()?.wrapping_add(1);
-                let window = self.rcvq.window(limit);
+                let window = self.rcv.queue.window(limit);
                 Some(DataLevelView {
                     ack,
                     window,
@@ -591,8 +593,8 @@ impl<F: Frame> Connection<F> {
     /// A joined subflow learns the connection's DATA_ACK, window and edge.
     pub fn mptcp_set_data_level(&mut self, v: DataLevelView) {
         // Its own buffer (out-of-order data) follows the connection's.
-        self.rcv_buf = self.rcv_buf.max(v.rcv_buf.min(self.cfg.rcv_buf_max));
-        if let Some(x) = self.mpx.as_deref_mut() {
+        self.rcv.buf = self.rcv.buf.max(v.rcv_buf.min(self.cfg.rcv_buf_max));
+        if let Some(x) = self.mptcp.rx.as_deref_mut() {
             x.meta_edge = match x.meta_ack {
                 Some(_) => later(x.meta_edge, v.edge),
                 None => v.edge,
@@ -605,7 +607,7 @@ impl<F: Frame> Connection<F> {
     /// The first subflow advertised `wnd` bytes: the connection-level
     /// edge it names (from the DATA_ACK) is one the peer may send up to.
     pub(super) fn mptcp_note_advertised(&mut self, wnd: usize) {
-        if let Some(d) = self.mpx.as_deref_mut().and_then(|x| x.data.as_mut()) {
+        if let Some(d) = self.mptcp.rx.as_deref_mut().and_then(|x| x.data.as_mut()) {
             d.advertise_edge(wnd);
         }
     }
@@ -614,9 +616,9 @@ impl<F: Frame> Connection<F> {
     /// space (RFC 8684 §3.3.4): the least of its own and the
     /// connection's.
     pub(super) fn mptcp_window_cap(&self, w: usize) -> usize {
-        match self.mpx.as_deref() {
+        match self.mptcp.rx.as_deref() {
             Some(x) => match &x.data {
-                Some(d) => w.min(d.buf.window(self.rcv_buf)),
+                Some(d) => w.min(d.buf.window(self.rcv.buf)),
                 None => w.min(x.meta_window),
             },
             None => w,
@@ -625,27 +627,33 @@ impl<F: Frame> Connection<F> {
 
     /// The DATA_ACK to send on this subflow, if known.
     pub(super) fn mptcp_data_ack(&self) -> Option<u64> {
-        match self.mpx.as_deref() {
+        match self.mptcp.rx.as_deref() {
             Some(x) => match &x.data {
                 Some(d) => Some(d.ack()),
                 None => x.meta_ack,
             },
-            None => self.mp.as_ref()?.remote_idsn().map(|i| i.wrapping_add(1)),
+            None => self
+                .mptcp
+                .session
+                .as_ref()?
+                .remote_idsn()
+                .map(|i| i.wrapping_add(1)),
         }
     }
 
     /// The data level's queue, if this is an MPTCP connection with one.
     pub(super) fn mptcp_data_mut(&mut self) -> Option<&mut RecvBuffer<F>> {
-        Some(&mut self.mpx.as_deref_mut()?.data.as_mut()?.buf)
+        Some(&mut self.mptcp.rx.as_deref_mut()?.data.as_mut()?.buf)
     }
 
     pub(super) fn mptcp_data(&self) -> Option<&RecvBuffer<F>> {
-        Some(&self.mpx.as_deref()?.data.as_ref()?.buf)
+        Some(&self.mptcp.rx.as_deref()?.data.as_ref()?.buf)
     }
 
     /// Whether the peer's DATA_FIN was reached (the end of data).
     pub(super) fn mptcp_data_fin_done(&self) -> bool {
-        self.mpx
+        self.mptcp
+            .rx
             .as_deref()
             .and_then(|x| x.data.as_ref())
             .is_some_and(|d| d.fin_done)

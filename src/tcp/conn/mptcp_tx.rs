@@ -372,10 +372,13 @@ impl<F: Frame> Connection<F> {
     /// subflows to come (RFC 8684 §3.3.8); what went out already stays
     /// one to one on this subflow (`prefix_end`).
     pub(super) fn mptcp_tx_setup(&mut self) {
-        if self.mtx.is_some() || self.join.is_some() || self.cfg.mptcp_max_subflows == 0 {
+        if self.mptcp.tx.is_some() || self.mptcp.join.is_some() || self.cfg.mptcp_max_subflows == 0
+        {
             return;
         }
-        let Some(m) = self.mp.as_deref() else { return };
+        let Some(m) = self.mptcp.session.as_deref() else {
+            return;
+        };
         // A FIN queued but not sent is the connection's DATA_FIN to come
         // (`mptcp_fin_ok`).
         if m.phase != crate::mptcp::Phase::Established
@@ -387,15 +390,15 @@ impl<F: Frame> Connection<F> {
         {
             return;
         }
-        let unsent = self.sndq.split_off_from(self.snd_nxt);
-        let prefix_end = self.sndq.tail();
-        let sent = prefix_end - (self.iss + 1);
+        let unsent = self.snd.queue.split_off_from(self.snd.nxt);
+        let prefix_end = self.snd.queue.tail();
+        let sent = prefix_end - (self.snd.iss + 1);
         let start = m.local_data_start().wrapping_add(sent as u64);
         let mut dq = SendBuffer::new(SeqNumber(start as u32));
         dq.append(unsent);
         // What this subflow sent (not yet DATA_ACKed) counts as given to
         // it: reinjected from its queue if it stalls or goes (`Prefix`).
-        let held = self.sndq.len() as u64;
+        let held = self.snd.queue.len() as u64;
         let una = start.wrapping_sub(held);
         let mut first = Slot::default();
         if held > 0 {
@@ -403,7 +406,7 @@ impl<F: Frame> Connection<F> {
         }
         let mut slots = Vec::with_capacity(2);
         slots.push(first);
-        self.mtx = Some(Box::new(MpTx {
+        self.mptcp.tx = Some(Box::new(MpTx {
             meta: Some(Box::new(MetaTx {
                 dq,
                 dq_start: start,
@@ -427,7 +430,7 @@ impl<F: Frame> Connection<F> {
     /// where this subflow's queue may be released for a subflow ACK of
     /// `ack` (that data has no other copy: RFC 8684 §3.3.2).
     pub(super) fn mptcp_prefix_release(&mut self, ack: SeqNumber, covered: SeqNumber) -> SeqNumber {
-        let Some(t) = self.mtx.as_deref_mut() else {
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return ack;
         };
         match t.prefix_end {
@@ -441,17 +444,22 @@ impl<F: Frame> Connection<F> {
     }
 
     pub(super) fn meta_tx(&self) -> Option<&MetaTx<F>> {
-        self.mtx.as_deref()?.meta.as_deref()
+        self.mptcp.tx.as_deref()?.meta.as_deref()
     }
 
     pub(super) fn meta_tx_mut(&mut self) -> Option<&mut MetaTx<F>> {
-        self.mtx.as_deref_mut()?.meta.as_deref_mut()
+        self.mptcp.tx.as_deref_mut()?.meta.as_deref_mut()
     }
 
     /// The first subflow (this one) is gone: its data goes to the others.
     /// False when the connection does not schedule over subflows.
     pub(super) fn mptcp_tx_first_gone(&mut self) -> bool {
-        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+        let Some(m) = self
+            .mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.meta.as_deref_mut())
+        else {
             return false;
         };
         m.first_gone(&mut self.stats);
@@ -462,15 +470,20 @@ impl<F: Frame> Connection<F> {
     /// its frames are no longer topped up: the connection's queue (DSN)
     /// or this connection's own (SND.NXT).
     pub(super) fn app_sndq(&mut self) -> (&mut SendBuffer<F>, SeqNumber) {
-        match self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) {
+        match self
+            .mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.meta.as_deref_mut())
+        {
             Some(m) => (&mut m.dq, SeqNumber(m.nxt as u32)),
             None => {
-                let upto = if self.snd_nxt < self.iss + 1 {
-                    self.iss + 1
+                let upto = if self.snd.nxt < self.snd.iss + 1 {
+                    self.snd.iss + 1
                 } else {
-                    self.snd_nxt
+                    self.snd.nxt
                 };
-                (&mut self.sndq, upto)
+                (&mut self.snd.queue, upto)
             }
         }
     }
@@ -480,12 +493,12 @@ impl<F: Frame> Connection<F> {
         match self.meta_tx() {
             Some(m) => (&m.dq, SeqNumber(m.nxt as u32)),
             None => {
-                let upto = if self.snd_nxt < self.iss + 1 {
-                    self.iss + 1
+                let upto = if self.snd.nxt < self.snd.iss + 1 {
+                    self.snd.iss + 1
                 } else {
-                    self.snd_nxt
+                    self.snd.nxt
                 };
-                (&self.sndq, upto)
+                (&self.snd.queue, upto)
             }
         }
     }
@@ -496,7 +509,7 @@ impl<F: Frame> Connection<F> {
     /// the first subflow can still take what another subflow failed to
     /// deliver, RFC 8684 §3.3.6), hence never on data.
     pub(super) fn mptcp_fin_ok(&self, with_data: bool) -> bool {
-        let Some(t) = self.mtx.as_deref() else {
+        let Some(t) = self.mptcp.tx.as_deref() else {
             return true;
         };
         let Some(m) = t.meta.as_deref() else {
@@ -511,7 +524,7 @@ impl<F: Frame> Connection<F> {
     /// send side mapped it (`None`: one to one), or, for a bare FIN on the
     /// first subflow, the DATA_FIN's DSN.
     pub(super) fn mptcp_tx_dsn(&self, seq: SeqNumber, len: usize, fin: bool) -> Option<u64> {
-        let t = self.mtx.as_deref()?;
+        let t = self.mptcp.tx.as_deref()?;
         if len == 0 {
             return match (&t.meta, fin) {
                 (Some(m), true) => Some(m.end()),
@@ -519,9 +532,9 @@ impl<F: Frame> Connection<F> {
                 _ => None,
             };
         }
-        let rel = seq - (self.iss + 1);
+        let rel = seq - (self.snd.iss + 1);
         // Widened against the queue's end (within 4 GiB of it).
-        let back = (self.sndq.tail() - seq) as u64;
+        let back = (self.snd.queue.tail() - seq) as u64;
         let rel64 = t.tail_rel.wrapping_sub(back);
         debug_assert_eq!(rel64 as u32, rel as u32);
         t.maps.dsn_of(rel64).map(|(d, _)| d)
@@ -531,13 +544,13 @@ impl<F: Frame> Connection<F> {
     /// data byte, the DATA_FIN included) when the connection's send side
     /// schedules: what a DATA_ACK may cover.
     pub(super) fn mptcp_tx_sent(&self) -> Option<u64> {
-        self.mptcp_tx_sent_of(self.mp.as_deref()?)
+        self.mptcp_tx_sent_of(self.mptcp.session.as_deref()?)
     }
 
     /// `mptcp_tx_sent` with the session at hand.
     pub(super) fn mptcp_tx_sent_of(&self, s: &crate::mptcp::Session) -> Option<u64> {
         let m = self.meta_tx()?;
-        let fin = m.data_fin_out || !self.meta_only && self.fin_sent();
+        let fin = m.data_fin_out || !self.mptcp.meta_only && self.fin_sent();
         Some(m.nxt.wrapping_sub(s.local_data_start()) + fin as u64)
     }
 
@@ -545,7 +558,8 @@ impl<F: Frame> Connection<F> {
     /// covers in the connection's queue.
     pub(super) fn mptcp_tx_data_acked(&mut self) {
         let Some(start) = self
-            .mp
+            .mptcp
+            .session
             .as_deref()
             .map(|m| m.local_data_start() + m.data_acked())
         else {
@@ -554,10 +568,20 @@ impl<F: Frame> Connection<F> {
         // The data sent one to one before the connection's queue existed
         // waits in this subflow's queue for the DATA_ACK, which may come
         // on any subflow.
-        if self.mtx.as_deref().is_some_and(|t| t.prefix_end.is_some()) {
-            self.mptcp_snd_release(self.snd_una);
+        if self
+            .mptcp
+            .tx
+            .as_deref()
+            .is_some_and(|t| t.prefix_end.is_some())
+        {
+            self.mptcp_snd_release(self.snd.una);
         }
-        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+        let Some(m) = self
+            .mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.meta.as_deref_mut())
+        else {
             return;
         };
         let before = m.una;
@@ -566,8 +590,8 @@ impl<F: Frame> Connection<F> {
             let (srtt, out) = (m.slowest_srtt(), m.una < m.nxt);
             m.level.on_progress(self.now, srtt, out);
         }
-        if freed > 0 && self.write_blocked && self.send_capacity() > 0 {
-            self.write_blocked = false;
+        if freed > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
+            self.snd.write_blocked = false;
             self.events.writable = true;
         }
         self.mptcp_meta_advance();
@@ -576,7 +600,7 @@ impl<F: Frame> Connection<F> {
 
     /// A DATA_ACK seen on a joined subflow (for the connection).
     pub(super) fn mptcp_tx_note_data_ack(&mut self, a: RxDsn) {
-        if let Some(t) = self.mtx.as_deref_mut() {
+        if let Some(t) = self.mptcp.tx.as_deref_mut() {
             t.peer_data_ack = Some(a);
         }
     }
@@ -584,8 +608,8 @@ impl<F: Frame> Connection<F> {
     /// Subflow-level ACK of `ack` on a subflow whose bytes are copies:
     /// its mappings before it are done.
     pub(super) fn mptcp_tx_sub_acked(&mut self, ack: SeqNumber) {
-        let tail = self.sndq.tail();
-        if let Some(t) = self.mtx.as_deref_mut() {
+        let tail = self.snd.queue.tail();
+        if let Some(t) = self.mptcp.tx.as_deref_mut() {
             let back = if ack < tail { (tail - ack) as u64 } else { 0 };
             t.maps.ack(t.tail_rel.wrapping_sub(back));
         }
@@ -594,7 +618,7 @@ impl<F: Frame> Connection<F> {
     /// Whether this subflow's send queue holds copies (released at the
     /// subflow's ACK) rather than the connection's data.
     pub(super) fn mptcp_tx_copies(&self) -> bool {
-        self.mtx.is_some()
+        self.mptcp.tx.is_some()
     }
 
     /// What this subflow could take now, for the scheduler.
@@ -605,11 +629,11 @@ impl<F: Frame> Connection<F> {
     /// `data_fin`: the connection's first subflow is gone, and this FIN
     /// carries the connection's DATA_FIN at that DSN.
     pub fn mptcp_close_subflow(&mut self, data_fin: Option<u64>) {
-        if let (Some(t), Some(d)) = (self.mtx.as_deref_mut(), data_fin) {
+        if let (Some(t), Some(d)) = (self.mptcp.tx.as_deref_mut(), data_fin) {
             t.data_fin = Some(d);
         }
         let handshake = matches!(self.state, State::SynSent | State::SynReceived);
-        if handshake || self.rtx_count >= STALL_RTOS {
+        if handshake || self.loss.rtx_count >= STALL_RTOS {
             self.abort();
             return;
         }
@@ -623,7 +647,7 @@ impl<F: Frame> Connection<F> {
 
     fn mptcp_view(&self) -> SubflowView {
         let (cwnd, used) = self.cwnd_budget();
-        let unsent = self.sndq.tail() - self.snd_nxt;
+        let unsent = self.snd.queue.tail() - self.snd.nxt;
         let cwnd_room = cwnd.saturating_sub(used).saturating_sub(unsent);
         let wnd_room = self.usable_window().saturating_sub(unsent);
         let room = cwnd_room.min(wnd_room);
@@ -635,7 +659,7 @@ impl<F: Frame> Connection<F> {
         // receive buffer); nothing would ever send. (Plain TCP sends there
         // at its SWS override, RFC 9293 §3.8.6.2.1; data still in the
         // connection's queue has no such timer.)
-        let idle = self.snd_una == self.snd_nxt && unsent == 0;
+        let idle = self.snd.una == self.snd.nxt && unsent == 0;
         let mss = self.fill_mss();
         let room = match (room >= mss, idle && cwnd_room >= mss) {
             (true, _) => room,
@@ -653,11 +677,11 @@ impl<F: Frame> Connection<F> {
         // FIN waits for the connection's last byte, see `mptcp_fin_ok`).
         let usable = self.may_send_data()
             && !self.fin_sent()
-            && self.rtx_count < STALL_RTOS
-            && !self.meta_only
-            && !self.mtx.as_deref().is_some_and(|t| t.link_down);
+            && self.loss.rtx_count < STALL_RTOS
+            && !self.mptcp.meta_only
+            && !self.mptcp.tx.as_deref().is_some_and(|t| t.link_down);
         SubflowView {
-            srtt: self.rtt.srtt().unwrap_or_else(|| self.rtt.rto()),
+            srtt: self.loss.rtt.srtt().unwrap_or_else(|| self.loss.rtt.rto()),
             room,
             backup: self.mptcp_backup(),
             usable,
@@ -674,7 +698,12 @@ impl<F: Frame> Connection<F> {
             },
             None => (0, self.mptcp_view()),
         };
-        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+        let Some(m) = self
+            .mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.meta.as_deref_mut())
+        else {
             return;
         };
         let Some(s) = m.slots.get_mut(slot) else {
@@ -704,7 +733,7 @@ impl<F: Frame> Connection<F> {
             m.nxt < m.end()
                 || again && !m.reinject.is_empty()
                 || again
-                    && self.fin_queued
+                    && self.snd.fin_queued
                     && m.sched.opportunistic()
                     && m.una.max(m.opp_nxt) < m.nxt
         })
@@ -717,7 +746,8 @@ impl<F: Frame> Connection<F> {
     /// as Linux takes the bytes after the infinite mapping as the ones
     /// after its DATA_ACK).
     pub(super) fn mptcp_fell_back_tx(&self) -> bool {
-        self.mp
+        self.mptcp
+            .session
             .as_deref()
             .is_some_and(|s| !s.is_mptcp() || s.fail.send_infinite)
     }
@@ -725,8 +755,8 @@ impl<F: Frame> Connection<F> {
     /// After the fallback: the subflow's ACK of `ack` acknowledges the
     /// DSNs its bytes carried (no DATA_ACK comes any more).
     pub(super) fn mptcp_tx_fallback_acked(&mut self, ack: SeqNumber) {
-        let tail = self.sndq.tail();
-        let Some(t) = self.mtx.as_deref_mut() else {
+        let tail = self.snd.queue.tail();
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return;
         };
         let back = if ack < tail { (tail - ack) as u64 } else { 0 };
@@ -739,8 +769,8 @@ impl<F: Frame> Connection<F> {
         let (Some(dsn), Some(m)) = (dsn, t.meta.as_deref_mut()) else {
             return;
         };
-        if m.acked(dsn) > 0 && self.write_blocked && self.send_capacity() > 0 {
-            self.write_blocked = false;
+        if m.acked(dsn) > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
+            self.snd.write_blocked = false;
             self.events.writable = true;
         }
     }
@@ -748,15 +778,15 @@ impl<F: Frame> Connection<F> {
     /// The first subflow takes what the scheduler gives it of its
     /// connection's data (frames from `alloc`).
     pub fn mptcp_pull_first(&mut self, alloc: &mut dyn FnMut() -> Option<F>) -> usize {
-        if self.meta_only {
+        if self.mptcp.meta_only {
             return 0;
         }
-        let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
+        let Some(mut m) = self.mptcp.tx.as_deref_mut().and_then(|t| t.meta.take()) else {
             return 0;
         };
-        m.ended = self.fin_queued;
+        m.ended = self.snd.fin_queued;
         let n = pull(&mut m, self, None, None, alloc);
-        if let Some(t) = self.mtx.as_deref_mut() {
+        if let Some(t) = self.mptcp.tx.as_deref_mut() {
             t.meta = Some(m);
         }
         n
@@ -774,17 +804,17 @@ impl<F: Frame> Connection<F> {
         if !self.mptcp_register_joined(sub) {
             return 0;
         }
-        let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
+        let Some(mut m) = self.mptcp.tx.as_deref_mut().and_then(|t| t.meta.take()) else {
             return 0;
         };
-        m.ended = self.fin_queued;
-        let prefix = self.mp.as_deref().map(|s| Prefix {
-            q: &self.sndq,
-            base: self.iss + 1,
+        m.ended = self.snd.fin_queued;
+        let prefix = self.mptcp.session.as_deref().map(|s| Prefix {
+            q: &self.snd.queue,
+            base: self.snd.iss + 1,
             dsn0: s.local_data_start(),
         });
         let n = pull(&mut m, sub, prefix, Some(&mut self.stats), alloc);
-        if let Some(t) = self.mtx.as_deref_mut() {
+        if let Some(t) = self.mptcp.tx.as_deref_mut() {
             t.meta = Some(m);
         }
         n
@@ -795,7 +825,12 @@ impl<F: Frame> Connection<F> {
     /// Returns whether it moved (the connection may send more, or its
     /// FIN).
     pub fn mptcp_joined_data_ack(&mut self, sub: &mut Connection<F>) -> bool {
-        let Some(a) = sub.mtx.as_deref_mut().and_then(|t| t.peer_data_ack.take()) else {
+        let Some(a) = sub
+            .mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.peer_data_ack.take())
+        else {
             return false;
         };
         self.mptcp_note_data_ack(a)
@@ -804,14 +839,14 @@ impl<F: Frame> Connection<F> {
     /// The DATA_ACK a joined subflow saw and did not pass on yet (it is
     /// going: its last news for the connection).
     pub fn mptcp_last_data_ack(&self) -> Option<RxDsn> {
-        self.mtx.as_deref()?.peer_data_ack
+        self.mptcp.tx.as_deref()?.peer_data_ack
     }
 
     /// A DATA_ACK seen on a joined subflow, for the connection's send
     /// side. Returns whether it moved.
     pub fn mptcp_note_data_ack(&mut self, a: RxDsn) -> bool {
         let sent = self.mptcp_tx_sent();
-        if let (Some(m), Some(sent)) = (self.mp.as_deref_mut(), sent) {
+        if let (Some(m), Some(sent)) = (self.mptcp.session.as_deref_mut(), sent) {
             if m.note_data_ack(a, sent) {
                 self.mptcp_tx_data_acked();
                 return true;
@@ -823,23 +858,29 @@ impl<F: Frame> Connection<F> {
     /// Joined subflow `sub` (verified) becomes one the scheduler knows, if
     /// it is not yet. Returns whether it is one.
     pub fn mptcp_register_joined(&mut self, sub: &mut Connection<F>) -> bool {
-        if sub.mtx.is_some() {
+        if sub.mptcp.tx.is_some() {
             return true;
         }
         if sub
+            .mptcp
             .join
             .as_deref()
             .is_none_or(|j| j.phase != crate::mptcp::JoinPhase::Verified)
         {
             return false;
         }
-        if let Some(m) = self.mp.as_deref_mut() {
+        if let Some(m) = self.mptcp.session.as_deref_mut() {
             // RFC 8684 §3.7: no infinite mapping once joined.
             m.joined = true;
         }
         self.mptcp_tx_setup();
-        let csum = self.mtx.as_deref().is_some_and(|t| t.csum);
-        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+        let csum = self.mptcp.tx.as_deref().is_some_and(|t| t.csum);
+        let Some(m) = self
+            .mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.meta.as_deref_mut())
+        else {
             return false;
         };
         if m.slots.len() >= MAX_SLOTS {
@@ -850,8 +891,8 @@ impl<F: Frame> Connection<F> {
             red_nxt: m.una,
             ..Slot::default()
         });
-        let tail_rel = (sub.sndq.tail() - (sub.iss + 1)) as u64;
-        sub.mtx = Some(Box::new(MpTx::new(tail_rel, m.slots.len() - 1, csum)));
+        let tail_rel = (sub.snd.queue.tail() - (sub.snd.iss + 1)) as u64;
+        sub.mptcp.tx = Some(Box::new(MpTx::new(tail_rel, m.slots.len() - 1, csum)));
         true
     }
 
@@ -860,7 +901,7 @@ impl<F: Frame> Connection<F> {
     /// changed nothing (not an MPTCP subflow that took part in sending,
     /// or already so).
     pub fn mptcp_set_link(&mut self, up: bool) -> bool {
-        match self.mtx.as_deref_mut() {
+        match self.mptcp.tx.as_deref_mut() {
             Some(t) if t.link_down == up => {
                 t.link_down = !up;
                 true
@@ -873,20 +914,20 @@ impl<F: Frame> Connection<F> {
     /// scheduled from here, `stack::mptcp_remote`): RFC 8684 §3.7, no
     /// infinite mapping once joined.
     pub fn mptcp_mark_joined(&mut self) {
-        if let Some(m) = self.mp.as_deref_mut() {
+        if let Some(m) = self.mptcp.session.as_deref_mut() {
             m.joined = true;
         }
     }
 
     /// This subflow's place among its connection's (once it took data).
     pub fn mptcp_tx_slot(&self) -> Option<usize> {
-        self.mtx.as_deref().map(|t| t.slot)
+        self.mptcp.tx.as_deref().map(|t| t.slot)
     }
 
     /// The joined subflow in `slot` is gone (it may have lived in another
     /// stack of the worker).
     pub fn mptcp_slot_gone(&mut self, slot: usize) {
-        let Some(t) = self.mtx.as_deref_mut() else {
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return;
         };
         let Some(m) = t.meta.as_deref_mut() else {
@@ -897,7 +938,7 @@ impl<F: Frame> Connection<F> {
             s.gone = true;
             s.view.usable = false;
         }
-        if self.meta_only && self.state != State::Closed && m.slots.iter().all(|s| s.gone) {
+        if self.mptcp.meta_only && self.state != State::Closed && m.slots.iter().all(|s| s.gone) {
             // The last subflow of a connection whose first one died
             // before: nothing is left to carry it.
             self.events.reset = true;
@@ -1154,10 +1195,10 @@ trait Taker<F> {
 
 impl<F: Frame> Taker<F> for Connection<F> {
     fn slot(&self) -> Option<usize> {
-        self.mtx.as_deref().map(|t| t.slot)
+        self.mptcp.tx.as_deref().map(|t| t.slot)
     }
     fn penalise(&mut self) {
-        self.cc.penalise(self.now);
+        self.loss.cc.penalise(self.now);
     }
     fn view(&self) -> SubflowView {
         self.mptcp_view()
@@ -1166,13 +1207,16 @@ impl<F: Frame> Taker<F> for Connection<F> {
         self.mptcp_fell_back_tx()
     }
     fn idle(&self) -> bool {
-        self.sndq.len() == 0 && self.snd_una == self.snd_nxt
+        self.snd.queue.len() == 0 && self.snd.una == self.snd.nxt
     }
     fn take_edge_seen(&mut self) -> Option<(RxDsn, usize)> {
-        self.mtx.as_deref_mut().and_then(|t| t.edge_seen.take())
+        self.mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.edge_seen.take())
     }
     fn snd_wnd(&self) -> usize {
-        self.snd_wnd
+        self.snd.wnd
     }
     fn snd_buf(&self) -> usize {
         self.cfg.snd_buf
@@ -1207,16 +1251,19 @@ impl<F: Frame> Connection<F> {
         alloc: &mut dyn FnMut() -> Option<F>,
     ) -> usize {
         let seg_cap = self.fill_mss();
-        let Some(t) = self.mtx.as_deref_mut() else {
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return 0;
         };
         let runs_on = t.maps.end_dsn() == Some(dsn);
         let upto = if runs_on {
-            self.snd_nxt
+            self.snd.nxt
         } else {
-            self.sndq.tail()
+            self.snd.queue.tail()
         };
-        let n = self.sndq.write(bytes, bytes.len(), seg_cap, upto, alloc);
+        let n = self
+            .snd
+            .queue
+            .write(bytes, bytes.len(), seg_cap, upto, alloc);
         if n > 0 {
             t.maps.push(t.tail_rel, dsn, n as u64);
             t.tail_rel += n as u64;

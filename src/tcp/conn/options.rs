@@ -45,12 +45,12 @@ impl<F: Frame> Connection<F> {
         // options: timestamps (RFC 7323 §3.2 sizing) and, with MPTCP, the
         // DSS (RFC 8684 §3.3).
         let mss = self.opts.peer_mss.min(self.cfg.mss as usize);
-        self.snd_mss = mss.saturating_sub(self.fixed_opts_len()).max(1);
-        self.rcv_mss = self.snd_mss;
+        self.snd.mss = mss.saturating_sub(self.fixed_opts_len()).max(1);
+        self.rcv.mss = self.snd.mss;
         if self.opts.ts {
             if let Some((tsval, _)) = o.timestamps {
-                self.ts_recent = tsval;
-                self.ts_recent_at = self.now;
+                self.rcv.ts_recent = tsval;
+                self.rcv.ts_recent_at = self.now;
             }
         }
     }
@@ -60,22 +60,22 @@ impl<F: Frame> Connection<F> {
         self.now = self.now.max(now);
         self.tuple.remote.set_port(syn.src_port);
         self.state = crate::tcp::State::SynReceived;
-        self.irs = syn.seq;
-        self.rcvq = crate::tcp::recv::RecvBuffer::new(syn.seq + 1);
+        self.rcv.irs = syn.seq;
+        self.rcv.queue = crate::tcp::recv::RecvBuffer::new(syn.seq + 1);
         self.mptcp_on_syn(syn);
         self.negotiate(syn);
         // RFC 3168 §6.1.1: an ECN-setup SYN has ECE and CWR.
         self.opts.ecn =
             self.cfg.ecn && syn.flags.contains(TcpFlags::ECE) && syn.flags.contains(TcpFlags::CWR);
         // RFC 7323 §2.2: the window in a SYN is never scaled.
-        self.snd_wnd = syn.window as usize;
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = syn.seq;
-        self.snd_wl2 = self.iss;
-        self.rcv_adv = syn.seq + 1;
-        self.last_ack_sent = syn.seq + 1;
-        self.last_rx = self.now;
-        self.syn_pending = true;
+        self.snd.wnd = syn.window as usize;
+        self.snd.max_wnd = self.snd.wnd;
+        self.snd.wl1 = syn.seq;
+        self.snd.wl2 = self.snd.iss;
+        self.rcv.adv = syn.seq + 1;
+        self.rcv.last_ack_sent = syn.seq + 1;
+        self.probe.last_rx = self.now;
+        self.syn.pending = true;
     }
 
     /// The options of a SYN or SYN-ACK we send.
@@ -91,7 +91,7 @@ impl<F: Frame> Connection<F> {
             o.sack_permitted = true;
         }
         if self.cfg.timestamps && (!syn_ack || self.opts.ts) {
-            let ecr = if syn_ack { self.ts_recent } else { 0 };
+            let ecr = if syn_ack { self.rcv.ts_recent } else { 0 };
             o.timestamps = Some((self.tsval(), ecr));
         }
         self.mptcp_syn_options(&mut o.mptcp);
@@ -111,10 +111,10 @@ impl<F: Frame> Connection<F> {
     /// SACK blocks were left out.
     pub(super) fn data_options(&self, o: &mut TcpOptions, payload: usize) -> bool {
         if self.opts.ts {
-            o.timestamps = Some((self.tsval(), self.ts_recent));
+            o.timestamps = Some((self.tsval(), self.rcv.ts_recent));
         }
         let mut left_out = false;
-        if self.opts.sack && (self.rcvq.has_ooo() || self.rcvq.has_dsack()) {
+        if self.opts.sack && (self.rcv.queue.has_ooo() || self.rcv.queue.has_dsack()) {
             // 40 bytes of options; a data segment must also stay within the
             // peer's MSS plus the fixed options. Count the padding: the
             // blocks that fit once the option area is rounded up to 4.
@@ -122,12 +122,12 @@ impl<F: Frame> Connection<F> {
             let allowed = if payload == 0 {
                 40
             } else {
-                (self.snd_mss + fixed).saturating_sub(payload).min(40)
+                (self.snd.mss + fixed).saturating_sub(payload).min(40)
             };
-            let all = self.rcvq.sack_blocks(4).len;
+            let all = self.rcv.queue.sack_blocks(4).len;
             let mut max = 4;
             loop {
-                o.sack = self.rcvq.sack_blocks(max);
+                o.sack = self.rcv.queue.sack_blocks(max);
                 let l = o.layout();
                 // Every block must be emitted (none cut by the 40 bytes)
                 // and the padded total must fit.
@@ -143,10 +143,10 @@ impl<F: Frame> Connection<F> {
 
     /// The window we could advertise now (bytes), from free receive memory.
     pub(super) fn rcv_window_now(&self) -> usize {
-        let w = self.rcvq.window(self.rcv_buf);
+        let w = self.rcv.queue.window(self.rcv.buf);
         // RFC 8684 §3.3.4: an MPTCP subflow offers no more than the
         // connection's one receive window.
-        let w = if self.mpx.is_some() {
+        let w = if self.mptcp.rx.is_some() {
             self.mptcp_window_cap(w)
         } else {
             w
@@ -158,8 +158,9 @@ impl<F: Frame> Connection<F> {
 
     /// Largest window (empty buffers).
     pub(super) fn rcv_window_max(&self) -> usize {
-        self.rcvq
-            .space_to_window(self.rcv_buf)
+        self.rcv
+            .queue
+            .space_to_window(self.rcv.buf)
             .min(65535usize << self.opts.rcv_wscale)
     }
 
@@ -167,13 +168,13 @@ impl<F: Frame> Connection<F> {
     /// by at least min(max window / 2, MSS); RFC 9293 §3.8.6.2.1: it never
     /// moves left.
     pub(super) fn rcv_edge_candidate(&self) -> SeqNumber {
-        let nxt = self.rcvq.nxt;
-        let cur = self.rcv_adv.max(nxt);
+        let nxt = self.rcv.queue.nxt;
+        let cur = self.rcv.adv.max(nxt);
         let new = nxt + self.rcv_window_now();
         if new <= cur {
             return cur;
         }
-        let thresh = (self.rcv_window_max() / 2).min(self.rcv_mss).max(1);
+        let thresh = (self.rcv_window_max() / 2).min(self.rcv.mss).max(1);
         if new - cur >= thresh || cur == nxt && new - nxt >= thresh {
             new
         } else {
@@ -183,17 +184,17 @@ impl<F: Frame> Connection<F> {
 
     /// The window field of a synchronized-state segment; records the edge.
     pub(super) fn advertise(&mut self) -> u16 {
-        let nxt = self.rcvq.nxt;
+        let nxt = self.rcv.queue.nxt;
         let edge = self.rcv_edge_candidate();
         let ws = self.opts.rcv_wscale;
         let wnd = edge - nxt;
         // Round up so the advertised edge never falls below `edge`.
         let field = (wnd.div_ceil(1 << ws)).min(65535);
-        self.rcv_adv = nxt + (field << ws);
-        if self.rcv_adv < edge {
-            self.rcv_adv = edge;
+        self.rcv.adv = nxt + (field << ws);
+        if self.rcv.adv < edge {
+            self.rcv.adv = edge;
         }
-        if self.mpx.is_some() {
+        if self.mptcp.rx.is_some() {
             self.mptcp_note_advertised(field << ws);
         }
         field as u16
@@ -201,9 +202,9 @@ impl<F: Frame> Connection<F> {
 
     /// The window field of a SYN or SYN-ACK (RFC 7323 §2.2: unscaled).
     pub(super) fn syn_window(&mut self) -> u16 {
-        let w = self.rcvq.window(self.rcv_buf).min(65535);
+        let w = self.rcv.queue.window(self.rcv.buf).min(65535);
         if self.state == crate::tcp::State::SynReceived {
-            self.rcv_adv = self.rcvq.nxt + w;
+            self.rcv.adv = self.rcv.queue.nxt + w;
         }
         w as u16
     }

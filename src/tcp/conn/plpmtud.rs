@@ -62,7 +62,7 @@ impl<F: Frame> Connection<F> {
     /// The packet size the segments have now (MSS plus fixed options plus
     /// headers).
     pub(super) fn current_mtu(&self) -> usize {
-        self.snd_mss + self.fixed_opts_len() + HEADERS
+        self.snd.mss + self.fixed_opts_len() + HEADERS
     }
 
     /// The packet size negotiated at the handshake (the ceiling).
@@ -125,7 +125,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn mtu_probe_len(&mut self) -> Option<usize> {
         let s = self.path.plpmtud.search?;
         if self.path.plpmtud.probe.is_some()
-            || self.recovery != Recovery::Open
+            || self.loss.recovery != Recovery::Open
             || !matches!(self.state, State::Established | State::CloseWait)
         {
             return None;
@@ -145,24 +145,24 @@ impl<F: Frame> Connection<F> {
         };
         let mtu = usize::from(mtu);
         let len = mtu.saturating_sub(HEADERS + self.fixed_opts_len());
-        if len <= self.snd_mss {
+        if len <= self.snd.mss {
             self.plpmtud_done();
             return None;
         }
-        let tail = self.sndq.tail();
-        let unsent = if self.snd_nxt < tail {
-            tail - self.snd_nxt
+        let tail = self.snd.queue.tail();
+        let unsent = if self.snd.nxt < tail {
+            tail - self.snd.nxt
         } else {
             0
         };
         let (cwnd, used) = self.cwnd_budget();
-        if unsent < len + (DUP_THRESH + 1) * self.snd_mss
+        if unsent < len + (DUP_THRESH + 1) * self.snd.mss
             || self.usable_window() < len
-            || cwnd.saturating_sub(used) < len + self.snd_mss
+            || cwnd.saturating_sub(used) < len + self.snd.mss
         {
             return None;
         }
-        (self.sndq.gather(self.snd_nxt, len) >= len).then_some(len)
+        (self.snd.queue.gather(self.snd.nxt, len) >= len).then_some(len)
     }
 
     /// A probe of `len` bytes from `start` was sent.
@@ -189,7 +189,7 @@ impl<F: Frame> Connection<F> {
         let Some(p) = self.path.plpmtud.probe else {
             return;
         };
-        if self.snd_una < p.end {
+        if self.snd.una < p.end {
             return;
         }
         self.path.plpmtud.probe = None;
@@ -197,9 +197,9 @@ impl<F: Frame> Connection<F> {
             s.low = s.low.max(p.mtu);
         }
         let mss = usize::from(p.mtu) - HEADERS - self.fixed_opts_len();
-        if mss > self.snd_mss {
-            self.snd_mss = mss;
-            self.cc.set_mss(mss);
+        if mss > self.snd.mss {
+            self.snd.mss = mss;
+            self.loss.cc.set_mss(mss);
             self.stats.pmtu_raises += 1;
             self.path.mtu = (usize::from(p.mtu) < self.negotiated_mtu()).then_some(p.mtu.into());
         }
@@ -212,7 +212,7 @@ impl<F: Frame> Connection<F> {
             .path
             .plpmtud
             .probe
-            .is_some_and(|p| self.snd_una == p.start)
+            .is_some_and(|p| self.snd.una == p.start)
         {
             return false;
         }
@@ -259,13 +259,13 @@ impl<F: Frame> Connection<F> {
         if let Some(s) = &mut self.path.plpmtud.search {
             s.high = s.high.min(p.mtu - 1);
         }
-        self.sb.mark_lost_above(self.snd_mss);
-        if self.recovery == Recovery::Open {
-            self.recovery = Recovery::Loss {
-                point: self.snd_nxt,
+        self.snd.sb.mark_lost_above(self.snd.mss);
+        if self.loss.recovery == Recovery::Open {
+            self.loss.recovery = Recovery::Loss {
+                point: self.snd.nxt,
             };
-            self.recover = self.snd_nxt;
-            self.rexmit_head = true;
+            self.loss.recover = self.snd.nxt;
+            self.loss.rexmit_head = true;
         }
     }
 }

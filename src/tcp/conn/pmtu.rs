@@ -130,7 +130,7 @@ impl<F: Frame> Connection<F> {
         }
         // RFC 5927 §4.1: the quoted sequence number must be one in flight,
         // SND.UNA <= SEG.SEQ < SND.NXT (an ICMP forged blind must guess it).
-        if !(self.snd_una <= e.seq && e.seq < self.snd_nxt) {
+        if !(self.snd.una <= e.seq && e.seq < self.snd.nxt) {
             self.stats.icmp_ignored += 1;
             return;
         }
@@ -171,7 +171,7 @@ impl<F: Frame> Connection<F> {
     /// The segment size the path allows now (MSS, options not subtracted).
     fn path_mss(&self) -> usize {
         let ts = if self.opts.ts { TS_LEN } else { 0 };
-        self.snd_mss + ts
+        self.snd.mss + ts
     }
 
     /// Lower the path MTU to `mtu` (if that is lower): smaller segments
@@ -185,14 +185,14 @@ impl<F: Frame> Connection<F> {
         self.path.mtu = Some(mtu);
         self.path.full_delivered = false;
         self.stats.pmtu_reductions += 1;
-        self.snd_mss = (mtu - HEADERS).saturating_sub(self.fixed_opts_len()).max(1);
-        self.cc.set_mss(self.snd_mss);
-        if self.sb.mark_lost_above(self.snd_mss) > 0 && self.recovery == Recovery::Open {
-            self.recovery = Recovery::Loss {
-                point: self.snd_nxt,
+        self.snd.mss = (mtu - HEADERS).saturating_sub(self.fixed_opts_len()).max(1);
+        self.loss.cc.set_mss(self.snd.mss);
+        if self.snd.sb.mark_lost_above(self.snd.mss) > 0 && self.loss.recovery == Recovery::Open {
+            self.loss.recovery = Recovery::Loss {
+                point: self.snd.nxt,
             };
-            self.recover = self.snd_nxt;
-            self.rexmit_head = true;
+            self.loss.recover = self.snd.nxt;
+            self.loss.rexmit_head = true;
         }
         self.plpmtud_lowered(from_icmp);
     }
@@ -208,7 +208,10 @@ impl<F: Frame> Connection<F> {
         } else {
             BLACK_HOLE_RTOS
         };
-        if !self.cfg.plpmtud || self.rtx_count == 0 || !self.rtx_count.is_multiple_of(every) {
+        if !self.cfg.plpmtud
+            || self.loss.rtx_count == 0
+            || !self.loss.rtx_count.is_multiple_of(every)
+        {
             return;
         }
         let cur = self.path_mss();
@@ -218,7 +221,11 @@ impl<F: Frame> Connection<F> {
             (cur / 2).max(MIN_PMTU - HEADERS)
         };
         let ts = if self.opts.ts { TS_LEN } else { 0 };
-        let head = self.sb.get(0).map_or(0, |s| s.len() - usize::from(s.fin));
+        let head = self
+            .snd
+            .sb
+            .get(0)
+            .map_or(0, |s| s.len() - usize::from(s.fin));
         if target < cur && head > target.saturating_sub(ts) {
             self.stats.black_holes += 1;
             self.lower_path_mtu(target + HEADERS, false);
@@ -227,7 +234,7 @@ impl<F: Frame> Connection<F> {
 
     /// An ACK delivered segments, the largest `largest` bytes.
     pub(super) fn note_delivered(&mut self, largest: usize) {
-        if largest >= self.snd_mss {
+        if largest >= self.snd.mss {
             self.path.full_delivered = true;
         }
     }

@@ -22,7 +22,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn predicted(&self, seg: &TcpRepr, len: usize, ce: bool) -> bool {
         let ts_ok = match (self.opts.ts, seg.options.timestamps) {
             (false, _) => true,
-            (true, Some((tsval, _))) => (tsval.wrapping_sub(self.ts_recent) as i32) >= 0,
+            (true, Some((tsval, _))) => (tsval.wrapping_sub(self.rcv.ts_recent) as i32) >= 0,
             (true, None) => false,
         };
         self.cfg.header_prediction
@@ -31,20 +31,20 @@ impl<F: Frame> Connection<F> {
                 State::Established | State::FinWait1 | State::FinWait2
             )
             && seg.flags.0 & !TcpFlags::PSH.0 == TcpFlags::ACK.0
-            && seg.seq == self.rcvq.nxt
-            && self.snd_una <= seg.ack
-            && seg.ack <= self.snd_nxt
-            && (seg.ack != self.snd_una || len > 0)
-            && (len == 0 || self.rcv_adv > self.rcvq.nxt)
+            && seg.seq == self.rcv.queue.nxt
+            && self.snd.una <= seg.ack
+            && seg.ack <= self.snd.nxt
+            && (seg.ack != self.snd.una || len > 0)
+            && (len == 0 || self.rcv.adv > self.rcv.queue.nxt)
             && seg.options.sack.is_empty()
             && ts_ok
             && !ce
-            && self.recovery == Recovery::Open
-            && !self.persisting
-            && self.fin_rcvd.is_none()
-            && self.mp.is_none()
-            && self.join.is_none()
-            && self.mpx.is_none()
+            && self.loss.recovery == Recovery::Open
+            && !self.probe.persisting
+            && self.rcv.fin.is_none()
+            && self.mptcp.session.is_none()
+            && self.mptcp.join.is_none()
+            && self.mptcp.rx.is_none()
     }
 
     /// RFC 9293 §3.10.7.4 for a predicted segment: the timestamp (R3), the
@@ -54,14 +54,14 @@ impl<F: Frame> Connection<F> {
     pub(super) fn on_predicted(&mut self, seg: &TcpRepr, payload: Pkt<F>) {
         self.stats.segs_predicted += 1;
         self.note_ts_recent(seg);
-        self.last_rx = self.now;
-        self.keepalive_sent = 0;
+        self.probe.last_rx = self.now;
+        self.probe.keepalive_sent = 0;
         let flight_before = self.in_flight();
-        let acked = seg.ack - self.snd_una;
+        let acked = seg.ack - self.snd.una;
         let mut rtt = None;
         if acked > 0 {
-            rtt = self.advance_una(seg, self.rtt.min_rtt());
-            self.persist_backoff = 0;
+            rtt = self.advance_una(seg, self.loss.rtt.min_rtt());
+            self.probe.persist_backoff = 0;
         }
         self.update_snd_wnd(seg, (seg.window as usize) << self.opts.snd_wscale);
         // Not a duplicate ACK: it acknowledges new data or carries some.

@@ -33,12 +33,12 @@ impl<F: Frame> Connection<F> {
 
     /// Frames the send queue holds.
     pub fn snd_frames(&self) -> usize {
-        self.sndq.frames() + self.meta_tx().map_or(0, |m| m.frames())
+        self.snd.queue.frames() + self.meta_tx().map_or(0, |m| m.frames())
     }
 
     /// Send memory held (sum of frame truesize).
     pub fn snd_mem(&self) -> usize {
-        self.sndq.mem()
+        self.snd.queue.mem()
     }
 
     /// Receive-pool pressure: collapse small segments into fewer frames
@@ -50,17 +50,17 @@ impl<F: Frame> Connection<F> {
     /// cumulatively acknowledged and forgets SACK information on RTO).
     /// Returns the receive memory freed (frame truesize).
     pub fn prune_ooo(&mut self) -> usize {
-        if !self.rcvq.has_ooo() {
+        if !self.rcv.queue.has_ooo() {
             return 0;
         }
-        let before = self.rcvq.mem();
+        let before = self.rcv.queue.mem();
         self.rcvq_collapse();
-        self.rcvq.clear_ooo();
-        before.saturating_sub(self.rcvq.mem())
+        self.rcv.queue.clear_ooo();
+        before.saturating_sub(self.rcv.queue.mem())
     }
 
     /// Whether out-of-order data is queued.
     pub fn has_ooo(&self) -> bool {
-        self.rcvq.has_ooo()
+        self.rcv.queue.has_ooo()
     }
 }

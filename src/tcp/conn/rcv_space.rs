@@ -38,14 +38,16 @@ impl<F: Frame> Connection<F> {
     /// The application read `n` bytes: once a round trip has passed,
     /// grow the receive buffer toward twice what it read in it.
     pub(super) fn rcv_space_adjust(&mut self, n: usize) {
-        if self.rcv_buf >= self.cfg.rcv_buf_max {
+        if self.rcv.buf >= self.cfg.rcv_buf_max {
             return;
         }
-        let r = &mut self.rcv_space;
+        let r = &mut self.rcv.space;
         r.copied = r.copied.saturating_add(n);
         // The round trip as the sender side measures it (the handshake's,
         // at least; timestamps keep it current).
-        let Some(rtt) = self.rtt.srtt() else { return };
+        let Some(rtt) = self.loss.rtt.srtt() else {
+            return;
+        };
         if self.now.saturating_since(r.since) < rtt {
             return;
         }
@@ -55,8 +57,8 @@ impl<F: Frame> Connection<F> {
             return;
         }
         r.space = copied;
-        let q = self.mptcp_data().unwrap_or(&self.rcvq);
+        let q = self.mptcp_data().unwrap_or(&self.rcv.queue);
         let want = q.window_to_space(copied.saturating_mul(2));
-        self.rcv_buf = want.clamp(self.rcv_buf, self.cfg.rcv_buf_max);
+        self.rcv.buf = want.clamp(self.rcv.buf, self.cfg.rcv_buf_max);
     }
 }

@@ -28,7 +28,7 @@ impl<F: Frame> Connection<F> {
     /// of that retransmission ends the backoff (RFC 6298 §5.7). Returns
     /// whether it was armed so.
     pub fn link_restored(&mut self) -> bool {
-        if self.rtx_count == 0 || !self.timers.is_armed(Timer::Rtx) {
+        if self.loss.rtx_count == 0 || !self.timers.is_armed(Timer::Rtx) {
             return false;
         }
         self.timers.set(Timer::Rtx, Some(self.now));
@@ -43,7 +43,7 @@ impl<F: Frame> Connection<F> {
         }
         // The connection's own timer runs on, its first subflow gone or not.
         self.mptcp_data_rto();
-        if self.meta_only {
+        if self.mptcp.meta_only {
             return;
         }
         if due(self.timers.get(Timer::TimeWait)) {
@@ -66,8 +66,8 @@ impl<F: Frame> Connection<F> {
             self.timers.set(Timer::Rack, None);
             if self.opts.sack
                 && self.rack_run()
-                && self.recovery == Recovery::Open
-                && self.snd_una >= self.recover
+                && self.loss.recovery == Recovery::Open
+                && self.snd.una >= self.loss.recover
                 && !self.mtu_probe_lost()
             {
                 let flight = self.in_flight();
@@ -76,11 +76,11 @@ impl<F: Frame> Connection<F> {
         }
         if due(self.timers.get(Timer::Tlp)) {
             self.timers.set(Timer::Tlp, None);
-            self.tlp_pending = true;
+            self.loss.tlp_pending = true;
         }
         if due(self.timers.get(Timer::Delack)) {
             self.timers.set(Timer::Delack, None);
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
         if due(self.join_deadline()) {
             self.join_third_ack_due();
@@ -91,12 +91,12 @@ impl<F: Frame> Connection<F> {
         if due(self.mptcp_announce_deadline()) {
             // RFC 8684 §3.4: an ADD_ADDR (re)transmission or a REMOVE_ADDR
             // rides on a pure ACK.
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
         if due(self.timers.get(Timer::Persist)) {
             self.timers.set(Timer::Persist, None);
             // RFC 1122 §4.2.2.17: give up only when probes go unanswered.
-            if self.probes_unanswered >= self.cfg.max_retries && self.persisting {
+            if self.probe.unanswered >= self.cfg.max_retries && self.probe.persisting {
                 self.timeout_close(true);
                 return;
             }
@@ -104,10 +104,10 @@ impl<F: Frame> Connection<F> {
             // SWS override (a window open but small, RFC 9293 §3.8.6.2.1)
             // is a plain timeout that sends data and must not.
             if self.usable_window() == 0 {
-                self.persist_backoff = (self.persist_backoff + 1).min(16);
-                self.probes_unanswered += 1;
+                self.probe.persist_backoff = (self.probe.persist_backoff + 1).min(16);
+                self.probe.unanswered += 1;
             }
-            self.probe_pending = true;
+            self.probe.persist_pending = true;
         }
         if due(self.fin_wait2_deadline()) {
             self.stats.fin_wait2_timeouts += 1;
@@ -116,13 +116,13 @@ impl<F: Frame> Connection<F> {
         }
         if due(self.keepalive_deadline()) {
             let Some(ka) = self.cfg.keepalive else { return };
-            if self.keepalive_sent >= ka.probes {
+            if self.probe.keepalive_sent >= ka.probes {
                 self.timeout_close(true);
                 return;
             }
-            self.keepalive_sent += 1;
-            self.last_keepalive = now;
-            self.keepalive_pending = true;
+            self.probe.keepalive_sent += 1;
+            self.probe.last_keepalive = now;
+            self.probe.keepalive_pending = true;
         }
     }
 
@@ -132,45 +132,45 @@ impl<F: Frame> Connection<F> {
         self.stats.rto_timeouts += 1;
         match self.state {
             State::SynSent | State::SynReceived => {
-                if self.rtx_count >= self.cfg.syn_retries {
+                if self.loss.rtx_count >= self.cfg.syn_retries {
                     self.timeout_close(false);
                     return;
                 }
-                self.rtx_count += 1;
-                self.rtt.backoff();
-                self.syn_pending = true;
+                self.loss.rtx_count += 1;
+                self.loss.rtt.backoff();
+                self.syn.pending = true;
             }
             _ => {
-                if self.sb.is_empty() {
+                if self.snd.sb.is_empty() {
                     return;
                 }
-                if self.rtx_count >= self.cfg.max_retries {
+                if self.loss.rtx_count >= self.cfg.max_retries {
                     self.timeout_close(false);
                     return;
                 }
-                self.rtx_count += 1;
+                self.loss.rtx_count += 1;
                 let flight = self.in_flight();
                 // RFC 5681 §3.1: ssthresh is held when the same segment times
                 // out again.
-                if self.rtx_count == 1 {
+                if self.loss.rtx_count == 1 {
                     let base = self.reduction_base(flight);
-                    self.cc.on_rto(now, base);
-                    self.rto_tsval = self.opts.ts.then(|| self.tsval());
+                    self.loss.cc.on_rto(now, base);
+                    self.loss.rto_tsval = self.opts.ts.then(|| self.tsval());
                 }
-                self.rtt.backoff();
-                self.sb.mark_all_lost();
+                self.loss.rtt.backoff();
+                self.snd.sb.mark_all_lost();
                 self.mtu_probe_on_rto();
                 self.black_hole_check();
-                self.dsack.end_episode();
-                self.recovery = Recovery::Loss {
-                    point: self.snd_nxt,
+                self.loss.dsack.end_episode();
+                self.loss.recovery = Recovery::Loss {
+                    point: self.snd.nxt,
                 };
-                self.recover = self.snd_nxt;
-                self.dupacks = 0;
-                self.rexmit_head = true;
+                self.loss.recover = self.snd.nxt;
+                self.loss.dupacks = 0;
+                self.loss.rexmit_head = true;
                 self.timers.set(Timer::Tlp, None);
-                self.tlp_high = None;
-                self.tlp_pending = false;
+                self.loss.tlp_high = None;
+                self.loss.tlp_pending = false;
                 self.timers.set(Timer::Rack, None);
             }
         }
@@ -180,9 +180,9 @@ impl<F: Frame> Connection<F> {
     /// segment is in flight; none when the RTO would fire first.
     /// In µs (re-armed on every ACK of new data: no `Duration` arithmetic).
     fn pto_us(&self) -> Option<u64> {
-        let srtt = self.rtt.srtt_us()?;
+        let srtt = self.loss.rtt.srtt_us()?;
         let mut pto = srtt.saturating_mul(2);
-        if self.in_flight() <= self.snd_mss {
+        if self.in_flight() <= self.snd.mss {
             pto = pto.max((srtt.saturating_mul(3) / 2).saturating_add(200_000));
         }
         Some(pto.max(1_000))
@@ -190,7 +190,7 @@ impl<F: Frame> Connection<F> {
 
     /// RFC 6298 §5.1/§5.3: when the retransmission timer started now fires.
     pub(super) fn rto_deadline(&self) -> Instant {
-        self.now.plus_micros(self.rtt.rto_us())
+        self.now.plus_micros(self.loss.rtt.rto_us())
     }
 
     /// Deadline of the user timeout: oldest unacknowledged data waiting.
@@ -199,7 +199,7 @@ impl<F: Frame> Connection<F> {
         if !self.state.is_synchronized() && self.state != State::SynReceived {
             return None;
         }
-        Some(self.una_since? + ut)
+        Some(self.snd.una_since? + ut)
     }
 
     /// Linux's tcp_fin_timeout: a connection the application closed
@@ -230,32 +230,32 @@ impl<F: Frame> Connection<F> {
         ) {
             return None;
         }
-        if self.snd_una != self.snd_nxt || self.sndq.len() > 0 {
+        if self.snd.una != self.snd.nxt || self.snd.queue.len() > 0 {
             return None;
         }
-        Some(if self.keepalive_sent == 0 {
-            self.last_rx + ka.idle
+        Some(if self.probe.keepalive_sent == 0 {
+            self.probe.last_rx + ka.idle
         } else {
-            self.last_keepalive + ka.interval
+            self.probe.last_keepalive + ka.interval
         })
     }
 
     fn persist_interval(&self) -> Duration {
-        let base = self.rtt.rto().max(PERSIST_MIN);
+        let base = self.loss.rtt.rto().max(PERSIST_MIN);
         let d = base
-            .checked_mul(1u32 << self.persist_backoff.min(16))
+            .checked_mul(1u32 << self.probe.persist_backoff.min(16))
             .unwrap_or(self.cfg.rto_max);
         d.min(self.cfg.rto_max.max(PERSIST_MIN))
     }
 
     /// Arm or disarm the timers that follow from the current state.
     pub(super) fn update_timers(&mut self) {
-        if self.state == State::Closed || self.meta_only {
+        if self.state == State::Closed || self.mptcp.meta_only {
             return;
         }
         self.arm_fin_wait2();
         let flight = self.in_flight();
-        let unsent = self.sndq.tail() > self.snd_nxt;
+        let unsent = self.snd.queue.tail() > self.snd.nxt;
         // Persist: unsent data, nothing in flight (so not cwnd or Nagle
         // bound): the send window stops us.
         let data_state = matches!(
@@ -266,32 +266,32 @@ impl<F: Frame> Connection<F> {
                 | State::LastAck
                 | State::Closing
         );
-        let need_persist = data_state && unsent && (flight == 0 || self.persisting);
+        let need_persist = data_state && unsent && (flight == 0 || self.probe.persisting);
         if need_persist {
-            if !self.timers.is_armed(Timer::Persist) && !self.probe_pending {
+            if !self.timers.is_armed(Timer::Persist) && !self.probe.persist_pending {
                 self.timers
                     .set(Timer::Persist, Some(self.now + self.persist_interval()));
             }
-            if self.persisting {
+            if self.probe.persisting {
                 self.timers.set(Timer::Rtx, None);
             }
         } else {
             self.timers.set(Timer::Persist, None);
             if !unsent {
-                self.persisting = false;
-                self.persist_backoff = 0;
+                self.probe.persisting = false;
+                self.probe.persist_backoff = 0;
             }
         }
         // RFC 8985 §7.2: arm the PTO in the open state with data in flight.
         let tlp_ok = self.opts.sack
             && data_state
             && flight > 0
-            && self.recovery == Recovery::Open
-            && self.tlp_high.is_none()
-            && !self.persisting;
+            && self.loss.recovery == Recovery::Open
+            && self.loss.tlp_high.is_none()
+            && !self.probe.persisting;
         if !tlp_ok {
             self.timers.set(Timer::Tlp, None);
-        } else if !self.timers.is_armed(Timer::Tlp) && !self.tlp_pending {
+        } else if !self.timers.is_armed(Timer::Tlp) && !self.loss.tlp_pending {
             if let Some(p) = self.pto_us() {
                 let t = self.now.plus_micros(p);
                 if self.timers.get(Timer::Rtx).is_none_or(|r| t < r) {
@@ -311,13 +311,13 @@ impl<F: Frame> Connection<F> {
         if self.state.is_synchronized() {
             if flight == 0 {
                 self.timers.set(Timer::Rtx, None);
-                self.una_since = None;
-            } else if !self.persisting {
+                self.snd.una_since = None;
+            } else if !self.probe.persisting {
                 if !self.timers.is_armed(Timer::Rtx) && self.state != State::TimeWait {
                     self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
                 }
-                if self.una_since.is_none() {
-                    self.una_since = Some(self.now);
+                if self.snd.una_since.is_none() {
+                    self.snd.una_since = Some(self.now);
                 }
             }
         }
@@ -328,7 +328,7 @@ impl<F: Frame> Connection<F> {
         if self.state == State::Closed {
             return None;
         }
-        if self.meta_only {
+        if self.mptcp.meta_only {
             return self.mptcp_data_rto_at();
         }
         // Asked after every operation on the connection: the TCB's own
@@ -339,9 +339,9 @@ impl<F: Frame> Connection<F> {
         let derived = self.cfg.user_timeout.is_some()
             | self.cfg.keepalive.is_some()
             | self.orphan.fw2_deadline.is_some()
-            | self.mp.is_some()
-            | self.join.is_some()
-            | self.mtx.is_some();
+            | self.mptcp.session.is_some()
+            | self.mptcp.join.is_some()
+            | self.mptcp.tx.is_some();
         let min = if derived {
             self.derived_deadline(min)
         } else {

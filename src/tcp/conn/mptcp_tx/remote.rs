@@ -124,7 +124,7 @@ impl<F: Frame> Connection<F> {
     /// the connection does not schedule (no room for another).
     pub fn mptcp_register_remote(&mut self) -> Option<(usize, bool)> {
         self.mptcp_tx_setup();
-        let t = self.mtx.as_deref_mut()?;
+        let t = self.mptcp.tx.as_deref_mut()?;
         let csum = t.csum;
         let m = t.meta.as_deref_mut()?;
         if m.slots.len() >= MAX_SLOTS {
@@ -142,7 +142,7 @@ impl<F: Frame> Connection<F> {
     /// given. Returns it and whether DSS checksums are on, `None` if the
     /// slot is gone meanwhile.
     pub fn mptcp_remote_slot_kept(&mut self, slot: usize) -> Option<(usize, bool)> {
-        let t = self.mtx.as_deref_mut()?;
+        let t = self.mptcp.tx.as_deref_mut()?;
         let csum = t.csum;
         let s = t.meta.as_deref()?.slots.get(slot)?;
         (!s.gone).then_some((slot, csum))
@@ -153,7 +153,7 @@ impl<F: Frame> Connection<F> {
     /// way to its old worker are dropped there). Returns whether DSS
     /// checksums are on, `None` if there is no such slot.
     pub fn mptcp_remote_slot_moved(&mut self, slot: usize) -> Option<bool> {
-        let t = self.mtx.as_deref_mut()?;
+        let t = self.mptcp.tx.as_deref_mut()?;
         let csum = t.csum;
         let m = t.meta.as_deref_mut()?;
         m.slots.get(slot)?;
@@ -165,7 +165,7 @@ impl<F: Frame> Connection<F> {
     /// connection's scheduler is the connection's business there.
     /// Returns that place, if it had one.
     pub fn mptcp_tx_detach(&mut self) -> Option<usize> {
-        let t = self.mtx.as_deref_mut()?;
+        let t = self.mptcp.tx.as_deref_mut()?;
         Some(core::mem::replace(&mut t.slot, usize::MAX))
     }
 
@@ -179,7 +179,12 @@ impl<F: Frame> Connection<F> {
             edge_seen: edge,
             ..v
         };
-        let Some(m) = self.mtx.as_deref_mut().and_then(|t| t.meta.as_deref_mut()) else {
+        let Some(m) = self
+            .mptcp
+            .tx
+            .as_deref_mut()
+            .and_then(|t| t.meta.as_deref_mut())
+        else {
             return acked;
         };
         let Some(s) = m.slots.get_mut(rs.slot) else {
@@ -210,13 +215,13 @@ impl<F: Frame> Connection<F> {
         if self.mptcp_fell_back_tx() {
             return 0;
         }
-        let Some(mut m) = self.mtx.as_deref_mut().and_then(|t| t.meta.take()) else {
+        let Some(mut m) = self.mptcp.tx.as_deref_mut().and_then(|t| t.meta.take()) else {
             return 0;
         };
-        m.ended = self.fin_queued;
-        let prefix = self.mp.as_deref().map(|s| super::Prefix {
-            q: &self.sndq,
-            base: self.iss + 1,
+        m.ended = self.snd.fin_queued;
+        let prefix = self.mptcp.session.as_deref().map(|s| super::Prefix {
+            q: &self.snd.queue,
+            base: self.snd.iss + 1,
             dsn0: s.local_data_start(),
         });
         let mut to = RemoteTaker {
@@ -227,7 +232,7 @@ impl<F: Frame> Connection<F> {
             out,
         };
         let n = pull(&mut m, &mut to, prefix, None, alloc);
-        if let Some(t) = self.mtx.as_deref_mut() {
+        if let Some(t) = self.mptcp.tx.as_deref_mut() {
             t.meta = Some(m);
         }
         n
@@ -236,19 +241,19 @@ impl<F: Frame> Connection<F> {
     /// This subflow, run here for a connection in another worker, sends
     /// what that connection gives it (`csum`: with DSS checksums).
     pub fn mptcp_remote_tx_setup(&mut self, csum: bool) {
-        if self.mtx.is_some() {
+        if self.mptcp.tx.is_some() {
             return;
         }
-        let tail_rel = (self.sndq.tail() - (self.iss + 1)) as u64;
+        let tail_rel = (self.snd.queue.tail() - (self.snd.iss + 1)) as u64;
         // Its slot is the connection's business.
-        self.mtx = Some(Box::new(MpTx::new(tail_rel, usize::MAX, csum)));
+        self.mptcp.tx = Some(Box::new(MpTx::new(tail_rel, usize::MAX, csum)));
     }
 
     /// The connection's scheduler, in another worker, penalised this
     /// subflow (opportunistic retransmission and penalisation, Raiciu et
     /// al., NSDI 2012 §4.2): its congestion window is halved here.
     pub fn mptcp_remote_penalise(&mut self) {
-        self.cc.penalise(self.now);
+        self.loss.cc.penalise(self.now);
     }
 
     /// Append chunk `c` of the connection's data to this subflow's send
@@ -256,26 +261,28 @@ impl<F: Frame> Connection<F> {
     /// the subflow sends no more (the frame is dropped: the connection
     /// reinjects it when the subflow goes).
     pub fn mptcp_push_chunk(&mut self, c: Chunk<F>) -> bool {
-        if !self.may_send_data() || self.fin_queued {
+        if !self.may_send_data() || self.snd.fin_queued {
             return false;
         }
-        let Some(t) = self.mtx.as_deref_mut() else {
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return false;
         };
         t.maps.push(t.tail_rel, c.dsn, c.len as u64);
         t.tail_rel += c.len as u64;
-        self.sndq.push_frame(c.frame, HEADROOM, HEADROOM + c.len);
+        self.snd
+            .queue
+            .push_frame(c.frame, HEADROOM, HEADROOM + c.len);
         true
     }
 
     /// What this subflow, run here for a connection in another worker,
     /// tells it (taking the DATA_ACK and window edge it saw).
     pub fn mptcp_remote_view_out(&mut self) -> Option<RemoteView> {
-        self.mtx.as_ref()?;
+        self.mptcp.tx.as_ref()?;
         let view = self.mptcp_view();
-        let idle = self.sndq.len() == 0 && self.snd_una == self.snd_nxt;
-        let (snd_wnd, mss) = (self.snd_wnd, self.fill_mss());
-        let t = self.mtx.as_deref_mut()?;
+        let idle = self.snd.queue.len() == 0 && self.snd.una == self.snd.nxt;
+        let (snd_wnd, mss) = (self.snd.wnd, self.fill_mss());
+        let t = self.mptcp.tx.as_deref_mut()?;
         Some(RemoteView {
             view,
             idle,
