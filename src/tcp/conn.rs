@@ -530,7 +530,7 @@ impl<F: Frame> Connection<F> {
 
     /// Bytes sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
-        self.snd.nxt - self.snd.una
+        self.snd.in_flight()
     }
 
     /// Receive memory held (sum of frame truesize).

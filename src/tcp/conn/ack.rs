@@ -35,10 +35,7 @@ impl<F: Frame> Connection<F> {
         }
         if self.opts.sack {
             for &(l, r) in seg.options.sack.as_slice() {
-                if l < r
-                    && l >= self.snd.una
-                    && r <= self.snd.nxt
-                    && r - l <= self.snd.nxt - self.snd.una
+                if l < r && l >= self.snd.una && r <= self.snd.nxt && r - l <= self.snd.in_flight()
                 {
                     newly_sacked += self.snd.sb.sack(l, r, now, min_rtt);
                 }
@@ -172,32 +169,13 @@ impl<F: Frame> Connection<F> {
         rtt_sample
     }
 
-    /// RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard; `wnd`
-    /// is SEG.WND scaled.
-    ///
-    /// The guard "prevents using old segments to update the window"; a
-    /// segment acknowledging more than SND.WL2 is not old (the peer's
-    /// RCV.NXT never goes back), whatever its SEG.SEQ, and updates it too
-    /// (as Linux's `tcp_may_update_window`). Without that, SND.WL1 can
-    /// stay ahead of every sequence number the peer will use again: data
-    /// taken as acceptable at an MPTCP connection-level edge beyond this
-    /// subflow's window (RFC 8684 §3.3.4) and then dropped for memory
-    /// sets it, the peer goes back to RCV.NXT, which our closed window
-    /// pins, and its window updates were ignored while it answered every
-    /// zero-window probe: both sides stalled (issue 8).
+    /// RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard
+    /// (`SendSide::window_update`, which says why an ACK of new data
+    /// passes it too); `wnd` is SEG.WND scaled.
     pub(super) fn update_snd_wnd(&mut self, seg: &TcpRepr, wnd: usize) {
-        let ack = seg.ack;
-        if self.snd.wl1 < seg.seq
-            || (self.snd.wl1 == seg.seq && self.snd.wl2 <= ack)
-            || self.snd.wl2 < ack
-        {
-            self.snd.wnd = wnd;
-            self.snd.wl1 = seg.seq;
-            self.snd.wl2 = ack;
-            self.snd.max_wnd = self.snd.max_wnd.max(wnd);
+        if self.snd.window_update(seg.seq, seg.ack, wnd) {
             if wnd > 0 && self.probe.persisting {
-                self.probe.persisting = false;
-                self.probe.persist_backoff = 0;
+                self.probe.window_opened();
                 self.timers.set(Timer::Persist, None);
                 if self.snd.una != self.snd.nxt {
                     self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
@@ -217,11 +195,7 @@ impl<F: Frame> Connection<F> {
     ) {
         let now = self.now;
         let mss = self.snd.mss;
-        if is_dupack {
-            self.loss.dupacks += 1;
-        } else if acked > 0 && self.loss.recovery == Recovery::Open {
-            self.loss.dupacks = 0;
-        }
+        self.loss.count_dupack(is_dupack, acked);
         if self.opts.sack {
             if newly_sacked > 0 {
                 self.snd.sb.mark_lost(mss);
@@ -280,7 +254,7 @@ impl<F: Frame> Connection<F> {
                 }
             }
         }
-        if matches!(self.loss.recovery, Recovery::Fast { .. }) {
+        if self.loss.in_fast_recovery() {
             // RFC 6937: DeliveredData; a duplicate ACK without SACK stands
             // for one segment.
             let delivered = if self.opts.sack {

@@ -102,10 +102,8 @@ impl<F: Frame> Connection<F> {
         } else {
             self.opts.snd_wscale
         };
-        self.snd.wnd = (seg.window as usize) << shift;
-        self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
-        self.snd.wl1 = seg.seq;
-        self.snd.wl2 = seg.ack;
+        self.snd
+            .take_window(seg.seq, seg.ack, (seg.window as usize) << shift);
         self.state = State::Established;
         self.events.connected = true;
         self.syn.pending = false;
@@ -158,7 +156,7 @@ impl<F: Frame> Connection<F> {
         // RFC 7323 §5.3 R1: PAWS (RST excepted).
         if self.opts.ts && !f.rst() {
             if let Some((tsval, _)) = seg.options.timestamps {
-                let older = (tsval.wrapping_sub(self.rcv.ts_recent) as i32) < 0;
+                let older = !self.rcv.ts_not_older(tsval);
                 if older
                     && self.now.saturating_since(self.rcv.ts_recent_at) < PAWS_IDLE
                     && !self.disordered_ack(seg, len, tsval)
@@ -274,8 +272,7 @@ impl<F: Frame> Connection<F> {
         }
 
         self.note_ts_recent(seg);
-        self.probe.last_rx = self.now;
-        self.probe.keepalive_sent = 0;
+        self.probe.heard_from_peer(self.now);
 
         // Fifth: ACK. "if the ACK bit is off, drop the segment".
         if !f.ack() {
@@ -301,7 +298,7 @@ impl<F: Frame> Connection<F> {
             return;
         }
         // RFC 5961 §5.2: too old to be acceptable.
-        if seg.ack < self.snd.una - self.snd.max_wnd.max(1) {
+        if self.snd.ack_too_old(seg.ack) {
             self.stats.old_ack_drops += 1;
             self.rate_limited_ack();
             return;
@@ -368,12 +365,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn note_ts_recent(&mut self, seg: &TcpRepr) {
         if self.opts.ts {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if (tsval.wrapping_sub(self.rcv.ts_recent) as i32) >= 0
-                    && seg.seq <= self.rcv.last_ack_sent
-                {
-                    self.rcv.ts_recent = tsval;
-                    self.rcv.ts_recent_at = self.now;
-                }
+                self.rcv.note_ts_recent(tsval, seg.seq, self.now);
             }
         }
     }
@@ -383,7 +375,7 @@ impl<F: Frame> Connection<F> {
     /// subflow, further where the connection-level window allows the
     /// segment's data (RFC 8684 §3.3.4, `mptcp_window_end`).
     pub(super) fn rcv_wnd_end(&self, seg: &TcpRepr, len: usize) -> SeqNumber {
-        let own = self.rcv.adv.max(self.rcv.queue.nxt);
+        let own = self.rcv.edge();
         if len == 0 || self.mptcp.rx.is_none() || seg.seq + len <= own {
             return own;
         }

@@ -70,3 +70,22 @@ impl LossRecovery {
         }
     }
 }
+
+impl LossRecovery {
+    /// RFC 5681 §3.2 / RFC 6675 §5: count a duplicate ACK; an ACK of new
+    /// data outside recovery resets the count.
+    #[inline]
+    pub(super) fn count_dupack(&mut self, is_dupack: bool, acked: usize) {
+        if is_dupack {
+            self.dupacks += 1;
+        } else if acked > 0 && self.recovery == Recovery::Open {
+            self.dupacks = 0;
+        }
+    }
+
+    /// In fast recovery (RFC 6675 §5, RFC 6582).
+    #[inline]
+    pub(super) fn in_fast_recovery(&self) -> bool {
+        matches!(self.recovery, Recovery::Fast { .. })
+    }
+}

@@ -143,7 +143,7 @@ impl<F: Frame> Connection<F> {
 
     /// The window we could advertise now (bytes), from free receive memory.
     pub(super) fn rcv_window_now(&self) -> usize {
-        let w = self.rcv.queue.window(self.rcv.buf);
+        let w = self.rcv.wnd();
         // RFC 8684 §3.3.4: an MPTCP subflow offers no more than the
         // connection's one receive window.
         let w = if self.mptcp.rx.is_some() {
@@ -169,7 +169,7 @@ impl<F: Frame> Connection<F> {
     /// moves left.
     pub(super) fn rcv_edge_candidate(&self) -> SeqNumber {
         let nxt = self.rcv.queue.nxt;
-        let cur = self.rcv.adv.max(nxt);
+        let cur = self.rcv.edge();
         let new = nxt + self.rcv_window_now();
         if new <= cur {
             return cur;

@@ -4,7 +4,7 @@
 //! and ACKs.
 
 use super::timer_set::Timer;
-use super::{Connection, Recovery, State};
+use super::{Connection, State};
 use crate::io::Frame;
 use crate::tcp::send::Slice;
 use crate::tcp::{Payload, SegmentSink, SeqNumber, TcpFlags, TcpRepr};
@@ -221,7 +221,7 @@ impl<F: Frame> Connection<F> {
         }
         // Rule 3: in recovery with nothing new to send, retransmit segments
         // below the highest SACK not yet deemed lost.
-        if matches!(self.loss.recovery, Recovery::Fast { .. }) && self.opts.sack {
+        if self.loss.in_fast_recovery() && self.opts.sack {
             while let Some(i) = self.snd.sb.next_rule3() {
                 let (cwnd, used) = self.cwnd_budget();
                 if used + self.snd.mss > cwnd || self.snd.nxt < self.snd.queue.tail() {
@@ -456,7 +456,7 @@ impl<F: Frame> Connection<F> {
 
     /// RFC 6937: count what fast recovery sends (prr_out).
     fn on_sent_in_recovery(&mut self, len: usize) {
-        if matches!(self.loss.recovery, Recovery::Fast { .. }) {
+        if self.loss.in_fast_recovery() {
             self.loss.prr.on_sent(len.max(1));
         }
     }

@@ -22,7 +22,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn predicted(&self, seg: &TcpRepr, len: usize, ce: bool) -> bool {
         let ts_ok = match (self.opts.ts, seg.options.timestamps) {
             (false, _) => true,
-            (true, Some((tsval, _))) => (tsval.wrapping_sub(self.rcv.ts_recent) as i32) >= 0,
+            (true, Some((tsval, _))) => self.rcv.ts_not_older(tsval),
             (true, None) => false,
         };
         self.cfg.header_prediction
@@ -54,8 +54,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn on_predicted(&mut self, seg: &TcpRepr, payload: Pkt<F>) {
         self.stats.segs_predicted += 1;
         self.note_ts_recent(seg);
-        self.probe.last_rx = self.now;
-        self.probe.keepalive_sent = 0;
+        self.probe.heard_from_peer(self.now);
         let flight_before = self.in_flight();
         let acked = seg.ack - self.snd.una;
         let mut rtt = None;

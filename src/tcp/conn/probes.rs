@@ -35,3 +35,32 @@ impl Probes {
         }
     }
 }
+
+impl Probes {
+    /// The peer was heard from: the keepalive idle time restarts (RFC 1122
+    /// §4.2.3.6).
+    #[inline]
+    pub(super) fn heard_from_peer(&mut self, now: Instant) {
+        self.last_rx = now;
+        self.keepalive_sent = 0;
+    }
+
+    /// When the next keepalive is due: `idle` after the peer was last
+    /// heard from, then every `interval` (RFC 1122 §4.2.3.6).
+    #[inline]
+    pub(super) fn keepalive_due(&self, ka: &crate::tcp::Keepalive) -> Instant {
+        if self.keepalive_sent == 0 {
+            self.last_rx + ka.idle
+        } else {
+            self.last_keepalive + ka.interval
+        }
+    }
+
+    /// The window opened: persisting ends (RFC 9293 §3.8.6.1) and the next
+    /// wait starts short.
+    #[inline]
+    pub(super) fn window_opened(&mut self) {
+        self.persisting = false;
+        self.persist_backoff = 0;
+    }
+}

@@ -56,3 +56,71 @@ impl<F: Frame> RecvSide<F> {
         }
     }
 }
+
+impl<F: Frame> RecvSide<F> {
+    /// RCV.WND from the free receive memory (before the MPTCP cap and the
+    /// window-scale limit).
+    #[inline]
+    pub(super) fn wnd(&self) -> usize {
+        self.queue.window(self.buf)
+    }
+
+    /// The right edge of the advertised window, RCV.NXT + RCV.WND as last
+    /// sent (RFC 9293 §3.8.6.2.1: it never moves left), at least RCV.NXT.
+    #[inline]
+    pub(super) fn edge(&self) -> SeqNumber {
+        self.adv.max(self.queue.nxt)
+    }
+
+    /// RFC 7323 §5.3 R1: `tsval` is not older than TS.Recent.
+    #[inline]
+    pub(super) fn ts_not_older(&self, tsval: u32) -> bool {
+        (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+    }
+
+    /// RFC 7323 §4.3 (R3): TS.Recent is taken from a segment that is not
+    /// older and covers Last.ACK.sent.
+    #[inline]
+    pub(super) fn note_ts_recent(&mut self, tsval: u32, seq: SeqNumber, now: Instant) {
+        if self.ts_not_older(tsval) && seq <= self.last_ack_sent {
+            self.ts_recent = tsval;
+            self.ts_recent_at = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::test_frame::VecFrame as V;
+
+    #[test]
+    fn edge_never_below_rcv_nxt() {
+        let mut r = RecvSide::<V>::new(64 * 1024, 1000, Instant::ZERO);
+        r.queue = RecvBuffer::new(SeqNumber(5000));
+        r.adv = SeqNumber(4000);
+        assert_eq!(r.edge(), SeqNumber(5000));
+        r.adv = SeqNumber(9000);
+        assert_eq!(r.edge(), SeqNumber(9000));
+        assert_eq!(r.wnd(), r.queue.window(r.buf));
+    }
+
+    #[test]
+    fn ts_recent_taken_only_when_not_older_and_covering_last_ack_sent() {
+        let mut r = RecvSide::<V>::new(64 * 1024, 1000, Instant::ZERO);
+        r.last_ack_sent = SeqNumber(100);
+        r.note_ts_recent(u32::MAX - 5, SeqNumber(100), Instant::ZERO);
+        assert_eq!(r.ts_recent, u32::MAX - 5);
+        // Newer across the wrap of the 32-bit clock.
+        assert!(r.ts_not_older(3));
+        assert!(!r.ts_not_older(u32::MAX - 6));
+        // Not older, but beyond Last.ACK.sent: not taken (RFC 7323 §4.3).
+        r.note_ts_recent(3, SeqNumber(101), Instant::ZERO);
+        assert_eq!(r.ts_recent, u32::MAX - 5);
+        // Older: not taken.
+        r.note_ts_recent(u32::MAX - 9, SeqNumber(100), Instant::ZERO);
+        assert_eq!(r.ts_recent, u32::MAX - 5);
+        r.note_ts_recent(3, SeqNumber(100), Instant::ZERO);
+        assert_eq!(r.ts_recent, 3);
+    }
+}

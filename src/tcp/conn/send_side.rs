@@ -59,3 +59,104 @@ impl<F: Frame> SendSide<F> {
         }
     }
 }
+
+impl<F: Frame> SendSide<F> {
+    /// Bytes sent and not yet acknowledged (SND.NXT - SND.UNA).
+    #[inline]
+    pub(super) fn in_flight(&self) -> usize {
+        self.nxt - self.una
+    }
+
+    /// RFC 9293 §3.10.7.4 (fifth, ESTABLISHED): "If SND.WL1 < SEG.SEQ or
+    /// (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND,
+    /// set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK" (`wnd` scaled).
+    /// Returns whether the window was taken.
+    ///
+    /// The guard "prevents using old segments to update the window"; a
+    /// segment acknowledging more than SND.WL2 is not old (the peer's
+    /// RCV.NXT never goes back), whatever its SEG.SEQ, and updates it too
+    /// (as Linux's `tcp_may_update_window`). Without that, SND.WL1 can
+    /// stay ahead of every sequence number the peer will use again: data
+    /// taken as acceptable at an MPTCP connection-level edge beyond this
+    /// subflow's window (RFC 8684 §3.3.4) and then dropped for memory
+    /// sets it, the peer goes back to RCV.NXT, which our closed window
+    /// pins, and its window updates were ignored while it answered every
+    /// zero-window probe: both sides stalled (issue 8).
+    #[inline]
+    pub(super) fn window_update(&mut self, seq: SeqNumber, ack: SeqNumber, wnd: usize) -> bool {
+        if self.wl1 < seq || (self.wl1 == seq && self.wl2 <= ack) || self.wl2 < ack {
+            self.take_window(seq, ack, wnd);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The window of the segment that synchronized us (RFC 9293 §3.10.7.3),
+    /// or an acceptable window update: SND.WND, WL1, WL2, and MAX.SND.WND
+    /// (RFC 5961 §5).
+    #[inline]
+    pub(super) fn take_window(&mut self, seq: SeqNumber, ack: SeqNumber, wnd: usize) {
+        self.wnd = wnd;
+        self.wl1 = seq;
+        self.wl2 = ack;
+        self.max_wnd = self.max_wnd.max(wnd);
+    }
+
+    /// RFC 5961 §5.2: an ACK below SND.UNA - MAX.SND.WND is too old to be
+    /// acceptable.
+    #[inline]
+    pub(super) fn ack_too_old(&self, ack: SeqNumber) -> bool {
+        ack < self.una - self.max_wnd.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::test_frame::VecFrame as V;
+
+    fn side() -> SendSide<V> {
+        let mut s = SendSide::<V>::new(SeqNumber(1000), 1000, false, Instant::ZERO);
+        s.take_window(SeqNumber(500), SeqNumber(1001), 8000);
+        s
+    }
+
+    #[test]
+    fn window_update_follows_wl1_then_wl2() {
+        let mut s = side();
+        // An older segment (SEG.SEQ < SND.WL1) acknowledging nothing new
+        // is not taken.
+        assert!(!s.window_update(SeqNumber(499), SeqNumber(1001), 100));
+        assert_eq!(
+            (s.wnd, s.wl1, s.wl2),
+            (8000, SeqNumber(500), SeqNumber(1001))
+        );
+        // Same SEG.SEQ, an older ACK: not taken.
+        assert!(!s.window_update(SeqNumber(500), SeqNumber(1000), 100));
+        assert_eq!(s.wnd, 8000);
+        // Same SEG.SEQ, same or newer ACK: taken (a window may shrink).
+        assert!(s.window_update(SeqNumber(500), SeqNumber(1001), 100));
+        assert_eq!((s.wnd, s.max_wnd), (100, 8000));
+        // A newer SEG.SEQ is taken whatever its ACK; MAX.SND.WND grows.
+        assert!(s.window_update(SeqNumber(501), SeqNumber(900), 9000));
+        assert_eq!(
+            (s.wnd, s.wl1, s.wl2, s.max_wnd),
+            (9000, SeqNumber(501), SeqNumber(900), 9000)
+        );
+        // An older SEG.SEQ that acknowledges more than SND.WL2 is taken
+        // (the peer's RCV.NXT never goes back).
+        assert!(s.window_update(SeqNumber(400), SeqNumber(950), 50));
+        assert_eq!((s.wnd, s.wl1, s.wl2), (50, SeqNumber(400), SeqNumber(950)));
+    }
+
+    #[test]
+    fn ack_too_old_is_below_una_less_the_largest_window() {
+        let mut s = side();
+        s.una = SeqNumber(20_000);
+        assert!(!s.ack_too_old(SeqNumber(12_000)));
+        assert!(s.ack_too_old(SeqNumber(11_999)));
+        s.nxt = SeqNumber(20_500);
+        assert_eq!(s.in_flight(), 500);
+    }
+}

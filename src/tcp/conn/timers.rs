@@ -233,11 +233,7 @@ impl<F: Frame> Connection<F> {
         if self.snd.una != self.snd.nxt || self.snd.queue.len() > 0 {
             return None;
         }
-        Some(if self.probe.keepalive_sent == 0 {
-            self.probe.last_rx + ka.idle
-        } else {
-            self.probe.last_keepalive + ka.interval
-        })
+        Some(self.probe.keepalive_due(&ka))
     }
 
     fn persist_interval(&self) -> Duration {
@@ -278,8 +274,7 @@ impl<F: Frame> Connection<F> {
         } else {
             self.timers.set(Timer::Persist, None);
             if !unsent {
-                self.probe.persisting = false;
-                self.probe.persist_backoff = 0;
+                self.probe.window_opened();
             }
         }
         // RFC 8985 §7.2: arm the PTO in the open state with data in flight.
