@@ -12,6 +12,14 @@
 //! Buffers live in `tcp::send`, `tcp::recv` and `tcp::sack` (RFC 6675
 //! scoreboard plus RACK, RFC 8985).
 //!
+//! The TCB's state is grouped into owned parts, each with the logic that
+//! touches only its own fields: `send_side` (send sequence space, send
+//! queue, scoreboard), `recv_side` (receive sequence space, receive
+//! queue, timestamps, the ACK owed), `loss` (RTT, congestion control,
+//! recovery), `handshake`, `timer_set` (deadlines) with `probes` (persist
+//! and keepalive), and `mptcp_parts`. What needs several parts stays on
+//! [`Connection`].
+//!
 //! Driving contract: call `poll_transmit` after every `handle_segment`,
 //! `handle_timeout` and application call (`send`, `recv_with`, `shutdown`,
 //! `abort`), and again when the sink has room after refusing a segment;

@@ -109,6 +109,12 @@ mod tests {
     fn ts_recent_taken_only_when_not_older_and_covering_last_ack_sent() {
         let mut r = RecvSide::<V>::new(64 * 1024, 1000, Instant::ZERO);
         r.last_ack_sent = SeqNumber(100);
+        r.note_ts_recent(u32::MAX - 20, SeqNumber(100), Instant::ZERO);
+        assert_eq!(
+            r.ts_recent, 0,
+            "older than TS.Recent 0 (half the space behind)"
+        );
+        r.ts_recent = u32::MAX - 10;
         r.note_ts_recent(u32::MAX - 5, SeqNumber(100), Instant::ZERO);
         assert_eq!(r.ts_recent, u32::MAX - 5);
         // Newer across the wrap of the 32-bit clock.
