@@ -173,13 +173,12 @@ impl<F: Frame> Connection<F> {
     /// (`SendSide::window_update`, which says why an ACK of new data
     /// passes it too); `wnd` is SEG.WND scaled.
     pub(super) fn update_snd_wnd(&mut self, seg: &TcpRepr, wnd: usize) {
-        if self.snd.window_update(seg.seq, seg.ack, wnd) {
-            if wnd > 0 && self.probe.persisting {
-                self.probe.window_opened();
-                self.timers.set(Timer::Persist, None);
-                if self.snd.una != self.snd.nxt {
-                    self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
-                }
+        // The update itself always runs (first operand).
+        if self.snd.window_update(seg.seq, seg.ack, wnd) && wnd > 0 && self.probe.persisting {
+            self.probe.window_opened();
+            self.timers.set(Timer::Persist, None);
+            if self.snd.una != self.snd.nxt {
+                self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
             }
         }
     }
