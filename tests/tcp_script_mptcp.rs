@@ -1147,6 +1147,42 @@ fn a_remove_addr_on_a_pure_ack_linux_would_accept_is_taken() {
 }
 
 #[test]
+fn a_remove_addr_a_probe_s_length_past_the_connections_edge_is_taken_alone() {
+    // RFC 9293 §3.8.6.1: a peer probing our closed connection-level window
+    // (Linux's MPTCP-level window probe) sends data past it, and its pure
+    // ACKs carry that SND.NXT afterwards: Linux 6.18 removed Address ID 0
+    // with such a pure ACK, up to a segment past our edge (issue 8, the
+    // removal test). Its REMOVE_ADDR is taken; TCP still refuses it.
+    let (mut s, synack) = passive_established_synack(&mcfg(), "1e040101");
+    let ws = synack.seg.options.window_scale.expect("window scaling");
+    for i in 0..8u32 {
+        let off = i * 1000;
+        s.input(
+            seg(A, PEER_ISS + 1 + off, ISS + 1, 1000)
+                .ts(102, 0)
+                .mp(&peer_dss(off as u64, 1000, false, None)),
+            &pattern(off as usize, 1000),
+        );
+    }
+    let ack = s.poll().pop().expect("an ACK").seg;
+    // Unread: the connection's edge is the one just advertised.
+    let edge = ack.ack + ((ack.window as usize) << ws);
+    let rm = opt_bytes(MptcpOption::RemoveAddr(xdptcp::wire::mptcp::RemoveAddr {
+        count: 1,
+        ids: [0u8; 37],
+    }));
+    let wnd_before = s.c.snd_wnd();
+    s.input(seg(A, (edge + 500).0, ISS + 1, 77).ts(103, 0).mp(&rm), &[]);
+    let st = s.c.stats();
+    assert_eq!(st.out_of_window, 1, "TCP refuses it");
+    assert_eq!(s.c.snd_wnd(), wnd_before, "its window not taken");
+    assert_eq!(st.mptcp_remove_addr_received, 1, "its REMOVE_ADDR is taken");
+    // Further than a segment: nothing.
+    s.input(seg(A, (edge + 3000).0, ISS + 1, 77).ts(104, 0).mp(&rm), &[]);
+    assert_eq!(s.c.stats().mptcp_remove_addr_received, 1);
+}
+
+#[test]
 fn a_remove_addr_on_a_pure_ack_up_to_the_connections_edge_is_taken() {
     // RFC 8684 §3.3.4: the peer sends up to the connection-level right
     // edge on any subflow (Linux's `SndWndShared`), so the sequence number

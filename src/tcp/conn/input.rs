@@ -221,9 +221,14 @@ impl<F: Frame> Connection<F> {
             // RFC 8684 §3.3.2: a window probe's DATA_ACK; a pure ACK
             // that Linux's wider test takes, its MPTCP signals (`mptcp`).
             // A stray pure ACK may lie up to the connection-level edge,
-            // beyond this subflow's own (`mptcp_conn_room`).
+            // beyond this subflow's own (`mptcp_conn_room`), and a segment
+            // further: RFC 9293 §3.8.6.1, a peer probing our closed window
+            // sends past it, and its pure ACKs carry that SND.NXT after
+            // (Linux's MPTCP-level probe, `MPTcpExtWinProbe`, then its
+            // REMOVE_ADDR). Only its signals are taken, its ACK field
+            // acceptable (RFC 5961 §5.2); its ACK and window are not.
             let probe = len <= 1 && seg.seq + 1 == nxt && f.ack();
-            let stray_end = nxt + wnd.max(self.mptcp_conn_room().unwrap_or(0));
+            let stray_end = nxt + wnd.max(self.mptcp_conn_room().unwrap_or(0)) + self.rcv.mss;
             let stray = seg_len == 0
                 && f.ack()
                 && self.rcv.last_ack_sent <= seg.seq
