@@ -69,3 +69,20 @@ pub fn move_in<D: Device, A: App<D> + ?Sized>(
     }
     Ok(id)
 }
+
+/// [`App::import`] for an app that keeps its connections' state of type
+/// `T` by id: false (the connection stays where it was) if `state` is not
+/// a `T`.
+pub fn adopt<T: 'static>(
+    conns: &mut hashbrown::HashMap<ConnId, T>,
+    id: ConnId,
+    state: Box<dyn Any + Send>,
+) -> bool {
+    match state.downcast::<T>() {
+        Ok(c) => {
+            conns.insert(id, *c);
+            true
+        }
+        Err(_) => false,
+    }
+}

@@ -159,13 +159,7 @@ impl<D: Device> App<D> for EchoServer {
         id: ConnId,
         state: Box<dyn std::any::Any + Send>,
     ) -> bool {
-        match state.downcast::<EchoConn>() {
-            Ok(c) => {
-                self.conns.insert(id, *c);
-                true
-            }
-            Err(_) => false,
-        }
+        crate::app_migrate::adopt(&mut self.conns, id, state)
     }
 }
 

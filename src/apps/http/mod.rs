@@ -547,13 +547,7 @@ impl<D: Device> App<D> for HttpServer {
         id: ConnId,
         state: Box<dyn std::any::Any + Send>,
     ) -> bool {
-        match state.downcast::<Conn>() {
-            Ok(c) => {
-                self.conns.insert(id, *c);
-                true
-            }
-            Err(_) => false,
-        }
+        crate::app_migrate::adopt(&mut self.conns, id, state)
     }
 
     fn on_poll(&mut self, stack: &mut Stack<D>, now: Instant) {

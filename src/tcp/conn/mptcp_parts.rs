@@ -2,7 +2,7 @@
 //! session, join state, receive and send across subflows, and coupled
 //! congestion control (RFC 6356). All `None` on a plain TCP connection.
 
-use super::{mptcp_rx::MpRx, mptcp_tx::MpTx};
+use super::{mptcp_rx::MpRx, mptcp_tx::MetaTx, mptcp_tx::MpTx};
 use crate::io::Frame;
 
 /// MPTCP state of one subflow (and, on the first, of the connection).
@@ -42,5 +42,13 @@ impl<F: Frame> Default for MptcpParts<F> {
             tx: None,
             meta_only: false,
         }
+    }
+}
+
+impl<F: Frame> MptcpParts<F> {
+    /// On the first subflow: the connection's send queue and scheduler
+    /// (`mptcp_tx`); `None` elsewhere.
+    pub fn meta_tx_mut(&mut self) -> Option<&mut MetaTx<F>> {
+        self.tx.as_deref_mut().and_then(|t| t.meta.as_deref_mut())
     }
 }

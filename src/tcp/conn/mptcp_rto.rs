@@ -140,12 +140,7 @@ impl<F: Frame> Connection<F> {
             return;
         }
         let now = self.now;
-        let Some(m) = self
-            .mptcp
-            .tx
-            .as_deref_mut()
-            .and_then(|t| t.meta.as_deref_mut())
-        else {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
             return;
         };
         m.data_rto(now, &mut self.stats);

@@ -448,18 +448,13 @@ impl<F: Frame> Connection<F> {
     }
 
     pub(super) fn meta_tx_mut(&mut self) -> Option<&mut MetaTx<F>> {
-        self.mptcp.tx.as_deref_mut()?.meta.as_deref_mut()
+        self.mptcp.meta_tx_mut()
     }
 
     /// The first subflow (this one) is gone: its data goes to the others.
     /// False when the connection does not schedule over subflows.
     pub(super) fn mptcp_tx_first_gone(&mut self) -> bool {
-        let Some(m) = self
-            .mptcp
-            .tx
-            .as_deref_mut()
-            .and_then(|t| t.meta.as_deref_mut())
-        else {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
             return false;
         };
         m.first_gone(&mut self.stats);
@@ -470,12 +465,7 @@ impl<F: Frame> Connection<F> {
     /// its frames are no longer topped up: the connection's queue (DSN)
     /// or this connection's own (SND.NXT).
     pub(super) fn app_sndq(&mut self) -> (&mut SendBuffer<F>, SeqNumber) {
-        match self
-            .mptcp
-            .tx
-            .as_deref_mut()
-            .and_then(|t| t.meta.as_deref_mut())
-        {
+        match self.mptcp.meta_tx_mut() {
             Some(m) => (&mut m.dq, SeqNumber(m.nxt as u32)),
             None => {
                 let upto = if self.snd.nxt < self.snd.iss + 1 {
@@ -576,12 +566,7 @@ impl<F: Frame> Connection<F> {
         {
             self.mptcp_snd_release(self.snd.una);
         }
-        let Some(m) = self
-            .mptcp
-            .tx
-            .as_deref_mut()
-            .and_then(|t| t.meta.as_deref_mut())
-        else {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
             return;
         };
         let before = m.una;
@@ -698,12 +683,7 @@ impl<F: Frame> Connection<F> {
             },
             None => (0, self.mptcp_view()),
         };
-        let Some(m) = self
-            .mptcp
-            .tx
-            .as_deref_mut()
-            .and_then(|t| t.meta.as_deref_mut())
-        else {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
             return;
         };
         let Some(s) = m.slots.get_mut(slot) else {
@@ -875,12 +855,7 @@ impl<F: Frame> Connection<F> {
         }
         self.mptcp_tx_setup();
         let csum = self.mptcp.tx.as_deref().is_some_and(|t| t.csum);
-        let Some(m) = self
-            .mptcp
-            .tx
-            .as_deref_mut()
-            .and_then(|t| t.meta.as_deref_mut())
-        else {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
             return false;
         };
         if m.slots.len() >= MAX_SLOTS {

@@ -179,12 +179,7 @@ impl<F: Frame> Connection<F> {
             edge_seen: edge,
             ..v
         };
-        let Some(m) = self
-            .mptcp
-            .tx
-            .as_deref_mut()
-            .and_then(|t| t.meta.as_deref_mut())
-        else {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
             return acked;
         };
         let Some(s) = m.slots.get_mut(rs.slot) else {
