@@ -1146,13 +1146,10 @@ fn a_remove_addr_on_a_pure_ack_linux_would_accept_is_taken() {
     assert_eq!(s.c.stats().mptcp_remove_addr_received, 1);
 }
 
-#[test]
-fn a_remove_addr_a_probe_s_length_past_the_connections_edge_is_taken_alone() {
-    // RFC 9293 §3.8.6.1: a peer probing our closed connection-level window
-    // (Linux's MPTCP-level window probe) sends data past it, and its pure
-    // ACKs carry that SND.NXT afterwards: Linux 6.18 removed Address ID 0
-    // with such a pure ACK, up to a segment past our edge (issue 8, the
-    // removal test). Its REMOVE_ADDR is taken; TCP still refuses it.
+/// An MPTCP server that received 8,000 bytes in eight mapped segments and
+/// ACKed them: the script, the right edge that ACK advertised, and a
+/// REMOVE_ADDR of Address ID 0 to send it.
+fn eight_segments_received() -> (Script, SeqNumber, Vec<u8>) {
     let (mut s, synack) = passive_established_synack(&mcfg(), "1e040101");
     let ws = synack.seg.options.window_scale.expect("window scaling");
     for i in 0..8u32 {
@@ -1165,12 +1162,23 @@ fn a_remove_addr_a_probe_s_length_past_the_connections_edge_is_taken_alone() {
         );
     }
     let ack = s.poll().pop().expect("an ACK").seg;
-    // Unread: the connection's edge is the one just advertised.
     let edge = ack.ack + ((ack.window as usize) << ws);
     let rm = opt_bytes(MptcpOption::RemoveAddr(xdptcp::wire::mptcp::RemoveAddr {
         count: 1,
         ids: [0u8; 37],
     }));
+    (s, edge, rm)
+}
+
+#[test]
+fn a_remove_addr_a_probe_s_length_past_the_connections_edge_is_taken_alone() {
+    // RFC 9293 §3.8.6.1: a peer probing our closed connection-level window
+    // (Linux's MPTCP-level window probe) sends data past it, and its pure
+    // ACKs carry that SND.NXT afterwards: Linux 6.18 removed Address ID 0
+    // with such a pure ACK, up to a segment past our edge (issue 8, the
+    // removal test). Its REMOVE_ADDR is taken; TCP still refuses it.
+    // Unread: the connection's edge is the one just advertised.
+    let (mut s, edge, rm) = eight_segments_received();
     let wnd_before = s.c.snd_wnd();
     s.input(seg(A, (edge + 500).0, ISS + 1, 77).ts(103, 0).mp(&rm), &[]);
     let st = s.c.stats();
@@ -1192,24 +1200,8 @@ fn a_remove_addr_on_a_pure_ack_up_to_the_connections_edge_is_taken() {
     // ACK, then its RST. The connection's edge moved on (the application
     // read; another subflow may have advertised it) after this subflow's
     // last advertisement.
-    let (mut s, synack) = passive_established_synack(&mcfg(), "1e040101");
-    let ws = synack.seg.options.window_scale.expect("window scaling");
-    for i in 0..8u32 {
-        let off = i * 1000;
-        s.input(
-            seg(A, PEER_ISS + 1 + off, ISS + 1, 1000)
-                .ts(102, 0)
-                .mp(&peer_dss(off as u64, 1000, false, None)),
-            &pattern(off as usize, 1000),
-        );
-    }
-    let ack = s.poll().pop().expect("an ACK").seg;
-    let edge = ack.ack + ((ack.window as usize) << ws);
+    let (mut s, edge, rm) = eight_segments_received();
     assert_eq!(s.read_all().len(), 8000);
-    let rm = opt_bytes(MptcpOption::RemoveAddr(xdptcp::wire::mptcp::RemoveAddr {
-        count: 1,
-        ids: [0u8; 37],
-    }));
     // Beyond this subflow's edge (its data before it lost on the way).
     // Issue 8: such a pure ACK is acceptable, its ACK and window taken
     // too: dropped, our sends waited for the peer's retransmission timer
