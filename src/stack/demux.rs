@@ -7,7 +7,7 @@ use crate::io::{Device, Frame, Pkt};
 use crate::tcp::{FourTuple, State, TcpRepr};
 use crate::time::Instant;
 use crate::wire::{ArpOp, ArpRepr, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr};
-use core::net::SocketAddrV4;
+use core::net::{Ipv4Addr, SocketAddrV4};
 
 const ETH: usize = EthernetRepr::HEADER_LEN;
 
@@ -151,19 +151,37 @@ impl<D: Device> Stack<D> {
             c.drop_bad_length += 1;
             return;
         }
+        self.tcp_segment(now, (ip.src, ip.dst, ip.ecn), &seg, frame, pstart, end);
+    }
+
+    /// A parsed TCP segment (`frame[pstart..end]` its payload) from `ip`'s
+    /// (source, destination, ECN field), by either receive path (the
+    /// general `tcp_input` or `fast_rx`): to its connection, a listener,
+    /// or answered with a reset.
+    #[inline(always)]
+    pub(super) fn tcp_segment(
+        &mut self,
+        now: Instant,
+        ip: (Ipv4Addr, Ipv4Addr, u8),
+        seg: &TcpRepr,
+        frame: D::Frame,
+        pstart: usize,
+        end: usize,
+    ) {
+        let (src, dst, ecn) = ip;
         if seg.src_port == 0 || seg.dst_port == 0 {
-            c.drop_bad_port += 1;
+            self.iface.counters.drop_bad_port += 1;
             return;
         }
         let tuple = FourTuple {
-            local: SocketAddrV4::new(ip.dst, seg.dst_port),
-            remote: SocketAddrV4::new(ip.src, seg.src_port),
+            local: SocketAddrV4::new(dst, seg.dst_port),
+            remote: SocketAddrV4::new(src, seg.src_port),
         };
         // RFC 3168 §5: CE is codepoint 3.
-        let ce = ip.ecn == 3;
+        let ce = ecn == 3;
         let payload = Pkt::new(frame, pstart, end);
         if let Some(id) = self.conns.lookup(&tuple) {
-            if self.timewait_reopens(id, &seg) {
+            if self.timewait_reopens(id, seg) {
                 // The old incarnation goes; the SYN opens a new one below.
                 self.close_conn(id, false);
             } else {
@@ -173,7 +191,7 @@ impl<D: Device> Stack<D> {
                     // RFC 5961 §7: the stack-wide budget of answer ACKs.
                     let st = *e.conn.stats();
                     e.conn.set_answer_allowed(self.limits.answers.allows(now));
-                    e.conn.handle_segment(now, &seg, payload, ce);
+                    e.conn.handle_segment(now, seg, payload, ce);
                     let after = e.conn.stats();
                     let answered = after.answer_acks - st.answer_acks;
                     if answered > 0 {
@@ -183,7 +201,7 @@ impl<D: Device> Stack<D> {
                     self.iface.counters.ack_rate_limited +=
                         after.answer_acks_limited - st.answer_acks_limited;
                     if seg.flags.fin() {
-                        e.note_fin(before, &seg, end - pstart);
+                        e.note_fin(before, seg, end - pstart);
                     }
                     if !e.dirty {
                         e.dirty = true;
@@ -195,12 +213,12 @@ impl<D: Device> Stack<D> {
             }
         }
         if self.listeners.contains_key(&seg.dst_port) {
-            self.listen_input(now, tuple, &seg, payload, ce);
+            self.listen_input(now, tuple, seg, payload, ce);
             return;
         }
         // RFC 9293 §3.10.7.1: CLOSED -- answer with a reset.
         self.iface.counters.drop_no_listener += 1;
-        self.send_reset(now, &tuple, &seg, end - pstart);
+        self.send_reset(now, &tuple, seg, end - pstart);
     }
 }
 

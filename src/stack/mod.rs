@@ -2,7 +2,8 @@
 //! addresses, the ARP cache, the TCP connection table and listeners (with a
 //! SYN backlog and SYN cookies), UDP sockets, the timer wheel and counters.
 //!
-//! Files by concern: `demux` (receive path, RFC 1122 host rules), `arp`
+//! Files by concern: `demux` (receive path, RFC 1122 host rules),
+//! `fast_rx` (its common case: a TCP frame read at fixed offsets), `arp`
 //! (cache, RFC 826), `iface` (routing, ARP I/O, transmit), `emit` (the TCP
 //! [`SegmentSink`](crate::tcp::SegmentSink)), `icmp`, `udp`, `tcp_table`
 //! (slab + 4-tuple map), `listener` (SYN backlog, SYN cookies), `conns`
@@ -15,6 +16,7 @@ pub mod cookie;
 pub mod counters;
 mod demux;
 mod emit;
+mod fast_rx;
 pub mod frag;
 mod hasher;
 mod icmp;
@@ -315,7 +317,7 @@ impl<D: Device> Stack<D> {
     /// (zero-copy) if it carries accepted TCP payload or a UDP datagram.
     pub fn receive(&mut self, now: Instant, frame: D::Frame, len: usize) {
         self.now = self.now.max(now);
-        self.demux(now, frame, len);
+        self.rx(now, frame, len);
     }
 
     /// Run expired timers and transmit whatever is due (data the app wrote,

@@ -6,6 +6,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod common_tcp;
 pub mod ethernet;
 pub mod icmp;
 pub mod icmp_error;
