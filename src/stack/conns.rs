@@ -128,6 +128,21 @@ fn nud_feedback<D: Device>(iface: &mut Iface<D>, e: &mut ConnEntry<D::Frame>, no
     }
 }
 
+/// `after_app_io` for an entry already at hand (`send`, `recv_with`): `id`
+/// marked dirty; whether `after_op` must still run (not ESTABLISHED).
+#[inline(always)]
+pub(super) fn app_io_dirty<F: crate::io::Frame>(
+    dirty: &mut Vec<ConnId>,
+    id: ConnId,
+    e: &mut ConnEntry<F>,
+) -> bool {
+    if !e.dirty {
+        e.dirty = true;
+        dirty.push(id);
+    }
+    !(e.connected && e.conn.state() == State::Established)
+}
+
 impl<D: Device> Stack<D> {
     /// `poll_transmit` is due for `id` on the next `poll`.
     pub(super) fn mark_dirty(&mut self, id: ConnId) {

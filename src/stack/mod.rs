@@ -579,11 +579,15 @@ impl<D: Device> Stack<D> {
         id: ConnId,
         f: &mut dyn FnMut(&[u8]) -> usize,
     ) -> Result<usize, Error> {
-        let e = self.app_conn(id)?;
+        let Stack { conns, dirty, .. } = self;
+        let e = match conns.get_mut(id) {
+            Some(e) if e.visible && !e.detached => e,
+            _ => return Err(Error::InvalidConn),
+        };
         let n = e.conn.recv_with(f);
-        if n > 0 {
-            // The window opened: the connection may owe a window update.
-            self.after_app_io(id);
+        // The window opened: the connection may owe a window update.
+        if n > 0 && conns::app_io_dirty(dirty, id, e) {
+            self.after_op(id);
         }
         Ok(n)
     }
@@ -605,7 +609,12 @@ impl<D: Device> Stack<D> {
     /// free up, counted as `tx_pool_short_writes`).
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, Error> {
         let mut budget = self.data_frame_budget();
-        let Stack { conns, iface, .. } = self;
+        let Stack {
+            conns,
+            iface,
+            dirty,
+            ..
+        } = self;
         let e = match conns.get_mut(id) {
             Some(e) if e.visible && !e.detached => e,
             _ => return Err(Error::InvalidConn),
@@ -631,11 +640,14 @@ impl<D: Device> Stack<D> {
             refused |= f.is_none();
             f
         });
+        // Marked dirty before the pool's count (they touch nothing in
+        // common), with the entry still at hand.
+        let more = n > 0 && conns::app_io_dirty(dirty, id, e);
         if refused {
             self.pool_short_write(id);
         }
-        if n > 0 {
-            self.after_app_io(id);
+        if more {
+            self.after_op(id);
         }
         Ok(n)
     }
