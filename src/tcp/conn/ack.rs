@@ -4,7 +4,7 @@
 //! (RFC 3168 §6.1.2).
 
 use super::timer_set::Timer;
-use super::{Connection, Recovery, State};
+use super::{ConnEvents, Connection, Recovery, State};
 use crate::io::Frame;
 use crate::tcp::sack::DUP_THRESH;
 use crate::tcp::{TcpFlags, TcpRepr};
@@ -164,7 +164,7 @@ impl<F: Frame> Connection<F> {
         }
         if self.snd.write_blocked && self.send_capacity() > 0 {
             self.snd.write_blocked = false;
-            self.events.writable = true;
+            self.events.insert(ConnEvents::WRITABLE);
         }
         rtt_sample
     }
