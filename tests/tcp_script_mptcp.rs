@@ -1222,3 +1222,26 @@ fn a_remove_addr_on_a_pure_ack_up_to_the_connections_edge_is_taken() {
     s.input(seg(A, far.0, ISS + 1, 1000).ts(104, 0).mp(&rm), &[]);
     assert_eq!(s.c.stats().mptcp_remove_addr_received, 1);
 }
+
+/// Header prediction (`tcp::conn::predict`) steps aside for MPTCP: a
+/// subflow's in-order data with its DSS mapping, and in-order data with
+/// timestamps only (which plain TCP would predict), both take the general
+/// path, where the mappings and the connection level are handled.
+#[test]
+fn mptcp_segments_are_never_predicted() {
+    let mut s = passive_established(&mcfg(), "1e040101");
+    let ins = s.c.stats().segs_in;
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, None)),
+        &pattern(0, 100),
+    );
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000).ts(103, 0),
+        &pattern(100, 100),
+    );
+    assert_eq!(s.c.stats().segs_in, ins + 2);
+    assert_eq!(s.c.stats().segs_predicted, 0);
+    assert_eq!(s.read_all(), pattern(0, 100), "the mapped data only");
+}
