@@ -110,10 +110,21 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// `advance_una_inline`, out of line (the general path's call).
+    pub(super) fn advance_una(
+        &mut self,
+        seg: &TcpRepr,
+        min_rtt: Option<core::time::Duration>,
+    ) -> Option<core::time::Duration> {
+        self.advance_una_inline(seg, min_rtt)
+    }
+
     /// SEG.ACK acknowledged new data (SND.UNA < SEG.ACK <= SND.NXT): the
     /// scoreboard and send queue release it, SND.UNA moves, the RTT is
     /// sampled and the timers restart. Returns the RTT sample, if any.
-    pub(super) fn advance_una(
+    /// Inline into the fast path (`predict`), its one call a segment.
+    #[inline(always)]
+    pub(super) fn advance_una_inline(
         &mut self,
         seg: &TcpRepr,
         min_rtt: Option<core::time::Duration>,

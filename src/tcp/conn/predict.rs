@@ -85,7 +85,7 @@ impl<F: Frame> Connection<F> {
         let acked = seg.ack - self.snd.una;
         let wnd = self.snd.wnd;
         if acked > 0 {
-            let rtt = self.advance_una(seg, self.loss.rtt.min_rtt());
+            let rtt = self.advance_una_inline(seg, self.loss.rtt.min_rtt());
             self.probe.persist_backoff = 0;
             // RFC 9293 §3.10.7.4 fifth: WL1/WL2 move (the window is the
             // same; not persisting, so nothing else follows).
