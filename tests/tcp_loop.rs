@@ -144,9 +144,9 @@ fn app(c: &mut Connection<HeapFrame>, me: &mut Side, read_limit: usize, who: &st
         k
     });
     let ev = c.take_events();
-    me.closed |= ev.closed;
+    me.closed |= ev.closed();
     assert!(
-        !ev.reset && !ev.timed_out,
+        !ev.reset() && !ev.timed_out(),
         "{who} failed: {ev:?} {:?} {:?}",
         c.state(),
         c.stats()

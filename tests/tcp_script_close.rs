@@ -26,7 +26,7 @@ fn active_close_through_time_wait() {
     let out = s.io(seg(F | A, M, N + 1, 1000).ts(201, 20), &[]);
     assert_eq!(s.c.state(), State::TimeWait);
     check(&out[0], A, N + 1, M + 1, 0);
-    assert!(s.c.take_events().read_closed);
+    assert!(s.c.take_events().read_closed());
     // 2·MSL = 60 s.
     assert_eq!(s.c.poll_at(), Some(Instant::from_millis(60_030)));
     // A retransmitted FIN is ACKed and restarts the timer.
@@ -36,7 +36,7 @@ fn active_close_through_time_wait() {
     assert_eq!(s.c.poll_at(), Some(Instant::from_millis(61_030)));
     assert!(s.fire().is_empty());
     assert_eq!(s.c.state(), State::Closed);
-    assert!(s.c.take_events().closed);
+    assert!(s.c.take_events().closed());
     assert_eq!(s.c.poll_at(), None);
 }
 
@@ -77,7 +77,7 @@ fn half_close_peer_first_then_we_send_and_close() {
     assert_eq!(s.c.state(), State::CloseWait);
     check(&out[0], A, N, M + 4, 0);
     let ev = s.c.take_events();
-    assert!(ev.readable && ev.read_closed);
+    assert!(ev.readable() && ev.read_closed());
     assert_eq!(s.read_all(), b"bye");
     // We can still send.
     assert_eq!(s.send(b"response"), 8);
@@ -90,7 +90,7 @@ fn half_close_peer_first_then_we_send_and_close() {
     check(&out[0], F | A, N + 8, M + 4, 0);
     s.io(seg(A, M + 4, N + 9, 1000).ts(202, 20), &[]);
     assert_eq!(s.c.state(), State::Closed);
-    assert!(s.c.take_events().closed);
+    assert!(s.c.take_events().closed());
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn half_close_we_first_peer_keeps_sending() {
         seg(A | P, M, N + 4, 1000).ts(202, 20),
         b"data after our FIN",
     );
-    assert!(s.c.take_events().readable);
+    assert!(s.c.take_events().readable());
     assert_eq!(s.read_all(), b"data after our FIN");
     let out = s.io(seg(F | A, M + 18, N + 4, 1000).ts(203, 20), &[]);
     check(&out[0], A, N + 4, M + 19, 0);
@@ -156,7 +156,7 @@ fn rst_exact_in_window_and_out_of_window() {
         assert!(s.io(seg(R, nxt, 0, 0), &[]).is_empty());
         assert_eq!(s.c.state(), State::Closed, "{want:?}");
         let ev = s.c.take_events();
-        assert!(ev.closed && ev.reset);
+        assert!(ev.closed() && ev.reset());
     }
 }
 
@@ -170,7 +170,7 @@ fn rst_in_time_wait_is_ignored_rfc1337() {
     // RFC 1337: ignored; TIME-WAIT ends by its timer only.
     assert!(s.io(seg(R, M + 1, 0, 0), &[]).is_empty());
     assert_eq!(s.c.state(), State::TimeWait);
-    assert!(!s.c.take_events().reset);
+    assert!(!s.c.take_events().reset());
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn abort_sends_rst() {
     s.send(b"pending");
     s.c.abort();
     assert_eq!(s.c.state(), State::Closed);
-    assert!(s.c.take_events().closed);
+    assert!(s.c.take_events().closed());
     let out = s.poll();
     assert_eq!(out.len(), 1);
     check(&out[0], R | A, N, M, 0);
@@ -288,7 +288,7 @@ fn keepalive_probes_then_timeout() {
     assert_eq!(s.c.state(), State::Closed);
     check(&out[0], R | A, N, M, 0);
     let ev = s.c.take_events();
-    assert!(ev.closed && ev.timed_out);
+    assert!(ev.closed() && ev.timed_out());
 }
 
 #[test]
@@ -310,7 +310,7 @@ fn user_timeout_aborts() {
     assert_eq!(s.now, Instant::from_millis(2100));
     assert_eq!(s.c.state(), State::Closed);
     check(&out[0], R | A, N + 4, M, 0);
-    assert!(s.c.take_events().timed_out);
+    assert!(s.c.take_events().timed_out());
 }
 
 #[test]
@@ -326,7 +326,7 @@ fn data_retries_exhausted_times_out() {
     let out = s.fire();
     assert!(out.is_empty());
     assert_eq!(s.c.state(), State::Closed);
-    assert!(s.c.take_events().timed_out);
+    assert!(s.c.take_events().timed_out());
 }
 
 #[test]
@@ -348,7 +348,7 @@ fn rst_in_fin_wait1_and_closing() {
         check(&out[0], A, N + 1, nxt, 0);
         s.io(seg(R, nxt, 0, 0), &[]);
         assert_eq!(s.c.state(), State::Closed);
-        assert!(s.c.take_events().reset);
+        assert!(s.c.take_events().reset());
     }
 }
 
@@ -408,7 +408,7 @@ fn stale_out_of_order_fin_overtaken_by_data_is_dropped() {
     assert_eq!(s.read_all(), pattern(20, 10));
     assert_eq!(s.c.state(), State::CloseWait);
     check(out.last().unwrap(), A, N, M + 31, 0);
-    assert!(s.c.take_events().read_closed);
+    assert!(s.c.take_events().read_closed());
     assert_eq!(s.c.stats().stale_fins, 1);
 }
 
@@ -451,7 +451,7 @@ fn fin_wait_2_times_out_after_close() {
     assert_eq!(s.c.state(), State::Closed);
     check(&out[0], R | A, N + 1, M + 4, 0);
     let ev = s.c.take_events();
-    assert!(ev.closed && ev.timed_out);
+    assert!(ev.closed() && ev.timed_out());
     assert_eq!(s.c.stats().fin_wait2_timeouts, 1);
 }
 

@@ -440,7 +440,7 @@ fn persist_never_gives_up_while_the_peer_answers() {
         n += 1;
     }
     assert_eq!(s.c.state(), State::Closed);
-    assert!(s.c.take_events().timed_out);
+    assert!(s.c.take_events().timed_out());
 }
 
 #[test]

@@ -31,7 +31,7 @@ fn active_open_negotiates_options() {
         .ts(77, 0);
     let out = s.io(sa, &[]);
     assert_eq!(s.c.state(), State::Established);
-    assert!(s.c.take_events().connected);
+    assert!(s.c.take_events().connected());
     assert_eq!(out.len(), 1);
     check(&out[0], A, ISS + 1, PEER_ISS + 1, 0);
     assert_eq!(out[0].seg.options.timestamps, Some((10, 77)));
@@ -66,7 +66,7 @@ fn passive_open_accept_negotiates_subset() {
     let out = s.io(seg(A, PEER_ISS + 1, ISS + 1, 8192), &[]);
     assert!(out.is_empty());
     assert_eq!(s.c.state(), State::Established);
-    assert!(s.c.take_events().connected);
+    assert!(s.c.take_events().connected());
     // No scaling: the window is taken as is; MSS = min(1200, 1460).
     assert_eq!(s.c.snd_wnd(), 8192);
     assert_eq!(s.c.snd_mss(), 1200);
@@ -101,7 +101,7 @@ fn listen_syn_synack_ack_and_data() {
     let out = s.io(seg(A | P, PEER_ISS + 1, ISS + 1, 100).ts(51, 0), b"hello");
     assert_eq!(s.c.state(), State::Established);
     let ev = s.c.take_events();
-    assert!(ev.connected && ev.readable);
+    assert!(ev.connected() && ev.readable());
     assert_eq!(s.read_all(), b"hello");
     // Delayed ACK: nothing yet, timer at 3 + 40 ms.
     assert!(out.is_empty(), "{out:?}");
@@ -165,7 +165,7 @@ fn simultaneous_open() {
     let out = s.io(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(10, 0), &[]);
     assert!(out.is_empty());
     assert_eq!(s.c.state(), State::Established);
-    assert!(s.c.take_events().connected);
+    assert!(s.c.take_events().connected());
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn syn_retransmission_backoff_and_timeout() {
     assert!(s.fire().is_empty());
     assert_eq!(s.c.state(), State::Closed);
     let ev = s.c.take_events();
-    assert!(ev.closed && ev.timed_out);
+    assert!(ev.closed() && ev.timed_out());
     assert_eq!(s.c.poll_at(), None);
     assert_eq!(s.c.stats().rto_timeouts, 4);
 }
@@ -220,7 +220,7 @@ fn syn_sent_rejects_bad_ack_and_accepts_rst() {
     s.io(seg(R | A, 0, ISS + 1, 0), &[]);
     assert_eq!(s.c.state(), State::Closed);
     let ev = s.c.take_events();
-    assert!(ev.closed && ev.reset);
+    assert!(ev.closed() && ev.reset());
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn from_cookie_is_established_with_cookie_options() {
     let mut s = Script::new(c);
     s.at_ms(130);
     assert_eq!(s.c.state(), State::Established);
-    assert!(s.c.take_events().connected);
+    assert!(s.c.take_events().connected());
     assert_eq!(s.c.snd_wnd(), 100 << 5);
     assert_eq!(s.c.snd_mss(), 1400 - 12);
     assert_eq!(s.c.srtt(), Some(std::time::Duration::from_millis(30)));
@@ -312,7 +312,7 @@ fn syn_ack_retransmitted_then_timeout() {
     check(&out[0], S | A, ISS, PEER_ISS + 1, 0);
     assert!(s.fire().is_empty());
     assert_eq!(s.c.state(), State::Closed);
-    assert!(s.c.take_events().timed_out);
+    assert!(s.c.take_events().timed_out());
 }
 
 #[test]

@@ -235,7 +235,7 @@ fn data_fin_is_the_applications_eof_once() {
         seg(A, PEER_ISS + 101, ISS + 1, 1000).ts(103, 0).mp(&df),
         &[],
     );
-    assert!(s.c.take_events().read_closed, "DATA_FIN is the EOF");
+    assert!(s.c.take_events().read_closed(), "DATA_FIN is the EOF");
     assert_eq!(s.c.state(), State::Established, "the subflow stays open");
     // The Data ACK covers the DATA_FIN.
     let last = out.last().expect("an ACK of the DATA_FIN");
@@ -260,7 +260,7 @@ fn data_fin_is_the_applications_eof_once() {
                 .collect::<Vec<_>>()),
         &[],
     );
-    assert!(!s.c.take_events().read_closed, "EOF reported once");
+    assert!(!s.c.take_events().read_closed(), "EOF reported once");
     assert_eq!(s.c.state(), State::TimeWait);
 }
 
@@ -380,7 +380,7 @@ fn a_checksum_failure_alone_falls_back_to_tcp_through_the_infinite_mapping() {
     let _ = s.c.take_events();
     s.input(seg(A | F, PEER_ISS + 401, ISS + 301, 1000).ts(107, 0), &[]);
     assert!(
-        s.c.take_events().read_closed,
+        s.c.take_events().read_closed(),
         "the subflow's FIN is the EOF"
     );
 }
@@ -572,7 +572,7 @@ fn data_out_of_order_at_the_data_level_is_reassembled_by_dsn() {
             .mp(&peer_dss_at(0, 100, 50)),
         &pattern(0, 50),
     );
-    assert!(s.c.take_events().readable);
+    assert!(s.c.take_events().readable());
     assert_eq!(s.read_all(), pattern(0, 150));
     let last = out.last().expect("an ACK");
     assert_eq!(dss(last).data_ack, Some(Key(KEY_A).idsn() + 1 + 150));
@@ -860,7 +860,7 @@ fn mp_fastclose_with_our_key_resets() {
     );
     assert_eq!(s.c.state(), State::Closed);
     assert!(out.iter().any(|o| o.flags().rst()), "{out:?}");
-    assert!(s.c.take_events().reset);
+    assert!(s.c.take_events().reset());
     assert_eq!(s.c.stats().mptcp_fastcloses, 1);
 }
 
@@ -994,7 +994,10 @@ fn a_full_send_buffer_becomes_writable_on_the_data_ack_not_the_subflow_ack() {
             .mp(&data_ack_of(0)),
         &[],
     );
-    assert!(!s.c.take_events().writable, "the subflow ACK frees nothing");
+    assert!(
+        !s.c.take_events().writable(),
+        "the subflow ACK frees nothing"
+    );
     assert_eq!(s.c.send_capacity(), 0);
     s.input(
         seg(A, PEER_ISS + 1, ISS + 1 + n as u32, 1000)
@@ -1002,7 +1005,7 @@ fn a_full_send_buffer_becomes_writable_on_the_data_ack_not_the_subflow_ack() {
             .mp(&data_ack_of(n as u64)),
         &[],
     );
-    assert!(s.c.take_events().writable);
+    assert!(s.c.take_events().writable());
     assert!(s.c.send_capacity() > 0);
 }
 
@@ -1047,7 +1050,7 @@ fn a_window_probe_below_rcv_nxt_brings_the_data_ack() {
         before + 1,
         "the probe is dropped"
     );
-    assert!(s.c.take_events().writable);
+    assert!(s.c.take_events().writable());
     assert!(s.c.send_capacity() > 0);
     assert_eq!(s.c.mptcp_snd_unacked(), 0);
 }
@@ -1139,7 +1142,7 @@ fn a_remove_addr_on_a_pure_ack_linux_would_accept_is_taken() {
     let st = s.c.stats();
     assert_eq!(st.out_of_window, before + 1, "TCP still drops it");
     assert_eq!(st.mptcp_remove_addr_received, 1, "its REMOVE_ADDR is taken");
-    assert!(s.c.take_events().mptcp_signal);
+    assert!(s.c.take_events().mptcp_signal());
     // Once we ACKed the data (RCV.WUP moved), an older one is not taken.
     let _ = s.poll();
     s.input(seg(A, PEER_ISS + 1, ISS + 1, 1000).ts(102, 0).mp(&rm), &[]);
@@ -1213,9 +1216,32 @@ fn a_remove_addr_on_a_pure_ack_up_to_the_connections_edge_is_taken() {
     assert_eq!(st.out_of_window, 0, "TCP takes it");
     assert_eq!(s.c.snd_wnd() * 1000, wnd_before * 77, "its window taken");
     assert_eq!(st.mptcp_remove_addr_received, 1, "its REMOVE_ADDR is taken");
-    assert!(s.c.take_events().mptcp_signal);
+    assert!(s.c.take_events().mptcp_signal());
     // Beyond the connection's edge too: not taken (nor its ACK).
     let far = edge + (64 << 20);
     s.input(seg(A, far.0, ISS + 1, 1000).ts(104, 0).mp(&rm), &[]);
     assert_eq!(s.c.stats().mptcp_remove_addr_received, 1);
+}
+
+/// Header prediction (`tcp::conn::predict`) steps aside for MPTCP: a
+/// subflow's in-order data with its DSS mapping, and in-order data with
+/// timestamps only (which plain TCP would predict), both take the general
+/// path, where the mappings and the connection level are handled.
+#[test]
+fn mptcp_segments_are_never_predicted() {
+    let mut s = passive_established(&mcfg(), "1e040101");
+    let ins = s.c.stats().segs_in;
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, None)),
+        &pattern(0, 100),
+    );
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 1, 1000).ts(103, 0),
+        &pattern(100, 100),
+    );
+    assert_eq!(s.c.stats().segs_in, ins + 2);
+    assert_eq!(s.c.stats().segs_predicted, 0);
+    assert_eq!(s.read_all(), pattern(0, 100), "the mapped data only");
 }

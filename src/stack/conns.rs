@@ -229,22 +229,9 @@ impl<D: Device> Stack<D> {
         // a flush, an ACK, data): established and counted as such, nothing
         // to tell the application but that it may read or write.
         // Everything below would do only this and the timer.
-        // Destructured without `..`: a new kind of event fails to compile
-        // here rather than being taken for I/O.
-        let ConnEvents {
-            connected,
-            readable: _,
-            writable: _,
-            read_closed,
-            closed,
-            reset,
-            timed_out,
-            unreachable,
-            mptcp_signal,
-        } = ev;
-        let io_only =
-            !(connected | read_closed | closed | reset | timed_out | unreachable | mptcp_signal);
-        if io_only && state == State::Established && e.connected && !e.half_open {
+        // `io_only`: a new kind of event is outside `ConnEvents::IO`, never
+        // taken for I/O.
+        if ev.io_only() && state == State::Established && e.connected && !e.half_open {
             if e.visible && !e.detached {
                 Self::io_events(&mut self.events, id, e, ev);
             }
@@ -252,7 +239,7 @@ impl<D: Device> Stack<D> {
             return;
         }
 
-        if ev.mptcp_signal {
+        if ev.mptcp_signal() {
             self.mptcp_on_signals(id);
         }
         // RFC 8684 §3.3.3: once the DATA_FIN is acknowledged, the other
@@ -287,8 +274,8 @@ impl<D: Device> Stack<D> {
             }
         }
 
-        let closed = ev.closed || state == State::Closed;
-        if !e.connected && (ev.connected || synchronized(state)) {
+        let closed = ev.closed() || state == State::Closed;
+        if !e.connected && (ev.connected() || synchronized(state)) {
             e.connected = true;
             if e.conn.mptcp().is_some_and(|m| m.is_mptcp()) {
                 self.iface.counters.mptcp_established += 1;
@@ -314,14 +301,14 @@ impl<D: Device> Stack<D> {
             }
         }
         if e.visible && !e.detached {
-            if ev.readable && !e.readable_queued {
+            if ev.readable() && !e.readable_queued {
                 e.readable_queued = true;
                 self.events.push_back(Event::Readable { id });
             }
-            if ev.read_closed {
+            if ev.read_closed() {
                 self.events.push_back(Event::ReadClosed { id });
             }
-            if ev.writable && !e.writable_queued {
+            if ev.writable() && !e.writable_queued {
                 e.writable_queued = true;
                 self.events.push_back(Event::Writable { id });
             }
@@ -330,15 +317,15 @@ impl<D: Device> Stack<D> {
         let reason = || {
             if e.aborted {
                 CloseReason::Aborted
-            } else if ev.reset {
+            } else if ev.reset() {
                 if e.listener.is_none() && !e.connected {
                     CloseReason::Refused
                 } else {
                     CloseReason::Reset
                 }
-            } else if ev.unreachable {
+            } else if ev.unreachable() {
                 CloseReason::Unreachable
-            } else if ev.timed_out {
+            } else if ev.timed_out() {
                 CloseReason::TimedOut
             } else {
                 CloseReason::Normal
@@ -360,7 +347,7 @@ impl<D: Device> Stack<D> {
             // A join we opened, refused: its connection may be one the
             // server never saw (`mptcp_join_refused`).
             let refused =
-                ev.reset && !e.connected && e.conn.mptcp_join().is_some_and(|j| j.is_active());
+                ev.reset() && !e.connected && e.conn.mptcp_join().is_some_and(|j| j.is_active());
             if refused {
                 let of = (e.subflow_of, e.foreign_of);
                 self.mptcp_join_refused(of.0, of.1);
@@ -410,11 +397,11 @@ impl<D: Device> Stack<D> {
         e: &mut ConnEntry<D::Frame>,
         ev: ConnEvents,
     ) {
-        if ev.readable && !e.readable_queued {
+        if ev.readable() && !e.readable_queued {
             e.readable_queued = true;
             events.push_back(Event::Readable { id });
         }
-        if ev.writable && !e.writable_queued {
+        if ev.writable() && !e.writable_queued {
             e.writable_queued = true;
             events.push_back(Event::Writable { id });
         }

@@ -231,10 +231,11 @@ impl<F: Frame> Connection<F> {
         }
         if self.predicted(seg, payload.len(), ce) {
             self.on_predicted(seg, payload);
+            self.timers_after_predicted();
         } else {
             self.on_segment(seg, payload, ce);
+            self.update_timers();
         }
-        self.update_timers();
     }
 
     /// Emit every segment that is due at `now`: handshake, data allowed by

@@ -4,7 +4,7 @@
 //! (RFC 3168 §6.1.2).
 
 use super::timer_set::Timer;
-use super::{Connection, Recovery, State};
+use super::{ConnEvents, Connection, Recovery, State};
 use crate::io::Frame;
 use crate::tcp::sack::DUP_THRESH;
 use crate::tcp::{TcpFlags, TcpRepr};
@@ -110,10 +110,21 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// `advance_una_inline`, out of line (the general path's call).
+    pub(super) fn advance_una(
+        &mut self,
+        seg: &TcpRepr,
+        min_rtt: Option<core::time::Duration>,
+    ) -> Option<core::time::Duration> {
+        self.advance_una_inline(seg, min_rtt)
+    }
+
     /// SEG.ACK acknowledged new data (SND.UNA < SEG.ACK <= SND.NXT): the
     /// scoreboard and send queue release it, SND.UNA moves, the RTT is
     /// sampled and the timers restart. Returns the RTT sample, if any.
-    pub(super) fn advance_una(
+    /// Inline into the fast path (`predict`), its one call a segment.
+    #[inline(always)]
+    pub(super) fn advance_una_inline(
         &mut self,
         seg: &TcpRepr,
         min_rtt: Option<core::time::Duration>,
@@ -164,7 +175,7 @@ impl<F: Frame> Connection<F> {
         }
         if self.snd.write_blocked && self.send_capacity() > 0 {
             self.snd.write_blocked = false;
-            self.events.writable = true;
+            self.events.insert(ConnEvents::WRITABLE);
         }
         rtt_sample
     }

@@ -1,7 +1,7 @@
 //! Closing, resets and challenge ACKs: the helpers shared by input,
 //! timers and the application calls (RFC 9293 §3.10.5, RFC 5961 §7).
 
-use super::{Connection, State, CHALLENGE_ACK_LIMIT};
+use super::{ConnEvents, Connection, State, CHALLENGE_ACK_LIMIT};
 use crate::io::Frame;
 use crate::tcp::{SeqNumber, TcpFlags, TcpRepr};
 use crate::time::Instant;
@@ -29,7 +29,7 @@ impl<F: Frame> Connection<F> {
     pub(super) fn enter_closed(&mut self) {
         if self.state != State::Closed {
             self.state = State::Closed;
-            self.events.closed = true;
+            self.events.insert(ConnEvents::CLOSED);
         }
         self.drop_queues_and_timers();
         self.snd.fin_queued = false;
@@ -61,7 +61,7 @@ impl<F: Frame> Connection<F> {
         if send_rst && self.state.is_synchronized() {
             self.queue_active_reset();
         }
-        self.events.timed_out = true;
+        self.events.insert(ConnEvents::TIMED_OUT);
         self.enter_closed();
     }
 

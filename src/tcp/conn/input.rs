@@ -3,7 +3,7 @@
 
 use super::mptcp::MptcpRx;
 use super::timer_set::Timer;
-use super::{Connection, State};
+use super::{ConnEvents, Connection, State};
 use crate::io::{Frame, Pkt};
 use crate::tcp::{reset_for, SeqNumber, TcpFlags, TcpRepr};
 use core::time::Duration;
@@ -53,7 +53,7 @@ impl<F: Frame> Connection<F> {
         }
         if f.rst() {
             if f.ack() {
-                self.events.reset = true;
+                self.events.insert(ConnEvents::RESET);
                 self.enter_closed();
             }
             return;
@@ -105,7 +105,7 @@ impl<F: Frame> Connection<F> {
         self.snd
             .take_window(seg.seq, seg.ack, (seg.window as usize) << shift);
         self.state = State::Established;
-        self.events.connected = true;
+        self.events.insert(ConnEvents::CONNECTED);
         self.syn.pending = false;
         self.timers.set(Timer::Rtx, None);
         self.loss.rtx_count = 0;
@@ -267,7 +267,7 @@ impl<F: Frame> Connection<F> {
                 if self.state == State::SynReceived && self.from_listen {
                     self.back_to_listen();
                 } else if !self.mptcp_first_reset(seg) {
-                    self.events.reset = true;
+                    self.events.insert(ConnEvents::RESET);
                     self.enter_closed();
                 }
             } else {
@@ -425,7 +425,8 @@ impl<F: Frame> Connection<F> {
         if r.advanced > 0 {
             self.stats.bytes_received += r.advanced as u64;
             // MPTCP: readable once the data level has it (`mptcp_rx`).
-            self.events.readable = self.mptcp.rx.is_none();
+            self.events
+                .set(ConnEvents::READABLE, self.mptcp.rx.is_none());
             self.rcv.unacked += r.advanced;
         }
         if r.ooo || r.filled_hole || r.dropped || (r.dup && !before_dup) || self.rcv.queue.has_ooo()
@@ -465,7 +466,7 @@ impl<F: Frame> Connection<F> {
         self.rcv.fin_done = true;
         self.rcv.queue.nxt = fs + 1;
         self.rcv.queue.clear_ooo();
-        self.events.read_closed = true;
+        self.events.insert(ConnEvents::READ_CLOSED);
         self.rcv.ack_now = true;
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,

@@ -5,7 +5,7 @@
 
 use super::mptcp_rx::MapVerdict;
 use super::options::TS_LEN;
-use super::{Connection, State};
+use super::{ConnEvents, Connection, State};
 use crate::io::Frame;
 use crate::mptcp::{crypto::Key, JoinPhase, Phase, RxVerdict, Session};
 use crate::tcp::cc::lia::{Lia, LiaGroup};
@@ -489,7 +489,7 @@ impl<F: Frame> Connection<F> {
         };
         if self.snd.queue.ack(upto) > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
             self.snd.write_blocked = false;
-            self.events.writable = true;
+            self.events.insert(ConnEvents::WRITABLE);
         }
     }
 
@@ -511,7 +511,7 @@ impl<F: Frame> Connection<F> {
     /// Reset the subflow (on the first subflow: the connection).
     pub(super) fn mptcp_reset(&mut self) {
         self.queue_active_reset();
-        self.events.reset = true;
+        self.events.insert(ConnEvents::RESET);
         self.enter_closed();
     }
 
@@ -537,7 +537,10 @@ impl<F: Frame> Connection<F> {
         }
         if self.mptcp.join.is_none() {
             // Only the DATA_FIN ends the application's data.
-            self.events.read_closed = !fin_before && self.mptcp_data_fin_done();
+            self.events.set(
+                ConnEvents::READ_CLOSED,
+                !fin_before && self.mptcp_data_fin_done(),
+            );
         }
     }
 
@@ -580,7 +583,7 @@ impl<F: Frame> Connection<F> {
             x.signals.on_remove_addr(r.ids());
         }
         if x.signals.pending() {
-            self.events.mptcp_signal = true;
+            self.events.insert(ConnEvents::MPTCP_SIGNAL);
         }
     }
 

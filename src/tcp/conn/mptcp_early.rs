@@ -18,7 +18,7 @@
 //! connection is still opening at the MPTCP level and ends as
 //! unreachable, as a TCP connection still opening does.
 
-use super::{Connection, State};
+use super::{ConnEvents, Connection, State};
 use crate::io::Frame;
 
 impl<F: Frame> Connection<F> {
@@ -83,7 +83,7 @@ impl<F: Frame> Connection<F> {
             return false;
         }
         self.stats.mptcp_early_unreachable += 1;
-        self.events.unreachable = true;
+        self.events.insert(ConnEvents::UNREACHABLE);
         self.enter_closed();
         true
     }

@@ -9,7 +9,7 @@
 
 use super::mptcp::push;
 use super::mptcp_rx::MapVerdict;
-use super::{Connection, State};
+use super::{ConnEvents, Connection, State};
 use crate::io::Frame;
 use crate::mptcp::rxcsum;
 use crate::mptcp::session::widen;
@@ -76,7 +76,7 @@ impl<F: Frame> Connection<F> {
         push(&mut raw, &join::reject_option());
         rst.options.mptcp = raw;
         self.rst_pending = Some(rst);
-        self.events.reset = true;
+        self.events.insert(ConnEvents::RESET);
         self.enter_closed();
         false
     }
@@ -173,7 +173,7 @@ impl<F: Frame> Connection<F> {
                     push(&mut raw, &join::reject_option());
                     rst.options.mptcp = raw;
                 }
-                self.events.reset = true;
+                self.events.insert(ConnEvents::RESET);
                 self.enter_closed();
                 false
             }
@@ -311,7 +311,7 @@ impl<F: Frame> Connection<F> {
             rst.options.mptcp = raw;
             self.stats.mptcp_mp_fail_sent += 1;
         }
-        self.events.reset = true;
+        self.events.insert(ConnEvents::RESET);
         self.enter_closed();
     }
 }

@@ -16,7 +16,7 @@
 //!
 //! [`Session`]: crate::mptcp::Session
 
-use super::Connection;
+use super::{ConnEvents, Connection};
 use crate::io::{Frame, Pkt};
 use crate::mptcp::{MapError, RxDsn, RxMapping, RxMaps};
 use crate::tcp::recv::{Inserted, RecvBuffer};
@@ -358,7 +358,7 @@ impl<F: Frame> Connection<F> {
         s.mptcp_data_dups += got.dup as u64;
         s.mptcp_data_ooo += got.ooo as u64;
         if got.advanced > 0 {
-            self.events.readable = true;
+            self.events.insert(ConnEvents::READABLE);
         }
         // As RFC 5681 §4.2 for a subflow: the peer learns of a gap, or of
         // its filling, from the Data ACK at once.
@@ -386,7 +386,7 @@ impl<F: Frame> Connection<F> {
             m.set_data_hint(nxt);
         }
         if fin {
-            self.events.read_closed = true;
+            self.events.insert(ConnEvents::READ_CLOSED);
             ack = true;
         }
         ack

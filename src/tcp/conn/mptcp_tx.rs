@@ -24,7 +24,7 @@
 //! peer's data level keeps the first copy to arrive.
 
 use super::mptcp_rto::DataLevel;
-use super::Connection;
+use super::{ConnEvents, Connection};
 use crate::io::Frame;
 use crate::mptcp::sched::{Pick, SchedKind, Scheduler, SubflowView};
 use crate::mptcp::txmap::TxMaps;
@@ -577,7 +577,7 @@ impl<F: Frame> Connection<F> {
         }
         if freed > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
             self.snd.write_blocked = false;
-            self.events.writable = true;
+            self.events.insert(ConnEvents::WRITABLE);
         }
         self.mptcp_meta_advance();
         self.mptcp_first_done();
@@ -751,7 +751,7 @@ impl<F: Frame> Connection<F> {
         };
         if m.acked(dsn) > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
             self.snd.write_blocked = false;
-            self.events.writable = true;
+            self.events.insert(ConnEvents::WRITABLE);
         }
     }
 
@@ -916,7 +916,7 @@ impl<F: Frame> Connection<F> {
         if self.mptcp.meta_only && self.state != State::Closed && m.slots.iter().all(|s| s.gone) {
             // The last subflow of a connection whose first one died
             // before: nothing is left to carry it.
-            self.events.reset = true;
+            self.events.insert(ConnEvents::RESET);
             self.enter_closed();
         }
     }

@@ -5,7 +5,7 @@
 //! `plpmtud`'s: probing, never trusting an ICMP to raise the size.
 
 use super::options::TS_LEN;
-use super::{Connection, Recovery, State};
+use super::{ConnEvents, Connection, Recovery, State};
 use crate::io::Frame;
 use crate::tcp::SeqNumber;
 use crate::time::Instant;
@@ -115,7 +115,7 @@ impl<F: Frame> Connection<F> {
         self.now = self.now.max(now);
         self.path.neighbour_failed = true;
         if matches!(self.state, State::SynSent | State::SynReceived) {
-            self.events.unreachable = true;
+            self.events.insert(ConnEvents::UNREACHABLE);
             self.enter_closed();
         } else if !self.mptcp_early_unreachable() {
             self.path.soft_error = Some((DEST_UNREACHABLE, 1));
@@ -140,7 +140,7 @@ impl<F: Frame> Connection<F> {
                 // RFC 1122 §4.2.3.9: a hard error aborts an opening
                 // connection (RFC 5461: not an established one).
                 self.stats.icmp_hard_errors += 1;
-                self.events.unreachable = true;
+                self.events.insert(ConnEvents::UNREACHABLE);
                 self.enter_closed();
             }
             _ => {

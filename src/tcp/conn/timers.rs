@@ -318,6 +318,67 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// `update_timers` after a predicted segment (`predict`), which leaves
+    /// the connection synchronized in ESTABLISHED, FIN-WAIT-1 or
+    /// FIN-WAIT-2, not persisting, plain TCP: the same decisions without
+    /// the tests those states decide (the deadlines the segment moved
+    /// were set where it moved them: `advance_una`, `on_data`). Anything
+    /// else (fast recovery entered) takes `update_timers`.
+    pub(super) fn timers_after_predicted(&mut self) {
+        if self.loss.recovery != Recovery::Open {
+            return self.update_timers();
+        }
+        debug_assert!(matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ));
+        debug_assert!(!self.probe.persisting && !self.mptcp.meta_only);
+        self.arm_fin_wait2();
+        let flight = self.in_flight();
+        let unsent = self.snd.queue.tail() > self.snd.nxt;
+        let data_state = self.state != State::FinWait2;
+        // Persist (not persisting: only with nothing in flight).
+        if data_state && unsent && flight == 0 {
+            if !self.timers.is_armed(Timer::Persist) && !self.probe.persist_pending {
+                self.timers
+                    .set(Timer::Persist, Some(self.now + self.persist_interval()));
+            }
+        } else {
+            self.timers.set(Timer::Persist, None);
+            if !unsent {
+                self.probe.window_opened();
+            }
+        }
+        // RFC 8985 §7.2: the PTO in the open state with data in flight.
+        let tlp_ok = self.opts.sack && data_state && flight > 0 && self.loss.tlp_high.is_none();
+        if !tlp_ok {
+            self.timers.set(Timer::Tlp, None);
+        } else if !self.timers.is_armed(Timer::Tlp) && !self.loss.tlp_pending {
+            if let Some(p) = self.pto_us() {
+                let t = self.now.plus_micros(p);
+                if self.timers.get(Timer::Rtx).is_none_or(|r| t < r) {
+                    self.timers.set(Timer::Tlp, Some(t));
+                }
+            }
+        }
+        if flight == 0 {
+            // RFC 6298 §5.2: all acknowledged.
+            self.timers.set(Timer::Rack, None);
+            self.timers.set(Timer::Rtx, None);
+            self.snd.una_since = None;
+        } else {
+            if !self.opts.sack {
+                self.timers.set(Timer::Rack, None);
+            }
+            if !self.timers.is_armed(Timer::Rtx) {
+                self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
+            }
+            if self.snd.una_since.is_none() {
+                self.snd.una_since = Some(self.now);
+            }
+        }
+    }
+
     #[inline]
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         if self.state == State::Closed {
