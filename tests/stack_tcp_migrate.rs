@@ -37,12 +37,44 @@ impl App<TestDevice> for Stuck {
     }
 }
 
+/// An echo server that gives its connections away but, if `.1`, cannot
+/// take one in (`App::import` refuses, as an app whose table is full
+/// would): a move to it must come back, whole, and keep working where it
+/// was.
+struct Refuses(EchoServer, bool);
+
+impl App<TestDevice> for Refuses {
+    fn on_event(&mut self, stack: &mut Stack<TestDevice>, now: Instant, ev: Event) {
+        self.0.on_event(stack, now, ev);
+    }
+    fn on_poll(&mut self, stack: &mut Stack<TestDevice>, now: Instant) {
+        self.0.on_poll(stack, now);
+    }
+    fn export(&mut self, id: ConnId) -> Option<Box<dyn std::any::Any + Send>> {
+        App::<TestDevice>::export(&mut self.0, id)
+    }
+    fn import(
+        &mut self,
+        stack: &mut Stack<TestDevice>,
+        now: Instant,
+        id: ConnId,
+        state: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        if self.1 {
+            return Err(state);
+        }
+        self.0.import(stack, now, id, state)
+    }
+}
+
 /// What a run did.
 struct Run {
     /// Segments run by the worker they did not arrive on (hand-offs).
     handoffs_before: usize,
     handoffs_after: usize,
     moved: Vec<Instant>,
+    /// Moves refused where they arrived, installed back where they left.
+    returned: usize,
     servers: [Stack<TestDevice>; 2],
 }
 
@@ -63,7 +95,14 @@ fn rx_tuple(f: &[u8]) -> Option<FourTuple> {
 /// Echo `TOTAL` bytes through workers running `apps`; the client's
 /// segments arrive on worker 0 until it has its first `switch` bytes
 /// back, then on worker 1.
-fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
+fn run<A: App<TestDevice>>(apps: [A; 2], switch: usize) -> Run {
+    run_with(apps, switch, false)
+}
+
+/// [`run`]; `occupied`: worker 1 holds a connection of the same flow
+/// from the start (it saw the SYN too; what it sends is lost), so that
+/// the connection cannot move there.
+fn run_with<A: App<TestDevice>>(mut apps: [A; 2], switch: usize, occupied: bool) -> Run {
     let mut cfg = config(MAC_B, IP_B);
     // Short writes: the echo server keeps bytes of its own (app state).
     cfg.tcp.snd_buf = 16 * 1024;
@@ -79,14 +118,18 @@ fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
         handoffs_before: 0,
         handoffs_after: 0,
         moved: Vec::new(),
+        returned: 0,
         servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
     };
     let mut buf = vec![0u8; 64 * 1024];
     for _round in 0..100_000 {
         let to_server = c.device_mut().take_tx();
         let mut to_client = Vec::new();
-        for s in servers.iter_mut() {
-            to_client.extend(s.device_mut().take_tx());
+        for (w, s) in servers.iter_mut().enumerate() {
+            let tx = s.device_mut().take_tx();
+            if !(occupied && w == 1) {
+                to_client.extend(tx);
+            }
         }
         if !to_server.is_empty() || !to_client.is_empty() {
             now += Duration::from_micros(100);
@@ -101,6 +144,10 @@ fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
                 continue;
             };
             let owner = (0..2).find(|&w| servers[w].has_conn(&tuple)).unwrap_or(at);
+            if occupied && !servers[1].has_conn(&tuple) {
+                rx(&mut servers[1], now, f);
+                assert!(servers[1].has_conn(&tuple), "worker 1 holds the flow");
+            }
             rx(&mut servers[owner], now, f);
             if owner == at {
                 continue;
@@ -120,8 +167,15 @@ fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
             };
             if let Some(m) = move_out(from, app_from, now, &tuple, false) {
                 assert_eq!(m.tuple(), tuple);
-                assert!(move_in(to, app_to, now, m).is_ok());
-                run.moved.push(now);
+                // As the runtime does: refused there, it comes back here
+                // whole (app state included) and is installed again.
+                match move_in(to, app_to, now, m) {
+                    Ok(_) => run.moved.push(now),
+                    Err(m) => {
+                        assert!(move_in(from, app_from, now, m).is_ok(), "not back");
+                        run.returned += 1;
+                    }
+                }
             }
         }
         for f in &to_client {
@@ -194,6 +248,41 @@ fn a_connection_its_app_cannot_move_stays_and_keeps_working() {
     assert_eq!(s0.counters().tcp_conns_migrated_out, 0);
     assert_eq!(s0.conn_count(), 1);
     assert_eq!(s1.conn_count(), 0);
+}
+
+#[test]
+fn a_move_the_other_worker_refuses_comes_back_and_keeps_working() {
+    // Issue 8: worker 1's app cannot take the connection in. The move
+    // must not lose it (it used to be aborted there): it goes back to
+    // worker 0 with its app state, is asked again every `STRAYS` strays
+    // after `STAY`, and the echo stays byte-exact (checked in `run`).
+    let apps = [
+        Refuses(EchoServer::new(80), false),
+        Refuses(EchoServer::new(80), true),
+    ];
+    let r = run(apps, TOTAL / 4);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty(), "moves at {:?}", r.moved);
+    assert!(r.returned >= 1, "never offered");
+    assert_eq!(s1.counters().tcp_migrations_dropped, r.returned as u64);
+    assert_eq!(s1.counters().tcp_conns_migrated_in, 0);
+    assert_eq!(s0.counters().tcp_conns_migrated_in, r.returned as u64);
+    assert_eq!(s0.conn_count(), 1, "worker 0 runs it again");
+    assert_eq!(s1.conn_count(), 0, "nothing left on worker 1");
+}
+
+#[test]
+fn a_move_onto_a_flow_already_there_comes_back_and_keeps_working() {
+    // The other way to refuse: worker 1 holds a connection of that flow
+    // already (its flow directory entry raced a stale one). The move is
+    // given back whole and the connection keeps working on worker 0.
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    let r = run_with(apps, TOTAL / 4, true);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty(), "moves at {:?}", r.moved);
+    assert!(r.returned >= 1, "never offered");
+    assert_eq!(s1.counters().tcp_migrations_dropped, r.returned as u64);
+    assert_eq!(s0.conn_count(), 1, "worker 0 runs it again");
 }
 
 #[test]

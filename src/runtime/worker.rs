@@ -150,17 +150,74 @@ impl Outbox {
 /// What a worker's inbox holds.
 pub enum Inbound {
     Frame(Handoff),
-    /// A flow that moves here (`stack::Migrant`), on interface `iface`.
+    /// A flow that moves here (`stack::Migrant`), on interface `iface`,
+    /// from worker `from`; `back`: it is coming back, refused there.
     Flow {
         iface: usize,
+        from: usize,
+        back: bool,
         flow: Box<Migrant<XdpFrame>>,
     },
     /// A plain TCP connection that moves here with its app's state
-    /// (`app_migrate::ConnMove`), on interface `iface`.
+    /// (`app_migrate::ConnMove`), the same way.
     Conn {
         iface: usize,
+        from: usize,
+        back: bool,
         conn: Box<ConnMove<XdpFrame>>,
     },
+}
+
+/// How long a move refused on arrival keeps trying to go back to the
+/// worker it came from while that worker's inbox is full (it only is if
+/// that worker is stuck).
+const RETURN_FOR: core::time::Duration = core::time::Duration::from_secs(2);
+
+/// Moves refused on arrival (`Inbound::Flow`/`Conn` whose flow is here
+/// already, or that the app or the table here cannot take), on their way
+/// back to the worker they came from, which installs them again: nothing
+/// already accepted is lost on a move. One that finds that worker's
+/// inbox full waits here and is tried again each loop (bounded by
+/// [`RETURN_FOR`], counted).
+#[derive(Default)]
+struct Returns {
+    waiting: Vec<(usize, Inbound, Instant)>,
+}
+
+impl Returns {
+    fn send(
+        &mut self,
+        inboxes: &[Inbox],
+        to: usize,
+        i: Inbound,
+        now: Instant,
+        st: &mut WorkerStats,
+    ) {
+        st.flows_migration_refused += 1;
+        if let Err(i) = inboxes[to].push_any(i) {
+            st.flows_return_retries += 1;
+            self.waiting.push((to, i, now));
+        }
+    }
+
+    /// Try again what waits; whether some still does.
+    fn flush(&mut self, inboxes: &[Inbox], now: Instant, st: &mut WorkerStats) -> bool {
+        let mut left = Vec::new();
+        for (to, i, since) in self.waiting.drain(..) {
+            match inboxes[to].push_any(i) {
+                Ok(()) => {}
+                Err(_) if now.saturating_since(since) >= RETURN_FOR => {
+                    st.flows_migration_dropped += 1;
+                }
+                Err(i) => {
+                    st.flows_return_retries += 1;
+                    left.push((to, i, since));
+                }
+            }
+        }
+        self.waiting = left;
+        !self.waiting.is_empty()
+    }
 }
 
 /// A frame on its way to the worker that owns its flow (a UMEM handle: no
@@ -241,10 +298,20 @@ pub struct WorkerStats {
     pub mptcp_msgs_in: u64,
     /// MPTCP subflows (`stack::Migrant`) and plain TCP connections
     /// (`app_migrate::ConnMove`) moved to the worker where their packets
-    /// arrive: from here, to here, and lost on the way (the inbox was
-    /// full, or no room there; a plain connection stays instead).
+    /// arrive: from here (the inbox was not full: else they stay) and to
+    /// here.
     pub flows_migrated_out: u64,
     pub flows_migrated_in: u64,
+    /// Moves that arrived here and could not be installed (their flow
+    /// here already, no room, the app refused): sent back to the worker
+    /// they came from.
+    pub flows_migration_refused: u64,
+    /// Moves from here that came back so (installed here again).
+    pub flows_migration_returned: u64,
+    /// Loops a refused move waited for room in its old worker's inbox.
+    pub flows_return_retries: u64,
+    /// Moves lost: refused twice (there and back), or their old worker's
+    /// inbox full for `RETURN_FOR`.
     pub flows_migration_dropped: u64,
     /// Segments of flows moved away that still reached this worker,
     /// forwarded to the new owner.
@@ -449,6 +516,11 @@ pub fn run<A: RuntimeApp>(
     let mut outbox = Outbox {
         waiting: (0..workers).map(|_| Default::default()).collect(),
     };
+    let mut returns = Returns::default();
+    // Fault injection for tests (`tests/veth_echo.rs`): every plain
+    // connection moving here is refused, as if its flow were here
+    // already: each must go back and keep working.
+    let refuse_moves = std::env::var_os("XDPTCP_TEST_REFUSE_MOVES").is_some();
     // Every socket, then this worker's wake-up eventfd.
     let mut pollset = PollSet::new(
         stacks
@@ -596,26 +668,72 @@ pub fn run<A: RuntimeApp>(
             work += 1;
             let h = match inbound {
                 Inbound::Frame(h) => h,
-                Inbound::Flow { iface, flow } => {
-                    let ok = stacks
-                        .get_mut(iface)
-                        .is_some_and(|s| s.mptcp_migrate_in(t, *flow));
-                    if ok {
-                        st.flows_migrated_in += 1;
-                    } else {
-                        st.flows_migration_dropped += 1;
+                Inbound::Flow {
+                    iface,
+                    from,
+                    back,
+                    flow,
+                } => {
+                    let tuple = flow.tuple();
+                    let Some(stack) = stacks.get_mut(iface) else {
+                        continue;
+                    };
+                    match stack.mptcp_migrate_try_in(t, *flow, back) {
+                        Ok(()) if back => {
+                            moved.forget(iface, &tuple);
+                            st.flows_migration_returned += 1;
+                        }
+                        Ok(()) => st.flows_migrated_in += 1,
+                        Err(flow) if !back => {
+                            // Its strays here, and what `from` forwards
+                            // meanwhile, go back with it.
+                            moved.record(iface, tuple, from, t);
+                            let i = Inbound::Flow {
+                                iface,
+                                from: me,
+                                back: true,
+                                flow: Box::new(flow),
+                            };
+                            returns.send(&inboxes, from, i, t, &mut st);
+                        }
+                        Err(_) => st.flows_migration_dropped += 1,
                     }
                     continue;
                 }
-                Inbound::Conn { iface, conn } => {
+                Inbound::Conn {
+                    iface,
+                    from,
+                    back,
+                    conn,
+                } => {
                     let (Some(stack), Some(app)) = (stacks.get_mut(iface), apps.get_mut(iface))
                     else {
                         continue;
                     };
-                    // Its flow here already cannot be (the directory
-                    // named the old owner): it is dropped, and counted.
-                    match move_in(stack, app, t, *conn) {
+                    let tuple = conn.tuple();
+                    let conn = if refuse_moves && !back {
+                        Err(*conn)
+                    } else {
+                        move_in(stack, app, t, *conn)
+                    };
+                    match conn {
+                        Ok(_) if back => {
+                            moved.forget(iface, &tuple);
+                            st.flows_migration_returned += 1;
+                        }
                         Ok(_) => st.flows_migrated_in += 1,
+                        Err(conn) if !back => {
+                            moved.record(iface, tuple, from, t);
+                            let i = Inbound::Conn {
+                                iface,
+                                from: me,
+                                back: true,
+                                conn: Box::new(conn),
+                            };
+                            returns.send(&inboxes, from, i, t, &mut st);
+                        }
+                        // Refused where it came from too (its app's own
+                        // state refused): nothing can hold it.
                         Err(_) => st.flows_migration_dropped += 1,
                     }
                     continue;
@@ -655,13 +773,22 @@ pub fn run<A: RuntimeApp>(
                 let to = h.from;
                 let i = Inbound::Flow {
                     iface: h.iface,
+                    from: me,
+                    back: false,
                     flow: Box::new(flow),
                 };
-                if inboxes[to].push_any(i).is_ok() {
-                    moved.record(h.iface, tuple, to, t);
-                    st.flows_migrated_out += 1;
-                } else {
-                    st.flows_migration_dropped += 1;
+                match inboxes[to].push_any(i) {
+                    Ok(()) => {
+                        moved.record(h.iface, tuple, to, t);
+                        st.flows_migrated_out += 1;
+                    }
+                    // The inbox is full: it stays here (never lost).
+                    Err(Inbound::Flow { flow, .. }) => {
+                        if stack.mptcp_migrate_try_in(t, *flow, true).is_err() {
+                            st.flows_migration_dropped += 1;
+                        }
+                    }
+                    Err(_) => {}
                 }
             } else if let Some(m) = apps
                 .get_mut(h.iface)
@@ -672,6 +799,8 @@ pub fn run<A: RuntimeApp>(
                 let to = h.from;
                 let i = Inbound::Conn {
                     iface: h.iface,
+                    from: me,
+                    back: false,
                     conn: Box::new(m),
                 };
                 match inboxes[to].push_any(i) {
@@ -680,8 +809,11 @@ pub fn run<A: RuntimeApp>(
                         st.flows_migrated_out += 1;
                     }
                     Err(Inbound::Conn { conn, .. }) => {
-                        if let Some(app) = apps.get_mut(h.iface) {
-                            let _ = move_in(stack, app, t, *conn);
+                        let back = apps
+                            .get_mut(h.iface)
+                            .map(|app| move_in(stack, app, t, *conn));
+                        if !matches!(back, Some(Ok(_))) {
+                            st.flows_migration_dropped += 1;
                         }
                     }
                     Err(_) => {}
@@ -753,6 +885,9 @@ pub fn run<A: RuntimeApp>(
             for at in [stack.poll_at(), app.poll_at(), held].into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
+        }
+        if returns.flush(&inboxes, t, &mut st) {
+            work += 1;
         }
         if outbox.flush(&inboxes, me) {
             // Messages wait for room in a ring: loop again.
