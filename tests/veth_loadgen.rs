@@ -92,8 +92,18 @@ fn nginx_conf(dir: &std::path::Path) -> String {
 /// Run loadgen in the kernel's namespace from 198.18.0.16-19; (exit code,
 /// JSON result if any, stderr).
 fn loadgen(h: &Harness, args: &[&str]) -> (i32, Option<serde_json::Value>, String) {
+    loadgen_env(h, args, &[])
+}
+
+/// [`loadgen`] with `env` set for it.
+fn loadgen_env(
+    h: &Harness,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, Option<serde_json::Value>, String) {
     let iface = format!("{}k0=198.18.0.16-198.18.0.19/24", h.prefix);
     let o: Output = Command::new("ip")
+        .envs(env.iter().copied())
         .args(["netns", "exec", &h.nsk(), BIN, "loadgen", "--iface", &iface])
         .args(["--json", "--queues", "2"])
         .args(args)
@@ -486,6 +496,83 @@ fn loadgen_against_linux_and_xdptcp_servers() {
     );
     let (code, err) = srv.stop();
     assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn loadgen_connections_whose_moves_are_refused_go_back_and_keep_working() {
+    // Issue 8: a connection whose move is refused where it arrives (its
+    // flow there already, the app or the table full: forced here for
+    // every move by `XDPTCP_TEST_REFUSE_MOVES`) goes back to the worker
+    // it left and keeps working there. It used to be dropped (counted in
+    // `flows_migration_dropped`) and its requests failed.
+    let t = "loadgen_connections_whose_moves_are_refused_go_back_and_keep_working";
+    if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
+        return;
+    }
+    let h = Harness::up("lr", 2, &[]);
+    let dir = std::env::temp_dir().join(format!("xdptcp-veth-lr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let py = start(&h, "s", "python3", &["-c", PY_SERVERS]);
+    assert!(
+        netns::wait_listening(&h.nsk(), "198.18.0.3:7"),
+        "python servers"
+    );
+    for (what, extra) in [
+        (
+            "long",
+            &["--conns", "16", "--size", "1000", "--pipeline", "2"][..],
+        ),
+        ("short", &["--conns", "8", "--requests-per-conn", "2"][..]),
+    ] {
+        let stats = dir.join(format!("{what}.json"));
+        let mut args = vec![
+            "--duration",
+            "2",
+            "--verify",
+            "--mode",
+            "echo",
+            "--target",
+            "198.18.0.3:7",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (code, json, err) = loadgen_env(&h, &args, &[("XDPTCP_TEST_REFUSE_MOVES", "1")]);
+        let j = json.unwrap_or_else(|| panic!("{what}: no JSON (exit {code}): {err}"));
+        eprintln!("{what}: {j}");
+        assert_eq!(code, 0, "{what}: {err}");
+        assert_eq!(j["errors"], 0, "{what}: {j}");
+        assert!(j["requests"].as_u64().unwrap() > 0, "{what}: {j}");
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+        let sum = |k: &str| -> u64 {
+            s["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w[k].as_u64().unwrap())
+                .sum()
+        };
+        let (out, refused, returned) = (
+            sum("flows_migrated_out"),
+            sum("flows_migration_refused"),
+            sum("flows_migration_returned"),
+        );
+        eprintln!(
+            "{what}: moves out {out}, refused {refused}, returned {returned}, retries {}",
+            sum("flows_return_retries")
+        );
+        assert!(refused > 0, "{what}: no move was refused");
+        assert_eq!(sum("flows_migrated_in"), 0, "{what}: a refused move stayed");
+        assert_eq!(sum("flows_migration_dropped"), 0, "{what}");
+        // Moves and returns on their way when the run stops are not
+        // installed: at most one each way per worker.
+        assert!(
+            returned <= refused && refused <= out && out <= returned + 4,
+            "{what}: out {out}, refused {refused}, returned {returned}"
+        );
+    }
+    drop(py);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
