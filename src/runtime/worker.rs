@@ -278,6 +278,8 @@ pub struct WorkerStats {
     /// TCP segments of flows no worker knew (new connections, strays of
     /// closed ones): run here, where they arrived.
     pub flows_unknown: u64,
+    /// Those segments by kind: only SYNs are new flows (issue 8).
+    pub flows_unknown_kinds: UnknownKinds,
     /// Flows opened here that found no room in the flow directory (their
     /// strays then stay where they arrive).
     pub directory_full: u64,
@@ -334,6 +336,53 @@ pub struct WorkerStats {
     /// The kernel's view of each socket (XDP_STATISTICS).
     pub xsk: Vec<XskStats>,
     pub apps: Vec<serde_json::Value>,
+}
+
+/// TCP segments of flows no worker knew, by their flags: a SYN opens a
+/// flow; the rest are strays of flows that ended (or that no one
+/// recorded), answered per RFC 9293 §3.10.7.1 (a reset, unless they are
+/// one).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct UnknownKinds {
+    pub syn: u64,
+    pub syn_ack: u64,
+    pub rst: u64,
+    pub fin: u64,
+    /// With payload (no SYN, RST or FIN).
+    pub data: u64,
+    /// Pure ACKs.
+    pub ack: u64,
+}
+
+impl UnknownKinds {
+    fn count(&mut self, pkt: &[u8]) {
+        let f = tcp_flags(pkt);
+        let (syn, ack, rst, fin) = (f & 0x02 != 0, f & 0x10 != 0, f & 0x04 != 0, f & 0x01 != 0);
+        let c = if syn && ack {
+            &mut self.syn_ack
+        } else if syn {
+            &mut self.syn
+        } else if rst {
+            &mut self.rst
+        } else if fin {
+            &mut self.fin
+        } else if tcp_payload_len(pkt) > 0 {
+            &mut self.data
+        } else {
+            &mut self.ack
+        };
+        *c += 1;
+    }
+}
+
+/// The TCP payload length of a frame `classify` found TCP (0 if short).
+fn tcp_payload_len(pkt: &[u8]) -> usize {
+    let ihl = usize::from(pkt.get(14).map_or(0, |v| v & 0x0f)) * 4;
+    let total = pkt
+        .get(16..18)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let doff = usize::from(pkt.get(14 + ihl + 12).map_or(0, |v| v >> 4)) * 4;
+    total.saturating_sub(ihl + doff)
 }
 
 /// XDP_STATISTICS of one socket: drops the kernel saw.
@@ -572,6 +621,7 @@ pub fn run<A: RuntimeApp>(
                         });
                         let Some(w) = owner else {
                             st.flows_unknown += 1;
+                            st.flows_unknown_kinds.count(pkt);
                             if let Some(tap) = stacks[i].device().capture() {
                                 tap.capture(&frame.buf()[..len]);
                             }
