@@ -972,11 +972,48 @@ pub fn run<A: RuntimeApp>(
             inbox.sleeping.store(false, Ordering::Relaxed);
         }
     }
+    // Moves on their way when the run stopped are installed before the
+    // resets below, so that they are reset too (a move dropped with the
+    // inbox left its peer's connection open: Linux retransmitted into the
+    // next run) and every move out is a move in. Once every worker has
+    // left its loop (bounded wait), nothing is pushed any more.
+    stop_sync.left_loop(workers);
+    let t = now(epoch);
+    returns.flush(&inboxes, t, &mut st);
+    while let Some(i) = inboxes[me].pop() {
+        match i {
+            Inbound::Frame(_) => {}
+            Inbound::Conn {
+                iface, back, conn, ..
+            } => {
+                let in_ = match (stacks.get_mut(iface), apps.get_mut(iface)) {
+                    (Some(stack), Some(app)) => move_in(stack, app, t, *conn).is_ok(),
+                    _ => false,
+                };
+                match (in_, back) {
+                    (true, true) => st.flows_migration_returned += 1,
+                    (true, false) => st.flows_migrated_in += 1,
+                    (false, _) => st.flows_migration_dropped += 1,
+                }
+            }
+            Inbound::Flow {
+                iface, back, flow, ..
+            } => {
+                let in_ = stacks
+                    .get_mut(iface)
+                    .is_some_and(|s| s.mptcp_migrate_try_in(t, *flow, true).is_ok());
+                match (in_, back) {
+                    (true, true) => st.flows_migration_returned += 1,
+                    (true, false) => st.flows_migrated_in += 1,
+                    (false, _) => st.flows_migration_dropped += 1,
+                }
+            }
+        }
+    }
     // The run is over: reset what is still open, as a process's exit
     // closes its sockets, so that peers do not keep retransmitting to us,
     // and let the resets leave (bounded: the ring drains 32 per kick on
     // veth; a reset that finds no room is counted in `tx_ring_full`).
-    let t = now(epoch);
     for stack in stacks.iter_mut() {
         let mut left = stack.conn_count();
         for _ in 0..=left / STOP_BATCH {
@@ -1027,6 +1064,8 @@ pub fn run<A: RuntimeApp>(
 /// cache's count of live frames, then worker 0 reads the totals while the
 /// others wait (bounded: a worker that died does not hang the rest).
 pub struct StopSync {
+    /// Workers out of their loops (`left_loop`).
+    left: std::sync::atomic::AtomicUsize,
     arrived: std::sync::atomic::AtomicUsize,
     released: AtomicBool,
     /// Frames held by the stacks when the workers stopped, per interface.
@@ -1036,6 +1075,7 @@ pub struct StopSync {
 impl StopSync {
     pub fn new(ifaces: usize) -> StopSync {
         StopSync {
+            left: std::sync::atomic::AtomicUsize::new(0),
             arrived: std::sync::atomic::AtomicUsize::new(0),
             released: AtomicBool::new(false),
             held: (0..ifaces)
@@ -1060,6 +1100,16 @@ impl StopSync {
         } else {
             wait(&|| self.released.load(Ordering::Acquire));
             None
+        }
+    }
+
+    /// Leave the loop, and wait until all `workers` did (bounded: a
+    /// worker that died does not hang the rest).
+    fn left_loop(&self, workers: usize) {
+        self.left.fetch_add(1, Ordering::AcqRel);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while self.left.load(Ordering::Acquire) < workers && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
 
