@@ -202,7 +202,11 @@ fn verified(h: &Harness, what: &str, args: &[&str]) -> serde_json::Value {
     let before = linux_recovery(h, "s");
     let (code, json, err) = loadgen(h, &args);
     let after = linux_recovery(h, "s");
-    let d: Vec<u64> = after.iter().zip(before).map(|(a, b)| a.saturating_sub(b)).collect();
+    let d: Vec<u64> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| a.saturating_sub(b))
+        .collect();
     eprintln!(
         "{what}: Linux: timeouts {}, loss probes {}, spurious RTOs {}, segments sent again {}",
         d[0], d[1], d[2], d[3]
