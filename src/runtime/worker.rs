@@ -861,8 +861,8 @@ pub fn run<A: RuntimeApp>(
                     Err(Inbound::Conn { conn, .. }) => {
                         let back = apps
                             .get_mut(h.iface)
-                            .map(|app| move_in(stack, app, t, *conn));
-                        if !matches!(back, Some(Ok(_))) {
+                            .is_some_and(|app| move_in(stack, app, t, *conn).is_ok());
+                        if !back {
                             st.flows_migration_dropped += 1;
                         }
                     }
