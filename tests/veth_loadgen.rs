@@ -679,13 +679,16 @@ fn loadgen_connections_whose_moves_are_refused_go_back_and_keep_working() {
             sum("flows_return_retries")
         );
         assert!(refused > 0, "{what}: no move was refused");
-        assert_eq!(sum("flows_migrated_in"), 0, "{what}: a refused move stayed");
         assert_eq!(sum("flows_migration_dropped"), 0, "{what}");
-        // Every move out came back (those on their way at the stop too).
+        // Every move out came back, but those on their way when the run
+        // stopped: installed where they arrived before the stop's resets
+        // (the knob refuses in the loop only), one per worker at most.
+        let moved_in = sum("flows_migrated_in");
+        assert!(moved_in <= 2, "{what}: {moved_in} refused moves stayed");
         assert_eq!(
             (refused, returned),
-            (out, out),
-            "{what}: out {out}, refused {refused}, returned {returned}"
+            (out - moved_in, out - moved_in),
+            "{what}: out {out}, in {moved_in}, refused {refused}, returned {returned}"
         );
     }
     drop(py);

@@ -474,6 +474,29 @@ fn tcp_flags(pkt: &[u8]) -> u8 {
 /// transmit ring.
 const STOP_BATCH: usize = 256;
 
+/// How long a stopping worker still answers what arrives (see `run`).
+const STOP_DRAIN: core::time::Duration = core::time::Duration::from_millis(30);
+
+/// Reset every connection of `stacks` and let the resets leave
+/// (bounded: the ring drains 32 per kick on veth; a reset that finds no
+/// room is counted in `tx_ring_full`).
+fn reset_all(stacks: &mut [Stack<XdpDevice>], t: Instant) {
+    for stack in stacks.iter_mut() {
+        let mut left = stack.conn_count();
+        for _ in 0..=left / STOP_BATCH {
+            left = stack.abort_all(t, STOP_BATCH);
+            for _ in 0..STOP_BATCH {
+                if !stack.device_mut().flush() {
+                    break;
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+    }
+}
+
 /// Run until `stop` is set; returns the worker's counters.
 pub fn run<A: RuntimeApp>(
     setup: WorkerSetup,
@@ -1014,20 +1037,38 @@ pub fn run<A: RuntimeApp>(
     // closes its sockets, so that peers do not keep retransmitting to us,
     // and let the resets leave (bounded: the ring drains 32 per kick on
     // veth; a reset that finds no room is counted in `tx_ring_full`).
-    for stack in stacks.iter_mut() {
-        let mut left = stack.conn_count();
-        for _ in 0..=left / STOP_BATCH {
-            left = stack.abort_all(t, STOP_BATCH);
+    reset_all(&mut stacks, t);
+    // Answers to what was sent just before the stop still arrive: a
+    // SYN/ACK to a SYN the stop aborted (RFC 9293 §3.10.5: nothing is
+    // sent in SYN-SENT) was lost in our rings while the program still
+    // steered it here, and Linux kept its half-open connection and sent
+    // the SYN/ACK again a second later, into the next run (`flows_unknown`
+    // SYN/ACKs there, as many as Linux's `TCPTimeouts`). For a short
+    // while they are still read and answered: a segment of no connection
+    // gets a reset (RFC 9293 §3.10.7.1). Then whatever opened meanwhile
+    // (a SYN to a listener) is reset too.
+    let until = std::time::Instant::now() + STOP_DRAIN;
+    while std::time::Instant::now() < until {
+        let t = now(epoch);
+        let mut any = false;
+        for stack in stacks.iter_mut() {
+            stack.device_mut().recv(&mut batch);
+            any |= !batch.is_empty();
+            for (frame, len) in batch.drain(..) {
+                stack.receive(t, frame, len);
+            }
+            stack.poll(t);
             for _ in 0..STOP_BATCH {
                 if !stack.device_mut().flush() {
                     break;
                 }
             }
-            if left == 0 {
-                break;
-            }
+        }
+        if !any {
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
+    reset_all(&mut stacks, now(epoch));
     for (stack, app) in stacks.iter().zip(apps.iter()) {
         let c = stack.counters();
         st.mptcp_subflows_owned += c.mptcp_remote_subflows;
