@@ -65,17 +65,18 @@ pub trait App<D: Device> {
         None
     }
     /// Take over connection `id`, moved here, with `state` from
-    /// [`App::export`]; its pending events follow. False if `state` is
-    /// not this app's (then the connection is aborted). Never called
-    /// unless `export` gave something.
+    /// [`App::export`]; its pending events follow. `state` given back,
+    /// untouched, if the app cannot take it (not this app's): the
+    /// connection then goes back where it came from, with it. Never
+    /// called unless `export` gave something.
     fn import(
         &mut self,
         _stack: &mut Stack<D>,
         _now: Instant,
         _id: ConnId,
-        _state: Box<dyn Any + Send>,
-    ) -> bool {
-        false
+        state: Box<dyn Any + Send>,
+    ) -> Result<(), Box<dyn Any + Send>> {
+        Err(state)
     }
 }
 

@@ -42,16 +42,16 @@ pub fn move_out<D: Device, A: App<D> + ?Sized>(
         None => {
             // Cannot happen (`tcp_stray` just found it); the app gets its
             // state back all the same.
-            app.import(stack, now, id, state);
+            let _ = app.import(stack, now, id, state);
             None
         }
     }
 }
 
 /// Install `m` in `stack` and its state in `app`, at `now`. Given back
-/// if the flow is in `stack` already (the caller decides: it may put it
-/// back where it came from). An app that refuses the state has the
-/// connection aborted (RST): it could not serve it.
+/// whole, with the app's state, if the flow is in `stack` already or the
+/// app cannot take the state: the caller puts it back where it came from
+/// (nothing the application accepted is lost on a move).
 #[allow(clippy::result_large_err)]
 pub fn move_in<D: Device, A: App<D> + ?Sized>(
     stack: &mut Stack<D>,
@@ -60,29 +60,32 @@ pub fn move_in<D: Device, A: App<D> + ?Sized>(
     m: ConnMove<D::Frame>,
 ) -> Result<ConnId, ConnMove<D::Frame>> {
     let ConnMove { conn, state } = m;
-    let id = match stack.tcp_migrate_in(now, conn) {
+    let id = match stack.tcp_migrate_install(now, conn) {
         Ok(id) => id,
         Err(conn) => return Err(ConnMove { conn, state }),
     };
-    if !app.import(stack, now, id, state) {
-        let _ = stack.abort(id);
+    match app.import(stack, now, id, state) {
+        Ok(()) => {
+            stack.tcp_migrate_commit(id);
+            Ok(id)
+        }
+        Err(state) => match stack.tcp_migrate_uninstall(id) {
+            Some(conn) => Err(ConnMove { conn, state }),
+            // Cannot happen (installed just above, nothing ran since).
+            None => Ok(id),
+        },
     }
-    Ok(id)
 }
 
 /// [`App::import`] for an app that keeps its connections' state of type
-/// `T` by id: false (the connection stays where it was) if `state` is not
-/// a `T`.
+/// `T` by id: `state` given back (the connection goes back where it was)
+/// if it is not a `T`.
 pub fn adopt<T: 'static>(
     conns: &mut hashbrown::HashMap<ConnId, T>,
     id: ConnId,
     state: Box<dyn Any + Send>,
-) -> bool {
-    match state.downcast::<T>() {
-        Ok(c) => {
-            conns.insert(id, *c);
-            true
-        }
-        Err(_) => false,
-    }
+) -> Result<(), Box<dyn Any + Send>> {
+    let c = state.downcast::<T>()?;
+    conns.insert(id, *c);
+    Ok(())
 }

@@ -37,12 +37,44 @@ impl App<TestDevice> for Stuck {
     }
 }
 
+/// An echo server that gives its connections away but, if `.1`, cannot
+/// take one in (`App::import` refuses, as an app whose table is full
+/// would): a move to it must come back, whole, and keep working where it
+/// was.
+struct Refuses(EchoServer, bool);
+
+impl App<TestDevice> for Refuses {
+    fn on_event(&mut self, stack: &mut Stack<TestDevice>, now: Instant, ev: Event) {
+        self.0.on_event(stack, now, ev);
+    }
+    fn on_poll(&mut self, stack: &mut Stack<TestDevice>, now: Instant) {
+        self.0.on_poll(stack, now);
+    }
+    fn export(&mut self, id: ConnId) -> Option<Box<dyn std::any::Any + Send>> {
+        App::<TestDevice>::export(&mut self.0, id)
+    }
+    fn import(
+        &mut self,
+        stack: &mut Stack<TestDevice>,
+        now: Instant,
+        id: ConnId,
+        state: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        if self.1 {
+            return Err(state);
+        }
+        self.0.import(stack, now, id, state)
+    }
+}
+
 /// What a run did.
 struct Run {
     /// Segments run by the worker they did not arrive on (hand-offs).
     handoffs_before: usize,
     handoffs_after: usize,
     moved: Vec<Instant>,
+    /// Moves refused where they arrived, installed back where they left.
+    returned: usize,
     servers: [Stack<TestDevice>; 2],
 }
 
@@ -63,7 +95,14 @@ fn rx_tuple(f: &[u8]) -> Option<FourTuple> {
 /// Echo `TOTAL` bytes through workers running `apps`; the client's
 /// segments arrive on worker 0 until it has its first `switch` bytes
 /// back, then on worker 1.
-fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
+fn run<A: App<TestDevice>>(apps: [A; 2], switch: usize) -> Run {
+    run_with(apps, switch, false)
+}
+
+/// [`run`]; `occupied`: worker 1 holds a connection of the same flow
+/// from the start (it saw the SYN too; what it sends is lost), so that
+/// the connection cannot move there.
+fn run_with<A: App<TestDevice>>(mut apps: [A; 2], switch: usize, occupied: bool) -> Run {
     let mut cfg = config(MAC_B, IP_B);
     // Short writes: the echo server keeps bytes of its own (app state).
     cfg.tcp.snd_buf = 16 * 1024;
@@ -79,14 +118,18 @@ fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
         handoffs_before: 0,
         handoffs_after: 0,
         moved: Vec::new(),
+        returned: 0,
         servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
     };
     let mut buf = vec![0u8; 64 * 1024];
     for _round in 0..100_000 {
         let to_server = c.device_mut().take_tx();
         let mut to_client = Vec::new();
-        for s in servers.iter_mut() {
-            to_client.extend(s.device_mut().take_tx());
+        for (w, s) in servers.iter_mut().enumerate() {
+            let tx = s.device_mut().take_tx();
+            if !(occupied && w == 1) {
+                to_client.extend(tx);
+            }
         }
         if !to_server.is_empty() || !to_client.is_empty() {
             now += Duration::from_micros(100);
@@ -101,6 +144,10 @@ fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
                 continue;
             };
             let owner = (0..2).find(|&w| servers[w].has_conn(&tuple)).unwrap_or(at);
+            if occupied && !servers[1].has_conn(&tuple) {
+                rx(&mut servers[1], now, f);
+                assert!(servers[1].has_conn(&tuple), "worker 1 holds the flow");
+            }
             rx(&mut servers[owner], now, f);
             if owner == at {
                 continue;
@@ -120,8 +167,15 @@ fn run<A: App<TestDevice>>(mut apps: [A; 2], switch: usize) -> Run {
             };
             if let Some(m) = move_out(from, app_from, now, &tuple, false) {
                 assert_eq!(m.tuple(), tuple);
-                assert!(move_in(to, app_to, now, m).is_ok());
-                run.moved.push(now);
+                // As the runtime does: refused there, it comes back here
+                // whole (app state included) and is installed again.
+                match move_in(to, app_to, now, m) {
+                    Ok(_) => run.moved.push(now),
+                    Err(m) => {
+                        assert!(move_in(from, app_from, now, m).is_ok(), "not back");
+                        run.returned += 1;
+                    }
+                }
             }
         }
         for f in &to_client {
@@ -194,6 +248,41 @@ fn a_connection_its_app_cannot_move_stays_and_keeps_working() {
     assert_eq!(s0.counters().tcp_conns_migrated_out, 0);
     assert_eq!(s0.conn_count(), 1);
     assert_eq!(s1.conn_count(), 0);
+}
+
+#[test]
+fn a_move_the_other_worker_refuses_comes_back_and_keeps_working() {
+    // Issue 8: worker 1's app cannot take the connection in. The move
+    // must not lose it (it used to be aborted there): it goes back to
+    // worker 0 with its app state, is asked again every `STRAYS` strays
+    // after `STAY`, and the echo stays byte-exact (checked in `run`).
+    let apps = [
+        Refuses(EchoServer::new(80), false),
+        Refuses(EchoServer::new(80), true),
+    ];
+    let r = run(apps, TOTAL / 4);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty(), "moves at {:?}", r.moved);
+    assert!(r.returned >= 1, "never offered");
+    assert_eq!(s1.counters().tcp_migrations_dropped, r.returned as u64);
+    assert_eq!(s1.counters().tcp_conns_migrated_in, 0);
+    assert_eq!(s0.counters().tcp_conns_migrated_in, r.returned as u64);
+    assert_eq!(s0.conn_count(), 1, "worker 0 runs it again");
+    assert_eq!(s1.conn_count(), 0, "nothing left on worker 1");
+}
+
+#[test]
+fn a_move_onto_a_flow_already_there_comes_back_and_keeps_working() {
+    // The other way to refuse: worker 1 holds a connection of that flow
+    // already (its flow directory entry raced a stale one). The move is
+    // given back whole and the connection keeps working on worker 0.
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    let r = run_with(apps, TOTAL / 4, true);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty(), "moves at {:?}", r.moved);
+    assert!(r.returned >= 1, "never offered");
+    assert_eq!(s1.counters().tcp_migrations_dropped, r.returned as u64);
+    assert_eq!(s0.conn_count(), 1, "worker 0 runs it again");
 }
 
 #[test]
@@ -297,4 +386,182 @@ fn load_generator_connections_move_with_their_requests_outstanding() {
     assert_eq!(clients[1].conn_count(), 4);
     assert_eq!(shared.connections.load(Ordering::Relaxed), 4);
     assert_eq!(shared.opened.load(Ordering::Relaxed), 4);
+}
+
+/// Requests of the HTTP test, in order on one keep-alive connection:
+/// (request head, request body, expected response body).
+fn http_requests() -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    use xdptcp::apps::http::response::pattern_byte;
+    let mut v = Vec::new();
+    for i in 0..24usize {
+        if i == HTTP_POST {
+            let body: Vec<u8> = (0..HTTP_POST_LEN).map(pattern).collect();
+            let head = format!(
+                "POST /echo HTTP/1.1\r\nHost: b\r\nContent-Length: {HTTP_POST_LEN}\r\n\r\n"
+            );
+            v.push((head, body.clone(), body));
+            continue;
+        }
+        let n = 100 + i * 397;
+        let head = format!("GET /bytes/{n} HTTP/1.1\r\nHost: b\r\n\r\n");
+        v.push((head, Vec::new(), (0..n as u64).map(pattern_byte).collect()));
+    }
+    v
+}
+
+/// The request whose body is sent slowly, across a move.
+const HTTP_POST: usize = 16;
+const HTTP_POST_LEN: usize = 200_000;
+
+/// A complete response at the start of `got`: (its body, its length).
+fn http_response(got: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&got[..end]).expect("response head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .expect("Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    (got.len() >= end + len).then(|| (got[end..end + len].to_vec(), end + len))
+}
+
+#[test]
+fn a_keep_alive_http_connection_moves_between_and_in_the_middle_of_requests() {
+    // Issue 8: the HTTP server's `export`/`import`. One keep-alive
+    // connection, one request at a time; the client's segments arrive on
+    // worker 0, then on worker 1 from request 4 (it moves there between
+    // requests), then on worker 0 again once half of a 200 KB `POST
+    // /echo` body is written (it moves back in the middle of that request,
+    // the body read so far in the server's state). Every response is
+    // checked byte for byte; an import that drops the server's state
+    // leaves the requests unanswered.
+    use xdptcp::apps::http::{HttpConfig, HttpServer};
+    let mut cfg = config(MAC_B, IP_B);
+    cfg.tcp.snd_buf = 16 * 1024;
+    let mut servers = [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(4096), Instant::ZERO));
+    let mut apps = [0, 1].map(|_| HttpServer::new(HttpConfig::default()));
+    for (s, a) in servers.iter_mut().zip(apps.iter_mut()) {
+        a.listen(s);
+    }
+    let mut c = Stack::new(config(MAC_A, IP_A), TestDevice::new(4096), Instant::ZERO);
+    let mut now = Instant::ZERO;
+    let cid: ConnId = c.connect(now, sa(IP_B, 80)).unwrap();
+    let reqs = http_requests();
+    // The request being sent, how much of it (head + body) is written,
+    // and the responses read so far.
+    let (mut cur, mut written, mut got) = (0usize, 0usize, Vec::new());
+    let mut wire: Vec<u8> = Vec::new();
+    let mut moves: Vec<(usize, usize, Instant)> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0usize;
+    for _round in 0..200_000 {
+        if cur == reqs.len() {
+            break;
+        }
+        let to_server = c.device_mut().take_tx();
+        let mut to_client = Vec::new();
+        for s in servers.iter_mut() {
+            to_client.extend(s.device_mut().take_tx());
+        }
+        if !to_server.is_empty() || !to_client.is_empty() {
+            now += Duration::from_micros(100);
+        }
+        for f in &to_server {
+            let Some(tuple) = rx_tuple(f) else {
+                for s in servers.iter_mut() {
+                    rx(s, now, f);
+                }
+                continue;
+            };
+            let owner = (0..2).find(|&w| servers[w].has_conn(&tuple)).unwrap_or(at);
+            rx(&mut servers[owner], now, f);
+            if owner == at {
+                continue;
+            }
+            let [s0, s1] = &mut servers;
+            let [a0, a1] = &mut apps;
+            let ((from, app_from), (to, app_to)) = if owner == 0 {
+                ((s0, a0), (s1, a1))
+            } else {
+                ((s1, a1), (s0, a0))
+            };
+            if let Some(m) = move_out(from, app_from, now, &tuple, false) {
+                assert!(move_in(to, app_to, now, m).is_ok());
+                moves.push((cur, written, now));
+            }
+        }
+        for f in &to_client {
+            rx(&mut c, now, f);
+        }
+        for (s, app) in servers.iter_mut().zip(apps.iter_mut()) {
+            dispatch(s, app, now);
+            s.poll(now);
+            dispatch(s, app, now);
+        }
+        while c.next_event().is_some() {}
+        // Write the current request: the POST's body a piece per round,
+        // once the first move has settled (`STAY`).
+        let (head, body, _) = &reqs[cur];
+        if wire.is_empty() && written == 0 {
+            wire = head.as_bytes().iter().chain(body.iter()).copied().collect();
+        }
+        let settled = moves
+            .first()
+            .is_some_and(|m| now >= m.2 + Duration::from_millis(300));
+        if cur != HTTP_POST || settled {
+            let piece = if cur == HTTP_POST { 4096 } else { usize::MAX };
+            let end = wire.len().min(written.saturating_add(piece));
+            if written < end {
+                if let Ok(n) = c.send(cid, &wire[written..end]) {
+                    written += n;
+                }
+            }
+        }
+        at = match cur {
+            _ if cur == HTTP_POST && written >= wire.len() / 2 => 0,
+            4.. => 1,
+            _ => 0,
+        };
+        while let Ok(n) = c.recv(cid, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if let Some((body, len)) = http_response(&got) {
+            assert!(written == wire.len(), "a response before its request");
+            assert!(body == reqs[cur].2, "response {cur} differs");
+            got.drain(..len);
+            cur += 1;
+            written = 0;
+            wire.clear();
+        }
+        c.poll(now);
+        if to_server.is_empty() && to_client.is_empty() {
+            now += Duration::from_millis(10);
+            c.poll(now);
+        }
+    }
+    assert_eq!(
+        cur,
+        reqs.len(),
+        "responses {cur} of {}; moves {moves:?}",
+        reqs.len()
+    );
+    assert!(got.is_empty());
+    assert_eq!(moves.len(), 2, "moves {moves:?}");
+    // The first between requests (from request 4 on: a GET is one
+    // segment), the second in the middle of the POST's body.
+    let (r0, r1) = (moves[0].0, moves[1].0);
+    assert!((4..HTTP_POST).contains(&r0), "moves {moves:?}");
+    assert_eq!(r1, HTTP_POST, "moves {moves:?}");
+    let post = reqs[HTTP_POST].0.len() + HTTP_POST_LEN;
+    assert!(moves[1].1 < post, "the POST was written whole: {moves:?}");
+    let [s0, s1] = &servers;
+    assert_eq!((s0.conn_count(), s1.conn_count()), (1, 0));
+    assert_eq!(apps[0].stats.requests, 24 - apps[1].stats.requests);
+    assert!(apps[1].stats.requests > 0);
 }

@@ -259,6 +259,11 @@ fn echo_against_kernel_tcp_on_a_four_queue_veth() {
         .sum::<u64>();
     let count = |k: &str| -> u64 { workers.iter().map(|w| w[k].as_u64().unwrap()).sum() };
     let (moved_out, moved_in) = (count("flows_migrated_out"), count("flows_migrated_in"));
+    let unknown: Vec<String> = workers
+        .iter()
+        .map(|w| format!("{} {}", w["flows_unknown"], w["flows_unknown_kinds"]))
+        .collect();
+    eprintln!("flows unknown per worker: {}", unknown.join("; "));
     let share = handoffs as f64 / rx as f64;
     eprintln!(
         "hand-offs: {handoffs} of {rx} packets ({:.3} %); Linux re-hashed {rehashes} flows; \
@@ -426,6 +431,11 @@ fn echo_survives_kernel_side_loss_and_duplication() {
     let (handoffs, rx) = (count("handoff_out"), count("rx_packets"));
     let (moved_out, moved_in) = (count("flows_migrated_out"), count("flows_migrated_in"));
     let rehashes = kernel_tcp_ext(&h, "TcpTimeoutRehash");
+    let unknown: Vec<String> = workers
+        .iter()
+        .map(|w| format!("{} {}", w["flows_unknown"], w["flows_unknown_kinds"]))
+        .collect();
+    eprintln!("flows unknown per worker: {}", unknown.join("; "));
     eprintln!(
         "hand-offs: {handoffs} of {rx} packets ({:.3} %); Linux re-hashed {rehashes} flows; \
          connections moved {moved_out} (installed {moved_in}), segments forwarded after a move {}",

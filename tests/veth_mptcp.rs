@@ -1644,6 +1644,7 @@ fn per_worker(report: &serde_json::Value) -> String {
         "mptcp_bytes_for_other_workers",
         "mptcp_bytes_sent_for_other_workers",
         "flows_unknown",
+        "flows_unknown_kinds",
         "token_conflicts",
         "flows_migrated_out",
         "flows_migrated_in",

@@ -158,7 +158,7 @@ impl<D: Device> App<D> for EchoServer {
         _now: Instant,
         id: ConnId,
         state: Box<dyn std::any::Any + Send>,
-    ) -> bool {
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
         crate::app_migrate::adopt(&mut self.conns, id, state)
     }
 }

@@ -94,7 +94,7 @@ impl App<XdpDevice> for EchoApp {
         now: Instant,
         id: ConnId,
         state: Box<dyn std::any::Any + Send>,
-    ) -> bool {
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
         self.tcp.import(stack, now, id, state)
     }
 }

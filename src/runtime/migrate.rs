@@ -31,6 +31,12 @@ impl Moved {
         self.flows.push((iface, tuple, to, now));
     }
 
+    /// Flow `tuple` of interface `iface` is back here: nothing of it is
+    /// forwarded any more.
+    pub fn forget(&mut self, iface: usize, tuple: &FourTuple) {
+        self.flows.retain(|f| (f.0, f.1) != (iface, *tuple));
+    }
+
     /// The worker flow `tuple` of interface `iface` moved to, if lately.
     pub fn owner(&mut self, iface: usize, tuple: &FourTuple, now: Instant) -> Option<usize> {
         if self.flows.is_empty() {
@@ -61,6 +67,9 @@ mod tests {
         assert_eq!(m.owner(0, &t(1), at), Some(3));
         assert_eq!(m.owner(1, &t(1), at), None, "another interface");
         assert_eq!(m.owner(0, &t(2), at), None);
+        m.forget(0, &t(1));
+        assert_eq!(m.owner(0, &t(1), at), None, "came back");
+        m.record(0, t(1), 3, at);
         assert_eq!(m.owner(0, &t(1), at + FORWARD_FOR), None, "forgotten");
         for p in 0..1000 {
             m.record(0, t(p), 1, at);

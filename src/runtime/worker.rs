@@ -150,17 +150,74 @@ impl Outbox {
 /// What a worker's inbox holds.
 pub enum Inbound {
     Frame(Handoff),
-    /// A flow that moves here (`stack::Migrant`), on interface `iface`.
+    /// A flow that moves here (`stack::Migrant`), on interface `iface`,
+    /// from worker `from`; `back`: it is coming back, refused there.
     Flow {
         iface: usize,
+        from: usize,
+        back: bool,
         flow: Box<Migrant<XdpFrame>>,
     },
     /// A plain TCP connection that moves here with its app's state
-    /// (`app_migrate::ConnMove`), on interface `iface`.
+    /// (`app_migrate::ConnMove`), the same way.
     Conn {
         iface: usize,
+        from: usize,
+        back: bool,
         conn: Box<ConnMove<XdpFrame>>,
     },
+}
+
+/// How long a move refused on arrival keeps trying to go back to the
+/// worker it came from while that worker's inbox is full (it only is if
+/// that worker is stuck).
+const RETURN_FOR: core::time::Duration = core::time::Duration::from_secs(2);
+
+/// Moves refused on arrival (`Inbound::Flow`/`Conn` whose flow is here
+/// already, or that the app or the table here cannot take), on their way
+/// back to the worker they came from, which installs them again: nothing
+/// already accepted is lost on a move. One that finds that worker's
+/// inbox full waits here and is tried again each loop (bounded by
+/// [`RETURN_FOR`], counted).
+#[derive(Default)]
+struct Returns {
+    waiting: Vec<(usize, Inbound, Instant)>,
+}
+
+impl Returns {
+    fn send(
+        &mut self,
+        inboxes: &[Inbox],
+        to: usize,
+        i: Inbound,
+        now: Instant,
+        st: &mut WorkerStats,
+    ) {
+        st.flows_migration_refused += 1;
+        if let Err(i) = inboxes[to].push_any(i) {
+            st.flows_return_retries += 1;
+            self.waiting.push((to, i, now));
+        }
+    }
+
+    /// Try again what waits; whether some still does.
+    fn flush(&mut self, inboxes: &[Inbox], now: Instant, st: &mut WorkerStats) -> bool {
+        let mut left = Vec::new();
+        for (to, i, since) in self.waiting.drain(..) {
+            match inboxes[to].push_any(i) {
+                Ok(()) => {}
+                Err(_) if now.saturating_since(since) >= RETURN_FOR => {
+                    st.flows_migration_dropped += 1;
+                }
+                Err(i) => {
+                    st.flows_return_retries += 1;
+                    left.push((to, i, since));
+                }
+            }
+        }
+        self.waiting = left;
+        !self.waiting.is_empty()
+    }
 }
 
 /// A frame on its way to the worker that owns its flow (a UMEM handle: no
@@ -221,6 +278,8 @@ pub struct WorkerStats {
     /// TCP segments of flows no worker knew (new connections, strays of
     /// closed ones): run here, where they arrived.
     pub flows_unknown: u64,
+    /// Those segments by kind: only SYNs are new flows (issue 8).
+    pub flows_unknown_kinds: UnknownKinds,
     /// Flows opened here that found no room in the flow directory (their
     /// strays then stay where they arrive).
     pub directory_full: u64,
@@ -241,10 +300,20 @@ pub struct WorkerStats {
     pub mptcp_msgs_in: u64,
     /// MPTCP subflows (`stack::Migrant`) and plain TCP connections
     /// (`app_migrate::ConnMove`) moved to the worker where their packets
-    /// arrive: from here, to here, and lost on the way (the inbox was
-    /// full, or no room there; a plain connection stays instead).
+    /// arrive: from here (the inbox was not full: else they stay) and to
+    /// here.
     pub flows_migrated_out: u64,
     pub flows_migrated_in: u64,
+    /// Moves that arrived here and could not be installed (their flow
+    /// here already, no room, the app refused): sent back to the worker
+    /// they came from.
+    pub flows_migration_refused: u64,
+    /// Moves from here that came back so (installed here again).
+    pub flows_migration_returned: u64,
+    /// Loops a refused move waited for room in its old worker's inbox.
+    pub flows_return_retries: u64,
+    /// Moves lost: refused twice (there and back), or their old worker's
+    /// inbox full for `RETURN_FOR`.
     pub flows_migration_dropped: u64,
     /// Segments of flows moved away that still reached this worker,
     /// forwarded to the new owner.
@@ -267,6 +336,53 @@ pub struct WorkerStats {
     /// The kernel's view of each socket (XDP_STATISTICS).
     pub xsk: Vec<XskStats>,
     pub apps: Vec<serde_json::Value>,
+}
+
+/// TCP segments of flows no worker knew, by their flags: a SYN opens a
+/// flow; the rest are strays of flows that ended (or that no one
+/// recorded), answered per RFC 9293 §3.10.7.1 (a reset, unless they are
+/// one).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct UnknownKinds {
+    pub syn: u64,
+    pub syn_ack: u64,
+    pub rst: u64,
+    pub fin: u64,
+    /// With payload (no SYN, RST or FIN).
+    pub data: u64,
+    /// Pure ACKs.
+    pub ack: u64,
+}
+
+impl UnknownKinds {
+    fn count(&mut self, pkt: &[u8]) {
+        let f = tcp_flags(pkt);
+        let (syn, ack, rst, fin) = (f & 0x02 != 0, f & 0x10 != 0, f & 0x04 != 0, f & 0x01 != 0);
+        let c = if syn && ack {
+            &mut self.syn_ack
+        } else if syn {
+            &mut self.syn
+        } else if rst {
+            &mut self.rst
+        } else if fin {
+            &mut self.fin
+        } else if tcp_payload_len(pkt) > 0 {
+            &mut self.data
+        } else {
+            &mut self.ack
+        };
+        *c += 1;
+    }
+}
+
+/// The TCP payload length of a frame `classify` found TCP (0 if short).
+fn tcp_payload_len(pkt: &[u8]) -> usize {
+    let ihl = usize::from(pkt.get(14).map_or(0, |v| v & 0x0f)) * 4;
+    let total = pkt
+        .get(16..18)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let doff = usize::from(pkt.get(14 + ihl + 12).map_or(0, |v| v >> 4)) * 4;
+    total.saturating_sub(ihl + doff)
 }
 
 /// XDP_STATISTICS of one socket: drops the kernel saw.
@@ -357,6 +473,29 @@ fn tcp_flags(pkt: &[u8]) -> u8 {
 /// Connections reset at a time when a run stops, between drains of the
 /// transmit ring.
 const STOP_BATCH: usize = 256;
+
+/// How long a stopping worker still answers what arrives (see `run`).
+const STOP_DRAIN: core::time::Duration = core::time::Duration::from_millis(30);
+
+/// Reset every connection of `stacks` and let the resets leave
+/// (bounded: the ring drains 32 per kick on veth; a reset that finds no
+/// room is counted in `tx_ring_full`).
+fn reset_all(stacks: &mut [Stack<XdpDevice>], t: Instant) {
+    for stack in stacks.iter_mut() {
+        let mut left = stack.conn_count();
+        for _ in 0..=left / STOP_BATCH {
+            left = stack.abort_all(t, STOP_BATCH);
+            for _ in 0..STOP_BATCH {
+                if !stack.device_mut().flush() {
+                    break;
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+    }
+}
 
 /// Run until `stop` is set; returns the worker's counters.
 pub fn run<A: RuntimeApp>(
@@ -449,6 +588,11 @@ pub fn run<A: RuntimeApp>(
     let mut outbox = Outbox {
         waiting: (0..workers).map(|_| Default::default()).collect(),
     };
+    let mut returns = Returns::default();
+    // Fault injection for tests (`tests/veth_echo.rs`): every plain
+    // connection moving here is refused, as if its flow were here
+    // already: each must go back and keep working.
+    let refuse_moves = std::env::var_os("XDPTCP_TEST_REFUSE_MOVES").is_some();
     // Every socket, then this worker's wake-up eventfd.
     let mut pollset = PollSet::new(
         stacks
@@ -500,6 +644,7 @@ pub fn run<A: RuntimeApp>(
                         });
                         let Some(w) = owner else {
                             st.flows_unknown += 1;
+                            st.flows_unknown_kinds.count(pkt);
                             if let Some(tap) = stacks[i].device().capture() {
                                 tap.capture(&frame.buf()[..len]);
                             }
@@ -596,26 +741,72 @@ pub fn run<A: RuntimeApp>(
             work += 1;
             let h = match inbound {
                 Inbound::Frame(h) => h,
-                Inbound::Flow { iface, flow } => {
-                    let ok = stacks
-                        .get_mut(iface)
-                        .is_some_and(|s| s.mptcp_migrate_in(t, *flow));
-                    if ok {
-                        st.flows_migrated_in += 1;
-                    } else {
-                        st.flows_migration_dropped += 1;
+                Inbound::Flow {
+                    iface,
+                    from,
+                    back,
+                    flow,
+                } => {
+                    let tuple = flow.tuple();
+                    let Some(stack) = stacks.get_mut(iface) else {
+                        continue;
+                    };
+                    match stack.mptcp_migrate_try_in(t, *flow, back) {
+                        Ok(()) if back => {
+                            moved.forget(iface, &tuple);
+                            st.flows_migration_returned += 1;
+                        }
+                        Ok(()) => st.flows_migrated_in += 1,
+                        Err(flow) if !back => {
+                            // Its strays here, and what `from` forwards
+                            // meanwhile, go back with it.
+                            moved.record(iface, tuple, from, t);
+                            let i = Inbound::Flow {
+                                iface,
+                                from: me,
+                                back: true,
+                                flow: Box::new(flow),
+                            };
+                            returns.send(&inboxes, from, i, t, &mut st);
+                        }
+                        Err(_) => st.flows_migration_dropped += 1,
                     }
                     continue;
                 }
-                Inbound::Conn { iface, conn } => {
+                Inbound::Conn {
+                    iface,
+                    from,
+                    back,
+                    conn,
+                } => {
                     let (Some(stack), Some(app)) = (stacks.get_mut(iface), apps.get_mut(iface))
                     else {
                         continue;
                     };
-                    // Its flow here already cannot be (the directory
-                    // named the old owner): it is dropped, and counted.
-                    match move_in(stack, app, t, *conn) {
+                    let tuple = conn.tuple();
+                    let conn = if refuse_moves && !back {
+                        Err(*conn)
+                    } else {
+                        move_in(stack, app, t, *conn)
+                    };
+                    match conn {
+                        Ok(_) if back => {
+                            moved.forget(iface, &tuple);
+                            st.flows_migration_returned += 1;
+                        }
                         Ok(_) => st.flows_migrated_in += 1,
+                        Err(conn) if !back => {
+                            moved.record(iface, tuple, from, t);
+                            let i = Inbound::Conn {
+                                iface,
+                                from: me,
+                                back: true,
+                                conn: Box::new(conn),
+                            };
+                            returns.send(&inboxes, from, i, t, &mut st);
+                        }
+                        // Refused where it came from too (its app's own
+                        // state refused): nothing can hold it.
                         Err(_) => st.flows_migration_dropped += 1,
                     }
                     continue;
@@ -655,13 +846,22 @@ pub fn run<A: RuntimeApp>(
                 let to = h.from;
                 let i = Inbound::Flow {
                     iface: h.iface,
+                    from: me,
+                    back: false,
                     flow: Box::new(flow),
                 };
-                if inboxes[to].push_any(i).is_ok() {
-                    moved.record(h.iface, tuple, to, t);
-                    st.flows_migrated_out += 1;
-                } else {
-                    st.flows_migration_dropped += 1;
+                match inboxes[to].push_any(i) {
+                    Ok(()) => {
+                        moved.record(h.iface, tuple, to, t);
+                        st.flows_migrated_out += 1;
+                    }
+                    // The inbox is full: it stays here (never lost).
+                    Err(Inbound::Flow { flow, .. }) => {
+                        if stack.mptcp_migrate_try_in(t, *flow, true).is_err() {
+                            st.flows_migration_dropped += 1;
+                        }
+                    }
+                    Err(_) => {}
                 }
             } else if let Some(m) = apps
                 .get_mut(h.iface)
@@ -672,6 +872,8 @@ pub fn run<A: RuntimeApp>(
                 let to = h.from;
                 let i = Inbound::Conn {
                     iface: h.iface,
+                    from: me,
+                    back: false,
                     conn: Box::new(m),
                 };
                 match inboxes[to].push_any(i) {
@@ -680,8 +882,11 @@ pub fn run<A: RuntimeApp>(
                         st.flows_migrated_out += 1;
                     }
                     Err(Inbound::Conn { conn, .. }) => {
-                        if let Some(app) = apps.get_mut(h.iface) {
-                            let _ = move_in(stack, app, t, *conn);
+                        let back = apps
+                            .get_mut(h.iface)
+                            .is_some_and(|app| move_in(stack, app, t, *conn).is_ok());
+                        if !back {
+                            st.flows_migration_dropped += 1;
                         }
                     }
                     Err(_) => {}
@@ -754,6 +959,9 @@ pub fn run<A: RuntimeApp>(
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
+        if returns.flush(&inboxes, t, &mut st) {
+            work += 1;
+        }
         if outbox.flush(&inboxes, me) {
             // Messages wait for room in a ring: loop again.
             work += 1;
@@ -787,25 +995,80 @@ pub fn run<A: RuntimeApp>(
             inbox.sleeping.store(false, Ordering::Relaxed);
         }
     }
+    // Moves on their way when the run stopped are installed before the
+    // resets below, so that they are reset too (a move dropped with the
+    // inbox left its peer's connection open: Linux retransmitted into the
+    // next run) and every move out is a move in. Once every worker has
+    // left its loop (bounded wait), nothing is pushed any more.
+    stop_sync.left_loop(workers);
+    let t = now(epoch);
+    returns.flush(&inboxes, t, &mut st);
+    while let Some(i) = inboxes[me].pop() {
+        match i {
+            Inbound::Frame(_) => {}
+            Inbound::Conn {
+                iface, back, conn, ..
+            } => {
+                let in_ = match (stacks.get_mut(iface), apps.get_mut(iface)) {
+                    (Some(stack), Some(app)) => move_in(stack, app, t, *conn).is_ok(),
+                    _ => false,
+                };
+                match (in_, back) {
+                    (true, true) => st.flows_migration_returned += 1,
+                    (true, false) => st.flows_migrated_in += 1,
+                    (false, _) => st.flows_migration_dropped += 1,
+                }
+            }
+            Inbound::Flow {
+                iface, back, flow, ..
+            } => {
+                let in_ = stacks
+                    .get_mut(iface)
+                    .is_some_and(|s| s.mptcp_migrate_try_in(t, *flow, true).is_ok());
+                match (in_, back) {
+                    (true, true) => st.flows_migration_returned += 1,
+                    (true, false) => st.flows_migrated_in += 1,
+                    (false, _) => st.flows_migration_dropped += 1,
+                }
+            }
+        }
+    }
     // The run is over: reset what is still open, as a process's exit
     // closes its sockets, so that peers do not keep retransmitting to us,
     // and let the resets leave (bounded: the ring drains 32 per kick on
     // veth; a reset that finds no room is counted in `tx_ring_full`).
-    let t = now(epoch);
-    for stack in stacks.iter_mut() {
-        let mut left = stack.conn_count();
-        for _ in 0..=left / STOP_BATCH {
-            left = stack.abort_all(t, STOP_BATCH);
+    reset_all(&mut stacks, t);
+    // Answers to what was sent just before the stop still arrive: a
+    // SYN/ACK to a SYN the stop aborted (RFC 9293 §3.10.5: nothing is
+    // sent in SYN-SENT) was lost in our rings while the program still
+    // steered it here, and Linux kept its half-open connection and sent
+    // the SYN/ACK again a second later, into the next run (`flows_unknown`
+    // SYN/ACKs there, as many as Linux's `TCPTimeouts`). For a short
+    // while they are still read and answered: a segment of no connection
+    // gets a reset (RFC 9293 §3.10.7.1). Then whatever opened meanwhile
+    // (a SYN to a listener) is reset too.
+    let until = std::time::Instant::now() + STOP_DRAIN;
+    while std::time::Instant::now() < until {
+        let t = now(epoch);
+        let mut any = false;
+        for stack in stacks.iter_mut() {
+            stack.device_mut().recv(&mut batch);
+            any |= !batch.is_empty();
+            for (frame, len) in batch.drain(..) {
+                stack.receive(t, frame, len);
+            }
+            stack.poll(t);
             for _ in 0..STOP_BATCH {
                 if !stack.device_mut().flush() {
                     break;
                 }
             }
-            if left == 0 {
-                break;
-            }
+        }
+        if !any {
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
+    reset_all(&mut stacks, now(epoch));
     for (stack, app) in stacks.iter().zip(apps.iter()) {
         let c = stack.counters();
         st.mptcp_subflows_owned += c.mptcp_remote_subflows;
@@ -842,6 +1105,8 @@ pub fn run<A: RuntimeApp>(
 /// cache's count of live frames, then worker 0 reads the totals while the
 /// others wait (bounded: a worker that died does not hang the rest).
 pub struct StopSync {
+    /// Workers out of their loops (`left_loop`).
+    left: std::sync::atomic::AtomicUsize,
     arrived: std::sync::atomic::AtomicUsize,
     released: AtomicBool,
     /// Frames held by the stacks when the workers stopped, per interface.
@@ -851,6 +1116,7 @@ pub struct StopSync {
 impl StopSync {
     pub fn new(ifaces: usize) -> StopSync {
         StopSync {
+            left: std::sync::atomic::AtomicUsize::new(0),
             arrived: std::sync::atomic::AtomicUsize::new(0),
             released: AtomicBool::new(false),
             held: (0..ifaces)
@@ -875,6 +1141,16 @@ impl StopSync {
         } else {
             wait(&|| self.released.load(Ordering::Acquire));
             None
+        }
+    }
+
+    /// Leave the loop, and wait until all `workers` did (bounded: a
+    /// worker that died does not hang the rest).
+    fn left_loop(&self, workers: usize) {
+        self.left.fetch_add(1, Ordering::AcqRel);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while self.left.load(Ordering::Acquire) < workers && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
 

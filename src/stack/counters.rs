@@ -221,13 +221,15 @@ pub struct StackCounters {
     pub mptcp_subflows_withdrawn: u64,
     /// Plain TCP connections that moved to the worker where their packets
     /// arrive (`tcp_migrate`), out of this stack and into it, and those
-    /// that found their flow here already (dropped: reset).
+    /// refused here (their flow here already, or the application could
+    /// not take them): given back, they return where they came from.
     pub tcp_conns_migrated_out: u64,
     pub tcp_conns_migrated_in: u64,
     pub tcp_migrations_dropped: u64,
     /// Joined subflows that moved to the worker where their packets
     /// arrive (`mptcp_migrate`), out of this stack and into it, and
-    /// those that found no room there (dropped).
+    /// those refused here (their flow here already, or no room): given
+    /// back, they return where they came from.
     pub mptcp_subflows_migrated_out: u64,
     pub mptcp_subflows_migrated_in: u64,
     pub mptcp_migrations_dropped: u64,

@@ -142,12 +142,26 @@ impl<D: Device> Stack<D> {
     /// flow is here already, or no room): it is dropped, and the
     /// connection sends its data again on the others once it stalls.
     pub fn mptcp_migrate_in(&mut self, now: Instant, m: Migrant<D::Frame>) -> bool {
+        self.mptcp_migrate_try_in(now, m, false).is_ok()
+    }
+
+    /// [`Self::mptcp_migrate_in`], giving `m` back whole if it cannot be
+    /// installed, for the worker to return it where it came from. `back`:
+    /// it is that return (it left this stack a moment ago, counted here:
+    /// `max_conns` does not refuse it).
+    #[allow(clippy::result_large_err)]
+    pub fn mptcp_migrate_try_in(
+        &mut self,
+        now: Instant,
+        m: Migrant<D::Frame>,
+        back: bool,
+    ) -> Result<(), Migrant<D::Frame>> {
         if self.remote.is_none()
             || self.conns.contains(&m.tuple)
-            || self.conns.len() >= self.cfg.max_conns
+            || !back && self.conns.len() >= self.cfg.max_conns
         {
             self.iface.counters.mptcp_migrations_dropped += 1;
-            return false;
+            return Err(m);
         }
         let mut entry = ConnEntry::new(m.conn, m.tuple, None);
         entry.connected = m.connected;
@@ -159,7 +173,7 @@ impl<D: Device> Stack<D> {
         });
         let id = self.conns.insert(entry);
         let Some(r) = self.remote.as_deref_mut() else {
-            return false;
+            return Ok(());
         };
         r.mine.push((id, Default::default()));
         let sub = SubRef {
@@ -181,6 +195,6 @@ impl<D: Device> Stack<D> {
         self.mark_dirty(id);
         self.after_op(id);
         self.mptcp_remote_forward(id);
-        true
+        Ok(())
     }
 }

@@ -133,6 +133,21 @@ impl<D: Device> Stack<D> {
         now: Instant,
         m: TcpMigrant<D::Frame>,
     ) -> Result<ConnId, TcpMigrant<D::Frame>> {
+        let id = self.tcp_migrate_install(now, m)?;
+        self.tcp_migrate_commit(id);
+        Ok(id)
+    }
+
+    /// [`Self::tcp_migrate_in`]'s first half: `m` in the table with its
+    /// events, nothing run or sent for it yet, so that it can still be
+    /// taken back out whole ([`Self::tcp_migrate_uninstall`]) if the
+    /// application refuses it. Given back if its flow is here already.
+    #[allow(clippy::result_large_err)]
+    pub fn tcp_migrate_install(
+        &mut self,
+        now: Instant,
+        m: TcpMigrant<D::Frame>,
+    ) -> Result<ConnId, TcpMigrant<D::Frame>> {
         if self.conns.contains(&m.entry.tuple) {
             self.iface.counters.tcp_migrations_dropped += 1;
             return Err(m);
@@ -164,9 +179,26 @@ impl<D: Device> Stack<D> {
                 self.pool.waiters.push_back(id);
             }
         }
+        Ok(id)
+    }
+
+    /// [`Self::tcp_migrate_in`]'s second half: connection `id` runs here.
+    pub fn tcp_migrate_commit(&mut self, id: ConnId) {
         self.iface.counters.tcp_conns_migrated_in += 1;
         self.mark_dirty(id);
         self.after_op(id);
-        Ok(id)
+    }
+
+    /// Undo [`Self::tcp_migrate_install`] of `id` (its application
+    /// refused it): taken back out whole, with its events, and its flow
+    /// unrecorded (the flow directory must not name this worker for a
+    /// moment: the worker it goes back to records it again).
+    pub fn tcp_migrate_uninstall(&mut self, id: ConnId) -> Option<TcpMigrant<D::Frame>> {
+        let tuple = self.conns.get(id)?.tuple;
+        let m = self.tcp_migrate_out(id)?;
+        self.iface.counters.tcp_conns_migrated_out -= 1;
+        self.iface.counters.tcp_migrations_dropped += 1;
+        self.conns.unlog_open(&tuple);
+        Some(m)
     }
 }

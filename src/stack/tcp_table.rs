@@ -295,6 +295,17 @@ impl<F: Frame> ConnTable<F> {
         e
     }
 
+    /// Withdraw the flow log's record of `tuple`'s insertion, if not
+    /// drained yet (a connection taken back out at once, see
+    /// `Stack::tcp_migrate_uninstall`).
+    pub(crate) fn unlog_open(&mut self, tuple: &FourTuple) {
+        if let Some(log) = &mut self.flow_log {
+            if let Some(i) = log.iter().rposition(|r| *r == (*tuple, true)) {
+                log.remove(i);
+            }
+        }
+    }
+
     /// Remove a connection; its id (and every copy) becomes stale.
     pub(crate) fn remove(&mut self, id: ConnId) -> Option<ConnEntry<F>> {
         let s = self.slots.get_mut(id.index as usize)?;

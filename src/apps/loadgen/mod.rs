@@ -609,10 +609,8 @@ impl<D: Device> App<D> for LoadApp {
         now: Instant,
         id: ConnId,
         state: Box<dyn std::any::Any + Send>,
-    ) -> bool {
-        let Ok(m) = state.downcast::<Moving>() else {
-            return false;
-        };
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let m = state.downcast::<Moving>()?;
         if !self.started {
             self.start(stack, now);
         }
@@ -645,7 +643,7 @@ impl<D: Device> App<D> for LoadApp {
             self.due.push(Reverse((next_at, s)));
         }
         self.conns.insert(id, conn);
-        true
+        Ok(())
     }
 
     fn on_poll(&mut self, stack: &mut Stack<D>, now: Instant) {
