@@ -155,10 +155,13 @@ pub enum Inbound {
         iface: usize,
         flow: Box<Migrant<XdpFrame>>,
     },
-    /// A plain TCP connection that moves here with its app's state
-    /// (`app_migrate::ConnMove`), on interface `iface`.
+    /// A TCP or MPTCP connection that moves here with its app's state
+    /// (`app_migrate::ConnMove`), on interface `iface`, from worker
+    /// `from`; `back`: one that worker could not take, coming back.
     Conn {
         iface: usize,
+        from: usize,
+        back: bool,
         conn: Box<ConnMove<XdpFrame>>,
     },
 }
@@ -607,15 +610,48 @@ pub fn run<A: RuntimeApp>(
                     }
                     continue;
                 }
-                Inbound::Conn { iface, conn } => {
+                Inbound::Conn {
+                    iface,
+                    from,
+                    back,
+                    conn,
+                } => {
                     let (Some(stack), Some(app)) = (stacks.get_mut(iface), apps.get_mut(iface))
                     else {
                         continue;
                     };
-                    // Its flow here already cannot be (the directory
-                    // named the old owner): it is dropped, and counted.
+                    let (tuple, token) = (conn.tuple(), conn.token());
                     match move_in(stack, app, t, *conn) {
-                        Ok(_) => st.flows_migrated_in += 1,
+                        Ok(_) => {
+                            st.flows_migrated_in += 1;
+                            // RFC 8684 §3.2: joins for its token come here
+                            // from now on.
+                            if let Some(tk) = token.filter(|_| from != me) {
+                                match tokens.transfer(tk, from, me) {
+                                    TokenInsert::Ok => {}
+                                    TokenInsert::HeldElsewhere => st.token_conflicts += 1,
+                                    TokenInsert::Full => st.token_directory_full += 1,
+                                }
+                            }
+                        }
+                        // Its MPTCP token is held here already (tokens are
+                        // unique per stack): it goes back, where it still
+                        // holds it, and its strays from here with it.
+                        Err(conn) if token.is_some() && !back && from != me => {
+                            let i = Inbound::Conn {
+                                iface,
+                                from: me,
+                                back: true,
+                                conn: Box::new(conn),
+                            };
+                            if inboxes[from].push_any(i).is_ok() {
+                                moved.record(iface, tuple, from, t);
+                            } else {
+                                st.flows_migration_dropped += 1;
+                            }
+                        }
+                        // Its flow here already cannot be (the directory
+                        // named the old owner): it is dropped, and counted.
                         Err(_) => st.flows_migration_dropped += 1,
                     }
                     continue;
@@ -672,6 +708,8 @@ pub fn run<A: RuntimeApp>(
                 let to = h.from;
                 let i = Inbound::Conn {
                     iface: h.iface,
+                    from: me,
+                    back: false,
                     conn: Box::new(m),
                 };
                 match inboxes[to].push_any(i) {
