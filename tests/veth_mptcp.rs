@@ -1806,8 +1806,9 @@ fn linux_mptcp_joins_across_workers_run_where_they_arrive() {
     );
     // A small share of all the segments the connections carried (each
     // way: 2 n bytes per connection), and for each flow Linux re-hashed,
-    // its packets from then on: a first subflow does not move to the
-    // worker its packets now reach (README, "Not yet across workers").
+    // its packets from then on: a first subflow with a joined subflow
+    // does not move to the worker its packets now reach (only one alone
+    // does; README, "Not yet across workers").
     let segs = 2 * conns * n as u64 / 1448;
     let allowed = segs / 50 + rehash * segs / 64;
     assert!(
