@@ -242,10 +242,11 @@ pub struct WorkerStats {
     /// MPTCP messages sent to and received from other workers.
     pub mptcp_msgs_out: u64,
     pub mptcp_msgs_in: u64,
-    /// MPTCP subflows (`stack::Migrant`) and plain TCP connections
-    /// (`app_migrate::ConnMove`) moved to the worker where their packets
-    /// arrive: from here, to here, and lost on the way (the inbox was
-    /// full, or no room there; a plain connection stays instead).
+    /// MPTCP subflows (`stack::Migrant`) and TCP or MPTCP connections
+    /// (`app_migrate::ConnMove`; an MPTCP one with its connection level
+    /// and token) moved to the worker where their packets arrive: from
+    /// here, to here, and lost on the way (the inbox was full, or no room
+    /// there; a connection stays instead, or goes back if refused).
     pub flows_migrated_out: u64,
     pub flows_migrated_in: u64,
     pub flows_migration_dropped: u64,
@@ -703,8 +704,9 @@ pub fn run<A: RuntimeApp>(
                 .get_mut(h.iface)
                 .and_then(|app| move_out(stack, app, t, &tuple, syn_ack))
             {
-                // A plain connection goes with its app's state; if the
-                // inbox is full it stays here (never lost).
+                // A connection goes with its app's state (an MPTCP one
+                // with its connection level and token); if the inbox is
+                // full it stays here (never lost).
                 let to = h.from;
                 let i = Inbound::Conn {
                     iface: h.iface,
