@@ -1,4 +1,5 @@
-//! A plain TCP connection moves with its application state to the worker
+//! A TCP connection (or an MPTCP connection, its first subflow with the
+//! connection level) moves with its application state to the worker
 //! where its packets arrive (`stack::TcpMigrant`; issue 6 item 4): the
 //! glue between the stack and [`App::export`] / [`App::import`], the same
 //! for the runtime's workers and for tests that run two stacks as two.
@@ -21,6 +22,11 @@ impl<F: crate::io::Frame> ConnMove<F> {
     /// Its flow.
     pub fn tuple(&self) -> FourTuple {
         self.conn.tuple()
+    }
+
+    /// The MPTCP token of the connection, if it is one (`TcpMigrant::token`).
+    pub fn token(&self) -> Option<u32> {
+        self.conn.token()
     }
 }
 

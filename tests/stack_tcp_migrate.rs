@@ -6,6 +6,8 @@
 //! the connection there with its app state (`app_migrate`). A client
 //! stack sends a pattern and checks the echo byte for byte while its
 //! segments start arriving on the other worker (Linux re-hashed it).
+//! Issue 8: an MPTCP connection (its first subflow, with the connection
+//! level, its token and the app's state) moves the same way.
 
 mod common;
 use common::*;
@@ -76,6 +78,20 @@ struct Run {
     /// Moves refused where they arrived, installed back where they left.
     returned: usize,
     servers: [Stack<TestDevice>; 2],
+    client: Stack<TestDevice>,
+}
+
+/// How the stacks of a run are set up.
+#[derive(Clone, Copy, PartialEq)]
+enum Setup {
+    Tcp,
+    /// MPTCP on the client and the servers, each server drawing keys
+    /// from its own stream (as a runtime's workers do).
+    Mptcp,
+    /// MPTCP, both servers drawing the same keys, and worker 1 holding
+    /// another client's connection first: the token the moving
+    /// connection holds is held there already.
+    MptcpTokenClash,
 }
 
 /// The flow of TCP frame `f` as its receiver sees it.
@@ -96,22 +112,59 @@ fn rx_tuple(f: &[u8]) -> Option<FourTuple> {
 /// segments arrive on worker 0 until it has its first `switch` bytes
 /// back, then on worker 1.
 fn run<A: App<TestDevice>>(apps: [A; 2], switch: usize) -> Run {
-    run_with(apps, switch, false)
+    run_with(apps, switch, Setup::Tcp, false)
 }
 
-/// [`run`]; `occupied`: worker 1 holds a connection of the same flow
-/// from the start (it saw the SYN too; what it sends is lost), so that
-/// the connection cannot move there.
-fn run_with<A: App<TestDevice>>(mut apps: [A; 2], switch: usize, occupied: bool) -> Run {
+/// [`run`] with stacks set up as `setup` says; `occupied`: worker 1
+/// holds a connection of the same flow from the start (it saw the SYN
+/// too; what it sends is lost), so that the connection cannot move there.
+fn run_with<A: App<TestDevice>>(
+    mut apps: [A; 2],
+    switch: usize,
+    setup: Setup,
+    occupied: bool,
+) -> Run {
+    let mptcp = setup != Setup::Tcp;
     let mut cfg = config(MAC_B, IP_B);
     // Short writes: the echo server keeps bytes of its own (app state).
     cfg.tcp.snd_buf = 16 * 1024;
+    cfg.tcp.mptcp = mptcp;
     let mut servers = [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(4096), Instant::ZERO));
-    for s in servers.iter_mut() {
+    for (w, s) in servers.iter_mut().enumerate() {
         s.listen(80).unwrap();
+        if setup == Setup::Mptcp {
+            s.mptcp_key_stream(w as u64 + 1);
+        }
     }
-    let mut c = Stack::new(config(MAC_A, IP_A), TestDevice::new(4096), Instant::ZERO);
+    let mut ccfg = config(MAC_A, IP_A);
+    ccfg.tcp.mptcp = mptcp;
     let mut now = Instant::ZERO;
+    if setup == Setup::MptcpTokenClash {
+        // Another client's connection on worker 1 draws the first key of
+        // the stream: the one worker 0 draws next.
+        let mut other = config(
+            xdptcp::wire::MacAddr([2, 0, 0, 0, 0, 3]),
+            std::net::Ipv4Addr::new(198, 18, 0, 3),
+        );
+        other.tcp.mptcp = true;
+        let mut o = Stack::new(other, TestDevice::new(4096), Instant::ZERO);
+        o.connect(now, sa(IP_B, 80)).unwrap();
+        for _ in 0..50 {
+            now += Duration::from_micros(100);
+            for f in o.device_mut().take_tx() {
+                rx(&mut servers[1], now, &f);
+            }
+            for f in servers[1].device_mut().take_tx() {
+                rx(&mut o, now, &f);
+            }
+            dispatch(&mut servers[1], &mut apps[1], now);
+            servers[1].poll(now);
+            o.poll(now);
+        }
+        assert_eq!(servers[1].counters().mptcp_established, 1);
+        assert_eq!(servers[1].mptcp_tokens(), 1);
+    }
+    let mut c = Stack::new(ccfg, TestDevice::new(4096), Instant::ZERO);
     let cid: ConnId = c.connect(now, sa(IP_B, 80)).unwrap();
     let (mut sent, mut got) = (0usize, Vec::with_capacity(TOTAL));
     let mut run = Run {
@@ -120,6 +173,7 @@ fn run_with<A: App<TestDevice>>(mut apps: [A; 2], switch: usize, occupied: bool)
         moved: Vec::new(),
         returned: 0,
         servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
+        client: Stack::new(config(MAC_A, IP_A), TestDevice::new(1), Instant::ZERO),
     };
     let mut buf = vec![0u8; 64 * 1024];
     for _round in 0..100_000 {
@@ -167,8 +221,10 @@ fn run_with<A: App<TestDevice>>(mut apps: [A; 2], switch: usize, occupied: bool)
             };
             if let Some(m) = move_out(from, app_from, now, &tuple, false) {
                 assert_eq!(m.tuple(), tuple);
+                assert_eq!(m.token().is_some(), mptcp);
                 // As the runtime does: refused there, it comes back here
-                // whole (app state included) and is installed again.
+                // whole (app state and MPTCP token included) and is
+                // installed again.
                 match move_in(to, app_to, now, m) {
                     Ok(_) => run.moved.push(now),
                     Err(m) => {
@@ -217,6 +273,7 @@ fn run_with<A: App<TestDevice>>(mut apps: [A; 2], switch: usize, occupied: bool)
         "echo garbled"
     );
     run.servers = servers;
+    run.client = c;
     run
 }
 
@@ -277,7 +334,7 @@ fn a_move_onto_a_flow_already_there_comes_back_and_keeps_working() {
     // already (its flow directory entry raced a stale one). The move is
     // given back whole and the connection keeps working on worker 0.
     let apps = [EchoServer::new(80), EchoServer::new(80)];
-    let r = run_with(apps, TOTAL / 4, true);
+    let r = run_with(apps, TOTAL / 4, Setup::Tcp, true);
     let [s0, s1] = &r.servers;
     assert!(r.moved.is_empty(), "moves at {:?}", r.moved);
     assert!(r.returned >= 1, "never offered");
@@ -564,4 +621,64 @@ fn a_keep_alive_http_connection_moves_between_and_in_the_middle_of_requests() {
     assert_eq!((s0.conn_count(), s1.conn_count()), (1, 0));
     assert_eq!(apps[0].stats.requests, 24 - apps[1].stats.requests);
     assert!(apps[1].stats.requests > 0);
+}
+
+#[test]
+fn an_mptcp_connection_whose_segments_arrive_on_another_worker_moves_there() {
+    // The first subflow moves with the connection level (data sequence
+    // space, reassembly, send queue), its token and the echo's state: the
+    // echo stays byte-exact (checked in `run`) and MPTCP throughout.
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    let r = run_with(apps, TOTAL / 4, Setup::Mptcp, false);
+    let [s0, s1] = &r.servers;
+    assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
+    assert_eq!(r.returned, 0);
+    assert_eq!(r.handoffs_before, 0);
+    assert_eq!(r.handoffs_after, usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(s0.counters().mptcp_conns_migrated_out, 1);
+    assert_eq!(s1.counters().mptcp_conns_migrated_in, 1);
+    assert_eq!(s0.counters().tcp_conns_migrated_out, 0);
+    // Its token went with it (RFC 8684 §3.1: joins name it there).
+    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (0, 1));
+    assert_eq!((s0.conn_count(), s1.conn_count()), (0, 1));
+    let c = r.client.counters();
+    assert_eq!((c.mptcp_established, c.mptcp_fallbacks), (1, 0));
+    assert_eq!(
+        s0.counters().mptcp_fallbacks + s1.counters().mptcp_fallbacks,
+        0
+    );
+}
+
+#[test]
+fn an_mptcp_connection_whose_token_the_arrival_worker_holds_stays() {
+    // Tokens are unique per stack: worker 1 holds the same token already,
+    // so it refuses the connection, which goes back and keeps working
+    // where it is (every later segment handed over).
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    let r = run_with(apps, TOTAL / 4, Setup::MptcpTokenClash, false);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty(), "moves at {:?}", r.moved);
+    assert!(r.returned >= 1);
+    assert!(r.handoffs_after > usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(
+        s1.counters().mptcp_conn_migrations_refused as usize,
+        r.returned
+    );
+    assert_eq!(s0.counters().mptcp_conns_migrated_in as usize, r.returned);
+    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 1));
+    assert_eq!(s0.conn_count(), 1);
+    let c = r.client.counters();
+    assert_eq!((c.mptcp_established, c.mptcp_fallbacks), (1, 0));
+}
+
+#[test]
+fn an_mptcp_connection_its_app_cannot_move_stays_and_keeps_working() {
+    let apps = [Stuck(EchoServer::new(80)), Stuck(EchoServer::new(80))];
+    let r = run_with(apps, TOTAL / 4, Setup::Mptcp, false);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty());
+    assert!(r.handoffs_after > usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(s0.counters().mptcp_conns_migrated_out, 0);
+    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 0));
+    assert_eq!((s0.conn_count(), s1.conn_count()), (1, 0));
 }

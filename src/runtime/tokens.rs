@@ -14,7 +14,10 @@
 //! slots, linear probing bounded by [`MAX_PROBE`]. A slot holds the whole
 //! token in bits 8..40 and the holder (+2) in the low byte, so 0 (empty)
 //! and 1 (removed) never name a token and a lookup never confuses two.
-//! Only the holder writes or removes its tokens' slots.
+//! Only the holder writes or removes its tokens' slots; a connection
+//! that moves to another worker (`stack::TcpMigrant`) has its slot
+//! handed over by its new holder ([`TokenDirectory::transfer`]), in one
+//! step, so a join never finds it missing or held twice meanwhile.
 
 use super::directory::MAX_WORKERS;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,6 +132,30 @@ impl TokenDirectory {
         }
     }
 
+    /// `token`'s connection moved from worker `from` to worker `to`:
+    /// its slot names `to` from now on (recorded anew if `from` had none).
+    pub fn transfer(&self, token: u32, from: usize, to: usize) -> TokenInsert {
+        if from >= MAX_WORKERS || to >= MAX_WORKERS {
+            return TokenInsert::Full;
+        }
+        let (old, new) = (value(token, from), value(token, to));
+        for slot in self.probe(token) {
+            let cur = slot.load(Ordering::Acquire);
+            if cur == EMPTY {
+                break;
+            }
+            if cur == old {
+                return match slot.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => TokenInsert::Ok,
+                    // Only the old holder could have changed it: it
+                    // released it, so record it anew.
+                    Err(_) => self.insert(token, to),
+                };
+            }
+        }
+        self.insert(token, to)
+    }
+
     /// The worker holding `token`, if recorded.
     pub fn lookup(&self, token: u32) -> Option<usize> {
         for slot in self.probe(token) {
@@ -190,6 +217,25 @@ mod tests {
             }
         }
         assert_eq!(d.insert(1, MAX_WORKERS), TokenInsert::Full);
+    }
+
+    #[test]
+    fn a_moved_connections_token_names_its_new_worker() {
+        let d = TokenDirectory::new(16);
+        assert_eq!(d.insert(42, 0), TokenInsert::Ok);
+        assert_eq!(d.transfer(42, 0, 1), TokenInsert::Ok);
+        assert_eq!(d.lookup(42), Some(1));
+        // The old holder's late removal leaves it with the new one.
+        d.remove(42, 0);
+        assert_eq!(d.lookup(42), Some(1));
+        // Not recorded for `from` (it was lost, or never had room): it
+        // is recorded for `to`; held by a third worker, it stays there.
+        assert_eq!(d.transfer(43, 0, 1), TokenInsert::Ok);
+        assert_eq!(d.lookup(43), Some(1));
+        assert_eq!(d.insert(44, 2), TokenInsert::Ok);
+        assert_eq!(d.transfer(44, 0, 1), TokenInsert::HeldElsewhere);
+        assert_eq!(d.lookup(44), Some(2));
+        assert_eq!(d.transfer(45, 0, MAX_WORKERS), TokenInsert::Full);
     }
 
     #[test]

@@ -158,8 +158,9 @@ pub enum Inbound {
         back: bool,
         flow: Box<Migrant<XdpFrame>>,
     },
-    /// A plain TCP connection that moves here with its app's state
-    /// (`app_migrate::ConnMove`), the same way.
+    /// A TCP or MPTCP connection that moves here with its app's state
+    /// (`app_migrate::ConnMove`; an MPTCP one with its connection level
+    /// and token), the same way.
     Conn {
         iface: usize,
         from: usize,
@@ -298,10 +299,10 @@ pub struct WorkerStats {
     /// MPTCP messages sent to and received from other workers.
     pub mptcp_msgs_out: u64,
     pub mptcp_msgs_in: u64,
-    /// MPTCP subflows (`stack::Migrant`) and plain TCP connections
-    /// (`app_migrate::ConnMove`) moved to the worker where their packets
-    /// arrive: from here (the inbox was not full: else they stay) and to
-    /// here.
+    /// MPTCP subflows (`stack::Migrant`) and TCP or MPTCP connections
+    /// (`app_migrate::ConnMove`; an MPTCP one with its connection level
+    /// and token) moved to the worker where their packets arrive: from
+    /// here (the inbox was not full: else they stay) and to here.
     pub flows_migrated_out: u64,
     pub flows_migrated_in: u64,
     /// Moves that arrived here and could not be installed (their flow
@@ -783,7 +784,7 @@ pub fn run<A: RuntimeApp>(
                     else {
                         continue;
                     };
-                    let tuple = conn.tuple();
+                    let (tuple, token) = (conn.tuple(), conn.token());
                     let conn = if refuse_moves && !back {
                         Err(*conn)
                     } else {
@@ -794,7 +795,23 @@ pub fn run<A: RuntimeApp>(
                             moved.forget(iface, &tuple);
                             st.flows_migration_returned += 1;
                         }
-                        Ok(_) => st.flows_migrated_in += 1,
+                        Ok(_) => {
+                            st.flows_migrated_in += 1;
+                            // RFC 8684 §3.2: joins for its token come here
+                            // from now on.
+                            if let Some(tk) = token.filter(|_| from != me) {
+                                match tokens.transfer(tk, from, me) {
+                                    TokenInsert::Ok => {}
+                                    TokenInsert::HeldElsewhere => st.token_conflicts += 1,
+                                    TokenInsert::Full => st.token_directory_full += 1,
+                                }
+                            }
+                        }
+                        // Refused here (its flow, or its MPTCP token,
+                        // held here already: tokens are unique per stack;
+                        // or the app refused): it goes back whole to the
+                        // worker that still holds its token, and its
+                        // strays from here with it.
                         Err(conn) if !back => {
                             moved.record(iface, tuple, from, t);
                             let i = Inbound::Conn {
@@ -867,8 +884,9 @@ pub fn run<A: RuntimeApp>(
                 .get_mut(h.iface)
                 .and_then(|app| move_out(stack, app, t, &tuple, syn_ack))
             {
-                // A plain connection goes with its app's state; if the
-                // inbox is full it stays here (never lost).
+                // A connection goes with its app's state (an MPTCP one
+                // with its connection level and token); if the inbox is
+                // full it stays here (never lost).
                 let to = h.from;
                 let i = Inbound::Conn {
                     iface: h.iface,

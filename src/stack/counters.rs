@@ -233,6 +233,14 @@ pub struct StackCounters {
     pub mptcp_subflows_migrated_out: u64,
     pub mptcp_subflows_migrated_in: u64,
     pub mptcp_migrations_dropped: u64,
+    /// MPTCP connections (their first subflow with the connection level,
+    /// its token and the application's state) that moved to the worker
+    /// where their packets arrive (`mptcp_conn_migrate`), out of this
+    /// stack and into it, and those this stack could not take (their
+    /// token held here already: sent back where they came from).
+    pub mptcp_conns_migrated_out: u64,
+    pub mptcp_conns_migrated_in: u64,
+    pub mptcp_conn_migrations_refused: u64,
     /// Joined subflows reset: the third ACK's HMAC was wrong or missing.
     pub mptcp_joins_rejected_hmac: u64,
     /// MP_JOIN SYNs we sent (the path manager opening a subflow, RFC 8684

@@ -24,6 +24,7 @@ mod icmp_err;
 mod iface;
 mod listener;
 mod mptcp;
+mod mptcp_conn_migrate;
 mod mptcp_foreign;
 mod mptcp_migrate;
 mod mptcp_pm;

@@ -26,7 +26,7 @@ const MAX_DRAWS: u32 = 16;
 /// A token in use: the connection holding it (its first subflow) and the
 /// extra subflows joined to it, live or half-open.
 #[derive(Debug, Clone)]
-struct TokenEntry {
+pub(super) struct TokenEntry {
     conn: ConnId,
     joined: u8,
     /// The path manager of a connection we opened (`mptcp_pm`), once it
@@ -169,6 +169,41 @@ impl Tokens {
         if due {
             self.pm_work.due.push(token);
         }
+    }
+
+    /// Connection `conn` leaves this stack for another worker's
+    /// (`mptcp_conn_migrate`): the entry of its token, if it holds one.
+    /// Not logged: the runtime hands the token directory's entry over.
+    pub(super) fn take(&mut self, token: u32, conn: ConnId) -> Option<TokenEntry> {
+        if self.in_use.get(&token)?.conn != conn {
+            return None;
+        }
+        self.pm_work.due.retain(|&t| t != token);
+        self.in_use.remove(&token)
+    }
+
+    /// Whether `token` is free here (a moved connection can hold it).
+    pub(super) fn is_free(&self, token: u32) -> bool {
+        !self.in_use.contains_key(&token)
+    }
+
+    /// A connection moved here as `conn` holds `token` from now on; its
+    /// path manager, if it started, goes on here.
+    pub(super) fn put(&mut self, token: u32, conn: ConnId, mut t: TokenEntry) {
+        t.conn = conn;
+        if t.pm.is_some() {
+            self.pm_work.due.push(token);
+        }
+        self.in_use.insert(token, t);
+    }
+
+    /// The number of subflows joined to the connection holding `token`
+    /// (all stacks and workers), if `conn` holds it.
+    pub(super) fn joined(&self, token: u32, conn: ConnId) -> Option<u8> {
+        self.in_use
+            .get(&token)
+            .filter(|t| t.conn == conn)
+            .map(|t| t.joined)
     }
 
     /// A fresh MP_JOIN nonce (R-A of an active join).

@@ -85,9 +85,10 @@ impl<D: Device> Stack<D> {
         if !remote && stack == here && !self.mptcp_holds(token, meta) {
             return None;
         }
-        // What it has to send leaves from here; what it holds for the
-        // connection goes with it (sent on from its new worker).
-        self.transmit_conn(id, now);
+        // What it has to send, and what it holds for the connection,
+        // leaves from its new worker (`mptcp_migrate_in` marks it dirty):
+        // sent from here, an ACK could reach the peer after what the new
+        // worker sends next (the two transmit rings are not ordered).
         let mut e = self.conns.detach(id)?;
         if e.pool_waiting {
             self.pool.waiters.retain(|w| *w != id);

@@ -386,6 +386,13 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// Whether connection `meta` here has subflows in other workers.
+    pub(super) fn mptcp_remote_has_subs(&self, meta: ConnId) -> bool {
+        self.remote
+            .as_deref()
+            .is_some_and(|r| r.subs.iter().any(|s| s.meta == meta))
+    }
+
     /// Connection `meta` here is gone: forget its subflows elsewhere (told
     /// to close before, when it ended).
     pub(super) fn mptcp_remote_forget(&mut self, meta: ConnId) {

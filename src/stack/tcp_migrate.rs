@@ -11,7 +11,10 @@
 //! and the arrival worker installs it. The application's state for it
 //! goes along (`crate::app_migrate`); an application that cannot move
 //! it keeps it here. A moved connection stays at least [`STAY`].
+//! An MPTCP connection with no other subflow moves the same way, its
+//! connection level and token with it (`mptcp_conn_migrate`).
 
+use super::mptcp::TokenEntry;
 use super::mptcp_migrate::{STAY, STRAYS};
 use super::tcp_table::ConnEntry;
 use super::{ConnId, Stack};
@@ -20,18 +23,27 @@ use crate::io::{Device, Frame};
 use crate::tcp::{FourTuple, State};
 use crate::time::Instant;
 
-/// A plain TCP connection on its way to another worker.
+/// A TCP connection (or an MPTCP connection: its first subflow) on its
+/// way to another worker.
 pub struct TcpMigrant<F: Frame> {
     entry: ConnEntry<F>,
     /// Its events the application has not been given yet, in order (the
     /// id they carry is its old one).
     events: Vec<Event>,
+    /// An MPTCP connection's token and its entry (path manager, joins).
+    token: Option<(u32, TokenEntry)>,
 }
 
 impl<F: Frame> TcpMigrant<F> {
     /// Its flow.
     pub fn tuple(&self) -> FourTuple {
         self.entry.tuple
+    }
+
+    /// The MPTCP token it holds, if any (the runtime's token directory
+    /// names its new worker once it is installed there).
+    pub fn token(&self) -> Option<u32> {
+        self.token.as_ref().map(|t| t.0)
     }
 }
 
@@ -60,17 +72,18 @@ fn renamed(ev: Event, id: ConnId) -> Event {
 impl<D: Device> Stack<D> {
     /// A segment of `tuple` that another worker received was run here
     /// (`syn_ack`: it was a SYN/ACK). Returns the connection when it
-    /// should move to that worker: a plain TCP connection the application
-    /// holds, whose segments keep arriving there. It stays here until
+    /// should move to that worker: a TCP connection the application
+    /// holds, whose segments keep arriving there (an MPTCP one only with
+    /// no other subflow: `mptcp_conn_migrate`). It stays here until
     /// [`Self::tcp_migrate_out`].
     pub fn tcp_stray(&mut self, now: Instant, tuple: &FourTuple, syn_ack: bool) -> Option<ConnId> {
         let id = self.conns.lookup(tuple)?;
         let e = self.conns.get_mut(id)?;
-        // MPTCP subflows and connections move with `mptcp_stray` (or not:
-        // a connection level's other subflows point at it).
-        if e.subflow_of.is_some() || e.is_joined() || e.pm_wait || e.conn.mptcp().is_some() {
+        // Joined subflows move with `mptcp_stray`.
+        if e.subflow_of.is_some() || e.is_joined() {
             return None;
         }
+        let mptcp = e.pm_wait || e.conn.mptcp().is_some();
         let n = e.note_stray(now);
         let settled = e.moved_at.is_none_or(|t| now.saturating_since(t) >= STAY);
         let due = syn_ack && e.moved_at.is_none() || n >= STRAYS && settled;
@@ -87,7 +100,7 @@ impl<D: Device> Stack<D> {
             .events
             .iter()
             .any(|ev| matches!(*ev, Event::Accepted { id: i, .. } | Event::Closed { id: i, .. } if i == id));
-        if !announced {
+        if !announced || mptcp && !self.mptcp_conn_movable(id) {
             return None;
         }
         // Counted afresh: an app that refuses the move is asked again
@@ -106,6 +119,8 @@ impl<D: Device> Stack<D> {
     /// reset. Its flow stays in the flow directory under this worker until
     /// the other one records it.
     pub fn tcp_migrate_out(&mut self, id: ConnId) -> Option<TcpMigrant<D::Frame>> {
+        self.conns.get(id)?;
+        let token = self.mptcp_conn_take(id);
         let mut events = Vec::new();
         self.events.retain(|ev| {
             let mine = movable_event(ev) == Some(id);
@@ -118,13 +133,22 @@ impl<D: Device> Stack<D> {
         if entry.pool_waiting {
             self.pool.waiters.retain(|w| *w != id);
         }
-        self.iface.counters.tcp_conns_migrated_out += 1;
-        Some(TcpMigrant { entry, events })
+        if entry.conn.mptcp().is_some() {
+            self.iface.counters.mptcp_conns_migrated_out += 1;
+        } else {
+            self.iface.counters.tcp_conns_migrated_out += 1;
+        }
+        Some(TcpMigrant {
+            entry,
+            events,
+            token,
+        })
     }
 
     /// Install `m`, moved here from another worker at `now`, and queue
     /// its pending events. It may exceed `max_conns` (it was counted
-    /// where it came from). Given back if its flow is here already.
+    /// where it came from). Given back as [`Self::tcp_migrate_install`]
+    /// says.
     // The migrant is handed back whole so the caller can decide (it holds
     // the application's state too).
     #[allow(clippy::result_large_err)]
@@ -141,7 +165,8 @@ impl<D: Device> Stack<D> {
     /// [`Self::tcp_migrate_in`]'s first half: `m` in the table with its
     /// events, nothing run or sent for it yet, so that it can still be
     /// taken back out whole ([`Self::tcp_migrate_uninstall`]) if the
-    /// application refuses it. Given back if its flow is here already.
+    /// application refuses it. Given back if its flow is here already, or
+    /// the MPTCP token it holds (RFC 8684 §3.1: unique per stack).
     #[allow(clippy::result_large_err)]
     pub fn tcp_migrate_install(
         &mut self,
@@ -152,7 +177,15 @@ impl<D: Device> Stack<D> {
             self.iface.counters.tcp_migrations_dropped += 1;
             return Err(m);
         }
-        let TcpMigrant { mut entry, events } = m;
+        if !self.mptcp_conn_token_free(m.token.as_ref()) {
+            self.iface.counters.mptcp_conn_migrations_refused += 1;
+            return Err(m);
+        }
+        let TcpMigrant {
+            mut entry,
+            events,
+            token,
+        } = m;
         let pool_waiting = entry.pool_waiting;
         // What the old stack's lists and wheel knew of it stays there
         // (stale ids): here it starts afresh.
@@ -165,6 +198,7 @@ impl<D: Device> Stack<D> {
         entry.moved_at = Some(now);
         entry.head = Default::default();
         let id = self.conns.insert(entry);
+        self.mptcp_conn_put(id, token);
         if let Some(e) = self.conns.get_mut(id) {
             for ev in events {
                 match ev {
@@ -184,7 +218,14 @@ impl<D: Device> Stack<D> {
 
     /// [`Self::tcp_migrate_in`]'s second half: connection `id` runs here.
     pub fn tcp_migrate_commit(&mut self, id: ConnId) {
-        self.iface.counters.tcp_conns_migrated_in += 1;
+        let Some(e) = self.conns.get(id) else {
+            return;
+        };
+        if e.conn.mptcp().is_some() {
+            self.iface.counters.mptcp_conns_migrated_in += 1;
+        } else {
+            self.iface.counters.tcp_conns_migrated_in += 1;
+        }
         self.mark_dirty(id);
         self.after_op(id);
     }
@@ -196,7 +237,12 @@ impl<D: Device> Stack<D> {
     pub fn tcp_migrate_uninstall(&mut self, id: ConnId) -> Option<TcpMigrant<D::Frame>> {
         let tuple = self.conns.get(id)?.tuple;
         let m = self.tcp_migrate_out(id)?;
-        self.iface.counters.tcp_conns_migrated_out -= 1;
+        let out = if m.entry.conn.mptcp().is_some() {
+            &mut self.iface.counters.mptcp_conns_migrated_out
+        } else {
+            &mut self.iface.counters.tcp_conns_migrated_out
+        };
+        *out -= 1;
         self.iface.counters.tcp_migrations_dropped += 1;
         self.conns.unlog_open(&tuple);
         Some(m)
