@@ -162,10 +162,7 @@ impl<F: Frame> Connection<F> {
         if self.loss.tlp_high.is_some_and(|h| self.snd.una >= h) {
             self.loss.tlp_high = None;
         }
-        if self.snd.write_blocked && self.send_capacity() > 0 {
-            self.snd.write_blocked = false;
-            self.events.writable = true;
-        }
+        self.new_space();
         rtt_sample
     }
 
