@@ -56,7 +56,10 @@ fn long_fat(snd_buf_max: usize) -> BulkReport {
         },
         ..BulkParams::default()
     };
-    run(&p, &format!("500 Mbit/s, 100 ms RTT, snd_buf_max {snd_buf_max}"))
+    run(
+        &p,
+        &format!("500 Mbit/s, 100 ms RTT, snd_buf_max {snd_buf_max}"),
+    )
 }
 
 #[test]
@@ -64,7 +67,11 @@ fn autotuning_fills_a_long_fat_path_and_the_old_fixed_size_caps_it() {
     let on = long_fat(16 << 20);
     let capped = long_fat(4 << 20);
     // 4 MiB of payload per 100 ms round trip: at most 335 Mbit/s.
-    assert!(capped.goodput_mbps < 336.0, "4 MiB: {:.2}", capped.goodput_mbps);
+    assert!(
+        capped.goodput_mbps < 336.0,
+        "4 MiB: {:.2}",
+        capped.goodput_mbps
+    );
     // Slow start over the 100 ms round trip takes part of the 256 MiB
     // (past it, 478 Mbit/s: `xdptcp sim` with 192M and 512M).
     assert!(on.goodput_mbps > 350.0, "on: {:.2}", on.goodput_mbps);
@@ -108,7 +115,11 @@ fn mptcp_connection_level_buffer_covers_the_slow_path() {
     let on = over_paths(&paths, 64 << 20, 64 << 10, 16 << 20);
     let fixed = over_paths(&paths, 64 << 20, 256 << 10, 256 << 10);
     assert!(on.goodput_mbps >= 36.0, "on: {:.2}", on.goodput_mbps);
-    assert!(fixed.goodput_mbps < 30.0, "fixed: {:.2}", fixed.goodput_mbps);
+    assert!(
+        fixed.goodput_mbps < 30.0,
+        "fixed: {:.2}",
+        fixed.goodput_mbps
+    );
 }
 
 /// 1 Gbit/s at 0.1 ms each way: the path holds some 25 KB and its queue
@@ -128,7 +139,10 @@ fn short_rtt_bulk_send_buffer_stays_small() {
             snd_buf_max: Some(snd_buf_max),
             ..BulkParams::default()
         };
-        run(&p, &format!("1 Gbit/s, 0.2 ms RTT, snd_buf {snd_buf}..{snd_buf_max}"))
+        run(
+            &p,
+            &format!("1 Gbit/s, 0.2 ms RTT, snd_buf {snd_buf}..{snd_buf_max}"),
+        )
     };
     let tuned = run_with(64 << 10, 16 << 20);
     let fixed = run_with(4 << 20, 4 << 20);

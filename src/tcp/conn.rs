@@ -49,9 +49,9 @@ mod pressure;
 mod probes;
 mod prr;
 mod rcv_space;
-mod snd_space;
 mod recv_side;
 mod send_side;
+mod snd_space;
 mod timer_set;
 mod timers;
 mod types;
@@ -141,13 +141,7 @@ impl<F: Frame> Connection<F> {
                 peer_mss: DEFAULT_MSS,
                 ..Negotiated::default()
             },
-            snd: send_side::SendSide::new(
-                iss,
-                mss.min(DEFAULT_MSS),
-                cfg.snd_buf,
-                cfg.nodelay,
-                now,
-            ),
+            snd: send_side::SendSide::new(iss, mss.min(DEFAULT_MSS), cfg.snd_buf, cfg.nodelay, now),
             rcv: recv_side::RecvSide::new(cfg.rcv_buf, mss.min(DEFAULT_MSS), now),
             loss: loss::LossRecovery::new(cfg, iss, mss),
             syn: handshake::Handshake::default(),

@@ -679,8 +679,8 @@ impl<F: Frame> Connection<F> {
         SubflowView {
             srtt: self.loss.rtt.srtt().unwrap_or_else(|| self.loss.rtt.rto()),
             room,
-            cwnd: match self.loss.rtt.srtt() {
-                Some(_) => self.loss.cc.cwnd(),
+            in_flight: match self.loss.rtt.srtt() {
+                Some(_) => self.snd.in_flight(),
                 None => 0,
             },
             backup: self.mptcp_backup(),

@@ -41,13 +41,7 @@ pub(super) struct SendSide<F: Frame> {
 }
 
 impl<F: Frame> SendSide<F> {
-    pub(super) fn new(
-        iss: SeqNumber,
-        mss: usize,
-        buf: usize,
-        nodelay: bool,
-        now: Instant,
-    ) -> Self {
+    pub(super) fn new(iss: SeqNumber, mss: usize, buf: usize, nodelay: bool, now: Instant) -> Self {
         SendSide {
             iss,
             una: iss,

@@ -17,8 +17,8 @@
 //! the aggregate rate, twice over (2 · Σ rate_i · RTT_max, Raiciu et al.,
 //! NSDI 2012 §4), or the fast subflows starve waiting for the slow one's
 //! DATA_ACKs. Linux's MPTCP buffer, the sum of its subflows' (2 · Σ
-//! cwnd_i, `__mptcp_sync_sndbuf`), is at most that: equal when the RTTs
-//! are.
+//! cwnd_i, `__mptcp_sync_sndbuf`), is that when the RTTs are equal and
+//! the windows full; with unequal RTTs it is too small.
 
 use super::mptcp_tx::MetaTx;
 use super::Connection;
@@ -38,15 +38,19 @@ fn want_for_cwnd(cwnd: usize, mss: usize, iw: u32, reordering: usize) -> usize {
     segs.saturating_mul(mss).saturating_mul(2)
 }
 
-/// Connection-level buffer the subflows call for: 2 · Σ cwnd_i · RTT_max
-/// / RTT_i over the live subflows with an RTT sample (`cwnd` > 0).
+/// Connection-level buffer the subflows call for: 2 · Σ rate_i · RTT_max
+/// over the live subflows with an RTT sample, rate_i = in flight / SRTT
+/// (Little's law). Not cwnd / SRTT: a subflow starved by the
+/// connection's queue keeps a large window while its own queue drains
+/// and its SRTT falls, and that ratio would take it for many times its
+/// path's rate (the buffer ran to its 16 MiB ceiling on 40 Mbit/s).
 fn want_for_subflows(views: impl Iterator<Item = SubflowView> + Clone) -> usize {
-    let live = views.filter(|v| v.usable && v.cwnd > 0 && !v.srtt.is_zero());
+    let live = views.filter(|v| v.usable && v.in_flight > 0 && !v.srtt.is_zero());
     let Some(rtt_max) = live.clone().map(|v| v.srtt).max() else {
         return 0;
     };
     let sum: u128 = live
-        .map(|v| v.cwnd as u128 * rtt_max.as_nanos() / v.srtt.as_nanos())
+        .map(|v| v.in_flight as u128 * rtt_max.as_nanos() / v.srtt.as_nanos())
         .sum();
     usize::try_from(sum.saturating_mul(2)).unwrap_or(usize::MAX)
 }
@@ -117,10 +121,10 @@ mod tests {
     use super::*;
     use core::time::Duration;
 
-    fn view(cwnd: usize, rtt_ms: u64) -> SubflowView {
+    fn view(in_flight: usize, rtt_ms: u64) -> SubflowView {
         SubflowView {
             srtt: Duration::from_millis(rtt_ms),
-            cwnd,
+            in_flight,
             usable: true,
             ..SubflowView::default()
         }
@@ -141,7 +145,8 @@ mod tests {
         // 40 Mbit/s over 100 ms is 500 KB, twice that 1 MB.
         let v = [view(7_500, 2), view(125_000, 100)];
         assert_eq!(want_for_subflows(v.into_iter()), 1_000_000);
-        // Equal RTTs: the sum of the subflows' 2 · cwnd (Linux).
+        // Equal RTTs: the sum of twice what each has in flight (Linux's
+        // sum of the subflows' 2 · cwnd, when they fill their windows).
         let v = [view(50_000, 10), view(30_000, 10)];
         assert_eq!(want_for_subflows(v.into_iter()), 160_000);
         // A subflow without an RTT sample or unusable does not count.
