@@ -80,7 +80,8 @@ impl RawClient {
 
     fn write(&mut self, stack: &mut Stack<SimDevice>, id: ConnId) {
         if self.sent < self.request.len() {
-            let end = (self.sent + self.piece).min(self.request.len());
+            // `piece` may be usize::MAX (the whole request at once).
+            let end = self.sent.saturating_add(self.piece).min(self.request.len());
             if let Ok(n) = stack.send(id, &self.request[self.sent..end]) {
                 self.sent += n;
             }

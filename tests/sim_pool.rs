@@ -1,5 +1,6 @@
 //! Frame-pool pressure: many connections whose socket buffers (the
-//! `tcp::Config` defaults, 4 MiB each) together far exceed the devices'
+//! `tcp::Config` defaults: 4 MiB to receive, 64 KiB to send autotuned
+//! up to 16 MiB) together far exceed the devices'
 //! frame pools must still complete, byte for byte, with control traffic
 //! never starved of frames.
 
@@ -29,6 +30,7 @@ fn params(conns: u32, bytes: u64, pool: usize, loss: f64, seed: u64) -> BulkPara
         pool_frames: pool,
         // Not sized to the pool.
         snd_buf: Some(Config::default().snd_buf),
+        snd_buf_max: Some(Config::default().snd_buf_max),
         rcv_buf: Some(Config::default().rcv_buf),
         ..BulkParams::default()
     }

@@ -77,9 +77,17 @@ pub struct DataPath {
     /// echo hold (and copy) what its send side cannot take yet.
     #[arg(long, value_name = "BYTES", value_parser = crate::cli::args::parse_size)]
     pub rcv_buf_max: Option<u64>,
+    /// Let a connection's send buffer grow up to this many bytes
+    /// (autotuning, as Linux's tcp_sndbuf_expand: toward twice the
+    /// congestion window; an MPTCP connection's toward the slowest
+    /// path's round trip at the aggregate rate), for paths whose
+    /// bandwidth-delay product exceeds the 256 KiB it starts with. Off by
+    /// default, as --rcv-buf-max.
+    #[arg(long, value_name = "BYTES", value_parser = crate::cli::args::parse_size)]
+    pub snd_buf_max: Option<u64>,
 }
 
-/// The largest `--rcv-buf-max`.
+/// The largest `--rcv-buf-max` and `--snd-buf-max`.
 const RCV_BUF_MAX_LIMIT: u64 = 64 << 20;
 
 /// `--cores` as parsed.
@@ -165,6 +173,13 @@ impl DataPath {
                 return Err(EXIT_USAGE);
             }
             tcp.rcv_buf_max = b as usize;
+        }
+        if let Some(b) = self.snd_buf_max {
+            if b > RCV_BUF_MAX_LIMIT {
+                eprintln!("xdptcp: --snd-buf-max must be at most 64M (a connection's frames come out of its queue's --frames)");
+                return Err(EXIT_USAGE);
+            }
+            tcp.snd_buf_max = b as usize;
         }
         if let Some(s) = self.pmtu_probe_interval {
             tcp.pmtu_probe_interval = secs("--pmtu-probe-interval", s).map_err(|e| {

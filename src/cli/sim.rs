@@ -114,9 +114,15 @@ pub struct SimArgs {
     /// The client writes as soon as it connects, during the handshake.
     #[arg(long)]
     pub write_early: bool,
-    /// Send buffer per connection (default: sized to the frame pool).
+    /// Send buffer per connection at first (default 64K, less when the
+    /// frame pool is small).
     #[arg(long, value_parser = parse_size, value_name = "N")]
     pub snd_buf: Option<u64>,
+    /// Send-buffer autotuning up to N payload bytes (toward twice the
+    /// congestion window; default 16M within the connection's share of
+    /// the frame pool; at or below --snd-buf: off).
+    #[arg(long, value_parser = parse_size, value_name = "N")]
+    pub snd_buf_max: Option<u64>,
     /// Receive buffer per connection (default: sized to the frame pool).
     #[arg(long, value_parser = parse_size, value_name = "N")]
     pub rcv_buf: Option<u64>,
@@ -218,7 +224,11 @@ impl SimArgs {
         if self.requests.is_some_and(|n| n == 0 || n > 100_000) {
             return Err("--requests must be between 1 and 100000".into());
         }
-        for (name, b) in [("--snd-buf", self.snd_buf), ("--rcv-buf", self.rcv_buf)] {
+        for (name, b) in [
+            ("--snd-buf", self.snd_buf),
+            ("--snd-buf-max", self.snd_buf_max),
+            ("--rcv-buf", self.rcv_buf),
+        ] {
             if b.is_some_and(|b| !(1024..=1 << 30).contains(&b)) {
                 return Err(format!("{name} must be between 1K and 1G"));
             }
@@ -326,6 +336,7 @@ impl SimArgs {
                 ..Limits::default()
             },
             snd_buf: self.snd_buf.map(|b| b as usize),
+            snd_buf_max: self.snd_buf_max.map(|b| b as usize),
             rcv_buf: self.rcv_buf.map(|b| b as usize),
             rcv_buf_max: self.rcv_buf_max.map(|b| b as usize),
             work: self.workload(),
@@ -427,6 +438,7 @@ impl SimArgs {
             (self.scheduler != SchedKind::MinRtt).then(|| self.scheduler.to_string()),
         );
         flag("snd-buf", self.snd_buf.map(|b| b.to_string()));
+        flag("snd-buf-max", self.snd_buf_max.map(|b| b.to_string()));
         flag("rcv-buf", self.rcv_buf.map(|b| b.to_string()));
         flag("rcv-buf-max", self.rcv_buf_max.map(|b| b.to_string()));
         flag("syn-cookies", on(self.syn_cookies));

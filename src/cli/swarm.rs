@@ -151,6 +151,7 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
         abort_after: None,
         write_early: false,
         snd_buf: None,
+        snd_buf_max: None,
         rcv_buf: None,
         rcv_buf_max: None,
         syn_cookies: chance(r, 15),
@@ -198,7 +199,14 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
         a.abort_after = Some(r.gen_range(0..a.bytes));
     }
     if chance(r, 15) {
-        a.snd_buf = Some(r.gen_range(4..=64) * 1024);
+        let kib = r.gen_range(4..=64);
+        a.snd_buf = Some(kib * 1024);
+        // Half of the small send buffers stay fixed (autotuning off), the
+        // other half grow from there (decided by the draw itself, so the
+        // mixes drawn after it are as before).
+        if kib % 2 == 0 {
+            a.snd_buf_max = a.snd_buf;
+        }
     }
     if chance(r, 15) || a.read_pace.is_some() && chance(r, 50) {
         a.rcv_buf = Some(r.gen_range(4..=64) * 1024);

@@ -153,6 +153,9 @@ impl Default for RuntimeConfig {
                 // (`veth_datapath`: 24 % of the echo lent instead of 50+).
                 rcv_buf_max: 256 << 10,
                 snd_buf: 256 << 10,
+                // Likewise no send-buffer autotuning unless asked
+                // (`--snd-buf-max`).
+                snd_buf_max: 256 << 10,
                 ..tcp::Config::default()
             },
             max_conns: 16384,

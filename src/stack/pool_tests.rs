@@ -19,6 +19,10 @@ fn stack(i: u8, tx: usize, rx: usize, pool: PoolConfig) -> Stack<SimDevice> {
         timestamps: false,
         // Room for a burst of 48 segments in the RX test.
         initial_window: 64,
+        // The pool is what limits here, not the send buffer (the old
+        // fixed default).
+        snd_buf: 4 << 20,
+        snd_buf_max: 4 << 20,
         ..Config::default()
     };
     let mut cfg = host_config(i, tcp, 3);

@@ -51,6 +51,7 @@ mod prr;
 mod rcv_space;
 mod recv_side;
 mod send_side;
+mod snd_space;
 mod timer_set;
 mod timers;
 mod types;
@@ -140,7 +141,7 @@ impl<F: Frame> Connection<F> {
                 peer_mss: DEFAULT_MSS,
                 ..Negotiated::default()
             },
-            snd: send_side::SendSide::new(iss, mss.min(DEFAULT_MSS), cfg.nodelay, now),
+            snd: send_side::SendSide::new(iss, mss.min(DEFAULT_MSS), cfg.snd_buf, cfg.nodelay, now),
             rcv: recv_side::RecvSide::new(cfg.rcv_buf, mss.min(DEFAULT_MSS), now),
             loss: loss::LossRecovery::new(cfg, iss, mss),
             syn: handshake::Handshake::default(),
@@ -390,7 +391,7 @@ impl<F: Frame> Connection<F> {
         }
         let mut moved = 0;
         while self.snd_frames_room() > 0 {
-            let cap = self.cfg.snd_buf.saturating_sub(self.snd.queue.len());
+            let cap = self.snd.buf.saturating_sub(self.snd.queue.len());
             let Some(mut p) = self.rcv.queue.pop_inorder(cap) else {
                 break;
             };
@@ -425,7 +426,7 @@ impl<F: Frame> Connection<F> {
             return 0;
         }
         let (q, upto) = self.app_sndq_ref();
-        let bytes = self.cfg.snd_buf.saturating_sub(q.len());
+        let bytes = self.app_snd_buf().saturating_sub(q.len());
         let seg = self.fill_mss();
         let topup = q.topup_room(seg, upto);
         bytes.min(self.snd_frames_room().saturating_mul(seg) + topup)

@@ -87,10 +87,17 @@ pub struct Config {
     /// toward twice what the application reads per round trip, up to
     /// this much frame memory. At or below `rcv_buf`: no autotuning.
     pub rcv_buf_max: usize,
-    /// Payload bytes the send side may buffer. Also a frame budget: the
-    /// send queue holds at most `snd_buf / (mss - options)` frames, so a
-    /// peer's small MSS cannot multiply the frames a connection pins.
+    /// Payload bytes the send side may buffer at first. Also a frame
+    /// budget: the send queue holds at most `buf / (mss - options)`
+    /// frames of the current buffer, so a peer's small MSS cannot
+    /// multiply the frames a connection pins.
     pub snd_buf: usize,
+    /// Send-buffer autotuning (as Linux's `tcp_sndbuf_expand`): the send
+    /// buffer grows from `snd_buf` toward twice the congestion window,
+    /// up to this many payload bytes; an MPTCP connection's queue covers
+    /// the slowest subflow's round trip at the aggregate rate
+    /// (`snd_space`). At or below `snd_buf`: no autotuning.
+    pub snd_buf_max: usize,
     /// Smallest peer MSS honoured (a smaller MSS option is raised to it).
     /// FreeBSD's default `net.inet.tcp.minmss` (216): every real IPv4 path
     /// carries 256-byte packets, and a smaller MSS only costs packets.
@@ -176,7 +183,12 @@ impl Default for Config {
             nodelay: false,
             rcv_buf: 4 << 20,
             rcv_buf_max: 16 << 20,
-            snd_buf: 4 << 20,
+            // Linux starts at 2 × IW10 segments (`tcp_init_buffer_space`)
+            // and grows to `tcp_wmem[2]`; 16 MiB covers 1 Gbit/s over a
+            // 100 ms round trip, which the old fixed 4 MiB capped at 335
+            // Mbit/s.
+            snd_buf: 64 << 10,
+            snd_buf_max: 16 << 20,
             min_snd_mss: 216,
             plpmtud: true,
             pmtu_probe_interval: Duration::from_secs(600),

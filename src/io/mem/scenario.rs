@@ -41,9 +41,12 @@ pub struct BulkParams {
     pub limits: Limits,
     /// Limit of each stack's TX pool and of its RX pool, in frames.
     pub pool_frames: usize,
-    /// Send buffer per connection; `None`: sized to the pool (see
-    /// [`BulkParams::pool_frames`]).
+    /// Send buffer per connection at first; `None`: sized to the pool
+    /// (see [`BulkParams::pool_frames`]).
     pub snd_buf: Option<usize>,
+    /// Ceiling of send-buffer autotuning (`tcp::Config::snd_buf_max`);
+    /// `None`: the default, within the connection's share of the pool.
+    pub snd_buf_max: Option<usize>,
     /// Receive buffer per connection; `None`: sized to the pool.
     pub rcv_buf: Option<usize>,
     /// Ceiling of receive-buffer autotuning (`tcp::Config::rcv_buf_max`);
@@ -103,6 +106,7 @@ impl Default for BulkParams {
             limits: Limits::default(),
             pool_frames: 32 * 1024,
             snd_buf: None,
+            snd_buf_max: None,
             rcv_buf: None,
             rcv_buf_max: None,
             trace: false,
@@ -153,6 +157,7 @@ pub struct ParamsReport {
     pub sack: bool,
     pub timestamps: bool,
     pub snd_buf: usize,
+    pub snd_buf_max: usize,
     pub rcv_buf: usize,
     pub pool_frames: usize,
     pub time_limit_s: f64,
@@ -194,6 +199,7 @@ impl ParamsReport {
             sack: p.sack,
             timestamps: p.timestamps,
             snd_buf: tcp.snd_buf,
+            snd_buf_max: tcp.snd_buf_max,
             rcv_buf: tcp.rcv_buf,
             pool_frames: p.pool_frames,
             time_limit_s: p.limits.time.as_secs_f64(),
@@ -389,18 +395,21 @@ pub fn stack_on(
 }
 
 /// TCP settings of a run. Socket buffers are sized so that all connections
-/// together fit in half of each pool (at most the 4 MiB default each): a
-/// pool drained by send buffers would starve connections of frames.
+/// together fit in half of each pool (at most the defaults each; the send
+/// buffer's autotuning ceiling too): a pool drained by send buffers would
+/// starve connections of frames.
 pub(super) fn tcp_config(p: &BulkParams) -> Config {
     let mss = (p.link.mtu.saturating_sub(40)).min(u16::MAX as usize);
     let share = p.pool_frames / 2 / (p.conns.max(1) as usize);
-    let max = Config::default().snd_buf;
+    let max = Config::default().rcv_buf;
+    let snd = (share * mss).clamp(16 * 1024, Config::default().snd_buf_max);
     Config {
         mss: mss as u16,
         sack: p.sack,
         timestamps: p.timestamps,
         cc: p.cc,
-        snd_buf: p.snd_buf.unwrap_or((share * mss).clamp(16 * 1024, max)),
+        snd_buf: p.snd_buf.unwrap_or(snd.min(Config::default().snd_buf)),
+        snd_buf_max: p.snd_buf_max.unwrap_or(snd),
         rcv_buf: p
             .rcv_buf
             .unwrap_or((share * frame_size(p.link.mtu)).clamp(32 * 1024, max)),

@@ -39,6 +39,10 @@ pub struct SubflowView {
     /// Bytes it may send now: congestion and send window less what is
     /// in flight or queued on it.
     pub room: usize,
+    /// Bytes in flight on it (its delivery rate is about that per
+    /// `srtt`); 0 before its first RTT sample. Sizes the
+    /// connection-level send buffer (`tcp::conn::snd_space`).
+    pub in_flight: usize,
     /// A backup path (flag B of its MP_JOIN, or the peer's MP_PRIO).
     pub backup: bool,
     /// Alive and not stalled (no RTO backoff beyond the threshold, not

@@ -6,6 +6,7 @@ fn v(srtt_ms: u64, room: usize, backup: bool, usable: bool) -> SubflowView {
         room,
         backup,
         usable,
+        ..SubflowView::default()
     }
 }
 

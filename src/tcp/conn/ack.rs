@@ -4,7 +4,7 @@
 //! (RFC 3168 §6.1.2).
 
 use super::timer_set::Timer;
-use super::{ConnEvents, Connection, Recovery, State};
+use super::{Connection, Recovery, State};
 use crate::io::Frame;
 use crate::tcp::sack::DUP_THRESH;
 use crate::tcp::{TcpFlags, TcpRepr};
@@ -173,10 +173,7 @@ impl<F: Frame> Connection<F> {
         if self.loss.tlp_high.is_some_and(|h| self.snd.una >= h) {
             self.loss.tlp_high = None;
         }
-        if self.snd.write_blocked && self.send_capacity() > 0 {
-            self.snd.write_blocked = false;
-            self.events.insert(ConnEvents::WRITABLE);
-        }
+        self.new_space();
         rtt_sample
     }
 

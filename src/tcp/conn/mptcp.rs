@@ -487,9 +487,8 @@ impl<F: Frame> Connection<F> {
             }
             _ => ack,
         };
-        if self.snd.queue.ack(upto) > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
-            self.snd.write_blocked = false;
-            self.events.insert(ConnEvents::WRITABLE);
+        if self.snd.queue.ack(upto) > 0 {
+            self.new_space();
         }
     }
 

@@ -138,6 +138,9 @@ pub(crate) struct MetaTx<F> {
     /// The peer's window edge and the data-level retransmission timer
     /// (`mptcp_rto`).
     level: DataLevel,
+    /// Payload bytes `dq` may hold: the first subflow's buffer when it was
+    /// set up, grown by autotuning (`snd_space`).
+    pub(super) buf: usize,
 }
 
 /// What the connection knows of one subflow.
@@ -165,6 +168,14 @@ impl<F: Frame> MetaTx<F> {
     /// Frames the connection's queue holds.
     pub(super) fn frames(&self) -> usize {
         self.dq.frames()
+    }
+
+    /// What the connection knows of its subflows (gone ones unusable).
+    pub(super) fn slots_views(&self) -> impl Iterator<Item = SubflowView> + Clone + '_ {
+        self.slots.iter().map(|s| SubflowView {
+            usable: s.view.usable && !s.gone,
+            ..s.view
+        })
     }
 
     /// Bytes given to subflows that the DATA_ACK does not cover yet.
@@ -419,6 +430,7 @@ impl<F: Frame> Connection<F> {
                 ended: false,
                 data_fin_out: false,
                 level: DataLevel::default(),
+                buf: self.snd.buf,
             })),
             prefix_end: (held > 0).then_some(prefix_end),
             ..MpTx::new(sent as u64, 0, m.checksum)
@@ -575,9 +587,8 @@ impl<F: Frame> Connection<F> {
             let (srtt, out) = (m.slowest_srtt(), m.una < m.nxt);
             m.level.on_progress(self.now, srtt, out);
         }
-        if freed > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
-            self.snd.write_blocked = false;
-            self.events.insert(ConnEvents::WRITABLE);
+        if freed > 0 {
+            self.new_space();
         }
         self.mptcp_meta_advance();
         self.mptcp_first_done();
@@ -668,6 +679,10 @@ impl<F: Frame> Connection<F> {
         SubflowView {
             srtt: self.loss.rtt.srtt().unwrap_or_else(|| self.loss.rtt.rto()),
             room,
+            in_flight: match self.loss.rtt.srtt() {
+                Some(_) => self.snd.in_flight(),
+                None => 0,
+            },
             backup: self.mptcp_backup(),
             usable,
         }
@@ -749,9 +764,8 @@ impl<F: Frame> Connection<F> {
         let (Some(dsn), Some(m)) = (dsn, t.meta.as_deref_mut()) else {
             return;
         };
-        if m.acked(dsn) > 0 && self.snd.write_blocked && self.send_capacity() > 0 {
-            self.snd.write_blocked = false;
-            self.events.insert(ConnEvents::WRITABLE);
+        if m.acked(dsn) > 0 {
+            self.new_space();
         }
     }
 
@@ -1010,7 +1024,7 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
     };
     let redundant = m.sched.kind() == SchedKind::Redundant && !fallen;
     let opportunistic = m.sched.opportunistic() && !fallen;
-    let snd_buf = to.snd_buf();
+    let snd_buf = m.buf;
     let now = to.now();
     let mut given = 0;
     let mut views = [SubflowView::default(); MAX_SLOTS];
@@ -1159,7 +1173,6 @@ trait Taker<F> {
     fn idle(&self) -> bool;
     fn take_edge_seen(&mut self) -> Option<(RxDsn, usize)>;
     fn snd_wnd(&self) -> usize;
-    fn snd_buf(&self) -> usize;
     fn now(&self) -> Instant;
     fn mss(&self) -> usize;
     fn stats(&mut self) -> &mut super::ConnStats;
@@ -1192,9 +1205,6 @@ impl<F: Frame> Taker<F> for Connection<F> {
     }
     fn snd_wnd(&self) -> usize {
         self.snd.wnd
-    }
-    fn snd_buf(&self) -> usize {
-        self.cfg.snd_buf
     }
     fn now(&self) -> Instant {
         self.now

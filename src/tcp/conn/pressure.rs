@@ -7,7 +7,8 @@ use super::Connection;
 use crate::io::Frame;
 
 impl<F: Frame> Connection<F> {
-    /// Frames the send queue may hold: `snd_buf` counted at full-sized
+    /// Frames the send queue may hold: the current send buffer (it
+    /// follows autotuning, not its ceiling) counted at full-sized
     /// segments of our own MSS. A segment never spans frames, so counting
     /// payload bytes would let a peer that announces a tiny MSS (and keeps
     /// its window shut) pin `snd_buf / MSS` frames — thousands — per
@@ -21,7 +22,7 @@ impl<F: Frame> Connection<F> {
             0
         };
         let full = (self.cfg.mss as usize).saturating_sub(ts).max(1);
-        self.cfg.snd_buf.div_ceil(full).max(1)
+        self.app_snd_buf().div_ceil(full).max(1)
     }
 
     /// Frames `send` may still take.

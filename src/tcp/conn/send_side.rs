@@ -24,6 +24,9 @@ pub(super) struct SendSide<F: Frame> {
     /// Payload bytes per segment (MSS less fixed options).
     pub mss: usize,
     pub queue: SendBuffer<F>,
+    /// Payload bytes the send queue may hold now: `Config::snd_buf`,
+    /// grown by autotuning up to `Config::snd_buf_max` (`snd_space`).
+    pub buf: usize,
     pub sb: Scoreboard,
     /// The application called `shutdown`: FIN after the queued data.
     pub fin_queued: bool,
@@ -38,7 +41,7 @@ pub(super) struct SendSide<F: Frame> {
 }
 
 impl<F: Frame> SendSide<F> {
-    pub(super) fn new(iss: SeqNumber, mss: usize, nodelay: bool, now: Instant) -> Self {
+    pub(super) fn new(iss: SeqNumber, mss: usize, buf: usize, nodelay: bool, now: Instant) -> Self {
         SendSide {
             iss,
             una: iss,
@@ -49,6 +52,7 @@ impl<F: Frame> SendSide<F> {
             max_wnd: 0,
             mss,
             queue: SendBuffer::new(iss + 1),
+            buf,
             sb: Scoreboard::default(),
             fin_queued: false,
             write_blocked: false,
@@ -117,7 +121,7 @@ mod tests {
     use crate::tcp::test_frame::VecFrame as V;
 
     fn side() -> SendSide<V> {
-        let mut s = SendSide::<V>::new(SeqNumber(1000), 1000, false, Instant::ZERO);
+        let mut s = SendSide::<V>::new(SeqNumber(1000), 1000, 1 << 16, false, Instant::ZERO);
         s.take_window(SeqNumber(500), SeqNumber(1001), 8000);
         s
     }

@@ -52,7 +52,6 @@ struct RemoteTaker<'a, F> {
     rs: &'a mut RemoteSlot,
     stats: &'a mut ConnStats,
     now: Instant,
-    snd_buf: usize,
     out: &'a mut Vec<Chunk<F>>,
 }
 
@@ -80,9 +79,6 @@ impl<F: Frame> Taker<F> for RemoteTaker<'_, F> {
     }
     fn snd_wnd(&self) -> usize {
         self.rs.last.snd_wnd
-    }
-    fn snd_buf(&self) -> usize {
-        self.snd_buf
     }
     fn now(&self) -> Instant {
         self.now
@@ -223,7 +219,6 @@ impl<F: Frame> Connection<F> {
             rs,
             stats: &mut self.stats,
             now: self.now,
-            snd_buf: self.cfg.snd_buf,
             out,
         };
         let n = pull(&mut m, &mut to, prefix, None, alloc);

@@ -1,0 +1,159 @@
+//! Send-buffer autotuning (Linux's `tcp_new_space` / `tcp_sndbuf_expand`;
+//! RFC 9293 says nothing on it). A fixed send buffer caps a connection
+//! at buffer / RTT on a long fat path, and pins its whole size in frames
+//! on a short one. So the buffer starts at `Config::snd_buf` and, each
+//! time an ACK frees room the application is waiting for, grows toward
+//! twice the congestion window (fast recovery and the next round of slow
+//! start need about that much queued behind what is in flight), never
+//! beyond `Config::snd_buf_max`. Like Linux it never shrinks (its only
+//! shrink is under global memory pressure; ours is the frame pool's
+//! short writes, `stack`).
+//!
+//! On an MPTCP connection that schedules over subflows the application
+//! writes into the connection-level queue, whose bytes stay until the
+//! DATA_ACK covers them (RFC 8684 §3.3.2): data sent on the slowest path
+//! holds every later byte for that path's round trip, while the others
+//! go on at their rate. The queue must cover the slowest subflow's RTT at
+//! the aggregate rate, twice over (2 · Σ rate_i · RTT_max, Raiciu et al.,
+//! NSDI 2012 §4), or the fast subflows starve waiting for the slow one's
+//! DATA_ACKs. Linux's MPTCP buffer, the sum of its subflows' (2 · Σ
+//! cwnd_i, `__mptcp_sync_sndbuf`), is that when the RTTs are equal and
+//! the windows full; with unequal RTTs it is too small.
+
+use super::mptcp_tx::MetaTx;
+use super::{ConnEvents, Connection};
+use crate::io::Frame;
+use crate::mptcp::sched::SubflowView;
+
+/// Bytes of send buffer a congestion window of `cwnd` bytes calls for
+/// (Linux `tcp_sndbuf_expand`): twice max(cwnd, the initial window,
+/// reordering + 1 segments) — "CUBIC needs 1.7, rounded to 2 to include
+/// extra cushion".
+fn want_for_cwnd(cwnd: usize, mss: usize, iw: u32, reordering: usize) -> usize {
+    let mss = mss.max(1);
+    let segs = cwnd
+        .div_ceil(mss)
+        .max(iw as usize)
+        .max(reordering.saturating_add(1));
+    segs.saturating_mul(mss).saturating_mul(2)
+}
+
+/// Connection-level buffer the subflows call for: 2 · Σ rate_i · RTT_max
+/// over the live subflows with an RTT sample, rate_i = in flight / SRTT
+/// (Little's law). Not cwnd / SRTT: a subflow starved by the
+/// connection's queue keeps a large window while its own queue drains
+/// and its SRTT falls, and that ratio would take it for many times its
+/// path's rate (the buffer ran to its 16 MiB ceiling on 40 Mbit/s).
+fn want_for_subflows(views: impl Iterator<Item = SubflowView> + Clone) -> usize {
+    let live = views.filter(|v| v.usable && v.in_flight > 0 && !v.srtt.is_zero());
+    let Some(rtt_max) = live.clone().map(|v| v.srtt).max() else {
+        return 0;
+    };
+    let sum: u128 = live
+        .map(|v| v.in_flight as u128 * rtt_max.as_nanos() / v.srtt.as_nanos())
+        .sum();
+    usize::try_from(sum.saturating_mul(2)).unwrap_or(usize::MAX)
+}
+
+impl<F: Frame> MetaTx<F> {
+    /// Grow the connection-level buffer to what its subflows call for.
+    pub(super) fn expand(&mut self, ceiling: usize) {
+        if self.buf >= ceiling {
+            return;
+        }
+        let want = want_for_subflows(self.slots_views());
+        self.buf = want.clamp(self.buf, ceiling);
+    }
+}
+
+impl<F: Frame> Connection<F> {
+    /// Payload bytes the application's queue may hold: the connection's
+    /// buffer under MPTCP scheduling, this connection's otherwise.
+    pub(super) fn app_snd_buf(&self) -> usize {
+        self.meta_tx().map_or(self.snd.buf, |m| m.buf)
+    }
+
+    /// An ACK or DATA_ACK freed send-queue room (Linux `tcp_check_space`
+    /// → `tcp_new_space`): if the application waits for room, grow the
+    /// buffer first, then tell it that it may write.
+    pub(super) fn new_space(&mut self) {
+        if !self.snd.write_blocked {
+            return;
+        }
+        self.snd_buf_expand();
+        if self.send_capacity() > 0 {
+            self.snd.write_blocked = false;
+            self.events.insert(ConnEvents::WRITABLE);
+        }
+    }
+
+    fn snd_buf_expand(&mut self) {
+        let ceiling = self.cfg.snd_buf_max;
+        if let Some(m) = self.meta_tx_mut() {
+            m.expand(ceiling);
+            return;
+        }
+        // Linux `tcp_should_expand_sndbuf`: "If we filled the congestion
+        // window, do not expand": then the window is the limit, not the
+        // buffer.
+        let cwnd = self.loss.cc.cwnd();
+        if self.snd.buf >= ceiling || self.pipe() >= cwnd {
+            return;
+        }
+        let want = want_for_cwnd(
+            cwnd,
+            self.snd.mss,
+            self.cfg.initial_window,
+            self.snd.sb.dupthresh(),
+        );
+        self.snd.buf = want.clamp(self.snd.buf, ceiling);
+    }
+
+    /// The send buffer now (payload bytes): the connection-level one on
+    /// an MPTCP connection that schedules over subflows.
+    pub fn snd_buf(&self) -> usize {
+        self.app_snd_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    fn view(in_flight: usize, rtt_ms: u64) -> SubflowView {
+        SubflowView {
+            srtt: Duration::from_millis(rtt_ms),
+            in_flight,
+            usable: true,
+            ..SubflowView::default()
+        }
+    }
+
+    #[test]
+    fn twice_the_window_at_least_the_initial_window_or_reordering() {
+        assert_eq!(want_for_cwnd(100 * 1000, 1000, 10, 3), 200 * 1000);
+        // A small window: IW10 still counts.
+        assert_eq!(want_for_cwnd(2000, 1000, 10, 3), 20 * 1000);
+        // Reordering of 30 segments: 31 of them.
+        assert_eq!(want_for_cwnd(2000, 1000, 10, 30), 62 * 1000);
+    }
+
+    #[test]
+    fn subflows_cover_the_slowest_rtt_at_the_aggregate_rate() {
+        // 30 Mbit/s at 2 ms (7.5 KB) and 10 Mbit/s at 100 ms (125 KB):
+        // 40 Mbit/s over 100 ms is 500 KB, twice that 1 MB.
+        let v = [view(7_500, 2), view(125_000, 100)];
+        assert_eq!(want_for_subflows(v.into_iter()), 1_000_000);
+        // Equal RTTs: the sum of twice what each has in flight (Linux's
+        // sum of the subflows' 2 · cwnd, when they fill their windows).
+        let v = [view(50_000, 10), view(30_000, 10)];
+        assert_eq!(want_for_subflows(v.into_iter()), 160_000);
+        // A subflow without an RTT sample or unusable does not count.
+        let mut stalled = view(1_000_000, 1000);
+        stalled.usable = false;
+        let v = [view(50_000, 10), view(0, 1000), stalled];
+        assert_eq!(want_for_subflows(v.into_iter()), 100_000);
+        assert_eq!(want_for_subflows([].into_iter()), 0);
+    }
+}
