@@ -193,6 +193,22 @@ impl<F: Frame> Connection<F> {
         self.now.plus_micros(self.loss.rtt.rto_us())
     }
 
+    /// RFC 8985 §7.2: the PTO armed when `ok` (not already armed or a
+    /// probe pending, and only if it fires before the RTO), else disarmed.
+    #[inline(always)]
+    fn arm_tlp(&mut self, ok: bool) {
+        if !ok {
+            self.timers.set(Timer::Tlp, None);
+        } else if !self.timers.is_armed(Timer::Tlp) && !self.loss.tlp_pending {
+            if let Some(p) = self.pto_us() {
+                let t = self.now.plus_micros(p);
+                if self.timers.get(Timer::Rtx).is_none_or(|r| t < r) {
+                    self.timers.set(Timer::Tlp, Some(t));
+                }
+            }
+        }
+    }
+
     /// Deadline of the user timeout: oldest unacknowledged data waiting.
     fn user_deadline(&self) -> Option<Instant> {
         let ut = self.cfg.user_timeout?;
@@ -284,16 +300,7 @@ impl<F: Frame> Connection<F> {
             && self.loss.recovery == Recovery::Open
             && self.loss.tlp_high.is_none()
             && !self.probe.persisting;
-        if !tlp_ok {
-            self.timers.set(Timer::Tlp, None);
-        } else if !self.timers.is_armed(Timer::Tlp) && !self.loss.tlp_pending {
-            if let Some(p) = self.pto_us() {
-                let t = self.now.plus_micros(p);
-                if self.timers.get(Timer::Rtx).is_none_or(|r| t < r) {
-                    self.timers.set(Timer::Tlp, Some(t));
-                }
-            }
-        }
+        self.arm_tlp(tlp_ok);
         if flight == 0 || !self.opts.sack {
             self.timers.set(Timer::Rack, None);
         }
@@ -351,16 +358,7 @@ impl<F: Frame> Connection<F> {
         }
         // RFC 8985 §7.2: the PTO in the open state with data in flight.
         let tlp_ok = self.opts.sack && data_state && flight > 0 && self.loss.tlp_high.is_none();
-        if !tlp_ok {
-            self.timers.set(Timer::Tlp, None);
-        } else if !self.timers.is_armed(Timer::Tlp) && !self.loss.tlp_pending {
-            if let Some(p) = self.pto_us() {
-                let t = self.now.plus_micros(p);
-                if self.timers.get(Timer::Rtx).is_none_or(|r| t < r) {
-                    self.timers.set(Timer::Tlp, Some(t));
-                }
-            }
-        }
+        self.arm_tlp(tlp_ok);
         if flight == 0 {
             // RFC 6298 §5.2: all acknowledged.
             self.timers.set(Timer::Rack, None);
