@@ -364,14 +364,7 @@ fn loadgen_against_linux_and_xdptcp_servers() {
     // hash, which we cannot choose on veth) moves its connection there with
     // the load generator's state (`stack::tcp_stray`, issue 6 item 4): that
     // SYN/ACK is the one segment handed over, not every one after it.
-    let sum = |k: &str| -> u64 {
-        s["workers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| w[k].as_u64().unwrap())
-            .sum()
-    };
+    let sum = |k: &str| common::worker_counter(&s, k);
     let (handoffs, moved, rx) = (
         sum("handoff_out"),
         sum("flows_migrated_out"),
@@ -661,14 +654,7 @@ fn loadgen_connections_whose_moves_are_refused_go_back_and_keep_working() {
             assert_eq!(j["connections_opened"], 16, "{what}: {j}");
         }
         let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
-        let sum = |k: &str| -> u64 {
-            s["workers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|w| w[k].as_u64().unwrap())
-                .sum()
-        };
+        let sum = |k: &str| common::worker_counter(&s, k);
         let (out, refused, returned) = (
             sum("flows_migrated_out"),
             sum("flows_migration_refused"),

@@ -36,6 +36,17 @@ pub fn stack_counter(report: &serde_json::Value, name: &str) -> u64 {
         .sum()
 }
 
+/// The sum of one worker counter over every worker of a `--stats-json`
+/// report (`workers[].NAME`); a counter missing from a worker fails.
+pub fn worker_counter(report: &serde_json::Value, name: &str) -> u64 {
+    report["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| w[name].as_u64().unwrap_or_else(|| panic!("no {name}: {w}")))
+        .sum()
+}
+
 pub mod bulk;
 pub mod netns;
 pub mod router;
