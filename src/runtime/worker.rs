@@ -14,6 +14,7 @@ use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
 use crate::stack::{Migrant, RemoteMsg, Stack, StackConfig, StackCounters};
+use crate::tcp::FourTuple;
 use crate::time::Instant;
 use core::net::Ipv4Addr;
 use crossbeam::queue::ArrayQueue;
@@ -201,6 +202,42 @@ impl Returns {
         }
     }
 
+    /// The outcome of a move that arrived here: installed (`Ok`), or
+    /// refused, as the `Inbound` that takes it back whole to the worker
+    /// it came from, with its strays here and what that worker forwards
+    /// meanwhile. Refused on its way back too, nothing can hold it
+    /// (counted). Returns whether it was installed as a new arrival.
+    fn settle(
+        &mut self,
+        res: Result<(), Inbound>,
+        a: Arrival,
+        inboxes: &[Inbox],
+        moved: &mut Moved,
+        now: Instant,
+        st: &mut WorkerStats,
+    ) -> bool {
+        match res {
+            Ok(()) if a.back => {
+                moved.forget(a.iface, &a.tuple);
+                st.flows_migration_returned += 1;
+                false
+            }
+            Ok(()) => {
+                st.flows_migrated_in += 1;
+                true
+            }
+            Err(i) if !a.back => {
+                moved.record(a.iface, a.tuple, a.from, now);
+                self.send(inboxes, a.from, i, now, st);
+                false
+            }
+            Err(_) => {
+                st.flows_migration_dropped += 1;
+                false
+            }
+        }
+    }
+
     /// Try again what waits; whether some still does.
     fn flush(&mut self, inboxes: &[Inbox], now: Instant, st: &mut WorkerStats) -> bool {
         let mut left = Vec::new();
@@ -219,6 +256,15 @@ impl Returns {
         self.waiting = left;
         !self.waiting.is_empty()
     }
+}
+
+/// A move that arrived (`Inbound::Flow`/`Conn`): its flow, the worker
+/// it came from, and whether it is coming back.
+struct Arrival {
+    iface: usize,
+    tuple: FourTuple,
+    from: usize,
+    back: bool,
 }
 
 /// A frame on its way to the worker that owns its flow (a UMEM handle: no
@@ -752,26 +798,22 @@ pub fn run<A: RuntimeApp>(
                     let Some(stack) = stacks.get_mut(iface) else {
                         continue;
                     };
-                    match stack.mptcp_migrate_try_in(t, *flow, back) {
-                        Ok(()) if back => {
-                            moved.forget(iface, &tuple);
-                            st.flows_migration_returned += 1;
-                        }
-                        Ok(()) => st.flows_migrated_in += 1,
-                        Err(flow) if !back => {
-                            // Its strays here, and what `from` forwards
-                            // meanwhile, go back with it.
-                            moved.record(iface, tuple, from, t);
-                            let i = Inbound::Flow {
+                    let res =
+                        stack
+                            .mptcp_migrate_try_in(t, *flow, back)
+                            .map_err(|flow| Inbound::Flow {
                                 iface,
                                 from: me,
                                 back: true,
                                 flow: Box::new(flow),
-                            };
-                            returns.send(&inboxes, from, i, t, &mut st);
-                        }
-                        Err(_) => st.flows_migration_dropped += 1,
-                    }
+                            });
+                    let arrival = Arrival {
+                        iface,
+                        tuple,
+                        from,
+                        back,
+                    };
+                    returns.settle(res, arrival, &inboxes, &mut moved, t, &mut st);
                     continue;
                 }
                 Inbound::Conn {
@@ -790,41 +832,31 @@ pub fn run<A: RuntimeApp>(
                     } else {
                         move_in(stack, app, t, *conn)
                     };
-                    match conn {
-                        Ok(_) if back => {
-                            moved.forget(iface, &tuple);
-                            st.flows_migration_returned += 1;
+                    // Refused here (its flow, or its MPTCP token, held
+                    // here already: tokens are unique per stack; or the
+                    // app refused): back to the worker that still holds
+                    // its token.
+                    let res = conn.map(drop).map_err(|conn| Inbound::Conn {
+                        iface,
+                        from: me,
+                        back: true,
+                        conn: Box::new(conn),
+                    });
+                    let arrival = Arrival {
+                        iface,
+                        tuple,
+                        from,
+                        back,
+                    };
+                    let arrived = returns.settle(res, arrival, &inboxes, &mut moved, t, &mut st);
+                    // RFC 8684 §3.2: joins for its token come here from
+                    // now on.
+                    if let Some(tk) = token.filter(|_| arrived && from != me) {
+                        match tokens.transfer(tk, from, me) {
+                            TokenInsert::Ok => {}
+                            TokenInsert::HeldElsewhere => st.token_conflicts += 1,
+                            TokenInsert::Full => st.token_directory_full += 1,
                         }
-                        Ok(_) => {
-                            st.flows_migrated_in += 1;
-                            // RFC 8684 §3.2: joins for its token come here
-                            // from now on.
-                            if let Some(tk) = token.filter(|_| from != me) {
-                                match tokens.transfer(tk, from, me) {
-                                    TokenInsert::Ok => {}
-                                    TokenInsert::HeldElsewhere => st.token_conflicts += 1,
-                                    TokenInsert::Full => st.token_directory_full += 1,
-                                }
-                            }
-                        }
-                        // Refused here (its flow, or its MPTCP token,
-                        // held here already: tokens are unique per stack;
-                        // or the app refused): it goes back whole to the
-                        // worker that still holds its token, and its
-                        // strays from here with it.
-                        Err(conn) if !back => {
-                            moved.record(iface, tuple, from, t);
-                            let i = Inbound::Conn {
-                                iface,
-                                from: me,
-                                back: true,
-                                conn: Box::new(conn),
-                            };
-                            returns.send(&inboxes, from, i, t, &mut st);
-                        }
-                        // Refused where it came from too (its app's own
-                        // state refused): nothing can hold it.
-                        Err(_) => st.flows_migration_dropped += 1,
                     }
                     continue;
                 }
