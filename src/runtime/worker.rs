@@ -351,6 +351,9 @@ pub struct WorkerStats {
     /// here (the inbox was not full: else they stay) and to here.
     pub flows_migrated_out: u64,
     pub flows_migrated_in: u64,
+    /// Of `flows_migrated_in`, those installed after the loop ended: on
+    /// their way when the run stopped (then reset with the rest).
+    pub flows_migrated_in_at_stop: u64,
     /// Moves that arrived here and could not be installed (their flow
     /// here already, no room, the app refused): sent back to the worker
     /// they came from.
@@ -520,6 +523,21 @@ fn tcp_flags(pkt: &[u8]) -> u8 {
 /// Connections reset at a time when a run stops, between drains of the
 /// transmit ring.
 const STOP_BATCH: usize = 256;
+
+impl WorkerStats {
+    /// A move popped from the inbox after the loop ended, installed
+    /// (`in_`) or not, going back to where it came from (`back`) or not.
+    fn count_stop_install(&mut self, in_: bool, back: bool) {
+        match (in_, back) {
+            (true, true) => self.flows_migration_returned += 1,
+            (true, false) => {
+                self.flows_migrated_in += 1;
+                self.flows_migrated_in_at_stop += 1;
+            }
+            (false, _) => self.flows_migration_dropped += 1,
+        }
+    }
+}
 
 /// How long a stopping worker still answers what arrives (see `run`).
 const STOP_DRAIN: core::time::Duration = core::time::Duration::from_millis(30);
@@ -1063,11 +1081,7 @@ pub fn run<A: RuntimeApp>(
                     (Some(stack), Some(app)) => move_in(stack, app, t, *conn).is_ok(),
                     _ => false,
                 };
-                match (in_, back) {
-                    (true, true) => st.flows_migration_returned += 1,
-                    (true, false) => st.flows_migrated_in += 1,
-                    (false, _) => st.flows_migration_dropped += 1,
-                }
+                st.count_stop_install(in_, back);
             }
             Inbound::Flow {
                 iface, back, flow, ..
@@ -1075,11 +1089,7 @@ pub fn run<A: RuntimeApp>(
                 let in_ = stacks
                     .get_mut(iface)
                     .is_some_and(|s| s.mptcp_migrate_try_in(t, *flow, true).is_ok());
-                match (in_, back) {
-                    (true, true) => st.flows_migration_returned += 1,
-                    (true, false) => st.flows_migrated_in += 1,
-                    (false, _) => st.flows_migration_dropped += 1,
-                }
+                st.count_stop_install(in_, back);
             }
         }
     }
