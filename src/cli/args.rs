@@ -189,6 +189,42 @@ pub(super) fn parse_scheduler(s: &str) -> Result<xdptcp::mptcp::sched::SchedKind
     s.parse()
 }
 
+/// The MPTCP options of the servers (`echo`, `http`): the same flags,
+/// the same meaning on both.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MptcpServerArgs {
+    /// Accept MPTCP v1 (RFC 8684) as well as plain TCP.
+    #[arg(long)]
+    pub mptcp: bool,
+    /// With --mptcp: ask for the DSS checksum (RFC 8684 §3.3.1).
+    #[arg(long, requires = "mptcp")]
+    pub mptcp_checksum: bool,
+    /// With --mptcp: extra subflows (MP_JOIN) one connection accepts, on
+    /// any --iface (data goes both ways over them, ours as --scheduler
+    /// decides, see README, MPTCP); beyond, joins are refused with RST +
+    /// MP_TCPRST. Default 0: no joins (flag C).
+    #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub mptcp_subflows: u8,
+    /// With --mptcp-subflows above 0: do not announce our other --iface
+    /// addresses (ADD_ADDR, RFC 8684 §3.4.1; on by default), so the peer
+    /// joins only addresses it knows otherwise.
+    #[arg(long, requires = "mptcp")]
+    pub mptcp_no_announce: bool,
+    #[command(flatten)]
+    pub sched: MptcpSchedArgs,
+}
+
+impl MptcpServerArgs {
+    /// Into the TCP settings of every stack.
+    pub fn apply(&self, tcp: &mut xdptcp::tcp::Config) {
+        tcp.mptcp = self.mptcp;
+        tcp.mptcp_checksum = self.mptcp_checksum;
+        tcp.mptcp_max_subflows = self.mptcp_subflows;
+        tcp.mptcp_announce = !self.mptcp_no_announce;
+        self.sched.apply(tcp);
+    }
+}
+
 impl MptcpSchedArgs {
     /// Into the TCP settings of every stack.
     pub fn apply(&self, tcp: &mut xdptcp::tcp::Config) {

@@ -17,25 +17,8 @@ pub struct EchoArgs {
     /// Also echo UDP datagrams on the port.
     #[arg(long)]
     pub udp: bool,
-    /// Accept MPTCP v1 (RFC 8684) as well as plain TCP.
-    #[arg(long)]
-    pub mptcp: bool,
-    /// With --mptcp: ask for the DSS checksum (RFC 8684 §3.3.1).
-    #[arg(long, requires = "mptcp")]
-    pub mptcp_checksum: bool,
-    /// With --mptcp: extra subflows (MP_JOIN) one connection accepts, on
-    /// any --iface (data goes both ways over them, ours as --scheduler
-    /// decides, see README, MPTCP); beyond, joins are refused with RST +
-    /// MP_TCPRST. Default 0: no joins (flag C).
-    #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
-    pub mptcp_subflows: u8,
-    /// With --mptcp-subflows above 0: do not announce our other --iface
-    /// addresses (ADD_ADDR, RFC 8684 §3.4.1; on by default), so the peer
-    /// joins only addresses it knows otherwise.
-    #[arg(long, requires = "mptcp")]
-    pub mptcp_no_announce: bool,
     #[command(flatten)]
-    pub sched: crate::cli::args::MptcpSchedArgs,
+    pub mp: crate::cli::args::MptcpServerArgs,
     #[command(flatten)]
     pub dp: DataPath,
 }
@@ -110,14 +93,10 @@ pub fn run(a: EchoArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    cfg.tcp.mptcp = a.mptcp;
-    cfg.tcp.mptcp_checksum = a.mptcp_checksum;
-    cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
-    cfg.tcp.mptcp_announce = !a.mptcp_no_announce;
-    a.sched.apply(&mut cfg.tcp);
+    a.mp.apply(&mut cfg.tcp);
     let port = a.port;
     let udp = a.udp;
-    let mptcp = a.mptcp;
+    let mptcp = a.mp.mptcp;
     let ready = |ifaces: &[runtime::IfaceReport]| {
         for i in ifaces {
             eprintln!(

@@ -21,21 +21,8 @@ pub struct HttpArgs {
     /// Largest request body accepted (POST /echo), e.g. 16M; beyond: 413.
     #[arg(long, default_value = "16M", value_parser = crate::cli::args::parse_size)]
     pub max_body: u64,
-    /// Accept MPTCP v1 (RFC 8684) as well as plain TCP.
-    #[arg(long)]
-    pub mptcp: bool,
-    /// With --mptcp: extra subflows (MP_JOIN) one connection accepts, on
-    /// any --iface; beyond, joins are refused with RST + MP_TCPRST.
-    /// Default 0: no joins (flag C).
-    #[arg(long, requires = "mptcp", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
-    pub mptcp_subflows: u8,
-    /// With --mptcp-subflows above 0: do not announce our other --iface
-    /// addresses (ADD_ADDR, RFC 8684 §3.4.1; on by default), so the peer
-    /// joins only addresses it knows otherwise.
-    #[arg(long, requires = "mptcp")]
-    pub mptcp_no_announce: bool,
     #[command(flatten)]
-    pub sched: crate::cli::args::MptcpSchedArgs,
+    pub mp: crate::cli::args::MptcpServerArgs,
     #[command(flatten)]
     pub dp: DataPath,
 }
@@ -67,10 +54,7 @@ pub fn run(a: HttpArgs) -> i32 {
     }
     // Many short-lived connections: smaller per-connection buffers.
     cfg.tcp.snd_buf = 256 << 10;
-    cfg.tcp.mptcp = a.mptcp;
-    cfg.tcp.mptcp_max_subflows = a.mptcp_subflows;
-    cfg.tcp.mptcp_announce = !a.mptcp_no_announce;
-    a.sched.apply(&mut cfg.tcp);
+    a.mp.apply(&mut cfg.tcp);
     let http = HttpConfig {
         port: a.port,
         root: a.root.clone(),
