@@ -176,10 +176,11 @@ fn nstat(h: &Harness, names: &[&str]) -> Vec<u64> {
 
 /// The bench's burst row (`bench/echo_vs_linux.sh`): 16,000 connections
 /// opened at once by the C epoll client, each echoing 4 bytes, against a
-/// freshly started server at its defaults. Nothing may be lost on the way
-/// in: no AF_XDP drop, no drop at the veth's XDP ring (the client's
-/// `tx_dropped`), and the Linux client never waits for a retransmission
-/// timeout or resends a SYN. A burst used to find the worker growing its
+/// freshly started server at its defaults. All are served and no SYN is
+/// sent again; unless the machine is loaded (other work on the worker's
+/// core), nothing is lost on the way in either: no AF_XDP drop, no drop at
+/// the veth's XDP ring (the client's `tx_dropped`), and the Linux client
+/// never waits for a retransmission timeout. A burst used to find the worker growing its
 /// connection table (a `Vec` of 2.5 KB slots, doubled and faulted in
 /// while the connections arrived): it stalled for long enough that the
 /// RX ring overflowed, and the connections whose ACKs, data or FINs were
@@ -202,12 +203,19 @@ fn a_burst_from_a_fast_client_loses_nothing_and_waits_for_no_timeout() {
     if !common::require(built, t, "needs cc for bench/c/epoll_client.c") {
         return;
     }
+    // As in the bench: the worker on core 0, the client on core 1 (the
+    // client's sends run our XDP path in its own softirq).
+    let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    if !common::require(two_cores, t, "needs 2 cores (server and client apart)") {
+        return;
+    }
+    let (load_before, overloaded) = machine_load();
     let h = Harness::up("dc", 1, &[]);
     let stats = dir.join("stats.json");
     let iface = format!("{}=198.18.0.2/24", h.iface());
     let srv = Command::new("ip")
         .args(["netns", "exec", &h.nss(), BIN, "echo", "--iface", &iface])
-        .args(["--queues", "1", "--duration", "120"])
+        .args(["--queues", "1", "--cores", "0", "--duration", "120"])
         .args(["--stats-json", stats.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -253,6 +261,14 @@ fn a_burst_from_a_fast_client_loses_nothing_and_waits_for_no_timeout() {
         line.starts_with("16000 0 "),
         "served, failed, seconds: {line}"
     );
+    assert_eq!(delta[0], 0, "SYNs the Linux client sent again");
+    // With other work competing for the worker's core (a load above the
+    // cores), it gets a share of the CPU only, and a client on the other
+    // core can outrun it: drops then say nothing about the stack.
+    if overloaded {
+        eprintln!("{t}: loaded machine ({load_before}): drops and timeouts not checked");
+        return;
+    }
     let report: serde_json::Value = serde_json::from_str(&report).expect("stats json");
     for k in ["rx_dropped", "rx_ring_full", "rx_fill_ring_empty_descs"] {
         assert_eq!(report_sum(&report, "xsk", k), 0, "xsk {k}");
@@ -271,8 +287,17 @@ fn a_burst_from_a_fast_client_loses_nothing_and_waits_for_no_timeout() {
         tx_dropped, 0,
         "the client's veth dropped packets for us: {link}"
     );
-    assert_eq!(delta[0], 0, "SYNs the Linux client sent again");
     assert_eq!(delta[1], 0, "retransmission timeouts of the Linux client");
+}
+
+/// The 1-minute load average (`/proc/loadavg`) and whether it is at least
+/// the number of cores.
+fn machine_load() -> (String, bool) {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let first = load.split_whitespace().next().unwrap_or("0").to_string();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let over = first.parse::<f64>().is_ok_and(|l| l >= cores as f64);
+    (first, over)
 }
 
 #[test]
