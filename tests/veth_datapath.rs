@@ -148,7 +148,8 @@ fn a_burst_of_16000_clients_is_served_without_drops_and_frames_come_back() {
     assert_eq!(i["frames"]["live"], 0, "{i}");
 }
 
-/// Counters of the kernel TCP in namespace `ns` (`nstat -az`), by name.
+/// Counters of the kernel TCP of the client's namespace (`nstat -az`), by
+/// name (0 for one it does not print).
 fn nstat(h: &Harness, names: &[&str]) -> Vec<u64> {
     let out = h
         .command("k", "nstat")
@@ -180,11 +181,13 @@ fn nstat(h: &Harness, names: &[&str]) -> Vec<u64> {
 /// sent again; unless the machine is loaded (other work on the worker's
 /// core), nothing is lost on the way in either: no AF_XDP drop, no drop at
 /// the veth's XDP ring (the client's `tx_dropped`), and the Linux client
-/// never waits for a retransmission timeout. A burst used to find the worker growing its
-/// connection table (a `Vec` of 2.5 KB slots, doubled and faulted in
-/// while the connections arrived): it stalled for long enough that the
-/// RX ring overflowed, and the connections whose ACKs, data or FINs were
-/// dropped waited for the client's timeouts (5.4 s instead of 0.7 s).
+/// never waits for a retransmission timeout. A burst used to find the
+/// worker growing its connection table (a `Vec` of 2.5 KB slots, doubled
+/// and faulted in while the connections arrived): it stalled for long
+/// enough that the RX ring overflowed, and the connections whose ACKs,
+/// data or FINs were dropped waited for the client's timeouts (5.4 s
+/// instead of 0.7 s on a quiet machine). Under load, that binary also
+/// lost SYNs (resent by the client) and whole connections.
 #[test]
 fn a_burst_from_a_fast_client_loses_nothing_and_waits_for_no_timeout() {
     let t = "a_burst_from_a_fast_client_loses_nothing_and_waits_for_no_timeout";
