@@ -37,15 +37,18 @@
 #
 # Output: a markdown table (stdout and target/bench-echo.md).
 # Knobs: BENCH_SECS (default 3 per measurement), BENCH_RUNS (3),
-# BENCH_ONLY=bulk (only the bulk rows and the data path's ceiling).
+# BENCH_ONLY=bulk (only the bulk rows and the data path's ceiling),
+# BENCH_ONLY=burst (only the 16,000-connection burst, each server started
+# afresh for it as in a full run), BENCH_BIN (the xdptcp binary to
+# measure; default target/release/xdptcp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS=${BENCH_SECS:-3}
 RUNS=${BENCH_RUNS:-3}
 ONLY=${BENCH_ONLY:-}
-[[ -z $ONLY || $ONLY == bulk ]] || { echo "bench: BENCH_ONLY must be bulk" >&2; exit 2; }
-BIN=$PWD/target/release/xdptcp
+[[ -z $ONLY || $ONLY == bulk || $ONLY == burst ]] || { echo "bench: BENCH_ONLY must be bulk or burst" >&2; exit 2; }
+BIN=${BENCH_BIN:-$PWD/target/release/xdptcp}
 P=eb$$
 P=${P:0:9}
 NSK=${P}k NSS=${P}s
@@ -164,6 +167,13 @@ gso() { ip netns exec "$NSS" ethtool -K "${P}s0" gso "$1" tso "$1" >/dev/null; }
 rec() { echo "$1|$2|$3" >>"$TMP/res"; }
 measure() { # side addr
   local s=$1 a=$2 c line
+  if [[ $ONLY == burst ]]; then
+    read -r served failed secs <<<"$(burst "$a")"
+    rec "16,000 conns at once: served" "$s" "$served"
+    rec "16,000 conns at once: failed" "$s" "$failed"
+    rec "16,000 conns at once: seconds" "$s" "$secs"
+    return
+  fi
   for c in $([[ $ONLY == bulk ]] || echo 4 64 256); do
     line=$(client rr "$a" $c)
     read -r rps p50 p99 err <<<"$line"
@@ -200,9 +210,9 @@ for run in $(seq "$RUNS"); do
   xdptcp_start 1 0 "$TMP/x.json"
   measure xdptcp 198.18.0.2
   stop_all
-  rec "ceiling: raw AF_XDP reflector, 1514 B frames: packets/s" ceiling "$(reflect)"
+  [[ $ONLY == burst ]] || rec "ceiling: raw AF_XDP reflector, 1514 B frames: packets/s" ceiling "$(reflect)"
 done
-for q in $([[ $ONLY == bulk ]] || echo 1 2 4); do
+for q in $([[ -n $ONLY ]] || echo 1 2 4); do
   up $q
   xdptcp_start $q 0,1 "$TMP/h$q.json"
   timeout 120 ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" burst 198.18.0.2 7 4000 60 >/dev/null

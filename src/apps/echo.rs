@@ -49,10 +49,17 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub fn new(port: u16) -> Self {
+        Self::with_capacity(port, 0)
+    }
+
+    /// A server with room for `conns` connections made up front, so that
+    /// a burst of that many allocates nothing (see
+    /// `runtime::RuntimeConfig::conns_prealloc`).
+    pub fn with_capacity(port: u16, conns: usize) -> Self {
         EchoServer {
             port,
             listening: false,
-            conns: HashMap::new(),
+            conns: HashMap::with_capacity(conns),
             scratch: vec![0u8; CHUNK].into_boxed_slice(),
             stats: EchoStats::default(),
             error: None,

@@ -117,8 +117,9 @@ pub fn run(a: EchoArgs) -> i32 {
             );
         }
     };
+    let prealloc = cfg.conns_prealloc();
     let make = |_ctx: runtime::WorkerCtx| EchoApp {
-        tcp: EchoServer::new(port),
+        tcp: EchoServer::with_capacity(port, prealloc),
         udp_port: udp.then_some(port),
         udp_bound: false,
         udp_echoed: 0,

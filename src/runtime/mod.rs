@@ -133,6 +133,23 @@ pub struct RuntimeConfig {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// Most connections whose memory a stack makes up front (about 2.5 KB
+/// each: 160 MB at this cap).
+pub const CONNS_PREALLOC_MAX: usize = 65536;
+
+impl RuntimeConfig {
+    /// Connections each stack makes room for when it starts (`StackConfig::
+    /// conns_prealloc`): `max_conns`, up to [`CONNS_PREALLOC_MAX`]. A burst
+    /// of connections must not wait for memory being faulted in (at 16,000
+    /// at once, growing the table on demand stalled the worker long enough
+    /// for its RX ring to overflow) and `max_conns` is what the stack
+    /// promises to hold; UMEM frames are allocated up front likewise. An
+    /// app keeping state per connection sizes its table with this too.
+    pub fn conns_prealloc(&self) -> usize {
+        self.max_conns.min(CONNS_PREALLOC_MAX)
+    }
+}
+
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
@@ -219,6 +236,7 @@ fn stack_config(
             ..cfg.tcp.clone()
         },
         max_conns: cfg.max_conns,
+        conns_prealloc: cfg.conns_prealloc(),
         addrs: spec.addrs().collect(),
         accept_partial_checksum: info.is_veth(),
         ..StackConfig::new(info.mac, spec.cidr, random_secret())

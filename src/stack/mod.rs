@@ -105,6 +105,11 @@ pub struct StackConfig {
     pub tcp: tcp::Config,
     /// Most TCP connections at once (including TIME-WAIT).
     pub max_conns: usize,
+    /// Connections whose memory is allocated (and faulted in) when the
+    /// stack is made, so that a burst of new connections up to that many
+    /// allocates nothing (`tcp_table::ConnTable::new`); beyond, the table
+    /// grows a chunk at a time. 0 (the default): all on demand.
+    pub conns_prealloc: usize,
     /// Half-open connections per listener before SYN cookies take over.
     pub syn_backlog: usize,
     /// Accepted-but-not-yet-announced connections per listener.
@@ -174,6 +179,7 @@ impl StackConfig {
             gateway: None,
             tcp: tcp::Config::default(),
             max_conns: 65536,
+            conns_prealloc: 0,
             syn_backlog: 1024,
             accept_backlog: 1024,
             arp_reachable: Duration::from_secs(30),
@@ -285,7 +291,7 @@ impl<D: Device> Stack<D> {
         let offset = u32::from(u16::from_le_bytes([cfg.secret[0], cfg.secret[1]])) % span;
         let next_port = (u32::from(lo) + offset).min(u32::from(u16::MAX)) as u16;
         Stack {
-            conns: ConnTable::new(KeyedHasher::new(&cfg.secret, 2)),
+            conns: ConnTable::new(KeyedHasher::new(&cfg.secret, 2), cfg.conns_prealloc),
             listeners: Map::with_hasher(KeyedHasher::new(&cfg.secret, 3)),
             udp: Map::with_hasher(KeyedHasher::new(&cfg.secret, 4)),
             events: VecDeque::new(),

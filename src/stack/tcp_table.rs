@@ -160,8 +160,21 @@ struct Slot<F: Frame> {
     entry: Option<ConnEntry<F>>,
 }
 
+/// Slots per chunk of the slab (a connection is about 2.5 KB: a chunk is
+/// about 640 KB).
+const CHUNK: usize = 256;
+
 pub(crate) struct ConnTable<F: Frame> {
-    slots: Vec<Slot<F>>,
+    /// The slab, in chunks that never move: growing it allocates one more
+    /// chunk and copies nothing (a `Vec` of slots doubled, copying tens of
+    /// megabytes and faulting in twice that, in the middle of a burst of
+    /// connections: `veth_datapath`'s burst of 16,000). Every slot of a
+    /// chunk is written when the chunk is made, so its pages are faulted
+    /// in then, not by the connections that later use it.
+    chunks: Vec<Box<[Slot<F>]>>,
+    /// Slots handed out so far (live or free); the rest of the last chunk
+    /// is unused.
+    used: usize,
     free: Vec<u32>,
     map: Map<FourTuple, u32>,
     /// Tuples inserted (true) and removed (false) since the last drain, if
@@ -169,14 +182,37 @@ pub(crate) struct ConnTable<F: Frame> {
     pub(crate) flow_log: Option<Vec<(FourTuple, bool)>>,
 }
 
+fn new_chunk<F: Frame>() -> Box<[Slot<F>]> {
+    (0..CHUNK)
+        .map(|_| Slot {
+            generation: 0,
+            entry: None,
+        })
+        .collect()
+}
+
 impl<F: Frame> ConnTable<F> {
-    pub(crate) fn new(hasher: KeyedHasher) -> Self {
+    /// A table with room for `prealloc` connections made up front: their
+    /// slots (and their share of the tuple map) are allocated and faulted
+    /// in now, so that a burst of that many new connections allocates
+    /// nothing. 0: everything grows on demand.
+    pub(crate) fn new(hasher: KeyedHasher, prealloc: usize) -> Self {
+        let chunks = (0..prealloc.div_ceil(CHUNK)).map(|_| new_chunk()).collect();
         ConnTable {
-            slots: Vec::new(),
-            free: Vec::new(),
-            map: Map::with_hasher(hasher),
+            chunks,
+            used: 0,
+            free: Vec::with_capacity(prealloc),
+            map: Map::with_capacity_and_hasher(prealloc, hasher),
             flow_log: None,
         }
+    }
+
+    fn slot(&self, index: usize) -> Option<&Slot<F>> {
+        self.chunks.get(index / CHUNK)?.get(index % CHUNK)
+    }
+
+    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<F>> {
+        self.chunks.get_mut(index / CHUNK)?.get_mut(index % CHUNK)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -185,7 +221,7 @@ impl<F: Frame> ConnTable<F> {
 
     pub(crate) fn lookup(&self, tuple: &FourTuple) -> Option<ConnId> {
         let &index = self.map.get(tuple)?;
-        let generation = self.slots.get(index as usize)?.generation;
+        let generation = self.slot(index as usize)?.generation;
         Some(ConnId { index, generation })
     }
 
@@ -198,30 +234,31 @@ impl<F: Frame> ConnTable<F> {
         debug_assert!(!self.map.contains_key(&entry.tuple));
         let tuple = entry.tuple;
         let index = match self.free.pop() {
-            Some(i) => {
-                self.slots[i as usize].entry = Some(entry);
-                i
-            }
+            Some(i) => i as usize,
             None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    entry: Some(entry),
-                });
-                (self.slots.len() - 1) as u32
+                if self.used == self.chunks.len() * CHUNK {
+                    self.chunks.push(new_chunk());
+                }
+                self.used += 1;
+                self.used - 1
             }
         };
-        self.map.insert(tuple, index);
+        let chunk = &mut self.chunks[index / CHUNK];
+        let slot = &mut chunk[index % CHUNK];
+        slot.entry = Some(entry);
+        let generation = slot.generation;
+        self.map.insert(tuple, index as u32);
         if let Some(log) = &mut self.flow_log {
             log.push((tuple, true));
         }
         ConnId {
-            index,
-            generation: self.slots[index as usize].generation,
+            index: index as u32,
+            generation,
         }
     }
 
     pub(crate) fn get(&self, id: ConnId) -> Option<&ConnEntry<F>> {
-        let s = self.slots.get(id.index as usize)?;
+        let s = self.slot(id.index as usize)?;
         if s.generation != id.generation {
             return None;
         }
@@ -229,7 +266,7 @@ impl<F: Frame> ConnTable<F> {
     }
 
     pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut ConnEntry<F>> {
-        let s = self.slots.get_mut(id.index as usize)?;
+        let s = self.slot_mut(id.index as usize)?;
         if s.generation != id.generation {
             return None;
         }
@@ -244,15 +281,14 @@ impl<F: Frame> ConnTable<F> {
         b: ConnId,
     ) -> Option<(&mut ConnEntry<F>, &mut ConnEntry<F>)> {
         let (i, j) = (a.index as usize, b.index as usize);
-        if i == j || i >= self.slots.len() || j >= self.slots.len() {
+        if i == j || i >= self.used || j >= self.used {
             return None;
         }
         let (x, y) = if i < j {
-            let (l, r) = self.slots.split_at_mut(j);
-            (&mut l[i], &mut r[0])
+            two_mut(&mut self.chunks, i, j)
         } else {
-            let (l, r) = self.slots.split_at_mut(i);
-            (&mut r[0], &mut l[j])
+            let (y, x) = two_mut(&mut self.chunks, j, i);
+            (x, y)
         };
         if x.generation != a.generation || y.generation != b.generation {
             return None;
@@ -262,17 +298,22 @@ impl<F: Frame> ConnTable<F> {
 
     /// Slots in the slab (live or free): the range of [`Self::entry_at_mut`].
     pub(crate) fn slot_count(&self) -> usize {
-        self.slots.len()
+        self.used
     }
 
     /// Every live connection.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &ConnEntry<F>> {
-        self.slots.iter().filter_map(|s| s.entry.as_ref())
+        self.slots().filter_map(|s| s.entry.as_ref())
+    }
+
+    /// The slots handed out so far, in index order.
+    fn slots(&self) -> impl Iterator<Item = &Slot<F>> {
+        self.chunks.iter().flat_map(|c| c.iter()).take(self.used)
     }
 
     /// The ids of the live connections.
     pub(crate) fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
+        self.slots().enumerate().filter_map(|(i, s)| {
             s.entry.as_ref().map(|_| ConnId {
                 index: i as u32,
                 generation: s.generation,
@@ -282,7 +323,10 @@ impl<F: Frame> ConnTable<F> {
 
     /// The live connection in slot `index`, if any.
     pub(crate) fn entry_at_mut(&mut self, index: usize) -> Option<&mut ConnEntry<F>> {
-        self.slots.get_mut(index)?.entry.as_mut()
+        if index >= self.used {
+            return None;
+        }
+        self.slot_mut(index)?.entry.as_mut()
     }
 
     /// Remove a connection that moves to another worker's table: the
@@ -308,7 +352,7 @@ impl<F: Frame> ConnTable<F> {
 
     /// Remove a connection; its id (and every copy) becomes stale.
     pub(crate) fn remove(&mut self, id: ConnId) -> Option<ConnEntry<F>> {
-        let s = self.slots.get_mut(id.index as usize)?;
+        let s = self.slot_mut(id.index as usize)?;
         if s.generation != id.generation {
             return None;
         }
@@ -320,5 +364,112 @@ impl<F: Frame> ConnTable<F> {
             log.push((e.tuple, false));
         }
         Some(e)
+    }
+}
+
+/// Slots `i < j` of the chunked slab, both mutable.
+fn two_mut<F: Frame>(
+    chunks: &mut [Box<[Slot<F>]>],
+    i: usize,
+    j: usize,
+) -> (&mut Slot<F>, &mut Slot<F>) {
+    let (ci, cj) = (i / CHUNK, j / CHUNK);
+    if ci == cj {
+        let (l, r) = chunks[ci].split_at_mut(j % CHUNK);
+        (&mut l[i % CHUNK], &mut r[0])
+    } else {
+        let (l, r) = chunks.split_at_mut(cj);
+        (&mut l[ci][i % CHUNK], &mut r[0][j % CHUNK])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::mem::HeapFrame;
+    use crate::tcp::{Config, Connection};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    fn tuple(port: u16) -> FourTuple {
+        FourTuple {
+            local: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 7),
+            remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), port),
+        }
+    }
+
+    fn entry(port: u16) -> ConnEntry<HeapFrame> {
+        let t = tuple(port);
+        let c = Connection::connect(&Config::default(), t, SeqNumber(1), Instant::ZERO);
+        ConnEntry::new(c, t, None)
+    }
+
+    fn table(prealloc: usize) -> ConnTable<HeapFrame> {
+        ConnTable::new(KeyedHasher::new(&[9; 16], 2), prealloc)
+    }
+
+    #[test]
+    fn preallocated_chunks_hold_the_connections_asked_for() {
+        let t = table(CHUNK + 1);
+        assert_eq!(t.chunks.len(), 2);
+        assert_eq!(t.slot_count(), 0);
+        assert_eq!(table(0).chunks.len(), 0);
+    }
+
+    #[test]
+    fn the_table_grows_past_its_chunks_and_every_id_stays_valid() {
+        let mut t = table(CHUNK);
+        let n = 3 * CHUNK + 5;
+        let ids: Vec<ConnId> = (0..n).map(|i| t.insert(entry(1000 + i as u16))).collect();
+        assert_eq!(t.chunks.len(), 4);
+        assert_eq!((t.len(), t.slot_count()), (n, n));
+        for (i, &id) in ids.iter().enumerate() {
+            let port = 1000 + i as u16;
+            assert_eq!(t.lookup(&tuple(port)), Some(id));
+            assert_eq!(t.get(id).map(|e| e.tuple), Some(tuple(port)));
+        }
+        // Index order, across chunks.
+        let ports: Vec<u16> = t.iter().map(|e| e.tuple.remote.port()).collect();
+        assert_eq!(ports, (0..n).map(|i| 1000 + i as u16).collect::<Vec<_>>());
+        assert_eq!(t.ids().collect::<Vec<_>>(), ids);
+        assert!(t.entry_at_mut(n - 1).is_some());
+        assert!(t.entry_at_mut(n).is_none());
+    }
+
+    #[test]
+    fn a_removed_slot_is_reused_with_a_new_generation() {
+        let mut t = table(0);
+        let a = t.insert(entry(1));
+        let b = t.insert(entry(2));
+        assert!(t.remove(a).is_some());
+        assert!(t.get(a).is_none() && t.remove(a).is_none());
+        let c = t.insert(entry(3));
+        assert_eq!(c.index, a.index);
+        assert_ne!(c.generation, a.generation);
+        assert!(t.get(a).is_none());
+        assert_eq!(t.get(b).map(|e| e.tuple), Some(tuple(2)));
+        assert_eq!((t.len(), t.slot_count()), (2, 2));
+    }
+
+    #[test]
+    fn two_connections_are_borrowed_at_once_within_and_across_chunks() {
+        let mut t = table(0);
+        let ids: Vec<ConnId> = (0..CHUNK + 2)
+            .map(|i| t.insert(entry(i as u16 + 1)))
+            .collect();
+        for (i, j) in [
+            (0, 1),
+            (1, 0),
+            (3, CHUNK + 1),
+            (CHUNK + 1, 3),
+            (CHUNK, CHUNK + 1),
+        ] {
+            let (x, y) = t.get2_mut(ids[i], ids[j]).expect("two live connections");
+            assert_eq!(x.tuple, tuple(i as u16 + 1));
+            assert_eq!(y.tuple, tuple(j as u16 + 1));
+        }
+        assert!(t.get2_mut(ids[2], ids[2]).is_none());
+        let gone = ids[CHUNK];
+        t.remove(gone);
+        assert!(t.get2_mut(ids[0], gone).is_none());
     }
 }
