@@ -4,6 +4,7 @@
 //! ownership with hand-off rings; signals, counters, `--stats-json`, `--pcap`.
 
 pub mod directory;
+mod inbox;
 pub mod links;
 pub mod migrate;
 pub mod owner;

@@ -3,22 +3,23 @@
 //! other workers (the flows it owns that arrived on their queues).
 
 use super::directory::FlowDirectory;
+use super::inbox::Outbox;
+pub use super::inbox::{Handoff, Inbound, Inbox, MpMsg};
 use super::links::LinkWatch;
 use super::migrate::Moved;
 use super::owner::{classify, tuple_hash, Dest};
 use super::tokens::{TokenDirectory, TokenInsert};
 use crate::app::{dispatch, App};
-use crate::app_migrate::{move_in, move_out, ConnMove};
+use crate::app_migrate::{move_in, move_out};
 use crate::io::xdp::rss::Rss;
-use crate::io::xdp::sys::{EventFd, PollSet};
+use crate::io::xdp::sys::PollSet;
 use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
 use crate::io::Frame;
-use crate::stack::{Migrant, RemoteMsg, Stack, StackConfig, StackCounters};
+use crate::stack::{Stack, StackConfig, StackCounters};
 use crate::tcp::FourTuple;
 use crate::time::Instant;
 use core::net::Ipv4Addr;
-use crossbeam::queue::ArrayQueue;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Frames handed to a worker per loop iteration at most.
@@ -27,148 +28,6 @@ const INBOX_BATCH: usize = 256;
 const SPINS_BEFORE_SLEEP: u32 = 64;
 /// Longest sleep (a missed wake-up costs at most this much latency).
 const MAX_SLEEP_MS: i32 = 10;
-
-/// An MPTCP message between the stacks of two workers
-/// (`stack::mptcp_remote`).
-pub type MpMsg = RemoteMsg<XdpFrame>;
-
-/// A worker's inbox: frames handed over by other workers, MPTCP messages
-/// from each other worker (one ring per sender: each is read in order),
-/// and an eventfd that wakes the worker when it sleeps in `poll(2)`.
-pub struct Inbox {
-    queue: ArrayQueue<Inbound>,
-    msgs: Vec<ArrayQueue<MpMsg>>,
-    sleeping: AtomicBool,
-    wake: EventFd,
-}
-
-impl Inbox {
-    /// Room for `capacity` frames and for `msgs` messages from each of
-    /// `workers` workers.
-    pub fn new(capacity: usize, msgs: usize, workers: usize) -> std::io::Result<Inbox> {
-        Ok(Inbox {
-            queue: ArrayQueue::new(capacity),
-            msgs: (0..workers).map(|_| ArrayQueue::new(msgs)).collect(),
-            sleeping: AtomicBool::new(false),
-            wake: EventFd::new()?,
-        })
-    }
-
-    /// Wake the owner if it sleeps, after a push.
-    fn notify(&self) {
-        // Pairs with the fence in `sleep`: either the owner sees the push
-        // before sleeping, or we see it sleeping and wake it.
-        fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::Relaxed) {
-            self.wake.notify();
-        }
-    }
-
-    /// Hand `h` over; wakes the owner if it sleeps. Gives `h` back if full.
-    fn push(&self, h: Handoff) -> Result<(), Handoff> {
-        self.push_any(Inbound::Frame(h)).map_err(|i| match i {
-            Inbound::Frame(h) => h,
-            Inbound::Flow { .. } | Inbound::Conn { .. } => unreachable!("a frame was pushed"),
-        })
-    }
-
-    /// Hand a frame or a flow over (one ring: a flow moved here is
-    /// installed before the frames its old owner forwards after it).
-    fn push_any(&self, i: Inbound) -> Result<(), Inbound> {
-        self.queue.push(i)?;
-        self.notify();
-        Ok(())
-    }
-
-    /// A message from worker `from`; given back if its ring is full.
-    // Messages go by value into the ring's slots: boxing the large ones
-    // (a subflow's view) would allocate per message.
-    #[allow(clippy::result_large_err)]
-    fn push_msg(&self, from: usize, m: MpMsg) -> Result<(), MpMsg> {
-        match self.msgs.get(from) {
-            Some(q) => q.push(m)?,
-            None => return Err(m),
-        }
-        self.notify();
-        Ok(())
-    }
-
-    pub fn pop(&self) -> Option<Inbound> {
-        self.queue.pop()
-    }
-
-    /// Drop whatever waits (at teardown: the frames go back to their
-    /// pools).
-    pub fn drain(&self) {
-        while self.queue.pop().is_some() {}
-        for q in &self.msgs {
-            while q.pop().is_some() {}
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.queue.is_empty() && self.msgs.iter().all(|q| q.is_empty())
-    }
-}
-
-/// Messages to other workers that found their ring full, in order, per
-/// worker: sent before any newer one (bounded in practice: a subflow has
-/// one data message in flight at a time).
-struct Outbox {
-    waiting: Vec<std::collections::VecDeque<MpMsg>>,
-}
-
-impl Outbox {
-    fn send(&mut self, inboxes: &[Inbox], me: usize, to: usize, m: MpMsg) {
-        let Some(w) = self.waiting.get_mut(to) else {
-            return;
-        };
-        if !w.is_empty() {
-            w.push_back(m);
-            return;
-        }
-        if let Err(m) = inboxes[to].push_msg(me, m) {
-            w.push_back(m);
-        }
-    }
-
-    /// Send what waits; whether some still does.
-    fn flush(&mut self, inboxes: &[Inbox], me: usize) -> bool {
-        let mut left = false;
-        for (to, w) in self.waiting.iter_mut().enumerate() {
-            while let Some(m) = w.pop_front() {
-                if let Err(m) = inboxes[to].push_msg(me, m) {
-                    w.push_front(m);
-                    break;
-                }
-            }
-            left |= !w.is_empty();
-        }
-        left
-    }
-}
-
-/// What a worker's inbox holds.
-pub enum Inbound {
-    Frame(Handoff),
-    /// A flow that moves here (`stack::Migrant`), on interface `iface`,
-    /// from worker `from`; `back`: it is coming back, refused there.
-    Flow {
-        iface: usize,
-        from: usize,
-        back: bool,
-        flow: Box<Migrant<XdpFrame>>,
-    },
-    /// A TCP or MPTCP connection that moves here with its app's state
-    /// (`app_migrate::ConnMove`; an MPTCP one with its connection level
-    /// and token), the same way.
-    Conn {
-        iface: usize,
-        from: usize,
-        back: bool,
-        conn: Box<ConnMove<XdpFrame>>,
-    },
-}
 
 /// How long a move refused on arrival keeps trying to go back to the
 /// worker it came from while that worker's inbox is full (it only is if
@@ -265,19 +124,6 @@ struct Arrival {
     tuple: FourTuple,
     from: usize,
     back: bool,
-}
-
-/// A frame on its way to the worker that owns its flow (a UMEM handle: no
-/// packet bytes move).
-pub struct Handoff {
-    pub iface: usize,
-    /// The worker it arrived on (or that forwards it).
-    pub from: usize,
-    pub frame: XdpFrame,
-    pub len: usize,
-    /// A copy of a frame that every worker sees (ARP); captured once, by
-    /// the worker it arrived on.
-    pub copy: bool,
 }
 
 /// Where an app instance runs (for flow ownership of its active opens, see
@@ -650,9 +496,7 @@ pub fn run<A: RuntimeApp>(
     let mut batch: Vec<(XdpFrame, usize)> = Vec::with_capacity(crate::io::xdp::socket::BATCH);
     // Declared after the caches: frames in waiting messages go back to
     // them when the worker ends.
-    let mut outbox = Outbox {
-        waiting: (0..workers).map(|_| Default::default()).collect(),
-    };
+    let mut outbox = Outbox::new(workers);
     let mut returns = Returns::default();
     // Fault injection for tests (`tests/veth_echo.rs`): every plain
     // connection moving here is refused, as if its flow were here
@@ -663,7 +507,7 @@ pub fn run<A: RuntimeApp>(
         stacks
             .iter()
             .map(|s| s.device().socket().fd())
-            .chain(std::iter::once(inboxes[me].wake.fd())),
+            .chain(std::iter::once(inboxes[me].wake_fd())),
     );
     let wake_idx = pollset.len() - 1;
     let mut idle = 0u32;
@@ -964,7 +808,7 @@ pub fn run<A: RuntimeApp>(
         // MPTCP messages from the other workers, each sender's in order.
         for from in 0..workers {
             for _ in 0..INBOX_BATCH {
-                let Some(m) = inboxes[me].msgs[from].pop() else {
+                let Some(m) = inboxes[me].pop_msg(from) else {
                     break;
                 };
                 work += 1;
@@ -1049,18 +893,8 @@ pub fn run<A: RuntimeApp>(
             .map(|n| n.saturating_since(now(epoch)).as_millis() as i32)
             .unwrap_or(MAX_SLEEP_MS);
         let timeout = until.clamp(0, MAX_SLEEP_MS);
-        if timeout > 0 {
-            let inbox = &inboxes[me];
-            inbox.sleeping.store(true, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
-            if inbox.is_empty() {
-                st.sleeps += 1;
-                pollset.wait(timeout);
-                if pollset.readable(wake_idx) {
-                    inbox.wake.drain();
-                }
-            }
-            inbox.sleeping.store(false, Ordering::Relaxed);
+        if timeout > 0 && inboxes[me].sleep(&mut pollset, wake_idx, timeout) {
+            st.sleeps += 1;
         }
     }
     // Moves on their way when the run stopped are installed before the
