@@ -11,6 +11,7 @@ pub mod owner;
 pub mod report;
 pub mod tokens;
 pub mod worker;
+mod worker_stats;
 
 use crate::io::xdp::iface::IfaceInfo;
 use crate::io::xdp::pcap::PcapWriter;
