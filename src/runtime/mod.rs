@@ -9,6 +9,7 @@ pub mod links;
 pub mod migrate;
 pub mod owner;
 pub mod report;
+mod returns;
 pub mod tokens;
 pub mod worker;
 mod worker_stats;

@@ -8,6 +8,7 @@ pub use super::inbox::{Handoff, Inbound, Inbox, MpMsg};
 use super::links::LinkWatch;
 use super::migrate::Moved;
 use super::owner::{classify, tuple_hash, Dest};
+use super::returns::{Arrival, Returns};
 use super::tokens::{TokenDirectory, TokenInsert};
 use super::worker_stats::tcp_flags;
 pub use super::worker_stats::{UnknownKinds, WorkerStats, XskStats};
@@ -18,7 +19,6 @@ use crate::io::xdp::sys::PollSet;
 use crate::io::xdp::{CacheGuard, XdpDevice, XdpFrame};
 use crate::io::Frame;
 use crate::stack::{Stack, StackConfig};
-use crate::tcp::FourTuple;
 use crate::time::Instant;
 use core::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,103 +30,6 @@ const INBOX_BATCH: usize = 256;
 const SPINS_BEFORE_SLEEP: u32 = 64;
 /// Longest sleep (a missed wake-up costs at most this much latency).
 const MAX_SLEEP_MS: i32 = 10;
-
-/// How long a move refused on arrival keeps trying to go back to the
-/// worker it came from while that worker's inbox is full (it only is if
-/// that worker is stuck).
-const RETURN_FOR: core::time::Duration = core::time::Duration::from_secs(2);
-
-/// Moves refused on arrival (`Inbound::Flow`/`Conn` whose flow is here
-/// already, or that the app or the table here cannot take), on their way
-/// back to the worker they came from, which installs them again: nothing
-/// already accepted is lost on a move. One that finds that worker's
-/// inbox full waits here and is tried again each loop (bounded by
-/// [`RETURN_FOR`], counted).
-#[derive(Default)]
-struct Returns {
-    waiting: Vec<(usize, Inbound, Instant)>,
-}
-
-impl Returns {
-    fn send(
-        &mut self,
-        inboxes: &[Inbox],
-        to: usize,
-        i: Inbound,
-        now: Instant,
-        st: &mut WorkerStats,
-    ) {
-        st.flows_migration_refused += 1;
-        if let Err(i) = inboxes[to].push_any(i) {
-            st.flows_return_retries += 1;
-            self.waiting.push((to, i, now));
-        }
-    }
-
-    /// The outcome of a move that arrived here: installed (`Ok`), or
-    /// refused, as the `Inbound` that takes it back whole to the worker
-    /// it came from, with its strays here and what that worker forwards
-    /// meanwhile. Refused on its way back too, nothing can hold it
-    /// (counted). Returns whether it was installed as a new arrival.
-    fn settle(
-        &mut self,
-        res: Result<(), Inbound>,
-        a: Arrival,
-        inboxes: &[Inbox],
-        moved: &mut Moved,
-        now: Instant,
-        st: &mut WorkerStats,
-    ) -> bool {
-        match res {
-            Ok(()) if a.back => {
-                moved.forget(a.iface, &a.tuple);
-                st.flows_migration_returned += 1;
-                false
-            }
-            Ok(()) => {
-                st.flows_migrated_in += 1;
-                true
-            }
-            Err(i) if !a.back => {
-                moved.record(a.iface, a.tuple, a.from, now);
-                self.send(inboxes, a.from, i, now, st);
-                false
-            }
-            Err(_) => {
-                st.flows_migration_dropped += 1;
-                false
-            }
-        }
-    }
-
-    /// Try again what waits; whether some still does.
-    fn flush(&mut self, inboxes: &[Inbox], now: Instant, st: &mut WorkerStats) -> bool {
-        let mut left = Vec::new();
-        for (to, i, since) in self.waiting.drain(..) {
-            match inboxes[to].push_any(i) {
-                Ok(()) => {}
-                Err(_) if now.saturating_since(since) >= RETURN_FOR => {
-                    st.flows_migration_dropped += 1;
-                }
-                Err(i) => {
-                    st.flows_return_retries += 1;
-                    left.push((to, i, since));
-                }
-            }
-        }
-        self.waiting = left;
-        !self.waiting.is_empty()
-    }
-}
-
-/// A move that arrived (`Inbound::Flow`/`Conn`): its flow, the worker
-/// it came from, and whether it is coming back.
-struct Arrival {
-    iface: usize,
-    tuple: FourTuple,
-    from: usize,
-    back: bool,
-}
 
 /// Where an app instance runs (for flow ownership of its active opens, see
 /// [`super::owner::connect_owned`]).
