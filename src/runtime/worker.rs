@@ -5,7 +5,7 @@
 use super::directory::FlowDirectory;
 use super::inbox::Outbox;
 pub use super::inbox::{Handoff, Inbound, Inbox, MpMsg};
-use super::links::LinkWatch;
+use super::links::{follow_links, LinkWatch};
 use super::migrate::Moved;
 use super::owner::{classify, tuple_hash, Dest};
 use super::returns::{Arrival, Returns};
@@ -20,7 +20,6 @@ use crate::io::xdp::{CacheGuard, XdpDevice, XdpFrame};
 use crate::io::Frame;
 use crate::stack::{Stack, StackConfig};
 use crate::time::Instant;
-use core::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -81,48 +80,6 @@ pub struct WorkerSetup {
 
 fn now(epoch: std::time::Instant) -> Instant {
     Instant::from_micros(epoch.elapsed().as_micros() as u64)
-}
-
-/// RFC 8684 §3.4.2: the addresses of an interface that lost its carrier
-/// are withdrawn from this worker's MPTCP connections (REMOVE_ADDR, its
-/// subflows reset), unless an interface still up owns them too, and
-/// restored when it is back (announced and joined again).
-fn follow_links(
-    links: &LinkWatch,
-    seen: &mut [bool],
-    stacks: &mut [Stack<XdpDevice>],
-    st: &mut WorkerStats,
-) {
-    for i in 0..seen.len() {
-        let up = links.is_up(i);
-        if up == seen[i] {
-            continue;
-        }
-        seen[i] = up;
-        // Subflows on the interface stop (or resume) taking data, whatever
-        // becomes of the address.
-        stacks[i].link_state(up);
-        let addrs: Vec<Ipv4Addr> = stacks[i].config().addrs.iter().map(|a| a.addr).collect();
-        for ip in addrs {
-            // An address that another interface still up owns too (one
-            // address behind several interfaces) is still ours to use:
-            // only the subflows on the dead interface die, of their own
-            // timeouts.
-            let elsewhere = (0..seen.len()).any(|j| {
-                j != i && seen[j] && stacks[j].config().addrs.iter().any(|a| a.addr == ip)
-            });
-            if up {
-                crate::stack::mptcp_restore_address(stacks, ip);
-            } else if !elsewhere {
-                crate::stack::mptcp_withdraw_address(stacks, ip);
-            }
-        }
-        if up {
-            st.links_up += 1;
-        } else {
-            st.links_down += 1;
-        }
-    }
 }
 
 /// Connections reset at a time when a run stops, between drains of the
