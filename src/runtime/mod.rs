@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod owner;
 pub mod report;
 mod returns;
+mod stop;
 pub mod tokens;
 pub mod worker;
 mod worker_stats;

@@ -9,6 +9,8 @@ use super::links::{follow_links, LinkWatch};
 use super::migrate::Moved;
 use super::owner::{classify, tuple_hash, Dest};
 use super::returns::{Arrival, Returns};
+pub use super::stop::StopSync;
+use super::stop::{answer_late, install_arrivals, reset_all};
 use super::tokens::{TokenDirectory, TokenInsert};
 use super::worker_stats::tcp_flags;
 pub use super::worker_stats::{UnknownKinds, WorkerStats, XskStats};
@@ -80,33 +82,6 @@ pub struct WorkerSetup {
 
 fn now(epoch: std::time::Instant) -> Instant {
     Instant::from_micros(epoch.elapsed().as_micros() as u64)
-}
-
-/// Connections reset at a time when a run stops, between drains of the
-/// transmit ring.
-const STOP_BATCH: usize = 256;
-
-/// How long a stopping worker still answers what arrives (see `run`).
-const STOP_DRAIN: core::time::Duration = core::time::Duration::from_millis(30);
-
-/// Reset every connection of `stacks` and let the resets leave
-/// (bounded: the ring drains 32 per kick on veth; a reset that finds no
-/// room is counted in `tx_ring_full`).
-fn reset_all(stacks: &mut [Stack<XdpDevice>], t: Instant) {
-    for stack in stacks.iter_mut() {
-        let mut left = stack.conn_count();
-        for _ in 0..=left / STOP_BATCH {
-            left = stack.abort_all(t, STOP_BATCH);
-            for _ in 0..STOP_BATCH {
-                if !stack.device_mut().flush() {
-                    break;
-                }
-            }
-            if left == 0 {
-                break;
-            }
-        }
-    }
 }
 
 /// Run until `stop` is set; returns the worker's counters.
@@ -606,63 +581,15 @@ pub fn run<A: RuntimeApp>(
     stop_sync.left_loop(workers);
     let t = now(epoch);
     returns.flush(&inboxes, t, &mut st);
-    while let Some(i) = inboxes[me].pop() {
-        match i {
-            Inbound::Frame(_) => {}
-            Inbound::Conn {
-                iface, back, conn, ..
-            } => {
-                let in_ = match (stacks.get_mut(iface), apps.get_mut(iface)) {
-                    (Some(stack), Some(app)) => move_in(stack, app, t, *conn).is_ok(),
-                    _ => false,
-                };
-                st.count_stop_install(in_, back);
-            }
-            Inbound::Flow {
-                iface, back, flow, ..
-            } => {
-                let in_ = stacks
-                    .get_mut(iface)
-                    .is_some_and(|s| s.mptcp_migrate_try_in(t, *flow, true).is_ok());
-                st.count_stop_install(in_, back);
-            }
-        }
-    }
+    install_arrivals(&inboxes[me], &mut stacks, &mut apps, t, &mut st);
     // The run is over: reset what is still open, as a process's exit
     // closes its sockets, so that peers do not keep retransmitting to us,
     // and let the resets leave (bounded: the ring drains 32 per kick on
     // veth; a reset that finds no room is counted in `tx_ring_full`).
     reset_all(&mut stacks, t);
-    // Answers to what was sent just before the stop still arrive: a
-    // SYN/ACK to a SYN the stop aborted (RFC 9293 §3.10.5: nothing is
-    // sent in SYN-SENT) was lost in our rings while the program still
-    // steered it here, and Linux kept its half-open connection and sent
-    // the SYN/ACK again a second later, into the next run (`flows_unknown`
-    // SYN/ACKs there, as many as Linux's `TCPTimeouts`). For a short
-    // while they are still read and answered: a segment of no connection
-    // gets a reset (RFC 9293 §3.10.7.1). Then whatever opened meanwhile
-    // (a SYN to a listener) is reset too.
-    let until = std::time::Instant::now() + STOP_DRAIN;
-    while std::time::Instant::now() < until {
-        let t = now(epoch);
-        let mut any = false;
-        for stack in stacks.iter_mut() {
-            stack.device_mut().recv(&mut batch);
-            any |= !batch.is_empty();
-            for (frame, len) in batch.drain(..) {
-                stack.receive(t, frame, len);
-            }
-            stack.poll(t);
-            for _ in 0..STOP_BATCH {
-                if !stack.device_mut().flush() {
-                    break;
-                }
-            }
-        }
-        if !any {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
-    }
+    // Late answers to what was sent just before the stop (see
+    // `answer_late`), then whatever opened meanwhile is reset too.
+    answer_late(&mut stacks, &mut batch, || now(epoch));
     reset_all(&mut stacks, now(epoch));
     for (stack, app) in stacks.iter().zip(apps.iter()) {
         let c = stack.counters();
@@ -694,62 +621,4 @@ pub fn run<A: RuntimeApp>(
         stop_sync.release();
     }
     st
-}
-
-/// The workers' meeting point at the end of a run: every worker folds its
-/// cache's count of live frames, then worker 0 reads the totals while the
-/// others wait (bounded: a worker that died does not hang the rest).
-pub struct StopSync {
-    /// Workers out of their loops (`left_loop`).
-    left: std::sync::atomic::AtomicUsize,
-    arrived: std::sync::atomic::AtomicUsize,
-    released: AtomicBool,
-    /// Frames held by the stacks when the workers stopped, per interface.
-    pub held: Vec<std::sync::atomic::AtomicIsize>,
-}
-
-impl StopSync {
-    pub fn new(ifaces: usize) -> StopSync {
-        StopSync {
-            left: std::sync::atomic::AtomicUsize::new(0),
-            arrived: std::sync::atomic::AtomicUsize::new(0),
-            released: AtomicBool::new(false),
-            held: (0..ifaces)
-                .map(|_| std::sync::atomic::AtomicIsize::new(0))
-                .collect(),
-        }
-    }
-
-    /// Arrive; worker 0 gets the slots to fill once all arrived (then
-    /// calls `release`), the others wait for that.
-    fn meet(&self, me: usize, workers: usize) -> Option<&[std::sync::atomic::AtomicIsize]> {
-        self.arrived.fetch_add(1, Ordering::AcqRel);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        let wait = |done: &dyn Fn() -> bool| {
-            while !done() && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_micros(200));
-            }
-            done()
-        };
-        if me == 0 {
-            wait(&|| self.arrived.load(Ordering::Acquire) >= workers).then_some(&self.held[..])
-        } else {
-            wait(&|| self.released.load(Ordering::Acquire));
-            None
-        }
-    }
-
-    /// Leave the loop, and wait until all `workers` did (bounded: a
-    /// worker that died does not hang the rest).
-    fn left_loop(&self, workers: usize) {
-        self.left.fetch_add(1, Ordering::AcqRel);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        while self.left.load(Ordering::Acquire) < workers && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
-    }
-
-    fn release(&self) {
-        self.released.store(true, Ordering::Release);
-    }
 }
