@@ -1,8 +1,8 @@
 //! A worker's counters (`--stats-json`), and the peeks at a TCP frame
 //! they need.
 
-use crate::io::xdp::DeviceCounters;
-use crate::stack::StackCounters;
+use crate::io::xdp::{DeviceCounters, XdpDevice};
+use crate::stack::{Stack, StackCounters};
 
 /// Counters of one worker.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -156,6 +156,28 @@ impl WorkerStats {
             }
             (false, _) => self.flows_migration_dropped += 1,
         }
+    }
+
+    /// A stack's counters, its device's, its socket's and its app's, at
+    /// the end of a run.
+    pub(super) fn add_stack(&mut self, stack: &Stack<XdpDevice>, app: serde_json::Value) {
+        let c = stack.counters();
+        self.mptcp_subflows_owned += c.mptcp_remote_subflows;
+        self.mptcp_bytes_for_other_workers += c.mptcp_remote_bytes;
+        self.mptcp_bytes_sent_for_other_workers += c.mptcp_remote_tx_bytes;
+        self.stacks.push(c);
+        self.devices.push(*stack.device().counters());
+        let x = stack.device().socket().xdp_statistics();
+        self.xsk
+            .push(x.map_or_else(XskStats::default, |x| XskStats {
+                rx_dropped: x.rx_dropped,
+                rx_invalid_descs: x.rx_invalid_descs,
+                tx_invalid_descs: x.tx_invalid_descs,
+                rx_ring_full: x.rx_ring_full,
+                rx_fill_ring_empty_descs: x.rx_fill_ring_empty_descs,
+                tx_ring_empty_descs: x.tx_ring_empty_descs,
+            }));
+        self.apps.push(app);
     }
 }
 
