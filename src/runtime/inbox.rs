@@ -78,6 +78,8 @@ impl Inbox {
     }
 
     /// The next message from worker `from`.
+    // Inline: tried for each worker in every loop of the owner.
+    #[inline]
     pub(super) fn pop_msg(&self, from: usize) -> Option<MpMsg> {
         self.msgs.get(from).and_then(|q| q.pop())
     }
