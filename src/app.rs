@@ -81,6 +81,8 @@ pub trait App<D: Device> {
 }
 
 /// Deliver every pending event to `app`.
+// Inline: it runs twice per stack in each worker loop.
+#[inline]
 pub fn dispatch<D: Device, A: App<D> + ?Sized>(stack: &mut Stack<D>, app: &mut A, now: Instant) {
     while let Some(ev) = stack.next_event() {
         app.on_event(stack, now, ev);

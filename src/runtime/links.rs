@@ -6,6 +6,10 @@
 //! it is back (ADD_ADDR, joins). Nothing here is touched per packet: one
 //! relaxed load per worker loop.
 
+use super::worker_stats::WorkerStats;
+use crate::io::xdp::XdpDevice;
+use crate::stack::Stack;
+use core::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// How often the main thread reads the carriers.
@@ -63,6 +67,48 @@ impl LinkWatch {
 /// a veth whose peer is down reads "0".
 pub fn carrier(name: &str) -> bool {
     std::fs::read_to_string(format!("/sys/class/net/{name}/carrier")).is_ok_and(|s| s.trim() == "1")
+}
+
+/// RFC 8684 §3.4.2: the addresses of an interface that lost its carrier
+/// are withdrawn from this worker's MPTCP connections (REMOVE_ADDR, its
+/// subflows reset), unless an interface still up owns them too, and
+/// restored when it is back (announced and joined again).
+pub(super) fn follow_links(
+    links: &LinkWatch,
+    seen: &mut [bool],
+    stacks: &mut [Stack<XdpDevice>],
+    st: &mut WorkerStats,
+) {
+    for i in 0..seen.len() {
+        let up = links.is_up(i);
+        if up == seen[i] {
+            continue;
+        }
+        seen[i] = up;
+        // Subflows on the interface stop (or resume) taking data, whatever
+        // becomes of the address.
+        stacks[i].link_state(up);
+        let addrs: Vec<Ipv4Addr> = stacks[i].config().addrs.iter().map(|a| a.addr).collect();
+        for ip in addrs {
+            // An address that another interface still up owns too (one
+            // address behind several interfaces) is still ours to use:
+            // only the subflows on the dead interface die, of their own
+            // timeouts.
+            let elsewhere = (0..seen.len()).any(|j| {
+                j != i && seen[j] && stacks[j].config().addrs.iter().any(|a| a.addr == ip)
+            });
+            if up {
+                crate::stack::mptcp_restore_address(stacks, ip);
+            } else if !elsewhere {
+                crate::stack::mptcp_withdraw_address(stacks, ip);
+            }
+        }
+        if up {
+            st.links_up += 1;
+        } else {
+            st.links_down += 1;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,12 +4,16 @@
 //! ownership with hand-off rings; signals, counters, `--stats-json`, `--pcap`.
 
 pub mod directory;
+mod inbox;
 pub mod links;
 pub mod migrate;
 pub mod owner;
 pub mod report;
+mod returns;
+mod stop;
 pub mod tokens;
 pub mod worker;
+mod worker_stats;
 
 use crate::io::xdp::iface::IfaceInfo;
 use crate::io::xdp::pcap::PcapWriter;
