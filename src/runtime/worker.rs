@@ -8,7 +8,7 @@ use super::migrate::Moved;
 use super::owner::{classify, tuple_hash, Dest};
 use super::tokens::{TokenDirectory, TokenInsert};
 use crate::app::{dispatch, App};
-use crate::app_migrate::{move_in, move_out, ConnMove};
+use crate::app_migrate::{move_in, move_out_of, ConnMove};
 use crate::io::xdp::rss::Rss;
 use crate::io::xdp::sys::{EventFd, PollSet};
 use crate::io::xdp::{CacheGuard, DeviceCounters, XdpDevice, XdpFrame};
@@ -932,8 +932,11 @@ pub fn run<A: RuntimeApp>(
                 }
             } else if let Some(m) = apps
                 .get_mut(h.iface)
-                .and_then(|app| move_out(stack, app, t, &tuple, syn_ack))
+                .and_then(|app| move_out_of(&mut stacks, h.iface, app, t, &tuple, syn_ack))
             {
+                let Some(stack) = stacks.get_mut(h.iface) else {
+                    continue;
+                };
                 // A connection goes with its app's state (an MPTCP one
                 // with its connection level and token); if the inbox is
                 // full it stays here (never lost).
@@ -1013,6 +1016,7 @@ pub fn run<A: RuntimeApp>(
                     TokenInsert::Full => st.token_directory_full += 1,
                 }
             });
+            stack.mptcp_remote_unpark(t);
             stack.mptcp_remote_drain(|to, m| {
                 st.mptcp_msgs_out += 1;
                 outbox.send(&inboxes, me, to, m);
