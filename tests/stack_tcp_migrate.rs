@@ -773,6 +773,10 @@ fn an_mptcp_connection_its_app_cannot_move_stays_and_keeps_working() {
 /// byte-exact (checked in `run_with`), MPTCP throughout.
 fn joined_run(join_switches: bool) -> Run {
     let apps = [EchoServer::new(80), EchoServer::new(80)];
+    joined_run_with(apps, join_switches)
+}
+
+fn joined_run_with<A: App<TestDevice>>(apps: [A; 2], join_switches: bool) -> Run {
     let r = run_with(apps, TOTAL / 4, Setup::MptcpJoined { join_switches }, false);
     let c = r.client.counters();
     assert_eq!((c.mptcp_established, c.mptcp_fallbacks), (1, 0));
@@ -815,11 +819,35 @@ fn an_mptcp_connection_with_a_joined_subflow_moves_where_its_first_subflow_arriv
 }
 
 #[test]
+fn an_mptcp_connection_with_a_joined_subflow_whose_move_is_refused_comes_back() {
+    // Worker 1's app refuses every connection: each move comes back whole
+    // (`Returns`), its joined subflow having become a subflow of a
+    // connection in a worker (this one: `mptcp_rehome`); the messages
+    // that went to the connection meanwhile wait and reach it back here.
+    let apps = [
+        Refuses(EchoServer::new(80), false),
+        Refuses(EchoServer::new(80), true),
+    ];
+    let r = joined_run_with(apps, false);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty(), "moves at {:?}", r.moved);
+    assert!(r.returned >= 1);
+    let c0 = s0.counters();
+    assert_eq!(c0.mptcp_conns_migrated_out as usize, r.returned);
+    assert_eq!(c0.mptcp_conns_migrated_in as usize, r.returned);
+    assert_eq!(c0.mptcp_subflows_rehomed, 1);
+    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 0));
+    assert_eq!((s0.conn_count(), s1.conn_count()), (2, 0));
+    assert_eq!(c0.mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped, 0);
+}
+
+#[test]
 fn an_mptcp_connection_follows_its_subflows_to_the_worker_they_arrive_on() {
     // Both subflows' segments switch to worker 1: the joined subflow moves
-    // there as a subflow of the connection in worker 0
-    // (`mptcp_migrate`), then the connection follows with it in tow, and
-    // every segment runs where it arrives.
+    // there (`mptcp_migrate`) and so does the connection, whichever goes
+    // first, and every segment runs where it arrives. Its subflow's
+    // `Joined` sent to worker 0 as the connection left reaches it in
+    // worker 1 (forwarded: `mptcp_rehome`).
     let r = joined_run(true);
     let [s0, s1] = &r.servers;
     assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
