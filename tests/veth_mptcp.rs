@@ -1806,16 +1806,55 @@ fn linux_mptcp_joins_across_workers_run_where_they_arrive() {
         "handoff_out {out}, {moved} bytes carried by {owned} subflows run where they arrived"
     );
     // A small share of all the segments the connections carried (each
-    // way: 2 n bytes per connection), and for each flow Linux re-hashed,
-    // its packets from then on: a first subflow with a joined subflow
-    // does not move to the worker its packets now reach (only one alone
-    // does; README, "Not yet across workers").
+    // way: 2 n bytes per connection).
     let segs = 2 * conns * n as u64 / 1448;
-    let allowed = segs / 50 + rehash * segs / 64;
     assert!(
-        out < allowed,
-        "handoff_out {out} of {segs} segments (allowed {allowed}, Linux re-hashed {rehash})"
+        out < segs / 50,
+        "handoff_out {out} of {segs} segments (Linux re-hashed {rehash})"
     );
+    // Issue 8: a first subflow whose flow Linux re-hashed follows its
+    // packets to the worker they reach now, with its connection, joined
+    // subflows or not (they follow its token: `stack::mptcp_rehome`); before,
+    // one with a joined subflow stayed and every later packet of it was
+    // handed over (3,849, 110, 134 and 0 frames in 4 runs). At most 1 %
+    // of the first subflows' path's segments are handed over.
+    let ws = report["workers"].as_array().cloned().unwrap_or_default();
+    let sum = |f: &dyn Fn(&serde_json::Value) -> &serde_json::Value| -> u64 {
+        ws.iter().map(|w| f(w).as_u64().unwrap_or(0)).sum()
+    };
+    let counter = |c: &str| common::stack_counter(&report, c);
+    eprintln!(
+        "connections moved {} ({} with subflows; {} refused), subflows moved {}, \
+         rehomed {}; messages forwarded {}, parked {}, dropped {}",
+        counter("mptcp_conns_migrated_in"),
+        counter("mptcp_conns_migrated_with_subflows"),
+        counter("mptcp_conn_migrations_refused"),
+        counter("mptcp_subflows_migrated_in"),
+        counter("mptcp_subflows_rehomed"),
+        counter("mptcp_msgs_forwarded"),
+        counter("mptcp_msgs_parked"),
+        counter("mptcp_msgs_dropped"),
+    );
+    let mut handed_over = [(0u64, 0u64); 2];
+    for path in [0, 1] {
+        let handed = sum(&|w| &w["handoff_out_by_iface"][path]);
+        let arrived = sum(&|w| &w["devices"][path]["rx_packets"]);
+        handed_over[path] = (handed, arrived);
+        eprintln!(
+            "path {}: {handed} of {arrived} segments handed over",
+            path + 1
+        );
+    }
+    let (handed, arrived) = handed_over[0];
+    assert!(arrived > 1000, "first subflows' path: {arrived}");
+    assert!(
+        handed * 100 <= arrived,
+        "first subflows: {handed} of {arrived} segments handed over (Linux re-hashed \
+         {rehash}); {}",
+        per_worker(&report)
+    );
+    assert_eq!(counter("mptcp_msgs_dropped"), 0);
+    assert_eq!(worker_counter(&report, "flows_migration_dropped"), 0);
     // Every frame accounted for at the end, those that crossed workers in
     // messages too: the pools are whole.
     for i in report["ifaces"].as_array().expect("ifaces") {
