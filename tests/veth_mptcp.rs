@@ -1740,6 +1740,22 @@ fn linux_mptcp_joins_across_workers_run_where_they_arrive() {
             stats.to_str().unwrap(),
         ],
     );
+    // `XW_DROP=N`: Linux drops N per mille of its first subflows' data
+    // segments (nftables), so that its timeouts re-hash some of them and
+    // they arrive on the other queue (a first subflow with a joined
+    // subflow moving, exercised on purpose).
+    let drop: u32 = std::env::var("XW_DROP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if drop > 0 {
+        let rule = format!(
+            "table ip xdptcp_xw {{ chain c {{ type filter hook output priority 0; \
+             ip saddr 198.18.0.1 meta l4proto tcp meta length > 1000 \
+             numgen random mod 1000 < {drop} drop; }}; }}"
+        );
+        run_all(&h, &[vec!["nft", &rule]]);
+    }
     let conns = 16;
     // 8 MB each in release, 128 MB in all, every byte checked. Linux joins
     // once our first DSS acknowledgement arrives, from a kernel worker: the
