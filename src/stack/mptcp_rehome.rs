@@ -15,10 +15,11 @@
 //!   (`Rehome`), and a subflow follows a message from the worker the
 //!   token directory names;
 //! - messages for the connection still on their way to its old worker
-//!   are forwarded, with their sender, to the worker holding the token
-//!   ([`route`]); while the connection itself is on its way, they wait
-//!   (`parked`), and go where it was installed: there, or back here if
-//!   it was refused there. Nothing already accepted is lost.
+//!   (and joins' questions for its token) are forwarded, with their
+//!   sender, to the worker holding the token ([`route`]); while the
+//!   connection itself is on its way, they wait (`parked`), and go where
+//!   it was installed: there, or back here if it was refused there.
+//!   Nothing already accepted is lost.
 
 use super::mptcp_remote::{MetaRef, MovedFrom, RemoteMsg, RemoteOf, Sub, SubRef};
 use super::{ConnId, Stack};
@@ -36,6 +37,15 @@ const PARK_FOR: Duration = Duration::from_secs(3);
 
 /// Forwards of one message at most (a connection moved again meanwhile).
 const MAX_HOPS: u8 = 4;
+
+/// The token of the connection a message is for: a join's question, or
+/// a subflow's message.
+fn token_of<F>(m: &RemoteMsg<F>) -> Option<u32> {
+    match m {
+        RemoteMsg::JoinAsk { token, .. } => Some(*token),
+        m => meta_of(m).map(|to| to.token),
+    }
+}
 
 /// The connection a message from a subflow is for.
 fn meta_of<F>(m: &RemoteMsg<F>) -> Option<MetaRef> {
@@ -71,31 +81,53 @@ pub(super) fn route<D: Device, S: BorrowMut<Stack<D>>>(
         RemoteMsg::Via { from, hops, msg } => (from, hops, *msg),
         m => (from, 0, m),
     };
-    let Some(to) = meta_of(&msg) else {
+    let Some(token) = token_of(&msg) else {
         return Some((from, msg));
     };
-    let Some(s) = stacks.get_mut(to.stack) else {
+    let stack = match meta_of(&msg) {
+        Some(to) => {
+            let Some(s) = stacks.get_mut(to.stack) else {
+                return Some((from, msg));
+            };
+            let s = s.borrow_mut();
+            if s.mptcp_meta_valid(&to) {
+                return Some((from, msg));
+            }
+            // Tokens are unique per stack: the one holding it is the
+            // connection, moved here since the subflow learnt its id.
+            if let Some(conn) = s.mptcp.holder(to.token) {
+                readdress(&mut msg, conn);
+                return Some((from, msg));
+            }
+            to.stack
+        }
+        // A join's question, which any stack holding the token answers:
+        // else the one it left, if it is leaving.
+        None => {
+            let held = |s: &S| !s.borrow().mptcp.is_free(token);
+            let moving = |s: &S| {
+                let r = s.borrow().remote.as_deref();
+                r.is_some_and(|r| r.moving.iter().any(|m| m.0 == token))
+            };
+            if stacks.iter().any(held) {
+                return Some((from, msg));
+            }
+            stacks.iter().position(moving).unwrap_or(0)
+        }
+    };
+    let Some(s) = stacks.get_mut(stack) else {
         return Some((from, msg));
     };
     let s = s.borrow_mut();
-    if s.mptcp_meta_valid(&to) {
-        return Some((from, msg));
-    }
-    // Tokens are unique per stack: the one holding it is the connection,
-    // moved here since the subflow learnt its id.
-    if let Some(conn) = s.mptcp.holder(to.token) {
-        readdress(&mut msg, conn);
-        return Some((from, msg));
-    }
     let Some(r) = s.remote.as_deref_mut() else {
         return Some((from, msg));
     };
-    if r.moving.iter().any(|m| m.0 == to.token) {
+    if r.moving.iter().any(|m| m.0 == token) {
         r.parked.push((from, hops, msg));
         s.iface.counters.mptcp_msgs_parked += 1;
         return None;
     }
-    match (r.locate)(to.token) {
+    match (r.locate)(token) {
         Some(w) if w != r.me && hops < MAX_HOPS => {
             let msg = Box::new(msg);
             let hops = hops + 1;
@@ -276,7 +308,7 @@ impl<D: Device> Stack<D> {
         for (t, to) in settled {
             let (go, stay) = core::mem::take(&mut r.parked)
                 .into_iter()
-                .partition(|p| meta_of(&p.2).is_some_and(|m| m.token == t));
+                .partition(|p| token_of(&p.2) == Some(t));
             r.parked = stay;
             let go: Vec<(usize, u8, RemoteMsg<D::Frame>)> = go;
             for (from, hops, msg) in go {
