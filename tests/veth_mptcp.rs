@@ -1284,6 +1284,35 @@ fn loadgen_joins_linux_server(tag: &str, queues: u32) -> serde_json::Value {
     .map(|c| format!("{c} {}", common::stack_counter(&s, c)))
     .collect();
     eprintln!("recovery: {}", recovery.join(", "));
+    // Why a flow's packets change queue: Linux re-hashes it after a
+    // timeout or on receiving data it had (a spurious retransmission);
+    // on a 2-queue veth, half of its re-hashes change the queue. A joined
+    // subflow moves after its SYN/ACK came on the other queue (once), or
+    // after a re-hash changed its queue: 0 moves with 0 re-hashes, 2 to 6
+    // with 4 to 10 (8 runs); more moves than that would be a ping-pong
+    // of ours (`STAY`, `STRAYS` are there against it).
+    let rehash = linux_tcp_mib(&h, "TcpExtTcpTimeoutRehash")
+        + linux_tcp_mib(&h, "TcpExtTcpDuplicateDataRehash")
+        + linux_tcp_mib(&h, "TcpExtTCPPLBRehash");
+    let sub_moves = common::stack_counter(&s, "mptcp_subflows_migrated_in");
+    assert!(
+        sub_moves <= rehash + 1,
+        "joined subflows moved {sub_moves} times, Linux re-hashed {rehash} flows"
+    );
+    eprintln!(
+        "Linux re-hashes: timeout {}, duplicate data {}, PLB {}; ours: retransmits per stack {}",
+        linux_tcp_mib(&h, "TcpExtTcpTimeoutRehash"),
+        linux_tcp_mib(&h, "TcpExtTcpDuplicateDataRehash"),
+        linux_tcp_mib(&h, "TcpExtTCPPLBRehash"),
+        s["workers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|w| w["stacks"].as_array().cloned().unwrap_or_default())
+            .map(|st| format!("{}", st["retransmits"]))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let mut sums: std::collections::BTreeMap<String, u64> = Default::default();
     for w in s["workers"].as_array().into_iter().flatten() {
         for part in ["stacks", "xsk", "devices"] {
