@@ -109,6 +109,38 @@ enum Setup {
 /// The client's second address (its joined subflow's).
 const IP_A2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 3);
 
+/// A connection on its way between workers.
+type Move = xdptcp::app_migrate::ConnMove<<TestDevice as xdptcp::io::Device>::Frame>;
+
+/// Connection `m`, which left worker `owner`, arrives at the other one:
+/// installed there, its token with it (the runtime's
+/// `TokenDirectory::transfer`), or refused and installed again where it
+/// came from.
+fn settle<A: App<TestDevice>>(
+    servers: &mut [Stack<TestDevice>; 2],
+    apps: &mut [A; 2],
+    now: Instant,
+    (m, owner): (Move, usize),
+    tokens: &std::cell::RefCell<HashMap<u32, usize>>,
+    run: &mut Run,
+) {
+    let token = m.token();
+    let to = 1 - owner;
+    match move_in(&mut servers[to], &mut apps[to], now, m) {
+        Ok(_) => {
+            run.moved.push(now);
+            if let Some(t) = token {
+                tokens.borrow_mut().insert(t, to);
+            }
+        }
+        Err(m) => {
+            let back = move_in(&mut servers[owner], &mut apps[owner], now, m);
+            assert!(back.is_ok(), "not back");
+            run.returned += 1;
+        }
+    }
+}
+
 /// What the runtime does for workers' MPTCP messages, once a pass: each
 /// worker's new tokens into the directory, its data for subflows other
 /// workers run, and its messages carried to their workers, in order.
@@ -240,8 +272,16 @@ fn run_with<A: App<TestDevice>>(
         client: Stack::new(config(MAC_A, IP_A), TestDevice::new(1), Instant::ZERO),
     };
     let mut buf = vec![0u8; 64 * 1024];
+    // `MptcpJoined`: a connection moving arrives a round later (as through
+    // the runtime's rings), the frames of its flow held meanwhile.
+    let mut transit = None;
+    let mut held = Vec::new();
     for _round in 0..100_000 {
-        let to_server = c.device_mut().take_tx();
+        let mut to_server = c.device_mut().take_tx();
+        if let Some((m, owner)) = transit.take() {
+            settle(&mut servers, &mut apps, now, (m, owner), &tokens, &mut run);
+            to_server.splice(0..0, held.drain(..));
+        }
         let mut to_client = Vec::new();
         for (w, s) in servers.iter_mut().enumerate() {
             let tx = s.device_mut().take_tx();
@@ -267,6 +307,13 @@ fn run_with<A: App<TestDevice>>(
                 } if *tuple.remote.ip() == IP_A2 => 0,
                 _ => switched,
             };
+            if transit
+                .as_ref()
+                .is_some_and(|t: &(Move, usize)| t.0.tuple() == tuple)
+            {
+                held.push(f.clone());
+                continue;
+            }
             let owner = (0..2).find(|&w| servers[w].has_conn(&tuple)).unwrap_or(at);
             if occupied && !servers[1].has_conn(&tuple) {
                 rx(&mut servers[1], now, f);
@@ -300,15 +347,12 @@ fn run_with<A: App<TestDevice>>(
                 // As the runtime does: refused there, it comes back here
                 // whole (app state and MPTCP token included) and is
                 // installed again.
-                let token = m.token();
+                if joined {
+                    transit = Some((m, owner));
+                    continue;
+                }
                 match move_in(to, app_to, now, m) {
-                    Ok(_) => {
-                        run.moved.push(now);
-                        // The runtime's `TokenDirectory::transfer`.
-                        if let Some(t) = token.filter(|_| joined) {
-                            tokens.borrow_mut().insert(t, 1 - owner);
-                        }
-                    }
+                    Ok(_) => run.moved.push(now),
                     Err(m) => {
                         assert!(move_in(from, app_from, now, m).is_ok(), "not back");
                         run.returned += 1;
@@ -808,6 +852,13 @@ fn an_mptcp_connection_with_a_joined_subflow_moves_where_its_first_subflow_arriv
         s0.counters().mptcp_remote_bytes > 0,
         "the joined subflow fed the connection"
     );
+    // Its messages sent while the connection was on its way waited on
+    // worker 0, then went to worker 1.
+    let c0 = s0.counters();
+    assert!(
+        c0.mptcp_msgs_parked > 0 && c0.mptcp_msgs_forwarded > 0,
+        "{c0:?}"
+    );
     assert_eq!(
         s0.counters().mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped,
         0
@@ -836,6 +887,7 @@ fn an_mptcp_connection_with_a_joined_subflow_whose_move_is_refused_comes_back() 
     assert_eq!(c0.mptcp_conns_migrated_out as usize, r.returned);
     assert_eq!(c0.mptcp_conns_migrated_in as usize, r.returned);
     assert_eq!(c0.mptcp_subflows_rehomed, 1);
+    assert!(c0.mptcp_msgs_parked > 0, "{c0:?}");
     assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 0));
     assert_eq!((s0.conn_count(), s1.conn_count()), (2, 0));
     assert_eq!(c0.mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped, 0);
