@@ -336,11 +336,15 @@ pub fn mptcp_conn_subs_ready<D: Device, S: BorrowMut<Stack<D>>>(
 ) -> bool {
     (0..stacks.len()).all(|k| {
         let s = stacks[k].borrow();
-        local_subs(s, k, i, meta).iter().all(|&id| {
+        let subs = local_subs(s, k, i, meta);
+        let established = |id: &ConnId| {
             s.conns
-                .get(id)
+                .get(*id)
                 .is_some_and(|e| e.conn.state() == State::Established)
-        })
+        };
+        // Each becomes a subflow of a connection in a worker: its stack
+        // must talk to workers.
+        (subs.is_empty() || s.remote.is_some()) && subs.iter().all(established)
     })
 }
 
