@@ -41,8 +41,27 @@ pub fn move_out<D: Device, A: App<D> + ?Sized>(
     tuple: &FourTuple,
     syn_ack: bool,
 ) -> Option<ConnMove<D::Frame>> {
-    let id = stack.tcp_stray(now, tuple, syn_ack)?;
+    move_out_of(core::slice::from_mut(stack), 0, app, now, tuple, syn_ack)
+}
+
+/// [`move_out`] from `stacks[i]`, one of a worker's stacks (one per
+/// interface): an MPTCP connection's joined subflows in the others follow
+/// it too (`stack::mptcp_conn_unlink`).
+pub fn move_out_of<D: Device, A: App<D> + ?Sized>(
+    stacks: &mut [Stack<D>],
+    i: usize,
+    app: &mut A,
+    now: Instant,
+    tuple: &FourTuple,
+    syn_ack: bool,
+) -> Option<ConnMove<D::Frame>> {
+    let id = stacks.get_mut(i)?.tcp_stray(now, tuple, syn_ack)?;
+    if !crate::stack::mptcp_conn_subs_ready(stacks, i, id) {
+        return None;
+    }
     let state = app.export(id)?;
+    crate::stack::mptcp_conn_unlink(stacks, i, id);
+    let stack = &mut stacks[i];
     match stack.tcp_migrate_out(id) {
         Some(conn) => Some(ConnMove { conn, state }),
         None => {

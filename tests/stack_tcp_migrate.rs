@@ -11,6 +11,7 @@
 
 mod common;
 use common::*;
+use std::collections::HashMap;
 use std::time::Duration;
 use xdptcp::app::{dispatch, App, Event};
 use xdptcp::app_migrate::{move_in, move_out};
@@ -77,6 +78,8 @@ struct Run {
     moved: Vec<Instant>,
     /// Moves refused where they arrived, installed back where they left.
     returned: usize,
+    /// Joined subflows that moved (`Setup::MptcpJoined`).
+    subflows_moved: usize,
     servers: [Stack<TestDevice>; 2],
     client: Stack<TestDevice>,
 }
@@ -92,6 +95,80 @@ enum Setup {
     /// another client's connection first: the token the moving
     /// connection holds is held there already.
     MptcpTokenClash,
+    /// MPTCP as `Mptcp`, the servers being workers that exchange messages
+    /// (`mptcp_remote`, the test carrying them and keeping the token
+    /// directory), and the client joining a second subflow from its
+    /// second address once established; that subflow's segments arrive
+    /// on worker 0 throughout, or (`join_switches`) switch with the first
+    /// subflow's.
+    MptcpJoined {
+        join_switches: bool,
+    },
+}
+
+/// The client's second address (its joined subflow's).
+const IP_A2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 3);
+
+/// A connection on its way between workers.
+type Move = xdptcp::app_migrate::ConnMove<<TestDevice as xdptcp::io::Device>::Frame>;
+
+/// Connection `m`, which left worker `owner`, arrives at the other one:
+/// installed there, its token with it (the runtime's
+/// `TokenDirectory::transfer`), or refused and installed again where it
+/// came from.
+fn settle<A: App<TestDevice>>(
+    servers: &mut [Stack<TestDevice>; 2],
+    apps: &mut [A; 2],
+    now: Instant,
+    (m, owner): (Move, usize),
+    tokens: &std::cell::RefCell<HashMap<u32, usize>>,
+    run: &mut Run,
+) {
+    let token = m.token();
+    let to = 1 - owner;
+    match move_in(&mut servers[to], &mut apps[to], now, m) {
+        Ok(_) => {
+            run.moved.push(now);
+            if let Some(t) = token {
+                tokens.borrow_mut().insert(t, to);
+            }
+        }
+        Err(m) => {
+            let back = move_in(&mut servers[owner], &mut apps[owner], now, m);
+            assert!(back.is_ok(), "not back");
+            run.returned += 1;
+        }
+    }
+}
+
+/// What the runtime does for workers' MPTCP messages, once a pass: each
+/// worker's new tokens into the directory, its data for subflows other
+/// workers run, and its messages carried to their workers, in order.
+fn carry_messages(
+    servers: &mut [Stack<TestDevice>; 2],
+    now: Instant,
+    tokens: &std::cell::RefCell<HashMap<u32, usize>>,
+) {
+    let mut msgs = Vec::new();
+    for (w, s) in servers.iter_mut().enumerate() {
+        s.drain_token_log(|t, drawn| {
+            let mut d = tokens.borrow_mut();
+            if drawn {
+                d.insert(t, w);
+            } else if d.get(&t) == Some(&w) {
+                d.remove(&t);
+            }
+        });
+        xdptcp::stack::mptcp_remote_schedule(std::slice::from_mut(s));
+        s.mptcp_remote_unpark(now);
+        s.mptcp_remote_drain(|to, m| msgs.push((w, to, m)));
+    }
+    for (from, to, m) in msgs {
+        xdptcp::stack::mptcp_remote_input(std::slice::from_mut(&mut servers[to]), now, from, m);
+    }
+    for s in servers.iter_mut() {
+        s.poll(now);
+    }
 }
 
 /// The flow of TCP frame `f` as its receiver sees it.
@@ -125,19 +202,37 @@ fn run_with<A: App<TestDevice>>(
     occupied: bool,
 ) -> Run {
     let mptcp = setup != Setup::Tcp;
+    let joined = matches!(setup, Setup::MptcpJoined { .. });
     let mut cfg = config(MAC_B, IP_B);
     // Short writes: the echo server keeps bytes of its own (app state).
     cfg.tcp.snd_buf = 16 * 1024;
     cfg.tcp.mptcp = mptcp;
+    if joined {
+        cfg.tcp.mptcp_max_subflows = 2;
+    }
     let mut servers = [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(4096), Instant::ZERO));
+    // The token directory (`runtime::tokens`), as the test keeps it.
+    let tokens = std::rc::Rc::new(std::cell::RefCell::new(HashMap::<u32, usize>::new()));
     for (w, s) in servers.iter_mut().enumerate() {
         s.listen(80).unwrap();
-        if setup == Setup::Mptcp {
+        if setup == Setup::Mptcp || joined {
             s.mptcp_key_stream(w as u64 + 1);
+        }
+        if joined {
+            s.log_tokens();
+            let tokens = tokens.clone();
+            s.mptcp_set_remote(w, 0, Box::new(move |t| tokens.borrow().get(&t).copied()));
         }
     }
     let mut ccfg = config(MAC_A, IP_A);
     ccfg.tcp.mptcp = mptcp;
+    if joined {
+        ccfg.addrs.push(xdptcp::stack::Ipv4Cidr {
+            addr: IP_A2,
+            prefix: 24,
+        });
+        ccfg.tcp.mptcp_max_subflows = 1;
+    }
     let mut now = Instant::ZERO;
     if setup == Setup::MptcpTokenClash {
         // Another client's connection on worker 1 draws the first key of
@@ -172,12 +267,21 @@ fn run_with<A: App<TestDevice>>(
         handoffs_after: 0,
         moved: Vec::new(),
         returned: 0,
+        subflows_moved: 0,
         servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
         client: Stack::new(config(MAC_A, IP_A), TestDevice::new(1), Instant::ZERO),
     };
     let mut buf = vec![0u8; 64 * 1024];
+    // `MptcpJoined`: a connection moving arrives a round later (as through
+    // the runtime's rings), the frames of its flow held meanwhile.
+    let mut transit = None;
+    let mut held = Vec::new();
     for _round in 0..100_000 {
-        let to_server = c.device_mut().take_tx();
+        let mut to_server = c.device_mut().take_tx();
+        if let Some((m, owner)) = transit.take() {
+            settle(&mut servers, &mut apps, now, (m, owner), &tokens, &mut run);
+            to_server.splice(0..0, held.drain(..));
+        }
         let mut to_client = Vec::new();
         for (w, s) in servers.iter_mut().enumerate() {
             let tx = s.device_mut().take_tx();
@@ -188,7 +292,7 @@ fn run_with<A: App<TestDevice>>(
         if !to_server.is_empty() || !to_client.is_empty() {
             now += Duration::from_micros(100);
         }
-        let at = usize::from(got.len() >= switch);
+        let switched = usize::from(got.len() >= switch);
         for f in &to_server {
             let Some(tuple) = rx_tuple(f) else {
                 // ARP: every worker sees it.
@@ -197,6 +301,19 @@ fn run_with<A: App<TestDevice>>(
                 }
                 continue;
             };
+            let at = match setup {
+                Setup::MptcpJoined {
+                    join_switches: false,
+                } if *tuple.remote.ip() == IP_A2 => 0,
+                _ => switched,
+            };
+            if transit
+                .as_ref()
+                .is_some_and(|t: &(Move, usize)| t.0.tuple() == tuple)
+            {
+                held.push(f.clone());
+                continue;
+            }
             let owner = (0..2).find(|&w| servers[w].has_conn(&tuple)).unwrap_or(at);
             if occupied && !servers[1].has_conn(&tuple) {
                 rx(&mut servers[1], now, f);
@@ -206,7 +323,7 @@ fn run_with<A: App<TestDevice>>(
             if owner == at {
                 continue;
             }
-            if at == 0 {
+            if switched == 0 {
                 run.handoffs_before += 1;
             } else {
                 run.handoffs_after += 1;
@@ -219,12 +336,21 @@ fn run_with<A: App<TestDevice>>(
             } else {
                 ((s1, a1), (s0, a0))
             };
-            if let Some(m) = move_out(from, app_from, now, &tuple, false) {
+            // A joined subflow moves by itself (`mptcp_migrate`).
+            if let Some(m) = from.mptcp_stray(now, &tuple, false).filter(|_| joined) {
+                let m = to.mptcp_migrate_try_in(now, m, false);
+                assert!(m.is_ok(), "the subflow was refused");
+                run.subflows_moved += 1;
+            } else if let Some(m) = move_out(from, app_from, now, &tuple, false) {
                 assert_eq!(m.tuple(), tuple);
                 assert_eq!(m.token().is_some(), mptcp);
                 // As the runtime does: refused there, it comes back here
                 // whole (app state and MPTCP token included) and is
                 // installed again.
+                if joined {
+                    transit = Some((m, owner));
+                    continue;
+                }
                 match move_in(to, app_to, now, m) {
                     Ok(_) => run.moved.push(now),
                     Err(m) => {
@@ -241,6 +367,9 @@ fn run_with<A: App<TestDevice>>(
             dispatch(s, app, now);
             s.poll(now);
             dispatch(s, app, now);
+        }
+        if joined {
+            carry_messages(&mut servers, now, &tokens);
         }
         while c.next_event().is_some() {}
         while sent < TOTAL {
@@ -681,4 +810,108 @@ fn an_mptcp_connection_its_app_cannot_move_stays_and_keeps_working() {
     assert_eq!(s0.counters().mptcp_conns_migrated_out, 0);
     assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 0));
     assert_eq!((s0.conn_count(), s1.conn_count()), (1, 0));
+}
+
+/// A joined MPTCP connection whose first subflow's segments start arriving
+/// on worker 1 (`join_switches`: its joined subflow's too), echoed
+/// byte-exact (checked in `run_with`), MPTCP throughout.
+fn joined_run(join_switches: bool) -> Run {
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    joined_run_with(apps, join_switches)
+}
+
+fn joined_run_with<A: App<TestDevice>>(apps: [A; 2], join_switches: bool) -> Run {
+    let r = run_with(apps, TOTAL / 4, Setup::MptcpJoined { join_switches }, false);
+    let c = r.client.counters();
+    assert_eq!((c.mptcp_established, c.mptcp_fallbacks), (1, 0));
+    assert_eq!(c.mptcp_subflows_opened, 1, "the client joined");
+    r
+}
+
+#[test]
+fn an_mptcp_connection_with_a_joined_subflow_moves_where_its_first_subflow_arrives() {
+    // Issue 8: the connection (its first subflow, connection level, token
+    // and app state) moves although a subflow is joined to it; that
+    // subflow, whose segments keep arriving on worker 0, stays there and
+    // becomes a subflow of the connection in worker 1 (`mptcp_rehome`).
+    let r = joined_run(false);
+    let [s0, s1] = &r.servers;
+    assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
+    assert_eq!((r.returned, r.subflows_moved), (0, 0));
+    // Only the strays that moved it were handed over.
+    assert_eq!(r.handoffs_after, usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(s0.counters().mptcp_conns_migrated_out, 1);
+    assert_eq!(s0.counters().mptcp_conns_migrated_with_subflows, 1);
+    assert_eq!(s0.counters().mptcp_subflows_rehomed, 1);
+    assert_eq!(s1.counters().mptcp_conns_migrated_in, 1);
+    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (0, 1));
+    // The joined subflow runs where its segments arrive, the first
+    // subflow (the connection) where its own do.
+    assert_eq!((s0.conn_count(), s1.conn_count()), (1, 1));
+    assert!(
+        s0.counters().mptcp_remote_bytes > 0,
+        "the joined subflow fed the connection"
+    );
+    // Its messages sent while the connection was on its way waited on
+    // worker 0, then went to worker 1.
+    let c0 = s0.counters();
+    assert!(
+        c0.mptcp_msgs_parked > 0 && c0.mptcp_msgs_forwarded > 0,
+        "{c0:?}"
+    );
+    assert_eq!(
+        s0.counters().mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped,
+        0
+    );
+    assert_eq!(
+        s0.counters().mptcp_fallbacks + s1.counters().mptcp_fallbacks,
+        0
+    );
+}
+
+#[test]
+fn an_mptcp_connection_with_a_joined_subflow_whose_move_is_refused_comes_back() {
+    // Worker 1's app refuses every connection: each move comes back whole
+    // (`Returns`), its joined subflow having become a subflow of a
+    // connection in a worker (this one: `mptcp_rehome`); the messages
+    // that went to the connection meanwhile wait and reach it back here.
+    let apps = [
+        Refuses(EchoServer::new(80), false),
+        Refuses(EchoServer::new(80), true),
+    ];
+    let r = joined_run_with(apps, false);
+    let [s0, s1] = &r.servers;
+    assert!(r.moved.is_empty(), "moves at {:?}", r.moved);
+    assert!(r.returned >= 1);
+    let c0 = s0.counters();
+    assert_eq!(c0.mptcp_conns_migrated_out as usize, r.returned);
+    assert_eq!(c0.mptcp_conns_migrated_in as usize, r.returned);
+    assert_eq!(c0.mptcp_subflows_rehomed, 1);
+    assert!(c0.mptcp_msgs_parked > 0, "{c0:?}");
+    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 0));
+    assert_eq!((s0.conn_count(), s1.conn_count()), (2, 0));
+    assert_eq!(c0.mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped, 0);
+}
+
+#[test]
+fn an_mptcp_connection_follows_its_subflows_to_the_worker_they_arrive_on() {
+    // Both subflows' segments switch to worker 1: the joined subflow moves
+    // there (`mptcp_migrate`) and so does the connection, whichever goes
+    // first, and every segment runs where it arrives. Its subflow's
+    // `Joined` sent to worker 0 as the connection left reaches it in
+    // worker 1 (forwarded: `mptcp_rehome`).
+    let r = joined_run(true);
+    let [s0, s1] = &r.servers;
+    assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
+    assert_eq!(r.returned, 0);
+    assert_eq!(s0.counters().mptcp_conns_migrated_out, 1);
+    assert_eq!(s1.counters().mptcp_conns_migrated_in, 1);
+    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (0, 1));
+    assert_eq!((s0.conn_count(), s1.conn_count()), (0, 2));
+    assert_eq!(r.subflows_moved, 1);
+    assert!(r.handoffs_after <= 2 * usize::from(xdptcp::stack::STRAYS));
+    assert_eq!(
+        s0.counters().mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped,
+        0
+    );
 }

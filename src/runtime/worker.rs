@@ -217,6 +217,7 @@ impl<A: RuntimeApp> Worker<A> {
                     TokenInsert::Full => st.token_directory_full += 1,
                 }
             });
+            stack.mptcp_remote_unpark(t);
             stack.mptcp_remote_drain(|to, m| {
                 st.mptcp_msgs_out += 1;
                 self.outbox.send(&self.inboxes, me, to, m);

@@ -241,6 +241,18 @@ pub struct StackCounters {
     pub mptcp_conns_migrated_out: u64,
     pub mptcp_conns_migrated_in: u64,
     pub mptcp_conn_migrations_refused: u64,
+    /// Of those moving out, connections that had joined subflows
+    /// (`mptcp_rehome`): each subflow follows the token to its new
+    /// worker. Subflows of this stack's connections made subflows of a
+    /// connection in a worker (in place: they run here still), and
+    /// messages for a connection that moved on: forwarded to the worker
+    /// holding its token, held while it is on its way, and dropped (its
+    /// token nowhere after 2 s, or forwarded too often).
+    pub mptcp_conns_migrated_with_subflows: u64,
+    pub mptcp_subflows_rehomed: u64,
+    pub mptcp_msgs_forwarded: u64,
+    pub mptcp_msgs_parked: u64,
+    pub mptcp_msgs_dropped: u64,
     /// Joined subflows reset: the third ACK's HMAC was wrong or missing.
     pub mptcp_joins_rejected_hmac: u64,
     /// MP_JOIN SYNs we sent (the path manager opening a subflow, RFC 8684

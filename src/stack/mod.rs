@@ -28,6 +28,7 @@ mod mptcp_conn_migrate;
 mod mptcp_foreign;
 mod mptcp_migrate;
 mod mptcp_pm;
+mod mptcp_rehome;
 mod mptcp_remote;
 mod pool;
 mod ratelimit;
@@ -41,6 +42,7 @@ pub use mptcp::JoinTarget;
 pub use mptcp_foreign::mptcp_route;
 pub use mptcp_migrate::{Migrant, STAY, STRAYS, STRAY_GAP};
 pub use mptcp_pm::{mptcp_restore_address, mptcp_withdraw_address, PortFilter};
+pub use mptcp_rehome::{mptcp_conn_subs_ready, mptcp_conn_unlink};
 pub use mptcp_remote::{mptcp_remote_input, mptcp_remote_schedule, RemoteMsg};
 pub use tcp_migrate::TcpMigrant;
 

@@ -182,6 +182,11 @@ impl Tokens {
         self.in_use.remove(&token)
     }
 
+    /// The connection holding `token` here, if any.
+    pub(super) fn holder(&self, token: u32) -> Option<ConnId> {
+        self.in_use.get(&token).map(|t| t.conn)
+    }
+
     /// Whether `token` is free here (a moved connection can hold it).
     pub(super) fn is_free(&self, token: u32) -> bool {
         !self.in_use.contains_key(&token)

@@ -7,11 +7,10 @@
 //! token names the connection, not a worker; the runtime hands the token
 //! directory's entry over once the connection is installed there.
 //!
-//! Only a connection that nothing else names moves: no subflow joined to
-//! it (here, in another stack of the worker, or in another worker), no
-//! path-management work pending for it. Such links would have to learn
-//! the connection's new worker and id; until they can, a connection with
-//! subflows stays where it is and keeps working (its strays handed over).
+//! A connection with path-management work pending for it stays. One
+//! with joined subflows (here, in another stack of the worker, or in
+//! another worker) moves between workers while established, and its
+//! subflows follow its token (`mptcp_rehome`).
 
 use super::mptcp::TokenEntry;
 use super::{ConnId, Stack};
@@ -28,9 +27,7 @@ impl<D: Device> Stack<D> {
             return false;
         }
         let w = &self.mptcp.pm_work;
-        if self.mptcp.subs.iter().any(|s| s.1 == id)
-            || self.mptcp_remote_has_subs(id)
-            || w.removals.iter().any(|r| r.0 == id)
+        if w.removals.iter().any(|r| r.0 == id)
             || w.withdrawn.iter().any(|r| r.0 == id)
             || w.announce.contains(&id)
         {
@@ -38,10 +35,15 @@ impl<D: Device> Stack<D> {
         }
         // Its token counts every subflow joined to it, wherever it runs
         // (and every join we opened for it).
-        match e.conn.mptcp().and_then(|m| m.local_token()) {
-            Some(t) => self.mptcp.joined(t, id) == Some(0),
-            None => true,
-        }
+        let alone = !self.mptcp.subs.iter().any(|s| s.1 == id)
+            && !self.mptcp_remote_has_subs(id)
+            && match e.conn.mptcp().and_then(|m| m.local_token()) {
+                Some(t) => self.mptcp.joined(t, id) == Some(0),
+                None => true,
+            };
+        // With subflows, it moves between workers only, established (not
+        // closing), and they follow its token (`mptcp_rehome`).
+        alone || self.remote.is_some() && e.conn.state() == crate::tcp::State::Established
     }
 
     /// Connection `id` leaves: the entry of the token it holds, if any.

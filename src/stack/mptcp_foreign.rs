@@ -70,7 +70,7 @@ pub(super) struct Foreign {
     pending: VecDeque<PendingJoin>,
     /// Subflows here whose connection is in another stack, with news for
     /// it: (subflow, the other stack, the connection there).
-    dirty: Vec<(ConnId, usize, ConnId)>,
+    pub(super) dirty: Vec<(ConnId, usize, ConnId)>,
     /// Connections here that ended: their subflows in the other stacks
     /// close (`Stack::mptcp_end_subflows`), their FINs carrying the
     /// DATA_FIN at this DSN when the first subflow is gone.

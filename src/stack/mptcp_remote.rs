@@ -142,6 +142,16 @@ pub enum RemoteMsg<F> {
         of: MetaRef,
         how: CloseHow,
     },
+    /// A → B: the connection moved to A (as `of`): the subflow's messages
+    /// go there from now on (`mptcp_rehome`).
+    Rehome { sub: SubRef, of: MetaRef },
+    /// A message for a connection that moved on, forwarded by a worker to
+    /// the one holding its token: `from` sent it, `hops` forwards so far.
+    Via {
+        from: usize,
+        hops: u8,
+        msg: Box<RemoteMsg<F>>,
+    },
 }
 
 /// Where a subflow that moved to another worker ran before
@@ -171,27 +181,35 @@ pub(super) struct Remote<F> {
     pub(super) me: usize,
     pub(super) stack: usize,
     /// The worker holding a token, if any (the token directory).
-    locate: Box<dyn Fn(u32) -> Option<usize>>,
+    pub(super) locate: Box<dyn Fn(u32) -> Option<usize>>,
     /// Messages to send: (worker, message).
     pub(super) out: Vec<(usize, RemoteMsg<F>)>,
     /// Joins waiting for an answer: (tag, the join).
     asks: Vec<(u32, PendingJoin)>,
     next_tag: u32,
     /// Subflows in other workers of connections here.
-    subs: Vec<Sub>,
+    pub(super) subs: Vec<Sub>,
     /// Subflows here of connections in other workers, and the view each
     /// published last.
     pub(super) mine: Vec<(ConnId, RemoteView)>,
+    /// Tokens of connections that left this stack for another worker,
+    /// until the token directory names it (or they came back): messages
+    /// for them wait in `parked` (`mptcp_rehome`). The time is set on
+    /// the first pass that sees it.
+    pub(super) moving: Vec<(u32, Option<Instant>)>,
+    /// Messages for those: (sender, forwards so far, message).
+    pub(super) parked: Vec<(usize, u8, RemoteMsg<F>)>,
 }
 
-/// A subflow in another worker of a connection here.
-struct Sub {
-    meta: ConnId,
-    worker: usize,
-    sub: SubRef,
+/// A subflow in another worker of a connection here (it moves with the
+/// connection: `mptcp_rehome`).
+pub(super) struct Sub {
+    pub(super) meta: ConnId,
+    pub(super) worker: usize,
+    pub(super) sub: SubRef,
     /// Its slot in the connection's scheduler (none: it does not
     /// schedule, or no room).
-    rs: Option<RemoteSlot>,
+    pub(super) rs: Option<RemoteSlot>,
 }
 
 impl<D: Device> Stack<D> {
@@ -213,6 +231,8 @@ impl<D: Device> Stack<D> {
             next_tag: 0,
             subs: Vec::new(),
             mine: Vec::new(),
+            moving: Vec::new(),
+            parked: Vec::new(),
         }));
     }
 
@@ -228,7 +248,7 @@ impl<D: Device> Stack<D> {
         }
     }
 
-    fn remote_send(&mut self, worker: usize, msg: RemoteMsg<D::Frame>) {
+    pub(super) fn remote_send(&mut self, worker: usize, msg: RemoteMsg<D::Frame>) {
         if let Some(r) = self.remote.as_deref_mut() {
             r.out.push((worker, msg));
         }
@@ -409,16 +429,8 @@ impl<D: Device> Stack<D> {
 
     /// A message from a worker's subflow for connection `to` here: whether
     /// `to` still names that connection.
-    fn mptcp_meta_valid(&self, to: &MetaRef) -> bool {
+    pub(super) fn mptcp_meta_valid(&self, to: &MetaRef) -> bool {
         self.mptcp_holds(to.token, to.conn)
-    }
-
-    /// Subflow `sub` here, if it is one of connection `of` in `worker`.
-    fn mptcp_remote_sub(&self, worker: usize, sub: &SubRef, of: &MetaRef) -> bool {
-        self.conns
-            .get(sub.conn)
-            .and_then(|e| e.remote_of)
-            .is_some_and(|r| r.worker == worker && r.meta.conn == of.conn)
     }
 
     fn mptcp_join_info(&mut self, now: Instant, from: usize, tag: u32, a: Option<Box<JoinAnswer>>) {
@@ -496,6 +508,7 @@ impl<D: Device> Stack<D> {
         }
         if let Some(MovedFrom::Sub(w, old)) = moved {
             if self.mptcp_remote_moved(from, to, sub, (w, old)) {
+                self.remote_send(from, RemoteMsg::Rehome { sub, of: to });
                 return;
             }
         }
@@ -536,6 +549,11 @@ impl<D: Device> Stack<D> {
         let Some(r) = self.remote.as_deref_mut() else {
             return;
         };
+        if moved.is_some() {
+            // It may still name the worker its connection left
+            // (`mptcp_rehome`).
+            r.out.push((from, RemoteMsg::Rehome { sub, of: to }));
+        }
         r.subs.push(Sub {
             meta: to.conn,
             worker: from,
@@ -644,7 +662,7 @@ impl<D: Device> Stack<D> {
         (csum, penalise): (bool, bool),
         items: Vec<Chunk<D::Frame>>,
     ) {
-        if !self.mptcp_remote_sub(from, &sub, &of) {
+        if !self.mptcp_remote_sub_follow(from, &sub, &of) {
             return;
         }
         let Some(e) = self.conns.get_mut(sub.conn) else {
@@ -693,7 +711,7 @@ impl<D: Device> Stack<D> {
         of: MetaRef,
         r: MetaReply<D::Frame>,
     ) {
-        if !self.mptcp_remote_sub(from, &sub, &of) {
+        if !self.mptcp_remote_sub_follow(from, &sub, &of) {
             return;
         }
         if let Some(ro) = self
@@ -710,7 +728,7 @@ impl<D: Device> Stack<D> {
 
     /// The connection tells subflow `sub` here to close.
     fn mptcp_remote_closing(&mut self, from: usize, sub: SubRef, of: MetaRef, how: CloseHow) {
-        if !self.mptcp_remote_sub(from, &sub, &of) {
+        if !self.mptcp_remote_sub_follow(from, &sub, &of) {
             return;
         }
         let id = sub.conn;
@@ -753,6 +771,10 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
     from: usize,
     msg: RemoteMsg<D::Frame>,
 ) {
+    // A message for a connection that moved: to where it is now.
+    let Some((from, msg)) = super::mptcp_rehome::route(stacks, from, msg) else {
+        return;
+    };
     match msg {
         RemoteMsg::JoinAsk { token, stack, tag } => {
             // The stack holding the token answers (any stack if none does).
@@ -830,6 +852,13 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
                 s.borrow_mut().mptcp_remote_closing(from, sub, of, how);
             }
         }
+        RemoteMsg::Rehome { sub, of } => {
+            if let Some(s) = stacks.get_mut(sub.stack) {
+                s.borrow_mut().mptcp_remote_sub_follow(from, &sub, &of);
+            }
+        }
+        // Unwrapped by `route`.
+        RemoteMsg::Via { .. } => {}
     }
 }
 

@@ -16,6 +16,7 @@
 
 use super::mptcp::TokenEntry;
 use super::mptcp_migrate::{STAY, STRAYS};
+use super::mptcp_remote::Sub;
 use super::tcp_table::ConnEntry;
 use super::{ConnId, Stack};
 use crate::app::Event;
@@ -32,6 +33,9 @@ pub struct TcpMigrant<F: Frame> {
     events: Vec<Event>,
     /// An MPTCP connection's token and its entry (path manager, joins).
     token: Option<(u32, TokenEntry)>,
+    /// Its subflows in other workers, with their scheduler slots
+    /// (`mptcp_rehome`).
+    links: Vec<Sub>,
 }
 
 impl<F: Frame> TcpMigrant<F> {
@@ -121,6 +125,7 @@ impl<D: Device> Stack<D> {
     pub fn tcp_migrate_out(&mut self, id: ConnId) -> Option<TcpMigrant<D::Frame>> {
         self.conns.get(id)?;
         let token = self.mptcp_conn_take(id);
+        let links = self.mptcp_remote_take_links(id, token.as_ref().map(|t| t.0));
         let mut events = Vec::new();
         self.events.retain(|ev| {
             let mine = movable_event(ev) == Some(id);
@@ -142,6 +147,7 @@ impl<D: Device> Stack<D> {
             entry,
             events,
             token,
+            links,
         })
     }
 
@@ -177,7 +183,7 @@ impl<D: Device> Stack<D> {
             self.iface.counters.tcp_migrations_dropped += 1;
             return Err(m);
         }
-        if !self.mptcp_conn_token_free(m.token.as_ref()) {
+        if !self.mptcp_conn_token_free(m.token.as_ref()) || !self.mptcp_links_fit(&m.links) {
             self.iface.counters.mptcp_conn_migrations_refused += 1;
             return Err(m);
         }
@@ -185,6 +191,7 @@ impl<D: Device> Stack<D> {
             mut entry,
             events,
             token,
+            links,
         } = m;
         let pool_waiting = entry.pool_waiting;
         // What the old stack's lists and wheel knew of it stays there
@@ -199,6 +206,7 @@ impl<D: Device> Stack<D> {
         entry.head = Default::default();
         let id = self.conns.insert(entry);
         self.mptcp_conn_put(id, token);
+        self.mptcp_remote_put_links(id, links);
         if let Some(e) = self.conns.get_mut(id) {
             for ev in events {
                 match ev {
@@ -226,6 +234,7 @@ impl<D: Device> Stack<D> {
         } else {
             self.iface.counters.tcp_conns_migrated_in += 1;
         }
+        self.mptcp_remote_rehome_links(id);
         self.mark_dirty(id);
         self.after_op(id);
     }

@@ -3,7 +3,7 @@
 //! another worker moves there.
 
 use super::{Inbound, RuntimeApp, Worker};
-use crate::app_migrate::{move_in, move_out, ConnMove};
+use crate::app_migrate::{move_in, move_out_of, ConnMove};
 use crate::io::xdp::XdpFrame;
 use crate::runtime::returns::Arrival;
 use crate::runtime::tokens::TokenInsert;
@@ -147,8 +147,11 @@ impl<A: RuntimeApp> Worker<A> {
         } else if let Some(m) = self
             .apps
             .get_mut(iface)
-            .and_then(|app| move_out(stack, app, t, &tuple, syn_ack))
+            .and_then(|app| move_out_of(&mut self.stacks, iface, app, t, &tuple, syn_ack))
         {
+            let Some(stack) = self.stacks.get_mut(iface) else {
+                return;
+            };
             // A connection goes with its app's state (an MPTCP one
             // with its connection level and token); if the inbox is
             // full it stays here (never lost).
