@@ -42,6 +42,7 @@ mod mptcp_rx;
 mod mptcp_tx;
 mod options;
 mod output;
+mod plain_tx;
 mod plpmtud;
 mod pmtu;
 mod predict;
@@ -59,7 +60,7 @@ mod types;
 pub use mptcp_rx::{DataLevelView, MappedQueue};
 pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView};
 pub use pmtu::{IcmpClass, IcmpNotice};
-pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
+pub use types::{ConnEvents, ConnStats, Payload, PlainHeader, SegmentSink, State};
 
 pub(crate) use loss::Recovery;
 
