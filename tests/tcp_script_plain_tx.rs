@@ -1,5 +1,6 @@
 //! Packet scripts for the steady state's transmit path
-//! (`tcp::conn::plain_tx`): a segment with nothing but the ACK, window and
+//! (`tcp::conn::plain_tx`): a data segment from SND.NXT or a pure ACK
+//! with nothing but the ACK, window and
 //! timestamps to carry is handed to the sink as a `PlainHeader`
 //! (`SegmentSink::emit_plain`) and is exactly what the general path
 //! (`ack_repr` + `emit`) emits; a twin connection with `plain_tx` off is
@@ -55,8 +56,8 @@ fn off(cfg: &Config) -> Config {
     }
 }
 
-/// Request/response and then bulk: every data segment we send takes the
-/// plain path, and the twin without it emits the same segments and ends
+/// Request/response and then bulk: every data segment we send and every
+/// delayed ACK takes the plain path, and the twin without it emits the same segments and ends
 /// each step in the same state (with and without timestamps).
 #[test]
 fn steady_state_takes_the_plain_path_and_emits_what_the_general_path_emits() {
@@ -68,7 +69,9 @@ fn steady_state_takes_the_plain_path_and_emits_what_the_general_path_emits() {
         let (mut a, mut b) = (warm(&on), warm(&off(&on)));
         let mut ours = N;
         let mut theirs = M;
-        let mut plain = 0;
+        // The handshake's last ACK was already plain.
+        assert_eq!(a.sink.plain, 1);
+        let mut plain = 1;
         for i in 0..20u32 {
             let ms = 30 + 10 * i as u64;
             // Our request.
@@ -95,6 +98,20 @@ fn steady_state_takes_the_plain_path_and_emits_what_the_general_path_emits() {
             theirs += 64;
             assert_eq!(a.read_all(), d);
             assert_eq!(b.read_all(), d);
+            if i % 2 == 1 {
+                // Nothing to send: the delayed ACK, a pure ACK.
+                let (pa, pb) = (a.sink.plain, b.sink.plain);
+                let (oa, ob) = (a.fire(), b.fire());
+                assert_eq!(oa.len(), 1, "ts {ts} step {i}: {oa:?}");
+                assert!(oa[0].data.is_empty());
+                assert_eq!(
+                    format!("{oa:?} {:?}", a.c.stats()),
+                    format!("{ob:?} {:?}", b.c.stats()),
+                    "ts {ts} step {i}"
+                );
+                assert_eq!((a.sink.plain - pa, b.sink.plain - pb), (1, 0));
+                plain += 1;
+            }
         }
         // Bulk: several segments in one poll.
         let bulk = vec![5u8; 8 * 1448];
@@ -105,7 +122,7 @@ fn steady_state_takes_the_plain_path_and_emits_what_the_general_path_emits() {
         assert_eq!(sa, sb, "ts {ts} bulk");
         assert_eq!((na, nb), (8, 0), "ts {ts} bulk");
         plain += na;
-        assert_eq!(a.sink.plain, plain);
+        assert_eq!(a.sink.plain, plain, "ts {ts}");
         assert_eq!(b.sink.plain, 0);
     }
 }
@@ -131,21 +148,39 @@ fn unusual_segments_fall_back_with_the_general_paths_output() {
         }),
     ];
     for (what, on, setup) in cases {
-        let (mut a, mut b) = (warm(&on), warm(&off(&on)));
-        a.at_ms(25);
-        b.at_ms(25);
-        setup(&mut a);
-        setup(&mut b);
-        assert_eq!(a.send(&[9; 100]), 100);
-        assert_eq!(b.send(&[9; 100]), 100);
-        let (sa, na) = poll_observe(&mut a);
-        let (sb, _) = poll_observe(&mut b);
-        assert_eq!(sa, sb, "{what}");
-        assert!(
-            sa.contains("flight 100 "),
-            "{what}: our data was sent: {sa}"
-        );
-        assert_eq!(na, 0, "{what} took the plain path: {sa}");
+        // With data of ours to send, and with only the ACK it owes.
+        for data in [true, false] {
+            let (mut a, mut b) = (warm(&on), warm(&off(&on)));
+            a.at_ms(25);
+            b.at_ms(25);
+            setup(&mut a);
+            setup(&mut b);
+            if data {
+                assert_eq!(a.send(&[9; 100]), 100);
+                assert_eq!(b.send(&[9; 100]), 100);
+            } else {
+                // The ACK owed, whenever it is due.
+                a.at_ms(100);
+                b.at_ms(100);
+                a.c.handle_timeout(a.now);
+                b.c.handle_timeout(b.now);
+            }
+            let (sa, na) = poll_observe(&mut a);
+            let (sb, _) = poll_observe(&mut b);
+            assert_eq!(sa, sb, "{what} (data {data})");
+            if data {
+                assert!(
+                    sa.contains("flight 100 "),
+                    "{what}: our data was sent: {sa}"
+                );
+            } else {
+                assert!(
+                    sa.contains("out [(TcpRepr"),
+                    "{what}: an ACK was sent: {sa}"
+                );
+            }
+            assert_eq!(na, 0, "{what} (data {data}) took the plain path: {sa}");
+        }
     }
     // The same steps with nothing unusual: plain (so the cases above fail
     // only for what they change).

@@ -45,8 +45,12 @@ impl<F: Frame> Connection<F> {
             self.stats.keepalive_probes += 1;
         }
         if self.rcv.ack_now {
-            let seg = self.ack_repr(self.snd.nxt, TcpFlags::ACK, 0);
-            self.emit(out, &seg, None, false);
+            if self.plain_tx_ok() {
+                self.emit_plain(out, self.snd.nxt, TcpFlags::ACK, None, false);
+            } else {
+                let seg = self.ack_repr(self.snd.nxt, TcpFlags::ACK, 0);
+                self.emit(out, &seg, None, false);
+            }
         }
     }
 

@@ -31,7 +31,7 @@ impl<F: Frame> Connection<F> {
 
     /// `ack_repr` + `emit` for a segment `plain_tx_ok` allows: from
     /// SND.NXT (new data or a pure ACK), so never beyond it.
-    #[inline]
+    #[inline(always)]
     pub(super) fn emit_plain(
         &mut self,
         out: &mut dyn SegmentSink<F>,
