@@ -161,6 +161,9 @@ fn passive_handshake_and_data_are_what_linux_sent() {
     );
     assert_eq!(s.c.stats().mptcp_fallbacks, 0);
     assert_eq!(s.c.stats().mptcp_bad_options, 0);
+    // A subflow's segments carry MPTCP options: never the plain path
+    // (`tcp::conn::plain_tx`).
+    assert_eq!(s.sink.plain, 0);
 }
 
 /// Passive, through the third ACK and the peer's first 100 bytes.

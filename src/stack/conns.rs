@@ -466,14 +466,21 @@ impl<D: Device> Stack<D> {
 
     /// `rearm_entry` inline, for `after_op`'s common case: four calls per
     /// echo round trip, nearly all of which schedule nothing (the next
-    /// deadline is not earlier than the wheel's entry).
+    /// deadline is not earlier than the wheel's entry). The connection
+    /// tells whether it can be (a timer armed below the entry since the
+    /// last look); only then is its deadline computed.
     #[inline(always)]
     fn rearm_inline(
         timers: &mut TimerWheel<(ConnId, Instant)>,
         id: ConnId,
         e: &mut ConnEntry<D::Frame>,
     ) {
-        let Some(at) = e.conn.poll_at() else {
+        if let Some(a) = e.armed_at {
+            if !e.conn.deadline_may_precede(a) {
+                return;
+            }
+        }
+        let Some(at) = e.conn.poll_at_mark() else {
             return;
         };
         if e.armed_at.is_none_or(|a| at < a) {

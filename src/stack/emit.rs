@@ -13,9 +13,9 @@
 //! ARP answers instead of after the first RTO.
 
 use super::iface::{Iface, L2L3_LEN};
-use super::tx_template::L2L3Template;
+use super::tx_template::{write_plain_tcp, L2L3Template, PLAIN_TS_LEN};
 use crate::io::{Device, Frame};
-use crate::tcp::{FourTuple, Payload, SegmentSink, TcpRepr};
+use crate::tcp::{FourTuple, Payload, PlainHeader, SegmentSink, TcpRepr};
 use crate::time::Instant;
 use crate::wire::tcp::Layout;
 
@@ -41,8 +41,43 @@ impl<D: Device> SegmentSink<D::Frame> for TcpTx<'_, D> {
         ok
     }
 
+    #[inline]
+    fn emit_plain(&mut self, hdr: &PlainHeader, payload: Payload<'_, D::Frame>, ect: bool) -> bool {
+        let ok = self.iface.emit_tcp_head(
+            self.now,
+            &self.tuple,
+            self.head,
+            TcpHead::Plain(hdr),
+            payload,
+            ect,
+        );
+        if !ok {
+            self.blocked = true;
+        }
+        ok
+    }
+
     fn alloc(&mut self) -> Option<D::Frame> {
         self.iface.alloc()
+    }
+}
+
+/// A TCP header to write: a `TcpRepr` with its options' layout, or the
+/// steady state's [`PlainHeader`].
+enum TcpHead<'a> {
+    Repr(&'a TcpRepr, Layout),
+    Plain(&'a PlainHeader),
+}
+
+impl TcpHead<'_> {
+    /// The header's length in bytes.
+    #[inline]
+    fn len(&self) -> usize {
+        TcpRepr::MIN_HEADER_LEN
+            + match self {
+                TcpHead::Repr(_, layout) => layout.len,
+                TcpHead::Plain(h) => h.ts.map_or(0, |_| PLAIN_TS_LEN),
+            }
     }
 }
 
@@ -51,15 +86,14 @@ impl<D: Device> Iface<D> {
     /// Ethernet header goes and ends at the end of the payload; the first
     /// two and the TCP pseudo-header's sum come from `head`, prepared for
     /// the segment's addresses and next hop).
-    fn write_tcp(
-        &mut self,
-        pkt: &mut [u8],
-        head: &L2L3Template,
-        seg: &TcpRepr,
-        layout: &Layout,
-        ect: bool,
-    ) {
-        seg.emit_header_with(layout, &mut pkt[L2L3_LEN..]);
+    #[inline]
+    fn write_tcp(&mut self, pkt: &mut [u8], head: &L2L3Template, tcp: &TcpHead<'_>, ect: bool) {
+        match tcp {
+            TcpHead::Repr(seg, layout) => {
+                seg.emit_header_with(layout, &mut pkt[L2L3_LEN..]);
+            }
+            TcpHead::Plain(h) => write_plain_tcp(h, &mut pkt[L2L3_LEN..]),
+        }
         if self.dev.tx_checksum_offload() {
             // The device sums the segment (AF_XDP TX metadata).
             TcpRepr::fill_partial_checksum_with(&mut pkt[L2L3_LEN..], head.tcp_ph);
@@ -98,14 +132,28 @@ impl<D: Device> Iface<D> {
         payload: Payload<'_, D::Frame>,
         ect: bool,
     ) -> bool {
+        // The options' layout once: for the header's length and for
+        // writing it.
+        let layout = seg.options.layout();
+        self.emit_tcp_head(now, tuple, head, TcpHead::Repr(seg, layout), payload, ect)
+    }
+
+    /// [`Self::emit_tcp_with`] for a TCP header in either form.
+    #[inline]
+    fn emit_tcp_head(
+        &mut self,
+        now: Instant,
+        tuple: &FourTuple,
+        head: &mut L2L3Template,
+        tcp: TcpHead<'_>,
+        payload: Payload<'_, D::Frame>,
+        ect: bool,
+    ) -> bool {
         let Some(hop) = self.next_hop(*tuple.remote.ip()) else {
             self.counters.drop_no_route += 1;
             return true;
         };
-        // The options' layout once: for the header's length here and for
-        // writing it.
-        let layout = seg.options.layout();
-        let hdrs = L2L3_LEN + TcpRepr::MIN_HEADER_LEN + layout.len;
+        let hdrs = L2L3_LEN + tcp.len();
         let mac = self.resolve(hop, now);
         // Unresolved: a zero destination MAC, filled in when ARP answers.
         head.prepare(
@@ -130,7 +178,7 @@ impl<D: Device> Iface<D> {
                     return false;
                 }
                 let fs = start - hdrs;
-                self.write_tcp(&mut frame.buf_mut()[fs..end], head, seg, &layout, ect);
+                self.write_tcp(&mut frame.buf_mut()[fs..end], head, &tcp, ect);
                 let ok = self.dev.transmit_ref(frame, fs, end);
                 if ok {
                     self.counters.tx_packets += 1;
@@ -159,7 +207,7 @@ impl<D: Device> Iface<D> {
             return true;
         }
         f.buf_mut()[hdrs..total].copy_from_slice(data);
-        self.write_tcp(&mut f.buf_mut()[..total], head, seg, &layout, ect);
+        self.write_tcp(&mut f.buf_mut()[..total], head, &tcp, ect);
         match mac {
             Some(_) => self.transmit(f, 0, total),
             None => self.send_frame(now, hop, f, 0, total),

@@ -12,6 +12,7 @@
 //! whole header per segment.
 
 use super::iface::{ETH_LEN, L2L3_LEN, TTL};
+use crate::tcp::PlainHeader;
 use crate::wire::{checksum, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddr, TcpRepr};
 use core::net::Ipv4Addr;
 
@@ -107,6 +108,48 @@ impl L2L3Template {
     }
 }
 
+/// The options of a [`PlainHeader`] with timestamps: `NOP, NOP, TS`
+/// (RFC 7323 Appendix A), 12 bytes.
+pub(crate) const PLAIN_TS_LEN: usize = 12;
+
+/// Write the TCP header `h` over `seg[..20]` (and its timestamps over the
+/// next 12 bytes), checksum zero: byte for byte what
+/// `TcpRepr::emit_header_with` writes for `h.to_repr()`, without laying
+/// out an options struct.
+///
+/// # Panics
+/// If `seg` is shorter than the header (a caller bug: the sink sized it).
+#[inline]
+pub(crate) fn write_plain_tcp(h: &PlainHeader, seg: &mut [u8]) {
+    let (fixed, opts) = seg
+        .split_first_chunk_mut::<{ TcpRepr::MIN_HEADER_LEN }>()
+        .expect("a TCP header's room");
+    match h.ts {
+        Some((val, ecr)) => {
+            write_fixed(h, fixed, TcpRepr::MIN_HEADER_LEN + PLAIN_TS_LEN);
+            let o: &mut [u8; PLAIN_TS_LEN] = opts.first_chunk_mut().expect("the options' room");
+            o[..4].copy_from_slice(&[1, 1, 8, 10]);
+            o[4..8].copy_from_slice(&val.to_be_bytes());
+            o[8..].copy_from_slice(&ecr.to_be_bytes());
+        }
+        None => write_fixed(h, fixed, TcpRepr::MIN_HEADER_LEN),
+    }
+}
+
+/// RFC 9293 §3.1: the fixed header of `h`, `len` bytes with options.
+#[inline(always)]
+fn write_fixed(h: &PlainHeader, b: &mut [u8; TcpRepr::MIN_HEADER_LEN], len: usize) {
+    b[0..2].copy_from_slice(&h.src_port.to_be_bytes());
+    b[2..4].copy_from_slice(&h.dst_port.to_be_bytes());
+    b[4..8].copy_from_slice(&h.seq.0.to_be_bytes());
+    b[8..12].copy_from_slice(&h.ack.0.to_be_bytes());
+    b[12] = ((len / 4) as u8) << 4;
+    b[13] = h.flags.0;
+    b[14..16].copy_from_slice(&h.window.to_be_bytes());
+    // Checksum (filled by the caller) and urgent pointer.
+    b[16..20].fill(0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +194,39 @@ mod tests {
             }
             .emit(&mut want[ETH_LEN..L2L3_LEN]);
             assert_eq!(got[..L2L3_LEN], want[..L2L3_LEN], "len {len} ident {ident}");
+        }
+    }
+
+    /// A plain header is written byte for byte as the general path writes
+    /// the same header as a `TcpRepr`, with and without timestamps.
+    #[test]
+    fn plain_header_matches_the_general_writer() {
+        use crate::tcp::{SeqNumber, TcpFlags};
+        for (ts, flags) in [
+            (Some((1, 2)), TcpFlags::ACK),
+            (Some((u32::MAX, 0x8000_0001)), TcpFlags(0x18)),
+            (None, TcpFlags::ACK),
+            (None, TcpFlags(0x19)),
+            (Some((7, 0)), TcpFlags(0x98)),
+        ] {
+            let h = PlainHeader {
+                src_port: 7,
+                dst_port: 0xfffe,
+                seq: SeqNumber(0xdead_beef),
+                ack: SeqNumber(3),
+                flags,
+                window: 0x1234,
+                ts,
+            };
+            let len = TcpRepr::MIN_HEADER_LEN + ts.map_or(0, |_| PLAIN_TS_LEN);
+            // A payload's bytes follow the header and stay as they were.
+            let mut got = [0xa5u8; 64];
+            write_plain_tcp(&h, &mut got);
+            let mut want = [0xa5u8; 64];
+            let r = h.to_repr();
+            let layout = r.options.layout();
+            assert_eq!(r.emit_header_with(&layout, &mut want), len);
+            assert_eq!(got, want, "{h:?}");
         }
     }
 

@@ -42,6 +42,7 @@ mod mptcp_rx;
 mod mptcp_tx;
 mod options;
 mod output;
+mod plain_tx;
 mod plpmtud;
 mod pmtu;
 mod predict;
@@ -59,7 +60,7 @@ mod types;
 pub use mptcp_rx::{DataLevelView, MappedQueue};
 pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView};
 pub use pmtu::{IcmpClass, IcmpNotice};
-pub use types::{ConnEvents, ConnStats, Payload, SegmentSink, State};
+pub use types::{ConnEvents, ConnStats, Payload, PlainHeader, SegmentSink, State};
 
 pub(crate) use loss::Recovery;
 
@@ -322,8 +323,20 @@ impl<F: Frame> Connection<F> {
         if self.mptcp.session.is_some() {
             self.mptcp_tx_setup();
         }
-        let cap = self.send_capacity();
         let seg_cap = self.fill_mss();
+        // The small write of the steady state: plain TCP, everything
+        // written before acknowledged (the queue holds no frame), at most
+        // a segment and the buffer. `send_capacity` is then at least
+        // min(buffer, a frame's segment) (one frame's room, nothing to top
+        // up), so it would not cut `data`: skipped.
+        let cap = if self.mptcp.tx.is_none()
+            && self.snd.queue.frames() == 0
+            && data.len() <= seg_cap.min(self.snd.buf)
+        {
+            data.len()
+        } else {
+            self.send_capacity()
+        };
         // Send memory is counted in frames (truesize), not payload bytes.
         let mut frames = self.snd_frames_room();
         let mut limited = || {

@@ -29,7 +29,7 @@ pub(crate) mod test_frame {
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{
     Chunk, ConnEvents, ConnStats, Connection, DataLevelView, IcmpClass, IcmpNotice, MappedQueue,
-    Payload, RemoteSlot, RemoteView, SegmentSink, State,
+    Payload, PlainHeader, RemoteSlot, RemoteView, SegmentSink, State,
 };
 
 use core::net::SocketAddrV4;
@@ -158,6 +158,11 @@ pub struct Config {
     /// its checks, as Linux and BSD do): on by default; off, every segment
     /// takes the general path (tests compare the two).
     pub header_prediction: bool,
+    /// The steady state's segments handed to the sink as a
+    /// [`PlainHeader`] (`SegmentSink::emit_plain`, written from the
+    /// stack's header template) instead of a `TcpRepr`: on by default;
+    /// off, every segment is built by the general path (tests compare).
+    pub plain_tx: bool,
 }
 
 /// Congestion control across the subflows of an MPTCP connection.
@@ -210,6 +215,7 @@ impl Default for Config {
             mptcp_cc: MptcpCc::Uncoupled,
             mptcp_scheduler: crate::mptcp::sched::SchedKind::MinRtt,
             header_prediction: true,
+            plain_tx: true,
         }
     }
 }

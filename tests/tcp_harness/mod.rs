@@ -5,7 +5,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use xdptcp::io::{Frame, Pkt, HEADROOM};
 use xdptcp::tcp::{
-    CcKind, Config, Connection, FourTuple, Payload, SegmentSink, SeqNumber, TcpFlags, TcpRepr,
+    CcKind, Config, Connection, FourTuple, Payload, PlainHeader, SegmentSink, SeqNumber, TcpFlags,
+    TcpRepr,
 };
 use xdptcp::time::Instant;
 
@@ -72,6 +73,8 @@ impl Out {
 pub struct Sink {
     pub out: Vec<Out>,
     pub refuse: bool,
+    /// Segments handed over by `emit_plain` (the steady state's path).
+    pub plain: usize,
 }
 
 impl SegmentSink<HeapFrame> for Sink {
@@ -90,6 +93,16 @@ impl SegmentSink<HeapFrame> for Sink {
             in_place,
         });
         true
+    }
+    fn emit_plain(
+        &mut self,
+        hdr: &PlainHeader,
+        payload: Payload<'_, HeapFrame>,
+        ect: bool,
+    ) -> bool {
+        let ok = self.emit(&hdr.to_repr(), payload, ect);
+        self.plain += ok as usize;
+        ok
     }
     fn alloc(&mut self) -> Option<HeapFrame> {
         frame()

@@ -45,8 +45,12 @@ impl<F: Frame> Connection<F> {
             self.stats.keepalive_probes += 1;
         }
         if self.rcv.ack_now {
-            let seg = self.ack_repr(self.snd.nxt, TcpFlags::ACK, 0);
-            self.emit(out, &seg, None, false);
+            if self.plain_tx_ok() {
+                self.emit_plain(out, self.snd.nxt, TcpFlags::ACK, None, false);
+            } else {
+                let seg = self.ack_repr(self.snd.nxt, TcpFlags::ACK, 0);
+                self.emit(out, &seg, None, false);
+            }
         }
     }
 
@@ -166,7 +170,7 @@ impl<F: Frame> Connection<F> {
         true
     }
 
-    fn after_ack_sent(&mut self) {
+    pub(super) fn after_ack_sent(&mut self) {
         self.rcv.ack_now = false;
         self.timers.set(Timer::Delack, None);
         self.rcv.unacked = 0;
@@ -386,8 +390,13 @@ impl<F: Frame> Connection<F> {
         let Some(slice) = self.snd.queue.locate(self.snd.nxt, len) else {
             return true;
         };
-        let seg = self.ack_repr(self.snd.nxt, flags, len);
-        if !self.emit(out, &seg, Some(slice), self.opts.ecn) {
+        let sent = if self.plain_tx_ok() {
+            self.emit_plain(out, self.snd.nxt, flags, Some(slice), self.opts.ecn)
+        } else {
+            let seg = self.ack_repr(self.snd.nxt, flags, len);
+            self.emit(out, &seg, Some(slice), self.opts.ecn)
+        };
+        if !sent {
             return false;
         }
         self.loss.cwr_pending = false;

@@ -3,7 +3,9 @@
 //! array: the stack asks for the connection's next deadline after every
 //! operation, and a branch-free minimum over six words is cheaper than
 //! keeping it current as timers are armed and cancelled (several per
-//! operation; measured, `bench/echo_vs_linux.md`).
+//! operation; measured, `bench/echo_vs_linux.md`). What it keeps is the
+//! earliest deadline armed since the stack last asked (`low`), which
+//! tells the stack whether asking again can find an earlier one.
 
 use crate::time::Instant;
 
@@ -32,11 +34,19 @@ const NONE: u64 = u64::MAX;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TimerSet {
     at: [u64; COUNT],
+    /// The earliest deadline armed since `reset_low` (`NONE`: none): the
+    /// next deadline can have moved earlier only by an arm (a cancel only
+    /// moves it later), so the stack re-arms its wheel only when this is
+    /// below the wheel's entry, not after every operation.
+    low: u64,
 }
 
 impl Default for TimerSet {
     fn default() -> Self {
-        TimerSet { at: [NONE; COUNT] }
+        TimerSet {
+            at: [NONE; COUNT],
+            low: NONE,
+        }
     }
 }
 
@@ -52,12 +62,28 @@ impl TimerSet {
 
     /// Arm (`Some`) or cancel (`None`) `t`.
     pub fn set(&mut self, t: Timer, at: Option<Instant>) {
-        self.at[t as usize] = at.map_or(NONE, Instant::micros);
+        let us = at.map_or(NONE, Instant::micros);
+        self.at[t as usize] = us;
+        // A cancel (`NONE`) leaves it as it was.
+        self.low = self.low.min(us);
     }
 
-    /// Cancel every timer.
+    /// Cancel every timer (`low` kept: cancelling moves nothing earlier).
     pub fn clear(&mut self) {
-        *self = TimerSet::default();
+        self.at = [NONE; COUNT];
+    }
+
+    /// The earliest deadline armed since the last `reset_low`, in µs.
+    #[inline]
+    pub fn low_us(&self) -> u64 {
+        self.low
+    }
+
+    /// Forget what was armed so far (the caller has just read the next
+    /// deadline).
+    #[inline]
+    pub fn reset_low(&mut self) {
+        self.low = NONE;
     }
 
     /// The earliest armed deadline in µs (`u64::MAX`: none): a
@@ -97,6 +123,39 @@ mod tests {
             s.set(t, at.then(|| Instant::from_micros((x >> 16) % 50)));
             let min = ALL.iter().filter_map(|&t| s.get(t)).min();
             assert_eq!(min.map_or(u64::MAX, Instant::micros), s.next_us());
+        }
+        s.clear();
+        assert_eq!(s.next_us(), u64::MAX);
+        assert!(!s.is_armed(Timer::Rtx));
+    }
+
+    /// `low_us` is the earliest deadline armed since `reset_low`, cancels
+    /// and `clear` aside; so a next deadline below a bound `b` it was not
+    /// below at the reset means `low_us() < b`.
+    #[test]
+    fn low_is_the_earliest_armed_since_the_reset() {
+        let mut s = TimerSet::default();
+        assert_eq!(s.low_us(), u64::MAX);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut low = u64::MAX;
+        for i in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 7 == 0 {
+                s.reset_low();
+                low = u64::MAX;
+            }
+            if i % 97 == 0 {
+                s.clear();
+            }
+            let t = ALL[(x % COUNT as u64) as usize];
+            let at = (!(x >> 8).is_multiple_of(3)).then(|| Instant::from_micros((x >> 16) % 50));
+            s.set(t, at);
+            if let Some(a) = at {
+                low = low.min(a.micros());
+            }
+            assert_eq!(s.low_us(), low);
         }
         s.clear();
         assert_eq!(s.next_us(), u64::MAX);

@@ -390,18 +390,42 @@ impl<F: Frame> Connection<F> {
         // other state (user timeout, FIN-WAIT-2, keepalive, MPTCP) are
         // mostly off, and looked at only when one may be on.
         let min = self.timers.next_us();
-        let derived = self.cfg.user_timeout.is_some()
-            | self.cfg.keepalive.is_some()
-            | self.orphan.fw2_deadline.is_some()
-            | self.mptcp.session.is_some()
-            | self.mptcp.join.is_some()
-            | self.mptcp.tx.is_some();
-        let min = if derived {
+        let min = if self.derived_deadlines() {
             self.derived_deadline(min)
         } else {
             min
         };
         (min != u64::MAX).then(|| Instant::from_micros(min))
+    }
+
+    /// Whether a deadline derived from other state (user timeout,
+    /// FIN-WAIT-2, keepalive, MPTCP) may be on: mostly not.
+    #[inline(always)]
+    fn derived_deadlines(&self) -> bool {
+        self.cfg.user_timeout.is_some()
+            | self.cfg.keepalive.is_some()
+            | self.orphan.fw2_deadline.is_some()
+            | self.mptcp.session.is_some()
+            | self.mptcp.join.is_some()
+            | self.mptcp.tx.is_some()
+    }
+
+    /// Whether the next deadline may now be earlier than `at`, where it
+    /// was not when last read by [`Self::poll_at_mark`]: false only when
+    /// no timer was armed below `at` since and no derived deadline (whose
+    /// moves the timers do not see) may be on. The stack's re-arm asks
+    /// this instead of computing the deadline after every operation.
+    #[inline]
+    pub fn deadline_may_precede(&self, at: Instant) -> bool {
+        self.timers.low_us() < at.micros() || self.derived_deadlines() || self.mptcp.meta_only
+    }
+
+    /// [`Self::poll_at`], and from now on [`Self::deadline_may_precede`]
+    /// looks only at what is armed after this call.
+    #[inline]
+    pub fn poll_at_mark(&mut self) -> Option<Instant> {
+        self.timers.reset_low();
+        self.next_deadline()
     }
 
     /// `min` lowered to the derived deadlines (µs, `u64::MAX`: none).

@@ -2,7 +2,7 @@
 //! segment sink, application events and counters.
 
 use crate::io::Frame;
-use crate::tcp::TcpRepr;
+use crate::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
 /// The eleven states of RFC 9293 §3.3.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +59,42 @@ impl<F: Frame> Payload<'_, F> {
     }
 }
 
+/// The header of a synchronized-state segment of a plain TCP connection
+/// whose only option is timestamps, or none (RFC 7323 Appendix A's
+/// `NOP, NOP, TS` layout): every segment of the steady state. No SACK
+/// blocks, no MPTCP options, no urgent pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainHeader {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    pub flags: TcpFlags,
+    /// The window field as on the wire (scaled).
+    pub window: u16,
+    /// TSval, TSecr.
+    pub ts: Option<(u32, u32)>,
+}
+
+impl PlainHeader {
+    /// The same header as a `TcpRepr` (what the general path builds).
+    pub fn to_repr(&self) -> TcpRepr {
+        TcpRepr {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent: 0,
+            options: TcpOptions {
+                timestamps: self.ts,
+                ..TcpOptions::default()
+            },
+        }
+    }
+}
+
 /// Receives the segments a connection emits. The stack implements it by
 /// adding IPv4 and Ethernet headers and handing the frame to the device.
 pub trait SegmentSink<F> {
@@ -68,6 +104,14 @@ pub trait SegmentSink<F> {
     /// (no frame, ring full); the connection then stops emitting and tries
     /// again on the next `poll_transmit`.
     fn emit(&mut self, seg: &TcpRepr, payload: Payload<'_, F>, ect: bool) -> bool;
+    /// Emit a segment of the steady state (see [`PlainHeader`]): what
+    /// `emit` does with `hdr.to_repr()`, which is what this default does.
+    /// The stack writes it from its connection's header template instead
+    /// of laying out a `TcpRepr`'s options.
+    #[inline]
+    fn emit_plain(&mut self, hdr: &PlainHeader, payload: Payload<'_, F>, ect: bool) -> bool {
+        self.emit(&hdr.to_repr(), payload, ect)
+    }
     /// A free frame for application data (with `io::HEADROOM` reserved).
     fn alloc(&mut self) -> Option<F>;
 }
