@@ -16,7 +16,9 @@ fn active_open_negotiates_options() {
     check(&out[0], S, ISS, 0, 0);
     let o = &out[0].seg.options;
     assert_eq!(o.mss, Some(1460));
-    assert_eq!(o.window_scale, Some(7));
+    // RFC 7323 §2.3: the shift that lets the window reach the receive
+    // ceiling (16 MiB by default: 65535 << 9 is the first above it).
+    assert_eq!(o.window_scale, Some(9));
     assert!(o.sack_permitted);
     assert_eq!(o.timestamps, Some((0, 0)));
     // RFC 7323 §2.2: SYN window unscaled, at most 65535.
@@ -90,7 +92,7 @@ fn listen_syn_synack_ack_and_data() {
     let out = s.io(syn, &[]);
     assert_eq!(s.c.state(), State::SynReceived);
     check(&out[0], S | A, ISS, PEER_ISS + 1, 0);
-    assert_eq!(out[0].seg.options.window_scale, Some(7));
+    assert_eq!(out[0].seg.options.window_scale, Some(9));
     assert_eq!(out[0].seg.options.timestamps, Some((0, 50)));
     // A retransmitted SYN makes us resend the SYN-ACK.
     let out = s.io(syn, &[]);
@@ -221,6 +223,35 @@ fn syn_sent_rejects_bad_ack_and_accepts_rst() {
     assert_eq!(s.c.state(), State::Closed);
     let ev = s.c.take_events();
     assert!(ev.closed() && ev.reset());
+}
+
+/// RFC 7323 §2.3: our shift follows the receive ceiling (as Linux's
+/// `tcp_select_initial_window`) unless the configuration pins one, and
+/// our advertised windows are scaled by it.
+#[test]
+fn our_window_scale_from_the_receive_ceiling_or_pinned() {
+    for (rcv_buf, rcv_buf_max, pinned, want) in [
+        (64 << 10, 0, None, 1),
+        (256 << 10, 256 << 10, None, 3),
+        (4 << 20, 64 << 20, None, 11),
+        (4 << 20, 1 << 30, None, 14),
+        (4 << 20, 64 << 20, Some(7), 7),
+        (4 << 20, 64 << 20, Some(20), 14),
+    ] {
+        let mut c = cfg();
+        (c.rcv_buf, c.rcv_buf_max, c.window_scale) = (rcv_buf, rcv_buf_max, pinned);
+        let conn = Connection::connect(&c, tuple(), SeqNumber(ISS), Instant::ZERO);
+        let mut s = Script::new(conn);
+        let out = s.poll();
+        assert_eq!(out[0].seg.options.window_scale, Some(want), "{rcv_buf} {rcv_buf_max} {pinned:?}");
+        s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(0), &[]);
+        assert_eq!(s.c.state(), State::Established);
+        // The ACK's window field is the free receive space over 2^shift.
+        let out = s.poll();
+        let field = out.last().map_or(0, |o| o.seg.window as usize);
+        let space = rcv_buf.min(65535 << want);
+        assert!(field << want <= space + (1 << want) && field << want > space / 4, "{field} << {want}");
+    }
 }
 
 #[test]
