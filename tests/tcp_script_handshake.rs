@@ -231,7 +231,7 @@ fn syn_sent_rejects_bad_ack_and_accepts_rst() {
 #[test]
 fn our_window_scale_from_the_receive_ceiling_or_pinned() {
     for (rcv_buf, rcv_buf_max, pinned, want) in [
-        (64 << 10, 0, None, 1),
+        (1 << 20, 0, None, 5),
         (256 << 10, 256 << 10, None, 3),
         (4 << 20, 64 << 20, None, 11),
         (4 << 20, 1 << 30, None, 14),
@@ -243,14 +243,15 @@ fn our_window_scale_from_the_receive_ceiling_or_pinned() {
         let conn = Connection::connect(&c, tuple(), SeqNumber(ISS), Instant::ZERO);
         let mut s = Script::new(conn);
         let out = s.poll();
-        assert_eq!(out[0].seg.options.window_scale, Some(want), "{rcv_buf} {rcv_buf_max} {pinned:?}");
-        s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(0), &[]);
+        let what = format!("{rcv_buf} {rcv_buf_max} {pinned:?}");
+        assert_eq!(out[0].seg.options.window_scale, Some(want), "{what}");
+        s.at_ms(10);
+        let out = s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(0), &[]);
         assert_eq!(s.c.state(), State::Established);
-        // The ACK's window field is the free receive space over 2^shift.
-        let out = s.poll();
-        let field = out.last().map_or(0, |o| o.seg.window as usize);
-        let space = rcv_buf.min(65535 << want);
-        assert!(field << want <= space + (1 << want) && field << want > space / 4, "{field} << {want}");
+        // The ACK's window: half the buffer before any frame was seen
+        // (`advertised_window_is_scaled_and_from_memory`), over 2^shift.
+        let wnd = (rcv_buf / 2).min(65535 << want);
+        assert_eq!(out[0].seg.window as usize, wnd.div_ceil(1 << want), "{what}");
     }
 }
 
@@ -380,7 +381,8 @@ fn advertised_window_is_scaled_and_from_memory() {
     assert_eq!(out[0].seg.window, 65535);
     s.at_ms(10);
     let out = s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(7), &[]);
-    assert_eq!(out[0].seg.window, ((1 << 19) >> 7) as u16);
+    // Scaled by our shift (from the receive ceiling, RFC 7323 §2.3).
+    assert_eq!(out[0].seg.window, ((1 << 19) >> c.rcv_wscale()) as u16);
 }
 
 #[test]
