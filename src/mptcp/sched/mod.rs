@@ -36,13 +36,12 @@ use core::time::Duration;
 pub struct SubflowView {
     /// Smoothed RTT (RFC 6298 SRTT; the initial RTO before a sample).
     pub srtt: Duration,
-    /// Its smallest RTT sample (windowed; zero before one): the path's
-    /// round trip without the queue its own window built.
-    pub min_rtt: Duration,
     /// Bytes it may send now: congestion and send window less what is
     /// in flight or queued on it.
     pub room: usize,
-    /// Bytes in flight on it; 0 before its first RTT sample.
+    /// Bytes in flight on it (its delivery rate is about that per
+    /// `srtt`); 0 before its first RTT sample. Sizes the
+    /// connection-level send buffer (`tcp::conn::snd_space`).
     pub in_flight: usize,
     /// A backup path (flag B of its MP_JOIN, or the peer's MP_PRIO).
     pub backup: bool,

@@ -120,7 +120,7 @@ pub(crate) struct MetaTx<F> {
     /// The DSN of the first byte the application wrote into `dq`.
     dq_start: u64,
     /// First DSN not DATA_ACKed.
-    pub(super) una: u64,
+    una: u64,
     /// First DSN no subflow was given yet.
     nxt: u64,
     sched: Box<dyn Scheduler>,
@@ -139,11 +139,8 @@ pub(crate) struct MetaTx<F> {
     /// (`mptcp_rto`).
     level: DataLevel,
     /// Payload bytes `dq` may hold: the first subflow's buffer when it was
-    /// set up, then sized by autotuning (`snd_space`).
+    /// set up, grown by autotuning (`snd_space`).
     pub(super) buf: usize,
-    /// When the current delivery-rate measurement began, and `una` then
-    /// (`snd_space`).
-    pub(super) rate_start: Option<(Instant, u64)>,
 }
 
 /// What the connection knows of one subflow.
@@ -173,6 +170,14 @@ impl<F: Frame> MetaTx<F> {
         self.dq.frames()
     }
 
+    /// What the connection knows of its subflows (gone ones unusable).
+    pub(super) fn slots_views(&self) -> impl Iterator<Item = SubflowView> + Clone + '_ {
+        self.slots.iter().map(|s| SubflowView {
+            usable: s.view.usable && !s.gone,
+            ..s.view
+        })
+    }
+
     /// Bytes given to subflows that the DATA_ACK does not cover yet.
     pub(super) fn given_unacked(&self) -> usize {
         self.nxt.saturating_sub(self.una) as usize
@@ -195,19 +200,6 @@ impl<F: Frame> MetaTx<F> {
 
     /// The slowest live subflow's smoothed RTT (the data-level timer's
     /// base).
-    /// The largest SRTT among the live subflows with an RTT sample, idle
-    /// ones too (a path the scheduler has no data for yet must be covered,
-    /// or it never gets any), zero before any sample (sizes the
-    /// connection-level buffer, `snd_space`).
-    pub(super) fn live_slowest_srtt(&self) -> core::time::Duration {
-        self.slots
-            .iter()
-            .filter(|s| !s.gone && s.view.usable && !s.view.min_rtt.is_zero())
-            .map(|s| s.view.srtt)
-            .max()
-            .unwrap_or_default()
-    }
-
     fn slowest_srtt(&self) -> core::time::Duration {
         self.slots
             .iter()
@@ -439,7 +431,6 @@ impl<F: Frame> Connection<F> {
                 data_fin_out: false,
                 level: DataLevel::default(),
                 buf: self.snd.buf,
-                rate_start: None,
             })),
             prefix_end: (held > 0).then_some(prefix_end),
             ..MpTx::new(sent as u64, 0, m.checksum)
@@ -687,7 +678,6 @@ impl<F: Frame> Connection<F> {
             && !self.mptcp.tx.as_deref().is_some_and(|t| t.link_down);
         SubflowView {
             srtt: self.loss.rtt.srtt().unwrap_or_else(|| self.loss.rtt.rto()),
-            min_rtt: self.loss.rtt.min_rtt().unwrap_or_default(),
             room,
             in_flight: match self.loss.rtt.srtt() {
                 Some(_) => self.snd.in_flight(),

@@ -14,24 +14,16 @@
 //! DATA_ACK covers them (RFC 8684 §3.3.2): data sent on the slowest path
 //! holds every later byte for that path's round trip, while the others
 //! go on at their rate. The queue must cover the slowest subflow's RTT at
-//! the aggregate rate, twice over (2 · rate · RTT_max, Raiciu et al., NSDI
-//! 2012 §4), or the fast subflows starve waiting for the slow one's
-//! DATA_ACKs. The rate is what the DATA_ACKs show delivered per slowest
-//! round trip: it cannot outrun what the paths carry (the subflows' bytes
-//! in flight did in slow start, by their lagging SRTTs, and took the
-//! buffer to about 10 MB where 1–2 MB do), and while the buffer is the
-//! limit it delivers about the buffer per round trip, so the buffer
-//! doubles each round until the paths are full. Unlike Linux (which
-//! shrinks only under memory pressure) it follows the need down too, by a
-//! quarter of the excess per round trip, never below `Config::snd_buf`. Linux's MPTCP buffer, the sum of
-//! its subflows' (2 · Σ cwnd_i, `__mptcp_sync_sndbuf`), is that when the
-//! RTTs are equal and the windows full; with unequal RTTs it is too small.
+//! the aggregate rate, twice over (2 · Σ rate_i · RTT_max, Raiciu et al.,
+//! NSDI 2012 §4), or the fast subflows starve waiting for the slow one's
+//! DATA_ACKs. Linux's MPTCP buffer, the sum of its subflows' (2 · Σ
+//! cwnd_i, `__mptcp_sync_sndbuf`), is that when the RTTs are equal and
+//! the windows full; with unequal RTTs it is too small.
 
 use super::mptcp_tx::MetaTx;
 use super::{ConnEvents, Connection};
 use crate::io::Frame;
-use crate::time::Instant;
-use core::time::Duration;
+use crate::mptcp::sched::SubflowView;
 
 /// Bytes of send buffer a congestion window of `cwnd` bytes calls for
 /// (Linux `tcp_sndbuf_expand`): twice max(cwnd, the initial window,
@@ -46,46 +38,31 @@ fn want_for_cwnd(cwnd: usize, mss: usize, iw: u32, reordering: usize) -> usize {
     segs.saturating_mul(mss).saturating_mul(2)
 }
 
-/// Connection-level buffer for `delivered` bytes DATA_ACKed over
-/// `elapsed`, the slowest live subflow's SRTT being `rtt_max`:
-/// 2 · rate · RTT_max.
-fn want_for_delivery(delivered: u64, elapsed: Duration, rtt_max: Duration) -> usize {
-    if elapsed.is_zero() {
+/// Connection-level buffer the subflows call for: 2 · Σ rate_i · RTT_max
+/// over the live subflows with an RTT sample, rate_i = in flight / SRTT
+/// (Little's law). Not cwnd / SRTT: a subflow starved by the
+/// connection's queue keeps a large window while its own queue drains
+/// and its SRTT falls, and that ratio would take it for many times its
+/// path's rate (the buffer ran to its 16 MiB ceiling on 40 Mbit/s).
+fn want_for_subflows(views: impl Iterator<Item = SubflowView> + Clone) -> usize {
+    let live = views.filter(|v| v.usable && v.in_flight > 0 && !v.srtt.is_zero());
+    let Some(rtt_max) = live.clone().map(|v| v.srtt).max() else {
         return 0;
-    }
-    let n = u128::from(delivered) * 2 * rtt_max.as_nanos() / elapsed.as_nanos();
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-/// One step of the buffer toward `want`: up to it but at most doubling (a
-/// burst of DATA_ACKs released by a late one is not a rate), down by a
-/// quarter of the difference (a round trip's dip, a loss's halved window,
-/// does not empty it), within `floor..=ceiling`.
-fn step_toward(buf: usize, want: usize, floor: usize, ceiling: usize) -> usize {
-    let next = if want >= buf {
-        want.min(buf.saturating_mul(2))
-    } else {
-        buf - (buf - want) / 4
     };
-    next.clamp(floor.min(ceiling), ceiling)
+    let sum: u128 = live
+        .map(|v| v.in_flight as u128 * rtt_max.as_nanos() / v.srtt.as_nanos())
+        .sum();
+    usize::try_from(sum.saturating_mul(2)).unwrap_or(usize::MAX)
 }
 
 impl<F: Frame> MetaTx<F> {
-    /// Size the connection-level buffer to what the paths delivered over
-    /// the last slowest round trip (measured once one has passed).
-    pub(super) fn resize(&mut self, now: Instant, floor: usize, ceiling: usize) {
-        let rtt_max = self.live_slowest_srtt();
-        if rtt_max.is_zero() {
+    /// Grow the connection-level buffer to what its subflows call for.
+    pub(super) fn expand(&mut self, ceiling: usize) {
+        if self.buf >= ceiling {
             return;
         }
-        let (t0, una0) = *self.rate_start.get_or_insert((now, self.una));
-        let elapsed = now.saturating_since(t0);
-        if elapsed < rtt_max {
-            return;
-        }
-        self.rate_start = Some((now, self.una));
-        let want = want_for_delivery(self.una.wrapping_sub(una0), elapsed, rtt_max);
-        self.buf = step_toward(self.buf, want, floor, ceiling);
+        let want = want_for_subflows(self.slots_views());
+        self.buf = want.clamp(self.buf, ceiling);
     }
 }
 
@@ -112,9 +89,8 @@ impl<F: Frame> Connection<F> {
 
     fn snd_buf_expand(&mut self) {
         let ceiling = self.cfg.snd_buf_max;
-        let (now, floor) = (self.now, self.cfg.snd_buf);
         if let Some(m) = self.meta_tx_mut() {
-            m.resize(now, floor, ceiling);
+            m.expand(ceiling);
             return;
         }
         // Linux `tcp_should_expand_sndbuf`: "If we filled the congestion
@@ -143,6 +119,16 @@ impl<F: Frame> Connection<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::time::Duration;
+
+    fn view(in_flight: usize, rtt_ms: u64) -> SubflowView {
+        SubflowView {
+            srtt: Duration::from_millis(rtt_ms),
+            in_flight,
+            usable: true,
+            ..SubflowView::default()
+        }
+    }
 
     #[test]
     fn twice_the_window_at_least_the_initial_window_or_reordering() {
@@ -154,26 +140,20 @@ mod tests {
     }
 
     #[test]
-    fn twice_what_was_delivered_per_slowest_round_trip() {
-        let ms = Duration::from_millis;
-        // 40 Mbit/s (500 KB per 100 ms) measured over 100 ms: 1 MB.
-        assert_eq!(want_for_delivery(500_000, ms(100), ms(100)), 1_000_000);
-        // The same rate measured over 200 ms.
-        assert_eq!(want_for_delivery(1_000_000, ms(200), ms(100)), 1_000_000);
-        // A buffer-limited round trip delivers the buffer: twice it next.
-        assert_eq!(want_for_delivery(65_536, ms(100), ms(100)), 131_072);
-        assert_eq!(want_for_delivery(1, Duration::ZERO, ms(100)), 0);
-    }
-
-    #[test]
-    fn up_at_once_down_by_a_quarter_within_floor_and_ceiling() {
-        assert_eq!(step_toward(100, 150, 64, 1000), 150);
-        assert_eq!(step_toward(100, 400, 64, 1000), 200);
-        assert_eq!(step_toward(500, 100, 64, 1000), 400);
-        assert_eq!(step_toward(80, 0, 64, 1000), 64);
-        assert_eq!(step_toward(900, 5000, 64, 10_000), 1800);
-        assert_eq!(step_toward(900, 5000, 64, 1000), 1000);
-        // A floor above the ceiling: the ceiling wins.
-        assert_eq!(step_toward(10, 0, 64, 32), 32);
+    fn subflows_cover_the_slowest_rtt_at_the_aggregate_rate() {
+        // 30 Mbit/s at 2 ms (7.5 KB) and 10 Mbit/s at 100 ms (125 KB):
+        // 40 Mbit/s over 100 ms is 500 KB, twice that 1 MB.
+        let v = [view(7_500, 2), view(125_000, 100)];
+        assert_eq!(want_for_subflows(v.into_iter()), 1_000_000);
+        // Equal RTTs: the sum of twice what each has in flight (Linux's
+        // sum of the subflows' 2 · cwnd, when they fill their windows).
+        let v = [view(50_000, 10), view(30_000, 10)];
+        assert_eq!(want_for_subflows(v.into_iter()), 160_000);
+        // A subflow without an RTT sample or unusable does not count.
+        let mut stalled = view(1_000_000, 1000);
+        stalled.usable = false;
+        let v = [view(50_000, 10), view(0, 1000), stalled];
+        assert_eq!(want_for_subflows(v.into_iter()), 100_000);
+        assert_eq!(want_for_subflows([].into_iter()), 0);
     }
 }
