@@ -112,7 +112,11 @@ fn window_scale_from_the_receive_ceiling_lets_a_gigabit_100ms_path_fill() {
     // Virtual time: the window-limited run stays below the window's rate
     // (560.34 Mbit/s, slow start included), and the derived shift's run
     // goes past it (734.78), which a window-limited run cannot.
-    assert!(pinned.goodput_mbps < cap, "shift 7: {:.2}", pinned.goodput_mbps);
+    assert!(
+        pinned.goodput_mbps < cap,
+        "shift 7: {:.2}",
+        pinned.goodput_mbps
+    );
     assert!(
         derived.goodput_mbps > cap * 1.05,
         "derived: {:.2} (window cap {cap:.2})",

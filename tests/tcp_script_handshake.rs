@@ -251,7 +251,11 @@ fn our_window_scale_from_the_receive_ceiling_or_pinned() {
         // The ACK's window: half the buffer before any frame was seen
         // (`advertised_window_is_scaled_and_from_memory`), over 2^shift.
         let wnd = (rcv_buf / 2).min(65535 << want);
-        assert_eq!(out[0].seg.window as usize, wnd.div_ceil(1 << want), "{what}");
+        assert_eq!(
+            out[0].seg.window as usize,
+            wnd.div_ceil(1 << want),
+            "{what}"
+        );
     }
 }
 
