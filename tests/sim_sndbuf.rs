@@ -39,9 +39,7 @@ fn run(p: &BulkParams, what: &str) -> BulkReport {
 
 /// One plain connection over 500 Mbit/s, 50 ms each way (6.25 MB in
 /// flight); the receive buffer may grow to 64 MiB (not the limit); the
-/// send buffer starts at 64 KiB and may grow to `snd_buf_max`. (At 1
-/// Gbit/s the receive window, window scale 7, caps it at 8 MiB per round
-/// trip whatever the send buffer.)
+/// send buffer starts at 64 KiB and may grow to `snd_buf_max`.
 fn long_fat(snd_buf_max: usize) -> BulkReport {
     let p = BulkParams {
         bytes: 256 << 20,
@@ -76,6 +74,54 @@ fn autotuning_fills_a_long_fat_path_and_the_old_fixed_size_caps_it() {
     // (past it, 478 Mbit/s: `xdptcp sim` with 192M and 512M).
     assert!(on.goodput_mbps > 350.0, "on: {:.2}", on.goodput_mbps);
     assert!(on.goodput_mbps > 1.2 * capped.goodput_mbps);
+}
+
+/// One plain connection over 1 Gbit/s, 50 ms each way (12.5 MB in
+/// flight), 512 MiB, buffers that may grow to 64 MiB; our window-scale
+/// shift `ws` (`None`: from the receive ceiling, 11 here).
+fn gigabit_100ms(ws: Option<u8>) -> BulkReport {
+    let p = BulkParams {
+        bytes: 512 << 20,
+        link: link(1000, 50),
+        pool_frames: 128 * 1024,
+        snd_buf: Some(64 << 10),
+        snd_buf_max: Some(64 << 20),
+        rcv_buf_max: Some(64 << 20),
+        window_scale: ws,
+        limits: Limits {
+            time: Duration::from_secs(600),
+            ..Limits::default()
+        },
+        ..BulkParams::default()
+    };
+    run(&p, &format!("1 Gbit/s, 100 ms RTT, window scale {ws:?}"))
+}
+
+/// RFC 7323 §2.3: the receive window reaches at most 65535 << shift. The
+/// old fixed shift 7 caps it at 8,388,480 bytes per 100 ms round trip,
+/// 671 Mbit/s of window on a 1 Gbit/s path, whatever the buffers; the
+/// shift from the receive ceiling (64 MiB: 11) leaves the window above
+/// the path's 12.5 MB, so the link, not the window, is the limit (the
+/// average over the run, slow start and its losses included, stays below
+/// the link's rate).
+#[test]
+fn window_scale_from_the_receive_ceiling_lets_a_gigabit_100ms_path_fill() {
+    let cap = (65535u64 << 7) as f64 * 8.0 / 0.1 / 1e6;
+    let pinned = gigabit_100ms(Some(7));
+    let derived = gigabit_100ms(None);
+    // Virtual time: the window-limited run stays below the window's rate
+    // (560.34 Mbit/s, slow start included), and the derived shift's run
+    // goes past it (734.78), which a window-limited run cannot.
+    assert!(
+        pinned.goodput_mbps < cap,
+        "shift 7: {:.2}",
+        pinned.goodput_mbps
+    );
+    assert!(
+        derived.goodput_mbps > cap * 1.05,
+        "derived: {:.2} (window cap {cap:.2})",
+        derived.goodput_mbps
+    );
 }
 
 /// One MPTCP connection over `paths` (Mbit/s, one-way ms); the

@@ -166,7 +166,9 @@ fn cookie_handshake(ts: bool) {
     assert_eq!((sa_.src_port, sa_.dst_port), (80, 5555));
     assert_eq!(sa_.options.mss, Some(1460));
     // Window scale and SACK ride in the TSval: only with timestamps.
-    assert_eq!(sa_.options.window_scale, ts.then_some(7));
+    // Our shift from the stack's receive ceiling (RFC 7323 §2.3).
+    let ws = s.config().tcp.rcv_wscale();
+    assert_eq!(sa_.options.window_scale, ts.then_some(ws));
     assert_eq!(sa_.options.sack_permitted, ts);
     match (ts, sa_.options.timestamps) {
         (true, Some((_, ecr))) => assert_eq!(ecr, 100),

@@ -335,7 +335,7 @@ fn lossy_transfer_1mb_newreno_no_sack_no_ts() {
     let cfg = Config {
         sack: false,
         timestamps: false,
-        window_scale: 0,
+        window_scale: Some(0),
         cc: CcKind::NewReno,
         rcv_buf: 128 * 1024,
         ..base()

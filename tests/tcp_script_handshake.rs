@@ -16,7 +16,9 @@ fn active_open_negotiates_options() {
     check(&out[0], S, ISS, 0, 0);
     let o = &out[0].seg.options;
     assert_eq!(o.mss, Some(1460));
-    assert_eq!(o.window_scale, Some(7));
+    // RFC 7323 §2.3: the shift that lets the window reach the receive
+    // ceiling (16 MiB by default: 65535 << 9 is the first above it).
+    assert_eq!(o.window_scale, Some(9));
     assert!(o.sack_permitted);
     assert_eq!(o.timestamps, Some((0, 0)));
     // RFC 7323 §2.2: SYN window unscaled, at most 65535.
@@ -90,7 +92,7 @@ fn listen_syn_synack_ack_and_data() {
     let out = s.io(syn, &[]);
     assert_eq!(s.c.state(), State::SynReceived);
     check(&out[0], S | A, ISS, PEER_ISS + 1, 0);
-    assert_eq!(out[0].seg.options.window_scale, Some(7));
+    assert_eq!(out[0].seg.options.window_scale, Some(9));
     assert_eq!(out[0].seg.options.timestamps, Some((0, 50)));
     // A retransmitted SYN makes us resend the SYN-ACK.
     let out = s.io(syn, &[]);
@@ -223,6 +225,40 @@ fn syn_sent_rejects_bad_ack_and_accepts_rst() {
     assert!(ev.closed() && ev.reset());
 }
 
+/// RFC 7323 §2.3: our shift follows the receive ceiling (as Linux's
+/// `tcp_select_initial_window`) unless the configuration pins one, and
+/// our advertised windows are scaled by it.
+#[test]
+fn our_window_scale_from_the_receive_ceiling_or_pinned() {
+    for (rcv_buf, rcv_buf_max, pinned, want) in [
+        (1 << 20, 0, None, 5),
+        (256 << 10, 256 << 10, None, 3),
+        (4 << 20, 64 << 20, None, 11),
+        (4 << 20, 1 << 30, None, 14),
+        (4 << 20, 64 << 20, Some(7), 7),
+        (4 << 20, 64 << 20, Some(20), 14),
+    ] {
+        let mut c = cfg();
+        (c.rcv_buf, c.rcv_buf_max, c.window_scale) = (rcv_buf, rcv_buf_max, pinned);
+        let conn = Connection::connect(&c, tuple(), SeqNumber(ISS), Instant::ZERO);
+        let mut s = Script::new(conn);
+        let out = s.poll();
+        let what = format!("{rcv_buf} {rcv_buf_max} {pinned:?}");
+        assert_eq!(out[0].seg.options.window_scale, Some(want), "{what}");
+        s.at_ms(10);
+        let out = s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(0), &[]);
+        assert_eq!(s.c.state(), State::Established);
+        // The ACK's window: half the buffer before any frame was seen
+        // (`advertised_window_is_scaled_and_from_memory`), over 2^shift.
+        let wnd = (rcv_buf / 2).min(65535 << want);
+        assert_eq!(
+            out[0].seg.window as usize,
+            wnd.div_ceil(1 << want),
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn window_scale_clamped_to_14_and_applied() {
     let c = Connection::connect(&cfg(), tuple(), SeqNumber(ISS), Instant::ZERO);
@@ -349,7 +385,8 @@ fn advertised_window_is_scaled_and_from_memory() {
     assert_eq!(out[0].seg.window, 65535);
     s.at_ms(10);
     let out = s.io(seg(S | A, PEER_ISS, ISS + 1, 65535).mss(1460).ws(7), &[]);
-    assert_eq!(out[0].seg.window, ((1 << 19) >> 7) as u16);
+    // Scaled by our shift (from the receive ceiling, RFC 7323 §2.3).
+    assert_eq!(out[0].seg.window, ((1 << 19) >> c.rcv_wscale()) as u16);
 }
 
 #[test]

@@ -1248,3 +1248,158 @@ fn mptcp_segments_are_never_predicted() {
     assert_eq!(s.c.stats().segs_predicted, 0);
     assert_eq!(s.read_all(), pattern(0, 100), "the mapped data only");
 }
+
+/// A DATA_FIN from the peer on a pure ACK (as Linux sends it) after `off`
+/// bytes: DSN after the data, SSN 0, length 1 (RFC 8684 §3.3.3).
+fn peer_data_fin(off: u64) -> Vec<u8> {
+    opt_bytes(MptcpOption::Dss(Dss {
+        data_ack: Some(Key(KEY_B).idsn() + 1),
+        ack64: true,
+        mapping: Some(DssMapping {
+            dsn: Key(KEY_A).idsn() + 1 + off,
+            dsn64: true,
+            ssn: 0,
+            len: 1,
+            checksum: None,
+        }),
+        data_fin: true,
+    }))
+}
+
+/// An echo connection scheduling over subflows (its connection-level
+/// queue set up by the first write, RFC 8684 §3.3.8): the peer's 100
+/// bytes read and echoed, the echo ACKed and DATA_ACKed.
+fn echoed_100() -> Script {
+    let mut s = passive_established(&mcfg(), "1e040101");
+    let d = pattern(0, 100);
+    s.input(
+        seg(A, PEER_ISS + 1, ISS + 1, 1000)
+            .ts(102, 0)
+            .mp(&peer_dss(0, 100, false, None)),
+        &d,
+    );
+    assert_eq!(s.read_all(), d);
+    assert_eq!(s.send(&d), 100);
+    let out = s.poll();
+    assert_eq!(out.iter().map(|o| o.data.len()).sum::<usize>(), 100);
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 101, 1000)
+            .ts(103, 0)
+            .mp(&data_ack_of(100)),
+        &[],
+    );
+    assert_eq!(s.c.mptcp_snd_unacked(), 0);
+    s
+}
+
+/// RFC 9293 §3.10.7.4 and RFC 8684 §3.3.3 (subflows close as TCP does):
+/// Linux's order on veth (`veth_mptcp`'s joins across workers, in a
+/// capture). Its DATA_FIN comes first; our FIN carries ours; its ACK|FIN
+/// ACKs both, and one more pure ACK follows. The connection is done at the
+/// data level, but our first
+/// subflow's FIN went first: it lingers in TIME-WAIT, ACKs the FIN, takes
+/// the last ACK without a word and ACKs a retransmitted FIN again, for
+/// 2·MSL. On main its subflow role ended on the ACK of our FIN, before
+/// the FIN in the same segment was taken: the connection closed without
+/// ACKing it and answered the rest with RSTs.
+#[test]
+fn the_first_subflow_lingers_in_time_wait_after_the_connection_is_done() {
+    let mut s = echoed_100();
+    s.at_ms(2);
+    s.input(
+        seg(A, PEER_ISS + 101, ISS + 101, 1000)
+            .ts(104, 0)
+            .mp(&peer_data_fin(100)),
+        &[],
+    );
+    assert!(s.c.take_events().read_closed());
+    s.c.shutdown();
+    let out = s.poll();
+    let fin = out.last().expect("our FIN");
+    assert!(fin.flags().fin() && dss(fin).data_fin);
+    assert_eq!(s.c.state(), State::FinWait1);
+    // Its ACK of our FIN with the DATA_ACK of our DATA_FIN, and its FIN:
+    // we ACK it and linger.
+    s.at_ms(3);
+    let out = s.io(
+        seg(A | F, PEER_ISS + 101, ISS + 102, 1000)
+            .ts(106, 0)
+            .mp(&data_ack_of(101)),
+        &[],
+    );
+    assert_eq!(s.c.state(), State::TimeWait);
+    assert_eq!(out.len(), 1, "{out:?}");
+    check(&out[0], A, ISS + 102, PEER_ISS + 102, 0);
+    // Its last pure ACK: absorbed, no RST.
+    s.at_ms(4);
+    let out = s.io(
+        seg(A, PEER_ISS + 102, ISS + 102, 1000)
+            .ts(107, 0)
+            .mp(&data_ack_of(101)),
+        &[],
+    );
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(s.c.state(), State::TimeWait);
+    assert_eq!(s.c.stats().mptcp_dead_subflow_drops, 0);
+    // Its FIN again (our ACK lost): ACKed again.
+    s.at_ms(1000);
+    let out = s.io(
+        seg(A | F, PEER_ISS + 101, ISS + 102, 1000)
+            .ts(1100, 0)
+            .mp(&data_ack_of(101)),
+        &[],
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    check(&out[0], A, ISS + 102, PEER_ISS + 102, 0);
+    // 2·MSL after that FIN, the subflow (and the connection) is gone.
+    let out = s.fire();
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(s.c.state(), State::Closed);
+    assert_eq!(s.now, Instant::from_millis(1000) + mcfg().msl * 2);
+}
+
+/// The peer's DATA_FIN comes while our first subflow waits in FIN-WAIT-2,
+/// our DATA_FIN DATA_ACKed: the connection is done (RFC 8684 §3.3.3), and
+/// the subflow waits in TIME-WAIT for the FIN that may never come (the
+/// peer's first subflow may be gone), which, if it comes, is ACKed (RFC
+/// 9293 §3.10.7.4), not reset.
+#[test]
+fn a_late_fin_on_the_first_subflow_of_a_done_connection_is_acked() {
+    let mut s = echoed_100();
+    s.c.shutdown();
+    let out = s.poll();
+    assert!(out.last().expect("our FIN").flags().fin());
+    // Our DATA_FIN and FIN ACKed, then the peer's DATA_FIN on a pure ACK.
+    s.at_ms(2);
+    s.io(
+        seg(A, PEER_ISS + 101, ISS + 102, 1000)
+            .ts(104, 0)
+            .mp(&data_ack_of(101)),
+        &[],
+    );
+    assert_eq!(s.c.state(), State::FinWait2);
+    s.at_ms(3);
+    let out = s.io(
+        seg(A, PEER_ISS + 101, ISS + 102, 1000)
+            .ts(105, 0)
+            .mp(&peer_data_fin(100)),
+        &[],
+    );
+    assert!(s.c.take_events().read_closed());
+    assert_eq!(s.c.state(), State::TimeWait);
+    // The DATA_ACK of its DATA_FIN still goes out.
+    let last = out.last().expect("the DATA_ACK of the peer's DATA_FIN");
+    assert!(!last.flags().rst());
+    assert_eq!(dss(last).data_ack, Some(Key(KEY_A).idsn() + 102));
+    // The subflow's FIN, late: ACKed.
+    s.at_ms(50);
+    let out = s.io(
+        seg(A | F, PEER_ISS + 101, ISS + 102, 1000)
+            .ts(150, 0)
+            .mp(&data_ack_of(101)),
+        &[],
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    check(&out[0], A, ISS + 102, PEER_ISS + 102, 0);
+    assert_eq!(s.c.state(), State::TimeWait);
+}

@@ -179,7 +179,7 @@ impl<D: Device> Stack<D> {
         // then neither side uses them).
         if let (true, Some((syn_tsval, _)), Some(tsval)) = (ts, syn.options.timestamps, tsval) {
             if syn.options.window_scale.is_some() {
-                options.window_scale = Some(cfg.window_scale.min(14));
+                options.window_scale = Some(cfg.rcv_wscale());
             }
             options.sack_permitted = cfg.sack && syn.options.sack_permitted;
             // RFC 7323 §3.2: TSecr echoes the SYN's TSval.

@@ -52,6 +52,9 @@ pub struct BulkParams {
     /// Ceiling of receive-buffer autotuning (`tcp::Config::rcv_buf_max`);
     /// `None`: the default.
     pub rcv_buf_max: Option<usize>,
+    /// Our window-scale shift (`tcp::Config::window_scale`); `None`: from
+    /// the receive ceiling.
+    pub window_scale: Option<u8>,
     /// Print every packet event to stderr.
     pub trace: bool,
     /// The shape of the traffic (request/response, write sizes, slow
@@ -109,6 +112,7 @@ impl Default for BulkParams {
             snd_buf_max: None,
             rcv_buf: None,
             rcv_buf_max: None,
+            window_scale: None,
             trace: false,
             work: Workload::default(),
             keepalive: None,
@@ -414,6 +418,7 @@ pub(super) fn tcp_config(p: &BulkParams) -> Config {
             .rcv_buf
             .unwrap_or((share * frame_size(p.link.mtu)).clamp(32 * 1024, max)),
         rcv_buf_max: p.rcv_buf_max.unwrap_or(Config::default().rcv_buf_max),
+        window_scale: p.window_scale,
         ecn: p.ecn,
         // As many SYN retransmissions as data ones: at 10 % loss each way
         // Linux's 6 lose one handshake in 100,000; a simulation that

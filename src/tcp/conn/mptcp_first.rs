@@ -144,7 +144,8 @@ impl<F: Frame> Connection<F> {
     /// DATA_FIN) acknowledged, the first subflow waits in FIN-WAIT-2 for
     /// the peer's FIN; when the peer's DATA_FIN came over another subflow,
     /// that FIN may never come (the peer's first subflow ended): the
-    /// connection is done, and so is this subflow's role.
+    /// connection is done, and the subflow goes to TIME-WAIT (where a late
+    /// FIN is still ACKed).
     /// Likewise a first subflow still retransmitting its FIN after the
     /// DATA_FIN went on the others (`mptcp_first_stalled`).
     pub(super) fn mptcp_first_done(&mut self) {
@@ -163,9 +164,20 @@ impl<F: Frame> Connection<F> {
             (Some(t), Some(s)) => t.data_fin_acked(s),
             _ => false,
         };
-        if ours && self.mptcp_data_fin_done() {
-            self.mptcp_end_first_role();
+        if !(ours && self.mptcp_data_fin_done()) {
+            return;
         }
+        if self.state == State::FinWait2 {
+            // RFC 8684 §3.3.3: a subflow closes as TCP does; RFC 9293
+            // §3.10.7.4: the side whose FIN went first lingers in
+            // TIME-WAIT. The peer's last ACK or FIN (in flight, or its
+            // first subflow closing after the connection) finds it there,
+            // absorbed or ACKed, instead of a RST for an unknown flow; the
+            // application hears `Closed` now (the stack), not after 2·MSL.
+            self.enter_time_wait();
+            return;
+        }
+        self.mptcp_end_first_role();
     }
 
     /// End the subflow role of this TCB; the connection-level parts stay.
@@ -186,8 +198,8 @@ impl<F: Frame> Connection<F> {
     /// Without its subflow, the TCB's state is the connection's (RFC 8684
     /// §3.3.3): the application's shutdown, our DATA_FIN DATA_ACKed, and
     /// the peer's DATA_FIN reached in order decide it, as FINs and ACKs do
-    /// for TCP; both DATA_FINs acknowledged close it (no TIME-WAIT: the
-    /// subflows have their own).
+    /// for TCP; both DATA_FINs acknowledged close it (no TIME-WAIT: its
+    /// subflow is gone, and the joined ones have their own).
     pub(super) fn mptcp_meta_advance(&mut self) {
         if !self.mptcp.meta_only || self.state == State::Closed {
             return;

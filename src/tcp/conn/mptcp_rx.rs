@@ -344,6 +344,12 @@ impl<F: Frame> Connection<F> {
         if meta && self.mp_seen_data(got) {
             self.rcv.ack_now = true;
         }
+        // The peer's DATA_FIN reached on this first subflow, ours DATA_ACKed
+        // and our FIN ACKed: the connection is done (`mptcp_first_done`:
+        // only TIME-WAIT is entered from FIN-WAIT-2, safe mid-segment).
+        if meta && self.state == crate::tcp::State::FinWait2 {
+            self.mptcp_first_done();
+        }
         if !ok {
             self.stats.mptcp_mapping_mismatches += 1;
         }

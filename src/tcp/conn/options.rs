@@ -13,7 +13,7 @@ pub(super) const TS_LEN: usize = 12;
 impl<F: Frame> Connection<F> {
     /// Our window-scale shift as announced on SYN.
     pub(super) fn our_wscale(&self) -> u8 {
-        Self::clamp_wscale(self.cfg.window_scale)
+        Self::clamp_wscale(self.cfg.rcv_wscale())
     }
 
     /// Record the options of the peer's SYN (passive side, or SYN-SENT
