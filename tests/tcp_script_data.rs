@@ -277,6 +277,11 @@ fn ack_of_new_data_updates_the_window_below_snd_wl1() {
 fn receive_window_closes_and_reopens_without_shrinking() {
     let mut c = cfg();
     c.rcv_buf = 8 * FRAME_SIZE;
+    // Our window in steps of 128 bytes (the scripts' `<< 7`): with the
+    // shift the 16 MiB ceiling would give (9), the edge already offered
+    // (never moved left, RFC 7323 §2.4) keeps 1,024 bytes open after
+    // the 8 frames are full, and the window never reads 0.
+    c.window_scale = Some(7);
     let mut s = established(&c);
     s.at_ms(20);
     let mut seq = M;
@@ -447,6 +452,11 @@ fn persist_never_gives_up_while_the_peer_answers() {
 fn receiver_sws_no_tiny_window_updates() {
     let mut c = cfg();
     c.rcv_buf = 8 * FRAME_SIZE;
+    // Our window in steps of 128 bytes (the scripts' `<< 7`): with the
+    // shift the 16 MiB ceiling would give (9), the edge already offered
+    // (never moved left, RFC 7323 §2.4) keeps 1,024 bytes open after
+    // the 8 frames are full, and the window never reads 0.
+    c.window_scale = Some(7);
     let mut s = established(&c);
     s.at_ms(20);
     // Fill until the window is closed.
