@@ -171,7 +171,7 @@ pub(crate) struct ConnTable<F: Frame> {
     /// connections: `veth_datapath`'s burst of 16,000). Every slot of a
     /// chunk is written when the chunk is made, so its pages are faulted
     /// in then, not by the connections that later use it.
-    chunks: Vec<Box<[Slot<F>]>>,
+    chunks: Vec<Box<[Slot<F>; CHUNK]>>,
     /// Slots handed out so far (live or free); the rest of the last chunk
     /// is unused.
     used: usize,
@@ -182,13 +182,20 @@ pub(crate) struct ConnTable<F: Frame> {
     pub(crate) flow_log: Option<Vec<(FourTuple, bool)>>,
 }
 
-fn new_chunk<F: Frame>() -> Box<[Slot<F>]> {
-    (0..CHUNK)
+/// A chunk of free slots, made on the heap (640 KB would not fit a
+/// stack), typed by its length so that an index within it needs no
+/// bounds check.
+fn new_chunk<F: Frame>() -> Box<[Slot<F>; CHUNK]> {
+    let slots: Box<[Slot<F>]> = (0..CHUNK)
         .map(|_| Slot {
             generation: 0,
             entry: None,
         })
-        .collect()
+        .collect();
+    match slots.try_into() {
+        Ok(chunk) => chunk,
+        Err(_) => unreachable!("CHUNK slots were made"),
+    }
 }
 
 impl<F: Frame> ConnTable<F> {
@@ -207,12 +214,14 @@ impl<F: Frame> ConnTable<F> {
         }
     }
 
+    #[inline]
     fn slot(&self, index: usize) -> Option<&Slot<F>> {
-        self.chunks.get(index / CHUNK)?.get(index % CHUNK)
+        Some(&self.chunks.get(index / CHUNK)?[index % CHUNK])
     }
 
+    #[inline]
     fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<F>> {
-        self.chunks.get_mut(index / CHUNK)?.get_mut(index % CHUNK)
+        Some(&mut self.chunks.get_mut(index / CHUNK)?[index % CHUNK])
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -257,6 +266,7 @@ impl<F: Frame> ConnTable<F> {
         }
     }
 
+    #[inline]
     pub(crate) fn get(&self, id: ConnId) -> Option<&ConnEntry<F>> {
         let s = self.slot(id.index as usize)?;
         if s.generation != id.generation {
@@ -265,6 +275,7 @@ impl<F: Frame> ConnTable<F> {
         s.entry.as_ref()
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut ConnEntry<F>> {
         let s = self.slot_mut(id.index as usize)?;
         if s.generation != id.generation {
@@ -369,7 +380,7 @@ impl<F: Frame> ConnTable<F> {
 
 /// Slots `i < j` of the chunked slab, both mutable.
 fn two_mut<F: Frame>(
-    chunks: &mut [Box<[Slot<F>]>],
+    chunks: &mut [Box<[Slot<F>; CHUNK]>],
     i: usize,
     j: usize,
 ) -> (&mut Slot<F>, &mut Slot<F>) {
