@@ -134,4 +134,12 @@ pub trait Device {
     fn rx_total_frames(&self) -> Option<usize> {
         None
     }
+
+    /// Which pool this device's frames come from: two devices with the
+    /// same `Some` value take each other's frames (one UMEM, or one
+    /// simulator pool), so a frame may move between their stacks instead
+    /// of being copied. `None` (the default): unknown, copy.
+    fn frame_pool_id(&self) -> Option<usize> {
+        None
+    }
 }
