@@ -65,6 +65,18 @@ pub(crate) struct Acked {
 }
 
 impl Acked {
+    /// What `count` makes of segment `s` alone.
+    #[inline]
+    fn one(s: &Sent) -> Acked {
+        Acked {
+            rtt_sent_at: (!s.ever_retrans).then_some(s.sent_at),
+            any_retrans: s.ever_retrans,
+            segs: 1,
+            latest_sent: Some(s.sent_at),
+            largest: s.len() - usize::from(s.fin),
+        }
+    }
+
     /// Segment `s` is fully acknowledged: count it.
     #[inline]
     fn count(&mut self, s: &Sent) {
@@ -95,6 +107,38 @@ pub(crate) struct Rack {
     /// Observed reordering degree in segments (RFC 4653 spirit): the
     /// DupThresh in use, never below 3.
     pub reordering: usize,
+}
+
+impl Rack {
+    /// RFC 8985 §6.2 steps 2-3: segment `s` was delivered (ACKed or SACKed).
+    #[inline]
+    fn note(&mut self, s: &Sent, now: Instant, min_rtt: Option<Duration>) {
+        if !s.ever_retrans && s.end < self.fack {
+            // Delivered below newer data without a retransmission: the
+            // network reordered by this many segments (RFC 6675 §2 allows
+            // DupThresh to adapt, e.g. RFC 4653).
+            self.reordering_seen = true;
+            let dist = (self.fack - s.end) / s.len().max(1) + 1;
+            self.reordering = self.reordering.max(dist.min(MAX_REORDERING));
+        }
+        if s.end > self.fack || self.xmit.is_none() {
+            self.fack = s.end;
+        }
+        let rtt = now.saturating_since(s.sent_at);
+        // The ACK may be for the original transmission: ambiguous.
+        if s.ever_retrans && min_rtt.is_some_and(|m| rtt < m) {
+            return;
+        }
+        let newer = match self.xmit {
+            None => true,
+            Some(x) => sent_after(s.sent_at, s.end, x, self.end),
+        };
+        if newer {
+            self.xmit = Some(s.sent_at);
+            self.end = s.end;
+            self.rtt = rtt;
+        }
+    }
 }
 
 /// One transmission (first or retransmission) of `[start, end)` at `at`.
@@ -318,11 +362,45 @@ impl Scoreboard {
     }
 
     /// Cumulative ACK up to `ack`.
+    #[inline]
     pub fn ack(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
         if self.is_clean() {
+            if self.segs.back().is_some_and(|b| b.end <= ack) {
+                return self.ack_all_clean(ack, now, min_rtt);
+            }
             return self.ack_clean(ack, now, min_rtt);
         }
         self.ack_general(ack, now, min_rtt)
+    }
+
+    /// [`Scoreboard::ack`] of every segment on a clean board (the ACK of
+    /// all in flight on a lossless path): each is delivered (RFC 8985
+    /// §6.2 steps 2-3) and counted as `ack_clean` would, then the board is
+    /// emptied at once instead of segment by segment (nothing but
+    /// `outstanding` counts a clean segment).
+    fn ack_all_clean(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
+        let r = if self.segs.len() == 1 {
+            // One segment in flight (request/response): no loop.
+            let s = self.segs[0];
+            self.rack.note(&s, now, min_rtt);
+            Acked::one(&s)
+        } else {
+            let mut r = Acked::default();
+            let (a, b) = self.segs.as_slices();
+            for s in a.iter().chain(b) {
+                self.rack.note(s, now, min_rtt);
+                r.count(s);
+            }
+            r
+        };
+        self.segs.clear();
+        self.outstanding = 0;
+        for floor in [&mut self.floor_lost, &mut self.floor_rule3] {
+            if floor.is_some_and(|x| x < ack) {
+                *floor = Some(ack);
+            }
+        }
+        r
     }
 
     fn ack_general(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
@@ -631,31 +709,7 @@ impl Scoreboard {
 
     /// RFC 8985 §6.2 steps 2-3: a segment was delivered (ACKed or SACKed).
     fn rack_note(&mut self, s: &Sent, now: Instant, min_rtt: Option<Duration>) {
-        if !s.ever_retrans && s.end < self.rack.fack {
-            // Delivered below newer data without a retransmission: the
-            // network reordered by this many segments (RFC 6675 §2 allows
-            // DupThresh to adapt, e.g. RFC 4653).
-            self.rack.reordering_seen = true;
-            let dist = (self.rack.fack - s.end) / s.len().max(1) + 1;
-            self.rack.reordering = self.rack.reordering.max(dist.min(MAX_REORDERING));
-        }
-        if s.end > self.rack.fack || self.rack.xmit.is_none() {
-            self.rack.fack = s.end;
-        }
-        let rtt = now.saturating_since(s.sent_at);
-        // The ACK may be for the original transmission: ambiguous.
-        if s.ever_retrans && min_rtt.is_some_and(|m| rtt < m) {
-            return;
-        }
-        let newer = match self.rack.xmit {
-            None => true,
-            Some(x) => sent_after(s.sent_at, s.end, x, self.rack.end),
-        };
-        if newer {
-            self.rack.xmit = Some(s.sent_at);
-            self.rack.end = s.end;
-            self.rack.rtt = rtt;
-        }
+        self.rack.note(s, now, min_rtt);
     }
 
     /// Whether `rack_detect` has anything to examine: some logged

@@ -201,6 +201,17 @@ impl<F: Frame> SendBuffer<F> {
         if upto <= self.head {
             return 0;
         }
+        if upto >= self.tail() {
+            // Everything acknowledged (the usual ACK of a clean path): the
+            // frames go at once, without the per-frame walk below.
+            let freed = self.len;
+            self.frames.clear();
+            self.hint.set(0);
+            self.head = self.tail();
+            self.len = 0;
+            self.mem = 0;
+            return freed;
+        }
         let upto = upto.min(self.tail());
         let freed = upto - self.head;
         while let Some(f) = self.frames.front_mut() {
@@ -412,6 +423,29 @@ mod tests {
         assert_eq!(b.frames(), 3);
         assert_eq!(b.len(), 1502);
         assert!(b.locate(SeqNumber(2499), 1).is_none());
+    }
+
+    /// The ACK of everything (`ack`'s whole-queue release) leaves the
+    /// queue as the per-frame walk does: empty, no memory, the next write
+    /// at the old tail; an ACK beyond the tail (a FIN's) is clamped, and
+    /// an ACK short of it keeps the rest.
+    #[test]
+    fn ack_of_everything_empties_the_queue() {
+        let data = [7u8; 2500];
+        let mut b = SendBuffer::<V>::new(SeqNumber(10));
+        assert_eq!(b.write(&data, 2500, 1000, SeqNumber(10), &mut alloc), 2500);
+        assert_eq!(b.ack(SeqNumber(2509)), 2499);
+        assert_eq!((b.len(), b.frames()), (1, 1));
+        assert!(b.locate(SeqNumber(2509), 10).is_some());
+        assert_eq!(b.ack(SeqNumber(2511)), 1);
+        assert_eq!((b.len(), b.frames(), b.mem()), (0, 0, 0));
+        assert_eq!(b.tail(), SeqNumber(2510));
+        assert_eq!(b.write(&data[..5], 5, 1000, SeqNumber(2510), &mut alloc), 5);
+        let s = b.locate(SeqNumber(2510), 10).unwrap();
+        assert_eq!((s.idx, s.off, s.len), (0, HEADROOM, 5));
+        assert_eq!(b.ack(SeqNumber(2515)), 5);
+        assert_eq!((b.len(), b.frames(), b.mem()), (0, 0, 0));
+        assert!(b.locate(SeqNumber(2515), 1).is_none());
     }
 
     #[test]

@@ -257,17 +257,25 @@ fn matches_linear_reference() {
 fn clean_ack_matches_the_general_path() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_pcg::Pcg64::seed_from_u64(2018);
+    let mut all = 0;
     for _ in 0..300 {
         let mut b = Scoreboard::default();
         let (mut nxt, mut una) = (0u32, 0u32);
         for step in 0..40u64 {
             for _ in 0..rng.gen_range(0..4) {
                 let len = rng.gen_range(1..1500);
-                b.push(SeqNumber(nxt), SeqNumber(nxt + len), false, Instant(step));
+                let fin = rng.gen_bool(0.05);
+                b.push(SeqNumber(nxt), SeqNumber(nxt + len), fin, Instant(step));
                 nxt += len;
             }
-            una = rng.gen_range(una..=nxt);
+            // A third of the ACKs cover everything (`ack_all_clean`, one
+            // segment or several).
+            una = match rng.gen_range(0..3) {
+                0 => nxt,
+                _ => rng.gen_range(una..=nxt),
+            };
             assert!(b.is_clean());
+            all += usize::from(b.segs.back().is_some_and(|s| s.end <= SeqNumber(una)));
             let mut g = b.clone();
             let now = Instant(step + 10);
             let want = g.ack_general(SeqNumber(una), now, None);
@@ -275,4 +283,5 @@ fn clean_ack_matches_the_general_path() {
             assert_eq!(format!("{b:?}"), format!("{g:?}"));
         }
     }
+    assert!(all > 3000, "the whole-board ACK was tried {all} times");
 }
