@@ -9,6 +9,7 @@
 //! `valgrind --tool=callgrind --toggle-collect='*echo_round_trip*'
 //! target/release/deps/stack-HASH --bench --test echo` and divide the total
 //! by the round trips counted (1,000 per iteration plus 100 of warm-up).
+//! The echo server's own part of it: `--toggle-collect='*server_turn*'`.
 //! The same with TX checksum offload on both links and the partial
 //! checksum accepted, as the stack runs on veth (`--tx-checksum auto`):
 //! `--test offload` (its name has no "echo", so `--test echo` does not run
@@ -215,6 +216,25 @@ fn echo_round_trip(p: &mut EchoPair) {
     p.now += Duration::from_micros(20);
     assert_eq!(p.a.send(p.ca, &req), Ok(64));
     p.a.poll(p.now);
+    server_turn(p);
+    shuttle(&mut p.b, &mut p.a, p.now);
+    let mut got = 0;
+    while let Some(ev) = p.a.next_event() {
+        if let Event::Readable { id } = ev {
+            got += p.a.recv_with(id, &mut |s| s.len()).unwrap();
+        }
+    }
+    assert_eq!(got, 64);
+    let _ = p.cb;
+}
+
+/// The echo server's work for one request: the request's frame received
+/// (with the bench link's hand-over of it), read, echoed, and the answer
+/// transmitted (into the bench link). Never inlined, so callgrind can
+/// count it alone (`--toggle-collect='*server_turn*'`): what one
+/// request/response costs a server.
+#[inline(never)]
+fn server_turn(p: &mut EchoPair) {
     shuttle(&mut p.a, &mut p.b, p.now);
     let mut buf = [0u8; 64];
     while let Some(ev) = p.b.next_event() {
@@ -229,15 +249,6 @@ fn echo_round_trip(p: &mut EchoPair) {
         }
     }
     p.b.poll(p.now);
-    shuttle(&mut p.b, &mut p.a, p.now);
-    let mut got = 0;
-    while let Some(ev) = p.a.next_event() {
-        if let Event::Readable { id } = ev {
-            got += p.a.recv_with(id, &mut |s| s.len()).unwrap();
-        }
-    }
-    assert_eq!(got, 64);
-    let _ = p.cb;
 }
 
 fn syn_frame() -> Vec<u8> {
