@@ -159,6 +159,7 @@ fn carry_messages(
                 d.remove(&t);
             }
         });
+        xdptcp::stack::mptcp_remote_localize(std::slice::from_mut(s));
         xdptcp::stack::mptcp_remote_schedule(std::slice::from_mut(s));
         s.mptcp_remote_unpark(now);
         s.mptcp_remote_drain(|to, m| msgs.push((w, to, m)));
@@ -891,6 +892,10 @@ fn an_mptcp_connection_with_a_joined_subflow_whose_move_is_refused_comes_back() 
     assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 0));
     assert_eq!((s0.conn_count(), s1.conn_count()), (2, 0));
     assert_eq!(c0.mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped, 0);
+    // Back with its connection, the joined subflow is a local subflow of
+    // it again (`mptcp_localize`): no longer fed through the rings.
+    assert_eq!(c0.mptcp_subflows_made_local as usize, r.returned);
+    assert_eq!(s0.mptcp_remote_subflows_here(), 0);
 }
 
 #[test]
@@ -910,6 +915,11 @@ fn an_mptcp_connection_follows_its_subflows_to_the_worker_they_arrive_on() {
     assert_eq!((s0.conn_count(), s1.conn_count()), (0, 2));
     assert_eq!(r.subflows_moved, 1);
     assert!(r.handoffs_after <= 2 * usize::from(xdptcp::stack::STRAYS));
+    // Both in worker 1 now: the joined subflow is a local subflow of the
+    // connection (`mptcp_localize`), not one talking to it through the
+    // worker's own rings.
+    assert_eq!(s1.counters().mptcp_subflows_made_local, 1);
+    assert_eq!(s1.mptcp_remote_subflows_here(), 0);
     assert_eq!(
         s0.counters().mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped,
         0

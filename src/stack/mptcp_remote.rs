@@ -640,6 +640,13 @@ impl<D: Device> Stack<D> {
             .find(|s| s.worker == from && s.sub == sub)
             .and_then(|s| s.rs.as_mut())
         else {
+            // RFC 8684 §3.3.2: a DATA_ACK counts from any subflow (one
+            // made local since it sent this, `mptcp_localize`).
+            if let (Some(a), Some(e)) = (v.data_ack, self.conns.get_mut(to.conn)) {
+                if e.conn.mptcp_note_data_ack(a) {
+                    self.mark_dirty(to.conn);
+                }
+            }
             return;
         };
         let Some(e) = self.conns.get_mut(to.conn) else {
@@ -662,7 +669,9 @@ impl<D: Device> Stack<D> {
         (csum, penalise): (bool, bool),
         items: Vec<Chunk<D::Frame>>,
     ) {
-        if !self.mptcp_remote_sub_follow(from, &sub, &of) {
+        // Made local meanwhile (`mptcp_localize`): its still.
+        let local = self.mptcp_sub_local_of(sub.conn, of.token);
+        if !local && !self.mptcp_remote_sub_follow(from, &sub, &of) {
             return;
         }
         let Some(e) = self.conns.get_mut(sub.conn) else {
@@ -728,7 +737,8 @@ impl<D: Device> Stack<D> {
 
     /// The connection tells subflow `sub` here to close.
     fn mptcp_remote_closing(&mut self, from: usize, sub: SubRef, of: MetaRef, how: CloseHow) {
-        if !self.mptcp_remote_sub_follow(from, &sub, &of) {
+        let local = self.mptcp_sub_local_of(sub.conn, of.token);
+        if !local && !self.mptcp_remote_sub_follow(from, &sub, &of) {
             return;
         }
         let id = sub.conn;
