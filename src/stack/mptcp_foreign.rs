@@ -121,7 +121,7 @@ impl Foreign {
     pub(super) fn waits_for(&self, i: usize, meta: ConnId, token: u32) -> bool {
         self.signals.iter().any(|x| x.0 == i && x.1 == meta)
             || self.released.iter().any(|x| x.0 == i && x.1 == meta)
-            || self.refused.iter().any(|x| *x == (i, meta))
+            || self.refused.contains(&(i, meta))
             || self.pending.iter().any(|p| p.token == token)
     }
 
