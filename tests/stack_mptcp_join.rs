@@ -1802,3 +1802,97 @@ fn joined_subflow_checksums_verified_and_a_failure_resets_it_with_mp_fail() {
     p.data(5000, iss0, 100, 400, &stream(400, 100), false);
     assert_eq!(p.read(), stream(400, 100));
 }
+
+/// RFC 8684 §3.3.3: the connection is closed once both DATA_FINs are
+/// DATA_ACKed; its first subflow lingers in TIME-WAIT (RFC 9293
+/// §3.10.7.4) but its token goes at once, as Linux removes it when the
+/// msk closes: no longer in the stack's tokens (nor, through the token
+/// log, in the runtime's directory), and a join naming it gets the answer
+/// for an unknown token (§3.2: RST with MP_TCPRST). The TIME-WAIT still
+/// ACKs the peer's retransmitted FIN.
+#[test]
+fn a_closed_connections_token_is_released_while_its_first_subflow_is_in_time_wait() {
+    let mut p = Peer::connected(2);
+    p.s.log_tokens();
+    let id = p.id.unwrap();
+    let iss0 = p.iss0;
+    let token = p.key_b.token();
+    // The peer's 100 bytes, echoed and DATA_ACKed.
+    p.data(5000, iss0, 0, 0, &stream(0, 100), false);
+    assert_eq!(p.read(), stream(0, 100));
+    assert_eq!(p.s.send(id, &stream(0, 100)).unwrap(), 100);
+    p.s.poll(p.now);
+    let out: Vec<TcpRepr> =
+        p.s.device_mut()
+            .take_tx()
+            .iter()
+            .map(|f| parse_tcp(f).2)
+            .collect();
+    assert!(!out.is_empty());
+    let acked = |n: u64| {
+        MptcpOption::Dss(Dss {
+            data_ack: Some(p.key_b.idsn() + 1 + n),
+            ack64: true,
+            mapping: None,
+            data_fin: false,
+        })
+    };
+    let (ack100, ack101) = (acked(100), acked(101));
+    let a = seg(5000, PEER_ISS + 101, iss0 + 101, TcpFlags::ACK, &[ack100]);
+    p.send(&a);
+    // The peer's DATA_FIN (a pure ACK, RFC 8684 §3.3.3), then ours rides
+    // our FIN.
+    let fin = MptcpOption::Dss(Dss {
+        data_ack: Some(p.key_b.idsn() + 1 + 100),
+        ack64: true,
+        mapping: Some(DssMapping {
+            dsn: KEY_A.idsn() + 1 + 100,
+            dsn64: true,
+            ssn: 0,
+            len: 1,
+            checksum: None,
+        }),
+        data_fin: true,
+    });
+    p.send(&seg(
+        5000,
+        PEER_ISS + 101,
+        iss0 + 101,
+        TcpFlags::ACK,
+        &[fin],
+    ));
+    p.s.shutdown(id).unwrap();
+    p.s.poll(p.now);
+    let out: Vec<TcpRepr> =
+        p.s.device_mut()
+            .take_tx()
+            .iter()
+            .map(|f| parse_tcp(f).2)
+            .collect();
+    assert!(out.last().is_some_and(|o| o.flags.fin()), "{out:?}");
+    assert_eq!(p.s.mptcp_tokens(), 1, "held until the connection closes");
+    // Its ACK|FIN ACKs our FIN and DATA_ACKs our DATA_FIN.
+    let ack_fin = TcpFlags::ACK | TcpFlags::FIN;
+    let peer_fin = seg(5000, PEER_ISS + 101, iss0 + 102, ack_fin, &[ack101]);
+    let out = p.send(&peer_fin);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ack.0, PEER_ISS + 102);
+    // Closed for the application; the subflow lingers in TIME-WAIT.
+    assert_eq!((p.s.conn_count(), p.s.time_wait_count()), (1, 1));
+    // The token is gone, here and (logged) for the runtime's directory.
+    assert_eq!(p.s.mptcp_tokens(), 0);
+    assert_eq!(p.s.counters().mptcp_tokens_released_closed, 1);
+    let mut log = Vec::new();
+    p.s.drain_token_log(|t, drawn| log.push((t, drawn)));
+    assert_eq!(log.last(), Some(&(token, false)), "{log:?}");
+    // A join for it: refused as an unknown token.
+    let out = p.join_syn(5001, token, 9);
+    assert_join_rst(&out);
+    assert_eq!(p.s.counters().mptcp_joins_rejected_token, 1);
+    // Its FIN again (our ACK lost): TIME-WAIT ACKs it.
+    let out = p.send(&peer_fin);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(!out[0].flags.rst());
+    assert_eq!(out[0].ack.0, PEER_ISS + 102);
+    assert_eq!((p.s.conn_count(), p.s.time_wait_count()), (1, 1));
+}

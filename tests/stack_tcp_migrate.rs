@@ -80,6 +80,11 @@ struct Run {
     returned: usize,
     /// Joined subflows that moved (`Setup::MptcpJoined`).
     subflows_moved: usize,
+    /// REMOVE_ADDRs the client sent (`remove_at_move`).
+    removes_sent: usize,
+    /// The servers' answers to the join SYN from `JOIN_PORT`: (SYN/ACK
+    /// with MP_JOIN, RST).
+    join_answers: (usize, usize),
     servers: [Stack<TestDevice>; 2],
     client: Stack<TestDevice>,
 }
@@ -103,8 +108,16 @@ enum Setup {
     /// subflow's.
     MptcpJoined {
         join_switches: bool,
+        /// In the round the connection leaves worker 0, the client's
+        /// REMOVE_ADDR of its joined subflow's address comes on that
+        /// subflow, and a join SYN for the connection's token from
+        /// [`JOIN_PORT`] arrives on worker 0.
+        remove_at_move: bool,
     },
 }
+
+/// The port of the join SYN sent as the connection moves.
+const JOIN_PORT: u16 = 6000;
 
 /// The client's second address (its joined subflow's).
 const IP_A2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 3);
@@ -159,6 +172,7 @@ fn carry_messages(
                 d.remove(&t);
             }
         });
+        xdptcp::stack::mptcp_remote_localize(std::slice::from_mut(s));
         xdptcp::stack::mptcp_remote_schedule(std::slice::from_mut(s));
         s.mptcp_remote_unpark(now);
         s.mptcp_remote_drain(|to, m| msgs.push((w, to, m)));
@@ -169,6 +183,66 @@ fn carry_messages(
     for s in servers.iter_mut() {
         s.poll(now);
     }
+}
+
+/// A pure ACK from the client after its segment `seg` (`len` bytes of
+/// payload) on the joined subflow, carrying REMOVE_ADDR `id` (RFC 8684
+/// §3.4.2): the peer withdrew that address.
+fn remove_addr_frame(seg: &xdptcp::wire::TcpRepr, len: usize, id: u8) -> Vec<u8> {
+    use xdptcp::wire::mptcp::{MptcpOption, RemoveAddr};
+    let mut r = RemoveAddr {
+        count: 1,
+        ids: [0; 37],
+    };
+    r.ids[0] = id;
+    let mut b = [0u8; 40];
+    let n = MptcpOption::RemoveAddr(r).emit(&mut b);
+    let mut out = *seg;
+    out.seq = seg.seq + (len + usize::from(seg.flags.syn() || seg.flags.fin()));
+    out.flags = xdptcp::wire::TcpFlags::ACK;
+    out.options.mptcp = xdptcp::wire::MptcpRaw::from_slice(&b[..n]).expect("fits");
+    out.options.sack = Default::default();
+    let t = tcp_segment(IP_A2, IP_B, &out, &[]);
+    eth(
+        MAC_B,
+        MAC_A,
+        EtherType::Ipv4,
+        &ipv4(IP_A2, IP_B, xdptcp::wire::IpProtocol::Tcp, &t),
+    )
+}
+
+/// A join SYN (RFC 8684 §3.2) for `token` from the client's second
+/// address, port [`JOIN_PORT`].
+fn join_syn_frame(token: u32) -> Vec<u8> {
+    use xdptcp::wire::mptcp::{MpJoin, MptcpOption};
+    let j = MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 9,
+        token,
+        nonce: 77,
+    });
+    let mut b = [0u8; 40];
+    let n = j.emit(&mut b);
+    let seg = xdptcp::wire::TcpRepr {
+        src_port: JOIN_PORT,
+        dst_port: 80,
+        seq: xdptcp::wire::SeqNumber(5000),
+        flags: xdptcp::wire::TcpFlags::SYN,
+        window: 65535,
+        options: xdptcp::wire::TcpOptions {
+            mss: Some(1460),
+            mptcp: xdptcp::wire::MptcpRaw::from_slice(&b[..n]).expect("fits"),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let t = tcp_segment(IP_A2, IP_B, &seg, &[]);
+    eth(
+        MAC_B,
+        MAC_A,
+        EtherType::Ipv4,
+        &ipv4(IP_A2, IP_B, xdptcp::wire::IpProtocol::Tcp, &t),
+    )
 }
 
 /// The flow of TCP frame `f` as its receiver sees it.
@@ -268,6 +342,8 @@ fn run_with<A: App<TestDevice>>(
         moved: Vec::new(),
         returned: 0,
         subflows_moved: 0,
+        removes_sent: 0,
+        join_answers: (0, 0),
         servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
         client: Stack::new(config(MAC_A, IP_A), TestDevice::new(1), Instant::ZERO),
     };
@@ -276,6 +352,18 @@ fn run_with<A: App<TestDevice>>(
     // the runtime's rings), the frames of its flow held meanwhile.
     let mut transit = None;
     let mut held = Vec::new();
+    let remove_at_move = matches!(
+        setup,
+        Setup::MptcpJoined {
+            remove_at_move: true,
+            ..
+        }
+    );
+    // The client's joined subflow: its Address ID (from its MP_JOIN SYN)
+    // and its last segment.
+    let (mut join_id, mut join_last) = (None, None);
+    // The servers' key, from their MP_CAPABLE SYN/ACK.
+    let mut server_key = None;
     for _round in 0..100_000 {
         let mut to_server = c.device_mut().take_tx();
         if let Some((m, owner)) = transit.take() {
@@ -304,9 +392,22 @@ fn run_with<A: App<TestDevice>>(
             let at = match setup {
                 Setup::MptcpJoined {
                     join_switches: false,
+                    ..
                 } if *tuple.remote.ip() == IP_A2 => 0,
                 _ => switched,
             };
+            if *tuple.remote.ip() == IP_A2 {
+                let (_, _, seg, payload) = parse_tcp(f);
+                for o in seg.options.mptcp.options() {
+                    if let Ok(xdptcp::wire::mptcp::MptcpOption::MpJoin(
+                        xdptcp::wire::mptcp::MpJoin::Syn { addr_id, .. },
+                    )) = xdptcp::wire::mptcp::MptcpOption::parse(o)
+                    {
+                        join_id = Some(addr_id);
+                    }
+                }
+                join_last = Some((seg, payload.len()));
+            }
             if transit
                 .as_ref()
                 .is_some_and(|t: &(Move, usize)| t.0.tuple() == tuple)
@@ -349,6 +450,19 @@ fn run_with<A: App<TestDevice>>(
                 // installed again.
                 if joined {
                     transit = Some((m, owner));
+                    if let (true, Some(id), Some((seg, len))) = (remove_at_move, join_id, join_last)
+                    {
+                        // Its REMOVE_ADDR on the joined subflow, now.
+                        let f = remove_addr_frame(&seg, len, id);
+                        let t = rx_tuple(&f).expect("a TCP frame");
+                        let w = (0..2).find(|&w| servers[w].has_conn(&t)).unwrap_or(0);
+                        rx(&mut servers[w], now, &f);
+                        run.removes_sent += 1;
+                        // A join for the leaving connection's token.
+                        let k: u64 = server_key.expect("the servers' key");
+                        let token = xdptcp::mptcp::crypto::Key(k).token();
+                        rx(&mut servers[0], now, &join_syn_frame(token));
+                    }
                     continue;
                 }
                 match move_in(to, app_to, now, m) {
@@ -361,6 +475,23 @@ fn run_with<A: App<TestDevice>>(
             }
         }
         for f in &to_client {
+            if remove_at_move && rx_tuple(f).is_some() {
+                let (_, _, seg, _) = parse_tcp(f);
+                for o in seg.options.mptcp.options() {
+                    if let Ok(xdptcp::wire::mptcp::MptcpOption::MpCapable(m)) =
+                        xdptcp::wire::mptcp::MptcpOption::parse(o)
+                    {
+                        server_key = server_key.or(m.sender_key);
+                    }
+                }
+                if seg.dst_port == JOIN_PORT {
+                    if seg.flags.rst() {
+                        run.join_answers.1 += 1;
+                    } else if seg.flags.syn() && !seg.options.mptcp.as_slice().is_empty() {
+                        run.join_answers.0 += 1;
+                    }
+                }
+            }
             rx(&mut c, now, f);
         }
         for (s, app) in servers.iter_mut().zip(apps.iter_mut()) {
@@ -821,7 +952,11 @@ fn joined_run(join_switches: bool) -> Run {
 }
 
 fn joined_run_with<A: App<TestDevice>>(apps: [A; 2], join_switches: bool) -> Run {
-    let r = run_with(apps, TOTAL / 4, Setup::MptcpJoined { join_switches }, false);
+    let setup = Setup::MptcpJoined {
+        join_switches,
+        remove_at_move: false,
+    };
+    let r = run_with(apps, TOTAL / 4, setup, false);
     let c = r.client.counters();
     assert_eq!((c.mptcp_established, c.mptcp_fallbacks), (1, 0));
     assert_eq!(c.mptcp_subflows_opened, 1, "the client joined");
@@ -891,6 +1026,10 @@ fn an_mptcp_connection_with_a_joined_subflow_whose_move_is_refused_comes_back() 
     assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 0));
     assert_eq!((s0.conn_count(), s1.conn_count()), (2, 0));
     assert_eq!(c0.mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped, 0);
+    // Back with its connection, the joined subflow is a local subflow of
+    // it again (`mptcp_localize`): no longer fed through the rings.
+    assert_eq!(c0.mptcp_subflows_made_local as usize, r.returned);
+    assert_eq!(s0.mptcp_remote_subflows_here(), 0);
 }
 
 #[test]
@@ -910,6 +1049,45 @@ fn an_mptcp_connection_follows_its_subflows_to_the_worker_they_arrive_on() {
     assert_eq!((s0.conn_count(), s1.conn_count()), (0, 2));
     assert_eq!(r.subflows_moved, 1);
     assert!(r.handoffs_after <= 2 * usize::from(xdptcp::stack::STRAYS));
+    // Both in worker 1 now: the joined subflow is a local subflow of the
+    // connection (`mptcp_localize`), not one talking to it through the
+    // worker's own rings.
+    assert_eq!(s1.counters().mptcp_subflows_made_local, 1);
+    assert_eq!(s1.mptcp_remote_subflows_here(), 0);
+    assert_eq!(
+        s0.counters().mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped,
+        0
+    );
+}
+
+#[test]
+fn signals_and_joins_arriving_as_the_connection_moves_still_take_effect() {
+    // Issue 8: in the round the connection leaves worker 0 (its joined
+    // subflow just made one of a connection in a worker, the connection
+    // on its way, the token directory still naming worker 0), the
+    // client's REMOVE_ADDR of its joined subflow's address arrives on
+    // that subflow, and a join SYN for the token arrives on worker 0.
+    // The signal is carried to where the connection goes (RFC 8684
+    // §3.4.2), which closes the subflow; the join's question waits with
+    // the connection's messages and is answered there (§3.2: a SYN/ACK
+    // with MP_JOIN, not the RST for an unknown token). The echo completes
+    // on the first subflow (checked in `run_with`).
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    let setup = Setup::MptcpJoined {
+        join_switches: false,
+        remove_at_move: true,
+    };
+    let r = run_with(apps, TOTAL / 4, setup, false);
+    let [s0, s1] = &r.servers;
+    assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
+    assert_eq!(r.removes_sent, 1);
+    let removed = s0.counters().mptcp_subflows_removed + s1.counters().mptcp_subflows_removed;
+    assert_eq!(removed, 1, "the subflow closed");
+    assert_eq!(r.join_answers, (1, 0), "the join answered, not refused");
+    let refused =
+        s0.counters().mptcp_joins_rejected_token + s1.counters().mptcp_joins_rejected_token;
+    assert_eq!(refused, 0);
+    assert_eq!((s0.conn_count(), s1.conn_count()), (0, 1));
     assert_eq!(
         s0.counters().mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped,
         0

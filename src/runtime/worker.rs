@@ -176,6 +176,11 @@ impl<A: RuntimeApp> Worker<A> {
         let mut work = 0usize;
         let stacks = &mut self.stacks;
         let st = &mut self.st;
+        // Subflows that came together with their connection in this
+        // worker stop talking to it through rings.
+        if self.workers > 1 {
+            crate::stack::mptcp_remote_localize(stacks);
+        }
         if stacks.len() > 1 {
             crate::stack::mptcp_route(stacks);
         }

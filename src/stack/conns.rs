@@ -250,6 +250,9 @@ impl<D: Device> Stack<D> {
         if ending && self.conns.get(id).is_some_and(|e| e.mptcp_meta_open()) {
             self.mptcp_end_subflows(id, None);
         }
+        if state == State::TimeWait {
+            self.mptcp_release_closed(id);
+        }
         // Its first subflow gone or stalled, the connection's DATA_FIN goes
         // on the FINs of the others (RFC 8684 §3.3.3: on any subflow).
         if matches!(state, State::FinWait1 | State::Closing | State::LastAck) {

@@ -253,6 +253,13 @@ pub struct StackCounters {
     pub mptcp_msgs_forwarded: u64,
     pub mptcp_msgs_parked: u64,
     pub mptcp_msgs_dropped: u64,
+    /// Tokens released while their first subflow lingers in TIME-WAIT,
+    /// the connection closed (RFC 8684 §3.3.3): free for a new connection
+    /// and unknown to joins (`Stack::mptcp_release_closed`).
+    pub mptcp_tokens_released_closed: u64,
+    /// Subflows run for a connection in a worker made its local subflows
+    /// again, the two being in the same worker (`mptcp_localize`).
+    pub mptcp_subflows_made_local: u64,
     /// Joined subflows reset: the third ACK's HMAC was wrong or missing.
     pub mptcp_joins_rejected_hmac: u64,
     /// MP_JOIN SYNs we sent (the path manager opening a subflow, RFC 8684

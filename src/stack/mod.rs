@@ -26,6 +26,7 @@ mod listener;
 mod mptcp;
 mod mptcp_conn_migrate;
 mod mptcp_foreign;
+mod mptcp_localize;
 mod mptcp_migrate;
 mod mptcp_pm;
 mod mptcp_rehome;
@@ -40,6 +41,7 @@ mod udp;
 
 pub use mptcp::JoinTarget;
 pub use mptcp_foreign::mptcp_route;
+pub use mptcp_localize::mptcp_remote_localize;
 pub use mptcp_migrate::{Migrant, STAY, STRAYS, STRAY_GAP};
 pub use mptcp_pm::{mptcp_restore_address, mptcp_withdraw_address, PortFilter};
 pub use mptcp_rehome::{mptcp_conn_subs_ready, mptcp_conn_unlink};

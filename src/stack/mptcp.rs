@@ -323,6 +323,35 @@ impl<D: Device> Stack<D> {
         }
     }
 
+    /// First subflow `id` in TIME-WAIT: once its connection is closed
+    /// (RFC 8684 §3.3.3, both DATA_FINs DATA_ACKed) its token is released
+    /// now rather than after 2·MSL, so that the directory does not fill
+    /// with dead connections and a join for it gets the answer for an
+    /// unknown token (§3.2: RST with MP_TCPRST). The TIME-WAIT itself
+    /// stays for the subflow's FINs.
+    pub(super) fn mptcp_release_closed(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get(id) else {
+            return;
+        };
+        if !e.conn.mptcp_conn_closed() {
+            return;
+        }
+        let Some(t) = e.conn.mptcp().and_then(|m| m.local_token()) else {
+            return;
+        };
+        // Only if it still names this connection (tokens are reused).
+        if self.mptcp.holder(t) != Some(id) {
+            return;
+        }
+        self.mptcp.in_use.remove(&t);
+        self.mptcp.pm_work.due.retain(|&d| d != t);
+        self.mptcp_remote_forget(id);
+        if let Some(log) = &mut self.mptcp.log {
+            log.push((t, false));
+        }
+        self.iface.counters.mptcp_tokens_released_closed += 1;
+    }
+
     /// RFC 8684 §3.3.3: "once the DATA_FIN has been acknowledged, all
     /// remaining subflows MUST be closed with standard FIN exchanges".
     /// Called when connection `meta`'s first subflow closes: its subflows

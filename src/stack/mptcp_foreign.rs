@@ -113,6 +113,18 @@ impl Foreign {
         self.index
     }
 
+    /// Whether work queued here (for the next `mptcp_route`) names
+    /// connection `meta` of stack `i`, or its `token`: path-management
+    /// signals, a subflow gone, a join refused, or a join waiting for the
+    /// token's holder. Such a connection does not leave the worker until
+    /// it is done (it would find the connection gone, `mptcp_rehome`).
+    pub(super) fn waits_for(&self, i: usize, meta: ConnId, token: u32) -> bool {
+        self.signals.iter().any(|x| x.0 == i && x.1 == meta)
+            || self.released.iter().any(|x| x.0 == i && x.1 == meta)
+            || self.refused.contains(&(i, meta))
+            || self.pending.iter().any(|p| p.token == token)
+    }
+
     pub(super) fn released(
         &mut self,
         stack: usize,
@@ -178,8 +190,10 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                         stacks[j].borrow_mut().mptcp_count_join(meta, p.token, true);
                     }
                 }
-                // Another worker may hold it (`mptcp_remote`).
+                // Another worker may hold it (`mptcp_remote`), or its
+                // connection is leaving another stack here.
                 (None, Some(_)) if stacks[i].borrow_mut().mptcp_remote_ask(p) => {}
+                (None, Some(_)) if super::mptcp_rehome::park_join(stacks, i, p) => {}
                 _ => {
                     let s = stacks[i].borrow_mut();
                     s.iface.counters.mptcp_joins_rejected_token += 1;

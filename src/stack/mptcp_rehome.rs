@@ -21,6 +21,7 @@
 //!   it was installed: there, or back here if it was refused there.
 //!   Nothing already accepted is lost.
 
+use super::mptcp_foreign::PendingJoin;
 use super::mptcp_remote::{MetaRef, MovedFrom, RemoteMsg, RemoteOf, Sub, SubRef};
 use super::{ConnId, Stack};
 use crate::io::Device;
@@ -139,6 +140,46 @@ pub(super) fn route<D: Device, S: BorrowMut<Stack<D>>>(
         // is reset).
         _ => Some((from, msg)),
     }
+}
+
+/// A join SYN in stack `i` whose token no stack of this worker holds
+/// and the token directory does not name elsewhere: if its connection is
+/// leaving one of `stacks` (the directory names its new worker once it is
+/// installed), the question for it waits with that connection's messages
+/// and goes where it went (RFC 8684 §3.2: the token names the
+/// connection, wherever it runs). False otherwise (refuse it).
+pub(super) fn park_join<D: Device, S: BorrowMut<Stack<D>>>(
+    stacks: &mut [S],
+    i: usize,
+    p: PendingJoin,
+) -> bool {
+    let moving = |s: &S| {
+        let r = s.borrow().remote.as_deref();
+        r.is_some_and(|r| r.moving.iter().any(|m| m.0 == p.token))
+    };
+    let Some(j) = stacks.iter().position(moving) else {
+        return false;
+    };
+    let Some(r) = stacks.get_mut(i).and_then(|s| {
+        s.borrow_mut()
+            .remote
+            .as_deref_mut()
+            .map(|r| (r.me, r.ask(p)))
+    }) else {
+        return false;
+    };
+    let (me, msg) = r;
+    let msg = match msg {
+        Some(Some(m)) => m,
+        Some(None) => return true,
+        None => return false,
+    };
+    let s = stacks[j].borrow_mut();
+    if let Some(r) = s.remote.as_deref_mut() {
+        r.parked.push((me, 0, msg));
+        s.iface.counters.mptcp_msgs_parked += 1;
+    }
+    true
 }
 
 impl<D: Device> Stack<D> {
@@ -334,8 +375,20 @@ pub fn mptcp_conn_subs_ready<D: Device, S: BorrowMut<Stack<D>>>(
     i: usize,
     meta: ConnId,
 ) -> bool {
+    let token = stacks.get(i).and_then(|s| {
+        let e = s.borrow().conns.get(meta)?;
+        e.conn.mptcp()?.local_token()
+    });
     (0..stacks.len()).all(|k| {
         let s = stacks[k].borrow();
+        // Signals and joins queued for it between the worker's stacks are
+        // taken here first (the next `mptcp_route`), then it may go.
+        let f = &s.mptcp.foreign;
+        if token.is_some_and(|t| f.waits_for(i, meta, t))
+            || k == i && f.meta_closing.iter().any(|c| c.0 == meta)
+        {
+            return false;
+        }
         let subs = local_subs(s, k, i, meta);
         let established = |id: &ConnId| {
             s.conns

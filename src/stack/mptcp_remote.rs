@@ -201,6 +201,24 @@ pub(super) struct Remote<F> {
     pub(super) parked: Vec<(usize, u8, RemoteMsg<F>)>,
 }
 
+impl<F> Remote<F> {
+    /// Join `p` waits for an answer: the question to send (`Some(None)`:
+    /// it waits already, the peer's SYN again; `None`: too many wait).
+    pub(super) fn ask(&mut self, p: PendingJoin) -> Option<Option<RemoteMsg<F>>> {
+        if self.asks.iter().any(|a| a.1.tuple == p.tuple) {
+            return Some(None);
+        }
+        if self.asks.len() >= MAX_ASKS {
+            return None;
+        }
+        let tag = self.next_tag;
+        self.next_tag = self.next_tag.wrapping_add(1);
+        self.asks.push((tag, p));
+        let (token, stack) = (p.token, self.stack);
+        Some(Some(RemoteMsg::JoinAsk { token, stack, tag }))
+    }
+}
+
 /// A subflow in another worker of a connection here (it moves with the
 /// connection: `mptcp_rehome`).
 pub(super) struct Sub {
@@ -255,33 +273,21 @@ impl<D: Device> Stack<D> {
     }
 
     /// A join SYN whose token no stack of this worker holds: ask the
-    /// worker holding it. False when none does (refuse it).
+    /// worker holding it (or, while its connection leaves this stack,
+    /// the one it goes to: `mptcp_rehome::park_join`). False when none
+    /// does (refuse it).
     pub(super) fn mptcp_remote_ask(&mut self, p: PendingJoin) -> bool {
         let Some(r) = self.remote.as_deref_mut() else {
             return false;
         };
         let Some(w) = (r.locate)(p.token).filter(|&w| w != r.me) else {
-            return false;
+            return super::mptcp_rehome::park_join(&mut [&mut *self], 0, p);
         };
-        if r.asks.iter().any(|a| a.1.tuple == p.tuple) {
-            // The peer's SYN again: the answer is on its way.
-            return true;
+        match r.ask(p) {
+            Some(Some(m)) => r.out.push((w, m)),
+            Some(None) => {}
+            None => return false,
         }
-        if r.asks.len() >= MAX_ASKS {
-            return false;
-        }
-        let tag = r.next_tag;
-        r.next_tag = r.next_tag.wrapping_add(1);
-        r.asks.push((tag, p));
-        let stack = r.stack;
-        r.out.push((
-            w,
-            RemoteMsg::JoinAsk {
-                token: p.token,
-                stack,
-                tag,
-            },
-        ));
         true
     }
 
@@ -640,6 +646,13 @@ impl<D: Device> Stack<D> {
             .find(|s| s.worker == from && s.sub == sub)
             .and_then(|s| s.rs.as_mut())
         else {
+            // RFC 8684 §3.3.2: a DATA_ACK counts from any subflow (one
+            // made local since it sent this, `mptcp_localize`).
+            if let (Some(a), Some(e)) = (v.data_ack, self.conns.get_mut(to.conn)) {
+                if e.conn.mptcp_note_data_ack(a) {
+                    self.mark_dirty(to.conn);
+                }
+            }
             return;
         };
         let Some(e) = self.conns.get_mut(to.conn) else {
@@ -662,7 +675,9 @@ impl<D: Device> Stack<D> {
         (csum, penalise): (bool, bool),
         items: Vec<Chunk<D::Frame>>,
     ) {
-        if !self.mptcp_remote_sub_follow(from, &sub, &of) {
+        // Made local meanwhile (`mptcp_localize`): its still.
+        let local = self.mptcp_sub_local_of(sub.conn, of.token);
+        if !local && !self.mptcp_remote_sub_follow(from, &sub, &of) {
             return;
         }
         let Some(e) = self.conns.get_mut(sub.conn) else {
@@ -728,7 +743,8 @@ impl<D: Device> Stack<D> {
 
     /// The connection tells subflow `sub` here to close.
     fn mptcp_remote_closing(&mut self, from: usize, sub: SubRef, of: MetaRef, how: CloseHow) {
-        if !self.mptcp_remote_sub_follow(from, &sub, &of) {
+        let local = self.mptcp_sub_local_of(sub.conn, of.token);
+        if !local && !self.mptcp_remote_sub_follow(from, &sub, &of) {
             return;
         }
         let id = sub.conn;

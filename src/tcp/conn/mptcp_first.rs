@@ -180,6 +180,24 @@ impl<F: Frame> Connection<F> {
         self.mptcp_end_first_role();
     }
 
+    /// RFC 8684 §3.3.3: "A connection is considered closed once both
+    /// hosts' DATA_FINs have been acknowledged by DATA_ACKs". True for a
+    /// first subflow in TIME-WAIT whose connection is closed: only the
+    /// subflow lingers (its FINs), so the token may go (Linux removes it
+    /// when the msk closes, not with the subflow's TIME-WAIT).
+    pub fn mptcp_conn_closed(&self) -> bool {
+        if self.state != State::TimeWait || self.mptcp.join.is_some() {
+            return false;
+        }
+        let Some(s) = self.mptcp.session.as_deref() else {
+            return false;
+        };
+        // No connection-level queue: our DATA_FIN rode this subflow's
+        // FIN, which TIME-WAIT says was acknowledged.
+        let ours = self.meta_tx().is_none_or(|t| t.data_fin_acked(s));
+        ours && self.mptcp_data_fin_done()
+    }
+
     /// End the subflow role of this TCB; the connection-level parts stay.
     fn mptcp_end_first_role(&mut self) {
         if !self.mptcp_tx_first_gone() {

@@ -165,6 +165,19 @@ impl<F: Frame> Connection<F> {
         Some(core::mem::replace(&mut t.slot, usize::MAX))
     }
 
+    /// This joined subflow, run here for a connection in another worker,
+    /// becomes a subflow of that connection here (it came to this
+    /// worker: `stack::mptcp_localize`): it takes `slot`, the place it
+    /// had in the connection's scheduler, with its maps and what it was
+    /// given. False if it has no send side.
+    pub fn mptcp_tx_attach(&mut self, slot: usize) -> bool {
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
+            return false;
+        };
+        t.slot = slot;
+        true
+    }
+
     /// What remote subflow `rs` published: its view for the scheduler,
     /// and the DATA_ACK it saw. Returns whether the DATA_ACK moved.
     pub fn mptcp_remote_view(&mut self, rs: &mut RemoteSlot, v: RemoteView) -> bool {
