@@ -717,6 +717,28 @@ fn echo_on_two_interfaces_shares_one_umem() {
     for u in umems {
         assert_whole(&u["frames"]);
     }
+
+    // One interface that cannot take TX metadata: the whole shared UMEM
+    // computes checksums in software (`--tx-checksum auto`), said once.
+    let (report, err) = two_iface_echo(&h, &[("XDPTCP_TEST_NO_TX_METADATA", &s1)]);
+    assert!(
+        err.contains(&format!("{s1} cannot take TX metadata: TCP checksums in software")),
+        "{err}"
+    );
+    let ifaces = report["ifaces"].as_array().unwrap();
+    assert_eq!(ifaces[0]["umem"], ifaces[1]["umem"]);
+    for i in ifaces {
+        assert_eq!(i["tx_checksum"], "software", "{i}");
+    }
+    let offloaded: u64 = report["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["devices"].as_array().unwrap().iter())
+        .map(|d| d["tx_csum_offloaded"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(offloaded, 0);
+    assert_whole(&report["umems"][0]["frames"]);
 }
 
 /// A counter of Linux's `TcpExt` (/proc/net/netstat: a line of names, then

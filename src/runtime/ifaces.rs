@@ -102,7 +102,8 @@ fn takes_tx_metadata(name: &str, zero_copy: bool) -> bool {
     !test_hook("XDPTCP_TEST_NO_TX_METADATA", name)
 }
 
-/// Bind one socket per queue of `spec` over `umem`.
+/// Bind one socket per queue of `spec` over `umem` (entered in XSKMAP
+/// once its device has filled its fill ring).
 fn bind_all(
     p: &Prepared,
     spec: &IfaceSpec,
@@ -115,7 +116,6 @@ fn bind_all(
         if let Some(usecs) = cfg.busy_poll {
             sock.set_busy_poll(usecs, crate::io::xdp::socket::BATCH as u32)?;
         }
-        p.prog.set_socket(q, sock.fd())?;
         socks.push(sock);
     }
     Ok(socks)
@@ -197,6 +197,11 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
                 dev
             })
             .collect();
+        // Steered to only now that each fill ring holds frames: a packet
+        // arriving on an empty fill ring would be dropped.
+        for (q, dev) in devices.iter().enumerate() {
+            p.prog.set_socket(q as u32, dev.socket().fd())?;
+        }
         let mtu = devices
             .first()
             .map(crate::io::Device::mtu)
