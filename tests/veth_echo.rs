@@ -722,7 +722,9 @@ fn echo_on_two_interfaces_shares_one_umem() {
     // computes checksums in software (`--tx-checksum auto`), said once.
     let (report, err) = two_iface_echo(&h, &[("XDPTCP_TEST_NO_TX_METADATA", &s1)]);
     assert!(
-        err.contains(&format!("{s1} cannot take TX metadata: TCP checksums in software")),
+        err.contains(&format!(
+            "{s1} cannot take TX metadata: TCP checksums in software"
+        )),
         "{err}"
     );
     let ifaces = report["ifaces"].as_array().unwrap();

@@ -208,6 +208,9 @@ fn a_frame_received_on_one_interface_leaves_on_another_from_the_same_umem() {
         netns::enter(&nss);
         let ia = IfaceInfo::get(&a).unwrap();
         let ib = IfaceInfo::get(&b).unwrap();
+        // The netdev netlink family answers for the device (what a
+        // zero-copy driver does with TX metadata is asked there).
+        assert!(xdptcp::io::xdp::netdev::xsk_features(ia.ifindex as u32).is_some());
         let mut pa = XdpProgram::load().unwrap();
         pa.attach(ia.ifindex, XdpMode::Auto).unwrap();
         pa.add_local_addr(STACK).unwrap();

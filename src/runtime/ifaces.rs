@@ -95,11 +95,15 @@ fn test_hook(var: &str, name: &str) -> bool {
 /// Whether the device can take TX metadata (checksum requests). In copy
 /// mode the kernel builds the skb and honours the request whatever the
 /// device (`xsk_build_skb`, Linux ≥ 6.8, which the UMEM's registration
-/// proved); in zero-copy mode the driver does (its `xsk_tx_metadata_ops`,
-/// netdev netlink's `xsk-features`), which is not asked yet: assumed.
-fn takes_tx_metadata(name: &str, zero_copy: bool) -> bool {
-    let _ = zero_copy;
-    !test_hook("XDPTCP_TEST_NO_TX_METADATA", name)
+/// proved); in zero-copy mode the driver does, if its `xsk-features`
+/// (netdev netlink) say `tx-checksum`.
+fn takes_tx_metadata(name: &str, ifindex: i32, zero_copy: bool) -> bool {
+    if test_hook("XDPTCP_TEST_NO_TX_METADATA", name) {
+        return false;
+    }
+    !zero_copy
+        || crate::io::xdp::netdev::xsk_features(ifindex as u32)
+            .is_some_and(|f| f & crate::io::xdp::netdev::XSK_TX_CHECKSUM != 0)
 }
 
 /// Bind one socket per queue of `spec` over `umem` (entered in XSKMAP
@@ -176,7 +180,7 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
             umems.push(own);
         }
     }
-    decide_tx_metadata(cfg, &umems, &socks)?;
+    decide_tx_metadata(cfg, &prepared, &umems, &socks)?;
     let mut sets = Vec::with_capacity(prepared.len());
     for ((p, spec), (umem, socks)) in prepared
         .into_iter()
@@ -246,15 +250,16 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
 /// software (`auto`, printed), or the run fails (`offload`, `verify`).
 fn decide_tx_metadata(
     cfg: &RuntimeConfig,
+    prepared: &[Prepared],
     umems: &[Arc<SharedUmem>],
     socks: &[Vec<XdpSocket>],
 ) -> Result<(), Error> {
-    for ((umem, socks), spec) in umems.iter().zip(socks).zip(&cfg.ifaces) {
+    for (((umem, socks), spec), p) in umems.iter().zip(socks).zip(&cfg.ifaces).zip(prepared) {
         if !umem.tx_metadata() {
             continue;
         }
         let zero_copy = socks.iter().any(XdpSocket::zero_copy);
-        if takes_tx_metadata(&spec.name, zero_copy) {
+        if takes_tx_metadata(&spec.name, p.info.ifindex, zero_copy) {
             continue;
         }
         if cfg.tx_checksum != TxChecksum::Auto {
@@ -302,7 +307,7 @@ fn print_umems(sets: &[IfaceSetup]) {
             s.umem.id(),
             names.join(", "),
             s.umem.frames(),
-            s.umem.frames() * crate::io::xdp::umem::FRAME_SIZE >> 20
+            (s.umem.frames() * crate::io::xdp::umem::FRAME_SIZE) >> 20
         );
     }
 }
