@@ -210,7 +210,9 @@ fn a_frame_received_on_one_interface_leaves_on_another_from_the_same_umem() {
         let ib = IfaceInfo::get(&b).unwrap();
         // The netdev netlink family answers for the device (what a
         // zero-copy driver does with TX metadata is asked there).
-        assert!(xdptcp::io::xdp::netdev::xsk_features(ia.ifindex as u32).is_some());
+        let f = xdptcp::io::xdp::netdev::dev_features(ia.ifindex as u32);
+        // veth: native XDP, redirect, but no zero-copy AF_XDP.
+        assert!(f.is_some_and(|f| f.xdp & 1 != 0 && !f.zero_copy()), "{f:?}");
         let mut pa = XdpProgram::load().unwrap();
         pa.attach(ia.ifindex, XdpMode::Auto).unwrap();
         pa.add_local_addr(STACK).unwrap();

@@ -13,6 +13,7 @@
 
 use super::{stack_config, IfaceReport, IfaceSpec, RuntimeConfig};
 use crate::io::xdp::iface::IfaceInfo;
+use crate::io::xdp::netdev;
 use crate::io::xdp::{
     AttachedMode, Error, ErrorKind, FrameAccount, SharedUmem, TxChecksum, XdpCounters, XdpDevice,
     XdpProgram, XdpSocket,
@@ -102,8 +103,39 @@ fn takes_tx_metadata(name: &str, ifindex: i32, zero_copy: bool) -> bool {
         return false;
     }
     !zero_copy
-        || crate::io::xdp::netdev::xsk_features(ifindex as u32)
-            .is_some_and(|f| f & crate::io::xdp::netdev::XSK_TX_CHECKSUM != 0)
+        || netdev::dev_features(ifindex as u32)
+            .is_some_and(|f| f.xsk & netdev::XSK_TX_CHECKSUM != 0)
+}
+
+/// Why interface `i` will not share the first interface's UMEM, if it
+/// will not: the test hook, or the first binding zero-copy (its driver
+/// can, and `--zero-copy` is not `off`) where this one cannot (the
+/// kernel binds a shared UMEM's sockets in its first socket's mode).
+/// Unknown features (no netdev netlink) predict nothing: the bind tells.
+fn predicted_refusal(
+    cfg: &RuntimeConfig,
+    first: &Prepared,
+    i: usize,
+    p: &Prepared,
+    spec: &IfaceSpec,
+) -> Option<String> {
+    if i == 0 {
+        return None;
+    }
+    if test_hook("XDPTCP_TEST_OWN_UMEM", &spec.name) {
+        return Some("refused by XDPTCP_TEST_OWN_UMEM".into());
+    }
+    if cfg.zero_copy == crate::io::xdp::ZeroCopy::Off {
+        return None;
+    }
+    let zc = |p: &Prepared| netdev::dev_features(p.info.ifindex as u32).map(|f| f.zero_copy());
+    match (zc(first), zc(p)) {
+        (Some(true), Some(false)) => Some(format!(
+            "{} binds zero-copy, which {} cannot",
+            first.info.name, p.info.name
+        )),
+        _ => None,
+    }
 }
 
 /// Bind one socket per queue of `spec` over `umem` (entered in XSKMAP
@@ -144,16 +176,29 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
         Some(_) => TxChecksum::Software,
         None => cfg.tx_checksum,
     };
+    // Who will refuse to share, known before the UMEM is sized: a UMEM
+    // whose first socket binds zero-copy shares only in zero-copy.
+    let refusal: Vec<Option<String>> = prepared
+        .iter()
+        .zip(&cfg.ifaces)
+        .enumerate()
+        .map(|(i, (p, spec))| predicted_refusal(cfg, &prepared[0], i, p, spec))
+        .collect();
     // One UMEM for all: as many frames as one per interface would have
     // had together (each interface's queues × --frames), no more.
     let share = |p: &Prepared| p.queues.saturating_mul(cfg.frames_per_queue);
-    let total = prepared.iter().map(share).fold(0u32, u32::saturating_add);
+    let total = prepared
+        .iter()
+        .zip(&refusal)
+        .filter(|(_, r)| r.is_none())
+        .map(|(p, _)| share(p))
+        .fold(0u32, u32::saturating_add);
     let shared = SharedUmem::with_checksum(total, tx_checksum)?;
     let mut umems: Vec<Arc<SharedUmem>> = Vec::with_capacity(prepared.len());
     let mut socks: Vec<Vec<XdpSocket>> = Vec::with_capacity(prepared.len());
     for (i, (p, spec)) in prepared.iter().zip(&cfg.ifaces).enumerate() {
-        let refused = if i > 0 && test_hook("XDPTCP_TEST_OWN_UMEM", &spec.name) {
-            Some("refused by XDPTCP_TEST_OWN_UMEM".to_string())
+        let refused = if let Some(why) = &refusal[i] {
+            Some(why.clone())
         } else {
             match bind_all(p, spec, cfg, &shared) {
                 Ok(s) => {

@@ -1,8 +1,9 @@
-//! What a device's driver does for AF_XDP in zero-copy mode, asked of the
-//! kernel's `netdev` generic netlink family (Linux ≥ 6.8):
-//! `NETDEV_A_DEV_XSK_FEATURES`, whether the driver honours TX metadata's
-//! checksum request (`NETDEV_XSK_FLAGS_TX_CHECKSUM`). In copy mode the
-//! kernel builds the skb itself and honours it on any device.
+//! What a device's driver does for AF_XDP, asked of the kernel's `netdev`
+//! generic netlink family: whether it can bind zero-copy
+//! (`NETDEV_A_DEV_XDP_FEATURES` has `xsk-zerocopy`, Linux ≥ 6.3), and in
+//! zero-copy mode whether it honours TX metadata's checksum request
+//! (`NETDEV_A_DEV_XSK_FEATURES` has `tx-checksum`, Linux ≥ 6.8; in copy
+//! mode the kernel builds the skb itself and honours it on any device).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -16,7 +17,10 @@ const CTRL_ATTR_FAMILY_ID: u16 = 1;
 const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 const NETDEV_CMD_DEV_GET: u8 = 1;
 const NETDEV_A_DEV_IFINDEX: u16 = 1;
+const NETDEV_A_DEV_XDP_FEATURES: u16 = 3;
 const NETDEV_A_DEV_XSK_FEATURES: u16 = 6;
+/// `NETDEV_XDP_ACT_XSK_ZEROCOPY`.
+pub const XDP_XSK_ZEROCOPY: u64 = 8;
 /// `NETDEV_XSK_FLAGS_TX_CHECKSUM`.
 pub const XSK_TX_CHECKSUM: u64 = 2;
 
@@ -75,9 +79,31 @@ fn ask(fd: &OwnedFd, req: &[u8], buf: &mut [u8]) -> Option<usize> {
     (n > 0).then_some(n as usize)
 }
 
-/// The device's `xsk-features` flags, or `None` if the kernel cannot tell
-/// (no `netdev` family: before Linux 6.8).
-pub fn xsk_features(ifindex: u32) -> Option<u64> {
+/// A device's AF_XDP abilities (flags of `netdev` netlink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevFeatures {
+    /// `xdp-features` (`XDP_XSK_ZEROCOPY`, ...).
+    pub xdp: u64,
+    /// `xsk-features` (`XSK_TX_CHECKSUM`, ...); 0 on kernels without it.
+    pub xsk: u64,
+}
+
+impl DevFeatures {
+    /// The driver can bind AF_XDP sockets in zero-copy mode.
+    pub fn zero_copy(&self) -> bool {
+        self.xdp & XDP_XSK_ZEROCOPY != 0
+    }
+}
+
+/// The u64 attribute `want` of a reply, if present and long enough.
+fn u64_attr(buf: &[u8], want: u16) -> Option<u64> {
+    let v = attr(buf, want)?;
+    Some(u64::from_ne_bytes(v.get(..8)?.try_into().ok()?))
+}
+
+/// The device's features, or `None` if the kernel cannot tell (no
+/// `netdev` family: before Linux 6.3).
+pub fn dev_features(ifindex: u32) -> Option<DevFeatures> {
     // SAFETY: socket(2) has no memory preconditions.
     let raw = unsafe {
         libc::socket(
@@ -121,11 +147,13 @@ pub fn xsk_features(ifindex: u32) -> Option<u64> {
         &[(NETDEV_A_DEV_IFINDEX, &ifindex.to_ne_bytes())],
     );
     let n = ask(&fd, &req, &mut buf)?;
-    match attr(&buf[..n], NETDEV_A_DEV_XSK_FEATURES) {
-        Some(v) => Some(u64::from_ne_bytes(v.get(..8)?.try_into().ok()?)),
-        // A kernel that knows the family but not the attribute: none.
-        None => (attr(&buf[..n], NETDEV_A_DEV_IFINDEX).is_some()).then_some(0),
-    }
+    let reply = &buf[..n];
+    // The reply names the device: not an error.
+    attr(reply, NETDEV_A_DEV_IFINDEX)?;
+    Some(DevFeatures {
+        xdp: u64_attr(reply, NETDEV_A_DEV_XDP_FEATURES).unwrap_or(0),
+        xsk: u64_attr(reply, NETDEV_A_DEV_XSK_FEATURES).unwrap_or(0),
+    })
 }
 
 #[cfg(test)]
