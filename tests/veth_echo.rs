@@ -613,6 +613,139 @@ fn echo_on_two_interfaces_with_udp() {
     assert_eq!(err.matches("xdp redirected").count(), 2, "{err}");
 }
 
+/// Echo on two interfaces with `--stats-json`, 4 bulk connections to each
+/// address; returns the report and stderr. `env`: extra environment.
+fn two_iface_echo(h: &Harness, env: &[(&str, &str)]) -> (serde_json::Value, String) {
+    let stats = std::env::temp_dir().join(format!(
+        "xdptcp-veth-umem-{}-{}.json",
+        std::process::id(),
+        env.len()
+    ));
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &h.nss(), BIN, "echo", "--duration", "600"])
+        .args(["--iface", &format!("{}s0=198.18.0.2/24", h.prefix)])
+        .args(["--iface", &format!("{}s1=198.18.1.2/24", h.prefix)])
+        .args(["--stats-json", stats.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let ok =
+        netns::wait_listening(&h.nsk(), STACK) && netns::wait_listening(&h.nsk(), "198.18.1.2:7");
+    let mut results = Vec::new();
+    if ok {
+        for target in [STACK, "198.18.1.2:7"] {
+            results.push(bulk_to(&h.nsk(), target, 4, 2 << 20));
+        }
+    }
+    let (code, err) = netns::stop(child);
+    eprintln!("{err}");
+    assert!(ok, "xdptcp echo did not listen on both interfaces");
+    for r in results {
+        r.unwrap();
+    }
+    assert_eq!(code, 0);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&stats);
+    (report, err)
+}
+
+/// Every frame of a UMEM's account is free or on a ring at exit.
+fn assert_whole(f: &serde_json::Value) {
+    assert_eq!(
+        (f["live"].as_i64(), f["lost"].as_i64()),
+        (Some(0), Some(0)),
+        "{f}"
+    );
+    assert_eq!(
+        f["free"].as_u64().unwrap() + f["kernel"].as_u64().unwrap(),
+        f["total"].as_u64().unwrap(),
+        "{f}"
+    );
+}
+
+/// Issue 8 / 6: with two `--iface`s the sockets of both interfaces share
+/// one UMEM (the JSON's `umem` id is the same on both, and `umems` lists it
+/// once), sized for both interfaces' queues; both carry echo traffic and the
+/// UMEM is whole at exit. With the second interface made to refuse sharing
+/// (`XDPTCP_TEST_OWN_UMEM`, standing for a device that cannot take the
+/// first's mode), it gets its own UMEM, says so, and works as well.
+#[test]
+fn echo_on_two_interfaces_shares_one_umem() {
+    let t = "echo_on_two_interfaces_shares_one_umem";
+    if !ready(t) {
+        return;
+    }
+    let h = Harness::up("xu", 2, &["--paths", "2"]);
+    let (report, err) = two_iface_echo(&h, &[]);
+    let ifaces = report["ifaces"].as_array().unwrap();
+    assert_eq!(ifaces.len(), 2);
+    assert_eq!(ifaces[0]["umem"], ifaces[1]["umem"], "one UMEM: {ifaces:?}");
+    let umems = report["umems"].as_array().unwrap();
+    assert_eq!(umems.len(), 1, "{umems:?}");
+    let u = &umems[0];
+    assert_eq!(u["ifaces"].as_array().unwrap().len(), 2);
+    // Sized for both interfaces' queues (2 x 2 x --frames), not more.
+    assert_eq!(u["frames"]["total"].as_u64(), Some(2 * 2 * 32768));
+    assert_whole(&u["frames"]);
+    for i in ifaces {
+        assert_eq!(i["frames"], u["frames"]);
+        assert_eq!(i["frames_held_at_stop"], 0, "{i}");
+        assert_eq!(i["umem_share"].as_u64(), Some(2 * 32768));
+    }
+    let line = format!("for {0}s0, {0}s1: 131072 frames (256 MiB)", h.prefix);
+    assert!(err.contains(&line), "{line:?} not in {err}");
+    // Both interfaces received and sent.
+    for path in [0, 1] {
+        let rx: u64 = report["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["devices"][path]["rx_packets"].as_u64().unwrap_or(0))
+            .sum();
+        assert!(rx > 1000, "interface {path}: {rx} packets received");
+    }
+
+    let s1 = format!("{}s1", h.prefix);
+    let (report, err) = two_iface_echo(&h, &[("XDPTCP_TEST_OWN_UMEM", &s1)]);
+    assert!(err.contains("cannot share the UMEM"), "{err}");
+    let ifaces = report["ifaces"].as_array().unwrap();
+    assert_ne!(ifaces[0]["umem"], ifaces[1]["umem"]);
+    let umems = report["umems"].as_array().unwrap();
+    assert_eq!(umems.len(), 2, "{umems:?}");
+    for u in umems {
+        // Each sized for its own interface: the refusal was known before
+        // the shared one was made, which holds nothing for the other.
+        assert_eq!(u["frames"]["total"].as_u64(), Some(2 * 32768), "{u}");
+        assert_whole(&u["frames"]);
+    }
+
+    // One interface that cannot take TX metadata: the whole shared UMEM
+    // computes checksums in software (`--tx-checksum auto`), said once.
+    let (report, err) = two_iface_echo(&h, &[("XDPTCP_TEST_NO_TX_METADATA", &s1)]);
+    assert!(
+        err.contains(&format!(
+            "{s1} cannot take TX metadata: TCP checksums in software"
+        )),
+        "{err}"
+    );
+    let ifaces = report["ifaces"].as_array().unwrap();
+    assert_eq!(ifaces[0]["umem"], ifaces[1]["umem"]);
+    for i in ifaces {
+        assert_eq!(i["tx_checksum"], "software", "{i}");
+    }
+    let offloaded: u64 = report["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["devices"].as_array().unwrap().iter())
+        .map(|d| d["tx_csum_offloaded"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(offloaded, 0);
+    assert_whole(&report["umems"][0]["frames"]);
+}
+
 /// A counter of Linux's `TcpExt` (/proc/net/netstat: a line of names, then
 /// one of values) in the kernel namespace.
 fn kernel_tcp_ext(h: &Harness, name: &str) -> u64 {

@@ -155,3 +155,143 @@ fn af_xdp_sockets_on_every_queue_answer_arp_and_ping() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("xdp"), "XDP program left attached: {text}");
 }
+
+/// The MAC address of `dev` in namespace `ns` ("k" or "s").
+fn mac_of(h: &Harness, ns: &str, dev: &str) -> [u8; 6] {
+    let out = h.run(ns, &["cat", &format!("/sys/class/net/{dev}/address")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<u8> = text
+        .trim()
+        .split(':')
+        .filter_map(|b| u8::from_str_radix(b, 16).ok())
+        .collect();
+    v.try_into()
+        .unwrap_or_else(|_| panic!("no MAC for {dev}: {text:?}"))
+}
+
+/// Issue 8 / 6: one UMEM for two interfaces. A socket on the second veth
+/// pair shares the first's UMEM (`XDP_SHARED_UMEM` across devices, its own
+/// fill and completion rings), so the frame a ping arrives in on the first
+/// interface leaves, answered, on the second: the pinger's replies come
+/// back over the other veth pair, with no copy (a device given a frame of
+/// another UMEM copies it, counted in `tx_foreign_copies`). The devices
+/// tell the stack so (`frame_pool_id`), and the pool is whole at the end.
+#[test]
+fn a_frame_received_on_one_interface_leaves_on_another_from_the_same_umem() {
+    let t = "a_frame_received_on_one_interface_leaves_on_another_from_the_same_umem";
+    if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
+        return;
+    }
+    let h = Harness::up("xr", 1, &["--paths", "2"]);
+    let (k1, s1) = (format!("{}k1", h.prefix), format!("{}s1", h.prefix));
+    let k1_mac = mac_of(&h, "k", &k1);
+    // The replies reach the pinger's address (on k0) through k1: no
+    // reverse-path filter in the test's kernel namespace.
+    for conf in ["all", "default", k1.as_str()] {
+        let key = format!("net.ipv4.conf.{conf}.rp_filter=0");
+        assert!(h.run("k", &["sysctl", "-qw", &key]).status.success());
+    }
+    let rx_k1 = |h: &Harness| -> u64 {
+        let out = h.run(
+            "k",
+            &["cat", &format!("/sys/class/net/{k1}/statistics/rx_packets")],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let k1_before = rx_k1(&h);
+    let nss = h.nss();
+    let (a, b) = (h.iface(), s1.clone());
+    let setup = std::thread::spawn(move || {
+        netns::enter(&nss);
+        let ia = IfaceInfo::get(&a).unwrap();
+        let ib = IfaceInfo::get(&b).unwrap();
+        // The netdev netlink family answers for the device (what a
+        // zero-copy driver does with TX metadata is asked there).
+        let f = xdptcp::io::xdp::netdev::dev_features(ia.ifindex as u32);
+        // veth: native XDP, redirect, but no zero-copy AF_XDP.
+        assert!(f.is_some_and(|f| f.xdp & 1 != 0 && !f.zero_copy()), "{f:?}");
+        let mut pa = XdpProgram::load().unwrap();
+        pa.attach(ia.ifindex, XdpMode::Auto).unwrap();
+        pa.add_local_addr(STACK).unwrap();
+        let mut pb = XdpProgram::load().unwrap();
+        pb.attach(ib.ifindex, XdpMode::Auto).unwrap();
+        pb.add_local_addr(Ipv4Addr::new(198, 18, 1, 2)).unwrap();
+        let umem = SharedUmem::new(2 * 4096).unwrap();
+        let sa = XdpSocket::new(&umem, &a, 0, ZeroCopy::Auto).unwrap();
+        // Registered on `a`'s socket; `b`'s shares it across devices.
+        let sb = XdpSocket::new(&umem, &b, 0, ZeroCopy::Auto).unwrap();
+        pa.set_socket(0, sa.fd()).unwrap();
+        pb.set_socket(0, sb.fd()).unwrap();
+        let mut da = XdpDevice::new(sa, umem.clone(), ia.mtu);
+        let mut db = XdpDevice::new(sb, umem.clone(), ib.mtu);
+        da.set_fill_target(RING_SIZE as usize);
+        db.set_fill_target(RING_SIZE as usize);
+        (pa, pb, da, db, ia, ib)
+    });
+    let (pa, pb, mut da, mut db, ia, ib) = setup.join().unwrap();
+    assert!(da.frame_pool_id().is_some());
+    assert_eq!(da.frame_pool_id(), db.frame_pool_id());
+    let mut pinger = h.command("k", "ping");
+    pinger.args(["-c", "5", "-i", "0.2", "-W", "2", &STACK.to_string()]);
+    let mut child = pinger.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let (mut crossed, mut batch, mut status) = (0u64, Vec::new(), None);
+    while Instant::now() < deadline && status.is_none() {
+        da.recv(&mut batch);
+        for (mut f, len) in batch.drain(..) {
+            let Some(n) = answer(f.buf_mut(), len, ia.mac.0) else {
+                continue;
+            };
+            if f.buf()[12..14] == [0x08, 0x06] {
+                // ARP: answered where it was asked.
+                assert!(da.transmit(f, 0, n));
+                continue;
+            }
+            // The echo reply leaves through the other pair, in the frame
+            // it arrived in.
+            f.buf_mut()[0..6].copy_from_slice(&k1_mac);
+            f.buf_mut()[6..12].copy_from_slice(&ib.mac.0);
+            assert!(db.transmit(f, 0, n));
+            crossed += 1;
+        }
+        da.flush();
+        db.flush();
+        status = child.try_wait().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = match status {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            child.wait().unwrap()
+        }
+    };
+    assert!(
+        status.success(),
+        "ping answered through the other interface failed: {crossed} replies sent on {s1}"
+    );
+    assert!(crossed >= 5, "{crossed}");
+    assert!(
+        rx_k1(&h) >= k1_before + 5,
+        "the replies did not arrive on {k1}"
+    );
+    assert_eq!(db.counters().tx_foreign_copies, 0, "no copy: one UMEM");
+    assert!(db.counters().tx_packets >= 5);
+    // Every chunk is on one of the two fill rings or back in the pool.
+    for d in [&mut da, &mut db] {
+        for _ in 0..100 {
+            if !d.flush() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        d.refill();
+    }
+    let umem = da.umem().clone();
+    assert_eq!(umem.free_frames(), umem.frames() - 2 * RING_SIZE as usize);
+    assert_eq!(umem.live_frames(), 0);
+    drop((da, db, pa, pb));
+}

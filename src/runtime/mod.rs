@@ -1,9 +1,10 @@
-//! The AF_XDP runtime: per interface the XDP program, one UMEM and one
-//! socket per queue; one pinned run-to-completion worker per queue index,
+//! The AF_XDP runtime: per interface the XDP program, one UMEM for all
+//! interfaces and one socket per (interface, queue) (`ifaces`); one pinned run-to-completion worker per queue index,
 //! each owning a [`Stack`](crate::stack::Stack) per interface; flow
 //! ownership with hand-off rings; signals, counters, `--stats-json`, `--pcap`.
 
 pub mod directory;
+mod ifaces;
 mod inbox;
 pub mod links;
 pub mod migrate;
@@ -18,13 +19,14 @@ mod worker_stats;
 use crate::io::xdp::iface::IfaceInfo;
 use crate::io::xdp::pcap::PcapWriter;
 use crate::io::xdp::{
-    AttachedMode, Error, ErrorKind, FrameAccount, SharedUmem, TxChecksum, XdpCounters, XdpDevice,
-    XdpMode, XdpProgram, XdpSocket, ZeroCopy,
+    AttachedMode, Error, ErrorKind, FrameAccount, TxChecksum, XdpCounters, XdpDevice, XdpMode,
+    ZeroCopy,
 };
 use crate::stack::{Ipv4Cidr, StackConfig};
 use crate::tcp;
 use core::net::Ipv4Addr;
 use core::time::Duration;
+pub use ifaces::UmemReport;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -204,11 +206,20 @@ pub struct IfaceReport {
     /// `verify`).
     pub tx_checksum: TxChecksum,
     pub queues: u32,
+    /// The UMEM this interface's sockets use ([`crate::io::xdp::SharedUmem::id`]): the
+    /// same on every interface sharing one (frames move between their
+    /// stacks without copies).
+    pub umem: usize,
+    /// Frames this interface added to its UMEM (queues × `--frames`).
+    pub umem_share: usize,
     pub xdp: XdpCounters,
-    /// Frames held by the stacks (connections) when the workers stopped.
+    /// Frames held by the stacks (connections) of every interface of its
+    /// UMEM when the workers stopped (a frame may move between the
+    /// interfaces' stacks, so it is counted per UMEM).
     pub frames_held_at_stop: isize,
     /// Where the UMEM's frames are after teardown (`lost` is always 0,
-    /// `live` 0 unless something kept a frame).
+    /// `live` 0 unless something kept a frame): the whole UMEM's, the same
+    /// on every interface sharing it (`umems` has each once).
     pub frames: FrameAccount,
 }
 
@@ -216,6 +227,8 @@ pub struct IfaceReport {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunReport {
     pub ifaces: Vec<IfaceReport>,
+    /// Each UMEM once, with the interfaces sharing it.
+    pub umems: Vec<UmemReport>,
     pub workers: Vec<WorkerStats>,
     pub pcap_written: u64,
     pub pcap_dropped: u64,
@@ -252,113 +265,6 @@ fn stack_config(
     c
 }
 
-/// One interface, set up: its program (detached on drop) and devices.
-struct IfaceSetup {
-    report: IfaceReport,
-    umem: std::sync::Arc<SharedUmem>,
-    prog: XdpProgram,
-    devices: Vec<XdpDevice>,
-    stack_cfg: StackConfig,
-    rss: Option<Arc<crate::io::xdp::rss::Rss>>,
-}
-
-fn setup_iface(
-    spec: &IfaceSpec,
-    cfg: &RuntimeConfig,
-    queues: Option<u32>,
-) -> Result<IfaceSetup, Error> {
-    let info = IfaceInfo::get(&spec.name)?;
-    let queues = queues.unwrap_or(info.rx_queues);
-    if queues == 0 || queues > info.rx_queues || queues > crate::io::xdp::prog::MAX_QUEUES {
-        return Err(Error::new(
-            ErrorKind::TooManyQueues,
-            format!(
-                "{} has {} queue(s); cannot use {queues}",
-                spec.name, info.rx_queues
-            ),
-        ));
-    }
-    if queues < info.rx_queues {
-        // An AF_XDP socket only sees its own queue: what the NIC (or the veth
-        // peer) puts on the others reaches the kernel, which drops it.
-        eprintln!(
-            "xdptcp: warning: serving {queues} of {}'s {} queues; packets arriving on the others are lost \
-             (reduce the channels with `ethtool -L {} combined|rx {queues}`)",
-            spec.name, info.rx_queues, spec.name
-        );
-    }
-    for c in spec.addrs() {
-        if crate::io::xdp::sys::kernel_owns(c.addr) {
-            return Err(Error::new(
-                ErrorKind::AddressInUse,
-                format!(
-                    "{} is configured on a kernel interface; xdptcp needs addresses of its own",
-                    c.addr
-                ),
-            ));
-        }
-    }
-    let mut prog = XdpProgram::load()?;
-    let mode = prog.attach(info.ifindex, cfg.xdp_mode)?;
-    for c in spec.addrs() {
-        prog.add_local_addr(c.addr)?;
-    }
-    // The impairment link stands for the wire after checksumming (its
-    // corruption must reach the peer as such): software checksums then.
-    let tx_checksum = match cfg.impair {
-        Some(_) => TxChecksum::Software,
-        None => cfg.tx_checksum,
-    };
-    let umem = SharedUmem::with_checksum(queues * cfg.frames_per_queue, tx_checksum)?;
-    // Keep two batches per queue beyond what the fill rings hold.
-    umem.set_rx_reserve(queues as usize * 2 * crate::io::xdp::socket::BATCH);
-    let mut devices = Vec::with_capacity(queues as usize);
-    let mut zero_copy = true;
-    for q in 0..queues {
-        let sock = XdpSocket::new(&umem, &spec.name, q, cfg.zero_copy)?;
-        if let Some(usecs) = cfg.busy_poll {
-            sock.set_busy_poll(usecs, crate::io::xdp::socket::BATCH as u32)?;
-        }
-        zero_copy &= sock.zero_copy();
-        prog.set_socket(q, sock.fd())?;
-        let mut dev = XdpDevice::new(sock, umem.clone(), info.mtu);
-        // Half of each queue's frames wait on its fill ring (up to the
-        // ring's size); the rest hold send buffers and received data.
-        dev.set_fill_target(cfg.frames_per_queue as usize / 2);
-        devices.push(dev);
-    }
-    let mtu = devices
-        .first()
-        .map(crate::io::Device::mtu)
-        .unwrap_or(info.mtu);
-    let stack_cfg = stack_config(&info, spec, cfg, mtu);
-    Ok(IfaceSetup {
-        report: IfaceReport {
-            name: spec.name.clone(),
-            addr: if spec.extra == 0 {
-                format!("{}/{}", spec.cidr.addr, spec.cidr.prefix)
-            } else {
-                let last = spec.addrs().last().map_or(spec.cidr.addr, |c| c.addr);
-                format!("{}-{}/{}", spec.cidr.addr, last, spec.cidr.prefix)
-            },
-            driver: info.driver.clone(),
-            accept_partial_checksum: stack_cfg.accept_partial_checksum,
-            xdp_mode: mode,
-            zero_copy,
-            tx_checksum: umem.tx_checksum(),
-            queues,
-            xdp: XdpCounters::default(),
-            frames_held_at_stop: 0,
-            frames: FrameAccount::default(),
-        },
-        umem,
-        prog,
-        devices,
-        stack_cfg,
-        rss: info.rss.clone().map(Arc::new),
-    })
-}
-
 /// Set everything up, run the workers until SIGINT/SIGTERM or the duration,
 /// tear down (the XDP programs are detached whatever happens) and report.
 /// `on_ready` is called once everything is attached (e.g. to print it).
@@ -392,17 +298,8 @@ where
             )
         })?;
     }
-    // Every interface gets the same number of queues (worker w serves queue w
-    // of each); the first interface decides the default.
-    let mut sets: Vec<IfaceSetup> = Vec::new();
-    let mut queues = cfg.queues;
-    for spec in &cfg.ifaces {
-        // An error here drops what was set up so far: programs detach.
-        let s = setup_iface(spec, cfg, queues)?;
-        queues = Some(s.report.queues);
-        sets.push(s);
-    }
-    let workers = queues.unwrap_or(1) as usize;
+    let mut sets = ifaces::setup(cfg)?;
+    let workers = sets.first().map_or(1, |s| s.report.queues as usize);
     let pcap =
         match &cfg.pcap {
             Some(p) => Some(PcapWriter::create(p).map_err(|e| {
@@ -530,6 +427,7 @@ where
     for (s, held) in sets.iter_mut().zip(stop_sync.held.iter()) {
         s.report.frames_held_at_stop = held.load(Ordering::Relaxed);
     }
+    let umems = ifaces::umem_reports(&sets);
     let mut ifaces = Vec::with_capacity(sets.len());
     for mut s in sets {
         s.report.frames = s.umem.account();
@@ -543,6 +441,7 @@ where
     };
     Ok(RunReport {
         ifaces,
+        umems,
         workers: stats,
         pcap_written,
         pcap_dropped,

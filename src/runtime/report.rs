@@ -109,6 +109,8 @@ mod tests {
             zero_copy: false,
             tx_checksum: crate::io::xdp::TxChecksum::Offload,
             queues: 2,
+            umem: 1,
+            umem_share: 2 * 4096,
             xdp: XdpCounters::default(),
             frames_held_at_stop: 0,
             frames: Default::default(),
@@ -128,6 +130,7 @@ mod tests {
         };
         let r = RunReport {
             ifaces: vec![iface],
+            umems: Vec::new(),
             workers: vec![worker(3, 10), worker(0, 5)],
             pcap_written: 0,
             pcap_dropped: 0,

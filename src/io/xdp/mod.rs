@@ -3,6 +3,7 @@
 
 pub mod abi;
 pub mod iface;
+pub mod netdev;
 pub mod pcap;
 pub mod pool;
 pub mod prog;

@@ -1,5 +1,5 @@
-//! One AF_XDP socket per queue (its own RX/TX and fill/completion rings over
-//! the shared UMEM) and [`XdpDevice`], the [`Device`] a worker's stack runs on.
+//! One AF_XDP socket per (interface, queue) (its own RX/TX and
+//! fill/completion rings over the shared UMEM) and [`XdpDevice`], the [`Device`] a worker's stack runs on.
 //!
 //! Ring work is batched: `recv` consumes up to a batch of RX descriptors and
 //! refills the fill ring; `transmit` only queues a descriptor, and `flush`
@@ -61,6 +61,10 @@ pub struct DeviceCounters {
     pub tx_copies: u64,
     /// `transmit_ref` lendings: a kept frame put on the TX ring itself.
     pub tx_zero_copy: u64,
+    /// Frames of another UMEM given to this device (an interface that
+    /// could not share the UMEM): copied into one of this UMEM's, since a
+    /// descriptor can only name this UMEM's chunks.
+    pub tx_foreign_copies: u64,
     /// TCP segments whose checksum was requested through TX metadata.
     pub tx_csum_offloaded: u64,
     /// TCP segments sent with the checksum computed by the stack.
@@ -150,6 +154,16 @@ impl XdpSocket {
             match xsk::bind(fd.raw(), ifindex, queue, flags, shared) {
                 Ok(()) => {
                     let zero_copy = xsk::is_zero_copy(fd.raw());
+                    if zc == ZeroCopy::On && !zero_copy {
+                        // A shared UMEM binds in the mode of its first
+                        // socket (the kernel's `xp_assign_dev_shared`).
+                        return Err(Error::new(
+                            ErrorKind::ZeroCopyUnavailable,
+                            format!(
+                                "AF_XDP socket on {iface} queue {queue}: the shared UMEM is in copy mode"
+                            ),
+                        ));
+                    }
                     return Ok(XdpSocket {
                         queue,
                         rings,
@@ -529,6 +543,25 @@ impl XdpDevice {
         }
     }
 
+    /// Send a copy of another UMEM's `frame[start..end]` from one of this
+    /// UMEM's frames (the original stays with its owner, or goes back to
+    /// its own pool when dropped).
+    fn transmit_foreign(&mut self, frame: &XdpFrame, start: usize, end: usize) -> bool {
+        if start > end || end > frame.buf().len() {
+            return false;
+        }
+        let Some(mut copy) = self.alloc() else {
+            return false;
+        };
+        let len = end - start;
+        let Some(dst) = copy.buf_mut().get_mut(..len) else {
+            return false;
+        };
+        dst.copy_from_slice(&frame.buf()[start..end]);
+        self.counters.tx_foreign_copies += 1;
+        self.transmit(copy, 0, len)
+    }
+
     fn queue_tx(&mut self, mut frame: XdpFrame, start: usize, end: usize) -> bool {
         if start > end || end > frame.buf().len() || !self.tx_room() {
             return false;
@@ -566,6 +599,9 @@ impl Device for XdpDevice {
     /// Puts a descriptor at `frame[start]` on the TX ring: no copy, however
     /// far into the chunk the packet starts.
     fn transmit(&mut self, mut frame: XdpFrame, start: usize, end: usize) -> bool {
+        if !frame.is_of(&self.umem) {
+            return self.transmit_foreign(&frame, start, end);
+        }
         if let Some(imp) = self.impair.as_mut() {
             // Through the transmit link first (the packet moved to the
             // frame's start: the link model keeps lengths, not offsets).
@@ -588,6 +624,9 @@ impl Device for XdpDevice {
     fn transmit_ref(&mut self, frame: &mut XdpFrame, start: usize, end: usize) -> bool {
         if start > end || end > frame.buf().len() {
             return false;
+        }
+        if !frame.is_of(&self.umem) {
+            return self.transmit_foreign(frame, start, end);
         }
         if self.impair.is_some() {
             let Some(mut copy) = self.alloc() else {
@@ -644,6 +683,12 @@ impl Device for XdpDevice {
 
     fn rx_total_frames(&self) -> Option<usize> {
         Some(self.umem.frames())
+    }
+
+    /// The UMEM's identity: devices of every interface sharing one UMEM
+    /// take each other's frames.
+    fn frame_pool_id(&self) -> Option<usize> {
+        Some(self.umem.id())
     }
 }
 

@@ -1,4 +1,5 @@
-//! One UMEM shared by all queues of an interface and [`XdpFrame`]: a
+//! One UMEM shared by every queue of every interface of the process (an
+//! interface that refuses to share gets its own) and [`XdpFrame`]: a
 //! [`Frame`] over one chunk.
 //!
 //! A chunk is `FRAME_SIZE` bytes; the kernel writes a received packet at
@@ -27,6 +28,9 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+/// Where UMEM identities come from: unique in the process, never 0.
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 use std::sync::Arc;
 
 /// Chunk size: a power of two (chunks are found by masking), large enough for
@@ -169,16 +173,22 @@ impl Core {
     }
 }
 
-/// The UMEM, shared (via `Arc`) by every socket and device of one interface.
+/// The UMEM, shared (via `Arc`) by every socket and device of the
+/// interfaces that use it: sockets on other devices and queues share it
+/// with `XDP_SHARED_UMEM`, each with its own fill and completion rings.
 pub struct SharedUmem {
+    /// Identity in the process ([`SharedUmem::id`]).
+    id: usize,
     region: ManuallyDrop<Region>,
     /// The socket the UMEM is registered on; the first `XdpSocket` binds it,
     /// the others share the UMEM through it.
     reg_fd: OwnedFd,
     reg_fd_taken: AtomicBool,
-    /// TX metadata in front of every transmitted packet (checksum offload).
+    /// TX metadata is registered (`tx_metadata_len`): fixed for the UMEM.
     tx_metadata: bool,
-    checksum: TxChecksum,
+    /// What transmit checksums resolved to; `software_checksums` may turn
+    /// an offload into `Software` before devices are made.
+    checksum: std::sync::Mutex<TxChecksum>,
     core: NonNull<Core>,
 }
 
@@ -256,11 +266,12 @@ impl SharedUmem {
             tx_state: (0..frames).map(|_| AtomicU8::new(0)).collect(),
         });
         Ok(Arc::new(SharedUmem {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             region: ManuallyDrop::new(region),
             reg_fd,
             reg_fd_taken: AtomicBool::new(false),
             tx_metadata: checksum != TxChecksum::Software,
-            checksum,
+            checksum: std::sync::Mutex::new(checksum),
             core: NonNull::from(Box::leak(core)),
         }))
     }
@@ -280,14 +291,28 @@ impl SharedUmem {
         }
     }
 
-    /// Whether transmitted packets carry TX metadata (checksum offload).
+    /// This UMEM's identity, unique in the process: devices whose UMEMs
+    /// have the same id take each other's frames.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Whether transmitted packets carry TX metadata (checksum offload):
+    /// registered with it, and no device of the UMEM refused it.
     pub fn tx_metadata(&self) -> bool {
-        self.tx_metadata
+        self.tx_metadata && self.tx_checksum() != TxChecksum::Software
     }
 
     /// How transmit checksums are done (never `Auto`: what it resolved to).
     pub fn tx_checksum(&self) -> TxChecksum {
-        self.checksum
+        *self.checksum.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One device of the UMEM cannot take TX metadata: every device of it
+    /// computes checksums in software (decided once for the UMEM, before
+    /// its devices are made; the metadata room stays registered, unused).
+    pub fn software_checksums(&self) {
+        *self.checksum.lock().unwrap_or_else(|e| e.into_inner()) = TxChecksum::Software;
     }
 
     /// Frames that transmit allocations leave for receiving.

@@ -33,13 +33,17 @@ impl<A: RuntimeApp> Worker<A> {
             .map(|c| c.id);
         let workers = inboxes.len();
         let t0 = now(epoch);
-        // This thread's caches of free chunks, one per UMEM; they outlive
-        // the stacks (see `Worker`'s fields): frames dropped with the
-        // stacks return to the caches, which then hand everything back.
-        let caches: Vec<CacheGuard> = devices
-            .iter()
-            .map(|(dev, _, _)| dev.umem().worker_cache())
-            .collect();
+        // This thread's caches of free chunks, one per UMEM (usually one
+        // for every interface); they outlive the stacks (see `Worker`'s
+        // fields): frames dropped with the stacks return to the caches,
+        // which then hand everything back.
+        let mut umems: Vec<&std::sync::Arc<crate::io::xdp::SharedUmem>> = Vec::new();
+        for (dev, _, _) in &devices {
+            if !umems.iter().any(|u| u.id() == dev.umem().id()) {
+                umems.push(dev.umem());
+            }
+        }
+        let caches: Vec<CacheGuard> = umems.iter().map(|u| u.worker_cache()).collect();
         let n_ifaces = devices.len();
         let mut stacks: Vec<Stack<XdpDevice>> = Vec::with_capacity(n_ifaces);
         let mut apps: Vec<A> = Vec::with_capacity(devices.len());
