@@ -41,6 +41,12 @@ use std::borrow::BorrowMut;
 /// as an unknown token; the peer retries).
 const MAX_ASKS: usize = 64;
 
+/// How long a join waits for another worker's answer before a
+/// retransmission of its SYN asks again: longer than a question waits
+/// for a moving connection (`mptcp_rehome`'s 3 s) before it is dropped,
+/// so a dropped question or a lost answer never leaves the join unheard.
+const ASK_EXPIRY: core::time::Duration = core::time::Duration::from_secs(4);
+
 /// A connection in another worker's stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetaRef {
@@ -205,6 +211,10 @@ impl<F> Remote<F> {
     /// Join `p` waits for an answer: the question to send (`Some(None)`:
     /// it waits already, the peer's SYN again; `None`: too many wait).
     pub(super) fn ask(&mut self, p: PendingJoin) -> Option<Option<RemoteMsg<F>>> {
+        // A question unanswered for that long was dropped on the way;
+        // its late answer, if any, then finds no tag and is ignored.
+        self.asks
+            .retain(|a| p.now.saturating_since(a.1.now) < ASK_EXPIRY);
         if self.asks.iter().any(|a| a.1.tuple == p.tuple) {
             return Some(None);
         }
@@ -990,4 +1000,54 @@ fn remote_pull<F: crate::io::Frame>(
         return 0;
     };
     e.conn.mptcp_pull_remote(rs, alloc, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::mem::HeapFrame;
+    use crate::tcp::{FourTuple, TcpRepr};
+    use core::net::SocketAddrV4;
+
+    fn remote() -> Remote<HeapFrame> {
+        Remote {
+            me: 0,
+            stack: 0,
+            locate: Box::new(|_| Some(1)),
+            out: Vec::new(),
+            asks: Vec::new(),
+            next_tag: 0,
+            subs: Vec::new(),
+            mine: Vec::new(),
+            moving: Vec::new(),
+            parked: Vec::new(),
+        }
+    }
+
+    fn join(ms: u64) -> PendingJoin {
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 7),
+            remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, 2), 40000),
+        };
+        PendingJoin::new(Instant::from_millis(ms), tuple, &TcpRepr::default(), 7, 42)
+    }
+
+    fn asked(q: Option<Option<RemoteMsg<HeapFrame>>>) -> Option<u32> {
+        match q {
+            Some(Some(RemoteMsg::JoinAsk { tag, .. })) => Some(tag),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_join_whose_question_went_unanswered_asks_again() {
+        let mut r = remote();
+        assert_eq!(asked(r.ask(join(0))), Some(0));
+        // The SYN again while the answer is on its way: no second question.
+        assert!(matches!(r.ask(join(1_000)), Some(None)));
+        // The answer never came (dropped with a moving connection's
+        // messages): the next retransmission asks again.
+        assert_eq!(asked(r.ask(join(5_000))), Some(1));
+        assert_eq!(r.asks.len(), 1);
+    }
 }
