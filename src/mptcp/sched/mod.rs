@@ -36,6 +36,10 @@ use core::time::Duration;
 pub struct SubflowView {
     /// Smoothed RTT (RFC 6298 SRTT; the initial RTO before a sample).
     pub srtt: Duration,
+    /// Its smallest RTT sample (windowed, `tcp::rtt`; zero before one):
+    /// the path's round trip without the queue its own window built.
+    /// Sizes the connection-level send buffer (`tcp::conn::snd_space`).
+    pub min_rtt: Duration,
     /// Bytes it may send now: congestion and send window less what is
     /// in flight or queued on it.
     pub room: usize,

@@ -678,6 +678,7 @@ impl<F: Frame> Connection<F> {
             && !self.mptcp.tx.as_deref().is_some_and(|t| t.link_down);
         SubflowView {
             srtt: self.loss.rtt.srtt().unwrap_or_else(|| self.loss.rtt.rto()),
+            min_rtt: self.loss.rtt.min_rtt().unwrap_or_default(),
             room,
             in_flight: match self.loss.rtt.srtt() {
                 Some(_) => self.snd.in_flight(),

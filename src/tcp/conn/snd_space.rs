@@ -38,19 +38,35 @@ fn want_for_cwnd(cwnd: usize, mss: usize, iw: u32, reordering: usize) -> usize {
     segs.saturating_mul(mss).saturating_mul(2)
 }
 
-/// Connection-level buffer the subflows call for: 2 · Σ rate_i · RTT_max
-/// over the live subflows with an RTT sample, rate_i = in flight / SRTT
-/// (Little's law). Not cwnd / SRTT: a subflow starved by the
-/// connection's queue keeps a large window while its own queue drains
-/// and its SRTT falls, and that ratio would take it for many times its
-/// path's rate (the buffer ran to its 16 MiB ceiling on 40 Mbit/s).
+/// Connection-level buffer the subflows call for (RFC 8684 §3.3.6;
+/// Raiciu et al., NSDI 2012 §4: 2 · Σ rate_i · RTT_max): twice, over
+/// the usable subflows, what each keeps in flight over the longer of its
+/// own round trip and RTT_max.
+///
+/// RTT_max is the largest *minimum* RTT among the usable subflows with a
+/// sample, idle ones too (a path the scheduler has given nothing yet must
+/// be covered, or it never gets any). Not the largest SRTT: that includes
+/// the queue the slow subflow's own window built at its bottleneck (the
+/// 10 Mbit/s, 100 ms path's ran to 300 ms), and each faster subflow's
+/// rate was counted over that queue too. A subflow still counts its own
+/// bytes in flight in full (its SRTT above RTT_max): they wait in this
+/// queue for the DATA_ACK (counted over RTT_max alone, two equal 10
+/// Mbit/s paths fell from 18.04 to 16.93 Mbit/s in `tests/sim_mptcp.rs`),
+/// and equal paths get Linux's sum of 2 · cwnd_i (`__mptcp_sync_sndbuf`).
+///
+/// rate_i = in flight / SRTT (Little's law: both count the subflow's own
+/// queue, so the ratio is its delivery rate whether that queue is full or
+/// empty). Not cwnd / SRTT: a subflow starved by the connection's queue
+/// keeps a large window while its own queue drains and its SRTT falls, and
+/// that ratio would take it for many times its path's rate.
 fn want_for_subflows(views: impl Iterator<Item = SubflowView> + Clone) -> usize {
-    let live = views.filter(|v| v.usable && v.in_flight > 0 && !v.srtt.is_zero());
-    let Some(rtt_max) = live.clone().map(|v| v.srtt).max() else {
+    let usable = views.filter(|v| v.usable && !v.min_rtt.is_zero());
+    let Some(rtt_max) = usable.clone().map(|v| v.min_rtt).max() else {
         return 0;
     };
-    let sum: u128 = live
-        .map(|v| v.in_flight as u128 * rtt_max.as_nanos() / v.srtt.as_nanos())
+    let sum: u128 = usable
+        .filter(|v| v.in_flight > 0 && !v.srtt.is_zero())
+        .map(|v| v.in_flight as u128 * rtt_max.max(v.srtt).as_nanos() / v.srtt.as_nanos())
         .sum();
     usize::try_from(sum.saturating_mul(2)).unwrap_or(usize::MAX)
 }
@@ -121,9 +137,10 @@ mod tests {
     use super::*;
     use core::time::Duration;
 
-    fn view(in_flight: usize, rtt_ms: u64) -> SubflowView {
+    fn view(in_flight: usize, srtt_ms: u64, min_rtt_ms: u64) -> SubflowView {
         SubflowView {
-            srtt: Duration::from_millis(rtt_ms),
+            srtt: Duration::from_millis(srtt_ms),
+            min_rtt: Duration::from_millis(min_rtt_ms),
             in_flight,
             usable: true,
             ..SubflowView::default()
@@ -140,19 +157,30 @@ mod tests {
     }
 
     #[test]
-    fn subflows_cover_the_slowest_rtt_at_the_aggregate_rate() {
-        // 30 Mbit/s at 2 ms (7.5 KB) and 10 Mbit/s at 100 ms (125 KB):
-        // 40 Mbit/s over 100 ms is 500 KB, twice that 1 MB.
-        let v = [view(7_500, 2), view(125_000, 100)];
+    fn subflows_cover_the_slowest_unloaded_rtt_at_the_aggregate_rate() {
+        // Unloaded: 30 Mbit/s at 2 ms (7.5 KB) and 10 Mbit/s at 100 ms
+        // (125 KB): 40 Mbit/s over 100 ms is 500 KB, twice that 1 MB.
+        let v = [view(7_500, 2, 2), view(125_000, 100, 100)];
         assert_eq!(want_for_subflows(v.into_iter()), 1_000_000);
-        // Equal RTTs: the sum of twice what each has in flight (Linux's
-        // sum of the subflows' 2 · cwnd, when they fill their windows).
-        let v = [view(50_000, 10), view(30_000, 10)];
+        // Both bottleneck queues full (the fast one's 150 KB takes its
+        // SRTT to 42 ms, the slow one's 250 KB to 300 ms): the fast rate
+        // over the slow path's 100 ms (375 KB) and the slow subflow's own
+        // 375 KB in flight, twice: 1.5 MB. Over the slow SRTT it was 3 MB.
+        let v = [view(157_500, 42, 2), view(375_000, 300, 100)];
+        assert_eq!(want_for_subflows(v.into_iter()), 1_500_000);
+        // Equal paths, queues or not: twice what each has in flight
+        // (Linux's sum of the subflows' 2 · cwnd, when they fill them).
+        let v = [view(50_000, 10, 10), view(30_000, 10, 10)];
         assert_eq!(want_for_subflows(v.into_iter()), 160_000);
-        // A subflow without an RTT sample or unusable does not count.
-        let mut stalled = view(1_000_000, 1000);
+        let v = [view(50_000, 30, 10), view(30_000, 30, 10)];
+        assert_eq!(want_for_subflows(v.into_iter()), 160_000);
+        // An idle path with a sample still sets the round trip to cover.
+        let v = [view(7_500, 2, 2), view(0, 100, 100)];
+        assert_eq!(want_for_subflows(v.into_iter()), 750_000);
+        // Unusable, or without an RTT sample: not counted at all.
+        let mut stalled = view(1_000_000, 1000, 1000);
         stalled.usable = false;
-        let v = [view(50_000, 10), view(0, 1000), stalled];
+        let v = [view(50_000, 10, 10), view(0, 1000, 0), stalled];
         assert_eq!(want_for_subflows(v.into_iter()), 100_000);
         assert_eq!(want_for_subflows([].into_iter()), 0);
     }
