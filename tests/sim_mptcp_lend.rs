@@ -65,7 +65,11 @@ fn over_two_paths_almost_every_chunk_is_lent() {
     // opportunistic retransmissions at the end of the stream (RFC 8684
     // §3.3.6 leaves it to the sender; Raiciu et al.), copied back from
     // the slower subflow that held them, each byte at most once.
-    assert!(c.mptcp_tx_lent_bytes >= 8 << 20, "{}", c.mptcp_tx_lent_bytes);
+    assert!(
+        c.mptcp_tx_lent_bytes >= 8 << 20,
+        "{}",
+        c.mptcp_tx_lent_bytes
+    );
     assert!(
         c.mptcp_tx_copied_bytes <= c.mptcp_tx_reinject_copied_bytes,
         "copied {} beyond the reinjections' {}",
@@ -95,7 +99,11 @@ fn a_dying_path_reinjects_its_lent_chunks() {
     assert!(c.mptcp_reinjections > 0);
     // Lent chunks, the copies only what went again: at most what path 2's
     // window held when it died, a small part of the transfer.
-    assert!(c.mptcp_tx_lent_bytes >= 3 << 20, "{}", c.mptcp_tx_lent_bytes);
+    assert!(
+        c.mptcp_tx_lent_bytes >= 3 << 20,
+        "{}",
+        c.mptcp_tx_lent_bytes
+    );
     assert!(c.mptcp_tx_copied_bytes > 0);
     assert!(
         c.mptcp_tx_copied_bytes < 512 << 10,

@@ -280,7 +280,8 @@ impl<D: Device> Stack<D> {
             self.mptcp_remote_released(id, r, conn.mptcp_last_data_ack());
             return;
         }
-        if let (Some(token), Some((stack, meta))) = (conn.mptcp_join().map(|j| j.token), foreign_of) {
+        if let (Some(token), Some((stack, meta))) = (conn.mptcp_join().map(|j| j.token), foreign_of)
+        {
             // The connection's lent frames go back to it first.
             if let Some(slot) = conn.mptcp_tx_slot() {
                 let frames = conn.mptcp_take_returns();

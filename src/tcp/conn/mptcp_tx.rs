@@ -39,8 +39,8 @@ use std::collections::VecDeque;
 
 mod lend;
 mod remote;
-use lend::{Held, LentHere};
 pub(crate) use lend::Returned;
+use lend::{Held, LentHere};
 pub use remote::{Chunk, RemoteSlot, RemoteView};
 
 /// Retransmission timeouts in a row after which a subflow counts as
