@@ -662,6 +662,11 @@ impl<F: Frame> Connection<F> {
         self.snd.queue.clear();
     }
 
+    /// Whether the connection's frames are lent to this subflow's queue.
+    pub(super) fn mptcp_holds_lent(&self) -> bool {
+        self.mptcp.tx.as_deref().is_some_and(|t| !t.lent.is_empty())
+    }
+
     /// Whether this subflow has lent frames to give back.
     pub fn mptcp_has_returns(&self) -> bool {
         self.mptcp
