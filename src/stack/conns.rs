@@ -63,6 +63,7 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_tx_copied_bytes,
         mptcp_tx_lent_bytes,
         mptcp_tx_reinject_copied_bytes,
+        mptcp_tx_lent_uncopied_bytes,
         mptcp_joined_bytes,
         mptcp_joins_accepted,
         mptcp_joins_rejected_hmac,

@@ -701,6 +701,27 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// This joined subflow leaves for another worker (`mptcp_migrate`):
+    /// its slot and, for its connection (`mptcp_frames_back`), copies of
+    /// the chunks lent to it (frames from `alloc`, its stack's: the
+    /// connection's pool) and the lent frames it freed; it keeps the lent
+    /// frames as its own. `None`: nothing lent.
+    pub(crate) fn mptcp_lent_leaving(
+        &mut self,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> Option<(usize, Vec<Returned<F>>)> {
+        let t = self.mptcp.tx.as_deref_mut()?;
+        if t.lent.is_empty() && t.lent.back_is_empty() {
+            return None;
+        }
+        let (v, missed) = t.lent.copies_for_leaving(&self.snd.queue, alloc);
+        t.lend = false;
+        let copied: usize = v.iter().map(|r| r.len()).sum();
+        self.stats.mptcp_tx_reinject_copied_bytes += copied as u64;
+        self.stats.mptcp_tx_lent_uncopied_bytes += missed as u64;
+        Some((t.slot, v))
+    }
+
     /// Lent frames come back from slot `slot` (a subflow of another stack).
     pub(crate) fn mptcp_frames_back(&mut self, slot: usize, frames: Vec<Returned<F>>) {
         if let Some(m) = self.mptcp.meta_tx_mut() {

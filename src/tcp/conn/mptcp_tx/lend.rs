@@ -47,6 +47,12 @@ pub(crate) struct Returned<F> {
     off: usize,
 }
 
+impl<F> Returned<F> {
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// The subflow's side: the connection's frames in its send queue.
 pub(super) struct LentHere<F> {
     /// (subflow sequence number of the frame's end, DSN, length), in
@@ -124,6 +130,38 @@ impl<F: Frame> LentHere<F> {
         let _ = dsn;
         let b = q.frame_tail(e, l)?;
         b.get(b.len().checked_sub(len)?..)
+    }
+
+    /// The subflow leaves for another worker, out of its connection's
+    /// reach: copies of the connection's chunks it holds (frames from
+    /// `alloc`) and the frames it gave back, for the connection; the lent
+    /// frames stay its own (freed at its ACK). Returns them and the bytes
+    /// it could not copy (no frame).
+    pub(super) fn copies_for_leaving(
+        &mut self,
+        q: &crate::tcp::send::SendBuffer<F>,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> (Vec<Returned<F>>, usize) {
+        let mut out = core::mem::take(&mut self.back);
+        let mut missed = 0;
+        for (e, dsn, len) in self.ledger.drain(..) {
+            let (Some(b), Some(mut f)) = (q.frame_tail(e, len), alloc()) else {
+                missed += len;
+                continue;
+            };
+            let Some(dst) = f.buf_mut().get_mut(HEADROOM..HEADROOM + len) else {
+                missed += len;
+                continue;
+            };
+            dst.copy_from_slice(b);
+            out.push(Returned {
+                dsn,
+                len,
+                frame: f,
+                off: HEADROOM,
+            });
+        }
+        (out, missed)
     }
 
     /// Hand the returned frames to `m` (the connection), slot `slot`.
