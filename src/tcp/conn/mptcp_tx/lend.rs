@@ -311,6 +311,10 @@ impl<F: Frame> MetaTx<F> {
     /// A lent frame came back from slot `slot`.
     pub(super) fn take_back(&mut self, slot: usize, r: Returned<F>) {
         let rend = r.dsn + r.len as u64;
+        if rend <= self.held_start() {
+            // DATA_ACKed meanwhile: freed.
+            return;
+        }
         let i = self.held.partition_point(|h| h.dsn + h.len < rend);
         let Some(h) = self.held.get_mut(i) else {
             return;
