@@ -165,6 +165,15 @@ fn swarm_reproducers_complete() {
          --mtu 2617 --cc newreno --mptcp --mptcp-checksum --scheduler roundrobin \
          --rcv-buf 58368 --path 300,3.786,0.0237 --path-down 2@836 --time-limit 3600 \
          --seed 15839558684641605273",
+        // `swarm --multipath`, seed 4 run 2816 (issue 8, chunks lent to
+        // subflows): a joined subflow's ACK freed the connection's lent
+        // frames to the pool instead of giving them back; the range a
+        // reinjection then needed was nowhere, and the transfer stalled.
+        "--bytes 733441 --conns 2 --write-size 388-413 --read-pace 8412/14 --loss 0.0817 \
+         --reorder 0.1061 --reorder-ms 0.34 --dup 0.0175 --corrupt 0.0044 --delay-ms 0.054 \
+         --jitter-ms 1.149 --rate-mbps 89 --mtu 9000 --cc newreno --mptcp --mptcp-cc lia \
+         --rcv-buf 16384 --keepalive 50 --path 977,0.052,0 --time-limit 3600 \
+         --seed 17251079327635699740",
     ] {
         assert_clean(&sim(line));
     }

@@ -659,6 +659,18 @@ fn join_report(echo: Child, stats: &std::path::Path) -> ([u64; 4], serde_json::V
         "xdptcp: joins accepted {} rejected token {} limit {} hmac {}",
         c[0], c[1], c[2], c[3]
     );
+    // Chunks lent to subflows or copied (issue 8; copies across
+    // interfaces until they share one UMEM).
+    let k = [
+        "mptcp_tx_lent_bytes",
+        "mptcp_tx_copied_bytes",
+        "mptcp_tx_reinject_copied_bytes",
+    ]
+    .map(|c| common::stack_counter(&s, c));
+    eprintln!(
+        "xdptcp: MPTCP chunks lent {} B, copied {} B, copied back for reinjection {} B",
+        k[0], k[1], k[2]
+    );
     (c, s)
 }
 

@@ -61,6 +61,9 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
         mptcp_opportunistic_retransmits,
         mptcp_penalisations,
         mptcp_tx_copied_bytes,
+        mptcp_tx_lent_bytes,
+        mptcp_tx_reinject_copied_bytes,
+        mptcp_tx_lent_uncopied_bytes,
         mptcp_joined_bytes,
         mptcp_joins_accepted,
         mptcp_joins_rejected_hmac,
@@ -415,7 +418,7 @@ impl<D: Device> Stack<D> {
     pub(super) fn close_conn(&mut self, id: ConnId, announce: bool) {
         let now = self.now;
         self.transmit_conn(id, now);
-        let Some(e) = self.conns.remove(id) else {
+        let Some(mut e) = self.conns.remove(id) else {
             return;
         };
         if announce && e.visible && !e.detached {
@@ -445,7 +448,7 @@ impl<D: Device> Stack<D> {
                 c.mptcp_subflows_failed += 1;
             }
         }
-        self.mptcp_release(id, &e.conn, e.subflow_of, e.foreign_of, e.remote_of);
+        self.mptcp_release(id, &mut e.conn, e.subflow_of, e.foreign_of, e.remote_of);
         self.iface.counters.conns_closed += 1;
     }
 

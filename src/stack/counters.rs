@@ -192,6 +192,12 @@ pub struct StackCounters {
     pub mptcp_penalisations: u64,
     /// Bytes copied from the connection's queue into subflows' frames.
     pub mptcp_tx_copied_bytes: u64,
+    /// Bytes whose frame was lent to a subflow instead of copied.
+    pub mptcp_tx_lent_bytes: u64,
+    /// Lent bytes copied back from a subflow for a reinjection.
+    pub mptcp_tx_reinject_copied_bytes: u64,
+    /// Lent bytes a subflow leaving for another worker could not copy.
+    pub mptcp_tx_lent_uncopied_bytes: u64,
     /// In-order data-level bytes that arrived on joined subflows.
     pub mptcp_joined_bytes: u64,
     /// Joined subflows run here whose connection another worker holds

@@ -246,9 +246,16 @@ pub struct Stack<D: Device> {
     /// MPTCP subflows and connections whose other half is in another
     /// worker (`mptcp_remote`), when the stack is one of several workers'.
     remote: Option<Box<mptcp_remote::Remote<D::Frame>>>,
+    /// Lent frames of a connection in another stack of the worker whose
+    /// subflow here went: (that stack, the connection, the subflow's slot,
+    /// the frames), handed over by `mptcp_route`.
+    mptcp_returns: Vec<MptcpReturns<D::Frame>>,
     /// IPv4 datagrams arriving in fragments.
     frags: frag::Reassembly<D::Frame>,
 }
+
+/// See `Stack::mptcp_returns`.
+type MptcpReturns<F> = (usize, ConnId, usize, Vec<crate::tcp::conn::Returned<F>>);
 
 impl<D: Device> Stack<D> {
     pub fn new(mut cfg: StackConfig, dev: D, now: Instant) -> Self {
@@ -313,6 +320,7 @@ impl<D: Device> Stack<D> {
             pool: pool::PoolState::new(&cfg.pool, &iface.dev),
             mptcp: mptcp::Tokens::new(&cfg.secret),
             remote: None,
+            mptcp_returns: Vec::new(),
             frags: frag::Reassembly::new(
                 KeyedHasher::new(&cfg.secret, 5),
                 cfg.frag_frames

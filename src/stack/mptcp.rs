@@ -9,7 +9,7 @@ use super::mptcp_foreign::PendingJoin;
 use super::mptcp_remote::{CloseHow, RemoteOf};
 use super::tcp_table::ConnEntry;
 use super::{ConnId, Stack};
-use crate::io::{Device, Frame};
+use crate::io::Device;
 use crate::mptcp::join::{self, JoinSyn};
 use crate::mptcp::pm::Signals;
 use crate::mptcp::{Join, KeySource, LocalAddr, PathManager, Phase, RemoteAddr};
@@ -268,10 +268,10 @@ impl<D: Device> Stack<D> {
     /// Connection `id` is gone: its token is free again; a joined subflow
     /// frees its place among the connection's subflows (one here, or, by
     /// message, one in another stack of the worker).
-    pub(super) fn mptcp_release<F: Frame>(
+    pub(super) fn mptcp_release(
         &mut self,
         id: ConnId,
-        conn: &Connection<F>,
+        conn: &mut Connection<D::Frame>,
         subflow_of: Option<ConnId>,
         foreign_of: Option<(usize, ConnId)>,
         remote_of: Option<RemoteOf>,
@@ -280,18 +280,26 @@ impl<D: Device> Stack<D> {
             self.mptcp_remote_released(id, r, conn.mptcp_last_data_ack());
             return;
         }
-        if let (Some(j), Some((stack, meta))) = (conn.mptcp_join(), foreign_of) {
+        if let (Some(token), Some((stack, meta))) = (conn.mptcp_join().map(|j| j.token), foreign_of)
+        {
+            // The connection's lent frames go back to it first.
+            if let Some(slot) = conn.mptcp_tx_slot() {
+                let frames = conn.mptcp_take_returns();
+                if !frames.is_empty() {
+                    self.mptcp_returns.push((stack, meta, slot, frames));
+                }
+            }
             self.mptcp.foreign.released(
                 stack,
                 meta,
-                j.token,
+                token,
                 conn.mptcp_tx_slot(),
                 conn.mptcp_last_data_ack(),
             );
             self.mptcp.foreign.subs.retain(|s| s.0 != id);
             return;
         }
-        if let (Some(j), Some(of)) = (conn.mptcp_join(), subflow_of) {
+        if let (Some(token), Some(of)) = (conn.mptcp_join().map(|j| j.token), subflow_of) {
             self.mptcp.subs.retain(|s| s.0 != id);
             // Its last DATA_ACK first (the one that acknowledged the
             // DATA_FIN may have closed it); what it was given goes to
@@ -300,12 +308,14 @@ impl<D: Device> Stack<D> {
                 if let Some(a) = conn.mptcp_last_data_ack() {
                     m.conn.mptcp_note_data_ack(a);
                 }
+                // Its lent frames back before its data is reinjected.
+                m.conn.mptcp_collect_back(conn, true);
                 m.conn.mptcp_slot_gone(slot);
                 self.mark_dirty(of);
             }
             // Only if the token still names that connection (it may have
             // gone first, and its token been drawn again since).
-            if let Some(t) = self.mptcp.in_use.get_mut(&j.token) {
+            if let Some(t) = self.mptcp.in_use.get_mut(&token) {
                 if t.conn == of {
                     t.joined = t.joined.saturating_sub(1);
                 }
@@ -633,7 +643,8 @@ impl<D: Device> Stack<D> {
     pub(super) fn mptcp_forward(&mut self, id: ConnId, meta: ConnId) {
         if let Some((m, s)) = self.conns.get2_mut(meta, id) {
             // The scheduler knows it from the moment it is verified.
-            m.conn.mptcp_register_joined(&mut s.conn);
+            // The same stack: the same frames.
+            m.conn.mptcp_register_joined(&mut s.conn, true);
             if m.conn.mptcp_joined_data_ack(&mut s.conn) {
                 self.mark_dirty(meta);
             }
@@ -728,6 +739,12 @@ impl<D: Device> Stack<D> {
             None if e.conn.mptcp_tx_pending() => id,
             None => return,
         };
+        // Lent frames the subflow's ACKs freed go back to the connection.
+        if meta != id && e.conn.mptcp_has_returns() {
+            if let Some((m, s)) = self.conns.get2_mut(meta, id) {
+                m.conn.mptcp_collect_back(&mut s.conn, false);
+            }
+        }
         if !self
             .conns
             .get(meta)
@@ -776,7 +793,7 @@ impl<D: Device> Stack<D> {
                     continue;
                 }
                 if let Some((m, s)) = conns.get2_mut(meta, sub) {
-                    let k = m.conn.mptcp_pull_joined(&mut s.conn, &mut alloc);
+                    let k = m.conn.mptcp_pull_joined(&mut s.conn, &mut alloc, true);
                     if k > 0 {
                         moved |= bit(i);
                     }
@@ -816,6 +833,12 @@ pub(super) fn schedule_across<D: Device>(
     here: &mut Stack<D>,
     sub: ConnId,
 ) {
+    // Lent frames the subflow's ACKs freed go back to the connection.
+    if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get_mut(sub)) {
+        if s.conn.mptcp_has_returns() {
+            m.conn.mptcp_collect_back(&mut s.conn, false);
+        }
+    }
     if !there
         .conns
         .get(meta)
@@ -823,6 +846,7 @@ pub(super) fn schedule_across<D: Device>(
     {
         return;
     }
+    let lend = same_pool(there, here);
     let (mut b_there, mut b_here) = (there.data_frame_budget(), here.data_frame_budget());
     let (mut first, mut joined) = (0, 0);
     if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get_mut(sub)) {
@@ -842,7 +866,7 @@ pub(super) fn schedule_across<D: Device>(
         let (ti, hi) = (&mut there.iface, &mut here.iface);
         let k1 = m
             .conn
-            .mptcp_pull_joined(&mut s.conn, &mut || budgeted(&mut b_here, hi));
+            .mptcp_pull_joined(&mut s.conn, &mut || budgeted(&mut b_here, hi), lend);
         let k0 = m.conn.mptcp_pull_first(&mut || budgeted(&mut b_there, ti));
         first += k0;
         joined += k1;
@@ -859,6 +883,13 @@ pub(super) fn schedule_across<D: Device>(
         here.transmit_conn(sub, hn);
         here.mark_dirty(sub);
     }
+}
+
+/// Whether two stacks' devices take each other's frames (one UMEM, one
+/// simulator pool): a subflow in one is lent the other's chunks.
+pub(super) fn same_pool<D: Device>(a: &Stack<D>, b: &Stack<D>) -> bool {
+    let id = a.iface.dev.frame_pool_id();
+    id.is_some() && id == b.iface.dev.frame_pool_id()
 }
 
 pub(super) fn budgeted<D: Device>(

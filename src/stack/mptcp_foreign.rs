@@ -211,6 +211,16 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                 s.borrow_mut().mptcp_early_join_refused(meta);
             }
         }
+        // Lent frames of gone subflows first: their data is reinjected
+        // from them (RFC 8684 §3.3.6).
+        let returns = core::mem::take(&mut stacks[i].borrow_mut().mptcp_returns);
+        for (j, meta, slot, frames) in returns {
+            if let Some(s) = stacks.get_mut(j) {
+                if let Some(m) = s.borrow_mut().conns.get_mut(meta) {
+                    m.conn.mptcp_frames_back(slot, frames);
+                }
+            }
+        }
         while let Some((j, meta, token, slot, ack)) =
             stacks[i].borrow_mut().mptcp.foreign.released.pop()
         {
@@ -260,8 +270,9 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
                 continue;
             };
             let (here, there) = (here.borrow_mut(), there.borrow_mut());
+            let lend = super::mptcp::same_pool(there, here);
             if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get_mut(sub)) {
-                m.conn.mptcp_register_joined(&mut s.conn);
+                m.conn.mptcp_register_joined(&mut s.conn, lend);
                 if m.conn.mptcp_joined_data_ack(&mut s.conn) {
                     there.mark_dirty(meta);
                 }

@@ -112,10 +112,22 @@ impl<D: Device> Stack<D> {
                 },
             )
         } else if stack == here {
+            // The chunks lent to it: copied for its connection, which
+            // cannot reach its queue from here on.
+            let dev = &mut self.iface.dev;
+            if let Some((slot, v)) = e.conn.mptcp_lent_leaving(&mut || dev.alloc()) {
+                if let Some(m) = self.conns.get_mut(meta) {
+                    m.conn.mptcp_frames_back(slot, v);
+                }
+            }
             self.mptcp.subs.retain(|s| s.0 != id);
             self.mptcp_count_join(meta, token, false);
             MovedFrom::Slot(e.conn.mptcp_tx_detach())
         } else {
+            let dev = &mut self.iface.dev;
+            if let Some((slot, v)) = e.conn.mptcp_lent_leaving(&mut || dev.alloc()) {
+                self.mptcp_returns.push((stack, meta, slot, v));
+            }
             self.mptcp.foreign.subs.retain(|s| s.0 != id);
             // Its place stays (no slot given back): only the count drops.
             self.mptcp.foreign.released(stack, meta, token, None, None);

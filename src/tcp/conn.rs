@@ -58,6 +58,7 @@ mod timers;
 mod types;
 
 pub use mptcp_rx::{DataLevelView, MappedQueue};
+pub(crate) use mptcp_tx::Returned;
 pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView};
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, PlainHeader, SegmentSink, State};
@@ -439,7 +440,8 @@ impl<F: Frame> Connection<F> {
             return 0;
         }
         let (q, upto) = self.app_sndq_ref();
-        let bytes = self.app_snd_buf().saturating_sub(q.len());
+        // Under MPTCP, chunks lent to subflows count too.
+        let bytes = self.app_snd_buf().saturating_sub(self.app_queued().0);
         let seg = self.fill_mss();
         let topup = q.topup_room(seg, upto);
         bytes.min(self.snd_frames_room().saturating_mul(seg) + topup)
@@ -575,7 +577,7 @@ impl<F: Frame> Connection<F> {
     /// yet, sent or not: for an MPTCP connection, not covered by its
     /// DATA_ACK (RFC 8684 §3.3.2), whichever subflows carried them.
     pub fn send_unacked(&self) -> usize {
-        self.app_sndq_ref().0.len()
+        self.app_queued().0
     }
 
     /// Everything sent has been acknowledged and nothing is queued.

@@ -197,7 +197,14 @@ impl<F: Frame> SendBuffer<F> {
     }
 
     /// Release everything before `upto` (a cumulative ACK). Returns bytes freed.
+    #[inline]
     pub fn ack(&mut self, upto: SeqNumber) -> usize {
+        self.ack_into(upto, drop)
+    }
+
+    /// [`ack`](Self::ack), each frame it frees handed to `give` (an MPTCP
+    /// subflow gives the connection's lent frames back) instead of dropped.
+    pub fn ack_into(&mut self, upto: SeqNumber, mut give: impl FnMut(SendFrame<F>)) -> usize {
         if upto <= self.head {
             return 0;
         }
@@ -219,6 +226,7 @@ impl<F: Frame> SendBuffer<F> {
                 if let Some(f) = self.frames.pop_front() {
                     self.mem -= f.frame.truesize();
                     self.hint.set(self.hint.get().saturating_sub(1));
+                    give(f);
                 }
             } else {
                 if f.seq < upto {
@@ -363,6 +371,34 @@ impl<F: Frame> SendBuffer<F> {
             self.mem += f.frame.truesize();
             self.frames.push_back(f);
         }
+    }
+
+    /// Take out the first frame whole (its bytes leave the queue, whose
+    /// head moves past them): an MPTCP chunk lent to a subflow.
+    pub fn pop_front(&mut self) -> Option<SendFrame<F>> {
+        let f = self.frames.pop_front()?;
+        self.len -= f.len();
+        self.mem -= f.frame.truesize();
+        self.head = f.end_seq();
+        self.hint.set(0);
+        Some(f)
+    }
+
+    /// The first frame's sequence number and payload length.
+    pub fn front_frame(&self) -> Option<(SeqNumber, usize)> {
+        self.frames.front().map(|f| (f.seq, f.len()))
+    }
+
+    /// The `len` payload bytes before `end` of the frame whose data ends
+    /// at sequence number `end`, acknowledged or not (they are still in
+    /// its buffer): a lent chunk copied for a reinjection.
+    pub fn frame_tail(&self, end: SeqNumber, len: usize) -> Option<&[u8]> {
+        let i = self.frames.partition_point(|f| f.end_seq() < end);
+        let f = self.frames.get(i)?;
+        if f.end_seq() != end || f.end < len {
+            return None;
+        }
+        f.frame.buf().get(f.end - len..f.end)
     }
 
     /// Drop everything (abort, reset).

@@ -147,6 +147,13 @@ impl Device for SimDevice {
     fn rx_total_frames(&self) -> Option<usize> {
         Some(self.rx_pool.stats().limit)
     }
+
+    /// Stacks whose devices share a TX pool (a host's interfaces in the
+    /// multipath simulator, as one UMEM in the runtime) may lend each
+    /// other frames.
+    fn frame_pool_id(&self) -> Option<usize> {
+        Some(self.tx_pool.id())
+    }
 }
 
 #[cfg(test)]

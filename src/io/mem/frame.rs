@@ -76,6 +76,12 @@ impl FramePool {
         self.inner.borrow().frame_size
     }
 
+    /// Which pool this is: equal for clones (the same pool), different
+    /// for pools alive at the same time.
+    pub fn id(&self) -> usize {
+        Rc::as_ptr(&self.inner) as usize
+    }
+
     pub fn stats(&self) -> PoolStats {
         self.inner.borrow().stats
     }

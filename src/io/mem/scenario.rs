@@ -388,13 +388,23 @@ pub fn stack_on(
     pool_frames: usize,
 ) -> Stack<SimDevice> {
     let fs = net.wire().frame_size();
-    let dev = SimDevice::new(
+    let pools = (
         FramePool::new(fs, pool_frames),
         FramePool::new(fs, pool_frames),
-        net.wire().clone(),
-        mtu,
-        16 * 1024,
     );
+    stack_on_pools(net, cfg, mtu, pools)
+}
+
+/// A stack with configuration `cfg` on `net` whose device takes its
+/// frames from `pools` (TX, RX): a host's interfaces share them as the
+/// runtime's share one UMEM, so frames move between their stacks.
+pub fn stack_on_pools(
+    net: &Network,
+    cfg: StackConfig,
+    mtu: usize,
+    pools: (FramePool, FramePool),
+) -> Stack<SimDevice> {
+    let dev = SimDevice::new(pools.0, pools.1, net.wire().clone(), mtu, 16 * 1024);
     Stack::new(cfg, dev, Instant::ZERO)
 }
 
@@ -492,6 +502,15 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         seen.borrow_mut()
             .on_frame(now.micros() as f64 / 1000.0, src, frame)
     }));
+    // One TX and one RX pool per host, shared by its interfaces' stacks
+    // (the runtime's one UMEM): a chunk's frame is lent to a subflow of
+    // another interface instead of copied. Sized for every path.
+    let host_pools: Vec<(FramePool, FramePool)> = (0..2)
+        .map(|_| {
+            let n = p.pool_frames.saturating_mul(paths);
+            (FramePool::new(fs, n), FramePool::new(fs, n))
+        })
+        .collect();
     let mk_on = |i: u8, path: u8| {
         let mut cfg = path_config(i, path, tcp_config(p), p.seed);
         cfg.tcp.mptcp = p.mptcp[i as usize];
@@ -501,7 +520,8 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         if p.syn_cookies {
             cfg.syn_backlog = 0;
         }
-        stack_on(&net, cfg, links[path as usize].mtu, p.pool_frames)
+        let pools = host_pools[i as usize].clone();
+        stack_on_pools(&net, cfg, links[path as usize].mtu, pools)
     };
     let mk = |i: u8| mk_on(i, 0);
     let extra = |i: u8| {

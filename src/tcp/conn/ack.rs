@@ -134,10 +134,11 @@ impl<F: Frame> Connection<F> {
         let acked = ack - self.snd.una;
         let a = self.snd.sb.ack(ack, now, min_rtt);
         self.note_delivered(a.largest);
-        if self.mptcp.session.is_none() {
+        if self.mptcp.session.is_none() && self.mptcp.tx.is_none() {
             self.snd.queue.ack(ack);
         } else {
-            // MPTCP: released once the DATA_ACK covers it too.
+            // MPTCP: released once the DATA_ACK covers it too; a joined
+            // subflow gives the connection's lent frames back.
             self.mptcp_snd_release(ack);
         }
         self.snd.una = ack;

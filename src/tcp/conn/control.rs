@@ -40,7 +40,8 @@ impl<F: Frame> Connection<F> {
     /// sends nothing more (closed, or an MPTCP first subflow become the
     /// connection only, `mptcp_first`).
     pub(super) fn drop_queues_and_timers(&mut self) {
-        self.snd.queue.clear();
+        // MPTCP: the connection's lent frames go back to it.
+        self.mptcp_tx_drop_queue();
         self.snd.sb.clear();
         self.rcv.queue.clear_ooo();
         self.timers.clear();

@@ -487,7 +487,7 @@ impl<F: Frame> Connection<F> {
             }
             _ => ack,
         };
-        if self.snd.queue.ack(upto) > 0 {
+        if self.mptcp_tx_release(upto) > 0 {
             self.new_space();
         }
     }

@@ -6,17 +6,20 @@
 //! frames keyed by data sequence number, released only by the peer's
 //! DATA_ACK (§3.3.2). A subflow with room pulls: the scheduler
 //! ([`crate::mptcp::sched`]) decides whether it takes the next chunk, and
-//! the chunk is copied into the subflow's own send queue, where the core
-//! sends, retransmits and frees it as plain TCP; its DSN is kept in the
-//! subflow's [`TxMaps`], and every segment's DSS maps its bytes (relative
-//! subflow sequence, data-level length, DSS checksum when negotiated).
+//! the chunk's frame is lent to the subflow's send queue (`lend`), where
+//! the core sends and retransmits it as plain TCP, in place; its DSN is
+//! kept in the subflow's [`TxMaps`], and every segment's DSS maps its
+//! bytes (relative subflow sequence, data-level length, DSS checksum when
+//! negotiated). The subflow's ACK gives the frame back to the connection,
+//! which frees it at the DATA_ACK. Counted as `mptcp_tx_lent_bytes`.
 //!
-//! Why a copy: a subflow may live in another interface's stack, whose
-//! frames belong to another UMEM (a frame cannot leave on a socket of
-//! another UMEM), and the connection-level queue must keep its bytes for
-//! reinjection while a subflow sends them. Counted as
-//! `mptcp_tx_copied_bytes`; a connection that accepts no joins
-//! (`mptcp_max_subflows` 0) keeps the one-to-one, zero-copy path.
+//! A chunk is copied into the subflow's own frames instead (counted as
+//! `mptcp_tx_copied_bytes`) when its frame cannot move there: the subflow
+//! takes its frames from another pool (another UMEM: a frame cannot leave
+//! on a socket of another UMEM) or runs in another worker, the chunk is
+//! part of a frame, or the redundant scheduler sends it more than once. A
+//! connection that accepts no joins (`mptcp_max_subflows` 0) keeps the
+//! one-to-one path.
 //!
 //! Reinjection (§3.3.6): what a subflow was given and the DATA_ACK does
 //! not cover yet goes back to the scheduler, with its original DSNs, when
@@ -34,7 +37,10 @@ use crate::tcp::{SeqNumber, State};
 use crate::time::Instant;
 use std::collections::VecDeque;
 
+mod lend;
 mod remote;
+pub(crate) use lend::Returned;
+use lend::{Held, LentHere};
 pub use remote::{Chunk, RemoteSlot, RemoteView};
 
 /// Retransmission timeouts in a row after which a subflow counts as
@@ -89,6 +95,11 @@ pub(crate) struct MpTx<F> {
     /// such data left). Only this subflow's queue holds those bytes: they
     /// are released by the DATA_ACK, and a reinjection reads them there.
     pub(super) prefix_end: Option<SeqNumber>,
+    /// Its frames come from the connection's pool: chunks are lent to it,
+    /// not copied (decided once, when it registers).
+    lend: bool,
+    /// The connection's frames lent to this subflow's queue.
+    lent: LentHere<F>,
 }
 
 impl<F> MpTx<F> {
@@ -106,6 +117,8 @@ impl<F> MpTx<F> {
             meta: None,
             link_down: false,
             prefix_end: None,
+            lend: false,
+            lent: LentHere::default(),
         }
     }
 }
@@ -113,10 +126,17 @@ impl<F> MpTx<F> {
 /// The connection-level send side (RFC 8684 §3.3.2).
 pub(crate) struct MetaTx<F> {
     /// The application's data, by DSN (low 32 bits as sequence numbers),
-    /// from the first byte the DATA_ACK does not cover, or from
-    /// `dq_start` (the bytes before it, sent one to one before this queue
-    /// existed, are in the first subflow's queue: `Prefix`).
+    /// from `dq_head`: the bytes no subflow was given yet and those given
+    /// as copies out of a frame still partly ungiven. The bytes before it
+    /// are in `held`, down to the DATA_ACK or `dq_start` (the bytes before
+    /// that, sent one to one before this queue existed, are in the first
+    /// subflow's queue: `Prefix`).
     dq: SendBuffer<F>,
+    /// The DSN of `dq`'s first byte.
+    dq_head: u64,
+    /// The chunks given from `dq_start` or the DATA_ACK up to `dq_head`,
+    /// in order: lent to a subflow, or here (`lend`).
+    held: VecDeque<Held<F>>,
     /// The DSN of the first byte the application wrote into `dq`.
     dq_start: u64,
     /// First DSN not DATA_ACKed.
@@ -162,12 +182,15 @@ struct Slot {
     penalty_due: bool,
     /// When it was last penalised (at most once per its RTT).
     penalised_at: Option<Instant>,
+    /// A reinjection needs chunks lent to it: it copies them at its next
+    /// pull (`lend`).
+    want_copies: bool,
 }
 
 impl<F: Frame> MetaTx<F> {
-    /// Frames the connection's queue holds.
+    /// Frames the connection holds (not those lent to subflows).
     pub(super) fn frames(&self) -> usize {
-        self.dq.frames()
+        self.frames_here()
     }
 
     /// What the connection knows of its subflows (gone ones unusable).
@@ -184,9 +207,7 @@ impl<F: Frame> MetaTx<F> {
     }
 
     fn end(&self) -> u64 {
-        self.una
-            .max(self.dq_start)
-            .wrapping_add(self.dq.len() as u64)
+        self.dq_head.wrapping_add(self.dq.len() as u64)
     }
 
     /// A joined subflow is registered and not gone (`usable`: and the
@@ -218,6 +239,7 @@ impl<F: Frame> MetaTx<F> {
             return false;
         };
         self.reinject.push_front(r);
+        self.want_copies_of(r.0, r.0 + r.1);
         stats.mptcp_data_rtos += 1;
         true
     }
@@ -266,8 +288,14 @@ impl<F: Frame> MetaTx<F> {
             return 0;
         }
         let una = una.min(self.end());
-        let freed = self.dq.ack(SeqNumber(una as u32));
+        let before = self.held_start();
+        self.trim_held(una);
+        if una > self.dq_head {
+            self.dq.ack(SeqNumber(una as u32));
+            self.dq_head = una;
+        }
         self.una = una;
+        let freed = self.held_start().saturating_sub(before) as usize;
         self.nxt = self.nxt.max(una);
         for s in &mut self.slots {
             trim(&mut s.given, una);
@@ -350,6 +378,8 @@ impl<F: Frame> MetaTx<F> {
             return;
         }
         s.reinjected = true;
+        // What it holds of ours is copied at its next pull (`lend`).
+        s.want_copies = true;
         for &(dsn, len) in &s.given {
             if dsn.wrapping_add(len) > self.una {
                 self.reinject.push_back((dsn, len));
@@ -420,6 +450,8 @@ impl<F: Frame> Connection<F> {
         self.mptcp.tx = Some(Box::new(MpTx {
             meta: Some(Box::new(MetaTx {
                 dq,
+                dq_head: start,
+                held: VecDeque::new(),
                 dq_start: start,
                 una,
                 nxt: start,
@@ -433,6 +465,8 @@ impl<F: Frame> Connection<F> {
                 buf: self.snd.buf,
             })),
             prefix_end: (held > 0).then_some(prefix_end),
+            // Its own frames: the same pool.
+            lend: true,
             ..MpTx::new(sent as u64, 0, m.checksum)
         }));
     }
@@ -598,6 +632,111 @@ impl<F: Frame> Connection<F> {
     pub(super) fn mptcp_tx_note_data_ack(&mut self, a: RxDsn) {
         if let Some(t) = self.mptcp.tx.as_deref_mut() {
             t.peer_data_ack = Some(a);
+        }
+    }
+
+    /// Release this subflow's send queue up to `upto`: the connection's
+    /// lent frames go back to it (`lend`), the rest to the pool. Returns
+    /// bytes released.
+    pub(super) fn mptcp_tx_release(&mut self, upto: SeqNumber) -> usize {
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
+            return self.snd.queue.ack(upto);
+        };
+        if t.lent.is_empty() {
+            return self.snd.queue.ack(upto);
+        }
+        let lent = &mut t.lent;
+        let n = self.snd.queue.ack_into(upto, |f| lent.give_back(f));
+        if let Some(m) = t.meta.as_deref_mut() {
+            // The first subflow: the connection is here.
+            t.lent.collect_into(m, 0);
+        }
+        n
+    }
+
+    /// The subflow's queue is dropped (reset, abort, its role ended): the
+    /// connection's lent frames go back to it first.
+    pub(super) fn mptcp_tx_drop_queue(&mut self) {
+        let tail = self.snd.queue.tail();
+        self.mptcp_tx_release(tail);
+        self.snd.queue.clear();
+    }
+
+    /// Whether the connection's frames are lent to this subflow's queue.
+    pub(super) fn mptcp_holds_lent(&self) -> bool {
+        self.mptcp.tx.as_deref().is_some_and(|t| !t.lent.is_empty())
+    }
+
+    /// Whether this subflow has lent frames to give back.
+    pub fn mptcp_has_returns(&self) -> bool {
+        self.mptcp
+            .tx
+            .as_deref()
+            .is_some_and(|t| !t.lent.back_is_empty())
+    }
+
+    /// Joined subflow `sub` gives back the lent frames its ACK freed (all
+    /// it holds, with `all`: it is going).
+    pub fn mptcp_collect_back(&mut self, sub: &mut Connection<F>, all: bool) {
+        if all {
+            sub.mptcp_tx_drop_queue();
+        }
+        let Some(st) = sub.mptcp.tx.as_deref_mut() else {
+            return;
+        };
+        let slot = st.slot;
+        let Some(m) = self.mptcp.meta_tx_mut() else {
+            return;
+        };
+        st.lent.collect_into(m, slot);
+    }
+
+    /// This subflow is going, its connection in another stack: the lent
+    /// frames it holds, for `mptcp_frames_back` there.
+    pub(crate) fn mptcp_take_returns(&mut self) -> Vec<Returned<F>> {
+        self.mptcp_tx_drop_queue();
+        match self.mptcp.tx.as_deref_mut() {
+            Some(t) => t.lent.take_back(),
+            None => Vec::new(),
+        }
+    }
+
+    /// This joined subflow leaves for another worker (`mptcp_migrate`):
+    /// its slot and, for its connection (`mptcp_frames_back`), copies of
+    /// the chunks lent to it (frames from `alloc`, its stack's: the
+    /// connection's pool) and the lent frames it freed; it keeps the lent
+    /// frames as its own. `None`: nothing lent.
+    pub(crate) fn mptcp_lent_leaving(
+        &mut self,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> Option<(usize, Vec<Returned<F>>)> {
+        let t = self.mptcp.tx.as_deref_mut()?;
+        if t.lent.is_empty() && t.lent.back_is_empty() {
+            return None;
+        }
+        let (v, missed) = t.lent.copies_for_leaving(&self.snd.queue, alloc);
+        t.lend = false;
+        let copied: usize = v.iter().map(|r| r.len()).sum();
+        self.stats.mptcp_tx_reinject_copied_bytes += copied as u64;
+        self.stats.mptcp_tx_lent_uncopied_bytes += missed as u64;
+        Some((t.slot, v))
+    }
+
+    /// Lent frames come back from slot `slot` (a subflow of another stack).
+    pub(crate) fn mptcp_frames_back(&mut self, slot: usize, frames: Vec<Returned<F>>) {
+        if let Some(m) = self.mptcp.meta_tx_mut() {
+            for r in frames {
+                m.take_back(slot, r);
+            }
+        }
+    }
+
+    /// The application's data held for the connection: bytes and frames
+    /// (lent ones included), what its send buffer counts.
+    pub(super) fn app_queued(&self) -> (usize, usize) {
+        match self.meta_tx() {
+            Some(m) => (m.app_bytes(), m.app_frames()),
+            None => (self.snd.queue.len(), self.snd.queue.frames()),
         }
     }
 
@@ -789,14 +928,15 @@ impl<F: Frame> Connection<F> {
 
     /// Joined subflow `sub` of this connection takes what the scheduler
     /// gives it (frames from `alloc`, its own stack's), after passing on
-    /// the DATA_ACK it saw.
+    /// the DATA_ACK it saw (`lend`: see `mptcp_register_joined`).
     pub fn mptcp_pull_joined(
         &mut self,
         sub: &mut Connection<F>,
         alloc: &mut dyn FnMut() -> Option<F>,
+        lend: bool,
     ) -> usize {
         let _ = self.mptcp_joined_data_ack(sub);
-        if !self.mptcp_register_joined(sub) {
+        if !self.mptcp_register_joined(sub, lend) {
             return 0;
         }
         let Some(mut m) = self.mptcp.tx.as_deref_mut().and_then(|t| t.meta.take()) else {
@@ -851,8 +991,10 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Joined subflow `sub` (verified) becomes one the scheduler knows, if
-    /// it is not yet. Returns whether it is one.
-    pub fn mptcp_register_joined(&mut self, sub: &mut Connection<F>) -> bool {
+    /// it is not yet; `lend`: its frames come from this connection's pool
+    /// (the same stack, or `Device::frame_pool_id` equal), so chunks are
+    /// lent to it rather than copied. Returns whether it is one.
+    pub fn mptcp_register_joined(&mut self, sub: &mut Connection<F>, lend: bool) -> bool {
         if sub.mptcp.tx.is_some() {
             return true;
         }
@@ -882,7 +1024,10 @@ impl<F: Frame> Connection<F> {
             ..Slot::default()
         });
         let tail_rel = (sub.snd.queue.tail() - (sub.snd.iss + 1)) as u64;
-        sub.mptcp.tx = Some(Box::new(MpTx::new(tail_rel, m.slots.len() - 1, csum)));
+        sub.mptcp.tx = Some(Box::new(MpTx {
+            lend,
+            ..MpTx::new(tail_rel, m.slots.len() - 1, csum)
+        }));
         true
     }
 
@@ -974,6 +1119,18 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
     if slot >= m.slots.len() {
         return 0;
     }
+    // Lent frames its ACK freed come back; those a reinjection needs are
+    // copied from its queue (`lend`).
+    to.collect_back(m, slot);
+    let mut copied = 0;
+    if m.slots[slot].take_want_copies() {
+        copied = m.copy_lent(slot, to, alloc);
+        let st = match stats.as_deref_mut() {
+            Some(s) => s,
+            None => to.stats(),
+        };
+        st.mptcp_tx_reinject_copied_bytes += copied as u64;
+    }
     if core::mem::take(&mut m.slots[slot].penalty_due) {
         to.penalise();
     }
@@ -1063,7 +1220,7 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
             // subflow could send: the data level is held up. At the end
             // of the stream likewise: nothing new will come, and the last
             // bytes are only as fast as the slowest path holding them.
-            let nothing_new = dsn == end && (m.ended || m.dq.len() + to.mss() > snd_buf);
+            let nothing_new = dsn == end && (m.ended || m.app_bytes() + to.mss() > snd_buf);
             let blocked = dsn >= edge || nothing_new;
             let st = match stats.as_deref_mut() {
                 Some(s) => s,
@@ -1084,13 +1241,32 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
         // window allows (`mptcp_view`).
         let mss = to.mss();
         let want = (avail as usize).min(v.room).min(mss);
+        // New data whose frame fits whole moves to the subflow (`lend`).
+        let lent = match !again && !opp && !redundant && to.can_lend() {
+            true => m.lend_front(slot, dsn, want, to),
+            false => None,
+        };
         let below = dsn < m.dq_start;
-        let bytes = match (m.dq.locate(SeqNumber(dsn as u32), usize::MAX), &prefix) {
-            (Some(s), _) => Some(m.dq.bytes(s, want)),
+        let bytes = match (lent, m.bytes_at(dsn, want), &prefix) {
+            (Some(_), ..) => Some(&[][..]),
+            (None, Ok(Some(b)), _) => Some(b),
             // Data sent one to one before the queue existed: from the
             // first subflow's queue, up to where `dq` begins.
-            (None, Some(p)) if below => p.bytes(dsn, want.min((m.dq_start - dsn) as usize)),
-            _ => None,
+            (None, Ok(None), Some(p)) if below => {
+                p.bytes(dsn, want.min((m.dq_start - dsn) as usize))
+            }
+            (None, Ok(None), _) => None,
+            // Lent to a subflow that still holds it: that one copies it
+            // at its next pull, this one waits for it.
+            (None, Err(j), _) => {
+                if let Some(s) = m.slots.get_mut(j) {
+                    if !s.want_copies && !s.gone {
+                        s.want_copies = true;
+                        copied += 1;
+                    }
+                }
+                break;
+            }
         };
         let Some(bytes) = bytes else {
             if again && below && prefix.is_none() {
@@ -1111,7 +1287,10 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
             }
             break;
         };
-        let k = to.take_chunk(bytes, dsn, alloc);
+        let k = match lent {
+            Some(k) => k,
+            None => to.take_chunk(bytes, dsn, alloc),
+        };
         if k == 0 {
             break;
         }
@@ -1120,7 +1299,11 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
             Some(s) => s,
             None => to.stats(),
         };
-        st.mptcp_tx_copied_bytes += k64;
+        if lent.is_some() {
+            st.mptcp_tx_lent_bytes += k64;
+        } else {
+            st.mptcp_tx_copied_bytes += k64;
+        }
         if slot == 0 {
             st.mptcp_bytes_first += k64;
         } else {
@@ -1151,6 +1334,8 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
         sl.view.room = if left < mss { 0 } else { left };
         sl.red_nxt = sl.red_nxt.max(dsn + k64);
         m.nxt = m.nxt.max(dsn + k64);
+        // Frames now wholly given as copies keep their bytes here.
+        m.settle_given();
         given += k;
     }
     let _ = Pick::MAX;
@@ -1158,7 +1343,9 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
         let srtt = m.slowest_srtt();
         m.level.on_given(now, srtt);
     }
-    given
+    // Copies made for a reinjection count as work done: the pass goes on
+    // and the reinjection takes them.
+    given + copied
 }
 
 /// A subflow the scheduler hands chunks to: one of this worker
@@ -1180,6 +1367,25 @@ trait Taker<F> {
     /// Take a copy of `bytes` (DSN `dsn` on): bytes taken.
     fn take_chunk(&mut self, bytes: &[u8], dsn: u64, alloc: &mut dyn FnMut() -> Option<F>)
         -> usize;
+    /// Its frames come from the connection's pool (`lend`).
+    fn can_lend(&self) -> bool {
+        false
+    }
+    /// Take the connection's frame `f` (DSN `dsn` on): bytes taken (all).
+    fn lend(&mut self, f: crate::tcp::send::SendFrame<F>, dsn: u64) -> usize {
+        let _ = (f, dsn);
+        0
+    }
+    /// The last `len` bytes of the chunk lent to it that ends at DSN
+    /// `end_dsn`.
+    fn lent_bytes(&self, end_dsn: u64, len: usize) -> Option<&[u8]> {
+        let _ = (end_dsn, len);
+        None
+    }
+    /// Give the lent frames its ACK freed back to `m` (it is `slot`).
+    fn collect_back(&mut self, m: &mut MetaTx<F>, slot: usize) {
+        let _ = (m, slot);
+    }
 }
 
 impl<F: Frame> Taker<F> for Connection<F> {
@@ -1224,6 +1430,25 @@ impl<F: Frame> Taker<F> for Connection<F> {
     ) -> usize {
         self.mptcp_take_chunk(bytes, dsn, alloc)
     }
+    fn can_lend(&self) -> bool {
+        self.mptcp.tx.as_deref().is_some_and(|t| t.lend)
+    }
+    fn lend(&mut self, f: crate::tcp::send::SendFrame<F>, dsn: u64) -> usize {
+        match self.mptcp.tx.as_deref_mut() {
+            Some(t) => t.lend_into(&mut self.snd.queue, f, dsn),
+            // Not a subflow that schedules (never asked): dropped.
+            None => 0,
+        }
+    }
+    fn lent_bytes(&self, end_dsn: u64, len: usize) -> Option<&[u8]> {
+        let t = self.mptcp.tx.as_deref()?;
+        t.lent.bytes(&self.snd.queue, end_dsn, len)
+    }
+    fn collect_back(&mut self, m: &mut MetaTx<F>, slot: usize) {
+        if let Some(t) = self.mptcp.tx.as_deref_mut() {
+            t.lent.collect_into(m, slot);
+        }
+    }
 }
 
 impl<F: Frame> Connection<F> {
@@ -1240,7 +1465,8 @@ impl<F: Frame> Connection<F> {
         let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return 0;
         };
-        let runs_on = t.maps.end_dsn() == Some(dsn);
+        // A lent frame is not topped up: it goes back whole.
+        let runs_on = t.maps.end_dsn() == Some(dsn) && !t.lent.last_is(self.snd.queue.tail());
         let upto = if runs_on {
             self.snd.nxt
         } else {

@@ -159,6 +159,9 @@ impl<F: Frame> Connection<F> {
         if unsent < len + (DUP_THRESH + 1) * self.snd.mss
             || self.usable_window() < len
             || cwnd.saturating_sub(used) < len + self.snd.mss
+            // Gathering would reshape frames lent by the MPTCP connection,
+            // which go back to it whole.
+            || self.mptcp_holds_lent()
         {
             return None;
         }

@@ -28,8 +28,7 @@ impl<F: Frame> Connection<F> {
     /// Frames `send` may still take.
     pub(super) fn snd_frames_room(&self) -> usize {
         // The application's queue: the connection's, under MPTCP.
-        self.snd_frames_max()
-            .saturating_sub(self.app_sndq_ref().0.frames())
+        self.snd_frames_max().saturating_sub(self.app_queued().1)
     }
 
     /// Frames the send queue holds.

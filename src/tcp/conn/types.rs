@@ -344,6 +344,16 @@ pub struct ConnStats {
     pub mptcp_penalisations: u64,
     /// Bytes copied from the connection's queue into subflows' frames.
     pub mptcp_tx_copied_bytes: u64,
+    /// Bytes whose frame moved from the connection's queue to a subflow's
+    /// (lent: it comes back at the subflow's ACK).
+    pub mptcp_tx_lent_bytes: u64,
+    /// Bytes lent to a subflow that were copied back from it for a
+    /// reinjection (stalled, or slower for an opportunistic
+    /// retransmission).
+    pub mptcp_tx_reinject_copied_bytes: u64,
+    /// Bytes lent to a subflow that left for another worker and could not
+    /// be copied for the connection (no free frame): not reinjectable.
+    pub mptcp_tx_lent_uncopied_bytes: u64,
     /// In-order data-level bytes that arrived on joined subflows.
     pub mptcp_joined_bytes: u64,
     /// MP_JOIN subflows whose third ACK carried the right HMAC (RFC 8684

@@ -1,0 +1,393 @@
+//! Chunks lent to subflows, not copied (issue 8).
+//!
+//! When a subflow's frames come from the connection's pool (the same
+//! stack, or another interface's stack on the same UMEM: `frame_pool_id`,
+//! compared once when the subflow registers), the scheduler hands it the
+//! frame holding the chunk: the frame moves from the connection's queue
+//! (`MetaTx::dq`) to the end of the subflow's send queue, which sends it
+//! in place like any frame of its own. The connection keeps the chunk's
+//! DSN range and the slot it is lent to ([`Held`]); RFC 8684 §3.3.2 has it
+//! keep the data until the DATA_ACK, so the subflow's ACK does not free
+//! the frame: it comes back to the connection ([`Returned`]), which frees
+//! it when the DATA_ACK covers it (usually at once: both ride the same
+//! segment) or reads it for a reinjection (§3.3.6). A range to reinject
+//! that a live subflow still holds (stalled, or slower for an
+//! opportunistic retransmission) is copied from that subflow's queue at
+//! its next pull (`want_copies`; rare, counted); a subflow that is reset or
+//! closed gives its frames back first.
+//!
+//! What cannot be lent is copied as before: a chunk that is part of a
+//! frame (the window's edge, a smaller MSS), the redundant scheduler's
+//! copies, and subflows of another pool or another worker. Those frames
+//! then stay with the connection ([`Held::here`]).
+
+use super::{MetaTx, MpTx, Slot, Taker};
+use crate::io::{Frame, HEADROOM};
+use crate::tcp::send::SendFrame;
+use crate::tcp::SeqNumber;
+
+/// A chunk of the connection's data given to subflows and not yet
+/// DATA_ACKed (one frame's worth at most).
+pub(super) struct Held<F> {
+    pub(super) dsn: u64,
+    pub(super) len: u64,
+    /// The slot whose send queue holds its frame.
+    pub(super) lent: Option<usize>,
+    /// Its bytes, when the connection has them:
+    /// `frame.buf()[off..off + len]`.
+    pub(super) here: Option<(F, usize)>,
+}
+
+/// A lent frame that its subflow's ACK (or end) freed, on its way back to
+/// the connection: `len` bytes from DSN `dsn` at `frame.buf()[off..]`.
+pub(crate) struct Returned<F> {
+    dsn: u64,
+    len: usize,
+    frame: F,
+    off: usize,
+}
+
+impl<F> Returned<F> {
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// The subflow's side: the connection's frames in its send queue.
+pub(super) struct LentHere<F> {
+    /// (subflow sequence number of the frame's end, DSN, length), in
+    /// queue order.
+    ledger: std::collections::VecDeque<(SeqNumber, u64, usize)>,
+    /// Lent frames freed by the subflow's ACK, not yet collected.
+    back: Vec<Returned<F>>,
+}
+
+impl<F> Default for LentHere<F> {
+    fn default() -> Self {
+        LentHere {
+            ledger: Default::default(),
+            back: Vec::new(),
+        }
+    }
+}
+
+impl<F: Frame> LentHere<F> {
+    /// No frame of the connection's is lent here.
+    pub(super) fn is_empty(&self) -> bool {
+        self.ledger.is_empty()
+    }
+
+    pub(super) fn back_is_empty(&self) -> bool {
+        self.back.is_empty()
+    }
+
+    pub(super) fn take_back(&mut self) -> Vec<Returned<F>> {
+        core::mem::take(&mut self.back)
+    }
+
+    /// Frame `f` left the subflow's queue: one of the connection's goes
+    /// back, a copy of ours is dropped.
+    pub(super) fn give_back(&mut self, f: SendFrame<F>) {
+        let end = f.seq + (f.end - f.off);
+        while let Some(&(e, dsn, len)) = self.ledger.front() {
+            if e < end {
+                // Not in the queue any more (cannot happen: lent frames
+                // are neither topped up nor gathered); forgotten.
+                self.ledger.pop_front();
+                continue;
+            }
+            if e == end && f.end >= len {
+                self.ledger.pop_front();
+                self.back.push(Returned {
+                    dsn,
+                    len,
+                    off: f.end - len,
+                    frame: f.frame,
+                });
+            }
+            return;
+        }
+    }
+
+    /// Whether the last frame of the queue (ending at `tail`) is lent: it
+    /// is not topped up with a copy.
+    pub(super) fn last_is(&self, tail: SeqNumber) -> bool {
+        self.ledger.back().is_some_and(|l| l.0 == tail)
+    }
+
+    /// The lent frame's bytes whose chunk ends at DSN `end_dsn`, its last
+    /// `len` of them, from `q` (the subflow's send queue).
+    pub(super) fn bytes<'a>(
+        &self,
+        q: &'a crate::tcp::send::SendBuffer<F>,
+        end_dsn: u64,
+        len: usize,
+    ) -> Option<&'a [u8]> {
+        let &(e, dsn, l) = self
+            .ledger
+            .iter()
+            .find(|x| x.1.wrapping_add(x.2 as u64) == end_dsn)?;
+        let _ = dsn;
+        let b = q.frame_tail(e, l)?;
+        b.get(b.len().checked_sub(len)?..)
+    }
+
+    /// The subflow leaves for another worker, out of its connection's
+    /// reach: copies of the connection's chunks it holds (frames from
+    /// `alloc`) and the frames it gave back, for the connection; the lent
+    /// frames stay its own (freed at its ACK). Returns them and the bytes
+    /// it could not copy (no frame).
+    pub(super) fn copies_for_leaving(
+        &mut self,
+        q: &crate::tcp::send::SendBuffer<F>,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> (Vec<Returned<F>>, usize) {
+        let mut out = core::mem::take(&mut self.back);
+        let mut missed = 0;
+        for (e, dsn, len) in self.ledger.drain(..) {
+            let (Some(b), Some(mut f)) = (q.frame_tail(e, len), alloc()) else {
+                missed += len;
+                continue;
+            };
+            let Some(dst) = f.buf_mut().get_mut(HEADROOM..HEADROOM + len) else {
+                missed += len;
+                continue;
+            };
+            dst.copy_from_slice(b);
+            out.push(Returned {
+                dsn,
+                len,
+                frame: f,
+                off: HEADROOM,
+            });
+        }
+        (out, missed)
+    }
+
+    /// Hand the returned frames to `m` (the connection), slot `slot`.
+    pub(super) fn collect_into(&mut self, m: &mut MetaTx<F>, slot: usize) {
+        for r in self.back.drain(..) {
+            m.take_back(slot, r);
+        }
+    }
+}
+
+impl<F: Frame> MpTx<F> {
+    /// Append the connection's frame `f` (DSN `dsn` on) to `q`, this
+    /// subflow's send queue, mapped and noted as lent. Returns its length.
+    pub(super) fn lend_into(
+        &mut self,
+        q: &mut crate::tcp::send::SendBuffer<F>,
+        f: SendFrame<F>,
+        dsn: u64,
+    ) -> usize {
+        let len = f.end - f.off;
+        let end = q.tail() + len;
+        q.push_frame(f.frame, f.off, f.end);
+        self.maps.push(self.tail_rel, dsn, len as u64);
+        self.tail_rel += len as u64;
+        self.lent.ledger.push_back((end, dsn, len));
+        len
+    }
+}
+
+impl<F: Frame> MetaTx<F> {
+    /// The first DSN the connection still holds for the application
+    /// (from the DATA_ACK, or where its queue began).
+    pub(super) fn held_start(&self) -> u64 {
+        self.una.max(self.dq_start)
+    }
+
+    /// Payload bytes the application's data takes, given or not, lent or
+    /// not: what the connection's send buffer counts.
+    pub(super) fn app_bytes(&self) -> usize {
+        self.end().saturating_sub(self.held_start()) as usize
+    }
+
+    /// Frames the application's data takes (lent ones included).
+    pub(super) fn app_frames(&self) -> usize {
+        self.dq.frames() + self.held.len()
+    }
+
+    /// Lend the frame at the head of the queue (DSN `dsn`, the next new
+    /// data) to `to` (slot `slot`), if it is whole and at most `want`
+    /// bytes. Returns the bytes lent.
+    pub(super) fn lend_front<T: Taker<F> + ?Sized>(
+        &mut self,
+        slot: usize,
+        dsn: u64,
+        want: usize,
+        to: &mut T,
+    ) -> Option<usize> {
+        if dsn != self.dq_head || self.held_start() > dsn {
+            return None;
+        }
+        let (seq, len) = self.dq.front_frame()?;
+        if seq != SeqNumber(dsn as u32) || len == 0 || len > want {
+            return None;
+        }
+        let f = self.dq.pop_front()?;
+        self.dq_head += len as u64;
+        let k = to.lend(f, dsn);
+        self.held.push_back(Held {
+            dsn,
+            len: k as u64,
+            lent: Some(slot),
+            here: None,
+        });
+        Some(k)
+    }
+
+    /// The frames of the queue wholly given (below `nxt`) move to the
+    /// held ranges: their bytes stay here, copies of them went out.
+    pub(super) fn settle_given(&mut self) {
+        while let Some((seq, len)) = self.dq.front_frame() {
+            let end = self.dq_head + len as u64;
+            if end > self.nxt || seq != SeqNumber(self.dq_head as u32) {
+                break;
+            }
+            let Some(f) = self.dq.pop_front() else { break };
+            self.held.push_back(Held {
+                dsn: self.dq_head,
+                len: len as u64,
+                lent: None,
+                here: Some((f.frame, f.off)),
+            });
+            self.dq_head = end;
+        }
+    }
+
+    /// Up to `max` bytes from `dsn` on, within one chunk, if the
+    /// connection has them; `Err(slot)`: they are lent to that slot.
+    pub(super) fn bytes_at(&self, dsn: u64, max: usize) -> Result<Option<&[u8]>, usize> {
+        if dsn >= self.dq_head {
+            let Some(s) = self.dq.locate(SeqNumber(dsn as u32), usize::MAX) else {
+                return Ok(None);
+            };
+            return Ok(Some(self.dq.bytes(s, max)));
+        }
+        if dsn < self.held_start() {
+            return Ok(None);
+        }
+        let i = self.held.partition_point(|h| h.dsn + h.len <= dsn);
+        let Some(h) = self.held.get(i) else {
+            return Ok(None);
+        };
+        if h.dsn > dsn {
+            return Ok(None);
+        }
+        match (&h.here, h.lent) {
+            (Some((f, off)), _) => {
+                let from = off + (dsn - h.dsn) as usize;
+                let to = (off + h.len as usize).min(from.saturating_add(max));
+                Ok(f.buf().get(from..to))
+            }
+            (None, Some(j)) => Err(j),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The DATA_ACK covers up to `una`: the held ranges below it go (their
+    /// frames to the pool; a lent one's when it comes back).
+    pub(super) fn trim_held(&mut self, una: u64) {
+        while let Some(h) = self.held.front_mut() {
+            let end = h.dsn + h.len;
+            if end <= una {
+                self.held.pop_front();
+                continue;
+            }
+            if h.dsn < una {
+                let k = una - h.dsn;
+                h.dsn = una;
+                h.len -= k;
+                if let Some((_, off)) = &mut h.here {
+                    *off += k as usize;
+                }
+            }
+            break;
+        }
+    }
+
+    /// A lent frame came back from slot `slot`.
+    pub(super) fn take_back(&mut self, slot: usize, r: Returned<F>) {
+        let rend = r.dsn + r.len as u64;
+        if rend <= self.held_start() {
+            // DATA_ACKed meanwhile: freed.
+            return;
+        }
+        let i = self.held.partition_point(|h| h.dsn + h.len < rend);
+        let Some(h) = self.held.get_mut(i) else {
+            return;
+        };
+        if h.dsn + h.len != rend || h.lent != Some(slot) || h.dsn < r.dsn {
+            return;
+        }
+        h.lent = None;
+        if h.here.is_none() {
+            h.here = Some((r.frame, r.off + (h.dsn - r.dsn) as usize));
+        }
+    }
+
+    /// Frames lent to `slot` that the connection has no bytes of: the
+    /// slot copies them at its next pull (a reinjection may need them).
+    pub(super) fn want_copies_of(&mut self, from: u64, to: u64) {
+        let i = self.held.partition_point(|h| h.dsn + h.len <= from);
+        for h in self.held.iter().skip(i) {
+            if h.dsn >= to {
+                break;
+            }
+            if let (None, Some(j)) = (&h.here, h.lent) {
+                if let Some(s) = self.slots.get_mut(j) {
+                    s.want_copies = true;
+                }
+            }
+        }
+    }
+
+    /// Slot `slot` (`to`) was asked to: copy what it holds of ours that
+    /// the connection has no bytes of (frames from `alloc`). Returns
+    /// bytes copied.
+    pub(super) fn copy_lent<T: Taker<F> + ?Sized>(
+        &mut self,
+        slot: usize,
+        to: &T,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> usize {
+        let mut n = 0;
+        for h in self.held.iter_mut() {
+            if h.lent != Some(slot) || h.here.is_some() {
+                continue;
+            }
+            let len = h.len as usize;
+            let Some(b) = to.lent_bytes(h.dsn + h.len, len) else {
+                continue;
+            };
+            let Some(mut f) = alloc() else {
+                // Asked again at the next pull.
+                if let Some(s) = self.slots.get_mut(slot) {
+                    s.want_copies = true;
+                }
+                break;
+            };
+            let Some(dst) = f.buf_mut().get_mut(HEADROOM..HEADROOM + len) else {
+                continue;
+            };
+            dst.copy_from_slice(b);
+            h.here = Some((f, HEADROOM));
+            n += len;
+        }
+        n
+    }
+
+    /// Frames held with their bytes here (lent ones are in the subflows'
+    /// queues).
+    pub(super) fn frames_here(&self) -> usize {
+        self.dq.frames() + self.held.iter().filter(|h| h.here.is_some()).count()
+    }
+}
+
+impl Slot {
+    pub(super) fn take_want_copies(&mut self) -> bool {
+        core::mem::take(&mut self.want_copies)
+    }
+}
