@@ -210,9 +210,10 @@ impl<F: Frame> SendBuffer<F> {
         }
         if upto >= self.tail() {
             // Everything acknowledged (the usual ACK of a clean path): the
-            // frames go at once, without the per-frame walk below.
+            // frames go at once, without the per-frame walk below (each
+            // still to `give`: an MPTCP subflow's lent frames go back).
             let freed = self.len;
-            self.frames.clear();
+            self.frames.drain(..).for_each(&mut give);
             self.hint.set(0);
             self.head = self.tail();
             self.len = 0;
