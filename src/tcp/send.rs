@@ -199,7 +199,23 @@ impl<F: Frame> SendBuffer<F> {
     /// Release everything before `upto` (a cumulative ACK). Returns bytes freed.
     #[inline]
     pub fn ack(&mut self, upto: SeqNumber) -> usize {
+        if upto > self.head && upto >= self.tail() {
+            // Everything acknowledged (the usual ACK of a clean path): the
+            // frames dropped at once, without a walk.
+            self.frames.clear();
+            return self.released_all();
+        }
         self.ack_into(upto, drop)
+    }
+
+    /// The queue emptied by an ACK of everything: the bytes it held.
+    fn released_all(&mut self) -> usize {
+        let freed = self.len;
+        self.hint.set(0);
+        self.head = self.tail();
+        self.len = 0;
+        self.mem = 0;
+        freed
     }
 
     /// [`ack`](Self::ack), each frame it frees handed to `give` (an MPTCP
@@ -209,16 +225,9 @@ impl<F: Frame> SendBuffer<F> {
             return 0;
         }
         if upto >= self.tail() {
-            // Everything acknowledged (the usual ACK of a clean path): the
-            // frames go at once, without the per-frame walk below (each
-            // still to `give`: an MPTCP subflow's lent frames go back).
-            let freed = self.len;
+            // Everything acknowledged: each frame to `give`, no offsets.
             self.frames.drain(..).for_each(&mut give);
-            self.hint.set(0);
-            self.head = self.tail();
-            self.len = 0;
-            self.mem = 0;
-            return freed;
+            return self.released_all();
         }
         let upto = upto.min(self.tail());
         let freed = upto - self.head;
