@@ -1393,7 +1393,14 @@ impl<F: Frame> Taker<F> for Connection<F> {
         self.mptcp.tx.as_deref().map(|t| t.slot)
     }
     fn penalise(&mut self) {
-        self.loss.cc.penalise(self.now);
+        // Only in the Open state, as Linux's `mptcp_rcv_buf_optimization`
+        // (`icsk_ca_state == TCP_CA_Open`): in recovery the window was cut
+        // already and the loss, not its size, holds the data level up;
+        // halving it again stops PRR's retransmissions until the RTO
+        // (the slow subflow of `tests/sim_sndbuf.rs`, 35.45 Mbit/s).
+        if matches!(self.loss.recovery, super::loss::Recovery::Open) {
+            self.loss.cc.penalise(self.now);
+        }
     }
     fn view(&self) -> SubflowView {
         self.mptcp_view()
