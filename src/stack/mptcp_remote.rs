@@ -208,6 +208,21 @@ pub(super) struct Remote<F> {
 }
 
 impl<F> Remote<F> {
+    fn new(me: usize, stack: usize, locate: Box<dyn Fn(u32) -> Option<usize>>) -> Self {
+        Remote {
+            me,
+            stack,
+            locate,
+            out: Vec::new(),
+            asks: Vec::new(),
+            next_tag: 0,
+            subs: Vec::new(),
+            mine: Vec::new(),
+            moving: Vec::new(),
+            parked: Vec::new(),
+        }
+    }
+
     /// Join `p` waits for an answer: the question to send (`Some(None)`:
     /// it waits already, the peer's SYN again; `None`: too many wait).
     pub(super) fn ask(&mut self, p: PendingJoin) -> Option<Option<RemoteMsg<F>>> {
@@ -250,18 +265,7 @@ impl<D: Device> Stack<D> {
         stack: usize,
         locate: Box<dyn Fn(u32) -> Option<usize>>,
     ) {
-        self.remote = Some(Box::new(Remote {
-            me,
-            stack,
-            locate,
-            out: Vec::new(),
-            asks: Vec::new(),
-            next_tag: 0,
-            subs: Vec::new(),
-            mine: Vec::new(),
-            moving: Vec::new(),
-            parked: Vec::new(),
-        }));
+        self.remote = Some(Box::new(Remote::new(me, stack, locate)));
     }
 
     /// The messages for other workers since the last call: `f(worker,
@@ -1010,18 +1014,7 @@ mod tests {
     use core::net::SocketAddrV4;
 
     fn remote() -> Remote<HeapFrame> {
-        Remote {
-            me: 0,
-            stack: 0,
-            locate: Box::new(|_| Some(1)),
-            out: Vec::new(),
-            asks: Vec::new(),
-            next_tag: 0,
-            subs: Vec::new(),
-            mine: Vec::new(),
-            moving: Vec::new(),
-            parked: Vec::new(),
-        }
+        Remote::new(0, 0, Box::new(|_| Some(1)))
     }
 
     fn join(ms: u64) -> PendingJoin {
