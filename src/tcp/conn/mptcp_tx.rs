@@ -161,6 +161,8 @@ pub(crate) struct MetaTx<F> {
     /// Payload bytes `dq` may hold: the first subflow's buffer when it was
     /// set up, grown by autotuning (`snd_space`).
     pub(super) buf: usize,
+    /// Autotuning's state (`snd_space`).
+    pub(super) space: super::snd_space::Space,
 }
 
 /// What the connection knows of one subflow.
@@ -463,6 +465,7 @@ impl<F: Frame> Connection<F> {
                 data_fin_out: false,
                 level: DataLevel::default(),
                 buf: self.snd.buf,
+                space: Default::default(),
             })),
             prefix_end: (held > 0).then_some(prefix_end),
             // Its own frames: the same pool.
