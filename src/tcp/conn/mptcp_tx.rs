@@ -203,6 +203,12 @@ impl<F: Frame> MetaTx<F> {
         })
     }
 
+    /// Whether the scheduler re-sends data a slower subflow holds up
+    /// (`snd_space` sizes the buffer by it).
+    pub(super) fn sched_opportunistic(&self) -> bool {
+        self.sched.opportunistic()
+    }
+
     /// Bytes given to subflows that the DATA_ACK does not cover yet.
     pub(super) fn given_unacked(&self) -> usize {
         self.nxt.saturating_sub(self.una) as usize
