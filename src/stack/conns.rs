@@ -203,7 +203,42 @@ impl<D: Device> Stack<D> {
     /// After every input, timer or app call on `id`: sync counters, turn its
     /// events into app events, keep the SYN backlog count, remove it when
     /// closed, and re-arm its timer.
+    ///
+    /// The common case (most calls on a busy connection: a send, a read,
+    /// a flush, an ACK, data) is here: plain TCP, established and counted
+    /// as such, nothing to tell the application but that it may read or
+    /// write; everything else is [`Self::after_op_general`], out of line,
+    /// so that this call saves and restores few registers.
     pub(super) fn after_op(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        // `io_only`: a new kind of event is outside `ConnEvents::IO`, never
+        // taken for I/O.
+        if e.subflow_of.is_none()
+            && e.foreign_of.is_none()
+            && e.remote_of.is_none()
+            && !e.pm_wait
+            && e.conn.events().io_only()
+            && e.conn.state() == State::Established
+            && e.connected
+            && !e.half_open
+        {
+            let ev = e.conn.take_events();
+            nud_feedback(&mut self.iface, e, self.now);
+            if e.visible && !e.detached {
+                Self::io_events(&mut self.events, id, e, ev);
+            }
+            Self::rearm_inline(&mut self.timers, id, e);
+            return;
+        }
+        self.after_op_general(id);
+    }
+
+    /// [`Self::after_op`] for everything but its common case (MPTCP, any
+    /// state change, any event beyond I/O).
+    #[inline(never)]
+    fn after_op_general(&mut self, id: ConnId) {
         let Some(mut e) = self.conns.get_mut(id) else {
             return;
         };

@@ -529,6 +529,12 @@ impl<F: Frame> Connection<F> {
         self.tuple
     }
 
+    /// Events since the last `take_events`, left in place.
+    #[inline]
+    pub fn events(&self) -> ConnEvents {
+        self.events
+    }
+
     /// Events since the last call.
     pub fn take_events(&mut self) -> ConnEvents {
         core::mem::take(&mut self.events)
