@@ -415,7 +415,7 @@ impl<F: Frame> Connection<F> {
     /// no timer was armed below `at` since and no derived deadline (whose
     /// moves the timers do not see) may be on. The stack's re-arm asks
     /// this instead of computing the deadline after every operation.
-    #[inline]
+    #[inline(always)]
     pub fn deadline_may_precede(&self, at: Instant) -> bool {
         self.timers.low_us() < at.micros() || self.derived_deadlines() || self.mptcp.meta_only
     }
