@@ -251,7 +251,7 @@ impl<F: Frame> Connection<F> {
         }
         self.plpmtud_raise_timer();
         self.transmit(out);
-        self.update_timers();
+        self.timers_after_transmit();
     }
 
     /// Run the timers that expired by `now` (retransmission, delayed ACK,

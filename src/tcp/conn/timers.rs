@@ -325,6 +325,24 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// `update_timers` after `poll_transmit`: in ESTABLISHED, FIN-WAIT-1
+    /// or FIN-WAIT-2, not persisting, plain or MPTCP subflow alike, the
+    /// decisions are those of `timers_after_predicted` (which checks the
+    /// recovery state itself); every other case takes `update_timers`.
+    #[inline]
+    pub(super) fn timers_after_transmit(&mut self) {
+        if matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) && !self.probe.persisting
+            && !self.mptcp.meta_only
+        {
+            self.timers_after_predicted();
+        } else {
+            self.update_timers();
+        }
+    }
+
     /// `update_timers` after a predicted segment (`predict`), which leaves
     /// the connection synchronized in ESTABLISHED, FIN-WAIT-1 or
     /// FIN-WAIT-2, not persisting, plain TCP: the same decisions without
