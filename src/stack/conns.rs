@@ -94,14 +94,15 @@ pub(super) fn add_conn_counters(c: &mut StackCounters, s: &ConnStats) {
 }
 
 /// Neighbour confirmations are sent to ARP at most this often per connection.
-const NUD_CONFIRM_EVERY: core::time::Duration = core::time::Duration::from_secs(1);
+/// (In µs, as `Instant`: the test runs after every operation.)
+const NUD_CONFIRM_EVERY_US: u64 = 1_000_000;
 
 /// RFC 1122 §2.3.2.1: TCP tells ARP about its next hop. Forward progress
 /// (new data acknowledged, new data received in order) confirms the
 /// neighbour; a retransmission timeout without progress asks for it to be
 /// re-verified, so a neighbour whose MAC changed is found again in seconds.
 /// Inline: four calls per echo round trip, most returning at once.
-#[inline]
+#[inline(always)]
 fn nud_feedback<D: Device>(iface: &mut Iface<D>, e: &mut ConnEntry<D::Frame>, now: Instant) {
     let s = e.conn.stats();
     let seen = (s.bytes_acked + s.bytes_received, s.rto_timeouts);
@@ -111,14 +112,27 @@ fn nud_feedback<D: Device>(iface: &mut Iface<D>, e: &mut ConnEntry<D::Frame>, no
     let progress = seen.0 > e.nud_seen.0;
     let timed_out = seen.1 > e.nud_seen.1;
     e.nud_seen = seen;
-    // Progress within NUD_CONFIRM_EVERY of the last confirmation (every
+    // Progress within NUD_CONFIRM_EVERY_US of the last confirmation (every
     // round trip of a busy connection) needs no route lookup at all.
     let confirm_due = e
         .nud_confirmed
-        .is_none_or(|t| now.saturating_since(t) >= NUD_CONFIRM_EVERY);
+        .is_none_or(|t| now.micros().saturating_sub(t.micros()) >= NUD_CONFIRM_EVERY_US);
     if progress && !confirm_due {
         return;
     }
+    nud_tell(iface, e, now, progress, timed_out);
+}
+
+/// `nud_feedback`'s report to ARP (at most once a second per connection
+/// while it progresses; on an RTO): out of line.
+#[inline(never)]
+fn nud_tell<D: Device>(
+    iface: &mut Iface<D>,
+    e: &mut ConnEntry<D::Frame>,
+    now: Instant,
+    progress: bool,
+    timed_out: bool,
+) {
     let Some(hop) = iface.next_hop(*e.tuple.remote.ip()) else {
         return;
     };
@@ -203,7 +217,42 @@ impl<D: Device> Stack<D> {
     /// After every input, timer or app call on `id`: sync counters, turn its
     /// events into app events, keep the SYN backlog count, remove it when
     /// closed, and re-arm its timer.
+    ///
+    /// The common case (most calls on a busy connection: a send, a read,
+    /// a flush, an ACK, data) is here: plain TCP, established and counted
+    /// as such, nothing to tell the application but that it may read or
+    /// write; everything else is [`Self::after_op_general`], out of line,
+    /// so that this call saves and restores few registers.
     pub(super) fn after_op(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        // `io_only`: a new kind of event is outside `ConnEvents::IO`, never
+        // taken for I/O.
+        if e.subflow_of.is_none()
+            && e.foreign_of.is_none()
+            && e.remote_of.is_none()
+            && !e.pm_wait
+            && e.conn.events().io_only()
+            && e.conn.state() == State::Established
+            && e.connected
+            && !e.half_open
+        {
+            let ev = e.conn.take_events();
+            nud_feedback(&mut self.iface, e, self.now);
+            if e.visible && !e.detached {
+                Self::io_events(&mut self.events, id, e, ev);
+            }
+            Self::rearm_inline(&mut self.timers, id, e);
+            return;
+        }
+        self.after_op_general(id);
+    }
+
+    /// [`Self::after_op`] for everything but its common case (MPTCP, any
+    /// state change, any event beyond I/O).
+    #[inline(never)]
+    fn after_op_general(&mut self, id: ConnId) {
         let Some(mut e) = self.conns.get_mut(id) else {
             return;
         };

@@ -86,7 +86,7 @@ impl<D: Device> Iface<D> {
     /// Ethernet header goes and ends at the end of the payload; the first
     /// two and the TCP pseudo-header's sum come from `head`, prepared for
     /// the segment's addresses and next hop).
-    #[inline]
+    #[inline(always)]
     fn write_tcp(&mut self, pkt: &mut [u8], head: &L2L3Template, tcp: &TcpHead<'_>, ect: bool) {
         match tcp {
             TcpHead::Repr(seg, layout) => {

@@ -251,7 +251,7 @@ impl<F: Frame> Connection<F> {
         }
         self.plpmtud_raise_timer();
         self.transmit(out);
-        self.update_timers();
+        self.timers_after_transmit();
     }
 
     /// Run the timers that expired by `now` (retransmission, delayed ACK,
@@ -527,6 +527,12 @@ impl<F: Frame> Connection<F> {
 
     pub fn tuple(&self) -> FourTuple {
         self.tuple
+    }
+
+    /// Events since the last `take_events`, left in place.
+    #[inline]
+    pub fn events(&self) -> ConnEvents {
+        self.events
     }
 
     /// Events since the last call.

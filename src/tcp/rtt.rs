@@ -11,7 +11,7 @@ const K: u64 = 4;
 /// How long a minimum RTT sample stays authoritative before a newer, larger
 /// sample may replace it (route changes can raise the path's base RTT).
 /// Linux uses 5 minutes (`tcp_min_rtt_wlen`).
-const MIN_RTT_WINDOW: Duration = Duration::from_secs(300);
+const MIN_RTT_WINDOW_US: u64 = 300_000_000;
 
 /// SRTT/RTTVAR estimator and RTO with exponential backoff (RFC 6298 §2, §5).
 #[derive(Debug, Clone)]
@@ -26,9 +26,11 @@ pub struct RttEstimator {
     max_us: u64,
     /// Consecutive backoffs since the last sample (RFC 6298 §5.5).
     backoffs: u32,
-    latest: Option<Duration>,
-    /// Windowed minimum: the smallest sample and when it was taken.
-    min_rtt: Option<(Duration, Instant)>,
+    /// Latest sample in µs (samples are differences of µs `Instant`s:
+    /// kept in µs, a sample is integer work, not `Duration`'s).
+    latest_us: Option<u64>,
+    /// Windowed minimum in µs: the smallest sample and when it was taken.
+    min_rtt: Option<(u64, Instant)>,
 }
 
 impl RttEstimator {
@@ -44,7 +46,7 @@ impl RttEstimator {
             min_us,
             max_us,
             backoffs: 0,
-            latest: None,
+            latest_us: None,
             min_rtt: None,
         }
     }
@@ -53,7 +55,14 @@ impl RttEstimator {
     /// Karn's rule is the caller's job: never sample a retransmitted segment
     /// unless the sample comes from timestamps (RFC 7323 §4).
     pub fn sample(&mut self, rtt: Duration, now: Instant) {
-        let r = rtt.as_micros().min(u64::MAX as u128 / 8) as u64;
+        self.sample_us(crate::time::micros_of(rtt), now);
+    }
+
+    /// [`Self::sample`] of `rtt_us` µs (an ACK's sample: `now` less a
+    /// send time).
+    #[inline]
+    pub fn sample_us(&mut self, rtt_us: u64, now: Instant) {
+        let r = rtt_us.min(u64::MAX / 8);
         match self.srtt_us {
             None => {
                 // RFC 6298 §2.2: SRTT <- R, RTTVAR <- R/2.
@@ -76,12 +85,12 @@ impl RttEstimator {
         // Karn's algorithm (RFC 6298 §5 note after 5.7): the backed-off RTO
         // is kept until a valid sample arrives; this is one.
         self.backoffs = 0;
-        self.latest = Some(rtt);
+        self.latest_us = Some(rtt_us);
         self.min_rtt = match self.min_rtt {
-            Some((m, at)) if m <= rtt && now.saturating_since(at) <= MIN_RTT_WINDOW => {
+            Some((m, at)) if m <= rtt_us && now.0.saturating_sub(at.0) <= MIN_RTT_WINDOW_US => {
                 Some((m, at))
             }
-            _ => Some((rtt, now)),
+            _ => Some((rtt_us, now)),
         };
     }
 
@@ -129,12 +138,18 @@ impl RttEstimator {
     /// Smallest RTT seen (CUBIC and RACK use it), over a 5-minute window:
     /// a larger sample replaces the minimum once the minimum is older.
     pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt.map(|(m, _)| Duration::from_micros(m))
+    }
+
+    /// [`Self::min_rtt`] in µs.
+    #[inline]
+    pub fn min_rtt_us(&self) -> Option<u64> {
         self.min_rtt.map(|(m, _)| m)
     }
 
     /// Latest sample.
     pub fn latest(&self) -> Option<Duration> {
-        self.latest
+        self.latest_us.map(Duration::from_micros)
     }
 }
 

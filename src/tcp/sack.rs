@@ -365,6 +365,12 @@ impl Scoreboard {
     #[inline]
     pub fn ack(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
         if self.is_clean() {
+            if let Some(&s) = self.segs.front().filter(|s| s.end <= ack) {
+                if self.segs.len() == 1 {
+                    // One segment in flight (request/response), inline.
+                    return self.ack_only_clean(s, ack, now, min_rtt);
+                }
+            }
             if self.segs.back().is_some_and(|b| b.end <= ack) {
                 return self.ack_all_clean(ack, now, min_rtt);
             }
@@ -379,20 +385,34 @@ impl Scoreboard {
     /// emptied at once instead of segment by segment (nothing but
     /// `outstanding` counts a clean segment).
     fn ack_all_clean(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
-        let r = if self.segs.len() == 1 {
-            // One segment in flight (request/response): no loop.
-            let s = self.segs[0];
-            self.rack.note(&s, now, min_rtt);
-            Acked::one(&s)
-        } else {
-            let mut r = Acked::default();
-            let (a, b) = self.segs.as_slices();
-            for s in a.iter().chain(b) {
-                self.rack.note(s, now, min_rtt);
-                r.count(s);
-            }
-            r
-        };
+        let mut r = Acked::default();
+        let (a, b) = self.segs.as_slices();
+        for s in a.iter().chain(b) {
+            self.rack.note(s, now, min_rtt);
+            r.count(s);
+        }
+        self.emptied(ack);
+        r
+    }
+
+    /// [`Self::ack_all_clean`] of the one segment `s` in flight (the
+    /// request/response case): no loop, inline into the ACK's path.
+    #[inline(always)]
+    fn ack_only_clean(
+        &mut self,
+        s: Sent,
+        ack: SeqNumber,
+        now: Instant,
+        min_rtt: Option<Duration>,
+    ) -> Acked {
+        self.rack.note(&s, now, min_rtt);
+        self.emptied(ack);
+        Acked::one(&s)
+    }
+
+    /// A clean board's every segment acknowledged by `ack`: emptied at once.
+    #[inline(always)]
+    fn emptied(&mut self, ack: SeqNumber) {
         self.segs.clear();
         self.outstanding = 0;
         for floor in [&mut self.floor_lost, &mut self.floor_rule3] {
@@ -400,7 +420,6 @@ impl Scoreboard {
                 *floor = Some(ack);
             }
         }
-        r
     }
 
     fn ack_general(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {

@@ -490,6 +490,7 @@ impl TcpRepr {
     /// [`Self::fill_checksum`] for a sender that keeps the pseudo-header's
     /// sum over the addresses and protocol (`ph_addrs`, see
     /// [`Self::pseudo_header_addrs`]): only the length is added here.
+    #[inline]
     pub fn fill_checksum_with(segment: &mut [u8], ph_addrs: u16) {
         let len = segment.len() as u16;
         let c = !checksum::combine(&[ph_addrs, len, checksum::sum(segment)]);
@@ -497,6 +498,7 @@ impl TcpRepr {
     }
 
     /// [`Self::fill_partial_checksum`] from a kept `ph_addrs`.
+    #[inline]
     pub fn fill_partial_checksum_with(segment: &mut [u8], ph_addrs: u16) {
         let ph = checksum::combine(&[ph_addrs, segment.len() as u16]);
         segment[OFF_CHECKSUM..OFF_CHECKSUM + 2].copy_from_slice(&ph.to_be_bytes());

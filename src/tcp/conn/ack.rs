@@ -146,20 +146,29 @@ impl<F: Frame> Connection<F> {
         self.stats.bytes_acked += acked as u64;
         // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
         let rtt_sample = match a.rtt_sent_at {
-            Some(at) if !a.any_retrans => Some(now.saturating_since(at)),
+            Some(at) if !a.any_retrans => {
+                // The common case in µs (`sample_us`), its `Duration`
+                // made once for the caller.
+                let us = now.micros().saturating_sub(at.micros());
+                self.loss.rtt.sample_us(us, now);
+                Some(core::time::Duration::from_micros(us))
+            }
             // Retransmitted data: the echoed timestamp must come from the
             // latest transmission. An older echo (the receiver had the
             // data and our ACKs were lost) would measure the whole
             // retransmission gap, inflating SRTT and the RTO for good.
-            _ => self.ts_rtt(seg).filter(|_| {
-                let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
-                a.latest_sent
-                    .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
-            }),
+            _ => {
+                let r = self.ts_rtt(seg).filter(|_| {
+                    let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
+                    a.latest_sent
+                        .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
+                });
+                if let Some(r) = r {
+                    self.loss.rtt.sample(r, now);
+                }
+                r
+            }
         };
-        if let Some(r) = rtt_sample {
-            self.loss.rtt.sample(r, now);
-        }
         self.loss.rtx_count = 0;
         // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is acked.
         let rtx = if self.snd.una == self.snd.nxt || self.probe.persisting {

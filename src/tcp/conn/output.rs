@@ -330,11 +330,9 @@ impl<F: Frame> Connection<F> {
             let (cwnd, used) = self.cwnd_budget();
             let cwnd_room = cwnd.saturating_sub(used);
             let wnd_room = self.usable_window();
-            let full = self
-                .snd
-                .queue
-                .frame_remaining(self.snd.nxt)
-                .min(self.snd.mss);
+            // Located once: `emit_new_in` sends from this slice.
+            let at = self.snd.queue.locate(self.snd.nxt, usize::MAX);
+            let full = at.map_or(0, |s| s.len).min(self.snd.mss);
             let len = full.min(wnd_room);
             if len == 0 || full > cwnd_room {
                 return true;
@@ -357,7 +355,7 @@ impl<F: Frame> Connection<F> {
             {
                 return true;
             }
-            if !self.emit_new(out, len) {
+            if !self.emit_new_in(out, len, at) {
                 return false;
             }
         }
@@ -366,6 +364,14 @@ impl<F: Frame> Connection<F> {
     /// Send `len` new bytes from SND.NXT (one segment, within one frame),
     /// with the FIN if they are the last and the application closed.
     fn emit_new(&mut self, out: &mut dyn SegmentSink<F>, len: usize) -> bool {
+        let at = self.snd.queue.locate(self.snd.nxt, usize::MAX);
+        self.emit_new_in(out, len, at)
+    }
+
+    /// [`Self::emit_new`] from `at`, SND.NXT's slice of the send queue as
+    /// `locate(SND.NXT, usize::MAX)` found it (the caller had it at hand).
+    #[inline]
+    fn emit_new_in(&mut self, out: &mut dyn SegmentSink<F>, len: usize, at: Option<Slice>) -> bool {
         let tail = self.snd.queue.tail();
         let is_last = self.snd.nxt + len == tail;
         let idle_us = self
@@ -387,7 +393,11 @@ impl<F: Frame> Connection<F> {
         if self.loss.cwr_pending {
             flags |= TcpFlags::CWR;
         }
-        let Some(slice) = self.snd.queue.locate(self.snd.nxt, len) else {
+        // What `locate(SND.NXT, len)` returns.
+        let Some(slice) = at.map(|s| Slice {
+            len: s.len.min(len),
+            ..s
+        }) else {
             return true;
         };
         let sent = if self.plain_tx_ok() {

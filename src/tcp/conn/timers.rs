@@ -325,6 +325,24 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// `update_timers` after `poll_transmit`: in ESTABLISHED, FIN-WAIT-1
+    /// or FIN-WAIT-2, not persisting, plain or MPTCP subflow alike, the
+    /// decisions are those of `timers_after_predicted` (which checks the
+    /// recovery state itself); every other case takes `update_timers`.
+    #[inline]
+    pub(super) fn timers_after_transmit(&mut self) {
+        if matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) && !self.probe.persisting
+            && !self.mptcp.meta_only
+        {
+            self.timers_after_predicted();
+        } else {
+            self.update_timers();
+        }
+    }
+
     /// `update_timers` after a predicted segment (`predict`), which leaves
     /// the connection synchronized in ESTABLISHED, FIN-WAIT-1 or
     /// FIN-WAIT-2, not persisting, plain TCP: the same decisions without
@@ -415,7 +433,7 @@ impl<F: Frame> Connection<F> {
     /// no timer was armed below `at` since and no derived deadline (whose
     /// moves the timers do not see) may be on. The stack's re-arm asks
     /// this instead of computing the deadline after every operation.
-    #[inline]
+    #[inline(always)]
     pub fn deadline_may_precede(&self, at: Instant) -> bool {
         self.timers.low_us() < at.micros() || self.derived_deadlines() || self.mptcp.meta_only
     }
