@@ -50,7 +50,9 @@ fn run(p: &BulkParams) -> BulkReport {
 }
 
 fn addrs(r: &BulkReport) -> AddrReport {
-    r.addresses.clone().expect("several paths: address counters")
+    r.addresses
+        .clone()
+        .expect("several paths: address counters")
 }
 
 #[test]
@@ -125,8 +127,16 @@ fn a_path_dying_withdraws_its_address_and_the_transfer_is_exact() {
             live.tx_bytes
         );
         assert!(c2s.dropped_down + s2c.dropped_down > 0);
-        assert_eq!((a.remove_addr_sent, a.remove_addr_received), (1, 1), "{a:?}");
+        assert_eq!(
+            (a.remove_addr_sent, a.remove_addr_received),
+            (1, 1),
+            "{a:?}"
+        );
         assert_eq!((a.add_addr_sent, a.joins_to_announced), (1, 1), "{a:?}");
-        assert!(live.tx_bytes > 2 << 20, "live path carried {}", live.tx_bytes);
+        assert!(
+            live.tx_bytes > 2 << 20,
+            "live path carried {}",
+            live.tx_bytes
+        );
     }
 }

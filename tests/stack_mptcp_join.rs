@@ -852,7 +852,12 @@ fn a_subflow_in_another_interfaces_stack_takes_data_up_to_the_connections_window
     let n = 27usize;
     let mut w1 = 0;
     for k in 0..n {
-        let [_, b] = worker_rx([&mut p.s, &mut s2], tick(), 1, &on_b(k as u32 * 1000, k * 1000, 1000));
+        let [_, b] = worker_rx(
+            [&mut p.s, &mut s2],
+            tick(),
+            1,
+            &on_b(k as u32 * 1000, k * 1000, 1000),
+        );
         if let Some(a) = b.last() {
             w1 = a.window as u32;
         }
