@@ -145,6 +145,8 @@ fn bad_arguments_exit_2_with_one_line() {
         &["--mptcp", "--path", "10,5,2"],
         &["--mptcp", "--path", "10,5", "--path-down", "3@100"],
         &["--mptcp", "--path", "10,5", "--path-down", "2"],
+        &["--mptcp", "--server-addrs", "per-path"],
+        &["--mptcp", "--paths", "2", "--server-addrs", "many"],
     ];
     for args in cases {
         let out = sim(args);
@@ -251,4 +253,34 @@ fn shared_bottleneck_reports_both_flows() {
             1
         );
     }
+}
+
+/// `--server-addrs per-path`: the server announces its second address,
+/// the client joins it; the JSON has the `addresses` counters and the
+/// reproducing command line keeps the flag.
+#[test]
+fn per_path_server_addresses_are_announced_and_joined() {
+    let out = sim(&[
+        "--mptcp",
+        "--paths",
+        "2",
+        "--bytes",
+        "256K",
+        "--server-addrs",
+        "per-path",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json(&out);
+    let a = &j["addresses"];
+    assert_eq!(a["add_addr_sent"], 1, "{a}");
+    assert_eq!(a["add_addr_received"], 1, "{a}");
+    assert_eq!(a["joins_to_announced"], 1, "{a}");
+    assert_eq!(a["subflows_opened"], 1, "{a}");
+    assert_eq!(j["params"]["server_addrs"], "per-path");
 }

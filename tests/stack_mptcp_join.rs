@@ -71,6 +71,8 @@ struct Peer {
     iss0: u32,
     /// The DSS checksum is in use: our mappings carry it.
     csum: bool,
+    /// The receive buffer asked for, if not the default.
+    rcv_buf: Option<usize>,
 }
 
 impl Peer {
@@ -154,6 +156,7 @@ impl Peer {
             id: None,
             iss0: 0,
             csum,
+            rcv_buf,
         };
         let cap = |sender, receiver| {
             MptcpOption::MpCapable(MpCapable {
@@ -632,16 +635,18 @@ fn worker_rx(
     })
 }
 
-#[test]
-fn a_join_on_another_interfaces_stack_carries_data_for_the_connection() {
-    // The connection was opened on interface A (stack `p.s`); the peer
-    // joins from its second address to our address on interface B, whose
-    // stack holds no token: the worker finds the connection in A's stack,
-    // the subflow lives in B's, and its data reaches the connection.
-    let mut p = Peer::connected(2);
+/// The peer joins connection `p` (opened on interface A, stack `p.s`)
+/// from its second address to our address on interface B, whose stack
+/// (returned) holds no token: the worker finds the connection in A's
+/// stack, and the subflow lives in B's. Returns B's stack, the subflow's
+/// SYN/ACK (our ISS there) and the time.
+fn join_on_second_interface(p: &mut Peer) -> (Stack<TestDevice>, TcpRepr, Instant) {
     let mut cfg2 = config(MAC_A, IP_A2);
     cfg2.tcp.mptcp = true;
     cfg2.tcp.mptcp_max_subflows = 2;
+    if let Some(b) = p.rcv_buf {
+        cfg2.tcp.rcv_buf = b;
+    }
     let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
     s2.listen(80).unwrap();
     let arp = xdptcp::wire::ArpRepr {
@@ -697,6 +702,30 @@ fn a_join_on_another_interfaces_stack_carries_data_for_the_connection() {
     );
     assert_eq!(b.len(), 1, "the fourth ACK: {b:?}");
     assert_eq!(s2.counters().mptcp_joins_accepted, 1);
+    (s2, sa, now)
+}
+
+/// A round of the worker with nothing received: it routes MPTCP
+/// between its stacks and both transmit (nothing, here).
+fn worker_idle(stacks: [&mut Stack<TestDevice>; 2], now: Instant) {
+    let mut stacks = stacks;
+    xdptcp::stack::mptcp_route(&mut stacks);
+    for s in stacks {
+        s.poll(now);
+        let sent = s.device_mut().take_tx();
+        assert!(sent.is_empty(), "{} frame(s) sent", sent.len());
+    }
+}
+
+#[test]
+fn a_join_on_another_interfaces_stack_carries_data_for_the_connection() {
+    // The connection was opened on interface A (stack `p.s`); the peer
+    // joins from its second address to our address on interface B, whose
+    // stack holds no token: the worker finds the connection in A's stack,
+    // the subflow lives in B's, and its data reaches the connection.
+    let mut p = Peer::connected(2);
+    let (mut s2, sa, now) = join_on_second_interface(&mut p);
+    let key_b = p.key_b;
     // Data offsets 0..100 on the joined subflow (interface B), 100..200
     // on the first (interface A): one stream for the application on A.
     let d = |off: u64, sub: u32, len: u16| {
@@ -774,6 +803,108 @@ fn a_join_on_another_interfaces_stack_carries_data_for_the_connection() {
     assert_eq!(p.s.counters().mptcp_joined_bytes, 110);
     // The application on A sees one connection, no other.
     assert!(std::iter::from_fn(|| s2.next_event()).all(|e| !matches!(e, Event::Accepted { .. })));
+}
+
+/// A DSS with the peer's DATA_ACK (nothing of ours sent) and a mapping of
+/// `len` bytes from data offset `off` at subflow offset `sub`.
+fn dss_at(key_b: Key, off: u64, sub: u32, len: u16) -> MptcpOption {
+    MptcpOption::Dss(Dss {
+        data_ack: Some(key_b.idsn() + 1),
+        ack64: true,
+        mapping: Some(DssMapping {
+            dsn: KEY_A.idsn() + 1 + off,
+            dsn64: true,
+            ssn: sub + 1,
+            len,
+            checksum: None,
+        }),
+        data_fin: false,
+    })
+}
+
+#[test]
+fn a_subflow_in_another_interfaces_stack_takes_data_up_to_the_connections_window() {
+    // RFC 8684 §3.3.4 across a worker's stacks: the joined subflow lives
+    // in interface B's stack, its connection in A's. The window the first
+    // subflow advertises on A reaches B's subflow before its next segment
+    // (the connection publishes its level), not only after it, at the
+    // worker's next routing between the stacks: before, the first segment
+    // beyond B's own edge was dropped (`out_of_window`) and came only
+    // with the peer's retransmission.
+    let mut p = Peer::connected_with(2, Some(60_000));
+    let (mut s2, sa, mut now) = join_on_second_interface(&mut p);
+    let (key_b, iss1, iss0) = (p.key_b, sa.seq.0, p.iss0);
+    let on_b = |sub: u32, off: usize, len: usize| {
+        let sg = seg(
+            6000,
+            PEER_ISS + 1 + sub,
+            iss1 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, off as u64, sub, len as u16)],
+        );
+        tcp_frame_ips(IP_B2, IP_A2, &sg, &stream(off, len))
+    };
+    let mut tick = || {
+        now += std::time::Duration::from_millis(1);
+        now
+    };
+    // 27 KB on B's subflow, unread: the window it advertises narrows.
+    let n = 27usize;
+    let mut w1 = 0;
+    for k in 0..n {
+        let [_, b] = worker_rx(
+            [&mut p.s, &mut s2],
+            tick(),
+            1,
+            &on_b(k as u32 * 1000, k * 1000, 1000),
+        );
+        if let Some(a) = b.last() {
+            w1 = a.window as u32;
+        }
+    }
+    assert!(w1 > 0 && w1 < 4000, "window on B {w1}");
+    // A round of the worker with nothing received: the subflow on B took
+    // the connection's level at its last routing and has no news since.
+    worker_idle([&mut p.s, &mut s2], tick());
+    let mut off = n * 1000;
+    assert_eq!(p.read(), stream(0, off));
+    // The application reads; 3 KB on the first subflow (interface A): its
+    // ACK tells the peer the reopened connection-level window.
+    let mut a_out = Vec::new();
+    for k in 0..3u32 {
+        let sg = seg(
+            5000,
+            PEER_ISS + 1 + k * 1000,
+            iss0 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, off as u64, k * 1000, 1000)],
+        );
+        let [a, _] = worker_rx(
+            [&mut p.s, &mut s2],
+            tick(),
+            0,
+            &tcp_frame_b_to_a(&sg, &stream(off, 1000)),
+        );
+        a_out.extend(a);
+        off += 1000;
+    }
+    let a = a_out.last().expect("an ACK on A");
+    assert_eq!(data_ack(a), Some(KEY_A.idsn() + 1 + off as u64));
+    assert!(a.window as u32 > 4 * w1, "{a:?}");
+    assert_eq!(p.read(), stream(n * 1000, 3000));
+    // 8 KB on B's subflow, last segment first: beyond the edge B's
+    // subflow last advertised, within the one A advertised since.
+    let drops = (s2.counters().out_of_window, p.s.counters().out_of_window);
+    for k in (0..8).rev() {
+        let f = on_b((n + k) as u32 * 1000, off + k * 1000, 1000);
+        worker_rx([&mut p.s, &mut s2], tick(), 1, &f);
+    }
+    let got = p.read();
+    assert_eq!(got.len(), 8000, "dropped on B beyond its own window");
+    assert!(got == stream(off, 8000));
+    let after = (s2.counters().out_of_window, p.s.counters().out_of_window);
+    assert_eq!(after, drops, "out-of-window drops (B, A)");
+    assert_eq!(s2.counters().mptcp_mapping_mismatches, 0);
 }
 
 #[test]

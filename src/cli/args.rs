@@ -168,6 +168,25 @@ impl From<MptcpCcArg> for xdptcp::tcp::MptcpCc {
     }
 }
 
+/// `sim --server-addrs`: the simulated server's addresses over several
+/// paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerAddrsArg {
+    /// One address (198.18.0.2) on every path: nothing to announce.
+    One,
+    /// 198.18.p.2 on path p, announced with ADD_ADDR (RFC 8684 §3.4.1).
+    PerPath,
+}
+
+impl From<ServerAddrsArg> for xdptcp::io::mem::scenario::ServerAddrs {
+    fn from(a: ServerAddrsArg) -> Self {
+        match a {
+            ServerAddrsArg::One => Self::One,
+            ServerAddrsArg::PerPath => Self::PerPath,
+        }
+    }
+}
+
 /// `--mptcp-cc` and `--scheduler`: how an MPTCP connection's subflows
 /// share its data and the network, the same on `echo`, `http` and
 /// `loadgen` (each needs that command's `--mptcp`).

@@ -164,6 +164,11 @@ pub struct SimArgs {
     /// Path PATH goes down for good at MS ms of virtual time (PATH@MS).
     #[arg(long, value_parser = parse_path_down, value_name = "PATH@MS")]
     pub path_down: Option<(usize, u64)>,
+    /// The server's addresses over several paths: one (198.18.0.2 on
+    /// every path) or per-path (198.18.p.2 on path p, announced with
+    /// ADD_ADDR; a path going down withdraws its address, REMOVE_ADDR).
+    #[arg(long, value_enum, default_value = "one", value_name = "HOW")]
+    pub server_addrs: super::args::ServerAddrsArg,
     /// Instead of a transfer: an MPTCP connection over two paths that
     /// share one bottleneck (shaped by the link flags) against one plain
     /// TCP flow through it, both sending for SECS of virtual time; each
@@ -255,6 +260,9 @@ impl SimArgs {
                     "--path-down {p}@...: there are {paths} path(s), numbered from 1"
                 ));
             }
+        }
+        if self.server_addrs == super::args::ServerAddrsArg::PerPath && paths < 2 {
+            return Err("--server-addrs per-path needs several paths (--paths N or --path)".into());
         }
         if let Some(t) = self.shared_bottleneck {
             if !self.mptcp {
@@ -355,6 +363,7 @@ impl SimArgs {
             path_down: self
                 .path_down
                 .map(|(p, t)| (p - 1, Duration::from_millis(t))),
+            server_addrs: self.server_addrs.into(),
             link,
             ..BulkParams::default()
         }
@@ -450,6 +459,10 @@ impl SimArgs {
         }
         flag("path-down", self.path_down.map(|(p, t)| format!("{p}@{t}")));
         flag(
+            "server-addrs",
+            (self.server_addrs == super::args::ServerAddrsArg::PerPath).then(|| "per-path".into()),
+        );
+        flag(
             "time-limit",
             (self.time_limit != 600).then(|| self.time_limit.to_string()),
         );
@@ -512,6 +525,20 @@ fn summary(a: &SimArgs, p: &BulkParams, r: &BulkReport) -> String {
             sv.mptcp_fallbacks,
             c.mptcp_checksum_failures + sv.mptcp_checksum_failures,
             c.mptcp_bad_options + sv.mptcp_bad_options,
+        );
+    }
+    if let Some(a) = &r.addresses {
+        s += &format!(
+            "addresses: ADD_ADDR sent {}, received {} (bad HMAC {}); REMOVE_ADDR sent {}, received {}; join SYNs {} ({} to announced addresses), opened {}, accepted {}\n",
+            a.add_addr_sent,
+            a.add_addr_received,
+            a.add_addr_bad_hmac,
+            a.remove_addr_sent,
+            a.remove_addr_received,
+            a.join_syns,
+            a.joins_to_announced,
+            a.subflows_opened,
+            a.joins_accepted,
         );
     }
     for (i, [c2s, s2c]) in r.paths.iter().enumerate() {

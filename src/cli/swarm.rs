@@ -166,6 +166,7 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
         paths: None,
         path: Vec::new(),
         path_down: None,
+        server_addrs: super::args::ServerAddrsArg::One,
         shared_bottleneck: None,
         seed: r.gen(),
         time_limit: 3600,
@@ -273,6 +274,13 @@ pub fn draw(master: u64, i: u64, multipath: bool) -> SimArgs {
     // so every other parameter of every run stays what it was.
     if multipath && (a.mptcp || a.mptcp_client_only) && chance(r, 33) {
         a.write_early = true;
+    }
+    // With a second path, half the runs give the server an address per
+    // path: announced with ADD_ADDR, joined, and withdrawn with
+    // REMOVE_ADDR when its path dies (RFC 8684 §3.4). Drawn last, as
+    // above.
+    if !a.path.is_empty() && chance(r, 50) {
+        a.server_addrs = super::args::ServerAddrsArg::PerPath;
     }
     a
 }

@@ -271,6 +271,10 @@ pub struct StackCounters {
     /// MP_JOIN SYNs we sent (the path manager opening a subflow, RFC 8684
     /// §3.2).
     pub mptcp_join_syns_sent: u64,
+    /// Of those, SYNs to an address the peer announced with ADD_ADDR
+    /// (RFC 8684 §3.4.1), not its first subflow's; counted by the
+    /// connection's stack.
+    pub mptcp_joins_to_announced: u64,
     /// Subflows we joined that reached the fourth ACK.
     pub mptcp_subflows_opened: u64,
     /// Subflows we joined that ended before the fourth ACK (refused,

@@ -657,9 +657,26 @@ impl<D: Device> Stack<D> {
     /// Before input on joined subflow `id`: it takes the connection's
     /// receive window as it stands (RFC 8684 §3.3.4: its data is checked
     /// against the connection-level window, which the peer may have
-    /// learnt on another subflow since).
+    /// learnt on another subflow since). Its connection in another stack
+    /// of the worker publishes its level in a cell (`LevelCell`), read
+    /// here, before the worker's next `mptcp_route`.
     pub(super) fn mptcp_refresh_level(&mut self, id: ConnId) {
-        let Some(meta) = self.conns.get(id).and_then(|e| e.subflow_of) else {
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        // Plain TCP and first subflows have neither: one branch (`&`
+        // evaluates both tests without one of its own).
+        if e.subflow_of.is_none() & e.level.is_none() {
+            return;
+        }
+        let Some(meta) = e.subflow_of else {
+            // Only while its connection is in another stack here (not
+            // once it went to another worker: `mptcp_remote`).
+            if let (Some(_), Some(c)) = (e.foreign_of, e.level.as_deref()) {
+                if let Some(v) = c.load() {
+                    e.conn.mptcp_set_data_level(v);
+                }
+            }
             return;
         };
         if let Some((m, s)) = self.conns.get2_mut(meta, id) {

@@ -272,6 +272,11 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
             let (here, there) = (here.borrow_mut(), there.borrow_mut());
             let lend = super::mptcp::same_pool(there, here);
             if let (Some(m), Some(s)) = (there.conns.get_mut(meta), here.conns.get_mut(sub)) {
+                // From now on it reads the connection's level before each
+                // segment (`Stack::mptcp_refresh_level`).
+                if s.level.is_none() {
+                    s.level = m.conn.mptcp_level_cell();
+                }
                 m.conn.mptcp_register_joined(&mut s.conn, lend);
                 if m.conn.mptcp_joined_data_ack(&mut s.conn) {
                     there.mark_dirty(meta);

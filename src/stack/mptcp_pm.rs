@@ -532,7 +532,11 @@ pub(super) fn pm_run<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S], i: usi
                 }
             };
             if opened {
-                stacks[i].borrow_mut().mptcp_count_join(t.conn, token, true);
+                let here = stacks[i].borrow_mut();
+                here.mptcp_count_join(t.conn, token, true);
+                // Address ID 0 is the first subflow's peer address; any
+                // other came by ADD_ADDR (RFC 8684 §3.4.1).
+                here.iface.counters.mptcp_joins_to_announced += (r.id != 0) as u64;
             }
         }
     }

@@ -36,6 +36,7 @@ mod mptcp;
 mod mptcp_early;
 mod mptcp_first;
 mod mptcp_join;
+mod mptcp_level;
 mod mptcp_parts;
 mod mptcp_rto;
 mod mptcp_rx;
@@ -57,6 +58,7 @@ mod timer_set;
 mod timers;
 mod types;
 
+pub use mptcp_level::LevelCell;
 pub use mptcp_rx::{DataLevelView, MappedQueue};
 pub(crate) use mptcp_tx::Returned;
 pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView};

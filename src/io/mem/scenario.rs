@@ -93,6 +93,24 @@ pub struct BulkParams {
     pub extra_paths: Vec<LinkConfig>,
     /// At this virtual time path `.0` (0 = `link`) goes down for good.
     pub path_down: Option<(usize, Duration)>,
+    /// Where the server is reachable on the extra paths.
+    pub server_addrs: ServerAddrs,
+}
+
+/// The server's addresses over several paths.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerAddrs {
+    /// One address, 198.18.0.2, on every path (a multihomed server behind
+    /// one address): the client joins it from each of its addresses, and
+    /// there is nothing to announce.
+    #[default]
+    One,
+    /// A distinct address per path, 198.18.p.2/24 on path `p` (0-based):
+    /// the server announces the others with ADD_ADDR (RFC 8684 §3.4.1),
+    /// the client joins each over its path, and an address whose path
+    /// dies is withdrawn with REMOVE_ADDR (§3.4.2).
+    PerPath,
 }
 
 impl Default for BulkParams {
@@ -129,6 +147,7 @@ impl Default for BulkParams {
             mptcp_scheduler: crate::mptcp::sched::SchedKind::MinRtt,
             extra_paths: Vec::new(),
             path_down: None,
+            server_addrs: ServerAddrs::One,
         }
     }
 }
@@ -176,6 +195,7 @@ pub struct ParamsReport {
     pub extra_paths: Vec<(Option<f64>, f64, f64)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_down: Option<(usize, f64)>,
+    pub server_addrs: ServerAddrs,
 }
 
 impl ParamsReport {
@@ -219,6 +239,7 @@ impl ParamsReport {
                 .map(|l| (l.rate_bps.map(|r| r as f64 / 1e6), ms(l.delay), l.loss))
                 .collect(),
             path_down: p.path_down.map(|(i, t)| (i, ms(t))),
+            server_addrs: p.server_addrs,
         }
     }
 }
@@ -264,6 +285,10 @@ pub struct BulkReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<[LinkStats; 2]>,
     pub stacks: [StackCounters; 2],
+    /// With several paths: address management (RFC 8684 §3.4) and joins,
+    /// summed over each host's stacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<AddrReport>,
     pub devices: [DeviceStats; 2],
     pub iterations: u64,
     pub params: ParamsReport,
@@ -275,6 +300,44 @@ pub struct BulkReport {
     /// After the transfer: TIME-WAIT ran out, no connection was left and
     /// every frame was back in its pool.
     pub drained: bool,
+}
+
+/// Address management and joins of a run over several paths (RFC 8684
+/// §3.2, §3.4), each host's stacks summed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AddrReport {
+    /// ADD_ADDR the server sent (first transmissions) and the client
+    /// accepted (HMAC verified).
+    pub add_addr_sent: u64,
+    pub add_addr_received: u64,
+    pub add_addr_bad_hmac: u64,
+    /// REMOVE_ADDR the server sent and the client received.
+    pub remove_addr_sent: u64,
+    pub remove_addr_received: u64,
+    /// The client's join SYNs, those to an announced address, and the
+    /// subflows they opened (fourth ACK).
+    pub join_syns: u64,
+    pub joins_to_announced: u64,
+    pub subflows_opened: u64,
+    /// Joins the server accepted.
+    pub joins_accepted: u64,
+}
+
+impl AddrReport {
+    fn new(client: &[StackCounters], server: &[StackCounters]) -> Self {
+        let sum = |v: &[StackCounters], f: fn(&StackCounters) -> u64| v.iter().map(f).sum();
+        AddrReport {
+            add_addr_sent: sum(server, |c| c.mptcp_add_addr_sent),
+            add_addr_received: sum(client, |c| c.mptcp_add_addr_received),
+            add_addr_bad_hmac: sum(client, |c| c.mptcp_add_addr_bad_hmac),
+            remove_addr_sent: sum(server, |c| c.mptcp_remove_addr_sent),
+            remove_addr_received: sum(client, |c| c.mptcp_remove_addr_received),
+            join_syns: sum(client, |c| c.mptcp_join_syns_sent),
+            joins_to_announced: sum(client, |c| c.mptcp_joins_to_announced),
+            subflows_opened: sum(client, |c| c.mptcp_subflows_opened),
+            joins_accepted: sum(server, |c| c.mptcp_joins_accepted),
+        }
+    }
 }
 
 impl BulkReport {
@@ -343,6 +406,23 @@ pub fn path_config(i: u8, path: u8, tcp: Config, seed: u64) -> StackConfig {
     };
     cfg.addrs = vec![Ipv4Cidr { addr, prefix: 16 }];
     cfg
+}
+
+/// As [`path_config`], the server owning a distinct address per path
+/// ([`ServerAddrs::PerPath`]): on path `path` the client is
+/// 198.18.path.1/24 and the server 198.18.path.2/24 ([`path_server_ip`]),
+/// so each of the client's interfaces reaches the server's address on
+/// its own path only.
+pub fn path_config_per_path(i: u8, path: u8, tcp: Config, seed: u64) -> StackConfig {
+    let mut cfg = path_config(i, path, tcp, seed);
+    let addr = Ipv4Addr::new(198, 18, path, i + 1);
+    cfg.addrs = vec![Ipv4Cidr { addr, prefix: 24 }];
+    cfg
+}
+
+/// The server's address on path `path` with [`ServerAddrs::PerPath`].
+pub fn path_server_ip(path: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, path, 2)
 }
 
 /// The configuration of simulated host `i` with TCP settings `tcp`; the
@@ -453,6 +533,33 @@ pub fn frame_size(mtu: usize) -> usize {
     (mtu + 14 + HEADROOM).next_multiple_of(1024).max(FRAME_SIZE)
 }
 
+/// What happens at a fixed virtual time of a run.
+#[derive(Debug, Clone, Copy)]
+enum Happening {
+    /// The server's MAC changes (no gratuitous ARP).
+    MacChange,
+    /// The router with the smaller MTU leaves the path.
+    HopLeaves,
+    /// The server's address on the path that died goes
+    /// ([`ServerAddrs::PerPath`]).
+    AddrGone,
+}
+
+/// The server's interface on `path` lost its carrier: as the runtime's
+/// link watcher does (`runtime/links.rs`), its address there is withdrawn
+/// on every stack of the host (RFC 8684 §3.4.2: REMOVE_ADDR to the
+/// peers it was announced to; REMOVE_ADDR 0 on a joined subflow when it
+/// was the first subflow's) and the interface's stack is told, so what
+/// its subflows held goes on the others at once (§3.3.6).
+fn addr_gone_at<A: super::node::SimApp>(server: &mut HostNode<A>, path: usize) {
+    let ip = path_server_ip(path as u8);
+    let mut stacks = server.stacks();
+    if let Some(s) = stacks.get_mut(path) {
+        s.link_state(false);
+    }
+    crate::stack::mptcp_withdraw_address(&mut stacks, ip);
+}
+
 fn median(v: &mut [f64]) -> Option<f64> {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied()
@@ -511,8 +618,13 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
             (FramePool::new(fs, n), FramePool::new(fs, n))
         })
         .collect();
+    let per_path = p.server_addrs == ServerAddrs::PerPath && paths > 1;
     let mk_on = |i: u8, path: u8| {
-        let mut cfg = path_config(i, path, tcp_config(p), p.seed);
+        let mut cfg = if per_path {
+            path_config_per_path(i, path, tcp_config(p), p.seed)
+        } else {
+            path_config(i, path, tcp_config(p), p.seed)
+        };
         cfg.tcp.mptcp = p.mptcp[i as usize];
         cfg.tcp.mptcp_checksum = p.mptcp_checksum;
         cfg.tcp.mptcp_cc = p.mptcp_cc;
@@ -556,14 +668,21 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     client.main.check = true;
     server.main.check = true;
     // Events at fixed virtual times: the run stops at each and goes on.
-    let mut events: Vec<(Duration, bool)> = [(p.mac_change_at, true), (p.path_hop_until, false)]
-        .into_iter()
-        .filter_map(|(t, mac)| t.filter(|&t| t < p.limits.time).map(|t| (t, mac)))
-        .collect();
-    events.sort();
+    // With an address per path, the server sees its path die (as the
+    // runtime sees a carrier go) and withdraws its address there.
+    let addr_gone = p.path_down.filter(|_| per_path).map(|(_, t)| t);
+    let mut events: Vec<(Duration, Happening)> = [
+        (p.mac_change_at, Happening::MacChange),
+        (p.path_hop_until, Happening::HopLeaves),
+        (addr_gone, Happening::AddrGone),
+    ]
+    .into_iter()
+    .filter_map(|(t, what)| t.filter(|&t| t < p.limits.time).map(|t| (t, what)))
+    .collect();
+    events.sort_by_key(|e| e.0);
     let mut at = Duration::ZERO;
     let mut outcome = Outcome::TimeLimit(Instant::ZERO);
-    for (t, mac) in events {
+    for (t, what) in events {
         outcome = net.run(
             &mut [&mut client, &mut server],
             Limits {
@@ -576,12 +695,18 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
         }
         // The network jumped no later than `t`; move on to exactly `t`.
         at = t;
-        if mac {
-            let mac = host_mac(0x40);
-            server.main.stack.set_mac(mac);
-            net.set_mac(paths, mac);
-        } else {
-            net.set_path_hop(None);
+        match what {
+            Happening::MacChange => {
+                let mac = host_mac(0x40);
+                server.main.stack.set_mac(mac);
+                net.set_mac(paths, mac);
+            }
+            Happening::HopLeaves => net.set_path_hop(None),
+            Happening::AddrGone => {
+                if let Some((path, _)) = p.path_down {
+                    addr_gone_at(&mut server, path);
+                }
+            }
         }
     }
     if matches!(outcome, Outcome::TimeLimit(_)) {
@@ -663,6 +788,11 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
     // The counters of a host's first stack; its other stacks' subflows are
     // counted by the connections they belong to, and in `paths`.
     let stacks = [client.main.stack.counters(), server.main.stack.counters()];
+    let addresses = (paths > 1).then(|| {
+        let c: Vec<_> = client.stacks().iter().map(|s| s.counters()).collect();
+        let sv: Vec<_> = server.stacks().iter().map(|s| s.counters()).collect();
+        AddrReport::new(&c, &sv)
+    });
     let devices = [
         client.main.stack.device().stats(),
         server.main.stack.device().stats(),
@@ -751,6 +881,7 @@ pub fn run_bulk(p: &BulkParams) -> BulkReport {
             Vec::new()
         },
         stacks,
+        addresses,
         devices,
         iterations: net.iterations(),
         params: ParamsReport::new(p),

@@ -30,6 +30,10 @@ pub(super) struct MptcpParts<F: Frame> {
     /// connection-level state the application uses: it sends nothing,
     /// runs no timer and takes no segment (`mptcp_tx`).
     pub meta_only: bool,
+    /// On the first subflow, once a joined subflow in another stack of
+    /// the worker reads it: where the data level is published
+    /// (`mptcp_level`).
+    pub level: Option<std::sync::Arc<super::mptcp_level::LevelCell>>,
 }
 
 impl<F: Frame> Default for MptcpParts<F> {
@@ -41,6 +45,7 @@ impl<F: Frame> Default for MptcpParts<F> {
             lia: None,
             tx: None,
             meta_only: false,
+            level: None,
         }
     }
 }

@@ -395,6 +395,7 @@ impl<F: Frame> Connection<F> {
             self.events.insert(ConnEvents::READ_CLOSED);
             ack = true;
         }
+        self.mptcp_republish();
         ack
     }
 
@@ -567,7 +568,16 @@ impl<F: Frame> Connection<F> {
     /// The connection's DATA_ACK and free receive window (RFC 8684
     /// §3.3.4: one window for all subflows, relative to the DATA_ACK), for
     /// its joined subflows, which may advertise it: its edge is recorded.
+    /// Published for joined subflows in the worker's other stacks too
+    /// (`mptcp_level`).
     pub fn mptcp_data_level(&mut self) -> Option<DataLevelView> {
+        let v = self.mptcp_level_now()?;
+        self.mptcp_publish(v);
+        Some(v)
+    }
+
+    /// See `mptcp_data_level`: the level now, its edge recorded.
+    fn mptcp_level_now(&mut self) -> Option<DataLevelView> {
         let limit = self.rcv.buf;
         match self.mptcp.rx.as_deref_mut() {
             Some(x) => {
@@ -616,6 +626,8 @@ impl<F: Frame> Connection<F> {
         if let Some(d) = self.mptcp.rx.as_deref_mut().and_then(|x| x.data.as_mut()) {
             d.advertise_edge(wnd);
         }
+        // The peer may now send up to it on a subflow of another stack.
+        self.mptcp_republish();
     }
 
     /// The window this subflow may advertise from the data level's free
