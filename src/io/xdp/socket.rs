@@ -73,6 +73,15 @@ pub struct DeviceCounters {
     pub alloc_failed: u64,
     /// The fill ring could not be refilled completely (pool empty).
     pub fill_short: u64,
+    /// The fewest descriptors seen on the fill ring when a receive began
+    /// (what the kernel could still receive into; 0: it may have dropped).
+    pub fill_ring_low: u64,
+    /// The most RX descriptors seen waiting at one receive (the backlog
+    /// the worker had not read yet; a lower bound between re-reads).
+    pub rx_backlog_max: u64,
+    /// The fewest free frames seen in the pool when the fill ring was
+    /// refilled (the calling worker's view: the shared pool plus its cache).
+    pub pool_free_low: u64,
     /// RX descriptors pointing outside the UMEM (never expected).
     pub rx_bad_desc: u64,
     /// `sendto` kicks for TX, `poll` kicks for the fill ring.
@@ -291,6 +300,9 @@ impl XdpDevice {
             csum_offload,
             impair: None,
         };
+        // The lows start at their ceilings.
+        dev.counters.fill_ring_low = u64::from(RX_RING_SIZE);
+        dev.counters.pool_free_low = dev.umem.frames() as u64;
         // A modest default (other queues share the UMEM); the runtime
         // raises it to half of each queue's share.
         dev.set_fill_target(RING_SIZE as usize);
@@ -372,6 +384,8 @@ impl XdpDevice {
         if n < want {
             self.counters.fill_short += 1;
         }
+        let free = self.umem.free_frames() as u64;
+        self.counters.pool_free_low = self.counters.pool_free_low.min(free);
         // The chunks came from the pool: this process owns them and they
         // are on no other ring.
         let done = self.sock.rings.fill.produce(&self.addr_scratch[..n]);
@@ -397,10 +411,14 @@ impl XdpDevice {
     /// being dropped for want of fill descriptors).
     pub fn recv(&mut self, out: &mut Vec<(XdpFrame, usize)>) -> usize {
         let first = out.len();
+        let on_fill = u64::from(self.sock.rings.fill.in_flight());
+        self.counters.fill_ring_low = self.counters.fill_ring_low.min(on_fill);
         if self.fill_outstanding < self.fill_target || self.sock.rings.fill.needs_wakeup() {
             self.fill_up();
         }
         let n = self.sock.rings.rx.consume(&mut self.rx_scratch);
+        let backlog = (n as u64) + u64::from(self.sock.rings.rx.cached_pending());
+        self.counters.rx_backlog_max = self.counters.rx_backlog_max.max(backlog);
         let mut wrapped = 0;
         for d in &self.rx_scratch[..n] {
             let len = d.len as usize;
