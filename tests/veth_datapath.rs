@@ -264,7 +264,12 @@ fn a_burst_from_a_fast_client_loses_nothing_and_waits_for_no_timeout() {
         line.starts_with("16000 0 "),
         "served, failed, seconds: {line}"
     );
-    assert_eq!(delta[0], 0, "SYNs the Linux client sent again");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("stats json");
+    // How close the rings and the pool came to running dry: printed on
+    // every run, and part of every failure message below.
+    let rings = ring_summary(&report);
+    eprintln!("{t}: {rings}");
+    assert_eq!(delta[0], 0, "SYNs the Linux client sent again; {rings}");
     // With other work competing for the worker's core (a load above the
     // cores), it gets a share of the CPU only, and a client on the other
     // core can outrun it: drops then say nothing about the stack.
@@ -272,9 +277,8 @@ fn a_burst_from_a_fast_client_loses_nothing_and_waits_for_no_timeout() {
         eprintln!("{t}: loaded machine ({load_before}): drops and timeouts not checked");
         return;
     }
-    let report: serde_json::Value = serde_json::from_str(&report).expect("stats json");
     for k in ["rx_dropped", "rx_ring_full", "rx_fill_ring_empty_descs"] {
-        assert_eq!(report_sum(&report, "xsk", k), 0, "xsk {k}");
+        assert_eq!(report_sum(&report, "xsk", k), 0, "xsk {k}; {rings}");
     }
     // `ip -s -o link`: "... TX: bytes packets errors dropped ...": the
     // veth's XDP ring (256 packets) was full.
@@ -288,9 +292,53 @@ fn a_burst_from_a_fast_client_loses_nothing_and_waits_for_no_timeout() {
     let tx_dropped = *tx.get(3).expect("veth TX counters");
     assert_eq!(
         tx_dropped, 0,
-        "the client's veth dropped packets for us: {link}"
+        "the client's veth dropped packets for us: {link}; {rings}"
     );
-    assert_eq!(delta[1], 0, "retransmission timeouts of the Linux client");
+    assert_eq!(
+        delta[1], 0,
+        "retransmission timeouts of the Linux client; {rings}"
+    );
+}
+
+/// The AF_XDP drops and how close the rings and the frame pool came to
+/// running dry, from a stats JSON: what a failed burst is explained by.
+fn ring_summary(report: &serde_json::Value) -> String {
+    let devices: Vec<&serde_json::Value> = report["workers"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .flat_map(|w| w["devices"].as_array().into_iter().flatten())
+                .collect()
+        })
+        .unwrap_or_default();
+    let get = |d: &serde_json::Value, k: &str| d[k].as_u64().unwrap_or(0);
+    let sum = |k: &str| devices.iter().map(|d| get(d, k)).sum::<u64>();
+    let min = |k: &str| devices.iter().map(|d| get(d, k)).min().unwrap_or(0);
+    let max = |k: &str| devices.iter().map(|d| get(d, k)).max().unwrap_or(0);
+    let xsk = |k: &str| {
+        report["workers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|w| w["xsk"].as_array().into_iter().flatten())
+            .map(|x| x[k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    format!(
+        "xsk rx_dropped {} (fill ring empty {}, rx ring full {}); fill ring low {}, \
+         rx backlog max {}, pool free low {} of {} frames, fill_short {}, alloc_failed {}, \
+         tx_ring_full {}",
+        xsk("rx_dropped"),
+        xsk("rx_fill_ring_empty_descs"),
+        xsk("rx_ring_full"),
+        min("fill_ring_low"),
+        max("rx_backlog_max"),
+        min("pool_free_low"),
+        report["umems"][0]["frames"]["total"],
+        sum("fill_short"),
+        sum("alloc_failed"),
+        sum("tx_ring_full"),
+    )
 }
 
 /// The 1-minute load average (`/proc/loadavg`) and whether it is at least

@@ -651,6 +651,9 @@ fn two_iface_echo(h: &Harness, env: &[(&str, &str)]) -> (serde_json::Value, Stri
     (report, err)
 }
 
+/// `--frames` at its default (per queue).
+const FRAMES: u64 = 65536;
+
 /// Every frame of a UMEM's account is free or on a ring at exit.
 fn assert_whole(f: &serde_json::Value) {
     assert_eq!(
@@ -687,14 +690,14 @@ fn echo_on_two_interfaces_shares_one_umem() {
     let u = &umems[0];
     assert_eq!(u["ifaces"].as_array().unwrap().len(), 2);
     // Sized for both interfaces' queues (2 x 2 x --frames), not more.
-    assert_eq!(u["frames"]["total"].as_u64(), Some(2 * 2 * 32768));
+    assert_eq!(u["frames"]["total"].as_u64(), Some(2 * 2 * FRAMES));
     assert_whole(&u["frames"]);
     for i in ifaces {
         assert_eq!(i["frames"], u["frames"]);
         assert_eq!(i["frames_held_at_stop"], 0, "{i}");
-        assert_eq!(i["umem_share"].as_u64(), Some(2 * 32768));
+        assert_eq!(i["umem_share"].as_u64(), Some(2 * FRAMES));
     }
-    let line = format!("for {0}s0, {0}s1: 131072 frames (256 MiB)", h.prefix);
+    let line = format!("for {0}s0, {0}s1: 262144 frames (512 MiB)", h.prefix);
     assert!(err.contains(&line), "{line:?} not in {err}");
     // Both interfaces received and sent.
     for path in [0, 1] {
@@ -717,7 +720,7 @@ fn echo_on_two_interfaces_shares_one_umem() {
     for u in umems {
         // Each sized for its own interface: the refusal was known before
         // the shared one was made, which holds nothing for the other.
-        assert_eq!(u["frames"]["total"].as_u64(), Some(2 * 32768), "{u}");
+        assert_eq!(u["frames"]["total"].as_u64(), Some(2 * FRAMES), "{u}");
         assert_whole(&u["frames"]);
     }
 

@@ -47,9 +47,11 @@ pub struct DataPath {
     /// Most TCP connections per worker (including TIME-WAIT).
     #[arg(long, default_value_t = 16384)]
     pub max_conns: usize,
-    /// UMEM frames per queue (receive and send buffers come out of them;
-    /// half are kept on the fill ring, up to its 16,384 slots).
-    #[arg(long, default_value_t = 32768)]
+    /// UMEM frames per queue, 2 KiB each (receive and send buffers come
+    /// out of them; half are kept on the fill ring, up to its 16,384
+    /// slots; a burst's unread backlog on the RX ring, up to 32,768, takes
+    /// from the rest).
+    #[arg(long, default_value_t = 65536)]
     pub frames: u32,
     /// Busy-poll the AF_XDP sockets for this many microseconds per call
     /// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET 64): the queue's NAPI runs

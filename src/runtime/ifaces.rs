@@ -240,8 +240,10 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
             .into_iter()
             .map(|sock| {
                 let mut dev = XdpDevice::new(sock, umem.clone(), p.info.mtu);
-                // Half of each queue's frames wait on its fill ring (up to
-                // the ring's size); the rest hold send buffers and data.
+                // Half of each queue's frames wait on its fill ring (at
+                // most the ring's 16,384); the rest take the RX backlog a
+                // burst leaves unread (up to the RX ring's 32,768), send
+                // buffers and received data.
                 dev.set_fill_target(cfg.frames_per_queue as usize / 2);
                 dev
             })

@@ -167,7 +167,7 @@ impl Default for RuntimeConfig {
             tx_checksum: TxChecksum::Auto,
             duration: None,
             pcap: None,
-            frames_per_queue: 32768,
+            frames_per_queue: 65536,
             tcp: tcp::Config {
                 rcv_buf: 256 << 10,
                 // No autotuning unless asked (`--rcv-buf-max`): on a LAN

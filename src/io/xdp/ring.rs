@@ -232,6 +232,13 @@ impl<T: Copy> ConsRing<T> {
     pub fn needs_wakeup(&self) -> bool {
         self.ring.needs_wakeup()
     }
+
+    /// Entries known to wait beyond those consumed (as of the producer
+    /// index last read: a lower bound, without touching the kernel's
+    /// cache line).
+    pub fn cached_pending(&self) -> u32 {
+        self.cached_prod.wrapping_sub(self.cons)
+    }
 }
 
 /// Fill and completion rings carry UMEM addresses; RX and TX descriptors.

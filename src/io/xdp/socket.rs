@@ -12,7 +12,9 @@ use super::abi::{
 };
 use super::pcap::PcapTap;
 use super::sys;
-use super::umem::{chunk_data, SharedUmem, XdpFrame, FRAME_SIZE, RING_SIZE, RX_RING_SIZE};
+use super::umem::{
+    chunk_data, SharedUmem, XdpFrame, FILL_RING_SIZE, FRAME_SIZE, RING_SIZE, RX_RING_SIZE,
+};
 use super::xsk::{self, RingSizes, Rings, SockFd};
 use super::{Error, ErrorKind};
 use crate::io::impair::{Dir, Impairer};
@@ -73,6 +75,15 @@ pub struct DeviceCounters {
     pub alloc_failed: u64,
     /// The fill ring could not be refilled completely (pool empty).
     pub fill_short: u64,
+    /// The fewest descriptors seen on the fill ring when a receive began
+    /// (what the kernel could still receive into; 0: it may have dropped).
+    pub fill_ring_low: u64,
+    /// The most RX descriptors seen waiting at one receive (the backlog
+    /// the worker had not read yet; a lower bound between re-reads).
+    pub rx_backlog_max: u64,
+    /// The fewest free frames seen in the pool when the fill ring was
+    /// refilled (the calling worker's view: the shared pool plus its cache).
+    pub pool_free_low: u64,
     /// RX descriptors pointing outside the UMEM (never expected).
     pub rx_bad_desc: u64,
     /// `sendto` kicks for TX, `poll` kicks for the fill ring.
@@ -130,7 +141,7 @@ impl XdpSocket {
             ),
         };
         let sizes = RingSizes {
-            fill: RX_RING_SIZE,
+            fill: FILL_RING_SIZE,
             comp: RING_SIZE,
             rx: RX_RING_SIZE,
             tx: RING_SIZE,
@@ -247,8 +258,9 @@ pub struct XdpDevice {
     /// Descriptors on the TX ring or its completion ring (produced, not yet
     /// reaped).
     tx_outstanding: usize,
-    /// Descriptors kept on the fill ring: the ring's size, or less when the
-    /// UMEM is small (the rest is for transmitting).
+    /// Descriptors kept on the fill ring itself (not counting what the
+    /// kernel moved to the RX ring): the ring's size, or less when the
+    /// UMEM is small (the rest is for transmitting and the RX backlog).
     fill_target: usize,
     /// TCP checksums are requested through TX metadata.
     csum_offload: bool,
@@ -291,18 +303,22 @@ impl XdpDevice {
             csum_offload,
             impair: None,
         };
+        // The lows start at their ceilings.
+        dev.counters.fill_ring_low = u64::from(FILL_RING_SIZE);
+        dev.counters.pool_free_low = dev.umem.frames() as u64;
         // A modest default (other queues share the UMEM); the runtime
         // raises it to half of each queue's share.
         dev.set_fill_target(RING_SIZE as usize);
         dev
     }
 
-    /// Keep at most `n` descriptors on the fill ring (at most its size);
-    /// tops the ring up to that. The runtime gives each queue half of its
-    /// share of the UMEM.
+    /// Keep `n` descriptors on the fill ring (at most its size); tops the
+    /// ring up to that. The runtime gives each queue half of its share of
+    /// the UMEM.
     pub fn set_fill_target(&mut self, n: usize) {
-        self.fill_target = n.clamp(BATCH, RX_RING_SIZE as usize);
-        self.fill_up();
+        self.fill_target = n.clamp(BATCH, FILL_RING_SIZE as usize);
+        let on_ring = self.sock.rings.fill.in_flight() as usize;
+        self.fill_up(on_ring);
     }
 
     /// Record every transmitted frame (`--pcap`).
@@ -360,9 +376,15 @@ impl XdpDevice {
         &self.counters
     }
 
-    /// Hand up to one batch of free chunks to the fill ring; returns how many.
+    /// Hand up to one batch of free chunks to the fill ring, as far as it
+    /// holds fewer than its target; returns how many.
     pub fn refill(&mut self) -> usize {
-        let room = self.fill_target.saturating_sub(self.fill_outstanding);
+        let on_ring = self.sock.rings.fill.in_flight() as usize;
+        self.refill_upto(self.fill_target.saturating_sub(on_ring))
+    }
+
+    /// Hand up to `room` (at most one batch) free chunks to the fill ring.
+    fn refill_upto(&mut self, room: usize) -> usize {
         let want = self.sock.rings.fill.free(BATCH as u32) as usize;
         let want = want.min(BATCH).min(room);
         if want == 0 {
@@ -372,6 +394,8 @@ impl XdpDevice {
         if n < want {
             self.counters.fill_short += 1;
         }
+        let free = self.umem.free_frames() as u64;
+        self.counters.pool_free_low = self.counters.pool_free_low.min(free);
         // The chunks came from the pool: this process owns them and they
         // are on no other ring.
         let done = self.sock.rings.fill.produce(&self.addr_scratch[..n]);
@@ -380,10 +404,23 @@ impl XdpDevice {
         done
     }
 
-    /// Top the fill ring up to full (batch by batch), then wake the kernel
-    /// if it asks for it.
-    fn fill_up(&mut self) {
-        while self.refill() == BATCH {}
+    /// Top the fill ring up from `on_ring` descriptors (the kernel's view,
+    /// just read) to its target, batch by batch, then wake the kernel if it
+    /// asks for it. The target counts the fill ring alone: frames the
+    /// kernel already moved to the RX ring are replaced at once, so a
+    /// backlog the worker has not read yet never leaves the kernel short
+    /// of frames to receive into (it used to: fill ring and RX ring
+    /// together were held to the target, and a burst that got 16,000
+    /// packets ahead of the worker found the fill ring empty).
+    fn fill_up(&mut self, on_ring: usize) {
+        let mut room = self.fill_target.saturating_sub(on_ring);
+        while room > 0 {
+            let n = self.refill_upto(room);
+            room -= n;
+            if n < BATCH {
+                break;
+            }
+        }
         if self.sock.rings.fill.needs_wakeup() {
             self.counters.fill_wakeups += 1;
             xsk::poll_in(self.sock.fd(), 0);
@@ -397,10 +434,14 @@ impl XdpDevice {
     /// being dropped for want of fill descriptors).
     pub fn recv(&mut self, out: &mut Vec<(XdpFrame, usize)>) -> usize {
         let first = out.len();
-        if self.fill_outstanding < self.fill_target || self.sock.rings.fill.needs_wakeup() {
-            self.fill_up();
+        let on_ring = self.sock.rings.fill.in_flight() as usize;
+        self.counters.fill_ring_low = self.counters.fill_ring_low.min(on_ring as u64);
+        if on_ring < self.fill_target || self.sock.rings.fill.needs_wakeup() {
+            self.fill_up(on_ring);
         }
         let n = self.sock.rings.rx.consume(&mut self.rx_scratch);
+        let backlog = (n as u64) + u64::from(self.sock.rings.rx.cached_pending());
+        self.counters.rx_backlog_max = self.counters.rx_backlog_max.max(backlog);
         let mut wrapped = 0;
         for d in &self.rx_scratch[..n] {
             let len = d.len as usize;

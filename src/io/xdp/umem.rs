@@ -40,10 +40,15 @@ pub const FRAME_SIZE: usize = 2048;
 /// (`XDP_PACKET_HEADROOM`; the UMEM adds no headroom of its own). Frames
 /// start here; TX metadata goes in the bytes before a packet.
 pub const DATA_OFF: usize = 256;
-/// Fill and RX ring sizes per socket: deep enough that a burst of 16,000
-/// SYNs (clients connecting at once) waits in the rings even if the worker
-/// is descheduled for the whole burst, instead of being dropped.
-pub const RX_RING_SIZE: u32 = 16384;
+/// Fill ring size per socket: deep enough that a burst of 16,000 SYNs
+/// (clients connecting at once) lands in frames even if the worker is
+/// descheduled for the whole burst, instead of being dropped.
+pub const FILL_RING_SIZE: u32 = 16384;
+/// RX ring size per socket: twice the fill ring, so that what a worker
+/// running behind a burst has not read yet waits here while the fill ring
+/// is kept topped up (16,000 SYNs and the ACKs and requests of the
+/// connections already answered: the backlog went past 22,000 on veth).
+pub const RX_RING_SIZE: u32 = 2 * FILL_RING_SIZE;
 /// TX and completion ring sizes per socket.
 pub const RING_SIZE: u32 = 2048;
 
