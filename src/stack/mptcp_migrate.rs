@@ -115,9 +115,9 @@ impl<D: Device> Stack<D> {
             // The chunks lent to it: copied for its connection, which
             // cannot reach its queue from here on.
             let dev = &mut self.iface.dev;
-            if let Some((slot, v)) = e.conn.mptcp_lent_leaving(&mut || dev.alloc()) {
+            if let Some((_, v)) = e.conn.mptcp_lent_leaving(&mut || dev.alloc()) {
                 if let Some(m) = self.conns.get_mut(meta) {
-                    m.conn.mptcp_frames_back(slot, v);
+                    m.conn.mptcp_frames_back(v);
                 }
             }
             self.mptcp.subs.retain(|s| s.0 != id);

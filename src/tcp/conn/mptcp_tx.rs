@@ -40,7 +40,7 @@ use std::collections::VecDeque;
 mod lend;
 mod remote;
 mod taker;
-pub(crate) use lend::Returned;
+pub use lend::Returned;
 use lend::{Held, LentHere};
 pub use remote::{Chunk, RemoteSlot, RemoteView};
 use taker::Taker;
@@ -651,7 +651,7 @@ impl<F: Frame> Connection<F> {
         let n = self.snd.queue.ack_into(upto, |f| lent.give_back(f));
         if let Some(m) = t.meta.as_deref_mut() {
             // The first subflow: the connection is here.
-            t.lent.collect_into(m, 0);
+            t.lent.collect_into(m);
         }
         n
     }
@@ -686,11 +686,10 @@ impl<F: Frame> Connection<F> {
         let Some(st) = sub.mptcp.tx.as_deref_mut() else {
             return;
         };
-        let slot = st.slot;
         let Some(m) = self.mptcp.meta_tx_mut() else {
             return;
         };
-        st.lent.collect_into(m, slot);
+        st.lent.collect_into(m);
     }
 
     /// This subflow is going, its connection in another stack: the lent
@@ -724,13 +723,17 @@ impl<F: Frame> Connection<F> {
         Some((t.slot, v))
     }
 
-    /// Lent frames come back from slot `slot` (a subflow of another stack).
-    pub(crate) fn mptcp_frames_back(&mut self, slot: usize, frames: Vec<Returned<F>>) {
-        if let Some(m) = self.mptcp.meta_tx_mut() {
-            for r in frames {
-                m.take_back(slot, r);
-            }
+    /// Lent frames (or copies of them) come back from a subflow of
+    /// another stack or worker. Returns whether any was taken.
+    pub(crate) fn mptcp_frames_back(&mut self, frames: Vec<Returned<F>>) -> bool {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
+            return false;
+        };
+        let any = !frames.is_empty();
+        for r in frames {
+            m.take_back(r);
         }
+        any
     }
 
     /// The application's data held for the connection: bytes and frames
@@ -1123,9 +1126,9 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
     }
     // Lent frames its ACK freed come back; those a reinjection needs are
     // copied from its queue (`lend`).
-    to.collect_back(m, slot);
+    to.collect_back(m);
     let mut copied = 0;
-    if m.slots[slot].take_want_copies() {
+    if m.slots[slot].take_want_copies() && !to.ask_copies() {
         copied = m.copy_lent(slot, to, alloc);
         let st = match stats.as_deref_mut() {
             Some(s) => s,

@@ -38,13 +38,15 @@ pub(super) struct Held<F> {
     pub(super) here: Option<(F, usize)>,
 }
 
-/// A lent frame that its subflow's ACK (or end) freed, on its way back to
-/// the connection: `len` bytes from DSN `dsn` at `frame.buf()[off..]`.
-pub(crate) struct Returned<F> {
-    dsn: u64,
-    len: usize,
-    frame: F,
-    off: usize,
+/// A lent frame that its subflow's ACK (or end) freed, or a copy of one
+/// it still holds, on its way back to the connection (in this worker, or
+/// in another one by message): `len` bytes from DSN `dsn` at
+/// `frame.buf()[off..]`.
+pub struct Returned<F> {
+    pub(super) dsn: u64,
+    pub(super) len: usize,
+    pub(super) frame: F,
+    pub(super) off: usize,
 }
 
 impl<F> Returned<F> {
@@ -60,6 +62,9 @@ pub(super) struct LentHere<F> {
     ledger: std::collections::VecDeque<(SeqNumber, u64, usize)>,
     /// Lent frames freed by the subflow's ACK, not yet collected.
     back: Vec<Returned<F>>,
+    /// The DSN up to which the lent frames were copied for a connection
+    /// in another worker (`copy_back`): each is copied once.
+    copied_to: u64,
 }
 
 impl<F> Default for LentHere<F> {
@@ -67,6 +72,7 @@ impl<F> Default for LentHere<F> {
         LentHere {
             ledger: Default::default(),
             back: Vec::new(),
+            copied_to: 0,
         }
     }
 }
@@ -83,6 +89,65 @@ impl<F: Frame> LentHere<F> {
 
     pub(super) fn take_back(&mut self) -> Vec<Returned<F>> {
         core::mem::take(&mut self.back)
+    }
+
+    /// At most `max` of the frames to give back, oldest first.
+    pub(super) fn take_back_upto(&mut self, max: usize) -> Vec<Returned<F>> {
+        if self.back.len() <= max {
+            return self.take_back();
+        }
+        self.back.drain(..max).collect()
+    }
+
+    /// Note the connection's frame `frame` (`len` bytes at `off`, DSN
+    /// `dsn` on) appended to `q`, this subflow's send queue.
+    pub(super) fn push(
+        &mut self,
+        q: &mut crate::tcp::send::SendBuffer<F>,
+        frame: F,
+        (off, len): (usize, usize),
+        dsn: u64,
+    ) {
+        let end = q.tail() + len;
+        q.push_frame(frame, off, off + len);
+        self.ledger.push_back((end, dsn, len));
+    }
+
+    /// The connection, in another worker, needs bytes lent here for a
+    /// reinjection (RFC 8684 §3.3.6) and cannot read this queue (`q`):
+    /// copies of the lent frames not copied yet (frames from `alloc`)
+    /// join those to give back; the lent frames stay (freed at the ACK).
+    /// Returns the bytes copied and those it could not (no frame).
+    pub(super) fn copy_back(
+        &mut self,
+        q: &crate::tcp::send::SendBuffer<F>,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> (usize, usize) {
+        let (mut copied, mut missed) = (0, 0);
+        for &(e, dsn, len) in &self.ledger {
+            let end = dsn.wrapping_add(len as u64);
+            if end <= self.copied_to {
+                continue;
+            }
+            let (Some(b), Some(mut f)) = (q.frame_tail(e, len), alloc()) else {
+                missed += len;
+                continue;
+            };
+            let Some(dst) = f.buf_mut().get_mut(HEADROOM..HEADROOM + len) else {
+                missed += len;
+                continue;
+            };
+            dst.copy_from_slice(b);
+            self.back.push(Returned {
+                dsn,
+                len,
+                frame: f,
+                off: HEADROOM,
+            });
+            self.copied_to = end;
+            copied += len;
+        }
+        (copied, missed)
     }
 
     /// Frame `f` left the subflow's queue: one of the connection's goes
@@ -164,10 +229,10 @@ impl<F: Frame> LentHere<F> {
         (out, missed)
     }
 
-    /// Hand the returned frames to `m` (the connection), slot `slot`.
-    pub(super) fn collect_into(&mut self, m: &mut MetaTx<F>, slot: usize) {
+    /// Hand the returned frames to `m` (the connection).
+    pub(super) fn collect_into(&mut self, m: &mut MetaTx<F>) {
         for r in self.back.drain(..) {
-            m.take_back(slot, r);
+            m.take_back(r);
         }
     }
 }
@@ -182,11 +247,9 @@ impl<F: Frame> MpTx<F> {
         dsn: u64,
     ) -> usize {
         let len = f.end - f.off;
-        let end = q.tail() + len;
-        q.push_frame(f.frame, f.off, f.end);
+        self.lent.push(q, f.frame, (f.off, len), dsn);
         self.maps.push(self.tail_rel, dsn, len as u64);
         self.tail_rel += len as u64;
-        self.lent.ledger.push_back((end, dsn, len));
         len
     }
 }
@@ -308,8 +371,10 @@ impl<F: Frame> MetaTx<F> {
         }
     }
 
-    /// A lent frame came back from slot `slot`.
-    pub(super) fn take_back(&mut self, slot: usize, r: Returned<F>) {
+    /// A lent frame (or a copy of one) came back from the subflow it was
+    /// lent to. Each range is lent to one subflow only, so its DSNs name
+    /// it: the subflow's slot need not (it may have moved meanwhile).
+    pub(super) fn take_back(&mut self, r: Returned<F>) {
         let rend = r.dsn + r.len as u64;
         if rend <= self.held_start() {
             // DATA_ACKed meanwhile: freed.
@@ -319,7 +384,7 @@ impl<F: Frame> MetaTx<F> {
         let Some(h) = self.held.get_mut(i) else {
             return;
         };
-        if h.dsn + h.len != rend || h.lent != Some(slot) || h.dsn < r.dsn {
+        if h.dsn + h.len != rend || h.lent.is_none() || h.dsn < r.dsn {
             return;
         }
         h.lent = None;

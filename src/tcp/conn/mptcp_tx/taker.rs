@@ -42,9 +42,15 @@ pub(super) trait Taker<F> {
         let _ = (end_dsn, len);
         None
     }
-    /// Give the lent frames its ACK freed back to `m` (it is `slot`).
-    fn collect_back(&mut self, m: &mut MetaTx<F>, slot: usize) {
-        let _ = (m, slot);
+    /// A reinjection needs bytes lent to it that only it can read: true
+    /// when it was asked to copy them back later (a subflow of another
+    /// worker, `remote`), false to copy them now (`MetaTx::copy_lent`).
+    fn ask_copies(&mut self) -> bool {
+        false
+    }
+    /// Give the lent frames its ACK freed back to `m`.
+    fn collect_back(&mut self, m: &mut MetaTx<F>) {
+        let _ = m;
     }
 }
 
@@ -111,9 +117,9 @@ impl<F: Frame> Taker<F> for Connection<F> {
         let t = self.mptcp.tx.as_deref()?;
         t.lent.bytes(&self.snd.queue, end_dsn, len)
     }
-    fn collect_back(&mut self, m: &mut MetaTx<F>, slot: usize) {
+    fn collect_back(&mut self, m: &mut MetaTx<F>) {
         if let Some(t) = self.mptcp.tx.as_deref_mut() {
-            t.lent.collect_into(m, slot);
+            t.lent.collect_into(m);
         }
     }
 }
