@@ -1228,3 +1228,32 @@ fn a_stalled_subflow_in_another_worker_copies_back_what_it_was_lent() {
     assert!(lent >= TOTAL as u64 / 2, "lent {lent}");
     assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
 }
+
+#[test]
+fn a_subflow_moving_to_another_worker_keeps_what_it_was_lent() {
+    // Issue 8: both subflows' segments switch to worker 1; the joined
+    // subflow moves there (`mptcp_migrate`) holding frames the
+    // connection lent it, and the connection follows. The lent frames
+    // move with it by handle and come back from its new worker (`Back`),
+    // or in place once it is local to its connection again: nothing is
+    // copied for the move, and every frame is back at the end.
+    let r = joined_run(true);
+    let [s0, s1] = &r.servers;
+    let (c0, c1) = (s0.counters(), s1.counters());
+    let lent = c0.mptcp_tx_lent_bytes + c1.mptcp_tx_lent_bytes;
+    let copied = c0.mptcp_tx_copied_bytes + c1.mptcp_tx_copied_bytes;
+    let again = c0.mptcp_tx_reinject_copied_bytes + c1.mptcp_tx_reinject_copied_bytes;
+    let uncopied = c0.mptcp_tx_lent_uncopied_bytes + c1.mptcp_tx_lent_uncopied_bytes;
+    println!(
+        "lent {lent} copied {copied} reinjection copies {again} uncopied {uncopied} \
+         joined {} frames left {}",
+        c0.mptcp_bytes_joined + c1.mptcp_bytes_joined,
+        r.frames_left
+    );
+    assert_eq!(r.subflows_moved, 1);
+    assert!(c0.mptcp_bytes_joined + c1.mptcp_bytes_joined > 16 * 1024);
+    assert!(lent + copied >= TOTAL as u64);
+    assert_eq!((again, uncopied), (0, 0), "copies made for the move");
+    assert!(copied * 20 < TOTAL as u64, "copied {copied}");
+    assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
+}

@@ -16,7 +16,7 @@
 //! A chunk is copied into the subflow's own frames instead (counted as
 //! `mptcp_tx_copied_bytes`) when its frame cannot move there: the subflow
 //! takes its frames from another pool (another UMEM: a frame cannot leave
-//! on a socket of another UMEM) or runs in another worker, the chunk is
+//! on a socket of another UMEM), the chunk is
 //! part of a frame, or the redundant scheduler sends it more than once. A
 //! connection that accepts no joins (`mptcp_max_subflows` 0) keeps the
 //! one-to-one path.
@@ -703,24 +703,17 @@ impl<F: Frame> Connection<F> {
     }
 
     /// This joined subflow leaves for another worker (`mptcp_migrate`):
-    /// its slot and, for its connection (`mptcp_frames_back`), copies of
-    /// the chunks lent to it (frames from `alloc`, its stack's: the
-    /// connection's pool) and the lent frames it freed; it keeps the lent
-    /// frames as its own. `None`: nothing lent.
-    pub(crate) fn mptcp_lent_leaving(
-        &mut self,
-        alloc: &mut dyn FnMut() -> Option<F>,
-    ) -> Option<(usize, Vec<Returned<F>>)> {
+    /// its slot and, for its connection (`mptcp_frames_back`), the lent
+    /// frames its ACK freed. The frames still in its queue stay lent to
+    /// it: from its new worker they come back in `Back` messages, and a
+    /// reinjection asks that worker for copies (`copy_back`), as for any
+    /// subflow of another worker. `None`: nothing to give back now.
+    pub(crate) fn mptcp_lent_leaving(&mut self) -> Option<(usize, Vec<Returned<F>>)> {
         let t = self.mptcp.tx.as_deref_mut()?;
-        if t.lent.is_empty() && t.lent.back_is_empty() {
+        if t.lent.back_is_empty() {
             return None;
         }
-        let (v, missed) = t.lent.copies_for_leaving(&self.snd.queue, alloc);
-        t.lend = false;
-        let copied: usize = v.iter().map(|r| r.len()).sum();
-        self.stats.mptcp_tx_reinject_copied_bytes += copied as u64;
-        self.stats.mptcp_tx_lent_uncopied_bytes += missed as u64;
-        Some((t.slot, v))
+        Some((t.slot, t.lent.take_back()))
     }
 
     /// Lent frames (or copies of them) come back from a subflow of

@@ -16,10 +16,15 @@
 //! its next pull (`want_copies`; rare, counted); a subflow that is reset or
 //! closed gives its frames back first.
 //!
+//! A subflow of another worker is lent chunks the same way
+//! (`remote`): its worker returns the frames by message, and copies a
+//! range a reinjection needs on request (`copy_back`). A subflow that
+//! moves to another worker keeps what it was lent, returned from there.
+//!
 //! What cannot be lent is copied as before: a chunk that is part of a
 //! frame (the window's edge, a smaller MSS), the redundant scheduler's
-//! copies, and subflows of another pool or another worker. Those frames
-//! then stay with the connection ([`Held::here`]).
+//! copies, and subflows of another pool. Those frames then stay with the
+//! connection ([`Held::here`]).
 
 use super::{MetaTx, MpTx, Slot, Taker};
 use crate::io::{Frame, HEADROOM};
@@ -47,12 +52,6 @@ pub struct Returned<F> {
     pub(super) len: usize,
     pub(super) frame: F,
     pub(super) off: usize,
-}
-
-impl<F> Returned<F> {
-    pub(super) fn len(&self) -> usize {
-        self.len
-    }
 }
 
 /// The subflow's side: the connection's frames in its send queue.
@@ -195,38 +194,6 @@ impl<F: Frame> LentHere<F> {
         let _ = dsn;
         let b = q.frame_tail(e, l)?;
         b.get(b.len().checked_sub(len)?..)
-    }
-
-    /// The subflow leaves for another worker, out of its connection's
-    /// reach: copies of the connection's chunks it holds (frames from
-    /// `alloc`) and the frames it gave back, for the connection; the lent
-    /// frames stay its own (freed at its ACK). Returns them and the bytes
-    /// it could not copy (no frame).
-    pub(super) fn copies_for_leaving(
-        &mut self,
-        q: &crate::tcp::send::SendBuffer<F>,
-        alloc: &mut dyn FnMut() -> Option<F>,
-    ) -> (Vec<Returned<F>>, usize) {
-        let mut out = core::mem::take(&mut self.back);
-        let mut missed = 0;
-        for (e, dsn, len) in self.ledger.drain(..) {
-            let (Some(b), Some(mut f)) = (q.frame_tail(e, len), alloc()) else {
-                missed += len;
-                continue;
-            };
-            let Some(dst) = f.buf_mut().get_mut(HEADROOM..HEADROOM + len) else {
-                missed += len;
-                continue;
-            };
-            dst.copy_from_slice(b);
-            out.push(Returned {
-                dsn,
-                len,
-                frame: f,
-                off: HEADROOM,
-            });
-        }
-        (out, missed)
     }
 
     /// Hand the returned frames to `m` (the connection).

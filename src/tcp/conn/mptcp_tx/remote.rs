@@ -231,12 +231,14 @@ impl<F: Frame> Connection<F> {
     /// becomes a subflow of that connection here (it came to this
     /// worker: `stack::mptcp_localize`): it takes `slot`, the place it
     /// had in the connection's scheduler, with its maps and what it was
-    /// given. False if it has no send side.
-    pub fn mptcp_tx_attach(&mut self, slot: usize) -> bool {
+    /// given; `lend`: its frames come from the connection's pool. False
+    /// if it has no send side.
+    pub fn mptcp_tx_attach(&mut self, slot: usize, lend: bool) -> bool {
         let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return false;
         };
         t.slot = slot;
+        t.lend = lend;
         true
     }
 
