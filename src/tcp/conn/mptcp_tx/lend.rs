@@ -173,6 +173,29 @@ impl<F: Frame> LentHere<F> {
         }
     }
 
+    /// Frame `f`, taken out of the subflow's queue whole (its bytes
+    /// copied into a probe, `mptcp_probe_copy`): one of the connection's
+    /// goes back, a copy of ours is dropped. Unlike `give_back`, frames
+    /// before it stay in the queue.
+    fn give_back_exact(&mut self, f: SendFrame<F>) {
+        let end = f.seq + (f.end - f.off);
+        let Some(i) = self
+            .ledger
+            .iter()
+            .position(|&(e, _, len)| e == end && f.end >= len)
+        else {
+            return;
+        };
+        if let Some((_, dsn, len)) = self.ledger.remove(i) {
+            self.back.push(Returned {
+                dsn,
+                len,
+                off: f.end - len,
+                frame: f.frame,
+            });
+        }
+    }
+
     /// Whether the last frame of the queue (ending at `tail`) is lent: it
     /// is not topped up with a copy.
     pub(super) fn last_is(&self, tail: SeqNumber) -> bool {
@@ -201,6 +224,42 @@ impl<F: Frame> LentHere<F> {
         for r in self.back.drain(..) {
             m.take_back(r);
         }
+    }
+}
+
+impl<F: Frame> crate::tcp::conn::Connection<F> {
+    /// A PLPMTUD probe of `len` bytes from SND.NXT (RFC 4821 §7.3) on this
+    /// subflow, which holds frames lent by its connection: its bytes go
+    /// into a fresh frame (from `alloc`) that takes their place in the
+    /// queue; lent frames are left whole, those wholly copied go back to
+    /// the connection. Only within one mapping (a segment maps one DSN
+    /// range, RFC 8684 §3.3.1). Returns whether the probe is ready.
+    pub(in crate::tcp::conn) fn mptcp_probe_copy(
+        &mut self,
+        len: usize,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> bool {
+        let nxt = self.snd.nxt;
+        let tail = self.snd.queue.tail();
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
+            return false;
+        };
+        let rel = t.tail_rel.wrapping_sub((tail - nxt) as u64);
+        if t.maps.dsn_of(rel).is_none_or(|(_, left)| left < len as u64) {
+            return false;
+        }
+        let Some(taken) = self.snd.queue.probe_copy(nxt, len, alloc) else {
+            return false;
+        };
+        for f in taken {
+            t.lent.give_back_exact(f);
+        }
+        if let Some(m) = t.meta.as_deref_mut() {
+            // The first subflow: the connection is here.
+            t.lent.collect_into(m);
+        }
+        self.stats.mptcp_tx_copied_bytes += len as u64;
+        true
     }
 }
 
