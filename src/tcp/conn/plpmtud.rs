@@ -171,6 +171,7 @@ impl<F: Frame> Connection<F> {
             // Gathering would reshape frames lent by the MPTCP connection,
             // which go back to it whole: the probe is a copy (frames from
             // `out`).
+            || !self.mptcp_probe_maps_one(len)
             || self.mptcp_holds_lent() && !self.mptcp_probe_copy(len, &mut || out.alloc())
         {
             return None;

@@ -228,6 +228,20 @@ impl<F: Frame> LentHere<F> {
 }
 
 impl<F: Frame> crate::tcp::conn::Connection<F> {
+    /// Whether the `len` bytes from SND.NXT lie within one of this
+    /// subflow's mappings: a probe of them carries one DSS mapping (RFC
+    /// 8684 §3.3.1), and gathering could join frames of two ranges.
+    pub(in crate::tcp::conn) fn mptcp_probe_maps_one(&self, len: usize) -> bool {
+        let Some(t) = self.mptcp.tx.as_deref() else {
+            return true;
+        };
+        let back = (self.snd.queue.tail() - self.snd.nxt) as u64;
+        let rel = t.tail_rel.wrapping_sub(back);
+        t.maps
+            .dsn_of(rel)
+            .is_some_and(|(_, left)| left >= len as u64)
+    }
+
     /// A PLPMTUD probe of `len` bytes from SND.NXT (RFC 4821 §7.3) on this
     /// subflow, which holds frames lent by its connection: its bytes go
     /// into a fresh frame (from `alloc`) that takes their place in the
@@ -240,14 +254,12 @@ impl<F: Frame> crate::tcp::conn::Connection<F> {
         alloc: &mut dyn FnMut() -> Option<F>,
     ) -> bool {
         let nxt = self.snd.nxt;
-        let tail = self.snd.queue.tail();
+        if !self.mptcp_probe_maps_one(len) {
+            return false;
+        }
         let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return false;
         };
-        let rel = t.tail_rel.wrapping_sub((tail - nxt) as u64);
-        if t.maps.dsn_of(rel).is_none_or(|(_, left)| left < len as u64) {
-            return false;
-        }
         let Some(taken) = self.snd.queue.probe_copy(nxt, len, alloc) else {
             return false;
         };
