@@ -111,3 +111,41 @@ fn a_dying_path_reinjects_its_lent_chunks() {
         c.mptcp_tx_copied_bytes
     );
 }
+
+/// RFC 4821 on MPTCP subflows, which hold frames lent by their
+/// connection: a probe is built from a copy (a fresh frame with the bytes
+/// of the next frames, the lent ones left whole or given back), so path
+/// MTU discovery raises the MSS once the path's MTU rose (from 1,280 to
+/// the links' 1,500 at 1.5 s). Before, a subflow holding lent frames
+/// sent no probe at all. Byte-exact, every frame back in its pool.
+#[test]
+fn subflows_holding_lent_frames_probe_the_path_mtu() {
+    let mut p = two_paths(5, 16 << 20, None);
+    p.path_hop = Some(xdptcp::io::mem::PathHop {
+        mtu: 1280,
+        icmp: true,
+    });
+    p.path_hop_until = Some(Duration::from_millis(1500));
+    p.pmtu_probe_interval = Some(Duration::from_secs(1));
+    let r = run(&p);
+    let sum = |f: fn(&xdptcp::stack::StackCounters) -> u64| r.stacks.iter().map(f).sum::<u64>();
+    let c = &r.stacks[0];
+    println!(
+        "probes {} raises {} failed {} largest packet {} lent {} copied {}",
+        sum(|s| s.pmtu_probes),
+        sum(|s| s.pmtu_raises),
+        sum(|s| s.pmtu_probe_failures),
+        r.link.largest_passed,
+        c.mptcp_tx_lent_bytes,
+        c.mptcp_tx_copied_bytes
+    );
+    assert!(sum(|s| s.pmtu_probes) >= 1, "no probe");
+    assert!(sum(|s| s.pmtu_raises) >= 1, "no raise");
+    assert_eq!(r.link.largest_passed, 1500, "full-sized packets again");
+    // The chunks are still lent; the probes' copies are a small part.
+    assert!(
+        c.mptcp_tx_lent_bytes >= 12 << 20,
+        "{}",
+        c.mptcp_tx_lent_bytes
+    );
+}

@@ -85,6 +85,15 @@ struct Run {
     /// The servers' answers to the join SYN from `JOIN_PORT`: (SYN/ACK
     /// with MP_JOIN, RST).
     join_answers: (usize, usize),
+    /// `MptcpJoined`: the servers' frames still out of their pool once
+    /// the client closed and every server connection went.
+    frames_left: usize,
+    /// `MptcpJoined`: the servers' connections, tokens and subflows of
+    /// connections in another worker when the echo completed (before the
+    /// client closed).
+    conns: (usize, usize),
+    tokens: (usize, usize),
+    remote_here: (usize, usize),
     servers: [Stack<TestDevice>; 2],
     client: Stack<TestDevice>,
 }
@@ -113,6 +122,9 @@ enum Setup {
         /// subflow, and a join SYN for the connection's token from
         /// [`JOIN_PORT`] arrives on worker 0.
         remove_at_move: bool,
+        /// Once half the echo is back, the joined subflow's path goes
+        /// dead both ways (its frames dropped): the subflow stalls.
+        cut_join: bool,
     },
 }
 
@@ -283,8 +295,17 @@ fn run_with<A: App<TestDevice>>(
     cfg.tcp.mptcp = mptcp;
     if joined {
         cfg.tcp.mptcp_max_subflows = 2;
+        // The echo goes on both subflows, wherever each runs.
+        cfg.tcp.mptcp_scheduler = xdptcp::mptcp::sched::SchedKind::RoundRobin;
     }
-    let mut servers = [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(4096), Instant::ZERO));
+    // `MptcpJoined`: the workers share one pool (one UMEM in the
+    // runtime): the connection lends its frames to subflows in either.
+    let live = std::rc::Rc::new(std::cell::Cell::new(0));
+    let dev = || match joined {
+        true => TestDevice::shared(4096, &live, 1),
+        false => TestDevice::new(4096),
+    };
+    let mut servers = [0, 1].map(|_| Stack::new(cfg.clone(), dev(), Instant::ZERO));
     // The token directory (`runtime::tokens`), as the test keeps it.
     let tokens = std::rc::Rc::new(std::cell::RefCell::new(HashMap::<u32, usize>::new()));
     for (w, s) in servers.iter_mut().enumerate() {
@@ -344,6 +365,10 @@ fn run_with<A: App<TestDevice>>(
         subflows_moved: 0,
         removes_sent: 0,
         join_answers: (0, 0),
+        frames_left: 0,
+        conns: (0, 0),
+        tokens: (0, 0),
+        remote_here: (0, 0),
         servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
         client: Stack::new(config(MAC_A, IP_A), TestDevice::new(1), Instant::ZERO),
     };
@@ -352,6 +377,8 @@ fn run_with<A: App<TestDevice>>(
     // the runtime's rings), the frames of its flow held meanwhile.
     let mut transit = None;
     let mut held = Vec::new();
+    let mut closing = false;
+    let cut_join = matches!(setup, Setup::MptcpJoined { cut_join: true, .. });
     let remove_at_move = matches!(
         setup,
         Setup::MptcpJoined {
@@ -381,6 +408,14 @@ fn run_with<A: App<TestDevice>>(
             now += Duration::from_micros(100);
         }
         let switched = usize::from(got.len() >= switch);
+        let cut = cut_join && got.len() >= TOTAL / 2;
+        let on_join = |f: &Vec<u8>| {
+            rx_tuple(f).is_some_and(|t| *t.remote.ip() == IP_A2 || *t.local.ip() == IP_A2)
+        };
+        if cut {
+            to_server.retain(|f| !on_join(f));
+            to_client.retain(|f| !on_join(f));
+        }
         for f in &to_server {
             let Some(tuple) = rx_tuple(f) else {
                 // ARP: every worker sees it.
@@ -518,8 +553,26 @@ fn run_with<A: App<TestDevice>>(
             got.extend_from_slice(&buf[..n]);
         }
         c.poll(now);
-        if got.len() == TOTAL {
+        if got.len() == TOTAL && !joined {
             break;
+        }
+        if got.len() == TOTAL {
+            // `MptcpJoined`: the client closes; done when the servers
+            // hold no connection.
+            if !closing {
+                closing = true;
+                let [s0, s1] = &servers;
+                run.conns = (s0.conn_count(), s1.conn_count());
+                run.tokens = (s0.mptcp_tokens(), s1.mptcp_tokens());
+                run.remote_here = (
+                    s0.mptcp_remote_subflows_here(),
+                    s1.mptcp_remote_subflows_here(),
+                );
+                let _ = c.close(cid);
+            }
+            if servers.iter().all(|s| s.conn_count() == 0) {
+                break;
+            }
         }
         if to_server.is_empty() && to_client.is_empty() {
             // Nothing in flight: let the timers run.
@@ -528,6 +581,13 @@ fn run_with<A: App<TestDevice>>(
         }
     }
     assert_eq!(got.len(), TOTAL, "echo incomplete");
+    if joined {
+        assert!(
+            servers.iter().all(|s| s.conn_count() == 0),
+            "the servers' connections closed"
+        );
+        run.frames_left = live.get();
+    }
     assert!(
         got.iter().enumerate().all(|(i, b)| *b == pattern(i)),
         "echo garbled"
@@ -955,6 +1015,7 @@ fn joined_run_with<A: App<TestDevice>>(apps: [A; 2], join_switches: bool) -> Run
     let setup = Setup::MptcpJoined {
         join_switches,
         remove_at_move: false,
+        cut_join: false,
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let c = r.client.counters();
@@ -979,10 +1040,10 @@ fn an_mptcp_connection_with_a_joined_subflow_moves_where_its_first_subflow_arriv
     assert_eq!(s0.counters().mptcp_conns_migrated_with_subflows, 1);
     assert_eq!(s0.counters().mptcp_subflows_rehomed, 1);
     assert_eq!(s1.counters().mptcp_conns_migrated_in, 1);
-    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (0, 1));
+    assert_eq!(r.tokens, (0, 1));
     // The joined subflow runs where its segments arrive, the first
     // subflow (the connection) where its own do.
-    assert_eq!((s0.conn_count(), s1.conn_count()), (1, 1));
+    assert_eq!(r.conns, (1, 1));
     assert!(
         s0.counters().mptcp_remote_bytes > 0,
         "the joined subflow fed the connection"
@@ -1023,13 +1084,13 @@ fn an_mptcp_connection_with_a_joined_subflow_whose_move_is_refused_comes_back() 
     assert_eq!(c0.mptcp_conns_migrated_in as usize, r.returned);
     assert_eq!(c0.mptcp_subflows_rehomed, 1);
     assert!(c0.mptcp_msgs_parked > 0, "{c0:?}");
-    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (1, 0));
-    assert_eq!((s0.conn_count(), s1.conn_count()), (2, 0));
+    assert_eq!(r.tokens, (1, 0));
+    assert_eq!(r.conns, (2, 0));
     assert_eq!(c0.mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped, 0);
     // Back with its connection, the joined subflow is a local subflow of
     // it again (`mptcp_localize`): no longer fed through the rings.
     assert_eq!(c0.mptcp_subflows_made_local as usize, r.returned);
-    assert_eq!(s0.mptcp_remote_subflows_here(), 0);
+    assert_eq!(r.remote_here.0, 0);
 }
 
 #[test]
@@ -1045,15 +1106,15 @@ fn an_mptcp_connection_follows_its_subflows_to_the_worker_they_arrive_on() {
     assert_eq!(r.returned, 0);
     assert_eq!(s0.counters().mptcp_conns_migrated_out, 1);
     assert_eq!(s1.counters().mptcp_conns_migrated_in, 1);
-    assert_eq!((s0.mptcp_tokens(), s1.mptcp_tokens()), (0, 1));
-    assert_eq!((s0.conn_count(), s1.conn_count()), (0, 2));
+    assert_eq!(r.tokens, (0, 1));
+    assert_eq!(r.conns, (0, 2));
     assert_eq!(r.subflows_moved, 1);
     assert!(r.handoffs_after <= 2 * usize::from(xdptcp::stack::STRAYS));
     // Both in worker 1 now: the joined subflow is a local subflow of the
     // connection (`mptcp_localize`), not one talking to it through the
     // worker's own rings.
     assert_eq!(s1.counters().mptcp_subflows_made_local, 1);
-    assert_eq!(s1.mptcp_remote_subflows_here(), 0);
+    assert_eq!(r.remote_here.1, 0);
     assert_eq!(
         s0.counters().mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped,
         0
@@ -1076,6 +1137,7 @@ fn signals_and_joins_arriving_as_the_connection_moves_still_take_effect() {
     let setup = Setup::MptcpJoined {
         join_switches: false,
         remove_at_move: true,
+        cut_join: false,
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let [s0, s1] = &r.servers;
@@ -1087,9 +1149,111 @@ fn signals_and_joins_arriving_as_the_connection_moves_still_take_effect() {
     let refused =
         s0.counters().mptcp_joins_rejected_token + s1.counters().mptcp_joins_rejected_token;
     assert_eq!(refused, 0);
-    assert_eq!((s0.conn_count(), s1.conn_count()), (0, 1));
+    assert_eq!(r.conns, (0, 1));
     assert_eq!(
         s0.counters().mptcp_msgs_dropped + s1.counters().mptcp_msgs_dropped,
         0
     );
+}
+
+#[test]
+fn chunks_for_a_subflow_in_another_worker_are_lent_and_all_come_back() {
+    // Issue 8: the connection moves to worker 1, its joined subflow stays
+    // on worker 0 as a subflow of a connection in another worker. The
+    // echo's chunks for it are lent there, not copied (one pool): the
+    // frames go to worker 0 by handle, come back (`Back`) when its ACK
+    // freed them and are freed at the DATA_ACK (RFC 8684 §3.3.2); what
+    // it held as a local subflow when the connection left comes back the
+    // same way. Copies are left for reinjections. Once the client closed
+    // and the servers' connections went, every frame is back.
+    let r = joined_run(false);
+    let [s0, s1] = &r.servers;
+    let (c0, c1) = (s0.counters(), s1.counters());
+    let lent = c0.mptcp_tx_lent_bytes + c1.mptcp_tx_lent_bytes;
+    let copied = c0.mptcp_tx_copied_bytes + c1.mptcp_tx_copied_bytes;
+    let again = c0.mptcp_tx_reinject_copied_bytes + c1.mptcp_tx_reinject_copied_bytes;
+    let remote = c0.mptcp_remote_tx_bytes;
+    println!(
+        "lent {lent} copied {copied} reinjection copies {again} to worker 0's subflow {remote} \
+         joined {} frames left {}",
+        c0.mptcp_bytes_joined + c1.mptcp_bytes_joined,
+        r.frames_left
+    );
+    assert_eq!(r.moved.len(), 1);
+    assert!(remote > 16 * 1024, "worker 0's subflow sent {remote}");
+    assert!(lent + copied >= TOTAL as u64);
+    assert!(
+        copied <= again,
+        "copied {copied} beyond reinjections {again}"
+    );
+    assert!(copied * 20 < TOTAL as u64, "copied {copied}");
+    assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
+}
+
+#[test]
+fn a_stalled_subflow_in_another_worker_copies_back_what_it_was_lent() {
+    // Issue 8, RFC 8684 §3.3.6: the connection on worker 1 lent chunks to
+    // its joined subflow on worker 0, then that subflow's path dies. Once
+    // it stalls its ranges are reinjected on the first subflow; their
+    // frames are in worker 0's queue, out of the connection's reach, so
+    // worker 0 copies them back on request (`copy_back`, counted as
+    // reinjection copies). The echo completes byte-exact (`run_with`),
+    // and every frame is back once all is closed.
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    let setup = Setup::MptcpJoined {
+        join_switches: false,
+        remove_at_move: false,
+        cut_join: true,
+    };
+    let r = run_with(apps, TOTAL / 4, setup, false);
+    let [s0, s1] = &r.servers;
+    let (c0, c1) = (s0.counters(), s1.counters());
+    let lent = c0.mptcp_tx_lent_bytes + c1.mptcp_tx_lent_bytes;
+    let copied = c0.mptcp_tx_copied_bytes + c1.mptcp_tx_copied_bytes;
+    let again = c0.mptcp_tx_reinject_copied_bytes;
+    // Its data went again: the subflow stalled, or the data level's
+    // timer ran out first.
+    let reinjections = c1.mptcp_reinjections + c1.mptcp_data_rtos;
+    println!(
+        "lent {lent} copied {copied} copied back on worker 0 {again} reinjections {reinjections} \
+         to worker 0's subflow {} frames left {}",
+        c0.mptcp_remote_tx_bytes, r.frames_left
+    );
+    assert_eq!(r.moved.len(), 1);
+    assert!(reinjections > 0);
+    assert!(
+        again > 0,
+        "worker 0 copied back what the reinjection needed"
+    );
+    assert!(lent >= TOTAL as u64 / 2, "lent {lent}");
+    assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
+}
+
+#[test]
+fn a_subflow_moving_to_another_worker_keeps_what_it_was_lent() {
+    // Issue 8: both subflows' segments switch to worker 1; the joined
+    // subflow moves there (`mptcp_migrate`) holding frames the
+    // connection lent it, and the connection follows. The lent frames
+    // move with it by handle and come back from its new worker (`Back`),
+    // or in place once it is local to its connection again: nothing is
+    // copied for the move, and every frame is back at the end.
+    let r = joined_run(true);
+    let [s0, s1] = &r.servers;
+    let (c0, c1) = (s0.counters(), s1.counters());
+    let lent = c0.mptcp_tx_lent_bytes + c1.mptcp_tx_lent_bytes;
+    let copied = c0.mptcp_tx_copied_bytes + c1.mptcp_tx_copied_bytes;
+    let again = c0.mptcp_tx_reinject_copied_bytes + c1.mptcp_tx_reinject_copied_bytes;
+    let uncopied = c0.mptcp_tx_lent_uncopied_bytes + c1.mptcp_tx_lent_uncopied_bytes;
+    println!(
+        "lent {lent} copied {copied} reinjection copies {again} uncopied {uncopied} \
+         joined {} frames left {}",
+        c0.mptcp_bytes_joined + c1.mptcp_bytes_joined,
+        r.frames_left
+    );
+    assert_eq!(r.subflows_moved, 1);
+    assert!(c0.mptcp_bytes_joined + c1.mptcp_bytes_joined > 16 * 1024);
+    assert!(lent + copied >= TOTAL as u64);
+    assert_eq!((again, uncopied), (0, 0), "copies made for the move");
+    assert!(copied * 20 < TOTAL as u64, "copied {copied}");
+    assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
 }

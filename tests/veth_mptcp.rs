@@ -1296,6 +1296,20 @@ fn loadgen_joins_linux_server(tag: &str, queues: u32) -> serde_json::Value {
     .map(|c| format!("{c} {}", common::stack_counter(&s, c)))
     .collect();
     eprintln!("recovery: {}", recovery.join(", "));
+    // Chunks lent to subflows or copied (issue 8), those for subflows in
+    // another worker included.
+    let k = [
+        "mptcp_tx_lent_bytes",
+        "mptcp_tx_copied_bytes",
+        "mptcp_tx_reinject_copied_bytes",
+        "mptcp_remote_tx_bytes",
+    ]
+    .map(|c| common::stack_counter(&s, c));
+    eprintln!(
+        "xdptcp: MPTCP chunks lent {} B, copied {} B, copied back for reinjection {} B; \
+         sent by subflows for other workers' connections {} B",
+        k[0], k[1], k[2], k[3]
+    );
     // Why a flow's packets change queue: Linux re-hashes it after a
     // timeout or on receiving data it had (a spurious retransmission);
     // on a 2-queue veth, half of its re-hashes change the queue. A joined

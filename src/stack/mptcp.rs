@@ -277,7 +277,8 @@ impl<D: Device> Stack<D> {
         remote_of: Option<RemoteOf>,
     ) {
         if let (Some(_), Some(r)) = (conn.mptcp_join(), remote_of) {
-            self.mptcp_remote_released(id, r, conn.mptcp_last_data_ack());
+            let back = conn.mptcp_take_returns();
+            self.mptcp_remote_released(id, r, conn.mptcp_last_data_ack(), back);
             return;
         }
         if let (Some(token), Some((stack, meta))) = (conn.mptcp_join().map(|j| j.token), foreign_of)

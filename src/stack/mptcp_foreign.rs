@@ -214,10 +214,10 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
         // Lent frames of gone subflows first: their data is reinjected
         // from them (RFC 8684 §3.3.6).
         let returns = core::mem::take(&mut stacks[i].borrow_mut().mptcp_returns);
-        for (j, meta, slot, frames) in returns {
+        for (j, meta, _slot, frames) in returns {
             if let Some(s) = stacks.get_mut(j) {
                 if let Some(m) = s.borrow_mut().conns.get_mut(meta) {
-                    m.conn.mptcp_frames_back(slot, frames);
+                    m.conn.mptcp_frames_back(frames);
                 }
             }
         }

@@ -77,6 +77,14 @@ fn localize<D: Device, S: BorrowMut<Stack<D>>>(
 ) -> bool {
     let (i, meta) = (ro.meta.stack, ro.meta.conn);
     let sub = SubRef { stack: k, conn: id };
+    // Chunks are lent to it from now on if its frames and the
+    // connection's share a pool (`mptcp_tx::lend`).
+    let pool = |x: usize| {
+        stacks
+            .get(x)
+            .and_then(|s| s.borrow().iface.dev.frame_pool_id())
+    };
+    let lend = pool(i).is_some() && pool(i) == pool(k);
     let Some(there) = stacks.get_mut(i) else {
         return false;
     };
@@ -102,7 +110,7 @@ fn localize<D: Device, S: BorrowMut<Stack<D>>>(
         return false;
     }
     if let Some(rs) = rs {
-        e.conn.mptcp_tx_attach(rs.slot);
+        e.conn.mptcp_tx_attach(rs.slot, lend);
     }
     e.remote_of = None;
     if k == i {

@@ -112,20 +112,19 @@ impl<D: Device> Stack<D> {
                 },
             )
         } else if stack == here {
-            // The chunks lent to it: copied for its connection, which
-            // cannot reach its queue from here on.
-            let dev = &mut self.iface.dev;
-            if let Some((slot, v)) = e.conn.mptcp_lent_leaving(&mut || dev.alloc()) {
+            // The lent frames its ACK freed go back now; those in its
+            // queue stay lent to it, returned from its new worker
+            // (`mptcp_remote`'s `Back`).
+            if let Some((_, v)) = e.conn.mptcp_lent_leaving() {
                 if let Some(m) = self.conns.get_mut(meta) {
-                    m.conn.mptcp_frames_back(slot, v);
+                    m.conn.mptcp_frames_back(v);
                 }
             }
             self.mptcp.subs.retain(|s| s.0 != id);
             self.mptcp_count_join(meta, token, false);
             MovedFrom::Slot(e.conn.mptcp_tx_detach())
         } else {
-            let dev = &mut self.iface.dev;
-            if let Some((slot, v)) = e.conn.mptcp_lent_leaving(&mut || dev.alloc()) {
+            if let Some((slot, v)) = e.conn.mptcp_lent_leaving() {
                 self.mptcp_returns.push((stack, meta, slot, v));
             }
             self.mptcp.foreign.subs.retain(|s| s.0 != id);

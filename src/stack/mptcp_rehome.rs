@@ -54,7 +54,8 @@ fn meta_of<F>(m: &RemoteMsg<F>) -> Option<MetaRef> {
         RemoteMsg::Joined { to, .. }
         | RemoteMsg::Data { to, .. }
         | RemoteMsg::Signals { to, .. }
-        | RemoteMsg::View { to, .. } => Some(*to),
+        | RemoteMsg::View { to, .. }
+        | RemoteMsg::Back { to, .. } => Some(*to),
         _ => None,
     }
 }
@@ -65,7 +66,8 @@ fn readdress<F>(m: &mut RemoteMsg<F>, conn: ConnId) {
         RemoteMsg::Joined { to, .. }
         | RemoteMsg::Data { to, .. }
         | RemoteMsg::Signals { to, .. }
-        | RemoteMsg::View { to, .. } => to.conn = conn,
+        | RemoteMsg::View { to, .. }
+        | RemoteMsg::Back { to, .. } => to.conn = conn,
         _ => {}
     }
 }

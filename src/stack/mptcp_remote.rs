@@ -20,8 +20,13 @@
 //! Our data goes the other way: A's scheduler has a slot for the
 //! subflow, B publishes what it can take (`View`, once per worker pass
 //! when it changed, with the peer's DATA_ACK it saw), and A hands it
-//! the chunks granted in frames of its interface (`Chunks`, see
-//! `tcp::conn::mptcp_tx::remote`). So such a subflow carries the
+//! the chunks granted (`Chunks`, see `tcp::conn::mptcp_tx::remote`):
+//! the connection's own frames, lent (the workers share one UMEM), or
+//! copies in frames of the subflow's interface when that is another
+//! pool. B returns the lent frames its subflow's ACK freed (`Back`,
+//! once a pass, at most [`MAX_BACK`] a message), and all it holds
+//! before telling A that the subflow went; A frees them at the
+//! DATA_ACK, or reads them for a reinjection. So such a subflow carries the
 //! connection on when A's own subflows die (RFC 8684 §3.3.6): our
 //! DATA_FIN rides its FIN (`Close`), the peer's comes in its data.
 
@@ -32,7 +37,7 @@ use crate::io::Device;
 use crate::mptcp::join::JoinSyn;
 use crate::mptcp::pm::Signals;
 use crate::mptcp::RxDsn;
-use crate::tcp::{Chunk, RemoteSlot, RemoteView};
+use crate::tcp::{Chunk, RemoteSlot, RemoteView, Returned};
 use crate::time::Instant;
 use core::net::Ipv4Addr;
 use std::borrow::BorrowMut;
@@ -40,6 +45,9 @@ use std::borrow::BorrowMut;
 /// Joins waiting for another worker's answer, at most (beyond: refused
 /// as an unknown token; the peer retries).
 const MAX_ASKS: usize = 64;
+
+/// Frames one `Back` message returns at most (more go with the next).
+const MAX_BACK: usize = 64;
 
 /// How long a join waits for another worker's answer before a
 /// retransmission of its SYN asks again: longer than a question waits
@@ -134,13 +142,23 @@ pub enum RemoteMsg<F> {
     /// A → B: our data for the subflow (the first, maybe empty, also
     /// tells it that it sends for the connection, `csum`: with DSS
     /// checksums; `penalise`: the scheduler penalised the subflow, its
-    /// window is halved).
+    /// window is halved; `copy_back`: a reinjection needs copies of the
+    /// frames lent to it).
     Chunks {
         sub: SubRef,
         of: MetaRef,
         csum: bool,
         penalise: bool,
+        copy_back: bool,
         items: Vec<Chunk<F>>,
+    },
+    /// B → A: frames the connection lent to subflow `sub` that its ACK
+    /// freed (or copies of those it still holds, or chunks it could not
+    /// take): the connection's again.
+    Back {
+        to: MetaRef,
+        sub: SubRef,
+        frames: Vec<Returned<F>>,
     },
     /// A → B: close the subflow.
     Close {
@@ -338,8 +356,16 @@ impl<D: Device> Stack<D> {
     }
 
     /// Subflow `id`, of a connection in another worker, is gone (`ack`:
-    /// the last DATA_ACK it saw, not passed on yet).
-    pub(super) fn mptcp_remote_released(&mut self, id: ConnId, ro: RemoteOf, ack: Option<RxDsn>) {
+    /// the last DATA_ACK it saw, not passed on yet; `back`: the frames
+    /// of the connection's it held, which go back first: its data is
+    /// reinjected from them, RFC 8684 §3.3.6).
+    pub(super) fn mptcp_remote_released(
+        &mut self,
+        id: ConnId,
+        ro: RemoteOf,
+        ack: Option<RxDsn>,
+        mut back: Vec<Returned<D::Frame>>,
+    ) {
         let Some(r) = self.remote.as_deref_mut() else {
             return;
         };
@@ -349,6 +375,11 @@ impl<D: Device> Stack<D> {
             conn: id,
         };
         let to = ro.meta;
+        while !back.is_empty() {
+            let rest = back.split_off(back.len().min(MAX_BACK));
+            let frames = core::mem::replace(&mut back, rest);
+            r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames }));
+        }
         r.out.push((
             ro.worker,
             RemoteMsg::Joined {
@@ -374,6 +405,14 @@ impl<D: Device> Stack<D> {
                 continue;
             };
             let Some(ro) = e.remote_of else { continue };
+            // The lent frames its ACKs freed (before the view: the room
+            // they made is the connection's again first).
+            let frames = e.conn.mptcp_returns_upto(MAX_BACK);
+            if !frames.is_empty() {
+                let sub = SubRef { stack, conn: *id };
+                let to = ro.meta;
+                r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames }));
+            }
             let Some(v) = e.conn.mptcp_remote_view_out() else {
                 continue;
             };
@@ -593,6 +632,7 @@ impl<D: Device> Stack<D> {
                     of,
                     csum,
                     penalise: false,
+                    copy_back: false,
                     items,
                 },
             ));
@@ -638,6 +678,7 @@ impl<D: Device> Stack<D> {
                 of,
                 csum,
                 penalise: false,
+                copy_back: false,
                 items: Vec::new(),
             },
         ));
@@ -686,32 +727,67 @@ impl<D: Device> Stack<D> {
         from: usize,
         sub: SubRef,
         of: MetaRef,
-        (csum, penalise): (bool, bool),
+        (csum, penalise, copy_back): (bool, bool, bool),
         items: Vec<Chunk<D::Frame>>,
     ) {
         // Made local meanwhile (`mptcp_localize`): its still.
         let local = self.mptcp_sub_local_of(sub.conn, of.token);
-        if !local && !self.mptcp_remote_sub_follow(from, &sub, &of) {
-            return;
-        }
-        let Some(e) = self.conns.get_mut(sub.conn) else {
-            return;
-        };
-        e.conn.mptcp_remote_tx_setup(csum);
-        if penalise {
-            e.conn.mptcp_remote_penalise();
-            self.iface.counters.mptcp_remote_penalised += 1;
-        }
+        let here = local || self.mptcp_remote_sub_follow(from, &sub, &of);
+        let mut back = Vec::new();
         let mut n = 0u64;
-        for c in items {
-            let len = c.len as u64;
-            if e.conn.mptcp_push_chunk(c) {
-                n += len;
+        match self.conns.get_mut(sub.conn).filter(|_| here) {
+            Some(e) => {
+                e.conn.mptcp_remote_tx_setup(csum);
+                if penalise {
+                    e.conn.mptcp_remote_penalise();
+                    self.iface.counters.mptcp_remote_penalised += 1;
+                }
+                for c in items {
+                    let len = c.len as u64;
+                    match e.conn.mptcp_push_chunk(c) {
+                        Ok(()) => n += len,
+                        Err(c) => back.extend(c.into_returned()),
+                    }
+                }
+                if copy_back {
+                    let dev = &mut self.iface.dev;
+                    e.conn.mptcp_copy_back(&mut || dev.alloc());
+                }
             }
+            // Not a subflow here (any more): lent frames go back as they
+            // are, for the connection to reinject their ranges.
+            None => back.extend(items.into_iter().filter_map(Chunk::into_returned)),
         }
-        if n > 0 {
+        if !back.is_empty() {
+            let to = of;
+            self.remote_send(
+                from,
+                RemoteMsg::Back {
+                    to,
+                    sub,
+                    frames: back,
+                },
+            );
+        }
+        if n > 0 || copy_back {
             self.iface.counters.mptcp_remote_tx_bytes += n;
             self.mark_dirty(sub.conn);
+        }
+    }
+
+    /// Frames connection `to.conn` here lent to a subflow in another
+    /// worker come back (or copies of them).
+    fn mptcp_remote_back(&mut self, to: MetaRef, frames: Vec<Returned<D::Frame>>) {
+        if !self.mptcp_meta_valid(&to) {
+            // The connection is gone: the frames are freed.
+            return;
+        }
+        let Some(e) = self.conns.get_mut(to.conn) else {
+            return;
+        };
+        if e.conn.mptcp_frames_back(frames) {
+            // A reinjection may have waited for their bytes.
+            self.mark_dirty(to.conn);
         }
     }
 
@@ -852,11 +928,18 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
             of,
             csum,
             penalise,
+            copy_back,
             items,
         } => {
             if let Some(s) = stacks.get_mut(sub.stack) {
+                let flags = (csum, penalise, copy_back);
                 s.borrow_mut()
-                    .mptcp_remote_chunks(from, sub, of, (csum, penalise), items);
+                    .mptcp_remote_chunks(from, sub, of, flags, items);
+            }
+        }
+        RemoteMsg::Back { to, sub: _, frames } => {
+            if let Some(s) = stacks.get_mut(to.stack) {
+                s.borrow_mut().mptcp_remote_back(to, frames);
             }
         }
         RemoteMsg::Data { to, sub, items } => {
@@ -925,6 +1008,19 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 continue;
             }
             let mut out = Vec::new();
+            // Chunks are lent when the connection's frames can leave on
+            // the subflow's interface (this worker's stack `j` shares its
+            // UMEM with the subflow's).
+            let pool = |x: usize| stacks[x].borrow().iface.dev.frame_pool_id();
+            let lend = pool(i).is_some() && pool(i) == pool(j);
+            if let Some(rs) = stacks[i]
+                .borrow_mut()
+                .remote
+                .as_deref_mut()
+                .and_then(|r| r.subs.get_mut(k)?.rs.as_mut())
+            {
+                rs.lend = lend;
+            }
             if j == i {
                 let s = stacks[i].borrow_mut();
                 let mut budget = s.data_frame_budget();
@@ -945,13 +1041,16 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                     super::mptcp::budgeted(&mut budget, iface)
                 });
             }
-            let penalise = stacks[i]
+            let (penalise, copy_back) = stacks[i]
                 .borrow_mut()
                 .remote
                 .as_deref_mut()
                 .and_then(|r| r.subs.get_mut(k)?.rs.as_mut())
-                .is_some_and(|rs| core::mem::take(&mut rs.penalised));
-            if out.is_empty() && !penalise {
+                .map_or((false, false), |rs| {
+                    let p = core::mem::take(&mut rs.penalised);
+                    (p, core::mem::take(&mut rs.copy_back))
+                });
+            if out.is_empty() && !penalise && !copy_back {
                 continue;
             }
             let s = stacks[i].borrow_mut();
@@ -980,6 +1079,7 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 of,
                 csum: false,
                 penalise,
+                copy_back,
                 items: out,
             };
             r.out.push((sub.worker, msg));

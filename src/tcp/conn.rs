@@ -60,8 +60,7 @@ mod types;
 
 pub use mptcp_level::LevelCell;
 pub use mptcp_rx::{DataLevelView, MappedQueue};
-pub(crate) use mptcp_tx::Returned;
-pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView};
+pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView, Returned};
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, PlainHeader, SegmentSink, State};
 

@@ -420,6 +420,8 @@ impl<F: Frame> SendBuffer<F> {
     }
 }
 
+mod probe_copy;
+
 #[cfg(test)]
 mod tests {
     use super::*;

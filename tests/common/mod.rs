@@ -59,6 +59,9 @@ pub struct TestDevice {
     pub refuse: bool,
     /// Packets sent with `transmit_ref` (headers written in place).
     pub ref_tx: usize,
+    /// Devices with the same `Some` pool take each other's frames
+    /// (`Device::frame_pool_id`, as one UMEM): see [`TestDevice::shared`].
+    pub pool: Option<usize>,
 }
 
 impl TestDevice {
@@ -69,6 +72,16 @@ impl TestDevice {
             tx: Vec::new(),
             refuse: false,
             ref_tx: 0,
+            pool: None,
+        }
+    }
+    /// A device of pool `pool` whose frames `live` counts with those of
+    /// the pool's other devices (as workers sharing one UMEM).
+    pub fn shared(capacity: usize, live: &Rc<Cell<usize>>, pool: usize) -> Self {
+        TestDevice {
+            live: live.clone(),
+            pool: Some(pool),
+            ..TestDevice::new(capacity)
         }
     }
     pub fn frame(&self, bytes: &[u8]) -> TestFrame {
@@ -104,6 +117,9 @@ impl Device for TestDevice {
     }
     fn mtu(&self) -> usize {
         1500
+    }
+    fn frame_pool_id(&self) -> Option<usize> {
+        self.pool
     }
 }
 

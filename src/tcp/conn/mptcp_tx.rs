@@ -16,7 +16,7 @@
 //! A chunk is copied into the subflow's own frames instead (counted as
 //! `mptcp_tx_copied_bytes`) when its frame cannot move there: the subflow
 //! takes its frames from another pool (another UMEM: a frame cannot leave
-//! on a socket of another UMEM) or runs in another worker, the chunk is
+//! on a socket of another UMEM), the chunk is
 //! part of a frame, or the redundant scheduler sends it more than once. A
 //! connection that accepts no joins (`mptcp_max_subflows` 0) keeps the
 //! one-to-one path.
@@ -39,9 +39,11 @@ use std::collections::VecDeque;
 
 mod lend;
 mod remote;
-pub(crate) use lend::Returned;
+mod taker;
+pub use lend::Returned;
 use lend::{Held, LentHere};
 pub use remote::{Chunk, RemoteSlot, RemoteView};
+use taker::Taker;
 
 /// Retransmission timeouts in a row after which a subflow counts as
 /// stalled: the scheduler passes it by and its data goes again on
@@ -658,7 +660,7 @@ impl<F: Frame> Connection<F> {
         let n = self.snd.queue.ack_into(upto, |f| lent.give_back(f));
         if let Some(m) = t.meta.as_deref_mut() {
             // The first subflow: the connection is here.
-            t.lent.collect_into(m, 0);
+            t.lent.collect_into(m);
         }
         n
     }
@@ -693,11 +695,10 @@ impl<F: Frame> Connection<F> {
         let Some(st) = sub.mptcp.tx.as_deref_mut() else {
             return;
         };
-        let slot = st.slot;
         let Some(m) = self.mptcp.meta_tx_mut() else {
             return;
         };
-        st.lent.collect_into(m, slot);
+        st.lent.collect_into(m);
     }
 
     /// This subflow is going, its connection in another stack: the lent
@@ -711,33 +712,30 @@ impl<F: Frame> Connection<F> {
     }
 
     /// This joined subflow leaves for another worker (`mptcp_migrate`):
-    /// its slot and, for its connection (`mptcp_frames_back`), copies of
-    /// the chunks lent to it (frames from `alloc`, its stack's: the
-    /// connection's pool) and the lent frames it freed; it keeps the lent
-    /// frames as its own. `None`: nothing lent.
-    pub(crate) fn mptcp_lent_leaving(
-        &mut self,
-        alloc: &mut dyn FnMut() -> Option<F>,
-    ) -> Option<(usize, Vec<Returned<F>>)> {
+    /// its slot and, for its connection (`mptcp_frames_back`), the lent
+    /// frames its ACK freed. The frames still in its queue stay lent to
+    /// it: from its new worker they come back in `Back` messages, and a
+    /// reinjection asks that worker for copies (`copy_back`), as for any
+    /// subflow of another worker. `None`: nothing to give back now.
+    pub(crate) fn mptcp_lent_leaving(&mut self) -> Option<(usize, Vec<Returned<F>>)> {
         let t = self.mptcp.tx.as_deref_mut()?;
-        if t.lent.is_empty() && t.lent.back_is_empty() {
+        if t.lent.back_is_empty() {
             return None;
         }
-        let (v, missed) = t.lent.copies_for_leaving(&self.snd.queue, alloc);
-        t.lend = false;
-        let copied: usize = v.iter().map(|r| r.len()).sum();
-        self.stats.mptcp_tx_reinject_copied_bytes += copied as u64;
-        self.stats.mptcp_tx_lent_uncopied_bytes += missed as u64;
-        Some((t.slot, v))
+        Some((t.slot, t.lent.take_back()))
     }
 
-    /// Lent frames come back from slot `slot` (a subflow of another stack).
-    pub(crate) fn mptcp_frames_back(&mut self, slot: usize, frames: Vec<Returned<F>>) {
-        if let Some(m) = self.mptcp.meta_tx_mut() {
-            for r in frames {
-                m.take_back(slot, r);
-            }
+    /// Lent frames (or copies of them) come back from a subflow of
+    /// another stack or worker. Returns whether any was taken.
+    pub(crate) fn mptcp_frames_back(&mut self, frames: Vec<Returned<F>>) -> bool {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
+            return false;
+        };
+        let any = !frames.is_empty();
+        for r in frames {
+            m.take_back(r);
         }
+        any
     }
 
     /// The application's data held for the connection: bytes and frames
@@ -1130,9 +1128,9 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
     }
     // Lent frames its ACK freed come back; those a reinjection needs are
     // copied from its queue (`lend`).
-    to.collect_back(m, slot);
+    to.collect_back(m);
     let mut copied = 0;
-    if m.slots[slot].take_want_copies() {
+    if m.slots[slot].take_want_copies() && !to.ask_copies() {
         copied = m.copy_lent(slot, to, alloc);
         let st = match stats.as_deref_mut() {
             Some(s) => s,
@@ -1355,147 +1353,4 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
     // Copies made for a reinjection count as work done: the pass goes on
     // and the reinjection takes them.
     given + copied
-}
-
-/// A subflow the scheduler hands chunks to: one of this worker
-/// ([`Connection`]) or one another worker runs (`mptcp_tx_remote`).
-trait Taker<F> {
-    /// Its place among the connection's subflows.
-    fn slot(&self) -> Option<usize>;
-    /// Halve its window (opportunistic retransmission's penalty).
-    fn penalise(&mut self);
-    fn view(&self) -> SubflowView;
-    fn fell_back(&self) -> bool;
-    /// Everything it was given is sent and acknowledged.
-    fn idle(&self) -> bool;
-    fn take_edge_seen(&mut self) -> Option<(RxDsn, usize)>;
-    fn snd_wnd(&self) -> usize;
-    fn now(&self) -> Instant;
-    fn mss(&self) -> usize;
-    fn stats(&mut self) -> &mut super::ConnStats;
-    /// Take a copy of `bytes` (DSN `dsn` on): bytes taken.
-    fn take_chunk(&mut self, bytes: &[u8], dsn: u64, alloc: &mut dyn FnMut() -> Option<F>)
-        -> usize;
-    /// Its frames come from the connection's pool (`lend`).
-    fn can_lend(&self) -> bool {
-        false
-    }
-    /// Take the connection's frame `f` (DSN `dsn` on): bytes taken (all).
-    fn lend(&mut self, f: crate::tcp::send::SendFrame<F>, dsn: u64) -> usize {
-        let _ = (f, dsn);
-        0
-    }
-    /// The last `len` bytes of the chunk lent to it that ends at DSN
-    /// `end_dsn`.
-    fn lent_bytes(&self, end_dsn: u64, len: usize) -> Option<&[u8]> {
-        let _ = (end_dsn, len);
-        None
-    }
-    /// Give the lent frames its ACK freed back to `m` (it is `slot`).
-    fn collect_back(&mut self, m: &mut MetaTx<F>, slot: usize) {
-        let _ = (m, slot);
-    }
-}
-
-impl<F: Frame> Taker<F> for Connection<F> {
-    fn slot(&self) -> Option<usize> {
-        self.mptcp.tx.as_deref().map(|t| t.slot)
-    }
-    fn penalise(&mut self) {
-        // Only in the Open state, as Linux's `mptcp_rcv_buf_optimization`
-        // (`icsk_ca_state == TCP_CA_Open`): in recovery the window was cut
-        // already and the loss, not its size, holds the data level up;
-        // halving it again stops PRR's retransmissions until the RTO
-        // (the slow subflow of `tests/sim_sndbuf.rs`, 35.45 Mbit/s).
-        if matches!(self.loss.recovery, super::loss::Recovery::Open) {
-            self.loss.cc.penalise(self.now);
-        }
-    }
-    fn view(&self) -> SubflowView {
-        self.mptcp_view()
-    }
-    fn fell_back(&self) -> bool {
-        self.mptcp_fell_back_tx()
-    }
-    fn idle(&self) -> bool {
-        self.snd.queue.len() == 0 && self.snd.una == self.snd.nxt
-    }
-    fn take_edge_seen(&mut self) -> Option<(RxDsn, usize)> {
-        self.mptcp
-            .tx
-            .as_deref_mut()
-            .and_then(|t| t.edge_seen.take())
-    }
-    fn snd_wnd(&self) -> usize {
-        self.snd.wnd
-    }
-    fn now(&self) -> Instant {
-        self.now
-    }
-    fn mss(&self) -> usize {
-        self.fill_mss()
-    }
-    fn stats(&mut self) -> &mut super::ConnStats {
-        &mut self.stats
-    }
-    fn take_chunk(
-        &mut self,
-        bytes: &[u8],
-        dsn: u64,
-        alloc: &mut dyn FnMut() -> Option<F>,
-    ) -> usize {
-        self.mptcp_take_chunk(bytes, dsn, alloc)
-    }
-    fn can_lend(&self) -> bool {
-        self.mptcp.tx.as_deref().is_some_and(|t| t.lend)
-    }
-    fn lend(&mut self, f: crate::tcp::send::SendFrame<F>, dsn: u64) -> usize {
-        match self.mptcp.tx.as_deref_mut() {
-            Some(t) => t.lend_into(&mut self.snd.queue, f, dsn),
-            // Not a subflow that schedules (never asked): dropped.
-            None => 0,
-        }
-    }
-    fn lent_bytes(&self, end_dsn: u64, len: usize) -> Option<&[u8]> {
-        let t = self.mptcp.tx.as_deref()?;
-        t.lent.bytes(&self.snd.queue, end_dsn, len)
-    }
-    fn collect_back(&mut self, m: &mut MetaTx<F>, slot: usize) {
-        if let Some(t) = self.mptcp.tx.as_deref_mut() {
-            t.lent.collect_into(m, slot);
-        }
-    }
-}
-
-impl<F: Frame> Connection<F> {
-    /// Append a copy of `bytes` (DSN `dsn` on) to this subflow's send
-    /// queue, mapped. A frame is topped up only when the DSNs run on, so
-    /// that each frame, hence each segment, maps one contiguous range.
-    fn mptcp_take_chunk(
-        &mut self,
-        bytes: &[u8],
-        dsn: u64,
-        alloc: &mut dyn FnMut() -> Option<F>,
-    ) -> usize {
-        let seg_cap = self.fill_mss();
-        let Some(t) = self.mptcp.tx.as_deref_mut() else {
-            return 0;
-        };
-        // A lent frame is not topped up: it goes back whole.
-        let runs_on = t.maps.end_dsn() == Some(dsn) && !t.lent.last_is(self.snd.queue.tail());
-        let upto = if runs_on {
-            self.snd.nxt
-        } else {
-            self.snd.queue.tail()
-        };
-        let n = self
-            .snd
-            .queue
-            .write(bytes, bytes.len(), seg_cap, upto, alloc);
-        if n > 0 {
-            t.maps.push(t.tail_rel, dsn, n as u64);
-            t.tail_rel += n as u64;
-        }
-        n
-    }
 }

@@ -318,7 +318,7 @@ impl<F: Frame> Connection<F> {
                 self.on_new_sent(self.snd.nxt, self.snd.nxt + 1, true);
                 return true;
             }
-            if let Some(len) = self.mtu_probe_len() {
+            if let Some(len) = self.mtu_probe_len(out) {
                 // RFC 4821 §7.4: a path MTU probe, larger than the MSS.
                 let start = self.snd.nxt;
                 if !self.emit_new(out, len) {

@@ -119,10 +119,11 @@ impl<F: Frame> Connection<F> {
     /// RFC 4821 §7.4: the payload of a probe to send now, if one is due
     /// and may go: the connection is open and not recovering, the windows
     /// allow it, and enough data follows it that its loss shows up as
-    /// duplicate ACKs (Linux: DupThresh + 1 segments beyond the probe)
+    /// duplicate ACKs (Linux: DupThresh + 1 segments beyond the probe; on an
+    /// MPTCP subflow the probe alone, below)
     /// rather than as a timeout. The probe's bytes are gathered into one
     /// frame (a segment never spans frames).
-    pub(super) fn mtu_probe_len(&mut self) -> Option<usize> {
+    pub(super) fn mtu_probe_len(&mut self, out: &mut dyn super::SegmentSink<F>) -> Option<usize> {
         let s = self.path.plpmtud.search?;
         if self.path.plpmtud.probe.is_some()
             || self.loss.recovery != Recovery::Open
@@ -156,12 +157,22 @@ impl<F: Frame> Connection<F> {
             0
         };
         let (cwnd, used) = self.cwnd_budget();
-        if unsent < len + (DUP_THRESH + 1) * self.snd.mss
+        // An MPTCP subflow is handed only what its window takes (the rest
+        // waits in the connection's queue and follows as it opens): the
+        // probe's own bytes are enough; a lost probe is found by the
+        // tail-loss probe or the RTO (`mtu_probe_on_retransmit`, `_on_rto`).
+        let follow = match self.mptcp.tx.is_some() {
+            true => 0,
+            false => (DUP_THRESH + 1) * self.snd.mss,
+        };
+        if unsent < len + follow
             || self.usable_window() < len
             || cwnd.saturating_sub(used) < len + self.snd.mss
             // Gathering would reshape frames lent by the MPTCP connection,
-            // which go back to it whole.
-            || self.mptcp_holds_lent()
+            // which go back to it whole: the probe is a copy (frames from
+            // `out`).
+            || !self.mptcp_probe_maps_one(len)
+            || self.mptcp_holds_lent() && !self.mptcp_probe_copy(len, &mut || out.alloc())
         {
             return None;
         }

@@ -16,10 +16,15 @@
 //! its next pull (`want_copies`; rare, counted); a subflow that is reset or
 //! closed gives its frames back first.
 //!
+//! A subflow of another worker is lent chunks the same way
+//! (`remote`): its worker returns the frames by message, and copies a
+//! range a reinjection needs on request (`copy_back`). A subflow that
+//! moves to another worker keeps what it was lent, returned from there.
+//!
 //! What cannot be lent is copied as before: a chunk that is part of a
 //! frame (the window's edge, a smaller MSS), the redundant scheduler's
-//! copies, and subflows of another pool or another worker. Those frames
-//! then stay with the connection ([`Held::here`]).
+//! copies, and subflows of another pool. Those frames then stay with the
+//! connection ([`Held::here`]).
 
 use super::{MetaTx, MpTx, Slot, Taker};
 use crate::io::{Frame, HEADROOM};
@@ -38,19 +43,15 @@ pub(super) struct Held<F> {
     pub(super) here: Option<(F, usize)>,
 }
 
-/// A lent frame that its subflow's ACK (or end) freed, on its way back to
-/// the connection: `len` bytes from DSN `dsn` at `frame.buf()[off..]`.
-pub(crate) struct Returned<F> {
-    dsn: u64,
-    len: usize,
-    frame: F,
-    off: usize,
-}
-
-impl<F> Returned<F> {
-    pub(super) fn len(&self) -> usize {
-        self.len
-    }
+/// A lent frame that its subflow's ACK (or end) freed, or a copy of one
+/// it still holds, on its way back to the connection (in this worker, or
+/// in another one by message): `len` bytes from DSN `dsn` at
+/// `frame.buf()[off..]`.
+pub struct Returned<F> {
+    pub(super) dsn: u64,
+    pub(super) len: usize,
+    pub(super) frame: F,
+    pub(super) off: usize,
 }
 
 /// The subflow's side: the connection's frames in its send queue.
@@ -60,6 +61,9 @@ pub(super) struct LentHere<F> {
     ledger: std::collections::VecDeque<(SeqNumber, u64, usize)>,
     /// Lent frames freed by the subflow's ACK, not yet collected.
     back: Vec<Returned<F>>,
+    /// The DSN up to which the lent frames were copied for a connection
+    /// in another worker (`copy_back`): each is copied once.
+    copied_to: u64,
 }
 
 impl<F> Default for LentHere<F> {
@@ -67,6 +71,7 @@ impl<F> Default for LentHere<F> {
         LentHere {
             ledger: Default::default(),
             back: Vec::new(),
+            copied_to: 0,
         }
     }
 }
@@ -83,6 +88,65 @@ impl<F: Frame> LentHere<F> {
 
     pub(super) fn take_back(&mut self) -> Vec<Returned<F>> {
         core::mem::take(&mut self.back)
+    }
+
+    /// At most `max` of the frames to give back, oldest first.
+    pub(super) fn take_back_upto(&mut self, max: usize) -> Vec<Returned<F>> {
+        if self.back.len() <= max {
+            return self.take_back();
+        }
+        self.back.drain(..max).collect()
+    }
+
+    /// Note the connection's frame `frame` (`len` bytes at `off`, DSN
+    /// `dsn` on) appended to `q`, this subflow's send queue.
+    pub(super) fn push(
+        &mut self,
+        q: &mut crate::tcp::send::SendBuffer<F>,
+        frame: F,
+        (off, len): (usize, usize),
+        dsn: u64,
+    ) {
+        let end = q.tail() + len;
+        q.push_frame(frame, off, off + len);
+        self.ledger.push_back((end, dsn, len));
+    }
+
+    /// The connection, in another worker, needs bytes lent here for a
+    /// reinjection (RFC 8684 §3.3.6) and cannot read this queue (`q`):
+    /// copies of the lent frames not copied yet (frames from `alloc`)
+    /// join those to give back; the lent frames stay (freed at the ACK).
+    /// Returns the bytes copied and those it could not (no frame).
+    pub(super) fn copy_back(
+        &mut self,
+        q: &crate::tcp::send::SendBuffer<F>,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> (usize, usize) {
+        let (mut copied, mut missed) = (0, 0);
+        for &(e, dsn, len) in &self.ledger {
+            let end = dsn.wrapping_add(len as u64);
+            if end <= self.copied_to {
+                continue;
+            }
+            let (Some(b), Some(mut f)) = (q.frame_tail(e, len), alloc()) else {
+                missed += len;
+                continue;
+            };
+            let Some(dst) = f.buf_mut().get_mut(HEADROOM..HEADROOM + len) else {
+                missed += len;
+                continue;
+            };
+            dst.copy_from_slice(b);
+            self.back.push(Returned {
+                dsn,
+                len,
+                frame: f,
+                off: HEADROOM,
+            });
+            self.copied_to = end;
+            copied += len;
+        }
+        (copied, missed)
     }
 
     /// Frame `f` left the subflow's queue: one of the connection's goes
@@ -109,6 +173,29 @@ impl<F: Frame> LentHere<F> {
         }
     }
 
+    /// Frame `f`, taken out of the subflow's queue whole (its bytes
+    /// copied into a probe, `mptcp_probe_copy`): one of the connection's
+    /// goes back, a copy of ours is dropped. Unlike `give_back`, frames
+    /// before it stay in the queue.
+    fn give_back_exact(&mut self, f: SendFrame<F>) {
+        let end = f.seq + (f.end - f.off);
+        let Some(i) = self
+            .ledger
+            .iter()
+            .position(|&(e, _, len)| e == end && f.end >= len)
+        else {
+            return;
+        };
+        if let Some((_, dsn, len)) = self.ledger.remove(i) {
+            self.back.push(Returned {
+                dsn,
+                len,
+                off: f.end - len,
+                frame: f.frame,
+            });
+        }
+    }
+
     /// Whether the last frame of the queue (ending at `tail`) is lent: it
     /// is not topped up with a copy.
     pub(super) fn last_is(&self, tail: SeqNumber) -> bool {
@@ -132,43 +219,59 @@ impl<F: Frame> LentHere<F> {
         b.get(b.len().checked_sub(len)?..)
     }
 
-    /// The subflow leaves for another worker, out of its connection's
-    /// reach: copies of the connection's chunks it holds (frames from
-    /// `alloc`) and the frames it gave back, for the connection; the lent
-    /// frames stay its own (freed at its ACK). Returns them and the bytes
-    /// it could not copy (no frame).
-    pub(super) fn copies_for_leaving(
-        &mut self,
-        q: &crate::tcp::send::SendBuffer<F>,
-        alloc: &mut dyn FnMut() -> Option<F>,
-    ) -> (Vec<Returned<F>>, usize) {
-        let mut out = core::mem::take(&mut self.back);
-        let mut missed = 0;
-        for (e, dsn, len) in self.ledger.drain(..) {
-            let (Some(b), Some(mut f)) = (q.frame_tail(e, len), alloc()) else {
-                missed += len;
-                continue;
-            };
-            let Some(dst) = f.buf_mut().get_mut(HEADROOM..HEADROOM + len) else {
-                missed += len;
-                continue;
-            };
-            dst.copy_from_slice(b);
-            out.push(Returned {
-                dsn,
-                len,
-                frame: f,
-                off: HEADROOM,
-            });
+    /// Hand the returned frames to `m` (the connection).
+    pub(super) fn collect_into(&mut self, m: &mut MetaTx<F>) {
+        for r in self.back.drain(..) {
+            m.take_back(r);
         }
-        (out, missed)
+    }
+}
+
+impl<F: Frame> crate::tcp::conn::Connection<F> {
+    /// Whether the `len` bytes from SND.NXT lie within one of this
+    /// subflow's mappings: a probe of them carries one DSS mapping (RFC
+    /// 8684 §3.3.1), and gathering could join frames of two ranges.
+    pub(in crate::tcp::conn) fn mptcp_probe_maps_one(&self, len: usize) -> bool {
+        let Some(t) = self.mptcp.tx.as_deref() else {
+            return true;
+        };
+        let back = (self.snd.queue.tail() - self.snd.nxt) as u64;
+        let rel = t.tail_rel.wrapping_sub(back);
+        t.maps
+            .dsn_of(rel)
+            .is_some_and(|(_, left)| left >= len as u64)
     }
 
-    /// Hand the returned frames to `m` (the connection), slot `slot`.
-    pub(super) fn collect_into(&mut self, m: &mut MetaTx<F>, slot: usize) {
-        for r in self.back.drain(..) {
-            m.take_back(slot, r);
+    /// A PLPMTUD probe of `len` bytes from SND.NXT (RFC 4821 §7.3) on this
+    /// subflow, which holds frames lent by its connection: its bytes go
+    /// into a fresh frame (from `alloc`) that takes their place in the
+    /// queue; lent frames are left whole, those wholly copied go back to
+    /// the connection. Only within one mapping (a segment maps one DSN
+    /// range, RFC 8684 §3.3.1). Returns whether the probe is ready.
+    pub(in crate::tcp::conn) fn mptcp_probe_copy(
+        &mut self,
+        len: usize,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> bool {
+        let nxt = self.snd.nxt;
+        if !self.mptcp_probe_maps_one(len) {
+            return false;
         }
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
+            return false;
+        };
+        let Some(taken) = self.snd.queue.probe_copy(nxt, len, alloc) else {
+            return false;
+        };
+        for f in taken {
+            t.lent.give_back_exact(f);
+        }
+        if let Some(m) = t.meta.as_deref_mut() {
+            // The first subflow: the connection is here.
+            t.lent.collect_into(m);
+        }
+        self.stats.mptcp_tx_copied_bytes += len as u64;
+        true
     }
 }
 
@@ -182,11 +285,9 @@ impl<F: Frame> MpTx<F> {
         dsn: u64,
     ) -> usize {
         let len = f.end - f.off;
-        let end = q.tail() + len;
-        q.push_frame(f.frame, f.off, f.end);
+        self.lent.push(q, f.frame, (f.off, len), dsn);
         self.maps.push(self.tail_rel, dsn, len as u64);
         self.tail_rel += len as u64;
-        self.lent.ledger.push_back((end, dsn, len));
         len
     }
 }
@@ -308,8 +409,10 @@ impl<F: Frame> MetaTx<F> {
         }
     }
 
-    /// A lent frame came back from slot `slot`.
-    pub(super) fn take_back(&mut self, slot: usize, r: Returned<F>) {
+    /// A lent frame (or a copy of one) came back from the subflow it was
+    /// lent to. Each range is lent to one subflow only, so its DSNs name
+    /// it: the subflow's slot need not (it may have moved meanwhile).
+    pub(super) fn take_back(&mut self, r: Returned<F>) {
         let rend = r.dsn + r.len as u64;
         if rend <= self.held_start() {
             // DATA_ACKed meanwhile: freed.
@@ -319,7 +422,7 @@ impl<F: Frame> MetaTx<F> {
         let Some(h) = self.held.get_mut(i) else {
             return;
         };
-        if h.dsn + h.len != rend || h.lent != Some(slot) || h.dsn < r.dsn {
+        if h.dsn + h.len != rend || h.lent.is_none() || h.dsn < r.dsn {
             return;
         }
         h.lent = None;

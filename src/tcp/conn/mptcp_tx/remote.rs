@@ -5,12 +5,19 @@
 //! (B) publishes what the subflow can take ([`RemoteView`]: room, RTT,
 //! liveness, and the DATA_ACK it saw), A keeps it in the subflow's slot
 //! ([`RemoteSlot`]) and, when the scheduler grants that slot chunks,
-//! copies them into frames of the subflow's interface (its UMEM, shared
-//! by the workers) that go to B as [`Chunk`]s, each appended as it is to
-//! the subflow's send queue with its mapping. A subflow that goes hands
-//! its data back to the scheduler (§3.3.6), as a local one does.
+//! hands them to B as [`Chunk`]s, each appended as it is to the
+//! subflow's send queue with its mapping. A chunk whose frame is whole
+//! and of the subflow's pool (one UMEM for all workers) is lent, the
+//! frame itself moving to B, as to a local subflow (`lend`): A keeps its
+//! DSN range as lent to the slot, B's subflow ACK frees the frame into
+//! the frames it returns ([`Returned`], `stack::mptcp_remote`'s `Back`
+//! message), and A frees it at the DATA_ACK (RFC 8684 §3.3.2). A
+//! reinjection of a range B holds asks B for a copy (`copy_back`, with
+//! the next chunks; §3.3.6). Other chunks are copied into frames of the
+//! subflow's interface. A subflow that goes returns what it holds and
+//! hands its data back to the scheduler (§3.3.6), as a local one does.
 
-use super::{pull, MpTx, Slot, Taker, MAX_SLOTS};
+use super::{pull, MpTx, Returned, Slot, Taker, MAX_SLOTS};
 use crate::io::{Frame, HEADROOM};
 use crate::mptcp::sched::SubflowView;
 use crate::mptcp::RxDsn;
@@ -29,12 +36,28 @@ pub struct RemoteView {
     pub edge_seen: Option<(RxDsn, usize)>,
 }
 
-/// One frame of our data for a subflow in another worker: payload at
-/// `HEADROOM`, `len` bytes from DSN `dsn`.
+/// One frame of our data for a subflow in another worker: `len` bytes
+/// from DSN `dsn` at `frame.buf()[off..]`; `lent`: the connection's own
+/// frame, to be returned (else a copy, the subflow's).
 pub struct Chunk<F> {
     pub dsn: u64,
     pub frame: F,
+    pub off: usize,
     pub len: usize,
+    pub lent: bool,
+}
+
+impl<F> Chunk<F> {
+    /// A lent chunk its subflow cannot take goes back to the connection
+    /// as it is (a copy is dropped).
+    pub fn into_returned(self) -> Option<Returned<F>> {
+        self.lent.then_some(Returned {
+            dsn: self.dsn,
+            len: self.len,
+            frame: self.frame,
+            off: self.off,
+        })
+    }
 }
 
 /// What the connection knows of a subflow another worker runs.
@@ -45,6 +68,12 @@ pub struct RemoteSlot {
     /// The scheduler penalised the subflow: its worker halves its window
     /// (told with the next `Chunks`).
     pub penalised: bool,
+    /// Its stack's frames and the connection's come from one pool (one
+    /// UMEM): chunks are lent to it (set by the worker before a pull).
+    pub lend: bool,
+    /// A reinjection needs bytes lent to it: its worker copies them back
+    /// (told with the next `Chunks`).
+    pub copy_back: bool,
 }
 
 /// The scheduler's side of a remote subflow during one pull.
@@ -104,12 +133,45 @@ impl<F: Frame> Taker<F> for RemoteTaker<'_, F> {
             return 0;
         }
         frame.buf_mut()[HEADROOM..HEADROOM + len].copy_from_slice(&bytes[..len]);
-        // Until the subflow says again, what it was given fills its room.
+        self.given(len);
+        self.out.push(Chunk {
+            dsn,
+            frame,
+            off: HEADROOM,
+            len,
+            lent: false,
+        });
+        len
+    }
+    fn can_lend(&self) -> bool {
+        self.rs.lend
+    }
+    fn lend(&mut self, f: crate::tcp::send::SendFrame<F>, dsn: u64) -> usize {
+        let len = f.end - f.off;
+        self.given(len);
+        self.out.push(Chunk {
+            dsn,
+            frame: f.frame,
+            off: f.off,
+            len,
+            lent: true,
+        });
+        len
+    }
+    fn ask_copies(&mut self) -> bool {
+        self.rs.copy_back = true;
+        true
+    }
+}
+
+impl<F> RemoteTaker<'_, F> {
+    /// `len` bytes went to the subflow: until it says again, they fill
+    /// its room.
+    fn given(&mut self, len: usize) {
         self.rs.last.idle = false;
         let left = self.rs.last.view.room.saturating_sub(len);
-        self.rs.last.view.room = if left < self.mss() { 0 } else { left };
-        self.out.push(Chunk { dsn, frame, len });
-        len
+        let mss = self.rs.last.mss.max(1);
+        self.rs.last.view.room = if left < mss { 0 } else { left };
     }
 }
 
@@ -169,12 +231,14 @@ impl<F: Frame> Connection<F> {
     /// becomes a subflow of that connection here (it came to this
     /// worker: `stack::mptcp_localize`): it takes `slot`, the place it
     /// had in the connection's scheduler, with its maps and what it was
-    /// given. False if it has no send side.
-    pub fn mptcp_tx_attach(&mut self, slot: usize) -> bool {
+    /// given; `lend`: its frames come from the connection's pool. False
+    /// if it has no send side.
+    pub fn mptcp_tx_attach(&mut self, slot: usize, lend: bool) -> bool {
         let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return false;
         };
         t.slot = slot;
+        t.lend = lend;
         true
     }
 
@@ -260,22 +324,49 @@ impl<F: Frame> Connection<F> {
     }
 
     /// Append chunk `c` of the connection's data to this subflow's send
-    /// queue, the frame as it is, mapped (RFC 8684 §3.3.1). False when
-    /// the subflow sends no more (the frame is dropped: the connection
-    /// reinjects it when the subflow goes).
-    pub fn mptcp_push_chunk(&mut self, c: Chunk<F>) -> bool {
+    /// queue, the frame as it is, mapped (RFC 8684 §3.3.1); a lent one
+    /// noted as the connection's (returned when the ACK frees it). Gives
+    /// it back when the subflow sends no more (the connection reinjects
+    /// its range when the subflow goes; a lent frame must go back first).
+    #[allow(clippy::result_large_err)]
+    pub fn mptcp_push_chunk(&mut self, c: Chunk<F>) -> Result<(), Chunk<F>> {
         if !self.may_send_data() || self.snd.fin_queued {
-            return false;
+            return Err(c);
         }
         let Some(t) = self.mptcp.tx.as_deref_mut() else {
-            return false;
+            return Err(c);
         };
         t.maps.push(t.tail_rel, c.dsn, c.len as u64);
         t.tail_rel += c.len as u64;
-        self.snd
-            .queue
-            .push_frame(c.frame, HEADROOM, HEADROOM + c.len);
-        true
+        if c.lent {
+            t.lent
+                .push(&mut self.snd.queue, c.frame, (c.off, c.len), c.dsn);
+        } else {
+            self.snd.queue.push_frame(c.frame, c.off, c.off + c.len);
+        }
+        Ok(())
+    }
+
+    /// The connection, in another worker, asked for copies of the frames
+    /// it lent to this subflow (a reinjection needs their bytes, RFC 8684
+    /// §3.3.6): they join the frames to return (frames from `alloc`).
+    pub fn mptcp_copy_back(&mut self, alloc: &mut dyn FnMut() -> Option<F>) {
+        let Some(t) = self.mptcp.tx.as_deref_mut() else {
+            return;
+        };
+        let (copied, missed) = t.lent.copy_back(&self.snd.queue, alloc);
+        self.stats.mptcp_tx_reinject_copied_bytes += copied as u64;
+        self.stats.mptcp_tx_lent_uncopied_bytes += missed as u64;
+    }
+
+    /// At most `max` of the frames (lent by a connection in another
+    /// worker, or copies of them) this subflow has to return, oldest
+    /// first.
+    pub fn mptcp_returns_upto(&mut self, max: usize) -> Vec<Returned<F>> {
+        match self.mptcp.tx.as_deref_mut() {
+            Some(t) => t.lent.take_back_upto(max),
+            None => Vec::new(),
+        }
     }
 
     /// What this subflow, run here for a connection in another worker,
