@@ -728,20 +728,7 @@ fn a_join_on_another_interfaces_stack_carries_data_for_the_connection() {
     let key_b = p.key_b;
     // Data offsets 0..100 on the joined subflow (interface B), 100..200
     // on the first (interface A): one stream for the application on A.
-    let d = |off: u64, sub: u32, len: u16| {
-        MptcpOption::Dss(Dss {
-            data_ack: Some(key_b.idsn() + 1),
-            ack64: true,
-            mapping: Some(DssMapping {
-                dsn: KEY_A.idsn() + 1 + off,
-                dsn64: true,
-                ssn: sub + 1,
-                len,
-                checksum: None,
-            }),
-            data_fin: false,
-        })
-    };
+    let d = |off: u64, sub: u32, len: u16| dss_at(key_b, off, sub, len);
     let s1 = seg(
         6000,
         PEER_ISS + 1,
