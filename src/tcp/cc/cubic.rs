@@ -30,8 +30,12 @@ struct Saved {
 pub struct Cubic {
     mss: usize,
     iw_segments: u32,
-    /// Congestion window in bytes.
+    /// Congestion window in bytes (written only by `set_cwnd`).
     cwnd: f64,
+    /// `cwnd` as whole bytes, kept with it: the sender reads the window on
+    /// every ACK and transmit, and an `f64` to `usize` conversion costs
+    /// about thirty instructions (`bench/echo_vs_linux.md`).
+    cwnd_bytes: usize,
     ssthresh: usize,
     /// RFC 9438 §4.1: window just before the last reduction (bytes), after
     /// fast convergence (§4.7).
@@ -62,6 +66,7 @@ impl Cubic {
             mss,
             iw_segments,
             cwnd: initial_window(mss, iw_segments) as f64,
+            cwnd_bytes: initial_window(mss, iw_segments),
             ssthresh: usize::MAX,
             w_max: 0.0,
             cwnd_prior: 0.0,
@@ -112,6 +117,13 @@ impl Cubic {
         (C * (t - self.k).powi(3) + w_max_segs) * self.mss as f64
     }
 
+    /// The only write of `cwnd`: `cwnd_bytes` follows it.
+    #[inline(always)]
+    fn set_cwnd(&mut self, cwnd: f64) {
+        self.cwnd = cwnd;
+        self.cwnd_bytes = cwnd as usize;
+    }
+
     fn mss_f(&self) -> f64 {
         self.mss as f64
     }
@@ -158,15 +170,45 @@ impl Cubic {
 
         if self.w_cubic(t) < self.w_est {
             // §4.3: Reno-friendly region: cwnd = W_est.
-            self.cwnd = self.cwnd.max(self.w_est);
+            self.set_cwnd(self.cwnd.max(self.w_est));
         } else {
             // §4.4/§4.5: concave and convex regions: target = W_cubic(t + RTT)
             // bounded to [cwnd, 1.5·cwnd]; cwnd += (target - cwnd) / cwnd per
             // acknowledged segment (a stretch ACK of more than a window
             // reaches the target, not beyond).
             let target = self.w_cubic(t + rtt).clamp(self.cwnd, 1.5 * self.cwnd);
-            self.cwnd += (target - self.cwnd) * (segs_acked / cwnd_segs).min(1.0);
+            self.set_cwnd(self.cwnd + (target - self.cwnd) * (segs_acked / cwnd_segs).min(1.0));
         }
+    }
+
+    /// `on_ack` for a window in use: slow start (HyStart++) or congestion
+    /// avoidance; out of line, an application-limited ACK does not get here.
+    #[inline(never)]
+    fn grow(&mut self, now: Instant, acked: usize, in_flight: usize, rtt: Option<Duration>) {
+        let mut acked = acked;
+        if self.cwnd() < self.ssthresh {
+            match self.hystart_growth(acked, in_flight, rtt) {
+                Growth::SlowStart => {
+                    // §4.10: slow start as RFC 5681 with RFC 3465 byte counting.
+                    let (cwnd, left) = slow_start(self.cwnd(), self.ssthresh, acked, self.mss);
+                    self.set_cwnd(cwnd as f64 + self.cwnd.fract());
+                    acked = left;
+                    if acked == 0 {
+                        return;
+                    }
+                }
+                Growth::Css(inc) => {
+                    // RFC 9406 §4.2: Conservative Slow Start.
+                    self.set_cwnd(self.cwnd + inc as f64);
+                    return;
+                }
+                Growth::EnterAvoidance => {
+                    // RFC 9406 §4.2: after CSS_ROUNDS, ssthresh = cwnd.
+                    self.ssthresh = self.cwnd();
+                }
+            }
+        }
+        self.avoid(now, acked);
     }
 
     fn save(&mut self) {
@@ -185,14 +227,16 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
+    #[inline(always)]
     fn cwnd(&self) -> usize {
-        self.cwnd as usize
+        self.cwnd_bytes
     }
 
     fn ssthresh(&self) -> usize {
         self.ssthresh
     }
 
+    #[inline]
     fn on_ack(&mut self, now: Instant, acked: usize, in_flight: usize, rtt: Option<Duration>) {
         if let Some(r) = rtt {
             self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
@@ -201,30 +245,7 @@ impl CongestionControl for Cubic {
             // §5.8: an application-limited flow does not grow its window.
             return;
         }
-        let mut acked = acked;
-        if self.cwnd() < self.ssthresh {
-            match self.hystart_growth(acked, in_flight, rtt) {
-                Growth::SlowStart => {
-                    // §4.10: slow start as RFC 5681 with RFC 3465 byte counting.
-                    let (cwnd, left) = slow_start(self.cwnd(), self.ssthresh, acked, self.mss);
-                    self.cwnd = cwnd as f64 + self.cwnd.fract();
-                    acked = left;
-                    if acked == 0 {
-                        return;
-                    }
-                }
-                Growth::Css(inc) => {
-                    // RFC 9406 §4.2: Conservative Slow Start.
-                    self.cwnd += inc as f64;
-                    return;
-                }
-                Growth::EnterAvoidance => {
-                    // RFC 9406 §4.2: after CSS_ROUNDS, ssthresh = cwnd.
-                    self.ssthresh = self.cwnd();
-                }
-            }
-        }
-        self.avoid(now, acked);
+        self.grow(now, acked, in_flight, rtt);
     }
 
     fn on_congestion_event(&mut self, _now: Instant, in_flight: usize) {
@@ -239,12 +260,12 @@ impl CongestionControl for Cubic {
         self.finish_hystart();
         // §4.6 multiplicative decrease.
         self.ssthresh = self.reduced_ssthresh(in_flight);
-        self.cwnd = self.ssthresh as f64;
+        self.set_cwnd(self.ssthresh as f64);
         self.t_epoch = None;
     }
 
     fn on_recovery_exit(&mut self, _now: Instant) {
-        self.cwnd = self.ssthresh as f64;
+        self.set_cwnd(self.ssthresh as f64);
     }
 
     fn on_rto(&mut self, _now: Instant, in_flight: usize) {
@@ -257,7 +278,7 @@ impl CongestionControl for Cubic {
         }
         self.finish_hystart();
         self.ssthresh = self.reduced_ssthresh(in_flight);
-        self.cwnd = self.mss_f();
+        self.set_cwnd(self.mss_f());
         self.t_epoch = None;
         self.after_rto = true;
     }
@@ -265,7 +286,7 @@ impl CongestionControl for Cubic {
     fn on_spurious(&mut self, _now: Instant) {
         // §4.9: restore the state before the spurious reduction.
         if let Some(s) = self.saved.take() {
-            self.cwnd = self.cwnd.max(s.cwnd);
+            self.set_cwnd(self.cwnd.max(s.cwnd));
             self.ssthresh = self.ssthresh.max(s.ssthresh);
             self.w_max = s.w_max;
             self.cwnd_prior = s.cwnd_prior;
@@ -277,16 +298,17 @@ impl CongestionControl for Cubic {
     fn on_idle_restart(&mut self, _now: Instant) {
         // RFC 5681 §4.1 restart window; RFC 9438 §5.8: the idle time must
         // not count as growth time, so a new epoch begins.
-        self.cwnd = self
-            .cwnd
-            .min(initial_window(self.mss, self.iw_segments) as f64);
+        self.set_cwnd(
+            self.cwnd
+                .min(initial_window(self.mss, self.iw_segments) as f64),
+        );
         self.t_epoch = None;
     }
 
     fn penalise(&mut self, _now: Instant) {
         let prior = self.cwnd;
         let (cwnd, ssthresh) = super::penalised(self.cwnd(), self.ssthresh, self.mss);
-        self.cwnd = cwnd as f64;
+        self.set_cwnd(cwnd as f64);
         if ssthresh != self.ssthresh {
             // In congestion avoidance: a new epoch from the halved window
             // back towards the one it had (§4.2, W_max as after a loss).
@@ -300,7 +322,7 @@ impl CongestionControl for Cubic {
     fn set_mss(&mut self, mss: usize) {
         let mss = mss.max(1);
         let f = mss as f64 / self.mss as f64;
-        self.cwnd = (self.cwnd * f).max(mss as f64);
+        self.set_cwnd((self.cwnd * f).max(mss as f64));
         if self.ssthresh != usize::MAX {
             self.ssthresh = ((self.ssthresh as f64 * f) as usize).max(2 * mss);
         }

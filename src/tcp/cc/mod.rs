@@ -1,9 +1,10 @@
-//! Congestion control behind one trait: NewReno (RFC 5681/6582) and CUBIC
+//! Congestion control behind one trait (and one enum, [`Controller`]): NewReno (RFC 5681/6582) and CUBIC
 //! (RFC 9438, the default). Windows are in bytes.
 //!
 //! The connection owns loss detection and recovery (RFC 6675 / 6582); the
 //! controller only decides cwnd and ssthresh from the events it is told.
 
+pub mod controller;
 pub mod cubic;
 pub mod hystart;
 pub mod lia;
@@ -61,13 +62,12 @@ pub(crate) fn penalised(cwnd: usize, ssthresh: usize, mss: usize) -> (usize, usi
     (half, ssthresh)
 }
 
+pub use controller::Controller;
+
 /// Build the controller for `kind` with initial window `iw_segments`·`mss`
 /// (RFC 6928).
-pub fn new(kind: CcKind, mss: usize, iw_segments: u32) -> Box<dyn CongestionControl> {
-    match kind {
-        CcKind::NewReno => Box::new(newreno::NewReno::new(mss, iw_segments)),
-        CcKind::Cubic => Box::new(cubic::Cubic::new(mss, iw_segments)),
-    }
+pub fn new(kind: CcKind, mss: usize, iw_segments: u32) -> Controller {
+    Controller::new(kind, mss, iw_segments)
 }
 
 /// RFC 6928 §2: IW = `iw_segments`·MSS (Linux style: no byte cap), at least

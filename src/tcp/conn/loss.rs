@@ -4,7 +4,7 @@
 //! sender's ECN reaction (RFC 3168 §6.1.2).
 
 use super::{dsack::Dsack, prr::Prr};
-use crate::tcp::cc::{self, CongestionControl};
+use crate::tcp::cc;
 use crate::tcp::rtt::RttEstimator;
 use crate::tcp::{Config, SeqNumber};
 
@@ -25,7 +25,7 @@ pub(crate) enum Recovery {
 /// What the sender knows about the path's delay and losses.
 pub(super) struct LossRecovery {
     pub rtt: RttEstimator,
-    pub cc: Box<dyn CongestionControl>,
+    pub cc: cc::Controller,
     pub recovery: Recovery,
     /// RFC 6582 "recover": at most one window reduction per window of data.
     pub recover: SeqNumber,

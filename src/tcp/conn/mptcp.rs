@@ -42,7 +42,7 @@ impl<F: Frame> Connection<F> {
             return;
         }
         let group = self.mptcp.lia.get_or_insert_with(LiaGroup::new).clone();
-        self.loss.cc = Box::new(Lia::new(group, self.snd.mss, iw));
+        self.loss.cc = crate::tcp::cc::Controller::Lia(Lia::new(group, self.snd.mss, iw));
     }
 
     /// The coupled-congestion group of this connection, if it has one.
