@@ -181,12 +181,23 @@ impl<D: Device> Stack<D> {
         let ce = ecn == 3;
         let payload = Pkt::new(frame, pstart, end);
         if let Some(id) = self.conns.lookup(&tuple) {
-            if self.timewait_reopens(id, seg) {
+            // Only a SYN can reopen a 4-tuple in TIME-WAIT (RFC 6191).
+            if seg.flags.syn() && self.timewait_reopens(id, seg) {
                 // The old incarnation goes; the SYN opens a new one below.
                 self.close_conn(id, false);
             } else {
-                self.mptcp_refresh_level(id);
-                if let Some(e) = self.conns.get_mut(id) {
+                let Some(e) = self.conns.get_mut(id) else {
+                    return;
+                };
+                // Plain TCP and first subflows have no data level to
+                // refresh: the test inline, the refresh out of line.
+                let e = if e.subflow_of.is_some() | e.level.is_some() {
+                    self.mptcp_refresh_level(id);
+                    self.conns.get_mut(id)
+                } else {
+                    Some(e)
+                };
+                if let Some(e) = e {
                     let before = e.conn.state();
                     // RFC 5961 §7: the stack-wide budget of answer ACKs.
                     let st = *e.conn.stats();
