@@ -113,8 +113,10 @@ impl<F: Frame> RecvBuffer<F> {
     }
 
     /// Queue the payload of a segment starting at `seq`, trimmed to the
-    /// window ending at `wnd_end`; `limit` is the memory budget.
-    #[inline]
+    /// window ending at `wnd_end`; `limit` is the memory budget. Inline
+    /// into its caller, whose tests of the result fold away for the
+    /// shortcut's constant flags.
+    #[inline(always)]
     pub fn insert(
         &mut self,
         seq: SeqNumber,
