@@ -584,7 +584,7 @@ mod tests {
                 fast.sack_blocks(4).as_slice(),
                 general.sack_blocks(4).as_slice()
             );
-            if x % 5 == 0 {
+            if x.is_multiple_of(5) {
                 assert_eq!(read(&mut fast), read(&mut general));
             }
         }
