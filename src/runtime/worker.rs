@@ -20,6 +20,7 @@ use super::links::{follow_links, LinkWatch};
 use super::migrate::Moved;
 use super::owner::tuple_hash;
 use super::returns::Returns;
+use super::start::StartSync;
 pub use super::stop::StopSync;
 use super::stop::{answer_late, install_arrivals, reset_all};
 use super::tokens::{TokenDirectory, TokenInsert};
@@ -75,6 +76,8 @@ pub struct WorkerSetup {
     pub inboxes: Arc<Vec<Inbox>>,
     pub stop: Arc<AtomicBool>,
     pub stop_sync: Arc<StopSync>,
+    /// The workers' meeting point before their loops.
+    pub start_sync: Arc<StartSync>,
     /// Which worker owns which TCP flow (shared by the workers).
     pub directory: Arc<FlowDirectory>,
     /// Which worker holds which MPTCP token (shared by the workers).
@@ -135,7 +138,12 @@ pub fn run<A: RuntimeApp>(
     setup: WorkerSetup,
     make_app: &(dyn Fn(WorkerCtx) -> A + Sync),
 ) -> WorkerStats {
+    let start_sync = setup.start_sync.clone();
     let mut w = Worker::new(setup, make_app);
+    // Every worker set up before any sends: answers that arrive on
+    // another worker's queue find it reading (`start`).
+    start_sync.arrive_and_wait(w.workers, &w.stop_flag);
+    w.start();
     while !w.stop_flag.load(Ordering::Relaxed) {
         w.st.loops += 1;
         let t = now(w.epoch);
@@ -153,6 +161,15 @@ pub fn run<A: RuntimeApp>(
 }
 
 impl<A: RuntimeApp> Worker<A> {
+    /// Let every app set itself up (listen, open its first connections)
+    /// once all workers are ready, before traffic is read.
+    fn start(&mut self) {
+        let t = now(self.epoch);
+        for (stack, app) in self.stacks.iter_mut().zip(self.apps.iter_mut()) {
+            dispatch(stack, app, t);
+        }
+    }
+
     /// Act on carrier changes (`links::follow_links`), when a connection
     /// can use another path.
     fn follow_links(&mut self) {
