@@ -22,7 +22,7 @@ use super::owner::tuple_hash;
 use super::returns::Returns;
 use super::start::StartSync;
 pub use super::stop::StopSync;
-use super::stop::{answer_late, install_arrivals, reset_all};
+use super::stop::{answer_late, install_arrivals, reset_all, syn_sent};
 use super::tokens::{TokenDirectory, TokenInsert};
 pub use super::worker_stats::{UnknownKinds, WorkerStats, XskStats};
 use crate::app::{dispatch, App};
@@ -296,6 +296,12 @@ impl<A: RuntimeApp> Worker<A> {
         // inbox left its peer's connection open: Linux retransmitted into the
         // next run) and every move out is a move in. Once every worker has
         // left its loop (bounded wait), nothing is pushed any more.
+        // Handshakes in progress: their SYN/ACKs are still to be answered
+        // (`answer_late`); counted before all leave, so that every worker
+        // waits for every worker's.
+        let half_open = syn_sent(&self.stacks);
+        self.st.stop_syn_sent = half_open as u64;
+        self.stop_sync.expect_synacks(half_open);
         self.stop_sync.left_loop(workers);
         let t = now(self.epoch);
         self.returns.flush(&self.inboxes, t, &mut self.st);
@@ -313,7 +319,14 @@ impl<A: RuntimeApp> Worker<A> {
         reset_all(&mut self.stacks, t);
         // Late answers to what was sent just before the stop (see
         // `answer_late`), then whatever opened meanwhile is reset too.
-        answer_late(&mut self.stacks, &mut self.batch, || now(self.epoch));
+        let epoch = self.epoch;
+        answer_late(
+            &mut self.stacks,
+            &mut self.batch,
+            || now(epoch),
+            &self.stop_sync,
+            &mut self.st,
+        );
         reset_all(&mut self.stacks, now(self.epoch));
         for (stack, app) in self.stacks.iter().zip(self.apps.iter()) {
             self.st.add_stack(stack, app.stats_json());

@@ -887,6 +887,14 @@ impl<D: Device> Stack<D> {
         self.conns.len()
     }
 
+    /// Connections whose SYN is out and not answered yet (SYN-SENT).
+    pub fn syn_sent_count(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|e| e.conn.state() == State::SynSent)
+            .count()
+    }
+
     /// Add a permanent ARP entry (e.g. a peer whose MAC is known up front).
     pub fn arp_insert_static(&mut self, ip: Ipv4Addr, mac: MacAddr) {
         if let Some(q) = self.iface.arp.insert_static(ip, mac) {
