@@ -887,11 +887,19 @@ impl<D: Device> Stack<D> {
         self.conns.len()
     }
 
-    /// Connections whose SYN is out and not answered yet (SYN-SENT).
+    /// Connections whose SYN is out and not answered yet (SYN-SENT), to
+    /// a next hop ARP resolved (to a silent one no SYN left).
     pub fn syn_sent_count(&self) -> usize {
+        let iface = &self.iface;
         self.conns
             .iter()
             .filter(|e| e.conn.state() == State::SynSent)
+            .filter(|e| {
+                iface
+                    .next_hop(*e.tuple.remote.ip())
+                    .and_then(|hop| iface.arp.lookup(hop))
+                    .is_some()
+            })
             .count()
     }
 
