@@ -762,7 +762,11 @@ fn synacks_due_at_the_stop_are_answered_there() {
         ip saddr 198.18.0.3 tcp flags & (syn | ack) == (syn | ack) \
         add @seen { ip daddr . tcp dport } drop; }; }";
     let o = h.run("s", &["nft", rule]);
-    assert!(o.status.success(), "nft: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut runs = Vec::new();
     for run in 0..2 {
         let stats = dir.join(format!("run{run}.json"));
