@@ -189,6 +189,12 @@ fn linux_recovery(h: &Harness, ns: &str) -> [u64; 4] {
 
 /// A verified run: exit 0, requests (or bytes) > 0, no errors.
 fn verified(h: &Harness, what: &str, args: &[&str]) -> serde_json::Value {
+    verified_linux(h, what, args).0
+}
+
+/// [`verified`], and Linux's loss-recovery counters over the run
+/// (timeouts, loss probes, spurious RTOs, segments sent again).
+fn verified_linux(h: &Harness, what: &str, args: &[&str]) -> (serde_json::Value, Vec<u64>) {
     let stats = std::env::temp_dir().join(format!(
         "xdptcp-veth-lg-v-{}-{}.json",
         std::process::id(),
@@ -235,7 +241,45 @@ fn verified(h: &Harness, what: &str, args: &[&str]) -> serde_json::Value {
     for p in ["p50", "p90", "p99", "p999", "max"] {
         assert!(j["latency_us"][p].is_u64(), "{what}: {p} in {j}");
     }
-    j
+    (j, d)
+}
+
+/// The segments of flows no worker knew (`flows_unknown_kinds`) that a
+/// load generator's run may see, from its `--stats-json` report `s`,
+/// given Linux's segments sent again in the run (`resent`): it is the
+/// client, so no SYN (nothing connects to it); no SYN/ACK (each is one
+/// for a connection it opened, lost to the flow directory, or one of an
+/// earlier run that its stop left unanswered: `runtime::stop`); no RST
+/// (Linux resets only what it got from a flow it does not know). A data
+/// segment, ACK or FIN is a straggler of a connection it reset once its
+/// requests were answered: a retransmission of Linux's that crossed the
+/// reset, so there are at most as many as Linux sent again.
+fn assert_unknown_flows(what: &str, s: &serde_json::Value, resent: u64) {
+    let kind = |k: &str| -> u64 {
+        s["workers"]
+            .as_array()
+            .expect("workers")
+            .iter()
+            .map(|w| w["flows_unknown_kinds"][k].as_u64().expect(k))
+            .sum()
+    };
+    let kinds: Vec<String> = ["syn", "syn_ack", "rst", "data", "ack", "fin"]
+        .iter()
+        .map(|k| format!("{k} {}", kind(k)))
+        .collect();
+    eprintln!(
+        "{what}: flows unknown: {}; Linux sent again {resent}",
+        kinds.join(", ")
+    );
+    for k in ["syn", "syn_ack", "rst"] {
+        assert_eq!(kind(k), 0, "{what}: unknown {k}: {}", kinds.join(", "));
+    }
+    let stragglers = kind("data") + kind("ack") + kind("fin");
+    assert!(
+        stragglers <= resent,
+        "{what}: {stragglers} segments of unknown flows, Linux sent again {resent}: {}",
+        kinds.join(", ")
+    );
 }
 
 fn start(h: &Harness, ns: &str, prog: &str, args: &[&str]) -> Proc {
@@ -328,7 +372,7 @@ fn loadgen_against_linux_and_xdptcp_servers() {
     let stats = dir.join("short.json");
     // `with` takes the run's arguments as 'static.
     let stats_arg: &'static str = Box::leak(stats.to_str().unwrap().into());
-    let j = verified(
+    let (j, linux) = verified_linux(
         &h,
         "short echo connections vs python",
         &with(&[
@@ -352,14 +396,13 @@ fn loadgen_against_linux_and_xdptcp_servers() {
     // Also failed when a connection that moved (below) had the ACK of its
     // SYN/ACK sent by the worker it left: that ACK could reach Linux after
     // the new worker's RST, and Linux's reset to it came to no flow.
+    // Failed once under a load of 15 with 3 unknown SYN/ACKs: answers to
+    // SYNs the previous run sent just before its stop, retransmitted by
+    // Linux into this run (now answered by the stop: see
+    // `synacks_due_at_the_stop_are_answered_there`). What may still be
+    // unknown, and why: `assert_unknown_flows`.
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
-    for w in s["workers"].as_array().unwrap() {
-        eprintln!(
-            "short connections, flows unknown: {} {}",
-            w["flows_unknown"], w["flows_unknown_kinds"]
-        );
-        assert_eq!(w["flows_unknown"], 0, "short connections: {w}");
-    }
+    assert_unknown_flows("short connections", &s, linux[1] + linux[3]);
     // A SYN/ACK that arrives on the other worker's queue (Linux's transmit
     // hash, which we cannot choose on veth) moves its connection there with
     // the load generator's state (`stack::tcp_stray`, issue 6 item 4): that
@@ -681,6 +724,102 @@ fn loadgen_connections_whose_moves_are_refused_go_back_and_keep_working() {
             "{what}: out {out}, in {moved_in}, refused {refused}, returned {returned}"
         );
     }
+    drop(py);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue fl9: SYN/ACKs due when a run stops are answered by that run.
+/// Linux here drops the first SYN/ACK of every connection (nftables), so
+/// each handshake waits for its retransmission a second later and the
+/// stop always finds connections in SYN-SENT. The stop aborts them
+/// (nothing is sent in SYN-SENT, RFC 9293 §3.10.5) and reads on until
+/// their SYN/ACKs came and got a reset (RFC 9293 §3.10.7.1). Before, it
+/// read for 30 ms: Linux kept its half-open connections and its SYN/ACK
+/// retransmissions reached the next run as SYN/ACKs of unknown flows
+/// (what failed `loadgen_against_linux_and_xdptcp_servers` under load).
+#[test]
+fn synacks_due_at_the_stop_are_answered_there() {
+    let t = "synacks_due_at_the_stop_are_answered_there";
+    if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
+        return;
+    }
+    let h = Harness::up("ls", 2, &[]);
+    let dir = std::env::temp_dir().join(format!("xdptcp-veth-ls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let py = start(&h, "s", "python3", &["-c", PY_SERVERS]);
+    assert!(
+        netns::wait_listening(&h.nsk(), "198.18.0.3:7"),
+        "python servers"
+    );
+    // The first SYN/ACK of each flow (towards the load generator's
+    // addresses) is dropped; the flow is remembered, its retransmission
+    // passes.
+    let rule = "table ip xdptcp_ls { \
+        set seen { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 60s; }; \
+        chain out { type filter hook output priority 0; policy accept; \
+        ip saddr 198.18.0.3 tcp flags & (syn | ack) == (syn | ack) \
+        ip daddr . tcp dport @seen accept; \
+        ip saddr 198.18.0.3 tcp flags & (syn | ack) == (syn | ack) \
+        add @seen { ip daddr . tcp dport } drop; }; }";
+    let o = h.run("s", &["nft", rule]);
+    assert!(
+        o.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut runs = Vec::new();
+    for run in 0..2 {
+        let stats = dir.join(format!("run{run}.json"));
+        let args = [
+            "--duration",
+            "2",
+            "--verify",
+            "--mode",
+            "echo",
+            "--target",
+            "198.18.0.3:7",
+            "--conns",
+            "8",
+            "--requests-per-conn",
+            "2",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ];
+        let (code, json, err) = loadgen(&h, &args);
+        let j = json.unwrap_or_else(|| panic!("run {run}: no JSON (exit {code}): {err}"));
+        eprintln!("run {run}: {j}");
+        assert_eq!(code, 0, "run {run}: {err}");
+        assert_eq!(j["errors"], 0, "run {run}: {j}");
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+        let sum = |k: &str| common::worker_counter(&s, k);
+        let (due, answered) = (sum("stop_syn_sent"), sum("stop_synacks_answered"));
+        let unknown: u64 = s["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["flows_unknown_kinds"]["syn_ack"].as_u64().unwrap())
+            .sum();
+        eprintln!(
+            "run {run}: in SYN-SENT at the stop {due}, SYN/ACKs answered then {answered} \
+             (drain {:?} ms); unknown SYN/ACKs during the run {unknown}",
+            s["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["stop_drain_ms"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        );
+        runs.push((due, answered, unknown));
+    }
+    // Each handshake takes a second, so the first run stopped with some
+    // (the test could not fail otherwise), and answered each one's
+    // SYN/ACK before it ended.
+    let (due, answered, _) = runs[0];
+    assert!(due > 0, "no handshake in progress at the stop");
+    assert!(answered >= due, "SYN/ACKs due {due}, answered {answered}");
+    // None reached the second run (before: as many as the first left).
+    assert_eq!(runs[1].2, 0, "unknown SYN/ACKs in the run after a stop");
+    let _ = h.run("s", &["nft", "delete", "table", "ip", "xdptcp_ls"]);
     drop(py);
     let _ = std::fs::remove_dir_all(&dir);
 }

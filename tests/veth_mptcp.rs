@@ -497,7 +497,7 @@ fn payload_changed_run(hook: &str, saddr: &str) -> (serde_json::Value, [u64; 4],
     let h = Harness::up("xf", 1, &[]);
     sysctl(&h, "net.mptcp.enabled=1");
     sysctl(&h, "net.mptcp.checksum_enabled=1");
-    let stats = std::env::temp_dir().join(format!("xdptcp-mbox-{}.json", std::process::id()));
+    let stats = std::env::temp_dir().join(format!("xdptcp-mbox-{}.json", h.prefix));
     let echo = start_echo(&h, &["--mptcp", "--stats-json", stats.to_str().unwrap()]);
     let before = FAIL_MIBS.map(|m| linux_mib(&h, m));
     middlebox(&h, hook, saddr);

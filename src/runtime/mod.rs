@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod owner;
 pub mod report;
 mod returns;
+mod start;
 mod stop;
 pub mod tokens;
 pub mod worker;
@@ -345,6 +346,7 @@ where
     }
     let make_app = &make_app;
     let stop_sync = Arc::new(worker::StopSync::new(sets.len()));
+    let start_sync = Arc::new(start::StartSync::new());
     let directory = Arc::new(directory::FlowDirectory::new(
         cfg.max_conns
             .saturating_mul(workers)
@@ -380,6 +382,7 @@ where
                     inboxes: inboxes.clone(),
                     stop: stop.clone(),
                     stop_sync: stop_sync.clone(),
+                    start_sync: start_sync.clone(),
                     directory: directory.clone(),
                     tokens: tokens.clone(),
                     links: links.clone(),
@@ -392,6 +395,9 @@ where
                     .expect("spawning a worker thread")
             })
             .collect();
+        // The run's time counts from when every worker is set up and
+        // serves its queue (bounded wait: see `start`).
+        start_sync.wait(workers, &stop, &|| handles.iter().all(|h| h.is_finished()));
         let deadline = cfg.duration.map(|d| std::time::Instant::now() + d);
         let mut polled = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) && !handles.iter().all(|h| h.is_finished()) {

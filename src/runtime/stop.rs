@@ -3,10 +3,12 @@
 //! connection reset, late answers).
 
 use super::inbox::{Inbound, Inbox};
-use super::worker_stats::WorkerStats;
+use super::owner::{classify, Dest};
+use super::worker_stats::{tcp_flags, WorkerStats};
 use crate::app::App;
 use crate::app_migrate::move_in;
 use crate::io::xdp::{XdpDevice, XdpFrame};
+use crate::io::Frame;
 use crate::stack::Stack;
 use crate::time::Instant;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +19,11 @@ const STOP_BATCH: usize = 256;
 
 /// How long a stopping worker still answers what arrives (`answer_late`).
 const STOP_DRAIN: core::time::Duration = core::time::Duration::from_millis(30);
+
+/// How long it keeps answering at most while SYN/ACKs to the SYNs the stop
+/// aborted are still due: past Linux's first SYN/ACK retransmission, one
+/// second after the first (RFC 6298 §2.1's initial RTO).
+const STOP_DRAIN_MAX: core::time::Duration = core::time::Duration::from_millis(1500);
 
 /// Reset every connection of `stacks` and let the resets leave
 /// (bounded: the ring drains 32 per kick on veth; a reset that finds no
@@ -73,27 +80,51 @@ pub(super) fn install_arrivals<A: App<XdpDevice>>(
     }
 }
 
+/// Connections of `stacks` in SYN-SENT: SYN/ACKs still due.
+pub(super) fn syn_sent(stacks: &[Stack<XdpDevice>]) -> usize {
+    stacks.iter().map(|s| s.syn_sent_count()).sum()
+}
+
 /// Answers to what was sent just before the stop still arrive: a
 /// SYN/ACK to a SYN the stop aborted (RFC 9293 §3.10.5: nothing is
-/// sent in SYN-SENT) was lost in our rings while the program still
-/// steered it here, and Linux kept its half-open connection and sent
-/// the SYN/ACK again a second later, into the next run (`flows_unknown`
-/// SYN/ACKs there, as many as Linux's `TCPTimeouts`). For `STOP_DRAIN`
-/// they are still read and answered: a segment of no connection gets a
-/// reset (RFC 9293 §3.10.7.1).
+/// sent in SYN-SENT) that is not read here is lost in our rings, and
+/// Linux keeps its half-open connection and sends the SYN/ACK again a
+/// second later, into the next run (`flows_unknown` SYN/ACKs there, as
+/// many as Linux's `TCPTimeouts`). They are still read and answered: a
+/// segment of no connection gets a reset (RFC 9293 §3.10.7.1), which
+/// ends Linux's half-open connection. For `STOP_DRAIN`, and longer (up
+/// to `STOP_DRAIN_MAX`) while the workers' SYN/ACKs counted in `sync`
+/// are due: on a loaded machine Linux's answer to a SYN sent just
+/// before the stop took more than `STOP_DRAIN` (3 to 7 SYN/ACKs of the
+/// earlier run in 4 of 10 runs beside busy loops), and it may come on
+/// any worker's queue, so every worker reads until none is due.
 pub(super) fn answer_late(
     stacks: &mut [Stack<XdpDevice>],
     batch: &mut Vec<(XdpFrame, usize)>,
     now: impl Fn() -> Instant,
+    sync: &StopSync,
+    st: &mut WorkerStats,
 ) {
-    let until = std::time::Instant::now() + STOP_DRAIN;
-    while std::time::Instant::now() < until {
+    let start = std::time::Instant::now();
+    loop {
+        let waited = start.elapsed();
+        let due = sync.synacks_due.load(Ordering::Acquire) > 0;
+        if waited >= STOP_DRAIN_MAX || (waited >= STOP_DRAIN && !due) {
+            break;
+        }
         let t = now();
         let mut any = false;
         for stack in stacks.iter_mut() {
             stack.device_mut().recv(batch);
             any |= !batch.is_empty();
             for (frame, len) in batch.drain(..) {
+                // Every connection is gone: a SYN/ACK is one of those due.
+                let pkt = frame.buf().get(..len).unwrap_or(&[]);
+                let tcp = matches!(classify(pkt), Dest::Tcp(_));
+                if tcp && tcp_flags(pkt) & 0x12 == 0x12 {
+                    st.stop_synacks_answered += 1;
+                    sync.synack_answered();
+                }
                 stack.receive(t, frame, len);
             }
             stack.poll(t);
@@ -107,6 +138,7 @@ pub(super) fn answer_late(
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
+    st.stop_drain_ms = start.elapsed().as_millis() as u64;
 }
 
 /// The workers' meeting point at the end of a run: every worker folds its
@@ -117,6 +149,9 @@ pub struct StopSync {
     left: std::sync::atomic::AtomicUsize,
     arrived: std::sync::atomic::AtomicUsize,
     released: AtomicBool,
+    /// SYN/ACKs still due to the workers' SYNs aborted at the stop
+    /// (`answer_late`).
+    synacks_due: std::sync::atomic::AtomicUsize,
     /// Frames held by the stacks when the workers stopped, per interface.
     pub held: Vec<std::sync::atomic::AtomicIsize>,
 }
@@ -127,6 +162,7 @@ impl StopSync {
             left: std::sync::atomic::AtomicUsize::new(0),
             arrived: std::sync::atomic::AtomicUsize::new(0),
             released: AtomicBool::new(false),
+            synacks_due: std::sync::atomic::AtomicUsize::new(0),
             held: (0..ifaces)
                 .map(|_| std::sync::atomic::AtomicIsize::new(0))
                 .collect(),
@@ -154,6 +190,20 @@ impl StopSync {
             wait(&|| self.released.load(Ordering::Acquire));
             None
         }
+    }
+
+    /// `n` more SYN/ACKs are due (connections in SYN-SENT at the stop);
+    /// counted before `left_loop`, so that every worker's are in once all
+    /// left.
+    pub(super) fn expect_synacks(&self, n: usize) {
+        self.synacks_due.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// One of them came (any SYN/ACK after the stop's resets is).
+    fn synack_answered(&self) {
+        let _ = self
+            .synacks_due
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     /// Leave the loop, and wait until all `workers` did (bounded: a

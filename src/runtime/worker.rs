@@ -20,8 +20,9 @@ use super::links::{follow_links, LinkWatch};
 use super::migrate::Moved;
 use super::owner::tuple_hash;
 use super::returns::Returns;
+use super::start::StartSync;
 pub use super::stop::StopSync;
-use super::stop::{answer_late, install_arrivals, reset_all};
+use super::stop::{answer_late, install_arrivals, reset_all, syn_sent};
 use super::tokens::{TokenDirectory, TokenInsert};
 pub use super::worker_stats::{UnknownKinds, WorkerStats, XskStats};
 use crate::app::{dispatch, App};
@@ -75,6 +76,8 @@ pub struct WorkerSetup {
     pub inboxes: Arc<Vec<Inbox>>,
     pub stop: Arc<AtomicBool>,
     pub stop_sync: Arc<StopSync>,
+    /// The workers' meeting point before their loops.
+    pub start_sync: Arc<StartSync>,
     /// Which worker owns which TCP flow (shared by the workers).
     pub directory: Arc<FlowDirectory>,
     /// Which worker holds which MPTCP token (shared by the workers).
@@ -135,7 +138,12 @@ pub fn run<A: RuntimeApp>(
     setup: WorkerSetup,
     make_app: &(dyn Fn(WorkerCtx) -> A + Sync),
 ) -> WorkerStats {
+    let start_sync = setup.start_sync.clone();
     let mut w = Worker::new(setup, make_app);
+    // Every worker set up before any sends: answers that arrive on
+    // another worker's queue find it reading (`start`).
+    start_sync.arrive_and_wait(w.workers, &w.stop_flag);
+    w.start();
     while !w.stop_flag.load(Ordering::Relaxed) {
         w.st.loops += 1;
         let t = now(w.epoch);
@@ -153,6 +161,15 @@ pub fn run<A: RuntimeApp>(
 }
 
 impl<A: RuntimeApp> Worker<A> {
+    /// Let every app set itself up (listen, open its first connections)
+    /// once all workers are ready, before traffic is read.
+    fn start(&mut self) {
+        let t = now(self.epoch);
+        for (stack, app) in self.stacks.iter_mut().zip(self.apps.iter_mut()) {
+            dispatch(stack, app, t);
+        }
+    }
+
     /// Act on carrier changes (`links::follow_links`), when a connection
     /// can use another path.
     fn follow_links(&mut self) {
@@ -279,6 +296,12 @@ impl<A: RuntimeApp> Worker<A> {
         // inbox left its peer's connection open: Linux retransmitted into the
         // next run) and every move out is a move in. Once every worker has
         // left its loop (bounded wait), nothing is pushed any more.
+        // Handshakes in progress: their SYN/ACKs are still to be answered
+        // (`answer_late`); counted before all leave, so that every worker
+        // waits for every worker's.
+        let half_open = syn_sent(&self.stacks);
+        self.st.stop_syn_sent = half_open as u64;
+        self.stop_sync.expect_synacks(half_open);
         self.stop_sync.left_loop(workers);
         let t = now(self.epoch);
         self.returns.flush(&self.inboxes, t, &mut self.st);
@@ -296,7 +319,14 @@ impl<A: RuntimeApp> Worker<A> {
         reset_all(&mut self.stacks, t);
         // Late answers to what was sent just before the stop (see
         // `answer_late`), then whatever opened meanwhile is reset too.
-        answer_late(&mut self.stacks, &mut self.batch, || now(self.epoch));
+        let epoch = self.epoch;
+        answer_late(
+            &mut self.stacks,
+            &mut self.batch,
+            || now(epoch),
+            &self.stop_sync,
+            &mut self.st,
+        );
         reset_all(&mut self.stacks, now(self.epoch));
         for (stack, app) in self.stacks.iter().zip(self.apps.iter()) {
             self.st.add_stack(stack, app.stats_json());

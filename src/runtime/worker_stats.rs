@@ -77,6 +77,13 @@ pub struct WorkerStats {
     /// from MPTCP connections) and getting it back.
     pub links_down: u64,
     pub links_up: u64,
+    /// Connections still in SYN-SENT when the run stopped (aborted: their
+    /// SYN/ACKs are answered during the stop's drain, `stop::answer_late`).
+    pub stop_syn_sent: u64,
+    /// SYN/ACKs of no connection answered (a reset) during that drain.
+    pub stop_synacks_answered: u64,
+    /// Milliseconds the drain lasted.
+    pub stop_drain_ms: u64,
     pub loops: u64,
     pub sleeps: u64,
     pub stacks: Vec<StackCounters>,

@@ -887,6 +887,22 @@ impl<D: Device> Stack<D> {
         self.conns.len()
     }
 
+    /// Connections whose SYN is out and not answered yet (SYN-SENT), to
+    /// a next hop ARP resolved (to a silent one no SYN left).
+    pub fn syn_sent_count(&self) -> usize {
+        let iface = &self.iface;
+        self.conns
+            .iter()
+            .filter(|e| e.conn.state() == State::SynSent)
+            .filter(|e| {
+                iface
+                    .next_hop(*e.tuple.remote.ip())
+                    .and_then(|hop| iface.arp.lookup(hop))
+                    .is_some()
+            })
+            .count()
+    }
+
     /// Add a permanent ARP entry (e.g. a peer whose MAC is known up front).
     pub fn arp_insert_static(&mut self, ip: Ipv4Addr, mac: MacAddr) {
         if let Some(q) = self.iface.arp.insert_static(ip, mac) {

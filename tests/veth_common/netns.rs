@@ -4,9 +4,11 @@
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// `harness.sh up` with a prefix unique to this test process; `down` on drop.
+/// `harness.sh up` with a prefix unique to this harness (see
+/// [`Harness::up`]); `down` on drop.
 /// With `XDPTCP_PCAP_DIR` set, everything the kernel side sends and
 /// receives is captured to `DIR/PREFIX.pcap` (tcpdump, headers only) for
 /// a failure to be read afterwards.
@@ -26,10 +28,39 @@ fn harness(prefix: &str, args: &[&str]) -> Output {
         .expect("running scripts/harness.sh")
 }
 
+/// Harnesses made by this process so far (each gets its own prefix).
+static HARNESSES: AtomicU32 = AtomicU32::new(0);
+
+/// `n` in base 36, at least `width` digits (lower case).
+fn base36(mut n: u32, width: usize) -> String {
+    let mut d = Vec::new();
+    while n > 0 || d.len() < width {
+        d.push(char::from_digit(n % 36, 36).unwrap_or('0'));
+        n /= 36;
+    }
+    d.iter().rev().collect()
+}
+
 impl Harness {
-    /// `tag` (a letter or two) keeps tests of one binary apart.
+    /// `tag` (one or two letters) names the test in the prefix. The prefix
+    /// is unique to this harness: the whole process id (so that test
+    /// binaries running at once stay apart) and a count of this process's
+    /// harnesses (tests of one binary run in parallel, and some share a
+    /// tag or a helper: with the tag and process id only, two of them
+    /// used the same namespaces, and the first to finish removed them
+    /// under the other).
     pub fn up(tag: &str, queues: u32, extra: &[&str]) -> Harness {
-        let prefix = format!("{tag}{}", std::process::id() % 100_000);
+        assert!(
+            (1..=2).contains(&tag.len()),
+            "harness tag {tag:?}: one or two letters (the prefix has 9 characters at most)"
+        );
+        let n = HARNESSES.fetch_add(1, Ordering::Relaxed);
+        // Process ids are below 2^22 (pid_max): 5 base-36 digits.
+        let prefix = format!(
+            "{tag}{}{}",
+            base36(std::process::id(), 5),
+            base36(n % 1296, 2)
+        );
         let q = queues.to_string();
         let mut args = vec!["--queues", q.as_str()];
         args.extend_from_slice(extra);

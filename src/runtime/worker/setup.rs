@@ -2,7 +2,6 @@
 //! interface, the worker's state.
 
 use super::{now, RuntimeApp, Worker, WorkerCtx, WorkerSetup, WorkerStats};
-use crate::app::dispatch;
 use crate::io::xdp::sys::PollSet;
 use crate::io::xdp::{CacheGuard, XdpDevice};
 use crate::runtime::inbox::Outbox;
@@ -22,6 +21,7 @@ impl<A: RuntimeApp> Worker<A> {
             inboxes,
             stop,
             stop_sync,
+            start_sync: _,
             directory,
             tokens,
             links,
@@ -105,10 +105,6 @@ impl<A: RuntimeApp> Worker<A> {
                 .chain(std::iter::once(inboxes[me].wake_fd())),
         );
         let wake_idx = pollset.len() - 1;
-        // Let every app set itself up (listen) before traffic arrives.
-        for (stack, app) in stacks.iter_mut().zip(apps.iter_mut()) {
-            dispatch(stack, app, t0);
-        }
         let multipath = n_ifaces > 1 && stacks.iter().any(|s| s.config().tcp.mptcp);
         Worker {
             me,
