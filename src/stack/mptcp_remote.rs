@@ -37,7 +37,7 @@ use crate::io::Device;
 use crate::mptcp::join::JoinSyn;
 use crate::mptcp::pm::Signals;
 use crate::mptcp::RxDsn;
-use crate::tcp::{Chunk, RemoteSlot, RemoteView, Returned};
+use crate::tcp::{Chunk, CopyRanges, RemoteSlot, RemoteView, Returned};
 use crate::time::Instant;
 use core::net::Ipv4Addr;
 use std::borrow::BorrowMut;
@@ -143,13 +143,13 @@ pub enum RemoteMsg<F> {
     /// tells it that it sends for the connection, `csum`: with DSS
     /// checksums; `penalise`: the scheduler penalised the subflow, its
     /// window is halved; `copy_back`: a reinjection needs copies of the
-    /// frames lent to it).
+    /// frames lent to it that overlap these DSN ranges).
     Chunks {
         sub: SubRef,
         of: MetaRef,
         csum: bool,
         penalise: bool,
-        copy_back: bool,
+        copy_back: CopyRanges,
         items: Vec<Chunk<F>>,
     },
     /// B → A: frames the connection lent to subflow `sub` that its ACK
@@ -632,7 +632,7 @@ impl<D: Device> Stack<D> {
                     of,
                     csum,
                     penalise: false,
-                    copy_back: false,
+                    copy_back: CopyRanges::default(),
                     items,
                 },
             ));
@@ -678,7 +678,7 @@ impl<D: Device> Stack<D> {
                 of,
                 csum,
                 penalise: false,
-                copy_back: false,
+                copy_back: CopyRanges::default(),
                 items: Vec::new(),
             },
         ));
@@ -727,7 +727,7 @@ impl<D: Device> Stack<D> {
         from: usize,
         sub: SubRef,
         of: MetaRef,
-        (csum, penalise, copy_back): (bool, bool, bool),
+        (csum, penalise, copy_back): (bool, bool, CopyRanges),
         items: Vec<Chunk<D::Frame>>,
     ) {
         // Made local meanwhile (`mptcp_localize`): its still.
@@ -749,9 +749,9 @@ impl<D: Device> Stack<D> {
                         Err(c) => back.extend(c.into_returned()),
                     }
                 }
-                if copy_back {
+                if !copy_back.is_empty() {
                     let dev = &mut self.iface.dev;
-                    e.conn.mptcp_copy_back(&mut || dev.alloc());
+                    e.conn.mptcp_copy_back(&copy_back, &mut || dev.alloc());
                 }
             }
             // Not a subflow here (any more): lent frames go back as they
@@ -769,7 +769,7 @@ impl<D: Device> Stack<D> {
                 },
             );
         }
-        if n > 0 || copy_back {
+        if n > 0 || !copy_back.is_empty() {
             self.iface.counters.mptcp_remote_tx_bytes += n;
             self.mark_dirty(sub.conn);
         }
@@ -1046,11 +1046,11 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 .remote
                 .as_deref_mut()
                 .and_then(|r| r.subs.get_mut(k)?.rs.as_mut())
-                .map_or((false, false), |rs| {
+                .map_or((false, CopyRanges::default()), |rs| {
                     let p = core::mem::take(&mut rs.penalised);
                     (p, core::mem::take(&mut rs.copy_back))
                 });
-            if out.is_empty() && !penalise && !copy_back {
+            if out.is_empty() && !penalise && copy_back.is_empty() {
                 continue;
             }
             let s = stacks[i].borrow_mut();

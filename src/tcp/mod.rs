@@ -28,7 +28,7 @@ pub(crate) mod test_frame {
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{
-    Chunk, ConnEvents, ConnStats, Connection, DataLevelView, IcmpClass, IcmpNotice, MappedQueue,
+    Chunk, ConnEvents, CopyRanges, ConnStats, Connection, DataLevelView, IcmpClass, IcmpNotice, MappedQueue,
     Payload, PlainHeader, RemoteSlot, RemoteView, Returned, SegmentSink, State,
 };
 

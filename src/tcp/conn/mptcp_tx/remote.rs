@@ -17,7 +17,7 @@
 //! subflow's interface. A subflow that goes returns what it holds and
 //! hands its data back to the scheduler (§3.3.6), as a local one does.
 
-use super::{pull, MpTx, Returned, Slot, Taker, MAX_SLOTS};
+use super::{pull, CopyRanges, MpTx, Returned, Slot, Taker, MAX_SLOTS};
 use crate::io::{Frame, HEADROOM};
 use crate::mptcp::sched::SubflowView;
 use crate::mptcp::RxDsn;
@@ -71,9 +71,9 @@ pub struct RemoteSlot {
     /// Its stack's frames and the connection's come from one pool (one
     /// UMEM): chunks are lent to it (set by the worker before a pull).
     pub lend: bool,
-    /// A reinjection needs bytes lent to it: its worker copies them back
-    /// (told with the next `Chunks`).
-    pub copy_back: bool,
+    /// A reinjection needs bytes lent to it, in these DSN ranges: its
+    /// worker copies them back (told with the next `Chunks`).
+    pub copy_back: CopyRanges,
 }
 
 /// The scheduler's side of a remote subflow during one pull.
@@ -158,9 +158,17 @@ impl<F: Frame> Taker<F> for RemoteTaker<'_, F> {
         });
         len
     }
-    fn ask_copies(&mut self) -> bool {
-        self.rs.copy_back = true;
+    fn copies_by_request(&self) -> bool {
         true
+    }
+    fn ask_copies(&mut self, want: CopyRanges) {
+        // Added to one not sent yet (beyond its room, asked again when
+        // the reinjection finds the bytes still missing).
+        for &(d, l) in want.ranges() {
+            if !self.rs.copy_back.overlaps(d, l) && !self.rs.copy_back.push(d, l) {
+                break;
+            }
+        }
     }
 }
 
@@ -348,13 +356,14 @@ impl<F: Frame> Connection<F> {
     }
 
     /// The connection, in another worker, asked for copies of the frames
-    /// it lent to this subflow (a reinjection needs their bytes, RFC 8684
-    /// §3.3.6): they join the frames to return (frames from `alloc`).
-    pub fn mptcp_copy_back(&mut self, alloc: &mut dyn FnMut() -> Option<F>) {
+    /// it lent to this subflow that overlap `want` (a reinjection needs
+    /// their bytes, RFC 8684 §3.3.6): they join the frames to return
+    /// (frames from `alloc`).
+    pub fn mptcp_copy_back(&mut self, want: &CopyRanges, alloc: &mut dyn FnMut() -> Option<F>) {
         let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return;
         };
-        let (copied, missed) = t.lent.copy_back(&self.snd.queue, alloc);
+        let (copied, missed) = t.lent.copy_back(&self.snd.queue, want, alloc);
         self.stats.mptcp_tx_reinject_copied_bytes += copied as u64;
         self.stats.mptcp_tx_lent_uncopied_bytes += missed as u64;
     }
