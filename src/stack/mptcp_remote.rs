@@ -154,11 +154,13 @@ pub enum RemoteMsg<F> {
     },
     /// B → A: frames the connection lent to subflow `sub` that its ACK
     /// freed (or copies of those it still holds, or chunks it could not
-    /// take): the connection's again.
+    /// take): the connection's again. `untaken`: chunks (lent or copies)
+    /// that found the subflow gone from B (moved on): to send again.
     Back {
         to: MetaRef,
         sub: SubRef,
         frames: Vec<Returned<F>>,
+        untaken: bool,
     },
     /// A → B: close the subflow.
     Close {
@@ -378,7 +380,8 @@ impl<D: Device> Stack<D> {
         while !back.is_empty() {
             let rest = back.split_off(back.len().min(MAX_BACK));
             let frames = core::mem::replace(&mut back, rest);
-            r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames }));
+            let untaken = false;
+            r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames, untaken }));
         }
         r.out.push((
             ro.worker,
@@ -410,8 +413,8 @@ impl<D: Device> Stack<D> {
             let frames = e.conn.mptcp_returns_upto(MAX_BACK);
             if !frames.is_empty() {
                 let sub = SubRef { stack, conn: *id };
-                let to = ro.meta;
-                r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames }));
+                let (to, untaken) = (ro.meta, false);
+                r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames, untaken }));
             }
             let Some(v) = e.conn.mptcp_remote_view_out() else {
                 continue;
@@ -640,9 +643,11 @@ impl<D: Device> Stack<D> {
     }
 
     /// Subflow `old` of worker `w`, of connection `of` here, moved to
-    /// worker `from` as `sub`: it keeps its place in the scheduler, and
-    /// what was on its way to it there (chunks, dropped by that worker
-    /// now) goes again (RFC 8684 §3.3.6). False if it is not known here.
+    /// worker `from` as `sub` with its send queue and the frames lent to
+    /// it: it keeps its place in the scheduler and what it was given
+    /// (returned from its new worker, as a local subflow's move does);
+    /// only the chunks still on their way to its old worker come back
+    /// from there untaken, to go again. False if it is not known here.
     fn mptcp_remote_moved(
         &mut self,
         from: usize,
@@ -734,6 +739,7 @@ impl<D: Device> Stack<D> {
         let local = self.mptcp_sub_local_of(sub.conn, of.token);
         let here = local || self.mptcp_remote_sub_follow(from, &sub, &of);
         let mut back = Vec::new();
+        let mut untaken = false;
         let mut n = 0u64;
         match self.conns.get_mut(sub.conn).filter(|_| here) {
             Some(e) => {
@@ -754,9 +760,13 @@ impl<D: Device> Stack<D> {
                     e.conn.mptcp_copy_back(&copy_back, &mut || dev.alloc());
                 }
             }
-            // Not a subflow here (any more): lent frames go back as they
-            // are, for the connection to reinject their ranges.
-            None => back.extend(items.into_iter().filter_map(Chunk::into_returned)),
+            // Not a subflow here (any more: it moved on, keeping what it
+            // was given): the chunks go back as they are, for the
+            // connection to send their ranges again.
+            None => {
+                back.extend(items.into_iter().map(Chunk::untaken));
+                untaken = true;
+            }
         }
         if !back.is_empty() {
             let to = of;
@@ -766,6 +776,7 @@ impl<D: Device> Stack<D> {
                     to,
                     sub,
                     frames: back,
+                    untaken,
                 },
             );
         }
@@ -776,8 +787,9 @@ impl<D: Device> Stack<D> {
     }
 
     /// Frames connection `to.conn` here lent to a subflow in another
-    /// worker come back (or copies of them).
-    fn mptcp_remote_back(&mut self, to: MetaRef, frames: Vec<Returned<D::Frame>>) {
+    /// worker come back (or copies of them; `untaken`: chunks that found
+    /// it gone, to send again).
+    fn mptcp_remote_back(&mut self, to: MetaRef, frames: Vec<Returned<D::Frame>>, untaken: bool) {
         if !self.mptcp_meta_valid(&to) {
             // The connection is gone: the frames are freed.
             return;
@@ -785,7 +797,11 @@ impl<D: Device> Stack<D> {
         let Some(e) = self.conns.get_mut(to.conn) else {
             return;
         };
-        if e.conn.mptcp_frames_back(frames) {
+        let any = match untaken {
+            true => e.conn.mptcp_chunks_untaken(frames),
+            false => e.conn.mptcp_frames_back(frames),
+        };
+        if any {
             // A reinjection may have waited for their bytes.
             self.mark_dirty(to.conn);
         }
@@ -937,9 +953,14 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
                     .mptcp_remote_chunks(from, sub, of, flags, items);
             }
         }
-        RemoteMsg::Back { to, sub: _, frames } => {
+        RemoteMsg::Back {
+            to,
+            sub: _,
+            frames,
+            untaken,
+        } => {
             if let Some(s) = stacks.get_mut(to.stack) {
-                s.borrow_mut().mptcp_remote_back(to, frames);
+                s.borrow_mut().mptcp_remote_back(to, frames, untaken);
             }
         }
         RemoteMsg::Data { to, sub, items } => {

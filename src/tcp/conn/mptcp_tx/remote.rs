@@ -51,12 +51,18 @@ impl<F> Chunk<F> {
     /// A lent chunk its subflow cannot take goes back to the connection
     /// as it is (a copy is dropped).
     pub fn into_returned(self) -> Option<Returned<F>> {
-        self.lent.then_some(Returned {
+        self.lent.then(|| self.untaken())
+    }
+
+    /// A chunk that never reached its subflow (it moved on) goes back to
+    /// the connection as it is, a copy too (`mptcp_chunks_untaken`).
+    pub fn untaken(self) -> Returned<F> {
+        Returned {
             dsn: self.dsn,
             len: self.len,
             frame: self.frame,
             off: self.off,
-        })
+        }
     }
 }
 
@@ -214,17 +220,46 @@ impl<F: Frame> Connection<F> {
         (!s.gone).then_some((slot, csum))
     }
 
-    /// The remote subflow in `slot` moved to another worker: what it was
-    /// given and not yet acknowledged goes again (the chunks on their
-    /// way to its old worker are dropped there). Returns whether DSS
-    /// checksums are on, `None` if there is no such slot.
+    /// The remote subflow in `slot` moved to another worker with its send
+    /// queue, the frames lent to it and its mappings: it keeps the slot
+    /// and what it was given, nothing is sent again (the chunks on their
+    /// way to its old worker come back untaken: `mptcp_chunks_untaken`).
+    /// Copies a reinjection asked of the old worker are asked again of the
+    /// new one (that request is dropped there). Returns whether DSS
+    /// checksums are on, `None` if there is no such slot or it is gone.
     pub fn mptcp_remote_slot_moved(&mut self, slot: usize) -> Option<bool> {
         let t = self.mptcp.tx.as_deref_mut()?;
         let csum = t.csum;
         let m = t.meta.as_deref_mut()?;
-        m.slots.get(slot)?;
-        m.reinject_slot(slot, &mut self.stats);
+        if m.slots.get(slot)?.gone {
+            return None;
+        }
+        for i in 0..m.reinject.len() {
+            let (dsn, len) = m.reinject[i];
+            m.want_copies_of(dsn, dsn + len);
+        }
         Some(csum)
+    }
+
+    /// Chunks given to a subflow in another worker that never reached it
+    /// (it had moved on) are back, lent frames and copies alike: their
+    /// ranges go to the scheduler again, from these bytes. Not
+    /// reinjections (RFC 8684 §3.3.6): they were never sent. Returns
+    /// whether any came.
+    pub fn mptcp_chunks_untaken(&mut self, frames: Vec<Returned<F>>) -> bool {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
+            return false;
+        };
+        let any = !frames.is_empty();
+        for r in frames {
+            let (dsn, end) = (r.dsn, r.dsn + r.len as u64);
+            m.take_back(r);
+            let from = dsn.max(m.una);
+            if end > from {
+                m.reinject.push_back((from, end - from));
+            }
+        }
+        any
     }
 
     /// This joined subflow leaves for another worker: its place in the
