@@ -1290,22 +1290,35 @@ fn a_reinjection_copies_back_only_the_frames_it_needs_from_another_worker() {
     let first = our_data(&a, key_b, p.iss0);
     let joined = our_data(&b, key_b, iss1);
     let held: usize = joined.iter().map(|d| d.2.len()).sum();
-    assert!(joined.len() >= 5, "worker 1's subflow took {} segments", joined.len());
+    assert!(
+        joined.len() >= 5,
+        "worker 1's subflow took {} segments",
+        joined.len()
+    );
     assert_eq!(s2.counters().mptcp_tx_reinject_copied_bytes, 0);
     // The peer acknowledges all the first subflow sends, its DATA_ACK
     // stopping at the joined subflow's first byte; nothing on that one.
     let hole = joined.iter().map(|d| d.0).min().unwrap();
-    let mut sent0 = first.iter().map(|d| d.1 + d.2.len() as u32).max().unwrap_or(0);
+    let mut sent0 = first
+        .iter()
+        .map(|d| d.1 + d.2.len() as u32)
+        .max()
+        .unwrap_or(0);
     let dack = MptcpOption::Dss(Dss {
         data_ack: Some(key_b.idsn() + 1 + hole),
         ack64: true,
         mapping: None,
         data_fin: false,
     });
-    let mut opp = 0;
     for _ in 0..20 {
         now += std::time::Duration::from_millis(1);
-        let a1 = seg(5000, PEER_ISS + 1, p.iss0 + 1 + sent0, TcpFlags::ACK, &[dack]);
+        let a1 = seg(
+            5000,
+            PEER_ISS + 1,
+            p.iss0 + 1 + sent0,
+            TcpFlags::ACK,
+            &[dack],
+        );
         rx(&mut p.s, now, &tcp_frame_b_to_a(&a1, &[]));
         // One round of messages at a time: the first copy back is seen
         // before the next request goes.
@@ -1322,7 +1335,6 @@ fn a_reinjection_copies_back_only_the_frames_it_needs_from_another_worker() {
         }
         s2.device_mut().take_tx();
         written += p.s.send(id, &data[written..]).unwrap_or(0);
-        opp = p.s.counters().mptcp_opportunistic_retransmits;
         if s2.counters().mptcp_tx_reinject_copied_bytes > 0 {
             break;
         }
@@ -1331,7 +1343,7 @@ fn a_reinjection_copies_back_only_the_frames_it_needs_from_another_worker() {
     // The copy comes back and goes out on the first subflow.
     now += std::time::Duration::from_millis(1);
     workers_rx([&mut p.s, &mut s2], now, 0, None);
-    opp = p.s.counters().mptcp_opportunistic_retransmits;
+    let opp = p.s.counters().mptcp_opportunistic_retransmits;
     println!(
         "worker 1 held {held} bytes in {} segments; first copy back {back}, opportunistic {opp}",
         joined.len()

@@ -1304,7 +1304,10 @@ fn a_subflow_in_another_worker_moving_on_keeps_what_it_was_lent() {
     assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
     assert_eq!(r.subflows_moved, 1);
     assert_eq!(c0.mptcp_subflows_migrated_out, 1);
-    assert!(c0.mptcp_remote_tx_bytes > 16 * 1024, "worker 0's subflow sent little");
+    assert!(
+        c0.mptcp_remote_tx_bytes > 16 * 1024,
+        "worker 0's subflow sent little"
+    );
     assert_eq!(reinjections, 0, "ranges reinjected at the move");
     assert_eq!((again, uncopied), (0, 0), "copies made for the move");
     assert!(copied * 20 < TOTAL as u64, "copied {copied}");

@@ -381,7 +381,15 @@ impl<D: Device> Stack<D> {
             let rest = back.split_off(back.len().min(MAX_BACK));
             let frames = core::mem::replace(&mut back, rest);
             let untaken = false;
-            r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames, untaken }));
+            r.out.push((
+                ro.worker,
+                RemoteMsg::Back {
+                    to,
+                    sub,
+                    frames,
+                    untaken,
+                },
+            ));
         }
         r.out.push((
             ro.worker,
@@ -414,7 +422,15 @@ impl<D: Device> Stack<D> {
             if !frames.is_empty() {
                 let sub = SubRef { stack, conn: *id };
                 let (to, untaken) = (ro.meta, false);
-                r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames, untaken }));
+                r.out.push((
+                    ro.worker,
+                    RemoteMsg::Back {
+                        to,
+                        sub,
+                        frames,
+                        untaken,
+                    },
+                ));
             }
             let Some(v) = e.conn.mptcp_remote_view_out() else {
                 continue;

@@ -1272,7 +1272,10 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
             // Lent to a subflow that still holds it: that one copies it
             // at its next pull, this one waits for it.
             (None, Err(j), _) => {
-                if m.slots.get_mut(j).is_some_and(|s| s.want_copy(dsn, want as u64)) {
+                if m.slots
+                    .get_mut(j)
+                    .is_some_and(|s| s.want_copy(dsn, want as u64))
+                {
                     copied += 1;
                 }
                 break;

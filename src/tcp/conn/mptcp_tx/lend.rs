@@ -105,7 +105,11 @@ impl CopyRanges {
 
     /// The last range grows to end at `end`.
     fn extend_last(&mut self, end: u64) {
-        if let Some(r) = self.n.checked_sub(1).and_then(|i| self.r.get_mut(usize::from(i))) {
+        if let Some(r) = self
+            .n
+            .checked_sub(1)
+            .and_then(|i| self.r.get_mut(usize::from(i)))
+        {
             r.1 = end.saturating_sub(r.0).max(r.1);
         }
     }
@@ -514,7 +518,11 @@ impl<F: Frame> MetaTx<F> {
         to: &T,
         alloc: &mut dyn FnMut() -> Option<F>,
     ) -> usize {
-        let Some(want) = self.slots.get_mut(slot).map(|s| core::mem::take(&mut s.want)) else {
+        let Some(want) = self
+            .slots
+            .get_mut(slot)
+            .map(|s| core::mem::take(&mut s.want))
+        else {
             return 0;
         };
         let mut n = 0;
@@ -554,7 +562,11 @@ impl<F: Frame> MetaTx<F> {
     /// does not fit is asked at its next pull.
     pub(super) fn copy_request(&mut self, slot: usize) -> CopyRanges {
         let mut req = CopyRanges::default();
-        let Some(want) = self.slots.get_mut(slot).map(|s| core::mem::take(&mut s.want)) else {
+        let Some(want) = self
+            .slots
+            .get_mut(slot)
+            .map(|s| core::mem::take(&mut s.want))
+        else {
             return req;
         };
         // Whether the last range may grow: no chunk of the slot's that is
