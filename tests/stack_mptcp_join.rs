@@ -135,6 +135,18 @@ impl Peer {
         cc: MptcpCc,
         csum: bool,
     ) -> Peer {
+        let dev = TestDevice::new(256);
+        Self::connected_dev(max_subflows, rcv_buf, (sched, cc), csum, dev)
+    }
+
+    /// As `connected_full`, the stack on `dev`.
+    fn connected_dev(
+        max_subflows: u8,
+        rcv_buf: Option<usize>,
+        (sched, cc): (SchedKind, MptcpCc),
+        csum: bool,
+        dev: TestDevice,
+    ) -> Peer {
         let mut cfg = config(MAC_A, IP_A);
         cfg.tcp.mptcp_checksum = csum;
         cfg.tcp.mptcp_scheduler = sched;
@@ -144,7 +156,7 @@ impl Peer {
         cfg.tcp.mptcp_cc = cc;
         cfg.tcp.mptcp = true;
         cfg.tcp.mptcp_max_subflows = max_subflows;
-        let mut s = Stack::new(cfg, TestDevice::new(256), Instant::ZERO);
+        let mut s = Stack::new(cfg, dev, Instant::ZERO);
         s.listen(80).unwrap();
         rx(&mut s, Instant::ZERO, &arp_request_b_for_a());
         s.poll(Instant::ZERO);
@@ -1008,11 +1020,16 @@ fn our_data(segs: &[(TcpRepr, Vec<u8>)], key: Key, iss: u32) -> Vec<(u64, u32, V
 /// connection and its token): a join for the token arriving on worker 1
 /// runs there, with the keys worker 0 gives it.
 fn second_worker(p: &mut Peer) -> Stack<TestDevice> {
+    second_worker_on(p, TestDevice::new(256))
+}
+
+/// As `second_worker`, its stack on `dev`.
+fn second_worker_on(p: &mut Peer, dev: TestDevice) -> Stack<TestDevice> {
     let token = p.key_b.token();
     let mut cfg2 = config(MAC_A, IP_A);
     cfg2.tcp.mptcp = true;
     cfg2.tcp.mptcp_max_subflows = 2;
-    let mut s2 = Stack::new(cfg2, TestDevice::new(256), p.now);
+    let mut s2 = Stack::new(cfg2, dev, p.now);
     s2.listen(80).unwrap();
     rx(&mut s2, p.now, &arp_request_b_for_a());
     s2.poll(p.now);
@@ -1217,6 +1234,124 @@ fn our_data_goes_on_a_subflow_another_worker_runs_which_outlives_the_first() {
             .any(|o| matches!(o, MptcpOption::Dss(Dss { data_fin: true, .. }))),
         "{fin:?}"
     );
+}
+
+/// One step of two workers (as `workers_rx_data`, one round of their
+/// messages): both poll and schedule, then each one's messages reach the
+/// other. Returns whether any message went.
+fn workers_step(stacks: [&mut Stack<TestDevice>; 2], now: Instant) -> bool {
+    let [a, b] = stacks;
+    let mut stacks = [a, b];
+    for s in stacks.iter_mut() {
+        s.poll(now);
+        xdptcp::stack::mptcp_remote_schedule(&mut [&mut **s]);
+    }
+    let mut moved = false;
+    for from in 0..2 {
+        let mut msgs = Vec::new();
+        stacks[from].mptcp_remote_drain(|_, m| msgs.push(m));
+        for m in msgs {
+            moved = true;
+            xdptcp::stack::mptcp_remote_input(&mut [&mut *stacks[1 - from]], now, from, m);
+        }
+    }
+    moved
+}
+
+#[test]
+fn a_reinjection_copies_back_only_the_frames_it_needs_from_another_worker() {
+    // Issue 8, RFC 8684 §3.3.6: the connection on worker 0 lends its
+    // chunks to its joined subflow on worker 1 (one pool, as one UMEM).
+    // That subflow is slow (a 50 ms round trip against 1 ms) and the
+    // peer has not acknowledged what it holds: the DATA_ACK waits at its
+    // first byte while the first subflow, all acknowledged, could send.
+    // Minrtt re-sends that oldest data on the first subflow
+    // (opportunistic retransmission), one segment at a time; its bytes
+    // are in worker 1's queue, so worker 0 asks for the range it needs
+    // (`copy_back`) and worker 1 copies the frame overlapping it, not
+    // the ten it holds.
+    let live = std::rc::Rc::new(std::cell::Cell::new(0));
+    let dev = || TestDevice::shared(256, &live, 1);
+    let sched = (SchedKind::MinRtt, MptcpCc::Uncoupled);
+    let mut p = Peer::connected_dev(2, None, sched, false, dev());
+    let mut s2 = second_worker_on(&mut p, dev());
+    let mut now = p.now + std::time::Duration::from_millis(1);
+    let (sa, ack) = join_on_second_worker(&mut p, &mut s2, now);
+    // The third ACK 50 ms after the SYN/ACK: the joined subflow's RTT.
+    now += std::time::Duration::from_millis(50);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
+    assert_eq!(s2.counters().mptcp_remote_subflows, 1);
+    let (iss1, key_b) = (sa.seq.0, p.key_b);
+    let id = p.id.unwrap();
+    let data = stream(0, 200_000);
+    let mut written = p.s.send(id, &data).unwrap();
+    now += std::time::Duration::from_millis(1);
+    let [a, b] = workers_rx_data([&mut p.s, &mut s2], now, 0, None);
+    let first = our_data(&a, key_b, p.iss0);
+    let joined = our_data(&b, key_b, iss1);
+    let held: usize = joined.iter().map(|d| d.2.len()).sum();
+    assert!(
+        joined.len() >= 5,
+        "worker 1's subflow took {} segments",
+        joined.len()
+    );
+    assert_eq!(s2.counters().mptcp_tx_reinject_copied_bytes, 0);
+    // The peer acknowledges all the first subflow sends, its DATA_ACK
+    // stopping at the joined subflow's first byte; nothing on that one.
+    let hole = joined.iter().map(|d| d.0).min().unwrap();
+    let mut sent0 = first
+        .iter()
+        .map(|d| d.1 + d.2.len() as u32)
+        .max()
+        .unwrap_or(0);
+    let dack = MptcpOption::Dss(Dss {
+        data_ack: Some(key_b.idsn() + 1 + hole),
+        ack64: true,
+        mapping: None,
+        data_fin: false,
+    });
+    for _ in 0..20 {
+        now += std::time::Duration::from_millis(1);
+        let a1 = seg(
+            5000,
+            PEER_ISS + 1,
+            p.iss0 + 1 + sent0,
+            TcpFlags::ACK,
+            &[dack],
+        );
+        rx(&mut p.s, now, &tcp_frame_b_to_a(&a1, &[]));
+        // One round of messages at a time: the first copy back is seen
+        // before the next request goes.
+        while workers_step([&mut p.s, &mut s2], now) {
+            if s2.counters().mptcp_tx_reinject_copied_bytes > 0 {
+                break;
+            }
+        }
+        for f in p.s.device_mut().take_tx() {
+            let (_, _, seg, payload) = parse_tcp(&f);
+            if !payload.is_empty() {
+                sent0 = sent0.max(seg.seq.0.wrapping_sub(p.iss0 + 1) + payload.len() as u32);
+            }
+        }
+        s2.device_mut().take_tx();
+        written += p.s.send(id, &data[written..]).unwrap_or(0);
+        if s2.counters().mptcp_tx_reinject_copied_bytes > 0 {
+            break;
+        }
+    }
+    let back = s2.counters().mptcp_tx_reinject_copied_bytes;
+    // The copy comes back and goes out on the first subflow.
+    now += std::time::Duration::from_millis(1);
+    workers_rx([&mut p.s, &mut s2], now, 0, None);
+    let opp = p.s.counters().mptcp_opportunistic_retransmits;
+    println!(
+        "worker 1 held {held} bytes in {} segments; first copy back {back}, opportunistic {opp}",
+        joined.len()
+    );
+    assert!(back > 0, "no copy back asked");
+    assert!(opp > 0, "no opportunistic retransmission");
+    // One segment's frame (the range one re-send needs), not all held.
+    assert!(back <= 1460, "copied back {back} of the {held} held");
 }
 
 #[test]

@@ -125,6 +125,10 @@ enum Setup {
         /// Once half the echo is back, the joined subflow's path goes
         /// dead both ways (its frames dropped): the subflow stalls.
         cut_join: bool,
+        /// The joined subflow's segments arrive on worker 0 until half
+        /// the echo is back, then on worker 1: it moves there after its
+        /// connection did, from a worker that ran it for the connection.
+        join_late: bool,
     },
 }
 
@@ -425,6 +429,9 @@ fn run_with<A: App<TestDevice>>(
                 continue;
             };
             let at = match setup {
+                Setup::MptcpJoined {
+                    join_late: true, ..
+                } if *tuple.remote.ip() == IP_A2 => usize::from(got.len() >= TOTAL / 2),
                 Setup::MptcpJoined {
                     join_switches: false,
                     ..
@@ -1016,6 +1023,7 @@ fn joined_run_with<A: App<TestDevice>>(apps: [A; 2], join_switches: bool) -> Run
         join_switches,
         remove_at_move: false,
         cut_join: false,
+        join_late: false,
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let c = r.client.counters();
@@ -1138,6 +1146,7 @@ fn signals_and_joins_arriving_as_the_connection_moves_still_take_effect() {
         join_switches: false,
         remove_at_move: true,
         cut_join: false,
+        join_late: false,
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let [s0, s1] = &r.servers;
@@ -1204,6 +1213,7 @@ fn a_stalled_subflow_in_another_worker_copies_back_what_it_was_lent() {
         join_switches: false,
         remove_at_move: false,
         cut_join: true,
+        join_late: false,
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let [s0, s1] = &r.servers;
@@ -1253,6 +1263,52 @@ fn a_subflow_moving_to_another_worker_keeps_what_it_was_lent() {
     assert_eq!(r.subflows_moved, 1);
     assert!(c0.mptcp_bytes_joined + c1.mptcp_bytes_joined > 16 * 1024);
     assert!(lent + copied >= TOTAL as u64);
+    assert_eq!((again, uncopied), (0, 0), "copies made for the move");
+    assert!(copied * 20 < TOTAL as u64, "copied {copied}");
+    assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
+}
+
+#[test]
+fn a_subflow_in_another_worker_moving_on_keeps_what_it_was_lent() {
+    // Issue 8: the connection moves to worker 1, its joined subflow stays
+    // on worker 0 as a subflow of a connection in another worker, lent
+    // chunks there; then the subflow's segments switch to worker 1 too and
+    // it moves (`mptcp_migrate`, from a worker that ran it for the
+    // connection). It keeps its send queue, the frames lent to it and its
+    // place in the scheduler: nothing is reinjected or copied for the
+    // move (the chunks still on their way to worker 0 come back from
+    // there untaken and go again), the echo is byte-exact (`run_with`),
+    // and every frame is back at the end.
+    let apps = [EchoServer::new(80), EchoServer::new(80)];
+    let setup = Setup::MptcpJoined {
+        join_switches: false,
+        remove_at_move: false,
+        cut_join: false,
+        join_late: true,
+    };
+    let r = run_with(apps, TOTAL / 4, setup, false);
+    let [s0, s1] = &r.servers;
+    let (c0, c1) = (s0.counters(), s1.counters());
+    let lent = c0.mptcp_tx_lent_bytes + c1.mptcp_tx_lent_bytes;
+    let copied = c0.mptcp_tx_copied_bytes + c1.mptcp_tx_copied_bytes;
+    let again = c0.mptcp_tx_reinject_copied_bytes + c1.mptcp_tx_reinject_copied_bytes;
+    let uncopied = c0.mptcp_tx_lent_uncopied_bytes + c1.mptcp_tx_lent_uncopied_bytes;
+    let reinjections = c0.mptcp_reinjections + c1.mptcp_reinjections;
+    println!(
+        "lent {lent} copied {copied} reinjection copies {again} uncopied {uncopied} \
+         reinjections {reinjections} data rtos {} to worker 0's subflow {} frames left {}",
+        c0.mptcp_data_rtos + c1.mptcp_data_rtos,
+        c0.mptcp_remote_tx_bytes,
+        r.frames_left
+    );
+    assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
+    assert_eq!(r.subflows_moved, 1);
+    assert_eq!(c0.mptcp_subflows_migrated_out, 1);
+    assert!(
+        c0.mptcp_remote_tx_bytes > 16 * 1024,
+        "worker 0's subflow sent little"
+    );
+    assert_eq!(reinjections, 0, "ranges reinjected at the move");
     assert_eq!((again, uncopied), (0, 0), "copies made for the move");
     assert!(copied * 20 < TOTAL as u64, "copied {copied}");
     assert_eq!(r.frames_left, 0, "frames out of the pool at the end");

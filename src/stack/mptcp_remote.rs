@@ -37,7 +37,7 @@ use crate::io::Device;
 use crate::mptcp::join::JoinSyn;
 use crate::mptcp::pm::Signals;
 use crate::mptcp::RxDsn;
-use crate::tcp::{Chunk, RemoteSlot, RemoteView, Returned};
+use crate::tcp::{Chunk, CopyRanges, RemoteSlot, RemoteView, Returned};
 use crate::time::Instant;
 use core::net::Ipv4Addr;
 use std::borrow::BorrowMut;
@@ -143,22 +143,24 @@ pub enum RemoteMsg<F> {
     /// tells it that it sends for the connection, `csum`: with DSS
     /// checksums; `penalise`: the scheduler penalised the subflow, its
     /// window is halved; `copy_back`: a reinjection needs copies of the
-    /// frames lent to it).
+    /// frames lent to it that overlap these DSN ranges).
     Chunks {
         sub: SubRef,
         of: MetaRef,
         csum: bool,
         penalise: bool,
-        copy_back: bool,
+        copy_back: CopyRanges,
         items: Vec<Chunk<F>>,
     },
     /// B → A: frames the connection lent to subflow `sub` that its ACK
     /// freed (or copies of those it still holds, or chunks it could not
-    /// take): the connection's again.
+    /// take): the connection's again. `untaken`: chunks (lent or copies)
+    /// that found the subflow gone from B (moved on): to send again.
     Back {
         to: MetaRef,
         sub: SubRef,
         frames: Vec<Returned<F>>,
+        untaken: bool,
     },
     /// A → B: close the subflow.
     Close {
@@ -378,7 +380,16 @@ impl<D: Device> Stack<D> {
         while !back.is_empty() {
             let rest = back.split_off(back.len().min(MAX_BACK));
             let frames = core::mem::replace(&mut back, rest);
-            r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames }));
+            let untaken = false;
+            r.out.push((
+                ro.worker,
+                RemoteMsg::Back {
+                    to,
+                    sub,
+                    frames,
+                    untaken,
+                },
+            ));
         }
         r.out.push((
             ro.worker,
@@ -410,8 +421,16 @@ impl<D: Device> Stack<D> {
             let frames = e.conn.mptcp_returns_upto(MAX_BACK);
             if !frames.is_empty() {
                 let sub = SubRef { stack, conn: *id };
-                let to = ro.meta;
-                r.out.push((ro.worker, RemoteMsg::Back { to, sub, frames }));
+                let (to, untaken) = (ro.meta, false);
+                r.out.push((
+                    ro.worker,
+                    RemoteMsg::Back {
+                        to,
+                        sub,
+                        frames,
+                        untaken,
+                    },
+                ));
             }
             let Some(v) = e.conn.mptcp_remote_view_out() else {
                 continue;
@@ -632,7 +651,7 @@ impl<D: Device> Stack<D> {
                     of,
                     csum,
                     penalise: false,
-                    copy_back: false,
+                    copy_back: CopyRanges::default(),
                     items,
                 },
             ));
@@ -640,9 +659,11 @@ impl<D: Device> Stack<D> {
     }
 
     /// Subflow `old` of worker `w`, of connection `of` here, moved to
-    /// worker `from` as `sub`: it keeps its place in the scheduler, and
-    /// what was on its way to it there (chunks, dropped by that worker
-    /// now) goes again (RFC 8684 §3.3.6). False if it is not known here.
+    /// worker `from` as `sub` with its send queue and the frames lent to
+    /// it: it keeps its place in the scheduler and what it was given
+    /// (returned from its new worker, as a local subflow's move does);
+    /// only the chunks still on their way to its old worker come back
+    /// from there untaken, to go again. False if it is not known here.
     fn mptcp_remote_moved(
         &mut self,
         from: usize,
@@ -678,7 +699,7 @@ impl<D: Device> Stack<D> {
                 of,
                 csum,
                 penalise: false,
-                copy_back: false,
+                copy_back: CopyRanges::default(),
                 items: Vec::new(),
             },
         ));
@@ -727,13 +748,14 @@ impl<D: Device> Stack<D> {
         from: usize,
         sub: SubRef,
         of: MetaRef,
-        (csum, penalise, copy_back): (bool, bool, bool),
+        (csum, penalise, copy_back): (bool, bool, CopyRanges),
         items: Vec<Chunk<D::Frame>>,
     ) {
         // Made local meanwhile (`mptcp_localize`): its still.
         let local = self.mptcp_sub_local_of(sub.conn, of.token);
         let here = local || self.mptcp_remote_sub_follow(from, &sub, &of);
         let mut back = Vec::new();
+        let mut untaken = false;
         let mut n = 0u64;
         match self.conns.get_mut(sub.conn).filter(|_| here) {
             Some(e) => {
@@ -749,14 +771,18 @@ impl<D: Device> Stack<D> {
                         Err(c) => back.extend(c.into_returned()),
                     }
                 }
-                if copy_back {
+                if !copy_back.is_empty() {
                     let dev = &mut self.iface.dev;
-                    e.conn.mptcp_copy_back(&mut || dev.alloc());
+                    e.conn.mptcp_copy_back(&copy_back, &mut || dev.alloc());
                 }
             }
-            // Not a subflow here (any more): lent frames go back as they
-            // are, for the connection to reinject their ranges.
-            None => back.extend(items.into_iter().filter_map(Chunk::into_returned)),
+            // Not a subflow here (any more: it moved on, keeping what it
+            // was given): the chunks go back as they are, for the
+            // connection to send their ranges again.
+            None => {
+                back.extend(items.into_iter().map(Chunk::untaken));
+                untaken = true;
+            }
         }
         if !back.is_empty() {
             let to = of;
@@ -766,18 +792,20 @@ impl<D: Device> Stack<D> {
                     to,
                     sub,
                     frames: back,
+                    untaken,
                 },
             );
         }
-        if n > 0 || copy_back {
+        if n > 0 || !copy_back.is_empty() {
             self.iface.counters.mptcp_remote_tx_bytes += n;
             self.mark_dirty(sub.conn);
         }
     }
 
     /// Frames connection `to.conn` here lent to a subflow in another
-    /// worker come back (or copies of them).
-    fn mptcp_remote_back(&mut self, to: MetaRef, frames: Vec<Returned<D::Frame>>) {
+    /// worker come back (or copies of them; `untaken`: chunks that found
+    /// it gone, to send again).
+    fn mptcp_remote_back(&mut self, to: MetaRef, frames: Vec<Returned<D::Frame>>, untaken: bool) {
         if !self.mptcp_meta_valid(&to) {
             // The connection is gone: the frames are freed.
             return;
@@ -785,7 +813,11 @@ impl<D: Device> Stack<D> {
         let Some(e) = self.conns.get_mut(to.conn) else {
             return;
         };
-        if e.conn.mptcp_frames_back(frames) {
+        let any = match untaken {
+            true => e.conn.mptcp_chunks_untaken(frames),
+            false => e.conn.mptcp_frames_back(frames),
+        };
+        if any {
             // A reinjection may have waited for their bytes.
             self.mark_dirty(to.conn);
         }
@@ -937,9 +969,14 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
                     .mptcp_remote_chunks(from, sub, of, flags, items);
             }
         }
-        RemoteMsg::Back { to, sub: _, frames } => {
+        RemoteMsg::Back {
+            to,
+            sub: _,
+            frames,
+            untaken,
+        } => {
             if let Some(s) = stacks.get_mut(to.stack) {
-                s.borrow_mut().mptcp_remote_back(to, frames);
+                s.borrow_mut().mptcp_remote_back(to, frames, untaken);
             }
         }
         RemoteMsg::Data { to, sub, items } => {
@@ -1046,11 +1083,11 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 .remote
                 .as_deref_mut()
                 .and_then(|r| r.subs.get_mut(k)?.rs.as_mut())
-                .map_or((false, false), |rs| {
+                .map_or((false, CopyRanges::default()), |rs| {
                     let p = core::mem::take(&mut rs.penalised);
                     (p, core::mem::take(&mut rs.copy_back))
                 });
-            if out.is_empty() && !penalise && !copy_back {
+            if out.is_empty() && !penalise && copy_back.is_empty() {
                 continue;
             }
             let s = stacks[i].borrow_mut();

@@ -60,7 +60,7 @@ mod types;
 
 pub use mptcp_level::LevelCell;
 pub use mptcp_rx::{DataLevelView, MappedQueue};
-pub use mptcp_tx::{Chunk, RemoteSlot, RemoteView, Returned};
+pub use mptcp_tx::{Chunk, CopyRanges, RemoteSlot, RemoteView, Returned, COPY_RANGES};
 pub use pmtu::{IcmpClass, IcmpNotice};
 pub use types::{ConnEvents, ConnStats, Payload, PlainHeader, SegmentSink, State};
 

@@ -28,8 +28,8 @@ pub(crate) mod test_frame {
 
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{
-    Chunk, ConnEvents, ConnStats, Connection, DataLevelView, IcmpClass, IcmpNotice, MappedQueue,
-    Payload, PlainHeader, RemoteSlot, RemoteView, Returned, SegmentSink, State,
+    Chunk, ConnEvents, ConnStats, Connection, CopyRanges, DataLevelView, IcmpClass, IcmpNotice,
+    MappedQueue, Payload, PlainHeader, RemoteSlot, RemoteView, Returned, SegmentSink, State,
 };
 
 use core::net::SocketAddrV4;

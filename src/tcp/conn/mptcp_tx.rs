@@ -40,8 +40,8 @@ use std::collections::VecDeque;
 mod lend;
 mod remote;
 mod taker;
-pub use lend::Returned;
-use lend::{Held, LentHere};
+pub use lend::{CopyRanges, Returned, COPY_RANGES};
+use lend::{Held, LentHere, Wants};
 pub use remote::{Chunk, RemoteSlot, RemoteView};
 use taker::Taker;
 
@@ -186,9 +186,9 @@ struct Slot {
     penalty_due: bool,
     /// When it was last penalised (at most once per its RTT).
     penalised_at: Option<Instant>,
-    /// A reinjection needs chunks lent to it: it copies them at its next
-    /// pull (`lend`).
-    want_copies: bool,
+    /// The DSN ranges a reinjection needs of the chunks lent to it: it
+    /// copies them at its next pull (`lend`).
+    want: Wants,
 }
 
 impl<F: Frame> MetaTx<F> {
@@ -388,12 +388,13 @@ impl<F: Frame> MetaTx<F> {
             return;
         }
         s.reinjected = true;
-        // What it holds of ours is copied at its next pull (`lend`).
-        s.want_copies = true;
-        for &(dsn, len) in &s.given {
+        for k in 0..s.given.len() {
+            let (dsn, len) = s.given[k];
             if dsn.wrapping_add(len) > self.una {
                 self.reinject.push_back((dsn, len));
                 stats.mptcp_reinjections += 1;
+                // What it holds of ours is copied at its next pull (`lend`).
+                s.want_copy(dsn, len);
             }
         }
     }
@@ -1130,13 +1131,18 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
     // copied from its queue (`lend`).
     to.collect_back(m);
     let mut copied = 0;
-    if m.slots[slot].take_want_copies() && !to.ask_copies() {
-        copied = m.copy_lent(slot, to, alloc);
-        let st = match stats.as_deref_mut() {
-            Some(s) => s,
-            None => to.stats(),
-        };
-        st.mptcp_tx_reinject_copied_bytes += copied as u64;
+    if m.slots[slot].has_wants() {
+        if to.copies_by_request() {
+            let req = m.copy_request(slot);
+            to.ask_copies(req);
+        } else {
+            copied = m.copy_lent(slot, to, alloc);
+            let st = match stats.as_deref_mut() {
+                Some(s) => s,
+                None => to.stats(),
+            };
+            st.mptcp_tx_reinject_copied_bytes += copied as u64;
+        }
     }
     if core::mem::take(&mut m.slots[slot].penalty_due) {
         to.penalise();
@@ -1266,11 +1272,11 @@ fn pull<F: Frame, T: Taker<F> + ?Sized>(
             // Lent to a subflow that still holds it: that one copies it
             // at its next pull, this one waits for it.
             (None, Err(j), _) => {
-                if let Some(s) = m.slots.get_mut(j) {
-                    if !s.want_copies && !s.gone {
-                        s.want_copies = true;
-                        copied += 1;
-                    }
+                if m.slots
+                    .get_mut(j)
+                    .is_some_and(|s| s.want_copy(dsn, want as u64))
+                {
+                    copied += 1;
                 }
                 break;
             }

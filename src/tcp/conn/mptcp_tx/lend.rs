@@ -13,13 +13,15 @@
 //! segment) or reads it for a reinjection (§3.3.6). A range to reinject
 //! that a live subflow still holds (stalled, or slower for an
 //! opportunistic retransmission) is copied from that subflow's queue at
-//! its next pull (`want_copies`; rare, counted); a subflow that is reset or
+//! its next pull (`Slot::want`, only the ranges wanted; rare, counted); a subflow that is reset or
 //! closed gives its frames back first.
 //!
 //! A subflow of another worker is lent chunks the same way
-//! (`remote`): its worker returns the frames by message, and copies a
-//! range a reinjection needs on request (`copy_back`). A subflow that
-//! moves to another worker keeps what it was lent, returned from there.
+//! (`remote`): its worker returns the frames by message, and copies the
+//! frames a reinjection needs on request ([`CopyRanges`]: the DSN
+//! ranges wanted, a few a message; only frames overlapping them are
+//! copied). A subflow that moves to another worker keeps what it was
+//! lent, returned from there.
 //!
 //! What cannot be lent is copied as before: a chunk that is part of a
 //! frame (the window's edge, a smaller MSS), the redundant scheduler's
@@ -56,14 +58,73 @@ pub struct Returned<F> {
 
 /// The subflow's side: the connection's frames in its send queue.
 pub(super) struct LentHere<F> {
-    /// (subflow sequence number of the frame's end, DSN, length), in
-    /// queue order.
-    ledger: std::collections::VecDeque<(SeqNumber, u64, usize)>,
+    /// Its lent frames in queue order: (subflow sequence number of the
+    /// frame's end, DSN, length, copied back for a connection in another
+    /// worker: each is copied once, `copy_back`).
+    ledger: std::collections::VecDeque<(SeqNumber, u64, usize, bool)>,
     /// Lent frames freed by the subflow's ACK, not yet collected.
     back: Vec<Returned<F>>,
-    /// The DSN up to which the lent frames were copied for a connection
-    /// in another worker (`copy_back`): each is copied once.
-    copied_to: u64,
+}
+
+/// Copy-back ranges at most in one request (more go with the next).
+pub const COPY_RANGES: usize = 4;
+
+/// What a connection asks a subflow in another worker to copy back for
+/// a reinjection (RFC 8684 §3.3.6): the frames it was lent that overlap
+/// these DSN ranges (start, length), at most [`COPY_RANGES`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyRanges {
+    n: u8,
+    r: [(u64, u64); COPY_RANGES],
+}
+
+impl CopyRanges {
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The ranges, (DSN, length).
+    pub fn ranges(&self) -> &[(u64, u64)] {
+        &self.r[..usize::from(self.n).min(COPY_RANGES)]
+    }
+
+    /// Add a range; false when full.
+    pub fn push(&mut self, dsn: u64, len: u64) -> bool {
+        let Some(slot) = self.r.get_mut(usize::from(self.n)) else {
+            return false;
+        };
+        *slot = (dsn, len);
+        self.n += 1;
+        true
+    }
+
+    /// Whether `len` bytes from `dsn` overlap one of the ranges.
+    pub fn overlaps(&self, dsn: u64, len: u64) -> bool {
+        overlaps(self.ranges(), dsn, len)
+    }
+
+    /// The last range grows to end at `end`.
+    fn extend_last(&mut self, end: u64) {
+        if let Some(r) = self
+            .n
+            .checked_sub(1)
+            .and_then(|i| self.r.get_mut(usize::from(i)))
+        {
+            r.1 = end.saturating_sub(r.0).max(r.1);
+        }
+    }
+}
+
+/// Whether `len` bytes from `dsn` overlap one of `ranges`.
+pub(super) fn overlaps<'a>(
+    ranges: impl IntoIterator<Item = &'a (u64, u64)>,
+    dsn: u64,
+    len: u64,
+) -> bool {
+    let end = dsn.saturating_add(len);
+    ranges
+        .into_iter()
+        .any(|&(d, l)| d < end && dsn < d.saturating_add(l))
 }
 
 impl<F> Default for LentHere<F> {
@@ -71,7 +132,6 @@ impl<F> Default for LentHere<F> {
         LentHere {
             ledger: Default::default(),
             back: Vec::new(),
-            copied_to: 0,
         }
     }
 }
@@ -109,25 +169,27 @@ impl<F: Frame> LentHere<F> {
     ) {
         let end = q.tail() + len;
         q.push_frame(frame, off, off + len);
-        self.ledger.push_back((end, dsn, len));
+        self.ledger.push_back((end, dsn, len, false));
     }
 
     /// The connection, in another worker, needs bytes lent here for a
     /// reinjection (RFC 8684 §3.3.6) and cannot read this queue (`q`):
-    /// copies of the lent frames not copied yet (frames from `alloc`)
-    /// join those to give back; the lent frames stay (freed at the ACK).
-    /// Returns the bytes copied and those it could not (no frame).
+    /// copies of the lent frames overlapping `want` and not copied yet
+    /// (frames from `alloc`) join those to give back; the lent frames
+    /// stay (freed at the ACK). Returns the bytes copied and those it
+    /// could not (no frame).
     pub(super) fn copy_back(
         &mut self,
         q: &crate::tcp::send::SendBuffer<F>,
+        want: &CopyRanges,
         alloc: &mut dyn FnMut() -> Option<F>,
     ) -> (usize, usize) {
         let (mut copied, mut missed) = (0, 0);
-        for &(e, dsn, len) in &self.ledger {
-            let end = dsn.wrapping_add(len as u64);
-            if end <= self.copied_to {
+        for (e, dsn, len, done) in self.ledger.iter_mut() {
+            if *done || !want.overlaps(*dsn, *len as u64) {
                 continue;
             }
+            let (e, dsn, len) = (*e, *dsn, *len);
             let (Some(b), Some(mut f)) = (q.frame_tail(e, len), alloc()) else {
                 missed += len;
                 continue;
@@ -143,7 +205,7 @@ impl<F: Frame> LentHere<F> {
                 frame: f,
                 off: HEADROOM,
             });
-            self.copied_to = end;
+            *done = true;
             copied += len;
         }
         (copied, missed)
@@ -153,7 +215,7 @@ impl<F: Frame> LentHere<F> {
     /// back, a copy of ours is dropped.
     pub(super) fn give_back(&mut self, f: SendFrame<F>) {
         let end = f.seq + (f.end - f.off);
-        while let Some(&(e, dsn, len)) = self.ledger.front() {
+        while let Some(&(e, dsn, len, _)) = self.ledger.front() {
             if e < end {
                 // Not in the queue any more (cannot happen: lent frames
                 // are neither topped up nor gathered); forgotten.
@@ -182,11 +244,11 @@ impl<F: Frame> LentHere<F> {
         let Some(i) = self
             .ledger
             .iter()
-            .position(|&(e, _, len)| e == end && f.end >= len)
+            .position(|&(e, _, len, _)| e == end && f.end >= len)
         else {
             return;
         };
-        if let Some((_, dsn, len)) = self.ledger.remove(i) {
+        if let Some((_, dsn, len, _)) = self.ledger.remove(i) {
             self.back.push(Returned {
                 dsn,
                 len,
@@ -210,11 +272,10 @@ impl<F: Frame> LentHere<F> {
         end_dsn: u64,
         len: usize,
     ) -> Option<&'a [u8]> {
-        let &(e, dsn, l) = self
+        let &(e, _, l, _) = self
             .ledger
             .iter()
             .find(|x| x.1.wrapping_add(x.2 as u64) == end_dsn)?;
-        let _ = dsn;
         let b = q.frame_tail(e, l)?;
         b.get(b.len().checked_sub(len)?..)
     }
@@ -431,8 +492,9 @@ impl<F: Frame> MetaTx<F> {
         }
     }
 
-    /// Frames lent to `slot` that the connection has no bytes of: the
-    /// slot copies them at its next pull (a reinjection may need them).
+    /// A reinjection needs `from..to`: the chunks in it lent to a subflow
+    /// that the connection has no bytes of are copied at that subflow's
+    /// next pull (only those).
     pub(super) fn want_copies_of(&mut self, from: u64, to: u64) {
         let i = self.held.partition_point(|h| h.dsn + h.len <= from);
         for h in self.held.iter().skip(i) {
@@ -441,24 +503,32 @@ impl<F: Frame> MetaTx<F> {
             }
             if let (None, Some(j)) = (&h.here, h.lent) {
                 if let Some(s) = self.slots.get_mut(j) {
-                    s.want_copies = true;
+                    s.want_copy(h.dsn, h.len);
                 }
             }
         }
     }
 
-    /// Slot `slot` (`to`) was asked to: copy what it holds of ours that
-    /// the connection has no bytes of (frames from `alloc`). Returns
-    /// bytes copied.
+    /// Slot `slot` (`to`) was asked to: copy what it holds of ours that a
+    /// reinjection wants and the connection has no bytes of (frames from
+    /// `alloc`). Returns bytes copied.
     pub(super) fn copy_lent<T: Taker<F> + ?Sized>(
         &mut self,
         slot: usize,
         to: &T,
         alloc: &mut dyn FnMut() -> Option<F>,
     ) -> usize {
+        let Some(want) = self
+            .slots
+            .get_mut(slot)
+            .map(|s| core::mem::take(&mut s.want))
+        else {
+            return 0;
+        };
         let mut n = 0;
+        let mut all = true;
         for h in self.held.iter_mut() {
-            if h.lent != Some(slot) || h.here.is_some() {
+            if h.lent != Some(slot) || h.here.is_some() || !overlaps(&want.0, h.dsn, h.len) {
                 continue;
             }
             let len = h.len as usize;
@@ -466,10 +536,7 @@ impl<F: Frame> MetaTx<F> {
                 continue;
             };
             let Some(mut f) = alloc() else {
-                // Asked again at the next pull.
-                if let Some(s) = self.slots.get_mut(slot) {
-                    s.want_copies = true;
-                }
+                all = false;
                 break;
             };
             let Some(dst) = f.buf_mut().get_mut(HEADROOM..HEADROOM + len) else {
@@ -479,7 +546,60 @@ impl<F: Frame> MetaTx<F> {
             h.here = Some((f, HEADROOM));
             n += len;
         }
+        if !all {
+            // No frame: asked again at the next pull.
+            if let Some(s) = self.slots.get_mut(slot) {
+                s.want = want;
+            }
+        }
         n
+    }
+
+    /// What `slot`, a subflow in another worker, is asked to copy back
+    /// (RFC 8684 §3.3.6): the ranges of the chunks lent to it that its
+    /// wants overlap and the connection has no bytes of, neighbours (no
+    /// other chunk of it between) joined, at most [`COPY_RANGES`]; what
+    /// does not fit is asked at its next pull.
+    pub(super) fn copy_request(&mut self, slot: usize) -> CopyRanges {
+        let mut req = CopyRanges::default();
+        let Some(want) = self
+            .slots
+            .get_mut(slot)
+            .map(|s| core::mem::take(&mut s.want))
+        else {
+            return req;
+        };
+        // Whether the last range may grow: no chunk of the slot's that is
+        // not wanted came after it (the subflow would copy it too).
+        let mut open = false;
+        let mut served = 0u64;
+        for h in &self.held {
+            if h.lent != Some(slot) || h.here.is_some() {
+                continue;
+            }
+            if !overlaps(&want.0, h.dsn, h.len) {
+                open = false;
+                continue;
+            }
+            let end = h.dsn + h.len;
+            if open {
+                req.extend_last(end);
+            } else if !req.push(h.dsn, h.len) {
+                // Full: the rest at its next pull.
+                let mut rest = want;
+                rest.0.retain(|&(d, l)| d + l > served);
+                for r in rest.0.iter_mut().filter(|r| r.0 < served) {
+                    *r = (served, r.0 + r.1 - served);
+                }
+                if let Some(s) = self.slots.get_mut(slot) {
+                    s.want = rest;
+                }
+                return req;
+            }
+            open = true;
+            served = end;
+        }
+        req
     }
 
     /// Frames held with their bytes here (lent ones are in the subflows'
@@ -489,8 +609,45 @@ impl<F: Frame> MetaTx<F> {
     }
 }
 
+/// Wants kept per slot at most: beyond, the last grows to cover the new
+/// one (a few frames more copied, never fewer).
+const MAX_WANTS: usize = 16;
+
+/// DSN ranges (start, length) a reinjection wants copies of, from the
+/// chunks lent to one subflow (`Slot::want`).
+#[derive(Default)]
+pub(super) struct Wants(std::collections::VecDeque<(u64, u64)>);
+
 impl Slot {
-    pub(super) fn take_want_copies(&mut self) -> bool {
-        core::mem::take(&mut self.want_copies)
+    /// A reinjection needs `len` bytes from `dsn` that this subflow was
+    /// lent. Returns whether the range was new.
+    pub(super) fn want_copy(&mut self, dsn: u64, len: u64) -> bool {
+        if self.gone || len == 0 {
+            return false;
+        }
+        let w = &mut self.want.0;
+        let end = dsn + len;
+        if let Some(r) = w.iter_mut().find(|r| r.0 <= end && dsn <= r.0 + r.1) {
+            if r.0 <= dsn && end <= r.0 + r.1 {
+                return false;
+            }
+            let e = end.max(r.0 + r.1);
+            r.0 = r.0.min(dsn);
+            r.1 = e - r.0;
+            return true;
+        }
+        if w.len() >= MAX_WANTS {
+            if let Some(r) = w.back_mut() {
+                let (s, e) = (r.0.min(dsn), (r.0 + r.1).max(end));
+                *r = (s, e - s);
+            }
+            return true;
+        }
+        w.push_back((dsn, len));
+        true
+    }
+
+    pub(super) fn has_wants(&self) -> bool {
+        !self.want.0.is_empty()
     }
 }

@@ -17,7 +17,7 @@
 //! subflow's interface. A subflow that goes returns what it holds and
 //! hands its data back to the scheduler (§3.3.6), as a local one does.
 
-use super::{pull, MpTx, Returned, Slot, Taker, MAX_SLOTS};
+use super::{pull, CopyRanges, MpTx, Returned, Slot, Taker, MAX_SLOTS};
 use crate::io::{Frame, HEADROOM};
 use crate::mptcp::sched::SubflowView;
 use crate::mptcp::RxDsn;
@@ -51,12 +51,18 @@ impl<F> Chunk<F> {
     /// A lent chunk its subflow cannot take goes back to the connection
     /// as it is (a copy is dropped).
     pub fn into_returned(self) -> Option<Returned<F>> {
-        self.lent.then_some(Returned {
+        self.lent.then(|| self.untaken())
+    }
+
+    /// A chunk that never reached its subflow (it moved on) goes back to
+    /// the connection as it is, a copy too (`mptcp_chunks_untaken`).
+    pub fn untaken(self) -> Returned<F> {
+        Returned {
             dsn: self.dsn,
             len: self.len,
             frame: self.frame,
             off: self.off,
-        })
+        }
     }
 }
 
@@ -71,9 +77,9 @@ pub struct RemoteSlot {
     /// Its stack's frames and the connection's come from one pool (one
     /// UMEM): chunks are lent to it (set by the worker before a pull).
     pub lend: bool,
-    /// A reinjection needs bytes lent to it: its worker copies them back
-    /// (told with the next `Chunks`).
-    pub copy_back: bool,
+    /// A reinjection needs bytes lent to it, in these DSN ranges: its
+    /// worker copies them back (told with the next `Chunks`).
+    pub copy_back: CopyRanges,
 }
 
 /// The scheduler's side of a remote subflow during one pull.
@@ -158,9 +164,17 @@ impl<F: Frame> Taker<F> for RemoteTaker<'_, F> {
         });
         len
     }
-    fn ask_copies(&mut self) -> bool {
-        self.rs.copy_back = true;
+    fn copies_by_request(&self) -> bool {
         true
+    }
+    fn ask_copies(&mut self, want: CopyRanges) {
+        // Added to one not sent yet (beyond its room, asked again when
+        // the reinjection finds the bytes still missing).
+        for &(d, l) in want.ranges() {
+            if !self.rs.copy_back.overlaps(d, l) && !self.rs.copy_back.push(d, l) {
+                break;
+            }
+        }
     }
 }
 
@@ -206,17 +220,46 @@ impl<F: Frame> Connection<F> {
         (!s.gone).then_some((slot, csum))
     }
 
-    /// The remote subflow in `slot` moved to another worker: what it was
-    /// given and not yet acknowledged goes again (the chunks on their
-    /// way to its old worker are dropped there). Returns whether DSS
-    /// checksums are on, `None` if there is no such slot.
+    /// The remote subflow in `slot` moved to another worker with its send
+    /// queue, the frames lent to it and its mappings: it keeps the slot
+    /// and what it was given, nothing is sent again (the chunks on their
+    /// way to its old worker come back untaken: `mptcp_chunks_untaken`).
+    /// Copies a reinjection asked of the old worker are asked again of the
+    /// new one (that request is dropped there). Returns whether DSS
+    /// checksums are on, `None` if there is no such slot or it is gone.
     pub fn mptcp_remote_slot_moved(&mut self, slot: usize) -> Option<bool> {
         let t = self.mptcp.tx.as_deref_mut()?;
         let csum = t.csum;
         let m = t.meta.as_deref_mut()?;
-        m.slots.get(slot)?;
-        m.reinject_slot(slot, &mut self.stats);
+        if m.slots.get(slot)?.gone {
+            return None;
+        }
+        for i in 0..m.reinject.len() {
+            let (dsn, len) = m.reinject[i];
+            m.want_copies_of(dsn, dsn + len);
+        }
         Some(csum)
+    }
+
+    /// Chunks given to a subflow in another worker that never reached it
+    /// (it had moved on) are back, lent frames and copies alike: their
+    /// ranges go to the scheduler again, from these bytes. Not
+    /// reinjections (RFC 8684 §3.3.6): they were never sent. Returns
+    /// whether any came.
+    pub fn mptcp_chunks_untaken(&mut self, frames: Vec<Returned<F>>) -> bool {
+        let Some(m) = self.mptcp.meta_tx_mut() else {
+            return false;
+        };
+        let any = !frames.is_empty();
+        for r in frames {
+            let (dsn, end) = (r.dsn, r.dsn + r.len as u64);
+            m.take_back(r);
+            let from = dsn.max(m.una);
+            if end > from {
+                m.reinject.push_back((from, end - from));
+            }
+        }
+        any
     }
 
     /// This joined subflow leaves for another worker: its place in the
@@ -348,13 +391,14 @@ impl<F: Frame> Connection<F> {
     }
 
     /// The connection, in another worker, asked for copies of the frames
-    /// it lent to this subflow (a reinjection needs their bytes, RFC 8684
-    /// §3.3.6): they join the frames to return (frames from `alloc`).
-    pub fn mptcp_copy_back(&mut self, alloc: &mut dyn FnMut() -> Option<F>) {
+    /// it lent to this subflow that overlap `want` (a reinjection needs
+    /// their bytes, RFC 8684 §3.3.6): they join the frames to return
+    /// (frames from `alloc`).
+    pub fn mptcp_copy_back(&mut self, want: &CopyRanges, alloc: &mut dyn FnMut() -> Option<F>) {
         let Some(t) = self.mptcp.tx.as_deref_mut() else {
             return;
         };
-        let (copied, missed) = t.lent.copy_back(&self.snd.queue, alloc);
+        let (copied, missed) = t.lent.copy_back(&self.snd.queue, want, alloc);
         self.stats.mptcp_tx_reinject_copied_bytes += copied as u64;
         self.stats.mptcp_tx_lent_uncopied_bytes += missed as u64;
     }

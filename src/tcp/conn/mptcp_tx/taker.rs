@@ -42,11 +42,15 @@ pub(super) trait Taker<F> {
         let _ = (end_dsn, len);
         None
     }
-    /// A reinjection needs bytes lent to it that only it can read: true
-    /// when it was asked to copy them back later (a subflow of another
-    /// worker, `remote`), false to copy them now (`MetaTx::copy_lent`).
-    fn ask_copies(&mut self) -> bool {
+    /// A reinjection's copies of the bytes lent to it are made by its
+    /// worker on request (a subflow of another worker, `remote`), not
+    /// now by the connection (`MetaTx::copy_lent`).
+    fn copies_by_request(&self) -> bool {
         false
+    }
+    /// Ask it to copy back the frames lent to it that overlap `want`.
+    fn ask_copies(&mut self, want: super::CopyRanges) {
+        let _ = want;
     }
     /// Give the lent frames its ACK freed back to `m`.
     fn collect_back(&mut self, m: &mut MetaTx<F>) {
