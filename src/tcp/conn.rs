@@ -330,15 +330,19 @@ impl<F: Frame> Connection<F> {
         // written before acknowledged (the queue holds no frame), at most
         // a segment and the buffer. `send_capacity` is then at least
         // min(buffer, a frame's segment) (one frame's room, nothing to top
-        // up), so it would not cut `data`: skipped.
-        let cap = if self.mptcp.tx.is_none()
+        // up) and `snd_frames_room` at least one, so neither would cut
+        // `data`: one frame, copied into at once.
+        if self.mptcp.tx.is_none()
             && self.snd.queue.frames() == 0
             && data.len() <= seg_cap.min(self.snd.buf)
         {
-            data.len()
-        } else {
-            self.send_capacity()
-        };
+            let n = alloc().map_or(0, |f| self.snd.queue.write_frame(f, data, seg_cap));
+            if n < data.len() {
+                self.snd.write_blocked = true;
+            }
+            return n;
+        }
+        let cap = self.send_capacity();
         // Send memory is counted in frames (truesize), not payload bytes.
         let mut frames = self.snd_frames_room();
         let mut limited = || {

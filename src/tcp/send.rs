@@ -126,6 +126,29 @@ impl<F: Frame> SendBuffer<F> {
         })
     }
 
+    /// [`write`](Self::write) of `data` into `frame` alone, appended as a
+    /// new frame (at most `seg_cap` bytes of it): the small write of the
+    /// steady state, without `write_with`'s top-up and allocation loop.
+    /// Returns bytes accepted (0 drops the frame).
+    pub fn write_frame(&mut self, mut frame: F, data: &[u8], seg_cap: usize) -> usize {
+        let cap = (HEADROOM + seg_cap.max(1)).min(frame.buf().len());
+        let k = cap.saturating_sub(HEADROOM).min(data.len());
+        if k == 0 {
+            return 0;
+        }
+        frame.buf_mut()[HEADROOM..HEADROOM + k].copy_from_slice(&data[..k]);
+        let seq = self.tail();
+        self.mem += frame.truesize();
+        self.frames.push_back(SendFrame {
+            frame,
+            seq,
+            off: HEADROOM,
+            end: HEADROOM + k,
+        });
+        self.len += k;
+        k
+    }
+
     /// Like [`write`](Self::write), but `fill` writes the bytes straight
     /// into the frames: it is offered free space and returns how much it
     /// wrote (less than offered: it has nothing more). Up to `limit` bytes.
@@ -471,6 +494,33 @@ mod tests {
         assert_eq!(b.frames(), 3);
         assert_eq!(b.len(), 1502);
         assert!(b.locate(SeqNumber(2499), 1).is_none());
+    }
+
+    /// `write_frame` queues what `write` queues into an empty queue: the
+    /// same bytes, sequence numbers, offsets and memory; at most a
+    /// segment of `data`; nothing (and no frame) when the frame has no
+    /// room past the headroom.
+    #[test]
+    fn write_frame_is_write_into_one_fresh_frame() {
+        let data: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+        for (len, seg_cap) in [(64, 1448), (200, 100), (1, 1)] {
+            let mut a = SendBuffer::<V>::new(SeqNumber(7));
+            let mut b = SendBuffer::<V>::new(SeqNumber(7));
+            let want = a.write(&data[..len], usize::MAX, seg_cap, SeqNumber(7), &mut || {
+                alloc()
+            });
+            assert_eq!(want, len.min(seg_cap));
+            let f = alloc().unwrap();
+            assert_eq!(b.write_frame(f, &data[..len], seg_cap), want);
+            assert_eq!((b.len(), b.frames(), b.mem()), (a.len(), a.frames(), a.mem()));
+            let (sa, sb) = (a.locate(SeqNumber(7), 5000), b.locate(SeqNumber(7), 5000));
+            assert_eq!(sa, sb);
+            let s = sb.unwrap();
+            assert_eq!(b.bytes(s, usize::MAX), &data[..want]);
+        }
+        let mut b = SendBuffer::<V>::new(SeqNumber(7));
+        assert_eq!(b.write_frame(V(vec![0; HEADROOM]), &data, 100), 0);
+        assert_eq!((b.len(), b.frames(), b.mem()), (0, 0, 0));
     }
 
     /// The ACK of everything (`ack`'s whole-queue release) leaves the
