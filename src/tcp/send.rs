@@ -277,7 +277,29 @@ impl<F: Frame> SendBuffer<F> {
 
     /// The bytes from `seq` on, within the one frame that holds `seq`, at
     /// most `max` of them.
+    #[inline]
     pub fn locate(&self, seq: SeqNumber, max: usize) -> Option<Slice> {
+        // The hinted frame, tested here: SND.NXT is nearly always in it
+        // (the one frame of a small write), and the general lookup is a
+        // call. The frames cover [head, tail) without gaps, so a frame
+        // holding `seq` is also the bounds check.
+        let h = self.hint.get();
+        if let Some(f) = self.frames.get(h) {
+            if f.seq <= seq && seq < f.end_seq() {
+                let off = f.off + (seq - f.seq);
+                return Some(Slice {
+                    idx: h,
+                    off,
+                    len: (f.end - off).min(max),
+                });
+            }
+        }
+        self.locate_slow(seq, max)
+    }
+
+    /// [`Self::locate`] when `seq` is not in the hinted frame.
+    #[inline(never)]
+    fn locate_slow(&self, seq: SeqNumber, max: usize) -> Option<Slice> {
         if seq < self.head || seq >= self.tail() {
             return None;
         }
@@ -286,11 +308,10 @@ impl<F: Frame> SendBuffer<F> {
                 .get(i)
                 .is_some_and(|f| f.seq <= seq && seq < f.end_seq())
         };
-        let h = self.hint.get();
+        // The frame after the hinted one (a bulk sender's next segment).
+        let h = self.hint.get() + 1;
         let idx = if holds(h) {
             h
-        } else if holds(h + 1) {
-            h + 1
         } else {
             self.frames.partition_point(|f| f.end_seq() <= seq)
         };
