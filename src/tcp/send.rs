@@ -130,6 +130,7 @@ impl<F: Frame> SendBuffer<F> {
     /// new frame (at most `seg_cap` bytes of it): the small write of the
     /// steady state, without `write_with`'s top-up and allocation loop.
     /// Returns bytes accepted (0 drops the frame).
+    #[inline]
     pub fn write_frame(&mut self, mut frame: F, data: &[u8], seg_cap: usize) -> usize {
         let cap = (HEADROOM + seg_cap.max(1)).min(frame.buf().len());
         let k = cap.saturating_sub(HEADROOM).min(data.len());
