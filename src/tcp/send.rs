@@ -534,7 +534,10 @@ mod tests {
             assert_eq!(want, len.min(seg_cap));
             let f = alloc().unwrap();
             assert_eq!(b.write_frame(f, &data[..len], seg_cap), want);
-            assert_eq!((b.len(), b.frames(), b.mem()), (a.len(), a.frames(), a.mem()));
+            assert_eq!(
+                (b.len(), b.frames(), b.mem()),
+                (a.len(), a.frames(), a.mem())
+            );
             let (sa, sb) = (a.locate(SeqNumber(7), 5000), b.locate(SeqNumber(7), 5000));
             assert_eq!(sa, sb);
             let s = sb.unwrap();
