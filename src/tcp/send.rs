@@ -528,8 +528,10 @@ mod tests {
         for (len, seg_cap) in [(64, 1448), (200, 100), (1, 1)] {
             let mut a = SendBuffer::<V>::new(SeqNumber(7));
             let mut b = SendBuffer::<V>::new(SeqNumber(7));
+            // `write` given one frame, as `write_frame` is.
+            let mut one = alloc();
             let want = a.write(&data[..len], usize::MAX, seg_cap, SeqNumber(7), &mut || {
-                alloc()
+                one.take()
             });
             assert_eq!(want, len.min(seg_cap));
             let f = alloc().unwrap();
