@@ -204,10 +204,20 @@ impl<F> ArpCache<F> {
 
     /// Like [`ArpCache::lookup`], for a packet about to leave: a use of a
     /// STALE entry starts its check (RFC 4861 §7.3.3: STALE → DELAY).
+    #[inline]
     pub(crate) fn lookup_for_tx(&mut self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        // The memo, tested here: every segment of a connection asks for
+        // the same hop, and the table's lookup is a call.
         if let Some(m) = self.memo.filter(|m| m.ip == ip && now < m.until) {
             return Some(m.mac);
         }
+        self.lookup_for_tx_table(ip, now)
+    }
+
+    /// [`Self::lookup_for_tx`] past the memo: the table, and the memo set
+    /// again.
+    #[inline(never)]
+    fn lookup_for_tx_table(&mut self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
         let delay = self.t.delay;
         let Some(Entry::Resolved {
             mac,

@@ -119,7 +119,7 @@ pub(crate) const PLAIN_TS_LEN: usize = 12;
 ///
 /// # Panics
 /// If `seg` is shorter than the header (a caller bug: the sink sized it).
-#[inline]
+#[inline(always)]
 pub(crate) fn write_plain_tcp(h: &PlainHeader, seg: &mut [u8]) {
     let (fixed, opts) = seg
         .split_first_chunk_mut::<{ TcpRepr::MIN_HEADER_LEN }>()

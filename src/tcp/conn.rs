@@ -317,8 +317,13 @@ impl<F: Frame> Connection<F> {
 
     /// Queue `data` for sending, written into frames from `alloc` (with
     /// `io::HEADROOM` reserved). Returns bytes accepted (short when the send
-    /// buffer is full; `writable` fires when space frees up).
-    pub fn send(&mut self, data: &[u8], alloc: &mut dyn FnMut() -> Option<F>) -> usize {
+    /// buffer is full; `writable` fires when space frees up). Generic over
+    /// the allocator (a `&mut dyn FnMut` works too), so that the stack's
+    /// is inlined into the small write's one call.
+    pub fn send<A>(&mut self, data: &[u8], alloc: &mut A) -> usize
+    where
+        A: FnMut() -> Option<F> + ?Sized,
+    {
         if !self.can_send() || data.is_empty() {
             return 0;
         }
@@ -330,15 +335,29 @@ impl<F: Frame> Connection<F> {
         // written before acknowledged (the queue holds no frame), at most
         // a segment and the buffer. `send_capacity` is then at least
         // min(buffer, a frame's segment) (one frame's room, nothing to top
-        // up), so it would not cut `data`: skipped.
-        let cap = if self.mptcp.tx.is_none()
+        // up) and `snd_frames_room` at least one, so neither would cut
+        // `data`: one frame, copied into at once.
+        if self.mptcp.tx.is_none()
             && self.snd.queue.frames() == 0
             && data.len() <= seg_cap.min(self.snd.buf)
         {
-            data.len()
-        } else {
-            self.send_capacity()
-        };
+            let n = alloc().map_or(0, |f| self.snd.queue.write_frame(f, data, seg_cap));
+            if n < data.len() {
+                self.snd.write_blocked = true;
+            }
+            return n;
+        }
+        self.send_general(data, seg_cap, &mut || alloc())
+    }
+
+    /// [`Self::send`] past the small write of the steady state.
+    fn send_general(
+        &mut self,
+        data: &[u8],
+        seg_cap: usize,
+        alloc: &mut dyn FnMut() -> Option<F>,
+    ) -> usize {
+        let cap = self.send_capacity();
         // Send memory is counted in frames (truesize), not payload bytes.
         let mut frames = self.snd_frames_room();
         let mut limited = || {

@@ -126,6 +126,30 @@ impl<F: Frame> SendBuffer<F> {
         })
     }
 
+    /// [`write`](Self::write) of `data` into `frame` alone, appended as a
+    /// new frame (at most `seg_cap` bytes of it): the small write of the
+    /// steady state, without `write_with`'s top-up and allocation loop.
+    /// Returns bytes accepted (0 drops the frame).
+    #[inline]
+    pub fn write_frame(&mut self, mut frame: F, data: &[u8], seg_cap: usize) -> usize {
+        let cap = (HEADROOM + seg_cap.max(1)).min(frame.buf().len());
+        let k = cap.saturating_sub(HEADROOM).min(data.len());
+        if k == 0 {
+            return 0;
+        }
+        frame.buf_mut()[HEADROOM..HEADROOM + k].copy_from_slice(&data[..k]);
+        let seq = self.tail();
+        self.mem += frame.truesize();
+        self.frames.push_back(SendFrame {
+            frame,
+            seq,
+            off: HEADROOM,
+            end: HEADROOM + k,
+        });
+        self.len += k;
+        k
+    }
+
     /// Like [`write`](Self::write), but `fill` writes the bytes straight
     /// into the frames: it is offered free space and returns how much it
     /// wrote (less than offered: it has nothing more). Up to `limit` bytes.
@@ -254,7 +278,29 @@ impl<F: Frame> SendBuffer<F> {
 
     /// The bytes from `seq` on, within the one frame that holds `seq`, at
     /// most `max` of them.
+    #[inline]
     pub fn locate(&self, seq: SeqNumber, max: usize) -> Option<Slice> {
+        // The hinted frame, tested here: SND.NXT is nearly always in it
+        // (the one frame of a small write), and the general lookup is a
+        // call. The frames cover [head, tail) without gaps, so a frame
+        // holding `seq` is also the bounds check.
+        let h = self.hint.get();
+        if let Some(f) = self.frames.get(h) {
+            if f.seq <= seq && seq < f.end_seq() {
+                let off = f.off + (seq - f.seq);
+                return Some(Slice {
+                    idx: h,
+                    off,
+                    len: (f.end - off).min(max),
+                });
+            }
+        }
+        self.locate_slow(seq, max)
+    }
+
+    /// [`Self::locate`] when `seq` is not in the hinted frame.
+    #[inline(never)]
+    fn locate_slow(&self, seq: SeqNumber, max: usize) -> Option<Slice> {
         if seq < self.head || seq >= self.tail() {
             return None;
         }
@@ -263,11 +309,10 @@ impl<F: Frame> SendBuffer<F> {
                 .get(i)
                 .is_some_and(|f| f.seq <= seq && seq < f.end_seq())
         };
-        let h = self.hint.get();
+        // The frame after the hinted one (a bulk sender's next segment).
+        let h = self.hint.get() + 1;
         let idx = if holds(h) {
             h
-        } else if holds(h + 1) {
-            h + 1
         } else {
             self.frames.partition_point(|f| f.end_seq() <= seq)
         };
@@ -471,6 +516,38 @@ mod tests {
         assert_eq!(b.frames(), 3);
         assert_eq!(b.len(), 1502);
         assert!(b.locate(SeqNumber(2499), 1).is_none());
+    }
+
+    /// `write_frame` queues what `write` queues into an empty queue: the
+    /// same bytes, sequence numbers, offsets and memory; at most a
+    /// segment of `data`; nothing (and no frame) when the frame has no
+    /// room past the headroom.
+    #[test]
+    fn write_frame_is_write_into_one_fresh_frame() {
+        let data: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+        for (len, seg_cap) in [(64, 1448), (200, 100), (1, 1)] {
+            let mut a = SendBuffer::<V>::new(SeqNumber(7));
+            let mut b = SendBuffer::<V>::new(SeqNumber(7));
+            // `write` given one frame, as `write_frame` is.
+            let mut one = alloc();
+            let want = a.write(&data[..len], usize::MAX, seg_cap, SeqNumber(7), &mut || {
+                one.take()
+            });
+            assert_eq!(want, len.min(seg_cap));
+            let f = alloc().unwrap();
+            assert_eq!(b.write_frame(f, &data[..len], seg_cap), want);
+            assert_eq!(
+                (b.len(), b.frames(), b.mem()),
+                (a.len(), a.frames(), a.mem())
+            );
+            let (sa, sb) = (a.locate(SeqNumber(7), 5000), b.locate(SeqNumber(7), 5000));
+            assert_eq!(sa, sb);
+            let s = sb.unwrap();
+            assert_eq!(b.bytes(s, usize::MAX), &data[..want]);
+        }
+        let mut b = SendBuffer::<V>::new(SeqNumber(7));
+        assert_eq!(b.write_frame(V(vec![0; HEADROOM]), &data, 100), 0);
+        assert_eq!((b.len(), b.frames(), b.mem()), (0, 0, 0));
     }
 
     /// The ACK of everything (`ack`'s whole-queue release) leaves the

@@ -166,7 +166,9 @@ impl<F: Frame> Connection<F> {
 
     /// RFC 1122 §4.2.3.3 receiver SWS avoidance: the right edge moves only
     /// by at least min(max window / 2, MSS); RFC 9293 §3.8.6.2.1: it never
-    /// moves left.
+    /// moves left. Inline: one call per segment sent, its window's
+    /// computation short.
+    #[inline]
     pub(super) fn rcv_edge_candidate(&self) -> SeqNumber {
         let nxt = self.rcv.queue.nxt;
         let cur = self.rcv.edge();
@@ -183,6 +185,7 @@ impl<F: Frame> Connection<F> {
     }
 
     /// The window field of a synchronized-state segment; records the edge.
+    #[inline]
     pub(super) fn advertise(&mut self) -> u16 {
         let nxt = self.rcv.queue.nxt;
         let edge = self.rcv_edge_candidate();
