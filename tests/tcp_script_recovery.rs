@@ -377,6 +377,29 @@ fn hole_found_by_racks_timer_in_recovery_is_retransmitted_at_once() {
     assert_eq!(s.c.stats().retransmits, 2);
 }
 
+/// An ACK that newly SACKs two blocks lists the higher first (RFC 2018
+/// §4: the latest arrival's block first; the ACK before it was lost).
+/// Four segments above the hole are SACKed: RFC 6675 IsLost, fast
+/// retransmit at once. Taken in the order given, the lower block's
+/// segments seemed delivered below newer data: RACK counted reordering
+/// of five segments, DupThresh rose to 5, and the hole waited for RACK's
+/// timer (with reo_wnd on for the rest of the connection).
+#[test]
+fn sack_blocks_listed_highest_first_are_not_reordering() {
+    let mut s = setup(&cfg(), 10);
+    assert_eq!(s.poll().len(), 10);
+    s.at_ms(30);
+    let out = s.io(ack_sack(N, &[(5, 6), (1, 4)], 300), &[]);
+    assert_eq!(
+        out.len(),
+        1,
+        "{:?}",
+        out.iter().map(|o| o.seq()).collect::<Vec<_>>()
+    );
+    check(&out[0], A, sq(0), M, 1448);
+    assert_eq!(s.c.stats().fast_recoveries, 1);
+}
+
 #[test]
 fn sink_refusal_does_not_lose_segments() {
     let mut s = setup(&cfg(), 3);

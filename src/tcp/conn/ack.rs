@@ -34,7 +34,19 @@ impl<F: Frame> Connection<F> {
             }
         }
         if self.opts.sack {
-            for &(l, r) in seg.options.sack.as_slice() {
+            // Lowest block first. RFC 2018 §4 names the block of the
+            // latest arrival first, so an ACK that newly covers two blocks
+            // (the one before it lost) lists the higher first; taken in
+            // that order, the lower block's segments seem delivered below
+            // newer data and RACK counts reordering that never happened
+            // (raising DupThresh and reo_wnd). Linux sorts them too.
+            let mut sorted = seg.options.sack;
+            let n = sorted.as_slice().len();
+            let blocks = &mut sorted.blocks[..n];
+            if n > 1 {
+                blocks.sort_unstable_by_key(|&(l, _)| l.diff(self.snd.una));
+            }
+            for &(l, r) in blocks.iter() {
                 if l < r && l >= self.snd.una && r <= self.snd.nxt && r - l <= self.snd.in_flight()
                 {
                     newly_sacked += self.snd.sb.sack(l, r, now, min_rtt);
