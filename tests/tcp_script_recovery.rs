@@ -400,6 +400,44 @@ fn sack_blocks_listed_highest_first_are_not_reordering() {
     assert_eq!(s.c.stats().fast_recoveries, 1);
 }
 
+/// Which ACKs sample the RTT in a recovery: only those that advance
+/// SND.UNA (RFC 7323 §4.1 RTTM rule, RFC 6298 §3 Karn). Duplicate ACKs
+/// that SACK new data leave SRTT and the RTO alone: RFC 8985 §6.2 takes
+/// RACK.rtt from them, for RACK only (Linux also feeds SRTT from newly
+/// SACKed segments when an ACK has no cumulative sample; we follow the
+/// RFCs). The ACK of the hole's retransmission samples its echoed
+/// timestamp when it is the retransmission's, and nothing when it echoes
+/// the original (which the receiver may have had all along).
+#[test]
+fn only_acks_advancing_snd_una_sample_the_rtt() {
+    for (ecr, srtt_us) in [(23, 9_250), (20, 10_000)] {
+        let mut s = setup(&cfg(), 10);
+        assert_eq!(s.poll().len(), 10);
+        assert_eq!(s.c.srtt(), Some(Duration::from_millis(10)));
+        let rto = s.c.rto();
+        // Segment 0 lost; 1 to 3 SACKed 3 ms after they left, echoing
+        // TSval 20: samples of 3 ms, were they taken, would pull SRTT
+        // down.
+        s.at_ms(23);
+        let dup = |ts, hi| seg(A, M, N, 1000).ts(ts, 20).sack(&[(sq(1), sq(hi))]);
+        assert!(s.io(dup(300, 2), &[]).is_empty());
+        assert!(s.io(dup(301, 3), &[]).is_empty());
+        let out = s.io(dup(302, 4), &[]);
+        check(&out[0], A, sq(0), M, 1448);
+        assert_eq!(s.c.srtt(), Some(Duration::from_millis(10)));
+        assert_eq!(s.c.rto(), rto);
+        // At 27 ms the ACK of everything; ecr 23 is the retransmission's
+        // (RTT 4 ms: SRTT 7/8·10 + 4/8 = 9.25 ms), ecr 20 the original's.
+        s.at_ms(27);
+        s.io(seg(A, M, sq(10), 1000).ts(303, ecr), &[]);
+        assert_eq!(
+            s.c.srtt(),
+            Some(Duration::from_micros(srtt_us)),
+            "ecr {ecr}"
+        );
+    }
+}
+
 #[test]
 fn sink_refusal_does_not_lose_segments() {
     let mut s = setup(&cfg(), 3);
