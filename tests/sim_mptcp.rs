@@ -4,14 +4,15 @@
 //! fallbacks: an MPTCP client against a plain server, a plain client
 //! against an MPTCP server, each connection completing as plain TCP.
 
+mod common;
+
+use common::sim::{link, run_complete, run_exact};
 use core::time::Duration;
 use xdptcp::apps::bulk::RrConfig;
 use xdptcp::io::mem::scenario::{default_queue, run_bulk, BulkParams, BulkReport};
-use xdptcp::io::mem::{Limits, LinkConfig};
+use xdptcp::io::mem::Limits;
 
 fn params(seed: u64, mptcp: [bool; 2], checksum: bool) -> BulkParams {
-    let rate_bps = Some(100_000_000);
-    let delay = Duration::from_millis(5);
     BulkParams {
         bytes: 1 << 20,
         conns: 4,
@@ -19,12 +20,7 @@ fn params(seed: u64, mptcp: [bool; 2], checksum: bool) -> BulkParams {
         seed,
         mptcp,
         mptcp_checksum: checksum,
-        link: LinkConfig {
-            rate_bps,
-            delay,
-            queue_limit: default_queue(rate_bps, delay),
-            ..LinkConfig::default()
-        },
+        link: link(100, 5, 0.0),
         limits: Limits {
             time: Duration::from_secs(600),
             ..Limits::default()
@@ -33,15 +29,11 @@ fn params(seed: u64, mptcp: [bool; 2], checksum: bool) -> BulkParams {
     }
 }
 
+/// `p` (from `params`, both ways) run to completion, every byte checked.
 #[track_caller]
-fn run(p: &BulkParams) -> BulkReport {
-    let r = run_bulk(p);
-    if let Some(f) = r.failure(true) {
-        panic!("seed {} mptcp {:?} link {:?}: {f}", p.seed, p.mptcp, p.link);
-    }
-    assert!(r.intact && r.drained, "{:?}", r.error);
-    assert_eq!(r.bytes, p.bytes * p.conns as u64 * 2);
-    r
+fn run_both_ways(p: &BulkParams) -> BulkReport {
+    let ctx = format!("mptcp {:?} link {:?}", p.mptcp, p.link);
+    run_exact(p, p.bytes * p.conns as u64 * 2, &ctx)
 }
 
 #[test]
@@ -58,7 +50,7 @@ fn mptcp_bulk_both_ways_clean_and_impaired() {
         p.link.reorder = reorder;
         p.link.duplicate = dup;
         p.link.corrupt = corrupt;
-        let r = run(&p);
+        let r = run_both_ways(&p);
         let [c, s] = &r.stacks;
         let ctx = format!("seed {seed}: {c:?} {s:?}");
         assert_eq!(c.mptcp_established, p.conns as u64, "{ctx}");
@@ -74,7 +66,7 @@ fn mptcp_bulk_both_ways_clean_and_impaired() {
 
 #[test]
 fn mptcp_client_against_plain_server_falls_back() {
-    let r = run(&params(7, [true, false], false));
+    let r = run_both_ways(&params(7, [true, false], false));
     let [c, s] = &r.stacks;
     assert_eq!(c.mptcp_fallbacks, 4);
     assert_eq!(c.mptcp_established + s.mptcp_established, 0);
@@ -83,7 +75,7 @@ fn mptcp_client_against_plain_server_falls_back() {
 
 #[test]
 fn plain_client_against_mptcp_server_is_plain_tcp() {
-    let r = run(&params(8, [false, true], false));
+    let r = run_both_ways(&params(8, [false, true], false));
     let [c, s] = &r.stacks;
     assert_eq!(c.mptcp_established + s.mptcp_established, 0);
     assert_eq!(c.mptcp_fallbacks + s.mptcp_fallbacks, 0);
@@ -102,9 +94,7 @@ fn two_paths_one_dying_mid_transfer() {
     p.link.rate_bps = Some(10_000_000);
     p.extra_paths = vec![p.link.clone()];
     p.path_down = Some((1, Duration::from_millis(1000)));
-    let r = run_bulk(&p);
-    assert!(r.failure(true).is_none(), "{:?}", r.failure(true));
-    assert!(r.intact && r.drained, "{:?}", r.error);
+    let r = run_complete(&p, "path 2 down at 1 s");
     let [p1, _] = r.paths[0];
     let [p2, p2_back] = r.paths[1];
     println!(
@@ -136,10 +126,8 @@ fn first_path_dying_mid_transfer() {
         p.link.rate_bps = Some(10_000_000);
         p.extra_paths = vec![p.link.clone()];
         p.path_down = Some((0, Duration::from_millis(1000)));
-        let r = run_bulk(&p);
         let ctx = format!("bidir {bidir}");
-        assert!(r.failure(true).is_none(), "{ctx}: {:?}", r.failure(true));
-        assert!(r.intact && r.drained, "{ctx}: {:?}", r.error);
+        let r = run_complete(&p, &ctx);
         let c = &r.connections[0];
         assert_eq!(
             (c.client_close.as_str(), c.server_close.as_str()),
@@ -202,10 +190,8 @@ fn first_path_dying_with_nothing_new_to_send() {
         p.path_down = Some((0, Duration::from_millis(down_ms)));
         // 4 MB at 10 Mbit/s takes about 4 s: a stall runs into the limit.
         p.limits.time = Duration::from_secs(20);
-        let r = run_bulk(&p);
         let ctx = format!("path 1 down at {down_ms} ms");
-        assert!(r.failure(true).is_none(), "{ctx}: {:?}", r.failure(true));
-        assert!(r.intact && r.drained, "{ctx}: {:?}", r.error);
+        let r = run_complete(&p, &ctx);
         let rtos: u64 = r.stacks.iter().map(|s| s.mptcp_data_rtos).sum();
         println!(
             "{ctx}: {} bytes in {:.0} virtual ms, data-level timeouts {rtos}",
@@ -228,17 +214,7 @@ fn over_paths_with(
     lia: bool,
     tweak: impl FnOnce(&mut BulkParams),
 ) -> BulkReport {
-    let link = |&(rate, delay, loss): &(u64, u64, f64)| {
-        let rate_bps = Some(rate * 1_000_000);
-        let delay = Duration::from_millis(delay);
-        LinkConfig {
-            rate_bps,
-            delay,
-            loss,
-            queue_limit: default_queue(rate_bps, delay),
-            ..LinkConfig::default()
-        }
-    };
+    let link = |&(rate, delay, loss): &(u64, u64, f64)| link(rate, delay, loss);
     let mut p = params(seed, [true, true], false);
     p.conns = 1;
     p.bidir = false;
@@ -249,14 +225,7 @@ fn over_paths_with(
         p.mptcp_cc = xdptcp::tcp::MptcpCc::Lia;
     }
     tweak(&mut p);
-    let r = run_bulk(&p);
-    assert!(
-        r.failure(true).is_none(),
-        "{paths:?}: {:?}",
-        r.failure(true)
-    );
-    assert!(r.intact && r.drained, "{paths:?}: {:?}", r.error);
-    r
+    run_complete(&p, &format!("{paths:?}"))
 }
 
 /// RFC 8684 / issue goal: over two equal rate-limited paths one MPTCP
@@ -393,9 +362,7 @@ fn every_scheduler_over_two_paths_and_a_dying_one() {
         p.mptcp_scheduler = sched;
         p.link.rate_bps = Some(10_000_000);
         p.extra_paths = vec![p.link.clone()];
-        let r = run_bulk(&p);
-        assert!(r.failure(true).is_none(), "{sched}: {:?}", r.failure(true));
-        assert!(r.intact && r.drained, "{sched}: {:?}", r.error);
+        let r = run_complete(&p, &format!("{sched}"));
         let sent = [r.paths[0][0].tx_bytes, r.paths[1][0].tx_bytes];
         println!(
             "{sched}: path 1 {} bytes, path 2 {} bytes",
@@ -416,13 +383,7 @@ fn every_scheduler_over_two_paths_and_a_dying_one() {
         p.link.loss = 0.01;
         p.extra_paths = vec![p.link.clone()];
         p.path_down = Some((1, Duration::from_millis(1000)));
-        let r = run_bulk(&p);
-        assert!(
-            r.failure(true).is_none(),
-            "{sched} dying: {:?}",
-            r.failure(true)
-        );
-        assert!(r.intact && r.drained, "{sched} dying: {:?}", r.error);
+        let r = run_complete(&p, &format!("{sched} dying"));
         assert!(r.paths[1][0].dropped_down > 0, "{sched}: path 2 never died");
     }
 }
@@ -532,9 +493,7 @@ fn first_path_dying_after_a_write_before_the_join() {
     p.extra_paths = vec![p.link.clone()];
     p.work.early_write = true;
     p.path_down = Some((0, Duration::from_millis(20)));
-    let r = run_bulk(&p);
-    assert!(r.failure(true).is_none(), "{:?}", r.failure(true));
-    assert!(r.intact && r.drained, "{:?}", r.error);
+    let r = run_complete(&p, "path 1 down at 20 ms, written early");
     let done = r.completion_ms_max.unwrap_or(f64::MAX);
     println!(
         "path 1 {} bytes, path 2 {} bytes, done at {done:.0} ms, reinjections {}",

@@ -6,22 +6,16 @@
 //! address on it with REMOVE_ADDR (§3.4.2). Virtual time: the figures
 //! are exact and repeatable.
 
+mod common;
+
+use common::sim::{link, run_exact};
 use core::time::Duration;
-use xdptcp::io::mem::scenario::{
-    default_queue, run_bulk, AddrReport, BulkParams, BulkReport, ServerAddrs,
-};
-use xdptcp::io::mem::{Limits, LinkConfig};
+use xdptcp::io::mem::scenario::{AddrReport, BulkParams, BulkReport, ServerAddrs};
+use xdptcp::io::mem::Limits;
 
 /// One connection sending 4 MiB over `paths` equal 10 Mbit/s, 5 ms paths.
 fn params(paths: usize, addrs: ServerAddrs) -> BulkParams {
-    let rate_bps = Some(10_000_000);
-    let delay = Duration::from_millis(5);
-    let link = LinkConfig {
-        rate_bps,
-        delay,
-        queue_limit: default_queue(rate_bps, delay),
-        ..LinkConfig::default()
-    };
+    let link = link(10, 5, 0.0);
     BulkParams {
         bytes: 4 << 20,
         conns: 1,
@@ -38,15 +32,11 @@ fn params(paths: usize, addrs: ServerAddrs) -> BulkParams {
     }
 }
 
+/// `p` run to completion, every byte checked.
 #[track_caller]
 fn run(p: &BulkParams) -> BulkReport {
-    let r = run_bulk(p);
-    if let Some(f) = r.failure(true) {
-        panic!("{f}");
-    }
-    assert!(r.intact && r.drained, "{:?}", r.error);
-    assert_eq!(r.bytes, p.bytes);
-    r
+    let paths = 1 + p.extra_paths.len();
+    run_exact(p, p.bytes, &format!("{paths} paths, {:?}", p.server_addrs))
 }
 
 fn addrs(r: &BulkReport) -> AddrReport {

@@ -5,20 +5,16 @@
 //! it at the DATA_ACK. Copies are left for what cannot move (a chunk cut
 //! out of a frame) and reinjections.
 
+mod common;
+
+use common::sim::{link, run_exact};
 use core::time::Duration;
-use xdptcp::io::mem::scenario::{default_queue, run_bulk, BulkParams, BulkReport};
-use xdptcp::io::mem::{Limits, LinkConfig};
+use xdptcp::io::mem::scenario::{BulkParams, BulkReport};
+use xdptcp::io::mem::Limits;
 
 /// One connection, the client sending `bytes` over two 10 Mbit/s paths.
 fn two_paths(seed: u64, bytes: u64, down: Option<Duration>) -> BulkParams {
-    let rate_bps = Some(10_000_000);
-    let delay = Duration::from_millis(5);
-    let link = LinkConfig {
-        rate_bps,
-        delay,
-        queue_limit: default_queue(rate_bps, delay),
-        ..LinkConfig::default()
-    };
+    let link = link(10, 5, 0.0);
     BulkParams {
         bytes,
         conns: 1,
@@ -36,14 +32,10 @@ fn two_paths(seed: u64, bytes: u64, down: Option<Duration>) -> BulkParams {
     }
 }
 
+/// `p` run to completion, every byte checked.
 #[track_caller]
 fn run(p: &BulkParams) -> BulkReport {
-    let r = run_bulk(p);
-    assert!(r.failure(true).is_none(), "{:?}", r.failure(true));
-    // `drained`: every connection closed and every frame back in its pool.
-    assert!(r.intact && r.drained, "{:?}", r.error);
-    assert_eq!(r.bytes, p.bytes, "every byte, checked");
-    r
+    run_exact(p, p.bytes, &format!("path down {:?}", p.path_down))
 }
 
 #[test]

@@ -263,6 +263,181 @@ fn ecn_sender_reacts_once_per_window_and_sets_cwr() {
     assert!(!out[0].ect);
 }
 
+/// RFC 3168 §6.1.2: an ECE reduced the window, then a segment of that
+/// same window is lost. Fast retransmit repairs it at the third duplicate
+/// ACK, without a second reduction (reduce "only once in response to a
+/// series of dropped and/or CE packets from a single window"). It used to
+/// wait for the RTO: the ECE had moved `recover`, so no fast recovery,
+/// and the open state's window (which counts the SACKed bytes in flight)
+/// had no room for the hole.
+#[test]
+fn loss_in_the_window_an_ece_reduced_is_fast_retransmitted() {
+    let mut c = cfg();
+    c.ecn = true;
+    let mut s = setup(&c, 20);
+    assert_eq!(s.poll().len(), 10);
+    s.at_ms(30);
+    let out = s.io(seg(A | TcpFlags::ECE, M, sq(2), 1000).ts(300, 0), &[]);
+    assert!(out.is_empty());
+    assert_eq!(s.c.stats().ecn_reactions, 1);
+    let cwnd1 = s.c.cwnd();
+    assert_eq!(cwnd1, 5 * 1448);
+    // Segment 2 is lost; 3, 4 and 5 arrive.
+    assert!(s.io(ack_sack(sq(2), &[(3, 4)], 301), &[]).is_empty());
+    assert!(s.io(ack_sack(sq(2), &[(3, 5)], 302), &[]).is_empty());
+    let out = s.io(ack_sack(sq(2), &[(3, 6)], 303), &[]);
+    assert_eq!(
+        out.len(),
+        1,
+        "{:?}",
+        out.iter().map(|o| o.seq()).collect::<Vec<_>>()
+    );
+    check(&out[0], A, sq(2), M, 1448);
+    assert_eq!(s.c.stats().fast_recoveries, 1);
+    assert_eq!(s.c.stats().ecn_reactions, 1);
+    assert_eq!(s.c.cwnd(), cwnd1, "no second reduction");
+    // The repair completes the recovery; the window is the ECE's.
+    s.io(ack_sack(sq(10), &[], 304), &[]);
+    assert_eq!(s.c.cwnd(), cwnd1);
+    assert_eq!(s.c.stats().rto_timeouts, 0);
+    assert_eq!(s.c.stats().retransmits, 1);
+}
+
+/// An RTO found spurious by the timestamps (RFC 3522) is undone; then a
+/// segment of the same window is genuinely lost. Fast recovery repairs it
+/// at the third duplicate ACK. It used to wait for a second RTO: `recover`
+/// still held the undone timeout's RecoveryPoint (RFC 6675 §5.1), and the
+/// open state's window had no room for the hole.
+#[test]
+fn loss_after_an_undone_rto_is_fast_retransmitted() {
+    let mut s = setup(&cfg(), 20);
+    assert_eq!(s.poll().len(), 10);
+    let out = s.fire(); // TLP at 40 ms: new data (segment 10)
+    check(&out[0], A, sq(10), M, 1448);
+    let out = s.fire(); // RTO at 240 ms
+    check(&out[0], A, sq(0), M, 1448);
+    // The ACK echoes TSval 20: the originals arrived, the RTO is undone.
+    s.at_ms(250);
+    s.io(seg(A, M, sq(2), 1000).ts(400, 20), &[]);
+    assert_eq!(s.c.stats().spurious_rtos, 1);
+    let cwnd = s.c.cwnd();
+    assert!(cwnd >= 10 * 1448, "restored: {cwnd}");
+    // Segment 2 is lost; 3, 4 and 5 arrive (limited transmit meanwhile).
+    s.at_ms(260);
+    s.io(ack_sack(sq(2), &[(3, 4)], 401), &[]);
+    s.io(ack_sack(sq(2), &[(3, 5)], 402), &[]);
+    let out = s.io(ack_sack(sq(2), &[(3, 6)], 403), &[]);
+    assert!(!out.is_empty());
+    check(&out[0], A, sq(2), M, 1448);
+    assert_eq!(s.c.stats().fast_recoveries, 1);
+    assert!(s.c.cwnd() < cwnd);
+    assert_eq!(s.c.stats().rto_timeouts, 1);
+}
+
+/// RFC 6937 §3 sets cwnd = pipe + sndcnt on each ACK; RFC 6675 §5 (C)
+/// sends while cwnd - pipe allows. A hole RACK's reordering timer deems
+/// lost during fast recovery (RFC 8985 §6.3) leaves pipe, and its
+/// retransmission goes out at the timer. It used to wait for an ACK that
+/// never came (cwnd followed pipe down) and then for the RTO.
+#[test]
+fn hole_found_by_racks_timer_in_recovery_is_retransmitted_at_once() {
+    let mut s = setup(&cfg(), 11);
+    assert_eq!(s.poll().len(), 10);
+    // Segment 0 arrives after 1: reordering seen, so RACK.reo_wnd is
+    // min_rtt/4 (RFC 8985 §6.2 step 4) from now on.
+    // (Limited transmit sends the last segment, 10.)
+    s.at_ms(25);
+    assert_eq!(s.io(ack_sack(N, &[(1, 2)], 300), &[]).len(), 1);
+    s.at_ms(26);
+    assert!(s.io(ack_sack(sq(2), &[], 301), &[]).is_empty());
+    // Segment 2 is lost (five SACKed above it): fast recovery. Segment 7
+    // has one SACKed segment above: RACK waits reo_wnd for it.
+    s.at_ms(30);
+    let out = s.io(ack_sack(sq(2), &[(3, 7), (8, 9)], 302), &[]);
+    let seqs: Vec<u32> = out.iter().map(|o| o.seq()).collect();
+    // PRR (RFC 6937 SSRB): pipe 3 segments, ssthresh 4.5, cwnd 4.5.
+    assert_eq!(seqs, [sq(2)], "the hole");
+    assert_eq!(s.c.stats().fast_recoveries, 1);
+    // No ACK comes; RACK's timer (20 + RACK.rtt 10 + reo_wnd 1.5 ms)
+    // deems segment 7 lost, and it is retransmitted then.
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_micros(31_500));
+    assert_eq!(
+        out.len(),
+        1,
+        "{:?}",
+        out.iter().map(|o| o.seq()).collect::<Vec<_>>()
+    );
+    check(&out[0], A, sq(7), M, 1448);
+    assert_eq!(s.c.stats().rto_timeouts, 0);
+    // The repairs complete the recovery.
+    s.at_ms(45);
+    s.io(ack_sack(sq(11), &[], 303), &[]);
+    assert_eq!(s.c.stats().rto_timeouts, 0);
+    assert_eq!(s.c.stats().retransmits, 2);
+}
+
+/// An ACK that newly SACKs two blocks lists the higher first (RFC 2018
+/// §4: the latest arrival's block first; the ACK before it was lost).
+/// Four segments above the hole are SACKed: RFC 6675 IsLost, fast
+/// retransmit at once. Taken in the order given, the lower block's
+/// segments seemed delivered below newer data: RACK counted reordering
+/// of five segments, DupThresh rose to 5, and the hole waited for RACK's
+/// timer (with reo_wnd on for the rest of the connection).
+#[test]
+fn sack_blocks_listed_highest_first_are_not_reordering() {
+    let mut s = setup(&cfg(), 10);
+    assert_eq!(s.poll().len(), 10);
+    s.at_ms(30);
+    let out = s.io(ack_sack(N, &[(5, 6), (1, 4)], 300), &[]);
+    assert_eq!(
+        out.len(),
+        1,
+        "{:?}",
+        out.iter().map(|o| o.seq()).collect::<Vec<_>>()
+    );
+    check(&out[0], A, sq(0), M, 1448);
+    assert_eq!(s.c.stats().fast_recoveries, 1);
+}
+
+/// Which ACKs sample the RTT in a recovery: only those that advance
+/// SND.UNA (RFC 7323 §4.1 RTTM rule, RFC 6298 §3 Karn). Duplicate ACKs
+/// that SACK new data leave SRTT and the RTO alone: RFC 8985 §6.2 takes
+/// RACK.rtt from them, for RACK only (Linux also feeds SRTT from newly
+/// SACKed segments when an ACK has no cumulative sample; we follow the
+/// RFCs). The ACK of the hole's retransmission samples its echoed
+/// timestamp when it is the retransmission's, and nothing when it echoes
+/// the original (which the receiver may have had all along).
+#[test]
+fn only_acks_advancing_snd_una_sample_the_rtt() {
+    for (ecr, srtt_us) in [(23, 9_250), (20, 10_000)] {
+        let mut s = setup(&cfg(), 10);
+        assert_eq!(s.poll().len(), 10);
+        assert_eq!(s.c.srtt(), Some(Duration::from_millis(10)));
+        let rto = s.c.rto();
+        // Segment 0 lost; 1 to 3 SACKed 3 ms after they left, echoing
+        // TSval 20: samples of 3 ms, were they taken, would pull SRTT
+        // down.
+        s.at_ms(23);
+        let dup = |ts, hi| seg(A, M, N, 1000).ts(ts, 20).sack(&[(sq(1), sq(hi))]);
+        assert!(s.io(dup(300, 2), &[]).is_empty());
+        assert!(s.io(dup(301, 3), &[]).is_empty());
+        let out = s.io(dup(302, 4), &[]);
+        check(&out[0], A, sq(0), M, 1448);
+        assert_eq!(s.c.srtt(), Some(Duration::from_millis(10)));
+        assert_eq!(s.c.rto(), rto);
+        // At 27 ms the ACK of everything; ecr 23 is the retransmission's
+        // (RTT 4 ms: SRTT 7/8·10 + 4/8 = 9.25 ms), ecr 20 the original's.
+        s.at_ms(27);
+        s.io(seg(A, M, sq(10), 1000).ts(303, ecr), &[]);
+        assert_eq!(
+            s.c.srtt(),
+            Some(Duration::from_micros(srtt_us)),
+            "ecr {ecr}"
+        );
+    }
+}
+
 #[test]
 fn sink_refusal_does_not_lose_segments() {
     let mut s = setup(&cfg(), 3);

@@ -2,6 +2,8 @@
 //! is transmitted) and packet builders/parsers on top of the wire emitters.
 #![allow(dead_code)]
 
+pub mod sim;
+
 use std::cell::Cell;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;

@@ -34,7 +34,19 @@ impl<F: Frame> Connection<F> {
             }
         }
         if self.opts.sack {
-            for &(l, r) in seg.options.sack.as_slice() {
+            // Lowest block first. RFC 2018 §4 names the block of the
+            // latest arrival first, so an ACK that newly covers two blocks
+            // (the one before it lost) lists the higher first; taken in
+            // that order, the lower block's segments seem delivered below
+            // newer data and RACK counts reordering that never happened
+            // (raising DupThresh and reo_wnd). Linux sorts them too.
+            let mut sorted = seg.options.sack;
+            let n = sorted.as_slice().len();
+            let blocks = &mut sorted.blocks[..n];
+            if n > 1 {
+                blocks.sort_unstable_by_key(|&(l, _)| l.diff(self.snd.una));
+            }
+            for &(l, r) in blocks.iter() {
                 if l < r && l >= self.snd.una && r <= self.snd.nxt && r - l <= self.snd.in_flight()
                 {
                     newly_sacked += self.snd.sb.sack(l, r, now, min_rtt);
@@ -99,8 +111,10 @@ impl<F: Frame> Connection<F> {
         {
             let base = self.reduction_base(flight_before);
             self.loss.cc.on_congestion_event(now, base);
+            // Not `recover`: a loss in this window must still be repaired
+            // by fast recovery (`enter_fast_recovery` skips the second
+            // reduction); refused, it waited for the RTO.
             self.loss.ecn_recover = self.snd.nxt;
-            self.loss.recover = self.snd.nxt;
             self.loss.cwr_pending = true;
             self.stats.ecn_reactions += 1;
         }
@@ -294,6 +308,11 @@ impl<F: Frame> Connection<F> {
         self.loss.cc.on_spurious(self.now);
         self.snd.sb.unmark_lost();
         self.loss.recovery = Recovery::Open;
+        // RFC 6675 §5.1 holds fast recovery back until the timeout's
+        // RecoveryPoint is acknowledged; this timeout was spurious (RFC
+        // 3522), so a genuine loss in its window is repaired by fast
+        // recovery (as Linux after an undo), not by a second RTO.
+        self.loss.recover = self.snd.una;
         self.loss.dupacks = 0;
         self.loss.rexmit_head = false;
         self.stats.spurious_rtos += 1;
@@ -348,16 +367,27 @@ impl<F: Frame> Connection<F> {
     }
 
     pub(super) fn enter_fast_recovery(&mut self, flight: usize) {
+        // RFC 3168 §6.1.2: "the congestion window should be reduced only
+        // once in response to a series of dropped and/or CE packets from
+        // a single window of data": a loss in the window an ECE already
+        // reduced is repaired at that window (as Linux from CWR).
+        let reduced = self.snd.una < self.loss.ecn_recover;
         // RFC 6675 §5 step 4.
         let point = self.snd.nxt;
         self.loss.recovery = Recovery::Fast { point };
         self.loss.recover = point;
         self.loss.ecn_recover = point;
         self.stats.fast_recoveries += 1;
-        let base = self.reduction_base(flight);
-        self.loss.cc.on_congestion_event(self.now, base);
+        if reduced {
+            // Nothing of this episode to undo (a D-SACK undo would undo
+            // the ECN reduction).
+            self.loss.dsack.end_episode();
+        } else {
+            let base = self.reduction_base(flight);
+            self.loss.cc.on_congestion_event(self.now, base);
+            self.loss.dsack.start_episode();
+        }
         self.loss.prr = super::prr::Prr::start(self.in_flight());
-        self.loss.dsack.start_episode();
         self.snd.sb.mark_head_lost();
         self.loss.rexmit_head = true;
         if self.opts.ecn {
@@ -395,9 +425,8 @@ impl<F: Frame> Connection<F> {
                 (self.loss.cc.cwnd() + lt, self.in_flight())
             }
             Recovery::Fast { .. } => {
-                // RFC 6937: cwnd = pipe + sndcnt.
-                let pipe = self.pipe();
-                (pipe + self.loss.prr.allowance(), pipe)
+                // RFC 6937: cwnd = pipe + sndcnt, as of the last ACK.
+                (self.loss.prr.cwnd(), self.pipe())
             }
             Recovery::Loss { .. } => (self.loss.cc.cwnd(), self.pipe()),
         }

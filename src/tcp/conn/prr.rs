@@ -13,6 +13,8 @@ pub(crate) struct Prr {
     out: usize,
     /// sndcnt left for the current ACK.
     sndcnt: usize,
+    /// cwnd = pipe + sndcnt, set on each ACK and held until the next.
+    cwnd: usize,
 }
 
 impl Prr {
@@ -39,9 +41,22 @@ impl Prr {
             (ssthresh - pipe).min(limit)
         };
         self.sndcnt = sndcnt;
+        // RFC 6937 §3: "cwnd = pipe + sndcnt". Held until the next ACK:
+        // what is sent raises pipe against it, and segments a timer
+        // marks lost meanwhile (RFC 8985 §6.3) leave pipe, making room
+        // for their retransmission (RFC 6675 §5 (C): cwnd - pipe). Were
+        // cwnd to follow pipe, those waited for an ACK that may never
+        // come, and the RTO fired with the repair due.
+        self.cwnd = pipe + sndcnt;
+    }
+
+    /// The congestion window during fast recovery.
+    pub fn cwnd(&self) -> usize {
+        self.cwnd
     }
 
     /// Bytes that may still be sent on this ACK.
+    #[cfg(test)]
     pub fn allowance(&self) -> usize {
         self.sndcnt
     }
@@ -63,7 +78,10 @@ mod tests {
         let mut p = Prr::start(20_000);
         p.on_ack(1000, 18_000, 10_000, 1000);
         assert_eq!(p.allowance(), 500);
+        assert_eq!(p.cwnd(), 18_500);
         p.on_sent(500);
+        // Held until the next ACK (the sender's pipe grew by what it sent).
+        assert_eq!(p.cwnd(), 18_500);
         p.on_ack(1000, 17_000, 10_000, 1000);
         assert_eq!(p.allowance(), 500);
         p.on_sent(500);
