@@ -80,6 +80,9 @@ pub struct JoinAnswer {
     /// The connection's DATA_ACK and window (RFC 8684 §3.3.4), for the
     /// subflow's fourth ACK.
     pub level: Option<crate::tcp::DataLevelView>,
+    /// Where the connection publishes them (`LevelCell`), read by the
+    /// subflow before each segment (one process: shared, not copied).
+    pub cell: Option<std::sync::Arc<crate::tcp::conn::LevelCell>>,
 }
 
 /// Why the connection tells a subflow to close.
@@ -511,6 +514,7 @@ impl<D: Device> Stack<D> {
             target,
             stack: meta_stack,
             level,
+            cell,
         } = *a;
         let meta = MetaRef {
             stack: meta_stack,
@@ -527,8 +531,13 @@ impl<D: Device> Stack<D> {
         else {
             return;
         };
-        if let (Some(v), Some(e)) = (level, self.conns.get_mut(id)) {
-            e.conn.mptcp_set_data_level(v);
+        if let Some(e) = self.conns.get_mut(id) {
+            if let Some(v) = level {
+                e.conn.mptcp_set_data_level(v);
+            }
+            // From now on it reads the connection's level before each
+            // segment (`Stack::mptcp_refresh_level`).
+            e.level = cell;
         }
         self.iface.counters.mptcp_remote_subflows += 1;
         if let Some(r) = self.remote.as_deref_mut() {
@@ -887,11 +896,14 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
             let found = (0..stacks.len()).find_map(|j| {
                 let s = stacks[j].borrow_mut();
                 let t = s.mptcp_join_target(token)?;
-                let level = s.conns.get_mut(t.conn)?.conn.mptcp_data_level();
+                let conn = &mut s.conns.get_mut(t.conn)?.conn;
+                let cell = conn.mptcp_level_cell();
+                let level = conn.mptcp_data_level();
                 Some(Box::new(JoinAnswer {
                     target: t,
                     stack: j,
                     level,
+                    cell,
                 }))
             });
             let j = found.as_ref().map_or(0, |a| a.stack);
