@@ -15,7 +15,7 @@ use common::*;
 use xdptcp::app::Event;
 use xdptcp::mptcp::crypto::{dss_checksum, join_hmac_160, join_hmac_64, Key};
 use xdptcp::mptcp::sched::SchedKind;
-use xdptcp::stack::Stack;
+use xdptcp::stack::{RemoteMsg, Stack};
 use xdptcp::tcp::MptcpCc;
 use xdptcp::time::Instant;
 use xdptcp::wire::checksum::sum;
@@ -1447,6 +1447,95 @@ fn a_subflow_in_another_worker_takes_data_up_to_the_connections_window() {
     let after = (s2.counters().out_of_window, p.s.counters().out_of_window);
     assert_eq!(after, drops, "out-of-window drops (worker 1, worker 0)");
     assert_eq!(s2.counters().mptcp_mapping_mismatches, 0);
+}
+
+/// Worker `s`'s MPTCP messages since the last call, in order.
+fn drain_msgs(s: &mut Stack<TestDevice>) -> Vec<RemoteMsg<TestFrame>> {
+    let mut msgs = Vec::new();
+    s.mptcp_remote_drain(|_, m| msgs.push(m));
+    msgs
+}
+
+/// The DATA_ACKs of what `s` sent since the last call.
+fn sent_data_acks(s: &mut Stack<TestDevice>) -> Vec<u64> {
+    let tx = s.device_mut().take_tx();
+    let segs = tx.iter().filter(|f| f.len() > 34 && f[23] == 6);
+    segs.filter_map(|f| data_ack(&parse_tcp(f).2)).collect()
+}
+
+#[test]
+fn a_stale_reply_from_the_connections_worker_moves_no_subflow_level_back() {
+    // The subflow on worker 1 reads its connection's level (`LevelCell`)
+    // before each segment, so it may know a later DATA_ACK than a reply
+    // from worker 0 still in the ring: that reply must not take it back
+    // (RFC 8684 §3.3.2: the DATA_ACK only grows; the window goes with it).
+    let mut p = Peer::connected_with(2, Some(60_000));
+    let mut s2 = second_worker(&mut p);
+    let mut now = p.now + std::time::Duration::from_millis(1);
+    let (sa, ack) = join_on_second_worker(&mut p, &mut s2, now);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
+    let (key_b, iss1, iss0) = (p.key_b, sa.seq.0, p.iss0);
+    let on_1 = |sub: u32, off: usize, len: usize| {
+        let sg = seg(
+            6000,
+            PEER_ISS + 1 + sub,
+            iss1 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, off as u64, sub, len as u16)],
+        );
+        tcp_frame_b_to_a(&sg, &stream(off, len))
+    };
+    now += std::time::Duration::from_millis(1);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&on_1(0, 0, 1000)));
+    // 1 KB more on worker 1's subflow: worker 0's reply (DATA_ACK 2000)
+    // stays in the ring.
+    now += std::time::Duration::from_millis(1);
+    rx(&mut s2, now, &on_1(1000, 1000, 1000));
+    s2.poll(now);
+    for m in drain_msgs(&mut s2) {
+        xdptcp::stack::mptcp_remote_input(&mut [&mut p.s], now, 1, m);
+    }
+    p.s.poll(now);
+    let mut held = drain_msgs(&mut p.s);
+    assert!(!held.is_empty(), "worker 0's reply");
+    // Worker 1's delayed ACK goes: the next segment leaves one pending.
+    now += std::time::Duration::from_millis(500);
+    s2.poll(now);
+    sent_data_acks(&mut s2);
+    // 3 KB on the first subflow (worker 0): the DATA_ACK is 5000.
+    for k in 0..3u32 {
+        let sg = seg(
+            5000,
+            PEER_ISS + 1 + k * 1000,
+            iss0 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, 2000 + k as u64 * 1000, k * 1000, 1000)],
+        );
+        rx(
+            &mut p.s,
+            now,
+            &tcp_frame_b_to_a(&sg, &stream(2000 + k as usize * 1000, 1000)),
+        );
+        p.s.poll(now);
+    }
+    held.extend(drain_msgs(&mut p.s));
+    assert_eq!(p.read(), stream(0, 5000));
+    let at = |n: u64| KEY_A.idsn() + 1 + n;
+    // Worker 1's subflow takes a segment: it reads DATA_ACK 5000 first.
+    rx(&mut s2, now, &on_1(2000, 5000, 1000));
+    s2.poll(now);
+    let before = sent_data_acks(&mut s2);
+    // Then the stale reply arrives (the data it lets go stays in the
+    // ring), and the delayed ACK goes.
+    for m in held {
+        xdptcp::stack::mptcp_remote_input(&mut [&mut s2], now, 0, m);
+    }
+    let later = now + std::time::Duration::from_millis(500);
+    s2.poll(later);
+    let after = sent_data_acks(&mut s2);
+    assert!(before.iter().all(|&a| a == at(5000)), "before {before:?}");
+    assert!(!after.is_empty(), "an ACK after the reply");
+    assert!(after.iter().all(|&a| a == at(5000)), "after {after:?}");
 }
 
 #[test]

@@ -12,10 +12,12 @@
 //! The subflow then lives in B: its packets are processed there, its
 //! in-order mapped frames go to A's data level (handed over, not copied:
 //! both workers' stacks of an interface share its UMEM), and A's DATA_ACK
-//! and window come back with the emptied queue. A tells B when the
-//! subflow must close (the DATA_FIN acknowledged, a REMOVE_ADDR, our
-//! address withdrawn, MP_FASTCLOSE); B tells A when it joined or went,
-//! and the path-management signals it received.
+//! and window come back with the emptied queue (and are read before each
+//! segment from the connection's `LevelCell`, whose `Arc` the answer
+//! carries: RFC 8684 §3.3.4, the connection-level window). A tells B
+//! when the subflow must close (the DATA_FIN acknowledged, a REMOVE_ADDR,
+//! our address withdrawn, MP_FASTCLOSE); B tells A when it joined or
+//! went, and the path-management signals it received.
 //!
 //! Our data goes the other way: A's scheduler has a slot for the
 //! subflow, B publishes what it can take (`View`, once per worker pass
