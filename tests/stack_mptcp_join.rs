@@ -15,7 +15,7 @@ use common::*;
 use xdptcp::app::Event;
 use xdptcp::mptcp::crypto::{dss_checksum, join_hmac_160, join_hmac_64, Key};
 use xdptcp::mptcp::sched::SchedKind;
-use xdptcp::stack::Stack;
+use xdptcp::stack::{RemoteMsg, Stack};
 use xdptcp::tcp::MptcpCc;
 use xdptcp::time::Instant;
 use xdptcp::wire::checksum::sum;
@@ -1029,6 +1029,9 @@ fn second_worker_on(p: &mut Peer, dev: TestDevice) -> Stack<TestDevice> {
     let mut cfg2 = config(MAC_A, IP_A);
     cfg2.tcp.mptcp = true;
     cfg2.tcp.mptcp_max_subflows = 2;
+    if let Some(b) = p.rcv_buf {
+        cfg2.tcp.rcv_buf = b;
+    }
     let mut s2 = Stack::new(cfg2, dev, p.now);
     s2.listen(80).unwrap();
     rx(&mut s2, p.now, &arp_request_b_for_a());
@@ -1497,6 +1500,177 @@ fn a_join_arriving_on_another_worker_runs_there_and_feeds_the_connection() {
         "{rst:?}"
     );
     assert_eq!(s2.conn_count(), 0);
+}
+
+#[test]
+fn a_subflow_in_another_worker_takes_data_up_to_the_connections_window() {
+    // RFC 8684 §3.3.4 across workers: the joined subflow runs on worker 1
+    // (`s2`), its connection on worker 0 (`p.s`). The window the first
+    // subflow advertises on worker 0 reaches the subflow before its next
+    // segment (it reads the level the connection publishes, `LevelCell`),
+    // not only with the connection's next message to worker 1: before,
+    // the first segment beyond the subflow's own edge was dropped on
+    // worker 1 (`out_of_window`) and came only with the peer's
+    // retransmission.
+    let mut p = Peer::connected_with(2, Some(60_000));
+    let mut s2 = second_worker(&mut p);
+    let mut now = p.now + std::time::Duration::from_millis(1);
+    let (sa, ack) = join_on_second_worker(&mut p, &mut s2, now);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
+    assert_eq!(s2.counters().mptcp_remote_subflows, 1);
+    let (key_b, iss1, iss0) = (p.key_b, sa.seq.0, p.iss0);
+    let on_1 = |sub: u32, off: usize, len: usize| {
+        let sg = seg(
+            6000,
+            PEER_ISS + 1 + sub,
+            iss1 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, off as u64, sub, len as u16)],
+        );
+        tcp_frame_b_to_a(&sg, &stream(off, len))
+    };
+    let mut tick = || {
+        now += std::time::Duration::from_millis(1);
+        now
+    };
+    // 27 KB on worker 1's subflow, unread: the window it advertises
+    // narrows (it learns the connection's level from worker 0's replies).
+    let n = 27usize;
+    let mut w1 = 0;
+    for k in 0..n {
+        let f = on_1(k as u32 * 1000, k * 1000, 1000);
+        let [_, b] = workers_rx([&mut p.s, &mut s2], tick(), 1, Some(&f));
+        if let Some(a) = b.last() {
+            w1 = a.window as u32;
+        }
+    }
+    assert!(w1 > 0 && w1 < 4000, "window on worker 1 {w1}");
+    let mut off = n * 1000;
+    assert_eq!(p.read(), stream(0, off));
+    // The application reads; 3 KB on the first subflow (worker 0): its
+    // ACK tells the peer the reopened connection-level window. No message
+    // goes to worker 1 for it.
+    let mut a_out = Vec::new();
+    for k in 0..3u32 {
+        let sg = seg(
+            5000,
+            PEER_ISS + 1 + k * 1000,
+            iss0 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, off as u64, k * 1000, 1000)],
+        );
+        let f = tcp_frame_b_to_a(&sg, &stream(off, 1000));
+        let [a, b] = workers_rx([&mut p.s, &mut s2], tick(), 0, Some(&f));
+        assert!(b.is_empty(), "worker 1 sent {b:?}");
+        a_out.extend(a);
+        off += 1000;
+    }
+    let a = a_out.last().expect("an ACK on worker 0");
+    assert_eq!(data_ack(a), Some(KEY_A.idsn() + 1 + off as u64));
+    assert!(a.window as u32 > 4 * w1, "{a:?}");
+    assert_eq!(p.read(), stream(n * 1000, 3000));
+    // 8 KB on worker 1's subflow, last segment first: beyond the edge it
+    // last advertised, within the one worker 0 advertised since.
+    let drops = (s2.counters().out_of_window, p.s.counters().out_of_window);
+    for k in (0..8).rev() {
+        let f = on_1((n + k) as u32 * 1000, off + k * 1000, 1000);
+        workers_rx([&mut p.s, &mut s2], tick(), 1, Some(&f));
+    }
+    let got = p.read();
+    assert_eq!(got.len(), 8000, "dropped on worker 1 beyond its own window");
+    assert!(got == stream(off, 8000));
+    let after = (s2.counters().out_of_window, p.s.counters().out_of_window);
+    assert_eq!(after, drops, "out-of-window drops (worker 1, worker 0)");
+    assert_eq!(s2.counters().mptcp_mapping_mismatches, 0);
+}
+
+/// Worker `s`'s MPTCP messages since the last call, in order.
+fn drain_msgs(s: &mut Stack<TestDevice>) -> Vec<RemoteMsg<TestFrame>> {
+    let mut msgs = Vec::new();
+    s.mptcp_remote_drain(|_, m| msgs.push(m));
+    msgs
+}
+
+/// The DATA_ACKs of what `s` sent since the last call.
+fn sent_data_acks(s: &mut Stack<TestDevice>) -> Vec<u64> {
+    let tx = s.device_mut().take_tx();
+    let segs = tx.iter().filter(|f| f.len() > 34 && f[23] == 6);
+    segs.filter_map(|f| data_ack(&parse_tcp(f).2)).collect()
+}
+
+#[test]
+fn a_stale_reply_from_the_connections_worker_moves_no_subflow_level_back() {
+    // The subflow on worker 1 reads its connection's level (`LevelCell`)
+    // before each segment, so it may know a later DATA_ACK than a reply
+    // from worker 0 still in the ring: that reply must not take it back
+    // (RFC 8684 §3.3.2: the DATA_ACK only grows; the window goes with it).
+    let mut p = Peer::connected_with(2, Some(60_000));
+    let mut s2 = second_worker(&mut p);
+    let mut now = p.now + std::time::Duration::from_millis(1);
+    let (sa, ack) = join_on_second_worker(&mut p, &mut s2, now);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&ack));
+    let (key_b, iss1, iss0) = (p.key_b, sa.seq.0, p.iss0);
+    let on_1 = |sub: u32, off: usize, len: usize| {
+        let sg = seg(
+            6000,
+            PEER_ISS + 1 + sub,
+            iss1 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, off as u64, sub, len as u16)],
+        );
+        tcp_frame_b_to_a(&sg, &stream(off, len))
+    };
+    now += std::time::Duration::from_millis(1);
+    workers_rx([&mut p.s, &mut s2], now, 1, Some(&on_1(0, 0, 1000)));
+    // 1 KB more on worker 1's subflow: worker 0's reply (DATA_ACK 2000)
+    // stays in the ring.
+    now += std::time::Duration::from_millis(1);
+    rx(&mut s2, now, &on_1(1000, 1000, 1000));
+    s2.poll(now);
+    for m in drain_msgs(&mut s2) {
+        xdptcp::stack::mptcp_remote_input(&mut [&mut p.s], now, 1, m);
+    }
+    p.s.poll(now);
+    let mut held = drain_msgs(&mut p.s);
+    assert!(!held.is_empty(), "worker 0's reply");
+    // Worker 1's delayed ACK goes: the next segment leaves one pending.
+    now += std::time::Duration::from_millis(500);
+    s2.poll(now);
+    sent_data_acks(&mut s2);
+    // 3 KB on the first subflow (worker 0): the DATA_ACK is 5000.
+    for k in 0..3u32 {
+        let sg = seg(
+            5000,
+            PEER_ISS + 1 + k * 1000,
+            iss0 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, 2000 + k as u64 * 1000, k * 1000, 1000)],
+        );
+        rx(
+            &mut p.s,
+            now,
+            &tcp_frame_b_to_a(&sg, &stream(2000 + k as usize * 1000, 1000)),
+        );
+        p.s.poll(now);
+    }
+    held.extend(drain_msgs(&mut p.s));
+    assert_eq!(p.read(), stream(0, 5000));
+    let at = |n: u64| KEY_A.idsn() + 1 + n;
+    // Worker 1's subflow takes a segment: it reads DATA_ACK 5000 first.
+    rx(&mut s2, now, &on_1(2000, 5000, 1000));
+    s2.poll(now);
+    let before = sent_data_acks(&mut s2);
+    // Then the stale reply arrives (the data it lets go stays in the
+    // ring), and the delayed ACK goes.
+    for m in held {
+        xdptcp::stack::mptcp_remote_input(&mut [&mut s2], now, 0, m);
+    }
+    let later = now + std::time::Duration::from_millis(500);
+    s2.poll(later);
+    let after = sent_data_acks(&mut s2);
+    assert!(before.iter().all(|&a| a == at(5000)), "before {before:?}");
+    assert!(!after.is_empty(), "an ACK after the reply");
+    assert!(after.iter().all(|&a| a == at(5000)), "after {after:?}");
 }
 
 #[test]

@@ -659,8 +659,9 @@ impl<D: Device> Stack<D> {
     /// receive window as it stands (RFC 8684 §3.3.4: its data is checked
     /// against the connection-level window, which the peer may have
     /// learnt on another subflow since). Its connection in another stack
-    /// of the worker publishes its level in a cell (`LevelCell`), read
-    /// here, before the worker's next `mptcp_route`.
+    /// of the worker, or in another worker, publishes its level in a cell
+    /// (`LevelCell`), read here, before the worker's next `mptcp_route`
+    /// or the connection's next message.
     pub(super) fn mptcp_refresh_level(&mut self, id: ConnId) {
         let Some(e) = self.conns.get_mut(id) else {
             return;
@@ -671,12 +672,10 @@ impl<D: Device> Stack<D> {
             return;
         }
         let Some(meta) = e.subflow_of else {
-            // Only while its connection is in another stack here (not
-            // once it went to another worker: `mptcp_remote`).
-            if let (Some(_), Some(c)) = (e.foreign_of, e.level.as_deref()) {
-                if let Some(v) = c.load() {
-                    e.conn.mptcp_set_data_level(v);
-                }
+            // Read on any thread, newer than the messages maybe: the
+            // subflow only moves forward (`mptcp_level`'s doc).
+            if let Some(v) = e.level.as_deref().and_then(|c| c.load()) {
+                e.conn.mptcp_set_data_level(v);
             }
             return;
         };

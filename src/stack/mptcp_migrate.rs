@@ -43,6 +43,9 @@ pub struct Migrant<F: crate::io::Frame> {
     /// Where it ran, to keep its place in the connection's scheduler.
     from: MovedFrom,
     connected: bool,
+    /// Where its connection publishes its level (`LevelCell`): read in
+    /// its new worker too.
+    level: Option<std::sync::Arc<crate::tcp::conn::LevelCell>>,
 }
 
 impl<F: crate::io::Frame> Migrant<F> {
@@ -90,6 +93,16 @@ impl<D: Device> Stack<D> {
         // sent from here, an ACK could reach the peer after what the new
         // worker sends next (the two transmit rings are not ordered).
         let mut e = self.conns.detach(id)?;
+        // RFC 8684 §3.3.4: it checks its data against the connection's
+        // window in its new worker too, read from the connection's cell.
+        let level = match e.level.take() {
+            Some(c) => Some(c),
+            None if !remote && stack == here => {
+                let m = self.conns.get_mut(meta);
+                m.and_then(|m| m.conn.mptcp_level_cell())
+            }
+            None => None,
+        };
         if e.pool_waiting {
             self.pool.waiters.retain(|w| *w != id);
         }
@@ -144,6 +157,7 @@ impl<D: Device> Stack<D> {
             meta_worker: worker,
             from,
             connected: e.connected,
+            level,
         })
     }
 
@@ -178,6 +192,7 @@ impl<D: Device> Stack<D> {
         let mut entry = ConnEntry::new(m.conn, m.tuple, None);
         entry.connected = m.connected;
         entry.moved_at = Some(now);
+        entry.level = m.level;
         entry.remote_of = Some(RemoteOf {
             worker: m.meta_worker,
             meta: m.meta,

@@ -25,10 +25,12 @@ use super::mptcp_foreign::PendingJoin;
 use super::mptcp_remote::{MetaRef, MovedFrom, RemoteMsg, RemoteOf, Sub, SubRef};
 use super::{ConnId, Stack};
 use crate::io::Device;
+use crate::tcp::conn::LevelCell;
 use crate::tcp::State;
 use crate::time::Instant;
 use core::time::Duration;
 use std::borrow::BorrowMut;
+use std::sync::Arc;
 
 /// How long messages for a connection on its way to another worker wait
 /// for the token directory to name it (it names it once the connection
@@ -190,8 +192,14 @@ impl<D: Device> Stack<D> {
     /// a connection in worker `worker` (it is about to leave for another
     /// worker): its place in the scheduler goes with the connection
     /// (`MovedFrom::Slot`), and what it holds for the connection goes as
-    /// a message. `local`: `meta` is in this stack.
-    fn mptcp_sub_rehome(&mut self, id: ConnId, worker: usize, meta: MetaRef, local: bool) {
+    /// a message. `local`: `meta` is in this stack. `cell`: where the
+    /// connection publishes its level, read from now on across workers.
+    fn mptcp_sub_rehome(
+        &mut self,
+        id: ConnId,
+        (worker, meta, local): (usize, MetaRef, bool),
+        cell: Option<Arc<LevelCell>>,
+    ) {
         let Some(stack) = self.remote.as_deref().map(|r| r.stack) else {
             return;
         };
@@ -206,6 +214,11 @@ impl<D: Device> Stack<D> {
             meta,
             busy: false,
         });
+        // RFC 8684 §3.3.4: the connection's window, before each segment
+        // (its own: the one it read in another stack, if any).
+        if e.level.is_none() {
+            e.level = cell;
+        }
         if local {
             self.mptcp.subs.retain(|s| s.0 != id);
             self.mptcp_count_join(meta.conn, meta.token, false);
@@ -447,11 +460,19 @@ pub fn mptcp_conn_unlink<D: Device, S: BorrowMut<Stack<D>>>(
         token,
     };
     let mut any = links;
+    let mut cell = None;
     for k in 0..stacks.len() {
         let subs = local_subs(stacks[k].borrow(), k, i, meta);
         any |= !subs.is_empty();
+        if !subs.is_empty() && cell.is_none() {
+            let m = stacks[i].borrow_mut().conns.get_mut(meta);
+            cell = m.and_then(|m| m.conn.mptcp_level_cell());
+        }
         for id in subs {
-            stacks[k].borrow_mut().mptcp_sub_rehome(id, me, to, k == i);
+            let c = cell.clone();
+            stacks[k]
+                .borrow_mut()
+                .mptcp_sub_rehome(id, (me, to, k == i), c);
             if k != i {
                 stacks[i].borrow_mut().mptcp_count_join(meta, token, false);
             }

@@ -12,10 +12,12 @@
 //! The subflow then lives in B: its packets are processed there, its
 //! in-order mapped frames go to A's data level (handed over, not copied:
 //! both workers' stacks of an interface share its UMEM), and A's DATA_ACK
-//! and window come back with the emptied queue. A tells B when the
-//! subflow must close (the DATA_FIN acknowledged, a REMOVE_ADDR, our
-//! address withdrawn, MP_FASTCLOSE); B tells A when it joined or went,
-//! and the path-management signals it received.
+//! and window come back with the emptied queue (and are read before each
+//! segment from the connection's `LevelCell`, whose `Arc` the answer
+//! carries: RFC 8684 §3.3.4, the connection-level window). A tells B
+//! when the subflow must close (the DATA_FIN acknowledged, a REMOVE_ADDR,
+//! our address withdrawn, MP_FASTCLOSE); B tells A when it joined or
+//! went, and the path-management signals it received.
 //!
 //! Our data goes the other way: A's scheduler has a slot for the
 //! subflow, B publishes what it can take (`View`, once per worker pass
@@ -80,6 +82,9 @@ pub struct JoinAnswer {
     /// The connection's DATA_ACK and window (RFC 8684 §3.3.4), for the
     /// subflow's fourth ACK.
     pub level: Option<crate::tcp::DataLevelView>,
+    /// Where the connection publishes them (`LevelCell`), read by the
+    /// subflow before each segment (one process: shared, not copied).
+    pub cell: Option<std::sync::Arc<crate::tcp::conn::LevelCell>>,
 }
 
 /// Why the connection tells a subflow to close.
@@ -530,6 +535,7 @@ impl<D: Device> Stack<D> {
             target,
             stack: meta_stack,
             level,
+            cell,
         } = *a;
         let meta = MetaRef {
             stack: meta_stack,
@@ -546,8 +552,13 @@ impl<D: Device> Stack<D> {
         else {
             return;
         };
-        if let (Some(v), Some(e)) = (level, self.conns.get_mut(id)) {
-            e.conn.mptcp_set_data_level(v);
+        if let Some(e) = self.conns.get_mut(id) {
+            if let Some(v) = level {
+                e.conn.mptcp_set_data_level(v);
+            }
+            // From now on it reads the connection's level before each
+            // segment (`Stack::mptcp_refresh_level`).
+            e.level = cell;
         }
         self.iface.counters.mptcp_remote_subflows += 1;
         if let Some(r) = self.remote.as_deref_mut() {
@@ -919,11 +930,14 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
             let found = (0..stacks.len()).find_map(|j| {
                 let s = stacks[j].borrow_mut();
                 let t = s.mptcp_join_target(token)?;
-                let level = s.conns.get_mut(t.conn)?.conn.mptcp_data_level();
+                let conn = &mut s.conns.get_mut(t.conn)?.conn;
+                let cell = conn.mptcp_level_cell();
+                let level = conn.mptcp_data_level();
                 Some(Box::new(JoinAnswer {
                     target: t,
                     stack: j,
                     level,
+                    cell,
                 }))
             });
             let j = found.as_ref().map_or(0, |a| a.stack);

@@ -62,8 +62,9 @@ pub(crate) struct ConnEntry<F: Frame> {
     pub foreign_of: Option<(usize, super::ConnId)>,
     /// ... or to a connection of another worker (`mptcp_remote`).
     pub remote_of: Option<super::mptcp_remote::RemoteOf>,
-    /// With `foreign_of`: the connection's data level as it publishes it,
-    /// read before each segment (RFC 8684 §3.3.4, `mptcp_refresh_level`).
+    /// With `foreign_of` or `remote_of`: the connection's data level as
+    /// it publishes it, read before each segment (RFC 8684 §3.3.4,
+    /// `mptcp_refresh_level`); it follows the connection between workers.
     pub level: Option<std::sync::Arc<crate::tcp::conn::LevelCell>>,
     /// An MPTCP connection we opened, whose path manager has not started
     /// yet (`mptcp_pm`).

@@ -31,8 +31,8 @@ pub(super) struct MptcpParts<F: Frame> {
     /// runs no timer and takes no segment (`mptcp_tx`).
     pub meta_only: bool,
     /// On the first subflow, once a joined subflow in another stack of
-    /// the worker reads it: where the data level is published
-    /// (`mptcp_level`).
+    /// the worker or in another worker reads it: where the data level is
+    /// published (`mptcp_level`). It moves with the TCB.
     pub level: Option<std::sync::Arc<super::mptcp_level::LevelCell>>,
 }
 

@@ -607,6 +607,9 @@ impl<F: Frame> Connection<F> {
     }
 
     /// A joined subflow learns the connection's DATA_ACK, window and edge.
+    /// From messages and from the connection's cell (`mptcp_level`), which
+    /// may be newer than the messages still on their way: it only moves
+    /// forward (RFC 8684 §3.3.4: the DATA_ACK and the edge only grow).
     pub fn mptcp_set_data_level(&mut self, v: DataLevelView) {
         // Its own buffer (out-of-order data) follows the connection's.
         self.rcv.buf = self.rcv.buf.max(v.rcv_buf.min(self.cfg.rcv_buf_max));
@@ -615,8 +618,12 @@ impl<F: Frame> Connection<F> {
                 Some(_) => later(x.meta_edge, v.edge),
                 None => v.edge,
             };
-            x.meta_ack = Some(v.ack);
-            x.meta_window = v.window;
+            // The window goes with its DATA_ACK (advertised from it): an
+            // older DATA_ACK's pair leaves the newer one in place.
+            if x.meta_ack.is_none_or(|a| later(a, v.ack) == v.ack) {
+                x.meta_ack = Some(v.ack);
+                x.meta_window = v.window;
+            }
         }
     }
 
