@@ -10,26 +10,21 @@
 //! - A short-RTT bulk connection: its send buffer stays small (memory
 //!   follows the path, not the ceiling).
 
+mod common;
+
+use common::sim::run_complete;
 use core::time::Duration;
-use xdptcp::io::mem::scenario::{default_queue, run_bulk, BulkParams, BulkReport};
+use xdptcp::io::mem::scenario::{default_queue, BulkParams, BulkReport};
 use xdptcp::io::mem::{Limits, LinkConfig};
 
+/// A lossless link of `mbps` Mbit/s and `delay_ms` one way.
 fn link(mbps: u64, delay_ms: u64) -> LinkConfig {
-    let rate_bps = Some(mbps * 1_000_000);
-    let delay = Duration::from_millis(delay_ms);
-    LinkConfig {
-        rate_bps,
-        delay,
-        queue_limit: default_queue(rate_bps, delay),
-        ..LinkConfig::default()
-    }
+    common::sim::link(mbps, delay_ms, 0.0)
 }
 
 #[track_caller]
 fn run(p: &BulkParams, what: &str) -> BulkReport {
-    let r = run_bulk(p);
-    assert!(r.failure(true).is_none(), "{what}: {:?}", r.failure(true));
-    assert!(r.intact && r.drained, "{what}: {:?}", r.error);
+    let r = run_complete(p, what);
     println!(
         "{what}: {:.2} Mbit/s, client TX pool peak {} frames",
         r.goodput_mbps, r.devices[0].tx_pool.peak
