@@ -637,3 +637,41 @@ fn a_retransmission_in_fast_recovery_restarts_the_rto() {
     assert_eq!(s.c.cwnd(), 5 * 1448);
     assert_eq!(s.c.poll_at(), None);
 }
+
+/// RFC 8985 §6.2 step 2: a retransmitted segment acknowledged by an ACK
+/// whose TSecr is earlier than the retransmission's TSval was delivered by
+/// its original transmission, and must not move RACK.xmit_ts/RACK.rtt.
+/// Here the path's delay grew: the tail loss probe re-sends segment 9 at
+/// 40 ms, and at 52 ms the original segment 9 is SACKed, its TSval 20
+/// echoed. 12 ms after the probe is above min_RTT (10 ms), so that test
+/// passes it; only the echo tells. Taken as the probe's delivery, RACK
+/// would see a segment sent at 40 ms delivered in 12 ms, and segments
+/// 0..8, sent at 20 ms and still on their way, lost: fast recovery and
+/// spurious retransmissions.
+#[test]
+fn rack_ignores_a_retransmission_acked_with_an_older_echo() {
+    let mut s = setup(&cfg(), 10);
+    assert_eq!(s.poll().len(), 10, "IW10 at 20 ms, TSval 20");
+    // The handshake's sample: SRTT and min_RTT 10 ms.
+    assert_eq!(s.c.srtt(), Some(Duration::from_millis(10)));
+    // RFC 8985 §7: the probe at 2·SRTT re-sends segment 9, TSval 40.
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(40));
+    check(&out[0], A | P, sq(9), M, 1448);
+    assert_eq!(out[0].seg.options.timestamps.map(|t| t.0), Some(tsv(40)));
+    // The original segment 9 is SACKed, echoing its TSval.
+    s.at_ms(52);
+    let sack = seg(A, M, N, 1000).ts(300, tsv(20)).sack(&[(sq(9), sq(10))]);
+    let out = s.io(sack, &[]);
+    let seqs: Vec<u32> = out.iter().map(|o| o.seq()).collect();
+    assert!(seqs.is_empty(), "segments 0..8 are not lost: sent {seqs:?}");
+    assert_eq!(s.c.stats().fast_recoveries, 0);
+    // They arrive, in time.
+    s.at_ms(55);
+    assert!(s
+        .io(seg(A, M, sq(10), 1000).ts(301, tsv(20)), &[])
+        .is_empty());
+    assert_eq!(s.c.stats().retransmits, 1, "the probe only");
+    assert_eq!(s.c.stats().fast_recoveries, 0);
+    assert_eq!(s.c.stats().rto_timeouts, 0);
+}
