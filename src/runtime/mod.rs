@@ -155,6 +155,17 @@ impl RuntimeConfig {
     pub fn conns_prealloc(&self) -> usize {
         self.max_conns.min(CONNS_PREALLOC_MAX)
     }
+
+    /// A worker's share of [`Self::conns_prealloc`], what each of its
+    /// stacks (and apps) makes room for: connections spread over the
+    /// workers (RSS, or the peer's transmit queue on veth). Each stack made
+    /// room for all of them before (160 MB per stack at the cap, faulted
+    /// in at set-up while other workers did the same: seconds on a loaded
+    /// machine before a 4-queue `xdptcp echo` listened). Beyond its share
+    /// a stack's table grows on demand.
+    pub fn conns_prealloc_per_worker(&self, workers: usize) -> usize {
+        self.conns_prealloc().div_ceil(workers.max(1))
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -341,7 +352,9 @@ where
                     .as_ref()
                     .map(|i| crate::io::impair::Impairer::new(i, stream)),
             );
-            per_worker[w].push((dev, s.stack_cfg.clone(), s.rss.clone()));
+            let mut stack_cfg = s.stack_cfg.clone();
+            stack_cfg.conns_prealloc = cfg.conns_prealloc_per_worker(workers);
+            per_worker[w].push((dev, stack_cfg, s.rss.clone()));
         }
     }
     let make_app = &make_app;
