@@ -159,10 +159,10 @@ impl RuntimeConfig {
     /// A worker's share of [`Self::conns_prealloc`], what each of its
     /// stacks (and apps) makes room for: connections spread over the
     /// workers (RSS, or the peer's transmit queue on veth). Each stack made
-    /// room for all of them before (160 MB per stack at the cap, faulted
-    /// in at set-up while other workers did the same: seconds on a loaded
-    /// machine before a 4-queue `xdptcp echo` listened). Beyond its share
-    /// a stack's table grows on demand.
+    /// room for all of them before (41 MB per stack at the default, 160
+    /// MB at the cap, faulted in at set-up while the other workers did the
+    /// same: seconds on a loaded machine before a 4-queue `xdptcp echo`
+    /// listened). Beyond its share a stack's table grows on demand.
     pub fn conns_prealloc_per_worker(&self, workers: usize) -> usize {
         self.conns_prealloc().div_ceil(workers.max(1))
     }
