@@ -486,3 +486,24 @@ fn random_secret() -> [u8; 16] {
     }
     secret
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each worker's stacks make room for its share of the connections,
+    /// not for all of them (set-up time), and never beyond the cap.
+    #[test]
+    fn connections_are_preallocated_per_worker() {
+        let mut cfg = RuntimeConfig {
+            max_conns: 16_384,
+            ..RuntimeConfig::default()
+        };
+        assert_eq!(cfg.conns_prealloc_per_worker(1), 16_384);
+        assert_eq!(cfg.conns_prealloc_per_worker(4), 4_096);
+        assert_eq!(cfg.conns_prealloc_per_worker(3), 5_462);
+        assert_eq!(cfg.conns_prealloc_per_worker(0), 16_384);
+        cfg.max_conns = 1_000_000;
+        assert_eq!(cfg.conns_prealloc_per_worker(2), CONNS_PREALLOC_MAX / 2);
+    }
+}
