@@ -585,3 +585,93 @@ fn dsack_of_a_retransmission_raises_dupthresh_and_undoes() {
     assert_eq!(s.c.stats().recovery_undos, 1);
     assert!(s.c.cwnd() >= cwnd0);
 }
+
+/// RFC 6675 §6 (the variant that restarts the retransmission timer on each
+/// retransmission sent in fast recovery; Linux's tcp_xmit_retransmit_queue
+/// re-arms it too): the duplicate ACKs come late (a queue built up on the
+/// path), so the timer armed by the tail loss probe at 40 ms would fire at
+/// 240 ms, while the retransmission sent at 150 ms is still on its way.
+/// Restarted by it, the timer waits until 350 ms; the retransmission's ACK
+/// at 245 ms ends the recovery with no timeout. Without the restart, the
+/// RTO fires at 240 ms mid-recovery: every segment retransmitted again,
+/// cwnd of one.
+#[test]
+fn a_retransmission_in_fast_recovery_restarts_the_rto() {
+    let mut s = setup(&cfg(), 10);
+    assert_eq!(s.poll().len(), 10, "IW10 at 20 ms");
+    // RFC 8985 §7: the tail loss probe at 2·SRTT re-sends the last segment
+    // and restarts the RTO from there (40 + 200 ms).
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(40));
+    check(&out[0], A | P, sq(9), M, 1448);
+    assert_eq!(s.c.poll_at(), Some(Instant::from_millis(240)));
+    // Segment 0 is lost; the SACKs of 1..3 arrive at 150 ms: the third
+    // duplicate starts fast recovery and retransmits segment 0.
+    s.at_ms(150);
+    assert!(s.io(ack_sack(N, &[(1, 2)], 300), &[]).is_empty());
+    assert!(s.io(ack_sack(N, &[(1, 3)], 301), &[]).is_empty());
+    let out = s.io(ack_sack(N, &[(1, 4)], 302), &[]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    check(&out[0], A, sq(0), M, 1448);
+    assert_eq!(s.c.stats().fast_recoveries, 1);
+    assert_eq!(s.c.rto(), Duration::from_millis(200));
+    // RFC 6675 §6: the retransmission restarted the timer.
+    assert_eq!(s.c.poll_at(), Some(Instant::from_millis(350)));
+    // More SACKs, up to the end of the window, SND.UNA still at 0.
+    for (i, ms) in (5..=10).zip([160, 170, 180, 190, 200, 210]) {
+        s.at_ms(ms);
+        assert!(s.io(ack_sack(N, &[(1, i)], 300 + i), &[]).is_empty());
+    }
+    // The time the un-restarted timer would have fired: nothing happens.
+    s.at_ms(240);
+    s.c.handle_timeout(s.now);
+    assert!(s.poll().is_empty());
+    assert_eq!(s.c.stats().rto_timeouts, 0);
+    // The retransmission's ACK ends the recovery: nothing more to send,
+    // no timer left.
+    s.at_ms(245);
+    assert!(s.io(ack_sack(sq(10), &[], 320), &[]).is_empty());
+    assert_eq!(s.c.stats().rto_timeouts, 0);
+    assert_eq!(s.c.stats().retransmits, 2, "the probe and segment 0");
+    // Half of the ten segments in flight (RFC 6582), not one (RFC 5681 §3.1).
+    assert_eq!(s.c.cwnd(), 5 * 1448);
+    assert_eq!(s.c.poll_at(), None);
+}
+
+/// RFC 8985 §6.2 step 2: a retransmitted segment acknowledged by an ACK
+/// whose TSecr is earlier than the retransmission's TSval was delivered by
+/// its original transmission, and must not move RACK.xmit_ts/RACK.rtt.
+/// Here the path's delay grew: the tail loss probe re-sends segment 9 at
+/// 40 ms, and at 52 ms the original segment 9 is SACKed, its TSval 20
+/// echoed. 12 ms after the probe is above min_RTT (10 ms), so that test
+/// passes it; only the echo tells. Taken as the probe's delivery, RACK
+/// would see a segment sent at 40 ms delivered in 12 ms, and segments
+/// 0..8, sent at 20 ms and still on their way, lost: fast recovery and
+/// spurious retransmissions.
+#[test]
+fn rack_ignores_a_retransmission_acked_with_an_older_echo() {
+    let mut s = setup(&cfg(), 10);
+    assert_eq!(s.poll().len(), 10, "IW10 at 20 ms, TSval 20");
+    // The handshake's sample: SRTT and min_RTT 10 ms.
+    assert_eq!(s.c.srtt(), Some(Duration::from_millis(10)));
+    // RFC 8985 §7: the probe at 2·SRTT re-sends segment 9, TSval 40.
+    let out = s.fire();
+    assert_eq!(s.now, Instant::from_millis(40));
+    check(&out[0], A | P, sq(9), M, 1448);
+    assert_eq!(out[0].seg.options.timestamps.map(|t| t.0), Some(tsv(40)));
+    // The original segment 9 is SACKed, echoing its TSval.
+    s.at_ms(52);
+    let sack = seg(A, M, N, 1000).ts(300, tsv(20)).sack(&[(sq(9), sq(10))]);
+    let out = s.io(sack, &[]);
+    let seqs: Vec<u32> = out.iter().map(|o| o.seq()).collect();
+    assert!(seqs.is_empty(), "segments 0..8 are not lost: sent {seqs:?}");
+    assert_eq!(s.c.stats().fast_recoveries, 0);
+    // They arrive, in time.
+    s.at_ms(55);
+    assert!(s
+        .io(seg(A, M, sq(10), 1000).ts(301, tsv(20)), &[])
+        .is_empty());
+    assert_eq!(s.c.stats().retransmits, 1, "the probe only");
+    assert_eq!(s.c.stats().fast_recoveries, 0);
+    assert_eq!(s.c.stats().rto_timeouts, 0);
+}

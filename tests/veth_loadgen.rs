@@ -901,3 +901,57 @@ fn loadgen_user_errors_exit_2() {
         assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
     }
 }
+
+/// The order the runtime relies on to publish a turn's new flows before
+/// their SYNs can leave (`runtime::worker`, `Worker::poll`): with several
+/// workers their devices do not flush a full TX batch from inside a
+/// transmit, so nothing a turn transmits (here 600 frames, more than the
+/// 256 of a batch, as a turn's 256 opens on top of other segments) is on
+/// the TX ring before the worker's flush, which comes after the publish.
+/// The default (one worker) flushes a full batch as it goes.
+#[test]
+fn a_turns_transmissions_reach_the_ring_only_at_its_flush() {
+    use xdptcp::io::xdp::{SharedUmem, XdpDevice, XdpSocket, ZeroCopy};
+    use xdptcp::io::{Device, Frame};
+    let t = "a_turns_transmissions_reach_the_ring_only_at_its_flush";
+    if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
+        return;
+    }
+    let h = Harness::up("lt", 1, &[]);
+    let (nss, iface) = (h.nss(), h.iface());
+    std::thread::spawn(move || {
+        netns::enter(&nss);
+        let info = xdptcp::io::xdp::iface::IfaceInfo::get(&iface).unwrap();
+        let umem = SharedUmem::new(4096).unwrap();
+        let s = XdpSocket::new(&umem, &iface, 0, ZeroCopy::Auto).unwrap();
+        let mut d = XdpDevice::new(s, umem.clone(), info.mtu);
+        // A broadcast frame of a local experimental EtherType (IEEE 802
+        // 88B5): the kernel peer drops it.
+        let send = |d: &mut XdpDevice, n: usize| {
+            for _ in 0..n {
+                let mut f = d.alloc().expect("a frame");
+                let b = f.buf_mut();
+                b[..6].fill(0xff);
+                b[6..12].copy_from_slice(&info.mac.0);
+                b[12..14].copy_from_slice(&[0x88, 0xb5]);
+                b[14..60].fill(0);
+                assert!(d.transmit(f, 0, 60));
+            }
+        };
+        d.set_flush_when_full(false);
+        send(&mut d, 600);
+        assert_eq!(d.counters().tx_packets, 0, "on the ring before the flush");
+        d.flush();
+        assert_eq!(d.counters().tx_packets, 600, "all at the flush");
+        d.set_flush_when_full(true);
+        send(&mut d, 600);
+        assert!(
+            d.counters().tx_packets >= 600 + 256,
+            "the default flushes a full batch: {}",
+            d.counters().tx_packets
+        );
+        d.flush();
+    })
+    .join()
+    .unwrap();
+}

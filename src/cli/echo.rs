@@ -117,9 +117,8 @@ pub fn run(a: EchoArgs) -> i32 {
             );
         }
     };
-    let prealloc = cfg.conns_prealloc();
-    let make = |_ctx: runtime::WorkerCtx| EchoApp {
-        tcp: EchoServer::with_capacity(port, prealloc),
+    let make = |ctx: runtime::WorkerCtx| EchoApp {
+        tcp: EchoServer::with_capacity(port, cfg.conns_prealloc_per_worker(ctx.workers)),
         udp_port: udp.then_some(port),
         udp_bound: false,
         udp_echoed: 0,

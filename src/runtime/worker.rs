@@ -213,10 +213,21 @@ impl<A: RuntimeApp> Worker<A> {
             // at once rather than a loop later.
             dispatch(stack, app, t);
             // Flows opened here are this worker's: tell the others before
-            // the kick below sends their first segment. On veth the kick
-            // runs the peer's receive path at once, and its answer may be
-            // polled by another worker right away: if the flow were not in
-            // the directory yet, that worker would answer it with a reset.
+            // their first segment can leave. On veth the kick runs the
+            // peer's receive path at once, and its answer may be polled by
+            // another worker right away: if the flow were not in the
+            // directory yet, that worker would answer it with a reset.
+            // What the turn transmitted waits in the device's batch until
+            // the flush below, however much it is (`set_flush_when_full`
+            // is off with several workers: a full batch used to be
+            // flushed and kicked from inside a transmit, and 256 SYNs of
+            // one turn's opens on top of other segments left before their
+            // flows were here). Ordering: each insert is a release (CAS or
+            // store) before the flush's release of the TX ring's producer
+            // index in program order; the kernel takes the descriptor with
+            // an acquire, and the answer reaches the other worker through
+            // its RX ring (kernel release, our acquire), so its lookup
+            // (acquire) happens after the insert and sees it.
             stack.drain_flow_log(|tuple, open| {
                 let h = tuple_hash(tuple, i);
                 if !open {
@@ -299,6 +310,11 @@ impl<A: RuntimeApp> Worker<A> {
         // Handshakes in progress: their SYN/ACKs are still to be answered
         // (`answer_late`); counted before all leave, so that every worker
         // waits for every worker's.
+        // What the stop sends (resets, late answers) is flushed as it
+        // goes: no flow is published any more.
+        for stack in &mut self.stacks {
+            stack.device_mut().set_flush_when_full(true);
+        }
         let half_open = syn_sent(&self.stacks);
         self.st.stop_syn_sent = half_open as u64;
         self.stop_sync.expect_synacks(half_open);

@@ -13,6 +13,21 @@ const K: u64 = 4;
 /// Linux uses 5 minutes (`tcp_min_rtt_wlen`).
 const MIN_RTT_WINDOW_US: u64 = 300_000_000;
 
+/// RFC 7323 §5.4: our timestamp clock, 1 ms a tick: the TSval a segment
+/// sent at `t` carries.
+#[inline(always)]
+pub(crate) fn tsval_at(t: Instant) -> u32 {
+    t.millis() as u32
+}
+
+/// Whether the echo `ecr` (TSecr) is of a TSval sent before `t`: the ACK
+/// was triggered by a transmission earlier than the one at `t` (RFC 7323
+/// §4.1; serial arithmetic, the clock wraps). 0 (no echo) never is.
+#[inline]
+pub(crate) fn echo_before(ecr: u32, t: Instant) -> bool {
+    ecr != 0 && (ecr.wrapping_sub(tsval_at(t)) as i32) < 0
+}
+
 /// SRTT/RTTVAR estimator and RTO with exponential backoff (RFC 6298 §2, §5).
 #[derive(Debug, Clone)]
 pub struct RttEstimator {

@@ -107,6 +107,9 @@ pub(crate) struct Rack {
     /// Observed reordering degree in segments (RFC 4653 spirit): the
     /// DupThresh in use, never below 3.
     pub reordering: usize,
+    /// TSecr of the ACK being processed (0: none), set before its
+    /// deliveries are noted (`Connection::on_ack`, `advance_una_inline`).
+    pub ack_ecr: u32,
 }
 
 impl Rack {
@@ -125,8 +128,14 @@ impl Rack {
             self.fack = s.end;
         }
         let rtt = now.saturating_since(s.sent_at);
-        // The ACK may be for the original transmission: ambiguous.
-        if s.ever_retrans && min_rtt.is_some_and(|m| rtt < m) {
+        // RFC 8985 §6.2 step 2: the ACK of a retransmitted segment may be
+        // for its original transmission: ignored when the RTT since the
+        // retransmission is below min_RTT, or when the ACK's TSecr is
+        // earlier than the retransmission's TSval.
+        if s.ever_retrans
+            && (min_rtt.is_some_and(|m| rtt < m)
+                || crate::tcp::rtt::echo_before(self.ack_ecr, s.sent_at))
+        {
             return;
         }
         let newer = match self.xmit {

@@ -266,6 +266,9 @@ pub struct XdpDevice {
     csum_offload: bool,
     /// `--impair`: frames cross simulated links on their way in and out.
     impair: Option<Box<Impairer<XdpFrame>>>,
+    /// A full TX batch is flushed from within a transmit (see
+    /// [`XdpDevice::set_flush_when_full`]).
+    flush_when_full: bool,
 }
 
 /// Where the TCP checksum of an Ethernet frame is: `(csum_start,
@@ -302,6 +305,7 @@ impl XdpDevice {
             fill_target: 0,
             csum_offload,
             impair: None,
+            flush_when_full: true,
         };
         // The lows start at their ceilings.
         dev.counters.fill_ring_low = u64::from(FILL_RING_SIZE);
@@ -319,6 +323,16 @@ impl XdpDevice {
         self.fill_target = n.clamp(BATCH, FILL_RING_SIZE as usize);
         let on_ring = self.sock.rings.fill.in_flight() as usize;
         self.fill_up(on_ring);
+    }
+
+    /// Whether a transmit that finds the TX batch full flushes it (puts
+    /// it on the ring and kicks the kernel: the default) or lets it grow
+    /// until the next [`Self::flush`]. The runtime turns this off so that
+    /// nothing a worker's turn transmits reaches the ring before the flows
+    /// it opened are in the flow directory (`runtime::worker`). The batch
+    /// stays bounded by the UMEM: each descriptor holds one of its frames.
+    pub fn set_flush_when_full(&mut self, on: bool) {
+        self.flush_when_full = on;
     }
 
     /// Record every transmitted frame (`--pcap`).
@@ -537,10 +551,11 @@ impl XdpDevice {
     }
 
     /// Make room in the TX batch (flushing once); false if still full.
+    /// Always room when full batches wait for `flush`.
     fn tx_room(&mut self) -> bool {
-        if self.tx_batch.len() == TX_BATCH {
+        if self.flush_when_full && self.tx_batch.len() >= TX_BATCH {
             let _ = self.flush();
-            if self.tx_batch.len() == TX_BATCH {
+            if self.tx_batch.len() >= TX_BATCH {
                 self.counters.tx_ring_full += 1;
                 return false;
             }

@@ -52,6 +52,9 @@ impl<A: RuntimeApp> Worker<A> {
             if workers > 1 {
                 stack.log_flows();
                 stack.log_tokens();
+                // Nothing reaches the TX ring before the turn's new flows
+                // are published (`Worker::poll`).
+                stack.device_mut().set_flush_when_full(false);
                 // Each worker's own MPTCP keys (the interface's secret is
                 // shared by its workers).
                 stack.mptcp_key_stream(me as u64);

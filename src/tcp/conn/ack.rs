@@ -22,6 +22,8 @@ impl<F: Frame> Connection<F> {
         // below it or inside already SACKed data change nothing).
         let mut newly_sacked = 0;
         let min_rtt = self.loss.rtt.min_rtt();
+        // RFC 8985 §6.2 step 2: RACK's test of retransmitted deliveries.
+        self.snd.sb.rack.ack_ecr = self.ack_ecr(seg);
         if self.opts.sack {
             // RFC 2883 §4: a D-SACK block comes first, below the ACK or
             // inside the second block.
@@ -146,6 +148,9 @@ impl<F: Frame> Connection<F> {
         let now = self.now;
         let ack = seg.ack;
         let acked = ack - self.snd.una;
+        // RFC 8985 §6.2 step 2 (also for the fast path, where a tail loss
+        // probe's retransmission may be acknowledged).
+        self.snd.sb.rack.ack_ecr = self.ack_ecr(seg);
         let a = self.snd.sb.ack(ack, now, min_rtt);
         self.note_delivered(a.largest);
         if self.mptcp.session.is_none() && self.mptcp.tx.is_none() {
@@ -199,6 +204,15 @@ impl<F: Frame> Connection<F> {
         }
         self.new_space();
         rtt_sample
+    }
+
+    /// The TSecr of `seg` when timestamps are in use (0: none).
+    #[inline(always)]
+    fn ack_ecr(&self, seg: &TcpRepr) -> u32 {
+        match (self.opts.ts, seg.options.timestamps) {
+            (true, Some((_, ecr))) => ecr,
+            _ => 0,
+        }
     }
 
     /// RFC 9293 §3.10.7.4: SND.WND update with the WL1/WL2 guard

@@ -101,7 +101,7 @@ impl<F: Frame> Connection<F> {
     /// RFC 7323 §4.1: our TSval clock is milliseconds (SYN cookies rely on
     /// this exact clock).
     pub(super) fn tsval(&self) -> u32 {
-        self.now.millis() as u32
+        crate::tcp::rtt::tsval_at(self.now)
     }
 
     /// Options of a synchronized-state segment with `payload` bytes, added

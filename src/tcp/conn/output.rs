@@ -289,9 +289,7 @@ impl<F: Frame> Connection<F> {
         self.snd.sb.on_retransmit(i, self.now);
         self.stats.retransmits += 1;
         self.on_sent_in_recovery(len);
-        if !self.timers.is_armed(Timer::Rtx) && !self.probe.persisting {
-            self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
-        }
+        self.rto_after_retransmit();
         Some(true)
     }
 

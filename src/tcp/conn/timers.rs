@@ -176,6 +176,24 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// The retransmission timer after a retransmission was sent. RFC 6298
+    /// §5.1: started if not running. RFC 6675 §6: in fast recovery,
+    /// restarted on each retransmission (its "more careful variant"; Linux
+    /// re-arms for the head in tcp_xmit_retransmit_queue): SACK recovery
+    /// keeps the ACK clock going without SND.UNA moving, and a repair
+    /// lasting longer than an RTO would otherwise end in a spurious
+    /// timeout (go-back-N, cwnd of one) while the retransmissions are
+    /// still on their way. Not after an RTO: RFC 6298 §5.5-5.6 restarted
+    /// it there, and each ACK of that go-back-N advances SND.UNA.
+    pub(super) fn rto_after_retransmit(&mut self) {
+        if self.probe.persisting {
+            return;
+        }
+        if self.loss.in_fast_recovery() || !self.timers.is_armed(Timer::Rtx) {
+            self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
+        }
+    }
+
     /// RFC 8985 §7.2: PTO = 2·SRTT, plus a delayed-ACK allowance when one
     /// segment is in flight; none when the RTO would fire first.
     /// In µs (re-armed on every ACK of new data: no `Duration` arithmetic).
