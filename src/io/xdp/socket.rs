@@ -8,7 +8,7 @@
 
 use super::abi::{
     XdpDesc, XdpStatistics, XskTxMetadata, TX_METADATA_LEN, XDP_COPY, XDP_TXMD_FLAGS_CHECKSUM,
-    XDP_TX_METADATA, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY,
+    XDP_TX_METADATA, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY,
 };
 use super::pcap::PcapTap;
 use super::sys;
@@ -117,6 +117,21 @@ impl XdpSocket {
         queue: u32,
         zc: ZeroCopy,
     ) -> Result<Self, Error> {
+        Self::with_sg(umem, iface, queue, zc, false)
+    }
+
+    /// [`XdpSocket::new`], bound with `XDP_USE_SG` when `sg` (multi-buffer
+    /// receive: a packet larger than a chunk arrives as chained
+    /// descriptors). Sockets sharing the UMEM inherit it from the first
+    /// (the kernel refuses the flag on them). Fails where the kernel or
+    /// driver does not support it.
+    pub fn with_sg(
+        umem: &Arc<SharedUmem>,
+        iface: &str,
+        queue: u32,
+        zc: ZeroCopy,
+        sg: bool,
+    ) -> Result<Self, Error> {
         let ifindex = xsk::ifindex(iface).ok_or_else(|| {
             Error::new(
                 ErrorKind::NoSuchInterface,
@@ -160,7 +175,7 @@ impl XdpSocket {
             let flags = if shared.is_some() {
                 0
             } else {
-                mode | XDP_USE_NEED_WAKEUP
+                mode | XDP_USE_NEED_WAKEUP | if sg { XDP_USE_SG } else { 0 }
             };
             match xsk::bind(fd.raw(), ifindex, queue, flags, shared) {
                 Ok(()) => {
