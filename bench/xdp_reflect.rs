@@ -53,7 +53,8 @@ fn run(iface: &str, addr: Ipv4Addr, secs: f64) -> Result<(f64, u64, u64), String
     // Checksums stay as they came: no TX metadata.
     let umem = SharedUmem::new(32768).map_err(|e| e.to_string())?;
     let _cache = umem.worker_cache();
-    let sock = XdpSocket::with_sg(&umem, iface, 0, ZeroCopy::Auto, mb).map_err(|e| e.to_string())?;
+    let sock =
+        XdpSocket::with_sg(&umem, iface, 0, ZeroCopy::Auto, mb).map_err(|e| e.to_string())?;
     prog.set_socket(0, sock.fd()).map_err(|e| e.to_string())?;
     let mut dev = XdpDevice::new(sock, umem.clone(), info.mtu);
     dev.set_fill_target(16384);
