@@ -7,9 +7,10 @@
 //! reaps completions back into the pool.
 
 use super::abi::{
-    XdpDesc, XdpStatistics, XskTxMetadata, TX_METADATA_LEN, XDP_COPY, XDP_TXMD_FLAGS_CHECKSUM,
-    XDP_TX_METADATA, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY,
+    XdpDesc, XdpStatistics, XskTxMetadata, TX_METADATA_LEN, XDP_COPY, XDP_PKT_CONTD,
+    XDP_TXMD_FLAGS_CHECKSUM, XDP_TX_METADATA, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY,
 };
+use super::multibuf::{MultibufCounters, Splitter};
 use super::pcap::PcapTap;
 use super::sys;
 use super::umem::{
@@ -93,6 +94,9 @@ pub struct DeviceCounters {
     pub busy_polls: u64,
     /// `--impair`: what the impairment layer did (both directions).
     pub impair: crate::io::impair::ImpairStats,
+    /// `--rx-multibuf`: segments received in several buffers.
+    #[serde(flatten)]
+    pub multibuf: MultibufCounters,
 }
 
 /// One AF_XDP socket bound to `(iface, queue)`: its descriptor and its
@@ -281,6 +285,8 @@ pub struct XdpDevice {
     csum_offload: bool,
     /// `--impair`: frames cross simulated links on their way in and out.
     impair: Option<Box<Impairer<XdpFrame>>>,
+    /// `--rx-multibuf`: chained descriptors become per-frame segments.
+    multibuf: Option<Box<Splitter>>,
 }
 
 /// Where the TCP checksum of an Ethernet frame is: `(csum_start,
@@ -317,6 +323,7 @@ impl XdpDevice {
             fill_target: 0,
             csum_offload,
             impair: None,
+            multibuf: None,
         };
         // The lows start at their ceilings.
         dev.counters.fill_ring_low = u64::from(FILL_RING_SIZE);
@@ -334,6 +341,13 @@ impl XdpDevice {
         self.fill_target = n.clamp(BATCH, FILL_RING_SIZE as usize);
         let on_ring = self.sock.rings.fill.in_flight() as usize;
         self.fill_up(on_ring);
+    }
+
+    /// Take packets received in several buffers (the socket bound with
+    /// `XDP_USE_SG`): TCP segments are handed on as per-frame segments
+    /// (`super::multibuf`), anything else in several buffers is dropped.
+    pub fn set_rx_multibuf(&mut self, on: bool) {
+        self.multibuf = on.then(Box::default);
     }
 
     /// Record every transmitted frame (`--pcap`).
@@ -460,6 +474,11 @@ impl XdpDevice {
         let mut wrapped = 0;
         for d in &self.rx_scratch[..n] {
             let len = d.len as usize;
+            if let Some(sp) = self.multibuf.as_mut() {
+                let contd = d.options & XDP_PKT_CONTD != 0;
+                wrapped += sp.push(&self.umem, d.addr, len, contd, out);
+                continue;
+            }
             match XdpFrame::from_rx_addr(d.addr, &self.umem) {
                 Some(f) if len <= f.buf().len() => {
                     wrapped += 1;
@@ -473,6 +492,9 @@ impl XdpDevice {
                 }
                 None => self.counters.rx_bad_desc += 1,
             }
+        }
+        if let Some(sp) = &self.multibuf {
+            self.counters.multibuf = sp.counters;
         }
         self.umem.core().pool.live_add(wrapped);
         self.counters.rx_packets += n as u64;
