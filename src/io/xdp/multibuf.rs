@@ -216,3 +216,136 @@ impl Splitter {
         1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::tcp::TcpRepr;
+    use core::net::Ipv4Addr;
+
+    const SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const DST: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    /// Ethernet + IPv4 + TCP with timestamps.
+    const HDR: usize = 14 + 20 + 32;
+
+    /// A TCP segment of `payload` bytes (byte i = i % 251) as a veth peer
+    /// sends it: the checksum field holds the pseudo-header sum.
+    fn packet(payload: usize, flags: u8) -> Vec<u8> {
+        let mut p = vec![0u8; HDR + payload];
+        p[12..14].copy_from_slice(&[0x08, 0x00]);
+        p[14] = 0x45;
+        put16(&mut p, 16, (20 + 32 + payload) as u16);
+        put16(&mut p, 18, 0x1234);
+        p[22] = 64;
+        p[23] = 6;
+        p[26..30].copy_from_slice(&SRC.octets());
+        p[30..34].copy_from_slice(&DST.octets());
+        let c = checksum::checksum(&p[14..34]);
+        put16(&mut p, 24, c);
+        put16(&mut p, 34, 40000);
+        put16(&mut p, 36, 7);
+        p[38..42].copy_from_slice(&0xffff_ff00u32.to_be_bytes()); // wraps
+        p[46] = 8 << 4;
+        p[47] = flags;
+        put16(&mut p, 48, 512);
+        p[54..56].copy_from_slice(&[1, 1]);
+        p[56] = 8;
+        p[57] = 10;
+        let ph = checksum::pseudo_header(SRC, DST, 6, 32 + payload);
+        put16(&mut p, 50, ph);
+        for (i, b) in p[HDR..].iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        p
+    }
+
+    /// Deliver `p` as the kernel does in copy mode: pieces of `piece`
+    /// bytes, each at a chunk's data offset, all but the last CONTD.
+    fn deliver(
+        umem: &SharedUmem,
+        sp: &mut Splitter,
+        p: &[u8],
+        piece: usize,
+    ) -> Vec<(XdpFrame, usize)> {
+        let mut out = Vec::new();
+        let n = p.chunks(piece).count();
+        let mut made = 0;
+        for (i, c) in p.chunks(piece).enumerate() {
+            let mut f = XdpFrame::alloc(umem).unwrap();
+            f.buf_mut()[..c.len()].copy_from_slice(c);
+            let addr = f.into_addr();
+            made += sp.push(umem, addr, c.len(), i + 1 < n, &mut out);
+        }
+        umem.core().pool.live_add(made);
+        out
+    }
+
+    #[test]
+    fn a_chained_segment_becomes_consecutive_segments_the_stack_accepts() {
+        let umem = SharedUmem::new(16).unwrap();
+        let mut sp = Splitter::default();
+        let payload = 4000;
+        let p = packet(payload, 0x18 | TCP_FIN | TCP_CWR);
+        let out = deliver(&umem, &mut sp, &p, 1792);
+        assert_eq!(out.len(), 3);
+        let mut data = Vec::new();
+        let mut seq = 0xffff_ff00u32;
+        for (i, (f, len)) in out.iter().enumerate() {
+            let s = &f.buf()[..*len];
+            assert_eq!(checksum::checksum(&s[14..34]), 0, "IPv4 header sum");
+            assert_eq!(usize::from(be16(s, 16)), len - 14);
+            assert_eq!(be16(s, 18), 0x1234 + i as u16);
+            assert_eq!(u32::from_be_bytes(s[38..42].try_into().unwrap()), seq);
+            let last = i == 2;
+            assert_eq!(
+                s[47] & (TCP_PSH | TCP_FIN) != 0,
+                last,
+                "PSH/FIN on the last only"
+            );
+            assert_eq!(s[47] & TCP_CWR != 0, i == 0, "CWR on the first only");
+            assert_eq!(s[54..58], [1, 1, 8, 10], "options copied");
+            let (_, off, partial) = TcpRepr::parse_rx(&s[34..], SRC, DST, true).unwrap();
+            assert!(partial, "piece {i}: the offload form");
+            data.extend_from_slice(&s[34 + off..]);
+            seq = seq.wrapping_add((len - HDR) as u32);
+        }
+        assert_eq!(data, p[HDR..], "payload in order");
+        let c = sp.counters;
+        assert_eq!(
+            (
+                c.rx_multibuf_packets,
+                c.rx_multibuf_segments,
+                c.rx_multibuf_dropped
+            ),
+            (1, 3, 0)
+        );
+        drop(out);
+        assert_eq!(umem.live_frames(), 0);
+        assert_eq!(umem.free_frames(), 16);
+    }
+
+    #[test]
+    fn anything_else_in_several_buffers_is_dropped_whole_and_counted() {
+        let umem = SharedUmem::new(16).unwrap();
+        let mut sp = Splitter::default();
+        // UDP, a full checksum, a truncated header; each followed by a
+        // packet in one buffer, which passes as it is.
+        let mut udp = packet(3000, 0x10);
+        udp[23] = 17;
+        let mut full = packet(3000, 0x10);
+        put16(&mut full, 50, 0xbeef);
+        let mut short = packet(3000, 0x10);
+        short[46] = 15 << 4; // 60-byte TCP header past the first buffer
+        for (bad, piece) in [(udp, 1792), (full, 1792), (short, 40)] {
+            let out = deliver(&umem, &mut sp, &bad, piece);
+            assert!(out.is_empty());
+            let one = deliver(&umem, &mut sp, &packet(100, 0x18), 1792);
+            assert_eq!(one.len(), 1);
+            assert_eq!(one[0].1, HDR + 100);
+        }
+        assert_eq!(sp.counters.rx_multibuf_dropped, 3);
+        assert_eq!(sp.counters.rx_multibuf_segments, 0);
+        assert_eq!(umem.live_frames(), 0);
+        assert_eq!(umem.free_frames(), 16);
+    }
+}
