@@ -558,7 +558,14 @@ fn bulk_from_a_gso_client_arrives_byte_exact_through_multibuffer_receive() {
     let stats = std::env::temp_dir().join(format!("xdptcp-mb-{}.json", std::process::id()));
     let srv = Command::new("ip")
         .args(["netns", "exec", &h.nss(), BIN, "echo", "--iface", &iface])
-        .args(["--queues", "1", "--duration", "120", "--xdp-mode", "generic"])
+        .args([
+            "--queues",
+            "1",
+            "--duration",
+            "120",
+            "--xdp-mode",
+            "generic",
+        ])
         .args(["--rx-multibuf", "--stats-json", stats.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -568,6 +575,7 @@ fn bulk_from_a_gso_client_arrives_byte_exact_through_multibuffer_receive() {
         netns::wait_listening(&h.nsk(), "198.18.0.2:7"),
         "xdptcp echo did not start listening"
     );
+    let before = nstat(&h, &["TcpOutSegs", "TcpRetransSegs"]);
     let clients: Vec<_> = (0..2u64)
         .map(|i| {
             let ns = h.nsk();
@@ -594,6 +602,16 @@ fn bulk_from_a_gso_client_arrives_byte_exact_through_multibuffer_receive() {
     assert!(segments > 3 * packets, "{segments} segments from {packets}");
     assert!(segments * 1700 > 8 << 20, "{segments} segments for 16 MiB");
     assert_eq!(dev("rx_multibuf_dropped"), 0);
+    // Nothing the peer sent went missing: a dropped or misplaced piece
+    // would be resent (TCP recovers, so the bytes alone do not show it).
+    let after = nstat(&h, &["TcpOutSegs", "TcpRetransSegs"]);
+    let (out, retrans) = (after[0] - before[0], after[1] - before[1]);
+    eprintln!("peer: {out} segments sent, {retrans} resent");
+    assert!(out > 10_000, "peer segments {out}");
+    assert!(
+        retrans * 100 <= out,
+        "the peer resent {retrans} of {out} segments"
+    );
     let i = &report["ifaces"][0];
     assert_eq!(i["frames_held_at_stop"], 0, "{i}");
     assert_eq!(i["frames"]["lost"], 0, "{i}");
