@@ -63,6 +63,9 @@ pub struct Splitter {
     /// `Some(None)`: a chain being dropped; `Some(Some(_))`: being split.
     chain: Option<Option<Box<Chain>>>,
     pub counters: MultibufCounters,
+    /// Descriptors outside the UMEM or longer than their chunk, since the
+    /// device last took the count (its `rx_bad_desc`).
+    pub bad_desc: u64,
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -164,11 +167,14 @@ impl Splitter {
     ) -> isize {
         let Some(state) = self.chain.take() else {
             let Some(mut f) = XdpFrame::from_rx_addr(addr, umem) else {
+                self.bad_desc += 1;
                 return 0;
             };
             if !contd {
                 if len <= f.buf().len() {
                     out.push((f, len));
+                } else {
+                    self.bad_desc += 1;
                 }
                 return 1;
             }
@@ -203,6 +209,7 @@ impl Splitter {
             .then(|| XdpFrame::from_rx_addr(start, umem))
             .flatten();
         let Some(mut f) = f else {
+            self.bad_desc += 1;
             return isize::from(XdpFrame::from_rx_addr(addr, umem).is_some());
         };
         if payload > 0 {
@@ -343,6 +350,15 @@ mod tests {
             assert_eq!(one.len(), 1);
             assert_eq!(one[0].1, HDR + 100);
         }
+        // A descriptor outside the UMEM or longer than its chunk.
+        let mut out = Vec::new();
+        let beyond = (umem.frames() * FRAME_SIZE) as u64 + 256;
+        assert_eq!(sp.push(&umem, beyond, 100, false, &mut out), 0);
+        let f = XdpFrame::alloc(&umem).unwrap();
+        let made = sp.push(&umem, f.into_addr(), FRAME_SIZE, false, &mut out);
+        umem.core().pool.live_add(made);
+        assert!(out.is_empty());
+        assert_eq!(sp.bad_desc, 2);
         assert_eq!(sp.counters.rx_multibuf_dropped, 3);
         assert_eq!(sp.counters.rx_multibuf_segments, 0);
         assert_eq!(umem.live_frames(), 0);

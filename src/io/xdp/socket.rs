@@ -493,8 +493,9 @@ impl XdpDevice {
                 None => self.counters.rx_bad_desc += 1,
             }
         }
-        if let Some(sp) = &self.multibuf {
+        if let Some(sp) = self.multibuf.as_mut() {
             self.counters.multibuf = sp.counters;
+            self.counters.rx_bad_desc += core::mem::take(&mut sp.bad_desc);
         }
         self.umem.core().pool.live_add(wrapped);
         self.counters.rx_packets += n as u64;
