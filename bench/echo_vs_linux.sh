@@ -22,7 +22,9 @@
 # Rows (a ratio xdptcp / Linux for each; medians of BENCH_RUNS runs):
 #   64 B request/response at 4, 64 and 256 connections: req/s, p50, p99
 #   bulk echo, 2 connections, 64 KiB writes: Mbit/s, Linux server with
-#     GSO/TSO on (veth hands it 64 KB segments) and off
+#     GSO/TSO on (veth hands it 64 KB segments) and off; and xdptcp in
+#     generic mode with --rx-multibuf (the client's 64 KB GSO segments
+#     reach it whole, as chained frames) beside Linux with GSO off
 #   16,000 connections opened at once, 4 bytes echoed each: served,
 #     failed, seconds
 #   short connections (connect, 64 B each way, close; 64 at a time): conn/s
@@ -136,9 +138,9 @@ linux_start() {
   PIDS+=($!)
   sleep 0.3
 }
-xdptcp_start() { # queues cores stats
+xdptcp_start() { # queues cores stats [extra args...]
   ip netns exec "$NSS" "$BIN" echo --iface "${P}s0=198.18.0.2/24" --queues "$1" --cores "$2" \
-    --duration 600 --stats-json "$3" 2>>"$TMP/xdptcp.err" >/dev/null &
+    --duration 600 --stats-json "$3" "${@:4}" 2>>"$TMP/xdptcp.err" >/dev/null &
   PIDS+=($!)
   local _i
   for _i in $(seq 100); do
@@ -185,6 +187,7 @@ measure() { # side addr
     [[ $s == linux ]] && gso $g
     read -r mbps err <<<"$(epoll_client bulk "$a" 2)"
     rec "bulk echo, 2 conns, Linux GSO $g: Mbit/s" "$s" "$mbps"
+    [[ $s == linux && $g == off ]] && rec "$MB_ROW" linux "$mbps"
     if [[ $s == xdptcp && $g == off ]]; then
       rec "ceiling: xdptcp bulk echo, data segments/s each way" ceiling \
         "$(python3 -c "print(round($mbps * 1e6 / 8 / 1448))")"
@@ -201,6 +204,10 @@ measure() { # side addr
   rec "short connections: conn/s" "$s" "$cps"
 }
 
+# xdptcp with multi-buffer receive: generic mode, where the client keeps its
+# GSO/TSO (native mode on veth takes it) and its 64 KB segments reach the
+# socket as chained frames (`--rx-multibuf`); beside Linux with GSO off.
+MB_ROW="bulk echo, 2 conns, xdptcp --xdp-mode generic --rx-multibuf vs Linux GSO off: Mbit/s"
 up 1
 for run in $(seq "$RUNS"); do
   echo "bench: run $run of $RUNS" >&2
@@ -210,6 +217,12 @@ for run in $(seq "$RUNS"); do
   xdptcp_start 1 0 "$TMP/x.json"
   measure xdptcp 198.18.0.2
   stop_all
+  if [[ $ONLY != burst ]]; then
+    xdptcp_start 1 0 "$TMP/mb.json" --xdp-mode generic --rx-multibuf
+    read -r mbps err <<<"$(epoll_client bulk 198.18.0.2 2)"
+    rec "$MB_ROW" xdptcp "$mbps"
+    stop_all
+  fi
   [[ $ONLY == burst ]] || rec "ceiling: raw AF_XDP reflector, 1514 B frames: packets/s" ceiling "$(reflect)"
 done
 for q in $([[ -n $ONLY ]] || echo 1 2 4); do

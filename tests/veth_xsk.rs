@@ -418,3 +418,134 @@ fn an_unread_rx_backlog_does_not_starve_the_fill_ring() {
     drop(dev);
     drop(prog);
 }
+
+/// The peer's `tcp-segmentation-offload` line and whether `ip link set
+/// mtu` succeeds on it.
+fn peer_tso(h: &Harness) -> String {
+    let k0 = format!("{}k0", h.prefix);
+    let out = h.run("k", &["ethtool", "-k", &k0]);
+    assert!(out.status.success(), "ethtool -k: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("tcp-segmentation-offload:"))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn set_mtu(h: &Harness, ns: &str, dev: &str, mtu: u32) -> bool {
+    let m = mtu.to_string();
+    let out = h.run(ns, &["ip", "link", "set", dev, "mtu", &m]);
+    out.status.success()
+}
+
+/// What issue 6's bulk ceiling rests on (kernel `veth_xdp_set`,
+/// `veth_fix_features`): an XDP program on a veth takes TSO from the peer
+/// and caps its MTU at one page; loading it as `xdp.frags` lifts the cap
+/// but not the TSO removal, so at MTU 1500 every packet the peer sends is
+/// one ≤ 1514-byte frame either way and multi-buffer receive cannot bring
+/// 64 KB segments. Only a larger MTU gives multi-buffer packets, which an
+/// `XDP_USE_SG` socket receives as chained descriptors of one chunk each:
+/// a 5,042-byte ping arrives as 1,792 + 1,792 + 1,458 bytes, the first
+/// holding the headers. If a kernel ever keeps the peer's TSO with a frags
+/// program, this fails, and multi-buffer receive becomes worth taking.
+#[test]
+fn a_frags_program_lifts_the_peer_mtu_cap_but_keeps_its_tso_off() {
+    let t = "a_frags_program_lifts_the_peer_mtu_cap_but_keeps_its_tso_off";
+    if !common::require(common::is_root(), t, "needs root for namespaces and AF_XDP") {
+        return;
+    }
+    let h = Harness::up("xm", 1, &[]);
+    let (k0, s0) = (format!("{}k0", h.prefix), h.iface());
+    assert!(peer_tso(&h).ends_with(": on"), "{}", peer_tso(&h));
+    // A program without frags: TSO off, the peer's MTU capped below 9,000.
+    let nss = h.nss();
+    let iface = s0.clone();
+    let (prog, info) = std::thread::spawn(move || {
+        netns::enter(&nss);
+        let info = IfaceInfo::get(&iface).unwrap();
+        let mut prog = XdpProgram::load().unwrap();
+        assert_eq!(
+            prog.attach(info.ifindex, XdpMode::Native).unwrap(),
+            AttachedMode::Native
+        );
+        (prog, info)
+    })
+    .join()
+    .unwrap();
+    assert!(peer_tso(&h).starts_with("tcp-segmentation-offload: off"));
+    assert!(!set_mtu(&h, "k", &k0, 9000), "peer MTU 9000 without frags");
+    drop(prog);
+    assert!(peer_tso(&h).ends_with(": on"), "detached: {}", peer_tso(&h));
+    // With frags: the cap is gone, TSO is still taken.
+    assert!(set_mtu(&h, "k", &k0, 9000) && set_mtu(&h, "s", &s0, 9000));
+    let nss = h.nss();
+    let iface = s0.clone();
+    let (prog, mut dev) = std::thread::spawn(move || {
+        netns::enter(&nss);
+        let mut prog = XdpProgram::load_with(true).unwrap();
+        prog.attach(info.ifindex, XdpMode::Native).unwrap();
+        prog.add_local_addr(STACK).unwrap();
+        let umem = SharedUmem::new(4096).unwrap();
+        let s = XdpSocket::with_sg(&umem, &iface, 0, ZeroCopy::Auto, true).unwrap();
+        prog.set_socket(0, s.fd()).unwrap();
+        (prog, XdpDevice::new(s, umem, 9000))
+    })
+    .join()
+    .unwrap();
+    assert!(
+        peer_tso(&h).starts_with("tcp-segmentation-offload: off"),
+        "{}",
+        peer_tso(&h)
+    );
+    // One 5,042-byte frame (ICMP 8 + 5,000, IPv4 20, Ethernet 14), sent
+    // without asking for our address (no ARP answered here).
+    let mac = mac_of(&h, "s", &s0).map(|b| format!("{b:02x}")).join(":");
+    let out = h.run(
+        "k",
+        &[
+            "ip",
+            "neigh",
+            "replace",
+            "198.18.0.2",
+            "lladdr",
+            &mac,
+            "dev",
+            &k0,
+        ],
+    );
+    assert!(out.status.success(), "ip neigh: {out:?}");
+    let before = prog.counters().redirected;
+    let _ = h.run(
+        "k",
+        &["ping", "-c", "1", "-s", "5000", "-W", "1", "198.18.0.2"],
+    );
+    let got = wait_redirected(&prog, before + 1);
+    assert_eq!(got, before + 1, "redirected");
+    let mut batch = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while batch.len() < 3 && Instant::now() < deadline {
+        dev.recv(&mut batch);
+    }
+    let lens: Vec<usize> = batch.iter().map(|(_, l)| *l).collect();
+    assert_eq!(lens, [1792, 1792, 1458], "one packet's descriptors");
+    let first = &batch[0].0.buf()[..1792];
+    assert_eq!(first[12..14], [0x08, 0x00]);
+    assert_eq!(
+        u16::from_be_bytes([first[16], first[17]]),
+        5028,
+        "IPv4 total length"
+    );
+    // The continuations are payload only, in order: ping's pattern (byte
+    // i of the data is i mod 256) runs on across the three frames.
+    let all: Vec<u8> = batch
+        .iter()
+        .flat_map(|(f, l)| f.buf()[..*l].to_vec())
+        .collect();
+    let data = &all[14 + 20 + 8..];
+    assert!((16..data.len()).all(|i| data[i] == i as u8), "payload");
+    let umem = dev.umem().clone();
+    drop(batch);
+    drop(dev);
+    drop(prog);
+    assert_eq!(umem.live_frames(), 0, "frames handed out and not returned");
+}

@@ -58,6 +58,14 @@ pub struct DataPath {
     /// in the worker's loop instead of in softirq. 0 or absent: off.
     #[arg(long, value_name = "USECS")]
     pub busy_poll: Option<u32>,
+    /// Multi-buffer receive: the XDP program loaded as xdp.frags and the
+    /// sockets bound with XDP_USE_SG (Linux >= 6.6), so a packet larger
+    /// than a frame (a veth peer's 64 KB GSO segments in generic mode, a
+    /// jumbo MTU) arrives in chained frames; TCP segments are handed to
+    /// the stack frame by frame. Off by default: native mode on veth takes
+    /// GSO from the peer, so nothing arrives in several frames there.
+    #[arg(long)]
+    pub rx_multibuf: bool,
     /// Impair what the stack sends and receives, per direction:
     /// loss=P,dup=P,reorder=P,delay=MS,jitter=MS,corrupt=P,rate=MBPS[/MBPS]
     /// [,limit=FRAMES][,seed=S] (P a fraction or a percentage; rate TX/RX).
@@ -204,6 +212,7 @@ impl DataPath {
             max_conns: self.max_conns,
             frames_per_queue: self.frames,
             busy_poll: self.busy_poll.filter(|&u| u > 0),
+            rx_multibuf: self.rx_multibuf,
             ..RuntimeConfig::default()
         })
     }

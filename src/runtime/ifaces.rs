@@ -73,7 +73,7 @@ fn prepare(spec: &IfaceSpec, cfg: &RuntimeConfig, queues: Option<u32>) -> Result
             ));
         }
     }
-    let mut prog = XdpProgram::load()?;
+    let mut prog = XdpProgram::load_with(cfg.rx_multibuf)?;
     let mode = prog.attach(info.ifindex, cfg.xdp_mode)?;
     for c in spec.addrs() {
         prog.add_local_addr(c.addr)?;
@@ -160,7 +160,7 @@ fn bind_all(
     };
     let mut socks = Vec::with_capacity(p.queues as usize);
     for q in 0..p.queues {
-        let sock = XdpSocket::new(umem, &spec.name, q, mode)?;
+        let sock = XdpSocket::with_sg(umem, &spec.name, q, mode, cfg.rx_multibuf)?;
         if let Some(usecs) = cfg.busy_poll {
             sock.set_busy_poll(usecs, crate::io::xdp::socket::BATCH as u32)?;
         }
@@ -252,6 +252,7 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
             .into_iter()
             .map(|sock| {
                 let mut dev = XdpDevice::new(sock, umem.clone(), p.info.mtu);
+                dev.set_rx_multibuf(cfg.rx_multibuf);
                 // Half of each queue's frames wait on its fill ring (at
                 // most the ring's 16,384); the rest take the RX backlog a
                 // burst leaves unread (up to the RX ring's 32,768), send

@@ -134,6 +134,9 @@ pub struct RuntimeConfig {
     /// Busy-poll the AF_XDP sockets (SO_PREFER_BUSY_POLL) for this many
     /// microseconds per call; `None`: interrupt-driven (softirq) receive.
     pub busy_poll: Option<u32>,
+    /// `--rx-multibuf`: the XDP program as `xdp.frags`, sockets bound with
+    /// `XDP_USE_SG`, multi-buffer TCP segments split per frame.
+    pub rx_multibuf: bool,
     /// `--impair`: simulated links on every device (see `io::impair`).
     pub impair: Option<crate::io::impair::ImpairSpec>,
     /// The default gateway, used by the interface whose subnet holds it.
@@ -196,6 +199,7 @@ impl Default for RuntimeConfig {
             max_conns: 16384,
             ephemeral_ports: None,
             busy_poll: None,
+            rx_multibuf: false,
             impair: None,
             gateway: None,
         }

@@ -30,6 +30,9 @@ pub const XDP_SHARED_UMEM: u16 = 1 << 0;
 pub const XDP_COPY: u16 = 1 << 1;
 pub const XDP_ZEROCOPY: u16 = 1 << 2;
 pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
+/// Multi-buffer (Linux ≥ 6.6): a packet larger than a chunk arrives as
+/// several RX descriptors, all but the last with [`XDP_PKT_CONTD`].
+pub const XDP_USE_SG: u16 = 1 << 4;
 
 /// Ring flag word: the kernel wants a syscall to make progress.
 pub const XDP_RING_NEED_WAKEUP: u32 = 1 << 0;
@@ -42,6 +45,8 @@ pub const XDP_UMEM_TX_SW_CSUM: u32 = 1 << 1;
 /// read the field without the flag).
 pub const XDP_UMEM_TX_METADATA_LEN: u32 = 1 << 2;
 
+/// `xdp_desc.options`: more descriptors of the same packet follow.
+pub const XDP_PKT_CONTD: u32 = 1 << 0;
 /// `xdp_desc.options`: `struct xsk_tx_metadata` precedes the packet, at
 /// `addr - tx_metadata_len`.
 pub const XDP_TX_METADATA: u32 = 1 << 1;

@@ -3,6 +3,7 @@
 
 pub mod abi;
 pub mod iface;
+pub mod multibuf;
 pub mod netdev;
 pub mod pcap;
 pub mod pool;

@@ -30,6 +30,9 @@ const CNT_PASSED: u32 = 1;
 const CNT_MALFORMED: u32 = 2;
 const CNT_NO_SOCKET: u32 = 3;
 
+/// `BPF_PROG_LOAD` flag: the XDP program accepts multi-buffer packets.
+const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
 /// XDP actions (`enum xdp_action`), as returned by the program.
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
@@ -102,14 +105,26 @@ fn bpf_err(what: &str, e: libbpf_rs::Error) -> Error {
 impl XdpProgram {
     /// Load the embedded object into the kernel (needs CAP_BPF / root).
     pub fn load() -> Result<Self, Error> {
+        Self::load_with(false)
+    }
+
+    /// Load the program, as `xdp.frags` when `frags` (`BPF_F_XDP_HAS_FRAGS`):
+    /// the driver may then hand it packets larger than one page, in several
+    /// buffers, and an AF_XDP socket bound with `XDP_USE_SG` receives them
+    /// as chained descriptors. The program reads only the headers, which
+    /// are in the first buffer, so the same code serves both.
+    pub fn load_with(frags: bool) -> Result<Self, Error> {
         // The skeleton borrows its object storage for its whole life; one
         // small allocation per loaded program is leaked to make it 'static
         // (the libbpf object itself is still freed when the skeleton drops).
         let storage: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
-        let open = XdpRedirectSkelBuilder::default()
+        let mut open = XdpRedirectSkelBuilder::default()
             .open(storage)
             .map_err(|e| bpf_err("opening the XDP object", e))?;
+        if frags {
+            open.progs.xdptcp_redirect.set_flags(BPF_F_XDP_HAS_FRAGS);
+        }
         let skel = open
             .load()
             .map_err(|e| bpf_err("loading the XDP program", e))?;

@@ -7,9 +7,10 @@
 //! reaps completions back into the pool.
 
 use super::abi::{
-    XdpDesc, XdpStatistics, XskTxMetadata, TX_METADATA_LEN, XDP_COPY, XDP_TXMD_FLAGS_CHECKSUM,
-    XDP_TX_METADATA, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY,
+    XdpDesc, XdpStatistics, XskTxMetadata, TX_METADATA_LEN, XDP_COPY, XDP_PKT_CONTD,
+    XDP_TXMD_FLAGS_CHECKSUM, XDP_TX_METADATA, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY,
 };
+use super::multibuf::{MultibufCounters, Splitter};
 use super::pcap::PcapTap;
 use super::sys;
 use super::umem::{
@@ -93,6 +94,9 @@ pub struct DeviceCounters {
     pub busy_polls: u64,
     /// `--impair`: what the impairment layer did (both directions).
     pub impair: crate::io::impair::ImpairStats,
+    /// `--rx-multibuf`: segments received in several buffers.
+    #[serde(flatten)]
+    pub multibuf: MultibufCounters,
 }
 
 /// One AF_XDP socket bound to `(iface, queue)`: its descriptor and its
@@ -116,6 +120,21 @@ impl XdpSocket {
         iface: &str,
         queue: u32,
         zc: ZeroCopy,
+    ) -> Result<Self, Error> {
+        Self::with_sg(umem, iface, queue, zc, false)
+    }
+
+    /// [`XdpSocket::new`], bound with `XDP_USE_SG` when `sg` (multi-buffer
+    /// receive: a packet larger than a chunk arrives as chained
+    /// descriptors). Sockets sharing the UMEM inherit it from the first
+    /// (the kernel refuses the flag on them). Fails where the kernel or
+    /// driver does not support it.
+    pub fn with_sg(
+        umem: &Arc<SharedUmem>,
+        iface: &str,
+        queue: u32,
+        zc: ZeroCopy,
+        sg: bool,
     ) -> Result<Self, Error> {
         let ifindex = xsk::ifindex(iface).ok_or_else(|| {
             Error::new(
@@ -160,7 +179,7 @@ impl XdpSocket {
             let flags = if shared.is_some() {
                 0
             } else {
-                mode | XDP_USE_NEED_WAKEUP
+                mode | XDP_USE_NEED_WAKEUP | if sg { XDP_USE_SG } else { 0 }
             };
             match xsk::bind(fd.raw(), ifindex, queue, flags, shared) {
                 Ok(()) => {
@@ -269,6 +288,8 @@ pub struct XdpDevice {
     /// A full TX batch is flushed from within a transmit (see
     /// [`XdpDevice::set_flush_when_full`]).
     flush_when_full: bool,
+    /// `--rx-multibuf`: chained descriptors become per-frame segments.
+    multibuf: Option<Box<Splitter>>,
 }
 
 /// Where the TCP checksum of an Ethernet frame is: `(csum_start,
@@ -306,6 +327,7 @@ impl XdpDevice {
             csum_offload,
             impair: None,
             flush_when_full: true,
+            multibuf: None,
         };
         // The lows start at their ceilings.
         dev.counters.fill_ring_low = u64::from(FILL_RING_SIZE);
@@ -333,6 +355,13 @@ impl XdpDevice {
     /// stays bounded by the UMEM: each descriptor holds one of its frames.
     pub fn set_flush_when_full(&mut self, on: bool) {
         self.flush_when_full = on;
+    }
+
+    /// Take packets received in several buffers (the socket bound with
+    /// `XDP_USE_SG`): TCP segments are handed on as per-frame segments
+    /// (`super::multibuf`), anything else in several buffers is dropped.
+    pub fn set_rx_multibuf(&mut self, on: bool) {
+        self.multibuf = on.then(Box::default);
     }
 
     /// Record every transmitted frame (`--pcap`).
@@ -459,6 +488,11 @@ impl XdpDevice {
         let mut wrapped = 0;
         for d in &self.rx_scratch[..n] {
             let len = d.len as usize;
+            if let Some(sp) = self.multibuf.as_mut() {
+                let contd = d.options & XDP_PKT_CONTD != 0;
+                wrapped += sp.push(&self.umem, d.addr, len, contd, out);
+                continue;
+            }
             match XdpFrame::from_rx_addr(d.addr, &self.umem) {
                 Some(f) if len <= f.buf().len() => {
                     wrapped += 1;
@@ -472,6 +506,10 @@ impl XdpDevice {
                 }
                 None => self.counters.rx_bad_desc += 1,
             }
+        }
+        if let Some(sp) = self.multibuf.as_mut() {
+            self.counters.multibuf = sp.counters;
+            self.counters.rx_bad_desc += core::mem::take(&mut sp.bad_desc);
         }
         self.umem.core().pool.live_add(wrapped);
         self.counters.rx_packets += n as u64;
