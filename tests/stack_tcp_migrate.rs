@@ -16,7 +16,7 @@ use std::time::Duration;
 use xdptcp::app::{dispatch, App, Event};
 use xdptcp::app_migrate::{move_in, move_out};
 use xdptcp::apps::echo::EchoServer;
-use xdptcp::stack::{ConnId, Stack};
+use xdptcp::stack::{ConnId, RemoteMsg, Stack};
 use xdptcp::tcp::FourTuple;
 use xdptcp::time::Instant;
 use xdptcp::wire::EtherType;
@@ -94,6 +94,9 @@ struct Run {
     conns: (usize, usize),
     tokens: (usize, usize),
     remote_here: (usize, usize),
+    /// `MptcpJoined`: the `Back` and `Chunks` messages the workers sent.
+    backs: usize,
+    chunk_msgs: usize,
     servers: [Stack<TestDevice>; 2],
     client: Stack<TestDevice>,
 }
@@ -177,6 +180,7 @@ fn carry_messages(
     servers: &mut [Stack<TestDevice>; 2],
     now: Instant,
     tokens: &std::cell::RefCell<HashMap<u32, usize>>,
+    run: &mut Run,
 ) {
     let mut msgs = Vec::new();
     for (w, s) in servers.iter_mut().enumerate() {
@@ -194,6 +198,11 @@ fn carry_messages(
         s.mptcp_remote_drain(|to, m| msgs.push((w, to, m)));
     }
     for (from, to, m) in msgs {
+        match &m {
+            RemoteMsg::Back { .. } => run.backs += 1,
+            RemoteMsg::Chunks { .. } => run.chunk_msgs += 1,
+            _ => {}
+        }
         xdptcp::stack::mptcp_remote_input(std::slice::from_mut(&mut servers[to]), now, from, m);
     }
     for s in servers.iter_mut() {
@@ -373,6 +382,8 @@ fn run_with<A: App<TestDevice>>(
         conns: (0, 0),
         tokens: (0, 0),
         remote_here: (0, 0),
+        backs: 0,
+        chunk_msgs: 0,
         servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
         client: Stack::new(config(MAC_A, IP_A), TestDevice::new(1), Instant::ZERO),
     };
@@ -542,7 +553,7 @@ fn run_with<A: App<TestDevice>>(
             dispatch(s, app, now);
         }
         if joined {
-            carry_messages(&mut servers, now, &tokens);
+            carry_messages(&mut servers, now, &tokens, &mut run);
         }
         while c.next_event().is_some() {}
         while sent < TOTAL {
@@ -1311,5 +1322,32 @@ fn a_subflow_in_another_worker_moving_on_keeps_what_it_was_lent() {
     assert_eq!(reinjections, 0, "ranges reinjected at the move");
     assert_eq!((again, uncopied), (0, 0), "copies made for the move");
     assert!(copied * 20 < TOTAL as u64, "copied {copied}");
+    assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
+}
+
+#[test]
+fn back_and_chunks_buffers_go_round_between_workers() {
+    // Issue 8: the connection on worker 1 lends its echo to its joined
+    // subflow on worker 0 (`Chunks`), which returns the frames its ACKs
+    // free (`Back`), each message's frames in a `Vec` by value. Each
+    // message carries an emptied buffer of the other kind home
+    // (`mptcp_spares`): after the first few, no buffer is made. Before,
+    // every `Back` and every `Chunks` made its own.
+    let r = joined_run(false);
+    let [s0, s1] = &r.servers;
+    let (c0, c1) = (s0.counters(), s1.counters());
+    let backs = c0.mptcp_remote_back_bufs + c1.mptcp_remote_back_bufs;
+    let chunks = c0.mptcp_remote_chunk_bufs + c1.mptcp_remote_chunk_bufs;
+    println!(
+        "Back messages {} buffers made {backs}; Chunks messages {} buffers made or grown {chunks}",
+        r.backs, r.chunk_msgs
+    );
+    assert!(r.backs >= 20 && r.chunk_msgs >= 50, "a steady transfer");
+    assert!(
+        backs <= 4,
+        "Back buffers made: {backs} for {} messages",
+        r.backs
+    );
+    assert!(chunks <= 8, "Chunks buffers made or grown: {chunks}");
     assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
 }
