@@ -1396,7 +1396,7 @@ fn a_subflow_in_another_worker_moving_to_a_third_keeps_what_it_was_lent() {
     let [s0, s1, s2] = &r.servers;
     let cs = [s0.counters(), s1.counters(), s2.counters()];
     let [c0, c1, c2] = &cs;
-    let sum = |f: fn(&xdptcp::stack::StackCounters) -> u64| cs.iter().map(|c| f(c)).sum::<u64>();
+    let sum = |f: fn(&xdptcp::stack::StackCounters) -> u64| cs.iter().map(f).sum::<u64>();
     let lent = sum(|c| c.mptcp_tx_lent_bytes);
     let copied = sum(|c| c.mptcp_tx_copied_bytes);
     let again = sum(|c| c.mptcp_tx_reinject_copied_bytes);

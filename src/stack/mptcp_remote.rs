@@ -195,6 +195,14 @@ pub enum RemoteMsg<F> {
     },
 }
 
+/// A `Chunks` message's chunks, and the `Back` buffer that came home
+/// with them.
+type ChunksIn<F> = (Vec<Chunk<F>>, Vec<Returned<F>>);
+
+/// A `Back` message's frames, and the `Chunks` buffer that came home
+/// with them.
+type BackIn<F> = (Vec<Returned<F>>, Vec<Chunk<F>>);
+
 /// Where a subflow that moved to another worker ran before
 /// (`mptcp_migrate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -793,7 +801,7 @@ impl<D: Device> Stack<D> {
         sub: SubRef,
         of: MetaRef,
         (csum, penalise, copy_back): (bool, bool, CopyRanges),
-        (mut items, spare): (Vec<Chunk<D::Frame>>, Vec<Returned<D::Frame>>),
+        (mut items, spare): ChunksIn<D::Frame>,
     ) {
         // Made local meanwhile (`mptcp_localize`): its still.
         let local = self.mptcp_sub_local_of(sub.conn, of.token);
@@ -858,7 +866,7 @@ impl<D: Device> Stack<D> {
     fn mptcp_remote_back(
         &mut self,
         to: MetaRef,
-        (mut frames, spare): (Vec<Returned<D::Frame>>, Vec<Chunk<D::Frame>>),
+        (mut frames, spare): BackIn<D::Frame>,
         untaken: bool,
     ) {
         // The connection gone, the frames are freed.
