@@ -30,9 +30,10 @@
 //! before telling A that the subflow went; A frees them at the
 //! DATA_ACK, or reads them for a reinjection. The buffers of `Chunks`
 //! and `Back` go round: each message carries one of the other kind home
-//! (`mptcp_spares`), so the steady state allocates none. So such a subflow carries the
-//! connection on when A's own subflows die (RFC 8684 §3.3.6): our
-//! DATA_FIN rides its FIN (`Close`), the peer's comes in its data.
+//! (`mptcp_spares`), so the steady state allocates none. So such a
+//! subflow carries the connection on when A's own subflows die (RFC 8684
+//! §3.3.6): our DATA_FIN rides its FIN (`Close`), the peer's comes in
+//! its data.
 
 use super::mptcp::{JoinTarget, Joined, MetaReply};
 use super::mptcp_foreign::PendingJoin;
@@ -806,14 +807,15 @@ impl<D: Device> Stack<D> {
         // Made local meanwhile (`mptcp_localize`): its still.
         let local = self.mptcp_sub_local_of(sub.conn, of.token);
         let here = local || self.mptcp_remote_sub_follow(from, &sub, &of);
-        let Some(r) = self.remote.as_deref_mut() else {
-            return;
-        };
         // A `Back` buffer home again: for our next `Back`, or to go back
-        // with chunks we send.
-        r.rets.keep(spare);
-        // Chunks refused (rare) go back in a spare buffer.
-        let mut back = r.rets.take();
+        // with chunks we send. Chunks refused (rare) go back in a spare.
+        let mut back = match self.remote.as_deref_mut() {
+            Some(r) => {
+                r.rets.keep(spare);
+                r.rets.take()
+            }
+            None => Vec::new(),
+        };
         let cap = back.capacity();
         let mut untaken = false;
         let mut n = 0u64;
