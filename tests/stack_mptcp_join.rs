@@ -2323,3 +2323,203 @@ fn a_closed_connections_token_is_released_while_its_first_subflow_is_in_time_wai
     assert_eq!(out[0].ack.0, PEER_ISS + 102);
     assert_eq!((p.s.conn_count(), p.s.time_wait_count()), (1, 1));
 }
+
+/// Workers 0 and 1 (`stacks[w]`), as the runtime runs them: `frame`, if
+/// any, arrives at `stacks[at]`; each polls, schedules and releases the
+/// messages parked for a connection that moved; every message goes to
+/// the worker it is addressed to (its own too: a connection that left
+/// has them forwarded, `mptcp_rehome`), until none is left. Returns the
+/// TCP segments each transmitted.
+fn workers_carry(
+    stacks: [&mut Stack<TestDevice>; 2],
+    now: Instant,
+    at: usize,
+    frame: Option<&[u8]>,
+) -> [Vec<TcpRepr>; 2] {
+    let [a, b] = stacks;
+    let mut stacks = [a, b];
+    if let Some(f) = frame {
+        rx(stacks[at], now, f);
+    }
+    for _ in 0..16 {
+        let mut msgs = Vec::new();
+        for (w, s) in stacks.iter_mut().enumerate() {
+            s.poll(now);
+            xdptcp::stack::mptcp_remote_schedule(&mut [&mut **s]);
+            s.mptcp_remote_unpark(now);
+            s.mptcp_remote_drain(|to, m| msgs.push((w, to, m)));
+        }
+        if msgs.is_empty() {
+            break;
+        }
+        for (from, to, m) in msgs {
+            xdptcp::stack::mptcp_remote_input(&mut [&mut *stacks[to]], now, from, m);
+        }
+    }
+    stacks.map(|s| {
+        s.poll(now);
+        let tx = s.device_mut().take_tx();
+        let segs = tx.iter().filter(|f| f.len() > 34 && f[23] == 6);
+        segs.map(|f| parse_tcp(f).2).collect()
+    })
+}
+
+/// RFC 8684 §3.3.4 across workers, after a move: the connection (`p.s`,
+/// worker `conn_w`) and its joined subflow from port 6000 (worker
+/// `1 - conn_w`, our ISS `iss1`, its bytes so far `base`, all read). The
+/// subflow fills up with unread data: the window it advertises narrows.
+/// The application reads and the first subflow takes 3 KB: it
+/// advertises the reopened window, and no message goes to the
+/// subflow's worker for it. Then 8 KB on the subflow beyond the edge it
+/// last advertised, within the connection's: taken at once (it read the
+/// edge from the connection's `LevelCell`), none dropped out of window.
+fn the_edge_reaches_the_subflow(
+    p: &mut Peer,
+    other: &mut Stack<TestDevice>,
+    conn_w: usize,
+    iss1: u32,
+    base: usize,
+) {
+    let sub_w = 1 - conn_w;
+    let (key_b, iss0) = (p.key_b, p.iss0);
+    let on_sub = |k: usize, len: usize| {
+        let (sub, off) = ((base + k * 1000) as u32, base + k * 1000);
+        let sg = seg(
+            6000,
+            PEER_ISS + 1 + sub,
+            iss1 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, off as u64, sub, len as u16)],
+        );
+        tcp_frame_b_to_a(&sg, &stream(off, len))
+    };
+    let mut now = p.now;
+    let mut step = |p: &mut Peer, other: &mut Stack<TestDevice>, at: usize, f: &[u8]| {
+        now += std::time::Duration::from_millis(1);
+        p.now = now;
+        let mut out = match conn_w {
+            0 => workers_carry([&mut p.s, other], now, at, Some(f)),
+            _ => workers_carry([other, &mut p.s], now, at, Some(f)),
+        };
+        (
+            std::mem::take(&mut out[conn_w]),
+            std::mem::take(&mut out[sub_w]),
+        )
+    };
+    let n = 27usize;
+    let mut w_sub = 0;
+    for k in 0..n {
+        let (_, out) = step(p, other, sub_w, &on_sub(k, 1000));
+        if let Some(a) = out.last() {
+            w_sub = a.window as u32;
+        }
+    }
+    assert!(w_sub > 0 && w_sub < 4000, "the subflow's window {w_sub}");
+    let mut off = base + n * 1000;
+    assert_eq!(p.read(), stream(base, n * 1000));
+    let mut first = Vec::new();
+    for k in 0..3u32 {
+        let sg = seg(
+            5000,
+            PEER_ISS + 1 + k * 1000,
+            iss0 + 1,
+            TcpFlags::ACK,
+            &[dss_at(key_b, off as u64, k * 1000, 1000)],
+        );
+        let f = tcp_frame_b_to_a(&sg, &stream(off, 1000));
+        let (a, b) = step(p, other, conn_w, &f);
+        assert!(b.is_empty(), "the subflow's worker sent {b:?}");
+        first.extend(a);
+        off += 1000;
+    }
+    let a = first.last().expect("an ACK on the first subflow");
+    assert_eq!(data_ack(a), Some(KEY_A.idsn() + 1 + off as u64));
+    assert!(a.window as u32 > 4 * w_sub, "{a:?}");
+    assert_eq!(p.read(), stream(off - 3000, 3000));
+    let drops = other.counters().out_of_window;
+    for k in (0..8).rev() {
+        let f = {
+            let (sub, o) = ((base + (n + k) * 1000) as u32, off + k * 1000);
+            let sg = seg(
+                6000,
+                PEER_ISS + 1 + sub,
+                iss1 + 1,
+                TcpFlags::ACK,
+                &[dss_at(key_b, o as u64, sub, 1000)],
+            );
+            tcp_frame_b_to_a(&sg, &stream(o, 1000))
+        };
+        step(p, other, sub_w, &f);
+    }
+    let got = p.read();
+    assert_eq!(got.len(), 8000, "dropped beyond the subflow's own window");
+    assert!(got == stream(off, 8000));
+    assert_eq!(other.counters().out_of_window, drops, "out-of-window drops");
+    assert_eq!(other.counters().mptcp_mapping_mismatches, 0);
+}
+
+#[test]
+fn a_subflow_that_moved_takes_data_up_to_the_edge_learnt_on_the_first() {
+    // The joined subflow runs on worker 0 beside its connection, then its
+    // segments arrive on worker 1 and it moves there (`mptcp_migrate`):
+    // the connection's `LevelCell` goes with it, so it still takes data
+    // up to the window the first subflow advertised since (RFC 8684
+    // §3.3.4). Without the cell it dropped the first segment beyond its
+    // own edge, until the peer's retransmission.
+    let mut p = Peer::connected_with(2, Some(60_000));
+    let mut s2 = second_worker(&mut p);
+    let iss1 = p.joined_regular(6000, 0x5151);
+    let tuple = xdptcp::tcp::FourTuple {
+        local: core::net::SocketAddrV4::new(IP_A, 80),
+        remote: core::net::SocketAddrV4::new(IP_B, 6000),
+    };
+    let strays = usize::from(xdptcp::stack::STRAYS);
+    let mut moved = None;
+    for k in 0..strays {
+        let (o, d) = (k * 100, stream(k * 100, 100));
+        p.data(6000, iss1, o as u32, o as u64, &d, false);
+        moved = moved.or_else(|| p.s.mptcp_stray(p.now, &tuple, false));
+    }
+    let m = moved.expect("the subflow moves after its strays");
+    assert!(s2.mptcp_migrate_in(p.now, m));
+    workers_carry([&mut p.s, &mut s2], p.now, 1, None);
+    assert!(s2.has_conn(&tuple) && !p.s.has_conn(&tuple));
+    assert_eq!(p.read(), stream(0, strays * 100));
+    the_edge_reaches_the_subflow(&mut p, &mut s2, 0, iss1, strays * 100);
+}
+
+#[test]
+fn a_connection_that_moved_still_publishes_its_edge_to_its_subflow_in_another_worker() {
+    // The connection and its joined subflow on worker 0; the connection
+    // moves to worker 1 (its first subflow's segments arrive there), its
+    // token with it; the subflow stays, now run for a connection in
+    // another worker (`mptcp_conn_unlink`), reading the `LevelCell` the
+    // connection took along: the window the first subflow advertises on
+    // worker 1 reaches it before its next segment (RFC 8684 §3.3.4).
+    let mut p = Peer::connected_with(2, Some(60_000));
+    let mut s2 = second_worker(&mut p);
+    let token = p.key_b.token();
+    // The token directory: worker 0 holds the token, then worker 1.
+    let home = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    for (w, s) in [&mut p.s, &mut s2].into_iter().enumerate() {
+        let h = home.clone();
+        s.mptcp_set_remote(w, 0, Box::new(move |t| (t == token).then(|| h.get())));
+    }
+    let iss1 = p.joined_regular(6000, 0x5151);
+    let id = p.id.expect("the connection");
+    assert!(xdptcp::stack::mptcp_conn_subs_ready(&mut [&mut p.s], 0, id));
+    xdptcp::stack::mptcp_conn_unlink(&mut [&mut p.s], 0, id);
+    let m = p.s.tcp_migrate_out(id).expect("it leaves");
+    let now = p.now;
+    let Ok(id2) = s2.tcp_migrate_in(now, m) else {
+        panic!("refused on worker 1");
+    };
+    home.set(1);
+    // `p` drives the connection's worker from now on.
+    std::mem::swap(&mut p.s, &mut s2);
+    p.id = Some(id2);
+    workers_carry([&mut s2, &mut p.s], now, 0, None);
+    assert_eq!(p.s.mptcp_tokens(), 1);
+    assert_eq!(s2.mptcp_remote_subflows_here(), 1);
+    the_edge_reaches_the_subflow(&mut p, &mut s2, 1, iss1, 0);
+}

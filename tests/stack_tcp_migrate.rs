@@ -16,7 +16,7 @@ use std::time::Duration;
 use xdptcp::app::{dispatch, App, Event};
 use xdptcp::app_migrate::{move_in, move_out};
 use xdptcp::apps::echo::EchoServer;
-use xdptcp::stack::{ConnId, Stack};
+use xdptcp::stack::{ConnId, RemoteMsg, Stack};
 use xdptcp::tcp::FourTuple;
 use xdptcp::time::Instant;
 use xdptcp::wire::EtherType;
@@ -70,8 +70,8 @@ impl App<TestDevice> for Refuses {
     }
 }
 
-/// What a run did.
-struct Run {
+/// What a run of `N` workers did.
+struct Run<const N: usize> {
     /// Segments run by the worker they did not arrive on (hand-offs).
     handoffs_before: usize,
     handoffs_after: usize,
@@ -94,7 +94,13 @@ struct Run {
     conns: (usize, usize),
     tokens: (usize, usize),
     remote_here: (usize, usize),
-    servers: [Stack<TestDevice>; 2],
+    /// `MptcpJoined`: the `Back` and `Chunks` messages the workers sent.
+    backs: usize,
+    chunk_msgs: usize,
+    /// `MptcpJoined`: `Back` messages with chunks that found their
+    /// subflow gone (moved on), from each worker.
+    untaken: [usize; N],
+    servers: [Stack<TestDevice>; N],
     client: Stack<TestDevice>,
 }
 
@@ -126,9 +132,10 @@ enum Setup {
         /// dead both ways (its frames dropped): the subflow stalls.
         cut_join: bool,
         /// The joined subflow's segments arrive on worker 0 until half
-        /// the echo is back, then on worker 1: it moves there after its
-        /// connection did, from a worker that ran it for the connection.
-        join_late: bool,
+        /// the echo is back, then on this worker: it moves there after
+        /// its connection did (to worker 1), from a worker that ran it
+        /// for the connection.
+        join_late: Option<usize>,
     },
 }
 
@@ -141,20 +148,19 @@ const IP_A2: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 3);
 /// A connection on its way between workers.
 type Move = xdptcp::app_migrate::ConnMove<<TestDevice as xdptcp::io::Device>::Frame>;
 
-/// Connection `m`, which left worker `owner`, arrives at the other one:
+/// Connection `m`, which left worker `owner`, arrives at worker `to`:
 /// installed there, its token with it (the runtime's
 /// `TokenDirectory::transfer`), or refused and installed again where it
 /// came from.
-fn settle<A: App<TestDevice>>(
-    servers: &mut [Stack<TestDevice>; 2],
-    apps: &mut [A; 2],
+fn settle<A: App<TestDevice>, const N: usize>(
+    servers: &mut [Stack<TestDevice>; N],
+    apps: &mut [A; N],
     now: Instant,
-    (m, owner): (Move, usize),
+    (m, owner, to): (Move, usize, usize),
     tokens: &std::cell::RefCell<HashMap<u32, usize>>,
-    run: &mut Run,
+    run: &mut Run<N>,
 ) {
     let token = m.token();
-    let to = 1 - owner;
     match move_in(&mut servers[to], &mut apps[to], now, m) {
         Ok(_) => {
             run.moved.push(now);
@@ -173,10 +179,11 @@ fn settle<A: App<TestDevice>>(
 /// What the runtime does for workers' MPTCP messages, once a pass: each
 /// worker's new tokens into the directory, its data for subflows other
 /// workers run, and its messages carried to their workers, in order.
-fn carry_messages(
-    servers: &mut [Stack<TestDevice>; 2],
+fn carry_messages<const N: usize>(
+    servers: &mut [Stack<TestDevice>; N],
     now: Instant,
     tokens: &std::cell::RefCell<HashMap<u32, usize>>,
+    run: &mut Run<N>,
 ) {
     let mut msgs = Vec::new();
     for (w, s) in servers.iter_mut().enumerate() {
@@ -194,6 +201,14 @@ fn carry_messages(
         s.mptcp_remote_drain(|to, m| msgs.push((w, to, m)));
     }
     for (from, to, m) in msgs {
+        match &m {
+            RemoteMsg::Back { untaken, .. } => {
+                run.backs += 1;
+                run.untaken[from] += usize::from(*untaken);
+            }
+            RemoteMsg::Chunks { .. } => run.chunk_msgs += 1,
+            _ => {}
+        }
         xdptcp::stack::mptcp_remote_input(std::slice::from_mut(&mut servers[to]), now, from, m);
     }
     for s in servers.iter_mut() {
@@ -261,6 +276,18 @@ fn join_syn_frame(token: u32) -> Vec<u8> {
     )
 }
 
+/// `v[a]` and `v[b]` (`a != b`), both mutable.
+fn two<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b);
+    if a < b {
+        let (l, r) = v.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = v.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    }
+}
+
 /// The flow of TCP frame `f` as its receiver sees it.
 fn rx_tuple(f: &[u8]) -> Option<FourTuple> {
     let p = parse(f);
@@ -278,19 +305,19 @@ fn rx_tuple(f: &[u8]) -> Option<FourTuple> {
 /// Echo `TOTAL` bytes through workers running `apps`; the client's
 /// segments arrive on worker 0 until it has its first `switch` bytes
 /// back, then on worker 1.
-fn run<A: App<TestDevice>>(apps: [A; 2], switch: usize) -> Run {
+fn run<A: App<TestDevice>>(apps: [A; 2], switch: usize) -> Run<2> {
     run_with(apps, switch, Setup::Tcp, false)
 }
 
 /// [`run`] with stacks set up as `setup` says; `occupied`: worker 1
 /// holds a connection of the same flow from the start (it saw the SYN
 /// too; what it sends is lost), so that the connection cannot move there.
-fn run_with<A: App<TestDevice>>(
-    mut apps: [A; 2],
+fn run_with<A: App<TestDevice>, const N: usize>(
+    mut apps: [A; N],
     switch: usize,
     setup: Setup,
     occupied: bool,
-) -> Run {
+) -> Run<N> {
     let mptcp = setup != Setup::Tcp;
     let joined = matches!(setup, Setup::MptcpJoined { .. });
     let mut cfg = config(MAC_B, IP_B);
@@ -309,7 +336,8 @@ fn run_with<A: App<TestDevice>>(
         true => TestDevice::shared(4096, &live, 1),
         false => TestDevice::new(4096),
     };
-    let mut servers = [0, 1].map(|_| Stack::new(cfg.clone(), dev(), Instant::ZERO));
+    let mut servers: [_; N] =
+        core::array::from_fn(|_| Stack::new(cfg.clone(), dev(), Instant::ZERO));
     // The token directory (`runtime::tokens`), as the test keeps it.
     let tokens = std::rc::Rc::new(std::cell::RefCell::new(HashMap::<u32, usize>::new()));
     for (w, s) in servers.iter_mut().enumerate() {
@@ -373,7 +401,12 @@ fn run_with<A: App<TestDevice>>(
         conns: (0, 0),
         tokens: (0, 0),
         remote_here: (0, 0),
-        servers: [0, 1].map(|_| Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)),
+        backs: 0,
+        chunk_msgs: 0,
+        untaken: [0; N],
+        servers: core::array::from_fn(|_| {
+            Stack::new(cfg.clone(), TestDevice::new(1), Instant::ZERO)
+        }),
         client: Stack::new(config(MAC_A, IP_A), TestDevice::new(1), Instant::ZERO),
     };
     let mut buf = vec![0u8; 64 * 1024];
@@ -397,8 +430,8 @@ fn run_with<A: App<TestDevice>>(
     let mut server_key = None;
     for _round in 0..100_000 {
         let mut to_server = c.device_mut().take_tx();
-        if let Some((m, owner)) = transit.take() {
-            settle(&mut servers, &mut apps, now, (m, owner), &tokens, &mut run);
+        if let Some(t) = transit.take() {
+            settle(&mut servers, &mut apps, now, t, &tokens, &mut run);
             to_server.splice(0..0, held.drain(..));
         }
         let mut to_client = Vec::new();
@@ -430,8 +463,11 @@ fn run_with<A: App<TestDevice>>(
             };
             let at = match setup {
                 Setup::MptcpJoined {
-                    join_late: true, ..
-                } if *tuple.remote.ip() == IP_A2 => usize::from(got.len() >= TOTAL / 2),
+                    join_late: Some(w), ..
+                } if *tuple.remote.ip() == IP_A2 => match got.len() >= TOTAL / 2 {
+                    true => w,
+                    false => 0,
+                },
                 Setup::MptcpJoined {
                     join_switches: false,
                     ..
@@ -452,12 +488,12 @@ fn run_with<A: App<TestDevice>>(
             }
             if transit
                 .as_ref()
-                .is_some_and(|t: &(Move, usize)| t.0.tuple() == tuple)
+                .is_some_and(|t: &(Move, usize, usize)| t.0.tuple() == tuple)
             {
                 held.push(f.clone());
                 continue;
             }
-            let owner = (0..2).find(|&w| servers[w].has_conn(&tuple)).unwrap_or(at);
+            let owner = (0..N).find(|&w| servers[w].has_conn(&tuple)).unwrap_or(at);
             if occupied && !servers[1].has_conn(&tuple) {
                 rx(&mut servers[1], now, f);
                 assert!(servers[1].has_conn(&tuple), "worker 1 holds the flow");
@@ -472,13 +508,8 @@ fn run_with<A: App<TestDevice>>(
                 run.handoffs_after += 1;
             }
             // A stray: the owner may move the flow to where it arrived.
-            let [s0, s1] = &mut servers;
-            let [a0, a1] = &mut apps;
-            let ((from, app_from), (to, app_to)) = if owner == 0 {
-                ((s0, a0), (s1, a1))
-            } else {
-                ((s1, a1), (s0, a0))
-            };
+            let (from, to) = two(&mut servers, owner, at);
+            let (app_from, app_to) = two(&mut apps, owner, at);
             // A joined subflow moves by itself (`mptcp_migrate`).
             if let Some(m) = from.mptcp_stray(now, &tuple, false).filter(|_| joined) {
                 let m = to.mptcp_migrate_try_in(now, m, false);
@@ -491,13 +522,13 @@ fn run_with<A: App<TestDevice>>(
                 // whole (app state and MPTCP token included) and is
                 // installed again.
                 if joined {
-                    transit = Some((m, owner));
+                    transit = Some((m, owner, at));
                     if let (true, Some(id), Some((seg, len))) = (remove_at_move, join_id, join_last)
                     {
                         // Its REMOVE_ADDR on the joined subflow, now.
                         let f = remove_addr_frame(&seg, len, id);
                         let t = rx_tuple(&f).expect("a TCP frame");
-                        let w = (0..2).find(|&w| servers[w].has_conn(&t)).unwrap_or(0);
+                        let w = (0..N).find(|&w| servers[w].has_conn(&t)).unwrap_or(0);
                         rx(&mut servers[w], now, &f);
                         run.removes_sent += 1;
                         // A join for the leaving connection's token.
@@ -542,7 +573,7 @@ fn run_with<A: App<TestDevice>>(
             dispatch(s, app, now);
         }
         if joined {
-            carry_messages(&mut servers, now, &tokens);
+            carry_messages(&mut servers, now, &tokens, &mut run);
         }
         while c.next_event().is_some() {}
         while sent < TOTAL {
@@ -568,7 +599,7 @@ fn run_with<A: App<TestDevice>>(
             // hold no connection.
             if !closing {
                 closing = true;
-                let [s0, s1] = &servers;
+                let (s0, s1) = (&servers[0], &servers[1]);
                 run.conns = (s0.conn_count(), s1.conn_count());
                 run.tokens = (s0.mptcp_tokens(), s1.mptcp_tokens());
                 run.remote_here = (
@@ -1013,17 +1044,17 @@ fn an_mptcp_connection_its_app_cannot_move_stays_and_keeps_working() {
 /// A joined MPTCP connection whose first subflow's segments start arriving
 /// on worker 1 (`join_switches`: its joined subflow's too), echoed
 /// byte-exact (checked in `run_with`), MPTCP throughout.
-fn joined_run(join_switches: bool) -> Run {
+fn joined_run(join_switches: bool) -> Run<2> {
     let apps = [EchoServer::new(80), EchoServer::new(80)];
     joined_run_with(apps, join_switches)
 }
 
-fn joined_run_with<A: App<TestDevice>>(apps: [A; 2], join_switches: bool) -> Run {
+fn joined_run_with<A: App<TestDevice>>(apps: [A; 2], join_switches: bool) -> Run<2> {
     let setup = Setup::MptcpJoined {
         join_switches,
         remove_at_move: false,
         cut_join: false,
-        join_late: false,
+        join_late: None,
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let c = r.client.counters();
@@ -1146,7 +1177,7 @@ fn signals_and_joins_arriving_as_the_connection_moves_still_take_effect() {
         join_switches: false,
         remove_at_move: true,
         cut_join: false,
-        join_late: false,
+        join_late: None,
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let [s0, s1] = &r.servers;
@@ -1213,7 +1244,7 @@ fn a_stalled_subflow_in_another_worker_copies_back_what_it_was_lent() {
         join_switches: false,
         remove_at_move: false,
         cut_join: true,
-        join_late: false,
+        join_late: None,
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let [s0, s1] = &r.servers;
@@ -1284,7 +1315,7 @@ fn a_subflow_in_another_worker_moving_on_keeps_what_it_was_lent() {
         join_switches: false,
         remove_at_move: false,
         cut_join: false,
-        join_late: true,
+        join_late: Some(1),
     };
     let r = run_with(apps, TOTAL / 4, setup, false);
     let [s0, s1] = &r.servers;
@@ -1307,6 +1338,99 @@ fn a_subflow_in_another_worker_moving_on_keeps_what_it_was_lent() {
     assert!(
         c0.mptcp_remote_tx_bytes > 16 * 1024,
         "worker 0's subflow sent little"
+    );
+    assert_eq!(reinjections, 0, "ranges reinjected at the move");
+    assert_eq!((again, uncopied), (0, 0), "copies made for the move");
+    assert!(copied * 20 < TOTAL as u64, "copied {copied}");
+    assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
+}
+
+#[test]
+fn back_and_chunks_buffers_go_round_between_workers() {
+    // Issue 8: the connection on worker 1 lends its echo to its joined
+    // subflow on worker 0 (`Chunks`), which returns the frames its ACKs
+    // free (`Back`), each message's frames in a `Vec` by value. Each
+    // message carries an emptied buffer of the other kind home
+    // (`mptcp_spares`): after the first few, no buffer is made. Before,
+    // every `Back` and every `Chunks` made its own.
+    let r = joined_run(false);
+    let [s0, s1] = &r.servers;
+    let (c0, c1) = (s0.counters(), s1.counters());
+    let backs = c0.mptcp_remote_back_bufs + c1.mptcp_remote_back_bufs;
+    let chunks = c0.mptcp_remote_chunk_bufs + c1.mptcp_remote_chunk_bufs;
+    println!(
+        "Back messages {} buffers made {backs}; Chunks messages {} buffers made or grown {chunks}",
+        r.backs, r.chunk_msgs
+    );
+    assert!(r.backs >= 20 && r.chunk_msgs >= 50, "a steady transfer");
+    assert!(
+        backs <= 4,
+        "Back buffers made: {backs} for {} messages",
+        r.backs
+    );
+    assert!(chunks <= 8, "Chunks buffers made or grown: {chunks}");
+    assert_eq!(r.frames_left, 0, "frames out of the pool at the end");
+}
+
+#[test]
+fn a_subflow_in_another_worker_moving_to_a_third_keeps_what_it_was_lent() {
+    // Issue 8, three workers: the connection moves from worker 0 to
+    // worker 1 (A); its joined subflow stays on worker 0 (B) as a subflow
+    // of a connection in another worker, lent chunks there; then the
+    // subflow's segments switch to worker 2 (C) and it moves there
+    // (`mptcp_migrate`), from one worker that ran it for the connection
+    // to another, neither the connection's. It keeps its slot in A's
+    // scheduler, what it was given and the frames lent to it (returned
+    // from C); the chunks still on their way to B come back from there
+    // untaken (`Back.untaken`) and go again. Nothing is reinjected or
+    // copied for the move, the echo is byte-exact (`run_with`), and every
+    // frame is back at the end.
+    let apps = [0, 1, 2].map(|_| EchoServer::new(80));
+    let setup = Setup::MptcpJoined {
+        join_switches: false,
+        remove_at_move: false,
+        cut_join: false,
+        join_late: Some(2),
+    };
+    let r = run_with(apps, TOTAL / 4, setup, false);
+    let [s0, s1, s2] = &r.servers;
+    let cs = [s0.counters(), s1.counters(), s2.counters()];
+    let [c0, c1, c2] = &cs;
+    let sum = |f: fn(&xdptcp::stack::StackCounters) -> u64| cs.iter().map(f).sum::<u64>();
+    let lent = sum(|c| c.mptcp_tx_lent_bytes);
+    let copied = sum(|c| c.mptcp_tx_copied_bytes);
+    let again = sum(|c| c.mptcp_tx_reinject_copied_bytes);
+    let uncopied = sum(|c| c.mptcp_tx_lent_uncopied_bytes);
+    let reinjections = sum(|c| c.mptcp_reinjections);
+    println!(
+        "lent {lent} copied {copied} reinjection copies {again} uncopied {uncopied} \
+         reinjections {reinjections} data rtos {} sent by the subflow on worker 0 {} on \
+         worker 2 {} untaken Backs {:?} made local {} frames left {}",
+        sum(|c| c.mptcp_data_rtos),
+        c0.mptcp_remote_tx_bytes,
+        c2.mptcp_remote_tx_bytes,
+        r.untaken,
+        sum(|c| c.mptcp_subflows_made_local),
+        r.frames_left
+    );
+    assert_eq!(r.moved.len(), 1, "moves at {:?}", r.moved);
+    assert_eq!(r.subflows_moved, 1);
+    assert_eq!(c0.mptcp_subflows_migrated_out, 1);
+    assert_eq!(c2.mptcp_subflows_migrated_in, 1);
+    // A genuine third worker: the subflow never ran on the connection's.
+    assert_eq!(sum(|c| c.mptcp_subflows_made_local), 0);
+    assert_eq!(c1.mptcp_remote_tx_bytes, 0);
+    assert!(
+        c0.mptcp_remote_tx_bytes > 16 * 1024,
+        "worker 0's subflow sent little"
+    );
+    assert!(
+        c2.mptcp_remote_tx_bytes > 16 * 1024,
+        "worker 2's subflow sent little"
+    );
+    assert!(
+        r.untaken[0] > 0,
+        "no chunks came back untaken from worker 0"
     );
     assert_eq!(reinjections, 0, "ranges reinjected at the move");
     assert_eq!((again, uncopied), (0, 0), "copies made for the move");

@@ -211,6 +211,12 @@ pub struct StackCounters {
     /// Penalties (windows halved) the connection's worker sent those
     /// subflows (`minrtt`'s opportunistic retransmission).
     pub mptcp_remote_penalised: u64,
+    /// `Back` buffers (frames going home to the connection's worker)
+    /// made or grown: they go round (`mptcp_spares`), none in the steady
+    /// state.
+    pub mptcp_remote_back_bufs: u64,
+    /// `Chunks` buffers (our data for those subflows) made or grown.
+    pub mptcp_remote_chunk_bufs: u64,
     /// New keys drawn again because their token was already in use.
     pub mptcp_token_collisions: u64,
     /// MP_JOIN subflows accepted: third ACK's HMAC verified (RFC 8684 §3.2).

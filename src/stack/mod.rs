@@ -31,6 +31,7 @@ mod mptcp_migrate;
 mod mptcp_pm;
 mod mptcp_rehome;
 mod mptcp_remote;
+mod mptcp_spares;
 mod pool;
 mod ratelimit;
 mod tcp_migrate;

@@ -217,7 +217,7 @@ pub fn mptcp_route<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) {
         for (j, meta, _slot, frames) in returns {
             if let Some(s) = stacks.get_mut(j) {
                 if let Some(m) = s.borrow_mut().conns.get_mut(meta) {
-                    m.conn.mptcp_frames_back(frames);
+                    m.conn.mptcp_frames_back(frames.into_iter());
                 }
             }
         }

@@ -130,7 +130,7 @@ impl<D: Device> Stack<D> {
             // (`mptcp_remote`'s `Back`).
             if let Some((_, v)) = e.conn.mptcp_lent_leaving() {
                 if let Some(m) = self.conns.get_mut(meta) {
-                    m.conn.mptcp_frames_back(v);
+                    m.conn.mptcp_frames_back(v.into_iter());
                 }
             }
             self.mptcp.subs.retain(|s| s.0 != id);

@@ -28,12 +28,16 @@
 //! pool. B returns the lent frames its subflow's ACK freed (`Back`,
 //! once a pass, at most [`MAX_BACK`] a message), and all it holds
 //! before telling A that the subflow went; A frees them at the
-//! DATA_ACK, or reads them for a reinjection. So such a subflow carries the
-//! connection on when A's own subflows die (RFC 8684 §3.3.6): our
-//! DATA_FIN rides its FIN (`Close`), the peer's comes in its data.
+//! DATA_ACK, or reads them for a reinjection. The buffers of `Chunks`
+//! and `Back` go round: each message carries one of the other kind home
+//! (`mptcp_spares`), so the steady state allocates none. So such a
+//! subflow carries the connection on when A's own subflows die (RFC 8684
+//! §3.3.6): our DATA_FIN rides its FIN (`Close`), the peer's comes in
+//! its data.
 
 use super::mptcp::{JoinTarget, Joined, MetaReply};
 use super::mptcp_foreign::PendingJoin;
+use super::mptcp_spares::{count_growth, Spares};
 use super::{ConnId, Stack};
 use crate::io::Device;
 use crate::mptcp::join::JoinSyn;
@@ -138,17 +142,21 @@ pub enum RemoteMsg<F> {
     },
     /// B → A: path-management signals received on the subflow.
     Signals { to: MetaRef, sig: Signals },
-    /// B → A: what the subflow can take now, and the DATA_ACK it saw.
+    /// B → A: what the subflow can take now, and the DATA_ACK it saw
+    /// (`spare`: a `Chunks` buffer B emptied, going home: it answers
+    /// `Chunks` more often than `Back` does).
     View {
         to: MetaRef,
         sub: SubRef,
         v: RemoteView,
+        spare: Vec<Chunk<F>>,
     },
     /// A → B: our data for the subflow (the first, maybe empty, also
     /// tells it that it sends for the connection, `csum`: with DSS
     /// checksums; `penalise`: the scheduler penalised the subflow, its
     /// window is halved; `copy_back`: a reinjection needs copies of the
-    /// frames lent to it that overlap these DSN ranges).
+    /// frames lent to it that overlap these DSN ranges; `spare`: a `Back`
+    /// buffer A emptied, going home, `mptcp_spares`).
     Chunks {
         sub: SubRef,
         of: MetaRef,
@@ -156,16 +164,19 @@ pub enum RemoteMsg<F> {
         penalise: bool,
         copy_back: CopyRanges,
         items: Vec<Chunk<F>>,
+        spare: Vec<Returned<F>>,
     },
     /// B → A: frames the connection lent to subflow `sub` that its ACK
     /// freed (or copies of those it still holds, or chunks it could not
     /// take): the connection's again. `untaken`: chunks (lent or copies)
     /// that found the subflow gone from B (moved on): to send again.
+    /// `spare`: a `Chunks` buffer B emptied, going home.
     Back {
         to: MetaRef,
         sub: SubRef,
         frames: Vec<Returned<F>>,
         untaken: bool,
+        spare: Vec<Chunk<F>>,
     },
     /// A → B: close the subflow.
     Close {
@@ -184,6 +195,14 @@ pub enum RemoteMsg<F> {
         msg: Box<RemoteMsg<F>>,
     },
 }
+
+/// A `Chunks` message's chunks, and the `Back` buffer that came home
+/// with them.
+type ChunksIn<F> = (Vec<Chunk<F>>, Vec<Returned<F>>);
+
+/// A `Back` message's frames, and the `Chunks` buffer that came home
+/// with them.
+type BackIn<F> = (Vec<Returned<F>>, Vec<Chunk<F>>);
 
 /// Where a subflow that moved to another worker ran before
 /// (`mptcp_migrate`).
@@ -230,6 +249,10 @@ pub(super) struct Remote<F> {
     pub(super) moving: Vec<(u32, Option<Instant>)>,
     /// Messages for those: (sender, forwards so far, message).
     pub(super) parked: Vec<(usize, u8, RemoteMsg<F>)>,
+    /// Emptied `Back` and `Chunks` buffers, for the next messages (or to
+    /// go home with them).
+    rets: Spares<Returned<F>>,
+    chunk_bufs: Spares<Chunk<F>>,
 }
 
 impl<F> Remote<F> {
@@ -245,7 +268,30 @@ impl<F> Remote<F> {
             mine: Vec::new(),
             moving: Vec::new(),
             parked: Vec::new(),
+            rets: Spares::default(),
+            chunk_bufs: Spares::default(),
         }
+    }
+
+    /// `Back` of `frames` for connection `to` in `worker` from subflow
+    /// `sub` here, with a `Chunks` buffer going home. Every `Back` goes
+    /// this way.
+    fn send_back(
+        &mut self,
+        worker: usize,
+        (to, sub): (MetaRef, SubRef),
+        frames: Vec<Returned<F>>,
+        untaken: bool,
+    ) {
+        let spare = self.chunk_bufs.take();
+        let msg = RemoteMsg::Back {
+            to,
+            sub,
+            frames,
+            untaken,
+            spare,
+        };
+        self.out.push((worker, msg));
     }
 
     /// Join `p` waits for an answer: the question to send (`Some(None)`:
@@ -371,7 +417,7 @@ impl<D: Device> Stack<D> {
         id: ConnId,
         ro: RemoteOf,
         ack: Option<RxDsn>,
-        mut back: Vec<Returned<D::Frame>>,
+        back: Vec<Returned<D::Frame>>,
     ) {
         let Some(r) = self.remote.as_deref_mut() else {
             return;
@@ -382,19 +428,12 @@ impl<D: Device> Stack<D> {
             conn: id,
         };
         let to = ro.meta;
-        while !back.is_empty() {
-            let rest = back.split_off(back.len().min(MAX_BACK));
-            let frames = core::mem::replace(&mut back, rest);
-            let untaken = false;
-            r.out.push((
-                ro.worker,
-                RemoteMsg::Back {
-                    to,
-                    sub,
-                    frames,
-                    untaken,
-                },
-            ));
+        let made = &mut self.iface.counters.mptcp_remote_back_bufs;
+        let mut back = back.into_iter();
+        while back.len() > 0 {
+            let mut frames = r.rets.take_at_least(MAX_BACK, made);
+            frames.extend(back.by_ref().take(MAX_BACK));
+            r.send_back(ro.worker, (to, sub), frames, false);
         }
         r.out.push((
             ro.worker,
@@ -416,26 +455,23 @@ impl<D: Device> Stack<D> {
             return;
         };
         let stack = r.stack;
-        for (id, last) in r.mine.iter_mut() {
-            let Some(e) = self.conns.get_mut(*id) else {
+        for k in 0..r.mine.len() {
+            let Some(&(id, _)) = r.mine.get(k) else {
+                break;
+            };
+            let Some(e) = self.conns.get_mut(id) else {
                 continue;
             };
             let Some(ro) = e.remote_of else { continue };
             // The lent frames its ACKs freed (before the view: the room
-            // they made is the connection's again first).
-            let frames = e.conn.mptcp_returns_upto(MAX_BACK);
-            if !frames.is_empty() {
-                let sub = SubRef { stack, conn: *id };
-                let (to, untaken) = (ro.meta, false);
-                r.out.push((
-                    ro.worker,
-                    RemoteMsg::Back {
-                        to,
-                        sub,
-                        frames,
-                        untaken,
-                    },
-                ));
+            // they made is the connection's again first), in a buffer come
+            // home with a `Chunks`.
+            if e.conn.mptcp_has_returns() {
+                let made = &mut self.iface.counters.mptcp_remote_back_bufs;
+                let mut frames = r.rets.take_at_least(MAX_BACK, made);
+                e.conn.mptcp_returns_into(&mut frames, MAX_BACK);
+                let sub = SubRef { stack, conn: id };
+                r.send_back(ro.worker, (ro.meta, sub), frames, false);
             }
             let Some(v) = e.conn.mptcp_remote_view_out() else {
                 continue;
@@ -446,17 +482,21 @@ impl<D: Device> Stack<D> {
                 edge_seen: None,
                 ..v
             };
+            let Some((_, last)) = r.mine.get_mut(k) else {
+                break;
+            };
             if !news && shape == *last {
                 continue;
             }
             *last = shape;
-            let sub = SubRef { stack, conn: *id };
+            let sub = SubRef { stack, conn: id };
             r.out.push((
                 ro.worker,
                 RemoteMsg::View {
                     to: ro.meta,
                     sub,
                     v,
+                    spare: r.chunk_bufs.take(),
                 },
             ));
         }
@@ -664,6 +704,7 @@ impl<D: Device> Stack<D> {
                     penalise: false,
                     copy_back: CopyRanges::default(),
                     items,
+                    spare: Vec::new(),
                 },
             ));
         }
@@ -712,6 +753,7 @@ impl<D: Device> Stack<D> {
                 penalise: false,
                 copy_back: CopyRanges::default(),
                 items: Vec::new(),
+                spare: Vec::new(),
             },
         ));
         self.mark_dirty(meta);
@@ -760,12 +802,21 @@ impl<D: Device> Stack<D> {
         sub: SubRef,
         of: MetaRef,
         (csum, penalise, copy_back): (bool, bool, CopyRanges),
-        items: Vec<Chunk<D::Frame>>,
+        (mut items, spare): ChunksIn<D::Frame>,
     ) {
         // Made local meanwhile (`mptcp_localize`): its still.
         let local = self.mptcp_sub_local_of(sub.conn, of.token);
         let here = local || self.mptcp_remote_sub_follow(from, &sub, &of);
-        let mut back = Vec::new();
+        // A `Back` buffer home again: for our next `Back`, or to go back
+        // with chunks we send. Chunks refused (rare) go back in a spare.
+        let mut back = match self.remote.as_deref_mut() {
+            Some(r) => {
+                r.rets.keep(spare);
+                r.rets.take()
+            }
+            None => Vec::new(),
+        };
+        let cap = back.capacity();
         let mut untaken = false;
         let mut n = 0u64;
         match self.conns.get_mut(sub.conn).filter(|_| here) {
@@ -775,7 +826,7 @@ impl<D: Device> Stack<D> {
                     e.conn.mptcp_remote_penalise();
                     self.iface.counters.mptcp_remote_penalised += 1;
                 }
-                for c in items {
+                for c in items.drain(..) {
                     let len = c.len as u64;
                     match e.conn.mptcp_push_chunk(c) {
                         Ok(()) => n += len,
@@ -791,21 +842,19 @@ impl<D: Device> Stack<D> {
             // was given): the chunks go back as they are, for the
             // connection to send their ranges again.
             None => {
-                back.extend(items.into_iter().map(Chunk::untaken));
+                back.extend(items.drain(..).map(Chunk::untaken));
                 untaken = true;
             }
         }
-        if !back.is_empty() {
-            let to = of;
-            self.remote_send(
-                from,
-                RemoteMsg::Back {
-                    to,
-                    sub,
-                    frames: back,
-                    untaken,
-                },
-            );
+        if let Some(r) = self.remote.as_deref_mut() {
+            // Emptied: it goes home with our next `Back`.
+            r.chunk_bufs.keep(items);
+            if back.is_empty() {
+                r.rets.keep(back);
+            } else {
+                count_growth(&back, cap, &mut self.iface.counters.mptcp_remote_back_bufs);
+                r.send_back(from, (of, sub), back, untaken);
+            }
         }
         if n > 0 || !copy_back.is_empty() {
             self.iface.counters.mptcp_remote_tx_bytes += n;
@@ -816,18 +865,26 @@ impl<D: Device> Stack<D> {
     /// Frames connection `to.conn` here lent to a subflow in another
     /// worker come back (or copies of them; `untaken`: chunks that found
     /// it gone, to send again).
-    fn mptcp_remote_back(&mut self, to: MetaRef, frames: Vec<Returned<D::Frame>>, untaken: bool) {
-        if !self.mptcp_meta_valid(&to) {
-            // The connection is gone: the frames are freed.
-            return;
+    fn mptcp_remote_back(
+        &mut self,
+        to: MetaRef,
+        (mut frames, spare): BackIn<D::Frame>,
+        untaken: bool,
+    ) {
+        // The connection gone, the frames are freed.
+        let valid = self.mptcp_meta_valid(&to);
+        let e = self.conns.get_mut(to.conn).filter(|_| valid);
+        let any = match (e, untaken) {
+            (Some(e), true) => e.conn.mptcp_chunks_untaken(frames.drain(..)),
+            (Some(e), false) => e.conn.mptcp_frames_back(frames.drain(..)),
+            (None, _) => false,
+        };
+        if let Some(r) = self.remote.as_deref_mut() {
+            // Both buffers are kept: the emptied one goes home with our
+            // next `Chunks` (`mptcp_spares`).
+            r.rets.keep(frames);
+            r.chunk_bufs.keep(spare);
         }
-        let Some(e) = self.conns.get_mut(to.conn) else {
-            return;
-        };
-        let any = match untaken {
-            true => e.conn.mptcp_chunks_untaken(frames),
-            false => e.conn.mptcp_frames_back(frames),
-        };
         if any {
             // A reinjection may have waited for their bytes.
             self.mark_dirty(to.conn);
@@ -964,9 +1021,13 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
                     .mptcp_remote_joined(from, to, sub, (up, moved), ack);
             }
         }
-        RemoteMsg::View { to, sub, v } => {
+        RemoteMsg::View { to, sub, v, spare } => {
             if let Some(s) = stacks.get_mut(to.stack) {
-                s.borrow_mut().mptcp_remote_view(from, to, sub, v);
+                let s = s.borrow_mut();
+                if let Some(r) = s.remote.as_deref_mut() {
+                    r.chunk_bufs.keep(spare);
+                }
+                s.mptcp_remote_view(from, to, sub, v);
             }
         }
         RemoteMsg::Chunks {
@@ -976,11 +1037,12 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
             penalise,
             copy_back,
             items,
+            spare,
         } => {
             if let Some(s) = stacks.get_mut(sub.stack) {
                 let flags = (csum, penalise, copy_back);
                 s.borrow_mut()
-                    .mptcp_remote_chunks(from, sub, of, flags, items);
+                    .mptcp_remote_chunks(from, sub, of, flags, (items, spare));
             }
         }
         RemoteMsg::Back {
@@ -988,9 +1050,11 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
             sub: _,
             frames,
             untaken,
+            spare,
         } => {
             if let Some(s) = stacks.get_mut(to.stack) {
-                s.borrow_mut().mptcp_remote_back(to, frames, untaken);
+                s.borrow_mut()
+                    .mptcp_remote_back(to, (frames, spare), untaken);
             }
         }
         RemoteMsg::Data { to, sub, items } => {
@@ -1058,7 +1122,14 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
             if !pending || j >= stacks.len() {
                 continue;
             }
-            let mut out = Vec::new();
+            // A buffer that came home with a `Back` (none made in the
+            // steady state: `mptcp_spares`).
+            let mut out = stacks[i]
+                .borrow_mut()
+                .remote
+                .as_deref_mut()
+                .map_or_else(Vec::new, |r| r.chunk_bufs.take());
+            let cap = out.capacity();
             // Chunks are lent when the connection's frames can leave on
             // the subflow's interface (this worker's stack `j` shares its
             // UMEM with the subflow's).
@@ -1101,10 +1172,14 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                     let p = core::mem::take(&mut rs.penalised);
                     (p, core::mem::take(&mut rs.copy_back))
                 });
+            let s = stacks[i].borrow_mut();
             if out.is_empty() && !penalise && copy_back.is_empty() {
+                if let Some(r) = s.remote.as_deref_mut() {
+                    r.chunk_bufs.keep(out);
+                }
                 continue;
             }
-            let s = stacks[i].borrow_mut();
+            count_growth(&out, cap, &mut s.iface.counters.mptcp_remote_chunk_bufs);
             // The scheduler may have held the connection's other subflows
             // back for this one: they take what is left at its next pass.
             s.mark_dirty(meta);
@@ -1125,6 +1200,7 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 token,
             };
             // The registration's (first) message set the checksum mode.
+            // An emptied `Back` buffer goes home with it.
             let msg = RemoteMsg::Chunks {
                 sub: sub.sub,
                 of,
@@ -1132,6 +1208,7 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 penalise,
                 copy_back,
                 items: out,
+                spare: r.rets.take(),
             };
             r.out.push((sub.worker, msg));
         }

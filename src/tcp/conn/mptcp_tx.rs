@@ -728,11 +728,14 @@ impl<F: Frame> Connection<F> {
 
     /// Lent frames (or copies of them) come back from a subflow of
     /// another stack or worker. Returns whether any was taken.
-    pub(crate) fn mptcp_frames_back(&mut self, frames: Vec<Returned<F>>) -> bool {
+    pub(crate) fn mptcp_frames_back(
+        &mut self,
+        frames: impl ExactSizeIterator<Item = Returned<F>>,
+    ) -> bool {
         let Some(m) = self.mptcp.meta_tx_mut() else {
             return false;
         };
-        let any = !frames.is_empty();
+        let any = frames.len() > 0;
         for r in frames {
             m.take_back(r);
         }

@@ -150,12 +150,11 @@ impl<F: Frame> LentHere<F> {
         core::mem::take(&mut self.back)
     }
 
-    /// At most `max` of the frames to give back, oldest first.
-    pub(super) fn take_back_upto(&mut self, max: usize) -> Vec<Returned<F>> {
-        if self.back.len() <= max {
-            return self.take_back();
-        }
-        self.back.drain(..max).collect()
+    /// At most `max` of the frames to give back, oldest first, into
+    /// `out` (a buffer that goes round: nothing allocated).
+    pub(super) fn take_back_into(&mut self, out: &mut Vec<Returned<F>>, max: usize) {
+        let n = self.back.len().min(max);
+        out.extend(self.back.drain(..n));
     }
 
     /// Note the connection's frame `frame` (`len` bytes at `off`, DSN

@@ -246,11 +246,14 @@ impl<F: Frame> Connection<F> {
     /// ranges go to the scheduler again, from these bytes. Not
     /// reinjections (RFC 8684 §3.3.6): they were never sent. Returns
     /// whether any came.
-    pub fn mptcp_chunks_untaken(&mut self, frames: Vec<Returned<F>>) -> bool {
+    pub fn mptcp_chunks_untaken(
+        &mut self,
+        frames: impl ExactSizeIterator<Item = Returned<F>>,
+    ) -> bool {
         let Some(m) = self.mptcp.meta_tx_mut() else {
             return false;
         };
-        let any = !frames.is_empty();
+        let any = frames.len() > 0;
         for r in frames {
             let (dsn, end) = (r.dsn, r.dsn + r.len as u64);
             m.take_back(r);
@@ -405,11 +408,10 @@ impl<F: Frame> Connection<F> {
 
     /// At most `max` of the frames (lent by a connection in another
     /// worker, or copies of them) this subflow has to return, oldest
-    /// first.
-    pub fn mptcp_returns_upto(&mut self, max: usize) -> Vec<Returned<F>> {
-        match self.mptcp.tx.as_deref_mut() {
-            Some(t) => t.lent.take_back_upto(max),
-            None => Vec::new(),
+    /// first, into `out`.
+    pub fn mptcp_returns_into(&mut self, out: &mut Vec<Returned<F>>, max: usize) {
+        if let Some(t) = self.mptcp.tx.as_deref_mut() {
+            t.lent.take_back_into(out, max);
         }
     }
 
