@@ -62,8 +62,10 @@ pub struct DataPath {
     /// sockets bound with XDP_USE_SG (Linux >= 6.6), so a packet larger
     /// than a frame (a veth peer's 64 KB GSO segments in generic mode, a
     /// jumbo MTU) arrives in chained frames; TCP segments are handed to
-    /// the stack frame by frame. Off by default: native mode on veth takes
-    /// GSO from the peer, so nothing arrives in several frames there.
+    /// the stack frame by frame. Always on in generic mode (whole GRO/GSO
+    /// skbs reach the program there); otherwise off by default: native
+    /// mode on veth takes GSO from the peer, so nothing arrives in several
+    /// frames there.
     #[arg(long)]
     pub rx_multibuf: bool,
     /// Impair what the stack sends and receives, per direction:

@@ -16,7 +16,7 @@ use crate::io::xdp::iface::IfaceInfo;
 use crate::io::xdp::netdev;
 use crate::io::xdp::{
     AttachedMode, Error, ErrorKind, FrameAccount, SharedUmem, TxChecksum, XdpCounters, XdpDevice,
-    XdpProgram, XdpSocket, ZeroCopy,
+    XdpMode, XdpProgram, XdpSocket, ZeroCopy,
 };
 use crate::stack::StackConfig;
 use std::sync::Arc;
@@ -37,6 +37,8 @@ struct Prepared {
     queues: u32,
     prog: XdpProgram,
     mode: AttachedMode,
+    /// Multi-buffer receive (`--rx-multibuf`, or generic mode).
+    multibuf: bool,
 }
 
 /// Check the interface and attach the XDP program (with the stack's
@@ -74,7 +76,18 @@ fn prepare(spec: &IfaceSpec, cfg: &RuntimeConfig, queues: Option<u32>) -> Result
         }
     }
     let mut prog = XdpProgram::load_with(cfg.rx_multibuf)?;
-    let mode = prog.attach(info.ifindex, cfg.xdp_mode)?;
+    let mut mode = prog.attach(info.ifindex, cfg.xdp_mode)?;
+    // Generic mode hands the program whole GRO/GSO skbs (a veth peer keeps
+    // TSO there): without multi-buffer receive every one larger than a
+    // frame is dropped and bulk transfer from such a peer stalls. So
+    // generic mode always takes them, with the program reloaded as
+    // `xdp.frags` (the old one detaches when it drops).
+    let multibuf = cfg.rx_multibuf || mode == AttachedMode::Generic;
+    if multibuf && !cfg.rx_multibuf {
+        drop(prog);
+        prog = XdpProgram::load_with(true)?;
+        mode = prog.attach(info.ifindex, XdpMode::Generic)?;
+    }
     for c in spec.addrs() {
         prog.add_local_addr(c.addr)?;
     }
@@ -83,6 +96,7 @@ fn prepare(spec: &IfaceSpec, cfg: &RuntimeConfig, queues: Option<u32>) -> Result
         queues,
         prog,
         mode,
+        multibuf,
     })
 }
 
@@ -160,7 +174,7 @@ fn bind_all(
     };
     let mut socks = Vec::with_capacity(p.queues as usize);
     for q in 0..p.queues {
-        let sock = XdpSocket::with_sg(umem, &spec.name, q, mode, cfg.rx_multibuf)?;
+        let sock = XdpSocket::with_sg(umem, &spec.name, q, mode, p.multibuf)?;
         if let Some(usecs) = cfg.busy_poll {
             sock.set_busy_poll(usecs, crate::io::xdp::socket::BATCH as u32)?;
         }
@@ -252,7 +266,7 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
             .into_iter()
             .map(|sock| {
                 let mut dev = XdpDevice::new(sock, umem.clone(), p.info.mtu);
-                dev.set_rx_multibuf(cfg.rx_multibuf);
+                dev.set_rx_multibuf(p.multibuf);
                 // Half of each queue's frames wait on its fill ring (at
                 // most the ring's 16,384); the rest take the RX backlog a
                 // burst leaves unread (up to the RX ring's 32,768), send
