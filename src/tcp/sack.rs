@@ -361,16 +361,28 @@ impl Scoreboard {
         self.segs.insert(i + 1, b);
     }
 
-    /// Cumulative ACK up to `ack`.
-    #[inline]
+    /// Cumulative ACK up to `ack`. The ACK of the one segment in flight on
+    /// a clean board (request/response, the last ACK of every flight) is
+    /// decided and done inline at the caller; the rest out of line.
+    #[inline(always)]
     pub fn ack(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
-        if self.is_clean() {
+        if self.segs.len() == 1 && self.is_clean() {
             if let Some(&s) = self.segs.front().filter(|s| s.end <= ack) {
-                if self.segs.len() == 1 {
-                    // One segment in flight (request/response), inline.
-                    return self.ack_only_clean(s, ack, now, min_rtt);
-                }
+                return self.ack_only_clean(s, ack, now, min_rtt);
             }
+        }
+        self.ack_out_of_line(ack, now, min_rtt)
+    }
+
+    /// [`Self::ack`] but for the one clean segment.
+    #[inline(never)]
+    fn ack_out_of_line(
+        &mut self,
+        ack: SeqNumber,
+        now: Instant,
+        min_rtt: Option<Duration>,
+    ) -> Acked {
+        if self.is_clean() {
             if self.segs.back().is_some_and(|b| b.end <= ack) {
                 return self.ack_all_clean(ack, now, min_rtt);
             }
@@ -463,6 +475,7 @@ impl Scoreboard {
     /// Nothing SACKed, lost or retransmitted, no transmission log and no
     /// SACK marks (`high`, `spans`): every ACK of a lossless path. Then a
     /// segment only counts as outstanding.
+    #[inline(always)]
     fn is_clean(&self) -> bool {
         self.sacked_bytes == 0
             && self.lost_bytes == 0
