@@ -28,6 +28,7 @@
 
 mod ack;
 mod control;
+mod digest;
 mod dsack;
 mod handshake;
 mod input;
