@@ -98,8 +98,8 @@ pub(crate) struct Rack {
     pub xmit: Option<Instant>,
     /// RACK.end_seq.
     pub end: SeqNumber,
-    /// RACK.rtt.
-    pub rtt: Duration,
+    /// RACK.rtt in µs (the common ACK stores it without a `Duration`).
+    pub rtt_us: u64,
     /// RACK.fack: the highest SACKed or ACKed sequence.
     pub fack: SeqNumber,
     /// RACK.reordering_seen.
@@ -110,6 +110,11 @@ pub(crate) struct Rack {
 }
 
 impl Rack {
+    /// RACK.rtt.
+    pub fn rtt(&self) -> Duration {
+        Duration::from_micros(self.rtt_us)
+    }
+
     /// RFC 8985 §6.2 steps 2-3: segment `s` was delivered (ACKed or SACKed).
     #[inline]
     fn note(&mut self, s: &Sent, now: Instant, min_rtt: Option<Duration>) {
@@ -124,9 +129,9 @@ impl Rack {
         if s.end > self.fack || self.xmit.is_none() {
             self.fack = s.end;
         }
-        let rtt = now.saturating_since(s.sent_at);
+        let rtt_us = now.micros().saturating_sub(s.sent_at.micros());
         // The ACK may be for the original transmission: ambiguous.
-        if s.ever_retrans && min_rtt.is_some_and(|m| rtt < m) {
+        if s.ever_retrans && min_rtt.is_some_and(|m| Duration::from_micros(rtt_us) < m) {
             return;
         }
         let newer = match self.xmit {
@@ -136,7 +141,7 @@ impl Rack {
         if newer {
             self.xmit = Some(s.sent_at);
             self.end = s.end;
-            self.rtt = rtt;
+            self.rtt_us = rtt_us;
         }
     }
 }
@@ -774,7 +779,7 @@ impl Scoreboard {
             return (false, None);
         };
         self.keep_log();
-        let (end, rtt) = (self.rack.end, self.rack.rtt);
+        let (end, rtt) = (self.rack.end, self.rack.rtt());
         let mut newly = false;
         let mut timer: Option<Instant> = None;
         // Only transmissions before RACK.xmit_ts, or at it below
