@@ -231,7 +231,7 @@ fn a_mix_of_segments_leaves_both_paths_in_the_same_state() {
             let echo = tsv(ms);
             ms += 1 + x % 5;
             tsval += 1;
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 let n = 50 + (x >> 20) as usize % 3000;
                 assert_eq!(a.send(&vec![3; n]), b.send(&vec![3; n]), "{cc:?} step {i}");
             }
@@ -280,7 +280,7 @@ fn a_mix_of_segments_leaves_both_paths_in_the_same_state() {
                 ooo = true;
             }
             assert_eq!(observe(&mut a), observe(&mut b), "{cc:?} step {i}");
-            if x % 4 == 0 {
+            if x.is_multiple_of(4) {
                 assert_eq!(a.read_all(), b.read_all(), "{cc:?} step {i}");
                 assert_eq!(observe(&mut a), observe(&mut b), "{cc:?} read, step {i}");
             }
