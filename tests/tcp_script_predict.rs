@@ -10,7 +10,7 @@
 
 mod tcp_harness;
 use tcp_harness::*;
-use xdptcp::tcp::{Config, TcpFlags, TcpRepr};
+use xdptcp::tcp::{CcKind, Config, TcpFlags, TcpRepr};
 use xdptcp::wire::MptcpRaw;
 
 const N: u32 = ISS + 1;
@@ -43,13 +43,16 @@ fn taken(s: &mut Script, ms: u64, h: TcpRepr, data: &[u8], ce: bool) -> bool {
     s.c.stats().segs_predicted == before + 1
 }
 
-/// Everything the application and the peer can tell about a connection.
+/// Everything the application and the peer can tell about a connection,
+/// and the TCB's own state (`tcb_digest`: every part either path may
+/// update, so a fast path that skips one shows).
 fn observe(s: &mut Script) -> String {
+    let tcb = s.c.tcb_digest();
     let mut st = *s.c.stats();
     st.segs_predicted = 0;
     let out = s.poll();
     format!(
-        "{:?} {:?} cwnd {} wnd {} flight {} srtt {:?} rto {:?} at {:?} avail {} ev {:?} out {:?}",
+        "{tcb}\n{:?} {:?} cwnd {} wnd {} flight {} srtt {:?} rto {:?} at {:?} avail {} ev {:?} out {:?}",
         s.c.state(),
         st,
         s.c.cwnd(),
@@ -195,4 +198,109 @@ fn unusual_segments_fall_back() {
         ..cfg()
     });
     assert!(!taken(&mut s, 30, next(), &d, false));
+}
+
+/// A seeded mix of segments, the predicted kinds among the others: data
+/// with and without a new ACK, partial and full ACKs, a window change,
+/// out-of-order data and the segment that fills its hole, duplicate
+/// ACKs, with writes, reads and timers between, under NewReno and CUBIC.
+/// The twin without prediction ends every step with the same TCB (every
+/// part: `tcb_digest`), the same output and the same events; both kinds
+/// of step occur many times.
+#[test]
+fn a_mix_of_segments_leaves_both_paths_in_the_same_state() {
+    for cc in [CcKind::NewReno, CcKind::Cubic] {
+        let on = Config { cc, ..cfg() };
+        let off = Config {
+            header_prediction: false,
+            ..on.clone()
+        };
+        let (mut a, mut b) = (warm(&on), warm(&off));
+        let mut una = N;
+        let mut theirs = M;
+        // Out-of-order data held by us: the hole is at `theirs`.
+        let mut ooo = false;
+        let mut wnd = 1000u16;
+        let (mut tsval, mut ms) = (200u32, 30u64);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d ^ cc as u64;
+        let (mut fast, mut general) = (0, 0);
+        for i in 0..400 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let echo = tsv(ms);
+            ms += 1 + x % 5;
+            tsval += 1;
+            if x.is_multiple_of(3) {
+                let n = 50 + (x >> 20) as usize % 3000;
+                assert_eq!(a.send(&vec![3; n]), b.send(&vec![3; n]), "{cc:?} step {i}");
+            }
+            let nxt = una + a.c.in_flight() as u32;
+            let part = if nxt == una {
+                0
+            } else {
+                1 + (x >> 32) as u32 % (nxt - una)
+            };
+            let d = pattern(theirs.wrapping_sub(M) as usize, 64);
+            let (h, data) = match (x >> 8) % 8 {
+                // In-order data acknowledging part or all of ours.
+                0..=2 => (seg(fl(&[A, P]), theirs, una + part, wnd), d.clone()),
+                // In-order data, nothing new acknowledged.
+                3 => (seg(fl(&[A, P]), theirs, una, wnd), d.clone()),
+                // A pure ACK of part or all of ours.
+                4 => (seg(A, theirs, una + part, wnd), vec![]),
+                // A window change.
+                5 => {
+                    wnd = if wnd == 1000 { 1001 } else { 1000 };
+                    (seg(A, theirs, una, wnd), vec![])
+                }
+                // Data beyond a hole (once), or a duplicate ACK.
+                6 if !ooo => {
+                    let e = pattern(theirs.wrapping_sub(M) as usize + 64, 64);
+                    (seg(fl(&[A, P]), theirs + 64, una, wnd), e)
+                }
+                _ => (seg(A, theirs, una, wnd), vec![]),
+            };
+            let h = h.ts(tsval, echo);
+            let (seq, len, ack) = (h.seq.0, data.len() as u32, h.ack.0);
+            let was = taken(&mut a, ms, h, &data, false);
+            assert!(!taken(&mut b, ms, h, &data, false));
+            if was {
+                fast += 1;
+            } else {
+                general += 1;
+            }
+            if ack > una {
+                una = ack;
+            }
+            if seq == theirs && len > 0 {
+                theirs += if ooo { 128 } else { 64 };
+                ooo = false;
+            } else if seq == theirs + 64 {
+                ooo = true;
+            }
+            assert_eq!(observe(&mut a), observe(&mut b), "{cc:?} step {i}");
+            if x.is_multiple_of(4) {
+                assert_eq!(a.read_all(), b.read_all(), "{cc:?} step {i}");
+                assert_eq!(observe(&mut a), observe(&mut b), "{cc:?} read, step {i}");
+            }
+            // Now and then the clock passes a deadline (delayed ACK, TLP,
+            // RTO): both run their timers.
+            if x % 16 == 1 {
+                if let (Some(ta), Some(tb)) = (a.c.poll_at(), b.c.poll_at()) {
+                    assert_eq!(ta, tb, "{cc:?} step {i}");
+                    ms = ms.max(ta.micros().div_ceil(1000));
+                    a.at_ms(ms);
+                    b.at_ms(ms);
+                    a.c.handle_timeout(a.now);
+                    b.c.handle_timeout(b.now);
+                    assert_eq!(observe(&mut a), observe(&mut b), "{cc:?} timer, step {i}");
+                }
+            }
+        }
+        assert!(
+            fast > 100 && general > 100,
+            "{cc:?}: {fast} fast, {general} general"
+        );
+    }
 }

@@ -227,6 +227,31 @@ impl<D: Device> Stack<D> {
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };
+        if !Self::after_op_plain(
+            &mut self.events,
+            &mut self.timers,
+            &mut self.iface,
+            self.now,
+            id,
+            e,
+        ) {
+            self.after_op_general(id);
+        }
+    }
+
+    /// [`Self::after_op`]'s common case on the entry `e` of `id` that the
+    /// caller holds (the receive path has it at hand: no second lookup);
+    /// `false` when the case does not apply and [`Self::after_op_general`]
+    /// must run.
+    #[inline(always)]
+    pub(super) fn after_op_plain(
+        events: &mut std::collections::VecDeque<Event>,
+        timers: &mut TimerWheel<(ConnId, Instant)>,
+        iface: &mut Iface<D>,
+        now: Instant,
+        id: ConnId,
+        e: &mut ConnEntry<D::Frame>,
+    ) -> bool {
         // `io_only`: a new kind of event is outside `ConnEvents::IO`, never
         // taken for I/O.
         if e.subflow_of.is_none()
@@ -239,20 +264,20 @@ impl<D: Device> Stack<D> {
             && !e.half_open
         {
             let ev = e.conn.take_events();
-            nud_feedback(&mut self.iface, e, self.now);
+            nud_feedback(iface, e, now);
             if e.visible && !e.detached {
-                Self::io_events(&mut self.events, id, e, ev);
+                Self::io_events(events, id, e, ev);
             }
-            Self::rearm_inline(&mut self.timers, id, e);
-            return;
+            Self::rearm_inline(timers, id, e);
+            return true;
         }
-        self.after_op_general(id);
+        false
     }
 
     /// [`Self::after_op`] for everything but its common case (MPTCP, any
     /// state change, any event beyond I/O).
     #[inline(never)]
-    fn after_op_general(&mut self, id: ConnId) {
+    pub(super) fn after_op_general(&mut self, id: ConnId) {
         let Some(mut e) = self.conns.get_mut(id) else {
             return;
         };

@@ -28,6 +28,7 @@
 
 mod ack;
 mod control;
+mod digest;
 mod dsack;
 mod handshake;
 mod input;
@@ -240,6 +241,27 @@ impl<F: Frame> Connection<F> {
             self.on_segment(seg, payload, ce);
             self.update_timers();
         }
+    }
+
+    /// Whether `seg` (`len` bytes of payload, CE-marked when `ce`) takes
+    /// header prediction at `now` (the clock moves to `now` either way).
+    /// Such a segment is then given to [`Self::handle_predicted`] instead
+    /// of [`Self::handle_segment`]: it raises no answer ACK (RFC 5961
+    /// §7's budget has nothing to count) and carries no FIN, which lets
+    /// the stack skip that bookkeeping.
+    #[inline(always)]
+    pub fn predicts(&mut self, now: Instant, seg: &TcpRepr, len: usize, ce: bool) -> bool {
+        self.now = self.now.max(now);
+        !self.mptcp.meta_only && self.predicted(seg, len, ce)
+    }
+
+    /// [`Self::handle_segment`] for a segment [`Self::predicts`] just
+    /// accepted (same clock, nothing changed in between).
+    #[inline(always)]
+    pub fn handle_predicted(&mut self, seg: &TcpRepr, payload: Pkt<F>) {
+        self.stats.segs_in += 1;
+        self.on_predicted(seg, payload);
+        self.timers_after_predicted();
     }
 
     /// Emit every segment that is due at `now`: handshake, data allowed by

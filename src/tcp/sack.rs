@@ -98,8 +98,8 @@ pub(crate) struct Rack {
     pub xmit: Option<Instant>,
     /// RACK.end_seq.
     pub end: SeqNumber,
-    /// RACK.rtt.
-    pub rtt: Duration,
+    /// RACK.rtt in µs (the common ACK stores it without a `Duration`).
+    pub rtt_us: u64,
     /// RACK.fack: the highest SACKed or ACKed sequence.
     pub fack: SeqNumber,
     /// RACK.reordering_seen.
@@ -113,6 +113,11 @@ pub(crate) struct Rack {
 }
 
 impl Rack {
+    /// RACK.rtt.
+    pub fn rtt(&self) -> Duration {
+        Duration::from_micros(self.rtt_us)
+    }
+
     /// RFC 8985 §6.2 steps 2-3: segment `s` was delivered (ACKed or SACKed).
     #[inline]
     fn note(&mut self, s: &Sent, now: Instant, min_rtt: Option<Duration>) {
@@ -127,13 +132,13 @@ impl Rack {
         if s.end > self.fack || self.xmit.is_none() {
             self.fack = s.end;
         }
-        let rtt = now.saturating_since(s.sent_at);
+        let rtt_us = now.micros().saturating_sub(s.sent_at.micros());
         // RFC 8985 §6.2 step 2: the ACK of a retransmitted segment may be
         // for its original transmission: ignored when the RTT since the
         // retransmission is below min_RTT, or when the ACK's TSecr is
         // earlier than the retransmission's TSval.
         if s.ever_retrans
-            && (min_rtt.is_some_and(|m| rtt < m)
+            && (min_rtt.is_some_and(|m| Duration::from_micros(rtt_us) < m)
                 || crate::tcp::rtt::echo_before(self.ack_ecr, s.sent_at))
         {
             return;
@@ -145,7 +150,7 @@ impl Rack {
         if newer {
             self.xmit = Some(s.sent_at);
             self.end = s.end;
-            self.rtt = rtt;
+            self.rtt_us = rtt_us;
         }
     }
 }
@@ -370,16 +375,28 @@ impl Scoreboard {
         self.segs.insert(i + 1, b);
     }
 
-    /// Cumulative ACK up to `ack`.
-    #[inline]
+    /// Cumulative ACK up to `ack`. The ACK of the one segment in flight on
+    /// a clean board (request/response, the last ACK of every flight) is
+    /// decided and done inline at the caller; the rest out of line.
+    #[inline(always)]
     pub fn ack(&mut self, ack: SeqNumber, now: Instant, min_rtt: Option<Duration>) -> Acked {
-        if self.is_clean() {
+        if self.segs.len() == 1 && self.is_clean() {
             if let Some(&s) = self.segs.front().filter(|s| s.end <= ack) {
-                if self.segs.len() == 1 {
-                    // One segment in flight (request/response), inline.
-                    return self.ack_only_clean(s, ack, now, min_rtt);
-                }
+                return self.ack_only_clean(s, ack, now, min_rtt);
             }
+        }
+        self.ack_out_of_line(ack, now, min_rtt)
+    }
+
+    /// [`Self::ack`] but for the one clean segment.
+    #[inline(never)]
+    fn ack_out_of_line(
+        &mut self,
+        ack: SeqNumber,
+        now: Instant,
+        min_rtt: Option<Duration>,
+    ) -> Acked {
+        if self.is_clean() {
             if self.segs.back().is_some_and(|b| b.end <= ack) {
                 return self.ack_all_clean(ack, now, min_rtt);
             }
@@ -472,6 +489,7 @@ impl Scoreboard {
     /// Nothing SACKed, lost or retransmitted, no transmission log and no
     /// SACK marks (`high`, `spans`): every ACK of a lossless path. Then a
     /// segment only counts as outstanding.
+    #[inline(always)]
     fn is_clean(&self) -> bool {
         self.sacked_bytes == 0
             && self.lost_bytes == 0
@@ -770,7 +788,7 @@ impl Scoreboard {
             return (false, None);
         };
         self.keep_log();
-        let (end, rtt) = (self.rack.end, self.rack.rtt);
+        let (end, rtt) = (self.rack.end, self.rack.rtt());
         let mut newly = false;
         let mut timer: Option<Instant> = None;
         // Only transmissions before RACK.xmit_ts, or at it below

@@ -6,7 +6,7 @@
 //! general path's, which `tests/tcp_loop.rs` checks segment by segment
 //! and `tests/tcp_script_predict.rs` case by case.
 
-use super::{Connection, Recovery, State};
+use super::{Connection, Recovery, State, Timer};
 use crate::io::{Frame, Pkt};
 use crate::tcp::{TcpFlags, TcpOptions, TcpRepr};
 
@@ -95,7 +95,13 @@ impl<F: Frame> Connection<F> {
             // runs (RFC 8985 §6.2), cwnd grows.
             self.loss.dupacks = 0;
             if self.opts.sack {
-                self.rack_run();
+                // `rack_run`, its nothing-to-examine test inline (every
+                // ACK of a lossless path): no call.
+                if self.snd.sb.rack_has_candidates() {
+                    self.rack_run();
+                } else {
+                    self.timers.set(Timer::Rack, None);
+                }
             }
             self.loss.cc.on_ack(now, acked, flight_before, rtt);
             // RFC 6675 §5 step 4: IsLost(HighACK + 1), as RACK found it.

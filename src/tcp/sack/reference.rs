@@ -291,7 +291,7 @@ impl RefScoreboard {
         if newer {
             self.rack.xmit = Some(s.sent_at);
             self.rack.end = s.end;
-            self.rack.rtt = rtt;
+            self.rack.rtt_us = rtt.as_micros() as u64;
         }
     }
 
@@ -305,7 +305,7 @@ impl RefScoreboard {
         let Some(x) = self.rack.xmit else {
             return (false, None);
         };
-        let (end, rtt) = (self.rack.end, self.rack.rtt);
+        let (end, rtt) = (self.rack.end, self.rack.rtt());
         let mut newly = false;
         let mut timer: Option<Instant> = None;
         for i in 0..self.segs.len() {

@@ -73,7 +73,7 @@ fn rack_marks_old_segments_lost_after_rtt_plus_reo_wnd() {
         Instant::from_millis(50),
         None,
     );
-    assert_eq!(b.rack.rtt, Duration::from_millis(30));
+    assert_eq!(b.rack.rtt(), Duration::from_millis(30));
     // At 50 ms with reo_wnd 5: segment 0 (0+35 <= 50) lost, 1 (10+35=45) lost.
     let (lost, timer) = b.rack_detect(Instant::from_millis(50), Duration::from_millis(5));
     assert!(lost);
