@@ -225,3 +225,7 @@ impl<D: Device> Iface<D> {
 #[cfg(test)]
 #[path = "emit_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tx_straight_tests.rs"]
+mod straight_tests;
