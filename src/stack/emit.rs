@@ -92,7 +92,17 @@ impl<D: Device> Iface<D> {
             TcpHead::Repr(seg, layout) => {
                 seg.emit_header_with(layout, &mut pkt[L2L3_LEN..]);
             }
-            TcpHead::Plain(h) => write_plain_tcp(h, &mut pkt[L2L3_LEN..]),
+            TcpHead::Plain(h) => {
+                if let Some(ts) = h.ts {
+                    // The straight path: the connection's prebuilt headers
+                    // as one block, the variable words patched and summed.
+                    let partial = self.dev.tx_checksum_offload();
+                    head.write_plain_ts(pkt, h, ts, self.ident, ect, partial);
+                    self.ident = self.ident.wrapping_add(1);
+                    return;
+                }
+                write_plain_tcp(h, &mut pkt[L2L3_LEN..]);
+            }
         }
         if self.dev.tx_checksum_offload() {
             // The device sums the segment (AF_XDP TX metadata).
@@ -158,12 +168,7 @@ impl<D: Device> Iface<D> {
         let hdrs = L2L3_LEN + tcp.len();
         let mac = self.resolve(hop, now);
         // Unresolved: a zero destination MAC, filled in when ARP answers.
-        head.prepare(
-            self.mac,
-            mac.unwrap_or_default(),
-            *tuple.local.ip(),
-            *tuple.remote.ip(),
-        );
+        head.prepare(self.mac, mac.unwrap_or_default(), tuple);
 
         let payload = match (mac, payload) {
             (Some(_), Payload::InPlace { frame, start, end })
@@ -220,3 +225,7 @@ impl<D: Device> Iface<D> {
 #[cfg(test)]
 #[path = "emit_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tx_straight_tests.rs"]
+mod straight_tests;
