@@ -108,7 +108,7 @@ pub(crate) struct Rack {
     /// DupThresh in use, never below 3.
     pub reordering: usize,
     /// TSecr of the ACK being processed (0: none), set before its
-    /// deliveries are noted (`Connection::on_ack`, `advance_una_inline`).
+    /// deliveries are noted (`Connection::on_ack`, `on_predicted`).
     pub ack_ecr: u32,
 }
 

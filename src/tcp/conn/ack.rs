@@ -148,9 +148,6 @@ impl<F: Frame> Connection<F> {
         let now = self.now;
         let ack = seg.ack;
         let acked = ack - self.snd.una;
-        // RFC 8985 §6.2 step 2 (also for the fast path, where a tail loss
-        // probe's retransmission may be acknowledged).
-        self.snd.sb.rack.ack_ecr = self.ack_ecr(seg);
         let a = self.snd.sb.ack(ack, now, min_rtt);
         self.note_delivered(a.largest);
         if self.mptcp.session.is_none() && self.mptcp.tx.is_none() {
@@ -208,7 +205,7 @@ impl<F: Frame> Connection<F> {
 
     /// The TSecr of `seg` when timestamps are in use (0: none).
     #[inline(always)]
-    fn ack_ecr(&self, seg: &TcpRepr) -> u32 {
+    pub(super) fn ack_ecr(&self, seg: &TcpRepr) -> u32 {
         match (self.opts.ts, seg.options.timestamps) {
             (true, Some((_, ecr))) => ecr,
             _ => 0,

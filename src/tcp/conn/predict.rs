@@ -81,6 +81,10 @@ impl<F: Frame> Connection<F> {
             }
         }
         self.probe.heard_from_peer(now);
+        // RFC 8985 §6.2 step 2: RACK's test of retransmitted deliveries (a
+        // tail loss probe's retransmission may be acknowledged here), kept
+        // for every ACK as the general path (`on_ack`) does.
+        self.snd.sb.rack.ack_ecr = self.ack_ecr(seg);
         let flight_before = self.in_flight();
         let acked = seg.ack - self.snd.una;
         let wnd = self.snd.wnd;
