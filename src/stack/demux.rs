@@ -200,47 +200,42 @@ impl<D: Device> Stack<D> {
                 let Some(e) = e else {
                     return;
                 };
-                // Header prediction's segment (RFC 9293 §3.10.7.4, the
-                // common case): no answer ACK to budget, no FIN to note,
-                // and `after_op` given the entry already at hand.
-                if e.conn.predicts(now, seg, end - pstart, ce) {
-                    e.conn.handle_predicted(seg, payload);
-                    if !e.dirty {
-                        e.dirty = true;
-                        self.dirty.push(id);
-                    }
-                    let (ev, tm, ifc, t) = (
-                        &mut self.events,
-                        &mut self.timers,
-                        &mut self.iface,
-                        self.now,
-                    );
-                    if !Self::after_op_plain(ev, tm, ifc, t, id, e) {
-                        self.after_op_general(id);
-                    }
-                    return;
-                }
-                let before = e.conn.state();
-                // RFC 5961 §7: the stack-wide budget of answer ACKs.
-                let st = *e.conn.stats();
-                e.conn.set_answer_allowed(self.limits.answers.allows(now));
-                e.conn.handle_segment(now, seg, payload, ce);
-                let after = e.conn.stats();
-                let answered = after.answer_acks - st.answer_acks;
-                if answered > 0 {
-                    // `allows` just rolled the window to `now`.
-                    self.limits.answers.charge(now, answered);
-                }
-                self.iface.counters.ack_rate_limited +=
-                    after.answer_acks_limited - st.answer_acks_limited;
-                if seg.flags.fin() {
-                    e.note_fin(before, seg, end - pstart);
-                }
                 if !e.dirty {
                     e.dirty = true;
                     self.dirty.push(id);
                 }
-                self.after_op(id);
+                if e.conn.predicts(now, seg, end - pstart, ce) {
+                    // Header prediction's segment (RFC 9293 §3.10.7.4, the
+                    // common case): no answer ACK to budget, no FIN to note.
+                    e.conn.handle_predicted(seg, payload);
+                } else {
+                    let before = e.conn.state();
+                    // RFC 5961 §7: the stack-wide budget of answer ACKs.
+                    let st = *e.conn.stats();
+                    e.conn.set_answer_allowed(self.limits.answers.allows(now));
+                    e.conn.handle_segment(now, seg, payload, ce);
+                    let after = e.conn.stats();
+                    let answered = after.answer_acks - st.answer_acks;
+                    if answered > 0 {
+                        // `allows` just rolled the window to `now`.
+                        self.limits.answers.charge(now, answered);
+                    }
+                    self.iface.counters.ack_rate_limited +=
+                        after.answer_acks_limited - st.answer_acks_limited;
+                    if seg.flags.fin() {
+                        e.note_fin(before, seg, end - pstart);
+                    }
+                }
+                // `after_op` on the entry already at hand.
+                let (ev, tm, ifc, t) = (
+                    &mut self.events,
+                    &mut self.timers,
+                    &mut self.iface,
+                    self.now,
+                );
+                if !Self::after_op_plain(ev, tm, ifc, t, id, e) {
+                    self.after_op_general(id);
+                }
                 return;
             }
         }
