@@ -56,12 +56,42 @@ struct Chain {
     ph_addrs: u16,
 }
 
+impl Default for Chain {
+    fn default() -> Self {
+        Chain {
+            hdr: [0; MAX_HDR],
+            hdr_len: 0,
+            ihl: 0,
+            seq: 0,
+            left: 0,
+            id: 0,
+            flags: 0,
+            first: false,
+            ph_addrs: 0,
+        }
+    }
+}
+
+/// Where the splitter is in the descriptor stream.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between packets.
+    #[default]
+    Idle,
+    /// In a packet being dropped whole.
+    Dropping,
+    /// In a packet being split (`Splitter::chain`).
+    Splitting,
+}
+
 /// Splits chained descriptors into per-frame segments, across receive
 /// batches (a chain may end in the next one).
 #[derive(Default)]
 pub struct Splitter {
-    /// `Some(None)`: a chain being dropped; `Some(Some(_))`: being split.
-    chain: Option<Option<Box<Chain>>>,
+    state: State,
+    /// The packet being split, reused packet after packet (no allocation
+    /// per packet); meaningful while `state` is `Splitting`.
+    chain: Chain,
     pub counters: MultibufCounters,
     /// Descriptors outside the UMEM or longer than their chunk, since the
     /// device last took the count (its `rx_bad_desc`).
@@ -76,9 +106,9 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 
-/// The chain's template from its first frame, if it is an IPv4 TCP
-/// segment whose checksum field holds the peer's offload form.
-fn parse_first(p: &[u8]) -> Option<Box<Chain>> {
+/// The chain's template from its first frame, into `c`, if it is an IPv4
+/// TCP segment whose checksum field holds the peer's offload form.
+fn parse_first(p: &[u8], c: &mut Chain) -> Option<()> {
     if p.len() < ETH + 20 || p[12..14] != [0x08, 0x00] || p[ETH] >> 4 != 4 {
         return None;
     }
@@ -105,19 +135,16 @@ fn parse_first(p: &[u8]) -> Option<Box<Chain>> {
     if be16(p, tcp + 16) != checksum::combine(&[ph_addrs, tcp_len]) {
         return None;
     }
-    let mut hdr = [0u8; MAX_HDR];
-    hdr[..hdr_len].copy_from_slice(&p[..hdr_len]);
-    Some(Box::new(Chain {
-        hdr,
-        hdr_len,
-        ihl,
-        seq: u32::from_be_bytes(p[tcp + 4..tcp + 8].try_into().ok()?),
-        left: tot - ihl - doff,
-        id: be16(p, ETH + 4),
-        flags: p[tcp + 13],
-        first: true,
-        ph_addrs,
-    }))
+    c.hdr[..hdr_len].copy_from_slice(&p[..hdr_len]);
+    c.hdr_len = hdr_len;
+    c.ihl = ihl;
+    c.seq = u32::from_be_bytes(p[tcp + 4..tcp + 8].try_into().ok()?);
+    c.left = tot - ihl - doff;
+    c.id = be16(p, ETH + 4);
+    c.flags = p[tcp + 13];
+    c.first = true;
+    c.ph_addrs = ph_addrs;
+    Some(())
 }
 
 impl Chain {
@@ -165,40 +192,57 @@ impl Splitter {
         contd: bool,
         out: &mut Vec<(XdpFrame, usize)>,
     ) -> isize {
-        let Some(state) = self.chain.take() else {
-            let Some(mut f) = XdpFrame::from_rx_addr(addr, umem) else {
-                self.bad_desc += 1;
-                return 0;
-            };
-            if !contd {
-                if len <= f.buf().len() {
-                    out.push((f, len));
-                } else {
-                    self.bad_desc += 1;
+        match self.state {
+            State::Idle => {}
+            State::Dropping => {
+                // The rest of a dropped packet: its chunk goes back.
+                if !contd {
+                    self.state = State::Idle;
                 }
-                return 1;
+                return isize::from(XdpFrame::from_rx_addr(addr, umem).is_some());
             }
-            let chain = f.buf().get(..len).and_then(parse_first);
-            let Some(mut c) = chain else {
-                self.counters.rx_multibuf_dropped += 1;
-                self.chain = Some(None);
-                return 1;
-            };
-            let payload = (len - c.hdr_len).min(c.left);
-            c.write_headers(f.buf_mut(), payload);
-            self.counters.rx_multibuf_packets += 1;
-            self.counters.rx_multibuf_segments += 1;
-            out.push((f, c.hdr_len + payload));
-            self.chain = Some(Some(c));
-            return 1;
-        };
-        if contd {
-            self.chain = Some(None);
+            State::Splitting => return self.push_continuation(umem, addr, len, contd, out),
         }
-        let Some(mut c) = state else {
-            // The rest of a dropped packet: its chunk goes back.
-            return isize::from(XdpFrame::from_rx_addr(addr, umem).is_some());
+        let Some(mut f) = XdpFrame::from_rx_addr(addr, umem) else {
+            self.bad_desc += 1;
+            return 0;
         };
+        if !contd {
+            if len <= f.buf().len() {
+                out.push((f, len));
+            } else {
+                self.bad_desc += 1;
+            }
+            return 1;
+        }
+        let c = &mut self.chain;
+        if f.buf().get(..len).and_then(|p| parse_first(p, c)).is_none() {
+            self.counters.rx_multibuf_dropped += 1;
+            self.state = State::Dropping;
+            return 1;
+        }
+        let payload = (len - c.hdr_len).min(c.left);
+        c.write_headers(f.buf_mut(), payload);
+        self.counters.rx_multibuf_packets += 1;
+        self.counters.rx_multibuf_segments += 1;
+        out.push((f, c.hdr_len + payload));
+        self.state = State::Splitting;
+        1
+    }
+
+    /// [`Self::push`] for a descriptor after the first of a packet being
+    /// split.
+    fn push_continuation(
+        &mut self,
+        umem: &SharedUmem,
+        addr: u64,
+        len: usize,
+        contd: bool,
+        out: &mut Vec<(XdpFrame, usize)>,
+    ) -> isize {
+        // Unless this piece goes on as it should, the rest is dropped.
+        self.state = if contd { State::Dropping } else { State::Idle };
+        let c = &mut self.chain;
         // The headers go into the headroom in front of the payload (the
         // kernel writes a continuation at the chunk's data offset and
         // nothing in front of it).
@@ -218,7 +262,7 @@ impl Splitter {
             out.push((f, c.hdr_len + payload));
         }
         if contd {
-            self.chain = Some(Some(c));
+            self.state = State::Splitting;
         }
         1
     }
