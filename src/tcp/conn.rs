@@ -235,8 +235,7 @@ impl<F: Frame> Connection<F> {
             return;
         }
         if self.predicted(seg, payload.len(), ce) {
-            self.on_predicted(seg, payload);
-            self.timers_after_predicted();
+            self.predicted_segment(seg, payload);
         } else {
             self.on_segment(seg, payload, ce);
             self.update_timers();
@@ -260,8 +259,7 @@ impl<F: Frame> Connection<F> {
     #[inline(always)]
     pub fn handle_predicted(&mut self, seg: &TcpRepr, payload: Pkt<F>) {
         self.stats.segs_in += 1;
-        self.on_predicted(seg, payload);
-        self.timers_after_predicted();
+        self.predicted_segment(seg, payload);
     }
 
     /// Emit every segment that is due at `now`: handshake, data allowed by

@@ -442,6 +442,46 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// `on_data` for plain TCP with nothing held out of order (header
+    /// prediction's data): the same queue insert, counters, events and
+    /// ACK decision (RFC 1122 §4.2.3.2, RFC 5681 §4.2), inline, without
+    /// the MPTCP and reassembly turns that cannot apply.
+    #[inline(always)]
+    pub(super) fn on_data_plain(&mut self, seq: SeqNumber, payload: Pkt<F>, wnd_end: SeqNumber) {
+        debug_assert!(self.mptcp.rx.is_none() && !self.rcv.queue.has_ooo());
+        let len = payload.len();
+        let before_dup = self.rcv.queue.has_dsack();
+        let r = self.rcv.queue.insert(seq, payload, wnd_end, self.rcv.buf);
+        self.stats.collapsed = self.rcv.queue.collapsed;
+        self.stats.rcv_mem_drops = self.rcv.queue.mem_drops;
+        if len > self.rcv.mss {
+            self.rcv.mss = len.min(self.cfg.mss as usize);
+        }
+        if r.dup && r.advanced == 0 && !r.ooo {
+            self.stats.dup_segs_in += 1;
+        }
+        if r.ooo {
+            self.stats.ooo_segs_in += 1;
+        }
+        if r.advanced > 0 {
+            self.stats.bytes_received += r.advanced as u64;
+            self.events.insert(ConnEvents::READABLE);
+            self.rcv.unacked += r.advanced;
+        }
+        if r.ooo || r.filled_hole || r.dropped || (r.dup && !before_dup) || self.rcv.queue.has_ooo()
+        {
+            // RFC 5681 §4.2: out-of-order, hole-filling: ACK at once.
+            self.rcv.ack_now = true;
+        } else if self.rcv.unacked >= 2 * self.rcv.mss {
+            // RFC 5681 §4.2: at least every second full-sized segment.
+            self.rcv.ack_now = true;
+        } else if r.advanced > 0 && !self.timers.is_armed(Timer::Delack) {
+            // RFC 1122 §4.2.3.2: the delayed ACK.
+            self.timers
+                .set(Timer::Delack, Some(self.now + self.cfg.delayed_ack));
+        }
+    }
+
     /// Data ending at `end` runs past an out-of-order FIN not yet reached:
     /// that FIN was stale (the peer resent its stream differently, or it was
     /// forged). Linux drops such a FIN from its out-of-order queue

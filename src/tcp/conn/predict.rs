@@ -62,15 +62,157 @@ impl<F: Frame> Connection<F> {
             && self.mptcp.rx.is_none()
     }
 
-    /// RFC 9293 §3.10.7.4 for a predicted segment, in one function: the
-    /// timestamp (R3), the ACK (fifth: SND.UNA, RTT, window, congestion
-    /// control), the text (seventh) and the timers. Every check it skips
-    /// passes for such a segment; ECN, RST, SYN, FIN, SACK and MPTCP have
-    /// nothing to do. What it does is the general path's for this case
-    /// (`on_ack`, `loss_recovery` in the open state with a new ACK and no
-    /// duplicate, `on_data`); the rare turns (a loss RACK detects, data
-    /// without a new ACK) go to the general functions.
-    pub(super) fn on_predicted(&mut self, seg: &TcpRepr, payload: Pkt<F>) {
+    /// A predicted segment, timers included: an ACK of new data (with or
+    /// without data) takes the straight line (`on_predicted_ack`); data
+    /// that acknowledges nothing new (RFC 9293 §3.10.7.4's other
+    /// predicted case) the steps of the general path.
+    #[inline(always)]
+    pub(super) fn predicted_segment(&mut self, seg: &TcpRepr, payload: Pkt<F>) {
+        if seg.ack != self.snd.una {
+            self.on_predicted_ack(seg, payload);
+        } else {
+            self.on_predicted_data(seg, payload);
+            self.timers_after_predicted();
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 for a predicted segment that acknowledges new
+    /// data, in one straight line: the timestamp (RFC 7323 §4.3 R3), the
+    /// ACK (fifth: the scoreboard, SND.UNA, the send queue, the RTT
+    /// sample, WL1/WL2, RACK, cwnd), the text (seventh) and the timers,
+    /// each field written once. What `predicted` checked (plain TCP, the
+    /// open recovery state, not persisting, the window unchanged, the
+    /// data in order) makes every other step of the general path
+    /// (`on_ack`, `loss_recovery`, `on_data`, `update_timers`) a no-op
+    /// here; the rare turns (a retransmission acknowledged, a loss RACK
+    /// finds, an MTU probe, a FIN of ours acknowledged, out-of-order data
+    /// held) call the general functions.
+    #[inline(never)]
+    fn on_predicted_ack(&mut self, seg: &TcpRepr, payload: Pkt<F>) {
+        self.stats.segs_predicted += 1;
+        let now = self.now;
+        // RFC 7323 §4.3 (R3); `predicted` checked that it is not older.
+        let ecr = match (self.opts.ts, seg.options.timestamps) {
+            (true, Some((tsval, ecr))) => {
+                if seg.seq <= self.rcv.last_ack_sent {
+                    self.rcv.ts_recent = tsval;
+                    self.rcv.ts_recent_at = now;
+                }
+                ecr
+            }
+            _ => 0,
+        };
+        self.probe.heard_from_peer(now);
+        // RFC 8985 §6.2 step 2: RACK's test of retransmitted deliveries.
+        self.snd.sb.rack.ack_ecr = ecr;
+        let (ack, una, nxt) = (seg.ack, self.snd.una, self.snd.nxt);
+        let flight_before = nxt - una;
+        let acked = ack - una;
+        let flight = nxt - ack;
+        let min_rtt = self.loss.rtt.min_rtt();
+        // The scoreboard and the send queue release what SEG.ACK covers.
+        let a = self.snd.sb.ack(ack, now, min_rtt);
+        self.note_delivered(a.largest);
+        if self.mptcp.tx.is_none() {
+            self.snd.queue.ack(ack);
+        } else {
+            self.mptcp_snd_release(ack);
+        }
+        self.snd.una = ack;
+        self.mtu_probe_on_ack();
+        self.stats.bytes_acked += acked as u64;
+        // RFC 6298 §3 (Karn) in integer µs; a retransmission acknowledged
+        // takes the echoed timestamp (RFC 7323 §4.1), out of line.
+        let rtt = match a.rtt_sent_at {
+            Some(at) if !a.any_retrans => {
+                let us = now.micros().saturating_sub(at.micros());
+                self.loss.rtt.sample_us(us, now);
+                Some(core::time::Duration::from_micros(us))
+            }
+            _ => self.rtt_of_retransmitted(seg, &a),
+        };
+        self.loss.rtx_count = 0;
+        // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is
+        // acknowledged. RFC 8985 §7.2: the PTO restarts (below).
+        if flight == 0 {
+            self.timers.set(Timer::Rtx, None);
+            self.snd.una_since = None;
+        } else {
+            self.timers.set(Timer::Rtx, Some(self.rto_deadline()));
+            self.snd.una_since = Some(now);
+        }
+        self.timers.set(Timer::Tlp, None);
+        if self.loss.tlp_high.is_some_and(|h| ack >= h) {
+            self.loss.tlp_high = None;
+        }
+        self.new_space();
+        self.probe.persist_backoff = 0;
+        // RFC 9293 §3.10.7.4 fifth: WL1/WL2 move (the window is the same:
+        // `predicted`).
+        let wnd = self.snd.wnd;
+        self.snd.window_update(seg.seq, ack, wnd);
+        // RFC 6675 §5 / RFC 5681 §3.2, open state, an ACK of new data: the
+        // duplicate count restarts, RACK runs (RFC 8985 §6.2), cwnd grows.
+        self.loss.dupacks = 0;
+        if self.opts.sack {
+            if self.snd.sb.rack_has_candidates() {
+                self.rack_run();
+            } else {
+                self.timers.set(Timer::Rack, None);
+            }
+        }
+        self.loss.cc.on_ack(now, acked, flight_before, rtt);
+        // RFC 6675 §5 step 4: IsLost(HighACK + 1), as RACK found it.
+        if self.opts.sack && self.snd.sb.next_lost().is_some() {
+            self.predicted_loss(acked, flight_before);
+        }
+        // FIN-WAIT-1 ends when our FIN is acknowledged.
+        if self.state != State::Established {
+            self.on_progress();
+        }
+        if !payload.is_empty() {
+            self.predicted_text(seg.seq, payload);
+        }
+        self.timers_after_ack_of_new_data(flight);
+    }
+
+    /// RFC 9293 §3.10.7.4 seventh for predicted data (in order, plain
+    /// TCP, inside the window): `on_data` without its MPTCP and
+    /// reassembly turns when nothing is held out of order.
+    #[inline(always)]
+    fn predicted_text(&mut self, seq: crate::tcp::SeqNumber, payload: Pkt<F>) {
+        // Plain TCP: the edge we advertised (`rcv_wnd_end`).
+        let wnd_end = self.rcv.edge();
+        if self.rcv.queue.has_ooo() {
+            return self.on_data(seq, payload, wnd_end);
+        }
+        self.on_data_plain(seq, payload, wnd_end);
+    }
+
+    /// The RTT of an ACK that covers a retransmission (or no sample):
+    /// `advance_una`'s choice, out of line.
+    #[cold]
+    #[inline(never)]
+    fn rtt_of_retransmitted(
+        &mut self,
+        seg: &TcpRepr,
+        a: &crate::tcp::sack::Acked,
+    ) -> Option<core::time::Duration> {
+        let r = self.ts_rtt(seg).filter(|_| {
+            let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
+            a.latest_sent
+                .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
+        });
+        if let Some(r) = r {
+            self.loss.rtt.sample(r, self.now);
+        }
+        r
+    }
+
+    /// A predicted segment with data that acknowledges nothing new: the
+    /// timestamp, the window's WL1/WL2, the open state's recovery step
+    /// and the data (the timers follow in `timers_after_predicted`).
+    fn on_predicted_data(&mut self, seg: &TcpRepr, payload: Pkt<F>) {
         self.stats.segs_predicted += 1;
         let now = self.now;
         // RFC 7323 §4.3 (R3); `predicted` checked that it is not older.
@@ -81,45 +223,12 @@ impl<F: Frame> Connection<F> {
             }
         }
         self.probe.heard_from_peer(now);
-        // RFC 8985 §6.2 step 2: RACK's test of retransmitted deliveries (a
-        // tail loss probe's retransmission may be acknowledged here), kept
-        // for every ACK as the general path (`on_ack`) does.
         self.snd.sb.rack.ack_ecr = self.ack_ecr(seg);
         let flight_before = self.in_flight();
-        let acked = seg.ack - self.snd.una;
         let wnd = self.snd.wnd;
-        if acked > 0 {
-            let rtt = self.advance_una_inline(seg, self.loss.rtt.min_rtt());
-            self.probe.persist_backoff = 0;
-            // RFC 9293 §3.10.7.4 fifth: WL1/WL2 move (the window is the
-            // same; not persisting, so nothing else follows).
-            self.snd.window_update(seg.seq, seg.ack, wnd);
-            // RFC 6675 §5 / RFC 5681 §3.2 in the open state, for an ACK
-            // of new data (never a duplicate): the count restarts, RACK
-            // runs (RFC 8985 §6.2), cwnd grows.
-            self.loss.dupacks = 0;
-            if self.opts.sack {
-                // `rack_run`, its nothing-to-examine test inline (every
-                // ACK of a lossless path): no call.
-                if self.snd.sb.rack_has_candidates() {
-                    self.rack_run();
-                } else {
-                    self.timers.set(Timer::Rack, None);
-                }
-            }
-            self.loss.cc.on_ack(now, acked, flight_before, rtt);
-            // RFC 6675 §5 step 4: IsLost(HighACK + 1), as RACK found it.
-            if self.opts.sack && self.snd.sb.next_lost().is_some() {
-                self.predicted_loss(acked, flight_before);
-            }
-            // FIN-WAIT-1 ends when our FIN is acknowledged.
-            self.on_progress();
-        } else {
-            self.snd.window_update(seg.seq, seg.ack, wnd);
-            self.loss_recovery(0, false, 0, flight_before, None);
-        }
+        self.snd.window_update(seg.seq, seg.ack, wnd);
+        self.loss_recovery(0, false, 0, flight_before, None);
         if !payload.is_empty() {
-            // Plain TCP: the edge we advertised (`rcv_wnd_end`).
             let wnd_end = self.rcv.edge();
             self.on_data(seg.seq, payload, wnd_end);
         }

@@ -413,6 +413,42 @@ impl<F: Frame> Connection<F> {
         }
     }
 
+    /// `timers_after_predicted` after a predicted ACK of new data
+    /// (`on_predicted_ack`), which already set the retransmission timer
+    /// and `una_since` for the `flight` left (RFC 6298 §5.2/§5.3) and
+    /// cancelled the PTO: only what that leaves open is decided here.
+    #[inline(always)]
+    pub(super) fn timers_after_ack_of_new_data(&mut self, flight: usize) {
+        if self.loss.recovery != Recovery::Open {
+            return self.update_timers();
+        }
+        if self.state != State::Established {
+            self.arm_fin_wait2();
+        }
+        let data_state = self.state != State::FinWait2;
+        if flight == 0 {
+            // RFC 9293 §3.8.6.1: unsent data and nothing in flight: the
+            // window stops us (persist).
+            let unsent = self.snd.queue.tail() > self.snd.nxt;
+            if data_state && unsent {
+                if !self.timers.is_armed(Timer::Persist) && !self.probe.persist_pending {
+                    self.timers
+                        .set(Timer::Persist, Some(self.now + self.persist_interval()));
+                }
+            } else {
+                self.timers.set(Timer::Persist, None);
+            }
+            self.timers.set(Timer::Rack, None);
+        } else {
+            self.timers.set(Timer::Persist, None);
+            if !self.opts.sack {
+                self.timers.set(Timer::Rack, None);
+            }
+            // RFC 8985 §7.2: the PTO in the open state with data in flight.
+            self.arm_tlp(self.opts.sack && data_state && self.loss.tlp_high.is_none());
+        }
+    }
+
     #[inline]
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         if self.state == State::Closed {
