@@ -225,8 +225,12 @@ impl<F: Frame> SendBuffer<F> {
     pub fn ack(&mut self, upto: SeqNumber) -> usize {
         if upto > self.head && upto >= self.tail() {
             // Everything acknowledged (the usual ACK of a clean path): the
-            // frames dropped at once, without a walk.
-            self.frames.clear();
+            // frames dropped at once, without a walk of offsets; popped
+            // one by one (inline; usually one frame), not `clear`'s
+            // out-of-line `truncate` over both halves of the ring.
+            while let Some(f) = self.frames.pop_front() {
+                drop(f);
+            }
             return self.released_all();
         }
         self.ack_into(upto, drop)
