@@ -182,6 +182,8 @@ pub(crate) struct ConnTable<F: Frame> {
     used: usize,
     free: Vec<u32>,
     map: Map<TupleKey, u32>,
+    /// The tuple `lookup` found last and its slot (see there).
+    last: core::cell::Cell<Option<(TupleKey, u32)>>,
     /// Tuples inserted (true) and removed (false) since the last drain, if
     /// the runtime asked for it (its flow directory).
     pub(crate) flow_log: Option<Vec<(FourTuple, bool)>>,
@@ -244,6 +246,7 @@ impl<F: Frame> ConnTable<F> {
             used: 0,
             free: Vec::with_capacity(prealloc),
             map: Map::with_capacity_and_hasher(prealloc, hasher),
+            last: core::cell::Cell::new(None),
             flow_log: None,
         }
     }
@@ -263,7 +266,19 @@ impl<F: Frame> ConnTable<F> {
     }
 
     pub(crate) fn lookup(&self, tuple: &FourTuple) -> Option<ConnId> {
-        let &index = self.map.get(&TupleKey::of(tuple))?;
+        let key = TupleKey::of(tuple);
+        // The last connection found: a burst of segments of one flow (a
+        // receive batch, a request/response exchange) skips the hash and
+        // the probe. It always names a live entry of that tuple (`remove`
+        // forgets it).
+        let index = match self.last.get() {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let &i = self.map.get(&key)?;
+                self.last.set(Some((key, i)));
+                i
+            }
+        };
         let generation = self.slot(index as usize)?.generation;
         Some(ConnId { index, generation })
     }
@@ -403,7 +418,11 @@ impl<F: Frame> ConnTable<F> {
         }
         let e = s.entry.take()?;
         s.generation = s.generation.wrapping_add(1);
-        self.map.remove(&TupleKey::of(&e.tuple));
+        let key = TupleKey::of(&e.tuple);
+        self.map.remove(&key);
+        if self.last.get().is_some_and(|(k, _)| k == key) {
+            self.last.set(None);
+        }
         self.free.push(id.index);
         if let Some(log) = &mut self.flow_log {
             log.push((e.tuple, false));
