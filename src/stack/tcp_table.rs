@@ -571,6 +571,36 @@ mod tests {
         assert_eq!((t.len(), t.slot_count()), (2, 2));
     }
 
+    /// The last-found cache never answers for a connection that is gone:
+    /// a tuple looked up, removed and opened again (in the same slot, a
+    /// new generation) is found as the new connection; removed, it is not
+    /// found at all; another tuple's removal leaves the cache's answer
+    /// right.
+    #[test]
+    fn the_last_found_cache_follows_removals_and_reuse() {
+        let mut t = table(0);
+        let a = t.insert(entry(1));
+        let b = t.insert(entry(2));
+        assert_eq!(t.lookup(&tuple(1)), Some(a));
+        assert_eq!(t.lookup(&tuple(1)), Some(a));
+        t.remove(a);
+        assert_eq!(t.lookup(&tuple(1)), None);
+        let a2 = t.insert(entry(1));
+        assert_eq!(a2.index, a.index);
+        assert_eq!(t.lookup(&tuple(1)), Some(a2));
+        // Removed while cached, then its slot taken by another tuple.
+        t.remove(a2);
+        let c = t.insert(entry(3));
+        assert_eq!(c.index, a.index);
+        assert_eq!(t.lookup(&tuple(1)), None);
+        assert_eq!(t.lookup(&tuple(3)), Some(c));
+        // Another tuple removed: the cached one still answers.
+        assert_eq!(t.lookup(&tuple(2)), Some(b));
+        t.remove(c);
+        assert_eq!(t.lookup(&tuple(2)), Some(b));
+        assert_eq!(t.lookup(&tuple(3)), None);
+    }
+
     #[test]
     fn two_connections_are_borrowed_at_once_within_and_across_chunks() {
         let mut t = table(0);
