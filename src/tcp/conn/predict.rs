@@ -145,7 +145,10 @@ impl<F: Frame> Connection<F> {
         if self.loss.tlp_high.is_some_and(|h| ack >= h) {
             self.loss.tlp_high = None;
         }
-        self.new_space();
+        // `new_space`'s own first test, here: a call for nothing on most ACKs.
+        if self.snd.write_blocked {
+            self.new_space();
+        }
         self.probe.persist_backoff = 0;
         // RFC 9293 §3.10.7.4 fifth: WL1/WL2 move (the window is the same:
         // `predicted`).
