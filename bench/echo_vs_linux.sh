@@ -97,6 +97,25 @@ up() { # queues
   bash scripts/harness.sh --prefix "$P" --queues "$1" up >/dev/null
   # The client's port space is not the limit (16,000 at once, short conns).
   ip netns exec "$NSK" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
+  # RPS on the client's veth end: veth hands a packet to its peer with
+  # netif_rx on the sending CPU, so without it the Linux client's TCP
+  # receive of the server's segments runs in the server's softirq, on the
+  # server's core. With RPS (mask = the client's core 1) the kernel queues
+  # it to core 1's backlog instead, the standard Linux way to run receive
+  # processing on the consumer's CPU; it applies to both servers alike.
+  # BENCH_CLIENT_RPS=1 turns it on; BENCH_SERVER_RPS=1 also sets RPS on
+  # the server's end (mask core 0).
+  local f
+  if [[ ${BENCH_CLIENT_RPS:-0} != 0 ]]; then
+    for f in $(ip netns exec "$NSK" sh -c "ls -d /sys/class/net/${P}k0/queues/rx-*"); do
+      ip netns exec "$NSK" sh -c "echo 2 > $f/rps_cpus"
+    done
+  fi
+  if [[ ${BENCH_SERVER_RPS:-0} != 0 ]]; then
+    for f in $(ip netns exec "$NSS" sh -c "ls -d /sys/class/net/${P}s0/queues/rx-*"); do
+      ip netns exec "$NSS" sh -c "echo 1 > $f/rps_cpus"
+    done
+  fi
 }
 epoll_client() { # mode addr conns [size] -> output line
   timeout $((SECS * 4 + 60)) ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" "$1" "$2" 7 "$3" "$SECS" ${4:+"$4"}
