@@ -89,9 +89,6 @@ pub struct DeviceCounters {
     pub rx_bad_desc: u64,
     /// `sendto` kicks for TX, `poll` kicks for the fill ring.
     pub tx_wakeups: u64,
-    /// TX kicks left out: the last one moved nothing off the TX ring and
-    /// no completion has come back since (see `XdpDevice::flush`).
-    pub tx_wakeups_deferred: u64,
     pub fill_wakeups: u64,
     /// `recvfrom` calls driving busy polling (`--busy-poll`).
     pub busy_polls: u64,
@@ -293,15 +290,7 @@ pub struct XdpDevice {
     flush_when_full: bool,
     /// `--rx-multibuf`: chained descriptors become per-frame segments.
     multibuf: Option<Box<Splitter>>,
-    /// Flushes since a kick that moved nothing off the TX ring, with no
-    /// completion reaped since (0: not stalled).
-    tx_stalled: u32,
 }
-
-/// Flushes that skip the kick while the kernel's transmit is stalled,
-/// before one kick anyway: if whatever held it back returns without a
-/// completion, the TX ring still moves within a few microseconds.
-const TX_STALL_SKIPS: u32 = 32;
 
 /// Where the TCP checksum of an Ethernet frame is: `(csum_start,
 /// csum_offset)` for an unfragmented IPv4 TCP segment, else `None`.
@@ -339,7 +328,6 @@ impl XdpDevice {
             impair: None,
             flush_when_full: true,
             multibuf: None,
-            tx_stalled: 0,
         };
         // The lows start at their ceilings.
         dev.counters.fill_ring_low = u64::from(FILL_RING_SIZE);
@@ -558,25 +546,9 @@ impl XdpDevice {
             self.tx_outstanding += done;
             self.tx_batch.drain(..done);
         }
-        let queued = self.tx_in_flight();
-        if queued > 0 && self.sock.rings.tx.needs_wakeup() {
-            // Copy mode builds an skb per descriptor and stops when the
-            // socket's send buffer or completion room is used up: until the
-            // receiver frees some of those skbs (each free is a completion),
-            // a kick takes nothing and is a wasted syscall. When receive
-            // runs on another core (RPS on a veth peer) the worker used to
-            // spin on such kicks: more `sendto`s than packets.
-            if (1..TX_STALL_SKIPS).contains(&self.tx_stalled) {
-                self.tx_stalled += 1;
-                self.counters.tx_wakeups_deferred += 1;
-            } else {
-                self.counters.tx_wakeups += 1;
-                xsk::kick_tx(self.sock.fd());
-                // In zero-copy mode the kick only wakes the driver, which
-                // consumes later: nothing to conclude from the ring.
-                let took_none = self.tx_in_flight() == queued;
-                self.tx_stalled = u32::from(took_none && !self.sock.zero_copy());
-            }
+        if self.tx_in_flight() > 0 && self.sock.rings.tx.needs_wakeup() {
+            self.counters.tx_wakeups += 1;
+            xsk::kick_tx(self.sock.fd());
         }
         self.reap();
         !self.tx_batch.is_empty() || self.tx_in_flight() > 0
@@ -610,10 +582,6 @@ impl XdpDevice {
             }
             self.umem.put_descs(&self.addr_scratch[..back]);
             self.tx_outstanding = self.tx_outstanding.saturating_sub(n);
-            if n > 0 {
-                // Room freed in the kernel: the next flush kicks.
-                self.tx_stalled = 0;
-            }
             if n < BATCH {
                 break;
             }
