@@ -38,11 +38,13 @@
 #   and their ratio.
 #
 # Output: a markdown table (stdout and target/bench-echo.md).
+# RPS on the client's veth end (core 1) by default: see up().
 # Knobs: BENCH_SECS (default 3 per measurement), BENCH_RUNS (3),
 # BENCH_ONLY=bulk (only the bulk rows and the data path's ceiling),
 # BENCH_ONLY=burst (only the 16,000-connection burst, each server started
 # afresh for it as in a full run), BENCH_BIN (the xdptcp binary to
-# measure; default target/release/xdptcp).
+# measure; default target/release/xdptcp), BENCH_CLIENT_RPS=0 (no RPS on
+# the client's end), BENCH_SERVER_RPS=1 (each server's receive on core 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -97,6 +99,25 @@ up() { # queues
   bash scripts/harness.sh --prefix "$P" --queues "$1" up >/dev/null
   # The client's port space is not the limit (16,000 at once, short conns).
   ip netns exec "$NSK" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
+  # RPS on the client's veth end: veth hands a packet to its peer with
+  # netif_rx on the sending CPU, so without it the Linux client's TCP
+  # receive of the server's segments runs in the server's softirq, on the
+  # server's core. With RPS (mask = the client's core 1) the kernel queues
+  # it to core 1's backlog instead, the standard Linux way to run receive
+  # processing on the consumer's CPU; it applies to both servers alike.
+  # BENCH_CLIENT_RPS=0 turns it off. BENCH_SERVER_RPS=1 also puts each
+  # server's own receive on core 0 (RPS on its end; see server_napi).
+  local f
+  if [[ ${BENCH_CLIENT_RPS:-1} != 0 ]]; then
+    for f in $(ip netns exec "$NSK" sh -c "ls -d /sys/class/net/${P}k0/queues/rx-*"); do
+      ip netns exec "$NSK" sh -c "echo 2 > $f/rps_cpus"
+    done
+  fi
+  if [[ ${BENCH_SERVER_RPS:-0} != 0 ]]; then
+    for f in $(ip netns exec "$NSS" sh -c "ls -d /sys/class/net/${P}s0/queues/rx-*"); do
+      ip netns exec "$NSS" sh -c "echo 1 > $f/rps_cpus"
+    done
+  fi
 }
 epoll_client() { # mode addr conns [size] -> output line
   timeout $((SECS * 4 + 60)) ip netns exec "$NSK" taskset -c 1 "$TMP/epoll_client" "$1" "$2" 7 "$3" "$SECS" ${4:+"$4"}
@@ -138,13 +159,22 @@ linux_start() {
   PIDS+=($!)
   sleep 0.3
 }
+# BENCH_SERVER_RPS=1, xdptcp's side: native XDP runs in veth's NAPI on the
+# CPU of whoever sent to us (RPS comes after XDP), so the NAPI is made a
+# thread pinned to the server's core 0, as RPS does for Linux's receive.
+server_napi() {
+  [[ ${BENCH_SERVER_RPS:-0} != 0 ]] || return 0
+  ip netns exec "$NSS" sh -c "echo 1 > /sys/class/net/${P}s0/threaded" 2>/dev/null || return 0
+  local pat="napi/${P}s0-" t
+  for t in $(pgrep "^${pat:0:15}" || true); do taskset -p 1 "$t" >/dev/null; done
+}
 xdptcp_start() { # queues cores stats [extra args...]
   ip netns exec "$NSS" "$BIN" echo --iface "${P}s0=198.18.0.2/24" --queues "$1" --cores "$2" \
     --duration 600 --stats-json "$3" "${@:4}" 2>>"$TMP/xdptcp.err" >/dev/null &
   PIDS+=($!)
   local _i
   for _i in $(seq 100); do
-    [[ $(ip netns exec "$NSK" "$TMP/epoll_client" rr 198.18.0.2 7 1 0.1 2>/dev/null | cut -d' ' -f1) != 0 ]] && return
+    [[ $(ip netns exec "$NSK" "$TMP/epoll_client" rr 198.18.0.2 7 1 0.1 2>/dev/null | cut -d' ' -f1) != 0 ]] && { server_napi; return; }
     sleep 0.1
   done
   echo "bench: xdptcp echo did not come up: $(tail -3 "$TMP/xdptcp.err")" >&2
@@ -158,6 +188,7 @@ reflect() { # -> packets/s echoed by the raw reflector
   ip netns exec "$NSS" taskset -c 0 "$REFLECT" "${P}s0" 198.18.0.2 $((SECS + 2)) >"$TMP/reflect.out" 2>>"$TMP/xdptcp.err" &
   PIDS+=($!)
   sleep 1
+  server_napi
   read -r pps lost <<<"$(timeout $((SECS + 30)) ip netns exec "$NSK" taskset -c 1 "$TMP/udp_flood" 198.18.0.2 9 256 "$SECS" 1472)"
   stop_all
   ip -n "$NSK" neigh del 198.18.0.2 dev "${P}k0" 2>/dev/null || true
