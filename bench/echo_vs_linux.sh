@@ -38,13 +38,13 @@
 #   and their ratio.
 #
 # Output: a markdown table (stdout and target/bench-echo.md).
-# RPS on the client's veth end (core 1) by default: see up().
+# RPS on the client's veth end only on request (BENCH_CLIENT_RPS=1): see up().
 # Knobs: BENCH_SECS (default 3 per measurement), BENCH_RUNS (3),
 # BENCH_ONLY=bulk (only the bulk rows and the data path's ceiling),
 # BENCH_ONLY=burst (only the 16,000-connection burst, each server started
 # afresh for it as in a full run), BENCH_BIN (the xdptcp binary to
-# measure; default target/release/xdptcp), BENCH_CLIENT_RPS=0 (no RPS on
-# the client's end), BENCH_SERVER_RPS=1 (each server's receive on core 0).
+# measure; default target/release/xdptcp), BENCH_CLIENT_RPS=1 (RPS on
+# the client's end, core 1), BENCH_SERVER_RPS=1 (each server's receive on core 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -105,10 +105,13 @@ up() { # queues
   # server's core. With RPS (mask = the client's core 1) the kernel queues
   # it to core 1's backlog instead, the standard Linux way to run receive
   # processing on the consumer's CPU; it applies to both servers alike.
-  # BENCH_CLIENT_RPS=0 turns it off. BENCH_SERVER_RPS=1 also puts each
+  # Off by default (BENCH_CLIENT_RPS=1 turns it on): veth then runs our
+  # receive on the client's core too, which becomes the limit of the bulk
+  # rows for both servers, and the reflector row measures that core, not
+  # the data path (bench/echo_vs_linux.md, branch bk9). BENCH_SERVER_RPS=1 also puts each
   # server's own receive on core 0 (RPS on its end; see server_napi).
   local f
-  if [[ ${BENCH_CLIENT_RPS:-1} != 0 ]]; then
+  if [[ ${BENCH_CLIENT_RPS:-0} != 0 ]]; then
     for f in $(ip netns exec "$NSK" sh -c "ls -d /sys/class/net/${P}k0/queues/rx-*"); do
       ip netns exec "$NSK" sh -c "echo 2 > $f/rps_cpus"
     done
