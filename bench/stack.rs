@@ -102,9 +102,6 @@ struct Link {
     /// TX checksum offload (the device sums TCP, as AF_XDP TX metadata
     /// does on veth): the stack writes only the pseudo-header sum.
     offload: bool,
-    /// The other half of `tx`'s double buffer (see `shuttle`): swapped, not
-    /// taken, so that transmitting never reallocates.
-    spare: Vec<(BenchFrame, usize)>,
 }
 
 impl Default for Link {
@@ -112,7 +109,6 @@ impl Default for Link {
         Link {
             tx: Vec::with_capacity(64),
             offload: false,
-            spare: Vec::with_capacity(64),
         }
     }
 }
@@ -179,14 +175,12 @@ fn config(last: u8) -> StackConfig {
 /// reads the payload where the sender wrote it, as two AF_XDP sockets on
 /// one UMEM, or a NIC's DMA, would give it); returns whether anything moved.
 fn shuttle(from: &mut Stack<Link>, to: &mut Stack<Link>, now: Instant) -> bool {
-    let link = from.device_mut();
-    let mut frames = core::mem::take(&mut link.spare);
-    core::mem::swap(&mut frames, &mut link.tx);
-    let moved = !frames.is_empty();
-    for (f, len) in frames.drain(..) {
+    // Drained in place: the vector keeps its capacity (no reallocation).
+    let tx = &mut from.device_mut().tx;
+    let moved = !tx.is_empty();
+    for (f, len) in tx.drain(..) {
         to.receive(now, f, len);
     }
-    from.device_mut().spare = frames;
     moved
 }
 
