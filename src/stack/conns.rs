@@ -245,7 +245,7 @@ impl<D: Device> Stack<D> {
     /// must run.
     #[inline(always)]
     pub(super) fn after_op_plain(
-        events: &mut std::collections::VecDeque<Event>,
+        events: &mut super::events::EventQueue,
         timers: &mut TimerWheel<(ConnId, Instant)>,
         iface: &mut Iface<D>,
         now: Instant,
@@ -472,7 +472,7 @@ impl<D: Device> Stack<D> {
     /// (two calls per echo round trip on each side).
     #[inline(always)]
     fn io_events(
-        events: &mut std::collections::VecDeque<Event>,
+        events: &mut super::events::EventQueue,
         id: ConnId,
         e: &mut ConnEntry<D::Frame>,
         ev: ConnEvents,
