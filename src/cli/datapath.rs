@@ -261,8 +261,8 @@ pub fn print_report(r: &RunReport) {
             )
         });
         eprintln!(
-            "xdptcp: worker {} (queue {}, core {:?}): rx {} pkts {} B, handoff out {} in {} dropped {}, stack rx {} tx {} conns {} rexmit {}",
-            w.worker, w.queue, w.core, w.rx_packets, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
+            "xdptcp: worker {} (queue {}, core {:?}): rx {} pkts ({} frames) {} B, handoff out {} in {} dropped {}, stack rx {} tx {} conns {} rexmit {}",
+            w.worker, w.queue, w.core, w.rx_packets, w.rx_frames, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
             s.0, s.1, s.2, s.3
         );
         if w.mptcp_subflows_owned + w.token_conflicts + w.token_directory_full > 0 {
