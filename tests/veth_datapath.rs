@@ -604,6 +604,25 @@ fn bulk_from_a_gso_client_arrives_byte_exact_through_multibuffer_receive() {
     assert!(segments > 3 * packets, "{segments} segments from {packets}");
     assert!(segments * 1700 > 8 << 20, "{segments} segments for 16 MiB");
     assert_eq!(dev("rx_multibuf_dropped"), 0);
+    // Packets are counted as packets, once each, however many buffers
+    // they came in (descriptors apart): each continuation descriptor
+    // made a segment of its own.
+    let (pkts, descs) = (dev("rx_packets"), dev("rx_descs"));
+    let worker = |k: &str| -> u64 {
+        let ws = report["workers"].as_array().unwrap().iter();
+        ws.map(|w| w[k].as_u64().unwrap()).sum()
+    };
+    eprintln!(
+        "device: {pkts} packets in {descs} descriptors; worker: {} packets, {} frames",
+        worker("rx_packets"),
+        worker("rx_frames")
+    );
+    assert!(
+        descs - pkts >= segments - packets,
+        "{pkts} packets in {descs} descriptors, {segments} segments from {packets}"
+    );
+    assert_eq!(worker("rx_packets"), pkts, "the workers' packets");
+    assert!(worker("rx_frames") >= segments, "the frames handed on");
     // Nothing the peer sent went missing: a dropped or misplaced piece
     // would be resent (TCP recovers, so the bytes alone do not show it).
     let after = nstat(&h, &["TcpOutSegs", "TcpRetransSegs"]);

@@ -651,8 +651,9 @@ fn two_iface_echo(h: &Harness, env: &[(&str, &str)]) -> (serde_json::Value, Stri
     (report, err)
 }
 
-/// `--frames` at its default (per queue).
-const FRAMES: u64 = 65536;
+/// `--frames` at its default per queue for two queues (16,384 + 49,152 /
+/// 2: `runtime::frames_per_queue`).
+const FRAMES: u64 = 40960;
 
 /// Every frame of a UMEM's account is free or on a ring at exit.
 fn assert_whole(f: &serde_json::Value) {
@@ -697,7 +698,7 @@ fn echo_on_two_interfaces_shares_one_umem() {
         assert_eq!(i["frames_held_at_stop"], 0, "{i}");
         assert_eq!(i["umem_share"].as_u64(), Some(2 * FRAMES));
     }
-    let line = format!("for {0}s0, {0}s1: 262144 frames (512 MiB)", h.prefix);
+    let line = format!("for {0}s0, {0}s1: 163840 frames (320 MiB)", h.prefix);
     assert!(err.contains(&line), "{line:?} not in {err}");
     // Both interfaces received and sent.
     for path in [0, 1] {

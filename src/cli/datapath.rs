@@ -50,9 +50,10 @@ pub struct DataPath {
     /// UMEM frames per queue, 2 KiB each (receive and send buffers come
     /// out of them; half are kept on the fill ring, up to its 16,384
     /// slots; a burst's unread backlog on the RX ring, up to 32,768, takes
-    /// from the rest).
-    #[arg(long, default_value_t = 65536)]
-    pub frames: u32,
+    /// from the rest). Default: 16,384 + 49,152 / queues (65,536 for one
+    /// queue, 28,672 each for four: the queues share the UMEM).
+    #[arg(long)]
+    pub frames: Option<u32>,
     /// Busy-poll the AF_XDP sockets for this many microseconds per call
     /// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET 64): the queue's NAPI runs
     /// in the worker's loop instead of in softirq. 0 or absent: off.
@@ -155,7 +156,7 @@ impl DataPath {
             eprintln!("xdptcp: --max-conns must be 1..4000000");
             return Err(EXIT_USAGE);
         }
-        if !(1024..=1 << 20).contains(&self.frames) {
+        if self.frames.is_some_and(|f| !(1024..=1 << 20).contains(&f)) {
             eprintln!("xdptcp: --frames must be 1024..1048576");
             return Err(EXIT_USAGE);
         }
@@ -261,8 +262,8 @@ pub fn print_report(r: &RunReport) {
             )
         });
         eprintln!(
-            "xdptcp: worker {} (queue {}, core {:?}): rx {} pkts {} B, handoff out {} in {} dropped {}, stack rx {} tx {} conns {} rexmit {}",
-            w.worker, w.queue, w.core, w.rx_packets, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
+            "xdptcp: worker {} (queue {}, core {:?}): rx {} pkts ({} frames) {} B, handoff out {} in {} dropped {}, stack rx {} tx {} conns {} rexmit {}",
+            w.worker, w.queue, w.core, w.rx_packets, w.rx_frames, w.rx_bytes, w.handoff_out, w.handoff_in, w.handoff_dropped,
             s.0, s.1, s.2, s.3
         );
         if w.mptcp_subflows_owned + w.token_conflicts + w.token_directory_full > 0 {

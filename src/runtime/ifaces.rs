@@ -212,7 +212,7 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
         .collect();
     // One UMEM for all: as many frames as one per interface would have
     // had together (each interface's queues × --frames), no more.
-    let share = |p: &Prepared| p.queues.saturating_mul(cfg.frames_per_queue);
+    let share = |p: &Prepared| p.queues.saturating_mul(cfg.frames_for(p.queues));
     let total = prepared
         .iter()
         .zip(&refusal)
@@ -271,7 +271,7 @@ pub(super) fn setup(cfg: &RuntimeConfig) -> Result<Vec<IfaceSetup>, Error> {
                 // most the ring's 16,384); the rest take the RX backlog a
                 // burst leaves unread (up to the RX ring's 32,768), send
                 // buffers and received data.
-                dev.set_fill_target(cfg.frames_per_queue as usize / 2);
+                dev.set_fill_target(cfg.frames_for(p.queues) as usize / 2);
                 dev
             })
             .collect();

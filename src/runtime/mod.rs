@@ -123,8 +123,9 @@ pub struct RuntimeConfig {
     /// Stop after this long (otherwise at SIGINT/SIGTERM).
     pub duration: Option<Duration>,
     pub pcap: Option<PathBuf>,
-    /// UMEM frames per queue.
-    pub frames_per_queue: u32,
+    /// UMEM frames per queue (`--frames`); `None`: [`frames_per_queue`]
+    /// for the interface's queue count.
+    pub frames_per_queue: Option<u32>,
     /// TCP settings; receive and send buffers come out of the UMEM, so
     /// they are sized for many connections per queue.
     pub tcp: tcp::Config,
@@ -143,6 +144,30 @@ pub struct RuntimeConfig {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// What one queue's fill ring is given at most (`XdpDevice::
+/// set_fill_target`: half of the queue's frames).
+const FILL_FRAMES: u32 = 16_384;
+
+/// The frames an interface's queues share beyond their fill rings: the
+/// backlog a burst leaves unread on an RX ring (up to 32,768) and the
+/// connections' buffers. Neither grows with the queues (the connections
+/// spread over them; a burst's backlog sits where the burst arrives).
+const SHARED_FRAMES: u32 = 49_152;
+
+/// The default frames per queue for `queues` queues: each queue's fill
+/// ring, plus its share of [`SHARED_FRAMES`] (65,536 for one queue, as
+/// before; 28,672 each for four).
+///
+/// Memory: the UMEM is queues × frames × 2 KiB, and the kernel gives each
+/// socket a buffer pool with one `struct xdp_buff_xsk` (about 112 bytes)
+/// for every chunk of the UMEM it shares (`xp_create_and_assign_umem`),
+/// so queues × (queues × frames) × 112 B in all. At 65,536 a queue that
+/// was queues²: 7, 28 and 113 MiB for 1, 2 and 4 queues (measured
+/// vmalloc 8, 25, 114 MB), with UMEMs of 128, 256 and 512 MiB.
+pub fn frames_per_queue(queues: u32) -> u32 {
+    FILL_FRAMES + SHARED_FRAMES / queues.max(1)
+}
+
 /// Most connections whose memory a stack makes up front (about 2.5 KB
 /// each: 160 MB at this cap).
 pub const CONNS_PREALLOC_MAX: usize = 65536;
@@ -155,6 +180,12 @@ impl RuntimeConfig {
     /// for its RX ring to overflow) and `max_conns` is what the stack
     /// promises to hold; UMEM frames are allocated up front likewise. An
     /// app keeping state per connection sizes its table with this too.
+    /// UMEM frames for each of an interface's `queues` queues.
+    pub fn frames_for(&self, queues: u32) -> u32 {
+        self.frames_per_queue
+            .unwrap_or_else(|| frames_per_queue(queues))
+    }
+
     pub fn conns_prealloc(&self) -> usize {
         self.max_conns.min(CONNS_PREALLOC_MAX)
     }
@@ -182,7 +213,7 @@ impl Default for RuntimeConfig {
             tx_checksum: TxChecksum::Auto,
             duration: None,
             pcap: None,
-            frames_per_queue: 65536,
+            frames_per_queue: None,
             tcp: tcp::Config {
                 rcv_buf: 256 << 10,
                 // No autotuning unless asked (`--rcv-buf-max`): on a LAN
@@ -509,5 +540,25 @@ mod tests {
         assert_eq!(cfg.conns_prealloc_per_worker(0), 16_384);
         cfg.max_conns = 1_000_000;
         assert_eq!(cfg.conns_prealloc_per_worker(2), CONNS_PREALLOC_MAX / 2);
+    }
+
+    /// The default UMEM grows with the queues by their fill rings, not by
+    /// the whole of one queue's frames each (the kernel's per-socket pools
+    /// then grew as queues²); `--frames` is per queue as given.
+    #[test]
+    fn default_frames_scale_with_the_queues() {
+        let cfg = RuntimeConfig::default();
+        let total = |q: u32| q * cfg.frames_for(q);
+        assert_eq!(total(1), 65_536, "one queue as before");
+        assert_eq!(total(2), 81_920);
+        assert_eq!(total(4), 114_688);
+        assert!(total(4) < 2 * total(1), "not 4x one queue's");
+        // Each fill ring still gets what one queue's did, at most 16,384.
+        assert!((1..=64).all(|q| cfg.frames_for(q) / 2 >= 8_192));
+        let set = RuntimeConfig {
+            frames_per_queue: Some(4096),
+            ..RuntimeConfig::default()
+        };
+        assert_eq!(set.frames_for(4), 4096);
     }
 }

@@ -10,7 +10,12 @@ pub struct WorkerStats {
     pub worker: usize,
     pub queue: u32,
     pub core: Option<usize>,
+    /// Packets received (the devices' `rx_packets`).
     pub rx_packets: u64,
+    /// Frames handed on from them: more than the packets with
+    /// `--rx-multibuf`, which makes one segment per buffer.
+    pub rx_frames: u64,
+    /// Bytes of those frames.
     pub rx_bytes: u64,
     /// Frames of flows owned by another worker, passed on (frame handles).
     pub handoff_out: u64,

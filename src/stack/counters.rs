@@ -265,6 +265,18 @@ pub struct StackCounters {
     pub mptcp_msgs_forwarded: u64,
     pub mptcp_msgs_parked: u64,
     pub mptcp_msgs_dropped: u64,
+    /// Messages between workers for a connection or subflow gone from
+    /// here (nothing to act on; a `Back`'s frames are freed): dropped.
+    /// (A subflow's data is answered with a reset, a join with a close,
+    /// chunks go back untaken: not counted here.)
+    pub mptcp_remote_msgs_gone: u64,
+    /// Links to subflows in other workers of connections gone from here
+    /// without forgetting them, found by the scheduler and dropped.
+    pub mptcp_remote_links_gone: u64,
+    /// Scheduler passes that found a connection with a subflow in another
+    /// worker holding no token here: nothing taken from it (its data
+    /// stays with it), nothing sent.
+    pub mptcp_remote_sched_unheld: u64,
     /// Tokens released while their first subflow lingers in TIME-WAIT,
     /// the connection closed (RFC 8684 §3.3.3): free for a new connection
     /// and unknown to joins (`Stack::mptcp_release_closed`).

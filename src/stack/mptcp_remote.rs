@@ -632,6 +632,8 @@ impl<D: Device> Stack<D> {
                 // The connection went meanwhile: so does the subflow.
                 let how = CloseHow::Remove(None);
                 self.remote_send(from, RemoteMsg::Close { sub, of: to, how });
+            } else {
+                self.iface.counters.mptcp_remote_msgs_gone += 1;
             }
             return;
         }
@@ -764,6 +766,7 @@ impl<D: Device> Stack<D> {
     /// `to.conn` here.
     fn mptcp_remote_view(&mut self, from: usize, to: MetaRef, sub: SubRef, v: RemoteView) {
         if !self.mptcp_meta_valid(&to) {
+            self.iface.counters.mptcp_remote_msgs_gone += 1;
             return;
         }
         let Some(r) = self.remote.as_deref_mut() else {
@@ -877,7 +880,11 @@ impl<D: Device> Stack<D> {
         let any = match (e, untaken) {
             (Some(e), true) => e.conn.mptcp_chunks_untaken(frames.drain(..)),
             (Some(e), false) => e.conn.mptcp_frames_back(frames.drain(..)),
-            (None, _) => false,
+            (None, _) => {
+                self.iface.counters.mptcp_remote_msgs_gone += 1;
+                frames.clear();
+                false
+            }
         };
         if let Some(r) = self.remote.as_deref_mut() {
             // Both buffers are kept: the emptied one goes home with our
@@ -917,6 +924,7 @@ impl<D: Device> Stack<D> {
         r: MetaReply<D::Frame>,
     ) {
         if !self.mptcp_remote_sub_follow(from, &sub, &of) {
+            self.iface.counters.mptcp_remote_msgs_gone += 1;
             return;
         }
         if let Some(ro) = self
@@ -935,6 +943,7 @@ impl<D: Device> Stack<D> {
     fn mptcp_remote_closing(&mut self, from: usize, sub: SubRef, of: MetaRef, how: CloseHow) {
         let local = self.mptcp_sub_local_of(sub.conn, of.token);
         if !local && !self.mptcp_remote_sub_follow(from, &sub, &of) {
+            self.iface.counters.mptcp_remote_msgs_gone += 1;
             return;
         }
         let id = sub.conn;
@@ -1072,6 +1081,8 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
                 let s = s.borrow_mut();
                 if s.mptcp_meta_valid(&to) {
                     s.mptcp_follow_signals(to.conn, &sig);
+                } else {
+                    s.iface.counters.mptcp_remote_msgs_gone += 1;
                 }
             }
         }
@@ -1098,6 +1109,7 @@ pub fn mptcp_remote_input<D: Device, S: BorrowMut<Stack<D>>>(
 pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]) -> usize {
     let mut given = 0;
     for i in 0..stacks.len() {
+        forget_gone_links(stacks[i].borrow_mut());
         let n = stacks[i]
             .borrow()
             .remote
@@ -1122,6 +1134,18 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
             if !pending || j >= stacks.len() {
                 continue;
             }
+            // The token that names the connection to the subflow's worker,
+            // before anything is taken from it: without one (it no longer
+            // holds it here) nothing is taken, and its data stays with it
+            // (RFC 8684 §3.3.6: sent on the subflows it can still reach).
+            let Some(token) = stacks[i].borrow().mptcp_token_of(meta) else {
+                stacks[i]
+                    .borrow_mut()
+                    .iface
+                    .counters
+                    .mptcp_remote_sched_unheld += 1;
+                continue;
+            };
             // A buffer that came home with a `Back` (none made in the
             // steady state: `mptcp_spares`).
             let mut out = stacks[i]
@@ -1183,15 +1207,15 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
             // The scheduler may have held the connection's other subflows
             // back for this one: they take what is left at its next pass.
             s.mark_dirty(meta);
-            let Some(r) = s.remote.as_deref_mut() else {
-                continue;
-            };
-            let Some(sub) = r.subs.get(k) else { continue };
-            let Some(token) = s
-                .conns
-                .get(meta)
-                .and_then(|e| e.conn.mptcp()?.local_token())
-            else {
+            let link = s.remote.as_deref().and_then(|r| r.subs.get(k));
+            let link = link.map(|l| (l.sub, l.worker));
+            let (Some(r), Some((sub, worker))) = (s.remote.as_deref_mut(), link) else {
+                // No message can carry them: what was taken goes back to
+                // the connection, to be sent again (never lost).
+                if let Some(e) = s.conns.get_mut(meta) {
+                    e.conn
+                        .mptcp_chunks_untaken(out.drain(..).map(Chunk::untaken));
+                }
                 continue;
             };
             let of = MetaRef {
@@ -1202,7 +1226,7 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
             // The registration's (first) message set the checksum mode.
             // An emptied `Back` buffer goes home with it.
             let msg = RemoteMsg::Chunks {
-                sub: sub.sub,
+                sub,
                 of,
                 csum: false,
                 penalise,
@@ -1210,10 +1234,23 @@ pub fn mptcp_remote_schedule<D: Device, S: BorrowMut<Stack<D>>>(stacks: &mut [S]
                 items: out,
                 spare: r.rets.take(),
             };
-            r.out.push((sub.worker, msg));
+            r.out.push((worker, msg));
         }
     }
     given
+}
+
+/// Links to subflows elsewhere of connections gone from stack `s` (each
+/// is forgotten when its connection goes: none expected) are dropped,
+/// counted.
+fn forget_gone_links<D: Device>(s: &mut Stack<D>) {
+    let Stack { conns, remote, .. } = s;
+    let Some(r) = remote.as_deref_mut() else {
+        return;
+    };
+    let before = r.subs.len();
+    r.subs.retain(|l| conns.get(l.meta).is_some());
+    s.iface.counters.mptcp_remote_links_gone += (before - r.subs.len()) as u64;
 }
 
 /// Subflow `subs[k]` of `remote` takes its chunks from its connection in
@@ -1270,5 +1307,121 @@ mod tests {
         // messages): the next retransmission asks again.
         assert_eq!(asked(r.ask(join(5_000))), Some(1));
         assert_eq!(r.asks.len(), 1);
+    }
+
+    fn worker_stack() -> Stack<crate::io::mem::SimDevice> {
+        use crate::io::mem::{FramePool, SimDevice, FRAME_SIZE};
+        let pool = || FramePool::new(FRAME_SIZE, 64);
+        let dev = SimDevice::new(pool(), pool(), pool(), 1500, 1 << 16);
+        let tcp = crate::tcp::Config {
+            mptcp: true,
+            ..crate::tcp::Config::default()
+        };
+        let cfg = crate::io::mem::scenario::host_config(0, tcp, 5);
+        let mut s = Stack::new(cfg, dev, Instant::ZERO);
+        // Worker 0 of two; the token directory names no worker.
+        s.mptcp_set_remote(0, 0, Box::new(|_| None));
+        s
+    }
+
+    /// Messages from worker 1 for a connection (or a subflow) no longer
+    /// here, and gone from the token directory, are dropped and counted;
+    /// a subflow's join is answered (it closes), not dropped.
+    #[test]
+    fn messages_for_what_is_gone_from_a_worker_are_dropped_and_counted() {
+        let mut s = worker_stack();
+        let gone = ConnId {
+            index: 3,
+            generation: 7,
+        };
+        let to = MetaRef {
+            stack: 0,
+            conn: gone,
+            token: 0x1234_5678,
+        };
+        let sub = SubRef {
+            stack: 0,
+            conn: gone,
+        };
+        let msgs: Vec<RemoteMsg<HeapFrame>> = vec![
+            RemoteMsg::View {
+                to,
+                sub,
+                v: RemoteView::default(),
+                spare: Vec::new(),
+            },
+            RemoteMsg::Signals {
+                to,
+                sig: Signals::default(),
+            },
+            RemoteMsg::Back {
+                to,
+                sub,
+                frames: Vec::new(),
+                untaken: false,
+                spare: Vec::new(),
+            },
+            RemoteMsg::Joined {
+                to,
+                sub,
+                up: false,
+                ack: None,
+                moved: None,
+            },
+            RemoteMsg::Reply {
+                sub,
+                of: to,
+                reply: MetaReply::reset(),
+            },
+            RemoteMsg::Close {
+                sub,
+                of: to,
+                how: CloseHow::DataFin(None),
+            },
+        ];
+        let n = msgs.len() as u64;
+        for m in msgs {
+            mptcp_remote_input(core::slice::from_mut(&mut s), Instant::ZERO, 1, m);
+        }
+        assert_eq!(s.counters().mptcp_remote_msgs_gone, n);
+        let up = RemoteMsg::Joined {
+            to,
+            sub,
+            up: true,
+            ack: None,
+            moved: None,
+        };
+        mptcp_remote_input(core::slice::from_mut(&mut s), Instant::ZERO, 1, up);
+        assert_eq!(s.counters().mptcp_remote_msgs_gone, n);
+        let mut out = Vec::new();
+        s.mptcp_remote_drain(|w, m| out.push((w, m)));
+        assert!(matches!(out.as_slice(), [(1, RemoteMsg::Close { .. })]));
+    }
+
+    /// The scheduler drops (and counts) a link to a subflow elsewhere of a
+    /// connection gone from here, rather than skipping it pass after pass.
+    #[test]
+    fn a_link_of_a_connection_gone_is_forgotten_by_the_scheduler() {
+        let mut s = worker_stack();
+        let gone = ConnId {
+            index: 3,
+            generation: 7,
+        };
+        let r = s.remote.as_deref_mut().unwrap();
+        r.subs.push(Sub {
+            meta: gone,
+            worker: 1,
+            sub: SubRef {
+                stack: 0,
+                conn: gone,
+            },
+            rs: Some(RemoteSlot::default()),
+        });
+        assert_eq!(mptcp_remote_schedule(core::slice::from_mut(&mut s)), 0);
+        assert_eq!(s.counters().mptcp_remote_links_gone, 1);
+        assert!(s.remote.as_deref().unwrap().subs.is_empty());
+        let mut out = 0;
+        s.mptcp_remote_drain(|_, _| out += 1);
+        assert_eq!(out, 0, "nothing sent for it");
     }
 }

@@ -210,28 +210,20 @@ impl L2L3Template {
     }
 }
 
-/// Write the TCP header `h` over `seg[..20]` (and its timestamps over the
-/// next 12 bytes), checksum zero: byte for byte what
-/// `TcpRepr::emit_header_with` writes for `h.to_repr()`, without laying
-/// out an options struct.
+/// Write the option-less TCP header `h` over `seg[..20]`, checksum zero:
+/// byte for byte what `TcpRepr::emit_header_with` writes for
+/// `h.to_repr()`. A header with timestamps takes the straight path
+/// ([`L2L3Template::write_plain_ts`]), its only caller.
 ///
 /// # Panics
 /// If `seg` is shorter than the header (a caller bug: the sink sized it).
 #[inline(always)]
 pub(crate) fn write_plain_tcp(h: &PlainHeader, seg: &mut [u8]) {
-    let (fixed, opts) = seg
-        .split_first_chunk_mut::<{ TcpRepr::MIN_HEADER_LEN }>()
+    debug_assert!(h.ts.is_none(), "timestamps go the straight path");
+    let fixed = seg
+        .first_chunk_mut::<{ TcpRepr::MIN_HEADER_LEN }>()
         .expect("a TCP header's room");
-    match h.ts {
-        Some((val, ecr)) => {
-            write_fixed(h, fixed, TcpRepr::MIN_HEADER_LEN + PLAIN_TS_LEN);
-            let o: &mut [u8; PLAIN_TS_LEN] = opts.first_chunk_mut().expect("the options' room");
-            o[..4].copy_from_slice(&[1, 1, 8, 10]);
-            o[4..8].copy_from_slice(&val.to_be_bytes());
-            o[8..].copy_from_slice(&ecr.to_be_bytes());
-        }
-        None => write_fixed(h, fixed, TcpRepr::MIN_HEADER_LEN),
-    }
+    write_fixed(h, fixed, TcpRepr::MIN_HEADER_LEN);
 }
 
 /// RFC 9293 §3.1: the fixed header of `h`, `len` bytes with options.
@@ -303,18 +295,14 @@ mod tests {
         }
     }
 
-    /// A plain header is written byte for byte as the general path writes
-    /// the same header as a `TcpRepr`, with and without timestamps.
+    /// A plain header without options is written byte for byte as the
+    /// general path writes the same header as a `TcpRepr` (with
+    /// timestamps: `straight_path_matches_the_general_path`).
     #[test]
     fn plain_header_matches_the_general_writer() {
         use crate::tcp::{SeqNumber, TcpFlags};
-        for (ts, flags) in [
-            (Some((1, 2)), TcpFlags::ACK),
-            (Some((u32::MAX, 0x8000_0001)), TcpFlags(0x18)),
-            (None, TcpFlags::ACK),
-            (None, TcpFlags(0x19)),
-            (Some((7, 0)), TcpFlags(0x98)),
-        ] {
+        for flags in [TcpFlags::ACK, TcpFlags(0x19), TcpFlags(0x98)] {
+            let ts = None;
             let h = PlainHeader {
                 src_port: 7,
                 dst_port: 0xfffe,
@@ -324,7 +312,7 @@ mod tests {
                 window: 0x1234,
                 ts,
             };
-            let len = TcpRepr::MIN_HEADER_LEN + ts.map_or(0, |_| PLAIN_TS_LEN);
+            let len = TcpRepr::MIN_HEADER_LEN;
             // A payload's bytes follow the header and stay as they were.
             let mut got = [0xa5u8; 64];
             write_plain_tcp(&h, &mut got);

@@ -6,9 +6,14 @@
 //! stays as it is and zero-copy: a copy of the first frame's headers is
 //! written into each continuation frame's headroom, with its sequence
 //! number, IPv4 total length, identification and checksums adjusted (what
-//! the kernel's TSO/GSO segmentation does, `tcp_gso_segment`). Anything
-//! else in several buffers (not TCP over IPv4, malformed, or carrying a
-//! full checksum) is dropped whole and counted.
+//! the kernel's TSO/GSO segmentation does, `tcp_gso_segment`). A segment
+//! whose checksum field holds the peer's offload form (`CHECKSUM_PARTIAL`)
+//! gives pieces in that form; one with a complete checksum (a peer without
+//! checksum offload) is verified whole, over its pieces as they come, and
+//! each piece gets its own complete checksum: its pieces are held until
+//! the last one proved the packet intact (a bad sum drops them all).
+//! Anything else in several buffers (not TCP over IPv4, malformed) is
+//! dropped whole and counted.
 //!
 //! Where it matters: a Linux veth peer keeps GSO/TSO while our program runs
 //! in generic mode, and sends 64 KB segments; native mode on veth takes
@@ -28,13 +33,18 @@ const TCP_CWR: u8 = 0x80;
 /// What multi-buffer receive did (in the device's counters).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct MultibufCounters {
-    /// Multi-buffer TCP segments split into per-frame segments.
+    /// Multi-buffer TCP segments split into per-frame segments (handed on).
     pub rx_multibuf_packets: u64,
     /// Segments made from them (one per frame).
     pub rx_multibuf_segments: u64,
-    /// Multi-buffer packets dropped whole: not IPv4 TCP, malformed, or a
-    /// checksum other than the peer's offload form (`CHECKSUM_PARTIAL`).
+    /// Multi-buffer packets dropped whole: not IPv4 TCP, malformed, or
+    /// a complete checksum that did not verify.
     pub rx_multibuf_dropped: u64,
+    /// Multi-buffer TCP segments with a complete checksum (not the
+    /// offload form), verified whole before their pieces went on.
+    pub rx_multibuf_csum_full: u64,
+    /// Those whose checksum did not verify (dropped; in `_dropped` too).
+    pub rx_multibuf_csum_bad: u64,
 }
 
 /// The packet being split.
@@ -54,6 +64,15 @@ struct Chain {
     first: bool,
     /// The TCP pseudo-header's address sum (RFC 9293 §3.1).
     ph_addrs: u16,
+    /// The checksum field held a complete checksum: each piece gets its
+    /// own, and the packet's is verified over `total`.
+    full: bool,
+    /// One's-complement sum so far of the whole segment with its
+    /// pseudo-header (all ones at the end when intact).
+    total: u64,
+    /// An odd number of payload bytes summed so far (the next piece's
+    /// bytes then sit in the other half of each 16-bit word).
+    odd: bool,
 }
 
 impl Default for Chain {
@@ -68,6 +87,9 @@ impl Default for Chain {
             flags: 0,
             first: false,
             ph_addrs: 0,
+            full: false,
+            total: 0,
+            odd: false,
         }
     }
 }
@@ -92,6 +114,9 @@ pub struct Splitter {
     /// The packet being split, reused packet after packet (no allocation
     /// per packet); meaningful while `state` is `Splitting`.
     chain: Chain,
+    /// Pieces of a packet with a complete checksum, held until its last
+    /// piece verified it (the buffer is kept, packet after packet).
+    held: Vec<(XdpFrame, usize)>,
     pub counters: MultibufCounters,
     /// Descriptors outside the UMEM or longer than their chunk, since the
     /// device last took the count (its `rx_bad_desc`).
@@ -107,7 +132,7 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
 }
 
 /// The chain's template from its first frame, into `c`, if it is an IPv4
-/// TCP segment whose checksum field holds the peer's offload form.
+/// TCP segment.
 fn parse_first(p: &[u8], c: &mut Chain) -> Option<()> {
     if p.len() < ETH + 20 || p[12..14] != [0x08, 0x00] || p[ETH] >> 4 != 4 {
         return None;
@@ -127,13 +152,16 @@ fn parse_first(p: &[u8], c: &mut Chain) -> Option<()> {
     let src: [u8; 4] = p[ETH + 12..ETH + 16].try_into().ok()?;
     let dst: [u8; 4] = p[ETH + 16..ETH + 20].try_into().ok()?;
     let ph_addrs = checksum::pseudo_header(src.into(), dst.into(), 6, 0);
-    // The data was checked by the peer's offload only if the field holds
-    // the pseudo-header sum (`CHECKSUM_PARTIAL`, as a veth peer sends):
-    // then each piece carries the same form, accepted as today. A full
-    // checksum covers the whole packet and no piece could be verified.
+    // The field holds the pseudo-header sum (`CHECKSUM_PARTIAL`, as a
+    // veth peer with offload sends): each piece carries the same form.
+    // Anything else is a complete checksum (RFC 9293 §3.1) over the whole
+    // segment: verified over the pieces, each given its own.
     let tcp_len = (tot - ihl) as u16;
-    if be16(p, tcp + 16) != checksum::combine(&[ph_addrs, tcp_len]) {
-        return None;
+    c.full = be16(p, tcp + 16) != checksum::combine(&[ph_addrs, tcp_len]);
+    if c.full {
+        let h = u64::from(checksum::sum(&p[tcp..hdr_len]));
+        c.total = u64::from(ph_addrs) + u64::from(tcp_len) + h;
+        c.odd = false;
     }
     c.hdr[..hdr_len].copy_from_slice(&p[..hdr_len]);
     c.hdr_len = hdr_len;
@@ -151,6 +179,9 @@ impl Chain {
     /// Write the piece's headers at `p[..hdr_len]`, `payload` bytes
     /// following them; advances the chain.
     fn write_headers(&mut self, p: &mut [u8], payload: usize) {
+        let full = self
+            .full
+            .then(|| self.sum_piece(&p[self.hdr_len..][..payload]));
         let (ihl, hdr_len) = (self.ihl, self.hdr_len);
         p[..hdr_len].copy_from_slice(&self.hdr[..hdr_len]);
         self.left -= payload;
@@ -172,14 +203,67 @@ impl Chain {
         }
         p[tcp + 13] = flags;
         let tcp_len = (hdr_len - tcp + payload) as u16;
-        put16(p, tcp + 16, checksum::combine(&[self.ph_addrs, tcp_len]));
+        let ph = checksum::combine(&[self.ph_addrs, tcp_len]);
+        match full {
+            // The piece's own checksum: its header (field zero) and data.
+            Some(data) => {
+                put16(p, tcp + 16, 0);
+                let h = checksum::sum(&p[tcp..hdr_len]);
+                put16(p, tcp + 16, !checksum::combine(&[ph, h, data]));
+            }
+            None => put16(p, tcp + 16, ph),
+        }
         self.seq = self.seq.wrapping_add(payload as u32);
         self.id = self.id.wrapping_add(1);
         self.first = false;
     }
 }
 
+impl Chain {
+    /// The sum of a piece's `data`, added to the packet's total in the
+    /// place its bytes have there (RFC 1071 §2(B): a sum over bytes that
+    /// start at an odd offset is the byte-swapped sum).
+    fn sum_piece(&mut self, data: &[u8]) -> u16 {
+        let s = checksum::sum(data);
+        self.total += u64::from(if self.odd { s.swap_bytes() } else { s });
+        self.odd ^= data.len() % 2 == 1;
+        s
+    }
+
+    /// The packet's complete checksum verified (all its data summed).
+    fn intact(&self) -> bool {
+        checksum::fold(self.total) == 0xffff
+    }
+}
+
 impl Splitter {
+    /// The pieces of a packet with a complete checksum, to `out` at its
+    /// last piece if it verified; else dropped.
+    fn release(&mut self, out: &mut Vec<(XdpFrame, usize)>) {
+        if !self.chain.full {
+            return;
+        }
+        if self.chain.intact() {
+            self.counters.rx_multibuf_packets += 1;
+            self.counters.rx_multibuf_segments += self.held.len() as u64;
+            out.append(&mut self.held);
+        } else {
+            self.counters.rx_multibuf_csum_bad += 1;
+            self.counters.rx_multibuf_dropped += 1;
+            self.held.clear();
+        }
+    }
+
+    /// A piece made: on to the stack, or held with the packet's others.
+    fn hand_on(&mut self, piece: (XdpFrame, usize), out: &mut Vec<(XdpFrame, usize)>) {
+        if self.chain.full {
+            self.held.push(piece);
+        } else {
+            self.counters.rx_multibuf_segments += 1;
+            out.push(piece);
+        }
+    }
+
     /// Take one received descriptor's frame (`addr`, `len`, whether more
     /// of its packet follow): a packet in one buffer goes to `out` as it
     /// is, a piece of a split segment with its headers, anything else is
@@ -223,9 +307,12 @@ impl Splitter {
         }
         let payload = (len - c.hdr_len).min(c.left);
         c.write_headers(f.buf_mut(), payload);
-        self.counters.rx_multibuf_packets += 1;
-        self.counters.rx_multibuf_segments += 1;
-        out.push((f, c.hdr_len + payload));
+        let piece = (f, c.hdr_len + payload);
+        // A packet with a complete checksum counts once verified.
+        self.counters.rx_multibuf_packets += u64::from(!c.full);
+        self.counters.rx_multibuf_csum_full += u64::from(c.full);
+        self.held.clear();
+        self.hand_on(piece, out);
         self.state = State::Splitting;
         1
     }
@@ -254,15 +341,19 @@ impl Splitter {
             .flatten();
         let Some(mut f) = f else {
             self.bad_desc += 1;
+            // The packet is incomplete: what was held of it goes too.
+            self.held.clear();
             return isize::from(XdpFrame::from_rx_addr(addr, umem).is_some());
         };
         if payload > 0 {
             c.write_headers(f.buf_mut(), payload);
-            self.counters.rx_multibuf_segments += 1;
-            out.push((f, c.hdr_len + payload));
+            let piece = (f, c.hdr_len + payload);
+            self.hand_on(piece, out);
         }
         if contd {
             self.state = State::Splitting;
+        } else {
+            self.release(out);
         }
         1
     }
@@ -379,8 +470,9 @@ mod tests {
     fn anything_else_in_several_buffers_is_dropped_whole_and_counted() {
         let umem = SharedUmem::new(16).unwrap();
         let mut sp = Splitter::default();
-        // UDP, a full checksum, a truncated header; each followed by a
-        // packet in one buffer, which passes as it is.
+        // UDP, a complete checksum that does not verify, a truncated
+        // header; each followed by a packet in one buffer, which passes as
+        // it is.
         let mut udp = packet(3000, 0x10);
         udp[23] = 17;
         let mut full = packet(3000, 0x10);
@@ -404,8 +496,94 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(sp.bad_desc, 2);
         assert_eq!(sp.counters.rx_multibuf_dropped, 3);
+        assert_eq!(sp.counters.rx_multibuf_csum_bad, 1);
         assert_eq!(sp.counters.rx_multibuf_segments, 0);
         assert_eq!(umem.live_frames(), 0);
         assert_eq!(umem.free_frames(), 16);
+    }
+
+    /// `packet`, as a peer without checksum offload sends it: the
+    /// checksum complete (RFC 9293 §3.1).
+    fn packet_full(payload: usize, flags: u8) -> Vec<u8> {
+        let mut p = packet(payload, flags);
+        put16(&mut p, 50, 0);
+        let ph = checksum::pseudo_header(SRC, DST, 6, 32 + payload);
+        let c = !checksum::combine(&[ph, checksum::sum(&p[34..])]);
+        put16(&mut p, 50, c);
+        p
+    }
+
+    /// The pieces' payload in order, each piece's checksum verified as
+    /// the stack verifies it off veth (no offload form accepted).
+    fn verified_payload(out: &[(XdpFrame, usize)]) -> Vec<u8> {
+        let mut data = Vec::new();
+        for (i, (f, len)) in out.iter().enumerate() {
+            let s = &f.buf()[..*len];
+            let r = TcpRepr::parse_rx(&s[34..], SRC, DST, false);
+            let (_, off, partial) = r.unwrap_or_else(|e| panic!("piece {i}: {e:?}"));
+            assert!(!partial, "piece {i}: a complete checksum");
+            data.extend_from_slice(&s[34 + off..]);
+        }
+        data
+    }
+
+    #[test]
+    fn a_chained_segment_with_a_complete_checksum_is_verified_and_split() {
+        // Odd piece sizes: pieces start at odd offsets of the payload.
+        for (payload, piece) in [(4000, 1792), (5001, 1031), (3001, 1792)] {
+            let umem = SharedUmem::new(16).unwrap();
+            let mut sp = Splitter::default();
+            let p = packet_full(payload, 0x18);
+            let out = deliver(&umem, &mut sp, &p, piece);
+            assert_eq!(out.len(), p.len().div_ceil(piece), "{payload}/{piece}");
+            assert_eq!(verified_payload(&out), p[HDR..], "{payload}/{piece}");
+            let c = sp.counters;
+            assert_eq!(
+                (
+                    c.rx_multibuf_csum_full,
+                    c.rx_multibuf_csum_bad,
+                    c.rx_multibuf_dropped
+                ),
+                (1, 0, 0)
+            );
+            // One bit flipped in the last piece's data: the packet's sum
+            // fails, no piece goes on (each piece's own sum would pass:
+            // they are made here).
+            let mut bad = p.clone();
+            *bad.last_mut().unwrap() ^= 0x40;
+            assert!(deliver(&umem, &mut sp, &bad, piece).is_empty());
+            let c = sp.counters;
+            assert_eq!((c.rx_multibuf_csum_bad, c.rx_multibuf_dropped), (1, 1));
+            // The next packet, in the offload form, goes on at once.
+            let out2 = deliver(&umem, &mut sp, &packet(3000, 0x18), 1792);
+            assert_eq!(out2.len(), 2);
+            drop((out, out2));
+            assert_eq!(umem.live_frames(), 0);
+            assert_eq!(umem.free_frames(), 16);
+        }
+    }
+
+    #[test]
+    fn pieces_held_for_the_checksum_wait_across_receive_batches() {
+        // The chain's last piece comes with the next batch: nothing goes
+        // on before it.
+        let umem = SharedUmem::new(16).unwrap();
+        let mut sp = Splitter::default();
+        let p = packet_full(4000, 0x18);
+        let mut out = Vec::new();
+        let pieces: Vec<&[u8]> = p.chunks(1792).collect();
+        let mut made = 0;
+        for (i, c) in pieces.iter().enumerate() {
+            if i + 1 == pieces.len() {
+                assert!(out.is_empty(), "held until the last piece");
+            }
+            let mut f = XdpFrame::alloc(&umem).unwrap();
+            f.buf_mut()[..c.len()].copy_from_slice(c);
+            let addr = f.into_addr();
+            made += sp.push(&umem, addr, c.len(), i + 1 < pieces.len(), &mut out);
+        }
+        umem.core().pool.live_add(made);
+        assert_eq!(out.len(), 3);
+        assert_eq!(verified_payload(&out), p[HDR..]);
     }
 }

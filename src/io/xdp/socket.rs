@@ -55,7 +55,12 @@ impl core::str::FromStr for ZeroCopy {
 /// Ring and device counters of one socket.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct DeviceCounters {
+    /// Packets received: with `--rx-multibuf` a packet in several buffers
+    /// counts once (its last descriptor), as it does on the wire.
     pub rx_packets: u64,
+    /// RX descriptors read (one per buffer: more than `rx_packets` when
+    /// packets arrive in several).
+    pub rx_descs: u64,
     pub tx_packets: u64,
     /// Transmit refused: the batch and the TX ring were full.
     pub tx_ring_full: u64,
@@ -307,6 +312,15 @@ fn tcp_csum_location(pkt: &[u8]) -> Option<(u16, u16)> {
         .then_some((start as u16, off as u16))
 }
 
+/// Packets that `descs` end: every descriptor but those a packet in
+/// several buffers continues in the next (`XDP_PKT_CONTD`, set only on a
+/// socket bound with `XDP_USE_SG`). A packet whose first buffers came in
+/// the previous batch counts in this one.
+fn rx_packets_in(descs: &[XdpDesc]) -> u64 {
+    let contd = descs.iter().filter(|d| d.options & XDP_PKT_CONTD != 0);
+    (descs.len() - contd.count()) as u64
+}
+
 impl XdpDevice {
     /// Wrap `sock` and fill its fill ring. `mtu` is the link's IP MTU.
     pub fn new(sock: XdpSocket, umem: Arc<SharedUmem>, mtu: usize) -> Self {
@@ -512,7 +526,8 @@ impl XdpDevice {
             self.counters.rx_bad_desc += core::mem::take(&mut sp.bad_desc);
         }
         self.umem.core().pool.live_add(wrapped);
-        self.counters.rx_packets += n as u64;
+        self.counters.rx_descs += n as u64;
+        self.counters.rx_packets += rx_packets_in(&self.rx_scratch[..n]);
         self.fill_outstanding = self.fill_outstanding.saturating_sub(n);
         if let Some(imp) = self.impair.as_mut() {
             // What arrived crosses the receive link; what is due comes out.
@@ -808,5 +823,32 @@ impl Drop for XdpDevice {
         let core = self.umem.core();
         let orphans = left.iter().filter(|d| core.tx_complete(d.addr)).count();
         core.pool.add_kernel_held(self.fill_outstanding + orphans);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(contd: bool) -> XdpDesc {
+        XdpDesc {
+            addr: 0,
+            len: 1514,
+            options: if contd { XDP_PKT_CONTD } else { 0 },
+        }
+    }
+
+    #[test]
+    fn a_packet_in_several_buffers_counts_once() {
+        // One-buffer packets: one each.
+        assert_eq!(rx_packets_in(&[desc(false), desc(false)]), 2);
+        // A packet in three buffers, then one in one.
+        let batch = [desc(true), desc(true), desc(false), desc(false)];
+        assert_eq!(rx_packets_in(&batch), 2);
+        // A packet whose last buffers come with the next batch counts
+        // there.
+        assert_eq!(rx_packets_in(&[desc(false), desc(true)]), 1);
+        assert_eq!(rx_packets_in(&[desc(true), desc(false)]), 1);
+        assert_eq!(rx_packets_in(&[]), 0);
     }
 }

@@ -17,10 +17,15 @@ impl<A: RuntimeApp> Worker<A> {
         if self.busy_poll {
             stacks[i].device_mut().busy_poll();
         }
-        stacks[i].device_mut().recv(&mut self.batch);
+        let dev = stacks[i].device_mut();
+        let before = dev.counters().rx_packets;
+        dev.recv(&mut self.batch);
+        // Packets as on the wire: one in several buffers counts once
+        // (`--rx-multibuf`), however many frames it became.
+        st.rx_packets += dev.counters().rx_packets - before;
         let work = self.batch.len();
         for (frame, len) in self.batch.drain(..) {
-            st.rx_packets += 1;
+            st.rx_frames += 1;
             st.rx_bytes += len as u64;
             let pkt = frame.buf().get(..len).unwrap_or(&[]);
             match classify(pkt) {
