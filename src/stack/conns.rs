@@ -10,7 +10,7 @@ use super::timer::TimerWheel;
 use super::{ConnId, Stack, StackCounters};
 use crate::app::{CloseReason, Event};
 use crate::io::Device;
-use crate::tcp::{ConnEvents, ConnStats, State};
+use crate::tcp::{ConnEvents, ConnStats, SendNow, State};
 use crate::time::Instant;
 
 /// States in which the handshake has completed.
@@ -158,6 +158,58 @@ pub(super) fn app_io_dirty<F: crate::io::Frame>(
         dirty.push(id);
     }
     !(e.connected && e.conn.state() == State::Established)
+}
+
+/// After `send` queued data on the entry `e` of `id`: the segment leaves
+/// at once when it is all the poll would send for the connection
+/// (`Connection::send_now`, RFC 9293 §3.7.4's push as Linux's
+/// `tcp_push`), followed by `after_op`'s common case, and the
+/// connection leaves the dirty list (the poll round is skipped); else it
+/// is marked dirty as `app_io_dirty` does. Whether `after_op` (its
+/// general case) must still run.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn app_send_dirty<D: Device>(
+    iface: &mut Iface<D>,
+    events: &mut std::collections::VecDeque<Event>,
+    timers: &mut TimerWheel<(ConnId, Instant)>,
+    dirty: &mut Vec<ConnId>,
+    retry: &mut Vec<ConnId>,
+    now: Instant,
+    id: ConnId,
+    e: &mut ConnEntry<D::Frame>,
+) -> bool {
+    // The entry's own test of `after_op_plain`: no MPTCP level above it.
+    let plain = e.subflow_of.is_none()
+        && e.foreign_of.is_none()
+        && e.remote_of.is_none()
+        && !e.pm_wait
+        && e.connected
+        && !e.half_open;
+    if plain {
+        let mut sink = TcpTx {
+            iface,
+            tuple: e.tuple,
+            head: &mut e.head,
+            now,
+            blocked: false,
+        };
+        match e.conn.send_now(now, &mut sink) {
+            SendNow::Done => {
+                // `flush_dirty` skips an entry no longer marked.
+                if e.dirty {
+                    e.dirty = false;
+                    if dirty.last() == Some(&id) {
+                        dirty.pop();
+                    }
+                }
+                return !Stack::<D>::after_op_plain(events, timers, iface, now, id, e);
+            }
+            SendNow::Blocked => retry.push(id),
+            SendNow::More | SendNow::NotTaken => {}
+        }
+    }
+    app_io_dirty(dirty, id, e)
 }
 
 impl<D: Device> Stack<D> {
@@ -602,6 +654,11 @@ impl<D: Device> Stack<D> {
             let Some(e) = self.conns.get_mut(id) else {
                 continue;
             };
+            if !e.dirty {
+                // Sent from `send` since it was listed (`app_send_dirty`),
+                // or listed twice.
+                continue;
+            }
             e.dirty = false;
             self.mptcp_schedule_for(id, now);
             self.transmit_conn(id, now);

@@ -633,6 +633,10 @@ impl<D: Device> Stack<D> {
             conns,
             iface,
             dirty,
+            retry,
+            events,
+            timers,
+            now,
             ..
         } = self;
         let e = match conns.get_mut(id) {
@@ -660,9 +664,9 @@ impl<D: Device> Stack<D> {
             refused |= f.is_none();
             f
         });
-        // Marked dirty before the pool's count (they touch nothing in
-        // common), with the entry still at hand.
-        let more = n > 0 && conns::app_io_dirty(dirty, id, e);
+        // Sent at once or marked dirty before the pool's count (they
+        // touch nothing in common), with the entry still at hand.
+        let more = n > 0 && conns::app_send_dirty(iface, events, timers, dirty, retry, *now, id, e);
         if refused {
             self.pool_short_write(id);
         }
