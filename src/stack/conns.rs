@@ -670,3 +670,7 @@ impl<D: Device> Stack<D> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "send_now_tests.rs"]
+mod send_now_tests;

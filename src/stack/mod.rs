@@ -340,6 +340,15 @@ impl<D: Device> Stack<D> {
         self.rx(now, frame, len);
     }
 
+    /// Move the stack's clock to `now` (never back) without polling: what
+    /// `send` transmits at once (`tcp::Connection::send_now`) carries the
+    /// clock of the last `receive`, `poll` or `advance_clock`;
+    /// [`crate::app::dispatch`] calls it before the application runs.
+    #[inline]
+    pub fn advance_clock(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
     /// Run expired timers and transmit whatever is due (data the app wrote,
     /// ACKs for a received batch, retransmissions, ARP retries).
     pub fn poll(&mut self, now: Instant) {
