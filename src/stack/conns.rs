@@ -203,7 +203,14 @@ pub(super) fn app_send_dirty<D: Device>(
                         dirty.pop();
                     }
                 }
-                return !Stack::<D>::after_op_plain(events, timers, iface, now, id, e);
+                // `after_op_plain`'s case: the entry was tested above, and
+                // `send_now` sends only in ESTABLISHED; the events alone
+                // are left to test.
+                if e.conn.events().io_only() {
+                    Stack::<D>::after_op_io(events, timers, iface, now, id, e);
+                    return false;
+                }
+                return true;
             }
             SendNow::Blocked => retry.push(id),
             SendNow::More | SendNow::NotTaken => {}
@@ -315,15 +322,28 @@ impl<D: Device> Stack<D> {
             && e.connected
             && !e.half_open
         {
-            let ev = e.conn.take_events();
-            nud_feedback(iface, e, now);
-            if e.visible && !e.detached {
-                Self::io_events(events, id, e, ev);
-            }
-            Self::rearm_inline(timers, id, e);
+            Self::after_op_io(events, timers, iface, now, id, e);
             return true;
         }
         false
+    }
+
+    /// [`Self::after_op_plain`]'s work once its case is known to apply.
+    #[inline(always)]
+    fn after_op_io(
+        events: &mut std::collections::VecDeque<Event>,
+        timers: &mut TimerWheel<(ConnId, Instant)>,
+        iface: &mut Iface<D>,
+        now: Instant,
+        id: ConnId,
+        e: &mut ConnEntry<D::Frame>,
+    ) {
+        let ev = e.conn.take_events();
+        nud_feedback(iface, e, now);
+        if e.visible && !e.detached {
+            Self::io_events(events, id, e, ev);
+        }
+        Self::rearm_inline(timers, id, e);
     }
 
     /// [`Self::after_op`] for everything but its common case (MPTCP, any
