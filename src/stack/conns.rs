@@ -145,7 +145,8 @@ fn nud_tell<D: Device>(
     }
 }
 
-/// `after_app_io` for an entry already at hand (`send`, `recv_with`): `id`
+/// After a read (`recv_with`) or a write that was not sent at once, for
+/// the entry at hand: `id`
 /// marked dirty; whether `after_op` must still run (not ESTABLISHED).
 #[inline(always)]
 pub(super) fn app_io_dirty<F: crate::io::Frame>(
@@ -230,23 +231,31 @@ impl<D: Device> Stack<D> {
         }
     }
 
-    /// After an application read or write that moved data (`send`,
-    /// `send_with`, `echo_received`, `recv_with`): the connection is marked
-    /// dirty, so the next `poll` transmits and runs `after_op`. In
-    /// ESTABLISHED such a call changes no state, raises no event and moves
-    /// no deadline earlier (queued data only ends a keepalive wait), so
-    /// `after_op` now would do nothing; in other states (a read that
-    /// drains the data before a FIN lets the close complete) it runs now.
-    pub(super) fn after_app_io(&mut self, id: ConnId) {
-        self.mark_dirty(id);
-        if self
-            .conns
-            .get(id)
-            .is_some_and(|e| e.connected && e.conn.state() == State::Established)
-        {
+    /// After an application write that queued data (`send_with`,
+    /// `echo_received`; `send` does the same with the entry at hand): its
+    /// segment sent at once when it is all the poll would send
+    /// (`app_send_dirty`); else the connection is marked dirty, so the
+    /// next `poll` transmits and runs `after_op`. In ESTABLISHED such a
+    /// call changes no state, raises no event and moves no deadline
+    /// earlier (queued data only ends a keepalive wait), so `after_op`
+    /// now would do nothing; in other states it runs now.
+    pub(super) fn after_app_write(&mut self, id: ConnId) {
+        let Stack {
+            conns,
+            iface,
+            dirty,
+            retry,
+            events,
+            timers,
+            now,
+            ..
+        } = self;
+        let Some(e) = conns.get_mut(id) else {
             return;
+        };
+        if app_send_dirty(iface, events, timers, dirty, retry, *now, id, e) {
+            self.after_op(id);
         }
-        self.after_op(id);
     }
 
     /// Let `id` emit what is due at `now`.

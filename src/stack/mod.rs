@@ -725,7 +725,7 @@ impl<D: Device> Stack<D> {
             self.pool_short_write(id);
         }
         if n > 0 {
-            self.after_app_io(id);
+            self.after_app_write(id);
         }
         Ok(n)
     }
@@ -744,7 +744,7 @@ impl<D: Device> Stack<D> {
         }
         let n = e.conn.echo_received();
         if n > 0 {
-            self.after_app_io(id);
+            self.after_app_write(id);
         }
         Ok(n)
     }

@@ -2,6 +2,7 @@
 //! agrees with the poll round it skips: twin pairs of stacks, one with
 //! `send_now` on and one with it off, run the same exchange, one write
 //! per side and step (small writes both ways that take the lean path,
+//! through `send`, `send_with` and `echo_received`,
 //! writes of several segments and writes behind unsent data that do not,
 //! Nagle holding a short segment,
 //! delayed and immediate ACKs, window updates after late reads, idle
@@ -158,6 +159,8 @@ fn run() -> (usize, (usize, usize)) {
     let mut seen = [0usize, 0];
     let mut read = [(0usize, 0usize); 2];
     let mut at_once = [0usize, 0];
+    let (mut echoed, mut in_place) = ([0usize, 0], [0usize, 0]);
+    let mut echo_at_once = [0usize, 0];
     // Packets lost: data in flight both times, so SACK recovery (where
     // the lean path must step aside) comes between lean writes.
     let lose = [60, 61, 400];
@@ -205,14 +208,36 @@ fn run() -> (usize, (usize, usize)) {
                 b.poll(now);
                 continue;
             };
-            let mut write = |s: &mut Stack<Capture>, id, data: &[u8]| {
+            let mut op = |s: &mut Stack<Capture>, f: &mut dyn FnMut(&mut Stack<Capture>)| {
                 let before = s.device().sent.len();
-                let _ = s.send(id, data);
+                f(s);
                 at_once[k] += (s.device().sent.len() > before) as usize;
+            };
+            let mut write = |s: &mut Stack<Capture>, id, data: &[u8]| {
+                op(s, &mut |s| {
+                    let _ = s.send(id, data);
+                })
             };
             match step % 6 {
                 // Request/response: a small write each way.
                 0 if !(300..400).contains(&step) => write(a, x, &[step as u8; 64]),
+                // The server echoes what it left unread (its frames lent
+                // to the send queue), or writes in place.
+                1 if step % 12 == 7 => op(b, &mut |s| {
+                    let before = s.device().sent.len();
+                    echoed[k] += s.echo_received(y).unwrap_or(0);
+                    echo_at_once[k] += (s.device().sent.len() > before) as usize;
+                }),
+                1 if step % 18 == 13 => op(b, &mut |s| {
+                    let mut left = 40usize;
+                    in_place[k] += 1;
+                    let _ = s.send_with(y, &mut |dst| {
+                        let n = dst.len().min(left);
+                        dst[..n].fill(0x77);
+                        left -= n;
+                        n
+                    });
+                }),
                 1 if !(200..300).contains(&step) => write(b, y, &[!(step as u8); 17]),
                 // A short write one step after another (Nagle may hold
                 // it: the lean path steps aside), a full one after that.
@@ -242,6 +267,13 @@ fn run() -> (usize, (usize, usize)) {
         }
     }
     assert_eq!(at_once[1], 0, "the general pair sent from `send`");
+    assert!(echoed[0] > 0 && in_place[0] > 0, "{echoed:?} {in_place:?}");
+    // An echo of lent frames left at once too.
+    assert!(
+        echo_at_once[0] > 0 && echo_at_once[1] == 0,
+        "{echo_at_once:?}"
+    );
+    assert_eq!((echoed[0], in_place[0]), (echoed[1], in_place[1]));
     assert_eq!(read[0], read[1], "bytes read");
     let rexmits = t.a[0].counters().retransmits + t.b[0].counters().retransmits;
     assert!(rexmits > 0, "the losses were repaired");
