@@ -164,25 +164,23 @@ fn run() -> (usize, (usize, usize)) {
     // Packets lost: data in flight both times, so SACK recovery (where
     // the lean path must step aside) comes between lean writes.
     let lose = [60, 61, 400];
-    for k in 0..2 {
-        t.b[k].listen(PORT).unwrap();
-        ca[k] = Some(
-            t.a[k]
-                .connect(Instant::ZERO, SocketAddrV4::new(host_ip(1), PORT))
+    for ((a, b), c) in t.a.iter_mut().zip(t.b.iter_mut()).zip(ca.iter_mut()) {
+        b.listen(PORT).unwrap();
+        *c = Some(
+            a.connect(Instant::ZERO, SocketAddrV4::new(host_ip(1), PORT))
                 .unwrap(),
         );
-        t.a[k].poll(Instant::ZERO);
+        a.poll(Instant::ZERO);
     }
     let mut now = Instant::ZERO;
     for step in 0..700u32 {
         // Mostly 300 µs apart; now and then a pause past the RTO (the
         // next write restarts from idle) or past the delayed ACK.
-        now = now
-            + core::time::Duration::from_micros(match step % 97 {
-                50 => 3_000_000,
-                20 | 70 => 60_000,
-                _ => 300,
-            });
+        now += core::time::Duration::from_micros(match step % 97 {
+            50 => 3_000_000,
+            20 | 70 => 60_000,
+            _ => 300,
+        });
         for k in 0..2 {
             let (a, b) = (&mut t.a[k], &mut t.b[k]);
             carry(a, b, now, &mut seen[k], &lose);
