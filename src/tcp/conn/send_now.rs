@@ -39,7 +39,19 @@ impl<F: Frame> Connection<F> {
             return SendNow::NotTaken;
         }
         let tail = self.snd.queue.tail();
-        if tail <= self.snd.nxt {
+        // The request/response turn only: nothing in flight and data
+        // received that this segment acknowledges (the ACK owed rides
+        // it). A bulk writer (nothing to acknowledge, or data in flight)
+        // keeps its writes together for the poll: sent alone, its small
+        // first write would leave a short segment whose Nagle wait holds
+        // the tail after it.
+        // (The handshake's ACK owed is not a request: the first write
+        // after connecting waits for the poll as before.)
+        if tail <= self.snd.nxt
+            || self.snd.una != self.snd.nxt
+            || self.rcv.last_ack_sent == self.rcv.queue.nxt
+            || self.stats.bytes_received == 0
+        {
             return SendNow::NotTaken;
         }
         let unsent = tail - self.snd.nxt;
