@@ -84,6 +84,8 @@ pub trait App<D: Device> {
 // Inline: it runs twice per stack in each worker loop.
 #[inline]
 pub fn dispatch<D: Device, A: App<D> + ?Sized>(stack: &mut Stack<D>, app: &mut A, now: Instant) {
+    // What the application sends may leave at once, at this time.
+    stack.advance_clock(now);
     while let Some(ev) = stack.next_event() {
         app.on_event(stack, now, ev);
     }

@@ -10,7 +10,7 @@ use super::timer::TimerWheel;
 use super::{ConnId, Stack, StackCounters};
 use crate::app::{CloseReason, Event};
 use crate::io::Device;
-use crate::tcp::{ConnEvents, ConnStats, State};
+use crate::tcp::{ConnEvents, ConnStats, SendNow, State};
 use crate::time::Instant;
 
 /// States in which the handshake has completed.
@@ -145,7 +145,8 @@ fn nud_tell<D: Device>(
     }
 }
 
-/// `after_app_io` for an entry already at hand (`send`, `recv_with`): `id`
+/// After a read (`recv_with`) or a write that was not sent at once, for
+/// the entry at hand: `id`
 /// marked dirty; whether `after_op` must still run (not ESTABLISHED).
 #[inline(always)]
 pub(super) fn app_io_dirty<F: crate::io::Frame>(
@@ -160,6 +161,65 @@ pub(super) fn app_io_dirty<F: crate::io::Frame>(
     !(e.connected && e.conn.state() == State::Established)
 }
 
+/// After `send` queued data on the entry `e` of `id`: the segment leaves
+/// at once when it is all the poll would send for the connection
+/// (`Connection::send_now`, RFC 9293 §3.7.4's push as Linux's
+/// `tcp_push`), followed by `after_op`'s common case, and the
+/// connection leaves the dirty list (the poll round is skipped); else it
+/// is marked dirty as `app_io_dirty` does. Whether `after_op` (its
+/// general case) must still run.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn app_send_dirty<D: Device>(
+    iface: &mut Iface<D>,
+    events: &mut std::collections::VecDeque<Event>,
+    timers: &mut TimerWheel<(ConnId, Instant)>,
+    dirty: &mut Vec<ConnId>,
+    retry: &mut Vec<ConnId>,
+    now: Instant,
+    id: ConnId,
+    e: &mut ConnEntry<D::Frame>,
+) -> bool {
+    // The entry's own test of `after_op_plain`: no MPTCP level above it.
+    let plain = e.subflow_of.is_none()
+        && e.foreign_of.is_none()
+        && e.remote_of.is_none()
+        && !e.pm_wait
+        && e.connected
+        && !e.half_open;
+    if plain {
+        let mut sink = TcpTx {
+            iface,
+            tuple: e.tuple,
+            head: &mut e.head,
+            now,
+            blocked: false,
+        };
+        match e.conn.send_now(now, &mut sink) {
+            SendNow::Done => {
+                // `flush_dirty` skips an entry no longer marked.
+                if e.dirty {
+                    e.dirty = false;
+                    if dirty.last() == Some(&id) {
+                        dirty.pop();
+                    }
+                }
+                // `after_op_plain`'s case: the entry was tested above, and
+                // `send_now` sends only in ESTABLISHED; the events alone
+                // are left to test.
+                if e.conn.events().io_only() {
+                    Stack::<D>::after_op_io(events, timers, iface, now, id, e);
+                    return false;
+                }
+                return true;
+            }
+            SendNow::Blocked => retry.push(id),
+            SendNow::More | SendNow::NotTaken => {}
+        }
+    }
+    app_io_dirty(dirty, id, e)
+}
+
 impl<D: Device> Stack<D> {
     /// `poll_transmit` is due for `id` on the next `poll`.
     pub(super) fn mark_dirty(&mut self, id: ConnId) {
@@ -171,23 +231,31 @@ impl<D: Device> Stack<D> {
         }
     }
 
-    /// After an application read or write that moved data (`send`,
-    /// `send_with`, `echo_received`, `recv_with`): the connection is marked
-    /// dirty, so the next `poll` transmits and runs `after_op`. In
-    /// ESTABLISHED such a call changes no state, raises no event and moves
-    /// no deadline earlier (queued data only ends a keepalive wait), so
-    /// `after_op` now would do nothing; in other states (a read that
-    /// drains the data before a FIN lets the close complete) it runs now.
-    pub(super) fn after_app_io(&mut self, id: ConnId) {
-        self.mark_dirty(id);
-        if self
-            .conns
-            .get(id)
-            .is_some_and(|e| e.connected && e.conn.state() == State::Established)
-        {
+    /// After an application write that queued data (`send_with`,
+    /// `echo_received`; `send` does the same with the entry at hand): its
+    /// segment sent at once when it is all the poll would send
+    /// (`app_send_dirty`); else the connection is marked dirty, so the
+    /// next `poll` transmits and runs `after_op`. In ESTABLISHED such a
+    /// call changes no state, raises no event and moves no deadline
+    /// earlier (queued data only ends a keepalive wait), so `after_op`
+    /// now would do nothing; in other states it runs now.
+    pub(super) fn after_app_write(&mut self, id: ConnId) {
+        let Stack {
+            conns,
+            iface,
+            dirty,
+            retry,
+            events,
+            timers,
+            now,
+            ..
+        } = self;
+        let Some(e) = conns.get_mut(id) else {
             return;
+        };
+        if app_send_dirty(iface, events, timers, dirty, retry, *now, id, e) {
+            self.after_op(id);
         }
-        self.after_op(id);
     }
 
     /// Let `id` emit what is due at `now`.
@@ -263,15 +331,28 @@ impl<D: Device> Stack<D> {
             && e.connected
             && !e.half_open
         {
-            let ev = e.conn.take_events();
-            nud_feedback(iface, e, now);
-            if e.visible && !e.detached {
-                Self::io_events(events, id, e, ev);
-            }
-            Self::rearm_inline(timers, id, e);
+            Self::after_op_io(events, timers, iface, now, id, e);
             return true;
         }
         false
+    }
+
+    /// [`Self::after_op_plain`]'s work once its case is known to apply.
+    #[inline(always)]
+    fn after_op_io(
+        events: &mut std::collections::VecDeque<Event>,
+        timers: &mut TimerWheel<(ConnId, Instant)>,
+        iface: &mut Iface<D>,
+        now: Instant,
+        id: ConnId,
+        e: &mut ConnEntry<D::Frame>,
+    ) {
+        let ev = e.conn.take_events();
+        nud_feedback(iface, e, now);
+        if e.visible && !e.detached {
+            Self::io_events(events, id, e, ev);
+        }
+        Self::rearm_inline(timers, id, e);
     }
 
     /// [`Self::after_op`] for everything but its common case (MPTCP, any
@@ -602,6 +683,11 @@ impl<D: Device> Stack<D> {
             let Some(e) = self.conns.get_mut(id) else {
                 continue;
             };
+            if !e.dirty {
+                // Sent from `send` since it was listed (`app_send_dirty`),
+                // or listed twice.
+                continue;
+            }
             e.dirty = false;
             self.mptcp_schedule_for(id, now);
             self.transmit_conn(id, now);
@@ -613,3 +699,7 @@ impl<D: Device> Stack<D> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "send_now_tests.rs"]
+mod send_now_tests;

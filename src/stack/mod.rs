@@ -340,6 +340,15 @@ impl<D: Device> Stack<D> {
         self.rx(now, frame, len);
     }
 
+    /// Move the stack's clock to `now` (never back) without polling: what
+    /// `send` transmits at once (`tcp::Connection::send_now`) carries the
+    /// clock of the last `receive`, `poll` or `advance_clock`;
+    /// [`crate::app::dispatch`] calls it before the application runs.
+    #[inline]
+    pub fn advance_clock(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
     /// Run expired timers and transmit whatever is due (data the app wrote,
     /// ACKs for a received batch, retransmissions, ARP retries).
     pub fn poll(&mut self, now: Instant) {
@@ -642,6 +651,10 @@ impl<D: Device> Stack<D> {
             conns,
             iface,
             dirty,
+            retry,
+            events,
+            timers,
+            now,
             ..
         } = self;
         let e = match conns.get_mut(id) {
@@ -669,9 +682,9 @@ impl<D: Device> Stack<D> {
             refused |= f.is_none();
             f
         });
-        // Marked dirty before the pool's count (they touch nothing in
-        // common), with the entry still at hand.
-        let more = n > 0 && conns::app_io_dirty(dirty, id, e);
+        // Sent at once or marked dirty before the pool's count (they
+        // touch nothing in common), with the entry still at hand.
+        let more = n > 0 && conns::app_send_dirty(iface, events, timers, dirty, retry, *now, id, e);
         if refused {
             self.pool_short_write(id);
         }
@@ -721,7 +734,7 @@ impl<D: Device> Stack<D> {
             self.pool_short_write(id);
         }
         if n > 0 {
-            self.after_app_io(id);
+            self.after_app_write(id);
         }
         Ok(n)
     }
@@ -740,7 +753,7 @@ impl<D: Device> Stack<D> {
         }
         let n = e.conn.echo_received();
         if n > 0 {
-            self.after_app_io(id);
+            self.after_app_write(id);
         }
         Ok(n)
     }

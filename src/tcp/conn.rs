@@ -53,6 +53,7 @@ mod probes;
 mod prr;
 mod rcv_space;
 mod recv_side;
+mod send_now;
 mod send_side;
 mod snd_space;
 mod timer_set;
@@ -63,6 +64,7 @@ pub use mptcp_level::LevelCell;
 pub use mptcp_rx::{DataLevelView, MappedQueue};
 pub use mptcp_tx::{Chunk, CopyRanges, RemoteSlot, RemoteView, Returned, COPY_RANGES};
 pub use pmtu::{IcmpClass, IcmpNotice};
+pub use send_now::SendNow;
 pub use types::{ConnEvents, ConnStats, Payload, PlainHeader, SegmentSink, State};
 
 pub(crate) use loss::Recovery;

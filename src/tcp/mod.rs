@@ -29,7 +29,8 @@ pub(crate) mod test_frame {
 pub use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 pub use conn::{
     Chunk, ConnEvents, ConnStats, Connection, CopyRanges, DataLevelView, IcmpClass, IcmpNotice,
-    MappedQueue, Payload, PlainHeader, RemoteSlot, RemoteView, Returned, SegmentSink, State,
+    MappedQueue, Payload, PlainHeader, RemoteSlot, RemoteView, Returned, SegmentSink, SendNow,
+    State,
 };
 
 use core::net::SocketAddrV4;
@@ -164,6 +165,10 @@ pub struct Config {
     /// stack's header template) instead of a `TcpRepr`: on by default;
     /// off, every segment is built by the general path (tests compare).
     pub plain_tx: bool,
+    /// A small write's segment sent from `send` itself when it is all
+    /// `poll_transmit` would send (`Connection::send_now`): on by
+    /// default; off, it waits for the poll (tests compare the two).
+    pub send_now: bool,
 }
 
 /// Congestion control across the subflows of an MPTCP connection.
@@ -217,6 +222,7 @@ impl Default for Config {
             mptcp_scheduler: crate::mptcp::sched::SchedKind::MinRtt,
             header_prediction: true,
             plain_tx: true,
+            send_now: true,
         }
     }
 }

@@ -686,6 +686,13 @@ impl Scoreboard {
         self.rebuild_xmits();
     }
 
+    /// Whether some segment is marked lost and not yet retransmitted
+    /// (`next_lost` would look): the test alone.
+    #[inline]
+    pub fn lost_pending(&self) -> bool {
+        self.pending_bytes != 0
+    }
+
     /// RFC 6675 §4 NextSeg rule 1: the first lost segment not yet
     /// retransmitted.
     #[inline]

@@ -369,7 +369,12 @@ impl<F: Frame> Connection<F> {
     /// [`Self::emit_new`] from `at`, SND.NXT's slice of the send queue as
     /// `locate(SND.NXT, usize::MAX)` found it (the caller had it at hand).
     #[inline]
-    fn emit_new_in(&mut self, out: &mut dyn SegmentSink<F>, len: usize, at: Option<Slice>) -> bool {
+    pub(super) fn emit_new_in(
+        &mut self,
+        out: &mut dyn SegmentSink<F>,
+        len: usize,
+        at: Option<Slice>,
+    ) -> bool {
         let tail = self.snd.queue.tail();
         let is_last = self.snd.nxt + len == tail;
         let idle_us = self

@@ -107,6 +107,15 @@ impl<F: Frame> Connection<F> {
         p.raise_at = below.then(|| self.now + self.cfg.pmtu_probe_interval);
     }
 
+    /// Whether neither `plpmtud_raise_timer` nor `mtu_probe_len` has
+    /// anything to do now (no search under way, the raise timer not due):
+    /// `send_now`'s test.
+    #[inline]
+    pub(super) fn plpmtud_quiet(&self) -> bool {
+        let p = &self.path.plpmtud;
+        p.search.is_none() && !(p.raise_at.is_some_and(|t| self.now >= t) && self.cfg.plpmtud)
+    }
+
     /// RFC 8899 §5.1.1: the raise timer fired: search again (called from
     /// `poll_transmit`; no timer of its own is needed: a probe needs data
     /// to send anyway).
