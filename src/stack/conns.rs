@@ -172,7 +172,7 @@ pub(super) fn app_io_dirty<F: crate::io::Frame>(
 #[inline(always)]
 pub(super) fn app_send_dirty<D: Device>(
     iface: &mut Iface<D>,
-    events: &mut std::collections::VecDeque<Event>,
+    events: &mut super::events::EventQueue,
     timers: &mut TimerWheel<(ConnId, Instant)>,
     dirty: &mut Vec<ConnId>,
     retry: &mut Vec<ConnId>,
@@ -340,7 +340,7 @@ impl<D: Device> Stack<D> {
     /// [`Self::after_op_plain`]'s work once its case is known to apply.
     #[inline(always)]
     fn after_op_io(
-        events: &mut std::collections::VecDeque<Event>,
+        events: &mut super::events::EventQueue,
         timers: &mut TimerWheel<(ConnId, Instant)>,
         iface: &mut Iface<D>,
         now: Instant,
