@@ -675,35 +675,3 @@ fn rack_ignores_a_retransmission_acked_with_an_older_echo() {
     assert_eq!(s.c.stats().fast_recoveries, 0);
     assert_eq!(s.c.stats().rto_timeouts, 0);
 }
-
-/// RFC 8985 §6.2 step 5: every unacknowledged segment sent before
-/// RACK.xmit_ts is examined, not only those below RACK.end_seq. Segments
-/// 0 and 9 (the tail) are lost; 1..8 SACKed: segment 0 is fast
-/// retransmitted at 30 ms, and its ACK at 41 ms makes that
-/// retransmission the most recently delivered segment (RACK.end_seq the
-/// end of segment 0, RACK.xmit_ts 30 ms). Segment 9, above it but sent
-/// at 20 ms, is overdue (20 + RACK.rtt 11 ms + reo_wnd 0 <= 41): lost,
-/// retransmitted at once. It used to be left alone (above RACK.end_seq)
-/// and waited for the loss probe or the RTO.
-#[test]
-fn rack_marks_a_segment_above_end_seq_sent_before_the_newest_delivery() {
-    let mut s = setup(&cfg(), 10);
-    assert_eq!(s.poll().len(), 10, "IW10 at 20 ms");
-    s.at_ms(30);
-    let out = s.io(ack_sack(N, &[(1, 9)], 300), &[]);
-    let seqs: Vec<u32> = out.iter().map(|o| o.seq()).collect();
-    assert_eq!(seqs, [sq(0)], "the fast retransmission of the hole");
-    // The retransmission's ACK (its TSval echoed): everything up to
-    // segment 9, which is not SACKed.
-    s.at_ms(41);
-    let out = s.io(seg(A, M, sq(9), 1000).ts(301, tsv(30)), &[]);
-    let seqs: Vec<u32> = out.iter().map(|o| o.seq()).collect();
-    assert_eq!(seqs, [sq(9)], "segment 9 is deemed lost at once");
-    assert_eq!(s.c.stats().rto_timeouts, 0);
-    s.at_ms(52);
-    assert!(s
-        .io(seg(A, M, sq(10), 1000).ts(302, tsv(41)), &[])
-        .is_empty());
-    assert_eq!(s.c.stats().retransmits, 2);
-    assert_eq!(s.c.stats().rto_timeouts, 0);
-}

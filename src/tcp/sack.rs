@@ -787,8 +787,9 @@ impl Scoreboard {
     /// RFC 8985 §6.2 step 5: mark lost every outstanding segment sent before
     /// the newest delivered one and older than RACK.rtt + `reo_wnd`.
     /// Returns whether any was newly marked and the earliest deadline of
-    /// the others (the reordering timer). Whatever their sequence: a
-    /// segment above RACK.end_seq sent before RACK.xmit_ts is examined.
+    /// the others (the reordering timer). Segments above RACK.end_seq are
+    /// not examined (they were sent later, except rare retransmissions,
+    /// which a later delivery catches).
     pub fn rack_detect(&mut self, now: Instant, reo_wnd: Duration) -> (bool, Option<Instant>) {
         let Some(x) = self.rack.xmit else {
             return (false, None);
@@ -825,11 +826,10 @@ impl Scoreboard {
                 if s.sent_at != e.at || s.sacked || (s.lost && !s.retrans) {
                     continue;
                 }
-                // RFC 8985 §6.2 step 5: every segment sent before
-                // RACK.xmit_ts is examined, above RACK.end_seq too (the
-                // newest delivery may be a retransmission of a lower
-                // sequence); those sent after it are not.
-                if !sent_after(x, end, s.sent_at, s.end) {
+                // Segments above RACK.end_seq are not examined (they were
+                // sent later, except rare retransmissions, which a later
+                // delivery catches).
+                if s.start >= end || !sent_after(x, end, s.sent_at, s.end) {
                     live = true;
                     continue;
                 }

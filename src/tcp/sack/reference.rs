@@ -298,9 +298,9 @@ impl RefScoreboard {
     /// RFC 8985 §6.2 step 5: mark lost every outstanding segment sent before
     /// the newest delivered one and older than RACK.rtt + `reo_wnd`.
     /// Returns whether any was newly marked and the earliest deadline of
-    /// the others (the reordering timer). Every segment is examined,
-    /// above RACK.end_seq too (sent before RACK.xmit_ts when the newest
-    /// delivery is a retransmission).
+    /// the others (the reordering timer). Segments above RACK.end_seq are
+    /// not examined (they were sent later, except rare retransmissions,
+    /// which a later delivery catches).
     pub fn rack_detect(&mut self, now: Instant, reo_wnd: Duration) -> (bool, Option<Instant>) {
         let Some(x) = self.rack.xmit else {
             return (false, None);
@@ -310,6 +310,9 @@ impl RefScoreboard {
         let mut timer: Option<Instant> = None;
         for i in 0..self.segs.len() {
             let s = self.segs[i];
+            if s.start >= end {
+                break;
+            }
             if s.sacked || (s.lost && !s.retrans) || !sent_after(x, end, s.sent_at, s.end) {
                 continue;
             }
