@@ -173,6 +173,12 @@ pub fn frames_per_queue(queues: u32) -> u32 {
 pub const CONNS_PREALLOC_MAX: usize = 65536;
 
 impl RuntimeConfig {
+    /// UMEM frames for each of an interface's `queues` queues.
+    pub fn frames_for(&self, queues: u32) -> u32 {
+        self.frames_per_queue
+            .unwrap_or_else(|| frames_per_queue(queues))
+    }
+
     /// Connections each stack makes room for when it starts (`StackConfig::
     /// conns_prealloc`): `max_conns`, up to [`CONNS_PREALLOC_MAX`]. A burst
     /// of connections must not wait for memory being faulted in (at 16,000
@@ -180,12 +186,6 @@ impl RuntimeConfig {
     /// for its RX ring to overflow) and `max_conns` is what the stack
     /// promises to hold; UMEM frames are allocated up front likewise. An
     /// app keeping state per connection sizes its table with this too.
-    /// UMEM frames for each of an interface's `queues` queues.
-    pub fn frames_for(&self, queues: u32) -> u32 {
-        self.frames_per_queue
-            .unwrap_or_else(|| frames_per_queue(queues))
-    }
-
     pub fn conns_prealloc(&self) -> usize {
         self.max_conns.min(CONNS_PREALLOC_MAX)
     }
