@@ -5,6 +5,7 @@ use super::mptcp::MptcpRx;
 use super::timer_set::Timer;
 use super::{ConnEvents, Connection, State};
 use crate::io::{Frame, Pkt};
+use crate::tcp::recv::Inserted;
 use crate::tcp::{reset_for, SeqNumber, TcpFlags, TcpRepr};
 use core::time::Duration;
 
@@ -411,47 +412,29 @@ impl<F: Frame> Connection<F> {
         let len = payload.len();
         let before_dup = self.rcv.queue.has_dsack();
         let r = self.rcvq_insert(seq, payload, wnd_end);
-        self.stats.collapsed = self.rcv.queue.collapsed;
-        self.stats.rcv_mem_drops = self.rcv.queue.mem_drops;
-        if len > self.rcv.mss {
-            self.rcv.mss = len.min(self.cfg.mss as usize);
-        }
-        if r.dup && r.advanced == 0 && !r.ooo {
-            self.stats.dup_segs_in += 1;
-        }
-        if r.ooo {
-            self.stats.ooo_segs_in += 1;
-        }
-        if r.advanced > 0 {
-            self.stats.bytes_received += r.advanced as u64;
-            // MPTCP: readable once the data level has it (`mptcp_rx`).
-            self.events
-                .set(ConnEvents::READABLE, self.mptcp.rx.is_none());
-            self.rcv.unacked += r.advanced;
-        }
-        if r.ooo || r.filled_hole || r.dropped || (r.dup && !before_dup) || self.rcv.queue.has_ooo()
-        {
-            // RFC 5681 §4.2: out-of-order, hole-filling: ACK at once.
-            self.rcv.ack_now = true;
-        } else if self.rcv.unacked >= 2 * self.rcv.mss {
-            // RFC 5681 §4.2: at least every second full-sized segment.
-            self.rcv.ack_now = true;
-        } else if r.advanced > 0 && !self.timers.is_armed(Timer::Delack) {
-            self.timers
-                .set(Timer::Delack, Some(self.now + self.cfg.delayed_ack));
-        }
+        // MPTCP: readable once the data level has it (`mptcp_rx`).
+        let readable = self.mptcp.rx.is_none();
+        self.after_insert(&r, len, before_dup, readable);
     }
 
     /// `on_data` for plain TCP with nothing held out of order (header
-    /// prediction's data): the same queue insert, counters, events and
-    /// ACK decision (RFC 1122 §4.2.3.2, RFC 5681 §4.2), inline, without
-    /// the MPTCP and reassembly turns that cannot apply.
+    /// prediction's data): the same queue insert and `after_insert`,
+    /// inline, without the MPTCP and reassembly turns that cannot apply.
     #[inline(always)]
     pub(super) fn on_data_plain(&mut self, seq: SeqNumber, payload: Pkt<F>, wnd_end: SeqNumber) {
         debug_assert!(self.mptcp.rx.is_none() && !self.rcv.queue.has_ooo());
         let len = payload.len();
         let before_dup = self.rcv.queue.has_dsack();
         let r = self.rcv.queue.insert(seq, payload, wnd_end, self.rcv.buf);
+        self.after_insert(&r, len, before_dup, true);
+    }
+
+    /// After `len` bytes went into the receive queue (`r`): the counters,
+    /// the READABLE event (when `readable`) and the ACK decision (RFC
+    /// 1122 §4.2.3.2 delayed ACKs, RFC 5681 §4.2 immediate ACKs).
+    /// `before_dup`: whether a D-SACK was already pending before.
+    #[inline(always)]
+    fn after_insert(&mut self, r: &Inserted, len: usize, before_dup: bool, readable: bool) {
         self.stats.collapsed = self.rcv.queue.collapsed;
         self.stats.rcv_mem_drops = self.rcv.queue.mem_drops;
         if len > self.rcv.mss {
@@ -465,7 +448,7 @@ impl<F: Frame> Connection<F> {
         }
         if r.advanced > 0 {
             self.stats.bytes_received += r.advanced as u64;
-            self.events.insert(ConnEvents::READABLE);
+            self.events.set(ConnEvents::READABLE, readable);
             self.rcv.unacked += r.advanced;
         }
         if r.ooo || r.filled_hole || r.dropped || (r.dup && !before_dup) || self.rcv.queue.has_ooo()
