@@ -126,26 +126,17 @@ impl<F: Frame> Connection<F> {
         }
     }
 
-    /// `advance_una_inline`, out of line (the general path's call).
-    pub(super) fn advance_una(
-        &mut self,
-        seg: &TcpRepr,
-        min_rtt: Option<core::time::Duration>,
-    ) -> Option<core::time::Duration> {
-        self.advance_una_inline(seg, min_rtt)
-    }
-
-    /// SEG.ACK acknowledged new data (SND.UNA < SEG.ACK <= SND.NXT): the
-    /// scoreboard and send queue release it, SND.UNA moves, the RTT is
-    /// sampled and the timers restart. Returns the RTT sample, if any.
-    /// Inline into the fast path (`predict`), its one call a segment.
+    /// SND.UNA advanced to SEG.ACK: the scoreboard and the send queue
+    /// release what it covers and the RTT is sampled (RFC 6298 §3 Karn,
+    /// or RFC 7323 §4.1 timestamps). Returns the sample, if any. Shared
+    /// by the general path and header prediction (`on_predicted_ack`).
     #[inline(always)]
-    pub(super) fn advance_una_inline(
+    pub(super) fn release_acked(
         &mut self,
         seg: &TcpRepr,
+        now: crate::time::Instant,
         min_rtt: Option<core::time::Duration>,
     ) -> Option<core::time::Duration> {
-        let now = self.now;
         let ack = seg.ack;
         let acked = ack - self.snd.una;
         let a = self.snd.sb.ack(ack, now, min_rtt);
@@ -160,8 +151,7 @@ impl<F: Frame> Connection<F> {
         self.snd.una = ack;
         self.mtu_probe_on_ack();
         self.stats.bytes_acked += acked as u64;
-        // RFC 6298 §3 (Karn) or RFC 7323 §4.1 (timestamps).
-        let rtt_sample = match a.rtt_sent_at {
+        match a.rtt_sent_at {
             Some(at) if !a.any_retrans => {
                 // The common case in µs (`sample_us`), its `Duration`
                 // made once for the caller.
@@ -169,22 +159,54 @@ impl<F: Frame> Connection<F> {
                 self.loss.rtt.sample_us(us, now);
                 Some(core::time::Duration::from_micros(us))
             }
-            // Retransmitted data: the echoed timestamp must come from the
-            // latest transmission. An older echo (the receiver had the
-            // data and our ACKs were lost) would measure the whole
-            // retransmission gap, inflating SRTT and the RTO for good.
-            _ => {
-                let r = self.ts_rtt(seg).filter(|_| {
-                    let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
-                    a.latest_sent
-                        .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
-                });
-                if let Some(r) = r {
-                    self.loss.rtt.sample(r, now);
-                }
-                r
-            }
-        };
+            _ => self.rtt_of_retransmitted(seg, &a),
+        }
+    }
+
+    /// The RTT of an ACK that covers a retransmission (or no sample), out
+    /// of line. The echoed timestamp must come from the latest
+    /// transmission: an older echo (the receiver had the data and our
+    /// ACKs were lost) would measure the whole retransmission gap,
+    /// inflating SRTT and the RTO for good.
+    #[cold]
+    #[inline(never)]
+    fn rtt_of_retransmitted(
+        &mut self,
+        seg: &TcpRepr,
+        a: &crate::tcp::sack::Acked,
+    ) -> Option<core::time::Duration> {
+        let r = self.ts_rtt(seg).filter(|_| {
+            let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
+            a.latest_sent
+                .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
+        });
+        if let Some(r) = r {
+            self.loss.rtt.sample(r, self.now);
+        }
+        r
+    }
+
+    /// `advance_una_inline`, out of line (the general path's call).
+    pub(super) fn advance_una(
+        &mut self,
+        seg: &TcpRepr,
+        min_rtt: Option<core::time::Duration>,
+    ) -> Option<core::time::Duration> {
+        self.advance_una_inline(seg, min_rtt)
+    }
+
+    /// SEG.ACK acknowledged new data (SND.UNA < SEG.ACK <= SND.NXT): the
+    /// scoreboard and send queue release it, SND.UNA moves, the RTT is
+    /// sampled and the timers restart. Returns the RTT sample, if any.
+    /// Inline into its out-of-line wrapper `advance_una`.
+    #[inline(always)]
+    pub(super) fn advance_una_inline(
+        &mut self,
+        seg: &TcpRepr,
+        min_rtt: Option<core::time::Duration>,
+    ) -> Option<core::time::Duration> {
+        let now = self.now;
+        let rtt_sample = self.release_acked(seg, now, min_rtt);
         self.loss.rtx_count = 0;
         // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is acked.
         let rtx = if self.snd.una == self.snd.nxt || self.probe.persisting {

@@ -110,27 +110,9 @@ impl<F: Frame> Connection<F> {
         let acked = ack - una;
         let flight = nxt - ack;
         let min_rtt = self.loss.rtt.min_rtt();
-        // The scoreboard and the send queue release what SEG.ACK covers.
-        let a = self.snd.sb.ack(ack, now, min_rtt);
-        self.note_delivered(a.largest);
-        if self.mptcp.tx.is_none() {
-            self.snd.queue.ack(ack);
-        } else {
-            self.mptcp_snd_release(ack);
-        }
-        self.snd.una = ack;
-        self.mtu_probe_on_ack();
-        self.stats.bytes_acked += acked as u64;
-        // RFC 6298 §3 (Karn) in integer µs; a retransmission acknowledged
-        // takes the echoed timestamp (RFC 7323 §4.1), out of line.
-        let rtt = match a.rtt_sent_at {
-            Some(at) if !a.any_retrans => {
-                let us = now.micros().saturating_sub(at.micros());
-                self.loss.rtt.sample_us(us, now);
-                Some(core::time::Duration::from_micros(us))
-            }
-            _ => self.rtt_of_retransmitted(seg, &a),
-        };
+        // The scoreboard and the send queue release what SEG.ACK covers;
+        // the RTT sample.
+        let rtt = self.release_acked(seg, now, min_rtt);
         self.loss.rtx_count = 0;
         // RFC 6298 §5.3: restart the timer; §5.2: stop it when all is
         // acknowledged. RFC 8985 §7.2: the PTO restarts (below).
@@ -190,26 +172,6 @@ impl<F: Frame> Connection<F> {
             return self.on_data(seq, payload, wnd_end);
         }
         self.on_data_plain(seq, payload, wnd_end);
-    }
-
-    /// The RTT of an ACK that covers a retransmission (or no sample):
-    /// `advance_una`'s choice, out of line.
-    #[cold]
-    #[inline(never)]
-    fn rtt_of_retransmitted(
-        &mut self,
-        seg: &TcpRepr,
-        a: &crate::tcp::sack::Acked,
-    ) -> Option<core::time::Duration> {
-        let r = self.ts_rtt(seg).filter(|_| {
-            let ecr = seg.options.timestamps.map_or(0, |(_, e)| e);
-            a.latest_sent
-                .is_none_or(|t| (ecr.wrapping_sub(t.millis() as u32) as i32) >= 0)
-        });
-        if let Some(r) = r {
-            self.loss.rtt.sample(r, self.now);
-        }
-        r
     }
 
     /// A predicted segment with data that acknowledges nothing new: the
